@@ -1,0 +1,94 @@
+import { z } from 'zod';
+
+/**
+ * Process configuration, parsed once from the environment. Every entry point (web, worker,
+ * sandbox, scripts) calls `loadEnv()`; a missing or malformed value stops start-up with one line
+ * naming the variable and what is expected.
+ */
+
+const postgresUrl = z
+  .string()
+  .refine((v) => /^postgres(ql)?:\/\/[^\s]+$/.test(v) && URL.canParse(v), {
+    message: 'must be a postgres:// URL, e.g. postgres://user:pass@localhost:5432/junction',
+  });
+
+const httpUrl = z.string().refine((v) => /^https?:\/\//.test(v) && URL.canParse(v), {
+  message: 'must be an http(s):// URL',
+});
+
+const roleMap = z.string().refine(
+  (v) =>
+    v === '' ||
+    v.split(',').every((pair) => /^[^=,\s]+=(viewer|operator|admin)$/.test(pair.trim())),
+  { message: "must be a comma-separated list of claim=role pairs, e.g. 'ops=operator,it=admin' (roles: viewer, operator, admin)" },
+);
+
+export const ZEnv = z.object({
+  NODE_ENV: z.enum(['development', 'production', 'test']).default('development'),
+  DATABASE_URL: postgresUrl.optional(),
+  APP_URL: httpUrl.default('http://localhost:3000'),
+  PORT: z.coerce.number().int().min(1).max(65535).default(3000),
+  AUTH_SECRET: z.string().min(32, 'must be at least 32 characters (generate one with `openssl rand -base64 33`)').optional(),
+  OIDC_ISSUER: httpUrl.optional(),
+  OIDC_CLIENT_ID: z.string().min(1).optional(),
+  OIDC_CLIENT_SECRET: z.string().min(1).optional(),
+  OIDC_ROLE_CLAIM: z.string().min(1).default('groups'),
+  OIDC_ROLE_MAP: roleMap.default('junction-admins=admin,junction-operators=operator'),
+  JUNCTION_SECRETS_KEY: z
+    .string()
+    .refine((v) => Buffer.from(v, 'base64').length === 32, { message: 'must be 32 bytes, base64-encoded (`openssl rand -base64 32`)' })
+    .optional(),
+  JUNCTION_SECRETS_KEY_ID: z.string().regex(/^[A-Za-z0-9_-]{1,32}$/, 'must be 1-32 letters, digits, - or _').default('k1'),
+  JUNCTION_SECRETS_OLD_KEYS: z.string().default(''),
+  SANDBOX_URL: httpUrl.default('http://localhost:4000'),
+  IDP_URL: httpUrl.default('http://localhost:4001'),
+  LOG_LEVEL: z.enum(['debug', 'info', 'warn', 'error']).default('info'),
+  RUN_RETENTION_DAYS: z.coerce.number().int().min(1).max(3650).default(30),
+  WORKER_CONCURRENCY: z.coerce.number().int().min(1).max(64).default(4),
+});
+
+export type Env = z.infer<typeof ZEnv>;
+
+export class ConfigError extends Error {
+  override name = 'ConfigError';
+}
+
+export function parseEnv(source: Record<string, string | undefined>): Env {
+  const cleaned = Object.fromEntries(Object.entries(source).filter(([, v]) => v !== undefined && v !== ''));
+  const parsed = ZEnv.safeParse(cleaned);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    const variable = String(issue.path[0] ?? 'environment');
+    const got = cleaned[variable];
+    const shown = got === undefined ? 'missing' : `got '${got.length > 60 ? `${got.slice(0, 57)}...` : got}'`;
+    throw new ConfigError(`Invalid configuration: ${variable} ${issue.message} (${shown})`);
+  }
+  const env = parsed.data;
+  if (env.NODE_ENV === 'production') {
+    for (const name of ['DATABASE_URL', 'AUTH_SECRET', 'JUNCTION_SECRETS_KEY'] as const) {
+      if (!env[name]) throw new ConfigError(`Invalid configuration: ${name} is required in production (missing)`);
+    }
+  }
+  if (env.OIDC_ISSUER && !(env.OIDC_CLIENT_ID && env.OIDC_CLIENT_SECRET)) {
+    throw new ConfigError('Invalid configuration: OIDC_CLIENT_ID and OIDC_CLIENT_SECRET are required when OIDC_ISSUER is set (missing)');
+  }
+  return env;
+}
+
+let cached: Env | undefined;
+
+/** The process configuration; throws a ConfigError with a one-line message when it is invalid. */
+export function loadEnv(): Env {
+  cached ??= parseEnv(process.env);
+  return cached;
+}
+
+/** Parses role mapping "claimValue=role,..." into a Map. */
+export function parseRoleMap(value: string): Map<string, 'viewer' | 'operator' | 'admin'> {
+  const map = new Map<string, 'viewer' | 'operator' | 'admin'>();
+  for (const pair of value.split(',').map((p) => p.trim()).filter(Boolean)) {
+    const [claim, role] = pair.split('=');
+    map.set(claim, role as 'viewer' | 'operator' | 'admin');
+  }
+  return map;
+}
