@@ -1,0 +1,29 @@
+import { drizzle, type PostgresJsDatabase } from 'drizzle-orm/postgres-js';
+import postgres from 'postgres';
+import * as schema from './schema';
+
+export type Database = PostgresJsDatabase<typeof schema> & { $client: postgres.Sql };
+export type Transaction = Parameters<Parameters<Database['transaction']>[0]>[0];
+/** Every query takes this first, so the same function works inside and outside a transaction. */
+export type DatabaseOrTransaction = Database | Transaction;
+
+export interface ConnectOptions {
+  max?: number;
+  /** Application name shown in pg_stat_activity. */
+  name?: string;
+}
+
+/** Opens a pool. postgres.js reconnects by itself after a database restart. */
+export function connect(url: string, options: ConnectOptions = {}): Database {
+  const client = postgres(url, {
+    max: options.max ?? 10,
+    onnotice: () => {},
+    connection: { application_name: options.name ?? 'junction' },
+    idle_timeout: 30,
+  });
+  return drizzle(client, { schema }) as Database;
+}
+
+export async function disconnect(db: Database): Promise<void> {
+  await db.$client.end({ timeout: 5 });
+}

@@ -1,0 +1,382 @@
+import { sql } from 'drizzle-orm';
+import {
+  bigserial,
+  boolean,
+  index,
+  integer,
+  jsonb,
+  numeric,
+  pgEnum,
+  pgTable,
+  primaryKey,
+  text,
+  timestamp,
+  uniqueIndex,
+  uuid,
+} from 'drizzle-orm/pg-core';
+
+const createdAt = () => timestamp('created_at', { withTimezone: true }).notNull().defaultNow();
+const tstz = (name: string) => timestamp(name, { withTimezone: true });
+
+// ---------------------------------------------------------------------------------------------
+// People
+// ---------------------------------------------------------------------------------------------
+
+export const roleEnum = pgEnum('role', ['viewer', 'operator', 'admin']);
+export type Role = (typeof roleEnum.enumValues)[number];
+
+export const users = pgTable('users', {
+  id: uuid('id').primaryKey().defaultRandom(),
+  /** `issuer|subject` from the identity provider: stable across e-mail changes. */
+  subject: text('subject').notNull().unique(),
+  email: text('email'),
+  name: text('name').notNull(),
+  role: roleEnum('role').notNull().default('viewer'),
+  disabled: boolean('disabled').notNull().default(false),
+  createdAt: createdAt(),
+  lastSeenAt: tstz('last_seen_at'),
+});
+export type User = typeof users.$inferSelect;
+
+// ---------------------------------------------------------------------------------------------
+// Integrations and their configuration
+// ---------------------------------------------------------------------------------------------
+
+export const integrations = pgTable('integrations', {
+  name: text('name').primaryKey(),
+  description: text('description').notNull().default(''),
+  /** False when the handler is no longer registered: shown as orphaned, never deleted. */
+  registered: boolean('registered').notNull().default(true),
+  orphanedAt: tstz('orphaned_at'),
+  paused: boolean('paused').notNull().default(false),
+  pausedAt: tstz('paused_at'),
+  /** What resume does with schedules missed while paused: 'skip' | 'run_once'. */
+  resumePolicy: text('resume_policy').notNull().default('skip'),
+  schedule: text('schedule'),
+  timezone: text('timezone').notNull().default('UTC'),
+  /** Delays between attempts, as duration strings ('30s', '2m'). Length + 1 = max attempts. */
+  retryDelays: jsonb('retry_delays').$type<string[]>().notNull().default(['30s', '2m', '5m']),
+  breakerKey: text('breaker_key').notNull(),
+  breakerFailures: integer('breaker_failures').notNull().default(3),
+  breakerCooldown: text('breaker_cooldown').notNull().default('1m'),
+  /** Share of attempts in the last hour that may be automatic retries (0..1); null = no budget. */
+  retryBudget: numeric('retry_budget', { precision: 4, scale: 3, mode: 'number' }),
+  settings: jsonb('settings').$type<Record<string, unknown>>().notNull().default({}),
+  mapping: jsonb('mapping').$type<unknown>(),
+  alertRouting: jsonb('alert_routing').$type<{ channelIds: string[] | 'all' }>().notNull().default({ channelIds: 'all' }),
+  /** Optimistic concurrency: every config change increments it; a stale editor is refused. */
+  version: integer('version').notNull().default(1),
+  updatedAt: tstz('updated_at').notNull().defaultNow(),
+  updatedBy: text('updated_by').notNull().default('system'),
+  createdAt: createdAt(),
+});
+export type Integration = typeof integrations.$inferSelect;
+
+export const integrationSecrets = pgTable(
+  'integration_secrets',
+  {
+    integration: text('integration').notNull().references(() => integrations.name),
+    name: text('name').notNull(),
+    /** AES-256-GCM: base64 of iv | ciphertext | tag, with the id of the key that sealed it. */
+    sealed: text('sealed').notNull(),
+    keyId: text('key_id').notNull(),
+    updatedAt: tstz('updated_at').notNull().defaultNow(),
+    updatedBy: text('updated_by').notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.integration, t.name] })],
+);
+export type IntegrationSecret = typeof integrationSecrets.$inferSelect;
+
+/** Durable watermark per integration, advanced only when an attempt succeeds outside dry-run. */
+export const cursors = pgTable('cursors', {
+  integration: text('integration').primaryKey().references(() => integrations.name),
+  value: jsonb('value').$type<unknown>(),
+  runId: uuid('run_id'),
+  updatedAt: tstz('updated_at').notNull().defaultNow(),
+});
+
+// ---------------------------------------------------------------------------------------------
+// Runs, attempts and their logs
+// ---------------------------------------------------------------------------------------------
+
+export const runTriggerEnum = pgEnum('run_trigger', ['schedule', 'manual', 'retry', 'api']);
+export const runStatusEnum = pgEnum('run_status', [
+  'queued',
+  'running',
+  'retrying',
+  'deferred',
+  'succeeded',
+  'failed',
+  'cancelled',
+]);
+export type RunTrigger = (typeof runTriggerEnum.enumValues)[number];
+export type RunStatus = (typeof runStatusEnum.enumValues)[number];
+
+export const runs = pgTable(
+  'runs',
+  {
+    id: uuid('id').primaryKey().defaultRandom(),
+    integration: text('integration').notNull().references(() => integrations.name),
+    trigger: runTriggerEnum('trigger').notNull(),
+    dryRun: boolean('dry_run').notNull().default(false),
+    status: runStatusEnum('status').notNull().default('queued'),
+    triggeredBy: text('triggered_by').notNull(),
+    retryOf: uuid('retry_of'),
+    reason: text('reason'),
+    correlationId: text('correlation_id').notNull(),
+    input: jsonb('input').$type<unknown>(),
+    attemptCount: integer('attempt_count').notNull().default(0),
+    maxAttempts: integer('max_attempts').notNull(),
+    nextAttemptAt: tstz('next_attempt_at'),
+    progressDone: integer('progress_done'),
+    progressTotal: integer('progress_total'),
+    result: jsonb('result').$type<unknown>(),
+    errorMessage: text('error_message'),
+    errorClass: text('error_class'),
+    /** Dry-run: the mutating requests that were captured instead of sent. */
+    plan: jsonb('plan').$type<unknown[]>(),
+    createdAt: createdAt(),
+    startedAt: tstz('started_at'),
+    finishedAt: tstz('finished_at'),
+  },
+  (t) => [
+    index('runs_created_idx').on(t.createdAt.desc(), t.id.desc()),
+    index('runs_integration_created_idx').on(t.integration, t.createdAt.desc(), t.id.desc()),
+    index('runs_status_created_idx').on(t.status, t.createdAt.desc(), t.id.desc()),
+    index('runs_retry_of_idx').on(t.retryOf),
+  ],
+);
+export type Run = typeof runs.$inferSelect;
+
+export const attemptOutcomeEnum = pgEnum('attempt_outcome', ['running', 'succeeded', 'failed', 'deferred', 'cancelled']);
+export type AttemptOutcome = (typeof attemptOutcomeEnum.enumValues)[number];
+
+export const attempts = pgTable(
+  'attempts',
+  {
+    id: uuid('id').primaryKey().defaultRandom(),
+    runId: uuid('run_id').notNull().references(() => runs.id, { onDelete: 'cascade' }),
+    number: integer('number').notNull(),
+    jobId: text('job_id'),
+    worker: text('worker'),
+    outcome: attemptOutcomeEnum('outcome').notNull().default('running'),
+    errorMessage: text('error_message'),
+    errorClass: text('error_class'),
+    startedAt: tstz('started_at').notNull().defaultNow(),
+    finishedAt: tstz('finished_at'),
+  },
+  (t) => [index('attempts_run_idx').on(t.runId, t.number)],
+);
+export type Attempt = typeof attempts.$inferSelect;
+
+export const attemptLogs = pgTable(
+  'attempt_logs',
+  {
+    id: bigserial('id', { mode: 'number' }).primaryKey(),
+    attemptId: uuid('attempt_id').notNull().references(() => attempts.id, { onDelete: 'cascade' }),
+    at: tstz('at').notNull().defaultNow(),
+    level: text('level').notNull(),
+    message: text('message').notNull(),
+    data: jsonb('data').$type<unknown>(),
+  },
+  (t) => [index('attempt_logs_attempt_idx').on(t.attemptId, t.id)],
+);
+export type AttemptLog = typeof attemptLogs.$inferSelect;
+
+// ---------------------------------------------------------------------------------------------
+// Circuit breakers, shared by every worker through the database
+// ---------------------------------------------------------------------------------------------
+
+export const breakers = pgTable('breakers', {
+  key: text('key').primaryKey(),
+  state: text('state').$type<'closed' | 'open' | 'half_open'>().notNull().default('closed'),
+  consecutiveFailures: integer('consecutive_failures').notNull().default(0),
+  openedAt: tstz('opened_at'),
+  openUntil: tstz('open_until'),
+  /** Set while a half-open trial request is in flight, so only one goes through. */
+  trialStartedAt: tstz('trial_started_at'),
+  /** Held open by an operator: stays open until reset. */
+  forcedOpen: boolean('forced_open').notNull().default(false),
+  lastError: text('last_error'),
+  lastFailureAt: tstz('last_failure_at'),
+  updatedAt: tstz('updated_at').notNull().defaultNow(),
+});
+export type Breaker = typeof breakers.$inferSelect;
+
+// ---------------------------------------------------------------------------------------------
+// Audit trail (append-only: a trigger in its own migration rejects UPDATE, DELETE, TRUNCATE)
+// ---------------------------------------------------------------------------------------------
+
+export const auditLog = pgTable(
+  'audit_log',
+  {
+    id: bigserial('id', { mode: 'number' }).primaryKey(),
+    changedAt: tstz('changed_at').notNull().defaultNow(),
+    changedBy: text('changed_by').notNull(),
+    /** 'config' for a field change, 'action' for an operator action, 'user' for role changes. */
+    kind: text('kind').notNull(),
+    integration: text('integration'),
+    /** The changed field for 'config', the action name for 'action'. */
+    fieldName: text('field_name').notNull(),
+    oldValue: jsonb('old_value').$type<unknown>(),
+    newValue: jsonb('new_value').$type<unknown>(),
+    correlationId: text('correlation_id').notNull(),
+    prevHash: text('prev_hash').notNull().default(''),
+    hash: text('hash').notNull().default(''),
+  },
+  (t) => [
+    index('audit_changed_at_idx').on(t.changedAt.desc(), t.id.desc()),
+    index('audit_integration_changed_at_idx').on(t.integration, t.changedAt.desc(), t.id.desc()),
+    index('audit_field_idx').on(t.integration, t.fieldName, t.changedAt.desc()),
+  ],
+);
+export type AuditRow = typeof auditLog.$inferSelect;
+
+// ---------------------------------------------------------------------------------------------
+// Alerting
+// ---------------------------------------------------------------------------------------------
+
+export const alertChannels = pgTable('alert_channels', {
+  id: uuid('id').primaryKey().defaultRandom(),
+  name: text('name').notNull().unique(),
+  type: text('type').$type<'webhook' | 'slack' | 'email'>().notNull(),
+  /** webhook/slack: { url, hmacSecretSet }; email: { to, from, smtpUrl }. Secrets sealed apart. */
+  config: jsonb('config').$type<Record<string, unknown>>().notNull(),
+  /** Sealed secret for the channel (HMAC key, SMTP password), never sent to the browser. */
+  sealedSecret: text('sealed_secret'),
+  enabled: boolean('enabled').notNull().default(true),
+  version: integer('version').notNull().default(1),
+  createdAt: createdAt(),
+  updatedAt: tstz('updated_at').notNull().defaultNow(),
+});
+export type AlertChannel = typeof alertChannels.$inferSelect;
+
+export const incidents = pgTable(
+  'incidents',
+  {
+    id: uuid('id').primaryKey().defaultRandom(),
+    integration: text('integration').notNull(),
+    /** 'run_failed' | 'breaker_open' | 'credentials' | 'retry_budget'. */
+    kind: text('kind').notNull(),
+    openedAt: tstz('opened_at').notNull().defaultNow(),
+    closedAt: tstz('closed_at'),
+    eventCount: integer('event_count').notNull().default(1),
+    lastEventAt: tstz('last_event_at').notNull().defaultNow(),
+    lastError: text('last_error'),
+    runId: uuid('run_id'),
+    undelivered: boolean('undelivered').notNull().default(false),
+  },
+  (t) => [
+    index('incidents_open_idx').on(t.integration, t.kind).where(sql`closed_at is null`),
+    uniqueIndex('incidents_one_open_idx').on(t.integration, t.kind).where(sql`closed_at is null`),
+  ],
+);
+export type Incident = typeof incidents.$inferSelect;
+
+export const alerts = pgTable(
+  'alerts',
+  {
+    id: uuid('id').primaryKey().defaultRandom(),
+    incidentId: uuid('incident_id').references(() => incidents.id),
+    /** 'opened' | 'recovered' | 'test'. */
+    event: text('event').notNull(),
+    integration: text('integration'),
+    title: text('title').notNull(),
+    body: jsonb('body').$type<Record<string, unknown>>().notNull(),
+    /** 'pending' | 'delivered' | 'partial' | 'undelivered'. */
+    status: text('status').notNull().default('pending'),
+    createdAt: createdAt(),
+  },
+  (t) => [index('alerts_created_idx').on(t.createdAt.desc())],
+);
+export type Alert = typeof alerts.$inferSelect;
+
+export const alertDeliveries = pgTable(
+  'alert_deliveries',
+  {
+    id: uuid('id').primaryKey().defaultRandom(),
+    alertId: uuid('alert_id').notNull().references(() => alerts.id),
+    channelId: uuid('channel_id').notNull().references(() => alertChannels.id),
+    attempt: integer('attempt').notNull(),
+    status: text('status').$type<'delivered' | 'failed'>().notNull(),
+    responseCode: integer('response_code'),
+    error: text('error'),
+    at: tstz('at').notNull().defaultNow(),
+  },
+  (t) => [index('alert_deliveries_alert_idx').on(t.alertId)],
+);
+export type AlertDelivery = typeof alertDeliveries.$inferSelect;
+
+// ---------------------------------------------------------------------------------------------
+// Operations
+// ---------------------------------------------------------------------------------------------
+
+export const workerHeartbeats = pgTable('worker_heartbeats', {
+  workerId: text('worker_id').primaryKey(),
+  hostname: text('hostname').notNull(),
+  pid: integer('pid').notNull(),
+  startedAt: tstz('started_at').notNull().defaultNow(),
+  beatAt: tstz('beat_at').notNull().defaultNow(),
+  stoppedAt: tstz('stopped_at'),
+});
+
+export const appMeta = pgTable('app_meta', {
+  key: text('key').primaryKey(),
+  value: jsonb('value').$type<unknown>(),
+  updatedAt: tstz('updated_at').notNull().defaultNow(),
+});
+
+// ---------------------------------------------------------------------------------------------
+// Host platform data: the business the integrations move data for
+// ---------------------------------------------------------------------------------------------
+
+export const customers = pgTable(
+  'customers',
+  {
+    id: uuid('id').primaryKey().defaultRandom(),
+    externalId: text('external_id').unique(),
+    name: text('name').notNull(),
+    email: text('email'),
+    country: text('country').notNull().default('US'),
+    currency: text('currency').notNull().default('USD'),
+    createdAt: createdAt(),
+    updatedAt: tstz('updated_at').notNull().defaultNow(),
+  },
+);
+export type Customer = typeof customers.$inferSelect;
+
+export const invoices = pgTable(
+  'invoices',
+  {
+    id: uuid('id').primaryKey().defaultRandom(),
+    number: text('number').notNull().unique(),
+    customerId: uuid('customer_id').notNull().references(() => customers.id),
+    currency: text('currency').notNull(),
+    status: text('status').$type<'draft' | 'posted' | 'void'>().notNull().default('posted'),
+    issuedOn: text('issued_on').notNull(),
+    dueOn: text('due_on').notNull(),
+    netTotal: numeric('net_total', { precision: 14, scale: 2 }).notNull(),
+    taxTotal: numeric('tax_total', { precision: 14, scale: 2 }).notNull(),
+    grossTotal: numeric('gross_total', { precision: 14, scale: 2 }).notNull(),
+    postedAt: tstz('posted_at'),
+    updatedAt: tstz('updated_at').notNull().defaultNow(),
+  },
+  (t) => [index('invoices_updated_idx').on(t.updatedAt, t.id)],
+);
+export type Invoice = typeof invoices.$inferSelect;
+
+export const invoiceLines = pgTable(
+  'invoice_lines',
+  {
+    id: bigserial('id', { mode: 'number' }).primaryKey(),
+    invoiceId: uuid('invoice_id').notNull().references(() => invoices.id, { onDelete: 'cascade' }),
+    position: integer('position').notNull(),
+    description: text('description').notNull(),
+    quantity: numeric('quantity', { precision: 12, scale: 3 }).notNull(),
+    unitPrice: numeric('unit_price', { precision: 14, scale: 2 }).notNull(),
+    taxRate: numeric('tax_rate', { precision: 5, scale: 4 }).notNull(),
+    account: text('account').notNull(),
+  },
+  (t) => [index('invoice_lines_invoice_idx').on(t.invoiceId, t.position)],
+);
+export type InvoiceLine = typeof invoiceLines.$inferSelect;
