@@ -1,0 +1,42 @@
+/**
+ * Platform events: what the execution core tells the rest of the platform (alerting, the
+ * console). They travel as pg-boss jobs on one queue, so a consumer that is down loses nothing.
+ * Dry-runs never emit events.
+ */
+
+export const PLATFORM_EVENTS_QUEUE = 'platform-events';
+
+interface EventBase {
+  /** ISO timestamp of when it happened. */
+  at: string;
+  correlationId?: string;
+}
+
+export type PlatformEvent =
+  | (EventBase & {
+      /** A run ended failed: retries exhausted, a permanent error, or the retry budget. */
+      type: 'run.failed';
+      integration: string;
+      runId: string;
+      attempts: number;
+      error: string;
+      errorClass: string;
+      reason: 'retries_exhausted' | 'permanent' | 'retry_budget';
+      startedAt: string;
+    })
+  | (EventBase & { type: 'run.succeeded'; integration: string; runId: string })
+  | (EventBase & { type: 'breaker.opened'; breakerKey: string; integrations: string[]; error: string; openUntil: string | null })
+  | (EventBase & { type: 'breaker.closed'; breakerKey: string; integrations: string[] })
+  | (EventBase & { type: 'credentials.failing'; integration: string; error: string })
+  | (EventBase & { type: 'credentials.recovered'; integration: string });
+
+export type PlatformEventType = PlatformEvent['type'];
+
+/** The narrow part of pg-boss this module needs, so it can be called with a boss or a test double of one. */
+export interface EventSender {
+  send(queue: string, data: object, options?: object): Promise<string | null>;
+}
+
+export async function emitPlatformEvent(sender: EventSender, event: PlatformEvent): Promise<void> {
+  await sender.send(PLATFORM_EVENTS_QUEUE, event, { retryLimit: 5, retryDelay: 5, retryBackoff: true });
+}
