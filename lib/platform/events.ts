@@ -32,7 +32,7 @@ export type PlatformEvent =
 
 export type PlatformEventType = PlatformEvent['type'];
 
-/** The narrow part of pg-boss this module needs, so it can be called with a boss or a test double of one. */
+/** The narrow part of pg-boss this module needs: a PgBoss instance or its transactional sender. */
 export interface EventSender {
   send(queue: string, data: object, options?: object): Promise<string | null>;
 }
