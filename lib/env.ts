@@ -32,6 +32,7 @@ export const ZEnv = z.object({
   OIDC_ISSUER: httpUrl.optional(),
   OIDC_CLIENT_ID: z.string().min(1).optional(),
   OIDC_CLIENT_SECRET: z.string().min(1).optional(),
+  OIDC_SCOPE: z.string().regex(/(^|\s)openid(\s|$)/, "must include 'openid'").default('openid email profile groups'),
   OIDC_ROLE_CLAIM: z.string().min(1).default('groups'),
   OIDC_ROLE_MAP: roleMap.default('junction-admins=admin,junction-operators=operator'),
   JUNCTION_SECRETS_KEY: z

@@ -1,0 +1,42 @@
+import Link from 'next/link';
+import { Nav, type NavItem } from '@/components/shell/nav';
+import { Badge } from '@/components/ui/badge';
+import { Button } from '@/components/ui/button';
+import { signOut } from '@/lib/auth/auth';
+import { requireUser } from '@/lib/auth/guards';
+
+export default async function ConsoleLayout({ children }: { children: React.ReactNode }) {
+  const user = await requireUser();
+  const items: NavItem[] = [{ href: '/', label: 'Overview' }];
+  return (
+    <div className="min-h-screen">
+      <header className="border-b bg-card">
+        <div className="mx-auto flex max-w-7xl flex-wrap items-center gap-x-6 gap-y-2 px-4 py-3">
+          <Link href="/" className="text-lg font-semibold tracking-tight">
+            Junction
+          </Link>
+          <Nav items={items} />
+          <div className="ml-auto flex items-center gap-3 text-sm">
+            <span data-testid="current-user" className="flex items-center gap-2">
+              <span className="font-medium">{user.name}</span>
+              <Badge variant="secondary" aria-label={`role ${user.role}`}>
+                {user.role}
+              </Badge>
+            </span>
+            <form
+              action={async () => {
+                'use server';
+                await signOut({ redirectTo: '/signin' });
+              }}
+            >
+              <Button variant="outline" size="sm" type="submit">
+                Sign out
+              </Button>
+            </form>
+          </div>
+        </div>
+      </header>
+      <main className="mx-auto max-w-7xl px-4 py-6">{children}</main>
+    </div>
+  );
+}

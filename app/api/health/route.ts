@@ -1,0 +1,12 @@
+import { NextResponse } from 'next/server';
+import { checkHealth } from '@/lib/platform/health';
+import { getDb } from '@/lib/server/db';
+
+export const dynamic = 'force-dynamic';
+
+/** Public liveness for load balancers and the start script: 200 when everything works, else 503 naming what is wrong. */
+export async function GET() {
+  const health = await checkHealth(getDb());
+  const body = { status: health.ok ? 'ok' : 'degraded', database: health.database, migrations: health.migrations, worker: health.worker };
+  return NextResponse.json(body, { status: health.ok ? 200 : 503, headers: { 'cache-control': 'no-store' } });
+}

@@ -1,0 +1,39 @@
+import 'server-only';
+import { redirect } from 'next/navigation';
+import type { Role } from '../../db/schema';
+import { auth } from './auth';
+import { hasRole } from './roles';
+
+export interface SessionUser {
+  id: string;
+  name: string;
+  email: string;
+  role: Role;
+}
+
+/** The signed-in, enabled user of this request, or null. */
+export async function currentUser(): Promise<SessionUser | null> {
+  const session = await auth();
+  const user = session?.user;
+  if (!user?.id || user.disabled) return null;
+  return { id: user.id, name: user.name ?? user.email ?? 'Unknown', email: user.email ?? '', role: user.role };
+}
+
+/** For pages and layouts: sends anonymous visitors to sign-in. */
+export async function requireUser(): Promise<SessionUser> {
+  const user = await currentUser();
+  if (!user) redirect('/signin');
+  return user;
+}
+
+export type Authorization = { ok: true; user: SessionUser } | { ok: false; status: 401 | 403; error: string };
+
+/** For server actions and route handlers: the session first, then the role. */
+export async function authorize(required: Role): Promise<Authorization> {
+  const user = await currentUser();
+  if (!user) return { ok: false, status: 401, error: 'You are not signed in (or your account is disabled): sign in again.' };
+  if (!hasRole(user.role, required)) {
+    return { ok: false, status: 403, error: `This needs the ${required} role; you are signed in as ${user.role}. Ask an admin for access.` };
+  }
+  return { ok: true, user };
+}

@@ -1,0 +1,61 @@
+import 'server-only';
+import { randomUUID } from 'node:crypto';
+import { z } from 'zod';
+import type { Role } from '../../db/schema';
+import { authorize, type SessionUser } from '../auth/guards';
+
+export type ActionResult<T> =
+  | { ok: true; data: T }
+  | { ok: false; error: string; fieldErrors?: Record<string, string>; status?: number };
+
+/** An error the user can act on; its message reaches the browser as is. */
+export class UserError extends Error {
+  override name = 'UserError';
+  constructor(
+    message: string,
+    readonly fieldErrors?: Record<string, string>,
+    readonly status = 400,
+  ) {
+    super(message);
+  }
+}
+
+export function fieldErrorsOf(error: z.ZodError): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const issue of error.issues) {
+    const key = issue.path.join('.') || '_';
+    out[key] ??= issue.message;
+  }
+  return out;
+}
+
+/**
+ * Every server action goes through here: session, then role, then zod, then the work. The result
+ * is typed, never a raw throw; unexpected errors are logged with a reference the user can quote.
+ */
+export function defineAction<S extends z.ZodType, T>(options: {
+  role: Role;
+  input: S;
+  handler: (input: z.infer<S>, ctx: { user: SessionUser; correlationId: string }) => Promise<T>;
+}): (input: unknown) => Promise<ActionResult<T>> {
+  return async (raw: unknown) => {
+    const access = await authorize(options.role);
+    if (!access.ok) return { ok: false, error: access.error, status: access.status };
+    const parsed = options.input.safeParse(raw);
+    if (!parsed.success) {
+      return { ok: false, error: 'Some fields need attention.', fieldErrors: fieldErrorsOf(parsed.error), status: 400 };
+    }
+    const correlationId = randomUUID();
+    try {
+      return { ok: true, data: await options.handler(parsed.data, { user: access.user, correlationId }) };
+    } catch (error) {
+      if (error instanceof UserError) return { ok: false, error: error.message, fieldErrors: error.fieldErrors, status: error.status };
+      const code = (error as { code?: unknown }).code;
+      if (typeof code === 'string' && /^(not_found|orphaned|invalid_state|stale|invalid|conflict)$/.test(code)) {
+        return { ok: false, error: (error as Error).message, status: code === 'not_found' ? 404 : 409 };
+      }
+      console.error(`[action] ref ${correlationId}:`, error);
+      return { ok: false, error: `Something went wrong (ref ${correlationId}). Try again; if it persists, quote the ref.`, status: 500 };
+    }
+  };
+}

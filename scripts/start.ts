@@ -1,0 +1,218 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import postgres from 'postgres';
+import { connect, disconnect } from '../db/client';
+import { applyMigrations } from '../db/migrate';
+import { seedDemo } from '../db/seed';
+import { ConfigError, parseEnv } from '../lib/env';
+import { DEMO_PASSWORD, DEMO_USERS } from '../sandbox/idp';
+import { startEmbeddedPostgres, type EmbeddedDatabase } from './embedded-postgres';
+
+/**
+ * One command runs the whole product: database (embedded unless DATABASE_URL is set), migrations,
+ * demo seed (once), then the sandbox (identity provider and external stand-ins), the worker and
+ * the Next.js console as child processes. Ctrl-C stops every child and the embedded database.
+ *
+ *   npm run dev             development server (next dev)
+ *   npm start               production build (built first when missing) with next start
+ *   --e2e                   a fresh throw-away database for end-to-end tests
+ */
+
+const args = new Set(process.argv.slice(2));
+const prod = args.has('--prod');
+const e2e = args.has('--e2e');
+const root = path.resolve(import.meta.dirname, '..');
+const dataDir = path.resolve(process.env.DATA_DIR ?? path.join(root, '.data'));
+
+const children: { name: string; child: ChildProcess }[] = [];
+let embedded: EmbeddedDatabase | undefined;
+let tempDir: string | undefined;
+let shuttingDown = false;
+
+function log(message: string) {
+  process.stdout.write(`[junction] ${message}\n`);
+}
+
+/** A value kept under .data/ so restarts keep sessions valid and secrets readable. */
+function persistent(file: string, make: () => string): string {
+  const full = path.join(dataDir, file);
+  if (existsSync(full)) return readFileSync(full, 'utf8').trim();
+  mkdirSync(dataDir, { recursive: true });
+  const value = make();
+  writeFileSync(full, `${value}\n`, { mode: 0o600 });
+  return value;
+}
+
+function prefixLines(name: string, stream: NodeJS.ReadableStream, out: NodeJS.WritableStream) {
+  let buffer = '';
+  stream.setEncoding('utf8');
+  stream.on('data', (chunk: string) => {
+    buffer += chunk;
+    const lines = buffer.split('\n');
+    buffer = lines.pop() ?? '';
+    for (const line of lines) out.write(`[${name}] ${line}\n`);
+  });
+}
+
+function startChild(name: string, command: string, argv: string[], env: NodeJS.ProcessEnv) {
+  // Own process group, so shutdown reaches grandchildren (next dev forks) too.
+  const child = spawn(command, argv, { cwd: root, env, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
+  prefixLines(name, child.stdout!, process.stdout);
+  prefixLines(name, child.stderr!, process.stderr);
+  child.on('exit', (code, signal) => {
+    if (shuttingDown) return;
+    log(`${name} exited (${signal ?? `code ${code}`}); stopping everything`);
+    void shutdown(1);
+  });
+  children.push({ name, child });
+}
+
+function signalGroup(child: ChildProcess, signal: NodeJS.Signals) {
+  if (child.pid === undefined) return;
+  try {
+    process.kill(-child.pid, signal);
+  } catch {
+    // already gone
+  }
+}
+
+async function shutdown(code: number) {
+  if (shuttingDown) return;
+  shuttingDown = true;
+  log('stopping…');
+  const alive = children.filter(({ child }) => child.exitCode === null && child.signalCode === null);
+  for (const { child } of alive) signalGroup(child, 'SIGTERM');
+  await Promise.race([
+    Promise.all(alive.map(({ child }) => new Promise((resolve) => child.once('exit', resolve)))),
+    new Promise((resolve) => setTimeout(resolve, 15_000)),
+  ]);
+  for (const { child } of alive) signalGroup(child, 'SIGKILL');
+  if (embedded) {
+    await embedded.stop().catch((error) => log(`embedded PostgreSQL did not stop cleanly: ${(error as Error).message}`));
+  }
+  if (tempDir) rmSync(tempDir, { recursive: true, force: true });
+  log('stopped');
+  process.exit(code);
+}
+
+async function resolveDatabase(): Promise<string> {
+  if (e2e) {
+    if (process.env.TEST_DATABASE_URL) {
+      const name = `junction_e2e_${process.pid}`;
+      const admin = postgres(process.env.TEST_DATABASE_URL, { max: 1, onnotice: () => {} });
+      await admin.unsafe(`drop database if exists ${name} with (force)`);
+      await admin.unsafe(`create database ${name}`);
+      await admin.end();
+      const url = new URL(process.env.TEST_DATABASE_URL);
+      url.pathname = `/${name}`;
+      return url.toString();
+    }
+    tempDir = mkdtempSync(path.join(os.tmpdir(), 'junction-e2e-'));
+    embedded = await startEmbeddedPostgres({ dir: path.join(tempDir, 'pg'), port: 30000 + Math.floor(Math.random() * 10000), quiet: true, ephemeral: true });
+    const admin = postgres(embedded.adminUrl, { max: 1, onnotice: () => {} });
+    await admin.unsafe('create database junction');
+    await admin.end();
+    return embedded.urlFor('junction');
+  }
+  if (process.env.DATABASE_URL) return process.env.DATABASE_URL;
+  const port = Number(process.env.EMBEDDED_PG_PORT ?? 54329);
+  const started = Date.now();
+  embedded = await startEmbeddedPostgres({ dir: path.join(dataDir, 'pg'), port });
+  if (embedded.created) {
+    const admin = postgres(embedded.adminUrl, { max: 1, onnotice: () => {} });
+    await admin.unsafe('create database junction');
+    await admin.end();
+  }
+  log(`embedded PostgreSQL ${embedded.created ? 'created' : 'reused'} under ${path.relative(root, dataDir) || dataDir}/pg in ${Date.now() - started} ms`);
+  return embedded.urlFor('junction');
+}
+
+async function waitForHealth(appUrl: string, timeoutMs: number): Promise<number> {
+  const deadline = Date.now() + timeoutMs;
+  let last = 0;
+  while (Date.now() < deadline && !shuttingDown) {
+    try {
+      const res = await fetch(`${appUrl}/api/health`, { signal: AbortSignal.timeout(30_000) });
+      last = res.status;
+      if (res.status === 200) return 200;
+    } catch {
+      // not listening yet
+    }
+    await new Promise((resolve) => setTimeout(resolve, 1_000));
+  }
+  return last;
+}
+
+async function main() {
+  // Validate the whole environment before starting anything: one line names a bad variable.
+  const base = parseEnv(process.env);
+  const port = base.PORT;
+  const appUrl = `http://localhost:${port}`;
+  const idpPort = Number(process.env.IDP_PORT ?? new URL(base.IDP_URL).port);
+  const sandboxPort = Number(process.env.SANDBOX_PORT ?? new URL(base.SANDBOX_URL).port);
+
+  process.on('SIGINT', () => void shutdown(0));
+  process.on('SIGTERM', () => void shutdown(0));
+
+  const databaseUrl = await resolveDatabase();
+  const db = connect(databaseUrl, { max: 2, name: 'junction-start' });
+  await applyMigrations(db);
+  const seeded = await seedDemo(db);
+  if (seeded) log('demo data seeded');
+  await disconnect(db);
+
+  const env: NodeJS.ProcessEnv = {
+    ...process.env,
+    NEXT_TELEMETRY_DISABLED: '1',
+    NODE_ENV: prod ? 'production' : 'development',
+    DATABASE_URL: databaseUrl,
+    PORT: String(port),
+    APP_URL: appUrl,
+    IDP_URL: `http://localhost:${idpPort}`,
+    SANDBOX_URL: `http://localhost:${sandboxPort}`,
+    AUTH_SECRET: base.AUTH_SECRET ?? (e2e ? randomBytes(33).toString('base64') : persistent('auth-secret', () => randomBytes(33).toString('base64'))),
+    JUNCTION_SECRETS_KEY:
+      base.JUNCTION_SECRETS_KEY ?? (e2e ? randomBytes(32).toString('base64') : persistent('secrets.key', () => randomBytes(32).toString('base64'))),
+    AUTH_TRUST_HOST: 'true',
+  };
+  // The children re-validate the same environment; fail here first with the same message.
+  parseEnv(env);
+
+  const bin = (name: string) => path.join(root, 'node_modules', '.bin', name);
+  startChild('sandbox', bin('tsx'), ['sandbox/index.ts'], env);
+  startChild('worker', bin('tsx'), ['worker/index.ts'], env);
+  if (prod) {
+    if (!existsSync(path.join(root, '.next', 'BUILD_ID'))) {
+      log('no production build yet: running next build (a few minutes on 2 cores)…');
+      const build = spawn(bin('next'), ['build'], { cwd: root, env: { ...env }, stdio: 'inherit' });
+      const code = await new Promise<number>((resolve) => build.on('exit', (c) => resolve(c ?? 1)));
+      if (code !== 0) throw new Error('next build failed; see the output above');
+    }
+    startChild('web', bin('next'), ['start', '-p', String(port)], env);
+  } else {
+    startChild('web', bin('next'), ['dev', '-p', String(port)], env);
+  }
+
+  const status = await waitForHealth(appUrl, 180_000);
+  if (shuttingDown) return;
+  const users = DEMO_USERS.map((u) => `    ${u.username.padEnd(6)} ${u.role.padEnd(8)} ${u.name}`).join('\n');
+  const signIn = base.OIDC_ISSUER
+    ? `  Sign in with your identity provider (${base.OIDC_ISSUER}).`
+    : `  Demo sign-ins (local identity provider, password "${DEMO_PASSWORD}"):\n${users}`;
+  log(
+    `\n\n  Junction is ${status === 200 ? 'running' : `up but not healthy yet (health answered ${status || 'nothing'})`}: ${appUrl}\n${signIn}\n` +
+      `  Sandbox systems: http://localhost:${sandboxPort}   Health: ${appUrl}/api/health\n  Ctrl-C stops everything.\n`,
+  );
+}
+
+main().catch(async (error) => {
+  if (error instanceof ConfigError) {
+    console.error(error.message);
+    process.exit(1);
+  }
+  console.error('[junction] start-up failed:', error instanceof Error ? error.message : error);
+  await shutdown(1);
+});
