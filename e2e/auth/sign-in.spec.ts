@@ -16,7 +16,7 @@ test('a wrong password is refused by the identity provider with a clear message'
   await expect(page.getByRole('alert')).toHaveText('Unknown user or wrong password.');
 });
 
-test('an anonymous visit to a console page ends on sign-in and returns there after', async ({ page }) => {
+test('an anonymous visit to a console page ends on sign-in', async ({ page }) => {
   await page.goto('/');
   await expect(page).toHaveURL(/\/signin/);
   await expect(page.getByRole('button', { name: 'Continue with SSO' })).toBeVisible();
