@@ -1,0 +1,86 @@
+'use client';
+
+import { useRouter } from 'next/navigation';
+import { useState, useTransition } from 'react';
+import { toast } from 'sonner';
+import { Button } from '@/components/ui/button';
+import { Dialog, DialogClose, DialogContent, DialogDescription, DialogFooter, DialogHeader, DialogTitle, DialogTrigger } from '@/components/ui/dialog';
+import type { ActionResult } from '@/lib/server/action';
+
+/**
+ * A button for a costly or disruptive action: a dialog says what will happen, the server action
+ * runs on confirm, and a toast reports the outcome (with the server's message on failure).
+ */
+export function ConfirmAction<T>({
+  label,
+  title,
+  description,
+  confirmLabel,
+  action,
+  success,
+  variant = 'outline',
+  destructive = false,
+  size = 'sm',
+  confirm = true,
+  onDone,
+}: {
+  label: React.ReactNode;
+  title: string;
+  description: React.ReactNode;
+  confirmLabel?: string;
+  action: () => Promise<ActionResult<T>>;
+  success: (data: T) => React.ReactNode;
+  variant?: 'default' | 'outline' | 'secondary' | 'destructive' | 'ghost';
+  destructive?: boolean;
+  size?: 'sm' | 'default';
+  confirm?: boolean;
+  onDone?: (data: T) => void;
+}) {
+  const [open, setOpen] = useState(false);
+  const [pending, startTransition] = useTransition();
+  const router = useRouter();
+  const run = () =>
+    startTransition(async () => {
+      const result = await action();
+      setOpen(false);
+      if (result.ok) {
+        toast.success(success(result.data));
+        onDone?.(result.data);
+        router.refresh();
+      } else {
+        toast.error(result.error);
+      }
+    });
+  if (!confirm) {
+    return (
+      <Button variant={variant} size={size} disabled={pending} onClick={run}>
+        {label}
+      </Button>
+    );
+  }
+  return (
+    <Dialog open={open} onOpenChange={setOpen}>
+      <DialogTrigger asChild>
+        <Button variant={variant} size={size} disabled={pending}>
+          {label}
+        </Button>
+      </DialogTrigger>
+      <DialogContent>
+        <DialogHeader>
+          <DialogTitle>{title}</DialogTitle>
+          <DialogDescription asChild>
+            <div>{description}</div>
+          </DialogDescription>
+        </DialogHeader>
+        <DialogFooter>
+          <DialogClose asChild>
+            <Button variant="outline">Cancel</Button>
+          </DialogClose>
+          <Button variant={destructive ? 'destructive' : 'default'} disabled={pending} onClick={run}>
+            {pending ? 'Working…' : (confirmLabel ?? title)}
+          </Button>
+        </DialogFooter>
+      </DialogContent>
+    </Dialog>
+  );
+}

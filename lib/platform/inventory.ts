@@ -1,0 +1,115 @@
+import { sql } from 'drizzle-orm';
+import type { DatabaseOrTransaction } from '../../db/client';
+import type { RunStatus } from '../../db/schema';
+
+export type IntegrationState = 'orphaned' | 'paused' | 'breaker_open' | 'failing' | 'healthy' | 'new';
+
+export interface InventoryRow {
+  name: string;
+  description: string;
+  registered: boolean;
+  paused: boolean;
+  schedule: string | null;
+  timezone: string;
+  breakerKey: string;
+  breakerState: 'closed' | 'open' | 'half_open';
+  breakerOpenUntil: Date | null;
+  breakerFailures: number;
+  lastRun: { id: string; status: RunStatus; createdAt: Date; finishedAt: Date | null } | null;
+  /** Finished, non-dry runs of the last 24 hours. */
+  finished24h: number;
+  succeeded24h: number;
+  /** null when nothing finished in the last 24 hours. */
+  successRate24h: number | null;
+  openIncidents: number;
+  state: IntegrationState;
+}
+
+interface RawRow extends Record<string, unknown> {
+  name: string;
+  description: string;
+  registered: boolean;
+  paused: boolean;
+  schedule: string | null;
+  timezone: string;
+  breaker_key: string;
+  breaker_state: 'closed' | 'open' | 'half_open' | null;
+  open_until: string | null;
+  consecutive_failures: number | null;
+  last_id: string | null;
+  last_status: RunStatus | null;
+  last_created: string | null;
+  last_finished: string | null;
+  finished: number;
+  succeeded: number;
+  open_incidents: number;
+}
+
+export function deriveState(row: {
+  registered: boolean;
+  paused: boolean;
+  breakerState: string;
+  lastStatus: RunStatus | null;
+  openIncidents: number;
+}): IntegrationState {
+  if (!row.registered) return 'orphaned';
+  if (row.paused) return 'paused';
+  if (row.breakerState === 'open' || row.breakerState === 'half_open') return 'breaker_open';
+  if (row.lastStatus === 'failed' || row.openIncidents > 0) return 'failing';
+  if (row.lastStatus === null) return 'new';
+  return 'healthy';
+}
+
+/**
+ * Every integration with what an operator needs at a glance, in one statement: the last run and
+ * the 24 h counts come from the (integration, created_at) index through lateral joins.
+ */
+export async function listInventory(db: DatabaseOrTransaction, params: { search?: string; name?: string } = {}): Promise<InventoryRow[]> {
+  const search = params.search?.trim() ? `%${params.search.trim().replace(/[%_\\]/g, (c) => `\\${c}`)}%` : null;
+  const rows = await db.execute<RawRow>(sql`
+    select i.name, i.description, i.registered, i.paused, i.schedule, i.timezone, i.breaker_key,
+           b.state as breaker_state, b.open_until, b.consecutive_failures,
+           lr.id as last_id, lr.status as last_status, lr.created_at as last_created, lr.finished_at as last_finished,
+           coalesce(s.finished, 0)::int as finished, coalesce(s.succeeded, 0)::int as succeeded,
+           coalesce(inc.n, 0)::int as open_incidents
+      from integrations i
+      left join breakers b on b.key = i.breaker_key
+      left join lateral (
+        select r.id, r.status, r.created_at, r.finished_at from runs r
+         where r.integration = i.name and not r.dry_run
+         order by r.created_at desc, r.id desc limit 1) lr on true
+      left join lateral (
+        select count(*) filter (where r.status in ('succeeded', 'failed')) as finished,
+               count(*) filter (where r.status = 'succeeded') as succeeded
+          from runs r
+         where r.integration = i.name and r.created_at > now() - interval '24 hours' and not r.dry_run) s on true
+      left join lateral (
+        select count(*) as n from incidents x where x.integration = i.name and x.closed_at is null) inc on true
+     where (${search}::text is null or i.name ilike ${search} or i.description ilike ${search})
+       and (${params.name ?? null}::text is null or i.name = ${params.name ?? null})
+     order by i.registered desc, i.name`);
+  return rows.map((r) => {
+    const breakerState = r.breaker_state ?? 'closed';
+    const lastRun = r.last_id
+      ? { id: r.last_id, status: r.last_status!, createdAt: new Date(r.last_created!), finishedAt: r.last_finished ? new Date(r.last_finished) : null }
+      : null;
+    return {
+      name: r.name,
+      description: r.description,
+      registered: r.registered,
+      paused: r.paused,
+      schedule: r.schedule,
+      timezone: r.timezone,
+      breakerKey: r.breaker_key,
+      breakerState,
+      breakerOpenUntil: r.open_until ? new Date(r.open_until) : null,
+      breakerFailures: r.consecutive_failures ?? 0,
+      lastRun,
+      finished24h: r.finished,
+      succeeded24h: r.succeeded,
+      successRate24h: r.finished > 0 ? r.succeeded / r.finished : null,
+      openIncidents: r.open_incidents,
+      state: deriveState({ registered: r.registered, paused: r.paused, breakerState, lastStatus: lastRun?.status ?? null, openIncidents: r.open_incidents }),
+    };
+  });
+}
