@@ -125,6 +125,8 @@ export const runs = pgTable(
     reason: text('reason'),
     correlationId: text('correlation_id').notNull(),
     input: jsonb('input').$type<unknown>(),
+    /** The pg-boss job that carries the run's next attempt; a job with another id is stale and ignored. */
+    jobId: uuid('job_id'),
     attemptCount: integer('attempt_count').notNull().default(0),
     maxAttempts: integer('max_attempts').notNull(),
     nextAttemptAt: tstz('next_attempt_at'),
