@@ -1,6 +1,7 @@
 import { eq, sql } from 'drizzle-orm';
-import type { DatabaseOrTransaction } from '../../db/client';
+import type { Database, DatabaseOrTransaction } from '../../db/client';
 import { users, type Role, type User } from '../../db/schema';
+import { appendAudit } from '../platform/audit';
 
 /**
  * Creates the user on first sign-in with the role derived from the IdP claims; later sign-ins
@@ -24,4 +25,46 @@ export async function upsertSignedInUser(
 export async function findUser(db: DatabaseOrTransaction, params: { id: string }): Promise<User | undefined> {
   const [user] = await db.select().from(users).where(eq(users.id, params.id));
   return user;
+}
+
+export class UserChangeError extends Error {
+  override name = 'UserChangeError';
+  constructor(
+    message: string,
+    readonly code: 'not_found' | 'invalid_state',
+  ) {
+    super(message);
+  }
+}
+
+export async function listUsers(db: DatabaseOrTransaction): Promise<User[]> {
+  return db.select().from(users).orderBy(users.name);
+}
+
+/**
+ * Changes a user's role or enabled flag, audited in the same transaction. The last enabled admin
+ * cannot be demoted or disabled: somebody must always be able to administer Junction.
+ */
+export async function updateUser(
+  db: Database,
+  params: { userId: string; role?: Role; disabled?: boolean; actor: string; correlationId?: string },
+): Promise<User> {
+  return db.transaction(async (tx) => {
+    await tx.execute(sql`select pg_advisory_xact_lock(727276)`);
+    const [before] = await tx.select().from(users).where(eq(users.id, params.userId)).for('update');
+    if (!before) throw new UserChangeError(`User ${params.userId} does not exist.`, 'not_found');
+    const role = params.role ?? before.role;
+    const disabled = params.disabled ?? before.disabled;
+    if (before.role === 'admin' && !before.disabled && (role !== 'admin' || disabled)) {
+      const [{ n }] = await tx.execute<{ n: number }>(sql`select count(*)::int as n from users where role = 'admin' and not disabled`);
+      if (n <= 1) throw new UserChangeError(`${before.name} is the last enabled admin: make someone else admin first.`, 'invalid_state');
+    }
+    const entries = [];
+    if (role !== before.role) entries.push({ kind: 'user' as const, fieldName: `user.${before.email ?? before.id}.role`, oldValue: before.role, newValue: role });
+    if (disabled !== before.disabled) entries.push({ kind: 'user' as const, fieldName: `user.${before.email ?? before.id}.disabled`, oldValue: before.disabled, newValue: disabled });
+    if (entries.length === 0) return before;
+    const [after] = await tx.update(users).set({ role, disabled }).where(eq(users.id, before.id)).returning();
+    await appendAudit(tx, { actor: params.actor, correlationId: params.correlationId, entries });
+    return after;
+  });
 }

@@ -113,3 +113,47 @@ export async function listInventory(db: DatabaseOrTransaction, params: { search?
     };
   });
 }
+
+export interface BreakerView {
+  key: string;
+  state: 'closed' | 'open' | 'half_open';
+  consecutiveFailures: number;
+  openedAt: Date | null;
+  openUntil: Date | null;
+  forcedOpen: boolean;
+  lastError: string | null;
+  lastFailureAt: Date | null;
+  /** Integrations that share this breaker (same external system). */
+  integrations: string[];
+}
+
+/** The breaker as operators see it; a key nobody has tripped yet reads as closed. */
+export async function getBreakerView(db: DatabaseOrTransaction, params: { key: string }): Promise<BreakerView> {
+  const rows = await db.execute<{
+    state: 'closed' | 'open' | 'half_open' | null;
+    consecutive_failures: number | null;
+    opened_at: string | null;
+    open_until: string | null;
+    forced_open: boolean | null;
+    last_error: string | null;
+    last_failure_at: string | null;
+    names: string[] | null;
+  }>(sql`
+    select b.state, b.consecutive_failures, b.opened_at, b.open_until, b.forced_open, b.last_error, b.last_failure_at,
+           (select array_agg(i.name order by i.name) from integrations i where i.breaker_key = ${params.key}) as names
+      from (select ${params.key}::text as key) k
+      left join breakers b on b.key = k.key`);
+  const r = rows[0];
+  const date = (v: string | null) => (v ? new Date(v) : null);
+  return {
+    key: params.key,
+    state: r?.state ?? 'closed',
+    consecutiveFailures: r?.consecutive_failures ?? 0,
+    openedAt: date(r?.opened_at ?? null),
+    openUntil: date(r?.open_until ?? null),
+    forcedOpen: r?.forced_open ?? false,
+    lastError: r?.last_error ?? null,
+    lastFailureAt: date(r?.last_failure_at ?? null),
+    integrations: r?.names ?? [],
+  };
+}

@@ -1,0 +1,21 @@
+'use server';
+
+import { z } from 'zod';
+import { roleEnum } from '@/db/schema';
+import { updateUser, UserChangeError } from '@/lib/auth/users';
+import { defineAction, UserError } from '@/lib/server/action';
+import { getDb } from '@/lib/server/db';
+
+export const updateUserAction = defineAction({
+  role: 'admin',
+  input: z.object({ userId: z.string().uuid('That is not a user id.'), role: z.enum(roleEnum.enumValues).optional(), disabled: z.boolean().optional() }),
+  handler: async (input, { user, correlationId }) => {
+    try {
+      const after = await updateUser(getDb(), { ...input, actor: user.email || user.name, correlationId });
+      return { id: after.id, role: after.role, disabled: after.disabled };
+    } catch (error) {
+      if (error instanceof UserChangeError) throw new UserError(error.message, undefined, error.code === 'not_found' ? 404 : 409);
+      throw error;
+    }
+  },
+});

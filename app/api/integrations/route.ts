@@ -1,0 +1,12 @@
+import { z } from 'zod';
+import { listInventory } from '@/lib/platform/inventory';
+import { route } from '@/lib/server/route';
+import { getDb } from '@/lib/server/db';
+
+export const dynamic = 'force-dynamic';
+
+export const GET = route({
+  role: 'viewer',
+  input: z.object({ search: z.string().max(200).optional() }),
+  handler: async ({ input }) => ({ items: await listInventory(getDb(), input) }),
+});

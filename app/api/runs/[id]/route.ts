@@ -1,0 +1,15 @@
+import { UserError } from '@/lib/server/action';
+import { getRunDetail } from '@/lib/platform/run-queries';
+import { route } from '@/lib/server/route';
+import { getDb } from '@/lib/server/db';
+
+export const dynamic = 'force-dynamic';
+
+export const GET = route({
+  role: 'viewer',
+  handler: async ({ params }) => {
+    const detail = await getRunDetail(getDb(), { id: params.id });
+    if (!detail) throw new UserError(`Run ${params.id} does not exist.`, undefined, 404);
+    return detail;
+  },
+});

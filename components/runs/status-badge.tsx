@@ -1,0 +1,33 @@
+import { Badge } from '@/components/ui/badge';
+import type { RunStatus } from '@/db/schema';
+
+const VARIANT: Record<RunStatus, 'success' | 'warning' | 'destructive' | 'secondary' | 'outline' | 'default'> = {
+  queued: 'outline',
+  running: 'default',
+  retrying: 'warning',
+  deferred: 'warning',
+  succeeded: 'success',
+  failed: 'destructive',
+  cancelled: 'secondary',
+};
+
+const LABEL: Record<RunStatus, string> = {
+  queued: 'Queued',
+  running: 'Running',
+  retrying: 'Retrying',
+  deferred: 'Deferred (circuit open)',
+  succeeded: 'Succeeded',
+  failed: 'Failed',
+  cancelled: 'Cancelled',
+};
+
+export function RunStatusBadge({ status, dryRun }: { status: RunStatus; dryRun?: boolean }) {
+  return (
+    <span className="inline-flex items-center gap-1">
+      <Badge variant={VARIANT[status]}>{LABEL[status]}</Badge>
+      {dryRun ? <Badge variant="outline">dry-run</Badge> : null}
+    </span>
+  );
+}
+
+export const ACTIVE_STATUSES: RunStatus[] = ['queued', 'running', 'retrying', 'deferred'];

@@ -1,0 +1,77 @@
+import 'server-only';
+import { randomUUID } from 'node:crypto';
+import { NextResponse } from 'next/server';
+import { z } from 'zod';
+import type { Role } from '../../db/schema';
+import { authorize, type SessionUser } from '../auth/guards';
+import { fieldErrorsOf, UserError } from './action';
+
+type RouteContext = { params: Promise<Record<string, string>> };
+
+const MUTATING = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
+
+/** A cross-site request carries an Origin (or Referer) of another site: refuse it for mutations. */
+function sameOrigin(request: Request): boolean {
+  const origin = request.headers.get('origin') ?? request.headers.get('referer');
+  if (!origin) return request.headers.get('sec-fetch-site') !== 'cross-site';
+  const host = request.headers.get('x-forwarded-host') ?? request.headers.get('host');
+  try {
+    return new URL(origin).host === host;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Every route handler goes through here: same-origin check for mutations, session, role, zod on
+ * the input (JSON body for mutations, query string for reads), then the work; errors become JSON
+ * with a status and a message a person can act on.
+ */
+export function route<S extends z.ZodType>(options: {
+  role: Role;
+  input?: S;
+  handler: (ctx: { input: z.infer<S>; user: SessionUser; params: Record<string, string>; request: Request; correlationId: string }) => Promise<unknown>;
+}) {
+  return async (request: Request, context: RouteContext) => {
+    const correlationId = randomUUID();
+    if (MUTATING.has(request.method) && !sameOrigin(request)) {
+      return NextResponse.json({ error: 'Cross-site request refused: call this API from the Junction console or without an Origin header.' }, { status: 403 });
+    }
+    const access = await authorize(options.role);
+    if (!access.ok) return NextResponse.json({ error: access.error }, { status: access.status });
+    let raw: unknown = {};
+    if (MUTATING.has(request.method)) {
+      const text = await request.text();
+      if (text.length > 1_000_000) return NextResponse.json({ error: 'Request body is larger than 1 MB.' }, { status: 413 });
+      try {
+        raw = text ? JSON.parse(text) : {};
+      } catch {
+        return NextResponse.json({ error: 'Request body is not valid JSON.' }, { status: 400 });
+      }
+    } else {
+      raw = Object.fromEntries(new URL(request.url).searchParams);
+    }
+    let input: unknown = raw;
+    if (options.input) {
+      const parsed = options.input.safeParse(raw);
+      if (!parsed.success) {
+        return NextResponse.json({ error: 'Some fields need attention.', fieldErrors: fieldErrorsOf(parsed.error) }, { status: 400 });
+      }
+      input = parsed.data;
+    }
+    try {
+      const params = await context.params;
+      const body = await options.handler({ input: input as z.infer<S>, user: access.user, params, request, correlationId });
+      return NextResponse.json(body ?? { ok: true }, { status: 200, headers: { 'cache-control': 'no-store' } });
+    } catch (error) {
+      if (error instanceof UserError) return NextResponse.json({ error: error.message, fieldErrors: error.fieldErrors }, { status: error.status });
+      const code = (error as { code?: unknown }).code;
+      if (code === 'not_found') return NextResponse.json({ error: (error as Error).message }, { status: 404 });
+      if (typeof code === 'string' && /^(orphaned|invalid_state|stale|invalid|conflict)$/.test(code)) {
+        return NextResponse.json({ error: (error as Error).message }, { status: 409 });
+      }
+      console.error(`[api] ref ${correlationId}:`, error);
+      return NextResponse.json({ error: `Something went wrong (ref ${correlationId}).` }, { status: 500 });
+    }
+  };
+}
