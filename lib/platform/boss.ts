@@ -1,0 +1,23 @@
+import { PgBoss, type ConstructorOptions } from 'pg-boss';
+
+export const BOSS_SCHEMA = 'pgboss';
+
+/**
+ * A pg-boss instance on the platform's schema; the caller starts and stops it. Overrides are for
+ * tests (short supervise/monitor intervals so expired jobs of a killed worker are noticed quickly).
+ */
+export function createBoss(databaseUrl: string, overrides: Partial<ConstructorOptions> = {}): PgBoss {
+  const boss = new PgBoss({
+    connectionString: databaseUrl,
+    schema: BOSS_SCHEMA,
+    application_name: 'junction-boss',
+    max: 6,
+    // Expired and heartbeat-lost jobs (a worker killed mid-attempt) are found by the monitor pass.
+    superviseIntervalSeconds: 15,
+    monitorIntervalSeconds: 15,
+    ...overrides,
+  });
+  // pg-boss reports connection trouble as events; without a listener Node would throw them.
+  if (boss.listenerCount('error') === 0) boss.on('error', (error) => console.error(`[pg-boss] ${error.message}`));
+  return boss;
+}

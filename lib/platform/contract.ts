@@ -1,0 +1,106 @@
+import type { z } from 'zod';
+import type { Database, Transaction } from '../../db/client';
+import type { RunTrigger } from '../../db/schema';
+import type { HttpClient } from './http';
+import type { RunLogger } from './log';
+import type { OAuth2Config } from './oauth2';
+
+/**
+ * The contract a concrete integration implements: one `defineIntegration` call, listed once in
+ * lib/integrations/index.ts. Everything else (retries, breaker, OAuth2, dry-run, audit, schedules)
+ * is the platform's.
+ */
+
+/** What `execute` returns; stored on the run. `processed` and `summary` are shown in the console. */
+export interface RunResult {
+  processed?: number;
+  summary?: string;
+  [key: string]: unknown;
+}
+
+/** A durable watermark: `get` reads the committed value, `set` stages one that commits only on success outside dry-run. */
+export interface RunCursor {
+  get<T = unknown>(): Promise<T | undefined>;
+  set(value: unknown): void;
+}
+
+export interface RunInfo {
+  id: string;
+  /** 1-based number of the attempt executing now. */
+  attempt: number;
+  maxAttempts: number;
+  trigger: RunTrigger;
+  triggeredBy: string;
+}
+
+/** The configured field mapping, compiled once per attempt (see the mapping module for its result type). */
+export type MapFn = (records: unknown[]) => unknown;
+
+export interface IntegrationContext<Settings = unknown> {
+  /** The integration's settings, parsed with its zod schema. */
+  settings: Settings;
+  /** Decrypted secrets by name; a secret that is not set is absent. */
+  secrets: Readonly<Record<string, string | undefined>>;
+  /** The platform's HTTP client: breaker, timeout, retries, OAuth2, correlation id, dry-run gate. */
+  http: HttpClient;
+  /** Stored per attempt and shown on the run page. */
+  log: RunLogger;
+  /** Reports progress; throttled writes to the run row. */
+  progress(done: number, total?: number): void;
+  cursor: RunCursor;
+  dryRun: boolean;
+  /** Aborted when the run is cancelled or the worker releases it: stop and throw. */
+  signal: AbortSignal;
+  /** One per run, reused by its attempts; sent as X-Correlation-Id. */
+  correlationId: string;
+  run: RunInfo;
+  /** The host platform's database, for reads. Write through `tx` so dry-runs can roll back. */
+  db: Database;
+  /** Runs `fn` in a transaction on the host database; in a dry-run it is rolled back after `fn` returns. */
+  tx<T>(fn: (tx: Transaction) => Promise<T>): Promise<T>;
+  /** Present only when the integration declares a mapping and the worker has a mapper. */
+  map?: MapFn;
+}
+
+export interface IntegrationDefaults<S extends z.ZodType> {
+  /** Cron expression (5 or 6 fields), or null for no schedule. */
+  schedule?: string | null;
+  /** IANA time zone the cron expression is evaluated in. */
+  timezone?: string;
+  /** Delays between attempts ('30s', '2m'); attempts = delays + 1. */
+  retry?: { delays: string[] };
+  breaker?: { failures: number; cooldown: string };
+  settings?: z.input<S>;
+}
+
+export interface IntegrationDefinition<S extends z.ZodType = z.ZodType> {
+  /** Unique, stable, kebab-case: routing, the integrations row and the URL use it. */
+  name: string;
+  description: string;
+  settings: S;
+  /** Names of the secrets the integration reads (write-only in the console). */
+  secrets?: readonly string[];
+  /** Breaker key of the external system; integrations calling the same system share one. Defaults to `name`. */
+  breakerKey?: string;
+  /** OAuth2 client credentials for ctx.http, built from settings and secrets; undefined = no OAuth2. */
+  oauth2?(settings: z.infer<S>, secrets: Readonly<Record<string, string | undefined>>): OAuth2Config | undefined;
+  /** Field mapping: sample source records and the default mapping (the mapping module's format). */
+  mapping?: { sample: unknown[]; defaults: unknown };
+  defaults?: IntegrationDefaults<S>;
+  execute(ctx: IntegrationContext<z.infer<S>>): Promise<RunResult>;
+}
+
+/** Where decrypted secrets come from; the governance module implements it over integration_secrets. */
+export interface SecretsProvider {
+  read(integration: string, names: readonly string[]): Promise<Record<string, string>>;
+}
+
+/** Compiles an integration's stored mapping once per attempt (provided by the mapping module). */
+export type MapperFactory = (integration: string, mappingJson: unknown) => Promise<MapFn>;
+
+export type Registry = Map<string, IntegrationDefinition>;
+
+/** Identity function that gives `execute` its typed context. */
+export function defineIntegration<S extends z.ZodType>(def: IntegrationDefinition<S>): IntegrationDefinition<S> {
+  return def;
+}

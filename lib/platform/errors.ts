@@ -1,0 +1,188 @@
+/**
+ * Error classification for the execution core. Handlers throw `PermanentError` for failures that
+ * retrying cannot fix; every other error is transient. The platform's own errors carry a brand
+ * (a `Symbol.for` key) so the type guards work across module copies (tsx, vitest, child processes),
+ * where a bare `instanceof` would not.
+ */
+
+const PERMANENT = Symbol.for('junction.error.permanent');
+const TRANSIENT = Symbol.for('junction.error.transient');
+const CIRCUIT_OPEN = Symbol.for('junction.error.circuitOpen');
+const CANCELLED = Symbol.for('junction.error.cancelled');
+const HTTP = Symbol.for('junction.error.http');
+const CREDENTIALS = Symbol.for('junction.error.credentials');
+const TRIGGER = Symbol.for('junction.error.trigger');
+
+function branded(error: unknown, brand: symbol): boolean {
+  return typeof error === 'object' && error !== null && (error as Record<symbol, unknown>)[brand] === true;
+}
+
+/** A failure that retrying cannot fix (bad configuration, 4xx, validation): the run fails at once. */
+export class PermanentError extends Error {
+  readonly [PERMANENT] = true;
+  override name = 'PermanentError';
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+  }
+}
+
+/** A failure worth retrying (5xx, timeout, connection). Any error that is not permanent is treated so. */
+export class TransientError extends Error {
+  readonly [TRANSIENT] = true;
+  override name = 'TransientError';
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+  }
+}
+
+/** The request timed out (per-request timeout of ctx.http). Counts against the breaker. */
+export class TimeoutError extends TransientError {
+  override name = 'TimeoutError';
+}
+
+/** The connection failed (refused, reset, DNS). Counts against the breaker. */
+export class NetworkError extends TransientError {
+  override name = 'NetworkError';
+}
+
+/**
+ * The breaker for an external system is open: no request was sent. The attempt ends as deferred
+ * and the run is re-queued for `retryAt` without using up an attempt.
+ */
+export class CircuitOpenError extends Error {
+  readonly [CIRCUIT_OPEN] = true;
+  override name = 'CircuitOpenError';
+  constructor(
+    readonly breakerKey: string,
+    readonly retryAt: Date,
+    message = `Circuit '${breakerKey}' is open until ${retryAt.toISOString()}: no request was sent; the run continues after that`,
+  ) {
+    super(message);
+  }
+}
+
+/** The run was cancelled by an operator, or the worker released it while stopping. */
+export class CancelledError extends Error {
+  readonly [CANCELLED] = true;
+  override name = 'CancelledError';
+  constructor(
+    message: string,
+    /** 'cancelled': an operator cancelled the run; 'released': the worker is stopping and hands it back. */
+    readonly reason: 'cancelled' | 'released' = 'cancelled',
+  ) {
+    super(message);
+  }
+}
+
+export interface HttpErrorDetails {
+  method: string;
+  url: string;
+  status: number;
+  /** The first 2 kB of the response body, for the attempt's error message. */
+  bodySnippet: string;
+  /** Milliseconds from a Retry-After header, when the server sent one. */
+  retryAfterMs?: number;
+  /** The response itself (its body unread), for callers that asked for `throwOnError: false`. */
+  response: Response;
+}
+
+/** A non-2xx response: 4xx (except 408 and 429) is permanent, 5xx, 408 and 429 are transient. */
+export class HttpError extends Error {
+  readonly [HTTP] = true;
+  override name = 'HttpError';
+  readonly method: string;
+  readonly url: string;
+  readonly status: number;
+  readonly bodySnippet: string;
+  readonly retryAfterMs?: number;
+  readonly response: Response;
+  /** True when retrying can help (5xx, 408, 429). */
+  readonly transient: boolean;
+  constructor(details: HttpErrorDetails) {
+    const body = details.bodySnippet ? `: ${details.bodySnippet.slice(0, 300)}` : '';
+    super(`${details.method} ${details.url} answered ${details.status}${body}`);
+    this.method = details.method;
+    this.url = details.url;
+    this.status = details.status;
+    this.bodySnippet = details.bodySnippet;
+    this.retryAfterMs = details.retryAfterMs;
+    this.response = details.response;
+    this.transient = isTransientStatus(details.status);
+  }
+}
+
+/** Statuses worth retrying: 408, 429 and every 5xx. */
+export function isTransientStatus(status: number): boolean {
+  return status === 408 || status === 429 || status >= 500;
+}
+
+/** OAuth2 credentials were refused (`invalid_client` and other 4xx from the token endpoint). */
+export class CredentialsError extends PermanentError {
+  readonly [CREDENTIALS] = true;
+  override name = 'CredentialsError';
+}
+
+export type TriggerErrorCode = 'not_found' | 'orphaned' | 'invalid_state' | 'invalid_input';
+
+/** A trigger (run now, retry, cancel, pause...) was refused; `code` says why, the message what to do. */
+export class TriggerError extends Error {
+  readonly [TRIGGER] = true;
+  override name = 'TriggerError';
+  constructor(
+    readonly code: TriggerErrorCode,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+/** Registry problems at start-up (duplicate names, invalid defaults). */
+export class RegistryError extends Error {
+  override name = 'RegistryError';
+}
+
+export function isHttpError(error: unknown): error is HttpError {
+  return branded(error, HTTP);
+}
+export function isCircuitOpenError(error: unknown): error is CircuitOpenError {
+  return branded(error, CIRCUIT_OPEN);
+}
+export function isCancelledError(error: unknown): error is CancelledError {
+  return branded(error, CANCELLED);
+}
+export function isCredentialsError(error: unknown): error is CredentialsError {
+  return branded(error, CREDENTIALS);
+}
+export function isTriggerError(error: unknown): error is TriggerError {
+  return branded(error, TRIGGER);
+}
+/** Permanent: a PermanentError (or subclass), or an HTTP error with a non-retryable status. */
+export function isPermanentError(error: unknown): boolean {
+  if (branded(error, PERMANENT)) return true;
+  return isHttpError(error) && !error.transient;
+}
+/** Transient: anything that is neither permanent, a circuit deferral nor a cancellation. */
+export function isTransientError(error: unknown): boolean {
+  return !isPermanentError(error) && !isCircuitOpenError(error) && !isCancelledError(error);
+}
+
+export type ErrorOutcome = 'permanent' | 'transient' | 'circuit_open' | 'cancelled';
+
+/** What the runner does with an attempt's error. */
+export function classifyError(error: unknown): ErrorOutcome {
+  if (isCancelledError(error)) return 'cancelled';
+  if (isCircuitOpenError(error)) return 'circuit_open';
+  if (isPermanentError(error)) return 'permanent';
+  return 'transient';
+}
+
+/** A class name for the attempt row: the error's name, or 'Error' for non-errors. */
+export function errorClassName(error: unknown): string {
+  if (error instanceof Error) return error.name || error.constructor.name || 'Error';
+  return typeof error === 'string' ? 'Error' : 'UnknownError';
+}
+
+export function errorMessage(error: unknown): string {
+  if (error instanceof Error) return error.message || error.name;
+  return typeof error === 'string' ? error : JSON.stringify(error);
+}

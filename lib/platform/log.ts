@@ -1,0 +1,94 @@
+import type { Database } from '../../db/client';
+import { attemptLogs } from '../../db/schema';
+
+export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
+
+export interface RunLogger {
+  debug(message: string, data?: unknown): void;
+  info(message: string, data?: unknown): void;
+  warn(message: string, data?: unknown): void;
+  error(message: string, data?: unknown): void;
+}
+
+export interface AttemptLog extends RunLogger {
+  /** Writes everything buffered so far. */
+  flush(): Promise<void>;
+  /** Flushes and stops the timer; later lines are dropped. */
+  close(): Promise<void>;
+}
+
+export interface AttemptLogOptions {
+  /** Buffered lines are written at least this often. */
+  flushMs?: number;
+  /** A batch this large is written at once. */
+  maxBatch?: number;
+}
+
+interface Line {
+  level: LogLevel;
+  message: string;
+  data: unknown;
+  at: Date;
+}
+
+/**
+ * ctx.log for one attempt. Lines are buffered and inserted in batches (one round trip per batch,
+ * not per line), so a handler logging in a hot loop does not wait on the database. A write that
+ * fails is retried with the next batch; logging never fails the attempt.
+ */
+export function createAttemptLog(db: Database, params: { attemptId: string } & AttemptLogOptions): AttemptLog {
+  const flushMs = params.flushMs ?? 250;
+  const maxBatch = params.maxBatch ?? 200;
+  let buffer: Line[] = [];
+  let closed = false;
+  let writing: Promise<void> = Promise.resolve();
+
+  const write = () => {
+    if (buffer.length === 0) return writing;
+    const batch = buffer;
+    buffer = [];
+    writing = writing.then(async () => {
+      try {
+        await db.insert(attemptLogs).values(
+          batch.map((l) => ({ attemptId: params.attemptId, level: l.level, message: l.message, data: l.data ?? null, at: l.at })),
+        );
+      } catch {
+        if (!closed) buffer = batch.concat(buffer).slice(-10 * maxBatch);
+      }
+    });
+    return writing;
+  };
+
+  const timer = setInterval(() => void write(), flushMs);
+  timer.unref();
+
+  const add = (level: LogLevel) => (message: string, data?: unknown) => {
+    if (closed) return;
+    buffer.push({ level, message: String(message), data: toJson(data), at: new Date() });
+    if (buffer.length >= maxBatch) void write();
+  };
+
+  return {
+    debug: add('debug'),
+    info: add('info'),
+    warn: add('warn'),
+    error: add('error'),
+    flush: () => write(),
+    async close() {
+      clearInterval(timer);
+      await write();
+      closed = true;
+    },
+  };
+}
+
+/** Log data must survive JSON: errors become { name, message }, the rest is passed through JSON. */
+function toJson(data: unknown): unknown {
+  if (data === undefined) return undefined;
+  if (data instanceof Error) return { name: data.name, message: data.message };
+  try {
+    return JSON.parse(JSON.stringify(data));
+  } catch {
+    return String(data);
+  }
+}
