@@ -250,6 +250,8 @@ export const alertChannels = pgTable('alert_channels', {
   version: integer('version').notNull().default(1),
   createdAt: createdAt(),
   updatedAt: tstz('updated_at').notNull().defaultNow(),
+  /** Who made the last change: a stale editor is told "changed by X at T; reload". */
+  updatedBy: text('updated_by').notNull().default('system'),
 });
 export type AlertChannel = typeof alertChannels.$inferSelect;
 
@@ -287,9 +289,15 @@ export const alerts = pgTable(
     body: jsonb('body').$type<Record<string, unknown>>().notNull(),
     /** 'pending' | 'delivered' | 'partial' | 'undelivered'. */
     status: text('status').notNull().default('pending'),
+    /** The channels chosen when the alert was raised: one delivery job each; the status is final once each has a final attempt. */
+    channelIds: jsonb('channel_ids').$type<string[]>().notNull().default([]),
     createdAt: createdAt(),
   },
-  (t) => [index('alerts_created_idx').on(t.createdAt.desc())],
+  (t) => [
+    index('alerts_created_id_idx').on(t.createdAt.desc(), t.id.desc()),
+    index('alerts_integration_created_idx').on(t.integration, t.createdAt.desc(), t.id.desc()),
+    index('alerts_incident_idx').on(t.incidentId),
+  ],
 );
 export type Alert = typeof alerts.$inferSelect;
 
@@ -303,6 +311,8 @@ export const alertDeliveries = pgTable(
     status: text('status').$type<'delivered' | 'failed'>().notNull(),
     responseCode: integer('response_code'),
     error: text('error'),
+    /** The channel's last attempt for this alert: delivered, or failed with no retry left. */
+    final: boolean('final').notNull().default(false),
     at: tstz('at').notNull().defaultNow(),
   },
   (t) => [index('alert_deliveries_alert_idx').on(t.alertId)],
