@@ -1,0 +1,9 @@
+import type { IntegrationDefinition } from '../platform/contract';
+
+/**
+ * Every integration of the platform, in one list: start-up builds the registry from it
+ * (`buildRegistry(integrations)`), so adding an integration is one import and one entry here.
+ */
+export const integrations: readonly IntegrationDefinition[] = [];
+
+export default integrations;

@@ -1,0 +1,157 @@
+import { eq } from 'drizzle-orm';
+import type { PgBoss } from 'pg-boss';
+import type { Database } from '../../db/client';
+import { cursors, runs, type Integration, type Run } from '../../db/schema';
+import type { IntegrationContext, IntegrationDefinition, MapFn, MapperFactory, SecretsProvider } from './contract';
+import { DryRunPlan, inRolledBackTransaction } from './dry-run';
+import { parseDuration } from './duration';
+import { PermanentError } from './errors';
+import { createHttpClient, type HttpDefaults } from './http';
+import { createAttemptLog, type AttemptLog, type AttemptLogOptions } from './log';
+import { oauth2Provider, parseOAuth2Config } from './oauth2';
+
+/** What every attempt's context is built from (the worker's dependencies). */
+export interface ContextDeps {
+  db: Database;
+  boss: PgBoss;
+  secrets?: SecretsProvider;
+  mapper?: MapperFactory;
+  http?: HttpDefaults;
+  /** Minimum gap between progress writes to the run row. */
+  progressIntervalMs?: number;
+  log?: AttemptLogOptions;
+}
+
+export interface AttemptScope {
+  ctx: IntegrationContext<unknown>;
+  log: AttemptLog;
+  /** The dry-run plan (dry-runs only). */
+  plan?: DryRunPlan;
+  /** The cursor value staged by ctx.cursor.set, if any. */
+  stagedCursor(): { value: unknown } | undefined;
+  /** Writes pending progress and log lines. */
+  close(): Promise<void>;
+}
+
+/** Parses settings with the handler's schema; a failure is permanent and names the field. */
+export function parseSettings(def: IntegrationDefinition, settings: unknown): unknown {
+  const parsed = def.settings.safeParse(settings ?? {});
+  if (parsed.success) return parsed.data;
+  const issue = parsed.error.issues[0];
+  const field = issue.path.length ? issue.path.join('.') : '(settings)';
+  throw new PermanentError(
+    `Setting '${field}' of '${def.name}' is invalid: ${issue.message}. Fix it in the integration's configuration.`,
+  );
+}
+
+export async function createAttemptContext(
+  deps: ContextDeps,
+  params: {
+    def: IntegrationDefinition;
+    integration: Integration;
+    run: Run;
+    attemptId: string;
+    attemptNumber: number;
+    signal: AbortSignal;
+  },
+): Promise<AttemptScope> {
+  const { def, integration, run, db } = { ...params, db: deps.db };
+  const log = createAttemptLog(db, { attemptId: params.attemptId, ...deps.log });
+
+  const progressGap = deps.progressIntervalMs ?? 1_000;
+  let pendingProgress: { done: number; total?: number } | undefined;
+  let progressTimer: NodeJS.Timeout | undefined;
+  let lastProgressWrite = 0;
+  let progressWrite: Promise<unknown> = Promise.resolve();
+  const writeProgress = () => {
+    progressTimer = undefined;
+    if (!pendingProgress) return progressWrite;
+    const p = pendingProgress;
+    pendingProgress = undefined;
+    lastProgressWrite = Date.now();
+    progressWrite = progressWrite.then(() =>
+      db
+        .update(runs)
+        .set({ progressDone: p.done, ...(p.total !== undefined ? { progressTotal: p.total } : {}) })
+        .where(eq(runs.id, run.id))
+        .catch(() => {}),
+    );
+    return progressWrite;
+  };
+
+  let staged: { value: unknown } | undefined;
+  const scope: AttemptScope = {
+    ctx: undefined as unknown as IntegrationContext<unknown>,
+    log,
+    stagedCursor: () => staged,
+    async close() {
+      if (progressTimer) clearTimeout(progressTimer);
+      await writeProgress();
+      await log.close();
+    },
+  };
+
+  try {
+    const settings = parseSettings(def, integration.settings);
+    const secrets = deps.secrets && def.secrets?.length ? await deps.secrets.read(def.name, def.secrets) : {};
+    const oauth2Config = def.oauth2?.(settings, secrets);
+    const oauth2 = oauth2Config ? oauth2Provider(parseOAuth2Config(oauth2Config)) : undefined;
+    const dryRunPlan = run.dryRun ? new DryRunPlan(Object.values(secrets)) : undefined;
+    scope.plan = dryRunPlan;
+    let map: MapFn | undefined;
+    if (def.mapping && deps.mapper) map = await deps.mapper(def.name, integration.mapping ?? def.mapping.defaults);
+
+    const http = createHttpClient({
+      correlationId: run.correlationId,
+      signal: params.signal,
+      dryRun: dryRunPlan,
+      oauth2,
+      breaker: {
+        db,
+        boss: deps.boss,
+        key: integration.breakerKey,
+        policy: { failures: integration.breakerFailures, cooldownMs: parseDuration(integration.breakerCooldown) },
+      },
+      defaults: deps.http,
+      log,
+    });
+
+    scope.ctx = {
+      settings,
+      secrets: Object.freeze({ ...secrets }),
+      http,
+      log,
+      progress(done: number, total?: number) {
+        pendingProgress = { done, total };
+        if (!progressTimer) progressTimer = setTimeout(writeProgress, Math.max(0, progressGap - (Date.now() - lastProgressWrite)));
+      },
+      cursor: {
+        async get<T>() {
+          if (staged) return staged.value as T;
+          const [row] = await db.select({ value: cursors.value }).from(cursors).where(eq(cursors.integration, def.name));
+          return (row?.value ?? undefined) as T | undefined;
+        },
+        set(value: unknown) {
+          staged = { value: JSON.parse(JSON.stringify(value ?? null)) };
+        },
+      },
+      dryRun: run.dryRun,
+      signal: params.signal,
+      correlationId: run.correlationId,
+      run: {
+        id: run.id,
+        attempt: params.attemptNumber,
+        maxAttempts: run.maxAttempts,
+        trigger: run.trigger,
+        triggeredBy: run.triggeredBy,
+      },
+      db,
+      tx: (fn) => (run.dryRun ? inRolledBackTransaction(db, fn) : db.transaction(fn)),
+      ...(map ? { map } : {}),
+    };
+    return scope;
+  } catch (error) {
+    await scope.close();
+    throw error;
+  }
+}

@@ -1,0 +1,111 @@
+import { eq } from 'drizzle-orm';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { z } from 'zod';
+import { integrations, runs } from '../../db/schema';
+import { freshDatabase, type TestDatabase } from '../../test/db';
+import { defineIntegration, type IntegrationDefinition } from './contract';
+import { RegistryError } from './errors';
+import { buildRegistry, syncRegistry } from './registry';
+
+const make = (name: string, extra: Partial<IntegrationDefinition> = {}): IntegrationDefinition =>
+  defineIntegration({
+    name,
+    description: `${name} handler`,
+    settings: z.object({ batchSize: z.number().int().default(10) }),
+    async execute() {
+      return { processed: 0 };
+    },
+    ...extra,
+  }) as IntegrationDefinition;
+
+let t: TestDatabase;
+beforeAll(async () => {
+  t = await freshDatabase();
+});
+afterAll(() => t.drop());
+
+describe('buildRegistry', () => {
+  it('routes by name', () => {
+    const registry = buildRegistry([make('alpha'), make('beta')]);
+    expect([...registry.keys()]).toEqual(['alpha', 'beta']);
+    expect(registry.get('beta')?.description).toBe('beta handler');
+  });
+
+  it('fails on a duplicate name with a message naming it and both handlers', () => {
+    const first = make('dup', { description: 'First' });
+    const second = make('dup', { description: 'Second' });
+    expect(() => buildRegistry([first, second])).toThrow(RegistryError);
+    expect(() => buildRegistry([first, second])).toThrow(
+      "Duplicate integration name 'dup': two handlers are registered under it ('First' and 'Second'). Give each integration a unique name in lib/integrations/index.ts.",
+    );
+  });
+
+  it('refuses names that cannot be routed and defaults that cannot work', () => {
+    expect(() => buildRegistry([make('Bad Name')])).toThrow(/Integration name 'Bad Name' is invalid/);
+    expect(() => buildRegistry([make('cronny', { defaults: { schedule: '0 25 * * *' } })])).toThrow(
+      "Integration 'cronny' has invalid defaults: Cron '0 25 * * *' is invalid: hour must be 0-23 (got 25)",
+    );
+    expect(() => buildRegistry([make('slow', { defaults: { retry: { delays: ['soon'] } } })])).toThrow(/'soon' is not a duration/);
+  });
+});
+
+describe('syncRegistry', () => {
+  it('inserts new integrations with their defaults and reports them as added', async () => {
+    const registry = buildRegistry([
+      make('exporter', {
+        breakerKey: 'ledger',
+        defaults: {
+          schedule: '0 2 * * *',
+          timezone: 'Europe/Paris',
+          retry: { delays: ['1s', '2s'] },
+          breaker: { failures: 5, cooldown: '30s' },
+          settings: { batchSize: 50 },
+        },
+      }),
+      make('importer'),
+    ]);
+    const result = await syncRegistry(t.db, { registry });
+    expect(result).toEqual({ added: ['exporter', 'importer'], orphaned: [] });
+    const [row] = await t.db.select().from(integrations).where(eq(integrations.name, 'exporter'));
+    expect(row).toMatchObject({
+      description: 'exporter handler',
+      schedule: '0 2 * * *',
+      timezone: 'Europe/Paris',
+      retryDelays: ['1s', '2s'],
+      breakerKey: 'ledger',
+      breakerFailures: 5,
+      breakerCooldown: '30s',
+      settings: { batchSize: 50 },
+      registered: true,
+    });
+    const [plain] = await t.db.select().from(integrations).where(eq(integrations.name, 'importer'));
+    expect(plain).toMatchObject({ retryDelays: ['30s', '2m', '5m'], breakerKey: 'importer', breakerFailures: 3, breakerCooldown: '1m', schedule: null });
+  });
+
+  it('keeps edited configuration of known integrations (defaults apply only on insert)', async () => {
+    await t.db.update(integrations).set({ schedule: '0 3 * * *', settings: { batchSize: 7 } }).where(eq(integrations.name, 'exporter'));
+    const registry = buildRegistry([make('exporter', { description: 'new text', defaults: { schedule: '0 2 * * *' } }), make('importer')]);
+    const result = await syncRegistry(t.db, { registry });
+    expect(result).toEqual({ added: [], orphaned: [] });
+    const [row] = await t.db.select().from(integrations).where(eq(integrations.name, 'exporter'));
+    expect(row).toMatchObject({ schedule: '0 3 * * *', settings: { batchSize: 7 }, description: 'new text' });
+  });
+
+  it('marks an integration whose handler is gone as orphaned and keeps its history', async () => {
+    await t.db.insert(runs).values({ integration: 'importer', trigger: 'manual', triggeredBy: 'ops', correlationId: 'c1', maxAttempts: 4, status: 'succeeded' });
+    const result = await syncRegistry(t.db, { registry: buildRegistry([make('exporter')]) });
+    expect(result).toEqual({ added: [], orphaned: ['importer'] });
+    const [row] = await t.db.select().from(integrations).where(eq(integrations.name, 'importer'));
+    expect(row.registered).toBe(false);
+    expect(row.orphanedAt).toBeInstanceOf(Date);
+    expect(await t.db.select().from(runs).where(eq(runs.integration, 'importer'))).toHaveLength(1);
+
+    const again = await syncRegistry(t.db, { registry: buildRegistry([make('exporter')]) });
+    expect(again.orphaned).toEqual([]);
+
+    const back = await syncRegistry(t.db, { registry: buildRegistry([make('exporter'), make('importer')]) });
+    expect(back).toEqual({ added: [], orphaned: [] });
+    const [restored] = await t.db.select().from(integrations).where(eq(integrations.name, 'importer'));
+    expect(restored).toMatchObject({ registered: true, orphanedAt: null });
+  });
+});

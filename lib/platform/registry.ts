@@ -1,0 +1,103 @@
+import { and, eq, notInArray, sql } from 'drizzle-orm';
+import type { Database } from '../../db/client';
+import { integrations } from '../../db/schema';
+import type { IntegrationDefinition, Registry } from './contract';
+import { parseDuration } from './duration';
+import { RegistryError } from './errors';
+import { validateCron, validateTimezone } from './schedules';
+
+/**
+ * The registry: every integration listed in lib/integrations/index.ts, by name. Start-up builds it
+ * (a duplicate name or an invalid default stops start-up with a message saying which), then syncs
+ * it into the integrations table: new handlers are inserted with their defaults, known ones keep
+ * their edited configuration, and a stored integration whose handler is gone is marked orphaned
+ * (its runs, audit and configuration stay).
+ */
+
+const NAME = /^[a-z0-9][a-z0-9-]{0,62}$/;
+export const DEFAULT_RETRY_DELAYS = ['30s', '2m', '5m'];
+export const DEFAULT_BREAKER = { failures: 3, cooldown: '1m' } as const;
+
+function validateDefinition(def: IntegrationDefinition): void {
+  const where = `Integration '${def.name}'`;
+  if (typeof def.execute !== 'function') throw new RegistryError(`${where} has no execute(ctx) function`);
+  const d = def.defaults;
+  if (!d) return;
+  try {
+    for (const delay of d.retry?.delays ?? []) parseDuration(delay);
+    if (d.breaker) {
+      parseDuration(d.breaker.cooldown);
+      if (!Number.isInteger(d.breaker.failures) || d.breaker.failures < 1) {
+        throw new Error(`breaker failures must be a whole number of at least 1 (got ${d.breaker.failures})`);
+      }
+    }
+    if (d.timezone) validateTimezone(d.timezone);
+    if (d.schedule) validateCron(d.schedule);
+  } catch (error) {
+    throw new RegistryError(`${where} has invalid defaults: ${(error as Error).message}`);
+  }
+}
+
+/** Builds the name → definition map; throws a RegistryError on a duplicate name or invalid defaults. */
+export function buildRegistry(defs: readonly IntegrationDefinition[]): Registry {
+  const registry: Registry = new Map();
+  for (const def of defs) {
+    if (!def || typeof def.name !== 'string' || !NAME.test(def.name)) {
+      throw new RegistryError(
+        `Integration name '${def?.name}' is invalid: use 1-63 lowercase letters, digits and dashes, starting with a letter or digit`,
+      );
+    }
+    const existing = registry.get(def.name);
+    if (existing) {
+      throw new RegistryError(
+        `Duplicate integration name '${def.name}': two handlers are registered under it ('${existing.description}' and '${def.description}'). Give each integration a unique name in lib/integrations/index.ts.`,
+      );
+    }
+    validateDefinition(def);
+    registry.set(def.name, def);
+  }
+  return registry;
+}
+
+/** Upserts every registered integration (defaults only on insert) and marks missing ones orphaned. */
+export async function syncRegistry(db: Database, params: { registry: Registry }): Promise<{ added: string[]; orphaned: string[] }> {
+  const defs = [...params.registry.values()];
+  return db.transaction(async (tx) => {
+    // Web and worker may start together: serialise their syncs.
+    await tx.execute(sql`select pg_advisory_xact_lock(727275)`);
+    const known = new Set((await tx.select({ name: integrations.name }).from(integrations)).map((r) => r.name));
+    const added: string[] = [];
+    for (const def of defs) {
+      const d = def.defaults ?? {};
+      const breakerKey = def.breakerKey ?? def.name;
+      await tx
+        .insert(integrations)
+        .values({
+          name: def.name,
+          description: def.description,
+          schedule: d.schedule ?? null,
+          timezone: d.timezone ?? 'UTC',
+          retryDelays: d.retry?.delays ?? DEFAULT_RETRY_DELAYS,
+          breakerKey,
+          breakerFailures: d.breaker?.failures ?? DEFAULT_BREAKER.failures,
+          breakerCooldown: d.breaker?.cooldown ?? DEFAULT_BREAKER.cooldown,
+          settings: (d.settings ?? {}) as Record<string, unknown>,
+          mapping: def.mapping?.defaults ?? null,
+          updatedBy: 'system',
+        })
+        .onConflictDoUpdate({
+          target: integrations.name,
+          // Code-owned fields follow the code; configuration keeps what admins edited.
+          set: { description: def.description, breakerKey, registered: true, orphanedAt: null },
+        });
+      if (!known.has(def.name)) added.push(def.name);
+    }
+    const names = defs.map((d) => d.name);
+    const orphaned = await tx
+      .update(integrations)
+      .set({ registered: false, orphanedAt: sql`now()` })
+      .where(and(eq(integrations.registered, true), names.length ? notInArray(integrations.name, names) : undefined))
+      .returning({ name: integrations.name });
+    return { added, orphaned: orphaned.map((r) => r.name).sort() };
+  });
+}

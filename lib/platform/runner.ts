@@ -1,0 +1,363 @@
+import { randomUUID } from 'node:crypto';
+import { and, desc, eq, inArray, ne, sql } from 'drizzle-orm';
+import type { Database, Transaction } from '../../db/client';
+import { attempts, cursors, integrations, runs, type Integration, type Run } from '../../db/schema';
+import { breakerDeferral } from './breaker';
+import { createAttemptContext, type AttemptScope, type ContextDeps } from './context';
+import type { Registry, RunResult } from './contract';
+import { parseDuration } from './duration';
+import {
+  CancelledError,
+  CircuitOpenError,
+  classifyError,
+  errorClassName,
+  errorMessage,
+  isCancelledError,
+  isCredentialsError,
+} from './errors';
+import { emitPlatformEvent, type PlatformEvent } from './events';
+import { sendRunJob, txEventSender } from './queue';
+
+/**
+ * The runner: executes one attempt of a run when its pg-boss job is delivered, and records it.
+ *
+ * The runs row is the truth; a job is only a wake-up call. `runs.job_id` names the job that carries
+ * the next attempt, so a stale or duplicate delivery is ignored. Every outcome is written in one
+ * transaction with the follow-up job and the platform event, fenced on the attempt still being
+ * 'running' (a worker that lost its claim cannot overwrite what its successor recorded):
+ *
+ * - success → run succeeded, cursor committed (never in dry-run), `run.succeeded` emitted;
+ * - PermanentError → run failed at once, `run.failed` (permanent);
+ * - other errors → next attempt as a NEW job after the integration's delay, or, when the delays are
+ *   used up, run failed and `run.failed` (retries_exhausted);
+ * - CircuitOpenError → attempt deferred, re-queued for the breaker's half-open time, no attempt used;
+ * - cancellation → attempt and run cancelled; release (worker stopping) → re-queued now, no attempt used.
+ * Dry-runs never emit events.
+ */
+
+export interface RunnerDeps extends ContextDeps {
+  registry: Registry;
+  workerId: string;
+}
+
+export type RunJobOutcome =
+  | 'missing'
+  | 'stale'
+  | 'skipped'
+  | 'succeeded'
+  | 'failed'
+  | 'retrying'
+  | 'deferred'
+  | 'cancelled'
+  | 'released'
+  | 'abandoned';
+
+const TERMINAL = ['succeeded', 'failed', 'cancelled'] as const;
+const WORKER_LOST = 'worker lost: the worker executing this attempt stopped (crash, kill or expiry) before it finished';
+
+export interface RunJobParams {
+  jobId: string;
+  runId: string;
+  /** pg-boss's signal for the job: aborted when the job expires or the claim is lost. */
+  jobSignal?: AbortSignal;
+  /** The worker's control: aborted with a CancelledError to cancel ('cancelled') or release ('released'). */
+  control: AbortSignal;
+}
+
+export async function executeRunJob(deps: RunnerDeps, params: RunJobParams): Promise<RunJobOutcome> {
+  const { db } = deps;
+  const [run] = await db.select().from(runs).where(eq(runs.id, params.runId));
+  if (!run) return 'missing';
+  if (run.jobId !== params.jobId) return 'stale';
+  const [integration] = await db.select().from(integrations).where(eq(integrations.name, run.integration));
+
+  if ((TERMINAL as readonly string[]).includes(run.status)) {
+    // Cancelled while its worker was gone: close what that worker left open.
+    await db
+      .update(attempts)
+      .set({ outcome: 'cancelled', finishedAt: sql`now()` })
+      .where(and(eq(attempts.runId, run.id), eq(attempts.outcome, 'running')));
+    await db.update(runs).set({ finishedAt: sql`coalesce(${runs.finishedAt}, now())` }).where(eq(runs.id, run.id));
+    return 'skipped';
+  }
+
+  // A delivery of the job we expected while an attempt is still 'running' means its worker died.
+  const lost = await db
+    .update(attempts)
+    .set({ outcome: 'failed', errorMessage: WORKER_LOST, errorClass: 'WorkerLost', finishedAt: sql`now()` })
+    .where(and(eq(attempts.runId, run.id), eq(attempts.outcome, 'running')))
+    .returning({ number: attempts.number });
+
+  const def = deps.registry.get(run.integration);
+  if (!def || !integration) {
+    await finishFailed(deps, run, {
+      message: `No handler is registered for '${run.integration}' in this worker: the integration is orphaned or the worker runs an older build`,
+      errorClass: 'HandlerMissing',
+      reason: 'permanent',
+    });
+    return 'failed';
+  }
+  if (run.attemptCount >= run.maxAttempts) {
+    await finishFailed(deps, run, { message: lost.length ? WORKER_LOST : 'no attempts left', errorClass: 'WorkerLost', reason: 'retries_exhausted' });
+    return 'failed';
+  }
+
+  // Breaker open: wait for it without starting the handler and without using an attempt.
+  const cooldownMs = parseDuration(integration.breakerCooldown);
+  const deferUntil = await breakerDeferral(db, { key: integration.breakerKey, cooldownMs });
+  if (deferUntil) {
+    await db.transaction(async (tx) => {
+      await tx.insert(attempts).values({
+        runId: run.id,
+        number: run.attemptCount + 1,
+        jobId: params.jobId,
+        worker: deps.workerId,
+        outcome: 'deferred',
+        errorMessage: new CircuitOpenError(integration.breakerKey, deferUntil).message,
+        errorClass: 'CircuitOpenError',
+        finishedAt: sql`now()`,
+      });
+      await requeue(deps, tx, run, { status: 'deferred', startAfter: deferUntil });
+    });
+    return 'deferred';
+  }
+
+  const started = await startAttempt(db, run, params.jobId, deps.workerId);
+  if (!started) return 'skipped';
+  const { attemptId, number } = started;
+  const current: Run = { ...run, attemptCount: number };
+
+  const signal = params.jobSignal ? AbortSignal.any([params.control, params.jobSignal]) : params.control;
+  let scope: AttemptScope | undefined;
+  let result: RunResult | undefined;
+  let failure: unknown;
+  try {
+    scope = await createAttemptContext(deps, { def, integration, run: current, attemptId, attemptNumber: number, signal });
+    scope.log.info(`attempt ${number} of ${run.maxAttempts} started on ${deps.workerId}${run.dryRun ? ' (dry-run)' : ''}`);
+    result = await def.execute(scope.ctx);
+    if (params.control.aborted && isCancelledError(params.control.reason) && params.control.reason.reason === 'cancelled') {
+      failure = params.control.reason;
+    }
+  } catch (error) {
+    failure = params.control.aborted ? params.control.reason : error;
+    if (!params.control.aborted && params.jobSignal?.aborted) failure = new Error(`the job's claim was lost (${errorMessage(params.jobSignal.reason)})`);
+    scope?.log.error(`attempt ${number} failed: ${errorMessage(failure)}`, { errorClass: errorClassName(failure) });
+  } finally {
+    await scope?.close();
+  }
+
+  if (failure === undefined) return finishSucceeded(deps, current, attemptId, scope!, result);
+  return finishWithError(deps, current, attemptId, integration, failure, scope);
+}
+
+async function startAttempt(db: Database, run: Run, jobId: string, workerId: string) {
+  return db.transaction(async (tx) => {
+    const [updated] = await tx
+      .update(runs)
+      .set({
+        status: 'running',
+        attemptCount: sql`${runs.attemptCount} + 1`,
+        startedAt: sql`coalesce(${runs.startedAt}, now())`,
+        nextAttemptAt: null,
+      })
+      .where(and(eq(runs.id, run.id), eq(runs.jobId, jobId), sql`${runs.status} not in ('succeeded', 'failed', 'cancelled')`))
+      .returning({ attemptCount: runs.attemptCount });
+    if (!updated) return null;
+    const [attempt] = await tx
+      .insert(attempts)
+      .values({ runId: run.id, number: updated.attemptCount, jobId, worker: workerId })
+      .returning({ id: attempts.id });
+    return { attemptId: attempt.id, number: updated.attemptCount };
+  });
+}
+
+/** Fences an attempt: true when it was still 'running' (this worker still owns it). */
+async function closeAttempt(
+  tx: Transaction,
+  attemptId: string,
+  values: { outcome: 'succeeded' | 'failed' | 'deferred' | 'cancelled'; errorMessage?: string | null; errorClass?: string | null },
+): Promise<boolean> {
+  const closed = await tx
+    .update(attempts)
+    .set({ ...values, finishedAt: sql`now()` })
+    .where(and(eq(attempts.id, attemptId), eq(attempts.outcome, 'running')))
+    .returning({ id: attempts.id });
+  return closed.length === 1;
+}
+
+async function lockRun(tx: Transaction, runId: string): Promise<Run> {
+  const [row] = await tx.select().from(runs).where(eq(runs.id, runId)).for('update');
+  return row;
+}
+
+function jsonSafe(value: unknown): unknown {
+  try {
+    return JSON.parse(JSON.stringify(value ?? {}));
+  } catch {
+    return { summary: String(value) };
+  }
+}
+
+async function emit(deps: RunnerDeps, tx: Transaction, run: Run, event: PlatformEvent) {
+  if (run.dryRun) return;
+  await emitPlatformEvent(txEventSender(deps.boss, tx), { ...event, correlationId: run.correlationId });
+}
+
+async function finishSucceeded(deps: RunnerDeps, run: Run, attemptId: string, scope: AttemptScope, result: RunResult | undefined): Promise<RunJobOutcome> {
+  return deps.db.transaction(async (tx) => {
+    const locked = await lockRun(tx, run.id);
+    if (locked.status === 'cancelled') {
+      await closeAttempt(tx, attemptId, { outcome: 'cancelled', errorMessage: 'the run was cancelled; the handler finished anyway and nothing was committed', errorClass: 'Cancelled' });
+      await tx.update(runs).set({ finishedAt: sql`now()` }).where(eq(runs.id, run.id));
+      return 'cancelled';
+    }
+    if (!(await closeAttempt(tx, attemptId, { outcome: 'succeeded' }))) return 'abandoned';
+    await tx
+      .update(runs)
+      .set({
+        status: 'succeeded',
+        result: jsonSafe(result),
+        errorMessage: null,
+        errorClass: null,
+        nextAttemptAt: null,
+        finishedAt: sql`now()`,
+        ...(scope.plan ? { plan: scope.plan.requests } : {}),
+      })
+      .where(eq(runs.id, run.id));
+    const staged = scope.stagedCursor();
+    if (staged && !run.dryRun) {
+      await tx
+        .insert(cursors)
+        .values({ integration: run.integration, value: staged.value, runId: run.id })
+        .onConflictDoUpdate({ target: cursors.integration, set: { value: staged.value, runId: run.id, updatedAt: sql`now()` } });
+    }
+    const at = new Date().toISOString();
+    await emit(deps, tx, run, { type: 'run.succeeded', at, integration: run.integration, runId: run.id });
+    if (!run.dryRun && (await previousRunFailedOnCredentials(tx, run))) {
+      await emit(deps, tx, run, { type: 'credentials.recovered', at, integration: run.integration });
+    }
+    return 'succeeded';
+  });
+}
+
+async function previousRunFailedOnCredentials(tx: Transaction, run: Run): Promise<boolean> {
+  const [previous] = await tx
+    .select({ errorClass: runs.errorClass })
+    .from(runs)
+    .where(and(eq(runs.integration, run.integration), ne(runs.id, run.id), eq(runs.dryRun, false), inArray(runs.status, ['succeeded', 'failed'])))
+    .orderBy(desc(runs.finishedAt))
+    .limit(1);
+  return previous?.errorClass === 'CredentialsError';
+}
+
+async function finishWithError(
+  deps: RunnerDeps,
+  run: Run,
+  attemptId: string,
+  integration: Integration,
+  error: unknown,
+  scope: AttemptScope | undefined,
+): Promise<RunJobOutcome> {
+  const kind = classifyError(error);
+  const message = errorMessage(error).slice(0, 4000);
+  const errorClass = errorClassName(error);
+  const plan = scope?.plan ? { plan: scope.plan.requests } : {};
+
+  return deps.db.transaction(async (tx): Promise<RunJobOutcome> => {
+    const locked = await lockRun(tx, run.id);
+    if (locked.status === 'cancelled' || (kind === 'cancelled' && (error as CancelledError).reason === 'cancelled')) {
+      if (!(await closeAttempt(tx, attemptId, { outcome: 'cancelled', errorMessage: locked.errorMessage ?? message, errorClass: 'Cancelled' }))) return 'abandoned';
+      await tx
+        .update(runs)
+        .set({ status: 'cancelled', finishedAt: sql`now()`, nextAttemptAt: null, ...plan })
+        .where(eq(runs.id, run.id));
+      return 'cancelled';
+    }
+    if (kind === 'cancelled') {
+      // Released by a stopping worker: hand the run back without using up the attempt.
+      if (!(await closeAttempt(tx, attemptId, { outcome: 'deferred', errorMessage: `released: ${message}`, errorClass }))) return 'abandoned';
+      await tx.update(runs).set({ attemptCount: sql`${runs.attemptCount} - 1` }).where(eq(runs.id, run.id));
+      await requeue(deps, tx, run, { status: 'queued' });
+      return 'released';
+    }
+    if (kind === 'circuit_open') {
+      const retryAt = (error as CircuitOpenError).retryAt;
+      if (!(await closeAttempt(tx, attemptId, { outcome: 'deferred', errorMessage: message, errorClass }))) return 'abandoned';
+      await tx.update(runs).set({ attemptCount: sql`${runs.attemptCount} - 1` }).where(eq(runs.id, run.id));
+      await requeue(deps, tx, run, { status: 'deferred', startAfter: retryAt });
+      return 'deferred';
+    }
+    if (!(await closeAttempt(tx, attemptId, { outcome: 'failed', errorMessage: message, errorClass }))) return 'abandoned';
+    if (kind === 'transient' && run.attemptCount < run.maxAttempts) {
+      const delays = integration.retryDelays.length ? integration.retryDelays : ['30s'];
+      const delayMs = parseDuration(delays[Math.min(run.attemptCount - 1, delays.length - 1)]);
+      const startAfter = new Date(Date.now() + delayMs);
+      await tx.update(runs).set({ errorMessage: message, errorClass, ...plan }).where(eq(runs.id, run.id));
+      await requeue(deps, tx, run, { status: 'retrying', startAfter });
+      return 'retrying';
+    }
+    await failRun(deps, tx, run, {
+      message,
+      errorClass,
+      reason: kind === 'permanent' ? 'permanent' : 'retries_exhausted',
+      plan: scope?.plan?.requests,
+    });
+    if (isCredentialsError(error)) {
+      await emit(deps, tx, run, { type: 'credentials.failing', at: new Date().toISOString(), integration: run.integration, error: message });
+    }
+    return 'failed';
+  });
+}
+
+/** Puts the run's next attempt on the queue as a new job (now or at `startAfter`). */
+async function requeue(deps: RunnerDeps, tx: Transaction, run: Run, params: { status: 'queued' | 'retrying' | 'deferred'; startAfter?: Date }) {
+  const jobId = randomUUID();
+  await tx
+    .update(runs)
+    .set({ status: params.status, jobId, nextAttemptAt: params.startAfter ?? sql`now()` })
+    .where(eq(runs.id, run.id));
+  await sendRunJob(deps.boss, tx, { runId: run.id, jobId, integration: run.integration, startAfter: params.startAfter });
+}
+
+async function failRun(
+  deps: RunnerDeps,
+  tx: Transaction,
+  run: Run,
+  params: { message: string; errorClass: string; reason: 'permanent' | 'retries_exhausted'; plan?: unknown[] },
+) {
+  const [updated] = await tx
+    .update(runs)
+    .set({
+      status: 'failed',
+      errorMessage: params.message,
+      errorClass: params.errorClass,
+      nextAttemptAt: null,
+      finishedAt: sql`now()`,
+      ...(params.plan ? { plan: params.plan } : {}),
+    })
+    .where(eq(runs.id, run.id))
+    .returning();
+  await emit(deps, tx, run, {
+    type: 'run.failed',
+    at: new Date().toISOString(),
+    integration: run.integration,
+    runId: run.id,
+    attempts: updated.attemptCount,
+    error: params.message,
+    errorClass: params.errorClass,
+    reason: params.reason,
+    startedAt: (updated.startedAt ?? updated.createdAt).toISOString(),
+  });
+}
+
+async function finishFailed(
+  deps: RunnerDeps,
+  run: Run,
+  params: { message: string; errorClass: string; reason: 'permanent' | 'retries_exhausted' },
+) {
+  await deps.db.transaction(async (tx) => {
+    const locked = await lockRun(tx, run.id);
+    if ((TERMINAL as readonly string[]).includes(locked.status)) return;
+    await failRun(deps, tx, locked, params);
+  });
+}
