@@ -79,7 +79,12 @@ export function bossDb(tx: DatabaseOrTransaction): BossDb {
 /** An event sender whose jobs commit with `tx`. */
 export function txEventSender(boss: PgBoss, tx: DatabaseOrTransaction): EventSender {
   const db = bossDb(tx);
-  return { send: (queue, data, options) => boss.send(queue, data, { ...(options ?? {}), db }) };
+  return {
+    async send(queue, data, options) {
+      await ensurePlatformQueues(boss);
+      return boss.send(queue, data, { ...(options ?? {}), db });
+    },
+  };
 }
 
 /** Enqueues the job carrying a run's next attempt, inside `tx` (the run row is written in the same transaction). */
