@@ -76,7 +76,8 @@ export async function startPlatformWorker(params: StartPlatformWorkerParams): Pr
   const running = new Set<Promise<unknown>>();
   let stopping = false;
 
-  await boss.work<RunJobData>(
+  // offWork by id: other platform workers may share this pg-boss instance.
+  const runWorkId = await boss.work<RunJobData>(
     RUNS_QUEUE,
     { batchSize: 1, localConcurrency: Math.max(1, params.concurrency ?? 1), pollingIntervalSeconds: polling },
     async ([job]) => {
@@ -92,7 +93,7 @@ export async function startPlatformWorker(params: StartPlatformWorkerParams): Pr
       }
     },
   );
-  await boss.work<ScheduleJobData>(SCHEDULE_QUEUE, { batchSize: 1, pollingIntervalSeconds: polling }, async ([job]) => {
+  const scheduleWorkId = await boss.work<ScheduleJobData>(SCHEDULE_QUEUE, { batchSize: 1, pollingIntervalSeconds: polling }, async ([job]) => {
     const started = await startScheduledRun(db, boss, { integration: job.data.integration });
     return { runId: started?.runId ?? null };
   });
@@ -131,7 +132,10 @@ export async function startPlatformWorker(params: StartPlatformWorkerParams): Pr
       stopping = true;
       clearInterval(cancelWatch);
       if (scheduleSync) clearInterval(scheduleSync);
-      const drained = Promise.allSettled([boss.offWork(RUNS_QUEUE, { wait: true }), boss.offWork(SCHEDULE_QUEUE, { wait: true })]);
+      const drained = Promise.allSettled([
+        boss.offWork(RUNS_QUEUE, { id: runWorkId, wait: true }),
+        boss.offWork(SCHEDULE_QUEUE, { id: scheduleWorkId, wait: true }),
+      ]);
       const timeoutMs = stopOptions.timeoutMs ?? 30_000;
       let timer: NodeJS.Timeout | undefined;
       const timedOut = await Promise.race([
