@@ -1,0 +1,166 @@
+import { randomBytes } from 'node:crypto';
+import { asc, eq, like } from 'drizzle-orm';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { alertChannels, auditLog } from '../../../db/schema';
+import { freshDatabase, type TestDatabase } from '../../../test/db';
+import { keyringFrom } from '../crypto';
+import { channelTarget, createChannel, getChannel, listChannels, openChannelSecret, updateChannel } from './channels';
+
+const keyring = keyringFrom({ key: randomBytes(32).toString('base64'), keyId: 'k1' });
+const HMAC = 'hmac-secret-9f8e7d6c5b4a';
+const SMTP_PASSWORD = 'smtp-pass-1a2b3c4d';
+
+let t: TestDatabase;
+beforeAll(async () => {
+  t = await freshDatabase();
+});
+afterAll(() => t.drop());
+
+async function auditFor(name: string) {
+  return t.db.select().from(auditLog).where(like(auditLog.fieldName, `channel.${name}.%`)).orderBy(asc(auditLog.id));
+}
+
+async function created(input: Record<string, unknown>): Promise<string> {
+  const result = await createChannel(t.db, { input, actor: 'admin@example.com', keyring });
+  if (!result.ok) throw new Error(result.message);
+  return result.id;
+}
+
+describe('alert channels', () => {
+  it('creates a webhook channel audited field by field, its HMAC secret sealed and shown only as set', async () => {
+    const id = await created({ type: 'webhook', name: 'ops-hook', url: 'https://hooks.example.com/a', hmacSecret: HMAC });
+    const [view] = (await listChannels(t.db)).filter((c) => c.id === id);
+    expect(view).toMatchObject({ name: 'ops-hook', type: 'webhook', enabled: true, version: 1, url: 'https://hooks.example.com/a', hmacSecret: { set: true }, smtpPassword: null, updatedBy: 'admin@example.com' });
+    expect(JSON.stringify(await listChannels(t.db))).not.toContain(HMAC);
+
+    const audit = await auditFor('ops-hook');
+    expect(audit.map((a) => a.fieldName).sort()).toEqual(
+      ['channel.ops-hook.enabled', 'channel.ops-hook.hmacSecret', 'channel.ops-hook.name', 'channel.ops-hook.type', 'channel.ops-hook.url'].sort(),
+    );
+    expect(audit.every((a) => a.kind === 'config' && a.integration === null && a.changedBy === 'admin@example.com')).toBe(true);
+    expect(audit.find((a) => a.fieldName.endsWith('.hmacSecret'))?.newValue).toEqual({ replaced: true });
+    expect(JSON.stringify(audit)).not.toContain(HMAC);
+
+    const [row] = await t.db.select().from(alertChannels).where(eq(alertChannels.id, id));
+    expect(row.sealedSecret).not.toContain(HMAC);
+    expect(JSON.stringify(row.config)).not.toContain(HMAC);
+    expect(await channelTarget(t.db, { id, keyring })).toMatchObject({ type: 'webhook', hmacSecret: HMAC });
+  });
+
+  it('keeps the SMTP password out of the view and the audit, and gives it to the worker', async () => {
+    const id = await created({
+      type: 'email',
+      name: 'ops-mail',
+      to: 'oncall@example.com, lead@example.com',
+      from: 'junction@example.com',
+      smtpUrl: `smtp://alerts:${SMTP_PASSWORD}@mail.example.com:2525`,
+    });
+    const view = await getChannel(t.db, { id });
+    expect(view).toMatchObject({
+      type: 'email',
+      to: ['oncall@example.com', 'lead@example.com'],
+      from: 'junction@example.com',
+      smtpUrl: 'smtp://alerts@mail.example.com:2525',
+      smtpPassword: { set: true },
+      hmacSecret: null,
+    });
+    expect(JSON.stringify(await listChannels(t.db))).not.toContain(SMTP_PASSWORD);
+    const audit = await auditFor('ops-mail');
+    expect(JSON.stringify(audit)).not.toContain(SMTP_PASSWORD);
+    expect(audit.find((a) => a.fieldName === 'channel.ops-mail.smtpPassword')?.newValue).toEqual({ replaced: true });
+    expect(audit.find((a) => a.fieldName === 'channel.ops-mail.smtpUrl')?.newValue).toBe('smtp://alerts@mail.example.com:2525');
+    expect(await channelTarget(t.db, { id, keyring })).toMatchObject({
+      type: 'email',
+      smtp: { host: 'mail.example.com', port: 2525, secure: false, user: 'alerts', password: SMTP_PASSWORD },
+    });
+  });
+
+  it('refuses invalid input with a message per field', async () => {
+    const bad = await createChannel(t.db, {
+      input: { type: 'webhook', name: 'x', url: 'ftp://nope', hmacSecret: 'short' },
+      actor: 'a',
+      keyring,
+    });
+    expect(bad.ok).toBe(false);
+    if (bad.ok) return;
+    expect(bad.fieldErrors?.url).toMatch(/url must be an http\(s\):\/\/ URL/);
+    expect(bad.fieldErrors?.hmacSecret).toMatch(/at least 16 characters/);
+    expect(bad.message).toMatch(/not saved/);
+
+    const type = await createChannel(t.db, { input: { type: 'pager', name: 'p' }, actor: 'a', keyring });
+    expect(type.ok ? null : type.fieldErrors?.type).toMatch(/type must be one of webhook, slack, email/);
+
+    const mail = await createChannel(t.db, {
+      input: { type: 'email', name: 'm', to: 'not-an-address', from: 'x@example.com', smtpUrl: 'http://mail' },
+      actor: 'a',
+      keyring,
+    });
+    expect(mail.ok ? null : mail.fieldErrors).toMatchObject({
+      to: expect.stringMatching(/'not-an-address' is not an e-mail address/),
+      smtpUrl: expect.stringMatching(/smtp:\/\/user:password@host/),
+    });
+  });
+
+  it('refuses a second channel with the same name', async () => {
+    await created({ type: 'slack', name: 'slack-ops', url: 'https://hooks.slack.example/T/B/x' });
+    const again = await createChannel(t.db, { input: { type: 'slack', name: 'slack-ops', url: 'https://other.example/' }, actor: 'a', keyring });
+    expect(again).toMatchObject({ ok: false, fieldErrors: { name: "a channel named 'slack-ops' already exists; choose another name" } });
+  });
+
+  it('refuses a stale edit, naming who changed the channel and when', async () => {
+    const id = await created({ type: 'slack', name: 'stale-test', url: 'https://hooks.slack.example/1' });
+    const first = await updateChannel(t.db, { id, expectedVersion: 1, input: { type: 'slack', name: 'stale-test', url: 'https://hooks.slack.example/2' }, actor: 'bob@example.com', keyring });
+    expect(first).toEqual({ ok: true, id });
+    const stale = await updateChannel(t.db, { id, expectedVersion: 1, input: { type: 'slack', name: 'stale-test', url: 'https://hooks.slack.example/3' }, actor: 'carol@example.com', keyring });
+    expect(stale.ok).toBe(false);
+    expect(stale.ok ? '' : stale.message).toMatch(/changed by bob@example\.com at \d{4}-\d\d-\d\dT.*; reload/);
+    expect((await getChannel(t.db, { id }))?.url).toBe('https://hooks.slack.example/2');
+    expect((await getChannel(t.db, { id }))?.version).toBe(2);
+  });
+
+  it('writes nothing for an edit that changes nothing, the same secret resubmitted included', async () => {
+    const id = await created({ type: 'webhook', name: 'noop-hook', url: 'https://hooks.example.com/n', hmacSecret: HMAC });
+    const before = (await auditFor('noop-hook')).length;
+    for (const hmacSecret of [undefined, '', HMAC]) {
+      const result = await updateChannel(t.db, { id, expectedVersion: 1, input: { type: 'webhook', name: 'noop-hook', url: 'https://hooks.example.com/n', hmacSecret }, actor: 'x', keyring });
+      expect(result).toEqual({ ok: true, id });
+    }
+    expect(await auditFor('noop-hook')).toHaveLength(before);
+    expect((await getChannel(t.db, { id }))?.version).toBe(1);
+  });
+
+  it('replaces, keeps and removes secrets write-only, auditing only that they changed', async () => {
+    const id = await created({ type: 'webhook', name: 'rotate-hook', url: 'https://hooks.example.com/r', hmacSecret: HMAC });
+    const next = 'a-brand-new-hmac-secret-000';
+    expect(await updateChannel(t.db, { id, expectedVersion: 1, input: { type: 'webhook', name: 'rotate-hook', url: 'https://hooks.example.com/r', hmacSecret: next }, actor: 'x', keyring })).toEqual({ ok: true, id });
+    expect(await channelTarget(t.db, { id, keyring })).toMatchObject({ hmacSecret: next });
+    // Omitted: kept, while another field changes.
+    await updateChannel(t.db, { id, expectedVersion: 2, input: { type: 'webhook', name: 'rotate-hook', url: 'https://hooks.example.com/r2' }, actor: 'x', keyring });
+    expect(await channelTarget(t.db, { id, keyring })).toMatchObject({ hmacSecret: next, url: 'https://hooks.example.com/r2' });
+    await updateChannel(t.db, { id, expectedVersion: 3, input: { type: 'webhook', name: 'rotate-hook', url: 'https://hooks.example.com/r2', hmacSecret: null }, actor: 'x', keyring });
+    expect(await getChannel(t.db, { id })).toMatchObject({ hmacSecret: { set: false }, version: 4 });
+
+    const secretRows = (await auditFor('rotate-hook')).filter((a) => a.fieldName.endsWith('.hmacSecret'));
+    expect(secretRows.map((a) => [a.oldValue, a.newValue])).toEqual([
+      [null, { replaced: true }],
+      [{ set: true }, { replaced: true }],
+      [{ set: true }, { removed: true }],
+    ]);
+    expect(JSON.stringify(await auditFor('rotate-hook'))).not.toMatch(new RegExp(`${HMAC}|${next}`));
+
+    // An SMTP URL without password keeps the stored one for the same user; another user drops it.
+    const mail = await created({ type: 'email', name: 'keep-mail', to: 'a@example.com', from: 'b@example.com', smtpUrl: `smtp://u1:${SMTP_PASSWORD}@mail.example.com:25` });
+    await updateChannel(t.db, { id: mail, expectedVersion: 1, input: { type: 'email', name: 'keep-mail', to: 'c@example.com', from: 'b@example.com', smtpUrl: 'smtp://u1@mail.example.com:25' }, actor: 'x', keyring });
+    expect(await channelTarget(t.db, { id: mail, keyring })).toMatchObject({ to: ['c@example.com'], smtp: { user: 'u1', password: SMTP_PASSWORD } });
+    await updateChannel(t.db, { id: mail, expectedVersion: 2, input: { type: 'email', name: 'keep-mail', to: 'c@example.com', from: 'b@example.com', smtpUrl: 'smtp://u2@mail.example.com:25' }, actor: 'x', keyring });
+    expect(await getChannel(t.db, { id: mail })).toMatchObject({ smtpPassword: { set: false } });
+  });
+
+  it('binds a sealed secret to its channel: copied onto another channel it does not open', async () => {
+    const a = await created({ type: 'webhook', name: 'bound-a', url: 'https://hooks.example.com/a', hmacSecret: HMAC });
+    const b = await created({ type: 'webhook', name: 'bound-b', url: 'https://hooks.example.com/b' });
+    const [row] = await t.db.select().from(alertChannels).where(eq(alertChannels.id, a));
+    expect(openChannelSecret(keyring, a, row.sealedSecret!)).toBe(HMAC);
+    expect(() => openChannelSecret(keyring, b, row.sealedSecret!)).toThrow(/failed authentication/);
+  });
+});
