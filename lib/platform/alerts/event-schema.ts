@@ -1,0 +1,56 @@
+import { z } from 'zod';
+import type { PlatformEvent } from '../events';
+
+/**
+ * The platform event contract (events.ts) checked at alerting's boundary: a job payload on the
+ * platform-events queue is data from another process. Dry-runs never emit events; a payload that
+ * claims to be about one is refused, so a dry-run can never alert even through a buggy emitter.
+ */
+
+const isoTime = z.iso.datetime({ offset: true, error: 'must be an ISO timestamp' });
+const base = { at: isoTime, correlationId: z.string().optional() };
+const name = z.string().min(1);
+
+export const ZPlatformEvent = z.discriminatedUnion(
+  'type',
+  [
+    z.object({
+      ...base,
+      type: z.literal('run.failed'),
+      integration: name,
+      runId: z.string().min(1),
+      attempts: z.number().int().min(0),
+      error: z.string(),
+      errorClass: z.string(),
+      reason: z.enum(['retries_exhausted', 'permanent', 'retry_budget']),
+      startedAt: isoTime,
+    }),
+    z.object({ ...base, type: z.literal('run.succeeded'), integration: name, runId: z.string().min(1) }),
+    z.object({
+      ...base,
+      type: z.literal('breaker.opened'),
+      breakerKey: name,
+      integrations: z.array(name),
+      error: z.string(),
+      openUntil: isoTime.nullable(),
+    }),
+    z.object({ ...base, type: z.literal('breaker.closed'), breakerKey: name, integrations: z.array(name) }),
+    z.object({ ...base, type: z.literal('credentials.failing'), integration: name, error: z.string() }),
+    z.object({ ...base, type: z.literal('credentials.recovered'), integration: name }),
+  ],
+  { error: 'type must be a known platform event (run.failed, run.succeeded, breaker.opened, breaker.closed, credentials.failing, credentials.recovered)' },
+);
+
+export type ParsedEvent = { ok: true; event: PlatformEvent } | { ok: false; message: string };
+
+export function parsePlatformEvent(data: unknown): ParsedEvent {
+  if (data && typeof data === 'object' && (data as { dryRun?: unknown }).dryRun === true) {
+    return { ok: false, message: 'platform event refused: it is about a dry-run, and dry-runs never alert' };
+  }
+  const parsed = ZPlatformEvent.safeParse(data);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    return { ok: false, message: `platform event refused: ${issue.path.join('.') || 'event'} ${issue.message}` };
+  }
+  return { ok: true, event: parsed.data satisfies PlatformEvent };
+}

@@ -1,0 +1,105 @@
+import { createHmac } from 'node:crypto';
+import { describe, expect, it } from 'vitest';
+import { breakerOpenedMessage, emailContent, recoveredMessage, runFailedMessage, slackPayload, webhookBody, webhookSignature } from './messages';
+
+const failed = runFailedMessage({
+  incidentId: '5d7f3f0e-41c8-4a55-9d43-3a0f0c1b2a10',
+  appUrl: 'http://localhost:3000/',
+  integration: 'accounting-export',
+  runId: '0b1e8a52-7d0c-4f3e-9a41-2c6f4b7d9e11',
+  attempts: 4,
+  error: 'POST /journal answered 503 <html>busy</html>',
+  errorClass: 'TransientHttpError',
+  reason: 'retries_exhausted',
+  startedAt: '2026-05-01T02:00:00.000Z',
+  at: '2026-05-01T02:08:00.000Z',
+  correlationId: 'corr-42',
+});
+
+describe('alert messages', () => {
+  it('say what failed, where, since when, how many attempts, the last error, the correlation id and the run link', () => {
+    expect(failed).toMatchObject({
+      event: 'incident.opened',
+      kind: 'run_failed',
+      integration: 'accounting-export',
+      runUrl: 'http://localhost:3000/runs/0b1e8a52-7d0c-4f3e-9a41-2c6f4b7d9e11',
+      since: '2026-05-01T02:00:00.000Z',
+      attempts: 4,
+      lastError: 'TransientHttpError: POST /journal answered 503 <html>busy</html>',
+      correlationId: 'corr-42',
+    });
+    for (const part of [
+      "Integration 'accounting-export' failed",
+      'after 4 attempts (retries exhausted)',
+      'Failing since: 2026-05-01T02:00:00.000Z',
+      'Last error: TransientHttpError: POST /journal answered 503',
+      'Correlation id: corr-42',
+      'Run: http://localhost:3000/runs/0b1e8a52-7d0c-4f3e-9a41-2c6f4b7d9e11',
+    ]) {
+      expect(failed.text).toContain(part);
+    }
+  });
+
+  it('carry every field of the webhook contract', () => {
+    const body = JSON.parse(webhookBody(failed));
+    for (const key of ['event', 'integration', 'title', 'text', 'runId', 'runUrl', 'correlationId', 'since', 'attempts', 'lastError', 'at']) {
+      expect(body).toHaveProperty(key);
+    }
+  });
+
+  it('sign the exact body bytes with HMAC-SHA256', () => {
+    const body = webhookBody(failed);
+    const expected = createHmac('sha256', 'secret-key-0123456789').update(body).digest('hex');
+    expect(webhookSignature(body, 'secret-key-0123456789')).toBe(`sha256=${expected}`);
+  });
+
+  it('render for Slack as text plus blocks, escaping markup and linking the run', () => {
+    const payload = slackPayload(failed);
+    expect(payload.text).toContain('accounting-export: run failed');
+    const blocks = payload.blocks as { type: string; text?: { text: string }; elements?: { url: string }[] }[];
+    expect(blocks[0].type).toBe('header');
+    expect(blocks[0].text!.text.length).toBeLessThanOrEqual(150);
+    expect(JSON.stringify(blocks)).toContain('&lt;html&gt;busy&lt;/html&gt;');
+    expect(JSON.stringify(blocks)).not.toContain('<html>');
+    expect(blocks.find((b) => b.type === 'actions')?.elements?.[0].url).toBe(failed.runUrl);
+  });
+
+  it('render for e-mail as plain text and escaped HTML with the link', () => {
+    const mail = emailContent(failed);
+    expect(mail.subject).toBe('[Junction] accounting-export: run failed (retries exhausted)');
+    expect(mail.text).toBe(failed.text);
+    expect(mail.html).toContain('&lt;html&gt;busy');
+    expect(mail.html).toContain(`<a href="${failed.runUrl}">`);
+  });
+
+  it('word a breaker and a recovery so the reader knows what to expect next', () => {
+    const breaker = breakerOpenedMessage({
+      incidentId: 'i',
+      appUrl: 'http://localhost:3000',
+      integration: 'crm-sync',
+      breakerKey: 'crm',
+      error: 'ECONNRESET',
+      openUntil: '2026-05-01T02:10:00.000Z',
+      at: '2026-05-01T02:09:00.000Z',
+      correlationId: null,
+    });
+    expect(breaker.text).toContain("circuit breaker for 'crm' opened");
+    expect(breaker.text).toContain('No request is sent until 2026-05-01T02:10:00.000Z');
+    expect(breaker.consoleUrl).toBe('http://localhost:3000/integrations/crm-sync');
+
+    const recovered = recoveredMessage({
+      incidentId: 'i',
+      kind: 'run_failed',
+      appUrl: 'http://localhost:3000',
+      integration: 'crm-sync',
+      openedAt: '2026-05-01T02:00:00.000Z',
+      eventCount: 5,
+      lastError: 'boom',
+      runId: 'r-9',
+      at: '2026-05-01T03:00:00.000Z',
+      correlationId: 'c',
+    });
+    expect(recovered).toMatchObject({ event: 'incident.recovered', title: 'crm-sync: recovered', eventCount: 5, runUrl: 'http://localhost:3000/runs/r-9' });
+    expect(recovered.text).toContain('open since 2026-05-01T02:00:00.000Z is closed after 5 failures');
+  });
+});

@@ -1,0 +1,314 @@
+import { createHmac } from 'node:crypto';
+
+/**
+ * What an alert says, built once when the alert is raised and stored in `alerts.body`; every
+ * channel renders the same message (webhook JSON as is, Slack blocks, e-mail text + HTML).
+ * It says what failed, where, since when, after how many attempts, the last error, the
+ * correlation id and the console link of the run.
+ */
+
+export type IncidentKind = 'run_failed' | 'breaker_open' | 'credentials';
+export type AlertEvent = 'incident.opened' | 'incident.recovered' | 'alert.test';
+
+export interface AlertMessage {
+  event: AlertEvent;
+  kind: IncidentKind | null;
+  incidentId: string | null;
+  integration: string | null;
+  title: string;
+  text: string;
+  runId: string | null;
+  runUrl: string | null;
+  /** The console page to open: the run when there is one, else the integration. */
+  consoleUrl: string | null;
+  correlationId: string | null;
+  /** ISO time the trouble started. */
+  since: string | null;
+  attempts: number | null;
+  lastError: string | null;
+  /** Failures counted on the incident (recovery messages). */
+  eventCount: number | null;
+  /** ISO time of the event this alert is about. */
+  at: string;
+}
+
+function trimSlash(url: string): string {
+  return url.replace(/\/+$/, '');
+}
+
+export function runUrl(appUrl: string, runId: string): string {
+  return `${trimSlash(appUrl)}/runs/${runId}`;
+}
+
+export function integrationUrl(appUrl: string, integration: string): string {
+  return `${trimSlash(appUrl)}/integrations/${encodeURIComponent(integration)}`;
+}
+
+/** Single line, bounded: errors can be stack traces or whole response bodies. */
+export function shortError(error: string | null | undefined, max = 500): string | null {
+  if (error === null || error === undefined) return null;
+  const line = error.replace(/\s+/g, ' ').trim();
+  return line.length > max ? `${line.slice(0, max - 3)}...` : line;
+}
+
+function lines(parts: (string | null | false | undefined)[]): string {
+  return parts.filter((p): p is string => typeof p === 'string' && p !== '').join('\n');
+}
+
+const FAILURE_REASON: Record<'retries_exhausted' | 'permanent' | 'retry_budget', string> = {
+  retries_exhausted: 'retries exhausted',
+  permanent: 'permanent error, not retried',
+  retry_budget: 'retry budget spent, not retried',
+};
+
+export function runFailedMessage(p: {
+  incidentId: string;
+  appUrl: string;
+  integration: string;
+  runId: string;
+  attempts: number;
+  error: string;
+  errorClass: string;
+  reason: 'retries_exhausted' | 'permanent' | 'retry_budget';
+  startedAt: string;
+  at: string;
+  correlationId: string | null;
+}): AlertMessage {
+  const url = runUrl(p.appUrl, p.runId);
+  const lastError = shortError(p.errorClass ? `${p.errorClass}: ${p.error}` : p.error);
+  const plural = p.attempts === 1 ? 'attempt' : 'attempts';
+  return {
+    event: 'incident.opened',
+    kind: 'run_failed',
+    incidentId: p.incidentId,
+    integration: p.integration,
+    title: `${p.integration}: run failed (${FAILURE_REASON[p.reason]})`,
+    text: lines([
+      `Integration '${p.integration}' failed: run ${p.runId} gave up after ${p.attempts} ${plural} (${FAILURE_REASON[p.reason]}).`,
+      `Failing since: ${p.startedAt}`,
+      `Attempts: ${p.attempts}`,
+      `Last error: ${lastError ?? 'none recorded'}`,
+      p.correlationId && `Correlation id: ${p.correlationId}`,
+      `Run: ${url}`,
+      'Further failures are counted on this incident without new alerts until the integration recovers.',
+    ]),
+    runId: p.runId,
+    runUrl: url,
+    consoleUrl: url,
+    correlationId: p.correlationId,
+    since: p.startedAt,
+    attempts: p.attempts,
+    lastError,
+    eventCount: 1,
+    at: p.at,
+  };
+}
+
+export function breakerOpenedMessage(p: {
+  incidentId: string;
+  appUrl: string;
+  integration: string;
+  breakerKey: string;
+  error: string;
+  openUntil: string | null;
+  at: string;
+  correlationId: string | null;
+}): AlertMessage {
+  const url = integrationUrl(p.appUrl, p.integration);
+  const lastError = shortError(p.error);
+  return {
+    event: 'incident.opened',
+    kind: 'breaker_open',
+    incidentId: p.incidentId,
+    integration: p.integration,
+    title: `${p.integration}: circuit breaker '${p.breakerKey}' opened`,
+    text: lines([
+      `Integration '${p.integration}' is blocked: the circuit breaker for '${p.breakerKey}' opened after repeated failures of the external system.`,
+      p.openUntil ? `No request is sent until ${p.openUntil}; then one trial request decides.` : 'It is held open until an operator resets it.',
+      `Since: ${p.at}`,
+      `Last error: ${lastError ?? 'none recorded'}`,
+      p.correlationId && `Correlation id: ${p.correlationId}`,
+      `Integration: ${url}`,
+    ]),
+    runId: null,
+    runUrl: null,
+    consoleUrl: url,
+    correlationId: p.correlationId,
+    since: p.at,
+    attempts: null,
+    lastError,
+    eventCount: 1,
+    at: p.at,
+  };
+}
+
+export function credentialsFailingMessage(p: {
+  incidentId: string;
+  appUrl: string;
+  integration: string;
+  error: string;
+  at: string;
+  correlationId: string | null;
+}): AlertMessage {
+  const url = integrationUrl(p.appUrl, p.integration);
+  const lastError = shortError(p.error);
+  return {
+    event: 'incident.opened',
+    kind: 'credentials',
+    incidentId: p.incidentId,
+    integration: p.integration,
+    title: `${p.integration}: credentials rejected`,
+    text: lines([
+      `Integration '${p.integration}' cannot authenticate with the external system: its credentials are rejected.`,
+      'An admin should check and replace them in the console (Credentials).',
+      `Since: ${p.at}`,
+      `Last error: ${lastError ?? 'none recorded'}`,
+      p.correlationId && `Correlation id: ${p.correlationId}`,
+      `Integration: ${url}`,
+    ]),
+    runId: null,
+    runUrl: null,
+    consoleUrl: url,
+    correlationId: p.correlationId,
+    since: p.at,
+    attempts: null,
+    lastError,
+    eventCount: 1,
+    at: p.at,
+  };
+}
+
+const RECOVERED_WHAT: Record<IncidentKind, string> = {
+  run_failed: 'runs succeed again',
+  breaker_open: 'the circuit breaker closed and requests flow again',
+  credentials: 'its credentials are accepted again',
+};
+
+export function recoveredMessage(p: {
+  incidentId: string;
+  kind: IncidentKind;
+  appUrl: string;
+  integration: string;
+  openedAt: string;
+  eventCount: number;
+  lastError: string | null;
+  runId: string | null;
+  at: string;
+  correlationId: string | null;
+}): AlertMessage {
+  const run = p.runId ? runUrl(p.appUrl, p.runId) : null;
+  const failures = p.eventCount === 1 ? '1 failure' : `${p.eventCount} failures`;
+  return {
+    event: 'incident.recovered',
+    kind: p.kind,
+    incidentId: p.incidentId,
+    integration: p.integration,
+    title: `${p.integration}: recovered`,
+    text: lines([
+      `Integration '${p.integration}' recovered: ${RECOVERED_WHAT[p.kind]}.`,
+      `The incident open since ${p.openedAt} is closed after ${failures}.`,
+      p.runId && `First successful run: ${p.runId}`,
+      `Last error before recovery: ${p.lastError ?? 'none recorded'}`,
+      p.correlationId && `Correlation id: ${p.correlationId}`,
+      `${run ? 'Run' : 'Integration'}: ${run ?? integrationUrl(p.appUrl, p.integration)}`,
+    ]),
+    runId: p.runId,
+    runUrl: run,
+    consoleUrl: run ?? integrationUrl(p.appUrl, p.integration),
+    correlationId: p.correlationId,
+    since: p.openedAt,
+    attempts: null,
+    lastError: p.lastError,
+    eventCount: p.eventCount,
+    at: p.at,
+  };
+}
+
+export function testMessage(p: { channelName: string; actor: string; at: string }): AlertMessage {
+  return {
+    event: 'alert.test',
+    kind: null,
+    incidentId: null,
+    integration: null,
+    title: `Junction test alert for channel '${p.channelName}'`,
+    text: lines([
+      `This is a test alert sent by ${p.actor} to check the channel '${p.channelName}'.`,
+      'Real alerts say what failed, where, since when, how many attempts, the last error, the correlation id and link to the run.',
+    ]),
+    runId: null,
+    runUrl: null,
+    consoleUrl: null,
+    correlationId: null,
+    since: null,
+    attempts: null,
+    lastError: null,
+    eventCount: null,
+    at: p.at,
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Renderings
+// ---------------------------------------------------------------------------------------------
+
+/** The generic webhook body: the message as JSON. */
+export function webhookBody(message: AlertMessage): string {
+  return JSON.stringify(message);
+}
+
+/** `X-Junction-Signature` value: HMAC-SHA256 of the exact body bytes, hex. */
+export function webhookSignature(body: string, secret: string): string {
+  return `sha256=${createHmac('sha256', secret).update(body, 'utf8').digest('hex')}`;
+}
+
+function slackEscape(text: string): string {
+  return text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
+}
+
+function clip(text: string, max: number): string {
+  return text.length > max ? `${text.slice(0, max - 3)}...` : text;
+}
+
+/** Slack incoming-webhook payload: `text` is the notification fallback, `blocks` the layout. */
+export function slackPayload(message: AlertMessage): { text: string; blocks: object[] } {
+  const icon = message.event === 'incident.recovered' ? ':white_check_mark:' : message.event === 'alert.test' ? ':bell:' : ':rotating_light:';
+  const fields: { type: 'mrkdwn'; text: string }[] = [];
+  if (message.integration) fields.push({ type: 'mrkdwn', text: `*Integration*\n${slackEscape(message.integration)}` });
+  if (message.since) fields.push({ type: 'mrkdwn', text: `*Since*\n${message.since}` });
+  if (message.attempts !== null) fields.push({ type: 'mrkdwn', text: `*Attempts*\n${message.attempts}` });
+  if (message.correlationId) fields.push({ type: 'mrkdwn', text: `*Correlation id*\n\`${slackEscape(message.correlationId)}\`` });
+  const blocks: object[] = [
+    { type: 'header', text: { type: 'plain_text', text: clip(`${icon} ${message.title}`, 150), emoji: true } },
+    { type: 'section', text: { type: 'mrkdwn', text: clip(slackEscape(message.text), 3000) } },
+  ];
+  if (fields.length > 0) blocks.push({ type: 'section', fields });
+  if (message.lastError) blocks.push({ type: 'section', text: { type: 'mrkdwn', text: clip(`*Last error*\n\`\`\`${slackEscape(message.lastError)}\`\`\``, 3000) } });
+  if (message.consoleUrl) {
+    blocks.push({
+      type: 'actions',
+      elements: [{ type: 'button', text: { type: 'plain_text', text: message.runUrl ? 'Open run' : 'Open integration' }, url: message.consoleUrl }],
+    });
+  }
+  return { text: `${icon} ${message.title}`, blocks };
+}
+
+function htmlEscape(text: string): string {
+  return text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
+}
+
+/** E-mail: subject, plain text and a simple HTML version of the same text. */
+export function emailContent(message: AlertMessage): { subject: string; text: string; html: string } {
+  const paragraphs = message.text
+    .split('\n')
+    .map((line) => {
+      const escaped = htmlEscape(line);
+      const url = message.consoleUrl && line.endsWith(message.consoleUrl) ? message.consoleUrl : null;
+      return url ? `<p>${escaped.slice(0, escaped.length - htmlEscape(url).length)}<a href="${htmlEscape(url)}">${htmlEscape(url)}</a></p>` : `<p>${escaped}</p>`;
+    })
+    .join('\n');
+  return {
+    subject: `[Junction] ${message.title}`,
+    text: message.text,
+    html: `<!doctype html><html><body style="font-family: sans-serif"><h2>${htmlEscape(message.title)}</h2>\n${paragraphs}\n</body></html>`,
+  };
+}

@@ -1,0 +1,125 @@
+import { createServer, type IncomingHttpHeaders } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { SMTPServer } from 'smtp-server';
+
+/**
+ * Real local receivers for alerting's tests: an HTTP server that records every request and answers
+ * with scripted status codes per path, and an SMTP server (smtp-server) that requires a login and
+ * records every message. Both listen on 127.0.0.1 with a random port.
+ */
+
+export interface RecordedRequest {
+  path: string;
+  headers: IncomingHttpHeaders;
+  body: string;
+  json: unknown;
+  at: number;
+}
+
+export interface HttpReceiver {
+  url: string;
+  requests: RecordedRequest[];
+  /** The next requests to `path` get these status codes in turn; after that 200. */
+  script(path: string, statuses: number[]): void;
+  /** Every request to `path` gets this status. */
+  always(path: string, status: number): void;
+  on(path: string): RecordedRequest[];
+  close(): Promise<void>;
+}
+
+export async function startHttpReceiver(): Promise<HttpReceiver> {
+  const requests: RecordedRequest[] = [];
+  const scripts = new Map<string, number[]>();
+  const fixed = new Map<string, number>();
+  const server = createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => {
+      const body = Buffer.concat(chunks).toString('utf8');
+      const path = (req.url ?? '/').split('?')[0];
+      let json: unknown = null;
+      try {
+        json = JSON.parse(body);
+      } catch {
+        json = null;
+      }
+      requests.push({ path, headers: req.headers, body, json, at: Date.now() });
+      const status = fixed.get(path) ?? scripts.get(path)?.shift() ?? 200;
+      res.writeHead(status, { 'content-type': 'text/plain' });
+      res.end(status < 300 ? 'ok' : `receiver says no (${status})`);
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  return {
+    url: `http://127.0.0.1:${port}`,
+    requests,
+    script: (path, statuses) => void scripts.set(path, [...statuses]),
+    always: (path, status) => void fixed.set(path, status),
+    on: (path) => requests.filter((r) => r.path === path),
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
+  };
+}
+
+export interface ReceivedMail {
+  user: string | null;
+  from: string | null;
+  to: string[];
+  raw: string;
+}
+
+export interface SmtpReceiver {
+  port: number;
+  messages: ReceivedMail[];
+  close(): Promise<void>;
+}
+
+export async function startSmtpReceiver(login: { user: string; password: string }): Promise<SmtpReceiver> {
+  const messages: ReceivedMail[] = [];
+  const server = new SMTPServer({
+    logger: false,
+    disabledCommands: ['STARTTLS'],
+    allowInsecureAuth: true,
+    authMethods: ['PLAIN', 'LOGIN'],
+    onAuth(auth, _session, callback) {
+      if (auth.username === login.user && auth.password === login.password) return callback(null, { user: auth.username });
+      return callback(new Error('Invalid username or password'));
+    },
+    onData(stream, session, callback) {
+      const chunks: Buffer[] = [];
+      stream.on('data', (c: Buffer) => chunks.push(c));
+      stream.on('end', () => {
+        messages.push({
+          user: typeof session.user === 'string' ? session.user : null,
+          from: session.envelope.mailFrom ? session.envelope.mailFrom.address : null,
+          to: session.envelope.rcptTo.map((r) => r.address),
+          raw: Buffer.concat(chunks).toString('utf8'),
+        });
+        callback();
+      });
+    },
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()));
+  const { port } = server.server.address() as AddressInfo;
+  return { port, messages, close: () => new Promise<void>((resolve) => server.close(() => resolve())) };
+}
+
+/** Undoes quoted-printable soft line breaks and escapes, enough to search a received mail's text. */
+export function decodeQuotedPrintable(raw: string): string {
+  return raw.replace(/=\r?\n/g, '').replace(/=([0-9A-F]{2})/g, (_, hex: string) => String.fromCharCode(Number.parseInt(hex, 16)));
+}
+
+/** Polls until `check` returns a value other than undefined/false, or fails with `what` after the timeout. */
+export async function waitFor<T>(what: string, check: () => Promise<T | undefined | false> | T | undefined | false, timeoutMs = 30_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await check();
+    if (value !== undefined && value !== false) return value;
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}

@@ -1,0 +1,123 @@
+import { createHmac } from 'node:crypto';
+import { createServer } from 'node:net';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { runFailedMessage, testMessage } from './messages';
+import { decodeQuotedPrintable, startHttpReceiver, startSmtpReceiver, type HttpReceiver, type SmtpReceiver } from './test-receivers';
+import { sendToChannel } from './transports';
+
+const message = runFailedMessage({
+  incidentId: '5d7f3f0e-41c8-4a55-9d43-3a0f0c1b2a10',
+  appUrl: 'http://localhost:3000',
+  integration: 'accounting-export',
+  runId: '0b1e8a52-7d0c-4f3e-9a41-2c6f4b7d9e11',
+  attempts: 3,
+  error: 'socket hang up',
+  errorClass: 'TransientError',
+  reason: 'retries_exhausted',
+  startedAt: '2026-05-01T02:00:00.000Z',
+  at: '2026-05-01T02:08:00.000Z',
+  correlationId: 'corr-7',
+});
+const alertId = '7a6f0c2e-1b3d-4e5f-8a9b-0c1d2e3f4a5b';
+
+let http: HttpReceiver;
+let smtp: SmtpReceiver;
+beforeAll(async () => {
+  http = await startHttpReceiver();
+  smtp = await startSmtpReceiver({ user: 'alerts', password: 'smtp-pw-123' });
+});
+afterAll(async () => {
+  await http.close();
+  await smtp.close();
+});
+
+/** A port nothing listens on. */
+async function closedPort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const { port } = server.address() as { port: number };
+  await new Promise<void>((r) => server.close(() => r()));
+  return port;
+}
+
+describe('alert transports', () => {
+  it('posts the webhook JSON with a signature the receiver can verify', async () => {
+    const secret = 'receiver-shared-secret-123';
+    const outcome = await sendToChannel({ id: 'c', name: 'hook', type: 'webhook', url: `${http.url}/signed`, hmacSecret: secret }, message, { alertId });
+    expect(outcome).toEqual({ ok: true, responseCode: 200, error: null });
+    const [req] = http.on('/signed');
+    expect(req.headers['content-type']).toBe('application/json');
+    expect(req.headers['x-junction-alert-id']).toBe(alertId);
+    expect(req.headers['x-junction-event']).toBe('incident.opened');
+    expect(req.headers['x-junction-signature']).toBe(`sha256=${createHmac('sha256', secret).update(req.body).digest('hex')}`);
+    expect(req.json).toMatchObject({ integration: 'accounting-export', runUrl: message.runUrl, attempts: 3, correlationId: 'corr-7' });
+  });
+
+  it('sends no signature header when the webhook has no secret', async () => {
+    await sendToChannel({ id: 'c', name: 'hook', type: 'webhook', url: `${http.url}/unsigned`, hmacSecret: null }, message, { alertId });
+    expect(http.on('/unsigned')[0].headers['x-junction-signature']).toBeUndefined();
+  });
+
+  it('posts the Slack incoming-webhook shape', async () => {
+    await sendToChannel({ id: 'c', name: 'slack', type: 'slack', url: `${http.url}/slack` }, message, { alertId });
+    const payload = http.on('/slack')[0].json as { text: string; blocks: { type: string }[] };
+    expect(Object.keys(payload).sort()).toEqual(['blocks', 'text']);
+    expect(payload.text).toContain('accounting-export: run failed');
+    expect(payload.blocks.map((b) => b.type)).toEqual(['header', 'section', 'section', 'section', 'actions']);
+  });
+
+  it('reports the status and the start of the body when the receiver refuses', async () => {
+    http.always('/refuses', 502);
+    const outcome = await sendToChannel({ id: 'c', name: 'hook', type: 'webhook', url: `${http.url}/refuses`, hmacSecret: null }, message, { alertId });
+    expect(outcome).toEqual({ ok: false, responseCode: 502, error: 'receiver answered HTTP 502 Bad Gateway: receiver says no (502)' });
+  });
+
+  it('reports a refused connection without the URL (it may hold a token)', async () => {
+    const url = `http://127.0.0.1:${await closedPort()}/services/T000/B000/very-secret-token`;
+    const outcome = await sendToChannel({ id: 'c', name: 'slack', type: 'slack', url }, message, { alertId, timeoutMs: 3000 });
+    expect(outcome).toMatchObject({ ok: false, responseCode: null, error: 'request failed: ECONNREFUSED' });
+    expect(outcome.error).not.toContain('very-secret-token');
+  });
+
+  it('e-mails plain text and HTML through a real SMTP server, logging in with the password', async () => {
+    const outcome = await sendToChannel(
+      {
+        id: 'c',
+        name: 'mail',
+        type: 'email',
+        to: ['oncall@example.com', 'lead@example.com'],
+        from: 'junction@example.com',
+        smtp: { host: '127.0.0.1', port: smtp.port, secure: false, user: 'alerts', password: 'smtp-pw-123' },
+      },
+      message,
+      { alertId },
+    );
+    expect(outcome).toEqual({ ok: true, responseCode: 250, error: null });
+    const [mail] = smtp.messages;
+    expect(mail).toMatchObject({ user: 'alerts', from: 'junction@example.com', to: ['oncall@example.com', 'lead@example.com'] });
+    const text = decodeQuotedPrintable(mail.raw);
+    expect(text).toContain('Subject: [Junction] accounting-export: run failed (retries exhausted)');
+    expect(text).toContain('multipart/alternative');
+    expect(text).toContain(`Run: ${message.runUrl}`);
+    expect(text).toContain(`<a href="${message.runUrl}">`);
+  });
+
+  it('reports an SMTP login failure with the server reply code', async () => {
+    const outcome = await sendToChannel(
+      {
+        id: 'c',
+        name: 'mail',
+        type: 'email',
+        to: ['oncall@example.com'],
+        from: 'junction@example.com',
+        smtp: { host: '127.0.0.1', port: smtp.port, secure: false, user: 'alerts', password: 'wrong-password' },
+      },
+      testMessage({ channelName: 'mail', actor: 'a', at: new Date().toISOString() }),
+      { alertId },
+    );
+    expect(outcome.ok).toBe(false);
+    expect(outcome.responseCode).toBe(535);
+    expect(outcome.error).toMatch(/^SMTP delivery to 127\.0\.0\.1:\d+ failed \(EAUTH\)/);
+    expect(outcome.error).not.toContain('wrong-password');
+  });
+});

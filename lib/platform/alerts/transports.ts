@@ -1,0 +1,97 @@
+import nodemailer from 'nodemailer';
+import type { ChannelTarget } from './channels';
+import { emailContent, shortError, slackPayload, webhookBody, webhookSignature, type AlertMessage } from './messages';
+
+/**
+ * Sends one alert message over one channel, once. Retries are the delivery job's business; this
+ * only reports what happened: the HTTP or SMTP response code and an error that names no secret
+ * (webhook URLs and SMTP passwords never appear in it).
+ */
+
+export interface SendOutcome {
+  ok: boolean;
+  /** HTTP status, or the SMTP reply code. */
+  responseCode: number | null;
+  error: string | null;
+}
+
+export interface SendOptions {
+  alertId: string;
+  timeoutMs?: number;
+}
+
+const DEFAULT_TIMEOUT_MS = 10_000;
+
+function networkError(error: unknown, what: string): string {
+  const e = error as { name?: string; message?: string; cause?: { code?: string; message?: string } };
+  if (e?.name === 'TimeoutError' || e?.name === 'AbortError') return `${what} timed out`;
+  const cause = e?.cause?.code ?? e?.cause?.message;
+  return `${what} failed: ${cause ?? e?.message ?? String(error)}`;
+}
+
+async function postJson(url: string, body: string, headers: Record<string, string>, timeoutMs: number): Promise<SendOutcome> {
+  let response: Response;
+  try {
+    response = await fetch(url, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'user-agent': 'Junction-Alerts/1', ...headers },
+      body,
+      redirect: 'error',
+      signal: AbortSignal.timeout(timeoutMs),
+    });
+  } catch (error) {
+    return { ok: false, responseCode: null, error: networkError(error, 'request') };
+  }
+  const text = await response.text().catch(() => '');
+  if (response.ok) return { ok: true, responseCode: response.status, error: null };
+  const detail = shortError(text, 200);
+  return {
+    ok: false,
+    responseCode: response.status,
+    error: `receiver answered HTTP ${response.status}${response.statusText ? ` ${response.statusText}` : ''}${detail ? `: ${detail}` : ''}`,
+  };
+}
+
+async function sendEmail(target: Extract<ChannelTarget, { type: 'email' }>, message: AlertMessage, timeoutMs: number): Promise<SendOutcome> {
+  const transport = nodemailer.createTransport({
+    host: target.smtp.host,
+    port: target.smtp.port,
+    secure: target.smtp.secure,
+    auth: target.smtp.user ? { user: target.smtp.user, pass: target.smtp.password ?? '' } : undefined,
+    connectionTimeout: timeoutMs,
+    greetingTimeout: timeoutMs,
+    socketTimeout: timeoutMs * 2,
+  });
+  const content = emailContent(message);
+  try {
+    const info = await transport.sendMail({ from: target.from, to: target.to, subject: content.subject, text: content.text, html: content.html });
+    const code = Number.parseInt(String(info.response ?? '').slice(0, 3), 10);
+    return { ok: true, responseCode: Number.isFinite(code) ? code : null, error: null };
+  } catch (error) {
+    const e = error as { responseCode?: number; response?: string; code?: string; message?: string };
+    const detail = shortError(e.response ?? e.message ?? String(error), 300);
+    return {
+      ok: false,
+      responseCode: typeof e.responseCode === 'number' ? e.responseCode : null,
+      error: `SMTP delivery to ${target.smtp.host}:${target.smtp.port} failed${e.code ? ` (${e.code})` : ''}: ${detail}`,
+    };
+  } finally {
+    transport.close();
+  }
+}
+
+export async function sendToChannel(target: ChannelTarget, message: AlertMessage, options: SendOptions): Promise<SendOutcome> {
+  const timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
+  switch (target.type) {
+    case 'webhook': {
+      const body = webhookBody(message);
+      const headers: Record<string, string> = { 'x-junction-event': message.event, 'x-junction-alert-id': options.alertId };
+      if (target.hmacSecret) headers['x-junction-signature'] = webhookSignature(body, target.hmacSecret);
+      return postJson(target.url, body, headers, timeoutMs);
+    }
+    case 'slack':
+      return postJson(target.url, JSON.stringify(slackPayload(message)), {}, timeoutMs);
+    case 'email':
+      return sendEmail(target, message, timeoutMs);
+  }
+}
