@@ -1,0 +1,62 @@
+import { asc, eq } from 'drizzle-orm';
+import type { PgBoss } from 'pg-boss';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { attempts, integrations, runs } from '../../db/schema';
+import { freshDatabase, type TestDatabase } from '../../test/db';
+import { spawnChildWorker, type ChildWorker } from '../../test/fixtures/child-worker';
+import { startTestServer, type TestServer } from '../../test/fixtures/http-server';
+import { fixtureIntegrations } from '../../test/fixtures/integrations';
+import { startTestBoss, TEST_WORKER_OPTIONS, waitFor } from '../../test/fixtures/platform';
+import { buildRegistry, syncRegistry } from './registry';
+import { runNow } from './triggers';
+import { startPlatformWorker, type PlatformWorker } from './worker';
+
+let t: TestDatabase;
+let boss: PgBoss;
+let server: TestServer;
+let child: ChildWorker | undefined;
+let survivor: PlatformWorker | undefined;
+const registry = buildRegistry(fixtureIntegrations);
+
+beforeAll(async () => {
+  t = await freshDatabase();
+  boss = await startTestBoss(t.url);
+  server = await startTestServer((_req, res) => res.end('{}'));
+  await syncRegistry(t.db, { registry });
+  await t.db.update(integrations).set({ settings: { baseUrl: server.url } });
+});
+afterAll(async () => {
+  await child?.kill();
+  await survivor?.stop({ timeoutMs: 2_000 });
+  await boss.stop({ graceful: false });
+  await server.close();
+  await t.drop();
+});
+
+describe('a worker killed mid-attempt', () => {
+  it('loses nothing: the job expires, another worker runs it, exactly one attempt succeeds', async () => {
+    child = await spawnChildWorker(t.url, 'doomed');
+    const { runId } = await runNow(t.db, boss, { integration: 'slow-once', triggeredBy: 'ada' });
+    await waitFor('the child to start the first attempt', async () => server.requests.some((r) => r.path === '/started'), 30_000);
+    const [running] = await t.db.select().from(attempts).where(eq(attempts.runId, runId));
+    expect(running).toMatchObject({ number: 1, outcome: 'running', worker: 'doomed' });
+
+    await child.kill(); // kill -9: no shutdown code runs
+    expect(child.process.signalCode).toBe('SIGKILL');
+    survivor = await startPlatformWorker({ db: t.db, boss, registry, workerId: 'survivor', options: TEST_WORKER_OPTIONS });
+
+    const run = await waitFor('the run to complete on the surviving worker', async () => {
+      const [row] = await t.db.select().from(runs).where(eq(runs.id, runId));
+      return row.status === 'succeeded' ? row : undefined;
+    }, 40_000);
+    expect(run).toMatchObject({ attemptCount: 2, result: { summary: 'finished on attempt 2' } });
+    const rows = await t.db.select().from(attempts).where(eq(attempts.runId, runId)).orderBy(asc(attempts.number));
+    expect(rows.map((a) => [a.number, a.outcome, a.worker, a.errorClass])).toEqual([
+      [1, 'failed', 'doomed', 'WorkerLost'],
+      [2, 'succeeded', 'survivor', null],
+    ]);
+    expect(rows[0].errorMessage).toMatch(/^worker lost/);
+    expect(rows.filter((a) => a.outcome === 'succeeded')).toHaveLength(1);
+    expect(server.requests.filter((r) => r.path === '/done')).toHaveLength(1);
+  });
+});
