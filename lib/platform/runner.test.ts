@@ -57,7 +57,7 @@ const defs = [
     name: 'serial',
     description: 'Takes a while',
     settings: z.object({}),
-    async execute(ctx) {
+    async execute() {
       const start = Date.now();
       await sleep(600);
       windows.serial.push({ start, end: Date.now() });
