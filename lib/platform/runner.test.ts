@@ -7,6 +7,7 @@ import { freshDatabase, type TestDatabase } from '../../test/db';
 import { platformEvents, sleep, startTestBoss, TEST_WORKER_OPTIONS, waitFor } from '../../test/fixtures/platform';
 import { defineIntegration, type IntegrationDefinition } from './contract';
 import { PermanentError, TransientError } from './errors';
+import { SCHEDULE_QUEUE } from './queue';
 import { buildRegistry } from './registry';
 import { cancelRun, runNow } from './triggers';
 import { startPlatformWorker, type PlatformWorker } from './worker';
@@ -204,6 +205,20 @@ describe('runs with durable retries', () => {
     expect(rows.map((r) => r.outcome)).toEqual(['cancelled']);
     const logs = await t.db.select().from(attemptLogs).where(eq(attemptLogs.attemptId, rows[0].id));
     expect(logs.map((l) => l.message)).toContain('key ends with xy');
+  });
+
+  it('turns a schedule tick into a run with trigger schedule, and skips it while paused', async () => {
+    await t.db.update(integrations).set({ schedule: '0 2 * * *' }).where(eq(integrations.name, 'other'));
+    await boss.send(SCHEDULE_QUEUE, { integration: 'other' });
+    const run = await waitFor('the scheduled run', async () => {
+      const [row] = await t.db.select().from(runs).where(eq(runs.trigger, 'schedule'));
+      return row?.status === 'succeeded' ? row : undefined;
+    });
+    expect(run).toMatchObject({ integration: 'other', triggeredBy: 'schedule' });
+    await t.db.update(integrations).set({ paused: true }).where(eq(integrations.name, 'other'));
+    const tick = await boss.send(SCHEDULE_QUEUE, { integration: 'other' });
+    await waitFor('the paused tick to be handled', async () => (await boss.findJobs(SCHEDULE_QUEUE, { id: tick! }))[0]?.state === 'completed');
+    expect(await t.db.select().from(runs).where(eq(runs.trigger, 'schedule'))).toHaveLength(1);
   });
 
   it('stopping a worker releases a run it cannot finish: re-queued without using an attempt', async () => {
