@@ -1,0 +1,140 @@
+import { eq } from 'drizzle-orm';
+import type { JobResult, PgBoss } from 'pg-boss';
+import type { Database, DatabaseOrTransaction } from '../../../db/client';
+import { alertChannels } from '../../../db/schema';
+import { recordAction } from '../audit';
+import type { Keyring } from '../crypto';
+import { PLATFORM_EVENTS_QUEUE } from '../events';
+import { ensurePlatformQueues } from '../queue';
+import { ALERT_DELIVERY_QUEUE, deliverAlert, ensureAlertQueues, raiseAlert, type DeliveryRetry } from './delivery';
+import { parsePlatformEvent } from './event-schema';
+import { handlePlatformEvent } from './incidents';
+import { testMessage } from './messages';
+
+/**
+ * Alerting's worker side: consumes the platform events (incidents and alerts) and the delivery
+ * queue (one job per alert and channel). Any number of worker processes can run it at once.
+ */
+
+export interface AlertingOptions {
+  db: Database;
+  boss: PgBoss;
+  keyring: Keyring;
+  /** The console's base URL, for run links in messages. */
+  appUrl: string;
+  /** Retries of each delivery job (default: 5, from 30 s, doubling). */
+  deliveryRetry?: Partial<DeliveryRetry>;
+  /** How often an idle worker looks for jobs, seconds (>= 0.5, default 2). */
+  pollingIntervalSeconds?: number;
+  /** Timeout of one send (HTTP request or SMTP session step), ms (default 10 000). */
+  sendTimeoutMs?: number;
+  /** Where refused events and failed deliveries are reported (default console.warn). */
+  log?: (message: string) => void;
+}
+
+function eventTime(data: unknown): number {
+  const at = Date.parse(String((data as { at?: unknown } | null)?.at));
+  return Number.isNaN(at) ? 0 : at;
+}
+
+function errorText(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}
+
+export async function startAlerting(params: AlertingOptions): Promise<{ stop(): Promise<void> }> {
+  const { db, boss, keyring, appUrl } = params;
+  const log = params.log ?? ((message: string) => console.warn(`[alerting] ${message}`));
+  const polling = Math.max(0.5, params.pollingIntervalSeconds ?? 2);
+  await ensurePlatformQueues(boss);
+  await ensureAlertQueues(boss, params.deliveryRetry ?? {});
+
+  const eventsWorker = await boss.work(
+    PLATFORM_EVENTS_QUEUE,
+    { batchSize: 10, includeMetadata: true, perJobResults: true, pollingIntervalSeconds: polling, notifyPollingIntervalSeconds: polling },
+    async (jobs) => {
+      const results: JobResult[] = [];
+      // A fetched batch comes in no particular order; handle it in the order things happened, so a
+      // failure and the recovery right after it (often in one batch) end as a closed incident.
+      const ordered = [...jobs].sort((a, b) => eventTime(a.data) - eventTime(b.data) || a.createdOn.getTime() - b.createdOn.getTime());
+      for (const job of ordered) {
+        const parsed = parsePlatformEvent(job.data);
+        if (!parsed.ok) {
+          log(`${parsed.message} (job ${job.id})`);
+          results.push({ id: job.id, status: 'deadletter', output: { error: parsed.message } });
+          continue;
+        }
+        try {
+          await handlePlatformEvent(db, { boss, event: parsed.event, appUrl });
+          results.push({ id: job.id, status: 'completed' });
+        } catch (error) {
+          log(`could not handle ${parsed.event.type} (job ${job.id}), it will be retried: ${errorText(error)}`);
+          results.push({ id: job.id, status: 'failed', output: { error: errorText(error) } });
+        }
+      }
+      return results;
+    },
+  );
+
+  const deliveryWorker = await boss.work(
+    ALERT_DELIVERY_QUEUE,
+    {
+      batchSize: 10,
+      includeMetadata: true,
+      perJobResults: true,
+      pollingIntervalSeconds: polling,
+      notifyPollingIntervalSeconds: polling,
+    },
+    async (jobs) =>
+      Promise.all(
+        jobs.map(async (job): Promise<JobResult> => {
+          try {
+            const result = await deliverAlert(db, {
+              keyring,
+              data: job.data,
+              retryCount: job.retryCount,
+              retryLimit: job.retryLimit,
+              timeoutMs: params.sendTimeoutMs,
+            });
+            if (result === 'delivered' || result === 'skipped') return { id: job.id, status: 'completed', output: { result } };
+            return { id: job.id, status: 'failed', output: { result } };
+          } catch (error) {
+            // Recording failed (database trouble): let pg-boss run the job again.
+            log(`delivery job ${job.id} could not be recorded, it will be retried: ${errorText(error)}`);
+            return { id: job.id, status: 'failed', output: { error: errorText(error) } };
+          }
+        }),
+      ),
+  );
+
+  return {
+    async stop() {
+      await boss.offWork(PLATFORM_EVENTS_QUEUE, { id: eventsWorker, wait: true });
+      await boss.offWork(ALERT_DELIVERY_QUEUE, { id: deliveryWorker, wait: true });
+    },
+  };
+}
+
+/** "Send test alert": recorded like any alert (and in the audit trail), delivered by the worker. */
+export async function sendTestAlert(
+  db: DatabaseOrTransaction,
+  boss: PgBoss,
+  params: { channelId: string; actor: string; correlationId?: string },
+): Promise<{ alertId: string }> {
+  return db.transaction(async (tx) => {
+    const [channel] = await tx.select({ id: alertChannels.id, name: alertChannels.name }).from(alertChannels).where(eq(alertChannels.id, params.channelId));
+    if (!channel) throw new Error(`alert channel ${params.channelId} does not exist (deleted?); reload the channel list`);
+    const { alertId } = await raiseAlert(tx, {
+      boss,
+      incidentId: null,
+      channelIds: [channel.id],
+      message: testMessage({ channelName: channel.name, actor: params.actor, at: new Date().toISOString() }),
+    });
+    await recordAction(tx, {
+      actor: params.actor,
+      action: 'alert_test',
+      details: { channel: channel.name, channelId: channel.id, alertId },
+      correlationId: params.correlationId,
+    });
+    return { alertId };
+  });
+}

@@ -1,0 +1,200 @@
+import { and, asc, eq, inArray, sql } from 'drizzle-orm';
+import type { PgBoss } from 'pg-boss';
+import { z } from 'zod';
+import type { Database, DatabaseOrTransaction } from '../../../db/client';
+import { alertChannels, alertDeliveries, alerts, incidents, integrations } from '../../../db/schema';
+import type { Keyring } from '../crypto';
+import { bossDb } from '../queue';
+import { channelTarget } from './channels';
+import type { AlertMessage } from './messages';
+import { sendToChannel, type SendOutcome } from './transports';
+
+/**
+ * Durable delivery: an alert is recorded with the channels it goes to, and one pg-boss job per
+ * (alert, channel) carries it, with its own retries. Every attempt is a row in alert_deliveries;
+ * once each channel has its final attempt (delivered, or failed with no retry left) the alert is
+ * delivered, partial or undelivered, and an undelivered alert flags its incident.
+ */
+
+export const ALERT_DELIVERY_QUEUE = 'junction-alert-delivery';
+
+export interface DeliveryRetry {
+  /** Retries after the first attempt. */
+  limit: number;
+  /** Seconds before the first retry. */
+  delaySeconds: number;
+  /** Doubles the delay on each retry (with jitter). Default true. */
+  backoff?: boolean;
+}
+
+export const DEFAULT_DELIVERY_RETRY: Required<DeliveryRetry> = { limit: 5, delaySeconds: 30, backoff: true };
+
+export const ZDeliveryJob = z.object({ alertId: z.uuid(), channelId: z.uuid() });
+export type DeliveryJobData = z.infer<typeof ZDeliveryJob>;
+
+export type AlertStatus = 'pending' | 'delivered' | 'partial' | 'undelivered';
+
+const ensured = new WeakMap<PgBoss, Promise<void>>();
+
+/**
+ * Creates the delivery queue when missing. With `retry` (the worker at start-up) it also applies
+ * the retry settings, which every job sent afterwards inherits.
+ */
+export async function ensureAlertQueues(boss: PgBoss, retry?: Partial<DeliveryRetry>): Promise<void> {
+  if (!retry) {
+    let done = ensured.get(boss);
+    if (!done) {
+      done = createDeliveryQueue(boss, DEFAULT_DELIVERY_RETRY);
+      ensured.set(boss, done);
+      done.catch(() => ensured.delete(boss));
+    }
+    return done;
+  }
+  await createDeliveryQueue(boss, retry);
+  const r = { ...DEFAULT_DELIVERY_RETRY, ...retry };
+  await boss.updateQueue(ALERT_DELIVERY_QUEUE, { retryLimit: r.limit, retryDelay: r.delaySeconds, retryBackoff: r.backoff });
+  ensured.set(boss, Promise.resolve());
+}
+
+async function createDeliveryQueue(boss: PgBoss, retry: Partial<DeliveryRetry>): Promise<void> {
+  const r = { ...DEFAULT_DELIVERY_RETRY, ...retry };
+  await boss.createQueue(ALERT_DELIVERY_QUEUE, {
+    policy: 'standard',
+    notify: true,
+    retryLimit: r.limit,
+    retryDelay: r.delaySeconds,
+    retryBackoff: r.backoff,
+    ...(r.backoff ? { retryDelayMax: 3600 } : {}),
+    // An attempt is bounded by the transport timeouts (10-20 s); a worker that died mid-send is noticed after this.
+    expireInSeconds: 120,
+  });
+}
+
+/** Enabled channels the integration's alert routing selects ('all' or a list of ids). */
+export async function routedChannelIds(db: DatabaseOrTransaction, params: { integration: string | null }): Promise<string[]> {
+  let wanted: string[] | 'all' = 'all';
+  if (params.integration) {
+    const [row] = await db.select({ routing: integrations.alertRouting }).from(integrations).where(eq(integrations.name, params.integration));
+    if (row && Array.isArray(row.routing?.channelIds)) wanted = row.routing.channelIds;
+  }
+  if (wanted !== 'all' && wanted.length === 0) return [];
+  const rows = await db
+    .select({ id: alertChannels.id })
+    .from(alertChannels)
+    .where(wanted === 'all' ? eq(alertChannels.enabled, true) : and(eq(alertChannels.enabled, true), inArray(alertChannels.id, wanted)))
+    .orderBy(asc(alertChannels.name));
+  return rows.map((r) => r.id);
+}
+
+/**
+ * Records an alert and enqueues one delivery job per channel, in the caller's transaction (the
+ * alert and its jobs commit together). No channel at all makes it undelivered at once.
+ */
+export async function raiseAlert(
+  tx: DatabaseOrTransaction,
+  params: { boss: PgBoss; message: AlertMessage; incidentId: string | null; channelIds?: string[] },
+): Promise<{ alertId: string; channelIds: string[] }> {
+  const { message } = params;
+  const channelIds = params.channelIds ?? (await routedChannelIds(tx, { integration: message.integration }));
+  const event = message.event === 'incident.opened' ? 'opened' : message.event === 'incident.recovered' ? 'recovered' : 'test';
+  const [alert] = await tx
+    .insert(alerts)
+    .values({
+      incidentId: params.incidentId,
+      event,
+      integration: message.integration,
+      title: message.title,
+      body: message as unknown as Record<string, unknown>,
+      status: channelIds.length === 0 ? 'undelivered' : 'pending',
+      channelIds,
+      // Millisecond precision, so a JavaScript Date is an exact keyset cursor for alert history.
+      createdAt: sql`date_trunc('milliseconds', now())`,
+    })
+    .returning({ id: alerts.id });
+  if (channelIds.length === 0) {
+    if (params.incidentId) await tx.update(incidents).set({ undelivered: true }).where(eq(incidents.id, params.incidentId));
+    return { alertId: alert.id, channelIds };
+  }
+  await ensureAlertQueues(params.boss);
+  const db = bossDb(tx);
+  for (const channelId of channelIds) {
+    await params.boss.send(ALERT_DELIVERY_QUEUE, { alertId: alert.id, channelId } satisfies DeliveryJobData, { db });
+  }
+  return { alertId: alert.id, channelIds };
+}
+
+/** Delivered when every channel got it, undelivered when none did, partial in between. */
+export function alertStatus(channelIds: string[], finals: { channelId: string; status: 'delivered' | 'failed' }[]): AlertStatus {
+  const outcome = new Map<string, 'delivered' | 'failed'>();
+  for (const f of finals) if (outcome.get(f.channelId) !== 'delivered') outcome.set(f.channelId, f.status);
+  if (!channelIds.every((id) => outcome.has(id))) return 'pending';
+  const delivered = channelIds.filter((id) => outcome.get(id) === 'delivered').length;
+  if (delivered === channelIds.length) return 'delivered';
+  return delivered === 0 ? 'undelivered' : 'partial';
+}
+
+export type DeliveryResult = 'delivered' | 'retry' | 'gave_up' | 'skipped';
+
+/**
+ * One attempt of one delivery job: sends, records the attempt, settles the alert when this was
+ * the channel's final attempt. 'retry' means pg-boss should run the job again.
+ */
+export async function deliverAlert(
+  db: Database,
+  params: { keyring: Keyring; data: unknown; retryCount: number; retryLimit: number; timeoutMs?: number },
+): Promise<DeliveryResult> {
+  const parsed = ZDeliveryJob.safeParse(params.data);
+  if (!parsed.success) return 'skipped';
+  const { alertId, channelId } = parsed.data;
+  const [alert] = await db.select().from(alerts).where(eq(alerts.id, alertId));
+  if (!alert) return 'skipped';
+  const [done] = await db
+    .select({ id: alertDeliveries.id })
+    .from(alertDeliveries)
+    .where(and(eq(alertDeliveries.alertId, alertId), eq(alertDeliveries.channelId, channelId), eq(alertDeliveries.final, true)))
+    .limit(1);
+  if (done) return 'skipped';
+
+  let outcome: SendOutcome;
+  try {
+    const target = await channelTarget(db, { id: channelId, keyring: params.keyring });
+    if (!target) return 'skipped';
+    outcome = await sendToChannel(target, alert.body as unknown as AlertMessage, { alertId, timeoutMs: params.timeoutMs });
+  } catch (error) {
+    outcome = { ok: false, responseCode: null, error: `could not send: ${error instanceof Error ? error.message : String(error)}` };
+  }
+  const final = outcome.ok || params.retryCount >= params.retryLimit;
+  await recordAttempt(db, { alertId, channelId, attempt: params.retryCount + 1, outcome, final });
+  if (outcome.ok) return 'delivered';
+  return final ? 'gave_up' : 'retry';
+}
+
+async function recordAttempt(
+  db: Database,
+  params: { alertId: string; channelId: string; attempt: number; outcome: SendOutcome; final: boolean },
+): Promise<void> {
+  await db.transaction(async (tx) => {
+    // Serialises the jobs of one alert, so the last channel to finish settles the status once.
+    const [alert] = await tx.select().from(alerts).where(eq(alerts.id, params.alertId)).for('update');
+    await tx.insert(alertDeliveries).values({
+      alertId: params.alertId,
+      channelId: params.channelId,
+      attempt: params.attempt,
+      status: params.outcome.ok ? 'delivered' : 'failed',
+      responseCode: params.outcome.responseCode,
+      error: params.outcome.error,
+      final: params.final,
+    });
+    if (!params.final || !alert) return;
+    const finals = await tx
+      .select({ channelId: alertDeliveries.channelId, status: alertDeliveries.status })
+      .from(alertDeliveries)
+      .where(and(eq(alertDeliveries.alertId, params.alertId), eq(alertDeliveries.final, true)));
+    const status = alertStatus(alert.channelIds, finals);
+    if (status === alert.status) return;
+    await tx.update(alerts).set({ status }).where(eq(alerts.id, params.alertId));
+    if (status === 'undelivered' && alert.incidentId) {
+      await tx.update(incidents).set({ undelivered: true }).where(eq(incidents.id, alert.incidentId));
+    }
+  });
+}

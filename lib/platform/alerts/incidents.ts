@@ -1,0 +1,214 @@
+import { and, eq, getTableColumns, gt, isNotNull, isNull, lte, sql } from 'drizzle-orm';
+import type { PgBoss } from 'pg-boss';
+import type { Database, DatabaseOrTransaction } from '../../../db/client';
+import { incidents, type Incident } from '../../../db/schema';
+import type { PlatformEvent } from '../events';
+import { raiseAlert } from './delivery';
+import {
+  breakerOpenedMessage,
+  credentialsFailingMessage,
+  recoveredMessage,
+  runFailedMessage,
+  shortError,
+  type AlertMessage,
+  type IncidentKind,
+} from './messages';
+
+/**
+ * Platform events become incidents: one open incident per (integration, kind), and ONE alert when
+ * it opens. More failures while it is open only count (event_count, last_event_at, last_error).
+ * The matching recovery closes it and sends one recovery message.
+ *
+ * Race-safe across worker processes: the unique partial index incidents_one_open_idx admits one
+ * open incident per (integration, kind), and opening is `insert ... on conflict do update`, so two
+ * workers handling failures of the same integration at once open one incident and alert once.
+ * Events can arrive late (a retried event job): a failure older than the recovery that closed its
+ * incident is ignored, and a recovery older than the open incident does not close it.
+ */
+
+export type IncidentChange =
+  | { change: 'opened'; incidentId: string; integration: string; kind: IncidentKind; alertId: string }
+  | { change: 'counted'; incidentId: string; integration: string; kind: IncidentKind }
+  | { change: 'closed'; incidentId: string; integration: string; kind: IncidentKind; alertId: string }
+  | { change: 'none'; integration: string; kind: IncidentKind };
+
+interface Opening {
+  integration: string;
+  kind: IncidentKind;
+  at: Date;
+  error: string | null;
+  runId: string | null;
+}
+
+const OPENING_KIND: Record<string, IncidentKind> = {
+  'run.failed': 'run_failed',
+  'breaker.opened': 'breaker_open',
+  'credentials.failing': 'credentials',
+};
+
+const CLOSING_KIND: Record<string, IncidentKind> = {
+  'run.succeeded': 'run_failed',
+  'breaker.closed': 'breaker_open',
+  'credentials.recovered': 'credentials',
+};
+
+function isUuid(value: string): boolean {
+  return /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i.test(value);
+}
+
+function integrationsOf(event: PlatformEvent): string[] {
+  return 'integrations' in event ? [...new Set(event.integrations)] : [event.integration];
+}
+
+/** Opens the incident or counts one more event on the open one. Null: the event is older than a recovery. */
+async function openOrCount(tx: DatabaseOrTransaction, o: Opening): Promise<{ incident: Incident; opened: boolean } | null> {
+  const [superseded] = await tx
+    .select({ id: incidents.id })
+    .from(incidents)
+    .where(
+      and(
+        eq(incidents.integration, o.integration),
+        eq(incidents.kind, o.kind),
+        isNotNull(incidents.closedAt),
+        lte(incidents.openedAt, o.at),
+        gt(incidents.closedAt, o.at),
+      ),
+    )
+    .limit(1);
+  if (superseded) return null;
+  const [row] = await tx
+    .insert(incidents)
+    .values({
+      integration: o.integration,
+      kind: o.kind,
+      openedAt: o.at,
+      lastEventAt: o.at,
+      lastError: o.error,
+      runId: o.runId,
+      eventCount: 1,
+    })
+    .onConflictDoUpdate({
+      target: [incidents.integration, incidents.kind],
+      targetWhere: sql`closed_at is null`,
+      set: {
+        eventCount: sql`${incidents.eventCount} + 1`,
+        lastEventAt: sql`greatest(${incidents.lastEventAt}, excluded.last_event_at)`,
+        lastError: sql`case when excluded.last_event_at >= ${incidents.lastEventAt} then coalesce(excluded.last_error, ${incidents.lastError}) else ${incidents.lastError} end`,
+      },
+    })
+    .returning({ ...getTableColumns(incidents), inserted: sql<boolean>`(xmax = 0)` });
+  const { inserted, ...incident } = row;
+  return { incident, opened: inserted };
+}
+
+async function close(tx: DatabaseOrTransaction, p: { integration: string; kind: IncidentKind; at: Date }): Promise<Incident | null> {
+  const [row] = await tx
+    .update(incidents)
+    .set({ closedAt: p.at })
+    .where(and(eq(incidents.integration, p.integration), eq(incidents.kind, p.kind), isNull(incidents.closedAt), lte(incidents.openedAt, p.at)))
+    .returning();
+  return row ?? null;
+}
+
+function openingMessage(event: PlatformEvent, incident: Incident, integration: string, appUrl: string): AlertMessage {
+  const common = { incidentId: incident.id, appUrl, integration, correlationId: event.correlationId ?? null };
+  switch (event.type) {
+    case 'run.failed':
+      return runFailedMessage({
+        ...common,
+        runId: event.runId,
+        attempts: event.attempts,
+        error: event.error,
+        errorClass: event.errorClass,
+        reason: event.reason,
+        startedAt: event.startedAt,
+        at: event.at,
+      });
+    case 'breaker.opened':
+      return breakerOpenedMessage({ ...common, breakerKey: event.breakerKey, error: event.error, openUntil: event.openUntil, at: event.at });
+    case 'credentials.failing':
+      return credentialsFailingMessage({ ...common, error: event.error, at: event.at });
+    default:
+      throw new Error(`${event.type} does not open an incident`);
+  }
+}
+
+function openingDetails(event: PlatformEvent): { error: string | null; runId: string | null } {
+  switch (event.type) {
+    case 'run.failed':
+      return { error: shortError(event.errorClass ? `${event.errorClass}: ${event.error}` : event.error, 2000), runId: isUuid(event.runId) ? event.runId : null };
+    case 'breaker.opened':
+    case 'credentials.failing':
+      return { error: shortError(event.error, 2000), runId: null };
+    default:
+      return { error: null, runId: null };
+  }
+}
+
+/**
+ * Applies one platform event in one transaction: incidents, alerts and their delivery jobs commit
+ * together (a crash in between leaves the event job to be retried, with nothing half-done).
+ */
+export async function handlePlatformEvent(
+  db: Database,
+  params: { boss: PgBoss; event: PlatformEvent; appUrl: string },
+): Promise<IncidentChange[]> {
+  const { event, boss, appUrl } = params;
+  const at = new Date(event.at);
+  return db.transaction(async (tx) => {
+    const changes: IncidentChange[] = [];
+    const openingKind = OPENING_KIND[event.type];
+    const closingKind = CLOSING_KIND[event.type];
+    for (const integration of integrationsOf(event)) {
+      if (openingKind) {
+        const result = await openOrCount(tx, { integration, kind: openingKind, at, ...openingDetails(event) });
+        if (!result) {
+          changes.push({ change: 'none', integration, kind: openingKind });
+        } else if (result.opened) {
+          const { alertId } = await raiseAlert(tx, {
+            boss,
+            incidentId: result.incident.id,
+            message: openingMessage(event, result.incident, integration, appUrl),
+          });
+          changes.push({ change: 'opened', incidentId: result.incident.id, integration, kind: openingKind, alertId });
+        } else {
+          changes.push({ change: 'counted', incidentId: result.incident.id, integration, kind: openingKind });
+        }
+      } else if (closingKind) {
+        const closed = await close(tx, { integration, kind: closingKind, at });
+        if (!closed) {
+          changes.push({ change: 'none', integration, kind: closingKind });
+          continue;
+        }
+        const runId = event.type === 'run.succeeded' ? event.runId : null;
+        const { alertId } = await raiseAlert(tx, {
+          boss,
+          incidentId: closed.id,
+          message: recoveredMessage({
+            incidentId: closed.id,
+            kind: closingKind,
+            appUrl,
+            integration,
+            openedAt: closed.openedAt.toISOString(),
+            eventCount: closed.eventCount,
+            lastError: closed.lastError,
+            runId,
+            at: event.at,
+            correlationId: event.correlationId ?? null,
+          }),
+        });
+        changes.push({ change: 'closed', incidentId: closed.id, integration, kind: closingKind, alertId });
+      }
+    }
+    return changes;
+  });
+}
+
+/** Open incidents, newest first (the console's banner; undelivered ones need attention). */
+export async function openIncidents(db: DatabaseOrTransaction, params: { integration?: string } = {}): Promise<Incident[]> {
+  return db
+    .select()
+    .from(incidents)
+    .where(params.integration ? and(isNull(incidents.closedAt), eq(incidents.integration, params.integration)) : isNull(incidents.closedAt))
+    .orderBy(sql`${incidents.openedAt} desc`);
+}
