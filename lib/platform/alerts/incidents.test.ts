@@ -1,0 +1,112 @@
+import { asc, eq } from 'drizzle-orm';
+import type { PgBoss } from 'pg-boss';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { alerts, incidents } from '../../../db/schema';
+import { freshDatabase, type TestDatabase } from '../../../test/db';
+import { createBoss } from '../boss';
+import type { PlatformEvent } from '../events';
+import { handlePlatformEvent, openIncidents } from './incidents';
+
+/**
+ * Incident bookkeeping, driven straight through handlePlatformEvent. No channel exists in this
+ * database, so every alert is recorded as undelivered and no delivery job is sent.
+ */
+
+let t: TestDatabase;
+let boss: PgBoss;
+beforeAll(async () => {
+  t = await freshDatabase();
+  boss = createBoss(t.url, { max: 2, registerInstance: false });
+  boss.removeAllListeners('error');
+  boss.on('error', () => {});
+  await boss.start();
+});
+afterAll(async () => {
+  await boss?.stop({ graceful: false });
+  await t.drop();
+});
+
+const APP_URL = 'http://localhost:3000';
+const at = (minutes: number) => new Date(Date.UTC(2026, 4, 1, 2, minutes)).toISOString();
+const handle = (event: PlatformEvent) => handlePlatformEvent(t.db, { boss, event, appUrl: APP_URL });
+const failed = (integration: string, minute: number, error = 'boom'): PlatformEvent => ({
+  type: 'run.failed',
+  at: at(minute),
+  integration,
+  runId: `00000000-0000-4000-8000-${String(minute).padStart(12, '0')}`,
+  attempts: 3,
+  error,
+  errorClass: 'TransientError',
+  reason: 'retries_exhausted',
+  startedAt: at(minute - 1),
+});
+const succeeded = (integration: string, minute: number): PlatformEvent => ({ type: 'run.succeeded', at: at(minute), integration, runId: 'r-ok' });
+const incidentsOf = (integration: string) => t.db.select().from(incidents).where(eq(incidents.integration, integration)).orderBy(asc(incidents.openedAt));
+const alertsOf = (integration: string) => t.db.select().from(alerts).where(eq(alerts.integration, integration)).orderBy(asc(alerts.createdAt));
+
+describe('incidents', () => {
+  it('opens one incident and one alert, counts later failures, keeps the latest error', async () => {
+    const first = await handle(failed('count', 1, 'first'));
+    expect(first).toEqual([expect.objectContaining({ change: 'opened', integration: 'count', kind: 'run_failed' })]);
+    for (const minute of [2, 3]) expect((await handle(failed('count', minute, `error ${minute}`)))[0].change).toBe('counted');
+    const [incident] = await incidentsOf('count');
+    expect(incident).toMatchObject({ eventCount: 3, lastError: 'TransientError: error 3', lastEventAt: new Date(at(3)), openedAt: new Date(at(1)), runId: '00000000-0000-4000-8000-000000000001' });
+    expect(await alertsOf('count')).toHaveLength(1);
+  });
+
+  it('opens exactly one incident when workers handle failures of one integration at the same time', async () => {
+    const results = await Promise.all([1, 2, 3, 4, 5].map((minute) => handle(failed('race', minute))));
+    const changes = results.flat().map((c) => c.change);
+    expect(changes.filter((c) => c === 'opened')).toHaveLength(1);
+    expect(changes.filter((c) => c === 'counted')).toHaveLength(4);
+    expect(await incidentsOf('race')).toMatchObject([{ eventCount: 5, closedAt: null }]);
+    expect(await alertsOf('race')).toHaveLength(1);
+  });
+
+  it('closes with one recovery alert, and a later failure opens a new incident', async () => {
+    await handle(failed('cycle', 1));
+    await handle(failed('cycle', 2));
+    expect((await handle(succeeded('cycle', 3)))[0]).toMatchObject({ change: 'closed' });
+    expect((await handle(succeeded('cycle', 4)))[0]).toMatchObject({ change: 'none' });
+    expect((await handle(failed('cycle', 5)))[0]).toMatchObject({ change: 'opened' });
+    const rows = await incidentsOf('cycle');
+    expect(rows.map((r) => [r.eventCount, r.closedAt?.toISOString() ?? null])).toEqual([
+      [2, at(3)],
+      [1, null],
+    ]);
+    expect((await alertsOf('cycle')).map((a) => a.event)).toEqual(['opened', 'recovered', 'opened']);
+    const [recovery] = (await alertsOf('cycle')).filter((a) => a.event === 'recovered');
+    expect(recovery.body).toMatchObject({ eventCount: 2, since: at(1) });
+  });
+
+  it('ignores late events: a failure older than its recovery, a recovery older than the incident', async () => {
+    await handle(failed('late', 10));
+    await handle(succeeded('late', 20));
+    // The retried job of a failure at minute 15 arrives after the recovery at 20: nothing reopens.
+    expect((await handle(failed('late', 15)))[0]).toMatchObject({ change: 'none' });
+    await handle(failed('late', 30));
+    // A success from before the failure at 30 must not close the incident that failure opened.
+    expect((await handle(succeeded('late', 25)))[0]).toMatchObject({ change: 'none' });
+    expect(await openIncidents(t.db, { integration: 'late' })).toMatchObject([{ openedAt: new Date(at(30)), eventCount: 1 }]);
+  });
+
+  it('keeps breaker and credential incidents apart from run failures, one per integration', async () => {
+    await handle({ type: 'breaker.opened', at: at(1), breakerKey: 'erp', integrations: ['erp-a', 'erp-b', 'erp-a'], error: 'ECONNRESET', openUntil: at(2) });
+    await handle({ type: 'credentials.failing', at: at(1), integration: 'erp-a', error: '401' });
+    await handle(failed('erp-a', 1));
+    expect((await incidentsOf('erp-a')).map((i) => i.kind).sort()).toEqual(['breaker_open', 'credentials', 'run_failed']);
+    expect((await incidentsOf('erp-b')).map((i) => i.kind)).toEqual(['breaker_open']);
+
+    await handle({ type: 'breaker.closed', at: at(3), breakerKey: 'erp', integrations: ['erp-a', 'erp-b'] });
+    await handle({ type: 'credentials.recovered', at: at(3), integration: 'erp-a' });
+    expect((await openIncidents(t.db, { integration: 'erp-a' })).map((i) => i.kind)).toEqual(['run_failed']);
+    expect(await openIncidents(t.db, { integration: 'erp-b' })).toEqual([]);
+  });
+
+  it('records an alert with no channel as undelivered and flags its incident', async () => {
+    await handle(failed('nobody', 1));
+    const [alert] = await alertsOf('nobody');
+    expect(alert).toMatchObject({ status: 'undelivered', channelIds: [] });
+    expect((await incidentsOf('nobody'))[0].undelivered).toBe(true);
+  });
+});
