@@ -1,0 +1,22 @@
+/**
+ * Alerting: channels (edited like config), incidents from platform events, durable delivery.
+ * The worker calls `startAlerting`; the console uses the channel commands, `sendTestAlert`,
+ * `alertHistory` and `openIncidents`.
+ */
+export { sendTestAlert, startAlerting, type AlertingOptions } from './alerting';
+export {
+  channelTarget,
+  createChannel,
+  getChannel,
+  listChannels,
+  updateChannel,
+  ZChannelInput,
+  type ChannelResult,
+  type ChannelType,
+  type ChannelView,
+  type TChannelInput,
+} from './channels';
+export { ALERT_DELIVERY_QUEUE, DEFAULT_DELIVERY_RETRY, ensureAlertQueues, type AlertStatus, type DeliveryRetry } from './delivery';
+export { alertHistory, type AlertDeliveryView, type AlertHistoryItem, type AlertHistoryPage, type AlertIncidentView } from './history';
+export { handlePlatformEvent, openIncidents, type IncidentChange } from './incidents';
+export type { AlertEvent, AlertMessage, IncidentKind } from './messages';
