@@ -2,29 +2,50 @@ import { randomUUID } from 'node:crypto';
 import os from 'node:os';
 import { connect, disconnect } from '../db/client';
 import { applyMigrations } from '../db/migrate';
+import { integrations } from '../lib/integrations';
 import { ConfigError, loadEnv } from '../lib/env';
+import { startAlerting } from '../lib/platform/alerts';
+import { createBoss } from '../lib/platform/boss';
+import { keyringFrom } from '../lib/platform/crypto';
 import { startHeartbeat } from '../lib/platform/heartbeat';
+import { buildRegistry } from '../lib/platform/registry';
+import { startPlatformWorker } from '../lib/platform/worker';
 
 /**
- * The worker process: applies migrations, then works the platform's queues and beats a
- * heartbeat the health check reads. Any number of workers on any number of machines share one
- * PostgreSQL. SIGTERM/SIGINT stop fetching, let running attempts finish (or release them), exit.
+ * The worker process: applies migrations, registers every integration, works the run, schedule
+ * and alert queues, and beats a heartbeat the health check reads. Any number of workers on any
+ * number of machines share one PostgreSQL. SIGTERM/SIGINT: stop fetching, let running attempts
+ * finish (after a grace period they are released back to the queue without using an attempt).
  */
 async function main() {
   const env = loadEnv();
   if (!env.DATABASE_URL) throw new ConfigError('Invalid configuration: DATABASE_URL is required by the worker (missing)');
+  if (!env.JUNCTION_SECRETS_KEY) {
+    throw new ConfigError('Invalid configuration: JUNCTION_SECRETS_KEY is required by the worker to read integration secrets (missing)');
+  }
+  // Fails start-up with a clear message on a duplicate integration name.
+  const registry = buildRegistry(integrations);
+  const keyring = keyringFrom({ key: env.JUNCTION_SECRETS_KEY, keyId: env.JUNCTION_SECRETS_KEY_ID, oldKeys: env.JUNCTION_SECRETS_OLD_KEYS });
   const workerId = `${os.hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`;
-  const db = connect(env.DATABASE_URL, { max: env.WORKER_CONCURRENCY + 4, name: 'junction-worker' });
+  const db = connect(env.DATABASE_URL, { max: env.WORKER_CONCURRENCY + 6, name: 'junction-worker' });
   await applyMigrations(db);
+
+  const boss = createBoss(env.DATABASE_URL);
+  await boss.start();
+  const platform = await startPlatformWorker({ db, boss, registry, workerId, concurrency: env.WORKER_CONCURRENCY });
+  const alerting = await startAlerting({ db, boss, keyring, appUrl: env.APP_URL });
   const heartbeat = await startHeartbeat(db, { workerId });
-  console.log(`[worker] ${workerId} started`);
+  console.log(`[worker] ${workerId} working ${registry.size} integrations: ${[...registry.keys()].join(', ') || 'none registered'}`);
 
   let stopping = false;
   const shutdown = async (signal: string) => {
     if (stopping) return;
     stopping = true;
     console.log(`[worker] ${signal}: finishing running work, then exiting`);
+    await platform.stop({ timeoutMs: 20_000 });
+    await alerting.stop();
     await heartbeat.stop();
+    await boss.stop({ graceful: true, timeout: 5_000 }).catch(() => {});
     await disconnect(db);
     process.exit(0);
   };

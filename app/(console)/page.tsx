@@ -1,13 +1,36 @@
+import Link from 'next/link';
+import { PageHeader } from '@/components/common/page-header';
+import { StateBadge } from '@/components/integrations/state-badge';
+import { SuccessChart } from '@/components/integrations/success-chart';
 import { Card, CardContent, CardDescription, CardHeader, CardTitle } from '@/components/ui/card';
 import { requireUser } from '@/lib/auth/guards';
 import { checkHealth } from '@/lib/platform/health';
+import { listInventory } from '@/lib/platform/inventory';
+import { overviewStats } from '@/lib/platform/run-queries';
 import { getDb } from '@/lib/server/db';
 
 export const dynamic = 'force-dynamic';
 
+function lastSevenDays(): string[] {
+  const today = new Date();
+  return Array.from({ length: 7 }, (_, i) => new Date(Date.UTC(today.getUTCFullYear(), today.getUTCMonth(), today.getUTCDate() - (6 - i))).toISOString().slice(0, 10));
+}
+
+function Stat({ label, value, href, tone }: { label: string; value: number; href: string; tone?: 'bad' | 'warn' }) {
+  return (
+    <Link href={href} className="rounded-xl border bg-card p-4 hover:bg-accent">
+      <div className={tone === 'bad' && value > 0 ? 'text-3xl font-semibold text-destructive' : tone === 'warn' && value > 0 ? 'text-3xl font-semibold text-[oklch(0.55_0.14_70)]' : 'text-3xl font-semibold'}>{value}</div>
+      <div className="text-sm text-muted-foreground">{label}</div>
+    </Link>
+  );
+}
+
 export default async function OverviewPage() {
-  const user = await requireUser();
-  const health = await checkHealth(getDb());
+  await requireUser();
+  const db = getDb();
+  const [inventory, stats, health] = await Promise.all([listInventory(db), overviewStats(db), checkHealth(db)]);
+  const count = (state: string) => inventory.filter((i) => i.state === state).length;
+  const days = lastSevenDays();
   const checks = [
     ['Database', health.database],
     ['Migrations', health.migrations],
@@ -15,10 +38,43 @@ export default async function OverviewPage() {
   ] as const;
   return (
     <div className="flex flex-col gap-6">
-      <div>
-        <h1 className="text-2xl font-semibold tracking-tight">Overview</h1>
-        <p className="text-sm text-muted-foreground">Welcome, {user.name}.</p>
+      <PageHeader title="Overview" description="What needs attention across every integration." />
+      <div className="grid grid-cols-2 gap-3 md:grid-cols-4 lg:grid-cols-7">
+        <Stat label="Healthy" value={count('healthy')} href="/integrations?state=healthy" />
+        <Stat label="Failing" value={count('failing')} href="/integrations?state=failing" tone="bad" />
+        <Stat label="Breaker open" value={count('breaker_open')} href="/integrations?state=breaker_open" tone="bad" />
+        <Stat label="Paused" value={count('paused')} href="/integrations?state=paused" tone="warn" />
+        <Stat label="Failed runs awaiting action" value={stats.failedAwaitingAction} href="/runs?status=failed&dryRun=exclude" tone="bad" />
+        <Stat label="Undelivered alerts" value={stats.undeliveredIncidents} href="/alerts" tone="bad" />
+        <Stat label="Active runs" value={stats.running} href="/runs" />
       </div>
+      <Card>
+        <CardHeader>
+          <CardTitle>Success rate, last 7 days</CardTitle>
+          <CardDescription>Finished runs per day (UTC) that succeeded; dry-runs excluded.</CardDescription>
+        </CardHeader>
+        <CardContent>
+          {inventory.length === 0 ? (
+            <p className="text-sm text-muted-foreground">No integrations registered yet.</p>
+          ) : (
+            <ul className="divide-y">
+              {inventory.map((i) => (
+                <li key={i.name} className="flex flex-wrap items-center gap-4 py-2">
+                  <Link href={`/integrations/${encodeURIComponent(i.name)}`} className="w-48 truncate font-medium hover:underline">
+                    {i.name}
+                  </Link>
+                  <StateBadge state={i.state} />
+                  <div className="ml-auto">
+                    <SuccessChart
+                      days={days.map((day) => stats.daily.find((d) => d.integration === i.name && d.day === day) ?? { day, finished: 0, succeeded: 0 })}
+                    />
+                  </div>
+                </li>
+              ))}
+            </ul>
+          )}
+        </CardContent>
+      </Card>
       <Card>
         <CardHeader>
           <CardTitle>Platform health</CardTitle>

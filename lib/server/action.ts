@@ -51,8 +51,8 @@ export function defineAction<S extends z.ZodType, T>(options: {
     } catch (error) {
       if (error instanceof UserError) return { ok: false, error: error.message, fieldErrors: error.fieldErrors, status: error.status };
       const code = (error as { code?: unknown }).code;
-      if (typeof code === 'string' && /^(not_found|orphaned|invalid_state|stale|invalid|conflict)$/.test(code)) {
-        return { ok: false, error: (error as Error).message, status: code === 'not_found' ? 404 : 409 };
+      if (typeof code === 'string' && /^(not_found|orphaned|invalid_state|invalid_input|stale|invalid|conflict)$/.test(code)) {
+        return { ok: false, error: (error as Error).message, status: code === 'not_found' ? 404 : code === 'invalid_input' ? 400 : 409 };
       }
       console.error(`[action] ref ${correlationId}:`, error);
       return { ok: false, error: `Something went wrong (ref ${correlationId}). Try again; if it persists, quote the ref.`, status: 500 };

@@ -1,0 +1,266 @@
+import Link from 'next/link';
+import { notFound } from 'next/navigation';
+import { ConfirmAction } from '@/components/common/confirm-action';
+import { PageHeader } from '@/components/common/page-header';
+import { RelativeTime } from '@/components/common/relative-time';
+import { RunLive } from '@/components/runs/run-live';
+import { ACTIVE_STATUSES, RunStatusBadge } from '@/components/runs/status-badge';
+import { Badge } from '@/components/ui/badge';
+import { Card, CardContent, CardDescription, CardHeader, CardTitle } from '@/components/ui/card';
+import { Progress } from '@/components/ui/progress';
+import { requireUser } from '@/lib/auth/guards';
+import { hasRole } from '@/lib/auth/roles';
+import { getRunDetail } from '@/lib/platform/run-queries';
+import { getDb } from '@/lib/server/db';
+import { cancelRunAction, retryRunAction } from '../actions';
+
+export const metadata = { title: 'Run' };
+export const dynamic = 'force-dynamic';
+
+interface CapturedRequest {
+  method: string;
+  url: string;
+  headers?: Record<string, string>;
+  body?: unknown;
+}
+
+function ms(from: Date, to: Date | null): string {
+  if (!to) return 'running';
+  const d = to.getTime() - from.getTime();
+  return d < 1000 ? `${d} ms` : `${(d / 1000).toFixed(1)} s`;
+}
+
+function planSummary(plan: CapturedRequest[]): string[] {
+  const groups = new Map<string, number>();
+  for (const p of plan) {
+    let target = p.url;
+    try {
+      const u = new URL(p.url);
+      target = `${u.origin}${u.pathname}`;
+    } catch {
+      // keep as is
+    }
+    const key = `${p.method} ${target}`;
+    groups.set(key, (groups.get(key) ?? 0) + 1);
+  }
+  return [...groups].map(([key, n]) => {
+    const [method, ...rest] = key.split(' ');
+    return `Would ${method} ${n} request${n === 1 ? '' : 's'} to ${rest.join(' ')}`;
+  });
+}
+
+export default async function RunPage({ params }: { params: Promise<{ id: string }> }) {
+  const user = await requireUser();
+  const { id } = await params;
+  const detail = await getRunDetail(getDb(), { id });
+  if (!detail) notFound();
+  const { run, attempts, retries } = detail;
+  const active = ACTIVE_STATUSES.includes(run.status);
+  const canOperate = hasRole(user.role, 'operator');
+  const plan = (run.plan ?? []) as CapturedRequest[];
+  return (
+    <div className="flex flex-col gap-6">
+      <PageHeader
+        title={
+          <span className="flex flex-wrap items-center gap-3">
+            Run <span className="font-mono text-lg">{run.id.slice(0, 8)}</span>
+            <RunStatusBadge status={run.status} dryRun={run.dryRun} />
+            <RunLive runId={run.id} active={active} />
+          </span>
+        }
+        description={
+          <>
+            <Link href={`/integrations/${encodeURIComponent(run.integration)}`} className="hover:underline">
+              {run.integration}
+            </Link>{' '}
+            · {run.trigger} by {run.triggeredBy} · created <RelativeTime value={run.createdAt} />
+          </>
+        }
+        actions={
+          canOperate ? (
+            <>
+              {run.status === 'failed' && retries.length === 0 ? (
+                <ConfirmAction
+                  label="Retry"
+                  title="Retry this run?"
+                  description="A new run starts with the same input, linked to this one."
+                  confirmLabel="Retry run"
+                  variant="default"
+                  action={retryRunAction.bind(null, { runId: run.id })}
+                  success={() => 'Retry started'}
+                />
+              ) : null}
+              {active ? (
+                <ConfirmAction
+                  label="Cancel"
+                  title="Cancel this run?"
+                  description="A queued run will not start; a running attempt is told to stop, and no further attempts are made."
+                  confirmLabel="Cancel run"
+                  destructive
+                  action={cancelRunAction.bind(null, { runId: run.id })}
+                  success={() => 'Run cancelled'}
+                />
+              ) : null}
+            </>
+          ) : null
+        }
+      />
+
+      <Card>
+        <CardContent className="grid gap-4 pt-5 text-sm sm:grid-cols-2 lg:grid-cols-4">
+          <div>
+            <div className="text-xs text-muted-foreground">Correlation id</div>
+            <code className="break-all text-xs" data-testid="correlation-id">
+              {run.correlationId}
+            </code>
+          </div>
+          <div>
+            <div className="text-xs text-muted-foreground">Attempts</div>
+            {run.attemptCount} of {run.maxAttempts}
+            {run.nextAttemptAt && active ? (
+              <div className="text-xs text-muted-foreground">
+                next <RelativeTime value={run.nextAttemptAt} />
+              </div>
+            ) : null}
+          </div>
+          <div>
+            <div className="text-xs text-muted-foreground">Started · finished</div>
+            <RelativeTime value={run.startedAt} /> · <RelativeTime value={run.finishedAt} />
+          </div>
+          <div>
+            <div className="text-xs text-muted-foreground">Progress</div>
+            {run.progressTotal ? (
+              <div className="flex items-center gap-2">
+                <Progress value={run.progressDone ?? 0} max={run.progressTotal} label="Run progress" className="w-32" />
+                <span className="tabular-nums">
+                  {run.progressDone ?? 0}/{run.progressTotal}
+                </span>
+              </div>
+            ) : (
+              <span className="text-muted-foreground">—</span>
+            )}
+          </div>
+          {run.retryOf ? (
+            <div>
+              <div className="text-xs text-muted-foreground">Retries</div>
+              <Link href={`/runs/${run.retryOf}`} className="hover:underline">
+                run {run.retryOf.slice(0, 8)}
+              </Link>
+            </div>
+          ) : null}
+          {retries.length > 0 ? (
+            <div>
+              <div className="text-xs text-muted-foreground">Retried by</div>
+              {retries.map((r) => (
+                <Link key={r.id} href={`/runs/${r.id}`} className="mr-2 hover:underline">
+                  run {r.id.slice(0, 8)} ({r.status})
+                </Link>
+              ))}
+            </div>
+          ) : null}
+          {run.reason ? (
+            <div className="sm:col-span-2">
+              <div className="text-xs text-muted-foreground">Reason</div>
+              {run.reason}
+            </div>
+          ) : null}
+        </CardContent>
+      </Card>
+
+      {run.errorMessage ? (
+        <Card className="border-destructive/40">
+          <CardHeader>
+            <CardTitle>What failed</CardTitle>
+            <CardDescription>{run.errorClass === 'PermanentError' ? 'A permanent error: retrying will not help until the cause is fixed.' : 'The last error of the run.'}</CardDescription>
+          </CardHeader>
+          <CardContent>
+            <pre className="overflow-x-auto rounded-md bg-muted p-3 text-xs whitespace-pre-wrap">{run.errorMessage}</pre>
+          </CardContent>
+        </Card>
+      ) : null}
+
+      {run.dryRun ? (
+        <Card>
+          <CardHeader>
+            <CardTitle>Dry-run plan</CardTitle>
+            <CardDescription>Mutating requests captured instead of sent. Reads went through; nothing was committed.</CardDescription>
+          </CardHeader>
+          <CardContent className="flex flex-col gap-3">
+            {plan.length === 0 ? (
+              <p className="text-sm text-muted-foreground">{active ? 'The dry-run is still running.' : 'The run would not have changed anything.'}</p>
+            ) : (
+              <>
+                <ul className="list-disc pl-5 text-sm" data-testid="plan-summary">
+                  {planSummary(plan).map((line) => (
+                    <li key={line}>{line}</li>
+                  ))}
+                </ul>
+                {plan.slice(0, 50).map((p, i) => (
+                  <details key={i} className="rounded-md border p-2 text-xs">
+                    <summary className="cursor-pointer font-mono">
+                      {p.method} {p.url}
+                    </summary>
+                    <pre className="mt-2 max-h-80 overflow-auto rounded bg-muted p-2">{JSON.stringify(p.body, null, 2)}</pre>
+                  </details>
+                ))}
+                {plan.length > 50 ? <p className="text-xs text-muted-foreground">…and {plan.length - 50} more requests.</p> : null}
+              </>
+            )}
+          </CardContent>
+        </Card>
+      ) : null}
+
+      {run.result ? (
+        <Card>
+          <CardHeader>
+            <CardTitle>Result</CardTitle>
+          </CardHeader>
+          <CardContent>
+            <pre className="max-h-96 overflow-auto rounded-md bg-muted p-3 text-xs">{JSON.stringify(run.result, null, 2)}</pre>
+          </CardContent>
+        </Card>
+      ) : null}
+
+      <section className="flex flex-col gap-3">
+        <h2 className="text-lg font-semibold">Attempts</h2>
+        {attempts.length === 0 ? <p className="text-sm text-muted-foreground">No attempt has started yet.</p> : null}
+        <ol className="flex flex-col gap-3">
+          {attempts.map((a) => (
+            <li key={a.id}>
+              <Card>
+                <CardHeader className="flex-row flex-wrap items-center gap-3">
+                  <CardTitle>Attempt {a.number}</CardTitle>
+                  <Badge variant={a.outcome === 'succeeded' ? 'success' : a.outcome === 'failed' ? 'destructive' : a.outcome === 'deferred' ? 'warning' : 'outline'}>
+                    {a.outcome === 'deferred' ? 'deferred (circuit open)' : a.outcome}
+                  </Badge>
+                  <span className="text-xs text-muted-foreground">
+                    started <RelativeTime value={a.startedAt} /> · {ms(a.startedAt, a.finishedAt)}
+                    {a.worker ? ` · ${a.worker}` : ''}
+                  </span>
+                </CardHeader>
+                <CardContent className="flex flex-col gap-2">
+                  {a.errorMessage ? (
+                    <p className="text-sm text-destructive">
+                      {a.errorClass ? <code className="mr-2 text-xs">{a.errorClass}</code> : null}
+                      {a.errorMessage}
+                    </p>
+                  ) : null}
+                  {a.logs.length > 0 ? (
+                    <details open={a.number === attempts.length}>
+                      <summary className="cursor-pointer text-xs text-muted-foreground">{a.logs.length} log lines</summary>
+                      <pre className="mt-2 max-h-80 overflow-auto rounded-md bg-muted p-3 text-xs">
+                        {a.logs.map((l) => `${l.at.toISOString().slice(11, 23)} ${l.level.toUpperCase().padEnd(5)} ${l.message}${l.data ? ` ${JSON.stringify(l.data)}` : ''}`).join('\n')}
+                      </pre>
+                    </details>
+                  ) : (
+                    <p className="text-xs text-muted-foreground">No log lines.</p>
+                  )}
+                </CardContent>
+              </Card>
+            </li>
+          ))}
+        </ol>
+      </section>
+    </div>
+  );
+}

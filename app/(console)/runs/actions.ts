@@ -1,0 +1,37 @@
+'use server';
+
+import { z } from 'zod';
+import { cancelRun, retryRun, retryRuns, runNow } from '@/lib/platform/triggers';
+import { defineAction } from '@/lib/server/action';
+import { getBoss } from '@/lib/server/boss';
+import { getDb } from '@/lib/server/db';
+
+const ZRunId = z.string().uuid('That is not a run id.');
+
+export const retryRunAction = defineAction({
+  role: 'operator',
+  input: z.object({ runId: ZRunId, reason: z.string().trim().max(500).optional() }),
+  handler: async (input, { user }) => retryRun(getDb(), await getBoss(), { runId: input.runId, triggeredBy: user.email || user.name, reason: input.reason }),
+});
+
+export const retryRunsAction = defineAction({
+  role: 'operator',
+  input: z.object({ runIds: z.array(ZRunId).min(1, 'Select at least one failed run.').max(500, 'Retry at most 500 runs at once.') }),
+  handler: async (input, { user }) => retryRuns(getDb(), await getBoss(), { runIds: input.runIds, triggeredBy: user.email || user.name }),
+});
+
+export const cancelRunAction = defineAction({
+  role: 'operator',
+  input: z.object({ runId: ZRunId }),
+  handler: async (input, { user }) => {
+    await cancelRun(getDb(), await getBoss(), { runId: input.runId, by: user.email || user.name });
+    return { runId: input.runId };
+  },
+});
+
+export const runNowAction = defineAction({
+  role: 'operator',
+  input: z.object({ integration: z.string().min(1).max(100), dryRun: z.boolean().default(false) }),
+  handler: async (input, { user }) =>
+    runNow(getDb(), await getBoss(), { integration: input.integration, dryRun: input.dryRun, triggeredBy: user.email || user.name, trigger: 'manual' }),
+});

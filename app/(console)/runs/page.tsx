@@ -1,0 +1,103 @@
+import Link from 'next/link';
+import { PageHeader } from '@/components/common/page-header';
+import { RunsTable } from '@/components/runs/runs-table';
+import { Button } from '@/components/ui/button';
+import { Input } from '@/components/ui/input';
+import { Select } from '@/components/ui/select';
+import { runStatusEnum, runTriggerEnum } from '@/db/schema';
+import { requireUser } from '@/lib/auth/guards';
+import { hasRole } from '@/lib/auth/roles';
+import { listInventory } from '@/lib/platform/inventory';
+import { listRuns, ZRunFilter } from '@/lib/platform/run-queries';
+import { getDb } from '@/lib/server/db';
+
+export const metadata = { title: 'Runs' };
+export const dynamic = 'force-dynamic';
+
+export default async function RunsPage({ searchParams }: { searchParams: Promise<Record<string, string | undefined>> }) {
+  const user = await requireUser();
+  const raw = await searchParams;
+  const cleaned = Object.fromEntries(Object.entries(raw).filter((e): e is [string, string] => e[1] !== undefined && e[1] !== ''));
+  const parsed = ZRunFilter.safeParse(cleaned);
+  const filter = parsed.success ? parsed.data : ZRunFilter.parse({});
+  const db = getDb();
+  const [page, integrations] = await Promise.all([listRuns(db, filter), listInventory(db)]);
+  const nextHref = page.next ? `/runs?${new URLSearchParams({ ...cleaned, after: page.next }).toString()}` : null;
+  const filtered = Object.keys(cleaned).some((k) => k !== 'after' && k !== 'limit');
+  return (
+    <div className="flex flex-col gap-4">
+      <PageHeader title="Runs" description="Every requested execution, newest first. Active runs update live." />
+      {!parsed.success ? (
+        <p role="alert" className="rounded-md bg-destructive/10 p-3 text-sm text-destructive">
+          Some filters were invalid and were ignored: {parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}
+        </p>
+      ) : null}
+      <form className="flex flex-wrap items-end gap-2" aria-label="Filter runs">
+        <Select name="integration" defaultValue={filter.integration ?? ''} aria-label="Integration">
+          <option value="">All integrations</option>
+          {integrations.map((i) => (
+            <option key={i.name} value={i.name}>
+              {i.name}
+            </option>
+          ))}
+        </Select>
+        <Select name="status" defaultValue={filter.status ?? ''} aria-label="Status">
+          <option value="">Any status</option>
+          {runStatusEnum.enumValues.map((s) => (
+            <option key={s} value={s}>
+              {s}
+            </option>
+          ))}
+        </Select>
+        <Select name="trigger" defaultValue={filter.trigger ?? ''} aria-label="Trigger">
+          <option value="">Any trigger</option>
+          {runTriggerEnum.enumValues.map((s) => (
+            <option key={s} value={s}>
+              {s}
+            </option>
+          ))}
+        </Select>
+        <Select name="dryRun" defaultValue={filter.dryRun ?? ''} aria-label="Dry-runs">
+          <option value="">Real and dry-runs</option>
+          <option value="exclude">Real runs only</option>
+          <option value="only">Dry-runs only</option>
+        </Select>
+        <label className="flex flex-col gap-1 text-xs text-muted-foreground">
+          From
+          <Input type="datetime-local" name="from" defaultValue={raw.from ?? ''} className="w-48" />
+        </label>
+        <label className="flex flex-col gap-1 text-xs text-muted-foreground">
+          To
+          <Input type="datetime-local" name="to" defaultValue={raw.to ?? ''} className="w-48" />
+        </label>
+        <Button type="submit" variant="outline">
+          Filter
+        </Button>
+        {filtered ? (
+          <Button asChild variant="ghost">
+            <Link href="/runs">Clear</Link>
+          </Button>
+        ) : null}
+      </form>
+      <RunsTable
+        initial={JSON.parse(JSON.stringify(page.items))}
+        canOperate={hasRole(user.role, 'operator')}
+        emptyText={filtered ? 'No run matches these filters. Clear them to see every run.' : 'No runs yet. Start one from an integration page with Run now.'}
+      />
+      <div className="flex justify-between text-sm">
+        {raw.after ? (
+          <Link href={`/runs?${new URLSearchParams(Object.fromEntries(Object.entries(cleaned).filter(([k]) => k !== 'after'))).toString()}`} className="hover:underline">
+            ← Newest
+          </Link>
+        ) : (
+          <span />
+        )}
+        {nextHref ? (
+          <Link href={nextHref} className="hover:underline">
+            Older runs →
+          </Link>
+        ) : null}
+      </div>
+    </div>
+  );
+}

@@ -1,0 +1,241 @@
+'use client';
+
+import { useQuery } from '@tanstack/react-query';
+import Link from 'next/link';
+import { useRouter } from 'next/navigation';
+import { useEffect, useMemo, useState, useTransition } from 'react';
+import { toast } from 'sonner';
+import { EmptyState } from '@/components/common/empty-state';
+import { RelativeTime } from '@/components/common/relative-time';
+import { Button } from '@/components/ui/button';
+import { Dialog, DialogClose, DialogContent, DialogDescription, DialogFooter, DialogHeader, DialogTitle } from '@/components/ui/dialog';
+import { Progress } from '@/components/ui/progress';
+import { Table, TableBody, TableCell, TableHead, TableHeader, TableRow } from '@/components/ui/table';
+import { retryRunAction, retryRunsAction } from '@/app/(console)/runs/actions';
+import { ACTIVE_STATUSES, RunStatusBadge } from './status-badge';
+import type { RunStatus } from '@/db/schema';
+
+export interface RunRow {
+  id: string;
+  integration: string;
+  trigger: string;
+  dryRun: boolean;
+  status: RunStatus;
+  triggeredBy: string;
+  retryOf: string | null;
+  retriedBy: string | null;
+  attemptCount: number;
+  maxAttempts: number;
+  progressDone: number | null;
+  progressTotal: number | null;
+  errorMessage: string | null;
+  nextAttemptAt: string | null;
+  createdAt: string;
+  startedAt: string | null;
+  finishedAt: string | null;
+}
+
+type StatusUpdate = Pick<RunRow, 'id' | 'status' | 'attemptCount' | 'progressDone' | 'progressTotal' | 'nextAttemptAt' | 'finishedAt' | 'errorMessage'>;
+
+function duration(row: RunRow): string {
+  if (!row.startedAt) return '—';
+  const end = row.finishedAt ? new Date(row.finishedAt).getTime() : Date.now();
+  const s = Math.max(0, Math.round((end - new Date(row.startedAt).getTime()) / 1000));
+  return s < 60 ? `${s}s` : s < 3600 ? `${Math.floor(s / 60)}m ${s % 60}s` : `${Math.floor(s / 3600)}h ${Math.floor((s % 3600) / 60)}m`;
+}
+
+/** Retry is offered on a failed run that nobody retried yet (retry the newest run of a chain). */
+export function retryable(row: Pick<RunRow, 'status' | 'retriedBy' | 'dryRun'>): boolean {
+  return row.status === 'failed' && !row.retriedBy;
+}
+
+export function RunsTable({ initial, canOperate, emptyText }: { initial: RunRow[]; canOperate: boolean; emptyText: string }) {
+  const router = useRouter();
+  const [selected, setSelected] = useState<Set<string>>(new Set());
+  const [confirmBulk, setConfirmBulk] = useState(false);
+  const [pending, startTransition] = useTransition();
+  const activeIds = useMemo(() => initial.filter((r) => ACTIVE_STATUSES.includes(r.status)).map((r) => r.id), [initial]);
+
+  const live = useQuery({
+    queryKey: ['run-status', activeIds],
+    enabled: activeIds.length > 0,
+    refetchInterval: 2_000,
+    queryFn: async (): Promise<StatusUpdate[]> => {
+      const res = await fetch(`/api/runs/status?ids=${activeIds.join(',')}`);
+      if (!res.ok) throw new Error(`status ${res.status}`);
+      return (await res.json()).items;
+    },
+  });
+  const updates = new Map((live.data ?? []).map((u) => [u.id, u]));
+  const rows = initial.map((r) => ({ ...r, ...(updates.get(r.id) ?? {}) }));
+  const finishedKey = (live.data ?? []).filter((u) => !ACTIVE_STATUSES.includes(u.status)).map((u) => u.id).join(',');
+  useEffect(() => {
+    // A run finished: refresh the server-rendered list (retry links, new counts).
+    if (finishedKey) router.refresh();
+  }, [finishedKey, router]);
+
+  const failedSelectable = rows.filter(retryable);
+  const toggle = (id: string) =>
+    setSelected((prev) => {
+      const next = new Set(prev);
+      if (next.has(id)) next.delete(id);
+      else next.add(id);
+      return next;
+    });
+
+  const retryOne = (id: string) =>
+    startTransition(async () => {
+      const result = await retryRunAction({ runId: id });
+      if (result.ok) {
+        toast.success(
+          <span>
+            Retry started. <Link className="underline" href={`/runs/${result.data.runId}`}>Open the new run</Link>
+          </span>,
+        );
+        router.refresh();
+      } else toast.error(result.error);
+    });
+
+  const retrySelected = () =>
+    startTransition(async () => {
+      const ids = [...selected];
+      const result = await retryRunsAction({ runIds: ids });
+      setConfirmBulk(false);
+      if (result.ok) {
+        setSelected(new Set());
+        toast.success(
+          <span>
+            {result.data.runIds.length} retries started.{' '}
+            <Link className="underline" href="/runs?trigger=retry">
+              See the new runs
+            </Link>
+          </span>,
+        );
+        router.refresh();
+      } else toast.error(result.error);
+    });
+
+  if (rows.length === 0) return <EmptyState title="No runs">{emptyText}</EmptyState>;
+
+  return (
+    <div className="flex flex-col gap-2">
+      {canOperate && failedSelectable.length > 0 ? (
+        <div className="flex items-center gap-2 text-sm">
+          <Button size="sm" disabled={selected.size === 0 || pending} onClick={() => setConfirmBulk(true)}>
+            Retry selected ({selected.size})
+          </Button>
+          <span className="text-muted-foreground">Select failed runs to retry them together.</span>
+        </div>
+      ) : null}
+      <Table>
+        <TableHeader>
+          <TableRow>
+            {canOperate ? (
+              <TableHead className="w-8">
+                <input
+                  type="checkbox"
+                  aria-label="Select all failed runs"
+                  disabled={failedSelectable.length === 0}
+                  checked={failedSelectable.length > 0 && failedSelectable.every((r) => selected.has(r.id))}
+                  onChange={(e) => setSelected(e.target.checked ? new Set(failedSelectable.map((r) => r.id)) : new Set())}
+                />
+              </TableHead>
+            ) : null}
+            <TableHead>Run</TableHead>
+            <TableHead>Integration</TableHead>
+            <TableHead>Status</TableHead>
+            <TableHead>Trigger</TableHead>
+            <TableHead>Attempts</TableHead>
+            <TableHead>Created</TableHead>
+            <TableHead>Duration</TableHead>
+            {canOperate ? <TableHead className="text-right">Actions</TableHead> : null}
+          </TableRow>
+        </TableHeader>
+        <TableBody>
+          {rows.map((row) => (
+            <TableRow key={row.id} data-state={selected.has(row.id) ? 'selected' : undefined} data-testid={`run-row-${row.id}`}>
+              {canOperate ? (
+                <TableCell>
+                  {retryable(row) ? (
+                    <input type="checkbox" aria-label={`Select run ${row.id.slice(0, 8)}`} checked={selected.has(row.id)} onChange={() => toggle(row.id)} />
+                  ) : null}
+                </TableCell>
+              ) : null}
+              <TableCell>
+                <Link href={`/runs/${row.id}`} className="font-mono text-xs hover:underline">
+                  {row.id.slice(0, 8)}
+                </Link>
+              </TableCell>
+              <TableCell>
+                <Link href={`/integrations/${encodeURIComponent(row.integration)}`} className="hover:underline">
+                  {row.integration}
+                </Link>
+              </TableCell>
+              <TableCell className="min-w-40">
+                <RunStatusBadge status={row.status} dryRun={row.dryRun} />
+                {row.status === 'running' && row.progressTotal ? (
+                  <div className="mt-1 flex items-center gap-2 text-xs text-muted-foreground">
+                    <Progress value={row.progressDone ?? 0} max={row.progressTotal} label={`Progress of run ${row.id.slice(0, 8)}`} className="w-24" />
+                    {row.progressDone ?? 0}/{row.progressTotal}
+                  </div>
+                ) : null}
+                {row.status === 'retrying' || row.status === 'deferred' ? (
+                  <div className="mt-1 text-xs text-muted-foreground">
+                    next attempt <RelativeTime value={row.nextAttemptAt} />
+                  </div>
+                ) : null}
+                {row.status === 'failed' && row.errorMessage ? (
+                  <div className="mt-1 max-w-xs truncate text-xs text-destructive" title={row.errorMessage}>
+                    {row.errorMessage}
+                  </div>
+                ) : null}
+              </TableCell>
+              <TableCell className="text-xs">
+                {row.trigger}
+                <div className="text-muted-foreground">{row.triggeredBy}</div>
+              </TableCell>
+              <TableCell className="tabular-nums">
+                {row.attemptCount}/{row.maxAttempts}
+              </TableCell>
+              <TableCell className="text-xs">
+                <RelativeTime value={row.createdAt} />
+              </TableCell>
+              <TableCell className="text-xs tabular-nums">{duration(row)}</TableCell>
+              {canOperate ? (
+                <TableCell className="text-right">
+                  {retryable(row) ? (
+                    <Button size="sm" variant="outline" disabled={pending} onClick={() => retryOne(row.id)}>
+                      Retry
+                    </Button>
+                  ) : row.retriedBy ? (
+                    <Link href={`/runs/${row.retriedBy}`} className="text-xs hover:underline">
+                      retried →
+                    </Link>
+                  ) : null}
+                </TableCell>
+              ) : null}
+            </TableRow>
+          ))}
+        </TableBody>
+      </Table>
+      <Dialog open={confirmBulk} onOpenChange={setConfirmBulk}>
+        <DialogContent>
+          <DialogHeader>
+            <DialogTitle>Retry {selected.size} failed runs?</DialogTitle>
+            <DialogDescription>
+              Each selected run starts again as a new run with the same input, linked to the failed one. Runs of one integration execute one at a time.
+            </DialogDescription>
+          </DialogHeader>
+          <DialogFooter>
+            <DialogClose asChild>
+              <Button variant="outline">Cancel</Button>
+            </DialogClose>
+            <Button disabled={pending} onClick={retrySelected}>
+              {pending ? 'Starting…' : `Retry ${selected.size} runs`}
+            </Button>
+          </DialogFooter>
+        </DialogContent>
+      </Dialog>
+    </div>
+  );
+}

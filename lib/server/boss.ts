@@ -1,0 +1,26 @@
+import 'server-only';
+import type { PgBoss } from 'pg-boss';
+import { createBoss } from '../platform/boss';
+import { ensurePlatformQueues } from '../platform/queue';
+import { loadEnv } from '../env';
+
+const globalForBoss = globalThis as unknown as { junctionBoss?: Promise<PgBoss> };
+
+/**
+ * The web app's pg-boss: it only sends jobs (run now, retries, test alerts). Supervision and cron
+ * belong to the workers, so this instance runs neither.
+ */
+export function getBoss(): Promise<PgBoss> {
+  globalForBoss.junctionBoss ??= (async () => {
+    const env = loadEnv();
+    if (!env.DATABASE_URL) throw new Error('Invalid configuration: DATABASE_URL is required by the web app (missing)');
+    const boss = createBoss(env.DATABASE_URL, { supervise: false, schedule: false, max: 4, application_name: 'junction-web-boss' });
+    await boss.start();
+    await ensurePlatformQueues(boss);
+    return boss;
+  })().catch((error) => {
+    globalForBoss.junctionBoss = undefined;
+    throw error;
+  });
+  return globalForBoss.junctionBoss;
+}
