@@ -35,3 +35,10 @@ test('API calls without a session are refused with 401, not an error page', asyn
   expect(res.status()).toBe(401);
   expect(await res.json()).toEqual({ error: expect.stringContaining('Not signed in') });
 });
+
+test('a mutating endpoint called without a session is refused with 401 and starts nothing', async ({ request }) => {
+  const res = await request.post('/api/integrations/accounting-export/runs', { data: { dryRun: false } });
+  expect(res.status()).toBe(401);
+  const runs = await request.get('/api/runs');
+  expect(runs.status()).toBe(401);
+});

@@ -1,0 +1,14 @@
+import { z } from 'zod';
+import { retryRun } from '@/lib/platform/triggers';
+import { getBoss } from '@/lib/server/boss';
+import { getDb } from '@/lib/server/db';
+import { route } from '@/lib/server/route';
+
+export const dynamic = 'force-dynamic';
+
+/** Retries one failed run as a new run linked to it: `{ "reason": "..." }` (optional). */
+export const POST = route({
+  role: 'operator',
+  input: z.object({ reason: z.string().trim().max(500).optional() }).strict(),
+  handler: async ({ input, user, params }) => retryRun(getDb(), await getBoss(), { runId: params.id, reason: input.reason, triggeredBy: user.email || user.name }),
+});
