@@ -7,7 +7,12 @@ import { requireUser } from '@/lib/auth/guards';
 
 export default async function ConsoleLayout({ children }: { children: React.ReactNode }) {
   const user = await requireUser();
-  const items: NavItem[] = [{ href: '/', label: 'Overview' }];
+  const items: NavItem[] = [
+    { href: '/', label: 'Overview' },
+    { href: '/integrations', label: 'Integrations' },
+    { href: '/runs', label: 'Runs' },
+    ...(user.role === 'admin' ? [{ href: '/users', label: 'Users' }] : []),
+  ];
   return (
     <div className="min-h-screen">
       <header className="border-b bg-card">

@@ -1,0 +1,29 @@
+import { notFound } from 'next/navigation';
+import { PageHeader } from '@/components/common/page-header';
+import { IntegrationTabs } from '@/components/integrations/integration-tabs';
+import { StateBadge } from '@/components/integrations/state-badge';
+import { requireUser } from '@/lib/auth/guards';
+import { hasRole } from '@/lib/auth/roles';
+import { listInventory } from '@/lib/platform/inventory';
+import { getDb } from '@/lib/server/db';
+
+export default async function IntegrationLayout({ children, params }: { children: React.ReactNode; params: Promise<{ name: string }> }) {
+  const user = await requireUser();
+  const name = decodeURIComponent((await params).name);
+  const [row] = await listInventory(getDb(), { name });
+  if (!row) notFound();
+  return (
+    <div className="flex flex-col gap-4">
+      <PageHeader
+        title={
+          <span className="flex flex-wrap items-center gap-3">
+            {row.name} <StateBadge state={row.state} />
+          </span>
+        }
+        description={row.registered ? row.description : `${row.description} — the handler is no longer registered; its history is kept.`}
+      />
+      <IntegrationTabs name={row.name} isAdmin={hasRole(user.role, 'admin')} />
+      {children}
+    </div>
+  );
+}

@@ -1,0 +1,174 @@
+import Link from 'next/link';
+import { notFound } from 'next/navigation';
+import { ConfirmAction } from '@/components/common/confirm-action';
+import { RelativeTime } from '@/components/common/relative-time';
+import { RunsTable } from '@/components/runs/runs-table';
+import { Badge } from '@/components/ui/badge';
+import { Card, CardContent, CardDescription, CardHeader, CardTitle } from '@/components/ui/card';
+import { requireUser } from '@/lib/auth/guards';
+import { hasRole } from '@/lib/auth/roles';
+import { describeCron } from '@/lib/platform/cron';
+import { getBreakerView, listInventory } from '@/lib/platform/inventory';
+import { listRuns } from '@/lib/platform/run-queries';
+import { getDb } from '@/lib/server/db';
+import { runNowAction } from '../../runs/actions';
+import { openBreakerAction, pauseAction, resetBreakerAction, resumeAction } from '../actions';
+
+export const dynamic = 'force-dynamic';
+
+const BREAKER_TEXT = { closed: 'Closed', open: 'Open', half_open: 'Half-open (one trial request allowed)' } as const;
+
+export default async function IntegrationPage({ params }: { params: Promise<{ name: string }> }) {
+  const user = await requireUser();
+  const name = decodeURIComponent((await params).name);
+  const db = getDb();
+  const [row] = await listInventory(db, { name });
+  if (!row) notFound();
+  const [breaker, runs] = await Promise.all([getBreakerView(db, { key: row.breakerKey }), listRuns(db, { integration: name, limit: 20 })]);
+  const canOperate = hasRole(user.role, 'operator') && row.registered;
+  const running = row.lastRun && ['queued', 'running', 'retrying', 'deferred'].includes(row.lastRun.status);
+  let schedule = 'Manual only';
+  if (row.schedule) {
+    try {
+      schedule = `${describeCron(row.schedule)} (${row.timezone})`;
+    } catch {
+      schedule = row.schedule;
+    }
+  }
+  return (
+    <div className="flex flex-col gap-6">
+      <div className="grid gap-4 lg:grid-cols-3">
+        <Card className="lg:col-span-2">
+          <CardHeader>
+            <CardTitle>Actions</CardTitle>
+            <CardDescription>
+              Schedule: {schedule}
+              {row.paused ? ' — paused: scheduled runs do not start; Run now still works.' : ''}
+            </CardDescription>
+          </CardHeader>
+          <CardContent className="flex flex-wrap gap-2">
+            {canOperate ? (
+              <>
+                <ConfirmAction<{ runId: string }>
+                  label="Run now"
+                  title={`Run ${name} now?`}
+                  description={
+                    running
+                      ? 'Its last run is still active: this run waits in the queue until that one ends, then talks to the external system for real.'
+                      : 'It talks to the external system for real: records are exported or imported as on a scheduled run.'
+                  }
+                  confirmLabel="Run now"
+                  variant="default"
+                  action={runNowAction.bind(null, { integration: name, dryRun: false })}
+                  success={(d) => (
+                    <span>
+                      Run started. <Link className="underline" href={`/runs/${d.runId}`}>Follow it</Link>
+                    </span>
+                  )}
+                />
+                <ConfirmAction<{ runId: string }>
+                  label="Dry-run"
+                  title={`Dry-run ${name}?`}
+                  description="Reads go to the external system; every write is captured instead of sent, database changes are rolled back, the cursor stays put and no alert is sent."
+                  confirmLabel="Start dry-run"
+                  action={runNowAction.bind(null, { integration: name, dryRun: true })}
+                  success={(d) => (
+                    <span>
+                      Dry-run started. <Link className="underline" href={`/runs/${d.runId}`}>Read its plan</Link>
+                    </span>
+                  )}
+                />
+                {row.paused ? (
+                  <ConfirmAction
+                    label="Resume"
+                    title={`Resume ${name}?`}
+                    description="Scheduled runs start again from the next scheduled time."
+                    confirmLabel="Resume"
+                    action={resumeAction.bind(null, { integration: name })}
+                    success={() => 'Resumed'}
+                  />
+                ) : (
+                  <ConfirmAction
+                    label="Pause"
+                    title={`Pause ${name}?`}
+                    description="Scheduled runs stop until you resume. Runs already queued or running continue; Run now stays available."
+                    confirmLabel="Pause"
+                    destructive
+                    action={pauseAction.bind(null, { integration: name })}
+                    success={() => 'Paused'}
+                  />
+                )}
+              </>
+            ) : (
+              <p className="text-sm text-muted-foreground">
+                {row.registered ? 'You can read everything here; running and pausing need the operator role.' : 'Orphaned integrations cannot run: their handler is no longer registered.'}
+              </p>
+            )}
+          </CardContent>
+        </Card>
+        <Card data-testid="breaker-card">
+          <CardHeader>
+            <CardTitle className="flex items-center gap-2">
+              Circuit breaker
+              <Badge variant={breaker.state === 'closed' ? 'success' : 'destructive'}>{BREAKER_TEXT[breaker.state]}</Badge>
+            </CardTitle>
+            <CardDescription>
+              Key <code>{breaker.key}</code>
+              {breaker.integrations.length > 1 ? `, shared with ${breaker.integrations.filter((n) => n !== name).join(', ')}` : ''}
+            </CardDescription>
+          </CardHeader>
+          <CardContent className="flex flex-col gap-2 text-sm">
+            <div>Consecutive failures: {breaker.consecutiveFailures}</div>
+            {breaker.state !== 'closed' ? (
+              <div>
+                {breaker.forcedOpen ? 'Held open by an operator until reset.' : (
+                  <>
+                    Half-open <RelativeTime value={breaker.openUntil} />
+                  </>
+                )}
+              </div>
+            ) : null}
+            {breaker.lastError ? (
+              <div className="text-xs text-muted-foreground">
+                Last error <RelativeTime value={breaker.lastFailureAt} />: {breaker.lastError}
+              </div>
+            ) : null}
+            {canOperate ? (
+              <div className="mt-2 flex gap-2">
+                {breaker.state !== 'closed' ? (
+                  <ConfirmAction
+                    label="Reset breaker"
+                    title="Reset the breaker?"
+                    description={`Requests to this system resume at once for ${breaker.integrations.join(', ') || name}; deferred runs start. If the system is still down, the breaker opens again after ${breaker.consecutiveFailures || 'a few'} failures.`}
+                    confirmLabel="Reset breaker"
+                    action={resetBreakerAction.bind(null, { key: breaker.key })}
+                    success={() => 'Breaker reset'}
+                  />
+                ) : (
+                  <ConfirmAction
+                    label="Open breaker"
+                    title="Open the breaker?"
+                    description={`No request reaches this system until you reset it: runs of ${breaker.integrations.join(', ') || name} are deferred, not failed.`}
+                    confirmLabel="Open breaker"
+                    destructive
+                    action={openBreakerAction.bind(null, { key: breaker.key })}
+                    success={() => 'Breaker opened'}
+                  />
+                )}
+              </div>
+            ) : null}
+          </CardContent>
+        </Card>
+      </div>
+      <section className="flex flex-col gap-2">
+        <div className="flex items-center justify-between">
+          <h2 className="text-lg font-semibold">Recent runs</h2>
+          <Link href={`/runs?integration=${encodeURIComponent(name)}`} className="text-sm hover:underline">
+            All runs →
+          </Link>
+        </div>
+        <RunsTable initial={JSON.parse(JSON.stringify(runs.items))} canOperate={canOperate} emptyText="This integration has not run yet. Use Run now or Dry-run above." />
+      </section>
+    </div>
+  );
+}

@@ -1,0 +1,114 @@
+import Link from 'next/link';
+import { EmptyState } from '@/components/common/empty-state';
+import { PageHeader } from '@/components/common/page-header';
+import { RelativeTime } from '@/components/common/relative-time';
+import { STATE_LABELS, StateBadge } from '@/components/integrations/state-badge';
+import { RunStatusBadge } from '@/components/runs/status-badge';
+import { Button } from '@/components/ui/button';
+import { Input } from '@/components/ui/input';
+import { Select } from '@/components/ui/select';
+import { Table, TableBody, TableCell, TableHead, TableHeader, TableRow } from '@/components/ui/table';
+import { requireUser } from '@/lib/auth/guards';
+import { describeCron, nextRuns } from '@/lib/platform/cron';
+import { listInventory, type IntegrationState } from '@/lib/platform/inventory';
+import { getDb } from '@/lib/server/db';
+
+export const metadata = { title: 'Integrations' };
+export const dynamic = 'force-dynamic';
+
+function scheduleText(schedule: string | null, timezone: string) {
+  if (!schedule) return { words: 'Manual only', next: null };
+  try {
+    return { words: `${describeCron(schedule)} (${timezone})`, next: nextRuns(schedule, timezone, 1)[0] ?? null };
+  } catch {
+    return { words: `${schedule} (${timezone})`, next: null };
+  }
+}
+
+export default async function IntegrationsPage({ searchParams }: { searchParams: Promise<{ q?: string; state?: string }> }) {
+  await requireUser();
+  const { q, state } = await searchParams;
+  const all = await listInventory(getDb(), { search: q });
+  const rows = state && state in STATE_LABELS ? all.filter((r) => r.state === state) : all;
+  return (
+    <div className="flex flex-col gap-4">
+      <PageHeader title="Integrations" description="Every registered integration, its state and its latest run." />
+      <form className="flex flex-wrap items-end gap-2" role="search">
+        <Input name="q" defaultValue={q} placeholder="Search name or description" aria-label="Search integrations" className="w-64" />
+        <Select name="state" defaultValue={state ?? ''} aria-label="Filter by state">
+          <option value="">All states</option>
+          {(Object.keys(STATE_LABELS) as IntegrationState[]).map((s) => (
+            <option key={s} value={s}>
+              {STATE_LABELS[s]}
+            </option>
+          ))}
+        </Select>
+        <Button type="submit" variant="outline">
+          Filter
+        </Button>
+        {q || state ? (
+          <Button asChild variant="ghost">
+            <Link href="/integrations">Clear</Link>
+          </Button>
+        ) : null}
+      </form>
+      {rows.length === 0 ? (
+        <EmptyState title={all.length === 0 && !q ? 'No integrations registered' : 'No integration matches these filters'}>
+          {all.length === 0 && !q ? 'Add one in lib/integrations/ and list it in lib/integrations/index.ts; the worker registers it at start-up.' : 'Clear the filters to see every integration.'}
+        </EmptyState>
+      ) : (
+        <Table>
+          <TableHeader>
+            <TableRow>
+              <TableHead>Integration</TableHead>
+              <TableHead>State</TableHead>
+              <TableHead>Schedule</TableHead>
+              <TableHead>Next run</TableHead>
+              <TableHead>Last run</TableHead>
+              <TableHead className="text-right">24 h success</TableHead>
+            </TableRow>
+          </TableHeader>
+          <TableBody>
+            {rows.map((row) => {
+              const schedule = scheduleText(row.schedule, row.timezone);
+              return (
+                <TableRow key={row.name}>
+                  <TableCell>
+                    <Link href={`/integrations/${encodeURIComponent(row.name)}`} className="font-medium hover:underline">
+                      {row.name}
+                    </Link>
+                    <div className="max-w-xs truncate text-xs text-muted-foreground">{row.description}</div>
+                  </TableCell>
+                  <TableCell>
+                    <StateBadge state={row.state} />
+                  </TableCell>
+                  <TableCell className="text-xs">{schedule.words}</TableCell>
+                  <TableCell className="text-xs">
+                    {row.paused || !row.registered ? <span className="text-muted-foreground">—</span> : <RelativeTime value={schedule.next} />}
+                  </TableCell>
+                  <TableCell className="text-xs">
+                    {row.lastRun ? (
+                      <Link href={`/runs/${row.lastRun.id}`} className="flex items-center gap-2 hover:underline">
+                        <RunStatusBadge status={row.lastRun.status} />
+                        <RelativeTime value={row.lastRun.finishedAt ?? row.lastRun.createdAt} />
+                      </Link>
+                    ) : (
+                      <span className="text-muted-foreground">never</span>
+                    )}
+                  </TableCell>
+                  <TableCell className="text-right tabular-nums">
+                    {row.successRate24h === null ? (
+                      <span className="text-muted-foreground">—</span>
+                    ) : (
+                      <span title={`${row.succeeded24h} of ${row.finished24h} finished runs succeeded`}>{Math.round(row.successRate24h * 100)}%</span>
+                    )}
+                  </TableCell>
+                </TableRow>
+              );
+            })}
+          </TableBody>
+        </Table>
+      )}
+    </div>
+  );
+}

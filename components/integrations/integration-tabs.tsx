@@ -1,0 +1,34 @@
+'use client';
+
+import Link from 'next/link';
+import { usePathname } from 'next/navigation';
+import { cn } from '@/components/ui/utils';
+
+export function IntegrationTabs({ name, isAdmin }: { name: string; isAdmin: boolean }) {
+  const pathname = usePathname();
+  const base = `/integrations/${encodeURIComponent(name)}`;
+  const tabs = [
+    { href: base, label: 'Runs & actions' },
+    { href: `${base}/config`, label: isAdmin ? 'Configuration' : 'Configuration (read-only)' },
+    { href: `${base}/history`, label: 'History' },
+    ...(isAdmin ? [{ href: `${base}/credentials`, label: 'Credentials' }] : []),
+    { href: `${base}/mapping`, label: 'Mapping' },
+  ];
+  return (
+    <nav aria-label="Integration sections" className="flex flex-wrap gap-1 border-b">
+      {tabs.map((t) => {
+        const active = pathname === t.href;
+        return (
+          <Link
+            key={t.href}
+            href={t.href}
+            aria-current={active ? 'page' : undefined}
+            className={cn('-mb-px border-b-2 border-transparent px-3 py-2 text-sm text-muted-foreground hover:text-foreground', active && 'border-primary font-medium text-foreground')}
+          >
+            {t.label}
+          </Link>
+        );
+      })}
+    </nav>
+  );
+}
