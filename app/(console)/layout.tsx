@@ -11,6 +11,7 @@ export default async function ConsoleLayout({ children }: { children: React.Reac
     { href: '/', label: 'Overview' },
     { href: '/integrations', label: 'Integrations' },
     { href: '/runs', label: 'Runs' },
+    { href: '/alerts', label: 'Alerts' },
     ...(user.role === 'admin' ? [{ href: '/users', label: 'Users' }] : []),
   ];
   return (

@@ -1,0 +1,194 @@
+import Link from 'next/link';
+import { ChannelForm } from '@/components/alerts/channel-form';
+import { ConfirmAction } from '@/components/common/confirm-action';
+import { EmptyState } from '@/components/common/empty-state';
+import { PageHeader } from '@/components/common/page-header';
+import { RelativeTime } from '@/components/common/relative-time';
+import { Badge } from '@/components/ui/badge';
+import { Button } from '@/components/ui/button';
+import { Card, CardContent, CardDescription, CardHeader, CardTitle } from '@/components/ui/card';
+import { Table, TableBody, TableCell, TableHead, TableHeader, TableRow } from '@/components/ui/table';
+import { cn } from '@/components/ui/utils';
+import { requireUser } from '@/lib/auth/guards';
+import { hasRole } from '@/lib/auth/roles';
+import { alertHistory, listChannels } from '@/lib/platform/alerts';
+import { getDb } from '@/lib/server/db';
+import { sendTestAlertAction } from './actions';
+
+export const metadata = { title: 'Alerts' };
+export const dynamic = 'force-dynamic';
+
+const STATUS_VARIANT = { delivered: 'success', partial: 'warning', undelivered: 'destructive', pending: 'outline' } as const;
+
+function parseBefore(value: string | undefined) {
+  if (!value) return undefined;
+  const [at, id] = value.split('|');
+  const createdAt = new Date(at);
+  return Number.isNaN(createdAt.getTime()) || !/^[0-9a-f-]{36}$/.test(id ?? '') ? undefined : { createdAt, id };
+}
+
+export default async function AlertsPage({ searchParams }: { searchParams: Promise<{ integration?: string; before?: string }> }) {
+  const user = await requireUser();
+  const { integration, before } = await searchParams;
+  const db = getDb();
+  const [channels, history] = await Promise.all([listChannels(db), alertHistory(db, { integration: integration || undefined, before: parseBefore(before), limit: 30 })]);
+  const isAdmin = hasRole(user.role, 'admin');
+  const canOperate = hasRole(user.role, 'operator');
+  return (
+    <div className="flex flex-col gap-6">
+      <PageHeader title="Alerts" description="Where alerts go, and every alert with its delivery attempts. One alert per incident; a recovery message when it clears." />
+      <Card>
+        <CardHeader className="flex-row flex-wrap items-center justify-between gap-2">
+          <div>
+            <CardTitle>Channels</CardTitle>
+            <CardDescription>Generic webhook (JSON, optional HMAC signature), Slack-compatible webhook, e-mail over SMTP.</CardDescription>
+          </div>
+          {isAdmin ? <ChannelForm trigger={<Button size="sm">Add channel</Button>} /> : null}
+        </CardHeader>
+        <CardContent>
+          {channels.length === 0 ? (
+            <EmptyState title="No alert channels">{isAdmin ? 'Add one so failures reach someone.' : 'An admin needs to add one so failures reach someone.'}</EmptyState>
+          ) : (
+            <Table>
+              <TableHeader>
+                <TableRow>
+                  <TableHead>Name</TableHead>
+                  <TableHead>Type</TableHead>
+                  <TableHead>Target</TableHead>
+                  <TableHead>Status</TableHead>
+                  <TableHead>Changed</TableHead>
+                  <TableHead className="text-right">Actions</TableHead>
+                </TableRow>
+              </TableHeader>
+              <TableBody>
+                {channels.map((c) => (
+                  <TableRow key={c.id}>
+                    <TableCell className="font-medium">{c.name}</TableCell>
+                    <TableCell>{c.type}</TableCell>
+                    <TableCell className="max-w-xs truncate text-xs">
+                      {c.type === 'email' ? `${c.to?.join(', ')} via ${c.smtpUrl}` : c.url}
+                      {c.hmacSecret?.set ? <Badge variant="outline" className="ml-2">signed</Badge> : null}
+                    </TableCell>
+                    <TableCell>{c.enabled ? <Badge variant="success">enabled</Badge> : <Badge variant="secondary">disabled</Badge>}</TableCell>
+                    <TableCell className="text-xs">
+                      <RelativeTime value={c.updatedAt} /> by {c.updatedBy}
+                    </TableCell>
+                    <TableCell className="text-right">
+                      <div className="flex justify-end gap-2">
+                        {canOperate ? (
+                          <ConfirmAction<{ alertId: string }>
+                            label="Send test alert"
+                            title={`Send a test alert to ${c.name}?`}
+                            description="A test message goes out through the same delivery path as real alerts, with retries; it is recorded below."
+                            confirmLabel="Send test"
+                            action={sendTestAlertAction.bind(null, { channelId: c.id })}
+                            success={() => 'Test alert queued: it appears below with its delivery attempts'}
+                          />
+                        ) : null}
+                        {isAdmin ? (
+                          <ChannelForm
+                            trigger={
+                              <Button size="sm" variant="ghost">
+                                Edit
+                              </Button>
+                            }
+                            initial={{
+                              id: c.id,
+                              version: c.version,
+                              name: c.name,
+                              type: c.type,
+                              url: c.url ?? '',
+                              to: c.to?.join(', ') ?? '',
+                              from: c.from ?? '',
+                              smtpUrl: c.smtpUrl ?? '',
+                              enabled: c.enabled,
+                              hmacSet: Boolean(c.hmacSecret?.set),
+                            }}
+                          />
+                        ) : null}
+                      </div>
+                    </TableCell>
+                  </TableRow>
+                ))}
+              </TableBody>
+            </Table>
+          )}
+        </CardContent>
+      </Card>
+
+      <section className="flex flex-col gap-3">
+        <div className="flex items-center justify-between">
+          <h2 className="text-lg font-semibold">Alert history{integration ? ` for ${integration}` : ''}</h2>
+          {integration ? (
+            <Link href="/alerts" className="text-sm hover:underline">
+              All integrations
+            </Link>
+          ) : null}
+        </div>
+        {history.items.length === 0 ? (
+          <EmptyState title="No alerts yet">Alerts appear here when a run exhausts its retries, a breaker opens or credentials fail.</EmptyState>
+        ) : (
+          <ul className="flex flex-col gap-3">
+            {history.items.map((a) => (
+              <li key={a.id}>
+                <Card className={cn(a.status === 'undelivered' && 'border-destructive')} data-testid="alert-item">
+                  <CardHeader className="flex-row flex-wrap items-center gap-2">
+                    <CardTitle className="text-sm">{a.title}</CardTitle>
+                    <Badge variant={STATUS_VARIANT[a.status as keyof typeof STATUS_VARIANT] ?? 'outline'}>{a.status}</Badge>
+                    <Badge variant="outline">{a.event}</Badge>
+                    {a.integration ? (
+                      <Link href={`/alerts?integration=${encodeURIComponent(a.integration)}`} className="text-xs hover:underline">
+                        {a.integration}
+                      </Link>
+                    ) : null}
+                    <span className="ml-auto text-xs text-muted-foreground">
+                      <RelativeTime value={a.createdAt} />
+                    </span>
+                  </CardHeader>
+                  <CardContent className="flex flex-col gap-2 text-sm">
+                    <p className="break-words">{a.message.text}</p>
+                    {a.incident ? (
+                      <p className="text-xs text-muted-foreground">
+                        Incident {a.incident.closedAt ? 'closed' : 'open'} since <RelativeTime value={a.incident.openedAt} />, {a.incident.eventCount} event{a.incident.eventCount === 1 ? '' : 's'}
+                        {a.incident.runId ? (
+                          <>
+                            {' '}
+                            ·{' '}
+                            <Link href={`/runs/${a.incident.runId}`} className="hover:underline">
+                              first failed run
+                            </Link>
+                          </>
+                        ) : null}
+                      </p>
+                    ) : null}
+                    {a.deliveries.length > 0 ? (
+                      <ul className="text-xs">
+                        {a.deliveries.map((d) => (
+                          <li key={d.id} className={d.status === 'failed' ? 'text-destructive' : ''}>
+                            {d.channelName} · attempt {d.attempt} · {d.status}
+                            {d.responseCode ? ` (${d.responseCode})` : ''}
+                            {d.error ? ` — ${d.error}` : ''} · <RelativeTime value={d.at} />
+                          </li>
+                        ))}
+                      </ul>
+                    ) : (
+                      <p className="text-xs text-muted-foreground">No delivery attempt yet.</p>
+                    )}
+                  </CardContent>
+                </Card>
+              </li>
+            ))}
+          </ul>
+        )}
+        {history.next ? (
+          <Link
+            className="self-end text-sm hover:underline"
+            href={`/alerts?${new URLSearchParams({ ...(integration ? { integration } : {}), before: `${history.next.createdAt.toISOString()}|${history.next.id}` }).toString()}`}
+          >
+            Older alerts →
+          </Link>
+        ) : null}
+      </section>
+    </div>
+  );
+}
