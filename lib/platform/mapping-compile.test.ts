@@ -18,7 +18,7 @@ const leaf = fc.oneof(
   fc.constantFrom('12.5', '0', '-3', '1e3', '0x1F', 'abc', '', ' 7 ', 'INV-1'),
   fc.integer({ min: -1_000_000, max: 1_000_000 }),
   fc.double(),
-  fc.constantFrom(0.1, 0.2, 1 / 3, -0, 1e21, 2 ** 53, 123.456789012345678),
+  fc.constantFrom(0.1, 0.2, 1 / 3, -0, 1e21, 2 ** 53, 123.45678901234568),
   fc.boolean(),
   fc.constant(null),
 );

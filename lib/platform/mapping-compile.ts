@@ -42,11 +42,6 @@ function toJsonataString(value: unknown): unknown {
   return DEOPT;
 }
 
-/** JSONata treats objects carrying these markers as functions. */
-function looksLikeFunction(value: object): boolean {
-  return Boolean((value as Record<string, unknown>)._jsonata_function || (value as Record<string, unknown>)._jsonata_lambda);
-}
-
 interface PathStep {
   name: string;
   index: number | null;
@@ -75,32 +70,41 @@ function pathSteps(node: Node): PathStep[] | null {
 /**
  * A path over plain objects. `finalArray` lets the last value be an array of non-arrays (for
  * `$count`), which JSONata returns unchanged; everywhere else an array means sequence semantics: DEOPT.
+ *
+ * Generated as straight-line code with the property names as constants: each lookup then gets its
+ * own inline cache (one shape, one name) instead of one shared, megamorphic lookup for every path,
+ * about 3× faster. The source holds only JSON-quoted names and integer indexes from the parsed
+ * syntax tree, never expression text.
  */
 function compilePath(steps: PathStep[], finalArray: boolean): FastEval {
-  const last = steps.length - 1;
-  return (input) => {
-    let current: unknown = input;
-    for (let i = 0; i <= last; i++) {
-      if (current === undefined) return undefined;
-      if (Array.isArray(current) || typeof current === 'function') return DEOPT;
-      if (typeof current !== 'object' || current === null) return undefined;
-      if (looksLikeFunction(current)) return DEOPT;
-      const step = steps[i];
-      let value = hasOwn.call(current, step.name) ? (current as Record<string, unknown>)[step.name] : undefined;
-      if (typeof value === 'function') return DEOPT;
-      if (step.index !== null) {
-        if (value === undefined) return undefined;
-        if (!Array.isArray(value)) return DEOPT;
-        for (const item of value) if (Array.isArray(item)) return DEOPT;
-        value = value[step.index < 0 ? value.length + step.index : step.index];
-      } else if (Array.isArray(value)) {
-        if (!(finalArray && i === last)) return DEOPT;
-        for (const item of value) if (Array.isArray(item) || item === undefined) return DEOPT;
-      }
-      current = value;
+  const lines: string[] = ['let c = input;', 'let v;'];
+  steps.forEach((step, i) => {
+    const name = JSON.stringify(step.name);
+    lines.push(
+      'if (c === undefined) return undefined;',
+      "if (typeof c !== 'object' || c === null) return typeof c === 'function' ? DEOPT : undefined;",
+      'if (Array.isArray(c) || c._jsonata_function || c._jsonata_lambda) return DEOPT;',
+      `v = hasOwn.call(c, ${name}) ? c[${name}] : undefined;`,
+      "if (typeof v === 'function') return DEOPT;",
+    );
+    if (step.index !== null) {
+      if (!Number.isSafeInteger(step.index)) throw new Error('path index must be an integer');
+      lines.push(
+        'if (v === undefined) return undefined;',
+        'if (!Array.isArray(v)) return DEOPT;',
+        'for (let k = 0; k < v.length; k++) if (Array.isArray(v[k])) return DEOPT;',
+        step.index < 0 ? `v = v[v.length - ${-step.index}];` : `v = v[${step.index}];`,
+      );
+    } else if (finalArray && i === steps.length - 1) {
+      lines.push('if (Array.isArray(v)) { for (let k = 0; k < v.length; k++) if (Array.isArray(v[k]) || v[k] === undefined) return DEOPT; }');
+    } else {
+      lines.push('if (Array.isArray(v)) return DEOPT;');
     }
-    return typeof current === 'object' && current !== null && looksLikeFunction(current) ? DEOPT : current;
-  };
+    lines.push('c = v;');
+  });
+  lines.push("return typeof c === 'object' && c !== null && (c._jsonata_function || c._jsonata_lambda) ? DEOPT : c;");
+  const factory = new Function('hasOwn', 'DEOPT', `return function path(input) {\n${lines.join('\n')}\n};`);
+  return factory(hasOwn, DEOPT) as FastEval;
 }
 
 const NUMERIC_STRING = /^-?[0-9]+(\.[0-9]+)?([Ee][-+]?[0-9]+)?$/;
