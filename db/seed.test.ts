@@ -1,4 +1,11 @@
+import { sql } from 'drizzle-orm';
+import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { keyringFrom } from '../lib/platform/crypto';
+import { createSecretsProvider } from '../lib/platform/secrets';
+import { integrations } from '../lib/integrations';
+import { buildRegistry, syncRegistry } from '../lib/platform/registry';
+import { listInventory } from '../lib/platform/inventory';
 import { freshDatabase, type TestDatabase } from '../test/db';
 import { countInvoices, generateHostData } from './host-data';
 import { seedDemo } from './seed';
@@ -9,13 +16,37 @@ beforeAll(async () => {
 });
 afterAll(() => t.drop());
 
+const options = {
+  syncIntegrations: (db: TestDatabase['db']) => syncRegistry(db, { registry: buildRegistry(integrations) }).then(() => {}),
+  sandboxUrl: 'http://localhost:4000',
+  appUrl: 'http://localhost:3000',
+  keyring: keyringFrom({ key: randomBytes(32).toString('base64'), keyId: 'test' }),
+  credentials: { 'accounting-export': { clientId: 'accounting-export', clientSecret: 'dev-accounting-secret' }, 'crm-sync': { apiKey: 'dev-crm-key' } },
+};
+
 describe('demo seed', () => {
   it('seeds once and skips on the next start', async () => {
-    expect(await seedDemo(t.db)).toBe(true);
+    expect(await seedDemo(t.db, options)).toBe(true);
     const after = await countInvoices(t.db);
     expect(after).toBe(300);
-    expect(await seedDemo(t.db)).toBe(false);
+    expect(await seedDemo(t.db, options)).toBe(false);
     expect(await countInvoices(t.db)).toBe(after);
+  });
+
+  it('leaves the console worth looking at: export history, failed runs to retry, a delivered alert, config history', async () => {
+    const inventory = Object.fromEntries((await listInventory(t.db)).map((r) => [r.name, r]));
+    expect(inventory['accounting-export'].state).toBe('healthy');
+    expect(inventory['crm-sync'].state).toBe('failing');
+    const [counts] = await t.db.execute<{ nightly: number; failed: number; delivered: number; people: number }>(sql`
+      select (select count(*) from runs where integration = 'accounting-export' and status = 'succeeded')::int as nightly,
+             (select count(*) from runs where integration = 'crm-sync' and status = 'failed')::int as failed,
+             (select count(*) from alert_deliveries where status = 'delivered')::int as delivered,
+             (select count(distinct changed_by) from audit_log where kind = 'config')::int as people`);
+    expect(counts).toEqual({ nightly: 14, failed: 3, delivered: 1, people: 3 });
+    const secrets = await createSecretsProvider(t.db, options.keyring).read('accounting-export', ['clientId', 'clientSecret']);
+    expect(secrets).toEqual({ clientId: 'accounting-export', clientSecret: 'dev-accounting-secret' });
+    const leaked = await t.db.$client<{ n: number }[]>`select count(*)::int as n from audit_log where old_value::text like '%dev-accounting-secret%' or new_value::text like '%dev-accounting-secret%'`;
+    expect(leaked[0].n).toBe(0);
   });
 
   it('generates invoices whose gross equals net plus tax, with lines', async () => {

@@ -1,4 +1,6 @@
+import { randomUUID } from 'node:crypto';
 import { test as base, expect, type Page } from '@playwright/test';
+import { db } from './db';
 import { type DemoUsername, SignInPage } from './pages/sign-in-page';
 
 export const ROLE_OF: Record<DemoUsername, string> = { ada: 'admin', oscar: 'operator', vera: 'viewer' };
@@ -9,6 +11,24 @@ export async function signIn(page: Page, username: DemoUsername, path = '/') {
   await signInPage.goto(path === '/' ? '/signin' : `/signin?callbackUrl=${encodeURIComponent(path)}`);
   await signInPage.signInAs(username);
   await expect(page.getByTestId('current-user')).toContainText(ROLE_OF[username]);
+  if (path !== '/') await expect(page).toHaveURL(new RegExp(path.replace(/[?]/g, '\\?')));
+}
+
+/** Inserts failed runs straight into the database, as a worker would have left them. */
+export async function seedFailedRuns(integration: string, count: number, error = 'GET http://crm.example/v1/contacts answered 503'): Promise<string[]> {
+  const ids: string[] = [];
+  for (let i = 0; i < count; i++) {
+    const id = randomUUID();
+    const created = new Date(Date.now() - (count - i) * 60_000);
+    await db()`
+      insert into runs (id, integration, trigger, status, triggered_by, correlation_id, attempt_count, max_attempts, error_message, error_class, created_at, started_at, finished_at)
+      values (${id}, ${integration}, 'schedule', 'failed', 'schedule', ${randomUUID()}, 4, 4, ${error}, 'HttpError', ${created}, ${created}, ${created})`;
+    await db()`
+      insert into attempts (run_id, number, outcome, error_message, error_class, started_at, finished_at)
+      values (${id}, 1, 'failed', ${error}, 'HttpError', ${created}, ${created})`;
+    ids.push(id);
+  }
+  return ids;
 }
 
 export const test = base;

@@ -7,6 +7,10 @@ import postgres from 'postgres';
 import { connect, disconnect } from '../db/client';
 import { applyMigrations } from '../db/migrate';
 import { seedDemo } from '../db/seed';
+import { integrations } from '../lib/integrations';
+import { buildRegistry, syncRegistry } from '../lib/platform/registry';
+import { loadKeyring } from '../lib/platform/secrets';
+import { DEMO_CREDENTIALS } from '../sandbox/demo-credentials';
 import { ConfigError, parseEnv } from '../lib/env';
 import { DEMO_PASSWORD, DEMO_USERS } from '../sandbox/idp';
 import { startEmbeddedPostgres, type EmbeddedDatabase } from './embedded-postgres';
@@ -158,9 +162,25 @@ async function main() {
   process.on('SIGTERM', () => void shutdown(0));
 
   const databaseUrl = await resolveDatabase();
+  if (e2e) {
+    // The Playwright process seeds and checks this database directly.
+    mkdirSync(path.join(root, 'test-results'), { recursive: true });
+    writeFileSync(path.join(root, 'test-results', 'e2e-state.json'), JSON.stringify({ databaseUrl, sandboxUrl: `http://localhost:${sandboxPort}` }));
+  }
   const db = connect(databaseUrl, { max: 2, name: 'junction-start' });
   await applyMigrations(db);
-  const seeded = await seedDemo(db);
+  const sandboxUrlForSeed = `http://localhost:${sandboxPort}`;
+  const secretsKey =
+    base.JUNCTION_SECRETS_KEY ?? (e2e ? randomBytes(32).toString('base64') : persistent('secrets.key', () => randomBytes(32).toString('base64')));
+  const seeded = await seedDemo(db, {
+    keyring: loadKeyring({ JUNCTION_SECRETS_KEY: secretsKey, JUNCTION_SECRETS_KEY_ID: base.JUNCTION_SECRETS_KEY_ID, JUNCTION_SECRETS_OLD_KEYS: base.JUNCTION_SECRETS_OLD_KEYS }),
+    credentials: DEMO_CREDENTIALS,
+    sandboxUrl: sandboxUrlForSeed,
+    appUrl,
+    syncIntegrations: async (target) => {
+      await syncRegistry(target, { registry: buildRegistry(integrations) });
+    },
+  });
   if (seeded) log('demo data seeded');
   await disconnect(db);
 
@@ -174,8 +194,7 @@ async function main() {
     IDP_URL: `http://localhost:${idpPort}`,
     SANDBOX_URL: `http://localhost:${sandboxPort}`,
     AUTH_SECRET: base.AUTH_SECRET ?? (e2e ? randomBytes(33).toString('base64') : persistent('auth-secret', () => randomBytes(33).toString('base64'))),
-    JUNCTION_SECRETS_KEY:
-      base.JUNCTION_SECRETS_KEY ?? (e2e ? randomBytes(32).toString('base64') : persistent('secrets.key', () => randomBytes(32).toString('base64'))),
+    JUNCTION_SECRETS_KEY: secretsKey,
     AUTH_TRUST_HOST: 'true',
   };
   // The children re-validate the same environment; fail here first with the same message.

@@ -6,9 +6,10 @@ import { integrations } from '../lib/integrations';
 import { ConfigError, loadEnv } from '../lib/env';
 import { startAlerting } from '../lib/platform/alerts';
 import { createBoss } from '../lib/platform/boss';
-import { keyringFrom } from '../lib/platform/crypto';
 import { startHeartbeat } from '../lib/platform/heartbeat';
+import { compileStoredMapping } from '../lib/platform/mapping';
 import { buildRegistry } from '../lib/platform/registry';
+import { createSecretsProvider, loadKeyring } from '../lib/platform/secrets';
 import { startPlatformWorker } from '../lib/platform/worker';
 
 /**
@@ -25,14 +26,22 @@ async function main() {
   }
   // Fails start-up with a clear message on a duplicate integration name.
   const registry = buildRegistry(integrations);
-  const keyring = keyringFrom({ key: env.JUNCTION_SECRETS_KEY, keyId: env.JUNCTION_SECRETS_KEY_ID, oldKeys: env.JUNCTION_SECRETS_OLD_KEYS });
+  const keyring = loadKeyring(env);
   const workerId = `${os.hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`;
   const db = connect(env.DATABASE_URL, { max: env.WORKER_CONCURRENCY + 6, name: 'junction-worker' });
   await applyMigrations(db);
 
   const boss = createBoss(env.DATABASE_URL);
   await boss.start();
-  const platform = await startPlatformWorker({ db, boss, registry, workerId, concurrency: env.WORKER_CONCURRENCY });
+  const platform = await startPlatformWorker({
+    db,
+    boss,
+    registry,
+    workerId,
+    concurrency: env.WORKER_CONCURRENCY,
+    secrets: createSecretsProvider(db, keyring),
+    mapper: compileStoredMapping,
+  });
   const alerting = await startAlerting({ db, boss, keyring, appUrl: env.APP_URL });
   const heartbeat = await startHeartbeat(db, { workerId });
   console.log(`[worker] ${workerId} working ${registry.size} integrations: ${[...registry.keys()].join(', ') || 'none registered'}`);

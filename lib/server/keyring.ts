@@ -1,5 +1,6 @@
 import 'server-only';
-import { keyringFrom, type Keyring } from '../platform/crypto';
+import type { Keyring } from '../platform/crypto';
+import { loadKeyring } from '../platform/secrets';
 import { loadEnv } from '../env';
 
 let cached: Keyring | undefined;
@@ -9,7 +10,7 @@ export function getKeyring(): Keyring {
   if (!cached) {
     const env = loadEnv();
     if (!env.JUNCTION_SECRETS_KEY) throw new Error('Invalid configuration: JUNCTION_SECRETS_KEY is required to store secrets (missing)');
-    cached = keyringFrom({ key: env.JUNCTION_SECRETS_KEY, keyId: env.JUNCTION_SECRETS_KEY_ID, oldKeys: env.JUNCTION_SECRETS_OLD_KEYS });
+    cached = loadKeyring(env);
   }
   return cached;
 }

@@ -1,0 +1,62 @@
+import { sql } from 'drizzle-orm';
+import type { DatabaseOrTransaction } from '../../../db/client';
+
+/** One invoice as the field mapping sees it: the source record of the accounting export. */
+export interface InvoiceRecord {
+  id: string;
+  number: string;
+  status: string;
+  issuedOn: string;
+  dueOn: string;
+  currency: string;
+  netTotal: string;
+  taxTotal: string;
+  grossTotal: string;
+  postedAt: string | null;
+  updatedAt: string;
+  customer: { id: string; externalId: string | null; name: string; email: string | null; country: string };
+  lines: { position: number; description: string; quantity: string; unitPrice: string; taxRate: string; account: string }[];
+}
+
+/** Position in the export: invoices are read in (updated_at, id) order. */
+export interface ExportWatermark {
+  updatedAt: string;
+  id: string;
+}
+
+/**
+ * Posted invoices changed after the watermark, oldest first, with customer and lines, one page at a
+ * time (keyset on updated_at, id). Deterministic for a given watermark, so a retried attempt
+ * rebuilds the same batches and the same idempotency keys.
+ */
+export async function readInvoicesAfter(
+  db: DatabaseOrTransaction,
+  params: { after?: ExportWatermark; limit: number },
+): Promise<{ record: InvoiceRecord; position: ExportWatermark }[]> {
+  const after = params.after ?? { updatedAt: '1970-01-01T00:00:00.000Z', id: '00000000-0000-0000-0000-000000000000' };
+  const rows = await db.execute<{ record: InvoiceRecord; updated_at_text: string; id: string }>(sql`
+    select json_build_object(
+             'id', i.id, 'number', i.number, 'status', i.status, 'issuedOn', i.issued_on, 'dueOn', i.due_on,
+             'currency', i.currency, 'netTotal', i.net_total::text, 'taxTotal', i.tax_total::text, 'grossTotal', i.gross_total::text,
+             'postedAt', i.posted_at, 'updatedAt', i.updated_at,
+             'customer', json_build_object('id', c.id, 'externalId', c.external_id, 'name', c.name, 'email', c.email, 'country', c.country),
+             'lines', coalesce((select json_agg(json_build_object('position', l.position, 'description', l.description,
+                                  'quantity', l.quantity::text, 'unitPrice', l.unit_price::text, 'taxRate', l.tax_rate::text, 'account', l.account)
+                                order by l.position) from invoice_lines l where l.invoice_id = i.id), '[]'::json)
+           ) as record,
+           to_char(i.updated_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') as updated_at_text, i.id
+      from invoices i join customers c on c.id = i.customer_id
+     where i.status = 'posted'
+       and (i.updated_at, i.id) > (${after.updatedAt}::timestamptz, ${after.id}::uuid)
+     order by i.updated_at, i.id
+     limit ${params.limit}`);
+  return rows.map((r) => ({ record: r.record, position: { updatedAt: r.updated_at_text, id: r.id } }));
+}
+
+export async function countInvoicesAfter(db: DatabaseOrTransaction, params: { after?: ExportWatermark }): Promise<number> {
+  const after = params.after ?? { updatedAt: '1970-01-01T00:00:00.000Z', id: '00000000-0000-0000-0000-000000000000' };
+  const [row] = await db.execute<{ n: number }>(sql`
+    select count(*)::int as n from invoices i
+     where i.status = 'posted' and (i.updated_at, i.id) > (${after.updatedAt}::timestamptz, ${after.id}::uuid)`);
+  return row.n;
+}
