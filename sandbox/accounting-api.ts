@@ -1,0 +1,218 @@
+import { createHash } from 'node:crypto';
+import { z } from 'zod';
+import { fail, fieldErrors, json, notFound, methodNotAllowed, readJson, type FieldError, type Reply, type SandboxRequest } from './http';
+import type { TokenStore } from './oauth-server';
+
+/**
+ * The accounting system's stand-in: books journal entries in batches behind a bearer token.
+ * Each entry is validated on its own: valid ones are booked, invalid ones come back with the field
+ * and the reason (422 only when none is valid). An `Idempotency-Key` books a batch at most once;
+ * a replay returns the stored response with `Idempotent-Replay: true`. The same reference sent
+ * under two keys IS booked twice, as a real ledger would, so tests can detect double booking.
+ */
+
+export const MAX_ENTRIES_PER_REQUEST = 500;
+
+const DECIMAL = /^-?\d+\.\d{2}$/;
+const ISO_DATE = /^\d{4}-\d{2}-\d{2}$/;
+
+function isCalendarDate(value: string): boolean {
+  if (!ISO_DATE.test(value)) return false;
+  const d = new Date(`${value}T00:00:00Z`);
+  return !Number.isNaN(d.getTime()) && d.toISOString().slice(0, 10) === value;
+}
+
+/** A required text field whose type error says whether it was missing or of the wrong type. */
+const text = (field: string, what = 'text') =>
+  z.string({ error: (issue) => (issue.input === undefined ? `${field} is required` : `${field} must be ${what}`) });
+
+const isoDate = (field: string) =>
+  text(field, 'a date as text, YYYY-MM-DD')
+    .refine(isCalendarDate, { message: `${field} must be a real calendar date in the form YYYY-MM-DD, e.g. 2026-11-30` });
+
+const amount = (field: string) =>
+  text(field, 'a decimal amount as text with 2 decimals, e.g. "1200.50"').regex(DECIMAL, `${field} must have exactly 2 decimals, e.g. "1200.50" (no thousands separators)`);
+
+function cents(value: string): bigint {
+  const negative = value.startsWith('-');
+  const [whole, fraction] = value.replace('-', '').split('.');
+  const c = BigInt(whole) * 100n + BigInt(fraction);
+  return negative ? -c : c;
+}
+
+function formatCents(value: bigint): string {
+  const negative = value < 0n;
+  const abs = negative ? -value : value;
+  return `${negative ? '-' : ''}${abs / 100n}.${String(abs % 100n).padStart(2, '0')}`;
+}
+
+/** One journal entry as the accounting API accepts it. Unknown fields are refused. */
+export const ZJournalEntry = z
+  .strictObject({
+    reference: text('reference').min(1, 'reference must not be empty').max(64, 'reference must be at most 64 characters'),
+    date: isoDate('date'),
+    dueDate: isoDate('dueDate'),
+    currency: text('currency').regex(/^[A-Z]{3}$/, 'currency must be a 3-letter ISO 4217 code in capitals, e.g. EUR'),
+    customerId: text('customerId').min(1, 'customerId must not be empty').max(100, 'customerId must be at most 100 characters'),
+    customerName: text('customerName').min(1, 'customerName must not be empty').max(200, 'customerName must be at most 200 characters'),
+    netAmount: amount('netAmount'),
+    taxAmount: amount('taxAmount'),
+    grossAmount: amount('grossAmount'),
+    account: text('account').regex(/^\d{4}$/, 'account must be a 4-digit ledger account, e.g. "8400"'),
+    description: text('description').max(500, 'description must be at most 500 characters'),
+    lineCount: z.number({ error: (issue) => (issue.input === undefined ? 'lineCount is required' : 'lineCount must be a number') }).int('lineCount must be a whole number').min(1, 'lineCount must be at least 1'),
+  })
+  .superRefine((entry, ctx) => {
+    const expected = cents(entry.netAmount) + cents(entry.taxAmount);
+    if (cents(entry.grossAmount) !== expected) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['grossAmount'],
+        message: `grossAmount ${entry.grossAmount} must equal netAmount + taxAmount (${formatCents(expected)})`,
+      });
+    }
+  });
+
+export type JournalEntry = z.infer<typeof ZJournalEntry>;
+
+export interface Booking {
+  id: string;
+  reference: string;
+  entry: JournalEntry;
+  idempotencyKey: string | null;
+  clientId: string;
+  bookedAt: string;
+}
+
+export interface BookingResult {
+  booked: { reference: string; id: string }[];
+  rejected: { index: number; reference: string | null; errors: FieldError[] }[];
+}
+
+const ZEnvelope = z.strictObject({
+  entries: z
+    .array(z.unknown(), { error: 'entries must be an array of journal entries' })
+    .min(1, 'entries must hold at least one journal entry')
+    .max(MAX_ENTRIES_PER_REQUEST, `entries must hold at most ${MAX_ENTRIES_PER_REQUEST} journal entries per request: split the batch`),
+});
+
+const IDEMPOTENCY_KEY = /^[\x21-\x7e]{1,255}$/;
+
+export interface BookingSummary {
+  total: number;
+  distinctReferences: number;
+  replays: number;
+  byReference: Record<string, number>;
+  duplicates: { reference: string; count: number }[];
+}
+
+export class AccountingLedger {
+  readonly bookings: Booking[] = [];
+  readonly #countByReference = new Map<string, number>();
+  readonly #idempotency = new Map<string, { fingerprint: string; reply: Reply }>();
+  #sequence = 0;
+  /** Requests answered from the idempotency store instead of booking. */
+  replays = 0;
+
+  /** Validates each entry, books the valid ones, stores the reply under the key (if any). */
+  submit(params: { entries: unknown[]; idempotencyKey: string | null; clientId: string; now?: Date }): Reply {
+    const fingerprint = createHash('sha256').update(JSON.stringify(params.entries)).digest('hex');
+    if (params.idempotencyKey !== null) {
+      const stored = this.#idempotency.get(params.idempotencyKey);
+      if (stored) {
+        if (stored.fingerprint !== fingerprint) {
+          fail(409, 'idempotency_key_reused', `Idempotency-Key '${params.idempotencyKey}' was already used for a different batch; use a new key for new content`);
+        }
+        this.replays++;
+        return { ...stored.reply, headers: { ...stored.reply.headers, 'idempotent-replay': 'true' } };
+      }
+    }
+    const result: BookingResult = { booked: [], rejected: [] };
+    const valid: { index: number; entry: JournalEntry }[] = [];
+    params.entries.forEach((raw, index) => {
+      const parsed = ZJournalEntry.safeParse(raw);
+      if (parsed.success) {
+        valid.push({ index, entry: parsed.data });
+      } else {
+        const reference = raw && typeof raw === 'object' && typeof (raw as { reference?: unknown }).reference === 'string' ? (raw as { reference: string }).reference : null;
+        result.rejected.push({ index, reference, errors: fieldErrors(parsed.error, '', '(entry)') });
+      }
+    });
+    const bookedAt = (params.now ?? new Date()).toISOString();
+    for (const { entry } of valid) {
+      const id = `JE-${String(++this.#sequence).padStart(7, '0')}`;
+      this.bookings.push({ id, reference: entry.reference, entry, idempotencyKey: params.idempotencyKey, clientId: params.clientId, bookedAt });
+      this.#countByReference.set(entry.reference, (this.#countByReference.get(entry.reference) ?? 0) + 1);
+      result.booked.push({ reference: entry.reference, id });
+    }
+    const reply: Reply =
+      valid.length > 0
+        ? json(201, result)
+        : json(422, {
+            error: 'validation_failed',
+            message: `None of the ${params.entries.length} journal entries is valid; nothing was booked (see rejected[].errors)`,
+            ...result,
+          });
+    if (params.idempotencyKey !== null) this.#idempotency.set(params.idempotencyKey, { fingerprint, reply });
+    return reply;
+  }
+
+  /** How many times `reference` was booked (more than 1 means double booking). */
+  countFor(reference: string): number {
+    return this.#countByReference.get(reference) ?? 0;
+  }
+
+  list(params: { reference?: string; limit?: number } = {}): Booking[] {
+    if (params.reference !== undefined) return this.bookings.filter((b) => b.reference === params.reference);
+    return this.bookings.slice(-(params.limit ?? 100)).reverse();
+  }
+
+  summary(): BookingSummary {
+    const duplicates: { reference: string; count: number }[] = [];
+    for (const [reference, count] of this.#countByReference) if (count > 1) duplicates.push({ reference, count });
+    return {
+      total: this.bookings.length,
+      distinctReferences: this.#countByReference.size,
+      replays: this.replays,
+      byReference: Object.fromEntries(this.#countByReference),
+      duplicates,
+    };
+  }
+
+  reset(): void {
+    this.bookings.length = 0;
+    this.#countByReference.clear();
+    this.#idempotency.clear();
+    this.#sequence = 0;
+    this.replays = 0;
+  }
+}
+
+/** `/accounting/v1/...`: every route needs a bearer token from the token server. */
+export function handleAccounting(req: SandboxRequest, deps: { ledger: AccountingLedger; tokens: TokenStore }): Reply {
+  const [, version, resource, ...rest] = req.segments;
+  if (version !== 'v1' || resource !== 'journal-entries' || rest.length > 0) notFound(req);
+  const token = deps.tokens.require(req);
+  if (req.method === 'POST') {
+    const rawKey = req.headers['idempotency-key'];
+    const idempotencyKey = typeof rawKey === 'string' ? rawKey : null;
+    if (idempotencyKey !== null && !IDEMPOTENCY_KEY.test(idempotencyKey)) {
+      fail(400, 'invalid_request', 'Idempotency-Key must be 1 to 255 visible ASCII characters without spaces');
+    }
+    const envelope = ZEnvelope.safeParse(readJson(req));
+    if (!envelope.success) {
+      const errors = fieldErrors(envelope.error);
+      fail(400, 'invalid_request', `Invalid batch: ${errors[0].field}: ${errors[0].message}; send { "entries": [ ... ] }`, { errors });
+    }
+    return deps.ledger.submit({ entries: envelope.data.entries, idempotencyKey, clientId: token.clientId });
+  }
+  if (req.method === 'GET') {
+    const reference = req.query.get('reference') ?? undefined;
+    const limitText = req.query.get('limit');
+    const limit = limitText === null ? 100 : Number(limitText);
+    if (!Number.isInteger(limit) || limit < 1 || limit > 1000) fail(400, 'invalid_request', `limit must be a whole number from 1 to 1000 (got '${limitText}')`);
+    const data = deps.ledger.list({ reference, limit });
+    return json(200, { data, count: data.length, total: deps.ledger.bookings.length });
+  }
+  return methodNotAllowed(req, ['GET', 'POST']);
+}
