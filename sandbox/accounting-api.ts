@@ -63,6 +63,8 @@ export const ZJournalEntry = z
     lineCount: z.number({ error: (issue) => (issue.input === undefined ? 'lineCount is required' : 'lineCount must be a number') }).int('lineCount must be a whole number').min(1, 'lineCount must be at least 1'),
   })
   .superRefine((entry, ctx) => {
+    // zod runs this even when an amount failed its own format check: compare only well-formed amounts.
+    if (![entry.netAmount, entry.taxAmount, entry.grossAmount].every((a) => typeof a === 'string' && DECIMAL.test(a))) return;
     const expected = cents(entry.netAmount) + cents(entry.taxAmount);
     if (cents(entry.grossAmount) !== expected) {
       ctx.addIssue({
