@@ -1,6 +1,9 @@
 import { randomUUID } from 'node:crypto';
+import { and, desc, eq, gte, like, or, sql, type SQL } from 'drizzle-orm';
 import type { DatabaseOrTransaction } from '../../db/client';
-import { auditLog } from '../../db/schema';
+import { auditLog, type AuditRow } from '../../db/schema';
+
+export type { AuditRow };
 
 /**
  * The audit trail. Rows are only ever inserted: the database chains each row to the previous one
@@ -57,4 +60,105 @@ export async function recordAction(db: DatabaseOrTransaction, params: RecordActi
     correlationId: params.correlationId,
     entries: [{ kind: 'action', integration: params.integration, fieldName: params.action, newValue: params.details ?? null }],
   });
+}
+
+// ---------------------------------------------------------------------------------------------
+// Verification and queries
+// ---------------------------------------------------------------------------------------------
+
+export type AuditChainResult =
+  | { ok: true; rows: number; /** Hash of the last row: record it elsewhere to also detect a rewritten tail. */ head: string | null }
+  | { ok: false; rows: number; brokenAt: { id: number; reason: string } };
+
+/**
+ * Recomputes every row's hash with the database's own audit_row_hash() and checks each row links
+ * to the one before it, in one pass (a window over the table). Reports the first row where the
+ * chain breaks: a row edited with the trigger disabled (its content no longer matches its hash) or
+ * a row deleted or inserted outside the chain (the link to the previous row is wrong). Limits: a
+ * deleted last row, or a superuser who rewrites every later hash, only shows against a head
+ * recorded elsewhere, which is what `head` is for.
+ */
+export async function verifyAuditChain(db: DatabaseOrTransaction): Promise<AuditChainResult> {
+  const rows = await db.execute<{ rows: number; broken_id: string | number | null; reason: string | null; head: string | null }>(sql`
+    with chain as (
+      select a.id, a.hash,
+             a.hash = audit_row_hash(a.prev_hash, a) as content_ok,
+             a.prev_hash = coalesce(lag(a.hash) over (order by a.id), 'genesis') as link_ok
+      from audit_log a
+    )
+    select count(*)::int as rows,
+           min(id) filter (where not (content_ok and link_ok)) as broken_id,
+           (array_agg(case when not content_ok then 'content' else 'link' end order by id)
+              filter (where not (content_ok and link_ok)))[1] as reason,
+           (array_agg(hash order by id desc))[1] as head
+    from chain
+  `);
+  const result = rows[0];
+  const count = Number(result?.rows ?? 0);
+  if (result?.broken_id == null) return { ok: true, rows: count, head: result?.head ?? null };
+  const id = Number(result.broken_id);
+  const reason =
+    result.reason === 'content'
+      ? `audit row ${id} does not match its hash: it was changed after it was written`
+      : `audit row ${id} does not link to the row before it: a row before it was deleted, or this one was inserted outside the chain`;
+  return { ok: false, rows: count, brokenAt: { id, reason } };
+}
+
+export interface ChangesSinceParams {
+  since: Date;
+  integration?: string;
+  actor?: string;
+  kind?: AuditKind | string;
+  /** Default 100, at most 1000. */
+  limit?: number;
+  /** Keyset cursor: the last row of the previous page. */
+  before?: { changedAt: Date; id: number };
+}
+
+/**
+ * "What changed since T" (all integrations or one, optionally by actor and kind), newest first,
+ * as one SELECT on the (changed_at, id) or (integration, changed_at, id) index with keyset paging.
+ */
+export async function changesSince(db: DatabaseOrTransaction, params: ChangesSinceParams): Promise<AuditRow[]> {
+  return changesSinceQuery(db, params);
+}
+
+/** The query behind changesSince, unexecuted (`.toSQL()` for EXPLAIN in tests and benchmarks). */
+export function changesSinceQuery(db: DatabaseOrTransaction, params: ChangesSinceParams) {
+  const limit = Math.min(Math.max(Math.trunc(params.limit ?? 100), 1), 1000);
+  const conditions: (SQL | undefined)[] = [gte(auditLog.changedAt, params.since)];
+  if (params.integration !== undefined) conditions.push(eq(auditLog.integration, params.integration));
+  if (params.actor !== undefined) conditions.push(eq(auditLog.changedBy, params.actor));
+  if (params.kind !== undefined) conditions.push(eq(auditLog.kind, params.kind));
+  if (params.before) {
+    // A JS Date has milliseconds, changed_at microseconds: the cursor row's exact time comes from its id.
+    const cursorAt = sql`coalesce((select c.changed_at from audit_log c where c.id = ${params.before.id}), ${params.before.changedAt.toISOString()}::timestamptz)`;
+    conditions.push(sql`(${auditLog.changedAt}, ${auditLog.id}) < (${cursorAt}, ${params.before.id})`);
+  }
+  return db
+    .select()
+    .from(auditLog)
+    .where(and(...conditions))
+    .orderBy(desc(auditLog.changedAt), desc(auditLog.id))
+    .limit(limit);
+}
+
+/**
+ * Every change of one field of one integration, newest first. `fieldName` 'settings.*' (any name
+ * ending in '.*') matches the whole group: every settings key, or every 'secret.<name>'.
+ */
+export async function fieldHistory(
+  db: DatabaseOrTransaction,
+  params: { integration: string; fieldName: string; limit?: number },
+): Promise<AuditRow[]> {
+  const limit = Math.min(Math.max(Math.trunc(params.limit ?? 500), 1), 5000);
+  const field = params.fieldName.endsWith('.*')
+    ? or(eq(auditLog.fieldName, params.fieldName.slice(0, -2)), like(auditLog.fieldName, `${params.fieldName.slice(0, -2).replace(/[\\%_]/g, '\\$&')}.%`))
+    : eq(auditLog.fieldName, params.fieldName);
+  return db
+    .select()
+    .from(auditLog)
+    .where(and(eq(auditLog.integration, params.integration), eq(auditLog.kind, 'config'), field))
+    .orderBy(desc(auditLog.changedAt), desc(auditLog.id))
+    .limit(limit);
 }
