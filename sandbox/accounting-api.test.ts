@@ -5,7 +5,7 @@ import { startStandIns, type StandIns } from './stand-ins';
 let sandbox: StandIns;
 let token: string;
 
-function entry(reference: string, overrides: Partial<Record<keyof JournalEntry, unknown>> = {}): Record<string, unknown> {
+function entry(reference: string, overrides: Partial<Record<keyof JournalEntry | 'extra', unknown>> = {}): Record<string, unknown> {
   return {
     reference,
     date: '2026-11-02',
