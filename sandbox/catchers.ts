@@ -199,9 +199,11 @@ export function readMail(raw: string): { subject: string | null; text: string } 
       }
       return null;
     }
-    return /^text\/plain/i.test(type) ? decodeBody(part).replace(/\r?\n$/, '') : null;
+    return /^text\/plain/i.test(type) ? decodeBody(part) : null;
   };
-  return { subject, text: findText(top, 0) ?? decodeBody(top) };
+  // Line endings as the sender wrote them: CRLF is SMTP's wire format, not part of the text.
+  const text = (findText(top, 0) ?? decodeBody(top)).replace(/\r\n/g, '\n').replace(/\n$/, '');
+  return { subject, text };
 }
 
 export interface SmtpCatcher {

@@ -1,0 +1,102 @@
+import nodemailer from 'nodemailer';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { readMail, type CaughtEmail, type CaughtMessage } from './catchers';
+import { startStandIns, type StandIns } from './stand-ins';
+
+let sandbox: StandIns;
+
+beforeAll(async () => {
+  sandbox = await startStandIns({ port: 0, smtpPort: 0, seed: 1, faults: {} });
+});
+
+beforeEach(() => sandbox.state.reset());
+
+afterAll(async () => {
+  await sandbox.close();
+});
+
+function postJson(path: string, body: unknown, headers: Record<string, string> = {}) {
+  return fetch(`${sandbox.url}${path}`, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: JSON.stringify(body) });
+}
+
+describe('webhook and Slack catchers', () => {
+  it('records body and headers of each message and lists them as JSON', async () => {
+    const res = await postJson('/catcher/webhook/ops', { event: 'breaker.opened' }, { 'x-junction-signature': 'sha256=abc' });
+    expect(res.status).toBe(200);
+    await postJson('/catcher/slack/team', { text: 'Breaker open', blocks: [] });
+    const list = (await (await fetch(`${sandbox.url}/catcher/messages`)).json()) as { data: CaughtMessage[] };
+    expect(list.data.map((m) => [m.kind, m.name, m.status])).toEqual([
+      ['webhook', 'ops', 200],
+      ['slack', 'team', 200],
+    ]);
+    expect(list.data[0].json).toEqual({ event: 'breaker.opened' });
+    expect(list.data[0].headers['x-junction-signature']).toBe('sha256=abc');
+    const onlyOps = (await (await fetch(`${sandbox.url}/catcher/messages?name=ops`)).json()) as { data: CaughtMessage[] };
+    expect(onlyOps.data).toHaveLength(1);
+  });
+
+  it('fails the next N requests to a name with the given status, then accepts again', async () => {
+    const told = await postJson('/_admin/catcher/ops/fail', { count: 2, status: 503 });
+    expect(told.status).toBe(200);
+    const statuses = [];
+    for (let i = 0; i < 4; i++) statuses.push((await postJson('/catcher/webhook/ops', { attempt: i })).status);
+    expect(statuses).toEqual([503, 503, 200, 200]);
+    expect(sandbox.state.catchers.messages.map((m) => m.status)).toEqual([503, 503, 200, 200]);
+    // Other names are unaffected.
+    await postJson('/_admin/catcher/other/fail', { count: 1 });
+    expect((await postJson('/catcher/slack/team', { text: 'hi' })).status).toBe(200);
+    expect((await postJson('/catcher/slack/other', { text: 'hi' })).status).toBe(500);
+  });
+
+  it('refuses an invalid failure order with 400 naming the field', async () => {
+    const res = await postJson('/_admin/catcher/ops/fail', { count: 2, status: 200 });
+    expect(res.status).toBe(400);
+    expect(((await res.json()) as { message: string }).message).toBe("Invalid failure for catcher 'ops': status must be an HTTP error status from 400 to 599");
+    const negative = await postJson('/_admin/catcher/ops/fail', { count: -1 });
+    expect(((await negative.json()) as { message: string }).message).toMatch(/count must be 0 or more/);
+  });
+
+  it('answers a Slack payload without text or blocks the way Slack does', async () => {
+    const res = await postJson('/catcher/slack/team', { attachments: [] });
+    expect(res.status).toBe(400);
+    expect(await res.text()).toBe('no_text');
+  });
+});
+
+describe('SMTP catcher', () => {
+  it('receives a mail sent with nodemailer without a login, with its subject and text decoded', async () => {
+    const transport = nodemailer.createTransport({ host: '127.0.0.1', port: sandbox.smtpPort, secure: false });
+    await transport.sendMail({ from: 'junction@example.com', to: ['ops@example.com', 'cfo@example.com'], subject: 'Alert: accounting-export failed — Größe', text: 'Run 42 failed after 3 attempts.\nSee the console.', html: '<p>Run 42 failed</p>' });
+    transport.close();
+    const list = (await (await fetch(`${sandbox.url}/catcher/emails`)).json()) as { data: CaughtEmail[] };
+    expect(list.data).toHaveLength(1);
+    expect(list.data[0]).toMatchObject({ from: 'junction@example.com', to: ['ops@example.com', 'cfo@example.com'], subject: 'Alert: accounting-export failed — Größe', user: null });
+    expect(list.data[0].text).toBe('Run 42 failed after 3 attempts.\nSee the console.');
+  });
+
+  it('accepts any login', async () => {
+    const transport = nodemailer.createTransport({ host: '127.0.0.1', port: sandbox.smtpPort, secure: false, auth: { user: 'alerts', pass: 'whatever' } });
+    await transport.sendMail({ from: 'a@example.com', to: 'b@example.com', subject: 'Hi', text: 'x' });
+    transport.close();
+    expect(sandbox.state.catchers.emails.map((e) => e.user)).toEqual(['alerts']);
+  });
+
+  it('reads a base64 text part out of a multipart message', () => {
+    const raw = [
+      'Subject: =?UTF-8?B?w5xiZXI=?= =?UTF-8?Q?_alles?=',
+      'Content-Type: multipart/alternative; boundary="b1"',
+      '',
+      '--b1',
+      'Content-Type: text/plain; charset=utf-8',
+      'Content-Transfer-Encoding: base64',
+      '',
+      Buffer.from('Hällo').toString('base64'),
+      '--b1',
+      'Content-Type: text/html',
+      '',
+      '<p>x</p>',
+      '--b1--',
+    ].join('\r\n');
+    expect(readMail(raw)).toEqual({ subject: 'Über alles', text: 'Hällo' });
+  });
+});
