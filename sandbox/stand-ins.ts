@@ -146,8 +146,7 @@ function send(res: ServerResponse, reply: Reply) {
 }
 
 export async function startStandIns(options: StandInsOptions): Promise<StandIns> {
-  const fromEnv = standInsOptionsFromEnvironment();
-  const seed = options.seed ?? fromEnv.seed ?? DEFAULT_SEED;
+  const seed = options.seed ?? parseSeedEnvironment(process.env.SANDBOX_SEED) ?? DEFAULT_SEED;
   const host = options.host ?? '127.0.0.1';
   const tokenTtlSeconds = options.tokenTtlSeconds ?? DEFAULT_TOKEN_TTL_SECONDS;
   if (!(tokenTtlSeconds > 0)) throw new Error(`tokenTtlSeconds must be more than 0 (got ${tokenTtlSeconds})`);
@@ -160,7 +159,7 @@ export async function startStandIns(options: StandInsOptions): Promise<StandIns>
   const faults = new FaultInjector(seed);
   const requests = new RequestCounts();
   // Initial faults go through the same validation as the admin endpoint, with a clear start-up error.
-  const initialFaults = options.faults ?? fromEnv.faults ?? {};
+  const initialFaults = options.faults ?? parseFaultsEnvironment(process.env.SANDBOX_FAULTS) ?? {};
   for (const system of FAULT_SYSTEMS) {
     if (!initialFaults[system]) continue;
     try {
