@@ -289,3 +289,20 @@ describe('compileStoredMapping', () => {
     expect(isPermanentError(malformed)).toBe(true);
   });
 });
+
+describe('previewMapping limits', () => {
+  it('stops within its time budget when an expression runs away, keeping what it has', async () => {
+    const mapping: Mapping = { fields: [{ target: 'loop', expression: '($f := function($x){ $f($x + 1) }; $f(0))', type: 'number', required: true }] };
+    const preview = await previewMapping(mapping, Array.from({ length: 50 }, (_, i) => ({ id: i })), { budgetMs: 60 });
+    expect(preview.results.length).toBeGreaterThan(0);
+    expect(preview.results.length).toBeLessThan(50);
+    expect(preview.results[0].errors).toEqual([{ field: 'loop', reason: 'Evaluation timeout after 60 milliseconds. Check for infinite loop' }]);
+    expect(preview.notice).toMatch(new RegExp(`^Preview stopped after ${preview.results.length} of 50 records: the expressions took longer than 60 ms`));
+  });
+
+  it('previews at most PREVIEW_LIMIT records and says so', async () => {
+    const preview = await previewMapping(journal, Array.from({ length: 250 }, (_, i) => invoice(i)));
+    expect(preview.results).toHaveLength(200);
+    expect(preview.notice).toBe('Previewed the first 200 of 250 records');
+  });
+});
