@@ -1,8 +1,13 @@
 import { ConfigError, loadEnv } from '../lib/env';
+import { DEMO_CRM_API_KEY } from './demo-credentials';
 import { startIdentityProvider } from './idp';
+import { startStandIns, standInsOptionsFromEnvironment } from './stand-ins';
 
 /**
- * The sandbox process: local stand-ins for everything outside Junction, for the demo and tests.
+ * The sandbox process: local stand-ins for everything outside Junction, for the demo and tests:
+ * the OpenID Connect identity provider, the OAuth2 token server, the accounting and CRM APIs, and
+ * the webhook/Slack/SMTP catchers, with fault injection (SANDBOX_FAULTS, SANDBOX_SEED, or the
+ * admin endpoints under /_admin).
  */
 async function main() {
   const env = loadEnv();
@@ -10,8 +15,20 @@ async function main() {
   if (!env.OIDC_ISSUER) {
     const idp = await startIdentityProvider({ port: Number(new URL(env.IDP_URL).port), appUrl: env.APP_URL });
     closers.push(idp.close);
-    console.log(`[sandbox] identity provider at ${idp.issuer}`);
+    console.log(`identity provider at ${idp.issuer}`);
   }
+  const smtpPort = Number(process.env.SANDBOX_SMTP_PORT ?? 2525);
+  if (!Number.isInteger(smtpPort) || smtpPort < 1 || smtpPort > 65535) {
+    throw new ConfigError(`Invalid configuration: SANDBOX_SMTP_PORT must be a port number (got '${process.env.SANDBOX_SMTP_PORT}')`);
+  }
+  const standIns = await startStandIns({
+    port: Number(new URL(env.SANDBOX_URL).port),
+    smtpPort,
+    crmApiKey: DEMO_CRM_API_KEY,
+    ...standInsOptionsFromEnvironment(),
+  });
+  closers.push(standIns.close);
+  console.log(`stand-ins at ${standIns.url} (OAuth2, accounting, CRM, catchers; SMTP on ${standIns.smtpPort})`);
   const stop = async () => {
     await Promise.allSettled(closers.map((close) => close()));
     process.exit(0);

@@ -12,6 +12,7 @@ export default async function ConsoleLayout({ children }: { children: React.Reac
     { href: '/integrations', label: 'Integrations' },
     { href: '/runs', label: 'Runs' },
     { href: '/alerts', label: 'Alerts' },
+    { href: '/audit', label: 'Audit' },
     ...(user.role === 'admin' ? [{ href: '/users', label: 'Users' }] : []),
   ];
   return (
