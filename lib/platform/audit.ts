@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { and, desc, eq, gte, like, or, sql, type SQL } from 'drizzle-orm';
+import { and, eq, gte, like, or, sql, type SQL } from 'drizzle-orm';
 import type { DatabaseOrTransaction } from '../../db/client';
 import { auditLog, type AuditRow } from '../../db/schema';
 
@@ -67,7 +67,13 @@ export async function recordAction(db: DatabaseOrTransaction, params: RecordActi
 // ---------------------------------------------------------------------------------------------
 
 export type AuditChainResult =
-  | { ok: true; rows: number; /** Hash of the last row: record it elsewhere to also detect a rewritten tail. */ head: string | null }
+  | {
+      ok: true;
+      /** Rows checked. */
+      rows: number;
+      /** Hash of the last row: record it elsewhere to also detect a rewritten tail. */
+      head: string | null;
+    }
   | { ok: false; rows: number; brokenAt: { id: number; reason: string } };
 
 /**
@@ -78,13 +84,26 @@ export type AuditChainResult =
  * deleted last row, or a superuser who rewrites every later hash, only shows against a head
  * recorded elsewhere, which is what `head` is for.
  */
-export async function verifyAuditChain(db: DatabaseOrTransaction): Promise<AuditChainResult> {
+export async function verifyAuditChain(
+  db: DatabaseOrTransaction,
+  params: {
+    /**
+     * Verify only the rows after a checkpoint (the id and head of an earlier ok result): ~1.5 s
+     * per 100 000 rows makes a full pass a job for a schedule, not for every page view. Rows up
+     * to the checkpoint are then not re-checked.
+     */
+    after?: { id: number; hash: string };
+  } = {},
+): Promise<AuditChainResult> {
+  const afterId = params.after?.id ?? 0;
+  const afterHash = params.after?.hash ?? 'genesis';
   const rows = await db.execute<{ rows: number; broken_id: string | number | null; reason: string | null; head: string | null }>(sql`
     with chain as (
       select a.id, a.hash,
              a.hash = audit_row_hash(a.prev_hash, a) as content_ok,
-             a.prev_hash = coalesce(lag(a.hash) over (order by a.id), 'genesis') as link_ok
+             a.prev_hash = coalesce(lag(a.hash) over (order by a.id), ${afterHash}) as link_ok
       from audit_log a
+      where a.id > ${afterId}
     )
     select count(*)::int as rows,
            min(id) filter (where not (content_ok and link_ok)) as broken_id,
@@ -95,7 +114,7 @@ export async function verifyAuditChain(db: DatabaseOrTransaction): Promise<Audit
   `);
   const result = rows[0];
   const count = Number(result?.rows ?? 0);
-  if (result?.broken_id == null) return { ok: true, rows: count, head: result?.head ?? null };
+  if (result?.broken_id == null) return { ok: true, rows: count, head: result?.head ?? params.after?.hash ?? null };
   const id = Number(result.broken_id);
   const reason =
     result.reason === 'content'
@@ -103,6 +122,13 @@ export async function verifyAuditChain(db: DatabaseOrTransaction): Promise<Audit
       : `audit row ${id} does not link to the row before it: a row before it was deleted, or this one was inserted outside the chain`;
   return { ok: false, rows: count, brokenAt: { id, reason } };
 }
+
+/**
+ * The audit indexes are `changed_at DESC NULLS LAST, id DESC NULLS LAST`; a plain `DESC` means
+ * NULLS FIRST, which PostgreSQL does not match to them (NOT NULL columns notwithstanding) and
+ * answers with a scan and a sort: 37 ms instead of 0.1 ms for 100 of 100 000 rows.
+ */
+const NEWEST_FIRST = [sql`${auditLog.changedAt} desc nulls last`, sql`${auditLog.id} desc nulls last`];
 
 export interface ChangesSinceParams {
   since: Date;
@@ -139,7 +165,7 @@ export function changesSinceQuery(db: DatabaseOrTransaction, params: ChangesSinc
     .select()
     .from(auditLog)
     .where(and(...conditions))
-    .orderBy(desc(auditLog.changedAt), desc(auditLog.id))
+    .orderBy(...NEWEST_FIRST)
     .limit(limit);
 }
 
@@ -159,6 +185,6 @@ export async function fieldHistory(
     .select()
     .from(auditLog)
     .where(and(eq(auditLog.integration, params.integration), eq(auditLog.kind, 'config'), field))
-    .orderBy(desc(auditLog.changedAt), desc(auditLog.id))
+    .orderBy(...NEWEST_FIRST)
     .limit(limit);
 }
