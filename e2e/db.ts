@@ -2,9 +2,13 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import postgres from 'postgres';
 
-interface E2EState {
+export interface E2EState {
   databaseUrl: string;
   sandboxUrl: string;
+  appUrl: string;
+  /** For tests that start extra worker processes against the same database. */
+  secretsKey: string;
+  authSecret: string;
 }
 
 /** What the start script (--e2e) wrote: the throw-away database and the sandbox it started. */

@@ -165,7 +165,6 @@ async function main() {
   if (e2e) {
     // The Playwright process seeds and checks this database directly.
     mkdirSync(path.join(root, 'test-results'), { recursive: true });
-    writeFileSync(path.join(root, 'test-results', 'e2e-state.json'), JSON.stringify({ databaseUrl, sandboxUrl: `http://localhost:${sandboxPort}` }));
   }
   const db = connect(databaseUrl, { max: 2, name: 'junction-start' });
   await applyMigrations(db);
@@ -199,6 +198,14 @@ async function main() {
   };
   // The children re-validate the same environment; fail here first with the same message.
   parseEnv(env);
+  if (e2e) {
+    // The Playwright process seeds and checks this database directly, and may start extra workers.
+    mkdirSync(path.join(root, 'test-results'), { recursive: true });
+    writeFileSync(
+      path.join(root, 'test-results', 'e2e-state.json'),
+      JSON.stringify({ databaseUrl, sandboxUrl: env.SANDBOX_URL, appUrl, secretsKey: env.JUNCTION_SECRETS_KEY, authSecret: env.AUTH_SECRET }),
+    );
+  }
 
   const bin = (name: string) => path.join(root, 'node_modules', '.bin', name);
   startChild('sandbox', bin('tsx'), ['sandbox/index.ts'], env);
