@@ -1,4 +1,4 @@
-import { and, asc, desc, eq, gte, inArray, lt, lte, or, sql, type SQL } from 'drizzle-orm';
+import { and, asc, eq, gte, inArray, lt, lte, or, sql, type SQL } from 'drizzle-orm';
 import { z } from 'zod';
 import type { DatabaseOrTransaction } from '../../db/client';
 import { attemptLogs, attempts, runs, runStatusEnum, runTriggerEnum, type Attempt, type AttemptLog, type Run } from '../../db/schema';
@@ -82,7 +82,8 @@ export async function listRuns(db: DatabaseOrTransaction, input: TRunFilter = {}
     })
     .from(runs)
     .where(where.length ? and(...where) : undefined)
-    .orderBy(desc(runs.createdAt), desc(runs.id))
+    // NULLS LAST to match the indexes' order: PostgreSQL then reads the index instead of sorting.
+    .orderBy(sql`${runs.createdAt} desc nulls last`, sql`${runs.id} desc nulls last`)
     .limit(f.limit + 1);
   const items = rows.slice(0, f.limit);
   return { items, next: rows.length > f.limit ? runCursor(items[items.length - 1]) : null };

@@ -1,4 +1,4 @@
-import { and, asc, desc, eq, inArray, lt, or, type SQL } from 'drizzle-orm';
+import { and, asc, eq, inArray, lt, or, sql, type SQL } from 'drizzle-orm';
 import type { DatabaseOrTransaction } from '../../../db/client';
 import { alertChannels, alertDeliveries, alerts, incidents } from '../../../db/schema';
 import type { ChannelType } from './channels';
@@ -71,7 +71,8 @@ export async function alertHistory(
     .from(alerts)
     .leftJoin(incidents, eq(incidents.id, alerts.incidentId))
     .where(where.length > 0 ? and(...where) : undefined)
-    .orderBy(desc(alerts.createdAt), desc(alerts.id))
+    // NULLS LAST to match the index order, so PostgreSQL reads the index instead of sorting.
+    .orderBy(sql`${alerts.createdAt} desc nulls last`, sql`${alerts.id} desc nulls last`)
     .limit(limit + 1);
   const page = rows.slice(0, limit);
   const ids = page.map((r) => r.alert.id);
