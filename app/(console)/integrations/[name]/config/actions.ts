@@ -1,0 +1,87 @@
+'use server';
+
+import { z } from 'zod';
+import { updateIntegrationConfig, type ConfigUpdateResult } from '@/lib/platform/config';
+import { revertToVersion } from '@/lib/platform/config-history';
+import { describeCron, nextRuns, validateCron, validateTimezone } from '@/lib/platform/cron';
+import { applySchedule } from '@/lib/platform/schedules';
+import { defineAction, UserError } from '@/lib/server/action';
+import { getBoss } from '@/lib/server/boss';
+import { getDb } from '@/lib/server/db';
+import { getKeyring } from '@/lib/server/keyring';
+import { getRegistry } from '@/lib/server/registry';
+
+const ZTarget = z.object({ integration: z.string().min(1).max(100), expectedVersion: z.number().int().min(1) });
+
+function definitionOf(integration: string) {
+  const def = getRegistry().get(integration);
+  if (!def) throw new UserError(`${integration} is not registered in this build (orphaned): its configuration cannot be edited.`, undefined, 409);
+  return def;
+}
+
+/** Turns the config service's answer into the action's; schedule changes reach pg-boss at once. */
+async function settle(integration: string, result: ConfigUpdateResult) {
+  if (!result.ok) {
+    const status = result.code === 'stale' ? 409 : result.code === 'not_found' ? 404 : 400;
+    throw new UserError(result.message, result.fieldErrors, status);
+  }
+  if (result.changed.some((f) => f === 'schedule' || f === 'timezone')) {
+    await applySchedule(getDb(), await getBoss(), { integration });
+  }
+  return { version: result.version, changed: result.changed };
+}
+
+/** Saves an edit of the integration's configuration: validated, version-checked, audited per field. */
+export const saveConfigAction = defineAction({
+  role: 'admin',
+  input: ZTarget.extend({ patch: z.record(z.string(), z.unknown()) }),
+  handler: async ({ integration, expectedVersion, patch }, { user, correlationId }) =>
+    settle(
+      integration,
+      await updateIntegrationConfig(getDb(), { integration, expectedVersion, patch, actor: user.email || user.name, correlationId, definition: definitionOf(integration), keyring: getKeyring() }),
+    ),
+});
+
+/** Replaces one write-only secret; the audit records that it changed, never the value. */
+export const replaceSecretAction = defineAction({
+  role: 'admin',
+  input: ZTarget.extend({ name: z.string().min(1).max(100), value: z.string().min(1, 'Enter the new value.').max(10_000) }),
+  handler: async ({ integration, expectedVersion, name, value }, { user, correlationId }) =>
+    settle(
+      integration,
+      await updateIntegrationConfig(getDb(), {
+        integration,
+        expectedVersion,
+        patch: { secrets: { [name]: value } },
+        actor: user.email || user.name,
+        correlationId,
+        definition: definitionOf(integration),
+        keyring: getKeyring(),
+      }),
+    ),
+});
+
+/** Makes the configuration what it was at `at`, as a new audited change. */
+export const revertConfigAction = defineAction({
+  role: 'admin',
+  input: ZTarget.extend({ at: z.coerce.date() }),
+  handler: async ({ integration, expectedVersion, at }, { user, correlationId }) =>
+    settle(
+      integration,
+      await revertToVersion(getDb(), { integration, at, expectedVersion, actor: user.email || user.name, correlationId, definition: definitionOf(integration), keyring: getKeyring() }),
+    ),
+});
+
+/** The schedule in words and its next five runs, for the editor; the same checks the save uses. */
+export const previewScheduleAction = defineAction({
+  role: 'viewer',
+  input: z.object({ schedule: z.string().max(200), timezone: z.string().max(100) }),
+  handler: async ({ schedule, timezone }) => {
+    const tz = validateTimezone(timezone);
+    if (!tz.ok) return { ok: false as const, field: 'timezone', message: tz.message };
+    if (!schedule.trim()) return { ok: true as const, words: 'No schedule: runs start only when someone runs them', next: [] as string[] };
+    const cron = validateCron(schedule);
+    if (!cron.ok) return { ok: false as const, field: 'schedule', message: cron.message };
+    return { ok: true as const, words: describeCron(schedule), next: nextRuns(schedule, timezone, 5).map((d) => d.toISOString()) };
+  },
+});

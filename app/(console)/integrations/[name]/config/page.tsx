@@ -1,0 +1,46 @@
+import { notFound } from 'next/navigation';
+import { z } from 'zod';
+import { ConfigForm, type JsonSchemaProperty } from '@/components/config/config-form';
+import { RelativeTime } from '@/components/common/relative-time';
+import { requireUser } from '@/lib/auth/guards';
+import { hasRole } from '@/lib/auth/roles';
+import { getIntegrationConfig } from '@/lib/platform/config';
+import { getDb } from '@/lib/server/db';
+import { getRegistry } from '@/lib/server/registry';
+
+export const metadata = { title: 'Configuration' };
+export const dynamic = 'force-dynamic';
+
+export default async function ConfigPage({ params }: { params: Promise<{ name: string }> }) {
+  const user = await requireUser();
+  const name = decodeURIComponent((await params).name);
+  const def = getRegistry().get(name);
+  const config = await getIntegrationConfig(getDb(), { integration: name, declaredSecrets: def?.secrets ?? [] });
+  if (!config) notFound();
+  const schema = def ? (z.toJSONSchema(def.settings, { unrepresentable: 'any' }) as { properties?: Record<string, JsonSchemaProperty>; required?: string[] }) : {};
+  return (
+    <div className="flex flex-col gap-3">
+      <p className="text-sm text-muted-foreground">
+        Version {config.version}, last changed <RelativeTime value={config.updatedAt} /> by {config.updatedBy}.
+      </p>
+      <ConfigForm
+        key={config.version}
+        initial={{
+          integration: name,
+          version: config.version,
+          schedule: config.schedule,
+          timezone: config.timezone,
+          retryDelays: config.retryDelays,
+          breakerFailures: config.breakerFailures,
+          breakerCooldown: config.breakerCooldown,
+          retryBudget: config.retryBudget,
+          resumePolicy: config.resumePolicy,
+          settings: config.settings,
+        }}
+        settingsSchema={schema.properties ?? {}}
+        required={schema.required ?? []}
+        canEdit={hasRole(user.role, 'admin') && Boolean(def)}
+      />
+    </div>
+  );
+}

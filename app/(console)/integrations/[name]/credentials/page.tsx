@@ -1,0 +1,60 @@
+import { notFound, redirect } from 'next/navigation';
+import { EmptyState } from '@/components/common/empty-state';
+import { RelativeTime } from '@/components/common/relative-time';
+import { ReplaceSecret } from '@/components/config/replace-secret';
+import { Badge } from '@/components/ui/badge';
+import { Table, TableBody, TableCell, TableHead, TableHeader, TableRow } from '@/components/ui/table';
+import { requireUser } from '@/lib/auth/guards';
+import { hasRole } from '@/lib/auth/roles';
+import { getIntegrationConfig } from '@/lib/platform/config';
+import { getDb } from '@/lib/server/db';
+import { getRegistry } from '@/lib/server/registry';
+
+export const metadata = { title: 'Credentials' };
+export const dynamic = 'force-dynamic';
+
+export default async function CredentialsPage({ params }: { params: Promise<{ name: string }> }) {
+  const user = await requireUser();
+  const name = decodeURIComponent((await params).name);
+  if (!hasRole(user.role, 'admin')) redirect(`/integrations/${encodeURIComponent(name)}`);
+  const def = getRegistry().get(name);
+  const config = await getIntegrationConfig(getDb(), { integration: name, declaredSecrets: def?.secrets ?? [] });
+  if (!config) notFound();
+  return (
+    <div className="flex flex-col gap-3">
+      <p className="text-sm text-muted-foreground">Secrets are write-only: set or replace them here; their values never come back to the browser.</p>
+      {config.secrets.length === 0 ? (
+        <EmptyState title="No secrets">This integration declares no credentials.</EmptyState>
+      ) : (
+        <Table>
+          <TableHeader>
+            <TableRow>
+              <TableHead>Secret</TableHead>
+              <TableHead>Status</TableHead>
+              <TableHead>Set</TableHead>
+              <TableHead className="text-right">Action</TableHead>
+            </TableRow>
+          </TableHeader>
+          <TableBody>
+            {config.secrets.map((s) => (
+              <TableRow key={s.name} data-testid={`secret-${s.name}`}>
+                <TableCell className="font-mono text-sm">{s.name}</TableCell>
+                <TableCell>{s.set ? <Badge variant="success">set</Badge> : <Badge variant="warning">not set</Badge>}</TableCell>
+                <TableCell className="text-xs">
+                  {s.set ? (
+                    <>
+                      set <RelativeTime value={s.updatedAt} /> by {s.updatedBy}
+                    </>
+                  ) : (
+                    '—'
+                  )}
+                </TableCell>
+                <TableCell className="text-right">{def ? <ReplaceSecret integration={name} name={s.name} version={config.version} isSet={s.set} /> : null}</TableCell>
+              </TableRow>
+            ))}
+          </TableBody>
+        </Table>
+      )}
+    </div>
+  );
+}

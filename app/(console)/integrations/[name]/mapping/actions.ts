@@ -1,0 +1,39 @@
+'use server';
+
+import { z } from 'zod';
+import { updateIntegrationConfig } from '@/lib/platform/config';
+import { previewMapping } from '@/lib/platform/mapping';
+import { defineAction, UserError } from '@/lib/server/action';
+import { getDb } from '@/lib/server/db';
+import { getKeyring } from '@/lib/server/keyring';
+import { getRegistry } from '@/lib/server/registry';
+
+const ZDraftMapping = z.object({
+  fields: z.array(z.object({ target: z.string().max(200), expression: z.string().max(4000), type: z.string().max(20), required: z.boolean() })).max(200),
+  filter: z.string().max(4000).nullish(),
+  key: z.string().max(1000).optional(),
+});
+
+/** Live preview of a draft mapping on the integration's sample records. Nothing is saved. */
+export const previewMappingAction = defineAction({
+  role: 'admin',
+  input: z.object({ integration: z.string().min(1).max(100), mapping: ZDraftMapping }),
+  handler: async ({ integration, mapping }) => {
+    const def = getRegistry().get(integration);
+    if (!def?.mapping) throw new UserError(`${integration} has no field mapping.`, undefined, 404);
+    return previewMapping(mapping as Parameters<typeof previewMapping>[0], def.mapping.sample);
+  },
+});
+
+/** Saves the mapping through the config service: refused while it does not compile, audited. */
+export const saveMappingAction = defineAction({
+  role: 'admin',
+  input: z.object({ integration: z.string().min(1).max(100), expectedVersion: z.number().int().min(1), mapping: ZDraftMapping }),
+  handler: async ({ integration, expectedVersion, mapping }, { user, correlationId }) => {
+    const def = getRegistry().get(integration);
+    if (!def) throw new UserError(`${integration} is not registered in this build.`, undefined, 409);
+    const result = await updateIntegrationConfig(getDb(), { integration, expectedVersion, patch: { mapping }, actor: user.email || user.name, correlationId, definition: def, keyring: getKeyring() });
+    if (!result.ok) throw new UserError(result.message, result.fieldErrors, result.code === 'stale' ? 409 : 400);
+    return { version: result.version, changed: result.changed };
+  },
+});

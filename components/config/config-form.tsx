@@ -1,0 +1,391 @@
+'use client';
+
+import { useQuery } from '@tanstack/react-query';
+import { useRouter } from 'next/navigation';
+import { useEffect, useMemo, useState, useTransition } from 'react';
+import { toast } from 'sonner';
+import { previewScheduleAction, saveConfigAction } from '@/app/(console)/integrations/[name]/config/actions';
+import { exactTime } from '@/components/common/relative-time';
+import { Button } from '@/components/ui/button';
+import { Card, CardContent, CardDescription, CardHeader, CardTitle } from '@/components/ui/card';
+import { Dialog, DialogContent, DialogDescription, DialogFooter, DialogHeader, DialogTitle } from '@/components/ui/dialog';
+import { Input } from '@/components/ui/input';
+import { Label } from '@/components/ui/label';
+import { Select } from '@/components/ui/select';
+
+export interface JsonSchemaProperty {
+  type?: string | string[];
+  format?: string;
+  minimum?: number;
+  maximum?: number;
+  enum?: unknown[];
+  description?: string;
+}
+
+export interface ConfigFormInitial {
+  integration: string;
+  version: number;
+  schedule: string | null;
+  timezone: string;
+  retryDelays: string[];
+  breakerFailures: number;
+  breakerCooldown: string;
+  retryBudget: number | null;
+  resumePolicy: 'skip' | 'run_once';
+  settings: Record<string, unknown>;
+}
+
+interface FormState {
+  schedule: string;
+  timezone: string;
+  retryDelays: string;
+  breakerFailures: string;
+  breakerCooldown: string;
+  retryBudget: string;
+  resumePolicy: 'skip' | 'run_once';
+  settings: Record<string, string | boolean>;
+}
+
+function toState(initial: ConfigFormInitial, schema: Record<string, JsonSchemaProperty>): FormState {
+  const settings: Record<string, string | boolean> = {};
+  for (const [key, prop] of Object.entries(schema)) {
+    const value = initial.settings[key];
+    settings[key] = prop.type === 'boolean' ? Boolean(value) : value === undefined || value === null ? '' : String(value);
+  }
+  return {
+    schedule: initial.schedule ?? '',
+    timezone: initial.timezone,
+    retryDelays: initial.retryDelays.join(', '),
+    breakerFailures: String(initial.breakerFailures),
+    breakerCooldown: initial.breakerCooldown,
+    retryBudget: initial.retryBudget === null ? '' : String(Math.round(initial.retryBudget * 1000) / 10),
+    resumePolicy: initial.resumePolicy,
+    settings,
+  };
+}
+
+function numberOrText(text: string): number | string {
+  const trimmed = text.trim();
+  return trimmed !== '' && Number.isFinite(Number(trimmed)) ? Number(trimmed) : text;
+}
+
+/** The patch the form means, with only the fields that differ from what was loaded. */
+function buildPatch(state: FormState, initial: ConfigFormInitial, schema: Record<string, JsonSchemaProperty>) {
+  const patch: Record<string, unknown> = {};
+  const schedule = state.schedule.trim() === '' ? null : state.schedule.trim();
+  if (schedule !== initial.schedule) patch.schedule = schedule;
+  if (state.timezone.trim() !== initial.timezone) patch.timezone = state.timezone.trim();
+  const delays = state.retryDelays.split(/[,\s]+/).filter(Boolean);
+  if (delays.join(',') !== initial.retryDelays.join(',')) patch.retryDelays = delays;
+  const failures = numberOrText(state.breakerFailures);
+  if (failures !== initial.breakerFailures) patch.breakerFailures = failures;
+  if (state.breakerCooldown.trim() !== initial.breakerCooldown) patch.breakerCooldown = state.breakerCooldown.trim();
+  const budget = state.retryBudget.trim() === '' ? null : typeof numberOrText(state.retryBudget) === 'number' ? Number(state.retryBudget) / 100 : state.retryBudget;
+  if (budget !== initial.retryBudget) patch.retryBudget = budget;
+  if (state.resumePolicy !== initial.resumePolicy) patch.resumePolicy = state.resumePolicy;
+  const settings: Record<string, unknown> = { ...initial.settings };
+  let settingsChanged = false;
+  for (const [key, prop] of Object.entries(schema)) {
+    const raw = state.settings[key];
+    let value: unknown;
+    if (prop.type === 'boolean') value = Boolean(raw);
+    else if (prop.type === 'integer' || prop.type === 'number') value = String(raw).trim() === '' ? undefined : numberOrText(String(raw));
+    else value = String(raw) === '' ? undefined : String(raw);
+    if (value === undefined) delete settings[key];
+    else settings[key] = value;
+    if (JSON.stringify(value) !== JSON.stringify(initial.settings[key])) settingsChanged = true;
+  }
+  if (settingsChanged) patch.settings = settings;
+  return patch;
+}
+
+function show(value: unknown): string {
+  if (value === null || value === undefined) return '—';
+  if (Array.isArray(value)) return value.join(', ');
+  return typeof value === 'object' ? JSON.stringify(value) : String(value);
+}
+
+function diffRows(patch: Record<string, unknown>, initial: ConfigFormInitial) {
+  const rows: { field: string; from: string; to: string }[] = [];
+  for (const [field, value] of Object.entries(patch)) {
+    if (field === 'settings') {
+      const next = value as Record<string, unknown>;
+      for (const key of new Set([...Object.keys(initial.settings), ...Object.keys(next)])) {
+        if (JSON.stringify(initial.settings[key]) !== JSON.stringify(next[key])) rows.push({ field: `settings.${key}`, from: show(initial.settings[key]), to: show(next[key]) });
+      }
+    } else if (field === 'retryBudget') {
+      const pct = (v: unknown) => (typeof v === 'number' ? `${Math.round(v * 1000) / 10}%` : show(v));
+      rows.push({ field, from: pct(initial.retryBudget), to: pct(value) });
+    } else {
+      rows.push({ field, from: show((initial as unknown as Record<string, unknown>)[field]), to: show(value) });
+    }
+  }
+  return rows;
+}
+
+function useDebounced<T>(value: T, ms: number): T {
+  const [debounced, setDebounced] = useState(value);
+  useEffect(() => {
+    const timer = setTimeout(() => setDebounced(value), ms);
+    return () => clearTimeout(timer);
+  }, [value, ms]);
+  return debounced;
+}
+
+function FieldError({ id, message }: { id: string; message?: string }) {
+  return message ? (
+    <p id={id} className="text-xs text-destructive">
+      {message}
+    </p>
+  ) : null;
+}
+
+/**
+ * The config editor: a form from the integration's settings schema plus schedule (in words, next 5
+ * runs), time zone, retries and breaker; a diff of what will change before saving; a stale edit says
+ * who changed it and offers a reload.
+ */
+export function ConfigForm({ initial, settingsSchema, required, canEdit }: { initial: ConfigFormInitial; settingsSchema: Record<string, JsonSchemaProperty>; required: string[]; canEdit: boolean }) {
+  const router = useRouter();
+  const [state, setState] = useState<FormState>(() => toState(initial, settingsSchema));
+  const [errors, setErrors] = useState<Record<string, string>>({});
+  const [stale, setStale] = useState<string | null>(null);
+  const [formError, setFormError] = useState<string | null>(null);
+  const [reviewing, setReviewing] = useState(false);
+  const [pending, start] = useTransition();
+  const patch = useMemo(() => buildPatch(state, initial, settingsSchema), [state, initial, settingsSchema]);
+  const diff = useMemo(() => diffRows(patch, initial), [patch, initial]);
+  const set = <K extends keyof FormState>(key: K, value: FormState[K]) => setState((s) => ({ ...s, [key]: value }));
+  const scheduleInput = useDebounced({ schedule: state.schedule, timezone: state.timezone }, 250);
+  const schedulePreview = useQuery({
+    queryKey: ['schedule-preview', scheduleInput],
+    queryFn: async () => {
+      const result = await previewScheduleAction(scheduleInput);
+      if (!result.ok) throw new Error(result.error);
+      return result.data;
+    },
+    placeholderData: (previous) => previous,
+  });
+  const timezones = useMemo(() => (typeof Intl.supportedValuesOf === 'function' ? Intl.supportedValuesOf('timeZone') : []), []);
+
+  const save = () =>
+    start(async () => {
+      const result = await saveConfigAction({ integration: initial.integration, expectedVersion: initial.version, patch });
+      setReviewing(false);
+      if (result.ok) {
+        setErrors({});
+        setFormError(null);
+        toast.success(result.data.changed.length ? `Saved ${result.data.changed.length} change${result.data.changed.length === 1 ? '' : 's'}; see History` : 'Nothing changed');
+        router.refresh();
+      } else if (result.status === 409) {
+        setStale(result.error);
+      } else {
+        setErrors(result.fieldErrors ?? {});
+        setFormError(result.error);
+      }
+    });
+
+  const disabled = !canEdit;
+  const err = (key: string) => errors[key] ?? Object.entries(errors).find(([k]) => k.startsWith(`${key}.`))?.[1];
+
+  return (
+    <form
+      className="flex flex-col gap-4"
+      onSubmit={(e) => {
+        e.preventDefault();
+        setReviewing(true);
+      }}
+      noValidate
+    >
+      {stale ? (
+        <div role="alert" className="flex flex-wrap items-center gap-3 rounded-md border border-destructive/40 bg-destructive/10 p-3 text-sm text-destructive">
+          <span>{stale}</span>
+          <Button type="button" size="sm" variant="outline" onClick={() => { setStale(null); router.refresh(); }}>
+            Reload
+          </Button>
+        </div>
+      ) : null}
+      {formError ? (
+        <p role="alert" className="rounded-md bg-destructive/10 p-3 text-sm text-destructive">
+          {formError}
+        </p>
+      ) : null}
+      <Card>
+        <CardHeader>
+          <CardTitle>Schedule</CardTitle>
+          <CardDescription>Cron (5 or 6 fields) in an IANA time zone. Leave empty for manual runs only.</CardDescription>
+        </CardHeader>
+        <CardContent className="grid gap-4 md:grid-cols-2">
+          <div className="grid gap-1.5">
+            <Label htmlFor="schedule">Cron expression</Label>
+            <Input id="schedule" value={state.schedule} disabled={disabled} onChange={(e) => set('schedule', e.target.value)} placeholder="0 2 * * *" className="font-mono" aria-invalid={Boolean(err('schedule'))} aria-describedby="schedule-error schedule-words" />
+            <FieldError id="schedule-error" message={err('schedule')} />
+            <div id="schedule-words" className="text-xs text-muted-foreground" aria-live="polite">
+              {schedulePreview.error ? (
+                <span className="text-destructive">{(schedulePreview.error as Error).message}</span>
+              ) : schedulePreview.data?.ok === false ? (
+                <span className="text-destructive" data-testid="schedule-problem">
+                  {schedulePreview.data.message}
+                </span>
+              ) : schedulePreview.data?.ok ? (
+                <>
+                  <span data-testid="schedule-words">{schedulePreview.data.words}</span>
+                  {schedulePreview.data.next.length ? (
+                    <ul className="mt-1 list-disc pl-4">
+                      {schedulePreview.data.next.map((n) => (
+                        <li key={n}>{exactTime(new Date(n))}</li>
+                      ))}
+                    </ul>
+                  ) : null}
+                </>
+              ) : null}
+            </div>
+          </div>
+          <div className="grid content-start gap-1.5">
+            <Label htmlFor="timezone">Time zone</Label>
+            <Input id="timezone" list="timezones" value={state.timezone} disabled={disabled} onChange={(e) => set('timezone', e.target.value)} aria-invalid={Boolean(err('timezone'))} aria-describedby="timezone-error" />
+            <datalist id="timezones">
+              {timezones.map((tz) => (
+                <option key={tz} value={tz} />
+              ))}
+            </datalist>
+            <FieldError id="timezone-error" message={err('timezone')} />
+            <Label htmlFor="resumePolicy" className="mt-3">
+              On resume after a pause
+            </Label>
+            <Select id="resumePolicy" value={state.resumePolicy} disabled={disabled} onChange={(e) => set('resumePolicy', e.target.value as FormState['resumePolicy'])}>
+              <option value="skip">Skip the runs missed while paused</option>
+              <option value="run_once">Run once on resume if any were missed</option>
+            </Select>
+          </div>
+        </CardContent>
+      </Card>
+
+      <Card>
+        <CardHeader>
+          <CardTitle>Retries and circuit breaker</CardTitle>
+          <CardDescription>Delays between attempts (attempts = delays + 1); the breaker opens after consecutive failures of the external system.</CardDescription>
+        </CardHeader>
+        <CardContent className="grid gap-4 md:grid-cols-2">
+          <div className="grid gap-1.5">
+            <Label htmlFor="retryDelays">Retry delays</Label>
+            <Input id="retryDelays" value={state.retryDelays} disabled={disabled} onChange={(e) => set('retryDelays', e.target.value)} placeholder="30s, 2m, 5m" aria-invalid={Boolean(err('retryDelays'))} aria-describedby="retryDelays-error" />
+            <FieldError id="retryDelays-error" message={err('retryDelays')} />
+          </div>
+          <div className="grid gap-1.5">
+            <Label htmlFor="retryBudget">Retry budget (% of attempts in the last hour; empty = none)</Label>
+            <Input id="retryBudget" inputMode="decimal" value={state.retryBudget} disabled={disabled} onChange={(e) => set('retryBudget', e.target.value)} placeholder="e.g. 20" aria-invalid={Boolean(err('retryBudget'))} aria-describedby="retryBudget-error" />
+            <FieldError id="retryBudget-error" message={err('retryBudget')} />
+          </div>
+          <div className="grid gap-1.5">
+            <Label htmlFor="breakerFailures">Breaker opens after (consecutive failures)</Label>
+            <Input id="breakerFailures" inputMode="numeric" value={state.breakerFailures} disabled={disabled} onChange={(e) => set('breakerFailures', e.target.value)} aria-invalid={Boolean(err('breakerFailures'))} aria-describedby="breakerFailures-error" />
+            <FieldError id="breakerFailures-error" message={err('breakerFailures')} />
+          </div>
+          <div className="grid gap-1.5">
+            <Label htmlFor="breakerCooldown">Breaker cooldown</Label>
+            <Input id="breakerCooldown" value={state.breakerCooldown} disabled={disabled} onChange={(e) => set('breakerCooldown', e.target.value)} placeholder="1m" aria-invalid={Boolean(err('breakerCooldown'))} aria-describedby="breakerCooldown-error" />
+            <FieldError id="breakerCooldown-error" message={err('breakerCooldown')} />
+          </div>
+        </CardContent>
+      </Card>
+
+      <Card>
+        <CardHeader>
+          <CardTitle>Settings</CardTitle>
+          <CardDescription>Validated by the integration&apos;s own schema.</CardDescription>
+        </CardHeader>
+        <CardContent className="grid gap-4 md:grid-cols-2">
+          {Object.entries(settingsSchema).map(([key, prop]) => {
+            const id = `setting-${key}`;
+            const message = err(`settings.${key}`);
+            return (
+              <div key={key} className="grid gap-1.5">
+                {prop.type === 'boolean' ? (
+                  <label className="flex items-center gap-2 text-sm font-medium">
+                    <input type="checkbox" id={id} checked={Boolean(state.settings[key])} disabled={disabled} onChange={(e) => setState((s) => ({ ...s, settings: { ...s.settings, [key]: e.target.checked } }))} />
+                    {key}
+                  </label>
+                ) : (
+                  <>
+                    <Label htmlFor={id}>
+                      {key}
+                      {required.includes(key) ? '' : ' (optional)'}
+                    </Label>
+                    {prop.enum ? (
+                      <Select id={id} value={String(state.settings[key] ?? '')} disabled={disabled} onChange={(e) => setState((s) => ({ ...s, settings: { ...s.settings, [key]: e.target.value } }))}>
+                        {prop.enum.map((v) => (
+                          <option key={String(v)} value={String(v)}>
+                            {String(v)}
+                          </option>
+                        ))}
+                      </Select>
+                    ) : (
+                      <Input
+                        id={id}
+                        inputMode={prop.type === 'integer' || prop.type === 'number' ? 'numeric' : undefined}
+                        value={String(state.settings[key] ?? '')}
+                        disabled={disabled}
+                        onChange={(e) => setState((s) => ({ ...s, settings: { ...s.settings, [key]: e.target.value } }))}
+                        aria-invalid={Boolean(message)}
+                        aria-describedby={`${id}-error`}
+                      />
+                    )}
+                    {prop.minimum !== undefined || prop.maximum !== undefined ? (
+                      <span className="text-xs text-muted-foreground">
+                        {prop.minimum !== undefined ? `from ${prop.minimum}` : ''} {prop.maximum !== undefined ? `to ${prop.maximum}` : ''}
+                      </span>
+                    ) : null}
+                  </>
+                )}
+                <FieldError id={`${id}-error`} message={message} />
+              </div>
+            );
+          })}
+        </CardContent>
+      </Card>
+
+      {canEdit ? (
+        <div className="flex items-center justify-end gap-2">
+          <span className="text-sm text-muted-foreground">{diff.length ? `${diff.length} unsaved change${diff.length === 1 ? '' : 's'}` : 'No changes'}</span>
+          <Button type="button" variant="ghost" disabled={diff.length === 0 || pending} onClick={() => { setState(toState(initial, settingsSchema)); setErrors({}); setFormError(null); }}>
+            Discard
+          </Button>
+          <Button type="submit" disabled={diff.length === 0 || pending}>
+            Review changes
+          </Button>
+        </div>
+      ) : (
+        <p className="text-sm text-muted-foreground">Only admins can change the configuration.</p>
+      )}
+
+      <Dialog open={reviewing} onOpenChange={setReviewing}>
+        <DialogContent>
+          <DialogHeader>
+            <DialogTitle>Save these changes?</DialogTitle>
+            <DialogDescription>Each changed field becomes one audit record with the old and new value.</DialogDescription>
+          </DialogHeader>
+          <ul className="flex flex-col gap-2 text-sm" data-testid="config-diff">
+            {diff.map((d) => (
+              <li key={d.field} className="rounded-md border p-2">
+                <div className="font-medium">{d.field}</div>
+                <div className="flex flex-wrap items-center gap-1 text-xs">
+                  <code className="rounded bg-destructive/8 px-1 text-destructive line-through">{d.from}</code> →{' '}
+                  <code className="rounded bg-success/10 px-1 text-[oklch(0.40_0.12_150)]">{d.to}</code>
+                </div>
+              </li>
+            ))}
+          </ul>
+          <DialogFooter>
+            <Button type="button" variant="outline" onClick={() => setReviewing(false)}>
+              Keep editing
+            </Button>
+            <Button type="button" disabled={pending} onClick={save}>
+              {pending ? 'Saving…' : `Save ${diff.length} change${diff.length === 1 ? '' : 's'}`}
+            </Button>
+          </DialogFooter>
+        </DialogContent>
+      </Dialog>
+    </form>
+  );
+}

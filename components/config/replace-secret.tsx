@@ -1,0 +1,70 @@
+'use client';
+
+import { useRouter } from 'next/navigation';
+import { useState, useTransition } from 'react';
+import { toast } from 'sonner';
+import { replaceSecretAction } from '@/app/(console)/integrations/[name]/config/actions';
+import { Button } from '@/components/ui/button';
+import { Dialog, DialogContent, DialogDescription, DialogFooter, DialogHeader, DialogTitle, DialogTrigger } from '@/components/ui/dialog';
+import { Input } from '@/components/ui/input';
+import { Label } from '@/components/ui/label';
+
+/** A write-only field: the value goes to the server once and is never shown again. */
+export function ReplaceSecret({ integration, name, version, isSet }: { integration: string; name: string; version: number; isSet: boolean }) {
+  const router = useRouter();
+  const [open, setOpen] = useState(false);
+  const [value, setValue] = useState('');
+  const [error, setError] = useState<string | null>(null);
+  const [pending, start] = useTransition();
+  const submit = (e: React.FormEvent) => {
+    e.preventDefault();
+    start(async () => {
+      const result = await replaceSecretAction({ integration, expectedVersion: version, name, value });
+      if (result.ok) {
+        setValue('');
+        setOpen(false);
+        setError(null);
+        toast.success(`${name} ${isSet ? 'replaced' : 'set'}`);
+        router.refresh();
+      } else {
+        setError(result.fieldErrors?.[`secrets.${name}`] ?? result.fieldErrors?.value ?? result.error);
+      }
+    });
+  };
+  return (
+    <Dialog open={open} onOpenChange={(o) => { setOpen(o); if (!o) { setValue(''); setError(null); } }}>
+      <DialogTrigger asChild>
+        <Button size="sm" variant="outline">
+          {isSet ? 'Replace' : 'Set'}
+        </Button>
+      </DialogTrigger>
+      <DialogContent>
+        <form onSubmit={submit} className="flex flex-col gap-4">
+          <DialogHeader>
+            <DialogTitle>
+              {isSet ? 'Replace' : 'Set'} {name}
+            </DialogTitle>
+            <DialogDescription>Encrypted at rest; never shown again, not even to admins. The audit trail records that it changed, not the value. The next run uses it.</DialogDescription>
+          </DialogHeader>
+          <div className="grid gap-1.5">
+            <Label htmlFor={`secret-${name}`}>New value</Label>
+            <Input id={`secret-${name}`} type="password" autoComplete="new-password" value={value} onChange={(e) => setValue(e.target.value)} aria-invalid={Boolean(error)} aria-describedby={`secret-${name}-error`} />
+            {error ? (
+              <p id={`secret-${name}-error`} role="alert" className="text-xs text-destructive">
+                {error}
+              </p>
+            ) : null}
+          </div>
+          <DialogFooter>
+            <Button type="button" variant="outline" onClick={() => setOpen(false)}>
+              Cancel
+            </Button>
+            <Button type="submit" disabled={pending || value.length === 0}>
+              {pending ? 'Saving…' : 'Save secret'}
+            </Button>
+          </DialogFooter>
+        </form>
+      </DialogContent>
+    </Dialog>
+  );
+}

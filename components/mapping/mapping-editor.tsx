@@ -1,0 +1,228 @@
+'use client';
+
+import { useQuery } from '@tanstack/react-query';
+import { useRouter } from 'next/navigation';
+import { useEffect, useState, useTransition } from 'react';
+import { toast } from 'sonner';
+import { previewMappingAction } from '@/app/(console)/integrations/[name]/mapping/actions';
+import { Button } from '@/components/ui/button';
+import { Input } from '@/components/ui/input';
+import { Select } from '@/components/ui/select';
+import { Table, TableBody, TableCell, TableHead, TableHeader, TableRow } from '@/components/ui/table';
+import type { ActionResult } from '@/lib/server/action';
+
+export interface EditorField {
+  target: string;
+  expression: string;
+  type: string;
+  required: boolean;
+}
+
+export interface EditorMapping {
+  fields: EditorField[];
+  filter?: string | null;
+  key?: string;
+}
+
+const TYPES = ['string', 'number', 'integer', 'boolean', 'date', 'decimal'];
+
+function useDebounced<T>(value: T, ms: number): T {
+  const [debounced, setDebounced] = useState(value);
+  useEffect(() => {
+    const timer = setTimeout(() => setDebounced(value), ms);
+    return () => clearTimeout(timer);
+  }, [value, ms]);
+  return debounced;
+}
+
+/**
+ * Rows of target, JSONata expression, type and required; live preview on sample records as the
+ * admin types; saving is refused while an expression does not compile.
+ */
+export function MappingEditor({
+  integration,
+  initial,
+  version,
+  canEdit,
+  save,
+}: {
+  integration: string;
+  initial: EditorMapping;
+  version: number;
+  canEdit: boolean;
+  save: (input: { integration: string; expectedVersion: number; mapping: EditorMapping }) => Promise<ActionResult<{ version: number; changed: string[] }>>;
+}) {
+  const router = useRouter();
+  const [mapping, setMapping] = useState<EditorMapping>(initial);
+  const [saving, startSaving] = useTransition();
+  const [saveError, setSaveError] = useState<string | null>(null);
+  const debounced = useDebounced(mapping, 300);
+  const preview = useQuery({
+    queryKey: ['mapping-preview', integration, JSON.stringify(debounced)],
+    enabled: canEdit,
+    queryFn: async () => {
+      const result = await previewMappingAction({ integration, mapping: debounced });
+      if (!result.ok) throw new Error(result.error);
+      return result.data;
+    },
+    placeholderData: (previous) => previous,
+  });
+  const compileErrors = preview.data?.compileErrors ?? [];
+  const errorFor = (target: string) => compileErrors.filter((e) => e.field === target);
+  const stale = JSON.stringify(debounced) !== JSON.stringify(mapping) || preview.isFetching;
+  const dirty = JSON.stringify(mapping) !== JSON.stringify(initial);
+
+  const update = (index: number, patch: Partial<EditorField>) =>
+    setMapping((m) => ({ ...m, fields: m.fields.map((f, i) => (i === index ? { ...f, ...patch } : f)) }));
+  const move = (index: number, by: number) =>
+    setMapping((m) => {
+      const fields = [...m.fields];
+      const [field] = fields.splice(index, 1);
+      fields.splice(index + by, 0, field);
+      return { ...m, fields };
+    });
+
+  const onSave = () =>
+    startSaving(async () => {
+      setSaveError(null);
+      const result = await save({ integration, expectedVersion: version, mapping });
+      if (result.ok) {
+        toast.success(result.data.changed.length ? 'Mapping saved; the next run uses it' : 'Nothing changed');
+        router.refresh();
+      } else {
+        setSaveError(result.error);
+      }
+    });
+
+  return (
+    <div className="flex flex-col gap-4">
+      <Table>
+        <TableHeader>
+          <TableRow>
+            <TableHead className="w-16">Order</TableHead>
+            <TableHead>Target field</TableHead>
+            <TableHead>JSONata expression</TableHead>
+            <TableHead>Type</TableHead>
+            <TableHead>Required</TableHead>
+            {canEdit ? <TableHead /> : null}
+          </TableRow>
+        </TableHeader>
+        <TableBody>
+          {mapping.fields.map((f, i) => {
+            const errors = errorFor(f.target);
+            return (
+              <TableRow key={i}>
+                <TableCell>
+                  {canEdit ? (
+                    <div className="flex gap-1">
+                      <Button type="button" size="sm" variant="ghost" aria-label={`Move ${f.target || `field ${i + 1}`} up`} disabled={i === 0} onClick={() => move(i, -1)}>
+                        ↑
+                      </Button>
+                      <Button type="button" size="sm" variant="ghost" aria-label={`Move ${f.target || `field ${i + 1}`} down`} disabled={i === mapping.fields.length - 1} onClick={() => move(i, 1)}>
+                        ↓
+                      </Button>
+                    </div>
+                  ) : (
+                    i + 1
+                  )}
+                </TableCell>
+                <TableCell>
+                  <Input aria-label={`Target of field ${i + 1}`} value={f.target} disabled={!canEdit} onChange={(e) => update(i, { target: e.target.value })} className="w-40 font-mono text-xs" />
+                </TableCell>
+                <TableCell className="min-w-64">
+                  <Input
+                    aria-label={`Expression for ${f.target || `field ${i + 1}`}`}
+                    value={f.expression}
+                    disabled={!canEdit}
+                    aria-invalid={errors.length > 0}
+                    onChange={(e) => update(i, { expression: e.target.value })}
+                    className="font-mono text-xs"
+                  />
+                  {errors.map((e, k) => (
+                    <p key={k} role="alert" className="mt-1 text-xs text-destructive">
+                      {e.position ? `At position ${e.position}: ` : ''}
+                      {e.message}
+                    </p>
+                  ))}
+                </TableCell>
+                <TableCell>
+                  <Select aria-label={`Type of ${f.target || `field ${i + 1}`}`} value={f.type} disabled={!canEdit} onChange={(e) => update(i, { type: e.target.value })}>
+                    {TYPES.map((t) => (
+                      <option key={t} value={t}>
+                        {t}
+                      </option>
+                    ))}
+                  </Select>
+                </TableCell>
+                <TableCell>
+                  <input type="checkbox" aria-label={`${f.target || `field ${i + 1}`} is required`} checked={f.required} disabled={!canEdit} onChange={(e) => update(i, { required: e.target.checked })} />
+                </TableCell>
+                {canEdit ? (
+                  <TableCell>
+                    <Button type="button" size="sm" variant="ghost" aria-label={`Remove ${f.target || `field ${i + 1}`}`} onClick={() => setMapping((m) => ({ ...m, fields: m.fields.filter((_, k) => k !== i) }))}>
+                      Remove
+                    </Button>
+                  </TableCell>
+                ) : null}
+              </TableRow>
+            );
+          })}
+        </TableBody>
+      </Table>
+      {canEdit ? (
+        <div className="flex flex-wrap items-center gap-2">
+          <Button type="button" variant="outline" size="sm" onClick={() => setMapping((m) => ({ ...m, fields: [...m.fields, { target: '', expression: '', type: 'string', required: false }] }))}>
+            Add field
+          </Button>
+          <label className="flex items-center gap-2 text-sm">
+            Filter
+            <Input aria-label="Filter expression" placeholder="optional, e.g. status = 'posted'" value={mapping.filter ?? ''} onChange={(e) => setMapping((m) => ({ ...m, filter: e.target.value || null }))} className="w-64 font-mono text-xs" />
+          </label>
+          {errorFor('filter').map((e, k) => (
+            <span key={k} className="text-xs text-destructive">
+              {e.message}
+            </span>
+          ))}
+          <div className="ml-auto flex items-center gap-2">
+            {compileErrors.length > 0 ? <span className="text-sm text-destructive">Fix {compileErrors.length} error{compileErrors.length === 1 ? '' : 's'} before saving.</span> : null}
+            <Button type="button" variant="ghost" disabled={!dirty || saving} onClick={() => setMapping(initial)}>
+              Discard changes
+            </Button>
+            <Button type="button" disabled={!dirty || saving || stale || compileErrors.length > 0} onClick={onSave}>
+              {saving ? 'Saving…' : 'Save mapping'}
+            </Button>
+          </div>
+        </div>
+      ) : null}
+      {saveError ? (
+        <p role="alert" className="rounded-md bg-destructive/10 p-3 text-sm text-destructive">
+          {saveError}
+        </p>
+      ) : null}
+      {canEdit ? (
+        <section aria-label="Live preview" className="flex flex-col gap-2">
+          <h2 className="flex items-center gap-2 text-lg font-semibold">
+            Live preview {stale ? <span className="text-xs font-normal text-muted-foreground">updating…</span> : null}
+          </h2>
+          {preview.error ? <p className="text-sm text-destructive">{(preview.error as Error).message}</p> : null}
+          <div className="grid gap-3 lg:grid-cols-2">
+            {(preview.data?.results ?? []).map((r) => (
+              <div key={r.key} className="rounded-lg border bg-card p-3 text-xs" data-testid="preview-record">
+                <div className="mb-1 flex items-center gap-2 font-medium">
+                  Record <code>{r.key}</code>
+                  {r.filtered ? <span className="text-muted-foreground">skipped by the filter</span> : r.errors.length ? <span className="text-destructive">rejected</span> : <span className="text-[oklch(0.45_0.13_150)]">mapped</span>}
+                </div>
+                {r.errors.map((e, k) => (
+                  <p key={k} className="text-destructive">
+                    {e.field}: {e.reason}
+                  </p>
+                ))}
+                {r.output ? <pre className="mt-1 max-h-64 overflow-auto rounded bg-muted p-2">{JSON.stringify(r.output, null, 2)}</pre> : null}
+              </div>
+            ))}
+          </div>
+        </section>
+      ) : null}
+    </div>
+  );
+}
