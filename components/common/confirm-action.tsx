@@ -1,5 +1,6 @@
 'use client';
 
+import Link from 'next/link';
 import { useRouter } from 'next/navigation';
 import { useState, useTransition } from 'react';
 import { toast } from 'sonner';
@@ -17,7 +18,8 @@ export function ConfirmAction<T>({
   description,
   confirmLabel,
   action,
-  success,
+  successMessage,
+  runLinkLabel,
   variant = 'outline',
   destructive = false,
   size = 'sm',
@@ -29,7 +31,10 @@ export function ConfirmAction<T>({
   description: React.ReactNode;
   confirmLabel?: string;
   action: () => Promise<ActionResult<T>>;
-  success: (data: T) => React.ReactNode;
+  /** Shown in the toast on success (props cross from server components, so no callbacks). */
+  successMessage: string;
+  /** When the action returns a run id: the toast links to that run with this label. */
+  runLinkLabel?: string;
   variant?: 'default' | 'outline' | 'secondary' | 'destructive' | 'ghost';
   destructive?: boolean;
   size?: 'sm' | 'default';
@@ -44,7 +49,19 @@ export function ConfirmAction<T>({
       const result = await action();
       setOpen(false);
       if (result.ok) {
-        toast.success(success(result.data));
+        const runId = (result.data as { runId?: unknown } | null)?.runId;
+        toast.success(
+          typeof runId === 'string' && runLinkLabel ? (
+            <span>
+              {successMessage}{' '}
+              <Link className="underline" href={`/runs/${runId}`}>
+                {runLinkLabel}
+              </Link>
+            </span>
+          ) : (
+            successMessage
+          ),
+        );
         onDone?.(result.data);
         router.refresh();
       } else {

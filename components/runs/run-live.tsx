@@ -2,12 +2,13 @@
 
 import { useQuery } from '@tanstack/react-query';
 import { useRouter } from 'next/navigation';
-import { useEffect, useRef } from 'react';
+import { useEffect } from 'react';
+import { runSnapshot } from './run-snapshot';
+
 
 /** While a run is active, polls its status and re-renders the page when anything changes. */
-export function RunLive({ runId, active }: { runId: string; active: boolean }) {
+export function RunLive({ runId, active, rendered }: { runId: string; active: boolean; rendered: string }) {
   const router = useRouter();
-  const last = useRef<string | null>(null);
   const { data } = useQuery({
     queryKey: ['run-status', runId],
     enabled: active,
@@ -15,14 +16,13 @@ export function RunLive({ runId, active }: { runId: string; active: boolean }) {
     queryFn: async () => {
       const res = await fetch(`/api/runs/status?ids=${runId}`);
       if (!res.ok) throw new Error(`status ${res.status}`);
-      return JSON.stringify((await res.json()).items[0] ?? null);
+      const [item] = (await res.json()).items as { status: string; attemptCount: number; progressDone: number | null }[];
+      return item ? runSnapshot(item) : null;
     },
   });
   useEffect(() => {
-    if (data === undefined) return;
-    if (last.current !== null && last.current !== data) router.refresh();
-    last.current = data;
-  }, [data, router]);
+    if (data && data !== rendered) router.refresh();
+  }, [data, rendered, router]);
   return active ? (
     <span className="inline-flex items-center gap-1.5 text-xs text-muted-foreground" aria-live="polite">
       <span className="size-2 animate-pulse rounded-full bg-success" /> live

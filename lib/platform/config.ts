@@ -294,7 +294,16 @@ export async function updateIntegrationConfig(
   params: UpdateIntegrationConfigParams,
 ): Promise<ConfigUpdateResult> {
   const parsed = ZConfigPatch.safeParse(params.patch);
-  if (!parsed.success) return invalid(fieldErrorsFrom(parsed.error.issues));
+  if (!parsed.success) {
+    // Report the handler's settings errors in the same answer, so a form shows every problem at once.
+    const errors = fieldErrorsFrom(parsed.error.issues);
+    const rawSettings = (params.patch as { settings?: unknown } | null)?.settings;
+    if (rawSettings !== undefined && !Object.keys(errors).some((key) => key.startsWith('settings'))) {
+      const settings = params.definition.settings.safeParse(rawSettings);
+      if (!settings.success) Object.assign(errors, fieldErrorsFrom(settings.error.issues, 'settings'));
+    }
+    return invalid(errors);
+  }
   return db.transaction((tx) => applyConfigPatch(tx, { ...params, patch: parsed.data }));
 }
 

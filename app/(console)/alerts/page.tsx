@@ -82,7 +82,7 @@ export default async function AlertsPage({ searchParams }: { searchParams: Promi
                             description="A test message goes out through the same delivery path as real alerts, with retries; it is recorded below."
                             confirmLabel="Send test"
                             action={sendTestAlertAction.bind(null, { channelId: c.id })}
-                            success={() => 'Test alert queued: it appears below with its delivery attempts'}
+                            successMessage="Test alert queued: it appears below with its delivery attempts"
                           />
                         ) : null}
                         {isAdmin ? (

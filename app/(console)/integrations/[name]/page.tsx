@@ -60,11 +60,8 @@ export default async function IntegrationPage({ params }: { params: Promise<{ na
                   confirmLabel="Run now"
                   variant="default"
                   action={runNowAction.bind(null, { integration: name, dryRun: false })}
-                  success={(d) => (
-                    <span>
-                      Run started. <Link className="underline" href={`/runs/${d.runId}`}>Follow it</Link>
-                    </span>
-                  )}
+                  successMessage="Run started."
+                  runLinkLabel="Follow it"
                 />
                 <ConfirmAction<{ runId: string }>
                   label="Dry-run"
@@ -72,11 +69,8 @@ export default async function IntegrationPage({ params }: { params: Promise<{ na
                   description="Reads go to the external system; every write is captured instead of sent, database changes are rolled back, the cursor stays put and no alert is sent."
                   confirmLabel="Start dry-run"
                   action={runNowAction.bind(null, { integration: name, dryRun: true })}
-                  success={(d) => (
-                    <span>
-                      Dry-run started. <Link className="underline" href={`/runs/${d.runId}`}>Read its plan</Link>
-                    </span>
-                  )}
+                  successMessage="Dry-run started."
+                  runLinkLabel="Read its plan"
                 />
                 {row.paused ? (
                   <ConfirmAction
@@ -85,7 +79,7 @@ export default async function IntegrationPage({ params }: { params: Promise<{ na
                     description="Scheduled runs start again from the next scheduled time."
                     confirmLabel="Resume"
                     action={resumeAction.bind(null, { integration: name })}
-                    success={() => 'Resumed'}
+                    successMessage="Resumed"
                   />
                 ) : (
                   <ConfirmAction
@@ -95,7 +89,7 @@ export default async function IntegrationPage({ params }: { params: Promise<{ na
                     confirmLabel="Pause"
                     destructive
                     action={pauseAction.bind(null, { integration: name })}
-                    success={() => 'Paused'}
+                    successMessage="Paused"
                   />
                 )}
               </>
@@ -142,7 +136,7 @@ export default async function IntegrationPage({ params }: { params: Promise<{ na
                     description={`Requests to this system resume at once for ${breaker.integrations.join(', ') || name}; deferred runs start. If the system is still down, the breaker opens again after ${breaker.consecutiveFailures || 'a few'} failures.`}
                     confirmLabel="Reset breaker"
                     action={resetBreakerAction.bind(null, { key: breaker.key })}
-                    success={() => 'Breaker reset'}
+                    successMessage="Breaker reset"
                   />
                 ) : (
                   <ConfirmAction
@@ -152,7 +146,7 @@ export default async function IntegrationPage({ params }: { params: Promise<{ na
                     confirmLabel="Open breaker"
                     destructive
                     action={openBreakerAction.bind(null, { key: breaker.key })}
-                    success={() => 'Breaker opened'}
+                    successMessage="Breaker opened"
                   />
                 )}
               </div>

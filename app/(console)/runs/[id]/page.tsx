@@ -4,6 +4,7 @@ import { ConfirmAction } from '@/components/common/confirm-action';
 import { PageHeader } from '@/components/common/page-header';
 import { RelativeTime } from '@/components/common/relative-time';
 import { RunLive } from '@/components/runs/run-live';
+import { runSnapshot } from '@/components/runs/run-snapshot';
 import { ACTIVE_STATUSES, RunStatusBadge } from '@/components/runs/status-badge';
 import { Badge } from '@/components/ui/badge';
 import { Card, CardContent, CardDescription, CardHeader, CardTitle } from '@/components/ui/card';
@@ -65,7 +66,7 @@ export default async function RunPage({ params }: { params: Promise<{ id: string
           <span className="flex flex-wrap items-center gap-3">
             Run <span className="font-mono text-lg">{run.id.slice(0, 8)}</span>
             <RunStatusBadge status={run.status} dryRun={run.dryRun} />
-            <RunLive runId={run.id} active={active} />
+            <RunLive runId={run.id} active={active} rendered={runSnapshot(run)} />
           </span>
         }
         description={
@@ -87,7 +88,7 @@ export default async function RunPage({ params }: { params: Promise<{ id: string
                   confirmLabel="Retry run"
                   variant="default"
                   action={retryRunAction.bind(null, { runId: run.id })}
-                  success={() => 'Retry started'}
+                  successMessage="Retry started"
                 />
               ) : null}
               {active ? (
@@ -98,7 +99,7 @@ export default async function RunPage({ params }: { params: Promise<{ id: string
                   confirmLabel="Cancel run"
                   destructive
                   action={cancelRunAction.bind(null, { runId: run.id })}
-                  success={() => 'Run cancelled'}
+                  successMessage="Run cancelled"
                 />
               ) : null}
             </>
