@@ -24,6 +24,8 @@ test('an anonymous visit to a console page ends on sign-in', async ({ page }) =>
 
 test('signing out returns to sign-in and the console is closed again', async ({ page }) => {
   await signIn(page, 'vera');
+  // The sign-out form posts a server action: wait until the page is hydrated and idle first.
+  await page.waitForLoadState('networkidle');
   await page.getByRole('button', { name: 'Sign out' }).click();
   await expect(page).toHaveURL(/\/signin/);
   await page.goto('/');

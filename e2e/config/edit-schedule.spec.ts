@@ -1,0 +1,40 @@
+import { db } from '../db';
+import { expect, signIn, test } from '../fixtures';
+
+test('admin edits the schedule, reviews the diff, saves, and finds the change in History', async ({ page }) => {
+  await signIn(page, 'ada', '/integrations/crm-sync/config');
+  const schedule = page.getByLabel('Cron expression');
+  await schedule.fill('0 25 * * *');
+  await expect(page.getByTestId('schedule-problem')).toContainText('hour');
+  await schedule.fill('30 6 * * 1-5');
+  await expect(page.getByTestId('schedule-words')).toContainText('06:30');
+  await page.getByRole('button', { name: 'Review changes' }).click();
+  const diff = page.getByTestId('config-diff');
+  await expect(diff).toContainText('schedule');
+  await expect(diff).toContainText('*/15 * * * *');
+  await expect(diff).toContainText('30 6 * * 1-5');
+  await page.screenshot({ path: 'test-results/screenshots/config-diff.png', fullPage: true });
+  await page.getByRole('button', { name: 'Save 1 change' }).click();
+  await expect(page.getByText('Saved 1 change; see History')).toBeVisible();
+  await page.getByRole('link', { name: 'History' }).click();
+  const row = page.getByTestId('history-row').filter({ hasText: 'ada.admin@junction.local' }).filter({ hasText: 'schedule' }).first();
+  await expect(row).toContainText('*/15 * * * *');
+  await expect(row).toContainText('30 6 * * 1-5');
+  const [audit] = await db()<{ changed_by: string; old_value: string; new_value: string }[]>`
+    select changed_by, old_value, new_value from audit_log where integration = 'crm-sync' and field_name = 'schedule' order by id desc limit 1`;
+  expect(audit).toEqual({ changed_by: 'ada.admin@junction.local', old_value: '*/15 * * * *', new_value: '30 6 * * 1-5' });
+  await page.screenshot({ path: 'test-results/screenshots/history.png', fullPage: true });
+});
+
+test('an invalid value is refused with a message on the field and nothing is saved', async ({ page }) => {
+  await signIn(page, 'ada', '/integrations/accounting-export/config');
+  const [before] = await db()<{ version: number }[]>`select version from integrations where name = 'accounting-export'`;
+  await page.getByLabel('Breaker opens after (consecutive failures)').fill('0');
+  await page.getByLabel('batchSize').fill('5000');
+  await page.getByRole('button', { name: 'Review changes' }).click();
+  await page.getByRole('button', { name: /^Save 2 changes$/ }).click();
+  await expect(page.locator('#breakerFailures-error')).toHaveText('must be at least 1');
+  await expect(page.locator('#setting-batchSize-error')).toHaveText('must be at most 500 (the API limit)');
+  const [after] = await db()<{ version: number }[]>`select version from integrations where name = 'accounting-export'`;
+  expect(after.version).toBe(before.version);
+});

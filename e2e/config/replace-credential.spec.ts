@@ -1,0 +1,29 @@
+import { db } from '../db';
+import { expect, signIn, test } from '../fixtures';
+
+test('admin replaces a credential and neither the old nor the new value is anywhere in the page', async ({ page }) => {
+  const newSecret = `e2e-secret-${Date.now()}-zq9`;
+  await signIn(page, 'ada', '/integrations/accounting-export/credentials');
+  const row = page.getByTestId('secret-clientSecret');
+  await expect(row).toContainText('set');
+  await row.getByRole('button', { name: 'Replace' }).click();
+  await page.getByLabel('New value').fill(newSecret);
+  await page.getByRole('button', { name: 'Save secret' }).click();
+  await expect(page.getByText('clientSecret replaced')).toBeVisible();
+  await expect(row).toContainText('ada.admin@junction.local');
+  for (const path of ['/integrations/accounting-export/credentials', '/integrations/accounting-export/config', '/integrations/accounting-export/history', '/audit']) {
+    const res = await page.request.get(path);
+    const html = await res.text();
+    expect(html, path).not.toContain(newSecret);
+    expect(html, path).not.toContain('dev-accounting-secret');
+  }
+  const leaks = await db()<{ n: number }[]>`select count(*)::int as n from audit_log where new_value::text like ${`%${newSecret}%`} or old_value::text like '%dev-accounting-secret%'`;
+  expect(leaks[0].n).toBe(0);
+  const [audit] = await db()<{ new_value: unknown }[]>`select new_value from audit_log where field_name = 'secret.clientSecret' order by id desc limit 1`;
+  expect(audit.new_value).toEqual({ replaced: true });
+  // Put the sandbox credential back so the export keeps working for other tests.
+  await row.getByRole('button', { name: 'Replace' }).click();
+  await page.getByLabel('New value').fill('dev-accounting-secret');
+  await page.getByRole('button', { name: 'Save secret' }).click();
+  await expect(page.getByText('clientSecret replaced')).toHaveCount(2);
+});

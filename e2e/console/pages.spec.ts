@@ -1,0 +1,39 @@
+import { expect, signIn, test } from '../fixtures';
+
+const PAGES: { path: string; heading: string | RegExp; name: string }[] = [
+  { path: '/', heading: 'Overview', name: 'overview' },
+  { path: '/integrations', heading: 'Integrations', name: 'integrations' },
+  { path: '/integrations/accounting-export', heading: /accounting-export/, name: 'integration-accounting-export' },
+  { path: '/integrations/accounting-export/config', heading: /accounting-export/, name: 'config-editor' },
+  { path: '/integrations/accounting-export/history', heading: /accounting-export/, name: 'integration-history' },
+  { path: '/integrations/accounting-export/credentials', heading: /accounting-export/, name: 'credentials' },
+  { path: '/integrations/accounting-export/mapping', heading: /accounting-export/, name: 'mapping' },
+  { path: '/runs', heading: 'Runs', name: 'runs' },
+  { path: '/alerts', heading: 'Alerts', name: 'alerts' },
+  { path: '/audit', heading: 'Audit trail', name: 'audit' },
+  { path: '/users', heading: 'Users and roles', name: 'users' },
+];
+
+for (const width of [1280, 390]) {
+  test(`every console page renders with demo data at ${width} px`, async ({ page }) => {
+    await page.setViewportSize({ width, height: 900 });
+    await signIn(page, 'ada');
+    for (const p of PAGES) {
+      const res = await page.goto(p.path);
+      expect(res?.status(), p.path).toBe(200);
+      await expect(page.getByRole('heading', { level: 1, name: p.heading }).first()).toBeVisible();
+      await expect(page.getByText('Something went wrong')).toHaveCount(0);
+      await page.screenshot({ path: `test-results/screenshots/${width}/${p.name}.png`, fullPage: true });
+    }
+  });
+}
+
+test('the overview shows the demo state: a failing integration and failed runs awaiting action', async ({ page }) => {
+  await signIn(page, 'oscar');
+  await expect(page.getByRole('link', { name: /Failed runs awaiting action/ })).toBeVisible();
+  await page.goto('/integrations');
+  const crm = page.getByRole('row').filter({ hasText: 'crm-sync' });
+  await expect(crm).toBeVisible();
+  await page.goto('/alerts');
+  await expect(page.getByTestId('alert-item').first()).toContainText('crm-sync failed');
+});

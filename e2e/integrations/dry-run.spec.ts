@@ -1,0 +1,21 @@
+import { db, e2eState } from '../db';
+import { expect, signIn, test } from '../fixtures';
+
+test('operator dry-runs the accounting export and reads the plan; nothing is booked', async ({ page, request }) => {
+  const sandbox = e2eState().sandboxUrl;
+  const before = await (await request.get(`${sandbox}/_admin/accounting/bookings`)).json();
+  await signIn(page, 'oscar', '/integrations/accounting-export');
+  await page.screenshot({ path: 'test-results/screenshots/integration-detail.png', fullPage: true });
+  await page.getByRole('button', { name: 'Dry-run' }).click();
+  await page.getByRole('button', { name: 'Start dry-run' }).click();
+  await page.getByRole('link', { name: 'Read its plan' }).click();
+  await expect(page.getByText('Succeeded', { exact: true })).toBeVisible({ timeout: 60_000 });
+  await expect(page.getByTestId('plan-summary')).toContainText(/Would POST \d+ requests? to http:\/\/localhost:\d+\/accounting\/v1\/journal-entries/);
+  await page.getByText(/^POST http/).first().click();
+  await expect(page.getByText('"reference": "INV-').first()).toBeVisible();
+  const after = await (await request.get(`${sandbox}/_admin/accounting/bookings`)).json();
+  expect(after).toEqual(before);
+  const [cursor] = await db()<{ n: number }[]>`select count(*)::int as n from cursors where integration = 'accounting-export'`;
+  expect(cursor.n).toBe(0);
+  await page.screenshot({ path: 'test-results/screenshots/dry-run-plan.png', fullPage: true });
+});
