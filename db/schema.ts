@@ -33,6 +33,8 @@ export const users = pgTable('users', {
   name: text('name').notNull(),
   role: roleEnum('role').notNull().default('viewer'),
   disabled: boolean('disabled').notNull().default(false),
+  /** Sign-out ends every session started before this moment (JWT sessions cannot be deleted). */
+  sessionsValidAfter: tstz('sessions_valid_after'),
   createdAt: createdAt(),
   lastSeenAt: tstz('last_seen_at'),
 });
