@@ -5,7 +5,7 @@ import { loadEnv, parseRoleMap } from '../env';
 import { getDb } from '../server/db';
 import { authConfig } from './auth.config';
 import { roleFromClaims } from './roles';
-import { findUser, upsertSignedInUser } from './users';
+import { endSessions, findUser, upsertSignedInUser } from './users';
 
 declare module 'next-auth' {
   interface Session {
@@ -32,6 +32,12 @@ export const { handlers, auth, signIn, signOut } = NextAuth({
       checks: ['pkce', 'state'],
     },
   ],
+  events: {
+    async signOut(message) {
+      const token = 'token' in message ? message.token : null;
+      if (typeof token?.uid === 'string') await endSessions(getDb(), { userId: token.uid });
+    },
+  },
   callbacks: {
     ...authConfig.callbacks,
     async jwt({ token, account, profile }) {
@@ -43,6 +49,7 @@ export const { handlers, auth, signIn, signOut } = NextAuth({
           initialRole: roleFromClaims(profile[env.OIDC_ROLE_CLAIM], parseRoleMap(env.OIDC_ROLE_MAP)),
         });
         token.uid = user.id;
+        token.loginAt = Date.now();
       }
       return token;
     },
@@ -50,7 +57,10 @@ export const { handlers, auth, signIn, signOut } = NextAuth({
     // (or disabling a user) takes effect on that user's next request, not at token expiry.
     async session({ session, token }) {
       const user = typeof token.uid === 'string' ? await findUser(getDb(), { id: token.uid }) : undefined;
-      if (!user) return { ...session, user: undefined as never };
+      const loginAt = typeof token.loginAt === 'number' ? token.loginAt : 0;
+      // A token from before the user's last sign-out is dead, even if someone kept a copy of the cookie.
+      const revoked = user?.sessionsValidAfter && loginAt <= user.sessionsValidAfter.getTime();
+      if (!user || revoked) return { ...session, user: undefined as never };
       session.user = {
         ...session.user,
         id: user.id,

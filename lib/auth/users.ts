@@ -22,6 +22,11 @@ export async function upsertSignedInUser(
   return user;
 }
 
+/** Ends every session of the user started until now (sign-out; tokens cannot be recalled). */
+export async function endSessions(db: DatabaseOrTransaction, params: { userId: string }): Promise<void> {
+  await db.update(users).set({ sessionsValidAfter: sql`now()` }).where(eq(users.id, params.userId));
+}
+
 export async function findUser(db: DatabaseOrTransaction, params: { id: string }): Promise<User | undefined> {
   const [user] = await db.select().from(users).where(eq(users.id, params.id));
   return user;

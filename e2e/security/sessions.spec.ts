@@ -1,0 +1,49 @@
+import { db } from '../db';
+import { expect, signIn, test } from '../fixtures';
+
+test('sign-out ends the session: a copy of the old cookie is refused afterwards', async ({ page, browser, baseURL }) => {
+  await signIn(page, 'vera');
+  const stolen = await page.context().storageState();
+  const session = stolen.cookies.find((c) => c.name.includes('session-token'));
+  expect(session, 'an Auth.js session cookie').toBeTruthy();
+  expect(session!.httpOnly).toBe(true);
+  expect(session!.sameSite).toBe('Lax');
+  await page.waitForLoadState('networkidle');
+  await page.getByRole('button', { name: 'Sign out' }).click();
+  await expect(page).toHaveURL(/\/signin/);
+  const replay = await browser.newContext({ storageState: stolen, baseURL });
+  const res = await replay.request.get('/api/me');
+  expect(res.status()).toBe(401);
+  await replay.close();
+});
+
+test('a disabled user is refused on their next request', async ({ page }) => {
+  await signIn(page, 'vera');
+  expect((await page.request.get('/api/me')).status()).toBe(200);
+  await db()`update users set disabled = true where email = 'vera.viewer@junction.local'`;
+  try {
+    expect((await page.request.get('/api/me')).status()).toBe(401);
+    await page.goto('/runs');
+    await expect(page).toHaveURL(/\/signin/);
+  } finally {
+    await db()`update users set disabled = false where email = 'vera.viewer@junction.local'`;
+  }
+});
+
+test('pages carry security headers that forbid framing and limit what loads', async ({ request }) => {
+  const res = await request.get('/signin');
+  const headers = res.headers();
+  expect(headers['content-security-policy']).toContain("frame-ancestors 'none'");
+  expect(headers['content-security-policy']).toContain("default-src 'self'");
+  expect(headers['x-frame-options']).toBe('DENY');
+  expect(headers['referrer-policy']).toBe('strict-origin-when-cross-origin');
+  expect(headers['x-content-type-options']).toBe('nosniff');
+  expect(headers['x-powered-by']).toBeUndefined();
+});
+
+test('a cross-origin POST to the API is refused even with a valid session', async ({ page }) => {
+  await signIn(page, 'oscar');
+  const res = await page.request.post('/api/integrations/crm-sync/runs', { data: { dryRun: true }, headers: { Origin: 'https://evil.example' } });
+  expect(res.status()).toBe(403);
+  expect((await res.json()).error).toContain('Cross-site request refused');
+});
