@@ -33,6 +33,7 @@ export interface ConfigFormInitial {
   retryBudget: number | null;
   resumePolicy: 'skip' | 'run_once';
   settings: Record<string, unknown>;
+  alertRouting: { channelIds: string[] | 'all' };
 }
 
 interface FormState {
@@ -44,6 +45,8 @@ interface FormState {
   retryBudget: string;
   resumePolicy: 'skip' | 'run_once';
   settings: Record<string, string | boolean>;
+  routeAll: boolean;
+  channelIds: string[];
 }
 
 function toState(initial: ConfigFormInitial, schema: Record<string, JsonSchemaProperty>): FormState {
@@ -61,6 +64,8 @@ function toState(initial: ConfigFormInitial, schema: Record<string, JsonSchemaPr
     retryBudget: initial.retryBudget === null ? '' : String(Math.round(initial.retryBudget * 1000) / 10),
     resumePolicy: initial.resumePolicy,
     settings,
+    routeAll: initial.alertRouting.channelIds === 'all',
+    channelIds: initial.alertRouting.channelIds === 'all' ? [] : [...initial.alertRouting.channelIds],
   };
 }
 
@@ -96,6 +101,9 @@ function buildPatch(state: FormState, initial: ConfigFormInitial, schema: Record
     if (JSON.stringify(value) !== JSON.stringify(initial.settings[key])) settingsChanged = true;
   }
   if (settingsChanged) patch.settings = settings;
+  const routing = state.routeAll ? 'all' : [...state.channelIds].sort();
+  const initialRouting = initial.alertRouting.channelIds === 'all' ? 'all' : [...initial.alertRouting.channelIds].sort();
+  if (JSON.stringify(routing) !== JSON.stringify(initialRouting)) patch.alertRouting = { channelIds: routing };
   return patch;
 }
 
@@ -113,6 +121,9 @@ function diffRows(patch: Record<string, unknown>, initial: ConfigFormInitial) {
       for (const key of new Set([...Object.keys(initial.settings), ...Object.keys(next)])) {
         if (JSON.stringify(initial.settings[key]) !== JSON.stringify(next[key])) rows.push({ field: `settings.${key}`, from: show(initial.settings[key]), to: show(next[key]) });
       }
+    } else if (field === 'alertRouting') {
+      const names = (v: { channelIds: string[] | 'all' }) => (v.channelIds === 'all' ? 'every enabled channel' : v.channelIds.length ? `${v.channelIds.length} chosen channel(s)` : 'no channel');
+      rows.push({ field, from: names(initial.alertRouting), to: names(value as { channelIds: string[] | 'all' }) });
     } else if (field === 'retryBudget') {
       const pct = (v: unknown) => (typeof v === 'number' ? `${Math.round(v * 1000) / 10}%` : show(v));
       rows.push({ field, from: pct(initial.retryBudget), to: pct(value) });
@@ -145,7 +156,19 @@ function FieldError({ id, message }: { id: string; message?: string }) {
  * runs), time zone, retries and breaker; a diff of what will change before saving; a stale edit says
  * who changed it and offers a reload.
  */
-export function ConfigForm({ initial, settingsSchema, required, canEdit }: { initial: ConfigFormInitial; settingsSchema: Record<string, JsonSchemaProperty>; required: string[]; canEdit: boolean }) {
+export function ConfigForm({
+  initial,
+  settingsSchema,
+  required,
+  canEdit,
+  channels,
+}: {
+  initial: ConfigFormInitial;
+  settingsSchema: Record<string, JsonSchemaProperty>;
+  required: string[];
+  canEdit: boolean;
+  channels: { id: string; name: string; type: string; enabled: boolean }[];
+}) {
   const router = useRouter();
   const [state, setState] = useState<FormState>(() => toState(initial, settingsSchema));
   const [errors, setErrors] = useState<Record<string, string>>({});
@@ -342,6 +365,38 @@ export function ConfigForm({ initial, settingsSchema, required, canEdit }: { ini
               </div>
             );
           })}
+        </CardContent>
+      </Card>
+
+      <Card>
+        <CardHeader>
+          <CardTitle>Alert routing</CardTitle>
+          <CardDescription>Where this integration&apos;s alerts go: every enabled channel, or the ones you pick.</CardDescription>
+        </CardHeader>
+        <CardContent className="flex flex-col gap-2 text-sm">
+          <label className="flex items-center gap-2">
+            <input type="radio" name="routing" checked={state.routeAll} disabled={disabled} onChange={() => set('routeAll', true)} /> Every enabled channel
+          </label>
+          <label className="flex items-center gap-2">
+            <input type="radio" name="routing" checked={!state.routeAll} disabled={disabled} onChange={() => set('routeAll', false)} /> Only these channels
+          </label>
+          {!state.routeAll ? (
+            <div className="ml-6 flex flex-col gap-1">
+              {channels.length === 0 ? <span className="text-muted-foreground">No channels yet: add one on the Alerts page.</span> : null}
+              {channels.map((c) => (
+                <label key={c.id} className="flex items-center gap-2">
+                  <input
+                    type="checkbox"
+                    disabled={disabled}
+                    checked={state.channelIds.includes(c.id)}
+                    onChange={(e) => set('channelIds', e.target.checked ? [...state.channelIds, c.id] : state.channelIds.filter((id) => id !== c.id))}
+                  />
+                  {c.name} <span className="text-xs text-muted-foreground">({c.type}{c.enabled ? '' : ', disabled'})</span>
+                </label>
+              ))}
+            </div>
+          ) : null}
+          <FieldError id="alertRouting-error" message={err('alertRouting')} />
         </CardContent>
       </Card>
 

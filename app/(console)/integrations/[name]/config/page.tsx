@@ -4,6 +4,7 @@ import { ConfigForm, type JsonSchemaProperty } from '@/components/config/config-
 import { RelativeTime } from '@/components/common/relative-time';
 import { requireUser } from '@/lib/auth/guards';
 import { hasRole } from '@/lib/auth/roles';
+import { listChannels } from '@/lib/platform/alerts';
 import { getIntegrationConfig } from '@/lib/platform/config';
 import { getDb } from '@/lib/server/db';
 import { getRegistry } from '@/lib/server/registry';
@@ -15,7 +16,7 @@ export default async function ConfigPage({ params }: { params: Promise<{ name: s
   const user = await requireUser();
   const name = decodeURIComponent((await params).name);
   const def = getRegistry().get(name);
-  const config = await getIntegrationConfig(getDb(), { integration: name, declaredSecrets: def?.secrets ?? [] });
+  const [config, channels] = await Promise.all([getIntegrationConfig(getDb(), { integration: name, declaredSecrets: def?.secrets ?? [] }), listChannels(getDb())]);
   if (!config) notFound();
   const schema = def ? (z.toJSONSchema(def.settings, { unrepresentable: 'any' }) as { properties?: Record<string, JsonSchemaProperty>; required?: string[] }) : {};
   return (
@@ -36,7 +37,9 @@ export default async function ConfigPage({ params }: { params: Promise<{ name: s
           retryBudget: config.retryBudget,
           resumePolicy: config.resumePolicy,
           settings: config.settings,
+          alertRouting: config.alertRouting,
         }}
+        channels={channels.map((c) => ({ id: c.id, name: c.name, type: c.type, enabled: c.enabled }))}
         settingsSchema={schema.properties ?? {}}
         required={schema.required ?? []}
         canEdit={hasRole(user.role, 'admin') && Boolean(def)}
