@@ -1,0 +1,164 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import path from 'node:path';
+import { eq, sql } from 'drizzle-orm';
+import type { PgBoss } from 'pg-boss';
+import type { Database } from '../../db/client';
+import { generateHostData } from '../../db/host-data';
+import { integrations as integrationsTable } from '../../db/schema';
+import { integrations } from '../../lib/integrations';
+import { createChannel } from '../../lib/platform/alerts';
+import { keyringFrom, type Keyring } from '../../lib/platform/crypto';
+import { ensurePlatformQueues, type QueueOptions } from '../../lib/platform/queue';
+import { buildRegistry, syncRegistry } from '../../lib/platform/registry';
+import { writeSecrets } from '../../lib/platform/secrets';
+import { DEMO_CREDENTIALS } from '../../sandbox/demo-credentials';
+
+/**
+ * Shared set-up of the reliability suites: the shipped accounting export pointed at the sandbox
+ * stand-ins, real worker processes (worker/index.ts), invoices arriving between runs, and the
+ * figures each suite prints.
+ */
+
+export const ROOT = path.resolve(import.meta.dirname, '../..');
+export const INTEGRATION = 'accounting-export';
+
+export function newSecretsKey(): { key: string; keyring: Keyring } {
+  const key = randomBytes(32).toString('base64');
+  return { key, keyring: keyringFrom({ key, keyId: 'k1' }) };
+}
+
+/**
+ * Registers the shipped integrations and configures the accounting export for a suite: the
+ * stand-ins' URLs, small batches, no schedule, short retry delays and breaker cooldown, and the
+ * stand-ins' demo client credentials sealed with the suite's key.
+ */
+export async function configureAccountingExport(
+  db: Database,
+  params: { sandboxUrl: string; keyring: Keyring; batchSize: number; retryDelays: string[]; breakerCooldown?: string; breakerFailures?: number },
+): Promise<void> {
+  await syncRegistry(db, { registry: buildRegistry(integrations) });
+  await db
+    .update(integrationsTable)
+    .set({
+      schedule: null,
+      retryDelays: params.retryDelays,
+      breakerCooldown: params.breakerCooldown ?? '1m',
+      breakerFailures: params.breakerFailures ?? 3,
+      settings: {
+        baseUrl: `${params.sandboxUrl}/accounting`,
+        tokenUrl: `${params.sandboxUrl}/oauth/token`,
+        scope: 'journal:write',
+        batchSize: params.batchSize,
+      },
+    })
+    .where(eq(integrationsTable.name, INTEGRATION));
+  await writeSecrets(db, { integration: INTEGRATION, values: DEMO_CREDENTIALS[INTEGRATION], actor: 'reliability-suite', keyring: params.keyring });
+}
+
+/** A webhook alert channel pointing at the stand-ins' catcher (every alert is routed to it). */
+export async function addCatcherChannel(db: Database, params: { sandboxUrl: string; keyring: Keyring; name: string }): Promise<void> {
+  const created = await createChannel(db, {
+    input: { type: 'webhook', name: params.name, url: `${params.sandboxUrl}/catcher/webhook/${params.name}`, enabled: true },
+    actor: 'reliability-suite',
+    keyring: params.keyring,
+  });
+  if (!created.ok) throw new Error(`could not create the alert channel: ${created.message}`);
+}
+
+/**
+ * Creates the run queue before any worker does, with the suite's expiry and heartbeat (pg-boss only
+ * applies them when it creates the queue, so the real worker's defaults do not replace them).
+ */
+export async function createRunQueues(boss: PgBoss, options: QueueOptions): Promise<void> {
+  await ensurePlatformQueues(boss, options);
+}
+
+let invoiceOffset = 0;
+
+/** Posted invoices written now (updated_at = now), as the host platform would while runs go on. */
+export async function addInvoices(db: Database, count: number): Promise<void> {
+  const offset = invoiceOffset;
+  invoiceOffset += count;
+  await generateHostData(db, { customers: 1, invoices: count, numberOffset: offset, seed: offset + 1, until: new Date(), spreadDays: 0 });
+}
+
+export async function invoiceNumbers(db: Database): Promise<string[]> {
+  const rows = await db.execute<{ number: string }>(sql`select number from invoices where status = 'posted' order by number`);
+  return rows.map((r) => r.number);
+}
+
+export async function runStatusCounts(db: Database): Promise<Record<string, number>> {
+  const rows = await db.execute<{ status: string; n: number }>(sql`select status, count(*)::int as n from runs group by status`);
+  return Object.fromEntries(rows.map((r) => [r.status, r.n]));
+}
+
+export interface WorkerProcess {
+  pid: number;
+  process: ChildProcess;
+  output(): string;
+  /** SIGKILL and wait until it is gone. */
+  kill(): Promise<void>;
+  /** SIGTERM (graceful) and wait; SIGKILL after `graceMs`. */
+  stop(graceMs?: number): Promise<void>;
+}
+
+/** Starts the real worker entry (worker/index.ts) as a child process and waits until it works the queues. */
+export async function startWorkerProcess(env: Record<string, string>, startTimeoutMs = 90_000): Promise<WorkerProcess> {
+  const child = spawn(process.execPath, ['--import', 'tsx', path.join(ROOT, 'worker/index.ts')], {
+    cwd: ROOT,
+    env: { ...process.env, NODE_ENV: 'test', WORKER_CONCURRENCY: '2', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let output = '';
+  const append = (d: Buffer) => {
+    output += d.toString();
+    if (output.length > 200_000) output = output.slice(-100_000);
+  };
+  child.stdout!.on('data', append);
+  child.stderr!.on('data', append);
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  await new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`worker process did not start within ${startTimeoutMs / 1000} s:\n${output}`)), startTimeoutMs);
+    const onData = () => {
+      if (/\[worker\] \S+ working/.test(output)) {
+        clearTimeout(timer);
+        child.stdout!.off('data', onData);
+        resolve();
+      }
+    };
+    child.stdout!.on('data', onData);
+    void exited.then(() => {
+      clearTimeout(timer);
+      reject(new Error(`worker process exited (${child.exitCode ?? child.signalCode}) before it was ready:\n${output}`));
+    });
+  });
+  const gone = () => child.exitCode !== null || child.signalCode !== null;
+  return {
+    pid: child.pid!,
+    process: child,
+    output: () => output,
+    async kill() {
+      if (gone()) return;
+      child.kill('SIGKILL');
+      await exited;
+    },
+    async stop(graceMs = 15_000) {
+      if (gone()) return;
+      child.kill('SIGTERM');
+      const timer = setTimeout(() => child.kill('SIGKILL'), graceMs);
+      await exited;
+      clearTimeout(timer);
+    },
+  };
+}
+
+export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** Prints a suite's figures on one line, so `npm test` output carries them. */
+export function report(suite: string, figures: Record<string, unknown>): void {
+  const text = Object.entries(figures)
+    .map(([k, v]) => `${k}: ${typeof v === 'object' ? JSON.stringify(v) : String(v)}`)
+    .join(', ');
+  console.log(`[reliability] ${suite}: ${text}`);
+}
