@@ -9,6 +9,7 @@ import { createBoss } from '../lib/platform/boss';
 import { startHeartbeat } from '../lib/platform/heartbeat';
 import { compileStoredMapping } from '../lib/platform/mapping';
 import { buildRegistry } from '../lib/platform/registry';
+import { startPruner } from '../lib/platform/retention';
 import { createSecretsProvider, loadKeyring } from '../lib/platform/secrets';
 import { startPlatformWorker } from '../lib/platform/worker';
 
@@ -44,6 +45,7 @@ async function main() {
   });
   const alerting = await startAlerting({ db, boss, keyring, appUrl: env.APP_URL });
   const heartbeat = await startHeartbeat(db, { workerId });
+  const pruner = startPruner(db, { retentionDays: env.RUN_RETENTION_DAYS, log: (message) => console.log(`[worker] ${message}`) });
   console.log(`[worker] ${workerId} working ${registry.size} integrations: ${[...registry.keys()].join(', ') || 'none registered'}`);
 
   let stopping = false;
@@ -51,6 +53,7 @@ async function main() {
     if (stopping) return;
     stopping = true;
     console.log(`[worker] ${signal}: finishing running work, then exiting`);
+    pruner.stop();
     await platform.stop({ timeoutMs: 20_000 });
     await alerting.stop();
     await heartbeat.stop();
