@@ -9,7 +9,8 @@ test('operator dry-runs the accounting export and reads the plan; nothing is boo
   await page.getByRole('button', { name: 'Dry-run' }).click();
   await page.getByRole('button', { name: 'Start dry-run' }).click();
   await page.getByRole('link', { name: 'Read its plan' }).click();
-  await expect(page.getByText('Succeeded', { exact: true })).toBeVisible({ timeout: 60_000 });
+  await expect(page).toHaveURL(/\/runs\/[0-9a-f-]{36}$/);
+  await expect(page.getByRole('heading', { level: 1 })).toContainText('Succeeded', { timeout: 60_000 });
   await expect(page.getByTestId('plan-summary')).toContainText(/Would POST \d+ requests? to http:\/\/localhost:\d+\/accounting\/v1\/journal-entries/);
   await page.getByText(/^POST http/).first().click();
   await expect(page.getByText('"reference": "INV-').first()).toBeVisible();
