@@ -1,0 +1,142 @@
+import { sql } from 'drizzle-orm';
+import type { PgBoss } from 'pg-boss';
+import type { Database } from '../db/client';
+import { createBoss } from '../lib/platform/boss';
+import { RUNS_QUEUE, DEFAULT_QUEUE_OPTIONS } from '../lib/platform/queue';
+import { buildRegistry } from '../lib/platform/registry';
+import { runNow } from '../lib/platform/triggers';
+import { startPlatformWorker } from '../lib/platform/worker';
+import { alternate, createBenchDatabase, inParallel, median, percentile, ratioText, sleep, table, until, type BenchContext } from './lib';
+import { noopIntegrations, noopName } from './noop-integrations';
+import type { BenchResult } from './run';
+
+/**
+ * Benchmark 1, dispatch overhead. Platform: `runNow` of a no-op integration through the whole
+ * path (run row + job + audit in one transaction, pg-boss fetch, runner, breaker check, attempt
+ * record, run completion). Baseline: raw pg-boss jobs with a no-op handler on a queue with the
+ * platform's settings (singleton policy keyed like the runs queue, same expiry, heartbeat and
+ * retry, same worker batch size, concurrency and polling interval).
+ */
+
+export const RAW_QUEUE = 'bench-raw';
+export const POLLING_SECONDS = 0.5;
+
+export const DISPATCH_SIZES = {
+  tiny: { runs: 16, integrations: 4, concurrency: 4, rounds: 2, latencySamples: 3 },
+  full: { runs: 600, integrations: 8, concurrency: 8, rounds: 5, latencySamples: 30 },
+} as const;
+
+export async function createRawQueue(boss: PgBoss): Promise<void> {
+  await boss.createQueue(RAW_QUEUE, {
+    policy: 'singleton',
+    expireInSeconds: DEFAULT_QUEUE_OPTIONS.expireInSeconds,
+    heartbeatSeconds: DEFAULT_QUEUE_OPTIONS.heartbeatSeconds,
+    retryLimit: DEFAULT_QUEUE_OPTIONS.retryLimit,
+    retryDelay: 1,
+  });
+}
+
+export async function completedJobs(db: Database, queue: string): Promise<number> {
+  const [row] = await db.execute<{ n: number }>(sql`select count(*)::int as n from pgboss.job where name = ${queue} and state = 'completed'`);
+  return row.n;
+}
+
+/** Enqueues `runs` runs (8 callers at a time) and waits until all completed: runs per second, end to end. */
+export async function platformThroughput(db: Database, boss: PgBoss, params: { runs: number; integrations: number }): Promise<number> {
+  const before = await completedJobs(db, RUNS_QUEUE);
+  const started = performance.now();
+  await inParallel(Array.from({ length: params.runs }, (_, i) => i), 8, (i) =>
+    runNow(db, boss, { integration: noopName(i % params.integrations), triggeredBy: 'bench', trigger: 'api' }),
+  );
+  await until('every platform run to complete', async () => (await completedJobs(db, RUNS_QUEUE)) - before >= params.runs, 30 * 60_000);
+  return params.runs / ((performance.now() - started) / 1000);
+}
+
+export async function rawThroughput(db: Database, boss: PgBoss, params: { runs: number; integrations: number }): Promise<number> {
+  const before = await completedJobs(db, RAW_QUEUE);
+  const started = performance.now();
+  await inParallel(Array.from({ length: params.runs }, (_, i) => i), 8, (i) => boss.send(RAW_QUEUE, { n: i }, { singletonKey: noopName(i % params.integrations) }));
+  await until('every raw job to complete', async () => (await completedJobs(db, RAW_QUEUE)) - before >= params.runs, 30 * 60_000);
+  return params.runs / ((performance.now() - started) / 1000);
+}
+
+export async function runDispatch(ctx: BenchContext): Promise<BenchResult> {
+  const size = DISPATCH_SIZES[ctx.size];
+  const bench = await createBenchDatabase(ctx.adminUrl, 'dispatch', 20);
+  const boss = createBoss(bench.url, { max: 10 });
+  await boss.start();
+  try {
+    const handlerStarts = new Map<string, number>();
+    const registry = buildRegistry(noopIntegrations(size.integrations, (runId) => handlerStarts.set(runId, performance.now())));
+    const worker = await startPlatformWorker({
+      db: bench.db,
+      boss,
+      registry,
+      workerId: 'bench-dispatch',
+      concurrency: size.concurrency,
+      options: { pollingIntervalSeconds: POLLING_SECONDS, scheduleSyncMs: 0 },
+    });
+    await createRawQueue(boss);
+    const rawStarts = new Map<string, number>();
+    await boss.work(RAW_QUEUE, { batchSize: 1, localConcurrency: size.concurrency, pollingIntervalSeconds: POLLING_SECONDS }, async ([job]) => {
+      rawStarts.set(job.id, performance.now());
+    });
+
+    // Warm-up: connections, prepared plans, JIT of both paths.
+    await platformThroughput(bench.db, boss, { runs: size.integrations, integrations: size.integrations });
+    await rawThroughput(bench.db, boss, { runs: size.integrations, integrations: size.integrations });
+
+    const throughput = await alternate(
+      size.rounds,
+      () => platformThroughput(bench.db, boss, size),
+      () => rawThroughput(bench.db, boss, size),
+    );
+
+    // Latency from the call to the handler starting, one at a time on an idle worker; a random
+    // pause between samples spreads them over the polling phase.
+    const latency = await alternate(
+      size.latencySamples,
+      async () => {
+        await sleep(Math.random() * POLLING_SECONDS * 1000);
+        const t0 = performance.now();
+        const { runId } = await runNow(bench.db, boss, { integration: noopName(0), triggeredBy: 'bench', trigger: 'api' });
+        const started = await until('the platform handler to start', async () => handlerStarts.get(runId), 60_000, 2);
+        await until('the run to finish', async () => {
+          const [r] = await bench.db.execute<{ status: string }>(sql`select status from runs where id = ${runId}`);
+          return r.status === 'succeeded';
+        }, 60_000, 5);
+        return started - t0;
+      },
+      async () => {
+        await sleep(Math.random() * POLLING_SECONDS * 1000);
+        const t0 = performance.now();
+        const id = await boss.send(RAW_QUEUE, {}, { singletonKey: noopName(0) });
+        if (!id) throw new Error('pg-boss refused the latency job');
+        const started = await until('the raw handler to start', async () => rawStarts.get(id), 60_000, 2);
+        await until('the raw job to finish', async () => (await boss.getJobById(RAW_QUEUE, id))?.state === 'completed', 60_000, 5);
+        return started - t0;
+      },
+    );
+    await worker.stop({ timeoutMs: 5_000 });
+    await boss.offWork(RAW_QUEUE, { wait: true });
+
+    const p = median(throughput.platform);
+    const b = median(throughput.baseline);
+    const text = [
+      `${size.runs} runs over ${size.integrations} no-op integrations, worker concurrency ${size.concurrency}, polling ${POLLING_SECONDS} s, ${size.rounds} alternating rounds`,
+      table(
+        ['', 'platform (runNow → run succeeded)', 'raw pg-boss (send → job completed)', 'platform / raw'],
+        [
+          ['throughput, runs/s (median)', p, b, ratioText(p / b, 0.6)],
+          ['throughput, each round', throughput.platform.map((v) => v.toFixed(1)).join(' '), throughput.baseline.map((v) => v.toFixed(1)).join(' '), ''],
+          ['latency to handler start p50, ms', median(latency.platform), median(latency.baseline), (median(latency.platform) / median(latency.baseline)).toFixed(2)],
+          ['latency to handler start p95, ms', percentile(latency.platform, 95), percentile(latency.baseline, 95), (percentile(latency.platform, 95) / percentile(latency.baseline, 95)).toFixed(2)],
+        ],
+      ),
+    ].join('\n');
+    return { name: 'dispatch', text, summary: [['1 dispatch: runs/s', p, b, ratioText(p / b, 0.6)]] };
+  } finally {
+    await boss.stop({ graceful: false }).catch(() => {});
+    await bench.drop();
+  }
+}

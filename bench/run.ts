@@ -1,0 +1,83 @@
+import { describeMachine, formatMachine, benchServer, stopEmbedded, table, type BenchContext, type Cell, type Size } from './lib';
+
+/**
+ * `npm run bench -- <name|all> [--size tiny|full]`: runs benchmarks and prints their tables with
+ * the machine they ran on. `--size tiny` finishes in seconds (CI keeps the benchmarks working
+ * with it); full sizes are what bench/README.md reports.
+ */
+
+export interface BenchResult {
+  name: string;
+  /** The benchmark's own table(s), printed as they are. */
+  text: string;
+  /** Rows for the closing summary: [what, platform, baseline, ratio]. */
+  summary: Cell[][];
+}
+
+type Runner = (ctx: BenchContext) => Promise<BenchResult>;
+
+const BENCHMARKS: Record<string, () => Promise<Runner>> = {
+  dispatch: async () => (await import('./dispatch')).runDispatch,
+  export: async () => (await import('./export')).runExport,
+  mapping: async () => (await import('./mapping')).runMapping,
+  console: async () => (await import('./console')).runConsole,
+  'scale-out': async () => (await import('./scale-out')).runScaleOut,
+};
+
+function usage(message: string): never {
+  console.error(`${message}\nusage: npm run bench -- <${Object.keys(BENCHMARKS).join('|')}|all> [--size tiny|full]`);
+  process.exit(2);
+}
+
+function parseArgs(argv: string[]): { names: string[]; size: Size } {
+  let size: Size = 'full';
+  const names: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
+    if (a === '--size') {
+      const v = argv[++i];
+      if (v !== 'tiny' && v !== 'full') usage(`--size must be tiny or full (got '${v ?? ''}')`);
+      size = v;
+    } else if (a.startsWith('--size=')) {
+      const v = a.slice('--size='.length);
+      if (v !== 'tiny' && v !== 'full') usage(`--size must be tiny or full (got '${v}')`);
+      size = v;
+    } else if (a === 'all') {
+      names.push(...Object.keys(BENCHMARKS));
+    } else if (a in BENCHMARKS) {
+      names.push(a);
+    } else {
+      usage(`unknown benchmark or option '${a}'`);
+    }
+  }
+  if (names.length === 0) usage('name a benchmark');
+  return { names: [...new Set(names)], size };
+}
+
+async function main() {
+  const { names, size } = parseArgs(process.argv.slice(2));
+  const adminUrl = await benchServer();
+  const machine = await describeMachine(adminUrl);
+  const ctx: BenchContext = { size, adminUrl, machine };
+  console.log(`${formatMachine(machine)}\nsize: ${size}\n`);
+  const summary: Cell[][] = [];
+  for (const name of names) {
+    const started = performance.now();
+    console.log(`## ${name}`);
+    const result = await (await BENCHMARKS[name]())(ctx);
+    console.log(`${result.text}\n(${name} took ${((performance.now() - started) / 1000).toFixed(1)} s)\n`);
+    summary.push(...result.summary);
+  }
+  console.log(`## summary (${size})\n${formatMachine(machine)}`);
+  console.log(table(['benchmark', 'platform', 'baseline', 'platform / baseline'], summary));
+  await stopEmbedded();
+}
+
+main().then(
+  () => process.exit(0),
+  async (error) => {
+    console.error(error);
+    await stopEmbedded().catch(() => {});
+    process.exit(1);
+  },
+);
