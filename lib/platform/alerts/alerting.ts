@@ -122,7 +122,7 @@ export async function sendTestAlert(
 ): Promise<{ alertId: string }> {
   return db.transaction(async (tx) => {
     const [channel] = await tx.select({ id: alertChannels.id, name: alertChannels.name }).from(alertChannels).where(eq(alertChannels.id, params.channelId));
-    if (!channel) throw new Error(`alert channel ${params.channelId} does not exist (deleted?); reload the channel list`);
+    if (!channel) throw Object.assign(new Error(`alert channel ${params.channelId} does not exist (deleted?); reload the channel list`), { code: 'not_found' as const });
     const { alertId } = await raiseAlert(tx, {
       boss,
       incidentId: null,

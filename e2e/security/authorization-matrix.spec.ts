@@ -1,0 +1,128 @@
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import type { APIRequestContext, Browser } from '@playwright/test';
+import { db } from '../db';
+import { expect, signIn, test } from '../fixtures';
+
+type Who = 'anonymous' | 'vera' | 'oscar' | 'ada';
+const WHO: Who[] = ['anonymous', 'vera', 'oscar', 'ada'];
+const RANK: Record<Who, number> = { anonymous: -1, vera: 0, oscar: 1, ada: 2 };
+const ROLE_RANK = { viewer: 0, operator: 1, admin: 2 } as const;
+const NO_RUN = '00000000-0000-4000-8000-000000000000';
+
+/** Route handlers: the role each needs, and a request that is harmless when allowed (unknown target or invalid input). */
+const ROUTES: { method: 'GET' | 'POST'; path: string; role: keyof typeof ROLE_RANK; body?: unknown }[] = [
+  { method: 'GET', path: '/api/me', role: 'viewer' },
+  { method: 'GET', path: '/api/integrations', role: 'viewer' },
+  { method: 'GET', path: '/api/runs?status=failed', role: 'viewer' },
+  { method: 'GET', path: `/api/runs/status?ids=${NO_RUN}`, role: 'viewer' },
+  { method: 'GET', path: `/api/runs/${NO_RUN}`, role: 'viewer' },
+  { method: 'POST', path: '/api/integrations/no-such-integration/runs', role: 'operator', body: { dryRun: true } },
+  { method: 'POST', path: `/api/runs/${NO_RUN}/retry`, role: 'operator', body: {} },
+  { method: 'POST', path: '/api/runs/retry', role: 'operator', body: { runIds: [NO_RUN] } },
+  { method: 'POST', path: `/api/runs/${NO_RUN}/cancel`, role: 'operator', body: {} },
+];
+
+/** Server actions: the role each needs (by export name); anything unlisted needs admin. */
+const ACTION_ROLE: Record<string, keyof typeof ROLE_RANK> = {
+  previewScheduleAction: 'viewer',
+  retryRunAction: 'operator',
+  retryRunsAction: 'operator',
+  cancelRunAction: 'operator',
+  runNowAction: 'operator',
+  pauseAction: 'operator',
+  resumeAction: 'operator',
+  resetBreakerAction: 'operator',
+  openBreakerAction: 'operator',
+  sendTestAlertAction: 'operator',
+};
+
+/** Inputs that pass no validation or target nothing, so an allowed call changes nothing either. */
+const HARMLESS = [
+  {
+    integration: 'no-such-integration',
+    expectedVersion: 1,
+    runId: NO_RUN,
+    runIds: [NO_RUN],
+    key: 'no-such-breaker',
+    userId: NO_RUN,
+    channelId: NO_RUN,
+    id: NO_RUN,
+    schedule: '0 2 * * *',
+    timezone: 'UTC',
+    patch: { breakerFailures: 'many' },
+    input: { type: 'carrier-pigeon' },
+  },
+];
+
+function serverActions(): { id: string; name: string; page: string }[] {
+  const manifest = JSON.parse(readFileSync(path.join(import.meta.dirname, '..', '..', '.next', 'server', 'server-reference-manifest.json'), 'utf8')) as {
+    node: Record<string, { workers: Record<string, unknown>; filename: string; exportedName: string }>;
+  };
+  return Object.entries(manifest.node)
+    .filter(([, e]) => /actions\.ts$/.test(e.filename))
+    .map(([id, e]) => {
+      const worker = Object.keys(e.workers)[0];
+      const page = `/${worker.replace(/^app\//, '').replace(/\/page$/, '').replace(/\([^)]+\)\/?/g, '').replace('[name]', 'accounting-export').replace('[id]', NO_RUN)}`.replace(/\/$/, '') || '/';
+      return { id, name: e.exportedName, page };
+    });
+}
+
+async function requestAs(browser: Browser, who: Who, baseURL: string): Promise<APIRequestContext> {
+  const context = await browser.newContext({ baseURL });
+  if (who !== 'anonymous') await signIn(await context.newPage(), who);
+  return context.request;
+}
+
+test('authorization matrix: every route handler and server action as anonymous, viewer, operator and admin', async ({ browser, baseURL }) => {
+  test.setTimeout(180_000);
+  const snapshot = () =>
+    db()<{ runs: number; audit: number; channels: number; roles: string; paused: number }[]>`
+      select (select count(*)::int from runs) as runs, (select count(*)::int from audit_log) as audit,
+             (select count(*)::int from alert_channels) as channels, (select string_agg(role::text || disabled::text, ',' order by id) from users) as roles,
+             (select count(*)::int from integrations where paused) as paused`;
+  const table: string[] = [];
+  const actions = serverActions();
+  expect(actions.length).toBeGreaterThanOrEqual(15);
+  const clients = Object.fromEntries(await Promise.all(WHO.map(async (w) => [w, await requestAs(browser, w, baseURL!)] as const))) as Record<Who, APIRequestContext>;
+  const before = await snapshot();
+  for (const route of ROUTES) {
+    const row: string[] = [`${route.method} ${route.path}`.padEnd(58)];
+    for (const who of WHO) {
+      const res = route.method === 'GET' ? await clients[who].get(route.path) : await clients[who].post(route.path, { data: route.body, headers: { Origin: baseURL! } });
+      const allowed = RANK[who] >= ROLE_RANK[route.role];
+      if (who === 'anonymous') expect(res.status(), `${who} ${route.path}`).toBe(401);
+      else if (!allowed) expect(res.status(), `${who} ${route.path}`).toBe(403);
+      else expect([200, 400, 404, 409], `${who} ${route.path}`).toContain(res.status());
+      row.push(String(res.status()).padEnd(6));
+    }
+    table.push(row.join(''));
+  }
+  for (const action of actions) {
+    const role = ACTION_ROLE[action.name] ?? 'admin';
+    const row: string[] = [`action ${action.name} (${role})`.padEnd(58)];
+    for (const who of WHO) {
+      const res = await clients[who].post(action.page, {
+        headers: { 'Next-Action': action.id, 'Content-Type': 'text/plain;charset=UTF-8', Origin: baseURL!, Accept: 'text/x-component' },
+        data: JSON.stringify(HARMLESS),
+        maxRedirects: 0,
+      });
+      const body = await res.text();
+      const allowed = RANK[who] >= ROLE_RANK[role];
+      if (who === 'anonymous') {
+        // The proxy sends anonymous page requests to sign-in before any action runs.
+        expect(res.status() === 307 || body.includes('"status":401'), `${who} ${action.name}: ${res.status()}`).toBe(true);
+        row.push((res.status() === 307 ? '307' : '401').padEnd(6));
+      } else if (!allowed) {
+        expect(body, `${who} ${action.name}`).toContain('"status":403');
+        row.push('403'.padEnd(6));
+      } else {
+        expect(body, `${who} ${action.name}`).not.toMatch(/"status":(401|403|500)/);
+        row.push((body.match(/"status":(\d+)/)?.[1] ?? 'ok').padEnd(6));
+      }
+    }
+    table.push(row.join(''));
+  }
+  expect(await snapshot()).toEqual(before);
+  console.log(`${'request (needs role)'.padEnd(58)}${WHO.map((w) => w.slice(0, 5).padEnd(6)).join('')}\n${table.join('\n')}`);
+});
