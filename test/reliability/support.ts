@@ -76,11 +76,24 @@ export async function createRunQueues(boss: PgBoss, options: QueueOptions): Prom
 
 let invoiceOffset = 0;
 
-/** Posted invoices written now (updated_at = now), as the host platform would while runs go on. */
+/**
+ * Posted invoices written now (updated_at = now), as the host platform would while runs go on: in
+ * one transaction, so no run sees an invoice before its lines (it would reject it as line-less).
+ */
 export async function addInvoices(db: Database, count: number): Promise<void> {
   const offset = invoiceOffset;
   invoiceOffset += count;
-  await generateHostData(db, { customers: 1, invoices: count, numberOffset: offset, seed: offset + 1, until: new Date(), spreadDays: 0 });
+  await db.transaction((tx) =>
+    generateHostData(tx, { customers: 1, invoices: count, numberOffset: offset, seed: offset + 1, until: new Date(), spreadDays: 0 }),
+  );
+}
+
+/** Records the runs reported as rejected (mapping or API), by reference. */
+export async function rejectedReferences(db: Database): Promise<string[]> {
+  const rows = await db.execute<{ reference: string }>(
+    sql`select distinct r->>'reference' as reference from runs, jsonb_array_elements(coalesce(result->'rejected', '[]'::jsonb)) r order by 1`,
+  );
+  return rows.map((r) => r.reference);
 }
 
 export async function invoiceNumbers(db: Database): Promise<string[]> {

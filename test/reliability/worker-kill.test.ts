@@ -1,0 +1,196 @@
+import { sql } from 'drizzle-orm';
+import type { PgBoss } from 'pg-boss';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { runNow } from '../../lib/platform/triggers';
+import { startStandIns, type StandIns } from '../../sandbox/stand-ins';
+import { freshDatabase, type TestDatabase } from '../db';
+import { startTestBoss } from '../fixtures/platform';
+import {
+  addCatcherChannel,
+  addInvoices,
+  configureAccountingExport,
+  createRunQueues,
+  INTEGRATION,
+  invoiceNumbers,
+  newSecretsKey,
+  rejectedReferences,
+  report,
+  runStatusCounts,
+  sleep,
+  startWorkerProcess,
+  type WorkerProcess,
+} from './support';
+
+/**
+ * Issue 8, item 1: real worker processes (worker/index.ts) are killed with SIGKILL at random
+ * moments while 200 runs of the accounting export go through, invoices arriving between runs. A
+ * killer loop kills one worker every few seconds (most often the one executing the current
+ * attempt) and starts a replacement. Afterwards: every run succeeded or failed with an alert, no
+ * run stayed 'running' past the job's expiry, and the accounting stand-in booked every invoice
+ * exactly once.
+ */
+
+const RUNS = 200;
+const WORKERS = 3;
+const EXPIRE_SECONDS = 60;
+const HEARTBEAT_SECONDS = 10;
+const KILL_WINDOW_MS = 90_000;
+
+let t: TestDatabase;
+let standIns: StandIns;
+let boss: PgBoss;
+const workers: WorkerProcess[] = [];
+const { key, keyring } = newSecretsKey();
+
+beforeAll(async () => {
+  t = await freshDatabase();
+  standIns = await startStandIns({ port: 0, smtpPort: 0, seed: 8, faults: {} });
+  await configureAccountingExport(t.db, { sandboxUrl: standIns.url, keyring, batchSize: 3, retryDelays: ['1s', '1s', '1s'] });
+  await addCatcherChannel(t.db, { sandboxUrl: standIns.url, keyring, name: 'kill-suite' });
+  boss = await startTestBoss(t.url);
+  await createRunQueues(boss, { expireInSeconds: EXPIRE_SECONDS, heartbeatSeconds: HEARTBEAT_SECONDS, retryLimit: 20 });
+}, 120_000);
+
+afterAll(async () => {
+  await Promise.allSettled(workers.map((w) => w.stop(5_000)));
+  await boss?.stop({ graceful: false, timeout: 2_000 }).catch(() => {});
+  await standIns?.close();
+  await t?.drop();
+});
+
+const env = () => ({ DATABASE_URL: t.url, JUNCTION_SECRETS_KEY: key, APP_URL: 'http://localhost:3000', SANDBOX_URL: standIns.url });
+
+/** The pid in a worker id `<host>:<pid>:<suffix>` of the attempts running now. */
+async function pidsRunningAttempts(): Promise<number[]> {
+  const rows = await t.db.execute<{ worker: string }>(sql`select worker from attempts where outcome = 'running'`);
+  return rows.map((r) => Number(r.worker.split(':').at(-2)));
+}
+
+async function terminalRuns(): Promise<number> {
+  const [row] = await t.db.execute<{ n: number }>(sql`select count(*)::int as n from runs where status in ('succeeded', 'failed', 'cancelled')`);
+  return row.n;
+}
+
+async function waitForAllRuns(timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const [row] = await t.db.execute<{ n: number; done: number }>(
+      sql`select count(*)::int as n, count(*) filter (where status in ('succeeded', 'failed', 'cancelled'))::int as done from runs`,
+    );
+    if (row.n > 0 && row.n === row.done) return;
+    if (Date.now() > deadline) throw new Error(`runs did not all finish within ${timeoutMs / 1000} s: ${JSON.stringify(await runStatusCounts(t.db))}`);
+    await sleep(500);
+  }
+}
+
+describe('worker killed at random points (issue 8, item 1)', () => {
+  it('ends every run succeeded or failed-with-alert, none stuck past expiry, every invoice booked exactly once', async () => {
+    workers.push(...(await Promise.all(Array.from({ length: WORKERS }, () => startWorkerProcess(env())))));
+    const started = Date.now();
+    let produced = 0;
+    let kills = 0;
+    let killsMidAttempt = 0;
+    let maxRunningSeconds = 0;
+    let finished = false;
+
+    const producer = (async () => {
+      for (let i = 0; i < RUNS; i++) {
+        await addInvoices(t.db, 2);
+        await runNow(t.db, boss, { integration: INTEGRATION, triggeredBy: 'reliability-suite', trigger: 'api' });
+        produced++;
+        await sleep(150);
+      }
+    })();
+
+    const killer = (async () => {
+      while (!finished && Date.now() - started < KILL_WINDOW_MS) {
+        await sleep(3_000 + Math.random() * 4_000);
+        if (finished) break;
+        const alive = workers.filter((w) => w.process.exitCode === null && w.process.signalCode === null);
+        if (alive.length === 0) continue;
+        const busy = new Set(await pidsRunningAttempts());
+        const executing = alive.filter((w) => busy.has(w.pid));
+        const victim = executing.length > 0 && Math.random() < 0.75 ? executing[0] : alive[Math.floor(Math.random() * alive.length)];
+        if (busy.has(victim.pid)) killsMidAttempt++;
+        await victim.kill();
+        kills++;
+        workers.push(await startWorkerProcess(env()));
+      }
+    })();
+
+    const monitor = (async () => {
+      while (!finished) {
+        const [row] = await t.db.execute<{ seconds: number | null }>(
+          sql`select extract(epoch from max(now() - started_at))::float as seconds from attempts where outcome = 'running'`,
+        );
+        maxRunningSeconds = Math.max(maxRunningSeconds, row.seconds ?? 0);
+        await sleep(1_000);
+      }
+    })();
+
+    await producer;
+    try {
+      await waitForAllRuns(200_000);
+    } finally {
+      finished = true;
+      await Promise.all([killer, monitor]);
+    }
+    expect(await terminalRuns()).toBe(RUNS);
+
+    // A run that failed for good leaves its invoices to the next run; one last run picks up what
+    // the final runs may have left (it changes nothing when nothing is left).
+    const numbers = await invoiceNumbers(t.db);
+    if (standIns.state.ledger.summary().distinctReferences < numbers.length) {
+      await runNow(t.db, boss, { integration: INTEGRATION, triggeredBy: 'reliability-suite', trigger: 'api' });
+      await waitForAllRuns(60_000);
+    }
+
+    const counts = await runStatusCounts(t.db);
+    const failedWithoutAlert = await t.db.execute<{ id: string }>(sql`
+      select r.id from runs r
+       where r.status = 'failed'
+         and not exists (
+           select 1 from incidents i join alerts a on a.incident_id = i.id and a.event = 'opened'
+            where i.integration = r.integration and i.kind = 'run_failed'
+              and i.opened_at <= r.finished_at + interval '1 second'
+              and (i.closed_at is null or i.closed_at >= r.finished_at - interval '1 second'))`);
+    const [attemptFigures] = await t.db.execute<{ lost: number; running: number; total: number }>(sql`
+      select count(*) filter (where error_class = 'WorkerLost')::int as lost,
+             count(*) filter (where outcome = 'running')::int as running,
+             count(*)::int as total from attempts`);
+    const ledger = standIns.state.ledger.summary();
+    const booked = new Map(Object.entries(ledger.byReference));
+    const lost = numbers.filter((n) => !booked.has(n));
+    const duplicated = numbers.filter((n) => (booked.get(n) ?? 0) > 1);
+    const [{ n: stuck }] = await t.db.execute<{ n: number }>(sql`select count(*)::int as n from runs where status not in ('succeeded', 'failed', 'cancelled')`);
+
+    report('worker kill', {
+      runs: RUNS,
+      succeeded: counts.succeeded ?? 0,
+      failed: counts.failed ?? 0,
+      invoices: numbers.length,
+      lost: lost.length,
+      duplicated: duplicated.length,
+      rejected: (await rejectedReferences(t.db)).length,
+      stuck,
+      kills,
+      killsMidAttempt,
+      attempts: attemptFigures.total,
+      workerLostAttempts: attemptFigures.lost,
+      idempotentReplays: ledger.replays,
+      maxRunningSeconds: Math.round(maxRunningSeconds),
+      seconds: Math.round((Date.now() - started) / 1000),
+    });
+
+    expect(produced).toBe(RUNS);
+    expect(kills).toBeGreaterThan(0);
+    expect(stuck).toBe(0);
+    expect(attemptFigures.running).toBe(0);
+    expect(counts.cancelled ?? 0).toBe(0);
+    expect(failedWithoutAlert.map((r) => r.id)).toEqual([]);
+    expect(maxRunningSeconds).toBeLessThan(EXPIRE_SECONDS);
+    expect(lost).toEqual([]);
+    expect(duplicated).toEqual([]);
+    expect(ledger.duplicates).toEqual([]);
+  }, 330_000);
+});
