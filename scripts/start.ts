@@ -1,6 +1,6 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { appendFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import postgres from 'postgres';
@@ -50,6 +50,9 @@ function persistent(file: string, make: () => string): string {
   return value;
 }
 
+/** In --e2e mode every child's output is also kept in a file, so tests can check what was logged. */
+const logFile = e2e ? path.join(root, 'test-results', 'e2e-server.log') : undefined;
+
 function prefixLines(name: string, stream: NodeJS.ReadableStream, out: NodeJS.WritableStream) {
   let buffer = '';
   stream.setEncoding('utf8');
@@ -57,7 +60,10 @@ function prefixLines(name: string, stream: NodeJS.ReadableStream, out: NodeJS.Wr
     buffer += chunk;
     const lines = buffer.split('\n');
     buffer = lines.pop() ?? '';
-    for (const line of lines) out.write(`[${name}] ${line}\n`);
+    for (const line of lines) {
+      out.write(`[${name}] ${line}\n`);
+      if (logFile) appendFileSync(logFile, `[${name}] ${line}\n`);
+    }
   });
 }
 
@@ -160,6 +166,10 @@ async function main() {
 
   process.on('SIGINT', () => void shutdown(0));
   process.on('SIGTERM', () => void shutdown(0));
+  if (logFile) {
+    mkdirSync(path.dirname(logFile), { recursive: true });
+    writeFileSync(logFile, '');
+  }
 
   const databaseUrl = await resolveDatabase();
   if (e2e) {

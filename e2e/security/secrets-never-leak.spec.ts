@@ -1,0 +1,87 @@
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { db } from '../db';
+import { expect, signIn, test } from '../fixtures';
+
+const PAGES = [
+  '/',
+  '/integrations',
+  '/integrations/accounting-export',
+  '/integrations/accounting-export/config',
+  '/integrations/accounting-export/history',
+  '/integrations/accounting-export/credentials',
+  '/integrations/accounting-export/mapping',
+  '/integrations/crm-sync',
+  '/integrations/crm-sync/config',
+  '/integrations/crm-sync/credentials',
+  '/runs',
+  '/alerts',
+  '/audit',
+  '/users',
+  '/api/integrations',
+  '/api/runs',
+];
+
+test('distinctive secret values appear in no page, JSON response, run, log line or audit row', async ({ page }) => {
+  test.setTimeout(120_000);
+  const marker = `zz${Date.now().toString(36)}`;
+  const secrets = { clientSecret: `cs-${marker}-Qx7`, apiKey: `ak-${marker}-Vb2`, hmac: `hm-${marker}-Lp9-0123456789` };
+  await signIn(page, 'ada', '/integrations/accounting-export/credentials');
+  // Replace the export's client secret with a wrong, distinctive one, and run it: the token server refuses it.
+  await page.getByTestId('secret-clientSecret').getByRole('button', { name: 'Replace' }).click();
+  await page.getByLabel('New value').fill(secrets.clientSecret);
+  await page.getByRole('button', { name: 'Save secret' }).click();
+  await expect(page.getByText('clientSecret replaced')).toBeVisible();
+  await page.goto('/integrations/crm-sync/credentials');
+  await page.getByTestId('secret-apiKey').getByRole('button', { name: 'Replace' }).click();
+  await page.getByLabel('New value').fill(secrets.apiKey);
+  await page.getByRole('button', { name: 'Save secret' }).click();
+  await expect(page.getByText('apiKey replaced')).toBeVisible();
+  await page.goto('/alerts');
+  await page.getByRole('button', { name: 'Add channel' }).click();
+  await page.getByLabel('Name').fill(`Signed hook ${marker}`);
+  await page.getByLabel('URL').fill('http://localhost:9/never');
+  await page.getByLabel('HMAC signing secret (optional)').fill(secrets.hmac);
+  await page.getByRole('button', { name: 'Save channel' }).click();
+  await expect(page.getByText(`Channel Signed hook ${marker} added`)).toBeVisible();
+
+  const run = await page.request.post('/api/integrations/accounting-export/runs', { data: { dryRun: false }, headers: { Origin: new URL(page.url()).origin } });
+  const { runId } = await run.json();
+  await expect
+    .poll(async () => (await db()<{ status: string }[]>`select status from runs where id = ${runId}`)[0]?.status, { timeout: 60_000 })
+    .toBe('failed');
+
+  const bodies: string[] = [];
+  for (const p of [...PAGES, `/runs/${runId}`, `/api/runs/${runId}`]) {
+    const res = await page.request.get(p);
+    expect(res.status(), p).toBe(200);
+    bodies.push(`${p}\n${await res.text()}`);
+  }
+  const rows = await db()<{ t: string }[]>`
+    select concat_ws(' ', (select string_agg(coalesce(old_value::text, '') || new_value::text, ' ') from audit_log),
+                          (select string_agg(coalesce(error_message, '') || coalesce(result::text, '') || coalesce(plan::text, ''), ' ') from runs),
+                          (select string_agg(message || coalesce(data::text, ''), ' ') from attempt_logs),
+                          (select string_agg(coalesce(error, ''), ' ') from alert_deliveries),
+                          (select string_agg(config::text, ' ') from alert_channels)) as t`;
+  const logs = readFileSync(path.join(import.meta.dirname, '..', '..', 'test-results', 'e2e-server.log'), 'utf8');
+  for (const value of Object.values(secrets)) {
+    for (const body of bodies) expect(body.includes(value), `${body.split('\n')[0]} leaks a secret`).toBe(false);
+    expect(rows[0].t.includes(value), 'the database outside the sealed columns leaks a secret').toBe(false);
+    expect(logs.includes(value), 'the server logs leak a secret').toBe(false);
+  }
+  const [failed] = await db()<{ error_message: string }[]>`select error_message from runs where id = ${runId}`;
+  expect(failed.error_message).toMatch(/invalid_client|credentials/i);
+  console.log(`secrets checked: ${Object.keys(secrets).length}, pages and JSON responses: ${bodies.length}, log bytes: ${logs.length}, leaks: 0`);
+
+  // Restore the sandbox credentials so later tests can talk to the stand-ins.
+  for (const [integration, name, value] of [
+    ['accounting-export', 'clientSecret', 'dev-accounting-secret'],
+    ['crm-sync', 'apiKey', 'dev-crm-key'],
+  ]) {
+    await page.goto(`/integrations/${integration}/credentials`);
+    await page.getByTestId(`secret-${name}`).getByRole('button', { name: 'Replace' }).click();
+    await page.getByLabel('New value').fill(value);
+    await page.getByRole('button', { name: 'Save secret' }).click();
+    await expect(page.getByText(`${name} replaced`)).toBeVisible();
+  }
+});
