@@ -63,6 +63,10 @@ export const integrations = pgTable('integrations', {
   breakerCooldown: text('breaker_cooldown').notNull().default('1m'),
   /** Share of attempts in the last hour that may be automatic retries (0..1); null = no budget. */
   retryBudget: numeric('retry_budget', { precision: 4, scale: 3, mode: 'number' }),
+  /** Token health: the provider's error while the OAuth2 token cannot be obtained; null when healthy. */
+  credentialsError: text('credentials_error'),
+  /** Since when tokens fail (set by the first failure of an incident, cleared by the next success). */
+  credentialsFailingSince: tstz('credentials_failing_since'),
   settings: jsonb('settings').$type<Record<string, unknown>>().notNull().default({}),
   mapping: jsonb('mapping').$type<unknown>(),
   alertRouting: jsonb('alert_routing').$type<{ channelIds: string[] | 'all' }>().notNull().default({ channelIds: 'all' }),
@@ -139,11 +143,23 @@ export const runs = pgTable(
     errorClass: text('error_class'),
     /** Dry-run: the mutating requests that were captured instead of sent. */
     plan: jsonb('plan').$type<unknown[]>(),
+    /** The bulk operation that created this run (bulk retry), if any. */
+    bulkOperationId: uuid('bulk_operation_id'),
+    /**
+     * Queued but held back, with no job yet: 'pace' (waiting for its turn in a staggered bulk retry)
+     * or 'breaker' (queued behind the integration's open breaker). Null once released to the queue.
+     */
+    hold: text('hold').$type<RunHold>(),
+    /** When a held run was released to the queue (the bulk pace counts these). */
+    releasedAt: tstz('released_at'),
     createdAt: createdAt(),
     startedAt: tstz('started_at'),
     finishedAt: tstz('finished_at'),
   },
   (t) => [
+    index('runs_held_idx').on(t.integration, t.createdAt).where(sql`hold is not null`),
+    index('runs_released_idx').on(t.integration, t.releasedAt).where(sql`released_at is not null`),
+    index('runs_bulk_operation_idx').on(t.bulkOperationId).where(sql`bulk_operation_id is not null`),
     index('runs_created_idx').on(t.createdAt.desc(), t.id.desc()),
     index('runs_integration_created_idx').on(t.integration, t.createdAt.desc(), t.id.desc()),
     index('runs_status_created_idx').on(t.status, t.createdAt.desc(), t.id.desc()),
@@ -151,6 +167,31 @@ export const runs = pgTable(
   ],
 );
 export type Run = typeof runs.$inferSelect;
+export type RunHold = 'pace' | 'breaker';
+
+/** A bulk retry as one item: its runs (runs.bulk_operation_id) carry the progress. */
+export const bulkOperations = pgTable(
+  'bulk_operations',
+  {
+    id: uuid('id').primaryKey().defaultRandom(),
+    kind: text('kind').$type<'retry'>().notNull().default('retry'),
+    createdBy: text('created_by').notNull(),
+    createdAt: createdAt(),
+    /** The new runs, in the order they are released. */
+    runIds: jsonb('run_ids').$type<string[]>().notNull(),
+    /** The runs they retry, in the same order. */
+    retriedRunIds: jsonb('retried_run_ids').$type<string[]>().notNull(),
+    total: integer('total').notNull(),
+    /** Pace: at most `pace_runs` released per `pace_period_ms` per integration. */
+    paceRuns: integer('pace_runs').notNull(),
+    pacePeriodMs: integer('pace_period_ms').notNull(),
+    reason: text('reason'),
+    cancelledAt: tstz('cancelled_at'),
+    cancelledBy: text('cancelled_by'),
+  },
+  (t) => [index('bulk_operations_created_idx').on(t.createdAt.desc(), t.id.desc())],
+);
+export type BulkOperation = typeof bulkOperations.$inferSelect;
 
 export const attemptOutcomeEnum = pgEnum('attempt_outcome', ['running', 'succeeded', 'failed', 'deferred', 'cancelled']);
 export type AttemptOutcome = (typeof attemptOutcomeEnum.enumValues)[number];
@@ -169,7 +210,7 @@ export const attempts = pgTable(
     startedAt: tstz('started_at').notNull().defaultNow(),
     finishedAt: tstz('finished_at'),
   },
-  (t) => [index('attempts_run_idx').on(t.runId, t.number)],
+  (t) => [index('attempts_run_idx').on(t.runId, t.number), index('attempts_started_idx').on(t.startedAt)],
 );
 export type Attempt = typeof attempts.$inferSelect;
 

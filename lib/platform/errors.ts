@@ -124,13 +124,17 @@ export class CredentialsError extends PermanentError {
 
 export type TriggerErrorCode = 'not_found' | 'orphaned' | 'invalid_state' | 'invalid_input';
 
-/** A trigger (run now, retry, cancel, pause...) was refused; `code` says why, the message what to do. */
+/**
+ * A trigger (run now, retry, cancel, pause...) was refused; `code` says why, the message what to do.
+ * `details` carries ids the console links to (e.g. `existingRetryId` when a run was already retried).
+ */
 export class TriggerError extends Error {
   readonly [TRIGGER] = true;
   override name = 'TriggerError';
   constructor(
     readonly code: TriggerErrorCode,
     message: string,
+    readonly details?: Record<string, string>,
   ) {
     super(message);
   }

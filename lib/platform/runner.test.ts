@@ -184,9 +184,9 @@ describe('runs with durable retries', () => {
   });
 
   it('executes one run of an integration at a time while other integrations run beside it', async () => {
-    const a = await runNow(t.db, boss, { integration: 'serial', triggeredBy: 'ada' });
-    const b = await runNow(t.db, boss, { integration: 'serial', triggeredBy: 'ada' });
-    const c = await runNow(t.db, boss, { integration: 'other', triggeredBy: 'ada' });
+    const a = await runNow(t.db, boss, { integration: 'serial', triggeredBy: 'ada', trigger: 'api' });
+    const b = await runNow(t.db, boss, { integration: 'serial', triggeredBy: 'ada', trigger: 'api' });
+    const c = await runNow(t.db, boss, { integration: 'other', triggeredBy: 'ada', trigger: 'api' });
     await Promise.all([finished(a.runId), finished(b.runId), finished(c.runId)]);
     const [first, second] = windows.serial.sort((x, y) => x.start - y.start);
     expect(second.start).toBeGreaterThanOrEqual(first.end);

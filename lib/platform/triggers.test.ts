@@ -151,6 +151,73 @@ describe('retryRun and retryRuns', () => {
   });
 });
 
+describe('retry once and idempotent triggers', () => {
+  async function failedRun(integration: string) {
+    const [row] = await t.db
+      .insert(runs)
+      .values({ integration, trigger: 'manual', triggeredBy: 'x', correlationId: 'c', maxAttempts: 3, status: 'failed' })
+      .returning();
+    return row.id;
+  }
+
+  it('refuses a second retry of the same run, naming the existing retry, and stores the reason on the run and in the audit', async () => {
+    const failed = await failedRun('orders');
+    const { runId } = await retryRun(t.db, boss, { runId: failed, triggeredBy: 'op@example.com', reason: 'upstream fixed the VAT table' });
+    const [run] = await t.db.select().from(runs).where(eq(runs.id, runId));
+    expect(run.reason).toBe('upstream fixed the VAT table');
+    expect((await actions('retry')).at(-1)).toMatchObject({ newValue: { runId, retryOf: failed, reason: 'upstream fixed the VAT table' } });
+
+    const error = await retryRun(t.db, boss, { runId: failed, triggeredBy: 'other@example.com' }).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(TriggerError);
+    expect(error).toMatchObject({ code: 'invalid_state', details: { existingRetryId: runId } });
+    expect((error as Error).message).toContain(`already retried as run ${runId}`);
+    await expectTriggerError(retryRuns(t.db, boss, { runIds: [failed], triggeredBy: 'op' }), 'invalid_state', new RegExp(`${failed} as ${runId}`));
+  });
+
+  it('two concurrent retries of one run produce one new run; the other is refused naming it', async () => {
+    const failed = await failedRun('orders');
+    const results = await Promise.allSettled([
+      retryRun(t.db, boss, { runId: failed, triggeredBy: 'ada@example.com' }),
+      retryRun(t.db, boss, { runId: failed, triggeredBy: 'bob@example.com' }),
+      retryRun(t.db, boss, { runId: failed, triggeredBy: 'cy@example.com' }),
+    ]);
+    const created = await t.db.select().from(runs).where(eq(runs.retryOf, failed));
+    expect(created).toHaveLength(1);
+    const won = results.filter((r) => r.status === 'fulfilled');
+    expect(won.map((r) => r.value.runId)).toEqual([created[0].id]);
+    const lost = results.filter((r) => r.status === 'rejected').map((r) => r.reason as TriggerError);
+    expect(lost).toHaveLength(2);
+    for (const e of lost) expect(e).toMatchObject({ code: 'invalid_state', details: { existingRetryId: created[0].id } });
+  });
+
+  it('a double Run now by the same or different people starts one run while it is queued; a later click after it started starts another', async () => {
+    const clicks = await Promise.all([
+      runNow(t.db, boss, { integration: 'ledger', triggeredBy: 'ada@example.com' }),
+      runNow(t.db, boss, { integration: 'ledger', triggeredBy: 'ada@example.com' }),
+      runNow(t.db, boss, { integration: 'ledger', triggeredBy: 'bob@example.com' }),
+    ]);
+    const ids = new Set(clicks.map((c) => c.runId));
+    expect(ids.size).toBe(1);
+    expect(clicks.filter((c) => c.deduplicated)).toHaveLength(2);
+    const [first] = clicks.filter((c) => !c.deduplicated);
+    expect((await actions('run_now')).filter((a) => (a.newValue as { runId: string }).runId === first.runId)).toHaveLength(1);
+
+    // A dry-run is another request; an API trigger is never merged.
+    const dry = await runNow(t.db, boss, { integration: 'ledger', triggeredBy: 'ada@example.com', dryRun: true });
+    expect(dry).toMatchObject({ deduplicated: false });
+    expect(dry.runId).not.toBe(first.runId);
+    const api = await runNow(t.db, boss, { integration: 'ledger', triggeredBy: 'script', trigger: 'api' });
+    expect(api.deduplicated).toBe(false);
+
+    // Once the queued run has started, Run now starts a new one.
+    await t.db.update(runs).set({ status: 'running', startedAt: sql`now()` }).where(eq(runs.id, first.runId));
+    const later = await runNow(t.db, boss, { integration: 'ledger', triggeredBy: 'ada@example.com' });
+    expect(later).toMatchObject({ deduplicated: false });
+    expect(later.runId).not.toBe(first.runId);
+    await cancelRun(t.db, boss, { runId: later.runId, by: 'test' });
+  });
+});
+
 describe('cancelRun', () => {
   it('cancels a queued run and its job, and refuses to cancel it twice', async () => {
     const { runId } = await runNow(t.db, boss, { integration: 'ledger', triggeredBy: 'ada' });

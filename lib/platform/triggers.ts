@@ -1,16 +1,17 @@
-import { randomUUID } from 'node:crypto';
-import { CronExpressionParser } from 'cron-parser';
-import { and, eq, inArray, sql } from 'drizzle-orm';
+import { and, asc, eq, isNull, sql } from 'drizzle-orm';
 import type { PgBoss } from 'pg-boss';
 import { z } from 'zod';
 import type { Database, DatabaseOrTransaction } from '../../db/client';
-import { integrations, runs, type Integration, type RunStatus, type RunTrigger } from '../../db/schema';
+import { integrations, runs, type RunStatus } from '../../db/schema';
 import { recordAction } from './audit';
 import { TriggerError } from './errors';
-import { bossDb, RUNS_QUEUE, sendRunJob } from './queue';
+import { bossDb, RUNS_QUEUE } from './queue';
+import { insertRun, loadIntegration, parseTriggerInput, ZActor, ZReason, ZRunId } from './run-create';
+import { missedWhilePaused } from './resume-policy';
 import { applySchedule } from './schedules';
 
 export { openBreaker, resetBreaker } from './breaker';
+export { cancelBulkOperation, getBulkOperation, listBulkOperations, retryRuns } from './bulk';
 
 /**
  * The triggering API for the console, the API and scripts. Each call validates its input, checks
@@ -22,97 +23,68 @@ export { openBreaker, resetBreaker } from './breaker';
 const TERMINAL: RunStatus[] = ['succeeded', 'failed', 'cancelled'];
 const WAITING: RunStatus[] = ['queued', 'retrying', 'deferred'];
 const RETRYABLE: RunStatus[] = ['failed', 'cancelled'];
-const BULK_LIMIT = 500;
 
-const ZActor = z.string().trim().min(1, 'is required: say who triggers it').max(200);
-const ZRunId = z.string().uuid('must be a run id (uuid)');
-
-function parse<T>(schema: z.ZodType<T>, value: unknown): T {
-  const result = schema.safeParse(value);
-  if (!result.success) {
-    const issue = result.error.issues[0];
-    throw new TriggerError('invalid_input', `${issue.path.join('.') || 'input'} ${issue.message}`);
-  }
-  return result.data;
-}
-
-async function loadIntegration(db: DatabaseOrTransaction, name: string, opts: { allowOrphaned?: boolean } = {}): Promise<Integration> {
-  const [row] = await db.select().from(integrations).where(eq(integrations.name, name));
-  if (!row) throw new TriggerError('not_found', `Integration '${name}' does not exist: check the name in the integrations list`);
-  if (!row.registered && !opts.allowOrphaned) {
-    throw new TriggerError(
-      'orphaned',
-      `Integration '${name}' is orphaned: its handler is no longer registered, so it cannot run. Its history is kept; register the handler again to use it.`,
-    );
-  }
-  return row;
-}
-
-interface CreateRunParams {
-  integration: Integration;
-  trigger: RunTrigger;
-  triggeredBy: string;
-  dryRun: boolean;
-  retryOf?: string | null;
-  reason?: string | null;
-  input?: unknown;
-}
-
-/** Inserts a run and enqueues its first job in the caller's transaction. */
-async function insertRun(tx: DatabaseOrTransaction, boss: PgBoss, params: CreateRunParams): Promise<string> {
-  const runId = randomUUID();
-  const jobId = randomUUID();
-  await tx.insert(runs).values({
-    id: runId,
-    integration: params.integration.name,
-    trigger: params.trigger,
-    dryRun: params.dryRun,
-    triggeredBy: params.triggeredBy,
-    retryOf: params.retryOf ?? null,
-    reason: params.reason ?? null,
-    correlationId: randomUUID(),
-    input: params.input ?? null,
-    maxAttempts: params.integration.retryDelays.length + 1,
-    jobId,
-  });
-  await sendRunJob(boss, tx, { runId, jobId, integration: params.integration.name });
-  return runId;
-}
+const parse = parseTriggerInput;
 
 const ZRunNow = z.object({
   integration: z.string().trim().min(1, 'is required'),
   dryRun: z.boolean().optional(),
   triggeredBy: ZActor,
   trigger: z.enum(['manual', 'api', 'schedule']).optional(),
-  reason: z.string().max(500).optional(),
+  reason: ZReason,
+  dedupe: z.boolean().optional(),
 });
 
-/** Starts a run now (or a dry-run). Scheduled runs are not written to the audit trail (they are not an operator's action). */
+/**
+ * Starts a run now (or a dry-run). Scheduled runs are not written to the audit trail (they are not
+ * an operator's action).
+ *
+ * Idempotent for people: a manual Run now (the console's button; `dedupe` defaults to true for the
+ * 'manual' trigger only) while a manual run of the same integration and dry-run flag is queued and
+ * not started yet returns that run with `deduplicated: true` instead of starting a second one — a
+ * double click or two operators at once start one run. Concurrent calls are serialised per
+ * integration by a transaction-scoped advisory lock, so the check and the insert cannot interleave.
+ */
 export async function runNow(
   db: Database,
   boss: PgBoss,
-  params: { integration: string; dryRun?: boolean; triggeredBy: string; trigger?: 'manual' | 'api' | 'schedule'; reason?: string },
-): Promise<{ runId: string }> {
+  params: { integration: string; dryRun?: boolean; triggeredBy: string; trigger?: 'manual' | 'api' | 'schedule'; reason?: string; dedupe?: boolean },
+): Promise<{ runId: string; deduplicated: boolean }> {
   const p = parse(ZRunNow, params);
   const trigger = p.trigger ?? 'manual';
+  const dryRun = p.dryRun ?? false;
+  const dedupe = p.dedupe ?? trigger === 'manual';
   return db.transaction(async (tx) => {
     const integration = await loadIntegration(tx, p.integration);
-    const runId = await insertRun(tx, boss, {
-      integration,
-      trigger,
-      triggeredBy: p.triggeredBy,
-      dryRun: p.dryRun ?? false,
-      reason: p.reason,
-    });
+    if (dedupe) {
+      await tx.execute(sql`select pg_advisory_xact_lock(hashtext('junction.run-now'), hashtext(${integration.name}))`);
+      const [waiting] = await tx
+        .select({ id: runs.id })
+        .from(runs)
+        .where(
+          and(
+            eq(runs.integration, integration.name),
+            eq(runs.dryRun, dryRun),
+            eq(runs.trigger, trigger),
+            eq(runs.status, 'queued'),
+            isNull(runs.startedAt),
+            isNull(runs.hold),
+          ),
+        )
+        .orderBy(asc(runs.createdAt))
+        .limit(1);
+      if (waiting) return { runId: waiting.id, deduplicated: true };
+    }
+    const runId = await insertRun(tx, boss, { integration, trigger, triggeredBy: p.triggeredBy, dryRun, reason: p.reason });
     if (trigger !== 'schedule') {
       await recordAction(tx, {
         actor: p.triggeredBy,
         integration: integration.name,
-        action: p.dryRun ? 'dry_run' : 'run_now',
+        action: dryRun ? 'dry_run' : 'run_now',
         details: { runId, trigger, ...(p.reason ? { reason: p.reason } : {}) },
       });
     }
-    return { runId };
+    return { runId, deduplicated: false };
   });
 }
 
@@ -126,24 +98,43 @@ export async function startScheduledRun(db: Database, boss: PgBoss, params: { in
   });
 }
 
-async function retryableRun(tx: DatabaseOrTransaction, runId: string) {
-  const [run] = await tx.select().from(runs).where(eq(runs.id, runId));
+/** The original run of a retry, locked: concurrent retries of one run wait for each other here. */
+export async function lockRetryableRun(tx: DatabaseOrTransaction, runId: string) {
+  const [run] = await tx.select().from(runs).where(eq(runs.id, runId)).for('update');
   if (!run) throw new TriggerError('not_found', `Run ${runId} does not exist`);
   if (!RETRYABLE.includes(run.status)) {
     throw new TriggerError('invalid_state', `Run ${runId} is ${run.status}: only failed or cancelled runs can be retried`);
   }
+  const [existing] = await tx
+    .select({ id: runs.id, status: runs.status })
+    .from(runs)
+    .where(eq(runs.retryOf, run.id))
+    .orderBy(asc(runs.createdAt))
+    .limit(1);
+  if (existing) {
+    throw new TriggerError(
+      'invalid_state',
+      `Run ${runId} was already retried as run ${existing.id} (${existing.status}): a run is retried once; retry the newest run of the chain instead`,
+      { existingRetryId: existing.id },
+    );
+  }
   return run;
 }
 
-/** A new run linked to a failed (or cancelled) one, with the same input and dry-run flag. */
+/**
+ * A new run linked to a failed (or cancelled) one, with the same input and dry-run flag. A run is
+ * retried once: a second retry — also one racing the first — is refused with TriggerError
+ * 'invalid_state' naming the existing retry (`error.details.existingRetryId`). `reason` is stored
+ * on the new run and in the audit action.
+ */
 export async function retryRun(
   db: Database,
   boss: PgBoss,
   params: { runId: string; triggeredBy: string; reason?: string },
 ): Promise<{ runId: string }> {
-  const p = parse(z.object({ runId: ZRunId, triggeredBy: ZActor, reason: z.string().max(500).optional() }), params);
+  const p = parse(z.object({ runId: ZRunId, triggeredBy: ZActor, reason: ZReason }), params);
   return db.transaction(async (tx) => {
-    const original = await retryableRun(tx, p.runId);
+    const original = await lockRetryableRun(tx, p.runId);
     const integration = await loadIntegration(tx, original.integration);
     const runId = await insertRun(tx, boss, {
       integration,
@@ -151,7 +142,7 @@ export async function retryRun(
       triggeredBy: p.triggeredBy,
       dryRun: original.dryRun,
       retryOf: original.id,
-      reason: p.reason,
+      reason: p.reason || null,
       input: original.input,
     });
     await recordAction(tx, {
@@ -161,85 +152,6 @@ export async function retryRun(
       details: { runId, retryOf: original.id, ...(p.reason ? { reason: p.reason } : {}) },
     });
     return { runId };
-  });
-}
-
-/**
- * Bulk retry: the given runs (all must be failed or cancelled, all or nothing), or every failed run
- * matching the filter that has not been retried yet (at most 500, oldest first).
- */
-export async function retryRuns(
-  db: Database,
-  boss: PgBoss,
-  params: { runIds?: string[]; filter?: { integration?: string; status?: 'failed' }; triggeredBy: string },
-): Promise<{ runIds: string[] }> {
-  const p = parse(
-    z
-      .object({
-        runIds: z.array(ZRunId).max(BULK_LIMIT, `may list at most ${BULK_LIMIT} runs`).optional(),
-        filter: z.object({ integration: z.string().min(1).optional(), status: z.literal('failed').optional() }).optional(),
-        triggeredBy: ZActor,
-      })
-      .refine((v) => v.runIds !== undefined || v.filter !== undefined, { message: 'give runIds or a filter' }),
-    params,
-  );
-  return db.transaction(async (tx) => {
-    let originals;
-    if (p.runIds) {
-      const ids = [...new Set(p.runIds)];
-      if (ids.length === 0) return { runIds: [] };
-      originals = await tx.select().from(runs).where(inArray(runs.id, ids)).orderBy(runs.createdAt);
-      const found = new Set(originals.map((r) => r.id));
-      const missing = ids.filter((id) => !found.has(id));
-      if (missing.length) throw new TriggerError('not_found', `Runs do not exist: ${missing.join(', ')}`);
-      const wrong = originals.filter((r) => !RETRYABLE.includes(r.status));
-      if (wrong.length) {
-        throw new TriggerError(
-          'invalid_state',
-          `Only failed or cancelled runs can be retried: ${wrong.map((r) => `${r.id} is ${r.status}`).join(', ')}`,
-        );
-      }
-    } else {
-      originals = await tx
-        .select()
-        .from(runs)
-        .where(
-          and(
-            eq(runs.status, 'failed'),
-            p.filter?.integration ? eq(runs.integration, p.filter.integration) : undefined,
-            sql`not exists (select 1 from runs r2 where r2.retry_of = ${runs.id})`,
-            sql`exists (select 1 from integrations i where i.name = ${runs.integration} and i.registered)`,
-          ),
-        )
-        .orderBy(runs.createdAt)
-        .limit(BULK_LIMIT);
-    }
-    const created: string[] = [];
-    const byIntegration = new Map<string, { runId: string; retryOf: string }[]>();
-    const cache = new Map<string, Integration>();
-    for (const original of originals) {
-      let integration = cache.get(original.integration);
-      if (!integration) {
-        integration = await loadIntegration(tx, original.integration);
-        cache.set(integration.name, integration);
-      }
-      const runId = await insertRun(tx, boss, {
-        integration,
-        trigger: 'retry',
-        triggeredBy: p.triggeredBy,
-        dryRun: original.dryRun,
-        retryOf: original.id,
-        input: original.input,
-      });
-      created.push(runId);
-      const list = byIntegration.get(integration.name) ?? [];
-      list.push({ runId, retryOf: original.id });
-      byIntegration.set(integration.name, list);
-    }
-    for (const [integration, retried] of byIntegration) {
-      await recordAction(tx, { actor: p.triggeredBy, integration, action: 'bulk_retry', details: { runs: retried } });
-    }
-    return { runIds: created };
   });
 }
 
@@ -261,6 +173,7 @@ export async function cancelRun(db: Database, boss: PgBoss, params: { runId: str
       .update(runs)
       .set({
         status: 'cancelled',
+        hold: null,
         nextAttemptAt: null,
         errorMessage: `cancelled by ${p.by}`,
         errorClass: 'Cancelled',
@@ -291,33 +204,41 @@ export async function pauseIntegration(db: Database, boss: PgBoss, params: { int
 }
 
 /**
- * Resumes a paused integration and re-applies its schedule. With resume policy 'run_once', one run
- * starts for the schedule ticks missed while paused.
+ * Resumes a paused integration and re-applies its schedule. With resume policy 'run_once' and at
+ * least one schedule tick missed while paused, exactly one run starts (trigger 'schedule', reason
+ * 'missed while paused'); with 'skip' none. Returns what happened for the console.
  */
-export async function resumeIntegration(db: Database, boss: PgBoss, params: { integration: string; by: string }): Promise<void> {
+export async function resumeIntegration(
+  db: Database,
+  boss: PgBoss,
+  params: { integration: string; by: string },
+): Promise<{ resumed: boolean; missed: number; runId: string | null }> {
   const p = parse(z.object({ integration: z.string().min(1), by: ZActor }), params);
-  const changed = await db.transaction(async (tx) => {
-    const row = await loadIntegration(tx, p.integration);
-    if (!row.paused) return false;
+  const result = await db.transaction(async (tx) => {
+    await loadIntegration(tx, p.integration);
+    // Two resumes at once: the second waits here and then sees the integration already resumed.
+    const [row] = await tx.select().from(integrations).where(eq(integrations.name, p.integration)).for('no key update');
+    if (!row.paused) return { resumed: false, missed: 0, runId: null };
+    const summary = await missedWhilePaused(tx, { integration: row.name });
     await tx.update(integrations).set({ paused: false, pausedAt: null }).where(eq(integrations.name, row.name));
-    const missed = row.resumePolicy === 'run_once' && missedTick(row);
-    let runId: string | undefined;
-    if (missed) {
-      runId = await insertRun(tx, boss, { integration: { ...row, paused: false }, trigger: 'schedule', triggeredBy: p.by, dryRun: false, reason: 'missed while paused' });
+    let runId: string | null = null;
+    if (summary.resumeWillStartRun) {
+      runId = await insertRun(tx, boss, {
+        integration: { ...row, paused: false },
+        trigger: 'schedule',
+        triggeredBy: p.by,
+        dryRun: false,
+        reason: `missed while paused (${summary.missed}${summary.capped ? '+' : ''} scheduled runs): run once on resume`,
+      });
     }
-    await recordAction(tx, { actor: p.by, integration: row.name, action: 'resume', details: runId ? { runId } : undefined });
-    return true;
+    await recordAction(tx, {
+      actor: p.by,
+      integration: row.name,
+      action: 'resume',
+      details: { resumePolicy: summary.resumePolicy, missed: summary.missed, ...(runId ? { runId } : {}) },
+    });
+    return { resumed: true, missed: summary.missed, runId };
   });
-  if (changed) await applySchedule(db, boss, { integration: p.integration });
-}
-
-/** True when the integration's schedule had a tick between its pause and now. */
-function missedTick(row: Integration): boolean {
-  if (!row.schedule || !row.pausedAt) return false;
-  try {
-    const previous = CronExpressionParser.parse(row.schedule, { tz: row.timezone }).prev().toDate();
-    return previous.getTime() >= row.pausedAt.getTime();
-  } catch {
-    return false;
-  }
+  if (result.resumed) await applySchedule(db, boss, { integration: p.integration });
+  return result;
 }
