@@ -6,6 +6,7 @@ import type { IntegrationDefinition, MapperFactory, SecretsProvider } from './co
 import { CancelledError } from './errors';
 import type { HttpDefaults } from './http';
 import type { AttemptLogOptions } from './log';
+import { startBulkDispatcher } from './bulk';
 import { ensurePlatformQueues, RUNS_QUEUE, SCHEDULE_QUEUE, type QueueOptions, type RunJobData, type ScheduleJobData } from './queue';
 import { syncRegistry } from './registry';
 import { executeRunJob, type RunnerDeps } from './runner';
@@ -36,6 +37,8 @@ export interface PlatformWorkerOptions {
   http?: HttpDefaults;
   progressIntervalMs?: number;
   log?: AttemptLogOptions;
+  /** How often held bulk-retry runs are released at their pace (0 = never, in this worker). Default 2 000. */
+  bulkDispatchMs?: number;
   /** Upsert the registry into the integrations table at start. Default true. */
   syncRegistry?: boolean;
 }
@@ -124,6 +127,8 @@ export async function startPlatformWorker(params: StartPlatformWorkerParams): Pr
         }, scheduleSyncMs)
       : undefined;
   scheduleSync?.unref();
+  const bulkDispatchMs = options.bulkDispatchMs ?? 2_000;
+  const bulkDispatcher = bulkDispatchMs > 0 ? startBulkDispatcher(db, boss, { intervalMs: bulkDispatchMs }) : undefined;
 
   return {
     activeRuns: () => [...active.keys()],
@@ -132,6 +137,7 @@ export async function startPlatformWorker(params: StartPlatformWorkerParams): Pr
       stopping = true;
       clearInterval(cancelWatch);
       if (scheduleSync) clearInterval(scheduleSync);
+      await bulkDispatcher?.stop();
       const drained = Promise.allSettled([
         boss.offWork(RUNS_QUEUE, { id: runWorkId, wait: true }),
         boss.offWork(SCHEDULE_QUEUE, { id: scheduleWorkId, wait: true }),
