@@ -127,5 +127,5 @@ describe('accounting API outage', () => {
     expect(missing).toEqual([]);
     expect(bookings.duplicates).toEqual([]);
     expect(bookings.distinctReferences).toBe(INVOICES);
-  });
+  }, 120_000);
 });

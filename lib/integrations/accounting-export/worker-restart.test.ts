@@ -103,5 +103,5 @@ describe('accounting-export through worker processes', () => {
         from invoices where status = 'posted' order by updated_at desc, id desc limit 1`);
     expect(await cursorOf(h.db, 'accounting-export')).toEqual({ updatedAt: last.updated_at, id: last.id });
     expect(run.result).toMatchObject({ watermark: { updatedAt: last.updated_at, id: last.id } });
-  });
+  }, 180_000);
 });
