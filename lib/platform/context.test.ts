@@ -57,7 +57,7 @@ describe('attempt context', () => {
     const { ctx } = scope;
     expect(ctx.settings).toEqual({ batchSize: 25, region: 'eu' });
     expect(ctx.secrets).toEqual({ apiKey: 'secret-apiKey' });
-    expect(ctx.run).toEqual({ id: run.id, attempt: 2, maxAttempts: 4, trigger: 'api', triggeredBy: 'script' });
+    expect(ctx.run).toEqual({ id: run.id, attempt: 2, maxAttempts: 4, trigger: 'api', triggeredBy: 'script', createdAt: run.createdAt });
     expect(ctx.correlationId).toBe('corr-7');
     expect(ctx.dryRun).toBe(false);
     await scope.close();

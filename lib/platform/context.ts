@@ -5,10 +5,11 @@ import { cursors, runs, type Integration, type Run } from '../../db/schema';
 import type { IntegrationContext, IntegrationDefinition, MapFn, MapperFactory, SecretsProvider } from './contract';
 import { DryRunPlan, inRolledBackTransaction } from './dry-run';
 import { parseDuration } from './duration';
-import { PermanentError } from './errors';
+import { errorMessage, isCredentialsError, PermanentError } from './errors';
 import { createHttpClient, type HttpDefaults } from './http';
 import { createAttemptLog, type AttemptLog, type AttemptLogOptions } from './log';
-import { oauth2Provider, parseOAuth2Config } from './oauth2';
+import { oauth2Provider, parseOAuth2Config, type OAuth2Provider } from './oauth2';
+import { recordCredentialsFailure, watchTokenHealth } from './token-health';
 
 /** What every attempt's context is built from (the worker's dependencies). */
 export interface ContextDeps {
@@ -93,9 +94,31 @@ export async function createAttemptContext(
 
   try {
     const settings = parseSettings(def, integration.settings);
-    const secrets = deps.secrets && def.secrets?.length ? await deps.secrets.read(def.name, def.secrets) : {};
-    const oauth2Config = def.oauth2?.(settings, secrets);
-    const oauth2 = oauth2Config ? oauth2Provider(parseOAuth2Config(oauth2Config)) : undefined;
+    const credentials = async () => {
+      const secrets = deps.secrets && def.secrets?.length ? await deps.secrets.read(def.name, def.secrets) : {};
+      const oauth2Config = def.oauth2?.(settings, secrets);
+      return { secrets, oauth2: oauth2Config ? oauth2Provider(parseOAuth2Config(oauth2Config)) : undefined };
+    };
+    let secrets: Record<string, string>;
+    let oauth2: OAuth2Provider | undefined;
+    try {
+      ({ secrets, oauth2 } = await credentials());
+    } catch (error) {
+      // A secret that cannot be opened or an OAuth2 config with a piece missing: credentials failing.
+      if (isCredentialsError(error) && !run.dryRun) {
+        await recordCredentialsFailure(db, deps.boss, { integration: def.name, error: errorMessage(error), correlationId: run.correlationId }).catch(() => undefined);
+      }
+      throw error;
+    }
+    if (oauth2 && !run.dryRun) {
+      oauth2 = watchTokenHealth(oauth2, {
+        db,
+        boss: deps.boss,
+        integration: def.name,
+        failing: integration.credentialsFailingSince !== null,
+        correlationId: run.correlationId,
+      });
+    }
     const dryRunPlan = run.dryRun ? new DryRunPlan(Object.values(secrets)) : undefined;
     scope.plan = dryRunPlan;
     let map: MapFn | undefined;
@@ -144,6 +167,7 @@ export async function createAttemptContext(
         maxAttempts: run.maxAttempts,
         trigger: run.trigger,
         triggeredBy: run.triggeredBy,
+        createdAt: run.createdAt,
       },
       db,
       tx: (fn) => (run.dryRun ? inRolledBackTransaction(db, fn) : db.transaction(fn)),

@@ -31,6 +31,8 @@ export interface RunInfo {
   maxAttempts: number;
   trigger: RunTrigger;
   triggeredBy: string;
+  /** When the run was requested: the same for every attempt, so a handler can fix its snapshot to it. */
+  createdAt: Date;
 }
 
 /** The configured field mapping, compiled once per attempt (see the mapping module for its result type). */

@@ -73,7 +73,10 @@ export const accountingExport = defineIntegration({
   async execute(ctx) {
     if (!ctx.map) throw new PermanentError('accounting-export needs a field mapping: open Mapping in the console and save one');
     const start = await ctx.cursor.get<ExportWatermark>();
-    const total = await countInvoicesAfter(ctx.db, { after: start });
+    // Every attempt of this run exports the same invoices (those changed up to the run's request),
+    // so a retried attempt rebuilds identical batches and keys; later changes go to the next run.
+    const until = ctx.run.createdAt;
+    const total = await countInvoicesAfter(ctx.db, { after: start, until });
     ctx.log.info(`exporting ${total} invoices changed since ${start ? start.updatedAt : 'the beginning'}`, { batchSize: ctx.settings.batchSize });
     ctx.progress(0, total);
 
@@ -91,7 +94,7 @@ export const accountingExport = defineIntegration({
 
     for (;;) {
       if (ctx.signal.aborted) throw ctx.signal.reason;
-      const page = await readInvoicesAfter(ctx.db, { after: position, limit: ctx.settings.batchSize });
+      const page = await readInvoicesAfter(ctx.db, { after: position, limit: ctx.settings.batchSize, until });
       if (page.length === 0) break;
       const mapped = (await ctx.map(page.map((p) => p.record))) as MapResult;
       for (const r of mapped.rejected) reject({ reference: r.key, field: r.field, reason: r.reason, stage: 'mapping' });

@@ -25,13 +25,14 @@ export interface ExportWatermark {
 }
 
 /**
- * Posted invoices changed after the watermark, oldest first, with customer and lines, one page at a
+ * Posted invoices changed after the watermark and no later than `until` (the run's creation: every
+ * attempt of a run sees the same invoices), oldest first, with customer and lines, one page at a
  * time (keyset on updated_at, id). Deterministic for a given watermark, so a retried attempt
  * rebuilds the same batches and the same idempotency keys.
  */
 export async function readInvoicesAfter(
   db: DatabaseOrTransaction,
-  params: { after?: ExportWatermark; limit: number },
+  params: { after?: ExportWatermark; limit: number; until: Date },
 ): Promise<{ record: InvoiceRecord; position: ExportWatermark }[]> {
   const after = params.after ?? { updatedAt: '1970-01-01T00:00:00.000Z', id: '00000000-0000-0000-0000-000000000000' };
   const rows = await db.execute<{ record: InvoiceRecord; updated_at_text: string; id: string }>(sql`
@@ -48,15 +49,17 @@ export async function readInvoicesAfter(
       from invoices i join customers c on c.id = i.customer_id
      where i.status = 'posted'
        and (i.updated_at, i.id) > (${after.updatedAt}::timestamptz, ${after.id}::uuid)
+       and i.updated_at <= ${params.until.toISOString()}::timestamptz
      order by i.updated_at, i.id
      limit ${params.limit}`);
   return rows.map((r) => ({ record: r.record, position: { updatedAt: r.updated_at_text, id: r.id } }));
 }
 
-export async function countInvoicesAfter(db: DatabaseOrTransaction, params: { after?: ExportWatermark }): Promise<number> {
+export async function countInvoicesAfter(db: DatabaseOrTransaction, params: { after?: ExportWatermark; until: Date }): Promise<number> {
   const after = params.after ?? { updatedAt: '1970-01-01T00:00:00.000Z', id: '00000000-0000-0000-0000-000000000000' };
   const [row] = await db.execute<{ n: number }>(sql`
     select count(*)::int as n from invoices i
-     where i.status = 'posted' and (i.updated_at, i.id) > (${after.updatedAt}::timestamptz, ${after.id}::uuid)`);
+     where i.status = 'posted' and (i.updated_at, i.id) > (${after.updatedAt}::timestamptz, ${after.id}::uuid)
+       and i.updated_at <= ${params.until.toISOString()}::timestamptz`);
   return row.n;
 }
