@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { and, desc, eq, inArray, ne, sql } from 'drizzle-orm';
+import { and, eq, sql } from 'drizzle-orm';
 import type { Database, Transaction } from '../../db/client';
 import { attempts, cursors, integrations, runs, type Integration, type Run } from '../../db/schema';
 import { breakerDeferral } from './breaker';
@@ -17,6 +17,8 @@ import {
 } from './errors';
 import { emitPlatformEvent, type PlatformEvent } from './events';
 import { sendRunJob, txEventSender } from './queue';
+import { retryBudgetMessage, retryBudgetStatus } from './retry-budget';
+import { recordCredentialsFailure, recordCredentialsRecovered } from './token-health';
 
 /**
  * The runner: executes one attempt of a run when its pg-boss job is delivered, and records it.
@@ -29,7 +31,8 @@ import { sendRunJob, txEventSender } from './queue';
  * - success → run succeeded, cursor committed (never in dry-run), `run.succeeded` emitted;
  * - PermanentError → run failed at once, `run.failed` (permanent);
  * - other errors → next attempt as a NEW job after the integration's delay, or, when the delays are
- *   used up, run failed and `run.failed` (retries_exhausted);
+ *   used up, run failed and `run.failed` (retries_exhausted); over the integration's retry budget
+ *   (retry-budget.ts) not retried: run failed and `run.failed` (retry_budget);
  * - CircuitOpenError → attempt deferred, re-queued for the breaker's half-open time, no attempt used;
  * - cancellation → attempt and run cancelled; release (worker stopping) → re-queued now, no attempt used.
  * Dry-runs never emit events.
@@ -233,21 +236,10 @@ async function finishSucceeded(deps: RunnerDeps, run: Run, attemptId: string, sc
     }
     const at = new Date().toISOString();
     await emit(deps, tx, run, { type: 'run.succeeded', at, integration: run.integration, runId: run.id });
-    if (!run.dryRun && (await previousRunFailedOnCredentials(tx, run))) {
-      await emit(deps, tx, run, { type: 'credentials.recovered', at, integration: run.integration });
-    }
+    // A run that succeeds ends a credentials incident (emitted once, by the state change).
+    if (!run.dryRun) await recordCredentialsRecovered(tx, deps.boss, { integration: run.integration, correlationId: run.correlationId });
     return 'succeeded';
   });
-}
-
-async function previousRunFailedOnCredentials(tx: Transaction, run: Run): Promise<boolean> {
-  const [previous] = await tx
-    .select({ errorClass: runs.errorClass })
-    .from(runs)
-    .where(and(eq(runs.integration, run.integration), ne(runs.id, run.id), eq(runs.dryRun, false), inArray(runs.status, ['succeeded', 'failed'])))
-    .orderBy(desc(runs.finishedAt))
-    .limit(1);
-  return previous?.errorClass === 'CredentialsError';
 }
 
 async function finishWithError(
@@ -288,6 +280,19 @@ async function finishWithError(
       return 'deferred';
     }
     if (!(await closeAttempt(tx, attemptId, { outcome: 'failed', errorMessage: message, errorClass }))) return 'abandoned';
+    const budget =
+      kind === 'transient' && run.attemptCount < run.maxAttempts
+        ? await retryBudgetStatus(tx, { integration: run.integration, budget: integration.retryBudget })
+        : undefined;
+    if (budget?.exhausted) {
+      await failRun(deps, tx, run, {
+        message: retryBudgetMessage(budget, message).slice(0, 4000),
+        errorClass: 'RetryBudgetExhausted',
+        reason: 'retry_budget',
+        plan: scope?.plan?.requests,
+      });
+      return 'failed';
+    }
     if (kind === 'transient' && run.attemptCount < run.maxAttempts) {
       const delays = integration.retryDelays.length ? integration.retryDelays : ['30s'];
       const delayMs = parseDuration(delays[Math.min(run.attemptCount - 1, delays.length - 1)]);
@@ -302,8 +307,9 @@ async function finishWithError(
       reason: kind === 'permanent' ? 'permanent' : 'retries_exhausted',
       plan: scope?.plan?.requests,
     });
-    if (isCredentialsError(error)) {
-      await emit(deps, tx, run, { type: 'credentials.failing', at: new Date().toISOString(), integration: run.integration, error: message });
+    if (isCredentialsError(error) && !run.dryRun) {
+      // Usually recorded already when the token request failed; this covers a handler's own CredentialsError.
+      await recordCredentialsFailure(tx, deps.boss, { integration: run.integration, error: message, correlationId: run.correlationId });
     }
     return 'failed';
   });
@@ -323,7 +329,7 @@ async function failRun(
   deps: RunnerDeps,
   tx: Transaction,
   run: Run,
-  params: { message: string; errorClass: string; reason: 'permanent' | 'retries_exhausted'; plan?: unknown[] },
+  params: { message: string; errorClass: string; reason: 'permanent' | 'retries_exhausted' | 'retry_budget'; plan?: unknown[] },
 ) {
   const [updated] = await tx
     .update(runs)
