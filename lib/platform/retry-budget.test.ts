@@ -62,7 +62,7 @@ describe('retry budget', () => {
     expect(status.exhausted).toBe(true);
     expect(status.attempts).toBeLessThan(8 * 4);
 
-    const failed = (await platformEvents(t.db, 'run.failed')) as Extract<PlatformEvent, { type: 'run.failed' }>[];
+    const failed = (await platformEvents(t.db, 'run.failed')) as unknown as Extract<PlatformEvent, { type: 'run.failed' }>[];
     expect(failed.filter((e) => e.reason === 'retry_budget').map((e) => e.runId).sort()).toEqual(budgeted.map((r) => r.id).sort());
     // The alerting module turns the storm of failures into one incident and one alert.
     const changes = [];
