@@ -41,7 +41,7 @@ export default async function OverviewPage() {
       <PageHeader title="Overview" description="What needs attention across every integration." />
       <div className="grid grid-cols-2 gap-3 md:grid-cols-4 lg:grid-cols-7">
         <Stat label="Healthy" value={count('healthy')} href="/integrations?state=healthy" />
-        <Stat label="Failing" value={count('failing')} href="/integrations?state=failing" tone="bad" />
+        <Stat label="Failing" value={count('failing') + count('credentials_failing')} href="/integrations?state=failing" tone="bad" />
         <Stat label="Breaker open" value={count('breaker_open')} href="/integrations?state=breaker_open" tone="bad" />
         <Stat label="Paused" value={count('paused')} href="/integrations?state=paused" tone="warn" />
         <Stat label="Failed runs awaiting action" value={stats.failedAwaitingAction} href="/runs?status=failed&dryRun=exclude" tone="bad" />

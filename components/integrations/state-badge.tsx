@@ -6,6 +6,7 @@ const STATES: Record<IntegrationState, { label: string; variant: 'success' | 'wa
   new: { label: 'No runs yet', variant: 'outline' },
   failing: { label: 'Failing', variant: 'destructive' },
   breaker_open: { label: 'Breaker open', variant: 'destructive' },
+  credentials_failing: { label: 'Credentials failing', variant: 'destructive' },
   paused: { label: 'Paused', variant: 'warning' },
   orphaned: { label: 'Orphaned', variant: 'secondary' },
 };

@@ -33,9 +33,11 @@ export interface RunRow {
   createdAt: string;
   startedAt: string | null;
   finishedAt: string | null;
+  hold: string | null;
+  bulkOperationId: string | null;
 }
 
-type StatusUpdate = Pick<RunRow, 'id' | 'status' | 'attemptCount' | 'progressDone' | 'progressTotal' | 'nextAttemptAt' | 'finishedAt' | 'errorMessage'>;
+type StatusUpdate = Pick<RunRow, 'id' | 'status' | 'attemptCount' | 'progressDone' | 'progressTotal' | 'nextAttemptAt' | 'finishedAt' | 'errorMessage' | 'hold'>;
 
 function duration(row: RunRow): string {
   if (!row.startedAt) return '—';
@@ -85,6 +87,9 @@ export function RunsTable({ initial, canOperate, emptyText }: { initial: RunRow[
 
   const retryOne = (id: string) =>
     startTransition(async () => {
+      const row = initial.find((r) => r.id === id);
+      const ageDays = row ? (Date.now() - new Date(row.createdAt).getTime()) / 86_400_000 : 0;
+      if (ageDays > 7 && !window.confirm(`This run is ${Math.floor(ageDays)} days old: the external system and the data may have moved on. Retry it anyway?`)) return;
       const result = await retryRunAction({ runId: id });
       if (result.ok) {
         toast.success(
@@ -93,6 +98,15 @@ export function RunsTable({ initial, canOperate, emptyText }: { initial: RunRow[
           </span>,
         );
         router.refresh();
+      } else if (typeof result.details?.existingRetryId === 'string') {
+        toast.error(
+          <span>
+            {result.error}{' '}
+            <Link className="underline" href={`/runs/${result.details.existingRetryId}`}>
+              Open that retry
+            </Link>
+          </span>,
+        );
       } else toast.error(result.error);
     });
 
@@ -105,9 +119,9 @@ export function RunsTable({ initial, canOperate, emptyText }: { initial: RunRow[
         setSelected(new Set());
         toast.success(
           <span>
-            {result.data.runIds.length} retries started.{' '}
-            <Link className="underline" href="/runs?trigger=retry">
-              See the new runs
+            {result.data.runIds.length} retries queued as one bulk operation.{' '}
+            <Link className="underline" href="/runs#bulk-operations">
+              Follow its progress
             </Link>
           </span>,
         );
@@ -172,7 +186,7 @@ export function RunsTable({ initial, canOperate, emptyText }: { initial: RunRow[
                 </Link>
               </TableCell>
               <TableCell className="min-w-40">
-                <RunStatusBadge status={row.status} dryRun={row.dryRun} />
+                <RunStatusBadge status={row.status} dryRun={row.dryRun} hold={row.hold} />
                 {row.status === 'running' && row.progressTotal ? (
                   <div className="mt-1 flex items-center gap-2 text-xs text-muted-foreground">
                     <Progress value={row.progressDone ?? 0} max={row.progressTotal} label={`Progress of run ${row.id.slice(0, 8)}`} className="w-24" />
@@ -223,7 +237,9 @@ export function RunsTable({ initial, canOperate, emptyText }: { initial: RunRow[
           <DialogHeader>
             <DialogTitle>Retry {selected.size} failed runs?</DialogTitle>
             <DialogDescription>
-              Each selected run starts again as a new run with the same input, linked to the failed one. Runs of one integration execute one at a time.
+              Each selected run starts again as a new run with the same input, linked to the failed one. They start at most 5 per minute per integration, and not
+              at all while an integration&apos;s breaker is open (they wait, queued behind it).
+              {selected.size > 20 ? ` With ${selected.size} runs the last ones start in about ${Math.ceil(selected.size / 5)} minutes; you can cancel what has not started.` : ''}
             </DialogDescription>
           </DialogHeader>
           <DialogFooter>

@@ -21,10 +21,11 @@ const LABEL: Record<RunStatus, string> = {
   cancelled: 'Cancelled',
 };
 
-export function RunStatusBadge({ status, dryRun }: { status: RunStatus; dryRun?: boolean }) {
+export function RunStatusBadge({ status, dryRun, hold }: { status: RunStatus; dryRun?: boolean; hold?: string | null }) {
+  const label = status === 'queued' && hold === 'breaker' ? 'Queued behind breaker' : status === 'queued' && hold === 'pace' ? 'Queued (bulk pace)' : LABEL[status];
   return (
     <span className="inline-flex items-center gap-1">
-      <Badge variant={VARIANT[status]}>{LABEL[status]}</Badge>
+      <Badge variant={status === 'queued' && hold === 'breaker' ? 'warning' : VARIANT[status]}>{label}</Badge>
       {dryRun ? <Badge variant="outline">dry-run</Badge> : null}
     </span>
   );

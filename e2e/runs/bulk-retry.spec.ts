@@ -10,7 +10,8 @@ test('operator selects three failed runs and retries them together', async ({ pa
   for (const id of failed) await runs.select(id);
   await page.screenshot({ path: 'test-results/screenshots/runs-bulk-selection.png', fullPage: true });
   await runs.retrySelected(3);
-  await expect(page.getByText('3 retries started.')).toBeVisible();
+  await expect(page.getByText('3 retries queued as one bulk operation.')).toBeVisible();
+  await expect(page.getByTestId('bulk-operation').first()).toContainText('3 retries of crm-sync');
   await expect
     .poll(async () => (await db()<{ n: number }[]>`select count(*)::int as n from runs where retry_of = any(${failed}) and status = 'succeeded'`)[0].n, { timeout: 90_000 })
     .toBe(3);

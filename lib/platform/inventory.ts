@@ -2,7 +2,7 @@ import { sql } from 'drizzle-orm';
 import type { DatabaseOrTransaction } from '../../db/client';
 import type { RunStatus } from '../../db/schema';
 
-export type IntegrationState = 'orphaned' | 'paused' | 'breaker_open' | 'failing' | 'healthy' | 'new';
+export type IntegrationState = 'orphaned' | 'paused' | 'breaker_open' | 'credentials_failing' | 'failing' | 'healthy' | 'new';
 
 export interface InventoryRow {
   name: string;
@@ -22,6 +22,9 @@ export interface InventoryRow {
   /** null when nothing finished in the last 24 hours. */
   successRate24h: number | null;
   openIncidents: number;
+  /** The OAuth2 provider's last error while tokens cannot be had, and since when. */
+  credentialsError: string | null;
+  credentialsFailingSince: Date | null;
   state: IntegrationState;
 }
 
@@ -40,6 +43,8 @@ interface RawRow extends Record<string, unknown> {
   last_status: RunStatus | null;
   last_created: string | null;
   last_finished: string | null;
+  credentials_error: string | null;
+  credentials_failing_since: string | null;
   finished: number;
   succeeded: number;
   open_incidents: number;
@@ -51,10 +56,12 @@ export function deriveState(row: {
   breakerState: string;
   lastStatus: RunStatus | null;
   openIncidents: number;
+  credentialsFailing?: boolean;
 }): IntegrationState {
   if (!row.registered) return 'orphaned';
   if (row.paused) return 'paused';
   if (row.breakerState === 'open' || row.breakerState === 'half_open') return 'breaker_open';
+  if (row.credentialsFailing) return 'credentials_failing';
   if (row.lastStatus === 'failed' || row.openIncidents > 0) return 'failing';
   if (row.lastStatus === null) return 'new';
   return 'healthy';
@@ -68,6 +75,7 @@ export async function listInventory(db: DatabaseOrTransaction, params: { search?
   const search = params.search?.trim() ? `%${params.search.trim().replace(/[%_\\]/g, (c) => `\\${c}`)}%` : null;
   const rows = await db.execute<RawRow>(sql`
     select i.name, i.description, i.registered, i.paused, i.schedule, i.timezone, i.breaker_key,
+           i.credentials_error, i.credentials_failing_since,
            b.state as breaker_state, b.open_until, b.consecutive_failures,
            lr.id as last_id, lr.status as last_status, lr.created_at as last_created, lr.finished_at as last_finished,
            coalesce(s.finished, 0)::int as finished, coalesce(s.succeeded, 0)::int as succeeded,
@@ -109,7 +117,16 @@ export async function listInventory(db: DatabaseOrTransaction, params: { search?
       succeeded24h: r.succeeded,
       successRate24h: r.finished > 0 ? r.succeeded / r.finished : null,
       openIncidents: r.open_incidents,
-      state: deriveState({ registered: r.registered, paused: r.paused, breakerState, lastStatus: lastRun?.status ?? null, openIncidents: r.open_incidents }),
+      credentialsError: r.credentials_error,
+      credentialsFailingSince: r.credentials_failing_since ? new Date(r.credentials_failing_since) : null,
+      state: deriveState({
+        registered: r.registered,
+        paused: r.paused,
+        breakerState,
+        lastStatus: lastRun?.status ?? null,
+        openIncidents: r.open_incidents,
+        credentialsFailing: r.credentials_failing_since !== null,
+      }),
     };
   });
 }

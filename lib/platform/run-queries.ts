@@ -38,6 +38,8 @@ export type RunListItem = Pick<
   | 'createdAt'
   | 'startedAt'
   | 'finishedAt'
+  | 'hold'
+  | 'bulkOperationId'
 > & { retriedBy: string | null };
 
 export function runCursor(row: { createdAt: Date; id: string }): string {
@@ -78,6 +80,8 @@ export async function listRuns(db: DatabaseOrTransaction, input: TRunFilter = {}
       createdAt: runs.createdAt,
       startedAt: runs.startedAt,
       finishedAt: runs.finishedAt,
+      hold: runs.hold,
+      bulkOperationId: runs.bulkOperationId,
       retriedBy: sql<string | null>`(select r2.id from runs r2 where r2.retry_of = "runs"."id" order by r2.created_at limit 1)`,
     })
     .from(runs)
@@ -102,6 +106,7 @@ export async function runStatuses(db: DatabaseOrTransaction, params: { ids: stri
       nextAttemptAt: runs.nextAttemptAt,
       finishedAt: runs.finishedAt,
       errorMessage: runs.errorMessage,
+      hold: runs.hold,
     })
     .from(runs)
     .where(inArray(runs.id, params.ids.slice(0, 200)));

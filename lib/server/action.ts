@@ -6,7 +6,7 @@ import { authorize, type SessionUser } from '../auth/guards';
 
 export type ActionResult<T> =
   | { ok: true; data: T }
-  | { ok: false; error: string; fieldErrors?: Record<string, string>; status?: number };
+  | { ok: false; error: string; fieldErrors?: Record<string, string>; status?: number; details?: Record<string, unknown> };
 
 /** An error the user can act on; its message reaches the browser as is. */
 export class UserError extends Error {
@@ -52,7 +52,13 @@ export function defineAction<S extends z.ZodType, T>(options: {
       if (error instanceof UserError) return { ok: false, error: error.message, fieldErrors: error.fieldErrors, status: error.status };
       const code = (error as { code?: unknown }).code;
       if (typeof code === 'string' && /^(not_found|orphaned|invalid_state|invalid_input|stale|invalid|conflict)$/.test(code)) {
-        return { ok: false, error: (error as Error).message, status: code === 'not_found' ? 404 : code === 'invalid_input' ? 400 : 409 };
+        const details = (error as { details?: unknown }).details;
+        return {
+          ok: false,
+          error: (error as Error).message,
+          status: code === 'not_found' ? 404 : code === 'invalid_input' ? 400 : 409,
+          ...(details && typeof details === 'object' ? { details: details as Record<string, unknown> } : {}),
+        };
       }
       console.error(`[action] ref ${correlationId}:`, error);
       return { ok: false, error: `Something went wrong (ref ${correlationId}). Try again; if it persists, quote the ref.`, status: 500 };

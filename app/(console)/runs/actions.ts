@@ -1,7 +1,7 @@
 'use server';
 
 import { z } from 'zod';
-import { cancelRun, retryRun, retryRuns, runNow } from '@/lib/platform/triggers';
+import { cancelBulkOperation, cancelRun, retryRun, retryRuns, runNow } from '@/lib/platform/triggers';
 import { defineAction } from '@/lib/server/action';
 import { getBoss } from '@/lib/server/boss';
 import { getDb } from '@/lib/server/db';
@@ -34,4 +34,10 @@ export const runNowAction = defineAction({
   input: z.object({ integration: z.string().min(1).max(100), dryRun: z.boolean().default(false) }),
   handler: async (input, { user }) =>
     runNow(getDb(), await getBoss(), { integration: input.integration, dryRun: input.dryRun, triggeredBy: user.email || user.name, trigger: 'manual' }),
+});
+
+export const cancelBulkAction = defineAction({
+  role: 'operator',
+  input: z.object({ id: z.string().uuid('That is not a bulk operation id.') }),
+  handler: async (input, { user }) => cancelBulkOperation(getDb(), await getBoss(), { id: input.id, by: user.email || user.name }),
 });

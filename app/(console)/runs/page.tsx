@@ -1,5 +1,6 @@
 import Link from 'next/link';
 import { PageHeader } from '@/components/common/page-header';
+import { BulkOperations } from '@/components/runs/bulk-operations';
 import { RunsTable } from '@/components/runs/runs-table';
 import { Button } from '@/components/ui/button';
 import { Input } from '@/components/ui/input';
@@ -9,6 +10,7 @@ import { requireUser } from '@/lib/auth/guards';
 import { hasRole } from '@/lib/auth/roles';
 import { listInventory } from '@/lib/platform/inventory';
 import { listRuns, ZRunFilter } from '@/lib/platform/run-queries';
+import { listBulkOperations } from '@/lib/platform/triggers';
 import { getDb } from '@/lib/server/db';
 
 export const metadata = { title: 'Runs' };
@@ -21,7 +23,7 @@ export default async function RunsPage({ searchParams }: { searchParams: Promise
   const parsed = ZRunFilter.safeParse(cleaned);
   const filter = parsed.success ? parsed.data : ZRunFilter.parse({});
   const db = getDb();
-  const [page, integrations] = await Promise.all([listRuns(db, filter), listInventory(db)]);
+  const [page, integrations, bulk] = await Promise.all([listRuns(db, filter), listInventory(db), listBulkOperations(db, { limit: 5 })]);
   const nextHref = page.next ? `/runs?${new URLSearchParams({ ...cleaned, after: page.next }).toString()}` : null;
   const filtered = Object.keys(cleaned).some((k) => k !== 'after' && k !== 'limit');
   return (
@@ -79,6 +81,7 @@ export default async function RunsPage({ searchParams }: { searchParams: Promise
           </Button>
         ) : null}
       </form>
+      <BulkOperations initial={JSON.parse(JSON.stringify(bulk))} canOperate={hasRole(user.role, 'operator')} />
       <RunsTable
         initial={JSON.parse(JSON.stringify(page.items))}
         canOperate={hasRole(user.role, 'operator')}

@@ -9,6 +9,7 @@ import { requireUser } from '@/lib/auth/guards';
 import { hasRole } from '@/lib/auth/roles';
 import { describeCron } from '@/lib/platform/cron';
 import { getBreakerView, listInventory } from '@/lib/platform/inventory';
+import { missedWhilePaused } from '@/lib/platform/resume-policy';
 import { listRuns } from '@/lib/platform/run-queries';
 import { getDb } from '@/lib/server/db';
 import { runNowAction } from '../../runs/actions';
@@ -24,7 +25,14 @@ export default async function IntegrationPage({ params }: { params: Promise<{ na
   const db = getDb();
   const [row] = await listInventory(db, { name });
   if (!row) notFound();
-  const [breaker, runs] = await Promise.all([getBreakerView(db, { key: row.breakerKey }), listRuns(db, { integration: name, limit: 20 })]);
+  const [breaker, runs, missed] = await Promise.all([
+    getBreakerView(db, { key: row.breakerKey }),
+    listRuns(db, { integration: name, limit: 20 }),
+    missedWhilePaused(db, { integration: name }),
+  ]);
+  const resumeText = `${missed.missed}${missed.capped ? '+' : ''} scheduled run${missed.missed === 1 ? ' was' : 's were'} missed while paused. Resume will ${
+    missed.resumeWillStartRun ? 'start one run now, then follow the schedule' : 'skip them and wait for the next scheduled time'
+  } (policy: ${missed.resumePolicy === 'run_once' ? 'run once on resume' : 'skip missed runs'}; change it in Configuration).`;
   const canOperate = hasRole(user.role, 'operator') && row.registered;
   const running = row.lastRun && ['queued', 'running', 'retrying', 'deferred'].includes(row.lastRun.status);
   let schedule = 'Manual only';
@@ -45,6 +53,16 @@ export default async function IntegrationPage({ params }: { params: Promise<{ na
               Schedule: {schedule}
               {row.paused ? ' — paused: scheduled runs do not start; Run now still works.' : ''}
             </CardDescription>
+            {row.paused && row.schedule ? (
+              <p className="text-sm" data-testid="resume-outlook">
+                {resumeText}
+              </p>
+            ) : null}
+            {row.credentialsError ? (
+              <p role="alert" className="rounded-md bg-destructive/10 p-2 text-sm text-destructive">
+                Credentials failing since <RelativeTime value={row.credentialsFailingSince} />: {row.credentialsError}. Fix them under Credentials; runs fail until a token can be had.
+              </p>
+            ) : null}
           </CardHeader>
           <CardContent className="flex flex-wrap gap-2">
             {canOperate ? (
@@ -76,7 +94,7 @@ export default async function IntegrationPage({ params }: { params: Promise<{ na
                   <ConfirmAction
                     label="Resume"
                     title={`Resume ${name}?`}
-                    description="Scheduled runs start again from the next scheduled time."
+                    description={row.schedule ? resumeText : 'This integration has no schedule: resuming only lifts the pause.'}
                     confirmLabel="Resume"
                     action={resumeAction.bind(null, { integration: name })}
                     successMessage="Resumed"

@@ -3,6 +3,7 @@ import { notFound } from 'next/navigation';
 import { ConfirmAction } from '@/components/common/confirm-action';
 import { PageHeader } from '@/components/common/page-header';
 import { RelativeTime } from '@/components/common/relative-time';
+import { RetryDialog } from '@/components/runs/retry-dialog';
 import { RunLive } from '@/components/runs/run-live';
 import { runSnapshot } from '@/components/runs/run-snapshot';
 import { ACTIVE_STATUSES, RunStatusBadge } from '@/components/runs/status-badge';
@@ -13,7 +14,7 @@ import { requireUser } from '@/lib/auth/guards';
 import { hasRole } from '@/lib/auth/roles';
 import { getRunDetail } from '@/lib/platform/run-queries';
 import { getDb } from '@/lib/server/db';
-import { cancelRunAction, retryRunAction } from '../actions';
+import { cancelRunAction } from '../actions';
 
 export const metadata = { title: 'Run' };
 export const dynamic = 'force-dynamic';
@@ -65,7 +66,7 @@ export default async function RunPage({ params }: { params: Promise<{ id: string
         title={
           <span className="flex flex-wrap items-center gap-3">
             Run <span className="font-mono text-lg">{run.id.slice(0, 8)}</span>
-            <RunStatusBadge status={run.status} dryRun={run.dryRun} />
+            <RunStatusBadge status={run.status} dryRun={run.dryRun} hold={run.hold} />
             <RunLive runId={run.id} active={active} rendered={runSnapshot(run)} />
           </span>
         }
@@ -81,15 +82,7 @@ export default async function RunPage({ params }: { params: Promise<{ id: string
           canOperate ? (
             <>
               {run.status === 'failed' && retries.length === 0 ? (
-                <ConfirmAction
-                  label="Retry"
-                  title="Retry this run?"
-                  description="A new run starts with the same input, linked to this one."
-                  confirmLabel="Retry run"
-                  variant="default"
-                  action={retryRunAction.bind(null, { runId: run.id })}
-                  successMessage="Retry started"
-                />
+                <RetryDialog runId={run.id} ageDays={(Date.now() - run.createdAt.getTime()) / 86_400_000} />
               ) : null}
               {active ? (
                 <ConfirmAction

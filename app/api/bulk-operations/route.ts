@@ -1,0 +1,8 @@
+import { listBulkOperations } from '@/lib/platform/triggers';
+import { getDb } from '@/lib/server/db';
+import { route } from '@/lib/server/route';
+
+export const dynamic = 'force-dynamic';
+
+/** Recent bulk retries with their progress (queued, behind the breaker, started, succeeded, failed). */
+export const GET = route({ role: 'viewer', handler: async () => ({ items: await listBulkOperations(getDb(), { limit: 5 }) }) });

@@ -1,0 +1,85 @@
+'use client';
+
+import { useQuery } from '@tanstack/react-query';
+import { useRouter } from 'next/navigation';
+import { useTransition } from 'react';
+import { toast } from 'sonner';
+import { cancelBulkAction } from '@/app/(console)/runs/actions';
+import { RelativeTime } from '@/components/common/relative-time';
+import { Badge } from '@/components/ui/badge';
+import { Button } from '@/components/ui/button';
+import { Progress } from '@/components/ui/progress';
+
+interface BulkItem {
+  id: string;
+  createdBy: string;
+  createdAt: string;
+  reason: string | null;
+  total: number;
+  status: 'active' | 'done' | 'cancelled';
+  pace: { runs: number; perMs: number };
+  integrations: string[];
+  progress: { queued: number; behindBreaker: number; started: number; succeeded: number; failed: number; cancelled: number };
+}
+
+/** Bulk retries as single items with live progress; an operator can cancel what has not started. */
+export function BulkOperations({ initial, canOperate }: { initial: BulkItem[]; canOperate: boolean }) {
+  const router = useRouter();
+  const [pending, start] = useTransition();
+  const { data } = useQuery({
+    queryKey: ['bulk-operations'],
+    initialData: initial,
+    refetchInterval: (query) => ((query.state.data ?? []).some((b) => b.status === 'active') ? 2_000 : false),
+    queryFn: async (): Promise<BulkItem[]> => {
+      const res = await fetch('/api/bulk-operations');
+      if (!res.ok) throw new Error(`status ${res.status}`);
+      return (await res.json()).items;
+    },
+  });
+  const items = data ?? [];
+  if (items.length === 0) return null;
+  const cancel = (id: string) =>
+    start(async () => {
+      const result = await cancelBulkAction({ id });
+      if (result.ok) {
+        toast.success(`Cancelled ${result.data.cancelled} runs that had not started`);
+        router.refresh();
+      } else toast.error(result.error);
+    });
+  return (
+    <section id="bulk-operations" aria-label="Bulk retries" className="flex flex-col gap-2">
+      <h2 className="text-lg font-semibold">Bulk retries</h2>
+      <ul className="grid gap-2 md:grid-cols-2">
+        {items.map((b) => {
+          const p = b.progress;
+          const finished = p.succeeded + p.failed + p.cancelled;
+          return (
+            <li key={b.id} className="rounded-lg border bg-card p-3 text-sm" data-testid="bulk-operation">
+              <div className="flex flex-wrap items-center gap-2">
+                <span className="font-medium">
+                  {b.total} retries of {b.integrations.join(', ')}
+                </span>
+                <Badge variant={b.status === 'active' ? 'default' : b.status === 'cancelled' ? 'secondary' : 'success'}>{b.status}</Badge>
+                <span className="text-xs text-muted-foreground">
+                  by {b.createdBy}, <RelativeTime value={b.createdAt} />
+                </span>
+              </div>
+              <Progress value={finished} max={b.total} label={`Bulk retry ${b.id.slice(0, 8)} progress`} className="my-2" />
+              <p className="text-xs text-muted-foreground">
+                queued {p.queued}
+                {p.behindBreaker ? ` (${p.behindBreaker} behind an open breaker)` : ''} · started {p.started} · succeeded {p.succeeded} · failed {p.failed}
+                {p.cancelled ? ` · cancelled ${p.cancelled}` : ''} · pace {b.pace.runs} per {Math.round(b.pace.perMs / 1000)} s per integration
+              </p>
+              {b.reason ? <p className="text-xs">Reason: {b.reason}</p> : null}
+              {canOperate && b.status === 'active' && p.queued > 0 ? (
+                <Button size="sm" variant="outline" className="mt-2" disabled={pending} onClick={() => cancel(b.id)}>
+                  Cancel the {p.queued} not started
+                </Button>
+              ) : null}
+            </li>
+          );
+        })}
+      </ul>
+    </section>
+  );
+}

@@ -1,0 +1,66 @@
+'use client';
+
+import Link from 'next/link';
+import { useRouter } from 'next/navigation';
+import { useState, useTransition } from 'react';
+import { toast } from 'sonner';
+import { retryRunAction } from '@/app/(console)/runs/actions';
+import { Button } from '@/components/ui/button';
+import { Dialog, DialogContent, DialogDescription, DialogFooter, DialogHeader, DialogTitle, DialogTrigger } from '@/components/ui/dialog';
+import { Label } from '@/components/ui/label';
+import { Textarea } from '@/components/ui/textarea';
+
+/** Retry with an optional reason (stored on the new run and in the audit trail); warns about old runs. */
+export function RetryDialog({ runId, ageDays }: { runId: string; ageDays: number }) {
+  const router = useRouter();
+  const [open, setOpen] = useState(false);
+  const [reason, setReason] = useState('');
+  const [pending, start] = useTransition();
+  const retry = () =>
+    start(async () => {
+      const result = await retryRunAction({ runId, reason: reason.trim() || undefined });
+      setOpen(false);
+      if (result.ok) {
+        toast.success(
+          <span>
+            Retry started. <Link className="underline" href={`/runs/${result.data.runId}`}>Open the new run</Link>
+          </span>,
+        );
+        router.push(`/runs/${result.data.runId}`);
+      } else if (typeof result.details?.existingRetryId === 'string') {
+        toast.error(
+          <span>
+            {result.error} <Link className="underline" href={`/runs/${result.details.existingRetryId}`}>Open that retry</Link>
+          </span>,
+        );
+      } else toast.error(result.error);
+    });
+  return (
+    <Dialog open={open} onOpenChange={setOpen}>
+      <DialogTrigger asChild>
+        <Button size="sm">Retry</Button>
+      </DialogTrigger>
+      <DialogContent>
+        <DialogHeader>
+          <DialogTitle>Retry this run?</DialogTitle>
+          <DialogDescription>
+            A new run starts with the same input, linked to this one. A run is retried once: later retries start from the new run.
+            {ageDays > 7 ? ` This run is ${Math.floor(ageDays)} days old: the external system and the data may have moved on since; check that redoing it is still wanted.` : ''}
+          </DialogDescription>
+        </DialogHeader>
+        <div className="grid gap-1.5">
+          <Label htmlFor="retry-reason">Reason (optional, kept with the run and in the audit trail)</Label>
+          <Textarea id="retry-reason" maxLength={500} value={reason} onChange={(e) => setReason(e.target.value)} placeholder="e.g. CRM maintenance is over" />
+        </div>
+        <DialogFooter>
+          <Button variant="outline" onClick={() => setOpen(false)}>
+            Cancel
+          </Button>
+          <Button disabled={pending} onClick={retry}>
+            {pending ? 'Starting…' : ageDays > 7 ? 'Retry the old run' : 'Retry run'}
+          </Button>
+        </DialogFooter>
+      </DialogContent>
+    </Dialog>
+  );
+}
