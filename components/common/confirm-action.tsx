@@ -50,10 +50,11 @@ export function ConfirmAction<T>({
       setOpen(false);
       if (result.ok) {
         const runId = (result.data as { runId?: unknown } | null)?.runId;
+        const deduplicated = (result.data as { deduplicated?: unknown } | null)?.deduplicated === true;
         toast.success(
           typeof runId === 'string' && runLinkLabel ? (
             <span>
-              {successMessage}{' '}
+              {deduplicated ? 'A run requested moments ago is still queued: no second run was started.' : successMessage}{' '}
               <Link className="underline" href={`/runs/${runId}`}>
                 {runLinkLabel}
               </Link>

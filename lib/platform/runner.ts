@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { and, eq, sql } from 'drizzle-orm';
+import { and, asc, eq, gt, inArray, lt, ne, sql } from 'drizzle-orm';
 import type { Database, Transaction } from '../../db/client';
 import { attempts, cursors, integrations, runs, type Integration, type Run } from '../../db/schema';
 import { breakerDeferral } from './breaker';
@@ -103,6 +103,33 @@ export async function executeRunJob(deps: RunnerDeps, params: RunJobParams): Pro
   if (run.attemptCount >= run.maxAttempts) {
     await finishFailed(deps, run, { message: lost.length ? WORKER_LOST : 'no attempts left', errorClass: 'WorkerLost', reason: 'retries_exhausted' });
     return 'failed';
+  }
+
+  // Runs of an integration take turns in the order they were requested. A run waits while an
+  // earlier run has started and not finished (between attempts, deferred, or its worker lost):
+  // otherwise it could rebuild batches from a watermark the earlier run has partly booked past,
+  // under other idempotency keys. Dry-runs book nothing and never wait.
+  if (!run.dryRun) {
+    const [earlier] = await db
+      .select({ id: runs.id, nextAttemptAt: runs.nextAttemptAt })
+      .from(runs)
+      .where(
+        and(
+          eq(runs.integration, run.integration),
+          eq(runs.dryRun, false),
+          ne(runs.id, run.id),
+          lt(runs.createdAt, run.createdAt),
+          gt(runs.attemptCount, 0),
+          inArray(runs.status, ['queued', 'running', 'retrying', 'deferred']),
+        ),
+      )
+      .orderBy(asc(runs.createdAt))
+      .limit(1);
+    if (earlier) {
+      const startAfter = new Date(Math.max(Date.now() + 1_000, earlier.nextAttemptAt?.getTime() ?? 0));
+      await db.transaction((tx) => requeue(deps, tx, run, { status: run.status === 'queued' ? 'queued' : 'deferred', startAfter }));
+      return 'deferred';
+    }
   }
 
   // Breaker open: wait for it without starting the handler and without using an attempt.
