@@ -20,7 +20,7 @@ import type { BenchResult } from './run';
 
 export const CONSOLE_SIZES = {
   tiny: { runs: 10_000, attemptsPerRun: 3, audit: 10_000, integrations: 20, samples: 10 },
-  full: { runs: 1_000_000, attemptsPerRun: 3, audit: 1_000_000, integrations: 20, samples: 200 },
+  full: { runs: 1_000_000, attemptsPerRun: 3, audit: 1_000_000, integrations: 20, samples: 100 },
 } as const;
 
 const GOAL_MS = 50;

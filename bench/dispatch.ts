@@ -23,7 +23,7 @@ export const POLLING_SECONDS = 0.5;
 
 export const DISPATCH_SIZES = {
   tiny: { runs: 16, integrations: 4, concurrency: 4, rounds: 2, latencySamples: 3 },
-  full: { runs: 600, integrations: 8, concurrency: 8, rounds: 5, latencySamples: 30 },
+  full: { runs: 320, integrations: 8, concurrency: 8, rounds: 3, latencySamples: 20 },
 } as const;
 
 export async function createRawQueue(boss: PgBoss): Promise<void> {

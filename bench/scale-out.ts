@@ -19,7 +19,7 @@ import type { BenchResult } from './run';
 
 export const SCALE_OUT_SIZES = {
   tiny: { runs: 16, integrations: 8, concurrency: 2, rounds: 1, processes: [1, 2, 4] },
-  full: { runs: 600, integrations: 16, concurrency: 4, rounds: 3, processes: [1, 2, 4] },
+  full: { runs: 240, integrations: 16, concurrency: 4, rounds: 2, processes: [1, 2, 4] },
 } as const;
 
 const here = path.dirname(fileURLToPath(import.meta.url));
