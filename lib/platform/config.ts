@@ -153,7 +153,8 @@ function fieldErrorsFrom(issues: readonly z.core.$ZodIssue[], prefix = ''): Reco
       continue;
     }
     const path = [prefix, ...issue.path.map(String)].filter(Boolean).join('.') || prefix || 'config';
-    errors[path] ??= issue.message;
+    // A message never repeats a huge input back at the editor.
+    errors[path.length > 120 ? `${path.slice(0, 117)}…` : path] ??= issue.message.length > 300 ? `${issue.message.slice(0, 297)}…` : issue.message;
   }
   return errors;
 }

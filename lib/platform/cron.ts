@@ -7,6 +7,11 @@ import cronstrue from 'cronstrue';
  * Accepts what pg-boss schedules accept (cron-parser): 5 fields, or 6 with seconds first.
  */
 
+/** What a message repeats of the input: enough to recognise it, never a wall of text. */
+function shown(value: string): string {
+  return value.length > 60 ? `${value.slice(0, 57)}…` : value;
+}
+
 export type CronCheck = { ok: true } | { ok: false; message: string };
 
 const FIELDS_5 = ['minute', 'hour', 'day of month', 'month', 'day of week'] as const;
@@ -38,7 +43,7 @@ export function validateCron(expr: string): CronCheck {
   if (parts.length !== 5 && parts.length !== 6) {
     return {
       ok: false,
-      message: `Cron '${expr}' is invalid: use 5 fields (minute hour day-of-month month day-of-week), e.g. '0 2 * * *' (got ${parts.length})`,
+      message: `Cron '${shown(expr)}' is invalid: use 5 fields (minute hour day-of-month month day-of-week), e.g. '0 2 * * *' (got ${parts.length})`,
     };
   }
   const names = parts.length === 6 ? FIELDS_6 : FIELDS_5;
@@ -48,7 +53,7 @@ export function validateCron(expr: string): CronCheck {
     try {
       parse(probe);
     } catch (error) {
-      return { ok: false, message: `Cron '${expr}' is invalid: ${names[i]} ${fieldProblem(parts[i], (error as Error).message)}` };
+      return { ok: false, message: `Cron '${shown(expr)}' is invalid: ${names[i]} ${fieldProblem(parts[i], (error as Error).message)}` };
     }
   }
   try {
@@ -58,7 +63,7 @@ export function validateCron(expr: string): CronCheck {
     const detail = /explicit day of month/i.test(message)
       ? 'that day of month never occurs in the given month(s)'
       : message.charAt(0).toLowerCase() + message.slice(1);
-    return { ok: false, message: `Cron '${expr}' is invalid: ${detail}` };
+    return { ok: false, message: `Cron '${shown(expr)}' is invalid: ${detail}` };
   }
   return { ok: true };
 }
@@ -72,7 +77,7 @@ export function validateTimezone(tz: string): CronCheck {
     new Intl.DateTimeFormat('en-US', { timeZone: tz });
     return { ok: true };
   } catch {
-    return { ok: false, message: `Time zone '${tz}' is unknown: use an IANA name such as 'UTC' or 'Europe/Paris'` };
+    return { ok: false, message: `Time zone '${shown(tz)}' is unknown: use an IANA name such as 'UTC' or 'Europe/Paris'` };
   }
 }
 

@@ -3,10 +3,15 @@ import { z } from 'zod';
 const UNITS: Record<string, number> = { ms: 1, s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000 };
 const PATTERN = /^(\d+(?:\.\d+)?)(ms|s|m|h|d)$/;
 
+/** What a message repeats of the input: enough to recognise it, never a wall of text. */
+function shown(value: string): string {
+  return value.length > 40 ? `${value.slice(0, 37)}…` : value;
+}
+
 /** Parses '500ms', '30s', '2m', '1h', '1d' into milliseconds; throws a message a person can act on. */
 export function parseDuration(value: string): number {
   const match = PATTERN.exec(value.trim());
-  if (!match) throw new Error(`'${value}' is not a duration: use a number and a unit, e.g. 30s, 2m, 1h (units: ms, s, m, h, d)`);
+  if (!match) throw new Error(`'${shown(value)}' is not a duration: use a number and a unit, e.g. 30s, 2m, 1h (units: ms, s, m, h, d)`);
   return Math.round(Number(match[1]) * UNITS[match[2]]);
 }
 
@@ -33,7 +38,7 @@ export function zDuration(options: { min?: string; max?: string } = {}) {
     if (ms < min || ms > max) {
       ctx.addIssue({
         code: 'custom',
-        message: `'${value}' is out of range: use ${options.min ?? '0s'} to ${options.max ?? 'any'}`,
+        message: `'${shown(value)}' is out of range: use ${options.min ?? '0s'} to ${options.max ?? 'any'}`,
       });
     }
   });

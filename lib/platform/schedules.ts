@@ -64,7 +64,7 @@ export function validateTimezone(timezone: string): string {
   try {
     new Intl.DateTimeFormat('en-US', { timeZone: timezone });
   } catch {
-    throw new InvalidScheduleError('timezone', `Time zone '${timezone}' is unknown: use an IANA name such as 'UTC' or 'Europe/Paris'`);
+    throw new InvalidScheduleError('timezone', `Time zone '${timezone.length > 60 ? `${timezone.slice(0, 57)}…` : timezone}' is unknown: use an IANA name such as 'UTC' or 'Europe/Paris'`);
   }
   return timezone;
 }
