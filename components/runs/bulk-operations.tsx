@@ -29,6 +29,7 @@ export function BulkOperations({ initial, canOperate }: { initial: BulkItem[]; c
   const { data } = useQuery({
     queryKey: ['bulk-operations'],
     initialData: initial,
+    initialDataUpdatedAt: 0,
     refetchInterval: (query) => ((query.state.data ?? []).some((b) => b.status === 'active') ? 2_000 : false),
     queryFn: async (): Promise<BulkItem[]> => {
       const res = await fetch('/api/bulk-operations');

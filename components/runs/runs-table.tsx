@@ -1,6 +1,6 @@
 'use client';
 
-import { useQuery } from '@tanstack/react-query';
+import { useQuery, useQueryClient } from '@tanstack/react-query';
 import Link from 'next/link';
 import { useRouter } from 'next/navigation';
 import { useEffect, useMemo, useState, useTransition } from 'react';
@@ -53,6 +53,7 @@ export function retryable(row: Pick<RunRow, 'status' | 'retriedBy' | 'dryRun'>):
 
 export function RunsTable({ initial, canOperate, emptyText }: { initial: RunRow[]; canOperate: boolean; emptyText: string }) {
   const router = useRouter();
+  const queryClient = useQueryClient();
   const [selected, setSelected] = useState<Set<string>>(new Set());
   const [confirmBulk, setConfirmBulk] = useState(false);
   const [pending, startTransition] = useTransition();
@@ -117,6 +118,7 @@ export function RunsTable({ initial, canOperate, emptyText }: { initial: RunRow[
       setConfirmBulk(false);
       if (result.ok) {
         setSelected(new Set());
+        void queryClient.invalidateQueries({ queryKey: ['bulk-operations'] });
         toast.success(
           <span>
             {result.data.runIds.length} retries queued as one bulk operation.{' '}

@@ -7,7 +7,7 @@ test('a failed run is retried once, with the reason kept; a second retry is refu
   await page.getByRole('button', { name: 'Retry' }).click();
   await page.getByLabel('Reason (optional, kept with the run and in the audit trail)').fill('CRM maintenance is over');
   await page.getByRole('button', { name: 'Retry run' }).click();
-  await expect(page).toHaveURL(/\/runs\/[0-9a-f-]{36}$/);
+  await page.waitForURL((url) => /\/runs\/[0-9a-f-]{36}$/.test(url.pathname) && !url.pathname.endsWith(failed));
   await expect(page.getByText('CRM maintenance is over')).toBeVisible();
   const [retry] = await db()<{ id: string; reason: string }[]>`select id, reason from runs where retry_of = ${failed}`;
   expect(retry.reason).toBe('CRM maintenance is over');

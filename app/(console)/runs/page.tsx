@@ -81,7 +81,7 @@ export default async function RunsPage({ searchParams }: { searchParams: Promise
           </Button>
         ) : null}
       </form>
-      <BulkOperations initial={JSON.parse(JSON.stringify(bulk))} canOperate={hasRole(user.role, 'operator')} />
+      <BulkOperations key={bulk.map((b) => `${b.id}:${b.status}`).join(',')} initial={JSON.parse(JSON.stringify(bulk))} canOperate={hasRole(user.role, 'operator')} />
       <RunsTable
         initial={JSON.parse(JSON.stringify(page.items))}
         canOperate={hasRole(user.role, 'operator')}
