@@ -1,4 +1,4 @@
-import { and, asc, eq, gte, inArray, lt, lte, or, sql, type SQL } from 'drizzle-orm';
+import { and, asc, eq, gte, inArray, lte, sql, type SQL } from 'drizzle-orm';
 import { z } from 'zod';
 import type { DatabaseOrTransaction } from '../../db/client';
 import { attemptLogs, attempts, runs, runStatusEnum, runTriggerEnum, type Attempt, type AttemptLog, type Run } from '../../db/schema';
@@ -59,8 +59,10 @@ export async function listRuns(db: DatabaseOrTransaction, input: TRunFilter = {}
   if (f.to) where.push(lte(runs.createdAt, f.to));
   if (f.after) {
     const [at, id] = f.after.split('|');
-    const t = new Date(at);
-    where.push(or(lt(runs.createdAt, t), and(eq(runs.createdAt, t), lt(runs.id, id)))!);
+    // A JS Date keeps milliseconds, created_at microseconds: take the cursor row's exact time by id,
+    // and compare as a row so PostgreSQL uses it as an index bound.
+    const cursorAt = sql`coalesce((select c.created_at from runs c where c.id = ${id}::uuid), ${new Date(at).toISOString()}::timestamptz)`;
+    where.push(sql`(${runs.createdAt}, ${runs.id}) < (${cursorAt}, ${id}::uuid)`);
   }
   const rows = await db
     .select({
