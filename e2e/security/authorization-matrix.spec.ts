@@ -35,6 +35,7 @@ const ACTION_ROLE: Record<string, keyof typeof ROLE_RANK> = {
   resetBreakerAction: 'operator',
   openBreakerAction: 'operator',
   sendTestAlertAction: 'operator',
+  cancelBulkAction: 'operator',
 };
 
 /** Inputs that pass no validation or target nothing, so an allowed call changes nothing either. */
