@@ -11,3 +11,13 @@ export function describeAuditField(kind: string, field: string): string {
   if (field.startsWith('secret.')) return `secret ${field.slice(7)}`;
   return field;
 }
+
+/** One audit row's change: the action's details, or old → new for a field. */
+export function AuditChange({ kind, oldValue, newValue }: { kind: string; oldValue: unknown; newValue: unknown }) {
+  if (kind === 'action') return <AuditValue value={newValue} tone="new" />;
+  return (
+    <span className="flex flex-wrap items-center gap-1">
+      <AuditValue value={oldValue} tone="old" /> → <AuditValue value={newValue} tone="new" />
+    </span>
+  );
+}

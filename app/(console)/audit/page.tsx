@@ -1,5 +1,5 @@
 import Link from 'next/link';
-import { AuditValue, describeAuditField } from '@/components/audit/audit-value';
+import { AuditChange, describeAuditField } from '@/components/audit/audit-value';
 import { EmptyState } from '@/components/common/empty-state';
 import { PageHeader } from '@/components/common/page-header';
 import { RelativeTime } from '@/components/common/relative-time';
@@ -119,13 +119,7 @@ export default async function AuditPage({ searchParams }: { searchParams: Promis
                   <Badge variant="outline">{r.kind}</Badge> {describeAuditField(r.kind, r.fieldName)}
                 </TableCell>
                 <TableCell className="max-w-md text-xs">
-                  {r.kind === 'action' ? (
-                    <AuditValue value={r.newValue} tone="new" />
-                  ) : (
-                    <span className="flex flex-wrap items-center gap-1">
-                      <AuditValue value={r.oldValue} tone="old" /> → <AuditValue value={r.newValue} tone="new" />
-                    </span>
-                  )}
+                  <AuditChange kind={r.kind} oldValue={r.oldValue} newValue={r.newValue} />
                 </TableCell>
                 <TableCell className="font-mono text-[10px] text-muted-foreground">{r.correlationId.slice(0, 8)}</TableCell>
               </TableRow>

@@ -1,6 +1,6 @@
 import Link from 'next/link';
 import { notFound } from 'next/navigation';
-import { AuditValue, describeAuditField } from '@/components/audit/audit-value';
+import { AuditChange, describeAuditField } from '@/components/audit/audit-value';
 import { EmptyState } from '@/components/common/empty-state';
 import { RelativeTime } from '@/components/common/relative-time';
 import { RevertButton } from '@/components/config/revert-button';
@@ -98,13 +98,7 @@ export default async function HistoryPage({ params, searchParams }: { params: Pr
                   {r.kind === 'action' ? <Badge variant="outline">action</Badge> : null} {describeAuditField(r.kind, r.fieldName)}
                 </TableCell>
                 <TableCell className="max-w-md text-xs">
-                  {r.kind === 'action' ? (
-                    <AuditValue value={r.newValue} tone="new" />
-                  ) : (
-                    <span className="flex flex-wrap items-center gap-1">
-                      <AuditValue value={r.oldValue} tone="old" /> → <AuditValue value={r.newValue} tone="new" />
-                    </span>
-                  )}
+                  <AuditChange kind={r.kind} oldValue={r.oldValue} newValue={r.newValue} />
                 </TableCell>
                 <TableCell className="font-mono text-[10px] text-muted-foreground" title={r.correlationId}>
                   {r.correlationId.slice(0, 8)}
