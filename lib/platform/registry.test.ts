@@ -43,7 +43,7 @@ describe('buildRegistry', () => {
   it('refuses names that cannot be routed and defaults that cannot work', () => {
     expect(() => buildRegistry([make('Bad Name')])).toThrow(/Integration name 'Bad Name' is invalid/);
     expect(() => buildRegistry([make('cronny', { defaults: { schedule: '0 25 * * *' } })])).toThrow(
-      "Integration 'cronny' has invalid defaults: Cron '0 25 * * *' is invalid: hour must be 0-23 (got 25)",
+      "Integration 'cronny' has invalid defaults: Cron '0 25 * * *' is invalid: hour must be 0–23 (got 25)",
     );
     expect(() => buildRegistry([make('slow', { defaults: { retry: { delays: ['soon'] } } })])).toThrow(/'soon' is not a duration/);
   });

@@ -19,12 +19,12 @@ describe('validateCron', () => {
 
   it('refuses an invalid expression with a message naming the bad field', () => {
     const cases: [string, string][] = [
-      ['0 25 * * *', "Cron '0 25 * * *' is invalid: hour must be 0-23 (got 25)"],
-      ['61 * * * *', "Cron '61 * * * *' is invalid: minute must be 0-59 (got 61)"],
-      ['* * 32 * *', "Cron '* * 32 * *' is invalid: day of month must be 1-31 (got 32)"],
-      ['* * * 13 *', "Cron '* * * 13 *' is invalid: month must be 1-12 (got 13)"],
-      ['* * * * 9', "Cron '* * * * 9' is invalid: day of week must be 0-7 (got 9)"],
-      ['70 * * * * *', "Cron '70 * * * * *' is invalid: second must be 0-59 (got 70)"],
+      ['0 25 * * *', "Cron '0 25 * * *' is invalid: hour must be 0–23 (got 25)"],
+      ['61 * * * *', "Cron '61 * * * *' is invalid: minute must be 0–59 (got 61)"],
+      ['* * 32 * *', "Cron '* * 32 * *' is invalid: day of month must be 1–31 (got 32)"],
+      ['* * * 13 *', "Cron '* * * 13 *' is invalid: month must be 1–12 (got 13)"],
+      ['* * * * 9', "Cron '* * * * 9' is invalid: day of week must be 0–7 (got 9)"],
+      ['70 * * * * *', "Cron '70 * * * * *' is invalid: second must be 0–59 (got 70)"],
     ];
     for (const [expression, message] of cases) {
       expect(() => validateCron(expression)).toThrow(message);

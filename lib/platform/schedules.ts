@@ -1,5 +1,5 @@
-import { CronExpressionParser } from 'cron-parser';
 import { eq } from 'drizzle-orm';
+import { validateCron as checkCron, validateTimezone as checkTimezone } from './cron';
 import type { PgBoss } from 'pg-boss';
 import type { DatabaseOrTransaction } from '../../db/client';
 import { integrations, type Integration } from '../../db/schema';
@@ -23,49 +23,20 @@ export class InvalidScheduleError extends Error {
   }
 }
 
-const FIELDS_5 = ['minute', 'hour', 'day of month', 'month', 'day of week'];
-const FIELDS_6 = ['second', ...FIELDS_5];
-
 /**
- * Validates a 5-field (or 6-field, seconds first) cron expression; the message names the bad field:
- * "Cron '0 25 * * *' is invalid: hour must be 0-23 (got 25)".
+ * Validates a 5- or 6-field cron expression with the messages of ./cron (which the config editor
+ * uses too) and returns it normalised; a bad one throws naming the field.
  */
 export function validateCron(expression: string): string {
-  const trimmed = expression.trim().replace(/\s+/g, ' ');
-  const parts = trimmed.split(' ');
-  if (trimmed === '' || (parts.length !== 5 && parts.length !== 6)) {
-    throw new InvalidScheduleError(
-      'schedule',
-      `Cron '${expression}' is invalid: use 5 fields (minute hour day-of-month month day-of-week), e.g. '0 2 * * *'`,
-    );
-  }
-  const names = parts.length === 6 ? FIELDS_6 : FIELDS_5;
-  for (let i = 0; i < parts.length; i++) {
-    const probe = parts.map((_, j) => (j === i ? parts[i] : '*')).join(' ');
-    try {
-      CronExpressionParser.parse(probe);
-    } catch (error) {
-      const message = (error as Error).message;
-      const range = /got value (\S+) expected range (\S+)/.exec(message);
-      const detail = range ? `must be ${range[2]} (got ${range[1]})` : `'${parts[i]}' is not valid (${message.replace(/^.*?:\s*/, '')})`;
-      throw new InvalidScheduleError('schedule', `Cron '${expression}' is invalid: ${names[i]} ${detail}`);
-    }
-  }
-  try {
-    CronExpressionParser.parse(trimmed);
-  } catch (error) {
-    throw new InvalidScheduleError('schedule', `Cron '${expression}' is invalid: ${(error as Error).message}`);
-  }
-  return trimmed;
+  const check = checkCron(expression);
+  if (!check.ok) throw new InvalidScheduleError('schedule', check.message);
+  return expression.trim().replace(/\s+/g, ' ');
 }
 
 /** Validates an IANA time zone name ('Europe/Paris'). */
 export function validateTimezone(timezone: string): string {
-  try {
-    new Intl.DateTimeFormat('en-US', { timeZone: timezone });
-  } catch {
-    throw new InvalidScheduleError('timezone', `Time zone '${timezone.length > 60 ? `${timezone.slice(0, 57)}…` : timezone}' is unknown: use an IANA name such as 'UTC' or 'Europe/Paris'`);
-  }
+  const check = checkTimezone(timezone);
+  if (!check.ok) throw new InvalidScheduleError('timezone', check.message);
   return timezone;
 }
 
