@@ -52,7 +52,11 @@ function describeFaults(data: DashboardData): string[][] {
       if (c.rateLimit?.everyN) parts.push(`429 every ${c.rateLimit.everyN}th request`);
       if (c.rateLimit?.burst) parts.push(`429 beyond ${c.rateLimit.burst} per ${c.rateLimit.retryAfterSeconds} s`);
     }
-    return [e(system), parts.length ? e(parts.join(', ')) : '<span class="ok">none</span>', e(s.requestsSinceConfig)];
+    const injected = Object.entries(s.injected)
+      .filter(([, n]) => n > 0)
+      .map(([kind, n]) => `${kind} ${n}`)
+      .join(', ');
+    return [e(system), parts.length ? e(parts.join(', ')) : '<span class="ok">none</span>', e(s.requestsSinceConfig), injected ? e(injected) : '0'];
   });
 }
 
@@ -83,7 +87,7 @@ th{background:#f4f4f5}code{font-size:12px;word-break:break-all}.empty{color:#717
 OAuth2 clients: ${e(data.clientIds.join(', '))} (tokens last ${e(data.tokenTtlSeconds)} s, ${e(data.tokensIssued)} issued). CRM: ${e(data.contactCount)} contacts${data.crmApiKeyRequired ? ', X-Api-Key required' : ', no API key needed'}.</p>
 
 <h2>Faults in force</h2>
-${table(['system', 'faults', 'requests since set'], describeFaults(data), '')}
+${table(['system', 'faults', 'requests since set', 'injected since start'], describeFaults(data), '')}
 <p class="muted">PUT /_admin/faults/&lt;system&gt; sets, DELETE clears, POST /_admin/reset clears everything received.</p>
 
 <h2>Requests</h2>

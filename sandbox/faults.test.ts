@@ -43,6 +43,26 @@ describe('fault injector', () => {
     expect(Array.from({ length: 50 }, () => outcome(injector.decide('oauth')))).toEqual(Array(50).fill('pass'));
   });
 
+  it('counts the faults it injects by kind across config changes, until the stand-ins are reset', () => {
+    const injector = new FaultInjector(42, { accounting: chaos });
+    const first = run(injector, 300);
+    injector.set('accounting', { outageSeconds: 60 });
+    run(injector, 5);
+    injector.clear('accounting');
+    run(injector, 5);
+    const counts = injector.snapshot().systems.accounting.injected;
+    expect(counts).toEqual({
+      error: first.filter((s) => /^5/.test(s)).length,
+      timeout: first.filter((s) => s === 'timeout').length,
+      'rate-limited': first.filter((s) => s === 'rate-limited').length,
+      outage: 5,
+      down: 0,
+    });
+    expect(injector.snapshot().systems.crm.injected).toEqual({ error: 0, timeout: 0, 'rate-limited': 0, outage: 0, down: 0 });
+    injector.reset();
+    expect(injector.snapshot().systems.accounting.injected.error).toBe(0);
+  });
+
   it('fails every request with 503 during an outage window, with Retry-After counting down, then lets requests through', () => {
     const c = clock();
     const injector = new FaultInjector(1, {}, c.now);

@@ -65,7 +65,13 @@ export interface SystemFaultState {
   requestsSinceConfig: number;
   outageUntil: string | null;
   outageRemainingSeconds: number;
+  /** Faults injected into this system since the stand-ins started or were reset (configs come and go; these add up). */
+  injected: InjectedCounts;
 }
+
+export type InjectedCounts = Record<Exclude<FaultDecision['kind'], 'pass'>, number>;
+
+const noInjections = (): InjectedCounts => ({ error: 0, timeout: 0, 'rate-limited': 0, outage: 0, down: 0 });
 
 export interface FaultsSnapshot {
   seed: number;
@@ -115,6 +121,7 @@ export function parseSeedEnvironment(value: string | undefined): number | undefi
 
 export class FaultInjector {
   readonly #systems = new Map<FaultSystem, SystemState>();
+  readonly #injected = new Map<FaultSystem, InjectedCounts>();
 
   constructor(
     readonly seed: number,
@@ -122,6 +129,7 @@ export class FaultInjector {
     private readonly now: () => number = Date.now,
   ) {
     for (const system of FAULT_SYSTEMS) this.#systems.set(system, this.#fresh(system, null));
+    for (const system of FAULT_SYSTEMS) this.#injected.set(system, noInjections());
     for (const system of FAULT_SYSTEMS) if (initial[system]) this.set(system, initial[system]);
   }
 
@@ -149,8 +157,20 @@ export class FaultInjector {
     for (const s of system ? [system] : FAULT_SYSTEMS) this.#systems.set(s, this.#fresh(s, null));
   }
 
+  /** Clears every system's faults and the injected counts (the stand-ins' reset). */
+  reset(): void {
+    this.clear();
+    for (const system of FAULT_SYSTEMS) this.#injected.set(system, noInjections());
+  }
+
   /** The fault (if any) for the next request to `system`. Draws the same three numbers per request. */
   decide(system: FaultSystem): FaultDecision {
+    const decision = this.#decide(system);
+    if (decision.kind !== 'pass') this.#injected.get(system)![decision.kind]++;
+    return decision;
+  }
+
+  #decide(system: FaultSystem): FaultDecision {
     const state = this.#systems.get(system)!;
     state.count++;
     const timeoutDraw = state.random();
@@ -193,6 +213,7 @@ export class FaultInjector {
         requestsSinceConfig: s.count,
         outageUntil: active ? new Date(s.outageUntil).toISOString() : null,
         outageRemainingSeconds: active ? Math.ceil((s.outageUntil - now) / 1000) : 0,
+        injected: { ...this.#injected.get(system)! },
       };
     }
     return { seed: this.seed, systems };

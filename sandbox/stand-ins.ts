@@ -173,7 +173,7 @@ export async function startStandIns(options: StandInsOptions): Promise<StandIns>
     ledger.reset();
     tokens.reset();
     catchers.reset();
-    faults.clear();
+    faults.reset();
     requests.reset();
   };
   const state: StandInsState = { seed, tokens, ledger, contacts, catchers, faults, requests, reset };

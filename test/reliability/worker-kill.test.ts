@@ -23,18 +23,31 @@ import {
 
 /**
  * Issue 8, item 1: real worker processes (worker/index.ts) are killed with SIGKILL at random
- * moments while 200 runs of the accounting export go through, invoices arriving between runs. A
- * killer loop kills one worker every few seconds (most often the one executing the current
- * attempt) and starts a replacement. Afterwards: every run succeeded or failed with an alert, no
- * run stayed 'running' past the job's expiry, and the accounting stand-in booked every invoice
+ * moments while 200 runs of the accounting export go through, invoices arriving between runs.
+ *
+ * Each run books its invoices in several batches against a stand-in that answers after a delay, so
+ * an attempt lasts long enough to be hit: the killer waits a few seconds, then (most of the time)
+ * waits for an attempt to be running, lets it go on for a random part of its length — before the
+ * token, between batches, after the last batch but before the run is committed — and kills the
+ * worker executing it; otherwise it kills a random worker (often idle, sometimes fetching). A
+ * replacement starts after each kill. Afterwards: every run succeeded or failed with an alert, no
+ * attempt stayed 'running' past the job's expiry, and the accounting stand-in booked every invoice
  * exactly once.
  */
 
 const RUNS = 200;
 const WORKERS = 3;
+const INVOICES_PER_RUN = 4;
+/** Two booking requests per run. */
+const BATCH_SIZE = 2;
+/** Added by the accounting stand-in to every request: an attempt takes a few hundred ms. */
+const LATENCY_MS = 80;
 const EXPIRE_SECONDS = 60;
+/** pg-boss's minimum: a worker killed mid-attempt is noticed about 10 s later. */
 const HEARTBEAT_SECONDS = 10;
-const KILL_WINDOW_MS = 90_000;
+/** Kills aimed at a running attempt; each stalls the integration until the heartbeat notices it. */
+const MID_ATTEMPT_KILLS = 8;
+const OTHER_KILLS = 3;
 
 let t: TestDatabase;
 let standIns: StandIns;
@@ -44,8 +57,8 @@ const { key, keyring } = newSecretsKey();
 
 beforeAll(async () => {
   t = await freshDatabase();
-  standIns = await startStandIns({ port: 0, smtpPort: 0, seed: 8, faults: {} });
-  await configureAccountingExport(t.db, { sandboxUrl: standIns.url, keyring, batchSize: 3, retryDelays: ['1s', '1s', '1s'] });
+  standIns = await startStandIns({ port: 0, smtpPort: 0, seed: 8, faults: { accounting: { latencyMs: LATENCY_MS } } });
+  await configureAccountingExport(t.db, { sandboxUrl: standIns.url, keyring, batchSize: BATCH_SIZE, retryDelays: ['1s', '1s', '1s'] });
   await addCatcherChannel(t.db, { sandboxUrl: standIns.url, keyring, name: 'kill-suite' });
   boss = await startTestBoss(t.url);
   await createRunQueues(boss, { expireInSeconds: EXPIRE_SECONDS, heartbeatSeconds: HEARTBEAT_SECONDS, retryLimit: 20 });
@@ -60,10 +73,15 @@ afterAll(async () => {
 
 const env = () => ({ DATABASE_URL: t.url, JUNCTION_SECRETS_KEY: key, APP_URL: 'http://localhost:3000', SANDBOX_URL: standIns.url });
 
-/** The pid in a worker id `<host>:<pid>:<suffix>` of the attempts running now. */
-async function pidsRunningAttempts(): Promise<number[]> {
-  const rows = await t.db.execute<{ worker: string }>(sql`select worker from attempts where outcome = 'running'`);
-  return rows.map((r) => Number(r.worker.split(':').at(-2)));
+/** The attempt running now, if any, and the pid in its worker id `<host>:<pid>:<suffix>`. */
+async function runningAttempt(): Promise<{ id: string; pid: number } | undefined> {
+  const [row] = await t.db.execute<{ id: string; worker: string }>(sql`select id, worker from attempts where outcome = 'running' limit 1`);
+  return row ? { id: row.id, pid: Number(row.worker.split(':').at(-2)) } : undefined;
+}
+
+async function stillRunning(attemptId: string): Promise<boolean> {
+  const [row] = await t.db.execute<{ n: number }>(sql`select count(*)::int as n from attempts where id = ${attemptId} and outcome = 'running'`);
+  return row.n === 1;
 }
 
 async function terminalRuns(): Promise<number> {
@@ -95,26 +113,46 @@ describe('worker killed at random points (issue 8, item 1)', () => {
 
     const producer = (async () => {
       for (let i = 0; i < RUNS; i++) {
-        await addInvoices(t.db, 2);
+        await addInvoices(t.db, INVOICES_PER_RUN);
         await runNow(t.db, boss, { integration: INTEGRATION, triggeredBy: 'reliability-suite', trigger: 'api' });
         produced++;
-        await sleep(150);
+        await sleep(100);
       }
     })();
 
+    const alive = () => workers.filter((w) => w.process.exitCode === null && w.process.signalCode === null);
+    const killAndReplace = async (victim: WorkerProcess) => {
+      await victim.kill();
+      kills++;
+      workers.push(await startWorkerProcess(env()));
+    };
     const killer = (async () => {
-      while (!finished && Date.now() - started < KILL_WINDOW_MS) {
-        await sleep(3_000 + Math.random() * 4_000);
-        if (finished) break;
-        const alive = workers.filter((w) => w.process.exitCode === null && w.process.signalCode === null);
-        if (alive.length === 0) continue;
-        const busy = new Set(await pidsRunningAttempts());
-        const executing = alive.filter((w) => busy.has(w.pid));
-        const victim = executing.length > 0 && Math.random() < 0.75 ? executing[0] : alive[Math.floor(Math.random() * alive.length)];
-        if (busy.has(victim.pid)) killsMidAttempt++;
-        await victim.kill();
-        kills++;
-        workers.push(await startWorkerProcess(env()));
+      let other = 0;
+      while (!finished && (killsMidAttempt < MID_ATTEMPT_KILLS || other < OTHER_KILLS)) {
+        await sleep(2_000 + Math.random() * 3_000);
+        if (produced === RUNS && (await terminalRuns()) === RUNS) break;
+        const aimAtAttempt = killsMidAttempt < MID_ATTEMPT_KILLS && (other >= OTHER_KILLS || Math.random() < 0.75);
+        if (!aimAtAttempt) {
+          const candidates = alive();
+          if (candidates.length === 0) continue;
+          await killAndReplace(candidates[Math.floor(Math.random() * candidates.length)]);
+          other++;
+          continue;
+        }
+        // Wait (up to 5 s) for an attempt, then kill its worker at a random point of it.
+        const until = Date.now() + 5_000;
+        let attempt = await runningAttempt();
+        while (!attempt && !finished && Date.now() < until) {
+          await sleep(20);
+          attempt = await runningAttempt();
+        }
+        const victim = attempt && alive().find((w) => w.pid === attempt.pid);
+        if (!attempt || !victim) continue;
+        await sleep(Math.random() * 3 * LATENCY_MS);
+        const midAttempt = await stillRunning(attempt.id);
+        await killAndReplace(victim);
+        if (midAttempt) killsMidAttempt++;
+        else other++;
       }
     })();
 
@@ -130,7 +168,8 @@ describe('worker killed at random points (issue 8, item 1)', () => {
 
     await producer;
     try {
-      await waitForAllRuns(200_000);
+      await killer;
+      await waitForAllRuns(240_000);
     } finally {
       finished = true;
       await Promise.all([killer, monitor]);
@@ -183,7 +222,9 @@ describe('worker killed at random points (issue 8, item 1)', () => {
     });
 
     expect(produced).toBe(RUNS);
-    expect(kills).toBeGreaterThan(0);
+    // The runs outlast the killer's quota on this workload; fewer means the kills missed the attempts.
+    expect(killsMidAttempt).toBeGreaterThanOrEqual(MID_ATTEMPT_KILLS - 2);
+    expect(attemptFigures.lost).toBeGreaterThanOrEqual(1);
     expect(stuck).toBe(0);
     expect(attemptFigures.running).toBe(0);
     expect(counts.cancelled ?? 0).toBe(0);
@@ -192,5 +233,5 @@ describe('worker killed at random points (issue 8, item 1)', () => {
     expect(lost).toEqual([]);
     expect(duplicated).toEqual([]);
     expect(ledger.duplicates).toEqual([]);
-  }, 330_000);
+  }, 420_000);
 });
