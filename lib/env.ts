@@ -45,6 +45,7 @@ export const ZEnv = z.object({
   IDP_URL: httpUrl.default('http://localhost:4001'),
   LOG_LEVEL: z.enum(['debug', 'info', 'warn', 'error']).default('info'),
   RUN_RETENTION_DAYS: z.coerce.number().int().min(1).max(3650).default(30),
+  ALERT_RECOVERY_HOLD_SECONDS: z.coerce.number().int().min(0).max(86_400, 'must be at most 86400 seconds (a day)').default(120),
   WORKER_CONCURRENCY: z.coerce.number().int().min(1).max(64).default(4),
 });
 

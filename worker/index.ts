@@ -43,7 +43,7 @@ async function main() {
     secrets: createSecretsProvider(db, keyring),
     mapper: compileStoredMapping,
   });
-  const alerting = await startAlerting({ db, boss, keyring, appUrl: env.APP_URL });
+  const alerting = await startAlerting({ db, boss, keyring, appUrl: env.APP_URL, recoveryHoldSeconds: env.ALERT_RECOVERY_HOLD_SECONDS });
   const heartbeat = await startHeartbeat(db, { workerId });
   const pruner = startPruner(db, { retentionDays: env.RUN_RETENTION_DAYS, log: (message) => console.log(`[worker] ${message}`) });
   console.log(`[worker] ${workerId} working ${registry.size} integrations: ${[...registry.keys()].join(', ') || 'none registered'}`);

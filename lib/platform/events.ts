@@ -12,6 +12,14 @@ interface EventBase {
   correlationId?: string;
 }
 
+/**
+ * Recoveries are held (alerting's recovery hold): the recovery comes back as the same event with
+ * this flag once the hold has passed, and closes the incident only if nothing failed since `at`.
+ */
+interface RecoveryBase extends EventBase {
+  confirmsRecovery?: true;
+}
+
 export type PlatformEvent =
   | (EventBase & {
       /** A run ended failed: retries exhausted, a permanent error, or the retry budget. */
@@ -24,11 +32,11 @@ export type PlatformEvent =
       reason: 'retries_exhausted' | 'permanent' | 'retry_budget';
       startedAt: string;
     })
-  | (EventBase & { type: 'run.succeeded'; integration: string; runId: string })
+  | (RecoveryBase & { type: 'run.succeeded'; integration: string; runId: string })
   | (EventBase & { type: 'breaker.opened'; breakerKey: string; integrations: string[]; error: string; openUntil: string | null })
-  | (EventBase & { type: 'breaker.closed'; breakerKey: string; integrations: string[] })
+  | (RecoveryBase & { type: 'breaker.closed'; breakerKey: string; integrations: string[] })
   | (EventBase & { type: 'credentials.failing'; integration: string; error: string })
-  | (EventBase & { type: 'credentials.recovered'; integration: string });
+  | (RecoveryBase & { type: 'credentials.recovered'; integration: string });
 
 export type PlatformEventType = PlatformEvent['type'];
 
@@ -37,6 +45,6 @@ export interface EventSender {
   send(queue: string, data: object, options?: object): Promise<string | null>;
 }
 
-export async function emitPlatformEvent(sender: EventSender, event: PlatformEvent): Promise<void> {
-  await sender.send(PLATFORM_EVENTS_QUEUE, event, { retryLimit: 5, retryDelay: 5, retryBackoff: true });
+export async function emitPlatformEvent(sender: EventSender, event: PlatformEvent, options: { startAfter?: Date } = {}): Promise<void> {
+  await sender.send(PLATFORM_EVENTS_QUEUE, event, { retryLimit: 5, retryDelay: 5, retryBackoff: true, ...options });
 }

@@ -36,7 +36,7 @@ export default async function AlertsPage({ searchParams }: { searchParams: Promi
   const canOperate = hasRole(user.role, 'operator');
   return (
     <div className="flex flex-col gap-6">
-      <PageHeader title="Alerts" description="Where alerts go, and every alert with its delivery attempts. One alert per incident; a recovery message when it clears." />
+      <PageHeader title="Alerts" description="Where alerts go, and every alert with its delivery attempts. One alert per incident; a recovery message once it has stayed clear for the recovery hold (a system that flaps stays one incident)." />
       <Card>
         <CardHeader className="flex-row flex-wrap items-center justify-between gap-2">
           <div>

@@ -28,6 +28,11 @@ export interface AlertingOptions {
   pollingIntervalSeconds?: number;
   /** Timeout of one send (HTTP request or SMTP session step), ms (default 10 000). */
   sendTimeoutMs?: number;
+  /**
+   * Recovery hold, seconds (default 0 = close at once): a recovery closes its incident only after
+   * this long without another failure, so a flapping system stays one incident (see incidents.ts).
+   */
+  recoveryHoldSeconds?: number;
   /** Where refused events and failed deliveries are reported (default console.warn). */
   log?: (message: string) => void;
 }
@@ -64,7 +69,7 @@ export async function startAlerting(params: AlertingOptions): Promise<{ stop(): 
           continue;
         }
         try {
-          await handlePlatformEvent(db, { boss, event: parsed.event, appUrl });
+          await handlePlatformEvent(db, { boss, event: parsed.event, appUrl, recoveryHoldSeconds: params.recoveryHoldSeconds });
           results.push({ id: job.id, status: 'completed' });
         } catch (error) {
           log(`could not handle ${parsed.event.type} (job ${job.id}), it will be retried: ${errorText(error)}`);

@@ -10,6 +10,8 @@ import type { PlatformEvent } from '../events';
 const isoTime = z.iso.datetime({ offset: true, error: 'must be an ISO timestamp' });
 const base = { at: isoTime, correlationId: z.string().optional() };
 const name = z.string().min(1);
+/** A held recovery coming back (see events.ts). */
+const recovery = { ...base, confirmsRecovery: z.literal(true).optional() };
 
 export const ZPlatformEvent = z.discriminatedUnion(
   'type',
@@ -25,7 +27,7 @@ export const ZPlatformEvent = z.discriminatedUnion(
       reason: z.enum(['retries_exhausted', 'permanent', 'retry_budget']),
       startedAt: isoTime,
     }),
-    z.object({ ...base, type: z.literal('run.succeeded'), integration: name, runId: z.string().min(1) }),
+    z.object({ ...recovery, type: z.literal('run.succeeded'), integration: name, runId: z.string().min(1) }),
     z.object({
       ...base,
       type: z.literal('breaker.opened'),
@@ -34,9 +36,9 @@ export const ZPlatformEvent = z.discriminatedUnion(
       error: z.string(),
       openUntil: isoTime.nullable(),
     }),
-    z.object({ ...base, type: z.literal('breaker.closed'), breakerKey: name, integrations: z.array(name) }),
+    z.object({ ...recovery, type: z.literal('breaker.closed'), breakerKey: name, integrations: z.array(name) }),
     z.object({ ...base, type: z.literal('credentials.failing'), integration: name, error: z.string() }),
-    z.object({ ...base, type: z.literal('credentials.recovered'), integration: name }),
+    z.object({ ...recovery, type: z.literal('credentials.recovered'), integration: name }),
   ],
   { error: 'type must be a known platform event (run.failed, run.succeeded, breaker.opened, breaker.closed, credentials.failing, credentials.recovered)' },
 );

@@ -1,4 +1,4 @@
-import { asc, eq } from 'drizzle-orm';
+import { asc, eq, sql } from 'drizzle-orm';
 import type { PgBoss } from 'pg-boss';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { alerts, incidents } from '../../../db/schema';
@@ -108,5 +108,60 @@ describe('incidents', () => {
     const [alert] = await alertsOf('nobody');
     expect(alert).toMatchObject({ status: 'undelivered', channelIds: [] });
     expect((await incidentsOf('nobody'))[0].undelivered).toBe(true);
+  });
+});
+
+describe('recovery hold', () => {
+  const HOLD_SECONDS = 300;
+  const handleHeld = (event: PlatformEvent) => handlePlatformEvent(t.db, { boss, event, appUrl: APP_URL, recoveryHoldSeconds: HOLD_SECONDS });
+  /** The held recoveries queued for `integration`, oldest first, with how far ahead they start. */
+  const heldRecoveries = (integration: string) =>
+    t.db.execute<{ data: PlatformEvent; ahead: number }>(sql`
+      select data, extract(epoch from start_after - now())::float as ahead from pgboss.job
+       where name = 'platform-events' and data->>'confirmsRecovery' = 'true'
+         and (data->>'integration' = ${integration} or data->'integrations' ? ${integration})
+       order by created_on, (data->>'at')`);
+
+  it('keeps a flapping integration one incident: a failure within the hold cancels the recovery, the quiet one closes it', async () => {
+    expect((await handleHeld(failed('flap', 1)))[0]).toMatchObject({ change: 'opened' });
+    expect((await handleHeld(succeeded('flap', 2)))[0]).toMatchObject({ change: 'held' });
+    expect(await openIncidents(t.db, { integration: 'flap' })).toHaveLength(1);
+    expect((await handleHeld(failed('flap', 3)))[0]).toMatchObject({ change: 'counted' });
+    expect((await handleHeld(succeeded('flap', 4)))[0]).toMatchObject({ change: 'held' });
+
+    const held = await heldRecoveries('flap');
+    expect(held.map((h) => h.data.at)).toEqual([at(2), at(4)]);
+    for (const h of held) expect(h.ahead).toBeGreaterThan(HOLD_SECONDS - 30);
+    // The first comes back: a failure came after it, the incident stays open.
+    expect((await handleHeld(held[0].data))[0]).toMatchObject({ change: 'none' });
+    expect(await openIncidents(t.db, { integration: 'flap' })).toHaveLength(1);
+    // The second: quiet since, the incident closes at the recovery's time with one message.
+    expect((await handleHeld(held[1].data))[0]).toMatchObject({ change: 'closed' });
+    expect(await incidentsOf('flap')).toMatchObject([{ eventCount: 2, closedAt: new Date(at(4)) }]);
+    expect((await alertsOf('flap')).map((a) => a.event)).toEqual(['opened', 'recovered']);
+    // A duplicate delivery of the same held recovery changes nothing.
+    expect((await handleHeld(held[1].data))[0]).toMatchObject({ change: 'none' });
+  });
+
+  it('holds a breaker recovery once for every integration behind the breaker', async () => {
+    const opened = (minute: number): PlatformEvent => ({ type: 'breaker.opened', at: at(minute), breakerKey: 'crm', integrations: ['crm-a', 'crm-b'], error: '503', openUntil: null });
+    const closed = (minute: number): PlatformEvent => ({ type: 'breaker.closed', at: at(minute), breakerKey: 'crm', integrations: ['crm-a', 'crm-b'] });
+    await handleHeld(opened(1));
+    expect((await handleHeld(closed(2))).map((c) => c.change)).toEqual(['held', 'held']);
+    await handleHeld(opened(3));
+    await handleHeld(closed(4));
+    const held = await heldRecoveries('crm-a');
+    expect(held).toHaveLength(2);
+    expect((await handleHeld(held[0].data)).map((c) => c.change)).toEqual(['none', 'none']);
+    expect((await handleHeld(held[1].data)).map((c) => c.change)).toEqual(['closed', 'closed']);
+    for (const integration of ['crm-a', 'crm-b']) {
+      expect(await incidentsOf(integration)).toMatchObject([{ kind: 'breaker_open', eventCount: 2, closedAt: new Date(at(4)) }]);
+      expect((await alertsOf(integration)).map((a) => a.event)).toEqual(['opened', 'recovered']);
+    }
+  });
+
+  it('lets nothing hold a recovery that has no open incident', async () => {
+    expect((await handleHeld(succeeded('calm', 5)))[0]).toMatchObject({ change: 'none' });
+    expect(await heldRecoveries('calm')).toEqual([]);
   });
 });

@@ -2,7 +2,8 @@ import { and, eq, getTableColumns, gt, isNotNull, isNull, lte, sql } from 'drizz
 import type { PgBoss } from 'pg-boss';
 import type { Database, DatabaseOrTransaction } from '../../../db/client';
 import { incidents, type Incident } from '../../../db/schema';
-import type { PlatformEvent } from '../events';
+import { emitPlatformEvent, type PlatformEvent } from '../events';
+import { txEventSender } from '../queue';
 import { raiseAlert } from './delivery';
 import {
   breakerOpenedMessage,
@@ -19,6 +20,13 @@ import {
  * it opens. More failures while it is open only count (event_count, last_event_at, last_error).
  * The matching recovery closes it and sends one recovery message.
  *
+ * Recovery hold (flap damping): with `recoveryHoldSeconds` > 0 a recovery does not close the
+ * incident at once. It is sent back to the events queue to arrive after the hold, and then closes
+ * the incident (closed_at = the recovery's time, one recovery message) only if no failure was
+ * counted after it. A system that keeps failing and recovering — a breaker that re-opens right
+ * after its trial succeeded, a run that fails again after one success — stays ONE incident with
+ * one alert, instead of an opened/recovered pair per cycle.
+ *
  * Race-safe across worker processes: the unique partial index incidents_one_open_idx admits one
  * open incident per (integration, kind), and opening is `insert ... on conflict do update`, so two
  * workers handling failures of the same integration at once open one incident and alert once.
@@ -28,6 +36,7 @@ import {
 
 export type IncidentChange =
   | { change: 'opened'; incidentId: string; integration: string; kind: IncidentKind; alertId: string }
+  | { change: 'held'; incidentId: string; integration: string; kind: IncidentKind; closesAfter: string }
   | { change: 'counted'; incidentId: string; integration: string; kind: IncidentKind }
   | { change: 'closed'; incidentId: string; integration: string; kind: IncidentKind; alertId: string }
   | { change: 'none'; integration: string; kind: IncidentKind };
@@ -101,12 +110,19 @@ async function openOrCount(tx: DatabaseOrTransaction, o: Opening): Promise<{ inc
   return { incident, opened: inserted };
 }
 
+/** The open incident a recovery at `at` ends: opened before it, and nothing counted after it. */
+function recoverable(p: { integration: string; kind: IncidentKind; at: Date }) {
+  return and(
+    eq(incidents.integration, p.integration),
+    eq(incidents.kind, p.kind),
+    isNull(incidents.closedAt),
+    lte(incidents.openedAt, p.at),
+    lte(incidents.lastEventAt, p.at),
+  );
+}
+
 async function close(tx: DatabaseOrTransaction, p: { integration: string; kind: IncidentKind; at: Date }): Promise<Incident | null> {
-  const [row] = await tx
-    .update(incidents)
-    .set({ closedAt: p.at })
-    .where(and(eq(incidents.integration, p.integration), eq(incidents.kind, p.kind), isNull(incidents.closedAt), lte(incidents.openedAt, p.at)))
-    .returning();
+  const [row] = await tx.update(incidents).set({ closedAt: p.at }).where(recoverable(p)).returning();
   return row ?? null;
 }
 
@@ -151,10 +167,11 @@ function openingDetails(event: PlatformEvent): { error: string | null; runId: st
  */
 export async function handlePlatformEvent(
   db: Database,
-  params: { boss: PgBoss; event: PlatformEvent; appUrl: string },
+  params: { boss: PgBoss; event: PlatformEvent; appUrl: string; recoveryHoldSeconds?: number },
 ): Promise<IncidentChange[]> {
   const { event, boss, appUrl } = params;
   const at = new Date(event.at);
+  const holdMs = Math.max(0, params.recoveryHoldSeconds ?? 0) * 1000;
   return db.transaction(async (tx) => {
     const changes: IncidentChange[] = [];
     const openingKind = OPENING_KIND[event.type];
@@ -175,6 +192,17 @@ export async function handlePlatformEvent(
           changes.push({ change: 'counted', incidentId: result.incident.id, integration, kind: openingKind });
         }
       } else if (closingKind) {
+        const held = holdMs > 0 && !('confirmsRecovery' in event && event.confirmsRecovery);
+        if (held) {
+          const [open] = await tx.select({ id: incidents.id }).from(incidents).where(recoverable({ integration, kind: closingKind, at }));
+          if (!open) {
+            changes.push({ change: 'none', integration, kind: closingKind });
+            continue;
+          }
+          const closesAfter = new Date(Math.max(Date.now(), at.getTime()) + holdMs);
+          changes.push({ change: 'held', incidentId: open.id, integration, kind: closingKind, closesAfter: closesAfter.toISOString() });
+          continue;
+        }
         const closed = await close(tx, { integration, kind: closingKind, at });
         if (!closed) {
           changes.push({ change: 'none', integration, kind: closingKind });
@@ -199,6 +227,13 @@ export async function handlePlatformEvent(
         });
         changes.push({ change: 'closed', incidentId: closed.id, integration, kind: closingKind, alertId });
       }
+    }
+    // One held recovery comes back for all the integrations it holds (a breaker event names several).
+    const holds = changes.filter((c) => c.change === 'held');
+    if (holds.length > 0) {
+      await emitPlatformEvent(txEventSender(boss, tx), { ...event, confirmsRecovery: true } as PlatformEvent, {
+        startAfter: new Date(holds[0].closesAfter),
+      });
     }
     return changes;
   });
