@@ -20,13 +20,42 @@ export class UserError extends Error {
   }
 }
 
+const MAX_MESSAGE = 300;
+
+/** A message (or field name) never echoes a huge input back: longer ones are cut, marked with '…'. */
+export function boundedMessage(text: string): string {
+  return text.length > MAX_MESSAGE ? `${text.slice(0, MAX_MESSAGE - 1)}…` : text;
+}
+
 export function fieldErrorsOf(error: z.ZodError): Record<string, string> {
   const out: Record<string, string> = {};
   for (const issue of error.issues) {
-    const key = issue.path.join('.') || '_';
-    out[key] ??= issue.message;
+    const key = boundedMessage(issue.path.join('.') || '_');
+    out[key] ??= boundedMessage(issue.message);
   }
   return out;
+}
+
+/**
+ * PostgreSQL text cannot hold U+0000, so input carrying it could only fail later as a database
+ * error: refused here with the field that has it. Walks with its own stack, so deeply nested
+ * JSON cannot overflow the call stack.
+ */
+export function nulCharacterRefusal(value: unknown): { error: string; fieldErrors: Record<string, string> } | null {
+  const stack: [unknown, string][] = [[value, '']];
+  while (stack.length > 0) {
+    const [item, path] = stack.pop()!;
+    if (typeof item === 'string') {
+      if (item.includes('\u0000')) return { error: 'Text cannot contain NUL characters (\\u0000): remove them.', fieldErrors: { [boundedMessage(path || '_')]: 'must not contain NUL characters (\\u0000)' } };
+    } else if (item !== null && typeof item === 'object') {
+      for (const [key, child] of Object.entries(item)) {
+        const childPath = path ? `${path}.${key}` : key;
+        if (key.includes('\u0000')) return { error: 'Field names cannot contain NUL characters (\\u0000): remove them.', fieldErrors: { [boundedMessage(childPath)]: 'field name must not contain NUL characters (\\u0000)' } };
+        stack.push([child, childPath]);
+      }
+    }
+  }
+  return null;
 }
 
 /**
@@ -41,6 +70,8 @@ export function defineAction<S extends z.ZodType, T>(options: {
   return async (raw: unknown) => {
     const access = await authorize(options.role);
     if (!access.ok) return { ok: false, error: access.error, status: access.status };
+    const nul = nulCharacterRefusal(raw);
+    if (nul) return { ok: false, ...nul, status: 400 };
     const parsed = options.input.safeParse(raw);
     if (!parsed.success) {
       return { ok: false, error: 'Some fields need attention.', fieldErrors: fieldErrorsOf(parsed.error), status: 400 };
@@ -49,13 +80,13 @@ export function defineAction<S extends z.ZodType, T>(options: {
     try {
       return { ok: true, data: await options.handler(parsed.data, { user: access.user, correlationId }) };
     } catch (error) {
-      if (error instanceof UserError) return { ok: false, error: error.message, fieldErrors: error.fieldErrors, status: error.status };
+      if (error instanceof UserError) return { ok: false, error: boundedMessage(error.message), fieldErrors: error.fieldErrors, status: error.status };
       const code = (error as { code?: unknown }).code;
       if (typeof code === 'string' && /^(not_found|orphaned|invalid_state|invalid_input|stale|invalid|conflict)$/.test(code)) {
         const details = (error as { details?: unknown }).details;
         return {
           ok: false,
-          error: (error as Error).message,
+          error: boundedMessage((error as Error).message),
           status: code === 'not_found' ? 404 : code === 'invalid_input' ? 400 : 409,
           ...(details && typeof details === 'object' ? { details: details as Record<string, unknown> } : {}),
         };

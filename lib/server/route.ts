@@ -4,7 +4,7 @@ import { NextResponse } from 'next/server';
 import { z } from 'zod';
 import type { Role } from '../../db/schema';
 import { authorize, type SessionUser } from '../auth/guards';
-import { fieldErrorsOf, UserError } from './action';
+import { boundedMessage, fieldErrorsOf, nulCharacterRefusal, UserError } from './action';
 
 type RouteContext = { params: Promise<Record<string, string>> };
 
@@ -51,6 +51,9 @@ export function route<S extends z.ZodType>(options: {
     } else {
       raw = Object.fromEntries(new URL(request.url).searchParams);
     }
+    const params = await context.params;
+    const nul = nulCharacterRefusal(raw) ?? nulCharacterRefusal(params);
+    if (nul) return NextResponse.json(nul, { status: 400 });
     let input: unknown = raw;
     if (options.input) {
       const parsed = options.input.safeParse(raw);
@@ -60,15 +63,15 @@ export function route<S extends z.ZodType>(options: {
       input = parsed.data;
     }
     try {
-      const params = await context.params;
       const body = await options.handler({ input: input as z.infer<S>, user: access.user, params, request, correlationId });
       return NextResponse.json(body ?? { ok: true }, { status: 200, headers: { 'cache-control': 'no-store' } });
     } catch (error) {
-      if (error instanceof UserError) return NextResponse.json({ error: error.message, fieldErrors: error.fieldErrors }, { status: error.status });
+      if (error instanceof UserError) return NextResponse.json({ error: boundedMessage(error.message), fieldErrors: error.fieldErrors }, { status: error.status });
       const code = (error as { code?: unknown }).code;
-      if (code === 'not_found') return NextResponse.json({ error: (error as Error).message }, { status: 404 });
+      if (code === 'not_found') return NextResponse.json({ error: boundedMessage((error as Error).message) }, { status: 404 });
+      if (code === 'invalid_input') return NextResponse.json({ error: boundedMessage((error as Error).message) }, { status: 400 });
       if (typeof code === 'string' && /^(orphaned|invalid_state|stale|invalid|conflict)$/.test(code)) {
-        return NextResponse.json({ error: (error as Error).message }, { status: 409 });
+        return NextResponse.json({ error: boundedMessage((error as Error).message) }, { status: 409 });
       }
       console.error(`[api] ref ${correlationId}:`, error);
       return NextResponse.json({ error: `Something went wrong (ref ${correlationId}).` }, { status: 500 });
