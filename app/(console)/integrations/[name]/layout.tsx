@@ -6,10 +6,11 @@ import { requireUser } from '@/lib/auth/guards';
 import { hasRole } from '@/lib/auth/roles';
 import { listInventory } from '@/lib/platform/inventory';
 import { getDb } from '@/lib/server/db';
+import { segmentName } from '@/lib/server/params';
 
 export default async function IntegrationLayout({ children, params }: { children: React.ReactNode; params: Promise<{ name: string }> }) {
   const user = await requireUser();
-  const name = decodeURIComponent((await params).name);
+  const name = segmentName((await params).name);
   const [row] = await listInventory(getDb(), { name });
   if (!row) notFound();
   return (

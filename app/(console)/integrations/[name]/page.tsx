@@ -14,6 +14,7 @@ import { listRuns } from '@/lib/platform/run-queries';
 import { getDb } from '@/lib/server/db';
 import { runNowAction } from '../../runs/actions';
 import { openBreakerAction, pauseAction, resetBreakerAction, resumeAction } from '../actions';
+import { segmentName } from '@/lib/server/params';
 
 export const dynamic = 'force-dynamic';
 
@@ -21,7 +22,7 @@ const BREAKER_TEXT = { closed: 'Closed', open: 'Open', half_open: 'Half-open (on
 
 export default async function IntegrationPage({ params }: { params: Promise<{ name: string }> }) {
   const user = await requireUser();
-  const name = decodeURIComponent((await params).name);
+  const name = segmentName((await params).name);
   const db = getDb();
   const [row] = await listInventory(db, { name });
   if (!row) notFound();

@@ -8,13 +8,14 @@ import { listChannels } from '@/lib/platform/alerts';
 import { getIntegrationConfig } from '@/lib/platform/config';
 import { getDb } from '@/lib/server/db';
 import { getRegistry } from '@/lib/server/registry';
+import { segmentName } from '@/lib/server/params';
 
 export const metadata = { title: 'Configuration' };
 export const dynamic = 'force-dynamic';
 
 export default async function ConfigPage({ params }: { params: Promise<{ name: string }> }) {
   const user = await requireUser();
-  const name = decodeURIComponent((await params).name);
+  const name = segmentName((await params).name);
   const def = getRegistry().get(name);
   const [config, channels] = await Promise.all([getIntegrationConfig(getDb(), { integration: name, declaredSecrets: def?.secrets ?? [] }), listChannels(getDb())]);
   if (!config) notFound();

@@ -9,13 +9,14 @@ import { hasRole } from '@/lib/auth/roles';
 import { getIntegrationConfig } from '@/lib/platform/config';
 import { getDb } from '@/lib/server/db';
 import { getRegistry } from '@/lib/server/registry';
+import { segmentName } from '@/lib/server/params';
 
 export const metadata = { title: 'Credentials' };
 export const dynamic = 'force-dynamic';
 
 export default async function CredentialsPage({ params }: { params: Promise<{ name: string }> }) {
   const user = await requireUser();
-  const name = decodeURIComponent((await params).name);
+  const name = segmentName((await params).name);
   if (!hasRole(user.role, 'admin')) redirect(`/integrations/${encodeURIComponent(name)}`);
   const def = getRegistry().get(name);
   const config = await getIntegrationConfig(getDb(), { integration: name, declaredSecrets: def?.secrets ?? [] });

@@ -15,6 +15,7 @@ import { changesSince, fieldHistory } from '@/lib/platform/audit';
 import { getIntegrationConfig } from '@/lib/platform/config';
 import { configAsOf } from '@/lib/platform/config-history';
 import { getDb } from '@/lib/server/db';
+import { segmentName } from '@/lib/server/params';
 
 export const metadata = { title: 'History' };
 export const dynamic = 'force-dynamic';
@@ -23,7 +24,7 @@ const FIELDS = ['schedule', 'timezone', 'retryDelays', 'breakerFailures', 'break
 
 export default async function HistoryPage({ params, searchParams }: { params: Promise<{ name: string }>; searchParams: Promise<{ field?: string; asOf?: string; before?: string }> }) {
   const user = await requireUser();
-  const name = decodeURIComponent((await params).name);
+  const name = segmentName((await params).name);
   const { field, asOf, before } = await searchParams;
   const db = getDb();
   const config = await getIntegrationConfig(db, { integration: name });

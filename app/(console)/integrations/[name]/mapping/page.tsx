@@ -7,13 +7,14 @@ import { getIntegrationConfig } from '@/lib/platform/config';
 import { getDb } from '@/lib/server/db';
 import { getRegistry } from '@/lib/server/registry';
 import { saveMappingAction } from './actions';
+import { segmentName } from '@/lib/server/params';
 
 export const metadata = { title: 'Mapping' };
 export const dynamic = 'force-dynamic';
 
 export default async function MappingPage({ params }: { params: Promise<{ name: string }> }) {
   const user = await requireUser();
-  const name = decodeURIComponent((await params).name);
+  const name = segmentName((await params).name);
   const def = getRegistry().get(name);
   const config = await getIntegrationConfig(getDb(), { integration: name });
   if (!config) notFound();
