@@ -18,7 +18,9 @@ export function connect(url: string, options: ConnectOptions = {}): Database {
   const client = postgres(url, {
     max: options.max ?? 10,
     onnotice: () => {},
-    connection: { application_name: options.name ?? 'junction' },
+    // JIT compilation costs tens of ms per call once a plan's estimate passes jit_above_cost; the
+    // platform's queries are short OLTP reads and writes that never repay it (bench/README.md, 4).
+    connection: { application_name: options.name ?? 'junction', jit: 'off' },
     idle_timeout: 30,
   });
   return drizzle(client, { schema }) as Database;
