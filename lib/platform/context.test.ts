@@ -1,9 +1,10 @@
+import { asc, eq } from 'drizzle-orm';
 import type { PgBoss } from 'pg-boss';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
-import { attempts, cursors, integrations, runs, type Integration, type Run } from '../../db/schema';
+import { attemptLogs, attempts, cursors, integrations, runs, type Integration, type Run } from '../../db/schema';
 import { freshDatabase, type TestDatabase } from '../../test/db';
-import { startTestBoss } from '../../test/fixtures/platform';
+import { sleep, startTestBoss } from '../../test/fixtures/platform';
 import { defineIntegration, type IntegrationDefinition } from './contract';
 import { createAttemptContext } from './context';
 import { PermanentError } from './errors';
@@ -93,5 +94,33 @@ describe('attempt context', () => {
     const error = await build(mapped, { ...rows.mapped, settings: { batchSize: 0 } }).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(PermanentError);
     expect((error as Error).message).toMatch(/^Setting 'batchSize' of 'mapped' is invalid: .*>=1/);
+  });
+
+  it('throttles progress writes and buffers log lines, and writes the last of both at close', async () => {
+    const scope = await createAttemptContext(
+      { db: t.db, boss, progressIntervalMs: 60_000, log: { flushMs: 60_000 } },
+      { def: plain, integration: rows.plain, run, attemptId, attemptNumber: 2, signal: new AbortController().signal },
+    );
+    const progressOf = async () => (await t.db.select({ done: runs.progressDone, total: runs.progressTotal }).from(runs).where(eq(runs.id, run.id)))[0];
+    const linesOf = () => t.db.select({ message: attemptLogs.message }).from(attemptLogs).where(eq(attemptLogs.attemptId, attemptId)).orderBy(asc(attemptLogs.id));
+    const batches = async (from: number, to: number) => {
+      for (let done = from; done <= to; done++) {
+        scope.ctx.progress(done, 100);
+        scope.ctx.log.info(`batch ${done}`);
+      }
+      await sleep(200);
+    };
+    // The first progress is written at once (the latest value when the write starts)...
+    await batches(1, 50);
+    expect(await progressOf()).toEqual({ done: 50, total: 100 });
+    // ...the next ones wait for the interval; log lines wait for theirs.
+    await batches(51, 100);
+    expect(await progressOf()).toEqual({ done: 50, total: 100 });
+    expect(await linesOf()).toEqual([]);
+    await scope.close();
+    expect(await progressOf()).toEqual({ done: 100, total: 100 });
+    const lines = await linesOf();
+    expect(lines).toHaveLength(100);
+    expect(lines.at(-1)).toEqual({ message: 'batch 100' });
   });
 });

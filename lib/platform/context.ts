@@ -87,8 +87,8 @@ export async function createAttemptContext(
     stagedCursor: () => staged,
     async close() {
       if (progressTimer) clearTimeout(progressTimer);
-      await writeProgress();
-      await log.close();
+      // The last progress and the last log lines, side by side: one round trip of waiting, not two.
+      await Promise.all([writeProgress(), log.close()]);
     },
   };
 

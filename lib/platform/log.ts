@@ -31,10 +31,14 @@ interface Line {
   at: Date;
 }
 
+/** Retries of the final write at close (after 100, 200, 400 ms) when it fails. */
+const CLOSE_RETRIES = 3;
+
 /**
  * ctx.log for one attempt. Lines are buffered and inserted in batches (one round trip per batch,
- * not per line), so a handler logging in a hot loop does not wait on the database. A write that
- * fails is retried with the next batch; logging never fails the attempt.
+ * not per line; by default every 250 ms or 200 lines), so a handler logging in a hot loop, or once
+ * per batch of an export, does not wait on the database. A write that fails is retried with the
+ * next batch, and at close a few more times; logging never fails the attempt.
  */
 export function createAttemptLog(db: Database, params: { attemptId: string } & AttemptLogOptions): AttemptLog {
   const flushMs = params.flushMs ?? 250;
@@ -76,7 +80,12 @@ export function createAttemptLog(db: Database, params: { attemptId: string } & A
     flush: () => write(),
     async close() {
       clearInterval(timer);
-      await write();
+      // The last lines say how the attempt ended: a final write that fails is tried again a few times.
+      for (let retry = 0; ; retry++) {
+        await write();
+        if (buffer.length === 0 || retry === CLOSE_RETRIES) break;
+        await new Promise((resolve) => setTimeout(resolve, 100 * 2 ** retry));
+      }
       closed = true;
     },
   };
