@@ -15,28 +15,6 @@ import { txEventSender } from './queue';
  * Then half-open: a conditional UPDATE lets exactly one trial request through (`trial_started_at`);
  * its success closes the breaker, its failure re-opens it. Transitions emit platform events in
  * the same transaction as the row change.
- *
- * Fresh closed reads. A closed breaker with no failures is the common case, and reading the row
- * before every request costs a PostgreSQL round trip per request (one per batch of an export). So
- * each process remembers, per database pool and key, the last read that found the breaker closed
- * with 0 failures (or no row) and gives permits from it, without reading, for a short freshness
- * window: `min(freshMs, cooldownMs)` from the moment that read was sent (`freshMs` defaults to
- * DEFAULT_BREAKER_FRESH_MS = 1 s; 0 turns it off; the worker sets it with `http.breakerFreshMs`).
- * - Any failure this process records (recordBreakerFailure), and any reset/open this process does,
- *   forgets the read before its write and again after it; a read in flight across a forget is not
- *   remembered. Open, half-open and closed-but-failing rows are never remembered: every permit for
- *   them reads the row (and the half-open trial is still claimed by the conditional UPDATE).
- * - The bound across processes: a request leaves on a remembered read only if that read, sent less
- *   than `min(freshMs, cooldownMs)` earlier, found the breaker closed with no failures. So after a
- *   breaker opens (failures in another process, or an operator), another process may still send
- *   requests for at most that long (1 s by default), and not one after. Because the window never
- *   exceeds the cooldown, it always ends before the breaker can turn half-open: the trial stays
- *   exactly one across processes (for an operator's open with an `until` closer than the window,
- *   requests of that window may still overlap the trial).
- * - Another process's failures are counted in the row as before; a success given from a remembered
- *   read does not reset them (it did not see them), so within the window the breaker can only
- *   open earlier than with a read per request, never later.
- * A success on a closed breaker with no failures writes nothing, remembered or not.
  */
 
 export interface BreakerPolicy {
@@ -52,50 +30,6 @@ export interface BreakerPermit {
   trial: boolean;
   /** Row state when the permit was given (a closed breaker with no failures needs no write on success). */
   seen: { state: Breaker['state']; consecutiveFailures: number } | null;
-}
-
-/** How long a read that found the breaker closed with no failures is trusted (see the top). */
-export const DEFAULT_BREAKER_FRESH_MS = 1_000;
-
-interface FreshRead {
-  /** performance.now() when the remembered read was sent; undefined = nothing remembered. */
-  sentAt: number | undefined;
-  seen: BreakerPermit['seen'];
-  /** Bumped by every forget: a read in flight across a forget is not remembered. */
-  generation: number;
-}
-
-/** Per database pool (a Database object), per breaker key: this process's last fresh closed read. */
-const freshReads = new WeakMap<object, Map<string, FreshRead>>();
-
-function freshRead(db: object, key: string): FreshRead {
-  let byKey = freshReads.get(db);
-  if (!byKey) freshReads.set(db, (byKey = new Map()));
-  let entry = byKey.get(key);
-  if (!entry) byKey.set(key, (entry = { sentAt: undefined, seen: null, generation: 0 }));
-  return entry;
-}
-
-/** Forgets this process's remembered closed read of `key`: the next permit reads the row. */
-export function forgetBreakerRead(db: object, key: string): void {
-  const entry = freshReads.get(db)?.get(key);
-  if (!entry) return;
-  entry.sentAt = undefined;
-  entry.generation++;
-}
-
-/**
- * Runs a write that changes the breaker's row with this process's remembered read forgotten before
- * it (no request of this process leaves on the read the write contradicts) and after it (a read
- * that saw the row before the commit is not kept either).
- */
-async function forgettingReads<T>(db: object, key: string, write: () => Promise<T>): Promise<T> {
-  forgetBreakerRead(db, key);
-  try {
-    return await write();
-  } finally {
-    forgetBreakerRead(db, key);
-  }
 }
 
 /** How long a half-open trial may take before another request may take it over. */
@@ -152,38 +86,16 @@ export async function breakerDeferral(
   return row.trial_live ? new Date(row.now.getTime() + Math.min(params.cooldownMs, TRIAL_WAIT_MS)) : null;
 }
 
-/**
- * Asks the breaker for one outbound request; throws CircuitOpenError when none may leave. A closed
- * breaker with no failures read less than `min(freshMs, cooldownMs)` ago by this process is not
- * read again (see the top of this file for the bound this gives across processes).
- */
+/** Asks the breaker for one outbound request; throws CircuitOpenError when none may leave. */
 export async function acquireBreakerPermit(
   db: Database,
-  params: { key: string; cooldownMs: number; trialLeaseMs?: number; freshMs?: number },
+  params: { key: string; cooldownMs: number; trialLeaseMs?: number },
 ): Promise<BreakerPermit> {
   const lease = params.trialLeaseMs ?? DEFAULT_TRIAL_LEASE_MS;
-  const window = Math.min(params.freshMs ?? DEFAULT_BREAKER_FRESH_MS, params.cooldownMs);
-  const fresh = freshRead(db, params.key);
-  if (window > 0 && fresh.sentAt !== undefined && performance.now() - fresh.sentAt < window) {
-    return { key: params.key, trial: false, seen: fresh.seen };
-  }
-  const generation = fresh.generation;
-  const sentAt = performance.now();
   const row = await readRow(db, params.key, lease);
   if (!row || row.state === 'closed') {
-    const seen = row ? { state: row.state, consecutiveFailures: row.consecutive_failures } : null;
-    if (!row || row.consecutive_failures === 0) {
-      // Remembered only if nothing was forgotten while the read was in flight (nor a later read kept).
-      if (window > 0 && fresh.generation === generation && !(fresh.sentAt !== undefined && fresh.sentAt > sentAt)) {
-        fresh.sentAt = sentAt;
-        fresh.seen = seen;
-      }
-    } else {
-      forgetBreakerRead(db, params.key);
-    }
-    return { key: params.key, trial: false, seen };
+    return { key: params.key, trial: false, seen: row ? { state: row.state, consecutiveFailures: row.consecutive_failures } : null };
   }
-  forgetBreakerRead(db, params.key);
   if (row.state === 'open' && (!row.due || (row.forced_open && !row.open_until))) {
     throw new CircuitOpenError(params.key, row.open_until ?? new Date(row.now.getTime() + params.cooldownMs));
   }
@@ -244,10 +156,6 @@ export async function recordBreakerFailure(
 ): Promise<void> {
   const { permit, policy } = params;
   const error = params.error.slice(0, 1000);
-  await forgettingReads(db, permit.key, () => recordFailure(db, boss, permit, policy, error));
-}
-
-async function recordFailure(db: Database, boss: PgBoss, permit: BreakerPermit, policy: BreakerPolicy, error: string): Promise<void> {
   await db.transaction(async (tx) => {
     await tx.insert(breakers).values({ key: permit.key }).onConflictDoNothing();
     const rows = await tx.execute<Record<string, unknown>>(sql`select state, consecutive_failures from breakers where key = ${permit.key} for update`);
@@ -299,10 +207,6 @@ async function assertKnownKey(db: DatabaseOrTransaction, key: string) {
 
 /** Operator action: close the breaker and forget its failures. Recorded in the audit trail. */
 export async function resetBreaker(db: Database, params: { key: string; by: string; boss?: PgBoss }): Promise<void> {
-  await forgettingReads(db, params.key, () => resetRow(db, params));
-}
-
-async function resetRow(db: Database, params: { key: string; by: string; boss?: PgBoss }): Promise<void> {
   await db.transaction(async (tx) => {
     await assertKnownKey(tx, params.key);
     const [before] = await tx.select().from(breakers).where(eq(breakers.key, params.key)).for('update');
@@ -342,10 +246,6 @@ export async function openBreaker(db: Database, params: { key: string; by: strin
   if (params.until && params.until.getTime() <= Date.now()) {
     throw new TriggerError('invalid_input', `'until' (${params.until.toISOString()}) is in the past: give a future time, or none to hold the breaker open until reset`);
   }
-  await forgettingReads(db, params.key, () => openRow(db, params));
-}
-
-async function openRow(db: Database, params: { key: string; by: string; until?: Date; boss?: PgBoss }): Promise<void> {
   await db.transaction(async (tx) => {
     await assertKnownKey(tx, params.key);
     const values = {

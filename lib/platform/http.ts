@@ -2,7 +2,6 @@ import { DelegateBackoff, TimeoutStrategy, handleWhen, isTaskCancelledError, ret
 import type { PgBoss } from 'pg-boss';
 import type { Database } from '../../db/client';
 import {
-  DEFAULT_BREAKER_FRESH_MS,
   acquireBreakerPermit,
   recordBreakerFailure,
   recordBreakerSuccess,
@@ -16,9 +15,7 @@ import type { OAuth2Provider } from './oauth2';
 
 /**
  * ctx.http: fetch with the platform's resilience. Per request: the breaker of the external system
- * (no request leaves while it is open; a closed breaker with no failures is read again at most
- * every `breakerFreshMs`, see breaker.ts for the bound across processes), a timeout, short
- * jittered retries for idempotent requests
+ * (no request leaves while it is open), a timeout, short jittered retries for idempotent requests
  * (GET, HEAD, OPTIONS, PUT, DELETE, or any request with an idempotency key, sent as
  * `Idempotency-Key`) honouring Retry-After on 429/503, `X-Correlation-Id`, the OAuth2 bearer (a
  * 401 drops the token and retries once) and, in a dry-run, the gate that captures mutating
@@ -77,13 +74,6 @@ export interface HttpDefaults {
   backoffMaxMs?: number;
   /** A Retry-After longer than this is not waited for in-request: the error goes to the run's retry. */
   maxRetryAfterMs?: number;
-  /**
-   * How long a read of the breaker that found it closed with no failures is trusted by this process
-   * (capped at the breaker's cooldown; 0 reads the breaker before every request). Default
-   * DEFAULT_BREAKER_FRESH_MS (1 s). It bounds how long requests may still leave this process after
-   * another process or an operator opens the breaker: see lib/platform/breaker.ts.
-   */
-  breakerFreshMs?: number;
 }
 
 export interface HttpClientConfig {
@@ -137,7 +127,6 @@ export function createHttpClient(config: HttpClientConfig): HttpClient {
     backoffBaseMs: 250,
     backoffMaxMs: 5_000,
     maxRetryAfterMs: 30_000,
-    breakerFreshMs: DEFAULT_BREAKER_FRESH_MS,
     ...config.defaults,
   };
 
@@ -169,7 +158,6 @@ export function createHttpClient(config: HttpClientConfig): HttpClient {
         key: breaker.key,
         cooldownMs: breaker.policy.cooldownMs,
         trialLeaseMs: timeoutMs * 2 + 5_000,
-        freshMs: defaults.breakerFreshMs,
       });
     }
     const headers = new Headers(baseHeaders);
