@@ -5,7 +5,7 @@ import * as schema from '../db/schema';
 import { changesSince } from '../lib/platform/audit';
 import { listInventory } from '../lib/platform/inventory';
 import { buildRegistry, syncRegistry } from '../lib/platform/registry';
-import { getRunDetail, listRuns, overviewStats, runCursor } from '../lib/platform/run-queries';
+import { getRunDetail, listRuns, runCursor } from '../lib/platform/run-queries';
 import { createBenchDatabase, median, percentile, table, type BenchContext } from './lib';
 import { noopIntegrations } from './noop-integrations';
 import type { BenchResult } from './run';
@@ -13,10 +13,9 @@ import type { BenchResult } from './run';
 /**
  * Benchmark 4, console at volume: runs, attempts and audit rows generated in bulk, then the p50/p95
  * time of the queries behind the inventory, the runs list filtered to failed (first page and a
- * deep keyset page), run detail, "audit, last 24 h" and the Overview page's counts, each called
- * through the same lib/platform function the page calls (time measured in Node: query plus round
- * trip plus row decoding). The EXPLAIN (ANALYZE, BUFFERS) of each statement is printed for
- * bench/README.md.
+ * deep keyset page), run detail and "audit, last 24 h", each called through the same lib/platform
+ * function the page calls (time measured in Node: query plus round trip plus row decoding). The
+ * EXPLAIN (ANALYZE, BUFFERS) of each statement is printed for bench/README.md.
  */
 
 export const CONSOLE_SIZES = {
@@ -104,7 +103,6 @@ export async function runConsole(ctx: BenchContext): Promise<BenchResult> {
       { name: 'runs list, failed, keyset page 400 deep', call: (db) => listRuns(db, { status: 'failed', limit: 50, after: deepCursor }) },
       { name: 'run detail (3 attempts, logs)', call: (db, i) => getRunDetail(db, { id: i < 0 ? failed.id : randomRunIds[i % randomRunIds.length] ?? failed.id }) },
       { name: 'audit, last 24 h, first page of 100', call: (db) => changesSince(db, { since: since() }) },
-      { name: 'overview (failed awaiting action, 7 days daily)', call: (db) => overviewStats(db) },
     ];
 
     for (const page of pages) for (let i = 0; i < 3; i++) await page.call(bench.db, i); // warm caches and plans

@@ -2,7 +2,6 @@ import { sql } from 'drizzle-orm';
 import {
   bigserial,
   boolean,
-  date,
   index,
   integer,
   jsonb,
@@ -165,31 +164,10 @@ export const runs = pgTable(
     index('runs_integration_created_idx').on(t.integration, t.createdAt.desc(), t.id.desc()),
     index('runs_status_created_idx').on(t.status, t.createdAt.desc(), t.id.desc()),
     index('runs_retry_of_idx').on(t.retryOf),
-    // The Overview's "failed runs awaiting action": only failed non-dry runs have entries, so a
-    // run gets one when it fails, and the count reads no heap page.
-    index('runs_failed_created_idx').on(t.createdAt, t.id).where(sql`status = 'failed' and not dry_run`),
   ],
 );
 export type Run = typeof runs.$inferSelect;
 export type RunHold = 'pace' | 'breaker';
-
-/**
- * Finished non-dry runs per integration and UTC day of created_at, kept exact by triggers on runs
- * in the same transaction as the run's change (hand-written in migration 0006): a run counts when
- * it reaches succeeded or failed, and stops counting if it is deleted (pruning) or leaves those
- * states. The Overview's 7-day chart reads 7 rows per integration here instead of every run of
- * the week (233 000 at 33 000 runs a day).
- */
-export const runDailyCounts = pgTable(
-  'run_daily_counts',
-  {
-    day: date('day', { mode: 'string' }).notNull(),
-    integration: text('integration').notNull(),
-    finished: integer('finished').notNull().default(0),
-    succeeded: integer('succeeded').notNull().default(0),
-  },
-  (t) => [primaryKey({ columns: [t.day, t.integration] })],
-);
 
 /** A bulk retry as one item: its runs (runs.bulk_operation_id) carry the progress. */
 export const bulkOperations = pgTable(

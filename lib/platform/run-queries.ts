@@ -150,45 +150,24 @@ export interface OverviewStats {
   failedAwaitingAction: number;
   undeliveredIncidents: number;
   running: number;
-  /**
-   * Per integration and day (UTC), finished non-dry runs and how many succeeded, for today and the
-   * 6 days before it: one row for each pair with a non-dry run, 0 of 0 when none of them finished.
-   */
+  /** Per integration and day (UTC), finished non-dry runs and how many succeeded, last 7 days. */
   daily: { integration: string; day: string; finished: number; succeeded: number }[];
 }
 
-/** Statuses a run has before it finishes, or instead of finishing (cancelled). */
-const UNFINISHED = runStatusEnum.enumValues.filter((s) => s !== 'succeeded' && s !== 'failed');
-
-/**
- * The Overview page's counts. The failed runs come from runs_failed_created_idx (failed non-dry
- * runs only); the daily counts from run_daily_counts (db/schema.ts), which triggers keep equal to a
- * count over runs, so a page load reads 7 rows per integration instead of every run of the week.
- */
 export async function overviewStats(db: DatabaseOrTransaction): Promise<OverviewStats> {
   const [counts] = await db.execute<{ failed: number; undelivered: number; running: number }>(sql`
     select
       (select count(*) from runs r where r.status = 'failed' and not r.dry_run
           and r.created_at > now() - interval '7 days'
-          -- 'is not null' adds nothing to '=' but lets the planner hash the retries from
-          -- runs_retry_of_idx instead of probing it once per failed run.
-          and not exists (select 1 from runs x where x.retry_of = r.id and x.retry_of is not null))::int as failed,
+          and not exists (select 1 from runs x where x.retry_of = r.id))::int as failed,
       (select count(*) from incidents i where i.undelivered)::int as undelivered,
       (select count(*) from runs r where r.status in ('running', 'retrying', 'deferred', 'queued'))::int as running`);
   const daily = await db.execute<{ integration: string; day: string; finished: number; succeeded: number }>(sql`
-    select integration, to_char(day, 'YYYY-MM-DD') as day, sum(finished)::int as finished, sum(succeeded)::int as succeeded
-      from (
-        select c.integration, c.day, c.finished, c.succeeded
-          from run_daily_counts c
-         where c.day >= (now() at time zone 'UTC')::date - 6 and c.finished > 0
-        union all
-        -- Days whose runs have not finished (or were cancelled) are listed too, as 0 of 0: few
-        -- runs, read through runs_status_created_idx.
-        select r.integration, (r.created_at at time zone 'UTC')::date, 0, 0
-          from runs r
-         where r.status in ${UNFINISHED} and not r.dry_run
-           and r.created_at >= ((now() at time zone 'UTC')::date - 6)::timestamp at time zone 'UTC'
-      ) d
+    select integration, to_char(date_trunc('day', created_at at time zone 'UTC'), 'YYYY-MM-DD') as day,
+           count(*) filter (where status in ('succeeded', 'failed'))::int as finished,
+           count(*) filter (where status = 'succeeded')::int as succeeded
+      from runs
+     where created_at > date_trunc('day', now() at time zone 'UTC') - interval '6 days' and not dry_run
      group by 1, 2 order by 1, 2`);
   return { failedAwaitingAction: counts.failed, undeliveredIncidents: counts.undelivered, running: counts.running, daily: [...daily] };
 }
