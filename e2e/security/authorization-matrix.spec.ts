@@ -1,8 +1,7 @@
-import { readFileSync } from 'node:fs';
-import path from 'node:path';
 import type { APIRequestContext, Browser } from '@playwright/test';
 import { db } from '../db';
 import { expect, signIn, test } from '../fixtures';
+import { serverActions } from '../server-actions';
 
 type Who = 'anonymous' | 'vera' | 'oscar' | 'ada';
 const WHO: Who[] = ['anonymous', 'vera', 'oscar', 'ada'];
@@ -56,19 +55,6 @@ const HARMLESS = [
   },
 ];
 
-function serverActions(): { id: string; name: string; page: string }[] {
-  const manifest = JSON.parse(readFileSync(path.join(import.meta.dirname, '..', '..', '.next', 'server', 'server-reference-manifest.json'), 'utf8')) as {
-    node: Record<string, { workers: Record<string, unknown>; filename: string; exportedName: string }>;
-  };
-  return Object.entries(manifest.node)
-    .filter(([, e]) => /actions\.ts$/.test(e.filename))
-    .map(([id, e]) => {
-      const worker = Object.keys(e.workers)[0];
-      const page = `/${worker.replace(/^app\//, '').replace(/\/page$/, '').replace(/\([^)]+\)\/?/g, '').replace('[name]', 'accounting-export').replace('[id]', NO_RUN)}`.replace(/\/$/, '') || '/';
-      return { id, name: e.exportedName, page };
-    });
-}
-
 async function requestAs(browser: Browser, who: Who, baseURL: string): Promise<APIRequestContext> {
   const context = await browser.newContext({ baseURL });
   if (who !== 'anonymous') await signIn(await context.newPage(), who);
@@ -83,7 +69,7 @@ test('authorization matrix: every route handler and server action as anonymous, 
              (select count(*)::int from alert_channels) as channels, (select string_agg(role::text || disabled::text, ',' order by id) from users) as roles,
              (select count(*)::int from integrations where paused) as paused`;
   const table: string[] = [];
-  const actions = serverActions();
+  const actions = serverActions({ name: 'accounting-export', id: NO_RUN });
   expect(actions.length).toBeGreaterThanOrEqual(15);
   const clients = Object.fromEntries(await Promise.all(WHO.map(async (w) => [w, await requestAs(browser, w, baseURL!)] as const))) as Record<Who, APIRequestContext>;
   const before = await snapshot();

@@ -37,6 +37,25 @@ export function fieldErrorsOf(error: z.ZodError): Record<string, string> {
 }
 
 /**
+ * A platform error the caller can act on (a `code` the platform functions set), as the HTTP status
+ * and bounded message route handlers and server actions both answer with; null for anything else
+ * (a bug or an outage: logged, answered with a reference).
+ */
+export function knownError(
+  error: unknown,
+): { status: number; error: string; fieldErrors?: Record<string, string>; details?: Record<string, unknown> } | null {
+  if (error instanceof UserError) return { status: error.status, error: boundedMessage(error.message), fieldErrors: error.fieldErrors };
+  const code = (error as { code?: unknown } | null)?.code;
+  if (typeof code !== 'string' || !/^(not_found|orphaned|invalid_state|invalid_input|stale|invalid|conflict)$/.test(code)) return null;
+  const details = (error as { details?: unknown }).details;
+  return {
+    status: code === 'not_found' ? 404 : code === 'invalid_input' ? 400 : 409,
+    error: boundedMessage((error as Error).message),
+    ...(details && typeof details === 'object' ? { details: details as Record<string, unknown> } : {}),
+  };
+}
+
+/**
  * PostgreSQL text cannot hold U+0000, so input carrying it could only fail later as a database
  * error: refused here with the field that has it. Walks with its own stack, so deeply nested
  * JSON cannot overflow the call stack.
@@ -80,17 +99,8 @@ export function defineAction<S extends z.ZodType, T>(options: {
     try {
       return { ok: true, data: await options.handler(parsed.data, { user: access.user, correlationId }) };
     } catch (error) {
-      if (error instanceof UserError) return { ok: false, error: boundedMessage(error.message), fieldErrors: error.fieldErrors, status: error.status };
-      const code = (error as { code?: unknown }).code;
-      if (typeof code === 'string' && /^(not_found|orphaned|invalid_state|invalid_input|stale|invalid|conflict)$/.test(code)) {
-        const details = (error as { details?: unknown }).details;
-        return {
-          ok: false,
-          error: boundedMessage((error as Error).message),
-          status: code === 'not_found' ? 404 : code === 'invalid_input' ? 400 : 409,
-          ...(details && typeof details === 'object' ? { details: details as Record<string, unknown> } : {}),
-        };
-      }
+      const known = knownError(error);
+      if (known) return { ok: false, ...known };
       console.error(`[action] ref ${correlationId}:`, error);
       return { ok: false, error: `Something went wrong (ref ${correlationId}). Try again; if it persists, quote the ref.`, status: 500 };
     }

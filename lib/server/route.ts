@@ -4,7 +4,7 @@ import { NextResponse } from 'next/server';
 import { z } from 'zod';
 import type { Role } from '../../db/schema';
 import { authorize, type SessionUser } from '../auth/guards';
-import { boundedMessage, fieldErrorsOf, nulCharacterRefusal, UserError } from './action';
+import { fieldErrorsOf, knownError, nulCharacterRefusal } from './action';
 
 type RouteContext = { params: Promise<Record<string, string>> };
 
@@ -66,12 +66,10 @@ export function route<S extends z.ZodType>(options: {
       const body = await options.handler({ input: input as z.infer<S>, user: access.user, params, request, correlationId });
       return NextResponse.json(body ?? { ok: true }, { status: 200, headers: { 'cache-control': 'no-store' } });
     } catch (error) {
-      if (error instanceof UserError) return NextResponse.json({ error: boundedMessage(error.message), fieldErrors: error.fieldErrors }, { status: error.status });
-      const code = (error as { code?: unknown }).code;
-      if (code === 'not_found') return NextResponse.json({ error: boundedMessage((error as Error).message) }, { status: 404 });
-      if (code === 'invalid_input') return NextResponse.json({ error: boundedMessage((error as Error).message) }, { status: 400 });
-      if (typeof code === 'string' && /^(orphaned|invalid_state|stale|invalid|conflict)$/.test(code)) {
-        return NextResponse.json({ error: boundedMessage((error as Error).message) }, { status: 409 });
+      const known = knownError(error);
+      if (known) {
+        const { status, ...body } = known;
+        return NextResponse.json(body, { status });
       }
       console.error(`[api] ref ${correlationId}:`, error);
       return NextResponse.json({ error: `Something went wrong (ref ${correlationId}).` }, { status: 500 });
