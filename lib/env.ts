@@ -2,8 +2,8 @@ import { z } from 'zod';
 
 /**
  * Process configuration, parsed once from the environment. Every entry point (web, worker,
- * sandbox, scripts) calls `loadEnv()`; a missing or malformed value stops start-up with one line
- * naming the variable and what is expected.
+ * scripts) calls `loadEnv()`; a missing or malformed value stops start-up with one line naming
+ * the variable and what is expected. The sandbox parses its own few (sandbox/env.ts).
  */
 
 const postgresUrl = z

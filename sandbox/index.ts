@@ -1,5 +1,5 @@
-import { ConfigError, loadEnv } from '../lib/env';
 import { DEMO_CRM_API_KEY } from './demo-credentials';
+import { parseSandboxEnv, SandboxConfigError } from './env';
 import { startIdentityProvider } from './idp';
 import { startStandIns, standInsOptionsFromEnvironment } from './stand-ins';
 
@@ -10,20 +10,16 @@ import { startStandIns, standInsOptionsFromEnvironment } from './stand-ins';
  * admin endpoints under /_admin).
  */
 async function main() {
-  const env = loadEnv();
+  const env = parseSandboxEnv(process.env);
   const closers: (() => Promise<void>)[] = [];
   if (!env.OIDC_ISSUER) {
     const idp = await startIdentityProvider({ port: Number(new URL(env.IDP_URL).port), appUrl: env.APP_URL });
     closers.push(idp.close);
     console.log(`identity provider at ${idp.issuer}`);
   }
-  const smtpPort = Number(process.env.SANDBOX_SMTP_PORT ?? 2525);
-  if (!Number.isInteger(smtpPort) || smtpPort < 1 || smtpPort > 65535) {
-    throw new ConfigError(`Invalid configuration: SANDBOX_SMTP_PORT must be a port number (got '${process.env.SANDBOX_SMTP_PORT}')`);
-  }
   const standIns = await startStandIns({
     port: Number(new URL(env.SANDBOX_URL).port),
-    smtpPort,
+    smtpPort: env.SANDBOX_SMTP_PORT,
     crmApiKey: DEMO_CRM_API_KEY,
     ...standInsOptionsFromEnvironment(),
   });
@@ -38,6 +34,6 @@ async function main() {
 }
 
 main().catch((error) => {
-  console.error(error instanceof ConfigError ? error.message : error);
+  console.error(error instanceof SandboxConfigError ? error.message : error);
   process.exit(1);
 });
