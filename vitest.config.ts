@@ -1,16 +1,58 @@
 import path from 'node:path';
 import { defineConfig } from 'vitest/config';
 
+/**
+ * Three tiers (Vitest projects), run by `npm test` one after the other:
+ * - unit (`npm run test:unit`): pure tests, no database: no TEST_DATABASE_URL needed and no
+ *   embedded PostgreSQL started (this project has no global setup). A test file that needs the
+ *   database fails here with a message saying to take it off this list.
+ * - db (`npm run test:db`): every other test file, each on its own fresh database.
+ * - reliability (`npm run test:reliability`): the long suites (worker kills, database restart,
+ *   chaos, outages) whose figures the README reports.
+ * Any test file can still be run alone: `npx vitest run path/to/file.test.ts`.
+ */
+
+const UNIT = [
+  'lib/auth/roles.test.ts',
+  'lib/env.test.ts',
+  'lib/platform/alerts/event-schema.test.ts',
+  'lib/platform/alerts/messages.test.ts',
+  'lib/platform/alerts/transports.test.ts',
+  'lib/platform/cron.test.ts',
+  'lib/platform/crypto.test.ts',
+  'lib/platform/duration.test.ts',
+  'lib/platform/errors.test.ts',
+  'lib/platform/http.test.ts',
+  'lib/platform/mapping-compile.test.ts',
+  'lib/platform/mapping.test.ts',
+  'lib/platform/oauth2.test.ts',
+  'lib/server/params.test.ts',
+  'sandbox/**/*.test.ts',
+  'test/architecture.test.ts',
+];
+
+const RELIABILITY = [
+  'test/reliability/**/*.test.ts',
+  'lib/integrations/accounting-export/worker-restart.test.ts',
+  'lib/integrations/accounting-export/outage.test.ts',
+];
+
+const NEVER = ['node_modules/**', 'e2e/**', '.next/**', '.data/**'];
+const DATABASE = { globalSetup: ['test/global-setup.ts'] };
+
 export default defineConfig({
   resolve: { alias: { '@': path.resolve(import.meta.dirname) } },
   test: {
-    include: ['**/*.test.ts'],
-    exclude: ['node_modules/**', 'e2e/**', '.next/**', '.data/**'],
-    globalSetup: ['test/global-setup.ts'],
     testTimeout: 60_000,
     hookTimeout: 120_000,
     pool: 'forks',
     fileParallelism: true,
     maxWorkers: 2,
+    projects: [
+      // Threads start faster than forks and these tests touch no process-wide state.
+      { extends: true, test: { name: 'unit', include: UNIT, exclude: NEVER, pool: 'threads' } },
+      { extends: true, test: { name: 'db', include: ['**/*.test.ts'], exclude: [...NEVER, ...UNIT, ...RELIABILITY], ...DATABASE } },
+      { extends: true, test: { name: 'reliability', include: RELIABILITY, exclude: NEVER, ...DATABASE } },
+    ],
   },
 });

@@ -21,6 +21,7 @@ function withDatabase(url: string, database: string): string {
 export async function freshDatabase(): Promise<TestDatabase> {
   const adminUrl = inject('adminUrl');
   const template = inject('templateDatabase');
+  if (!adminUrl || !template) throw new Error('this test file needs the database: take it off the UNIT list in vitest.config.ts');
   const name = `jt_${template.split('_').at(-1)}_${randomBytes(4).toString('hex')}`;
   const admin = postgres(adminUrl, { max: 1, onnotice: () => {} });
   await admin.unsafe(`create database ${name} template ${template}`);
