@@ -11,7 +11,7 @@ import { checkHealth, type Health } from '../../lib/platform/health';
 import { runNow } from '../../lib/platform/triggers';
 import { startStandIns, type StandIns } from '../../sandbox/stand-ins';
 import { startEmbeddedPostgres, type EmbeddedDatabase } from '../../scripts/embedded-postgres';
-import { startTestBoss } from '../fixtures/platform';
+import { startTestBoss, waitFor as waitForProbe } from '../fixtures/platform';
 import {
   addInvoices,
   configureAccountingExport,
@@ -75,15 +75,9 @@ afterAll(async () => {
   rmSync(tmp, { recursive: true, force: true });
 }, 60_000);
 
-async function waitFor<T>(what: string, probe: () => Promise<T | null | undefined | false>, timeoutMs: number): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe().catch(() => null);
-    if (value) return value;
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs / 1000} s waiting for ${what}`);
-    await sleep(300);
-  }
-}
+/** While the database is down a probe throws: that counts as not yet. */
+const waitFor = <T>(what: string, probe: () => Promise<T | null | undefined | false>, timeoutMs: number) =>
+  waitForProbe(what, () => probe().catch(() => null), timeoutMs, 300);
 
 describe('database restart during work (issue 8, item 2)', () => {
   it('reports the outage and the recovery, and the worker reconnects by itself with no run lost', async () => {

@@ -11,7 +11,7 @@ import { runNow } from '../../lib/platform/triggers';
 import { startPlatformWorker, type PlatformWorker } from '../../lib/platform/worker';
 import { startStandIns, type StandIns } from '../../sandbox/stand-ins';
 import { freshDatabase, type TestDatabase } from '../db';
-import { platformEvents, startTestBoss, TEST_WORKER_OPTIONS } from '../fixtures/platform';
+import { platformEvents, startTestBoss, TEST_WORKER_OPTIONS, waitFor } from '../fixtures/platform';
 import {
   addCatcherChannel,
   addInvoices,
@@ -101,14 +101,6 @@ afterAll(async () => {
   await standIns?.close();
   await t?.drop();
 });
-
-async function waitFor(what: string, probe: () => Promise<boolean>, timeoutMs: number): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await probe())) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs / 1000} s waiting for ${what}`);
-    await sleep(300);
-  }
-}
 
 /** What is still going on, for a timeout's message: unfinished runs, their last attempt, the breaker. */
 async function unfinishedSummary(): Promise<string> {

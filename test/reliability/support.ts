@@ -166,7 +166,7 @@ export async function startWorkerProcess(env: Record<string, string>, startTimeo
   };
 }
 
-export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+export { sleep } from '../fixtures/wait';
 
 /** Prints a suite's figures on one line, so `npm test` output carries them. */
 export function report(suite: string, figures: Record<string, unknown>): void {

@@ -11,7 +11,8 @@ import { sendTestAlert, startAlerting } from './alerting';
 import { createChannel } from './channels';
 import { alertHistory } from './history';
 import type { AlertMessage } from './messages';
-import { decodeQuotedPrintable, startHttpReceiver, startSmtpReceiver, waitFor, type HttpReceiver, type SmtpReceiver } from './test-receivers';
+import { waitFor } from '../../../test/fixtures/wait';
+import { decodeQuotedPrintable, startHttpReceiver, startSmtpReceiver, type HttpReceiver, type SmtpReceiver } from './test-receivers';
 
 /**
  * Alerting end to end: real pg-boss (events in, one delivery job per alert and channel), real

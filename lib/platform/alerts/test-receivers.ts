@@ -1,6 +1,7 @@
-import { createServer, type IncomingHttpHeaders } from 'node:http';
+import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { SMTPServer } from 'smtp-server';
+import type { RecordedRequest as HttpRequestRecord } from '../../../test/fixtures/http-server';
 
 /**
  * Real local receivers for alerting's tests: an HTTP server that records every request and answers
@@ -8,13 +9,8 @@ import { SMTPServer } from 'smtp-server';
  * records every message. Both listen on 127.0.0.1 with a random port.
  */
 
-export interface RecordedRequest {
-  path: string;
-  headers: IncomingHttpHeaders;
-  body: string;
-  json: unknown;
-  at: number;
-}
+/** A request as test/fixtures/http-server records it (path without the query), with its body parsed. */
+export type RecordedRequest = HttpRequestRecord & { json: unknown };
 
 export interface HttpReceiver {
   url: string;
@@ -43,7 +39,7 @@ export async function startHttpReceiver(): Promise<HttpReceiver> {
       } catch {
         json = null;
       }
-      requests.push({ path, headers: req.headers, body, json, at: Date.now() });
+      requests.push({ method: req.method ?? 'POST', path, headers: req.headers, body, json, at: Date.now() });
       const status = fixed.get(path) ?? scripts.get(path)?.shift() ?? 200;
       res.writeHead(status, { 'content-type': 'text/plain' });
       res.end(status < 300 ? 'ok' : `receiver says no (${status})`);
@@ -111,15 +107,4 @@ export async function startSmtpReceiver(login: { user: string; password: string 
 /** Undoes quoted-printable soft line breaks and escapes, enough to search a received mail's text. */
 export function decodeQuotedPrintable(raw: string): string {
   return raw.replace(/=\r?\n/g, '').replace(/=([0-9A-F]{2})/g, (_, hex: string) => String.fromCharCode(Number.parseInt(hex, 16)));
-}
-
-/** Polls until `check` returns a value other than undefined/false, or fails with `what` after the timeout. */
-export async function waitFor<T>(what: string, check: () => Promise<T | undefined | false> | T | undefined | false, timeoutMs = 30_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await check();
-    if (value !== undefined && value !== false) return value;
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
 }
