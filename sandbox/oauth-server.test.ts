@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { sleep } from '../test/fixtures/wait';
 import { DEFAULT_CLIENT, startStandIns, type StandIns } from './stand-ins';
 
 let sandbox: StandIns;
@@ -68,7 +69,7 @@ describe('OAuth2 token server', () => {
     const { access_token } = (await res.json()) as { access_token: string };
     const list = () => fetch(`${shortLived.url}/accounting/v1/journal-entries`, { headers: { authorization: `Bearer ${access_token}` } });
     expect((await list()).status).toBe(200);
-    await new Promise((r) => setTimeout(r, 1_100));
+    await sleep(1_100);
     const expired = await list();
     expect(expired.status).toBe(401);
     expect(expired.headers.get('www-authenticate')).toContain('error="invalid_token"');

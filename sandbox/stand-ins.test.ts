@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { sleep, waitFor } from '../test/fixtures/wait';
 import type { BookingResult } from './accounting-api';
 import type { FaultsSnapshot } from './faults';
 import type { RequestCountsSnapshot } from './request-counts';
@@ -98,7 +99,7 @@ describe('fault injection over HTTP', () => {
         break;
       }
       expect(res.status).toBe(503);
-      await new Promise((r) => setTimeout(r, 200));
+      await sleep(200);
     }
     expect(recoveredAt).toBeGreaterThan(0);
     expect(recoveredAt - setAt).toBeGreaterThanOrEqual(2_900);
@@ -132,7 +133,7 @@ describe('fault injection over HTTP', () => {
     expect(((await retry.json()) as BookingResult).booked[0].reference).toBe('INV-T');
     expect(sandbox.state.ledger.countFor('INV-T')).toBe(1);
     // The server sees the client hang up asynchronously.
-    for (const deadline = Date.now() + 5_000; sandbox.state.requests.snapshot().accounting.aborted === 0 && Date.now() < deadline; ) await new Promise((r) => setTimeout(r, 50));
+    await waitFor('the client hang-up to be counted', () => sandbox.state.requests.snapshot().accounting.aborted > 0, 5_000, 50);
     expect(sandbox.state.requests.snapshot().accounting.aborted).toBe(1);
   });
 

@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { json, startTestServer, type TestServer } from '../../test/fixtures/http-server';
+import { sleep } from '../../test/fixtures/wait';
 import { DRY_RUN_HEADER, DryRunPlan } from './dry-run';
 import { CancelledError, HttpError, NetworkError, TimeoutError, isPermanentError, isTransientError } from './errors';
 import { createHttpClient, parseRetryAfter } from './http';
@@ -12,7 +13,7 @@ beforeAll(async () => {
   server = await startTestServer(async (req, res) => {
     const path = req.path.split('?')[0];
     const step = scripts.get(path)?.shift();
-    if (step?.delayMs) await new Promise((r) => setTimeout(r, step.delayMs));
+    if (step?.delayMs) await sleep(step.delayMs);
     if (step && step.status !== 200) return json(res, step.status, { error: `scripted ${step.status}` }, step.headers);
     json(res, 200, { path: req.path, method: req.method, body: req.body });
   });

@@ -1,5 +1,6 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { json, startTestServer, type TestServer } from '../../test/fixtures/http-server';
+import { sleep } from '../../test/fixtures/wait';
 import { CredentialsError, isPermanentError } from './errors';
 import { createHttpClient } from './http';
 import { clearOAuth2Providers, oauth2Provider, parseOAuth2Config } from './oauth2';
@@ -18,7 +19,7 @@ beforeAll(async () => {
       return json(res, 401, { error: 'invalid_client', error_description: 'Client authentication failed: unknown client or wrong secret' });
     }
     issued += 1;
-    await new Promise((r) => setTimeout(r, 50));
+    await sleep(50);
     json(res, 200, { access_token: `token-${issued}`, token_type: 'Bearer', expires_in: lifetime, scope: form.get('scope') });
   });
   api = await startTestServer((req, res) => {
@@ -66,7 +67,7 @@ describe('OAuth2 client credentials', () => {
     const second = await client().getJson<{ token: string }>(`${api.url}/b`);
     expect(second.token).toBe(first.token);
     expect(tokenServer.requests.length - before).toBe(1);
-    await new Promise((r) => setTimeout(r, 1_000));
+    await sleep(1_000);
     const third = await client().getJson<{ token: string }>(`${api.url}/c`);
     expect(third.token).not.toBe(first.token);
     expect(tokenServer.requests.length - before).toBe(2);
