@@ -2,18 +2,36 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { sql } from 'drizzle-orm';
-import { migrate } from 'drizzle-orm/postgres-js/migrator';
+import { readMigrationFiles } from 'drizzle-orm/migrator';
 import type { Database } from './client';
 
 export const migrationsFolder = path.join(path.dirname(fileURLToPath(import.meta.url)), 'migrations');
 
-/** Applies every pending migration; start-up, the worker and the tests share this one path. */
+/** The advisory lock that serialises migration runs (audit's chain lock is 727275). */
+export const MIGRATION_LOCK = 727274;
+
+/**
+ * Applies every pending migration; start-up, `npm run db:migrate` and the tests share this one
+ * path. Concurrent starters (web and worker booting at once, several workers) are serialised: the
+ * whole run — reading the last applied migration included — happens in one transaction that holds
+ * the advisory lock, so the second starter waits, then finds nothing left to apply. (The lock used
+ * to be taken in a transaction of its own that committed before `migrate()` ran: it serialised
+ * nothing, and two starters on an empty database both applied 0000 and one failed.)
+ */
 export async function applyMigrations(db: Database): Promise<void> {
-  // Serialise concurrent starters (web + worker booting at once) on one advisory lock.
   await db.transaction(async (tx) => {
-    await tx.execute(sql`select pg_advisory_xact_lock(727274)`);
+    await tx.execute(sql`select pg_advisory_xact_lock(${MIGRATION_LOCK})`);
+    // What drizzle's migrate() does, but on this connection and inside the lock (its own
+    // version reads the last applied migration before taking a transaction of its own).
+    await tx.execute(sql`create schema if not exists drizzle`);
+    await tx.execute(sql`create table if not exists drizzle.__drizzle_migrations (id serial primary key, hash text not null, created_at bigint)`);
+    const [last] = await tx.execute<{ created_at: string | null }>(sql`select created_at from drizzle.__drizzle_migrations order by created_at desc limit 1`);
+    for (const migration of readMigrationFiles({ migrationsFolder })) {
+      if (last && Number(last.created_at) >= migration.folderMillis) continue;
+      for (const statement of migration.sql) await tx.execute(sql.raw(statement));
+      await tx.execute(sql`insert into drizzle.__drizzle_migrations (hash, created_at) values (${migration.hash}, ${migration.folderMillis})`);
+    }
   });
-  await migrate(db, { migrationsFolder });
 }
 
 interface Journal {
