@@ -4,6 +4,7 @@ import { fileURLToPath } from 'node:url';
 import { sql } from 'drizzle-orm';
 import { readMigrationFiles } from 'drizzle-orm/migrator';
 import type { Database } from './client';
+import { RESTRICT_AUDIT_LOG_SQL } from './roles';
 
 export const migrationsFolder = path.join(path.dirname(fileURLToPath(import.meta.url)), 'migrations');
 
@@ -31,6 +32,9 @@ export async function applyMigrations(db: Database): Promise<void> {
       for (const statement of migration.sql) await tx.execute(sql.raw(statement));
       await tx.execute(sql`insert into drizzle.__drizzle_migrations (hash, created_at) values (${migration.hash}, ${migration.folderMillis})`);
     }
+    // Default privileges (db/roles.ts) grant the runtime role DML on every new table; audit_log
+    // stays INSERT and SELECT only for every role but its owner, whatever a migration created.
+    await tx.execute(sql.raw(RESTRICT_AUDIT_LOG_SQL));
   });
 }
 

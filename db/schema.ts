@@ -1,5 +1,6 @@
 import { sql } from 'drizzle-orm';
 import {
+  bigint,
   bigserial,
   boolean,
   index,
@@ -276,6 +277,29 @@ export const auditLog = pgTable(
   ],
 );
 export type AuditRow = typeof auditLog.$inferSelect;
+
+/**
+ * Where audit verification stands (one row, id 1): the last row verified, so the Audit page checks
+ * only the rows after it, and the outcome of the last full verification against the signed anchors
+ * (lib/platform/audit-anchors.ts). The application role may write it: anchors outside the database,
+ * not this row, are what a tampering owner cannot forge.
+ */
+export const auditChainState = pgTable('audit_chain_state', {
+  id: integer('id').primaryKey().default(1),
+  verifiedId: bigint('verified_id', { mode: 'number' }).notNull().default(0),
+  verifiedHash: text('verified_hash').notNull().default('genesis'),
+  verifiedRows: bigint('verified_rows', { mode: 'number' }).notNull().default(0),
+  verifiedAt: tstz('verified_at'),
+  fullCheckedAt: tstz('full_checked_at'),
+  fullOk: boolean('full_ok'),
+  /** What the last full verification found (AuditFinding[]), empty when it passed. */
+  fullFindings: jsonb('full_findings').$type<unknown[]>().notNull().default([]),
+  /** The newest anchor the last full verification trusted. */
+  anchorSeq: integer('anchor_seq'),
+  anchorAt: tstz('anchor_at'),
+  anchorLastId: bigint('anchor_last_id', { mode: 'number' }),
+});
+export type AuditChainState = typeof auditChainState.$inferSelect;
 
 // ---------------------------------------------------------------------------------------------
 // Alerting

@@ -22,6 +22,22 @@ describe('parseEnv', () => {
     ).toThrow(/JUNCTION_SECRETS_KEY is required in production/);
   });
 
+  it('requires the audit key in production and refuses a malformed one with one line naming it', () => {
+    const production = { NODE_ENV: 'production', DATABASE_URL: 'postgres://localhost/j', AUTH_SECRET: 'x'.repeat(40), JUNCTION_SECRETS_KEY: Buffer.alloc(32, 1).toString('base64') };
+    expect(() => parseEnv(production)).toThrow(/^Invalid configuration: JUNCTION_AUDIT_KEY is required in production \(missing\)$/);
+    expect(() => parseEnv({ ...production, JUNCTION_AUDIT_KEY: 'not a key' })).toThrow(
+      /^Invalid configuration: JUNCTION_AUDIT_KEY must be 32 bytes, base64-encoded .*\(got 'not a key'\)$/,
+    );
+    expect(() => parseEnv({ ...production, JUNCTION_AUDIT_KEY: Buffer.alloc(16, 2).toString('base64') })).toThrow(/^Invalid configuration: JUNCTION_AUDIT_KEY must be 32 bytes/);
+    expect(parseEnv({ ...production, JUNCTION_AUDIT_KEY: Buffer.alloc(32, 2).toString('base64') }).JUNCTION_AUDIT_KEY).toBe(Buffer.alloc(32, 2).toString('base64'));
+  });
+
+  it('switches start-up migrations off only with JUNCTION_MIGRATE_ON_START=false', () => {
+    expect(parseEnv({}).JUNCTION_MIGRATE_ON_START).toBe(true);
+    expect(parseEnv({ JUNCTION_MIGRATE_ON_START: 'false' }).JUNCTION_MIGRATE_ON_START).toBe(false);
+    expect(() => parseEnv({ JUNCTION_MIGRATE_ON_START: 'no' })).toThrow(/JUNCTION_MIGRATE_ON_START must be 'true' or 'false'/);
+  });
+
   it('refuses a secrets key that is not 32 bytes', () => {
     expect(() => parseEnv({ JUNCTION_SECRETS_KEY: Buffer.alloc(16).toString('base64') })).toThrow(/JUNCTION_SECRETS_KEY must be 32 bytes/);
   });

@@ -41,6 +41,18 @@ export const ZEnv = z.object({
     .optional(),
   JUNCTION_SECRETS_KEY_ID: z.string().regex(/^[A-Za-z0-9_-]{1,32}$/, 'must be 1-32 letters, digits, - or _').default('k1'),
   JUNCTION_SECRETS_OLD_KEYS: z.string().default(''),
+  JUNCTION_AUDIT_KEY: z
+    .string()
+    .refine((v) => /^[A-Za-z0-9+/]+={0,2}$/.test(v) && Buffer.from(v, 'base64').length === 32, {
+      message: 'must be 32 bytes, base64-encoded (`openssl rand -base64 32`); keep it away from the database',
+    })
+    .optional(),
+  JUNCTION_AUDIT_ANCHOR_DIR: z.string().min(1).optional(),
+  JUNCTION_AUDIT_ANCHOR_INTERVAL_SECONDS: z.coerce.number().int().min(1).max(86_400, 'must be at most 86400 seconds (a day)').default(300),
+  JUNCTION_AUDIT_ANCHOR_BURST_ROWS: z.coerce.number().int().min(1).max(1_000_000).default(1000),
+  JUNCTION_AUDIT_ANCHOR_WEBHOOK_URL: httpUrl.optional(),
+  JUNCTION_AUDIT_VERIFY_INTERVAL_SECONDS: z.coerce.number().int().min(10).max(7 * 86_400, 'must be at most 604800 seconds (a week)').default(3600),
+  JUNCTION_MIGRATE_ON_START: z.enum(['true', 'false'], { error: "must be 'true' or 'false'" }).default('true').transform((v) => v === 'true'),
   SANDBOX_URL: httpUrl.default('http://localhost:4000'),
   IDP_URL: httpUrl.default('http://localhost:4001'),
   LOG_LEVEL: z.enum(['debug', 'info', 'warn', 'error']).default('info'),
@@ -69,7 +81,7 @@ export function parseEnv(source: Record<string, string | undefined>): Env {
   // `next build` evaluates modules with NODE_ENV=production but without runtime secrets.
   const building = source.NEXT_PHASE === 'phase-production-build';
   if (env.NODE_ENV === 'production' && !building) {
-    for (const name of ['DATABASE_URL', 'AUTH_SECRET', 'JUNCTION_SECRETS_KEY'] as const) {
+    for (const name of ['DATABASE_URL', 'AUTH_SECRET', 'JUNCTION_SECRETS_KEY', 'JUNCTION_AUDIT_KEY'] as const) {
       if (!env[name]) throw new ConfigError(`Invalid configuration: ${name} is required in production (missing)`);
     }
   }
