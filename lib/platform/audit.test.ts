@@ -29,7 +29,7 @@ describe('audit trail', () => {
     expect(rows[1].prevHash).toBe(rows[0].hash);
     expect(rows[2].prevHash).toBe(rows[1].hash);
     expect(rows[2]).toMatchObject({ kind: 'action', fieldName: 'pause', changedBy: 'op@example.com' });
-    expect(await verifyAuditChain(t.db)).toEqual({ ok: true, rows: 3, head: rows[2].hash });
+    expect(await verifyAuditChain(t.db)).toEqual({ ok: true, rows: 3, head: rows[2].hash, headId: rows[2].id });
   });
 
   it('rejects UPDATE, DELETE and TRUNCATE with a message saying the table is append-only', async () => {
@@ -83,8 +83,8 @@ describe('verifyAuditChain after tampering', () => {
     expect(full).toMatchObject({ ok: true, rows: 5 });
     const rows = await d.db.select().from(auditLog).orderBy(asc(auditLog.id));
     const checkpoint = { id: rows[2].id, hash: rows[2].hash };
-    expect(await verifyAuditChain(d.db, { after: checkpoint })).toEqual({ ok: true, rows: 2, head: rows[4].hash });
-    expect(await verifyAuditChain(d.db, { after: { id: rows[4].id, hash: rows[4].hash } })).toEqual({ ok: true, rows: 0, head: rows[4].hash });
+    expect(await verifyAuditChain(d.db, { after: checkpoint })).toEqual({ ok: true, rows: 2, head: rows[4].hash, headId: rows[4].id });
+    expect(await verifyAuditChain(d.db, { after: { id: rows[4].id, hash: rows[4].hash } })).toEqual({ ok: true, rows: 0, head: rows[4].hash, headId: rows[4].id });
     // A checkpoint that is not the real hash of that row is caught at the next row.
     expect(await verifyAuditChain(d.db, { after: { id: rows[2].id, hash: 'forged' } })).toMatchObject({ ok: false, brokenAt: { id: rows[3].id } });
   });

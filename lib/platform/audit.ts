@@ -73,6 +73,8 @@ export type AuditChainResult =
       rows: number;
       /** Hash of the last row: record it elsewhere to also detect a rewritten tail. */
       head: string | null;
+      /** Id of the last row checked (the checkpoint's id when there were none). */
+      headId: number;
     }
   | { ok: false; rows: number; brokenAt: { id: number; reason: string } };
 
@@ -97,7 +99,7 @@ export async function verifyAuditChain(
 ): Promise<AuditChainResult> {
   const afterId = params.after?.id ?? 0;
   const afterHash = params.after?.hash ?? 'genesis';
-  const rows = await db.execute<{ rows: number; broken_id: string | number | null; reason: string | null; head: string | null }>(sql`
+  const rows = await db.execute<{ rows: number; broken_id: string | number | null; reason: string | null; head: string | null; head_id: string | number | null }>(sql`
     with chain as (
       select a.id, a.hash,
              a.hash = audit_row_hash(a.prev_hash, a) as content_ok,
@@ -109,18 +111,87 @@ export async function verifyAuditChain(
            min(id) filter (where not (content_ok and link_ok)) as broken_id,
            (array_agg(case when not content_ok then 'content' else 'link' end order by id)
               filter (where not (content_ok and link_ok)))[1] as reason,
-           (array_agg(hash order by id desc))[1] as head
+           (array_agg(hash order by id desc))[1] as head,
+           max(id) as head_id
     from chain
   `);
   const result = rows[0];
   const count = Number(result?.rows ?? 0);
-  if (result?.broken_id == null) return { ok: true, rows: count, head: result?.head ?? params.after?.hash ?? null };
+  if (result?.broken_id == null) {
+    return { ok: true, rows: count, head: result?.head ?? params.after?.hash ?? null, headId: Number(result?.head_id ?? afterId) };
+  }
   const id = Number(result.broken_id);
   const reason =
     result.reason === 'content'
       ? `audit row ${id} does not match its hash: it was changed after it was written`
       : `audit row ${id} does not link to the row before it: a row before it was deleted, or this one was inserted outside the chain`;
   return { ok: false, rows: count, brokenAt: { id, reason } };
+}
+
+export interface AuditChainStatus {
+  /** False when the rows since the verified position, or the last full verification, failed. */
+  ok: boolean;
+  /** Rows verified in all (the verified position plus the rows checked now). */
+  rows: number;
+  /** Rows checked on this call (the ones after the verified position). */
+  checkedNow: number;
+  /** What is wrong, when something is. */
+  problem: string | null;
+  /** The last full verification against the anchors (scheduled job), when there was one. */
+  full: { at: Date; ok: boolean; findings: string[] } | null;
+  /** The newest anchor the last full verification trusted, or the newest one written. */
+  anchor: { seq: number; at: Date; lastId: number } | null;
+}
+
+/**
+ * The Audit page's chain status, incremental: the rows after the last verified position (stored
+ * in audit_chain_state) are checked and the position moves to the head, so a page view costs the
+ * rows written since the last view, not the whole table. Rows before the position, and tampering
+ * by the table's owner, are the full verification's job (lib/platform/audit-guard.ts, against the
+ * signed anchors): its last outcome is part of the status.
+ */
+export async function auditChainStatus(db: DatabaseOrTransaction): Promise<AuditChainStatus> {
+  const [state] = await db.execute<{
+    verified_id: string | number;
+    verified_hash: string;
+    verified_rows: string | number;
+    still_there: boolean;
+    full_checked_at: Date | string | null;
+    full_ok: boolean | null;
+    full_findings: { message?: string }[];
+    anchor_seq: number | null;
+    anchor_at: Date | string | null;
+    anchor_last_id: string | number | null;
+  }>(sql`
+    select s.*, (s.verified_id = 0 or exists (select 1 from audit_log a where a.id = s.verified_id and a.hash = s.verified_hash)) as still_there
+      from audit_chain_state s where s.id = 1`);
+  const verifiedId = Number(state?.verified_id ?? 0);
+  const verifiedHash = state?.verified_hash ?? 'genesis';
+  const verifiedRows = Number(state?.verified_rows ?? 0);
+  const full = state?.full_checked_at
+    ? { at: new Date(state.full_checked_at), ok: state.full_ok === true, findings: (state.full_findings ?? []).map((f) => String(f.message ?? '')) }
+    : null;
+  const anchor = state?.anchor_seq != null && state.anchor_at ? { seq: state.anchor_seq, at: new Date(state.anchor_at), lastId: Number(state.anchor_last_id) } : null;
+  const fullProblem = full && !full.ok ? full.findings.join('; ') || 'the last full verification failed' : null;
+  if (state && !state.still_there) {
+    return {
+      ok: false,
+      rows: verifiedRows,
+      checkedNow: 0,
+      problem: `audit row ${verifiedId}, verified earlier, is gone or no longer has the hash it had: the trail was changed in the database`,
+      full,
+      anchor,
+    };
+  }
+  const recent = await verifyAuditChain(db, { after: { id: verifiedId, hash: verifiedHash } });
+  if (!recent.ok) return { ok: false, rows: verifiedRows + recent.rows, checkedNow: recent.rows, problem: recent.brokenAt.reason, full, anchor };
+  if (recent.rows > 0 && recent.head) {
+    // Only forward: a concurrent view that got further keeps its position.
+    await db.execute(sql`
+      update audit_chain_state set verified_id = ${recent.headId}, verified_hash = ${recent.head}, verified_rows = ${verifiedRows + recent.rows}, verified_at = now()
+       where id = 1 and verified_id = ${verifiedId}`);
+  }
+  return { ok: !fullProblem, rows: verifiedRows + recent.rows, checkedNow: recent.rows, problem: fullProblem, full, anchor };
 }
 
 /**

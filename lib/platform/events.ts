@@ -36,7 +36,13 @@ export type PlatformEvent =
   | (EventBase & { type: 'breaker.opened'; breakerKey: string; integrations: string[]; error: string; openUntil: string | null })
   | (RecoveryBase & { type: 'breaker.closed'; breakerKey: string; integrations: string[] })
   | (EventBase & { type: 'credentials.failing'; integration: string; error: string })
-  | (RecoveryBase & { type: 'credentials.recovered'; integration: string });
+  | (RecoveryBase & { type: 'credentials.recovered'; integration: string })
+  /** The scheduled full audit verification found tampering (lib/platform/audit-anchors.ts). */
+  | (EventBase & { type: 'audit.chain_broken'; integration: typeof AUDIT_TRAIL; problem: string })
+  | (RecoveryBase & { type: 'audit.chain_verified'; integration: typeof AUDIT_TRAIL });
+
+/** The name audit incidents are filed under (they belong to no integration). */
+export const AUDIT_TRAIL = 'audit-trail';
 
 export type PlatformEventType = PlatformEvent['type'];
 

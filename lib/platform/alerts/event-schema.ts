@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import type { PlatformEvent } from '../events';
+import { AUDIT_TRAIL, type PlatformEvent } from '../events';
 
 /**
  * The platform event contract (events.ts) checked at alerting's boundary: a job payload on the
@@ -39,8 +39,13 @@ export const ZPlatformEvent = z.discriminatedUnion(
     z.object({ ...recovery, type: z.literal('breaker.closed'), breakerKey: name, integrations: z.array(name) }),
     z.object({ ...base, type: z.literal('credentials.failing'), integration: name, error: z.string() }),
     z.object({ ...recovery, type: z.literal('credentials.recovered'), integration: name }),
+    z.object({ ...base, type: z.literal('audit.chain_broken'), integration: z.literal(AUDIT_TRAIL), problem: z.string().min(1) }),
+    z.object({ ...recovery, type: z.literal('audit.chain_verified'), integration: z.literal(AUDIT_TRAIL) }),
   ],
-  { error: 'type must be a known platform event (run.failed, run.succeeded, breaker.opened, breaker.closed, credentials.failing, credentials.recovered)' },
+  {
+    error:
+      'type must be a known platform event (run.failed, run.succeeded, breaker.opened, breaker.closed, credentials.failing, credentials.recovered, audit.chain_broken, audit.chain_verified)',
+  },
 );
 
 export type ParsedEvent = { ok: true; event: PlatformEvent } | { ok: false; message: string };

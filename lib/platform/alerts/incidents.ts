@@ -6,6 +6,7 @@ import { emitPlatformEvent, type PlatformEvent } from '../events';
 import { txEventSender } from '../queue';
 import { raiseAlert } from './delivery';
 import {
+  auditChainBrokenMessage,
   breakerOpenedMessage,
   credentialsFailingMessage,
   recoveredMessage,
@@ -53,12 +54,14 @@ const OPENING_KIND: Record<string, IncidentKind> = {
   'run.failed': 'run_failed',
   'breaker.opened': 'breaker_open',
   'credentials.failing': 'credentials',
+  'audit.chain_broken': 'audit_chain',
 };
 
 const CLOSING_KIND: Record<string, IncidentKind> = {
   'run.succeeded': 'run_failed',
   'breaker.closed': 'breaker_open',
   'credentials.recovered': 'credentials',
+  'audit.chain_verified': 'audit_chain',
 };
 
 function isUuid(value: string): boolean {
@@ -144,6 +147,8 @@ function openingMessage(event: PlatformEvent, incident: Incident, integration: s
       return breakerOpenedMessage({ ...common, breakerKey: event.breakerKey, error: event.error, openUntil: event.openUntil, at: event.at });
     case 'credentials.failing':
       return credentialsFailingMessage({ ...common, error: event.error, at: event.at });
+    case 'audit.chain_broken':
+      return auditChainBrokenMessage({ incidentId: incident.id, appUrl, integration, problem: event.problem, at: event.at });
     default:
       throw new Error(`${event.type} does not open an incident`);
   }
@@ -156,6 +161,8 @@ function openingDetails(event: PlatformEvent): { error: string | null; runId: st
     case 'breaker.opened':
     case 'credentials.failing':
       return { error: shortError(event.error, 2000), runId: null };
+    case 'audit.chain_broken':
+      return { error: shortError(event.problem, 2000), runId: null };
     default:
       return { error: null, runId: null };
   }

@@ -7,7 +7,7 @@ import { createHmac } from 'node:crypto';
  * correlation id and the console link of the run.
  */
 
-export type IncidentKind = 'run_failed' | 'breaker_open' | 'credentials';
+export type IncidentKind = 'run_failed' | 'breaker_open' | 'credentials' | 'audit_chain';
 export type AlertEvent = 'incident.opened' | 'incident.recovered' | 'alert.test';
 
 export interface AlertMessage {
@@ -178,10 +178,40 @@ export function credentialsFailingMessage(p: {
   };
 }
 
+/** The full audit verification failed: tampering with the trail, or an anchor not trusted. */
+export function auditChainBrokenMessage(p: { incidentId: string; appUrl: string; integration: string; problem: string; at: string }): AlertMessage {
+  const url = `${trimSlash(p.appUrl)}/audit`;
+  const problem = shortError(p.problem, 2000);
+  return {
+    event: 'incident.opened',
+    kind: 'audit_chain',
+    incidentId: p.incidentId,
+    integration: p.integration,
+    title: 'Audit trail: verification failed',
+    text: lines([
+      'The scheduled verification of the audit trail against its signed anchors failed: the trail may have been tampered with in the database.',
+      `Found: ${problem ?? 'no detail recorded'}`,
+      'Keep the anchor directory and the database as they are, and investigate who changed audit_log (the table owner or a superuser).',
+      `Since: ${p.at}`,
+      `Audit: ${url}`,
+    ]),
+    runId: null,
+    runUrl: null,
+    consoleUrl: url,
+    correlationId: null,
+    since: p.at,
+    attempts: null,
+    lastError: problem,
+    eventCount: 1,
+    at: p.at,
+  };
+}
+
 const RECOVERED_WHAT: Record<IncidentKind, string> = {
   run_failed: 'runs succeed again',
   breaker_open: 'the circuit breaker closed and requests flow again',
   credentials: 'its credentials are accepted again',
+  audit_chain: 'the audit trail verifies against its anchors again',
 };
 
 export function recoveredMessage(p: {
@@ -198,6 +228,31 @@ export function recoveredMessage(p: {
 }): AlertMessage {
   const run = p.runId ? runUrl(p.appUrl, p.runId) : null;
   const failures = p.eventCount === 1 ? '1 failure' : `${p.eventCount} failures`;
+  if (p.kind === 'audit_chain') {
+    const url = `${trimSlash(p.appUrl)}/audit`;
+    return {
+      event: 'incident.recovered',
+      kind: p.kind,
+      incidentId: p.incidentId,
+      integration: p.integration,
+      title: 'Audit trail: verified again',
+      text: lines([
+        `The audit trail recovered: ${RECOVERED_WHAT[p.kind]}.`,
+        `The incident open since ${p.openedAt} is closed after ${failures}.`,
+        `Last problem found: ${p.lastError ?? 'none recorded'}`,
+        `Audit: ${url}`,
+      ]),
+      runId: null,
+      runUrl: null,
+      consoleUrl: url,
+      correlationId: p.correlationId,
+      since: p.openedAt,
+      attempts: null,
+      lastError: p.lastError,
+      eventCount: p.eventCount,
+      at: p.at,
+    };
+  }
   return {
     event: 'incident.recovered',
     kind: p.kind,
