@@ -9,6 +9,9 @@ export interface E2EState {
   /** For tests that start extra worker processes against the same database. */
   secretsKey: string;
   authSecret: string;
+  /** The audit anchors' key and directory of this run (required by a production-mode worker). */
+  auditKey: string;
+  auditAnchorDir: string;
 }
 
 /** What the start script (--e2e) wrote: the throw-away database and the sandbox it started. */

@@ -1,6 +1,7 @@
 import { connect, disconnect } from '../db/client';
 import { applyMigrations } from '../db/migrate';
 import { ConfigError, loadEnv } from '../lib/env';
+import { installBossSchema } from '../lib/platform/boss';
 
 try {
   const env = loadEnv();
@@ -8,7 +9,8 @@ try {
   const db = connect(env.DATABASE_URL, { max: 1, name: 'junction-migrate' });
   await applyMigrations(db);
   await disconnect(db);
-  console.log('Migrations applied.');
+  await installBossSchema(env.DATABASE_URL);
+  console.log('Migrations applied (application schema and pg-boss schema).');
 } catch (error) {
   console.error(error instanceof ConfigError ? error.message : error);
   process.exit(1);

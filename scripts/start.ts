@@ -177,7 +177,7 @@ async function main() {
     mkdirSync(path.join(root, 'test-results'), { recursive: true });
   }
   const db = connect(databaseUrl, { max: 2, name: 'junction-start' });
-  await applyMigrations(db);
+  if (base.JUNCTION_MIGRATE_ON_START) await applyMigrations(db);
   const sandboxUrlForSeed = `http://localhost:${sandboxPort}`;
   const secretsKey =
     base.JUNCTION_SECRETS_KEY ?? (e2e ? randomBytes(32).toString('base64') : persistent('secrets.key', () => randomBytes(32).toString('base64')));
@@ -204,6 +204,11 @@ async function main() {
     SANDBOX_URL: `http://localhost:${sandboxPort}`,
     AUTH_SECRET: base.AUTH_SECRET ?? (e2e ? randomBytes(33).toString('base64') : persistent('auth-secret', () => randomBytes(33).toString('base64'))),
     JUNCTION_SECRETS_KEY: secretsKey,
+    // The audit anchors' signing key and directory: like the other keys, kept under the data folder
+    // in development (the database never holds them), new for every end-to-end run.
+    JUNCTION_AUDIT_KEY:
+      base.JUNCTION_AUDIT_KEY ?? (e2e ? randomBytes(32).toString('base64') : persistent('audit.key', () => randomBytes(32).toString('base64'))),
+    JUNCTION_AUDIT_ANCHOR_DIR: base.JUNCTION_AUDIT_ANCHOR_DIR ?? (e2e ? path.join(root, 'test-results', `audit-anchors-${process.pid}`) : path.join(dataDir, 'audit-anchors')),
     AUTH_TRUST_HOST: 'true',
   };
   // The children re-validate the same environment; fail here first with the same message.
@@ -213,7 +218,15 @@ async function main() {
     mkdirSync(path.join(root, 'test-results'), { recursive: true });
     writeFileSync(
       path.join(root, 'test-results', 'e2e-state.json'),
-      JSON.stringify({ databaseUrl, sandboxUrl: env.SANDBOX_URL, appUrl, secretsKey: env.JUNCTION_SECRETS_KEY, authSecret: env.AUTH_SECRET }),
+      JSON.stringify({
+        databaseUrl,
+        sandboxUrl: env.SANDBOX_URL,
+        appUrl,
+        secretsKey: env.JUNCTION_SECRETS_KEY,
+        authSecret: env.AUTH_SECRET,
+        auditKey: env.JUNCTION_AUDIT_KEY,
+        auditAnchorDir: env.JUNCTION_AUDIT_ANCHOR_DIR,
+      }),
     );
   }
 

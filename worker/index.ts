@@ -1,10 +1,12 @@
 import { randomUUID } from 'node:crypto';
 import os from 'node:os';
 import { connect, disconnect } from '../db/client';
-import { applyMigrations } from '../db/migrate';
+import { applyMigrations, migrationStatus } from '../db/migrate';
 import { integrations } from '../lib/integrations';
 import { ConfigError, loadEnv } from '../lib/env';
 import { startAlerting } from '../lib/platform/alerts';
+import { anchorDirectory, auditKey } from '../lib/platform/audit-anchors';
+import { startAuditGuard } from '../lib/platform/audit-guard';
 import { createBoss } from '../lib/platform/boss';
 import { startHeartbeat } from '../lib/platform/heartbeat';
 import { compileStoredMapping } from '../lib/platform/mapping';
@@ -30,9 +32,19 @@ async function main() {
   const keyring = loadKeyring(env);
   const workerId = `${os.hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`;
   const db = connect(env.DATABASE_URL, { max: env.WORKER_CONCURRENCY + 6, name: 'junction-worker' });
-  await applyMigrations(db);
+  if (env.JUNCTION_MIGRATE_ON_START) {
+    await applyMigrations(db);
+  } else {
+    const status = await migrationStatus(db);
+    if (!status.current) {
+      throw new ConfigError(
+        `Database not migrated: ${status.applied} of ${status.shipped} migrations applied and JUNCTION_MIGRATE_ON_START=false; run \`npm run db:migrate\` as the owner role first`,
+      );
+    }
+  }
 
-  const boss = createBoss(env.DATABASE_URL);
+  // With start-up migrations off, pg-boss only checks its schema (installed by `npm run db:migrate`).
+  const boss = createBoss(env.DATABASE_URL, { migrate: env.JUNCTION_MIGRATE_ON_START });
   await boss.start();
   const platform = await startPlatformWorker({
     db,
@@ -46,6 +58,19 @@ async function main() {
   const alerting = await startAlerting({ db, boss, keyring, appUrl: env.APP_URL, recoveryHoldSeconds: env.ALERT_RECOVERY_HOLD_SECONDS });
   const heartbeat = await startHeartbeat(db, { workerId });
   const pruner = startPruner(db, { retentionDays: env.RUN_RETENTION_DAYS, log: (message) => console.log(`[worker] ${message}`) });
+  const auditGuard = env.JUNCTION_AUDIT_KEY
+    ? startAuditGuard({
+        db,
+        events: boss,
+        dir: anchorDirectory(env),
+        key: auditKey(env.JUNCTION_AUDIT_KEY),
+        webhookUrl: env.JUNCTION_AUDIT_ANCHOR_WEBHOOK_URL,
+        anchorIntervalMs: env.JUNCTION_AUDIT_ANCHOR_INTERVAL_SECONDS * 1000,
+        burstRows: env.JUNCTION_AUDIT_ANCHOR_BURST_ROWS,
+        verifyIntervalMs: env.JUNCTION_AUDIT_VERIFY_INTERVAL_SECONDS * 1000,
+      })
+    : null;
+  if (!auditGuard) console.log('[worker] JUNCTION_AUDIT_KEY not set: no audit anchors are written (required in production)');
   console.log(`[worker] ${workerId} working ${registry.size} integrations: ${[...registry.keys()].join(', ') || 'none registered'}`);
 
   let stopping = false;
@@ -54,6 +79,7 @@ async function main() {
     stopping = true;
     console.log(`[worker] ${signal}: finishing running work, then exiting`);
     pruner.stop();
+    await auditGuard?.stop();
     await platform.stop({ timeoutMs: 20_000 });
     await alerting.stop();
     await heartbeat.stop();

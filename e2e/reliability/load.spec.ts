@@ -19,7 +19,7 @@ function startWorker(): ChildProcess {
   const state = e2eState();
   return spawn(process.execPath, ['--import', 'tsx', 'worker/index.ts'], {
     cwd: ROOT,
-    env: { ...process.env, NODE_ENV: 'production', DATABASE_URL: state.databaseUrl, JUNCTION_SECRETS_KEY: state.secretsKey, AUTH_SECRET: state.authSecret, APP_URL: state.appUrl, SANDBOX_URL: state.sandboxUrl },
+    env: { ...process.env, NODE_ENV: 'production', DATABASE_URL: state.databaseUrl, JUNCTION_SECRETS_KEY: state.secretsKey, JUNCTION_AUDIT_KEY: state.auditKey, JUNCTION_AUDIT_ANCHOR_DIR: state.auditAnchorDir, AUTH_SECRET: state.authSecret, APP_URL: state.appUrl, SANDBOX_URL: state.sandboxUrl },
     stdio: 'ignore',
   });
 }

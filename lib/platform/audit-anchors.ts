@@ -51,6 +51,14 @@ export interface AuditAnchor {
 
 export type UnsignedAnchor = Omit<AuditAnchor, 'signature'>;
 
+/**
+ * JUNCTION_AUDIT_ANCHOR_DIR, or `audit-anchors` under the data folder (DATA_DIR, default .data).
+ * Keep it off the database's machine, on storage the database's administrators cannot rewrite.
+ */
+export function anchorDirectory(env: { JUNCTION_AUDIT_ANCHOR_DIR?: string }): string {
+  return path.resolve(env.JUNCTION_AUDIT_ANCHOR_DIR ?? path.join(process.env.DATA_DIR ?? '.data', 'audit-anchors'));
+}
+
 /** The audit key: 32 bytes, base64 (lib/env.ts validates it). */
 export function auditKey(base64: string): Buffer {
   const key = Buffer.from(base64, 'base64');

@@ -21,3 +21,14 @@ export function createBoss(databaseUrl: string, overrides: Partial<ConstructorOp
   if (boss.listenerCount('error') === 0) boss.on('error', (error) => console.error(`[pg-boss] ${error.message}`));
   return boss;
 }
+
+/**
+ * Installs or upgrades pg-boss's schema and stops (`npm run db:migrate`, as the owner role). Web
+ * and worker started with JUNCTION_MIGRATE_ON_START=false run pg-boss with `migrate: false`: it
+ * then only checks the schema version and never needs DDL rights.
+ */
+export async function installBossSchema(databaseUrl: string): Promise<void> {
+  const boss = createBoss(databaseUrl, { max: 1, supervise: false, schedule: false, registerInstance: false, application_name: 'junction-migrate-boss' });
+  await boss.start();
+  await boss.stop({ graceful: false });
+}

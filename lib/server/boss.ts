@@ -14,7 +14,13 @@ export function getBoss(): Promise<PgBoss> {
   globalForBoss.junctionBoss ??= (async () => {
     const env = loadEnv();
     if (!env.DATABASE_URL) throw new Error('Invalid configuration: DATABASE_URL is required by the web app (missing)');
-    const boss = createBoss(env.DATABASE_URL, { supervise: false, schedule: false, max: 4, application_name: 'junction-web-boss' });
+    const boss = createBoss(env.DATABASE_URL, {
+      supervise: false,
+      schedule: false,
+      migrate: env.JUNCTION_MIGRATE_ON_START,
+      max: 4,
+      application_name: 'junction-web-boss',
+    });
     await boss.start();
     await ensurePlatformQueues(boss);
     return boss;
