@@ -20,6 +20,8 @@ export const MIGRATION_LOCK = 727274;
  * nothing, and two starters on an empty database both applied 0000 and one failed.)
  */
 export async function applyMigrations(db: Database): Promise<void> {
+  // Nothing to apply: no lock, no DDL (a role without DDL rights can start on a current database).
+  if ((await migrationStatus(db)).current) return;
   await db.transaction(async (tx) => {
     await tx.execute(sql`select pg_advisory_xact_lock(${MIGRATION_LOCK})`);
     // What drizzle's migrate() does, but on this connection and inside the lock (its own

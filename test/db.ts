@@ -23,10 +23,12 @@ export async function freshDatabase(): Promise<TestDatabase> {
   const template = inject('templateDatabase');
   if (!adminUrl || !template) throw new Error('this test file needs the database: take it off the UNIT list in vitest.config.ts');
   const name = `jt_${template.split('_').at(-1)}_${randomBytes(4).toString('hex')}`;
+  const roles = inject('testRoles');
   const admin = postgres(adminUrl, { max: 1, onnotice: () => {} });
-  await admin.unsafe(`create database ${name} template ${template}`);
+  await admin.unsafe(`create database ${name} template ${template}${roles ? ` owner ${roles.owner}` : ''}`);
   await admin.end();
-  const url = withDatabase(adminUrl, name);
+  // TEST_DB_ROLE=runtime: the test connects as the least-privilege runtime role (test/global-setup.ts).
+  const url = withDatabase(roles ? roles.runtimeUrl : adminUrl, name);
   const db = connect(url, { max: 5, name: 'junction-test' });
   return {
     url,

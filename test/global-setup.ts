@@ -5,7 +5,9 @@ import postgres from 'postgres';
 import type { TestProject } from 'vitest/node';
 import { connect, disconnect } from '../db/client';
 import { applyMigrations } from '../db/migrate';
+import { installBossSchema } from '../lib/platform/boss';
 import { startEmbeddedPostgres, type EmbeddedDatabase } from '../scripts/embedded-postgres';
+import { testRoles, type TestRoles } from './roles';
 
 /**
  * One PostgreSQL server for the whole run: the machine's (TEST_DATABASE_URL) or an embedded one.
@@ -16,6 +18,7 @@ let embedded: EmbeddedDatabase | undefined;
 let tmp: string | undefined;
 let adminUrl: string;
 let template: string;
+let roles: TestRoles | undefined;
 
 function withDatabase(url: string, database: string): string {
   const u = new URL(url);
@@ -37,9 +40,22 @@ export async function setup(project: TestProject) {
   await admin.unsafe(`drop database if exists ${template} with (force)`);
   await admin.unsafe(`create database ${template}`);
   await admin.end();
-  const db = connect(withDatabase(adminUrl, template), { max: 2 });
+  let migrateUrl = withDatabase(adminUrl, template);
+  if (process.env.TEST_DB_ROLE === 'runtime') {
+    // Least-privilege mode (CI runs part of the suite this way): migrations and pg-boss's schema
+    // are installed by an owner role, and every test file connects as the runtime role of
+    // db/roles.ts — neither owner nor superuser.
+    roles = testRoles(adminUrl, 'jt_ci');
+    await roles.attach(template).then((c) => c.close());
+    migrateUrl = roles.urlFor('owner', template);
+    project.provide('testRoles', { owner: roles.owner, runtimeUrl: roles.urlFor('runtime', template) });
+  } else {
+    project.provide('testRoles', null);
+  }
+  const db = connect(migrateUrl, { max: 2 });
   await applyMigrations(db);
   await disconnect(db);
+  if (roles) await installBossSchema(migrateUrl);
   project.provide('adminUrl', adminUrl);
   project.provide('templateDatabase', template);
   return teardown;
@@ -51,6 +67,7 @@ async function teardown() {
     select datname from pg_database where datname like ${`jt_${process.pid}_%`} or datname = ${template}`;
   for (const { datname } of leftovers) await admin.unsafe(`drop database if exists ${datname} with (force)`);
   await admin.end();
+  await roles?.drop();
   if (embedded) await embedded.stop();
   if (tmp) rmSync(tmp, { recursive: true, force: true });
 }
@@ -59,5 +76,7 @@ declare module 'vitest' {
   export interface ProvidedContext {
     adminUrl: string;
     templateDatabase: string;
+    /** Set when TEST_DB_ROLE=runtime: test files connect as the runtime role (URL of the template; the database name is swapped). */
+    testRoles: { owner: string; runtimeUrl: string } | null;
   }
 }
