@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto';
+import { createHmac, randomBytes } from 'node:crypto';
 import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -7,10 +7,11 @@ import type { PgBoss } from 'pg-boss';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { alerts, incidents } from '../../db/schema';
 import { freshDatabase, type TestDatabase } from '../../test/db';
+import { startTestServer } from '../../test/fixtures/http-server';
 import { parsePlatformEvent } from './alerts/event-schema';
 import { handlePlatformEvent } from './alerts/incidents';
 import { appendAudit, auditChainStatus } from './audit';
-import { writeAuditAnchor } from './audit-anchors';
+import { checkpointMessage, writeAuditAnchor } from './audit-anchors';
 import { runAuditVerification, startAuditGuard } from './audit-guard';
 import { createBoss } from './boss';
 import { AUDIT_TRAIL, PLATFORM_EVENTS_QUEUE } from './events';
@@ -114,6 +115,41 @@ describe('scheduled full verification', () => {
   });
 });
 
+describe('audit checkpoint webhook', () => {
+  it('POSTs each new anchor as an audit.checkpoint message signed with the audit key', async () => {
+    const d = await freshDatabase();
+    const hookDir = mkdtempSync(path.join(os.tmpdir(), 'junction-audit-hook-'));
+    const receiver = await startTestServer();
+    try {
+      for (let i = 0; i < 3; i++) await appendAudit(d.db, { actor: 'ada@example.com', entries: [{ kind: 'action', fieldName: 'pause' }] });
+      const { written } = await writeAuditAnchor(d.db, { dir: hookDir, key, webhookUrl: `${receiver.url}/audit-checkpoints` });
+      expect(written).toHaveLength(1);
+      expect(receiver.requests).toHaveLength(1);
+      const [request] = receiver.requests;
+      expect(request).toMatchObject({ method: 'POST', path: '/audit-checkpoints' });
+      expect(JSON.parse(request.body)).toEqual({
+        type: 'audit.checkpoint',
+        seq: 1,
+        at: written[0].at,
+        rows: 3,
+        lastId: written[0].lastId,
+        head: written[0].head,
+        anchorSignature: written[0].signature,
+      });
+      // The receiver (or an auditor) checks it with the audit key; the database never had it.
+      expect(request.headers['x-junction-audit-signature']).toBe(`sha256=${createHmac('sha256', key).update(request.body).digest('hex')}`);
+      expect(checkpointMessage(written[0], key).signature).toBe(request.headers['x-junction-audit-signature']);
+      // Nothing new: no anchor, no message.
+      expect(await writeAuditAnchor(d.db, { dir: hookDir, key, webhookUrl: `${receiver.url}/audit-checkpoints` })).toEqual({ written: [], skipped: 'no new rows' });
+      expect(receiver.requests).toHaveLength(1);
+    } finally {
+      await receiver.close();
+      await d.drop();
+      rmSync(hookDir, { recursive: true, force: true });
+    }
+  });
+});
+
 describe('audit guard (worker)', () => {
   it('anchors after a burst of writes without waiting for the schedule', async () => {
     const d = await freshDatabase();
@@ -135,7 +171,9 @@ describe('audit guard (worker)', () => {
       expect(readdirSync(guardDir)).toEqual([]);
       for (let i = 0; i < 6; i++) await appendAudit(d.db, { actor: 'ada@example.com', entries: [{ kind: 'action', fieldName: 'run_now' }] });
       await expect.poll(() => readdirSync(guardDir), { timeout: 10_000 }).toEqual(['anchor-000000000001.json']);
-      expect(logs).toContain('anchor #1 written: 6 rows up to row ' + (await d.db.$client<{ id: string }[]>`select max(id) as id from audit_log`)[0].id);
+      const [{ id }] = await d.db.$client<{ id: string }[]>`select max(id) as id from audit_log`;
+      // The file is written inside the anchoring transaction, the log line after it commits.
+      await expect.poll(() => logs, { timeout: 10_000 }).toContain(`anchor #1 written: 6 rows up to row ${id}`);
     } finally {
       await guard.stop();
       await d.drop();

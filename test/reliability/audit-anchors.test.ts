@@ -1,3 +1,4 @@
+import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { chmodSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
@@ -9,7 +10,7 @@ import { appendAudit, verifyAuditChain } from '../../lib/platform/audit';
 import { anchorFileName, readAnchors, verifyAuditAnchors, writeAuditAnchor, type AuditFinding } from '../../lib/platform/audit-anchors';
 import { freshDatabase, type TestDatabase } from '../db';
 import { testRoles, type TestRoles } from '../roles';
-import { report } from './support';
+import { report, ROOT } from './support';
 
 /**
  * Issue 15: tampering by the database OWNER (who can switch the append-only triggers off and
@@ -197,5 +198,30 @@ describe('audit anchors against a tampering owner (issue 15)', () => {
     // Anchor #1 (rows 1-12) is still trusted and still matches.
     expect(result.latestAnchor).toMatchObject({ seq: 1, lastId: ids[11], rows: 12 });
     expect(readdirSync(dir)).toEqual([anchorFileName(1), anchorFileName(2)]);
+  });
+});
+
+describe('start-up without the audit key (issue 15, bad input)', () => {
+  it('a production worker refuses to start with one line naming JUNCTION_AUDIT_KEY, missing or malformed', async () => {
+    const run = (auditKey: string | undefined) =>
+      new Promise<{ code: number | null; stderr: string }>((resolve) => {
+        const env: NodeJS.ProcessEnv = {
+          ...process.env,
+          NODE_ENV: 'production',
+          DATABASE_URL: 'postgres://nobody@127.0.0.1:1/none',
+          AUTH_SECRET: 'x'.repeat(40),
+          JUNCTION_SECRETS_KEY: randomBytes(32).toString('base64'),
+          JUNCTION_AUDIT_KEY: auditKey,
+        };
+        if (auditKey === undefined) delete env.JUNCTION_AUDIT_KEY;
+        const child = spawn(process.execPath, ['--import', 'tsx', path.join(ROOT, 'worker/index.ts')], { cwd: ROOT, env, stdio: ['ignore', 'ignore', 'pipe'] });
+        let stderr = '';
+        child.stderr.setEncoding('utf8').on('data', (c: string) => (stderr += c));
+        child.on('exit', (code) => resolve({ code, stderr }));
+      });
+    expect(await run(undefined)).toEqual({ code: 1, stderr: 'Invalid configuration: JUNCTION_AUDIT_KEY is required in production (missing)\n' });
+    const malformed = await run('c2hvcnQ=');
+    expect(malformed.code).toBe(1);
+    expect(malformed.stderr).toMatch(/^Invalid configuration: JUNCTION_AUDIT_KEY must be 32 bytes, base64-encoded .*\(got 'c2hvcnQ='\)\n$/);
   });
 });
