@@ -165,6 +165,8 @@ export async function auditChainStatus(db: DatabaseOrTransaction): Promise<Audit
   }>(sql`
     select s.*, (s.verified_id = 0 or exists (select 1 from audit_log a where a.id = s.verified_id and a.hash = s.verified_hash)) as still_there
       from audit_chain_state s where s.id = 1`);
+  // The row is created by migration 0008; put it back if someone removed it (the check restarts from the genesis).
+  if (!state) await db.execute(sql`insert into audit_chain_state (id) values (1) on conflict do nothing`);
   const verifiedId = Number(state?.verified_id ?? 0);
   const verifiedHash = state?.verified_hash ?? 'genesis';
   const verifiedRows = Number(state?.verified_rows ?? 0);
