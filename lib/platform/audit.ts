@@ -121,11 +121,13 @@ export async function verifyAuditChain(
     return { ok: true, rows: count, head: result?.head ?? params.after?.hash ?? null, headId: Number(result?.head_id ?? afterId) };
   }
   const id = Number(result.broken_id);
-  const reason =
-    result.reason === 'content'
-      ? `audit row ${id} does not match its hash: it was changed after it was written`
-      : `audit row ${id} does not link to the row before it: a row before it was deleted, or this one was inserted outside the chain`;
-  return { ok: false, rows: count, brokenAt: { id, reason } };
+  return { ok: false, rows: count, brokenAt: { id, reason: chainBreakReason(id, result.reason) } };
+}
+
+function chainBreakReason(id: number, reason: string | null): string {
+  return reason === 'content'
+    ? `audit row ${id} does not match its hash: it was changed after it was written`
+    : `audit row ${id} does not link to the row before it: a row before it was deleted, or this one was inserted outside the chain`;
 }
 
 export interface AuditChainStatus {
@@ -151,9 +153,11 @@ export interface AuditChainStatus {
  * signed anchors): its last outcome is part of the status.
  */
 export async function auditChainStatus(db: DatabaseOrTransaction): Promise<AuditChainStatus> {
-  const [state] = await db.execute<{
+  // One statement, one round trip: read the position, check the rows after it (the same window as
+  // verifyAuditChain), and move the position forward when they are intact. Only forward: a
+  // concurrent view that got further keeps its position.
+  const [row] = await db.execute<{
     verified_id: string | number;
-    verified_hash: string;
     verified_rows: string | number;
     still_there: boolean;
     full_checked_at: Date | string | null;
@@ -162,20 +166,50 @@ export async function auditChainStatus(db: DatabaseOrTransaction): Promise<Audit
     anchor_seq: number | null;
     anchor_at: Date | string | null;
     anchor_last_id: string | number | null;
+    n: number;
+    broken_id: string | number | null;
+    reason: string | null;
   }>(sql`
-    select s.*, (s.verified_id = 0 or exists (select 1 from audit_log a where a.id = s.verified_id and a.hash = s.verified_hash)) as still_there
-      from audit_chain_state s where s.id = 1`);
+    with s as (
+      select st.*, (st.verified_id = 0 or exists (select 1 from audit_log x where x.id = st.verified_id and x.hash = st.verified_hash)) as still_there
+        from audit_chain_state st where st.id = 1
+    ),
+    chain as (
+      select a.id, a.hash,
+             a.hash = audit_row_hash(a.prev_hash, a) as content_ok,
+             a.prev_hash = coalesce(lag(a.hash) over (order by a.id), (select verified_hash from s)) as link_ok
+        from audit_log a
+       where a.id > coalesce((select verified_id from s), 0)
+    ),
+    agg as (
+      select count(*)::int as n,
+             min(id) filter (where not (content_ok and link_ok)) as broken_id,
+             (array_agg(case when not content_ok then 'content' else 'link' end order by id)
+                filter (where not (content_ok and link_ok)))[1] as reason,
+             (array_agg(hash order by id desc))[1] as head,
+             max(id) as head_id
+        from chain
+    ),
+    moved as (
+      update audit_chain_state c
+         set verified_id = agg.head_id, verified_hash = agg.head, verified_rows = c.verified_rows + agg.n, verified_at = now()
+        from agg, s
+       where c.id = 1 and c.verified_id = s.verified_id and s.still_there and agg.n > 0 and agg.broken_id is null
+      returning c.id
+    )
+    select s.verified_id, s.verified_rows, s.still_there, s.full_checked_at, s.full_ok, s.full_findings,
+           s.anchor_seq, s.anchor_at, s.anchor_last_id, agg.n, agg.broken_id, agg.reason,
+           (select count(*) from moved) as moved
+      from agg left join s on true`);
   // The row is created by migration 0008; put it back if someone removed it (the check restarts from the genesis).
-  if (!state) await db.execute(sql`insert into audit_chain_state (id) values (1) on conflict do nothing`);
-  const verifiedId = Number(state?.verified_id ?? 0);
-  const verifiedHash = state?.verified_hash ?? 'genesis';
-  const verifiedRows = Number(state?.verified_rows ?? 0);
-  const full = state?.full_checked_at
-    ? { at: new Date(state.full_checked_at), ok: state.full_ok === true, findings: (state.full_findings ?? []).map((f) => String(f.message ?? '')) }
+  if (row.verified_id == null) await db.execute(sql`insert into audit_chain_state (id) values (1) on conflict do nothing`);
+  const verifiedId = Number(row.verified_id ?? 0);
+  const verifiedRows = Number(row.verified_rows ?? 0);
+  const full = row.full_checked_at
+    ? { at: new Date(row.full_checked_at), ok: row.full_ok === true, findings: (row.full_findings ?? []).map((f) => String(f.message ?? '')) }
     : null;
-  const anchor = state?.anchor_seq != null && state.anchor_at ? { seq: state.anchor_seq, at: new Date(state.anchor_at), lastId: Number(state.anchor_last_id) } : null;
-  const fullProblem = full && !full.ok ? full.findings.join('; ') || 'the last full verification failed' : null;
-  if (state && !state.still_there) {
+  const anchor = row.anchor_seq != null && row.anchor_at ? { seq: row.anchor_seq, at: new Date(row.anchor_at), lastId: Number(row.anchor_last_id) } : null;
+  if (row.verified_id != null && !row.still_there) {
     return {
       ok: false,
       rows: verifiedRows,
@@ -185,15 +219,12 @@ export async function auditChainStatus(db: DatabaseOrTransaction): Promise<Audit
       anchor,
     };
   }
-  const recent = await verifyAuditChain(db, { after: { id: verifiedId, hash: verifiedHash } });
-  if (!recent.ok) return { ok: false, rows: verifiedRows + recent.rows, checkedNow: recent.rows, problem: recent.brokenAt.reason, full, anchor };
-  if (recent.rows > 0 && recent.head) {
-    // Only forward: a concurrent view that got further keeps its position.
-    await db.execute(sql`
-      update audit_chain_state set verified_id = ${recent.headId}, verified_hash = ${recent.head}, verified_rows = ${verifiedRows + recent.rows}, verified_at = now()
-       where id = 1 and verified_id = ${verifiedId}`);
+  const checkedNow = Number(row.n);
+  if (row.broken_id != null) {
+    return { ok: false, rows: verifiedRows + checkedNow, checkedNow, problem: chainBreakReason(Number(row.broken_id), row.reason), full, anchor };
   }
-  return { ok: !fullProblem, rows: verifiedRows + recent.rows, checkedNow: recent.rows, problem: fullProblem, full, anchor };
+  const fullProblem = full && !full.ok ? full.findings.join('; ') || 'the last full verification failed' : null;
+  return { ok: !fullProblem, rows: verifiedRows + checkedNow, checkedNow, problem: fullProblem, full, anchor };
 }
 
 /**
