@@ -144,6 +144,12 @@ export const runs = pgTable(
     errorClass: text('error_class'),
     /** Dry-run: the mutating requests that were captured instead of sent. */
     plan: jsonb('plan').$type<unknown[]>(),
+    /**
+     * The handler's durable progress (ctx.cursor.checkpoint), written after each acknowledged unit of
+     * work: a retried attempt resumes from it; when the run ends it becomes the integration's cursor.
+     */
+    checkpoint: jsonb('checkpoint').$type<unknown>(),
+    checkpointAt: tstz('checkpoint_at'),
     /** The bulk operation that created this run (bulk retry), if any. */
     bulkOperationId: uuid('bulk_operation_id'),
     /**
@@ -208,6 +214,8 @@ export const attempts = pgTable(
     outcome: attemptOutcomeEnum('outcome').notNull().default('running'),
     errorMessage: text('error_message'),
     errorClass: text('error_class'),
+    /** The run's checkpoint this attempt resumed from (null: it started from the integration's cursor). */
+    resumedFrom: jsonb('resumed_from').$type<unknown>(),
     startedAt: tstz('started_at').notNull().defaultNow(),
     finishedAt: tstz('finished_at'),
   },
@@ -418,6 +426,8 @@ export const customers = pgTable(
     email: text('email'),
     country: text('country').notNull().default('US'),
     currency: text('currency').notNull().default('USD'),
+    /** The external system's version (updated_at) of the record last applied (crm-sync): older versions are never applied over it. */
+    externalUpdatedAt: tstz('external_updated_at'),
     createdAt: createdAt(),
     updatedAt: tstz('updated_at').notNull().defaultNow(),
   },

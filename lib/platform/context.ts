@@ -3,6 +3,8 @@ import type { PgBoss } from 'pg-boss';
 import type { Database } from '../../db/client';
 import { cursors, runs, type Integration, type Run } from '../../db/schema';
 import type { IntegrationContext, IntegrationDefinition, MapFn, MapperFactory, SecretsProvider } from './contract';
+import { changeCaptureBound } from './change-capture';
+import { checkpointJson, resumeFromCheckpoint, writeCheckpoint } from './checkpoint';
 import { DryRunPlan, inRolledBackTransaction } from './dry-run';
 import { parseDuration } from './duration';
 import { errorMessage, isCredentialsError, PermanentError } from './errors';
@@ -28,8 +30,12 @@ export interface AttemptScope {
   log: AttemptLog;
   /** The dry-run plan (dry-runs only). */
   plan?: DryRunPlan;
-  /** The cursor value staged by ctx.cursor.set, if any. */
+  /** The cursor value staged by ctx.cursor.set or ctx.cursor.checkpoint, if any. */
   stagedCursor(): { value: unknown } | undefined;
+  /** The run's checkpoint this attempt resumed from, if any. */
+  resumedFrom?: { value: unknown };
+  /** A checkpoint or cursor value the platform refused: the attempt fails with it even if the handler caught it. */
+  refused(): unknown;
   /** Writes pending progress and log lines. */
   close(): Promise<void>;
 }
@@ -81,10 +87,21 @@ export async function createAttemptContext(
   };
 
   let staged: { value: unknown } | undefined;
+  let refused: unknown;
+  let checkpointWrite: Promise<unknown> = Promise.resolve();
+  const validated = (value: unknown, what: string) => {
+    try {
+      return checkpointJson(def.name, value, what);
+    } catch (error) {
+      refused ??= error;
+      throw error;
+    }
+  };
   const scope: AttemptScope = {
     ctx: undefined as unknown as IntegrationContext<unknown>,
     log,
     stagedCursor: () => staged,
+    refused: () => refused,
     async close() {
       if (progressTimer) clearTimeout(progressTimer);
       // The last progress and the last log lines, side by side: one round trip of waiting, not two.
@@ -119,6 +136,8 @@ export async function createAttemptContext(
         correlationId: run.correlationId,
       });
     }
+    const resumedFrom = run.dryRun ? undefined : await resumeFromCheckpoint(db, { runId: run.id, attemptId: params.attemptId });
+    scope.resumedFrom = resumedFrom;
     const dryRunPlan = run.dryRun ? new DryRunPlan(Object.values(secrets)) : undefined;
     scope.plan = dryRunPlan;
     let map: MapFn | undefined;
@@ -151,12 +170,38 @@ export async function createAttemptContext(
       cursor: {
         async get<T>() {
           if (staged) return staged.value as T;
+          if (resumedFrom) return resumedFrom.value as T;
           const [row] = await db.select({ value: cursors.value }).from(cursors).where(eq(cursors.integration, def.name));
           return (row?.value ?? undefined) as T | undefined;
         },
         set(value: unknown) {
-          staged = { value: JSON.parse(JSON.stringify(value ?? null)) };
+          staged = { value: JSON.parse(validated(value ?? null, 'Cursor')) };
         },
+        async checkpoint(value: unknown) {
+          const json = validated(value, 'Checkpoint');
+          if (!run.dryRun) {
+            // One write at a time, in call order, even if the handler does not await each one.
+            const write = checkpointWrite.then(() => writeCheckpoint(db, { runId: run.id, attemptId: params.attemptId, json }));
+            checkpointWrite = write.catch(() => undefined);
+            if (!(await write)) {
+              throw new Error(
+                `attempt ${params.attemptNumber} of run ${run.id} no longer owns the run (another worker took it over, or it was cancelled): checkpoint not written, stopping`,
+              );
+            }
+          }
+          staged = { value: JSON.parse(json) };
+        },
+      },
+      captureBound: async (options) => {
+        const bound = await changeCaptureBound(db, { integration: def.name, notAfter: run.createdAt, slackMs: options?.slackMs });
+        if (bound.heldBack) {
+          const h = bound.heldBack;
+          log.warn(
+            `change capture held back to ${bound.before}, ${(h.behindMs / 1000).toFixed(1)} s before the run was requested, by an open transaction ` +
+              `(pid ${h.pid}${h.applicationName ? `, ${h.applicationName}` : ''}, ${h.state}, started ${h.xactStart}): rows changed after it go to the next run`,
+          );
+        }
+        return bound;
       },
       dryRun: run.dryRun,
       signal: params.signal,
@@ -168,6 +213,7 @@ export async function createAttemptContext(
         trigger: run.trigger,
         triggeredBy: run.triggeredBy,
         createdAt: run.createdAt,
+        ...(resumedFrom ? { resumedFrom } : {}),
       },
       db,
       tx: (fn) => (run.dryRun ? inRolledBackTransaction(db, fn) : db.transaction(fn)),

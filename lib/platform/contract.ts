@@ -18,10 +18,31 @@ export interface RunResult {
   [key: string]: unknown;
 }
 
-/** A durable watermark: `get` reads the committed value, `set` stages one that commits only on success outside dry-run. */
+/**
+ * A durable watermark with checkpoints (see lib/platform/checkpoint.ts).
+ *
+ * - `get` reads, first found: the value staged in this attempt (`set` or `checkpoint`), the run's
+ *   last checkpoint (a retried attempt resumes there), the integration's committed cursor.
+ * - `checkpoint` records progress at once, durably, on the run: call it after each acknowledged
+ *   unit of work (a booked batch, an applied page), with a position that covers only acknowledged
+ *   work. When the run ends (succeeded, failed or cancelled) its last checkpoint becomes the cursor.
+ *   Not written in a dry-run (staged only). A value that is not plain JSON or over 64 KB is
+ *   refused with a PermanentError naming the integration: nothing is written and the attempt fails.
+ * - `set` stages a value committed as the cursor only when the run succeeds outside dry-run; on
+ *   success it wins over the last checkpoint.
+ */
 export interface RunCursor {
   get<T = unknown>(): Promise<T | undefined>;
   set(value: unknown): void;
+  checkpoint(value: unknown): Promise<void>;
+}
+
+/** The upper bound of a late-commit-safe "changed since" read (see lib/platform/change-capture.ts). */
+export interface ChangeCaptureBound {
+  /** Read rows with `updated_at < before` (exclusive), ISO 8601 with microseconds. */
+  before: string;
+  /** Set when an open transaction holds the bound below the run's creation. */
+  heldBack?: { pid: number; applicationName: string; state: string; xactStart: string; behindMs: number };
 }
 
 export interface RunInfo {
@@ -33,6 +54,8 @@ export interface RunInfo {
   triggeredBy: string;
   /** When the run was requested: the same for every attempt, so a handler can fix its snapshot to it. */
   createdAt: Date;
+  /** The checkpoint this attempt resumed from (a retried attempt of a run that recorded one). */
+  resumedFrom?: { value: unknown };
 }
 
 /** The configured field mapping, compiled once per attempt (see the mapping module for its result type). */
@@ -62,6 +85,13 @@ export interface IntegrationContext<Settings = unknown> {
   tx<T>(fn: (tx: Transaction) => Promise<T>): Promise<T>;
   /** Present only when the integration declares a mapping and the worker has a mapper. */
   map?: MapFn;
+  /**
+   * Late-commit-safe change capture on the host database: the bound below which every row written
+   * with `updated_at = now()` is already visible (the run's creation, or the start of the oldest
+   * transaction still open). Read `updated_at < before`; logs a warning when an open transaction
+   * holds it back. `slackMs` widens it for timestamps the application sets itself.
+   */
+  captureBound(options?: { slackMs?: number }): Promise<ChangeCaptureBound>;
 }
 
 export interface IntegrationDefaults<S extends z.ZodType> {

@@ -3,6 +3,7 @@ import { and, asc, eq, gt, inArray, lt, ne, sql } from 'drizzle-orm';
 import type { Database, Transaction } from '../../db/client';
 import { attempts, cursors, integrations, runs, type Integration, type Run } from '../../db/schema';
 import { breakerDeferral } from './breaker';
+import { commitCheckpointAsCursor } from './checkpoint';
 import { createAttemptContext, type AttemptScope, type ContextDeps } from './context';
 import type { Registry, RunResult } from './contract';
 import { parseDuration } from './duration';
@@ -28,7 +29,9 @@ import { recordCredentialsFailure, recordCredentialsRecovered } from './token-he
  * transaction with the follow-up job and the platform event, fenced on the attempt still being
  * 'running' (a worker that lost its claim cannot overwrite what its successor recorded):
  *
- * - success → run succeeded, cursor committed (never in dry-run), `run.succeeded` emitted;
+ * - success → run succeeded, cursor committed (the staged value, else the run's last checkpoint;
+ *   never in dry-run), `run.succeeded` emitted; a run that ends failed or cancelled commits its
+ *   last checkpoint as the cursor too (checkpoint.ts: it covers acknowledged work only);
  * - PermanentError → run failed at once, `run.failed` (permanent);
  * - other errors → next attempt as a NEW job after the integration's delay, or, when the delays are
  *   used up, run failed and `run.failed` (retries_exhausted); over the integration's retry budget
@@ -80,7 +83,10 @@ export async function executeRunJob(deps: RunnerDeps, params: RunJobParams): Pro
       .update(attempts)
       .set({ outcome: 'cancelled', finishedAt: sql`now()` })
       .where(and(eq(attempts.runId, run.id), eq(attempts.outcome, 'running')));
-    await db.update(runs).set({ finishedAt: sql`coalesce(${runs.finishedAt}, now())` }).where(eq(runs.id, run.id));
+    await db.transaction(async (tx) => {
+      await tx.update(runs).set({ finishedAt: sql`coalesce(${runs.finishedAt}, now())` }).where(eq(runs.id, run.id));
+      await commitCheckpointAsCursor(tx, run.id);
+    });
     return 'skipped';
   }
 
@@ -164,7 +170,10 @@ export async function executeRunJob(deps: RunnerDeps, params: RunJobParams): Pro
   try {
     scope = await createAttemptContext(deps, { def, integration, run: current, attemptId, attemptNumber: number, signal });
     scope.log.info(`attempt ${number} of ${run.maxAttempts} started on ${deps.workerId}${run.dryRun ? ' (dry-run)' : ''}`);
+    if (scope.resumedFrom) scope.log.info(`resumed from checkpoint ${JSON.stringify(scope.resumedFrom.value).slice(0, 500)}`, { checkpoint: true });
     result = await def.execute(scope.ctx);
+    // A refused checkpoint fails the attempt even when the handler caught the error.
+    if (scope.refused() !== undefined) failure = scope.refused();
     if (params.control.aborted && isCancelledError(params.control.reason) && params.control.reason.reason === 'cancelled') {
       failure = params.control.reason;
     }
@@ -237,8 +246,9 @@ async function finishSucceeded(deps: RunnerDeps, run: Run, attemptId: string, sc
   return deps.db.transaction(async (tx) => {
     const locked = await lockRun(tx, run.id);
     if (locked.status === 'cancelled') {
-      await closeAttempt(tx, attemptId, { outcome: 'cancelled', errorMessage: 'the run was cancelled; the handler finished anyway and nothing was committed', errorClass: 'Cancelled' });
+      await closeAttempt(tx, attemptId, { outcome: 'cancelled', errorMessage: 'the run was cancelled; the handler finished anyway and only its checkpoints were committed', errorClass: 'Cancelled' });
       await tx.update(runs).set({ finishedAt: sql`now()` }).where(eq(runs.id, run.id));
+      await commitCheckpointAsCursor(tx, run.id);
       return 'cancelled';
     }
     if (!(await closeAttempt(tx, attemptId, { outcome: 'succeeded' }))) return 'abandoned';
@@ -260,6 +270,8 @@ async function finishSucceeded(deps: RunnerDeps, run: Run, attemptId: string, sc
         .insert(cursors)
         .values({ integration: run.integration, value: staged.value, runId: run.id })
         .onConflictDoUpdate({ target: cursors.integration, set: { value: staged.value, runId: run.id, updatedAt: sql`now()` } });
+    } else {
+      await commitCheckpointAsCursor(tx, run.id);
     }
     const at = new Date().toISOString();
     await emit(deps, tx, run, { type: 'run.succeeded', at, integration: run.integration, runId: run.id });
@@ -290,6 +302,7 @@ async function finishWithError(
         .update(runs)
         .set({ status: 'cancelled', finishedAt: sql`now()`, nextAttemptAt: null, ...plan })
         .where(eq(runs.id, run.id));
+      await commitCheckpointAsCursor(tx, run.id);
       return 'cancelled';
     }
     if (kind === 'cancelled') {
@@ -370,6 +383,8 @@ async function failRun(
     })
     .where(eq(runs.id, run.id))
     .returning();
+  // The run's checkpoints cover acknowledged work only: the next run starts after them.
+  await commitCheckpointAsCursor(tx, run.id);
   await emit(deps, tx, run, {
     type: 'run.failed',
     at: new Date().toISOString(),

@@ -4,6 +4,7 @@ import { z } from 'zod';
 import type { Database, DatabaseOrTransaction } from '../../db/client';
 import { integrations, runs, type RunStatus } from '../../db/schema';
 import { recordAction } from './audit';
+import { commitCheckpointAsCursor } from './checkpoint';
 import { TriggerError } from './errors';
 import { bossDb, RUNS_QUEUE } from './queue';
 import { insertRun, loadIntegration, parseTriggerInput, ZActor, ZReason, ZRunId } from './run-create';
@@ -181,6 +182,8 @@ export async function cancelRun(db: Database, boss: PgBoss, params: { runId: str
       })
       .where(eq(runs.id, run.id));
     if (waiting && run.jobId) await boss.cancel(RUNS_QUEUE, run.jobId, { db: bossDb(tx) });
+    // Between attempts: what the run acknowledged becomes the cursor (a running run does it when its attempt ends).
+    if (waiting) await commitCheckpointAsCursor(tx, run.id);
     await recordAction(tx, {
       actor: p.by,
       integration: run.integration,

@@ -233,6 +233,11 @@ export default async function RunPage({ params }: { params: Promise<{ id: string
                   </span>
                 </CardHeader>
                 <CardContent className="flex flex-col gap-2">
+                  {a.resumedFrom !== null && a.resumedFrom !== undefined ? (
+                    <p className="text-sm">
+                      resumed from checkpoint <code className="break-all text-xs">{JSON.stringify(a.resumedFrom).slice(0, 300)}</code>
+                    </p>
+                  ) : null}
                   {a.errorMessage ? (
                     <p className="text-sm text-destructive">
                       {a.errorClass ? <code className="mr-2 text-xs">{a.errorClass}</code> : null}
