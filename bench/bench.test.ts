@@ -58,5 +58,8 @@ describe('the snowflake export (benchmark 2 baseline)', () => {
 
     expect(snowflakeEntries).toHaveLength(230);
     expect(snowflakeEntries).toEqual(platformEntries);
+    // Both send the same per-entry identity, so the stand-in deduplicates the same way for both.
+    expect(rig.standIns.state.ledger.summary()).toMatchObject({ withoutExternalId: 0, distinctExternalIds: 230 });
+    expect(platformEntries.every((e) => /^[0-9a-f-]{36}@\d+$/.test(e.externalId ?? ''))).toBe(true);
   });
 });

@@ -55,6 +55,7 @@ export function mapInvoicesByHand(records: InvoiceRecord[]): MapResult {
         description: `Invoice ${r.number} for ${customer.name}`,
         lineCount: lines.length,
       },
+      index: i,
     });
   }
   return result;

@@ -1,12 +1,14 @@
 import type postgres from 'postgres';
-import type { InvoiceRecord } from '../lib/integrations/accounting-export/source';
+import { invoiceExternalId, type InvoiceRecord } from '../lib/integrations/accounting-export/source';
 import { mapInvoicesByHand } from './hand-mapping';
 
 /**
  * The "snowflake": the accounting export written the direct way, as a one-off script would be:
  * get a token, read posted invoices page by page, map them with plain code, POST each batch with
  * fetch. No run records, no retries, no breaker, no idempotency keys, no audit, no dry-run, no
- * progress, no watermark. Benchmark 2 measures the platform's export against it.
+ * progress, no watermark, no checkpoints, no change-capture bound. It sends the same per-entry
+ * `externalId` (<invoice id>@<version>) as the platform, so the stand-in does the same work for
+ * both. Benchmark 2 measures the platform's export against it.
  */
 
 export interface SnowflakeParams {
@@ -32,7 +34,7 @@ export async function snowflakeExport(p: SnowflakeParams): Promise<{ booked: num
   let rejected = 0;
   let batches = 0;
   for (;;) {
-    const rows = await p.sql<{ record: InvoiceRecord; updated_at_text: string; id: string }[]>`
+    const rows = await p.sql<{ record: InvoiceRecord; updated_at_text: string; id: string; version: string }[]>`
       select json_build_object(
                'id', i.id, 'number', i.number, 'status', i.status, 'issuedOn', i.issued_on, 'dueOn', i.due_on,
                'currency', i.currency, 'netTotal', i.net_total::text, 'taxTotal', i.tax_total::text, 'grossTotal', i.gross_total::text,
@@ -42,7 +44,8 @@ export async function snowflakeExport(p: SnowflakeParams): Promise<{ booked: num
                                     'quantity', l.quantity::text, 'unitPrice', l.unit_price::text, 'taxRate', l.tax_rate::text, 'account', l.account)
                                   order by l.position) from invoice_lines l where l.invoice_id = i.id), '[]'::json)
              ) as record,
-             to_char(i.updated_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') as updated_at_text, i.id
+             to_char(i.updated_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') as updated_at_text, i.id,
+             (extract(epoch from i.updated_at) * 1000000)::bigint::text as version
         from invoices i join customers c on c.id = i.customer_id
        where i.status = 'posted' and (i.updated_at, i.id) > (${after.updatedAt}::timestamptz, ${after.id}::uuid)
        order by i.updated_at, i.id
@@ -54,7 +57,7 @@ export async function snowflakeExport(p: SnowflakeParams): Promise<{ booked: num
       const response = await fetch(`${p.baseUrl}/v1/journal-entries`, {
         method: 'POST',
         headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
-        body: JSON.stringify({ entries: mapped.mapped.map((m) => m.value) }),
+        body: JSON.stringify({ entries: mapped.mapped.map((m) => ({ ...m.value, externalId: invoiceExternalId(rows[m.index].id, rows[m.index].version) })) }),
       });
       if (!response.ok) throw new Error(`booking failed: ${response.status} ${await response.text()}`);
       const body = (await response.json()) as { booked?: unknown[]; rejected?: unknown[] };

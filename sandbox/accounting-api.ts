@@ -6,9 +6,17 @@ import type { TokenStore } from './oauth-server';
 /**
  * The accounting system's stand-in: books journal entries in batches behind a bearer token.
  * Each entry is validated on its own: valid ones are booked, invalid ones come back with the field
- * and the reason (422 only when none is valid). An `Idempotency-Key` books a batch at most once;
- * a replay returns the stored response with `Idempotent-Replay: true`. The same reference sent
- * under two keys IS booked twice, as a real ledger would, so tests can detect double booking.
+ * and the reason (422 only when none is valid).
+ *
+ * Two levels of idempotency, as real accounting APIs have:
+ * - per entry, by `externalId` (the client's reference for one version of one record): an entry
+ *   whose externalId is already booked is answered as booked with the SAME journal id and
+ *   `replay: true`, and not booked again, whatever batch it arrives in;
+ * - per request, by `Idempotency-Key`: a replay returns the stored response with
+ *   `Idempotent-Replay: true` (a key reused for other content is refused with 409).
+ * An entry without an externalId sent twice under two keys IS booked twice, as a real ledger
+ * would, so tests can detect double booking. Deliveries (entries received) and bookings are
+ * counted per externalId.
  */
 
 export const MAX_ENTRIES_PER_REQUEST = 500;
@@ -61,6 +69,10 @@ export const ZJournalEntry = z
     account: text('account').regex(/^\d{4}$/, 'account must be a 4-digit ledger account, e.g. "8400"'),
     description: text('description').max(500, 'description must be at most 500 characters'),
     lineCount: z.number({ error: (issue) => (issue.input === undefined ? 'lineCount is required' : 'lineCount must be a number') }).int('lineCount must be a whole number').min(1, 'lineCount must be at least 1'),
+    /** The client's identity of this entry (e.g. `<record id>@<version>`): booked at most once. */
+    externalId: text('externalId')
+      .regex(/^[\x21-\x7e]{1,128}$/, 'externalId must be 1 to 128 visible ASCII characters without spaces, e.g. "<invoice id>@<version>"')
+      .optional(),
   })
   .superRefine((entry, ctx) => {
     // zod runs this even when an amount failed its own format check: compare only well-formed amounts.
@@ -80,6 +92,7 @@ export type JournalEntry = z.infer<typeof ZJournalEntry>;
 export interface Booking {
   id: string;
   reference: string;
+  externalId: string | null;
   entry: JournalEntry;
   idempotencyKey: string | null;
   clientId: string;
@@ -87,7 +100,8 @@ export interface Booking {
 }
 
 export interface BookingResult {
-  booked: { reference: string; id: string }[];
+  /** `replay: true`: the entry's externalId was already booked; `id` is that booking's. */
+  booked: { reference: string; id: string; externalId?: string; replay?: true }[];
   rejected: { index: number; reference: string | null; errors: FieldError[] }[];
 }
 
@@ -101,20 +115,40 @@ const ZEnvelope = z.strictObject({
 const IDEMPOTENCY_KEY = /^[\x21-\x7e]{1,255}$/;
 
 export interface BookingSummary {
+  /** Bookings made (journal entries created). */
   total: number;
   distinctReferences: number;
+  /** Requests answered from the Idempotency-Key store. */
   replays: number;
+  /** Entries answered as already booked by their externalId (in requests that were processed). */
+  entryReplays: number;
+  /** Bookings per reference (a record booked in two versions counts 2). */
   byReference: Record<string, number>;
-  duplicates: { reference: string; count: number }[];
+  /** Entries received per externalId, replays included (requests answered from the key store excluded). */
+  deliveriesByExternalId: Record<string, number>;
+  distinctExternalIds: number;
+  /** Bookings that carried no externalId (nothing deduplicates those). */
+  withoutExternalId: number;
+  /**
+   * The same identity booked more than once: the externalId when the entry has one, else the
+   * reference. Always empty for clients that send externalIds (the stand-in refuses to double-book them).
+   */
+  duplicates: { reference: string; externalId: string | null; count: number }[];
 }
 
 export class AccountingLedger {
   readonly bookings: Booking[] = [];
   readonly #countByReference = new Map<string, number>();
+  readonly #byExternalId = new Map<string, Booking>();
+  readonly #deliveriesByExternalId = new Map<string, number>();
+  /** Bookings without externalId per reference (double booking is possible only for those). */
+  readonly #plainByReference = new Map<string, number>();
   readonly #idempotency = new Map<string, { fingerprint: string; reply: Reply }>();
   #sequence = 0;
   /** Requests answered from the idempotency store instead of booking. */
   replays = 0;
+  /** Entries answered as already booked by their externalId. */
+  entryReplays = 0;
 
   /** Validates each entry, books the valid ones, stores the reply under the key (if any). */
   submit(params: { entries: unknown[]; idempotencyKey: string | null; clientId: string; now?: Date }): Reply {
@@ -142,10 +176,27 @@ export class AccountingLedger {
     });
     const bookedAt = (params.now ?? new Date()).toISOString();
     for (const { entry } of valid) {
+      const externalId = entry.externalId ?? null;
+      if (externalId !== null) {
+        this.#deliveriesByExternalId.set(externalId, (this.#deliveriesByExternalId.get(externalId) ?? 0) + 1);
+        const existing = this.#byExternalId.get(externalId);
+        if (existing) {
+          this.entryReplays++;
+          result.booked.push({ reference: entry.reference, id: existing.id, externalId, replay: true });
+          continue;
+        }
+      }
       const id = `JE-${String(++this.#sequence).padStart(7, '0')}`;
-      this.bookings.push({ id, reference: entry.reference, entry, idempotencyKey: params.idempotencyKey, clientId: params.clientId, bookedAt });
+      const booking: Booking = { id, reference: entry.reference, externalId, entry, idempotencyKey: params.idempotencyKey, clientId: params.clientId, bookedAt };
+      this.bookings.push(booking);
       this.#countByReference.set(entry.reference, (this.#countByReference.get(entry.reference) ?? 0) + 1);
-      result.booked.push({ reference: entry.reference, id });
+      if (externalId !== null) {
+        this.#byExternalId.set(externalId, booking);
+        result.booked.push({ reference: entry.reference, id, externalId });
+      } else {
+        this.#plainByReference.set(entry.reference, (this.#plainByReference.get(entry.reference) ?? 0) + 1);
+        result.booked.push({ reference: entry.reference, id });
+      }
     }
     const reply: Reply =
       valid.length > 0
@@ -164,19 +215,29 @@ export class AccountingLedger {
     return this.#countByReference.get(reference) ?? 0;
   }
 
-  list(params: { reference?: string; limit?: number } = {}): Booking[] {
+  /** The booking of an externalId, if any. */
+  bookingFor(externalId: string): Booking | undefined {
+    return this.#byExternalId.get(externalId);
+  }
+
+  list(params: { reference?: string; externalId?: string; limit?: number } = {}): Booking[] {
+    if (params.externalId !== undefined) return this.bookings.filter((b) => b.externalId === params.externalId);
     if (params.reference !== undefined) return this.bookings.filter((b) => b.reference === params.reference);
     return this.bookings.slice(-(params.limit ?? 100)).reverse();
   }
 
   summary(): BookingSummary {
-    const duplicates: { reference: string; count: number }[] = [];
-    for (const [reference, count] of this.#countByReference) if (count > 1) duplicates.push({ reference, count });
+    const duplicates: BookingSummary['duplicates'] = [];
+    for (const [reference, count] of this.#plainByReference) if (count > 1) duplicates.push({ reference, externalId: null, count });
     return {
       total: this.bookings.length,
       distinctReferences: this.#countByReference.size,
       replays: this.replays,
+      entryReplays: this.entryReplays,
       byReference: Object.fromEntries(this.#countByReference),
+      deliveriesByExternalId: Object.fromEntries(this.#deliveriesByExternalId),
+      distinctExternalIds: this.#byExternalId.size,
+      withoutExternalId: this.bookings.length - this.#byExternalId.size,
       duplicates,
     };
   }
@@ -184,6 +245,10 @@ export class AccountingLedger {
   reset(): void {
     this.bookings.length = 0;
     this.#countByReference.clear();
+    this.#byExternalId.clear();
+    this.#deliveriesByExternalId.clear();
+    this.#plainByReference.clear();
+    this.entryReplays = 0;
     this.#idempotency.clear();
     this.#sequence = 0;
     this.replays = 0;
@@ -210,10 +275,11 @@ export function handleAccounting(req: SandboxRequest, deps: { ledger: Accounting
   }
   if (req.method === 'GET') {
     const reference = req.query.get('reference') ?? undefined;
+    const externalId = req.query.get('externalId') ?? undefined;
     const limitText = req.query.get('limit');
     const limit = limitText === null ? 100 : Number(limitText);
     if (!Number.isInteger(limit) || limit < 1 || limit > 1000) fail(400, 'invalid_request', `limit must be a whole number from 1 to 1000 (got '${limitText}')`);
-    const data = deps.ledger.list({ reference, limit });
+    const data = deps.ledger.list({ reference, externalId, limit });
     return json(200, { data, count: data.length, total: deps.ledger.bookings.length });
   }
   return methodNotAllowed(req, ['GET', 'POST']);

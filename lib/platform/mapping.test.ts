@@ -149,8 +149,8 @@ describe('applyMapping', () => {
       { id: 'c', lines: [{ amount: 5 }] },
     ]);
     expect(result.mapped).toEqual([
-      { key: 'a', value: { id: 'a', total: 6 } },
-      { key: 'c', value: { id: 'c', total: 10 } },
+      { key: 'a', value: { id: 'a', total: 6 }, index: 0 },
+      { key: 'c', value: { id: 'c', total: 10 }, index: 2 },
     ]);
     expect(result.rejected).toEqual([{ key: '#2', field: 'total', reason: 'Argument 1 of function "sum" must be an array of "numbers"' }]);
   });

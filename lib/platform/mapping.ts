@@ -70,7 +70,8 @@ export interface MappingCompileError {
 }
 
 export interface MapResult {
-  mapped: { key: string; value: Record<string, unknown> }[];
+  /** `index`: the record's position in the input, so a caller can attach what the mapping does not produce (e.g. an idempotency identity). */
+  mapped: { key: string; value: Record<string, unknown>; index: number }[];
   rejected: { key: string; field: string; reason: string }[];
   filtered: number;
 }
@@ -425,7 +426,7 @@ function mapRecordFast(compiled: CompiledMapping, record: unknown, index: number
     }
     scratch[i] = coerced;
   }
-  result.mapped.push({ key: keyText(keyValue, index), value: compiled.build(scratch) });
+  result.mapped.push({ key: keyText(keyValue, index), value: compiled.build(scratch), index });
   return true;
 }
 
@@ -486,7 +487,7 @@ export async function applyMapping(compiled: CompiledMapping, records: unknown[]
     if (mapRecordFast(compiled, records[i], i, result, scratch)) continue;
     const outcome = await mapRecord(compiled, records[i], i, false);
     if (outcome.filtered) result.filtered++;
-    else if (outcome.value) result.mapped.push({ key: outcome.key, value: outcome.value });
+    else if (outcome.value) result.mapped.push({ key: outcome.key, value: outcome.value, index: i });
     else result.rejected.push({ key: outcome.key, field: outcome.errors[0].field, reason: outcome.errors[0].reason });
   }
   return result;

@@ -4,12 +4,25 @@ import { defineIntegration } from '../../platform/contract';
 import { isHttpError, PermanentError } from '../../platform/errors';
 import type { MapResult } from '../../platform/mapping';
 import { defaultJournalMapping, invoiceSamples } from './mapping';
-import { countInvoicesAfter, readInvoicesAfter, type ExportWatermark } from './source';
+import { countInvoicesAfter, invoiceExternalId, readInvoicesAfter, type ExportWatermark } from './source';
 
 /**
  * Nightly export of posted invoices as journal entries to the accounting system. Everything that
  * is not about invoices and journal entries (OAuth2, retries, the breaker, dry-run, audit,
- * alerting, scheduling, the field mapping) is the platform's.
+ * alerting, scheduling, the field mapping, checkpoints, change capture) is the platform's.
+ *
+ * Exactly once under change (README, "Writing an integration that moves data exactly once"):
+ * - every entry carries `externalId = <invoice id>@<version>` (version = updated_at in
+ *   microseconds), which the accounting API books at most once whatever batch it arrives in: a
+ *   retried attempt may cut its batches differently (an invoice edited in between leaves the
+ *   run's range) and still books nothing twice; an edited invoice is a new version, booked by the
+ *   next run;
+ * - after each acknowledged batch the position is checkpointed, so a retried attempt resumes
+ *   there and the run's end commits it as the cursor;
+ * - invoices are read below the platform's late-commit-safe bound (ctx.captureBound), so an
+ *   invoice whose transaction commits after the run read past its timestamp is not skipped.
+ * The batch `Idempotency-Key` (derived from the batch's content) still makes the per-request
+ * retry of a timed-out POST safe.
  */
 
 const settings = z.object({
@@ -20,7 +33,8 @@ const settings = z.object({
 });
 
 interface BookingResponse {
-  booked?: { reference: string; id: string }[];
+  /** `replay`: this version (externalId) was booked before; `id` is that booking. */
+  booked?: { reference: string; id: string; replay?: boolean }[];
   rejected?: { index: number; reference?: string; errors: { field: string; message: string }[] }[];
 }
 
@@ -45,7 +59,7 @@ async function readRejection(response: Response, snippet: string): Promise<Booki
   }
 }
 
-/** Derived from the batch's content: a retried attempt rebuilds the same batch and the API books it once. */
+/** Derived from the batch's content (externalIds included): the per-request retry of the same POST is a replay. */
 export function batchIdempotencyKey(entries: unknown[]): string {
   return `ae-${createHash('sha256').update(JSON.stringify(entries)).digest('hex').slice(0, 40)}`;
 }
@@ -72,17 +86,21 @@ export const accountingExport = defineIntegration({
   },
   async execute(ctx) {
     if (!ctx.map) throw new PermanentError('accounting-export needs a field mapping: open Mapping in the console and save one');
+    // This run's last checkpoint when a retried attempt resumes, else the committed cursor.
     const start = await ctx.cursor.get<ExportWatermark>();
-    // Every attempt of this run exports the same invoices (those changed up to the run's request),
-    // so a retried attempt rebuilds identical batches and keys; later changes go to the next run.
-    const until = ctx.run.createdAt;
-    const total = await countInvoicesAfter(ctx.db, { after: start, until });
-    ctx.log.info(`exporting ${total} invoices changed since ${start ? start.updatedAt : 'the beginning'}`, { batchSize: ctx.settings.batchSize });
+    // Invoices changed before the run was requested and below every transaction still open.
+    const { before } = await ctx.captureBound();
+    const total = await countInvoicesAfter(ctx.db, { after: start, before });
+    ctx.log.info(
+      `exporting ${total} invoices changed since ${start ? start.updatedAt : 'the beginning'}${ctx.run.resumedFrom ? ' (resuming from this run\'s checkpoint)' : ''}, before ${before}`,
+      { batchSize: ctx.settings.batchSize },
+    );
     ctx.progress(0, total);
 
     const rejections: Rejection[] = [];
     let rejectedCount = 0;
     let booked = 0;
+    let alreadyBooked = 0;
     let wouldPost = 0;
     let batches = 0;
     let done = 0;
@@ -92,13 +110,13 @@ export const accountingExport = defineIntegration({
       if (rejections.length < MAX_LISTED_REJECTIONS) rejections.push(r);
     };
 
-    for (;;) {
+    const read = (after: ExportWatermark | undefined) => readInvoicesAfter(ctx.db, { after, limit: ctx.settings.batchSize, before });
+    let page = await read(position);
+    while (page.length > 0) {
       if (ctx.signal.aborted) throw ctx.signal.reason;
-      const page = await readInvoicesAfter(ctx.db, { after: position, limit: ctx.settings.batchSize, until });
-      if (page.length === 0) break;
       const mapped = (await ctx.map(page.map((p) => p.record))) as MapResult;
       for (const r of mapped.rejected) reject({ reference: r.key, field: r.field, reason: r.reason, stage: 'mapping' });
-      const entries = mapped.mapped.map((m) => m.value);
+      const entries = mapped.mapped.map((m) => ({ ...m.value, externalId: invoiceExternalId(page[m.index].record.id, page[m.index].version) }));
       if (entries.length > 0) {
         batches++;
         const key = batchIdempotencyKey(entries);
@@ -113,24 +131,35 @@ export const accountingExport = defineIntegration({
         }
         if (ctx.dryRun) wouldPost += entries.length;
         booked += body.booked?.length ?? 0;
+        for (const b of body.booked ?? []) if (b.replay) alreadyBooked++;
         for (const r of body.rejected ?? []) {
           const reference = r.reference ?? String((entries[r.index] as { reference?: string })?.reference ?? `#${r.index}`);
           for (const e of r.errors.slice(0, 3)) reject({ reference, field: e.field, reason: e.message, stage: 'api' });
         }
         ctx.log.info(`batch ${batches}: ${ctx.dryRun ? `would post ${entries.length}` : `booked ${body.booked?.length ?? 0}`}, rejected ${body.rejected?.length ?? 0}`, { idempotencyKey: key });
       }
-      // The watermark moves past this batch only once it is booked; rejected records are listed in
-      // the result and picked up again when the invoice changes.
+      // The checkpoint moves past this batch only once it is booked (durably, so a retried attempt
+      // resumes after it); rejected records are listed in the result and picked up again when the
+      // invoice changes. The next page is read while the checkpoint is written.
       position = page[page.length - 1].position;
-      ctx.cursor.set(position);
       done += page.length;
+      [page] = await Promise.all([read(position), ctx.cursor.checkpoint(position)]);
       ctx.progress(done, Math.max(total, done));
     }
 
     const summary = ctx.dryRun
       ? `Would post ${wouldPost} journal entries in ${batches} batches to ${ctx.settings.baseUrl}; ${rejectedCount} rejected by the mapping`
-      : `Booked ${booked} journal entries in ${batches} batches; ${rejectedCount} rejected`;
+      : `Booked ${booked} journal entries in ${batches} batches${alreadyBooked ? ` (${alreadyBooked} of them booked before, not again)` : ''}; ${rejectedCount} rejected`;
     ctx.log.info(summary);
-    return { processed: ctx.dryRun ? wouldPost : booked, summary, batches, rejectedCount, rejected: rejections, watermark: position ?? null };
+    return {
+      processed: ctx.dryRun ? wouldPost : booked,
+      summary,
+      batches,
+      alreadyBooked,
+      rejectedCount,
+      rejected: rejections,
+      watermark: position ?? null,
+      resumedFrom: ctx.run.resumedFrom ? (ctx.run.resumedFrom.value as ExportWatermark) : null,
+    };
   },
 });

@@ -24,18 +24,29 @@ export interface ExportWatermark {
   id: string;
 }
 
+/** One version of an invoice: its `updated_at` in microseconds since the epoch, as text. */
+export type InvoiceVersion = string;
+
 /**
- * Posted invoices changed after the watermark and no later than `until` (the run's creation: every
- * attempt of a run sees the same invoices), oldest first, with customer and lines, one page at a
- * time (keyset on updated_at, id). Deterministic for a given watermark, so a retried attempt
- * rebuilds the same batches and the same idempotency keys.
+ * The identity of one version of one invoice, sent as the journal entry's `externalId`: the
+ * accounting API books each at most once, whatever batch it arrives in.
+ */
+export function invoiceExternalId(id: string, version: InvoiceVersion): string {
+  return `${id}@${version}`;
+}
+
+/**
+ * Posted invoices changed after the watermark and strictly before `before` (the change-capture
+ * bound: the run's creation or the start of the oldest open transaction, see
+ * lib/platform/change-capture.ts), oldest first, with customer and lines, one page at a time
+ * (keyset on updated_at, id). Each comes with its version (updated_at in microseconds).
  */
 export async function readInvoicesAfter(
   db: DatabaseOrTransaction,
-  params: { after?: ExportWatermark; limit: number; until: Date },
-): Promise<{ record: InvoiceRecord; position: ExportWatermark }[]> {
+  params: { after?: ExportWatermark; limit: number; before: string },
+): Promise<{ record: InvoiceRecord; position: ExportWatermark; version: InvoiceVersion }[]> {
   const after = params.after ?? { updatedAt: '1970-01-01T00:00:00.000Z', id: '00000000-0000-0000-0000-000000000000' };
-  const rows = await db.execute<{ record: InvoiceRecord; updated_at_text: string; id: string }>(sql`
+  const rows = await db.execute<{ record: InvoiceRecord; updated_at_text: string; id: string; version: string }>(sql`
     select json_build_object(
              'id', i.id, 'number', i.number, 'status', i.status, 'issuedOn', i.issued_on, 'dueOn', i.due_on,
              'currency', i.currency, 'netTotal', i.net_total::text, 'taxTotal', i.tax_total::text, 'grossTotal', i.gross_total::text,
@@ -45,21 +56,22 @@ export async function readInvoicesAfter(
                                   'quantity', l.quantity::text, 'unitPrice', l.unit_price::text, 'taxRate', l.tax_rate::text, 'account', l.account)
                                 order by l.position) from invoice_lines l where l.invoice_id = i.id), '[]'::json)
            ) as record,
-           to_char(i.updated_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') as updated_at_text, i.id
+           to_char(i.updated_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') as updated_at_text, i.id,
+           (extract(epoch from i.updated_at) * 1000000)::bigint::text as version
       from invoices i join customers c on c.id = i.customer_id
      where i.status = 'posted'
        and (i.updated_at, i.id) > (${after.updatedAt}::timestamptz, ${after.id}::uuid)
-       and i.updated_at <= ${params.until.toISOString()}::timestamptz
+       and i.updated_at < ${params.before}::timestamptz
      order by i.updated_at, i.id
      limit ${params.limit}`);
-  return rows.map((r) => ({ record: r.record, position: { updatedAt: r.updated_at_text, id: r.id } }));
+  return rows.map((r) => ({ record: r.record, position: { updatedAt: r.updated_at_text, id: r.id }, version: r.version }));
 }
 
-export async function countInvoicesAfter(db: DatabaseOrTransaction, params: { after?: ExportWatermark; until: Date }): Promise<number> {
+export async function countInvoicesAfter(db: DatabaseOrTransaction, params: { after?: ExportWatermark; before: string }): Promise<number> {
   const after = params.after ?? { updatedAt: '1970-01-01T00:00:00.000Z', id: '00000000-0000-0000-0000-000000000000' };
   const [row] = await db.execute<{ n: number }>(sql`
     select count(*)::int as n from invoices i
      where i.status = 'posted' and (i.updated_at, i.id) > (${after.updatedAt}::timestamptz, ${after.id}::uuid)
-       and i.updated_at <= ${params.until.toISOString()}::timestamptz`);
+       and i.updated_at < ${params.before}::timestamptz`);
   return row.n;
 }
