@@ -27,7 +27,8 @@ import { RequestCounts, type CountedSystem } from './request-counts';
  *   GET /crm/v1/contacts                    CRM API (updated_since + cursor pagination)
  *   POST /catcher/webhook|slack/<name>      alert catchers; GET /catcher/messages, /catcher/emails
  *   GET /                                   an HTML page of what each system received
- *   /_admin/...                             faults, request counts, reset, catcher failures, CRM changes
+ *   /_admin/...                             faults, request counts, reset, catcher failures, CRM changes,
+ *                                           accounting bookings (summary) and entries (each booking's externalId)
  *
  * A request to oauth, accounting or crm first passes the fault injector: down / outage (503),
  * rate limit (429 + Retry-After), injected 5xx (not processed), or timeout (processed, then never
@@ -229,8 +230,12 @@ export async function startStandIns(options: StandInsOptions): Promise<StandIns>
       case 'crm':
         return handleCrmAdmin(req, { contacts });
       case 'accounting':
-        if (rest[0] !== 'bookings' || rest.length > 1) notFound(req);
+        if ((rest[0] !== 'bookings' && rest[0] !== 'entries') || rest.length > 1) notFound(req);
         if (req.method !== 'GET') methodNotAllowed(req, ['GET']);
+        if (rest[0] === 'entries') {
+          // Every booking with its identity, oldest first: tests count bookings per (record, version).
+          return json(200, { data: ledger.bookings.map((b) => ({ id: b.id, reference: b.reference, externalId: b.externalId, bookedAt: b.bookedAt })) });
+        }
         return json(200, ledger.summary());
       case 'oauth':
         if (rest[0] !== 'expire-tokens' || rest.length > 1) notFound(req);

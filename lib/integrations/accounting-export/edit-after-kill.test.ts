@@ -1,0 +1,78 @@
+import { asc, eq } from 'drizzle-orm';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { generateHostData } from '../../../db/host-data';
+import { attempts } from '../../../db/schema';
+import { editInvoice, exactlyOnceReport, invoiceVersions } from '../../../test/fixtures/invoices';
+import { waitFor } from '../../../test/fixtures/platform';
+import { configure, spawnWorkerProcess, startHarness, waitForRun, type Harness, type WorkerProcess } from '../../../test/fixtures/shipped-integrations';
+import { runNow } from '../../platform/triggers';
+
+/**
+ * Issue 13, reproduction 1 (kill): a run over 1 000 new invoices, batches of 50, the accounting
+ * stand-in at 400 ms; at 400 booked the worker process executing the attempt is killed with
+ * SIGKILL, one invoice that was already booked is edited (`updated_at = now()`), and another worker
+ * process takes the run over. Before the fix every later batch boundary shifted by one and got a
+ * new content-derived key: ~500 invoices were booked twice. Now the retried attempt resumes from
+ * the run's checkpoint, every entry carries `<invoice id>@<version>` which the API books at most
+ * once, and the edited invoice's new version goes to the next run.
+ */
+
+const INVOICES = 1_000;
+let h: Harness;
+const workers: WorkerProcess[] = [];
+
+beforeAll(async () => {
+  h = await startHarness({ seed: 13 });
+  await generateHostData(h.db, { customers: 25, invoices: INVOICES, seed: 13 });
+  await configure(h.db, 'accounting-export', { settings: { batchSize: 50 }, retryDelays: ['1s', '2s', '2s'], breakerFailures: 3, breakerCooldown: '2s' });
+}, 120_000);
+afterAll(async () => {
+  await Promise.allSettled(workers.map((w) => w.kill()));
+  await h?.close();
+});
+
+describe('an invoice edited between attempts after a worker is killed', () => {
+  it('books every version at most once and the edited invoice\'s latest version in the next run', async () => {
+    await h.admin.setFaults('accounting', { latencyMs: 400 });
+    const first = await spawnWorkerProcess(h, 'first');
+    workers.push(first);
+    const { runId } = await runNow(h.db, h.boss, { integration: 'accounting-export', triggeredBy: 'ada@example.com' });
+
+    await waitFor('400 invoices to be booked', async () => (await h.admin.bookings()).total >= 400, 120_000);
+    await first.kill();
+    const bookedAtKill = await h.admin.bookedEntries();
+    expect(bookedAtKill.length).toBeLessThan(INVOICES);
+    // An invoice booked before the kill is edited by the host application.
+    const edited = bookedAtKill[Math.floor(bookedAtKill.length / 3)];
+    const [{ id: editedId }] = await h.db.$client<{ id: string }[]>`select id from invoices where number = ${edited.reference}`;
+    await editInvoice(h.db.$client, editedId);
+
+    const second = await spawnWorkerProcess(h, 'second');
+    workers.push(second);
+    const run = await waitForRun(h.db, runId, ['succeeded'], 180_000);
+    const rows = await h.db.select().from(attempts).where(eq(attempts.runId, runId)).orderBy(asc(attempts.startedAt));
+    const used = rows.filter((a) => a.outcome !== 'deferred');
+
+    const afterRun = await h.admin.bookings();
+    // The run books each of the 1 000 once: the edited invoice only in the version it had when booked.
+    expect(afterRun.duplicates).toEqual([]);
+    expect(afterRun.total).toBe(INVOICES);
+    expect(used[0]).toMatchObject({ number: 1, outcome: 'failed', errorClass: 'WorkerLost' });
+    // The retried attempt resumed from the run's checkpoint instead of from the start.
+    const resumed = used.at(-1)!;
+    expect(resumed).toMatchObject({ outcome: 'succeeded', resumedFrom: { updatedAt: expect.any(String), id: expect.any(String) } });
+
+    // The next run books the edited invoice's new version, and nothing else.
+    const next = await runNow(h.db, h.boss, { integration: 'accounting-export', triggeredBy: 'ada@example.com' });
+    const nextRun = await waitForRun(h.db, next.runId, ['succeeded'], 120_000);
+    expect(nextRun.result).toMatchObject({ processed: 1 });
+
+    const report = exactlyOnceReport(await invoiceVersions(h.db.$client), await h.admin.bookedEntries());
+    console.log(
+      `edit after kill: invoices ${INVOICES}, booked at the kill ${bookedAtKill.length}, attempts ${used.map((a) => `${a.number}:${a.outcome}${a.errorClass ? `(${a.errorClass})` : ''}`).join(' ')}, ` +
+        `resumed from ${JSON.stringify(resumed.resumedFrom)}, bookings ${report.bookings} (after the run ${afterRun.total}), duplicate versions ${report.duplicates}, ` +
+        `extra per invoice ${report.extraPerInvoice}, latest version missing ${report.latestMissing.length}, entry replays ${afterRun.entryReplays}, run result ${JSON.stringify({ processed: (run.result as { processed: number }).processed })}`,
+    );
+    expect(report).toMatchObject({ posted: INVOICES, bookings: INVOICES + 1, duplicates: 0, extraPerInvoice: 0, latestMissing: [], withoutExternalId: 0, reversioned: 1 });
+  }, 400_000);
+});

@@ -1,0 +1,69 @@
+import { asc, eq } from 'drizzle-orm';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { generateHostData } from '../../../db/host-data';
+import { attempts } from '../../../db/schema';
+import { editInvoice, exactlyOnceReport, invoiceVersions } from '../../../test/fixtures/invoices';
+import { waitFor } from '../../../test/fixtures/platform';
+import { configure, startHarness, startShippedWorker, waitForRun, type Harness } from '../../../test/fixtures/shipped-integrations';
+import { runNow } from '../../platform/triggers';
+import type { PlatformWorker } from '../../platform/worker';
+
+/**
+ * Issue 13, reproduction 1 (outage, no kill): a run over 1 000 invoices, batches of 50; at about
+ * 400 booked the accounting API goes down (503), an already booked invoice is edited, the API
+ * comes back. The attempt fails, the breaker opens and defers the run, and the retried attempt
+ * resumes from the run's checkpoint; with per-version externalIds nothing is booked twice (before
+ * the fix: ~500 duplicates, the same cause as after a kill).
+ */
+
+const INVOICES = 1_000;
+let h: Harness;
+let worker: PlatformWorker;
+
+beforeAll(async () => {
+  h = await startHarness({ seed: 31 });
+  await generateHostData(h.db, { customers: 25, invoices: INVOICES, seed: 31 });
+  await configure(h.db, 'accounting-export', { settings: { batchSize: 50 }, retryDelays: ['1s', '1s', '2s'], breakerFailures: 3, breakerCooldown: '2s' });
+  worker = await startShippedWorker(h);
+}, 120_000);
+afterAll(async () => {
+  await worker?.stop({ timeoutMs: 2_000 });
+  await h?.close();
+});
+
+describe('an invoice edited during an outage of the accounting API', () => {
+  it('books every version at most once; the retried attempt resumes from the checkpoint', async () => {
+    await h.admin.setFaults('accounting', { latencyMs: 100 });
+    const { runId } = await runNow(h.db, h.boss, { integration: 'accounting-export', triggeredBy: 'ada@example.com' });
+    await waitFor('about 400 invoices to be booked', async () => (await h.admin.bookings()).total >= 400, 120_000);
+    await h.admin.setFaults('accounting', { down: true });
+    await waitFor('the attempt to fail on the outage', async () => {
+      const rows = await h.db.select().from(attempts).where(eq(attempts.runId, runId));
+      return rows.some((a) => a.outcome === 'failed');
+    }, 60_000);
+    const bookedAtOutage = await h.admin.bookedEntries();
+    const edited = bookedAtOutage[Math.floor(bookedAtOutage.length / 2)];
+    const [{ id: editedId }] = await h.db.$client<{ id: string }[]>`select id from invoices where number = ${edited.reference}`;
+    await editInvoice(h.db.$client, editedId);
+    await h.admin.clearFaults('accounting');
+
+    await waitForRun(h.db, runId, ['succeeded'], 120_000);
+    const afterRun = await h.admin.bookings();
+    expect(afterRun.duplicates).toEqual([]);
+    expect(afterRun.total).toBe(INVOICES);
+    const rows = await h.db.select().from(attempts).where(eq(attempts.runId, runId)).orderBy(asc(attempts.startedAt));
+    const used = rows.filter((a) => a.outcome !== 'deferred');
+    expect(used[0]).toMatchObject({ number: 1, outcome: 'failed' });
+    expect(used.at(-1)).toMatchObject({ outcome: 'succeeded', resumedFrom: { updatedAt: expect.any(String), id: expect.any(String) } });
+
+    const next = await runNow(h.db, h.boss, { integration: 'accounting-export', triggeredBy: 'ada@example.com' });
+    expect((await waitForRun(h.db, next.runId, ['succeeded'], 60_000)).result).toMatchObject({ processed: 1 });
+    const report = exactlyOnceReport(await invoiceVersions(h.db.$client), await h.admin.bookedEntries());
+    console.log(
+      `edit during outage: invoices ${INVOICES}, booked at the outage ${bookedAtOutage.length}, attempts ${used.map((a) => `${a.number}:${a.outcome}`).join(' ')}, ` +
+        `deferrals ${rows.length - used.length}, resumed from ${JSON.stringify(used.at(-1)!.resumedFrom)}, bookings ${report.bookings}, duplicate versions ${report.duplicates}, ` +
+        `extra per invoice ${report.extraPerInvoice}, latest version missing ${report.latestMissing.length}`,
+    );
+    expect(report).toMatchObject({ posted: INVOICES, bookings: INVOICES + 1, duplicates: 0, extraPerInvoice: 0, latestMissing: [], withoutExternalId: 0, reversioned: 1 });
+  }, 300_000);
+});
