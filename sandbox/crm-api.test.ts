@@ -135,6 +135,21 @@ describe('CRM contacts', () => {
     expect(missing.status).toBe(404);
   });
 
+  it('creates contacts sharing one updated_at when asked (ties), never one in the future or before the latest change', async () => {
+    const post = (body: unknown) =>
+      fetch(`${sandbox.url}/_admin/crm/contacts`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+    const tie = new Date().toISOString();
+    const a = (await (await post({ name: 'Tie A', email: null, country: 'DE', currency: 'EUR', updated_at: tie })).json()) as Contact;
+    const b = (await (await post({ name: 'Tie B', email: null, country: 'DE', currency: 'EUR', updated_at: tie })).json()) as Contact;
+    expect([a.updated_at, b.updated_at]).toEqual([tie, tie]);
+    const future = await post({ name: 'F', email: null, country: 'DE', currency: 'EUR', updated_at: new Date(Date.now() + 60_000).toISOString() });
+    expect(future.status).toBe(400);
+    expect(((await future.json()) as { message: string }).message).toMatch(/is in the future/);
+    const past = await post({ name: 'P', email: null, country: 'DE', currency: 'EUR', updated_at: '2020-01-01T00:00:00.000Z' });
+    expect(past.status).toBe(400);
+    expect(((await past.json()) as { message: string }).message).toMatch(/is before the latest change/);
+  });
+
   it('requires X-Api-Key when the sandbox is given a CRM API key', async () => {
     expect((await fetch(`${keyed.url}/crm/v1/contacts`)).status).toBe(401);
     expect((await fetch(`${keyed.url}/crm/v1/contacts`, { headers: { 'x-api-key': 'wrong' } })).status).toBe(401);

@@ -81,6 +81,11 @@ export const ZNewContact = z.strictObject({
   id: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, 'must be 1-64 letters, digits, - or _').optional(),
   ...ZContactFields,
   email: ZContactFields.email.default(null),
+  /**
+   * For tests of equal timestamps (a CRM with coarse updated_at): the contact's updated_at, not in
+   * the future and not before the latest change. Default: now, strictly after every earlier change.
+   */
+  updated_at: z.iso.datetime({ message: 'must be an ISO 8601 date-time in UTC, e.g. 2026-11-30T10:00:00.000Z' }).optional(),
 });
 
 export const ZContactPatch = z
@@ -167,7 +172,17 @@ export class ContactStore {
     } else if (this.#contacts.has(id)) {
       fail(409, 'conflict', `Contact '${id}' already exists; PATCH /_admin/crm/contacts/${id} changes it`);
     }
-    const contact: Contact = { id, name: fields.name, email: fields.email, country: fields.country, currency: fields.currency, updated_at: this.#changeTime() };
+    let updatedAt: string;
+    if (fields.updated_at !== undefined) {
+      const at = Date.parse(fields.updated_at);
+      if (at > this.now()) fail(400, 'invalid_request', `updated_at ${fields.updated_at} is in the future`);
+      // Equal to the latest change is allowed (ties); earlier would let a walk that passed it skip the contact.
+      if (at < this.#lastChange) fail(400, 'invalid_request', `updated_at ${fields.updated_at} is before the latest change (${new Date(this.#lastChange).toISOString()}): a walk may already have passed it`);
+      updatedAt = new Date(at).toISOString();
+    } else {
+      updatedAt = this.#changeTime();
+    }
+    const contact: Contact = { id, name: fields.name, email: fields.email, country: fields.country, currency: fields.currency, updated_at: updatedAt };
     this.#remember(contact);
     return { ...contact };
   }

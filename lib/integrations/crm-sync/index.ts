@@ -1,5 +1,6 @@
-import { eq, sql } from 'drizzle-orm';
+import { and, eq, isNull, lte, or, sql } from 'drizzle-orm';
 import { z } from 'zod';
+import type { Transaction } from '../../../db/client';
 import { customers } from '../../../db/schema';
 import { defineIntegration } from '../../platform/contract';
 
@@ -7,6 +8,17 @@ import { defineIntegration } from '../../platform/contract';
  * Inbound sync of CRM contacts onto the host platform's customers (upsert by external id), every
  * 15 minutes from a durable `updated_since` cursor. A dry-run reads the same pages and reports the
  * same counts; its database writes are rolled back by the platform.
+ *
+ * Exactly once under change (README, "Writing an integration that moves data exactly once"):
+ * - the CRM pages by a keyset over (updated_at, id) with an inclusive `updated_since`: a contact
+ *   changed during the walk moves to its end (seen again, in its newer version), pages cannot
+ *   shift under the walk, and contacts sharing an updated_at are re-read, never skipped;
+ * - after each applied page the position is checkpointed (`updatedSince` = the page's last
+ *   updated_at, inclusive, so ties at the boundary are read again): a retried attempt resumes
+ *   there, and the run's end commits it as the cursor;
+ * - each customer remembers the version it holds (`external_updated_at`); an older version is
+ *   never applied over a newer one, so a delayed or superseded attempt cannot undo a later change.
+ * The CRM's updated_at must only grow at each change of a contact (the stand-in guarantees it).
  */
 
 const settings = z.object({
@@ -32,6 +44,53 @@ interface SyncCursor {
   updatedSince: string;
 }
 
+export interface ApplyCounts {
+  created: number;
+  updated: number;
+  unchanged: number;
+  /** Versions older than the one the customer already holds: not applied. */
+  stale: number;
+}
+
+/**
+ * Applies a page of contacts onto customers by external id, in one transaction, never an older
+ * version over a newer one (the comparison is in the UPDATE itself, so it holds against a
+ * concurrent writer too).
+ */
+export async function applyContacts(tx: Transaction, contacts: Contact[], counts: ApplyCounts): Promise<void> {
+  for (const contact of contacts) {
+    const version = new Date(contact.updated_at);
+    const values = { name: contact.name, email: contact.email, country: contact.country, currency: contact.currency };
+    const [existing] = await tx.select().from(customers).where(eq(customers.externalId, contact.id));
+    if (!existing) {
+      const inserted = await tx.insert(customers).values({ ...values, externalId: contact.id, externalUpdatedAt: version }).onConflictDoNothing().returning({ id: customers.id });
+      if (inserted.length) {
+        counts.created++;
+        continue;
+      }
+    }
+    const held = existing?.externalUpdatedAt?.getTime();
+    if (held !== undefined && held > version.getTime()) {
+      counts.stale++;
+      continue;
+    }
+    const same =
+      existing && existing.name === values.name && existing.email === values.email && existing.country === values.country && existing.currency === values.currency;
+    if (same && held === version.getTime()) {
+      counts.unchanged++;
+      continue;
+    }
+    const applied = await tx
+      .update(customers)
+      .set(same ? { externalUpdatedAt: version } : { ...values, externalUpdatedAt: version, updatedAt: sql`now()` })
+      .where(and(eq(customers.externalId, contact.id), or(isNull(customers.externalUpdatedAt), lte(customers.externalUpdatedAt, version))))
+      .returning({ id: customers.id });
+    if (applied.length === 0) counts.stale++;
+    else if (same) counts.unchanged++;
+    else counts.updated++;
+  }
+}
+
 export const crmSync = defineIntegration({
   name: 'crm-sync',
   description: 'Inbound sync of CRM contacts onto customers, every 15 minutes',
@@ -46,13 +105,13 @@ export const crmSync = defineIntegration({
     settings: { baseUrl: `${process.env.SANDBOX_URL ?? 'http://localhost:4000'}/crm`, pageSize: 100 },
   },
   async execute(ctx) {
+    // This run's last checkpoint when a retried attempt resumes, else the committed cursor.
     const cursor = await ctx.cursor.get<SyncCursor>();
-    const counts = { created: 0, updated: 0, unchanged: 0 };
-    let newest = cursor?.updatedSince;
+    const counts: ApplyCounts = { created: 0, updated: 0, unchanged: 0, stale: 0 };
     let pageToken: string | null = null;
     let pages = 0;
     const headers: Record<string, string> = ctx.secrets.apiKey ? { 'x-api-key': ctx.secrets.apiKey } : {};
-    ctx.log.info(`pulling contacts changed since ${cursor?.updatedSince ?? 'the beginning'}`);
+    ctx.log.info(`pulling contacts changed since ${cursor?.updatedSince ?? 'the beginning'}${ctx.run.resumedFrom ? " (resuming from this run's checkpoint)" : ''}`);
     do {
       if (ctx.signal.aborted) throw ctx.signal.reason;
       const page: ContactPage = await ctx.http.getJson<ContactPage>(`${ctx.settings.baseUrl}/v1/contacts`, {
@@ -60,30 +119,20 @@ export const crmSync = defineIntegration({
         query: { updated_since: cursor?.updatedSince, cursor: pageToken, limit: ctx.settings.pageSize },
       });
       pages++;
-      await ctx.tx(async (tx) => {
-        for (const contact of page.data) {
-          const [existing] = await tx.select().from(customers).where(eq(customers.externalId, contact.id));
-          const values = { name: contact.name, email: contact.email, country: contact.country, currency: contact.currency };
-          if (!existing) {
-            await tx.insert(customers).values({ ...values, externalId: contact.id });
-            counts.created++;
-          } else if (existing.name !== values.name || existing.email !== values.email || existing.country !== values.country || existing.currency !== values.currency) {
-            await tx.update(customers).set({ ...values, updatedAt: sql`now()` }).where(eq(customers.id, existing.id));
-            counts.updated++;
-          } else {
-            counts.unchanged++;
-          }
-          if (!newest || contact.updated_at > newest) newest = contact.updated_at;
-        }
-      });
+      await ctx.tx((tx) => applyContacts(tx, page.data, counts));
+      // Applied: the next attempt of this run starts here (inclusive, so contacts sharing the last
+      // updated_at are read again rather than skipped).
+      const last = page.data.at(-1);
+      if (last) await ctx.cursor.checkpoint({ updatedSince: last.updated_at } satisfies SyncCursor);
       pageToken = page.next_cursor;
-      const seen = counts.created + counts.updated + counts.unchanged;
+      const seen = counts.created + counts.updated + counts.unchanged + counts.stale;
       ctx.progress(seen);
       ctx.log.info(`page ${pages}: ${page.data.length} contacts`, { ...counts });
     } while (pageToken);
-    if (newest) ctx.cursor.set({ updatedSince: newest } satisfies SyncCursor);
-    const processed = counts.created + counts.updated + counts.unchanged;
-    const summary = `${ctx.dryRun ? 'Would create' : 'Created'} ${counts.created}, ${ctx.dryRun ? 'would update' : 'updated'} ${counts.updated}, ${counts.unchanged} unchanged`;
+    const processed = counts.created + counts.updated + counts.unchanged + counts.stale;
+    const summary =
+      `${ctx.dryRun ? 'Would create' : 'Created'} ${counts.created}, ${ctx.dryRun ? 'would update' : 'updated'} ${counts.updated}, ${counts.unchanged} unchanged` +
+      (counts.stale ? `, ${counts.stale} older than what is applied (skipped)` : '');
     return { processed, summary, ...counts, pages };
   },
 });
