@@ -49,13 +49,13 @@ type Op =
   | { kind: 'wait'; ms: number };
 
 const opArb: fc.Arbitrary<Op> = fc.oneof(
-  { weight: 4, arbitrary: fc.record({ kind: fc.constant('insert' as const), n: fc.integer({ min: 1, max: 8 }) }) },
+  { weight: 4, arbitrary: fc.record({ kind: fc.constant('insert' as const), n: fc.integer({ min: 1, max: 12 }) }) },
   { weight: 3, arbitrary: fc.record({ kind: fc.constant('editBooked' as const), pick: fc.nat() }) },
   { weight: 2, arbitrary: fc.record({ kind: fc.constant('editUnbooked' as const), pick: fc.nat() }) },
   { weight: 2, arbitrary: fc.record({ kind: fc.constant('lateOpen' as const), n: fc.integer({ min: 1, max: 3 }) }) },
   { weight: 2, arbitrary: fc.constant({ kind: 'lateCommit' as const }) },
   { weight: 4, arbitrary: fc.constant({ kind: 'run' as const }) },
-  { weight: 1, arbitrary: fc.record({ kind: fc.constant('kill' as const), afterMs: fc.integer({ min: 0, max: 600 }) }) },
+  { weight: 1, arbitrary: fc.record({ kind: fc.constant('kill' as const), afterMs: fc.integer({ min: 0, max: 1500 }) }) },
   {
     weight: 2,
     arbitrary: fc.record({
@@ -240,10 +240,13 @@ async function runSchedule(ops: Op[]) {
           break;
         case 'faults':
           stats.faultConfigs++;
+          // Faults matter while a run is going: start one if none is.
+          if ((await activeRuns()) === 0) await startRun();
           await h.admin.setFaults('accounting', { errorRate: op.errorRate, timeoutRate: op.timeoutRate, latencyMs: op.latencyMs });
           break;
         case 'outage':
           stats.outages++;
+          if ((await activeRuns()) === 0) await startRun();
           await h.admin.setFaults('accounting', { down: true });
           await sleep(op.ms);
           await h.admin.clearFaults('accounting');
@@ -289,6 +292,7 @@ beforeAll(async () => {
   await ensurePlatformQueues(h.boss, { expireInSeconds: EXPIRE_SECONDS, retryLimit: 1_000 });
   await configure(h.db, 'accounting-export', { settings: { batchSize: 5 }, retryDelays: ['1s', '1s', '1s', '1s'], breakerFailures: 3, breakerCooldown: '1s' });
   [{ id: customerId }] = await h.db.insert(customers).values({ name: 'Model Customer AG', country: 'CH', currency: 'CHF' }).returning({ id: customers.id });
+  for (let i = 0; i < 30; i++) await recordVersion(await insertPostedInvoice(h.db.$client, { number: nextNumber(), customerId }));
   await Promise.all([spawnWorker(), spawnWorker()]);
 }, 180_000);
 
