@@ -5,7 +5,7 @@ import { z } from 'zod';
 import { attemptLogs, attempts, cursors, integrations, runs } from '../../db/schema';
 import { freshDatabase, type TestDatabase } from '../../test/db';
 import { startTestBoss, TEST_WORKER_OPTIONS, waitFor } from '../../test/fixtures/platform';
-import { checkpointJson, MAX_CHECKPOINT_BYTES, writeCheckpoint } from './checkpoint';
+import { checkpointJson, commitCheckpointAsCursor, MAX_CHECKPOINT_BYTES, writeCheckpoint } from './checkpoint';
 import { defineIntegration, type IntegrationDefinition } from './contract';
 import { PermanentError, TransientError } from './errors';
 import { buildRegistry } from './registry';
@@ -189,6 +189,17 @@ describe('durable checkpoints', () => {
     expect(() => checkpointJson('x', { s: 'é'.repeat(MAX_CHECKPOINT_BYTES / 2) })).toThrow(PermanentError);
     expect(checkpointJson('x', { s: 'x'.repeat(MAX_CHECKPOINT_BYTES - 8), skip: undefined })).toHaveLength(MAX_CHECKPOINT_BYTES);
     expect(checkpointJson('x', null)).toBe('null');
+  });
+
+  it('never moves the cursor back to the checkpoint of a run requested before the one that committed it', async () => {
+    await resetCursor('stepper');
+    const older = new Date(Date.now() - 60_000);
+    const [early] = await t.db.insert(runs).values({ integration: 'stepper', trigger: 'api', triggeredBy: 'test', correlationId: 'c-early', maxAttempts: 3, status: 'failed', checkpoint: { next: 2 }, createdAt: older }).returning();
+    const [late] = await t.db.insert(runs).values({ integration: 'stepper', trigger: 'api', triggeredBy: 'test', correlationId: 'c-late', maxAttempts: 3, status: 'failed', checkpoint: { next: 7 } }).returning();
+    await commitCheckpointAsCursor(t.db, late.id);
+    // A late re-delivery of the earlier run's job must not undo the later run's progress.
+    await commitCheckpointAsCursor(t.db, early.id);
+    expect(await cursorOf('stepper')).toEqual({ next: 7 });
   });
 
   it('a checkpoint from an attempt that no longer owns the run is not written', async () => {

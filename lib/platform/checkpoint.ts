@@ -105,11 +105,16 @@ export async function resumeFromCheckpoint(db: DatabaseOrTransaction, params: { 
 
 /**
  * When a run ends (succeeded without a staged cursor, failed, cancelled): its last checkpoint, if
- * any, becomes the integration's cursor. Call it in the transaction that ends the run.
+ * any, becomes the integration's cursor. Call it in the transaction that ends the run. Never
+ * replaces a cursor committed by a run requested later (a late re-delivery cannot move it back).
  */
 export async function commitCheckpointAsCursor(tx: DatabaseOrTransaction, runId: string): Promise<void> {
   await tx.execute(sql`
     insert into cursors (integration, value, run_id, updated_at)
     select integration, checkpoint, id, now() from runs where id = ${runId} and checkpoint is not null and not dry_run
-    on conflict (integration) do update set value = excluded.value, run_id = excluded.run_id, updated_at = now()`);
+    on conflict (integration) do update set value = excluded.value, run_id = excluded.run_id, updated_at = now()
+     where cursors.run_id is null or cursors.run_id = excluded.run_id
+        or not exists (select 1 from runs later
+                        where later.id = cursors.run_id
+                          and later.created_at > (select created_at from runs where id = excluded.run_id))`);
 }

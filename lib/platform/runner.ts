@@ -85,7 +85,8 @@ export async function executeRunJob(deps: RunnerDeps, params: RunJobParams): Pro
       .where(and(eq(attempts.runId, run.id), eq(attempts.outcome, 'running')));
     await db.transaction(async (tx) => {
       await tx.update(runs).set({ finishedAt: sql`coalesce(${runs.finishedAt}, now())` }).where(eq(runs.id, run.id));
-      await commitCheckpointAsCursor(tx, run.id);
+      // Cancelled while its attempt was running and its worker is gone: what it acknowledged becomes the cursor.
+      if (run.status === 'cancelled' && run.finishedAt === null) await commitCheckpointAsCursor(tx, run.id);
     });
     return 'skipped';
   }

@@ -107,7 +107,7 @@ async function spawnWorker(): Promise<void> {
   let output = '';
   const exited = new Promise<void>((resolve) => child.on('exit', () => resolve()));
   await new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`model worker did not start within 90 s:\n${output}`)), 90_000);
+    const timer = setTimeout(() => reject(new Error(`model worker did not start within 180 s:\n${output}`)), 180_000);
     const onData = (d: Buffer) => {
       output += d;
       if (output.includes('ready ')) {
