@@ -65,7 +65,7 @@ const opArb: fc.Arbitrary<Op> = fc.oneof(
       latencyMs: fc.integer({ min: 10, max: 80 }),
     }),
   },
-  { weight: 1, arbitrary: fc.record({ kind: fc.constant('outage' as const), ms: fc.integer({ min: 300, max: 1500 }) }) },
+  { weight: 1, arbitrary: fc.record({ kind: fc.constant('outage' as const), ms: fc.integer({ min: 800, max: 2500 }) }) },
   { weight: 2, arbitrary: fc.record({ kind: fc.constant('wait' as const), ms: fc.integer({ min: 100, max: 800 }) }) },
 );
 
@@ -184,6 +184,7 @@ async function killMidAttempt(afterMs: number) {
 
 async function runSchedule(ops: Op[]) {
   const late: { sql: postgres.Sql; commit: () => void; done: Promise<unknown>; ids: string[] }[] = [];
+  let killed = false;
   try {
     for (const op of ops) {
       stats.ops++;
@@ -236,6 +237,9 @@ async function runSchedule(ops: Op[]) {
           await startRun();
           break;
         case 'kill':
+          // One kill per schedule: each stalls the export until the lost attempt's job expires.
+          if (killed) break;
+          killed = true;
           await killMidAttempt(op.afterMs);
           break;
         case 'faults':
@@ -246,7 +250,9 @@ async function runSchedule(ops: Op[]) {
           break;
         case 'outage':
           stats.outages++;
+          // While an attempt is sending, so its requests fail and the breaker opens.
           if ((await activeRuns()) === 0) await startRun();
+          await waitFor('an attempt to run', async () => (await h.db.$client`select 1 from attempts where outcome = 'running' limit 1`).length > 0, 3_000, 50).catch(() => undefined);
           await h.admin.setFaults('accounting', { down: true });
           await sleep(op.ms);
           await h.admin.clearFaults('accounting');
