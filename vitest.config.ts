@@ -35,6 +35,8 @@ const RELIABILITY = [
   'test/reliability/**/*.test.ts',
   'lib/integrations/accounting-export/worker-restart.test.ts',
   'lib/integrations/accounting-export/outage.test.ts',
+  'lib/integrations/accounting-export/edit-after-kill.test.ts',
+  'lib/integrations/accounting-export/edit-during-outage.test.ts',
 ];
 
 const NEVER = ['node_modules/**', 'e2e/**', '.next/**', '.data/**'];

@@ -8,7 +8,7 @@ import { customers } from '../../db/schema';
 import { ensurePlatformQueues } from '../../lib/platform/queue';
 import { runNow } from '../../lib/platform/triggers';
 import { editInvoice, exactlyOnceReport, insertPostedInvoice, invoiceVersions } from '../fixtures/invoices';
-import { sleep, waitFor } from '../fixtures/platform';
+import { sleep, waitFor } from '../fixtures/wait';
 import { configure, SECRETS_KEY, startHarness, waitForRun, type Harness } from '../fixtures/shipped-integrations';
 
 /**

@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { generateHostData } from '../../../db/host-data';
 import { attempts } from '../../../db/schema';
 import { editInvoice, exactlyOnceReport, invoiceVersions } from '../../../test/fixtures/invoices';
-import { waitFor } from '../../../test/fixtures/platform';
+import { waitFor } from '../../../test/fixtures/wait';
 import { configure, spawnWorkerProcess, startHarness, waitForRun, type Harness, type WorkerProcess } from '../../../test/fixtures/shipped-integrations';
 import { runNow } from '../../platform/triggers';
 

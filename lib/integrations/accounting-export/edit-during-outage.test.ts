@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { generateHostData } from '../../../db/host-data';
 import { attempts } from '../../../db/schema';
 import { editInvoice, exactlyOnceReport, invoiceVersions } from '../../../test/fixtures/invoices';
-import { waitFor } from '../../../test/fixtures/platform';
+import { waitFor } from '../../../test/fixtures/wait';
 import { configure, startHarness, startShippedWorker, waitForRun, type Harness } from '../../../test/fixtures/shipped-integrations';
 import { runNow } from '../../platform/triggers';
 import type { PlatformWorker } from '../../platform/worker';

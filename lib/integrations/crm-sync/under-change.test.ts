@@ -1,7 +1,7 @@
 import { asc, eq, sql } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { attempts, customers } from '../../../db/schema';
-import { sleep, waitFor } from '../../../test/fixtures/platform';
+import { sleep, waitFor } from '../../../test/fixtures/wait';
 import { configure, runOf, startHarness, startShippedWorker, waitForRun, type Contact, type Harness } from '../../../test/fixtures/shipped-integrations';
 import { runNow } from '../../platform/triggers';
 import type { PlatformWorker } from '../../platform/worker';
