@@ -325,19 +325,20 @@ describe('exactly once under change: seeded model of the accounting export', () 
     const entries = await h.admin.bookedEntries();
     const summary = await h.admin.bookings();
     const report = exactlyOnceReport(await invoiceVersions(h.db.$client), entries);
-    const [attemptStats] = await h.db.execute<{ attempts: number; lost: number; failed: number; deferred: number; resumed: number; runs: number; runs_failed: number }>(sql`
+    const [attemptStats] = await h.db.execute<{ attempts: number; lost: number; failed: number; deferred: number; resumed: number; runs: number; runs_failed: number; breaker_opened: number }>(sql`
       select (select count(*)::int from attempts) as attempts,
              (select count(*)::int from attempts where error_class = 'WorkerLost') as lost,
              (select count(*)::int from attempts where outcome = 'failed') as failed,
              (select count(*)::int from attempts where outcome = 'deferred') as deferred,
              (select count(*)::int from attempts where resumed_from is not null) as resumed,
              (select count(*)::int from runs) as runs,
-             (select count(*)::int from runs where status = 'failed') as runs_failed`);
+             (select count(*)::int from runs where status = 'failed') as runs_failed,
+             (select count(*)::int from pgboss.job where name = 'platform-events' and data->>'type' = 'breaker.opened') as breaker_opened`);
     console.log(
       `exactly-once model: seed ${SEED}, schedules ${stats.schedules}, ops ${stats.ops} in ${((Date.now() - started) / 1000).toFixed(0)} s; ` +
         `invoices ${report.posted} (inserted ${stats.inserted}, late-committed ${stats.lateCommitted}), edits of booked ${stats.editedBooked} / unbooked ${stats.editedUnbooked}, ` +
         `runs ${attemptStats.runs} (failed ${attemptStats.runs_failed}, catch-up ${stats.catchUpRuns}), attempts ${attemptStats.attempts} (failed ${attemptStats.failed}, worker lost ${attemptStats.lost}, ` +
-        `deferred ${attemptStats.deferred}, resumed from a checkpoint ${attemptStats.resumed}), kills mid-attempt ${stats.kills} (missed ${stats.killsMissed}), outages ${stats.outages}, fault configs ${stats.faultConfigs}; ` +
+        `deferred ${attemptStats.deferred}, resumed from a checkpoint ${attemptStats.resumed}), kills mid-attempt ${stats.kills} (missed ${stats.killsMissed}), outages ${stats.outages}, fault configs ${stats.faultConfigs}, breaker opened ${attemptStats.breaker_opened}; ` +
         `bookings ${report.bookings}, invoices in 2+ versions ${report.reversioned}, entry replays ${summary.entryReplays}, request replays ${summary.replays}; ` +
         `duplicate deliveries ${report.duplicates}, latest version missing ${report.latestMissing.length}`,
     );
