@@ -136,6 +136,8 @@ export const runs = pgTable(
     jobId: uuid('job_id'),
     attemptCount: integer('attempt_count').notNull().default(0),
     maxAttempts: integer('max_attempts').notNull(),
+    /** Attempts interrupted by infrastructure (worker lost, database unavailable): not counted in attemptCount, capped separately. */
+    interruptions: integer('interruptions').notNull().default(0),
     nextAttemptAt: tstz('next_attempt_at'),
     progressDone: integer('progress_done'),
     progressTotal: integer('progress_total'),
@@ -200,7 +202,8 @@ export const bulkOperations = pgTable(
 );
 export type BulkOperation = typeof bulkOperations.$inferSelect;
 
-export const attemptOutcomeEnum = pgEnum('attempt_outcome', ['running', 'succeeded', 'failed', 'deferred', 'cancelled']);
+/** 'interrupted': the attempt's worker was lost or the database was unavailable; it did not use up an attempt. */
+export const attemptOutcomeEnum = pgEnum('attempt_outcome', ['running', 'succeeded', 'failed', 'deferred', 'cancelled', 'interrupted']);
 export type AttemptOutcome = (typeof attemptOutcomeEnum.enumValues)[number];
 
 export const attempts = pgTable(
@@ -219,7 +222,11 @@ export const attempts = pgTable(
     startedAt: tstz('started_at').notNull().defaultNow(),
     finishedAt: tstz('finished_at'),
   },
-  (t) => [index('attempts_run_idx').on(t.runId, t.number), index('attempts_started_idx').on(t.startedAt)],
+  (t) => [
+    index('attempts_run_idx').on(t.runId, t.number),
+    index('attempts_started_idx').on(t.startedAt),
+    index('attempts_running_idx').on(t.startedAt).where(sql`outcome = 'running'`),
+  ],
 );
 export type Attempt = typeof attempts.$inferSelect;
 
@@ -406,6 +413,17 @@ export const workerHeartbeats = pgTable('worker_heartbeats', {
   beatAt: tstz('beat_at').notNull().defaultNow(),
   stoppedAt: tstz('stopped_at'),
 });
+
+/**
+ * One key check value per secrets key id (HMAC of a constant under the key): web and worker refuse
+ * to start with a JUNCTION_SECRETS_KEY that does not match it (lib/platform/secrets-key-check.ts).
+ */
+export const secretKeyChecks = pgTable('secret_key_checks', {
+  keyId: text('key_id').primaryKey(),
+  checkValue: text('check_value').notNull(),
+  createdAt: createdAt(),
+});
+export type SecretKeyCheck = typeof secretKeyChecks.$inferSelect;
 
 export const appMeta = pgTable('app_meta', {
   key: text('key').primaryKey(),

@@ -59,6 +59,7 @@ export const ZEnv = z.object({
   RUN_RETENTION_DAYS: z.coerce.number().int().min(1).max(3650).default(30),
   ALERT_RECOVERY_HOLD_SECONDS: z.coerce.number().int().min(0).max(86_400, 'must be at most 86400 seconds (a day)').default(120),
   WORKER_CONCURRENCY: z.coerce.number().int().min(1).max(64).default(4),
+  RUN_MAX_INTERRUPTIONS: z.coerce.number().int().min(1).max(1000, 'must be at most 1000').default(10),
 });
 
 export type Env = z.infer<typeof ZEnv>;

@@ -1,6 +1,7 @@
 import { connect, disconnect } from '../db/client';
 import { ConfigError, loadEnv } from '../lib/env';
 import { loadKeyring, reencryptSecrets } from '../lib/platform/secrets';
+import { verifySecretsKeys } from '../lib/platform/secrets-key-check';
 
 /**
  * Re-encrypts every stored secret (integration credentials, alert channel secrets) under the
@@ -17,6 +18,9 @@ try {
   const keyring = loadKeyring(env);
   const db = connect(env.DATABASE_URL, { max: 1, name: 'junction-rotate-secrets' });
   try {
+    // Every configured key must match its key check value: a wrong old key would re-encrypt nothing
+    // readable, a wrong new key would seal everything under a key nobody has.
+    await verifySecretsKeys(db, keyring);
     const result = await reencryptSecrets(db, keyring, { actor: `script:rotate-secrets-key (${process.env.USER ?? 'unknown user'})` });
     console.log(
       result.reencrypted === 0

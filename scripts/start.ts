@@ -10,6 +10,7 @@ import { seedDemo } from '../db/seed';
 import { integrations } from '../lib/integrations';
 import { buildRegistry, syncRegistry } from '../lib/platform/registry';
 import { loadKeyring } from '../lib/platform/secrets';
+import { verifySecretsKeys } from '../lib/platform/secrets-key-check';
 import { DEMO_CREDENTIALS } from '../sandbox/demo-credentials';
 import { ConfigError, parseEnv } from '../lib/env';
 import { DEMO_PASSWORD, DEMO_USERS } from '../sandbox/idp';
@@ -181,8 +182,11 @@ async function main() {
   const sandboxUrlForSeed = `http://localhost:${sandboxPort}`;
   const secretsKey =
     base.JUNCTION_SECRETS_KEY ?? (e2e ? randomBytes(32).toString('base64') : persistent('secrets.key', () => randomBytes(32).toString('base64')));
+  const keyring = loadKeyring({ JUNCTION_SECRETS_KEY: secretsKey, JUNCTION_SECRETS_KEY_ID: base.JUNCTION_SECRETS_KEY_ID, JUNCTION_SECRETS_OLD_KEYS: base.JUNCTION_SECRETS_OLD_KEYS });
+  // A wrong key stops start-up before the seed (or anything else) writes.
+  await verifySecretsKeys(db, keyring);
   const seeded = await seedDemo(db, {
-    keyring: loadKeyring({ JUNCTION_SECRETS_KEY: secretsKey, JUNCTION_SECRETS_KEY_ID: base.JUNCTION_SECRETS_KEY_ID, JUNCTION_SECRETS_OLD_KEYS: base.JUNCTION_SECRETS_OLD_KEYS }),
+    keyring,
     credentials: DEMO_CREDENTIALS,
     sandboxUrl: sandboxUrlForSeed,
     appUrl,
@@ -260,6 +264,8 @@ async function main() {
 main().catch(async (error) => {
   if (error instanceof ConfigError) {
     console.error(error.message);
+    if (embedded) await embedded.stop().catch(() => {});
+    if (tempDir) rmSync(tempDir, { recursive: true, force: true });
     process.exit(1);
   }
   console.error('[junction] start-up failed:', error instanceof Error ? error.message : error);

@@ -13,6 +13,7 @@ import { compileStoredMapping } from '../lib/platform/mapping';
 import { buildRegistry } from '../lib/platform/registry';
 import { startPruner } from '../lib/platform/retention';
 import { createSecretsProvider, loadKeyring } from '../lib/platform/secrets';
+import { verifySecretsKeys } from '../lib/platform/secrets-key-check';
 import { startPlatformWorker } from '../lib/platform/worker';
 
 /**
@@ -42,6 +43,8 @@ async function main() {
       );
     }
   }
+  // A wrong JUNCTION_SECRETS_KEY stops here, before anything is written.
+  await verifySecretsKeys(db, keyring);
 
   // With start-up migrations off, pg-boss only checks its schema (installed by `npm run db:migrate`).
   const boss = createBoss(env.DATABASE_URL, { migrate: env.JUNCTION_MIGRATE_ON_START });
@@ -54,6 +57,7 @@ async function main() {
     concurrency: env.WORKER_CONCURRENCY,
     secrets: createSecretsProvider(db, keyring),
     mapper: compileStoredMapping,
+    options: { maxInterruptions: env.RUN_MAX_INTERRUPTIONS },
   });
   const alerting = await startAlerting({ db, boss, keyring, appUrl: env.APP_URL, recoveryHoldSeconds: env.ALERT_RECOVERY_HOLD_SECONDS });
   const heartbeat = await startHeartbeat(db, { workerId });

@@ -67,8 +67,12 @@ export class CancelledError extends Error {
   override name = 'CancelledError';
   constructor(
     message: string,
-    /** 'cancelled': an operator cancelled the run; 'released': the worker is stopping and hands it back. */
-    readonly reason: 'cancelled' | 'released' = 'cancelled',
+    /**
+     * 'cancelled': an operator cancelled the run; 'released': the worker is stopping and hands it back;
+     * 'interrupted': the worker lost its database session, so it can no longer prove the attempt is
+     * alive (another worker recovers it): the attempt stops, and no attempt is used up.
+     */
+    readonly reason: 'cancelled' | 'released' | 'interrupted' = 'cancelled',
   ) {
     super(message);
   }
@@ -120,6 +124,15 @@ export function isTransientStatus(status: number): boolean {
 export class CredentialsError extends PermanentError {
   readonly [CREDENTIALS] = true;
   override name = 'CredentialsError';
+}
+
+/**
+ * A stored secret does not open under the worker's key: the key does not match the one it was
+ * sealed with (or the value was altered). A deployment problem, not the credentials': the stored
+ * value is kept, and re-entering it would only replace good ciphertext.
+ */
+export class SecretsKeyMismatchError extends PermanentError {
+  override name = 'SecretsKeyMismatchError';
 }
 
 export type TriggerErrorCode = 'not_found' | 'orphaned' | 'invalid_state' | 'invalid_input';
@@ -184,6 +197,31 @@ export function classifyError(error: unknown): ErrorOutcome {
 export function errorClassName(error: unknown): string {
   if (error instanceof Error) return error.name || error.constructor.name || 'Error';
   return typeof error === 'string' ? 'Error' : 'UnknownError';
+}
+
+const DATABASE_CONNECTION_CODES = new Set(['CONNECTION_CLOSED', 'CONNECTION_ENDED', 'CONNECTION_DESTROYED', 'CONNECT_TIMEOUT']);
+const SOCKET_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH']);
+
+/**
+ * True when the error (or one of its causes) says the platform's database could not be reached: a
+ * postgres.js connection error, a SQLSTATE of class 08 (connection exception) or 57P01-57P03
+ * (server shutting down, crashed, starting), or a socket error under a failed Drizzle query. Such a
+ * failure is the infrastructure's, not the handler's: it does not use up one of the run's attempts.
+ * An external system's connection failure (NetworkError from ctx.http, a plain fetch) is not this.
+ */
+export function isDatabaseUnavailableError(error: unknown): boolean {
+  let inQuery = false;
+  for (let current = error, depth = 0; current && typeof current === 'object' && depth < 8; depth++) {
+    const e = current as { name?: unknown; code?: unknown; cause?: unknown; constructor?: { name?: string } };
+    if (branded(e, TRANSIENT) || branded(e, PERMANENT) || branded(e, HTTP)) return false;
+    const code = typeof e.code === 'string' ? e.code : '';
+    if (DATABASE_CONNECTION_CODES.has(code)) return true;
+    if (e.name === 'PostgresError' && (/^08/.test(code) || ['57P01', '57P02', '57P03'].includes(code))) return true;
+    if (e.name === 'DrizzleQueryError' || e.constructor?.name === 'DrizzleQueryError') inQuery = true;
+    if (inQuery && SOCKET_CODES.has(code)) return true;
+    current = e.cause;
+  }
+  return false;
 }
 
 export function errorMessage(error: unknown): string {

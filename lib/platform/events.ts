@@ -29,7 +29,7 @@ export type PlatformEvent =
       attempts: number;
       error: string;
       errorClass: string;
-      reason: 'retries_exhausted' | 'permanent' | 'retry_budget';
+      reason: 'retries_exhausted' | 'permanent' | 'retry_budget' | 'interrupted';
       startedAt: string;
     })
   | (RecoveryBase & { type: 'run.succeeded'; integration: string; runId: string })

@@ -4,7 +4,8 @@ import type { DatabaseOrTransaction } from '../../db/client';
 /**
  * Retry budget: `integrations.retry_budget` (0..1, null = none) caps automatic retries as a share of
  * the integration's attempts in the last hour (attempt number > 1 counts as a retry; deferred
- * attempts — breaker open, worker released — are not attempts). Over budget, a transient failure is
+ * attempts — breaker open, worker released — and interrupted ones — worker lost, database
+ * unavailable — are not attempts). Over budget, a transient failure is
  * not retried: the run fails with "retry budget exhausted". A quiet integration is not capped: the
  * budget applies once the hour holds RETRY_BUDGET_MIN_ATTEMPTS attempts, so one failure at night
  * still gets its retries.
@@ -33,7 +34,7 @@ export async function retryBudgetStatus(
   const [row] = await db.execute<{ attempts: number; retries: number }>(sql`
     select count(*)::int as attempts, (count(*) filter (where a.number > 1))::int as retries
     from attempts a join runs r on r.id = a.run_id
-    where a.started_at > now() - interval '1 hour' and r.integration = ${params.integration} and a.outcome <> 'deferred'`);
+    where a.started_at > now() - interval '1 hour' and r.integration = ${params.integration} and a.outcome not in ('deferred', 'interrupted')`);
   const attempts = Number(row.attempts);
   const retries = Number(row.retries);
   const exhausted = attempts >= RETRY_BUDGET_MIN_ATTEMPTS && (retries + 1) / (attempts + 1) > budget;

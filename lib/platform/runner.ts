@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
-import { and, asc, eq, gt, inArray, lt, ne, sql } from 'drizzle-orm';
+import { and, eq, sql } from 'drizzle-orm';
+import type { PgBoss } from 'pg-boss';
 import type { Database, Transaction } from '../../db/client';
 import { attempts, cursors, integrations, runs, type Integration, type Run } from '../../db/schema';
 import { breakerDeferral } from './breaker';
@@ -15,9 +16,11 @@ import {
   errorMessage,
   isCancelledError,
   isCredentialsError,
+  isDatabaseUnavailableError,
 } from './errors';
 import { emitPlatformEvent, type PlatformEvent } from './events';
-import { sendRunJob, txEventSender } from './queue';
+import { bossDb, RUNS_QUEUE, sendRunJob, txEventSender } from './queue';
+import { checkTurn } from './run-order';
 import { retryBudgetMessage, retryBudgetStatus } from './retry-budget';
 import { recordCredentialsFailure, recordCredentialsRecovered } from './token-health';
 
@@ -37,14 +40,24 @@ import { recordCredentialsFailure, recordCredentialsRecovered } from './token-he
  *   used up, run failed and `run.failed` (retries_exhausted); over the integration's retry budget
  *   (retry-budget.ts) not retried: run failed and `run.failed` (retry_budget);
  * - CircuitOpenError → attempt deferred, re-queued for the breaker's half-open time, no attempt used;
- * - cancellation → attempt and run cancelled; release (worker stopping) → re-queued now, no attempt used.
+ * - cancellation → attempt and run cancelled; release (worker stopping) → re-queued now, no attempt used;
+ * - interruption (the worker lost, the database unavailable) → attempt recorded 'interrupted', run
+ *   re-queued now with the same attempt number; over the interruption cap, run failed and
+ *   `run.failed` (interrupted). A lost worker is found by the liveness sweep (liveness.ts), which
+ *   calls recoverLostAttempt.
  * Dry-runs never emit events.
  */
 
 export interface RunnerDeps extends ContextDeps {
   registry: Registry;
   workerId: string;
+  /** Holds each attempt's liveness lock while it runs (liveness.ts); absent, a sweep would take the attempt for lost. */
+  liveness?: { hold(attemptId: string): Promise<void>; release(attemptId: string): Promise<void> };
+  /** Interruptions (worker lost, database unavailable) after which a run fails. Default 10. */
+  maxInterruptions?: number;
 }
+
+export const DEFAULT_MAX_INTERRUPTIONS = 10;
 
 export type RunJobOutcome =
   | 'missing'
@@ -56,10 +69,11 @@ export type RunJobOutcome =
   | 'deferred'
   | 'cancelled'
   | 'released'
+  | 'interrupted'
+  | 'recovered'
   | 'abandoned';
 
 const TERMINAL = ['succeeded', 'failed', 'cancelled'] as const;
-const WORKER_LOST = 'worker lost: the worker executing this attempt stopped (crash, kill or expiry) before it finished';
 
 export interface RunJobParams {
   jobId: string;
@@ -91,12 +105,18 @@ export async function executeRunJob(deps: RunnerDeps, params: RunJobParams): Pro
     return 'skipped';
   }
 
-  // A delivery of the job we expected while an attempt is still 'running' means its worker died.
-  const lost = await db
-    .update(attempts)
-    .set({ outcome: 'failed', errorMessage: WORKER_LOST, errorClass: 'WorkerLost', finishedAt: sql`now()` })
+  // A delivery of the job we expected while an attempt is still 'running': its worker died and the
+  // liveness sweep has not recovered it yet (or the job expired while the attempt still runs).
+  // Recovered the same way, without using an attempt; a worker that still holds it keeps it.
+  const [open] = await db
+    .select({ id: attempts.id })
+    .from(attempts)
     .where(and(eq(attempts.runId, run.id), eq(attempts.outcome, 'running')))
-    .returning({ number: attempts.number });
+    .limit(1);
+  if (open) {
+    const recovered = await recoverLostAttempt(deps, { attemptId: open.id, recoveredBy: deps.workerId, currentJobId: params.jobId });
+    return recovered === 'alive' ? 'skipped' : recovered === 'gone' ? 'stale' : 'recovered';
+  }
 
   const def = deps.registry.get(run.integration);
   if (!def || !integration) {
@@ -108,35 +128,16 @@ export async function executeRunJob(deps: RunnerDeps, params: RunJobParams): Pro
     return 'failed';
   }
   if (run.attemptCount >= run.maxAttempts) {
-    await finishFailed(deps, run, { message: lost.length ? WORKER_LOST : 'no attempts left', errorClass: 'WorkerLost', reason: 'retries_exhausted' });
+    await finishFailed(deps, run, { message: run.errorMessage ?? 'no attempts left', errorClass: run.errorClass ?? 'AttemptsExhausted', reason: 'retries_exhausted' });
     return 'failed';
   }
 
-  // Runs of an integration take turns in the order they were requested. A run waits while an
-  // earlier run has started and not finished (between attempts, deferred, or its worker lost):
-  // otherwise it could rebuild batches from a watermark the earlier run has partly booked past,
-  // under other idempotency keys. Dry-runs book nothing and never wait.
-  if (!run.dryRun) {
-    const [earlier] = await db
-      .select({ id: runs.id, nextAttemptAt: runs.nextAttemptAt })
-      .from(runs)
-      .where(
-        and(
-          eq(runs.integration, run.integration),
-          eq(runs.dryRun, false),
-          ne(runs.id, run.id),
-          lt(runs.createdAt, run.createdAt),
-          gt(runs.attemptCount, 0),
-          inArray(runs.status, ['queued', 'running', 'retrying', 'deferred']),
-        ),
-      )
-      .orderBy(asc(runs.createdAt))
-      .limit(1);
-    if (earlier) {
-      const startAfter = new Date(Math.max(Date.now() + 1_000, earlier.nextAttemptAt?.getTime() ?? 0));
-      await db.transaction((tx) => requeue(deps, tx, run, { status: run.status === 'queued' ? 'queued' : 'deferred', startAfter }));
-      return 'deferred';
-    }
+  // Runs of an integration take turns, in the order they were requested (run-order.ts).
+  const turn = await checkTurn(db, run);
+  if (turn.waitFor) {
+    const startAfter = new Date(Math.max(Date.now() + 1_000, turn.waitFor.nextAttemptAt?.getTime() ?? 0));
+    await db.transaction((tx) => requeue(deps, tx, run, { status: run.status === 'queued' ? 'queued' : 'deferred', startAfter }));
+    return 'deferred';
   }
 
   // Breaker open: wait for it without starting the handler and without using an attempt.
@@ -159,9 +160,25 @@ export async function executeRunJob(deps: RunnerDeps, params: RunJobParams): Pro
     return 'deferred';
   }
 
-  const started = await startAttempt(db, run, params.jobId, deps.workerId);
+  // The liveness lock is taken before the attempt row commits and released after its outcome has.
+  const attemptId = randomUUID();
+  await deps.liveness?.hold(attemptId);
+  try {
+    return await executeAttempt(deps, params, { run, def, integration, attemptId, overtaken: turn.overtaken });
+  } finally {
+    await deps.liveness?.release(attemptId);
+  }
+}
+
+async function executeAttempt(
+  deps: RunnerDeps,
+  params: RunJobParams,
+  p: { run: Run; def: NonNullable<ReturnType<Registry['get']>>; integration: Integration; attemptId: string; overtaken: number },
+): Promise<RunJobOutcome> {
+  const { run, def, integration, attemptId } = p;
+  const started = await startAttempt(deps.db, run, params.jobId, deps.workerId, attemptId);
   if (!started) return 'skipped';
-  const { attemptId, number } = started;
+  const { number } = started;
   const current: Run = { ...run, attemptCount: number };
 
   const signal = params.jobSignal ? AbortSignal.any([params.control, params.jobSignal]) : params.control;
@@ -170,7 +187,13 @@ export async function executeRunJob(deps: RunnerDeps, params: RunJobParams): Pro
   let failure: unknown;
   try {
     scope = await createAttemptContext(deps, { def, integration, run: current, attemptId, attemptNumber: number, signal });
-    scope.log.info(`attempt ${number} of ${run.maxAttempts} started on ${deps.workerId}${run.dryRun ? ' (dry-run)' : ''}`);
+    const interrupted = run.interruptions ? ` (after ${run.interruptions} interruption${run.interruptions === 1 ? '' : 's'}, which used no attempt)` : '';
+    scope.log.info(`attempt ${number} of ${run.maxAttempts} started on ${deps.workerId}${run.dryRun ? ' (dry-run)' : ''}${interrupted}`);
+    if (p.overtaken > 0) {
+      scope.log.info(
+        `started ahead of ${p.overtaken} earlier queued run${p.overtaken === 1 ? '' : 's'} of ${run.integration}: a retry an operator asked for goes first; the others follow in the order they were requested`,
+      );
+    }
     if (scope.resumedFrom) scope.log.info(`resumed from checkpoint ${JSON.stringify(scope.resumedFrom.value).slice(0, 500)}`, { checkpoint: true });
     result = await def.execute(scope.ctx);
     // A refused checkpoint fails the attempt even when the handler caught the error.
@@ -190,7 +213,7 @@ export async function executeRunJob(deps: RunnerDeps, params: RunJobParams): Pro
   return finishWithError(deps, current, attemptId, integration, failure, scope);
 }
 
-async function startAttempt(db: Database, run: Run, jobId: string, workerId: string) {
+async function startAttempt(db: Database, run: Run, jobId: string, workerId: string, attemptId: string) {
   return db.transaction(async (tx) => {
     const [updated] = await tx
       .update(runs)
@@ -205,7 +228,7 @@ async function startAttempt(db: Database, run: Run, jobId: string, workerId: str
     if (!updated) return null;
     const [attempt] = await tx
       .insert(attempts)
-      .values({ runId: run.id, number: updated.attemptCount, jobId, worker: workerId })
+      .values({ id: attemptId, runId: run.id, number: updated.attemptCount, jobId, worker: workerId })
       .returning({ id: attempts.id });
     return { attemptId: attempt.id, number: updated.attemptCount };
   });
@@ -238,7 +261,7 @@ function jsonSafe(value: unknown): unknown {
   }
 }
 
-async function emit(deps: RunnerDeps, tx: Transaction, run: Run, event: PlatformEvent) {
+async function emit(deps: Pick<RunnerDeps, 'boss'>, tx: Transaction, run: Run, event: PlatformEvent) {
   if (run.dryRun) return;
   await emitPlatformEvent(txEventSender(deps.boss, tx), { ...event, correlationId: run.correlationId });
 }
@@ -306,6 +329,17 @@ async function finishWithError(
       await commitCheckpointAsCursor(tx, run.id);
       return 'cancelled';
     }
+    if ((kind === 'cancelled' && (error as CancelledError).reason === 'interrupted') || isDatabaseUnavailableError(error)) {
+      // The infrastructure's failure, not the handler's: recorded, and the attempt is not used up.
+      const detail = kind === 'cancelled' ? message : `database unavailable: ${message}`;
+      const outcome = await interruptAttempt(deps, tx, locked, {
+        attemptId,
+        errorClass: 'DatabaseUnavailable',
+        message: `${detail} (on ${deps.workerId}); this interruption did not use up an attempt`,
+        cancelJobId: null,
+      });
+      return outcome === 'gone' ? 'abandoned' : outcome === 'failed' ? 'failed' : 'interrupted';
+    }
     if (kind === 'cancelled') {
       // Released by a stopping worker: hand the run back without using up the attempt.
       if (!(await closeAttempt(tx, attemptId, { outcome: 'deferred', errorMessage: `released: ${message}`, errorClass }))) return 'abandoned';
@@ -357,7 +391,7 @@ async function finishWithError(
 }
 
 /** Puts the run's next attempt on the queue as a new job (now or at `startAfter`). */
-async function requeue(deps: RunnerDeps, tx: Transaction, run: Run, params: { status: 'queued' | 'retrying' | 'deferred'; startAfter?: Date }) {
+async function requeue(deps: Pick<RunnerDeps, 'boss'>, tx: Transaction, run: Run, params: { status: 'queued' | 'retrying' | 'deferred'; startAfter?: Date }) {
   const jobId = randomUUID();
   await tx
     .update(runs)
@@ -367,10 +401,10 @@ async function requeue(deps: RunnerDeps, tx: Transaction, run: Run, params: { st
 }
 
 async function failRun(
-  deps: RunnerDeps,
+  deps: Pick<RunnerDeps, 'boss'>,
   tx: Transaction,
   run: Run,
-  params: { message: string; errorClass: string; reason: 'permanent' | 'retries_exhausted' | 'retry_budget'; plan?: unknown[] },
+  params: { message: string; errorClass: string; reason: 'permanent' | 'retries_exhausted' | 'retry_budget' | 'interrupted'; plan?: unknown[] },
 ) {
   const [updated] = await tx
     .update(runs)
@@ -409,4 +443,86 @@ async function finishFailed(
     if ((TERMINAL as readonly string[]).includes(locked.status)) return;
     await failRun(deps, tx, locked, params);
   });
+}
+
+export interface RecoveryDeps {
+  db: Database;
+  boss: PgBoss;
+  maxInterruptions?: number;
+}
+
+/**
+ * Recovers an attempt whose worker is gone: its liveness lock (liveness.ts) is free while the row
+ * still says 'running'. 'alive' when a worker still holds it, 'gone' when it finished meanwhile.
+ * An attempt that started before the database server last started was cut off by the database
+ * (restart, crash): recorded as 'database unavailable', otherwise 'worker lost'. The dead worker's
+ * job is cancelled, which frees the integration's queue slot at once (the queue lets one job per
+ * integration be active), unless it is the job being delivered now (`currentJobId`).
+ */
+export async function recoverLostAttempt(
+  deps: RecoveryDeps,
+  params: { attemptId: string; recoveredBy: string; currentJobId?: string },
+): Promise<'recovered' | 'failed' | 'alive' | 'gone'> {
+  return deps.db.transaction(async (tx) => {
+    const [probe] = await tx.execute<{ run_id: string; worker: string | null; job_id: string | null; restarted: boolean; free: boolean }>(sql`
+      select run_id, worker, job_id, started_at < pg_postmaster_start_time() as restarted,
+             pg_try_advisory_xact_lock(hashtextextended(id::text, 0)) as free
+        from attempts where id = ${params.attemptId} and outcome = 'running'`);
+    if (!probe) return 'gone';
+    if (!probe.free) return 'alive';
+    const locked = await lockRun(tx, probe.run_id);
+    const worker = probe.worker ?? 'its worker';
+    const message = probe.restarted
+      ? `database unavailable: the database restarted while ${worker} ran this attempt, which ended it; noticed by ${params.recoveredBy}. This interruption did not use up an attempt`
+      : `worker lost: ${worker} stopped (killed, crashed or cut off from the database) during this attempt; noticed by ${params.recoveredBy}. This interruption did not use up an attempt`;
+    return interruptAttempt(deps, tx, locked, {
+      attemptId: params.attemptId,
+      errorClass: probe.restarted ? 'DatabaseUnavailable' : 'WorkerLost',
+      message,
+      cancelJobId: probe.job_id && probe.job_id !== params.currentJobId ? probe.job_id : null,
+    });
+  });
+}
+
+/**
+ * Records an interrupted attempt (fenced on 'running') and gives the run its next attempt now with
+ * the same number; the run fails once its interruptions reach the cap (a handler that keeps
+ * killing its worker, e.g. by exhausting memory), with one `run.failed` (interrupted).
+ */
+async function interruptAttempt(
+  deps: Pick<RecoveryDeps, 'boss' | 'maxInterruptions'>,
+  tx: Transaction,
+  locked: Run,
+  p: { attemptId: string; errorClass: 'WorkerLost' | 'DatabaseUnavailable'; message: string; cancelJobId: string | null },
+): Promise<'recovered' | 'failed' | 'gone'> {
+  const [closed] = await tx
+    .update(attempts)
+    .set({ outcome: 'interrupted', errorMessage: p.message.slice(0, 4000), errorClass: p.errorClass, finishedAt: sql`now()` })
+    .where(and(eq(attempts.id, p.attemptId), eq(attempts.outcome, 'running')))
+    .returning({ number: attempts.number });
+  if (!closed) return 'gone';
+  if (p.cancelJobId) await deps.boss.cancel(RUNS_QUEUE, p.cancelJobId, { db: bossDb(tx) });
+  if ((TERMINAL as readonly string[]).includes(locked.status)) {
+    // Cancelled while its worker was gone: nothing more to run.
+    await tx.update(runs).set({ finishedAt: sql`coalesce(${runs.finishedAt}, now())` }).where(eq(runs.id, locked.id));
+    return 'recovered';
+  }
+  const interruptions = locked.interruptions + 1;
+  const giveBack = closed.number === locked.attemptCount ? 1 : 0;
+  const [updated] = await tx
+    .update(runs)
+    .set({ attemptCount: sql`${runs.attemptCount} - ${giveBack}`, interruptions, errorMessage: p.message.slice(0, 4000), errorClass: p.errorClass })
+    .where(eq(runs.id, locked.id))
+    .returning();
+  const cap = deps.maxInterruptions ?? DEFAULT_MAX_INTERRUPTIONS;
+  if (interruptions >= cap) {
+    await failRun(deps, tx, updated, {
+      message: `interrupted ${interruptions} times (the cap is ${cap}): the run keeps stopping the workers that execute it, as a handler that exhausts memory or crashes its process does; look at the worker logs before retrying. Last: ${p.message}`.slice(0, 4000),
+      errorClass: p.errorClass,
+      reason: 'interrupted',
+    });
+    return 'failed';
+  }
+  await requeue(deps, tx, updated, { status: 'queued' });
+  return 'recovered';
 }

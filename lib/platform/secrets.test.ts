@@ -6,7 +6,7 @@ import { freshDatabase, type TestDatabase } from '../../test/db';
 import { ConfigError } from '../env';
 import { openChannelSecret, sealChannelSecret } from './alerts/channels';
 import { keyringFrom } from './crypto';
-import { isCredentialsError } from './errors';
+import { isCredentialsError, isPermanentError } from './errors';
 import { createSecretsProvider, loadKeyring, reencryptSecrets, secretStatus, writeSecrets } from './secrets';
 
 const key1 = randomBytes(32).toString('base64');
@@ -77,14 +77,18 @@ describe('secrets at rest', () => {
     ]);
   });
 
-  it('refuses a sealed value moved to another row, without showing the value', async () => {
+  it('refuses a sealed value moved to another row, without showing the value or asking to re-enter it', async () => {
     const [row] = await t.db.select().from(integrationSecrets).where(eq(integrationSecrets.name, 'clientSecret'));
     await t.db.insert(integrationSecrets).values({ ...row, integration: 'erp' });
     const error = await createSecretsProvider(t.db, ring1)
       .read('erp', ['clientSecret'])
       .catch((e: unknown) => e);
-    expect(isCredentialsError(error)).toBe(true);
-    expect((error as Error).message).toMatch(/^Secret 'clientSecret' of 'erp' cannot be decrypted .*; set it again/);
+    expect(isCredentialsError(error)).toBe(false);
+    expect(isPermanentError(error)).toBe(true);
+    expect((error as Error).message).toMatch(
+      /^Secret 'clientSecret' of 'erp' cannot be decrypted .*does not match the key the secret was sealed with; start the worker with the key that sealed it/,
+    );
+    expect((error as Error).message).not.toMatch(/set it again|re-?enter/i);
     expect((error as Error).message).not.toContain(VALUE);
     await t.db.delete(integrationSecrets).where(eq(integrationSecrets.integration, 'erp'));
   });

@@ -6,7 +6,7 @@ import { openChannelSecret, sealChannelSecret } from './alerts/channels';
 import { recordAction } from './audit';
 import type { SecretsProvider } from './contract';
 import { keyringFrom, open, seal, SecretDecryptionError, type Keyring } from './crypto';
-import { CredentialsError } from './errors';
+import { SecretsKeyMismatchError } from './errors';
 
 /**
  * Integration secrets at rest: AES-256-GCM (crypto.ts) under the key from the environment, with
@@ -120,8 +120,9 @@ export async function writeSecrets(
 
 /**
  * The worker's SecretsProvider: decrypted values of the requested names that are set. A value that
- * cannot be opened (its key is not configured, or it was tampered with) is a CredentialsError
- * naming the secret and what to do, never showing any part of the value.
+ * cannot be opened (its key is not configured or does not match, or it was tampered with) is a
+ * SecretsKeyMismatchError naming the secret and the key to start with, never showing any part of
+ * the value and never asking for it again.
  */
 export function createSecretsProvider(db: DatabaseOrTransaction, keyring: Keyring): SecretsProvider {
   return {
@@ -137,8 +138,8 @@ export function createSecretsProvider(db: DatabaseOrTransaction, keyring: Keyrin
           values[row.name] = open(keyring, { keyId: row.keyId, sealed: row.sealed }, secretAad(integration, row.name));
         } catch (error) {
           if (!(error instanceof SecretDecryptionError)) throw error;
-          throw new CredentialsError(
-            `Secret '${row.name}' of '${integration}' cannot be decrypted (${error.message}); set it again in the console's credentials page`,
+          throw new SecretsKeyMismatchError(
+            `Secret '${row.name}' of '${integration}' cannot be decrypted (${error.message}): the key this worker has for key id '${row.keyId}' does not match the key the secret was sealed with; start the worker with the key that sealed it (JUNCTION_SECRETS_KEY, or JUNCTION_SECRETS_OLD_KEYS for an older key id). The stored value is kept as it is.`,
           );
         }
       }

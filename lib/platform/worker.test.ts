@@ -1,4 +1,4 @@
-import { asc, eq } from 'drizzle-orm';
+import { asc, eq, sql } from 'drizzle-orm';
 import type { PgBoss } from 'pg-boss';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { attempts, integrations, runs } from '../../db/schema';
@@ -34,8 +34,9 @@ afterAll(async () => {
 });
 
 describe('a worker killed mid-attempt', () => {
-  it('loses nothing: the job expires, another worker runs it, exactly one attempt succeeds', async () => {
-    child = await spawnChildWorker(t.url, 'doomed');
+  it('is noticed by another worker without waiting for the job to expire; the run goes on with the same attempt number', async () => {
+    // A 10-minute expiry: only the liveness lock can tell the survivor that the attempt's worker is gone.
+    child = await spawnChildWorker(t.url, 'doomed', { EXPIRE_SECONDS: '600' });
     const { runId } = await runNow(t.db, boss, { integration: 'slow-once', triggeredBy: 'ada' });
     await waitFor('the child to start the first attempt', async () => server.requests.some((r) => r.path === '/started'), 30_000);
     const [running] = await t.db.select().from(attempts).where(eq(attempts.runId, runId));
@@ -43,19 +44,29 @@ describe('a worker killed mid-attempt', () => {
 
     await child.kill(); // kill -9: no shutdown code runs
     expect(child.process.signalCode).toBe('SIGKILL');
-    survivor = await startPlatformWorker({ db: t.db, boss, registry, workerId: 'survivor', options: TEST_WORKER_OPTIONS });
+    survivor = await startPlatformWorker({
+      db: t.db,
+      boss,
+      registry,
+      workerId: 'survivor',
+      options: { ...TEST_WORKER_OPTIONS, queue: { ...TEST_WORKER_OPTIONS.queue, expireInSeconds: 600 } },
+    });
 
     const run = await waitFor('the run to complete on the surviving worker', async () => {
       const [row] = await t.db.select().from(runs).where(eq(runs.id, runId));
       return row.status === 'succeeded' ? row : undefined;
     }, 40_000);
-    expect(run).toMatchObject({ attemptCount: 2, result: { summary: 'finished on attempt 2' } });
-    const rows = await t.db.select().from(attempts).where(eq(attempts.runId, runId)).orderBy(asc(attempts.number));
+    // The kill used no attempt: the run finished on attempt 1, with one interruption recorded.
+    expect(run).toMatchObject({ attemptCount: 1, interruptions: 1, result: { summary: 'finished on attempt 1' } });
+    const rows = await t.db.select().from(attempts).where(eq(attempts.runId, runId)).orderBy(asc(attempts.startedAt));
     expect(rows.map((a) => [a.number, a.outcome, a.worker, a.errorClass])).toEqual([
-      [1, 'failed', 'doomed', 'WorkerLost'],
-      [2, 'succeeded', 'survivor', null],
+      [1, 'interrupted', 'doomed', 'WorkerLost'],
+      [1, 'succeeded', 'survivor', null],
     ]);
-    expect(rows[0].errorMessage).toMatch(/^worker lost/);
+    expect(rows[0].errorMessage).toMatch(/^worker lost: doomed stopped .*noticed by survivor\. This interruption did not use up an attempt/);
+    // The dead worker's job was cancelled by the recovery (an expiry would have failed it), freeing the integration's slot.
+    const [job] = await t.db.execute<{ state: string }>(sql`select state from pgboss.job where id = ${rows[0].jobId}`);
+    expect(job.state).toBe('cancelled');
     expect(rows.filter((a) => a.outcome === 'succeeded')).toHaveLength(1);
     expect(server.requests.filter((r) => r.path === '/done')).toHaveLength(1);
   });

@@ -5,6 +5,7 @@ import { runs } from '../../db/schema';
 import type { IntegrationDefinition, MapperFactory, SecretsProvider } from './contract';
 import { CancelledError } from './errors';
 import type { HttpDefaults } from './http';
+import { DEFAULT_LIVENESS_INTERVAL_MS, startLiveness } from './liveness';
 import type { AttemptLogOptions } from './log';
 import { startBulkDispatcher } from './bulk';
 import { ensurePlatformQueues, RUNS_QUEUE, SCHEDULE_QUEUE, type QueueOptions, type RunJobData, type ScheduleJobData } from './queue';
@@ -41,6 +42,10 @@ export interface PlatformWorkerOptions {
   bulkDispatchMs?: number;
   /** Upsert the registry into the integrations table at start. Default true. */
   syncRegistry?: boolean;
+  /** How often this worker looks for attempts whose worker is gone (liveness.ts). Default 1 000. */
+  livenessIntervalMs?: number;
+  /** Interruptions (worker lost, database unavailable) after which a run fails. Default 10. */
+  maxInterruptions?: number;
 }
 
 export interface StartPlatformWorkerParams {
@@ -64,6 +69,21 @@ export async function startPlatformWorker(params: StartPlatformWorkerParams): Pr
   if (options.syncRegistry !== false) await syncRegistry(db, { registry });
   await syncSchedules(db, boss, { registry });
 
+  const active = new Map<string, AbortController>();
+  const liveness = await startLiveness({
+    db,
+    boss,
+    workerId,
+    intervalMs: options.livenessIntervalMs ?? DEFAULT_LIVENESS_INTERVAL_MS,
+    maxInterruptions: options.maxInterruptions,
+    log: (message) => console.log(`[worker] ${message}`),
+    // This worker can no longer prove its attempts alive, and another may be recovering them: stop them.
+    onSessionLost: (message) => {
+      for (const [runId, control] of active) {
+        if (!control.signal.aborted) control.abort(new CancelledError(`run ${runId} was interrupted: ${message}`, 'interrupted'));
+      }
+    },
+  });
   const deps: RunnerDeps = {
     db,
     boss,
@@ -74,8 +94,9 @@ export async function startPlatformWorker(params: StartPlatformWorkerParams): Pr
     http: options.http,
     progressIntervalMs: options.progressIntervalMs,
     log: options.log,
+    liveness,
+    maxInterruptions: options.maxInterruptions,
   };
-  const active = new Map<string, AbortController>();
   const running = new Set<Promise<unknown>>();
   let stopping = false;
 
@@ -151,12 +172,15 @@ export async function startPlatformWorker(params: StartPlatformWorkerParams): Pr
         }),
       ]);
       clearTimeout(timer);
-      if (!timedOut) return;
-      for (const [runId, control] of active) {
-        control.abort(new CancelledError(`worker ${workerId} is stopping: run ${runId} goes back to the queue`, 'released'));
+      if (timedOut) {
+        for (const [runId, control] of active) {
+          control.abort(new CancelledError(`worker ${workerId} is stopping: run ${runId} goes back to the queue`, 'released'));
+        }
+        // Released runs record their hand-back; a handler that ignores its signal is not waited for long.
+        await Promise.race([Promise.allSettled([...running]), new Promise((resolve) => setTimeout(resolve, 5_000).unref())]);
       }
-      // Released runs record their hand-back; a handler that ignores its signal is not waited for long.
-      await Promise.race([Promise.allSettled([...running]), new Promise((resolve) => setTimeout(resolve, 5_000).unref())]);
+      // Last: an attempt still running here loses its lock now, and another worker recovers it.
+      await liveness.stop();
     },
   };
 }

@@ -24,7 +24,7 @@ export const ZPlatformEvent = z.discriminatedUnion(
       attempts: z.number().int().min(0),
       error: z.string(),
       errorClass: z.string(),
-      reason: z.enum(['retries_exhausted', 'permanent', 'retry_budget']),
+      reason: z.enum(['retries_exhausted', 'permanent', 'retry_budget', 'interrupted']),
       startedAt: isoTime,
     }),
     z.object({ ...recovery, type: z.literal('run.succeeded'), integration: name, runId: z.string().min(1) }),

@@ -55,10 +55,11 @@ function lines(parts: (string | null | false | undefined)[]): string {
   return parts.filter((p): p is string => typeof p === 'string' && p !== '').join('\n');
 }
 
-const FAILURE_REASON: Record<'retries_exhausted' | 'permanent' | 'retry_budget', string> = {
+const FAILURE_REASON: Record<'retries_exhausted' | 'permanent' | 'retry_budget' | 'interrupted', string> = {
   retries_exhausted: 'retries exhausted',
   permanent: 'permanent error, not retried',
   retry_budget: 'retry budget spent, not retried',
+  interrupted: 'interrupted too often: its workers kept stopping',
 };
 
 export function runFailedMessage(p: {
@@ -69,7 +70,7 @@ export function runFailedMessage(p: {
   attempts: number;
   error: string;
   errorClass: string;
-  reason: 'retries_exhausted' | 'permanent' | 'retry_budget';
+  reason: 'retries_exhausted' | 'permanent' | 'retry_budget' | 'interrupted';
   startedAt: string;
   at: string;
   correlationId: string | null;
@@ -84,7 +85,9 @@ export function runFailedMessage(p: {
     integration: p.integration,
     title: `${p.integration}: run failed (${FAILURE_REASON[p.reason]})`,
     text: lines([
-      `Integration '${p.integration}' failed: run ${p.runId} gave up after ${p.attempts} ${plural} (${FAILURE_REASON[p.reason]}).`,
+      p.reason === 'interrupted'
+        ? `Integration '${p.integration}' failed: run ${p.runId} was stopped after its attempts were interrupted too often (the worker executing it was lost or the database unavailable each time; a handler that exhausts memory or crashes its process does this). Look at the worker logs before retrying.`
+        : `Integration '${p.integration}' failed: run ${p.runId} gave up after ${p.attempts} ${plural} (${FAILURE_REASON[p.reason]}).`,
       `Failing since: ${p.startedAt}`,
       `Attempts: ${p.attempts}`,
       `Last error: ${lastError ?? 'none recorded'}`,
