@@ -85,7 +85,9 @@ async function stillRunning(attemptId: string): Promise<boolean> {
 }
 
 async function terminalRuns(): Promise<number> {
-  const [row] = await t.db.execute<{ n: number }>(sql`select count(*)::int as n from runs where status in ('succeeded', 'failed', 'cancelled')`);
+  const [row] = await t.db.execute<{ n: number }>(
+    sql`select count(*)::int as n from runs where integration = ${INTEGRATION} and status in ('succeeded', 'failed', 'cancelled')`,
+  );
   return row.n;
 }
 
@@ -93,7 +95,7 @@ async function waitForAllRuns(timeoutMs: number): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const [row] = await t.db.execute<{ n: number; done: number }>(
-      sql`select count(*)::int as n, count(*) filter (where status in ('succeeded', 'failed', 'cancelled'))::int as done from runs`,
+      sql`select count(*)::int as n, count(*) filter (where status in ('succeeded', 'failed', 'cancelled'))::int as done from runs where integration = ${INTEGRATION}`,
     );
     if (row.n > 0 && row.n === row.done) return;
     if (Date.now() > deadline) throw new Error(`runs did not all finish within ${timeoutMs / 1000} s: ${JSON.stringify(await runStatusCounts(t.db))}`);
