@@ -7,7 +7,12 @@ export interface EmbeddedDatabase {
   adminUrl: string;
   /** Builds the URL of another database on the same server. */
   urlFor(database: string): string;
-  stop(): Promise<void>;
+  /**
+   * Stops the server: 'fast' (default, pg_ctl -m fast: SIGINT, sessions terminated, clean
+   * shutdown) or 'immediate' (pg_ctl -m immediate: SIGQUIT, no shutdown checkpoint; the next start
+   * recovers from the WAL).
+   */
+  stop(mode?: 'fast' | 'immediate'): Promise<void>;
   /** True when this start created the cluster (first run). */
   created: boolean;
 }
@@ -58,6 +63,11 @@ export async function startEmbeddedPostgres(options: { dir: string; port: number
     adminUrl: urlFor('postgres'),
     urlFor,
     created,
-    stop: () => pg.stop(),
+    async stop(mode = 'fast') {
+      if (mode === 'fast') return pg.stop();
+      const pid = Number(readFileSync(pidFile, 'utf8').split('\n')[0]);
+      process.kill(pid, 'SIGQUIT');
+      while (pidAlive(pid)) await new Promise((resolve) => setTimeout(resolve, 50));
+    },
   };
 }
