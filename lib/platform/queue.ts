@@ -91,13 +91,14 @@ export function txEventSender(boss: PgBoss, tx: DatabaseOrTransaction): EventSen
 export async function sendRunJob(
   boss: PgBoss,
   tx: DatabaseOrTransaction,
-  params: { runId: string; jobId: string; integration: string; startAfter?: Date },
+  params: { runId: string; jobId: string; integration: string; startAfter?: Date; priority?: number },
 ): Promise<void> {
   await ensurePlatformQueues(boss);
   await boss.send(RUNS_QUEUE, { runId: params.runId } satisfies RunJobData, {
     id: params.jobId,
     singletonKey: params.integration,
     ...(params.startAfter ? { startAfter: params.startAfter } : {}),
+    ...(params.priority ? { priority: params.priority } : {}),
     db: bossDb(tx),
   });
 }

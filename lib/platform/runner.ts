@@ -344,14 +344,14 @@ async function finishWithError(
       // Released by a stopping worker: hand the run back without using up the attempt.
       if (!(await closeAttempt(tx, attemptId, { outcome: 'deferred', errorMessage: `released: ${message}`, errorClass }))) return 'abandoned';
       await tx.update(runs).set({ attemptCount: sql`${runs.attemptCount} - 1` }).where(eq(runs.id, run.id));
-      await requeue(deps, tx, run, { status: 'queued' });
+      await requeue(deps, tx, run, { status: 'queued', started: true });
       return 'released';
     }
     if (kind === 'circuit_open') {
       const retryAt = (error as CircuitOpenError).retryAt;
       if (!(await closeAttempt(tx, attemptId, { outcome: 'deferred', errorMessage: message, errorClass }))) return 'abandoned';
       await tx.update(runs).set({ attemptCount: sql`${runs.attemptCount} - 1` }).where(eq(runs.id, run.id));
-      await requeue(deps, tx, run, { status: 'deferred', startAfter: retryAt });
+      await requeue(deps, tx, run, { status: 'deferred', startAfter: retryAt, started: true });
       return 'deferred';
     }
     if (!(await closeAttempt(tx, attemptId, { outcome: 'failed', errorMessage: message, errorClass }))) return 'abandoned';
@@ -373,7 +373,7 @@ async function finishWithError(
       const delayMs = parseDuration(delays[Math.min(run.attemptCount - 1, delays.length - 1)]);
       const startAfter = new Date(Date.now() + delayMs);
       await tx.update(runs).set({ errorMessage: message, errorClass, ...plan }).where(eq(runs.id, run.id));
-      await requeue(deps, tx, run, { status: 'retrying', startAfter });
+      await requeue(deps, tx, run, { status: 'retrying', startAfter, started: true });
       return 'retrying';
     }
     await failRun(deps, tx, run, {
@@ -390,14 +390,23 @@ async function finishWithError(
   });
 }
 
-/** Puts the run's next attempt on the queue as a new job (now or at `startAfter`). */
-async function requeue(deps: Pick<RunnerDeps, 'boss'>, tx: Transaction, run: Run, params: { status: 'queued' | 'retrying' | 'deferred'; startAfter?: Date }) {
+/**
+ * Puts the run's next attempt on the queue as a new job (now or at `startAfter`). A run that has
+ * started goes first (`started`: a higher job priority), as it would win its turn anyway: the
+ * runs queued behind it are not fetched only to be deferred again.
+ */
+async function requeue(
+  deps: Pick<RunnerDeps, 'boss'>,
+  tx: Transaction,
+  run: Run,
+  params: { status: 'queued' | 'retrying' | 'deferred'; startAfter?: Date; started?: boolean },
+) {
   const jobId = randomUUID();
   await tx
     .update(runs)
     .set({ status: params.status, jobId, nextAttemptAt: params.startAfter ?? sql`now()` })
     .where(eq(runs.id, run.id));
-  await sendRunJob(deps.boss, tx, { runId: run.id, jobId, integration: run.integration, startAfter: params.startAfter });
+  await sendRunJob(deps.boss, tx, { runId: run.id, jobId, integration: run.integration, startAfter: params.startAfter, priority: params.started ? 1 : 0 });
 }
 
 async function failRun(
@@ -523,6 +532,6 @@ async function interruptAttempt(
     });
     return 'failed';
   }
-  await requeue(deps, tx, updated, { status: 'queued' });
+  await requeue(deps, tx, updated, { status: 'queued', started: true });
   return 'recovered';
 }

@@ -6,7 +6,7 @@ import { freshDatabase, type TestDatabase } from '../../test/db';
 import { spawnChildWorker, type ChildWorker } from '../../test/fixtures/child-worker';
 import { startTestServer, type TestServer } from '../../test/fixtures/http-server';
 import { fixtureIntegrations } from '../../test/fixtures/integrations';
-import { startTestBoss, TEST_WORKER_OPTIONS, waitFor } from '../../test/fixtures/platform';
+import { platformEvents, startTestBoss, TEST_WORKER_OPTIONS, waitFor } from '../../test/fixtures/platform';
 import { buildRegistry, syncRegistry } from './registry';
 import { runNow } from './triggers';
 import { startPlatformWorker, type PlatformWorker } from './worker';
@@ -69,5 +69,33 @@ describe('a worker killed mid-attempt', () => {
     expect(job.state).toBe('cancelled');
     expect(rows.filter((a) => a.outcome === 'succeeded')).toHaveLength(1);
     expect(server.requests.filter((r) => r.path === '/done')).toHaveLength(1);
-  });
+  }, 120_000);
+});
+
+describe('a run that keeps killing its worker', () => {
+  it('fails once its interruptions reach the cap, with reason interrupted and one run.failed', async () => {
+    await survivor?.stop({ timeoutMs: 2_000 });
+    survivor = undefined;
+    const { runId } = await runNow(t.db, boss, { integration: 'crashes-worker', triggeredBy: 'ada' });
+    const env = { EXPIRE_SECONDS: '600', MAX_INTERRUPTIONS: '2' };
+    // Each child takes the run and dies in it; the next child's liveness sweep notices and re-queues it.
+    const children: ChildWorker[] = [];
+    const run = await waitFor('the run to fail', async () => {
+      const [row] = await t.db.select().from(runs).where(eq(runs.id, runId));
+      if (row.status === 'failed') return row;
+      if (children.every((c) => c.process.signalCode !== null)) children.push(await spawnChildWorker(t.url, `poisoned-${children.length + 1}`, env));
+      return undefined;
+    }, 90_000, 500);
+    await Promise.all(children.map((c) => c.kill()));
+    expect(run).toMatchObject({ status: 'failed', attemptCount: 0, interruptions: 2, errorClass: 'WorkerLost' });
+    expect(run.errorMessage).toMatch(/^interrupted 2 times \(the cap is 2\): the run keeps stopping the workers that execute it/);
+    const rows = await t.db.select().from(attempts).where(eq(attempts.runId, runId)).orderBy(asc(attempts.startedAt));
+    expect(rows.map((a) => [a.number, a.outcome, a.errorClass])).toEqual([
+      [1, 'interrupted', 'WorkerLost'],
+      [1, 'interrupted', 'WorkerLost'],
+    ]);
+    const failed = (await platformEvents(t.db, 'run.failed')).filter((e) => e.runId === runId);
+    expect(failed).toHaveLength(1);
+    expect(failed[0]).toMatchObject({ reason: 'interrupted', errorClass: 'WorkerLost' });
+  }, 180_000);
 });

@@ -123,8 +123,8 @@ async function detectionFigures(crashes: { pid: number; at: Date }[]): Promise<{
   for (const crash of crashes) {
     const [row] = await t.db.execute<{ detected: number | null; blocked: number | null }>(sql`
       select extract(epoch from (select max(finished_at) from attempts
-                                  where outcome = 'interrupted' and split_part(worker, ':', 2) = ${String(crash.pid)}) - ${crash.at})::float as detected,
-             extract(epoch from (select min(started_at) from attempts where started_at > ${crash.at} and outcome <> 'deferred') - ${crash.at})::float as blocked`);
+                                  where outcome = 'interrupted' and split_part(worker, ':', 2) = ${String(crash.pid)}) - ${crash.at.toISOString()}::timestamptz)::float as detected,
+             extract(epoch from (select min(started_at) from attempts where started_at > ${crash.at.toISOString()}::timestamptz and outcome <> 'deferred') - ${crash.at.toISOString()}::timestamptz)::float as blocked`);
     if (row.detected !== null) detected.push(Math.max(0, row.detected));
     if (row.blocked !== null) blocked.push(row.blocked);
   }

@@ -224,7 +224,7 @@ export default async function RunPage({ params }: { params: Promise<{ id: string
               <Card>
                 <CardHeader className="flex-row flex-wrap items-center gap-3">
                   <CardTitle>Attempt {a.number}</CardTitle>
-                  <Badge variant={a.outcome === 'succeeded' ? 'success' : a.outcome === 'failed' ? 'destructive' : a.outcome === 'deferred' ? 'warning' : 'outline'}>
+                  <Badge variant={a.outcome === 'succeeded' ? 'success' : a.outcome === 'failed' ? 'destructive' : a.outcome === 'deferred' || a.outcome === 'interrupted' ? 'warning' : 'outline'}>
                     {a.outcome === 'deferred' ? 'deferred (circuit open)' : a.outcome}
                   </Badge>
                   <span className="text-xs text-muted-foreground">
