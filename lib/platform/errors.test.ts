@@ -5,8 +5,10 @@ import {
   classifyError,
   CredentialsError,
   HttpError,
+  isDatabaseUnavailableError,
   isPermanentError,
   isTransientError,
+  NetworkError,
   PermanentError,
   TimeoutError,
 } from './errors';
@@ -36,5 +38,19 @@ describe('error classification', () => {
   it('recognises errors by brand, not by class identity (module copies, child processes)', () => {
     const foreign = Object.assign(new Error('from another copy'), { [Symbol.for('junction.error.permanent')]: true });
     expect(isPermanentError(foreign)).toBe(true);
+  });
+
+  it('tells the platform database being unreachable apart from an external system being unreachable', async () => {
+    const { DrizzleQueryError } = await import('drizzle-orm/errors');
+    const refused = Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:5432'), { code: 'ECONNREFUSED', syscall: 'connect' });
+    expect(isDatabaseUnavailableError(new DrizzleQueryError('select 1', [], refused))).toBe(true);
+    expect(isDatabaseUnavailableError(Object.assign(new Error('write CONNECTION_ENDED 127.0.0.1:5432'), { code: 'CONNECTION_ENDED' }))).toBe(true);
+    const shutdown = Object.assign(new Error('terminating connection due to administrator command'), { name: 'PostgresError', code: '57P01' });
+    expect(isDatabaseUnavailableError(new DrizzleQueryError('update runs', [], shutdown))).toBe(true);
+    // A fetch to an external system that refuses, or the platform's NetworkError: the handler's failure.
+    expect(isDatabaseUnavailableError(new TypeError('fetch failed', { cause: refused }))).toBe(false);
+    expect(isDatabaseUnavailableError(new NetworkError('connect ECONNREFUSED', { cause: refused }))).toBe(false);
+    const violation = Object.assign(new Error('duplicate key'), { name: 'PostgresError', code: '23505' });
+    expect(isDatabaseUnavailableError(new DrizzleQueryError('insert', [], violation))).toBe(false);
   });
 });
