@@ -22,6 +22,10 @@ export function connect(url: string, options: ConnectOptions = {}): Database {
     // platform's queries are short OLTP reads and writes that never repay it (bench/README.md, 4).
     connection: { application_name: options.name ?? 'junction', jit: 'off' },
     idle_timeout: 30,
+    // postgres.js waits 3^n/100 s (up to 20 s) before its n-th reconnect after failures, so after a
+    // 20 s outage a worker could sit idle for up to 20 s with the database back. Capped at 1 s:
+    // runs resume within a few seconds of the database coming back (database-outage test).
+    backoff: (retries: number) => Math.min(0.05 * 2 ** retries, 1),
   });
   return drizzle(client, { schema }) as Database;
 }

@@ -57,6 +57,8 @@ export async function startLiveness(params: LivenessParams): Promise<Liveness> {
     max: 1,
     idle_timeout: 0,
     max_lifetime: 0,
+    // Its own reconnect counter (the pool's options object carries a shared one).
+    shared: { retries: 0, typeArrayMap: {} },
     connection: { ...db.$client.options.connection, application_name: 'junction-liveness' },
   } as unknown as postgres.Options<Record<string, never>>);
   const held = new Set<string>();
