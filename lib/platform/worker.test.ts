@@ -85,7 +85,7 @@ describe('a run that keeps killing its worker', () => {
       if (row.status === 'failed') return row;
       if (children.every((c) => c.process.signalCode !== null)) children.push(await spawnChildWorker(t.url, `poisoned-${children.length + 1}`, env));
       return undefined;
-    }, 90_000, 500);
+    }, 240_000, 500);
     await Promise.all(children.map((c) => c.kill()));
     expect(run).toMatchObject({ status: 'failed', attemptCount: 0, interruptions: 2, errorClass: 'WorkerLost' });
     expect(run.errorMessage).toMatch(/^interrupted 2 times \(the cap is 2\): the run keeps stopping the workers that execute it/);
@@ -97,5 +97,5 @@ describe('a run that keeps killing its worker', () => {
     const failed = (await platformEvents(t.db, 'run.failed')).filter((e) => e.runId === runId);
     expect(failed).toHaveLength(1);
     expect(failed[0]).toMatchObject({ reason: 'interrupted', errorClass: 'WorkerLost' });
-  }, 180_000);
+  }, 300_000);
 });
