@@ -5,7 +5,8 @@ import { loadKeyring } from '../lib/platform/secrets';
 import { verifySecretsKeys } from '../lib/platform/secrets-key-check';
 
 /**
- * Run by `npm run start:web` before `next start`: applies pending migrations and refuses a
+ * Run by `npm run start:web` before `next start`: applies pending migrations (unless
+ * JUNCTION_MIGRATE_ON_START=false) and refuses a
  * JUNCTION_SECRETS_KEY that does not match the key the stored secrets were sealed with (one line
  * naming the variable, exit code 1, nothing written), so the console never seals new values under
  * a wrong key. The worker does the same at its own start.
@@ -16,7 +17,8 @@ try {
   const keyring = loadKeyring(env);
   const db = connect(env.DATABASE_URL, { max: 1, name: 'junction-web-start' });
   try {
-    await applyMigrations(db);
+    // With JUNCTION_MIGRATE_ON_START=false the runtime role cannot migrate: `npm run db:migrate` did it.
+    if (env.JUNCTION_MIGRATE_ON_START) await applyMigrations(db);
     await verifySecretsKeys(db, keyring);
   } finally {
     await disconnect(db);
