@@ -49,6 +49,26 @@ describe('demo seed', () => {
     expect(leaked[0].n).toBe(0);
   });
 
+  it('tells one story: versions, "last changed by" and secret times agree with the demo history', async () => {
+    const rows = await t.db.$client<{ name: string; version: number; updated_by: string; updated_at: Date; last_by: string; last_at: Date; changes: number }[]>`
+      select i.name, i.version, i.updated_by, i.updated_at,
+             (select changed_by from audit_log a where a.integration = i.name and a.kind = 'config' order by changed_at desc limit 1) as last_by,
+             (select max(changed_at) from audit_log a where a.integration = i.name and a.kind = 'config') as last_at,
+             (select count(distinct correlation_id)::int from audit_log a where a.integration = i.name and a.kind = 'config') as changes
+      from integrations i order by i.name`;
+    for (const r of rows) {
+      expect(r.version, r.name).toBe(1 + r.changes);
+      expect(r.updated_by, r.name).toBe(r.last_by);
+      expect(new Date(r.updated_at).getTime(), r.name).toBe(new Date(r.last_at).getTime());
+    }
+    const secrets = await t.db.$client<{ integration: string; name: string; set_at: Date; audited_at: Date }[]>`
+      select s.integration, s.name, s.updated_at as set_at,
+             (select max(changed_at) from audit_log a where a.integration = s.integration and a.field_name = 'secret.' || s.name) as audited_at
+      from integration_secrets s`;
+    expect(secrets.length).toBeGreaterThan(0);
+    for (const s of secrets) expect(new Date(s.set_at).getTime(), `${s.integration}.${s.name}`).toBe(new Date(s.audited_at).getTime());
+  });
+
   it('generates invoices whose gross equals net plus tax, with lines', async () => {
     const made = await generateHostData(t.db, { customers: 3, invoices: 50, seed: 1, numberOffset: 10_000 });
     expect(made.lines).toBeGreaterThanOrEqual(50);

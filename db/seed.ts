@@ -1,10 +1,10 @@
 import { randomUUID } from 'node:crypto';
-import { eq } from 'drizzle-orm';
+import { eq, sql } from 'drizzle-orm';
 import type { Keyring } from '../lib/platform/crypto';
 import { writeSecrets } from '../lib/platform/secrets';
 import type { Database, Transaction } from './client';
 import { generateHostData } from './host-data';
-import { alertChannels, alertDeliveries, alerts, appMeta, attemptLogs, attempts, auditLog, incidents, runs } from './schema';
+import { alertChannels, alertDeliveries, alerts, appMeta, attemptLogs, attempts, auditLog, incidents, integrationSecrets, runs } from './schema';
 
 const SEED_MARKER = 'demo_seeded';
 
@@ -201,6 +201,19 @@ export async function seedDemo(db: Database, options: SeedOptions): Promise<bool
         correlationId: randomUUID(),
       });
     }
+
+    // The pages must agree with that history: a secret audited as set 15 days ago was set then
+    // (not at seed time), and each integration's version and "last changed by" come from its
+    // newest configuration change, not "Version 1, last changed by system".
+    await tx.update(integrationSecrets).set({ updatedAt: at(now, 15 * DAY), updatedBy: 'demo-seed' }).where(eq(integrationSecrets.updatedBy, 'demo-seed'));
+    await tx.execute(sql`
+      update integrations i set version = 1 + c.changes, updated_at = c.last_at, updated_by = c.last_by
+      from (
+        select integration, count(distinct correlation_id)::int as changes, max(changed_at) as last_at,
+               (array_agg(changed_by order by changed_at desc))[1] as last_by
+        from audit_log where kind = 'config' and integration is not null group by integration
+      ) c
+      where i.name = c.integration`);
     return true;
   });
 }

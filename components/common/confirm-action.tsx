@@ -4,6 +4,7 @@ import Link from 'next/link';
 import { useRouter } from 'next/navigation';
 import { useState, useTransition } from 'react';
 import { toast } from 'sonner';
+import { LinkedIds } from '@/components/common/linked-ids';
 import { Button } from '@/components/ui/button';
 import { Dialog, DialogClose, DialogContent, DialogDescription, DialogFooter, DialogHeader, DialogTitle, DialogTrigger } from '@/components/ui/dialog';
 import type { ActionResult } from '@/lib/server/action';
@@ -66,7 +67,7 @@ export function ConfirmAction<T>({
         onDone?.(result.data);
         router.refresh();
       } else {
-        toast.error(result.error);
+        toast.error(<LinkedIds text={result.error} />);
       }
     });
   if (!confirm) {

@@ -4,6 +4,7 @@ import { useQuery } from '@tanstack/react-query';
 import { useRouter } from 'next/navigation';
 import { useTransition } from 'react';
 import { toast } from 'sonner';
+import { LinkedIds } from '@/components/common/linked-ids';
 import { cancelBulkAction } from '@/app/(console)/runs/actions';
 import { RelativeTime } from '@/components/common/relative-time';
 import { Badge } from '@/components/ui/badge';
@@ -45,7 +46,7 @@ export function BulkOperations({ initial, canOperate }: { initial: BulkItem[]; c
       if (result.ok) {
         toast.success(`Cancelled ${result.data.cancelled} runs that had not started`);
         router.refresh();
-      } else toast.error(result.error);
+      } else toast.error(<LinkedIds text={result.error} />);
     });
   return (
     <section id="bulk-operations" aria-label="Bulk retries" className="flex flex-col gap-2">

@@ -5,52 +5,79 @@ import { useRouter } from 'next/navigation';
 import { useState, useTransition } from 'react';
 import { toast } from 'sonner';
 import { retryRunAction } from '@/app/(console)/runs/actions';
+import { LinkedIds } from '@/components/common/linked-ids';
 import { Button } from '@/components/ui/button';
 import { Dialog, DialogContent, DialogDescription, DialogFooter, DialogHeader, DialogTitle, DialogTrigger } from '@/components/ui/dialog';
 import { Label } from '@/components/ui/label';
 import { Textarea } from '@/components/ui/textarea';
 
-/** Retry with an optional reason (stored on the new run and in the audit trail); warns about old runs. */
-export function RetryDialog({ runId, ageDays }: { runId: string; ageDays: number }) {
+/**
+ * Retry with an optional reason (stored on the new run and in the audit trail); warns about old
+ * runs. The one retry confirmation of the console: the run page and every row of the Runs table
+ * open this same dialog. `after`: open the new run (run page) or stay and refresh (a list).
+ */
+export function RetryDialog({
+  runId,
+  ageDays,
+  after = 'open',
+  disabled = false,
+  triggerLabel,
+}: {
+  runId: string;
+  ageDays: number;
+  after?: 'open' | 'refresh';
+  disabled?: boolean;
+  /** Accessible name of the trigger when "Retry" alone is ambiguous (a list of runs). */
+  triggerLabel?: string;
+}) {
   const router = useRouter();
   const [open, setOpen] = useState(false);
   const [reason, setReason] = useState('');
   const [pending, start] = useTransition();
+  const reasonId = `retry-reason-${runId}`;
   const retry = () =>
     start(async () => {
       const result = await retryRunAction({ runId, reason: reason.trim() || undefined });
       setOpen(false);
       if (result.ok) {
+        setReason('');
         toast.success(
           <span>
-            Retry started. <Link className="underline" href={`/runs/${result.data.runId}`}>Open the new run</Link>
+            Retry started as run{' '}
+            <Link className="font-mono underline" href={`/runs/${result.data.runId}`}>
+              {result.data.runId.slice(0, 8)}
+            </Link>
+            . <Link className="underline" href={`/runs/${result.data.runId}`}>Open the new run</Link>
           </span>,
         );
-        router.push(`/runs/${result.data.runId}`);
+        if (after === 'open') router.push(`/runs/${result.data.runId}`);
+        else router.refresh();
       } else if (typeof result.details?.existingRetryId === 'string') {
         toast.error(
           <span>
-            {result.error} <Link className="underline" href={`/runs/${result.details.existingRetryId}`}>Open that retry</Link>
+            <LinkedIds text={result.error} /> <Link className="underline" href={`/runs/${result.details.existingRetryId}`}>Open that retry</Link>
           </span>,
         );
-      } else toast.error(result.error);
+      } else toast.error(<LinkedIds text={result.error} />);
     });
   return (
     <Dialog open={open} onOpenChange={setOpen}>
       <DialogTrigger asChild>
-        <Button size="sm">Retry</Button>
+        <Button size="sm" variant={after === 'open' ? 'default' : 'outline'} disabled={disabled || pending} aria-label={triggerLabel}>
+          Retry
+        </Button>
       </DialogTrigger>
       <DialogContent>
         <DialogHeader>
-          <DialogTitle>Retry this run?</DialogTitle>
+          <DialogTitle>Retry run {runId.slice(0, 8)}?</DialogTitle>
           <DialogDescription>
             A new run starts with the same input, linked to this one. A run is retried once: later retries start from the new run.
             {ageDays > 7 ? ` This run is ${Math.floor(ageDays)} days old: the external system and the data may have moved on since; check that redoing it is still wanted.` : ''}
           </DialogDescription>
         </DialogHeader>
         <div className="grid gap-1.5">
-          <Label htmlFor="retry-reason">Reason (optional, kept with the run and in the audit trail)</Label>
-          <Textarea id="retry-reason" maxLength={500} value={reason} onChange={(e) => setReason(e.target.value)} placeholder="e.g. CRM maintenance is over" />
+          <Label htmlFor={reasonId}>Reason (optional, kept with the run and in the audit trail)</Label>
+          <Textarea id={reasonId} maxLength={500} value={reason} onChange={(e) => setReason(e.target.value)} placeholder="e.g. CRM maintenance is over" />
         </div>
         <DialogFooter>
           <Button variant="outline" onClick={() => setOpen(false)}>

@@ -11,7 +11,9 @@ import { Button } from '@/components/ui/button';
 import { Dialog, DialogClose, DialogContent, DialogDescription, DialogFooter, DialogHeader, DialogTitle } from '@/components/ui/dialog';
 import { Progress } from '@/components/ui/progress';
 import { Table, TableBody, TableCell, TableHead, TableHeader, TableRow } from '@/components/ui/table';
-import { retryRunAction, retryRunsAction } from '@/app/(console)/runs/actions';
+import { retryRunsAction } from '@/app/(console)/runs/actions';
+import { LinkedIds } from '@/components/common/linked-ids';
+import { RetryDialog } from './retry-dialog';
 import { ACTIVE_STATUSES, RunStatusBadge } from './status-badge';
 import type { RunStatus } from '@/db/schema';
 
@@ -44,6 +46,16 @@ function duration(row: RunRow): string {
   const end = row.finishedAt ? new Date(row.finishedAt).getTime() : Date.now();
   const s = Math.max(0, Math.round((end - new Date(row.startedAt).getTime()) / 1000));
   return s < 60 ? `${s}s` : s < 3600 ? `${Math.floor(s / 60)}m ${s % 60}s` : `${Math.floor(s / 3600)}h ${Math.floor((s % 3600) / 60)}m`;
+}
+
+/**
+ * The Trigger cell: what started the run and who, without repeating itself ("schedule", not
+ * "schedule / schedule"; "manual by ada@…"; "retry by oscar@…").
+ */
+export function triggerWords(row: Pick<RunRow, 'trigger' | 'triggeredBy' | 'dryRun'>): string {
+  const what = row.dryRun && row.trigger !== 'dry_run' ? `${row.trigger.replace(/_/g, '-')} (dry-run)` : row.trigger.replace(/_/g, '-');
+  const who = row.triggeredBy.trim();
+  return !who || who === row.trigger || who === 'schedule' || who === 'system' ? what : `${what} by ${who}`;
 }
 
 /** Retry is offered on a failed run that nobody retried yet (retry the newest run of a chain). */
@@ -86,31 +98,6 @@ export function RunsTable({ initial, canOperate, emptyText }: { initial: RunRow[
       return next;
     });
 
-  const retryOne = (id: string) =>
-    startTransition(async () => {
-      const row = initial.find((r) => r.id === id);
-      const ageDays = row ? (Date.now() - new Date(row.createdAt).getTime()) / 86_400_000 : 0;
-      if (ageDays > 7 && !window.confirm(`This run is ${Math.floor(ageDays)} days old: the external system and the data may have moved on. Retry it anyway?`)) return;
-      const result = await retryRunAction({ runId: id });
-      if (result.ok) {
-        toast.success(
-          <span>
-            Retry started. <Link className="underline" href={`/runs/${result.data.runId}`}>Open the new run</Link>
-          </span>,
-        );
-        router.refresh();
-      } else if (typeof result.details?.existingRetryId === 'string') {
-        toast.error(
-          <span>
-            {result.error}{' '}
-            <Link className="underline" href={`/runs/${result.details.existingRetryId}`}>
-              Open that retry
-            </Link>
-          </span>,
-        );
-      } else toast.error(result.error);
-    });
-
   const retrySelected = () =>
     startTransition(async () => {
       const ids = [...selected];
@@ -128,7 +115,7 @@ export function RunsTable({ initial, canOperate, emptyText }: { initial: RunRow[
           </span>,
         );
         router.refresh();
-      } else toast.error(result.error);
+      } else toast.error(<LinkedIds text={result.error} />);
     });
 
   if (rows.length === 0) return <EmptyState title="No runs">{emptyText}</EmptyState>;
@@ -143,7 +130,7 @@ export function RunsTable({ initial, canOperate, emptyText }: { initial: RunRow[
           <span className="text-muted-foreground">Select failed runs to retry them together.</span>
         </div>
       ) : null}
-      <Table>
+      <Table stacked>
         <TableHeader>
           <TableRow>
             {canOperate ? (
@@ -171,23 +158,23 @@ export function RunsTable({ initial, canOperate, emptyText }: { initial: RunRow[
           {rows.map((row) => (
             <TableRow key={row.id} data-state={selected.has(row.id) ? 'selected' : undefined} data-testid={`run-row-${row.id}`}>
               {canOperate ? (
-                <TableCell>
+                <TableCell data-label={retryable(row) ? 'Select' : undefined}>
                   {retryable(row) ? (
                     <input type="checkbox" aria-label={`Select run ${row.id.slice(0, 8)}`} checked={selected.has(row.id)} onChange={() => toggle(row.id)} />
                   ) : null}
                 </TableCell>
               ) : null}
-              <TableCell>
+              <TableCell data-label="Run">
                 <Link href={`/runs/${row.id}`} className="font-mono text-xs hover:underline">
                   {row.id.slice(0, 8)}
                 </Link>
               </TableCell>
-              <TableCell>
+              <TableCell data-label="Integration">
                 <Link href={`/integrations/${encodeURIComponent(row.integration)}`} className="hover:underline">
                   {row.integration}
                 </Link>
               </TableCell>
-              <TableCell className="min-w-40">
+              <TableCell className="min-w-40" data-label="Status">
                 <RunStatusBadge status={row.status} dryRun={row.dryRun} hold={row.hold} />
                 {row.status === 'running' && row.progressTotal ? (
                   <div className="mt-1 flex items-center gap-2 text-xs text-muted-foreground">
@@ -206,23 +193,22 @@ export function RunsTable({ initial, canOperate, emptyText }: { initial: RunRow[
                   </div>
                 ) : null}
               </TableCell>
-              <TableCell className="text-xs">
-                {row.trigger}
-                <div className="text-muted-foreground">{row.triggeredBy}</div>
+              <TableCell className="text-xs" data-label="Trigger">
+                {triggerWords(row)}
               </TableCell>
-              <TableCell className="tabular-nums">
+              <TableCell className="tabular-nums" data-label="Attempts">
                 {row.attemptCount}/{row.maxAttempts}
               </TableCell>
-              <TableCell className="text-xs">
+              <TableCell className="text-xs" data-label="Created">
                 <RelativeTime value={row.createdAt} />
               </TableCell>
-              <TableCell className="text-xs tabular-nums">{duration(row)}</TableCell>
+              <TableCell className="text-xs tabular-nums" data-label="Duration">
+                {duration(row)}
+              </TableCell>
               {canOperate ? (
-                <TableCell className="text-right">
+                <TableCell className="text-right" data-label={retryable(row) || row.retriedBy ? 'Actions' : undefined}>
                   {retryable(row) ? (
-                    <Button size="sm" variant="outline" disabled={pending} onClick={() => retryOne(row.id)}>
-                      Retry
-                    </Button>
+                    <RetryDialog runId={row.id} ageDays={(Date.now() - new Date(row.createdAt).getTime()) / 86_400_000} after="refresh" disabled={pending} triggerLabel={`Retry run ${row.id.slice(0, 8)}`} />
                   ) : row.retriedBy ? (
                     <Link href={`/runs/${row.retriedBy}`} className="text-xs hover:underline">
                       retried →

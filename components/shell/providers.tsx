@@ -11,7 +11,8 @@ export function Providers({ children }: { children: React.ReactNode }) {
   return (
     <QueryClientProvider client={client}>
       {children}
-      <Toaster richColors position="top-right" />
+      {/* Bottom right: a toast never covers the header (Sign out) and stays readable on a phone. */}
+      <Toaster richColors position="bottom-right" closeButton />
     </QueryClientProvider>
   );
 }

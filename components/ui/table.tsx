@@ -1,10 +1,14 @@
 import type * as React from 'react';
 import { cn } from './utils';
 
-export function Table({ className, ...props }: React.ComponentProps<'table'>) {
+/**
+ * `stacked`: below 640 px every row becomes a card of label/value lines (labels from each cell's
+ * `data-label`, see globals.css), so a phone never scrolls the table sideways to reach the actions.
+ */
+export function Table({ className, stacked = false, ...props }: React.ComponentProps<'table'> & { stacked?: boolean }) {
   return (
-    <div className="relative w-full overflow-x-auto rounded-lg border bg-card">
-      <table className={cn('w-full caption-bottom text-sm', className)} {...props} />
+    <div className="relative w-full overflow-x-auto rounded-lg border bg-card" data-stacked-wrapper={stacked ? '' : undefined}>
+      <table className={cn('w-full caption-bottom text-sm', className)} data-stacked={stacked ? '' : undefined} {...props} />
     </div>
   );
 }

@@ -12,9 +12,12 @@ import { requireUser } from '@/lib/auth/guards';
 import { auditChainStatus, changesSince } from '@/lib/platform/audit';
 import { listInventory } from '@/lib/platform/inventory';
 import { getDb } from '@/lib/server/db';
+import { getRegistry } from '@/lib/server/registry';
 
 export const metadata = { title: 'Audit' };
 export const dynamic = 'force-dynamic';
+
+const KIND_LABELS: Record<string, string> = { config: 'configuration', action: 'operator action', user: 'user' };
 
 const WINDOWS = { '1h': 3_600_000, '24h': 86_400_000, '7d': 7 * 86_400_000, '30d': 30 * 86_400_000, '365d': 365 * 86_400_000 } as const;
 
@@ -34,6 +37,7 @@ export default async function AuditPage({ searchParams }: { searchParams: Promis
     auditChainStatus(db),
     listInventory(db),
   ]);
+  const registry = getRegistry();
   const last = rows.length === 100 ? rows[rows.length - 1] : null;
   const params = Object.fromEntries(Object.entries({ window, ...filters }).filter((e): e is [string, string] => Boolean(e[1])));
   return (
@@ -106,7 +110,7 @@ export default async function AuditPage({ searchParams }: { searchParams: Promis
       {rows.length === 0 ? (
         <EmptyState title="Nothing changed in this window">Widen the time window or clear the filters.</EmptyState>
       ) : (
-        <Table>
+        <Table stacked>
           <TableHeader>
             <TableRow>
               <TableHead>When</TableHead>
@@ -120,11 +124,13 @@ export default async function AuditPage({ searchParams }: { searchParams: Promis
           <TableBody>
             {rows.map((r) => (
               <TableRow key={r.id}>
-                <TableCell className="text-xs whitespace-nowrap">
+                <TableCell className="text-xs whitespace-nowrap" data-label="When">
                   <RelativeTime value={r.changedAt} />
                 </TableCell>
-                <TableCell className="text-xs">{r.changedBy}</TableCell>
-                <TableCell className="text-xs">
+                <TableCell className="text-xs break-all" data-label="Who">
+                  {r.changedBy}
+                </TableCell>
+                <TableCell className="text-xs" data-label="Integration">
                   {r.integration ? (
                     <Link href={`/integrations/${encodeURIComponent(r.integration)}/history`} className="hover:underline">
                       {r.integration}
@@ -133,13 +139,15 @@ export default async function AuditPage({ searchParams }: { searchParams: Promis
                     '—'
                   )}
                 </TableCell>
-                <TableCell className="text-xs">
-                  <Badge variant="outline">{r.kind}</Badge> {describeAuditField(r.kind, r.fieldName)}
+                <TableCell className="text-xs" data-label="What">
+                  <Badge variant="outline">{KIND_LABELS[r.kind] ?? r.kind}</Badge> {describeAuditField(r.kind, r.fieldName)}
                 </TableCell>
-                <TableCell className="max-w-md text-xs">
-                  <AuditChange kind={r.kind} oldValue={r.oldValue} newValue={r.newValue} />
+                <TableCell className="max-w-md text-xs" data-label="Change">
+                  <AuditChange entry={r} defaultMapping={r.fieldName === 'mapping' && r.integration ? registry.get(r.integration)?.mapping?.defaults : undefined} />
                 </TableCell>
-                <TableCell className="font-mono text-[10px] text-muted-foreground">{r.correlationId.slice(0, 8)}</TableCell>
+                <TableCell className="font-mono text-xs text-muted-foreground" data-label="Correlation id" title={r.correlationId}>
+                  {r.correlationId.slice(0, 8)}
+                </TableCell>
               </TableRow>
             ))}
           </TableBody>

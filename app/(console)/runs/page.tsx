@@ -64,14 +64,25 @@ export default async function RunsPage({ searchParams }: { searchParams: Promise
           <option value="exclude">Real runs only</option>
           <option value="only">Dry-runs only</option>
         </Select>
-        <label className="flex flex-col gap-1 text-xs text-muted-foreground">
-          From
-          <Input type="datetime-local" name="from" defaultValue={raw.from ?? ''} className="w-48" />
-        </label>
-        <label className="flex flex-col gap-1 text-xs text-muted-foreground">
-          To
-          <Input type="datetime-local" name="to" defaultValue={raw.to ?? ''} className="w-48" />
-        </label>
+        {/*
+          Chromium makes each part of a date-time input (day, month, year, hours, minutes, AM/PM) a
+          tab stop: behind one disclosure they cost one Tab until someone wants a time range.
+        */}
+        <details className="group relative" open={Boolean(raw.from || raw.to)}>
+          <summary className="flex h-9 cursor-pointer list-none items-center rounded-md border bg-card px-3 text-sm">
+            {raw.from || raw.to ? 'Time range (set)' : 'Time range'}
+          </summary>
+          <div className="mt-2 flex flex-wrap gap-2">
+            <label className="flex flex-col gap-1 text-xs text-muted-foreground">
+              From
+              <Input type="datetime-local" name="from" defaultValue={raw.from ?? ''} className="w-52" />
+            </label>
+            <label className="flex flex-col gap-1 text-xs text-muted-foreground">
+              To
+              <Input type="datetime-local" name="to" defaultValue={raw.to ?? ''} className="w-52" />
+            </label>
+          </div>
+        </details>
         <Button type="submit" variant="outline">
           Filter
         </Button>

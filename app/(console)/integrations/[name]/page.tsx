@@ -11,6 +11,7 @@ import { describeCron } from '@/lib/platform/cron';
 import { getBreakerView, listInventory } from '@/lib/platform/inventory';
 import { missedWhilePaused } from '@/lib/platform/resume-policy';
 import { listRuns } from '@/lib/platform/run-queries';
+import { asSentence } from '@/lib/platform/words';
 import { getDb } from '@/lib/server/db';
 import { runNowAction } from '../../runs/actions';
 import { openBreakerAction, pauseAction, resetBreakerAction, resumeAction } from '../actions';
@@ -61,7 +62,11 @@ export default async function IntegrationPage({ params }: { params: Promise<{ na
             ) : null}
             {row.credentialsError ? (
               <p role="alert" className="rounded-md bg-destructive/10 p-2 text-sm text-destructive">
-                Credentials failing since <RelativeTime value={row.credentialsFailingSince} />: {row.credentialsError}. Fix them under Credentials; runs fail until a token can be had.
+                Credentials failing since <RelativeTime value={row.credentialsFailingSince} />: {asSentence(row.credentialsError)} Fix them under{' '}
+                <Link href={`/integrations/${encodeURIComponent(row.name)}/credentials`} className="font-medium underline">
+                  Credentials
+                </Link>
+                ; runs fail until a token can be had.
               </p>
             ) : null}
           </CardHeader>

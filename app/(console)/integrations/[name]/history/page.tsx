@@ -16,6 +16,7 @@ import { getIntegrationConfig } from '@/lib/platform/config';
 import { configAsOf } from '@/lib/platform/config-history';
 import { getDb } from '@/lib/server/db';
 import { segmentName } from '@/lib/server/params';
+import { getRegistry } from '@/lib/server/registry';
 
 export const metadata = { title: 'History' };
 export const dynamic = 'force-dynamic';
@@ -37,6 +38,7 @@ export default async function HistoryPage({ params, searchParams }: { params: Pr
   const asOfRow = asOf ? rows.find((r) => String(r.id) === asOf) : undefined;
   const snapshot = asOfRow ? await configAsOf(db, { integration: name, at: asOfRow.changedAt }) : null;
   const isAdmin = hasRole(user.role, 'admin');
+  const defaultMapping = getRegistry().get(name)?.mapping?.defaults;
   const last = !field && rows.length === 100 ? rows[rows.length - 1] : null;
   return (
     <div className="flex flex-col gap-4">
@@ -77,7 +79,7 @@ export default async function HistoryPage({ params, searchParams }: { params: Pr
       {rows.length === 0 ? (
         <EmptyState title="No changes recorded">{field ? 'Nothing changed this field. Clear the filter to see every change.' : 'Configuration edits and operator actions appear here.'}</EmptyState>
       ) : (
-        <Table>
+        <Table stacked>
           <TableHeader>
             <TableRow>
               <TableHead>When</TableHead>
@@ -85,28 +87,30 @@ export default async function HistoryPage({ params, searchParams }: { params: Pr
               <TableHead>What</TableHead>
               <TableHead>Change</TableHead>
               <TableHead>Correlation id</TableHead>
-              <TableHead className="text-right">Version</TableHead>
+              <TableHead>Configuration</TableHead>
             </TableRow>
           </TableHeader>
           <TableBody>
             {rows.map((r) => (
               <TableRow key={r.id} data-testid="history-row">
-                <TableCell className="text-xs whitespace-nowrap">
+                <TableCell className="text-xs whitespace-nowrap" data-label="When">
                   <RelativeTime value={r.changedAt} />
                 </TableCell>
-                <TableCell className="text-xs">{r.changedBy}</TableCell>
-                <TableCell className="text-xs">
-                  {r.kind === 'action' ? <Badge variant="outline">action</Badge> : null} {describeAuditField(r.kind, r.fieldName)}
+                <TableCell className="text-xs break-all" data-label="Who">
+                  {r.changedBy}
                 </TableCell>
-                <TableCell className="max-w-md text-xs">
-                  <AuditChange kind={r.kind} oldValue={r.oldValue} newValue={r.newValue} />
+                <TableCell className="text-xs" data-label="What">
+                  {r.kind === 'action' ? <Badge variant="outline">operator action</Badge> : null} {describeAuditField(r.kind, r.fieldName)}
                 </TableCell>
-                <TableCell className="font-mono text-[10px] text-muted-foreground" title={r.correlationId}>
+                <TableCell className="max-w-md text-xs" data-label="Change">
+                  <AuditChange entry={r} defaultMapping={r.fieldName === 'mapping' ? defaultMapping : undefined} />
+                </TableCell>
+                <TableCell className="font-mono text-xs text-muted-foreground" title={r.correlationId} data-label="Correlation id">
                   {r.correlationId.slice(0, 8)}
                 </TableCell>
-                <TableCell className="text-right">
+                <TableCell className="text-xs" data-label="Configuration">
                   {r.kind === 'config' ? (
-                    <Link className="text-xs hover:underline" href={`/integrations/${encodeURIComponent(name)}/history?${new URLSearchParams({ ...(field ? { field } : {}), asOf: String(r.id) })}`}>
+                    <Link className="hover:underline" href={`/integrations/${encodeURIComponent(name)}/history?${new URLSearchParams({ ...(field ? { field } : {}), asOf: String(r.id) })}`}>
                       View config as of this change
                     </Link>
                   ) : null}

@@ -1,0 +1,8 @@
+/**
+ * A message that may or may not end with a full stop, ended with exactly one: errors from other
+ * systems come both ways, and "…expired.. Fix them" reads as a bug.
+ */
+export function asSentence(text: string): string {
+  const trimmed = text.trim().replace(/[\s.]+$/, '');
+  return /[!?…]$/.test(trimmed) ? trimmed : `${trimmed}.`;
+}
