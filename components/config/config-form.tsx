@@ -134,6 +134,40 @@ function diffRows(patch: Record<string, unknown>, initial: ConfigFormInitial) {
   return rows;
 }
 
+/** What the stale refusal carries: the configuration as it is now, and who changed it. */
+type LatestConfig = Omit<ConfigFormInitial, 'integration'> & { updatedBy: string; updatedAt: string };
+
+/**
+ * The draft re-applied on top of someone else's saved change: every field the admin changed
+ * (compared with what they loaded) keeps their value, every other field takes the saved one.
+ */
+function rebaseState(draft: FormState, loaded: FormState, latest: FormState): FormState {
+  const mine = <T,>(a: T, b: T) => JSON.stringify(a) !== JSON.stringify(b);
+  const settings: Record<string, string | boolean> = { ...latest.settings };
+  for (const key of Object.keys(draft.settings)) if (mine(draft.settings[key], loaded.settings[key])) settings[key] = draft.settings[key];
+  const routingMine = mine(draft.routeAll, loaded.routeAll) || mine([...draft.channelIds].sort(), [...loaded.channelIds].sort());
+  const pick = <K extends keyof FormState>(key: K): FormState[K] => (mine(draft[key], loaded[key]) ? draft[key] : latest[key]);
+  return {
+    schedule: pick('schedule'),
+    timezone: pick('timezone'),
+    retryDelays: pick('retryDelays'),
+    breakerFailures: pick('breakerFailures'),
+    breakerCooldown: pick('breakerCooldown'),
+    retryBudget: pick('retryBudget'),
+    resumePolicy: pick('resumePolicy'),
+    settings,
+    routeAll: routingMine ? draft.routeAll : latest.routeAll,
+    channelIds: routingMine ? draft.channelIds : latest.channelIds,
+  };
+}
+
+interface Rebased {
+  by: string;
+  at: string;
+  theirs: { field: string; from: string; to: string }[];
+  mine: { field: string; from: string; to: string }[];
+}
+
 function useDebounced<T>(value: T, ms: number): T {
   const [debounced, setDebounced] = useState(value);
   useEffect(() => {
@@ -141,6 +175,19 @@ function useDebounced<T>(value: T, ms: number): T {
     return () => clearTimeout(timer);
   }, [value, ms]);
   return debounced;
+}
+
+function ChangeList({ rows, empty, testId }: { rows: { field: string; from: string; to: string }[]; empty: string; testId: string }) {
+  if (rows.length === 0) return <p className="text-muted-foreground">{empty}</p>;
+  return (
+    <ul className="mt-1 flex flex-col gap-1" data-testid={testId}>
+      {rows.map((r) => (
+        <li key={r.field}>
+          <span className="font-medium">{r.field}</span>: <code className="rounded bg-muted px-1">{r.from}</code> → <code className="rounded bg-muted px-1">{r.to}</code>
+        </li>
+      ))}
+    </ul>
+  );
 }
 
 function FieldError({ id, message }: { id: string; message?: string }) {
@@ -170,14 +217,18 @@ export function ConfigForm({
   channels: { id: string; name: string; type: string; enabled: boolean }[];
 }) {
   const router = useRouter();
+  // What the draft is compared with and saved against: the loaded configuration, or after a stale
+  // refusal the one saved meanwhile (the draft then sits on top of it).
+  const [base, setBase] = useState<ConfigFormInitial>(initial);
   const [state, setState] = useState<FormState>(() => toState(initial, settingsSchema));
   const [errors, setErrors] = useState<Record<string, string>>({});
-  const [stale, setStale] = useState<string | null>(null);
+  const [stale, setStale] = useState<{ message: string; latest: LatestConfig | null } | null>(null);
+  const [rebased, setRebased] = useState<Rebased | null>(null);
   const [formError, setFormError] = useState<string | null>(null);
   const [reviewing, setReviewing] = useState(false);
   const [pending, start] = useTransition();
-  const patch = useMemo(() => buildPatch(state, initial, settingsSchema), [state, initial, settingsSchema]);
-  const diff = useMemo(() => diffRows(patch, initial), [patch, initial]);
+  const patch = useMemo(() => buildPatch(state, base, settingsSchema), [state, base, settingsSchema]);
+  const diff = useMemo(() => diffRows(patch, base), [patch, base]);
   const set = <K extends keyof FormState>(key: K, value: FormState[K]) => setState((s) => ({ ...s, [key]: value }));
   const scheduleInput = useDebounced({ schedule: state.schedule, timezone: state.timezone }, 250);
   const schedulePreview = useQuery({
@@ -193,20 +244,38 @@ export function ConfigForm({
 
   const save = () =>
     start(async () => {
-      const result = await saveConfigAction({ integration: initial.integration, expectedVersion: initial.version, patch });
+      const result = await saveConfigAction({ integration: base.integration, expectedVersion: base.version, patch });
       setReviewing(false);
       if (result.ok) {
         setErrors({});
         setFormError(null);
+        setRebased(null);
         toast.success(result.data.changed.length ? `Saved ${result.data.changed.length} change${result.data.changed.length === 1 ? '' : 's'}; see History` : 'Nothing changed');
         router.refresh();
       } else if (result.status === 409) {
-        setStale(result.error);
+        const latest = (result.details?.latest ?? null) as LatestConfig | null;
+        setStale({ message: result.error, latest });
       } else {
         setErrors(result.fieldErrors ?? {});
         setFormError(result.error);
       }
     });
+
+  /** Keeps the draft: shows what the other person saved beside it and re-applies it on top. */
+  const reloadKeepingDraft = () => {
+    const latest = stale?.latest;
+    setStale(null);
+    if (!latest) {
+      router.refresh();
+      return;
+    }
+    const latestInitial: ConfigFormInitial = { ...latest, integration: base.integration };
+    const loaded = toState(base, settingsSchema);
+    const theirs = diffRows(buildPatch(toState(latestInitial, settingsSchema), base, settingsSchema), base);
+    setRebased({ by: latest.updatedBy, at: latest.updatedAt, theirs, mine: diff });
+    setState(rebaseState(state, loaded, toState(latestInitial, settingsSchema)));
+    setBase(latestInitial);
+  };
 
   const disabled = !canEdit;
   const err = (key: string) => errors[key] ?? Object.entries(errors).find(([k]) => k.startsWith(`${key}.`))?.[1];
@@ -222,11 +291,50 @@ export function ConfigForm({
     >
       {stale ? (
         <div role="alert" className="flex flex-wrap items-center gap-3 rounded-md border border-destructive/40 bg-destructive/10 p-3 text-sm text-destructive">
-          <span>{stale}</span>
-          <Button type="button" size="sm" variant="outline" onClick={() => { setStale(null); router.refresh(); }}>
-            Reload
+          <span>{stale.message}. Your changes are still in the form.</span>
+          <Button type="button" size="sm" variant="outline" onClick={reloadKeepingDraft}>
+            Reload, keeping my changes
           </Button>
         </div>
+      ) : null}
+      {rebased ? (
+        <section aria-label="Their change and yours" data-testid="stale-merge" className="flex flex-col gap-3 rounded-md border border-warning/60 bg-warning/10 p-3 text-sm">
+          <p>
+            <strong>{rebased.by}</strong> saved a change at {exactTime(new Date(rebased.at))}. The form now holds their configuration with your changes re-applied on top;
+            nothing is saved until you review and save.
+          </p>
+          <div className="grid gap-3 md:grid-cols-2">
+            <div>
+              <h3 className="font-medium">Their change</h3>
+              <ChangeList rows={rebased.theirs} empty="Nothing you can see here (a secret or the mapping)." testId="their-change" />
+            </div>
+            <div>
+              <h3 className="font-medium">Your changes, re-applied</h3>
+              <ChangeList rows={rebased.mine} empty="None." testId="my-change" />
+            </div>
+          </div>
+          {rebased.mine.some((m) => rebased.theirs.some((t) => t.field === m.field)) ? (
+            <p className="font-medium">
+              You both changed {rebased.mine.filter((m) => rebased.theirs.some((t) => t.field === m.field)).map((m) => m.field).join(', ')}: the form has your value. Check it before saving.
+            </p>
+          ) : null}
+          <div className="flex flex-wrap gap-2">
+            <Button type="submit" size="sm" disabled={diff.length === 0 || pending}>
+              Review and save my changes
+            </Button>
+            <Button
+              type="button"
+              size="sm"
+              variant="outline"
+              onClick={() => {
+                setState(toState(base, settingsSchema));
+                setRebased(null);
+              }}
+            >
+              Discard mine, keep theirs
+            </Button>
+          </div>
+        </section>
       ) : null}
       {formError ? (
         <p role="alert" className="rounded-md bg-destructive/10 p-3 text-sm text-destructive">
@@ -403,7 +511,7 @@ export function ConfigForm({
       {canEdit ? (
         <div className="flex items-center justify-end gap-2">
           <span className="text-sm text-muted-foreground">{diff.length ? `${diff.length} unsaved change${diff.length === 1 ? '' : 's'}` : 'No changes'}</span>
-          <Button type="button" variant="ghost" disabled={diff.length === 0 || pending} onClick={() => { setState(toState(initial, settingsSchema)); setErrors({}); setFormError(null); }}>
+          <Button type="button" variant="ghost" disabled={diff.length === 0 || pending} onClick={() => { setState(toState(base, settingsSchema)); setErrors({}); setFormError(null); }}>
             Discard
           </Button>
           <Button type="submit" disabled={diff.length === 0 || pending}>

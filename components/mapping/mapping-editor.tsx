@@ -8,7 +8,9 @@ import { previewMappingAction } from '@/app/(console)/integrations/[name]/mappin
 import { Button } from '@/components/ui/button';
 import { Input } from '@/components/ui/input';
 import { Select } from '@/components/ui/select';
+import { exactTime } from '@/components/common/relative-time';
 import { Table, TableBody, TableCell, TableHead, TableHeader, TableRow } from '@/components/ui/table';
+import { describeMappingChange, rebaseMapping } from '@/lib/platform/mapping-diff';
 import type { ActionResult } from '@/lib/server/action';
 
 export interface EditorField {
@@ -22,6 +24,34 @@ export interface EditorMapping {
   fields: EditorField[];
   filter?: string | null;
   key?: string;
+}
+
+interface LatestMapping {
+  version: number;
+  updatedBy: string;
+  updatedAt: string;
+  mapping: EditorMapping | null;
+}
+
+function Sentences({ items, empty, testId }: { items: string[]; empty: string; testId: string }) {
+  if (items.length === 0) return <p className="text-muted-foreground">{empty}</p>;
+  return (
+    <ul className="mt-1 flex list-disc flex-col gap-1 pl-4" data-testid={testId}>
+      {items.map((item, i) => (
+        <li key={i}>
+          {item.split(/`([^`]*)`/).map((piece, k) =>
+            k % 2 === 1 ? (
+              <code key={k} className="rounded bg-muted px-1 break-all">
+                {piece}
+              </code>
+            ) : (
+              piece
+            ),
+          )}
+        </li>
+      ))}
+    </ul>
+  );
 }
 
 const TYPES = ['string', 'number', 'integer', 'boolean', 'date', 'decimal'];
@@ -53,9 +83,14 @@ export function MappingEditor({
   save: (input: { integration: string; expectedVersion: number; mapping: EditorMapping }) => Promise<ActionResult<{ version: number; changed: string[] }>>;
 }) {
   const router = useRouter();
+  // What the draft is compared with and saved against: the loaded mapping, or after a stale
+  // refusal the one saved meanwhile, with the draft re-applied on top.
+  const [base, setBase] = useState<{ mapping: EditorMapping; version: number }>({ mapping: initial, version });
   const [mapping, setMapping] = useState<EditorMapping>(initial);
   const [saving, startSaving] = useTransition();
   const [saveError, setSaveError] = useState<string | null>(null);
+  const [stale, setStale] = useState<{ message: string; latest: LatestMapping | null } | null>(null);
+  const [rebased, setRebased] = useState<{ by: string; at: string; theirs: string[]; mine: string[]; conflicts: string[]; theirMapping: EditorMapping } | null>(null);
   const debounced = useDebounced(mapping, 300);
   const preview = useQuery({
     queryKey: ['mapping-preview', integration, JSON.stringify(debounced)],
@@ -69,8 +104,8 @@ export function MappingEditor({
   });
   const compileErrors = preview.data?.compileErrors ?? [];
   const errorFor = (target: string) => compileErrors.filter((e) => e.field === target);
-  const stale = JSON.stringify(debounced) !== JSON.stringify(mapping) || preview.isFetching;
-  const dirty = JSON.stringify(mapping) !== JSON.stringify(initial);
+  const previewStale = JSON.stringify(debounced) !== JSON.stringify(mapping) || preview.isFetching;
+  const dirty = JSON.stringify(mapping) !== JSON.stringify(base.mapping);
 
   const update = (index: number, patch: Partial<EditorField>) =>
     setMapping((m) => ({ ...m, fields: m.fields.map((f, i) => (i === index ? { ...f, ...patch } : f)) }));
@@ -85,18 +120,82 @@ export function MappingEditor({
   const onSave = () =>
     startSaving(async () => {
       setSaveError(null);
-      const result = await save({ integration, expectedVersion: version, mapping });
+      const result = await save({ integration, expectedVersion: base.version, mapping });
       if (result.ok) {
+        setRebased(null);
         toast.success(result.data.changed.length ? 'Mapping saved; the next run uses it' : 'Nothing changed');
         router.refresh();
+      } else if (result.status === 409) {
+        setStale({ message: result.error, latest: (result.details?.latest ?? null) as LatestMapping | null });
       } else {
         setSaveError(result.error);
       }
     });
 
+  /** Keeps the draft: shows their change beside it and re-applies it on top of what they saved. */
+  const reloadKeepingDraft = () => {
+    const latest = stale?.latest;
+    setStale(null);
+    if (!latest?.mapping) {
+      router.refresh();
+      return;
+    }
+    const merged = rebaseMapping(base.mapping, mapping, latest.mapping);
+    setRebased({
+      by: latest.updatedBy,
+      at: latest.updatedAt,
+      theirs: describeMappingChange(base.mapping, latest.mapping),
+      mine: describeMappingChange(base.mapping, mapping),
+      conflicts: merged.conflicts,
+      theirMapping: latest.mapping,
+    });
+    setBase({ mapping: latest.mapping, version: latest.version });
+    setMapping(merged.mapping);
+  };
+
   return (
     <div className="flex flex-col gap-4">
-      <Table>
+      {stale ? (
+        <div role="alert" className="flex flex-wrap items-center gap-3 rounded-md border border-destructive/40 bg-destructive/10 p-3 text-sm text-destructive">
+          <span>{stale.message}. Your draft is still here.</span>
+          <Button type="button" size="sm" variant="outline" onClick={reloadKeepingDraft}>
+            Reload, keeping my draft
+          </Button>
+        </div>
+      ) : null}
+      {rebased ? (
+        <section aria-label="Their change and yours" data-testid="stale-merge" className="flex flex-col gap-3 rounded-md border border-warning/60 bg-warning/10 p-3 text-sm">
+          <p>
+            <strong>{rebased.by}</strong> saved the mapping at {exactTime(new Date(rebased.at))}. The editor now holds their mapping with your draft re-applied on top; nothing is
+            saved until you save.
+          </p>
+          <div className="grid gap-3 md:grid-cols-2">
+            <div>
+              <h3 className="font-medium">Their change</h3>
+              <Sentences items={rebased.theirs} empty="Nothing in the fields." testId="their-change" />
+            </div>
+            <div>
+              <h3 className="font-medium">Your draft, re-applied</h3>
+              <Sentences items={rebased.mine} empty="None." testId="my-change" />
+            </div>
+          </div>
+          {rebased.conflicts.length ? <p className="font-medium">You both changed {rebased.conflicts.join(', ').replace(/`/g, '')}: the editor has your version. Check it before saving.</p> : null}
+          <div>
+            <Button
+              type="button"
+              size="sm"
+              variant="outline"
+              onClick={() => {
+                setMapping(rebased.theirMapping);
+                setRebased(null);
+              }}
+            >
+              Discard my draft, keep theirs
+            </Button>
+          </div>
+        </section>
+      ) : null}
+      <Table stacked>
         <TableHeader>
           <TableRow>
             <TableHead className="w-16">Order</TableHead>
@@ -104,7 +203,11 @@ export function MappingEditor({
             <TableHead>JSONata expression</TableHead>
             <TableHead>Type</TableHead>
             <TableHead>Required</TableHead>
-            {canEdit ? <TableHead /> : null}
+            {canEdit ? (
+              <TableHead>
+                <span className="sr-only">Actions</span>
+              </TableHead>
+            ) : null}
           </TableRow>
         </TableHeader>
         <TableBody>
@@ -112,7 +215,7 @@ export function MappingEditor({
             const errors = errorFor(f.target);
             return (
               <TableRow key={i}>
-                <TableCell>
+                <TableCell data-label="Order">
                   {canEdit ? (
                     <div className="flex gap-1">
                       <Button type="button" size="sm" variant="ghost" aria-label={`Move ${f.target || `field ${i + 1}`} up`} disabled={i === 0} onClick={() => move(i, -1)}>
@@ -126,10 +229,10 @@ export function MappingEditor({
                     i + 1
                   )}
                 </TableCell>
-                <TableCell>
+                <TableCell data-label="Target field">
                   <Input aria-label={`Target of field ${i + 1}`} value={f.target} disabled={!canEdit} onChange={(e) => update(i, { target: e.target.value })} className="w-40 font-mono text-xs" />
                 </TableCell>
-                <TableCell className="min-w-64">
+                <TableCell className="min-w-64" data-label="Expression">
                   <Input
                     aria-label={`Expression for ${f.target || `field ${i + 1}`}`}
                     value={f.expression}
@@ -145,7 +248,7 @@ export function MappingEditor({
                     </p>
                   ))}
                 </TableCell>
-                <TableCell>
+                <TableCell data-label="Type">
                   <Select aria-label={`Type of ${f.target || `field ${i + 1}`}`} value={f.type} disabled={!canEdit} onChange={(e) => update(i, { type: e.target.value })}>
                     {TYPES.map((t) => (
                       <option key={t} value={t}>
@@ -154,11 +257,11 @@ export function MappingEditor({
                     ))}
                   </Select>
                 </TableCell>
-                <TableCell>
+                <TableCell data-label="Required">
                   <input type="checkbox" aria-label={`${f.target || `field ${i + 1}`} is required`} checked={f.required} disabled={!canEdit} onChange={(e) => update(i, { required: e.target.checked })} />
                 </TableCell>
                 {canEdit ? (
-                  <TableCell>
+                  <TableCell data-label="Actions">
                     <Button type="button" size="sm" variant="ghost" aria-label={`Remove ${f.target || `field ${i + 1}`}`} onClick={() => setMapping((m) => ({ ...m, fields: m.fields.filter((_, k) => k !== i) }))}>
                       Remove
                     </Button>
@@ -185,10 +288,10 @@ export function MappingEditor({
           ))}
           <div className="ml-auto flex items-center gap-2">
             {compileErrors.length > 0 ? <span className="text-sm text-destructive">Fix {compileErrors.length} error{compileErrors.length === 1 ? '' : 's'} before saving.</span> : null}
-            <Button type="button" variant="ghost" disabled={!dirty || saving} onClick={() => setMapping(initial)}>
+            <Button type="button" variant="ghost" disabled={!dirty || saving} onClick={() => setMapping(base.mapping)}>
               Discard changes
             </Button>
-            <Button type="button" disabled={!dirty || saving || stale || compileErrors.length > 0} onClick={onSave}>
+            <Button type="button" disabled={!dirty || saving || previewStale || compileErrors.length > 0} onClick={onSave}>
               {saving ? 'Saving…' : 'Save mapping'}
             </Button>
           </div>
@@ -202,7 +305,7 @@ export function MappingEditor({
       {canEdit ? (
         <section aria-label="Live preview" className="flex flex-col gap-2">
           <h2 className="flex items-center gap-2 text-lg font-semibold">
-            Live preview {stale ? <span className="text-xs font-normal text-muted-foreground">updating…</span> : null}
+            Live preview {previewStale ? <span className="text-xs font-normal text-muted-foreground">updating…</span> : null}
           </h2>
           {preview.error ? <p className="text-sm text-destructive">{(preview.error as Error).message}</p> : null}
           <div className="grid gap-3 lg:grid-cols-2">

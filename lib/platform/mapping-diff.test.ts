@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { describeMappingChange } from './mapping-diff';
+import { describeMappingChange, rebaseMapping } from './mapping-diff';
 
 const field = (target: string, expression: string, type = 'string', required = false) => ({ target, expression, type, required });
 const base = {
@@ -57,5 +57,33 @@ describe('describeMappingChange', () => {
     const [sentence] = describeMappingChange(base, { ...base, fields: base.fields.map((f, i) => (i === 1 ? { ...f, expression: long } : f)) });
     expect(sentence.length).toBeLessThan(300);
     expect(sentence).toContain('…');
+  });
+});
+
+describe('rebaseMapping', () => {
+  it('re-applies the draft on top of what someone else saved meanwhile, keeping both changes', () => {
+    const theirs = { ...base, fields: [...base.fields, field('dueDate', 'due_date', 'date')] };
+    const draft = { ...base, fields: base.fields.map((f) => (f.target === 'description' ? { ...f, expression: "'Inv. ' & number" } : f)) };
+    const { mapping, conflicts } = rebaseMapping(base, draft, theirs);
+    expect(conflicts).toEqual([]);
+    expect(describeMappingChange(theirs, mapping)).toEqual(["field `description`: expression `'Invoice ' & number` → `'Inv. ' & number`"]);
+    expect(describeMappingChange(draft, mapping)).toEqual(['field `dueDate` added (expression `due_date`, type date)']);
+  });
+
+  it('removes what the draft removed and adds what it added, in theirs', () => {
+    const theirs = { ...base, filter: "status = 'booked'" };
+    const draft = { ...base, fields: [base.fields[0], base.fields[2], field('memo', 'memo')] };
+    const { mapping, conflicts } = rebaseMapping(base, draft, theirs);
+    expect(conflicts).toEqual([]);
+    expect(mapping.filter).toBe("status = 'booked'");
+    expect(mapping.fields.map((f) => f.target)).toEqual(['entryNumber', 'amount', 'memo']);
+  });
+
+  it('keeps the draft where both changed the same field, and names the field', () => {
+    const theirs = { ...base, fields: base.fields.map((f) => (f.target === 'amount' ? { ...f, expression: 'net_total' } : f)) };
+    const draft = { ...base, fields: base.fields.map((f) => (f.target === 'amount' ? { ...f, expression: 'gross_total' } : f)) };
+    const { mapping, conflicts } = rebaseMapping(base, draft, theirs);
+    expect(conflicts).toEqual(['field `amount`']);
+    expect(mapping.fields.find((f) => f.target === 'amount')?.expression).toBe('gross_total');
   });
 });

@@ -125,3 +125,58 @@ export function describeMappingChange(before: unknown, after: unknown): string[]
   if (Array.isArray(d.key)) out.push(describeExpressionProp('record key', d.key));
   return out;
 }
+
+export interface RebasedMapping<M> {
+  mapping: M;
+  /** Fields (or 'filter' / 'record key') both people changed: the draft's value was kept. */
+  conflicts: string[];
+}
+
+function same(a: unknown, b: unknown): boolean {
+  return differ.diff(a, b) === undefined;
+}
+
+/**
+ * Re-applies a draft made on `base` on top of `theirs` (what someone else saved meanwhile), field
+ * by field, matched by target: fields the draft edited, added or removed are edited, added or
+ * removed in theirs; every other field is theirs, in their order. Where both changed the same
+ * field the draft wins and the field is listed in `conflicts` for the admin to check.
+ */
+export function rebaseMapping<M extends MappingLike>(base: M, draft: M, theirs: M): RebasedMapping<M> {
+  const key = (f: FieldLike) => (typeof f.target === 'string' ? f.target : '');
+  const baseFields = new Map((base.fields ?? []).map((f) => [key(f), f]));
+  const draftFields = draft.fields ?? [];
+  const draftKeys = new Set(draftFields.map(key));
+  const conflicts: string[] = [];
+  let fields = [...(theirs.fields ?? [])];
+  const theirsByKey = () => new Map(fields.map((f) => [key(f), f]));
+
+  // Removed in the draft: removed from theirs too.
+  for (const [k, before] of baseFields) {
+    if (draftKeys.has(k)) continue;
+    const their = theirsByKey().get(k);
+    if (their && !same(their, before)) conflicts.push(`field \`${k}\``);
+    fields = fields.filter((f) => key(f) !== k);
+  }
+  // Edited or added in the draft.
+  draftFields.forEach((mine, index) => {
+    const k = key(mine);
+    const before = baseFields.get(k);
+    if (before && same(before, mine)) return;
+    const their = theirsByKey().get(k);
+    if (their && !same(their, before ?? null) && !same(their, mine)) conflicts.push(`field \`${k}\``);
+    if (their) fields = fields.map((f) => (key(f) === k ? mine : f));
+    else fields.splice(Math.min(index, fields.length), 0, mine);
+  });
+
+  const merged = { ...theirs, fields } as unknown as Record<string, unknown>;
+  for (const [prop, label] of [
+    ['filter', 'filter'],
+    ['key', 'record key'],
+  ] as const) {
+    if (same(draft[prop] ?? null, base[prop] ?? null)) continue;
+    if (!same(theirs[prop] ?? null, base[prop] ?? null) && !same(theirs[prop] ?? null, draft[prop] ?? null)) conflicts.push(label);
+    merged[prop] = draft[prop];
+  }
+  return { mapping: merged as M, conflicts };
+}

@@ -1,7 +1,7 @@
 'use server';
 
 import { z } from 'zod';
-import { updateIntegrationConfig, type ConfigUpdateResult } from '@/lib/platform/config';
+import { getIntegrationConfig, updateIntegrationConfig, type ConfigUpdateResult } from '@/lib/platform/config';
 import { revertToVersion } from '@/lib/platform/config-history';
 import { describeCron, nextRuns, validateCron, validateTimezone } from '@/lib/platform/cron';
 import { applySchedule } from '@/lib/platform/schedules';
@@ -19,10 +19,40 @@ function definitionOf(integration: string) {
   return def;
 }
 
+/**
+ * A stale edit is refused (never merged), and the refusal carries the configuration as it is now
+ * (secrets as status only), so the editor can show the other person's change beside the draft it
+ * keeps and let the admin re-apply the draft on top.
+ */
+async function staleRefusal(integration: string, message: string): Promise<Error> {
+  const latest = await getIntegrationConfig(getDb(), { integration });
+  const details = latest
+    ? {
+        latest: {
+          version: latest.version,
+          updatedBy: latest.updatedBy,
+          updatedAt: latest.updatedAt.toISOString(),
+          schedule: latest.schedule,
+          timezone: latest.timezone,
+          retryDelays: latest.retryDelays,
+          breakerFailures: latest.breakerFailures,
+          breakerCooldown: latest.breakerCooldown,
+          retryBudget: latest.retryBudget,
+          resumePolicy: latest.resumePolicy,
+          settings: latest.settings,
+          alertRouting: latest.alertRouting,
+          mapping: latest.mapping,
+        },
+      }
+    : undefined;
+  return Object.assign(new Error(message), { code: 'stale', details });
+}
+
 /** Turns the config service's answer into the action's; schedule changes reach pg-boss at once. */
 async function settle(integration: string, result: ConfigUpdateResult) {
   if (!result.ok) {
-    const status = result.code === 'stale' ? 409 : result.code === 'not_found' ? 404 : 400;
+    if (result.code === 'stale') throw await staleRefusal(integration, result.message);
+    const status = result.code === 'not_found' ? 404 : 400;
     throw new UserError(result.message, result.fieldErrors, status);
   }
   if (result.changed.some((f) => f === 'schedule' || f === 'timezone')) {

@@ -1,7 +1,7 @@
 'use server';
 
 import { z } from 'zod';
-import { updateIntegrationConfig } from '@/lib/platform/config';
+import { getIntegrationConfig, updateIntegrationConfig } from '@/lib/platform/config';
 import { previewMapping } from '@/lib/platform/mapping';
 import { defineAction, UserError } from '@/lib/server/action';
 import { getDb } from '@/lib/server/db';
@@ -33,7 +33,14 @@ export const saveMappingAction = defineAction({
     const def = getRegistry().get(integration);
     if (!def) throw new UserError(`${integration} is not registered in this build.`, undefined, 409);
     const result = await updateIntegrationConfig(getDb(), { integration, expectedVersion, patch: { mapping }, actor: user.email || user.name, correlationId, definition: def, keyring: getKeyring() });
-    if (!result.ok) throw new UserError(result.message, result.fieldErrors, result.code === 'stale' ? 409 : 400);
+    if (!result.ok && result.code === 'stale') {
+      // Refused, not merged; the mapping as it is now comes along so the editor can show it
+      // beside the draft it keeps, and re-apply the draft on top.
+      const latest = await getIntegrationConfig(getDb(), { integration });
+      const details = latest ? { latest: { version: latest.version, updatedBy: latest.updatedBy, updatedAt: latest.updatedAt.toISOString(), mapping: latest.mapping ?? def.mapping?.defaults ?? null } } : undefined;
+      throw Object.assign(new Error(result.message), { code: 'stale', details });
+    }
+    if (!result.ok) throw new UserError(result.message, result.fieldErrors, 400);
     return { version: result.version, changed: result.changed };
   },
 });
