@@ -11,8 +11,8 @@ export function Providers({ children }: { children: React.ReactNode }) {
   return (
     <QueryClientProvider client={client}>
       {children}
-      {/* Bottom right: a toast never covers the header (Sign out) and stays readable on a phone. */}
-      <Toaster richColors position="bottom-right" closeButton />
+      {/* Bottom right: a toast never covers the header (Sign out); 10 s leaves time to follow its link. */}
+      <Toaster richColors position="bottom-right" closeButton duration={10_000} />
     </QueryClientProvider>
   );
 }

@@ -2,6 +2,7 @@ import { db } from '../db';
 import { expect, seedFailedRuns, signIn, test } from '../fixtures';
 
 test('a mapping change reads as one sentence per field in History and in Audit', async ({ page }) => {
+  test.setTimeout(180_000);
   await signIn(page, 'ada', '/integrations/accounting-export/mapping');
   const description = page.getByLabel('Expression for description');
   const before = await description.inputValue();
@@ -24,6 +25,7 @@ test('a mapping change reads as one sentence per field in History and in Audit',
 });
 
 test('Audit writes operator actions as sentences with links to the runs, not "action action" and raw JSON', async ({ page }) => {
+  test.setTimeout(180_000);
   const [failed] = await seedFailedRuns('crm-sync', 1, 'audit words seed: CRM answered 503');
   await signIn(page, 'oscar', `/runs/${failed}`);
   await page.getByRole('button', { name: 'Retry' }).click();
@@ -43,6 +45,7 @@ test('Audit writes operator actions as sentences with links to the runs, not "ac
 });
 
 test('an integration whose credentials fail says so in one sentence, linking to Credentials', async ({ page }) => {
+  test.setTimeout(180_000);
   await db()`update integrations set credentials_error = 'token endpoint answered 401: invalid_client.', credentials_failing_since = now() - interval '5 minutes' where name = 'accounting-export'`;
   try {
     await signIn(page, 'oscar', '/integrations/accounting-export');
@@ -56,6 +59,7 @@ test('an integration whose credentials fail says so in one sentence, linking to 
 });
 
 test('History puts its link column under its own header', async ({ page }) => {
+  test.setTimeout(180_000);
   await signIn(page, 'ada', '/integrations/accounting-export/history');
   const header = page.getByRole('columnheader', { name: 'Configuration' });
   await expect(header).toBeVisible();

@@ -3,6 +3,7 @@ import { db } from '../db';
 import { expect, signIn, test } from '../fixtures';
 
 test('a stale config edit is refused; Reload keeps the draft, shows their change beside it, and saves both', async ({ page }) => {
+  test.setTimeout(180_000);
   await signIn(page, 'ada', '/integrations/accounting-export/config');
   const [before] = await db()<{ breaker_failures: number; breaker_cooldown: string }[]>`select breaker_failures, breaker_cooldown from integrations where name = 'accounting-export'`;
   const mine = before.breaker_cooldown === '2m' ? '3m' : '2m';
@@ -32,6 +33,7 @@ test('a stale config edit is refused; Reload keeps the draft, shows their change
 });
 
 test('a stale mapping save keeps the draft and re-applies it on top of the mapping saved meanwhile', async ({ page }) => {
+  test.setTimeout(180_000);
   await signIn(page, 'ada', '/integrations/accounting-export/mapping');
   const description = page.getByLabel('Expression for description');
   await expect(description).toBeVisible();

@@ -49,7 +49,7 @@ export default async function AlertsPage({ searchParams }: { searchParams: Promi
           {channels.length === 0 ? (
             <EmptyState title="No alert channels">{isAdmin ? 'Add one so failures reach someone.' : 'An admin needs to add one so failures reach someone.'}</EmptyState>
           ) : (
-            <Table>
+            <Table stacked>
               <TableHeader>
                 <TableRow>
                   <TableHead>Name</TableHead>
@@ -63,17 +63,17 @@ export default async function AlertsPage({ searchParams }: { searchParams: Promi
               <TableBody>
                 {channels.map((c) => (
                   <TableRow key={c.id}>
-                    <TableCell className="font-medium">{c.name}</TableCell>
-                    <TableCell>{c.type}</TableCell>
-                    <TableCell className="max-w-xs truncate text-xs">
+                    <TableCell data-label="Name" className="font-medium">{c.name}</TableCell>
+                    <TableCell data-label="Type">{c.type}</TableCell>
+                    <TableCell data-label="Target" className="max-w-xs truncate text-xs">
                       {c.type === 'email' ? `${c.to?.join(', ')} via ${c.smtpUrl}` : c.url}
                       {c.hmacSecret?.set ? <Badge variant="outline" className="ml-2">signed</Badge> : null}
                     </TableCell>
-                    <TableCell>{c.enabled ? <Badge variant="success">enabled</Badge> : <Badge variant="secondary">disabled</Badge>}</TableCell>
-                    <TableCell className="text-xs">
+                    <TableCell data-label="Status">{c.enabled ? <Badge variant="success">enabled</Badge> : <Badge variant="secondary">disabled</Badge>}</TableCell>
+                    <TableCell data-label="Changed" className="text-xs">
                       <RelativeTime value={c.updatedAt} /> by {c.updatedBy}
                     </TableCell>
-                    <TableCell className="text-right">
+                    <TableCell data-label="Actions" className="text-right">
                       <div className="flex justify-end gap-2">
                         {canOperate ? (
                           <ConfirmAction<{ alertId: string }>

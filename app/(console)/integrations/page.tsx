@@ -57,7 +57,7 @@ export default async function IntegrationsPage({ searchParams }: { searchParams:
           {all.length === 0 && !q ? 'Add one in lib/integrations/ and list it in lib/integrations/index.ts; the worker registers it at start-up.' : 'Clear the filters to see every integration.'}
         </EmptyState>
       ) : (
-        <Table>
+        <Table stacked>
           <TableHeader>
             <TableRow>
               <TableHead>Integration</TableHead>
@@ -73,20 +73,20 @@ export default async function IntegrationsPage({ searchParams }: { searchParams:
               const schedule = scheduleText(row.schedule, row.timezone);
               return (
                 <TableRow key={row.name}>
-                  <TableCell>
+                  <TableCell data-label="Integration">
                     <Link href={`/integrations/${encodeURIComponent(row.name)}`} className="font-medium hover:underline">
                       {row.name}
                     </Link>
                     <div className="max-w-xs truncate text-xs text-muted-foreground">{row.description}</div>
                   </TableCell>
-                  <TableCell>
+                  <TableCell data-label="State">
                     <StateBadge state={row.state} />
                   </TableCell>
-                  <TableCell className="text-xs">{schedule.words}</TableCell>
-                  <TableCell className="text-xs">
+                  <TableCell data-label="Schedule" className="text-xs">{schedule.words}</TableCell>
+                  <TableCell data-label="Next run" className="text-xs">
                     {row.paused || !row.registered ? <span className="text-muted-foreground">—</span> : <RelativeTime value={schedule.next} />}
                   </TableCell>
-                  <TableCell className="text-xs">
+                  <TableCell data-label="Last run" className="text-xs">
                     {row.lastRun ? (
                       <Link href={`/runs/${row.lastRun.id}`} className="flex items-center gap-2 hover:underline">
                         <RunStatusBadge status={row.lastRun.status} />
@@ -96,7 +96,7 @@ export default async function IntegrationsPage({ searchParams }: { searchParams:
                       <span className="text-muted-foreground">never</span>
                     )}
                   </TableCell>
-                  <TableCell className="text-right tabular-nums">
+                  <TableCell data-label="24 h success" className="text-right tabular-nums">
                     {row.successRate24h === null ? (
                       <span className="text-muted-foreground">—</span>
                     ) : (

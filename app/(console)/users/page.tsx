@@ -23,7 +23,7 @@ export default async function UsersPage() {
       {users.length === 0 ? (
         <EmptyState title="No users yet" />
       ) : (
-        <Table>
+        <Table stacked>
           <TableHeader>
             <TableRow>
               <TableHead>Name</TableHead>
@@ -36,13 +36,13 @@ export default async function UsersPage() {
           <TableBody>
             {users.map((u) => (
               <TableRow key={u.id}>
-                <TableCell className="font-medium">{u.name}</TableCell>
-                <TableCell className="text-xs">{u.email}</TableCell>
-                <TableCell>{u.disabled ? <Badge variant="destructive">disabled</Badge> : <Badge variant="success">active</Badge>}</TableCell>
-                <TableCell className="text-xs">
+                <TableCell data-label="Name" className="font-medium">{u.name}</TableCell>
+                <TableCell data-label="E-mail" className="text-xs">{u.email}</TableCell>
+                <TableCell data-label="Status">{u.disabled ? <Badge variant="destructive">disabled</Badge> : <Badge variant="success">active</Badge>}</TableCell>
+                <TableCell data-label="Last seen" className="text-xs">
                   <RelativeTime value={u.lastSeenAt} />
                 </TableCell>
-                <TableCell>
+                <TableCell data-label="Role">
                   <UserRowActions id={u.id} name={u.name} role={u.role} disabled={u.disabled} self={u.id === me.id} />
                 </TableCell>
               </TableRow>

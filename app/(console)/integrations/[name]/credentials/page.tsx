@@ -27,7 +27,7 @@ export default async function CredentialsPage({ params }: { params: Promise<{ na
       {config.secrets.length === 0 ? (
         <EmptyState title="No secrets">This integration declares no credentials.</EmptyState>
       ) : (
-        <Table>
+        <Table stacked>
           <TableHeader>
             <TableRow>
               <TableHead>Secret</TableHead>
@@ -39,9 +39,9 @@ export default async function CredentialsPage({ params }: { params: Promise<{ na
           <TableBody>
             {config.secrets.map((s) => (
               <TableRow key={s.name} data-testid={`secret-${s.name}`}>
-                <TableCell className="font-mono text-sm">{s.name}</TableCell>
-                <TableCell>{s.set ? <Badge variant="success">set</Badge> : <Badge variant="warning">not set</Badge>}</TableCell>
-                <TableCell className="text-xs">
+                <TableCell data-label="Secret" className="font-mono text-sm">{s.name}</TableCell>
+                <TableCell data-label="Status">{s.set ? <Badge variant="success">set</Badge> : <Badge variant="warning">not set</Badge>}</TableCell>
+                <TableCell data-label="Set" className="text-xs">
                   {s.set ? (
                     <>
                       set <RelativeTime value={s.updatedAt} /> by {s.updatedBy}
@@ -50,7 +50,7 @@ export default async function CredentialsPage({ params }: { params: Promise<{ na
                     '—'
                   )}
                 </TableCell>
-                <TableCell className="text-right">{def ? <ReplaceSecret integration={name} name={s.name} version={config.version} isSet={s.set} /> : null}</TableCell>
+                <TableCell data-label="Action" className="text-right">{def ? <ReplaceSecret integration={name} name={s.name} version={config.version} isSet={s.set} /> : null}</TableCell>
               </TableRow>
             ))}
           </TableBody>
