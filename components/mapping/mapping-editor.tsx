@@ -320,7 +320,7 @@ export function MappingEditor({
                     {e.field}: {e.reason}
                   </p>
                 ))}
-                {r.output ? <pre className="mt-1 max-h-64 overflow-auto rounded bg-muted p-2">{JSON.stringify(r.output, null, 2)}</pre> : null}
+                {r.output ? <pre tabIndex={0} className="mt-1 max-h-64 overflow-auto rounded bg-muted p-2">{JSON.stringify(r.output, null, 2)}</pre> : null}
               </div>
             ))}
           </div>

@@ -168,7 +168,7 @@ export default async function RunPage({ params }: { params: Promise<{ id: string
             <CardDescription>{run.errorClass === 'PermanentError' ? 'A permanent error: retrying will not help until the cause is fixed.' : 'The last error of the run.'}</CardDescription>
           </CardHeader>
           <CardContent>
-            <pre className="overflow-x-auto rounded-md bg-muted p-3 text-xs whitespace-pre-wrap">{run.errorMessage}</pre>
+            <pre tabIndex={0} className="overflow-x-auto rounded-md bg-muted p-3 text-xs whitespace-pre-wrap">{run.errorMessage}</pre>
           </CardContent>
         </Card>
       ) : null}
@@ -194,7 +194,7 @@ export default async function RunPage({ params }: { params: Promise<{ id: string
                     <summary className="cursor-pointer font-mono">
                       {p.method} {p.url}
                     </summary>
-                    <pre className="mt-2 max-h-80 overflow-auto rounded bg-muted p-2">{JSON.stringify(p.body, null, 2)}</pre>
+                    <pre tabIndex={0} className="mt-2 max-h-80 overflow-auto rounded bg-muted p-2">{JSON.stringify(p.body, null, 2)}</pre>
                   </details>
                 ))}
                 {plan.length > 50 ? <p className="text-xs text-muted-foreground">…and {plan.length - 50} more requests.</p> : null}
@@ -210,7 +210,7 @@ export default async function RunPage({ params }: { params: Promise<{ id: string
             <CardTitle>Result</CardTitle>
           </CardHeader>
           <CardContent>
-            <pre className="max-h-96 overflow-auto rounded-md bg-muted p-3 text-xs">{JSON.stringify(run.result, null, 2)}</pre>
+            <pre tabIndex={0} className="max-h-96 overflow-auto rounded-md bg-muted p-3 text-xs">{JSON.stringify(run.result, null, 2)}</pre>
           </CardContent>
         </Card>
       ) : null}
@@ -247,7 +247,7 @@ export default async function RunPage({ params }: { params: Promise<{ id: string
                   {a.logs.length > 0 ? (
                     <details open={a.number === attempts.length}>
                       <summary className="cursor-pointer text-xs text-muted-foreground">{a.logs.length} log lines</summary>
-                      <pre className="mt-2 max-h-80 overflow-auto rounded-md bg-muted p-3 text-xs">
+                      <pre tabIndex={0} className="mt-2 max-h-80 overflow-auto rounded-md bg-muted p-3 text-xs">
                         {a.logs.map((l) => `${l.at.toISOString().slice(11, 23)} ${l.level.toUpperCase().padEnd(5)} ${l.message}${l.data ? ` ${JSON.stringify(l.data)}` : ''}`).join('\n')}
                       </pre>
                     </details>

@@ -72,7 +72,7 @@ export default async function HistoryPage({ params, searchParams }: { params: Pr
             </div>
           </CardHeader>
           <CardContent>
-            <pre className="max-h-96 overflow-auto rounded-md bg-muted p-3 text-xs">{JSON.stringify(snapshot, null, 2)}</pre>
+            <pre tabIndex={0} className="max-h-96 overflow-auto rounded-md bg-muted p-3 text-xs">{JSON.stringify(snapshot, null, 2)}</pre>
           </CardContent>
         </Card>
       ) : null}
