@@ -50,6 +50,7 @@ test('on a 390 px phone Audit, History, Mapping and the other pages neither scro
   // A mapping row on a phone is a card: its expression input fits the screen.
   await page.goto('/integrations/accounting-export/mapping');
   const expression = page.getByLabel('Expression for description');
+  await expression.scrollIntoViewIfNeeded();
   await expect(expression).toBeInViewport();
   const box = await expression.boundingBox();
   expect(box!.x + box!.width).toBeLessThanOrEqual(390);
