@@ -310,7 +310,7 @@ export function MappingEditor({
           {preview.error ? <p className="text-sm text-destructive">{(preview.error as Error).message}</p> : null}
           <div className="grid gap-3 lg:grid-cols-2">
             {(preview.data?.results ?? []).map((r) => (
-              <div key={r.key} className="rounded-lg border bg-card p-3 text-xs" data-testid="preview-record">
+              <div key={r.key} className="min-w-0 rounded-lg border bg-card p-3 text-xs" data-testid="preview-record">
                 <div className="mb-1 flex items-center gap-2 font-medium">
                   Record <code>{r.key}</code>
                   {r.filtered ? <span className="text-muted-foreground">skipped by the filter</span> : r.errors.length ? <span className="text-destructive">rejected</span> : <span className="text-[oklch(0.45_0.13_150)]">mapped</span>}
