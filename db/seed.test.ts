@@ -43,6 +43,11 @@ describe('demo seed', () => {
              (select count(*) from alert_deliveries where status = 'delivered')::int as delivered,
              (select count(distinct changed_by) from audit_log where kind = 'config')::int as people`);
     expect(counts).toEqual({ nightly: 14, failed: 3, delivered: 1, people: 3 });
+    // The history is consistent with the integrations' creation: nothing happened to one before it existed.
+    const [early] = await t.db.execute<{ n: number }>(sql`
+      select (select count(*) from audit_log a join integrations i on i.name = a.integration where a.changed_at < i.created_at)
+           + (select count(*) from runs r join integrations i on i.name = r.integration where r.created_at < i.created_at) as n`);
+    expect(Number(early.n)).toBe(0);
     const secrets = await createSecretsProvider(t.db, options.keyring).read('accounting-export', ['clientId', 'clientSecret']);
     expect(secrets).toEqual({ clientId: 'accounting-export', clientSecret: 'dev-accounting-secret' });
     const leaked = await t.db.$client<{ n: number }[]>`select count(*)::int as n from audit_log where old_value::text like '%dev-accounting-secret%' or new_value::text like '%dev-accounting-secret%'`;

@@ -1,10 +1,10 @@
 import { randomUUID } from 'node:crypto';
-import { eq, sql } from 'drizzle-orm';
+import { eq, inArray, sql } from 'drizzle-orm';
 import type { Keyring } from '../lib/platform/crypto';
 import { writeSecrets } from '../lib/platform/secrets';
 import type { Database, Transaction } from './client';
 import { generateHostData } from './host-data';
-import { alertChannels, alertDeliveries, alerts, appMeta, attemptLogs, attempts, auditLog, incidents, integrationSecrets, runs } from './schema';
+import { alertChannels, alertDeliveries, alerts, appMeta, attemptLogs, attempts, auditLog, incidents, integrationSecrets, integrations, runs } from './schema';
 
 const SEED_MARKER = 'demo_seeded';
 
@@ -89,6 +89,9 @@ export async function seedDemo(db: Database, options: SeedOptions): Promise<bool
     const inserted = await tx.insert(appMeta).values({ key: SEED_MARKER, value: { at: now.toISOString() } }).onConflictDoNothing().returning();
     if (inserted.length === 0) return false;
     await generateHostData(tx, { customers: 24, invoices: 300, seed: 7, spreadDays: 14, until: now });
+    // The demo integrations have existed since before their history (15 days of runs, credentials
+    // and config changes): their rows say so, or the console would show changes older than them.
+    await tx.update(integrations).set({ createdAt: at(now, 16 * DAY) }).where(inArray(integrations.name, ['accounting-export', 'crm-sync']));
 
     // Two weeks of nightly exports at 02:00 UTC, one of which needed a retry.
     for (let night = 14; night >= 1; night--) {

@@ -6,7 +6,7 @@ import { Card, CardContent, CardDescription, CardHeader, CardTitle } from '@/com
 import { requireUser } from '@/lib/auth/guards';
 import { checkHealth } from '@/lib/platform/health';
 import { listInventory } from '@/lib/platform/inventory';
-import { overviewStats } from '@/lib/platform/run-queries';
+import { AWAITING_ACTION_WINDOW_MS, awaitingActionFilter, overviewStats } from '@/lib/platform/run-queries';
 import { getDb } from '@/lib/server/db';
 
 export const dynamic = 'force-dynamic';
@@ -28,7 +28,9 @@ function Stat({ label, value, href, tone }: { label: string; value: number; href
 export default async function OverviewPage() {
   await requireUser();
   const db = getDb();
-  const [inventory, stats, health] = await Promise.all([listInventory(db), overviewStats(db), checkHealth(db)]);
+  // One bound for the count and the list it links to, so both show the same runs.
+  const since = new Date(Date.now() - AWAITING_ACTION_WINDOW_MS);
+  const [inventory, stats, health] = await Promise.all([listInventory(db), overviewStats(db, { since }), checkHealth(db)]);
   const count = (state: string) => inventory.filter((i) => i.state === state).length;
   const days = lastSevenDays();
   const checks = [
@@ -44,7 +46,7 @@ export default async function OverviewPage() {
         <Stat label="Failing" value={count('failing') + count('credentials_failing')} href="/integrations?state=failing" tone="bad" />
         <Stat label="Breaker open" value={count('breaker_open')} href="/integrations?state=breaker_open" tone="bad" />
         <Stat label="Paused" value={count('paused')} href="/integrations?state=paused" tone="warn" />
-        <Stat label="Failed runs awaiting action" value={stats.failedAwaitingAction} href="/runs?status=failed&dryRun=exclude" tone="bad" />
+        <Stat label="Failed runs awaiting action" value={stats.failedAwaitingAction} href={`/runs?${new URLSearchParams(awaitingActionFilter(since))}`} tone="bad" />
         <Stat label="Undelivered alerts" value={stats.undeliveredIncidents} href="/alerts" tone="bad" />
         <Stat label="Active runs" value={stats.running} href="/runs" />
       </div>

@@ -8,7 +8,8 @@ import { exactTime } from '@/components/common/relative-time';
 import { Button } from '@/components/ui/button';
 import { Dialog, DialogContent, DialogDescription, DialogFooter, DialogHeader, DialogTitle, DialogTrigger } from '@/components/ui/dialog';
 
-export function RevertButton({ integration, at, version }: { integration: string; at: string; version: number }) {
+/** `label` names the version in words ("the original configuration", "the version after ada changed schedule"). */
+export function RevertButton({ integration, at, label, version }: { integration: string; at: string; label: string; version: number }) {
   const router = useRouter();
   const [open, setOpen] = useState(false);
   const [pending, start] = useTransition();
@@ -30,9 +31,11 @@ export function RevertButton({ integration, at, version }: { integration: string
       </DialogTrigger>
       <DialogContent>
         <DialogHeader>
-          <DialogTitle>Revert {integration} to {exactTime(new Date(at))}?</DialogTitle>
+          <DialogTitle>
+            Revert {integration} to {label}?
+          </DialogTitle>
           <DialogDescription>
-            Every field changed since then goes back to the value it had right after this change. The revert is itself a new, audited change you can undo the same way. Secrets are not reverted.
+            Every field changed since then goes back to the value it had then ({exactTime(new Date(at))}). The revert is itself a new, audited change you can undo the same way. Secrets are not reverted.
           </DialogDescription>
         </DialogHeader>
         <DialogFooter>

@@ -25,3 +25,39 @@ test('admin reverts the configuration to an earlier version, as a new audited ch
     select changed_by, new_value from audit_log where integration = 'crm-sync' and field_name = 'breakerCooldown' order by id desc limit 1`;
   expect(audit).toEqual({ changed_by: 'ada.admin@junction.local', new_value: original });
 });
+
+test('every History row that offers a revert reverts, and so does the original configuration (demo history)', async ({ page }) => {
+  test.setTimeout(120_000);
+  const current = () =>
+    db()<{ schedule: string; retry_delays: string[]; batch_size: number }[]>`
+      select schedule, retry_delays, (settings->>'batchSize')::int as batch_size from integrations where name = 'accounting-export'`.then((r) => r[0]);
+  const start = await current();
+  // The seeded trail: changes from 12, 9 and 6 days ago and the credentials set 15 days ago.
+  const offered = await db()<{ id: number }[]>`
+    select id from audit_log where integration = 'accounting-export' and kind = 'config' order by changed_at, id`;
+  expect(offered.length).toBeGreaterThanOrEqual(3);
+  await signIn(page, 'ada', '/integrations/accounting-export/history');
+  const revertTo = async (asOf: string) => {
+    await page.goto(`/integrations/accounting-export/history?asOf=${asOf}`);
+    await expect(page.getByTestId('config-as-of')).toBeVisible();
+    await page.getByRole('button', { name: 'Revert to this version' }).click();
+    await page.getByRole('button', { name: 'Revert', exact: true }).click();
+    await expect(page.getByText(/Reverted \d+ field|Already at that version/)).toBeVisible();
+    await expect(page.getByText(/Not reverted/)).toHaveCount(0);
+  };
+  // Oldest first, so the last one brings back the configuration the test started with.
+  for (const { id } of offered) await revertTo(String(id));
+  expect(await current()).toEqual(start);
+
+  await page.goto('/integrations/accounting-export/history');
+  await page.getByTestId('history-original').getByRole('link', { name: 'View original configuration' }).click();
+  await expect(page.getByTestId('config-as-of')).toContainText('"schedule": "0 1 * * *"');
+  await page.getByRole('button', { name: 'Revert to this version' }).click();
+  await expect(page.getByRole('dialog')).toContainText('Revert accounting-export to the original configuration?');
+  await page.getByRole('button', { name: 'Revert', exact: true }).click();
+  await expect(page.getByText(/Reverted \d+ field/)).toBeVisible();
+  expect(await current()).toEqual({ schedule: '0 1 * * *', retry_delays: ['1m', '5m'], batch_size: 50 });
+
+  await revertTo(String(offered.at(-1)!.id));
+  expect(await current()).toEqual(start);
+});

@@ -105,9 +105,42 @@ export async function configAsOf(db: DatabaseOrTransaction, params: { integratio
   return config;
 }
 
+/**
+ * The moment that stands for the configuration before its first recorded change (the original
+ * one, as the registry created it), or null when nothing was ever changed. Pass it to configAsOf
+ * or revertToVersion like any change's changedAt.
+ */
+export async function originalConfigMoment(db: DatabaseOrTransaction, params: { integration: string }): Promise<Date | null> {
+  const [first] = await db.execute<{ at: string | null }>(sql`
+    select min(changed_at)::text as at from audit_log where kind = 'config' and integration = ${params.integration}`);
+  if (!first?.at) return null;
+  // changed_at has microseconds; configAsOf compares to the millisecond, so go one before.
+  return new Date(Math.floor(new Date(first.at).getTime()) - 1);
+}
+
+const DATE_IN_WORDS = new Intl.DateTimeFormat('en-GB', { day: 'numeric', month: 'long', year: 'numeric', timeZone: 'UTC' });
+
+/**
+ * The version that was current at `at`, in words for messages: "the original configuration" or
+ * "the version after grace@example.com changed retryDelays on 21 November 2026".
+ */
+export async function describeVersion(db: DatabaseOrTransaction, params: { integration: string; at: Date }): Promise<string> {
+  const bound = sql`${params.at.toISOString()}::timestamptz + interval '1 millisecond'`;
+  const [last] = await db.execute<{ changed_by: string; field_name: string; changed_at: string }>(sql`
+    select changed_by, field_name, changed_at::text from audit_log
+     where kind = 'config' and integration = ${params.integration} and changed_at < ${bound}
+     order by changed_at desc, id desc limit 1`);
+  if (!last) return 'the original configuration';
+  return `the version after ${last.changed_by} changed ${last.field_name} on ${DATE_IN_WORDS.format(new Date(last.changed_at))}`;
+}
+
 export interface RevertToVersionParams {
   integration: string;
-  /** The moment to go back to, e.g. the changedAt of the audit row that made that version. */
+  /**
+   * The moment to go back to: the changedAt of the audit row that made that version, or
+   * originalConfigMoment for the configuration before the first change. A moment before the
+   * first change (or before the integration existed) is the original configuration.
+   */
   at: Date;
   expectedVersion: number;
   actor: string;
@@ -120,19 +153,14 @@ export interface RevertToVersionParams {
  * Makes the configuration what it was at `at`, as a new audited change (one row per field it
  * changes, plus a 'revert' action row naming the time); stale and no-op rules as for any edit.
  * Secrets are not reverted (their values are never in the trail): the current ones stay.
+ * Messages name the version in words (who changed what, on which day), not as a timestamp.
  */
 export async function revertToVersion(db: DatabaseOrTransaction, params: RevertToVersionParams): Promise<ConfigUpdateResult> {
   return db.transaction(async (tx) => {
     const [row] = await tx.select().from(integrations).where(eq(integrations.name, params.integration)).for('update');
     if (!row) return { ok: false, code: 'not_found', message: `Integration '${params.integration}' does not exist: check the name in the integrations list` };
     if (row.version !== params.expectedVersion) return { ok: false, code: 'stale', message: staleMessage(row) };
-    if (params.at.getTime() < row.createdAt.getTime() - 1) {
-      return {
-        ok: false,
-        code: 'invalid',
-        message: `Not reverted: '${row.name}' did not exist at ${params.at.toISOString()} (it was added ${row.createdAt.toISOString()}); pick a version from its history`,
-      };
-    }
+    const version = await describeVersion(tx, { integration: row.name, at: params.at });
     const past = await configAsOf(tx, { integration: row.name, at: params.at });
     const parsed = ZConfigPatch.safeParse(past);
     if (!parsed.success) {
@@ -140,7 +168,7 @@ export async function revertToVersion(db: DatabaseOrTransaction, params: RevertT
       return {
         ok: false,
         code: 'invalid',
-        message: `Not reverted: the configuration of ${params.at.toISOString()} is no longer valid (${issue.path.join('.')}: ${issue.message}); edit the fields instead`,
+        message: `Not reverted: ${version} is no longer valid (${issue.path.join('.')}: ${issue.message}); edit the fields instead`,
       };
     }
     const result = await applyConfigPatch(tx, {
@@ -148,11 +176,11 @@ export async function revertToVersion(db: DatabaseOrTransaction, params: RevertT
       correlationId: params.correlationId ?? randomUUID(),
       patch: parsed.data,
       extraAudit: (changed) => [
-        { kind: 'action', integration: row.name, fieldName: 'revert', newValue: { to: params.at.toISOString(), fields: changed } },
+        { kind: 'action', integration: row.name, fieldName: 'revert', newValue: { to: params.at.toISOString(), version, fields: changed } },
       ],
     });
     if (!result.ok && result.code === 'invalid') {
-      return { ...result, message: result.message.replace(/^Not saved:/, `Not reverted: the configuration of ${params.at.toISOString()} no longer passes validation:`) };
+      return { ...result, message: result.message.replace(/^Not saved:/, `Not reverted: ${version} no longer passes validation:`) };
     }
     return result;
   });

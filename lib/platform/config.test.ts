@@ -7,7 +7,7 @@ import { alertChannels, auditLog, integrations, integrationSecrets } from '../..
 import { freshDatabase, type TestDatabase } from '../../test/db';
 import { changesSince, fieldHistory, verifyAuditChain } from './audit';
 import { getIntegrationConfig, updateIntegrationConfig, type ConfigDefinition, type IntegrationConfigView } from './config';
-import { configAsOf, HISTORY_FIELDS, revertToVersion } from './config-history';
+import { configAsOf, describeVersion, HISTORY_FIELDS, originalConfigMoment, revertToVersion } from './config-history';
 import { keyringFrom } from './crypto';
 import { createSecretsProvider } from './secrets';
 
@@ -299,7 +299,11 @@ describe('configuration history', () => {
       ['config', 'settings.batchSize', 'eve@example.com'],
       ['action', 'revert', 'eve@example.com'],
     ]);
-    expect(added.at(-1)?.newValue).toEqual({ to: target.at.toISOString(), fields: result.ok ? result.changed : [] });
+    expect(added.at(-1)?.newValue).toEqual({
+      to: target.at.toISOString(),
+      version: expect.stringMatching(/^the version after ada@example\.com changed /),
+      fields: result.ok ? result.changed : [],
+    });
     expect(historyProjection(await view('erp'))).toEqual(target.config);
     expect(await createSecretsProvider(t.db, keyring).read('erp', ['clientSecret'])).toEqual({ clientSecret: SECRET });
 
@@ -308,12 +312,71 @@ describe('configuration history', () => {
     expect(again).toEqual({ ok: true, version: version + 1, changed: [] });
   });
 
-  it('refuses a stale revert and one to before the integration existed', async () => {
+  it('refuses a stale revert', async () => {
     const { version } = await view('erp');
     const stale = await revertToVersion(t.db, { integration: 'erp', at: snapshots[1].at, expectedVersion: version - 1, actor: 'x', definition, keyring });
     expect(stale).toMatchObject({ ok: false, code: 'stale', message: expect.stringMatching(/^Changed by eve@example\.com at .*; reload to see their change$/) });
-    const early = await revertToVersion(t.db, { integration: 'erp', at: new Date('2000-01-01T00:00:00Z'), expectedVersion: version, actor: 'x', definition, keyring });
-    expect(early).toMatchObject({ ok: false, code: 'invalid', message: expect.stringMatching(/^Not reverted: 'erp' did not exist at 2000-01-01T00:00:00.000Z/) });
+  });
+
+  it('reverts to the original configuration, the state before the first recorded change', async () => {
+    const original = await originalConfigMoment(t.db, { integration: 'erp' });
+    expect(original!.getTime()).toBeLessThan(snapshots[0].at.getTime());
+    expect(await describeVersion(t.db, { integration: 'erp', at: original! })).toBe('the original configuration');
+    const { version } = await view('erp');
+    const result = await revertToVersion(t.db, { integration: 'erp', at: original!, expectedVersion: version, actor: 'eve@example.com', definition, keyring });
+    expect(result.ok).toBe(true);
+    expect(historyProjection(await view('erp'))).toEqual(initial);
+    expect(await originalConfigMoment(t.db, { integration: 'never-changed' })).toBeNull();
+  });
+});
+
+describe('history that predates the integration row (the demo seed, an imported trail)', () => {
+  const DAY = 86_400_000;
+  const rows: { at: Date; field: string; old: unknown; new: unknown }[] = [
+    { at: new Date(Date.now() - 12 * DAY), field: 'schedule', old: '0 1 * * *', new: '0 2 * * *' },
+    { at: new Date(Date.now() - 9 * DAY), field: 'retryDelays', old: ['1m', '5m'], new: ['30s', '2m', '5m'] },
+    { at: new Date(Date.now() - 6 * DAY), field: 'settings.batchSize', old: 50, new: 100 },
+  ];
+
+  beforeAll(async () => {
+    // Created now, with a trail of changes from days before: every version must still revert.
+    await seedIntegration('ledger');
+    await t.db.update(integrations).set({ retryDelays: ['30s', '2m', '5m'] }).where(eq(integrations.name, 'ledger'));
+    for (const r of rows) {
+      await t.db.insert(auditLog).values({ changedAt: r.at, changedBy: 'grace@example.com', kind: 'config', integration: 'ledger', fieldName: r.field, oldValue: r.old, newValue: r.new, correlationId: 'seed' });
+    }
+  });
+
+  it('reverts to every recorded version and to the original one', async () => {
+    const original = await originalConfigMoment(t.db, { integration: 'ledger' });
+    const expected = [
+      { at: rows[0].at, schedule: '0 2 * * *', retryDelays: ['1m', '5m'], batchSize: 50 },
+      { at: rows[1].at, schedule: '0 2 * * *', retryDelays: ['30s', '2m', '5m'], batchSize: 50 },
+      { at: rows[2].at, schedule: '0 2 * * *', retryDelays: ['30s', '2m', '5m'], batchSize: 100 },
+      { at: original!, schedule: '0 1 * * *', retryDelays: ['1m', '5m'], batchSize: 50 },
+    ];
+    for (const e of expected) {
+      const { version } = await view('ledger');
+      const result = await revertToVersion(t.db, { integration: 'ledger', at: e.at, expectedVersion: version, actor: 'eve@example.com', definition, keyring });
+      expect(result, e.at.toISOString()).toMatchObject({ ok: true });
+      const now = await view('ledger');
+      expect({ schedule: now.schedule, retryDelays: now.retryDelays, batchSize: now.settings.batchSize }).toEqual({
+        schedule: e.schedule,
+        retryDelays: e.retryDelays,
+        batchSize: e.batchSize,
+      });
+    }
+  });
+
+  it('names a version that no longer validates in words, not as a timestamp', async () => {
+    const at = new Date(Date.now() - 3 * DAY);
+    await t.db.insert(auditLog).values({ changedAt: at, changedBy: 'grace@example.com', kind: 'config', integration: 'ledger', fieldName: 'settings.batchSize', oldValue: 50, newValue: 9999, correlationId: 'seed' });
+    const { version } = await view('ledger');
+    const result = await revertToVersion(t.db, { integration: 'ledger', at, expectedVersion: version, actor: 'eve@example.com', definition, keyring });
+    expect(result).toMatchObject({ ok: false, code: 'invalid' });
+    const message = result.ok ? '' : result.message;
+    expect(message).toMatch(/^Not reverted: the version after grace@example\.com changed settings\.batchSize on \d{1,2} [A-Z][a-z]+ \d{4} /);
+    expect(message).not.toMatch(/\d{4}-\d{2}-\d{2}T/);
   });
 });
 

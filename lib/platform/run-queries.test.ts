@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { attemptLogs, attempts, breakers, integrations, runs } from '../../db/schema';
 import { freshDatabase, type TestDatabase } from '../../test/db';
 import { listInventory } from './inventory';
-import { getRunDetail, listRuns, overviewStats } from './run-queries';
+import { AWAITING_ACTION_WINDOW_MS, awaitingActionFilter, getRunDetail, listRuns, overviewStats, ZRunFilter } from './run-queries';
 
 let t: TestDatabase;
 const ago = (minutes: number) => new Date(Date.now() - minutes * 60_000);
@@ -91,6 +91,30 @@ describe('runs list', () => {
   it('refuses a malformed cursor with a message', async () => {
     await expect(listRuns(t.db, { after: 'garbage' })).rejects.toThrow(/cursor must be/);
   });
+
+  it('refuses cursors and times PostgreSQL cannot read with a message, before any query', async () => {
+    const id = '00000000-0000-4000-8000-000000000000';
+    const bad: [Record<string, string>, RegExp][] = [
+      [{ after: `notadate|${id}` }, /is not a date and time/],
+      [{ after: '2026-01-01T00:00:00Z|------------------------------------' }, /is not a run id/],
+      [{ after: `-271821-04-20|${id}` }, /out of range/],
+      [{ after: `275760-09-13|${id}` }, /out of range|not a date/],
+      [{ after: `2026-01-01T00:00:00Z|${id}|more` }, /cursor must be/],
+      [{ from: '-271821-04-20' }, /out of range/],
+      [{ from: '-000001-01-01' }, /out of range/],
+      [{ to: '+275760-09-13T00:00:00Z' }, /out of range/],
+      [{ from: 'tomorrow' }, /is not a date and time/],
+      [{ integration: 'crm\u0000sync' }, /NUL/],
+    ];
+    for (const [filter, message] of bad) {
+      const parsed = ZRunFilter.safeParse(filter);
+      expect(parsed.success, JSON.stringify(filter)).toBe(false);
+      expect(parsed.error?.issues[0].message).toMatch(message);
+    }
+    // Valid extremes still work end to end.
+    expect((await listRuns(t.db, { from: '0001-01-01', to: '9999-12-31T23:59:59Z' })).items.length).toBeGreaterThan(0);
+    expect((await listRuns(t.db, { after: `2026-01-01T00:00:00Z|${id.toUpperCase()}` })).items).toEqual([]);
+  });
 });
 
 describe('run detail and overview', () => {
@@ -103,9 +127,14 @@ describe('run detail and overview', () => {
     expect(await getRunDetail(t.db, { id: 'not-a-uuid' })).toBeNull();
   });
 
-  it('counts failed runs nobody retried yet', async () => {
-    const stats = await overviewStats(t.db);
+  it('counts failed runs nobody retried yet, and the list it links to shows exactly those', async () => {
+    const since = new Date(Date.now() - AWAITING_ACTION_WINDOW_MS);
+    const stats = await overviewStats(t.db, { since });
     expect(stats.failedAwaitingAction).toBe(1);
+    const linked = await listRuns(t.db, { ...awaitingActionFilter(since), limit: 200 });
+    expect(linked.items).toHaveLength(stats.failedAwaitingAction);
+    expect(linked.items.every((r) => r.status === 'failed' && !r.dryRun && r.retriedBy === null)).toBe(true);
+    expect((await listRuns(t.db, { status: 'failed', dryRun: 'exclude', retried: 'only' })).items).toHaveLength(1);
     expect(stats.daily.find((d) => d.integration === 'alpha')?.finished).toBeGreaterThan(0);
   });
 });

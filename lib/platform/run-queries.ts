@@ -1,21 +1,21 @@
 import { and, asc, eq, gte, inArray, lte, sql, type SQL } from 'drizzle-orm';
 import { z } from 'zod';
 import type { DatabaseOrTransaction } from '../../db/client';
+import { ZInstant, ZTimeIdCursor, ZUrlText } from './params';
 import { attemptLogs, attempts, runs, runStatusEnum, runTriggerEnum, type Attempt, type AttemptLog, type Run } from '../../db/schema';
 
 /** Filters of the runs list, shared by the page's search params and the JSON API. */
 export const ZRunFilter = z.object({
-  integration: z.string().max(100).optional(),
+  integration: ZUrlText(100).optional(),
   status: z.enum(runStatusEnum.enumValues).optional(),
   trigger: z.enum(runTriggerEnum.enumValues).optional(),
   dryRun: z.enum(['only', 'exclude']).optional(),
-  from: z.coerce.date().optional(),
-  to: z.coerce.date().optional(),
+  /** `exclude`: only runs nobody has retried yet (what the Overview counts as awaiting action). */
+  retried: z.enum(['exclude', 'only']).optional(),
+  from: ZInstant.optional(),
+  to: ZInstant.optional(),
   /** Keyset cursor: `<createdAt ISO>|<id>` of the last row of the previous page. */
-  after: z
-    .string()
-    .regex(/^[^|]+\|[0-9a-f-]{36}$/, 'cursor must be <time>|<run id>')
-    .optional(),
+  after: ZTimeIdCursor('run').optional(),
   limit: z.coerce.number().int().min(1).max(200).default(50),
 });
 export type TRunFilter = z.input<typeof ZRunFilter>;
@@ -48,7 +48,13 @@ export function runCursor(row: { createdAt: Date; id: string }): string {
 
 /** Newest first, keyset-paginated on (created_at, id): constant time at any depth. */
 export async function listRuns(db: DatabaseOrTransaction, input: TRunFilter = {}): Promise<{ items: RunListItem[]; next: string | null }> {
-  const f = ZRunFilter.parse(input);
+  return queryRuns(db, ZRunFilter.parse(input));
+}
+
+export type RunFilter = z.output<typeof ZRunFilter>;
+
+/** listRuns for a filter ZRunFilter has already parsed (the route handler's input). */
+export async function queryRuns(db: DatabaseOrTransaction, f: RunFilter): Promise<{ items: RunListItem[]; next: string | null }> {
   const where: SQL[] = [];
   if (f.integration) where.push(eq(runs.integration, f.integration));
   if (f.status) where.push(eq(runs.status, f.status));
@@ -57,11 +63,13 @@ export async function listRuns(db: DatabaseOrTransaction, input: TRunFilter = {}
   if (f.dryRun === 'exclude') where.push(eq(runs.dryRun, false));
   if (f.from) where.push(gte(runs.createdAt, f.from));
   if (f.to) where.push(lte(runs.createdAt, f.to));
+  if (f.retried === 'exclude') where.push(sql`not exists (select 1 from runs x where x.retry_of = ${runs.id})`);
+  if (f.retried === 'only') where.push(sql`exists (select 1 from runs x where x.retry_of = ${runs.id})`);
   if (f.after) {
-    const [at, id] = f.after.split('|');
+    const { at, id } = f.after;
     // A JS Date keeps milliseconds, created_at microseconds: take the cursor row's exact time by id,
     // and compare as a row so PostgreSQL uses it as an index bound.
-    const cursorAt = sql`coalesce((select c.created_at from runs c where c.id = ${id}::uuid), ${new Date(at).toISOString()}::timestamptz)`;
+    const cursorAt = sql`coalesce((select c.created_at from runs c where c.id = ${id}::uuid), ${at.toISOString()}::timestamptz)`;
     where.push(sql`(${runs.createdAt}, ${runs.id}) < (${cursorAt}, ${id}::uuid)`);
   }
   const rows = await db
@@ -154,11 +162,27 @@ export interface OverviewStats {
   daily: { integration: string; day: string; finished: number; succeeded: number }[];
 }
 
-export async function overviewStats(db: DatabaseOrTransaction): Promise<OverviewStats> {
+/** Failed runs count as awaiting action for this long after they were created. */
+export const AWAITING_ACTION_WINDOW_MS = 7 * 86_400_000;
+
+/**
+ * The Runs list that shows exactly the runs `failedAwaitingAction` counts (the Overview links to
+ * it): failed, not dry-runs, nobody retried them yet, created since `since`.
+ */
+export function awaitingActionFilter(since: Date) {
+  return { status: 'failed', dryRun: 'exclude', retried: 'exclude', from: since.toISOString() } as const;
+}
+
+/**
+ * `since` bounds "failed runs awaiting action" (default: 7 days before now); pass the same value
+ * to awaitingActionFilter for the list the count links to.
+ */
+export async function overviewStats(db: DatabaseOrTransaction, params: { since?: Date } = {}): Promise<OverviewStats> {
+  const since = params.since ?? new Date(Date.now() - AWAITING_ACTION_WINDOW_MS);
   const [counts] = await db.execute<{ failed: number; undelivered: number; running: number }>(sql`
     select
       (select count(*) from runs r where r.status = 'failed' and not r.dry_run
-          and r.created_at > now() - interval '7 days'
+          and r.created_at >= ${since.toISOString()}::timestamptz
           and not exists (select 1 from runs x where x.retry_of = r.id))::int as failed,
       (select count(*) from incidents i where i.undelivered)::int as undelivered,
       (select count(*) from runs r where r.status in ('running', 'retrying', 'deferred', 'queued'))::int as running`);

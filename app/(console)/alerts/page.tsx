@@ -1,9 +1,12 @@
 import Link from 'next/link';
+import { z } from 'zod';
 import { ChannelForm } from '@/components/alerts/channel-form';
+import { describeIncident } from '@/components/alerts/incident-summary';
 import { ConfirmAction } from '@/components/common/confirm-action';
 import { EmptyState } from '@/components/common/empty-state';
+import { IgnoredParams } from '@/components/common/ignored-params';
 import { PageHeader } from '@/components/common/page-header';
-import { RelativeTime } from '@/components/common/relative-time';
+import { exactTime, RelativeTime } from '@/components/common/relative-time';
 import { Badge } from '@/components/ui/badge';
 import { Button } from '@/components/ui/button';
 import { Card, CardContent, CardDescription, CardHeader, CardTitle } from '@/components/ui/card';
@@ -12,6 +15,7 @@ import { cn } from '@/components/ui/utils';
 import { requireUser } from '@/lib/auth/guards';
 import { hasRole } from '@/lib/auth/roles';
 import { alertHistory, listChannels } from '@/lib/platform/alerts';
+import { parseSearchParams, ZTimeIdCursor, ZUrlText } from '@/lib/platform/params';
 import { getDb } from '@/lib/server/db';
 import { sendTestAlertAction } from './actions';
 
@@ -20,23 +24,22 @@ export const dynamic = 'force-dynamic';
 
 const STATUS_VARIANT = { delivered: 'success', partial: 'warning', undelivered: 'destructive', pending: 'outline' } as const;
 
-function parseBefore(value: string | undefined) {
-  if (!value) return undefined;
-  const [at, id] = value.split('|');
-  const createdAt = new Date(at);
-  return Number.isNaN(createdAt.getTime()) || !/^[0-9a-f-]{36}$/.test(id ?? '') ? undefined : { createdAt, id };
-}
+const ZAlertsParams = z.object({ integration: ZUrlText(100).optional(), before: ZTimeIdCursor('alert').optional() });
 
-export default async function AlertsPage({ searchParams }: { searchParams: Promise<{ integration?: string; before?: string }> }) {
+export default async function AlertsPage({ searchParams }: { searchParams: Promise<Record<string, string | string[] | undefined>> }) {
   const user = await requireUser();
-  const { integration, before } = await searchParams;
+  const { data, problems } = parseSearchParams(ZAlertsParams, await searchParams);
+  const { integration } = data;
+  const before = data.before ? { createdAt: data.before.at, id: data.before.id } : undefined;
   const db = getDb();
-  const [channels, history] = await Promise.all([listChannels(db), alertHistory(db, { integration: integration || undefined, before: parseBefore(before), limit: 30 })]);
+  const [channels, history] = await Promise.all([listChannels(db), alertHistory(db, { integration: integration || undefined, before, limit: 30 })]);
   const isAdmin = hasRole(user.role, 'admin');
+  const renderedAt = Date.now();
   const canOperate = hasRole(user.role, 'operator');
   return (
     <div className="flex flex-col gap-6">
       <PageHeader title="Alerts" description="Where alerts go, and every alert with its delivery attempts. One alert per incident; a recovery message once it has stayed clear for the recovery hold (a system that flaps stays one incident)." />
+      <IgnoredParams problems={problems} />
       <Card>
         <CardHeader className="flex-row flex-wrap items-center justify-between gap-2">
           <div>
@@ -149,7 +152,9 @@ export default async function AlertsPage({ searchParams }: { searchParams: Promi
                     <p className="break-words">{a.message.text}</p>
                     {a.incident ? (
                       <p className="text-xs text-muted-foreground">
-                        Incident {a.incident.closedAt ? 'closed' : 'open'} since <RelativeTime value={a.incident.openedAt} />, {a.incident.eventCount} event{a.incident.eventCount === 1 ? '' : 's'}
+                        <span title={`opened ${exactTime(new Date(a.incident.openedAt))}${a.incident.closedAt ? `, closed ${exactTime(new Date(a.incident.closedAt))}` : ''}`}>
+                          {describeIncident(a.incident, renderedAt)}
+                        </span>
                         {a.incident.runId ? (
                           <>
                             {' '}

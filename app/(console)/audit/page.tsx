@@ -1,6 +1,8 @@
 import Link from 'next/link';
+import { z } from 'zod';
 import { AuditChange, describeAuditField } from '@/components/audit/audit-value';
 import { EmptyState } from '@/components/common/empty-state';
+import { IgnoredParams } from '@/components/common/ignored-params';
 import { PageHeader } from '@/components/common/page-header';
 import { RelativeTime } from '@/components/common/relative-time';
 import { Badge } from '@/components/ui/badge';
@@ -11,6 +13,7 @@ import { Table, TableBody, TableCell, TableHead, TableHeader, TableRow } from '@
 import { requireUser } from '@/lib/auth/guards';
 import { auditChainStatus, changesSince } from '@/lib/platform/audit';
 import { listInventory } from '@/lib/platform/inventory';
+import { parseSearchParams, ZAuditCursor, ZUrlText } from '@/lib/platform/params';
 import { getDb } from '@/lib/server/db';
 import { getRegistry } from '@/lib/server/registry';
 
@@ -21,16 +24,23 @@ const KIND_LABELS: Record<string, string> = { config: 'configuration', action: '
 
 const WINDOWS = { '1h': 3_600_000, '24h': 86_400_000, '7d': 7 * 86_400_000, '30d': 30 * 86_400_000, '365d': 365 * 86_400_000 } as const;
 
-export default async function AuditPage({ searchParams }: { searchParams: Promise<Record<string, string | undefined>> }) {
+const ZAuditParams = z.object({
+  window: z.enum(Object.keys(WINDOWS) as [keyof typeof WINDOWS, ...(keyof typeof WINDOWS)[]]).default('24h'),
+  before: ZAuditCursor.optional(),
+  integration: ZUrlText(100).optional(),
+  actor: ZUrlText(200).optional(),
+  kind: z.enum(['config', 'action', 'user']).optional(),
+});
+
+export default async function AuditPage({ searchParams }: { searchParams: Promise<Record<string, string | string[] | undefined>> }) {
   await requireUser();
-  const sp = await searchParams;
-  const window = (sp.window && sp.window in WINDOWS ? sp.window : '24h') as keyof typeof WINDOWS;
-  const before = sp.before && /^\d+\|/.test(sp.before) ? { id: Number(sp.before.split('|')[0]), changedAt: new Date(sp.before.split('|')[1]) } : undefined;
+  const { data: sp, problems } = parseSearchParams(ZAuditParams, await searchParams);
+  const { window, before } = sp;
   const db = getDb();
   const filters = {
     integration: sp.integration || undefined,
     actor: sp.actor?.trim() || undefined,
-    kind: sp.kind && ['config', 'action', 'user'].includes(sp.kind) ? sp.kind : undefined,
+    kind: sp.kind,
   };
   const [rows, chain, integrations] = await Promise.all([
     changesSince(db, { since: new Date(Date.now() - WINDOWS[window]), ...filters, before, limit: 100 }),
@@ -80,6 +90,7 @@ export default async function AuditPage({ searchParams }: { searchParams: Promis
           trigger; investigate before trusting it, and keep the anchor directory as it is.
         </p>
       ) : null}
+      <IgnoredParams problems={problems} />
       <form className="flex flex-wrap items-end gap-2" aria-label="Filter the audit trail">
         <Select name="window" defaultValue={window} aria-label="Time window">
           <option value="1h">Last hour</option>

@@ -1,7 +1,9 @@
 import Link from 'next/link';
+import { z } from 'zod';
 import { EmptyState } from '@/components/common/empty-state';
 import { PageHeader } from '@/components/common/page-header';
 import { RelativeTime } from '@/components/common/relative-time';
+import { IgnoredParams } from '@/components/common/ignored-params';
 import { STATE_LABELS, StateBadge } from '@/components/integrations/state-badge';
 import { RunStatusBadge } from '@/components/runs/status-badge';
 import { Button } from '@/components/ui/button';
@@ -11,6 +13,7 @@ import { Table, TableBody, TableCell, TableHead, TableHeader, TableRow } from '@
 import { requireUser } from '@/lib/auth/guards';
 import { describeCron, nextRuns } from '@/lib/platform/cron';
 import { listInventory, type IntegrationState } from '@/lib/platform/inventory';
+import { parseSearchParams, ZUrlText } from '@/lib/platform/params';
 import { getDb } from '@/lib/server/db';
 
 export const metadata = { title: 'Integrations' };
@@ -25,14 +28,18 @@ function scheduleText(schedule: string | null, timezone: string) {
   }
 }
 
-export default async function IntegrationsPage({ searchParams }: { searchParams: Promise<{ q?: string; state?: string }> }) {
+const ZInventoryParams = z.object({ q: ZUrlText(200).optional(), state: z.string().max(40).optional() });
+
+export default async function IntegrationsPage({ searchParams }: { searchParams: Promise<Record<string, string | string[] | undefined>> }) {
   await requireUser();
-  const { q, state } = await searchParams;
+  const { data, problems } = parseSearchParams(ZInventoryParams, await searchParams);
+  const { q, state } = data;
   const all = await listInventory(getDb(), { search: q });
   const rows = state && state in STATE_LABELS ? all.filter((r) => r.state === state) : all;
   return (
     <div className="flex flex-col gap-4">
       <PageHeader title="Integrations" description="Every registered integration, its state and its latest run." />
+      <IgnoredParams problems={problems} />
       <form className="flex flex-wrap items-end gap-2" role="search">
         <Input name="q" defaultValue={q} placeholder="Search name or description" aria-label="Search integrations" className="w-64" />
         <Select name="state" defaultValue={state ?? ''} aria-label="Filter by state">

@@ -9,6 +9,7 @@ import { runStatusEnum, runTriggerEnum } from '@/db/schema';
 import { requireUser } from '@/lib/auth/guards';
 import { hasRole } from '@/lib/auth/roles';
 import { listInventory } from '@/lib/platform/inventory';
+import { parseSearchParams } from '@/lib/platform/params';
 import { listRuns, ZRunFilter } from '@/lib/platform/run-queries';
 import { listBulkOperations } from '@/lib/platform/triggers';
 import { getDb } from '@/lib/server/db';
@@ -16,25 +17,24 @@ import { getDb } from '@/lib/server/db';
 export const metadata = { title: 'Runs' };
 export const dynamic = 'force-dynamic';
 
-export default async function RunsPage({ searchParams }: { searchParams: Promise<Record<string, string | undefined>> }) {
+export default async function RunsPage({ searchParams }: { searchParams: Promise<Record<string, string | string[] | undefined>> }) {
   const user = await requireUser();
-  const raw = await searchParams;
-  const cleaned = Object.fromEntries(Object.entries(raw).filter((e): e is [string, string] => e[1] !== undefined && e[1] !== ''));
-  const parsed = ZRunFilter.safeParse(cleaned);
-  const filter = parsed.success ? parsed.data : ZRunFilter.parse({});
+  const { data: filter, problems, kept: cleaned } = parseSearchParams(ZRunFilter, await searchParams);
+  const raw: Record<string, string | undefined> = cleaned;
   const db = getDb();
-  const [page, integrations, bulk] = await Promise.all([listRuns(db, filter), listInventory(db), listBulkOperations(db, { limit: 5 })]);
+  const [page, integrations, bulk] = await Promise.all([listRuns(db, cleaned), listInventory(db), listBulkOperations(db, { limit: 5 })]);
   const nextHref = page.next ? `/runs?${new URLSearchParams({ ...cleaned, after: page.next }).toString()}` : null;
   const filtered = Object.keys(cleaned).some((k) => k !== 'after' && k !== 'limit');
   return (
     <div className="flex flex-col gap-4">
       <PageHeader title="Runs" description="Every requested execution, newest first. Active runs update live." />
-      {!parsed.success ? (
+      {problems.length > 0 ? (
         <p role="alert" className="rounded-md bg-destructive/10 p-3 text-sm text-destructive">
-          Some filters were invalid and were ignored: {parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}
+          Some filters were invalid and were ignored: {problems.join('; ')}
         </p>
       ) : null}
       <form className="flex flex-wrap items-end gap-2" aria-label="Filter runs">
+        {filter.retried ? <input type="hidden" name="retried" value={filter.retried} /> : null}
         <Select name="integration" defaultValue={filter.integration ?? ''} aria-label="Integration">
           <option value="">All integrations</option>
           {integrations.map((i) => (

@@ -1,8 +1,8 @@
-import { listRuns, ZRunFilter } from '@/lib/platform/run-queries';
+import { queryRuns, ZRunFilter } from '@/lib/platform/run-queries';
 import { route } from '@/lib/server/route';
 import { getDb } from '@/lib/server/db';
 
 export const dynamic = 'force-dynamic';
 
 /** Runs, newest first, filtered and keyset-paginated (`next` is the cursor of the following page). */
-export const GET = route({ role: 'viewer', input: ZRunFilter, handler: ({ input }) => listRuns(getDb(), input) });
+export const GET = route({ role: 'viewer', input: ZRunFilter, handler: ({ input }) => queryRuns(getDb(), input) });

@@ -1,7 +1,9 @@
 import Link from 'next/link';
 import { notFound } from 'next/navigation';
+import { z } from 'zod';
 import { AuditChange, describeAuditField } from '@/components/audit/audit-value';
 import { EmptyState } from '@/components/common/empty-state';
+import { IgnoredParams } from '@/components/common/ignored-params';
 import { RelativeTime } from '@/components/common/relative-time';
 import { RevertButton } from '@/components/config/revert-button';
 import { Badge } from '@/components/ui/badge';
@@ -13,7 +15,8 @@ import { requireUser } from '@/lib/auth/guards';
 import { hasRole } from '@/lib/auth/roles';
 import { changesSince, fieldHistory } from '@/lib/platform/audit';
 import { getIntegrationConfig } from '@/lib/platform/config';
-import { configAsOf } from '@/lib/platform/config-history';
+import { configAsOf, originalConfigMoment } from '@/lib/platform/config-history';
+import { parseSearchParams, ZAuditCursor } from '@/lib/platform/params';
 import { getDb } from '@/lib/server/db';
 import { segmentName } from '@/lib/server/params';
 import { getRegistry } from '@/lib/server/registry';
@@ -23,23 +26,38 @@ export const dynamic = 'force-dynamic';
 
 const FIELDS = ['schedule', 'timezone', 'retryDelays', 'breakerFailures', 'breakerCooldown', 'retryBudget', 'resumePolicy', 'settings.*', 'secret.*', 'mapping', 'alertRouting'];
 
-export default async function HistoryPage({ params, searchParams }: { params: Promise<{ name: string }>; searchParams: Promise<{ field?: string; asOf?: string; before?: string }> }) {
+const ZHistoryParams = z.object({
+  field: z.enum(FIELDS as [string, ...string[]]).optional(),
+  asOf: z.union([z.literal('original'), z.string().regex(/^\d{1,15}$/, 'must be a change number from this page or "original"')]).optional(),
+  before: ZAuditCursor.optional(),
+});
+
+export default async function HistoryPage({ params, searchParams }: { params: Promise<{ name: string }>; searchParams: Promise<Record<string, string | string[] | undefined>> }) {
   const user = await requireUser();
   const name = segmentName((await params).name);
-  const { field, asOf, before } = await searchParams;
+  const { data, problems } = parseSearchParams(ZHistoryParams, await searchParams);
+  const { field, asOf } = data;
   const db = getDb();
   const config = await getIntegrationConfig(db, { integration: name });
   if (!config) notFound();
-  const cursor = before && /^\d+\|/.test(before) ? { id: Number(before.split('|')[0]), changedAt: new Date(before.split('|')[1]) } : undefined;
+  const cursor = data.before;
   const rows =
     field && FIELDS.includes(field)
       ? await fieldHistory(db, { integration: name, fieldName: field, limit: 200 })
       : await changesSince(db, { since: new Date(0), integration: name, limit: 100, before: cursor });
-  const asOfRow = asOf ? rows.find((r) => String(r.id) === asOf) : undefined;
-  const snapshot = asOfRow ? await configAsOf(db, { integration: name, at: asOfRow.changedAt }) : null;
+  const original = await originalConfigMoment(db, { integration: name });
+  const asOfRow = asOf && asOf !== 'original' ? rows.find((r) => String(r.id) === asOf) : undefined;
+  // The version to show: the one a change made, or the original one (before the first change).
+  const shown = asOfRow
+    ? { at: asOfRow.changedAt, label: `the version after ${asOfRow.changedBy} changed ${asOfRow.fieldName}`, title: 'Configuration as of this change' }
+    : asOf === 'original' && original
+      ? { at: original, label: 'the original configuration', title: 'Original configuration' }
+      : null;
+  const snapshot = shown ? await configAsOf(db, { integration: name, at: shown.at }) : null;
   const isAdmin = hasRole(user.role, 'admin');
   const defaultMapping = getRegistry().get(name)?.mapping?.defaults;
   const last = !field && rows.length === 100 ? rows[rows.length - 1] : null;
+  const historyHref = (extra: Record<string, string>) => `/integrations/${encodeURIComponent(name)}/history?${new URLSearchParams({ ...(field ? { field } : {}), ...extra })}`;
   return (
     <div className="flex flex-col gap-4">
       <form className="flex flex-wrap items-end gap-2" aria-label="Filter history">
@@ -55,17 +73,24 @@ export default async function HistoryPage({ params, searchParams }: { params: Pr
           Filter
         </Button>
       </form>
-      {snapshot ? (
+      <IgnoredParams problems={problems} />
+      {snapshot && shown ? (
         <Card data-testid="config-as-of">
           <CardHeader className="flex-row flex-wrap items-center justify-between gap-2">
             <div>
-              <CardTitle>Configuration as of this change</CardTitle>
+              <CardTitle>{shown.title}</CardTitle>
               <CardDescription>
-                Rebuilt from the audit trail at <RelativeTime value={asOfRow!.changedAt} /> ({asOfRow!.changedBy}, {asOfRow!.fieldName}).
+                {asOfRow ? (
+                  <>
+                    Rebuilt from the audit trail at <RelativeTime value={asOfRow.changedAt} /> ({asOfRow.changedBy}, {asOfRow.fieldName}).
+                  </>
+                ) : (
+                  'The configuration before the first recorded change, rebuilt from the audit trail.'
+                )}
               </CardDescription>
             </div>
             <div className="flex gap-2">
-              {isAdmin ? <RevertButton integration={name} at={asOfRow!.changedAt.toISOString()} version={config.version} /> : null}
+              {isAdmin ? <RevertButton integration={name} at={shown.at.toISOString()} label={shown.label} version={config.version} /> : null}
               <Button asChild size="sm" variant="ghost">
                 <Link href={`/integrations/${encodeURIComponent(name)}/history${field ? `?field=${encodeURIComponent(field)}` : ''}`}>Close</Link>
               </Button>
@@ -110,13 +135,25 @@ export default async function HistoryPage({ params, searchParams }: { params: Pr
                 </TableCell>
                 <TableCell className="text-xs" data-label="Configuration">
                   {r.kind === 'config' ? (
-                    <Link className="hover:underline" href={`/integrations/${encodeURIComponent(name)}/history?${new URLSearchParams({ ...(field ? { field } : {}), asOf: String(r.id) })}`}>
+                    <Link className="hover:underline" href={historyHref({ asOf: String(r.id) })}>
                       View config as of this change
                     </Link>
                   ) : null}
                 </TableCell>
               </TableRow>
             ))}
+            {original && !last ? (
+              <TableRow data-testid="history-original">
+                <TableCell className="text-xs text-muted-foreground" colSpan={5}>
+                  Original configuration, before the first recorded change
+                </TableCell>
+                <TableCell className="text-right">
+                  <Link className="text-xs hover:underline" href={historyHref({ asOf: 'original' })}>
+                    View original configuration
+                  </Link>
+                </TableCell>
+              </TableRow>
+            ) : null}
           </TableBody>
         </Table>
       )}

@@ -1,0 +1,136 @@
+import { z } from 'zod';
+
+/**
+ * Values that arrive as URL text (query parameters, cursors, path segments), checked once with
+ * zod before they reach SQL, so a bad one is a 400 (API) or an "ignored filter" note (pages) that
+ * says what is wrong, never a database error. Shared by lib/platform queries, route handlers and
+ * pages.
+ */
+
+/** Years a timestamp may carry: what both PostgreSQL and Date#toISOString write back as ISO 8601. */
+const MIN_YEAR = 1;
+const MAX_YEAR = 9999;
+
+function shown(text: string): string {
+  return text.length > 40 ? `${text.slice(0, 39)}…` : text;
+}
+
+/** The date and time a text stands for, or the reason it is not one. */
+export function parseInstant(text: string): { ok: true; value: Date } | { ok: false; message: string } {
+  const trimmed = text.trim();
+  const date = trimmed && trimmed.length <= 40 ? new Date(trimmed) : new Date(Number.NaN);
+  if (Number.isNaN(date.getTime())) {
+    return { ok: false, message: `'${shown(text)}' is not a date and time: use ISO 8601, e.g. 2026-11-30T08:00:00Z` };
+  }
+  const year = date.getUTCFullYear();
+  if (year < MIN_YEAR || year > MAX_YEAR) {
+    return { ok: false, message: `'${shown(text)}' is out of range: use a date between the years ${MIN_YEAR} and ${MAX_YEAR}` };
+  }
+  return { ok: true, value: date };
+}
+
+/** A point in time from a URL (ISO 8601 text) or from code (a Date), within years 1..9999. */
+export const ZInstant = z.union([z.date(), z.string()]).transform((value, ctx) => {
+  const parsed = value instanceof Date ? (Number.isNaN(value.getTime()) ? parseInstant('Invalid Date') : parseInstant(value.toISOString())) : parseInstant(value);
+  if (!parsed.ok) {
+    ctx.addIssue({ code: 'custom', message: parsed.message });
+    return z.NEVER;
+  }
+  return parsed.value;
+});
+
+/** Any 8-4-4-4-12 hexadecimal id, the form PostgreSQL's uuid type reads. */
+export const UUID_PATTERN = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+export function isUuid(text: unknown): text is string {
+  return typeof text === 'string' && UUID_PATTERN.test(text);
+}
+
+/** Text from a URL: bounded, and without the NUL character PostgreSQL text cannot hold. */
+export function ZUrlText(max: number) {
+  return z
+    .string()
+    .max(max, `must be at most ${max} characters`)
+    .refine((s) => !s.includes('\u0000'), 'must not contain NUL characters (\\u0000)');
+}
+
+/**
+ * A keyset cursor `<time>|<uuid>` (the runs list, the alert history) as its parts. `label` names
+ * what the id is, for the message.
+ */
+export function ZTimeIdCursor(label: string) {
+  return z
+    .string()
+    .max(120, 'cursor is too long: use the "next" value a previous page returned')
+    .transform((value, ctx) => {
+      const bar = value.indexOf('|');
+      const format = `cursor must be <time>|<${label} id>, as the previous page returned it`;
+      if (bar < 0 || bar !== value.lastIndexOf('|')) {
+        ctx.addIssue({ code: 'custom', message: format });
+        return z.NEVER;
+      }
+      const at = parseInstant(value.slice(0, bar));
+      const id = value.slice(bar + 1);
+      if (!at.ok) {
+        ctx.addIssue({ code: 'custom', message: `${format}: ${at.message}` });
+        return z.NEVER;
+      }
+      if (!isUuid(id)) {
+        ctx.addIssue({ code: 'custom', message: `${format}: '${shown(id)}' is not a ${label} id` });
+        return z.NEVER;
+      }
+      return { at: at.value, id: id.toLowerCase() };
+    });
+}
+
+/** The audit trail's cursor `<audit row id>|<time>` as its parts. */
+export const ZAuditCursor = z
+  .string()
+  .max(120, 'cursor is too long: use the link of the previous page')
+  .transform((value, ctx) => {
+    const format = 'cursor must be <audit row id>|<time>, as the previous page linked it';
+    const match = /^(\d{1,15})\|(.+)$/.exec(value);
+    if (!match) {
+      ctx.addIssue({ code: 'custom', message: format });
+      return z.NEVER;
+    }
+    const at = parseInstant(match[2]);
+    if (!at.ok) {
+      ctx.addIssue({ code: 'custom', message: `${format}: ${at.message}` });
+      return z.NEVER;
+    }
+    return { id: Number(match[1]), changedAt: at.value };
+  });
+
+/**
+ * A page's search params checked against a schema: parameters that fail are dropped (the page
+ * shows what it ignored and why), the others are kept. Repeated parameters (`?a=1&a=2`, which
+ * Next hands over as arrays) keep their first value. `kept` is the text of the parameters kept,
+ * for links to the next page.
+ */
+export function parseSearchParams<S extends z.ZodObject>(
+  schema: S,
+  raw: Record<string, string | string[] | undefined>,
+): { data: z.infer<S>; problems: string[]; kept: Record<string, string> } {
+  const flat: Record<string, string> = {};
+  for (const [key, value] of Object.entries(raw)) {
+    const first = Array.isArray(value) ? value[0] : value;
+    if (first !== undefined && first !== '' && key in schema.shape) flat[key] = first;
+  }
+  const problems: string[] = [];
+  for (let tries = 0; tries <= Object.keys(flat).length; tries++) {
+    const parsed = schema.safeParse(flat);
+    if (parsed.success) return { data: parsed.data as z.infer<S>, problems, kept: flat };
+    let dropped = false;
+    for (const issue of parsed.error.issues) {
+      const key = String(issue.path[0] ?? '');
+      if (key in flat) {
+        problems.push(`${key}: ${issue.message}`);
+        delete flat[key];
+        dropped = true;
+      }
+    }
+    if (!dropped) break;
+  }
+  return { data: schema.parse({}) as z.infer<S>, problems, kept: {} };
+}
