@@ -41,6 +41,41 @@ export const users = pgTable('users', {
 });
 export type User = typeof users.$inferSelect;
 
+/** Sign-out of one browser: that session's id, until the session would have expired anyway. */
+export const endedSessions = pgTable(
+  'ended_sessions',
+  {
+    sessionId: uuid('session_id').primaryKey(),
+    userId: uuid('user_id')
+      .notNull()
+      .references(() => users.id, { onDelete: 'cascade' }),
+    endedAt: tstz('ended_at').notNull().defaultNow(),
+  },
+  (t) => [index('ended_sessions_ended_idx').on(t.endedAt)],
+);
+export type EndedSession = typeof endedSessions.$inferSelect;
+
+/**
+ * Idempotency-Key of the JSON API: per user and route, the hash of the request it came with and
+ * the answer it got, written in the request's own transaction; kept 24 hours.
+ */
+export const idempotencyKeys = pgTable(
+  'idempotency_keys',
+  {
+    userId: uuid('user_id')
+      .notNull()
+      .references(() => users.id, { onDelete: 'cascade' }),
+    route: text('route').notNull(),
+    key: text('key').notNull(),
+    requestHash: text('request_hash').notNull(),
+    status: integer('status').notNull(),
+    response: jsonb('response').notNull(),
+    createdAt: createdAt(),
+  },
+  (t) => [primaryKey({ columns: [t.userId, t.route, t.key] }), index('idempotency_keys_created_idx').on(t.createdAt)],
+);
+export type IdempotencyKey = typeof idempotencyKeys.$inferSelect;
+
 // ---------------------------------------------------------------------------------------------
 // Integrations and their configuration
 // ---------------------------------------------------------------------------------------------

@@ -78,7 +78,7 @@ const ZRetryRuns = z
  * integration); the first ones are released before this returns when the breaker is closed.
  */
 export async function retryRuns(
-  db: Database,
+  db: DatabaseOrTransaction,
   boss: PgBoss,
   params: {
     runIds?: string[];
@@ -210,7 +210,7 @@ export async function dispatchHeldRuns(db: Database, boss: PgBoss, params: { int
   return total;
 }
 
-async function dispatchIntegration(db: Database, boss: PgBoss, name: string): Promise<DispatchResult> {
+async function dispatchIntegration(db: DatabaseOrTransaction, boss: PgBoss, name: string): Promise<DispatchResult> {
   return db.transaction(async (tx) => {
     const [lock] = await tx.execute<{ ok: boolean }>(sql`select pg_try_advisory_xact_lock(hashtext('junction.bulk-dispatch'), hashtext(${name})) as ok`);
     if (!lock.ok) return { released: 0, behindBreaker: 0 };

@@ -1,5 +1,7 @@
-import { sql } from 'drizzle-orm';
+import { lt, sql } from 'drizzle-orm';
 import type { Database } from '../../db/client';
+import { endedSessions } from '../../db/schema';
+import { pruneIdempotencyKeys } from './idempotency';
 
 /**
  * Runs, their attempts and logs are kept for the retention period (RUN_RETENTION_DAYS) and then
@@ -33,6 +35,11 @@ export function startPruner(db: Database, params: { retentionDays: number; inter
     try {
       const { deleted } = await pruneRuns(db, { olderThan: new Date(Date.now() - params.retentionDays * 86_400_000) });
       if (deleted > 0) params.log?.(`pruned ${deleted} runs older than ${params.retentionDays} days`);
+      const keys = await pruneIdempotencyKeys(db);
+      if (keys > 0) params.log?.(`pruned ${keys} idempotency keys older than 24 hours`);
+      // A session ended by sign-out is listed while its token could still be used: sessions last
+      // at most 8 hours (lib/auth/auth.config.ts), a day is ample.
+      await db.delete(endedSessions).where(lt(endedSessions.endedAt, new Date(Date.now() - 86_400_000)));
     } catch (error) {
       params.log?.(`pruning skipped: ${(error as Error).message}`);
     }

@@ -47,7 +47,7 @@ const ZRunNow = z.object({
  * integration by a transaction-scoped advisory lock, so the check and the insert cannot interleave.
  */
 export async function runNow(
-  db: Database,
+  db: DatabaseOrTransaction,
   boss: PgBoss,
   params: { integration: string; dryRun?: boolean; triggeredBy: string; trigger?: 'manual' | 'api' | 'schedule'; reason?: string; dedupe?: boolean },
 ): Promise<{ runId: string; deduplicated: boolean }> {
@@ -129,7 +129,7 @@ export async function lockRetryableRun(tx: DatabaseOrTransaction, runId: string)
  * on the new run and in the audit action.
  */
 export async function retryRun(
-  db: Database,
+  db: DatabaseOrTransaction,
   boss: PgBoss,
   params: { runId: string; triggeredBy: string; reason?: string },
 ): Promise<{ runId: string }> {
@@ -161,7 +161,7 @@ export async function retryRun(
  * Running: the run is marked cancelled and the worker executing it aborts ctx.signal (it polls
  * for cancellations), then records the attempt as cancelled.
  */
-export async function cancelRun(db: Database, boss: PgBoss, params: { runId: string; by: string }): Promise<void> {
+export async function cancelRun(db: DatabaseOrTransaction, boss: PgBoss, params: { runId: string; by: string }): Promise<void> {
   const p = parse(z.object({ runId: ZRunId, by: ZActor }), params);
   await db.transaction(async (tx) => {
     const [run] = await tx.select().from(runs).where(eq(runs.id, p.runId)).for('update');

@@ -2,9 +2,12 @@ import 'server-only';
 import { randomUUID } from 'node:crypto';
 import { NextResponse } from 'next/server';
 import { z } from 'zod';
+import type { DatabaseOrTransaction } from '../../db/client';
 import type { Role } from '../../db/schema';
+import { IdempotencyError, requestHash, withIdempotencyKey, type IdempotentAnswer } from '../platform/idempotency';
 import { authorize, type SessionUser } from '../auth/guards';
 import { fieldErrorsOf, knownError, nulCharacterRefusal } from './action';
+import { getDb } from './db';
 
 type RouteContext = { params: Promise<Record<string, string>> };
 
@@ -25,12 +28,18 @@ function sameOrigin(request: Request): boolean {
 /**
  * Every route handler goes through here: same-origin check for mutations, session, role, zod on
  * the input (JSON body for mutations, query string for reads), then the work; errors become JSON
- * with a status and a message a person can act on.
+ * with a status and a message a person can act on. A mutation with an `Idempotency-Key` header
+ * runs at most once per user, route and key (lib/platform/idempotency.ts): a repeat gets the
+ * stored answer (header `Idempotent-Replayed: true`), a repeat with another body a 422.
  */
 export function route<S extends z.ZodType>(options: {
   role: Role;
   input?: S;
-  handler: (ctx: { input: z.infer<S>; user: SessionUser; params: Record<string, string>; request: Request; correlationId: string }) => Promise<unknown>;
+  /**
+   * `db` is the database, or with an Idempotency-Key the transaction that also stores the answer:
+   * every write of the handler goes through it.
+   */
+  handler: (ctx: { input: z.infer<S>; user: SessionUser; params: Record<string, string>; request: Request; correlationId: string; db: DatabaseOrTransaction }) => Promise<unknown>;
 }) {
   return async (request: Request, context: RouteContext) => {
     const correlationId = randomUUID();
@@ -62,15 +71,35 @@ export function route<S extends z.ZodType>(options: {
       }
       input = parsed.data;
     }
-    try {
-      const body = await options.handler({ input: input as z.infer<S>, user: access.user, params, request, correlationId });
-      return NextResponse.json(body ?? { ok: true }, { status: 200, headers: { 'cache-control': 'no-store' } });
-    } catch (error) {
-      const known = knownError(error);
-      if (known) {
+    // The handler's answer, with the platform's refusals as their status; anything else throws.
+    const answer = async (db: DatabaseOrTransaction): Promise<IdempotentAnswer> => {
+      try {
+        const body = await options.handler({ input: input as z.infer<S>, user: access.user, params, request, correlationId, db });
+        return { status: 200, body: body ?? { ok: true } };
+      } catch (error) {
+        const known = knownError(error);
+        if (!known) throw error;
         const { status, ...body } = known;
-        return NextResponse.json(body, { status });
+        return { status, body };
       }
+    };
+    const idempotencyKey = MUTATING.has(request.method) ? request.headers.get('idempotency-key') : null;
+    try {
+      if (idempotencyKey === null) {
+        const { status, body } = await answer(getDb());
+        return NextResponse.json(body, { status, headers: { 'cache-control': 'no-store' } });
+      }
+      const result = await withIdempotencyKey(
+        getDb(),
+        { userId: access.user.id, route: `${request.method} ${new URL(request.url).pathname}`, key: idempotencyKey, requestHash: requestHash(raw) },
+        (tx) => answer(tx),
+      );
+      return NextResponse.json(result.body, {
+        status: result.status,
+        headers: { 'cache-control': 'no-store', ...(result.replayed ? { 'idempotent-replayed': 'true' } : {}) },
+      });
+    } catch (error) {
+      if (error instanceof IdempotencyError) return NextResponse.json({ error: error.message }, { status: error.status });
       console.error(`[api] ref ${correlationId}:`, error);
       return NextResponse.json({ error: `Something went wrong (ref ${correlationId}).` }, { status: 500 });
     }

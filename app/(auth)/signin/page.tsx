@@ -12,11 +12,18 @@ const ERRORS: Record<string, string> = {
   Configuration: 'Sign-in is misconfigured: check the OIDC settings and that the identity provider is reachable.',
 };
 
-function safeCallback(value: string | undefined): string {
-  return value && value.startsWith('/') && !value.startsWith('//') ? value : '/';
+/** A path of this site to return to; anything else (another site, a repeated parameter) is '/'. */
+function safeCallback(value: string | string[] | undefined): string {
+  return typeof value === 'string' && value.startsWith('/') && !value.startsWith('//') && !value.includes('\\') && !value.includes('\u0000') ? value : '/';
 }
 
-export default async function SignInPage({ searchParams }: { searchParams: Promise<{ callbackUrl?: string; error?: string }> }) {
+function errorMessage(error: string | string[] | undefined): string | null {
+  if (!error) return null;
+  const code = Array.isArray(error) ? error[0] : error;
+  return code && Object.hasOwn(ERRORS, code) ? ERRORS[code] : 'Sign-in failed. Try again; if it keeps failing, ask an admin to check the identity provider.';
+}
+
+export default async function SignInPage({ searchParams }: { searchParams: Promise<{ callbackUrl?: string | string[]; error?: string | string[] }> }) {
   const { callbackUrl, error } = await searchParams;
   if (await currentUser()) redirect(safeCallback(callbackUrl));
   const local = !loadEnv().OIDC_ISSUER;
@@ -30,9 +37,9 @@ export default async function SignInPage({ searchParams }: { searchParams: Promi
           </CardDescription>
         </CardHeader>
         <CardContent className="flex flex-col gap-3">
-          {error ? (
+          {errorMessage(error) ? (
             <p role="alert" className="rounded-md bg-destructive/10 p-3 text-sm text-destructive">
-              {ERRORS[error] ?? 'Sign-in failed. Try again; if it keeps failing, ask an admin to check the identity provider.'}
+              {errorMessage(error)}
             </p>
           ) : null}
           <form

@@ -1,7 +1,6 @@
 import { z } from 'zod';
 import { retryRuns } from '@/lib/platform/triggers';
 import { getBoss } from '@/lib/server/boss';
-import { getDb } from '@/lib/server/db';
 import { route } from '@/lib/server/route';
 
 export const dynamic = 'force-dynamic';
@@ -10,5 +9,5 @@ export const dynamic = 'force-dynamic';
 export const POST = route({
   role: 'operator',
   input: z.object({ runIds: z.array(z.string().uuid('runIds must be run ids')).min(1).max(500) }).strict(),
-  handler: async ({ input, user }) => retryRuns(getDb(), await getBoss(), { runIds: input.runIds, triggeredBy: user.email || user.name }),
+  handler: async ({ input, user, db }) => retryRuns(db, await getBoss(), { runIds: input.runIds, triggeredBy: user.email || user.name }),
 });

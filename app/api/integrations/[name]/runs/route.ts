@@ -1,7 +1,6 @@
 import { z } from 'zod';
 import { runNow } from '@/lib/platform/triggers';
 import { getBoss } from '@/lib/server/boss';
-import { getDb } from '@/lib/server/db';
 import { route } from '@/lib/server/route';
 
 export const dynamic = 'force-dynamic';
@@ -10,6 +9,8 @@ export const dynamic = 'force-dynamic';
 export const POST = route({
   role: 'operator',
   input: z.object({ dryRun: z.boolean().default(false), reason: z.string().trim().max(500).optional() }).strict(),
-  handler: async ({ input, user, params }) =>
-    runNow(getDb(), await getBoss(), { integration: params.name, dryRun: input.dryRun, reason: input.reason, triggeredBy: user.email || user.name, trigger: 'api' }),
+  // dedupe: like the console's Run now, a request while the same kind of run is queued and not
+  // started returns that run (`deduplicated: true`): two scripts at once start one run.
+  handler: async ({ input, user, params, db }) =>
+    runNow(db, await getBoss(), { integration: params.name, dryRun: input.dryRun, reason: input.reason, triggeredBy: user.email || user.name, trigger: 'api', dedupe: true }),
 });

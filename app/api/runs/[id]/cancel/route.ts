@@ -1,14 +1,13 @@
 import { cancelRun } from '@/lib/platform/triggers';
 import { getBoss } from '@/lib/server/boss';
-import { getDb } from '@/lib/server/db';
 import { route } from '@/lib/server/route';
 
 export const dynamic = 'force-dynamic';
 
 export const POST = route({
   role: 'operator',
-  handler: async ({ user, params }) => {
-    await cancelRun(getDb(), await getBoss(), { runId: params.id, by: user.email || user.name });
+  handler: async ({ user, params, db }) => {
+    await cancelRun(db, await getBoss(), { runId: params.id, by: user.email || user.name });
     return { runId: params.id, cancelled: true };
   },
 });

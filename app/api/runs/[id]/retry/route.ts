@@ -1,7 +1,6 @@
 import { z } from 'zod';
 import { retryRun } from '@/lib/platform/triggers';
 import { getBoss } from '@/lib/server/boss';
-import { getDb } from '@/lib/server/db';
 import { route } from '@/lib/server/route';
 
 export const dynamic = 'force-dynamic';
@@ -10,5 +9,5 @@ export const dynamic = 'force-dynamic';
 export const POST = route({
   role: 'operator',
   input: z.object({ reason: z.string().trim().max(500).optional() }).strict(),
-  handler: async ({ input, user, params }) => retryRun(getDb(), await getBoss(), { runId: params.id, reason: input.reason, triggeredBy: user.email || user.name }),
+  handler: async ({ input, user, params, db }) => retryRun(db, await getBoss(), { runId: params.id, reason: input.reason, triggeredBy: user.email || user.name }),
 });
