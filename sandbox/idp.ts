@@ -108,7 +108,30 @@ export function buildProvider(issuer: string, appUrl: string): Provider {
     scopes: ['openid', 'email', 'profile', 'groups', 'offline_access'],
     // Without this, email and name stay out of the ID token and Auth.js sees an empty user.
     conformIdTokenClaims: false,
-    features: { devInteractions: { enabled: false }, rpInitiatedLogout: { enabled: true } },
+    features: {
+      devInteractions: { enabled: false },
+      // RP-initiated logout (end_session_endpoint): the console's Sign out ends this session too.
+      // With the console's id_token_hint the logout goes through at once, as Okta, Entra ID and
+      // Keycloak do for a known client; without it the person is asked first.
+      rpInitiatedLogout: {
+        enabled: true,
+        async logoutSource(ctx, form) {
+          const hinted = Boolean(ctx.oidc.params?.id_token_hint);
+          const confirmed = form.replace('</form>', '<input type="hidden" name="logout" value="yes"></form>');
+          ctx.type = 'html';
+          ctx.body = page(
+            'Signing out — Junction local identity provider',
+            hinted
+              ? `<h1>Signing out…</h1>${confirmed}<noscript><button type="submit" form="op.logoutForm">Sign out</button></noscript><script>document.getElementById('op.logoutForm').submit()</script>`
+              : `<h1>Sign out of Junction local SSO?</h1>${confirmed}<button type="submit" form="op.logoutForm">Sign out</button>`,
+          );
+        },
+        async postLogoutSuccessSource(ctx) {
+          ctx.type = 'html';
+          ctx.body = page('Signed out', `<h1>Signed out</h1><p>You are signed out of the local identity provider.</p><p><a href="${escapeHtml(appUrl)}/signin">Back to Junction</a></p>`);
+        },
+      },
+    },
     interactions: { url: (_ctx, interaction) => `/interaction/${interaction.uid}` },
     cookies: { keys: ['junction-local-idp-cookie-key-not-secret'] },
     pkce: { required: () => false },

@@ -2,8 +2,8 @@ import Link from 'next/link';
 import { Nav, type NavItem } from '@/components/shell/nav';
 import { Badge } from '@/components/ui/badge';
 import { Button } from '@/components/ui/button';
-import { signOut } from '@/lib/auth/auth';
 import { requireUser } from '@/lib/auth/guards';
+import { signOutAction, signOutEverywhereAction } from './session-actions';
 
 export default async function ConsoleLayout({ children }: { children: React.ReactNode }) {
   const user = await requireUser();
@@ -36,14 +36,14 @@ export default async function ConsoleLayout({ children }: { children: React.Reac
                 {user.role}
               </Badge>
             </span>
-            <form
-              action={async () => {
-                'use server';
-                await signOut({ redirectTo: '/signin' });
-              }}
-            >
+            <form action={signOutAction}>
               <Button variant="outline" size="sm" type="submit">
                 Sign out
+              </Button>
+            </form>
+            <form action={signOutEverywhereAction}>
+              <Button variant="ghost" size="sm" type="submit" title="Ends your sessions in every browser and device, not only this one">
+                Sign out everywhere
               </Button>
             </form>
           </div>

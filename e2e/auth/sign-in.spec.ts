@@ -26,7 +26,7 @@ test('signing out returns to sign-in and the console is closed again', async ({ 
   await signIn(page, 'vera');
   // The sign-out form posts a server action: wait until the page is hydrated and idle first.
   await page.waitForLoadState('networkidle');
-  await page.getByRole('button', { name: 'Sign out' }).click();
+  await page.getByRole('button', { name: 'Sign out', exact: true }).click();
   await expect(page).toHaveURL(/\/signin/);
   await page.goto('/');
   await expect(page).toHaveURL(/\/signin/);

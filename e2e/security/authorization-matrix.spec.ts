@@ -37,6 +37,12 @@ const ACTION_ROLE: Record<string, keyof typeof ROLE_RANK> = {
   cancelBulkAction: 'operator',
 };
 
+/**
+ * Server actions that end the caller's own session (any signed-in user may): each is called last,
+ * from fresh sessions, and "allowed" means that session is over afterwards.
+ */
+const SESSION_ACTIONS = new Set(['signOutAction', 'signOutEverywhereAction']);
+
 /** Inputs that pass no validation or target nothing, so an allowed call changes nothing either. */
 const HARMLESS = [
   {
@@ -85,7 +91,28 @@ test('authorization matrix: every route handler and server action as anonymous, 
     }
     table.push(row.join(''));
   }
+  // Session actions last: they end the session that calls them.
+  actions.sort((a, b) => Number(SESSION_ACTIONS.has(a.name)) - Number(SESSION_ACTIONS.has(b.name)));
   for (const action of actions) {
+    if (SESSION_ACTIONS.has(action.name)) {
+      const row: string[] = [`action ${action.name} (own session)`.padEnd(58)];
+      for (const who of WHO) {
+        const client = await requestAs(browser, who, baseURL!);
+        const res = await client.post(action.page, {
+          headers: { 'Next-Action': action.id, 'Content-Type': 'text/plain;charset=UTF-8', Origin: baseURL!, Accept: 'text/x-component' },
+          data: JSON.stringify(HARMLESS),
+          maxRedirects: 0,
+        });
+        if (who === 'anonymous') expect(res.status(), `${who} ${action.name}`).toBe(307);
+        else {
+          expect(res.status(), `${who} ${action.name}`).toBeLessThan(400);
+          expect((await client.get('/api/me')).status(), `${who} ${action.name} ended the session`).toBe(401);
+        }
+        row.push(String(res.status()).padEnd(6));
+      }
+      table.push(row.join(''));
+      continue;
+    }
     const role = ACTION_ROLE[action.name] ?? 'admin';
     const row: string[] = [`action ${action.name} (${role})`.padEnd(58)];
     for (const who of WHO) {

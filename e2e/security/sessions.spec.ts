@@ -9,12 +9,51 @@ test('sign-out ends the session: a copy of the old cookie is refused afterwards'
   expect(session!.httpOnly).toBe(true);
   expect(session!.sameSite).toBe('Lax');
   await page.waitForLoadState('networkidle');
-  await page.getByRole('button', { name: 'Sign out' }).click();
+  await page.getByRole('button', { name: 'Sign out', exact: true }).click();
   await expect(page).toHaveURL(/\/signin/);
   const replay = await browser.newContext({ storageState: stolen, baseURL });
   const res = await replay.request.get('/api/me');
   expect(res.status()).toBe(401);
   await replay.close();
+});
+
+test('sign-out also ends the identity provider session: the next sign-in shows its login form, so another person can sign in', async ({ page }) => {
+  await signIn(page, 'vera');
+  await page.waitForLoadState('networkidle');
+  await page.getByRole('button', { name: 'Sign out', exact: true }).click();
+  await expect(page).toHaveURL(/\/signin/);
+  // Without RP-initiated logout the provider's session would sign vera straight back in here.
+  await page.getByRole('button', { name: 'Continue with SSO' }).click();
+  await expect(page.getByRole('heading', { name: 'Junction local SSO' })).toBeVisible();
+  await page.getByLabel('Username').fill('oscar');
+  await page.getByLabel('Password').fill('junction');
+  await page.getByRole('button', { name: 'Sign in' }).click();
+  await expect(page.getByTestId('current-user')).toContainText('Oscar Operator');
+});
+
+test('sign-out ends only this browser\'s session; "Sign out everywhere" ends every session of the user', async ({ browser, baseURL }) => {
+  const here = await browser.newContext({ baseURL });
+  const there = await browser.newContext({ baseURL });
+  try {
+    const page = await here.newPage();
+    await signIn(page, 'vera');
+    await signIn(await there.newPage(), 'vera');
+    await page.waitForLoadState('networkidle');
+    await page.getByRole('button', { name: 'Sign out', exact: true }).click();
+    await expect(page).toHaveURL(/\/signin/);
+    expect((await here.request.get('/api/me')).status()).toBe(401);
+    expect((await there.request.get('/api/me')).status(), 'the other browser stays signed in').toBe(200);
+
+    await signIn(page, 'vera');
+    await page.waitForLoadState('networkidle');
+    await page.getByRole('button', { name: 'Sign out everywhere' }).click();
+    await expect(page).toHaveURL(/\/signin/);
+    expect((await here.request.get('/api/me')).status()).toBe(401);
+    expect((await there.request.get('/api/me')).status(), 'every other session ended too').toBe(401);
+  } finally {
+    await here.close();
+    await there.close();
+  }
 });
 
 test('a disabled user is refused on their next request', async ({ page }) => {

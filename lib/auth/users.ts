@@ -1,6 +1,7 @@
 import { eq, sql } from 'drizzle-orm';
 import type { Database, DatabaseOrTransaction } from '../../db/client';
-import { users, type Role, type User } from '../../db/schema';
+import { endedSessions, users, type Role, type User } from '../../db/schema';
+import { isUuid } from '../platform/params';
 import { appendAudit } from '../platform/audit';
 
 /**
@@ -22,14 +23,39 @@ export async function upsertSignedInUser(
   return user;
 }
 
-/** Ends every session of the user started until now (sign-out; tokens cannot be recalled). */
+/** Ends every session of the user started until now ("Sign out everywhere"; tokens cannot be recalled). */
 export async function endSessions(db: DatabaseOrTransaction, params: { userId: string }): Promise<void> {
   await db.update(users).set({ sessionsValidAfter: sql`now()` }).where(eq(users.id, params.userId));
+}
+
+/** Ends one session (sign-out of one browser): a copy of its cookie is refused from now on. */
+export async function endSession(db: DatabaseOrTransaction, params: { sessionId: string; userId: string }): Promise<void> {
+  if (!isUuid(params.sessionId)) return;
+  await db.insert(endedSessions).values({ sessionId: params.sessionId, userId: params.userId }).onConflictDoNothing();
 }
 
 export async function findUser(db: DatabaseOrTransaction, params: { id: string }): Promise<User | undefined> {
   const [user] = await db.select().from(users).where(eq(users.id, params.id));
   return user;
+}
+
+/** The user of a session and whether that session was signed out, in one query (every request asks). */
+export async function findSessionUser(
+  db: DatabaseOrTransaction,
+  params: { id: string; sessionId: string | null },
+): Promise<{ user: User; sessionEnded: boolean } | undefined> {
+  if (!isUuid(params.id)) return undefined;
+  const sessionId = params.sessionId && isUuid(params.sessionId) ? params.sessionId : null;
+  const [row] = await db
+    .select({
+      user: users,
+      sessionEnded: sessionId
+        ? sql<boolean>`exists (select 1 from ${endedSessions} e where e.session_id = ${sessionId}::uuid)`
+        : sql<boolean>`false`,
+    })
+    .from(users)
+    .where(eq(users.id, params.id));
+  return row;
 }
 
 export class UserChangeError extends Error {
