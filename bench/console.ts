@@ -26,7 +26,7 @@ export const CONSOLE_SIZES = {
 const GOAL_MS = 50;
 const CHUNK = 100_000;
 
-async function generate(db: Database, size: (typeof CONSOLE_SIZES)[keyof typeof CONSOLE_SIZES]): Promise<number> {
+export async function generate(db: Database, size: (typeof CONSOLE_SIZES)[keyof typeof CONSOLE_SIZES]): Promise<number> {
   const started = performance.now();
   // One more integration than run: the inventory always lists some that never ran (new) or stopped
   // long ago (paused, orphaned), and their last-run lookup is the one a bad plan makes slow.

@@ -22,6 +22,7 @@ const BENCHMARKS: Record<string, () => Promise<Runner>> = {
   mapping: async () => (await import('./mapping')).runMapping,
   console: async () => (await import('./console')).runConsole,
   'scale-out': async () => (await import('./scale-out')).runScaleOut,
+  pages: async () => (await import('./pages')).runPages,
 };
 
 function usage(message: string): never {

@@ -18,6 +18,7 @@ test('sign-out ends the session: a copy of the old cookie is refused afterwards'
 });
 
 test('sign-out also ends the identity provider session: the next sign-in shows its login form, so another person can sign in', async ({ page }) => {
+  test.setTimeout(120_000);
   await signIn(page, 'vera');
   await page.waitForLoadState('networkidle');
   await page.getByRole('button', { name: 'Sign out', exact: true }).click();
@@ -32,6 +33,7 @@ test('sign-out also ends the identity provider session: the next sign-in shows i
 });
 
 test('sign-out ends only this browser\'s session; "Sign out everywhere" ends every session of the user', async ({ browser, baseURL }) => {
+  test.setTimeout(180_000);
   const here = await browser.newContext({ baseURL });
   const there = await browser.newContext({ baseURL });
   try {
