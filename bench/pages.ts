@@ -170,6 +170,7 @@ export async function runPages(ctx: BenchContext): Promise<BenchResult> {
       const [{ runs }] = await bench.db.execute<{ runs: number }>(sql`select count(*)::int as runs from runs`);
       const worst = Math.max(...[...times.values()].map((t) => percentile(t, 95)));
       sections.push(
+        `Load average while measuring: ${os.loadavg().map((l) => l.toFixed(1)).join(', ')} (1, 5, 15 min) on ${os.cpus().length} cores`,
         `Demo size (${runs} runs), ${size.samples} samples per page, interleaved:`,
         table(['page', 'p50 ms', 'p95 ms', 'max ms', `p95 < ${GOALS.demo} ms`], pageRows(times, GOALS.demo)),
         '',
@@ -218,6 +219,7 @@ export async function runPages(ctx: BenchContext): Promise<BenchResult> {
       const worst = Math.max(...[...times.values()].map((t) => percentile(t, 95)));
       sections.push(
         '',
+        `Load average while measuring: ${os.loadavg().map((l) => l.toFixed(1)).join(', ')} (1, 5, 15 min)`,
         `1,000,000 runs (3 M attempts, 1 M audit rows; generated in ${seconds.toFixed(0)} s), ${size.samples} samples per page, interleaved:`,
         table(['page', 'p50 ms', 'p95 ms', 'max ms', `p95 < ${GOALS.large} ms`], pageRows(times, GOALS.large)),
       );

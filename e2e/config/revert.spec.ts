@@ -2,6 +2,7 @@ import { db } from '../db';
 import { expect, signIn, test } from '../fixtures';
 
 test('admin reverts the configuration to an earlier version, as a new audited change', async ({ page }) => {
+  test.setTimeout(120_000);
   await signIn(page, 'ada', '/integrations/crm-sync/config');
   const original = (await db()<{ breaker_cooldown: string }[]>`select breaker_cooldown from integrations where name = 'crm-sync'`)[0].breaker_cooldown;
   await page.getByLabel('Breaker cooldown').fill('7m');
