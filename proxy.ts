@@ -9,9 +9,26 @@ const { auth } = NextAuth(authConfig);
  * courtesy at the edge: every page, server action and route handler checks the session and the
  * role again on the server (lib/auth/guards.ts).
  */
+/** A path Next.js cannot decode ('%ZZ', a cut '%E0%A4'): its router would answer a plain-text 500. */
+function malformedPath(pathname: string): boolean {
+  try {
+    decodeURIComponent(pathname);
+    return false;
+  } catch {
+    return true;
+  }
+}
+
+const MALFORMED = "This address has malformed percent-encoding (such as '%ZZ'): encode '%' in a name as '%25'.";
+
 export default auth((req) => {
-  if (req.auth?.user) return NextResponse.next();
   const { pathname, search } = req.nextUrl;
+  if (malformedPath(pathname)) {
+    return pathname.startsWith('/api/')
+      ? NextResponse.json({ error: MALFORMED }, { status: 400 })
+      : new NextResponse(MALFORMED, { status: 400, headers: { 'content-type': 'text/plain; charset=utf-8' } });
+  }
+  if (req.auth?.user) return NextResponse.next();
   if (pathname.startsWith('/api/')) {
     return NextResponse.json({ error: 'Not signed in: sign in at /signin first.' }, { status: 401 });
   }

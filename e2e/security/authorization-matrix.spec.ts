@@ -68,7 +68,7 @@ async function requestAs(browser: Browser, who: Who, baseURL: string): Promise<A
 }
 
 test('authorization matrix: every route handler and server action as anonymous, viewer, operator and admin', async ({ browser, baseURL }) => {
-  test.setTimeout(180_000);
+  test.setTimeout(420_000);
   const snapshot = () =>
     db()<{ runs: number; audit: number; channels: number; roles: string; paused: number }[]>`
       select (select count(*)::int from runs) as runs, (select count(*)::int from audit_log) as audit,
