@@ -47,7 +47,7 @@ export async function generate(db: Database, size: (typeof CONSOLE_SIZES)[keyof 
              case when g % 20 <> 0 then '{"processed": 100}'::jsonb end
         from generate_series(${from}::int, ${to}::int) g`);
   }
-  const runIds = await db.execute<{ n: number }>(sql`select count(*)::int as n from runs`);
+  const runIds = await db.execute<{ n: number }>(sql`select count(*)::int as n from runs where integration like 'bench-noop-%'`);
   if (runIds[0].n !== size.runs) throw new Error(`generated ${runIds[0].n} runs, expected ${size.runs}`);
   await db.execute(sql`
     insert into attempts (run_id, number, job_id, worker, outcome, error_message, error_class, started_at, finished_at)
@@ -56,7 +56,8 @@ export async function generate(db: Database, size: (typeof CONSOLE_SIZES)[keyof 
            case when r.status = 'failed' or n < ${size.attemptsPerRun} then '503 from the accounting API' end,
            case when r.status = 'failed' or n < ${size.attemptsPerRun} then 'HttpError' end,
            r.created_at + make_interval(secs => n), r.created_at + make_interval(secs => n + 1)
-      from runs r cross join generate_series(1, ${size.attemptsPerRun}) n`);
+      from runs r cross join generate_series(1, ${size.attemptsPerRun}) n
+     where r.integration like 'bench-noop-%'`);
   // A few logs per attempt on the newest failed runs (what run detail shows).
   await db.execute(sql`
     insert into attempt_logs (attempt_id, level, message, at)
