@@ -1,4 +1,4 @@
-import { formatRelative } from '@/components/common/relative-time';
+import { formatRelative } from '@/components/common/time-format';
 
 const PARTS: [string, number][] = [
   ['day', 86_400_000],
