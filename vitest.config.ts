@@ -31,6 +31,7 @@ const UNIT = [
   'lib/server/params.test.ts',
   'lib/platform/words.test.ts',
   'sandbox/**/*.test.ts',
+  'scripts/embedded-postgres.test.ts',
   'test/architecture.test.ts',
 ];
 
