@@ -169,7 +169,14 @@ async function killMidAttempt(afterMs: number) {
     return;
   }
   await sleep(afterMs);
-  const pid = Number(running.row.worker.split(':').at(-2));
+  // Attempts are short on a quiet machine: aim at the attempt running now, not at the worker of
+  // one that may have finished during the pause (that kill would hit an idle worker).
+  const [now] = await h.db.$client<{ worker: string }[]>`select worker from attempts where outcome = 'running' order by started_at desc limit 1`;
+  if (!now) {
+    stats.killsMissed++;
+    return;
+  }
+  const pid = Number(now.worker.split(':').at(-2));
   const child = workers.get(pid);
   if (!child) {
     stats.killsMissed++;
