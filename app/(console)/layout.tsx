@@ -29,7 +29,7 @@ export default async function ConsoleLayout({ children }: { children: React.Reac
             Junction
           </Link>
           <Nav items={items} />
-          <div className="ml-auto flex items-center gap-3 text-sm">
+          <div className="ml-auto flex flex-wrap items-center justify-end gap-x-3 gap-y-2 text-sm">
             <span data-testid="current-user" className="flex items-center gap-2">
               <span className="font-medium">{user.name}</span>
               <Badge variant="secondary" aria-label={`role ${user.role}`}>

@@ -42,19 +42,19 @@ test('a stale mapping save keeps the draft and re-applies it on top of the mappi
   await expect(page.getByTestId('preview-record').first()).toContainText('Draft INV-');
   // Meanwhile another admin adds a filter to the mapping and saves.
   const [row] = await db()<{ mapping: Record<string, unknown> | null }[]>`select mapping from integrations where name = 'accounting-export'`;
-  const theirs = { ...(row.mapping ?? defaultJournalMapping), filter: "grossTotal > 0" };
+  const theirs = { ...(row.mapping ?? defaultJournalMapping), filter: "$number(grossTotal) > 0" };
   await db()`update integrations set mapping = ${db().json(theirs as never)}, version = version + 1, updated_by = 'grace.admin@junction.local', updated_at = now() where name = 'accounting-export'`;
   await page.getByRole('button', { name: 'Save mapping' }).click();
   const alert = page.getByRole('alert').filter({ hasText: 'Changed by grace.admin@junction.local' });
   await alert.getByRole('button', { name: 'Reload, keeping my draft' }).click();
   const merge = page.getByTestId('stale-merge');
-  await expect(merge.getByTestId('their-change')).toContainText("filter set to grossTotal > 0");
+  await expect(merge.getByTestId('their-change')).toContainText("filter set to $number(grossTotal) > 0");
   await expect(merge.getByTestId('my-change')).toContainText(`field description: expression`);
   await expect(description).toHaveValue(mine);
-  await expect(page.getByLabel('Filter expression')).toHaveValue("grossTotal > 0");
+  await expect(page.getByLabel('Filter expression')).toHaveValue("$number(grossTotal) > 0");
   await page.getByRole('button', { name: 'Save mapping' }).click();
   await expect(page.getByText('Mapping saved; the next run uses it')).toBeVisible();
   const [saved] = await db()<{ mapping: { filter: string; fields: { target: string; expression: string }[] } }[]>`select mapping from integrations where name = 'accounting-export'`;
-  expect(saved.mapping.filter).toBe("grossTotal > 0");
+  expect(saved.mapping.filter).toBe("$number(grossTotal) > 0");
   expect(saved.mapping.fields.find((f) => f.target === 'description')?.expression).toBe(mine);
 });
