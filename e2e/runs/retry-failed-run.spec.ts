@@ -35,7 +35,7 @@ test('operator retries a failed run from the Runs table through the confirmation
   // The toast names the new run by its short id, linked, and leaves the Sign out button uncovered.
   expect(shown.links).toContainEqual([retry.id.slice(0, 8), `/runs/${retry.id}`]);
   expect(shown.text).not.toContain(retry.id);
-  const signOut = (await page.getByRole('button', { name: 'Sign out' }).boundingBox())!;
+  const signOut = (await page.getByRole('button', { name: 'Sign out', exact: true }).boundingBox())!;
   const t = shown.box;
   const overlaps = t.x < signOut.x + signOut.width && signOut.x < t.x + t.width && t.y < signOut.y + signOut.height && signOut.y < t.y + t.height;
   expect(overlaps).toBe(false);
