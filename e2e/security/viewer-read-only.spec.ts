@@ -9,13 +9,17 @@ interface ManifestEntry {
   exportedName: string;
 }
 
-/** Every server action the build contains in an actions.ts file, but the read-only previews: the console's mutations. */
+/**
+ * Every server action the build contains in an actions.ts file, but the read-only previews: the
+ * console's mutations. The sign-out actions (session-actions.ts) end the caller's own sessions and
+ * are every signed-in user's, viewers included (sessions.spec.ts and the authorization matrix).
+ */
 function mutatingActions(): { id: string; name: string; file: string; page: string }[] {
   const manifest = JSON.parse(readFileSync(path.join(import.meta.dirname, '..', '..', '.next', 'server', 'server-reference-manifest.json'), 'utf8')) as {
     node: Record<string, ManifestEntry>;
   };
   return Object.entries(manifest.node)
-    .filter(([, entry]) => /actions\.ts$/.test(entry.filename) && !/^preview/.test(entry.exportedName))
+    .filter(([, entry]) => /actions\.ts$/.test(entry.filename) && !/session-actions\.ts$/.test(entry.filename) && !/^preview/.test(entry.exportedName))
     .map(([id, entry]) => {
       const worker = Object.keys(entry.workers)[0];
       const page = `/${worker.replace(/^app\//, '').replace(/\/page$/, '').replace(/\([^)]+\)\/?/g, '').replace('[name]', 'accounting-export').replace('[id]', '00000000-0000-4000-8000-000000000000')}`.replace(/\/$/, '') || '/';
