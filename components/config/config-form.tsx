@@ -6,6 +6,7 @@ import { useEffect, useMemo, useState, useTransition } from 'react';
 import { toast } from 'sonner';
 import { previewScheduleAction, saveConfigAction } from '@/app/(console)/integrations/[name]/config/actions';
 import { exactTime } from '@/components/common/relative-time';
+import { StaleMergePanel } from '@/components/common/stale-merge-panel';
 import { Button } from '@/components/ui/button';
 import { Card, CardContent, CardDescription, CardHeader, CardTitle } from '@/components/ui/card';
 import { Dialog, DialogContent, DialogDescription, DialogFooter, DialogHeader, DialogTitle } from '@/components/ui/dialog';
@@ -298,26 +299,22 @@ export function ConfigForm({
         </div>
       ) : null}
       {rebased ? (
-        <section aria-label="Their change and yours" data-testid="stale-merge" className="flex flex-col gap-3 rounded-md border border-warning/60 bg-warning/10 p-3 text-sm">
-          <p>
-            <strong>{rebased.by}</strong> saved a change at {exactTime(new Date(rebased.at))}. The form now holds their configuration with your changes re-applied on top;
-            nothing is saved until you review and save.
-          </p>
-          <div className="grid gap-3 md:grid-cols-2">
-            <div>
-              <h3 className="font-medium">Their change</h3>
-              <ChangeList rows={rebased.theirs} empty="Nothing you can see here (a secret or the mapping)." testId="their-change" />
-            </div>
-            <div>
-              <h3 className="font-medium">Your changes, re-applied</h3>
-              <ChangeList rows={rebased.mine} empty="None." testId="my-change" />
-            </div>
-          </div>
-          {rebased.mine.some((m) => rebased.theirs.some((t) => t.field === m.field)) ? (
-            <p className="font-medium">
-              You both changed {rebased.mine.filter((m) => rebased.theirs.some((t) => t.field === m.field)).map((m) => m.field).join(', ')}: the form has your value. Check it before saving.
-            </p>
-          ) : null}
+        <StaleMergePanel
+          intro={
+            <>
+              <strong>{rebased.by}</strong> saved a change at {exactTime(new Date(rebased.at))}. The form now holds their configuration with your changes re-applied on top;
+              nothing is saved until you review and save.
+            </>
+          }
+          theirs={<ChangeList rows={rebased.theirs} empty="Nothing you can see here (a secret or the mapping)." testId="their-change" />}
+          mineTitle="Your changes, re-applied"
+          mine={<ChangeList rows={rebased.mine} empty="None." testId="my-change" />}
+          conflict={
+            rebased.mine.some((m) => rebased.theirs.some((t) => t.field === m.field))
+              ? `You both changed ${rebased.mine.filter((m) => rebased.theirs.some((t) => t.field === m.field)).map((m) => m.field).join(', ')}: the form has your value. Check it before saving.`
+              : null
+          }
+          actions={
           <div className="flex flex-wrap gap-2">
             <Button type="submit" size="sm" disabled={diff.length === 0 || pending}>
               Review and save my changes
@@ -334,7 +331,8 @@ export function ConfigForm({
               Discard mine, keep theirs
             </Button>
           </div>
-        </section>
+          }
+        />
       ) : null}
       {formError ? (
         <p role="alert" className="rounded-md bg-destructive/10 p-3 text-sm text-destructive">

@@ -9,6 +9,7 @@ import { Button } from '@/components/ui/button';
 import { Input } from '@/components/ui/input';
 import { Select } from '@/components/ui/select';
 import { exactTime } from '@/components/common/relative-time';
+import { StaleMergePanel } from '@/components/common/stale-merge-panel';
 import { Table, TableBody, TableCell, TableHead, TableHeader, TableRow } from '@/components/ui/table';
 import { describeMappingChange, rebaseMapping } from '@/lib/platform/mapping-diff';
 import type { ActionResult } from '@/lib/server/action';
@@ -164,22 +165,18 @@ export function MappingEditor({
         </div>
       ) : null}
       {rebased ? (
-        <section aria-label="Their change and yours" data-testid="stale-merge" className="flex flex-col gap-3 rounded-md border border-warning/60 bg-warning/10 p-3 text-sm">
-          <p>
-            <strong>{rebased.by}</strong> saved the mapping at {exactTime(new Date(rebased.at))}. The editor now holds their mapping with your draft re-applied on top; nothing is
-            saved until you save.
-          </p>
-          <div className="grid gap-3 md:grid-cols-2">
-            <div>
-              <h3 className="font-medium">Their change</h3>
-              <Sentences items={rebased.theirs} empty="Nothing in the fields." testId="their-change" />
-            </div>
-            <div>
-              <h3 className="font-medium">Your draft, re-applied</h3>
-              <Sentences items={rebased.mine} empty="None." testId="my-change" />
-            </div>
-          </div>
-          {rebased.conflicts.length ? <p className="font-medium">You both changed {rebased.conflicts.join(', ').replace(/`/g, '')}: the editor has your version. Check it before saving.</p> : null}
+        <StaleMergePanel
+          intro={
+            <>
+              <strong>{rebased.by}</strong> saved the mapping at {exactTime(new Date(rebased.at))}. The editor now holds their mapping with your draft re-applied on top; nothing is
+              saved until you save.
+            </>
+          }
+          theirs={<Sentences items={rebased.theirs} empty="Nothing in the fields." testId="their-change" />}
+          mineTitle="Your draft, re-applied"
+          mine={<Sentences items={rebased.mine} empty="None." testId="my-change" />}
+          conflict={rebased.conflicts.length ? `You both changed ${rebased.conflicts.join(', ').replace(/`/g, '')}: the editor has your version. Check it before saving.` : null}
+          actions={
           <div>
             <Button
               type="button"
@@ -193,7 +190,8 @@ export function MappingEditor({
               Discard my draft, keep theirs
             </Button>
           </div>
-        </section>
+          }
+        />
       ) : null}
       <Table stacked>
         <TableHeader>
