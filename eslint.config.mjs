@@ -28,7 +28,7 @@ const PARTS = [
 ].map((part) => ({ partialMatch: false, ...part }));
 
 /** What an integration may use of lib/platform: the contract it is written against. */
-const PLATFORM_CONTRACT = ['contract.ts', 'errors.ts', 'mapping.ts'];
+const PLATFORM_CONTRACT = ['contract.ts', 'errors.ts', 'mapping/index.ts'];
 
 const to = (...types) => ({ to: { element: { type: types } } });
 const anything = to('*');

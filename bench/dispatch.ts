@@ -1,11 +1,11 @@
 import { sql } from 'drizzle-orm';
 import type { PgBoss } from 'pg-boss';
 import type { Database } from '../db/client';
-import { createBoss } from '../lib/platform/boss';
-import { RUNS_QUEUE, DEFAULT_QUEUE_OPTIONS } from '../lib/platform/queue';
+import { createBoss } from '../lib/platform/execution/boss';
+import { RUNS_QUEUE, DEFAULT_QUEUE_OPTIONS } from '../lib/platform/execution/queue';
 import { buildRegistry } from '../lib/platform/registry';
-import { runNow } from '../lib/platform/triggers';
-import { startPlatformWorker } from '../lib/platform/worker';
+import { runNow } from '../lib/platform/triggers/triggers';
+import { startPlatformWorker } from '../lib/platform/execution/worker';
 import { alternate, createBenchDatabase, inParallel, median, percentile, ratioText, sleep, table, until, type BenchContext } from './lib';
 import { noopIntegrations, noopName } from './noop-integrations';
 import type { BenchResult } from './run';

@@ -5,7 +5,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { chromium, type Browser } from '@playwright/test';
 import { sql } from 'drizzle-orm';
-import { runCursor } from '../lib/platform/run-queries';
+import { runCursor } from '../lib/platform/read-models/run-queries';
 import { CONSOLE_SIZES, generate } from './console';
 import { createBenchDatabase, median, percentile, sleep, table, type BenchContext } from './lib';
 import type { BenchResult } from './run';

@@ -1,7 +1,7 @@
 import { connect, disconnect } from '../db/client';
-import { createBoss } from '../lib/platform/boss';
+import { createBoss } from '../lib/platform/execution/boss';
 import { buildRegistry } from '../lib/platform/registry';
-import { startPlatformWorker } from '../lib/platform/worker';
+import { startPlatformWorker } from '../lib/platform/execution/worker';
 import { noopIntegrations } from './noop-integrations';
 
 /**

@@ -6,7 +6,7 @@ import { z } from 'zod';
  *
  * - The OWNER role owns the database, its schemas and every table: it runs the migrations
  *   (`npm run db:migrate`) and nothing else. Only it can ALTER audit_log or switch its triggers off,
- *   which is why the audit anchors (lib/platform/audit-anchors.ts) exist: they catch what it does.
+ *   which is why the audit anchors (lib/platform/governance/audit-anchors.ts) exist: they catch what it does.
  * - The RUNTIME role is what web and worker connect with (JUNCTION_MIGRATE_ON_START=false): DML on
  *   the application's tables and pg-boss's, INSERT and SELECT only on audit_log, SELECT on the
  *   migration journal (the health check compares it with the build), no DDL anywhere.

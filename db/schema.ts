@@ -331,7 +331,7 @@ export type AuditRow = typeof auditLog.$inferSelect;
 /**
  * Where audit verification stands (one row, id 1): the last row verified, so the Audit page checks
  * only the rows after it, and the outcome of the last full verification against the signed anchors
- * (lib/platform/audit-anchors.ts). The application role may write it: anchors outside the database,
+ * (lib/platform/governance/audit-anchors.ts). The application role may write it: anchors outside the database,
  * not this row, are what a tampering owner cannot forge.
  */
 export const auditChainState = pgTable('audit_chain_state', {
@@ -451,7 +451,7 @@ export const workerHeartbeats = pgTable('worker_heartbeats', {
 
 /**
  * One key check value per secrets key id (HMAC of a constant under the key): web and worker refuse
- * to start with a JUNCTION_SECRETS_KEY that does not match it (lib/platform/secrets-key-check.ts).
+ * to start with a JUNCTION_SECRETS_KEY that does not match it (lib/platform/governance/secrets-key-check.ts).
  */
 export const secretKeyChecks = pgTable('secret_key_checks', {
   keyId: text('key_id').primaryKey(),

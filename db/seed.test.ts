@@ -1,11 +1,11 @@
 import { sql } from 'drizzle-orm';
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { keyringFrom } from '../lib/platform/crypto';
-import { createSecretsProvider } from '../lib/platform/secrets';
+import { keyringFrom } from '../lib/platform/governance/crypto';
+import { createSecretsProvider } from '../lib/platform/governance/secrets';
 import { integrations } from '../lib/integrations';
 import { buildRegistry, syncRegistry } from '../lib/platform/registry';
-import { listInventory } from '../lib/platform/inventory';
+import { listInventory } from '../lib/platform/read-models/inventory';
 import { freshDatabase, type TestDatabase } from '../test/db';
 import { countInvoices, generateHostData } from './host-data';
 import { seedDemo } from './seed';

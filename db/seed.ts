@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { eq, inArray, sql } from 'drizzle-orm';
-import type { Keyring } from '../lib/platform/crypto';
-import { writeSecrets } from '../lib/platform/secrets';
+import type { Keyring } from '../lib/platform/governance/crypto';
+import { writeSecrets } from '../lib/platform/governance/secrets';
 import type { Database, Transaction } from './client';
 import { generateHostData } from './host-data';
 import { alertChannels, alertDeliveries, alerts, appMeta, attemptLogs, attempts, auditLog, incidents, integrationSecrets, integrations, runs } from './schema';

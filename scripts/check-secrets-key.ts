@@ -1,8 +1,8 @@
 import { connect, disconnect } from '../db/client';
 import { applyMigrations } from '../db/migrate';
 import { ConfigError, loadEnv } from '../lib/env';
-import { loadKeyring } from '../lib/platform/secrets';
-import { verifySecretsKeys } from '../lib/platform/secrets-key-check';
+import { loadKeyring } from '../lib/platform/governance/secrets';
+import { verifySecretsKeys } from '../lib/platform/governance/secrets-key-check';
 
 /**
  * Run by `npm run start:web` before `next start`: applies pending migrations (unless

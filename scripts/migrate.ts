@@ -1,7 +1,7 @@
 import { connect, disconnect } from '../db/client';
 import { applyMigrations } from '../db/migrate';
 import { ConfigError, loadEnv } from '../lib/env';
-import { installBossSchema } from '../lib/platform/boss';
+import { installBossSchema } from '../lib/platform/execution/boss';
 
 try {
   const env = loadEnv();

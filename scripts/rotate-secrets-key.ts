@@ -1,7 +1,7 @@
 import { connect, disconnect } from '../db/client';
 import { ConfigError, loadEnv } from '../lib/env';
-import { loadKeyring, reencryptSecrets } from '../lib/platform/secrets';
-import { verifySecretsKeys } from '../lib/platform/secrets-key-check';
+import { loadKeyring, reencryptSecrets } from '../lib/platform/governance/secrets';
+import { verifySecretsKeys } from '../lib/platform/governance/secrets-key-check';
 
 /**
  * Re-encrypts every stored secret (integration credentials, alert channel secrets) under the

@@ -5,7 +5,7 @@ import postgres from 'postgres';
 import type { TestProject } from 'vitest/node';
 import { connect, disconnect } from '../db/client';
 import { applyMigrations } from '../db/migrate';
-import { installBossSchema } from '../lib/platform/boss';
+import { installBossSchema } from '../lib/platform/execution/boss';
 import { startEmbeddedPostgres, type EmbeddedDatabase } from '../scripts/embedded-postgres';
 import { testRoles, type TestRoles } from './roles';
 

@@ -5,16 +5,16 @@ import { applyMigrations, migrationStatus } from '../db/migrate';
 import { integrations } from '../lib/integrations';
 import { ConfigError, loadEnv } from '../lib/env';
 import { startAlerting } from '../lib/platform/alerts';
-import { anchorDirectory, auditKey } from '../lib/platform/audit-anchors';
-import { startAuditGuard } from '../lib/platform/audit-guard';
-import { createBoss } from '../lib/platform/boss';
-import { startHeartbeat } from '../lib/platform/heartbeat';
+import { anchorDirectory, auditKey } from '../lib/platform/governance/audit-anchors';
+import { startAuditGuard } from '../lib/platform/governance/audit-guard';
+import { createBoss } from '../lib/platform/execution/boss';
+import { startHeartbeat } from '../lib/platform/execution/heartbeat';
 import { compileStoredMapping } from '../lib/platform/mapping';
 import { buildRegistry } from '../lib/platform/registry';
-import { startPruner } from '../lib/platform/retention';
-import { createSecretsProvider, loadKeyring } from '../lib/platform/secrets';
-import { verifySecretsKeys } from '../lib/platform/secrets-key-check';
-import { startPlatformWorker } from '../lib/platform/worker';
+import { startPruner } from '../lib/platform/execution/retention';
+import { createSecretsProvider, loadKeyring } from '../lib/platform/governance/secrets';
+import { verifySecretsKeys } from '../lib/platform/governance/secrets-key-check';
+import { startPlatformWorker } from '../lib/platform/execution/worker';
 
 /**
  * The worker process: applies migrations, registers every integration, works the run, schedule

@@ -4,9 +4,9 @@ import { StateBadge } from '@/components/integrations/state-badge';
 import { SuccessChart } from '@/components/integrations/success-chart';
 import { Card, CardContent, CardDescription, CardHeader, CardTitle } from '@/components/ui/card';
 import { requireUser } from '@/lib/auth/guards';
-import { checkHealth } from '@/lib/platform/health';
-import { listInventory } from '@/lib/platform/inventory';
-import { AWAITING_ACTION_WINDOW_MS, awaitingActionFilter, overviewStats } from '@/lib/platform/run-queries';
+import { checkHealth } from '@/lib/platform/read-models/health';
+import { listInventory } from '@/lib/platform/read-models/inventory';
+import { AWAITING_ACTION_WINDOW_MS, awaitingActionFilter, overviewStats } from '@/lib/platform/read-models/run-queries';
 import { getDb } from '@/lib/server/db';
 
 export const dynamic = 'force-dynamic';

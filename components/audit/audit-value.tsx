@@ -1,7 +1,7 @@
 import Link from 'next/link';
-import { type AuditEntryLike, type AuditPart, describeAction, describeConfigChange } from '@/lib/platform/audit-words';
+import { type AuditEntryLike, type AuditPart, describeAction, describeConfigChange } from '@/lib/platform/governance/audit-words';
 
-export { describeAuditField } from '@/lib/platform/audit-words';
+export { describeAuditField } from '@/lib/platform/governance/audit-words';
 
 /** An audit value as a person reads it: plain text for scalars, compact JSON otherwise. */
 export function AuditValue({ value, tone }: { value: unknown; tone: 'old' | 'new' }) {

@@ -1,5 +1,5 @@
 import { Badge } from '@/components/ui/badge';
-import type { IntegrationState } from '@/lib/platform/inventory';
+import type { IntegrationState } from '@/lib/platform/read-models/inventory';
 
 const STATES: Record<IntegrationState, { label: string; variant: 'success' | 'warning' | 'destructive' | 'secondary' | 'outline' }> = {
   healthy: { label: 'Healthy', variant: 'success' },

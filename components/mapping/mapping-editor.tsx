@@ -11,7 +11,7 @@ import { Select } from '@/components/ui/select';
 import { exactTime } from '@/components/common/relative-time';
 import { StaleMergePanel } from '@/components/common/stale-merge-panel';
 import { Table, TableBody, TableCell, TableHead, TableHeader, TableRow } from '@/components/ui/table';
-import { describeMappingChange, rebaseMapping } from '@/lib/platform/mapping-diff';
+import { describeMappingChange, rebaseMapping } from '@/lib/platform/mapping/diff';
 import type { ActionResult } from '@/lib/server/action';
 
 export interface EditorField {

@@ -2,7 +2,7 @@ import { eq, sql } from 'drizzle-orm';
 import type { Database, DatabaseOrTransaction } from '../../db/client';
 import { endedSessions, users, type Role, type User } from '../../db/schema';
 import { isUuid } from '../platform/params';
-import { appendAudit } from '../platform/audit';
+import { appendAudit } from '../platform/governance/audit';
 
 /**
  * Creates the user on first sign-in with the role derived from the IdP claims; later sign-ins

@@ -1,9 +1,9 @@
 import type { z } from 'zod';
 import type { Database, Transaction } from '../../db/client';
 import type { RunTrigger } from '../../db/schema';
-import type { HttpClient } from './http';
+import type { HttpClient } from './resilience/http';
 import type { RunLogger } from './log';
-import type { OAuth2Config } from './oauth2';
+import type { OAuth2Config } from './resilience/oauth2';
 
 /**
  * The contract a concrete integration implements: one `defineIntegration` call, listed once in
@@ -19,7 +19,7 @@ export interface RunResult {
 }
 
 /**
- * A durable watermark with checkpoints (see lib/platform/checkpoint.ts).
+ * A durable watermark with checkpoints (see lib/platform/execution/checkpoint.ts).
  *
  * - `get` reads, first found: the value staged in this attempt (`set` or `checkpoint`), the run's
  *   last checkpoint (a retried attempt resumes there), the integration's committed cursor.
@@ -37,7 +37,7 @@ export interface RunCursor {
   checkpoint(value: unknown): Promise<void>;
 }
 
-/** The upper bound of a late-commit-safe "changed since" read (see lib/platform/change-capture.ts). */
+/** The upper bound of a late-commit-safe "changed since" read (see lib/platform/execution/change-capture.ts). */
 export interface ChangeCaptureBound {
   /** Read rows with `updated_at < before` (exclusive), ISO 8601 with microseconds. */
   before: string;

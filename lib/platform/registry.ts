@@ -4,7 +4,7 @@ import { integrations } from '../../db/schema';
 import type { IntegrationDefinition, Registry } from './contract';
 import { parseDuration } from './duration';
 import { RegistryError } from './errors';
-import { validateCron, validateTimezone } from './schedules';
+import { validateCron, validateTimezone } from './triggers/schedules';
 
 /**
  * The registry: every integration listed in lib/integrations/index.ts, by name. Start-up builds it

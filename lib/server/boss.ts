@@ -1,7 +1,7 @@
 import 'server-only';
 import type { PgBoss } from 'pg-boss';
-import { createBoss } from '../platform/boss';
-import { ensurePlatformQueues } from '../platform/queue';
+import { createBoss } from '../platform/execution/boss';
+import { ensurePlatformQueues } from '../platform/execution/queue';
 import { loadEnv } from '../env';
 
 const globalForBoss = globalThis as unknown as { junctionBoss?: Promise<PgBoss> };

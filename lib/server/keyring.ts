@@ -1,6 +1,6 @@
 import 'server-only';
-import type { Keyring } from '../platform/crypto';
-import { loadKeyring } from '../platform/secrets';
+import type { Keyring } from '../platform/governance/crypto';
+import { loadKeyring } from '../platform/governance/secrets';
 import { loadEnv } from '../env';
 
 let cached: Keyring | undefined;

@@ -4,7 +4,7 @@ import { NextResponse } from 'next/server';
 import { z } from 'zod';
 import type { DatabaseOrTransaction } from '../../db/client';
 import type { Role } from '../../db/schema';
-import { IdempotencyError, requestHash, withIdempotencyKey, type IdempotentAnswer } from '../platform/idempotency';
+import { IdempotencyError, requestHash, withIdempotencyKey, type IdempotentAnswer } from '../platform/triggers/idempotency';
 import { authorize, type SessionUser } from '../auth/guards';
 import { fieldErrorsOf, knownError, nulCharacterRefusal } from './action';
 import { getDb } from './db';
@@ -29,7 +29,7 @@ function sameOrigin(request: Request): boolean {
  * Every route handler goes through here: same-origin check for mutations, session, role, zod on
  * the input (JSON body for mutations, query string for reads), then the work; errors become JSON
  * with a status and a message a person can act on. A mutation with an `Idempotency-Key` header
- * runs at most once per user, route and key (lib/platform/idempotency.ts): a repeat gets the
+ * runs at most once per user, route and key (lib/platform/triggers/idempotency.ts): a repeat gets the
  * stored answer (header `Idempotent-Replayed: true`), a repeat with another body a 422.
  */
 export function route<S extends z.ZodType>(options: {

@@ -1,6 +1,6 @@
 // lint as: lib/platform/fixture.ts
 // A file that keeps every rule: lint reports nothing.
-import { describeCron } from './cron';
+import { describeCron } from './triggers/cron';
 import { parseEnv } from '../env';
 import { runs } from '../../db/schema';
 import type { Database } from '@/db/client';

@@ -5,8 +5,8 @@ export { PermanentError } from '@/lib/platform/errors';
 export type { Mapping } from '../../platform/mapping';
 export { customers } from '../../../db/schema';
 export { crmSync } from '../crm-sync';
-export { runNow } from '../../platform/triggers'; // rejected
-export { getBreaker } from '@/lib/platform/breaker'; // rejected
+export { runNow } from '../../platform/triggers/triggers'; // rejected
+export { getBreaker } from '@/lib/platform/resilience/breaker'; // rejected
 export { getDb } from '../../server/db'; // rejected
 export { loadEnv } from '../../env'; // rejected
 export { startStandIns } from '@/sandbox/stand-ins'; // rejected

@@ -1,6 +1,6 @@
 // lint as: lib/platform/fixture.ts
 // lib/platform is the shared layer: it imports only lib/platform, db and lib/env.
-export { describeCron } from './cron';
+export { describeCron } from './triggers/cron';
 export type { Database } from '../../db/client';
 export type { Env } from '../env';
 export { RunStatusBadge } from '../../components/runs/status-badge'; // rejected

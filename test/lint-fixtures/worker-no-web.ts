@@ -1,6 +1,6 @@
 // lint as: worker/fixture.ts
 // The worker process runs lib/platform; it never loads the web layer.
-export { startPlatformWorker } from '../lib/platform/worker';
+export { startPlatformWorker } from '../lib/platform/execution/worker';
 export { integrations } from '../lib/integrations';
 export { loadEnv } from '../lib/env';
 export { getDb } from '../lib/server/db'; // rejected

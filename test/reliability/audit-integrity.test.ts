@@ -3,7 +3,7 @@ import { asc } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connect, disconnect, type Database } from '../../db/client';
 import { auditLog } from '../../db/schema';
-import { appendAudit, recordAction, verifyAuditChain } from '../../lib/platform/audit';
+import { appendAudit, recordAction, verifyAuditChain } from '../../lib/platform/governance/audit';
 import { freshDatabase, type TestDatabase } from '../db';
 import { report } from './support';
 

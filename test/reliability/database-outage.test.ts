@@ -7,7 +7,7 @@ import postgres from 'postgres';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connect, disconnect, type Database } from '../../db/client';
 import { applyMigrations } from '../../db/migrate';
-import { runNow } from '../../lib/platform/triggers';
+import { runNow } from '../../lib/platform/triggers/triggers';
 import { startStandIns, type StandIns } from '../../sandbox/stand-ins';
 import { startEmbeddedPostgres, type EmbeddedDatabase } from '../../scripts/embedded-postgres';
 import { startTestBoss } from '../fixtures/platform';

@@ -8,10 +8,10 @@ import { generateHostData } from '../../db/host-data';
 import { integrations as integrationsTable } from '../../db/schema';
 import { integrations } from '../../lib/integrations';
 import { createChannel } from '../../lib/platform/alerts';
-import { keyringFrom, type Keyring } from '../../lib/platform/crypto';
-import { ensurePlatformQueues, type QueueOptions } from '../../lib/platform/queue';
+import { keyringFrom, type Keyring } from '../../lib/platform/governance/crypto';
+import { ensurePlatformQueues, type QueueOptions } from '../../lib/platform/execution/queue';
 import { buildRegistry, syncRegistry } from '../../lib/platform/registry';
-import { writeSecrets } from '../../lib/platform/secrets';
+import { writeSecrets } from '../../lib/platform/governance/secrets';
 import { DEMO_CREDENTIALS } from '../../sandbox/demo-credentials';
 
 /**

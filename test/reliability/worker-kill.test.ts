@@ -1,7 +1,7 @@
 import { sql } from 'drizzle-orm';
 import type { PgBoss } from 'pg-boss';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { runNow } from '../../lib/platform/triggers';
+import { runNow } from '../../lib/platform/triggers/triggers';
 import { startStandIns, type StandIns } from '../../sandbox/stand-ins';
 import { freshDatabase, type TestDatabase } from '../db';
 import { startTestBoss } from '../fixtures/platform';
@@ -33,7 +33,7 @@ import {
  * replacement starts after each kill. Afterwards: every run succeeded (a kill uses no attempt), no
  * attempt stayed 'running' past the job's expiry, and the accounting stand-in booked every invoice
  * exactly once. Reported, never asserted: how long after a kill the attempt was recorded as worker
- * lost (the liveness sweep, lib/platform/liveness.ts; pg-boss's own heartbeat is the production
+ * lost (the liveness sweep, lib/platform/execution/liveness.ts; pg-boss's own heartbeat is the production
  * 30 s here), and how long the integration was blocked per crash (kill → its next attempt start).
  */
 

@@ -1,7 +1,7 @@
 'use server';
 
 import { z } from 'zod';
-import { openBreaker, pauseIntegration, resetBreaker, resumeIntegration } from '@/lib/platform/triggers';
+import { openBreaker, pauseIntegration, resetBreaker, resumeIntegration } from '@/lib/platform/triggers/triggers';
 import { defineAction } from '@/lib/server/action';
 import { getBoss } from '@/lib/server/boss';
 import { getDb } from '@/lib/server/db';

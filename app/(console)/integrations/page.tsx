@@ -11,8 +11,8 @@ import { Input } from '@/components/ui/input';
 import { Select } from '@/components/ui/select';
 import { Table, TableBody, TableCell, TableHead, TableHeader, TableRow } from '@/components/ui/table';
 import { requireUser } from '@/lib/auth/guards';
-import { describeCron, nextRuns } from '@/lib/platform/cron';
-import { listInventory, type IntegrationState } from '@/lib/platform/inventory';
+import { describeCron, nextRuns } from '@/lib/platform/triggers/cron';
+import { listInventory, type IntegrationState } from '@/lib/platform/read-models/inventory';
 import { parseSearchParams, ZUrlText } from '@/lib/platform/params';
 import { getDb } from '@/lib/server/db';
 

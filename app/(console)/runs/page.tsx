@@ -8,10 +8,10 @@ import { Select } from '@/components/ui/select';
 import { runStatusEnum, runTriggerEnum } from '@/db/schema';
 import { requireUser } from '@/lib/auth/guards';
 import { hasRole } from '@/lib/auth/roles';
-import { listInventory } from '@/lib/platform/inventory';
+import { listInventory } from '@/lib/platform/read-models/inventory';
 import { parseSearchParams } from '@/lib/platform/params';
-import { listRuns, ZRunFilter } from '@/lib/platform/run-queries';
-import { listBulkOperations } from '@/lib/platform/triggers';
+import { listRuns, ZRunFilter } from '@/lib/platform/read-models/run-queries';
+import { listBulkOperations } from '@/lib/platform/triggers/triggers';
 import { getDb } from '@/lib/server/db';
 
 export const metadata = { title: 'Runs' };

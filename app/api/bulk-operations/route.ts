@@ -1,4 +1,4 @@
-import { listBulkOperations } from '@/lib/platform/triggers';
+import { listBulkOperations } from '@/lib/platform/triggers/triggers';
 import { getDb } from '@/lib/server/db';
 import { route } from '@/lib/server/route';
 

@@ -1,5 +1,5 @@
 import { NextResponse } from 'next/server';
-import { checkHealth } from '@/lib/platform/health';
+import { checkHealth } from '@/lib/platform/read-models/health';
 import { getDb } from '@/lib/server/db';
 
 export const dynamic = 'force-dynamic';

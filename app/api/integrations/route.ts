@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { listInventory } from '@/lib/platform/inventory';
+import { listInventory } from '@/lib/platform/read-models/inventory';
 import { route } from '@/lib/server/route';
 import { getDb } from '@/lib/server/db';
 

@@ -1,4 +1,4 @@
-import { queryRuns, ZRunFilter } from '@/lib/platform/run-queries';
+import { queryRuns, ZRunFilter } from '@/lib/platform/read-models/run-queries';
 import { route } from '@/lib/server/route';
 import { getDb } from '@/lib/server/db';
 

@@ -5,7 +5,7 @@ import { attempts } from '../../../db/schema';
 import { editInvoice, exactlyOnceReport, invoiceVersions } from '../../../test/fixtures/invoices';
 import { waitFor } from '../../../test/fixtures/wait';
 import { configure, spawnWorkerProcess, startHarness, waitForRun, type Harness, type WorkerProcess } from '../../../test/fixtures/shipped-integrations';
-import { runNow } from '../../platform/triggers';
+import { runNow } from '../../platform/triggers/triggers';
 
 /**
  * Issue 13, reproduction 1 (kill): a run over 1 000 new invoices, batches of 50, the accounting

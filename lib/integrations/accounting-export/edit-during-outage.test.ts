@@ -5,8 +5,8 @@ import { attempts } from '../../../db/schema';
 import { editInvoice, exactlyOnceReport, invoiceVersions } from '../../../test/fixtures/invoices';
 import { waitFor } from '../../../test/fixtures/wait';
 import { configure, startHarness, startShippedWorker, waitForRun, type Harness } from '../../../test/fixtures/shipped-integrations';
-import { runNow } from '../../platform/triggers';
-import type { PlatformWorker } from '../../platform/worker';
+import { runNow } from '../../platform/triggers/triggers';
+import type { PlatformWorker } from '../../platform/execution/worker';
 
 /**
  * Issue 13, reproduction 1 (outage, no kill): a run over 1 000 invoices, batches of 50; at about

@@ -9,9 +9,9 @@ import {
   waitForRun,
   type Harness,
 } from '../../../test/fixtures/shipped-integrations';
-import type { PlannedRequest } from '../../platform/dry-run';
-import type { PlatformWorker } from '../../platform/worker';
-import { runNow } from '../../platform/triggers';
+import type { PlannedRequest } from '../../platform/resilience/dry-run';
+import type { PlatformWorker } from '../../platform/execution/worker';
+import { runNow } from '../../platform/triggers/triggers';
 import type { Rejection } from './index';
 
 /**

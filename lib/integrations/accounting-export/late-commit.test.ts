@@ -4,8 +4,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { attemptLogs, attempts, customers } from '../../../db/schema';
 import { editInvoice, exactlyOnceReport, insertPostedInvoice, invoiceVersions } from '../../../test/fixtures/invoices';
 import { startHarness, startShippedWorker, waitForRun, type Harness } from '../../../test/fixtures/shipped-integrations';
-import { runNow } from '../../platform/triggers';
-import type { PlatformWorker } from '../../platform/worker';
+import { runNow } from '../../platform/triggers/triggers';
+import type { PlatformWorker } from '../../platform/execution/worker';
 
 /**
  * Issue 13, reproduction 2: an invoice inserted with `updated_at = now()` in a host transaction

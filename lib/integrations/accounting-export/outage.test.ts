@@ -14,9 +14,9 @@ import {
 } from '../../../test/fixtures/shipped-integrations';
 import { startAlerting } from '../../platform/alerts';
 import { createChannel } from '../../platform/alerts/channels';
-import { getBreaker } from '../../platform/breaker';
-import { runNow } from '../../platform/triggers';
-import type { PlatformWorker } from '../../platform/worker';
+import { getBreaker } from '../../platform/resilience/breaker';
+import { runNow } from '../../platform/triggers/triggers';
+import type { PlatformWorker } from '../../platform/execution/worker';
 
 /**
  * An outage of the accounting API, end to end: the stand-in answers 503 to everything; the first

@@ -38,7 +38,7 @@ export function invoiceExternalId(id: string, version: InvoiceVersion): string {
 /**
  * Posted invoices changed after the watermark and strictly before `before` (the change-capture
  * bound: the run's creation or the start of the oldest open transaction, see
- * lib/platform/change-capture.ts), oldest first, with customer and lines, one page at a time
+ * lib/platform/execution/change-capture.ts), oldest first, with customer and lines, one page at a time
  * (keyset on updated_at, id). Each comes with its version (updated_at in microseconds).
  */
 export async function readInvoicesAfter(

@@ -13,7 +13,7 @@ import {
   type Harness,
   type WorkerProcess,
 } from '../../../test/fixtures/shipped-integrations';
-import { runNow } from '../../platform/triggers';
+import { runNow } from '../../platform/triggers/triggers';
 
 /**
  * The export end to end through the production worker entry (worker/index.ts as child processes):

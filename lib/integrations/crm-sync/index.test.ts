@@ -10,8 +10,8 @@ import {
   type Contact,
   type Harness,
 } from '../../../test/fixtures/shipped-integrations';
-import { runNow } from '../../platform/triggers';
-import type { PlatformWorker } from '../../platform/worker';
+import { runNow } from '../../platform/triggers/triggers';
+import type { PlatformWorker } from '../../platform/execution/worker';
 
 /**
  * crm-sync end to end: the CRM stand-in (250 seeded contacts, X-Api-Key required: the demo key is

@@ -3,8 +3,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { attempts, customers } from '../../../db/schema';
 import { sleep, waitFor } from '../../../test/fixtures/wait';
 import { configure, runOf, startHarness, startShippedWorker, waitForRun, type Contact, type Harness } from '../../../test/fixtures/shipped-integrations';
-import { runNow } from '../../platform/triggers';
-import type { PlatformWorker } from '../../platform/worker';
+import { runNow } from '../../platform/triggers/triggers';
+import type { PlatformWorker } from '../../platform/execution/worker';
 import { applyContacts, type ApplyCounts } from './index';
 
 /**

@@ -3,7 +3,7 @@ import { asc, eq, like } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { alertChannels, auditLog } from '../../../db/schema';
 import { freshDatabase, type TestDatabase } from '../../../test/db';
-import { keyringFrom } from '../crypto';
+import { keyringFrom } from '../governance/crypto';
 import { channelTarget, createChannel, getChannel, listChannels, openChannelSecret, updateChannel } from './channels';
 
 const keyring = keyringFrom({ key: randomBytes(32).toString('base64'), keyId: 'k1' });

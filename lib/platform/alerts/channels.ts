@@ -3,8 +3,8 @@ import { asc, eq } from 'drizzle-orm';
 import { z } from 'zod';
 import type { DatabaseOrTransaction } from '../../../db/client';
 import { alertChannels, type AlertChannel } from '../../../db/schema';
-import { appendAudit, type AuditEntry } from '../audit';
-import { open, seal, type Keyring } from '../crypto';
+import { appendAudit, type AuditEntry } from '../governance/audit';
+import { open, seal, type Keyring } from '../governance/crypto';
 
 /**
  * The global alert channels, edited like configuration: validated with zod, checked against the

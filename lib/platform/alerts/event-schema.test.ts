@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import type { PlatformEvent } from '../events';
+import type { PlatformEvent } from '../execution/events';
 import { parsePlatformEvent } from './event-schema';
 
 const runFailed = {

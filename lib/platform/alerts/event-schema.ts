@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { AUDIT_TRAIL, type PlatformEvent } from '../events';
+import { AUDIT_TRAIL, type PlatformEvent } from '../execution/events';
 
 /**
  * The platform event contract (events.ts) checked at alerting's boundary: a job payload on the

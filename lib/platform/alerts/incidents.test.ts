@@ -3,8 +3,8 @@ import type { PgBoss } from 'pg-boss';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { alerts, incidents } from '../../../db/schema';
 import { freshDatabase, type TestDatabase } from '../../../test/db';
-import { createBoss } from '../boss';
-import type { PlatformEvent } from '../events';
+import { createBoss } from '../execution/boss';
+import type { PlatformEvent } from '../execution/events';
 import { handlePlatformEvent, openIncidents } from './incidents';
 
 /**

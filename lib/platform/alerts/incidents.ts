@@ -2,8 +2,8 @@ import { and, eq, getTableColumns, gt, isNotNull, isNull, lte, sql } from 'drizz
 import type { PgBoss } from 'pg-boss';
 import type { Database, DatabaseOrTransaction } from '../../../db/client';
 import { incidents, type Incident } from '../../../db/schema';
-import { emitPlatformEvent, type PlatformEvent } from '../events';
-import { txEventSender } from '../queue';
+import { emitPlatformEvent, type PlatformEvent } from '../execution/events';
+import { txEventSender } from '../execution/queue';
 import { raiseAlert } from './delivery';
 import {
   auditChainBrokenMessage,

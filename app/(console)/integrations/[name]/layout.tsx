@@ -4,7 +4,7 @@ import { IntegrationTabs } from '@/components/integrations/integration-tabs';
 import { StateBadge } from '@/components/integrations/state-badge';
 import { requireUser } from '@/lib/auth/guards';
 import { hasRole } from '@/lib/auth/roles';
-import { listInventory } from '@/lib/platform/inventory';
+import { listInventory } from '@/lib/platform/read-models/inventory';
 import { getDb } from '@/lib/server/db';
 import { segmentName } from '@/lib/server/params';
 

@@ -12,7 +12,7 @@ import { Card, CardContent, CardDescription, CardHeader, CardTitle } from '@/com
 import { Progress } from '@/components/ui/progress';
 import { requireUser } from '@/lib/auth/guards';
 import { hasRole } from '@/lib/auth/roles';
-import { getRunDetail } from '@/lib/platform/run-queries';
+import { getRunDetail } from '@/lib/platform/read-models/run-queries';
 import { getDb } from '@/lib/server/db';
 import { cancelRunAction } from '../actions';
 

@@ -1,5 +1,5 @@
 import { UserError } from '@/lib/server/action';
-import { getRunDetail } from '@/lib/platform/run-queries';
+import { getRunDetail } from '@/lib/platform/read-models/run-queries';
 import { route } from '@/lib/server/route';
 import { getDb } from '@/lib/server/db';
 

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { runStatuses } from '@/lib/platform/run-queries';
+import { runStatuses } from '@/lib/platform/read-models/run-queries';
 import { getDb } from '@/lib/server/db';
 import { route } from '@/lib/server/route';
 

@@ -1,10 +1,10 @@
 'use server';
 
 import { z } from 'zod';
-import { getIntegrationConfig, updateIntegrationConfig, type ConfigUpdateResult } from '@/lib/platform/config';
-import { revertToVersion } from '@/lib/platform/config-history';
-import { describeCron, nextRuns, validateCron, validateTimezone } from '@/lib/platform/cron';
-import { applySchedule } from '@/lib/platform/schedules';
+import { getIntegrationConfig, updateIntegrationConfig, type ConfigUpdateResult } from '@/lib/platform/governance/config';
+import { revertToVersion } from '@/lib/platform/governance/config-history';
+import { describeCron, nextRuns, validateCron, validateTimezone } from '@/lib/platform/triggers/cron';
+import { applySchedule } from '@/lib/platform/triggers/schedules';
 import { defineAction, UserError } from '@/lib/server/action';
 import { getBoss } from '@/lib/server/boss';
 import { getDb } from '@/lib/server/db';

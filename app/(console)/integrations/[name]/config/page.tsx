@@ -5,7 +5,7 @@ import { RelativeTime } from '@/components/common/relative-time';
 import { requireUser } from '@/lib/auth/guards';
 import { hasRole } from '@/lib/auth/roles';
 import { listChannels } from '@/lib/platform/alerts';
-import { getIntegrationConfig } from '@/lib/platform/config';
+import { getIntegrationConfig } from '@/lib/platform/governance/config';
 import { getDb } from '@/lib/server/db';
 import { getRegistry } from '@/lib/server/registry';
 import { segmentName } from '@/lib/server/params';

@@ -6,7 +6,7 @@ import { Badge } from '@/components/ui/badge';
 import { Table, TableBody, TableCell, TableHead, TableHeader, TableRow } from '@/components/ui/table';
 import { requireUser } from '@/lib/auth/guards';
 import { hasRole } from '@/lib/auth/roles';
-import { getIntegrationConfig } from '@/lib/platform/config';
+import { getIntegrationConfig } from '@/lib/platform/governance/config';
 import { getDb } from '@/lib/server/db';
 import { getRegistry } from '@/lib/server/registry';
 import { segmentName } from '@/lib/server/params';

@@ -1,7 +1,7 @@
 'use server';
 
 import { z } from 'zod';
-import { getIntegrationConfig, updateIntegrationConfig } from '@/lib/platform/config';
+import { getIntegrationConfig, updateIntegrationConfig } from '@/lib/platform/governance/config';
 import { previewMapping } from '@/lib/platform/mapping';
 import { defineAction, UserError } from '@/lib/server/action';
 import { getDb } from '@/lib/server/db';

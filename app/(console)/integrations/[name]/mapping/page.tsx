@@ -3,7 +3,7 @@ import { EmptyState } from '@/components/common/empty-state';
 import { MappingEditor, type EditorMapping } from '@/components/mapping/mapping-editor';
 import { requireUser } from '@/lib/auth/guards';
 import { hasRole } from '@/lib/auth/roles';
-import { getIntegrationConfig } from '@/lib/platform/config';
+import { getIntegrationConfig } from '@/lib/platform/governance/config';
 import { getDb } from '@/lib/server/db';
 import { getRegistry } from '@/lib/server/registry';
 import { saveMappingAction } from './actions';

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { runNow } from '@/lib/platform/triggers';
+import { runNow } from '@/lib/platform/triggers/triggers';
 import { getBoss } from '@/lib/server/boss';
 import { route } from '@/lib/server/route';
 

@@ -1,4 +1,4 @@
-import { cancelRun } from '@/lib/platform/triggers';
+import { cancelRun } from '@/lib/platform/triggers/triggers';
 import { getBoss } from '@/lib/server/boss';
 import { route } from '@/lib/server/route';
 

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { retryRun } from '@/lib/platform/triggers';
+import { retryRun } from '@/lib/platform/triggers/triggers';
 import { getBoss } from '@/lib/server/boss';
 import { route } from '@/lib/server/route';
 

@@ -1,0 +1,120 @@
+import { sql } from 'drizzle-orm';
+import type { DatabaseOrTransaction } from '../../../db/client';
+import { PermanentError } from '../errors';
+
+/**
+ * Durable checkpoints: a handler's progress within a run (`ctx.cursor.checkpoint(value)`), written
+ * to `runs.checkpoint` at once after each acknowledged unit of work (a booked batch, an applied
+ * page), so that it survives the attempt: a retried attempt of the same run resumes from it
+ * (`ctx.cursor.get()` returns it) and records `attempts.resumed_from`.
+ *
+ * Relation to the cursor (the integration's committed watermark): a checkpoint only ever covers
+ * acknowledged work, so when the run ends it becomes the cursor — succeeded, failed or cancelled
+ * alike — except that on success a value staged with `ctx.cursor.set` wins. The next run starts
+ * after it instead of redoing work. Dry-runs never write a checkpoint and never move the cursor.
+ */
+
+export const MAX_CHECKPOINT_BYTES = 64 * 1024;
+const MAX_DEPTH = 64;
+
+function kindOf(value: unknown): string {
+  if (value === null) return 'null';
+  if (typeof value !== 'object') return typeof value === 'number' ? String(value) : `a ${typeof value}`;
+  const name = (value as object).constructor?.name;
+  return name ? `a ${name}` : 'an object without a prototype';
+}
+
+/** Why `value` is not plain JSON (path and reason), or null when it is. */
+function notJson(value: unknown, path: string, seen: Set<object>, depth: number): string | null {
+  if (value === null || typeof value === 'string' || typeof value === 'boolean') return null;
+  if (typeof value === 'number') return Number.isFinite(value) ? null : `${path} is ${value} (JSON has no such number)`;
+  if (typeof value !== 'object') return `${path} is ${kindOf(value)}`;
+  if (depth > MAX_DEPTH) return `${path} is nested deeper than ${MAX_DEPTH} levels`;
+  if (seen.has(value)) return `${path} refers back to an enclosing value (circular)`;
+  const proto = Object.getPrototypeOf(value);
+  const isArray = Array.isArray(value);
+  if (!isArray && proto !== Object.prototype && proto !== null) {
+    return `${path} is ${kindOf(value)}${value instanceof Date ? ' (store value.toISOString())' : ''}`;
+  }
+  seen.add(value);
+  try {
+    if (isArray) {
+      for (let i = 0; i < value.length; i++) {
+        const problem = value[i] === undefined ? `${path}[${i}] is undefined` : notJson(value[i], `${path}[${i}]`, seen, depth + 1);
+        if (problem) return problem;
+      }
+      return null;
+    }
+    for (const [key, child] of Object.entries(value)) {
+      if (child === undefined) continue; // dropped, as JSON.stringify does
+      const problem = notJson(child, `${path}.${key}`, seen, depth + 1);
+      if (problem) return problem;
+    }
+    return null;
+  } finally {
+    seen.delete(value);
+  }
+}
+
+/**
+ * The JSON text of a checkpoint (or cursor) value. Refuses with a PermanentError naming the
+ * integration when it is not plain JSON or larger than 64 KB: nothing is written.
+ */
+export function checkpointJson(integration: string, value: unknown, what = 'Checkpoint'): string {
+  const problem = value === undefined ? 'value is undefined (pass null to clear it)' : notJson(value, 'value', new Set(), 0);
+  if (problem) {
+    throw new PermanentError(
+      `${what} of '${integration}' is not JSON-serialisable: ${problem}. Store plain JSON (objects, arrays, strings, finite numbers, booleans, null); nothing was written.`,
+    );
+  }
+  const text = JSON.stringify(value);
+  const bytes = Buffer.byteLength(text, 'utf8');
+  if (bytes > MAX_CHECKPOINT_BYTES) {
+    throw new PermanentError(
+      `${what} of '${integration}' is ${bytes} bytes of JSON, over the ${MAX_CHECKPOINT_BYTES}-byte limit: store a position (a timestamp and an id, a page token), not the records; nothing was written.`,
+    );
+  }
+  return text;
+}
+
+/**
+ * Writes the checkpoint on the run, fenced on the attempt still running (a worker that lost its
+ * claim cannot move a run its successor owns). False when the attempt no longer owns the run.
+ */
+export async function writeCheckpoint(db: DatabaseOrTransaction, params: { runId: string; attemptId: string; json: string }): Promise<boolean> {
+  const rows = await db.execute<{ id: string }>(sql`
+    update runs set checkpoint = ${params.json}::jsonb, checkpoint_at = now()
+     where id = ${params.runId}
+       and exists (select 1 from attempts where id = ${params.attemptId} and outcome = 'running')
+    returning id`);
+  return rows.length === 1;
+}
+
+/**
+ * Records on the attempt the checkpoint it starts from and returns it (undefined: no checkpoint,
+ * the attempt starts from the integration's cursor).
+ */
+export async function resumeFromCheckpoint(db: DatabaseOrTransaction, params: { runId: string; attemptId: string }): Promise<{ value: unknown } | undefined> {
+  const rows = await db.execute<{ resumed_from: unknown }>(sql`
+    update attempts set resumed_from = r.checkpoint
+      from runs r
+     where attempts.id = ${params.attemptId} and r.id = ${params.runId} and r.checkpoint is not null and not r.dry_run
+    returning attempts.resumed_from`);
+  return rows.length ? { value: rows[0].resumed_from } : undefined;
+}
+
+/**
+ * When a run ends (succeeded without a staged cursor, failed, cancelled): its last checkpoint, if
+ * any, becomes the integration's cursor. Call it in the transaction that ends the run. Never
+ * replaces a cursor committed by a run requested later (a late re-delivery cannot move it back).
+ */
+export async function commitCheckpointAsCursor(tx: DatabaseOrTransaction, runId: string): Promise<void> {
+  await tx.execute(sql`
+    insert into cursors (integration, value, run_id, updated_at)
+    select integration, checkpoint, id, now() from runs where id = ${runId} and checkpoint is not null and not dry_run
+    on conflict (integration) do update set value = excluded.value, run_id = excluded.run_id, updated_at = now()
+     where cursors.run_id is null or cursors.run_id = excluded.run_id
+        or not exists (select 1 from runs later
+                        where later.id = cursors.run_id
+                          and later.created_at > (select created_at from runs where id = excluded.run_id))`);
+}

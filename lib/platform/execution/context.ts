@@ -1,0 +1,227 @@
+import { eq } from 'drizzle-orm';
+import type { PgBoss } from 'pg-boss';
+import type { Database } from '../../../db/client';
+import { cursors, runs, type Integration, type Run } from '../../../db/schema';
+import type { IntegrationContext, IntegrationDefinition, MapFn, MapperFactory, SecretsProvider } from '../contract';
+import { changeCaptureBound } from './change-capture';
+import { checkpointJson, resumeFromCheckpoint, writeCheckpoint } from './checkpoint';
+import { DryRunPlan, inRolledBackTransaction } from '../resilience/dry-run';
+import { parseDuration } from '../duration';
+import { errorMessage, isCredentialsError, PermanentError } from '../errors';
+import { createHttpClient, type HttpDefaults } from '../resilience/http';
+import { createAttemptLog, type AttemptLog, type AttemptLogOptions } from '../log';
+import { oauth2Provider, parseOAuth2Config, type OAuth2Provider } from '../resilience/oauth2';
+import { recordCredentialsFailure, watchTokenHealth } from '../resilience/token-health';
+
+/** What every attempt's context is built from (the worker's dependencies). */
+export interface ContextDeps {
+  db: Database;
+  boss: PgBoss;
+  secrets?: SecretsProvider;
+  mapper?: MapperFactory;
+  http?: HttpDefaults;
+  /** Minimum gap between progress writes to the run row. */
+  progressIntervalMs?: number;
+  log?: AttemptLogOptions;
+}
+
+export interface AttemptScope {
+  ctx: IntegrationContext<unknown>;
+  log: AttemptLog;
+  /** The dry-run plan (dry-runs only). */
+  plan?: DryRunPlan;
+  /** The cursor value staged by ctx.cursor.set or ctx.cursor.checkpoint, if any. */
+  stagedCursor(): { value: unknown } | undefined;
+  /** The run's checkpoint this attempt resumed from, if any. */
+  resumedFrom?: { value: unknown };
+  /** A checkpoint or cursor value the platform refused: the attempt fails with it even if the handler caught it. */
+  refused(): unknown;
+  /** Writes pending progress and log lines. */
+  close(): Promise<void>;
+}
+
+/** Parses settings with the handler's schema; a failure is permanent and names the field. */
+export function parseSettings(def: IntegrationDefinition, settings: unknown): unknown {
+  const parsed = def.settings.safeParse(settings ?? {});
+  if (parsed.success) return parsed.data;
+  const issue = parsed.error.issues[0];
+  const field = issue.path.length ? issue.path.join('.') : '(settings)';
+  throw new PermanentError(
+    `Setting '${field}' of '${def.name}' is invalid: ${issue.message}. Fix it in the integration's configuration.`,
+  );
+}
+
+export async function createAttemptContext(
+  deps: ContextDeps,
+  params: {
+    def: IntegrationDefinition;
+    integration: Integration;
+    run: Run;
+    attemptId: string;
+    attemptNumber: number;
+    signal: AbortSignal;
+  },
+): Promise<AttemptScope> {
+  const { def, integration, run, db } = { ...params, db: deps.db };
+  const log = createAttemptLog(db, { attemptId: params.attemptId, ...deps.log });
+
+  const progressGap = deps.progressIntervalMs ?? 1_000;
+  let pendingProgress: { done: number; total?: number } | undefined;
+  let progressTimer: NodeJS.Timeout | undefined;
+  let lastProgressWrite = 0;
+  let progressWrite: Promise<unknown> = Promise.resolve();
+  const writeProgress = () => {
+    progressTimer = undefined;
+    if (!pendingProgress) return progressWrite;
+    const p = pendingProgress;
+    pendingProgress = undefined;
+    lastProgressWrite = Date.now();
+    progressWrite = progressWrite.then(() =>
+      db
+        .update(runs)
+        .set({ progressDone: p.done, ...(p.total !== undefined ? { progressTotal: p.total } : {}) })
+        .where(eq(runs.id, run.id))
+        .catch(() => {}),
+    );
+    return progressWrite;
+  };
+
+  let staged: { value: unknown } | undefined;
+  let refused: unknown;
+  let checkpointWrite: Promise<unknown> = Promise.resolve();
+  const validated = (value: unknown, what: string) => {
+    try {
+      return checkpointJson(def.name, value, what);
+    } catch (error) {
+      refused ??= error;
+      throw error;
+    }
+  };
+  const scope: AttemptScope = {
+    ctx: undefined as unknown as IntegrationContext<unknown>,
+    log,
+    stagedCursor: () => staged,
+    refused: () => refused,
+    async close() {
+      if (progressTimer) clearTimeout(progressTimer);
+      // The last progress and the last log lines, side by side: one round trip of waiting, not two.
+      await Promise.all([writeProgress(), log.close()]);
+    },
+  };
+
+  try {
+    const settings = parseSettings(def, integration.settings);
+    const credentials = async () => {
+      const secrets = deps.secrets && def.secrets?.length ? await deps.secrets.read(def.name, def.secrets) : {};
+      const oauth2Config = def.oauth2?.(settings, secrets);
+      return { secrets, oauth2: oauth2Config ? oauth2Provider(parseOAuth2Config(oauth2Config)) : undefined };
+    };
+    let secrets: Record<string, string>;
+    let oauth2: OAuth2Provider | undefined;
+    try {
+      ({ secrets, oauth2 } = await credentials());
+    } catch (error) {
+      // A secret that cannot be opened or an OAuth2 config with a piece missing: credentials failing.
+      if (isCredentialsError(error) && !run.dryRun) {
+        await recordCredentialsFailure(db, deps.boss, { integration: def.name, error: errorMessage(error), correlationId: run.correlationId }).catch(() => undefined);
+      }
+      throw error;
+    }
+    if (oauth2 && !run.dryRun) {
+      oauth2 = watchTokenHealth(oauth2, {
+        db,
+        boss: deps.boss,
+        integration: def.name,
+        failing: integration.credentialsFailingSince !== null,
+        correlationId: run.correlationId,
+      });
+    }
+    const resumedFrom = run.dryRun ? undefined : await resumeFromCheckpoint(db, { runId: run.id, attemptId: params.attemptId });
+    scope.resumedFrom = resumedFrom;
+    const dryRunPlan = run.dryRun ? new DryRunPlan(Object.values(secrets)) : undefined;
+    scope.plan = dryRunPlan;
+    let map: MapFn | undefined;
+    if (def.mapping && deps.mapper) map = await deps.mapper(def.name, integration.mapping ?? def.mapping.defaults);
+
+    const http = createHttpClient({
+      correlationId: run.correlationId,
+      signal: params.signal,
+      dryRun: dryRunPlan,
+      oauth2,
+      breaker: {
+        db,
+        boss: deps.boss,
+        key: integration.breakerKey,
+        policy: { failures: integration.breakerFailures, cooldownMs: parseDuration(integration.breakerCooldown) },
+      },
+      defaults: deps.http,
+      log,
+    });
+
+    scope.ctx = {
+      settings,
+      secrets: Object.freeze({ ...secrets }),
+      http,
+      log,
+      progress(done: number, total?: number) {
+        pendingProgress = { done, total };
+        if (!progressTimer) progressTimer = setTimeout(writeProgress, Math.max(0, progressGap - (Date.now() - lastProgressWrite)));
+      },
+      cursor: {
+        async get<T>() {
+          if (staged) return staged.value as T;
+          if (resumedFrom) return resumedFrom.value as T;
+          const [row] = await db.select({ value: cursors.value }).from(cursors).where(eq(cursors.integration, def.name));
+          return (row?.value ?? undefined) as T | undefined;
+        },
+        set(value: unknown) {
+          staged = { value: JSON.parse(validated(value ?? null, 'Cursor')) };
+        },
+        async checkpoint(value: unknown) {
+          const json = validated(value, 'Checkpoint');
+          if (!run.dryRun) {
+            // One write at a time, in call order, even if the handler does not await each one.
+            const write = checkpointWrite.then(() => writeCheckpoint(db, { runId: run.id, attemptId: params.attemptId, json }));
+            checkpointWrite = write.catch(() => undefined);
+            if (!(await write)) {
+              throw new Error(
+                `attempt ${params.attemptNumber} of run ${run.id} no longer owns the run (another worker took it over, or it was cancelled): checkpoint not written, stopping`,
+              );
+            }
+          }
+          staged = { value: JSON.parse(json) };
+        },
+      },
+      captureBound: async (options) => {
+        const bound = await changeCaptureBound(db, { integration: def.name, notAfter: run.createdAt, slackMs: options?.slackMs });
+        if (bound.heldBack) {
+          const h = bound.heldBack;
+          log.warn(
+            `change capture held back to ${bound.before}, ${(h.behindMs / 1000).toFixed(1)} s before the run was requested, by an open transaction ` +
+              `(pid ${h.pid}${h.applicationName ? `, ${h.applicationName}` : ''}, ${h.state}, started ${h.xactStart}): rows changed after it go to the next run`,
+          );
+        }
+        return bound;
+      },
+      dryRun: run.dryRun,
+      signal: params.signal,
+      correlationId: run.correlationId,
+      run: {
+        id: run.id,
+        attempt: params.attemptNumber,
+        maxAttempts: run.maxAttempts,
+        trigger: run.trigger,
+        triggeredBy: run.triggeredBy,
+        createdAt: run.createdAt,
+        ...(resumedFrom ? { resumedFrom } : {}),
+      },
+      db,
+      tx: (fn) => (run.dryRun ? inRolledBackTransaction(db, fn) : db.transaction(fn)),
+      ...(map ? { map } : {}),
+    };
+    return scope;
+  } catch (error) {
+    await scope.close();
+    throw error;
+  }
+}

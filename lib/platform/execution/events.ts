@@ -1,0 +1,56 @@
+/**
+ * Platform events: what the execution core tells the rest of the platform (alerting, the
+ * console). They travel as pg-boss jobs on one queue, so a consumer that is down loses nothing.
+ * Dry-runs never emit events.
+ */
+
+export const PLATFORM_EVENTS_QUEUE = 'platform-events';
+
+interface EventBase {
+  /** ISO timestamp of when it happened. */
+  at: string;
+  correlationId?: string;
+}
+
+/**
+ * Recoveries are held (alerting's recovery hold): the recovery comes back as the same event with
+ * this flag once the hold has passed, and closes the incident only if nothing failed since `at`.
+ */
+interface RecoveryBase extends EventBase {
+  confirmsRecovery?: true;
+}
+
+export type PlatformEvent =
+  | (EventBase & {
+      /** A run ended failed: retries exhausted, a permanent error, or the retry budget. */
+      type: 'run.failed';
+      integration: string;
+      runId: string;
+      attempts: number;
+      error: string;
+      errorClass: string;
+      reason: 'retries_exhausted' | 'permanent' | 'retry_budget' | 'interrupted';
+      startedAt: string;
+    })
+  | (RecoveryBase & { type: 'run.succeeded'; integration: string; runId: string })
+  | (EventBase & { type: 'breaker.opened'; breakerKey: string; integrations: string[]; error: string; openUntil: string | null })
+  | (RecoveryBase & { type: 'breaker.closed'; breakerKey: string; integrations: string[] })
+  | (EventBase & { type: 'credentials.failing'; integration: string; error: string })
+  | (RecoveryBase & { type: 'credentials.recovered'; integration: string })
+  /** The scheduled full audit verification found tampering (lib/platform/governance/audit-anchors.ts). */
+  | (EventBase & { type: 'audit.chain_broken'; integration: typeof AUDIT_TRAIL; problem: string })
+  | (RecoveryBase & { type: 'audit.chain_verified'; integration: typeof AUDIT_TRAIL });
+
+/** The name audit incidents are filed under (they belong to no integration). */
+export const AUDIT_TRAIL = 'audit-trail';
+
+export type PlatformEventType = PlatformEvent['type'];
+
+/** The narrow part of pg-boss this module needs: a PgBoss instance or its transactional sender. */
+export interface EventSender {
+  send(queue: string, data: object, options?: object): Promise<string | null>;
+}
+
+export async function emitPlatformEvent(sender: EventSender, event: PlatformEvent, options: { startAfter?: Date } = {}): Promise<void> {
+  await sender.send(PLATFORM_EVENTS_QUEUE, event, { retryLimit: 5, retryDelay: 5, retryBackoff: true, ...options });
+}

@@ -1,0 +1,147 @@
+import { sql } from 'drizzle-orm';
+import type { PgBoss } from 'pg-boss';
+import postgres from 'postgres';
+import type { Database } from '../../../db/client';
+import { DEFAULT_MAX_INTERRUPTIONS, recoverLostAttempt } from './runner';
+
+/**
+ * Worker liveness without heartbeats: every running attempt holds a session-level advisory lock
+ * (keyed by the attempt id) on a dedicated connection of the worker executing it. PostgreSQL
+ * releases the lock the moment that connection ends: the process was killed, crashed or lost the
+ * database. Every worker sweeps every second or so with one cheap query (the running attempts,
+ * from a partial index) and, per attempt not its own, a try-lock in a transaction: a lock that can
+ * be taken means the attempt's worker is gone, and the attempt is recovered at once
+ * (runner.recoverLostAttempt: recorded as interrupted, the run re-queued with the same attempt
+ * number, the dead worker's job cancelled so the integration's queue slot frees at once).
+ *
+ * Ordering makes the check race-free: a worker takes the lock BEFORE the attempt row commits, and
+ * releases it only AFTER the attempt's outcome commits, so a lock that can be taken while the row
+ * still says 'running' means nobody owns the attempt (the recovery is fenced on 'running' too).
+ *
+ * A worker whose own liveness session breaks (database down or restarted) stops its attempts
+ * (`onSessionLost`): their locks are gone, so another worker may already be recovering them, and
+ * two executions of one run must never overlap.
+ */
+
+export const DEFAULT_LIVENESS_INTERVAL_MS = 1_000;
+
+export interface Liveness {
+  /** Takes the attempt's lock on this worker's liveness session; call before the attempt row commits. */
+  hold(attemptId: string): Promise<void>;
+  /** Releases it; call after the attempt's outcome has committed (or when it was never started). */
+  release(attemptId: string): Promise<void>;
+  stop(): Promise<void>;
+}
+
+export interface LivenessParams {
+  db: Database;
+  boss: PgBoss;
+  workerId: string;
+  /** How often this worker sweeps for lost attempts and checks its own session. */
+  intervalMs?: number;
+  /** Interruptions after which a run fails (a poison run that keeps killing its workers). */
+  maxInterruptions?: number;
+  /** Called once per loss of this worker's liveness session: stop the attempts it executes. */
+  onSessionLost(message: string): void;
+  /** Logs recoveries and session trouble. */
+  log?: (message: string) => void;
+}
+
+export async function startLiveness(params: LivenessParams): Promise<Liveness> {
+  const { db } = params;
+  const log = params.log ?? (() => {});
+  // One connection that lives as long as the process: no idle timeout, no lifetime recycling
+  // (either would drop the locks of attempts that are still running).
+  const session = postgres({
+    ...db.$client.options,
+    max: 1,
+    idle_timeout: 0,
+    max_lifetime: 0,
+    // Its own reconnect counter (the pool's options object carries a shared one).
+    shared: { retries: 0, typeArrayMap: {} },
+    connection: { ...db.$client.options.connection, application_name: 'junction-liveness' },
+  } as unknown as postgres.Options<Record<string, never>>);
+  const held = new Set<string>();
+  let sessionPid: number | null = null;
+  let sessionLost = false;
+  let stopped = false;
+
+  const lost = (message: string) => {
+    // The locks of the attempts running here are gone with the old session.
+    held.clear();
+    if (sessionLost) return;
+    sessionLost = true;
+    log(`liveness session lost (${message}): stopping the attempts running here; they are recovered without using an attempt`);
+    params.onSessionLost(`database unavailable: ${message}`);
+  };
+
+  /** The session's backend pid; a different one than before means the connection was replaced. */
+  const checkSession = async (): Promise<number> => {
+    const [row] = await session<{ pid: number }[]>`select pg_backend_pid() as pid`;
+    if (sessionPid !== null && row.pid !== sessionPid) lost('the database connection was re-established, so its locks were released');
+    sessionPid = row.pid;
+    sessionLost = false;
+    return row.pid;
+  };
+  await checkSession();
+
+  const sweep = async () => {
+    try {
+      await checkSession();
+    } catch (error) {
+      lost((error as Error).message || 'the liveness connection failed');
+      return;
+    }
+    try {
+      const running = await db.execute<{ id: string }>(sql`select id from attempts where outcome = 'running' order by started_at limit 200`);
+      for (const { id } of running) {
+        if (held.has(id) || stopped) continue;
+        const outcome = await recoverLostAttempt(
+          { db, boss: params.boss, maxInterruptions: params.maxInterruptions ?? DEFAULT_MAX_INTERRUPTIONS },
+          { attemptId: id, recoveredBy: params.workerId },
+        );
+        if (outcome === 'recovered' || outcome === 'failed') log(`attempt ${id}: its worker is gone; run ${outcome === 'failed' ? 'failed (too many interruptions)' : 're-queued'}`);
+      }
+    } catch {
+      // The database is unreachable: the next sweep tries again.
+    }
+  };
+
+  let sweeping: Promise<void> = Promise.resolve();
+  const timer = setInterval(() => {
+    sweeping = sweeping.then(sweep);
+  }, params.intervalMs ?? DEFAULT_LIVENESS_INTERVAL_MS);
+  timer.unref();
+
+  return {
+    async hold(attemptId) {
+      held.add(attemptId);
+      let row: { pid: number };
+      try {
+        [row] = await session<{ pid: number }[]>`select pg_backend_pid() as pid, pg_advisory_lock(hashtextextended(${attemptId}::text, 0))`;
+      } catch (error) {
+        held.delete(attemptId);
+        throw error;
+      }
+      if (sessionPid !== null && row.pid !== sessionPid) {
+        // Reconnected since the last check: the other attempts' locks are gone (this one is fresh).
+        lost('the database connection was re-established, so its locks were released');
+        held.add(attemptId);
+        sessionPid = row.pid;
+        sessionLost = false;
+      }
+    },
+    async release(attemptId) {
+      if (!held.delete(attemptId)) return;
+      await session`select pg_advisory_unlock(hashtextextended(${attemptId}::text, 0))`.catch(() => {
+        // The session is gone, and the lock with it.
+      });
+    },
+    async stop() {
+      stopped = true;
+      clearInterval(timer);
+      await sweeping.catch(() => {});
+      await session.end({ timeout: 5 });
+    },
+  };
+}

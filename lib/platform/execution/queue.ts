@@ -1,0 +1,104 @@
+import { sql } from 'drizzle-orm';
+import { fromDrizzle, type Db as BossDb, type PgBoss } from 'pg-boss';
+import type { DatabaseOrTransaction } from '../../../db/client';
+import { PLATFORM_EVENTS_QUEUE, type EventSender } from './events';
+
+/**
+ * The platform's pg-boss queues and how jobs are put on them.
+ *
+ * - `junction-runs`: one job per attempt of a run (data: { runId }). Policy `singleton` with the
+ *   integration name as singletonKey: pg-boss's unique index allows ONE active job per key across
+ *   every worker process, so one run of an integration executes at a time and the others wait.
+ * - `junction-schedule`: pg-boss cron schedules put a job here per tick (data: { integration });
+ *   the worker turns it into a run unless the integration is paused.
+ * - `platform-events`: what the execution core tells alerting (see events.ts).
+ */
+export const RUNS_QUEUE = 'junction-runs';
+export const SCHEDULE_QUEUE = 'junction-schedule';
+
+export interface RunJobData {
+  runId: string;
+}
+export interface ScheduleJobData {
+  integration: string;
+}
+
+export interface QueueOptions {
+  /** Longest an attempt may run before pg-boss fails its job and another worker takes it over. */
+  expireInSeconds?: number;
+  /**
+   * Workers refresh a heartbeat this often (x2): a worker killed mid-attempt is noticed after this
+   * many seconds instead of after the expiry. null = no heartbeat (tests use a short expiry instead).
+   * Only applied when the queue is first created (pg-boss cannot change it later).
+   */
+  heartbeatSeconds?: number | null;
+  /** Re-deliveries of a run job whose worker died or whose runner hit an infrastructure error. */
+  retryLimit?: number;
+}
+
+export const DEFAULT_QUEUE_OPTIONS = { expireInSeconds: 4 * 3600, heartbeatSeconds: 30, retryLimit: 10 } as const;
+
+const ensured = new WeakMap<PgBoss, Promise<void>>();
+
+/** Creates the platform's queues when missing (idempotent); with options, also applies them. */
+export async function ensurePlatformQueues(boss: PgBoss, options?: QueueOptions): Promise<void> {
+  if (!options) {
+    let done = ensured.get(boss);
+    if (!done) {
+      done = createQueues(boss, {});
+      ensured.set(boss, done);
+      done.catch(() => ensured.delete(boss));
+    }
+    return done;
+  }
+  await createQueues(boss, options);
+  ensured.set(boss, Promise.resolve());
+}
+
+async function createQueues(boss: PgBoss, options: QueueOptions) {
+  const o = { ...DEFAULT_QUEUE_OPTIONS, ...options };
+  await boss.createQueue(RUNS_QUEUE, {
+    policy: 'singleton',
+    expireInSeconds: o.expireInSeconds,
+    ...(o.heartbeatSeconds ? { heartbeatSeconds: o.heartbeatSeconds } : {}),
+    retryLimit: o.retryLimit,
+    retryDelay: 1,
+  });
+  if (options.expireInSeconds !== undefined || options.retryLimit !== undefined) {
+    await boss.updateQueue(RUNS_QUEUE, { expireInSeconds: o.expireInSeconds, retryLimit: o.retryLimit });
+  }
+  await boss.createQueue(SCHEDULE_QUEUE, { policy: 'standard', retryLimit: 3, retryDelay: 5, expireInSeconds: 300 });
+  await boss.createQueue(PLATFORM_EVENTS_QUEUE, { policy: 'standard' });
+}
+
+/** pg-boss statements executed on the caller's Drizzle transaction, so jobs commit (or not) with it. */
+export function bossDb(tx: DatabaseOrTransaction): BossDb {
+  return fromDrizzle(tx, sql);
+}
+
+/** An event sender whose jobs commit with `tx`. */
+export function txEventSender(boss: PgBoss, tx: DatabaseOrTransaction): EventSender {
+  const db = bossDb(tx);
+  return {
+    async send(queue, data, options) {
+      await ensurePlatformQueues(boss);
+      return boss.send(queue, data, { ...(options ?? {}), db });
+    },
+  };
+}
+
+/** Enqueues the job carrying a run's next attempt, inside `tx` (the run row is written in the same transaction). */
+export async function sendRunJob(
+  boss: PgBoss,
+  tx: DatabaseOrTransaction,
+  params: { runId: string; jobId: string; integration: string; startAfter?: Date; priority?: number },
+): Promise<void> {
+  await ensurePlatformQueues(boss);
+  await boss.send(RUNS_QUEUE, { runId: params.runId } satisfies RunJobData, {
+    id: params.jobId,
+    singletonKey: params.integration,
+    ...(params.startAfter ? { startAfter: params.startAfter } : {}),
+    ...(params.priority ? { priority: params.priority } : {}),
+    db: bossDb(tx),
+  });
+}

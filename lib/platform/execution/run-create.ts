@@ -1,0 +1,71 @@
+import { randomUUID } from 'node:crypto';
+import { eq } from 'drizzle-orm';
+import type { PgBoss } from 'pg-boss';
+import { z } from 'zod';
+import type { DatabaseOrTransaction } from '../../../db/client';
+import { integrations, runs, type Integration, type RunHold, type RunTrigger } from '../../../db/schema';
+import { TriggerError } from '../errors';
+import { sendRunJob } from './queue';
+
+/** What every trigger shares: input parsing, the integration check and writing a run with its job. */
+
+export const ZActor = z.string().trim().min(1, 'is required: say who triggers it').max(200);
+export const ZRunId = z.string().uuid('must be a run id (uuid)');
+export const ZReason = z.string().trim().max(500, 'must be at most 500 characters').optional();
+
+export function parseTriggerInput<T>(schema: z.ZodType<T>, value: unknown): T {
+  const result = schema.safeParse(value);
+  if (!result.success) {
+    const issue = result.error.issues[0];
+    throw new TriggerError('invalid_input', `${issue.path.join('.') || 'input'} ${issue.message}`);
+  }
+  return result.data;
+}
+
+export async function loadIntegration(db: DatabaseOrTransaction, name: string, opts: { allowOrphaned?: boolean } = {}): Promise<Integration> {
+  const [row] = await db.select().from(integrations).where(eq(integrations.name, name));
+  if (!row) throw new TriggerError('not_found', `Integration '${name}' does not exist: check the name in the integrations list`);
+  if (!row.registered && !opts.allowOrphaned) {
+    throw new TriggerError(
+      'orphaned',
+      `Integration '${name}' is orphaned: its handler is no longer registered, so it cannot run. Its history is kept; register the handler again to use it.`,
+    );
+  }
+  return row;
+}
+
+export interface CreateRunParams {
+  integration: Integration;
+  trigger: RunTrigger;
+  triggeredBy: string;
+  dryRun: boolean;
+  retryOf?: string | null;
+  reason?: string | null;
+  input?: unknown;
+  bulkOperationId?: string | null;
+  /** Held runs get no job yet: the bulk dispatcher releases them (see bulk.ts). */
+  hold?: RunHold | null;
+}
+
+/** Inserts a run and (unless held) enqueues its first job in the caller's transaction. */
+export async function insertRun(tx: DatabaseOrTransaction, boss: PgBoss, params: CreateRunParams): Promise<string> {
+  const runId = randomUUID();
+  const jobId = params.hold ? null : randomUUID();
+  await tx.insert(runs).values({
+    id: runId,
+    integration: params.integration.name,
+    trigger: params.trigger,
+    dryRun: params.dryRun,
+    triggeredBy: params.triggeredBy,
+    retryOf: params.retryOf ?? null,
+    reason: params.reason ?? null,
+    correlationId: randomUUID(),
+    input: params.input ?? null,
+    maxAttempts: params.integration.retryDelays.length + 1,
+    jobId,
+    bulkOperationId: params.bulkOperationId ?? null,
+    hold: params.hold ?? null,
+  });
+  if (jobId) await sendRunJob(boss, tx, { runId, jobId, integration: params.integration.name });
+  return runId;
+}

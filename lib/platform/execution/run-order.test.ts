@@ -1,0 +1,104 @@
+import { asc, eq, inArray, sql } from 'drizzle-orm';
+import type { PgBoss } from 'pg-boss';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { z } from 'zod';
+import { attemptLogs, attempts, runs } from '../../../db/schema';
+import { freshDatabase, type TestDatabase } from '../../../test/db';
+import { startTestBoss, TEST_WORKER_OPTIONS, waitFor } from '../../../test/fixtures/platform';
+import { defineIntegration, type IntegrationDefinition } from '../contract';
+import { ensurePlatformQueues } from './queue';
+import { buildRegistry, syncRegistry } from '../registry';
+import { insertRun, loadIntegration } from './run-create';
+import { startPlatformWorker, type PlatformWorker } from './worker';
+
+/**
+ * Runs of an integration start in the order they were requested. The earlier run's job is made to
+ * arrive late (as a re-queued or re-delivered job does), so the later run's job is fetched first:
+ * it must wait. An operator's retry is the exception, and its log says so.
+ */
+
+const started: string[] = [];
+const defs = [
+  defineIntegration({
+    name: 'ordered',
+    description: 'Records the order runs start in',
+    settings: z.object({}),
+    async execute(ctx) {
+      started.push(ctx.run.id);
+      return { processed: 1 };
+    },
+  }),
+] as IntegrationDefinition[];
+
+let t: TestDatabase;
+let boss: PgBoss;
+let worker: PlatformWorker | undefined;
+beforeAll(async () => {
+  t = await freshDatabase();
+  boss = await startTestBoss(t.url);
+  await ensurePlatformQueues(boss, TEST_WORKER_OPTIONS.queue);
+  await syncRegistry(t.db, { registry: buildRegistry(defs) });
+});
+afterAll(async () => {
+  await worker?.stop({ timeoutMs: 2_000 });
+  await boss.stop({ graceful: false });
+  await t.drop();
+});
+
+async function request(trigger: 'manual' | 'retry'): Promise<string> {
+  const integration = await loadIntegration(t.db, 'ordered');
+  return t.db.transaction((tx) => insertRun(tx, boss, { integration, trigger, triggeredBy: 'ada', dryRun: false }));
+}
+
+/** Holds a run's job back for `seconds`, as a job re-queued after a deferral or redelivered late. */
+async function delayJob(runId: string, seconds: number) {
+  const [run] = await t.db.select().from(runs).where(eq(runs.id, runId));
+  await t.db.execute(sql`update pgboss.job set start_after = now() + make_interval(secs => ${seconds}) where id = ${run.jobId}`);
+}
+
+async function allSucceeded(ids: string[]) {
+  return waitFor('the runs to succeed', async () => {
+    const rows = await t.db.select().from(runs).where(inArray(runs.id, ids));
+    return rows.length === ids.length && rows.every((r) => r.status === 'succeeded') ? rows : undefined;
+  }, 30_000);
+}
+
+async function startWorker() {
+  worker = await startPlatformWorker({ db: t.db, boss, registry: buildRegistry(defs), workerId: 'order-worker', options: { ...TEST_WORKER_OPTIONS, syncRegistry: false } });
+}
+
+describe('runs of an integration start in the order they were requested', () => {
+  it('a later run waits for an earlier queued one whose job arrives late', async () => {
+    const first = await request('manual');
+    const second = await request('manual');
+    const third = await request('manual');
+    await delayJob(first, 3);
+    await startWorker();
+    await allSucceeded([first, second, third]);
+    expect(started).toEqual([first, second, third]);
+    // The later runs waited without starting an attempt (they were only re-queued).
+    const rows = await t.db.select().from(attempts).where(inArray(attempts.runId, [first, second, third])).orderBy(asc(attempts.startedAt));
+    expect(rows.map((a) => [a.runId, a.number, a.outcome])).toEqual([
+      [first, 1, 'succeeded'],
+      [second, 1, 'succeeded'],
+      [third, 1, 'succeeded'],
+    ]);
+  });
+
+  it('an operator’s retry goes ahead of earlier queued runs and says so in its log', async () => {
+    await worker?.stop({ timeoutMs: 2_000 });
+    worker = undefined;
+    started.length = 0;
+    const queued = await request('manual');
+    const retry = await request('retry');
+    await delayJob(queued, 3);
+    await startWorker();
+    await allSucceeded([queued, retry]);
+    expect(started).toEqual([retry, queued]);
+    const [attempt] = await t.db.select().from(attempts).where(eq(attempts.runId, retry));
+    const logs = await t.db.select().from(attemptLogs).where(eq(attemptLogs.attemptId, attempt.id));
+    expect(logs.map((l) => l.message)).toContainEqual(
+      'started ahead of 1 earlier queued run of ordered: a retry an operator asked for goes first; the others follow in the order they were requested',
+    );
+  });
+});

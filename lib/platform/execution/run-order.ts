@@ -1,0 +1,57 @@
+import { and, asc, eq, inArray, isNotNull, isNull, ne, sql } from 'drizzle-orm';
+import type { DatabaseOrTransaction } from '../../../db/client';
+import { runs, type Run } from '../../../db/schema';
+
+/**
+ * Runs of an integration take turns, in the order they were requested.
+ *
+ * - A run never starts while another run of the integration has started and not finished (between
+ *   attempts, deferred, interrupted): a cursor-based export would otherwise rebuild batches from a
+ *   watermark the other run has partly booked past, under other idempotency keys. A run that has
+ *   started already only waits for started runs requested before it, so two started runs never
+ *   wait for each other.
+ * - A run that has not started waits for every earlier run that has not started either (requested
+ *   before it: created_at, then id), so a later run never overtakes an earlier queued one. Held
+ *   bulk retries (no job yet, released at their pace) are not in line until released.
+ * - Except a retry an operator asked for (trigger 'retry'): it goes ahead of runs that have not
+ *   started, and its log says how many it overtook.
+ * Dry-runs book nothing: they neither wait nor are waited for.
+ */
+
+const NOT_FINISHED = ['queued', 'running', 'retrying', 'deferred'] as const;
+
+export interface Turn {
+  /** The run to wait for, or null when this run may start now. */
+  waitFor: { id: string; nextAttemptAt: Date | null } | null;
+  /** Earlier queued runs this run starts ahead of (an operator's retry). */
+  overtaken: number;
+}
+
+export async function checkTurn(db: DatabaseOrTransaction, run: Pick<Run, 'id' | 'integration' | 'trigger' | 'startedAt' | 'dryRun'>): Promise<Turn> {
+  if (run.dryRun) return { waitFor: null, overtaken: 0 };
+  const requestedBefore = sql`(${runs.createdAt}, ${runs.id}) < (select r.created_at, r.id from runs r where r.id = ${run.id})`;
+  const others = and(eq(runs.integration, run.integration), eq(runs.dryRun, false), ne(runs.id, run.id), inArray(runs.status, [...NOT_FINISHED]));
+  const hasStarted = run.startedAt !== null;
+
+  const [started] = await db
+    .select({ id: runs.id, nextAttemptAt: runs.nextAttemptAt })
+    .from(runs)
+    .where(and(others, isNotNull(runs.startedAt), hasStarted ? requestedBefore : undefined))
+    .orderBy(asc(runs.createdAt), asc(runs.id))
+    .limit(1);
+  if (started) return { waitFor: started, overtaken: 0 };
+  if (hasStarted) return { waitFor: null, overtaken: 0 };
+
+  const waiting = and(others, isNull(runs.startedAt), isNull(runs.hold), requestedBefore);
+  if (run.trigger === 'retry') {
+    const [row] = await db.select({ n: sql<number>`count(*)::int` }).from(runs).where(waiting);
+    return { waitFor: null, overtaken: Number(row?.n ?? 0) };
+  }
+  const [earlier] = await db
+    .select({ id: runs.id, nextAttemptAt: runs.nextAttemptAt })
+    .from(runs)
+    .where(waiting)
+    .orderBy(asc(runs.createdAt), asc(runs.id))
+    .limit(1);
+  return { waitFor: earlier ?? null, overtaken: 0 };
+}

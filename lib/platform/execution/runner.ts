@@ -1,0 +1,537 @@
+import { randomUUID } from 'node:crypto';
+import { and, eq, sql } from 'drizzle-orm';
+import type { PgBoss } from 'pg-boss';
+import type { Database, Transaction } from '../../../db/client';
+import { attempts, cursors, integrations, runs, type Integration, type Run } from '../../../db/schema';
+import { breakerDeferral } from '../resilience/breaker';
+import { commitCheckpointAsCursor } from './checkpoint';
+import { createAttemptContext, type AttemptScope, type ContextDeps } from './context';
+import type { Registry, RunResult } from '../contract';
+import { parseDuration } from '../duration';
+import {
+  CancelledError,
+  CircuitOpenError,
+  classifyError,
+  errorClassName,
+  errorMessage,
+  isCancelledError,
+  isCredentialsError,
+  isDatabaseUnavailableError,
+} from '../errors';
+import { emitPlatformEvent, type PlatformEvent } from './events';
+import { bossDb, RUNS_QUEUE, sendRunJob, txEventSender } from './queue';
+import { checkTurn } from './run-order';
+import { retryBudgetMessage, retryBudgetStatus } from '../resilience/retry-budget';
+import { recordCredentialsFailure, recordCredentialsRecovered } from '../resilience/token-health';
+
+/**
+ * The runner: executes one attempt of a run when its pg-boss job is delivered, and records it.
+ *
+ * The runs row is the truth; a job is only a wake-up call. `runs.job_id` names the job that carries
+ * the next attempt, so a stale or duplicate delivery is ignored. Every outcome is written in one
+ * transaction with the follow-up job and the platform event, fenced on the attempt still being
+ * 'running' (a worker that lost its claim cannot overwrite what its successor recorded):
+ *
+ * - success → run succeeded, cursor committed (the staged value, else the run's last checkpoint;
+ *   never in dry-run), `run.succeeded` emitted; a run that ends failed or cancelled commits its
+ *   last checkpoint as the cursor too (checkpoint.ts: it covers acknowledged work only);
+ * - PermanentError → run failed at once, `run.failed` (permanent);
+ * - other errors → next attempt as a NEW job after the integration's delay, or, when the delays are
+ *   used up, run failed and `run.failed` (retries_exhausted); over the integration's retry budget
+ *   (retry-budget.ts) not retried: run failed and `run.failed` (retry_budget);
+ * - CircuitOpenError → attempt deferred, re-queued for the breaker's half-open time, no attempt used;
+ * - cancellation → attempt and run cancelled; release (worker stopping) → re-queued now, no attempt used;
+ * - interruption (the worker lost, the database unavailable) → attempt recorded 'interrupted', run
+ *   re-queued now with the same attempt number; over the interruption cap, run failed and
+ *   `run.failed` (interrupted). A lost worker is found by the liveness sweep (liveness.ts), which
+ *   calls recoverLostAttempt.
+ * Dry-runs never emit events.
+ */
+
+export interface RunnerDeps extends ContextDeps {
+  registry: Registry;
+  workerId: string;
+  /** Holds each attempt's liveness lock while it runs (liveness.ts); absent, a sweep would take the attempt for lost. */
+  liveness?: { hold(attemptId: string): Promise<void>; release(attemptId: string): Promise<void> };
+  /** Interruptions (worker lost, database unavailable) after which a run fails. Default 10. */
+  maxInterruptions?: number;
+}
+
+export const DEFAULT_MAX_INTERRUPTIONS = 10;
+
+export type RunJobOutcome =
+  | 'missing'
+  | 'stale'
+  | 'skipped'
+  | 'succeeded'
+  | 'failed'
+  | 'retrying'
+  | 'deferred'
+  | 'cancelled'
+  | 'released'
+  | 'interrupted'
+  | 'recovered'
+  | 'abandoned';
+
+const TERMINAL = ['succeeded', 'failed', 'cancelled'] as const;
+
+export interface RunJobParams {
+  jobId: string;
+  runId: string;
+  /** pg-boss's signal for the job: aborted when the job expires or the claim is lost. */
+  jobSignal?: AbortSignal;
+  /** The worker's control: aborted with a CancelledError to cancel ('cancelled') or release ('released'). */
+  control: AbortSignal;
+}
+
+export async function executeRunJob(deps: RunnerDeps, params: RunJobParams): Promise<RunJobOutcome> {
+  const { db } = deps;
+  const [run] = await db.select().from(runs).where(eq(runs.id, params.runId));
+  if (!run) return 'missing';
+  if (run.jobId !== params.jobId) return 'stale';
+  const [integration] = await db.select().from(integrations).where(eq(integrations.name, run.integration));
+
+  if ((TERMINAL as readonly string[]).includes(run.status)) {
+    // Cancelled while its worker was gone: close what that worker left open.
+    await db
+      .update(attempts)
+      .set({ outcome: 'cancelled', finishedAt: sql`now()` })
+      .where(and(eq(attempts.runId, run.id), eq(attempts.outcome, 'running')));
+    await db.transaction(async (tx) => {
+      await tx.update(runs).set({ finishedAt: sql`coalesce(${runs.finishedAt}, now())` }).where(eq(runs.id, run.id));
+      // Cancelled while its attempt was running and its worker is gone: what it acknowledged becomes the cursor.
+      if (run.status === 'cancelled' && run.finishedAt === null) await commitCheckpointAsCursor(tx, run.id);
+    });
+    return 'skipped';
+  }
+
+  // A delivery of the job we expected while an attempt is still 'running': its worker died and the
+  // liveness sweep has not recovered it yet (or the job expired while the attempt still runs).
+  // Recovered the same way, without using an attempt; a worker that still holds it keeps it.
+  const [open] = await db
+    .select({ id: attempts.id })
+    .from(attempts)
+    .where(and(eq(attempts.runId, run.id), eq(attempts.outcome, 'running')))
+    .limit(1);
+  if (open) {
+    const recovered = await recoverLostAttempt(deps, { attemptId: open.id, recoveredBy: deps.workerId, currentJobId: params.jobId });
+    return recovered === 'alive' ? 'skipped' : recovered === 'gone' ? 'stale' : 'recovered';
+  }
+
+  const def = deps.registry.get(run.integration);
+  if (!def || !integration) {
+    await finishFailed(deps, run, {
+      message: `No handler is registered for '${run.integration}' in this worker: the integration is orphaned or the worker runs an older build`,
+      errorClass: 'HandlerMissing',
+      reason: 'permanent',
+    });
+    return 'failed';
+  }
+  if (run.attemptCount >= run.maxAttempts) {
+    await finishFailed(deps, run, { message: run.errorMessage ?? 'no attempts left', errorClass: run.errorClass ?? 'AttemptsExhausted', reason: 'retries_exhausted' });
+    return 'failed';
+  }
+
+  // Runs of an integration take turns, in the order they were requested (run-order.ts).
+  const turn = await checkTurn(db, run);
+  if (turn.waitFor) {
+    const startAfter = new Date(Math.max(Date.now() + 1_000, turn.waitFor.nextAttemptAt?.getTime() ?? 0));
+    await db.transaction((tx) => requeue(deps, tx, run, { status: run.status === 'queued' ? 'queued' : 'deferred', startAfter }));
+    return 'deferred';
+  }
+
+  // Breaker open: wait for it without starting the handler and without using an attempt.
+  const cooldownMs = parseDuration(integration.breakerCooldown);
+  const deferUntil = await breakerDeferral(db, { key: integration.breakerKey, cooldownMs });
+  if (deferUntil) {
+    await db.transaction(async (tx) => {
+      await tx.insert(attempts).values({
+        runId: run.id,
+        number: run.attemptCount + 1,
+        jobId: params.jobId,
+        worker: deps.workerId,
+        outcome: 'deferred',
+        errorMessage: new CircuitOpenError(integration.breakerKey, deferUntil).message,
+        errorClass: 'CircuitOpenError',
+        finishedAt: sql`now()`,
+      });
+      await requeue(deps, tx, run, { status: 'deferred', startAfter: deferUntil });
+    });
+    return 'deferred';
+  }
+
+  // The liveness lock is taken before the attempt row commits and released after its outcome has.
+  const attemptId = randomUUID();
+  await deps.liveness?.hold(attemptId);
+  try {
+    return await executeAttempt(deps, params, { run, def, integration, attemptId, overtaken: turn.overtaken });
+  } finally {
+    await deps.liveness?.release(attemptId);
+  }
+}
+
+async function executeAttempt(
+  deps: RunnerDeps,
+  params: RunJobParams,
+  p: { run: Run; def: NonNullable<ReturnType<Registry['get']>>; integration: Integration; attemptId: string; overtaken: number },
+): Promise<RunJobOutcome> {
+  const { run, def, integration, attemptId } = p;
+  const started = await startAttempt(deps.db, run, params.jobId, deps.workerId, attemptId);
+  if (!started) return 'skipped';
+  const { number } = started;
+  const current: Run = { ...run, attemptCount: number };
+
+  const signal = params.jobSignal ? AbortSignal.any([params.control, params.jobSignal]) : params.control;
+  let scope: AttemptScope | undefined;
+  let result: RunResult | undefined;
+  let failure: unknown;
+  try {
+    scope = await createAttemptContext(deps, { def, integration, run: current, attemptId, attemptNumber: number, signal });
+    const interrupted = run.interruptions ? ` (after ${run.interruptions} interruption${run.interruptions === 1 ? '' : 's'}, which used no attempt)` : '';
+    scope.log.info(`attempt ${number} of ${run.maxAttempts} started on ${deps.workerId}${run.dryRun ? ' (dry-run)' : ''}${interrupted}`);
+    if (p.overtaken > 0) {
+      scope.log.info(
+        `started ahead of ${p.overtaken} earlier queued run${p.overtaken === 1 ? '' : 's'} of ${run.integration}: a retry an operator asked for goes first; the others follow in the order they were requested`,
+      );
+    }
+    if (scope.resumedFrom) scope.log.info(`resumed from checkpoint ${JSON.stringify(scope.resumedFrom.value).slice(0, 500)}`, { checkpoint: true });
+    result = await def.execute(scope.ctx);
+    // A refused checkpoint fails the attempt even when the handler caught the error.
+    if (scope.refused() !== undefined) failure = scope.refused();
+    if (params.control.aborted && isCancelledError(params.control.reason) && params.control.reason.reason === 'cancelled') {
+      failure = params.control.reason;
+    }
+  } catch (error) {
+    failure = params.control.aborted ? params.control.reason : error;
+    if (!params.control.aborted && params.jobSignal?.aborted) failure = new Error(`the job's claim was lost (${errorMessage(params.jobSignal.reason)})`);
+    scope?.log.error(`attempt ${number} failed: ${errorMessage(failure)}`, { errorClass: errorClassName(failure) });
+  } finally {
+    await scope?.close();
+  }
+
+  if (failure === undefined) return finishSucceeded(deps, current, attemptId, scope!, result);
+  return finishWithError(deps, current, attemptId, integration, failure, scope);
+}
+
+async function startAttempt(db: Database, run: Run, jobId: string, workerId: string, attemptId: string) {
+  return db.transaction(async (tx) => {
+    const [updated] = await tx
+      .update(runs)
+      .set({
+        status: 'running',
+        attemptCount: sql`${runs.attemptCount} + 1`,
+        startedAt: sql`coalesce(${runs.startedAt}, now())`,
+        nextAttemptAt: null,
+      })
+      .where(and(eq(runs.id, run.id), eq(runs.jobId, jobId), sql`${runs.status} not in ('succeeded', 'failed', 'cancelled')`))
+      .returning({ attemptCount: runs.attemptCount });
+    if (!updated) return null;
+    const [attempt] = await tx
+      .insert(attempts)
+      .values({ id: attemptId, runId: run.id, number: updated.attemptCount, jobId, worker: workerId })
+      .returning({ id: attempts.id });
+    return { attemptId: attempt.id, number: updated.attemptCount };
+  });
+}
+
+/** Fences an attempt: true when it was still 'running' (this worker still owns it). */
+async function closeAttempt(
+  tx: Transaction,
+  attemptId: string,
+  values: { outcome: 'succeeded' | 'failed' | 'deferred' | 'cancelled'; errorMessage?: string | null; errorClass?: string | null },
+): Promise<boolean> {
+  const closed = await tx
+    .update(attempts)
+    .set({ ...values, finishedAt: sql`now()` })
+    .where(and(eq(attempts.id, attemptId), eq(attempts.outcome, 'running')))
+    .returning({ id: attempts.id });
+  return closed.length === 1;
+}
+
+async function lockRun(tx: Transaction, runId: string): Promise<Run> {
+  const [row] = await tx.select().from(runs).where(eq(runs.id, runId)).for('update');
+  return row;
+}
+
+function jsonSafe(value: unknown): unknown {
+  try {
+    return JSON.parse(JSON.stringify(value ?? {}));
+  } catch {
+    return { summary: String(value) };
+  }
+}
+
+async function emit(deps: Pick<RunnerDeps, 'boss'>, tx: Transaction, run: Run, event: PlatformEvent) {
+  if (run.dryRun) return;
+  await emitPlatformEvent(txEventSender(deps.boss, tx), { ...event, correlationId: run.correlationId });
+}
+
+async function finishSucceeded(deps: RunnerDeps, run: Run, attemptId: string, scope: AttemptScope, result: RunResult | undefined): Promise<RunJobOutcome> {
+  return deps.db.transaction(async (tx) => {
+    const locked = await lockRun(tx, run.id);
+    if (locked.status === 'cancelled') {
+      await closeAttempt(tx, attemptId, { outcome: 'cancelled', errorMessage: 'the run was cancelled; the handler finished anyway and only its checkpoints were committed', errorClass: 'Cancelled' });
+      await tx.update(runs).set({ finishedAt: sql`now()` }).where(eq(runs.id, run.id));
+      await commitCheckpointAsCursor(tx, run.id);
+      return 'cancelled';
+    }
+    if (!(await closeAttempt(tx, attemptId, { outcome: 'succeeded' }))) return 'abandoned';
+    await tx
+      .update(runs)
+      .set({
+        status: 'succeeded',
+        result: jsonSafe(result),
+        errorMessage: null,
+        errorClass: null,
+        nextAttemptAt: null,
+        finishedAt: sql`now()`,
+        ...(scope.plan ? { plan: scope.plan.requests } : {}),
+      })
+      .where(eq(runs.id, run.id));
+    const staged = scope.stagedCursor();
+    if (staged && !run.dryRun) {
+      await tx
+        .insert(cursors)
+        .values({ integration: run.integration, value: staged.value, runId: run.id })
+        .onConflictDoUpdate({ target: cursors.integration, set: { value: staged.value, runId: run.id, updatedAt: sql`now()` } });
+    } else {
+      await commitCheckpointAsCursor(tx, run.id);
+    }
+    const at = new Date().toISOString();
+    await emit(deps, tx, run, { type: 'run.succeeded', at, integration: run.integration, runId: run.id });
+    // A run that succeeds ends a credentials incident (emitted once, by the state change).
+    if (!run.dryRun) await recordCredentialsRecovered(tx, deps.boss, { integration: run.integration, correlationId: run.correlationId });
+    return 'succeeded';
+  });
+}
+
+async function finishWithError(
+  deps: RunnerDeps,
+  run: Run,
+  attemptId: string,
+  integration: Integration,
+  error: unknown,
+  scope: AttemptScope | undefined,
+): Promise<RunJobOutcome> {
+  const kind = classifyError(error);
+  const message = errorMessage(error).slice(0, 4000);
+  const errorClass = errorClassName(error);
+  const plan = scope?.plan ? { plan: scope.plan.requests } : {};
+
+  return deps.db.transaction(async (tx): Promise<RunJobOutcome> => {
+    const locked = await lockRun(tx, run.id);
+    if (locked.status === 'cancelled' || (kind === 'cancelled' && (error as CancelledError).reason === 'cancelled')) {
+      if (!(await closeAttempt(tx, attemptId, { outcome: 'cancelled', errorMessage: locked.errorMessage ?? message, errorClass: 'Cancelled' }))) return 'abandoned';
+      await tx
+        .update(runs)
+        .set({ status: 'cancelled', finishedAt: sql`now()`, nextAttemptAt: null, ...plan })
+        .where(eq(runs.id, run.id));
+      await commitCheckpointAsCursor(tx, run.id);
+      return 'cancelled';
+    }
+    if ((kind === 'cancelled' && (error as CancelledError).reason === 'interrupted') || isDatabaseUnavailableError(error)) {
+      // The infrastructure's failure, not the handler's: recorded, and the attempt is not used up.
+      const detail = kind === 'cancelled' ? message : `database unavailable: ${message}`;
+      const outcome = await interruptAttempt(deps, tx, locked, {
+        attemptId,
+        errorClass: 'DatabaseUnavailable',
+        message: `${detail} (on ${deps.workerId}); this interruption did not use up an attempt`,
+        cancelJobId: null,
+      });
+      return outcome === 'gone' ? 'abandoned' : outcome === 'failed' ? 'failed' : 'interrupted';
+    }
+    if (kind === 'cancelled') {
+      // Released by a stopping worker: hand the run back without using up the attempt.
+      if (!(await closeAttempt(tx, attemptId, { outcome: 'deferred', errorMessage: `released: ${message}`, errorClass }))) return 'abandoned';
+      await tx.update(runs).set({ attemptCount: sql`${runs.attemptCount} - 1` }).where(eq(runs.id, run.id));
+      await requeue(deps, tx, run, { status: 'queued', started: true });
+      return 'released';
+    }
+    if (kind === 'circuit_open') {
+      const retryAt = (error as CircuitOpenError).retryAt;
+      if (!(await closeAttempt(tx, attemptId, { outcome: 'deferred', errorMessage: message, errorClass }))) return 'abandoned';
+      await tx.update(runs).set({ attemptCount: sql`${runs.attemptCount} - 1` }).where(eq(runs.id, run.id));
+      await requeue(deps, tx, run, { status: 'deferred', startAfter: retryAt, started: true });
+      return 'deferred';
+    }
+    if (!(await closeAttempt(tx, attemptId, { outcome: 'failed', errorMessage: message, errorClass }))) return 'abandoned';
+    const budget =
+      kind === 'transient' && run.attemptCount < run.maxAttempts
+        ? await retryBudgetStatus(tx, { integration: run.integration, budget: integration.retryBudget })
+        : undefined;
+    if (budget?.exhausted) {
+      await failRun(deps, tx, run, {
+        message: retryBudgetMessage(budget, message).slice(0, 4000),
+        errorClass: 'RetryBudgetExhausted',
+        reason: 'retry_budget',
+        plan: scope?.plan?.requests,
+      });
+      return 'failed';
+    }
+    if (kind === 'transient' && run.attemptCount < run.maxAttempts) {
+      const delays = integration.retryDelays.length ? integration.retryDelays : ['30s'];
+      const delayMs = parseDuration(delays[Math.min(run.attemptCount - 1, delays.length - 1)]);
+      const startAfter = new Date(Date.now() + delayMs);
+      await tx.update(runs).set({ errorMessage: message, errorClass, ...plan }).where(eq(runs.id, run.id));
+      await requeue(deps, tx, run, { status: 'retrying', startAfter, started: true });
+      return 'retrying';
+    }
+    await failRun(deps, tx, run, {
+      message,
+      errorClass,
+      reason: kind === 'permanent' ? 'permanent' : 'retries_exhausted',
+      plan: scope?.plan?.requests,
+    });
+    if (isCredentialsError(error) && !run.dryRun) {
+      // Usually recorded already when the token request failed; this covers a handler's own CredentialsError.
+      await recordCredentialsFailure(tx, deps.boss, { integration: run.integration, error: message, correlationId: run.correlationId });
+    }
+    return 'failed';
+  });
+}
+
+/**
+ * Puts the run's next attempt on the queue as a new job (now or at `startAfter`). A run that has
+ * started goes first (`started`: a higher job priority), as it would win its turn anyway: the
+ * runs queued behind it are not fetched only to be deferred again.
+ */
+async function requeue(
+  deps: Pick<RunnerDeps, 'boss'>,
+  tx: Transaction,
+  run: Run,
+  params: { status: 'queued' | 'retrying' | 'deferred'; startAfter?: Date; started?: boolean },
+) {
+  const jobId = randomUUID();
+  await tx
+    .update(runs)
+    .set({ status: params.status, jobId, nextAttemptAt: params.startAfter ?? sql`now()` })
+    .where(eq(runs.id, run.id));
+  await sendRunJob(deps.boss, tx, { runId: run.id, jobId, integration: run.integration, startAfter: params.startAfter, priority: params.started ? 1 : 0 });
+}
+
+async function failRun(
+  deps: Pick<RunnerDeps, 'boss'>,
+  tx: Transaction,
+  run: Run,
+  params: { message: string; errorClass: string; reason: 'permanent' | 'retries_exhausted' | 'retry_budget' | 'interrupted'; plan?: unknown[] },
+) {
+  const [updated] = await tx
+    .update(runs)
+    .set({
+      status: 'failed',
+      errorMessage: params.message,
+      errorClass: params.errorClass,
+      nextAttemptAt: null,
+      finishedAt: sql`now()`,
+      ...(params.plan ? { plan: params.plan } : {}),
+    })
+    .where(eq(runs.id, run.id))
+    .returning();
+  // The run's checkpoints cover acknowledged work only: the next run starts after them.
+  await commitCheckpointAsCursor(tx, run.id);
+  await emit(deps, tx, run, {
+    type: 'run.failed',
+    at: new Date().toISOString(),
+    integration: run.integration,
+    runId: run.id,
+    attempts: updated.attemptCount,
+    error: params.message,
+    errorClass: params.errorClass,
+    reason: params.reason,
+    startedAt: (updated.startedAt ?? updated.createdAt).toISOString(),
+  });
+}
+
+async function finishFailed(
+  deps: RunnerDeps,
+  run: Run,
+  params: { message: string; errorClass: string; reason: 'permanent' | 'retries_exhausted' },
+) {
+  await deps.db.transaction(async (tx) => {
+    const locked = await lockRun(tx, run.id);
+    if ((TERMINAL as readonly string[]).includes(locked.status)) return;
+    await failRun(deps, tx, locked, params);
+  });
+}
+
+export interface RecoveryDeps {
+  db: Database;
+  boss: PgBoss;
+  maxInterruptions?: number;
+}
+
+/**
+ * Recovers an attempt whose worker is gone: its liveness lock (liveness.ts) is free while the row
+ * still says 'running'. 'alive' when a worker still holds it, 'gone' when it finished meanwhile.
+ * An attempt that started before the database server last started was cut off by the database
+ * (restart, crash): recorded as 'database unavailable', otherwise 'worker lost'. The dead worker's
+ * job is cancelled, which frees the integration's queue slot at once (the queue lets one job per
+ * integration be active), unless it is the job being delivered now (`currentJobId`).
+ */
+export async function recoverLostAttempt(
+  deps: RecoveryDeps,
+  params: { attemptId: string; recoveredBy: string; currentJobId?: string },
+): Promise<'recovered' | 'failed' | 'alive' | 'gone'> {
+  return deps.db.transaction(async (tx) => {
+    const [probe] = await tx.execute<{ run_id: string; worker: string | null; job_id: string | null; restarted: boolean; free: boolean }>(sql`
+      select run_id, worker, job_id, started_at < pg_postmaster_start_time() as restarted,
+             pg_try_advisory_xact_lock(hashtextextended(id::text, 0)) as free
+        from attempts where id = ${params.attemptId} and outcome = 'running'`);
+    if (!probe) return 'gone';
+    if (!probe.free) return 'alive';
+    const locked = await lockRun(tx, probe.run_id);
+    const worker = probe.worker ?? 'its worker';
+    const message = probe.restarted
+      ? `database unavailable: the database restarted while ${worker} ran this attempt, which ended it; noticed by ${params.recoveredBy}. This interruption did not use up an attempt`
+      : `worker lost: ${worker} stopped (killed, crashed or cut off from the database) during this attempt; noticed by ${params.recoveredBy}. This interruption did not use up an attempt`;
+    return interruptAttempt(deps, tx, locked, {
+      attemptId: params.attemptId,
+      errorClass: probe.restarted ? 'DatabaseUnavailable' : 'WorkerLost',
+      message,
+      cancelJobId: probe.job_id && probe.job_id !== params.currentJobId ? probe.job_id : null,
+    });
+  });
+}
+
+/**
+ * Records an interrupted attempt (fenced on 'running') and gives the run its next attempt now with
+ * the same number; the run fails once its interruptions reach the cap (a handler that keeps
+ * killing its worker, e.g. by exhausting memory), with one `run.failed` (interrupted).
+ */
+async function interruptAttempt(
+  deps: Pick<RecoveryDeps, 'boss' | 'maxInterruptions'>,
+  tx: Transaction,
+  locked: Run,
+  p: { attemptId: string; errorClass: 'WorkerLost' | 'DatabaseUnavailable'; message: string; cancelJobId: string | null },
+): Promise<'recovered' | 'failed' | 'gone'> {
+  const [closed] = await tx
+    .update(attempts)
+    .set({ outcome: 'interrupted', errorMessage: p.message.slice(0, 4000), errorClass: p.errorClass, finishedAt: sql`now()` })
+    .where(and(eq(attempts.id, p.attemptId), eq(attempts.outcome, 'running')))
+    .returning({ number: attempts.number });
+  if (!closed) return 'gone';
+  if (p.cancelJobId) await deps.boss.cancel(RUNS_QUEUE, p.cancelJobId, { db: bossDb(tx) });
+  if ((TERMINAL as readonly string[]).includes(locked.status)) {
+    // Cancelled while its worker was gone: nothing more to run.
+    await tx.update(runs).set({ finishedAt: sql`coalesce(${runs.finishedAt}, now())` }).where(eq(runs.id, locked.id));
+    return 'recovered';
+  }
+  const interruptions = locked.interruptions + 1;
+  const giveBack = closed.number === locked.attemptCount ? 1 : 0;
+  const [updated] = await tx
+    .update(runs)
+    .set({ attemptCount: sql`${runs.attemptCount} - ${giveBack}`, interruptions, errorMessage: p.message.slice(0, 4000), errorClass: p.errorClass })
+    .where(eq(runs.id, locked.id))
+    .returning();
+  const cap = deps.maxInterruptions ?? DEFAULT_MAX_INTERRUPTIONS;
+  if (interruptions >= cap) {
+    await failRun(deps, tx, updated, {
+      message: `interrupted ${interruptions} times (the cap is ${cap}): the run keeps stopping the workers that execute it, as a handler that exhausts memory or crashes its process does; look at the worker logs before retrying. Last: ${p.message}`.slice(0, 4000),
+      errorClass: p.errorClass,
+      reason: 'interrupted',
+    });
+    return 'failed';
+  }
+  await requeue(deps, tx, updated, { status: 'queued', started: true });
+  return 'recovered';
+}

@@ -1,0 +1,186 @@
+import { and, eq, inArray } from 'drizzle-orm';
+import type { PgBoss } from 'pg-boss';
+import type { Database } from '../../../db/client';
+import { runs } from '../../../db/schema';
+import type { IntegrationDefinition, MapperFactory, SecretsProvider } from '../contract';
+import { CancelledError } from '../errors';
+import type { HttpDefaults } from '../resilience/http';
+import { DEFAULT_LIVENESS_INTERVAL_MS, startLiveness } from './liveness';
+import type { AttemptLogOptions } from '../log';
+import { startBulkDispatcher } from '../triggers/bulk';
+import { ensurePlatformQueues, RUNS_QUEUE, SCHEDULE_QUEUE, type QueueOptions, type RunJobData, type ScheduleJobData } from './queue';
+import { syncRegistry } from '../registry';
+import { executeRunJob, type RunnerDeps } from './runner';
+import { syncSchedules } from '../triggers/schedules';
+import { startScheduledRun } from '../triggers/triggers';
+
+/**
+ * The platform worker inside a worker process: syncs the registry and schedules, then works the
+ * run and schedule queues. Any number of these, in any number of processes, share one PostgreSQL.
+ */
+
+export interface PlatformWorker {
+  /** Graceful: stop fetching, let running attempts finish; after `timeoutMs` release them (re-queued, no attempt used). */
+  stop(options?: { timeoutMs?: number }): Promise<void>;
+  /** Runs executing in this worker now. */
+  activeRuns(): string[];
+}
+
+export interface PlatformWorkerOptions {
+  /** How often an idle worker polls for jobs (pg-boss minimum 0.5). Default 1. */
+  pollingIntervalSeconds?: number;
+  /** How often running attempts check for cancellation requests. Default 1000. */
+  cancelPollMs?: number;
+  /** How often pg-boss schedules are re-synced from the integrations table (0 = only at start). Default 60 000. */
+  scheduleSyncMs?: number;
+  /** Run queue options (expiry, heartbeat, re-deliveries). */
+  queue?: QueueOptions;
+  http?: HttpDefaults;
+  progressIntervalMs?: number;
+  log?: AttemptLogOptions;
+  /** How often held bulk-retry runs are released at their pace (0 = never, in this worker). Default 2 000. */
+  bulkDispatchMs?: number;
+  /** Upsert the registry into the integrations table at start. Default true. */
+  syncRegistry?: boolean;
+  /** How often this worker looks for attempts whose worker is gone (liveness.ts). Default 1 000. */
+  livenessIntervalMs?: number;
+  /** Interruptions (worker lost, database unavailable) after which a run fails. Default 10. */
+  maxInterruptions?: number;
+}
+
+export interface StartPlatformWorkerParams {
+  db: Database;
+  boss: PgBoss;
+  registry: Map<string, IntegrationDefinition>;
+  workerId: string;
+  secrets?: SecretsProvider;
+  /** Attempts this worker executes at once (different integrations; one run per integration at a time). */
+  concurrency?: number;
+  mapper?: MapperFactory;
+  options?: PlatformWorkerOptions;
+}
+
+export async function startPlatformWorker(params: StartPlatformWorkerParams): Promise<PlatformWorker> {
+  const { db, boss, registry, workerId } = params;
+  const options = params.options ?? {};
+  const polling = Math.max(0.5, options.pollingIntervalSeconds ?? 1);
+
+  await ensurePlatformQueues(boss, options.queue ?? {});
+  if (options.syncRegistry !== false) await syncRegistry(db, { registry });
+  await syncSchedules(db, boss, { registry });
+
+  const active = new Map<string, AbortController>();
+  const liveness = await startLiveness({
+    db,
+    boss,
+    workerId,
+    intervalMs: options.livenessIntervalMs ?? DEFAULT_LIVENESS_INTERVAL_MS,
+    maxInterruptions: options.maxInterruptions,
+    log: (message) => console.log(`[worker] ${message}`),
+    // This worker can no longer prove its attempts alive, and another may be recovering them: stop them.
+    onSessionLost: (message) => {
+      for (const [runId, control] of active) {
+        if (!control.signal.aborted) control.abort(new CancelledError(`run ${runId} was interrupted: ${message}`, 'interrupted'));
+      }
+    },
+  });
+  const deps: RunnerDeps = {
+    db,
+    boss,
+    registry,
+    workerId,
+    secrets: params.secrets,
+    mapper: params.mapper,
+    http: options.http,
+    progressIntervalMs: options.progressIntervalMs,
+    log: options.log,
+    liveness,
+    maxInterruptions: options.maxInterruptions,
+  };
+  const running = new Set<Promise<unknown>>();
+  let stopping = false;
+
+  // offWork by id: other platform workers may share this pg-boss instance.
+  const runWorkId = await boss.work<RunJobData>(
+    RUNS_QUEUE,
+    { batchSize: 1, localConcurrency: Math.max(1, params.concurrency ?? 1), pollingIntervalSeconds: polling },
+    async ([job]) => {
+      const control = new AbortController();
+      active.set(job.data.runId, control);
+      const execution = executeRunJob(deps, { jobId: job.id, runId: job.data.runId, jobSignal: job.signal, control: control.signal });
+      running.add(execution);
+      try {
+        return { outcome: await execution };
+      } finally {
+        running.delete(execution);
+        active.delete(job.data.runId);
+      }
+    },
+  );
+  const scheduleWorkId = await boss.work<ScheduleJobData>(SCHEDULE_QUEUE, { batchSize: 1, pollingIntervalSeconds: polling }, async ([job]) => {
+    const started = await startScheduledRun(db, boss, { integration: job.data.integration });
+    return { runId: started?.runId ?? null };
+  });
+
+  // Cancellation crosses processes through the runs row: cancelRun marks it, the executing worker aborts.
+  const cancelWatch = setInterval(async () => {
+    if (active.size === 0) return;
+    try {
+      const cancelled = await db
+        .select({ id: runs.id })
+        .from(runs)
+        .where(and(inArray(runs.id, [...active.keys()]), eq(runs.status, 'cancelled')));
+      for (const { id } of cancelled) {
+        const control = active.get(id);
+        if (control && !control.signal.aborted) control.abort(new CancelledError(`run ${id} was cancelled`, 'cancelled'));
+      }
+    } catch {
+      // The next poll tries again; a database outage must not stop the worker.
+    }
+  }, options.cancelPollMs ?? 1_000);
+  cancelWatch.unref();
+
+  const scheduleSyncMs = options.scheduleSyncMs ?? 60_000;
+  const scheduleSync =
+    scheduleSyncMs > 0
+      ? setInterval(() => {
+          if (!stopping) syncSchedules(db, boss, { registry }).catch((error) => console.error(`[worker] schedule sync failed: ${(error as Error).message}`));
+        }, scheduleSyncMs)
+      : undefined;
+  scheduleSync?.unref();
+  const bulkDispatchMs = options.bulkDispatchMs ?? 2_000;
+  const bulkDispatcher = bulkDispatchMs > 0 ? startBulkDispatcher(db, boss, { intervalMs: bulkDispatchMs }) : undefined;
+
+  return {
+    activeRuns: () => [...active.keys()],
+    async stop(stopOptions = {}) {
+      if (stopping) return;
+      stopping = true;
+      clearInterval(cancelWatch);
+      if (scheduleSync) clearInterval(scheduleSync);
+      await bulkDispatcher?.stop();
+      const drained = Promise.allSettled([
+        boss.offWork(RUNS_QUEUE, { id: runWorkId, wait: true }),
+        boss.offWork(SCHEDULE_QUEUE, { id: scheduleWorkId, wait: true }),
+      ]);
+      const timeoutMs = stopOptions.timeoutMs ?? 30_000;
+      let timer: NodeJS.Timeout | undefined;
+      const timedOut = await Promise.race([
+        drained.then(() => false),
+        new Promise<boolean>((resolve) => {
+          timer = setTimeout(() => resolve(true), timeoutMs);
+        }),
+      ]);
+      clearTimeout(timer);
+      if (timedOut) {
+        for (const [runId, control] of active) {
+          control.abort(new CancelledError(`worker ${workerId} is stopping: run ${runId} goes back to the queue`, 'released'));
+        }
+        // Released runs record their hand-back; a handler that ignores its signal is not waited for long.
+        await Promise.race([Promise.allSettled([...running]), new Promise((resolve) => setTimeout(resolve, 5_000).unref())]);
+      }
+      // Last: an attempt still running here loses its lock now, and another worker recovers it.
+      await liveness.stop();
+    },
+  };
+}

@@ -1,0 +1,183 @@
+import { createHmac, randomBytes } from 'node:crypto';
+import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { eq } from 'drizzle-orm';
+import type { PgBoss } from 'pg-boss';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { alerts, incidents } from '../../../db/schema';
+import { freshDatabase, type TestDatabase } from '../../../test/db';
+import { startTestServer } from '../../../test/fixtures/http-server';
+import { parsePlatformEvent } from '../alerts/event-schema';
+import { handlePlatformEvent } from '../alerts/incidents';
+import { appendAudit, auditChainStatus } from './audit';
+import { checkpointMessage, writeAuditAnchor } from './audit-anchors';
+import { runAuditVerification, startAuditGuard } from './audit-guard';
+import { createBoss } from '../execution/boss';
+import { AUDIT_TRAIL, PLATFORM_EVENTS_QUEUE } from '../execution/events';
+import { ensurePlatformQueues } from '../execution/queue';
+
+let t: TestDatabase;
+let boss: PgBoss;
+let dir: string;
+const key = randomBytes(32);
+
+beforeAll(async () => {
+  t = await freshDatabase();
+  boss = createBoss(t.url, { max: 2, registerInstance: false, supervise: false, schedule: false });
+  boss.removeAllListeners('error');
+  boss.on('error', () => {});
+  await boss.start();
+  await ensurePlatformQueues(boss);
+  dir = mkdtempSync(path.join(os.tmpdir(), 'junction-audit-guard-'));
+});
+
+afterAll(async () => {
+  await boss?.stop({ graceful: false });
+  await t.drop();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+async function append(n: number) {
+  for (let i = 0; i < n; i++) {
+    await appendAudit(t.db, { actor: 'ada@example.com', entries: [{ kind: 'config', integration: 'x', fieldName: 'settings.batchSize', oldValue: i, newValue: i + 1 }] });
+  }
+}
+
+async function nextEvent() {
+  const [job] = await boss.fetch(PLATFORM_EVENTS_QUEUE);
+  if (!job) return null;
+  await boss.complete(PLATFORM_EVENTS_QUEUE, job.id);
+  return job.data as Record<string, unknown>;
+}
+
+describe('Audit page chain status (incremental)', () => {
+  it('checks only the rows written since the last view and keeps its position', async () => {
+    await append(3);
+    expect(await auditChainStatus(t.db)).toMatchObject({ ok: true, rows: 3, checkedNow: 3, problem: null, full: null });
+    expect(await auditChainStatus(t.db)).toMatchObject({ ok: true, rows: 3, checkedNow: 0 });
+    await append(2);
+    expect(await auditChainStatus(t.db)).toMatchObject({ ok: true, rows: 5, checkedNow: 2 });
+  });
+
+  it('reports a row changed after the verified position at once', async () => {
+    await append(2);
+    const [{ id }] = await t.db.$client<{ id: string }[]>`select max(id) as id from audit_log`;
+    const raw = t.db.$client;
+    await raw.unsafe('alter table audit_log disable trigger audit_log_no_update');
+    await raw.unsafe(`update audit_log set changed_by = 'mallory' where id = ${id}`);
+    await raw.unsafe('alter table audit_log enable trigger audit_log_no_update');
+    expect(await auditChainStatus(t.db)).toMatchObject({
+      ok: false,
+      checkedNow: 2,
+      problem: `audit row ${id} does not match its hash: it was changed after it was written`,
+    });
+    await raw.unsafe('alter table audit_log disable trigger audit_log_no_update');
+    await raw.unsafe(`update audit_log set changed_by = 'ada@example.com' where id = ${id}`);
+    await raw.unsafe('alter table audit_log enable trigger audit_log_no_update');
+    expect(await auditChainStatus(t.db)).toMatchObject({ ok: true, rows: 7, checkedNow: 2 });
+  });
+});
+
+describe('scheduled full verification', () => {
+  it('passes, records itself for the page, and raises an audit incident with an alert when tampering is found', async () => {
+    expect((await writeAuditAnchor(t.db, { dir, key })).written).toHaveLength(1);
+    const passed = await runAuditVerification(t.db, { dir, key, events: boss });
+    expect(passed).toMatchObject({ ok: true, rows: 7, anchors: 1 });
+    expect(await nextEvent()).toBeNull();
+    expect(await auditChainStatus(t.db)).toMatchObject({ ok: true, full: { ok: true, findings: [] }, anchor: { seq: 1 } });
+
+    // The owner deletes the tail the page already verified: the page shows it (row gone) and the job names it.
+    const [{ id }] = await t.db.$client<{ id: string }[]>`select max(id) as id from audit_log`;
+    await t.db.$client.unsafe(`alter table audit_log disable trigger audit_log_no_update; delete from audit_log where id = ${id}; alter table audit_log enable trigger audit_log_no_update`);
+    expect((await auditChainStatus(t.db)).problem).toBe(`audit row ${id}, verified earlier, is gone or no longer has the hash it had: the trail was changed in the database`);
+
+    const failed = await runAuditVerification(t.db, { dir, key, events: boss });
+    expect(failed).toMatchObject({ ok: false, findings: [{ kind: 'shorter', anchorLastId: Number(id) }] });
+    const event = await nextEvent();
+    expect(event).toMatchObject({ type: 'audit.chain_broken', integration: AUDIT_TRAIL });
+    expect(String(event?.problem)).toMatch(/^chain shorter than the last anchor: it ends at row \d+ \(6 rows\), anchor #1/);
+
+    // Through the existing alerting: one incident, one alert saying what was found.
+    const parsed = parsePlatformEvent(event);
+    if (!parsed.ok) throw new Error(parsed.message);
+    const changes = await handlePlatformEvent(t.db, { boss, event: parsed.event, appUrl: 'http://localhost:3000' });
+    expect(changes).toEqual([expect.objectContaining({ change: 'opened', integration: AUDIT_TRAIL, kind: 'audit_chain' })]);
+    const [alert] = await t.db.select().from(alerts).where(eq(alerts.integration, AUDIT_TRAIL));
+    expect(alert.title).toBe('Audit trail: verification failed');
+    expect(String(alert.body.text)).toContain('Found: chain shorter than the last anchor');
+    expect(alert.body.consoleUrl).toBe('http://localhost:3000/audit');
+    const status = await auditChainStatus(t.db);
+    expect(status.full).toMatchObject({ ok: false });
+    expect(status.full?.findings[0]).toMatch(/^chain shorter than the last anchor/);
+    const [incident] = await t.db.select().from(incidents).where(eq(incidents.integration, AUDIT_TRAIL));
+    expect(incident).toMatchObject({ kind: 'audit_chain', closedAt: null });
+  });
+});
+
+describe('audit checkpoint webhook', () => {
+  it('POSTs each new anchor as an audit.checkpoint message signed with the audit key', async () => {
+    const d = await freshDatabase();
+    const hookDir = mkdtempSync(path.join(os.tmpdir(), 'junction-audit-hook-'));
+    const receiver = await startTestServer();
+    try {
+      for (let i = 0; i < 3; i++) await appendAudit(d.db, { actor: 'ada@example.com', entries: [{ kind: 'action', fieldName: 'pause' }] });
+      const { written } = await writeAuditAnchor(d.db, { dir: hookDir, key, webhookUrl: `${receiver.url}/audit-checkpoints` });
+      expect(written).toHaveLength(1);
+      expect(receiver.requests).toHaveLength(1);
+      const [request] = receiver.requests;
+      expect(request).toMatchObject({ method: 'POST', path: '/audit-checkpoints' });
+      expect(JSON.parse(request.body)).toEqual({
+        type: 'audit.checkpoint',
+        seq: 1,
+        at: written[0].at,
+        rows: 3,
+        lastId: written[0].lastId,
+        head: written[0].head,
+        anchorSignature: written[0].signature,
+      });
+      // The receiver (or an auditor) checks it with the audit key; the database never had it.
+      expect(request.headers['x-junction-audit-signature']).toBe(`sha256=${createHmac('sha256', key).update(request.body).digest('hex')}`);
+      expect(checkpointMessage(written[0], key).signature).toBe(request.headers['x-junction-audit-signature']);
+      // Nothing new: no anchor, no message.
+      expect(await writeAuditAnchor(d.db, { dir: hookDir, key, webhookUrl: `${receiver.url}/audit-checkpoints` })).toEqual({ written: [], skipped: 'no new rows' });
+      expect(receiver.requests).toHaveLength(1);
+    } finally {
+      await receiver.close();
+      await d.drop();
+      rmSync(hookDir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('audit guard (worker)', () => {
+  it('anchors after a burst of writes without waiting for the schedule', async () => {
+    const d = await freshDatabase();
+    const guardDir = mkdtempSync(path.join(os.tmpdir(), 'junction-audit-burst-'));
+    const logs: string[] = [];
+    const guard = startAuditGuard({
+      db: d.db,
+      events: boss,
+      dir: guardDir,
+      key,
+      anchorIntervalMs: 3_600_000,
+      burstRows: 5,
+      burstCheckMs: 100,
+      verifyIntervalMs: 3_600_000,
+      log: (m) => logs.push(m),
+    });
+    try {
+      await expect.poll(() => logs.some((l) => l.startsWith('full verification passed')), { timeout: 10_000 }).toBe(true);
+      expect(readdirSync(guardDir)).toEqual([]);
+      for (let i = 0; i < 6; i++) await appendAudit(d.db, { actor: 'ada@example.com', entries: [{ kind: 'action', fieldName: 'run_now' }] });
+      await expect.poll(() => readdirSync(guardDir), { timeout: 10_000 }).toEqual(['anchor-000000000001.json']);
+      const [{ id }] = await d.db.$client<{ id: string }[]>`select max(id) as id from audit_log`;
+      // The file is written inside the anchoring transaction, the log line after it commits.
+      await expect.poll(() => logs, { timeout: 10_000 }).toContain(`anchor #1 written: 6 rows up to row ${id}`);
+    } finally {
+      await guard.stop();
+      await d.drop();
+      rmSync(guardDir, { recursive: true, force: true });
+    }
+  });
+});

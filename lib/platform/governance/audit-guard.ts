@@ -1,0 +1,138 @@
+import { sql } from 'drizzle-orm';
+import type { Database } from '../../../db/client';
+import { latestAnchor, verifyAuditAnchors, writeAuditAnchor, type AuditVerification } from './audit-anchors';
+import { AUDIT_TRAIL, emitPlatformEvent, type EventSender } from '../execution/events';
+
+/**
+ * The worker's side of audit anchoring: anchors on a schedule and after bursts of writes, and the
+ * full verification on a schedule, which records its outcome for the Audit page and raises an
+ * alert (platform event audit.chain_broken → incident → alert) when it fails.
+ */
+
+/** pg_try_advisory_xact_lock key: one full verification at a time across workers. */
+const VERIFY_LOCK = 727277;
+
+export interface AuditGuardOptions {
+  db: Database;
+  /** Where audit.chain_broken / audit.chain_verified events go (pg-boss). */
+  events: EventSender;
+  dir: string;
+  key: Buffer;
+  webhookUrl?: string;
+  /** Anchor at least this often when rows were added (JUNCTION_AUDIT_ANCHOR_INTERVAL_SECONDS). */
+  anchorIntervalMs: number;
+  /** Anchor as soon as this many rows were added since the last anchor (JUNCTION_AUDIT_ANCHOR_BURST_ROWS). */
+  burstRows: number;
+  /** How often the burst condition is checked (default 10 s). */
+  burstCheckMs?: number;
+  /** Full verification interval (JUNCTION_AUDIT_VERIFY_INTERVAL_SECONDS). */
+  verifyIntervalMs: number;
+  log?: (message: string) => void;
+}
+
+/** One line naming everything the verification found. */
+export function describeFindings(result: AuditVerification): string {
+  return result.findings.map((f) => f.message).join('; ');
+}
+
+/**
+ * Runs the full verification, records it in audit_chain_state (and, when it passes, moves the
+ * verified position to the head so page views check only newer rows), and emits the platform
+ * event: audit.chain_broken on every failing run, audit.chain_verified when a run passes after a
+ * failure (it closes the incident).
+ */
+export async function runAuditVerification(
+  db: Database,
+  params: { dir: string; key: Buffer; events: EventSender },
+): Promise<AuditVerification | { skipped: 'another process is verifying' }> {
+  return db.transaction(async (tx) => {
+    const [lock] = await tx.execute<{ locked: boolean }>(sql`select pg_try_advisory_xact_lock(${VERIFY_LOCK}) as locked`);
+    if (!lock.locked) return { skipped: 'another process is verifying' as const };
+    const [before] = await tx.execute<{ full_ok: boolean | null }>(sql`select full_ok from audit_chain_state where id = 1`);
+    const result = await verifyAuditAnchors(tx, params);
+    const latest = result.latestAnchor;
+    await tx.execute(sql`
+      update audit_chain_state set
+        full_checked_at = now(), full_ok = ${result.ok}, full_findings = ${JSON.stringify(result.findings)}::jsonb,
+        anchor_seq = coalesce(${latest?.seq ?? null}::int, anchor_seq),
+        anchor_at = coalesce(${latest?.at ?? null}::timestamptz, anchor_at),
+        anchor_last_id = coalesce(${latest?.lastId ?? null}::bigint, anchor_last_id)
+        ${result.ok ? sql`, verified_id = ${result.lastId}, verified_hash = ${result.head ?? 'genesis'}, verified_rows = ${result.rows}, verified_at = now()` : sql``}
+      where id = 1`);
+    const at = new Date().toISOString();
+    if (!result.ok) {
+      await emitPlatformEvent(params.events, { type: 'audit.chain_broken', integration: AUDIT_TRAIL, problem: describeFindings(result), at });
+    } else if (before?.full_ok === false) {
+      await emitPlatformEvent(params.events, { type: 'audit.chain_verified', integration: AUDIT_TRAIL, at });
+    }
+    return result;
+  });
+}
+
+export interface AuditGuard {
+  stop(): Promise<void>;
+}
+
+export function startAuditGuard(options: AuditGuardOptions): AuditGuard {
+  const log = options.log ?? ((message: string) => console.log(`[audit] ${message}`));
+  let busy: Promise<unknown> = Promise.resolve();
+  let lastAnchoredId: number | null = null;
+  let stopped = false;
+
+  const serial = (work: () => Promise<void>) => {
+    busy = busy.then(async () => {
+      if (stopped) return;
+      try {
+        await work();
+      } catch (error) {
+        // A database restart only skips a round.
+        log(`skipped a round: ${(error as Error).message}`);
+      }
+    });
+    return busy;
+  };
+
+  const anchor = () =>
+    serial(async () => {
+      const outcome = await writeAuditAnchor(options.db, { dir: options.dir, key: options.key, webhookUrl: options.webhookUrl, log });
+      if ('refused' in outcome) log(`anchor refused: ${outcome.refused}`);
+      const newest = outcome.written.at(-1);
+      if (newest) {
+        lastAnchoredId = newest.lastId;
+        log(`anchor #${newest.seq} written: ${newest.rows} rows up to row ${newest.lastId}${outcome.written.length > 1 ? ` (${outcome.written.length} anchors)` : ''}`);
+      }
+    });
+
+  const burst = () =>
+    serial(async () => {
+      lastAnchoredId ??= latestAnchor(options.dir, options.key).anchor?.lastId ?? 0;
+      const [row] = await options.db.execute<{ n: number }>(
+        sql`select count(*)::int as n from (select 1 from audit_log where id > ${lastAnchoredId} limit ${options.burstRows}) s`,
+      );
+      if (row.n >= options.burstRows) void anchor();
+    });
+
+  const verify = () =>
+    serial(async () => {
+      const result = await runAuditVerification(options.db, { dir: options.dir, key: options.key, events: options.events });
+      if ('skipped' in result) return;
+      if (result.ok) log(`full verification passed: ${result.rows} rows, ${result.anchors} anchors`);
+      else log(`full verification FAILED: ${describeFindings(result)}`);
+    });
+
+  void anchor();
+  void verify();
+  const timers = [
+    setInterval(() => void anchor(), options.anchorIntervalMs),
+    setInterval(() => void burst(), options.burstCheckMs ?? 10_000),
+    setInterval(() => void verify(), options.verifyIntervalMs),
+  ];
+  for (const timer of timers) timer.unref();
+  return {
+    async stop() {
+      stopped = true;
+      for (const timer of timers) clearInterval(timer);
+      await busy;
+    },
+  };
+}

@@ -1,0 +1,174 @@
+import { describeMappingChange } from '../mapping/diff';
+
+/**
+ * Audit rows in words for the console's History and Audit pages: "Retried run 1a2b3c4d as run
+ * 5e6f7a8b", "Test alert sent to Ops webhook", instead of "action action: dry run" beside raw JSON
+ * like {"runId":...}. A sentence is a list of parts so the page can render the links (runs, alerts,
+ * bulk operations) and code (expressions) without this module knowing React.
+ */
+
+export type AuditPart = { text: string } | { text: string; href: string } | { code: string };
+
+export interface AuditEntryLike {
+  kind: string;
+  fieldName: string;
+  integration?: string | null;
+  oldValue: unknown;
+  newValue: unknown;
+}
+
+const ACTION_LABELS: Record<string, string> = {
+  run_now: 'Run now',
+  dry_run: 'Dry-run',
+  retry: 'Retry',
+  bulk_retry: 'Bulk retry',
+  bulk_cancel: 'Bulk retry cancelled',
+  cancel: 'Run cancelled',
+  pause: 'Paused',
+  resume: 'Resumed',
+  breaker_reset: 'Breaker reset',
+  breaker_open: 'Breaker opened by hand',
+  alert_test: 'Test alert',
+  secrets_reencrypt: 'Secrets re-encrypted',
+  revert: 'Configuration reverted',
+};
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+export function shortId(id: string): string {
+  return UUID.test(id) ? id.slice(0, 8) : id;
+}
+
+function runLink(id: unknown): AuditPart {
+  return typeof id === 'string' && UUID.test(id) ? { text: `run ${shortId(id)}`, href: `/runs/${id}` } : { text: 'a run' };
+}
+
+function text(value: string): AuditPart {
+  return { text: value };
+}
+
+function str(value: unknown): string | undefined {
+  return typeof value === 'string' ? value : typeof value === 'number' || typeof value === 'boolean' ? String(value) : undefined;
+}
+
+function reason(details: Record<string, unknown>): AuditPart[] {
+  const r = str(details.reason);
+  return r ? [text(`, reason: “${r.length > 200 ? `${r.slice(0, 199)}…` : r}”`)] : [];
+}
+
+function plural(n: number, one: string, many = `${one}s`): string {
+  return `${n} ${n === 1 ? one : many}`;
+}
+
+function exact(iso: unknown): string | undefined {
+  if (typeof iso !== 'string') return undefined;
+  const d = new Date(iso);
+  return Number.isNaN(d.getTime()) ? undefined : `${d.toISOString().replace('T', ' ').slice(0, 16)} UTC`;
+}
+
+/** The "What" of an audit row: a short label, e.g. "Dry-run", "settings.batchSize", "secret clientId". */
+export function describeAuditField(kind: string, field: string): string {
+  if (kind === 'action') return ACTION_LABELS[field] ?? field.replace(/_/g, ' ').replace(/^./, (c) => c.toUpperCase());
+  if (field.startsWith('secret.')) return `secret ${field.slice(7)}`;
+  if (kind === 'user' && field.startsWith('user.')) {
+    const rest = field.slice(5);
+    const dot = rest.lastIndexOf('.');
+    return dot > 0 ? `${rest.slice(0, dot)}: ${rest.slice(dot + 1)}` : rest;
+  }
+  if (field.startsWith('channel.')) {
+    const rest = field.slice(8);
+    const dot = rest.lastIndexOf('.');
+    return dot > 0 ? `alert channel ${rest.slice(0, dot)}: ${rest.slice(dot + 1)}` : `alert channel ${rest}`;
+  }
+  return field;
+}
+
+/** Sentences for an operator action's details, with links to the runs it started or touched. */
+export function describeAction(action: string, value: unknown): AuditPart[] {
+  const d = value !== null && typeof value === 'object' && !Array.isArray(value) ? (value as Record<string, unknown>) : {};
+  switch (action) {
+    case 'run_now':
+      return [text('Started '), runLink(d.runId), ...(d.trigger === 'api' ? [text(' over the API')] : []), ...reason(d)];
+    case 'dry_run':
+      return [text('Started a dry-run, '), runLink(d.runId), text(' (nothing is sent or committed)'), ...reason(d)];
+    case 'retry':
+      return [text('Retried '), runLink(d.retryOf), text(' as '), runLink(d.runId), ...reason(d)];
+    case 'bulk_retry': {
+      const runs = Array.isArray(d.runs) ? (d.runs as { runId?: unknown; retryOf?: unknown }[]) : [];
+      const pace = d.pace as { runs?: unknown; per?: unknown } | undefined;
+      const parts: AuditPart[] = [text(`Queued ${plural(runs.length, 'retry', 'retries')}`)];
+      if (pace && str(pace.runs) && str(pace.per)) parts.push(text(`, at most ${str(pace.runs)} per ${str(pace.per)}`));
+      runs.slice(0, 5).forEach((r, i) => parts.push(text(i === 0 ? ': ' : ', '), runLink(r.retryOf), text(' → '), runLink(r.runId)));
+      if (runs.length > 5) parts.push(text(` and ${runs.length - 5} more`));
+      parts.push(...reason(d));
+      return parts;
+    }
+    case 'bulk_cancel': {
+      const n = typeof d.cancelled === 'number' ? d.cancelled : 0;
+      return [text(`Cancelled ${plural(n, 'queued retry', 'queued retries')} of a bulk retry`)];
+    }
+    case 'cancel':
+      return [text('Cancelled '), runLink(d.runId), ...(str(d.previousStatus) ? [text(` while it was ${str(d.previousStatus)}`)] : [])];
+    case 'pause':
+      return [text('Paused the schedule: no scheduled run starts until it is resumed')];
+    case 'resume': {
+      const missed = typeof d.missed === 'number' ? d.missed : 0;
+      const parts: AuditPart[] = [text(`Resumed the schedule; ${plural(missed, 'scheduled run')} missed while paused`)];
+      if (d.runId) parts.push(text(', caught up with '), runLink(d.runId));
+      else if (missed > 0) parts.push(text(d.resumePolicy === 'run_once' ? ', none started' : ', skipped'));
+      return parts;
+    }
+    case 'breaker_reset':
+      return [text(`Reset the breaker ${str(d.key) ?? ''}`.trimEnd()), ...(str(d.previousState) ? [text(` (it was ${str(d.previousState)})`)] : [])];
+    case 'breaker_open': {
+      const until = exact(d.until);
+      return [text(`Opened the breaker ${str(d.key) ?? ''}`.trimEnd()), text(until ? ` until ${until}` : ' until someone resets it')];
+    }
+    case 'alert_test':
+      return [text('Sent a test alert to channel '), { text: str(d.channel) ?? 'a channel', href: '/alerts' }];
+    case 'secrets_reencrypt':
+      return [
+        text(
+          `Re-encrypted ${plural(Number(d.integrationSecrets ?? 0), 'integration secret')} and ${plural(Number(d.channelSecrets ?? 0), 'channel secret')}${str(d.keyId) ? ` under key ${str(d.keyId)}` : ''}`,
+        ),
+      ];
+    case 'revert': {
+      const fields = Array.isArray(d.fields) ? d.fields.filter((f): f is string => typeof f === 'string') : [];
+      const to = exact(d.to);
+      return [text(`Reverted ${fields.length ? fields.join(', ') : 'the configuration'}${to ? ` to the values of ${to}` : ''}`)];
+    }
+    default: {
+      // An action this module does not know yet: its details as "key value" pairs, runs linked.
+      const parts: AuditPart[] = [];
+      for (const [key, v] of Object.entries(d)) {
+        if (parts.length) parts.push(text('; '));
+        if (/runid$/i.test(key) && typeof v === 'string') parts.push(text(`${key.replace(/Id$/, '')} `), runLink(v));
+        else parts.push(text(`${key} ${str(v) ?? JSON.stringify(v)}`));
+      }
+      return parts;
+    }
+  }
+}
+
+/**
+ * A configuration change in sentences when there is a better way to read it than old → new:
+ * mappings (a structural diff per field) and secrets (set or replaced, never a value). Null means
+ * "show old → new".
+ */
+export function describeConfigChange(entry: AuditEntryLike, defaults?: { mapping?: unknown }): string[] | null {
+  if (entry.fieldName === 'mapping') {
+    const before = entry.oldValue ?? defaults?.mapping ?? null;
+    const sentences = describeMappingChange(before, entry.newValue);
+    if (entry.oldValue == null && defaults?.mapping && entry.newValue != null) return sentences.length ? ['compared with the built-in default:', ...sentences] : ['same as the built-in default'];
+    return sentences.length ? sentences : ['no change in the fields (only their formatting)'];
+  }
+  // Secrets (integration and channel ones) are audited as a marker, never a value.
+  const next = entry.newValue;
+  if (next && typeof next === 'object' && !Array.isArray(next) && Object.keys(next).length === 1) {
+    const marker = next as { replaced?: unknown; set?: unknown; removed?: unknown };
+    if (marker.replaced === true) return ['secret value replaced (values are never shown)'];
+    if (marker.set === true) return ['secret value set (values are never shown)'];
+    if (marker.removed === true) return ['secret value removed'];
+  }
+  return null;
+}

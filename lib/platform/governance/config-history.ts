@@ -1,0 +1,187 @@
+import { randomUUID } from 'node:crypto';
+import { eq, sql } from 'drizzle-orm';
+import type { DatabaseOrTransaction } from '../../../db/client';
+import { integrations } from '../../../db/schema';
+import {
+  applyConfigPatch,
+  staleMessage,
+  ZConfigPatch,
+  type ConfigDefinition,
+  type ConfigUpdateResult,
+} from './config';
+import type { Keyring } from './crypto';
+
+/**
+ * The configuration as of any past time, rebuilt from the audit trail, and revert to it.
+ *
+ * Choice (no cooperation from the registry needed): for each field, the value at T is the
+ * new_value of its last audited change at or before T; if it only changed after T, the old_value
+ * of its first change after T; if it never changed, today's value (which is then the value the
+ * registry inserted). This holds because every config change goes through the config service,
+ * which audits old and new values. Changes of one integration are ordered by audit id (the config
+ * service serialises them with a row lock; ids follow commit order), T is compared with changed_at
+ * to the millisecond. Secrets are not part of it: they are never in the trail, so never reverted.
+ */
+
+/** The fields configAsOf returns (ZConfigPatch's, without secrets). */
+export const HISTORY_FIELDS = [
+  'schedule',
+  'timezone',
+  'retryDelays',
+  'breakerFailures',
+  'breakerCooldown',
+  'retryBudget',
+  'resumePolicy',
+  'settings',
+  'mapping',
+  'alertRouting',
+] as const;
+
+interface FieldValueRow extends Record<string, unknown> {
+  side: 'before' | 'after';
+  field_name: string;
+  value: unknown;
+  absent: boolean;
+}
+
+/**
+ * The integration's configuration at `at` (the state right after the changes made at or before
+ * it, to the millisecond: pass an audit row's changedAt to get the version it created). Before the
+ * integration existed this is the configuration it started with. Throws when it does not exist.
+ */
+export async function configAsOf(db: DatabaseOrTransaction, params: { integration: string; at: Date }): Promise<Record<string, unknown>> {
+  const [row] = await db.select().from(integrations).where(eq(integrations.name, params.integration));
+  if (!row) throw new Error(`Integration '${params.integration}' does not exist: check the name in the integrations list`);
+  // One round trip: the last change of each field up to `at`, and the first change after it.
+  const bound = sql`${params.at.toISOString()}::timestamptz + interval '1 millisecond'`;
+  const rows = await db.execute<FieldValueRow>(sql`
+    (select distinct on (field_name) 'before' as side, field_name, new_value as value, new_value is null as absent
+       from audit_log
+      where kind = 'config' and integration = ${row.name} and changed_at < ${bound}
+      order by field_name, id desc)
+    union all
+    (select distinct on (field_name) 'after' as side, field_name, old_value as value, old_value is null as absent
+       from audit_log
+      where kind = 'config' and integration = ${row.name} and changed_at >= ${bound}
+      order by field_name, id asc)
+  `);
+  const before = new Map<string, FieldValueRow>();
+  const after = new Map<string, FieldValueRow>();
+  for (const r of rows) (r.side === 'before' ? before : after).set(r.field_name, r);
+  const pick = (field: string): { known: true; absent: boolean; value: unknown } | { known: false } => {
+    const r = before.get(field) ?? after.get(field);
+    return r ? { known: true, absent: r.absent, value: r.value } : { known: false };
+  };
+
+  const current: Record<string, unknown> = {
+    schedule: row.schedule,
+    timezone: row.timezone,
+    retryDelays: row.retryDelays,
+    breakerFailures: row.breakerFailures,
+    breakerCooldown: row.breakerCooldown,
+    retryBudget: row.retryBudget,
+    resumePolicy: row.resumePolicy,
+    mapping: row.mapping ?? null,
+    alertRouting: row.alertRouting,
+  };
+  const config: Record<string, unknown> = {};
+  for (const field of HISTORY_FIELDS) {
+    if (field === 'settings') continue;
+    const v = pick(field);
+    config[field] = v.known ? (v.absent ? null : v.value) : current[field];
+  }
+  // retry_budget is numeric: the trail holds the number as it was saved.
+  if (typeof config.retryBudget === 'string') config.retryBudget = Number(config.retryBudget);
+
+  const settings: Record<string, unknown> = { ...(row.settings ?? {}) };
+  const keys = new Set([...Object.keys(settings), ...[...before.keys(), ...after.keys()].filter((f) => f.startsWith('settings.')).map((f) => f.slice(9))]);
+  for (const key of keys) {
+    const v = pick(`settings.${key}`);
+    if (!v.known) continue;
+    if (v.absent) delete settings[key];
+    else settings[key] = v.value;
+  }
+  config.settings = Object.fromEntries(Object.keys(settings).sort().map((k) => [k, settings[k]]));
+  return config;
+}
+
+/**
+ * The moment that stands for the configuration before its first recorded change (the original
+ * one, as the registry created it), or null when nothing was ever changed. Pass it to configAsOf
+ * or revertToVersion like any change's changedAt.
+ */
+export async function originalConfigMoment(db: DatabaseOrTransaction, params: { integration: string }): Promise<Date | null> {
+  const [first] = await db.execute<{ at: string | null }>(sql`
+    select min(changed_at)::text as at from audit_log where kind = 'config' and integration = ${params.integration}`);
+  if (!first?.at) return null;
+  // changed_at has microseconds; configAsOf compares to the millisecond, so go one before.
+  return new Date(Math.floor(new Date(first.at).getTime()) - 1);
+}
+
+const DATE_IN_WORDS = new Intl.DateTimeFormat('en-GB', { day: 'numeric', month: 'long', year: 'numeric', timeZone: 'UTC' });
+
+/**
+ * The version that was current at `at`, in words for messages: "the original configuration" or
+ * "the version after grace@example.com changed retryDelays on 21 November 2026".
+ */
+export async function describeVersion(db: DatabaseOrTransaction, params: { integration: string; at: Date }): Promise<string> {
+  const bound = sql`${params.at.toISOString()}::timestamptz + interval '1 millisecond'`;
+  const [last] = await db.execute<{ changed_by: string; field_name: string; changed_at: string }>(sql`
+    select changed_by, field_name, changed_at::text from audit_log
+     where kind = 'config' and integration = ${params.integration} and changed_at < ${bound}
+     order by changed_at desc, id desc limit 1`);
+  if (!last) return 'the original configuration';
+  return `the version after ${last.changed_by} changed ${last.field_name} on ${DATE_IN_WORDS.format(new Date(last.changed_at))}`;
+}
+
+export interface RevertToVersionParams {
+  integration: string;
+  /**
+   * The moment to go back to: the changedAt of the audit row that made that version, or
+   * originalConfigMoment for the configuration before the first change. A moment before the
+   * first change (or before the integration existed) is the original configuration.
+   */
+  at: Date;
+  expectedVersion: number;
+  actor: string;
+  correlationId?: string;
+  definition: ConfigDefinition;
+  keyring: Keyring;
+}
+
+/**
+ * Makes the configuration what it was at `at`, as a new audited change (one row per field it
+ * changes, plus a 'revert' action row naming the time); stale and no-op rules as for any edit.
+ * Secrets are not reverted (their values are never in the trail): the current ones stay.
+ * Messages name the version in words (who changed what, on which day), not as a timestamp.
+ */
+export async function revertToVersion(db: DatabaseOrTransaction, params: RevertToVersionParams): Promise<ConfigUpdateResult> {
+  return db.transaction(async (tx) => {
+    const [row] = await tx.select().from(integrations).where(eq(integrations.name, params.integration)).for('update');
+    if (!row) return { ok: false, code: 'not_found', message: `Integration '${params.integration}' does not exist: check the name in the integrations list` };
+    if (row.version !== params.expectedVersion) return { ok: false, code: 'stale', message: staleMessage(row) };
+    const version = await describeVersion(tx, { integration: row.name, at: params.at });
+    const past = await configAsOf(tx, { integration: row.name, at: params.at });
+    const parsed = ZConfigPatch.safeParse(past);
+    if (!parsed.success) {
+      const issue = parsed.error.issues[0];
+      return {
+        ok: false,
+        code: 'invalid',
+        message: `Not reverted: ${version} is no longer valid (${issue.path.join('.')}: ${issue.message}); edit the fields instead`,
+      };
+    }
+    const result = await applyConfigPatch(tx, {
+      ...params,
+      correlationId: params.correlationId ?? randomUUID(),
+      patch: parsed.data,
+      extraAudit: (changed) => [
+        { kind: 'action', integration: row.name, fieldName: 'revert', newValue: { to: params.at.toISOString(), version, fields: changed } },
+      ],
+    });
+    if (!result.ok && result.code === 'invalid') {
+      return { ...result, message: result.message.replace(/^Not saved:/, `Not reverted: ${version} no longer passes validation:`) };
+    }
+    return result;
+  });
+}

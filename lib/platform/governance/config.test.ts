@@ -1,0 +1,401 @@
+import { randomBytes } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { asc, eq } from 'drizzle-orm';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { z } from 'zod';
+import { alertChannels, auditLog, integrations, integrationSecrets } from '../../../db/schema';
+import { freshDatabase, type TestDatabase } from '../../../test/db';
+import { changesSince, fieldHistory, verifyAuditChain } from './audit';
+import { getIntegrationConfig, updateIntegrationConfig, type ConfigDefinition, type IntegrationConfigView } from './config';
+import { configAsOf, describeVersion, HISTORY_FIELDS, originalConfigMoment, revertToVersion } from './config-history';
+import { keyringFrom } from './crypto';
+import { createSecretsProvider } from './secrets';
+
+const keyring = keyringFrom({ key: randomBytes(32).toString('base64'), keyId: 'k1' });
+const SECRET = 'zq-Very-Distinctive-Secret-7731';
+const SECRET_2 = 'zq-Another-Distinctive-Secret-8842';
+
+const definition: ConfigDefinition = {
+  settings: z
+    .object({
+      baseUrl: z.string().url('must be the API URL, e.g. https://api.example.com'),
+      batchSize: z.number().int().min(1).max(500, 'must be at most 500 (the API limit)'),
+      note: z.string().nullable().optional(),
+    })
+    .strict(),
+  secrets: ['clientId', 'clientSecret'],
+};
+
+let t: TestDatabase;
+/** Every value any function of the service returned, to search for secret values at the end. */
+const returned: unknown[] = [];
+
+async function seedIntegration(name: string) {
+  await t.db.insert(integrations).values({
+    name,
+    description: `${name} integration`,
+    breakerKey: name,
+    schedule: '0 2 * * *',
+    settings: { baseUrl: 'https://api.example.com', batchSize: 100 },
+  });
+}
+
+async function view(name: string): Promise<IntegrationConfigView> {
+  const v = await getIntegrationConfig(t.db, { integration: name, declaredSecrets: definition.secrets });
+  returned.push(v);
+  return v!;
+}
+
+async function update(name: string, expectedVersion: number, patch: unknown, actor = 'ada@example.com') {
+  const result = await updateIntegrationConfig(t.db, { integration: name, expectedVersion, patch, actor, definition, keyring });
+  returned.push(result);
+  return result;
+}
+
+async function auditCount(): Promise<number> {
+  return (await t.db.select({ id: auditLog.id }).from(auditLog)).length;
+}
+
+function historyProjection(v: IntegrationConfigView): Record<string, unknown> {
+  return Object.fromEntries(HISTORY_FIELDS.map((f) => [f, f === 'settings' ? Object.fromEntries(Object.entries(v.settings).sort()) : v[f]]));
+}
+
+beforeAll(async () => {
+  t = await freshDatabase();
+  await seedIntegration('crm');
+});
+afterAll(() => t.drop());
+
+describe('updateIntegrationConfig', () => {
+  it('shows the editor everything, secrets only as status', async () => {
+    const v = await view('crm');
+    expect(v).toMatchObject({
+      name: 'crm',
+      version: 1,
+      schedule: '0 2 * * *',
+      scheduleDescription: 'At 02:00 AM',
+      timezone: 'UTC',
+      retryDelays: ['30s', '2m', '5m'],
+      breakerFailures: 3,
+      breakerCooldown: '1m',
+      retryBudget: null,
+      resumePolicy: 'skip',
+      settings: { baseUrl: 'https://api.example.com', batchSize: 100 },
+      mapping: null,
+      alertRouting: { channelIds: 'all' },
+      secrets: [
+        { name: 'clientId', set: false, updatedAt: null, updatedBy: null, declared: true },
+        { name: 'clientSecret', set: false, updatedAt: null, updatedBy: null, declared: true },
+      ],
+    });
+    expect(await getIntegrationConfig(t.db, { integration: 'nope' })).toBeNull();
+  });
+
+  it('writes one audit row per changed field, with one correlation id, and bumps the version', async () => {
+    const before = await auditCount();
+    const result = await update('crm', 1, {
+      schedule: '0 3 * * *',
+      retryDelays: ['10s', '1m'],
+      timezone: 'UTC',
+      settings: { baseUrl: 'https://api.example.com', batchSize: 250, note: null },
+      secrets: { clientSecret: SECRET },
+    });
+    expect(result).toEqual({ ok: true, version: 2, changed: ['schedule', 'retryDelays', 'settings.batchSize', 'settings.note', 'secret.clientSecret'] });
+    const rows = await t.db.select().from(auditLog).orderBy(asc(auditLog.id));
+    const added = rows.slice(before);
+    expect(added.map((r) => [r.kind, r.integration, r.fieldName, r.oldValue, r.newValue, r.changedBy])).toEqual([
+      ['config', 'crm', 'schedule', '0 2 * * *', '0 3 * * *', 'ada@example.com'],
+      ['config', 'crm', 'retryDelays', ['30s', '2m', '5m'], ['10s', '1m'], 'ada@example.com'],
+      ['config', 'crm', 'settings.batchSize', 100, 250, 'ada@example.com'],
+      ['config', 'crm', 'settings.note', null, null, 'ada@example.com'],
+      ['config', 'crm', 'secret.clientSecret', null, { set: true }, 'ada@example.com'],
+    ]);
+    expect(new Set(added.map((r) => r.correlationId)).size).toBe(1);
+    // A new key was absent before (SQL NULL); a null value is JSON null.
+    const [note] = await t.db.$client<{ old_absent: boolean; new_absent: boolean }[]>`
+      select old_value is null as old_absent, new_value is null as new_absent from audit_log where field_name = 'settings.note'`;
+    expect(note).toEqual({ old_absent: true, new_absent: false });
+
+    const v = await view('crm');
+    expect(v).toMatchObject({ version: 2, updatedBy: 'ada@example.com', schedule: '0 3 * * *', retryDelays: ['10s', '1m'] });
+    expect(v.settings).toEqual({ baseUrl: 'https://api.example.com', batchSize: 250, note: null });
+    expect(v.secrets.find((s) => s.name === 'clientSecret')).toMatchObject({ set: true, updatedBy: 'ada@example.com' });
+    expect(await createSecretsProvider(t.db, keyring).read('crm', ['clientSecret'])).toEqual({ clientSecret: SECRET });
+  });
+
+  it('records a replaced secret as replaced, never its value', async () => {
+    const result = await update('crm', 2, { secrets: { clientSecret: SECRET_2, clientId: 'client-1' } }, 'bob@example.com');
+    expect(result).toEqual({ ok: true, version: 3, changed: ['secret.clientId', 'secret.clientSecret'] });
+    const history = await fieldHistory(t.db, { integration: 'crm', fieldName: 'secret.clientSecret' });
+    returned.push(history);
+    expect(history.map((r) => [r.oldValue, r.newValue])).toEqual([
+      [{ set: true }, { replaced: true }],
+      [null, { set: true }],
+    ]);
+  });
+
+  it('writes nothing for an edit that changes nothing', async () => {
+    const before = await auditCount();
+    const { updatedAt } = await view('crm');
+    const result = await update('crm', 3, {
+      schedule: '  0 3  * * * ',
+      retryDelays: ['10s', '1m'],
+      settings: { note: null, batchSize: 250, baseUrl: 'https://api.example.com' },
+      secrets: { clientSecret: SECRET_2 },
+      alertRouting: { channelIds: 'all' },
+    });
+    expect(result).toEqual({ ok: true, version: 3, changed: [] });
+    expect(await auditCount()).toBe(before);
+    const after = await view('crm');
+    expect(after.version).toBe(3);
+    expect(after.updatedAt).toEqual(updatedAt);
+  });
+
+  it('refuses a stale edit, saying who changed it and when, and writes nothing', async () => {
+    const loadedByAda = await view('crm');
+    const bob = await update('crm', loadedByAda.version, { breakerFailures: 5 }, 'bob@example.com');
+    expect(bob).toMatchObject({ ok: true, version: 4 });
+    const { updatedAt } = await view('crm');
+    const before = await auditCount();
+    const ada = await update('crm', loadedByAda.version, { breakerFailures: 7 }, 'ada@example.com');
+    expect(ada).toEqual({ ok: false, code: 'stale', message: `Changed by bob@example.com at ${updatedAt.toISOString()}; reload to see their change` });
+    expect(await auditCount()).toBe(before);
+    expect((await view('crm')).breakerFailures).toBe(5);
+  });
+
+  it('lets exactly one of two concurrent edits of the same version through', async () => {
+    const { version } = await view('crm');
+    const results = await Promise.all([
+      update('crm', version, { breakerCooldown: '2m' }, 'carol@example.com'),
+      update('crm', version, { breakerCooldown: '3m' }, 'dave@example.com'),
+    ]);
+    expect(results.filter((r) => r.ok)).toHaveLength(1);
+    const stale = results.find((r) => !r.ok);
+    expect(stale).toMatchObject({ ok: false, code: 'stale' });
+    expect((stale as { message: string }).message).toMatch(/^Changed by (carol|dave)@example\.com at /);
+  });
+
+  it('refuses invalid values field by field, naming what to do, and writes nothing', async () => {
+    const [channel] = await t.db.insert(alertChannels).values({ name: 'ops', type: 'slack', config: { url: 'https://hooks.example.com/1' } }).returning();
+    const { version } = await view('crm');
+    const before = await auditCount();
+    const bad = await update('crm', version, {
+      schedule: '0 25 * * *',
+      timezone: 'Mars/Olympus',
+      retryDelays: ['30s', '0s'],
+      breakerFailures: 0,
+      breakerCooldown: '2h',
+      retryBudget: 1.5,
+      resumePolicy: 'sometimes',
+      colour: 'blue',
+    });
+    expect(bad).toMatchObject({ ok: false, code: 'invalid' });
+    if (bad.ok) return;
+    expect(bad.fieldErrors).toEqual({
+      schedule: "Cron '0 25 * * *' is invalid: hour must be 0–23 (got 25)",
+      timezone: "Time zone 'Mars/Olympus' is unknown: use an IANA name such as 'UTC' or 'Europe/Paris'",
+      'retryDelays.1': "'0s' is out of range: use 1s to 24h",
+      breakerFailures: 'must be at least 1',
+      breakerCooldown: "'2h' is out of range: use 1s to 1h",
+      retryBudget: 'must be at most 1 (100% of attempts)',
+      resumePolicy: "must be 'skip' or 'run_once'",
+      colour: 'is not a configuration field: use schedule, timezone, retryDelays, breakerFailures, breakerCooldown, retryBudget, resumePolicy, settings, secrets, mapping, alertRouting',
+    });
+    expect(bad.message).toBe("Not saved: schedule Cron '0 25 * * *' is invalid: hour must be 0–23 (got 25) (and 7 more)");
+
+    const handler = await update('crm', version, {
+      settings: { baseUrl: 'not a url', batchSize: 900, extra: 1 },
+      secrets: { clientSecret: SECRET, apiKey: SECRET },
+      mapping: { fields: [{ target: 'total', expression: 'netTotal +', type: 'number', required: true }] },
+      alertRouting: { channelIds: [channel.id, '00000000-0000-4000-8000-000000000000'] },
+    });
+    expect(handler).toMatchObject({ ok: false, code: 'invalid' });
+    if (handler.ok) return;
+    expect(handler.fieldErrors).toEqual({
+      'settings.baseUrl': 'must be the API URL, e.g. https://api.example.com',
+      'settings.batchSize': 'must be at most 500 (the API limit)',
+      'settings.extra': 'is not a known setting of this integration',
+      'secrets.apiKey': 'is not a secret of this integration: it declares clientId, clientSecret',
+      'mapping.total': 'position 10: Unexpected end of expression',
+      'alertRouting.channelIds': 'channel(s) 00000000-0000-4000-8000-000000000000 do not exist: pick from the alert channels list',
+    });
+    expect(await auditCount()).toBe(before);
+    expect((await view('crm')).version).toBe(version);
+    // The valid secret in the refused edit was not stored either.
+    expect(await createSecretsProvider(t.db, keyring).read('crm', ['clientSecret'])).toEqual({ clientSecret: SECRET_2 });
+  });
+
+  it('saves a mapping and alert routing to existing channels', async () => {
+    const [channel] = await t.db.select().from(alertChannels);
+    const { version } = await view('crm');
+    const mapping = { key: 'number', fields: [{ target: 'reference', expression: 'number', type: 'string', required: true }] };
+    const result = await update('crm', version, { mapping, alertRouting: { channelIds: [channel.id] }, retryBudget: 0.25, resumePolicy: 'run_once' });
+    expect(result).toEqual({ ok: true, version: version + 1, changed: ['retryBudget', 'resumePolicy', 'alertRouting', 'mapping'] });
+    expect(await view('crm')).toMatchObject({ mapping, alertRouting: { channelIds: [channel.id] }, retryBudget: 0.25, resumePolicy: 'run_once' });
+  });
+
+  it('answers not_found for an unknown integration', async () => {
+    expect(await update('nope', 1, { breakerFailures: 2 })).toEqual({
+      ok: false,
+      code: 'not_found',
+      message: "Integration 'nope' does not exist: check the name in the integrations list",
+    });
+  });
+});
+
+describe('configuration history', () => {
+  const snapshots: { at: Date; config: Record<string, unknown> }[] = [];
+  let initial: Record<string, unknown>;
+
+  beforeAll(async () => {
+    await seedIntegration('erp');
+    initial = historyProjection(await view('erp'));
+    const edits: unknown[] = [
+      { schedule: '15 4 * * *', settings: { baseUrl: 'https://erp.example.com', batchSize: 100 } },
+      { settings: { baseUrl: 'https://erp.example.com', batchSize: 50, note: 'tuned' }, breakerFailures: 9, secrets: { clientSecret: SECRET } },
+      { schedule: null, settings: { baseUrl: 'https://erp2.example.com', batchSize: 50 }, timezone: 'Europe/Paris' },
+    ];
+    for (const patch of edits) {
+      await sleep(5);
+      const { version } = await view('erp');
+      const result = await update('erp', version, patch);
+      expect(result.ok).toBe(true);
+      const [last] = await changesSince(t.db, { since: new Date(0), integration: 'erp', limit: 1 });
+      snapshots.push({ at: last.changedAt, config: historyProjection(await view('erp')) });
+      await sleep(5);
+    }
+  });
+
+  it('rebuilds exactly what was saved at each time, and the starting configuration before any change', async () => {
+    for (const { at, config } of snapshots) {
+      const asOf = await configAsOf(t.db, { integration: 'erp', at });
+      returned.push(asOf);
+      expect(asOf).toEqual(config);
+    }
+    expect(await configAsOf(t.db, { integration: 'erp', at: new Date(snapshots[0].at.getTime() - 3) })).toEqual(initial);
+    expect(await configAsOf(t.db, { integration: 'erp', at: new Date(snapshots[1].at.getTime() - 3) })).toEqual(snapshots[0].config);
+    // A settings key added later is absent before it existed.
+    expect(snapshots[1].config.settings).toHaveProperty('note', 'tuned');
+    expect(snapshots[2].config.settings).not.toHaveProperty('note');
+  });
+
+  it('reverts to a past version as a new audited change, leaving secrets as they are', async () => {
+    const { version } = await view('erp');
+    const before = await auditCount();
+    const target = snapshots[0];
+    const result = await revertToVersion(t.db, { integration: 'erp', at: target.at, expectedVersion: version, actor: 'eve@example.com', definition, keyring });
+    returned.push(result);
+    expect(result).toEqual({
+      ok: true,
+      version: version + 1,
+      changed: ['schedule', 'timezone', 'breakerFailures', 'settings.baseUrl', 'settings.batchSize'],
+    });
+    const added = (await t.db.select().from(auditLog).orderBy(asc(auditLog.id))).slice(before);
+    expect(added.map((r) => [r.kind, r.fieldName, r.changedBy])).toEqual([
+      ['config', 'schedule', 'eve@example.com'],
+      ['config', 'timezone', 'eve@example.com'],
+      ['config', 'breakerFailures', 'eve@example.com'],
+      ['config', 'settings.baseUrl', 'eve@example.com'],
+      ['config', 'settings.batchSize', 'eve@example.com'],
+      ['action', 'revert', 'eve@example.com'],
+    ]);
+    expect(added.at(-1)?.newValue).toEqual({
+      to: target.at.toISOString(),
+      version: expect.stringMatching(/^the version after ada@example\.com changed /),
+      fields: result.ok ? result.changed : [],
+    });
+    expect(historyProjection(await view('erp'))).toEqual(target.config);
+    expect(await createSecretsProvider(t.db, keyring).read('erp', ['clientSecret'])).toEqual({ clientSecret: SECRET });
+
+    // Reverting to the version it already has changes nothing.
+    const again = await revertToVersion(t.db, { integration: 'erp', at: new Date(), expectedVersion: version + 1, actor: 'eve@example.com', definition, keyring });
+    expect(again).toEqual({ ok: true, version: version + 1, changed: [] });
+  });
+
+  it('refuses a stale revert', async () => {
+    const { version } = await view('erp');
+    const stale = await revertToVersion(t.db, { integration: 'erp', at: snapshots[1].at, expectedVersion: version - 1, actor: 'x', definition, keyring });
+    expect(stale).toMatchObject({ ok: false, code: 'stale', message: expect.stringMatching(/^Changed by eve@example\.com at .*; reload to see their change$/) });
+  });
+
+  it('reverts to the original configuration, the state before the first recorded change', async () => {
+    const original = await originalConfigMoment(t.db, { integration: 'erp' });
+    expect(original!.getTime()).toBeLessThan(snapshots[0].at.getTime());
+    expect(await describeVersion(t.db, { integration: 'erp', at: original! })).toBe('the original configuration');
+    const { version } = await view('erp');
+    const result = await revertToVersion(t.db, { integration: 'erp', at: original!, expectedVersion: version, actor: 'eve@example.com', definition, keyring });
+    expect(result.ok).toBe(true);
+    expect(historyProjection(await view('erp'))).toEqual(initial);
+    expect(await originalConfigMoment(t.db, { integration: 'never-changed' })).toBeNull();
+  });
+});
+
+describe('history that predates the integration row (the demo seed, an imported trail)', () => {
+  const DAY = 86_400_000;
+  const rows: { at: Date; field: string; old: unknown; new: unknown }[] = [
+    { at: new Date(Date.now() - 12 * DAY), field: 'schedule', old: '0 1 * * *', new: '0 2 * * *' },
+    { at: new Date(Date.now() - 9 * DAY), field: 'retryDelays', old: ['1m', '5m'], new: ['30s', '2m', '5m'] },
+    { at: new Date(Date.now() - 6 * DAY), field: 'settings.batchSize', old: 50, new: 100 },
+  ];
+
+  beforeAll(async () => {
+    // Created now, with a trail of changes from days before: every version must still revert.
+    await seedIntegration('ledger');
+    await t.db.update(integrations).set({ retryDelays: ['30s', '2m', '5m'] }).where(eq(integrations.name, 'ledger'));
+    for (const r of rows) {
+      await t.db.insert(auditLog).values({ changedAt: r.at, changedBy: 'grace@example.com', kind: 'config', integration: 'ledger', fieldName: r.field, oldValue: r.old, newValue: r.new, correlationId: 'seed' });
+    }
+  });
+
+  it('reverts to every recorded version and to the original one', async () => {
+    const original = await originalConfigMoment(t.db, { integration: 'ledger' });
+    const expected = [
+      { at: rows[0].at, schedule: '0 2 * * *', retryDelays: ['1m', '5m'], batchSize: 50 },
+      { at: rows[1].at, schedule: '0 2 * * *', retryDelays: ['30s', '2m', '5m'], batchSize: 50 },
+      { at: rows[2].at, schedule: '0 2 * * *', retryDelays: ['30s', '2m', '5m'], batchSize: 100 },
+      { at: original!, schedule: '0 1 * * *', retryDelays: ['1m', '5m'], batchSize: 50 },
+    ];
+    for (const e of expected) {
+      const { version } = await view('ledger');
+      const result = await revertToVersion(t.db, { integration: 'ledger', at: e.at, expectedVersion: version, actor: 'eve@example.com', definition, keyring });
+      expect(result, e.at.toISOString()).toMatchObject({ ok: true });
+      const now = await view('ledger');
+      expect({ schedule: now.schedule, retryDelays: now.retryDelays, batchSize: now.settings.batchSize }).toEqual({
+        schedule: e.schedule,
+        retryDelays: e.retryDelays,
+        batchSize: e.batchSize,
+      });
+    }
+  });
+
+  it('names a version that no longer validates in words, not as a timestamp', async () => {
+    const at = new Date(Date.now() - 3 * DAY);
+    await t.db.insert(auditLog).values({ changedAt: at, changedBy: 'grace@example.com', kind: 'config', integration: 'ledger', fieldName: 'settings.batchSize', oldValue: 50, newValue: 9999, correlationId: 'seed' });
+    const { version } = await view('ledger');
+    const result = await revertToVersion(t.db, { integration: 'ledger', at, expectedVersion: version, actor: 'eve@example.com', definition, keyring });
+    expect(result).toMatchObject({ ok: false, code: 'invalid' });
+    const message = result.ok ? '' : result.message;
+    expect(message).toMatch(/^Not reverted: the version after grace@example\.com changed settings\.batchSize on \d{1,2} [A-Z][a-z]+ \d{4} /);
+    expect(message).not.toMatch(/\d{4}-\d{2}-\d{2}T/);
+  });
+});
+
+describe('secret values', () => {
+  it('never appear in the audit trail or in anything the service returned', async () => {
+    returned.push(await changesSince(t.db, { since: new Date(0), limit: 1000 }));
+    returned.push(await fieldHistory(t.db, { integration: 'crm', fieldName: 'secret.*' }));
+    const everything = JSON.stringify(returned);
+    expect(everything.length).toBeGreaterThan(1000);
+    for (const value of [SECRET, SECRET_2]) {
+      expect(everything).not.toContain(value);
+      const [{ n }] = await t.db.$client<{ n: number }[]>`
+        select count(*)::int as n from audit_log where audit_log::text like ${`%${value}%`}`;
+      expect(n).toBe(0);
+      const [{ m }] = await t.db.$client<{ m: number }[]>`
+        select count(*)::int as m from integration_secrets where integration_secrets::text like ${`%${value}%`}`;
+      expect(m).toBe(0);
+    }
+    expect((await t.db.select().from(integrationSecrets).where(eq(integrationSecrets.integration, 'crm'))).length).toBe(2);
+    expect(await verifyAuditChain(t.db)).toMatchObject({ ok: true });
+  });
+});

@@ -1,0 +1,375 @@
+import { randomUUID } from 'node:crypto';
+import { eq, inArray, sql } from 'drizzle-orm';
+import { z } from 'zod';
+import type { DatabaseOrTransaction, Transaction } from '../../../db/client';
+import { alertChannels, integrations, type Integration } from '../../../db/schema';
+import { appendAudit, type AuditEntry } from './audit';
+import type { Keyring } from './crypto';
+import { describeCron, validateCron, validateTimezone } from '../triggers/cron';
+import { zDuration } from '../duration';
+import { compileMapping, isCompiledMapping, ZMapping, type Mapping } from '../mapping';
+import { secretStatus, writeSecrets, type SecretStatus } from './secrets';
+
+/**
+ * The config service: every change to an integration's configuration goes through
+ * updateIntegrationConfig, which in one transaction locks the row, checks the version the editor
+ * loaded (a stale edit is refused with who changed it and when, never merged), validates (zod,
+ * the handler's settings schema, the mapping compiler, existing alert channels), writes, and
+ * appends one audit row per changed field. An edit that changes nothing writes nothing.
+ *
+ * Audit values: a value that is null is stored as JSON null; a settings key or secret that did
+ * not exist (before) or no longer exists (after) is stored as SQL NULL. configAsOf relies on
+ * the difference. Secret values never enter the trail: 'secret.<name>' rows say set/replaced.
+ */
+
+/** Structural: an integration definition (lib/platform/contract.ts) satisfies it. */
+export type ConfigDefinition = { settings: z.ZodType; secrets?: readonly string[] };
+
+export type ResumePolicy = 'skip' | 'run_once';
+export type AlertRouting = { channelIds: string[] | 'all' };
+
+/** The editable fields, in the order the editor shows them and the audit lists them. */
+export const CONFIG_FIELDS = [
+  'schedule',
+  'timezone',
+  'retryDelays',
+  'breakerFailures',
+  'breakerCooldown',
+  'retryBudget',
+  'resumePolicy',
+  'settings',
+  'secrets',
+  'mapping',
+  'alertRouting',
+] as const;
+export type ConfigField = (typeof CONFIG_FIELDS)[number];
+
+const ZSchedule = z
+  .string()
+  .transform((value) => value.trim().replace(/\s+/g, ' '))
+  .superRefine((value, ctx) => {
+    const check = validateCron(value);
+    if (!check.ok) ctx.addIssue({ code: 'custom', message: check.message });
+  });
+
+const ZTimezone = z.string().superRefine((value, ctx) => {
+  const check = validateTimezone(value);
+  if (!check.ok) ctx.addIssue({ code: 'custom', message: check.message });
+});
+
+export const ZAlertRouting = z
+  .object({
+    channelIds: z.union([
+      z.literal('all'),
+      z.array(z.uuid({ message: 'must be alert channel ids' })).max(50, 'may name at most 50 channels'),
+    ]),
+  })
+  .strict();
+
+const SECRET_NAME = /^[A-Za-z][A-Za-z0-9_]{0,63}$/;
+
+export const ZConfigPatch = z
+  .object({
+    schedule: ZSchedule.nullable(),
+    timezone: ZTimezone,
+    retryDelays: z
+      .array(zDuration({ min: '1s', max: '24h' }))
+      .min(1, 'needs at least one delay, e.g. ["30s", "2m", "5m"]')
+      .max(10, 'may have at most 10 delays (11 attempts)'),
+    breakerFailures: z
+      .number({ message: 'must be a number' })
+      .int('must be a whole number')
+      .min(1, 'must be at least 1')
+      .max(100, 'must be at most 100'),
+    breakerCooldown: zDuration({ min: '1s', max: '1h' }),
+    retryBudget: z
+      .number({ message: 'must be a number from 0 to 1, or null for no budget' })
+      .min(0, 'must be at least 0')
+      .max(1, 'must be at most 1 (100% of attempts)')
+      .transform((value) => Math.round(value * 1000) / 1000)
+      .nullable(),
+    resumePolicy: z.enum(['skip', 'run_once'], { message: "must be 'skip' or 'run_once'" }),
+    settings: z.record(z.string(), z.unknown(), { message: 'must be an object of settings' }),
+    secrets: z.record(
+      z.string().regex(SECRET_NAME, 'secret names are letters, digits and _'),
+      z.string({ message: 'must be text' }).min(1, 'is empty: enter the new value, or leave the secret out to keep it').max(10_000, 'is longer than 10 000 characters'),
+    ),
+    mapping: ZMapping.nullable(),
+    alertRouting: ZAlertRouting,
+  })
+  .partial()
+  .strict();
+export type TConfigPatch = z.infer<typeof ZConfigPatch>;
+
+export type ConfigUpdateResult =
+  | { ok: true; version: number; changed: string[] }
+  | { ok: false; code: 'not_found' | 'stale' | 'invalid'; message: string; fieldErrors?: Record<string, string> };
+
+export interface UpdateIntegrationConfigParams {
+  integration: string;
+  /** The version the editor loaded (getIntegrationConfig().version). */
+  expectedVersion: number;
+  /** Unvalidated input from the editor: parsed here with ZConfigPatch. */
+  patch: unknown;
+  actor: string;
+  correlationId?: string;
+  definition: ConfigDefinition;
+  keyring: Keyring;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Helpers
+// ---------------------------------------------------------------------------------------------
+
+/** JSON with sorted keys: jsonb does not keep key order, so equality must not depend on it. */
+export function canonicalJson(value: unknown): string {
+  return JSON.stringify(value, (_key, v: unknown) =>
+    v && typeof v === 'object' && !Array.isArray(v)
+      ? Object.fromEntries(Object.keys(v as object).sort().map((k) => [k, (v as Record<string, unknown>)[k]]))
+      : v,
+  );
+}
+
+function same(a: unknown, b: unknown): boolean {
+  return canonicalJson(a) === canonicalJson(b);
+}
+
+/** undefined = did not exist (SQL NULL); null = the value null (JSON null). */
+export function auditValue(value: unknown): unknown {
+  if (value === undefined) return undefined;
+  if (value === null) return sql`'null'::jsonb`;
+  return value;
+}
+
+function fieldErrorsFrom(issues: readonly z.core.$ZodIssue[], prefix = ''): Record<string, string> {
+  const errors: Record<string, string> = {};
+  for (const issue of issues) {
+    if (issue.code === 'unrecognized_keys') {
+      for (const key of issue.keys) {
+        errors[[prefix, ...issue.path.map(String), key].filter(Boolean).join('.')] = prefix
+          ? 'is not a known setting of this integration'
+          : `is not a configuration field: use ${CONFIG_FIELDS.join(', ')}`;
+      }
+      continue;
+    }
+    const path = [prefix, ...issue.path.map(String)].filter(Boolean).join('.') || prefix || 'config';
+    // A message never repeats a huge input back at the editor.
+    errors[path.length > 120 ? `${path.slice(0, 117)}…` : path] ??= issue.message.length > 300 ? `${issue.message.slice(0, 297)}…` : issue.message;
+  }
+  return errors;
+}
+
+function invalid(fieldErrors: Record<string, string>): ConfigUpdateResult {
+  const entries = Object.entries(fieldErrors);
+  const [path, message] = entries[0];
+  const more = entries.length > 1 ? ` (and ${entries.length - 1} more)` : '';
+  return { ok: false, code: 'invalid', message: `Not saved: ${path} ${message}${more}`, fieldErrors };
+}
+
+function notFound(integration: string): ConfigUpdateResult {
+  return { ok: false, code: 'not_found', message: `Integration '${integration}' does not exist: check the name in the integrations list` };
+}
+
+export function staleMessage(row: Pick<Integration, 'updatedBy' | 'updatedAt'>): string {
+  return `Changed by ${row.updatedBy} at ${row.updatedAt.toISOString()}; reload to see their change`;
+}
+
+type ColumnChanges = Partial<
+  Pick<
+    Integration,
+    'schedule' | 'timezone' | 'retryDelays' | 'breakerFailures' | 'breakerCooldown' | 'retryBudget' | 'resumePolicy' | 'settings' | 'mapping' | 'alertRouting'
+  >
+>;
+
+const SIMPLE_FIELDS = ['schedule', 'timezone', 'retryDelays', 'breakerFailures', 'breakerCooldown', 'retryBudget', 'resumePolicy', 'alertRouting'] as const;
+
+// ---------------------------------------------------------------------------------------------
+// The service
+// ---------------------------------------------------------------------------------------------
+
+/**
+ * Applies a validated patch inside the caller's transaction (used by updateIntegrationConfig and
+ * revertToVersion). Locks the row, checks the version, validates against the handler, writes,
+ * audits.
+ */
+export async function applyConfigPatch(
+  tx: Transaction,
+  params: Omit<UpdateIntegrationConfigParams, 'patch'> & { patch: TConfigPatch; extraAudit?: (changed: string[]) => AuditEntry[] },
+): Promise<ConfigUpdateResult> {
+  const [row] = await tx.select().from(integrations).where(eq(integrations.name, params.integration)).for('update');
+  if (!row) return notFound(params.integration);
+  if (row.version !== params.expectedVersion) return { ok: false, code: 'stale', message: staleMessage(row) };
+
+  const patch = params.patch;
+  const fieldErrors: Record<string, string> = {};
+
+  let settings: Record<string, unknown> | undefined;
+  if (patch.settings !== undefined) {
+    const parsed = params.definition.settings.safeParse(patch.settings);
+    if (!parsed.success) Object.assign(fieldErrors, fieldErrorsFrom(parsed.error.issues, 'settings'));
+    else if (!parsed.data || typeof parsed.data !== 'object' || Array.isArray(parsed.data)) fieldErrors.settings = 'must be an object of settings';
+    else settings = parsed.data as Record<string, unknown>;
+  }
+
+  const declared = params.definition.secrets ?? [];
+  for (const name of Object.keys(patch.secrets ?? {})) {
+    if (!declared.includes(name)) {
+      fieldErrors[`secrets.${name}`] = declared.length
+        ? `is not a secret of this integration: it declares ${declared.join(', ')}`
+        : 'is not a secret of this integration: it declares none';
+    }
+  }
+
+  if (patch.mapping) {
+    const compiled = compileMapping(patch.mapping);
+    if (!isCompiledMapping(compiled)) {
+      // Keyed by target name (or 'filter' / 'key') so the editor can mark the expression.
+      for (const e of compiled.errors) fieldErrors[`mapping.${e.field}`] = `position ${e.position}: ${e.message}`;
+    }
+  }
+
+  if (patch.alertRouting && patch.alertRouting.channelIds !== 'all' && patch.alertRouting.channelIds.length > 0) {
+    const wanted = [...new Set(patch.alertRouting.channelIds)];
+    const found = await tx.select({ id: alertChannels.id }).from(alertChannels).where(inArray(alertChannels.id, wanted));
+    const missing = wanted.filter((id) => !found.some((f) => f.id === id));
+    if (missing.length) fieldErrors['alertRouting.channelIds'] = `channel(s) ${missing.join(', ')} do not exist: pick from the alert channels list`;
+  }
+
+  if (Object.keys(fieldErrors).length > 0) return invalid(fieldErrors);
+
+  const columns: ColumnChanges = {};
+  const entries: AuditEntry[] = [];
+  const audit = (fieldName: string, oldValue: unknown, newValue: unknown) =>
+    entries.push({ kind: 'config', integration: row.name, fieldName, oldValue: auditValue(oldValue), newValue: auditValue(newValue) });
+
+  for (const field of SIMPLE_FIELDS) {
+    const next = patch[field];
+    if (next === undefined || same(row[field], next)) continue;
+    (columns as Record<string, unknown>)[field] = next;
+    audit(field, row[field], next);
+  }
+
+  if (settings) {
+    const before = row.settings ?? {};
+    const keys = [...new Set([...Object.keys(before), ...Object.keys(settings)])].sort();
+    let anyChanged = false;
+    for (const key of keys) {
+      const had = Object.hasOwn(before, key);
+      const has = Object.hasOwn(settings, key);
+      if (had && has && same(before[key], settings[key])) continue;
+      anyChanged = true;
+      audit(`settings.${key}`, had ? before[key] : undefined, has ? settings[key] : undefined);
+    }
+    if (anyChanged) columns.settings = settings;
+  }
+
+  if (patch.mapping !== undefined && !same(row.mapping ?? null, patch.mapping)) {
+    columns.mapping = patch.mapping;
+    audit('mapping', row.mapping ?? null, patch.mapping);
+  }
+
+  if (patch.secrets && Object.keys(patch.secrets).length > 0) {
+    const writes = await writeSecrets(tx, { integration: row.name, values: patch.secrets, actor: params.actor, keyring: params.keyring });
+    for (const w of writes) audit(`secret.${w.name}`, w.replaced ? { set: true } : undefined, w.replaced ? { replaced: true } : { set: true });
+  }
+
+  if (entries.length === 0) return { ok: true, version: row.version, changed: [] };
+
+  const version = row.version + 1;
+  await tx
+    .update(integrations)
+    .set({ ...columns, version, updatedAt: sql`now()`, updatedBy: params.actor })
+    .where(eq(integrations.name, row.name));
+  const changed = entries.map((e) => e.fieldName);
+  await appendAudit(tx, {
+    actor: params.actor,
+    correlationId: params.correlationId ?? randomUUID(),
+    entries: [...entries, ...(params.extraAudit?.(changed) ?? [])],
+  });
+  return { ok: true, version, changed };
+}
+
+/** Validates and saves a change to one integration's configuration (see the module comment). */
+export async function updateIntegrationConfig(
+  db: DatabaseOrTransaction,
+  params: UpdateIntegrationConfigParams,
+): Promise<ConfigUpdateResult> {
+  const parsed = ZConfigPatch.safeParse(params.patch);
+  if (!parsed.success) {
+    // Report the handler's settings errors in the same answer, so a form shows every problem at once.
+    const errors = fieldErrorsFrom(parsed.error.issues);
+    const rawSettings = (params.patch as { settings?: unknown } | null)?.settings;
+    if (rawSettings !== undefined && !Object.keys(errors).some((key) => key.startsWith('settings'))) {
+      const settings = params.definition.settings.safeParse(rawSettings);
+      if (!settings.success) Object.assign(errors, fieldErrorsFrom(settings.error.issues, 'settings'));
+    }
+    return invalid(errors);
+  }
+  return db.transaction((tx) => applyConfigPatch(tx, { ...params, patch: parsed.data }));
+}
+
+export interface IntegrationConfigView {
+  name: string;
+  description: string;
+  registered: boolean;
+  orphanedAt: Date | null;
+  paused: boolean;
+  pausedAt: Date | null;
+  /** Send back as expectedVersion. */
+  version: number;
+  updatedAt: Date;
+  updatedBy: string;
+  schedule: string | null;
+  /** "At 02:00 AM" or null without a schedule. */
+  scheduleDescription: string | null;
+  timezone: string;
+  retryDelays: string[];
+  breakerKey: string;
+  breakerFailures: number;
+  breakerCooldown: string;
+  retryBudget: number | null;
+  resumePolicy: ResumePolicy;
+  settings: Record<string, unknown>;
+  mapping: Mapping | null;
+  alertRouting: AlertRouting;
+  /** Status only: never a value. */
+  secrets: SecretStatus[];
+}
+
+/**
+ * Everything the config editor shows, secrets as status only. `declaredSecrets` (the handler's
+ * `secrets`) lists unset declared secrets too; without it only stored ones are listed. Null when
+ * the integration does not exist.
+ */
+export async function getIntegrationConfig(
+  db: DatabaseOrTransaction,
+  params: { integration: string; declaredSecrets?: readonly string[] },
+): Promise<IntegrationConfigView | null> {
+  const [row] = await db.select().from(integrations).where(eq(integrations.name, params.integration));
+  if (!row) return null;
+  const secrets = await secretStatus(db, { integration: row.name, declared: params.declaredSecrets ?? [] });
+  return {
+    name: row.name,
+    description: row.description,
+    registered: row.registered,
+    orphanedAt: row.orphanedAt,
+    paused: row.paused,
+    pausedAt: row.pausedAt,
+    version: row.version,
+    updatedAt: row.updatedAt,
+    updatedBy: row.updatedBy,
+    schedule: row.schedule,
+    scheduleDescription: row.schedule ? describeCron(row.schedule) : null,
+    timezone: row.timezone,
+    retryDelays: row.retryDelays,
+    breakerKey: row.breakerKey,
+    breakerFailures: row.breakerFailures,
+    breakerCooldown: row.breakerCooldown,
+    retryBudget: row.retryBudget,
+    resumePolicy: row.resumePolicy === 'run_once' ? 'run_once' : 'skip',
+    settings: row.settings ?? {},
+    mapping: (row.mapping as Mapping | null) ?? null,
+    alertRouting: row.alertRouting,
+    secrets,
+  };
+}

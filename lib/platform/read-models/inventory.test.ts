@@ -1,0 +1,115 @@
+import { sql } from 'drizzle-orm';
+import { drizzle } from 'drizzle-orm/postgres-js';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Database } from '../../../db/client';
+import * as schema from '../../../db/schema';
+import { integrations } from '../../../db/schema';
+import { freshDatabase, type TestDatabase } from '../../../test/db';
+import { listInventory } from './inventory';
+
+let t: TestDatabase;
+beforeAll(async () => {
+  t = await freshDatabase();
+  await t.db.insert(integrations).values([
+    { name: 'busy', breakerKey: 'busy' },
+    { name: 'steady', breakerKey: 'steady' },
+    { name: 'stale', description: 'ran only last week', breakerKey: 'stale' },
+    { name: 'dry', description: 'only dry-runs lately', breakerKey: 'dry' },
+    { name: 'never', description: 'never ran', breakerKey: 'never' },
+  ]);
+});
+afterAll(() => t.drop());
+
+/** The 24 h counts and the last run as a plain per-integration recount, without any index in mind. */
+async function recount(db: Parameters<typeof listInventory>[0]) {
+  const rows = await db.execute<{ name: string; finished: number; succeeded: number; last_id: string | null; last_status: string | null }>(sql`
+    select i.name,
+           (select count(*) from runs r where r.integration = i.name and not r.dry_run and r.created_at > now() - interval '24 hours'
+               and r.status in ('succeeded', 'failed'))::int as finished,
+           (select count(*) from runs r where r.integration = i.name and not r.dry_run and r.created_at > now() - interval '24 hours'
+               and r.status = 'succeeded')::int as succeeded,
+           (select r.id from runs r where r.integration = i.name and not r.dry_run order by r.created_at desc, r.id desc limit 1) as last_id,
+           (select r.status from runs r where r.integration = i.name and not r.dry_run order by r.created_at desc, r.id desc limit 1) as last_status
+      from integrations i order by i.name`);
+  return Object.fromEntries(rows.map((r) => [r.name, r]));
+}
+
+/** Rows of runs the plan's scans returned or threw away, summed over their loops. */
+function runsScanned(node: Record<string, unknown>): number {
+  const loops = Number(node['Actual Loops'] ?? 1);
+  const own =
+    node['Relation Name'] === 'runs'
+      ? (Number(node['Actual Rows'] ?? 0) + Number(node['Rows Removed by Filter'] ?? 0) + Number(node['Rows Removed by Index Recheck'] ?? 0)) * loops
+      : 0;
+  const children = (node.Plans as Record<string, unknown>[] | undefined) ?? [];
+  return own + children.reduce((sum, child) => sum + runsScanned(child), 0);
+}
+
+describe('inventory at volume', () => {
+  it('agrees with a per-integration recount across statuses, dry-runs, the 24 h boundary and an integration that never ran', async () => {
+    // 3 000 runs over 48 h, every status, 1 in 7 a dry-run, and a stale integration's runs of last week.
+    await t.db.execute(sql`
+      insert into runs (integration, trigger, status, dry_run, triggered_by, correlation_id, max_attempts, created_at)
+      select (array['busy', 'busy', 'steady', 'dry'])[1 + g % 4], 'schedule'::run_trigger,
+             (array['succeeded', 'succeeded', 'failed', 'queued', 'running', 'retrying', 'deferred', 'cancelled'])[1 + (g * 7) % 8]::run_status,
+             g % 7 = 0 or (g % 4 = 3 and g < 1500), 'schedule', 'c', 3,
+             now() - make_interval(secs => g * 57.6)
+        from generate_series(0, 2999) g
+      union all
+      select 'stale', 'manual', 'succeeded', false, 'ada', 'c', 3, now() - make_interval(days => 6 + g) from generate_series(0, 9) g`);
+
+    // One transaction, so listInventory and the recount share now(): runs exactly 24 h old (not
+    // counted) and a few seconds either side of it.
+    await t.db.transaction(async (tx) => {
+      await tx.execute(sql`
+        insert into runs (integration, trigger, status, triggered_by, correlation_id, max_attempts, created_at)
+        select (array['busy', 'steady'])[1 + (g + 5) % 2], 'schedule', (case when (g + 5) % 3 = 0 then 'failed' else 'succeeded' end)::run_status,
+               'schedule', 'c', 3, now() - interval '24 hours' + make_interval(secs => g)
+          from generate_series(-5, 5) g`);
+      const expected = await recount(tx);
+      const rows = await listInventory(tx);
+      expect(rows.map((r) => r.name).sort()).toEqual(Object.keys(expected).sort());
+      for (const row of rows) {
+        const e = expected[row.name];
+        expect({ name: row.name, finished: row.finished24h, succeeded: row.succeeded24h, lastId: row.lastRun?.id ?? null, lastStatus: row.lastRun?.status ?? null }).toEqual({
+          name: e.name,
+          finished: e.finished,
+          succeeded: e.succeeded,
+          lastId: e.last_id,
+          lastStatus: e.last_status,
+        });
+        expect(await listInventory(tx, { name: row.name })).toEqual([row]);
+      }
+      expect(expected.busy.finished).toBeGreaterThan(0);
+      expect(expected.steady.succeeded).toBeLessThan(expected.steady.finished);
+      expect(expected.stale.finished).toBe(0);
+      expect(expected.stale.last_id).not.toBeNull();
+      expect(expected.never.last_id).toBeNull();
+      expect((await listInventory(tx, { search: 'dry-runs' })).map((r) => r.name)).toEqual(['dry']);
+    });
+  });
+
+  it('reads only the last 24 hours of runs and one entry per integration, even for an integration that never ran', async () => {
+    // 40 000 runs over 40 days for four integrations (1 000 a day); 'never' has none.
+    await t.db.execute(sql`
+      insert into runs (integration, trigger, status, triggered_by, correlation_id, max_attempts, created_at)
+      select (array['busy', 'steady', 'stale', 'dry'])[1 + g % 4], 'schedule',
+             (case when g % 20 = 0 then 'failed' else 'succeeded' end)::run_status, 'schedule', 'c', 3,
+             now() - interval '2 days' - make_interval(secs => g * 86.4)
+        from generate_series(0, 39999) g`);
+    await t.db.execute(sql`analyze runs`);
+    const captured: { query: string; params: unknown[] }[] = [];
+    const logging = drizzle(t.db.$client, { schema, logger: { logQuery: (query, params) => captured.push({ query, params }) } }) as unknown as Database;
+    await listInventory(logging);
+    expect(captured).toHaveLength(1);
+    const [{ 'QUERY PLAN': plan }] = await t.db.$client.unsafe(`explain (analyze, format json) ${captured[0].query}`, captured[0].params as never[]);
+    const root = (typeof plan === 'string' ? JSON.parse(plan) : plan)[0].Plan as Record<string, unknown>;
+    const [{ total, last24h }] = await t.db.execute<{ total: number; last24h: number }>(
+      sql`select count(*)::int as total, (count(*) filter (where created_at > now() - interval '24 hours'))::int as last24h from runs`,
+    );
+    expect(total).toBeGreaterThanOrEqual(40_000);
+    // The 24 h pass plus the last run of each integration (past the newest dry-runs of 'dry'); a
+    // plan that walks runs_created_idx for 'never' until it runs out reads all of them instead.
+    expect(runsScanned(root)).toBeLessThan(last24h + 1_000);
+  });
+});

@@ -1,0 +1,188 @@
+import { sql } from 'drizzle-orm';
+import type { DatabaseOrTransaction } from '../../../db/client';
+import type { RunStatus } from '../../../db/schema';
+
+export type IntegrationState = 'orphaned' | 'paused' | 'breaker_open' | 'credentials_failing' | 'failing' | 'healthy' | 'new';
+
+export interface InventoryRow {
+  name: string;
+  description: string;
+  registered: boolean;
+  paused: boolean;
+  schedule: string | null;
+  timezone: string;
+  breakerKey: string;
+  breakerState: 'closed' | 'open' | 'half_open';
+  breakerOpenUntil: Date | null;
+  breakerFailures: number;
+  lastRun: { id: string; status: RunStatus; createdAt: Date; finishedAt: Date | null } | null;
+  /** Finished, non-dry runs of the last 24 hours. */
+  finished24h: number;
+  succeeded24h: number;
+  /** null when nothing finished in the last 24 hours. */
+  successRate24h: number | null;
+  openIncidents: number;
+  /** The OAuth2 provider's last error while tokens cannot be had, and since when. */
+  credentialsError: string | null;
+  credentialsFailingSince: Date | null;
+  state: IntegrationState;
+}
+
+interface RawRow extends Record<string, unknown> {
+  name: string;
+  description: string;
+  registered: boolean;
+  paused: boolean;
+  schedule: string | null;
+  timezone: string;
+  breaker_key: string;
+  breaker_state: 'closed' | 'open' | 'half_open' | null;
+  open_until: string | null;
+  consecutive_failures: number | null;
+  last_id: string | null;
+  last_status: RunStatus | null;
+  last_created: string | null;
+  last_finished: string | null;
+  credentials_error: string | null;
+  credentials_failing_since: string | null;
+  finished: number;
+  succeeded: number;
+  open_incidents: number;
+}
+
+export function deriveState(row: {
+  registered: boolean;
+  paused: boolean;
+  breakerState: string;
+  lastStatus: RunStatus | null;
+  openIncidents: number;
+  credentialsFailing?: boolean;
+}): IntegrationState {
+  if (!row.registered) return 'orphaned';
+  if (row.paused) return 'paused';
+  if (row.breakerState === 'open' || row.breakerState === 'half_open') return 'breaker_open';
+  if (row.credentialsFailing) return 'credentials_failing';
+  if (row.lastStatus === 'failed' || row.openIncidents > 0) return 'failing';
+  if (row.lastStatus === null) return 'new';
+  return 'healthy';
+}
+
+/**
+ * Every integration with what an operator needs at a glance, in one statement. The last run comes
+ * from runs_integration_created_idx, one index entry per integration; the 24 h counts from one
+ * pass over the last 24 hours of runs_created_idx, grouped by integration.
+ */
+export async function listInventory(db: DatabaseOrTransaction, params: { search?: string; name?: string } = {}): Promise<InventoryRow[]> {
+  const search = params.search?.trim() ? `%${params.search.trim().replace(/[%_\\]/g, (c) => `\\${c}`)}%` : null;
+  const name = params.name ?? null;
+  const rows = await db.execute<RawRow>(sql`
+    select i.name, i.description, i.registered, i.paused, i.schedule, i.timezone, i.breaker_key,
+           i.credentials_error, i.credentials_failing_since,
+           b.state as breaker_state, b.open_until, b.consecutive_failures,
+           lr.id as last_id, lr.status as last_status, lr.created_at as last_created, lr.finished_at as last_finished,
+           coalesce(s.finished, 0)::int as finished, coalesce(s.succeeded, 0)::int as succeeded,
+           coalesce(inc.n, 0)::int as open_incidents
+      from integrations i
+      left join breakers b on b.key = i.breaker_key
+      left join lateral (
+        -- A range on integration (the same rows as '=') and integration first in the order: with
+        -- '=' the planner may instead walk runs_created_idx newest first and filter by integration,
+        -- which is quick for a busy integration but reads every run (1 M at benchmark volume) for
+        -- one that never ran. NULLS LAST as in the index, so it reads one entry and does not sort.
+        select r.id, r.status, r.created_at, r.finished_at from runs r
+         where r.integration >= i.name and r.integration <= i.name and not r.dry_run
+         order by r.integration, r.created_at desc nulls last, r.id desc nulls last limit 1) lr on true
+      left join (
+        -- One pass over the last 24 hours for every integration: a count per integration (a
+        -- lateral) visited each heap page of those 24 hours once per integration, since runs of
+        -- all integrations share the pages.
+        select r.integration,
+               count(*) filter (where r.status in ('succeeded', 'failed')) as finished,
+               count(*) filter (where r.status = 'succeeded') as succeeded
+          from runs r
+         where r.created_at > now() - interval '24 hours' and not r.dry_run
+           and (${name}::text is null or r.integration = ${name})
+         group by r.integration) s on s.integration = i.name
+      left join lateral (
+        select count(*) as n from incidents x where x.integration = i.name and x.closed_at is null) inc on true
+     where (${search}::text is null or i.name ilike ${search} or i.description ilike ${search})
+       and (${name}::text is null or i.name = ${name})
+     order by i.registered desc, i.name`);
+  return rows.map((r) => {
+    const breakerState = r.breaker_state ?? 'closed';
+    const lastRun = r.last_id
+      ? { id: r.last_id, status: r.last_status!, createdAt: new Date(r.last_created!), finishedAt: r.last_finished ? new Date(r.last_finished) : null }
+      : null;
+    return {
+      name: r.name,
+      description: r.description,
+      registered: r.registered,
+      paused: r.paused,
+      schedule: r.schedule,
+      timezone: r.timezone,
+      breakerKey: r.breaker_key,
+      breakerState,
+      breakerOpenUntil: r.open_until ? new Date(r.open_until) : null,
+      breakerFailures: r.consecutive_failures ?? 0,
+      lastRun,
+      finished24h: r.finished,
+      succeeded24h: r.succeeded,
+      successRate24h: r.finished > 0 ? r.succeeded / r.finished : null,
+      openIncidents: r.open_incidents,
+      credentialsError: r.credentials_error,
+      credentialsFailingSince: r.credentials_failing_since ? new Date(r.credentials_failing_since) : null,
+      state: deriveState({
+        registered: r.registered,
+        paused: r.paused,
+        breakerState,
+        lastStatus: lastRun?.status ?? null,
+        openIncidents: r.open_incidents,
+        credentialsFailing: r.credentials_failing_since !== null,
+      }),
+    };
+  });
+}
+
+export interface BreakerView {
+  key: string;
+  state: 'closed' | 'open' | 'half_open';
+  consecutiveFailures: number;
+  openedAt: Date | null;
+  openUntil: Date | null;
+  forcedOpen: boolean;
+  lastError: string | null;
+  lastFailureAt: Date | null;
+  /** Integrations that share this breaker (same external system). */
+  integrations: string[];
+}
+
+/** The breaker as operators see it; a key nobody has tripped yet reads as closed. */
+export async function getBreakerView(db: DatabaseOrTransaction, params: { key: string }): Promise<BreakerView> {
+  const rows = await db.execute<{
+    state: 'closed' | 'open' | 'half_open' | null;
+    consecutive_failures: number | null;
+    opened_at: string | null;
+    open_until: string | null;
+    forced_open: boolean | null;
+    last_error: string | null;
+    last_failure_at: string | null;
+    names: string[] | null;
+  }>(sql`
+    select b.state, b.consecutive_failures, b.opened_at, b.open_until, b.forced_open, b.last_error, b.last_failure_at,
+           (select array_agg(i.name order by i.name) from integrations i where i.breaker_key = ${params.key}) as names
+      from (select ${params.key}::text as key) k
+      left join breakers b on b.key = k.key`);
+  const r = rows[0];
+  const date = (v: string | null) => (v ? new Date(v) : null);
+  return {
+    key: params.key,
+    state: r?.state ?? 'closed',
+    consecutiveFailures: r?.consecutive_failures ?? 0,
+    openedAt: date(r?.opened_at ?? null),
+    openUntil: date(r?.open_until ?? null),
+    forcedOpen: r?.forced_open ?? false,
+    lastError: r?.last_error ?? null,
+    lastFailureAt: date(r?.last_failure_at ?? null),
+    integrations: r?.names ?? [],
+  };
+}

@@ -1,0 +1,197 @@
+import { and, asc, eq, gte, inArray, lte, sql, type SQL } from 'drizzle-orm';
+import { z } from 'zod';
+import type { DatabaseOrTransaction } from '../../../db/client';
+import { ZInstant, ZTimeIdCursor, ZUrlText } from '../params';
+import { attemptLogs, attempts, runs, runStatusEnum, runTriggerEnum, type Attempt, type AttemptLog, type Run } from '../../../db/schema';
+
+/** Filters of the runs list, shared by the page's search params and the JSON API. */
+export const ZRunFilter = z.object({
+  integration: ZUrlText(100).optional(),
+  status: z.enum(runStatusEnum.enumValues).optional(),
+  trigger: z.enum(runTriggerEnum.enumValues).optional(),
+  dryRun: z.enum(['only', 'exclude']).optional(),
+  /** `exclude`: only runs nobody has retried yet (what the Overview counts as awaiting action). */
+  retried: z.enum(['exclude', 'only']).optional(),
+  from: ZInstant.optional(),
+  to: ZInstant.optional(),
+  /** Keyset cursor: `<createdAt ISO>|<id>` of the last row of the previous page. */
+  after: ZTimeIdCursor('run').optional(),
+  limit: z.coerce.number().int().min(1).max(200).default(50),
+});
+export type TRunFilter = z.input<typeof ZRunFilter>;
+
+export type RunListItem = Pick<
+  Run,
+  | 'id'
+  | 'integration'
+  | 'trigger'
+  | 'dryRun'
+  | 'status'
+  | 'triggeredBy'
+  | 'retryOf'
+  | 'attemptCount'
+  | 'maxAttempts'
+  | 'progressDone'
+  | 'progressTotal'
+  | 'errorMessage'
+  | 'nextAttemptAt'
+  | 'createdAt'
+  | 'startedAt'
+  | 'finishedAt'
+  | 'hold'
+  | 'bulkOperationId'
+> & { retriedBy: string | null };
+
+export function runCursor(row: { createdAt: Date; id: string }): string {
+  return `${row.createdAt.toISOString()}|${row.id}`;
+}
+
+/** Newest first, keyset-paginated on (created_at, id): constant time at any depth. */
+export async function listRuns(db: DatabaseOrTransaction, input: TRunFilter = {}): Promise<{ items: RunListItem[]; next: string | null }> {
+  return queryRuns(db, ZRunFilter.parse(input));
+}
+
+export type RunFilter = z.output<typeof ZRunFilter>;
+
+/** listRuns for a filter ZRunFilter has already parsed (the route handler's input). */
+export async function queryRuns(db: DatabaseOrTransaction, f: RunFilter): Promise<{ items: RunListItem[]; next: string | null }> {
+  const where: SQL[] = [];
+  if (f.integration) where.push(eq(runs.integration, f.integration));
+  if (f.status) where.push(eq(runs.status, f.status));
+  if (f.trigger) where.push(eq(runs.trigger, f.trigger));
+  if (f.dryRun === 'only') where.push(eq(runs.dryRun, true));
+  if (f.dryRun === 'exclude') where.push(eq(runs.dryRun, false));
+  if (f.from) where.push(gte(runs.createdAt, f.from));
+  if (f.to) where.push(lte(runs.createdAt, f.to));
+  if (f.retried === 'exclude') where.push(sql`not exists (select 1 from runs x where x.retry_of = ${runs.id})`);
+  if (f.retried === 'only') where.push(sql`exists (select 1 from runs x where x.retry_of = ${runs.id})`);
+  if (f.after) {
+    const { at, id } = f.after;
+    // A JS Date keeps milliseconds, created_at microseconds: take the cursor row's exact time by id,
+    // and compare as a row so PostgreSQL uses it as an index bound.
+    const cursorAt = sql`coalesce((select c.created_at from runs c where c.id = ${id}::uuid), ${at.toISOString()}::timestamptz)`;
+    where.push(sql`(${runs.createdAt}, ${runs.id}) < (${cursorAt}, ${id}::uuid)`);
+  }
+  const rows = await db
+    .select({
+      id: runs.id,
+      integration: runs.integration,
+      trigger: runs.trigger,
+      dryRun: runs.dryRun,
+      status: runs.status,
+      triggeredBy: runs.triggeredBy,
+      retryOf: runs.retryOf,
+      attemptCount: runs.attemptCount,
+      maxAttempts: runs.maxAttempts,
+      progressDone: runs.progressDone,
+      progressTotal: runs.progressTotal,
+      errorMessage: runs.errorMessage,
+      nextAttemptAt: runs.nextAttemptAt,
+      createdAt: runs.createdAt,
+      startedAt: runs.startedAt,
+      finishedAt: runs.finishedAt,
+      hold: runs.hold,
+      bulkOperationId: runs.bulkOperationId,
+      retriedBy: sql<string | null>`(select r2.id from runs r2 where r2.retry_of = "runs"."id" order by r2.created_at limit 1)`,
+    })
+    .from(runs)
+    .where(where.length ? and(...where) : undefined)
+    // NULLS LAST to match the indexes' order: PostgreSQL then reads the index instead of sorting.
+    .orderBy(sql`${runs.createdAt} desc nulls last`, sql`${runs.id} desc nulls last`)
+    .limit(f.limit + 1);
+  const items = rows.slice(0, f.limit);
+  return { items, next: rows.length > f.limit ? runCursor(items[items.length - 1]) : null };
+}
+
+/** Live status of a few runs, for the console's polling of running work. */
+export async function runStatuses(db: DatabaseOrTransaction, params: { ids: string[] }) {
+  if (params.ids.length === 0) return [];
+  return db
+    .select({
+      id: runs.id,
+      status: runs.status,
+      attemptCount: runs.attemptCount,
+      progressDone: runs.progressDone,
+      progressTotal: runs.progressTotal,
+      nextAttemptAt: runs.nextAttemptAt,
+      finishedAt: runs.finishedAt,
+      errorMessage: runs.errorMessage,
+      hold: runs.hold,
+    })
+    .from(runs)
+    .where(inArray(runs.id, params.ids.slice(0, 200)));
+}
+
+export interface RunDetail {
+  run: Run;
+  attempts: (Attempt & { logs: AttemptLog[] })[];
+  retries: Pick<Run, 'id' | 'status' | 'createdAt' | 'triggeredBy'>[];
+}
+
+/** A run with its attempts (oldest first), each attempt's logs, and the runs that retried it. */
+export async function getRunDetail(db: DatabaseOrTransaction, params: { id: string; logLimit?: number }): Promise<RunDetail | null> {
+  if (!z.string().uuid().safeParse(params.id).success) return null;
+  const [run] = await db.select().from(runs).where(eq(runs.id, params.id));
+  if (!run) return null;
+  const attemptRows = await db.select().from(attempts).where(eq(attempts.runId, run.id)).orderBy(asc(attempts.number));
+  const logs = attemptRows.length
+    ? await db
+        .select()
+        .from(attemptLogs)
+        .where(inArray(attemptLogs.attemptId, attemptRows.map((a) => a.id)))
+        .orderBy(asc(attemptLogs.id))
+        .limit(params.logLimit ?? 2000)
+    : [];
+  const retries = await db
+    .select({ id: runs.id, status: runs.status, createdAt: runs.createdAt, triggeredBy: runs.triggeredBy })
+    .from(runs)
+    .where(eq(runs.retryOf, run.id))
+    .orderBy(asc(runs.createdAt));
+  return {
+    run,
+    attempts: attemptRows.map((a) => ({ ...a, logs: logs.filter((l) => l.attemptId === a.id) })),
+    retries,
+  };
+}
+
+export interface OverviewStats {
+  failedAwaitingAction: number;
+  undeliveredIncidents: number;
+  running: number;
+  /** Per integration and day (UTC), finished non-dry runs and how many succeeded, last 7 days. */
+  daily: { integration: string; day: string; finished: number; succeeded: number }[];
+}
+
+/** Failed runs count as awaiting action for this long after they were created. */
+export const AWAITING_ACTION_WINDOW_MS = 7 * 86_400_000;
+
+/**
+ * The Runs list that shows exactly the runs `failedAwaitingAction` counts (the Overview links to
+ * it): failed, not dry-runs, nobody retried them yet, created since `since`.
+ */
+export function awaitingActionFilter(since: Date) {
+  return { status: 'failed', dryRun: 'exclude', retried: 'exclude', from: since.toISOString() } as const;
+}
+
+/**
+ * `since` bounds "failed runs awaiting action" (default: 7 days before now); pass the same value
+ * to awaitingActionFilter for the list the count links to.
+ */
+export async function overviewStats(db: DatabaseOrTransaction, params: { since?: Date } = {}): Promise<OverviewStats> {
+  const since = params.since ?? new Date(Date.now() - AWAITING_ACTION_WINDOW_MS);
+  const [counts] = await db.execute<{ failed: number; undelivered: number; running: number }>(sql`
+    select
+      (select count(*) from runs r where r.status = 'failed' and not r.dry_run
+          and r.created_at >= ${since.toISOString()}::timestamptz
+          and not exists (select 1 from runs x where x.retry_of = r.id))::int as failed,
+      (select count(*) from incidents i where i.undelivered)::int as undelivered,
+      (select count(*) from runs r where r.status in ('running', 'retrying', 'deferred', 'queued'))::int as running`);
+  const daily = await db.execute<{ integration: string; day: string; finished: number; succeeded: number }>(sql`
+    select integration, to_char(date_trunc('day', created_at at time zone 'UTC'), 'YYYY-MM-DD') as day,
+           count(*) filter (where status in ('succeeded', 'failed'))::int as finished,
+           count(*) filter (where status = 'succeeded')::int as succeeded
+      from runs
+     where created_at > date_trunc('day', now() at time zone 'UTC') - interval '6 days' and not dry_run
+     group by 1, 2 order by 1, 2`);
+  return { failedAwaitingAction: counts.failed, undeliveredIncidents: counts.undelivered, running: counts.running, daily: [...daily] };
+}

@@ -1,0 +1,100 @@
+import { eq } from 'drizzle-orm';
+import type { PgBoss } from 'pg-boss';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { z } from 'zod';
+import { breakers } from '../../../db/schema';
+import { freshDatabase, type TestDatabase } from '../../../test/db';
+import { json, startTestServer, type TestServer } from '../../../test/fixtures/http-server';
+import { platformEvents, sleep, startTestBoss } from '../../../test/fixtures/platform';
+import { acquireBreakerPermit, breakerDeferral, getBreaker, openBreaker, resetBreaker } from './breaker';
+import { defineIntegration, type IntegrationDefinition } from '../contract';
+import { CircuitOpenError, isCircuitOpenError } from '../errors';
+import { createHttpClient } from './http';
+import { buildRegistry, syncRegistry } from '../registry';
+
+let t: TestDatabase;
+let boss: PgBoss;
+let server: TestServer;
+let status = 500;
+
+const def = (name: string) =>
+  defineIntegration({ name, description: name, settings: z.object({}), breakerKey: 'erp', async execute() { return {}; } }) as IntegrationDefinition;
+
+beforeAll(async () => {
+  t = await freshDatabase();
+  boss = await startTestBoss(t.url);
+  await syncRegistry(t.db, { registry: buildRegistry([def('erp-export'), def('erp-import')]) });
+  server = await startTestServer((_req, res) => json(res, status, { status }));
+});
+afterAll(async () => {
+  await server.close();
+  await boss.stop({ graceful: false });
+  await t.drop();
+});
+
+const policy = { failures: 3, cooldownMs: 1_000 };
+const client = () => createHttpClient({ correlationId: 'c', breaker: { db: t.db, boss, key: 'erp', policy }, defaults: { retries: 0 } });
+const breaker = async () => (await getBreaker(t.db, { key: 'erp' }))!;
+
+describe('shared circuit breaker', () => {
+  it('counts 4xx as no failure and resets the count on success', async () => {
+    status = 500;
+    await client().get(`${server.url}/a`).catch(() => {});
+    expect((await breaker()).consecutiveFailures).toBe(1);
+    status = 404;
+    await client().get(`${server.url}/a`).catch(() => {});
+    expect(await breaker()).toMatchObject({ state: 'closed', consecutiveFailures: 0 });
+  });
+
+  it('opens after N consecutive transient failures and then sends nothing', async () => {
+    status = 503;
+    for (let i = 0; i < 3; i++) await client().get(`${server.url}/fail`).catch(() => {});
+    const open = await breaker();
+    expect(open).toMatchObject({ state: 'open', consecutiveFailures: 3 });
+    expect(open.lastError).toBe(`GET ${server.url}/fail answered 503`);
+    expect(open.openUntil!.getTime() - open.openedAt!.getTime()).toBe(1_000);
+
+    const before = server.requests.length;
+    const error = await client().get(`${server.url}/blocked`).catch((e: unknown) => e);
+    expect(isCircuitOpenError(error)).toBe(true);
+    expect((error as CircuitOpenError).retryAt.getTime()).toBe(open.openUntil!.getTime());
+    expect(server.requests.length).toBe(before);
+    expect(await breakerDeferral(t.db, { key: 'erp', cooldownMs: 1_000 })).toEqual(open.openUntil);
+
+    const [opened] = await platformEvents(t.db, 'breaker.opened');
+    expect(opened).toMatchObject({ breakerKey: 'erp', integrations: ['erp-export', 'erp-import'], error: `GET ${server.url}/fail answered 503` });
+  });
+
+  it('after the cooldown lets exactly one trial through; a failed trial re-opens it', async () => {
+    await sleep(1_100);
+    status = 500;
+    const before = server.requests.length;
+    const results = await Promise.allSettled(Array.from({ length: 5 }, () => client().get(`${server.url}/trial`)));
+    expect(server.requests.length - before).toBe(1);
+    expect(results.filter((r) => r.status === 'rejected' && isCircuitOpenError(r.reason))).toHaveLength(4);
+    expect(await breaker()).toMatchObject({ state: 'open', consecutiveFailures: 4, trialStartedAt: null });
+    expect(await platformEvents(t.db, 'breaker.opened')).toHaveLength(2);
+  });
+
+  it('a successful trial closes it and emits breaker.closed', async () => {
+    await sleep(1_100);
+    status = 200;
+    const response = await client().get(`${server.url}/recovered`);
+    expect(response.status).toBe(200);
+    expect(await breaker()).toMatchObject({ state: 'closed', consecutiveFailures: 0, openUntil: null });
+    const [closed] = await platformEvents(t.db, 'breaker.closed');
+    expect(closed).toMatchObject({ breakerKey: 'erp', integrations: ['erp-export', 'erp-import'] });
+  });
+
+  it('a forced open holds until reset, whatever the cooldown', async () => {
+    await openBreaker(t.db, { key: 'erp', by: 'op', boss });
+    await sleep(1_100);
+    await expect(acquireBreakerPermit(t.db, { key: 'erp', cooldownMs: 1_000 })).rejects.toBeInstanceOf(CircuitOpenError);
+    await resetBreaker(t.db, { key: 'erp', by: 'op', boss });
+    const permit = await acquireBreakerPermit(t.db, { key: 'erp', cooldownMs: 1_000 });
+    expect(permit.trial).toBe(false);
+    const [row] = await t.db.select().from(breakers).where(eq(breakers.key, 'erp'));
+    expect(row.state).toBe('closed');
+    expect((await platformEvents(t.db, 'breaker.closed')).length).toBe(2);
+  });
+});

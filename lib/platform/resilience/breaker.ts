@@ -1,0 +1,277 @@
+import { ConsecutiveBreaker } from 'cockatiel';
+import { eq, sql } from 'drizzle-orm';
+import type { PgBoss } from 'pg-boss';
+import type { Database, DatabaseOrTransaction } from '../../../db/client';
+import { breakers, integrations, type Breaker } from '../../../db/schema';
+import { recordAction } from '../governance/audit';
+import { CircuitOpenError, TriggerError } from '../errors';
+import { emitPlatformEvent } from '../execution/events';
+import { txEventSender } from '../execution/queue';
+
+/**
+ * A circuit breaker per external system, shared by every worker process through the `breakers`
+ * row (the truth). Closed: requests flow, consecutive transient failures are counted (cockatiel's
+ * ConsecutiveBreaker decides when the count opens it). Open: nothing is sent until `open_until`.
+ * Then half-open: a conditional UPDATE lets exactly one trial request through (`trial_started_at`);
+ * its success closes the breaker, its failure re-opens it. Transitions emit platform events in
+ * the same transaction as the row change.
+ */
+
+export interface BreakerPolicy {
+  /** Consecutive transient failures that open the breaker. */
+  failures: number;
+  /** How long it stays open before a trial request. */
+  cooldownMs: number;
+}
+
+export interface BreakerPermit {
+  key: string;
+  /** This request is the half-open trial: its outcome closes or re-opens the breaker. */
+  trial: boolean;
+  /** Row state when the permit was given (a closed breaker with no failures needs no write on success). */
+  seen: { state: Breaker['state']; consecutiveFailures: number } | null;
+}
+
+/** How long a half-open trial may take before another request may take it over. */
+const DEFAULT_TRIAL_LEASE_MS = 60_000;
+/** While another request's trial is in flight, a deferred run looks again after at most this long. */
+const TRIAL_WAIT_MS = 5_000;
+
+interface BreakerRow {
+  state: Breaker['state'];
+  consecutive_failures: number;
+  open_until: Date | null;
+  forced_open: boolean;
+  trial_started_at: Date | null;
+  due: boolean;
+  trial_live: boolean;
+  now: Date;
+}
+
+async function readRow(db: DatabaseOrTransaction, key: string, trialLeaseMs: number): Promise<BreakerRow | undefined> {
+  const rows = await db.execute<Record<string, unknown>>(sql`
+    select state, consecutive_failures, open_until, forced_open, trial_started_at,
+           (open_until is not null and open_until <= now()) as due,
+           (trial_started_at is not null and trial_started_at > now() - make_interval(secs => ${trialLeaseMs / 1000})) as trial_live,
+           now() as now
+    from breakers where key = ${key}`);
+  const row = rows[0];
+  if (!row) return undefined;
+  return {
+    state: row.state as Breaker['state'],
+    consecutive_failures: Number(row.consecutive_failures),
+    open_until: row.open_until ? new Date(row.open_until as string) : null,
+    forced_open: Boolean(row.forced_open),
+    trial_started_at: row.trial_started_at ? new Date(row.trial_started_at as string) : null,
+    due: Boolean(row.due),
+    trial_live: Boolean(row.trial_live),
+    now: new Date(row.now as string),
+  };
+}
+
+/**
+ * When a run should wait for this breaker, the time to look again; null when a request may go out
+ * (closed, or open past its cooldown so a trial is possible).
+ */
+export async function breakerDeferral(
+  db: DatabaseOrTransaction,
+  params: { key: string; cooldownMs: number; trialLeaseMs?: number },
+): Promise<Date | null> {
+  const row = await readRow(db, params.key, params.trialLeaseMs ?? DEFAULT_TRIAL_LEASE_MS);
+  if (!row || row.state === 'closed') return null;
+  if (row.state === 'open') {
+    if (row.forced_open && !row.open_until) return new Date(row.now.getTime() + params.cooldownMs);
+    return row.due ? null : row.open_until;
+  }
+  return row.trial_live ? new Date(row.now.getTime() + Math.min(params.cooldownMs, TRIAL_WAIT_MS)) : null;
+}
+
+/** Asks the breaker for one outbound request; throws CircuitOpenError when none may leave. */
+export async function acquireBreakerPermit(
+  db: Database,
+  params: { key: string; cooldownMs: number; trialLeaseMs?: number },
+): Promise<BreakerPermit> {
+  const lease = params.trialLeaseMs ?? DEFAULT_TRIAL_LEASE_MS;
+  const row = await readRow(db, params.key, lease);
+  if (!row || row.state === 'closed') {
+    return { key: params.key, trial: false, seen: row ? { state: row.state, consecutiveFailures: row.consecutive_failures } : null };
+  }
+  if (row.state === 'open' && (!row.due || (row.forced_open && !row.open_until))) {
+    throw new CircuitOpenError(params.key, row.open_until ?? new Date(row.now.getTime() + params.cooldownMs));
+  }
+  // Open past its cooldown, or half-open with no live trial: exactly one caller wins this UPDATE.
+  const claimed = await db.execute(sql`
+    update breakers set state = 'half_open', trial_started_at = now(), updated_at = now()
+    where key = ${params.key}
+      and ((state = 'open' and open_until is not null and open_until <= now())
+        or (state = 'half_open' and (trial_started_at is null or trial_started_at <= now() - make_interval(secs => ${lease / 1000}))))
+    returning key`);
+  if (claimed.length === 1) return { key: params.key, trial: true, seen: { state: 'half_open', consecutiveFailures: row.consecutive_failures } };
+  throw new CircuitOpenError(
+    params.key,
+    new Date(row.now.getTime() + Math.min(params.cooldownMs, TRIAL_WAIT_MS)),
+    `Circuit '${params.key}' is half-open and another request is the trial: no request was sent; the run continues shortly`,
+  );
+}
+
+async function integrationsSharing(db: DatabaseOrTransaction, key: string): Promise<string[]> {
+  const rows = await db.select({ name: integrations.name }).from(integrations).where(eq(integrations.breakerKey, key));
+  return rows.map((r) => r.name).sort();
+}
+
+/** The request got an answer that does not count as a failure (2xx-4xx): a trial closes the breaker. */
+export async function recordBreakerSuccess(db: Database, boss: PgBoss, params: { permit: BreakerPermit }): Promise<void> {
+  const { permit } = params;
+  if (!permit.trial) {
+    if (permit.seen?.state === 'closed' && permit.seen.consecutiveFailures > 0) {
+      await db
+        .update(breakers)
+        .set({ consecutiveFailures: 0, updatedAt: sql`now()` })
+        .where(sql`${breakers.key} = ${permit.key} and ${breakers.state} = 'closed'`);
+    }
+    return;
+  }
+  await db.transaction(async (tx) => {
+    const closed = await tx.execute(sql`
+      update breakers set state = 'closed', consecutive_failures = 0, opened_at = null, open_until = null,
+        trial_started_at = null, forced_open = false, updated_at = now()
+      where key = ${permit.key} and state = 'half_open'
+      returning key`);
+    if (closed.length === 1) {
+      await emitPlatformEvent(txEventSender(boss, tx), {
+        type: 'breaker.closed',
+        at: new Date().toISOString(),
+        breakerKey: permit.key,
+        integrations: await integrationsSharing(tx, permit.key),
+      });
+    }
+  });
+}
+
+/** A transient outbound failure (5xx, timeout, connection): counted; may open or re-open the breaker. */
+export async function recordBreakerFailure(
+  db: Database,
+  boss: PgBoss,
+  params: { permit: BreakerPermit; policy: BreakerPolicy; error: string },
+): Promise<void> {
+  const { permit, policy } = params;
+  const error = params.error.slice(0, 1000);
+  await db.transaction(async (tx) => {
+    await tx.insert(breakers).values({ key: permit.key }).onConflictDoNothing();
+    const rows = await tx.execute<Record<string, unknown>>(sql`select state, consecutive_failures from breakers where key = ${permit.key} for update`);
+    const state = rows[0].state as Breaker['state'];
+    const counter = new ConsecutiveBreaker(Math.max(1, policy.failures));
+    counter.state = Number(rows[0].consecutive_failures);
+    const shouldOpen =
+      (permit.trial && state === 'half_open') || (state === 'closed' && counter.failure());
+    if (!shouldOpen) {
+      await tx.execute(sql`
+        update breakers set consecutive_failures = consecutive_failures + 1, last_error = ${error},
+          last_failure_at = now(), updated_at = now()
+        where key = ${permit.key}`);
+      return;
+    }
+    const opened = await tx.execute<{ open_until: string }>(sql`
+      update breakers set state = 'open', consecutive_failures = consecutive_failures + 1, last_error = ${error},
+        last_failure_at = now(), opened_at = now(), open_until = now() + make_interval(secs => ${policy.cooldownMs / 1000}),
+        trial_started_at = null, updated_at = now()
+      where key = ${permit.key}
+      returning open_until`);
+    await emitPlatformEvent(txEventSender(boss, tx), {
+      type: 'breaker.opened',
+      at: new Date().toISOString(),
+      breakerKey: permit.key,
+      integrations: await integrationsSharing(tx, permit.key),
+      error,
+      openUntil: new Date(opened[0].open_until).toISOString(),
+    });
+  });
+}
+
+export async function getBreaker(db: DatabaseOrTransaction, params: { key: string }): Promise<Breaker | null> {
+  const [row] = await db.select().from(breakers).where(eq(breakers.key, params.key));
+  return row ?? null;
+}
+
+async function assertKnownKey(db: DatabaseOrTransaction, key: string) {
+  const [known] = await db
+    .select({ n: sql<number>`1` })
+    .from(integrations)
+    .where(eq(integrations.breakerKey, key))
+    .limit(1);
+  const [row] = await db.select({ key: breakers.key }).from(breakers).where(eq(breakers.key, key));
+  if (!known && !row) {
+    throw new TriggerError('not_found', `No breaker '${key}': use an integration's breaker key (its name unless it declares breakerKey)`);
+  }
+}
+
+/** Operator action: close the breaker and forget its failures. Recorded in the audit trail. */
+export async function resetBreaker(db: Database, params: { key: string; by: string; boss?: PgBoss }): Promise<void> {
+  await db.transaction(async (tx) => {
+    await assertKnownKey(tx, params.key);
+    const [before] = await tx.select().from(breakers).where(eq(breakers.key, params.key)).for('update');
+    await tx
+      .insert(breakers)
+      .values({ key: params.key })
+      .onConflictDoUpdate({
+        target: breakers.key,
+        set: {
+          state: 'closed',
+          consecutiveFailures: 0,
+          openedAt: null,
+          openUntil: null,
+          trialStartedAt: null,
+          forcedOpen: false,
+          updatedAt: sql`now()`,
+        },
+      });
+    await recordAction(tx, {
+      actor: params.by,
+      action: 'breaker_reset',
+      details: { key: params.key, previousState: before?.state ?? 'closed' },
+    });
+    if (params.boss && before && before.state !== 'closed') {
+      await emitPlatformEvent(txEventSender(params.boss, tx), {
+        type: 'breaker.closed',
+        at: new Date().toISOString(),
+        breakerKey: params.key,
+        integrations: await integrationsSharing(tx, params.key),
+      });
+    }
+  });
+}
+
+/** Operator action: hold the breaker open (until `until`, else until reset). Recorded in the audit trail. */
+export async function openBreaker(db: Database, params: { key: string; by: string; until?: Date; boss?: PgBoss }): Promise<void> {
+  if (params.until && params.until.getTime() <= Date.now()) {
+    throw new TriggerError('invalid_input', `'until' (${params.until.toISOString()}) is in the past: give a future time, or none to hold the breaker open until reset`);
+  }
+  await db.transaction(async (tx) => {
+    await assertKnownKey(tx, params.key);
+    const values = {
+      state: 'open' as const,
+      forcedOpen: true,
+      openedAt: sql`now()`,
+      openUntil: params.until ?? null,
+      trialStartedAt: null,
+      lastError: `opened by ${params.by}`,
+      updatedAt: sql`now()`,
+    };
+    await tx.insert(breakers).values({ key: params.key, ...values }).onConflictDoUpdate({ target: breakers.key, set: values });
+    await recordAction(tx, {
+      actor: params.by,
+      action: 'breaker_open',
+      details: { key: params.key, until: params.until?.toISOString() ?? null },
+    });
+    if (params.boss) {
+      await emitPlatformEvent(txEventSender(params.boss, tx), {
+        type: 'breaker.opened',
+        at: new Date().toISOString(),
+        breakerKey: params.key,
+        integrations: await integrationsSharing(tx, params.key),
+        error: `opened by ${params.by}`,
+        openUntil: params.until?.toISOString() ?? null,
+      });
+    }
+  });
+}

@@ -1,0 +1,96 @@
+import { eq } from 'drizzle-orm';
+import type { PgBoss } from 'pg-boss';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { z } from 'zod';
+import { cursors, customers, integrations, runs } from '../../../db/schema';
+import { freshDatabase, type TestDatabase } from '../../../test/db';
+import { json, startTestServer, type TestServer } from '../../../test/fixtures/http-server';
+import { platformEvents, startTestBoss, TEST_WORKER_OPTIONS, waitFor } from '../../../test/fixtures/platform';
+import { defineIntegration, type IntegrationDefinition } from '../contract';
+import { buildRegistry, syncRegistry } from '../registry';
+import { runNow } from '../triggers/triggers';
+import { startPlatformWorker, type PlatformWorker } from '../execution/worker';
+
+const crmSync = defineIntegration({
+  name: 'crm-sync',
+  description: 'Reads contacts, writes them to the CRM and to the host database',
+  settings: z.object({ baseUrl: z.string().url() }),
+  secrets: ['apiToken'],
+  async execute(ctx) {
+    const contacts = await ctx.http.getJson<{ name: string }[]>(`${ctx.settings.baseUrl}/contacts`);
+    for (const contact of contacts) {
+      const created = await ctx.http.post(`${ctx.settings.baseUrl}/crm/contacts`, {
+        json: contact,
+        headers: { 'x-api-token': ctx.secrets.apiToken! },
+        idempotencyKey: `contact-${contact.name}`,
+      });
+      ctx.log.info(`dry-run answer ${JSON.stringify(await created.json())}`);
+    }
+    await ctx.tx(async (tx) => {
+      await tx.insert(customers).values(contacts.map((c) => ({ name: c.name })));
+    });
+    ctx.cursor.set({ syncedUpTo: contacts.length });
+    return { processed: contacts.length, summary: `synced ${contacts.length} contacts` };
+  },
+}) as IntegrationDefinition;
+
+let t: TestDatabase;
+let boss: PgBoss;
+let worker: PlatformWorker;
+let server: TestServer;
+
+beforeAll(async () => {
+  t = await freshDatabase();
+  boss = await startTestBoss(t.url);
+  server = await startTestServer((req, res) => {
+    if (req.method === 'GET' && req.path === '/contacts') return json(res, 200, [{ name: 'Ada' }, { name: 'Grace' }]);
+    json(res, 201, { created: true });
+  });
+  const registry = buildRegistry([crmSync]);
+  await syncRegistry(t.db, { registry });
+  await t.db.update(integrations).set({ settings: { baseUrl: server.url } }).where(eq(integrations.name, 'crm-sync'));
+  worker = await startPlatformWorker({
+    db: t.db,
+    boss,
+    registry,
+    workerId: 'dry-run-worker',
+    secrets: { read: async () => ({ apiToken: 'tok_live_123456' }) },
+    options: TEST_WORKER_OPTIONS,
+  });
+});
+afterAll(async () => {
+  await worker.stop({ timeoutMs: 2_000 });
+  await boss.stop({ graceful: false });
+  await server.close();
+  await t.drop();
+});
+
+describe('dry-run', () => {
+  it('reads for real, captures writes into the plan, rolls back host writes, keeps the cursor and emits nothing', async () => {
+    const { runId } = await runNow(t.db, boss, { integration: 'crm-sync', triggeredBy: 'ada', dryRun: true });
+    const run = await waitFor('the dry-run to finish', async () => {
+      const [row] = await t.db.select().from(runs).where(eq(runs.id, runId));
+      return row.finishedAt ? row : undefined;
+    });
+    expect(run).toMatchObject({ status: 'succeeded', dryRun: true, result: { processed: 2, summary: 'synced 2 contacts' } });
+
+    expect(server.requests.map((r) => `${r.method} ${r.path}`)).toEqual(['GET /contacts']);
+    expect(await t.db.select().from(customers)).toEqual([]);
+    expect(await t.db.select().from(cursors)).toEqual([]);
+    expect(await platformEvents(t.db)).toEqual([]);
+
+    const plan = run.plan as { method: string; url: string; headers: Record<string, string>; body: unknown }[];
+    expect(plan.map((p) => `${p.method} ${p.url}`)).toEqual([`POST ${server.url}/crm/contacts`, `POST ${server.url}/crm/contacts`]);
+    expect(plan[0].body).toEqual({ name: 'Ada' });
+    expect(plan[1].headers).toMatchObject({ 'idempotency-key': 'contact-Grace', 'x-api-token': '[redacted]', 'x-correlation-id': run.correlationId });
+  });
+
+  it('the same run without dry-run sends the writes, commits them and moves the cursor', async () => {
+    const { runId } = await runNow(t.db, boss, { integration: 'crm-sync', triggeredBy: 'ada' });
+    await waitFor('the run to finish', async () => (await t.db.select().from(runs).where(eq(runs.id, runId)))[0].finishedAt);
+    expect(server.requests.filter((r) => r.method === 'POST')).toHaveLength(2);
+    expect((await t.db.select().from(customers)).map((c) => c.name).sort()).toEqual(['Ada', 'Grace']);
+    expect((await t.db.select().from(cursors))[0]).toMatchObject({ value: { syncedUpTo: 2 }, runId });
+    expect((await platformEvents(t.db, 'run.succeeded')).map((e) => e.runId)).toEqual([runId]);
+  });
+});

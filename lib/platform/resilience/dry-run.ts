@@ -1,0 +1,94 @@
+import type { Database, Transaction } from '../../../db/client';
+
+/**
+ * Dry-run: the same run against the real external system with nothing committed. Reads (GET,
+ * HEAD, OPTIONS) go through; mutating requests are captured into the run's plan and answered with
+ * a synthetic response; host-database writes through ctx.tx are rolled back.
+ */
+
+export const DRY_RUN_HEADER = 'x-junction-dry-run';
+const MUTATING = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
+/** Headers that carry credentials are never stored, whatever their value. */
+const SECRET_HEADERS = new Set(['authorization', 'proxy-authorization', 'cookie', 'x-api-key', 'api-key', 'x-auth-token']);
+const REDACTED = '[redacted]';
+const MAX_BODY_CHARS = 64_000;
+
+export function isMutatingMethod(method: string): boolean {
+  return MUTATING.has(method.toUpperCase());
+}
+
+export interface PlannedRequest {
+  method: string;
+  url: string;
+  headers: Record<string, string>;
+  /** Parsed JSON when the body is JSON, else its text (truncated). */
+  body: unknown;
+  at: string;
+}
+
+/** Collects the requests a dry-run would have sent; stored as runs.plan. */
+export class DryRunPlan {
+  readonly requests: PlannedRequest[] = [];
+  readonly #secrets: string[];
+
+  /** `secretValues`: the integration's secret values, scrubbed from URLs, headers and bodies. */
+  constructor(secretValues: readonly string[] = []) {
+    this.#secrets = secretValues.filter((s) => s.length >= 4);
+  }
+
+  capture(request: { method: string; url: string; headers: Headers; body?: string }): void {
+    const headers: Record<string, string> = {};
+    request.headers.forEach((value, name) => {
+      headers[name] = SECRET_HEADERS.has(name.toLowerCase()) ? REDACTED : this.scrub(value);
+    });
+    let body: unknown = undefined;
+    if (request.body !== undefined) {
+      const text = this.scrub(request.body).slice(0, MAX_BODY_CHARS);
+      try {
+        body = JSON.parse(text);
+      } catch {
+        body = text;
+      }
+    }
+    this.requests.push({
+      method: request.method.toUpperCase(),
+      url: this.scrub(request.url),
+      headers,
+      body,
+      at: new Date().toISOString(),
+    });
+  }
+
+  scrub(text: string): string {
+    let out = text;
+    for (const secret of this.#secrets) out = out.split(secret).join(REDACTED);
+    return out;
+  }
+}
+
+/** What a captured request gets back: 200, JSON `{ dryRun: true }`, header `x-junction-dry-run: 1`. */
+export function dryRunResponse(): Response {
+  return new Response(JSON.stringify({ dryRun: true }), {
+    status: 200,
+    headers: { 'content-type': 'application/json', [DRY_RUN_HEADER]: '1' },
+  });
+}
+
+class DryRunRollback extends Error {
+  constructor(readonly value: unknown) {
+    super('dry-run rollback');
+  }
+}
+
+/** Runs `fn` in a transaction and rolls it back after it returns, handing back its result. */
+export async function inRolledBackTransaction<T>(db: Database, fn: (tx: Transaction) => Promise<T>): Promise<T> {
+  try {
+    await db.transaction(async (tx) => {
+      throw new DryRunRollback(await fn(tx));
+    });
+  } catch (error) {
+    if (error instanceof DryRunRollback) return error.value as T;
+    throw error;
+  }
+  throw new Error('unreachable: a dry-run transaction always rolls back');
+}

@@ -1,0 +1,279 @@
+import { DelegateBackoff, TimeoutStrategy, handleWhen, isTaskCancelledError, retry, timeout } from 'cockatiel';
+import type { PgBoss } from 'pg-boss';
+import type { Database } from '../../../db/client';
+import {
+  acquireBreakerPermit,
+  recordBreakerFailure,
+  recordBreakerSuccess,
+  type BreakerPermit,
+  type BreakerPolicy,
+} from './breaker';
+import { DryRunPlan, dryRunResponse, isMutatingMethod } from './dry-run';
+import { HttpError, NetworkError, TimeoutError, isCancelledError, isCircuitOpenError, isHttpError } from '../errors';
+import type { RunLogger } from '../log';
+import type { OAuth2Provider } from './oauth2';
+
+/**
+ * ctx.http: fetch with the platform's resilience. Per request: the breaker of the external system
+ * (no request leaves while it is open), a timeout, short jittered retries for idempotent requests
+ * (GET, HEAD, OPTIONS, PUT, DELETE, or any request with an idempotency key, sent as
+ * `Idempotency-Key`) honouring Retry-After on 429/503, `X-Correlation-Id`, the OAuth2 bearer (a
+ * 401 drops the token and retries once) and, in a dry-run, the gate that captures mutating
+ * requests instead of sending them.
+ */
+
+export interface HttpRequestOptions {
+  method?: string;
+  headers?: Record<string, string> | Headers;
+  /** A raw body. Use `json` for JSON. */
+  body?: string | Uint8Array<ArrayBuffer> | URLSearchParams;
+  /** Serialised as JSON with `content-type: application/json`. */
+  json?: unknown;
+  /** Appended to the URL's query string; undefined and null values are skipped. */
+  query?: Record<string, string | number | boolean | null | undefined>;
+  /** Makes a mutating request safe to retry; sent as the `Idempotency-Key` header. */
+  idempotencyKey?: string;
+  /** Per-request timeout (each try). Default 30 s. */
+  timeoutMs?: number;
+  /** Retries of a retryable request after the first try. Default 2; 0 disables them. */
+  retries?: number;
+  /** Send the OAuth2 bearer when the integration declares OAuth2. Default true. */
+  auth?: boolean;
+}
+
+/** Default: a non-2xx response is thrown as an HttpError (4xx permanent except 408/429, 5xx transient). */
+export type CheckedRequestOptions = HttpRequestOptions & { throwOnError?: true };
+/** Opt-out: every response is returned as it is, whatever its status (after retries of transient ones). */
+export type UncheckedRequestOptions = HttpRequestOptions & { throwOnError: false };
+
+/** A response the client checked: status 2xx. */
+export type OkResponse = Response & { ok: true };
+
+type MethodCall = {
+  (url: string, options?: Omit<CheckedRequestOptions, 'method'>): Promise<OkResponse>;
+  (url: string, options: Omit<UncheckedRequestOptions, 'method'>): Promise<Response>;
+};
+
+export interface HttpClient {
+  request(url: string, options?: CheckedRequestOptions): Promise<OkResponse>;
+  request(url: string, options: UncheckedRequestOptions): Promise<Response>;
+  get: MethodCall;
+  post: MethodCall;
+  put: MethodCall;
+  patch: MethodCall;
+  delete: MethodCall;
+  /** GET and parse the JSON body (2xx only). */
+  getJson<T = unknown>(url: string, options?: Omit<CheckedRequestOptions, 'method'>): Promise<T>;
+}
+
+export interface HttpDefaults {
+  timeoutMs?: number;
+  retries?: number;
+  /** First retry delay; doubles each retry, with jitter. */
+  backoffBaseMs?: number;
+  backoffMaxMs?: number;
+  /** A Retry-After longer than this is not waited for in-request: the error goes to the run's retry. */
+  maxRetryAfterMs?: number;
+}
+
+export interface HttpClientConfig {
+  correlationId: string;
+  /** The attempt's signal: cancellation aborts requests in flight. */
+  signal?: AbortSignal;
+  /** Present in a dry-run: mutating requests are captured here instead of sent. */
+  dryRun?: DryRunPlan;
+  oauth2?: OAuth2Provider;
+  /** The external system's shared breaker; absent = no breaker (only for tools and tests). */
+  breaker?: { db: Database; boss: PgBoss; key: string; policy: BreakerPolicy };
+  defaults?: HttpDefaults;
+  log?: RunLogger;
+}
+
+const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE']);
+const SNIPPET_CHARS = 2000;
+
+/** Statuses that count against the breaker: the system is failing (not the request). */
+function countsAsFailure(status: number): boolean {
+  return status >= 500 || status === 408;
+}
+
+/** Milliseconds from a Retry-After header (seconds or an HTTP date). */
+export function parseRetryAfter(value: string | null, now = Date.now()): number | undefined {
+  if (!value) return undefined;
+  const trimmed = value.trim();
+  if (/^\d+(\.\d+)?$/.test(trimmed)) return Math.round(Number(trimmed) * 1000);
+  const date = Date.parse(trimmed);
+  return Number.isNaN(date) ? undefined : Math.max(0, date - now);
+}
+
+function buildUrl(url: string, query: HttpRequestOptions['query']): string {
+  if (!query) return url;
+  const u = new URL(url);
+  for (const [k, v] of Object.entries(query)) if (v !== undefined && v !== null) u.searchParams.append(k, String(v));
+  return u.toString();
+}
+
+function bodyText(body: HttpRequestOptions['body']): string | undefined {
+  if (body === undefined) return undefined;
+  if (typeof body === 'string') return body;
+  if (body instanceof URLSearchParams) return body.toString();
+  return Buffer.from(body).toString('utf8');
+}
+
+export function createHttpClient(config: HttpClientConfig): HttpClient {
+  const defaults = {
+    timeoutMs: 30_000,
+    retries: 2,
+    backoffBaseMs: 250,
+    backoffMaxMs: 5_000,
+    maxRetryAfterMs: 30_000,
+    ...config.defaults,
+  };
+
+  const throwIfCancelled = () => {
+    if (config.signal?.aborted) throw config.signal.reason ?? new Error('aborted');
+  };
+
+  async function fetchOnce(method: string, url: string, headers: Headers, body: HttpRequestOptions['body'], timeoutMs: number) {
+    const policy = timeout(timeoutMs, { strategy: TimeoutStrategy.Aggressive, abortOnReturn: false });
+    try {
+      return await policy.execute(({ signal }) => fetch(url, { method, headers, body, signal, redirect: 'follow' }), config.signal);
+    } catch (error) {
+      throwIfCancelled();
+      if (isTaskCancelledError(error) || (error as Error)?.name === 'AbortError') {
+        throw new TimeoutError(`${method} ${url} timed out after ${timeoutMs} ms`);
+      }
+      const cause = (error as { cause?: { code?: string; message?: string } })?.cause;
+      throw new NetworkError(`${method} ${url} failed: ${cause?.code ?? cause?.message ?? (error as Error)?.message}`, { cause: error });
+    }
+  }
+
+  /** One try: breaker permit, fetch, breaker outcome. `token` is the OAuth2 bearer, if any. */
+  async function tryOnce(method: string, url: string, baseHeaders: Headers, body: HttpRequestOptions['body'], timeoutMs: number, token?: string) {
+    throwIfCancelled();
+    const breaker = config.breaker;
+    let permit: BreakerPermit | undefined;
+    if (breaker) {
+      permit = await acquireBreakerPermit(breaker.db, {
+        key: breaker.key,
+        cooldownMs: breaker.policy.cooldownMs,
+        trialLeaseMs: timeoutMs * 2 + 5_000,
+      });
+    }
+    const headers = new Headers(baseHeaders);
+    if (token) headers.set('authorization', `Bearer ${token}`);
+    let response: Response;
+    try {
+      response = await fetchOnce(method, url, headers, body, timeoutMs);
+    } catch (error) {
+      // A cancelled request says nothing about the external system's health.
+      if (breaker && permit && !config.signal?.aborted && !isCancelledError(error)) {
+        await recordBreakerFailure(breaker.db, breaker.boss, { permit, policy: breaker.policy, error: (error as Error).message });
+      }
+      throw error;
+    }
+    if (breaker && permit) {
+      if (countsAsFailure(response.status)) {
+        await recordBreakerFailure(breaker.db, breaker.boss, {
+          permit,
+          policy: breaker.policy,
+          error: `${method} ${url} answered ${response.status}`,
+        });
+      } else {
+        await recordBreakerSuccess(breaker.db, breaker.boss, { permit });
+      }
+    }
+    if (!response.ok) {
+      const snippet = (await response.clone().text().catch(() => '')).slice(0, SNIPPET_CHARS);
+      throw new HttpError({
+        method,
+        url,
+        status: response.status,
+        bodySnippet: snippet,
+        retryAfterMs: parseRetryAfter(response.headers.get('retry-after')),
+        response,
+      });
+    }
+    return response;
+  }
+
+  async function request(url: string, options: HttpRequestOptions & { throwOnError?: boolean } = {}): Promise<Response> {
+    throwIfCancelled();
+    const method = (options.method ?? 'GET').toUpperCase();
+    const target = buildUrl(url, options.query);
+    const headers = new Headers(options.headers);
+    headers.set('x-correlation-id', config.correlationId);
+    if (options.idempotencyKey) headers.set('idempotency-key', options.idempotencyKey);
+    let body = options.body;
+    if (options.json !== undefined) {
+      body = JSON.stringify(options.json);
+      if (!headers.has('content-type')) headers.set('content-type', 'application/json');
+    }
+
+    if (config.dryRun && isMutatingMethod(method)) {
+      config.dryRun.capture({ method, url: target, headers, body: bodyText(body) });
+      config.log?.info(`dry-run: captured ${method} ${config.dryRun.scrub(target)} instead of sending it`);
+      return dryRunResponse();
+    }
+
+    const retryable = IDEMPOTENT.has(method) || Boolean(options.idempotencyKey);
+    const retries = retryable ? Math.max(0, options.retries ?? defaults.retries) : 0;
+    const shouldRetry = (error: unknown) => {
+      if (config.signal?.aborted || isCircuitOpenError(error) || isCancelledError(error)) return false;
+      if (isHttpError(error)) return error.transient && (error.retryAfterMs ?? 0) <= defaults.maxRetryAfterMs;
+      return error instanceof TimeoutError || error instanceof NetworkError;
+    };
+    const backoff = new DelegateBackoff<{ attempt: number; result: { error?: unknown } | { value: unknown } }>((context) => {
+      const error = 'error' in context.result ? context.result.error : undefined;
+      if (isHttpError(error) && error.retryAfterMs !== undefined && (error.status === 429 || error.status === 503)) {
+        return error.retryAfterMs;
+      }
+      const ceiling = Math.min(defaults.backoffMaxMs, defaults.backoffBaseMs * 2 ** (context.attempt - 1));
+      return Math.round(ceiling / 2 + (Math.random() * ceiling) / 2);
+    });
+    const policy = retry(handleWhen(shouldRetry), { maxAttempts: retries, backoff });
+    policy.onRetry(({ delay, attempt, ...reason }) => {
+      const why = 'error' in reason ? (reason.error as Error).message : 'retryable result';
+      config.log?.warn(`retrying ${method} ${target} in ${Math.round(delay)} ms (retry ${attempt} of ${retries}): ${why}`);
+    });
+    try {
+      return await policy.execute(async () => {
+        const timeoutMs = options.timeoutMs ?? defaults.timeoutMs;
+        // Token failures are the identity provider's, not the external system's: outside the breaker.
+        const useAuth = config.oauth2 !== undefined && options.auth !== false;
+        const token = useAuth ? await config.oauth2!.getToken() : undefined;
+        try {
+          return await tryOnce(method, target, headers, body, timeoutMs, token);
+        } catch (error) {
+          if (!(token && isHttpError(error) && error.status === 401)) throw error;
+          config.oauth2!.invalidate(token);
+          await error.response.body?.cancel().catch(() => {});
+          config.log?.info(`${method} ${target} answered 401: fetching a new OAuth2 token and trying once more`);
+          return await tryOnce(method, target, headers, body, timeoutMs, await config.oauth2!.getToken());
+        }
+      }, config.signal);
+    } catch (error) {
+      throwIfCancelled();
+      if (isHttpError(error) && options.throwOnError === false) return error.response;
+      throw error;
+    }
+  }
+
+  const method =
+    (name: string): MethodCall =>
+    (url: string, options: HttpRequestOptions & { throwOnError?: boolean } = {}) =>
+      request(url, { ...options, method: name }) as Promise<OkResponse>;
+
+  return {
+    request: request as HttpClient['request'],
+    get: method('GET'),
+    post: method('POST'),
+    put: method('PUT'),
+    patch: method('PATCH'),
+    delete: method('DELETE'),
+    async getJson<T>(url: string, options: Omit<CheckedRequestOptions, 'method'> = {}) {
+      const response = await request(url, { ...options, method: 'GET' });
+      return (await response.json()) as T;
+    },
+  };
+}

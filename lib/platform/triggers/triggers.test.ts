@@ -1,0 +1,273 @@
+import { and, asc, eq, sql } from 'drizzle-orm';
+import type { PgBoss } from 'pg-boss';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { z } from 'zod';
+import { auditLog, breakers, integrations, runs } from '../../../db/schema';
+import { freshDatabase, type TestDatabase } from '../../../test/db';
+import { startTestBoss } from '../../../test/fixtures/platform';
+import { defineIntegration, type IntegrationDefinition } from '../contract';
+import { TriggerError } from '../errors';
+import { RUNS_QUEUE, SCHEDULE_QUEUE } from '../execution/queue';
+import { buildRegistry, syncRegistry } from '../registry';
+import {
+  cancelRun,
+  openBreaker,
+  pauseIntegration,
+  resetBreaker,
+  resumeIntegration,
+  retryRun,
+  retryRuns,
+  runNow,
+  startScheduledRun,
+} from './triggers';
+
+const def = (name: string, schedule: string | null = null) =>
+  defineIntegration({
+    name,
+    description: name,
+    settings: z.object({}),
+    defaults: { schedule, retry: { delays: ['1s', '2s'] } },
+    async execute() {
+      return {};
+    },
+  }) as IntegrationDefinition;
+
+let t: TestDatabase;
+let boss: PgBoss;
+beforeAll(async () => {
+  t = await freshDatabase();
+  boss = await startTestBoss(t.url);
+  await syncRegistry(t.db, { registry: buildRegistry([def('orders'), def('ledger', '0 2 * * *'), def('legacy')]) });
+  await syncRegistry(t.db, { registry: buildRegistry([def('orders'), def('ledger', '0 2 * * *')]) }); // legacy → orphaned
+});
+afterAll(async () => {
+  await boss.stop({ graceful: false });
+  await t.drop();
+});
+
+async function actions(name: string) {
+  return t.db
+    .select()
+    .from(auditLog)
+    .where(and(eq(auditLog.kind, 'action'), eq(auditLog.fieldName, name)))
+    .orderBy(asc(auditLog.id));
+}
+
+async function job(id: string) {
+  const [row] = await t.db.execute<{ state: string; singleton_key: string; data: { runId: string }; start_after: string }>(
+    sql`select state, singleton_key, data, start_after from pgboss.job where id = ${id}`,
+  );
+  return row;
+}
+
+async function expectTriggerError(promise: Promise<unknown>, code: string, message: RegExp) {
+  const error = await promise.then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+  expect(error).toBeInstanceOf(TriggerError);
+  expect((error as TriggerError).code).toBe(code);
+  expect((error as TriggerError).message).toMatch(message);
+}
+
+describe('runNow', () => {
+  it('writes the run, its job and the audit action together', async () => {
+    const { runId } = await runNow(t.db, boss, { integration: 'orders', triggeredBy: 'ada@example.com', reason: 'month end' });
+    const [run] = await t.db.select().from(runs).where(eq(runs.id, runId));
+    expect(run).toMatchObject({ integration: 'orders', trigger: 'manual', status: 'queued', dryRun: false, triggeredBy: 'ada@example.com', maxAttempts: 3, attemptCount: 0 });
+    expect(run.correlationId).toMatch(/[0-9a-f-]{36}/);
+    const queued = await job(run.jobId!);
+    expect(queued).toMatchObject({ state: 'created', singleton_key: 'orders', data: { runId } });
+    const [audit] = await actions('run_now');
+    expect(audit).toMatchObject({ changedBy: 'ada@example.com', integration: 'orders', newValue: { runId, trigger: 'manual', reason: 'month end' } });
+  });
+
+  it('records a dry-run as its own action', async () => {
+    const { runId } = await runNow(t.db, boss, { integration: 'orders', triggeredBy: 'ada@example.com', dryRun: true, trigger: 'api' });
+    const [run] = await t.db.select().from(runs).where(eq(runs.id, runId));
+    expect(run).toMatchObject({ dryRun: true, trigger: 'api' });
+    expect((await actions('dry_run')).map((a) => (a.newValue as { runId: string }).runId)).toEqual([runId]);
+  });
+
+  it('refuses an unknown or orphaned integration and an anonymous caller, leaving nothing behind', async () => {
+    const before = await t.db.select({ n: sql<number>`count(*)::int` }).from(runs);
+    await expectTriggerError(runNow(t.db, boss, { integration: 'nope', triggeredBy: 'ada' }), 'not_found', /Integration 'nope' does not exist/);
+    await expectTriggerError(runNow(t.db, boss, { integration: 'legacy', triggeredBy: 'ada' }), 'orphaned', /'legacy' is orphaned: its handler is no longer registered/);
+    await expectTriggerError(runNow(t.db, boss, { integration: 'orders', triggeredBy: ' ' }), 'invalid_input', /triggeredBy is required/);
+    const after = await t.db.select({ n: sql<number>`count(*)::int` }).from(runs);
+    expect(after[0].n).toBe(before[0].n);
+  });
+});
+
+describe('retryRun and retryRuns', () => {
+  async function failedRun(integration: string, input: unknown = null) {
+    const [row] = await t.db
+      .insert(runs)
+      .values({ integration, trigger: 'manual', triggeredBy: 'x', correlationId: 'c', maxAttempts: 3, status: 'failed', input })
+      .returning();
+    return row.id;
+  }
+
+  it('starts a new run linked to the failed one with the same input', async () => {
+    const failed = await failedRun('orders', { since: '2024-01-01' });
+    const { runId } = await retryRun(t.db, boss, { runId: failed, triggeredBy: 'op@example.com' });
+    const [run] = await t.db.select().from(runs).where(eq(runs.id, runId));
+    expect(run).toMatchObject({ trigger: 'retry', retryOf: failed, input: { since: '2024-01-01' }, status: 'queued' });
+    expect((await job(run.jobId!)).state).toBe('created');
+    expect((await actions('retry')).at(-1)).toMatchObject({ changedBy: 'op@example.com', newValue: { runId, retryOf: failed } });
+  });
+
+  it('refuses runs that are not failed or cancelled, unknown runs and orphaned integrations', async () => {
+    const { runId: queued } = await runNow(t.db, boss, { integration: 'orders', triggeredBy: 'ada' });
+    await expectTriggerError(retryRun(t.db, boss, { runId: queued, triggeredBy: 'op' }), 'invalid_state', /is queued: only failed or cancelled runs can be retried/);
+    await expectTriggerError(retryRun(t.db, boss, { runId: '00000000-0000-4000-8000-000000000000', triggeredBy: 'op' }), 'not_found', /does not exist/);
+    await expectTriggerError(retryRun(t.db, boss, { runId: await failedRun('legacy'), triggeredBy: 'op' }), 'orphaned', /orphaned/);
+  });
+
+  it('retries many runs at once, all or nothing, with an audit action per integration', async () => {
+    const a = await failedRun('orders');
+    const b = await failedRun('ledger');
+    const { runIds } = await retryRuns(t.db, boss, { runIds: [a, b], triggeredBy: 'op' });
+    expect(runIds).toHaveLength(2);
+    const created = await t.db.select().from(runs).where(sql`${runs.id} in ${runIds}`);
+    expect(created.map((r) => r.retryOf).sort()).toEqual([a, b].sort());
+    const bulk = await actions('bulk_retry');
+    expect(bulk.map((r) => r.integration).sort()).toEqual(['ledger', 'orders']);
+
+    const { runId: queued } = await runNow(t.db, boss, { integration: 'orders', triggeredBy: 'ada' });
+    const c = await failedRun('orders');
+    const count = async () => (await t.db.select({ n: sql<number>`count(*)::int` }).from(runs))[0].n;
+    const before = await count();
+    await expectTriggerError(retryRuns(t.db, boss, { runIds: [c, queued], triggeredBy: 'op' }), 'invalid_state', new RegExp(`${queued} is queued`));
+    expect(await count()).toBe(before);
+  });
+
+  it('retries every failed run matching a filter that was not retried yet', async () => {
+    const d = await failedRun('ledger');
+    const { runIds } = await retryRuns(t.db, boss, { filter: { integration: 'ledger', status: 'failed' }, triggeredBy: 'op' });
+    const created = await t.db.select().from(runs).where(sql`${runs.id} in ${runIds}`);
+    expect(created.map((r) => r.retryOf)).toEqual([d]);
+    expect((await retryRuns(t.db, boss, { filter: { integration: 'ledger' }, triggeredBy: 'op' })).runIds).toEqual([]);
+  });
+});
+
+describe('retry once and idempotent triggers', () => {
+  async function failedRun(integration: string) {
+    const [row] = await t.db
+      .insert(runs)
+      .values({ integration, trigger: 'manual', triggeredBy: 'x', correlationId: 'c', maxAttempts: 3, status: 'failed' })
+      .returning();
+    return row.id;
+  }
+
+  it('refuses a second retry of the same run, naming the existing retry, and stores the reason on the run and in the audit', async () => {
+    const failed = await failedRun('orders');
+    const { runId } = await retryRun(t.db, boss, { runId: failed, triggeredBy: 'op@example.com', reason: 'upstream fixed the VAT table' });
+    const [run] = await t.db.select().from(runs).where(eq(runs.id, runId));
+    expect(run.reason).toBe('upstream fixed the VAT table');
+    expect((await actions('retry')).at(-1)).toMatchObject({ newValue: { runId, retryOf: failed, reason: 'upstream fixed the VAT table' } });
+
+    const error = await retryRun(t.db, boss, { runId: failed, triggeredBy: 'other@example.com' }).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(TriggerError);
+    expect(error).toMatchObject({ code: 'invalid_state', details: { existingRetryId: runId } });
+    expect((error as Error).message).toContain(`already retried as run ${runId}`);
+    await expectTriggerError(retryRuns(t.db, boss, { runIds: [failed], triggeredBy: 'op' }), 'invalid_state', new RegExp(`${failed} as ${runId}`));
+  });
+
+  it('two concurrent retries of one run produce one new run; the other is refused naming it', async () => {
+    const failed = await failedRun('orders');
+    const results = await Promise.allSettled([
+      retryRun(t.db, boss, { runId: failed, triggeredBy: 'ada@example.com' }),
+      retryRun(t.db, boss, { runId: failed, triggeredBy: 'bob@example.com' }),
+      retryRun(t.db, boss, { runId: failed, triggeredBy: 'cy@example.com' }),
+    ]);
+    const created = await t.db.select().from(runs).where(eq(runs.retryOf, failed));
+    expect(created).toHaveLength(1);
+    const won = results.filter((r) => r.status === 'fulfilled');
+    expect(won.map((r) => r.value.runId)).toEqual([created[0].id]);
+    const lost = results.filter((r) => r.status === 'rejected').map((r) => r.reason as TriggerError);
+    expect(lost).toHaveLength(2);
+    for (const e of lost) expect(e).toMatchObject({ code: 'invalid_state', details: { existingRetryId: created[0].id } });
+  });
+
+  it('a double Run now by the same or different people starts one run while it is queued; a later click after it started starts another', async () => {
+    const clicks = await Promise.all([
+      runNow(t.db, boss, { integration: 'ledger', triggeredBy: 'ada@example.com' }),
+      runNow(t.db, boss, { integration: 'ledger', triggeredBy: 'ada@example.com' }),
+      runNow(t.db, boss, { integration: 'ledger', triggeredBy: 'bob@example.com' }),
+    ]);
+    const ids = new Set(clicks.map((c) => c.runId));
+    expect(ids.size).toBe(1);
+    expect(clicks.filter((c) => c.deduplicated)).toHaveLength(2);
+    const [first] = clicks.filter((c) => !c.deduplicated);
+    expect((await actions('run_now')).filter((a) => (a.newValue as { runId: string }).runId === first.runId)).toHaveLength(1);
+
+    // A dry-run is another request; an API trigger is never merged.
+    const dry = await runNow(t.db, boss, { integration: 'ledger', triggeredBy: 'ada@example.com', dryRun: true });
+    expect(dry).toMatchObject({ deduplicated: false });
+    expect(dry.runId).not.toBe(first.runId);
+    const api = await runNow(t.db, boss, { integration: 'ledger', triggeredBy: 'script', trigger: 'api' });
+    expect(api.deduplicated).toBe(false);
+
+    // Once the queued run has started, Run now starts a new one.
+    await t.db.update(runs).set({ status: 'running', startedAt: sql`now()` }).where(eq(runs.id, first.runId));
+    const later = await runNow(t.db, boss, { integration: 'ledger', triggeredBy: 'ada@example.com' });
+    expect(later).toMatchObject({ deduplicated: false });
+    expect(later.runId).not.toBe(first.runId);
+    await cancelRun(t.db, boss, { runId: later.runId, by: 'test' });
+  });
+});
+
+describe('cancelRun', () => {
+  it('cancels a queued run and its job, and refuses to cancel it twice', async () => {
+    const { runId } = await runNow(t.db, boss, { integration: 'ledger', triggeredBy: 'ada' });
+    await cancelRun(t.db, boss, { runId, by: 'op@example.com' });
+    const [run] = await t.db.select().from(runs).where(eq(runs.id, runId));
+    expect(run.status).toBe('cancelled');
+    expect(run.finishedAt).toBeInstanceOf(Date);
+    expect((await job(run.jobId!)).state).toBe('cancelled');
+    expect((await actions('cancel')).at(-1)).toMatchObject({ changedBy: 'op@example.com', integration: 'ledger', newValue: { runId, previousStatus: 'queued' } });
+    await expectTriggerError(cancelRun(t.db, boss, { runId, by: 'op' }), 'invalid_state', /already cancelled/);
+  });
+});
+
+describe('pause, resume and scheduled runs', () => {
+  it('pausing removes the schedule and scheduled ticks start no run; manual runs still work; resume restores it', async () => {
+    await boss.schedule(SCHEDULE_QUEUE, '0 2 * * *', { integration: 'ledger' }, { key: 'ledger' });
+    await pauseIntegration(t.db, boss, { integration: 'ledger', by: 'op@example.com' });
+    const [row] = await t.db.select().from(integrations).where(eq(integrations.name, 'ledger'));
+    expect(row.paused).toBe(true);
+    expect(await boss.getSchedules(SCHEDULE_QUEUE, 'ledger')).toEqual([]);
+    expect(await startScheduledRun(t.db, boss, { integration: 'ledger' })).toBeNull();
+    await expect(runNow(t.db, boss, { integration: 'ledger', triggeredBy: 'ada' })).resolves.toHaveProperty('runId');
+
+    await resumeIntegration(t.db, boss, { integration: 'ledger', by: 'op@example.com' });
+    const [schedule] = await boss.getSchedules(SCHEDULE_QUEUE, 'ledger');
+    expect(schedule).toMatchObject({ cron: '0 2 * * *', timezone: 'UTC' });
+    const scheduled = await startScheduledRun(t.db, boss, { integration: 'ledger' });
+    const [run] = await t.db.select().from(runs).where(eq(runs.id, scheduled!.runId));
+    expect(run).toMatchObject({ trigger: 'schedule', triggeredBy: 'schedule' });
+    expect((await actions('pause')).map((a) => a.changedBy)).toEqual(['op@example.com']);
+    expect((await actions('resume')).map((a) => a.changedBy)).toEqual(['op@example.com']);
+    await expectTriggerError(pauseIntegration(t.db, boss, { integration: 'legacy', by: 'op' }), 'orphaned', /orphaned/);
+  });
+});
+
+describe('operator breaker actions', () => {
+  it('openBreaker holds the breaker open and resetBreaker closes it, both audited', async () => {
+    await openBreaker(t.db, { key: 'orders', by: 'op@example.com' });
+    const [open] = await t.db.select().from(breakers).where(eq(breakers.key, 'orders'));
+    expect(open).toMatchObject({ state: 'open', forcedOpen: true, openUntil: null });
+    await resetBreaker(t.db, { key: 'orders', by: 'lead@example.com' });
+    const [closed] = await t.db.select().from(breakers).where(eq(breakers.key, 'orders'));
+    expect(closed).toMatchObject({ state: 'closed', forcedOpen: false, consecutiveFailures: 0 });
+    expect((await actions('breaker_open'))[0]).toMatchObject({ changedBy: 'op@example.com', newValue: { key: 'orders', until: null } });
+    expect((await actions('breaker_reset'))[0]).toMatchObject({ changedBy: 'lead@example.com', newValue: { key: 'orders', previousState: 'open' } });
+    await expectTriggerError(resetBreaker(t.db, { key: 'no-such-system', by: 'op' }), 'not_found', /No breaker 'no-such-system'/);
+  });
+
+  it('runs jobs on the singleton run queue', async () => {
+    const queue = await boss.getQueue(RUNS_QUEUE);
+    expect(queue?.policy).toBe('singleton');
+  });
+});

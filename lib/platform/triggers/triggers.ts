@@ -1,0 +1,247 @@
+import { and, asc, eq, isNull, sql } from 'drizzle-orm';
+import type { PgBoss } from 'pg-boss';
+import { z } from 'zod';
+import type { Database, DatabaseOrTransaction } from '../../../db/client';
+import { integrations, runs, type RunStatus } from '../../../db/schema';
+import { recordAction } from '../governance/audit';
+import { commitCheckpointAsCursor } from '../execution/checkpoint';
+import { TriggerError } from '../errors';
+import { bossDb, RUNS_QUEUE } from '../execution/queue';
+import { insertRun, loadIntegration, parseTriggerInput, ZActor, ZReason, ZRunId } from '../execution/run-create';
+import { missedWhilePaused } from './resume-policy';
+import { applySchedule } from './schedules';
+
+export { openBreaker, resetBreaker } from '../resilience/breaker';
+export { cancelBulkOperation, getBulkOperation, listBulkOperations, retryRuns } from './bulk';
+
+/**
+ * The triggering API for the console, the API and scripts. Each call validates its input, checks
+ * that the integration exists and is registered (not orphaned), writes the run row and enqueues its
+ * pg-boss job in ONE transaction together with the audit record of who did it. No worker needs to
+ * run in the calling process; `boss` only has to be started.
+ */
+
+const TERMINAL: RunStatus[] = ['succeeded', 'failed', 'cancelled'];
+const WAITING: RunStatus[] = ['queued', 'retrying', 'deferred'];
+const RETRYABLE: RunStatus[] = ['failed', 'cancelled'];
+
+const parse = parseTriggerInput;
+
+const ZRunNow = z.object({
+  integration: z.string().trim().min(1, 'is required'),
+  dryRun: z.boolean().optional(),
+  triggeredBy: ZActor,
+  trigger: z.enum(['manual', 'api', 'schedule']).optional(),
+  reason: ZReason,
+  dedupe: z.boolean().optional(),
+});
+
+/**
+ * Starts a run now (or a dry-run). Scheduled runs are not written to the audit trail (they are not
+ * an operator's action).
+ *
+ * Idempotent for people: a manual Run now (the console's button; `dedupe` defaults to true for the
+ * 'manual' trigger only) while a manual run of the same integration and dry-run flag is queued and
+ * not started yet returns that run with `deduplicated: true` instead of starting a second one — a
+ * double click or two operators at once start one run. Concurrent calls are serialised per
+ * integration by a transaction-scoped advisory lock, so the check and the insert cannot interleave.
+ */
+export async function runNow(
+  db: DatabaseOrTransaction,
+  boss: PgBoss,
+  params: { integration: string; dryRun?: boolean; triggeredBy: string; trigger?: 'manual' | 'api' | 'schedule'; reason?: string; dedupe?: boolean },
+): Promise<{ runId: string; deduplicated: boolean }> {
+  const p = parse(ZRunNow, params);
+  const trigger = p.trigger ?? 'manual';
+  const dryRun = p.dryRun ?? false;
+  const dedupe = p.dedupe ?? trigger === 'manual';
+  return db.transaction(async (tx) => {
+    const integration = await loadIntegration(tx, p.integration);
+    if (dedupe) {
+      await tx.execute(sql`select pg_advisory_xact_lock(hashtext('junction.run-now'), hashtext(${integration.name}))`);
+      const [waiting] = await tx
+        .select({ id: runs.id })
+        .from(runs)
+        .where(
+          and(
+            eq(runs.integration, integration.name),
+            eq(runs.dryRun, dryRun),
+            eq(runs.trigger, trigger),
+            eq(runs.status, 'queued'),
+            isNull(runs.startedAt),
+            isNull(runs.hold),
+          ),
+        )
+        .orderBy(asc(runs.createdAt))
+        .limit(1);
+      if (waiting) return { runId: waiting.id, deduplicated: true };
+    }
+    const runId = await insertRun(tx, boss, { integration, trigger, triggeredBy: p.triggeredBy, dryRun, reason: p.reason });
+    if (trigger !== 'schedule') {
+      await recordAction(tx, {
+        actor: p.triggeredBy,
+        integration: integration.name,
+        action: dryRun ? 'dry_run' : 'run_now',
+        details: { runId, trigger, ...(p.reason ? { reason: p.reason } : {}) },
+      });
+    }
+    return { runId, deduplicated: false };
+  });
+}
+
+/** A schedule tick: starts a run unless the integration is paused, orphaned or gone (then null). */
+export async function startScheduledRun(db: Database, boss: PgBoss, params: { integration: string }): Promise<{ runId: string } | null> {
+  return db.transaction(async (tx) => {
+    const [row] = await tx.select().from(integrations).where(eq(integrations.name, params.integration));
+    if (!row || !row.registered || row.paused || !row.schedule) return null;
+    const runId = await insertRun(tx, boss, { integration: row, trigger: 'schedule', triggeredBy: 'schedule', dryRun: false });
+    return { runId };
+  });
+}
+
+/** The original run of a retry, locked: concurrent retries of one run wait for each other here. */
+export async function lockRetryableRun(tx: DatabaseOrTransaction, runId: string) {
+  const [run] = await tx.select().from(runs).where(eq(runs.id, runId)).for('update');
+  if (!run) throw new TriggerError('not_found', `Run ${runId} does not exist`);
+  if (!RETRYABLE.includes(run.status)) {
+    throw new TriggerError('invalid_state', `Run ${runId} is ${run.status}: only failed or cancelled runs can be retried`);
+  }
+  const [existing] = await tx
+    .select({ id: runs.id, status: runs.status })
+    .from(runs)
+    .where(eq(runs.retryOf, run.id))
+    .orderBy(asc(runs.createdAt))
+    .limit(1);
+  if (existing) {
+    throw new TriggerError(
+      'invalid_state',
+      `Run ${runId} was already retried as run ${existing.id} (${existing.status}): a run is retried once; retry the newest run of the chain instead`,
+      { existingRetryId: existing.id },
+    );
+  }
+  return run;
+}
+
+/**
+ * A new run linked to a failed (or cancelled) one, with the same input and dry-run flag. A run is
+ * retried once: a second retry — also one racing the first — is refused with TriggerError
+ * 'invalid_state' naming the existing retry (`error.details.existingRetryId`). `reason` is stored
+ * on the new run and in the audit action.
+ */
+export async function retryRun(
+  db: DatabaseOrTransaction,
+  boss: PgBoss,
+  params: { runId: string; triggeredBy: string; reason?: string },
+): Promise<{ runId: string }> {
+  const p = parse(z.object({ runId: ZRunId, triggeredBy: ZActor, reason: ZReason }), params);
+  return db.transaction(async (tx) => {
+    const original = await lockRetryableRun(tx, p.runId);
+    const integration = await loadIntegration(tx, original.integration);
+    const runId = await insertRun(tx, boss, {
+      integration,
+      trigger: 'retry',
+      triggeredBy: p.triggeredBy,
+      dryRun: original.dryRun,
+      retryOf: original.id,
+      reason: p.reason || null,
+      input: original.input,
+    });
+    await recordAction(tx, {
+      actor: p.triggeredBy,
+      integration: integration.name,
+      action: 'retry',
+      details: { runId, retryOf: original.id, ...(p.reason ? { reason: p.reason } : {}) },
+    });
+    return { runId };
+  });
+}
+
+/**
+ * Cancels a run. Waiting (queued, retrying, deferred): its job is cancelled and the run ends now.
+ * Running: the run is marked cancelled and the worker executing it aborts ctx.signal (it polls
+ * for cancellations), then records the attempt as cancelled.
+ */
+export async function cancelRun(db: DatabaseOrTransaction, boss: PgBoss, params: { runId: string; by: string }): Promise<void> {
+  const p = parse(z.object({ runId: ZRunId, by: ZActor }), params);
+  await db.transaction(async (tx) => {
+    const [run] = await tx.select().from(runs).where(eq(runs.id, p.runId)).for('update');
+    if (!run) throw new TriggerError('not_found', `Run ${p.runId} does not exist`);
+    if (TERMINAL.includes(run.status)) {
+      throw new TriggerError('invalid_state', `Run ${p.runId} is already ${run.status}: only queued, waiting or running runs can be cancelled`);
+    }
+    const waiting = WAITING.includes(run.status);
+    await tx
+      .update(runs)
+      .set({
+        status: 'cancelled',
+        hold: null,
+        nextAttemptAt: null,
+        errorMessage: `cancelled by ${p.by}`,
+        errorClass: 'Cancelled',
+        ...(waiting ? { finishedAt: sql`now()` } : {}),
+      })
+      .where(eq(runs.id, run.id));
+    if (waiting && run.jobId) await boss.cancel(RUNS_QUEUE, run.jobId, { db: bossDb(tx) });
+    // Between attempts: what the run acknowledged becomes the cursor (a running run does it when its attempt ends).
+    if (waiting) await commitCheckpointAsCursor(tx, run.id);
+    await recordAction(tx, {
+      actor: p.by,
+      integration: run.integration,
+      action: 'cancel',
+      details: { runId: run.id, previousStatus: run.status },
+    });
+  });
+}
+
+/** Pauses an integration: no scheduled runs (its pg-boss schedule is removed); manual runs still work. */
+export async function pauseIntegration(db: Database, boss: PgBoss, params: { integration: string; by: string }): Promise<void> {
+  const p = parse(z.object({ integration: z.string().min(1), by: ZActor }), params);
+  const changed = await db.transaction(async (tx) => {
+    const row = await loadIntegration(tx, p.integration);
+    if (row.paused) return false;
+    await tx.update(integrations).set({ paused: true, pausedAt: sql`now()` }).where(eq(integrations.name, row.name));
+    await recordAction(tx, { actor: p.by, integration: row.name, action: 'pause' });
+    return true;
+  });
+  if (changed) await applySchedule(db, boss, { integration: p.integration });
+}
+
+/**
+ * Resumes a paused integration and re-applies its schedule. With resume policy 'run_once' and at
+ * least one schedule tick missed while paused, exactly one run starts (trigger 'schedule', reason
+ * 'missed while paused'); with 'skip' none. Returns what happened for the console.
+ */
+export async function resumeIntegration(
+  db: Database,
+  boss: PgBoss,
+  params: { integration: string; by: string },
+): Promise<{ resumed: boolean; missed: number; runId: string | null }> {
+  const p = parse(z.object({ integration: z.string().min(1), by: ZActor }), params);
+  const result = await db.transaction(async (tx) => {
+    await loadIntegration(tx, p.integration);
+    // Two resumes at once: the second waits here and then sees the integration already resumed.
+    const [row] = await tx.select().from(integrations).where(eq(integrations.name, p.integration)).for('no key update');
+    if (!row.paused) return { resumed: false, missed: 0, runId: null };
+    const summary = await missedWhilePaused(tx, { integration: row.name });
+    await tx.update(integrations).set({ paused: false, pausedAt: null }).where(eq(integrations.name, row.name));
+    let runId: string | null = null;
+    if (summary.resumeWillStartRun) {
+      runId = await insertRun(tx, boss, {
+        integration: { ...row, paused: false },
+        trigger: 'schedule',
+        triggeredBy: p.by,
+        dryRun: false,
+        reason: `missed while paused (${summary.missed}${summary.capped ? '+' : ''} scheduled runs): run once on resume`,
+      });
+    }
+    await recordAction(tx, {
+      actor: p.by,
+      integration: row.name,
+      action: 'resume',
+      details: { resumePolicy: summary.resumePolicy, missed: summary.missed, ...(runId ? { runId } : {}) },
+    });
+    return { resumed: true, missed: summary.missed, runId };
+  });
+  if (result.resumed) await applySchedule(db, boss, { integration: p.integration });
+  return result;
+}
