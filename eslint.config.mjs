@@ -1,4 +1,5 @@
 import js from '@eslint/js';
+import prettier from 'eslint-config-prettier';
 import boundaries from 'eslint-plugin-boundaries';
 import tseslint from 'typescript-eslint';
 
@@ -41,7 +42,8 @@ const POLICIES = [
   {
     from: { element: { type: 'platform' } },
     disallow: anything,
-    message: '[platform-standalone] lib/platform imports only lib/platform, db and lib/env (not {{ to.type }}: the shared layer never depends on what is built on it)',
+    message:
+      '[platform-standalone] lib/platform imports only lib/platform, db and lib/env (not {{ to.type }}: the shared layer never depends on what is built on it)',
   },
   { from: { element: { type: 'platform' } }, allow: to('platform', 'db', 'env') },
   {
@@ -67,7 +69,8 @@ const POLICIES = [
   {
     from: { element: { type: 'components' } },
     disallow: [{ to: { element: { type: 'db' } }, dependency: { kind: 'value' } }, to('worker', 'sandbox', 'scripts', 'bench')],
-    message: '[components-no-data] components do not import {{ to.type }} (row types from db/schema with `import type` only): data comes from app/ pages and server actions',
+    message:
+      '[components-no-data] components do not import {{ to.type }} (row types from db/schema with `import type` only): data comes from app/ pages and server actions',
   },
   {
     from: { element: { type: 'components-ui' } },
@@ -88,13 +91,25 @@ const POLICIES = [
 
 export default tseslint.config(
   {
-    ignores: ['node_modules/**', '.next/**', '.data/**', 'test-results/**', 'playwright-report/**', 'next-env.d.ts', 'db/migrations/**', 'test/lint-fixtures/**'],
+    ignores: [
+      'node_modules/**',
+      '.next/**',
+      '.data/**',
+      'test-results/**',
+      'playwright-report/**',
+      'next-env.d.ts',
+      'db/migrations/**',
+      'test/lint-fixtures/**',
+    ],
   },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {
     rules: {
-      '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_', destructuredArrayIgnorePattern: '^_' }],
+      '@typescript-eslint/no-unused-vars': [
+        'error',
+        { argsIgnorePattern: '^_', varsIgnorePattern: '^_', destructuredArrayIgnorePattern: '^_' },
+      ],
       '@typescript-eslint/no-explicit-any': 'error',
       'no-restricted-imports': 'off',
     },
@@ -103,7 +118,14 @@ export default tseslint.config(
     // The shared layer never depends on the web framework.
     files: ['lib/platform/**/*.ts', 'lib/integrations/**/*.ts', 'worker/**/*.ts'],
     rules: {
-      'no-restricted-imports': ['error', { patterns: [{ group: ['next', 'next/*', 'react', 'react-dom'], message: 'lib/platform is framework-free: no Next.js or React here.' }] }],
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            { group: ['next', 'next/*', 'react', 'react-dom'], message: 'lib/platform is framework-free: no Next.js or React here.' },
+          ],
+        },
+      ],
     },
   },
   {
@@ -121,4 +143,6 @@ export default tseslint.config(
       'boundaries/dependencies': ['error', { default: 'allow', policies: POLICIES }],
     },
   },
+  // Formatting is Prettier's (`prettier --check` in `npm run lint`): no ESLint rule argues with it.
+  prettier,
 );

@@ -19,7 +19,9 @@ describe('the hand-written journal mapping (benchmark 3 baseline)', () => {
     const byHand = mapInvoicesByHand(corpus);
     expect(byHand.mapped).toHaveLength(3_000);
     expect(isDeepStrictEqual(await applyMapping(compileJournalMapping(true), corpus), byHand)).toBe(true);
-    expect(isDeepStrictEqual(await applyMapping(compileJournalMapping(false), corpus.slice(0, 300)), mapInvoicesByHand(corpus.slice(0, 300)))).toBe(true);
+    expect(
+      isDeepStrictEqual(await applyMapping(compileJournalMapping(false), corpus.slice(0, 300)), mapInvoicesByHand(corpus.slice(0, 300))),
+    ).toBe(true);
   });
 
   it('rejects an invoice without lines on the account field, as the engine does', async () => {

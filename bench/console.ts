@@ -4,8 +4,8 @@ import type { Database } from '../db/client';
 import * as schema from '../db/schema';
 import { appendAudit, auditChainStatus, changesSince, verifyAuditChain } from '../lib/platform/governance/audit';
 import { listInventory } from '../lib/platform/read-models/inventory';
-import { buildRegistry, syncRegistry } from '../lib/platform/registry';
 import { getRunDetail, listRuns, runCursor } from '../lib/platform/read-models/run-queries';
+import { buildRegistry, syncRegistry } from '../lib/platform/registry';
 import { createBenchDatabase, median, percentile, table, type BenchContext } from './lib';
 import { noopIntegrations } from './noop-integrations';
 import type { BenchResult } from './run';
@@ -90,12 +90,16 @@ export async function runConsole(ctx: BenchContext): Promise<BenchResult> {
   const bench = await createBenchDatabase(ctx.adminUrl, 'console', 4);
   try {
     const seconds = await generate(bench.db, size);
-    const [failed] = await bench.db.execute<{ id: string }>(sql`select id from runs where status = 'failed' order by created_at desc limit 1 offset 40`);
+    const [failed] = await bench.db.execute<{ id: string }>(
+      sql`select id from runs where status = 'failed' order by created_at desc limit 1 offset 40`,
+    );
     const deepRow = await bench.db.execute<{ id: string; created_at: string }>(
       sql`select id, created_at::text from runs where status = 'failed' order by created_at desc, id desc limit 1 offset 20000`,
     );
     const deepCursor = deepRow[0] ? runCursor({ createdAt: new Date(deepRow[0].created_at), id: deepRow[0].id }) : undefined;
-    const randomRunIds = (await bench.db.execute<{ id: string }>(sql`select id from runs tablesample system (1) limit ${size.samples}`)).map((r) => r.id);
+    const randomRunIds = (
+      await bench.db.execute<{ id: string }>(sql`select id from runs tablesample system (1) limit ${size.samples}`)
+    ).map((r) => r.id);
 
     // The Audit page's chain status starts from the position the scheduled full verification
     // leaves (the whole chain checked once: its time is reported, it is not a page cost).
@@ -103,10 +107,15 @@ export async function runConsole(ctx: BenchContext): Promise<BenchResult> {
     const full = await verifyAuditChain(bench.db);
     const fullSeconds = (performance.now() - fullStarted) / 1000;
     if (!full.ok) throw new Error(`generated audit chain does not verify: ${full.brokenAt.reason}`);
-    await bench.db.execute(sql`update audit_chain_state set verified_id = ${full.headId}, verified_hash = ${full.head ?? 'genesis'}, verified_rows = ${full.rows} where id = 1`);
+    await bench.db.execute(
+      sql`update audit_chain_state set verified_id = ${full.headId}, verified_hash = ${full.head ?? 'genesis'}, verified_rows = ${full.rows} where id = 1`,
+    );
     const newAuditRows = async (db: Database) => {
       for (let k = 0; k < 10; k++) {
-        await appendAudit(db, { actor: 'ada.admin@junction.local', entries: [{ kind: 'action', integration: 'bench-noop-0', fieldName: 'run_now' }] });
+        await appendAudit(db, {
+          actor: 'ada.admin@junction.local',
+          entries: [{ kind: 'action', integration: 'bench-noop-0', fieldName: 'run_now' }],
+        });
       }
     };
 
@@ -115,14 +124,18 @@ export async function runConsole(ctx: BenchContext): Promise<BenchResult> {
       { name: `inventory (${size.integrations + 1} integrations, 1 never ran)`, call: (db) => listInventory(db) },
       { name: 'runs list, failed, first page of 50', call: (db) => listRuns(db, { status: 'failed', limit: 50 }) },
       { name: 'runs list, failed, keyset page 400 deep', call: (db) => listRuns(db, { status: 'failed', limit: 50, after: deepCursor }) },
-      { name: 'run detail (3 attempts, logs)', call: (db, i) => getRunDetail(db, { id: i < 0 ? failed.id : randomRunIds[i % randomRunIds.length] ?? failed.id }) },
+      {
+        name: 'run detail (3 attempts, logs)',
+        call: (db, i) => getRunDetail(db, { id: i < 0 ? failed.id : (randomRunIds[i % randomRunIds.length] ?? failed.id) }),
+      },
       { name: 'audit, last 24 h, first page of 100', call: (db) => changesSince(db, { since: since() }) },
       {
         name: 'Audit page: last 24 h + chain status, 10 new rows',
         prepare: newAuditRows,
         call: async (db) => {
           const [, chain] = await Promise.all([changesSince(db, { since: since() }), auditChainStatus(db)]);
-          if (!chain.ok || chain.checkedNow !== 10) throw new Error(`chain status: ok ${chain.ok}, checked ${chain.checkedNow} rows, expected 10`);
+          if (!chain.ok || chain.checkedNow !== 10)
+            throw new Error(`chain status: ok ${chain.ok}, checked ${chain.checkedNow} rows, expected 10`);
         },
       },
     ];
@@ -145,7 +158,10 @@ export async function runConsole(ctx: BenchContext): Promise<BenchResult> {
 
     // The statements each function sends, captured through a logging Drizzle on the same pool.
     const captured: Captured[] = [];
-    const logging = drizzle(bench.db.$client, { schema, logger: { logQuery: (query, params) => captured.push({ query, params }) } }) as unknown as Database;
+    const logging = drizzle(bench.db.$client, {
+      schema,
+      logger: { logQuery: (query, params) => captured.push({ query, params }) },
+    }) as unknown as Database;
     const explains: string[] = [];
     for (const page of pages) {
       await page.prepare?.(bench.db);

@@ -2,10 +2,10 @@ import { sql } from 'drizzle-orm';
 import type { PgBoss } from 'pg-boss';
 import type { Database } from '../db/client';
 import { createBoss } from '../lib/platform/execution/boss';
-import { RUNS_QUEUE, DEFAULT_QUEUE_OPTIONS } from '../lib/platform/execution/queue';
+import { DEFAULT_QUEUE_OPTIONS, RUNS_QUEUE } from '../lib/platform/execution/queue';
+import { startPlatformWorker } from '../lib/platform/execution/worker';
 import { buildRegistry } from '../lib/platform/registry';
 import { runNow } from '../lib/platform/triggers/triggers';
-import { startPlatformWorker } from '../lib/platform/execution/worker';
 import { alternate, createBenchDatabase, inParallel, median, percentile, ratioText, sleep, table, until, type BenchContext } from './lib';
 import { noopIntegrations, noopName } from './noop-integrations';
 import type { BenchResult } from './run';
@@ -37,7 +37,9 @@ export async function createRawQueue(boss: PgBoss): Promise<void> {
 }
 
 export async function completedJobs(db: Database, queue: string): Promise<number> {
-  const [row] = await db.execute<{ n: number }>(sql`select count(*)::int as n from pgboss.job where name = ${queue} and state = 'completed'`);
+  const [row] = await db.execute<{ n: number }>(
+    sql`select count(*)::int as n from pgboss.job where name = ${queue} and state = 'completed'`,
+  );
   return row.n;
 }
 
@@ -45,8 +47,10 @@ export async function completedJobs(db: Database, queue: string): Promise<number
 export async function platformThroughput(db: Database, boss: PgBoss, params: { runs: number; integrations: number }): Promise<number> {
   const before = await completedJobs(db, RUNS_QUEUE);
   const started = performance.now();
-  await inParallel(Array.from({ length: params.runs }, (_, i) => i), 8, (i) =>
-    runNow(db, boss, { integration: noopName(i % params.integrations), triggeredBy: 'bench', trigger: 'api' }),
+  await inParallel(
+    Array.from({ length: params.runs }, (_, i) => i),
+    8,
+    (i) => runNow(db, boss, { integration: noopName(i % params.integrations), triggeredBy: 'bench', trigger: 'api' }),
   );
   await until('every platform run to complete', async () => (await completedJobs(db, RUNS_QUEUE)) - before >= params.runs, 30 * 60_000);
   return params.runs / ((performance.now() - started) / 1000);
@@ -55,7 +59,11 @@ export async function platformThroughput(db: Database, boss: PgBoss, params: { r
 export async function rawThroughput(db: Database, boss: PgBoss, params: { runs: number; integrations: number }): Promise<number> {
   const before = await completedJobs(db, RAW_QUEUE);
   const started = performance.now();
-  await inParallel(Array.from({ length: params.runs }, (_, i) => i), 8, (i) => boss.send(RAW_QUEUE, { n: i }, { singletonKey: noopName(i % params.integrations) }));
+  await inParallel(
+    Array.from({ length: params.runs }, (_, i) => i),
+    8,
+    (i) => boss.send(RAW_QUEUE, { n: i }, { singletonKey: noopName(i % params.integrations) }),
+  );
   await until('every raw job to complete', async () => (await completedJobs(db, RAW_QUEUE)) - before >= params.runs, 30 * 60_000);
   return params.runs / ((performance.now() - started) / 1000);
 }
@@ -78,9 +86,13 @@ export async function runDispatch(ctx: BenchContext): Promise<BenchResult> {
     });
     await createRawQueue(boss);
     const rawStarts = new Map<string, number>();
-    await boss.work(RAW_QUEUE, { batchSize: 1, localConcurrency: size.concurrency, pollingIntervalSeconds: POLLING_SECONDS }, async ([job]) => {
-      rawStarts.set(job.id, performance.now());
-    });
+    await boss.work(
+      RAW_QUEUE,
+      { batchSize: 1, localConcurrency: size.concurrency, pollingIntervalSeconds: POLLING_SECONDS },
+      async ([job]) => {
+        rawStarts.set(job.id, performance.now());
+      },
+    );
 
     // Warm-up: connections, prepared plans, JIT of both paths.
     await platformThroughput(bench.db, boss, { runs: size.integrations, integrations: size.integrations });
@@ -101,10 +113,15 @@ export async function runDispatch(ctx: BenchContext): Promise<BenchResult> {
         const t0 = performance.now();
         const { runId } = await runNow(bench.db, boss, { integration: noopName(0), triggeredBy: 'bench', trigger: 'api' });
         const started = await until('the platform handler to start', async () => handlerStarts.get(runId), 60_000, 2);
-        await until('the run to finish', async () => {
-          const [r] = await bench.db.execute<{ status: string }>(sql`select status from runs where id = ${runId}`);
-          return r.status === 'succeeded';
-        }, 60_000, 5);
+        await until(
+          'the run to finish',
+          async () => {
+            const [r] = await bench.db.execute<{ status: string }>(sql`select status from runs where id = ${runId}`);
+            return r.status === 'succeeded';
+          },
+          60_000,
+          5,
+        );
         return started - t0;
       },
       async () => {
@@ -128,9 +145,24 @@ export async function runDispatch(ctx: BenchContext): Promise<BenchResult> {
         ['', 'platform (runNow → run succeeded)', 'raw pg-boss (send → job completed)', 'platform / raw'],
         [
           ['throughput, runs/s (median)', p, b, ratioText(p / b, 0.6)],
-          ['throughput, each round', throughput.platform.map((v) => v.toFixed(1)).join(' '), throughput.baseline.map((v) => v.toFixed(1)).join(' '), ''],
-          ['latency to handler start p50, ms', median(latency.platform), median(latency.baseline), (median(latency.platform) / median(latency.baseline)).toFixed(2)],
-          ['latency to handler start p95, ms', percentile(latency.platform, 95), percentile(latency.baseline, 95), (percentile(latency.platform, 95) / percentile(latency.baseline, 95)).toFixed(2)],
+          [
+            'throughput, each round',
+            throughput.platform.map((v) => v.toFixed(1)).join(' '),
+            throughput.baseline.map((v) => v.toFixed(1)).join(' '),
+            '',
+          ],
+          [
+            'latency to handler start p50, ms',
+            median(latency.platform),
+            median(latency.baseline),
+            (median(latency.platform) / median(latency.baseline)).toFixed(2),
+          ],
+          [
+            'latency to handler start p95, ms',
+            percentile(latency.platform, 95),
+            percentile(latency.baseline, 95),
+            (percentile(latency.platform, 95) / percentile(latency.baseline, 95)).toFixed(2),
+          ],
         ],
       ),
     ].join('\n');

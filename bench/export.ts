@@ -7,12 +7,12 @@ import { cursors, integrations, runs } from '../db/schema';
 import { accountingExport } from '../lib/integrations/accounting-export';
 import type { IntegrationDefinition } from '../lib/platform/contract';
 import { createBoss } from '../lib/platform/execution/boss';
+import { startPlatformWorker, type PlatformWorker } from '../lib/platform/execution/worker';
 import { keyringFrom } from '../lib/platform/governance/crypto';
+import { createSecretsProvider, writeSecrets } from '../lib/platform/governance/secrets';
 import { compileStoredMapping } from '../lib/platform/mapping';
 import { buildRegistry, syncRegistry } from '../lib/platform/registry';
-import { createSecretsProvider, writeSecrets } from '../lib/platform/governance/secrets';
 import { runNow } from '../lib/platform/triggers/triggers';
-import { startPlatformWorker, type PlatformWorker } from '../lib/platform/execution/worker';
 import { DEFAULT_CLIENT, startStandIns, type StandIns } from '../sandbox/stand-ins';
 import { alternate, createBenchDatabase, median, ratioText, table, until, type BenchContext } from './lib';
 import type { BenchResult } from './run';
@@ -46,10 +46,22 @@ export async function startExportRig(db: Database, url: string, params: { batchS
   await syncRegistry(db, { registry });
   await db
     .update(integrations)
-    .set({ settings: { baseUrl: `${standIns.url}/accounting`, tokenUrl: `${standIns.url}/oauth/token`, scope: 'journal:write', batchSize: params.batchSize } })
+    .set({
+      settings: {
+        baseUrl: `${standIns.url}/accounting`,
+        tokenUrl: `${standIns.url}/oauth/token`,
+        scope: 'journal:write',
+        batchSize: params.batchSize,
+      },
+    })
     .where(eq(integrations.name, accountingExport.name));
   const keyring = keyringFrom({ key: randomBytes(32).toString('base64'), keyId: 'bench' });
-  await writeSecrets(db, { integration: accountingExport.name, values: { clientId: DEFAULT_CLIENT.clientId, clientSecret: DEFAULT_CLIENT.clientSecret }, actor: 'bench', keyring });
+  await writeSecrets(db, {
+    integration: accountingExport.name,
+    values: { clientId: DEFAULT_CLIENT.clientId, clientSecret: DEFAULT_CLIENT.clientSecret },
+    actor: 'bench',
+    keyring,
+  });
   const worker = await startPlatformWorker({
     db,
     boss,
@@ -117,7 +129,8 @@ export async function runExport(ctx: BenchContext): Promise<BenchResult> {
           const run = await platformExport(bench.db, rig);
           const seconds = (performance.now() - started) / 1000;
           booked.platform.push(rig.standIns.state.ledger.summary().total);
-          if ((run.result as { processed?: number }).processed !== size.invoices) throw new Error(`the platform booked ${JSON.stringify(run.result)}`);
+          if ((run.result as { processed?: number }).processed !== size.invoices)
+            throw new Error(`the platform booked ${JSON.stringify(run.result)}`);
           return size.invoices / seconds;
         },
         async () => {
@@ -139,7 +152,12 @@ export async function runExport(ctx: BenchContext): Promise<BenchResult> {
           [
             ['invoices/s (median)', p, b, ratioText(p / b, 0.9)],
             ['seconds per export (median)', size.invoices / p, size.invoices / b, ''],
-            ['invoices/s, each round', rounds.platform.map((v) => Math.round(v)).join(' '), rounds.baseline.map((v) => Math.round(v)).join(' '), ''],
+            [
+              'invoices/s, each round',
+              rounds.platform.map((v) => Math.round(v)).join(' '),
+              rounds.baseline.map((v) => Math.round(v)).join(' '),
+              '',
+            ],
           ],
         ),
       ].join('\n');

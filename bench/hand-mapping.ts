@@ -23,22 +23,52 @@ export function mapInvoicesByHand(records: InvoiceRecord[]): MapResult {
     const r = records[i];
     const key = typeof r.number === 'string' && r.number !== '' ? r.number : `#${i + 1}`;
     const fail = (field: string, reason: string) => result.rejected.push({ key, field, reason });
-    if (typeof r.number !== 'string') { fail('reference', 'expected text'); continue; }
-    if (typeof r.issuedOn !== 'string' || !DATE.test(r.issuedOn)) { fail('date', 'expected a date'); continue; }
-    if (typeof r.dueOn !== 'string' || !DATE.test(r.dueOn)) { fail('dueDate', 'expected a date'); continue; }
-    if (typeof r.currency !== 'string') { fail('currency', 'expected text'); continue; }
+    if (typeof r.number !== 'string') {
+      fail('reference', 'expected text');
+      continue;
+    }
+    if (typeof r.issuedOn !== 'string' || !DATE.test(r.issuedOn)) {
+      fail('date', 'expected a date');
+      continue;
+    }
+    if (typeof r.dueOn !== 'string' || !DATE.test(r.dueOn)) {
+      fail('dueDate', 'expected a date');
+      continue;
+    }
+    if (typeof r.currency !== 'string') {
+      fail('currency', 'expected text');
+      continue;
+    }
     const customer = r.customer;
-    if (!customer || typeof customer.id !== 'string') { fail('customerId', 'expected text'); continue; }
-    if (typeof customer.name !== 'string') { fail('customerName', 'expected text'); continue; }
+    if (!customer || typeof customer.id !== 'string') {
+      fail('customerId', 'expected text');
+      continue;
+    }
+    if (typeof customer.name !== 'string') {
+      fail('customerName', 'expected text');
+      continue;
+    }
     const netAmount = decimal(r.netTotal);
-    if (netAmount === null) { fail('netAmount', 'expected a decimal amount'); continue; }
+    if (netAmount === null) {
+      fail('netAmount', 'expected a decimal amount');
+      continue;
+    }
     const taxAmount = decimal(r.taxTotal);
-    if (taxAmount === null) { fail('taxAmount', 'expected a decimal amount'); continue; }
+    if (taxAmount === null) {
+      fail('taxAmount', 'expected a decimal amount');
+      continue;
+    }
     const grossAmount = decimal(r.grossTotal);
-    if (grossAmount === null) { fail('grossAmount', 'expected a decimal amount'); continue; }
+    if (grossAmount === null) {
+      fail('grossAmount', 'expected a decimal amount');
+      continue;
+    }
     const lines = Array.isArray(r.lines) ? r.lines : [];
     const account = lines[0]?.account;
-    if (typeof account !== 'string') { fail('account', 'required value is missing'); continue; }
+    if (typeof account !== 'string') {
+      fail('account', 'required value is missing');
+      continue;
+    }
     result.mapped.push({
       key,
       value: {

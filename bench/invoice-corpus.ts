@@ -42,7 +42,15 @@ export function invoiceCorpus(count: number, seed = 7): InvoiceRecord[] {
       const item = ITEMS[Math.floor(random() * ITEMS.length)];
       const quantity = 1 + Math.floor(random() * 10);
       const unitCents = 1000 + Math.floor(random() * 200_000);
-      return { position, description: item.description, quantity: quantity.toFixed(3), unitPrice: (unitCents / 100).toFixed(2), taxRate: market.tax.toFixed(4), account: item.account, net: quantity * unitCents };
+      return {
+        position,
+        description: item.description,
+        quantity: quantity.toFixed(3),
+        unitPrice: (unitCents / 100).toFixed(2),
+        taxRate: market.tax.toFixed(4),
+        account: item.account,
+        net: quantity * unitCents,
+      };
     });
     const net = lines.reduce((s, l) => s + l.net, 0);
     const tax = Math.round(net * market.tax);
@@ -59,7 +67,13 @@ export function invoiceCorpus(count: number, seed = 7): InvoiceRecord[] {
       grossTotal: ((net + tax) / 100).toFixed(2),
       postedAt: posted.toISOString(),
       updatedAt: posted.toISOString(),
-      customer: { id: `c0000000-0000-4000-8000-${hex(c, 12)}`, externalId: c % 3 ? `crm-${c}` : null, name: `${NAMES[c % NAMES.length]} ${c}`, email: null, country: market.country },
+      customer: {
+        id: `c0000000-0000-4000-8000-${hex(c, 12)}`,
+        externalId: c % 3 ? `crm-${c}` : null,
+        name: `${NAMES[c % NAMES.length]} ${c}`,
+        email: null,
+        country: market.country,
+      },
       lines: lines.map(({ net: _, ...l }) => l),
     };
   });

@@ -134,7 +134,11 @@ export function percentile(values: number[], p: number): number {
  * Runs `platform` and `baseline` `rounds` times each, alternating which goes first, so drift of
  * the machine (other load, caches, autovacuum) hits both sides alike.
  */
-export async function alternate<T>(rounds: number, platform: (round: number) => Promise<T>, baseline: (round: number) => Promise<T>): Promise<{ platform: T[]; baseline: T[] }> {
+export async function alternate<T>(
+  rounds: number,
+  platform: (round: number) => Promise<T>,
+  baseline: (round: number) => Promise<T>,
+): Promise<{ platform: T[]; baseline: T[] }> {
   const result = { platform: [] as T[], baseline: [] as T[] };
   for (let round = 0; round < rounds; round++) {
     if (round % 2 === 0) {
@@ -164,13 +168,22 @@ export function table(headers: string[], rows: Cell[][]): string {
   const cells = rows.map((r) => r.map(formatCell));
   const widths = headers.map((h, i) => Math.max(h.length, ...cells.map((r) => (r[i] ?? '').length)));
   const line = (r: string[]) => `| ${r.map((c, i) => (i === 0 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join(' | ')} |`;
-  return [line(headers), `|${widths.map((w, i) => (i === 0 ? `:${'-'.repeat(w + 1)}` : `${'-'.repeat(w + 1)}:`)).join('|')}|`, ...cells.map(line)].join('\n');
+  return [
+    line(headers),
+    `|${widths.map((w, i) => (i === 0 ? `:${'-'.repeat(w + 1)}` : `${'-'.repeat(w + 1)}:`)).join('|')}|`,
+    ...cells.map(line),
+  ].join('\n');
 }
 
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** Polls `probe` every `intervalMs` until it is truthy; throws naming `what` after `timeoutMs`. */
-export async function until<T>(what: string, probe: () => Promise<T | undefined | null | false>, timeoutMs: number, intervalMs = 20): Promise<T> {
+export async function until<T>(
+  what: string,
+  probe: () => Promise<T | undefined | null | false>,
+  timeoutMs: number,
+  intervalMs = 20,
+): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const value = await probe();

@@ -25,7 +25,10 @@ export function compileJournalMapping(fastPath: boolean): CompiledMapping {
   return compiled;
 }
 
-async function timeBatches(records: unknown[], map: (batch: unknown[]) => MapResult | Promise<MapResult>): Promise<{ perSecond: number; mapped: number }> {
+async function timeBatches(
+  records: unknown[],
+  map: (batch: unknown[]) => MapResult | Promise<MapResult>,
+): Promise<{ perSecond: number; mapped: number }> {
   let mapped = 0;
   const started = performance.now();
   for (let i = 0; i < records.length; i += BATCH) mapped += (await map(records.slice(i, i + BATCH))).mapped.length;
@@ -42,7 +45,8 @@ export async function runMapping(ctx: BenchContext): Promise<BenchResult> {
   const sample = corpus.slice(0, 2_000);
   const byEngine = await applyMapping(engine, sample);
   const byHand = mapInvoicesByHand(sample);
-  if (!isDeepStrictEqual(byEngine, byHand)) throw new Error('the engine and the hand-written mapping disagree on the corpus: fix before measuring');
+  if (!isDeepStrictEqual(byEngine, byHand))
+    throw new Error('the engine and the hand-written mapping disagree on the corpus: fix before measuring');
 
   const hand = (batch: unknown[]) => mapInvoicesByHand(batch as typeof corpus);
   // Warm-up (JIT) of both.
@@ -69,7 +73,12 @@ export async function runMapping(ctx: BenchContext): Promise<BenchResult> {
       [
         ['engine (fast path + JSONata)', p, rounds.platform.map((v) => Math.round(v)).join(' '), ratioText(p / b, 0.5)],
         ['hand-written TypeScript', b, rounds.baseline.map((v) => Math.round(v)).join(' '), '1.00'],
-        [`JSONata only (${size.jsonataRecords.toLocaleString('en-US')} records)`, j, jsonataRounds.map((v) => Math.round(v)).join(' '), (j / b).toFixed(3)],
+        [
+          `JSONata only (${size.jsonataRecords.toLocaleString('en-US')} records)`,
+          j,
+          jsonataRounds.map((v) => Math.round(v)).join(' '),
+          (j / b).toFixed(3),
+        ],
       ],
     ),
   ].join('\n');

@@ -9,16 +9,18 @@ import { defineIntegration, type IntegrationDefinition } from '../lib/platform/c
 export const noopName = (i: number) => `bench-noop-${i}`;
 
 export function noopIntegrations(count: number, onStart?: (runId: string) => void): IntegrationDefinition[] {
-  return Array.from({ length: count }, (_, i) =>
-    defineIntegration({
-      name: noopName(i),
-      description: `Benchmark no-op ${i}`,
-      settings: z.object({}),
-      defaults: { schedule: null, retry: { delays: ['30s'] } },
-      async execute(ctx) {
-        onStart?.(ctx.run.id);
-        return { processed: 0 };
-      },
-    }) as IntegrationDefinition,
+  return Array.from(
+    { length: count },
+    (_, i) =>
+      defineIntegration({
+        name: noopName(i),
+        description: `Benchmark no-op ${i}`,
+        settings: z.object({}),
+        defaults: { schedule: null, retry: { delays: ['30s'] } },
+        async execute(ctx) {
+          onStart?.(ctx.run.id);
+          return { processed: 0 };
+        },
+      }) as IntegrationDefinition,
   );
 }

@@ -129,13 +129,21 @@ function pageRows(times: Map<string, number[]>, goal: number) {
 
 export async function runPages(ctx: BenchContext): Promise<BenchResult> {
   const size = SIZES[ctx.size];
-  if (!existsSync(path.join(root, '.next', 'BUILD_ID'))) console.log('no production build: start.ts runs next build first (minutes on 2 cores)');
+  if (!existsSync(path.join(root, '.next', 'BUILD_ID')))
+    console.log('no production build: start.ts runs next build first (minutes on 2 cores)');
   const port = Number(process.env.BENCH_PORT ?? 3700);
   const baseURL = `http://localhost:${port}`;
   const bench = await createBenchDatabase(ctx.adminUrl, 'pages', 4);
   const browser = await chromium.launch({
     executablePath: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium',
-    args: ['--disable-gpu', '--disable-dev-shm-usage', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+    args: [
+      '--disable-gpu',
+      '--disable-dev-shm-usage',
+      '--no-first-run',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+    ],
   });
   const sections: string[] = [];
   const summary: BenchResult['summary'] = [];
@@ -150,7 +158,9 @@ export async function runPages(ctx: BenchContext): Promise<BenchResult> {
         if (i > 0) signIns.push(s.ms); // the first one also compiles and warms everything
         cookie = s.cookie;
       }
-      const [run] = await bench.db.execute<{ id: string }>(sql`select id from runs where status = 'failed' order by created_at desc limit 1`);
+      const [run] = await bench.db.execute<{ id: string }>(
+        sql`select id from runs where status = 'failed' order by created_at desc limit 1`,
+      );
       const demoPages = [
         '/',
         '/integrations',
@@ -170,19 +180,36 @@ export async function runPages(ctx: BenchContext): Promise<BenchResult> {
       const [{ runs }] = await bench.db.execute<{ runs: number }>(sql`select count(*)::int as runs from runs`);
       const worst = Math.max(...[...times.values()].map((t) => percentile(t, 95)));
       sections.push(
-        `Load average while measuring: ${os.loadavg().map((l) => l.toFixed(1)).join(', ')} (1, 5, 15 min) on ${os.cpus().length} cores`,
+        `Load average while measuring: ${os
+          .loadavg()
+          .map((l) => l.toFixed(1))
+          .join(', ')} (1, 5, 15 min) on ${os.cpus().length} cores`,
         `Demo size (${runs} runs), ${size.samples} samples per page, interleaved:`,
         table(['page', 'p50 ms', 'p95 ms', 'max ms', `p95 < ${GOALS.demo} ms`], pageRows(times, GOALS.demo)),
         '',
         `Sign-in round trip (Chromium: Continue with SSO → identity provider form → Overview), ${signIns.length} fresh contexts:`,
-        table(['', 'p50 ms', 'p95 ms', 'max ms', `p95 < ${GOALS.signIn} ms`], [
-          ['sign-in', median(signIns), percentile(signIns, 95), Math.max(...signIns), percentile(signIns, 95) < GOALS.signIn ? 'met' : 'MISSED'],
-        ]),
+        table(
+          ['', 'p50 ms', 'p95 ms', 'max ms', `p95 < ${GOALS.signIn} ms`],
+          [
+            [
+              'sign-in',
+              median(signIns),
+              percentile(signIns, 95),
+              Math.max(...signIns),
+              percentile(signIns, 95) < GOALS.signIn ? 'met' : 'MISSED',
+            ],
+          ],
+        ),
       );
       console.log(sections.join('\n')); // printed as it goes: the 1 M-run part takes long
       summary.push(
         ['6 pages: worst page p95 ms at demo size (goal < 200)', worst, '', worst < GOALS.demo ? 'met' : 'MISSED'],
-        ['6 pages: sign-in round trip p95 ms (goal < 3000)', percentile(signIns, 95), '', percentile(signIns, 95) < GOALS.signIn ? 'met' : 'MISSED'],
+        [
+          '6 pages: sign-in round trip p95 ms (goal < 3000)',
+          percentile(signIns, 95),
+          '',
+          percentile(signIns, 95) < GOALS.signIn ? 'met' : 'MISSED',
+        ],
       );
     } finally {
       await server.stop();
@@ -197,7 +224,9 @@ export async function runPages(ctx: BenchContext): Promise<BenchResult> {
     server = await startProduct(bench.url, port);
     try {
       cookie = (await signIn(browser, baseURL)).cookie;
-      const [failed] = await bench.db.execute<{ id: string }>(sql`select id from runs where status = 'failed' order by created_at desc limit 1 offset 40`);
+      const [failed] = await bench.db.execute<{ id: string }>(
+        sql`select id from runs where status = 'failed' order by created_at desc limit 1 offset 40`,
+      );
       const [deep] = await bench.db.execute<{ id: string; created_at: string }>(
         sql`select id, created_at::text from runs order by created_at desc, id desc limit 1 offset 20000`,
       );
@@ -220,7 +249,10 @@ export async function runPages(ctx: BenchContext): Promise<BenchResult> {
       const worst = Math.max(...[...times.values()].map((t) => percentile(t, 95)));
       sections.push(
         '',
-        `Load average while measuring: ${os.loadavg().map((l) => l.toFixed(1)).join(', ')} (1, 5, 15 min)`,
+        `Load average while measuring: ${os
+          .loadavg()
+          .map((l) => l.toFixed(1))
+          .join(', ')} (1, 5, 15 min)`,
         `1,000,000 runs (3 M attempts, 1 M audit rows; generated in ${seconds.toFixed(0)} s), ${size.samples} samples per page, interleaved:`,
         table(['page', 'p50 ms', 'p95 ms', 'max ms', `p95 < ${GOALS.large} ms`], pageRows(times, GOALS.large)),
       );

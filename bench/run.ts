@@ -1,4 +1,4 @@
-import { describeMachine, formatMachine, benchServer, stopEmbedded, table, type BenchContext, type Cell, type Size } from './lib';
+import { benchServer, describeMachine, formatMachine, stopEmbedded, table, type BenchContext, type Cell, type Size } from './lib';
 
 /**
  * `npm run bench -- <name|all> [--size tiny|full]`: runs benchmarks and prints their tables with

@@ -1,7 +1,7 @@
 import { connect, disconnect } from '../db/client';
 import { createBoss } from '../lib/platform/execution/boss';
-import { buildRegistry } from '../lib/platform/registry';
 import { startPlatformWorker } from '../lib/platform/execution/worker';
+import { buildRegistry } from '../lib/platform/registry';
 import { noopIntegrations } from './noop-integrations';
 
 /**

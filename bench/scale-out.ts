@@ -87,17 +87,28 @@ export async function runScaleOut(ctx: BenchContext): Promise<BenchResult> {
         await stopWorkers(children);
       }
     }
-    await until('no run left running', async () => {
-      const [r] = await bench.db.execute<{ n: number }>(sql`select count(*)::int as n from runs where status not in ('succeeded', 'failed', 'cancelled')`);
-      return r.n === 0;
-    }, 60_000);
+    await until(
+      'no run left running',
+      async () => {
+        const [r] = await bench.db.execute<{ n: number }>(
+          sql`select count(*)::int as n from runs where status not in ('succeeded', 'failed', 'cancelled')`,
+        );
+        return r.n === 0;
+      },
+      60_000,
+    );
     const { overlaps, attempts } = await countOverlaps(bench.db);
     const base = median(results[0].perSecond);
     const text = [
       `${size.runs} runs per round over ${size.integrations} no-op integrations, each process concurrency ${size.concurrency}, polling 0.5 s, ${size.rounds} rounds per process count`,
       table(
         ['worker processes', 'runs/s (median)', 'each round', 'vs 1 process'],
-        results.map((r) => [String(r.processes), median(r.perSecond), r.perSecond.map((v) => v.toFixed(1)).join(' '), (median(r.perSecond) / base).toFixed(2)]),
+        results.map((r) => [
+          String(r.processes),
+          median(r.perSecond),
+          r.perSecond.map((v) => v.toFixed(1)).join(' '),
+          (median(r.perSecond) / base).toFixed(2),
+        ]),
       ),
       `overlapping attempts of one integration: ${overlaps} of ${attempts} attempts (must be 0)`,
     ].join('\n');
@@ -106,7 +117,14 @@ export async function runScaleOut(ctx: BenchContext): Promise<BenchResult> {
     return {
       name: 'scale-out',
       text,
-      summary: [[`5 scale-out: runs/s with ${last.processes} vs 1 process; overlaps ${overlaps}`, median(last.perSecond), base, (median(last.perSecond) / base).toFixed(2)]],
+      summary: [
+        [
+          `5 scale-out: runs/s with ${last.processes} vs 1 process; overlaps ${overlaps}`,
+          median(last.perSecond),
+          base,
+          (median(last.perSecond) / base).toFixed(2),
+        ],
+      ],
     };
   } finally {
     await boss.stop({ graceful: false }).catch(() => {});

@@ -24,7 +24,12 @@ export async function snowflakeExport(p: SnowflakeParams): Promise<{ booked: num
   const tokenResponse = await fetch(p.tokenUrl, {
     method: 'POST',
     headers: { 'content-type': 'application/x-www-form-urlencoded' },
-    body: new URLSearchParams({ grant_type: 'client_credentials', client_id: p.clientId, client_secret: p.clientSecret, scope: 'journal:write' }),
+    body: new URLSearchParams({
+      grant_type: 'client_credentials',
+      client_id: p.clientId,
+      client_secret: p.clientSecret,
+      scope: 'journal:write',
+    }),
   });
   if (!tokenResponse.ok) throw new Error(`token request failed: ${tokenResponse.status} ${await tokenResponse.text()}`);
   const { access_token: token } = (await tokenResponse.json()) as { access_token: string };
@@ -57,7 +62,9 @@ export async function snowflakeExport(p: SnowflakeParams): Promise<{ booked: num
       const response = await fetch(`${p.baseUrl}/v1/journal-entries`, {
         method: 'POST',
         headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
-        body: JSON.stringify({ entries: mapped.mapped.map((m) => ({ ...m.value, externalId: invoiceExternalId(rows[m.index].id, rows[m.index].version) })) }),
+        body: JSON.stringify({
+          entries: mapped.mapped.map((m) => ({ ...m.value, externalId: invoiceExternalId(rows[m.index].id, rows[m.index].version) })),
+        }),
       });
       if (!response.ok) throw new Error(`booking failed: ${response.status} ${await response.text()}`);
       const body = (await response.json()) as { booked?: unknown[]; rejected?: unknown[] };

@@ -18,7 +18,24 @@ function mulberry32(seed: number) {
   };
 }
 
-const COMPANIES = ['Acme', 'Globex', 'Initech', 'Umbrella', 'Stark', 'Wayne', 'Wonka', 'Tyrell', 'Cyberdyne', 'Soylent', 'Hooli', 'Vandelay', 'Pied Piper', 'Gringotts', 'Oscorp', 'Monarch'];
+const COMPANIES = [
+  'Acme',
+  'Globex',
+  'Initech',
+  'Umbrella',
+  'Stark',
+  'Wayne',
+  'Wonka',
+  'Tyrell',
+  'Cyberdyne',
+  'Soylent',
+  'Hooli',
+  'Vandelay',
+  'Pied Piper',
+  'Gringotts',
+  'Oscorp',
+  'Monarch',
+];
 const SUFFIXES = ['Ltd', 'GmbH', 'SARL', 'Inc', 'BV', 'AB'];
 const MARKETS = [
   { country: 'US', currency: 'USD', tax: '0.0000' },
@@ -48,7 +65,10 @@ export interface GenerateOptions {
   spreadDays?: number;
 }
 
-export async function generateHostData(db: DatabaseOrTransaction, options: GenerateOptions): Promise<{ customers: number; invoices: number; lines: number }> {
+export async function generateHostData(
+  db: DatabaseOrTransaction,
+  options: GenerateOptions,
+): Promise<{ customers: number; invoices: number; lines: number }> {
   const random = mulberry32(options.seed ?? 42);
   const offset = options.numberOffset ?? 0;
   const until = (options.until ?? new Date()).getTime();
@@ -57,12 +77,20 @@ export async function generateHostData(db: DatabaseOrTransaction, options: Gener
   const customerRows = Array.from({ length: options.customers }, (_, i) => {
     const market = MARKETS[Math.floor(random() * MARKETS.length)];
     const name = `${COMPANIES[i % COMPANIES.length]} ${SUFFIXES[Math.floor(random() * SUFFIXES.length)]}${i >= COMPANIES.length ? ` ${Math.floor(i / COMPANIES.length) + 1}` : ''}`;
-    return { name, email: `billing+${offset + i}@${name.toLowerCase().replace(/[^a-z]+/g, '')}.example`, country: market.country, currency: market.currency };
+    return {
+      name,
+      email: `billing+${offset + i}@${name.toLowerCase().replace(/[^a-z]+/g, '')}.example`,
+      country: market.country,
+      currency: market.currency,
+    };
   });
   const insertedCustomers: { id: string; currency: string; country: string }[] = [];
   for (let i = 0; i < customerRows.length; i += 1000) {
     insertedCustomers.push(
-      ...(await db.insert(customers).values(customerRows.slice(i, i + 1000)).returning({ id: customers.id, currency: customers.currency, country: customers.country })),
+      ...(await db
+        .insert(customers)
+        .values(customerRows.slice(i, i + 1000))
+        .returning({ id: customers.id, currency: customers.currency, country: customers.country })),
     );
   }
 
@@ -70,7 +98,14 @@ export async function generateHostData(db: DatabaseOrTransaction, options: Gener
   const CHUNK = 2000;
   for (let start = 0; start < options.invoices; start += CHUNK) {
     const invoiceRows: (typeof invoices.$inferInsert)[] = [];
-    const linesByInvoice: { position: number; description: string; quantity: string; unitPrice: string; taxRate: string; account: string }[][] = [];
+    const linesByInvoice: {
+      position: number;
+      description: string;
+      quantity: string;
+      unitPrice: string;
+      taxRate: string;
+      account: string;
+    }[][] = [];
     for (let i = start; i < Math.min(options.invoices, start + CHUNK); i++) {
       const customer = insertedCustomers[Math.floor(random() * insertedCustomers.length)];
       const market = MARKETS.find((m) => m.country === customer.country) ?? MARKETS[0];
@@ -79,7 +114,15 @@ export async function generateHostData(db: DatabaseOrTransaction, options: Gener
         const item = ITEMS[Math.floor(random() * ITEMS.length)];
         const quantity = 1 + Math.floor(random() * 10);
         const unitCents = 1000 + Math.floor(random() * 200_000);
-        return { position, description: item.description, quantity: quantity.toFixed(3), unitPrice: money(unitCents), taxRate: market.tax, account: item.account, netCents: quantity * unitCents };
+        return {
+          position,
+          description: item.description,
+          quantity: quantity.toFixed(3),
+          unitPrice: money(unitCents),
+          taxRate: market.tax,
+          account: item.account,
+          netCents: quantity * unitCents,
+        };
       });
       const net = lines.reduce((sum, l) => sum + l.netCents, 0);
       const tax = lines.reduce((sum, l) => sum + Math.round(l.netCents * taxRate), 0);

@@ -24,7 +24,9 @@ describe('migrations', () => {
     const status = await migrationStatus(t.db);
     expect(status.current).toBe(false);
     expect(status.applied).toBe(shippedMigrations().length - 1);
-    await t.db.execute(sql`insert into drizzle.__drizzle_migrations select * from drizzle.__saved s where s.id not in (select id from drizzle.__drizzle_migrations)`);
+    await t.db.execute(
+      sql`insert into drizzle.__drizzle_migrations select * from drizzle.__saved s where s.id not in (select id from drizzle.__drizzle_migrations)`,
+    );
   });
 });
 

@@ -27,12 +27,18 @@ export async function applyMigrations(db: Database): Promise<void> {
     // What drizzle's migrate() does, but on this connection and inside the lock (its own
     // version reads the last applied migration before taking a transaction of its own).
     await tx.execute(sql`create schema if not exists drizzle`);
-    await tx.execute(sql`create table if not exists drizzle.__drizzle_migrations (id serial primary key, hash text not null, created_at bigint)`);
-    const [last] = await tx.execute<{ created_at: string | null }>(sql`select created_at from drizzle.__drizzle_migrations order by created_at desc limit 1`);
+    await tx.execute(
+      sql`create table if not exists drizzle.__drizzle_migrations (id serial primary key, hash text not null, created_at bigint)`,
+    );
+    const [last] = await tx.execute<{ created_at: string | null }>(
+      sql`select created_at from drizzle.__drizzle_migrations order by created_at desc limit 1`,
+    );
     for (const migration of readMigrationFiles({ migrationsFolder })) {
       if (last && Number(last.created_at) >= migration.folderMillis) continue;
       for (const statement of migration.sql) await tx.execute(sql.raw(statement));
-      await tx.execute(sql`insert into drizzle.__drizzle_migrations (hash, created_at) values (${migration.hash}, ${migration.folderMillis})`);
+      await tx.execute(
+        sql`insert into drizzle.__drizzle_migrations (hash, created_at) values (${migration.hash}, ${migration.folderMillis})`,
+      );
     }
     // Default privileges (db/roles.ts) grant the runtime role DML on every new table; audit_log
     // stays INSERT and SELECT only for every role but its owner, whatever a migration created.

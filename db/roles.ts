@@ -72,7 +72,10 @@ export async function setupDatabaseRoles(admin: postgres.Sql, input: TRoleSetup)
   const p = ZRoleSetup.parse(input);
   if (p.owner === p.runtime) throw new Error('the owner and runtime roles must differ: the runtime role must not own the tables');
   const [{ current }] = await admin<{ current: string }[]>`select current_database() as current`;
-  if (current !== p.database) throw new Error(`connected to database '${current}', expected '${p.database}': connect the admin URL to the database the roles are for`);
+  if (current !== p.database)
+    throw new Error(
+      `connected to database '${current}', expected '${p.database}': connect the admin URL to the database the roles are for`,
+    );
 
   await admin.unsafe(ensureRole(p.owner, p.ownerPassword));
   await admin.unsafe(ensureRole(p.runtime, p.runtimePassword));

@@ -117,7 +117,9 @@ export type Integration = typeof integrations.$inferSelect;
 export const integrationSecrets = pgTable(
   'integration_secrets',
   {
-    integration: text('integration').notNull().references(() => integrations.name),
+    integration: text('integration')
+      .notNull()
+      .references(() => integrations.name),
     name: text('name').notNull(),
     /** AES-256-GCM: base64 of iv | ciphertext | tag, with the id of the key that sealed it. */
     sealed: text('sealed').notNull(),
@@ -131,7 +133,9 @@ export type IntegrationSecret = typeof integrationSecrets.$inferSelect;
 
 /** Durable watermark per integration, advanced only when an attempt succeeds outside dry-run. */
 export const cursors = pgTable('cursors', {
-  integration: text('integration').primaryKey().references(() => integrations.name),
+  integration: text('integration')
+    .primaryKey()
+    .references(() => integrations.name),
   value: jsonb('value').$type<unknown>(),
   runId: uuid('run_id'),
   updatedAt: tstz('updated_at').notNull().defaultNow(),
@@ -142,15 +146,7 @@ export const cursors = pgTable('cursors', {
 // ---------------------------------------------------------------------------------------------
 
 export const runTriggerEnum = pgEnum('run_trigger', ['schedule', 'manual', 'retry', 'api']);
-export const runStatusEnum = pgEnum('run_status', [
-  'queued',
-  'running',
-  'retrying',
-  'deferred',
-  'succeeded',
-  'failed',
-  'cancelled',
-]);
+export const runStatusEnum = pgEnum('run_status', ['queued', 'running', 'retrying', 'deferred', 'succeeded', 'failed', 'cancelled']);
 export type RunTrigger = (typeof runTriggerEnum.enumValues)[number];
 export type RunStatus = (typeof runStatusEnum.enumValues)[number];
 
@@ -158,7 +154,9 @@ export const runs = pgTable(
   'runs',
   {
     id: uuid('id').primaryKey().defaultRandom(),
-    integration: text('integration').notNull().references(() => integrations.name),
+    integration: text('integration')
+      .notNull()
+      .references(() => integrations.name),
     trigger: runTriggerEnum('trigger').notNull(),
     dryRun: boolean('dry_run').notNull().default(false),
     status: runStatusEnum('status').notNull().default('queued'),
@@ -201,9 +199,15 @@ export const runs = pgTable(
     finishedAt: tstz('finished_at'),
   },
   (t) => [
-    index('runs_held_idx').on(t.integration, t.createdAt).where(sql`hold is not null`),
-    index('runs_released_idx').on(t.integration, t.releasedAt).where(sql`released_at is not null`),
-    index('runs_bulk_operation_idx').on(t.bulkOperationId).where(sql`bulk_operation_id is not null`),
+    index('runs_held_idx')
+      .on(t.integration, t.createdAt)
+      .where(sql`hold is not null`),
+    index('runs_released_idx')
+      .on(t.integration, t.releasedAt)
+      .where(sql`released_at is not null`),
+    index('runs_bulk_operation_idx')
+      .on(t.bulkOperationId)
+      .where(sql`bulk_operation_id is not null`),
     index('runs_created_idx').on(t.createdAt.desc(), t.id.desc()),
     index('runs_integration_created_idx').on(t.integration, t.createdAt.desc(), t.id.desc()),
     index('runs_status_created_idx').on(t.status, t.createdAt.desc(), t.id.desc()),
@@ -245,7 +249,9 @@ export const attempts = pgTable(
   'attempts',
   {
     id: uuid('id').primaryKey().defaultRandom(),
-    runId: uuid('run_id').notNull().references(() => runs.id, { onDelete: 'cascade' }),
+    runId: uuid('run_id')
+      .notNull()
+      .references(() => runs.id, { onDelete: 'cascade' }),
     number: integer('number').notNull(),
     jobId: text('job_id'),
     worker: text('worker'),
@@ -260,7 +266,9 @@ export const attempts = pgTable(
   (t) => [
     index('attempts_run_idx').on(t.runId, t.number),
     index('attempts_started_idx').on(t.startedAt),
-    index('attempts_running_idx').on(t.startedAt).where(sql`outcome = 'running'`),
+    index('attempts_running_idx')
+      .on(t.startedAt)
+      .where(sql`outcome = 'running'`),
   ],
 );
 export type Attempt = typeof attempts.$inferSelect;
@@ -269,7 +277,9 @@ export const attemptLogs = pgTable(
   'attempt_logs',
   {
     id: bigserial('id', { mode: 'number' }).primaryKey(),
-    attemptId: uuid('attempt_id').notNull().references(() => attempts.id, { onDelete: 'cascade' }),
+    attemptId: uuid('attempt_id')
+      .notNull()
+      .references(() => attempts.id, { onDelete: 'cascade' }),
     at: tstz('at').notNull().defaultNow(),
     level: text('level').notNull(),
     message: text('message').notNull(),
@@ -388,8 +398,12 @@ export const incidents = pgTable(
     undelivered: boolean('undelivered').notNull().default(false),
   },
   (t) => [
-    index('incidents_open_idx').on(t.integration, t.kind).where(sql`closed_at is null`),
-    uniqueIndex('incidents_one_open_idx').on(t.integration, t.kind).where(sql`closed_at is null`),
+    index('incidents_open_idx')
+      .on(t.integration, t.kind)
+      .where(sql`closed_at is null`),
+    uniqueIndex('incidents_one_open_idx')
+      .on(t.integration, t.kind)
+      .where(sql`closed_at is null`),
   ],
 );
 export type Incident = typeof incidents.$inferSelect;
@@ -422,8 +436,12 @@ export const alertDeliveries = pgTable(
   'alert_deliveries',
   {
     id: uuid('id').primaryKey().defaultRandom(),
-    alertId: uuid('alert_id').notNull().references(() => alerts.id),
-    channelId: uuid('channel_id').notNull().references(() => alertChannels.id),
+    alertId: uuid('alert_id')
+      .notNull()
+      .references(() => alerts.id),
+    channelId: uuid('channel_id')
+      .notNull()
+      .references(() => alertChannels.id),
     attempt: integer('attempt').notNull(),
     status: text('status').$type<'delivered' | 'failed'>().notNull(),
     responseCode: integer('response_code'),
@@ -470,21 +488,18 @@ export const appMeta = pgTable('app_meta', {
 // Host platform data: the business the integrations move data for
 // ---------------------------------------------------------------------------------------------
 
-export const customers = pgTable(
-  'customers',
-  {
-    id: uuid('id').primaryKey().defaultRandom(),
-    externalId: text('external_id').unique(),
-    name: text('name').notNull(),
-    email: text('email'),
-    country: text('country').notNull().default('US'),
-    currency: text('currency').notNull().default('USD'),
-    /** The external system's version (updated_at) of the record last applied (crm-sync): older versions are never applied over it. */
-    externalUpdatedAt: tstz('external_updated_at'),
-    createdAt: createdAt(),
-    updatedAt: tstz('updated_at').notNull().defaultNow(),
-  },
-);
+export const customers = pgTable('customers', {
+  id: uuid('id').primaryKey().defaultRandom(),
+  externalId: text('external_id').unique(),
+  name: text('name').notNull(),
+  email: text('email'),
+  country: text('country').notNull().default('US'),
+  currency: text('currency').notNull().default('USD'),
+  /** The external system's version (updated_at) of the record last applied (crm-sync): older versions are never applied over it. */
+  externalUpdatedAt: tstz('external_updated_at'),
+  createdAt: createdAt(),
+  updatedAt: tstz('updated_at').notNull().defaultNow(),
+});
 export type Customer = typeof customers.$inferSelect;
 
 export const invoices = pgTable(
@@ -492,7 +507,9 @@ export const invoices = pgTable(
   {
     id: uuid('id').primaryKey().defaultRandom(),
     number: text('number').notNull().unique(),
-    customerId: uuid('customer_id').notNull().references(() => customers.id),
+    customerId: uuid('customer_id')
+      .notNull()
+      .references(() => customers.id),
     currency: text('currency').notNull(),
     status: text('status').$type<'draft' | 'posted' | 'void'>().notNull().default('posted'),
     issuedOn: text('issued_on').notNull(),
@@ -511,7 +528,9 @@ export const invoiceLines = pgTable(
   'invoice_lines',
   {
     id: bigserial('id', { mode: 'number' }).primaryKey(),
-    invoiceId: uuid('invoice_id').notNull().references(() => invoices.id, { onDelete: 'cascade' }),
+    invoiceId: uuid('invoice_id')
+      .notNull()
+      .references(() => invoices.id, { onDelete: 'cascade' }),
     position: integer('position').notNull(),
     description: text('description').notNull(),
     quantity: numeric('quantity', { precision: 12, scale: 3 }).notNull(),

@@ -1,11 +1,11 @@
-import { sql } from 'drizzle-orm';
 import { randomBytes } from 'node:crypto';
+import { sql } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { integrations } from '../lib/integrations';
 import { keyringFrom } from '../lib/platform/governance/crypto';
 import { createSecretsProvider } from '../lib/platform/governance/secrets';
-import { integrations } from '../lib/integrations';
-import { buildRegistry, syncRegistry } from '../lib/platform/registry';
 import { listInventory } from '../lib/platform/read-models/inventory';
+import { buildRegistry, syncRegistry } from '../lib/platform/registry';
 import { freshDatabase, type TestDatabase } from '../test/db';
 import { countInvoices, generateHostData } from './host-data';
 import { seedDemo } from './seed';
@@ -21,7 +21,10 @@ const options = {
   sandboxUrl: 'http://localhost:4000',
   appUrl: 'http://localhost:3000',
   keyring: keyringFrom({ key: randomBytes(32).toString('base64'), keyId: 'test' }),
-  credentials: { 'accounting-export': { clientId: 'accounting-export', clientSecret: 'dev-accounting-secret' }, 'crm-sync': { apiKey: 'dev-crm-key' } },
+  credentials: {
+    'accounting-export': { clientId: 'accounting-export', clientSecret: 'dev-accounting-secret' },
+    'crm-sync': { apiKey: 'dev-crm-key' },
+  },
 };
 
 describe('demo seed', () => {
@@ -50,12 +53,16 @@ describe('demo seed', () => {
     expect(Number(early.n)).toBe(0);
     const secrets = await createSecretsProvider(t.db, options.keyring).read('accounting-export', ['clientId', 'clientSecret']);
     expect(secrets).toEqual({ clientId: 'accounting-export', clientSecret: 'dev-accounting-secret' });
-    const leaked = await t.db.$client<{ n: number }[]>`select count(*)::int as n from audit_log where old_value::text like '%dev-accounting-secret%' or new_value::text like '%dev-accounting-secret%'`;
+    const leaked = await t.db.$client<
+      { n: number }[]
+    >`select count(*)::int as n from audit_log where old_value::text like '%dev-accounting-secret%' or new_value::text like '%dev-accounting-secret%'`;
     expect(leaked[0].n).toBe(0);
   });
 
   it('tells one story: versions, "last changed by" and secret times agree with the demo history', async () => {
-    const rows = await t.db.$client<{ name: string; version: number; updated_by: string; updated_at: Date; last_by: string; last_at: Date; changes: number }[]>`
+    const rows = await t.db.$client<
+      { name: string; version: number; updated_by: string; updated_at: Date; last_by: string; last_at: Date; changes: number }[]
+    >`
       select i.name, i.version, i.updated_by, i.updated_at,
              (select changed_by from audit_log a where a.integration = i.name and a.kind = 'config' order by changed_at desc limit 1) as last_by,
              (select max(changed_at) from audit_log a where a.integration = i.name and a.kind = 'config') as last_at,

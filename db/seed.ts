@@ -4,7 +4,19 @@ import type { Keyring } from '../lib/platform/governance/crypto';
 import { writeSecrets } from '../lib/platform/governance/secrets';
 import type { Database, Transaction } from './client';
 import { generateHostData } from './host-data';
-import { alertChannels, alertDeliveries, alerts, appMeta, attemptLogs, attempts, auditLog, incidents, integrationSecrets, integrations, runs } from './schema';
+import {
+  alertChannels,
+  alertDeliveries,
+  alerts,
+  appMeta,
+  attemptLogs,
+  attempts,
+  auditLog,
+  incidents,
+  integrations,
+  integrationSecrets,
+  runs,
+} from './schema';
 
 const SEED_MARKER = 'demo_seeded';
 
@@ -47,7 +59,18 @@ async function seedRun(
     const startedAt = new Date(clock);
     const finishedAt = new Date(clock + a.durationMs);
     clock = finishedAt.getTime() + (i === 0 ? 30_000 : i === 1 ? 120_000 : 300_000);
-    return { id: randomUUID(), runId, number: i + 1, worker: 'demo-worker', outcome: a.ok ? ('succeeded' as const) : ('failed' as const), errorMessage: a.error ?? null, errorClass: a.ok ? null : 'HttpError', startedAt, finishedAt, logs: a.logs };
+    return {
+      id: randomUUID(),
+      runId,
+      number: i + 1,
+      worker: 'demo-worker',
+      outcome: a.ok ? ('succeeded' as const) : ('failed' as const),
+      errorMessage: a.error ?? null,
+      errorClass: a.ok ? null : 'HttpError',
+      startedAt,
+      finishedAt,
+      logs: a.logs,
+    };
   });
   const last = attemptRows[attemptRows.length - 1];
   await tx.insert(runs).values({
@@ -69,7 +92,14 @@ async function seedRun(
     finishedAt: last.finishedAt,
   });
   await tx.insert(attempts).values(attemptRows.map(({ logs: _, ...a }) => a));
-  const logRows = attemptRows.flatMap((a) => a.logs.map((message, k) => ({ attemptId: a.id, at: new Date(a.startedAt.getTime() + k * 50), level: message.startsWith('error') ? 'error' : 'info', message })));
+  const logRows = attemptRows.flatMap((a) =>
+    a.logs.map((message, k) => ({
+      attemptId: a.id,
+      at: new Date(a.startedAt.getTime() + k * 50),
+      level: message.startsWith('error') ? 'error' : 'info',
+      message,
+    })),
+  );
   if (logRows.length) await tx.insert(attemptLogs).values(logRows);
   return runId;
 }
@@ -86,12 +116,19 @@ export async function seedDemo(db: Database, options: SeedOptions): Promise<bool
   await options.syncIntegrations(db);
   const now = options.now ?? new Date();
   return db.transaction(async (tx) => {
-    const inserted = await tx.insert(appMeta).values({ key: SEED_MARKER, value: { at: now.toISOString() } }).onConflictDoNothing().returning();
+    const inserted = await tx
+      .insert(appMeta)
+      .values({ key: SEED_MARKER, value: { at: now.toISOString() } })
+      .onConflictDoNothing()
+      .returning();
     if (inserted.length === 0) return false;
     await generateHostData(tx, { customers: 24, invoices: 300, seed: 7, spreadDays: 14, until: now });
     // The demo integrations have existed since before their history (15 days of runs, credentials
     // and config changes): their rows say so, or the console would show changes older than them.
-    await tx.update(integrations).set({ createdAt: at(now, 16 * DAY) }).where(inArray(integrations.name, ['accounting-export', 'crm-sync']));
+    await tx
+      .update(integrations)
+      .set({ createdAt: at(now, 16 * DAY) })
+      .where(inArray(integrations.name, ['accounting-export', 'crm-sync']));
 
     // Two weeks of nightly exports at 02:00 UTC, one of which needed a retry.
     for (let night = 14; night >= 1; night--) {
@@ -104,8 +141,25 @@ export async function seedDemo(db: Database, options: SeedOptions): Promise<bool
         createdAt: created,
         result: { processed, summary: `Booked ${processed} journal entries in 1 batches; 0 rejected`, batches: 1, rejectedCount: 0 },
         attempts: [
-          ...(flaky ? [{ ok: false, durationMs: 30_000, error: `POST ${options.sandboxUrl}/accounting/v1/journal-entries timed out after 30000 ms`, logs: [`exporting ${processed} invoices`, 'error: request timed out'] }] : []),
-          { ok: true, durationMs: 1_800 + night * 40, logs: [`exporting ${processed} invoices changed since the last run`, `batch 1: booked ${processed}, rejected 0`, `Booked ${processed} journal entries in 1 batches; 0 rejected`] },
+          ...(flaky
+            ? [
+                {
+                  ok: false,
+                  durationMs: 30_000,
+                  error: `POST ${options.sandboxUrl}/accounting/v1/journal-entries timed out after 30000 ms`,
+                  logs: [`exporting ${processed} invoices`, 'error: request timed out'],
+                },
+              ]
+            : []),
+          {
+            ok: true,
+            durationMs: 1_800 + night * 40,
+            logs: [
+              `exporting ${processed} invoices changed since the last run`,
+              `batch 1: booked ${processed}, rejected 0`,
+              `Booked ${processed} journal entries in 1 batches; 0 rejected`,
+            ],
+          },
         ],
       });
     }
@@ -116,7 +170,14 @@ export async function seedDemo(db: Database, options: SeedOptions): Promise<bool
         integration: 'crm-sync',
         status: 'succeeded',
         createdAt: at(now, k * 15 * MINUTE + 3 * 60 * MINUTE),
-        result: { processed: 3 + k, summary: `Created 0, updated ${k % 3}, ${3 + k - (k % 3)} unchanged`, created: 0, updated: k % 3, unchanged: 3 + k - (k % 3), pages: 1 },
+        result: {
+          processed: 3 + k,
+          summary: `Created 0, updated ${k % 3}, ${3 + k - (k % 3)} unchanged`,
+          created: 0,
+          updated: k % 3,
+          unchanged: 3 + k - (k % 3),
+          pages: 1,
+        },
         attempts: [{ ok: true, durationMs: 420, logs: ['pulling contacts changed since the last cursor', `page 1: ${3 + k} contacts`] }],
       });
     }
@@ -129,7 +190,12 @@ export async function seedDemo(db: Database, options: SeedOptions): Promise<bool
           status: 'failed',
           createdAt: at(now, k * 15 * MINUTE + 2 * 60 * MINUTE),
           errorMessage: failure,
-          attempts: [1, 2, 3, 4].map(() => ({ ok: false, durationMs: 250, error: failure, logs: ['pulling contacts changed since the last cursor', `error: ${failure}`] })),
+          attempts: [1, 2, 3, 4].map(() => ({
+            ok: false,
+            durationMs: 250,
+            error: failure,
+            logs: ['pulling contacts changed since the last cursor', `error: ${failure}`],
+          })),
         }),
       );
     }
@@ -137,12 +203,25 @@ export async function seedDemo(db: Database, options: SeedOptions): Promise<bool
     // The incident those failures raised, and its alert, delivered to the sandbox webhook catcher.
     const [channel] = await tx
       .insert(alertChannels)
-      .values({ name: 'Ops webhook (sandbox)', type: 'webhook', config: { url: `${options.sandboxUrl}/catcher/webhook/ops` }, updatedBy: 'ada.admin@junction.local' })
+      .values({
+        name: 'Ops webhook (sandbox)',
+        type: 'webhook',
+        config: { url: `${options.sandboxUrl}/catcher/webhook/ops` },
+        updatedBy: 'ada.admin@junction.local',
+      })
       .returning();
     const firstFailure = at(now, 3 * 15 * MINUTE + 2 * 60 * MINUTE);
     const [incident] = await tx
       .insert(incidents)
-      .values({ integration: 'crm-sync', kind: 'run_failed', openedAt: firstFailure, lastEventAt: at(now, 15 * MINUTE + 2 * 60 * MINUTE), eventCount: 3, lastError: failure, runId: failedRunIds[0] })
+      .values({
+        integration: 'crm-sync',
+        kind: 'run_failed',
+        openedAt: firstFailure,
+        lastEventAt: at(now, 15 * MINUTE + 2 * 60 * MINUTE),
+        eventCount: 3,
+        lastError: failure,
+        runId: failedRunIds[0],
+      })
       .returning();
     const [alert] = await tx
       .insert(alerts)
@@ -173,24 +252,71 @@ export async function seedDemo(db: Database, options: SeedOptions): Promise<bool
         createdAt: new Date(firstFailure.getTime() + 8 * MINUTE),
       })
       .returning();
-    await tx.insert(alertDeliveries).values({ alertId: alert.id, channelId: channel.id, attempt: 1, status: 'delivered', responseCode: 200, final: true, at: new Date(firstFailure.getTime() + 8 * MINUTE + 300) });
+    await tx.insert(alertDeliveries).values({
+      alertId: alert.id,
+      channelId: channel.id,
+      attempt: 1,
+      status: 'delivered',
+      responseCode: 200,
+      final: true,
+      at: new Date(firstFailure.getTime() + 8 * MINUTE + 300),
+    });
 
     // Credentials for the sandbox systems, sealed like any admin-entered secret.
     for (const [integration, values] of Object.entries(options.credentials)) {
       const written = await writeSecrets(tx, { integration, values, actor: 'demo-seed', keyring: options.keyring });
       for (const w of written) {
-        await tx.insert(auditLog).values({ changedAt: at(now, 15 * DAY), changedBy: 'demo-seed', kind: 'config', integration, fieldName: `secret.${w.name}`, oldValue: null, newValue: { set: true }, correlationId: randomUUID() });
+        await tx.insert(auditLog).values({
+          changedAt: at(now, 15 * DAY),
+          changedBy: 'demo-seed',
+          kind: 'config',
+          integration,
+          fieldName: `secret.${w.name}`,
+          oldValue: null,
+          newValue: { set: true },
+          correlationId: randomUUID(),
+        });
       }
     }
 
     // Configuration history by different people (the current values are the last new values).
-    const history: { who: string; daysAgo: number; integration: string | null; field: string; old: unknown; new: unknown; kind?: string }[] = [
-      { who: 'ada.admin@junction.local', daysAgo: 12, integration: 'accounting-export', field: 'schedule', old: '0 1 * * *', new: '0 2 * * *' },
-      { who: 'grace.admin@junction.local', daysAgo: 9, integration: 'accounting-export', field: 'retryDelays', old: ['1m', '5m'], new: ['30s', '2m', '5m'] },
+    const history: {
+      who: string;
+      daysAgo: number;
+      integration: string | null;
+      field: string;
+      old: unknown;
+      new: unknown;
+      kind?: string;
+    }[] = [
+      {
+        who: 'ada.admin@junction.local',
+        daysAgo: 12,
+        integration: 'accounting-export',
+        field: 'schedule',
+        old: '0 1 * * *',
+        new: '0 2 * * *',
+      },
+      {
+        who: 'grace.admin@junction.local',
+        daysAgo: 9,
+        integration: 'accounting-export',
+        field: 'retryDelays',
+        old: ['1m', '5m'],
+        new: ['30s', '2m', '5m'],
+      },
       { who: 'grace.admin@junction.local', daysAgo: 6, integration: 'accounting-export', field: 'settings.batchSize', old: 50, new: 100 },
       { who: 'ada.admin@junction.local', daysAgo: 4, integration: 'crm-sync', field: 'breakerFailures', old: 5, new: 3 },
       { who: 'oscar.operator@junction.local', daysAgo: 2, integration: 'crm-sync', field: 'pause', old: null, new: null, kind: 'action' },
-      { who: 'oscar.operator@junction.local', daysAgo: 1.9, integration: 'crm-sync', field: 'resume', old: null, new: null, kind: 'action' },
+      {
+        who: 'oscar.operator@junction.local',
+        daysAgo: 1.9,
+        integration: 'crm-sync',
+        field: 'resume',
+        old: null,
+        new: null,
+        kind: 'action',
+      },
     ];
     for (const h of history) {
       await tx.insert(auditLog).values({
@@ -208,7 +334,10 @@ export async function seedDemo(db: Database, options: SeedOptions): Promise<bool
     // The pages must agree with that history: a secret audited as set 15 days ago was set then
     // (not at seed time), and each integration's version and "last changed by" come from its
     // newest configuration change, not "Version 1, last changed by system".
-    await tx.update(integrationSecrets).set({ updatedAt: at(now, 15 * DAY), updatedBy: 'demo-seed' }).where(eq(integrationSecrets.updatedBy, 'demo-seed'));
+    await tx
+      .update(integrationSecrets)
+      .set({ updatedAt: at(now, 15 * DAY), updatedBy: 'demo-seed' })
+      .where(eq(integrationSecrets.updatedBy, 'demo-seed'));
     await tx.execute(sql`
       update integrations i set version = 1 + c.changes, updated_at = c.last_at, updated_by = c.last_by
       from (

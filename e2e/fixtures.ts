@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { test as base, expect, type Page } from '@playwright/test';
 import { db } from './db';
-import { type DemoUsername, SignInPage } from './pages/sign-in-page';
+import { SignInPage, type DemoUsername } from './pages/sign-in-page';
 
 export const ROLE_OF: Record<DemoUsername, string> = { ada: 'admin', oscar: 'operator', vera: 'viewer' };
 
@@ -15,7 +15,11 @@ export async function signIn(page: Page, username: DemoUsername, path = '/') {
 }
 
 /** Inserts failed runs straight into the database, as a worker would have left them. */
-export async function seedFailedRuns(integration: string, count: number, error = 'GET http://crm.example/v1/contacts answered 503'): Promise<string[]> {
+export async function seedFailedRuns(
+  integration: string,
+  count: number,
+  error = 'GET http://crm.example/v1/contacts answered 503',
+): Promise<string[]> {
   const ids: string[] = [];
   for (let i = 0; i < count; i++) {
     const id = randomUUID();

@@ -17,7 +17,9 @@ export interface ServerActionRef {
 
 /** Every server action exported from an app/**\/actions.ts file, by the build's manifest. */
 export function serverActions(fill: { name: string; id: string }): ServerActionRef[] {
-  const manifest = JSON.parse(readFileSync(path.join(import.meta.dirname, '..', '.next', 'server', 'server-reference-manifest.json'), 'utf8')) as {
+  const manifest = JSON.parse(
+    readFileSync(path.join(import.meta.dirname, '..', '.next', 'server', 'server-reference-manifest.json'), 'utf8'),
+  ) as {
     node: Record<string, { workers: Record<string, unknown>; filename: string; exportedName: string }>;
   };
   return Object.entries(manifest.node)
@@ -106,7 +108,8 @@ function resolve(value: unknown, rows: Map<string, unknown>, depth = 0): unknown
     return value;
   }
   if (Array.isArray(value)) return value.map((v) => resolve(v, rows, depth + 1));
-  if (value && typeof value === 'object') return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, resolve(v, rows, depth + 1)]));
+  if (value && typeof value === 'object')
+    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, resolve(v, rows, depth + 1)]));
   return value;
 }
 
@@ -120,7 +123,12 @@ export interface ActionCall {
 }
 
 /** Calls one server action with `args` (already the action's arguments array) and decodes its result. */
-export async function callServerAction(request: APIRequestContext, origin: string, action: ServerActionRef, args: unknown[]): Promise<ActionCall> {
+export async function callServerAction(
+  request: APIRequestContext,
+  origin: string,
+  action: ServerActionRef,
+  args: unknown[],
+): Promise<ActionCall> {
   const response = await request.post(action.page, {
     headers: { 'Next-Action': action.id, 'Content-Type': 'text/plain;charset=UTF-8', Origin: origin, Accept: 'text/x-component' },
     data: encodeActionArgs(args),

@@ -17,19 +17,28 @@ describe('parseEnv', () => {
 
   it('requires the database, auth secret and secrets key in production', () => {
     expect(() => parseEnv({ NODE_ENV: 'production', AUTH_SECRET: 'x'.repeat(40) })).toThrow(/DATABASE_URL is required in production/);
-    expect(() =>
-      parseEnv({ NODE_ENV: 'production', DATABASE_URL: 'postgres://localhost/j', AUTH_SECRET: 'x'.repeat(40) }),
-    ).toThrow(/JUNCTION_SECRETS_KEY is required in production/);
+    expect(() => parseEnv({ NODE_ENV: 'production', DATABASE_URL: 'postgres://localhost/j', AUTH_SECRET: 'x'.repeat(40) })).toThrow(
+      /JUNCTION_SECRETS_KEY is required in production/,
+    );
   });
 
   it('requires the audit key in production and refuses a malformed one with one line naming it', () => {
-    const production = { NODE_ENV: 'production', DATABASE_URL: 'postgres://localhost/j', AUTH_SECRET: 'x'.repeat(40), JUNCTION_SECRETS_KEY: Buffer.alloc(32, 1).toString('base64') };
+    const production = {
+      NODE_ENV: 'production',
+      DATABASE_URL: 'postgres://localhost/j',
+      AUTH_SECRET: 'x'.repeat(40),
+      JUNCTION_SECRETS_KEY: Buffer.alloc(32, 1).toString('base64'),
+    };
     expect(() => parseEnv(production)).toThrow(/^Invalid configuration: JUNCTION_AUDIT_KEY is required in production \(missing\)$/);
     expect(() => parseEnv({ ...production, JUNCTION_AUDIT_KEY: 'not a key' })).toThrow(
       /^Invalid configuration: JUNCTION_AUDIT_KEY must be 32 bytes, base64-encoded .*\(got 'not a key'\)$/,
     );
-    expect(() => parseEnv({ ...production, JUNCTION_AUDIT_KEY: Buffer.alloc(16, 2).toString('base64') })).toThrow(/^Invalid configuration: JUNCTION_AUDIT_KEY must be 32 bytes/);
-    expect(parseEnv({ ...production, JUNCTION_AUDIT_KEY: Buffer.alloc(32, 2).toString('base64') }).JUNCTION_AUDIT_KEY).toBe(Buffer.alloc(32, 2).toString('base64'));
+    expect(() => parseEnv({ ...production, JUNCTION_AUDIT_KEY: Buffer.alloc(16, 2).toString('base64') })).toThrow(
+      /^Invalid configuration: JUNCTION_AUDIT_KEY must be 32 bytes/,
+    );
+    expect(parseEnv({ ...production, JUNCTION_AUDIT_KEY: Buffer.alloc(32, 2).toString('base64') }).JUNCTION_AUDIT_KEY).toBe(
+      Buffer.alloc(32, 2).toString('base64'),
+    );
   });
 
   it('switches start-up migrations off only with JUNCTION_MIGRATE_ON_START=false', () => {
@@ -48,6 +57,11 @@ describe('parseEnv', () => {
 
   it('refuses an unknown role in the role map', () => {
     expect(() => parseEnv({ OIDC_ROLE_MAP: 'ops=superuser' })).toThrow(/OIDC_ROLE_MAP/);
-    expect(parseRoleMap('ops=operator, it=admin')).toEqual(new Map([['ops', 'operator'], ['it', 'admin']]));
+    expect(parseRoleMap('ops=operator, it=admin')).toEqual(
+      new Map([
+        ['ops', 'operator'],
+        ['it', 'admin'],
+      ]),
+    );
   });
 });

@@ -6,22 +6,17 @@ import { z } from 'zod';
  * the variable and what is expected. The sandbox parses its own few (sandbox/env.ts).
  */
 
-const postgresUrl = z
-  .string()
-  .refine((v) => /^postgres(ql)?:\/\/[^\s]+$/.test(v) && URL.canParse(v), {
-    message: 'must be a postgres:// URL, e.g. postgres://user:pass@localhost:5432/junction',
-  });
+const postgresUrl = z.string().refine((v) => /^postgres(ql)?:\/\/[^\s]+$/.test(v) && URL.canParse(v), {
+  message: 'must be a postgres:// URL, e.g. postgres://user:pass@localhost:5432/junction',
+});
 
 const httpUrl = z.string().refine((v) => /^https?:\/\//.test(v) && URL.canParse(v), {
   message: 'must be an http(s):// URL',
 });
 
-const roleMap = z.string().refine(
-  (v) =>
-    v === '' ||
-    v.split(',').every((pair) => /^[^=,\s]+=(viewer|operator|admin)$/.test(pair.trim())),
-  { message: "must be a comma-separated list of claim=role pairs, e.g. 'ops=operator,it=admin' (roles: viewer, operator, admin)" },
-);
+const roleMap = z.string().refine((v) => v === '' || v.split(',').every((pair) => /^[^=,\s]+=(viewer|operator|admin)$/.test(pair.trim())), {
+  message: "must be a comma-separated list of claim=role pairs, e.g. 'ops=operator,it=admin' (roles: viewer, operator, admin)",
+});
 
 export const ZEnv = z.object({
   NODE_ENV: z.enum(['development', 'production', 'test']).default('development'),
@@ -32,14 +27,20 @@ export const ZEnv = z.object({
   OIDC_ISSUER: httpUrl.optional(),
   OIDC_CLIENT_ID: z.string().min(1).optional(),
   OIDC_CLIENT_SECRET: z.string().min(1).optional(),
-  OIDC_SCOPE: z.string().regex(/(^|\s)openid(\s|$)/, "must include 'openid'").default('openid email profile groups'),
+  OIDC_SCOPE: z
+    .string()
+    .regex(/(^|\s)openid(\s|$)/, "must include 'openid'")
+    .default('openid email profile groups'),
   OIDC_ROLE_CLAIM: z.string().min(1).default('groups'),
   OIDC_ROLE_MAP: roleMap.default('junction-admins=admin,junction-operators=operator'),
   JUNCTION_SECRETS_KEY: z
     .string()
     .refine((v) => Buffer.from(v, 'base64').length === 32, { message: 'must be 32 bytes, base64-encoded (`openssl rand -base64 32`)' })
     .optional(),
-  JUNCTION_SECRETS_KEY_ID: z.string().regex(/^[A-Za-z0-9_-]{1,32}$/, 'must be 1-32 letters, digits, - or _').default('k1'),
+  JUNCTION_SECRETS_KEY_ID: z
+    .string()
+    .regex(/^[A-Za-z0-9_-]{1,32}$/, 'must be 1-32 letters, digits, - or _')
+    .default('k1'),
   JUNCTION_SECRETS_OLD_KEYS: z.string().default(''),
   JUNCTION_AUDIT_KEY: z
     .string()
@@ -51,8 +52,16 @@ export const ZEnv = z.object({
   JUNCTION_AUDIT_ANCHOR_INTERVAL_SECONDS: z.coerce.number().int().min(1).max(86_400, 'must be at most 86400 seconds (a day)').default(300),
   JUNCTION_AUDIT_ANCHOR_BURST_ROWS: z.coerce.number().int().min(1).max(1_000_000).default(1000),
   JUNCTION_AUDIT_ANCHOR_WEBHOOK_URL: httpUrl.optional(),
-  JUNCTION_AUDIT_VERIFY_INTERVAL_SECONDS: z.coerce.number().int().min(10).max(7 * 86_400, 'must be at most 604800 seconds (a week)').default(3600),
-  JUNCTION_MIGRATE_ON_START: z.enum(['true', 'false'], { error: "must be 'true' or 'false'" }).default('true').transform((v) => v === 'true'),
+  JUNCTION_AUDIT_VERIFY_INTERVAL_SECONDS: z.coerce
+    .number()
+    .int()
+    .min(10)
+    .max(7 * 86_400, 'must be at most 604800 seconds (a week)')
+    .default(3600),
+  JUNCTION_MIGRATE_ON_START: z
+    .enum(['true', 'false'], { error: "must be 'true' or 'false'" })
+    .default('true')
+    .transform((v) => v === 'true'),
   SANDBOX_URL: httpUrl.default('http://localhost:4000'),
   IDP_URL: httpUrl.default('http://localhost:4001'),
   LOG_LEVEL: z.enum(['debug', 'info', 'warn', 'error']).default('info'),
@@ -103,7 +112,10 @@ export function loadEnv(): Env {
 /** Parses role mapping "claimValue=role,..." into a Map. */
 export function parseRoleMap(value: string): Map<string, 'viewer' | 'operator' | 'admin'> {
   const map = new Map<string, 'viewer' | 'operator' | 'admin'>();
-  for (const pair of value.split(',').map((p) => p.trim()).filter(Boolean)) {
+  for (const pair of value
+    .split(',')
+    .map((p) => p.trim())
+    .filter(Boolean)) {
     const [claim, role] = pair.split('=');
     map.set(claim, role as 'viewer' | 'operator' | 'admin');
   }

@@ -88,9 +88,15 @@ describe('accounting API', () => {
     await post([entry('INV-7')], { key: 'a' });
     await post([entry('INV-7')], { key: 'b' });
     expect(sandbox.state.ledger.countFor('INV-7')).toBe(2);
-    const summary = (await (await fetch(`${sandbox.url}/_admin/accounting/bookings`)).json()) as { total: number; duplicates: unknown[]; byReference: Record<string, number> };
+    const summary = (await (await fetch(`${sandbox.url}/_admin/accounting/bookings`)).json()) as {
+      total: number;
+      duplicates: unknown[];
+      byReference: Record<string, number>;
+    };
     expect(summary).toMatchObject({ total: 2, duplicates: [{ reference: 'INV-7', count: 2 }], byReference: { 'INV-7': 2 } });
-    const listed = (await (await fetch(`${sandbox.url}/accounting/v1/journal-entries?reference=INV-7`, { headers: { authorization: `Bearer ${token}` } })).json()) as { data: { reference: string; idempotencyKey: string }[] };
+    const listed = (await (
+      await fetch(`${sandbox.url}/accounting/v1/journal-entries?reference=INV-7`, { headers: { authorization: `Bearer ${token}` } })
+    ).json()) as { data: { reference: string; idempotencyKey: string }[] };
     expect(listed.data.map((b) => b.idempotencyKey)).toEqual(['a', 'b']);
   });
 
@@ -107,12 +113,22 @@ describe('accounting API', () => {
     expect(res.status).toBe(201);
     const body = (await res.json()) as BookingResult;
     expect(body.booked.map((b) => b.reference)).toEqual(['INV-1', 'INV-3']);
-    expect(body.rejected).toEqual([{ index: 1, reference: 'INV-2', errors: [{ field: 'grossAmount', message: 'grossAmount 1428.01 must equal netAmount + taxAmount (1428.00)' }] }]);
+    expect(body.rejected).toEqual([
+      {
+        index: 1,
+        reference: 'INV-2',
+        errors: [{ field: 'grossAmount', message: 'grossAmount 1428.01 must equal netAmount + taxAmount (1428.00)' }],
+      },
+    ]);
     expect(sandbox.state.ledger.countFor('INV-2')).toBe(0);
   });
 
   it('answers 422 when no entry of the batch is valid, naming every bad field', async () => {
-    const res = await post([entry('INV-1', { currency: 'eur', account: '84', extra: true }), 'not an entry', entry('INV-3', { reference: undefined, date: '2026-02-30', lineCount: 0 })]);
+    const res = await post([
+      entry('INV-1', { currency: 'eur', account: '84', extra: true }),
+      'not an entry',
+      entry('INV-3', { reference: undefined, date: '2026-02-30', lineCount: 0 }),
+    ]);
     expect(res.status).toBe(422);
     const body = (await res.json()) as BookingResult & { error: string; message: string };
     expect(body.error).toBe('validation_failed');
@@ -128,7 +144,11 @@ describe('accounting API', () => {
   });
 
   it(`refuses a malformed batch with 400: not JSON, no entries, more than ${MAX_ENTRIES_PER_REQUEST} entries`, async () => {
-    const notJson = await fetch(`${sandbox.url}/accounting/v1/journal-entries`, { method: 'POST', headers: { authorization: `Bearer ${token}` }, body: '{entries:' });
+    const notJson = await fetch(`${sandbox.url}/accounting/v1/journal-entries`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${token}` },
+      body: '{entries:',
+    });
     expect(notJson.status).toBe(400);
     expect(((await notJson.json()) as { message: string }).message).toMatch(/not valid JSON/);
     const empty = await post([]);
@@ -142,18 +162,24 @@ describe('accounting API', () => {
 
   it('lists bookings by reference, newest first without one', async () => {
     await post([entry('INV-1'), entry('INV-2')]);
-    const res = await fetch(`${sandbox.url}/accounting/v1/journal-entries?reference=INV-2`, { headers: { authorization: `Bearer ${token}` } });
+    const res = await fetch(`${sandbox.url}/accounting/v1/journal-entries?reference=INV-2`, {
+      headers: { authorization: `Bearer ${token}` },
+    });
     const body = (await res.json()) as { data: { id: string; reference: string; entry: JournalEntry }[]; total: number };
     expect(body.data).toHaveLength(1);
     expect(body.data[0]).toMatchObject({ reference: 'INV-2', entry: { grossAmount: '1428.00' } });
-    const all = (await (await fetch(`${sandbox.url}/accounting/v1/journal-entries`, { headers: { authorization: `Bearer ${token}` } })).json()) as { data: { reference: string }[] };
+    const all = (await (
+      await fetch(`${sandbox.url}/accounting/v1/journal-entries`, { headers: { authorization: `Bearer ${token}` } })
+    ).json()) as { data: { reference: string }[] };
     expect(all.data.map((b) => b.reference)).toEqual(['INV-2', 'INV-1']);
   });
 });
 
 describe('ZJournalEntry', () => {
   it('accepts negative amounts (credit notes) when gross equals net plus tax', () => {
-    expect(ZJournalEntry.safeParse(entry('CN-1', { netAmount: '-100.00', taxAmount: '-19.00', grossAmount: '-119.00' })).success).toBe(true);
+    expect(ZJournalEntry.safeParse(entry('CN-1', { netAmount: '-100.00', taxAmount: '-19.00', grossAmount: '-119.00' })).success).toBe(
+      true,
+    );
   });
 
   it('refuses amounts without exactly two decimals and descriptions over 500 characters', () => {
@@ -161,6 +187,8 @@ describe('ZJournalEntry', () => {
     expect(parsed.success).toBe(false);
     expect(parsed.error!.issues.map((i) => i.path.join('.')).sort()).toEqual(['description', 'netAmount']);
     const numeric = ZJournalEntry.safeParse(entry('Y', { taxAmount: 228 }));
-    expect(numeric.error!.issues.map((i) => [i.path.join('.'), i.message])).toEqual([['taxAmount', 'taxAmount must be a decimal amount as text with 2 decimals, e.g. "1200.50"']]);
+    expect(numeric.error!.issues.map((i) => [i.path.join('.'), i.message])).toEqual([
+      ['taxAmount', 'taxAmount must be a decimal amount as text with 2 decimals, e.g. "1200.50"'],
+    ]);
   });
 });

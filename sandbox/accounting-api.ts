@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { z } from 'zod';
-import { fail, fieldErrors, json, notFound, methodNotAllowed, readJson, type FieldError, type Reply, type SandboxRequest } from './http';
+import { fail, fieldErrors, json, methodNotAllowed, notFound, readJson, type FieldError, type Reply, type SandboxRequest } from './http';
 import type { TokenStore } from './oauth-server';
 
 /**
@@ -35,11 +35,15 @@ const text = (field: string, what = 'text') =>
   z.string({ error: (issue) => (issue.input === undefined ? `${field} is required` : `${field} must be ${what}`) });
 
 const isoDate = (field: string) =>
-  text(field, 'a date as text, YYYY-MM-DD')
-    .refine(isCalendarDate, { message: `${field} must be a real calendar date in the form YYYY-MM-DD, e.g. 2026-11-30` });
+  text(field, 'a date as text, YYYY-MM-DD').refine(isCalendarDate, {
+    message: `${field} must be a real calendar date in the form YYYY-MM-DD, e.g. 2026-11-30`,
+  });
 
 const amount = (field: string) =>
-  text(field, 'a decimal amount as text with 2 decimals, e.g. "1200.50"').regex(DECIMAL, `${field} must have exactly 2 decimals, e.g. "1200.50" (no thousands separators)`);
+  text(field, 'a decimal amount as text with 2 decimals, e.g. "1200.50"').regex(
+    DECIMAL,
+    `${field} must have exactly 2 decimals, e.g. "1200.50" (no thousands separators)`,
+  );
 
 function cents(value: string): bigint {
   const negative = value.startsWith('-');
@@ -68,7 +72,10 @@ export const ZJournalEntry = z
     grossAmount: amount('grossAmount'),
     account: text('account').regex(/^\d{4}$/, 'account must be a 4-digit ledger account, e.g. "8400"'),
     description: text('description').max(500, 'description must be at most 500 characters'),
-    lineCount: z.number({ error: (issue) => (issue.input === undefined ? 'lineCount is required' : 'lineCount must be a number') }).int('lineCount must be a whole number').min(1, 'lineCount must be at least 1'),
+    lineCount: z
+      .number({ error: (issue) => (issue.input === undefined ? 'lineCount is required' : 'lineCount must be a number') })
+      .int('lineCount must be a whole number')
+      .min(1, 'lineCount must be at least 1'),
     /** The client's identity of this entry (e.g. `<record id>@<version>`): booked at most once. */
     externalId: text('externalId')
       .regex(/^[\x21-\x7e]{1,128}$/, 'externalId must be 1 to 128 visible ASCII characters without spaces, e.g. "<invoice id>@<version>"')
@@ -157,7 +164,11 @@ export class AccountingLedger {
       const stored = this.#idempotency.get(params.idempotencyKey);
       if (stored) {
         if (stored.fingerprint !== fingerprint) {
-          fail(409, 'idempotency_key_reused', `Idempotency-Key '${params.idempotencyKey}' was already used for a different batch; use a new key for new content`);
+          fail(
+            409,
+            'idempotency_key_reused',
+            `Idempotency-Key '${params.idempotencyKey}' was already used for a different batch; use a new key for new content`,
+          );
         }
         this.replays++;
         return { ...stored.reply, headers: { ...stored.reply.headers, 'idempotent-replay': 'true' } };
@@ -170,7 +181,10 @@ export class AccountingLedger {
       if (parsed.success) {
         valid.push({ index, entry: parsed.data });
       } else {
-        const reference = raw && typeof raw === 'object' && typeof (raw as { reference?: unknown }).reference === 'string' ? (raw as { reference: string }).reference : null;
+        const reference =
+          raw && typeof raw === 'object' && typeof (raw as { reference?: unknown }).reference === 'string'
+            ? (raw as { reference: string }).reference
+            : null;
         result.rejected.push({ index, reference, errors: fieldErrors(parsed.error, '', '(entry)') });
       }
     });
@@ -187,7 +201,15 @@ export class AccountingLedger {
         }
       }
       const id = `JE-${String(++this.#sequence).padStart(7, '0')}`;
-      const booking: Booking = { id, reference: entry.reference, externalId, entry, idempotencyKey: params.idempotencyKey, clientId: params.clientId, bookedAt };
+      const booking: Booking = {
+        id,
+        reference: entry.reference,
+        externalId,
+        entry,
+        idempotencyKey: params.idempotencyKey,
+        clientId: params.clientId,
+        bookedAt,
+      };
       this.bookings.push(booking);
       this.#countByReference.set(entry.reference, (this.#countByReference.get(entry.reference) ?? 0) + 1);
       if (externalId !== null) {
@@ -278,7 +300,8 @@ export function handleAccounting(req: SandboxRequest, deps: { ledger: Accounting
     const externalId = req.query.get('externalId') ?? undefined;
     const limitText = req.query.get('limit');
     const limit = limitText === null ? 100 : Number(limitText);
-    if (!Number.isInteger(limit) || limit < 1 || limit > 1000) fail(400, 'invalid_request', `limit must be a whole number from 1 to 1000 (got '${limitText}')`);
+    if (!Number.isInteger(limit) || limit < 1 || limit > 1000)
+      fail(400, 'invalid_request', `limit must be a whole number from 1 to 1000 (got '${limitText}')`);
     const data = deps.ledger.list({ reference, externalId, limit });
     return json(200, { data, count: data.length, total: deps.ledger.bookings.length });
   }

@@ -16,7 +16,11 @@ afterAll(async () => {
 });
 
 function postJson(path: string, body: unknown, headers: Record<string, string> = {}) {
-  return fetch(`${sandbox.url}${path}`, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: JSON.stringify(body) });
+  return fetch(`${sandbox.url}${path}`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', ...headers },
+    body: JSON.stringify(body),
+  });
 }
 
 describe('webhook and Slack catchers', () => {
@@ -51,7 +55,9 @@ describe('webhook and Slack catchers', () => {
   it('refuses an invalid failure order with 400 naming the field', async () => {
     const res = await postJson('/_admin/catcher/ops/fail', { count: 2, status: 200 });
     expect(res.status).toBe(400);
-    expect(((await res.json()) as { message: string }).message).toBe("Invalid failure for catcher 'ops': status must be an HTTP error status from 400 to 599");
+    expect(((await res.json()) as { message: string }).message).toBe(
+      "Invalid failure for catcher 'ops': status must be an HTTP error status from 400 to 599",
+    );
     const negative = await postJson('/_admin/catcher/ops/fail', { count: -1 });
     expect(((await negative.json()) as { message: string }).message).toMatch(/count must be 0 or more/);
   });
@@ -66,16 +72,32 @@ describe('webhook and Slack catchers', () => {
 describe('SMTP catcher', () => {
   it('receives a mail sent with nodemailer without a login, with its subject and text decoded', async () => {
     const transport = nodemailer.createTransport({ host: '127.0.0.1', port: sandbox.smtpPort, secure: false });
-    await transport.sendMail({ from: 'junction@example.com', to: ['ops@example.com', 'cfo@example.com'], subject: 'Alert: accounting-export failed — Größe', text: 'Run 42 failed after 3 attempts.\nSee the console.', html: '<p>Run 42 failed</p>' });
+    await transport.sendMail({
+      from: 'junction@example.com',
+      to: ['ops@example.com', 'cfo@example.com'],
+      subject: 'Alert: accounting-export failed — Größe',
+      text: 'Run 42 failed after 3 attempts.\nSee the console.',
+      html: '<p>Run 42 failed</p>',
+    });
     transport.close();
     const list = (await (await fetch(`${sandbox.url}/catcher/emails`)).json()) as { data: CaughtEmail[] };
     expect(list.data).toHaveLength(1);
-    expect(list.data[0]).toMatchObject({ from: 'junction@example.com', to: ['ops@example.com', 'cfo@example.com'], subject: 'Alert: accounting-export failed — Größe', user: null });
+    expect(list.data[0]).toMatchObject({
+      from: 'junction@example.com',
+      to: ['ops@example.com', 'cfo@example.com'],
+      subject: 'Alert: accounting-export failed — Größe',
+      user: null,
+    });
     expect(list.data[0].text).toBe('Run 42 failed after 3 attempts.\nSee the console.');
   });
 
   it('accepts any login', async () => {
-    const transport = nodemailer.createTransport({ host: '127.0.0.1', port: sandbox.smtpPort, secure: false, auth: { user: 'alerts', pass: 'whatever' } });
+    const transport = nodemailer.createTransport({
+      host: '127.0.0.1',
+      port: sandbox.smtpPort,
+      secure: false,
+      auth: { user: 'alerts', pass: 'whatever' },
+    });
     await transport.sendMail({ from: 'a@example.com', to: 'b@example.com', subject: 'Hi', text: 'x' });
     transport.close();
     expect(sandbox.state.catchers.emails.map((e) => e.user)).toEqual(['alerts']);

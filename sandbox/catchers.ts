@@ -42,7 +42,12 @@ export interface CaughtEmail {
 
 export const ZCatcherFailure = z.strictObject({
   count: z.number().int().min(0, 'must be 0 or more (0 stops failing)').max(10_000, 'must be at most 10000'),
-  status: z.number().int().min(400, 'must be an HTTP error status from 400 to 599').max(599, 'must be an HTTP error status from 400 to 599').default(500),
+  status: z
+    .number()
+    .int()
+    .min(400, 'must be an HTTP error status from 400 to 599')
+    .max(599, 'must be an HTTP error status from 400 to 599')
+    .default(500),
 });
 
 function push<T>(list: T[], item: T) {
@@ -75,21 +80,34 @@ export class CatcherStore {
       parsed = null;
     }
     const headers: Record<string, string> = {};
-    for (const [key, value] of Object.entries(req.headers)) if (value !== undefined) headers[key] = Array.isArray(value) ? value.join(', ') : value;
+    for (const [key, value] of Object.entries(req.headers))
+      if (value !== undefined) headers[key] = Array.isArray(value) ? value.join(', ') : value;
 
     let reply: Reply;
     const failure = this.#failures.get(name);
     if (failure) {
       failure.remaining--;
       if (failure.remaining <= 0) this.#failures.delete(name);
-      reply = { status: failure.status, body: `catcher '${name}' was told to fail (${failure.status}); ${Math.max(0, failure.remaining)} more to go` };
+      reply = {
+        status: failure.status,
+        body: `catcher '${name}' was told to fail (${failure.status}); ${Math.max(0, failure.remaining)} more to go`,
+      };
     } else if (kind === 'slack' && !(parsed && typeof parsed === 'object' && ('text' in parsed || 'blocks' in parsed))) {
       // What Slack answers for a payload without text or blocks.
       reply = { status: 400, body: parsed === null ? 'invalid_payload' : 'no_text' };
     } else {
       reply = { status: 200, body: 'ok' };
     }
-    push(this.messages, { seq: ++this.#seq, kind, name, headers, body, json: parsed, status: reply.status, receivedAt: new Date(req.receivedAt).toISOString() });
+    push(this.messages, {
+      seq: ++this.#seq,
+      kind,
+      name,
+      headers,
+      body,
+      json: parsed,
+      status: reply.status,
+      receivedAt: new Date(req.receivedAt).toISOString(),
+    });
     return reply;
   }
 
@@ -136,14 +154,16 @@ export function handleCatcherAdmin(req: SandboxRequest, store: CatcherStore): Re
 
 function decodeWords(value: string): string {
   // Whitespace between two encoded words is not part of the text (RFC 2047 §6.2).
-  return value.replace(/\?=\s+=\?/g, '?==?').replace(/=\?([^?]+)\?([BbQq])\?([^?]*)\?=/g, (_, charset: string, encoding: string, text: string) => {
-    const bytes = encoding.toUpperCase() === 'B' ? Buffer.from(text, 'base64') : decodeQuotedPrintableBytes(text.replace(/_/g, ' '));
-    try {
-      return new TextDecoder(charset).decode(bytes);
-    } catch {
-      return bytes.toString('utf8');
-    }
-  });
+  return value
+    .replace(/\?=\s+=\?/g, '?==?')
+    .replace(/=\?([^?]+)\?([BbQq])\?([^?]*)\?=/g, (_, charset: string, encoding: string, text: string) => {
+      const bytes = encoding.toUpperCase() === 'B' ? Buffer.from(text, 'base64') : decodeQuotedPrintableBytes(text.replace(/_/g, ' '));
+      try {
+        return new TextDecoder(charset).decode(bytes);
+      } catch {
+        return bytes.toString('utf8');
+      }
+    });
 }
 
 function decodeQuotedPrintableBytes(text: string): Buffer {
@@ -253,4 +273,3 @@ export async function startSmtpCatcher(store: CatcherStore, options: { port: num
   const { port } = server.server.address() as AddressInfo;
   return { port, close: () => new Promise<void>((resolve) => server.close(() => resolve())) };
 }
-

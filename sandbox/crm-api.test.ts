@@ -15,14 +15,22 @@ afterAll(async () => {
 });
 
 async function page(base: string, params: Record<string, string | number | undefined>): Promise<ContactPage> {
-  const query = new URLSearchParams(Object.entries(params).filter(([, v]) => v !== undefined).map(([k, v]) => [k, String(v)]));
+  const query = new URLSearchParams(
+    Object.entries(params)
+      .filter(([, v]) => v !== undefined)
+      .map(([k, v]) => [k, String(v)]),
+  );
   const res = await fetch(`${base}/crm/v1/contacts?${query}`);
   expect(res.status).toBe(200);
   return (await res.json()) as ContactPage;
 }
 
 /** Follows next_cursor to the end; `between` runs after each page (to change data mid-walk). */
-async function walk(base: string, params: { updated_since?: string; limit: number }, between?: (pageNo: number) => Promise<void>): Promise<Contact[]> {
+async function walk(
+  base: string,
+  params: { updated_since?: string; limit: number },
+  between?: (pageNo: number) => Promise<void>,
+): Promise<Contact[]> {
   const seen: Contact[] = [];
   let cursor: string | undefined;
   let pageNo = 0;
@@ -78,7 +86,11 @@ describe('CRM contacts', () => {
       const seen = await walk(local.url, { limit: 20 }, async (pageNo) => {
         if (pageNo !== 2) return;
         for (const id of changed) {
-          const res = await fetch(`${local.url}/_admin/crm/contacts/${id}`, { method: 'PATCH', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ name: `Renamed ${id}` }) });
+          const res = await fetch(`${local.url}/_admin/crm/contacts/${id}`, {
+            method: 'PATCH',
+            headers: { 'content-type': 'application/json' },
+            body: JSON.stringify({ name: `Renamed ${id}` }),
+          });
           expect(res.status).toBe(200);
         }
       });
@@ -98,11 +110,19 @@ describe('CRM contacts', () => {
     try {
       const first = await walk(local.url, { limit: 200 });
       const newest = first[first.length - 1].updated_at;
-      const created = await fetch(`${local.url}/_admin/crm/contacts`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ name: 'Fresh Start AB', email: 'ap@fresh.example', country: 'SE', currency: 'SEK' }) });
+      const created = await fetch(`${local.url}/_admin/crm/contacts`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ name: 'Fresh Start AB', email: 'ap@fresh.example', country: 'SE', currency: 'SEK' }),
+      });
       expect(created.status).toBe(201);
       const contact = (await created.json()) as Contact;
       expect(contact.id).toBe('crm-0031');
-      const patched = await fetch(`${local.url}/_admin/crm/contacts/crm-0002`, { method: 'PATCH', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ currency: 'USD' }) });
+      const patched = await fetch(`${local.url}/_admin/crm/contacts/crm-0002`, {
+        method: 'PATCH',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ currency: 'USD' }),
+      });
       expect(((await patched.json()) as Contact).currency).toBe('USD');
       const next = await walk(local.url, { updated_since: newest, limit: 200 });
       // Inclusive: the newest contact of the last walk comes again, then the two changes in order.
@@ -126,23 +146,45 @@ describe('CRM contacts', () => {
   });
 
   it('refuses invalid admin changes with 400 naming the field, unknown contacts with 404', async () => {
-    const bad = await fetch(`${sandbox.url}/_admin/crm/contacts`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ name: 'X', email: null, country: 'Germany', currency: 'EUR' }) });
+    const bad = await fetch(`${sandbox.url}/_admin/crm/contacts`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ name: 'X', email: null, country: 'Germany', currency: 'EUR' }),
+    });
     expect(bad.status).toBe(400);
     expect(((await bad.json()) as { message: string }).message).toMatch(/country must be a 2-letter/);
-    const empty = await fetch(`${sandbox.url}/_admin/crm/contacts/crm-0001`, { method: 'PATCH', headers: { 'content-type': 'application/json' }, body: '{}' });
+    const empty = await fetch(`${sandbox.url}/_admin/crm/contacts/crm-0001`, {
+      method: 'PATCH',
+      headers: { 'content-type': 'application/json' },
+      body: '{}',
+    });
     expect(empty.status).toBe(400);
-    const missing = await fetch(`${sandbox.url}/_admin/crm/contacts/crm-9999`, { method: 'PATCH', headers: { 'content-type': 'application/json' }, body: '{"name":"Y"}' });
+    const missing = await fetch(`${sandbox.url}/_admin/crm/contacts/crm-9999`, {
+      method: 'PATCH',
+      headers: { 'content-type': 'application/json' },
+      body: '{"name":"Y"}',
+    });
     expect(missing.status).toBe(404);
   });
 
   it('creates contacts sharing one updated_at when asked (ties), never one in the future or before the latest change', async () => {
     const post = (body: unknown) =>
-      fetch(`${sandbox.url}/_admin/crm/contacts`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+      fetch(`${sandbox.url}/_admin/crm/contacts`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify(body),
+      });
     const tie = new Date().toISOString();
     const a = (await (await post({ name: 'Tie A', email: null, country: 'DE', currency: 'EUR', updated_at: tie })).json()) as Contact;
     const b = (await (await post({ name: 'Tie B', email: null, country: 'DE', currency: 'EUR', updated_at: tie })).json()) as Contact;
     expect([a.updated_at, b.updated_at]).toEqual([tie, tie]);
-    const future = await post({ name: 'F', email: null, country: 'DE', currency: 'EUR', updated_at: new Date(Date.now() + 60_000).toISOString() });
+    const future = await post({
+      name: 'F',
+      email: null,
+      country: 'DE',
+      currency: 'EUR',
+      updated_at: new Date(Date.now() + 60_000).toISOString(),
+    });
     expect(future.status).toBe(400);
     expect(((await future.json()) as { message: string }).message).toMatch(/is in the future/);
     const past = await post({ name: 'P', email: null, country: 'DE', currency: 'EUR', updated_at: '2020-01-01T00:00:00.000Z' });

@@ -30,7 +30,28 @@ export interface ContactPage {
   next_cursor: string | null;
 }
 
-const COMPANIES = ['Globex', 'Initech', 'Umbrella', 'Hooli', 'Stark', 'Wayne', 'Acme', 'Soylent', 'Cyberdyne', 'Tyrell', 'Wonka', 'Vandelay', 'Aperture', 'Nakatomi', 'Oceanic', 'Gringotts', 'Monarch', 'Dunder', 'Prestige', 'Sirius'];
+const COMPANIES = [
+  'Globex',
+  'Initech',
+  'Umbrella',
+  'Hooli',
+  'Stark',
+  'Wayne',
+  'Acme',
+  'Soylent',
+  'Cyberdyne',
+  'Tyrell',
+  'Wonka',
+  'Vandelay',
+  'Aperture',
+  'Nakatomi',
+  'Oceanic',
+  'Gringotts',
+  'Monarch',
+  'Dunder',
+  'Prestige',
+  'Sirius',
+];
 const TRADES = ['Trading', 'Systems', 'Logistics', 'Foods', 'Energy', 'Labs', 'Media', 'Works', 'Textiles', 'Robotics'];
 const COUNTRIES: { country: string; currency: string; form: string }[] = [
   { country: 'DE', currency: 'EUR', form: 'GmbH' },
@@ -78,7 +99,10 @@ const ZContactFields = {
 };
 
 export const ZNewContact = z.strictObject({
-  id: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, 'must be 1-64 letters, digits, - or _').optional(),
+  id: z
+    .string()
+    .regex(/^[A-Za-z0-9_-]{1,64}$/, 'must be 1-64 letters, digits, - or _')
+    .optional(),
   ...ZContactFields,
   email: ZContactFields.email.default(null),
   /**
@@ -116,7 +140,11 @@ function decodeCursor(text: string): CursorState {
   } catch {
     // fall through to the refusal below
   }
-  return fail(400, 'invalid_cursor', 'cursor is not one this API issued: pass next_cursor from the previous page unchanged, or omit it to start over');
+  return fail(
+    400,
+    'invalid_cursor',
+    'cursor is not one this API issued: pass next_cursor from the previous page unchanged, or omit it to start over',
+  );
 }
 
 function after(a: Contact, u: string, i: string): boolean {
@@ -132,7 +160,11 @@ export class ContactStore {
   #lastChange = 0;
   #nextNumber: number;
 
-  constructor(seed: number, count = DEFAULT_CONTACT_COUNT, private readonly now: () => number = Date.now) {
+  constructor(
+    seed: number,
+    count = DEFAULT_CONTACT_COUNT,
+    private readonly now: () => number = Date.now,
+  ) {
     for (const contact of seedContacts(seed, count)) this.#remember(contact);
     this.#nextNumber = count + 1;
   }
@@ -177,12 +209,24 @@ export class ContactStore {
       const at = Date.parse(fields.updated_at);
       if (at > this.now()) fail(400, 'invalid_request', `updated_at ${fields.updated_at} is in the future`);
       // Equal to the latest change is allowed (ties); earlier would let a walk that passed it skip the contact.
-      if (at < this.#lastChange) fail(400, 'invalid_request', `updated_at ${fields.updated_at} is before the latest change (${new Date(this.#lastChange).toISOString()}): a walk may already have passed it`);
+      if (at < this.#lastChange)
+        fail(
+          400,
+          'invalid_request',
+          `updated_at ${fields.updated_at} is before the latest change (${new Date(this.#lastChange).toISOString()}): a walk may already have passed it`,
+        );
       updatedAt = new Date(at).toISOString();
     } else {
       updatedAt = this.#changeTime();
     }
-    const contact: Contact = { id, name: fields.name, email: fields.email, country: fields.country, currency: fields.currency, updated_at: updatedAt };
+    const contact: Contact = {
+      id,
+      name: fields.name,
+      email: fields.email,
+      country: fields.country,
+      currency: fields.currency,
+      updated_at: updatedAt,
+    };
     this.#remember(contact);
     return { ...contact };
   }
@@ -218,7 +262,8 @@ export class ContactStore {
 function parseUpdatedSince(value: string | null): string | null {
   if (value === null || value === '') return null;
   const ms = /^\d{4}-\d{2}-\d{2}([T ][\d:.]+(Z|[+-]\d{2}:?\d{2})?)?$/.test(value) ? Date.parse(value) : Number.NaN;
-  if (Number.isNaN(ms)) fail(400, 'invalid_request', `updated_since must be an ISO 8601 date-time such as 2026-11-01T00:00:00Z (got '${value}')`);
+  if (Number.isNaN(ms))
+    fail(400, 'invalid_request', `updated_since must be an ISO 8601 date-time such as 2026-11-01T00:00:00Z (got '${value}')`);
   return new Date(ms).toISOString();
 }
 
@@ -227,7 +272,11 @@ export function handleCrm(req: SandboxRequest, deps: { contacts: ContactStore; a
   const [, version, resource, id, ...rest] = req.segments;
   if (version !== 'v1' || resource !== 'contacts' || rest.length > 0) notFound(req);
   if (deps.apiKey !== undefined && req.headers['x-api-key'] !== deps.apiKey) {
-    fail(401, 'invalid_api_key', req.headers['x-api-key'] ? 'The X-Api-Key header holds an unknown key' : 'The CRM API needs an X-Api-Key header');
+    fail(
+      401,
+      'invalid_api_key',
+      req.headers['x-api-key'] ? 'The X-Api-Key header holds an unknown key' : 'The CRM API needs an X-Api-Key header',
+    );
   }
   if (req.method !== 'GET') methodNotAllowed(req, ['GET']);
   if (id !== undefined) {
@@ -240,7 +289,11 @@ export function handleCrm(req: SandboxRequest, deps: { contacts: ContactStore; a
   if (!Number.isInteger(limit) || limit < 1 || limit > MAX_PAGE_SIZE) {
     fail(400, 'invalid_request', `limit must be a whole number from 1 to ${MAX_PAGE_SIZE} (got '${limitText}')`);
   }
-  const page = deps.contacts.page({ updatedSince: parseUpdatedSince(req.query.get('updated_since')), cursor: req.query.get('cursor') || null, limit });
+  const page = deps.contacts.page({
+    updatedSince: parseUpdatedSince(req.query.get('updated_since')),
+    cursor: req.query.get('cursor') || null,
+    limit,
+  });
   return json(200, page);
 }
 

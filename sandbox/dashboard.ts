@@ -56,7 +56,12 @@ function describeFaults(data: DashboardData): string[][] {
       .filter(([, n]) => n > 0)
       .map(([kind, n]) => `${kind} ${n}`)
       .join(', ');
-    return [e(system), parts.length ? e(parts.join(', ')) : '<span class="ok">none</span>', e(s.requestsSinceConfig), injected ? e(injected) : '0'];
+    return [
+      e(system),
+      parts.length ? e(parts.join(', ')) : '<span class="ok">none</span>',
+      e(s.requestsSinceConfig),
+      injected ? e(injected) : '0',
+    ];
   });
 }
 
@@ -64,12 +69,29 @@ export function renderDashboard(data: DashboardData): string {
   const requestRows = Object.entries(data.requests).map(([system, c]) => [
     e(system),
     e(c.total),
-    e(Object.entries(c.byStatus).map(([status, n]) => `${status}: ${n}`).join(', ') || '—'),
+    e(
+      Object.entries(c.byStatus)
+        .map(([status, n]) => `${status}: ${n}`)
+        .join(', ') || '—',
+    ),
     e(c.aborted),
   ]);
-  const bookingRows = data.bookings.recent.map((b) => [e(b.id), e(b.reference), e(b.entry.date), e(`${b.entry.grossAmount} ${b.entry.currency}`), e(b.entry.customerName), e(b.bookedAt)]);
-  const messageRows = [...data.messages].slice(-25).reverse().map((m) => [e(m.receivedAt), e(`${m.kind}/${m.name}`), e(m.status), `<code>${e(clip(m.body))}</code>`]);
-  const emailRows = [...data.emails].slice(-25).reverse().map((m) => [e(m.receivedAt), e(m.from), e(m.to.join(', ')), e(m.subject), `<code>${e(clip(m.text))}</code>`]);
+  const bookingRows = data.bookings.recent.map((b) => [
+    e(b.id),
+    e(b.reference),
+    e(b.entry.date),
+    e(`${b.entry.grossAmount} ${b.entry.currency}`),
+    e(b.entry.customerName),
+    e(b.bookedAt),
+  ]);
+  const messageRows = [...data.messages]
+    .slice(-25)
+    .reverse()
+    .map((m) => [e(m.receivedAt), e(`${m.kind}/${m.name}`), e(m.status), `<code>${e(clip(m.body))}</code>`]);
+  const emailRows = [...data.emails]
+    .slice(-25)
+    .reverse()
+    .map((m) => [e(m.receivedAt), e(m.from), e(m.to.join(', ')), e(m.subject), `<code>${e(clip(m.text))}</code>`]);
   const failures = Object.entries(data.pendingFailures);
   const duplicates = data.bookings.duplicates;
 
@@ -94,7 +116,16 @@ ${table(['system', 'faults', 'requests since set', 'injected since start'], desc
 ${table(['system', 'total', 'answers', 'client gave up'], requestRows, '')}
 
 <h2>Accounting: recent bookings (${e(data.bookings.total)} in all, ${e(data.bookings.replays)} idempotent replays)</h2>
-${duplicates.length ? `<p class="warn">Booked more than once: ${e(duplicates.slice(0, 20).map((d) => `${d.reference} ×${d.count}`).join(', '))}</p>` : ''}
+${
+  duplicates.length
+    ? `<p class="warn">Booked more than once: ${e(
+        duplicates
+          .slice(0, 20)
+          .map((d) => `${d.reference} ×${d.count}`)
+          .join(', '),
+      )}</p>`
+    : ''
+}
 ${table(['id', 'reference', 'date', 'gross', 'customer', 'booked at'], bookingRows, 'Nothing booked yet.')}
 
 <h2>Alert catchers: webhook and Slack messages</h2>

@@ -78,7 +78,11 @@ describe('fault injector', () => {
 
   it('answers 429 on every N-th request, and beyond a burst within the window with the time left as Retry-After', () => {
     const c = clock();
-    const injector = new FaultInjector(1, { oauth: { rateLimit: { everyN: 3, retryAfterSeconds: 4 } }, crm: { rateLimit: { burst: 2, retryAfterSeconds: 10 } } }, c.now);
+    const injector = new FaultInjector(
+      1,
+      { oauth: { rateLimit: { everyN: 3, retryAfterSeconds: 4 } }, crm: { rateLimit: { burst: 2, retryAfterSeconds: 10 } } },
+      c.now,
+    );
     expect(Array.from({ length: 6 }, () => injector.decide('oauth'))).toEqual([
       { kind: 'pass', latencyMs: 0 },
       { kind: 'pass', latencyMs: 0 },
@@ -118,7 +122,9 @@ describe('fault injector', () => {
     expect(message({ errorRate: 1.5 })).toBe("Invalid faults for 'crm': errorRate must be between 0 and 1");
     expect(message({ latency: 100 })).toBe("Invalid faults for 'crm': latency is not a known field; remove it");
     expect(message({ rateLimit: { retryAfterSeconds: 3 } })).toMatch(/^Invalid faults for 'crm': rateLimit needs everyN/);
-    expect(message({ rateLimit: { burst: 5, retryAfterSeconds: 0 } })).toMatch(/rateLimit\.retryAfterSeconds must be at least 1 second with burst/);
+    expect(message({ rateLimit: { burst: 5, retryAfterSeconds: 0 } })).toMatch(
+      /rateLimit\.retryAfterSeconds must be at least 1 second with burst/,
+    );
     expect(message({ down: 'yes' })).toMatch(/^Invalid faults for 'crm': down /);
     expect(injector.snapshot().systems.crm.config).toBeNull();
   });
@@ -137,7 +143,9 @@ describe('fault environment', () => {
 
   it('names the variable and the field when the environment is wrong', () => {
     expect(() => parseFaultsEnvironment('{accounting')).toThrow(/^SANDBOX_FAULTS is not valid JSON/);
-    expect(() => parseFaultsEnvironment('{"ledger":{}}')).toThrow('SANDBOX_FAULTS is invalid: ledger is not a known field; remove it (systems: oauth, accounting, crm)');
+    expect(() => parseFaultsEnvironment('{"ledger":{}}')).toThrow(
+      'SANDBOX_FAULTS is invalid: ledger is not a known field; remove it (systems: oauth, accounting, crm)',
+    );
     expect(() => parseFaultsEnvironment('{"crm":{"timeoutRate":-1}}')).toThrow(/crm\.timeoutRate must be between 0 and 1/);
     expect(() => parseSeedEnvironment('abc')).toThrow(/SANDBOX_SEED must be an integer/);
   });

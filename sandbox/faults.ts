@@ -181,7 +181,8 @@ export class FaultInjector {
     const latencyMs = config.latencyMs;
     const now = this.now();
     if (config.down) return { kind: 'down', latencyMs };
-    if (state.outageUntil > now) return { kind: 'outage', retryAfterSeconds: Math.max(1, Math.ceil((state.outageUntil - now) / 1000)), latencyMs };
+    if (state.outageUntil > now)
+      return { kind: 'outage', retryAfterSeconds: Math.max(1, Math.ceil((state.outageUntil - now) / 1000)), latencyMs };
     const limit = config.rateLimit;
     if (limit?.everyN !== undefined && state.count % limit.everyN === 0) {
       return { kind: 'rate-limited', retryAfterSeconds: limit.retryAfterSeconds, latencyMs };

@@ -40,11 +40,23 @@ export function json(status: number, body: unknown, headers?: Record<string, str
 }
 
 /** `{ error, message }`, the stand-ins' shape for every refusal. */
-export function problem(status: number, error: string, message: string, extra?: Record<string, unknown>, headers?: Record<string, string>): Reply {
+export function problem(
+  status: number,
+  error: string,
+  message: string,
+  extra?: Record<string, unknown>,
+  headers?: Record<string, string>,
+): Reply {
   return { status, body: { error, message, ...extra }, headers };
 }
 
-export function fail(status: number, error: string, message: string, extra?: Record<string, unknown>, headers?: Record<string, string>): never {
+export function fail(
+  status: number,
+  error: string,
+  message: string,
+  extra?: Record<string, unknown>,
+  headers?: Record<string, string>,
+): never {
   throw new ReplyError(problem(status, error, message, extra, headers));
 }
 
@@ -53,7 +65,9 @@ export function notFound(req: SandboxRequest): never {
 }
 
 export function methodNotAllowed(req: SandboxRequest, allowed: string[]): never {
-  return fail(405, 'method_not_allowed', `${req.method} is not allowed on ${req.path}; use ${allowed.join(' or ')}`, undefined, { allow: allowed.join(', ') });
+  return fail(405, 'method_not_allowed', `${req.method} is not allowed on ${req.path}; use ${allowed.join(' or ')}`, undefined, {
+    allow: allowed.join(', '),
+  });
 }
 
 /** The body as JSON; a 400 naming the problem when it is not JSON. */
@@ -63,7 +77,11 @@ export function readJson(req: SandboxRequest): unknown {
   try {
     return JSON.parse(text);
   } catch (error) {
-    return fail(400, 'invalid_request', `The body of ${req.method} ${req.path} is not valid JSON (${(error as Error).message}); send Content-Type: application/json`);
+    return fail(
+      400,
+      'invalid_request',
+      `The body of ${req.method} ${req.path} is not valid JSON (${(error as Error).message}); send Content-Type: application/json`,
+    );
   }
 }
 

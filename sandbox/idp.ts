@@ -57,7 +57,9 @@ button{margin-top:16px;width:100%;padding:9px;border:0;border-radius:8px;backgro
 }
 
 function loginPage(uid: string, error?: string, username = ''): string {
-  const rows = DEMO_USERS.map((u) => `<tr><td><code>${u.username}</code></td><td>${escapeHtml(u.name)}</td><td>${u.role}</td></tr>`).join('');
+  const rows = DEMO_USERS.map((u) => `<tr><td><code>${u.username}</code></td><td>${escapeHtml(u.name)}</td><td>${u.role}</td></tr>`).join(
+    '',
+  );
   return page(
     'Sign in — Junction local identity provider',
     `<h1>Junction local SSO</h1><p>Development identity provider. Demo password: <code>${DEMO_PASSWORD}</code></p>
@@ -128,7 +130,10 @@ export function buildProvider(issuer: string, appUrl: string): Provider {
         },
         async postLogoutSuccessSource(ctx) {
           ctx.type = 'html';
-          ctx.body = page('Signed out', `<h1>Signed out</h1><p>You are signed out of the local identity provider.</p><p><a href="${escapeHtml(appUrl)}/signin">Back to Junction</a></p>`);
+          ctx.body = page(
+            'Signed out',
+            `<h1>Signed out</h1><p>You are signed out of the local identity provider.</p><p><a href="${escapeHtml(appUrl)}/signin">Back to Junction</a></p>`,
+          );
         },
       },
     },
@@ -153,7 +158,10 @@ export function buildProvider(issuer: string, appUrl: string): Provider {
     },
     renderError(ctx, out) {
       ctx.type = 'html';
-      ctx.body = page('Sign-in error', `<h1>Sign-in error</h1><p class="err">${escapeHtml(String(out.error))}: ${escapeHtml(String(out.error_description ?? ''))}</p><p><a href="${appUrl}/signin">Back to Junction</a></p>`);
+      ctx.body = page(
+        'Sign-in error',
+        `<h1>Sign-in error</h1><p class="err">${escapeHtml(String(out.error))}: ${escapeHtml(String(out.error_description ?? ''))}</p><p><a href="${appUrl}/signin">Back to Junction</a></p>`,
+      );
     },
   };
   return new Provider(issuer, configuration);
@@ -194,7 +202,13 @@ export async function startIdentityProvider(options: IdentityProviderOptions): P
       }
       await provider.interactionFinished(req, res, { login: { accountId: user.username } }, { mergeWithLastSubmission: false });
     } catch (error) {
-      send(400, page('Sign-in error', `<p class="err">${escapeHtml((error as Error).message)}</p><p><a href="${options.appUrl}/signin">Back to Junction</a></p>`));
+      send(
+        400,
+        page(
+          'Sign-in error',
+          `<p class="err">${escapeHtml((error as Error).message)}</p><p><a href="${options.appUrl}/signin">Back to Junction</a></p>`,
+        ),
+      );
     }
     return true;
   }

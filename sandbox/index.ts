@@ -1,7 +1,7 @@
 import { DEMO_CRM_API_KEY } from './demo-credentials';
 import { parseSandboxEnv, SandboxConfigError } from './env';
 import { startIdentityProvider } from './idp';
-import { startStandIns, standInsOptionsFromEnvironment } from './stand-ins';
+import { standInsOptionsFromEnvironment, startStandIns } from './stand-ins';
 
 /**
  * The sandbox process: local stand-ins for everything outside Junction, for the demo and tests:

@@ -1,6 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import type { Reply, SandboxRequest } from './http';
-import { ReplyError } from './http';
+import { ReplyError, type Reply, type SandboxRequest } from './http';
 
 /**
  * The OAuth2 token server (client credentials, RFC 6749 §4.4) and the bearer check the stand-in
@@ -39,7 +38,11 @@ function formDecode(value: string): string {
 }
 
 function tokenError(status: number, error: string, description: string, headers: Record<string, string> = {}): Reply {
-  return { status, body: { error, error_description: description }, headers: { 'cache-control': 'no-store', pragma: 'no-cache', ...headers } };
+  return {
+    status,
+    body: { error, error_description: description },
+    headers: { 'cache-control': 'no-store', pragma: 'no-cache', ...headers },
+  };
 }
 
 export class TokenStore {
@@ -60,14 +63,25 @@ export class TokenStore {
   /** `POST /oauth/token`. */
   handleTokenRequest(req: SandboxRequest): Reply {
     this.tokenRequests++;
-    const type = String(req.headers['content-type'] ?? '').split(';')[0].trim().toLowerCase();
+    const type = String(req.headers['content-type'] ?? '')
+      .split(';')[0]
+      .trim()
+      .toLowerCase();
     if (type !== 'application/x-www-form-urlencoded') {
-      return tokenError(400, 'invalid_request', `The token request must be form-encoded (Content-Type: application/x-www-form-urlencoded), got '${type || 'none'}'`);
+      return tokenError(
+        400,
+        'invalid_request',
+        `The token request must be form-encoded (Content-Type: application/x-www-form-urlencoded), got '${type || 'none'}'`,
+      );
     }
     const form = new URLSearchParams(req.body.toString('utf8'));
     const grantType = form.get('grant_type');
     if (grantType !== 'client_credentials') {
-      return tokenError(400, 'unsupported_grant_type', `grant_type must be 'client_credentials' (got ${grantType ? `'${grantType}'` : 'none'})`);
+      return tokenError(
+        400,
+        'unsupported_grant_type',
+        `grant_type must be 'client_credentials' (got ${grantType ? `'${grantType}'` : 'none'})`,
+      );
     }
 
     let clientId: string | null = null;
@@ -79,30 +93,50 @@ export class TokenStore {
       viaBasic = true;
       const decoded = Buffer.from(basic[1].trim(), 'base64').toString('utf8');
       const colon = decoded.indexOf(':');
-      if (colon < 0) return tokenError(401, 'invalid_client', 'The Basic credentials must be client_id:client_secret, base64-encoded', { 'www-authenticate': 'Basic realm="sandbox"' });
+      if (colon < 0)
+        return tokenError(401, 'invalid_client', 'The Basic credentials must be client_id:client_secret, base64-encoded', {
+          'www-authenticate': 'Basic realm="sandbox"',
+        });
       try {
         clientId = formDecode(decoded.slice(0, colon));
         clientSecret = formDecode(decoded.slice(colon + 1));
       } catch {
-        return tokenError(401, 'invalid_client', 'The Basic credentials are not form-encoded correctly (RFC 6749 §2.3.1)', { 'www-authenticate': 'Basic realm="sandbox"' });
+        return tokenError(401, 'invalid_client', 'The Basic credentials are not form-encoded correctly (RFC 6749 §2.3.1)', {
+          'www-authenticate': 'Basic realm="sandbox"',
+        });
       }
     } else {
       clientId = form.get('client_id');
       clientSecret = form.get('client_secret');
     }
     if (!clientId || clientSecret === null) {
-      return tokenError(401, 'invalid_client', 'Client authentication is missing: send HTTP Basic credentials or client_id and client_secret in the form body');
+      return tokenError(
+        401,
+        'invalid_client',
+        'Client authentication is missing: send HTTP Basic credentials or client_id and client_secret in the form body',
+      );
     }
     const client = this.options.clients.find((c) => c.clientId === clientId);
     if (!client || client.clientSecret !== clientSecret) {
-      return tokenError(401, 'invalid_client', client ? `Wrong client_secret for client '${clientId}'` : `Unknown client '${clientId}'`, viaBasic ? { 'www-authenticate': 'Basic realm="sandbox"' } : {});
+      return tokenError(
+        401,
+        'invalid_client',
+        client ? `Wrong client_secret for client '${clientId}'` : `Unknown client '${clientId}'`,
+        viaBasic ? { 'www-authenticate': 'Basic realm="sandbox"' } : {},
+      );
     }
 
     const now = this.#now();
     this.#prune(now);
     const accessToken = `sbx_${randomBytes(24).toString('base64url')}`;
     const scope = form.get('scope');
-    const token: IssuedToken = { clientId, scope, audience: form.get('audience'), issuedAt: now, expiresAt: now + this.options.ttlSeconds * 1000 };
+    const token: IssuedToken = {
+      clientId,
+      scope,
+      audience: form.get('audience'),
+      issuedAt: now,
+      expiresAt: now + this.options.ttlSeconds * 1000,
+    };
     this.#tokens.set(accessToken, token);
     this.issued++;
     return {
@@ -115,10 +149,22 @@ export class TokenStore {
   /** Checks an `Authorization: Bearer …` header. */
   check(authorization: string | undefined): BearerCheck {
     const match = /^bearer\s+(\S+)\s*$/i.exec(authorization ?? '');
-    if (!match) return { ok: false, description: 'A bearer token is required: get one from POST /oauth/token and send Authorization: Bearer <token>' };
+    if (!match)
+      return {
+        ok: false,
+        description: 'A bearer token is required: get one from POST /oauth/token and send Authorization: Bearer <token>',
+      };
     const token = this.#tokens.get(match[1]);
-    if (!token) return { ok: false, description: 'The bearer token is unknown (issued by another server, or cleared by a reset): get a new one from POST /oauth/token' };
-    if (token.expiresAt <= this.#now()) return { ok: false, description: `The bearer token expired at ${new Date(token.expiresAt).toISOString()}: get a new one from POST /oauth/token` };
+    if (!token)
+      return {
+        ok: false,
+        description: 'The bearer token is unknown (issued by another server, or cleared by a reset): get a new one from POST /oauth/token',
+      };
+    if (token.expiresAt <= this.#now())
+      return {
+        ok: false,
+        description: `The bearer token expired at ${new Date(token.expiresAt).toISOString()}: get a new one from POST /oauth/token`,
+      };
     return { ok: true, token };
   }
 
@@ -128,7 +174,9 @@ export class TokenStore {
     if (result.ok) return result.token;
     throw new ReplyError({
       status: 401,
-      headers: { 'www-authenticate': `Bearer realm="sandbox", error="invalid_token", error_description="${result.description.replace(/"/g, "'")}"` },
+      headers: {
+        'www-authenticate': `Bearer realm="sandbox", error="invalid_token", error_description="${result.description.replace(/"/g, "'")}"`,
+      },
       body: { error: 'invalid_token', error_description: result.description },
     });
   }

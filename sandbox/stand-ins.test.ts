@@ -18,7 +18,11 @@ afterAll(async () => {
 });
 
 function putFaults(base: string, system: string, config: unknown) {
-  return fetch(`${base}/_admin/faults/${system}`, { method: 'PUT', headers: { 'content-type': 'application/json' }, body: JSON.stringify(config) });
+  return fetch(`${base}/_admin/faults/${system}`, {
+    method: 'PUT',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify(config),
+  });
 }
 
 async function token(base: string): Promise<string> {
@@ -91,7 +95,7 @@ describe('fault injection over HTTP', () => {
     expect(during.status).toBe(503);
     expect(Number(during.headers.get('retry-after'))).toBeGreaterThanOrEqual(1);
     let recoveredAt = 0;
-    for (const deadline = Date.now() + 15_000; Date.now() < deadline; ) {
+    for (const deadline = Date.now() + 15_000; Date.now() < deadline;) {
       const res = await fetch(`${sandbox.url}/crm/v1/contacts`);
       await res.arrayBuffer();
       if (res.status === 200) {
@@ -107,7 +111,11 @@ describe('fault injection over HTTP', () => {
 
   it('takes the token endpoint down until its faults are cleared', async () => {
     await putFaults(sandbox.url, 'oauth', { down: true });
-    const down = await fetch(`${sandbox.url}/oauth/token`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: 'grant_type=client_credentials' });
+    const down = await fetch(`${sandbox.url}/oauth/token`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      body: 'grant_type=client_credentials',
+    });
     expect(down.status).toBe(503);
     expect(sandbox.state.tokens.tokenRequests).toBe(0);
     expect((await fetch(`${sandbox.url}/_admin/faults/oauth`, { method: 'DELETE' })).status).toBe(200);
@@ -167,10 +175,18 @@ describe('fault injection over HTTP', () => {
 describe('admin endpoints and the page', () => {
   it('counts requests per system by status, and reset clears counts, bookings, messages and faults but keeps contacts', async () => {
     const bearer = await token(sandbox.url);
-    await fetch(`${sandbox.url}/accounting/v1/journal-entries`, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${bearer}` }, body: JSON.stringify({ entries: [entry('INV-1')] }) });
+    await fetch(`${sandbox.url}/accounting/v1/journal-entries`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${bearer}` },
+      body: JSON.stringify({ entries: [entry('INV-1')] }),
+    });
     await fetch(`${sandbox.url}/accounting/v1/journal-entries`, { method: 'POST', body: '{}' });
     await fetch(`${sandbox.url}/catcher/webhook/ops`, { method: 'POST', body: '{}' });
-    await fetch(`${sandbox.url}/_admin/crm/contacts/crm-0001`, { method: 'PATCH', headers: { 'content-type': 'application/json' }, body: '{"name":"Kept Contact"}' });
+    await fetch(`${sandbox.url}/_admin/crm/contacts/crm-0001`, {
+      method: 'PATCH',
+      headers: { 'content-type': 'application/json' },
+      body: '{"name":"Kept Contact"}',
+    });
     await putFaults(sandbox.url, 'crm', { errorRate: 1 });
 
     const counts = (await (await fetch(`${sandbox.url}/_admin/requests`)).json()) as RequestCountsSnapshot;
@@ -231,6 +247,8 @@ describe('start-up options', () => {
   });
 
   it('refuses invalid initial faults with a message naming the field', async () => {
-    await expect(startStandIns({ port: 0, smtpPort: 0, faults: { accounting: { errorRate: 3 } } })).rejects.toThrow("Invalid faults for 'accounting': errorRate must be between 0 and 1");
+    await expect(startStandIns({ port: 0, smtpPort: 0, faults: { accounting: { errorRate: 3 } } })).rejects.toThrow(
+      "Invalid faults for 'accounting': errorRate must be between 0 and 1",
+    );
   });
 });

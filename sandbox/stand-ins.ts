@@ -5,11 +5,11 @@ import { CatcherStore, handleCatcher, handleCatcherAdmin, startSmtpCatcher } fro
 import { ContactStore, DEFAULT_CONTACT_COUNT, handleCrm, handleCrmAdmin } from './crm-api';
 import { renderDashboard } from './dashboard';
 import {
+  FAULT_SYSTEMS,
   FaultInjector,
   isFaultSystem,
   parseFaultsEnvironment,
   parseSeedEnvironment,
-  FAULT_SYSTEMS,
   type FaultConfigBySystem,
   type FaultDecision,
   type FaultSystem,
@@ -89,7 +89,9 @@ export interface StandIns {
 }
 
 /** Options that come from the environment: `SANDBOX_SEED` and `SANDBOX_FAULTS`. Throws naming the variable. */
-export function standInsOptionsFromEnvironment(source: Record<string, string | undefined> = process.env): Pick<StandInsOptions, 'seed' | 'faults'> {
+export function standInsOptionsFromEnvironment(
+  source: Record<string, string | undefined> = process.env,
+): Pick<StandInsOptions, 'seed' | 'faults'> {
   return { seed: parseSeedEnvironment(source.SANDBOX_SEED), faults: parseFaultsEnvironment(source.SANDBOX_FAULTS) };
 }
 
@@ -120,17 +122,37 @@ function readBody(req: IncomingMessage): Promise<Buffer> {
 function faultReply(system: FaultSystem, decision: Exclude<FaultDecision, { kind: 'pass' | 'timeout' }>, k: number): Reply {
   switch (decision.kind) {
     case 'down':
-      return problem(503, 'service_unavailable', `The ${system} stand-in is down (injected fault 'down'); DELETE /_admin/faults/${system} brings it back`);
+      return problem(
+        503,
+        'service_unavailable',
+        `The ${system} stand-in is down (injected fault 'down'); DELETE /_admin/faults/${system} brings it back`,
+      );
     case 'outage':
-      return problem(503, 'service_unavailable', `The ${system} stand-in is in an injected outage for ${decision.retryAfterSeconds} s more`, undefined, {
-        'retry-after': String(decision.retryAfterSeconds),
-      });
+      return problem(
+        503,
+        'service_unavailable',
+        `The ${system} stand-in is in an injected outage for ${decision.retryAfterSeconds} s more`,
+        undefined,
+        {
+          'retry-after': String(decision.retryAfterSeconds),
+        },
+      );
     case 'rate-limited':
-      return problem(429, 'rate_limited', `Too many requests to the ${system} stand-in (injected rate limit); retry after ${decision.retryAfterSeconds} s`, undefined, {
-        'retry-after': String(decision.retryAfterSeconds),
-      });
+      return problem(
+        429,
+        'rate_limited',
+        `Too many requests to the ${system} stand-in (injected rate limit); retry after ${decision.retryAfterSeconds} s`,
+        undefined,
+        {
+          'retry-after': String(decision.retryAfterSeconds),
+        },
+      );
     case 'error':
-      return problem(decision.status, 'injected_fault', `Injected ${decision.status} for request #${k} to the ${system} stand-in (errorRate)`);
+      return problem(
+        decision.status,
+        'injected_fault',
+        `Injected ${decision.status} for request #${k} to the ${system} stand-in (errorRate)`,
+      );
   }
 }
 
@@ -197,7 +219,8 @@ export async function startStandIns(options: StandInsOptions): Promise<StandIns>
           }
           return methodNotAllowed(req, ['GET', 'DELETE']);
         }
-        if (!isFaultSystem(system)) fail(404, 'unknown_system', `No system '${system}' to inject faults into; use one of ${FAULT_SYSTEMS.join(', ')}`);
+        if (!isFaultSystem(system))
+          fail(404, 'unknown_system', `No system '${system}' to inject faults into; use one of ${FAULT_SYSTEMS.join(', ')}`);
         if (req.method === 'PUT') {
           const text = req.body.toString('utf8');
           let input: unknown;
@@ -234,7 +257,9 @@ export async function startStandIns(options: StandInsOptions): Promise<StandIns>
         if (req.method !== 'GET') methodNotAllowed(req, ['GET']);
         if (rest[0] === 'entries') {
           // Every booking with its identity, oldest first: tests count bookings per (record, version).
-          return json(200, { data: ledger.bookings.map((b) => ({ id: b.id, reference: b.reference, externalId: b.externalId, bookedAt: b.bookedAt })) });
+          return json(200, {
+            data: ledger.bookings.map((b) => ({ id: b.id, reference: b.reference, externalId: b.externalId, bookedAt: b.bookedAt })),
+          });
         }
         return json(200, ledger.summary());
       case 'oauth':
@@ -325,7 +350,15 @@ export async function startStandIns(options: StandInsOptions): Promise<StandIns>
       send(res, error instanceof ReplyError ? error.reply : problem(400, 'invalid_request', 'The request body could not be read'));
       return;
     }
-    const req: SandboxRequest = { method: raw.method ?? 'GET', path: url.pathname, segments, query: url.searchParams, headers: raw.headers, body, receivedAt };
+    const req: SandboxRequest = {
+      method: raw.method ?? 'GET',
+      path: url.pathname,
+      segments,
+      query: url.searchParams,
+      headers: raw.headers,
+      body,
+      receivedAt,
+    };
 
     const faultSystem = system && isFaultSystem(system) ? system : null;
     const decision: FaultDecision = faultSystem ? faults.decide(faultSystem) : { kind: 'pass', latencyMs: 0 };
@@ -351,7 +384,14 @@ export async function startStandIns(options: StandInsOptions): Promise<StandIns>
       // Processed, never answered: the client gives up first (or gets a 504 after TIMEOUT_HANG_MS).
       const timer = setTimeout(() => {
         hanging.delete(timer);
-        send(res, problem(504, 'gateway_timeout', `Injected timeout: the ${faultSystem} stand-in did not answer within ${TIMEOUT_HANG_MS / 1000} s`));
+        send(
+          res,
+          problem(
+            504,
+            'gateway_timeout',
+            `Injected timeout: the ${faultSystem} stand-in did not answer within ${TIMEOUT_HANG_MS / 1000} s`,
+          ),
+        );
       }, TIMEOUT_HANG_MS);
       hanging.add(timer);
       res.on('close', () => {

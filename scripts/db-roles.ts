@@ -13,7 +13,12 @@ import { setupDatabaseRoles, ZRoleSetup } from '../db/roles';
  */
 
 const ZArgs = z.object({
-  DATABASE_URL: z.string().refine((v) => /^postgres(ql)?:\/\//.test(v) && URL.canParse(v), 'must be a postgres:// URL of an administrator (superuser) connected to the application database'),
+  DATABASE_URL: z
+    .string()
+    .refine(
+      (v) => /^postgres(ql)?:\/\//.test(v) && URL.canParse(v),
+      'must be a postgres:// URL of an administrator (superuser) connected to the application database',
+    ),
   JUNCTION_DB_OWNER: z.string().default('junction_owner'),
   JUNCTION_DB_OWNER_PASSWORD: z.string().optional(),
   JUNCTION_DB_RUNTIME: z.string().default('junction_app'),
@@ -59,7 +64,8 @@ async function main(): Promise<number> {
   console.log(`Roles ready in database '${database}':`);
   console.log(`  ${owner}: owns the schema; migrate with it (npm run db:migrate)`);
   console.log(`  ${runtime}: web and worker (JUNCTION_MIGRATE_ON_START=false); INSERT and SELECT only on audit_log, no DDL`);
-  if (!setup.data.ownerPassword || !setup.data.runtimePassword) console.log('  (a role without a password given kept its password, or has none: set one or use another authentication method)');
+  if (!setup.data.ownerPassword || !setup.data.runtimePassword)
+    console.log('  (a role without a password given kept its password, or has none: set one or use another authentication method)');
   return 0;
 }
 

@@ -42,7 +42,12 @@ function pidAlive(pid: number): boolean {
  * first use and reusing it afterwards. A `postmaster.pid` left by a killed server is cleared so a
  * crash never blocks the next start.
  */
-export async function startEmbeddedPostgres(options: { dir: string; port: number; quiet?: boolean; /** Tests trade crash safety for speed. */ ephemeral?: boolean }): Promise<EmbeddedDatabase> {
+export async function startEmbeddedPostgres(options: {
+  dir: string;
+  port: number;
+  quiet?: boolean;
+  /** Tests trade crash safety for speed. */ ephemeral?: boolean;
+}): Promise<EmbeddedDatabase> {
   const dir = path.resolve(options.dir);
   const created = !existsSync(path.join(dir, 'PG_VERSION'));
   mkdirSync(path.dirname(dir), { recursive: true });

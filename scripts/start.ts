@@ -1,4 +1,4 @@
-import { type ChildProcess, spawn } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { appendFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
@@ -7,12 +7,12 @@ import postgres from 'postgres';
 import { connect, disconnect } from '../db/client';
 import { applyMigrations } from '../db/migrate';
 import { seedDemo } from '../db/seed';
+import { ConfigError, parseEnv } from '../lib/env';
 import { integrations } from '../lib/integrations';
-import { buildRegistry, syncRegistry } from '../lib/platform/registry';
 import { loadKeyring } from '../lib/platform/governance/secrets';
 import { verifySecretsKeys } from '../lib/platform/governance/secrets-key-check';
+import { buildRegistry, syncRegistry } from '../lib/platform/registry';
 import { DEMO_CREDENTIALS } from '../sandbox/demo-credentials';
-import { ConfigError, parseEnv } from '../lib/env';
 import { DEMO_PASSWORD, DEMO_USERS } from '../sandbox/idp';
 import { startEmbeddedPostgres, type EmbeddedDatabase } from './embedded-postgres';
 
@@ -122,7 +122,12 @@ async function resolveDatabase(): Promise<string> {
       return url.toString();
     }
     tempDir = mkdtempSync(path.join(os.tmpdir(), 'junction-e2e-'));
-    embedded = await startEmbeddedPostgres({ dir: path.join(tempDir, 'pg'), port: 30000 + Math.floor(Math.random() * 10000), quiet: true, ephemeral: true });
+    embedded = await startEmbeddedPostgres({
+      dir: path.join(tempDir, 'pg'),
+      port: 30000 + Math.floor(Math.random() * 10000),
+      quiet: true,
+      ephemeral: true,
+    });
     const admin = postgres(embedded.adminUrl, { max: 1, onnotice: () => {} });
     await admin.unsafe('create database junction');
     await admin.end();
@@ -137,7 +142,9 @@ async function resolveDatabase(): Promise<string> {
     await admin.unsafe('create database junction');
     await admin.end();
   }
-  log(`embedded PostgreSQL ${embedded.created ? 'created' : 'reused'} under ${path.relative(root, dataDir) || dataDir}/pg in ${Date.now() - started} ms`);
+  log(
+    `embedded PostgreSQL ${embedded.created ? 'created' : 'reused'} under ${path.relative(root, dataDir) || dataDir}/pg in ${Date.now() - started} ms`,
+  );
   return embedded.urlFor('junction');
 }
 
@@ -181,8 +188,13 @@ async function main() {
   if (base.JUNCTION_MIGRATE_ON_START) await applyMigrations(db);
   const sandboxUrlForSeed = `http://localhost:${sandboxPort}`;
   const secretsKey =
-    base.JUNCTION_SECRETS_KEY ?? (e2e ? randomBytes(32).toString('base64') : persistent('secrets.key', () => randomBytes(32).toString('base64')));
-  const keyring = loadKeyring({ JUNCTION_SECRETS_KEY: secretsKey, JUNCTION_SECRETS_KEY_ID: base.JUNCTION_SECRETS_KEY_ID, JUNCTION_SECRETS_OLD_KEYS: base.JUNCTION_SECRETS_OLD_KEYS });
+    base.JUNCTION_SECRETS_KEY ??
+    (e2e ? randomBytes(32).toString('base64') : persistent('secrets.key', () => randomBytes(32).toString('base64')));
+  const keyring = loadKeyring({
+    JUNCTION_SECRETS_KEY: secretsKey,
+    JUNCTION_SECRETS_KEY_ID: base.JUNCTION_SECRETS_KEY_ID,
+    JUNCTION_SECRETS_OLD_KEYS: base.JUNCTION_SECRETS_OLD_KEYS,
+  });
   // A wrong key stops start-up before the seed (or anything else) writes.
   await verifySecretsKeys(db, keyring);
   const seeded = await seedDemo(db, {
@@ -206,13 +218,17 @@ async function main() {
     APP_URL: appUrl,
     IDP_URL: `http://localhost:${idpPort}`,
     SANDBOX_URL: `http://localhost:${sandboxPort}`,
-    AUTH_SECRET: base.AUTH_SECRET ?? (e2e ? randomBytes(33).toString('base64') : persistent('auth-secret', () => randomBytes(33).toString('base64'))),
+    AUTH_SECRET:
+      base.AUTH_SECRET ?? (e2e ? randomBytes(33).toString('base64') : persistent('auth-secret', () => randomBytes(33).toString('base64'))),
     JUNCTION_SECRETS_KEY: secretsKey,
     // The audit anchors' signing key and directory: like the other keys, kept under the data folder
     // in development (the database never holds them), new for every end-to-end run.
     JUNCTION_AUDIT_KEY:
-      base.JUNCTION_AUDIT_KEY ?? (e2e ? randomBytes(32).toString('base64') : persistent('audit.key', () => randomBytes(32).toString('base64'))),
-    JUNCTION_AUDIT_ANCHOR_DIR: base.JUNCTION_AUDIT_ANCHOR_DIR ?? (e2e ? path.join(root, 'test-results', `audit-anchors-${process.pid}`) : path.join(dataDir, 'audit-anchors')),
+      base.JUNCTION_AUDIT_KEY ??
+      (e2e ? randomBytes(32).toString('base64') : persistent('audit.key', () => randomBytes(32).toString('base64'))),
+    JUNCTION_AUDIT_ANCHOR_DIR:
+      base.JUNCTION_AUDIT_ANCHOR_DIR ??
+      (e2e ? path.join(root, 'test-results', `audit-anchors-${process.pid}`) : path.join(dataDir, 'audit-anchors')),
     AUTH_TRUST_HOST: 'true',
   };
   // The children re-validate the same environment; fail here first with the same message.

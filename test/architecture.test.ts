@@ -46,16 +46,19 @@ beforeAll(() => {
 describe('architecture rules (lint)', () => {
   it('has a fixture for every rule', () => {
     const config = readFileSync(path.join(root, 'eslint.config.mjs'), 'utf8');
-    const rules = [...config.matchAll(/message: [`'"]\[([a-z-]+)\]/g)].map((m) => m[1]).sort();
+    const rules = [...config.matchAll(/message:\s*[`'"]\[([a-z-]+)\]/g)].map((m) => m[1]).sort();
     expect(rules.length).toBeGreaterThan(0);
     expect(ruleFixtures.map((f) => f.rule).sort()).toEqual(rules);
   });
 
-  it.each(ruleFixtures.map((f) => [f.rule, f] as const))('%s: rejects exactly the marked imports, relative and @/ alike', async (rule, fixture) => {
-    expect(fixture.rejectedLines.length).toBeGreaterThan(0);
-    const messages = await lint(fixture);
-    expect(messages).toEqual(fixture.rejectedLines.map((line) => ({ line, rule: 'boundaries/dependencies', tag: rule })));
-  });
+  it.each(ruleFixtures.map((f) => [f.rule, f] as const))(
+    '%s: rejects exactly the marked imports, relative and @/ alike',
+    async (rule, fixture) => {
+      expect(fixture.rejectedLines.length).toBeGreaterThan(0);
+      const messages = await lint(fixture);
+      expect(messages).toEqual(fixture.rejectedLines.map((line) => ({ line, rule: 'boundaries/dependencies', tag: rule })));
+    },
+  );
 
   it('passes a file that keeps every rule', async () => {
     const clean = readFixture('clean.ts');

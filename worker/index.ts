@@ -2,19 +2,19 @@ import { randomUUID } from 'node:crypto';
 import os from 'node:os';
 import { connect, disconnect } from '../db/client';
 import { applyMigrations, migrationStatus } from '../db/migrate';
-import { integrations } from '../lib/integrations';
 import { ConfigError, loadEnv } from '../lib/env';
+import { integrations } from '../lib/integrations';
 import { startAlerting } from '../lib/platform/alerts';
-import { anchorDirectory, auditKey } from '../lib/platform/governance/audit-anchors';
-import { startAuditGuard } from '../lib/platform/governance/audit-guard';
 import { createBoss } from '../lib/platform/execution/boss';
 import { startHeartbeat } from '../lib/platform/execution/heartbeat';
-import { compileStoredMapping } from '../lib/platform/mapping';
-import { buildRegistry } from '../lib/platform/registry';
 import { startPruner } from '../lib/platform/execution/retention';
+import { startPlatformWorker } from '../lib/platform/execution/worker';
+import { anchorDirectory, auditKey } from '../lib/platform/governance/audit-anchors';
+import { startAuditGuard } from '../lib/platform/governance/audit-guard';
 import { createSecretsProvider, loadKeyring } from '../lib/platform/governance/secrets';
 import { verifySecretsKeys } from '../lib/platform/governance/secrets-key-check';
-import { startPlatformWorker } from '../lib/platform/execution/worker';
+import { compileStoredMapping } from '../lib/platform/mapping';
+import { buildRegistry } from '../lib/platform/registry';
 
 /**
  * The worker process: applies migrations, registers every integration, works the run, schedule

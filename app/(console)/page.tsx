@@ -13,13 +13,25 @@ export const dynamic = 'force-dynamic';
 
 function lastSevenDays(): string[] {
   const today = new Date();
-  return Array.from({ length: 7 }, (_, i) => new Date(Date.UTC(today.getUTCFullYear(), today.getUTCMonth(), today.getUTCDate() - (6 - i))).toISOString().slice(0, 10));
+  return Array.from({ length: 7 }, (_, i) =>
+    new Date(Date.UTC(today.getUTCFullYear(), today.getUTCMonth(), today.getUTCDate() - (6 - i))).toISOString().slice(0, 10),
+  );
 }
 
 function Stat({ label, value, href, tone }: { label: string; value: number; href: string; tone?: 'bad' | 'warn' }) {
   return (
     <Link href={href} className="rounded-xl border bg-card p-4 hover:bg-accent">
-      <div className={tone === 'bad' && value > 0 ? 'text-3xl font-semibold text-destructive' : tone === 'warn' && value > 0 ? 'text-3xl font-semibold text-[oklch(0.55_0.14_70)]' : 'text-3xl font-semibold'}>{value}</div>
+      <div
+        className={
+          tone === 'bad' && value > 0
+            ? 'text-3xl font-semibold text-destructive'
+            : tone === 'warn' && value > 0
+              ? 'text-3xl font-semibold text-[oklch(0.55_0.14_70)]'
+              : 'text-3xl font-semibold'
+        }
+      >
+        {value}
+      </div>
       <div className="text-sm text-muted-foreground">{label}</div>
     </Link>
   );
@@ -46,7 +58,12 @@ export default async function OverviewPage() {
         <Stat label="Failing" value={count('failing') + count('credentials_failing')} href="/integrations?state=failing" tone="bad" />
         <Stat label="Breaker open" value={count('breaker_open')} href="/integrations?state=breaker_open" tone="bad" />
         <Stat label="Paused" value={count('paused')} href="/integrations?state=paused" tone="warn" />
-        <Stat label="Failed runs awaiting action" value={stats.failedAwaitingAction} href={`/runs?${new URLSearchParams(awaitingActionFilter(since))}`} tone="bad" />
+        <Stat
+          label="Failed runs awaiting action"
+          value={stats.failedAwaitingAction}
+          href={`/runs?${new URLSearchParams(awaitingActionFilter(since))}`}
+          tone="bad"
+        />
         <Stat label="Undelivered alerts" value={stats.undeliveredIncidents} href="/alerts" tone="bad" />
         <Stat label="Active runs" value={stats.running} href="/runs" />
       </div>
@@ -68,7 +85,9 @@ export default async function OverviewPage() {
                   <StateBadge state={i.state} />
                   <div className="ml-auto">
                     <SuccessChart
-                      days={days.map((day) => stats.daily.find((d) => d.integration === i.name && d.day === day) ?? { day, finished: 0, succeeded: 0 })}
+                      days={days.map(
+                        (day) => stats.daily.find((d) => d.integration === i.name && d.day === day) ?? { day, finished: 0, succeeded: 0 },
+                      )}
                     />
                   </div>
                 </li>

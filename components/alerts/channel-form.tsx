@@ -71,13 +71,21 @@ export function ChannelForm({ initial, trigger }: { initial?: ChannelFormValue; 
   };
 
   return (
-    <Dialog open={open} onOpenChange={(o) => { setOpen(o); if (o) setValue(initial ?? EMPTY); }}>
+    <Dialog
+      open={open}
+      onOpenChange={(o) => {
+        setOpen(o);
+        if (o) setValue(initial ?? EMPTY);
+      }}
+    >
       <DialogTrigger asChild>{trigger}</DialogTrigger>
       <DialogContent>
         <form onSubmit={submit} className="flex flex-col gap-4" noValidate>
           <DialogHeader>
             <DialogTitle>{initial?.id ? `Edit ${initial.name}` : 'Add an alert channel'}</DialogTitle>
-            <DialogDescription>Alerts go to every enabled channel unless an integration routes them elsewhere. Secrets are write-only.</DialogDescription>
+            <DialogDescription>
+              Alerts go to every enabled channel unless an integration routes them elsewhere. Secrets are write-only.
+            </DialogDescription>
           </DialogHeader>
           {formError ? (
             <p role="alert" className="rounded-md bg-destructive/10 p-2 text-sm text-destructive">
@@ -86,12 +94,23 @@ export function ChannelForm({ initial, trigger }: { initial?: ChannelFormValue; 
           ) : null}
           <div className="grid gap-1.5">
             <Label htmlFor="channel-name">Name</Label>
-            <Input id="channel-name" value={value.name} onChange={(e) => set('name', e.target.value)} aria-invalid={Boolean(errors.name)} aria-describedby="channel-name-error" />
+            <Input
+              id="channel-name"
+              value={value.name}
+              onChange={(e) => set('name', e.target.value)}
+              aria-invalid={Boolean(errors.name)}
+              aria-describedby="channel-name-error"
+            />
             <FieldError id="channel-name-error" message={errors.name} />
           </div>
           <div className="grid gap-1.5">
             <Label htmlFor="channel-type">Type</Label>
-            <Select id="channel-type" value={value.type} disabled={Boolean(initial?.id)} onChange={(e) => set('type', e.target.value as ChannelFormValue['type'])}>
+            <Select
+              id="channel-type"
+              value={value.type}
+              disabled={Boolean(initial?.id)}
+              onChange={(e) => set('type', e.target.value as ChannelFormValue['type'])}
+            >
               <option value="webhook">Generic webhook (JSON)</option>
               <option value="slack">Slack-compatible incoming webhook</option>
               <option value="email">E-mail (SMTP)</option>
@@ -100,14 +119,30 @@ export function ChannelForm({ initial, trigger }: { initial?: ChannelFormValue; 
           {value.type !== 'email' ? (
             <div className="grid gap-1.5">
               <Label htmlFor="channel-url">URL</Label>
-              <Input id="channel-url" value={value.url} onChange={(e) => set('url', e.target.value)} placeholder="https://hooks.example.com/junction" aria-invalid={Boolean(errors.url)} aria-describedby="channel-url-error" />
+              <Input
+                id="channel-url"
+                value={value.url}
+                onChange={(e) => set('url', e.target.value)}
+                placeholder="https://hooks.example.com/junction"
+                aria-invalid={Boolean(errors.url)}
+                aria-describedby="channel-url-error"
+              />
               <FieldError id="channel-url-error" message={errors.url} />
             </div>
           ) : null}
           {value.type === 'webhook' ? (
             <div className="grid gap-1.5">
               <Label htmlFor="channel-hmac">HMAC signing secret (optional)</Label>
-              <Input id="channel-hmac" type="password" autoComplete="new-password" value={hmacSecret} onChange={(e) => setHmacSecret(e.target.value)} placeholder={value.hmacSet ? 'Set — leave empty to keep it' : 'At least 16 characters'} aria-invalid={Boolean(errors.hmacSecret)} aria-describedby="channel-hmac-error" />
+              <Input
+                id="channel-hmac"
+                type="password"
+                autoComplete="new-password"
+                value={hmacSecret}
+                onChange={(e) => setHmacSecret(e.target.value)}
+                placeholder={value.hmacSet ? 'Set — leave empty to keep it' : 'At least 16 characters'}
+                aria-invalid={Boolean(errors.hmacSecret)}
+                aria-describedby="channel-hmac-error"
+              />
               <FieldError id="channel-hmac-error" message={errors.hmacSecret} />
             </div>
           ) : null}
@@ -115,17 +150,36 @@ export function ChannelForm({ initial, trigger }: { initial?: ChannelFormValue; 
             <>
               <div className="grid gap-1.5">
                 <Label htmlFor="channel-to">To (comma-separated)</Label>
-                <Input id="channel-to" value={value.to} onChange={(e) => set('to', e.target.value)} aria-invalid={Boolean(errors.to)} aria-describedby="channel-to-error" />
+                <Input
+                  id="channel-to"
+                  value={value.to}
+                  onChange={(e) => set('to', e.target.value)}
+                  aria-invalid={Boolean(errors.to)}
+                  aria-describedby="channel-to-error"
+                />
                 <FieldError id="channel-to-error" message={errors.to} />
               </div>
               <div className="grid gap-1.5">
                 <Label htmlFor="channel-from">From</Label>
-                <Input id="channel-from" value={value.from} onChange={(e) => set('from', e.target.value)} aria-invalid={Boolean(errors.from)} aria-describedby="channel-from-error" />
+                <Input
+                  id="channel-from"
+                  value={value.from}
+                  onChange={(e) => set('from', e.target.value)}
+                  aria-invalid={Boolean(errors.from)}
+                  aria-describedby="channel-from-error"
+                />
                 <FieldError id="channel-from-error" message={errors.from} />
               </div>
               <div className="grid gap-1.5">
                 <Label htmlFor="channel-smtp">SMTP URL</Label>
-                <Input id="channel-smtp" value={value.smtpUrl} onChange={(e) => set('smtpUrl', e.target.value)} placeholder="smtp://user:password@smtp.example.com:587" aria-invalid={Boolean(errors.smtpUrl)} aria-describedby="channel-smtp-error" />
+                <Input
+                  id="channel-smtp"
+                  value={value.smtpUrl}
+                  onChange={(e) => set('smtpUrl', e.target.value)}
+                  placeholder="smtp://user:password@smtp.example.com:587"
+                  aria-invalid={Boolean(errors.smtpUrl)}
+                  aria-describedby="channel-smtp-error"
+                />
                 <FieldError id="channel-smtp-error" message={errors.smtpUrl} />
               </div>
             </>

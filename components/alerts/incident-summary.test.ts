@@ -6,7 +6,10 @@ const now = Date.parse('2026-11-30T12:00:00Z');
 
 describe('incident wording', () => {
   it('says when a closed incident opened and when it closed, not "closed since" its opening', () => {
-    const text = describeIncident({ openedAt: new Date(now - 3 * HOUR), closedAt: new Date(now - 2 * HOUR + 5 * 60_000), eventCount: 4 }, now);
+    const text = describeIncident(
+      { openedAt: new Date(now - 3 * HOUR), closedAt: new Date(now - 2 * HOUR + 5 * 60_000), eventCount: 4 },
+      now,
+    );
     expect(text).toBe('Incident opened 3 hours ago, closed 2 hours ago after 1 hour 5 minutes; 4 events');
     expect(text).not.toMatch(/closed since/);
   });

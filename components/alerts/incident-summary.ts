@@ -26,7 +26,10 @@ export function formatDuration(ms: number): string {
  * lasted, and how many events it gathered ("Incident opened 3 hours ago, closed 2 hours ago after
  * 1 hour; 4 events"). An open one says it is still open.
  */
-export function describeIncident(incident: { openedAt: Date | string; closedAt: Date | string | null; eventCount: number }, now: number): string {
+export function describeIncident(
+  incident: { openedAt: Date | string; closedAt: Date | string | null; eventCount: number },
+  now: number,
+): string {
   const opened = new Date(incident.openedAt);
   const events = `${incident.eventCount} event${incident.eventCount === 1 ? '' : 's'}`;
   if (!incident.closedAt) return `Incident opened ${formatRelative(opened, now)}, still open; ${events}`;

@@ -1,13 +1,21 @@
 import Link from 'next/link';
-import { type AuditEntryLike, type AuditPart, describeAction, describeConfigChange } from '@/lib/platform/governance/audit-words';
+import { describeAction, describeConfigChange, type AuditEntryLike, type AuditPart } from '@/lib/platform/governance/audit-words';
 
 export { describeAuditField } from '@/lib/platform/governance/audit-words';
 
 /** An audit value as a person reads it: plain text for scalars, compact JSON otherwise. */
 export function AuditValue({ value, tone }: { value: unknown; tone: 'old' | 'new' }) {
-  const cls = tone === 'old' ? 'bg-destructive/8 text-destructive line-through decoration-destructive/40' : 'bg-success/10 text-[oklch(0.40_0.12_150)]';
+  const cls =
+    tone === 'old'
+      ? 'bg-destructive/8 text-destructive line-through decoration-destructive/40'
+      : 'bg-success/10 text-[oklch(0.40_0.12_150)]';
   if (value === null || value === undefined) return <span className="text-muted-foreground">—</span>;
-  const text = typeof value === 'string' ? value : Array.isArray(value) && value.every((v) => typeof v !== 'object') ? value.join(', ') : JSON.stringify(value);
+  const text =
+    typeof value === 'string'
+      ? value
+      : Array.isArray(value) && value.every((v) => typeof v !== 'object')
+        ? value.join(', ')
+        : JSON.stringify(value);
   return <code className={`rounded px-1 py-0.5 text-xs break-all ${cls}`}>{text.length > 300 ? `${text.slice(0, 297)}…` : text}</code>;
 }
 

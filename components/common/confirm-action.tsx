@@ -6,7 +6,16 @@ import { useState, useTransition } from 'react';
 import { toast } from 'sonner';
 import { LinkedIds } from '@/components/common/linked-ids';
 import { Button } from '@/components/ui/button';
-import { Dialog, DialogClose, DialogContent, DialogDescription, DialogFooter, DialogHeader, DialogTitle, DialogTrigger } from '@/components/ui/dialog';
+import {
+  Dialog,
+  DialogClose,
+  DialogContent,
+  DialogDescription,
+  DialogFooter,
+  DialogHeader,
+  DialogTitle,
+  DialogTrigger,
+} from '@/components/ui/dialog';
 import type { ActionResult } from '@/lib/server/action';
 
 /**

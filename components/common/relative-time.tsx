@@ -1,7 +1,6 @@
 'use client';
 
 import { useEffect, useState } from 'react';
-
 import { exactTime, formatRelative } from './time-format';
 
 export { exactTime, formatRelative };

@@ -86,7 +86,12 @@ function buildPatch(state: FormState, initial: ConfigFormInitial, schema: Record
   const failures = numberOrText(state.breakerFailures);
   if (failures !== initial.breakerFailures) patch.breakerFailures = failures;
   if (state.breakerCooldown.trim() !== initial.breakerCooldown) patch.breakerCooldown = state.breakerCooldown.trim();
-  const budget = state.retryBudget.trim() === '' ? null : typeof numberOrText(state.retryBudget) === 'number' ? Number(state.retryBudget) / 100 : state.retryBudget;
+  const budget =
+    state.retryBudget.trim() === ''
+      ? null
+      : typeof numberOrText(state.retryBudget) === 'number'
+        ? Number(state.retryBudget) / 100
+        : state.retryBudget;
   if (budget !== initial.retryBudget) patch.retryBudget = budget;
   if (state.resumePolicy !== initial.resumePolicy) patch.resumePolicy = state.resumePolicy;
   const settings: Record<string, unknown> = { ...initial.settings };
@@ -120,10 +125,12 @@ function diffRows(patch: Record<string, unknown>, initial: ConfigFormInitial) {
     if (field === 'settings') {
       const next = value as Record<string, unknown>;
       for (const key of new Set([...Object.keys(initial.settings), ...Object.keys(next)])) {
-        if (JSON.stringify(initial.settings[key]) !== JSON.stringify(next[key])) rows.push({ field: `settings.${key}`, from: show(initial.settings[key]), to: show(next[key]) });
+        if (JSON.stringify(initial.settings[key]) !== JSON.stringify(next[key]))
+          rows.push({ field: `settings.${key}`, from: show(initial.settings[key]), to: show(next[key]) });
       }
     } else if (field === 'alertRouting') {
-      const names = (v: { channelIds: string[] | 'all' }) => (v.channelIds === 'all' ? 'every enabled channel' : v.channelIds.length ? `${v.channelIds.length} chosen channel(s)` : 'no channel');
+      const names = (v: { channelIds: string[] | 'all' }) =>
+        v.channelIds === 'all' ? 'every enabled channel' : v.channelIds.length ? `${v.channelIds.length} chosen channel(s)` : 'no channel';
       rows.push({ field, from: names(initial.alertRouting), to: names(value as { channelIds: string[] | 'all' }) });
     } else if (field === 'retryBudget') {
       const pct = (v: unknown) => (typeof v === 'number' ? `${Math.round(v * 1000) / 10}%` : show(v));
@@ -184,7 +191,8 @@ function ChangeList({ rows, empty, testId }: { rows: { field: string; from: stri
     <ul className="mt-1 flex flex-col gap-1" data-testid={testId}>
       {rows.map((r) => (
         <li key={r.field}>
-          <span className="font-medium">{r.field}</span>: <code className="rounded bg-muted px-1">{r.from}</code> → <code className="rounded bg-muted px-1">{r.to}</code>
+          <span className="font-medium">{r.field}</span>: <code className="rounded bg-muted px-1">{r.from}</code> →{' '}
+          <code className="rounded bg-muted px-1">{r.to}</code>
         </li>
       ))}
     </ul>
@@ -251,7 +259,11 @@ export function ConfigForm({
         setErrors({});
         setFormError(null);
         setRebased(null);
-        toast.success(result.data.changed.length ? `Saved ${result.data.changed.length} change${result.data.changed.length === 1 ? '' : 's'}; see History` : 'Nothing changed');
+        toast.success(
+          result.data.changed.length
+            ? `Saved ${result.data.changed.length} change${result.data.changed.length === 1 ? '' : 's'}; see History`
+            : 'Nothing changed',
+        );
         router.refresh();
       } else if (result.status === 409) {
         const latest = (result.details?.latest ?? null) as LatestConfig | null;
@@ -291,7 +303,10 @@ export function ConfigForm({
       noValidate
     >
       {stale ? (
-        <div role="alert" className="flex flex-wrap items-center gap-3 rounded-md border border-destructive/40 bg-destructive/10 p-3 text-sm text-destructive">
+        <div
+          role="alert"
+          className="flex flex-wrap items-center gap-3 rounded-md border border-destructive/40 bg-destructive/10 p-3 text-sm text-destructive"
+        >
           <span>{stale.message}. Your changes are still in the form.</span>
           <Button type="button" size="sm" variant="outline" onClick={reloadKeepingDraft}>
             Reload, keeping my changes
@@ -302,8 +317,8 @@ export function ConfigForm({
         <StaleMergePanel
           intro={
             <>
-              <strong>{rebased.by}</strong> saved a change at {exactTime(new Date(rebased.at))}. The form now holds their configuration with your changes re-applied on top;
-              nothing is saved until you review and save.
+              <strong>{rebased.by}</strong> saved a change at {exactTime(new Date(rebased.at))}. The form now holds their configuration with
+              your changes re-applied on top; nothing is saved until you review and save.
             </>
           }
           theirs={<ChangeList rows={rebased.theirs} empty="Nothing you can see here (a secret or the mapping)." testId="their-change" />}
@@ -311,26 +326,29 @@ export function ConfigForm({
           mine={<ChangeList rows={rebased.mine} empty="None." testId="my-change" />}
           conflict={
             rebased.mine.some((m) => rebased.theirs.some((t) => t.field === m.field))
-              ? `You both changed ${rebased.mine.filter((m) => rebased.theirs.some((t) => t.field === m.field)).map((m) => m.field).join(', ')}: the form has your value. Check it before saving.`
+              ? `You both changed ${rebased.mine
+                  .filter((m) => rebased.theirs.some((t) => t.field === m.field))
+                  .map((m) => m.field)
+                  .join(', ')}: the form has your value. Check it before saving.`
               : null
           }
           actions={
-          <div className="flex flex-wrap gap-2">
-            <Button type="submit" size="sm" disabled={diff.length === 0 || pending}>
-              Review and save my changes
-            </Button>
-            <Button
-              type="button"
-              size="sm"
-              variant="outline"
-              onClick={() => {
-                setState(toState(base, settingsSchema));
-                setRebased(null);
-              }}
-            >
-              Discard mine, keep theirs
-            </Button>
-          </div>
+            <div className="flex flex-wrap gap-2">
+              <Button type="submit" size="sm" disabled={diff.length === 0 || pending}>
+                Review and save my changes
+              </Button>
+              <Button
+                type="button"
+                size="sm"
+                variant="outline"
+                onClick={() => {
+                  setState(toState(base, settingsSchema));
+                  setRebased(null);
+                }}
+              >
+                Discard mine, keep theirs
+              </Button>
+            </div>
           }
         />
       ) : null}
@@ -347,7 +365,16 @@ export function ConfigForm({
         <CardContent className="grid gap-4 md:grid-cols-2">
           <div className="grid gap-1.5">
             <Label htmlFor="schedule">Cron expression</Label>
-            <Input id="schedule" value={state.schedule} disabled={disabled} onChange={(e) => set('schedule', e.target.value)} placeholder="0 2 * * *" className="font-mono" aria-invalid={Boolean(err('schedule'))} aria-describedby="schedule-error schedule-words" />
+            <Input
+              id="schedule"
+              value={state.schedule}
+              disabled={disabled}
+              onChange={(e) => set('schedule', e.target.value)}
+              placeholder="0 2 * * *"
+              className="font-mono"
+              aria-invalid={Boolean(err('schedule'))}
+              aria-describedby="schedule-error schedule-words"
+            />
             <FieldError id="schedule-error" message={err('schedule')} />
             <div id="schedule-words" className="text-xs text-muted-foreground" aria-live="polite">
               {schedulePreview.error ? (
@@ -372,7 +399,15 @@ export function ConfigForm({
           </div>
           <div className="grid content-start gap-1.5">
             <Label htmlFor="timezone">Time zone</Label>
-            <Input id="timezone" list="timezones" value={state.timezone} disabled={disabled} onChange={(e) => set('timezone', e.target.value)} aria-invalid={Boolean(err('timezone'))} aria-describedby="timezone-error" />
+            <Input
+              id="timezone"
+              list="timezones"
+              value={state.timezone}
+              disabled={disabled}
+              onChange={(e) => set('timezone', e.target.value)}
+              aria-invalid={Boolean(err('timezone'))}
+              aria-describedby="timezone-error"
+            />
             <datalist id="timezones">
               {timezones.map((tz) => (
                 <option key={tz} value={tz} />
@@ -382,7 +417,12 @@ export function ConfigForm({
             <Label htmlFor="resumePolicy" className="mt-3">
               On resume after a pause
             </Label>
-            <Select id="resumePolicy" value={state.resumePolicy} disabled={disabled} onChange={(e) => set('resumePolicy', e.target.value as FormState['resumePolicy'])}>
+            <Select
+              id="resumePolicy"
+              value={state.resumePolicy}
+              disabled={disabled}
+              onChange={(e) => set('resumePolicy', e.target.value as FormState['resumePolicy'])}
+            >
               <option value="skip">Skip the runs missed while paused</option>
               <option value="run_once">Run once on resume if any were missed</option>
             </Select>
@@ -393,27 +433,62 @@ export function ConfigForm({
       <Card>
         <CardHeader>
           <CardTitle>Retries and circuit breaker</CardTitle>
-          <CardDescription>Delays between attempts (attempts = delays + 1); the breaker opens after consecutive failures of the external system.</CardDescription>
+          <CardDescription>
+            Delays between attempts (attempts = delays + 1); the breaker opens after consecutive failures of the external system.
+          </CardDescription>
         </CardHeader>
         <CardContent className="grid gap-4 md:grid-cols-2">
           <div className="grid gap-1.5">
             <Label htmlFor="retryDelays">Retry delays</Label>
-            <Input id="retryDelays" value={state.retryDelays} disabled={disabled} onChange={(e) => set('retryDelays', e.target.value)} placeholder="30s, 2m, 5m" aria-invalid={Boolean(err('retryDelays'))} aria-describedby="retryDelays-error" />
+            <Input
+              id="retryDelays"
+              value={state.retryDelays}
+              disabled={disabled}
+              onChange={(e) => set('retryDelays', e.target.value)}
+              placeholder="30s, 2m, 5m"
+              aria-invalid={Boolean(err('retryDelays'))}
+              aria-describedby="retryDelays-error"
+            />
             <FieldError id="retryDelays-error" message={err('retryDelays')} />
           </div>
           <div className="grid gap-1.5">
             <Label htmlFor="retryBudget">Retry budget (% of attempts in the last hour; empty = none)</Label>
-            <Input id="retryBudget" inputMode="decimal" value={state.retryBudget} disabled={disabled} onChange={(e) => set('retryBudget', e.target.value)} placeholder="e.g. 20" aria-invalid={Boolean(err('retryBudget'))} aria-describedby="retryBudget-error" />
+            <Input
+              id="retryBudget"
+              inputMode="decimal"
+              value={state.retryBudget}
+              disabled={disabled}
+              onChange={(e) => set('retryBudget', e.target.value)}
+              placeholder="e.g. 20"
+              aria-invalid={Boolean(err('retryBudget'))}
+              aria-describedby="retryBudget-error"
+            />
             <FieldError id="retryBudget-error" message={err('retryBudget')} />
           </div>
           <div className="grid gap-1.5">
             <Label htmlFor="breakerFailures">Breaker opens after (consecutive failures)</Label>
-            <Input id="breakerFailures" inputMode="numeric" value={state.breakerFailures} disabled={disabled} onChange={(e) => set('breakerFailures', e.target.value)} aria-invalid={Boolean(err('breakerFailures'))} aria-describedby="breakerFailures-error" />
+            <Input
+              id="breakerFailures"
+              inputMode="numeric"
+              value={state.breakerFailures}
+              disabled={disabled}
+              onChange={(e) => set('breakerFailures', e.target.value)}
+              aria-invalid={Boolean(err('breakerFailures'))}
+              aria-describedby="breakerFailures-error"
+            />
             <FieldError id="breakerFailures-error" message={err('breakerFailures')} />
           </div>
           <div className="grid gap-1.5">
             <Label htmlFor="breakerCooldown">Breaker cooldown</Label>
-            <Input id="breakerCooldown" value={state.breakerCooldown} disabled={disabled} onChange={(e) => set('breakerCooldown', e.target.value)} placeholder="1m" aria-invalid={Boolean(err('breakerCooldown'))} aria-describedby="breakerCooldown-error" />
+            <Input
+              id="breakerCooldown"
+              value={state.breakerCooldown}
+              disabled={disabled}
+              onChange={(e) => set('breakerCooldown', e.target.value)}
+              placeholder="1m"
+              aria-invalid={Boolean(err('breakerCooldown'))}
+              aria-describedby="breakerCooldown-error"
+            />
             <FieldError id="breakerCooldown-error" message={err('breakerCooldown')} />
           </div>
         </CardContent>
@@ -432,7 +507,13 @@ export function ConfigForm({
               <div key={key} className="grid gap-1.5">
                 {prop.type === 'boolean' ? (
                   <label className="flex items-center gap-2 text-sm font-medium">
-                    <input type="checkbox" id={id} checked={Boolean(state.settings[key])} disabled={disabled} onChange={(e) => setState((s) => ({ ...s, settings: { ...s.settings, [key]: e.target.checked } }))} />
+                    <input
+                      type="checkbox"
+                      id={id}
+                      checked={Boolean(state.settings[key])}
+                      disabled={disabled}
+                      onChange={(e) => setState((s) => ({ ...s, settings: { ...s.settings, [key]: e.target.checked } }))}
+                    />
                     {key}
                   </label>
                 ) : (
@@ -442,7 +523,12 @@ export function ConfigForm({
                       {required.includes(key) ? '' : ' (optional)'}
                     </Label>
                     {prop.enum ? (
-                      <Select id={id} value={String(state.settings[key] ?? '')} disabled={disabled} onChange={(e) => setState((s) => ({ ...s, settings: { ...s.settings, [key]: e.target.value } }))}>
+                      <Select
+                        id={id}
+                        value={String(state.settings[key] ?? '')}
+                        disabled={disabled}
+                        onChange={(e) => setState((s) => ({ ...s, settings: { ...s.settings, [key]: e.target.value } }))}
+                      >
                         {prop.enum.map((v) => (
                           <option key={String(v)} value={String(v)}>
                             {String(v)}
@@ -481,10 +567,12 @@ export function ConfigForm({
         </CardHeader>
         <CardContent className="flex flex-col gap-2 text-sm">
           <label className="flex items-center gap-2">
-            <input type="radio" name="routing" checked={state.routeAll} disabled={disabled} onChange={() => set('routeAll', true)} /> Every enabled channel
+            <input type="radio" name="routing" checked={state.routeAll} disabled={disabled} onChange={() => set('routeAll', true)} /> Every
+            enabled channel
           </label>
           <label className="flex items-center gap-2">
-            <input type="radio" name="routing" checked={!state.routeAll} disabled={disabled} onChange={() => set('routeAll', false)} /> Only these channels
+            <input type="radio" name="routing" checked={!state.routeAll} disabled={disabled} onChange={() => set('routeAll', false)} /> Only
+            these channels
           </label>
           {!state.routeAll ? (
             <div className="ml-6 flex flex-col gap-1">
@@ -495,9 +583,15 @@ export function ConfigForm({
                     type="checkbox"
                     disabled={disabled}
                     checked={state.channelIds.includes(c.id)}
-                    onChange={(e) => set('channelIds', e.target.checked ? [...state.channelIds, c.id] : state.channelIds.filter((id) => id !== c.id))}
+                    onChange={(e) =>
+                      set('channelIds', e.target.checked ? [...state.channelIds, c.id] : state.channelIds.filter((id) => id !== c.id))
+                    }
                   />
-                  {c.name} <span className="text-xs text-muted-foreground">({c.type}{c.enabled ? '' : ', disabled'})</span>
+                  {c.name}{' '}
+                  <span className="text-xs text-muted-foreground">
+                    ({c.type}
+                    {c.enabled ? '' : ', disabled'})
+                  </span>
                 </label>
               ))}
             </div>
@@ -508,8 +602,19 @@ export function ConfigForm({
 
       {canEdit ? (
         <div className="flex items-center justify-end gap-2">
-          <span className="text-sm text-muted-foreground">{diff.length ? `${diff.length} unsaved change${diff.length === 1 ? '' : 's'}` : 'No changes'}</span>
-          <Button type="button" variant="ghost" disabled={diff.length === 0 || pending} onClick={() => { setState(toState(base, settingsSchema)); setErrors({}); setFormError(null); }}>
+          <span className="text-sm text-muted-foreground">
+            {diff.length ? `${diff.length} unsaved change${diff.length === 1 ? '' : 's'}` : 'No changes'}
+          </span>
+          <Button
+            type="button"
+            variant="ghost"
+            disabled={diff.length === 0 || pending}
+            onClick={() => {
+              setState(toState(base, settingsSchema));
+              setErrors({});
+              setFormError(null);
+            }}
+          >
             Discard
           </Button>
           <Button type="submit" disabled={diff.length === 0 || pending}>

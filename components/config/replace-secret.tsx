@@ -10,7 +10,17 @@ import { Input } from '@/components/ui/input';
 import { Label } from '@/components/ui/label';
 
 /** A write-only field: the value goes to the server once and is never shown again. */
-export function ReplaceSecret({ integration, name, version, isSet }: { integration: string; name: string; version: number; isSet: boolean }) {
+export function ReplaceSecret({
+  integration,
+  name,
+  version,
+  isSet,
+}: {
+  integration: string;
+  name: string;
+  version: number;
+  isSet: boolean;
+}) {
   const router = useRouter();
   const [open, setOpen] = useState(false);
   const [value, setValue] = useState('');
@@ -32,7 +42,16 @@ export function ReplaceSecret({ integration, name, version, isSet }: { integrati
     });
   };
   return (
-    <Dialog open={open} onOpenChange={(o) => { setOpen(o); if (!o) { setValue(''); setError(null); } }}>
+    <Dialog
+      open={open}
+      onOpenChange={(o) => {
+        setOpen(o);
+        if (!o) {
+          setValue('');
+          setError(null);
+        }
+      }}
+    >
       <DialogTrigger asChild>
         <Button size="sm" variant="outline">
           {isSet ? 'Replace' : 'Set'}
@@ -44,11 +63,22 @@ export function ReplaceSecret({ integration, name, version, isSet }: { integrati
             <DialogTitle>
               {isSet ? 'Replace' : 'Set'} {name}
             </DialogTitle>
-            <DialogDescription>Encrypted at rest; never shown again, not even to admins. The audit trail records that it changed, not the value. The next run uses it.</DialogDescription>
+            <DialogDescription>
+              Encrypted at rest; never shown again, not even to admins. The audit trail records that it changed, not the value. The next run
+              uses it.
+            </DialogDescription>
           </DialogHeader>
           <div className="grid gap-1.5">
             <Label htmlFor={`secret-${name}`}>New value</Label>
-            <Input id={`secret-${name}`} type="password" autoComplete="new-password" value={value} onChange={(e) => setValue(e.target.value)} aria-invalid={Boolean(error)} aria-describedby={`secret-${name}-error`} />
+            <Input
+              id={`secret-${name}`}
+              type="password"
+              autoComplete="new-password"
+              value={value}
+              onChange={(e) => setValue(e.target.value)}
+              aria-invalid={Boolean(error)}
+              aria-describedby={`secret-${name}-error`}
+            />
             {error ? (
               <p id={`secret-${name}-error`} role="alert" className="text-xs text-destructive">
                 {error}

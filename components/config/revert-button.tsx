@@ -18,7 +18,11 @@ export function RevertButton({ integration, at, label, version }: { integration:
       const result = await revertConfigAction({ integration, expectedVersion: version, at });
       setOpen(false);
       if (result.ok) {
-        toast.success(result.data.changed.length ? `Reverted ${result.data.changed.length} field${result.data.changed.length === 1 ? '' : 's'}` : 'Already at that version: nothing changed');
+        toast.success(
+          result.data.changed.length
+            ? `Reverted ${result.data.changed.length} field${result.data.changed.length === 1 ? '' : 's'}`
+            : 'Already at that version: nothing changed',
+        );
         router.refresh();
       } else toast.error(result.error);
     });
@@ -35,7 +39,8 @@ export function RevertButton({ integration, at, label, version }: { integration:
             Revert {integration} to {label}?
           </DialogTitle>
           <DialogDescription>
-            Every field changed since then goes back to the value it had then ({exactTime(new Date(at))}). The revert is itself a new, audited change you can undo the same way. Secrets are not reverted.
+            Every field changed since then goes back to the value it had then ({exactTime(new Date(at))}). The revert is itself a new,
+            audited change you can undo the same way. Secrets are not reverted.
           </DialogDescription>
         </DialogHeader>
         <DialogFooter>

@@ -5,11 +5,11 @@ import { useRouter } from 'next/navigation';
 import { useEffect, useState, useTransition } from 'react';
 import { toast } from 'sonner';
 import { previewMappingAction } from '@/app/(console)/integrations/[name]/mapping/actions';
+import { exactTime } from '@/components/common/relative-time';
+import { StaleMergePanel } from '@/components/common/stale-merge-panel';
 import { Button } from '@/components/ui/button';
 import { Input } from '@/components/ui/input';
 import { Select } from '@/components/ui/select';
-import { exactTime } from '@/components/common/relative-time';
-import { StaleMergePanel } from '@/components/common/stale-merge-panel';
 import { Table, TableBody, TableCell, TableHead, TableHeader, TableRow } from '@/components/ui/table';
 import { describeMappingChange, rebaseMapping } from '@/lib/platform/mapping/diff';
 import type { ActionResult } from '@/lib/server/action';
@@ -81,7 +81,11 @@ export function MappingEditor({
   initial: EditorMapping;
   version: number;
   canEdit: boolean;
-  save: (input: { integration: string; expectedVersion: number; mapping: EditorMapping }) => Promise<ActionResult<{ version: number; changed: string[] }>>;
+  save: (input: {
+    integration: string;
+    expectedVersion: number;
+    mapping: EditorMapping;
+  }) => Promise<ActionResult<{ version: number; changed: string[] }>>;
 }) {
   const router = useRouter();
   // What the draft is compared with and saved against: the loaded mapping, or after a stale
@@ -91,7 +95,14 @@ export function MappingEditor({
   const [saving, startSaving] = useTransition();
   const [saveError, setSaveError] = useState<string | null>(null);
   const [stale, setStale] = useState<{ message: string; latest: LatestMapping | null } | null>(null);
-  const [rebased, setRebased] = useState<{ by: string; at: string; theirs: string[]; mine: string[]; conflicts: string[]; theirMapping: EditorMapping } | null>(null);
+  const [rebased, setRebased] = useState<{
+    by: string;
+    at: string;
+    theirs: string[];
+    mine: string[];
+    conflicts: string[];
+    theirMapping: EditorMapping;
+  } | null>(null);
   const debounced = useDebounced(mapping, 300);
   const preview = useQuery({
     queryKey: ['mapping-preview', integration, JSON.stringify(debounced)],
@@ -157,7 +168,10 @@ export function MappingEditor({
   return (
     <div className="flex flex-col gap-4">
       {stale ? (
-        <div role="alert" className="flex flex-wrap items-center gap-3 rounded-md border border-destructive/40 bg-destructive/10 p-3 text-sm text-destructive">
+        <div
+          role="alert"
+          className="flex flex-wrap items-center gap-3 rounded-md border border-destructive/40 bg-destructive/10 p-3 text-sm text-destructive"
+        >
           <span>{stale.message}. Your draft is still here.</span>
           <Button type="button" size="sm" variant="outline" onClick={reloadKeepingDraft}>
             Reload, keeping my draft
@@ -168,28 +182,32 @@ export function MappingEditor({
         <StaleMergePanel
           intro={
             <>
-              <strong>{rebased.by}</strong> saved the mapping at {exactTime(new Date(rebased.at))}. The editor now holds their mapping with your draft re-applied on top; nothing is
-              saved until you save.
+              <strong>{rebased.by}</strong> saved the mapping at {exactTime(new Date(rebased.at))}. The editor now holds their mapping with
+              your draft re-applied on top; nothing is saved until you save.
             </>
           }
           theirs={<Sentences items={rebased.theirs} empty="Nothing in the fields." testId="their-change" />}
           mineTitle="Your draft, re-applied"
           mine={<Sentences items={rebased.mine} empty="None." testId="my-change" />}
-          conflict={rebased.conflicts.length ? `You both changed ${rebased.conflicts.join(', ').replace(/`/g, '')}: the editor has your version. Check it before saving.` : null}
+          conflict={
+            rebased.conflicts.length
+              ? `You both changed ${rebased.conflicts.join(', ').replace(/`/g, '')}: the editor has your version. Check it before saving.`
+              : null
+          }
           actions={
-          <div>
-            <Button
-              type="button"
-              size="sm"
-              variant="outline"
-              onClick={() => {
-                setMapping(rebased.theirMapping);
-                setRebased(null);
-              }}
-            >
-              Discard my draft, keep theirs
-            </Button>
-          </div>
+            <div>
+              <Button
+                type="button"
+                size="sm"
+                variant="outline"
+                onClick={() => {
+                  setMapping(rebased.theirMapping);
+                  setRebased(null);
+                }}
+              >
+                Discard my draft, keep theirs
+              </Button>
+            </div>
           }
         />
       ) : null}
@@ -216,10 +234,24 @@ export function MappingEditor({
                 <TableCell data-label="Order">
                   {canEdit ? (
                     <div className="flex gap-1">
-                      <Button type="button" size="sm" variant="ghost" aria-label={`Move ${f.target || `field ${i + 1}`} up`} disabled={i === 0} onClick={() => move(i, -1)}>
+                      <Button
+                        type="button"
+                        size="sm"
+                        variant="ghost"
+                        aria-label={`Move ${f.target || `field ${i + 1}`} up`}
+                        disabled={i === 0}
+                        onClick={() => move(i, -1)}
+                      >
                         ↑
                       </Button>
-                      <Button type="button" size="sm" variant="ghost" aria-label={`Move ${f.target || `field ${i + 1}`} down`} disabled={i === mapping.fields.length - 1} onClick={() => move(i, 1)}>
+                      <Button
+                        type="button"
+                        size="sm"
+                        variant="ghost"
+                        aria-label={`Move ${f.target || `field ${i + 1}`} down`}
+                        disabled={i === mapping.fields.length - 1}
+                        onClick={() => move(i, 1)}
+                      >
                         ↓
                       </Button>
                     </div>
@@ -228,7 +260,13 @@ export function MappingEditor({
                   )}
                 </TableCell>
                 <TableCell data-label="Target field">
-                  <Input aria-label={`Target of field ${i + 1}`} value={f.target} disabled={!canEdit} onChange={(e) => update(i, { target: e.target.value })} className="w-40 font-mono text-xs" />
+                  <Input
+                    aria-label={`Target of field ${i + 1}`}
+                    value={f.target}
+                    disabled={!canEdit}
+                    onChange={(e) => update(i, { target: e.target.value })}
+                    className="w-40 font-mono text-xs"
+                  />
                 </TableCell>
                 <TableCell className="min-w-64" data-label="Expression">
                   <Input
@@ -247,7 +285,12 @@ export function MappingEditor({
                   ))}
                 </TableCell>
                 <TableCell data-label="Type">
-                  <Select aria-label={`Type of ${f.target || `field ${i + 1}`}`} value={f.type} disabled={!canEdit} onChange={(e) => update(i, { type: e.target.value })}>
+                  <Select
+                    aria-label={`Type of ${f.target || `field ${i + 1}`}`}
+                    value={f.type}
+                    disabled={!canEdit}
+                    onChange={(e) => update(i, { type: e.target.value })}
+                  >
                     {TYPES.map((t) => (
                       <option key={t} value={t}>
                         {t}
@@ -256,11 +299,23 @@ export function MappingEditor({
                   </Select>
                 </TableCell>
                 <TableCell data-label="Required">
-                  <input type="checkbox" aria-label={`${f.target || `field ${i + 1}`} is required`} checked={f.required} disabled={!canEdit} onChange={(e) => update(i, { required: e.target.checked })} />
+                  <input
+                    type="checkbox"
+                    aria-label={`${f.target || `field ${i + 1}`} is required`}
+                    checked={f.required}
+                    disabled={!canEdit}
+                    onChange={(e) => update(i, { required: e.target.checked })}
+                  />
                 </TableCell>
                 {canEdit ? (
                   <TableCell data-label="Actions">
-                    <Button type="button" size="sm" variant="ghost" aria-label={`Remove ${f.target || `field ${i + 1}`}`} onClick={() => setMapping((m) => ({ ...m, fields: m.fields.filter((_, k) => k !== i) }))}>
+                    <Button
+                      type="button"
+                      size="sm"
+                      variant="ghost"
+                      aria-label={`Remove ${f.target || `field ${i + 1}`}`}
+                      onClick={() => setMapping((m) => ({ ...m, fields: m.fields.filter((_, k) => k !== i) }))}
+                    >
                       Remove
                     </Button>
                   </TableCell>
@@ -272,12 +327,25 @@ export function MappingEditor({
       </Table>
       {canEdit ? (
         <div className="flex flex-wrap items-center gap-2">
-          <Button type="button" variant="outline" size="sm" onClick={() => setMapping((m) => ({ ...m, fields: [...m.fields, { target: '', expression: '', type: 'string', required: false }] }))}>
+          <Button
+            type="button"
+            variant="outline"
+            size="sm"
+            onClick={() =>
+              setMapping((m) => ({ ...m, fields: [...m.fields, { target: '', expression: '', type: 'string', required: false }] }))
+            }
+          >
             Add field
           </Button>
           <label className="flex items-center gap-2 text-sm">
             Filter
-            <Input aria-label="Filter expression" placeholder="optional, e.g. status = 'posted'" value={mapping.filter ?? ''} onChange={(e) => setMapping((m) => ({ ...m, filter: e.target.value || null }))} className="w-64 font-mono text-xs" />
+            <Input
+              aria-label="Filter expression"
+              placeholder="optional, e.g. status = 'posted'"
+              value={mapping.filter ?? ''}
+              onChange={(e) => setMapping((m) => ({ ...m, filter: e.target.value || null }))}
+              className="w-64 font-mono text-xs"
+            />
           </label>
           {errorFor('filter').map((e, k) => (
             <span key={k} className="text-xs text-destructive">
@@ -285,7 +353,11 @@ export function MappingEditor({
             </span>
           ))}
           <div className="ml-auto flex items-center gap-2">
-            {compileErrors.length > 0 ? <span className="text-sm text-destructive">Fix {compileErrors.length} error{compileErrors.length === 1 ? '' : 's'} before saving.</span> : null}
+            {compileErrors.length > 0 ? (
+              <span className="text-sm text-destructive">
+                Fix {compileErrors.length} error{compileErrors.length === 1 ? '' : 's'} before saving.
+              </span>
+            ) : null}
             <Button type="button" variant="ghost" disabled={!dirty || saving} onClick={() => setMapping(base.mapping)}>
               Discard changes
             </Button>
@@ -311,14 +383,24 @@ export function MappingEditor({
               <div key={r.key} className="min-w-0 rounded-lg border bg-card p-3 text-xs" data-testid="preview-record">
                 <div className="mb-1 flex items-center gap-2 font-medium">
                   Record <code>{r.key}</code>
-                  {r.filtered ? <span className="text-muted-foreground">skipped by the filter</span> : r.errors.length ? <span className="text-destructive">rejected</span> : <span className="text-[oklch(0.45_0.13_150)]">mapped</span>}
+                  {r.filtered ? (
+                    <span className="text-muted-foreground">skipped by the filter</span>
+                  ) : r.errors.length ? (
+                    <span className="text-destructive">rejected</span>
+                  ) : (
+                    <span className="text-[oklch(0.45_0.13_150)]">mapped</span>
+                  )}
                 </div>
                 {r.errors.map((e, k) => (
                   <p key={k} className="text-destructive">
                     {e.field}: {e.reason}
                   </p>
                 ))}
-                {r.output ? <pre tabIndex={0} className="mt-1 max-h-64 overflow-auto rounded bg-muted p-2">{JSON.stringify(r.output, null, 2)}</pre> : null}
+                {r.output ? (
+                  <pre tabIndex={0} className="mt-1 max-h-64 overflow-auto rounded bg-muted p-2">
+                    {JSON.stringify(r.output, null, 2)}
+                  </pre>
+                ) : null}
               </div>
             ))}
           </div>

@@ -4,8 +4,8 @@ import { useQuery } from '@tanstack/react-query';
 import { useRouter } from 'next/navigation';
 import { useTransition } from 'react';
 import { toast } from 'sonner';
-import { LinkedIds } from '@/components/common/linked-ids';
 import { cancelBulkAction } from '@/app/(console)/runs/actions';
+import { LinkedIds } from '@/components/common/linked-ids';
 import { RelativeTime } from '@/components/common/relative-time';
 import { Badge } from '@/components/ui/badge';
 import { Button } from '@/components/ui/button';
@@ -69,8 +69,10 @@ export function BulkOperations({ initial, canOperate }: { initial: BulkItem[]; c
               <Progress value={finished} max={b.total} label={`Bulk retry ${b.id.slice(0, 8)} progress`} className="my-2" />
               <p className="text-xs text-muted-foreground">
                 queued {p.queued}
-                {p.behindBreaker ? ` (${p.behindBreaker} behind an open breaker)` : ''} · started {p.started} · succeeded {p.succeeded} · failed {p.failed}
-                {p.cancelled ? ` · cancelled ${p.cancelled}` : ''} · pace {b.pace.runs} per {Math.round(b.pace.perMs / 1000)} s per integration
+                {p.behindBreaker ? ` (${p.behindBreaker} behind an open breaker)` : ''} · started {p.started} · succeeded {p.succeeded} ·
+                failed {p.failed}
+                {p.cancelled ? ` · cancelled ${p.cancelled}` : ''} · pace {b.pace.runs} per {Math.round(b.pace.perMs / 1000)} s per
+                integration
               </p>
               {b.reason ? <p className="text-xs">Reason: {b.reason}</p> : null}
               {canOperate && b.status === 'active' && p.queued > 0 ? (

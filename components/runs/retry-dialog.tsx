@@ -47,7 +47,10 @@ export function RetryDialog({
             <Link className="font-mono underline" href={`/runs/${result.data.runId}`}>
               {result.data.runId.slice(0, 8)}
             </Link>
-            . <Link className="underline" href={`/runs/${result.data.runId}`}>Open the new run</Link>
+            .{' '}
+            <Link className="underline" href={`/runs/${result.data.runId}`}>
+              Open the new run
+            </Link>
           </span>,
         );
         if (after === 'open') router.push(`/runs/${result.data.runId}`);
@@ -55,7 +58,10 @@ export function RetryDialog({
       } else if (typeof result.details?.existingRetryId === 'string') {
         toast.error(
           <span>
-            <LinkedIds text={result.error} /> <Link className="underline" href={`/runs/${result.details.existingRetryId}`}>Open that retry</Link>
+            <LinkedIds text={result.error} />{' '}
+            <Link className="underline" href={`/runs/${result.details.existingRetryId}`}>
+              Open that retry
+            </Link>
           </span>,
         );
       } else toast.error(<LinkedIds text={result.error} />);
@@ -72,12 +78,20 @@ export function RetryDialog({
           <DialogTitle>Retry run {runId.slice(0, 8)}?</DialogTitle>
           <DialogDescription>
             A new run starts with the same input, linked to this one. A run is retried once: later retries start from the new run.
-            {ageDays > 7 ? ` This run is ${Math.floor(ageDays)} days old: the external system and the data may have moved on since; check that redoing it is still wanted.` : ''}
+            {ageDays > 7
+              ? ` This run is ${Math.floor(ageDays)} days old: the external system and the data may have moved on since; check that redoing it is still wanted.`
+              : ''}
           </DialogDescription>
         </DialogHeader>
         <div className="grid gap-1.5">
           <Label htmlFor={reasonId}>Reason (optional, kept with the run and in the audit trail)</Label>
-          <Textarea id={reasonId} maxLength={500} value={reason} onChange={(e) => setReason(e.target.value)} placeholder="e.g. CRM maintenance is over" />
+          <Textarea
+            id={reasonId}
+            maxLength={500}
+            value={reason}
+            onChange={(e) => setReason(e.target.value)}
+            placeholder="e.g. CRM maintenance is over"
+          />
         </div>
         <DialogFooter>
           <Button variant="outline" onClick={() => setOpen(false)}>

@@ -5,7 +5,6 @@ import { useRouter } from 'next/navigation';
 import { useEffect } from 'react';
 import { runSnapshot } from './run-snapshot';
 
-
 /** While a run is active, polls its status and re-renders the page when anything changes. */
 export function RunLive({ runId, active, rendered }: { runId: string; active: boolean; rendered: string }) {
   const router = useRouter();

@@ -5,17 +5,17 @@ import Link from 'next/link';
 import { useRouter } from 'next/navigation';
 import { useEffect, useMemo, useState, useTransition } from 'react';
 import { toast } from 'sonner';
+import { retryRunsAction } from '@/app/(console)/runs/actions';
 import { EmptyState } from '@/components/common/empty-state';
+import { LinkedIds } from '@/components/common/linked-ids';
 import { RelativeTime } from '@/components/common/relative-time';
 import { Button } from '@/components/ui/button';
 import { Dialog, DialogClose, DialogContent, DialogDescription, DialogFooter, DialogHeader, DialogTitle } from '@/components/ui/dialog';
 import { Progress } from '@/components/ui/progress';
 import { Table, TableBody, TableCell, TableHead, TableHeader, TableRow } from '@/components/ui/table';
-import { retryRunsAction } from '@/app/(console)/runs/actions';
-import { LinkedIds } from '@/components/common/linked-ids';
+import type { RunStatus } from '@/db/schema';
 import { RetryDialog } from './retry-dialog';
 import { ACTIVE_STATUSES, RunStatusBadge } from './status-badge';
-import type { RunStatus } from '@/db/schema';
 
 export interface RunRow {
   id: string;
@@ -39,7 +39,10 @@ export interface RunRow {
   bulkOperationId: string | null;
 }
 
-type StatusUpdate = Pick<RunRow, 'id' | 'status' | 'attemptCount' | 'progressDone' | 'progressTotal' | 'nextAttemptAt' | 'finishedAt' | 'errorMessage' | 'hold'>;
+type StatusUpdate = Pick<
+  RunRow,
+  'id' | 'status' | 'attemptCount' | 'progressDone' | 'progressTotal' | 'nextAttemptAt' | 'finishedAt' | 'errorMessage' | 'hold'
+>;
 
 function duration(row: RunRow): string {
   if (!row.startedAt) return '—';
@@ -83,7 +86,10 @@ export function RunsTable({ initial, canOperate, emptyText }: { initial: RunRow[
   });
   const updates = new Map((live.data ?? []).map((u) => [u.id, u]));
   const rows = initial.map((r) => ({ ...r, ...(updates.get(r.id) ?? {}) }));
-  const finishedKey = (live.data ?? []).filter((u) => !ACTIVE_STATUSES.includes(u.status)).map((u) => u.id).join(',');
+  const finishedKey = (live.data ?? [])
+    .filter((u) => !ACTIVE_STATUSES.includes(u.status))
+    .map((u) => u.id)
+    .join(',');
   useEffect(() => {
     // A run finished: refresh the server-rendered list (retry links, new counts).
     if (finishedKey) router.refresh();
@@ -160,7 +166,12 @@ export function RunsTable({ initial, canOperate, emptyText }: { initial: RunRow[
               {canOperate ? (
                 <TableCell data-label={retryable(row) ? 'Select' : undefined}>
                   {retryable(row) ? (
-                    <input type="checkbox" aria-label={`Select run ${row.id.slice(0, 8)}`} checked={selected.has(row.id)} onChange={() => toggle(row.id)} />
+                    <input
+                      type="checkbox"
+                      aria-label={`Select run ${row.id.slice(0, 8)}`}
+                      checked={selected.has(row.id)}
+                      onChange={() => toggle(row.id)}
+                    />
                   ) : null}
                 </TableCell>
               ) : null}
@@ -178,7 +189,12 @@ export function RunsTable({ initial, canOperate, emptyText }: { initial: RunRow[
                 <RunStatusBadge status={row.status} dryRun={row.dryRun} hold={row.hold} />
                 {row.status === 'running' && row.progressTotal ? (
                   <div className="mt-1 flex items-center gap-2 text-xs text-muted-foreground">
-                    <Progress value={row.progressDone ?? 0} max={row.progressTotal} label={`Progress of run ${row.id.slice(0, 8)}`} className="w-24" />
+                    <Progress
+                      value={row.progressDone ?? 0}
+                      max={row.progressTotal}
+                      label={`Progress of run ${row.id.slice(0, 8)}`}
+                      className="w-24"
+                    />
                     {row.progressDone ?? 0}/{row.progressTotal}
                   </div>
                 ) : null}
@@ -208,7 +224,13 @@ export function RunsTable({ initial, canOperate, emptyText }: { initial: RunRow[
               {canOperate ? (
                 <TableCell className="text-right" data-label={retryable(row) || row.retriedBy ? 'Actions' : undefined}>
                   {retryable(row) ? (
-                    <RetryDialog runId={row.id} ageDays={(Date.now() - new Date(row.createdAt).getTime()) / 86_400_000} after="refresh" disabled={pending} triggerLabel={`Retry run ${row.id.slice(0, 8)}`} />
+                    <RetryDialog
+                      runId={row.id}
+                      ageDays={(Date.now() - new Date(row.createdAt).getTime()) / 86_400_000}
+                      after="refresh"
+                      disabled={pending}
+                      triggerLabel={`Retry run ${row.id.slice(0, 8)}`}
+                    />
                   ) : row.retriedBy ? (
                     <Link href={`/runs/${row.retriedBy}`} className="text-xs hover:underline">
                       retried →
@@ -225,9 +247,11 @@ export function RunsTable({ initial, canOperate, emptyText }: { initial: RunRow[
           <DialogHeader>
             <DialogTitle>Retry {selected.size} failed runs?</DialogTitle>
             <DialogDescription>
-              Each selected run starts again as a new run with the same input, linked to the failed one. They start at most 5 per minute per integration, and not
-              at all while an integration&apos;s breaker is open (they wait, queued behind it).
-              {selected.size > 20 ? ` With ${selected.size} runs the last ones start in about ${Math.ceil(selected.size / 5)} minutes; you can cancel what has not started.` : ''}
+              Each selected run starts again as a new run with the same input, linked to the failed one. They start at most 5 per minute per
+              integration, and not at all while an integration&apos;s breaker is open (they wait, queued behind it).
+              {selected.size > 20
+                ? ` With ${selected.size} runs the last ones start in about ${Math.ceil(selected.size / 5)} minutes; you can cancel what has not started.`
+                : ''}
             </DialogDescription>
           </DialogHeader>
           <DialogFooter>

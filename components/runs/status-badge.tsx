@@ -22,7 +22,12 @@ const LABEL: Record<RunStatus, string> = {
 };
 
 export function RunStatusBadge({ status, dryRun, hold }: { status: RunStatus; dryRun?: boolean; hold?: string | null }) {
-  const label = status === 'queued' && hold === 'breaker' ? 'Queued behind breaker' : status === 'queued' && hold === 'pace' ? 'Queued (bulk pace)' : LABEL[status];
+  const label =
+    status === 'queued' && hold === 'breaker'
+      ? 'Queued behind breaker'
+      : status === 'queued' && hold === 'pace'
+        ? 'Queued (bulk pace)'
+        : LABEL[status];
   return (
     <span className="inline-flex items-center gap-1">
       <Badge variant={status === 'queued' && hold === 'breaker' ? 'warning' : VARIANT[status]}>{label}</Badge>

@@ -1,5 +1,5 @@
-import AxeBuilder from '@axe-core/playwright';
 import path from 'node:path';
+import AxeBuilder from '@axe-core/playwright';
 import type { Page } from '@playwright/test';
 import { db } from '../db';
 import { expect, signIn, test } from '../fixtures';
@@ -9,7 +9,13 @@ async function seriousViolations(page: Page): Promise<string[]> {
   const results = await new AxeBuilder({ page }).withTags(['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa']).analyze();
   return results.violations
     .filter((v) => v.impact === 'serious' || v.impact === 'critical')
-    .map((v) => `${v.id} (${v.impact}) ${v.help}: ${v.nodes.slice(0, 3).map((n) => `${n.target.join(' ')} ${n.failureSummary?.split('\n')[1]?.trim() ?? ''}`).join(' | ')}`);
+    .map(
+      (v) =>
+        `${v.id} (${v.impact}) ${v.help}: ${v.nodes
+          .slice(0, 3)
+          .map((n) => `${n.target.join(' ')} ${n.failureSummary?.split('\n')[1]?.trim() ?? ''}`)
+          .join(' | ')}`,
+    );
 }
 
 test('the sign-in page has no serious or critical axe-core violation', async ({ page }) => {
@@ -31,7 +37,9 @@ test.describe('every console page as admin', () => {
     await context.close();
     const [failed] = await db()<{ id: string }[]>`select id from runs where status = 'failed' order by created_at desc limit 1`;
     const [succeeded] = await db()<{ id: string }[]>`select id from runs where status = 'succeeded' order by created_at desc limit 1`;
-    const [change] = await db()<{ id: number }[]>`select id from audit_log where integration = 'accounting-export' and kind = 'config' order by id limit 1`;
+    const [change] = await db()<
+      { id: number }[]
+    >`select id from audit_log where integration = 'accounting-export' and kind = 'config' order by id limit 1`;
     ids = { failed: failed.id, succeeded: succeeded.id, change: change.id };
   });
   test.use({ storageState: state });

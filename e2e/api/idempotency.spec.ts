@@ -18,12 +18,16 @@ test('two simultaneous POST /api/integrations/:name/runs start one run', async (
   expect(after[0].n - before[0].n).toBe(1);
 });
 
-test('Idempotency-Key: the same key and body get the stored answer, concurrent repeats included; another body gets 422', async ({ page, baseURL }) => {
+test('Idempotency-Key: the same key and body get the stored answer, concurrent repeats included; another body gets 422', async ({
+  page,
+  baseURL,
+}) => {
   await signIn(page, 'oscar');
   const request = page.context().request;
   const [failed] = await seedFailedRuns('crm-sync', 1);
   const key = `retry-${failed}`;
-  const retry = (body: unknown) => request.post(`/api/runs/${failed}/retry`, { data: body, headers: { Origin: baseURL!, 'Idempotency-Key': key } });
+  const retry = (body: unknown) =>
+    request.post(`/api/runs/${failed}/retry`, { data: body, headers: { Origin: baseURL!, 'Idempotency-Key': key } });
 
   // Four at once: without the key three would be told the run was already retried.
   const answers = await Promise.all([0, 1, 2, 3].map(() => retry({ reason: 'after the outage' })));

@@ -13,6 +13,8 @@ test('admin fixes a mapping expression with the live preview and saves it', asyn
   await page.screenshot({ path: 'test-results/screenshots/mapping-editor.png', fullPage: true });
   await page.getByRole('button', { name: 'Save mapping' }).click();
   await expect(page.getByText('Mapping saved; the next run uses it')).toBeVisible();
-  const [row] = await db()<{ mapping: { fields: { target: string; expression: string }[] } }[]>`select mapping from integrations where name = 'accounting-export'`;
+  const [row] = await db()<
+    { mapping: { fields: { target: string; expression: string }[] } }[]
+  >`select mapping from integrations where name = 'accounting-export'`;
   expect(row.mapping.fields.find((f) => f.target === 'description')?.expression).toBe('"Invoice " & number & " / " & customer.country');
 });

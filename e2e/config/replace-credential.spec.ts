@@ -11,15 +11,24 @@ test('admin replaces a credential and neither the old nor the new value is anywh
   await page.getByRole('button', { name: 'Save secret' }).click();
   await expect(page.getByText('clientSecret replaced')).toBeVisible();
   await expect(row).toContainText('ada.admin@junction.local');
-  for (const path of ['/integrations/accounting-export/credentials', '/integrations/accounting-export/config', '/integrations/accounting-export/history', '/audit']) {
+  for (const path of [
+    '/integrations/accounting-export/credentials',
+    '/integrations/accounting-export/config',
+    '/integrations/accounting-export/history',
+    '/audit',
+  ]) {
     const res = await page.request.get(path);
     const html = await res.text();
     expect(html, path).not.toContain(newSecret);
     expect(html, path).not.toContain('dev-accounting-secret');
   }
-  const leaks = await db()<{ n: number }[]>`select count(*)::int as n from audit_log where new_value::text like ${`%${newSecret}%`} or old_value::text like '%dev-accounting-secret%'`;
+  const leaks = await db()<
+    { n: number }[]
+  >`select count(*)::int as n from audit_log where new_value::text like ${`%${newSecret}%`} or old_value::text like '%dev-accounting-secret%'`;
   expect(leaks[0].n).toBe(0);
-  const [audit] = await db()<{ new_value: unknown }[]>`select new_value from audit_log where field_name = 'secret.clientSecret' order by id desc limit 1`;
+  const [audit] = await db()<
+    { new_value: unknown }[]
+  >`select new_value from audit_log where field_name = 'secret.clientSecret' order by id desc limit 1`;
   expect(audit.new_value).toEqual({ replaced: true });
   // Put the sandbox credential back so the export keeps working for other tests.
   await row.getByRole('button', { name: 'Replace' }).click();

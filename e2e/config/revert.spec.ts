@@ -4,7 +4,8 @@ import { expect, signIn, test } from '../fixtures';
 test('admin reverts the configuration to an earlier version, as a new audited change', async ({ page }) => {
   test.setTimeout(120_000);
   await signIn(page, 'ada', '/integrations/crm-sync/config');
-  const original = (await db()<{ breaker_cooldown: string }[]>`select breaker_cooldown from integrations where name = 'crm-sync'`)[0].breaker_cooldown;
+  const original = (await db()<{ breaker_cooldown: string }[]>`select breaker_cooldown from integrations where name = 'crm-sync'`)[0]
+    .breaker_cooldown;
   await page.getByLabel('Breaker cooldown').fill('7m');
   await page.getByRole('button', { name: 'Review changes' }).click();
   await page.getByRole('button', { name: 'Save 1 change' }).click();
@@ -32,7 +33,9 @@ test('every History row that offers a revert reverts, and so does the original c
   test.setTimeout(240_000);
   const current = () =>
     db()<{ schedule: string; retry_delays: string[]; batch_size: number }[]>`
-      select schedule, retry_delays, (settings->>'batchSize')::int as batch_size from integrations where name = 'accounting-export'`.then((r) => r[0]);
+      select schedule, retry_delays, (settings->>'batchSize')::int as batch_size from integrations where name = 'accounting-export'`.then(
+      (r) => r[0],
+    );
   const start = await current();
   // The seeded trail: changes from 12, 9 and 6 days ago and the credentials set 15 days ago.
   const offered = await db()<{ id: number }[]>`

@@ -5,7 +5,9 @@ import { expect, signIn, test } from '../fixtures';
 test('a stale config edit is refused; Reload keeps the draft, shows their change beside it, and saves both', async ({ page }) => {
   test.setTimeout(180_000);
   await signIn(page, 'ada', '/integrations/accounting-export/config');
-  const [before] = await db()<{ breaker_failures: number; breaker_cooldown: string }[]>`select breaker_failures, breaker_cooldown from integrations where name = 'accounting-export'`;
+  const [before] = await db()<
+    { breaker_failures: number; breaker_cooldown: string }[]
+  >`select breaker_failures, breaker_cooldown from integrations where name = 'accounting-export'`;
   const mine = before.breaker_cooldown === '2m' ? '3m' : '2m';
   await page.getByLabel('Breaker cooldown').fill(mine);
   // Meanwhile another admin saves a change.
@@ -20,7 +22,9 @@ test('a stale config edit is refused; Reload keeps the draft, shows their change
   await alert.getByRole('button', { name: 'Reload, keeping my changes' }).click();
   const merge = page.getByTestId('stale-merge');
   await expect(merge).toContainText('grace.admin@junction.local');
-  await expect(merge.getByTestId('their-change')).toContainText(`breakerFailures: ${before.breaker_failures} → ${before.breaker_failures + 1}`);
+  await expect(merge.getByTestId('their-change')).toContainText(
+    `breakerFailures: ${before.breaker_failures} → ${before.breaker_failures + 1}`,
+  );
   await expect(merge.getByTestId('my-change')).toContainText(`breakerCooldown: ${before.breaker_cooldown} → ${mine}`);
   await expect(page.getByLabel('Breaker cooldown')).toHaveValue(mine);
   await expect(page.getByLabel('Breaker opens after (consecutive failures)')).toHaveValue(String(before.breaker_failures + 1));
@@ -28,7 +32,9 @@ test('a stale config edit is refused; Reload keeps the draft, shows their change
   await merge.getByRole('button', { name: 'Review and save my changes' }).click();
   await page.getByRole('button', { name: 'Save 1 change' }).click();
   await expect(page.getByText('Saved 1 change; see History')).toBeVisible();
-  const [saved] = await db()<{ breaker_failures: number; breaker_cooldown: string }[]>`select breaker_failures, breaker_cooldown from integrations where name = 'accounting-export'`;
+  const [saved] = await db()<
+    { breaker_failures: number; breaker_cooldown: string }[]
+  >`select breaker_failures, breaker_cooldown from integrations where name = 'accounting-export'`;
   expect(saved).toEqual({ breaker_failures: before.breaker_failures + 1, breaker_cooldown: mine });
 });
 
@@ -41,20 +47,24 @@ test('a stale mapping save keeps the draft and re-applies it on top of the mappi
   await description.fill(mine);
   await expect(page.getByTestId('preview-record').first()).toContainText('Draft INV-');
   // Meanwhile another admin adds a filter to the mapping and saves.
-  const [row] = await db()<{ mapping: Record<string, unknown> | null }[]>`select mapping from integrations where name = 'accounting-export'`;
-  const theirs = { ...(row.mapping ?? defaultJournalMapping), filter: "$number(grossTotal) > 0" };
+  const [row] = await db()<
+    { mapping: Record<string, unknown> | null }[]
+  >`select mapping from integrations where name = 'accounting-export'`;
+  const theirs = { ...(row.mapping ?? defaultJournalMapping), filter: '$number(grossTotal) > 0' };
   await db()`update integrations set mapping = ${db().json(theirs as never)}, version = version + 1, updated_by = 'grace.admin@junction.local', updated_at = now() where name = 'accounting-export'`;
   await page.getByRole('button', { name: 'Save mapping' }).click();
   const alert = page.getByRole('alert').filter({ hasText: 'Changed by grace.admin@junction.local' });
   await alert.getByRole('button', { name: 'Reload, keeping my draft' }).click();
   const merge = page.getByTestId('stale-merge');
-  await expect(merge.getByTestId('their-change')).toContainText("filter set to $number(grossTotal) > 0");
+  await expect(merge.getByTestId('their-change')).toContainText('filter set to $number(grossTotal) > 0');
   await expect(merge.getByTestId('my-change')).toContainText(`field description: expression`);
   await expect(description).toHaveValue(mine);
-  await expect(page.getByLabel('Filter expression')).toHaveValue("$number(grossTotal) > 0");
+  await expect(page.getByLabel('Filter expression')).toHaveValue('$number(grossTotal) > 0');
   await page.getByRole('button', { name: 'Save mapping' }).click();
   await expect(page.getByText('Mapping saved; the next run uses it')).toBeVisible();
-  const [saved] = await db()<{ mapping: { filter: string; fields: { target: string; expression: string }[] } }[]>`select mapping from integrations where name = 'accounting-export'`;
-  expect(saved.mapping.filter).toBe("$number(grossTotal) > 0");
+  const [saved] = await db()<
+    { mapping: { filter: string; fields: { target: string; expression: string }[] } }[]
+  >`select mapping from integrations where name = 'accounting-export'`;
+  expect(saved.mapping.filter).toBe('$number(grossTotal) > 0');
   expect(saved.mapping.fields.find((f) => f.target === 'description')?.expression).toBe(mine);
 });

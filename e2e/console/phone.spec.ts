@@ -26,7 +26,7 @@ test('on a 390 px phone the Runs table is stacked rows: Retry and the timings ar
 
 test('on a 390 px phone Audit, History, Mapping and the other pages neither scroll sideways nor use text under 12 px', async ({ page }) => {
   test.setTimeout(180_000);
-    await signIn(page, 'ada');
+  await signIn(page, 'ada');
   const consolePage = new ConsolePage(page);
   const problems: string[] = [];
   for (const path of [

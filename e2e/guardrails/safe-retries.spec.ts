@@ -30,6 +30,8 @@ test('a paused integration says how many scheduled runs were missed and what res
   await expect(page.getByRole('dialog')).toContainText('Resume will skip them');
   await page.getByRole('button', { name: 'Resume' }).last().click();
   await expect(page.getByText('Resumed')).toBeVisible();
-  const [after] = await db()<{ n: number; paused: boolean }[]>`select (select count(*)::int from runs where integration = 'crm-sync') as n, (select paused from integrations where name = 'crm-sync') as paused`;
+  const [after] = await db()<
+    { n: number; paused: boolean }[]
+  >`select (select count(*)::int from runs where integration = 'crm-sync') as n, (select paused from integrations where name = 'crm-sync') as paused`;
   expect(after).toEqual({ n: before.n, paused: false });
 });

@@ -11,8 +11,13 @@ test('operator dry-runs the accounting export and reads the plan; nothing is boo
   await page.getByRole('link', { name: 'Read its plan' }).click();
   await expect(page).toHaveURL(/\/runs\/[0-9a-f-]{36}$/);
   await expect(page.getByRole('heading', { level: 1 })).toContainText('Succeeded', { timeout: 60_000 });
-  await expect(page.getByTestId('plan-summary')).toContainText(/Would POST \d+ requests? to http:\/\/localhost:\d+\/accounting\/v1\/journal-entries/);
-  await page.getByText(/^POST http/).first().click();
+  await expect(page.getByTestId('plan-summary')).toContainText(
+    /Would POST \d+ requests? to http:\/\/localhost:\d+\/accounting\/v1\/journal-entries/,
+  );
+  await page
+    .getByText(/^POST http/)
+    .first()
+    .click();
   await expect(page.getByText('"reference": "INV-').first()).toBeVisible();
   const after = await (await request.get(`${sandbox}/_admin/accounting/bookings`)).json();
   expect(after).toEqual(before);

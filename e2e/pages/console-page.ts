@@ -13,7 +13,8 @@ export class ConsolePage {
       for (const el of document.querySelectorAll<HTMLElement>('main *')) {
         const style = getComputedStyle(el);
         if (!/(auto|scroll)/.test(style.overflowX) || el.tagName === 'PRE' || el.tagName === 'TEXTAREA') continue;
-        if (el.scrollWidth > el.clientWidth + 1) out.push(`${el.tagName.toLowerCase()}.${el.className.toString().slice(0, 60)} ${el.scrollWidth} > ${el.clientWidth}`);
+        if (el.scrollWidth > el.clientWidth + 1)
+          out.push(`${el.tagName.toLowerCase()}.${el.className.toString().slice(0, 60)} ${el.scrollWidth} > ${el.clientWidth}`);
       }
       return out;
     });

@@ -1,4 +1,4 @@
-import { type ChildProcess, spawn } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
 import type { APIRequestContext } from '@playwright/test';
 import { db, e2eState } from '../db';
@@ -19,7 +19,17 @@ function startWorker(): ChildProcess {
   const state = e2eState();
   return spawn(process.execPath, ['--import', 'tsx', 'worker/index.ts'], {
     cwd: ROOT,
-    env: { ...process.env, NODE_ENV: 'production', DATABASE_URL: state.databaseUrl, JUNCTION_SECRETS_KEY: state.secretsKey, JUNCTION_AUDIT_KEY: state.auditKey, JUNCTION_AUDIT_ANCHOR_DIR: state.auditAnchorDir, AUTH_SECRET: state.authSecret, APP_URL: state.appUrl, SANDBOX_URL: state.sandboxUrl },
+    env: {
+      ...process.env,
+      NODE_ENV: 'production',
+      DATABASE_URL: state.databaseUrl,
+      JUNCTION_SECRETS_KEY: state.secretsKey,
+      JUNCTION_AUDIT_KEY: state.auditKey,
+      JUNCTION_AUDIT_ANCHOR_DIR: state.auditAnchorDir,
+      AUTH_SECRET: state.authSecret,
+      APP_URL: state.appUrl,
+      SANDBOX_URL: state.sandboxUrl,
+    },
     stdio: 'ignore',
   });
 }
@@ -40,8 +50,21 @@ test('50 concurrent console users browse and retry while 4 workers process runs:
       await signIn(await context.newPage(), who);
       contexts.push(context.request);
     }
-    const [deadlocksBefore] = await db()<{ n: number }[]>`select deadlocks::int as n from pg_stat_database where datname = current_database()`;
-    const pages = ['/', '/integrations', '/runs', '/runs?status=failed', '/integrations/crm-sync', '/integrations/accounting-export/history', '/alerts', '/audit', '/api/runs?limit=50', '/api/integrations'];
+    const [deadlocksBefore] = await db()<
+      { n: number }[]
+    >`select deadlocks::int as n from pg_stat_database where datname = current_database()`;
+    const pages = [
+      '/',
+      '/integrations',
+      '/runs',
+      '/runs?status=failed',
+      '/integrations/crm-sync',
+      '/integrations/accounting-export/history',
+      '/alerts',
+      '/audit',
+      '/api/runs?limit=50',
+      '/api/integrations',
+    ];
     const timings: number[] = [];
     const errors: string[] = [];
     let retried = 0;
@@ -69,9 +92,19 @@ test('50 concurrent console users browse and retry while 4 workers process runs:
       }),
     );
     await expect
-      .poll(async () => (await db()<{ n: number }[]>`select count(*)::int as n from runs where retry_of = any(${seeded}) and status not in ('succeeded', 'failed', 'cancelled')`)[0].n, { timeout: 120_000 })
+      .poll(
+        async () =>
+          (
+            await db()<
+              { n: number }[]
+            >`select count(*)::int as n from runs where retry_of = any(${seeded}) and status not in ('succeeded', 'failed', 'cancelled')`
+          )[0].n,
+        { timeout: 120_000 },
+      )
       .toBe(0);
-    const [deadlocksAfter] = await db()<{ n: number }[]>`select deadlocks::int as n from pg_stat_database where datname = current_database()`;
+    const [deadlocksAfter] = await db()<
+      { n: number }[]
+    >`select deadlocks::int as n from pg_stat_database where datname = current_database()`;
     const sorted = [...timings].sort((a, b) => a - b);
     console.log(
       `[load] users: ${USERS}, requests: ${timings.length}, errors: ${errors.length}, retries started: ${retried}, deadlocks: ${deadlocksAfter.n - deadlocksBefore.n}, ` +

@@ -13,7 +13,11 @@ test('operator selects three failed runs and retries them together', async ({ pa
   await expect(page.getByText('3 retries queued as one bulk operation.')).toBeVisible();
   await expect(page.getByTestId('bulk-operation').first()).toContainText('3 retries of crm-sync');
   await expect
-    .poll(async () => (await db()<{ n: number }[]>`select count(*)::int as n from runs where retry_of = any(${failed}) and status = 'succeeded'`)[0].n, { timeout: 90_000 })
+    .poll(
+      async () =>
+        (await db()<{ n: number }[]>`select count(*)::int as n from runs where retry_of = any(${failed}) and status = 'succeeded'`)[0].n,
+      { timeout: 90_000 },
+    )
     .toBe(3);
   for (const id of failed) {
     await expect(runs.row(id).getByRole('link', { name: 'retried →' })).toBeVisible({ timeout: 15_000 });

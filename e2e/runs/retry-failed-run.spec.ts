@@ -1,18 +1,24 @@
 import { randomUUID } from 'node:crypto';
+import type { Locator } from '@playwright/test';
 import { db } from '../db';
 import { expect, seedFailedRuns, signIn, test } from '../fixtures';
 import { RunsPage } from '../pages/runs-page';
-import type { Locator } from '@playwright/test';
 
 /** A toast's text, links and place, read at once (it goes away by itself). */
 function readToast(toast: Locator) {
   return toast.evaluate((el) => {
     const r = el.getBoundingClientRect();
-    return { text: el.textContent ?? '', links: [...el.querySelectorAll('a')].map((a) => [a.textContent, a.getAttribute('href')]), box: { x: r.x, y: r.y, width: r.width, height: r.height } };
+    return {
+      text: el.textContent ?? '',
+      links: [...el.querySelectorAll('a')].map((a) => [a.textContent, a.getAttribute('href')]),
+      box: { x: r.x, y: r.y, width: r.width, height: r.height },
+    };
   });
 }
 
-test('operator retries a failed run from the Runs table through the confirmation dialog, with a reason, and sees the new run succeed', async ({ page }) => {
+test('operator retries a failed run from the Runs table through the confirmation dialog, with a reason, and sees the new run succeed', async ({
+  page,
+}) => {
   test.setTimeout(180_000);
   const [failed] = await seedFailedRuns('crm-sync', 1);
   page.on('dialog', (d) => {
@@ -30,14 +36,17 @@ test('operator retries a failed run from the Runs table through the confirmation
   const toast = page.locator('[data-sonner-toast]').filter({ hasText: 'Retry started' });
   await expect(toast).toBeVisible();
   const shown = await readToast(toast);
-  const [retry] = await db()<{ id: string; trigger: string; triggered_by: string; reason: string }[]>`select id, trigger, triggered_by, reason from runs where retry_of = ${failed}`;
+  const [retry] = await db()<
+    { id: string; trigger: string; triggered_by: string; reason: string }[]
+  >`select id, trigger, triggered_by, reason from runs where retry_of = ${failed}`;
   expect(retry).toMatchObject({ trigger: 'retry', triggered_by: 'oscar.operator@junction.local', reason: 'CRM is back' });
   // The toast names the new run by its short id, linked, and leaves the Sign out button uncovered.
   expect(shown.links).toContainEqual([retry.id.slice(0, 8), `/runs/${retry.id}`]);
   expect(shown.text).not.toContain(retry.id);
   const signOut = (await page.getByRole('button', { name: 'Sign out', exact: true }).boundingBox())!;
   const t = shown.box;
-  const overlaps = t.x < signOut.x + signOut.width && signOut.x < t.x + t.width && t.y < signOut.y + signOut.height && signOut.y < t.y + t.height;
+  const overlaps =
+    t.x < signOut.x + signOut.width && signOut.x < t.x + t.width && t.y < signOut.y + signOut.height && signOut.y < t.y + t.height;
   expect(overlaps).toBe(false);
   await page.goto(`/runs/${retry.id}`);
   await expect(page.getByRole('heading', { name: /^Run / })).toBeVisible();
@@ -46,7 +55,9 @@ test('operator retries a failed run from the Runs table through the confirmation
   await page.screenshot({ path: 'test-results/screenshots/run-detail.png', fullPage: true });
 });
 
-test('an old failed run warns in the same dialog, never a browser confirm; a refused retry names runs by short linked ids', async ({ page }) => {
+test('an old failed run warns in the same dialog, never a browser confirm; a refused retry names runs by short linked ids', async ({
+  page,
+}) => {
   test.setTimeout(180_000);
   const [old] = await seedFailedRuns('crm-sync', 1);
   await db()`update runs set created_at = now() - interval '10 days' where id = ${old}`;

@@ -67,7 +67,10 @@ async function requestAs(browser: Browser, who: Who, baseURL: string): Promise<A
   return context.request;
 }
 
-test('authorization matrix: every route handler and server action as anonymous, viewer, operator and admin', async ({ browser, baseURL }) => {
+test('authorization matrix: every route handler and server action as anonymous, viewer, operator and admin', async ({
+  browser,
+  baseURL,
+}) => {
   test.setTimeout(420_000);
   const snapshot = () =>
     db()<{ runs: number; audit: number; channels: number; roles: string; paused: number }[]>`
@@ -77,12 +80,17 @@ test('authorization matrix: every route handler and server action as anonymous, 
   const table: string[] = [];
   const actions = serverActions({ name: 'accounting-export', id: NO_RUN });
   expect(actions.length).toBeGreaterThanOrEqual(15);
-  const clients = Object.fromEntries(await Promise.all(WHO.map(async (w) => [w, await requestAs(browser, w, baseURL!)] as const))) as Record<Who, APIRequestContext>;
+  const clients = Object.fromEntries(
+    await Promise.all(WHO.map(async (w) => [w, await requestAs(browser, w, baseURL!)] as const)),
+  ) as Record<Who, APIRequestContext>;
   const before = await snapshot();
   for (const route of ROUTES) {
     const row: string[] = [`${route.method} ${route.path}`.padEnd(58)];
     for (const who of WHO) {
-      const res = route.method === 'GET' ? await clients[who].get(route.path) : await clients[who].post(route.path, { data: route.body, headers: { Origin: baseURL! } });
+      const res =
+        route.method === 'GET'
+          ? await clients[who].get(route.path)
+          : await clients[who].post(route.path, { data: route.body, headers: { Origin: baseURL! } });
       const allowed = RANK[who] >= ROLE_RANK[route.role];
       if (who === 'anonymous') expect(res.status(), `${who} ${route.path}`).toBe(401);
       else if (!allowed) expect(res.status(), `${who} ${route.path}`).toBe(403);

@@ -76,7 +76,11 @@ const hostileString = fc.oneof(
   { weight: 1, arbitrary: fc.string({ unit: 'grapheme', maxLength: 10 }) },
   { weight: 4, arbitrary: fc.constantFrom(...HOSTILE_TEXT) },
 );
-const absurdNumber = fc.oneof(fc.integer(), fc.double(), fc.constantFrom(-1, 0, 2.5, 1e308, -1e308, Number.MAX_SAFE_INTEGER + 2, NaN, Infinity, -Infinity, -0));
+const absurdNumber = fc.oneof(
+  fc.integer(),
+  fc.double(),
+  fc.constantFrom(-1, 0, 2.5, 1e308, -1e308, Number.MAX_SAFE_INTEGER + 2, NaN, Infinity, -Infinity, -0),
+);
 const hostileValue: fc.Arbitrary<unknown> = fc.oneof(
   { weight: 4, arbitrary: hostileString },
   { weight: 2, arbitrary: absurdNumber },
@@ -85,9 +89,18 @@ const hostileValue: fc.Arbitrary<unknown> = fc.oneof(
   { weight: 1, arbitrary: fc.array(hostileString, { maxLength: 3 }) },
   { weight: 1, arbitrary: fc.dictionary(hostileString, hostileString, { maxKeys: 3 }) },
 );
-const notAString = fc.oneof(absurdNumber, fc.boolean(), fc.constant(null), fc.array(hostileString, { maxLength: 2 }), fc.dictionary(hostileString, hostileString, { maxKeys: 2 }));
+const notAString = fc.oneof(
+  absurdNumber,
+  fc.boolean(),
+  fc.constant(null),
+  fc.array(hostileString, { maxLength: 2 }),
+  fc.dictionary(hostileString, hostileString, { maxKeys: 2 }),
+);
 /** Never a uuid: text of any kind, or not text at all. */
-const notAUuid = fc.oneof(hostileString.filter((s) => !UUID.test(s)), notAString);
+const notAUuid = fc.oneof(
+  hostileString.filter((s) => !UUID.test(s)),
+  notAString,
+);
 /** A well-formed id of nothing that exists. */
 const unknownUuid = fc.uuid({ version: 4 }).filter((id) => id !== NO_RUN);
 /** Never the name of a registered integration or its breaker. */
@@ -103,22 +116,52 @@ const unknownField = fc.dictionary(
   { minKeys: 1, maxKeys: 3 },
 );
 const badVersion = fc.oneof(fc.constantFrom(0, -1, 2.5, '1', null, 1e308, NaN, Infinity, 1_000_000), notAString);
-const badDate = fc.constantFrom('not a date', '', '2024-13-45T99:99', '1e400', 'NaN', '+275760-09-14T00:00:00Z', '-271822-01-01T00:00:00Z', {}, [], null, 'tomorrow');
-const BAD_CRON = ['0 25 * * *', '61 * * * *', '* * * * * * *', 'every day', '@never', '*/0 * * * *', '0 0 31 2 *x', '<script>x</script>', '\u0000'];
+const badDate = fc.constantFrom(
+  'not a date',
+  '',
+  '2024-13-45T99:99',
+  '1e400',
+  'NaN',
+  '+275760-09-14T00:00:00Z',
+  '-271822-01-01T00:00:00Z',
+  {},
+  [],
+  null,
+  'tomorrow',
+);
+const BAD_CRON = [
+  '0 25 * * *',
+  '61 * * * *',
+  '* * * * * * *',
+  'every day',
+  '@never',
+  '*/0 * * * *',
+  '0 0 31 2 *x',
+  '<script>x</script>',
+  '\u0000',
+];
 const BAD_ZONES = ['Mars/Olympus', 'UTC+99', '', '../../etc/localtime', 'Europe/<b>Paris</b>', '\u0000', 'x'.repeat(101)];
 const MALFORMED_JSONATA = ['(', '$x(', '"unterminated', 'a[', '$$$', '}{', 'function($x){$x', '[1,2', '$.{', '`', '<script>', '\u0000'];
 
 /** A record where at least one field (picked by fast-check) is invalid and the rest is anything. */
-function withOneInvalid<K extends string>(fields: Record<K, { valid: fc.Arbitrary<unknown>; invalid: fc.Arbitrary<unknown> }>): fc.Arbitrary<Record<string, unknown>> {
+function withOneInvalid<K extends string>(
+  fields: Record<K, { valid: fc.Arbitrary<unknown>; invalid: fc.Arbitrary<unknown> }>,
+): fc.Arbitrary<Record<string, unknown>> {
   const keys = Object.keys(fields) as K[];
-  return fc.constantFrom(...keys).chain((forced) =>
-    fc
-      .tuple(
-        fc.record(Object.fromEntries(keys.map((k) => [k, k === forced ? fields[k].invalid : fc.oneof(fields[k].valid, fields[k].invalid)])) as Record<K, fc.Arbitrary<unknown>>),
-        fc.option(unknownField, { nil: undefined, freq: 4 }),
-      )
-      .map(([record, extra]) => ({ ...(extra ?? {}), ...record })),
-  );
+  return fc
+    .constantFrom(...keys)
+    .chain((forced) =>
+      fc
+        .tuple(
+          fc.record(
+            Object.fromEntries(
+              keys.map((k) => [k, k === forced ? fields[k].invalid : fc.oneof(fields[k].valid, fields[k].invalid)]),
+            ) as Record<K, fc.Arbitrary<unknown>>,
+          ),
+          fc.option(unknownField, { nil: undefined, freq: 4 }),
+        )
+        .map(([record, extra]) => ({ ...(extra ?? {}), ...record })),
+    );
 }
 
 // -------------------------------------------------------------------------------------------------
@@ -147,7 +190,12 @@ async function fingerprint(): Promise<string> {
 }
 
 function describe(value: unknown): string {
-  const text = typeof value === 'string' ? value : JSON.stringify(value, (_k, v: unknown) => (v === undefined ? '<undefined>' : typeof v === 'number' && !Number.isFinite(v) ? String(v) : v));
+  const text =
+    typeof value === 'string'
+      ? value
+      : JSON.stringify(value, (_k, v: unknown) =>
+          v === undefined ? '<undefined>' : typeof v === 'number' && !Number.isFinite(v) ? String(v) : v,
+        );
   return text === undefined ? String(value) : text.length > 160 ? `${text.slice(0, 157)}… (${text.length} chars)` : text;
 }
 
@@ -187,7 +235,9 @@ interface RouteCase {
 /** A value as query-string text: objects (fast-check makes some without a prototype) as JSON. */
 const asText = (v: unknown) => (v !== null && typeof v === 'object' ? JSON.stringify(v) : String(v));
 const query = (params: Record<string, unknown>) =>
-  new URLSearchParams(Object.entries(params).flatMap(([k, v]) => (v === undefined ? [] : Array.isArray(v) ? v.map((x) => [k, asText(x)]) : [[k, asText(v)]]))).toString();
+  new URLSearchParams(
+    Object.entries(params).flatMap(([k, v]) => (v === undefined ? [] : Array.isArray(v) ? v.map((x) => [k, asText(x)]) : [[k, asText(v)]])),
+  ).toString();
 
 /** A path segment that Next routes to the same handler (no '.', '..' or empty segment). */
 const pathSegment = (s: string) => encodeURIComponent(s).replace(/\./g, '%2E');
@@ -195,14 +245,35 @@ const isSegment = (s: string) => s !== '' && s.length < 8_000 && s !== '.' && s 
 const hostileSegment = hostileString.filter(isSegment);
 
 const DEEP_JSON = `${'['.repeat(50_000)}${']'.repeat(50_000)}`;
-const MALFORMED_JSON = [DEEP_JSON, '{', '{"dryRun":}', "{'dryRun': true}", 'NaN', '[1,2', '{"runIds":[', '\u0000', 'undefined', '{"a":1}}', '<xml/>', '{"__proto__":{"polluted":1}}', '"\\ud800"'];
+const MALFORMED_JSON = [
+  DEEP_JSON,
+  '{',
+  '{"dryRun":}',
+  "{'dryRun': true}",
+  'NaN',
+  '[1,2',
+  '{"runIds":[',
+  '\u0000',
+  'undefined',
+  '{"a":1}}',
+  '<xml/>',
+  '{"__proto__":{"polluted":1}}',
+  '"\\ud800"',
+];
 /** Bodies as text: JSON of a hostile value, malformed JSON, or a huge body (over and under the 1 MB cap). */
 function bodyText(value: fc.Arbitrary<unknown>): fc.Arbitrary<string> {
   return fc.oneof(
     { weight: 6, arbitrary: value.map((v) => JSON.stringify(v) ?? '') },
     { weight: 2, arbitrary: fc.constantFrom(...MALFORMED_JSON) },
     { weight: 1, arbitrary: fc.string({ unit: 'binary', maxLength: 40 }) },
-    { weight: 1, arbitrary: fc.constantFrom(JSON.stringify({ [HUGE_TEXT]: 1 }), JSON.stringify({ reason: 'z'.repeat(1_100_000) }), `[${'1,'.repeat(300_000)}1]`) },
+    {
+      weight: 1,
+      arbitrary: fc.constantFrom(
+        JSON.stringify({ [HUGE_TEXT]: 1 }),
+        JSON.stringify({ reason: 'z'.repeat(1_100_000) }),
+        `[${'1,'.repeat(300_000)}1]`,
+      ),
+    },
   );
 }
 
@@ -211,45 +282,87 @@ const ROUTES: { name: string; cases: fc.Arbitrary<RouteCase>; runs: number }[] =
     name: 'GET /api/integrations',
     runs: 30,
     cases: fc.oneof(
-      withOneInvalid({ search: { valid: fc.string({ maxLength: 50 }), invalid: fc.oneof(fc.string({ minLength: 201, maxLength: 400 }), fc.constantFrom('x'.repeat(201), 'a\u0000b', '\u0000')) } }).map(
-        (q) => ({ method: 'GET' as const, path: `/api/integrations?${query(q)}` }),
-      ),
-      fc.constantFrom(XSS, '\u202e', '𝔘𝔫𝔦', "'; drop table integrations; --", '%', '_').map((search) => ({ method: 'GET' as const, path: `/api/integrations?${query({ search })}`, valid: true })),
+      withOneInvalid({
+        search: {
+          valid: fc.string({ maxLength: 50 }),
+          invalid: fc.oneof(fc.string({ minLength: 201, maxLength: 400 }), fc.constantFrom('x'.repeat(201), 'a\u0000b', '\u0000')),
+        },
+      }).map((q) => ({ method: 'GET' as const, path: `/api/integrations?${query(q)}` })),
+      fc
+        .constantFrom(XSS, '\u202e', '𝔘𝔫𝔦', "'; drop table integrations; --", '%', '_')
+        .map((search) => ({ method: 'GET' as const, path: `/api/integrations?${query({ search })}`, valid: true })),
     ),
   },
   {
     name: 'GET /api/runs',
     runs: 60,
     cases: fc.oneof(
-      { weight: 5, arbitrary: withOneInvalid({
-        integration: { valid: fc.constantFrom(undefined, 'crm-sync', XSS), invalid: fc.constantFrom('x'.repeat(101), '\u0000', 'crm\u0000sync') },
-        status: { valid: fc.constantFrom(undefined, 'failed', 'succeeded'), invalid: fc.oneof(hostileString.filter((s) => !['queued', 'running', 'retrying', 'deferred', 'succeeded', 'failed', 'cancelled'].includes(s)), fc.constant(XSS)) },
-        trigger: { valid: fc.constantFrom(undefined, 'manual', 'schedule'), invalid: fc.constantFrom('root', '', XSS, 'MANUAL', '\u0000') },
-        dryRun: { valid: fc.constantFrom(undefined, 'only', 'exclude'), invalid: fc.constantFrom('true', '1', 'yes', '', XSS) },
-        from: {
-          valid: fc.constantFrom(undefined, '2024-01-01', '2024-01-01T00:00:00Z'),
-          invalid: fc.constantFrom('not a date', '2024-13-45', '1e400', 'NaN', 'Infinity', '-100000-01-01T00:00:00Z', '-000001-01-01T00:00:00Z', '+275760-09-13T00:00:00Z', '+010000-01-01T00:00:00Z', XSS),
-        },
-        to: { valid: fc.constantFrom(undefined, '2030-01-01'), invalid: fc.constantFrom('yesterday', '-271821-04-20T00:00:00Z', '+100000-01-01T00:00:00Z', '99999999999999999', '\u0000') },
-        after: {
-          valid: fc.constant(undefined),
-          invalid: fc.oneof(
-            hostileString.filter((s) => !s.includes('|')),
-            fc.constantFrom(
-              `x|${NO_RUN}`,
-              `2024-01-01T00:00:00Z|------------------------------------`,
-              `2024-01-01T00:00:00Z|ffffffffffffffffffffffffffffffffffff`,
-              `-100000-01-01T00:00:00Z|${NO_RUN}`,
-              `+275760-09-13T00:00:00Z|${NO_RUN}`,
-              `${XSS}|${NO_RUN}`,
-              `2024-01-01T00:00:00Z|${NO_RUN}|extra`,
-              '|',
+      {
+        weight: 5,
+        arbitrary: withOneInvalid({
+          integration: {
+            valid: fc.constantFrom(undefined, 'crm-sync', XSS),
+            invalid: fc.constantFrom('x'.repeat(101), '\u0000', 'crm\u0000sync'),
+          },
+          status: {
+            valid: fc.constantFrom(undefined, 'failed', 'succeeded'),
+            invalid: fc.oneof(
+              hostileString.filter((s) => !['queued', 'running', 'retrying', 'deferred', 'succeeded', 'failed', 'cancelled'].includes(s)),
+              fc.constant(XSS),
             ),
-          ),
-        },
-        limit: { valid: fc.constantFrom(undefined, '1', '50'), invalid: fc.constantFrom('0', '-1', '201', '1e9', 'abc', '2.5', 'NaN', 'Infinity', '', '0x10', XSS) },
-      }).map((q) => ({ method: 'GET' as const, path: `/api/runs?${query(q)}` })) },
-      { weight: 1, arbitrary: fc.constantFrom('%', '%zz', '&&&=&', 'limit=%E0%A4%A', 'status=failed&status=' + encodeURIComponent(XSS), 'limit=1&limit=999').map((qs) => ({ method: 'GET' as const, path: `/api/runs?${qs}`, valid: /^(%|%zz|&&&=&)$/.test(qs) })) },
+          },
+          trigger: {
+            valid: fc.constantFrom(undefined, 'manual', 'schedule'),
+            invalid: fc.constantFrom('root', '', XSS, 'MANUAL', '\u0000'),
+          },
+          dryRun: { valid: fc.constantFrom(undefined, 'only', 'exclude'), invalid: fc.constantFrom('true', '1', 'yes', '', XSS) },
+          from: {
+            valid: fc.constantFrom(undefined, '2024-01-01', '2024-01-01T00:00:00Z'),
+            invalid: fc.constantFrom(
+              'not a date',
+              '2024-13-45',
+              '1e400',
+              'NaN',
+              'Infinity',
+              '-100000-01-01T00:00:00Z',
+              '-000001-01-01T00:00:00Z',
+              '+275760-09-13T00:00:00Z',
+              '+010000-01-01T00:00:00Z',
+              XSS,
+            ),
+          },
+          to: {
+            valid: fc.constantFrom(undefined, '2030-01-01'),
+            invalid: fc.constantFrom('yesterday', '-271821-04-20T00:00:00Z', '+100000-01-01T00:00:00Z', '99999999999999999', '\u0000'),
+          },
+          after: {
+            valid: fc.constant(undefined),
+            invalid: fc.oneof(
+              hostileString.filter((s) => !s.includes('|')),
+              fc.constantFrom(
+                `x|${NO_RUN}`,
+                `2024-01-01T00:00:00Z|------------------------------------`,
+                `2024-01-01T00:00:00Z|ffffffffffffffffffffffffffffffffffff`,
+                `-100000-01-01T00:00:00Z|${NO_RUN}`,
+                `+275760-09-13T00:00:00Z|${NO_RUN}`,
+                `${XSS}|${NO_RUN}`,
+                `2024-01-01T00:00:00Z|${NO_RUN}|extra`,
+                '|',
+              ),
+            ),
+          },
+          limit: {
+            valid: fc.constantFrom(undefined, '1', '50'),
+            invalid: fc.constantFrom('0', '-1', '201', '1e9', 'abc', '2.5', 'NaN', 'Infinity', '', '0x10', XSS),
+          },
+        }).map((q) => ({ method: 'GET' as const, path: `/api/runs?${query(q)}` })),
+      },
+      {
+        weight: 1,
+        arbitrary: fc
+          .constantFrom('%', '%zz', '&&&=&', 'limit=%E0%A4%A', 'status=failed&status=' + encodeURIComponent(XSS), 'limit=1&limit=999')
+          .map((qs) => ({ method: 'GET' as const, path: `/api/runs?${qs}`, valid: /^(%|%zz|&&&=&)$/.test(qs) })),
+      },
     ),
   },
   {
@@ -260,7 +373,12 @@ const ROUTES: { name: string; cases: fc.Arbitrary<RouteCase>; runs: number }[] =
         fc.constant(undefined),
         hostileString.filter((s) => s.split(',').some((x) => x !== '' && !UUID.test(x))),
         fc.array(unknownUuid, { minLength: 201, maxLength: 210 }).map((ids) => ids.join(',')),
-        fc.tuple(unknownUuid, hostileString.filter((s) => s !== '' && !s.includes(',') && !UUID.test(s))).map(([id, bad]) => `${id},${bad}`),
+        fc
+          .tuple(
+            unknownUuid,
+            hostileString.filter((s) => s !== '' && !s.includes(',') && !UUID.test(s)),
+          )
+          .map(([id, bad]) => `${id},${bad}`),
         fc.constant(`${NO_RUN},`.repeat(250)),
       )
       .map((ids) => ({ method: 'GET' as const, path: `/api/runs/status?${query({ ids })}` })),
@@ -275,7 +393,9 @@ const ROUTES: { name: string; cases: fc.Arbitrary<RouteCase>; runs: number }[] =
     runs: 50,
     cases: fc.oneof(
       // A name that is no integration, with any body.
-      fc.tuple(unknownName.filter(isSegment), bodyText(fc.oneof(hostileValue, fc.record({ dryRun: fc.boolean() })))).map(([name, body]) => ({ method: 'POST' as const, path: `/api/integrations/${pathSegment(name)}/runs`, body })),
+      fc
+        .tuple(unknownName.filter(isSegment), bodyText(fc.oneof(hostileValue, fc.record({ dryRun: fc.boolean() }))))
+        .map(([name, body]) => ({ method: 'POST' as const, path: `/api/integrations/${pathSegment(name)}/runs`, body })),
       // A real integration with an invalid body.
       fc
         .tuple(
@@ -284,7 +404,13 @@ const ROUTES: { name: string; cases: fc.Arbitrary<RouteCase>; runs: number }[] =
             fc.oneof(
               withOneInvalid({
                 dryRun: { valid: fc.boolean(), invalid: notAString.filter((v) => typeof v !== 'boolean' && v !== undefined) },
-                reason: { valid: fc.constantFrom(undefined, 'ops check'), invalid: fc.oneof(notAString.filter((v) => v !== undefined && v !== null), fc.constantFrom('r'.repeat(501), 'a\u0000b')) },
+                reason: {
+                  valid: fc.constantFrom(undefined, 'ops check'),
+                  invalid: fc.oneof(
+                    notAString.filter((v) => v !== undefined && v !== null),
+                    fc.constantFrom('r'.repeat(501), 'a\u0000b'),
+                  ),
+                },
               }).filter((o) => Object.keys(o).length > 0),
               fc.record({ dryRun: fc.constant(true) }).chain((o) => unknownField.map((extra) => ({ ...extra, ...o }))),
               notAString.filter((v) => v !== null && !(typeof v === 'object' && !Array.isArray(v))),
@@ -307,19 +433,34 @@ const ROUTES: { name: string; cases: fc.Arbitrary<RouteCase>; runs: number }[] =
     cases: bodyText(
       fc.oneof(
         hostileValue,
-        fc.record({ runIds: fc.oneof(notAString, fc.constant([]), fc.array(notAUuid, { minLength: 1, maxLength: 4 }), fc.array(unknownUuid, { minLength: 1, maxLength: 5 }), fc.constant(Array.from({ length: 501 }, () => NO_RUN))) }),
-        fc.record({ runIds: fc.array(unknownUuid, { minLength: 1, maxLength: 2 }) }).chain((o) => unknownField.map((extra) => ({ ...extra, ...o }))),
+        fc.record({
+          runIds: fc.oneof(
+            notAString,
+            fc.constant([]),
+            fc.array(notAUuid, { minLength: 1, maxLength: 4 }),
+            fc.array(unknownUuid, { minLength: 1, maxLength: 5 }),
+            fc.constant(Array.from({ length: 501 }, () => NO_RUN)),
+          ),
+        }),
+        fc
+          .record({ runIds: fc.array(unknownUuid, { minLength: 1, maxLength: 2 }) })
+          .chain((o) => unknownField.map((extra) => ({ ...extra, ...o }))),
       ),
     ).map((body) => ({ method: 'POST' as const, path: '/api/runs/retry', body })),
   },
   {
     name: 'POST /api/runs/:id/cancel',
     runs: 25,
-    cases: fc.tuple(fc.oneof(hostileSegment, unknownUuid), bodyText(hostileValue)).map(([id, body]) => ({ method: 'POST' as const, path: `/api/runs/${pathSegment(id)}/cancel`, body })),
+    cases: fc
+      .tuple(fc.oneof(hostileSegment, unknownUuid), bodyText(hostileValue))
+      .map(([id, body]) => ({ method: 'POST' as const, path: `/api/runs/${pathSegment(id)}/cancel`, body })),
   },
 ];
 
-test('route handlers refuse hostile bodies and query strings with a 4xx and a short JSON message, and write nothing', async ({ page, baseURL }) => {
+test('route handlers refuse hostile bodies and query strings with a 4xx and a short JSON message, and write nothing', async ({
+  page,
+  baseURL,
+}) => {
   test.setTimeout(240_000);
   const request = await signedInRequest(page, 'ada');
   const problems: string[] = [];
@@ -331,7 +472,11 @@ test('route handlers refuse hostile bodies and query strings with a 4xx and a sh
       const response =
         c.method === 'GET'
           ? await request.get(c.path, { maxRedirects: 0 })
-          : await request.post(c.path, { data: c.body ?? '', headers: { 'Content-Type': 'application/json', Origin: baseURL! }, maxRedirects: 0 });
+          : await request.post(c.path, {
+              data: c.body ?? '',
+              headers: { 'Content-Type': 'application/json', Origin: baseURL! },
+              maxRedirects: 0,
+            });
       const status = response.status();
       const text = await response.text();
       const label = `${route.name}: ${c.method} ${describe(c.path)}${c.body !== undefined ? ` body ${describe(c.body)}` : ''} → ${status}`;
@@ -393,7 +538,11 @@ const HOSTILE_PARAM_VALUES = [
 
 /** Each GET route and page with the query parameters it reads (and one it does not). */
 const QUERY_TARGETS: { path: string; api: boolean; params: string[] }[] = [
-  { path: '/api/runs', api: true, params: ['integration', 'status', 'trigger', 'dryRun', 'retried', 'from', 'to', 'after', 'limit', 'unknown'] },
+  {
+    path: '/api/runs',
+    api: true,
+    params: ['integration', 'status', 'trigger', 'dryRun', 'retried', 'from', 'to', 'after', 'limit', 'unknown'],
+  },
   { path: '/api/integrations', api: true, params: ['search', 'unknown'] },
   { path: '/api/runs/status', api: true, params: ['ids'] },
   { path: '/api/bulk-operations', api: true, params: ['unknown'] },
@@ -425,7 +574,10 @@ const SEGMENT_TARGETS: { method: 'GET' | 'POST'; path: (segment: string) => stri
   { method: 'GET', path: (s) => `/runs/${s}` },
 ];
 
-test('every query parameter, cursor and path segment of every route and page: bad values are a 4xx with a JSON message (API) or an ignored filter (pages), never a 5xx', async ({ page, baseURL }) => {
+test('every query parameter, cursor and path segment of every route and page: bad values are a 4xx with a JSON message (API) or an ignored filter (pages), never a 5xx', async ({
+  page,
+  baseURL,
+}) => {
   test.setTimeout(420_000);
   const request = await signedInRequest(page, 'ada');
   const problems: string[] = [];
@@ -492,7 +644,9 @@ test('every query parameter, cursor and path segment of every route and page: ba
   expect(((await zz.json()) as { error: string }).error).toBeTruthy();
   expect(await fingerprint(), 'nothing was written').toBe(before);
   expect(problems, problems.slice(0, 30).join('\n')).toEqual([]);
-  console.log(`[reliability] hostile query parameters, cursors and segments: ${QUERY_TARGETS.length} routes and pages, cases ${cases}, API refusals ${refused}, 5xx ${problems.length}`);
+  console.log(
+    `[reliability] hostile query parameters, cursors and segments: ${QUERY_TARGETS.length} routes and pages, cases ${cases}, API refusals ${refused}, 5xx ${problems.length}`,
+  );
 });
 
 // -------------------------------------------------------------------------------------------------
@@ -507,38 +661,75 @@ interface Real {
 
 /** A config patch that is never valid: it always carries a field the editor does not know. */
 const hostilePatch = fc.oneof(
-  { weight: 4, arbitrary: fc
-    .record(
-      {
-        schedule: fc.oneof(hostileValue, fc.constantFrom(...BAD_CRON)),
-        timezone: fc.oneof(hostileValue, fc.constantFrom(...BAD_ZONES)),
-        retryDelays: fc.oneof(hostileValue, fc.array(fc.oneof(hostileValue, fc.constantFrom('-5s', '0s', '999999h', '1y', '-1')), { maxLength: 12 })),
-        breakerFailures: fc.oneof(hostileValue, fc.constantFrom(0, -1, 1e9, 2.5)),
-        breakerCooldown: fc.oneof(hostileValue, fc.constantFrom('-1m', '100d', '0s')),
-        retryBudget: fc.oneof(hostileValue, fc.constantFrom(-0.5, 2, 1e9)),
-        settings: fc.oneof(hostileValue, fc.record({ baseUrl: fc.oneof(hostileValue, fc.constant('javascript:alert(1)')), batchSize: fc.oneof(hostileValue, fc.constantFrom(0, 501, -1, 1e9)), scope: hostileValue })),
-        secrets: fc.oneof(hostileValue, fc.dictionary(fc.constantFrom('clientId', 'nope', '<b>'), hostileValue, { maxKeys: 2 })),
-      },
-      { requiredKeys: [] },
-    )
-    .chain((patch) => fc.constantFrom('<script>unknown</script>', 'unknownField', '__proto__x', '\u202eoops').map((key) => ({ ...patch, [key]: 1 }))) },
+  {
+    weight: 4,
+    arbitrary: fc
+      .record(
+        {
+          schedule: fc.oneof(hostileValue, fc.constantFrom(...BAD_CRON)),
+          timezone: fc.oneof(hostileValue, fc.constantFrom(...BAD_ZONES)),
+          retryDelays: fc.oneof(
+            hostileValue,
+            fc.array(fc.oneof(hostileValue, fc.constantFrom('-5s', '0s', '999999h', '1y', '-1')), { maxLength: 12 }),
+          ),
+          breakerFailures: fc.oneof(hostileValue, fc.constantFrom(0, -1, 1e9, 2.5)),
+          breakerCooldown: fc.oneof(hostileValue, fc.constantFrom('-1m', '100d', '0s')),
+          retryBudget: fc.oneof(hostileValue, fc.constantFrom(-0.5, 2, 1e9)),
+          settings: fc.oneof(
+            hostileValue,
+            fc.record({
+              baseUrl: fc.oneof(hostileValue, fc.constant('javascript:alert(1)')),
+              batchSize: fc.oneof(hostileValue, fc.constantFrom(0, 501, -1, 1e9)),
+              scope: hostileValue,
+            }),
+          ),
+          secrets: fc.oneof(hostileValue, fc.dictionary(fc.constantFrom('clientId', 'nope', '<b>'), hostileValue, { maxKeys: 2 })),
+        },
+        { requiredKeys: [] },
+      )
+      .chain((patch) =>
+        fc.constantFrom('<script>unknown</script>', 'unknownField', '__proto__x', '\u202eoops').map((key) => ({ ...patch, [key]: 1 })),
+      ),
+  },
   { weight: 1, arbitrary: notAString.filter((v) => !(v && typeof v === 'object' && !Array.isArray(v))) },
 );
 
 const mappingField = (expression: fc.Arbitrary<unknown>) =>
-  fc.record({ target: fc.oneof(fc.constantFrom('amount', XSS), hostileValue), expression, type: fc.oneof(fc.constantFrom('string', 'number'), hostileValue), required: fc.oneof(fc.boolean(), hostileValue) });
+  fc.record({
+    target: fc.oneof(fc.constantFrom('amount', XSS), hostileValue),
+    expression,
+    type: fc.oneof(fc.constantFrom('string', 'number'), hostileValue),
+    required: fc.oneof(fc.boolean(), hostileValue),
+  });
 /** A mapping with at least one expression that does not compile (or of the wrong shape altogether). */
 const brokenMapping = fc.oneof(
-  { weight: 4, arbitrary: fc
-    .tuple(fc.array(mappingField(fc.constantFrom('number', 'amount * 2')), { maxLength: 3 }), mappingField(fc.constantFrom(...MALFORMED_JSONATA)))
-    .map(([good, bad]) => ({ fields: [...good, { ...bad, expression: bad.expression }] })) },
-  { weight: 1, arbitrary: fc.oneof(notAString, fc.record({ fields: notAString }), fc.record({ fields: fc.constant([]), filter: fc.constantFrom(...MALFORMED_JSONATA) })) },
+  {
+    weight: 4,
+    arbitrary: fc
+      .tuple(
+        fc.array(mappingField(fc.constantFrom('number', 'amount * 2')), { maxLength: 3 }),
+        mappingField(fc.constantFrom(...MALFORMED_JSONATA)),
+      )
+      .map(([good, bad]) => ({ fields: [...good, { ...bad, expression: bad.expression }] })),
+  },
+  {
+    weight: 1,
+    arbitrary: fc.oneof(
+      notAString,
+      fc.record({ fields: notAString }),
+      fc.record({ fields: fc.constant([]), filter: fc.constantFrom(...MALFORMED_JSONATA) }),
+    ),
+  },
 );
 
 /** An alert channel the platform must refuse: its name is never allowed (always has a '<' or is empty or too long). */
 const hostileChannel = fc.record({
   type: fc.oneof(fc.constantFrom('webhook', 'slack', 'email', 'carrier-pigeon'), hostileValue),
-  name: fc.oneof(fc.string({ maxLength: 20 }).map((s) => `<${s}>`), fc.constantFrom('', ' ', 'n'.repeat(81), XSS, '\u0000', '\u202eevil'), notAString),
+  name: fc.oneof(
+    fc.string({ maxLength: 20 }).map((s) => `<${s}>`),
+    fc.constantFrom('', ' ', 'n'.repeat(81), XSS, '\u0000', '\u202eevil'),
+    notAString,
+  ),
   url: fc.oneof(hostileValue, fc.constantFrom('javascript:alert(1)', 'ftp://x', 'http://', `https://hooks.example.com/${XSS}`)),
   to: hostileValue,
   from: hostileValue,
@@ -554,50 +745,162 @@ function actionCases(real: Real): Record<string, { args: fc.Arbitrary<unknown[]>
   const version = { valid: fc.constant(real.version), invalid: badVersion };
   const obj = (a: fc.Arbitrary<Record<string, unknown>>): fc.Arbitrary<unknown[]> => a.map((o): unknown[] => [o]);
   /** Not an object at all, no argument, or extra arguments. */
-  const wrongShape: fc.Arbitrary<unknown[]> = fc.oneof(fc.constant([] as unknown[]), notAString.map((v): unknown[] => [v]), fc.tuple(fc.constant({}), hostileValue).map((a): unknown[] => [...a]));
-  const shaped = (a: fc.Arbitrary<unknown[]>): fc.Arbitrary<unknown[]> => fc.oneof({ weight: 5, arbitrary: a }, { weight: 1, arbitrary: wrongShape });
+  const wrongShape: fc.Arbitrary<unknown[]> = fc.oneof(
+    fc.constant([] as unknown[]),
+    notAString.map((v): unknown[] => [v]),
+    fc.tuple(fc.constant({}), hostileValue).map((a): unknown[] => [...a]),
+  );
+  const shaped = (a: fc.Arbitrary<unknown[]>): fc.Arbitrary<unknown[]> =>
+    fc.oneof({ weight: 5, arbitrary: a }, { weight: 1, arbitrary: wrongShape });
   return {
-    saveConfigAction: { args: shaped(obj(withOneInvalid({ integration: integration('accounting-export'), expectedVersion: version, patch: { valid: hostilePatch, invalid: hostilePatch } }))) },
+    saveConfigAction: {
+      args: shaped(
+        obj(
+          withOneInvalid({
+            integration: integration('accounting-export'),
+            expectedVersion: version,
+            patch: { valid: hostilePatch, invalid: hostilePatch },
+          }),
+        ),
+      ),
+    },
     replaceSecretAction: {
       args: shaped(
         obj(
           withOneInvalid({
             integration: integration('accounting-export'),
             expectedVersion: version,
-            name: { valid: fc.constantFrom('clientId'), invalid: fc.oneof(hostileString.filter((s) => !DECLARED_SECRETS.includes(s)), notAString) },
-            value: { valid: fc.constant('a-new-client-id'), invalid: fc.oneof(fc.constant(''), fc.constant('v'.repeat(10_001)), fc.constant('a\u0000b'), notAString) },
+            name: {
+              valid: fc.constantFrom('clientId'),
+              invalid: fc.oneof(
+                hostileString.filter((s) => !DECLARED_SECRETS.includes(s)),
+                notAString,
+              ),
+            },
+            value: {
+              valid: fc.constant('a-new-client-id'),
+              invalid: fc.oneof(fc.constant(''), fc.constant('v'.repeat(10_001)), fc.constant('a\u0000b'), notAString),
+            },
           }),
         ),
       ),
     },
-    revertConfigAction: { args: shaped(obj(withOneInvalid({ integration: integration('accounting-export'), expectedVersion: version, at: { valid: fc.constant(new Date(0).toISOString()), invalid: badDate } }))) },
+    revertConfigAction: {
+      args: shaped(
+        obj(
+          withOneInvalid({
+            integration: integration('accounting-export'),
+            expectedVersion: version,
+            at: { valid: fc.constant(new Date(0).toISOString()), invalid: badDate },
+          }),
+        ),
+      ),
+    },
     previewScheduleAction: {
       expect: 'schedule-preview',
-      args: shaped(obj(withOneInvalid({ schedule: { valid: fc.constant('0 2 * * *'), invalid: fc.oneof(fc.constantFrom(...BAD_CRON), notAString, fc.constant('* '.repeat(150))) }, timezone: { valid: fc.constant('UTC'), invalid: fc.oneof(fc.constantFrom(...BAD_ZONES), notAString) } }))),
+      args: shaped(
+        obj(
+          withOneInvalid({
+            schedule: {
+              valid: fc.constant('0 2 * * *'),
+              invalid: fc.oneof(fc.constantFrom(...BAD_CRON), notAString, fc.constant('* '.repeat(150))),
+            },
+            timezone: { valid: fc.constant('UTC'), invalid: fc.oneof(fc.constantFrom(...BAD_ZONES), notAString) },
+          }),
+        ),
+      ),
     },
-    previewMappingAction: { expect: 'mapping-preview', args: shaped(obj(withOneInvalid({ integration: integration('accounting-export'), mapping: { valid: brokenMapping, invalid: brokenMapping } }))) },
-    saveMappingAction: { args: shaped(obj(withOneInvalid({ integration: integration('accounting-export'), expectedVersion: version, mapping: { valid: brokenMapping, invalid: brokenMapping } }))) },
-    createChannelAction: { args: shaped(fc.oneof(hostileChannel.map((input) => [{ input }]), notAString.map((input) => [{ input }]))) },
+    previewMappingAction: {
+      expect: 'mapping-preview',
+      args: shaped(
+        obj(withOneInvalid({ integration: integration('accounting-export'), mapping: { valid: brokenMapping, invalid: brokenMapping } })),
+      ),
+    },
+    saveMappingAction: {
+      args: shaped(
+        obj(
+          withOneInvalid({
+            integration: integration('accounting-export'),
+            expectedVersion: version,
+            mapping: { valid: brokenMapping, invalid: brokenMapping },
+          }),
+        ),
+      ),
+    },
+    createChannelAction: {
+      args: shaped(
+        fc.oneof(
+          hostileChannel.map((input) => [{ input }]),
+          notAString.map((input) => [{ input }]),
+        ),
+      ),
+    },
     updateChannelAction: {
-      args: shaped(obj(withOneInvalid({ id: { valid: fc.constant(real.channelId), invalid: fc.oneof(notAUuid, unknownUuid) }, expectedVersion: { valid: fc.constant(real.channelVersion), invalid: badVersion }, input: { valid: hostileChannel, invalid: hostileChannel } }))),
+      args: shaped(
+        obj(
+          withOneInvalid({
+            id: { valid: fc.constant(real.channelId), invalid: fc.oneof(notAUuid, unknownUuid) },
+            expectedVersion: { valid: fc.constant(real.channelVersion), invalid: badVersion },
+            input: { valid: hostileChannel, invalid: hostileChannel },
+          }),
+        ),
+      ),
     },
     sendTestAlertAction: { args: shaped(obj(fc.record({ channelId: fc.oneof(notAUuid, unknownUuid) }))) },
-    updateUserAction: { args: shaped(obj(fc.record({ userId: fc.oneof(notAUuid, unknownUuid), role: fc.oneof(fc.constantFrom('admin', 'root', 'superuser', XSS, undefined), hostileValue), disabled: fc.oneof(fc.boolean(), hostileValue) }))) },
+    updateUserAction: {
+      args: shaped(
+        obj(
+          fc.record({
+            userId: fc.oneof(notAUuid, unknownUuid),
+            role: fc.oneof(fc.constantFrom('admin', 'root', 'superuser', XSS, undefined), hostileValue),
+            disabled: fc.oneof(fc.boolean(), hostileValue),
+          }),
+        ),
+      ),
+    },
     pauseAction: { args: shaped(obj(fc.record({ integration: fc.oneof(hostileName, notAString) }))) },
     resumeAction: { args: shaped(obj(fc.record({ integration: fc.oneof(hostileName, notAString) }))) },
     resetBreakerAction: { args: shaped(obj(fc.record({ key: fc.oneof(hostileName, notAString, fc.constant('k'.repeat(201))) }))) },
     openBreakerAction: { args: shaped(obj(fc.record({ key: fc.oneof(hostileName, notAString), until: hostileValue }))) },
-    retryRunAction: { args: shaped(obj(fc.record({ runId: fc.oneof(notAUuid, unknownUuid), reason: fc.oneof(hostileValue, fc.constant('r'.repeat(501))) }))) },
-    retryRunsAction: { args: shaped(obj(fc.record({ runIds: fc.oneof(notAString, fc.constant([]), fc.array(notAUuid, { minLength: 1, maxLength: 3 }), fc.array(unknownUuid, { minLength: 1, maxLength: 3 }), fc.constant(Array.from({ length: 501 }, () => NO_RUN))) }))) },
+    retryRunAction: {
+      args: shaped(
+        obj(fc.record({ runId: fc.oneof(notAUuid, unknownUuid), reason: fc.oneof(hostileValue, fc.constant('r'.repeat(501))) })),
+      ),
+    },
+    retryRunsAction: {
+      args: shaped(
+        obj(
+          fc.record({
+            runIds: fc.oneof(
+              notAString,
+              fc.constant([]),
+              fc.array(notAUuid, { minLength: 1, maxLength: 3 }),
+              fc.array(unknownUuid, { minLength: 1, maxLength: 3 }),
+              fc.constant(Array.from({ length: 501 }, () => NO_RUN)),
+            ),
+          }),
+        ),
+      ),
+    },
     cancelRunAction: { args: shaped(obj(fc.record({ runId: fc.oneof(notAUuid, unknownUuid) }))) },
     runNowAction: {
-      args: shaped(obj(withOneInvalid({ integration: integration('crm-sync'), dryRun: { valid: fc.constant(true), invalid: notAString.filter((v) => typeof v !== 'boolean' && v !== undefined) } }))),
+      args: shaped(
+        obj(
+          withOneInvalid({
+            integration: integration('crm-sync'),
+            dryRun: { valid: fc.constant(true), invalid: notAString.filter((v) => typeof v !== 'boolean' && v !== undefined) },
+          }),
+        ),
+      ),
     },
     cancelBulkAction: { args: shaped(obj(fc.record({ id: fc.oneof(notAUuid, unknownUuid) }))) },
   };
 }
 
-test('server actions answer hostile arguments with their typed failure and a short message, and write nothing', async ({ page, baseURL }) => {
+test('server actions answer hostile arguments with their typed failure and a short message, and write nothing', async ({
+  page,
+  baseURL,
+}) => {
   test.setTimeout(240_000);
   const request = await signedInRequest(page, 'ada');
   const [{ version }] = await db()<{ version: number }[]>`select version from integrations where name = 'accounting-export'`;
@@ -629,19 +932,24 @@ test('server actions answer hostile arguments with their typed failure and a sho
       } else if (call.bytes > MAX_BODY) {
         problems.push(`${label}: answer of ${call.bytes} bytes`);
       } else if (result.ok === false) {
-        if (typeof result.status !== 'number' || result.status < 400 || result.status > 499) problems.push(`${label}: failure status ${describe(result.status)}`);
+        if (typeof result.status !== 'number' || result.status < 400 || result.status > 499)
+          problems.push(`${label}: failure status ${describe(result.status)}`);
         const problem = messageProblems(result.error, result.fieldErrors);
         if (problem) problems.push(`${label}: ${problem}`);
         else figures.actionRefused++;
       } else if (spec.expect === 'schedule-preview') {
         const data = result.data as { ok?: boolean; message?: unknown };
-        const problem = data?.ok === false ? messageProblems(data.message, undefined) : `invalid schedule previewed as valid: ${describe(data)}`;
+        const problem =
+          data?.ok === false ? messageProblems(data.message, undefined) : `invalid schedule previewed as valid: ${describe(data)}`;
         if (problem) problems.push(`${label}: ${problem}`);
         else figures.actionRefused++;
       } else if (spec.expect === 'mapping-preview') {
         const data = result.data as { compileErrors?: { field?: unknown; message?: unknown }[] };
         const errors = data?.compileErrors ?? [];
-        const problem = errors.length === 0 ? `malformed mapping previewed without compile errors: ${describe(data)}` : errors.map((e) => messageProblems(e.message, undefined)).find(Boolean);
+        const problem =
+          errors.length === 0
+            ? `malformed mapping previewed without compile errors: ${describe(data)}`
+            : errors.map((e) => messageProblems(e.message, undefined)).find(Boolean);
         if (problem) problems.push(`${label}: ${problem}`);
         else figures.actionRefused++;
       } else {
@@ -729,7 +1037,12 @@ test('hostile text that is valid is stored and every page that shows it renders 
     await expect(p.locator('main')).toContainText(XSS);
   });
   await expectEscaped(page, '/runs?status=failed&integration=crm-sync', async (p) => {
-    await expect(p.getByRole('row').filter({ hasText: failed.slice(0, 8) }).first()).toContainText(XSS);
+    await expect(
+      p
+        .getByRole('row')
+        .filter({ hasText: failed.slice(0, 8) })
+        .first(),
+    ).toContainText(XSS);
   });
   await expectEscaped(page, `/runs/${failed}`, async (p) => {
     await expect(p.locator('pre').filter({ hasText: XSS }).first()).toBeVisible();

@@ -48,7 +48,10 @@ test('distinctive secret values appear in no page, JSON response, run, log line 
   // Give the export something to book, so it must ask for a token: earlier specs may have
   // exported every invoice already, and a run with nothing to send never meets the token server.
   await db()`update invoices set updated_at = now() where id = (select id from invoices where status = 'posted' order by number limit 1)`;
-  const run = await page.request.post('/api/integrations/accounting-export/runs', { data: { dryRun: false }, headers: { Origin: new URL(page.url()).origin } });
+  const run = await page.request.post('/api/integrations/accounting-export/runs', {
+    data: { dryRun: false },
+    headers: { Origin: new URL(page.url()).origin },
+  });
   const { runId } = await run.json();
   await expect
     .poll(async () => (await db()<{ status: string }[]>`select status from runs where id = ${runId}`)[0]?.status, { timeout: 60_000 })
@@ -74,7 +77,9 @@ test('distinctive secret values appear in no page, JSON response, run, log line 
   }
   const [failed] = await db()<{ error_message: string }[]>`select error_message from runs where id = ${runId}`;
   expect(failed.error_message).toMatch(/invalid_client|credentials/i);
-  console.log(`secrets checked: ${Object.keys(secrets).length}, pages and JSON responses: ${bodies.length}, log bytes: ${logs.length}, leaks: 0`);
+  console.log(
+    `secrets checked: ${Object.keys(secrets).length}, pages and JSON responses: ${bodies.length}, log bytes: ${logs.length}, leaks: 0`,
+  );
 
   // Restore the sandbox credentials so later tests can talk to the stand-ins.
   for (const [integration, name, value] of [

@@ -17,7 +17,9 @@ test('sign-out ends the session: a copy of the old cookie is refused afterwards'
   await replay.close();
 });
 
-test('sign-out also ends the identity provider session: the next sign-in shows its login form, so another person can sign in', async ({ page }) => {
+test('sign-out also ends the identity provider session: the next sign-in shows its login form, so another person can sign in', async ({
+  page,
+}) => {
   test.setTimeout(120_000);
   await signIn(page, 'vera');
   await page.waitForLoadState('networkidle');
@@ -84,7 +86,10 @@ test('pages carry security headers that forbid framing and limit what loads', as
 
 test('a cross-origin POST to the API is refused even with a valid session', async ({ page }) => {
   await signIn(page, 'oscar');
-  const res = await page.request.post('/api/integrations/crm-sync/runs', { data: { dryRun: true }, headers: { Origin: 'https://evil.example' } });
+  const res = await page.request.post('/api/integrations/crm-sync/runs', {
+    data: { dryRun: true },
+    headers: { Origin: 'https://evil.example' },
+  });
   expect(res.status()).toBe(403);
   expect((await res.json()).error).toContain('Cross-site request refused');
 });

@@ -15,14 +15,25 @@ interface ManifestEntry {
  * are every signed-in user's, viewers included (sessions.spec.ts and the authorization matrix).
  */
 function mutatingActions(): { id: string; name: string; file: string; page: string }[] {
-  const manifest = JSON.parse(readFileSync(path.join(import.meta.dirname, '..', '..', '.next', 'server', 'server-reference-manifest.json'), 'utf8')) as {
+  const manifest = JSON.parse(
+    readFileSync(path.join(import.meta.dirname, '..', '..', '.next', 'server', 'server-reference-manifest.json'), 'utf8'),
+  ) as {
     node: Record<string, ManifestEntry>;
   };
   return Object.entries(manifest.node)
-    .filter(([, entry]) => /actions\.ts$/.test(entry.filename) && !/session-actions\.ts$/.test(entry.filename) && !/^preview/.test(entry.exportedName))
+    .filter(
+      ([, entry]) =>
+        /actions\.ts$/.test(entry.filename) && !/session-actions\.ts$/.test(entry.filename) && !/^preview/.test(entry.exportedName),
+    )
     .map(([id, entry]) => {
       const worker = Object.keys(entry.workers)[0];
-      const page = `/${worker.replace(/^app\//, '').replace(/\/page$/, '').replace(/\([^)]+\)\/?/g, '').replace('[name]', 'accounting-export').replace('[id]', '00000000-0000-4000-8000-000000000000')}`.replace(/\/$/, '') || '/';
+      const page =
+        `/${worker
+          .replace(/^app\//, '')
+          .replace(/\/page$/, '')
+          .replace(/\([^)]+\)\/?/g, '')
+          .replace('[name]', 'accounting-export')
+          .replace('[id]', '00000000-0000-4000-8000-000000000000')}`.replace(/\/$/, '') || '/';
       return { id, name: entry.exportedName, file: entry.filename, page };
     });
 }
@@ -56,7 +67,18 @@ test('every mutating server action posted directly as a viewer is refused and ch
   for (const action of actions) {
     const res = await page.request.post(`${baseURL}${action.page}`, {
       headers: { 'Next-Action': action.id, 'Content-Type': 'text/plain;charset=UTF-8', Origin: baseURL!, Accept: 'text/x-component' },
-      data: JSON.stringify([{ integration: 'accounting-export', runId: '00000000-0000-4000-8000-000000000000', runIds: ['00000000-0000-4000-8000-000000000000'], key: 'accounting-api', userId: '00000000-0000-4000-8000-000000000000', role: 'admin', channelId: '00000000-0000-4000-8000-000000000000', input: { type: 'webhook', name: 'x', url: 'http://localhost/x' } }]),
+      data: JSON.stringify([
+        {
+          integration: 'accounting-export',
+          runId: '00000000-0000-4000-8000-000000000000',
+          runIds: ['00000000-0000-4000-8000-000000000000'],
+          key: 'accounting-api',
+          userId: '00000000-0000-4000-8000-000000000000',
+          role: 'admin',
+          channelId: '00000000-0000-4000-8000-000000000000',
+          input: { type: 'webhook', name: 'x', url: 'http://localhost/x' },
+        },
+      ]),
     });
     const body = await res.text();
     expect(body, `${action.file} ${action.name}`).toContain('"status":403');

@@ -40,7 +40,8 @@ export const { handlers, auth, signIn, signOut } = NextAuth({
     // "Sign out everywhere" also moves users.sessions_valid_after (lib/auth/sign-out.ts).
     async signOut(message) {
       const token = 'token' in message ? message.token : null;
-      if (typeof token?.uid === 'string' && typeof token.sid === 'string') await endSession(getDb(), { sessionId: token.sid, userId: token.uid });
+      if (typeof token?.uid === 'string' && typeof token.sid === 'string')
+        await endSession(getDb(), { sessionId: token.sid, userId: token.uid });
     },
   },
   callbacks: {
@@ -66,7 +67,10 @@ export const { handlers, auth, signIn, signOut } = NextAuth({
     // Role and disabled flag are read from the database on every request, so an admin's change
     // (or disabling a user) takes effect on that user's next request, not at token expiry.
     async session({ session, token }) {
-      const found = typeof token.uid === 'string' ? await findSessionUser(getDb(), { id: token.uid, sessionId: typeof token.sid === 'string' ? token.sid : null }) : undefined;
+      const found =
+        typeof token.uid === 'string'
+          ? await findSessionUser(getDb(), { id: token.uid, sessionId: typeof token.sid === 'string' ? token.sid : null })
+          : undefined;
       const user = found?.user;
       const loginAt = typeof token.loginAt === 'number' ? token.loginAt : 0;
       // A token from before the user's last "sign out everywhere", or of a session signed out in

@@ -33,7 +33,11 @@ export async function authorize(required: Role): Promise<Authorization> {
   const user = await currentUser();
   if (!user) return { ok: false, status: 401, error: 'You are not signed in (or your account is disabled): sign in again.' };
   if (!hasRole(user.role, required)) {
-    return { ok: false, status: 403, error: `This needs the ${required} role; you are signed in as ${user.role}. Ask an admin for access.` };
+    return {
+      ok: false,
+      status: 403,
+      error: `This needs the ${required} role; you are signed in as ${user.role}. Ask an admin for access.`,
+    };
   }
   return { ok: true, user };
 }

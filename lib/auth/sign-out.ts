@@ -1,6 +1,6 @@
 import 'server-only';
-import { cookies, headers } from 'next/headers';
 import { getToken } from 'next-auth/jwt';
+import { cookies, headers } from 'next/headers';
 import { loadEnv } from '../env';
 import { getDb } from '../server/db';
 import { oidcClientId, oidcIssuer, signOut } from './auth';
@@ -19,7 +19,9 @@ let endpoint: Promise<string | null> | undefined;
 
 /** The issuer's end_session_endpoint from its discovery document; null when it has none. */
 async function endSessionEndpoint(): Promise<string | null> {
-  endpoint ??= fetch(`${oidcIssuer.replace(/\/$/, '')}/.well-known/openid-configuration`, { signal: AbortSignal.timeout(DISCOVERY_TIMEOUT_MS) })
+  endpoint ??= fetch(`${oidcIssuer.replace(/\/$/, '')}/.well-known/openid-configuration`, {
+    signal: AbortSignal.timeout(DISCOVERY_TIMEOUT_MS),
+  })
     .then(async (res) => {
       if (!res.ok) throw new Error(`discovery answered ${res.status}`);
       const value = ((await res.json()) as { end_session_endpoint?: unknown }).end_session_endpoint;
@@ -28,7 +30,9 @@ async function endSessionEndpoint(): Promise<string | null> {
     .catch((error: unknown) => {
       // Not cached: the next sign-out asks again (the provider may only be restarting).
       endpoint = undefined;
-      console.warn(`[auth] the identity provider's end_session_endpoint is unknown (${(error as Error).message}): signing out of Junction only`);
+      console.warn(
+        `[auth] the identity provider's end_session_endpoint is unknown (${(error as Error).message}): signing out of Junction only`,
+      );
       return null;
     });
   return endpoint;
@@ -48,7 +52,10 @@ export async function identityProviderLogoutUrl(idToken: string | undefined): Pr
 /** The decoded session token of this request (the id token lives only there), or null. */
 async function sessionToken(): Promise<Record<string, unknown> | null> {
   const secure = (await cookies()).getAll().some((c) => c.name.startsWith('__Secure-authjs.session-token'));
-  return (await getToken({ req: { headers: await headers() }, secret: process.env.AUTH_SECRET, secureCookie: secure })) as Record<string, unknown> | null;
+  return (await getToken({ req: { headers: await headers() }, secret: process.env.AUTH_SECRET, secureCookie: secure })) as Record<
+    string,
+    unknown
+  > | null;
 }
 
 /**

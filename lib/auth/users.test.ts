@@ -24,7 +24,15 @@ describe('users', () => {
     await expect(updateUser(t.db, { userId: ada.id, role: 'viewer', actor: 'ada@x' })).rejects.toThrow(/last enabled admin/);
     await updateUser(t.db, { userId: vera.id, role: 'operator', actor: 'ada@x' });
     const rows = await t.db.select().from(auditLog);
-    expect(rows).toEqual([expect.objectContaining({ kind: 'user', fieldName: 'user.vera@x.role', oldValue: 'viewer', newValue: 'operator', changedBy: 'ada@x' })]);
+    expect(rows).toEqual([
+      expect.objectContaining({
+        kind: 'user',
+        fieldName: 'user.vera@x.role',
+        oldValue: 'viewer',
+        newValue: 'operator',
+        changedBy: 'ada@x',
+      }),
+    ]);
     const unchanged = await updateUser(t.db, { userId: vera.id, role: 'operator', actor: 'ada@x' });
     expect(unchanged.role).toBe('operator');
     expect(await t.db.select().from(auditLog)).toHaveLength(1);

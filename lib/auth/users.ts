@@ -1,8 +1,8 @@
 import { eq, sql } from 'drizzle-orm';
 import type { Database, DatabaseOrTransaction } from '../../db/client';
 import { endedSessions, users, type Role, type User } from '../../db/schema';
-import { isUuid } from '../platform/params';
 import { appendAudit } from '../platform/governance/audit';
+import { isUuid } from '../platform/params';
 
 /**
  * Creates the user on first sign-in with the role derived from the IdP claims; later sign-ins
@@ -25,7 +25,10 @@ export async function upsertSignedInUser(
 
 /** Ends every session of the user started until now ("Sign out everywhere"; tokens cannot be recalled). */
 export async function endSessions(db: DatabaseOrTransaction, params: { userId: string }): Promise<void> {
-  await db.update(users).set({ sessionsValidAfter: sql`now()` }).where(eq(users.id, params.userId));
+  await db
+    .update(users)
+    .set({ sessionsValidAfter: sql`now()` })
+    .where(eq(users.id, params.userId));
 }
 
 /** Ends one session (sign-out of one browser): a copy of its cookie is refused from now on. */
@@ -91,8 +94,15 @@ export async function updateUser(
       if (n <= 1) throw new UserChangeError(`${before.name} is the last enabled admin: make someone else admin first.`, 'invalid_state');
     }
     const entries = [];
-    if (role !== before.role) entries.push({ kind: 'user' as const, fieldName: `user.${before.email ?? before.id}.role`, oldValue: before.role, newValue: role });
-    if (disabled !== before.disabled) entries.push({ kind: 'user' as const, fieldName: `user.${before.email ?? before.id}.disabled`, oldValue: before.disabled, newValue: disabled });
+    if (role !== before.role)
+      entries.push({ kind: 'user' as const, fieldName: `user.${before.email ?? before.id}.role`, oldValue: before.role, newValue: role });
+    if (disabled !== before.disabled)
+      entries.push({
+        kind: 'user' as const,
+        fieldName: `user.${before.email ?? before.id}.disabled`,
+        oldValue: before.disabled,
+        newValue: disabled,
+      });
     if (entries.length === 0) return before;
     const [after] = await tx.update(users).set({ role, disabled }).where(eq(users.id, before.id)).returning();
     await appendAudit(tx, { actor: params.actor, correlationId: params.correlationId, entries });

@@ -1,8 +1,8 @@
 import type { z } from 'zod';
 import type { Database, Transaction } from '../../db/client';
 import type { RunTrigger } from '../../db/schema';
-import type { HttpClient } from './resilience/http';
 import type { RunLogger } from './log';
+import type { HttpClient } from './resilience/http';
 import type { OAuth2Config } from './resilience/oauth2';
 
 /**

@@ -13,7 +13,8 @@ import {
   TimeoutError,
 } from './errors';
 
-const http = (status: number) => new HttpError({ method: 'GET', url: 'https://x/y', status, bodySnippet: '', response: new Response(null, { status }) });
+const http = (status: number) =>
+  new HttpError({ method: 'GET', url: 'https://x/y', status, bodySnippet: '', response: new Response(null, { status }) });
 
 describe('error classification', () => {
   it('treats PermanentError, credentials and 4xx (but 408/429) as permanent', () => {
@@ -44,8 +45,13 @@ describe('error classification', () => {
     const { DrizzleQueryError } = await import('drizzle-orm/errors');
     const refused = Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:5432'), { code: 'ECONNREFUSED', syscall: 'connect' });
     expect(isDatabaseUnavailableError(new DrizzleQueryError('select 1', [], refused))).toBe(true);
-    expect(isDatabaseUnavailableError(Object.assign(new Error('write CONNECTION_ENDED 127.0.0.1:5432'), { code: 'CONNECTION_ENDED' }))).toBe(true);
-    const shutdown = Object.assign(new Error('terminating connection due to administrator command'), { name: 'PostgresError', code: '57P01' });
+    expect(
+      isDatabaseUnavailableError(Object.assign(new Error('write CONNECTION_ENDED 127.0.0.1:5432'), { code: 'CONNECTION_ENDED' })),
+    ).toBe(true);
+    const shutdown = Object.assign(new Error('terminating connection due to administrator command'), {
+      name: 'PostgresError',
+      code: '57P01',
+    });
     expect(isDatabaseUnavailableError(new DrizzleQueryError('update runs', [], shutdown))).toBe(true);
     // A fetch to an external system that refuses, or the platform's NetworkError: the handler's failure.
     expect(isDatabaseUnavailableError(new TypeError('fetch failed', { cause: refused }))).toBe(false);

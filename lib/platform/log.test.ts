@@ -9,7 +9,10 @@ let attemptId: string;
 beforeAll(async () => {
   t = await freshDatabase();
   await t.db.insert(integrations).values({ name: 'logger', breakerKey: 'logger' });
-  const [run] = await t.db.insert(runs).values({ integration: 'logger', trigger: 'manual', triggeredBy: 'x', correlationId: 'c', maxAttempts: 1 }).returning();
+  const [run] = await t.db
+    .insert(runs)
+    .values({ integration: 'logger', trigger: 'manual', triggeredBy: 'x', correlationId: 'c', maxAttempts: 1 })
+    .returning();
   const [attempt] = await t.db.insert(attempts).values({ runId: run.id, number: 1 }).returning();
   attemptId = attempt.id;
 });
@@ -33,16 +36,23 @@ describe('attempt log', () => {
   });
 
   it('keeps the last lines when the final write fails once: close tries again', async () => {
-    const [attempt] = await t.db.insert(attempts).values({ runId: (await t.db.select().from(runs))[0].id, number: 2 }).returning();
+    const [attempt] = await t.db
+      .insert(attempts)
+      .values({ runId: (await t.db.select().from(runs))[0].id, number: 2 })
+      .returning();
     // A real failure in PostgreSQL: the first insert into attempt_logs after this raises.
     await t.db.execute(sql`create sequence log_fail_seq`);
-    await t.db.execute(sql.raw(`
+    await t.db.execute(
+      sql.raw(`
       create function fail_first_log_insert() returns trigger language plpgsql as $$
       begin
         if nextval('log_fail_seq') = 1 then raise exception 'injected: attempt_logs is unavailable'; end if;
         return null;
-      end $$`));
-    await t.db.execute(sql`create trigger fail_first_log_insert before insert on attempt_logs for each statement execute function fail_first_log_insert()`);
+      end $$`),
+    );
+    await t.db.execute(
+      sql`create trigger fail_first_log_insert before insert on attempt_logs for each statement execute function fail_first_log_insert()`,
+    );
     try {
       const log = createAttemptLog(t.db, { attemptId: attempt.id, flushMs: 60_000 });
       log.info('batch 7: booked 100');

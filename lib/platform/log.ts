@@ -53,9 +53,9 @@ export function createAttemptLog(db: Database, params: { attemptId: string } & A
     buffer = [];
     writing = writing.then(async () => {
       try {
-        await db.insert(attemptLogs).values(
-          batch.map((l) => ({ attemptId: params.attemptId, level: l.level, message: l.message, data: l.data ?? null, at: l.at })),
-        );
+        await db
+          .insert(attemptLogs)
+          .values(batch.map((l) => ({ attemptId: params.attemptId, level: l.level, message: l.message, data: l.data ?? null, at: l.at })));
       } catch {
         if (!closed) buffer = batch.concat(buffer).slice(-10 * maxBatch);
       }

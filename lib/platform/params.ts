@@ -31,7 +31,12 @@ export function parseInstant(text: string): { ok: true; value: Date } | { ok: fa
 
 /** A point in time from a URL (ISO 8601 text) or from code (a Date), within years 1..9999. */
 export const ZInstant = z.union([z.date(), z.string()]).transform((value, ctx) => {
-  const parsed = value instanceof Date ? (Number.isNaN(value.getTime()) ? parseInstant('Invalid Date') : parseInstant(value.toISOString())) : parseInstant(value);
+  const parsed =
+    value instanceof Date
+      ? Number.isNaN(value.getTime())
+        ? parseInstant('Invalid Date')
+        : parseInstant(value.toISOString())
+      : parseInstant(value);
   if (!parsed.ok) {
     ctx.addIssue({ code: 'custom', message: parsed.message });
     return z.NEVER;

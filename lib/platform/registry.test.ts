@@ -79,11 +79,20 @@ describe('syncRegistry', () => {
       registered: true,
     });
     const [plain] = await t.db.select().from(integrations).where(eq(integrations.name, 'importer'));
-    expect(plain).toMatchObject({ retryDelays: ['30s', '2m', '5m'], breakerKey: 'importer', breakerFailures: 3, breakerCooldown: '1m', schedule: null });
+    expect(plain).toMatchObject({
+      retryDelays: ['30s', '2m', '5m'],
+      breakerKey: 'importer',
+      breakerFailures: 3,
+      breakerCooldown: '1m',
+      schedule: null,
+    });
   });
 
   it('keeps edited configuration of known integrations (defaults apply only on insert)', async () => {
-    await t.db.update(integrations).set({ schedule: '0 3 * * *', settings: { batchSize: 7 } }).where(eq(integrations.name, 'exporter'));
+    await t.db
+      .update(integrations)
+      .set({ schedule: '0 3 * * *', settings: { batchSize: 7 } })
+      .where(eq(integrations.name, 'exporter'));
     const registry = buildRegistry([make('exporter', { description: 'new text', defaults: { schedule: '0 2 * * *' } }), make('importer')]);
     const result = await syncRegistry(t.db, { registry });
     expect(result).toEqual({ added: [], orphaned: [] });
@@ -92,7 +101,9 @@ describe('syncRegistry', () => {
   });
 
   it('marks an integration whose handler is gone as orphaned and keeps its history', async () => {
-    await t.db.insert(runs).values({ integration: 'importer', trigger: 'manual', triggeredBy: 'ops', correlationId: 'c1', maxAttempts: 4, status: 'succeeded' });
+    await t.db
+      .insert(runs)
+      .values({ integration: 'importer', trigger: 'manual', triggeredBy: 'ops', correlationId: 'c1', maxAttempts: 4, status: 'succeeded' });
     const result = await syncRegistry(t.db, { registry: buildRegistry([make('exporter')]) });
     expect(result).toEqual({ added: [], orphaned: ['importer'] });
     const [row] = await t.db.select().from(integrations).where(eq(integrations.name, 'importer'));

@@ -65,11 +65,19 @@ export function nulCharacterRefusal(value: unknown): { error: string; fieldError
   while (stack.length > 0) {
     const [item, path] = stack.pop()!;
     if (typeof item === 'string') {
-      if (item.includes('\u0000')) return { error: 'Text cannot contain NUL characters (\\u0000): remove them.', fieldErrors: { [boundedMessage(path || '_')]: 'must not contain NUL characters (\\u0000)' } };
+      if (item.includes('\u0000'))
+        return {
+          error: 'Text cannot contain NUL characters (\\u0000): remove them.',
+          fieldErrors: { [boundedMessage(path || '_')]: 'must not contain NUL characters (\\u0000)' },
+        };
     } else if (item !== null && typeof item === 'object') {
       for (const [key, child] of Object.entries(item)) {
         const childPath = path ? `${path}.${key}` : key;
-        if (key.includes('\u0000')) return { error: 'Field names cannot contain NUL characters (\\u0000): remove them.', fieldErrors: { [boundedMessage(childPath)]: 'field name must not contain NUL characters (\\u0000)' } };
+        if (key.includes('\u0000'))
+          return {
+            error: 'Field names cannot contain NUL characters (\\u0000): remove them.',
+            fieldErrors: { [boundedMessage(childPath)]: 'field name must not contain NUL characters (\\u0000)' },
+          };
         stack.push([child, childPath]);
       }
     }

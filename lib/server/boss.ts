@@ -1,8 +1,8 @@
 import 'server-only';
 import type { PgBoss } from 'pg-boss';
+import { loadEnv } from '../env';
 import { createBoss } from '../platform/execution/boss';
 import { ensurePlatformQueues } from '../platform/execution/queue';
-import { loadEnv } from '../env';
 
 const globalForBoss = globalThis as unknown as { junctionBoss?: Promise<PgBoss> };
 

@@ -1,7 +1,7 @@
 import 'server-only';
+import { loadEnv } from '../env';
 import type { Keyring } from '../platform/governance/crypto';
 import { loadKeyring } from '../platform/governance/secrets';
-import { loadEnv } from '../env';
 
 let cached: Keyring | undefined;
 

@@ -4,8 +4,8 @@ import { NextResponse } from 'next/server';
 import { z } from 'zod';
 import type { DatabaseOrTransaction } from '../../db/client';
 import type { Role } from '../../db/schema';
-import { IdempotencyError, requestHash, withIdempotencyKey, type IdempotentAnswer } from '../platform/triggers/idempotency';
 import { authorize, type SessionUser } from '../auth/guards';
+import { IdempotencyError, requestHash, withIdempotencyKey, type IdempotentAnswer } from '../platform/triggers/idempotency';
 import { fieldErrorsOf, knownError, nulCharacterRefusal } from './action';
 import { getDb } from './db';
 
@@ -39,12 +39,22 @@ export function route<S extends z.ZodType>(options: {
    * `db` is the database, or with an Idempotency-Key the transaction that also stores the answer:
    * every write of the handler goes through it.
    */
-  handler: (ctx: { input: z.infer<S>; user: SessionUser; params: Record<string, string>; request: Request; correlationId: string; db: DatabaseOrTransaction }) => Promise<unknown>;
+  handler: (ctx: {
+    input: z.infer<S>;
+    user: SessionUser;
+    params: Record<string, string>;
+    request: Request;
+    correlationId: string;
+    db: DatabaseOrTransaction;
+  }) => Promise<unknown>;
 }) {
   return async (request: Request, context: RouteContext) => {
     const correlationId = randomUUID();
     if (MUTATING.has(request.method) && !sameOrigin(request)) {
-      return NextResponse.json({ error: 'Cross-site request refused: call this API from the Junction console or without an Origin header.' }, { status: 403 });
+      return NextResponse.json(
+        { error: 'Cross-site request refused: call this API from the Junction console or without an Origin header.' },
+        { status: 403 },
+      );
     }
     const access = await authorize(options.role);
     if (!access.ok) return NextResponse.json({ error: access.error }, { status: access.status });
@@ -91,7 +101,12 @@ export function route<S extends z.ZodType>(options: {
       }
       const result = await withIdempotencyKey(
         getDb(),
-        { userId: access.user.id, route: `${request.method} ${new URL(request.url).pathname}`, key: idempotencyKey, requestHash: requestHash(raw) },
+        {
+          userId: access.user.id,
+          route: `${request.method} ${new URL(request.url).pathname}`,
+          key: idempotencyKey,
+          requestHash: requestHash(raw),
+        },
         (tx) => answer(tx),
       );
       return NextResponse.json(result.body, {

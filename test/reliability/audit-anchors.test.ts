@@ -3,11 +3,16 @@ import { randomBytes } from 'node:crypto';
 import { chmodSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { inject } from 'vitest';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import type { Database } from '../../db/client';
 import { appendAudit, verifyAuditChain } from '../../lib/platform/governance/audit';
-import { anchorFileName, readAnchors, verifyAuditAnchors, writeAuditAnchor, type AuditFinding } from '../../lib/platform/governance/audit-anchors';
+import {
+  anchorFileName,
+  readAnchors,
+  verifyAuditAnchors,
+  writeAuditAnchor,
+  type AuditFinding,
+} from '../../lib/platform/governance/audit-anchors';
 import { freshDatabase, type TestDatabase } from '../db';
 import { testRoles, type TestRoles } from '../roles';
 import { report, ROOT } from './support';
@@ -141,8 +146,15 @@ describe('audit anchors against a tampering owner (issue 15)', () => {
       },
     ]);
     // A tampered chain is never anchored.
-    expect(await writeAuditAnchor(runtimeDb, { dir, key })).toEqual({ written: [], refused: `row ${ids[19]} no longer matches anchor #2: not anchoring a tampered chain (run the full verification)` });
-    report('audit anchors: rewrite + recomputed hashes', { tamperedRow: target, chainAlone: 'intact', anchors: result.findings[0].message });
+    expect(await writeAuditAnchor(runtimeDb, { dir, key })).toEqual({
+      written: [],
+      refused: `row ${ids[19]} no longer matches anchor #2: not anchoring a tampered chain (run the full verification)`,
+    });
+    report('audit anchors: rewrite + recomputed hashes', {
+      tamperedRow: target,
+      chainAlone: 'intact',
+      anchors: result.findings[0].message,
+    });
   });
 
   it('names a row the owner deleted from the middle, even with the later rows re-linked', async () => {
@@ -163,8 +175,18 @@ describe('audit anchors against a tampering owner (issue 15)', () => {
     expect(await verifyAuditChain(runtimeDb)).toMatchObject({ ok: true, rows: 15 });
     const result = await verifyAuditAnchors(runtimeDb, { dir, key });
     expect(kinds(result.findings)).toEqual(['shorter']);
-    expect(result.findings[0]).toMatchObject({ kind: 'shorter', lastId: ids[14], anchorLastId: ids[19], missingRowIds: ids.slice(15), anchorSeq: 2 });
-    expect(result.findings[0].message).toMatch(new RegExp(`^chain shorter than the last anchor: it ends at row ${ids[14]} \\(15 rows\\), anchor #2 \\(.+\\) recorded rows up to ${ids[19]} \\(20 rows\\); the tail \\(rows ${ids.slice(15).join(', ')}\\) was deleted$`));
+    expect(result.findings[0]).toMatchObject({
+      kind: 'shorter',
+      lastId: ids[14],
+      anchorLastId: ids[19],
+      missingRowIds: ids.slice(15),
+      anchorSeq: 2,
+    });
+    expect(result.findings[0].message).toMatch(
+      new RegExp(
+        `^chain shorter than the last anchor: it ends at row ${ids[14]} \\(15 rows\\), anchor #2 \\(.+\\) recorded rows up to ${ids[19]} \\(20 rows\\); the tail \\(rows ${ids.slice(15).join(', ')}\\) was deleted$`,
+      ),
+    );
     report('audit anchors: tail deleted', { deleted: ids.slice(15).join(','), anchors: result.findings[0].message });
   });
 
@@ -174,7 +196,9 @@ describe('audit anchors against a tampering owner (issue 15)', () => {
     expect(await verifyAuditChain(runtimeDb)).toMatchObject({ ok: true, rows: 0 });
     const result = await verifyAuditAnchors(runtimeDb, { dir, key });
     expect(kinds(result.findings)).toEqual(['truncated']);
-    expect(result.findings[0].message).toMatch(/^table truncated: audit_log is empty, but anchor #2 \(.+\) recorded 20 rows up to row \d+$/);
+    expect(result.findings[0].message).toMatch(
+      /^table truncated: audit_log is empty, but anchor #2 \(.+\) recorded 20 rows up to row \d+$/,
+    );
     report('audit anchors: truncated', { anchors: result.findings[0].message });
   });
 
@@ -214,12 +238,19 @@ describe('start-up without the audit key (issue 15, bad input)', () => {
           JUNCTION_AUDIT_KEY: auditKey,
         };
         if (auditKey === undefined) delete env.JUNCTION_AUDIT_KEY;
-        const child = spawn(process.execPath, ['--import', 'tsx', path.join(ROOT, 'worker/index.ts')], { cwd: ROOT, env, stdio: ['ignore', 'ignore', 'pipe'] });
+        const child = spawn(process.execPath, ['--import', 'tsx', path.join(ROOT, 'worker/index.ts')], {
+          cwd: ROOT,
+          env,
+          stdio: ['ignore', 'ignore', 'pipe'],
+        });
         let stderr = '';
         child.stderr.setEncoding('utf8').on('data', (c: string) => (stderr += c));
         child.on('exit', (code) => resolve({ code, stderr }));
       });
-    expect(await run(undefined)).toEqual({ code: 1, stderr: 'Invalid configuration: JUNCTION_AUDIT_KEY is required in production (missing)\n' });
+    expect(await run(undefined)).toEqual({
+      code: 1,
+      stderr: 'Invalid configuration: JUNCTION_AUDIT_KEY is required in production (missing)\n',
+    });
     const malformed = await run('c2hvcnQ=');
     expect(malformed.code).toBe(1);
     expect(malformed.stderr).toMatch(/^Invalid configuration: JUNCTION_AUDIT_KEY must be 32 bytes, base64-encoded .*\(got 'c2hvcnQ='\)\n$/);

@@ -53,13 +53,19 @@ describe('audit integrity (issue 8, item 8)', () => {
     for (let i = 1; i <= 4; i++) {
       await appendAudit(app, {
         actor: 'ada.admin@junction.local',
-        entries: [{ kind: 'config', integration: 'accounting-export', fieldName: 'settings.batchSize', oldValue: i * 10, newValue: (i + 1) * 10 }],
+        entries: [
+          { kind: 'config', integration: 'accounting-export', fieldName: 'settings.batchSize', oldValue: i * 10, newValue: (i + 1) * 10 },
+        ],
       });
     }
     await recordAction(app, { actor: 'olga.operator@junction.local', integration: 'accounting-export', action: 'run_now' });
 
     const attempts = [
-      { what: 'UPDATE', sql: `update audit_log set changed_by = 'mallory' where id = (select min(id) from audit_log)`, error: /audit_log is append-only: UPDATE is not allowed/ },
+      {
+        what: 'UPDATE',
+        sql: `update audit_log set changed_by = 'mallory' where id = (select min(id) from audit_log)`,
+        error: /audit_log is append-only: UPDATE is not allowed/,
+      },
       { what: 'DELETE', sql: 'delete from audit_log', error: /audit_log is append-only: DELETE is not allowed/ },
       { what: 'TRUNCATE', sql: 'truncate audit_log', error: /audit_log is append-only: TRUNCATE is not allowed/ },
       // Only the table's owner may switch the guard off; the application is not the owner.
@@ -75,7 +81,12 @@ describe('audit integrity (issue 8, item 8)', () => {
     expect(rows.every((r) => r.changedBy !== 'mallory')).toBe(true);
     const chain = await verifyAuditChain(app);
     expect(chain).toMatchObject({ ok: true, rows: 5 });
-    report('audit integrity (application role)', { role, rows: rows.length, rejected: rejected.join('/'), chain: chain.ok ? 'intact' : 'broken' });
+    report('audit integrity (application role)', {
+      role,
+      rows: rows.length,
+      rejected: rejected.join('/'),
+      chain: chain.ok ? 'intact' : 'broken',
+    });
   });
 
   it('detects a row a superuser changed with the trigger disabled, and names it, even when the forger rewrites that row’s hash', async () => {

@@ -99,9 +99,15 @@ async function waitFor<T>(what: string, probe: () => Promise<T | null | undefine
 
 /** What the workers said and where the runs and their jobs are, for a failure's message. */
 async function diagnostics(): Promise<string> {
-  const runsNow = await db.execute(sql`select id, status, attempt_count, interruptions, job_id, next_attempt_at from runs order by created_at`);
-  const attemptsNow = await db.execute(sql`select run_id, number, outcome, error_class, worker, started_at, finished_at from attempts order by started_at`);
-  const jobs = await db.execute(sql`select id, state, start_after, retry_count from pgboss.job where name = 'junction-runs' order by created_on`);
+  const runsNow = await db.execute(
+    sql`select id, status, attempt_count, interruptions, job_id, next_attempt_at from runs order by created_at`,
+  );
+  const attemptsNow = await db.execute(
+    sql`select run_id, number, outcome, error_class, worker, started_at, finished_at from attempts order by started_at`,
+  );
+  const jobs = await db.execute(
+    sql`select id, state, start_after, retry_count from pgboss.job where name = 'junction-runs' order by created_on`,
+  );
   return [
     ...workers.map((w) => `worker ${w.pid}:\n${w.output().slice(-4000)}`),
     `runs: ${JSON.stringify(runsNow)}`,
@@ -121,7 +127,14 @@ describe('database outages while runs are mid-batch (issue 14)', () => {
   it('keeps the workers up, consumes no attempt, resumes the runs and books everything once', async () => {
     const env = { DATABASE_URL: url, JUNCTION_SECRETS_KEY: key, APP_URL: 'http://localhost:3000', SANDBOX_URL: standIns.url };
     workers.push(...(await Promise.all([startWorkerProcess(env), startWorkerProcess(env)])));
-    const phases: { outage: string; recoverySeconds: number; cutAttempt: string; outcome: string; errorClass: string | null; resumeSeconds: number }[] = [];
+    const phases: {
+      outage: string;
+      recoverySeconds: number;
+      cutAttempt: string;
+      outcome: string;
+      errorClass: string | null;
+      resumeSeconds: number;
+    }[] = [];
 
     for (const outage of OUTAGES) {
       for (let i = 0; i < RUNS_PER_OUTAGE; i++) {
@@ -129,12 +142,16 @@ describe('database outages while runs are mid-batch (issue 14)', () => {
         await runNow(db, boss, { integration: INTEGRATION, triggeredBy: 'reliability-suite', trigger: 'api' });
       }
       // Mid-batch: an attempt that has been booking for a while (its run has reported progress).
-      const cut = await waitFor('an attempt mid-batch', async () => {
-        const [row] = await db.execute<{ id: string }>(sql`
+      const cut = await waitFor(
+        'an attempt mid-batch',
+        async () => {
+          const [row] = await db.execute<{ id: string }>(sql`
           select a.id from attempts a join runs r on r.id = a.run_id
            where a.outcome = 'running' and coalesce(r.progress_done, 0) > 0 limit 1`);
-        return row;
-      }, 60_000);
+          return row;
+        },
+        60_000,
+      );
 
       await pg!.stop(outage.mode);
       pg = undefined;
@@ -142,19 +159,29 @@ describe('database outages while runs are mid-batch (issue 14)', () => {
       pg = await startServer();
       const restartedAt = new Date();
 
-      const resumed = await waitFor('an attempt to start after the restart', async () => {
-        const [row] = await db.execute<{ at: string | null }>(
-          sql`select min(started_at)::text as at from attempts where started_at > ${restartedAt.toISOString()}::timestamptz and outcome <> 'deferred'`,
-        );
-        return row.at ? new Date(row.at) : null;
-      }, 60_000).catch(async (error: unknown) => {
+      const resumed = await waitFor(
+        'an attempt to start after the restart',
+        async () => {
+          const [row] = await db.execute<{ at: string | null }>(
+            sql`select min(started_at)::text as at from attempts where started_at > ${restartedAt.toISOString()}::timestamptz and outcome <> 'deferred'`,
+          );
+          return row.at ? new Date(row.at) : null;
+        },
+        60_000,
+      ).catch(async (error: unknown) => {
         console.log(await diagnostics());
         throw error;
       });
-      const closed = await waitFor('the cut attempt to be recorded', async () => {
-        const [row] = await db.execute<{ outcome: string; error_class: string | null }>(sql`select outcome, error_class from attempts where id = ${cut.id}`);
-        return row.outcome !== 'running' ? row : null;
-      }, 60_000);
+      const closed = await waitFor(
+        'the cut attempt to be recorded',
+        async () => {
+          const [row] = await db.execute<{ outcome: string; error_class: string | null }>(
+            sql`select outcome, error_class from attempts where id = ${cut.id}`,
+          );
+          return row.outcome !== 'running' ? row : null;
+        },
+        60_000,
+      );
       const [recovery] = await db.execute<{ seconds: number }>(
         sql`select extract(epoch from finished_at - ${restartedAt.toISOString()}::timestamptz)::float as seconds from attempts where id = ${cut.id}`,
       );
@@ -182,7 +209,12 @@ describe('database outages while runs are mid-batch (issue 14)', () => {
              (select max(attempt_count) from runs)::int as "maxAttempt"`);
 
     report('database outage', {
-      outages: phases.map((p) => `${p.outage}: cut attempt ${p.outcome} (${p.errorClass}) ${p.recoverySeconds} s after restart, first attempt ${p.resumeSeconds} s after restart`).join('; '),
+      outages: phases
+        .map(
+          (p) =>
+            `${p.outage}: cut attempt ${p.outcome} (${p.errorClass}) ${p.recoverySeconds} s after restart, first attempt ${p.resumeSeconds} s after restart`,
+        )
+        .join('; '),
       runs: OUTAGES.length * RUNS_PER_OUTAGE,
       succeeded: counts.succeeded ?? 0,
       failed: counts.failed ?? 0,
@@ -198,7 +230,8 @@ describe('database outages while runs are mid-batch (issue 14)', () => {
 
     // The same worker processes did it all: none exited.
     const exited = workers.filter((w) => w.process.exitCode !== null || w.process.signalCode !== null);
-    for (const w of exited) console.log(`worker ${w.pid} exited (${w.process.exitCode ?? w.process.signalCode}):\n${w.output().slice(-6000)}`);
+    for (const w of exited)
+      console.log(`worker ${w.pid} exited (${w.process.exitCode ?? w.process.signalCode}):\n${w.output().slice(-6000)}`);
     expect(exited.map((w) => w.pid)).toEqual([]);
     // Each cut attempt was recorded as interrupted by the database, not as the handler's failure.
     expect(phases.map((p) => [p.outcome, p.errorClass])).toEqual(OUTAGES.map(() => ['interrupted', 'DatabaseUnavailable']));

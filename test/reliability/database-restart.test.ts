@@ -81,11 +81,20 @@ const waitFor = <T>(what: string, probe: () => Promise<T | null | undefined | fa
 
 describe('database restart during work (issue 8, item 2)', () => {
   it('reports the outage and the recovery, and the worker reconnects by itself with no run lost', async () => {
-    worker = await startWorkerProcess({ DATABASE_URL: url, JUNCTION_SECRETS_KEY: key, APP_URL: 'http://localhost:3000', SANDBOX_URL: standIns.url });
-    const before = await waitFor('a healthy start', async () => {
-      const h = await checkHealth(db);
-      return h.ok ? h : null;
-    }, 30_000);
+    worker = await startWorkerProcess({
+      DATABASE_URL: url,
+      JUNCTION_SECRETS_KEY: key,
+      APP_URL: 'http://localhost:3000',
+      SANDBOX_URL: standIns.url,
+    });
+    const before = await waitFor(
+      'a healthy start',
+      async () => {
+        const h = await checkHealth(db);
+        return h.ok ? h : null;
+      },
+      30_000,
+    );
 
     for (let i = 0; i < RUNS; i++) {
       await addInvoices(db, 2);
@@ -104,17 +113,25 @@ describe('database restart during work (issue 8, item 2)', () => {
     pg = await startServer();
     const restartedAt = new Date();
 
-    const after = await waitFor('health to report the recovery with a worker heartbeat after the restart', async () => {
-      const h = await checkHealth(db);
-      if (!h.ok) return null;
-      const [beat] = await db.execute<{ at: Date | string }>(sql`select max(beat_at) as at from worker_heartbeats`);
-      return new Date(beat.at).getTime() > restartedAt.getTime() ? h : null;
-    }, 60_000);
+    const after = await waitFor(
+      'health to report the recovery with a worker heartbeat after the restart',
+      async () => {
+        const h = await checkHealth(db);
+        if (!h.ok) return null;
+        const [beat] = await db.execute<{ at: Date | string }>(sql`select max(beat_at) as at from worker_heartbeats`);
+        return new Date(beat.at).getTime() > restartedAt.getTime() ? h : null;
+      },
+      60_000,
+    );
 
-    await waitFor('every run to finish', async () => {
-      const c = await runStatusCounts(db);
-      return (c.succeeded ?? 0) + (c.failed ?? 0) + (c.cancelled ?? 0) === RUNS;
-    }, 150_000);
+    await waitFor(
+      'every run to finish',
+      async () => {
+        const c = await runStatusCounts(db);
+        return (c.succeeded ?? 0) + (c.failed ?? 0) + (c.cancelled ?? 0) === RUNS;
+      },
+      150_000,
+    );
     const counts = await runStatusCounts(db);
     const numbers = await invoiceNumbers(db);
     const ledger = standIns.state.ledger.summary();

@@ -8,8 +8,8 @@ import { customers } from '../../db/schema';
 import { ensurePlatformQueues } from '../../lib/platform/execution/queue';
 import { runNow } from '../../lib/platform/triggers/triggers';
 import { editInvoice, exactlyOnceReport, insertPostedInvoice, invoiceVersions } from '../fixtures/invoices';
-import { sleep, waitFor } from '../fixtures/wait';
 import { configure, SECRETS_KEY, startHarness, waitForRun, type Harness } from '../fixtures/shipped-integrations';
+import { sleep, waitFor } from '../fixtures/wait';
 
 /**
  * Issue 13: a randomized, seeded model test of the accounting export under change and faults.
@@ -143,7 +143,9 @@ async function bookedNumbers(): Promise<Set<string>> {
 }
 
 async function activeRuns(): Promise<number> {
-  const [row] = await h.db.$client<{ n: number }[]>`select count(*)::int as n from runs where status not in ('succeeded', 'failed', 'cancelled')`;
+  const [row] = await h.db.$client<
+    { n: number }[]
+  >`select count(*)::int as n from runs where status not in ('succeeded', 'failed', 'cancelled')`;
   return row.n;
 }
 
@@ -158,7 +160,9 @@ async function killMidAttempt(afterMs: number) {
   const running = await waitFor(
     'an attempt to run',
     async () => {
-      const [row] = await h.db.$client<{ worker: string }[]>`select worker from attempts where outcome = 'running' order by started_at desc limit 1`;
+      const [row] = await h.db.$client<
+        { worker: string }[]
+      >`select worker from attempts where outcome = 'running' order by started_at desc limit 1`;
       return row ? { row } : undefined;
     },
     5_000,
@@ -171,7 +175,9 @@ async function killMidAttempt(afterMs: number) {
   await sleep(afterMs);
   // Attempts are short on a quiet machine: aim at the attempt running now, not at the worker of
   // one that may have finished during the pause (that kill would hit an idle worker).
-  const [now] = await h.db.$client<{ worker: string }[]>`select worker from attempts where outcome = 'running' order by started_at desc limit 1`;
+  const [now] = await h.db.$client<
+    { worker: string }[]
+  >`select worker from attempts where outcome = 'running' order by started_at desc limit 1`;
   if (!now) {
     stats.killsMissed++;
     return;
@@ -197,7 +203,10 @@ async function runSchedule(ops: Op[]) {
       stats.ops++;
       switch (op.kind) {
         case 'insert':
-          for (let i = 0; i < op.n; i++) await recordVersion(await insertPostedInvoice(h.db.$client, { number: nextNumber(), customerId, cents: 1_000 + invoiceCounter }));
+          for (let i = 0; i < op.n; i++)
+            await recordVersion(
+              await insertPostedInvoice(h.db.$client, { number: nextNumber(), customerId, cents: 1_000 + invoiceCounter }),
+            );
           stats.inserted += op.n;
           break;
         case 'editBooked':
@@ -259,7 +268,12 @@ async function runSchedule(ops: Op[]) {
           stats.outages++;
           // While an attempt is sending, so its requests fail and the breaker opens.
           if ((await activeRuns()) === 0) await startRun();
-          await waitFor('an attempt to run', async () => (await h.db.$client`select 1 from attempts where outcome = 'running' limit 1`).length > 0, 3_000, 50).catch(() => undefined);
+          await waitFor(
+            'an attempt to run',
+            async () => (await h.db.$client`select 1 from attempts where outcome = 'running' limit 1`).length > 0,
+            3_000,
+            50,
+          ).catch(() => undefined);
           await h.admin.setFaults('accounting', { down: true });
           await sleep(op.ms);
           await h.admin.clearFaults('accounting');
@@ -303,8 +317,16 @@ beforeAll(async () => {
   h = await startHarness({ seed: 1313 });
   // Attempts are short here: a killed worker's attempt is noticed when its job expires.
   await ensurePlatformQueues(h.boss, { expireInSeconds: EXPIRE_SECONDS, retryLimit: 1_000 });
-  await configure(h.db, 'accounting-export', { settings: { batchSize: 5 }, retryDelays: ['1s', '1s', '1s', '1s'], breakerFailures: 3, breakerCooldown: '1s' });
-  [{ id: customerId }] = await h.db.insert(customers).values({ name: 'Model Customer AG', country: 'CH', currency: 'CHF' }).returning({ id: customers.id });
+  await configure(h.db, 'accounting-export', {
+    settings: { batchSize: 5 },
+    retryDelays: ['1s', '1s', '1s', '1s'],
+    breakerFailures: 3,
+    breakerCooldown: '1s',
+  });
+  [{ id: customerId }] = await h.db
+    .insert(customers)
+    .values({ name: 'Model Customer AG', country: 'CH', currency: 'CHF' })
+    .returning({ id: customers.id });
   for (let i = 0; i < 30; i++) await recordVersion(await insertPostedInvoice(h.db.$client, { number: nextNumber(), customerId }));
   await Promise.all([spawnWorker(), spawnWorker()]);
 }, 180_000);
@@ -317,22 +339,36 @@ afterAll(async () => {
 });
 
 describe('exactly once under change: seeded model of the accounting export', () => {
-  it(`holds the invariant after every one of ${SCHEDULES} random schedules of edits, late commits, kills and faults`, async () => {
-    console.log(`exactly-once model: seed ${SEED}, schedules ${SCHEDULES} (MODEL_SEED=${SEED} MODEL_SCHEDULES=${SCHEDULES} to replay)`);
-    const started = Date.now();
-    await fc.assert(
-      fc.asyncProperty(fc.array(opArb, { minLength: 4, maxLength: 10 }), async (ops) => {
-        stats.schedules++;
-        await runSchedule(ops);
-        const problems = await invariant();
-        if (problems.length) throw new Error(`schedule ${stats.schedules} (${ops.map((o) => o.kind).join(', ')}) broke the invariant: ${problems.join('; ')}`);
-      }),
-      { numRuns: SCHEDULES, seed: SEED, endOnFailure: true },
-    );
-    const entries = await h.admin.bookedEntries();
-    const summary = await h.admin.bookings();
-    const report = exactlyOnceReport(await invoiceVersions(h.db.$client), entries);
-    const [attemptStats] = await h.db.execute<{ attempts: number; lost: number; failed: number; deferred: number; resumed: number; runs: number; runs_failed: number; breaker_opened: number }>(sql`
+  it(
+    `holds the invariant after every one of ${SCHEDULES} random schedules of edits, late commits, kills and faults`,
+    async () => {
+      console.log(`exactly-once model: seed ${SEED}, schedules ${SCHEDULES} (MODEL_SEED=${SEED} MODEL_SCHEDULES=${SCHEDULES} to replay)`);
+      const started = Date.now();
+      await fc.assert(
+        fc.asyncProperty(fc.array(opArb, { minLength: 4, maxLength: 10 }), async (ops) => {
+          stats.schedules++;
+          await runSchedule(ops);
+          const problems = await invariant();
+          if (problems.length)
+            throw new Error(
+              `schedule ${stats.schedules} (${ops.map((o) => o.kind).join(', ')}) broke the invariant: ${problems.join('; ')}`,
+            );
+        }),
+        { numRuns: SCHEDULES, seed: SEED, endOnFailure: true },
+      );
+      const entries = await h.admin.bookedEntries();
+      const summary = await h.admin.bookings();
+      const report = exactlyOnceReport(await invoiceVersions(h.db.$client), entries);
+      const [attemptStats] = await h.db.execute<{
+        attempts: number;
+        lost: number;
+        failed: number;
+        deferred: number;
+        resumed: number;
+        runs: number;
+        runs_failed: number;
+        breaker_opened: number;
+      }>(sql`
       select (select count(*)::int from attempts) as attempts,
              (select count(*)::int from attempts where error_class = 'WorkerLost') as lost,
              (select count(*)::int from attempts where outcome = 'failed') as failed,
@@ -341,15 +377,17 @@ describe('exactly once under change: seeded model of the accounting export', () 
              (select count(*)::int from runs) as runs,
              (select count(*)::int from runs where status = 'failed') as runs_failed,
              (select count(*)::int from pgboss.job where name = 'platform-events' and data->>'type' = 'breaker.opened') as breaker_opened`);
-    console.log(
-      `exactly-once model: seed ${SEED}, schedules ${stats.schedules}, ops ${stats.ops} in ${((Date.now() - started) / 1000).toFixed(0)} s; ` +
-        `invoices ${report.posted} (inserted ${stats.inserted}, late-committed ${stats.lateCommitted}), edits of booked ${stats.editedBooked} / unbooked ${stats.editedUnbooked}, ` +
-        `runs ${attemptStats.runs} (failed ${attemptStats.runs_failed}, catch-up ${stats.catchUpRuns}), attempts ${attemptStats.attempts} (failed ${attemptStats.failed}, worker lost ${attemptStats.lost}, ` +
-        `deferred ${attemptStats.deferred}, resumed from a checkpoint ${attemptStats.resumed}), kills mid-attempt ${stats.kills} (missed ${stats.killsMissed}), outages ${stats.outages}, fault configs ${stats.faultConfigs}, breaker opened ${attemptStats.breaker_opened}; ` +
-        `bookings ${report.bookings}, invoices in 2+ versions ${report.reversioned}, entry replays ${summary.entryReplays}, request replays ${summary.replays}; ` +
-        `duplicate deliveries ${report.duplicates}, latest version missing ${report.latestMissing.length}`,
-    );
-    expect(report).toMatchObject({ duplicates: 0, extraPerInvoice: 0, withoutExternalId: 0, latestMissing: [] });
-    expect(stats.schedules).toBe(SCHEDULES);
-  }, 60 * 60_000);
+      console.log(
+        `exactly-once model: seed ${SEED}, schedules ${stats.schedules}, ops ${stats.ops} in ${((Date.now() - started) / 1000).toFixed(0)} s; ` +
+          `invoices ${report.posted} (inserted ${stats.inserted}, late-committed ${stats.lateCommitted}), edits of booked ${stats.editedBooked} / unbooked ${stats.editedUnbooked}, ` +
+          `runs ${attemptStats.runs} (failed ${attemptStats.runs_failed}, catch-up ${stats.catchUpRuns}), attempts ${attemptStats.attempts} (failed ${attemptStats.failed}, worker lost ${attemptStats.lost}, ` +
+          `deferred ${attemptStats.deferred}, resumed from a checkpoint ${attemptStats.resumed}), kills mid-attempt ${stats.kills} (missed ${stats.killsMissed}), outages ${stats.outages}, fault configs ${stats.faultConfigs}, breaker opened ${attemptStats.breaker_opened}; ` +
+          `bookings ${report.bookings}, invoices in 2+ versions ${report.reversioned}, entry replays ${summary.entryReplays}, request replays ${summary.replays}; ` +
+          `duplicate deliveries ${report.duplicates}, latest version missing ${report.latestMissing.length}`,
+      );
+      expect(report).toMatchObject({ duplicates: 0, extraPerInvoice: 0, withoutExternalId: 0, latestMissing: [] });
+      expect(stats.schedules).toBe(SCHEDULES);
+    },
+    60 * 60_000,
+  );
 });

@@ -3,12 +3,12 @@ import type { PgBoss } from 'pg-boss';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { integrations } from '../../lib/integrations';
 import { startAlerting } from '../../lib/platform/alerts';
-import { getBreaker } from '../../lib/platform/resilience/breaker';
+import { startPlatformWorker, type PlatformWorker } from '../../lib/platform/execution/worker';
+import { createSecretsProvider } from '../../lib/platform/governance/secrets';
 import { compileStoredMapping } from '../../lib/platform/mapping';
 import { buildRegistry } from '../../lib/platform/registry';
-import { createSecretsProvider } from '../../lib/platform/governance/secrets';
+import { getBreaker } from '../../lib/platform/resilience/breaker';
 import { runNow } from '../../lib/platform/triggers/triggers';
-import { startPlatformWorker, type PlatformWorker } from '../../lib/platform/execution/worker';
 import { startStandIns, type StandIns } from '../../sandbox/stand-ins';
 import { freshDatabase, type TestDatabase } from '../db';
 import { platformEvents, startTestBoss, TEST_WORKER_OPTIONS, waitFor } from '../fixtures/platform';
@@ -156,20 +156,31 @@ describe('external chaos on the stand-ins (issue 8, item 3)', () => {
       await waitFor('the catch-up run', allRunsFinished, 60_000);
     }
     await waitFor('the breaker to close', async () => (await getBreaker(t.db, { key: 'accounting-api' }))?.state === 'closed', 30_000);
-    await waitFor('open incidents to be recovered and every alert to be final', async () => {
-      const [row] = await t.db.execute<{ open: number; pending: number; events: number }>(sql`
+    await waitFor(
+      'open incidents to be recovered and every alert to be final',
+      async () => {
+        const [row] = await t.db.execute<{ open: number; pending: number; events: number }>(sql`
         select (select count(*)::int from incidents where closed_at is null) as open,
                (select count(*)::int from alerts where status = 'pending') as pending,
                (select count(*)::int from pgboss.job where name = 'platform-events' and state not in ('completed', 'failed', 'cancelled')) as events`);
-      return row.open === 0 && row.pending === 0 && row.events === 0;
-    }, 60_000);
+        return row.open === 0 && row.pending === 0 && row.events === 0;
+      },
+      60_000,
+    );
 
     const counts = await runStatusCounts(t.db);
     const ledger = standIns.state.ledger.summary();
     const booked = new Map(Object.entries(ledger.byReference));
     const lost = numbers.filter((n) => !booked.has(n));
     const duplicated = numbers.filter((n) => (booked.get(n) ?? 0) > 1);
-    const incidents = await t.db.execute<{ id: string; kind: string; closed: boolean; opened: number; recovered: number; events: number }>(sql`
+    const incidents = await t.db.execute<{
+      id: string;
+      kind: string;
+      closed: boolean;
+      opened: number;
+      recovered: number;
+      events: number;
+    }>(sql`
       select i.id, i.kind, i.closed_at is not null as closed, i.event_count as events,
              count(a.*) filter (where a.event = 'opened')::int as opened,
              count(a.*) filter (where a.event = 'recovered')::int as recovered
@@ -202,7 +213,9 @@ describe('external chaos on the stand-ins (issue 8, item 3)', () => {
       breakerClosed: breakerClosed.length,
       deferredAttempts: deferred.n,
       incidents: incidents.length,
-      incidentsByKind: Object.fromEntries([...new Set(incidents.map((i) => i.kind))].map((k) => [k, incidents.filter((i) => i.kind === k).length])),
+      incidentsByKind: Object.fromEntries(
+        [...new Set(incidents.map((i) => i.kind))].map((k) => [k, incidents.filter((i) => i.kind === k).length]),
+      ),
       incidentEvents: incidents.reduce((s, i) => s + i.events, 0),
       alerts,
       catcherMessages: messages.length,

@@ -26,7 +26,15 @@ let t: TestDatabase;
 const nasty = fc.oneof(
   fc.string({ maxLength: 50 }),
   fc.string({ unit: 'binary', maxLength: 50 }),
-  fc.constantFrom('<script>alert(1)</script>', '"><img src=x onerror=alert(1)>', "'; drop table runs; --", '\u0000', '\u202e\u0041', '𝔘𝔫𝔦𝔠𝔬𝔡𝔢', 'x'.repeat(20_000)),
+  fc.constantFrom(
+    '<script>alert(1)</script>',
+    '"><img src=x onerror=alert(1)>',
+    "'; drop table runs; --",
+    '\u0000',
+    '\u202e\u0041',
+    '𝔘𝔫𝔦𝔠𝔬𝔡𝔢',
+    'x'.repeat(20_000),
+  ),
   fc.integer(),
   fc.double(),
   fc.boolean(),
@@ -64,15 +72,29 @@ describe('hostile input', () => {
             breakerFailures: fc.oneof(nasty, fc.constantFrom(0, -1, 1e9, 2.5)),
             breakerCooldown: fc.oneof(nasty, fc.constantFrom('-1m', '100d')),
             settings: fc.oneof(nasty, fc.record({ baseUrl: nasty, batchSize: nasty })),
-            mapping: fc.oneof(nasty, fc.record({ fields: fc.array(fc.record({ target: nasty, expression: nasty, type: nasty, required: nasty }), { maxLength: 3 }) })),
+            mapping: fc.oneof(
+              nasty,
+              fc.record({
+                fields: fc.array(fc.record({ target: nasty, expression: nasty, type: nasty, required: nasty }), { maxLength: 3 }),
+              }),
+            ),
             secrets: fc.oneof(nasty, fc.dictionary(fc.constantFrom('clientId', 'nope', '<b>'), nasty, { maxKeys: 2 })),
             unknownField: nasty,
           },
           { requiredKeys: ['unknownField'] },
         ),
         async (patch) => {
-          const [{ version }] = await t.db.execute<{ version: number }>(sql`select version from integrations where name = 'accounting-export'`);
-          const result = await updateIntegrationConfig(t.db, { integration: 'accounting-export', expectedVersion: version, patch, actor: 'fuzz', definition, keyring });
+          const [{ version }] = await t.db.execute<{ version: number }>(
+            sql`select version from integrations where name = 'accounting-export'`,
+          );
+          const result = await updateIntegrationConfig(t.db, {
+            integration: 'accounting-export',
+            expectedVersion: version,
+            patch,
+            actor: 'fuzz',
+            definition,
+            keyring,
+          });
           expect(result.ok).toBe(false);
           if (result.ok) return;
           expect(result.code).toBe('invalid');
@@ -116,26 +138,32 @@ describe('hostile input', () => {
   it('malformed JSONata in the mapping preview is reported per field, never thrown, and other fields still preview', async () => {
     let uncompiled = 0;
     await fc.assert(
-      fc.asyncProperty(fc.oneof(fc.string({ maxLength: 40 }), fc.constantFrom('(', '$x(', '"unterminated', 'a[', '$$$', '}{', '$eval("1")', 'function($x){$x}')), async (expression) => {
-        const mapping: Mapping = {
-          fields: [
-            { target: 'good', expression: 'number', type: 'string', required: true },
-            { target: 'fuzz', expression: expression.trim() || 'x', type: 'string', required: false },
-          ],
-        };
-        const preview = await previewMapping(mapping, [{ number: 'INV-1' }]);
-        for (const e of preview.compileErrors) {
-          expect(e.field).toBe('fuzz');
-          expect(e.message.length).toBeGreaterThan(0);
-        }
-        // The sample record is always previewed; only the fuzzed field may fail, and when it does not
-        // compile (it is left out) or evaluates cleanly, the good field is in the output.
-        expect(preview.results).toHaveLength(1);
-        const [record] = preview.results;
-        for (const e of record.errors) expect(e.field).toBe('fuzz');
-        if (preview.compileErrors.length > 0) uncompiled++;
-        if (preview.compileErrors.length > 0 || record.errors.length === 0) expect(record.output?.good).toBe('INV-1');
-      }),
+      fc.asyncProperty(
+        fc.oneof(
+          fc.string({ maxLength: 40 }),
+          fc.constantFrom('(', '$x(', '"unterminated', 'a[', '$$$', '}{', '$eval("1")', 'function($x){$x}'),
+        ),
+        async (expression) => {
+          const mapping: Mapping = {
+            fields: [
+              { target: 'good', expression: 'number', type: 'string', required: true },
+              { target: 'fuzz', expression: expression.trim() || 'x', type: 'string', required: false },
+            ],
+          };
+          const preview = await previewMapping(mapping, [{ number: 'INV-1' }]);
+          for (const e of preview.compileErrors) {
+            expect(e.field).toBe('fuzz');
+            expect(e.message.length).toBeGreaterThan(0);
+          }
+          // The sample record is always previewed; only the fuzzed field may fail, and when it does not
+          // compile (it is left out) or evaluates cleanly, the good field is in the output.
+          expect(preview.results).toHaveLength(1);
+          const [record] = preview.results;
+          for (const e of record.errors) expect(e.field).toBe('fuzz');
+          if (preview.compileErrors.length > 0) uncompiled++;
+          if (preview.compileErrors.length > 0 || record.errors.length === 0) expect(record.output?.good).toBe('INV-1');
+        },
+      ),
       { numRuns: 150, seed: 3 },
     );
     expect(uncompiled).toBeGreaterThan(0);

@@ -8,10 +8,10 @@ import { generateHostData } from '../../db/host-data';
 import { integrations as integrationsTable } from '../../db/schema';
 import { integrations } from '../../lib/integrations';
 import { createChannel } from '../../lib/platform/alerts';
-import { keyringFrom, type Keyring } from '../../lib/platform/governance/crypto';
 import { ensurePlatformQueues, type QueueOptions } from '../../lib/platform/execution/queue';
-import { buildRegistry, syncRegistry } from '../../lib/platform/registry';
+import { keyringFrom, type Keyring } from '../../lib/platform/governance/crypto';
 import { writeSecrets } from '../../lib/platform/governance/secrets';
+import { buildRegistry, syncRegistry } from '../../lib/platform/registry';
 import { DEMO_CREDENTIALS } from '../../sandbox/demo-credentials';
 
 /**
@@ -37,7 +37,14 @@ export function newSecretsKey(): { key: string; keyring: Keyring } {
  */
 export async function configureAccountingExport(
   db: Database,
-  params: { sandboxUrl: string; keyring: Keyring; batchSize: number; retryDelays: string[]; breakerCooldown?: string; breakerFailures?: number },
+  params: {
+    sandboxUrl: string;
+    keyring: Keyring;
+    batchSize: number;
+    retryDelays: string[];
+    breakerCooldown?: string;
+    breakerFailures?: number;
+  },
 ): Promise<void> {
   await syncRegistry(db, { registry: buildRegistry(integrations) });
   await db.update(integrationsTable).set({ schedule: null });
@@ -56,7 +63,12 @@ export async function configureAccountingExport(
       },
     })
     .where(eq(integrationsTable.name, INTEGRATION));
-  await writeSecrets(db, { integration: INTEGRATION, values: DEMO_CREDENTIALS[INTEGRATION], actor: 'reliability-suite', keyring: params.keyring });
+  await writeSecrets(db, {
+    integration: INTEGRATION,
+    values: DEMO_CREDENTIALS[INTEGRATION],
+    actor: 'reliability-suite',
+    keyring: params.keyring,
+  });
 }
 
 /** A webhook alert channel pointing at the stand-ins' catcher (every alert is routed to it). */
@@ -138,7 +150,10 @@ export async function startWorkerProcess(env: Record<string, string>, startTimeo
   child.stderr!.on('data', append);
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   await new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`worker process did not start within ${startTimeoutMs / 1000} s:\n${output}`)), startTimeoutMs);
+    const timer = setTimeout(
+      () => reject(new Error(`worker process did not start within ${startTimeoutMs / 1000} s:\n${output}`)),
+      startTimeoutMs,
+    );
     const onData = () => {
       if (/\[worker\] \S+ working/.test(output)) {
         clearTimeout(timer);

@@ -82,7 +82,9 @@ async function runningAttempt(): Promise<{ id: string; pid: number } | undefined
 }
 
 async function stillRunning(attemptId: string): Promise<boolean> {
-  const [row] = await t.db.execute<{ n: number }>(sql`select count(*)::int as n from attempts where id = ${attemptId} and outcome = 'running'`);
+  const [row] = await t.db.execute<{ n: number }>(
+    sql`select count(*)::int as n from attempts where id = ${attemptId} and outcome = 'running'`,
+  );
   return row.n === 1;
 }
 
@@ -100,7 +102,8 @@ async function waitForAllRuns(timeoutMs: number): Promise<void> {
       sql`select count(*)::int as n, count(*) filter (where status in ('succeeded', 'failed', 'cancelled'))::int as done from runs where integration = ${INTEGRATION}`,
     );
     if (row.n > 0 && row.n === row.done) return;
-    if (Date.now() > deadline) throw new Error(`runs did not all finish within ${timeoutMs / 1000} s: ${JSON.stringify(await runStatusCounts(t.db))}`);
+    if (Date.now() > deadline)
+      throw new Error(`runs did not all finish within ${timeoutMs / 1000} s: ${JSON.stringify(await runStatusCounts(t.db))}`);
     await sleep(500);
   }
 }
@@ -242,7 +245,9 @@ describe('worker killed at random points (issues 8 and 14)', () => {
     const booked = new Map(Object.entries(ledger.byReference));
     const lost = numbers.filter((n) => !booked.has(n));
     const duplicated = numbers.filter((n) => (booked.get(n) ?? 0) > 1);
-    const [{ n: stuck }] = await t.db.execute<{ n: number }>(sql`select count(*)::int as n from runs where status not in ('succeeded', 'failed', 'cancelled')`);
+    const [{ n: stuck }] = await t.db.execute<{ n: number }>(
+      sql`select count(*)::int as n from runs where status not in ('succeeded', 'failed', 'cancelled')`,
+    );
 
     const detection = await detectionFigures(crashes);
 

@@ -14,16 +14,24 @@ const ERRORS: Record<string, string> = {
 
 /** A path of this site to return to; anything else (another site, a repeated parameter) is '/'. */
 function safeCallback(value: string | string[] | undefined): string {
-  return typeof value === 'string' && value.startsWith('/') && !value.startsWith('//') && !value.includes('\\') && !value.includes('\u0000') ? value : '/';
+  return typeof value === 'string' && value.startsWith('/') && !value.startsWith('//') && !value.includes('\\') && !value.includes('\u0000')
+    ? value
+    : '/';
 }
 
 function errorMessage(error: string | string[] | undefined): string | null {
   if (!error) return null;
   const code = Array.isArray(error) ? error[0] : error;
-  return code && Object.hasOwn(ERRORS, code) ? ERRORS[code] : 'Sign-in failed. Try again; if it keeps failing, ask an admin to check the identity provider.';
+  return code && Object.hasOwn(ERRORS, code)
+    ? ERRORS[code]
+    : 'Sign-in failed. Try again; if it keeps failing, ask an admin to check the identity provider.';
 }
 
-export default async function SignInPage({ searchParams }: { searchParams: Promise<{ callbackUrl?: string | string[]; error?: string | string[] }> }) {
+export default async function SignInPage({
+  searchParams,
+}: {
+  searchParams: Promise<{ callbackUrl?: string | string[]; error?: string | string[] }>;
+}) {
   const { callbackUrl, error } = await searchParams;
   if (await currentUser()) redirect(safeCallback(callbackUrl));
   const local = !loadEnv().OIDC_ISSUER;
@@ -54,7 +62,8 @@ export default async function SignInPage({ searchParams }: { searchParams: Promi
           </form>
           {local ? (
             <p className="text-xs text-muted-foreground">
-              Demo users: <code>ada</code> (admin), <code>oscar</code> (operator), <code>vera</code> (viewer); password <code>junction</code>.
+              Demo users: <code>ada</code> (admin), <code>oscar</code> (operator), <code>vera</code> (viewer); password{' '}
+              <code>junction</code>.
             </p>
           ) : null}
         </CardContent>

@@ -24,7 +24,14 @@ export const updateChannelAction = defineAction({
   role: 'admin',
   input: z.object({ id: z.string().uuid(), expectedVersion: z.number().int().min(1), input: ZChannelForm }),
   handler: async ({ id, expectedVersion, input }, { user, correlationId }) => {
-    const result = await updateChannel(getDb(), { id, expectedVersion, input, actor: user.email || user.name, keyring: getKeyring(), correlationId });
+    const result = await updateChannel(getDb(), {
+      id,
+      expectedVersion,
+      input,
+      actor: user.email || user.name,
+      keyring: getKeyring(),
+      correlationId,
+    });
     if (!result.ok) throw new UserError(result.message, result.fieldErrors, result.fieldErrors ? 400 : 409);
     return { id: result.id };
   },
@@ -33,5 +40,6 @@ export const updateChannelAction = defineAction({
 export const sendTestAlertAction = defineAction({
   role: 'operator',
   input: z.object({ channelId: z.string().uuid('That is not a channel id.') }),
-  handler: async ({ channelId }, { user, correlationId }) => sendTestAlert(getDb(), await getBoss(), { channelId, actor: user.email || user.name, correlationId }),
+  handler: async ({ channelId }, { user, correlationId }) =>
+    sendTestAlert(getDb(), await getBoss(), { channelId, actor: user.email || user.name, correlationId }),
 });

@@ -33,13 +33,19 @@ export default async function AlertsPage({ searchParams }: { searchParams: Promi
   const { integration } = data;
   const before = data.before ? { createdAt: data.before.at, id: data.before.id } : undefined;
   const db = getDb();
-  const [channels, history] = await Promise.all([listChannels(db), alertHistory(db, { integration: integration || undefined, before, limit: 30 })]);
+  const [channels, history] = await Promise.all([
+    listChannels(db),
+    alertHistory(db, { integration: integration || undefined, before, limit: 30 }),
+  ]);
   const isAdmin = hasRole(user.role, 'admin');
   const renderedAt = Date.now();
   const canOperate = hasRole(user.role, 'operator');
   return (
     <div className="flex flex-col gap-6">
-      <PageHeader title="Alerts" description="Where alerts go, and every alert with its delivery attempts. One alert per incident; a recovery message once it has stayed clear for the recovery hold (a system that flaps stays one incident)." />
+      <PageHeader
+        title="Alerts"
+        description="Where alerts go, and every alert with its delivery attempts. One alert per incident; a recovery message once it has stayed clear for the recovery hold (a system that flaps stays one incident)."
+      />
       <IgnoredParams problems={problems} />
       <Card>
         <CardHeader className="flex-row flex-wrap items-center justify-between gap-2">
@@ -51,7 +57,9 @@ export default async function AlertsPage({ searchParams }: { searchParams: Promi
         </CardHeader>
         <CardContent>
           {channels.length === 0 ? (
-            <EmptyState title="No alert channels">{isAdmin ? 'Add one so failures reach someone.' : 'An admin needs to add one so failures reach someone.'}</EmptyState>
+            <EmptyState title="No alert channels">
+              {isAdmin ? 'Add one so failures reach someone.' : 'An admin needs to add one so failures reach someone.'}
+            </EmptyState>
           ) : (
             <Table stacked>
               <TableHeader>
@@ -67,13 +75,21 @@ export default async function AlertsPage({ searchParams }: { searchParams: Promi
               <TableBody>
                 {channels.map((c) => (
                   <TableRow key={c.id}>
-                    <TableCell data-label="Name" className="font-medium">{c.name}</TableCell>
+                    <TableCell data-label="Name" className="font-medium">
+                      {c.name}
+                    </TableCell>
                     <TableCell data-label="Type">{c.type}</TableCell>
                     <TableCell data-label="Target" className="max-w-xs truncate text-xs">
                       {c.type === 'email' ? `${c.to?.join(', ')} via ${c.smtpUrl}` : c.url}
-                      {c.hmacSecret?.set ? <Badge variant="outline" className="ml-2">signed</Badge> : null}
+                      {c.hmacSecret?.set ? (
+                        <Badge variant="outline" className="ml-2">
+                          signed
+                        </Badge>
+                      ) : null}
                     </TableCell>
-                    <TableCell data-label="Status">{c.enabled ? <Badge variant="success">enabled</Badge> : <Badge variant="secondary">disabled</Badge>}</TableCell>
+                    <TableCell data-label="Status">
+                      {c.enabled ? <Badge variant="success">enabled</Badge> : <Badge variant="secondary">disabled</Badge>}
+                    </TableCell>
                     <TableCell data-label="Changed" className="text-xs">
                       <RelativeTime value={c.updatedAt} /> by {c.updatedBy}
                     </TableCell>
@@ -130,7 +146,9 @@ export default async function AlertsPage({ searchParams }: { searchParams: Promi
           ) : null}
         </div>
         {history.items.length === 0 ? (
-          <EmptyState title="No alerts yet">Alerts appear here when a run exhausts its retries, a breaker opens or credentials fail.</EmptyState>
+          <EmptyState title="No alerts yet">
+            Alerts appear here when a run exhausts its retries, a breaker opens or credentials fail.
+          </EmptyState>
         ) : (
           <ul className="flex flex-col gap-3">
             {history.items.map((a) => (
@@ -153,7 +171,9 @@ export default async function AlertsPage({ searchParams }: { searchParams: Promi
                     <p className="break-words">{a.message.text}</p>
                     {a.incident ? (
                       <p className="text-xs text-muted-foreground">
-                        <span title={`opened ${exactTime(new Date(a.incident.openedAt))}${a.incident.closedAt ? `, closed ${exactTime(new Date(a.incident.closedAt))}` : ''}`}>
+                        <span
+                          title={`opened ${exactTime(new Date(a.incident.openedAt))}${a.incident.closedAt ? `, closed ${exactTime(new Date(a.incident.closedAt))}` : ''}`}
+                        >
                           {describeIncident(a.incident, renderedAt)}
                         </span>
                         {a.incident.runId ? (

@@ -12,8 +12,8 @@ import { Select } from '@/components/ui/select';
 import { Table, TableBody, TableCell, TableHead, TableHeader, TableRow } from '@/components/ui/table';
 import { requireUser } from '@/lib/auth/guards';
 import { auditChainStatus, changesSince } from '@/lib/platform/governance/audit';
-import { listInventory } from '@/lib/platform/read-models/inventory';
 import { parseSearchParams, ZAuditCursor, ZUrlText } from '@/lib/platform/params';
+import { listInventory } from '@/lib/platform/read-models/inventory';
 import { getDb } from '@/lib/server/db';
 import { getRegistry } from '@/lib/server/registry';
 
@@ -86,8 +86,8 @@ export default async function AuditPage({ searchParams }: { searchParams: Promis
       />
       {!chain.ok ? (
         <p role="alert" className="rounded-md bg-destructive/10 p-3 text-sm text-destructive">
-          {chain.problem}. Someone with rights on the database (the table owner or a superuser) changed the audit trail behind the append-only
-          trigger; investigate before trusting it, and keep the anchor directory as it is.
+          {chain.problem}. Someone with rights on the database (the table owner or a superuser) changed the audit trail behind the
+          append-only trigger; investigate before trusting it, and keep the anchor directory as it is.
         </p>
       ) : null}
       <IgnoredParams problems={problems} />
@@ -154,7 +154,10 @@ export default async function AuditPage({ searchParams }: { searchParams: Promis
                   <Badge variant="outline">{KIND_LABELS[r.kind] ?? r.kind}</Badge> {describeAuditField(r.kind, r.fieldName)}
                 </TableCell>
                 <TableCell className="max-w-md text-xs" data-label="Change">
-                  <AuditChange entry={r} defaultMapping={r.fieldName === 'mapping' && r.integration ? registry.get(r.integration)?.mapping?.defaults : undefined} />
+                  <AuditChange
+                    entry={r}
+                    defaultMapping={r.fieldName === 'mapping' && r.integration ? registry.get(r.integration)?.mapping?.defaults : undefined}
+                  />
                 </TableCell>
                 <TableCell className="font-mono text-xs text-muted-foreground" data-label="Correlation id" title={r.correlationId}>
                   {r.correlationId.slice(0, 8)}
@@ -165,7 +168,10 @@ export default async function AuditPage({ searchParams }: { searchParams: Promis
         </Table>
       )}
       {last ? (
-        <Link className="self-end text-sm hover:underline" href={`/audit?${new URLSearchParams({ ...params, before: `${last.id}|${last.changedAt.toISOString()}` }).toString()}`}>
+        <Link
+          className="self-end text-sm hover:underline"
+          href={`/audit?${new URLSearchParams({ ...params, before: `${last.id}|${last.changedAt.toISOString()}` }).toString()}`}
+        >
           Older changes →
         </Link>
       ) : null}

@@ -1,9 +1,9 @@
 import Link from 'next/link';
 import { z } from 'zod';
 import { EmptyState } from '@/components/common/empty-state';
+import { IgnoredParams } from '@/components/common/ignored-params';
 import { PageHeader } from '@/components/common/page-header';
 import { RelativeTime } from '@/components/common/relative-time';
-import { IgnoredParams } from '@/components/common/ignored-params';
 import { STATE_LABELS, StateBadge } from '@/components/integrations/state-badge';
 import { RunStatusBadge } from '@/components/runs/status-badge';
 import { Button } from '@/components/ui/button';
@@ -11,9 +11,9 @@ import { Input } from '@/components/ui/input';
 import { Select } from '@/components/ui/select';
 import { Table, TableBody, TableCell, TableHead, TableHeader, TableRow } from '@/components/ui/table';
 import { requireUser } from '@/lib/auth/guards';
-import { describeCron, nextRuns } from '@/lib/platform/triggers/cron';
-import { listInventory, type IntegrationState } from '@/lib/platform/read-models/inventory';
 import { parseSearchParams, ZUrlText } from '@/lib/platform/params';
+import { listInventory, type IntegrationState } from '@/lib/platform/read-models/inventory';
+import { describeCron, nextRuns } from '@/lib/platform/triggers/cron';
 import { getDb } from '@/lib/server/db';
 
 export const metadata = { title: 'Integrations' };
@@ -61,7 +61,9 @@ export default async function IntegrationsPage({ searchParams }: { searchParams:
       </form>
       {rows.length === 0 ? (
         <EmptyState title={all.length === 0 && !q ? 'No integrations registered' : 'No integration matches these filters'}>
-          {all.length === 0 && !q ? 'Add one in lib/integrations/ and list it in lib/integrations/index.ts; the worker registers it at start-up.' : 'Clear the filters to see every integration.'}
+          {all.length === 0 && !q
+            ? 'Add one in lib/integrations/ and list it in lib/integrations/index.ts; the worker registers it at start-up.'
+            : 'Clear the filters to see every integration.'}
         </EmptyState>
       ) : (
         <Table stacked>
@@ -89,9 +91,15 @@ export default async function IntegrationsPage({ searchParams }: { searchParams:
                   <TableCell data-label="State">
                     <StateBadge state={row.state} />
                   </TableCell>
-                  <TableCell data-label="Schedule" className="text-xs">{schedule.words}</TableCell>
+                  <TableCell data-label="Schedule" className="text-xs">
+                    {schedule.words}
+                  </TableCell>
                   <TableCell data-label="Next run" className="text-xs">
-                    {row.paused || !row.registered ? <span className="text-muted-foreground">—</span> : <RelativeTime value={schedule.next} />}
+                    {row.paused || !row.registered ? (
+                      <span className="text-muted-foreground">—</span>
+                    ) : (
+                      <RelativeTime value={schedule.next} />
+                    )}
                   </TableCell>
                   <TableCell data-label="Last run" className="text-xs">
                     {row.lastRun ? (
@@ -107,7 +115,9 @@ export default async function IntegrationsPage({ searchParams }: { searchParams:
                     {row.successRate24h === null ? (
                       <span className="text-muted-foreground">—</span>
                     ) : (
-                      <span title={`${row.succeeded24h} of ${row.finished24h} finished runs succeeded`}>{Math.round(row.successRate24h * 100)}%</span>
+                      <span title={`${row.succeeded24h} of ${row.finished24h} finished runs succeeded`}>
+                        {Math.round(row.successRate24h * 100)}%
+                      </span>
                     )}
                   </TableCell>
                 </TableRow>

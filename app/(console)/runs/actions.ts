@@ -11,7 +11,8 @@ const ZRunId = z.string().uuid('That is not a run id.');
 export const retryRunAction = defineAction({
   role: 'operator',
   input: z.object({ runId: ZRunId, reason: z.string().trim().max(500).optional() }),
-  handler: async (input, { user }) => retryRun(getDb(), await getBoss(), { runId: input.runId, triggeredBy: user.email || user.name, reason: input.reason }),
+  handler: async (input, { user }) =>
+    retryRun(getDb(), await getBoss(), { runId: input.runId, triggeredBy: user.email || user.name, reason: input.reason }),
 });
 
 export const retryRunsAction = defineAction({
@@ -33,7 +34,12 @@ export const runNowAction = defineAction({
   role: 'operator',
   input: z.object({ integration: z.string().min(1).max(100), dryRun: z.boolean().default(false) }),
   handler: async (input, { user }) =>
-    runNow(getDb(), await getBoss(), { integration: input.integration, dryRun: input.dryRun, triggeredBy: user.email || user.name, trigger: 'manual' }),
+    runNow(getDb(), await getBoss(), {
+      integration: input.integration,
+      dryRun: input.dryRun,
+      triggeredBy: user.email || user.name,
+      trigger: 'manual',
+    }),
 });
 
 export const cancelBulkAction = defineAction({

@@ -8,8 +8,8 @@ import { Select } from '@/components/ui/select';
 import { runStatusEnum, runTriggerEnum } from '@/db/schema';
 import { requireUser } from '@/lib/auth/guards';
 import { hasRole } from '@/lib/auth/roles';
-import { listInventory } from '@/lib/platform/read-models/inventory';
 import { parseSearchParams } from '@/lib/platform/params';
+import { listInventory } from '@/lib/platform/read-models/inventory';
 import { listRuns, ZRunFilter } from '@/lib/platform/read-models/run-queries';
 import { listBulkOperations } from '@/lib/platform/triggers/triggers';
 import { getDb } from '@/lib/server/db';
@@ -92,15 +92,26 @@ export default async function RunsPage({ searchParams }: { searchParams: Promise
           </Button>
         ) : null}
       </form>
-      <BulkOperations key={bulk.map((b) => `${b.id}:${b.status}`).join(',')} initial={JSON.parse(JSON.stringify(bulk))} canOperate={hasRole(user.role, 'operator')} />
+      <BulkOperations
+        key={bulk.map((b) => `${b.id}:${b.status}`).join(',')}
+        initial={JSON.parse(JSON.stringify(bulk))}
+        canOperate={hasRole(user.role, 'operator')}
+      />
       <RunsTable
         initial={JSON.parse(JSON.stringify(page.items))}
         canOperate={hasRole(user.role, 'operator')}
-        emptyText={filtered ? 'No run matches these filters. Clear them to see every run.' : 'No runs yet. Start one from an integration page with Run now.'}
+        emptyText={
+          filtered
+            ? 'No run matches these filters. Clear them to see every run.'
+            : 'No runs yet. Start one from an integration page with Run now.'
+        }
       />
       <div className="flex justify-between text-sm">
         {raw.after ? (
-          <Link href={`/runs?${new URLSearchParams(Object.fromEntries(Object.entries(cleaned).filter(([k]) => k !== 'after'))).toString()}`} className="hover:underline">
+          <Link
+            href={`/runs?${new URLSearchParams(Object.fromEntries(Object.entries(cleaned).filter(([k]) => k !== 'after'))).toString()}`}
+            className="hover:underline"
+          >
             ← Newest
           </Link>
         ) : (

@@ -8,7 +8,11 @@ import { getDb } from '@/lib/server/db';
 
 export const updateUserAction = defineAction({
   role: 'admin',
-  input: z.object({ userId: z.string().uuid('That is not a user id.'), role: z.enum(roleEnum.enumValues).optional(), disabled: z.boolean().optional() }),
+  input: z.object({
+    userId: z.string().uuid('That is not a user id.'),
+    role: z.enum(roleEnum.enumValues).optional(),
+    disabled: z.boolean().optional(),
+  }),
   handler: async (input, { user, correlationId }) => {
     try {
       const after = await updateUser(getDb(), { ...input, actor: user.email || user.name, correlationId });

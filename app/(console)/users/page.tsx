@@ -19,7 +19,10 @@ export default async function UsersPage() {
   const users = await listUsers(getDb());
   return (
     <div className="flex flex-col gap-4">
-      <PageHeader title="Users and roles" description="People appear here after their first SSO sign-in. Viewers read; operators also run, retry, pause and reset breakers; admins also edit configuration, credentials, mappings, channels and roles. Every change is audited." />
+      <PageHeader
+        title="Users and roles"
+        description="People appear here after their first SSO sign-in. Viewers read; operators also run, retry, pause and reset breakers; admins also edit configuration, credentials, mappings, channels and roles. Every change is audited."
+      />
       {users.length === 0 ? (
         <EmptyState title="No users yet" />
       ) : (
@@ -36,9 +39,15 @@ export default async function UsersPage() {
           <TableBody>
             {users.map((u) => (
               <TableRow key={u.id}>
-                <TableCell data-label="Name" className="font-medium">{u.name}</TableCell>
-                <TableCell data-label="E-mail" className="text-xs">{u.email}</TableCell>
-                <TableCell data-label="Status">{u.disabled ? <Badge variant="destructive">disabled</Badge> : <Badge variant="success">active</Badge>}</TableCell>
+                <TableCell data-label="Name" className="font-medium">
+                  {u.name}
+                </TableCell>
+                <TableCell data-label="E-mail" className="text-xs">
+                  {u.email}
+                </TableCell>
+                <TableCell data-label="Status">
+                  {u.disabled ? <Badge variant="destructive">disabled</Badge> : <Badge variant="success">active</Badge>}
+                </TableCell>
                 <TableCell data-label="Last seen" className="text-xs">
                   <RelativeTime value={u.lastSeenAt} />
                 </TableCell>

@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { listInventory } from '@/lib/platform/read-models/inventory';
-import { route } from '@/lib/server/route';
 import { getDb } from '@/lib/server/db';
+import { route } from '@/lib/server/route';
 
 export const dynamic = 'force-dynamic';
 

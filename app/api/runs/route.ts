@@ -1,6 +1,6 @@
 import { queryRuns, ZRunFilter } from '@/lib/platform/read-models/run-queries';
-import { route } from '@/lib/server/route';
 import { getDb } from '@/lib/server/db';
+import { route } from '@/lib/server/route';
 
 export const dynamic = 'force-dynamic';
 

@@ -3,8 +3,15 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { generateHostData } from '../../../db/host-data';
 import { attempts } from '../../../db/schema';
 import { editInvoice, exactlyOnceReport, invoiceVersions } from '../../../test/fixtures/invoices';
+import {
+  configure,
+  spawnWorkerProcess,
+  startHarness,
+  waitForRun,
+  type Harness,
+  type WorkerProcess,
+} from '../../../test/fixtures/shipped-integrations';
 import { waitFor } from '../../../test/fixtures/wait';
-import { configure, spawnWorkerProcess, startHarness, waitForRun, type Harness, type WorkerProcess } from '../../../test/fixtures/shipped-integrations';
 import { runNow } from '../../platform/triggers/triggers';
 
 /**
@@ -24,7 +31,12 @@ const workers: WorkerProcess[] = [];
 beforeAll(async () => {
   h = await startHarness({ seed: 13 });
   await generateHostData(h.db, { customers: 25, invoices: INVOICES, seed: 13 });
-  await configure(h.db, 'accounting-export', { settings: { batchSize: 50 }, retryDelays: ['1s', '2s', '2s'], breakerFailures: 3, breakerCooldown: '2s' });
+  await configure(h.db, 'accounting-export', {
+    settings: { batchSize: 50 },
+    retryDelays: ['1s', '2s', '2s'],
+    breakerFailures: 3,
+    breakerCooldown: '2s',
+  });
 }, 120_000);
 afterAll(async () => {
   await Promise.allSettled(workers.map((w) => w.kill()));
@@ -32,7 +44,7 @@ afterAll(async () => {
 });
 
 describe('an invoice edited between attempts after a worker is killed', () => {
-  it('books every version at most once and the edited invoice\'s latest version in the next run', async () => {
+  it("books every version at most once and the edited invoice's latest version in the next run", async () => {
     await h.admin.setFaults('accounting', { latencyMs: 400 });
     const first = await spawnWorkerProcess(h, 'first');
     workers.push(first);
@@ -76,6 +88,14 @@ describe('an invoice edited between attempts after a worker is killed', () => {
         `resumed from ${JSON.stringify(resumed.resumedFrom)}, bookings ${report.bookings} (after the run ${afterRun.total}), duplicate versions ${report.duplicates}, ` +
         `extra per invoice ${report.extraPerInvoice}, latest version missing ${report.latestMissing.length}, entry replays ${afterRun.entryReplays}, run result ${JSON.stringify({ processed: (run.result as { processed: number }).processed })}`,
     );
-    expect(report).toMatchObject({ posted: INVOICES, bookings: INVOICES + 1, duplicates: 0, extraPerInvoice: 0, latestMissing: [], withoutExternalId: 0, reversioned: 1 });
+    expect(report).toMatchObject({
+      posted: INVOICES,
+      bookings: INVOICES + 1,
+      duplicates: 0,
+      extraPerInvoice: 0,
+      latestMissing: [],
+      withoutExternalId: 0,
+      reversioned: 1,
+    });
   }, 400_000);
 });

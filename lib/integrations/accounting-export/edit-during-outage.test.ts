@@ -3,10 +3,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { generateHostData } from '../../../db/host-data';
 import { attempts } from '../../../db/schema';
 import { editInvoice, exactlyOnceReport, invoiceVersions } from '../../../test/fixtures/invoices';
-import { waitFor } from '../../../test/fixtures/wait';
 import { configure, startHarness, startShippedWorker, waitForRun, type Harness } from '../../../test/fixtures/shipped-integrations';
-import { runNow } from '../../platform/triggers/triggers';
+import { waitFor } from '../../../test/fixtures/wait';
 import type { PlatformWorker } from '../../platform/execution/worker';
+import { runNow } from '../../platform/triggers/triggers';
 
 /**
  * Issue 13, reproduction 1 (outage, no kill): a run over 1 000 invoices, batches of 50; at about
@@ -23,7 +23,12 @@ let worker: PlatformWorker;
 beforeAll(async () => {
   h = await startHarness({ seed: 31 });
   await generateHostData(h.db, { customers: 25, invoices: INVOICES, seed: 31 });
-  await configure(h.db, 'accounting-export', { settings: { batchSize: 50 }, retryDelays: ['1s', '1s', '2s'], breakerFailures: 3, breakerCooldown: '2s' });
+  await configure(h.db, 'accounting-export', {
+    settings: { batchSize: 50 },
+    retryDelays: ['1s', '1s', '2s'],
+    breakerFailures: 3,
+    breakerCooldown: '2s',
+  });
   worker = await startShippedWorker(h);
 }, 120_000);
 afterAll(async () => {
@@ -37,10 +42,14 @@ describe('an invoice edited during an outage of the accounting API', () => {
     const { runId } = await runNow(h.db, h.boss, { integration: 'accounting-export', triggeredBy: 'ada@example.com' });
     await waitFor('about 400 invoices to be booked', async () => (await h.admin.bookings()).total >= 400, 120_000);
     await h.admin.setFaults('accounting', { down: true });
-    await waitFor('the attempt to fail on the outage', async () => {
-      const rows = await h.db.select().from(attempts).where(eq(attempts.runId, runId));
-      return rows.some((a) => a.outcome === 'failed');
-    }, 60_000);
+    await waitFor(
+      'the attempt to fail on the outage',
+      async () => {
+        const rows = await h.db.select().from(attempts).where(eq(attempts.runId, runId));
+        return rows.some((a) => a.outcome === 'failed');
+      },
+      60_000,
+    );
     const bookedAtOutage = await h.admin.bookedEntries();
     const edited = bookedAtOutage[Math.floor(bookedAtOutage.length / 2)];
     const [{ id: editedId }] = await h.db.$client<{ id: string }[]>`select id from invoices where number = ${edited.reference}`;
@@ -64,6 +73,14 @@ describe('an invoice edited during an outage of the accounting API', () => {
         `deferrals ${rows.length - used.length}, resumed from ${JSON.stringify(used.at(-1)!.resumedFrom)}, bookings ${report.bookings}, duplicate versions ${report.duplicates}, ` +
         `extra per invoice ${report.extraPerInvoice}, latest version missing ${report.latestMissing.length}`,
     );
-    expect(report).toMatchObject({ posted: INVOICES, bookings: INVOICES + 1, duplicates: 0, extraPerInvoice: 0, latestMissing: [], withoutExternalId: 0, reversioned: 1 });
+    expect(report).toMatchObject({
+      posted: INVOICES,
+      bookings: INVOICES + 1,
+      duplicates: 0,
+      extraPerInvoice: 0,
+      latestMissing: [],
+      withoutExternalId: 0,
+      reversioned: 1,
+    });
   }, 300_000);
 });

@@ -9,8 +9,8 @@ import {
   waitForRun,
   type Harness,
 } from '../../../test/fixtures/shipped-integrations';
-import type { PlannedRequest } from '../../platform/resilience/dry-run';
 import type { PlatformWorker } from '../../platform/execution/worker';
+import type { PlannedRequest } from '../../platform/resilience/dry-run';
 import { runNow } from '../../platform/triggers/triggers';
 import type { Rejection } from './index';
 
@@ -63,7 +63,9 @@ describe('accounting-export dry-run', () => {
     const plan = run.plan as PlannedRequest[];
     const entries = plan.map((p) => (p.body as { entries: { reference: string }[] }).entries);
     const planned = entries.flat().map((e) => e.reference);
-    console.log(`dry-run: batches planned: ${plan.length}, entries planned: ${planned.length}, booked: ${(await h.admin.bookings()).total - bookedBefore}`);
+    console.log(
+      `dry-run: batches planned: ${plan.length}, entries planned: ${planned.length}, booked: ${(await h.admin.bookings()).total - bookedBefore}`,
+    );
 
     expect(plan).toHaveLength(5);
     for (const request of plan) {
@@ -73,9 +75,22 @@ describe('accounting-export dry-run', () => {
     expect(new Set(plan.map((p) => p.headers['idempotency-key'])).size).toBe(5);
     expect(entries.map((e) => e.length)).toEqual([9, 10, 10, 10, 2]);
     // Every posted invoice the mapping accepts, in export order; the draft and the line-less invoice are not in it.
-    expect(planned).toEqual(posted().filter((inv) => inv.number !== ordered[MAPPING_REJECTED].number).map((inv) => inv.number));
-    expect(entries[0][0]).toMatchObject({ reference: ordered[0].number, currency: expect.stringMatching(/^[A-Z]{3}$/), lineCount: expect.any(Number) });
-    expect(run.result).toMatchObject({ processed: 41, batches: 5, rejectedCount: 1, summary: expect.stringMatching(/^Would post 41 journal entries in 5 batches/) });
+    expect(planned).toEqual(
+      posted()
+        .filter((inv) => inv.number !== ordered[MAPPING_REJECTED].number)
+        .map((inv) => inv.number),
+    );
+    expect(entries[0][0]).toMatchObject({
+      reference: ordered[0].number,
+      currency: expect.stringMatching(/^[A-Z]{3}$/),
+      lineCount: expect.any(Number),
+    });
+    expect(run.result).toMatchObject({
+      processed: 41,
+      batches: 5,
+      rejectedCount: 1,
+      summary: expect.stringMatching(/^Would post 41 journal entries in 5 batches/),
+    });
 
     expect((await h.admin.bookings()).total).toBe(bookedBefore);
     const requestsAfter = await h.admin.requests();
@@ -101,8 +116,18 @@ describe('accounting-export rejections', () => {
     expect(result.rejected).toEqual(
       expect.arrayContaining([
         { reference: ordered[MAPPING_REJECTED].number, stage: 'mapping', field: 'account', reason: expect.any(String) },
-        { reference: ordered[API_GROSS].number, stage: 'api', field: 'grossAmount', reason: expect.stringMatching(/grossAmount .* must equal netAmount \+ taxAmount/) },
-        ...API_CURRENCY.map((i) => ({ reference: ordered[i].number, stage: 'api', field: 'currency', reason: expect.stringMatching(/3-letter ISO 4217 code in capitals/) })),
+        {
+          reference: ordered[API_GROSS].number,
+          stage: 'api',
+          field: 'grossAmount',
+          reason: expect.stringMatching(/grossAmount .* must equal netAmount \+ taxAmount/),
+        },
+        ...API_CURRENCY.map((i) => ({
+          reference: ordered[i].number,
+          stage: 'api',
+          field: 'currency',
+          reason: expect.stringMatching(/3-letter ISO 4217 code in capitals/),
+        })),
       ]),
     );
     expect(result.rejected).toHaveLength(4);

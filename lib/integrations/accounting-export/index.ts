@@ -70,7 +70,12 @@ export const accountingExport = defineIntegration({
   settings,
   secrets: ['clientId', 'clientSecret'],
   breakerKey: 'accounting-api',
-  oauth2: (s, secrets) => ({ tokenUrl: s.tokenUrl, clientId: secrets.clientId ?? '', clientSecret: secrets.clientSecret ?? '', scope: s.scope }),
+  oauth2: (s, secrets) => ({
+    tokenUrl: s.tokenUrl,
+    clientId: secrets.clientId ?? '',
+    clientSecret: secrets.clientSecret ?? '',
+    scope: s.scope,
+  }),
   mapping: { sample: invoiceSamples, defaults: defaultJournalMapping },
   defaults: {
     schedule: '0 2 * * *',
@@ -92,7 +97,7 @@ export const accountingExport = defineIntegration({
     const { before } = await ctx.captureBound();
     const total = await countInvoicesAfter(ctx.db, { after: start, before });
     ctx.log.info(
-      `exporting ${total} invoices changed since ${start ? start.updatedAt : 'the beginning'}${ctx.run.resumedFrom ? ' (resuming from this run\'s checkpoint)' : ''}, before ${before}`,
+      `exporting ${total} invoices changed since ${start ? start.updatedAt : 'the beginning'}${ctx.run.resumedFrom ? " (resuming from this run's checkpoint)" : ''}, before ${before}`,
       { batchSize: ctx.settings.batchSize },
     );
     ctx.progress(0, total);
@@ -116,7 +121,10 @@ export const accountingExport = defineIntegration({
       if (ctx.signal.aborted) throw ctx.signal.reason;
       const mapped = (await ctx.map(page.map((p) => p.record))) as MapResult;
       for (const r of mapped.rejected) reject({ reference: r.key, field: r.field, reason: r.reason, stage: 'mapping' });
-      const entries = mapped.mapped.map((m) => ({ ...m.value, externalId: invoiceExternalId(page[m.index].record.id, page[m.index].version) }));
+      const entries = mapped.mapped.map((m) => ({
+        ...m.value,
+        externalId: invoiceExternalId(page[m.index].record.id, page[m.index].version),
+      }));
       if (entries.length > 0) {
         batches++;
         const key = batchIdempotencyKey(entries);
@@ -136,7 +144,10 @@ export const accountingExport = defineIntegration({
           const reference = r.reference ?? String((entries[r.index] as { reference?: string })?.reference ?? `#${r.index}`);
           for (const e of r.errors.slice(0, 3)) reject({ reference, field: e.field, reason: e.message, stage: 'api' });
         }
-        ctx.log.info(`batch ${batches}: ${ctx.dryRun ? `would post ${entries.length}` : `booked ${body.booked?.length ?? 0}`}, rejected ${body.rejected?.length ?? 0}`, { idempotencyKey: key });
+        ctx.log.info(
+          `batch ${batches}: ${ctx.dryRun ? `would post ${entries.length}` : `booked ${body.booked?.length ?? 0}`}, rejected ${body.rejected?.length ?? 0}`,
+          { idempotencyKey: key },
+        );
       }
       // The checkpoint moves past this batch only once it is booked (durably, so a retried attempt
       // resumes after it); rejected records are listed in the result and picked up again when the

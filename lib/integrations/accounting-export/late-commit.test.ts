@@ -4,8 +4,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { attemptLogs, attempts, customers } from '../../../db/schema';
 import { editInvoice, exactlyOnceReport, insertPostedInvoice, invoiceVersions } from '../../../test/fixtures/invoices';
 import { startHarness, startShippedWorker, waitForRun, type Harness } from '../../../test/fixtures/shipped-integrations';
-import { runNow } from '../../platform/triggers/triggers';
 import type { PlatformWorker } from '../../platform/execution/worker';
+import { runNow } from '../../platform/triggers/triggers';
 
 /**
  * Issue 13, reproduction 2: an invoice inserted with `updated_at = now()` in a host transaction
@@ -22,7 +22,10 @@ let customerId: string;
 
 beforeAll(async () => {
   h = await startHarness({ seed: 77 });
-  [{ id: customerId }] = await h.db.insert(customers).values({ name: 'Late Commit GmbH', country: 'DE', currency: 'EUR' }).returning({ id: customers.id });
+  [{ id: customerId }] = await h.db
+    .insert(customers)
+    .values({ name: 'Late Commit GmbH', country: 'DE', currency: 'EUR' })
+    .returning({ id: customers.id });
   for (let i = 1; i <= 20; i++) await insertPostedInvoice(h.db.$client, { number: `INV-LC-${String(i).padStart(3, '0')}`, customerId });
   host = postgres(h.t.url, { max: 1, onnotice: () => {}, connection: { application_name: 'host-app-checkout' } });
   worker = await startShippedWorker(h);
@@ -56,7 +59,16 @@ describe('an invoice whose transaction commits after a run', () => {
     const during = await runNow(h.db, h.boss, { integration: 'accounting-export', triggeredBy: 'ada@example.com' });
     const duringRun = await waitForRun(h.db, during.runId, ['succeeded']);
     const duringAttempts = await h.db.select({ id: attempts.id }).from(attempts).where(eq(attempts.runId, during.runId));
-    const logs = await h.db.select().from(attemptLogs).where(inArray(attemptLogs.attemptId, duringAttempts.map((a) => a.id))).orderBy(asc(attemptLogs.id));
+    const logs = await h.db
+      .select()
+      .from(attemptLogs)
+      .where(
+        inArray(
+          attemptLogs.attemptId,
+          duringAttempts.map((a) => a.id),
+        ),
+      )
+      .orderBy(asc(attemptLogs.id));
     const heldBack = logs.find((l) => l.message.startsWith('change capture held back to'));
 
     commit();
@@ -72,7 +84,15 @@ describe('an invoice whose transaction commits after a run', () => {
         `log: ${heldBack?.message ?? 'no hold-back line'}`,
     );
     expect(entries.filter((e) => e.reference === 'INV-LC-LATE').map((e) => e.externalId?.split('@')[0])).toEqual([late]);
-    expect(report).toMatchObject({ posted: 22, bookings: 23, duplicates: 0, extraPerInvoice: 0, latestMissing: [], withoutExternalId: 0, reversioned: 1 });
+    expect(report).toMatchObject({
+      posted: 22,
+      bookings: 23,
+      duplicates: 0,
+      extraPerInvoice: 0,
+      latestMissing: [],
+      withoutExternalId: 0,
+      reversioned: 1,
+    });
     // The run during the open transaction stopped below it and said why; the next run booked the rest.
     expect(duringRun.result).toMatchObject({ processed: 0 });
     expect(heldBack?.message).toMatch(/by an open transaction \(pid \d+, host-app-checkout, idle in transaction, started /);

@@ -38,7 +38,13 @@ export const invoiceSamples: InvoiceRecord[] = [
     grossTotal: '1428.00',
     postedAt: '2026-11-02T09:12:00.000Z',
     updatedAt: '2026-11-02T09:12:00.000Z',
-    customer: { id: 'c0a8012e-0000-4000-8000-000000000001', externalId: 'crm-0001', name: 'Globex GmbH', email: 'billing@globex.example', country: 'DE' },
+    customer: {
+      id: 'c0a8012e-0000-4000-8000-000000000001',
+      externalId: 'crm-0001',
+      name: 'Globex GmbH',
+      email: 'billing@globex.example',
+      country: 'DE',
+    },
     lines: [
       { position: 0, description: 'Platform subscription', quantity: '1.000', unitPrice: '1000.00', taxRate: '0.1900', account: '4000' },
       { position: 1, description: 'Support plan', quantity: '1.000', unitPrice: '200.00', taxRate: '0.1900', account: '4200' },
@@ -71,7 +77,13 @@ export const invoiceSamples: InvoiceRecord[] = [
     grossTotal: '0.00',
     postedAt: '2026-11-04T08:00:00.000Z',
     updatedAt: '2026-11-04T08:00:00.000Z',
-    customer: { id: 'c0a8012e-0000-4000-8000-000000000003', externalId: 'crm-0003', name: 'Initech Ltd', email: 'ap@initech.example', country: 'GB' },
+    customer: {
+      id: 'c0a8012e-0000-4000-8000-000000000003',
+      externalId: 'crm-0003',
+      name: 'Initech Ltd',
+      email: 'ap@initech.example',
+      country: 'GB',
+    },
     lines: [],
   },
 ];

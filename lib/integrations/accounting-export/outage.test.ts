@@ -14,9 +14,9 @@ import {
 } from '../../../test/fixtures/shipped-integrations';
 import { startAlerting } from '../../platform/alerts';
 import { createChannel } from '../../platform/alerts/channels';
+import type { PlatformWorker } from '../../platform/execution/worker';
 import { getBreaker } from '../../platform/resilience/breaker';
 import { runNow } from '../../platform/triggers/triggers';
-import type { PlatformWorker } from '../../platform/execution/worker';
 
 /**
  * An outage of the accounting API, end to end: the stand-in answers 503 to everything; the first
@@ -35,7 +35,12 @@ let alerting: { stop(): Promise<void> };
 beforeAll(async () => {
   h = await startHarness();
   await generateHostData(h.db, { customers: 10, invoices: INVOICES, seed: 5 });
-  await configure(h.db, 'accounting-export', { settings: { batchSize: 50 }, retryDelays: ['1s', '1s', '1s'], breakerFailures: 3, breakerCooldown: '10s' });
+  await configure(h.db, 'accounting-export', {
+    settings: { batchSize: 50 },
+    retryDelays: ['1s', '1s', '1s'],
+    breakerFailures: 3,
+    breakerCooldown: '10s',
+  });
   const channel = await createChannel(h.db, {
     input: { type: 'webhook', name: 'ops', url: `${h.sandbox.url}/catcher/webhook/ops` },
     actor: 'ada@example.com',
@@ -68,10 +73,14 @@ describe('accounting API outage', () => {
     const { runId } = await runNow(h.db, h.boss, { integration: 'accounting-export', triggeredBy: 'ada@example.com' });
 
     // Transient failures until the breaker opens: the first batch's POST and its two quick retries.
-    const opened = await waitFor('the breaker to open', async () => {
-      const breaker = await getBreaker(h.db, { key: 'accounting-api' });
-      return breaker?.state === 'open' ? breaker : undefined;
-    }, 30_000);
+    const opened = await waitFor(
+      'the breaker to open',
+      async () => {
+        const breaker = await getBreaker(h.db, { key: 'accounting-api' });
+        return breaker?.state === 'open' ? breaker : undefined;
+      },
+      30_000,
+    );
     const requestsAtOpen = (await h.admin.requests()).accounting;
     expect(requestsAtOpen).toMatchObject({ total: 3, byStatus: { 503: 3 } });
 
@@ -112,7 +121,10 @@ describe('accounting API outage', () => {
     const incidentRows = await h.db.select().from(incidents);
     expect(incidentRows).toHaveLength(1);
     expect(incidentRows[0]).toMatchObject({ integration: 'accounting-export', kind: 'breaker_open', closedAt: expect.any(Date) });
-    expect(await h.db.select({ event: alerts.event }).from(alerts).orderBy(asc(alerts.createdAt))).toEqual([{ event: 'opened' }, { event: 'recovered' }]);
+    expect(await h.db.select({ event: alerts.event }).from(alerts).orderBy(asc(alerts.createdAt))).toEqual([
+      { event: 'opened' },
+      { event: 'recovered' },
+    ]);
 
     const bookings = await h.admin.bookings();
     const numbers = (await h.db.execute<{ number: string }>(sql`select number from invoices where status = 'posted'`)).map((r) => r.number);

@@ -81,7 +81,9 @@ describe('accounting-export through worker processes', () => {
 
     const bookings = await h.admin.bookings();
     const requests = (await h.admin.requests()).accounting;
-    const injected = Object.entries(requests.byStatus).filter(([status]) => Number(status) >= 500).reduce((sum, [, n]) => sum + n, 0);
+    const injected = Object.entries(requests.byStatus)
+      .filter(([status]) => Number(status) >= 500)
+      .reduce((sum, [, n]) => sum + n, 0);
     const numbers = (await h.db.execute<{ number: string }>(sql`select number from invoices where status = 'posted'`)).map((r) => r.number);
     const missing = numbers.filter((n) => !bookings.byReference[n]);
     const bookedOnce = numbers.filter((n) => bookings.byReference[n] === 1).length;

@@ -10,8 +10,8 @@ import {
   type Contact,
   type Harness,
 } from '../../../test/fixtures/shipped-integrations';
-import { runNow } from '../../platform/triggers/triggers';
 import type { PlatformWorker } from '../../platform/execution/worker';
+import { runNow } from '../../platform/triggers/triggers';
 
 /**
  * crm-sync end to end: the CRM stand-in (250 seeded contacts, X-Api-Key required: the demo key is
@@ -27,7 +27,9 @@ beforeAll(async () => {
   h = await startHarness({ seed: 3 });
   // Host customers that never came from the CRM: the sync must leave them alone.
   await generateHostData(h.db, { customers: 5, invoices: 0, seed: 3 });
-  await h.db.execute(sql`update integrations set settings = settings || ${JSON.stringify({ pageSize: PAGE_SIZE })}::jsonb where name = 'crm-sync'`);
+  await h.db.execute(
+    sql`update integrations set settings = settings || ${JSON.stringify({ pageSize: PAGE_SIZE })}::jsonb where name = 'crm-sync'`,
+  );
   worker = await startShippedWorker(h);
 });
 afterAll(async () => {
@@ -58,7 +60,13 @@ async function customersChecksum(): Promise<string> {
 
 async function syncedCustomers(): Promise<Map<string, Omit<Contact, 'id' | 'updated_at'>>> {
   const rows = await h.db
-    .select({ externalId: customers.externalId, name: customers.name, email: customers.email, country: customers.country, currency: customers.currency })
+    .select({
+      externalId: customers.externalId,
+      name: customers.name,
+      email: customers.email,
+      country: customers.country,
+      currency: customers.currency,
+    })
     .from(customers)
     .where(isNotNull(customers.externalId));
   return new Map(rows.map(({ externalId, ...fields }) => [externalId!, fields]));
@@ -67,7 +75,12 @@ async function syncedCustomers(): Promise<Map<string, Omit<Contact, 'id' | 'upda
 /** What a sync from `since` (inclusive) must report: the stand-in's contacts changed at or after it, split by what the test did. */
 function expectedCounts(contacts: Contact[], since: string, changed: string[], created: string[]) {
   const seen = contacts.filter((c) => c.updated_at >= since);
-  return { created: created.length, updated: changed.length, unchanged: seen.length - changed.length - created.length, processed: seen.length };
+  return {
+    created: created.length,
+    updated: changed.length,
+    unchanged: seen.length - changed.length - created.length,
+    processed: seen.length,
+  };
 }
 
 describe('crm-sync', () => {
@@ -75,12 +88,23 @@ describe('crm-sync', () => {
     const hostBefore = await h.db.execute(sql`select * from customers where external_id is null order by id`);
     const contacts = await h.admin.contacts();
     const firstSync = await sync();
-    console.log(`crm first sync: contacts in the CRM: ${contacts.length}, created: ${firstSync.created}, updated: ${firstSync.updated}, unchanged: ${firstSync.unchanged}, pages: ${firstSync.pages}`);
-    expect(firstSync).toMatchObject({ created: contacts.length, updated: 0, unchanged: 0, processed: contacts.length, pages: Math.ceil(contacts.length / PAGE_SIZE) });
+    console.log(
+      `crm first sync: contacts in the CRM: ${contacts.length}, created: ${firstSync.created}, updated: ${firstSync.updated}, unchanged: ${firstSync.unchanged}, pages: ${firstSync.pages}`,
+    );
+    expect(firstSync).toMatchObject({
+      created: contacts.length,
+      updated: 0,
+      unchanged: 0,
+      processed: contacts.length,
+      pages: Math.ceil(contacts.length / PAGE_SIZE),
+    });
     const synced = await syncedCustomers();
     expect(synced.size).toBe(contacts.length);
     for (const c of contacts) expect(synced.get(c.id)).toEqual({ name: c.name, email: c.email, country: c.country, currency: c.currency });
-    const newest = contacts.map((c) => c.updated_at).sort().at(-1)!;
+    const newest = contacts
+      .map((c) => c.updated_at)
+      .sort()
+      .at(-1)!;
     expect(await cursorOf(h.db, 'crm-sync')).toEqual({ updatedSince: newest });
 
     // Three contacts change in the CRM and one is added.
@@ -89,15 +113,28 @@ describe('crm-sync', () => {
       await h.admin.changeContact('crm-0100', { email: 'accounts@renamed.example' }),
       await h.admin.changeContact('crm-0200', { name: 'Initech Moved AG', country: 'CH', currency: 'CHF' }),
     ];
-    const added = await h.admin.createContact({ name: 'Newcomer Labs BV', email: 'hello@newcomer.example', country: 'NL', currency: 'EUR' });
-    const expected = expectedCounts(await h.admin.contacts(), newest, changed.map((c) => c.id), [added.id]);
+    const added = await h.admin.createContact({
+      name: 'Newcomer Labs BV',
+      email: 'hello@newcomer.example',
+      country: 'NL',
+      currency: 'EUR',
+    });
+    const expected = expectedCounts(
+      await h.admin.contacts(),
+      newest,
+      changed.map((c) => c.id),
+      [added.id],
+    );
 
     const secondSync = await sync();
-    console.log(`crm second sync: changed in the CRM: ${changed.length}, added: 1, reported created: ${secondSync.created}, updated: ${secondSync.updated}, unchanged: ${secondSync.unchanged} (expected ${JSON.stringify(expected)})`);
+    console.log(
+      `crm second sync: changed in the CRM: ${changed.length}, added: 1, reported created: ${secondSync.created}, updated: ${secondSync.updated}, unchanged: ${secondSync.unchanged} (expected ${JSON.stringify(expected)})`,
+    );
     expect(secondSync).toMatchObject(expected);
     expect(secondSync.updated).toBe(3);
     const after = await syncedCustomers();
-    for (const c of [...changed, added]) expect(after.get(c.id)).toEqual({ name: c.name, email: c.email, country: c.country, currency: c.currency });
+    for (const c of [...changed, added])
+      expect(after.get(c.id)).toEqual({ name: c.name, email: c.email, country: c.country, currency: c.currency });
     expect(after.size).toBe(contacts.length + 1);
     expect(await h.db.execute(sql`select * from customers where external_id is null order by id`)).toEqual(hostBefore);
   });
@@ -109,20 +146,31 @@ describe('crm-sync', () => {
       await h.admin.changeContact('crm-0042', { name: 'Hooli Dry Run Ltd' }),
       await h.admin.changeContact('crm-0150', { email: 'ap@dry-run.example', currency: 'USD', country: 'US' }),
     ];
-    const expected = expectedCounts(await h.admin.contacts(), since, changed.map((c) => c.id), []);
+    const expected = expectedCounts(
+      await h.admin.contacts(),
+      since,
+      changed.map((c) => c.id),
+      [],
+    );
     const checksumBefore = await customersChecksum();
     const cursorBefore = await cursorOf(h.db, 'crm-sync');
 
     const dry = await sync(true);
     const checksumAfterDryRun = await customersChecksum();
-    console.log(`crm dry-run: created: ${dry.created}, updated: ${dry.updated}, unchanged: ${dry.unchanged}, customers checksum unchanged: ${checksumAfterDryRun === checksumBefore}`);
+    console.log(
+      `crm dry-run: created: ${dry.created}, updated: ${dry.updated}, unchanged: ${dry.unchanged}, customers checksum unchanged: ${checksumAfterDryRun === checksumBefore}`,
+    );
     expect(dry).toMatchObject(expected);
     expect(checksumAfterDryRun).toBe(checksumBefore);
     expect(await cursorOf(h.db, 'crm-sync')).toEqual(cursorBefore);
 
     const real = await sync();
     console.log(`crm real sync after the dry-run: created: ${real.created}, updated: ${real.updated}, unchanged: ${real.unchanged}`);
-    expect({ created: real.created, updated: real.updated, unchanged: real.unchanged }).toEqual({ created: dry.created, updated: dry.updated, unchanged: dry.unchanged });
+    expect({ created: real.created, updated: real.updated, unchanged: real.unchanged }).toEqual({
+      created: dry.created,
+      updated: dry.updated,
+      unchanged: dry.unchanged,
+    });
     expect(await customersChecksum()).not.toBe(checksumBefore);
     const after = await syncedCustomers();
     for (const c of changed) expect(after.get(c.id)).toEqual({ name: c.name, email: c.email, country: c.country, currency: c.currency });

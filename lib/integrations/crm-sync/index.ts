@@ -63,7 +63,11 @@ export async function applyContacts(tx: Transaction, contacts: Contact[], counts
     const values = { name: contact.name, email: contact.email, country: contact.country, currency: contact.currency };
     const [existing] = await tx.select().from(customers).where(eq(customers.externalId, contact.id));
     if (!existing) {
-      const inserted = await tx.insert(customers).values({ ...values, externalId: contact.id, externalUpdatedAt: version }).onConflictDoNothing().returning({ id: customers.id });
+      const inserted = await tx
+        .insert(customers)
+        .values({ ...values, externalId: contact.id, externalUpdatedAt: version })
+        .onConflictDoNothing()
+        .returning({ id: customers.id });
       if (inserted.length) {
         counts.created++;
         continue;
@@ -75,7 +79,11 @@ export async function applyContacts(tx: Transaction, contacts: Contact[], counts
       continue;
     }
     const same =
-      existing && existing.name === values.name && existing.email === values.email && existing.country === values.country && existing.currency === values.currency;
+      existing &&
+      existing.name === values.name &&
+      existing.email === values.email &&
+      existing.country === values.country &&
+      existing.currency === values.currency;
     if (same && held === version.getTime()) {
       counts.unchanged++;
       continue;
@@ -111,7 +119,9 @@ export const crmSync = defineIntegration({
     let pageToken: string | null = null;
     let pages = 0;
     const headers: Record<string, string> = ctx.secrets.apiKey ? { 'x-api-key': ctx.secrets.apiKey } : {};
-    ctx.log.info(`pulling contacts changed since ${cursor?.updatedSince ?? 'the beginning'}${ctx.run.resumedFrom ? " (resuming from this run's checkpoint)" : ''}`);
+    ctx.log.info(
+      `pulling contacts changed since ${cursor?.updatedSince ?? 'the beginning'}${ctx.run.resumedFrom ? " (resuming from this run's checkpoint)" : ''}`,
+    );
     do {
       if (ctx.signal.aborted) throw ctx.signal.reason;
       const page: ContactPage = await ctx.http.getJson<ContactPage>(`${ctx.settings.baseUrl}/v1/contacts`, {

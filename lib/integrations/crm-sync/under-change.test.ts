@@ -1,10 +1,18 @@
 import { asc, eq, sql } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { attempts, customers } from '../../../db/schema';
+import {
+  configure,
+  runOf,
+  startHarness,
+  startShippedWorker,
+  waitForRun,
+  type Contact,
+  type Harness,
+} from '../../../test/fixtures/shipped-integrations';
 import { sleep, waitFor } from '../../../test/fixtures/wait';
-import { configure, runOf, startHarness, startShippedWorker, waitForRun, type Contact, type Harness } from '../../../test/fixtures/shipped-integrations';
-import { runNow } from '../../platform/triggers/triggers';
 import type { PlatformWorker } from '../../platform/execution/worker';
+import { runNow } from '../../platform/triggers/triggers';
 import { applyContacts, type ApplyCounts } from './index';
 
 /**
@@ -19,16 +27,25 @@ let worker: PlatformWorker;
 
 beforeAll(async () => {
   h = await startHarness({ seed: 5 });
-  await configure(h.db, 'crm-sync', { settings: { pageSize: 20 }, retryDelays: ['1s', '1s', '1s'], breakerFailures: 50, breakerCooldown: '1s' });
+  await configure(h.db, 'crm-sync', {
+    settings: { pageSize: 20 },
+    retryDelays: ['1s', '1s', '1s'],
+    breakerFailures: 50,
+    breakerCooldown: '1s',
+  });
   // Test instrumentation: every version written to a customer, in commit order.
-  await h.db.execute(sql`create table applied_versions (seq bigserial primary key, external_id text not null, version timestamptz, name text)`);
+  await h.db.execute(
+    sql`create table applied_versions (seq bigserial primary key, external_id text not null, version timestamptz, name text)`,
+  );
   await h.db.execute(sql`
     create function record_applied_version() returns trigger language plpgsql as $$
     begin
       insert into applied_versions (external_id, version, name) values (new.external_id, new.external_updated_at, new.name);
       return new;
     end $$`);
-  await h.db.execute(sql`create trigger record_applied_version after insert or update on customers for each row when (new.external_id is not null) execute function record_applied_version()`);
+  await h.db.execute(
+    sql`create trigger record_applied_version after insert or update on customers for each row when (new.external_id is not null) execute function record_applied_version()`,
+  );
   worker = await startShippedWorker(h);
 }, 120_000);
 afterAll(async () => {
@@ -36,12 +53,18 @@ afterAll(async () => {
   await h?.close();
 });
 
-async function synced(): Promise<Map<string, { name: string; email: string | null; country: string; currency: string; version: string | null }>> {
-  const rows = await h.db.$client<{ external_id: string; name: string; email: string | null; country: string; currency: string; version: string | null }[]>`
+async function synced(): Promise<
+  Map<string, { name: string; email: string | null; country: string; currency: string; version: string | null }>
+> {
+  const rows = await h.db.$client<
+    { external_id: string; name: string; email: string | null; country: string; currency: string; version: string | null }[]
+  >`
     select external_id, name, email, country, currency,
            to_char(external_updated_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') as version
       from customers where external_id is not null`;
-  return new Map(rows.map((r) => [r.external_id, { name: r.name, email: r.email, country: r.country, currency: r.currency, version: r.version }]));
+  return new Map(
+    rows.map((r) => [r.external_id, { name: r.name, email: r.email, country: r.country, currency: r.currency, version: r.version }]),
+  );
 }
 
 /** Customers whose applied versions ever went backwards (commit order). */
@@ -56,7 +79,9 @@ async function outOfOrder(): Promise<string[]> {
 function expectInSync(crm: Contact[], customersNow: Awaited<ReturnType<typeof synced>>) {
   const wrong = crm.filter((c) => {
     const s = customersNow.get(c.id);
-    return !s || s.name !== c.name || s.email !== c.email || s.country !== c.country || s.currency !== c.currency || s.version !== c.updated_at;
+    return (
+      !s || s.name !== c.name || s.email !== c.email || s.country !== c.country || s.currency !== c.currency || s.version !== c.updated_at
+    );
   });
   expect(wrong.map((c) => c.id)).toEqual([]);
 }
@@ -70,9 +95,11 @@ describe('crm-sync under change', () => {
     // Changes while the walk is under way: contacts on pages already read and on pages not read yet,
     // and new ones; an offset-paginated walk would skip contacts as pages shift.
     const changed: Contact[] = [];
-    for (const c of [...before.slice(0, 5), ...before.slice(-5)]) changed.push(await h.admin.changeContact(c.id, { name: `${c.name} (renamed during sync)` }));
+    for (const c of [...before.slice(0, 5), ...before.slice(-5)])
+      changed.push(await h.admin.changeContact(c.id, { name: `${c.name} (renamed during sync)` }));
     const created: Contact[] = [];
-    for (let i = 0; i < 3; i++) created.push(await h.admin.createContact({ name: `Newco ${i} Ltd`, email: null, country: 'GB', currency: 'GBP' }));
+    for (let i = 0; i < 3; i++)
+      created.push(await h.admin.createContact({ name: `Newco ${i} Ltd`, email: null, country: 'GB', currency: 'GBP' }));
     const run = await waitForRun(h.db, runId, ['succeeded'], 60_000);
     await h.admin.clearFaults('crm');
 
@@ -98,7 +125,16 @@ describe('crm-sync under change', () => {
     await sleep(5);
     const tie = new Date().toISOString();
     const group: Contact[] = [];
-    for (let i = 0; i < 30; i++) group.push(await h.admin.createContact({ name: `Tie ${String(i).padStart(2, '0')} AB`, email: null, country: 'SE', currency: 'SEK', updated_at: tie }));
+    for (let i = 0; i < 30; i++)
+      group.push(
+        await h.admin.createContact({
+          name: `Tie ${String(i).padStart(2, '0')} AB`,
+          email: null,
+          country: 'SE',
+          currency: 'SEK',
+          updated_at: tie,
+        }),
+      );
     expect(new Set(group.map((c) => c.updated_at))).toEqual(new Set([tie]));
 
     await h.admin.setFaults('crm', { latencyMs: 200 });
@@ -106,11 +142,17 @@ describe('crm-sync under change', () => {
     // After the first page of the group is applied and checkpointed, the CRM goes down mid-walk.
     await waitFor('the first checkpoint', async () => ((await runOf(h.db, runId)).checkpoint ? true : undefined), 30_000);
     await h.admin.setFaults('crm', { down: true });
-    await waitFor('the attempt to fail', async () => (await h.db.select().from(attempts).where(eq(attempts.runId, runId))).some((a) => a.outcome === 'failed'), 30_000);
+    await waitFor(
+      'the attempt to fail',
+      async () => (await h.db.select().from(attempts).where(eq(attempts.runId, runId))).some((a) => a.outcome === 'failed'),
+      30_000,
+    );
     await h.admin.clearFaults('crm');
     await waitForRun(h.db, runId, ['succeeded'], 60_000);
 
-    const rows = (await h.db.select().from(attempts).where(eq(attempts.runId, runId)).orderBy(asc(attempts.startedAt))).filter((a) => a.outcome !== 'deferred');
+    const rows = (await h.db.select().from(attempts).where(eq(attempts.runId, runId)).orderBy(asc(attempts.startedAt))).filter(
+      (a) => a.outcome !== 'deferred',
+    );
     expect(rows[0]).toMatchObject({ number: 1, outcome: 'failed' });
     // The retry resumed from the checkpoint at the tie (inclusive), not from the run's start.
     expect(rows.at(-1)).toMatchObject({ outcome: 'succeeded', resumedFrom: { updatedSince: tie } });
@@ -118,7 +160,9 @@ describe('crm-sync under change', () => {
     expect(group.filter((c) => now.get(c.id)?.version !== tie).map((c) => c.id)).toEqual([]);
     expectInSync(await h.admin.contacts(), now);
     expect(await outOfOrder()).toEqual([]);
-    console.log(`crm ties: 30 contacts at ${tie}, pages of 7, attempts ${rows.map((a) => `${a.number}:${a.outcome}`).join(' ')}, resumed from ${JSON.stringify(rows.at(-1)!.resumedFrom)}, missing 0`);
+    console.log(
+      `crm ties: 30 contacts at ${tie}, pages of 7, attempts ${rows.map((a) => `${a.number}:${a.outcome}`).join(' ')}, resumed from ${JSON.stringify(rows.at(-1)!.resumedFrom)}, missing 0`,
+    );
   }, 120_000);
 
   it('never applies an older version over a newer one (a delayed or superseded attempt)', async () => {

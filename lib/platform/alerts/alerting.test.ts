@@ -4,14 +4,14 @@ import type { PgBoss } from 'pg-boss';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { alertDeliveries, alerts, auditLog, incidents, integrations } from '../../../db/schema';
 import { freshDatabase, type TestDatabase } from '../../../test/db';
+import { waitFor } from '../../../test/fixtures/wait';
 import { createBoss } from '../execution/boss';
-import { keyringFrom } from '../governance/crypto';
 import { emitPlatformEvent, PLATFORM_EVENTS_QUEUE, type PlatformEvent } from '../execution/events';
+import { keyringFrom } from '../governance/crypto';
 import { sendTestAlert, startAlerting } from './alerting';
 import { createChannel } from './channels';
 import { alertHistory } from './history';
 import type { AlertMessage } from './messages';
-import { waitFor } from '../../../test/fixtures/wait';
 import { decodeQuotedPrintable, startHttpReceiver, startSmtpReceiver, type HttpReceiver, type SmtpReceiver } from './test-receivers';
 
 /**
@@ -31,7 +31,13 @@ let alerting: { stop(): Promise<void> };
 
 beforeAll(async () => {
   t = await freshDatabase();
-  boss = createBoss(t.url, { max: 4, superviseIntervalSeconds: 1, monitorIntervalSeconds: 1, queueCacheIntervalSeconds: 1, registerInstance: false });
+  boss = createBoss(t.url, {
+    max: 4,
+    superviseIntervalSeconds: 1,
+    monitorIntervalSeconds: 1,
+    queueCacheIntervalSeconds: 1,
+    registerInstance: false,
+  });
   boss.removeAllListeners('error');
   boss.on('error', () => {});
   await boss.start();
@@ -81,9 +87,12 @@ function runFailed(integration: string, n: number): PlatformEvent {
   };
 }
 
-const alertsOf = (integration: string) => t.db.select().from(alerts).where(eq(alerts.integration, integration)).orderBy(asc(alerts.createdAt));
-const incidentsOf = (integration: string) => t.db.select().from(incidents).where(eq(incidents.integration, integration)).orderBy(asc(incidents.openedAt));
-const deliveriesOf = (alertId: string) => t.db.select().from(alertDeliveries).where(eq(alertDeliveries.alertId, alertId)).orderBy(asc(alertDeliveries.attempt));
+const alertsOf = (integration: string) =>
+  t.db.select().from(alerts).where(eq(alerts.integration, integration)).orderBy(asc(alerts.createdAt));
+const incidentsOf = (integration: string) =>
+  t.db.select().from(incidents).where(eq(incidents.integration, integration)).orderBy(asc(incidents.openedAt));
+const deliveriesOf = (alertId: string) =>
+  t.db.select().from(alertDeliveries).where(eq(alertDeliveries.alertId, alertId)).orderBy(asc(alertDeliveries.attempt));
 
 async function settled(integration: string, count: number) {
   return waitFor(`${count} settled alert(s) for ${integration}`, async () => {
@@ -112,7 +121,12 @@ describe('alerting', () => {
       const rows = await incidentsOf('storm');
       return rows.length === 1 && rows[0].eventCount === 5 ? rows : undefined;
     });
-    expect(incident).toMatchObject({ kind: 'run_failed', closedAt: null, undelivered: false, lastError: 'TransientError: upstream answered 503 (failure 5)' });
+    expect(incident).toMatchObject({
+      kind: 'run_failed',
+      closedAt: null,
+      undelivered: false,
+      lastError: 'TransientError: upstream answered 503 (failure 5)',
+    });
     const [opened] = await settled('storm', 1);
     expect(opened).toMatchObject({ event: 'opened', status: 'delivered', incidentId: incident.id });
     expect(http.on('/storm')).toHaveLength(1);
@@ -130,12 +144,22 @@ describe('alerting', () => {
     expect(body.since).toBe(first.startedAt);
 
     const recoveryRun = randomUUID();
-    await emitPlatformEvent(boss, { type: 'run.succeeded', at: new Date(Date.now() + 10).toISOString(), integration: 'storm', runId: recoveryRun, correlationId: 'corr-ok' });
+    await emitPlatformEvent(boss, {
+      type: 'run.succeeded',
+      at: new Date(Date.now() + 10).toISOString(),
+      integration: 'storm',
+      runId: recoveryRun,
+      correlationId: 'corr-ok',
+    });
     const [, recovered] = await settled('storm', 2);
     expect(recovered).toMatchObject({ event: 'recovered', status: 'delivered', incidentId: incident.id });
     expect((await incidentsOf('storm'))[0].closedAt).not.toBeNull();
     expect(http.on('/storm')).toHaveLength(2);
-    expect(http.on('/storm')[1].json).toMatchObject({ event: 'incident.recovered', eventCount: 5, runUrl: `${APP_URL}/runs/${recoveryRun}` });
+    expect(http.on('/storm')[1].json).toMatchObject({
+      event: 'incident.recovered',
+      eventCount: 5,
+      runUrl: `${APP_URL}/runs/${recoveryRun}`,
+    });
 
     // A second success has nothing to recover: no message.
     await handled({ type: 'run.succeeded', at: new Date(Date.now() + 20).toISOString(), integration: 'storm', runId: randomUUID() });
@@ -182,7 +206,12 @@ describe('alerting', () => {
     const attempts = await deliveriesOf(alert.id);
     expect(attempts).toHaveLength(6);
     expect(attempts.every((a) => a.status === 'failed')).toBe(true);
-    expect(attempts.filter((a) => a.final).map((a) => a.channelId).sort()).toEqual([down, unreachable].sort());
+    expect(
+      attempts
+        .filter((a) => a.final)
+        .map((a) => a.channelId)
+        .sort(),
+    ).toEqual([down, unreachable].sort());
     expect(attempts.find((a) => a.channelId === unreachable)?.error).toMatch(/^request failed: /);
     const [incident] = await incidentsOf('doomed');
     expect(incident.undelivered).toBe(true);
@@ -208,7 +237,10 @@ describe('alerting', () => {
     const expected = `sha256=${createHmac('sha256', secret).update(request.body).digest('hex')}`;
     expect(request.headers['x-junction-signature']).toBe(expected);
     expect(request.json).toMatchObject({ event: 'alert.test', title: "Junction test alert for channel 'signed-hook'" });
-    const [audit] = await t.db.select().from(auditLog).where(and(eq(auditLog.kind, 'action'), eq(auditLog.fieldName, 'alert_test')));
+    const [audit] = await t.db
+      .select()
+      .from(auditLog)
+      .where(and(eq(auditLog.kind, 'action'), eq(auditLog.fieldName, 'alert_test')));
     expect(audit).toMatchObject({ changedBy: 'admin@example.com', newValue: { channel: 'signed-hook', channelId: hook, alertId } });
     expect(JSON.stringify(await t.db.select().from(auditLog))).not.toContain(secret);
   });
@@ -235,14 +267,27 @@ describe('alerting', () => {
       expect(post.text).toMatch(/erp-(export|import): circuit breaker 'erp' opened/);
       expect(post.blocks[0].type).toBe('header');
     }
-    await emitPlatformEvent(boss, { type: 'breaker.closed', at: new Date(Date.now() + 5).toISOString(), breakerKey: 'erp', integrations: ['erp-export', 'erp-import'] });
+    await emitPlatformEvent(boss, {
+      type: 'breaker.closed',
+      at: new Date(Date.now() + 5).toISOString(),
+      breakerKey: 'erp',
+      integrations: ['erp-export', 'erp-import'],
+    });
     await settled('erp-export', 2);
     await settled('erp-import', 2);
-    expect(await t.db.select().from(incidents).where(and(eq(incidents.kind, 'breaker_open'), isNull(incidents.closedAt)))).toHaveLength(0);
-    expect(http.on('/slack').slice(2).map((r) => (r.json as { text: string }).text).sort()).toEqual([
-      ':white_check_mark: erp-export: recovered',
-      ':white_check_mark: erp-import: recovered',
-    ]);
+    expect(
+      await t.db
+        .select()
+        .from(incidents)
+        .where(and(eq(incidents.kind, 'breaker_open'), isNull(incidents.closedAt))),
+    ).toHaveLength(0);
+    expect(
+      http
+        .on('/slack')
+        .slice(2)
+        .map((r) => (r.json as { text: string }).text)
+        .sort(),
+    ).toEqual([':white_check_mark: erp-export: recovered', ':white_check_mark: erp-import: recovered']);
   });
 
   it('e-mails failing credentials through a real SMTP server with the sealed password', async () => {
@@ -254,7 +299,13 @@ describe('alerting', () => {
       smtpUrl: `smtp://alerts:smtp-password-77@127.0.0.1:${smtp.port}`,
     });
     await integrationRoutedTo('crm-sync', [mail]);
-    await emitPlatformEvent(boss, { type: 'credentials.failing', at: new Date().toISOString(), integration: 'crm-sync', error: 'token endpoint answered 401 invalid_client', correlationId: 'corr-cred' });
+    await emitPlatformEvent(boss, {
+      type: 'credentials.failing',
+      at: new Date().toISOString(),
+      integration: 'crm-sync',
+      error: 'token endpoint answered 401 invalid_client',
+      correlationId: 'corr-cred',
+    });
     const [alert] = await settled('crm-sync', 1);
     expect(alert.status).toBe('delivered');
     expect((await deliveriesOf(alert.id))[0]).toMatchObject({ status: 'delivered', responseCode: 250 });

@@ -2,10 +2,10 @@ import { eq } from 'drizzle-orm';
 import type { JobResult, PgBoss } from 'pg-boss';
 import type { Database, DatabaseOrTransaction } from '../../../db/client';
 import { alertChannels } from '../../../db/schema';
-import { recordAction } from '../governance/audit';
-import type { Keyring } from '../governance/crypto';
 import { PLATFORM_EVENTS_QUEUE } from '../execution/events';
 import { ensurePlatformQueues } from '../execution/queue';
+import { recordAction } from '../governance/audit';
+import type { Keyring } from '../governance/crypto';
 import { ALERT_DELIVERY_QUEUE, deliverAlert, ensureAlertQueues, raiseAlert, type DeliveryRetry } from './delivery';
 import { parsePlatformEvent } from './event-schema';
 import { handlePlatformEvent } from './incidents';
@@ -126,8 +126,14 @@ export async function sendTestAlert(
   params: { channelId: string; actor: string; correlationId?: string },
 ): Promise<{ alertId: string }> {
   return db.transaction(async (tx) => {
-    const [channel] = await tx.select({ id: alertChannels.id, name: alertChannels.name }).from(alertChannels).where(eq(alertChannels.id, params.channelId));
-    if (!channel) throw Object.assign(new Error(`alert channel ${params.channelId} does not exist (deleted?); reload the channel list`), { code: 'not_found' as const });
+    const [channel] = await tx
+      .select({ id: alertChannels.id, name: alertChannels.name })
+      .from(alertChannels)
+      .where(eq(alertChannels.id, params.channelId));
+    if (!channel)
+      throw Object.assign(new Error(`alert channel ${params.channelId} does not exist (deleted?); reload the channel list`), {
+        code: 'not_found' as const,
+      });
     const { alertId } = await raiseAlert(tx, {
       boss,
       incidentId: null,

@@ -17,7 +17,11 @@ beforeAll(async () => {
 afterAll(() => t.drop());
 
 async function auditFor(name: string) {
-  return t.db.select().from(auditLog).where(like(auditLog.fieldName, `channel.${name}.%`)).orderBy(asc(auditLog.id));
+  return t.db
+    .select()
+    .from(auditLog)
+    .where(like(auditLog.fieldName, `channel.${name}.%`))
+    .orderBy(asc(auditLog.id));
 }
 
 async function created(input: Record<string, unknown>): Promise<string> {
@@ -30,12 +34,27 @@ describe('alert channels', () => {
   it('creates a webhook channel audited field by field, its HMAC secret sealed and shown only as set', async () => {
     const id = await created({ type: 'webhook', name: 'ops-hook', url: 'https://hooks.example.com/a', hmacSecret: HMAC });
     const [view] = (await listChannels(t.db)).filter((c) => c.id === id);
-    expect(view).toMatchObject({ name: 'ops-hook', type: 'webhook', enabled: true, version: 1, url: 'https://hooks.example.com/a', hmacSecret: { set: true }, smtpPassword: null, updatedBy: 'admin@example.com' });
+    expect(view).toMatchObject({
+      name: 'ops-hook',
+      type: 'webhook',
+      enabled: true,
+      version: 1,
+      url: 'https://hooks.example.com/a',
+      hmacSecret: { set: true },
+      smtpPassword: null,
+      updatedBy: 'admin@example.com',
+    });
     expect(JSON.stringify(await listChannels(t.db))).not.toContain(HMAC);
 
     const audit = await auditFor('ops-hook');
     expect(audit.map((a) => a.fieldName).sort()).toEqual(
-      ['channel.ops-hook.enabled', 'channel.ops-hook.hmacSecret', 'channel.ops-hook.name', 'channel.ops-hook.type', 'channel.ops-hook.url'].sort(),
+      [
+        'channel.ops-hook.enabled',
+        'channel.ops-hook.hmacSecret',
+        'channel.ops-hook.name',
+        'channel.ops-hook.type',
+        'channel.ops-hook.url',
+      ].sort(),
     );
     expect(audit.every((a) => a.kind === 'config' && a.integration === null && a.changedBy === 'admin@example.com')).toBe(true);
     expect(audit.find((a) => a.fieldName.endsWith('.hmacSecret'))?.newValue).toEqual({ replaced: true });
@@ -103,15 +122,31 @@ describe('alert channels', () => {
 
   it('refuses a second channel with the same name', async () => {
     await created({ type: 'slack', name: 'slack-ops', url: 'https://hooks.slack.example/T/B/x' });
-    const again = await createChannel(t.db, { input: { type: 'slack', name: 'slack-ops', url: 'https://other.example/' }, actor: 'a', keyring });
+    const again = await createChannel(t.db, {
+      input: { type: 'slack', name: 'slack-ops', url: 'https://other.example/' },
+      actor: 'a',
+      keyring,
+    });
     expect(again).toMatchObject({ ok: false, fieldErrors: { name: "a channel named 'slack-ops' already exists; choose another name" } });
   });
 
   it('refuses a stale edit, naming who changed the channel and when', async () => {
     const id = await created({ type: 'slack', name: 'stale-test', url: 'https://hooks.slack.example/1' });
-    const first = await updateChannel(t.db, { id, expectedVersion: 1, input: { type: 'slack', name: 'stale-test', url: 'https://hooks.slack.example/2' }, actor: 'bob@example.com', keyring });
+    const first = await updateChannel(t.db, {
+      id,
+      expectedVersion: 1,
+      input: { type: 'slack', name: 'stale-test', url: 'https://hooks.slack.example/2' },
+      actor: 'bob@example.com',
+      keyring,
+    });
     expect(first).toEqual({ ok: true, id });
-    const stale = await updateChannel(t.db, { id, expectedVersion: 1, input: { type: 'slack', name: 'stale-test', url: 'https://hooks.slack.example/3' }, actor: 'carol@example.com', keyring });
+    const stale = await updateChannel(t.db, {
+      id,
+      expectedVersion: 1,
+      input: { type: 'slack', name: 'stale-test', url: 'https://hooks.slack.example/3' },
+      actor: 'carol@example.com',
+      keyring,
+    });
     expect(stale.ok).toBe(false);
     expect(stale.ok ? '' : stale.message).toMatch(/changed by bob@example\.com at \d{4}-\d\d-\d\dT.*; reload/);
     expect((await getChannel(t.db, { id }))?.url).toBe('https://hooks.slack.example/2');
@@ -122,7 +157,13 @@ describe('alert channels', () => {
     const id = await created({ type: 'webhook', name: 'noop-hook', url: 'https://hooks.example.com/n', hmacSecret: HMAC });
     const before = (await auditFor('noop-hook')).length;
     for (const hmacSecret of [undefined, '', HMAC]) {
-      const result = await updateChannel(t.db, { id, expectedVersion: 1, input: { type: 'webhook', name: 'noop-hook', url: 'https://hooks.example.com/n', hmacSecret }, actor: 'x', keyring });
+      const result = await updateChannel(t.db, {
+        id,
+        expectedVersion: 1,
+        input: { type: 'webhook', name: 'noop-hook', url: 'https://hooks.example.com/n', hmacSecret },
+        actor: 'x',
+        keyring,
+      });
       expect(result).toEqual({ ok: true, id });
     }
     expect(await auditFor('noop-hook')).toHaveLength(before);
@@ -132,12 +173,32 @@ describe('alert channels', () => {
   it('replaces, keeps and removes secrets write-only, auditing only that they changed', async () => {
     const id = await created({ type: 'webhook', name: 'rotate-hook', url: 'https://hooks.example.com/r', hmacSecret: HMAC });
     const next = 'a-brand-new-hmac-secret-000';
-    expect(await updateChannel(t.db, { id, expectedVersion: 1, input: { type: 'webhook', name: 'rotate-hook', url: 'https://hooks.example.com/r', hmacSecret: next }, actor: 'x', keyring })).toEqual({ ok: true, id });
+    expect(
+      await updateChannel(t.db, {
+        id,
+        expectedVersion: 1,
+        input: { type: 'webhook', name: 'rotate-hook', url: 'https://hooks.example.com/r', hmacSecret: next },
+        actor: 'x',
+        keyring,
+      }),
+    ).toEqual({ ok: true, id });
     expect(await channelTarget(t.db, { id, keyring })).toMatchObject({ hmacSecret: next });
     // Omitted: kept, while another field changes.
-    await updateChannel(t.db, { id, expectedVersion: 2, input: { type: 'webhook', name: 'rotate-hook', url: 'https://hooks.example.com/r2' }, actor: 'x', keyring });
+    await updateChannel(t.db, {
+      id,
+      expectedVersion: 2,
+      input: { type: 'webhook', name: 'rotate-hook', url: 'https://hooks.example.com/r2' },
+      actor: 'x',
+      keyring,
+    });
     expect(await channelTarget(t.db, { id, keyring })).toMatchObject({ hmacSecret: next, url: 'https://hooks.example.com/r2' });
-    await updateChannel(t.db, { id, expectedVersion: 3, input: { type: 'webhook', name: 'rotate-hook', url: 'https://hooks.example.com/r2', hmacSecret: null }, actor: 'x', keyring });
+    await updateChannel(t.db, {
+      id,
+      expectedVersion: 3,
+      input: { type: 'webhook', name: 'rotate-hook', url: 'https://hooks.example.com/r2', hmacSecret: null },
+      actor: 'x',
+      keyring,
+    });
     expect(await getChannel(t.db, { id })).toMatchObject({ hmacSecret: { set: false }, version: 4 });
 
     const secretRows = (await auditFor('rotate-hook')).filter((a) => a.fieldName.endsWith('.hmacSecret'));
@@ -149,10 +210,31 @@ describe('alert channels', () => {
     expect(JSON.stringify(await auditFor('rotate-hook'))).not.toMatch(new RegExp(`${HMAC}|${next}`));
 
     // An SMTP URL without password keeps the stored one for the same user; another user drops it.
-    const mail = await created({ type: 'email', name: 'keep-mail', to: 'a@example.com', from: 'b@example.com', smtpUrl: `smtp://u1:${SMTP_PASSWORD}@mail.example.com:25` });
-    await updateChannel(t.db, { id: mail, expectedVersion: 1, input: { type: 'email', name: 'keep-mail', to: 'c@example.com', from: 'b@example.com', smtpUrl: 'smtp://u1@mail.example.com:25' }, actor: 'x', keyring });
-    expect(await channelTarget(t.db, { id: mail, keyring })).toMatchObject({ to: ['c@example.com'], smtp: { user: 'u1', password: SMTP_PASSWORD } });
-    await updateChannel(t.db, { id: mail, expectedVersion: 2, input: { type: 'email', name: 'keep-mail', to: 'c@example.com', from: 'b@example.com', smtpUrl: 'smtp://u2@mail.example.com:25' }, actor: 'x', keyring });
+    const mail = await created({
+      type: 'email',
+      name: 'keep-mail',
+      to: 'a@example.com',
+      from: 'b@example.com',
+      smtpUrl: `smtp://u1:${SMTP_PASSWORD}@mail.example.com:25`,
+    });
+    await updateChannel(t.db, {
+      id: mail,
+      expectedVersion: 1,
+      input: { type: 'email', name: 'keep-mail', to: 'c@example.com', from: 'b@example.com', smtpUrl: 'smtp://u1@mail.example.com:25' },
+      actor: 'x',
+      keyring,
+    });
+    expect(await channelTarget(t.db, { id: mail, keyring })).toMatchObject({
+      to: ['c@example.com'],
+      smtp: { user: 'u1', password: SMTP_PASSWORD },
+    });
+    await updateChannel(t.db, {
+      id: mail,
+      expectedVersion: 2,
+      input: { type: 'email', name: 'keep-mail', to: 'c@example.com', from: 'b@example.com', smtpUrl: 'smtp://u2@mail.example.com:25' },
+      actor: 'x',
+      keyring,
+    });
     expect(await getChannel(t.db, { id: mail })).toMatchObject({ smtpPassword: { set: false } });
   });
 

@@ -162,7 +162,15 @@ function secretField(type: ChannelType): 'hmacSecret' | 'smtpPassword' | null {
 
 /** The audited, comparable fields of a channel (never a secret). */
 function flatFields(name: string, type: ChannelType, isEnabled: boolean, config: StoredConfig): Record<string, unknown> {
-  return { name, type, enabled: isEnabled, url: config.url ?? null, to: config.to ?? null, from: config.from ?? null, smtpUrl: config.smtpUrl ?? null };
+  return {
+    name,
+    type,
+    enabled: isEnabled,
+    url: config.url ?? null,
+    to: config.to ?? null,
+    from: config.from ?? null,
+    smtpUrl: config.smtpUrl ?? null,
+  };
 }
 
 type SecretChange = { kind: 'keep' } | { kind: 'set'; value: string } | { kind: 'remove' };
@@ -224,7 +232,12 @@ function auditEntries(
   name: string,
   before: Record<string, unknown> | null,
   after: Record<string, unknown>,
-  secret: { field: 'hmacSecret' | 'smtpPassword' | null; hadSecret: boolean; change: SecretChange; previousField: 'hmacSecret' | 'smtpPassword' | null },
+  secret: {
+    field: 'hmacSecret' | 'smtpPassword' | null;
+    hadSecret: boolean;
+    change: SecretChange;
+    previousField: 'hmacSecret' | 'smtpPassword' | null;
+  },
 ): AuditEntry[] {
   const entries: AuditEntry[] = [];
   for (const [field, value] of Object.entries(after)) {

@@ -40,9 +40,33 @@ async function channel(input: Record<string, unknown>): Promise<string> {
 describe('alert status', () => {
   it('is pending until every channel has a final attempt, then delivered, partial or undelivered', () => {
     expect(alertStatus(['a', 'b'], [{ channelId: 'a', status: 'delivered' }])).toBe('pending');
-    expect(alertStatus(['a', 'b'], [{ channelId: 'a', status: 'delivered' }, { channelId: 'b', status: 'delivered' }])).toBe('delivered');
-    expect(alertStatus(['a', 'b'], [{ channelId: 'a', status: 'failed' }, { channelId: 'b', status: 'delivered' }])).toBe('partial');
-    expect(alertStatus(['a', 'b'], [{ channelId: 'a', status: 'failed' }, { channelId: 'b', status: 'failed' }])).toBe('undelivered');
+    expect(
+      alertStatus(
+        ['a', 'b'],
+        [
+          { channelId: 'a', status: 'delivered' },
+          { channelId: 'b', status: 'delivered' },
+        ],
+      ),
+    ).toBe('delivered');
+    expect(
+      alertStatus(
+        ['a', 'b'],
+        [
+          { channelId: 'a', status: 'failed' },
+          { channelId: 'b', status: 'delivered' },
+        ],
+      ),
+    ).toBe('partial');
+    expect(
+      alertStatus(
+        ['a', 'b'],
+        [
+          { channelId: 'a', status: 'failed' },
+          { channelId: 'b', status: 'failed' },
+        ],
+      ),
+    ).toBe('undelivered');
   });
 });
 
@@ -60,8 +84,17 @@ describe('delivery', () => {
     expect((await routedChannelIds(t.db, { integration: 'unknown' })).sort()).toEqual([a, b].sort());
     expect((await routedChannelIds(t.db, { integration: null })).sort()).toEqual([a, b].sort());
     // Leave only the channels the next tests create enabled.
-    for (const [id, name] of [[a, 'route-a'], [b, 'route-b']]) {
-      await updateChannel(t.db, { id, expectedVersion: 1, input: { type: 'webhook', name, url: `${http.url}/${name}`, enabled: false }, actor: 'admin', keyring });
+    for (const [id, name] of [
+      [a, 'route-a'],
+      [b, 'route-b'],
+    ]) {
+      await updateChannel(t.db, {
+        id,
+        expectedVersion: 1,
+        input: { type: 'webhook', name, url: `${http.url}/${name}`, enabled: false },
+        actor: 'admin',
+        keyring,
+      });
     }
   });
 
@@ -97,7 +130,11 @@ describe('delivery', () => {
     expect(await deliverAlert(t.db, { keyring, data, retryCount: 0, retryLimit: 1 })).toBe('retry');
     expect((await t.db.select().from(alerts).where(eq(alerts.id, alertId)))[0].status).toBe('pending');
     expect(await deliverAlert(t.db, { keyring, data, retryCount: 1, retryLimit: 1 })).toBe('gave_up');
-    const attempts = await t.db.select().from(alertDeliveries).where(eq(alertDeliveries.alertId, alertId)).orderBy(asc(alertDeliveries.attempt));
+    const attempts = await t.db
+      .select()
+      .from(alertDeliveries)
+      .where(eq(alertDeliveries.alertId, alertId))
+      .orderBy(asc(alertDeliveries.attempt));
     expect(attempts.map((a) => [a.attempt, a.status, a.responseCode, a.final])).toEqual([
       [1, 'failed', 500, false],
       [2, 'failed', 500, true],
@@ -114,7 +151,9 @@ describe('delivery', () => {
     const message = testMessage({ channelName: 'rotated', actor: 'a', at: new Date().toISOString() });
     const { alertId } = await t.db.transaction((tx) => raiseAlert(tx, { boss, message, incidentId: null, channelIds: [hook] }));
     const otherKeyring = keyringFrom({ key: randomBytes(32).toString('base64'), keyId: 'k2' });
-    expect(await deliverAlert(t.db, { keyring: otherKeyring, data: { alertId, channelId: hook }, retryCount: 0, retryLimit: 0 })).toBe('gave_up');
+    expect(await deliverAlert(t.db, { keyring: otherKeyring, data: { alertId, channelId: hook }, retryCount: 0, retryLimit: 0 })).toBe(
+      'gave_up',
+    );
     const [attempt] = await t.db.select().from(alertDeliveries).where(eq(alertDeliveries.alertId, alertId));
     expect(attempt.error).toMatch(/^could not send: secret was sealed with key 'k1', which is not configured/);
     expect(attempt.error).not.toContain('sealed-under-k1-secret');

@@ -3,8 +3,8 @@ import type { PgBoss } from 'pg-boss';
 import { z } from 'zod';
 import type { Database, DatabaseOrTransaction } from '../../../db/client';
 import { alertChannels, alertDeliveries, alerts, incidents, integrations } from '../../../db/schema';
-import type { Keyring } from '../governance/crypto';
 import { bossDb } from '../execution/queue';
+import type { Keyring } from '../governance/crypto';
 import { channelTarget } from './channels';
 import type { AlertMessage } from './messages';
 import { sendToChannel, type SendOutcome } from './transports';
@@ -74,7 +74,10 @@ async function createDeliveryQueue(boss: PgBoss, retry: Partial<DeliveryRetry>):
 export async function routedChannelIds(db: DatabaseOrTransaction, params: { integration: string | null }): Promise<string[]> {
   let wanted: string[] | 'all' = 'all';
   if (params.integration) {
-    const [row] = await db.select({ routing: integrations.alertRouting }).from(integrations).where(eq(integrations.name, params.integration));
+    const [row] = await db
+      .select({ routing: integrations.alertRouting })
+      .from(integrations)
+      .where(eq(integrations.name, params.integration));
     if (row && Array.isArray(row.routing?.channelIds)) wanted = row.routing.channelIds;
   }
   if (wanted !== 'all' && wanted.length === 0) return [];

@@ -31,12 +31,24 @@ describe('platform event boundary', () => {
   it('cannot express a dry-run failure: the contract has no such field and a payload claiming one is refused', () => {
     // @ts-expect-error dry-runs never emit events, so the event type has no dryRun field
     const dryRun: PlatformEvent = { ...runFailed, dryRun: true };
-    expect(parsePlatformEvent(dryRun)).toEqual({ ok: false, message: 'platform event refused: it is about a dry-run, and dry-runs never alert' });
+    expect(parsePlatformEvent(dryRun)).toEqual({
+      ok: false,
+      message: 'platform event refused: it is about a dry-run, and dry-runs never alert',
+    });
   });
 
   it('refuses a malformed payload with the field that is wrong', () => {
-    expect(parsePlatformEvent({ ...runFailed, attempts: 'four' })).toMatchObject({ ok: false, message: expect.stringMatching(/^platform event refused: attempts /) });
-    expect(parsePlatformEvent({ ...runFailed, at: 'yesterday' })).toMatchObject({ ok: false, message: 'platform event refused: at must be an ISO timestamp' });
-    expect(parsePlatformEvent({ type: 'run.exploded' })).toMatchObject({ ok: false, message: expect.stringMatching(/type must be a known platform event/) });
+    expect(parsePlatformEvent({ ...runFailed, attempts: 'four' })).toMatchObject({
+      ok: false,
+      message: expect.stringMatching(/^platform event refused: attempts /),
+    });
+    expect(parsePlatformEvent({ ...runFailed, at: 'yesterday' })).toMatchObject({
+      ok: false,
+      message: 'platform event refused: at must be an ISO timestamp',
+    });
+    expect(parsePlatformEvent({ type: 'run.exploded' })).toMatchObject({
+      ok: false,
+      message: expect.stringMatching(/type must be a known platform event/),
+    });
   });
 });

@@ -33,17 +33,35 @@ const at = (minute: number) => new Date(Date.UTC(2026, 4, 1, 2, minute)).toISOSt
 
 describe('alert history', () => {
   it('pages newest first by key, with each alert incident and delivery attempts, filtered by integration', async () => {
-    const created = await createChannel(t.db, { input: { type: 'webhook', name: 'hist-hook', url: `${http.url}/h` }, actor: 'admin', keyring });
+    const created = await createChannel(t.db, {
+      input: { type: 'webhook', name: 'hist-hook', url: `${http.url}/h` },
+      actor: 'admin',
+      keyring,
+    });
     if (!created.ok) throw new Error(created.message);
     // Seven alerts: alternating open/recover on 'alpha', then one on 'beta'.
     for (let minute = 1; minute <= 6; minute++) {
       const event =
         minute % 2 === 1
-          ? ({ type: 'run.failed', at: at(minute), integration: 'alpha', runId: `run-${minute}`, attempts: 2, error: 'x', errorClass: 'E', reason: 'permanent', startedAt: at(minute) } as const)
+          ? ({
+              type: 'run.failed',
+              at: at(minute),
+              integration: 'alpha',
+              runId: `run-${minute}`,
+              attempts: 2,
+              error: 'x',
+              errorClass: 'E',
+              reason: 'permanent',
+              startedAt: at(minute),
+            } as const)
           : ({ type: 'run.succeeded', at: at(minute), integration: 'alpha', runId: `ok-${minute}` } as const);
       await handlePlatformEvent(t.db, { boss, event, appUrl: 'http://localhost:3000' });
     }
-    await handlePlatformEvent(t.db, { boss, event: { type: 'credentials.failing', at: at(7), integration: 'beta', error: '401' }, appUrl: 'http://localhost:3000' });
+    await handlePlatformEvent(t.db, {
+      boss,
+      event: { type: 'credentials.failing', at: at(7), integration: 'beta', error: '401' },
+      appUrl: 'http://localhost:3000',
+    });
 
     const all: string[] = [];
     let before: { createdAt: Date; id: string } | undefined;
@@ -67,13 +85,26 @@ describe('alert history', () => {
     expect(attempt).toBe('delivered');
     const [withDelivery] = (await alertHistory(t.db, { integration: 'beta' })).items;
     expect(withDelivery).toMatchObject({ status: 'delivered', incident: { kind: 'credentials', closedAt: null } });
-    expect(withDelivery.deliveries).toMatchObject([{ channelName: 'hist-hook', channelType: 'webhook', attempt: 1, status: 'delivered', responseCode: 200, final: true }]);
+    expect(withDelivery.deliveries).toMatchObject([
+      { channelName: 'hist-hook', channelType: 'webhook', attempt: 1, status: 'delivered', responseCode: 200, final: true },
+    ]);
   });
 
   it('includes test alerts, which have no incident', async () => {
-    const created = await createChannel(t.db, { input: { type: 'slack', name: 'hist-slack', url: `${http.url}/s` }, actor: 'admin', keyring });
+    const created = await createChannel(t.db, {
+      input: { type: 'slack', name: 'hist-slack', url: `${http.url}/s` },
+      actor: 'admin',
+      keyring,
+    });
     if (!created.ok) throw new Error(created.message);
-    await t.db.transaction((tx) => raiseAlert(tx, { boss, incidentId: null, channelIds: [created.id], message: testMessage({ channelName: 'hist-slack', actor: 'a', at: at(8) }) }));
+    await t.db.transaction((tx) =>
+      raiseAlert(tx, {
+        boss,
+        incidentId: null,
+        channelIds: [created.id],
+        message: testMessage({ channelName: 'hist-slack', actor: 'a', at: at(8) }),
+      }),
+    );
     const [latest] = (await alertHistory(t.db, { limit: 1 })).items;
     expect(latest).toMatchObject({ event: 'test', integration: null, incident: null, status: 'pending', deliveries: [] });
   });

@@ -40,9 +40,16 @@ const failed = (integration: string, minute: number, error = 'boom'): PlatformEv
   reason: 'retries_exhausted',
   startedAt: at(minute - 1),
 });
-const succeeded = (integration: string, minute: number): PlatformEvent => ({ type: 'run.succeeded', at: at(minute), integration, runId: 'r-ok' });
-const incidentsOf = (integration: string) => t.db.select().from(incidents).where(eq(incidents.integration, integration)).orderBy(asc(incidents.openedAt));
-const alertsOf = (integration: string) => t.db.select().from(alerts).where(eq(alerts.integration, integration)).orderBy(asc(alerts.createdAt));
+const succeeded = (integration: string, minute: number): PlatformEvent => ({
+  type: 'run.succeeded',
+  at: at(minute),
+  integration,
+  runId: 'r-ok',
+});
+const incidentsOf = (integration: string) =>
+  t.db.select().from(incidents).where(eq(incidents.integration, integration)).orderBy(asc(incidents.openedAt));
+const alertsOf = (integration: string) =>
+  t.db.select().from(alerts).where(eq(alerts.integration, integration)).orderBy(asc(alerts.createdAt));
 
 describe('incidents', () => {
   it('opens one incident and one alert, counts later failures, keeps the latest error', async () => {
@@ -50,7 +57,13 @@ describe('incidents', () => {
     expect(first).toEqual([expect.objectContaining({ change: 'opened', integration: 'count', kind: 'run_failed' })]);
     for (const minute of [2, 3]) expect((await handle(failed('count', minute, `error ${minute}`)))[0].change).toBe('counted');
     const [incident] = await incidentsOf('count');
-    expect(incident).toMatchObject({ eventCount: 3, lastError: 'TransientError: error 3', lastEventAt: new Date(at(3)), openedAt: new Date(at(1)), runId: '00000000-0000-4000-8000-000000000001' });
+    expect(incident).toMatchObject({
+      eventCount: 3,
+      lastError: 'TransientError: error 3',
+      lastEventAt: new Date(at(3)),
+      openedAt: new Date(at(1)),
+      runId: '00000000-0000-4000-8000-000000000001',
+    });
     expect(await alertsOf('count')).toHaveLength(1);
   });
 
@@ -91,7 +104,14 @@ describe('incidents', () => {
   });
 
   it('keeps breaker and credential incidents apart from run failures, one per integration', async () => {
-    await handle({ type: 'breaker.opened', at: at(1), breakerKey: 'erp', integrations: ['erp-a', 'erp-b', 'erp-a'], error: 'ECONNRESET', openUntil: at(2) });
+    await handle({
+      type: 'breaker.opened',
+      at: at(1),
+      breakerKey: 'erp',
+      integrations: ['erp-a', 'erp-b', 'erp-a'],
+      error: 'ECONNRESET',
+      openUntil: at(2),
+    });
     await handle({ type: 'credentials.failing', at: at(1), integration: 'erp-a', error: '401' });
     await handle(failed('erp-a', 1));
     expect((await incidentsOf('erp-a')).map((i) => i.kind).sort()).toEqual(['breaker_open', 'credentials', 'run_failed']);
@@ -113,7 +133,8 @@ describe('incidents', () => {
 
 describe('recovery hold', () => {
   const HOLD_SECONDS = 300;
-  const handleHeld = (event: PlatformEvent) => handlePlatformEvent(t.db, { boss, event, appUrl: APP_URL, recoveryHoldSeconds: HOLD_SECONDS });
+  const handleHeld = (event: PlatformEvent) =>
+    handlePlatformEvent(t.db, { boss, event, appUrl: APP_URL, recoveryHoldSeconds: HOLD_SECONDS });
   /** The held recoveries queued for `integration`, oldest first, with how far ahead they start. */
   const heldRecoveries = (integration: string) =>
     t.db.execute<{ data: PlatformEvent; ahead: number }>(sql`
@@ -144,8 +165,20 @@ describe('recovery hold', () => {
   });
 
   it('holds a breaker recovery once for every integration behind the breaker', async () => {
-    const opened = (minute: number): PlatformEvent => ({ type: 'breaker.opened', at: at(minute), breakerKey: 'crm', integrations: ['crm-a', 'crm-b'], error: '503', openUntil: null });
-    const closed = (minute: number): PlatformEvent => ({ type: 'breaker.closed', at: at(minute), breakerKey: 'crm', integrations: ['crm-a', 'crm-b'] });
+    const opened = (minute: number): PlatformEvent => ({
+      type: 'breaker.opened',
+      at: at(minute),
+      breakerKey: 'crm',
+      integrations: ['crm-a', 'crm-b'],
+      error: '503',
+      openUntil: null,
+    });
+    const closed = (minute: number): PlatformEvent => ({
+      type: 'breaker.closed',
+      at: at(minute),
+      breakerKey: 'crm',
+      integrations: ['crm-a', 'crm-b'],
+    });
     await handleHeld(opened(1));
     expect((await handleHeld(closed(2))).map((c) => c.change)).toEqual(['held', 'held']);
     await handleHeld(opened(3));

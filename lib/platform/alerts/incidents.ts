@@ -144,7 +144,13 @@ function openingMessage(event: PlatformEvent, incident: Incident, integration: s
         at: event.at,
       });
     case 'breaker.opened':
-      return breakerOpenedMessage({ ...common, breakerKey: event.breakerKey, error: event.error, openUntil: event.openUntil, at: event.at });
+      return breakerOpenedMessage({
+        ...common,
+        breakerKey: event.breakerKey,
+        error: event.error,
+        openUntil: event.openUntil,
+        at: event.at,
+      });
     case 'credentials.failing':
       return credentialsFailingMessage({ ...common, error: event.error, at: event.at });
     case 'audit.chain_broken':
@@ -157,7 +163,10 @@ function openingMessage(event: PlatformEvent, incident: Incident, integration: s
 function openingDetails(event: PlatformEvent): { error: string | null; runId: string | null } {
   switch (event.type) {
     case 'run.failed':
-      return { error: shortError(event.errorClass ? `${event.errorClass}: ${event.error}` : event.error, 2000), runId: isUuid(event.runId) ? event.runId : null };
+      return {
+        error: shortError(event.errorClass ? `${event.errorClass}: ${event.error}` : event.error, 2000),
+        runId: isUuid(event.runId) ? event.runId : null,
+      };
     case 'breaker.opened':
     case 'credentials.failing':
       return { error: shortError(event.error, 2000), runId: null };
@@ -201,7 +210,10 @@ export async function handlePlatformEvent(
       } else if (closingKind) {
         const held = holdMs > 0 && !('confirmsRecovery' in event && event.confirmsRecovery);
         if (held) {
-          const [open] = await tx.select({ id: incidents.id }).from(incidents).where(recoverable({ integration, kind: closingKind, at }));
+          const [open] = await tx
+            .select({ id: incidents.id })
+            .from(incidents)
+            .where(recoverable({ integration, kind: closingKind, at }));
           if (!open) {
             changes.push({ change: 'none', integration, kind: closingKind });
             continue;

@@ -1,6 +1,14 @@
 import { createHmac } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { breakerOpenedMessage, emailContent, recoveredMessage, runFailedMessage, slackPayload, webhookBody, webhookSignature } from './messages';
+import {
+  breakerOpenedMessage,
+  emailContent,
+  recoveredMessage,
+  runFailedMessage,
+  slackPayload,
+  webhookBody,
+  webhookSignature,
+} from './messages';
 
 const failed = runFailedMessage({
   incidentId: '5d7f3f0e-41c8-4a55-9d43-3a0f0c1b2a10',
@@ -42,7 +50,19 @@ describe('alert messages', () => {
 
   it('carry every field of the webhook contract', () => {
     const body = JSON.parse(webhookBody(failed));
-    for (const key of ['event', 'integration', 'title', 'text', 'runId', 'runUrl', 'correlationId', 'since', 'attempts', 'lastError', 'at']) {
+    for (const key of [
+      'event',
+      'integration',
+      'title',
+      'text',
+      'runId',
+      'runUrl',
+      'correlationId',
+      'since',
+      'attempts',
+      'lastError',
+      'at',
+    ]) {
       expect(body).toHaveProperty(key);
     }
   });
@@ -99,7 +119,12 @@ describe('alert messages', () => {
       at: '2026-05-01T03:00:00.000Z',
       correlationId: 'c',
     });
-    expect(recovered).toMatchObject({ event: 'incident.recovered', title: 'crm-sync: recovered', eventCount: 5, runUrl: 'http://localhost:3000/runs/r-9' });
+    expect(recovered).toMatchObject({
+      event: 'incident.recovered',
+      title: 'crm-sync: recovered',
+      eventCount: 5,
+      runUrl: 'http://localhost:3000/runs/r-9',
+    });
     expect(recovered.text).toContain('open since 2026-05-01T02:00:00.000Z is closed after 5 failures');
   });
 });

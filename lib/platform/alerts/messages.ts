@@ -127,7 +127,9 @@ export function breakerOpenedMessage(p: {
     title: `${p.integration}: circuit breaker '${p.breakerKey}' opened`,
     text: lines([
       `Integration '${p.integration}' is blocked: the circuit breaker for '${p.breakerKey}' opened after repeated failures of the external system.`,
-      p.openUntil ? `No request is sent until ${p.openUntil}; then one trial request decides.` : 'It is held open until an operator resets it.',
+      p.openUntil
+        ? `No request is sent until ${p.openUntil}; then one trial request decides.`
+        : 'It is held open until an operator resets it.',
       `Since: ${p.at}`,
       `Last error: ${lastError ?? 'none recorded'}`,
       p.correlationId && `Correlation id: ${p.correlationId}`,
@@ -182,7 +184,13 @@ export function credentialsFailingMessage(p: {
 }
 
 /** The full audit verification failed: tampering with the trail, or an anchor not trusted. */
-export function auditChainBrokenMessage(p: { incidentId: string; appUrl: string; integration: string; problem: string; at: string }): AlertMessage {
+export function auditChainBrokenMessage(p: {
+  incidentId: string;
+  appUrl: string;
+  integration: string;
+  problem: string;
+  at: string;
+}): AlertMessage {
   const url = `${trimSlash(p.appUrl)}/audit`;
   const problem = shortError(p.problem, 2000);
   return {
@@ -329,7 +337,8 @@ function clip(text: string, max: number): string {
 
 /** Slack incoming-webhook payload: `text` is the notification fallback, `blocks` the layout. */
 export function slackPayload(message: AlertMessage): { text: string; blocks: object[] } {
-  const icon = message.event === 'incident.recovered' ? ':white_check_mark:' : message.event === 'alert.test' ? ':bell:' : ':rotating_light:';
+  const icon =
+    message.event === 'incident.recovered' ? ':white_check_mark:' : message.event === 'alert.test' ? ':bell:' : ':rotating_light:';
   const fields: { type: 'mrkdwn'; text: string }[] = [];
   if (message.integration) fields.push({ type: 'mrkdwn', text: `*Integration*\n${slackEscape(message.integration)}` });
   if (message.since) fields.push({ type: 'mrkdwn', text: `*Since*\n${message.since}` });
@@ -340,11 +349,17 @@ export function slackPayload(message: AlertMessage): { text: string; blocks: obj
     { type: 'section', text: { type: 'mrkdwn', text: clip(slackEscape(message.text), 3000) } },
   ];
   if (fields.length > 0) blocks.push({ type: 'section', fields });
-  if (message.lastError) blocks.push({ type: 'section', text: { type: 'mrkdwn', text: clip(`*Last error*\n\`\`\`${slackEscape(message.lastError)}\`\`\``, 3000) } });
+  if (message.lastError)
+    blocks.push({
+      type: 'section',
+      text: { type: 'mrkdwn', text: clip(`*Last error*\n\`\`\`${slackEscape(message.lastError)}\`\`\``, 3000) },
+    });
   if (message.consoleUrl) {
     blocks.push({
       type: 'actions',
-      elements: [{ type: 'button', text: { type: 'plain_text', text: message.runUrl ? 'Open run' : 'Open integration' }, url: message.consoleUrl }],
+      elements: [
+        { type: 'button', text: { type: 'plain_text', text: message.runUrl ? 'Open run' : 'Open integration' }, url: message.consoleUrl },
+      ],
     });
   }
   return { text: `${icon} ${message.title}`, blocks };
@@ -361,7 +376,9 @@ export function emailContent(message: AlertMessage): { subject: string; text: st
     .map((line) => {
       const escaped = htmlEscape(line);
       const url = message.consoleUrl && line.endsWith(message.consoleUrl) ? message.consoleUrl : null;
-      return url ? `<p>${escaped.slice(0, escaped.length - htmlEscape(url).length)}<a href="${htmlEscape(url)}">${htmlEscape(url)}</a></p>` : `<p>${escaped}</p>`;
+      return url
+        ? `<p>${escaped.slice(0, escaped.length - htmlEscape(url).length)}<a href="${htmlEscape(url)}">${htmlEscape(url)}</a></p>`
+        : `<p>${escaped}</p>`;
     })
     .join('\n');
   return {

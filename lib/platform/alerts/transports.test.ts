@@ -43,7 +43,11 @@ async function closedPort(): Promise<number> {
 describe('alert transports', () => {
   it('posts the webhook JSON with a signature the receiver can verify', async () => {
     const secret = 'receiver-shared-secret-123';
-    const outcome = await sendToChannel({ id: 'c', name: 'hook', type: 'webhook', url: `${http.url}/signed`, hmacSecret: secret }, message, { alertId });
+    const outcome = await sendToChannel(
+      { id: 'c', name: 'hook', type: 'webhook', url: `${http.url}/signed`, hmacSecret: secret },
+      message,
+      { alertId },
+    );
     expect(outcome).toEqual({ ok: true, responseCode: 200, error: null });
     const [req] = http.on('/signed');
     expect(req.headers['content-type']).toBe('application/json');
@@ -68,7 +72,9 @@ describe('alert transports', () => {
 
   it('reports the status and the start of the body when the receiver refuses', async () => {
     http.always('/refuses', 502);
-    const outcome = await sendToChannel({ id: 'c', name: 'hook', type: 'webhook', url: `${http.url}/refuses`, hmacSecret: null }, message, { alertId });
+    const outcome = await sendToChannel({ id: 'c', name: 'hook', type: 'webhook', url: `${http.url}/refuses`, hmacSecret: null }, message, {
+      alertId,
+    });
     expect(outcome).toEqual({ ok: false, responseCode: 502, error: 'receiver answered HTTP 502 Bad Gateway: receiver says no (502)' });
   });
 

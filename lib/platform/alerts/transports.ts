@@ -52,7 +52,11 @@ async function postJson(url: string, body: string, headers: Record<string, strin
   };
 }
 
-async function sendEmail(target: Extract<ChannelTarget, { type: 'email' }>, message: AlertMessage, timeoutMs: number): Promise<SendOutcome> {
+async function sendEmail(
+  target: Extract<ChannelTarget, { type: 'email' }>,
+  message: AlertMessage,
+  timeoutMs: number,
+): Promise<SendOutcome> {
   const transport = nodemailer.createTransport({
     host: target.smtp.host,
     port: target.smtp.port,
@@ -64,7 +68,13 @@ async function sendEmail(target: Extract<ChannelTarget, { type: 'email' }>, mess
   });
   const content = emailContent(message);
   try {
-    const info = await transport.sendMail({ from: target.from, to: target.to, subject: content.subject, text: content.text, html: content.html });
+    const info = await transport.sendMail({
+      from: target.from,
+      to: target.to,
+      subject: content.subject,
+      text: content.text,
+      html: content.html,
+    });
     const code = Number.parseInt(String(info.response ?? '').slice(0, 3), 10);
     return { ok: true, responseCode: Number.isFinite(code) ? code : null, error: null };
   } catch (error) {

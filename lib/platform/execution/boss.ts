@@ -28,7 +28,13 @@ export function createBoss(databaseUrl: string, overrides: Partial<ConstructorOp
  * then only checks the schema version and never needs DDL rights.
  */
 export async function installBossSchema(databaseUrl: string): Promise<void> {
-  const boss = createBoss(databaseUrl, { max: 1, supervise: false, schedule: false, registerInstance: false, application_name: 'junction-migrate-boss' });
+  const boss = createBoss(databaseUrl, {
+    max: 1,
+    supervise: false,
+    schedule: false,
+    registerInstance: false,
+    application_name: 'junction-migrate-boss',
+  });
   await boss.start();
   await boss.stop({ graceful: false });
 }

@@ -3,8 +3,8 @@ import postgres from 'postgres';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connect, disconnect, type Database } from '../../../db/client';
 import { freshDatabase, type TestDatabase } from '../../../test/db';
-import { changeCaptureBound } from './change-capture';
 import { PermanentError } from '../errors';
+import { changeCaptureBound } from './change-capture';
 
 /**
  * The change-capture bound against real PostgreSQL sessions: a transaction held open on another
@@ -78,12 +78,18 @@ describe('change capture bound', () => {
   it('refuses, naming the missing grant, when it cannot see an open transaction of another role, and works once granted', async () => {
     // Idle sessions of other roles are harmless: nothing is refused.
     await other`select 1`;
-    await expect(changeCaptureBound(reader, { notAfter: new Date(), integration: 'accounting-export' })).resolves.toMatchObject({ before: expect.any(String) });
+    await expect(changeCaptureBound(reader, { notAfter: new Date(), integration: 'accounting-export' })).resolves.toMatchObject({
+      before: expect.any(String),
+    });
     await whileOpen(async (xactStart) => {
-      const error = await changeCaptureBound(reader, { notAfter: new Date(Date.now() + 60_000), integration: 'accounting-export' }).catch((e: unknown) => e);
+      const error = await changeCaptureBound(reader, { notAfter: new Date(Date.now() + 60_000), integration: 'accounting-export' }).catch(
+        (e: unknown) => e,
+      );
       expect(error).toBeInstanceOf(PermanentError);
       expect((error as Error).message).toMatch(
-        new RegExp(`^Change capture for 'accounting-export' cannot see when 1 other session\\(s\\) in this database started their open transaction .* GRANT pg_read_all_stats TO "${role}"`),
+        new RegExp(
+          `^Change capture for 'accounting-export' cannot see when 1 other session\\(s\\) in this database started their open transaction .* GRANT pg_read_all_stats TO "${role}"`,
+        ),
       );
       await t.db.$client.unsafe(`grant pg_read_all_stats to ${role}`);
       const granted = await changeCaptureBound(reader, { notAfter: new Date(Date.now() + 60_000), integration: 'accounting-export' });

@@ -73,7 +73,8 @@ const ISO_US = `'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'`;
 /** The bound for a read of changes, taken now (see the module comment for the guarantee). */
 export async function changeCaptureBound(db: DatabaseOrTransaction, options: CaptureBoundOptions): Promise<CaptureBound> {
   const slackMs = options.slackMs ?? 0;
-  if (!Number.isFinite(slackMs) || slackMs < 0) throw new PermanentError(`Change capture slack for '${options.integration}' must be 0 or more milliseconds (got ${slackMs})`);
+  if (!Number.isFinite(slackMs) || slackMs < 0)
+    throw new PermanentError(`Change capture slack for '${options.integration}' must be 0 or more milliseconds (got ${slackMs})`);
   const [row] = await db.execute<BoundRow>(sql`
     with open as (
       select a.pid, a.application_name, a.state, a.xact_start

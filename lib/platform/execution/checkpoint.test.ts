@@ -6,11 +6,11 @@ import { attemptLogs, attempts, cursors, integrations, runs } from '../../../db/
 import { freshDatabase, type TestDatabase } from '../../../test/db';
 import { startTestBoss, TEST_WORKER_OPTIONS } from '../../../test/fixtures/platform';
 import { waitFor } from '../../../test/fixtures/wait';
-import { checkpointJson, commitCheckpointAsCursor, MAX_CHECKPOINT_BYTES, writeCheckpoint } from './checkpoint';
 import { defineIntegration, type IntegrationDefinition } from '../contract';
 import { PermanentError, TransientError } from '../errors';
 import { buildRegistry } from '../registry';
 import { cancelRun, runNow } from '../triggers/triggers';
+import { checkpointJson, commitCheckpointAsCursor, MAX_CHECKPOINT_BYTES, writeCheckpoint } from './checkpoint';
 import { startPlatformWorker, type PlatformWorker } from './worker';
 
 /**
@@ -40,7 +40,9 @@ const stepper = defineIntegration({
       await ctx.cursor.checkpoint({ next: i + 1 });
       if (i === ctx.settings.waitAfter && ctx.run.attempt === 1) throw new TransientError('stop here and wait for the retry');
       if (i === ctx.settings.failAfter && ctx.run.attempt === ctx.settings.failOnAttempt) {
-        throw ctx.settings.permanent ? new PermanentError(`item ${i} cannot be processed`) : new TransientError(`upstream busy after item ${i}`);
+        throw ctx.settings.permanent
+          ? new PermanentError(`item ${i} cannot be processed`)
+          : new TransientError(`upstream busy after item ${i}`);
       }
     }
     return { processed: mine.length };
@@ -100,11 +102,16 @@ const runRow = async (id: string) => (await t.db.select().from(runs).where(eq(ru
 const attemptRows = (runId: string) => t.db.select().from(attempts).where(eq(attempts.runId, runId)).orderBy(asc(attempts.number));
 const cursorOf = async (name: string) => (await t.db.select().from(cursors).where(eq(cursors.integration, name)))[0]?.value;
 const finished = (runId: string) =>
-  waitFor(`run ${runId} to finish`, async () => {
-    const run = await runRow(runId);
-    return run.finishedAt && ['succeeded', 'failed', 'cancelled'].includes(run.status) ? run : undefined;
-  }, 30_000);
-const settings = (name: string, values: Record<string, unknown>) => t.db.update(integrations).set({ settings: values }).where(eq(integrations.name, name));
+  waitFor(
+    `run ${runId} to finish`,
+    async () => {
+      const run = await runRow(runId);
+      return run.finishedAt && ['succeeded', 'failed', 'cancelled'].includes(run.status) ? run : undefined;
+    },
+    30_000,
+  );
+const settings = (name: string, values: Record<string, unknown>) =>
+  t.db.update(integrations).set({ settings: values }).where(eq(integrations.name, name));
 const resetCursor = (name: string) => t.db.delete(cursors).where(eq(cursors.integration, name));
 
 describe('durable checkpoints', () => {
@@ -115,7 +122,10 @@ describe('durable checkpoints', () => {
     const run = await finished(runId);
     expect(run).toMatchObject({ status: 'succeeded', attemptCount: 2, checkpoint: { next: 10 }, checkpointAt: expect.any(Date) });
     // Attempt 1 did items 0..3 and failed; attempt 2 started at 4, not at 0.
-    expect(seen[runId]).toEqual([[0, 1, 2, 3], [4, 5, 6, 7, 8, 9]]);
+    expect(seen[runId]).toEqual([
+      [0, 1, 2, 3],
+      [4, 5, 6, 7, 8, 9],
+    ]);
     const rows = await attemptRows(runId);
     expect(rows.map((a) => [a.number, a.outcome, a.resumedFrom])).toEqual([
       [1, 'failed', null],
@@ -124,7 +134,9 @@ describe('durable checkpoints', () => {
     const logs = await t.db.select().from(attemptLogs).where(eq(attemptLogs.attemptId, rows[1].id)).orderBy(asc(attemptLogs.id));
     expect(logs.map((l) => l.message)).toContain('resumed from checkpoint {"next":4}');
     expect(await cursorOf('stepper')).toEqual({ next: 10 });
-    console.log(`checkpoint resume: attempt 1 processed ${seen[runId][0].length}, attempt 2 resumed from ${JSON.stringify(rows[1].resumedFrom)} and processed ${seen[runId][1].length}`);
+    console.log(
+      `checkpoint resume: attempt 1 processed ${seen[runId][0].length}, attempt 2 resumed from ${JSON.stringify(rows[1].resumedFrom)} and processed ${seen[runId][1].length}`,
+    );
   });
 
   it('a run that fails commits its last checkpoint as the cursor, so the next run starts after the acknowledged work', async () => {
@@ -144,13 +156,19 @@ describe('durable checkpoints', () => {
   it('a run cancelled between attempts commits its last checkpoint as the cursor', async () => {
     await resetCursor('stepper');
     await settings('stepper', { waitAfter: 2 });
-    await t.db.update(integrations).set({ retryDelays: ['1h'] }).where(eq(integrations.name, 'stepper'));
+    await t.db
+      .update(integrations)
+      .set({ retryDelays: ['1h'] })
+      .where(eq(integrations.name, 'stepper'));
     const { runId } = await runNow(t.db, boss, { integration: 'stepper', triggeredBy: 'ada' });
     await waitFor('the run to wait for its retry', async () => (await runRow(runId)).status === 'retrying');
     await cancelRun(t.db, boss, { runId, by: 'oscar' });
     expect(await runRow(runId)).toMatchObject({ status: 'cancelled', checkpoint: { next: 3 } });
     expect(await cursorOf('stepper')).toEqual({ next: 3 });
-    await t.db.update(integrations).set({ retryDelays: ['1s', '1s'] }).where(eq(integrations.name, 'stepper'));
+    await t.db
+      .update(integrations)
+      .set({ retryDelays: ['1s', '1s'] })
+      .where(eq(integrations.name, 'stepper'));
   });
 
   it('a dry-run never writes a checkpoint and never moves the cursor, though the handler sees its own progress', async () => {
@@ -172,7 +190,9 @@ describe('durable checkpoints', () => {
       const run = await finished(runId);
       // The handler caught the error and returned: the attempt fails anyway, at once (permanent).
       expect(run).toMatchObject({ status: 'failed', attemptCount: 1, errorClass: 'PermanentError', checkpoint: { n: 1 } });
-      expect(run.errorMessage).toMatch(/^(Checkpoint of 'bad-checkpoint' is not JSON-serialisable: value\.|Checkpoint of 'bad-checkpoint' is \d+ bytes of JSON, over the 65536-byte limit)/);
+      expect(run.errorMessage).toMatch(
+        /^(Checkpoint of 'bad-checkpoint' is not JSON-serialisable: value\.|Checkpoint of 'bad-checkpoint' is \d+ bytes of JSON, over the 65536-byte limit)/,
+      );
       expect(run.errorMessage).toContain('nothing was written');
       // Only the earlier, valid checkpoint: it becomes the cursor of the failed run.
       expect(await cursorOf('bad-checkpoint')).toEqual({ n: 1 });
@@ -182,7 +202,9 @@ describe('durable checkpoints', () => {
   });
 
   it('names the path and the reason, and accepts plain JSON up to the limit', () => {
-    expect(() => checkpointJson('x', { a: [1, { b: () => 1 }] })).toThrow("Checkpoint of 'x' is not JSON-serialisable: value.a[1].b is a function");
+    expect(() => checkpointJson('x', { a: [1, { b: () => 1 }] })).toThrow(
+      "Checkpoint of 'x' is not JSON-serialisable: value.a[1].b is a function",
+    );
     expect(() => checkpointJson('x', { at: new Date(0) })).toThrow('value.at is a Date (store value.toISOString())');
     expect(() => checkpointJson('x', [1, undefined])).toThrow('value[1] is undefined');
     expect(() => checkpointJson('x', undefined)).toThrow('value is undefined (pass null to clear it)');
@@ -195,8 +217,31 @@ describe('durable checkpoints', () => {
   it('never moves the cursor back to the checkpoint of a run requested before the one that committed it', async () => {
     await resetCursor('stepper');
     const older = new Date(Date.now() - 60_000);
-    const [early] = await t.db.insert(runs).values({ integration: 'stepper', trigger: 'api', triggeredBy: 'test', correlationId: 'c-early', maxAttempts: 3, status: 'failed', checkpoint: { next: 2 }, createdAt: older }).returning();
-    const [late] = await t.db.insert(runs).values({ integration: 'stepper', trigger: 'api', triggeredBy: 'test', correlationId: 'c-late', maxAttempts: 3, status: 'failed', checkpoint: { next: 7 } }).returning();
+    const [early] = await t.db
+      .insert(runs)
+      .values({
+        integration: 'stepper',
+        trigger: 'api',
+        triggeredBy: 'test',
+        correlationId: 'c-early',
+        maxAttempts: 3,
+        status: 'failed',
+        checkpoint: { next: 2 },
+        createdAt: older,
+      })
+      .returning();
+    const [late] = await t.db
+      .insert(runs)
+      .values({
+        integration: 'stepper',
+        trigger: 'api',
+        triggeredBy: 'test',
+        correlationId: 'c-late',
+        maxAttempts: 3,
+        status: 'failed',
+        checkpoint: { next: 7 },
+      })
+      .returning();
     await commitCheckpointAsCursor(t.db, late.id);
     // A late re-delivery of the earlier run's job must not undo the later run's progress.
     await commitCheckpointAsCursor(t.db, early.id);
@@ -204,8 +249,14 @@ describe('durable checkpoints', () => {
   });
 
   it('a checkpoint from an attempt that no longer owns the run is not written', async () => {
-    const [run] = await t.db.insert(runs).values({ integration: 'stepper', trigger: 'api', triggeredBy: 'test', correlationId: 'c-fence', maxAttempts: 3, status: 'running' }).returning();
-    const [lost] = await t.db.insert(attempts).values({ runId: run.id, number: 1, outcome: 'failed', errorClass: 'WorkerLost' }).returning();
+    const [run] = await t.db
+      .insert(runs)
+      .values({ integration: 'stepper', trigger: 'api', triggeredBy: 'test', correlationId: 'c-fence', maxAttempts: 3, status: 'running' })
+      .returning();
+    const [lost] = await t.db
+      .insert(attempts)
+      .values({ runId: run.id, number: 1, outcome: 'failed', errorClass: 'WorkerLost' })
+      .returning();
     const [current] = await t.db.insert(attempts).values({ runId: run.id, number: 2 }).returning();
     expect(await writeCheckpoint(t.db, { runId: run.id, attemptId: current.id, json: '{"next":5}' })).toBe(true);
     expect(await writeCheckpoint(t.db, { runId: run.id, attemptId: lost.id, json: '{"next":1}' })).toBe(false);

@@ -81,7 +81,10 @@ export function checkpointJson(integration: string, value: unknown, what = 'Chec
  * Writes the checkpoint on the run, fenced on the attempt still running (a worker that lost its
  * claim cannot move a run its successor owns). False when the attempt no longer owns the run.
  */
-export async function writeCheckpoint(db: DatabaseOrTransaction, params: { runId: string; attemptId: string; json: string }): Promise<boolean> {
+export async function writeCheckpoint(
+  db: DatabaseOrTransaction,
+  params: { runId: string; attemptId: string; json: string },
+): Promise<boolean> {
   const rows = await db.execute<{ id: string }>(sql`
     update runs set checkpoint = ${params.json}::jsonb, checkpoint_at = now()
      where id = ${params.runId}
@@ -94,7 +97,10 @@ export async function writeCheckpoint(db: DatabaseOrTransaction, params: { runId
  * Records on the attempt the checkpoint it starts from and returns it (undefined: no checkpoint,
  * the attempt starts from the integration's cursor).
  */
-export async function resumeFromCheckpoint(db: DatabaseOrTransaction, params: { runId: string; attemptId: string }): Promise<{ value: unknown } | undefined> {
+export async function resumeFromCheckpoint(
+  db: DatabaseOrTransaction,
+  params: { runId: string; attemptId: string },
+): Promise<{ value: unknown } | undefined> {
   const rows = await db.execute<{ resumed_from: unknown }>(sql`
     update attempts set resumed_from = r.checkpoint
       from runs r

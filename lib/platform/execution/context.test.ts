@@ -6,8 +6,8 @@ import { attemptLogs, attempts, cursors, integrations, runs, type Integration, t
 import { freshDatabase, type TestDatabase } from '../../../test/db';
 import { sleep, startTestBoss } from '../../../test/fixtures/platform';
 import { defineIntegration, type IntegrationDefinition } from '../contract';
-import { createAttemptContext } from './context';
 import { PermanentError } from '../errors';
+import { createAttemptContext } from './context';
 
 const mapped = defineIntegration({
   name: 'mapped',
@@ -37,7 +37,10 @@ beforeAll(async () => {
       .returning();
     rows[name] = row;
   }
-  [run] = await t.db.insert(runs).values({ integration: 'mapped', trigger: 'api', triggeredBy: 'script', correlationId: 'corr-7', maxAttempts: 4 }).returning();
+  [run] = await t.db
+    .insert(runs)
+    .values({ integration: 'mapped', trigger: 'api', triggeredBy: 'script', correlationId: 'corr-7', maxAttempts: 4 })
+    .returning();
   [{ id: attemptId }] = await t.db.insert(attempts).values({ runId: run.id, number: 2 }).returning();
   await t.db.insert(cursors).values({ integration: 'mapped', value: { page: 3 } });
 });
@@ -46,7 +49,11 @@ afterAll(async () => {
   await t.drop();
 });
 
-const build = (def: IntegrationDefinition, integration: Integration, mapper?: (name: string, json: unknown) => Promise<(r: unknown[]) => unknown>) =>
+const build = (
+  def: IntegrationDefinition,
+  integration: Integration,
+  mapper?: (name: string, json: unknown) => Promise<(r: unknown[]) => unknown>,
+) =>
   createAttemptContext(
     { db: t.db, boss, mapper, secrets: { read: async (_i, names) => Object.fromEntries(names.map((n) => [n, `secret-${n}`])) } },
     { def, integration, run, attemptId, attemptNumber: 2, signal: new AbortController().signal },
@@ -101,8 +108,14 @@ describe('attempt context', () => {
       { db: t.db, boss, progressIntervalMs: 60_000, log: { flushMs: 60_000 } },
       { def: plain, integration: rows.plain, run, attemptId, attemptNumber: 2, signal: new AbortController().signal },
     );
-    const progressOf = async () => (await t.db.select({ done: runs.progressDone, total: runs.progressTotal }).from(runs).where(eq(runs.id, run.id)))[0];
-    const linesOf = () => t.db.select({ message: attemptLogs.message }).from(attemptLogs).where(eq(attemptLogs.attemptId, attemptId)).orderBy(asc(attemptLogs.id));
+    const progressOf = async () =>
+      (await t.db.select({ done: runs.progressDone, total: runs.progressTotal }).from(runs).where(eq(runs.id, run.id)))[0];
+    const linesOf = () =>
+      t.db
+        .select({ message: attemptLogs.message })
+        .from(attemptLogs)
+        .where(eq(attemptLogs.attemptId, attemptId))
+        .orderBy(asc(attemptLogs.id));
     const batches = async (from: number, to: number) => {
       for (let done = from; done <= to; done++) {
         scope.ctx.progress(done, 100);

@@ -3,15 +3,15 @@ import type { PgBoss } from 'pg-boss';
 import type { Database } from '../../../db/client';
 import { cursors, runs, type Integration, type Run } from '../../../db/schema';
 import type { IntegrationContext, IntegrationDefinition, MapFn, MapperFactory, SecretsProvider } from '../contract';
-import { changeCaptureBound } from './change-capture';
-import { checkpointJson, resumeFromCheckpoint, writeCheckpoint } from './checkpoint';
-import { DryRunPlan, inRolledBackTransaction } from '../resilience/dry-run';
 import { parseDuration } from '../duration';
 import { errorMessage, isCredentialsError, PermanentError } from '../errors';
-import { createHttpClient, type HttpDefaults } from '../resilience/http';
 import { createAttemptLog, type AttemptLog, type AttemptLogOptions } from '../log';
+import { DryRunPlan, inRolledBackTransaction } from '../resilience/dry-run';
+import { createHttpClient, type HttpDefaults } from '../resilience/http';
 import { oauth2Provider, parseOAuth2Config, type OAuth2Provider } from '../resilience/oauth2';
 import { recordCredentialsFailure, watchTokenHealth } from '../resilience/token-health';
+import { changeCaptureBound } from './change-capture';
+import { checkpointJson, resumeFromCheckpoint, writeCheckpoint } from './checkpoint';
 
 /** What every attempt's context is built from (the worker's dependencies). */
 export interface ContextDeps {
@@ -46,9 +46,7 @@ export function parseSettings(def: IntegrationDefinition, settings: unknown): un
   if (parsed.success) return parsed.data;
   const issue = parsed.error.issues[0];
   const field = issue.path.length ? issue.path.join('.') : '(settings)';
-  throw new PermanentError(
-    `Setting '${field}' of '${def.name}' is invalid: ${issue.message}. Fix it in the integration's configuration.`,
-  );
+  throw new PermanentError(`Setting '${field}' of '${def.name}' is invalid: ${issue.message}. Fix it in the integration's configuration.`);
 }
 
 export async function createAttemptContext(
@@ -123,7 +121,11 @@ export async function createAttemptContext(
     } catch (error) {
       // A secret that cannot be opened or an OAuth2 config with a piece missing: credentials failing.
       if (isCredentialsError(error) && !run.dryRun) {
-        await recordCredentialsFailure(db, deps.boss, { integration: def.name, error: errorMessage(error), correlationId: run.correlationId }).catch(() => undefined);
+        await recordCredentialsFailure(db, deps.boss, {
+          integration: def.name,
+          error: errorMessage(error),
+          correlationId: run.correlationId,
+        }).catch(() => undefined);
       }
       throw error;
     }

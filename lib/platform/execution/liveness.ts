@@ -93,14 +93,17 @@ export async function startLiveness(params: LivenessParams): Promise<Liveness> {
       return;
     }
     try {
-      const running = await db.execute<{ id: string }>(sql`select id from attempts where outcome = 'running' order by started_at limit 200`);
+      const running = await db.execute<{ id: string }>(
+        sql`select id from attempts where outcome = 'running' order by started_at limit 200`,
+      );
       for (const { id } of running) {
         if (held.has(id) || stopped) continue;
         const outcome = await recoverLostAttempt(
           { db, boss: params.boss, maxInterruptions: params.maxInterruptions ?? DEFAULT_MAX_INTERRUPTIONS },
           { attemptId: id, recoveredBy: params.workerId },
         );
-        if (outcome === 'recovered' || outcome === 'failed') log(`attempt ${id}: its worker is gone; run ${outcome === 'failed' ? 'failed (too many interruptions)' : 're-queued'}`);
+        if (outcome === 'recovered' || outcome === 'failed')
+          log(`attempt ${id}: its worker is gone; run ${outcome === 'failed' ? 'failed (too many interruptions)' : 're-queued'}`);
       }
     } catch {
       // The database is unreachable: the next sweep tries again.

@@ -14,7 +14,14 @@ describe('retention', () => {
   it('prunes finished runs older than the period with their attempts and logs, keeps active runs and the audit trail', async () => {
     await t.db.insert(integrations).values({ name: 'x', breakerKey: 'x' });
     const old = new Date(Date.now() - 40 * 86_400_000);
-    const base = { integration: 'x', trigger: 'schedule' as const, triggeredBy: 'schedule', correlationId: 'c', maxAttempts: 1, createdAt: old };
+    const base = {
+      integration: 'x',
+      trigger: 'schedule' as const,
+      triggeredBy: 'schedule',
+      correlationId: 'c',
+      maxAttempts: 1,
+      createdAt: old,
+    };
     const inserted = await t.db
       .insert(runs)
       .values([
@@ -25,7 +32,9 @@ describe('retention', () => {
       .returning({ id: runs.id });
     const [attempt] = await t.db.insert(attempts).values({ runId: inserted[0].id, number: 1, outcome: 'succeeded' }).returning();
     await t.db.insert(attemptLogs).values({ attemptId: attempt.id, level: 'info', message: 'old' });
-    await t.db.insert(auditLog).values({ changedBy: 'a', kind: 'action', integration: 'x', fieldName: 'run_now', correlationId: 'c', changedAt: old });
+    await t.db
+      .insert(auditLog)
+      .values({ changedBy: 'a', kind: 'action', integration: 'x', fieldName: 'run_now', correlationId: 'c', changedAt: old });
 
     const { deleted } = await pruneRuns(t.db, { olderThan: new Date(Date.now() - 30 * 86_400_000), batchSize: 10 });
     expect(deleted).toBe(25);

@@ -8,7 +8,10 @@ import { pruneIdempotencyKeys } from '../triggers/idempotency';
  * pruned in small batches, so a large backlog never holds long locks. Only finished runs go;
  * the audit trail is never pruned.
  */
-export async function pruneRuns(db: Database, params: { olderThan: Date; batchSize?: number; maxBatches?: number }): Promise<{ deleted: number }> {
+export async function pruneRuns(
+  db: Database,
+  params: { olderThan: Date; batchSize?: number; maxBatches?: number },
+): Promise<{ deleted: number }> {
   const batchSize = params.batchSize ?? 1000;
   let deleted = 0;
   for (let batch = 0; batch < (params.maxBatches ?? 100); batch++) {

@@ -22,7 +22,11 @@ export function parseTriggerInput<T>(schema: z.ZodType<T>, value: unknown): T {
   return result.data;
 }
 
-export async function loadIntegration(db: DatabaseOrTransaction, name: string, opts: { allowOrphaned?: boolean } = {}): Promise<Integration> {
+export async function loadIntegration(
+  db: DatabaseOrTransaction,
+  name: string,
+  opts: { allowOrphaned?: boolean } = {},
+): Promise<Integration> {
   const [row] = await db.select().from(integrations).where(eq(integrations.name, name));
   if (!row) throw new TriggerError('not_found', `Integration '${name}' does not exist: check the name in the integrations list`);
   if (!row.registered && !opts.allowOrphaned) {

@@ -6,8 +6,8 @@ import { attemptLogs, attempts, runs } from '../../../db/schema';
 import { freshDatabase, type TestDatabase } from '../../../test/db';
 import { startTestBoss, TEST_WORKER_OPTIONS, waitFor } from '../../../test/fixtures/platform';
 import { defineIntegration, type IntegrationDefinition } from '../contract';
-import { ensurePlatformQueues } from './queue';
 import { buildRegistry, syncRegistry } from '../registry';
+import { ensurePlatformQueues } from './queue';
 import { insertRun, loadIntegration } from './run-create';
 import { startPlatformWorker, type PlatformWorker } from './worker';
 
@@ -57,14 +57,24 @@ async function delayJob(runId: string, seconds: number) {
 }
 
 async function allSucceeded(ids: string[]) {
-  return waitFor('the runs to succeed', async () => {
-    const rows = await t.db.select().from(runs).where(inArray(runs.id, ids));
-    return rows.length === ids.length && rows.every((r) => r.status === 'succeeded') ? rows : undefined;
-  }, 30_000);
+  return waitFor(
+    'the runs to succeed',
+    async () => {
+      const rows = await t.db.select().from(runs).where(inArray(runs.id, ids));
+      return rows.length === ids.length && rows.every((r) => r.status === 'succeeded') ? rows : undefined;
+    },
+    30_000,
+  );
 }
 
 async function startWorker() {
-  worker = await startPlatformWorker({ db: t.db, boss, registry: buildRegistry(defs), workerId: 'order-worker', options: { ...TEST_WORKER_OPTIONS, syncRegistry: false } });
+  worker = await startPlatformWorker({
+    db: t.db,
+    boss,
+    registry: buildRegistry(defs),
+    workerId: 'order-worker',
+    options: { ...TEST_WORKER_OPTIONS, syncRegistry: false },
+  });
 }
 
 describe('runs of an integration start in the order they were requested', () => {
@@ -77,7 +87,11 @@ describe('runs of an integration start in the order they were requested', () => 
     await allSucceeded([first, second, third]);
     expect(started).toEqual([first, second, third]);
     // The later runs waited without starting an attempt (they were only re-queued).
-    const rows = await t.db.select().from(attempts).where(inArray(attempts.runId, [first, second, third])).orderBy(asc(attempts.startedAt));
+    const rows = await t.db
+      .select()
+      .from(attempts)
+      .where(inArray(attempts.runId, [first, second, third]))
+      .orderBy(asc(attempts.startedAt));
     expect(rows.map((a) => [a.runId, a.number, a.outcome])).toEqual([
       [first, 1, 'succeeded'],
       [second, 1, 'succeeded'],

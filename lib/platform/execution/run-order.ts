@@ -27,10 +27,18 @@ export interface Turn {
   overtaken: number;
 }
 
-export async function checkTurn(db: DatabaseOrTransaction, run: Pick<Run, 'id' | 'integration' | 'trigger' | 'startedAt' | 'dryRun'>): Promise<Turn> {
+export async function checkTurn(
+  db: DatabaseOrTransaction,
+  run: Pick<Run, 'id' | 'integration' | 'trigger' | 'startedAt' | 'dryRun'>,
+): Promise<Turn> {
   if (run.dryRun) return { waitFor: null, overtaken: 0 };
   const requestedBefore = sql`(${runs.createdAt}, ${runs.id}) < (select r.created_at, r.id from runs r where r.id = ${run.id})`;
-  const others = and(eq(runs.integration, run.integration), eq(runs.dryRun, false), ne(runs.id, run.id), inArray(runs.status, [...NOT_FINISHED]));
+  const others = and(
+    eq(runs.integration, run.integration),
+    eq(runs.dryRun, false),
+    ne(runs.id, run.id),
+    inArray(runs.status, [...NOT_FINISHED]),
+  );
   const hasStarted = run.startedAt !== null;
 
   const [started] = await db
@@ -44,7 +52,10 @@ export async function checkTurn(db: DatabaseOrTransaction, run: Pick<Run, 'id' |
 
   const waiting = and(others, isNull(runs.startedAt), isNull(runs.hold), requestedBefore);
   if (run.trigger === 'retry') {
-    const [row] = await db.select({ n: sql<number>`count(*)::int` }).from(runs).where(waiting);
+    const [row] = await db
+      .select({ n: sql<number>`count(*)::int` })
+      .from(runs)
+      .where(waiting);
     return { waitFor: null, overtaken: Number(row?.n ?? 0) };
   }
   const [earlier] = await db

@@ -7,9 +7,9 @@ import { freshDatabase, type TestDatabase } from '../../../test/db';
 import { platformEvents, sleep, startTestBoss, TEST_WORKER_OPTIONS, waitFor } from '../../../test/fixtures/platform';
 import { defineIntegration, type IntegrationDefinition } from '../contract';
 import { PermanentError, TransientError } from '../errors';
-import { SCHEDULE_QUEUE } from './queue';
 import { buildRegistry } from '../registry';
 import { cancelRun, runNow } from '../triggers/triggers';
+import { SCHEDULE_QUEUE } from './queue';
 import { startPlatformWorker, type PlatformWorker } from './worker';
 
 const windows: Record<string, { start: number; end: number }[]> = { serial: [], other: [] };
@@ -118,12 +118,17 @@ afterAll(async () => {
 });
 
 const runRow = async (id: string) => (await t.db.select().from(runs).where(eq(runs.id, id)))[0];
-const attemptRows = (runId: string) => t.db.select().from(attempts).where(eq(attempts.runId, runId)).orderBy(asc(attempts.number), asc(attempts.startedAt));
+const attemptRows = (runId: string) =>
+  t.db.select().from(attempts).where(eq(attempts.runId, runId)).orderBy(asc(attempts.number), asc(attempts.startedAt));
 const finished = (runId: string, timeoutMs = 20_000) =>
-  waitFor(`run ${runId} to finish`, async () => {
-    const run = await runRow(runId);
-    return run.finishedAt && ['succeeded', 'failed', 'cancelled'].includes(run.status) ? run : undefined;
-  }, timeoutMs);
+  waitFor(
+    `run ${runId} to finish`,
+    async () => {
+      const run = await runRow(runId);
+      return run.finishedAt && ['succeeded', 'failed', 'cancelled'].includes(run.status) ? run : undefined;
+    },
+    timeoutMs,
+  );
 
 describe('runs with durable retries', () => {
   it('retries a transient failure after each configured delay, as new jobs, until it succeeds', async () => {
@@ -136,10 +141,21 @@ describe('runs with durable retries', () => {
     const firstJob = retrying.jobId;
 
     const run = await finished(runId);
-    expect(run).toMatchObject({ status: 'succeeded', attemptCount: 3, result: { processed: 42, summary: 'done' }, progressDone: 3, progressTotal: 3, errorMessage: null });
+    expect(run).toMatchObject({
+      status: 'succeeded',
+      attemptCount: 3,
+      result: { processed: 42, summary: 'done' },
+      progressDone: 3,
+      progressTotal: 3,
+      errorMessage: null,
+    });
     expect(run.jobId).not.toBe(firstJob);
     const rows = await attemptRows(runId);
-    expect(rows.map((a) => [a.number, a.outcome])).toEqual([[1, 'failed'], [2, 'failed'], [3, 'succeeded']]);
+    expect(rows.map((a) => [a.number, a.outcome])).toEqual([
+      [1, 'failed'],
+      [2, 'failed'],
+      [3, 'succeeded'],
+    ]);
     expect(rows[0]).toMatchObject({ errorMessage: 'upstream busy on attempt 1', errorClass: 'TransientError', worker: 'test-worker' });
     expect(new Set(rows.map((a) => a.jobId)).size).toBe(3);
     const gap1 = rows[1].startedAt.getTime() - rows[0].finishedAt!.getTime();
@@ -160,7 +176,12 @@ describe('runs with durable retries', () => {
   it('fails at once on a permanent error, without committing the cursor, and emits run.failed', async () => {
     const { runId } = await runNow(t.db, boss, { integration: 'misconfigured', triggeredBy: 'ada' });
     const run = await finished(runId);
-    expect(run).toMatchObject({ status: 'failed', attemptCount: 1, errorClass: 'PermanentError', errorMessage: 'mapping for field "total" is missing' });
+    expect(run).toMatchObject({
+      status: 'failed',
+      attemptCount: 1,
+      errorClass: 'PermanentError',
+      errorMessage: 'mapping for field "total" is missing',
+    });
     expect(await t.db.select().from(cursors).where(eq(cursors.integration, 'misconfigured'))).toEqual([]);
     const [event] = (await platformEvents(t.db, 'run.failed')).filter((e) => e.runId === runId);
     expect(event).toMatchObject({ integration: 'misconfigured', reason: 'permanent', attempts: 1, errorClass: 'PermanentError' });
@@ -217,12 +238,21 @@ describe('runs with durable retries', () => {
     expect(run).toMatchObject({ integration: 'other', triggeredBy: 'schedule' });
     await t.db.update(integrations).set({ paused: true }).where(eq(integrations.name, 'other'));
     const tick = await boss.send(SCHEDULE_QUEUE, { integration: 'other' });
-    await waitFor('the paused tick to be handled', async () => (await boss.findJobs(SCHEDULE_QUEUE, { id: tick! }))[0]?.state === 'completed');
+    await waitFor(
+      'the paused tick to be handled',
+      async () => (await boss.findJobs(SCHEDULE_QUEUE, { id: tick! }))[0]?.state === 'completed',
+    );
     expect(await t.db.select().from(runs).where(eq(runs.trigger, 'schedule'))).toHaveLength(1);
   });
 
   it('stopping a worker releases a run it cannot finish: re-queued without using an attempt', async () => {
-    const extra = await startPlatformWorker({ db: t.db, boss, registry: buildRegistry(defs), workerId: 'second', options: TEST_WORKER_OPTIONS });
+    const extra = await startPlatformWorker({
+      db: t.db,
+      boss,
+      registry: buildRegistry(defs),
+      workerId: 'second',
+      options: TEST_WORKER_OPTIONS,
+    });
     await worker.stop({ timeoutMs: 1_000 });
     const { runId } = await runNow(t.db, boss, { integration: 'waiter', triggeredBy: 'ada' });
     await waitFor('the attempt to start on the second worker', async () => (await runRow(runId)).status === 'running');

@@ -3,9 +3,6 @@ import { and, eq, sql } from 'drizzle-orm';
 import type { PgBoss } from 'pg-boss';
 import type { Database, Transaction } from '../../../db/client';
 import { attempts, cursors, integrations, runs, type Integration, type Run } from '../../../db/schema';
-import { breakerDeferral } from '../resilience/breaker';
-import { commitCheckpointAsCursor } from './checkpoint';
-import { createAttemptContext, type AttemptScope, type ContextDeps } from './context';
 import type { Registry, RunResult } from '../contract';
 import { parseDuration } from '../duration';
 import {
@@ -18,11 +15,14 @@ import {
   isCredentialsError,
   isDatabaseUnavailableError,
 } from '../errors';
+import { breakerDeferral } from '../resilience/breaker';
+import { retryBudgetMessage, retryBudgetStatus } from '../resilience/retry-budget';
+import { recordCredentialsFailure, recordCredentialsRecovered } from '../resilience/token-health';
+import { commitCheckpointAsCursor } from './checkpoint';
+import { createAttemptContext, type AttemptScope, type ContextDeps } from './context';
 import { emitPlatformEvent, type PlatformEvent } from './events';
 import { bossDb, RUNS_QUEUE, sendRunJob, txEventSender } from './queue';
 import { checkTurn } from './run-order';
-import { retryBudgetMessage, retryBudgetStatus } from '../resilience/retry-budget';
-import { recordCredentialsFailure, recordCredentialsRecovered } from '../resilience/token-health';
 
 /**
  * The runner: executes one attempt of a run when its pg-boss job is delivered, and records it.
@@ -98,7 +98,10 @@ export async function executeRunJob(deps: RunnerDeps, params: RunJobParams): Pro
       .set({ outcome: 'cancelled', finishedAt: sql`now()` })
       .where(and(eq(attempts.runId, run.id), eq(attempts.outcome, 'running')));
     await db.transaction(async (tx) => {
-      await tx.update(runs).set({ finishedAt: sql`coalesce(${runs.finishedAt}, now())` }).where(eq(runs.id, run.id));
+      await tx
+        .update(runs)
+        .set({ finishedAt: sql`coalesce(${runs.finishedAt}, now())` })
+        .where(eq(runs.id, run.id));
       // Cancelled while its attempt was running and its worker is gone: what it acknowledged becomes the cursor.
       if (run.status === 'cancelled' && run.finishedAt === null) await commitCheckpointAsCursor(tx, run.id);
     });
@@ -128,7 +131,11 @@ export async function executeRunJob(deps: RunnerDeps, params: RunJobParams): Pro
     return 'failed';
   }
   if (run.attemptCount >= run.maxAttempts) {
-    await finishFailed(deps, run, { message: run.errorMessage ?? 'no attempts left', errorClass: run.errorClass ?? 'AttemptsExhausted', reason: 'retries_exhausted' });
+    await finishFailed(deps, run, {
+      message: run.errorMessage ?? 'no attempts left',
+      errorClass: run.errorClass ?? 'AttemptsExhausted',
+      reason: 'retries_exhausted',
+    });
     return 'failed';
   }
 
@@ -187,14 +194,17 @@ async function executeAttempt(
   let failure: unknown;
   try {
     scope = await createAttemptContext(deps, { def, integration, run: current, attemptId, attemptNumber: number, signal });
-    const interrupted = run.interruptions ? ` (after ${run.interruptions} interruption${run.interruptions === 1 ? '' : 's'}, which used no attempt)` : '';
+    const interrupted = run.interruptions
+      ? ` (after ${run.interruptions} interruption${run.interruptions === 1 ? '' : 's'}, which used no attempt)`
+      : '';
     scope.log.info(`attempt ${number} of ${run.maxAttempts} started on ${deps.workerId}${run.dryRun ? ' (dry-run)' : ''}${interrupted}`);
     if (p.overtaken > 0) {
       scope.log.info(
         `started ahead of ${p.overtaken} earlier queued run${p.overtaken === 1 ? '' : 's'} of ${run.integration}: a retry an operator asked for goes first; the others follow in the order they were requested`,
       );
     }
-    if (scope.resumedFrom) scope.log.info(`resumed from checkpoint ${JSON.stringify(scope.resumedFrom.value).slice(0, 500)}`, { checkpoint: true });
+    if (scope.resumedFrom)
+      scope.log.info(`resumed from checkpoint ${JSON.stringify(scope.resumedFrom.value).slice(0, 500)}`, { checkpoint: true });
     result = await def.execute(scope.ctx);
     // A refused checkpoint fails the attempt even when the handler caught the error.
     if (scope.refused() !== undefined) failure = scope.refused();
@@ -203,7 +213,8 @@ async function executeAttempt(
     }
   } catch (error) {
     failure = params.control.aborted ? params.control.reason : error;
-    if (!params.control.aborted && params.jobSignal?.aborted) failure = new Error(`the job's claim was lost (${errorMessage(params.jobSignal.reason)})`);
+    if (!params.control.aborted && params.jobSignal?.aborted)
+      failure = new Error(`the job's claim was lost (${errorMessage(params.jobSignal.reason)})`);
     scope?.log.error(`attempt ${number} failed: ${errorMessage(failure)}`, { errorClass: errorClassName(failure) });
   } finally {
     await scope?.close();
@@ -266,12 +277,25 @@ async function emit(deps: Pick<RunnerDeps, 'boss'>, tx: Transaction, run: Run, e
   await emitPlatformEvent(txEventSender(deps.boss, tx), { ...event, correlationId: run.correlationId });
 }
 
-async function finishSucceeded(deps: RunnerDeps, run: Run, attemptId: string, scope: AttemptScope, result: RunResult | undefined): Promise<RunJobOutcome> {
+async function finishSucceeded(
+  deps: RunnerDeps,
+  run: Run,
+  attemptId: string,
+  scope: AttemptScope,
+  result: RunResult | undefined,
+): Promise<RunJobOutcome> {
   return deps.db.transaction(async (tx) => {
     const locked = await lockRun(tx, run.id);
     if (locked.status === 'cancelled') {
-      await closeAttempt(tx, attemptId, { outcome: 'cancelled', errorMessage: 'the run was cancelled; the handler finished anyway and only its checkpoints were committed', errorClass: 'Cancelled' });
-      await tx.update(runs).set({ finishedAt: sql`now()` }).where(eq(runs.id, run.id));
+      await closeAttempt(tx, attemptId, {
+        outcome: 'cancelled',
+        errorMessage: 'the run was cancelled; the handler finished anyway and only its checkpoints were committed',
+        errorClass: 'Cancelled',
+      });
+      await tx
+        .update(runs)
+        .set({ finishedAt: sql`now()` })
+        .where(eq(runs.id, run.id));
       await commitCheckpointAsCursor(tx, run.id);
       return 'cancelled';
     }
@@ -321,7 +345,14 @@ async function finishWithError(
   return deps.db.transaction(async (tx): Promise<RunJobOutcome> => {
     const locked = await lockRun(tx, run.id);
     if (locked.status === 'cancelled' || (kind === 'cancelled' && (error as CancelledError).reason === 'cancelled')) {
-      if (!(await closeAttempt(tx, attemptId, { outcome: 'cancelled', errorMessage: locked.errorMessage ?? message, errorClass: 'Cancelled' }))) return 'abandoned';
+      if (
+        !(await closeAttempt(tx, attemptId, {
+          outcome: 'cancelled',
+          errorMessage: locked.errorMessage ?? message,
+          errorClass: 'Cancelled',
+        }))
+      )
+        return 'abandoned';
       await tx
         .update(runs)
         .set({ status: 'cancelled', finishedAt: sql`now()`, nextAttemptAt: null, ...plan })
@@ -342,15 +373,22 @@ async function finishWithError(
     }
     if (kind === 'cancelled') {
       // Released by a stopping worker: hand the run back without using up the attempt.
-      if (!(await closeAttempt(tx, attemptId, { outcome: 'deferred', errorMessage: `released: ${message}`, errorClass }))) return 'abandoned';
-      await tx.update(runs).set({ attemptCount: sql`${runs.attemptCount} - 1` }).where(eq(runs.id, run.id));
+      if (!(await closeAttempt(tx, attemptId, { outcome: 'deferred', errorMessage: `released: ${message}`, errorClass })))
+        return 'abandoned';
+      await tx
+        .update(runs)
+        .set({ attemptCount: sql`${runs.attemptCount} - 1` })
+        .where(eq(runs.id, run.id));
       await requeue(deps, tx, run, { status: 'queued', started: true });
       return 'released';
     }
     if (kind === 'circuit_open') {
       const retryAt = (error as CircuitOpenError).retryAt;
       if (!(await closeAttempt(tx, attemptId, { outcome: 'deferred', errorMessage: message, errorClass }))) return 'abandoned';
-      await tx.update(runs).set({ attemptCount: sql`${runs.attemptCount} - 1` }).where(eq(runs.id, run.id));
+      await tx
+        .update(runs)
+        .set({ attemptCount: sql`${runs.attemptCount} - 1` })
+        .where(eq(runs.id, run.id));
       await requeue(deps, tx, run, { status: 'deferred', startAfter: retryAt, started: true });
       return 'deferred';
     }
@@ -372,7 +410,10 @@ async function finishWithError(
       const delays = integration.retryDelays.length ? integration.retryDelays : ['30s'];
       const delayMs = parseDuration(delays[Math.min(run.attemptCount - 1, delays.length - 1)]);
       const startAfter = new Date(Date.now() + delayMs);
-      await tx.update(runs).set({ errorMessage: message, errorClass, ...plan }).where(eq(runs.id, run.id));
+      await tx
+        .update(runs)
+        .set({ errorMessage: message, errorClass, ...plan })
+        .where(eq(runs.id, run.id));
       await requeue(deps, tx, run, { status: 'retrying', startAfter, started: true });
       return 'retrying';
     }
@@ -406,14 +447,25 @@ async function requeue(
     .update(runs)
     .set({ status: params.status, jobId, nextAttemptAt: params.startAfter ?? sql`now()` })
     .where(eq(runs.id, run.id));
-  await sendRunJob(deps.boss, tx, { runId: run.id, jobId, integration: run.integration, startAfter: params.startAfter, priority: params.started ? 1 : 0 });
+  await sendRunJob(deps.boss, tx, {
+    runId: run.id,
+    jobId,
+    integration: run.integration,
+    startAfter: params.startAfter,
+    priority: params.started ? 1 : 0,
+  });
 }
 
 async function failRun(
   deps: Pick<RunnerDeps, 'boss'>,
   tx: Transaction,
   run: Run,
-  params: { message: string; errorClass: string; reason: 'permanent' | 'retries_exhausted' | 'retry_budget' | 'interrupted'; plan?: unknown[] },
+  params: {
+    message: string;
+    errorClass: string;
+    reason: 'permanent' | 'retries_exhausted' | 'retry_budget' | 'interrupted';
+    plan?: unknown[];
+  },
 ) {
   const [updated] = await tx
     .update(runs)
@@ -473,7 +525,13 @@ export async function recoverLostAttempt(
   params: { attemptId: string; recoveredBy: string; currentJobId?: string },
 ): Promise<'recovered' | 'failed' | 'alive' | 'gone'> {
   return deps.db.transaction(async (tx) => {
-    const [probe] = await tx.execute<{ run_id: string; worker: string | null; job_id: string | null; restarted: boolean; free: boolean }>(sql`
+    const [probe] = await tx.execute<{
+      run_id: string;
+      worker: string | null;
+      job_id: string | null;
+      restarted: boolean;
+      free: boolean;
+    }>(sql`
       select run_id, worker, job_id, started_at < pg_postmaster_start_time() as restarted,
              pg_try_advisory_xact_lock(hashtextextended(id::text, 0)) as free
         from attempts where id = ${params.attemptId} and outcome = 'running'`);
@@ -513,20 +571,32 @@ async function interruptAttempt(
   if (p.cancelJobId) await deps.boss.cancel(RUNS_QUEUE, p.cancelJobId, { db: bossDb(tx) });
   if ((TERMINAL as readonly string[]).includes(locked.status)) {
     // Cancelled while its worker was gone: nothing more to run.
-    await tx.update(runs).set({ finishedAt: sql`coalesce(${runs.finishedAt}, now())` }).where(eq(runs.id, locked.id));
+    await tx
+      .update(runs)
+      .set({ finishedAt: sql`coalesce(${runs.finishedAt}, now())` })
+      .where(eq(runs.id, locked.id));
     return 'recovered';
   }
   const interruptions = locked.interruptions + 1;
   const giveBack = closed.number === locked.attemptCount ? 1 : 0;
   const [updated] = await tx
     .update(runs)
-    .set({ attemptCount: sql`${runs.attemptCount} - ${giveBack}`, interruptions, errorMessage: p.message.slice(0, 4000), errorClass: p.errorClass })
+    .set({
+      attemptCount: sql`${runs.attemptCount} - ${giveBack}`,
+      interruptions,
+      errorMessage: p.message.slice(0, 4000),
+      errorClass: p.errorClass,
+    })
     .where(eq(runs.id, locked.id))
     .returning();
   const cap = deps.maxInterruptions ?? DEFAULT_MAX_INTERRUPTIONS;
   if (interruptions >= cap) {
     await failRun(deps, tx, updated, {
-      message: `interrupted ${interruptions} times (the cap is ${cap}): the run keeps stopping the workers that execute it, as a handler that exhausts memory or crashes its process does; look at the worker logs before retrying. Last: ${p.message}`.slice(0, 4000),
+      message:
+        `interrupted ${interruptions} times (the cap is ${cap}): the run keeps stopping the workers that execute it, as a handler that exhausts memory or crashes its process does; look at the worker logs before retrying. Last: ${p.message}`.slice(
+          0,
+          4000,
+        ),
       errorClass: p.errorClass,
       reason: 'interrupted',
     });

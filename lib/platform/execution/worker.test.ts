@@ -52,10 +52,14 @@ describe('a worker killed mid-attempt', () => {
       options: { ...TEST_WORKER_OPTIONS, queue: { ...TEST_WORKER_OPTIONS.queue, expireInSeconds: 600 } },
     });
 
-    const run = await waitFor('the run to complete on the surviving worker', async () => {
-      const [row] = await t.db.select().from(runs).where(eq(runs.id, runId));
-      return row.status === 'succeeded' ? row : undefined;
-    }, 40_000);
+    const run = await waitFor(
+      'the run to complete on the surviving worker',
+      async () => {
+        const [row] = await t.db.select().from(runs).where(eq(runs.id, runId));
+        return row.status === 'succeeded' ? row : undefined;
+      },
+      40_000,
+    );
     // The kill used no attempt: the run finished on attempt 1, with one interruption recorded.
     expect(run).toMatchObject({ attemptCount: 1, interruptions: 1, result: { summary: 'finished on attempt 1' } });
     const rows = await t.db.select().from(attempts).where(eq(attempts.runId, runId)).orderBy(asc(attempts.startedAt));
@@ -63,7 +67,9 @@ describe('a worker killed mid-attempt', () => {
       [1, 'interrupted', 'doomed', 'WorkerLost'],
       [1, 'succeeded', 'survivor', null],
     ]);
-    expect(rows[0].errorMessage).toMatch(/^worker lost: doomed stopped .*noticed by survivor\. This interruption did not use up an attempt/);
+    expect(rows[0].errorMessage).toMatch(
+      /^worker lost: doomed stopped .*noticed by survivor\. This interruption did not use up an attempt/,
+    );
     // The dead worker's job was cancelled by the recovery (an expiry would have failed it), freeing the integration's slot.
     const [job] = await t.db.execute<{ state: string }>(sql`select state from pgboss.job where id = ${rows[0].jobId}`);
     expect(job.state).toBe('cancelled');
@@ -80,12 +86,18 @@ describe('a run that keeps killing its worker', () => {
     const env = { EXPIRE_SECONDS: '600', MAX_INTERRUPTIONS: '2' };
     // Each child takes the run and dies in it; the next child's liveness sweep notices and re-queues it.
     const children: ChildWorker[] = [];
-    const run = await waitFor('the run to fail', async () => {
-      const [row] = await t.db.select().from(runs).where(eq(runs.id, runId));
-      if (row.status === 'failed') return row;
-      if (children.every((c) => c.process.signalCode !== null)) children.push(await spawnChildWorker(t.url, `poisoned-${children.length + 1}`, env));
-      return undefined;
-    }, 240_000, 500);
+    const run = await waitFor(
+      'the run to fail',
+      async () => {
+        const [row] = await t.db.select().from(runs).where(eq(runs.id, runId));
+        if (row.status === 'failed') return row;
+        if (children.every((c) => c.process.signalCode !== null))
+          children.push(await spawnChildWorker(t.url, `poisoned-${children.length + 1}`, env));
+        return undefined;
+      },
+      240_000,
+      500,
+    );
     await Promise.all(children.map((c) => c.kill()));
     expect(run).toMatchObject({ status: 'failed', attemptCount: 0, interruptions: 2, errorClass: 'WorkerLost' });
     expect(run.errorMessage).toMatch(/^interrupted 2 times \(the cap is 2\): the run keeps stopping the workers that execute it/);

@@ -4,15 +4,15 @@ import type { Database } from '../../../db/client';
 import { runs } from '../../../db/schema';
 import type { IntegrationDefinition, MapperFactory, SecretsProvider } from '../contract';
 import { CancelledError } from '../errors';
-import type { HttpDefaults } from '../resilience/http';
-import { DEFAULT_LIVENESS_INTERVAL_MS, startLiveness } from './liveness';
 import type { AttemptLogOptions } from '../log';
-import { startBulkDispatcher } from '../triggers/bulk';
-import { ensurePlatformQueues, RUNS_QUEUE, SCHEDULE_QUEUE, type QueueOptions, type RunJobData, type ScheduleJobData } from './queue';
 import { syncRegistry } from '../registry';
-import { executeRunJob, type RunnerDeps } from './runner';
+import type { HttpDefaults } from '../resilience/http';
+import { startBulkDispatcher } from '../triggers/bulk';
 import { syncSchedules } from '../triggers/schedules';
 import { startScheduledRun } from '../triggers/triggers';
+import { DEFAULT_LIVENESS_INTERVAL_MS, startLiveness } from './liveness';
+import { ensurePlatformQueues, RUNS_QUEUE, SCHEDULE_QUEUE, type QueueOptions, type RunJobData, type ScheduleJobData } from './queue';
+import { executeRunJob, type RunnerDeps } from './runner';
 
 /**
  * The platform worker inside a worker process: syncs the registry and schedules, then works the
@@ -117,10 +117,14 @@ export async function startPlatformWorker(params: StartPlatformWorkerParams): Pr
       }
     },
   );
-  const scheduleWorkId = await boss.work<ScheduleJobData>(SCHEDULE_QUEUE, { batchSize: 1, pollingIntervalSeconds: polling }, async ([job]) => {
-    const started = await startScheduledRun(db, boss, { integration: job.data.integration });
-    return { runId: started?.runId ?? null };
-  });
+  const scheduleWorkId = await boss.work<ScheduleJobData>(
+    SCHEDULE_QUEUE,
+    { batchSize: 1, pollingIntervalSeconds: polling },
+    async ([job]) => {
+      const started = await startScheduledRun(db, boss, { integration: job.data.integration });
+      return { runId: started?.runId ?? null };
+    },
+  );
 
   // Cancellation crosses processes through the runs row: cancelRun marks it, the executing worker aborts.
   const cancelWatch = setInterval(async () => {
@@ -144,7 +148,10 @@ export async function startPlatformWorker(params: StartPlatformWorkerParams): Pr
   const scheduleSync =
     scheduleSyncMs > 0
       ? setInterval(() => {
-          if (!stopping) syncSchedules(db, boss, { registry }).catch((error) => console.error(`[worker] schedule sync failed: ${(error as Error).message}`));
+          if (!stopping)
+            syncSchedules(db, boss, { registry }).catch((error) =>
+              console.error(`[worker] schedule sync failed: ${(error as Error).message}`),
+            );
         }, scheduleSyncMs)
       : undefined;
   scheduleSync?.unref();

@@ -134,8 +134,10 @@ function readAnchorFile(dir: string, file: string, key: Buffer): { anchor: Audit
   } catch (error) {
     return { reason: `unreadable (${(error as Error).message.slice(0, 120)})` };
   }
-  if (!parsed || typeof parsed !== 'object' || !shapeOk(parsed as Record<string, unknown>)) return { reason: 'not an audit anchor (fields missing or of the wrong type)' };
-  if (!signatureOk(parsed as Record<string, unknown>, key)) return { reason: 'signature does not match: the file was changed, or signed with another key' };
+  if (!parsed || typeof parsed !== 'object' || !shapeOk(parsed as Record<string, unknown>))
+    return { reason: 'not an audit anchor (fields missing or of the wrong type)' };
+  if (!signatureOk(parsed as Record<string, unknown>, key))
+    return { reason: 'signature does not match: the file was changed, or signed with another key' };
   const anchor = parsed as AuditAnchor;
   if (file !== anchorFileName(anchor.seq)) return { reason: `file name does not match its sequence number ${anchor.seq}` };
   return { anchor };
@@ -206,9 +208,7 @@ export interface AnchorOptions {
 }
 
 export type AnchorOutcome =
-  | { written: AuditAnchor[] }
-  | { written: []; skipped: 'no new rows' | 'another process is anchoring' }
-  | { written: []; refused: string };
+  { written: AuditAnchor[] } | { written: []; skipped: 'no new rows' | 'another process is anchoring' } | { written: []; refused: string };
 
 /**
  * Writes anchors for every row since the newest trusted anchor (several when more than
@@ -226,7 +226,10 @@ export async function writeAuditAnchor(db: Database, options: AnchorOptions): Pr
     if (previous && previous.lastId > 0) {
       const [row] = await tx.execute<{ hash: string }>(sql`select hash from audit_log where id = ${previous.lastId}`);
       if (!row || row.hash !== previous.head) {
-        return { written: [], refused: `row ${previous.lastId} no longer matches anchor #${previous.seq}: not anchoring a tampered chain (run the full verification)` };
+        return {
+          written: [],
+          refused: `row ${previous.lastId} no longer matches anchor #${previous.seq}: not anchoring a tampered chain (run the full verification)`,
+        };
       }
     }
     const chain = await verifyAuditChain(tx, { after: { id: after.id, hash: after.head } });
@@ -251,7 +254,12 @@ export async function writeAuditAnchor(db: Database, options: AnchorOptions): Pr
           rows: after.rows + rows.length,
           lastId: Number(last.id),
           head: last.hash,
-          segment: { afterId: after.id, rowsBefore: after.rows, ids: toRanges(ids), hashes: rows.map((r) => r.hash.slice(0, PREFIX)).join('') },
+          segment: {
+            afterId: after.id,
+            rowsBefore: after.rows,
+            ids: toRanges(ids),
+            hashes: rows.map((r) => r.hash.slice(0, PREFIX)).join(''),
+          },
           alg: ANCHOR_ALGORITHM,
         },
         options.key,
@@ -264,7 +272,9 @@ export async function writeAuditAnchor(db: Database, options: AnchorOptions): Pr
     }
     const newest = written.at(-1);
     if (newest) {
-      await tx.execute(sql`update audit_chain_state set anchor_seq = ${newest.seq}, anchor_at = ${newest.at}::timestamptz, anchor_last_id = ${newest.lastId} where id = 1`);
+      await tx.execute(
+        sql`update audit_chain_state set anchor_seq = ${newest.seq}, anchor_at = ${newest.at}::timestamptz, anchor_last_id = ${newest.lastId} where id = 1`,
+      );
     }
     return { written };
   });
@@ -397,7 +407,9 @@ export async function verifyAuditAnchors(db: DatabaseOrTransaction, params: { di
     file: r.file,
     message: `anchor file ${r.file} is not trusted: ${r.reason}`,
   }));
-  const [stats] = await db.execute<{ rows: number; last_id: string | number | null }>(sql`select count(*)::int as rows, max(id) as last_id from audit_log`);
+  const [stats] = await db.execute<{ rows: number; last_id: string | number | null }>(
+    sql`select count(*)::int as rows, max(id) as last_id from audit_log`,
+  );
   const rows = Number(stats.rows);
   const lastId = Number(stats.last_id ?? 0);
   const chain = await verifyAuditChain(db);

@@ -10,12 +10,12 @@ import { freshDatabase, type TestDatabase } from '../../../test/db';
 import { startTestServer } from '../../../test/fixtures/http-server';
 import { parsePlatformEvent } from '../alerts/event-schema';
 import { handlePlatformEvent } from '../alerts/incidents';
-import { appendAudit, auditChainStatus } from './audit';
-import { checkpointMessage, writeAuditAnchor } from './audit-anchors';
-import { runAuditVerification, startAuditGuard } from './audit-guard';
 import { createBoss } from '../execution/boss';
 import { AUDIT_TRAIL, PLATFORM_EVENTS_QUEUE } from '../execution/events';
 import { ensurePlatformQueues } from '../execution/queue';
+import { appendAudit, auditChainStatus } from './audit';
+import { checkpointMessage, writeAuditAnchor } from './audit-anchors';
+import { runAuditVerification, startAuditGuard } from './audit-guard';
 
 let t: TestDatabase;
 let boss: PgBoss;
@@ -40,7 +40,10 @@ afterAll(async () => {
 
 async function append(n: number) {
   for (let i = 0; i < n; i++) {
-    await appendAudit(t.db, { actor: 'ada@example.com', entries: [{ kind: 'config', integration: 'x', fieldName: 'settings.batchSize', oldValue: i, newValue: i + 1 }] });
+    await appendAudit(t.db, {
+      actor: 'ada@example.com',
+      entries: [{ kind: 'config', integration: 'x', fieldName: 'settings.batchSize', oldValue: i, newValue: i + 1 }],
+    });
   }
 }
 
@@ -89,8 +92,12 @@ describe('scheduled full verification', () => {
 
     // The owner deletes the tail the page already verified: the page shows it (row gone) and the job names it.
     const [{ id }] = await t.db.$client<{ id: string }[]>`select max(id) as id from audit_log`;
-    await t.db.$client.unsafe(`alter table audit_log disable trigger audit_log_no_update; delete from audit_log where id = ${id}; alter table audit_log enable trigger audit_log_no_update`);
-    expect((await auditChainStatus(t.db)).problem).toBe(`audit row ${id}, verified earlier, is gone or no longer has the hash it had: the trail was changed in the database`);
+    await t.db.$client.unsafe(
+      `alter table audit_log disable trigger audit_log_no_update; delete from audit_log where id = ${id}; alter table audit_log enable trigger audit_log_no_update`,
+    );
+    expect((await auditChainStatus(t.db)).problem).toBe(
+      `audit row ${id}, verified earlier, is gone or no longer has the hash it had: the trail was changed in the database`,
+    );
 
     const failed = await runAuditVerification(t.db, { dir, key, events: boss });
     expect(failed).toMatchObject({ ok: false, findings: [{ kind: 'shorter', anchorLastId: Number(id) }] });
@@ -140,7 +147,10 @@ describe('audit checkpoint webhook', () => {
       expect(request.headers['x-junction-audit-signature']).toBe(`sha256=${createHmac('sha256', key).update(request.body).digest('hex')}`);
       expect(checkpointMessage(written[0], key).signature).toBe(request.headers['x-junction-audit-signature']);
       // Nothing new: no anchor, no message.
-      expect(await writeAuditAnchor(d.db, { dir: hookDir, key, webhookUrl: `${receiver.url}/audit-checkpoints` })).toEqual({ written: [], skipped: 'no new rows' });
+      expect(await writeAuditAnchor(d.db, { dir: hookDir, key, webhookUrl: `${receiver.url}/audit-checkpoints` })).toEqual({
+        written: [],
+        skipped: 'no new rows',
+      });
       expect(receiver.requests).toHaveLength(1);
     } finally {
       await receiver.close();
@@ -169,7 +179,8 @@ describe('audit guard (worker)', () => {
     try {
       await expect.poll(() => logs.some((l) => l.startsWith('full verification passed')), { timeout: 10_000 }).toBe(true);
       expect(readdirSync(guardDir)).toEqual([]);
-      for (let i = 0; i < 6; i++) await appendAudit(d.db, { actor: 'ada@example.com', entries: [{ kind: 'action', fieldName: 'run_now' }] });
+      for (let i = 0; i < 6; i++)
+        await appendAudit(d.db, { actor: 'ada@example.com', entries: [{ kind: 'action', fieldName: 'run_now' }] });
       await expect.poll(() => readdirSync(guardDir), { timeout: 10_000 }).toEqual(['anchor-000000000001.json']);
       const [{ id }] = await d.db.$client<{ id: string }[]>`select max(id) as id from audit_log`;
       // The file is written inside the anchoring transaction, the log line after it commits.

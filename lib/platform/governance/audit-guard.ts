@@ -1,7 +1,7 @@
 import { sql } from 'drizzle-orm';
 import type { Database } from '../../../db/client';
-import { latestAnchor, verifyAuditAnchors, writeAuditAnchor, type AuditVerification } from './audit-anchors';
 import { AUDIT_TRAIL, emitPlatformEvent, type EventSender } from '../execution/events';
+import { latestAnchor, verifyAuditAnchors, writeAuditAnchor, type AuditVerification } from './audit-anchors';
 
 /**
  * The worker's side of audit anchoring: anchors on a schedule and after bursts of writes, and the
@@ -61,7 +61,12 @@ export async function runAuditVerification(
       where id = 1`);
     const at = new Date().toISOString();
     if (!result.ok) {
-      await emitPlatformEvent(params.events, { type: 'audit.chain_broken', integration: AUDIT_TRAIL, problem: describeFindings(result), at });
+      await emitPlatformEvent(params.events, {
+        type: 'audit.chain_broken',
+        integration: AUDIT_TRAIL,
+        problem: describeFindings(result),
+        at,
+      });
     } else if (before?.full_ok === false) {
       await emitPlatformEvent(params.events, { type: 'audit.chain_verified', integration: AUDIT_TRAIL, at });
     }
@@ -99,7 +104,9 @@ export function startAuditGuard(options: AuditGuardOptions): AuditGuard {
       const newest = outcome.written.at(-1);
       if (newest) {
         lastAnchoredId = newest.lastId;
-        log(`anchor #${newest.seq} written: ${newest.rows} rows up to row ${newest.lastId}${outcome.written.length > 1 ? ` (${outcome.written.length} anchors)` : ''}`);
+        log(
+          `anchor #${newest.seq} written: ${newest.rows} rows up to row ${newest.lastId}${outcome.written.length > 1 ? ` (${outcome.written.length} anchors)` : ''}`,
+        );
       }
     });
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { type AuditPart, describeAction, describeAuditField, describeConfigChange } from './audit-words';
+import { describeAction, describeAuditField, describeConfigChange, type AuditPart } from './audit-words';
 
 const RUN = '0b7e4c52-1111-4222-8333-444455556666';
 const RETRY = '9f1d2e3c-aaaa-4bbb-8ccc-ddddeeeeffff';
@@ -27,14 +27,24 @@ describe('audit rows in words', () => {
   });
 
   it('writes run now, dry-run, cancel, pause, resume, breaker and test-alert actions as sentences', () => {
-    expect(sentence(describeAction('dry_run', { runId: RUN, trigger: 'manual' }))).toBe('Started a dry-run, run 0b7e4c52 (nothing is sent or committed)');
+    expect(sentence(describeAction('dry_run', { runId: RUN, trigger: 'manual' }))).toBe(
+      'Started a dry-run, run 0b7e4c52 (nothing is sent or committed)',
+    );
     expect(sentence(describeAction('run_now', { runId: RUN, trigger: 'api' }))).toBe('Started run 0b7e4c52 over the API');
     expect(sentence(describeAction('cancel', { runId: RUN, previousStatus: 'queued' }))).toBe('Cancelled run 0b7e4c52 while it was queued');
     expect(sentence(describeAction('pause', null))).toMatch(/^Paused the schedule/);
-    expect(sentence(describeAction('resume', { resumePolicy: 'run_once', missed: 2, runId: RUN }))).toBe('Resumed the schedule; 2 scheduled runs missed while paused, caught up with run 0b7e4c52');
-    expect(sentence(describeAction('breaker_reset', { key: 'crm-sync', previousState: 'open' }))).toBe('Reset the breaker crm-sync (it was open)');
-    expect(sentence(describeAction('breaker_open', { key: 'crm-sync', until: null }))).toBe('Opened the breaker crm-sync until someone resets it');
-    expect(links(describeAction('alert_test', { channel: 'Ops webhook', channelId: 'x', alertId: 'y' }))).toEqual([['Ops webhook', '/alerts']]);
+    expect(sentence(describeAction('resume', { resumePolicy: 'run_once', missed: 2, runId: RUN }))).toBe(
+      'Resumed the schedule; 2 scheduled runs missed while paused, caught up with run 0b7e4c52',
+    );
+    expect(sentence(describeAction('breaker_reset', { key: 'crm-sync', previousState: 'open' }))).toBe(
+      'Reset the breaker crm-sync (it was open)',
+    );
+    expect(sentence(describeAction('breaker_open', { key: 'crm-sync', until: null }))).toBe(
+      'Opened the breaker crm-sync until someone resets it',
+    );
+    expect(links(describeAction('alert_test', { channel: 'Ops webhook', channelId: 'x', alertId: 'y' }))).toEqual([
+      ['Ops webhook', '/alerts'],
+    ]);
   });
 
   it('summarises a bulk retry: count, pace and the first runs linked', () => {
@@ -45,17 +55,24 @@ describe('audit rows in words', () => {
   });
 
   it('says a secret was set or replaced, never a value, and diffs a mapping per field', () => {
-    expect(describeConfigChange({ kind: 'config', fieldName: 'secret.clientSecret', oldValue: { set: true }, newValue: { replaced: true } })).toEqual([
-      'secret value replaced (values are never shown)',
-    ]);
+    expect(
+      describeConfigChange({ kind: 'config', fieldName: 'secret.clientSecret', oldValue: { set: true }, newValue: { replaced: true } }),
+    ).toEqual(['secret value replaced (values are never shown)']);
     expect(describeConfigChange({ kind: 'config', fieldName: 'schedule', oldValue: '0 1 * * *', newValue: '0 2 * * *' })).toBeNull();
     const f = { target: 'description', expression: 'a', type: 'string', required: false };
-    expect(describeConfigChange({ kind: 'config', fieldName: 'mapping', oldValue: { fields: [f] }, newValue: { fields: [{ ...f, expression: 'b' }] } })).toEqual([
-      'field `description`: expression `a` → `b`',
-    ]);
-    expect(describeConfigChange({ kind: 'config', fieldName: 'mapping', oldValue: null, newValue: { fields: [{ ...f, expression: 'b' }] } }, { mapping: { fields: [f] } })).toEqual([
-      'compared with the built-in default:',
-      'field `description`: expression `a` → `b`',
-    ]);
+    expect(
+      describeConfigChange({
+        kind: 'config',
+        fieldName: 'mapping',
+        oldValue: { fields: [f] },
+        newValue: { fields: [{ ...f, expression: 'b' }] },
+      }),
+    ).toEqual(['field `description`: expression `a` → `b`']);
+    expect(
+      describeConfigChange(
+        { kind: 'config', fieldName: 'mapping', oldValue: null, newValue: { fields: [{ ...f, expression: 'b' }] } },
+        { mapping: { fields: [f] } },
+      ),
+    ).toEqual(['compared with the built-in default:', 'field `description`: expression `a` → `b`']);
   });
 });

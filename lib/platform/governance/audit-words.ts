@@ -119,7 +119,10 @@ export function describeAction(action: string, value: unknown): AuditPart[] {
       return parts;
     }
     case 'breaker_reset':
-      return [text(`Reset the breaker ${str(d.key) ?? ''}`.trimEnd()), ...(str(d.previousState) ? [text(` (it was ${str(d.previousState)})`)] : [])];
+      return [
+        text(`Reset the breaker ${str(d.key) ?? ''}`.trimEnd()),
+        ...(str(d.previousState) ? [text(` (it was ${str(d.previousState)})`)] : []),
+      ];
     case 'breaker_open': {
       const until = exact(d.until);
       return [text(`Opened the breaker ${str(d.key) ?? ''}`.trimEnd()), text(until ? ` until ${until}` : ' until someone resets it')];
@@ -159,7 +162,8 @@ export function describeConfigChange(entry: AuditEntryLike, defaults?: { mapping
   if (entry.fieldName === 'mapping') {
     const before = entry.oldValue ?? defaults?.mapping ?? null;
     const sentences = describeMappingChange(before, entry.newValue);
-    if (entry.oldValue == null && defaults?.mapping && entry.newValue != null) return sentences.length ? ['compared with the built-in default:', ...sentences] : ['same as the built-in default'];
+    if (entry.oldValue == null && defaults?.mapping && entry.newValue != null)
+      return sentences.length ? ['compared with the built-in default:', ...sentences] : ['same as the built-in default'];
     return sentences.length ? sentences : ['no change in the fields (only their formatting)'];
   }
   // Secrets (integration and channel ones) are audited as a marker, never a value.

@@ -73,7 +73,10 @@ describe('verifyAuditChain after tampering', () => {
   beforeAll(async () => {
     d = await freshDatabase();
     for (let i = 1; i <= 5; i++) {
-      await appendAudit(d.db, { actor: 'ada@example.com', entries: [{ kind: 'config', integration: 'x', fieldName: `f${i}`, oldValue: i - 1, newValue: i }] });
+      await appendAudit(d.db, {
+        actor: 'ada@example.com',
+        entries: [{ kind: 'config', integration: 'x', fieldName: `f${i}`, oldValue: i - 1, newValue: i }],
+      });
     }
   });
   afterAll(() => d.drop());
@@ -84,9 +87,17 @@ describe('verifyAuditChain after tampering', () => {
     const rows = await d.db.select().from(auditLog).orderBy(asc(auditLog.id));
     const checkpoint = { id: rows[2].id, hash: rows[2].hash };
     expect(await verifyAuditChain(d.db, { after: checkpoint })).toEqual({ ok: true, rows: 2, head: rows[4].hash, headId: rows[4].id });
-    expect(await verifyAuditChain(d.db, { after: { id: rows[4].id, hash: rows[4].hash } })).toEqual({ ok: true, rows: 0, head: rows[4].hash, headId: rows[4].id });
+    expect(await verifyAuditChain(d.db, { after: { id: rows[4].id, hash: rows[4].hash } })).toEqual({
+      ok: true,
+      rows: 0,
+      head: rows[4].hash,
+      headId: rows[4].id,
+    });
     // A checkpoint that is not the real hash of that row is caught at the next row.
-    expect(await verifyAuditChain(d.db, { after: { id: rows[2].id, hash: 'forged' } })).toMatchObject({ ok: false, brokenAt: { id: rows[3].id } });
+    expect(await verifyAuditChain(d.db, { after: { id: rows[2].id, hash: 'forged' } })).toMatchObject({
+      ok: false,
+      brokenAt: { id: rows[3].id },
+    });
   });
 
   it('names the row a superuser edited with the trigger disabled', async () => {

@@ -99,7 +99,13 @@ export async function verifyAuditChain(
 ): Promise<AuditChainResult> {
   const afterId = params.after?.id ?? 0;
   const afterHash = params.after?.hash ?? 'genesis';
-  const rows = await db.execute<{ rows: number; broken_id: string | number | null; reason: string | null; head: string | null; head_id: string | number | null }>(sql`
+  const rows = await db.execute<{
+    rows: number;
+    broken_id: string | number | null;
+    reason: string | null;
+    head: string | null;
+    head_id: string | number | null;
+  }>(sql`
     with chain as (
       select a.id, a.hash,
              a.hash = audit_row_hash(a.prev_hash, a) as content_ok,
@@ -206,9 +212,16 @@ export async function auditChainStatus(db: DatabaseOrTransaction): Promise<Audit
   const verifiedId = Number(row.verified_id ?? 0);
   const verifiedRows = Number(row.verified_rows ?? 0);
   const full = row.full_checked_at
-    ? { at: new Date(row.full_checked_at), ok: row.full_ok === true, findings: (row.full_findings ?? []).map((f) => String(f.message ?? '')) }
+    ? {
+        at: new Date(row.full_checked_at),
+        ok: row.full_ok === true,
+        findings: (row.full_findings ?? []).map((f) => String(f.message ?? '')),
+      }
     : null;
-  const anchor = row.anchor_seq != null && row.anchor_at ? { seq: row.anchor_seq, at: new Date(row.anchor_at), lastId: Number(row.anchor_last_id) } : null;
+  const anchor =
+    row.anchor_seq != null && row.anchor_at
+      ? { seq: row.anchor_seq, at: new Date(row.anchor_at), lastId: Number(row.anchor_last_id) }
+      : null;
   if (row.verified_id != null && !row.still_there) {
     return {
       ok: false,
@@ -221,7 +234,14 @@ export async function auditChainStatus(db: DatabaseOrTransaction): Promise<Audit
   }
   const checkedNow = Number(row.n);
   if (row.broken_id != null) {
-    return { ok: false, rows: verifiedRows + checkedNow, checkedNow, problem: chainBreakReason(Number(row.broken_id), row.reason), full, anchor };
+    return {
+      ok: false,
+      rows: verifiedRows + checkedNow,
+      checkedNow,
+      problem: chainBreakReason(Number(row.broken_id), row.reason),
+      full,
+      anchor,
+    };
   }
   const fullProblem = full && !full.ok ? full.findings.join('; ') || 'the last full verification failed' : null;
   return { ok: !fullProblem, rows: verifiedRows + checkedNow, checkedNow, problem: fullProblem, full, anchor };
@@ -283,7 +303,10 @@ export async function fieldHistory(
 ): Promise<AuditRow[]> {
   const limit = Math.min(Math.max(Math.trunc(params.limit ?? 500), 1), 5000);
   const field = params.fieldName.endsWith('.*')
-    ? or(eq(auditLog.fieldName, params.fieldName.slice(0, -2)), like(auditLog.fieldName, `${params.fieldName.slice(0, -2).replace(/[\\%_]/g, '\\$&')}.%`))
+    ? or(
+        eq(auditLog.fieldName, params.fieldName.slice(0, -2)),
+        like(auditLog.fieldName, `${params.fieldName.slice(0, -2).replace(/[\\%_]/g, '\\$&')}.%`),
+      )
     : eq(auditLog.fieldName, params.fieldName);
   return db
     .select()

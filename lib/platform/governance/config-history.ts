@@ -2,13 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { eq, sql } from 'drizzle-orm';
 import type { DatabaseOrTransaction } from '../../../db/client';
 import { integrations } from '../../../db/schema';
-import {
-  applyConfigPatch,
-  staleMessage,
-  ZConfigPatch,
-  type ConfigDefinition,
-  type ConfigUpdateResult,
-} from './config';
+import { applyConfigPatch, staleMessage, ZConfigPatch, type ConfigDefinition, type ConfigUpdateResult } from './config';
 import type { Keyring } from './crypto';
 
 /**
@@ -94,14 +88,21 @@ export async function configAsOf(db: DatabaseOrTransaction, params: { integratio
   if (typeof config.retryBudget === 'string') config.retryBudget = Number(config.retryBudget);
 
   const settings: Record<string, unknown> = { ...(row.settings ?? {}) };
-  const keys = new Set([...Object.keys(settings), ...[...before.keys(), ...after.keys()].filter((f) => f.startsWith('settings.')).map((f) => f.slice(9))]);
+  const keys = new Set([
+    ...Object.keys(settings),
+    ...[...before.keys(), ...after.keys()].filter((f) => f.startsWith('settings.')).map((f) => f.slice(9)),
+  ]);
   for (const key of keys) {
     const v = pick(`settings.${key}`);
     if (!v.known) continue;
     if (v.absent) delete settings[key];
     else settings[key] = v.value;
   }
-  config.settings = Object.fromEntries(Object.keys(settings).sort().map((k) => [k, settings[k]]));
+  config.settings = Object.fromEntries(
+    Object.keys(settings)
+      .sort()
+      .map((k) => [k, settings[k]]),
+  );
   return config;
 }
 
@@ -158,7 +159,12 @@ export interface RevertToVersionParams {
 export async function revertToVersion(db: DatabaseOrTransaction, params: RevertToVersionParams): Promise<ConfigUpdateResult> {
   return db.transaction(async (tx) => {
     const [row] = await tx.select().from(integrations).where(eq(integrations.name, params.integration)).for('update');
-    if (!row) return { ok: false, code: 'not_found', message: `Integration '${params.integration}' does not exist: check the name in the integrations list` };
+    if (!row)
+      return {
+        ok: false,
+        code: 'not_found',
+        message: `Integration '${params.integration}' does not exist: check the name in the integrations list`,
+      };
     if (row.version !== params.expectedVersion) return { ok: false, code: 'stale', message: staleMessage(row) };
     const version = await describeVersion(tx, { integration: row.name, at: params.at });
     const past = await configAsOf(tx, { integration: row.name, at: params.at });

@@ -57,7 +57,9 @@ async function auditCount(): Promise<number> {
 }
 
 function historyProjection(v: IntegrationConfigView): Record<string, unknown> {
-  return Object.fromEntries(HISTORY_FIELDS.map((f) => [f, f === 'settings' ? Object.fromEntries(Object.entries(v.settings).sort()) : v[f]]));
+  return Object.fromEntries(
+    HISTORY_FIELDS.map((f) => [f, f === 'settings' ? Object.fromEntries(Object.entries(v.settings).sort()) : v[f]]),
+  );
 }
 
 beforeAll(async () => {
@@ -100,7 +102,11 @@ describe('updateIntegrationConfig', () => {
       settings: { baseUrl: 'https://api.example.com', batchSize: 250, note: null },
       secrets: { clientSecret: SECRET },
     });
-    expect(result).toEqual({ ok: true, version: 2, changed: ['schedule', 'retryDelays', 'settings.batchSize', 'settings.note', 'secret.clientSecret'] });
+    expect(result).toEqual({
+      ok: true,
+      version: 2,
+      changed: ['schedule', 'retryDelays', 'settings.batchSize', 'settings.note', 'secret.clientSecret'],
+    });
     const rows = await t.db.select().from(auditLog).orderBy(asc(auditLog.id));
     const added = rows.slice(before);
     expect(added.map((r) => [r.kind, r.integration, r.fieldName, r.oldValue, r.newValue, r.changedBy])).toEqual([
@@ -158,7 +164,11 @@ describe('updateIntegrationConfig', () => {
     const { updatedAt } = await view('crm');
     const before = await auditCount();
     const ada = await update('crm', loadedByAda.version, { breakerFailures: 7 }, 'ada@example.com');
-    expect(ada).toEqual({ ok: false, code: 'stale', message: `Changed by bob@example.com at ${updatedAt.toISOString()}; reload to see their change` });
+    expect(ada).toEqual({
+      ok: false,
+      code: 'stale',
+      message: `Changed by bob@example.com at ${updatedAt.toISOString()}; reload to see their change`,
+    });
     expect(await auditCount()).toBe(before);
     expect((await view('crm')).breakerFailures).toBe(5);
   });
@@ -176,7 +186,10 @@ describe('updateIntegrationConfig', () => {
   });
 
   it('refuses invalid values field by field, naming what to do, and writes nothing', async () => {
-    const [channel] = await t.db.insert(alertChannels).values({ name: 'ops', type: 'slack', config: { url: 'https://hooks.example.com/1' } }).returning();
+    const [channel] = await t.db
+      .insert(alertChannels)
+      .values({ name: 'ops', type: 'slack', config: { url: 'https://hooks.example.com/1' } })
+      .returning();
     const { version } = await view('crm');
     const before = await auditCount();
     const bad = await update('crm', version, {
@@ -199,7 +212,8 @@ describe('updateIntegrationConfig', () => {
       breakerCooldown: "'2h' is out of range: use 1s to 1h",
       retryBudget: 'must be at most 1 (100% of attempts)',
       resumePolicy: "must be 'skip' or 'run_once'",
-      colour: 'is not a configuration field: use schedule, timezone, retryDelays, breakerFailures, breakerCooldown, retryBudget, resumePolicy, settings, secrets, mapping, alertRouting',
+      colour:
+        'is not a configuration field: use schedule, timezone, retryDelays, breakerFailures, breakerCooldown, retryBudget, resumePolicy, settings, secrets, mapping, alertRouting',
     });
     expect(bad.message).toBe("Not saved: schedule Cron '0 25 * * *' is invalid: hour must be 0–23 (got 25) (and 7 more)");
 
@@ -229,9 +243,19 @@ describe('updateIntegrationConfig', () => {
     const [channel] = await t.db.select().from(alertChannels);
     const { version } = await view('crm');
     const mapping = { key: 'number', fields: [{ target: 'reference', expression: 'number', type: 'string', required: true }] };
-    const result = await update('crm', version, { mapping, alertRouting: { channelIds: [channel.id] }, retryBudget: 0.25, resumePolicy: 'run_once' });
+    const result = await update('crm', version, {
+      mapping,
+      alertRouting: { channelIds: [channel.id] },
+      retryBudget: 0.25,
+      resumePolicy: 'run_once',
+    });
     expect(result).toEqual({ ok: true, version: version + 1, changed: ['retryBudget', 'resumePolicy', 'alertRouting', 'mapping'] });
-    expect(await view('crm')).toMatchObject({ mapping, alertRouting: { channelIds: [channel.id] }, retryBudget: 0.25, resumePolicy: 'run_once' });
+    expect(await view('crm')).toMatchObject({
+      mapping,
+      alertRouting: { channelIds: [channel.id] },
+      retryBudget: 0.25,
+      resumePolicy: 'run_once',
+    });
   });
 
   it('answers not_found for an unknown integration', async () => {
@@ -252,7 +276,11 @@ describe('configuration history', () => {
     initial = historyProjection(await view('erp'));
     const edits: unknown[] = [
       { schedule: '15 4 * * *', settings: { baseUrl: 'https://erp.example.com', batchSize: 100 } },
-      { settings: { baseUrl: 'https://erp.example.com', batchSize: 50, note: 'tuned' }, breakerFailures: 9, secrets: { clientSecret: SECRET } },
+      {
+        settings: { baseUrl: 'https://erp.example.com', batchSize: 50, note: 'tuned' },
+        breakerFailures: 9,
+        secrets: { clientSecret: SECRET },
+      },
       { schedule: null, settings: { baseUrl: 'https://erp2.example.com', batchSize: 50 }, timezone: 'Europe/Paris' },
     ];
     for (const patch of edits) {
@@ -283,7 +311,14 @@ describe('configuration history', () => {
     const { version } = await view('erp');
     const before = await auditCount();
     const target = snapshots[0];
-    const result = await revertToVersion(t.db, { integration: 'erp', at: target.at, expectedVersion: version, actor: 'eve@example.com', definition, keyring });
+    const result = await revertToVersion(t.db, {
+      integration: 'erp',
+      at: target.at,
+      expectedVersion: version,
+      actor: 'eve@example.com',
+      definition,
+      keyring,
+    });
     returned.push(result);
     expect(result).toEqual({
       ok: true,
@@ -308,14 +343,32 @@ describe('configuration history', () => {
     expect(await createSecretsProvider(t.db, keyring).read('erp', ['clientSecret'])).toEqual({ clientSecret: SECRET });
 
     // Reverting to the version it already has changes nothing.
-    const again = await revertToVersion(t.db, { integration: 'erp', at: new Date(), expectedVersion: version + 1, actor: 'eve@example.com', definition, keyring });
+    const again = await revertToVersion(t.db, {
+      integration: 'erp',
+      at: new Date(),
+      expectedVersion: version + 1,
+      actor: 'eve@example.com',
+      definition,
+      keyring,
+    });
     expect(again).toEqual({ ok: true, version: version + 1, changed: [] });
   });
 
   it('refuses a stale revert', async () => {
     const { version } = await view('erp');
-    const stale = await revertToVersion(t.db, { integration: 'erp', at: snapshots[1].at, expectedVersion: version - 1, actor: 'x', definition, keyring });
-    expect(stale).toMatchObject({ ok: false, code: 'stale', message: expect.stringMatching(/^Changed by eve@example\.com at .*; reload to see their change$/) });
+    const stale = await revertToVersion(t.db, {
+      integration: 'erp',
+      at: snapshots[1].at,
+      expectedVersion: version - 1,
+      actor: 'x',
+      definition,
+      keyring,
+    });
+    expect(stale).toMatchObject({
+      ok: false,
+      code: 'stale',
+      message: expect.stringMatching(/^Changed by eve@example\.com at .*; reload to see their change$/),
+    });
   });
 
   it('reverts to the original configuration, the state before the first recorded change', async () => {
@@ -323,7 +376,14 @@ describe('configuration history', () => {
     expect(original!.getTime()).toBeLessThan(snapshots[0].at.getTime());
     expect(await describeVersion(t.db, { integration: 'erp', at: original! })).toBe('the original configuration');
     const { version } = await view('erp');
-    const result = await revertToVersion(t.db, { integration: 'erp', at: original!, expectedVersion: version, actor: 'eve@example.com', definition, keyring });
+    const result = await revertToVersion(t.db, {
+      integration: 'erp',
+      at: original!,
+      expectedVersion: version,
+      actor: 'eve@example.com',
+      definition,
+      keyring,
+    });
     expect(result.ok).toBe(true);
     expect(historyProjection(await view('erp'))).toEqual(initial);
     expect(await originalConfigMoment(t.db, { integration: 'never-changed' })).toBeNull();
@@ -341,9 +401,21 @@ describe('history that predates the integration row (the demo seed, an imported 
   beforeAll(async () => {
     // Created now, with a trail of changes from days before: every version must still revert.
     await seedIntegration('ledger');
-    await t.db.update(integrations).set({ retryDelays: ['30s', '2m', '5m'] }).where(eq(integrations.name, 'ledger'));
+    await t.db
+      .update(integrations)
+      .set({ retryDelays: ['30s', '2m', '5m'] })
+      .where(eq(integrations.name, 'ledger'));
     for (const r of rows) {
-      await t.db.insert(auditLog).values({ changedAt: r.at, changedBy: 'grace@example.com', kind: 'config', integration: 'ledger', fieldName: r.field, oldValue: r.old, newValue: r.new, correlationId: 'seed' });
+      await t.db.insert(auditLog).values({
+        changedAt: r.at,
+        changedBy: 'grace@example.com',
+        kind: 'config',
+        integration: 'ledger',
+        fieldName: r.field,
+        oldValue: r.old,
+        newValue: r.new,
+        correlationId: 'seed',
+      });
     }
   });
 
@@ -357,7 +429,14 @@ describe('history that predates the integration row (the demo seed, an imported 
     ];
     for (const e of expected) {
       const { version } = await view('ledger');
-      const result = await revertToVersion(t.db, { integration: 'ledger', at: e.at, expectedVersion: version, actor: 'eve@example.com', definition, keyring });
+      const result = await revertToVersion(t.db, {
+        integration: 'ledger',
+        at: e.at,
+        expectedVersion: version,
+        actor: 'eve@example.com',
+        definition,
+        keyring,
+      });
       expect(result, e.at.toISOString()).toMatchObject({ ok: true });
       const now = await view('ledger');
       expect({ schedule: now.schedule, retryDelays: now.retryDelays, batchSize: now.settings.batchSize }).toEqual({
@@ -370,12 +449,30 @@ describe('history that predates the integration row (the demo seed, an imported 
 
   it('names a version that no longer validates in words, not as a timestamp', async () => {
     const at = new Date(Date.now() - 3 * DAY);
-    await t.db.insert(auditLog).values({ changedAt: at, changedBy: 'grace@example.com', kind: 'config', integration: 'ledger', fieldName: 'settings.batchSize', oldValue: 50, newValue: 9999, correlationId: 'seed' });
+    await t.db.insert(auditLog).values({
+      changedAt: at,
+      changedBy: 'grace@example.com',
+      kind: 'config',
+      integration: 'ledger',
+      fieldName: 'settings.batchSize',
+      oldValue: 50,
+      newValue: 9999,
+      correlationId: 'seed',
+    });
     const { version } = await view('ledger');
-    const result = await revertToVersion(t.db, { integration: 'ledger', at, expectedVersion: version, actor: 'eve@example.com', definition, keyring });
+    const result = await revertToVersion(t.db, {
+      integration: 'ledger',
+      at,
+      expectedVersion: version,
+      actor: 'eve@example.com',
+      definition,
+      keyring,
+    });
     expect(result).toMatchObject({ ok: false, code: 'invalid' });
     const message = result.ok ? '' : result.message;
-    expect(message).toMatch(/^Not reverted: the version after grace@example\.com changed settings\.batchSize on \d{1,2} [A-Z][a-z]+ \d{4} /);
+    expect(message).toMatch(
+      /^Not reverted: the version after grace@example\.com changed settings\.batchSize on \d{1,2} [A-Z][a-z]+ \d{4} /,
+    );
     expect(message).not.toMatch(/\d{4}-\d{2}-\d{2}T/);
   });
 });

@@ -3,11 +3,11 @@ import { eq, inArray, sql } from 'drizzle-orm';
 import { z } from 'zod';
 import type { DatabaseOrTransaction, Transaction } from '../../../db/client';
 import { alertChannels, integrations, type Integration } from '../../../db/schema';
-import { appendAudit, type AuditEntry } from './audit';
-import type { Keyring } from './crypto';
-import { describeCron, validateCron, validateTimezone } from '../triggers/cron';
 import { zDuration } from '../duration';
 import { compileMapping, isCompiledMapping, ZMapping, type Mapping } from '../mapping';
+import { describeCron, validateCron, validateTimezone } from '../triggers/cron';
+import { appendAudit, type AuditEntry } from './audit';
+import type { Keyring } from './crypto';
 import { secretStatus, writeSecrets, type SecretStatus } from './secrets';
 
 /**
@@ -92,7 +92,10 @@ export const ZConfigPatch = z
     settings: z.record(z.string(), z.unknown(), { message: 'must be an object of settings' }),
     secrets: z.record(
       z.string().regex(SECRET_NAME, 'secret names are letters, digits and _'),
-      z.string({ message: 'must be text' }).min(1, 'is empty: enter the new value, or leave the secret out to keep it').max(10_000, 'is longer than 10 000 characters'),
+      z
+        .string({ message: 'must be text' })
+        .min(1, 'is empty: enter the new value, or leave the secret out to keep it')
+        .max(10_000, 'is longer than 10 000 characters'),
     ),
     mapping: ZMapping.nullable(),
     alertRouting: ZAlertRouting,
@@ -125,7 +128,11 @@ export interface UpdateIntegrationConfigParams {
 export function canonicalJson(value: unknown): string {
   return JSON.stringify(value, (_key, v: unknown) =>
     v && typeof v === 'object' && !Array.isArray(v)
-      ? Object.fromEntries(Object.keys(v as object).sort().map((k) => [k, (v as Record<string, unknown>)[k]]))
+      ? Object.fromEntries(
+          Object.keys(v as object)
+            .sort()
+            .map((k) => [k, (v as Record<string, unknown>)[k]]),
+        )
       : v,
   );
 }
@@ -154,7 +161,8 @@ function fieldErrorsFrom(issues: readonly z.core.$ZodIssue[], prefix = ''): Reco
     }
     const path = [prefix, ...issue.path.map(String)].filter(Boolean).join('.') || prefix || 'config';
     // A message never repeats a huge input back at the editor.
-    errors[path.length > 120 ? `${path.slice(0, 117)}…` : path] ??= issue.message.length > 300 ? `${issue.message.slice(0, 297)}…` : issue.message;
+    errors[path.length > 120 ? `${path.slice(0, 117)}…` : path] ??=
+      issue.message.length > 300 ? `${issue.message.slice(0, 297)}…` : issue.message;
   }
   return errors;
 }
@@ -177,11 +185,29 @@ export function staleMessage(row: Pick<Integration, 'updatedBy' | 'updatedAt'>):
 type ColumnChanges = Partial<
   Pick<
     Integration,
-    'schedule' | 'timezone' | 'retryDelays' | 'breakerFailures' | 'breakerCooldown' | 'retryBudget' | 'resumePolicy' | 'settings' | 'mapping' | 'alertRouting'
+    | 'schedule'
+    | 'timezone'
+    | 'retryDelays'
+    | 'breakerFailures'
+    | 'breakerCooldown'
+    | 'retryBudget'
+    | 'resumePolicy'
+    | 'settings'
+    | 'mapping'
+    | 'alertRouting'
   >
 >;
 
-const SIMPLE_FIELDS = ['schedule', 'timezone', 'retryDelays', 'breakerFailures', 'breakerCooldown', 'retryBudget', 'resumePolicy', 'alertRouting'] as const;
+const SIMPLE_FIELDS = [
+  'schedule',
+  'timezone',
+  'retryDelays',
+  'breakerFailures',
+  'breakerCooldown',
+  'retryBudget',
+  'resumePolicy',
+  'alertRouting',
+] as const;
 
 // ---------------------------------------------------------------------------------------------
 // The service
@@ -207,7 +233,8 @@ export async function applyConfigPatch(
   if (patch.settings !== undefined) {
     const parsed = params.definition.settings.safeParse(patch.settings);
     if (!parsed.success) Object.assign(fieldErrors, fieldErrorsFrom(parsed.error.issues, 'settings'));
-    else if (!parsed.data || typeof parsed.data !== 'object' || Array.isArray(parsed.data)) fieldErrors.settings = 'must be an object of settings';
+    else if (!parsed.data || typeof parsed.data !== 'object' || Array.isArray(parsed.data))
+      fieldErrors.settings = 'must be an object of settings';
     else settings = parsed.data as Record<string, unknown>;
   }
 
@@ -232,7 +259,8 @@ export async function applyConfigPatch(
     const wanted = [...new Set(patch.alertRouting.channelIds)];
     const found = await tx.select({ id: alertChannels.id }).from(alertChannels).where(inArray(alertChannels.id, wanted));
     const missing = wanted.filter((id) => !found.some((f) => f.id === id));
-    if (missing.length) fieldErrors['alertRouting.channelIds'] = `channel(s) ${missing.join(', ')} do not exist: pick from the alert channels list`;
+    if (missing.length)
+      fieldErrors['alertRouting.channelIds'] = `channel(s) ${missing.join(', ')} do not exist: pick from the alert channels list`;
   }
 
   if (Object.keys(fieldErrors).length > 0) return invalid(fieldErrors);
@@ -270,7 +298,8 @@ export async function applyConfigPatch(
 
   if (patch.secrets && Object.keys(patch.secrets).length > 0) {
     const writes = await writeSecrets(tx, { integration: row.name, values: patch.secrets, actor: params.actor, keyring: params.keyring });
-    for (const w of writes) audit(`secret.${w.name}`, w.replaced ? { set: true } : undefined, w.replaced ? { replaced: true } : { set: true });
+    for (const w of writes)
+      audit(`secret.${w.name}`, w.replaced ? { set: true } : undefined, w.replaced ? { replaced: true } : { set: true });
   }
 
   if (entries.length === 0) return { ok: true, version: row.version, changed: [] };

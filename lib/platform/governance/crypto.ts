@@ -33,7 +33,10 @@ function key32(base64: string, label: string): Buffer {
  */
 export function keyringFrom(params: { key: string; keyId: string; oldKeys?: string }): Keyring {
   const keys = new Map<string, Buffer>();
-  for (const entry of (params.oldKeys ?? '').split(',').map((s) => s.trim()).filter(Boolean)) {
+  for (const entry of (params.oldKeys ?? '')
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean)) {
     const at = entry.indexOf(':');
     if (at < 1) throw new Error(`JUNCTION_SECRETS_OLD_KEYS entries must look like id:base64key (got '${entry.slice(0, 12)}…')`);
     keys.set(entry.slice(0, at), key32(entry.slice(at + 1), `old key '${entry.slice(0, at)}'`));

@@ -21,7 +21,12 @@ let t: TestDatabase;
 beforeAll(async () => {
   t = await freshDatabase();
   await t.db.insert(integrations).values({ name: 'erp', description: 'ERP', breakerKey: 'erp' });
-  await writeSecrets(t.db, { integration: 'erp', values: { clientId: 'erp-client', clientSecret: 'erp-secret' }, actor: 'ada', keyring: good });
+  await writeSecrets(t.db, {
+    integration: 'erp',
+    values: { clientId: 'erp-client', clientSecret: 'erp-secret' },
+    actor: 'ada',
+    keyring: good,
+  });
 });
 afterAll(async () => {
   await t.drop();
@@ -44,7 +49,14 @@ function runEntry(args: string[], key: string): Promise<{ code: number | null; s
   return new Promise((resolve) => {
     const child = spawn(process.execPath, ['--import', 'tsx', ...args], {
       cwd: ROOT,
-      env: { ...process.env, NODE_ENV: 'test', DATABASE_URL: t.url, JUNCTION_SECRETS_KEY: key, JUNCTION_SECRETS_KEY_ID: 'k1', WORKER_CONCURRENCY: '1' },
+      env: {
+        ...process.env,
+        NODE_ENV: 'test',
+        DATABASE_URL: t.url,
+        JUNCTION_SECRETS_KEY: key,
+        JUNCTION_SECRETS_KEY_ID: 'k1',
+        WORKER_CONCURRENCY: '1',
+      },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let stdout = '';
@@ -78,20 +90,33 @@ describe('the secrets key check', () => {
     // Without any sealed value left, the check value alone refuses the wrong key.
     await t.db.execute(sql`delete from integration_secrets`);
     await expect(verifySecretsKeys(t.db, wrong)).rejects.toThrow(/JUNCTION_SECRETS_KEY does not match .*\(its key check value differs\)/);
-    await writeSecrets(t.db, { integration: 'erp', values: { clientId: 'erp-client', clientSecret: 'erp-secret' }, actor: 'ada', keyring: good });
+    await writeSecrets(t.db, {
+      integration: 'erp',
+      values: { clientId: 'erp-client', clientSecret: 'erp-secret' },
+      actor: 'ada',
+      keyring: good,
+    });
   });
 
   it('names JUNCTION_SECRETS_OLD_KEYS when an old key is the wrong one', async () => {
     const rotated = keyringFrom({ key: randomBytes(32).toString('base64'), keyId: 'k2', oldKeys: `k1:${wrongKey}` });
     const before = await checksum();
-    await expect(verifySecretsKeys(t.db, rotated)).rejects.toThrow(/^Invalid configuration: JUNCTION_SECRETS_OLD_KEYS does not match .* key id 'k1'/);
+    await expect(verifySecretsKeys(t.db, rotated)).rejects.toThrow(
+      /^Invalid configuration: JUNCTION_SECRETS_OLD_KEYS does not match .* key id 'k1'/,
+    );
     expect(await checksum()).toBe(before);
   });
 
   it('proves a key by an alert channel secret when no integration secret uses it', async () => {
     const ring = keyringFrom({ key: randomBytes(32).toString('base64'), keyId: 'k9' });
-    const [channel] = await t.db.insert(alertChannels).values({ name: 'hook', type: 'webhook', config: { url: 'https://hooks.example.com/x' } }).returning();
-    await t.db.update(alertChannels).set({ sealedSecret: sealChannelSecret(ring, channel.id, 'hmac') }).where(sql`id = ${channel.id}`);
+    const [channel] = await t.db
+      .insert(alertChannels)
+      .values({ name: 'hook', type: 'webhook', config: { url: 'https://hooks.example.com/x' } })
+      .returning();
+    await t.db
+      .update(alertChannels)
+      .set({ sealedSecret: sealChannelSecret(ring, channel.id, 'hmac') })
+      .where(sql`id = ${channel.id}`);
     const other = keyringFrom({ key: randomBytes(32).toString('base64'), keyId: 'k9' });
     await expect(verifySecretsKeys(t.db, other)).rejects.toThrow(/a secret sealed with it does not open/);
     await t.db.delete(alertChannels);
@@ -105,7 +130,9 @@ describe('the secrets key check', () => {
       expect(result.stdout).toBe('');
       const lines = result.stderr.trim().split('\n');
       expect(lines).toHaveLength(1);
-      expect(lines[0]).toMatch(/^Invalid configuration: JUNCTION_SECRETS_KEY does not match the key the stored secrets were sealed with under key id 'k1'/);
+      expect(lines[0]).toMatch(
+        /^Invalid configuration: JUNCTION_SECRETS_KEY does not match the key the stored secrets were sealed with under key id 'k1'/,
+      );
       expect(result.stderr).not.toContain(wrongKey);
     }
     expect(await checksum()).toBe(before);

@@ -48,7 +48,10 @@ async function provenBySealedValue(db: Database, keyring: Keyring, keyId: string
       throw error;
     }
   }
-  const channels = await db.select({ id: alertChannels.id, sealed: alertChannels.sealedSecret }).from(alertChannels).where(isNotNull(alertChannels.sealedSecret));
+  const channels = await db
+    .select({ id: alertChannels.id, sealed: alertChannels.sealedSecret })
+    .from(alertChannels)
+    .where(isNotNull(alertChannels.sealedSecret));
   for (const channel of channels) {
     let stored: { keyId?: unknown };
     try {

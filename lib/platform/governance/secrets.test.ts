@@ -5,8 +5,8 @@ import { alertChannels, auditLog, integrations, integrationSecrets } from '../..
 import { freshDatabase, type TestDatabase } from '../../../test/db';
 import { ConfigError } from '../../env';
 import { openChannelSecret, sealChannelSecret } from '../alerts/channels';
-import { keyringFrom } from './crypto';
 import { isCredentialsError, isPermanentError } from '../errors';
+import { keyringFrom } from './crypto';
 import { createSecretsProvider, loadKeyring, reencryptSecrets, secretStatus, writeSecrets } from './secrets';
 
 const key1 = randomBytes(32).toString('base64');
@@ -31,7 +31,9 @@ describe('loadKeyring', () => {
     const ring = loadKeyring({ JUNCTION_SECRETS_KEY: key2, JUNCTION_SECRETS_KEY_ID: 'k2', JUNCTION_SECRETS_OLD_KEYS: `k1:${key1}` });
     expect(ring.currentId).toBe('k2');
     expect([...ring.keys.keys()].sort()).toEqual(['k1', 'k2']);
-    expect(() => loadKeyring({ JUNCTION_SECRETS_KEY: undefined, JUNCTION_SECRETS_KEY_ID: 'k1', JUNCTION_SECRETS_OLD_KEYS: '' })).toThrow(ConfigError);
+    expect(() => loadKeyring({ JUNCTION_SECRETS_KEY: undefined, JUNCTION_SECRETS_KEY_ID: 'k1', JUNCTION_SECRETS_OLD_KEYS: '' })).toThrow(
+      ConfigError,
+    );
     expect(() => loadKeyring({ JUNCTION_SECRETS_KEY: undefined, JUNCTION_SECRETS_KEY_ID: 'k1', JUNCTION_SECRETS_OLD_KEYS: '' })).toThrow(
       /JUNCTION_SECRETS_KEY is required .*`openssl rand -base64 32`/,
     );
@@ -40,7 +42,12 @@ describe('loadKeyring', () => {
 
 describe('secrets at rest', () => {
   it('stores values sealed, reports only status, and gives the worker the values', async () => {
-    const writes = await writeSecrets(t.db, { integration: 'crm', values: { clientId: 'crm-client', clientSecret: VALUE }, actor: 'ada@example.com', keyring: ring1 });
+    const writes = await writeSecrets(t.db, {
+      integration: 'crm',
+      values: { clientId: 'crm-client', clientSecret: VALUE },
+      actor: 'ada@example.com',
+      keyring: ring1,
+    });
     expect(writes).toEqual([
       { name: 'clientId', replaced: false },
       { name: 'clientSecret', replaced: false },
@@ -69,12 +76,14 @@ describe('secrets at rest', () => {
 
   it('writes nothing for an unchanged value and reports a changed one as replaced', async () => {
     const [before] = await t.db.select().from(integrationSecrets).where(eq(integrationSecrets.name, 'clientSecret'));
-    expect(await writeSecrets(t.db, { integration: 'crm', values: { clientSecret: VALUE }, actor: 'bob@example.com', keyring: ring1 })).toEqual([]);
+    expect(
+      await writeSecrets(t.db, { integration: 'crm', values: { clientSecret: VALUE }, actor: 'bob@example.com', keyring: ring1 }),
+    ).toEqual([]);
     const [same] = await t.db.select().from(integrationSecrets).where(eq(integrationSecrets.name, 'clientSecret'));
     expect(same).toEqual(before);
-    expect(await writeSecrets(t.db, { integration: 'crm', values: { clientId: 'crm-client-2' }, actor: 'bob@example.com', keyring: ring1 })).toEqual([
-      { name: 'clientId', replaced: true },
-    ]);
+    expect(
+      await writeSecrets(t.db, { integration: 'crm', values: { clientId: 'crm-client-2' }, actor: 'bob@example.com', keyring: ring1 }),
+    ).toEqual([{ name: 'clientId', replaced: true }]);
   });
 
   it('refuses a sealed value moved to another row, without showing the value or asking to re-enter it', async () => {
@@ -111,7 +120,10 @@ describe('key rotation', () => {
       .insert(alertChannels)
       .values({ name: 'ops-hook', type: 'webhook', config: { url: 'https://hooks.example.com/x' } })
       .returning();
-    await t.db.update(alertChannels).set({ sealedSecret: sealChannelSecret(ring1, channel.id, 'hmac-key-123') }).where(eq(alertChannels.id, channel.id));
+    await t.db
+      .update(alertChannels)
+      .set({ sealedSecret: sealChannelSecret(ring1, channel.id, 'hmac-key-123') })
+      .where(eq(alertChannels.id, channel.id));
     const before = await t.db.select().from(integrationSecrets);
 
     const result = await reencryptSecrets(t.db, ring2, { actor: 'ops@example.com' });
@@ -120,13 +132,22 @@ describe('key rotation', () => {
     const after = await t.db.select().from(integrationSecrets);
     expect(after.every((r) => r.keyId === 'k2')).toBe(true);
     // Who set a value and when is not changed by rotation.
-    expect(after.map((r) => [r.name, r.updatedAt.getTime(), r.updatedBy]).sort()).toEqual(before.map((r) => [r.name, r.updatedAt.getTime(), r.updatedBy]).sort());
-    expect(await createSecretsProvider(t.db, ring2Only).read('crm', ['clientId', 'clientSecret'])).toEqual({ clientId: 'crm-client-2', clientSecret: VALUE });
+    expect(after.map((r) => [r.name, r.updatedAt.getTime(), r.updatedBy]).sort()).toEqual(
+      before.map((r) => [r.name, r.updatedAt.getTime(), r.updatedBy]).sort(),
+    );
+    expect(await createSecretsProvider(t.db, ring2Only).read('crm', ['clientId', 'clientSecret'])).toEqual({
+      clientId: 'crm-client-2',
+      clientSecret: VALUE,
+    });
     const [stored] = await t.db.select().from(alertChannels).where(eq(alertChannels.id, channel.id));
     expect(openChannelSecret(ring2Only, channel.id, stored.sealedSecret!)).toBe('hmac-key-123');
 
     const [action] = await t.db.select().from(auditLog).where(eq(auditLog.fieldName, 'secrets_reencrypt'));
-    expect(action).toMatchObject({ kind: 'action', changedBy: 'ops@example.com', newValue: { keyId: 'k2', integrationSecrets: 2, channelSecrets: 1 } });
+    expect(action).toMatchObject({
+      kind: 'action',
+      changedBy: 'ops@example.com',
+      newValue: { keyId: 'k2', integrationSecrets: 2, channelSecrets: 1 },
+    });
     expect(JSON.stringify(await t.db.select().from(auditLog))).not.toContain(VALUE);
 
     expect(await reencryptSecrets(t.db, ring2)).toEqual({ reencrypted: 0, integrationSecrets: 0, channelSecrets: 0 });

@@ -3,10 +3,10 @@ import type { Database, DatabaseOrTransaction } from '../../../db/client';
 import { alertChannels, integrationSecrets } from '../../../db/schema';
 import { ConfigError, type Env } from '../../env';
 import { openChannelSecret, sealChannelSecret } from '../alerts/channels';
-import { recordAction } from './audit';
 import type { SecretsProvider } from '../contract';
-import { keyringFrom, open, seal, SecretDecryptionError, type Keyring } from './crypto';
 import { SecretsKeyMismatchError } from '../errors';
+import { recordAction } from './audit';
+import { keyringFrom, open, seal, SecretDecryptionError, type Keyring } from './crypto';
 
 /**
  * Integration secrets at rest: AES-256-GCM (crypto.ts) under the key from the environment, with
@@ -177,7 +177,10 @@ export async function reencryptSecrets(
     });
     if (missing.size > 0) {
       throw new ConfigError(
-        `Cannot re-encrypt: values are sealed with key(s) ${[...missing].sort().map((k) => `'${k}'`).join(', ')} that are not configured; add them to JUNCTION_SECRETS_OLD_KEYS and run again (nothing was changed)`,
+        `Cannot re-encrypt: values are sealed with key(s) ${[...missing]
+          .sort()
+          .map((k) => `'${k}'`)
+          .join(', ')} that are not configured; add them to JUNCTION_SECRETS_OLD_KEYS and run again (nothing was changed)`,
       );
     }
     for (const row of stale) {
@@ -192,7 +195,10 @@ export async function reencryptSecrets(
     }
     for (const channel of staleChannels) {
       const plain = openChannelSecret(keyring, channel.id, channel.sealedSecret!);
-      await tx.update(alertChannels).set({ sealedSecret: sealChannelSecret(keyring, channel.id, plain) }).where(eq(alertChannels.id, channel.id));
+      await tx
+        .update(alertChannels)
+        .set({ sealedSecret: sealChannelSecret(keyring, channel.id, plain) })
+        .where(eq(alertChannels.id, channel.id));
     }
     const reencrypted = stale.length + staleChannels.length;
     if (reencrypted > 0) {

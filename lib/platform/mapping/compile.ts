@@ -96,7 +96,9 @@ function compilePath(steps: PathStep[], finalArray: boolean): FastEval {
         step.index < 0 ? `v = v[v.length - ${-step.index}];` : `v = v[${step.index}];`,
       );
     } else if (finalArray && i === steps.length - 1) {
-      lines.push('if (Array.isArray(v)) { for (let k = 0; k < v.length; k++) if (Array.isArray(v[k]) || v[k] === undefined) return DEOPT; }');
+      lines.push(
+        'if (Array.isArray(v)) { for (let k = 0; k < v.length; k++) if (Array.isArray(v[k]) || v[k] === undefined) return DEOPT; }',
+      );
     } else {
       lines.push('if (Array.isArray(v)) return DEOPT;');
     }
@@ -188,7 +190,10 @@ function compileBinary(node: Node): FastEval | null {
     const r = rhs(input);
     if (r === DEOPT) return DEOPT;
     // JSONata raises T2001/T2002/D1001 here: let it, with its own message.
-    if ((l !== undefined && (typeof l !== 'number' || !Number.isFinite(l))) || (r !== undefined && (typeof r !== 'number' || !Number.isFinite(r)))) {
+    if (
+      (l !== undefined && (typeof l !== 'number' || !Number.isFinite(l))) ||
+      (r !== undefined && (typeof r !== 'number' || !Number.isFinite(r)))
+    ) {
       return DEOPT;
     }
     if (l === undefined || r === undefined) return undefined;

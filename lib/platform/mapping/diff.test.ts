@@ -3,7 +3,11 @@ import { describeMappingChange, rebaseMapping } from './diff';
 
 const field = (target: string, expression: string, type = 'string', required = false) => ({ target, expression, type, required });
 const base = {
-  fields: [field('entryNumber', 'number', 'string', true), field('description', "'Invoice ' & number"), field('amount', 'total', 'decimal', true)],
+  fields: [
+    field('entryNumber', 'number', 'string', true),
+    field('description', "'Invoice ' & number"),
+    field('amount', 'total', 'decimal', true),
+  ],
   filter: "status = 'posted'",
 };
 
@@ -37,13 +41,18 @@ describe('describeMappingChange', () => {
   });
 
   it('describes filter changes in words', () => {
-    expect(describeMappingChange(base, { ...base, filter: "status = 'booked'" })).toEqual(["filter: `status = 'posted'` → `status = 'booked'`"]);
+    expect(describeMappingChange(base, { ...base, filter: "status = 'booked'" })).toEqual([
+      "filter: `status = 'posted'` → `status = 'booked'`",
+    ]);
     expect(describeMappingChange(base, { ...base, filter: null })).toEqual(["filter removed (was `status = 'posted'`)"]);
     expect(describeMappingChange({ fields: base.fields }, base)).toEqual(["filter set to `status = 'posted'`"]);
   });
 
   it('returns nothing for equal mappings, whatever the key order', () => {
-    const reordered = { filter: base.filter, fields: base.fields.map((f) => ({ required: f.required, type: f.type, expression: f.expression, target: f.target })) };
+    const reordered = {
+      filter: base.filter,
+      fields: base.fields.map((f) => ({ required: f.required, type: f.type, expression: f.expression, target: f.target })),
+    };
     expect(describeMappingChange(base, reordered)).toEqual([]);
   });
 
@@ -54,7 +63,10 @@ describe('describeMappingChange', () => {
 
   it('cuts a huge expression so a sentence stays readable', () => {
     const long = `'${'x'.repeat(5000)}'`;
-    const [sentence] = describeMappingChange(base, { ...base, fields: base.fields.map((f, i) => (i === 1 ? { ...f, expression: long } : f)) });
+    const [sentence] = describeMappingChange(base, {
+      ...base,
+      fields: base.fields.map((f, i) => (i === 1 ? { ...f, expression: long } : f)),
+    });
     expect(sentence.length).toBeLessThan(300);
     expect(sentence).toContain('…');
   });

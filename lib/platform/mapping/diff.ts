@@ -39,7 +39,12 @@ function code(value: unknown, max = 120): string {
 }
 
 function isMapping(value: unknown): value is MappingLike {
-  return value !== null && typeof value === 'object' && !Array.isArray(value) && (Array.isArray((value as MappingLike).fields) || 'filter' in value || 'key' in value);
+  return (
+    value !== null &&
+    typeof value === 'object' &&
+    !Array.isArray(value) &&
+    (Array.isArray((value as MappingLike).fields) || 'filter' in value || 'key' in value)
+  );
 }
 
 function fieldName(field: FieldLike | undefined, position: number): string {
@@ -86,7 +91,8 @@ function describeFields(delta: Record<string, unknown>, before: FieldLike[], aft
     }
     const index = Number(key);
     if (Array.isArray(change)) {
-      if (change.length === 1) added.push(`${fieldName(change[0] as FieldLike, index)} added (${describeNewField(change[0] as FieldLike)})`);
+      if (change.length === 1)
+        added.push(`${fieldName(change[0] as FieldLike, index)} added (${describeNewField(change[0] as FieldLike)})`);
       continue;
     }
     edited.push(...describeFieldEdit(fieldName(after[index], index), change as Record<string, unknown>));
@@ -110,16 +116,22 @@ function describeExpressionProp(label: string, change: unknown[]): string {
  * default mapping: pass that default as `before` when you have it.
  */
 export function describeMappingChange(before: unknown, after: unknown): string[] {
-  if (!isMapping(after)) return after === null || after === undefined ? ['custom mapping removed: the built-in default applies again'] : [`mapping set to ${code(after)}`];
+  if (!isMapping(after))
+    return after === null || after === undefined
+      ? ['custom mapping removed: the built-in default applies again']
+      : [`mapping set to ${code(after)}`];
   if (!isMapping(before)) {
     const fields = after.fields ?? [];
-    return [`custom mapping set: ${fields.length} field${fields.length === 1 ? '' : 's'} (${fields.map((f, i) => fieldName(f, i).replace(/^field /, '')).join(', ')})`];
+    return [
+      `custom mapping set: ${fields.length} field${fields.length === 1 ? '' : 's'} (${fields.map((f, i) => fieldName(f, i).replace(/^field /, '')).join(', ')})`,
+    ];
   }
   const delta = differ.diff(before, after) as Delta | undefined;
   if (!delta || typeof delta !== 'object' || Array.isArray(delta)) return [];
   const out: string[] = [];
   const d = delta as Record<string, unknown>;
-  if (d.fields && typeof d.fields === 'object' && !Array.isArray(d.fields)) out.push(...describeFields(d.fields as Record<string, unknown>, before.fields ?? [], after.fields ?? []));
+  if (d.fields && typeof d.fields === 'object' && !Array.isArray(d.fields))
+    out.push(...describeFields(d.fields as Record<string, unknown>, before.fields ?? [], after.fields ?? []));
   else if (Array.isArray(d.fields)) out.push(`fields replaced: ${(after.fields ?? []).length} now`);
   if (Array.isArray(d.filter)) out.push(describeExpressionProp('filter', d.filter));
   if (Array.isArray(d.key)) out.push(describeExpressionProp('record key', d.key));

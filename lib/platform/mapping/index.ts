@@ -38,7 +38,11 @@ export const ZMappingField = z
       .string()
       .regex(TARGET, 'must be a name made of letters, digits and _ (not starting with a digit), e.g. grossAmount')
       .max(100, 'must be at most 100 characters'),
-    expression: z.string().trim().min(1, 'is empty: write a JSONata expression, e.g. customer.name').max(2000, 'must be at most 2000 characters'),
+    expression: z
+      .string()
+      .trim()
+      .min(1, 'is empty: write a JSONata expression, e.g. customer.name')
+      .max(2000, 'must be at most 2000 characters'),
     type: z.enum(FIELD_TYPES, { message: `must be one of ${FIELD_TYPES.join(', ')}` }),
     required: z.boolean({ message: 'must be true or false' }),
   })
@@ -55,7 +59,11 @@ export const ZMapping: z.ZodType<Mapping> = z
     const seen = new Set<string>();
     mapping.fields.forEach((field, index) => {
       if (seen.has(field.target)) {
-        ctx.addIssue({ code: 'custom', path: ['fields', index, 'target'], message: `'${field.target}' is used by two fields: target names must be unique` });
+        ctx.addIssue({
+          code: 'custom',
+          path: ['fields', index, 'target'],
+          message: `'${field.target}' is used by two fields: target names must be unique`,
+        });
       }
       seen.add(field.target);
     });
@@ -160,7 +168,12 @@ function compileExpression(
 
 /** "Field 'total' at position 12: Expected ")" before end of expression" — one line per error. */
 export function formatCompileErrors(errors: readonly MappingCompileError[]): string {
-  return errors.map((e) => `${e.field === 'filter' || e.field === 'key' ? `The ${e.field}` : `Field '${e.field}'`} at position ${e.position}: ${e.message}`).join('; ');
+  return errors
+    .map(
+      (e) =>
+        `${e.field === 'filter' || e.field === 'key' ? `The ${e.field}` : `Field '${e.field}'`} at position ${e.position}: ${e.message}`,
+    )
+    .join('; ');
 }
 
 /** Compiles every expression once; compile errors name the field and the position. */
@@ -285,7 +298,8 @@ function toDecimal(value: unknown): unknown {
   }
   const match = DECIMAL_STRING.exec(text);
   if (!match) return new Invalid(`expected a decimal amount such as 1200.50, got ${describe(value)}`);
-  if (match[2].replace(/^0+/, '').length > 15) return new Invalid(`amount ${describe(value)} is too large (at most 15 digits before the decimal point)`);
+  if (match[2].replace(/^0+/, '').length > 15)
+    return new Invalid(`amount ${describe(value)} is too large (at most 15 digits before the decimal point)`);
   return roundToCents(match[1], match[2], match[3] ?? '');
 }
 
@@ -521,7 +535,10 @@ export async function previewMapping(
     return {
       compileErrors: parsed.error.issues.map((issue) => {
         const [, index, prop] = issue.path;
-        const target = issue.path[0] === 'fields' && typeof index === 'number' ? (mapping.fields?.[index]?.target ?? `#${index + 1}`) : String(issue.path[0] ?? 'mapping');
+        const target =
+          issue.path[0] === 'fields' && typeof index === 'number'
+            ? (mapping.fields?.[index]?.target ?? `#${index + 1}`)
+            : String(issue.path[0] ?? 'mapping');
         return { field: String(target), position: 0, message: `${prop ? `${String(prop)} ` : ''}${issue.message}` };
       }),
       results: [],
@@ -535,11 +552,14 @@ export async function previewMapping(
   } else {
     compileErrors = first.errors;
     const bad = new Set(compileErrors.map((e) => e.field));
-    const partial = compileMapping({
-      fields: parsed.data.fields.filter((f) => !bad.has(f.target)),
-      filter: bad.has('filter') ? null : parsed.data.filter,
-      key: bad.has('key') ? undefined : parsed.data.key,
-    }, compileOptions);
+    const partial = compileMapping(
+      {
+        fields: parsed.data.fields.filter((f) => !bad.has(f.target)),
+        filter: bad.has('filter') ? null : parsed.data.filter,
+        key: bad.has('key') ? undefined : parsed.data.key,
+      },
+      compileOptions,
+    );
     if (!isCompiledMapping(partial)) return { compileErrors, results: [] };
     compiled = partial;
   }
@@ -555,7 +575,12 @@ export async function previewMapping(
       };
     }
     const outcome = await mapRecord(compiled, records[i], i, true);
-    results.push({ key: outcome.key, filtered: outcome.filtered, ...(outcome.value ? { output: outcome.value } : {}), errors: outcome.errors });
+    results.push({
+      key: outcome.key,
+      filtered: outcome.filtered,
+      ...(outcome.value ? { output: outcome.value } : {}),
+      errors: outcome.errors,
+    });
   }
   if (sampleRecords.length > PREVIEW_LIMIT) {
     return { compileErrors, results, notice: `Previewed the first ${PREVIEW_LIMIT} of ${sampleRecords.length} records` };

@@ -60,7 +60,10 @@ describe('ZMapping', () => {
     expect(ZMapping.safeParse(journal).success).toBe(true);
     const duplicate = ZMapping.safeParse({ fields: [journal.fields[0], journal.fields[0]] });
     expect(duplicate.success).toBe(false);
-    expect(duplicate.error?.issues[0]).toMatchObject({ path: ['fields', 1, 'target'], message: "'reference' is used by two fields: target names must be unique" });
+    expect(duplicate.error?.issues[0]).toMatchObject({
+      path: ['fields', 1, 'target'],
+      message: "'reference' is used by two fields: target names must be unique",
+    });
     const badTarget = ZMapping.safeParse({ fields: [{ ...journal.fields[0], target: '1st field' }] });
     expect(badTarget.error?.issues[0].path).toEqual(['fields', 0, 'target']);
     const badType = ZMapping.safeParse({ fields: [{ ...journal.fields[0], type: 'money' }] });
@@ -160,9 +163,15 @@ describe('applyMapping', () => {
       key: 'id',
       fields: [{ target: 'loop', expression: 'deep ? ($f := function($x){ $f($x + 1) }; $f(0)) : 1', type: 'number', required: true }],
     };
-    const result = await applyMapping(compiled(mapping, { timeoutMs: 100 }), [{ id: 'a', deep: false }, { id: 'b', deep: true }, { id: 'c', deep: false }]);
+    const result = await applyMapping(compiled(mapping, { timeoutMs: 100 }), [
+      { id: 'a', deep: false },
+      { id: 'b', deep: true },
+      { id: 'c', deep: false },
+    ]);
     expect(result.mapped.map((m) => m.key)).toEqual(['a', 'c']);
-    expect(result.rejected).toEqual([{ key: 'b', field: 'loop', reason: 'Evaluation timeout after 100 milliseconds. Check for infinite loop' }]);
+    expect(result.rejected).toEqual([
+      { key: 'b', field: 'loop', reason: 'Evaluation timeout after 100 milliseconds. Check for infinite loop' },
+    ]);
   });
 
   it('gives identical results with and without the fast path on a varied corpus', async () => {
@@ -173,7 +182,12 @@ describe('applyMapping', () => {
       { netTotal: 0.1 + 0.2 },
       { netTotal: '-0.004' },
       { taxTotal: 'n/a' },
-      { customer: [{ id: 'a', name: 'A' }, { id: 'b', name: 'B' }] },
+      {
+        customer: [
+          { id: 'a', name: 'A' },
+          { id: 'b', name: 'B' },
+        ],
+      },
       { customer: null },
       { lines: [[{ account: '1' }], [{ account: '2' }]] },
       { lines: { account: '4000' } },
@@ -243,7 +257,11 @@ describe('coerce', () => {
 
 describe('previewMapping', () => {
   it('returns every record’s output or all of its errors', async () => {
-    const preview = await previewMapping(journal, [invoice(1), invoice(2, { netTotal: 'x', customer: {} }), invoice(3, { status: 'draft' })]);
+    const preview = await previewMapping(journal, [
+      invoice(1),
+      invoice(2, { netTotal: 'x', customer: {} }),
+      invoice(3, { status: 'draft' }),
+    ]);
     expect(preview.compileErrors).toEqual([]);
     expect(preview.results[0]).toMatchObject({ key: 'INV-00001', filtered: false, errors: [] });
     expect(preview.results[0].output?.grossAmount).toBe('1428.00');
@@ -267,7 +285,9 @@ describe('previewMapping', () => {
   it('reports structural problems of an unvalidated mapping instead of throwing', async () => {
     const preview = await previewMapping({ fields: [{ target: 'x', expression: '', type: 'string', required: true }] }, [{}]);
     expect(preview.results).toEqual([]);
-    expect(preview.compileErrors).toEqual([{ field: 'x', position: 0, message: 'expression is empty: write a JSONata expression, e.g. customer.name' }]);
+    expect(preview.compileErrors).toEqual([
+      { field: 'x', position: 0, message: 'expression is empty: write a JSONata expression, e.g. customer.name' },
+    ]);
   });
 });
 
@@ -292,16 +312,29 @@ describe('compileStoredMapping', () => {
 
 describe('previewMapping limits', () => {
   it('stops within its time budget when an expression runs away, keeping what it has', async () => {
-    const mapping: Mapping = { fields: [{ target: 'loop', expression: '($f := function($x){ $f($x + 1) }; $f(0))', type: 'number', required: true }] };
-    const preview = await previewMapping(mapping, Array.from({ length: 50 }, (_, i) => ({ id: i })), { budgetMs: 60 });
+    const mapping: Mapping = {
+      fields: [{ target: 'loop', expression: '($f := function($x){ $f($x + 1) }; $f(0))', type: 'number', required: true }],
+    };
+    const preview = await previewMapping(
+      mapping,
+      Array.from({ length: 50 }, (_, i) => ({ id: i })),
+      { budgetMs: 60 },
+    );
     expect(preview.results.length).toBeGreaterThan(0);
     expect(preview.results.length).toBeLessThan(50);
-    expect(preview.results[0].errors).toEqual([{ field: 'loop', reason: 'Evaluation timeout after 60 milliseconds. Check for infinite loop' }]);
-    expect(preview.notice).toMatch(new RegExp(`^Preview stopped after ${preview.results.length} of 50 records: the expressions took longer than 60 ms`));
+    expect(preview.results[0].errors).toEqual([
+      { field: 'loop', reason: 'Evaluation timeout after 60 milliseconds. Check for infinite loop' },
+    ]);
+    expect(preview.notice).toMatch(
+      new RegExp(`^Preview stopped after ${preview.results.length} of 50 records: the expressions took longer than 60 ms`),
+    );
   });
 
   it('previews at most PREVIEW_LIMIT records and says so', async () => {
-    const preview = await previewMapping(journal, Array.from({ length: 250 }, (_, i) => invoice(i)));
+    const preview = await previewMapping(
+      journal,
+      Array.from({ length: 250 }, (_, i) => invoice(i)),
+    );
     expect(preview.results).toHaveLength(200);
     expect(preview.notice).toBe('Previewed the first 200 of 250 records');
   });

@@ -2,8 +2,8 @@ import { sql } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connect, disconnect } from '../../../db/client';
 import { freshDatabase, type TestDatabase } from '../../../test/db';
-import { checkHealth } from './health';
 import { startHeartbeat } from '../execution/heartbeat';
+import { checkHealth } from './health';
 
 let t: TestDatabase;
 beforeAll(async () => {
@@ -44,6 +44,8 @@ describe('health', () => {
     await t.db.execute(sql`delete from drizzle.__drizzle_migrations where id = (select max(id) from drizzle.__drizzle_migrations)`);
     const health = await checkHealth(t.db);
     expect(health.migrations).toEqual({ ok: false, detail: expect.stringMatching(/^\d+ of \d+ applied: run npm run db:migrate$/) });
-    await t.db.execute(sql`insert into drizzle.__drizzle_migrations select * from drizzle.__h h where h.id not in (select id from drizzle.__drizzle_migrations)`);
+    await t.db.execute(
+      sql`insert into drizzle.__drizzle_migrations select * from drizzle.__h h where h.id not in (select id from drizzle.__drizzle_migrations)`,
+    );
   });
 });

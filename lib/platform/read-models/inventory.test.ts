@@ -22,7 +22,13 @@ afterAll(() => t.drop());
 
 /** The 24 h counts and the last run as a plain per-integration recount, without any index in mind. */
 async function recount(db: Parameters<typeof listInventory>[0]) {
-  const rows = await db.execute<{ name: string; finished: number; succeeded: number; last_id: string | null; last_status: string | null }>(sql`
+  const rows = await db.execute<{
+    name: string;
+    finished: number;
+    succeeded: number;
+    last_id: string | null;
+    last_status: string | null;
+  }>(sql`
     select i.name,
            (select count(*) from runs r where r.integration = i.name and not r.dry_run and r.created_at > now() - interval '24 hours'
                and r.status in ('succeeded', 'failed'))::int as finished,
@@ -39,7 +45,10 @@ function runsScanned(node: Record<string, unknown>): number {
   const loops = Number(node['Actual Loops'] ?? 1);
   const own =
     node['Relation Name'] === 'runs'
-      ? (Number(node['Actual Rows'] ?? 0) + Number(node['Rows Removed by Filter'] ?? 0) + Number(node['Rows Removed by Index Recheck'] ?? 0)) * loops
+      ? (Number(node['Actual Rows'] ?? 0) +
+          Number(node['Rows Removed by Filter'] ?? 0) +
+          Number(node['Rows Removed by Index Recheck'] ?? 0)) *
+        loops
       : 0;
   const children = (node.Plans as Record<string, unknown>[] | undefined) ?? [];
   return own + children.reduce((sum, child) => sum + runsScanned(child), 0);
@@ -71,7 +80,13 @@ describe('inventory at volume', () => {
       expect(rows.map((r) => r.name).sort()).toEqual(Object.keys(expected).sort());
       for (const row of rows) {
         const e = expected[row.name];
-        expect({ name: row.name, finished: row.finished24h, succeeded: row.succeeded24h, lastId: row.lastRun?.id ?? null, lastStatus: row.lastRun?.status ?? null }).toEqual({
+        expect({
+          name: row.name,
+          finished: row.finished24h,
+          succeeded: row.succeeded24h,
+          lastId: row.lastRun?.id ?? null,
+          lastStatus: row.lastRun?.status ?? null,
+        }).toEqual({
           name: e.name,
           finished: e.finished,
           succeeded: e.succeeded,
@@ -99,10 +114,16 @@ describe('inventory at volume', () => {
         from generate_series(0, 39999) g`);
     await t.db.execute(sql`analyze runs`);
     const captured: { query: string; params: unknown[] }[] = [];
-    const logging = drizzle(t.db.$client, { schema, logger: { logQuery: (query, params) => captured.push({ query, params }) } }) as unknown as Database;
+    const logging = drizzle(t.db.$client, {
+      schema,
+      logger: { logQuery: (query, params) => captured.push({ query, params }) },
+    }) as unknown as Database;
     await listInventory(logging);
     expect(captured).toHaveLength(1);
-    const [{ 'QUERY PLAN': plan }] = await t.db.$client.unsafe(`explain (analyze, format json) ${captured[0].query}`, captured[0].params as never[]);
+    const [{ 'QUERY PLAN': plan }] = await t.db.$client.unsafe(
+      `explain (analyze, format json) ${captured[0].query}`,
+      captured[0].params as never[],
+    );
     const root = (typeof plan === 'string' ? JSON.parse(plan) : plan)[0].Plan as Record<string, unknown>;
     const [{ total, last24h }] = await t.db.execute<{ total: number; last24h: number }>(
       sql`select count(*)::int as total, (count(*) filter (where created_at > now() - interval '24 hours'))::int as last24h from runs`,

@@ -111,7 +111,12 @@ export async function listInventory(db: DatabaseOrTransaction, params: { search?
   return rows.map((r) => {
     const breakerState = r.breaker_state ?? 'closed';
     const lastRun = r.last_id
-      ? { id: r.last_id, status: r.last_status!, createdAt: new Date(r.last_created!), finishedAt: r.last_finished ? new Date(r.last_finished) : null }
+      ? {
+          id: r.last_id,
+          status: r.last_status!,
+          createdAt: new Date(r.last_created!),
+          finishedAt: r.last_finished ? new Date(r.last_finished) : null,
+        }
       : null;
     return {
       name: r.name,

@@ -16,13 +16,28 @@ beforeAll(async () => {
     { name: 'ghost', description: 'Handler removed', breakerKey: 'ghost', registered: false },
     { name: 'delta', description: 'Never ran', breakerKey: 'delta' },
   ]);
-  await t.db.insert(breakers).values({ key: 'shared-crm', state: 'open', consecutiveFailures: 3, openUntil: new Date(Date.now() + 60_000) });
+  await t.db
+    .insert(breakers)
+    .values({ key: 'shared-crm', state: 'open', consecutiveFailures: 3, openUntil: new Date(Date.now() + 60_000) });
   const base = { trigger: 'schedule' as const, triggeredBy: 'schedule', correlationId: 'c', maxAttempts: 4 };
   const inserted = await t.db
     .insert(runs)
     .values([
-      ...Array.from({ length: 6 }, (_, i) => ({ ...base, integration: 'alpha', status: 'succeeded' as const, createdAt: ago(100 + i), finishedAt: ago(99 + i) })),
-      { ...base, integration: 'alpha', status: 'failed' as const, createdAt: ago(50), finishedAt: ago(49), errorMessage: 'HTTP 503 from accounting' },
+      ...Array.from({ length: 6 }, (_, i) => ({
+        ...base,
+        integration: 'alpha',
+        status: 'succeeded' as const,
+        createdAt: ago(100 + i),
+        finishedAt: ago(99 + i),
+      })),
+      {
+        ...base,
+        integration: 'alpha',
+        status: 'failed' as const,
+        createdAt: ago(50),
+        finishedAt: ago(49),
+        errorMessage: 'HTTP 503 from accounting',
+      },
       { ...base, integration: 'alpha', status: 'succeeded' as const, createdAt: ago(10), finishedAt: ago(9) },
       { ...base, integration: 'beta', status: 'failed' as const, createdAt: ago(20), finishedAt: ago(19) },
       { ...base, integration: 'beta', status: 'succeeded' as const, createdAt: ago(30 * 60), finishedAt: ago(30 * 60) },
@@ -34,14 +49,29 @@ beforeAll(async () => {
     .insert(attempts)
     .values([
       { runId: failedAlpha.id, number: 1, outcome: 'failed', errorMessage: 'HTTP 503', errorClass: 'TransientError', finishedAt: ago(49) },
-      { runId: failedAlpha.id, number: 2, outcome: 'failed', errorMessage: 'HTTP 503 from accounting', errorClass: 'TransientError', finishedAt: ago(49) },
+      {
+        runId: failedAlpha.id,
+        number: 2,
+        outcome: 'failed',
+        errorMessage: 'HTTP 503 from accounting',
+        errorClass: 'TransientError',
+        finishedAt: ago(49),
+      },
     ])
     .returning();
   await t.db.insert(attemptLogs).values([
     { attemptId: a1.id, level: 'info', message: 'posting batch 1' },
     { attemptId: a2.id, level: 'error', message: 'batch 1 failed' },
   ]);
-  await t.db.insert(runs).values({ ...base, trigger: 'retry', integration: 'alpha', status: 'succeeded', retryOf: failedAlpha.id, triggeredBy: 'oscar', createdAt: ago(8) });
+  await t.db.insert(runs).values({
+    ...base,
+    trigger: 'retry',
+    integration: 'alpha',
+    status: 'succeeded',
+    retryOf: failedAlpha.id,
+    triggeredBy: 'oscar',
+    createdAt: ago(8),
+  });
 });
 afterAll(() => t.drop());
 

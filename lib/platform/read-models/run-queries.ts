@@ -1,8 +1,8 @@
 import { and, asc, eq, gte, inArray, lte, sql, type SQL } from 'drizzle-orm';
 import { z } from 'zod';
 import type { DatabaseOrTransaction } from '../../../db/client';
-import { ZInstant, ZTimeIdCursor, ZUrlText } from '../params';
 import { attemptLogs, attempts, runs, runStatusEnum, runTriggerEnum, type Attempt, type AttemptLog, type Run } from '../../../db/schema';
+import { ZInstant, ZTimeIdCursor, ZUrlText } from '../params';
 
 /** Filters of the runs list, shared by the page's search params and the JSON API. */
 export const ZRunFilter = z.object({
@@ -138,7 +138,12 @@ export async function getRunDetail(db: DatabaseOrTransaction, params: { id: stri
     ? await db
         .select()
         .from(attemptLogs)
-        .where(inArray(attemptLogs.attemptId, attemptRows.map((a) => a.id)))
+        .where(
+          inArray(
+            attemptLogs.attemptId,
+            attemptRows.map((a) => a.id),
+          ),
+        )
         .orderBy(asc(attemptLogs.id))
         .limit(params.logLimit ?? 2000)
     : [];

@@ -7,10 +7,10 @@ import { spawnChildWorker, type ChildWorker } from '../../../test/fixtures/child
 import { json, startTestServer, type TestServer } from '../../../test/fixtures/http-server';
 import { fixtureIntegrations } from '../../../test/fixtures/integrations';
 import { platformEvents, startTestBoss, TEST_WORKER_OPTIONS, waitFor } from '../../../test/fixtures/platform';
-import { getBreaker } from './breaker';
+import { startPlatformWorker, type PlatformWorker } from '../execution/worker';
 import { buildRegistry, syncRegistry } from '../registry';
 import { runNow } from '../triggers/triggers';
-import { startPlatformWorker, type PlatformWorker } from '../execution/worker';
+import { getBreaker } from './breaker';
 
 let t: TestDatabase;
 let boss: PgBoss;
@@ -37,10 +37,14 @@ afterAll(async () => {
 
 const runOf = async (id: string) => (await t.db.select().from(runs).where(eq(runs.id, id)))[0];
 const settled = (id: string, status: string, timeoutMs = 30_000) =>
-  waitFor(`run ${id} to be ${status}`, async () => {
-    const run = await runOf(id);
-    return run.status === status ? run : undefined;
-  }, timeoutMs);
+  waitFor(
+    `run ${id} to be ${status}`,
+    async () => {
+      const run = await runOf(id);
+      return run.status === status ? run : undefined;
+    },
+    timeoutMs,
+  );
 const workRequests = () => server.requests.filter((r) => r.path === '/work').length;
 
 describe('a breaker shared by two worker processes', () => {
@@ -80,7 +84,10 @@ describe('a breaker shared by two worker processes', () => {
       expect(deferred.nextAttemptAt!.getTime()).toBeGreaterThanOrEqual(open!.openUntil!.getTime());
     }
     expect(workRequests()).toBe(sent);
-    const deferredAttempts = await t.db.select().from(attempts).where(inArray(attempts.runId, [a.runId, b.runId]));
+    const deferredAttempts = await t.db
+      .select()
+      .from(attempts)
+      .where(inArray(attempts.runId, [a.runId, b.runId]));
     expect(deferredAttempts.every((x) => x.outcome === 'deferred' && x.errorClass === 'CircuitOpenError')).toBe(true);
 
     // After the cooldown one trial closes it; both runs then succeed with one real attempt each.

@@ -6,11 +6,11 @@ import { breakers } from '../../../db/schema';
 import { freshDatabase, type TestDatabase } from '../../../test/db';
 import { json, startTestServer, type TestServer } from '../../../test/fixtures/http-server';
 import { platformEvents, sleep, startTestBoss } from '../../../test/fixtures/platform';
-import { acquireBreakerPermit, breakerDeferral, getBreaker, openBreaker, resetBreaker } from './breaker';
 import { defineIntegration, type IntegrationDefinition } from '../contract';
 import { CircuitOpenError, isCircuitOpenError } from '../errors';
-import { createHttpClient } from './http';
 import { buildRegistry, syncRegistry } from '../registry';
+import { acquireBreakerPermit, breakerDeferral, getBreaker, openBreaker, resetBreaker } from './breaker';
+import { createHttpClient } from './http';
 
 let t: TestDatabase;
 let boss: PgBoss;
@@ -18,7 +18,15 @@ let server: TestServer;
 let status = 500;
 
 const def = (name: string) =>
-  defineIntegration({ name, description: name, settings: z.object({}), breakerKey: 'erp', async execute() { return {}; } }) as IntegrationDefinition;
+  defineIntegration({
+    name,
+    description: name,
+    settings: z.object({}),
+    breakerKey: 'erp',
+    async execute() {
+      return {};
+    },
+  }) as IntegrationDefinition;
 
 beforeAll(async () => {
   t = await freshDatabase();
@@ -39,30 +47,43 @@ const breaker = async () => (await getBreaker(t.db, { key: 'erp' }))!;
 describe('shared circuit breaker', () => {
   it('counts 4xx as no failure and resets the count on success', async () => {
     status = 500;
-    await client().get(`${server.url}/a`).catch(() => {});
+    await client()
+      .get(`${server.url}/a`)
+      .catch(() => {});
     expect((await breaker()).consecutiveFailures).toBe(1);
     status = 404;
-    await client().get(`${server.url}/a`).catch(() => {});
+    await client()
+      .get(`${server.url}/a`)
+      .catch(() => {});
     expect(await breaker()).toMatchObject({ state: 'closed', consecutiveFailures: 0 });
   });
 
   it('opens after N consecutive transient failures and then sends nothing', async () => {
     status = 503;
-    for (let i = 0; i < 3; i++) await client().get(`${server.url}/fail`).catch(() => {});
+    for (let i = 0; i < 3; i++)
+      await client()
+        .get(`${server.url}/fail`)
+        .catch(() => {});
     const open = await breaker();
     expect(open).toMatchObject({ state: 'open', consecutiveFailures: 3 });
     expect(open.lastError).toBe(`GET ${server.url}/fail answered 503`);
     expect(open.openUntil!.getTime() - open.openedAt!.getTime()).toBe(1_000);
 
     const before = server.requests.length;
-    const error = await client().get(`${server.url}/blocked`).catch((e: unknown) => e);
+    const error = await client()
+      .get(`${server.url}/blocked`)
+      .catch((e: unknown) => e);
     expect(isCircuitOpenError(error)).toBe(true);
     expect((error as CircuitOpenError).retryAt.getTime()).toBe(open.openUntil!.getTime());
     expect(server.requests.length).toBe(before);
     expect(await breakerDeferral(t.db, { key: 'erp', cooldownMs: 1_000 })).toEqual(open.openUntil);
 
     const [opened] = await platformEvents(t.db, 'breaker.opened');
-    expect(opened).toMatchObject({ breakerKey: 'erp', integrations: ['erp-export', 'erp-import'], error: `GET ${server.url}/fail answered 503` });
+    expect(opened).toMatchObject({
+      breakerKey: 'erp',
+      integrations: ['erp-export', 'erp-import'],
+      error: `GET ${server.url}/fail answered 503`,
+    });
   });
 
   it('after the cooldown lets exactly one trial through; a failed trial re-opens it', async () => {

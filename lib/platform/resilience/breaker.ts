@@ -3,10 +3,10 @@ import { eq, sql } from 'drizzle-orm';
 import type { PgBoss } from 'pg-boss';
 import type { Database, DatabaseOrTransaction } from '../../../db/client';
 import { breakers, integrations, type Breaker } from '../../../db/schema';
-import { recordAction } from '../governance/audit';
 import { CircuitOpenError, TriggerError } from '../errors';
 import { emitPlatformEvent } from '../execution/events';
 import { txEventSender } from '../execution/queue';
+import { recordAction } from '../governance/audit';
 
 /**
  * A circuit breaker per external system, shared by every worker process through the `breakers`
@@ -106,7 +106,8 @@ export async function acquireBreakerPermit(
       and ((state = 'open' and open_until is not null and open_until <= now())
         or (state = 'half_open' and (trial_started_at is null or trial_started_at <= now() - make_interval(secs => ${lease / 1000}))))
     returning key`);
-  if (claimed.length === 1) return { key: params.key, trial: true, seen: { state: 'half_open', consecutiveFailures: row.consecutive_failures } };
+  if (claimed.length === 1)
+    return { key: params.key, trial: true, seen: { state: 'half_open', consecutiveFailures: row.consecutive_failures } };
   throw new CircuitOpenError(
     params.key,
     new Date(row.now.getTime() + Math.min(params.cooldownMs, TRIAL_WAIT_MS)),
@@ -158,12 +159,13 @@ export async function recordBreakerFailure(
   const error = params.error.slice(0, 1000);
   await db.transaction(async (tx) => {
     await tx.insert(breakers).values({ key: permit.key }).onConflictDoNothing();
-    const rows = await tx.execute<Record<string, unknown>>(sql`select state, consecutive_failures from breakers where key = ${permit.key} for update`);
+    const rows = await tx.execute<Record<string, unknown>>(
+      sql`select state, consecutive_failures from breakers where key = ${permit.key} for update`,
+    );
     const state = rows[0].state as Breaker['state'];
     const counter = new ConsecutiveBreaker(Math.max(1, policy.failures));
     counter.state = Number(rows[0].consecutive_failures);
-    const shouldOpen =
-      (permit.trial && state === 'half_open') || (state === 'closed' && counter.failure());
+    const shouldOpen = (permit.trial && state === 'half_open') || (state === 'closed' && counter.failure());
     if (!shouldOpen) {
       await tx.execute(sql`
         update breakers set consecutive_failures = consecutive_failures + 1, last_error = ${error},
@@ -244,7 +246,10 @@ export async function resetBreaker(db: Database, params: { key: string; by: stri
 /** Operator action: hold the breaker open (until `until`, else until reset). Recorded in the audit trail. */
 export async function openBreaker(db: Database, params: { key: string; by: string; until?: Date; boss?: PgBoss }): Promise<void> {
   if (params.until && params.until.getTime() <= Date.now()) {
-    throw new TriggerError('invalid_input', `'until' (${params.until.toISOString()}) is in the past: give a future time, or none to hold the breaker open until reset`);
+    throw new TriggerError(
+      'invalid_input',
+      `'until' (${params.until.toISOString()}) is in the past: give a future time, or none to hold the breaker open until reset`,
+    );
   }
   await db.transaction(async (tx) => {
     await assertKnownKey(tx, params.key);
@@ -257,7 +262,10 @@ export async function openBreaker(db: Database, params: { key: string; by: strin
       lastError: `opened by ${params.by}`,
       updatedAt: sql`now()`,
     };
-    await tx.insert(breakers).values({ key: params.key, ...values }).onConflictDoUpdate({ target: breakers.key, set: values });
+    await tx
+      .insert(breakers)
+      .values({ key: params.key, ...values })
+      .onConflictDoUpdate({ target: breakers.key, set: values });
     await recordAction(tx, {
       actor: params.by,
       action: 'breaker_open',

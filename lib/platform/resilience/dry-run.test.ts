@@ -7,9 +7,9 @@ import { freshDatabase, type TestDatabase } from '../../../test/db';
 import { json, startTestServer, type TestServer } from '../../../test/fixtures/http-server';
 import { platformEvents, startTestBoss, TEST_WORKER_OPTIONS, waitFor } from '../../../test/fixtures/platform';
 import { defineIntegration, type IntegrationDefinition } from '../contract';
+import { startPlatformWorker, type PlatformWorker } from '../execution/worker';
 import { buildRegistry, syncRegistry } from '../registry';
 import { runNow } from '../triggers/triggers';
-import { startPlatformWorker, type PlatformWorker } from '../execution/worker';
 
 const crmSync = defineIntegration({
   name: 'crm-sync',
@@ -48,7 +48,10 @@ beforeAll(async () => {
   });
   const registry = buildRegistry([crmSync]);
   await syncRegistry(t.db, { registry });
-  await t.db.update(integrations).set({ settings: { baseUrl: server.url } }).where(eq(integrations.name, 'crm-sync'));
+  await t.db
+    .update(integrations)
+    .set({ settings: { baseUrl: server.url } })
+    .where(eq(integrations.name, 'crm-sync'));
   worker = await startPlatformWorker({
     db: t.db,
     boss,
@@ -82,7 +85,11 @@ describe('dry-run', () => {
     const plan = run.plan as { method: string; url: string; headers: Record<string, string>; body: unknown }[];
     expect(plan.map((p) => `${p.method} ${p.url}`)).toEqual([`POST ${server.url}/crm/contacts`, `POST ${server.url}/crm/contacts`]);
     expect(plan[0].body).toEqual({ name: 'Ada' });
-    expect(plan[1].headers).toMatchObject({ 'idempotency-key': 'contact-Grace', 'x-api-token': '[redacted]', 'x-correlation-id': run.correlationId });
+    expect(plan[1].headers).toMatchObject({
+      'idempotency-key': 'contact-Grace',
+      'x-api-token': '[redacted]',
+      'x-correlation-id': run.correlationId,
+    });
   });
 
   it('the same run without dry-run sends the writes, commits them and moves the cursor', async () => {

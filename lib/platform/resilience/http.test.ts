@@ -1,8 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { json, startTestServer, type TestServer } from '../../../test/fixtures/http-server';
 import { sleep } from '../../../test/fixtures/wait';
+import { CancelledError, HttpError, isPermanentError, isTransientError, NetworkError, TimeoutError } from '../errors';
 import { DRY_RUN_HEADER, DryRunPlan } from './dry-run';
-import { CancelledError, HttpError, NetworkError, TimeoutError, isPermanentError, isTransientError } from '../errors';
 import { createHttpClient, parseRetryAfter } from './http';
 
 let server: TestServer;
@@ -45,7 +45,9 @@ describe('ctx.http', () => {
 
   it('does not retry a POST without an idempotency key; with one it retries and sends the key each time', async () => {
     scripts.set('/create', [{ status: 503 }]);
-    const error = await http().post(`${server.url}/create`, { json: {} }).catch((e: unknown) => e);
+    const error = await http()
+      .post(`${server.url}/create`, { json: {} })
+      .catch((e: unknown) => e);
     expect(error).toBeInstanceOf(HttpError);
     expect(isTransientError(error)).toBe(true);
     expect(requestsTo('/create')).toHaveLength(1);
@@ -59,14 +61,18 @@ describe('ctx.http', () => {
 
   it('throws 4xx as permanent (no retry) and 429 as transient', async () => {
     scripts.set('/missing', [{ status: 404 }]);
-    const notFound = await http().get(`${server.url}/missing`).catch((e: unknown) => e);
+    const notFound = await http()
+      .get(`${server.url}/missing`)
+      .catch((e: unknown) => e);
     expect(isPermanentError(notFound)).toBe(true);
     expect((notFound as HttpError).status).toBe(404);
     expect((notFound as Error).message).toBe(`GET ${server.url}/missing answered 404: {"error":"scripted 404"}`);
     expect(requestsTo('/missing')).toHaveLength(1);
 
     scripts.set('/limited', [{ status: 429 }, { status: 429 }, { status: 429 }]);
-    const limited = await http().get(`${server.url}/limited`).catch((e: unknown) => e);
+    const limited = await http()
+      .get(`${server.url}/limited`)
+      .catch((e: unknown) => e);
     expect(isTransientError(limited)).toBe(true);
     expect(requestsTo('/limited')).toHaveLength(3);
   });
@@ -81,11 +87,15 @@ describe('ctx.http', () => {
 
   it('times out a slow request and reports an unreachable host as a network error', async () => {
     scripts.set('/slow', [{ status: 200, delayMs: 1_000 }]);
-    const slow = await http().get(`${server.url}/slow`, { timeoutMs: 100, retries: 0 }).catch((e: unknown) => e);
+    const slow = await http()
+      .get(`${server.url}/slow`, { timeoutMs: 100, retries: 0 })
+      .catch((e: unknown) => e);
     expect(slow).toBeInstanceOf(TimeoutError);
     expect((slow as Error).message).toBe(`GET ${server.url}/slow timed out after 100 ms`);
 
-    const refused = await http().get('http://127.0.0.1:1/x', { retries: 0 }).catch((e: unknown) => e);
+    const refused = await http()
+      .get('http://127.0.0.1:1/x', { retries: 0 })
+      .catch((e: unknown) => e);
     expect(refused).toBeInstanceOf(NetworkError);
     expect(isTransientError(refused)).toBe(true);
   });
@@ -93,7 +103,9 @@ describe('ctx.http', () => {
   it('aborts a request in flight when the attempt is cancelled', async () => {
     scripts.set('/long', [{ status: 200, delayMs: 2_000 }]);
     const control = new AbortController();
-    const pending = http({ signal: control.signal }).get(`${server.url}/long`).catch((e: unknown) => e);
+    const pending = http({ signal: control.signal })
+      .get(`${server.url}/long`)
+      .catch((e: unknown) => e);
     setTimeout(() => control.abort(new CancelledError('run cancelled')), 100);
     const started = Date.now();
     const error = await pending;

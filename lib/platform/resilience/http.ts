@@ -1,16 +1,10 @@
-import { DelegateBackoff, TimeoutStrategy, handleWhen, isTaskCancelledError, retry, timeout } from 'cockatiel';
+import { DelegateBackoff, handleWhen, isTaskCancelledError, retry, timeout, TimeoutStrategy } from 'cockatiel';
 import type { PgBoss } from 'pg-boss';
 import type { Database } from '../../../db/client';
-import {
-  acquireBreakerPermit,
-  recordBreakerFailure,
-  recordBreakerSuccess,
-  type BreakerPermit,
-  type BreakerPolicy,
-} from './breaker';
-import { DryRunPlan, dryRunResponse, isMutatingMethod } from './dry-run';
-import { HttpError, NetworkError, TimeoutError, isCancelledError, isCircuitOpenError, isHttpError } from '../errors';
+import { HttpError, isCancelledError, isCircuitOpenError, isHttpError, NetworkError, TimeoutError } from '../errors';
 import type { RunLogger } from '../log';
+import { acquireBreakerPermit, recordBreakerFailure, recordBreakerSuccess, type BreakerPermit, type BreakerPolicy } from './breaker';
+import { DryRunPlan, dryRunResponse, isMutatingMethod } from './dry-run';
 import type { OAuth2Provider } from './oauth2';
 
 /**
@@ -149,7 +143,14 @@ export function createHttpClient(config: HttpClientConfig): HttpClient {
   }
 
   /** One try: breaker permit, fetch, breaker outcome. `token` is the OAuth2 bearer, if any. */
-  async function tryOnce(method: string, url: string, baseHeaders: Headers, body: HttpRequestOptions['body'], timeoutMs: number, token?: string) {
+  async function tryOnce(
+    method: string,
+    url: string,
+    baseHeaders: Headers,
+    body: HttpRequestOptions['body'],
+    timeoutMs: number,
+    token?: string,
+  ) {
     throwIfCancelled();
     const breaker = config.breaker;
     let permit: BreakerPermit | undefined;
@@ -184,7 +185,12 @@ export function createHttpClient(config: HttpClientConfig): HttpClient {
       }
     }
     if (!response.ok) {
-      const snippet = (await response.clone().text().catch(() => '')).slice(0, SNIPPET_CHARS);
+      const snippet = (
+        await response
+          .clone()
+          .text()
+          .catch(() => '')
+      ).slice(0, SNIPPET_CHARS);
       throw new HttpError({
         method,
         url,

@@ -39,7 +39,14 @@ afterEach(() => {
 });
 
 const config = (overrides: Record<string, string> = {}) =>
-  parseOAuth2Config({ tokenUrl: `${tokenServer.url}/token`, clientId: 'junction', clientSecret: 's3cret', scope: 'ledger.write', audience: 'https://ledger', ...overrides });
+  parseOAuth2Config({
+    tokenUrl: `${tokenServer.url}/token`,
+    clientId: 'junction',
+    clientSecret: 's3cret',
+    scope: 'ledger.write',
+    audience: 'https://ledger',
+    ...overrides,
+  });
 
 function client() {
   return createHttpClient({ correlationId: 'corr-1', oauth2: oauth2Provider(config()), defaults: { backoffBaseMs: 10 } });
@@ -53,7 +60,12 @@ describe('OAuth2 client credentials', () => {
     const answers = await Promise.all(Array.from({ length: 20 }, () => http.getJson<{ token: string }>(`${api.url}/items`)));
     expect(tokenServer.requests.length - before).toBe(1);
     const tokenRequest = new URLSearchParams(tokenServer.requests.at(-1)!.body);
-    expect(Object.fromEntries(tokenRequest)).toMatchObject({ grant_type: 'client_credentials', client_id: 'junction', scope: 'ledger.write', audience: 'https://ledger' });
+    expect(Object.fromEntries(tokenRequest)).toMatchObject({
+      grant_type: 'client_credentials',
+      client_id: 'junction',
+      scope: 'ledger.write',
+      audience: 'https://ledger',
+    });
     expect(new Set(answers.map((a) => a.token)).size).toBe(1);
     const calls = api.requests.slice(apiBefore);
     expect(calls).toHaveLength(20);

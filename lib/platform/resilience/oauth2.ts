@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { CredentialsError, NetworkError, TimeoutError, TransientError, isTransientStatus } from '../errors';
+import { CredentialsError, isTransientStatus, NetworkError, TimeoutError, TransientError } from '../errors';
 
 /** OAuth2 client credentials, as an integration's `oauth2(settings, secrets)` returns them. */
 export interface OAuth2Config {
@@ -110,7 +110,9 @@ class ClientCredentialsProvider implements OAuth2Provider {
       if ((error as Error)?.name === 'TimeoutError') {
         throw new TimeoutError(`OAuth2 token request to ${tokenUrl} timed out after ${this.#options.timeoutMs} ms`);
       }
-      throw new NetworkError(`OAuth2 token request to ${tokenUrl} failed: ${(error as Error)?.cause ?? (error as Error)?.message}`, { cause: error });
+      throw new NetworkError(`OAuth2 token request to ${tokenUrl} failed: ${(error as Error)?.cause ?? (error as Error)?.message}`, {
+        cause: error,
+      });
     }
     const text = await response.text();
     let body: Record<string, unknown> = {};

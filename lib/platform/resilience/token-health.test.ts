@@ -7,11 +7,11 @@ import { freshDatabase, type TestDatabase } from '../../../test/db';
 import { json, startTestServer, type TestServer } from '../../../test/fixtures/http-server';
 import { platformEvents, startTestBoss, TEST_WORKER_OPTIONS, waitFor } from '../../../test/fixtures/platform';
 import { defineIntegration, type IntegrationDefinition } from '../contract';
-import { clearOAuth2Providers } from './oauth2';
-import { buildRegistry } from '../registry';
-import { getCredentialsHealth } from './token-health';
-import { runNow } from '../triggers/triggers';
 import { startPlatformWorker, type PlatformWorker } from '../execution/worker';
+import { buildRegistry } from '../registry';
+import { runNow } from '../triggers/triggers';
+import { clearOAuth2Providers } from './oauth2';
+import { getCredentialsHealth } from './token-health';
 
 let tokenMode: 'down' | 'refuse' | 'ok' = 'down';
 let tokenServer: TestServer;
@@ -34,14 +34,21 @@ const erp = defineIntegration({
 
 beforeAll(async () => {
   tokenServer = await startTestServer((_req, res) => {
-    if (tokenMode === 'down') return json(res, 503, { error: 'temporarily_unavailable', error_description: 'identity provider maintenance' });
+    if (tokenMode === 'down')
+      return json(res, 503, { error: 'temporarily_unavailable', error_description: 'identity provider maintenance' });
     if (tokenMode === 'refuse') return json(res, 401, { error: 'invalid_client', error_description: 'client secret expired' });
     json(res, 200, { access_token: 'token-1', token_type: 'Bearer', expires_in: 3600 });
   });
   api = await startTestServer((_req, res) => json(res, 200, []));
   t = await freshDatabase();
   boss = await startTestBoss(t.url);
-  worker = await startPlatformWorker({ db: t.db, boss, registry: buildRegistry([erp]), workerId: 'token-worker', options: TEST_WORKER_OPTIONS });
+  worker = await startPlatformWorker({
+    db: t.db,
+    boss,
+    registry: buildRegistry([erp]),
+    workerId: 'token-worker',
+    options: TEST_WORKER_OPTIONS,
+  });
 });
 afterAll(async () => {
   await worker.stop({ timeoutMs: 1_000 });
@@ -86,7 +93,10 @@ describe('token health', () => {
     clearOAuth2Providers();
     const refused = await run();
     expect(refused).toMatchObject({ status: 'failed', attemptCount: 1, errorClass: 'CredentialsError' });
-    expect(await getCredentialsHealth(t.db, { integration: 'erp' })).toMatchObject({ failing: true, error: expect.stringContaining('invalid_client') });
+    expect(await getCredentialsHealth(t.db, { integration: 'erp' })).toMatchObject({
+      failing: true,
+      error: expect.stringContaining('invalid_client'),
+    });
     await run();
     expect(await events('credentials.failing')).toHaveLength(2);
   });

@@ -4,8 +4,8 @@ import type { Database, DatabaseOrTransaction } from '../../../db/client';
 import { integrations } from '../../../db/schema';
 import { errorMessage, isCancelledError } from '../errors';
 import { emitPlatformEvent } from '../execution/events';
-import type { OAuth2Provider } from './oauth2';
 import { txEventSender } from '../execution/queue';
+import type { OAuth2Provider } from './oauth2';
 
 /**
  * Token health per integration: `integrations.credentials_error` (the provider's error) and
@@ -95,7 +95,9 @@ export function watchTokenHealth(
 ): OAuth2Provider {
   let failing = params.failing;
   const note = (work: Promise<unknown>) =>
-    work.catch((error) => console.error(`[token-health] ${params.integration}: could not record credentials health: ${errorMessage(error)}`));
+    work.catch((error) =>
+      console.error(`[token-health] ${params.integration}: could not record credentials health: ${errorMessage(error)}`),
+    );
   return {
     get tokenRequests() {
       return provider.tokenRequests;
@@ -108,13 +110,21 @@ export function watchTokenHealth(
       } catch (error) {
         if (!isCancelledError(error)) {
           failing = true;
-          await note(recordCredentialsFailure(params.db, params.boss, { integration: params.integration, error: errorMessage(error), correlationId: params.correlationId }));
+          await note(
+            recordCredentialsFailure(params.db, params.boss, {
+              integration: params.integration,
+              error: errorMessage(error),
+              correlationId: params.correlationId,
+            }),
+          );
         }
         throw error;
       }
       if (failing) {
         failing = false;
-        await note(recordCredentialsRecovered(params.db, params.boss, { integration: params.integration, correlationId: params.correlationId }));
+        await note(
+          recordCredentialsRecovered(params.db, params.boss, { integration: params.integration, correlationId: params.correlationId }),
+        );
       }
       return token;
     },

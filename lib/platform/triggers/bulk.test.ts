@@ -5,12 +5,12 @@ import { z } from 'zod';
 import { auditLog, runs } from '../../../db/schema';
 import { freshDatabase, type TestDatabase } from '../../../test/db';
 import { sleep, startTestBoss, TEST_WORKER_OPTIONS, waitFor } from '../../../test/fixtures/platform';
-import { openBreaker, resetBreaker } from '../resilience/breaker';
-import { cancelBulkOperation, dispatchHeldRuns, getBulkOperation, listBulkOperations, retryRuns, startBulkDispatcher } from './bulk';
 import { defineIntegration, type IntegrationDefinition } from '../contract';
 import { TriggerError } from '../errors';
-import { buildRegistry, syncRegistry } from '../registry';
 import { startPlatformWorker } from '../execution/worker';
+import { buildRegistry, syncRegistry } from '../registry';
+import { openBreaker, resetBreaker } from '../resilience/breaker';
+import { cancelBulkOperation, dispatchHeldRuns, getBulkOperation, listBulkOperations, retryRuns, startBulkDispatcher } from './bulk';
 
 const def = (name: string) =>
   defineIntegration({
@@ -39,14 +39,25 @@ afterAll(async () => {
 async function failedRuns(integration: string, n: number): Promise<string[]> {
   const rows = await t.db
     .insert(runs)
-    .values(Array.from({ length: n }, () => ({ integration, trigger: 'manual' as const, triggeredBy: 'x', correlationId: 'c', maxAttempts: 2, status: 'failed' as const })))
+    .values(
+      Array.from({ length: n }, () => ({
+        integration,
+        trigger: 'manual' as const,
+        triggeredBy: 'x',
+        correlationId: 'c',
+        maxAttempts: 2,
+        status: 'failed' as const,
+      })),
+    )
     .returning({ id: runs.id });
   return rows.map((r) => r.id);
 }
 
 const runRows = (ids: string[]) => t.db.select().from(runs).where(inArray(runs.id, ids)).orderBy(asc(runs.releasedAt));
 async function jobStates(ids: string[]) {
-  const rows = await t.db.execute<{ state: string }>(sql`select state from pgboss.job where name = 'junction-runs' and data->>'runId' in ${ids}`);
+  const rows = await t.db.execute<{ state: string }>(
+    sql`select state from pgboss.job where name = 'junction-runs' and data->>'runId' in ${ids}`,
+  );
   return rows.map((r) => r.state);
 }
 
@@ -54,7 +65,12 @@ describe('staggered, breaker-aware bulk retry', () => {
   it('bulk retry of 30 runs with the breaker open releases none until it closes, then releases them at the configured pace', async () => {
     const originals = await failedRuns('crm', 30);
     await openBreaker(t.db, { key: 'crm', by: 'op@example.com' });
-    const { runIds, bulkOperationId } = await retryRuns(t.db, boss, { runIds: originals, triggeredBy: 'op@example.com', reason: 'CRM is back', pace: { runs: 5, per: '1s' } });
+    const { runIds, bulkOperationId } = await retryRuns(t.db, boss, {
+      runIds: originals,
+      triggeredBy: 'op@example.com',
+      reason: 'CRM is back',
+      pace: { runs: 5, per: '1s' },
+    });
     expect(runIds).toHaveLength(30);
     const dispatcher = startBulkDispatcher(t.db, boss, { intervalMs: 100 });
     try {
@@ -63,15 +79,26 @@ describe('staggered, breaker-aware bulk retry', () => {
       expect(held.every((r) => r.status === 'queued' && r.hold === 'breaker' && r.jobId === null && r.releasedAt === null)).toBe(true);
       expect(await jobStates(runIds)).toEqual([]);
       const waiting = await getBulkOperation(t.db, { id: bulkOperationId! });
-      expect(waiting).toMatchObject({ status: 'active', total: 30, createdBy: 'op@example.com', reason: 'CRM is back', integrations: ['crm'], pace: { runs: 5, perMs: 1_000 } });
+      expect(waiting).toMatchObject({
+        status: 'active',
+        total: 30,
+        createdBy: 'op@example.com',
+        reason: 'CRM is back',
+        integrations: ['crm'],
+        pace: { runs: 5, perMs: 1_000 },
+      });
       expect(waiting!.progress).toEqual({ queued: 30, behindBreaker: 30, started: 0, succeeded: 0, failed: 0, cancelled: 0 });
 
       const closedAt = Date.now();
       await resetBreaker(t.db, { key: 'crm', by: 'op@example.com' });
-      const released = await waitFor('all 30 runs to be released', async () => {
-        const rows = await runRows(runIds);
-        return rows.every((r) => r.releasedAt !== null) ? rows : undefined;
-      }, 20_000);
+      const released = await waitFor(
+        'all 30 runs to be released',
+        async () => {
+          const rows = await runRows(runIds);
+          return rows.every((r) => r.releasedAt !== null) ? rows : undefined;
+        },
+        20_000,
+      );
       const times = released.map((r) => r.releasedAt!.getTime()).sort((a, b) => a - b);
       // Never more than 5 in any 1-second window, so 30 take at least 5 s after the breaker closed.
       for (const start of times) expect(times.filter((x) => x >= start && x < start + 1_000).length).toBeLessThanOrEqual(5);
@@ -79,7 +106,10 @@ describe('staggered, breaker-aware bulk retry', () => {
       expect(times[0]).toBeGreaterThanOrEqual(closedAt - 1_000);
       expect(released.every((r) => r.hold === null && r.jobId !== null && r.retryOf !== null && r.reason === 'CRM is back')).toBe(true);
       expect(await jobStates(runIds)).toHaveLength(30);
-      const [audit] = await t.db.select().from(auditLog).where(and(eq(auditLog.fieldName, 'bulk_retry'), eq(auditLog.integration, 'crm')));
+      const [audit] = await t.db
+        .select()
+        .from(auditLog)
+        .where(and(eq(auditLog.fieldName, 'bulk_retry'), eq(auditLog.integration, 'crm')));
       expect(audit.newValue).toMatchObject({ bulkOperationId, pace: { runs: 5, per: '1s' }, reason: 'CRM is back' });
       // Released but not started (no worker here): cancelling the operation takes their jobs off the queue.
       expect(await cancelBulkOperation(t.db, boss, { id: bulkOperationId!, by: 'op' })).toEqual({ cancelled: 30 });
@@ -97,7 +127,10 @@ describe('staggered, breaker-aware bulk retry', () => {
     expect(released).toHaveLength(2);
     expect((await dispatchHeldRuns(t.db, boss)).released).toBe(0);
     // One of the released runs has started on a worker.
-    await t.db.update(runs).set({ status: 'running', startedAt: sql`now()`, attemptCount: 1 }).where(eq(runs.id, released[0].id));
+    await t.db
+      .update(runs)
+      .set({ status: 'running', startedAt: sql`now()`, attemptCount: 1 })
+      .where(eq(runs.id, released[0].id));
 
     expect(await cancelBulkOperation(t.db, boss, { id: bulkOperationId!, by: 'lead@example.com' })).toEqual({ cancelled: 9 });
     const after = await runRows(runIds);
@@ -107,7 +140,10 @@ describe('staggered, breaker-aware bulk retry', () => {
     const view = await getBulkOperation(t.db, { id: bulkOperationId! });
     expect(view).toMatchObject({ status: 'cancelled', cancelledBy: 'lead@example.com', progress: { queued: 0, started: 1, cancelled: 9 } });
     expect((await listBulkOperations(t.db, { limit: 5 }))[0].id).toBe(bulkOperationId);
-    const [audit] = await t.db.select().from(auditLog).where(and(eq(auditLog.fieldName, 'bulk_cancel'), eq(auditLog.integration, 'ledger')));
+    const [audit] = await t.db
+      .select()
+      .from(auditLog)
+      .where(and(eq(auditLog.fieldName, 'bulk_cancel'), eq(auditLog.integration, 'ledger')));
     expect(audit).toMatchObject({ changedBy: 'lead@example.com', integration: 'ledger', newValue: { bulkOperationId, cancelled: 9 } });
     const again = await cancelBulkOperation(t.db, boss, { id: bulkOperationId!, by: 'op' }).catch((e: unknown) => e);
     expect(again).toBeInstanceOf(TriggerError);
@@ -118,14 +154,23 @@ describe('staggered, breaker-aware bulk retry', () => {
   it('a worker releases held runs at the pace and the operation reports them succeeded', async () => {
     const originals = await failedRuns('quick', 3);
     const { bulkOperationId } = await retryRuns(t.db, boss, { runIds: originals, triggeredBy: 'op', pace: { runs: 2, per: '1s' } });
-    const worker = await startPlatformWorker({ db: t.db, boss, registry: buildRegistry(defs), workerId: 'bulk-worker', options: TEST_WORKER_OPTIONS });
+    const worker = await startPlatformWorker({
+      db: t.db,
+      boss,
+      registry: buildRegistry(defs),
+      workerId: 'bulk-worker',
+      options: TEST_WORKER_OPTIONS,
+    });
     try {
       const done = await waitFor('the bulk operation to finish', async () => {
         const view = await getBulkOperation(t.db, { id: bulkOperationId! });
         return view?.status === 'done' ? view : undefined;
       });
       expect(done.progress).toEqual({ queued: 0, behindBreaker: 0, started: 0, succeeded: 3, failed: 0, cancelled: 0 });
-      const held = await t.db.select().from(runs).where(and(eq(runs.bulkOperationId, bulkOperationId!), isNotNull(runs.hold)));
+      const held = await t.db
+        .select()
+        .from(runs)
+        .where(and(eq(runs.bulkOperationId, bulkOperationId!), isNotNull(runs.hold)));
       expect(held).toEqual([]);
     } finally {
       await worker.stop({ timeoutMs: 2_000 });

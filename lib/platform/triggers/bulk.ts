@@ -4,12 +4,12 @@ import type { PgBoss } from 'pg-boss';
 import { z } from 'zod';
 import type { Database, DatabaseOrTransaction } from '../../../db/client';
 import { bulkOperations, integrations, runs, type BulkOperation, type Integration, type Run } from '../../../db/schema';
-import { recordAction } from '../governance/audit';
-import { breakerDeferral, getBreaker } from '../resilience/breaker';
 import { parseDuration, zDuration } from '../duration';
 import { TriggerError } from '../errors';
 import { bossDb, RUNS_QUEUE, sendRunJob } from '../execution/queue';
 import { insertRun, loadIntegration, parseTriggerInput, ZActor, ZReason, ZRunId } from '../execution/run-create';
+import { recordAction } from '../governance/audit';
+import { breakerDeferral, getBreaker } from '../resilience/breaker';
 
 /**
  * Bulk retry as one operation, staggered and breaker-aware.
@@ -107,10 +107,7 @@ export async function retryRuns(
           `Only failed or cancelled runs can be retried: ${wrong.map((r) => `${r.id} is ${r.status}`).join(', ')}`,
         );
       }
-      const retried = await tx
-        .select({ id: runs.id, retryOf: runs.retryOf })
-        .from(runs)
-        .where(inArray(runs.retryOf, ids));
+      const retried = await tx.select({ id: runs.id, retryOf: runs.retryOf }).from(runs).where(inArray(runs.retryOf, ids));
       if (retried.length) {
         throw new TriggerError(
           'invalid_state',
@@ -212,7 +209,9 @@ export async function dispatchHeldRuns(db: Database, boss: PgBoss, params: { int
 
 async function dispatchIntegration(db: DatabaseOrTransaction, boss: PgBoss, name: string): Promise<DispatchResult> {
   return db.transaction(async (tx) => {
-    const [lock] = await tx.execute<{ ok: boolean }>(sql`select pg_try_advisory_xact_lock(hashtext('junction.bulk-dispatch'), hashtext(${name})) as ok`);
+    const [lock] = await tx.execute<{ ok: boolean }>(
+      sql`select pg_try_advisory_xact_lock(hashtext('junction.bulk-dispatch'), hashtext(${name})) as ok`,
+    );
     if (!lock.ok) return { released: 0, behindBreaker: 0 };
     const [integration] = await tx.select().from(integrations).where(eq(integrations.name, name));
     if (!integration) return { released: 0, behindBreaker: 0 };
@@ -236,11 +235,7 @@ async function dispatchIntegration(db: DatabaseOrTransaction, boss: PgBoss, name
         .select({ n: sql<number>`count(*)::int` })
         .from(runs)
         .where(
-          and(
-            eq(runs.integration, name),
-            isNotNull(runs.releasedAt),
-            inArray(runs.status, ['queued', 'running', 'retrying', 'deferred']),
-          ),
+          and(eq(runs.integration, name), isNotNull(runs.releasedAt), inArray(runs.status, ['queued', 'running', 'retrying', 'deferred'])),
         );
       // Due for its half-open trial: one run may be that trial; the rest wait for the breaker to close.
       allowed = deferUntil === null && inFlight.n === 0 ? 1 : 0;
@@ -252,12 +247,7 @@ async function dispatchIntegration(db: DatabaseOrTransaction, boss: PgBoss, name
       const [recent] = await tx
         .select({ n: sql<number>`count(*)::int` })
         .from(runs)
-        .where(
-          and(
-            eq(runs.integration, name),
-            sql`${runs.releasedAt} > now() - make_interval(secs => ${oldest.pacePeriodMs / 1000})`,
-          ),
-        );
+        .where(and(eq(runs.integration, name), sql`${runs.releasedAt} > now() - make_interval(secs => ${oldest.pacePeriodMs / 1000})`));
       allowed = Math.max(0, oldest.paceRuns - recent.n);
     }
 
@@ -272,13 +262,19 @@ async function dispatchIntegration(db: DatabaseOrTransaction, boss: PgBoss, name
         .for('update', { skipLocked: true });
       for (const { id } of next) {
         const jobId = randomUUID();
-        await tx.update(runs).set({ hold: null, releasedAt: sql`now()`, jobId }).where(eq(runs.id, id));
+        await tx
+          .update(runs)
+          .set({ hold: null, releasedAt: sql`now()`, jobId })
+          .where(eq(runs.id, id));
         await sendRunJob(boss, tx, { runId: id, jobId, integration: name });
         released += 1;
       }
     }
     // What is left waits for its turn (a breaker that closed turns 'breaker' back into 'pace').
-    await tx.update(runs).set({ hold: 'pace' }).where(and(held, eq(runs.hold, 'breaker')));
+    await tx
+      .update(runs)
+      .set({ hold: 'pace' })
+      .where(and(held, eq(runs.hold, 'breaker')));
     return { released, behindBreaker: 0 };
   });
 }
@@ -290,7 +286,9 @@ export function startBulkDispatcher(db: Database, boss: PgBoss, params: { interv
   const timer = setInterval(() => {
     if (stopped) return;
     current = current.then(() =>
-      stopped ? undefined : dispatchHeldRuns(db, boss).catch((error) => console.error(`[bulk] dispatch failed: ${(error as Error).message}`)),
+      stopped
+        ? undefined
+        : dispatchHeldRuns(db, boss).catch((error) => console.error(`[bulk] dispatch failed: ${(error as Error).message}`)),
     );
   }, params.intervalMs ?? 2_000);
   timer.unref();
@@ -357,7 +355,10 @@ export async function getBulkOperation(db: DatabaseOrTransaction, params: { id: 
 export async function listBulkOperations(db: DatabaseOrTransaction, params: { limit?: number } = {}): Promise<BulkOperationView[]> {
   const limit = parseTriggerInput(z.number().int().min(1).max(200).default(20), params.limit);
   const rows = await db.select().from(bulkOperations).orderBy(desc(bulkOperations.createdAt), desc(bulkOperations.id)).limit(limit);
-  const progress = await progressOf(db, rows.map((r) => r.id));
+  const progress = await progressOf(
+    db,
+    rows.map((r) => r.id),
+  );
   return rows.map((row) => view(row, progress.get(row.id)));
 }
 
@@ -365,17 +366,16 @@ export async function listBulkOperations(db: DatabaseOrTransaction, params: { li
  * Cancels what has not started of a bulk operation (held runs and runs still waiting on the queue);
  * runs already started go on. Audited as 'bulk_cancel'.
  */
-export async function cancelBulkOperation(
-  db: Database,
-  boss: PgBoss,
-  params: { id: string; by: string },
-): Promise<{ cancelled: number }> {
+export async function cancelBulkOperation(db: Database, boss: PgBoss, params: { id: string; by: string }): Promise<{ cancelled: number }> {
   const p = parseTriggerInput(z.object({ id: z.string().uuid('must be a bulk operation id (uuid)'), by: ZActor }), params);
   return db.transaction(async (tx) => {
     const [row] = await tx.select().from(bulkOperations).where(eq(bulkOperations.id, p.id)).for('update');
     if (!row) throw new TriggerError('not_found', `Bulk operation ${p.id} does not exist`);
     if (row.cancelledAt) {
-      throw new TriggerError('invalid_state', `Bulk operation ${p.id} was already cancelled by ${row.cancelledBy} at ${row.cancelledAt.toISOString()}`);
+      throw new TriggerError(
+        'invalid_state',
+        `Bulk operation ${p.id} was already cancelled by ${row.cancelledBy} at ${row.cancelledAt.toISOString()}`,
+      );
     }
     const cancelled = await tx
       .update(runs)
@@ -391,7 +391,10 @@ export async function cancelBulkOperation(
       .returning({ id: runs.id, jobId: runs.jobId, integration: runs.integration });
     const jobIds = cancelled.map((r) => r.jobId).filter((id): id is string => id !== null);
     if (jobIds.length) await boss.cancel(RUNS_QUEUE, jobIds, { db: bossDb(tx) });
-    await tx.update(bulkOperations).set({ cancelledAt: sql`now()`, cancelledBy: p.by }).where(eq(bulkOperations.id, p.id));
+    await tx
+      .update(bulkOperations)
+      .set({ cancelledAt: sql`now()`, cancelledBy: p.by })
+      .where(eq(bulkOperations.id, p.id));
     const names = [...new Set(cancelled.map((r) => r.integration))];
     await recordAction(tx, {
       actor: p.by,

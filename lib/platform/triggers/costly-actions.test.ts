@@ -4,10 +4,18 @@ import { z } from 'zod';
 import { runs } from '../../../db/schema';
 import { freshDatabase, type TestDatabase } from '../../../test/db';
 import { defineIntegration, type IntegrationDefinition } from '../contract';
-import { costlyActionWarnings } from './costly-actions';
 import { buildRegistry, syncRegistry } from '../registry';
+import { costlyActionWarnings } from './costly-actions';
 
-const def = (name: string) => defineIntegration({ name, description: name, settings: z.object({}), async execute() { return {}; } }) as IntegrationDefinition;
+const def = (name: string) =>
+  defineIntegration({
+    name,
+    description: name,
+    settings: z.object({}),
+    async execute() {
+      return {};
+    },
+  }) as IntegrationDefinition;
 
 let t: TestDatabase;
 beforeAll(async () => {
@@ -39,7 +47,9 @@ describe('costly action warnings', () => {
     const [running] = await insertRuns('busy', 1, { status: 'running' });
     const busy = await costlyActionWarnings(t.db, { integration: 'busy' });
     expect(busy).toMatchObject({ lastRunActive: true, activeRunId: running, activeRunStatus: 'running', bulkOver20: false, oldRuns: 0 });
-    expect(busy.messages).toEqual([`The last run of busy (${running}) is still running: a new run waits until it ends, then processes the same data again.`]);
+    expect(busy.messages).toEqual([
+      `The last run of busy (${running}) is still running: a new run waits until it ends, then processes the same data again.`,
+    ]);
     expect(await costlyActionWarnings(t.db, { integration: 'idle' })).toMatchObject({ lastRunActive: false, messages: [] });
   });
 
@@ -54,6 +64,8 @@ describe('costly action warnings', () => {
     expect(await costlyActionWarnings(t.db, { runIds: recent })).toMatchObject({ bulkOver20: false, oldRuns: 0, messages: [] });
     const bulk = await costlyActionWarnings(t.db, { runIds: [...recent, old] });
     expect(bulk).toMatchObject({ bulkOver20: true, oldRuns: 1, runCount: 21 });
-    expect(bulk.messages[1]).toBe('This retries 21 runs: they start at most 5 per minute per integration (about 5 minutes for one integration), and wait while a breaker is open.');
+    expect(bulk.messages[1]).toBe(
+      'This retries 21 runs: they start at most 5 per minute per integration (about 5 minutes for one integration), and wait while a breaker is open.',
+    );
   });
 });

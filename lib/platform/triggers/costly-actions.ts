@@ -2,9 +2,9 @@ import { and, desc, eq, inArray, sql } from 'drizzle-orm';
 import { z } from 'zod';
 import type { DatabaseOrTransaction } from '../../../db/client';
 import { runs, type RunStatus } from '../../../db/schema';
-import { DEFAULT_BULK_PACE } from './bulk';
 import { parseDuration } from '../duration';
 import { parseTriggerInput, ZRunId } from '../execution/run-create';
+import { DEFAULT_BULK_PACE } from './bulk';
 
 /**
  * Facts for "confirm what is costly": the console asks for confirmation stating the consequence
@@ -65,7 +65,9 @@ export async function costlyActionWarnings(
     const [row] = await db
       .select({
         old: sql<number>`count(*) filter (where ${runs.createdAt} < now() - make_interval(days => ${OLD_RUN_DAYS}))::int`,
-        oldest: sql<string | null>`min(${runs.createdAt}) filter (where ${runs.createdAt} < now() - make_interval(days => ${OLD_RUN_DAYS}))`,
+        oldest: sql<
+          string | null
+        >`min(${runs.createdAt}) filter (where ${runs.createdAt} < now() - make_interval(days => ${OLD_RUN_DAYS}))`,
       })
       .from(runs)
       .where(inArray(runs.id, ids));

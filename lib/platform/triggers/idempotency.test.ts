@@ -24,14 +24,24 @@ beforeAll(async () => {
 afterAll(() => t.drop());
 
 /** The work of a request: one row written through the request's transaction, answered with its id. */
-const effect = (label: string, pauseMs = 0) => async (tx: Transaction) => {
-  const [row] = await tx.execute<{ id: number }>(sql`insert into effects (label) values (${label}) returning id`);
-  if (pauseMs) await tx.execute(sql`select pg_sleep(${pauseMs / 1000})`);
-  return { status: 200, body: { effectId: row.id } };
-};
-const effects = async (label: string) => (await t.db.execute<{ n: number }>(sql`select count(*)::int as n from effects where label = ${label}`))[0].n;
-const call = (params: { userId?: string; route?: string; key: string; body: unknown }, work: (tx: Transaction) => Promise<{ status: number; body: unknown }>) =>
-  withIdempotencyKey(t.db, { userId: params.userId ?? ada, route: params.route ?? 'POST /api/runs/retry', key: params.key, requestHash: requestHash(params.body) }, work);
+const effect =
+  (label: string, pauseMs = 0) =>
+  async (tx: Transaction) => {
+    const [row] = await tx.execute<{ id: number }>(sql`insert into effects (label) values (${label}) returning id`);
+    if (pauseMs) await tx.execute(sql`select pg_sleep(${pauseMs / 1000})`);
+    return { status: 200, body: { effectId: row.id } };
+  };
+const effects = async (label: string) =>
+  (await t.db.execute<{ n: number }>(sql`select count(*)::int as n from effects where label = ${label}`))[0].n;
+const call = (
+  params: { userId?: string; route?: string; key: string; body: unknown },
+  work: (tx: Transaction) => Promise<{ status: number; body: unknown }>,
+) =>
+  withIdempotencyKey(
+    t.db,
+    { userId: params.userId ?? ada, route: params.route ?? 'POST /api/runs/retry', key: params.key, requestHash: requestHash(params.body) },
+    work,
+  );
 
 describe('Idempotency-Key', () => {
   it('answers a repeat with the same key and body from the store, without doing the work again', async () => {
@@ -46,7 +56,10 @@ describe('Idempotency-Key', () => {
     await call({ key: 'k-diff', body: { dryRun: false } }, effect('diff'));
     const refused = call({ key: 'k-diff', body: { dryRun: true } }, effect('diff'));
     await expect(refused).rejects.toBeInstanceOf(IdempotencyError);
-    await expect(refused).rejects.toMatchObject({ status: 422, message: expect.stringMatching(/already used on this route with a different request body/) });
+    await expect(refused).rejects.toMatchObject({
+      status: 422,
+      message: expect.stringMatching(/already used on this route with a different request body/),
+    });
     expect(await effects('diff')).toBe(1);
   });
 
@@ -92,7 +105,10 @@ describe('Idempotency-Key', () => {
 
   it('refuses an empty, overlong or non-ASCII key with 400 and a message', async () => {
     for (const key of ['', 'x'.repeat(256), 'with space', 'clé']) {
-      await expect(call({ key, body: {} }, effect('bad-key'))).rejects.toMatchObject({ status: 400, message: expect.stringMatching(/^Idempotency-Key /) });
+      await expect(call({ key, body: {} }, effect('bad-key'))).rejects.toMatchObject({
+        status: 400,
+        message: expect.stringMatching(/^Idempotency-Key /),
+      });
     }
     expect(await effects('bad-key')).toBe(0);
   });

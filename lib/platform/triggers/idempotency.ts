@@ -99,7 +99,10 @@ export async function withIdempotencyKey(
       return { status: stored.status, body: stored.response, replayed: true };
     }
     const answer = await work(tx);
-    await tx.update(idempotencyKeys).set({ status: answer.status, response: answer.body ?? {} }).where(where);
+    await tx
+      .update(idempotencyKeys)
+      .set({ status: answer.status, response: answer.body ?? {} })
+      .where(where);
     return { ...answer, replayed: false };
   });
 }

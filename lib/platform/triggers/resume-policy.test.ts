@@ -11,7 +11,15 @@ import { countScheduledRuns, MISSED_COUNT_CAP, missedWhilePaused } from './resum
 import { pauseIntegration, resumeIntegration } from './triggers';
 
 const def = (name: string) =>
-  defineIntegration({ name, description: name, settings: z.object({}), defaults: { schedule: '* * * * *' }, async execute() { return {}; } }) as IntegrationDefinition;
+  defineIntegration({
+    name,
+    description: name,
+    settings: z.object({}),
+    defaults: { schedule: '* * * * *' },
+    async execute() {
+      return {};
+    },
+  }) as IntegrationDefinition;
 
 let t: TestDatabase;
 let boss: PgBoss;
@@ -29,7 +37,10 @@ afterAll(async () => {
 async function pausedTenMinutesAgo(name: string, resumePolicy: 'skip' | 'run_once') {
   await pauseIntegration(t.db, boss, { integration: name, by: 'op' });
   const floor = Math.floor(Date.now() / 60_000) * 60_000;
-  await t.db.update(integrations).set({ resumePolicy, pausedAt: new Date(floor - 10 * 60_000 + 30_000) }).where(eq(integrations.name, name));
+  await t.db
+    .update(integrations)
+    .set({ resumePolicy, pausedAt: new Date(floor - 10 * 60_000 + 30_000) })
+    .where(eq(integrations.name, name));
   return new Date(floor + 1_000);
 }
 const runsOf = (name: string) => t.db.select().from(runs).where(eq(runs.integration, name));
@@ -55,14 +66,25 @@ describe('paused schedules say what resume will do', () => {
       capped: false,
       resumeWillStartRun: false,
     });
-    expect(await resumeIntegration(t.db, boss, { integration: 'skipper', by: 'op@example.com' })).toMatchObject({ resumed: true, runId: null });
+    expect(await resumeIntegration(t.db, boss, { integration: 'skipper', by: 'op@example.com' })).toMatchObject({
+      resumed: true,
+      runId: null,
+    });
     expect(await runsOf('skipper')).toEqual([]);
-    expect(await missedWhilePaused(t.db, { integration: 'skipper' })).toMatchObject({ paused: false, missed: 0, resumeWillStartRun: false });
+    expect(await missedWhilePaused(t.db, { integration: 'skipper' })).toMatchObject({
+      paused: false,
+      missed: 0,
+      resumeWillStartRun: false,
+    });
   });
 
   it('resume with run_once starts exactly one run for all missed ticks, and a second resume none', async () => {
     const now = await pausedTenMinutesAgo('catcher', 'run_once');
-    expect(await missedWhilePaused(t.db, { integration: 'catcher', now })).toMatchObject({ resumePolicy: 'run_once', missed: 10, resumeWillStartRun: true });
+    expect(await missedWhilePaused(t.db, { integration: 'catcher', now })).toMatchObject({
+      resumePolicy: 'run_once',
+      missed: 10,
+      resumeWillStartRun: true,
+    });
     const [first, second] = await Promise.all([
       resumeIntegration(t.db, boss, { integration: 'catcher', by: 'op@example.com' }),
       resumeIntegration(t.db, boss, { integration: 'catcher', by: 'other@example.com' }),
@@ -72,7 +94,12 @@ describe('paused schedules say what resume will do', () => {
     expect(started[0]).toMatchObject({ trigger: 'schedule', triggeredBy: expect.stringMatching(/example\.com$/), status: 'queued' });
     expect(started[0].reason).toMatch(/missed while paused \(1\d scheduled runs\): run once on resume/);
     expect([first.runId, second.runId].filter(Boolean)).toEqual([started[0].id]);
-    const [audit] = await t.db.select().from(auditLog).where(eq(auditLog.fieldName, 'resume')).orderBy(auditLog.id).then((rows) => rows.filter((r) => r.integration === 'catcher'));
+    const [audit] = await t.db
+      .select()
+      .from(auditLog)
+      .where(eq(auditLog.fieldName, 'resume'))
+      .orderBy(auditLog.id)
+      .then((rows) => rows.filter((r) => r.integration === 'catcher'));
     expect(audit.newValue).toMatchObject({ resumePolicy: 'run_once', runId: started[0].id });
   });
 

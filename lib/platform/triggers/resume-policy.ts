@@ -2,8 +2,8 @@ import { eq } from 'drizzle-orm';
 import { z } from 'zod';
 import type { DatabaseOrTransaction } from '../../../db/client';
 import { integrations } from '../../../db/schema';
-import { nextRuns } from './cron';
 import { TriggerError } from '../errors';
+import { nextRuns } from './cron';
 
 /**
  * What resuming a paused integration will do: how many scheduled runs its cron (in its time zone)
@@ -33,7 +33,10 @@ export interface MissedWhilePaused {
 }
 
 /** Scheduled ticks of `schedule` in (from, to]; an invalid stored cron counts none. */
-export function countScheduledRuns(params: { schedule: string; timezone: string; from: Date; to: Date; cap?: number }): { count: number; capped: boolean } {
+export function countScheduledRuns(params: { schedule: string; timezone: string; from: Date; to: Date; cap?: number }): {
+  count: number;
+  capped: boolean;
+} {
   const cap = params.cap ?? MISSED_COUNT_CAP;
   let times: Date[];
   try {
@@ -45,7 +48,10 @@ export function countScheduledRuns(params: { schedule: string; timezone: string;
   return count > cap ? { count: cap, capped: true } : { count, capped: false };
 }
 
-export async function missedWhilePaused(db: DatabaseOrTransaction, params: { integration: string; now?: Date }): Promise<MissedWhilePaused> {
+export async function missedWhilePaused(
+  db: DatabaseOrTransaction,
+  params: { integration: string; now?: Date },
+): Promise<MissedWhilePaused> {
   const [row] = await db
     .select({
       name: integrations.name,
@@ -57,7 +63,8 @@ export async function missedWhilePaused(db: DatabaseOrTransaction, params: { int
     })
     .from(integrations)
     .where(eq(integrations.name, params.integration));
-  if (!row) throw new TriggerError('not_found', `Integration '${params.integration}' does not exist: check the name in the integrations list`);
+  if (!row)
+    throw new TriggerError('not_found', `Integration '${params.integration}' does not exist: check the name in the integrations list`);
   const resumePolicy: ResumePolicy = row.resumePolicy === 'run_once' ? 'run_once' : 'skip';
   const counted =
     row.paused && row.pausedAt && row.schedule

@@ -41,7 +41,9 @@ describe('validateCron', () => {
 
   it('refuses an unknown time zone', () => {
     expect(validateTimezone('Europe/Paris')).toBe('Europe/Paris');
-    expect(() => validateTimezone('Mars/Olympus')).toThrow("Time zone 'Mars/Olympus' is unknown: use an IANA name such as 'UTC' or 'Europe/Paris'");
+    expect(() => validateTimezone('Mars/Olympus')).toThrow(
+      "Time zone 'Mars/Olympus' is unknown: use an IANA name such as 'UTC' or 'Europe/Paris'",
+    );
   });
 });
 
@@ -72,7 +74,12 @@ describe('syncSchedules', () => {
     Object.fromEntries((await boss.getSchedules(SCHEDULE_QUEUE)).map((s) => [s.key, `${s.cron} ${s.timezone}`]));
 
   it('applies cron and time zone per integration, skips paused, unscheduled and orphaned ones', async () => {
-    const registry = buildRegistry([def('nightly', '0 2 * * *', 'Europe/Paris'), def('hourly', '0 * * * *'), def('manual', null), def('paused', '*/5 * * * *')]);
+    const registry = buildRegistry([
+      def('nightly', '0 2 * * *', 'Europe/Paris'),
+      def('hourly', '0 * * * *'),
+      def('manual', null),
+      def('paused', '*/5 * * * *'),
+    ]);
     await syncRegistry(t.db, { registry });
     await t.db.update(integrations).set({ paused: true }).where(eq(integrations.name, 'paused'));
     await syncSchedules(t.db, boss, { registry });

@@ -1,10 +1,10 @@
 import { eq } from 'drizzle-orm';
-import { validateCron as checkCron, validateTimezone as checkTimezone } from './cron';
 import type { PgBoss } from 'pg-boss';
 import type { DatabaseOrTransaction } from '../../../db/client';
 import { integrations, type Integration } from '../../../db/schema';
 import type { Registry } from '../contract';
 import { ensurePlatformQueues, SCHEDULE_QUEUE, type ScheduleJobData } from '../execution/queue';
+import { validateCron as checkCron, validateTimezone as checkTimezone } from './cron';
 
 /**
  * Schedules: a cron expression and an IANA time zone per integration, applied as pg-boss schedules

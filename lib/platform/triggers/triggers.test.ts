@@ -74,12 +74,24 @@ describe('runNow', () => {
   it('writes the run, its job and the audit action together', async () => {
     const { runId } = await runNow(t.db, boss, { integration: 'orders', triggeredBy: 'ada@example.com', reason: 'month end' });
     const [run] = await t.db.select().from(runs).where(eq(runs.id, runId));
-    expect(run).toMatchObject({ integration: 'orders', trigger: 'manual', status: 'queued', dryRun: false, triggeredBy: 'ada@example.com', maxAttempts: 3, attemptCount: 0 });
+    expect(run).toMatchObject({
+      integration: 'orders',
+      trigger: 'manual',
+      status: 'queued',
+      dryRun: false,
+      triggeredBy: 'ada@example.com',
+      maxAttempts: 3,
+      attemptCount: 0,
+    });
     expect(run.correlationId).toMatch(/[0-9a-f-]{36}/);
     const queued = await job(run.jobId!);
     expect(queued).toMatchObject({ state: 'created', singleton_key: 'orders', data: { runId } });
     const [audit] = await actions('run_now');
-    expect(audit).toMatchObject({ changedBy: 'ada@example.com', integration: 'orders', newValue: { runId, trigger: 'manual', reason: 'month end' } });
+    expect(audit).toMatchObject({
+      changedBy: 'ada@example.com',
+      integration: 'orders',
+      newValue: { runId, trigger: 'manual', reason: 'month end' },
+    });
   });
 
   it('records a dry-run as its own action', async () => {
@@ -91,8 +103,16 @@ describe('runNow', () => {
 
   it('refuses an unknown or orphaned integration and an anonymous caller, leaving nothing behind', async () => {
     const before = await t.db.select({ n: sql<number>`count(*)::int` }).from(runs);
-    await expectTriggerError(runNow(t.db, boss, { integration: 'nope', triggeredBy: 'ada' }), 'not_found', /Integration 'nope' does not exist/);
-    await expectTriggerError(runNow(t.db, boss, { integration: 'legacy', triggeredBy: 'ada' }), 'orphaned', /'legacy' is orphaned: its handler is no longer registered/);
+    await expectTriggerError(
+      runNow(t.db, boss, { integration: 'nope', triggeredBy: 'ada' }),
+      'not_found',
+      /Integration 'nope' does not exist/,
+    );
+    await expectTriggerError(
+      runNow(t.db, boss, { integration: 'legacy', triggeredBy: 'ada' }),
+      'orphaned',
+      /'legacy' is orphaned: its handler is no longer registered/,
+    );
     await expectTriggerError(runNow(t.db, boss, { integration: 'orders', triggeredBy: ' ' }), 'invalid_input', /triggeredBy is required/);
     const after = await t.db.select({ n: sql<number>`count(*)::int` }).from(runs);
     expect(after[0].n).toBe(before[0].n);
@@ -119,8 +139,16 @@ describe('retryRun and retryRuns', () => {
 
   it('refuses runs that are not failed or cancelled, unknown runs and orphaned integrations', async () => {
     const { runId: queued } = await runNow(t.db, boss, { integration: 'orders', triggeredBy: 'ada' });
-    await expectTriggerError(retryRun(t.db, boss, { runId: queued, triggeredBy: 'op' }), 'invalid_state', /is queued: only failed or cancelled runs can be retried/);
-    await expectTriggerError(retryRun(t.db, boss, { runId: '00000000-0000-4000-8000-000000000000', triggeredBy: 'op' }), 'not_found', /does not exist/);
+    await expectTriggerError(
+      retryRun(t.db, boss, { runId: queued, triggeredBy: 'op' }),
+      'invalid_state',
+      /is queued: only failed or cancelled runs can be retried/,
+    );
+    await expectTriggerError(
+      retryRun(t.db, boss, { runId: '00000000-0000-4000-8000-000000000000', triggeredBy: 'op' }),
+      'not_found',
+      /does not exist/,
+    );
     await expectTriggerError(retryRun(t.db, boss, { runId: await failedRun('legacy'), triggeredBy: 'op' }), 'orphaned', /orphaned/);
   });
 
@@ -129,7 +157,10 @@ describe('retryRun and retryRuns', () => {
     const b = await failedRun('ledger');
     const { runIds } = await retryRuns(t.db, boss, { runIds: [a, b], triggeredBy: 'op' });
     expect(runIds).toHaveLength(2);
-    const created = await t.db.select().from(runs).where(sql`${runs.id} in ${runIds}`);
+    const created = await t.db
+      .select()
+      .from(runs)
+      .where(sql`${runs.id} in ${runIds}`);
     expect(created.map((r) => r.retryOf).sort()).toEqual([a, b].sort());
     const bulk = await actions('bulk_retry');
     expect(bulk.map((r) => r.integration).sort()).toEqual(['ledger', 'orders']);
@@ -138,14 +169,21 @@ describe('retryRun and retryRuns', () => {
     const c = await failedRun('orders');
     const count = async () => (await t.db.select({ n: sql<number>`count(*)::int` }).from(runs))[0].n;
     const before = await count();
-    await expectTriggerError(retryRuns(t.db, boss, { runIds: [c, queued], triggeredBy: 'op' }), 'invalid_state', new RegExp(`${queued} is queued`));
+    await expectTriggerError(
+      retryRuns(t.db, boss, { runIds: [c, queued], triggeredBy: 'op' }),
+      'invalid_state',
+      new RegExp(`${queued} is queued`),
+    );
     expect(await count()).toBe(before);
   });
 
   it('retries every failed run matching a filter that was not retried yet', async () => {
     const d = await failedRun('ledger');
     const { runIds } = await retryRuns(t.db, boss, { filter: { integration: 'ledger', status: 'failed' }, triggeredBy: 'op' });
-    const created = await t.db.select().from(runs).where(sql`${runs.id} in ${runIds}`);
+    const created = await t.db
+      .select()
+      .from(runs)
+      .where(sql`${runs.id} in ${runIds}`);
     expect(created.map((r) => r.retryOf)).toEqual([d]);
     expect((await retryRuns(t.db, boss, { filter: { integration: 'ledger' }, triggeredBy: 'op' })).runIds).toEqual([]);
   });
@@ -171,7 +209,11 @@ describe('retry once and idempotent triggers', () => {
     expect(error).toBeInstanceOf(TriggerError);
     expect(error).toMatchObject({ code: 'invalid_state', details: { existingRetryId: runId } });
     expect((error as Error).message).toContain(`already retried as run ${runId}`);
-    await expectTriggerError(retryRuns(t.db, boss, { runIds: [failed], triggeredBy: 'op' }), 'invalid_state', new RegExp(`${failed} as ${runId}`));
+    await expectTriggerError(
+      retryRuns(t.db, boss, { runIds: [failed], triggeredBy: 'op' }),
+      'invalid_state',
+      new RegExp(`${failed} as ${runId}`),
+    );
   });
 
   it('two concurrent retries of one run produce one new run; the other is refused naming it', async () => {
@@ -210,7 +252,10 @@ describe('retry once and idempotent triggers', () => {
     expect(api.deduplicated).toBe(false);
 
     // Once the queued run has started, Run now starts a new one.
-    await t.db.update(runs).set({ status: 'running', startedAt: sql`now()` }).where(eq(runs.id, first.runId));
+    await t.db
+      .update(runs)
+      .set({ status: 'running', startedAt: sql`now()` })
+      .where(eq(runs.id, first.runId));
     const later = await runNow(t.db, boss, { integration: 'ledger', triggeredBy: 'ada@example.com' });
     expect(later).toMatchObject({ deduplicated: false });
     expect(later.runId).not.toBe(first.runId);
@@ -226,7 +271,11 @@ describe('cancelRun', () => {
     expect(run.status).toBe('cancelled');
     expect(run.finishedAt).toBeInstanceOf(Date);
     expect((await job(run.jobId!)).state).toBe('cancelled');
-    expect((await actions('cancel')).at(-1)).toMatchObject({ changedBy: 'op@example.com', integration: 'ledger', newValue: { runId, previousStatus: 'queued' } });
+    expect((await actions('cancel')).at(-1)).toMatchObject({
+      changedBy: 'op@example.com',
+      integration: 'ledger',
+      newValue: { runId, previousStatus: 'queued' },
+    });
     await expectTriggerError(cancelRun(t.db, boss, { runId, by: 'op' }), 'invalid_state', /already cancelled/);
   });
 });
@@ -262,7 +311,10 @@ describe('operator breaker actions', () => {
     const [closed] = await t.db.select().from(breakers).where(eq(breakers.key, 'orders'));
     expect(closed).toMatchObject({ state: 'closed', forcedOpen: false, consecutiveFailures: 0 });
     expect((await actions('breaker_open'))[0]).toMatchObject({ changedBy: 'op@example.com', newValue: { key: 'orders', until: null } });
-    expect((await actions('breaker_reset'))[0]).toMatchObject({ changedBy: 'lead@example.com', newValue: { key: 'orders', previousState: 'open' } });
+    expect((await actions('breaker_reset'))[0]).toMatchObject({
+      changedBy: 'lead@example.com',
+      newValue: { key: 'orders', previousState: 'open' },
+    });
     await expectTriggerError(resetBreaker(t.db, { key: 'no-such-system', by: 'op' }), 'not_found', /No breaker 'no-such-system'/);
   });
 

@@ -3,11 +3,11 @@ import type { PgBoss } from 'pg-boss';
 import { z } from 'zod';
 import type { Database, DatabaseOrTransaction } from '../../../db/client';
 import { integrations, runs, type RunStatus } from '../../../db/schema';
-import { recordAction } from '../governance/audit';
-import { commitCheckpointAsCursor } from '../execution/checkpoint';
 import { TriggerError } from '../errors';
+import { commitCheckpointAsCursor } from '../execution/checkpoint';
 import { bossDb, RUNS_QUEUE } from '../execution/queue';
 import { insertRun, loadIntegration, parseTriggerInput, ZActor, ZReason, ZRunId } from '../execution/run-create';
+import { recordAction } from '../governance/audit';
 import { missedWhilePaused } from './resume-policy';
 import { applySchedule } from './schedules';
 
@@ -49,7 +49,14 @@ const ZRunNow = z.object({
 export async function runNow(
   db: DatabaseOrTransaction,
   boss: PgBoss,
-  params: { integration: string; dryRun?: boolean; triggeredBy: string; trigger?: 'manual' | 'api' | 'schedule'; reason?: string; dedupe?: boolean },
+  params: {
+    integration: string;
+    dryRun?: boolean;
+    triggeredBy: string;
+    trigger?: 'manual' | 'api' | 'schedule';
+    reason?: string;
+    dedupe?: boolean;
+  },
 ): Promise<{ runId: string; deduplicated: boolean }> {
   const p = parse(ZRunNow, params);
   const trigger = p.trigger ?? 'manual';
@@ -167,7 +174,10 @@ export async function cancelRun(db: DatabaseOrTransaction, boss: PgBoss, params:
     const [run] = await tx.select().from(runs).where(eq(runs.id, p.runId)).for('update');
     if (!run) throw new TriggerError('not_found', `Run ${p.runId} does not exist`);
     if (TERMINAL.includes(run.status)) {
-      throw new TriggerError('invalid_state', `Run ${p.runId} is already ${run.status}: only queued, waiting or running runs can be cancelled`);
+      throw new TriggerError(
+        'invalid_state',
+        `Run ${p.runId} is already ${run.status}: only queued, waiting or running runs can be cancelled`,
+      );
     }
     const waiting = WAITING.includes(run.status);
     await tx
@@ -199,7 +209,10 @@ export async function pauseIntegration(db: Database, boss: PgBoss, params: { int
   const changed = await db.transaction(async (tx) => {
     const row = await loadIntegration(tx, p.integration);
     if (row.paused) return false;
-    await tx.update(integrations).set({ paused: true, pausedAt: sql`now()` }).where(eq(integrations.name, row.name));
+    await tx
+      .update(integrations)
+      .set({ paused: true, pausedAt: sql`now()` })
+      .where(eq(integrations.name, row.name));
     await recordAction(tx, { actor: p.by, integration: row.name, action: 'pause' });
     return true;
   });

@@ -7,15 +7,15 @@ import { Badge } from '@/components/ui/badge';
 import { Card, CardContent, CardDescription, CardHeader, CardTitle } from '@/components/ui/card';
 import { requireUser } from '@/lib/auth/guards';
 import { hasRole } from '@/lib/auth/roles';
-import { describeCron } from '@/lib/platform/triggers/cron';
 import { getBreakerView, listInventory } from '@/lib/platform/read-models/inventory';
-import { missedWhilePaused } from '@/lib/platform/triggers/resume-policy';
 import { listRuns } from '@/lib/platform/read-models/run-queries';
+import { describeCron } from '@/lib/platform/triggers/cron';
+import { missedWhilePaused } from '@/lib/platform/triggers/resume-policy';
 import { asSentence } from '@/lib/platform/words';
 import { getDb } from '@/lib/server/db';
+import { segmentName } from '@/lib/server/params';
 import { runNowAction } from '../../runs/actions';
 import { openBreakerAction, pauseAction, resetBreakerAction, resumeAction } from '../actions';
-import { segmentName } from '@/lib/server/params';
 
 export const dynamic = 'force-dynamic';
 
@@ -62,7 +62,8 @@ export default async function IntegrationPage({ params }: { params: Promise<{ na
             ) : null}
             {row.credentialsError ? (
               <p role="alert" className="rounded-md bg-destructive/10 p-2 text-sm text-destructive">
-                Credentials failing since <RelativeTime value={row.credentialsFailingSince} />: {asSentence(row.credentialsError)} Fix them under{' '}
+                Credentials failing since <RelativeTime value={row.credentialsFailingSince} />: {asSentence(row.credentialsError)} Fix them
+                under{' '}
                 <Link href={`/integrations/${encodeURIComponent(row.name)}/credentials`} className="font-medium underline">
                   Credentials
                 </Link>
@@ -119,7 +120,9 @@ export default async function IntegrationPage({ params }: { params: Promise<{ na
               </>
             ) : (
               <p className="text-sm text-muted-foreground">
-                {row.registered ? 'You can read everything here; running and pausing need the operator role.' : 'Orphaned integrations cannot run: their handler is no longer registered.'}
+                {row.registered
+                  ? 'You can read everything here; running and pausing need the operator role.'
+                  : 'Orphaned integrations cannot run: their handler is no longer registered.'}
               </p>
             )}
           </CardContent>
@@ -139,7 +142,9 @@ export default async function IntegrationPage({ params }: { params: Promise<{ na
             <div>Consecutive failures: {breaker.consecutiveFailures}</div>
             {breaker.state !== 'closed' ? (
               <div>
-                {breaker.forcedOpen ? 'Held open by an operator until reset.' : (
+                {breaker.forcedOpen ? (
+                  'Held open by an operator until reset.'
+                ) : (
                   <>
                     Half-open <RelativeTime value={breaker.openUntil} />
                   </>
@@ -185,7 +190,11 @@ export default async function IntegrationPage({ params }: { params: Promise<{ na
             All runs →
           </Link>
         </div>
-        <RunsTable initial={JSON.parse(JSON.stringify(runs.items))} canOperate={canOperate} emptyText="This integration has not run yet. Use Run now or Dry-run above." />
+        <RunsTable
+          initial={JSON.parse(JSON.stringify(runs.items))}
+          canOperate={canOperate}
+          emptyText="This integration has not run yet. Use Run now or Dry-run above."
+        />
       </section>
     </div>
   );

@@ -165,10 +165,16 @@ export default async function RunPage({ params }: { params: Promise<{ id: string
         <Card className="border-destructive/40">
           <CardHeader>
             <CardTitle>What failed</CardTitle>
-            <CardDescription>{run.errorClass === 'PermanentError' ? 'A permanent error: retrying will not help until the cause is fixed.' : 'The last error of the run.'}</CardDescription>
+            <CardDescription>
+              {run.errorClass === 'PermanentError'
+                ? 'A permanent error: retrying will not help until the cause is fixed.'
+                : 'The last error of the run.'}
+            </CardDescription>
           </CardHeader>
           <CardContent>
-            <pre tabIndex={0} className="overflow-x-auto rounded-md bg-muted p-3 text-xs whitespace-pre-wrap">{run.errorMessage}</pre>
+            <pre tabIndex={0} className="overflow-x-auto rounded-md bg-muted p-3 text-xs whitespace-pre-wrap">
+              {run.errorMessage}
+            </pre>
           </CardContent>
         </Card>
       ) : null}
@@ -181,7 +187,9 @@ export default async function RunPage({ params }: { params: Promise<{ id: string
           </CardHeader>
           <CardContent className="flex flex-col gap-3">
             {plan.length === 0 ? (
-              <p className="text-sm text-muted-foreground">{active ? 'The dry-run is still running.' : 'The run would not have changed anything.'}</p>
+              <p className="text-sm text-muted-foreground">
+                {active ? 'The dry-run is still running.' : 'The run would not have changed anything.'}
+              </p>
             ) : (
               <>
                 <ul className="list-disc pl-5 text-sm" data-testid="plan-summary">
@@ -194,7 +202,9 @@ export default async function RunPage({ params }: { params: Promise<{ id: string
                     <summary className="cursor-pointer font-mono">
                       {p.method} {p.url}
                     </summary>
-                    <pre tabIndex={0} className="mt-2 max-h-80 overflow-auto rounded bg-muted p-2">{JSON.stringify(p.body, null, 2)}</pre>
+                    <pre tabIndex={0} className="mt-2 max-h-80 overflow-auto rounded bg-muted p-2">
+                      {JSON.stringify(p.body, null, 2)}
+                    </pre>
                   </details>
                 ))}
                 {plan.length > 50 ? <p className="text-xs text-muted-foreground">…and {plan.length - 50} more requests.</p> : null}
@@ -210,7 +220,9 @@ export default async function RunPage({ params }: { params: Promise<{ id: string
             <CardTitle>Result</CardTitle>
           </CardHeader>
           <CardContent>
-            <pre tabIndex={0} className="max-h-96 overflow-auto rounded-md bg-muted p-3 text-xs">{JSON.stringify(run.result, null, 2)}</pre>
+            <pre tabIndex={0} className="max-h-96 overflow-auto rounded-md bg-muted p-3 text-xs">
+              {JSON.stringify(run.result, null, 2)}
+            </pre>
           </CardContent>
         </Card>
       ) : null}
@@ -224,7 +236,17 @@ export default async function RunPage({ params }: { params: Promise<{ id: string
               <Card>
                 <CardHeader className="flex-row flex-wrap items-center gap-3">
                   <CardTitle>Attempt {a.number}</CardTitle>
-                  <Badge variant={a.outcome === 'succeeded' ? 'success' : a.outcome === 'failed' ? 'destructive' : a.outcome === 'deferred' || a.outcome === 'interrupted' ? 'warning' : 'outline'}>
+                  <Badge
+                    variant={
+                      a.outcome === 'succeeded'
+                        ? 'success'
+                        : a.outcome === 'failed'
+                          ? 'destructive'
+                          : a.outcome === 'deferred' || a.outcome === 'interrupted'
+                            ? 'warning'
+                            : 'outline'
+                    }
+                  >
                     {a.outcome === 'deferred' ? 'deferred (circuit open)' : a.outcome}
                   </Badge>
                   <span className="text-xs text-muted-foreground">
@@ -248,7 +270,12 @@ export default async function RunPage({ params }: { params: Promise<{ id: string
                     <details open={a.number === attempts.length}>
                       <summary className="cursor-pointer text-xs text-muted-foreground">{a.logs.length} log lines</summary>
                       <pre tabIndex={0} className="mt-2 max-h-80 overflow-auto rounded-md bg-muted p-3 text-xs">
-                        {a.logs.map((l) => `${l.at.toISOString().slice(11, 23)} ${l.level.toUpperCase().padEnd(5)} ${l.message}${l.data ? ` ${JSON.stringify(l.data)}` : ''}`).join('\n')}
+                        {a.logs
+                          .map(
+                            (l) =>
+                              `${l.at.toISOString().slice(11, 23)} ${l.level.toUpperCase().padEnd(5)} ${l.message}${l.data ? ` ${JSON.stringify(l.data)}` : ''}`,
+                          )
+                          .join('\n')}
                       </pre>
                     </details>
                   ) : (

@@ -1,7 +1,7 @@
-import { UserError } from '@/lib/server/action';
 import { getRunDetail } from '@/lib/platform/read-models/run-queries';
-import { route } from '@/lib/server/route';
+import { UserError } from '@/lib/server/action';
 import { getDb } from '@/lib/server/db';
+import { route } from '@/lib/server/route';
 
 export const dynamic = 'force-dynamic';
 

@@ -15,7 +15,8 @@ const ZTarget = z.object({ integration: z.string().min(1).max(100), expectedVers
 
 function definitionOf(integration: string) {
   const def = getRegistry().get(integration);
-  if (!def) throw new UserError(`${integration} is not registered in this build (orphaned): its configuration cannot be edited.`, undefined, 409);
+  if (!def)
+    throw new UserError(`${integration} is not registered in this build (orphaned): its configuration cannot be edited.`, undefined, 409);
   return def;
 }
 
@@ -68,7 +69,15 @@ export const saveConfigAction = defineAction({
   handler: async ({ integration, expectedVersion, patch }, { user, correlationId }) =>
     settle(
       integration,
-      await updateIntegrationConfig(getDb(), { integration, expectedVersion, patch, actor: user.email || user.name, correlationId, definition: definitionOf(integration), keyring: getKeyring() }),
+      await updateIntegrationConfig(getDb(), {
+        integration,
+        expectedVersion,
+        patch,
+        actor: user.email || user.name,
+        correlationId,
+        definition: definitionOf(integration),
+        keyring: getKeyring(),
+      }),
     ),
 });
 
@@ -98,7 +107,15 @@ export const revertConfigAction = defineAction({
   handler: async ({ integration, expectedVersion, at }, { user, correlationId }) =>
     settle(
       integration,
-      await revertToVersion(getDb(), { integration, at, expectedVersion, actor: user.email || user.name, correlationId, definition: definitionOf(integration), keyring: getKeyring() }),
+      await revertToVersion(getDb(), {
+        integration,
+        at,
+        expectedVersion,
+        actor: user.email || user.name,
+        correlationId,
+        definition: definitionOf(integration),
+        keyring: getKeyring(),
+      }),
     ),
 });
 

@@ -1,14 +1,14 @@
 import { notFound } from 'next/navigation';
 import { z } from 'zod';
-import { ConfigForm, type JsonSchemaProperty } from '@/components/config/config-form';
 import { RelativeTime } from '@/components/common/relative-time';
+import { ConfigForm, type JsonSchemaProperty } from '@/components/config/config-form';
 import { requireUser } from '@/lib/auth/guards';
 import { hasRole } from '@/lib/auth/roles';
 import { listChannels } from '@/lib/platform/alerts';
 import { getIntegrationConfig } from '@/lib/platform/governance/config';
 import { getDb } from '@/lib/server/db';
-import { getRegistry } from '@/lib/server/registry';
 import { segmentName } from '@/lib/server/params';
+import { getRegistry } from '@/lib/server/registry';
 
 export const metadata = { title: 'Configuration' };
 export const dynamic = 'force-dynamic';
@@ -17,9 +17,14 @@ export default async function ConfigPage({ params }: { params: Promise<{ name: s
   const user = await requireUser();
   const name = segmentName((await params).name);
   const def = getRegistry().get(name);
-  const [config, channels] = await Promise.all([getIntegrationConfig(getDb(), { integration: name, declaredSecrets: def?.secrets ?? [] }), listChannels(getDb())]);
+  const [config, channels] = await Promise.all([
+    getIntegrationConfig(getDb(), { integration: name, declaredSecrets: def?.secrets ?? [] }),
+    listChannels(getDb()),
+  ]);
   if (!config) notFound();
-  const schema = def ? (z.toJSONSchema(def.settings, { unrepresentable: 'any' }) as { properties?: Record<string, JsonSchemaProperty>; required?: string[] }) : {};
+  const schema = def
+    ? (z.toJSONSchema(def.settings, { unrepresentable: 'any' }) as { properties?: Record<string, JsonSchemaProperty>; required?: string[] })
+    : {};
   return (
     <div className="flex flex-col gap-3">
       <p className="text-sm text-muted-foreground">

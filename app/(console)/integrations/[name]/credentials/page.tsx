@@ -8,8 +8,8 @@ import { requireUser } from '@/lib/auth/guards';
 import { hasRole } from '@/lib/auth/roles';
 import { getIntegrationConfig } from '@/lib/platform/governance/config';
 import { getDb } from '@/lib/server/db';
-import { getRegistry } from '@/lib/server/registry';
 import { segmentName } from '@/lib/server/params';
+import { getRegistry } from '@/lib/server/registry';
 
 export const metadata = { title: 'Credentials' };
 export const dynamic = 'force-dynamic';
@@ -23,7 +23,9 @@ export default async function CredentialsPage({ params }: { params: Promise<{ na
   if (!config) notFound();
   return (
     <div className="flex flex-col gap-3">
-      <p className="text-sm text-muted-foreground">Secrets are write-only: set or replace them here; their values never come back to the browser.</p>
+      <p className="text-sm text-muted-foreground">
+        Secrets are write-only: set or replace them here; their values never come back to the browser.
+      </p>
       {config.secrets.length === 0 ? (
         <EmptyState title="No secrets">This integration declares no credentials.</EmptyState>
       ) : (
@@ -39,8 +41,12 @@ export default async function CredentialsPage({ params }: { params: Promise<{ na
           <TableBody>
             {config.secrets.map((s) => (
               <TableRow key={s.name} data-testid={`secret-${s.name}`}>
-                <TableCell data-label="Secret" className="font-mono text-sm">{s.name}</TableCell>
-                <TableCell data-label="Status">{s.set ? <Badge variant="success">set</Badge> : <Badge variant="warning">not set</Badge>}</TableCell>
+                <TableCell data-label="Secret" className="font-mono text-sm">
+                  {s.name}
+                </TableCell>
+                <TableCell data-label="Status">
+                  {s.set ? <Badge variant="success">set</Badge> : <Badge variant="warning">not set</Badge>}
+                </TableCell>
                 <TableCell data-label="Set" className="text-xs">
                   {s.set ? (
                     <>
@@ -50,7 +56,9 @@ export default async function CredentialsPage({ params }: { params: Promise<{ na
                     '—'
                   )}
                 </TableCell>
-                <TableCell data-label="Action" className="text-right">{def ? <ReplaceSecret integration={name} name={s.name} version={config.version} isSet={s.set} /> : null}</TableCell>
+                <TableCell data-label="Action" className="text-right">
+                  {def ? <ReplaceSecret integration={name} name={s.name} version={config.version} isSet={s.set} /> : null}
+                </TableCell>
               </TableRow>
             ))}
           </TableBody>

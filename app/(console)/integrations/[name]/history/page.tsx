@@ -24,7 +24,19 @@ import { getRegistry } from '@/lib/server/registry';
 export const metadata = { title: 'History' };
 export const dynamic = 'force-dynamic';
 
-const FIELDS = ['schedule', 'timezone', 'retryDelays', 'breakerFailures', 'breakerCooldown', 'retryBudget', 'resumePolicy', 'settings.*', 'secret.*', 'mapping', 'alertRouting'];
+const FIELDS = [
+  'schedule',
+  'timezone',
+  'retryDelays',
+  'breakerFailures',
+  'breakerCooldown',
+  'retryBudget',
+  'resumePolicy',
+  'settings.*',
+  'secret.*',
+  'mapping',
+  'alertRouting',
+];
 
 const ZHistoryParams = z.object({
   field: z.enum(FIELDS as [string, ...string[]]).optional(),
@@ -32,7 +44,13 @@ const ZHistoryParams = z.object({
   before: ZAuditCursor.optional(),
 });
 
-export default async function HistoryPage({ params, searchParams }: { params: Promise<{ name: string }>; searchParams: Promise<Record<string, string | string[] | undefined>> }) {
+export default async function HistoryPage({
+  params,
+  searchParams,
+}: {
+  params: Promise<{ name: string }>;
+  searchParams: Promise<Record<string, string | string[] | undefined>>;
+}) {
   const user = await requireUser();
   const name = segmentName((await params).name);
   const { data, problems } = parseSearchParams(ZHistoryParams, await searchParams);
@@ -49,7 +67,11 @@ export default async function HistoryPage({ params, searchParams }: { params: Pr
   const asOfRow = asOf && asOf !== 'original' ? rows.find((r) => String(r.id) === asOf) : undefined;
   // The version to show: the one a change made, or the original one (before the first change).
   const shown = asOfRow
-    ? { at: asOfRow.changedAt, label: `the version after ${asOfRow.changedBy} changed ${asOfRow.fieldName}`, title: 'Configuration as of this change' }
+    ? {
+        at: asOfRow.changedAt,
+        label: `the version after ${asOfRow.changedBy} changed ${asOfRow.fieldName}`,
+        title: 'Configuration as of this change',
+      }
     : asOf === 'original' && original
       ? { at: original, label: 'the original configuration', title: 'Original configuration' }
       : null;
@@ -57,7 +79,8 @@ export default async function HistoryPage({ params, searchParams }: { params: Pr
   const isAdmin = hasRole(user.role, 'admin');
   const defaultMapping = getRegistry().get(name)?.mapping?.defaults;
   const last = !field && rows.length === 100 ? rows[rows.length - 1] : null;
-  const historyHref = (extra: Record<string, string>) => `/integrations/${encodeURIComponent(name)}/history?${new URLSearchParams({ ...(field ? { field } : {}), ...extra })}`;
+  const historyHref = (extra: Record<string, string>) =>
+    `/integrations/${encodeURIComponent(name)}/history?${new URLSearchParams({ ...(field ? { field } : {}), ...extra })}`;
   return (
     <div className="flex flex-col gap-4">
       <form className="flex flex-wrap items-end gap-2" aria-label="Filter history">
@@ -90,19 +113,29 @@ export default async function HistoryPage({ params, searchParams }: { params: Pr
               </CardDescription>
             </div>
             <div className="flex gap-2">
-              {isAdmin ? <RevertButton integration={name} at={shown.at.toISOString()} label={shown.label} version={config.version} /> : null}
+              {isAdmin ? (
+                <RevertButton integration={name} at={shown.at.toISOString()} label={shown.label} version={config.version} />
+              ) : null}
               <Button asChild size="sm" variant="ghost">
-                <Link href={`/integrations/${encodeURIComponent(name)}/history${field ? `?field=${encodeURIComponent(field)}` : ''}`}>Close</Link>
+                <Link href={`/integrations/${encodeURIComponent(name)}/history${field ? `?field=${encodeURIComponent(field)}` : ''}`}>
+                  Close
+                </Link>
               </Button>
             </div>
           </CardHeader>
           <CardContent>
-            <pre tabIndex={0} className="max-h-96 overflow-auto rounded-md bg-muted p-3 text-xs">{JSON.stringify(snapshot, null, 2)}</pre>
+            <pre tabIndex={0} className="max-h-96 overflow-auto rounded-md bg-muted p-3 text-xs">
+              {JSON.stringify(snapshot, null, 2)}
+            </pre>
           </CardContent>
         </Card>
       ) : null}
       {rows.length === 0 ? (
-        <EmptyState title="No changes recorded">{field ? 'Nothing changed this field. Clear the filter to see every change.' : 'Configuration edits and operator actions appear here.'}</EmptyState>
+        <EmptyState title="No changes recorded">
+          {field
+            ? 'Nothing changed this field. Clear the filter to see every change.'
+            : 'Configuration edits and operator actions appear here.'}
+        </EmptyState>
       ) : (
         <Table stacked>
           <TableHeader>
@@ -158,7 +191,10 @@ export default async function HistoryPage({ params, searchParams }: { params: Pr
         </Table>
       )}
       {last ? (
-        <Link className="self-end text-sm hover:underline" href={`/integrations/${encodeURIComponent(name)}/history?before=${last.id}|${last.changedAt.toISOString()}`}>
+        <Link
+          className="self-end text-sm hover:underline"
+          href={`/integrations/${encodeURIComponent(name)}/history?before=${last.id}|${last.changedAt.toISOString()}`}
+        >
           Older changes →
         </Link>
       ) : null}

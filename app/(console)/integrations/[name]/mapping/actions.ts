@@ -9,7 +9,9 @@ import { getKeyring } from '@/lib/server/keyring';
 import { getRegistry } from '@/lib/server/registry';
 
 const ZDraftMapping = z.object({
-  fields: z.array(z.object({ target: z.string().max(200), expression: z.string().max(4000), type: z.string().max(20), required: z.boolean() })).max(200),
+  fields: z
+    .array(z.object({ target: z.string().max(200), expression: z.string().max(4000), type: z.string().max(20), required: z.boolean() }))
+    .max(200),
   filter: z.string().max(4000).nullish(),
   key: z.string().max(1000).optional(),
 });
@@ -32,12 +34,29 @@ export const saveMappingAction = defineAction({
   handler: async ({ integration, expectedVersion, mapping }, { user, correlationId }) => {
     const def = getRegistry().get(integration);
     if (!def) throw new UserError(`${integration} is not registered in this build.`, undefined, 409);
-    const result = await updateIntegrationConfig(getDb(), { integration, expectedVersion, patch: { mapping }, actor: user.email || user.name, correlationId, definition: def, keyring: getKeyring() });
+    const result = await updateIntegrationConfig(getDb(), {
+      integration,
+      expectedVersion,
+      patch: { mapping },
+      actor: user.email || user.name,
+      correlationId,
+      definition: def,
+      keyring: getKeyring(),
+    });
     if (!result.ok && result.code === 'stale') {
       // Refused, not merged; the mapping as it is now comes along so the editor can show it
       // beside the draft it keeps, and re-apply the draft on top.
       const latest = await getIntegrationConfig(getDb(), { integration });
-      const details = latest ? { latest: { version: latest.version, updatedBy: latest.updatedBy, updatedAt: latest.updatedAt.toISOString(), mapping: latest.mapping ?? def.mapping?.defaults ?? null } } : undefined;
+      const details = latest
+        ? {
+            latest: {
+              version: latest.version,
+              updatedBy: latest.updatedBy,
+              updatedAt: latest.updatedAt.toISOString(),
+              mapping: latest.mapping ?? def.mapping?.defaults ?? null,
+            },
+          }
+        : undefined;
       throw Object.assign(new Error(result.message), { code: 'stale', details });
     }
     if (!result.ok) throw new UserError(result.message, result.fieldErrors, 400);

@@ -5,9 +5,9 @@ import { requireUser } from '@/lib/auth/guards';
 import { hasRole } from '@/lib/auth/roles';
 import { getIntegrationConfig } from '@/lib/platform/governance/config';
 import { getDb } from '@/lib/server/db';
+import { segmentName } from '@/lib/server/params';
 import { getRegistry } from '@/lib/server/registry';
 import { saveMappingAction } from './actions';
-import { segmentName } from '@/lib/server/params';
 
 export const metadata = { title: 'Mapping' };
 export const dynamic = 'force-dynamic';
@@ -26,10 +26,18 @@ export default async function MappingPage({ params }: { params: Promise<{ name: 
   return (
     <div className="flex flex-col gap-3">
       <p className="text-sm text-muted-foreground">
-        Each target field is a JSONata expression over the source record, with a type and a required flag. A record that fails is reported with the field and the reason and does not stop the others.
+        Each target field is a JSONata expression over the source record, with a type and a required flag. A record that fails is reported
+        with the field and the reason and does not stop the others.
         {canEdit ? ' The preview runs on the integration’s sample records as you type.' : ' Only admins can edit it.'}
       </p>
-      <MappingEditor key={config.version} integration={name} initial={mapping} version={config.version} canEdit={canEdit} save={saveMappingAction} />
+      <MappingEditor
+        key={config.version}
+        integration={name}
+        initial={mapping}
+        version={config.version}
+        canEdit={canEdit}
+        save={saveMappingAction}
+      />
     </div>
   );
 }

@@ -12,5 +12,12 @@ export const POST = route({
   // dedupe: like the console's Run now, a request while the same kind of run is queued and not
   // started returns that run (`deduplicated: true`): two scripts at once start one run.
   handler: async ({ input, user, params, db }) =>
-    runNow(db, await getBoss(), { integration: params.name, dryRun: input.dryRun, reason: input.reason, triggeredBy: user.email || user.name, trigger: 'api', dedupe: true }),
+    runNow(db, await getBoss(), {
+      integration: params.name,
+      dryRun: input.dryRun,
+      reason: input.reason,
+      triggeredBy: user.email || user.name,
+      trigger: 'api',
+      dedupe: true,
+    }),
 });
