@@ -14,8 +14,9 @@ import { Dialog, DialogClose, DialogContent, DialogDescription, DialogFooter, Di
 import { Progress } from '@/components/ui/progress';
 import { Table, TableBody, TableCell, TableHead, TableHeader, TableRow } from '@/components/ui/table';
 import type { RunStatus } from '@/db/schema';
+import { isActiveRunStatus } from '@/lib/platform/run-status';
 import { RetryDialog } from './retry-dialog';
-import { ACTIVE_STATUSES, RunStatusBadge } from './status-badge';
+import { RunStatusBadge } from './status-badge';
 
 export interface RunRow {
   id: string;
@@ -72,7 +73,7 @@ export function RunsTable({ initial, canOperate, emptyText }: { initial: RunRow[
   const [selected, setSelected] = useState<Set<string>>(new Set());
   const [confirmBulk, setConfirmBulk] = useState(false);
   const [pending, startTransition] = useTransition();
-  const activeIds = useMemo(() => initial.filter((r) => ACTIVE_STATUSES.includes(r.status)).map((r) => r.id), [initial]);
+  const activeIds = useMemo(() => initial.filter((r) => isActiveRunStatus(r.status)).map((r) => r.id), [initial]);
 
   const live = useQuery({
     queryKey: ['run-status', activeIds],
@@ -87,7 +88,7 @@ export function RunsTable({ initial, canOperate, emptyText }: { initial: RunRow[
   const updates = new Map((live.data ?? []).map((u) => [u.id, u]));
   const rows = initial.map((r) => ({ ...r, ...(updates.get(r.id) ?? {}) }));
   const finishedKey = (live.data ?? [])
-    .filter((u) => !ACTIVE_STATUSES.includes(u.status))
+    .filter((u) => !isActiveRunStatus(u.status))
     .map((u) => u.id)
     .join(',');
   useEffect(() => {

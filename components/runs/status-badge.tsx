@@ -35,5 +35,3 @@ export function RunStatusBadge({ status, dryRun, hold }: { status: RunStatus; dr
     </span>
   );
 }
-
-export const ACTIVE_STATUSES: RunStatus[] = ['queued', 'running', 'retrying', 'deferred'];

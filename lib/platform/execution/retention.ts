@@ -1,6 +1,7 @@
 import { lt, sql } from 'drizzle-orm';
 import type { Database } from '../../../db/client';
 import { endedSessions } from '../../../db/schema';
+import { TERMINAL_RUN_STATUSES } from '../run-status';
 import { pruneIdempotencyKeys } from '../triggers/idempotency';
 
 /**
@@ -19,7 +20,10 @@ export async function pruneRuns(
       delete from runs where id in (
         select id from runs
          where created_at < ${params.olderThan.toISOString()}::timestamptz
-           and status in ('succeeded', 'failed', 'cancelled')
+           and status in (${sql.join(
+             TERMINAL_RUN_STATUSES.map((s) => sql`${s}`),
+             sql`, `,
+           )})
          order by created_at limit ${batchSize})
       returning id`);
     deleted += rows.length;

@@ -1,6 +1,7 @@
 import { and, asc, eq, inArray, isNotNull, isNull, ne, sql } from 'drizzle-orm';
 import type { DatabaseOrTransaction } from '../../../db/client';
 import { runs, type Run } from '../../../db/schema';
+import { ACTIVE_RUN_STATUSES } from '../run-status';
 
 /**
  * Runs of an integration take turns, in the order they were requested.
@@ -17,8 +18,6 @@ import { runs, type Run } from '../../../db/schema';
  *   started, and its log says how many it overtook.
  * Dry-runs book nothing: they neither wait nor are waited for.
  */
-
-const NOT_FINISHED = ['queued', 'running', 'retrying', 'deferred'] as const;
 
 export interface Turn {
   /** The run to wait for, or null when this run may start now. */
@@ -37,7 +36,7 @@ export async function checkTurn(
     eq(runs.integration, run.integration),
     eq(runs.dryRun, false),
     ne(runs.id, run.id),
-    inArray(runs.status, [...NOT_FINISHED]),
+    inArray(runs.status, ACTIVE_RUN_STATUSES),
   );
   const hasStarted = run.startedAt !== null;
 

@@ -3,6 +3,7 @@ import { z } from 'zod';
 import type { DatabaseOrTransaction } from '../../../db/client';
 import { attemptLogs, attempts, runs, runStatusEnum, runTriggerEnum, type Attempt, type AttemptLog, type Run } from '../../../db/schema';
 import { ZInstant, ZTimeIdCursor, ZUrlText } from '../params';
+import { ACTIVE_RUN_STATUSES } from '../run-status';
 
 /** Filters of the runs list, shared by the page's search params and the JSON API. */
 export const ZRunFilter = z.object({
@@ -190,7 +191,10 @@ export async function overviewStats(db: DatabaseOrTransaction, params: { since?:
           and r.created_at >= ${since.toISOString()}::timestamptz
           and not exists (select 1 from runs x where x.retry_of = r.id))::int as failed,
       (select count(*) from incidents i where i.undelivered)::int as undelivered,
-      (select count(*) from runs r where r.status in ('running', 'retrying', 'deferred', 'queued'))::int as running`);
+      (select count(*) from runs r where r.status in (${sql.join(
+        ACTIVE_RUN_STATUSES.map((s) => sql`${s}`),
+        sql`, `,
+      )}))::int as running`);
   const daily = await db.execute<{ integration: string; day: string; finished: number; succeeded: number }>(sql`
     select integration, to_char(date_trunc('day', created_at at time zone 'UTC'), 'YYYY-MM-DD') as day,
            count(*) filter (where status in ('succeeded', 'failed'))::int as finished,

@@ -4,6 +4,7 @@ import type { DatabaseOrTransaction } from '../../../db/client';
 import { runs, type RunStatus } from '../../../db/schema';
 import { parseDuration } from '../duration';
 import { parseTriggerInput, ZRunId } from '../execution/run-create';
+import { ACTIVE_RUN_STATUSES } from '../run-status';
 import { DEFAULT_BULK_PACE } from './bulk';
 
 /**
@@ -14,7 +15,6 @@ import { DEFAULT_BULK_PACE } from './bulk';
 
 export const OLD_RUN_DAYS = 7;
 export const BULK_CONFIRM_OVER = 20;
-const ACTIVE: RunStatus[] = ['queued', 'running', 'retrying', 'deferred'];
 
 export interface CostlyActionWarnings {
   /** The integration has a run not finished yet (queued, running, retrying or deferred). */
@@ -49,7 +49,7 @@ export async function costlyActionWarnings(
     [active] = await db
       .select({ id: runs.id, status: runs.status })
       .from(runs)
-      .where(and(eq(runs.integration, p.integration), inArray(runs.status, ACTIVE)))
+      .where(and(eq(runs.integration, p.integration), inArray(runs.status, ACTIVE_RUN_STATUSES)))
       .orderBy(desc(runs.createdAt))
       .limit(1);
     if (active) {

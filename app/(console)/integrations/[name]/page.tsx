@@ -9,6 +9,7 @@ import { requireUser } from '@/lib/auth/guards';
 import { hasRole } from '@/lib/auth/roles';
 import { getBreakerView, listInventory } from '@/lib/platform/read-models/inventory';
 import { listRuns } from '@/lib/platform/read-models/run-queries';
+import { isActiveRunStatus } from '@/lib/platform/run-status';
 import { describeCron } from '@/lib/platform/triggers/cron';
 import { missedWhilePaused } from '@/lib/platform/triggers/resume-policy';
 import { asSentence } from '@/lib/platform/words';
@@ -36,7 +37,7 @@ export default async function IntegrationPage({ params }: { params: Promise<{ na
     missed.resumeWillStartRun ? 'start one run now, then follow the schedule' : 'skip them and wait for the next scheduled time'
   } (policy: ${missed.resumePolicy === 'run_once' ? 'run once on resume' : 'skip missed runs'}; change it in Configuration).`;
   const canOperate = hasRole(user.role, 'operator') && row.registered;
-  const running = row.lastRun && ['queued', 'running', 'retrying', 'deferred'].includes(row.lastRun.status);
+  const running = row.lastRun && isActiveRunStatus(row.lastRun.status);
   let schedule = 'Manual only';
   if (row.schedule) {
     try {

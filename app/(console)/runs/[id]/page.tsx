@@ -6,13 +6,14 @@ import { RelativeTime } from '@/components/common/relative-time';
 import { RetryDialog } from '@/components/runs/retry-dialog';
 import { RunLive } from '@/components/runs/run-live';
 import { runSnapshot } from '@/components/runs/run-snapshot';
-import { ACTIVE_STATUSES, RunStatusBadge } from '@/components/runs/status-badge';
+import { RunStatusBadge } from '@/components/runs/status-badge';
 import { Badge } from '@/components/ui/badge';
 import { Card, CardContent, CardDescription, CardHeader, CardTitle } from '@/components/ui/card';
 import { Progress } from '@/components/ui/progress';
 import { requireUser } from '@/lib/auth/guards';
 import { hasRole } from '@/lib/auth/roles';
 import { getRunDetail } from '@/lib/platform/read-models/run-queries';
+import { isActiveRunStatus } from '@/lib/platform/run-status';
 import { getDb } from '@/lib/server/db';
 import { cancelRunAction } from '../actions';
 
@@ -57,7 +58,7 @@ export default async function RunPage({ params }: { params: Promise<{ id: string
   const detail = await getRunDetail(getDb(), { id });
   if (!detail) notFound();
   const { run, attempts, retries } = detail;
-  const active = ACTIVE_STATUSES.includes(run.status);
+  const active = isActiveRunStatus(run.status);
   const canOperate = hasRole(user.role, 'operator');
   const plan = (run.plan ?? []) as CapturedRequest[];
   return (
