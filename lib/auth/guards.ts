@@ -1,6 +1,7 @@
 import 'server-only';
 import { redirect } from 'next/navigation';
 import type { Role } from '../../db/schema';
+import { AppError } from '../platform/errors';
 import { auth } from './auth';
 import { hasRole } from './roles';
 
@@ -26,17 +27,19 @@ export async function requireUser(): Promise<SessionUser> {
   return user;
 }
 
-export type Authorization = { ok: true; user: SessionUser } | { ok: false; status: 401 | 403; error: string };
+/** The caller, or why they may not: an AppError 'unauthenticated' (401) or 'forbidden' (403). */
+export type Authorization = { ok: true; user: SessionUser } | { ok: false; error: AppError };
 
 /** For server actions and route handlers: the session first, then the role. */
 export async function authorize(required: Role): Promise<Authorization> {
   const user = await currentUser();
-  if (!user) return { ok: false, status: 401, error: 'You are not signed in (or your account is disabled): sign in again.' };
+  if (!user) {
+    return { ok: false, error: new AppError('unauthenticated', 'You are not signed in (or your account is disabled): sign in again.') };
+  }
   if (!hasRole(user.role, required)) {
     return {
       ok: false,
-      status: 403,
-      error: `This needs the ${required} role; you are signed in as ${user.role}. Ask an admin for access.`,
+      error: new AppError('forbidden', `This needs the ${required} role; you are signed in as ${user.role}. Ask an admin for access.`),
     };
   }
   return { ok: true, user };

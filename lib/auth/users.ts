@@ -1,6 +1,7 @@
 import { eq, sql } from 'drizzle-orm';
 import type { Database, DatabaseOrTransaction } from '../../db/client';
 import { endedSessions, users, type Role, type User } from '../../db/schema';
+import { AppError } from '../platform/errors';
 import { appendAudit } from '../platform/governance/audit';
 import { isUuid } from '../platform/params';
 
@@ -61,16 +62,6 @@ export async function findSessionUser(
   return row;
 }
 
-export class UserChangeError extends Error {
-  override name = 'UserChangeError';
-  constructor(
-    message: string,
-    readonly code: 'not_found' | 'invalid_state',
-  ) {
-    super(message);
-  }
-}
-
 export async function listUsers(db: DatabaseOrTransaction): Promise<User[]> {
   return db.select().from(users).orderBy(users.name);
 }
@@ -86,12 +77,12 @@ export async function updateUser(
   return db.transaction(async (tx) => {
     await tx.execute(sql`select pg_advisory_xact_lock(727276)`);
     const [before] = await tx.select().from(users).where(eq(users.id, params.userId)).for('update');
-    if (!before) throw new UserChangeError(`User ${params.userId} does not exist.`, 'not_found');
+    if (!before) throw new AppError('not_found', `User ${params.userId} does not exist.`);
     const role = params.role ?? before.role;
     const disabled = params.disabled ?? before.disabled;
     if (before.role === 'admin' && !before.disabled && (role !== 'admin' || disabled)) {
       const [{ n }] = await tx.execute<{ n: number }>(sql`select count(*)::int as n from users where role = 'admin' and not disabled`);
-      if (n <= 1) throw new UserChangeError(`${before.name} is the last enabled admin: make someone else admin first.`, 'invalid_state');
+      if (n <= 1) throw new AppError('invalid_state', `${before.name} is the last enabled admin: make someone else admin first.`);
     }
     const entries = [];
     if (role !== before.role)

@@ -1,5 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import {
+  APP_ERROR_STATUS,
+  AppError,
   CancelledError,
   CircuitOpenError,
   classifyError,
@@ -10,6 +12,7 @@ import {
   isTransientError,
   NetworkError,
   PermanentError,
+  refusalError,
   TimeoutError,
 } from './errors';
 
@@ -18,21 +21,21 @@ const http = (status: number) =>
 
 describe('error classification', () => {
   it('treats PermanentError, credentials and 4xx (but 408/429) as permanent', () => {
-    expect(classifyError(new PermanentError('bad mapping'))).toBe('permanent');
-    expect(classifyError(new CredentialsError('invalid_client'))).toBe('permanent');
-    expect(classifyError(http(400))).toBe('permanent');
-    expect(classifyError(http(404))).toBe('permanent');
-    expect(classifyError(http(408))).toBe('transient');
-    expect(classifyError(http(429))).toBe('transient');
-    expect(classifyError(http(503))).toBe('transient');
+    expect(classifyError(new PermanentError('bad mapping'))).toMatchObject({ kind: 'permanent' });
+    expect(classifyError(new CredentialsError('invalid_client'))).toMatchObject({ kind: 'permanent' });
+    expect(classifyError(http(400))).toMatchObject({ kind: 'permanent' });
+    expect(classifyError(http(404))).toMatchObject({ kind: 'permanent' });
+    expect(classifyError(http(408))).toMatchObject({ kind: 'transient' });
+    expect(classifyError(http(429))).toMatchObject({ kind: 'transient' });
+    expect(classifyError(http(503))).toMatchObject({ kind: 'transient' });
   });
 
   it('treats every other error as transient, and keeps deferral and cancellation apart', () => {
-    expect(classifyError(new Error('socket hang up'))).toBe('transient');
-    expect(classifyError('a string')).toBe('transient');
-    expect(classifyError(new TimeoutError('slow'))).toBe('transient');
-    expect(classifyError(new CircuitOpenError('crm', new Date()))).toBe('circuit_open');
-    expect(classifyError(new CancelledError('stop'))).toBe('cancelled');
+    expect(classifyError(new Error('socket hang up'))).toMatchObject({ kind: 'transient' });
+    expect(classifyError('a string')).toMatchObject({ kind: 'transient' });
+    expect(classifyError(new TimeoutError('slow'))).toMatchObject({ kind: 'transient' });
+    expect(classifyError(new CircuitOpenError('crm', new Date()))).toMatchObject({ kind: 'circuit_open' });
+    expect(classifyError(new CancelledError('stop'))).toMatchObject({ kind: 'cancelled' });
     expect(isTransientError(new CircuitOpenError('crm', new Date()))).toBe(false);
   });
 
@@ -58,5 +61,57 @@ describe('error classification', () => {
     expect(isDatabaseUnavailableError(new NetworkError('connect ECONNREFUSED', { cause: refused }))).toBe(false);
     const violation = Object.assign(new Error('duplicate key'), { name: 'PostgresError', code: '23505' });
     expect(isDatabaseUnavailableError(new DrizzleQueryError('insert', [], violation))).toBe(false);
+  });
+});
+
+describe('classifyError narrows', () => {
+  it('hands the runner the typed error of a cancellation and a circuit deferral', () => {
+    const retryAt = new Date('2030-01-01T00:00:00Z');
+    const deferred = classifyError(new CircuitOpenError('crm', retryAt));
+    expect(deferred.kind === 'circuit_open' && deferred.error.retryAt).toEqual(retryAt);
+    const released = classifyError(new CancelledError('stopping', 'released'));
+    expect(released.kind === 'cancelled' && released.error.reason).toBe('released');
+    const boom = new Error('boom');
+    expect(classifyError(boom)).toEqual({ kind: 'transient', error: boom });
+  });
+});
+
+describe('AppError', () => {
+  it('maps every code to one HTTP status', () => {
+    expect(APP_ERROR_STATUS).toEqual({
+      invalid_input: 400,
+      unauthenticated: 401,
+      forbidden: 403,
+      not_found: 404,
+      orphaned: 409,
+      invalid_state: 409,
+      stale: 409,
+      conflict: 409,
+    });
+    for (const [code, status] of Object.entries(APP_ERROR_STATUS)) {
+      expect(new AppError(code as keyof typeof APP_ERROR_STATUS, 'x').status).toBe(status);
+    }
+  });
+
+  it('carries field errors and details only when given, and is an Error', () => {
+    const plain = new AppError('not_found', 'Run r1 does not exist');
+    expect(plain).toBeInstanceOf(Error);
+    expect(plain.name).toBe('AppError');
+    expect(plain.fieldErrors).toBeUndefined();
+    expect(plain.details).toBeUndefined();
+    const rich = new AppError('stale', 'reload', { fieldErrors: { a: 'b' }, details: { latest: { version: 3 } } });
+    expect(rich).toMatchObject({ code: 'stale', status: 409, fieldErrors: { a: 'b' }, details: { latest: { version: 3 } } });
+  });
+
+  it('raises a returned refusal as the AppError it stands for', () => {
+    const error = refusalError({ ok: false, code: 'invalid_input', message: 'Not saved', fieldErrors: { schedule: 'bad' } }, { x: 1 });
+    expect(error).toBeInstanceOf(AppError);
+    expect(error).toMatchObject({
+      code: 'invalid_input',
+      status: 400,
+      message: 'Not saved',
+      fieldErrors: { schedule: 'bad' },
+      details: { x: 1 },
+    });
   });
 });

@@ -1,8 +1,10 @@
 /**
- * Error classification for the execution core. Handlers throw `PermanentError` for failures that
- * retrying cannot fix; every other error is transient. The platform's own errors carry a brand
+ * The platform's errors. `AppError` is the one user-facing refusal (a closed set of codes, each
+ * with its HTTP status). The rest classify a run's failures: handlers throw `PermanentError` for
+ * failures that retrying cannot fix; every other error is transient. The platform's own errors carry a brand
  * (a `Symbol.for` key) so the type guards work across module copies (tsx, vitest, child processes),
- * where a bare `instanceof` would not.
+ * where a bare `instanceof` would not. (`AppError` never crosses such a boundary: it is thrown and
+ * caught within one request of the web app, so it is recognised with `instanceof`.)
  */
 
 const PERMANENT = Symbol.for('junction.error.permanent');
@@ -11,7 +13,6 @@ const CIRCUIT_OPEN = Symbol.for('junction.error.circuitOpen');
 const CANCELLED = Symbol.for('junction.error.cancelled');
 const HTTP = Symbol.for('junction.error.http');
 const CREDENTIALS = Symbol.for('junction.error.credentials');
-const TRIGGER = Symbol.for('junction.error.trigger');
 
 function branded(error: unknown, brand: symbol): boolean {
   return typeof error === 'object' && error !== null && (error as Record<symbol, unknown>)[brand] === true;
@@ -135,22 +136,75 @@ export class SecretsKeyMismatchError extends PermanentError {
   override name = 'SecretsKeyMismatchError';
 }
 
-export type TriggerErrorCode = 'not_found' | 'orphaned' | 'invalid_state' | 'invalid_input';
+/**
+ * Why the platform refused what a person asked for, and the HTTP status each refusal answers with.
+ * The one map both route handlers (lib/server/route.ts) and server actions (lib/server/action.ts)
+ * use; a code not listed here cannot be raised.
+ */
+export const APP_ERROR_STATUS = {
+  /** The input is wrong (bad field, unknown option): fix it and send again. */
+  invalid_input: 400,
+  /** Nobody is signed in (or the account is disabled). */
+  unauthenticated: 401,
+  /** Signed in, but the role does not allow it. */
+  forbidden: 403,
+  /** The thing named (run, integration, channel, user...) does not exist. */
+  not_found: 404,
+  /** The integration is in the database but not registered in this build. */
+  orphaned: 409,
+  /** The thing exists but is in a state that does not allow it (a running run cannot be retried). */
+  invalid_state: 409,
+  /** Someone else changed it since it was loaded: reload (details carry the latest version). */
+  stale: 409,
+  /** It clashes with another (a name already taken). */
+  conflict: 409,
+} as const satisfies Record<string, number>;
+
+export type AppErrorCode = keyof typeof APP_ERROR_STATUS;
+export type AppErrorStatus = (typeof APP_ERROR_STATUS)[AppErrorCode];
+
+export const APP_ERROR_CODES = Object.keys(APP_ERROR_STATUS) as AppErrorCode[];
 
 /**
- * A trigger (run now, retry, cancel, pause...) was refused; `code` says why, the message what to do.
- * `details` carries ids the console links to (e.g. `existingRetryId` when a run was already retried).
+ * The one user-facing error: something a person asked for (run now, retry, save a configuration,
+ * edit a channel...) was refused; `code` says why, the message what to do, and reaches the browser
+ * as is. `fieldErrors` names bad input fields; `details` carries what the console links to or shows
+ * (e.g. `existingRetryId` when a run was already retried, `latest` for a stale edit). Anything
+ * else thrown at a route or action is a bug or an outage: logged, answered 500 with a reference.
+ * Recognised with `instanceof` only: an object that merely has a `code` is not trusted.
  */
-export class TriggerError extends Error {
-  readonly [TRIGGER] = true;
-  override name = 'TriggerError';
+export class AppError extends Error {
+  override name = 'AppError';
+  readonly fieldErrors?: Record<string, string>;
+  readonly details?: Record<string, unknown>;
   constructor(
-    readonly code: TriggerErrorCode,
+    readonly code: AppErrorCode,
     message: string,
-    readonly details?: Record<string, string>,
+    options?: { fieldErrors?: Record<string, string>; details?: Record<string, unknown>; cause?: unknown },
   ) {
-    super(message);
+    super(message, options?.cause === undefined ? undefined : { cause: options.cause });
+    this.fieldErrors = options?.fieldErrors;
+    this.details = options?.details;
   }
+  get status(): AppErrorStatus {
+    return APP_ERROR_STATUS[this.code];
+  }
+}
+
+/**
+ * A refusal returned as a value by the services that answer with a result instead of throwing
+ * (the config service, alert channels): the same codes as AppError, raised with `refusalError`.
+ */
+export interface Refusal {
+  ok: false;
+  code: AppErrorCode;
+  message: string;
+  fieldErrors?: Record<string, string>;
+}
+
+/** The AppError a returned refusal stands for, with optional details for the console. */
+export function refusalError(refusal: Refusal, details?: Record<string, unknown>): AppError {
+  return new AppError(refusal.code, refusal.message, { fieldErrors: refusal.fieldErrors, details });
 }
 
 /** Registry problems at start-up (duplicate names, invalid defaults). */
@@ -170,9 +224,6 @@ export function isCancelledError(error: unknown): error is CancelledError {
 export function isCredentialsError(error: unknown): error is CredentialsError {
   return branded(error, CREDENTIALS);
 }
-export function isTriggerError(error: unknown): error is TriggerError {
-  return branded(error, TRIGGER);
-}
 /** Permanent: a PermanentError (or subclass), or an HTTP error with a non-retryable status. */
 export function isPermanentError(error: unknown): boolean {
   if (branded(error, PERMANENT)) return true;
@@ -183,14 +234,21 @@ export function isTransientError(error: unknown): boolean {
   return !isPermanentError(error) && !isCircuitOpenError(error) && !isCancelledError(error);
 }
 
-export type ErrorOutcome = 'permanent' | 'transient' | 'circuit_open' | 'cancelled';
+/**
+ * What the runner does with an attempt's error, narrowed: a cancellation carries its reason and a
+ * circuit deferral its retry time, so the runner reads them without casts.
+ */
+export type ErrorOutcome =
+  | { kind: 'cancelled'; error: CancelledError }
+  | { kind: 'circuit_open'; error: CircuitOpenError }
+  | { kind: 'permanent'; error: unknown }
+  | { kind: 'transient'; error: unknown };
 
-/** What the runner does with an attempt's error. */
 export function classifyError(error: unknown): ErrorOutcome {
-  if (isCancelledError(error)) return 'cancelled';
-  if (isCircuitOpenError(error)) return 'circuit_open';
-  if (isPermanentError(error)) return 'permanent';
-  return 'transient';
+  if (isCancelledError(error)) return { kind: 'cancelled', error };
+  if (isCircuitOpenError(error)) return { kind: 'circuit_open', error };
+  if (isPermanentError(error)) return { kind: 'permanent', error };
+  return { kind: 'transient', error };
 }
 
 /** A class name for the attempt row: the error's name, or 'Error' for non-errors. */

@@ -6,7 +6,7 @@ import type { DatabaseOrTransaction } from '../../db/client';
 import type { Role } from '../../db/schema';
 import { authorize, type SessionUser } from '../auth/guards';
 import { IdempotencyError, requestHash, withIdempotencyKey, type IdempotentAnswer } from '../platform/triggers/idempotency';
-import { fieldErrorsOf, knownError, nulCharacterRefusal } from './action';
+import { errorAnswer, fieldErrorsOf, knownError, nulCharacterRefusal, unexpectedErrorAnswer } from './answers';
 import { getDb } from './db';
 
 type RouteContext = { params: Promise<Record<string, string>> };
@@ -57,7 +57,10 @@ export function route<S extends z.ZodType>(options: {
       );
     }
     const access = await authorize(options.role);
-    if (!access.ok) return NextResponse.json({ error: access.error }, { status: access.status });
+    if (!access.ok) {
+      const { status, ...body } = errorAnswer(access.error);
+      return NextResponse.json(body, { status });
+    }
     let raw: unknown = {};
     if (MUTATING.has(request.method)) {
       const text = await request.text();
@@ -115,8 +118,8 @@ export function route<S extends z.ZodType>(options: {
       });
     } catch (error) {
       if (error instanceof IdempotencyError) return NextResponse.json({ error: error.message }, { status: error.status });
-      console.error(`[api] ref ${correlationId}:`, error);
-      return NextResponse.json({ error: `Something went wrong (ref ${correlationId}).` }, { status: 500 });
+      const { status, ...body } = unexpectedErrorAnswer(error, correlationId, 'api');
+      return NextResponse.json(body, { status });
     }
   };
 }

@@ -2,7 +2,8 @@
 
 import { z } from 'zod';
 import { createChannel, sendTestAlert, updateChannel } from '@/lib/platform/alerts';
-import { defineAction, UserError } from '@/lib/server/action';
+import { refusalError } from '@/lib/platform/errors';
+import { defineAction } from '@/lib/server/action';
 import { getBoss } from '@/lib/server/boss';
 import { getDb } from '@/lib/server/db';
 import { getKeyring } from '@/lib/server/keyring';
@@ -15,7 +16,7 @@ export const createChannelAction = defineAction({
   input: z.object({ input: ZChannelForm }),
   handler: async ({ input }, { user, correlationId }) => {
     const result = await createChannel(getDb(), { input, actor: user.email || user.name, keyring: getKeyring(), correlationId });
-    if (!result.ok) throw new UserError(result.message, result.fieldErrors);
+    if (!result.ok) throw refusalError(result);
     return { id: result.id };
   },
 });
@@ -32,7 +33,7 @@ export const updateChannelAction = defineAction({
       keyring: getKeyring(),
       correlationId,
     });
-    if (!result.ok) throw new UserError(result.message, result.fieldErrors, result.fieldErrors ? 400 : 409);
+    if (!result.ok) throw refusalError(result);
     return { id: result.id };
   },
 });

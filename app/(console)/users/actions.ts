@@ -2,8 +2,8 @@
 
 import { z } from 'zod';
 import { roleEnum } from '@/db/schema';
-import { updateUser, UserChangeError } from '@/lib/auth/users';
-import { defineAction, UserError } from '@/lib/server/action';
+import { updateUser } from '@/lib/auth/users';
+import { defineAction } from '@/lib/server/action';
 import { getDb } from '@/lib/server/db';
 
 export const updateUserAction = defineAction({
@@ -14,12 +14,7 @@ export const updateUserAction = defineAction({
     disabled: z.boolean().optional(),
   }),
   handler: async (input, { user, correlationId }) => {
-    try {
-      const after = await updateUser(getDb(), { ...input, actor: user.email || user.name, correlationId });
-      return { id: after.id, role: after.role, disabled: after.disabled };
-    } catch (error) {
-      if (error instanceof UserChangeError) throw new UserError(error.message, undefined, error.code === 'not_found' ? 404 : 409);
-      throw error;
-    }
+    const after = await updateUser(getDb(), { ...input, actor: user.email || user.name, correlationId });
+    return { id: after.id, role: after.role, disabled: after.disabled };
   },
 });

@@ -2,6 +2,7 @@ import { eq } from 'drizzle-orm';
 import type { JobResult, PgBoss } from 'pg-boss';
 import type { Database, DatabaseOrTransaction } from '../../../db/client';
 import { alertChannels } from '../../../db/schema';
+import { AppError } from '../errors';
 import { PLATFORM_EVENTS_QUEUE } from '../execution/events';
 import { ensurePlatformQueues } from '../execution/queue';
 import { recordAction } from '../governance/audit';
@@ -130,10 +131,7 @@ export async function sendTestAlert(
       .select({ id: alertChannels.id, name: alertChannels.name })
       .from(alertChannels)
       .where(eq(alertChannels.id, params.channelId));
-    if (!channel)
-      throw Object.assign(new Error(`alert channel ${params.channelId} does not exist (deleted?); reload the channel list`), {
-        code: 'not_found' as const,
-      });
+    if (!channel) throw new AppError('not_found', `alert channel ${params.channelId} does not exist (deleted?); reload the channel list`);
     const { alertId } = await raiseAlert(tx, {
       boss,
       incidentId: null,

@@ -3,6 +3,7 @@ import { asc, eq } from 'drizzle-orm';
 import { z } from 'zod';
 import type { DatabaseOrTransaction } from '../../../db/client';
 import { alertChannels, type AlertChannel } from '../../../db/schema';
+import type { Refusal } from '../errors';
 import { appendAudit, type AuditEntry } from '../governance/audit';
 import { open, seal, type Keyring } from '../governance/crypto';
 
@@ -81,7 +82,7 @@ export const ZChannelInput = z.discriminatedUnion(
 );
 export type TChannelInput = z.infer<typeof ZChannelInput>;
 
-export type ChannelResult = { ok: true; id: string } | { ok: false; message: string; fieldErrors?: Record<string, string> };
+export type ChannelResult = { ok: true; id: string } | (Refusal & { code: 'invalid_input' | 'conflict' | 'not_found' | 'stale' });
 
 /** What the console gets: everything but the secret, which shows only as `{ set }`. */
 export interface ChannelView {
@@ -215,12 +216,12 @@ function validationFailure(error: z.ZodError): ChannelResult {
   const summary = Object.entries(fieldErrors)
     .map(([field, message]) => (message.startsWith(field) ? message : `${field}: ${message}`))
     .join('; ');
-  return { ok: false, message: `The channel was not saved: ${summary}`, fieldErrors };
+  return { ok: false, code: 'invalid_input', message: `The channel was not saved: ${summary}`, fieldErrors };
 }
 
 function nameTaken(name: string): ChannelResult {
   const message = `a channel named '${name}' already exists; choose another name`;
-  return { ok: false, message, fieldErrors: { name: message } };
+  return { ok: false, code: 'conflict', message, fieldErrors: { name: message } };
 }
 
 function isUniqueViolation(error: unknown): boolean {
@@ -320,10 +321,12 @@ export async function updateChannel(
   try {
     return await db.transaction(async (tx): Promise<ChannelResult> => {
       const [row] = await tx.select().from(alertChannels).where(eq(alertChannels.id, params.id)).for('update');
-      if (!row) return { ok: false, message: `alert channel ${params.id} does not exist (deleted?); reload the channel list` };
+      if (!row)
+        return { ok: false, code: 'not_found', message: `alert channel ${params.id} does not exist (deleted?); reload the channel list` };
       if (row.version !== params.expectedVersion) {
         return {
           ok: false,
+          code: 'stale',
           message: `channel '${row.name}' was changed by ${row.updatedBy} at ${row.updatedAt.toISOString()}; reload and apply your edit again`,
         };
       }

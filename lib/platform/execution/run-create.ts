@@ -4,7 +4,7 @@ import type { PgBoss } from 'pg-boss';
 import { z } from 'zod';
 import type { DatabaseOrTransaction } from '../../../db/client';
 import { integrations, runs, type Integration, type RunHold, type RunTrigger } from '../../../db/schema';
-import { TriggerError } from '../errors';
+import { AppError } from '../errors';
 import { sendRunJob } from './queue';
 
 /** What every trigger shares: input parsing, the integration check and writing a run with its job. */
@@ -17,7 +17,7 @@ export function parseTriggerInput<T>(schema: z.ZodType<T>, value: unknown): T {
   const result = schema.safeParse(value);
   if (!result.success) {
     const issue = result.error.issues[0];
-    throw new TriggerError('invalid_input', `${issue.path.join('.') || 'input'} ${issue.message}`);
+    throw new AppError('invalid_input', `${issue.path.join('.') || 'input'} ${issue.message}`);
   }
   return result.data;
 }
@@ -28,9 +28,9 @@ export async function loadIntegration(
   opts: { allowOrphaned?: boolean } = {},
 ): Promise<Integration> {
   const [row] = await db.select().from(integrations).where(eq(integrations.name, name));
-  if (!row) throw new TriggerError('not_found', `Integration '${name}' does not exist: check the name in the integrations list`);
+  if (!row) throw new AppError('not_found', `Integration '${name}' does not exist: check the name in the integrations list`);
   if (!row.registered && !opts.allowOrphaned) {
-    throw new TriggerError(
+    throw new AppError(
       'orphaned',
       `Integration '${name}' is orphaned: its handler is no longer registered, so it cannot run. Its history is kept; register the handler again to use it.`,
     );

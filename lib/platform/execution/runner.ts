@@ -1,12 +1,11 @@
 import { randomUUID } from 'node:crypto';
-import { and, eq, sql } from 'drizzle-orm';
+import { and, eq, notInArray, sql } from 'drizzle-orm';
 import type { PgBoss } from 'pg-boss';
 import type { Database, Transaction } from '../../../db/client';
 import { attempts, cursors, integrations, runs, type Integration, type Run } from '../../../db/schema';
 import type { Registry, RunResult } from '../contract';
 import { parseDuration } from '../duration';
 import {
-  CancelledError,
   CircuitOpenError,
   classifyError,
   errorClassName,
@@ -18,6 +17,7 @@ import {
 import { breakerDeferral } from '../resilience/breaker';
 import { retryBudgetMessage, retryBudgetStatus } from '../resilience/retry-budget';
 import { recordCredentialsFailure, recordCredentialsRecovered } from '../resilience/token-health';
+import { isTerminalRunStatus, TERMINAL_RUN_STATUSES } from '../run-status';
 import { commitCheckpointAsCursor } from './checkpoint';
 import { createAttemptContext, type AttemptScope, type ContextDeps } from './context';
 import { emitPlatformEvent, type PlatformEvent } from './events';
@@ -73,8 +73,6 @@ export type RunJobOutcome =
   | 'recovered'
   | 'abandoned';
 
-const TERMINAL = ['succeeded', 'failed', 'cancelled'] as const;
-
 export interface RunJobParams {
   jobId: string;
   runId: string;
@@ -91,7 +89,7 @@ export async function executeRunJob(deps: RunnerDeps, params: RunJobParams): Pro
   if (run.jobId !== params.jobId) return 'stale';
   const [integration] = await db.select().from(integrations).where(eq(integrations.name, run.integration));
 
-  if ((TERMINAL as readonly string[]).includes(run.status)) {
+  if (isTerminalRunStatus(run.status)) {
     // Cancelled while its worker was gone: close what that worker left open.
     await db
       .update(attempts)
@@ -234,7 +232,7 @@ async function startAttempt(db: Database, run: Run, jobId: string, workerId: str
         startedAt: sql`coalesce(${runs.startedAt}, now())`,
         nextAttemptAt: null,
       })
-      .where(and(eq(runs.id, run.id), eq(runs.jobId, jobId), sql`${runs.status} not in ('succeeded', 'failed', 'cancelled')`))
+      .where(and(eq(runs.id, run.id), eq(runs.jobId, jobId), notInArray(runs.status, [...TERMINAL_RUN_STATUSES])))
       .returning({ attemptCount: runs.attemptCount });
     if (!updated) return null;
     const [attempt] = await tx
@@ -337,14 +335,15 @@ async function finishWithError(
   error: unknown,
   scope: AttemptScope | undefined,
 ): Promise<RunJobOutcome> {
-  const kind = classifyError(error);
+  const classified = classifyError(error);
+  const { kind } = classified;
   const message = errorMessage(error).slice(0, 4000);
   const errorClass = errorClassName(error);
   const plan = scope?.plan ? { plan: scope.plan.requests } : {};
 
   return deps.db.transaction(async (tx): Promise<RunJobOutcome> => {
     const locked = await lockRun(tx, run.id);
-    if (locked.status === 'cancelled' || (kind === 'cancelled' && (error as CancelledError).reason === 'cancelled')) {
+    if (locked.status === 'cancelled' || (classified.kind === 'cancelled' && classified.error.reason === 'cancelled')) {
       if (
         !(await closeAttempt(tx, attemptId, {
           outcome: 'cancelled',
@@ -360,7 +359,7 @@ async function finishWithError(
       await commitCheckpointAsCursor(tx, run.id);
       return 'cancelled';
     }
-    if ((kind === 'cancelled' && (error as CancelledError).reason === 'interrupted') || isDatabaseUnavailableError(error)) {
+    if ((classified.kind === 'cancelled' && classified.error.reason === 'interrupted') || isDatabaseUnavailableError(error)) {
       // The infrastructure's failure, not the handler's: recorded, and the attempt is not used up.
       const detail = kind === 'cancelled' ? message : `database unavailable: ${message}`;
       const outcome = await interruptAttempt(deps, tx, locked, {
@@ -382,8 +381,8 @@ async function finishWithError(
       await requeue(deps, tx, run, { status: 'queued', started: true });
       return 'released';
     }
-    if (kind === 'circuit_open') {
-      const retryAt = (error as CircuitOpenError).retryAt;
+    if (classified.kind === 'circuit_open') {
+      const retryAt = classified.error.retryAt;
       if (!(await closeAttempt(tx, attemptId, { outcome: 'deferred', errorMessage: message, errorClass }))) return 'abandoned';
       await tx
         .update(runs)
@@ -501,7 +500,7 @@ async function finishFailed(
 ) {
   await deps.db.transaction(async (tx) => {
     const locked = await lockRun(tx, run.id);
-    if ((TERMINAL as readonly string[]).includes(locked.status)) return;
+    if (isTerminalRunStatus(locked.status)) return;
     await failRun(deps, tx, locked, params);
   });
 }
@@ -569,7 +568,7 @@ async function interruptAttempt(
     .returning({ number: attempts.number });
   if (!closed) return 'gone';
   if (p.cancelJobId) await deps.boss.cancel(RUNS_QUEUE, p.cancelJobId, { db: bossDb(tx) });
-  if ((TERMINAL as readonly string[]).includes(locked.status)) {
+  if (isTerminalRunStatus(locked.status)) {
     // Cancelled while its worker was gone: nothing more to run.
     await tx
       .update(runs)

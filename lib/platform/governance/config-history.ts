@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { eq, sql } from 'drizzle-orm';
 import type { DatabaseOrTransaction } from '../../../db/client';
 import { integrations } from '../../../db/schema';
-import { applyConfigPatch, staleMessage, ZConfigPatch, type ConfigDefinition, type ConfigUpdateResult } from './config';
+import { applyConfigPatch, COLUMN_FIELDS, staleMessage, ZConfigPatch, type ConfigDefinition, type ConfigUpdateResult } from './config';
 import type { Keyring } from './crypto';
 
 /**
@@ -17,19 +17,8 @@ import type { Keyring } from './crypto';
  * to the millisecond. Secrets are not part of it: they are never in the trail, so never reverted.
  */
 
-/** The fields configAsOf returns (ZConfigPatch's, without secrets). */
-export const HISTORY_FIELDS = [
-  'schedule',
-  'timezone',
-  'retryDelays',
-  'breakerFailures',
-  'breakerCooldown',
-  'retryBudget',
-  'resumePolicy',
-  'settings',
-  'mapping',
-  'alertRouting',
-] as const;
+/** The fields configAsOf returns (the configuration's columns: ZConfigPatch's, without secrets). */
+export const HISTORY_FIELDS = COLUMN_FIELDS;
 
 interface FieldValueRow extends Record<string, unknown> {
   side: 'before' | 'after';
@@ -67,22 +56,11 @@ export async function configAsOf(db: DatabaseOrTransaction, params: { integratio
     return r ? { known: true, absent: r.absent, value: r.value } : { known: false };
   };
 
-  const current: Record<string, unknown> = {
-    schedule: row.schedule,
-    timezone: row.timezone,
-    retryDelays: row.retryDelays,
-    breakerFailures: row.breakerFailures,
-    breakerCooldown: row.breakerCooldown,
-    retryBudget: row.retryBudget,
-    resumePolicy: row.resumePolicy,
-    mapping: row.mapping ?? null,
-    alertRouting: row.alertRouting,
-  };
   const config: Record<string, unknown> = {};
   for (const field of HISTORY_FIELDS) {
     if (field === 'settings') continue;
     const v = pick(field);
-    config[field] = v.known ? (v.absent ? null : v.value) : current[field];
+    config[field] = v.known ? (v.absent ? null : v.value) : (row[field] ?? null);
   }
   // retry_budget is numeric: the trail holds the number as it was saved.
   if (typeof config.retryBudget === 'string') config.retryBudget = Number(config.retryBudget);
@@ -173,7 +151,7 @@ export async function revertToVersion(db: DatabaseOrTransaction, params: RevertT
       const issue = parsed.error.issues[0];
       return {
         ok: false,
-        code: 'invalid',
+        code: 'invalid_input',
         message: `Not reverted: ${version} is no longer valid (${issue.path.join('.')}: ${issue.message}); edit the fields instead`,
       };
     }
@@ -185,7 +163,7 @@ export async function revertToVersion(db: DatabaseOrTransaction, params: RevertT
         { kind: 'action', integration: row.name, fieldName: 'revert', newValue: { to: params.at.toISOString(), version, fields: changed } },
       ],
     });
-    if (!result.ok && result.code === 'invalid') {
+    if (!result.ok && result.code === 'invalid_input') {
       return { ...result, message: result.message.replace(/^Not saved:/, `Not reverted: ${version} no longer passes validation:`) };
     }
     return result;

@@ -202,7 +202,7 @@ describe('updateIntegrationConfig', () => {
       resumePolicy: 'sometimes',
       colour: 'blue',
     });
-    expect(bad).toMatchObject({ ok: false, code: 'invalid' });
+    expect(bad).toMatchObject({ ok: false, code: 'invalid_input' });
     if (bad.ok) return;
     expect(bad.fieldErrors).toEqual({
       schedule: "Cron '0 25 * * *' is invalid: hour must be 0–23 (got 25)",
@@ -223,7 +223,7 @@ describe('updateIntegrationConfig', () => {
       mapping: { fields: [{ target: 'total', expression: 'netTotal +', type: 'number', required: true }] },
       alertRouting: { channelIds: [channel.id, '00000000-0000-4000-8000-000000000000'] },
     });
-    expect(handler).toMatchObject({ ok: false, code: 'invalid' });
+    expect(handler).toMatchObject({ ok: false, code: 'invalid_input' });
     if (handler.ok) return;
     expect(handler.fieldErrors).toEqual({
       'settings.baseUrl': 'must be the API URL, e.g. https://api.example.com',
@@ -468,7 +468,7 @@ describe('history that predates the integration row (the demo seed, an imported 
       definition,
       keyring,
     });
-    expect(result).toMatchObject({ ok: false, code: 'invalid' });
+    expect(result).toMatchObject({ ok: false, code: 'invalid_input' });
     const message = result.ok ? '' : result.message;
     expect(message).toMatch(
       /^Not reverted: the version after grace@example\.com changed settings\.batchSize on \d{1,2} [A-Z][a-z]+ \d{4} /,

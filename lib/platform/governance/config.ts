@@ -4,6 +4,7 @@ import { z } from 'zod';
 import type { DatabaseOrTransaction, Transaction } from '../../../db/client';
 import { alertChannels, integrations, type Integration } from '../../../db/schema';
 import { zDuration } from '../duration';
+import type { Refusal } from '../errors';
 import { compileMapping, isCompiledMapping, ZMapping, type Mapping } from '../mapping';
 import { describeCron, validateCron, validateTimezone } from '../triggers/cron';
 import { appendAudit, type AuditEntry } from './audit';
@@ -43,6 +44,10 @@ export const CONFIG_FIELDS = [
   'alertRouting',
 ] as const;
 export type ConfigField = (typeof CONFIG_FIELDS)[number];
+
+/** The fields stored as columns of `integrations` (all but secrets, which have their own table). */
+export type ColumnField = Exclude<ConfigField, 'secrets'>;
+export const COLUMN_FIELDS: readonly ColumnField[] = CONFIG_FIELDS.filter((f): f is ColumnField => f !== 'secrets');
 
 const ZSchedule = z
   .string()
@@ -104,9 +109,13 @@ export const ZConfigPatch = z
   .strict();
 export type TConfigPatch = z.infer<typeof ZConfigPatch>;
 
+// The patch accepts exactly the configuration fields: a compile error here means they drifted.
+type PatchDrift = Exclude<keyof TConfigPatch, ConfigField> | Exclude<ConfigField, keyof TConfigPatch>;
+const patchMatchesFields: [PatchDrift] extends [never] ? true : { drift: PatchDrift } = true;
+void patchMatchesFields;
+
 export type ConfigUpdateResult =
-  | { ok: true; version: number; changed: string[] }
-  | { ok: false; code: 'not_found' | 'stale' | 'invalid'; message: string; fieldErrors?: Record<string, string> };
+  { ok: true; version: number; changed: string[] } | (Refusal & { code: 'not_found' | 'stale' | 'invalid_input' });
 
 export interface UpdateIntegrationConfigParams {
   integration: string;
@@ -171,7 +180,7 @@ function invalid(fieldErrors: Record<string, string>): ConfigUpdateResult {
   const entries = Object.entries(fieldErrors);
   const [path, message] = entries[0];
   const more = entries.length > 1 ? ` (and ${entries.length - 1} more)` : '';
-  return { ok: false, code: 'invalid', message: `Not saved: ${path} ${message}${more}`, fieldErrors };
+  return { ok: false, code: 'invalid_input', message: `Not saved: ${path} ${message}${more}`, fieldErrors };
 }
 
 function notFound(integration: string): ConfigUpdateResult {
@@ -182,32 +191,10 @@ export function staleMessage(row: Pick<Integration, 'updatedBy' | 'updatedAt'>):
   return `Changed by ${row.updatedBy} at ${row.updatedAt.toISOString()}; reload to see their change`;
 }
 
-type ColumnChanges = Partial<
-  Pick<
-    Integration,
-    | 'schedule'
-    | 'timezone'
-    | 'retryDelays'
-    | 'breakerFailures'
-    | 'breakerCooldown'
-    | 'retryBudget'
-    | 'resumePolicy'
-    | 'settings'
-    | 'mapping'
-    | 'alertRouting'
-  >
->;
+type ColumnChanges = Partial<Pick<Integration, ColumnField>>;
 
-const SIMPLE_FIELDS = [
-  'schedule',
-  'timezone',
-  'retryDelays',
-  'breakerFailures',
-  'breakerCooldown',
-  'retryBudget',
-  'resumePolicy',
-  'alertRouting',
-] as const;
+/** The column fields written as they are (settings are audited per key, mapping compiled first). */
+const SIMPLE_FIELDS = COLUMN_FIELDS.filter((f): f is Exclude<ColumnField, 'settings' | 'mapping'> => f !== 'settings' && f !== 'mapping');
 
 // ---------------------------------------------------------------------------------------------
 // The service

@@ -3,7 +3,7 @@ import { eq, sql } from 'drizzle-orm';
 import type { PgBoss } from 'pg-boss';
 import type { Database, DatabaseOrTransaction } from '../../../db/client';
 import { breakers, integrations, type Breaker } from '../../../db/schema';
-import { CircuitOpenError, TriggerError } from '../errors';
+import { AppError, CircuitOpenError } from '../errors';
 import { emitPlatformEvent } from '../execution/events';
 import { txEventSender } from '../execution/queue';
 import { recordAction } from '../governance/audit';
@@ -203,7 +203,7 @@ async function assertKnownKey(db: DatabaseOrTransaction, key: string) {
     .limit(1);
   const [row] = await db.select({ key: breakers.key }).from(breakers).where(eq(breakers.key, key));
   if (!known && !row) {
-    throw new TriggerError('not_found', `No breaker '${key}': use an integration's breaker key (its name unless it declares breakerKey)`);
+    throw new AppError('not_found', `No breaker '${key}': use an integration's breaker key (its name unless it declares breakerKey)`);
   }
 }
 
@@ -246,7 +246,7 @@ export async function resetBreaker(db: Database, params: { key: string; by: stri
 /** Operator action: hold the breaker open (until `until`, else until reset). Recorded in the audit trail. */
 export async function openBreaker(db: Database, params: { key: string; by: string; until?: Date; boss?: PgBoss }): Promise<void> {
   if (params.until && params.until.getTime() <= Date.now()) {
-    throw new TriggerError(
+    throw new AppError(
       'invalid_input',
       `'until' (${params.until.toISOString()}) is in the past: give a future time, or none to hold the breaker open until reset`,
     );

@@ -6,7 +6,7 @@ import { auditLog, runs } from '../../../db/schema';
 import { freshDatabase, type TestDatabase } from '../../../test/db';
 import { sleep, startTestBoss, TEST_WORKER_OPTIONS, waitFor } from '../../../test/fixtures/platform';
 import { defineIntegration, type IntegrationDefinition } from '../contract';
-import { TriggerError } from '../errors';
+import { AppError } from '../errors';
 import { startPlatformWorker } from '../execution/worker';
 import { buildRegistry, syncRegistry } from '../registry';
 import { openBreaker, resetBreaker } from '../resilience/breaker';
@@ -146,7 +146,7 @@ describe('staggered, breaker-aware bulk retry', () => {
       .where(and(eq(auditLog.fieldName, 'bulk_cancel'), eq(auditLog.integration, 'ledger')));
     expect(audit).toMatchObject({ changedBy: 'lead@example.com', integration: 'ledger', newValue: { bulkOperationId, cancelled: 9 } });
     const again = await cancelBulkOperation(t.db, boss, { id: bulkOperationId!, by: 'op' }).catch((e: unknown) => e);
-    expect(again).toBeInstanceOf(TriggerError);
+    expect(again).toBeInstanceOf(AppError);
     expect(again).toMatchObject({ code: 'invalid_state' });
     expect(await dispatchHeldRuns(t.db, boss)).toEqual({ released: 0, behindBreaker: 0 });
   });

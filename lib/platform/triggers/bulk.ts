@@ -5,11 +5,12 @@ import { z } from 'zod';
 import type { Database, DatabaseOrTransaction } from '../../../db/client';
 import { bulkOperations, integrations, runs, type BulkOperation, type Integration, type Run } from '../../../db/schema';
 import { parseDuration, zDuration } from '../duration';
-import { TriggerError } from '../errors';
+import { AppError } from '../errors';
 import { bossDb, RUNS_QUEUE, sendRunJob } from '../execution/queue';
 import { insertRun, loadIntegration, parseTriggerInput, ZActor, ZReason, ZRunId } from '../execution/run-create';
 import { recordAction } from '../governance/audit';
 import { breakerDeferral, getBreaker } from '../resilience/breaker';
+import { ACTIVE_RUN_STATUSES } from '../run-status';
 
 /**
  * Bulk retry as one operation, staggered and breaker-aware.
@@ -99,17 +100,17 @@ export async function retryRuns(
       originals = await tx.select().from(runs).where(inArray(runs.id, ids)).orderBy(asc(runs.id)).for('update');
       const found = new Set(originals.map((r) => r.id));
       const missing = ids.filter((id) => !found.has(id));
-      if (missing.length) throw new TriggerError('not_found', `Runs do not exist: ${missing.join(', ')}`);
+      if (missing.length) throw new AppError('not_found', `Runs do not exist: ${missing.join(', ')}`);
       const wrong = originals.filter((r) => r.status !== 'failed' && r.status !== 'cancelled');
       if (wrong.length) {
-        throw new TriggerError(
+        throw new AppError(
           'invalid_state',
           `Only failed or cancelled runs can be retried: ${wrong.map((r) => `${r.id} is ${r.status}`).join(', ')}`,
         );
       }
       const retried = await tx.select({ id: runs.id, retryOf: runs.retryOf }).from(runs).where(inArray(runs.retryOf, ids));
       if (retried.length) {
-        throw new TriggerError(
+        throw new AppError(
           'invalid_state',
           `A run is retried once; already retried: ${retried.map((r) => `${r.retryOf} as ${r.id}`).join(', ')}. Retry the newest run of each chain instead.`,
         );
@@ -234,9 +235,7 @@ async function dispatchIntegration(db: DatabaseOrTransaction, boss: PgBoss, name
       const [inFlight] = await tx
         .select({ n: sql<number>`count(*)::int` })
         .from(runs)
-        .where(
-          and(eq(runs.integration, name), isNotNull(runs.releasedAt), inArray(runs.status, ['queued', 'running', 'retrying', 'deferred'])),
-        );
+        .where(and(eq(runs.integration, name), isNotNull(runs.releasedAt), inArray(runs.status, ACTIVE_RUN_STATUSES)));
       // Due for its half-open trial: one run may be that trial; the rest wait for the breaker to close.
       allowed = deferUntil === null && inFlight.n === 0 ? 1 : 0;
       if (allowed === 0) {
@@ -370,9 +369,9 @@ export async function cancelBulkOperation(db: Database, boss: PgBoss, params: { 
   const p = parseTriggerInput(z.object({ id: z.string().uuid('must be a bulk operation id (uuid)'), by: ZActor }), params);
   return db.transaction(async (tx) => {
     const [row] = await tx.select().from(bulkOperations).where(eq(bulkOperations.id, p.id)).for('update');
-    if (!row) throw new TriggerError('not_found', `Bulk operation ${p.id} does not exist`);
+    if (!row) throw new AppError('not_found', `Bulk operation ${p.id} does not exist`);
     if (row.cancelledAt) {
-      throw new TriggerError(
+      throw new AppError(
         'invalid_state',
         `Bulk operation ${p.id} was already cancelled by ${row.cancelledBy} at ${row.cancelledAt.toISOString()}`,
       );

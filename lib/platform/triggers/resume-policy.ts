@@ -2,7 +2,7 @@ import { eq } from 'drizzle-orm';
 import { z } from 'zod';
 import type { DatabaseOrTransaction } from '../../../db/client';
 import { integrations } from '../../../db/schema';
-import { TriggerError } from '../errors';
+import { AppError } from '../errors';
 import { nextRuns } from './cron';
 
 /**
@@ -63,8 +63,7 @@ export async function missedWhilePaused(
     })
     .from(integrations)
     .where(eq(integrations.name, params.integration));
-  if (!row)
-    throw new TriggerError('not_found', `Integration '${params.integration}' does not exist: check the name in the integrations list`);
+  if (!row) throw new AppError('not_found', `Integration '${params.integration}' does not exist: check the name in the integrations list`);
   const resumePolicy: ResumePolicy = row.resumePolicy === 'run_once' ? 'run_once' : 'skip';
   const counted =
     row.paused && row.pausedAt && row.schedule

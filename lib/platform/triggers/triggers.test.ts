@@ -6,7 +6,7 @@ import { auditLog, breakers, integrations, runs } from '../../../db/schema';
 import { freshDatabase, type TestDatabase } from '../../../test/db';
 import { startTestBoss } from '../../../test/fixtures/platform';
 import { defineIntegration, type IntegrationDefinition } from '../contract';
-import { TriggerError } from '../errors';
+import { AppError } from '../errors';
 import { RUNS_QUEUE, SCHEDULE_QUEUE } from '../execution/queue';
 import { buildRegistry, syncRegistry } from '../registry';
 import {
@@ -65,9 +65,9 @@ async function expectTriggerError(promise: Promise<unknown>, code: string, messa
     () => undefined,
     (e: unknown) => e,
   );
-  expect(error).toBeInstanceOf(TriggerError);
-  expect((error as TriggerError).code).toBe(code);
-  expect((error as TriggerError).message).toMatch(message);
+  expect(error).toBeInstanceOf(AppError);
+  expect((error as AppError).code).toBe(code);
+  expect((error as AppError).message).toMatch(message);
 }
 
 describe('runNow', () => {
@@ -206,7 +206,7 @@ describe('retry once and idempotent triggers', () => {
     expect((await actions('retry')).at(-1)).toMatchObject({ newValue: { runId, retryOf: failed, reason: 'upstream fixed the VAT table' } });
 
     const error = await retryRun(t.db, boss, { runId: failed, triggeredBy: 'other@example.com' }).catch((e: unknown) => e);
-    expect(error).toBeInstanceOf(TriggerError);
+    expect(error).toBeInstanceOf(AppError);
     expect(error).toMatchObject({ code: 'invalid_state', details: { existingRetryId: runId } });
     expect((error as Error).message).toContain(`already retried as run ${runId}`);
     await expectTriggerError(
@@ -227,7 +227,7 @@ describe('retry once and idempotent triggers', () => {
     expect(created).toHaveLength(1);
     const won = results.filter((r) => r.status === 'fulfilled');
     expect(won.map((r) => r.value.runId)).toEqual([created[0].id]);
-    const lost = results.filter((r) => r.status === 'rejected').map((r) => r.reason as TriggerError);
+    const lost = results.filter((r) => r.status === 'rejected').map((r) => r.reason as AppError);
     expect(lost).toHaveLength(2);
     for (const e of lost) expect(e).toMatchObject({ code: 'invalid_state', details: { existingRetryId: created[0].id } });
   });

@@ -2,12 +2,13 @@ import { and, asc, eq, isNull, sql } from 'drizzle-orm';
 import type { PgBoss } from 'pg-boss';
 import { z } from 'zod';
 import type { Database, DatabaseOrTransaction } from '../../../db/client';
-import { integrations, runs, type RunStatus } from '../../../db/schema';
-import { TriggerError } from '../errors';
+import { integrations, runs } from '../../../db/schema';
+import { AppError } from '../errors';
 import { commitCheckpointAsCursor } from '../execution/checkpoint';
 import { bossDb, RUNS_QUEUE } from '../execution/queue';
 import { insertRun, loadIntegration, parseTriggerInput, ZActor, ZReason, ZRunId } from '../execution/run-create';
 import { recordAction } from '../governance/audit';
+import { isRetryableRunStatus, isTerminalRunStatus, isWaitingRunStatus } from '../run-status';
 import { missedWhilePaused } from './resume-policy';
 import { applySchedule } from './schedules';
 
@@ -20,10 +21,6 @@ export { cancelBulkOperation, getBulkOperation, listBulkOperations, retryRuns } 
  * pg-boss job in ONE transaction together with the audit record of who did it. No worker needs to
  * run in the calling process; `boss` only has to be started.
  */
-
-const TERMINAL: RunStatus[] = ['succeeded', 'failed', 'cancelled'];
-const WAITING: RunStatus[] = ['queued', 'retrying', 'deferred'];
-const RETRYABLE: RunStatus[] = ['failed', 'cancelled'];
 
 const parse = parseTriggerInput;
 
@@ -109,9 +106,9 @@ export async function startScheduledRun(db: Database, boss: PgBoss, params: { in
 /** The original run of a retry, locked: concurrent retries of one run wait for each other here. */
 export async function lockRetryableRun(tx: DatabaseOrTransaction, runId: string) {
   const [run] = await tx.select().from(runs).where(eq(runs.id, runId)).for('update');
-  if (!run) throw new TriggerError('not_found', `Run ${runId} does not exist`);
-  if (!RETRYABLE.includes(run.status)) {
-    throw new TriggerError('invalid_state', `Run ${runId} is ${run.status}: only failed or cancelled runs can be retried`);
+  if (!run) throw new AppError('not_found', `Run ${runId} does not exist`);
+  if (!isRetryableRunStatus(run.status)) {
+    throw new AppError('invalid_state', `Run ${runId} is ${run.status}: only failed or cancelled runs can be retried`);
   }
   const [existing] = await tx
     .select({ id: runs.id, status: runs.status })
@@ -120,10 +117,10 @@ export async function lockRetryableRun(tx: DatabaseOrTransaction, runId: string)
     .orderBy(asc(runs.createdAt))
     .limit(1);
   if (existing) {
-    throw new TriggerError(
+    throw new AppError(
       'invalid_state',
       `Run ${runId} was already retried as run ${existing.id} (${existing.status}): a run is retried once; retry the newest run of the chain instead`,
-      { existingRetryId: existing.id },
+      { details: { existingRetryId: existing.id } },
     );
   }
   return run;
@@ -131,7 +128,7 @@ export async function lockRetryableRun(tx: DatabaseOrTransaction, runId: string)
 
 /**
  * A new run linked to a failed (or cancelled) one, with the same input and dry-run flag. A run is
- * retried once: a second retry — also one racing the first — is refused with TriggerError
+ * retried once: a second retry — also one racing the first — is refused with AppError
  * 'invalid_state' naming the existing retry (`error.details.existingRetryId`). `reason` is stored
  * on the new run and in the audit action.
  */
@@ -172,14 +169,11 @@ export async function cancelRun(db: DatabaseOrTransaction, boss: PgBoss, params:
   const p = parse(z.object({ runId: ZRunId, by: ZActor }), params);
   await db.transaction(async (tx) => {
     const [run] = await tx.select().from(runs).where(eq(runs.id, p.runId)).for('update');
-    if (!run) throw new TriggerError('not_found', `Run ${p.runId} does not exist`);
-    if (TERMINAL.includes(run.status)) {
-      throw new TriggerError(
-        'invalid_state',
-        `Run ${p.runId} is already ${run.status}: only queued, waiting or running runs can be cancelled`,
-      );
+    if (!run) throw new AppError('not_found', `Run ${p.runId} does not exist`);
+    if (isTerminalRunStatus(run.status)) {
+      throw new AppError('invalid_state', `Run ${p.runId} is already ${run.status}: only queued, waiting or running runs can be cancelled`);
     }
-    const waiting = WAITING.includes(run.status);
+    const waiting = isWaitingRunStatus(run.status);
     await tx
       .update(runs)
       .set({

@@ -1,5 +1,5 @@
+import { AppError } from '@/lib/platform/errors';
 import { getRunDetail } from '@/lib/platform/read-models/run-queries';
-import { UserError } from '@/lib/server/action';
 import { getDb } from '@/lib/server/db';
 import { route } from '@/lib/server/route';
 
@@ -9,7 +9,7 @@ export const GET = route({
   role: 'viewer',
   handler: async ({ params }) => {
     const detail = await getRunDetail(getDb(), { id: params.id });
-    if (!detail) throw new UserError(`Run ${params.id} does not exist.`, undefined, 404);
+    if (!detail) throw new AppError('not_found', `Run ${params.id} does not exist.`);
     return detail;
   },
 });

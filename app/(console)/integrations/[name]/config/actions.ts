@@ -1,11 +1,12 @@
 'use server';
 
 import { z } from 'zod';
+import { AppError, refusalError, type Refusal } from '@/lib/platform/errors';
 import { getIntegrationConfig, updateIntegrationConfig, type ConfigUpdateResult } from '@/lib/platform/governance/config';
 import { revertToVersion } from '@/lib/platform/governance/config-history';
 import { describeCron, nextRuns, validateCron, validateTimezone } from '@/lib/platform/triggers/cron';
 import { applySchedule } from '@/lib/platform/triggers/schedules';
-import { defineAction, UserError } from '@/lib/server/action';
+import { defineAction } from '@/lib/server/action';
 import { getBoss } from '@/lib/server/boss';
 import { getDb } from '@/lib/server/db';
 import { getKeyring } from '@/lib/server/keyring';
@@ -16,7 +17,7 @@ const ZTarget = z.object({ integration: z.string().min(1).max(100), expectedVers
 function definitionOf(integration: string) {
   const def = getRegistry().get(integration);
   if (!def)
-    throw new UserError(`${integration} is not registered in this build (orphaned): its configuration cannot be edited.`, undefined, 409);
+    throw new AppError('orphaned', `${integration} is not registered in this build (orphaned): its configuration cannot be edited.`);
   return def;
 }
 
@@ -25,7 +26,7 @@ function definitionOf(integration: string) {
  * (secrets as status only), so the editor can show the other person's change beside the draft it
  * keeps and let the admin re-apply the draft on top.
  */
-async function staleRefusal(integration: string, message: string): Promise<Error> {
+async function staleRefusal(integration: string, refusal: Refusal): Promise<AppError> {
   const latest = await getIntegrationConfig(getDb(), { integration });
   const details = latest
     ? {
@@ -46,15 +47,13 @@ async function staleRefusal(integration: string, message: string): Promise<Error
         },
       }
     : undefined;
-  return Object.assign(new Error(message), { code: 'stale', details });
+  return refusalError(refusal, details);
 }
 
 /** Turns the config service's answer into the action's; schedule changes reach pg-boss at once. */
 async function settle(integration: string, result: ConfigUpdateResult) {
   if (!result.ok) {
-    if (result.code === 'stale') throw await staleRefusal(integration, result.message);
-    const status = result.code === 'not_found' ? 404 : 400;
-    throw new UserError(result.message, result.fieldErrors, status);
+    throw result.code === 'stale' ? await staleRefusal(integration, result) : refusalError(result);
   }
   if (result.changed.some((f) => f === 'schedule' || f === 'timezone')) {
     await applySchedule(getDb(), await getBoss(), { integration });

@@ -1,9 +1,10 @@
 'use server';
 
 import { z } from 'zod';
+import { AppError, refusalError } from '@/lib/platform/errors';
 import { getIntegrationConfig, updateIntegrationConfig } from '@/lib/platform/governance/config';
 import { previewMapping } from '@/lib/platform/mapping';
-import { defineAction, UserError } from '@/lib/server/action';
+import { defineAction } from '@/lib/server/action';
 import { getDb } from '@/lib/server/db';
 import { getKeyring } from '@/lib/server/keyring';
 import { getRegistry } from '@/lib/server/registry';
@@ -22,7 +23,7 @@ export const previewMappingAction = defineAction({
   input: z.object({ integration: z.string().min(1).max(100), mapping: ZDraftMapping }),
   handler: async ({ integration, mapping }) => {
     const def = getRegistry().get(integration);
-    if (!def?.mapping) throw new UserError(`${integration} has no field mapping.`, undefined, 404);
+    if (!def?.mapping) throw new AppError('not_found', `${integration} has no field mapping.`);
     return previewMapping(mapping as Parameters<typeof previewMapping>[0], def.mapping.sample);
   },
 });
@@ -33,7 +34,7 @@ export const saveMappingAction = defineAction({
   input: z.object({ integration: z.string().min(1).max(100), expectedVersion: z.number().int().min(1), mapping: ZDraftMapping }),
   handler: async ({ integration, expectedVersion, mapping }, { user, correlationId }) => {
     const def = getRegistry().get(integration);
-    if (!def) throw new UserError(`${integration} is not registered in this build.`, undefined, 409);
+    if (!def) throw new AppError('orphaned', `${integration} is not registered in this build.`);
     const result = await updateIntegrationConfig(getDb(), {
       integration,
       expectedVersion,
@@ -57,9 +58,9 @@ export const saveMappingAction = defineAction({
             },
           }
         : undefined;
-      throw Object.assign(new Error(result.message), { code: 'stale', details });
+      throw refusalError(result, details);
     }
-    if (!result.ok) throw new UserError(result.message, result.fieldErrors, 400);
+    if (!result.ok) throw refusalError(result);
     return { version: result.version, changed: result.changed };
   },
 });

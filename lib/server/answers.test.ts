@@ -1,0 +1,71 @@
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { z } from 'zod';
+import { AppError } from '../platform/errors';
+import { boundedMessage, errorAnswer, failureAnswer, fieldErrorsOf, knownError, nulCharacterRefusal } from './answers';
+
+afterEach(() => vi.restoreAllMocks());
+
+describe('knownError: the one recogniser', () => {
+  it("answers an AppError with its code's status, bounded message, field errors and details", () => {
+    expect(knownError(new AppError('not_found', 'Run r1 does not exist'))).toEqual({ status: 404, error: 'Run r1 does not exist' });
+    expect(knownError(new AppError('invalid_input', 'Not saved', { fieldErrors: { schedule: 'bad' } }))).toEqual({
+      status: 400,
+      error: 'Not saved',
+      fieldErrors: { schedule: 'bad' },
+    });
+    expect(knownError(new AppError('stale', 'reload', { details: { latest: { version: 2 } } }))).toEqual({
+      status: 409,
+      error: 'reload',
+      details: { latest: { version: 2 } },
+    });
+    expect(errorAnswer(new AppError('forbidden', 'needs admin')).status).toBe(403);
+    expect(errorAnswer(new AppError('unauthenticated', 'sign in')).status).toBe(401);
+    const long = knownError(new AppError('invalid_input', 'x'.repeat(5000)))!;
+    expect(long.error).toHaveLength(300);
+    expect(long.error.endsWith('…')).toBe(true);
+  });
+
+  it('does not trust a foreign object or error that merely carries a matching code', () => {
+    const lookalike = Object.assign(new Error('password=hunter2 leaked in a driver message'), {
+      code: 'not_found',
+      details: { secret: 1 },
+    });
+    expect(knownError(lookalike)).toBeNull();
+    expect(knownError({ code: 'invalid_input', message: 'forged' })).toBeNull();
+    expect(knownError({ code: 'stale', status: 409, name: 'AppError', message: 'forged' })).toBeNull();
+    expect(knownError(null)).toBeNull();
+    expect(knownError('not_found')).toBeNull();
+  });
+
+  it('answers anything else 500 with a generic message and a reference, logging the error', () => {
+    const log = vi.spyOn(console, 'error').mockImplementation(() => {});
+    const lookalike = Object.assign(new Error('password=hunter2'), { code: 'not_found' });
+    const action = failureAnswer(lookalike, 'ref-1', 'action');
+    expect(action).toEqual({ status: 500, error: 'Something went wrong (ref ref-1). Try again; if it persists, quote the ref.' });
+    expect(JSON.stringify(action)).not.toContain('hunter2');
+    expect(failureAnswer(new TypeError('x is undefined'), 'ref-2', 'api')).toEqual({
+      status: 500,
+      error: 'Something went wrong (ref ref-2).',
+    });
+    expect(log).toHaveBeenCalledTimes(2);
+    expect(log.mock.calls[0][0]).toBe('[action] ref ref-1:');
+    expect(log.mock.calls[0][1]).toBe(lookalike);
+    expect(failureAnswer(new AppError('orphaned', 'not registered'), 'ref-3', 'api')).toEqual({ status: 409, error: 'not registered' });
+    expect(log).toHaveBeenCalledTimes(2);
+  });
+});
+
+describe('input refusals', () => {
+  it('names zod issues by path, bounded', () => {
+    const parsed = z.object({ a: z.object({ b: z.number() }) }).safeParse({ a: { b: 'x' } });
+    expect(parsed.success).toBe(false);
+    if (!parsed.success) expect(Object.keys(fieldErrorsOf(parsed.error))).toEqual(['a.b']);
+    expect(boundedMessage('short')).toBe('short');
+  });
+
+  it('refuses NUL characters in values and keys, naming the field', () => {
+    expect(nulCharacterRefusal({ a: [{ b: 'x\u0000y' }] })?.fieldErrors).toEqual({ 'a.0.b': 'must not contain NUL characters (\\u0000)' });
+    expect(nulCharacterRefusal({ ['k\u0000']: 1 })?.error).toMatch(/Field names cannot contain NUL/);
+    expect(nulCharacterRefusal({ a: 'fine', b: [1, null, { c: true }] })).toBeNull();
+  });
+});

@@ -1,0 +1,99 @@
+import type { z } from 'zod';
+import { AppError, type AppErrorStatus } from '../platform/errors';
+
+/**
+ * What route handlers (route.ts) and server actions (action.ts) answer when a request is refused:
+ * an AppError as its code's status (APP_ERROR_STATUS, the one map) and a bounded message, zod
+ * issues as field errors, NUL characters refused before they reach PostgreSQL. Pure functions
+ * (no Next.js, no session), shared by both wrappers and unit-tested in answers.test.ts.
+ */
+
+const MAX_MESSAGE = 300;
+
+/** A message (or field name) never echoes a huge input back: longer ones are cut, marked with '…'. */
+export function boundedMessage(text: string): string {
+  return text.length > MAX_MESSAGE ? `${text.slice(0, MAX_MESSAGE - 1)}…` : text;
+}
+
+export function fieldErrorsOf(error: z.ZodError): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const issue of error.issues) {
+    const key = boundedMessage(issue.path.join('.') || '_');
+    out[key] ??= boundedMessage(issue.message);
+  }
+  return out;
+}
+
+/** What a route handler or server action answers for a refusal the user can act on. */
+export interface KnownErrorAnswer {
+  status: AppErrorStatus;
+  error: string;
+  fieldErrors?: Record<string, string>;
+  details?: Record<string, unknown>;
+}
+
+/**
+ * The platform's refusal (an `AppError`) as the HTTP status (APP_ERROR_STATUS, the one map) and
+ * bounded message route handlers and server actions both answer with; null for anything else,
+ * including a foreign object that merely carries a `code` (a bug or an outage: logged, answered
+ * with a reference).
+ */
+export function knownError(error: unknown): KnownErrorAnswer | null {
+  return error instanceof AppError ? errorAnswer(error) : null;
+}
+
+/** An AppError as the answer: its code's status, its message bounded, its fields and details. */
+export function errorAnswer(error: AppError): KnownErrorAnswer {
+  return {
+    status: error.status,
+    error: boundedMessage(error.message),
+    ...(error.fieldErrors ? { fieldErrors: error.fieldErrors } : {}),
+    ...(error.details ? { details: error.details } : {}),
+  };
+}
+
+/**
+ * Anything else (a bug, an outage, a foreign object that only looks like a refusal): logged with a
+ * reference, answered 500 with a generic message the user can quote; its own text never reaches
+ * the browser.
+ */
+export function unexpectedErrorAnswer(error: unknown, ref: string, source: 'action' | 'api'): { status: 500; error: string } {
+  console.error(`[${source}] ref ${ref}:`, error);
+  const hint = source === 'action' ? ' Try again; if it persists, quote the ref.' : '';
+  return { status: 500, error: `Something went wrong (ref ${ref}).${hint}` };
+}
+
+/** The answer for any error a handler threw: a known refusal as is, anything else as a 500. */
+export function failureAnswer(error: unknown, ref: string, source: 'action' | 'api'): KnownErrorAnswer | { status: 500; error: string } {
+  return knownError(error) ?? unexpectedErrorAnswer(error, ref, source);
+}
+
+/**
+ * PostgreSQL text cannot hold U+0000, so input carrying it could only fail later as a database
+ * error: refused here with the field that has it. Walks with its own stack, so deeply nested
+ * JSON cannot overflow the call stack.
+ */
+export function nulCharacterRefusal(value: unknown): { error: string; fieldErrors: Record<string, string> } | null {
+  const stack: [unknown, string][] = [[value, '']];
+  while (stack.length > 0) {
+    const [item, path] = stack.pop()!;
+    if (typeof item === 'string') {
+      if (item.includes('\u0000'))
+        return {
+          error: 'Text cannot contain NUL characters (\\u0000): remove them.',
+          fieldErrors: { [boundedMessage(path || '_')]: 'must not contain NUL characters (\\u0000)' },
+        };
+    } else if (item !== null && typeof item === 'object') {
+      for (const [key, child] of Object.entries(item)) {
+        const childPath = path ? `${path}.${key}` : key;
+        if (key.includes('\u0000'))
+          return {
+            error: 'Field names cannot contain NUL characters (\\u0000): remove them.',
+            fieldErrors: { [boundedMessage(childPath)]: 'field name must not contain NUL characters (\\u0000)' },
+          };
+        stack.push([child, childPath]);
+      }
+    }
+  }
+  return null;
+}
