@@ -15,6 +15,10 @@ import {
   uniqueIndex,
   uuid,
 } from 'drizzle-orm/pg-core';
+// Types only (no runtime import): the shapes the platform stores in jsonb columns.
+import type { AlertMessage } from '../lib/platform/alerts/messages';
+import type { RunResult } from '../lib/platform/contract';
+import type { PlannedRequest } from '../lib/platform/resilience/dry-run';
 
 const createdAt = () => timestamp('created_at', { withTimezone: true }).notNull().defaultNow();
 const tstz = (name: string) => timestamp(name, { withTimezone: true });
@@ -174,11 +178,11 @@ export const runs = pgTable(
     nextAttemptAt: tstz('next_attempt_at'),
     progressDone: integer('progress_done'),
     progressTotal: integer('progress_total'),
-    result: jsonb('result').$type<unknown>(),
+    result: jsonb('result').$type<RunResult>(),
     errorMessage: text('error_message'),
     errorClass: text('error_class'),
     /** Dry-run: the mutating requests that were captured instead of sent. */
-    plan: jsonb('plan').$type<unknown[]>(),
+    plan: jsonb('plan').$type<PlannedRequest[]>(),
     /**
      * The handler's durable progress (ctx.cursor.checkpoint), written after each acknowledged unit of
      * work: a retried attempt resumes from it; when the run ends it becomes the integration's cursor.
@@ -417,7 +421,7 @@ export const alerts = pgTable(
     event: text('event').notNull(),
     integration: text('integration'),
     title: text('title').notNull(),
-    body: jsonb('body').$type<Record<string, unknown>>().notNull(),
+    body: jsonb('body').$type<AlertMessage>().notNull(),
     /** 'pending' | 'delivered' | 'partial' | 'undelivered'. */
     status: text('status').notNull().default('pending'),
     /** The channels chosen when the alert was raised: one delivery job each; the status is final once each has a final attempt. */

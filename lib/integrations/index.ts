@@ -6,6 +6,6 @@ import { crmSync } from './crm-sync';
  * Every integration of the platform, in one list: start-up builds the registry from it
  * (`buildRegistry(integrations)`), so adding an integration is one import and one entry here.
  */
-export const integrations: readonly IntegrationDefinition[] = [accountingExport as IntegrationDefinition, crmSync as IntegrationDefinition];
+export const integrations: readonly IntegrationDefinition[] = [accountingExport, crmSync];
 
 export default integrations;

@@ -2,6 +2,7 @@ import type { z } from 'zod';
 import type { Database, Transaction } from '../../db/client';
 import type { RunTrigger } from '../../db/schema';
 import type { RunLogger } from './log';
+import type { MapResult } from './mapping';
 import type { HttpClient } from './resilience/http';
 import type { OAuth2Config } from './resilience/oauth2';
 
@@ -58,8 +59,8 @@ export interface RunInfo {
   resumedFrom?: { value: unknown };
 }
 
-/** The configured field mapping, compiled once per attempt (see the mapping module for its result type). */
-export type MapFn = (records: unknown[]) => unknown;
+/** The configured field mapping, compiled once per attempt: mapped records, skipped ones with their reasons. */
+export type MapFn = (records: unknown[]) => Promise<MapResult>;
 
 export interface IntegrationContext<Settings = unknown> {
   /** The integration's settings, parsed with its zod schema. */

@@ -2,7 +2,6 @@ import { createHash } from 'node:crypto';
 import { z } from 'zod';
 import { defineIntegration } from '../../platform/contract';
 import { isHttpError, PermanentError } from '../../platform/errors';
-import type { MapResult } from '../../platform/mapping';
 import { defaultJournalMapping, invoiceSamples } from './mapping';
 import { countInvoicesAfter, invoiceExternalId, readInvoicesAfter, type ExportWatermark } from './source';
 
@@ -119,7 +118,7 @@ export const accountingExport = defineIntegration({
     let page = await read(position);
     while (page.length > 0) {
       if (ctx.signal.aborted) throw ctx.signal.reason;
-      const mapped = (await ctx.map(page.map((p) => p.record))) as MapResult;
+      const mapped = await ctx.map(page.map((p) => p.record));
       for (const r of mapped.rejected) reject({ reference: r.key, field: r.field, reason: r.reason, stage: 'mapping' });
       const entries = mapped.mapped.map((m) => ({
         ...m.value,

@@ -107,7 +107,7 @@ describe('crm-sync under change', () => {
     expect(crm).toHaveLength(before.length + 3);
     expectInSync(crm, await synced());
     expect(await outOfOrder()).toEqual([]);
-    const result = run.result as ApplyCounts & { pages: number; processed: number };
+    const result = run.result as unknown as ApplyCounts & { pages: number; processed: number };
     console.log(
       `crm under change: contacts ${before.length} + ${created.length} created during the walk, ${changed.length} changed during the walk; ` +
         `one run: pages ${result.pages}, created ${result.created}, updated ${result.updated}, unchanged ${result.unchanged}, stale ${result.stale}; out of order 0, missing 0`,

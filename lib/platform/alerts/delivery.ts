@@ -107,7 +107,7 @@ export async function raiseAlert(
       event,
       integration: message.integration,
       title: message.title,
-      body: message as unknown as Record<string, unknown>,
+      body: message,
       status: channelIds.length === 0 ? 'undelivered' : 'pending',
       channelIds,
       // Millisecond precision, so a JavaScript Date is an exact keyset cursor for alert history.
@@ -162,7 +162,7 @@ export async function deliverAlert(
   try {
     const target = await channelTarget(db, { id: channelId, keyring: params.keyring });
     if (!target) return 'skipped';
-    outcome = await sendToChannel(target, alert.body as unknown as AlertMessage, { alertId, timeoutMs: params.timeoutMs });
+    outcome = await sendToChannel(target, alert.body, { alertId, timeoutMs: params.timeoutMs });
   } catch (error) {
     outcome = { ok: false, responseCode: null, error: `could not send: ${error instanceof Error ? error.message : String(error)}` };
   }

@@ -111,7 +111,7 @@ export async function alertHistory(
     status: alert.status as AlertStatus,
     createdAt: alert.createdAt,
     channelIds: alert.channelIds,
-    message: alert.body as unknown as AlertMessage,
+    message: alert.body,
     incident: incident
       ? {
           id: incident.id,

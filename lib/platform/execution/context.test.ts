@@ -5,7 +5,7 @@ import { z } from 'zod';
 import { attemptLogs, attempts, cursors, integrations, runs, type Integration, type Run } from '../../../db/schema';
 import { freshDatabase, type TestDatabase } from '../../../test/db';
 import { sleep, startTestBoss } from '../../../test/fixtures/platform';
-import { defineIntegration, type IntegrationDefinition } from '../contract';
+import { defineIntegration, type IntegrationDefinition, type MapperFactory } from '../contract';
 import { PermanentError } from '../errors';
 import { createAttemptContext } from './context';
 
@@ -49,11 +49,7 @@ afterAll(async () => {
   await t.drop();
 });
 
-const build = (
-  def: IntegrationDefinition,
-  integration: Integration,
-  mapper?: (name: string, json: unknown) => Promise<(r: unknown[]) => unknown>,
-) =>
+const build = (def: IntegrationDefinition, integration: Integration, mapper?: MapperFactory) =>
   createAttemptContext(
     { db: t.db, boss, mapper, secrets: { read: async (_i, names) => Object.fromEntries(names.map((n) => [n, `secret-${n}`])) } },
     { def, integration, run, attemptId, attemptNumber: 2, signal: new AbortController().signal },
@@ -84,12 +80,12 @@ describe('attempt context', () => {
 
   it('exposes ctx.map, compiled from the stored mapping, only when the integration declares one', async () => {
     const compiled: unknown[] = [];
-    const mapper = async (name: string, json: unknown) => {
+    const mapper: MapperFactory = async (name, json) => {
       compiled.push({ name, json });
-      return (records: unknown[]) => ({ ok: records.length });
+      return async (records) => ({ mapped: [], rejected: [], filtered: records.length });
     };
     const withMapping = await build(mapped, rows.mapped, mapper);
-    expect(withMapping.ctx.map?.([1, 2, 3])).toEqual({ ok: 3 });
+    expect(await withMapping.ctx.map?.([1, 2, 3])).toEqual({ mapped: [], rejected: [], filtered: 3 });
     expect(compiled).toEqual([{ name: 'mapped', json: { fields: ['stored'] } }]);
     const without = await build(plain, rows.plain, mapper);
     expect(without.ctx.map).toBeUndefined();

@@ -15,6 +15,7 @@ import {
   isDatabaseUnavailableError,
 } from '../errors';
 import { breakerDeferral } from '../resilience/breaker';
+import type { PlannedRequest } from '../resilience/dry-run';
 import { retryBudgetMessage, retryBudgetStatus } from '../resilience/retry-budget';
 import { recordCredentialsFailure, recordCredentialsRecovered } from '../resilience/token-health';
 import { isTerminalRunStatus, TERMINAL_RUN_STATUSES } from '../run-status';
@@ -262,7 +263,7 @@ async function lockRun(tx: Transaction, runId: string): Promise<Run> {
   return row;
 }
 
-function jsonSafe(value: unknown): unknown {
+function jsonSafe(value: RunResult | undefined): RunResult {
   try {
     return JSON.parse(JSON.stringify(value ?? {}));
   } catch {
@@ -463,7 +464,7 @@ async function failRun(
     message: string;
     errorClass: string;
     reason: 'permanent' | 'retries_exhausted' | 'retry_budget' | 'interrupted';
-    plan?: unknown[];
+    plan?: PlannedRequest[];
   },
 ) {
   const [updated] = await tx
