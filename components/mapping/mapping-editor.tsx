@@ -12,6 +12,7 @@ import { Input } from '@/components/ui/input';
 import { Select } from '@/components/ui/select';
 import { Table, TableBody, TableCell, TableHead, TableHeader, TableRow } from '@/components/ui/table';
 import { describeMappingChange, rebaseMapping } from '@/lib/platform/mapping/diff';
+import { FIELD_TYPES } from '@/lib/platform/mapping/types';
 import type { ActionResult } from '@/lib/server/action';
 
 export interface EditorField {
@@ -54,8 +55,6 @@ function Sentences({ items, empty, testId }: { items: string[]; empty: string; t
     </ul>
   );
 }
-
-const TYPES = ['string', 'number', 'integer', 'boolean', 'date', 'decimal'];
 
 function useDebounced<T>(value: T, ms: number): T {
   const [debounced, setDebounced] = useState(value);
@@ -291,7 +290,7 @@ export function MappingEditor({
                     disabled={!canEdit}
                     onChange={(e) => update(i, { type: e.target.value })}
                   >
-                    {TYPES.map((t) => (
+                    {FIELD_TYPES.map((t) => (
                       <option key={t} value={t}>
                         {t}
                       </option>

@@ -4,7 +4,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { alertChannels, auditLog } from '../../../db/schema';
 import { freshDatabase, type TestDatabase } from '../../../test/db';
 import { keyringFrom } from '../governance/crypto';
-import { channelTarget, createChannel, getChannel, listChannels, openChannelSecret, updateChannel } from './channels';
+import { openChannelSecret } from './channel-secret';
+import { channelTarget, createChannel, getChannel, listChannels, updateChannel } from './channels';
 
 const keyring = keyringFrom({ key: randomBytes(32).toString('base64'), keyId: 'k1' });
 const HMAC = 'hmac-secret-9f8e7d6c5b4a';

@@ -1,7 +1,7 @@
 import { and, asc, eq, inArray, lt, or, sql, type SQL } from 'drizzle-orm';
 import type { DatabaseOrTransaction } from '../../../db/client';
 import { alertChannels, alertDeliveries, alerts, incidents } from '../../../db/schema';
-import type { ChannelType } from './channels';
+import type { ChannelType } from './channel-input';
 import type { AlertStatus } from './delivery';
 import type { AlertMessage } from './messages';
 

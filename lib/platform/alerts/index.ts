@@ -4,18 +4,8 @@
  * `alertHistory` and `openIncidents`.
  */
 export { sendTestAlert, startAlerting, type AlertingOptions } from './alerting';
-export {
-  channelTarget,
-  createChannel,
-  getChannel,
-  listChannels,
-  updateChannel,
-  ZChannelInput,
-  type ChannelResult,
-  type ChannelType,
-  type ChannelView,
-  type TChannelInput,
-} from './channels';
+export { ZChannelInput, type ChannelResult, type ChannelType, type ChannelView, type TChannelInput } from './channel-input';
+export { channelTarget, createChannel, getChannel, listChannels, updateChannel } from './channels';
 export { ALERT_DELIVERY_QUEUE, DEFAULT_DELIVERY_RETRY, ensureAlertQueues, type AlertStatus, type DeliveryRetry } from './delivery';
 export { alertHistory, type AlertDeliveryView, type AlertHistoryItem, type AlertHistoryPage, type AlertIncidentView } from './history';
 export { handlePlatformEvent, openIncidents, type IncidentChange } from './incidents';

@@ -1,5 +1,5 @@
 import nodemailer from 'nodemailer';
-import type { ChannelTarget } from './channels';
+import type { ChannelTarget } from './channel-input';
 import { emailContent, shortError, slackPayload, webhookBody, webhookSignature, type AlertMessage } from './messages';
 
 /**

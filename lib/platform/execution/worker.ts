@@ -7,7 +7,7 @@ import { CancelledError } from '../errors';
 import type { AttemptLogOptions } from '../log';
 import { syncRegistry } from '../registry';
 import type { HttpDefaults } from '../resilience/http';
-import { startBulkDispatcher } from '../triggers/bulk';
+import { startBulkDispatcher } from '../triggers/bulk-dispatch';
 import { syncSchedules } from '../triggers/schedules';
 import { startScheduledRun } from '../triggers/triggers';
 import { DEFAULT_LIVENESS_INTERVAL_MS, startLiveness } from './liveness';

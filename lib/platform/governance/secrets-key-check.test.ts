@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { alertChannels, integrations, secretKeyChecks } from '../../../db/schema';
 import { freshDatabase, type TestDatabase } from '../../../test/db';
 import { ConfigError } from '../../env';
-import { sealChannelSecret } from '../alerts/channels';
+import { sealChannelSecret } from '../alerts/channel-secret';
 import { keyringFrom } from './crypto';
 import { writeSecrets } from './secrets';
 import { secretsKeyCheckValue, verifySecretsKeys } from './secrets-key-check';

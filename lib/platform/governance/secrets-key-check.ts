@@ -3,7 +3,7 @@ import { eq, isNotNull } from 'drizzle-orm';
 import type { Database } from '../../../db/client';
 import { alertChannels, integrationSecrets, secretKeyChecks } from '../../../db/schema';
 import { ConfigError } from '../../env';
-import { openChannelSecret } from '../alerts/channels';
+import { openChannelSecret } from '../alerts/channel-secret';
 import { open, SecretDecryptionError, type Keyring } from './crypto';
 
 /**

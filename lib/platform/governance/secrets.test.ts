@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { alertChannels, auditLog, integrations, integrationSecrets } from '../../../db/schema';
 import { freshDatabase, type TestDatabase } from '../../../test/db';
 import { ConfigError } from '../../env';
-import { openChannelSecret, sealChannelSecret } from '../alerts/channels';
+import { openChannelSecret, sealChannelSecret } from '../alerts/channel-secret';
 import { isCredentialsError, isPermanentError } from '../errors';
 import { keyringFrom } from './crypto';
 import { createSecretsProvider, loadKeyring, reencryptSecrets, secretStatus, writeSecrets } from './secrets';

@@ -2,7 +2,7 @@ import { and, asc, eq, inArray, isNotNull, ne, sql } from 'drizzle-orm';
 import type { Database, DatabaseOrTransaction } from '../../../db/client';
 import { alertChannels, integrationSecrets } from '../../../db/schema';
 import { ConfigError, type Env } from '../../env';
-import { openChannelSecret, sealChannelSecret } from '../alerts/channels';
+import { openChannelSecret, sealChannelSecret } from '../alerts/channel-secret';
 import type { SecretsProvider } from '../contract';
 import { SecretsKeyMismatchError } from '../errors';
 import { recordAction } from './audit';

@@ -10,7 +10,9 @@ import { AppError } from '../errors';
 import { startPlatformWorker } from '../execution/worker';
 import { buildRegistry, syncRegistry } from '../registry';
 import { openBreaker, resetBreaker } from '../resilience/breaker';
-import { cancelBulkOperation, dispatchHeldRuns, getBulkOperation, listBulkOperations, retryRuns, startBulkDispatcher } from './bulk';
+import { cancelBulkOperation, retryRuns } from './bulk';
+import { dispatchHeldRuns, startBulkDispatcher } from './bulk-dispatch';
+import { getBulkOperation, listBulkOperations } from './bulk-views';
 
 const def = (name: string) =>
   defineIntegration({

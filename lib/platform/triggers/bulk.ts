@@ -1,16 +1,15 @@
 import { randomUUID } from 'node:crypto';
-import { and, asc, desc, eq, inArray, isNotNull, sql } from 'drizzle-orm';
+import { and, asc, eq, inArray, sql } from 'drizzle-orm';
 import type { PgBoss } from 'pg-boss';
 import { z } from 'zod';
 import type { Database, DatabaseOrTransaction } from '../../../db/client';
-import { bulkOperations, integrations, runs, type BulkOperation, type Integration, type Run } from '../../../db/schema';
+import { bulkOperations, runs, type Integration, type Run } from '../../../db/schema';
 import { parseDuration, zDuration } from '../duration';
 import { AppError } from '../errors';
-import { bossDb, RUNS_QUEUE, sendRunJob } from '../execution/queue';
+import { bossDb, RUNS_QUEUE } from '../execution/queue';
 import { insertRun, loadIntegration, parseTriggerInput, ZActor, ZReason, ZRunId } from '../execution/run-create';
 import { recordAction } from '../governance/audit';
-import { breakerDeferral, getBreaker } from '../resilience/breaker';
-import { ACTIVE_RUN_STATUSES } from '../run-status';
+import { dispatchIntegration } from './bulk-dispatch';
 
 /**
  * Bulk retry as one operation, staggered and breaker-aware.
@@ -22,6 +21,10 @@ import { ACTIVE_RUN_STATUSES } from '../run-status';
  * integration's breaker is open: those runs are marked `hold = 'breaker'` ("queued behind
  * breaker") and released, at the pace, once it closes. When an open breaker is due for its
  * half-open trial, one run is released as the trial. Progress is read from the runs themselves.
+ *
+ * This file holds the commands (retryRuns, cancelBulkOperation); bulk-dispatch.ts the dispatcher,
+ * bulk-views.ts what the console reads. Outside triggers/, the console reaches them through
+ * triggers.ts and the worker starts the dispatcher from bulk-dispatch.ts.
  */
 
 export const BULK_LIMIT = 500;
@@ -31,36 +34,6 @@ const ZPace = z.object({
   runs: z.number().int().min(1, 'must be at least 1').max(500),
   per: zDuration({ min: '100ms', max: '1h' }),
 });
-
-export interface BulkProgress {
-  /** Not started yet: held (pace or breaker) or on the queue waiting. */
-  queued: number;
-  /** Of `queued`: waiting because the integration's breaker is open. */
-  behindBreaker: number;
-  /** Running, retrying or deferred. */
-  started: number;
-  succeeded: number;
-  failed: number;
-  cancelled: number;
-}
-
-export interface BulkOperationView {
-  id: string;
-  kind: 'retry';
-  createdBy: string;
-  createdAt: Date;
-  reason: string | null;
-  total: number;
-  pace: { runs: number; perMs: number };
-  /** 'active' while any run has not finished; 'done' when all have; 'cancelled' after cancelBulkOperation. */
-  status: 'active' | 'done' | 'cancelled';
-  cancelledAt: Date | null;
-  cancelledBy: string | null;
-  progress: BulkProgress;
-  integrations: string[];
-  runIds: string[];
-  retriedRunIds: string[];
-}
 
 const ZRetryRuns = z
   .object({
@@ -183,184 +156,6 @@ export async function retryRuns(
   }
   return { runIds: result.runIds, bulkOperationId: result.bulkOperationId };
 }
-
-export interface DispatchResult {
-  released: number;
-  behindBreaker: number;
-}
-
-/** Releases held runs that may go now, for every integration with held runs (or one). */
-export async function dispatchHeldRuns(db: Database, boss: PgBoss, params: { integration?: string } = {}): Promise<DispatchResult> {
-  const names = params.integration
-    ? [params.integration]
-    : (
-        await db
-          .selectDistinct({ integration: runs.integration })
-          .from(runs)
-          .where(and(isNotNull(runs.hold), eq(runs.status, 'queued')))
-      ).map((r) => r.integration);
-  const total: DispatchResult = { released: 0, behindBreaker: 0 };
-  for (const name of names) {
-    const one = await dispatchIntegration(db, boss, name);
-    total.released += one.released;
-    total.behindBreaker += one.behindBreaker;
-  }
-  return total;
-}
-
-async function dispatchIntegration(db: DatabaseOrTransaction, boss: PgBoss, name: string): Promise<DispatchResult> {
-  return db.transaction(async (tx) => {
-    const [lock] = await tx.execute<{ ok: boolean }>(
-      sql`select pg_try_advisory_xact_lock(hashtext('junction.bulk-dispatch'), hashtext(${name})) as ok`,
-    );
-    if (!lock.ok) return { released: 0, behindBreaker: 0 };
-    const [integration] = await tx.select().from(integrations).where(eq(integrations.name, name));
-    if (!integration) return { released: 0, behindBreaker: 0 };
-    const held = and(eq(runs.integration, name), eq(runs.status, 'queued'), isNotNull(runs.hold));
-
-    // The pace of the oldest held run's operation applies to the integration.
-    const [oldest] = await tx
-      .select({ paceRuns: bulkOperations.paceRuns, pacePeriodMs: bulkOperations.pacePeriodMs })
-      .from(runs)
-      .innerJoin(bulkOperations, eq(bulkOperations.id, runs.bulkOperationId))
-      .where(held)
-      .orderBy(asc(runs.createdAt))
-      .limit(1);
-    if (!oldest) return { released: 0, behindBreaker: 0 };
-
-    let allowed: number;
-    const breaker = await getBreaker(tx, { key: integration.breakerKey });
-    if (breaker && breaker.state !== 'closed') {
-      const deferUntil = await breakerDeferral(tx, { key: integration.breakerKey, cooldownMs: parseDuration(integration.breakerCooldown) });
-      const [inFlight] = await tx
-        .select({ n: sql<number>`count(*)::int` })
-        .from(runs)
-        .where(and(eq(runs.integration, name), isNotNull(runs.releasedAt), inArray(runs.status, ACTIVE_RUN_STATUSES)));
-      // Due for its half-open trial: one run may be that trial; the rest wait for the breaker to close.
-      allowed = deferUntil === null && inFlight.n === 0 ? 1 : 0;
-      if (allowed === 0) {
-        const marked = await tx.update(runs).set({ hold: 'breaker' }).where(held).returning({ id: runs.id });
-        return { released: 0, behindBreaker: marked.length };
-      }
-    } else {
-      const [recent] = await tx
-        .select({ n: sql<number>`count(*)::int` })
-        .from(runs)
-        .where(and(eq(runs.integration, name), sql`${runs.releasedAt} > now() - make_interval(secs => ${oldest.pacePeriodMs / 1000})`));
-      allowed = Math.max(0, oldest.paceRuns - recent.n);
-    }
-
-    let released = 0;
-    if (allowed > 0) {
-      const next = await tx
-        .select({ id: runs.id })
-        .from(runs)
-        .where(held)
-        .orderBy(asc(runs.createdAt), asc(runs.id))
-        .limit(allowed)
-        .for('update', { skipLocked: true });
-      for (const { id } of next) {
-        const jobId = randomUUID();
-        await tx
-          .update(runs)
-          .set({ hold: null, releasedAt: sql`now()`, jobId })
-          .where(eq(runs.id, id));
-        await sendRunJob(boss, tx, { runId: id, jobId, integration: name });
-        released += 1;
-      }
-    }
-    // What is left waits for its turn (a breaker that closed turns 'breaker' back into 'pace').
-    await tx
-      .update(runs)
-      .set({ hold: 'pace' })
-      .where(and(held, eq(runs.hold, 'breaker')));
-    return { released, behindBreaker: 0 };
-  });
-}
-
-/** Runs dispatchHeldRuns every `intervalMs` until stopped (each worker runs one; they take turns by lock). */
-export function startBulkDispatcher(db: Database, boss: PgBoss, params: { intervalMs?: number } = {}): { stop(): Promise<void> } {
-  let stopped = false;
-  let current: Promise<unknown> = Promise.resolve();
-  const timer = setInterval(() => {
-    if (stopped) return;
-    current = current.then(() =>
-      stopped
-        ? undefined
-        : dispatchHeldRuns(db, boss).catch((error) => console.error(`[bulk] dispatch failed: ${(error as Error).message}`)),
-    );
-  }, params.intervalMs ?? 2_000);
-  timer.unref();
-  return {
-    async stop() {
-      stopped = true;
-      clearInterval(timer);
-      await current;
-    },
-  };
-}
-
-async function progressOf(db: DatabaseOrTransaction, ids: string[]) {
-  if (ids.length === 0) return new Map<string, { progress: BulkProgress; integrations: string[] }>();
-  const rows = await db
-    .select({
-      id: runs.bulkOperationId,
-      queued: sql<number>`count(*) filter (where ${runs.status} = 'queued' and ${runs.startedAt} is null)::int`,
-      behindBreaker: sql<number>`count(*) filter (where ${runs.status} = 'queued' and ${runs.hold} = 'breaker')::int`,
-      started: sql<number>`count(*) filter (where ${runs.status} in ('running', 'retrying', 'deferred') or (${runs.status} = 'queued' and ${runs.startedAt} is not null))::int`,
-      succeeded: sql<number>`count(*) filter (where ${runs.status} = 'succeeded')::int`,
-      failed: sql<number>`count(*) filter (where ${runs.status} = 'failed')::int`,
-      cancelled: sql<number>`count(*) filter (where ${runs.status} = 'cancelled')::int`,
-      integrations: sql<string[]>`array_agg(distinct ${runs.integration})`,
-    })
-    .from(runs)
-    .where(inArray(runs.bulkOperationId, ids))
-    .groupBy(runs.bulkOperationId);
-  return new Map(
-    rows.map(({ id, integrations: names, ...progress }) => [id as string, { progress, integrations: [...(names ?? [])].sort() }]),
-  );
-}
-
-function view(row: BulkOperation, found: { progress: BulkProgress; integrations: string[] } | undefined): BulkOperationView {
-  const progress = found?.progress ?? { queued: 0, behindBreaker: 0, started: 0, succeeded: 0, failed: 0, cancelled: 0 };
-  const finished = progress.succeeded + progress.failed + progress.cancelled;
-  return {
-    id: row.id,
-    kind: row.kind,
-    createdBy: row.createdBy,
-    createdAt: row.createdAt,
-    reason: row.reason,
-    total: row.total,
-    pace: { runs: row.paceRuns, perMs: row.pacePeriodMs },
-    status: row.cancelledAt ? 'cancelled' : finished >= row.total ? 'done' : 'active',
-    cancelledAt: row.cancelledAt,
-    cancelledBy: row.cancelledBy,
-    progress,
-    integrations: found?.integrations ?? [],
-    runIds: row.runIds,
-    retriedRunIds: row.retriedRunIds,
-  };
-}
-
-/** One bulk operation with its progress; null when it does not exist (or its runs were pruned). */
-export async function getBulkOperation(db: DatabaseOrTransaction, params: { id: string }): Promise<BulkOperationView | null> {
-  const id = parseTriggerInput(z.string().uuid('must be a bulk operation id (uuid)'), params.id);
-  const [row] = await db.select().from(bulkOperations).where(eq(bulkOperations.id, id));
-  if (!row) return null;
-  return view(row, (await progressOf(db, [id])).get(id));
-}
-
-/** The newest bulk operations first, with progress. */
-export async function listBulkOperations(db: DatabaseOrTransaction, params: { limit?: number } = {}): Promise<BulkOperationView[]> {
-  const limit = parseTriggerInput(z.number().int().min(1).max(200).default(20), params.limit);
-  const rows = await db.select().from(bulkOperations).orderBy(desc(bulkOperations.createdAt), desc(bulkOperations.id)).limit(limit);
-  const progress = await progressOf(
-    db,
-    rows.map((r) => r.id),
-  );
-  return rows.map((row) => view(row, progress.get(row.id)));
-}
-
 /**
  * Cancels what has not started of a bulk operation (held runs and runs still waiting on the queue);
  * runs already started go on. Audited as 'bulk_cancel'.

@@ -13,7 +13,8 @@ import { missedWhilePaused } from './resume-policy';
 import { applySchedule } from './schedules';
 
 export { openBreaker, resetBreaker } from '../resilience/breaker';
-export { cancelBulkOperation, getBulkOperation, listBulkOperations, retryRuns } from './bulk';
+export { cancelBulkOperation, retryRuns } from './bulk';
+export { getBulkOperation, listBulkOperations } from './bulk-views';
 
 /**
  * The triggering API for the console, the API and scripts. Each call validates its input, checks
