@@ -11,7 +11,7 @@ import { keyringFrom } from './crypto';
 import { writeSecrets } from './secrets';
 import { secretsKeyCheckValue, verifySecretsKeys } from './secrets-key-check';
 
-const ROOT = path.resolve(import.meta.dirname, '../..');
+const ROOT = path.resolve(import.meta.dirname, '../../..');
 const goodKey = randomBytes(32).toString('base64');
 const wrongKey = randomBytes(32).toString('base64');
 const good = keyringFrom({ key: goodKey, keyId: 'k1' });
