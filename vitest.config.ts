@@ -31,6 +31,8 @@ const UNIT = [
   'lib/server/answers.test.ts',
   'lib/server/params.test.ts',
   'lib/platform/run-status.test.ts',
+  'lib/platform/read-models/run-text.test.ts',
+  'lib/platform/triggers/trigger-text.test.ts',
   'lib/platform/words.test.ts',
   'sandbox/**/*.test.ts',
   'scripts/embedded-postgres.test.ts',

@@ -5,18 +5,12 @@ import { SuccessChart } from '@/components/integrations/success-chart';
 import { Card, CardContent, CardDescription, CardHeader, CardTitle } from '@/components/ui/card';
 import { requireUser } from '@/lib/auth/guards';
 import { checkHealth } from '@/lib/platform/read-models/health';
-import { listInventory } from '@/lib/platform/read-models/inventory';
 import { AWAITING_ACTION_WINDOW_MS, awaitingActionFilter, overviewStats } from '@/lib/platform/read-models/run-queries';
+import { lastDays } from '@/lib/platform/read-models/run-text';
 import { getDb } from '@/lib/server/db';
+import { getInventory } from '@/lib/server/queries';
 
 export const dynamic = 'force-dynamic';
-
-function lastSevenDays(): string[] {
-  const today = new Date();
-  return Array.from({ length: 7 }, (_, i) =>
-    new Date(Date.UTC(today.getUTCFullYear(), today.getUTCMonth(), today.getUTCDate() - (6 - i))).toISOString().slice(0, 10),
-  );
-}
 
 function Stat({ label, value, href, tone }: { label: string; value: number; href: string; tone?: 'bad' | 'warn' }) {
   return (
@@ -42,9 +36,9 @@ export default async function OverviewPage() {
   const db = getDb();
   // One bound for the count and the list it links to, so both show the same runs.
   const since = new Date(Date.now() - AWAITING_ACTION_WINDOW_MS);
-  const [inventory, stats, health] = await Promise.all([listInventory(db), overviewStats(db, { since }), checkHealth(db)]);
+  const [inventory, stats, health] = await Promise.all([getInventory(), overviewStats(db, { since }), checkHealth(db)]);
   const count = (state: string) => inventory.filter((i) => i.state === state).length;
-  const days = lastSevenDays();
+  const days = lastDays(7);
   const checks = [
     ['Database', health.database],
     ['Migrations', health.migrations],

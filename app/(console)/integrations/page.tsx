@@ -12,21 +12,12 @@ import { Select } from '@/components/ui/select';
 import { Table, TableBody, TableCell, TableHead, TableHeader, TableRow } from '@/components/ui/table';
 import { requireUser } from '@/lib/auth/guards';
 import { parseSearchParams, ZUrlText } from '@/lib/platform/params';
-import { listInventory, type IntegrationState } from '@/lib/platform/read-models/inventory';
-import { describeCron, nextRuns } from '@/lib/platform/triggers/cron';
-import { getDb } from '@/lib/server/db';
+import type { IntegrationState } from '@/lib/platform/read-models/inventory';
+import { scheduleText } from '@/lib/platform/triggers/trigger-text';
+import { getInventory } from '@/lib/server/queries';
 
 export const metadata = { title: 'Integrations' };
 export const dynamic = 'force-dynamic';
-
-function scheduleText(schedule: string | null, timezone: string) {
-  if (!schedule) return { words: 'Manual only', next: null };
-  try {
-    return { words: `${describeCron(schedule)} (${timezone})`, next: nextRuns(schedule, timezone, 1)[0] ?? null };
-  } catch {
-    return { words: `${schedule} (${timezone})`, next: null };
-  }
-}
 
 const ZInventoryParams = z.object({ q: ZUrlText(200).optional(), state: z.string().max(40).optional() });
 
@@ -34,7 +25,7 @@ export default async function IntegrationsPage({ searchParams }: { searchParams:
   await requireUser();
   const { data, problems } = parseSearchParams(ZInventoryParams, await searchParams);
   const { q, state } = data;
-  const all = await listInventory(getDb(), { search: q });
+  const all = await getInventory(q);
   const rows = state && state in STATE_LABELS ? all.filter((r) => r.state === state) : all;
   return (
     <div className="flex flex-col gap-4">

@@ -4,14 +4,13 @@ import { IntegrationTabs } from '@/components/integrations/integration-tabs';
 import { StateBadge } from '@/components/integrations/state-badge';
 import { requireUser } from '@/lib/auth/guards';
 import { hasRole } from '@/lib/auth/roles';
-import { listInventory } from '@/lib/platform/read-models/inventory';
-import { getDb } from '@/lib/server/db';
 import { segmentName } from '@/lib/server/params';
+import { getInventoryRow } from '@/lib/server/queries';
 
 export default async function IntegrationLayout({ children, params }: { children: React.ReactNode; params: Promise<{ name: string }> }) {
   const user = await requireUser();
   const name = segmentName((await params).name);
-  const [row] = await listInventory(getDb(), { name });
+  const row = await getInventoryRow(name);
   if (!row) notFound();
   return (
     <div className="flex flex-col gap-4">

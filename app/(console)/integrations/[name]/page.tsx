@@ -7,14 +7,15 @@ import { Badge } from '@/components/ui/badge';
 import { Card, CardContent, CardDescription, CardHeader, CardTitle } from '@/components/ui/card';
 import { requireUser } from '@/lib/auth/guards';
 import { hasRole } from '@/lib/auth/roles';
-import { getBreakerView, listInventory } from '@/lib/platform/read-models/inventory';
+import { getBreakerView } from '@/lib/platform/read-models/inventory';
 import { listRuns } from '@/lib/platform/read-models/run-queries';
 import { isActiveRunStatus } from '@/lib/platform/run-status';
-import { describeCron } from '@/lib/platform/triggers/cron';
 import { missedWhilePaused } from '@/lib/platform/triggers/resume-policy';
+import { resumeText, scheduleText } from '@/lib/platform/triggers/trigger-text';
 import { asSentence } from '@/lib/platform/words';
 import { getDb } from '@/lib/server/db';
 import { segmentName } from '@/lib/server/params';
+import { getInventoryRow } from '@/lib/server/queries';
 import { runNowAction } from '../../runs/actions';
 import { openBreakerAction, pauseAction, resetBreakerAction, resumeAction } from '../actions';
 
@@ -26,26 +27,16 @@ export default async function IntegrationPage({ params }: { params: Promise<{ na
   const user = await requireUser();
   const name = segmentName((await params).name);
   const db = getDb();
-  const [row] = await listInventory(db, { name });
+  const row = await getInventoryRow(name);
   if (!row) notFound();
   const [breaker, runs, missed] = await Promise.all([
     getBreakerView(db, { key: row.breakerKey }),
     listRuns(db, { integration: name, limit: 20 }),
     missedWhilePaused(db, { integration: name }),
   ]);
-  const resumeText = `${missed.missed}${missed.capped ? '+' : ''} scheduled run${missed.missed === 1 ? ' was' : 's were'} missed while paused. Resume will ${
-    missed.resumeWillStartRun ? 'start one run now, then follow the schedule' : 'skip them and wait for the next scheduled time'
-  } (policy: ${missed.resumePolicy === 'run_once' ? 'run once on resume' : 'skip missed runs'}; change it in Configuration).`;
   const canOperate = hasRole(user.role, 'operator') && row.registered;
   const running = row.lastRun && isActiveRunStatus(row.lastRun.status);
-  let schedule = 'Manual only';
-  if (row.schedule) {
-    try {
-      schedule = `${describeCron(row.schedule)} (${row.timezone})`;
-    } catch {
-      schedule = row.schedule;
-    }
-  }
+  const schedule = scheduleText(row.schedule, row.timezone).words;
   return (
     <div className="flex flex-col gap-6">
       <div className="grid gap-4 lg:grid-cols-3">
@@ -58,7 +49,7 @@ export default async function IntegrationPage({ params }: { params: Promise<{ na
             </CardDescription>
             {row.paused && row.schedule ? (
               <p className="text-sm" data-testid="resume-outlook">
-                {resumeText}
+                {resumeText(missed)}
               </p>
             ) : null}
             {row.credentialsError ? (
@@ -102,7 +93,7 @@ export default async function IntegrationPage({ params }: { params: Promise<{ na
                   <ConfirmAction
                     label="Resume"
                     title={`Resume ${name}?`}
-                    description={row.schedule ? resumeText : 'This integration has no schedule: resuming only lifts the pause.'}
+                    description={row.schedule ? resumeText(missed) : 'This integration has no schedule: resuming only lifts the pause.'}
                     confirmLabel="Resume"
                     action={resumeAction.bind(null, { integration: name })}
                     successMessage="Resumed"

@@ -13,44 +13,13 @@ import { Progress } from '@/components/ui/progress';
 import { requireUser } from '@/lib/auth/guards';
 import { hasRole } from '@/lib/auth/roles';
 import { getRunDetail } from '@/lib/platform/read-models/run-queries';
+import { elapsedText, planSummary } from '@/lib/platform/read-models/run-text';
 import { isActiveRunStatus } from '@/lib/platform/run-status';
 import { getDb } from '@/lib/server/db';
 import { cancelRunAction } from '../actions';
 
 export const metadata = { title: 'Run' };
 export const dynamic = 'force-dynamic';
-
-interface CapturedRequest {
-  method: string;
-  url: string;
-  headers?: Record<string, string>;
-  body?: unknown;
-}
-
-function ms(from: Date, to: Date | null): string {
-  if (!to) return 'running';
-  const d = to.getTime() - from.getTime();
-  return d < 1000 ? `${d} ms` : `${(d / 1000).toFixed(1)} s`;
-}
-
-function planSummary(plan: CapturedRequest[]): string[] {
-  const groups = new Map<string, number>();
-  for (const p of plan) {
-    let target = p.url;
-    try {
-      const u = new URL(p.url);
-      target = `${u.origin}${u.pathname}`;
-    } catch {
-      // keep as is
-    }
-    const key = `${p.method} ${target}`;
-    groups.set(key, (groups.get(key) ?? 0) + 1);
-  }
-  return [...groups].map(([key, n]) => {
-    const [method, ...rest] = key.split(' ');
-    return `Would ${method} ${n} request${n === 1 ? '' : 's'} to ${rest.join(' ')}`;
-  });
-}
 
 export default async function RunPage({ params }: { params: Promise<{ id: string }> }) {
   const user = await requireUser();
@@ -60,7 +29,7 @@ export default async function RunPage({ params }: { params: Promise<{ id: string
   const { run, attempts, retries } = detail;
   const active = isActiveRunStatus(run.status);
   const canOperate = hasRole(user.role, 'operator');
-  const plan = (run.plan ?? []) as CapturedRequest[];
+  const plan = run.plan ?? [];
   return (
     <div className="flex flex-col gap-6">
       <PageHeader
@@ -251,7 +220,7 @@ export default async function RunPage({ params }: { params: Promise<{ id: string
                     {a.outcome === 'deferred' ? 'deferred (circuit open)' : a.outcome}
                   </Badge>
                   <span className="text-xs text-muted-foreground">
-                    started <RelativeTime value={a.startedAt} /> · {ms(a.startedAt, a.finishedAt)}
+                    started <RelativeTime value={a.startedAt} /> · {elapsedText(a.startedAt, a.finishedAt)}
                     {a.worker ? ` · ${a.worker}` : ''}
                   </span>
                 </CardHeader>

@@ -1,0 +1,42 @@
+import { describe, expect, it } from 'vitest';
+import { elapsedText, lastDays, planSummary } from './run-text';
+
+describe('run text', () => {
+  it('says how long an attempt took, or that it is running', () => {
+    const from = new Date('2026-11-30T10:00:00.000Z');
+    expect(elapsedText(from, null)).toBe('running');
+    expect(elapsedText(from, new Date('2026-11-30T10:00:00.850Z'))).toBe('850 ms');
+    expect(elapsedText(from, new Date('2026-11-30T10:00:02.449Z'))).toBe('2.4 s');
+    expect(elapsedText(from, new Date('2026-11-30T10:01:00.000Z'))).toBe('60.0 s');
+  });
+
+  it('groups a dry-run plan by method and endpoint, without query strings, in the order first met', () => {
+    const plan = [
+      { method: 'GET', url: 'https://crm.example/contacts?page=1' },
+      { method: 'POST', url: 'https://erp.example/journal' },
+      { method: 'GET', url: 'https://crm.example/contacts?page=2' },
+      { method: 'POST', url: 'https://erp.example/journal' },
+      { method: 'POST', url: 'https://erp.example/journal' },
+      { method: 'DELETE', url: 'not a url' },
+    ];
+    expect(planSummary(plan)).toEqual([
+      'Would GET 2 requests to https://crm.example/contacts',
+      'Would POST 3 requests to https://erp.example/journal',
+      'Would DELETE 1 request to not a url',
+    ]);
+    expect(planSummary([])).toEqual([]);
+  });
+
+  it('lists the last days as UTC dates, oldest first, ending today', () => {
+    expect(lastDays(3, new Date('2026-03-01T23:30:00-05:00'))).toEqual(['2026-02-28', '2026-03-01', '2026-03-02']);
+    expect(lastDays(7, new Date('2026-01-03T00:00:00Z'))).toEqual([
+      '2025-12-28',
+      '2025-12-29',
+      '2025-12-30',
+      '2025-12-31',
+      '2026-01-01',
+      '2026-01-02',
+      '2026-01-03',
+    ]);
+  });
+});

@@ -1,0 +1,42 @@
+import type { PlannedRequest } from '../resilience/dry-run';
+
+/**
+ * What the console says about a run, in words: pure functions (no database), so the pages only
+ * lay them out and the wording is tested here (run-text.test.ts).
+ */
+
+/** An attempt's duration: '850 ms', '2.4 s', or 'running' while it has not finished. */
+export function elapsedText(from: Date, to: Date | null): string {
+  if (!to) return 'running';
+  const d = to.getTime() - from.getTime();
+  return d < 1000 ? `${d} ms` : `${(d / 1000).toFixed(1)} s`;
+}
+
+/**
+ * A dry-run's plan, grouped by method and endpoint (query strings left out), one sentence each in
+ * the order first met: "Would POST 3 requests to https://erp.example/journal".
+ */
+export function planSummary(plan: readonly Pick<PlannedRequest, 'method' | 'url'>[]): string[] {
+  const groups = new Map<string, { method: string; target: string; count: number }>();
+  for (const p of plan) {
+    let target = p.url;
+    try {
+      const u = new URL(p.url);
+      target = `${u.origin}${u.pathname}`;
+    } catch {
+      // Not an absolute URL: shown as it is.
+    }
+    const key = `${p.method} ${target}`;
+    const group = groups.get(key);
+    if (group) group.count++;
+    else groups.set(key, { method: p.method, target, count: 1 });
+  }
+  return [...groups.values()].map(({ method, target, count }) => `Would ${method} ${count} request${count === 1 ? '' : 's'} to ${target}`);
+}
+
+/** The dashboard's days, oldest first: the last `days` UTC dates (YYYY-MM-DD) up to `now`'s. */
+export function lastDays(days: number, now: Date = new Date()): string[] {
+  return Array.from({ length: days }, (_, i) =>
+    new Date(Date.UTC(now.getUTCFullYear(), now.getUTCMonth(), now.getUTCDate() - (days - 1 - i))).toISOString().slice(0, 10),
+  );
+}
