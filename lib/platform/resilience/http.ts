@@ -14,6 +14,10 @@ import type { OAuth2Provider } from './oauth2';
  * `Idempotency-Key`) honouring Retry-After on 429/503, `X-Correlation-Id`, the OAuth2 bearer (a
  * 401 drops the token and retries once) and, in a dry-run, the gate that captures mutating
  * requests instead of sending them.
+ *
+ * resilience/ is internal to the platform: nothing outside lib/platform imports it. The handler
+ * context (execution/context.ts) builds ctx.http from this file, the runner and the triggers use
+ * breaker.ts, and the contract names the OAuth2 and HTTP client types.
  */
 
 export interface HttpRequestOptions {

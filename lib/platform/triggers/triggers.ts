@@ -21,6 +21,11 @@ export { getBulkOperation, listBulkOperations } from './bulk-views';
  * that the integration exists and is registered (not orphaned), writes the run row and enqueues its
  * pg-boss job in ONE transaction together with the audit record of who did it. No worker needs to
  * run in the calling process; `boss` only has to be started.
+ *
+ * Public surface of triggers/: the console and the API start, retry, cancel and pause runs and
+ * retry in bulk through this file (it re-exports the breaker commands and bulk operations).
+ * Besides it, only cron.ts, schedules.ts, idempotency.ts, resume-policy.ts and trigger-text.ts are
+ * imported from outside the folder (and bulk-dispatch.ts by the worker loop).
  */
 
 const parse = parseTriggerInput;
