@@ -97,7 +97,7 @@ describe('hostile input', () => {
           });
           expect(result.ok).toBe(false);
           if (result.ok) return;
-          expect(result.code).toBe('invalid');
+          expect(result.code).toBe('invalid_input');
           expect(result.message.length).toBeGreaterThan(0);
           expect(Object.keys(result.fieldErrors ?? {}).length).toBeGreaterThan(0);
           for (const message of Object.values(result.fieldErrors ?? {})) expect(message.length).toBeLessThan(500);
