@@ -60,7 +60,7 @@ async function job(id: string) {
   return row;
 }
 
-async function expectTriggerError(promise: Promise<unknown>, code: string, message: RegExp) {
+async function expectRefusal(promise: Promise<unknown>, code: string, message: RegExp) {
   const error = await promise.then(
     () => undefined,
     (e: unknown) => e,
@@ -103,17 +103,13 @@ describe('runNow', () => {
 
   it('refuses an unknown or orphaned integration and an anonymous caller, leaving nothing behind', async () => {
     const before = await t.db.select({ n: sql<number>`count(*)::int` }).from(runs);
-    await expectTriggerError(
-      runNow(t.db, boss, { integration: 'nope', triggeredBy: 'ada' }),
-      'not_found',
-      /Integration 'nope' does not exist/,
-    );
-    await expectTriggerError(
+    await expectRefusal(runNow(t.db, boss, { integration: 'nope', triggeredBy: 'ada' }), 'not_found', /Integration 'nope' does not exist/);
+    await expectRefusal(
       runNow(t.db, boss, { integration: 'legacy', triggeredBy: 'ada' }),
       'orphaned',
       /'legacy' is orphaned: its handler is no longer registered/,
     );
-    await expectTriggerError(runNow(t.db, boss, { integration: 'orders', triggeredBy: ' ' }), 'invalid_input', /triggeredBy is required/);
+    await expectRefusal(runNow(t.db, boss, { integration: 'orders', triggeredBy: ' ' }), 'invalid_input', /triggeredBy is required/);
     const after = await t.db.select({ n: sql<number>`count(*)::int` }).from(runs);
     expect(after[0].n).toBe(before[0].n);
   });
@@ -139,17 +135,17 @@ describe('retryRun and retryRuns', () => {
 
   it('refuses runs that are not failed or cancelled, unknown runs and orphaned integrations', async () => {
     const { runId: queued } = await runNow(t.db, boss, { integration: 'orders', triggeredBy: 'ada' });
-    await expectTriggerError(
+    await expectRefusal(
       retryRun(t.db, boss, { runId: queued, triggeredBy: 'op' }),
       'invalid_state',
       /is queued: only failed or cancelled runs can be retried/,
     );
-    await expectTriggerError(
+    await expectRefusal(
       retryRun(t.db, boss, { runId: '00000000-0000-4000-8000-000000000000', triggeredBy: 'op' }),
       'not_found',
       /does not exist/,
     );
-    await expectTriggerError(retryRun(t.db, boss, { runId: await failedRun('legacy'), triggeredBy: 'op' }), 'orphaned', /orphaned/);
+    await expectRefusal(retryRun(t.db, boss, { runId: await failedRun('legacy'), triggeredBy: 'op' }), 'orphaned', /orphaned/);
   });
 
   it('retries many runs at once, all or nothing, with an audit action per integration', async () => {
@@ -169,7 +165,7 @@ describe('retryRun and retryRuns', () => {
     const c = await failedRun('orders');
     const count = async () => (await t.db.select({ n: sql<number>`count(*)::int` }).from(runs))[0].n;
     const before = await count();
-    await expectTriggerError(
+    await expectRefusal(
       retryRuns(t.db, boss, { runIds: [c, queued], triggeredBy: 'op' }),
       'invalid_state',
       new RegExp(`${queued} is queued`),
@@ -209,7 +205,7 @@ describe('retry once and idempotent triggers', () => {
     expect(error).toBeInstanceOf(AppError);
     expect(error).toMatchObject({ code: 'invalid_state', details: { existingRetryId: runId } });
     expect((error as Error).message).toContain(`already retried as run ${runId}`);
-    await expectTriggerError(
+    await expectRefusal(
       retryRuns(t.db, boss, { runIds: [failed], triggeredBy: 'op' }),
       'invalid_state',
       new RegExp(`${failed} as ${runId}`),
@@ -276,7 +272,7 @@ describe('cancelRun', () => {
       integration: 'ledger',
       newValue: { runId, previousStatus: 'queued' },
     });
-    await expectTriggerError(cancelRun(t.db, boss, { runId, by: 'op' }), 'invalid_state', /already cancelled/);
+    await expectRefusal(cancelRun(t.db, boss, { runId, by: 'op' }), 'invalid_state', /already cancelled/);
   });
 });
 
@@ -298,7 +294,7 @@ describe('pause, resume and scheduled runs', () => {
     expect(run).toMatchObject({ trigger: 'schedule', triggeredBy: 'schedule' });
     expect((await actions('pause')).map((a) => a.changedBy)).toEqual(['op@example.com']);
     expect((await actions('resume')).map((a) => a.changedBy)).toEqual(['op@example.com']);
-    await expectTriggerError(pauseIntegration(t.db, boss, { integration: 'legacy', by: 'op' }), 'orphaned', /orphaned/);
+    await expectRefusal(pauseIntegration(t.db, boss, { integration: 'legacy', by: 'op' }), 'orphaned', /orphaned/);
   });
 });
 
@@ -315,7 +311,7 @@ describe('operator breaker actions', () => {
       changedBy: 'lead@example.com',
       newValue: { key: 'orders', previousState: 'open' },
     });
-    await expectTriggerError(resetBreaker(t.db, { key: 'no-such-system', by: 'op' }), 'not_found', /No breaker 'no-such-system'/);
+    await expectRefusal(resetBreaker(t.db, { key: 'no-such-system', by: 'op' }), 'not_found', /No breaker 'no-such-system'/);
   });
 
   it('runs jobs on the singleton run queue', async () => {
