@@ -87,6 +87,7 @@ describe('AppError', () => {
       invalid_state: 409,
       stale: 409,
       conflict: 409,
+      idempotency_key_reused: 422,
     });
     for (const [code, status] of Object.entries(APP_ERROR_STATUS)) {
       expect(new AppError(code as keyof typeof APP_ERROR_STATUS, 'x').status).toBe(status);

@@ -158,6 +158,8 @@ export const APP_ERROR_STATUS = {
   stale: 409,
   /** It clashes with another (a name already taken). */
   conflict: 409,
+  /** An API Idempotency-Key already used on this route with another request body. */
+  idempotency_key_reused: 422,
 } as const satisfies Record<string, number>;
 
 export type AppErrorCode = keyof typeof APP_ERROR_STATUS;

@@ -5,7 +5,7 @@ import { z } from 'zod';
 import type { DatabaseOrTransaction } from '../../db/client';
 import type { Role } from '../../db/schema';
 import { authorize, type SessionUser } from '../auth/guards';
-import { IdempotencyError, requestHash, withIdempotencyKey, type IdempotentAnswer } from '../platform/triggers/idempotency';
+import { requestHash, withIdempotencyKey, type IdempotentAnswer } from '../platform/triggers/idempotency';
 import { errorAnswer, fieldErrorsOf, knownError, nulCharacterRefusal, unexpectedErrorAnswer } from './answers';
 import { getDb } from './db';
 
@@ -117,7 +117,12 @@ export function route<S extends z.ZodType>(options: {
         headers: { 'cache-control': 'no-store', ...(result.replayed ? { 'idempotent-replayed': 'true' } : {}) },
       });
     } catch (error) {
-      if (error instanceof IdempotencyError) return NextResponse.json({ error: error.message }, { status: error.status });
+      // A refused Idempotency-Key (malformed, or reused with another body) is an AppError too.
+      const known = knownError(error);
+      if (known) {
+        const { status, ...body } = known;
+        return NextResponse.json(body, { status });
+      }
       const { status, ...body } = unexpectedErrorAnswer(error, correlationId, 'api');
       return NextResponse.json(body, { status });
     }

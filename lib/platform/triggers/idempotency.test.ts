@@ -3,7 +3,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Transaction } from '../../../db/client';
 import { idempotencyKeys, users } from '../../../db/schema';
 import { freshDatabase, type TestDatabase } from '../../../test/db';
-import { IdempotencyError, pruneIdempotencyKeys, requestHash, withIdempotencyKey } from './idempotency';
+import { AppError } from '../errors';
+import { pruneIdempotencyKeys, requestHash, withIdempotencyKey } from './idempotency';
 
 let t: TestDatabase;
 let ada: string;
@@ -55,8 +56,9 @@ describe('Idempotency-Key', () => {
   it('refuses the same key with another body with 422, and does nothing', async () => {
     await call({ key: 'k-diff', body: { dryRun: false } }, effect('diff'));
     const refused = call({ key: 'k-diff', body: { dryRun: true } }, effect('diff'));
-    await expect(refused).rejects.toBeInstanceOf(IdempotencyError);
+    await expect(refused).rejects.toBeInstanceOf(AppError);
     await expect(refused).rejects.toMatchObject({
+      code: 'idempotency_key_reused',
       status: 422,
       message: expect.stringMatching(/already used on this route with a different request body/),
     });

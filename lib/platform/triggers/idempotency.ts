@@ -3,6 +3,7 @@ import { and, eq, lt, sql } from 'drizzle-orm';
 import { z } from 'zod';
 import type { Database, DatabaseOrTransaction, Transaction } from '../../../db/client';
 import { idempotencyKeys } from '../../../db/schema';
+import { AppError } from '../errors';
 
 /**
  * Idempotency-Key for mutating API requests (the IETF httpapi draft's header): a client that
@@ -28,17 +29,6 @@ export const ZIdempotencyKey = z
   .min(1, 'Idempotency-Key is empty: send 1 to 255 visible ASCII characters, e.g. a UUID')
   .max(255, 'Idempotency-Key is longer than 255 characters: send a shorter one, e.g. a UUID')
   .regex(/^[\x21-\x7e]+$/, 'Idempotency-Key may only contain visible ASCII characters (no spaces): use e.g. a UUID');
-
-/** Refusals of the key itself; `status` is the HTTP status the API answers with. */
-export class IdempotencyError extends Error {
-  override name = 'IdempotencyError';
-  constructor(
-    message: string,
-    readonly status: 400 | 422,
-  ) {
-    super(message);
-  }
-}
 
 /** JSON with object keys sorted, so the same body written in another key order hashes the same. */
 function canonical(value: unknown): string {
@@ -73,7 +63,7 @@ export async function withIdempotencyKey(
   work: (tx: Transaction) => Promise<IdempotentAnswer>,
 ): Promise<IdempotentAnswer & { replayed: boolean }> {
   const key = ZIdempotencyKey.safeParse(params.key);
-  if (!key.success) throw new IdempotencyError(key.error.issues[0].message, 400);
+  if (!key.success) throw new AppError('invalid_input', key.error.issues[0].message);
   const ttl = sql`now() - make_interval(secs => ${IDEMPOTENCY_TTL_MS / 1000})`;
   const where = and(eq(idempotencyKeys.userId, params.userId), eq(idempotencyKeys.route, params.route), eq(idempotencyKeys.key, key.data));
   return db.transaction(async (tx) => {
@@ -91,9 +81,9 @@ export async function withIdempotencyKey(
     if (claimed.length === 0) {
       const [stored] = await tx.select().from(idempotencyKeys).where(where);
       if (stored.requestHash !== params.requestHash) {
-        throw new IdempotencyError(
+        throw new AppError(
+          'idempotency_key_reused',
           `Idempotency-Key '${key.data.slice(0, 64)}' was already used on this route with a different request body: send a new key for a new request, or repeat the original body to get its answer.`,
-          422,
         );
       }
       return { status: stored.status, body: stored.response, replayed: true };
