@@ -30,6 +30,10 @@ export default auth((req) => {
   }
   if (req.auth?.user) return NextResponse.next();
   if (pathname.startsWith('/api/')) {
+    // Scripts call the JSON API with `Authorization: Bearer <API token>`: the route handler checks
+    // it (lib/server/route.ts). Pages and server actions only know sessions, so a token alone gets
+    // the sign-in redirect there.
+    if (req.headers.get('authorization')) return NextResponse.next();
     return NextResponse.json({ error: 'Not signed in: sign in at /signin first.' }, { status: 401 });
   }
   const url = new URL('/signin', req.nextUrl.origin);

@@ -3,6 +3,7 @@ import {
   bigint,
   bigserial,
   boolean,
+  check,
   index,
   integer,
   jsonb,
@@ -79,6 +80,39 @@ export const idempotencyKeys = pgTable(
   (t) => [primaryKey({ columns: [t.userId, t.route, t.key] }), index('idempotency_keys_created_idx').on(t.createdAt)],
 );
 export type IdempotencyKey = typeof idempotencyKeys.$inferSelect;
+
+/**
+ * API tokens for scripts: a bearer token with a role (viewer or operator, never admin) and an
+ * expiry. Only the SHA-256 of the value is stored; `prefix` (e.g. "jct_AbCd") tells tokens apart.
+ */
+export const apiTokens = pgTable(
+  'api_tokens',
+  {
+    id: uuid('id').primaryKey().defaultRandom(),
+    name: text('name').notNull(),
+    role: roleEnum('role').notNull(),
+    tokenHash: text('token_hash').notNull().unique(),
+    prefix: text('prefix').notNull(),
+    createdByUserId: uuid('created_by_user_id')
+      .notNull()
+      .references(() => users.id, { onDelete: 'cascade' }),
+    /** The admin who created it, as the audit trail names them. */
+    createdBy: text('created_by').notNull(),
+    createdAt: createdAt(),
+    expiresAt: tstz('expires_at').notNull(),
+    lastUsedAt: tstz('last_used_at'),
+    revokedAt: tstz('revoked_at'),
+    revokedBy: text('revoked_by'),
+  },
+  (t) => [
+    index('api_tokens_created_idx').on(t.createdAt),
+    uniqueIndex('api_tokens_live_name_idx')
+      .on(t.name)
+      .where(sql`revoked_at is null`),
+    check('api_tokens_role_check', sql`${t.role} in ('viewer', 'operator')`),
+  ],
+);
+export type ApiToken = typeof apiTokens.$inferSelect;
 
 // ---------------------------------------------------------------------------------------------
 // Integrations and their configuration

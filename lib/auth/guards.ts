@@ -10,6 +10,8 @@ export interface SessionUser {
   name: string;
   email: string;
   role: Role;
+  /** Set when the caller is an API token (lib/auth/api-tokens.ts): `id` is then its creator's, `name` the token's audit name. */
+  tokenId?: string;
 }
 
 /** The signed-in, enabled user of this request, or null. */

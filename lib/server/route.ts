@@ -4,7 +4,10 @@ import { NextResponse } from 'next/server';
 import { z } from 'zod';
 import type { DatabaseOrTransaction } from '../../db/client';
 import type { Role } from '../../db/schema';
-import { authorize, type SessionUser } from '../auth/guards';
+import { authenticateApiToken } from '../auth/api-tokens';
+import { authorize, type Authorization, type SessionUser } from '../auth/guards';
+import { hasRole } from '../auth/roles';
+import { AppError } from '../platform/errors';
 import { requestHash, withIdempotencyKey, type IdempotentAnswer } from '../platform/triggers/idempotency';
 import { errorAnswer, fieldErrorsOf, knownError, nulCharacterRefusal, unexpectedErrorAnswer } from './answers';
 import { getDb } from './db';
@@ -23,6 +26,38 @@ function sameOrigin(request: Request): boolean {
   } catch {
     return false;
   }
+}
+
+/**
+ * The caller of an API request: a bearer token (`Authorization: Bearer jct_...`) when the request
+ * carries one, else the session cookie. A request with a token is judged by the token alone (a bad
+ * token is a 401 even beside a valid cookie), and a token never grants more than its role.
+ */
+export async function authorizeRequest(request: Request, required: Role): Promise<Authorization> {
+  const header = request.headers.get('authorization');
+  if (header === null) return authorize(required);
+  const match = /^Bearer\s+(\S+)\s*$/i.exec(header);
+  if (!match) {
+    return {
+      ok: false,
+      error: new AppError('unauthenticated', "The Authorization header must be 'Bearer <token>' with a Junction API token."),
+    };
+  }
+  const result = await authenticateApiToken(getDb(), match[1]);
+  if (!result.ok) return { ok: false, error: new AppError('unauthenticated', result.error) };
+  if (!hasRole(result.role, required)) {
+    return {
+      ok: false,
+      error: new AppError(
+        'forbidden',
+        `This needs the ${required} role; API token '${result.token.name}' has the ${result.role} role. Ask an admin for a token with more access.`,
+      ),
+    };
+  }
+  return {
+    ok: true,
+    user: { id: result.userId, name: result.actor, email: '', role: result.role, tokenId: result.token.id },
+  };
 }
 
 /**
@@ -56,7 +91,7 @@ export function route<S extends z.ZodType>(options: {
         { status: 403 },
       );
     }
-    const access = await authorize(options.role);
+    const access = await authorizeRequest(request, options.role);
     if (!access.ok) {
       const { status, ...body } = errorAnswer(access.error);
       return NextResponse.json(body, { status });
@@ -106,7 +141,8 @@ export function route<S extends z.ZodType>(options: {
         getDb(),
         {
           userId: access.user.id,
-          route: `${request.method} ${new URL(request.url).pathname}`,
+          // A token's keys are its own, not its creator's.
+          route: `${access.user.tokenId ? `token ${access.user.tokenId} ` : ''}${request.method} ${new URL(request.url).pathname}`,
           key: idempotencyKey,
           requestHash: requestHash(raw),
         },

@@ -1,3 +1,4 @@
+import Link from 'next/link';
 import { redirect } from 'next/navigation';
 import { EmptyState } from '@/components/common/empty-state';
 import { PageHeader } from '@/components/common/page-header';
@@ -22,6 +23,11 @@ export default async function UsersPage() {
       <PageHeader
         title="Users and roles"
         description="People appear here after their first SSO sign-in. Viewers read; operators also run, retry, pause and reset breakers; admins also edit configuration, credentials, mappings, channels and roles. Every change is audited."
+        actions={
+          <Link className="text-sm underline" href="/users/tokens">
+            API tokens for scripts
+          </Link>
+        }
       />
       {users.length === 0 ? (
         <EmptyState title="No users yet" />

@@ -1,11 +1,11 @@
-import { NextResponse } from 'next/server';
-import { currentUser } from '@/lib/auth/guards';
+import { route } from '@/lib/server/route';
 
 export const dynamic = 'force-dynamic';
 
-/** Who the caller is: used by scripts and the console's client components. */
-export async function GET() {
-  const user = await currentUser();
-  if (!user) return NextResponse.json({ error: 'Not signed in: sign in at /signin first.' }, { status: 401 });
-  return NextResponse.json({ user });
-}
+/** Who the caller is (a signed-in user, or an API token acting as "token <name> (created by <admin>)"). */
+export const GET = route({
+  role: 'viewer',
+  handler: async ({ user }) => ({
+    user: { id: user.id, name: user.name, email: user.email, role: user.role, ...(user.tokenId ? { tokenId: user.tokenId } : {}) },
+  }),
+});

@@ -31,6 +31,8 @@ const ACTION_LABELS: Record<string, string> = {
   alert_test: 'Test alert',
   secrets_reencrypt: 'Secrets re-encrypted',
   revert: 'Configuration reverted',
+  api_token_create: 'API token created',
+  api_token_revoke: 'API token revoked',
 };
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
@@ -135,6 +137,14 @@ export function describeAction(action: string, value: unknown): AuditPart[] {
           `Re-encrypted ${plural(Number(d.integrationSecrets ?? 0), 'integration secret')} and ${plural(Number(d.channelSecrets ?? 0), 'channel secret')}${str(d.keyId) ? ` under key ${str(d.keyId)}` : ''}`,
         ),
       ];
+    case 'api_token_create': {
+      const expires = exact(d.expiresAt);
+      return [
+        text(`Created API token ${str(d.name) ?? ''} with the ${str(d.role) ?? 'viewer'} role${expires ? `, expiring ${expires}` : ''}`),
+      ];
+    }
+    case 'api_token_revoke':
+      return [text(`Revoked API token ${str(d.name) ?? ''}`.trimEnd())];
     case 'revert': {
       const fields = Array.isArray(d.fields) ? d.fields.filter((f): f is string => typeof f === 'string') : [];
       const to = exact(d.to);

@@ -1,0 +1,106 @@
+import { sql } from 'drizzle-orm';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { apiTokens, auditLog } from '../../db/schema';
+import { freshDatabase, type TestDatabase } from '../../test/db';
+import { authenticateApiToken, createApiToken, hashApiToken, listApiTokens, revokeApiToken } from './api-tokens';
+import { updateUser, upsertSignedInUser } from './users';
+
+let t: TestDatabase;
+let adaId: string;
+let otherAdminId: string;
+beforeAll(async () => {
+  t = await freshDatabase();
+  adaId = (await upsertSignedInUser(t.db, { subject: 'idp|ada', email: 'ada@x', name: 'Ada', initialRole: 'admin' })).id;
+  otherAdminId = (await upsertSignedInUser(t.db, { subject: 'idp|ed', email: 'ed@x', name: 'Ed', initialRole: 'admin' })).id;
+});
+afterAll(() => t.drop());
+
+const ada = () => ({ id: adaId, actor: 'ada@x' });
+
+describe('API tokens', () => {
+  it('stores only the hash of a jct_ value, audits the creation without the value, and acts as "token <name> (created by <admin>)"', async () => {
+    const { token, value } = await createApiToken(t.db, {
+      input: { name: 'nightly-ci', role: 'operator', expiresInDays: 30 },
+      creator: ada(),
+      correlationId: 'corr-create',
+    });
+    expect(value).toMatch(/^jct_[A-Za-z0-9_-]{43}$/);
+    const [row] = await t.db.select().from(apiTokens);
+    expect(row.tokenHash).toBe(hashApiToken(value));
+    expect(JSON.stringify(row)).not.toContain(value.slice(4));
+    expect(token).not.toHaveProperty('tokenHash');
+    expect(row.expiresAt.getTime() - row.createdAt.getTime()).toBeCloseTo(30 * 86_400_000, -4);
+    const audit = await t.db.select().from(auditLog);
+    expect(audit).toEqual([expect.objectContaining({ changedBy: 'ada@x', fieldName: 'api_token_create', correlationId: 'corr-create' })]);
+    expect(JSON.stringify(audit)).not.toContain(value.slice(4));
+
+    const auth = await authenticateApiToken(t.db, value);
+    expect(auth).toMatchObject({ ok: true, role: 'operator', userId: adaId, actor: 'token nightly-ci (created by ada@x)' });
+    const [used] = await listApiTokens(t.db);
+    expect(used.lastUsedAt).toBeInstanceOf(Date);
+    expect(used).not.toHaveProperty('tokenHash');
+  });
+
+  it('refuses bad input, admin tokens and a second live token of the same name, creating nothing', async () => {
+    const before = await t.db.select().from(apiTokens);
+    await expect(createApiToken(t.db, { input: { name: 'x', role: 'admin', expiresInDays: 30 }, creator: ada() })).rejects.toThrow(
+      /never an admin/,
+    );
+    await expect(createApiToken(t.db, { input: { name: 'x', role: 'viewer', expiresInDays: 0 }, creator: ada() })).rejects.toThrow(
+      /at least 1 day/,
+    );
+    await expect(createApiToken(t.db, { input: { name: 'x', role: 'viewer', expiresInDays: 9999 }, creator: ada() })).rejects.toThrow(
+      /at most 365/,
+    );
+    await expect(createApiToken(t.db, { input: { name: 'nightly-ci', role: 'viewer', expiresInDays: 1 }, creator: ada() })).rejects.toThrow(
+      /already exists/,
+    );
+    // The database refuses an admin token even if a caller skipped the schema.
+    await expect(
+      t.db.execute(
+        sql`insert into api_tokens (name, role, token_hash, prefix, created_by_user_id, created_by, expires_at) values ('sneaky', 'admin', 'h', 'p', ${adaId}, 'ada@x', now() + interval '1 day')`,
+      ),
+    ).rejects.toMatchObject({ cause: expect.objectContaining({ constraint_name: 'api_tokens_role_check' }) });
+    expect(await t.db.select().from(apiTokens)).toHaveLength(before.length);
+  });
+
+  it('answers unknown, malformed, expired and revoked tokens with a clear reason', async () => {
+    expect(await authenticateApiToken(t.db, 'hunter2')).toMatchObject({ ok: false, error: expect.stringContaining("start with 'jct_'") });
+    expect(await authenticateApiToken(t.db, `jct_${'A'.repeat(43)}`)).toMatchObject({
+      ok: false,
+      error: expect.stringContaining('not valid'),
+    });
+
+    const expiring = await createApiToken(t.db, { input: { name: 'short', role: 'viewer', expiresInDays: 1 }, creator: ada() });
+    await t.db.execute(sql`update api_tokens set expires_at = now() - interval '1 second' where id = ${expiring.token.id}`);
+    expect(await authenticateApiToken(t.db, expiring.value)).toMatchObject({ ok: false, error: expect.stringContaining('expired on') });
+
+    const revoked = await createApiToken(t.db, { input: { name: 'to-revoke', role: 'viewer', expiresInDays: 7 }, creator: ada() });
+    expect((await authenticateApiToken(t.db, revoked.value)).ok).toBe(true);
+    await revokeApiToken(t.db, { id: revoked.token.id, actor: 'ed@x', correlationId: 'corr-revoke' });
+    expect(await authenticateApiToken(t.db, revoked.value)).toMatchObject({ ok: false, error: expect.stringContaining('was revoked') });
+    await expect(revokeApiToken(t.db, { id: revoked.token.id, actor: 'ed@x' })).rejects.toThrow(/already revoked/);
+    const [audit] = await t.db
+      .select()
+      .from(auditLog)
+      .where(sql`field_name = 'api_token_revoke'`);
+    expect(audit).toMatchObject({
+      changedBy: 'ed@x',
+      correlationId: 'corr-revoke',
+      newValue: expect.objectContaining({ name: 'to-revoke' }),
+    });
+    // The name is free again once the token is revoked.
+    await createApiToken(t.db, { input: { name: 'to-revoke', role: 'viewer', expiresInDays: 7 }, creator: ada() });
+  });
+
+  it("never grants more than its creator's current role, and stops when the creator is disabled", async () => {
+    const { value } = await createApiToken(t.db, {
+      input: { name: 'ed-script', role: 'operator', expiresInDays: 7 },
+      creator: { id: otherAdminId, actor: 'ed@x' },
+    });
+    await updateUser(t.db, { userId: otherAdminId, role: 'viewer', actor: 'ada@x' });
+    expect(await authenticateApiToken(t.db, value)).toMatchObject({ ok: true, role: 'viewer' });
+    await updateUser(t.db, { userId: otherAdminId, disabled: true, actor: 'ada@x' });
+    expect(await authenticateApiToken(t.db, value)).toMatchObject({ ok: false, error: expect.stringContaining('is disabled') });
+  });
+});
