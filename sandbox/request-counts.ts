@@ -15,15 +15,38 @@ export interface SystemRequestCounts {
 
 export type RequestCountsSnapshot = Record<CountedSystem, SystemRequestCounts>;
 
+/** One request as received, for following a correlation id or a trace to the external system. */
+export interface RecordedRequest {
+  system: CountedSystem;
+  method: string;
+  path: string;
+  at: string;
+  correlationId: string | null;
+  traceparent: string | null;
+}
+
+/** The most recent requests kept for `GET /_admin/requests/recent`. */
+const RECENT_LIMIT = 1000;
+
 export class RequestCounts {
   #counts = RequestCounts.#empty();
+  #recent: RecordedRequest[] = [];
 
   static #empty(): RequestCountsSnapshot {
     return Object.fromEntries(COUNTED_SYSTEMS.map((s) => [s, { total: 0, byStatus: {}, aborted: 0 }])) as RequestCountsSnapshot;
   }
 
-  arrived(system: CountedSystem): void {
+  arrived(system: CountedSystem, request?: Omit<RecordedRequest, 'system' | 'at'>): void {
     this.#counts[system].total++;
+    if (request) {
+      this.#recent.push({ system, at: new Date().toISOString(), ...request });
+      if (this.#recent.length > RECENT_LIMIT) this.#recent.splice(0, this.#recent.length - RECENT_LIMIT);
+    }
+  }
+
+  /** Requests received lately, oldest first; optionally only those carrying one correlation id. */
+  recent(filter: { correlationId?: string } = {}): RecordedRequest[] {
+    return this.#recent.filter((r) => filter.correlationId === undefined || r.correlationId === filter.correlationId);
   }
 
   answered(system: CountedSystem, status: number): void {
@@ -41,5 +64,6 @@ export class RequestCounts {
 
   reset(): void {
     this.#counts = RequestCounts.#empty();
+    this.#recent = [];
   }
 }

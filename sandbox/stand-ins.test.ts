@@ -173,6 +173,17 @@ describe('fault injection over HTTP', () => {
 });
 
 describe('admin endpoints and the page', () => {
+  it('records each request with its X-Correlation-Id and traceparent, filterable by correlation id', async () => {
+    const traceparent = '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01';
+    await fetch(`${sandbox.url}/crm/v1/contacts`, { headers: { 'x-correlation-id': 'corr-follow-me', traceparent } });
+    await fetch(`${sandbox.url}/crm/v1/contacts`, { headers: { 'x-correlation-id': 'someone-else' } });
+    const answer = await fetch(`${sandbox.url}/_admin/requests/recent?correlationId=corr-follow-me`);
+    expect(answer.status).toBe(200);
+    expect(((await answer.json()) as { items: unknown[] }).items).toEqual([
+      expect.objectContaining({ system: 'crm', method: 'GET', path: '/crm/v1/contacts', correlationId: 'corr-follow-me', traceparent }),
+    ]);
+  });
+
   it('counts requests per system by status, and reset clears counts, bookings, messages and faults but keeps contacts', async () => {
     const bearer = await token(sandbox.url);
     await fetch(`${sandbox.url}/accounting/v1/journal-entries`, {

@@ -27,7 +27,8 @@ import { RequestCounts, type CountedSystem } from './request-counts';
  *   GET /crm/v1/contacts                    CRM API (updated_since + cursor pagination)
  *   POST /catcher/webhook|slack/<name>      alert catchers; GET /catcher/messages, /catcher/emails
  *   GET /                                   an HTML page of what each system received
- *   /_admin/...                             faults, request counts, reset, catcher failures, CRM changes,
+ *   /_admin/...                             faults, request counts (and /_admin/requests/recent?correlationId=:
+ *                                           the latest requests with their X-Correlation-Id and traceparent), reset, catcher failures, CRM changes,
  *                                           accounting bookings (summary) and entries (each booking's externalId)
  *
  * A request to oauth, accounting or crm first passes the fault injector: down / outage (503),
@@ -240,6 +241,10 @@ export async function startStandIns(options: StandInsOptions): Promise<StandIns>
         return methodNotAllowed(req, ['GET', 'PUT', 'DELETE']);
       }
       case 'requests':
+        if (rest.length === 1 && rest[0] === 'recent') {
+          if (req.method !== 'GET') methodNotAllowed(req, ['GET']);
+          return json(200, { items: requests.recent({ correlationId: req.query.get('correlationId') ?? undefined }) });
+        }
         if (rest.length > 0) notFound(req);
         if (req.method !== 'GET') methodNotAllowed(req, ['GET']);
         return json(200, { ...requests.snapshot(), tokenRequests: tokens.tokenRequests, tokensIssued: tokens.issued });
@@ -337,7 +342,16 @@ export async function startStandIns(options: StandInsOptions): Promise<StandIns>
     }
     const system = systemOf(segments);
     if (system) {
-      requests.arrived(system);
+      const header = (name: string) => {
+        const value = raw.headers[name];
+        return (Array.isArray(value) ? value[0] : value) ?? null;
+      };
+      requests.arrived(system, {
+        method: raw.method ?? 'GET',
+        path: url.pathname,
+        correlationId: header('x-correlation-id'),
+        traceparent: header('traceparent'),
+      });
       res.on('finish', () => requests.answered(system, res.statusCode));
       res.on('close', () => {
         if (!res.writableFinished) requests.aborted(system);

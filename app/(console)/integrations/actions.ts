@@ -11,8 +11,8 @@ const ZName = z.object({ integration: z.string().min(1).max(100) });
 export const pauseAction = defineAction({
   role: 'operator',
   input: ZName,
-  handler: async (input, { user }) => {
-    await pauseIntegration(getDb(), await getBoss(), { integration: input.integration, by: user.email || user.name });
+  handler: async (input, { user, correlationId }) => {
+    await pauseIntegration(getDb(), await getBoss(), { integration: input.integration, by: user.email || user.name, correlationId });
     return { integration: input.integration };
   },
 });
@@ -20,8 +20,8 @@ export const pauseAction = defineAction({
 export const resumeAction = defineAction({
   role: 'operator',
   input: ZName,
-  handler: async (input, { user }) => {
-    await resumeIntegration(getDb(), await getBoss(), { integration: input.integration, by: user.email || user.name });
+  handler: async (input, { user, correlationId }) => {
+    await resumeIntegration(getDb(), await getBoss(), { integration: input.integration, by: user.email || user.name, correlationId });
     return { integration: input.integration };
   },
 });
@@ -31,8 +31,8 @@ const ZBreaker = z.object({ key: z.string().min(1).max(200) });
 export const resetBreakerAction = defineAction({
   role: 'operator',
   input: ZBreaker,
-  handler: async (input, { user }) => {
-    await resetBreaker(getDb(), { key: input.key, by: user.email || user.name, boss: await getBoss() });
+  handler: async (input, { user, correlationId }) => {
+    await resetBreaker(getDb(), { key: input.key, by: user.email || user.name, boss: await getBoss(), correlationId });
     return { key: input.key };
   },
 });
@@ -40,8 +40,8 @@ export const resetBreakerAction = defineAction({
 export const openBreakerAction = defineAction({
   role: 'operator',
   input: ZBreaker,
-  handler: async (input, { user }) => {
-    await openBreaker(getDb(), { key: input.key, by: user.email || user.name, boss: await getBoss() });
+  handler: async (input, { user, correlationId }) => {
+    await openBreaker(getDb(), { key: input.key, by: user.email || user.name, boss: await getBoss(), correlationId });
     return { key: input.key };
   },
 });

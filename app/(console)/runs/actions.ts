@@ -11,21 +11,22 @@ const ZRunId = z.string().uuid('That is not a run id.');
 export const retryRunAction = defineAction({
   role: 'operator',
   input: z.object({ runId: ZRunId, reason: z.string().trim().max(500).optional() }),
-  handler: async (input, { user }) =>
-    retryRun(getDb(), await getBoss(), { runId: input.runId, triggeredBy: user.email || user.name, reason: input.reason }),
+  handler: async (input, { user, correlationId }) =>
+    retryRun(getDb(), await getBoss(), { runId: input.runId, triggeredBy: user.email || user.name, reason: input.reason, correlationId }),
 });
 
 export const retryRunsAction = defineAction({
   role: 'operator',
   input: z.object({ runIds: z.array(ZRunId).min(1, 'Select at least one failed run.').max(500, 'Retry at most 500 runs at once.') }),
-  handler: async (input, { user }) => retryRuns(getDb(), await getBoss(), { runIds: input.runIds, triggeredBy: user.email || user.name }),
+  handler: async (input, { user, correlationId }) =>
+    retryRuns(getDb(), await getBoss(), { runIds: input.runIds, triggeredBy: user.email || user.name, correlationId }),
 });
 
 export const cancelRunAction = defineAction({
   role: 'operator',
   input: z.object({ runId: ZRunId }),
-  handler: async (input, { user }) => {
-    await cancelRun(getDb(), await getBoss(), { runId: input.runId, by: user.email || user.name });
+  handler: async (input, { user, correlationId }) => {
+    await cancelRun(getDb(), await getBoss(), { runId: input.runId, by: user.email || user.name, correlationId });
     return { runId: input.runId };
   },
 });
@@ -33,17 +34,19 @@ export const cancelRunAction = defineAction({
 export const runNowAction = defineAction({
   role: 'operator',
   input: z.object({ integration: z.string().min(1).max(100), dryRun: z.boolean().default(false) }),
-  handler: async (input, { user }) =>
+  handler: async (input, { user, correlationId }) =>
     runNow(getDb(), await getBoss(), {
       integration: input.integration,
       dryRun: input.dryRun,
       triggeredBy: user.email || user.name,
       trigger: 'manual',
+      correlationId,
     }),
 });
 
 export const cancelBulkAction = defineAction({
   role: 'operator',
   input: z.object({ id: z.string().uuid('That is not a bulk operation id.') }),
-  handler: async (input, { user }) => cancelBulkOperation(getDb(), await getBoss(), { id: input.id, by: user.email || user.name }),
+  handler: async (input, { user, correlationId }) =>
+    cancelBulkOperation(getDb(), await getBoss(), { id: input.id, by: user.email || user.name, correlationId }),
 });

@@ -12,6 +12,8 @@ import { sendRunJob } from './queue';
 export const ZActor = z.string().trim().min(1, 'is required: say who triggers it').max(200);
 export const ZRunId = z.string().uuid('must be a run id (uuid)');
 export const ZReason = z.string().trim().max(500, 'must be at most 500 characters').optional();
+/** The request's correlation id, carried to the run, its audit row, its attempt logs and outbound calls. */
+export const ZCorrelationId = z.string().trim().min(1).max(200).optional();
 
 export function parseTriggerInput<T>(schema: z.ZodType<T>, value: unknown): T {
   const result = schema.safeParse(value);
@@ -49,6 +51,8 @@ export interface CreateRunParams {
   bulkOperationId?: string | null;
   /** Held runs get no job yet: the bulk dispatcher releases them (see bulk.ts). */
   hold?: RunHold | null;
+  /** The id of the request that asked for the run (a new one when none is given). */
+  correlationId?: string;
 }
 
 /** Inserts a run and (unless held) enqueues its first job in the caller's transaction. */
@@ -63,7 +67,7 @@ export async function insertRun(tx: DatabaseOrTransaction, boss: PgBoss, params:
     triggeredBy: params.triggeredBy,
     retryOf: params.retryOf ?? null,
     reason: params.reason ?? null,
-    correlationId: randomUUID(),
+    correlationId: params.correlationId ?? randomUUID(),
     input: params.input ?? null,
     maxAttempts: params.integration.retryDelays.length + 1,
     jobId,

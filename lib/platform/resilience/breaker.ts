@@ -208,7 +208,10 @@ async function assertKnownKey(db: DatabaseOrTransaction, key: string) {
 }
 
 /** Operator action: close the breaker and forget its failures. Recorded in the audit trail. */
-export async function resetBreaker(db: Database, params: { key: string; by: string; boss?: PgBoss }): Promise<void> {
+export async function resetBreaker(
+  db: Database,
+  params: { key: string; by: string; boss?: PgBoss; correlationId?: string },
+): Promise<void> {
   await db.transaction(async (tx) => {
     await assertKnownKey(tx, params.key);
     const [before] = await tx.select().from(breakers).where(eq(breakers.key, params.key)).for('update');
@@ -229,6 +232,7 @@ export async function resetBreaker(db: Database, params: { key: string; by: stri
       });
     await recordAction(tx, {
       actor: params.by,
+      correlationId: params.correlationId,
       action: 'breaker_reset',
       details: { key: params.key, previousState: before?.state ?? 'closed' },
     });
@@ -236,6 +240,7 @@ export async function resetBreaker(db: Database, params: { key: string; by: stri
       await emitPlatformEvent(txEventSender(params.boss, tx), {
         type: 'breaker.closed',
         at: new Date().toISOString(),
+        correlationId: params.correlationId,
         breakerKey: params.key,
         integrations: await integrationsSharing(tx, params.key),
       });
@@ -244,7 +249,10 @@ export async function resetBreaker(db: Database, params: { key: string; by: stri
 }
 
 /** Operator action: hold the breaker open (until `until`, else until reset). Recorded in the audit trail. */
-export async function openBreaker(db: Database, params: { key: string; by: string; until?: Date; boss?: PgBoss }): Promise<void> {
+export async function openBreaker(
+  db: Database,
+  params: { key: string; by: string; until?: Date; boss?: PgBoss; correlationId?: string },
+): Promise<void> {
   if (params.until && params.until.getTime() <= Date.now()) {
     throw new AppError(
       'invalid_input',
@@ -268,6 +276,7 @@ export async function openBreaker(db: Database, params: { key: string; by: strin
       .onConflictDoUpdate({ target: breakers.key, set: values });
     await recordAction(tx, {
       actor: params.by,
+      correlationId: params.correlationId,
       action: 'breaker_open',
       details: { key: params.key, until: params.until?.toISOString() ?? null },
     });
@@ -275,6 +284,7 @@ export async function openBreaker(db: Database, params: { key: string; by: strin
       await emitPlatformEvent(txEventSender(params.boss, tx), {
         type: 'breaker.opened',
         at: new Date().toISOString(),
+        correlationId: params.correlationId,
         breakerKey: params.key,
         integrations: await integrationsSharing(tx, params.key),
         error: `opened by ${params.by}`,

@@ -7,7 +7,7 @@ import { bulkOperations, runs, type Integration, type Run } from '../../../db/sc
 import { parseDuration, zDuration } from '../duration';
 import { AppError } from '../errors';
 import { bossDb, RUNS_QUEUE } from '../execution/queue';
-import { insertRun, loadIntegration, parseTriggerInput, ZActor, ZReason, ZRunId } from '../execution/run-create';
+import { insertRun, loadIntegration, parseTriggerInput, ZActor, ZCorrelationId, ZReason, ZRunId } from '../execution/run-create';
 import { recordAction } from '../governance/audit';
 import { dispatchIntegration } from './bulk-dispatch';
 
@@ -42,6 +42,7 @@ const ZRetryRuns = z
     triggeredBy: ZActor,
     reason: ZReason,
     pace: ZPace.optional(),
+    correlationId: ZCorrelationId,
   })
   .refine((v) => v.runIds !== undefined || v.filter !== undefined, { message: 'give runIds or a filter' });
 
@@ -60,6 +61,8 @@ export async function retryRuns(
     triggeredBy: string;
     reason?: string;
     pace?: { runs: number; per: string };
+    /** Shared by every run of the bulk retry: one click, one id to follow. */
+    correlationId?: string;
   },
 ): Promise<{ runIds: string[]; bulkOperationId: string | null }> {
   const p = parseTriggerInput(ZRetryRuns, params);
@@ -135,6 +138,7 @@ export async function retryRuns(
         input: original.input,
         bulkOperationId,
         hold: 'pace',
+        correlationId: p.correlationId,
       });
       runIds.push(runId);
       byIntegration.set(original.integration, [...(byIntegration.get(original.integration) ?? []), { runId, retryOf: original.id }]);
@@ -143,6 +147,7 @@ export async function retryRuns(
     for (const [integration, retried] of byIntegration) {
       await recordAction(tx, {
         actor: p.triggeredBy,
+        correlationId: p.correlationId,
         integration,
         action: 'bulk_retry',
         details: { bulkOperationId, runs: retried, pace: { runs: pace.runs, per: pace.per }, ...(p.reason ? { reason: p.reason } : {}) },
@@ -160,8 +165,15 @@ export async function retryRuns(
  * Cancels what has not started of a bulk operation (held runs and runs still waiting on the queue);
  * runs already started go on. Audited as 'bulk_cancel'.
  */
-export async function cancelBulkOperation(db: Database, boss: PgBoss, params: { id: string; by: string }): Promise<{ cancelled: number }> {
-  const p = parseTriggerInput(z.object({ id: z.string().uuid('must be a bulk operation id (uuid)'), by: ZActor }), params);
+export async function cancelBulkOperation(
+  db: Database,
+  boss: PgBoss,
+  params: { id: string; by: string; correlationId?: string },
+): Promise<{ cancelled: number }> {
+  const p = parseTriggerInput(
+    z.object({ id: z.string().uuid('must be a bulk operation id (uuid)'), by: ZActor, correlationId: ZCorrelationId }),
+    params,
+  );
   return db.transaction(async (tx) => {
     const [row] = await tx.select().from(bulkOperations).where(eq(bulkOperations.id, p.id)).for('update');
     if (!row) throw new AppError('not_found', `Bulk operation ${p.id} does not exist`);
@@ -192,6 +204,7 @@ export async function cancelBulkOperation(db: Database, boss: PgBoss, params: { 
     const names = [...new Set(cancelled.map((r) => r.integration))];
     await recordAction(tx, {
       actor: p.by,
+      correlationId: p.correlationId,
       integration: names.length === 1 ? names[0] : undefined,
       action: 'bulk_cancel',
       details: { bulkOperationId: p.id, cancelled: cancelled.length, runIds: cancelled.map((r) => r.id) },

@@ -319,3 +319,44 @@ describe('operator breaker actions', () => {
     expect(queue?.policy).toBe('singleton');
   });
 });
+
+describe('correlation id', () => {
+  it('every trigger hands the caller’s correlation id to the run it creates and to its audit row', async () => {
+    const { runId } = await runNow(t.db, boss, {
+      integration: 'orders',
+      triggeredBy: 'oscar',
+      dedupe: false,
+      correlationId: 'corr-run-now',
+    });
+    await t.db.update(runs).set({ status: 'failed' }).where(eq(runs.id, runId));
+    const retried = await retryRun(t.db, boss, { runId, triggeredBy: 'oscar', correlationId: 'corr-retry' });
+    await cancelRun(t.db, boss, { runId: retried.runId, by: 'oscar', correlationId: 'corr-cancel' });
+    await pauseIntegration(t.db, boss, { integration: 'orders', by: 'oscar', correlationId: 'corr-pause' });
+    await resumeIntegration(t.db, boss, { integration: 'orders', by: 'oscar', correlationId: 'corr-resume' });
+    await openBreaker(t.db, { key: 'orders', by: 'oscar', correlationId: 'corr-open' });
+    await resetBreaker(t.db, { key: 'orders', by: 'oscar', correlationId: 'corr-reset' });
+
+    const created = await t.db
+      .select({ id: runs.id, correlationId: runs.correlationId })
+      .from(runs)
+      .where(sql`${runs.id} in (${runId}, ${retried.runId})`);
+    expect(Object.fromEntries(created.map((r) => [r.id, r.correlationId]))).toEqual({
+      [runId]: 'corr-run-now',
+      [retried.runId]: 'corr-retry',
+    });
+    const trail = await t.db
+      .select({ fieldName: auditLog.fieldName, correlationId: auditLog.correlationId })
+      .from(auditLog)
+      .where(sql`${auditLog.correlationId} like 'corr-%'`)
+      .orderBy(asc(auditLog.id));
+    expect(trail).toEqual([
+      { fieldName: 'run_now', correlationId: 'corr-run-now' },
+      { fieldName: 'retry', correlationId: 'corr-retry' },
+      { fieldName: 'cancel', correlationId: 'corr-cancel' },
+      { fieldName: 'pause', correlationId: 'corr-pause' },
+      { fieldName: 'resume', correlationId: 'corr-resume' },
+      { fieldName: 'breaker_open', correlationId: 'corr-open' },
+      { fieldName: 'breaker_reset', correlationId: 'corr-reset' },
+    ]);
+  });
+});

@@ -6,7 +6,7 @@ import { integrations, runs } from '../../../db/schema';
 import { AppError } from '../errors';
 import { commitCheckpointAsCursor } from '../execution/checkpoint';
 import { bossDb, RUNS_QUEUE } from '../execution/queue';
-import { insertRun, loadIntegration, parseTriggerInput, ZActor, ZReason, ZRunId } from '../execution/run-create';
+import { insertRun, loadIntegration, parseTriggerInput, ZActor, ZCorrelationId, ZReason, ZRunId } from '../execution/run-create';
 import { recordAction } from '../governance/audit';
 import { isRetryableRunStatus, isTerminalRunStatus, isWaitingRunStatus } from '../run-status';
 import { missedWhilePaused } from './resume-policy';
@@ -37,6 +37,7 @@ const ZRunNow = z.object({
   trigger: z.enum(['manual', 'api', 'schedule']).optional(),
   reason: ZReason,
   dedupe: z.boolean().optional(),
+  correlationId: ZCorrelationId,
 });
 
 /**
@@ -59,6 +60,7 @@ export async function runNow(
     trigger?: 'manual' | 'api' | 'schedule';
     reason?: string;
     dedupe?: boolean;
+    correlationId?: string;
   },
 ): Promise<{ runId: string; deduplicated: boolean }> {
   const p = parse(ZRunNow, params);
@@ -86,10 +88,18 @@ export async function runNow(
         .limit(1);
       if (waiting) return { runId: waiting.id, deduplicated: true };
     }
-    const runId = await insertRun(tx, boss, { integration, trigger, triggeredBy: p.triggeredBy, dryRun, reason: p.reason });
+    const runId = await insertRun(tx, boss, {
+      integration,
+      trigger,
+      triggeredBy: p.triggeredBy,
+      dryRun,
+      reason: p.reason,
+      correlationId: p.correlationId,
+    });
     if (trigger !== 'schedule') {
       await recordAction(tx, {
         actor: p.triggeredBy,
+        correlationId: p.correlationId,
         integration: integration.name,
         action: dryRun ? 'dry_run' : 'run_now',
         details: { runId, trigger, ...(p.reason ? { reason: p.reason } : {}) },
@@ -141,9 +151,9 @@ export async function lockRetryableRun(tx: DatabaseOrTransaction, runId: string)
 export async function retryRun(
   db: DatabaseOrTransaction,
   boss: PgBoss,
-  params: { runId: string; triggeredBy: string; reason?: string },
+  params: { runId: string; triggeredBy: string; reason?: string; correlationId?: string },
 ): Promise<{ runId: string }> {
-  const p = parse(z.object({ runId: ZRunId, triggeredBy: ZActor, reason: ZReason }), params);
+  const p = parse(z.object({ runId: ZRunId, triggeredBy: ZActor, reason: ZReason, correlationId: ZCorrelationId }), params);
   return db.transaction(async (tx) => {
     const original = await lockRetryableRun(tx, p.runId);
     const integration = await loadIntegration(tx, original.integration);
@@ -155,9 +165,11 @@ export async function retryRun(
       retryOf: original.id,
       reason: p.reason || null,
       input: original.input,
+      correlationId: p.correlationId,
     });
     await recordAction(tx, {
       actor: p.triggeredBy,
+      correlationId: p.correlationId,
       integration: integration.name,
       action: 'retry',
       details: { runId, retryOf: original.id, ...(p.reason ? { reason: p.reason } : {}) },
@@ -171,8 +183,12 @@ export async function retryRun(
  * Running: the run is marked cancelled and the worker executing it aborts ctx.signal (it polls
  * for cancellations), then records the attempt as cancelled.
  */
-export async function cancelRun(db: DatabaseOrTransaction, boss: PgBoss, params: { runId: string; by: string }): Promise<void> {
-  const p = parse(z.object({ runId: ZRunId, by: ZActor }), params);
+export async function cancelRun(
+  db: DatabaseOrTransaction,
+  boss: PgBoss,
+  params: { runId: string; by: string; correlationId?: string },
+): Promise<void> {
+  const p = parse(z.object({ runId: ZRunId, by: ZActor, correlationId: ZCorrelationId }), params);
   await db.transaction(async (tx) => {
     const [run] = await tx.select().from(runs).where(eq(runs.id, p.runId)).for('update');
     if (!run) throw new AppError('not_found', `Run ${p.runId} does not exist`);
@@ -196,6 +212,7 @@ export async function cancelRun(db: DatabaseOrTransaction, boss: PgBoss, params:
     if (waiting) await commitCheckpointAsCursor(tx, run.id);
     await recordAction(tx, {
       actor: p.by,
+      correlationId: p.correlationId,
       integration: run.integration,
       action: 'cancel',
       details: { runId: run.id, previousStatus: run.status },
@@ -204,8 +221,12 @@ export async function cancelRun(db: DatabaseOrTransaction, boss: PgBoss, params:
 }
 
 /** Pauses an integration: no scheduled runs (its pg-boss schedule is removed); manual runs still work. */
-export async function pauseIntegration(db: Database, boss: PgBoss, params: { integration: string; by: string }): Promise<void> {
-  const p = parse(z.object({ integration: z.string().min(1), by: ZActor }), params);
+export async function pauseIntegration(
+  db: Database,
+  boss: PgBoss,
+  params: { integration: string; by: string; correlationId?: string },
+): Promise<void> {
+  const p = parse(z.object({ integration: z.string().min(1), by: ZActor, correlationId: ZCorrelationId }), params);
   const changed = await db.transaction(async (tx) => {
     const row = await loadIntegration(tx, p.integration);
     if (row.paused) return false;
@@ -213,7 +234,7 @@ export async function pauseIntegration(db: Database, boss: PgBoss, params: { int
       .update(integrations)
       .set({ paused: true, pausedAt: sql`now()` })
       .where(eq(integrations.name, row.name));
-    await recordAction(tx, { actor: p.by, integration: row.name, action: 'pause' });
+    await recordAction(tx, { actor: p.by, correlationId: p.correlationId, integration: row.name, action: 'pause' });
     return true;
   });
   if (changed) await applySchedule(db, boss, { integration: p.integration });
@@ -227,9 +248,9 @@ export async function pauseIntegration(db: Database, boss: PgBoss, params: { int
 export async function resumeIntegration(
   db: Database,
   boss: PgBoss,
-  params: { integration: string; by: string },
+  params: { integration: string; by: string; correlationId?: string },
 ): Promise<{ resumed: boolean; missed: number; runId: string | null }> {
-  const p = parse(z.object({ integration: z.string().min(1), by: ZActor }), params);
+  const p = parse(z.object({ integration: z.string().min(1), by: ZActor, correlationId: ZCorrelationId }), params);
   const result = await db.transaction(async (tx) => {
     await loadIntegration(tx, p.integration);
     // Two resumes at once: the second waits here and then sees the integration already resumed.
@@ -245,10 +266,12 @@ export async function resumeIntegration(
         triggeredBy: p.by,
         dryRun: false,
         reason: `missed while paused (${summary.missed}${summary.capped ? '+' : ''} scheduled runs): run once on resume`,
+        correlationId: p.correlationId,
       });
     }
     await recordAction(tx, {
       actor: p.by,
+      correlationId: p.correlationId,
       integration: row.name,
       action: 'resume',
       details: { resumePolicy: summary.resumePolicy, missed: summary.missed, ...(runId ? { runId } : {}) },

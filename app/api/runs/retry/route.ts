@@ -9,5 +9,6 @@ export const dynamic = 'force-dynamic';
 export const POST = route({
   role: 'operator',
   input: z.object({ runIds: z.array(z.string().uuid('runIds must be run ids')).min(1).max(500) }).strict(),
-  handler: async ({ input, user, db }) => retryRuns(db, await getBoss(), { runIds: input.runIds, triggeredBy: user.email || user.name }),
+  handler: async ({ input, user, db, correlationId }) =>
+    retryRuns(db, await getBoss(), { runIds: input.runIds, triggeredBy: user.email || user.name, correlationId }),
 });

@@ -11,7 +11,7 @@ export const POST = route({
   input: z.object({ dryRun: z.boolean().default(false), reason: z.string().trim().max(500).optional() }).strict(),
   // dedupe: like the console's Run now, a request while the same kind of run is queued and not
   // started returns that run (`deduplicated: true`): two scripts at once start one run.
-  handler: async ({ input, user, params, db }) =>
+  handler: async ({ input, user, params, db, correlationId }) =>
     runNow(db, await getBoss(), {
       integration: params.name,
       dryRun: input.dryRun,
@@ -19,5 +19,6 @@ export const POST = route({
       triggeredBy: user.email || user.name,
       trigger: 'api',
       dedupe: true,
+      correlationId,
     }),
 });

@@ -6,8 +6,8 @@ export const dynamic = 'force-dynamic';
 
 export const POST = route({
   role: 'operator',
-  handler: async ({ user, params, db }) => {
-    await cancelRun(db, await getBoss(), { runId: params.id, by: user.email || user.name });
+  handler: async ({ user, params, db, correlationId }) => {
+    await cancelRun(db, await getBoss(), { runId: params.id, by: user.email || user.name, correlationId });
     return { runId: params.id, cancelled: true };
   },
 });

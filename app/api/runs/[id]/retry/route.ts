@@ -9,6 +9,6 @@ export const dynamic = 'force-dynamic';
 export const POST = route({
   role: 'operator',
   input: z.object({ reason: z.string().trim().max(500).optional() }).strict(),
-  handler: async ({ input, user, params, db }) =>
-    retryRun(db, await getBoss(), { runId: params.id, reason: input.reason, triggeredBy: user.email || user.name }),
+  handler: async ({ input, user, params, db, correlationId }) =>
+    retryRun(db, await getBoss(), { runId: params.id, reason: input.reason, triggeredBy: user.email || user.name, correlationId }),
 });
