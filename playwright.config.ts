@@ -2,6 +2,8 @@ import { defineConfig, devices } from '@playwright/test';
 
 const PORT = Number(process.env.E2E_PORT ?? 3100);
 export const baseURL = `http://localhost:${PORT}`;
+export const METRICS_TOKEN = 'e2e-metrics-token-0123456789';
+export const WORKER_METRICS_URL = `http://localhost:${PORT + 1003}/metrics`;
 
 /**
  * End-to-end tests: real Chromium (Debian's, nothing downloaded) against the real production
@@ -48,6 +50,9 @@ export default defineConfig({
       IDP_PORT: String(PORT + 1001),
       SANDBOX_PORT: String(PORT + 1000),
       SANDBOX_SMTP_PORT: String(PORT + 1002),
+      // Metrics on (web: /api/metrics; worker: its own port), scraped by e2e/api/observability.spec.ts.
+      METRICS_TOKEN: METRICS_TOKEN,
+      METRICS_PORT: String(PORT + 1003),
       IDP_URL: `http://localhost:${PORT + 1001}`,
       SANDBOX_URL: `http://localhost:${PORT + 1000}`,
       NEXT_TELEMETRY_DISABLED: '1',

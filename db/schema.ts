@@ -202,6 +202,8 @@ export const runs = pgTable(
     retryOf: uuid('retry_of'),
     reason: text('reason'),
     correlationId: text('correlation_id').notNull(),
+    /** W3C traceparent of the request that created the run: its attempts continue that trace. */
+    traceParent: text('trace_parent'),
     input: jsonb('input').$type<unknown>(),
     /** The pg-boss job that carries the run's next attempt; a job with another id is stale and ignored. */
     jobId: uuid('job_id'),

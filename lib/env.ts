@@ -69,6 +69,11 @@ export const ZEnv = z.object({
   ALERT_RECOVERY_HOLD_SECONDS: z.coerce.number().int().min(0).max(86_400, 'must be at most 86400 seconds (a day)').default(120),
   WORKER_CONCURRENCY: z.coerce.number().int().min(1).max(64).default(4),
   RUN_MAX_INTERRUPTIONS: z.coerce.number().int().min(1).max(1000, 'must be at most 1000').default(10),
+  /** Prometheus metrics are served only with this bearer token (web: /api/metrics; worker: METRICS_PORT). */
+  METRICS_TOKEN: z.string().min(16, 'must be at least 16 characters (`openssl rand -hex 24`)').optional(),
+  /** The worker's metrics port (GET /metrics), when METRICS_TOKEN is set; give each worker on one host its own. */
+  METRICS_PORT: z.coerce.number().int().min(0).max(65_535).default(9464),
+  OTEL_EXPORTER_OTLP_ENDPOINT: httpUrl.optional(),
 });
 
 export type Env = z.infer<typeof ZEnv>;

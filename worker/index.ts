@@ -14,7 +14,9 @@ import { startAuditGuard } from '../lib/platform/governance/audit-guard';
 import { createSecretsProvider, loadKeyring } from '../lib/platform/governance/secrets';
 import { verifySecretsKeys } from '../lib/platform/governance/secrets-key-check';
 import { compileStoredMapping } from '../lib/platform/mapping';
+import { startMetricsServer } from '../lib/platform/metrics-server';
 import { buildRegistry } from '../lib/platform/registry';
+import { startTelemetry } from '../lib/platform/telemetry';
 
 /**
  * The worker process: applies migrations, registers every integration, works the run, schedule
@@ -28,6 +30,8 @@ async function main() {
   if (!env.JUNCTION_SECRETS_KEY) {
     throw new ConfigError('Invalid configuration: JUNCTION_SECRETS_KEY is required by the worker to read integration secrets (missing)');
   }
+  // Spans always (traceparent reaches external systems); exported only with OTEL_EXPORTER_OTLP_ENDPOINT.
+  const telemetry = startTelemetry({ serviceName: 'junction-worker', endpoint: env.OTEL_EXPORTER_OTLP_ENDPOINT });
   // Fails start-up with a clear message on a duplicate integration name.
   const registry = buildRegistry(integrations);
   const keyring = loadKeyring(env);
@@ -75,6 +79,8 @@ async function main() {
       })
     : null;
   if (!auditGuard) console.log('[worker] JUNCTION_AUDIT_KEY not set: no audit anchors are written (required in production)');
+  const metrics = env.METRICS_TOKEN ? await startMetricsServer({ port: env.METRICS_PORT, token: env.METRICS_TOKEN }) : null;
+  if (metrics) console.log(`[worker] Prometheus metrics at ${metrics.url} (Authorization: Bearer <METRICS_TOKEN>)`);
   console.log(`[worker] ${workerId} working ${registry.size} integrations: ${[...registry.keys()].join(', ') || 'none registered'}`);
 
   let stopping = false;
@@ -88,6 +94,8 @@ async function main() {
     await alerting.stop();
     await heartbeat.stop();
     await boss.stop({ graceful: true, timeout: 5_000 }).catch(() => {});
+    await metrics?.stop();
+    await telemetry.shutdown().catch(() => {});
     await disconnect(db);
     process.exit(0);
   };

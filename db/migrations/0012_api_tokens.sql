@@ -22,3 +22,7 @@ ALTER TABLE "api_tokens" ADD CONSTRAINT "api_tokens_created_by_user_id_users_id_
 CREATE INDEX "api_tokens_created_idx" ON "api_tokens" USING btree ("created_at");--> statement-breakpoint
 -- One live token per name: a name says which script a token belongs to in the audit trail.
 CREATE UNIQUE INDEX "api_tokens_live_name_idx" ON "api_tokens" USING btree ("name") WHERE "revoked_at" IS NULL;
+--> statement-breakpoint
+-- The W3C traceparent of the request that created a run: the worker continues that trace, so a
+-- console action, its run, each attempt and each outbound call form one trace.
+ALTER TABLE "runs" ADD COLUMN "trace_parent" text;

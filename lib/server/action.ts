@@ -3,6 +3,7 @@ import { randomUUID } from 'node:crypto';
 import type { z } from 'zod';
 import type { Role } from '../../db/schema';
 import { authorize, type SessionUser } from '../auth/guards';
+import { CORRELATION_ATTRIBUTE, withSpan } from '../platform/tracing';
 import { errorAnswer, failureAnswer, fieldErrorsOf, nulCharacterRefusal } from './answers';
 
 export type ActionResult<T> =
@@ -15,6 +16,8 @@ export type ActionResult<T> =
  */
 export function defineAction<S extends z.ZodType, T>(options: {
   role: Role;
+  /** The span name of the action's trace (`action <name>`); runs it starts continue that trace. */
+  name?: string;
   input: S;
   handler: (input: z.infer<S>, ctx: { user: SessionUser; correlationId: string }) => Promise<T>;
 }): (input: unknown) => Promise<ActionResult<T>> {
@@ -29,7 +32,11 @@ export function defineAction<S extends z.ZodType, T>(options: {
     }
     const correlationId = randomUUID();
     try {
-      return { ok: true, data: await options.handler(parsed.data, { user: access.user, correlationId }) };
+      const attributes = { [CORRELATION_ATTRIBUTE]: correlationId, 'enduser.role': access.user.role };
+      const data = await withSpan(`action ${options.name ?? 'server action'}`, { attributes }, () =>
+        options.handler(parsed.data, { user: access.user, correlationId }),
+      );
+      return { ok: true, data };
     } catch (error) {
       return { ok: false, ...failureAnswer(error, correlationId, 'action') };
     }

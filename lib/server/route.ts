@@ -8,6 +8,7 @@ import { authenticateApiToken } from '../auth/api-tokens';
 import { authorize, type Authorization, type SessionUser } from '../auth/guards';
 import { hasRole } from '../auth/roles';
 import { AppError } from '../platform/errors';
+import { CORRELATION_ATTRIBUTE, SpanKind, withSpan } from '../platform/tracing';
 import { requestHash, withIdempotencyKey, type IdempotentAnswer } from '../platform/triggers/idempotency';
 import { errorAnswer, fieldErrorsOf, knownError, nulCharacterRefusal, unexpectedErrorAnswer } from './answers';
 import { getDb } from './db';
@@ -122,7 +123,16 @@ export function route<S extends z.ZodType>(options: {
     // The handler's answer, with the platform's refusals as their status; anything else throws.
     const answer = async (db: DatabaseOrTransaction): Promise<IdempotentAnswer> => {
       try {
-        const body = await options.handler({ input: input as z.infer<S>, user: access.user, params, request, correlationId, db });
+        const attributes = {
+          [CORRELATION_ATTRIBUTE]: correlationId,
+          'http.request.method': request.method,
+          'url.path': new URL(request.url).pathname,
+          'enduser.role': access.user.role,
+          ...(access.user.tokenId ? { 'junction.api_token_id': access.user.tokenId } : {}),
+        };
+        const body = await withSpan(`API ${request.method}`, { kind: SpanKind.SERVER, attributes }, () =>
+          options.handler({ input: input as z.infer<S>, user: access.user, params, request, correlationId, db }),
+        );
         return { status: 200, body: body ?? { ok: true } };
       } catch (error) {
         const known = knownError(error);

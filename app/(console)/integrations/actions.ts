@@ -10,6 +10,7 @@ const ZName = z.object({ integration: z.string().min(1).max(100) });
 
 export const pauseAction = defineAction({
   role: 'operator',
+  name: 'pause',
   input: ZName,
   handler: async (input, { user, correlationId }) => {
     await pauseIntegration(getDb(), await getBoss(), { integration: input.integration, by: user.email || user.name, correlationId });
@@ -19,6 +20,7 @@ export const pauseAction = defineAction({
 
 export const resumeAction = defineAction({
   role: 'operator',
+  name: 'resume',
   input: ZName,
   handler: async (input, { user, correlationId }) => {
     await resumeIntegration(getDb(), await getBoss(), { integration: input.integration, by: user.email || user.name, correlationId });
@@ -30,6 +32,7 @@ const ZBreaker = z.object({ key: z.string().min(1).max(200) });
 
 export const resetBreakerAction = defineAction({
   role: 'operator',
+  name: 'reset_breaker',
   input: ZBreaker,
   handler: async (input, { user, correlationId }) => {
     await resetBreaker(getDb(), { key: input.key, by: user.email || user.name, boss: await getBoss(), correlationId });
@@ -39,6 +42,7 @@ export const resetBreakerAction = defineAction({
 
 export const openBreakerAction = defineAction({
   role: 'operator',
+  name: 'open_breaker',
   input: ZBreaker,
   handler: async (input, { user, correlationId }) => {
     await openBreaker(getDb(), { key: input.key, by: user.email || user.name, boss: await getBoss(), correlationId });

@@ -10,6 +10,7 @@ const ZRunId = z.string().uuid('That is not a run id.');
 
 export const retryRunAction = defineAction({
   role: 'operator',
+  name: 'retry_run',
   input: z.object({ runId: ZRunId, reason: z.string().trim().max(500).optional() }),
   handler: async (input, { user, correlationId }) =>
     retryRun(getDb(), await getBoss(), { runId: input.runId, triggeredBy: user.email || user.name, reason: input.reason, correlationId }),
@@ -17,6 +18,7 @@ export const retryRunAction = defineAction({
 
 export const retryRunsAction = defineAction({
   role: 'operator',
+  name: 'retry_runs',
   input: z.object({ runIds: z.array(ZRunId).min(1, 'Select at least one failed run.').max(500, 'Retry at most 500 runs at once.') }),
   handler: async (input, { user, correlationId }) =>
     retryRuns(getDb(), await getBoss(), { runIds: input.runIds, triggeredBy: user.email || user.name, correlationId }),
@@ -24,6 +26,7 @@ export const retryRunsAction = defineAction({
 
 export const cancelRunAction = defineAction({
   role: 'operator',
+  name: 'cancel_run',
   input: z.object({ runId: ZRunId }),
   handler: async (input, { user, correlationId }) => {
     await cancelRun(getDb(), await getBoss(), { runId: input.runId, by: user.email || user.name, correlationId });
@@ -33,6 +36,7 @@ export const cancelRunAction = defineAction({
 
 export const runNowAction = defineAction({
   role: 'operator',
+  name: 'run_now',
   input: z.object({ integration: z.string().min(1).max(100), dryRun: z.boolean().default(false) }),
   handler: async (input, { user, correlationId }) =>
     runNow(getDb(), await getBoss(), {
@@ -46,6 +50,7 @@ export const runNowAction = defineAction({
 
 export const cancelBulkAction = defineAction({
   role: 'operator',
+  name: 'cancel_bulk',
   input: z.object({ id: z.string().uuid('That is not a bulk operation id.') }),
   handler: async (input, { user, correlationId }) =>
     cancelBulkOperation(getDb(), await getBoss(), { id: input.id, by: user.email || user.name, correlationId }),

@@ -5,6 +5,7 @@ import type { Database, DatabaseOrTransaction } from '../../../db/client';
 import { alertChannels, alertDeliveries, alerts, incidents, integrations } from '../../../db/schema';
 import { bossDb } from '../execution/queue';
 import type { Keyring } from '../governance/crypto';
+import { platformMetrics } from '../metrics';
 import { channelTarget } from './channels';
 import type { AlertMessage } from './messages';
 import { sendToChannel, type SendOutcome } from './transports';
@@ -159,15 +160,18 @@ export async function deliverAlert(
   if (done) return 'skipped';
 
   let outcome: SendOutcome;
+  let channelType = 'unknown';
   try {
     const target = await channelTarget(db, { id: channelId, keyring: params.keyring });
     if (!target) return 'skipped';
+    channelType = target.type;
     outcome = await sendToChannel(target, alert.body, { alertId, timeoutMs: params.timeoutMs });
   } catch (error) {
     outcome = { ok: false, responseCode: null, error: `could not send: ${error instanceof Error ? error.message : String(error)}` };
   }
   const final = outcome.ok || params.retryCount >= params.retryLimit;
   await recordAttempt(db, { alertId, channelId, attempt: params.retryCount + 1, outcome, final });
+  platformMetrics().alertDeliveries.inc({ channel_type: channelType, outcome: outcome.ok ? 'delivered' : final ? 'gave_up' : 'failed' });
   if (outcome.ok) return 'delivered';
   return final ? 'gave_up' : 'retry';
 }

@@ -147,6 +147,7 @@ export async function createAttemptContext(
 
     const http = createHttpClient({
       correlationId: run.correlationId,
+      integration: def.name,
       signal: params.signal,
       dryRun: dryRunPlan,
       oauth2,

@@ -5,6 +5,7 @@ import { z } from 'zod';
 import type { DatabaseOrTransaction } from '../../../db/client';
 import { integrations, runs, type Integration, type RunHold, type RunTrigger } from '../../../db/schema';
 import { AppError } from '../errors';
+import { activeTraceparent, CORRELATION_ATTRIBUTE, withSpan } from '../tracing';
 import { sendRunJob } from './queue';
 
 /** What every trigger shares: input parsing, the integration check and writing a run with its job. */
@@ -55,25 +56,39 @@ export interface CreateRunParams {
   correlationId?: string;
 }
 
-/** Inserts a run and (unless held) enqueues its first job in the caller's transaction. */
+/**
+ * Inserts a run and (unless held) enqueues its first job in the caller's transaction, inside a
+ * `run.create` span whose traceparent is stored on the run for its attempts to continue.
+ */
 export async function insertRun(tx: DatabaseOrTransaction, boss: PgBoss, params: CreateRunParams): Promise<string> {
   const runId = randomUUID();
   const jobId = params.hold ? null : randomUUID();
-  await tx.insert(runs).values({
-    id: runId,
-    integration: params.integration.name,
-    trigger: params.trigger,
-    dryRun: params.dryRun,
-    triggeredBy: params.triggeredBy,
-    retryOf: params.retryOf ?? null,
-    reason: params.reason ?? null,
-    correlationId: params.correlationId ?? randomUUID(),
-    input: params.input ?? null,
-    maxAttempts: params.integration.retryDelays.length + 1,
-    jobId,
-    bulkOperationId: params.bulkOperationId ?? null,
-    hold: params.hold ?? null,
+  const correlationId = params.correlationId ?? randomUUID();
+  const attributes = {
+    'junction.integration': params.integration.name,
+    'junction.run_id': runId,
+    'junction.trigger': params.trigger,
+    'junction.dry_run': params.dryRun,
+    [CORRELATION_ATTRIBUTE]: correlationId,
+  };
+  return withSpan('run.create', { attributes }, async () => {
+    await tx.insert(runs).values({
+      id: runId,
+      integration: params.integration.name,
+      trigger: params.trigger,
+      dryRun: params.dryRun,
+      triggeredBy: params.triggeredBy,
+      retryOf: params.retryOf ?? null,
+      reason: params.reason ?? null,
+      correlationId,
+      traceParent: activeTraceparent(),
+      input: params.input ?? null,
+      maxAttempts: params.integration.retryDelays.length + 1,
+      jobId,
+      bulkOperationId: params.bulkOperationId ?? null,
+      hold: params.hold ?? null,
+    });
+    if (jobId) await sendRunJob(boss, tx, { runId, jobId, integration: params.integration.name });
+    return runId;
   });
-  if (jobId) await sendRunJob(boss, tx, { runId, jobId, integration: params.integration.name });
-  return runId;
 }

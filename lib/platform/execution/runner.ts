@@ -14,11 +14,13 @@ import {
   isCredentialsError,
   isDatabaseUnavailableError,
 } from '../errors';
+import { platformMetrics } from '../metrics';
 import { breakerDeferral } from '../resilience/breaker';
 import type { PlannedRequest } from '../resilience/dry-run';
 import { retryBudgetMessage, retryBudgetStatus } from '../resilience/retry-budget';
 import { recordCredentialsFailure, recordCredentialsRecovered } from '../resilience/token-health';
 import { isTerminalRunStatus, TERMINAL_RUN_STATUSES } from '../run-status';
+import { contextFromTraceparent, CORRELATION_ATTRIBUTE, SpanStatusCode, withSpan } from '../tracing';
 import { commitCheckpointAsCursor } from './checkpoint';
 import { createAttemptContext, type AttemptScope, type ContextDeps } from './context';
 import { emitPlatformEvent, type PlatformEvent } from './events';
@@ -181,10 +183,43 @@ async function executeAttempt(
   params: RunJobParams,
   p: { run: Run; def: NonNullable<ReturnType<Registry['get']>>; integration: Integration; attemptId: string; overtaken: number },
 ): Promise<RunJobOutcome> {
-  const { run, def, integration, attemptId } = p;
+  const { run, attemptId } = p;
   const started = await startAttempt(deps.db, run, params.jobId, deps.workerId, attemptId);
   if (!started) return 'skipped';
   const { number } = started;
+  const metrics = platformMetrics();
+  const labels = { integration: run.integration, trigger: run.trigger };
+  if (number === 1) metrics.runsStarted.inc(labels);
+  const startedAt = performance.now();
+  // The attempt continues the trace of the request that created the run (stored traceparent).
+  const attributes = {
+    'junction.integration': run.integration,
+    'junction.run_id': run.id,
+    'junction.attempt': number,
+    'junction.trigger': run.trigger,
+    'junction.worker': deps.workerId,
+    [CORRELATION_ATTRIBUTE]: run.correlationId,
+  };
+  const outcome = await withSpan('attempt', { parent: contextFromTraceparent(run.traceParent), attributes }, async (span) => {
+    const result = await runAttempt(deps, params, p, number);
+    span.setAttribute('junction.outcome', result);
+    if (result === 'failed') span.setStatus({ code: SpanStatusCode.ERROR, message: 'the run failed' });
+    return result;
+  });
+  if (outcome !== 'skipped' && outcome !== 'abandoned') {
+    metrics.attemptDuration.observe({ integration: run.integration, outcome }, (performance.now() - startedAt) / 1000);
+  }
+  if (outcome === 'succeeded' || outcome === 'failed' || outcome === 'cancelled') metrics.runsFinished.inc({ ...labels, outcome });
+  return outcome;
+}
+
+async function runAttempt(
+  deps: RunnerDeps,
+  params: RunJobParams,
+  p: { run: Run; def: NonNullable<ReturnType<Registry['get']>>; integration: Integration; attemptId: string; overtaken: number },
+  number: number,
+): Promise<RunJobOutcome> {
+  const { run, def, integration, attemptId } = p;
   const current: Run = { ...run, attemptCount: number };
 
   const signal = params.jobSignal ? AbortSignal.any([params.control, params.jobSignal]) : params.control;
@@ -196,7 +231,11 @@ async function executeAttempt(
     const interrupted = run.interruptions
       ? ` (after ${run.interruptions} interruption${run.interruptions === 1 ? '' : 's'}, which used no attempt)`
       : '';
-    scope.log.info(`attempt ${number} of ${run.maxAttempts} started on ${deps.workerId}${run.dryRun ? ' (dry-run)' : ''}${interrupted}`);
+    // The correlation id on the first line of every attempt: one id leads from the click or API call to
+    // the run, its audit row, these logs and the X-Correlation-Id header of every outbound request.
+    scope.log.info(`attempt ${number} of ${run.maxAttempts} started on ${deps.workerId}${run.dryRun ? ' (dry-run)' : ''}${interrupted}`, {
+      correlationId: run.correlationId,
+    });
     if (p.overtaken > 0) {
       scope.log.info(
         `started ahead of ${p.overtaken} earlier queued run${p.overtaken === 1 ? '' : 's'} of ${run.integration}: a retry an operator asked for goes first; the others follow in the order they were requested`,

@@ -3,6 +3,8 @@ import type { PgBoss } from 'pg-boss';
 import type { Database } from '../../../db/client';
 import { HttpError, isCancelledError, isCircuitOpenError, isHttpError, NetworkError, TimeoutError } from '../errors';
 import type { RunLogger } from '../log';
+import { platformMetrics, statusClass } from '../metrics';
+import { CORRELATION_ATTRIBUTE, injectTraceHeaders, SpanKind, SpanStatusCode, withSpan } from '../tracing';
 import { acquireBreakerPermit, recordBreakerFailure, recordBreakerSuccess, type BreakerPermit, type BreakerPolicy } from './breaker';
 import { DryRunPlan, dryRunResponse, isMutatingMethod } from './dry-run';
 import type { OAuth2Provider } from './oauth2';
@@ -76,6 +78,8 @@ export interface HttpDefaults {
 
 export interface HttpClientConfig {
   correlationId: string;
+  /** The integration the requests are made for: the label of the outbound request metric and spans. */
+  integration?: string;
   /** The attempt's signal: cancellation aborts requests in flight. */
   signal?: AbortSignal;
   /** Present in a dry-run: mutating requests are captured here instead of sent. */
@@ -132,18 +136,46 @@ export function createHttpClient(config: HttpClientConfig): HttpClient {
     if (config.signal?.aborted) throw config.signal.reason ?? new Error('aborted');
   };
 
+  /**
+   * One request on the wire, as a client span (its traceparent goes out with the request) counted
+   * by status class.
+   */
   async function fetchOnce(method: string, url: string, headers: Headers, body: HttpRequestOptions['body'], timeoutMs: number) {
-    const policy = timeout(timeoutMs, { strategy: TimeoutStrategy.Aggressive, abortOnReturn: false });
-    try {
-      return await policy.execute(({ signal }) => fetch(url, { method, headers, body, signal, redirect: 'follow' }), config.signal);
-    } catch (error) {
-      throwIfCancelled();
-      if (isTaskCancelledError(error) || (error as Error)?.name === 'AbortError') {
-        throw new TimeoutError(`${method} ${url} timed out after ${timeoutMs} ms`);
+    const integration = config.integration ?? 'none';
+    const count = (statusClassLabel: string) => platformMetrics().outboundRequests.inc({ integration, status_class: statusClassLabel });
+    const target = new URL(url);
+    const attributes = {
+      'http.request.method': method,
+      // Origin and path only: query strings can carry keys.
+      'url.full': `${target.origin}${target.pathname}`,
+      'server.address': target.hostname,
+      'junction.integration': integration,
+      [CORRELATION_ATTRIBUTE]: config.correlationId,
+    };
+    return withSpan(`HTTP ${method}`, { kind: SpanKind.CLIENT, attributes }, async (span) => {
+      injectTraceHeaders(headers);
+      const policy = timeout(timeoutMs, { strategy: TimeoutStrategy.Aggressive, abortOnReturn: false });
+      try {
+        const response = await policy.execute(
+          ({ signal }) => fetch(url, { method, headers, body, signal, redirect: 'follow' }),
+          config.signal,
+        );
+        count(statusClass(response.status));
+        span.setAttribute('http.response.status_code', response.status);
+        if (response.status >= 500) span.setStatus({ code: SpanStatusCode.ERROR, message: `answered ${response.status}` });
+        return response;
+      } catch (error) {
+        if (config.signal?.aborted) count('cancelled');
+        throwIfCancelled();
+        if (isTaskCancelledError(error) || (error as Error)?.name === 'AbortError') {
+          count('timeout');
+          throw new TimeoutError(`${method} ${url} timed out after ${timeoutMs} ms`);
+        }
+        count('network_error');
+        const cause = (error as { cause?: { code?: string; message?: string } })?.cause;
+        throw new NetworkError(`${method} ${url} failed: ${cause?.code ?? cause?.message ?? (error as Error)?.message}`, { cause: error });
       }
-      const cause = (error as { cause?: { code?: string; message?: string } })?.cause;
-      throw new NetworkError(`${method} ${url} failed: ${cause?.code ?? cause?.message ?? (error as Error)?.message}`, { cause: error });
-    }
+    });
   }
 
   /** One try: breaker permit, fetch, breaker outcome. `token` is the OAuth2 bearer, if any. */

@@ -1,0 +1,27 @@
+import { NextResponse } from 'next/server';
+import { Registry } from 'prom-client';
+import { loadEnv } from '@/lib/env';
+import { collectProcessMetrics, metricsAccess, platformMetrics } from '@/lib/platform/metrics';
+import { gaugeRegistry, readQueueAndBreakerGauges } from '@/lib/platform/read-models/metrics-gauges';
+import { getDb } from '@/lib/server/db';
+
+export const dynamic = 'force-dynamic';
+
+/**
+ * Prometheus scrape endpoint of the web app: off unless METRICS_TOKEN is set, then only with
+ * `Authorization: Bearer <METRICS_TOKEN>` (not a session or an API token: a scraper is not a
+ * user). Serves the database-backed gauges (queued runs, breakers) and this process's counters;
+ * each worker serves its own counters on METRICS_PORT.
+ */
+export async function GET(request: Request) {
+  const access = metricsAccess(request.headers.get('authorization'), loadEnv().METRICS_TOKEN);
+  if (!access.ok) {
+    return NextResponse.json(
+      { error: access.error },
+      { status: access.status, headers: { 'www-authenticate': 'Bearer', 'cache-control': 'no-store' } },
+    );
+  }
+  collectProcessMetrics();
+  const registry = Registry.merge([platformMetrics().registry, gaugeRegistry(await readQueueAndBreakerGauges(getDb()))]);
+  return new NextResponse(await registry.metrics(), { headers: { 'content-type': registry.contentType, 'cache-control': 'no-store' } });
+}

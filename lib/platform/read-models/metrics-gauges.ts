@@ -1,0 +1,79 @@
+import { sql } from 'drizzle-orm';
+import { Gauge, Registry } from 'prom-client';
+import type { DatabaseOrTransaction } from '../../../db/client';
+
+/**
+ * The metrics that describe what is in the database rather than what one process did: queued runs
+ * and the age of the oldest per integration, and the state of every breaker. Read once per scrape
+ * by the web app (two indexed queries), so they are reported once however many workers run.
+ */
+
+export interface QueueGauge {
+  integration: string;
+  queued: number;
+  oldestAgeSeconds: number;
+}
+
+export interface BreakerGauge {
+  key: string;
+  state: 'closed' | 'open' | 'half_open';
+  consecutiveFailures: number;
+}
+
+export async function readQueueAndBreakerGauges(db: DatabaseOrTransaction): Promise<{ queues: QueueGauge[]; breakers: BreakerGauge[] }> {
+  const queues = await db.execute<{ integration: string; queued: number; oldest_age: number | string | null }>(sql`
+    select i.name as integration, count(r.id)::int as queued,
+           coalesce(extract(epoch from now() - min(r.created_at)), 0)::float8 as oldest_age
+      from integrations i
+      left join runs r on r.integration = i.name and r.status = 'queued'
+     where i.registered
+     group by i.name
+     order by i.name`);
+  const breakers = await db.execute<{ key: string; state: BreakerGauge['state']; consecutive_failures: number }>(sql`
+    select key, state, consecutive_failures from breakers order by key`);
+  return {
+    queues: queues.map((q) => ({ integration: q.integration, queued: Number(q.queued), oldestAgeSeconds: Number(q.oldest_age ?? 0) })),
+    breakers: breakers.map((b) => ({ key: b.key, state: b.state, consecutiveFailures: Number(b.consecutive_failures) })),
+  };
+}
+
+const BREAKER_STATES = ['closed', 'open', 'half_open'] as const;
+
+/** The gauges as a registry of their own, built per scrape from the rows just read. */
+export function gaugeRegistry(data: { queues: QueueGauge[]; breakers: BreakerGauge[] }): Registry {
+  const registry = new Registry();
+  const registers = [registry];
+  const queued = new Gauge({
+    name: 'junction_runs_queued',
+    help: 'Runs waiting to start (status queued, held ones included), by integration.',
+    labelNames: ['integration'],
+    registers,
+  });
+  const oldest = new Gauge({
+    name: 'junction_oldest_queued_run_age_seconds',
+    help: 'Age of the oldest queued run, by integration (0 when none is queued).',
+    labelNames: ['integration'],
+    registers,
+  });
+  const state = new Gauge({
+    name: 'junction_breaker_state',
+    help: 'Circuit breaker state per key: 1 for the current state (closed, open, half_open), 0 for the others.',
+    labelNames: ['key', 'state'],
+    registers,
+  });
+  const failures = new Gauge({
+    name: 'junction_breaker_consecutive_failures',
+    help: 'Consecutive transient failures counted by each breaker.',
+    labelNames: ['key'],
+    registers,
+  });
+  for (const q of data.queues) {
+    queued.set({ integration: q.integration }, q.queued);
+    oldest.set({ integration: q.integration }, Math.round(q.oldestAgeSeconds * 1000) / 1000);
+  }
+  for (const b of data.breakers) {
+    for (const s of BREAKER_STATES) state.set({ key: b.key, state: s }, b.state === s ? 1 : 0);
+    failures.set({ key: b.key }, b.consecutiveFailures);
+  }
+  return registry;
+}

@@ -1,0 +1,73 @@
+import {
+  context,
+  propagation,
+  ROOT_CONTEXT,
+  SpanKind,
+  SpanStatusCode,
+  trace,
+  type Attributes,
+  type Context,
+  type Span,
+} from '@opentelemetry/api';
+
+/**
+ * OpenTelemetry spans of the platform, through the vendor-neutral API only: without a tracer
+ * provider registered (lib/platform/telemetry.ts) every call here is a cheap no-op. The span tree
+ * of one request: console action or API call → `run.create` → one `attempt` per attempt (in the
+ * worker, continued from the traceparent stored on the run) → one `http <METHOD>` per outbound try,
+ * whose W3C `traceparent` travels to the external system beside `X-Correlation-Id`. Every span
+ * carries `junction.correlation_id`.
+ */
+
+export const CORRELATION_ATTRIBUTE = 'junction.correlation_id';
+
+export function tracer() {
+  return trace.getTracer('junction');
+}
+
+/** Runs `fn` inside a new span (a child of the active one, or of `parent`), ending it and recording a thrown error. */
+export async function withSpan<T>(
+  name: string,
+  options: { attributes?: Attributes; kind?: SpanKind; parent?: Context },
+  fn: (span: Span) => Promise<T>,
+): Promise<T> {
+  const parent = options.parent ?? context.active();
+  return tracer().startActiveSpan(
+    name,
+    { attributes: options.attributes, kind: options.kind ?? SpanKind.INTERNAL },
+    parent,
+    async (span) => {
+      try {
+        return await fn(span);
+      } catch (error) {
+        span.recordException(error as Error);
+        span.setStatus({ code: SpanStatusCode.ERROR, message: (error as Error)?.message });
+        throw error;
+      } finally {
+        span.end();
+      }
+    },
+  );
+}
+
+/** The active span as a W3C traceparent (stored on a run so the worker continues the trace), or null. */
+export function activeTraceparent(): string | null {
+  const carrier: Record<string, string> = {};
+  propagation.inject(context.active(), carrier);
+  return carrier.traceparent ?? null;
+}
+
+/** The context a stored traceparent continues; the root context when there is none. */
+export function contextFromTraceparent(traceparent: string | null | undefined): Context {
+  if (!traceparent) return ROOT_CONTEXT;
+  return propagation.extract(ROOT_CONTEXT, { traceparent });
+}
+
+/** Adds `traceparent` (and `tracestate`) of the active span to outbound headers. */
+export function injectTraceHeaders(headers: Headers): void {
+  propagation.inject(context.active(), headers, {
+    set: (carrier, key, value) => carrier.set(key, value),
+  });
+}
+
+export { SpanKind, SpanStatusCode };

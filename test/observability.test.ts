@@ -1,0 +1,195 @@
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { eq } from 'drizzle-orm';
+import type { PgBoss } from 'pg-boss';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { z } from 'zod';
+import { integrations, runs } from '../db/schema';
+import { defineIntegration, type IntegrationDefinition } from '../lib/platform/contract';
+import { startPlatformWorker, type PlatformWorker } from '../lib/platform/execution/worker';
+import { startMetricsServer } from '../lib/platform/metrics-server';
+import { gaugeRegistry, readQueueAndBreakerGauges } from '../lib/platform/read-models/metrics-gauges';
+import { buildRegistry } from '../lib/platform/registry';
+import { openBreaker } from '../lib/platform/resilience/breaker';
+import { startTelemetry, type TelemetryHandle } from '../lib/platform/telemetry';
+import { CORRELATION_ATTRIBUTE, withSpan } from '../lib/platform/tracing';
+import { runNow } from '../lib/platform/triggers/triggers';
+import { startStandIns, type StandIns } from '../sandbox/stand-ins';
+import { freshDatabase, type TestDatabase } from './db';
+import { startTestBoss, TEST_WORKER_OPTIONS, waitFor } from './fixtures/platform';
+
+/**
+ * Metrics and traces of one real run (issue 19): a real worker on real PostgreSQL calls the CRM
+ * stand-in over HTTP; the worker's metrics endpoint is scraped before and after, and the spans are
+ * exported over OTLP/HTTP to a small receiver in this process.
+ */
+
+interface OtlpSpan {
+  traceId: string;
+  spanId: string;
+  parentSpanId?: string;
+  name: string;
+  attributes: { key: string; value: { stringValue?: string; intValue?: string | number; boolValue?: boolean } }[];
+}
+
+let t: TestDatabase;
+let boss: PgBoss;
+let worker: PlatformWorker;
+let sandbox: StandIns;
+let telemetry: TelemetryHandle;
+let receiver: Server;
+const received: OtlpSpan[] = [];
+let metrics: { url: string; stop(): Promise<void> };
+const METRICS_TOKEN = 'test-metrics-token-0123456789';
+
+const defs = [
+  defineIntegration({
+    name: 'observed',
+    description: 'Reads one page of CRM contacts',
+    settings: z.object({}),
+    defaults: { retry: { delays: ['1s'] } },
+    async execute(ctx) {
+      const page = await ctx.http.getJson<{ data: unknown[] }>(`${sandbox.url}/crm/v1/contacts`, { query: { limit: 5 } });
+      return { processed: page.data.length };
+    },
+  }),
+] as IntegrationDefinition[];
+
+beforeAll(async () => {
+  receiver = createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => {
+      if (req.url === '/v1/traces' && req.headers['content-type']?.includes('json')) {
+        const body = JSON.parse(Buffer.concat(chunks).toString('utf8')) as {
+          resourceSpans: { scopeSpans: { spans: OtlpSpan[] }[] }[];
+        };
+        for (const rs of body.resourceSpans) for (const ss of rs.scopeSpans) received.push(...ss.spans);
+      }
+      res.writeHead(200, { 'content-type': 'application/json' }).end('{}');
+    });
+  });
+  await new Promise<void>((resolve) => receiver.listen(0, '127.0.0.1', resolve));
+  telemetry = startTelemetry({ serviceName: 'junction-test', endpoint: `http://127.0.0.1:${(receiver.address() as AddressInfo).port}` });
+  sandbox = await startStandIns({ port: 0, smtpPort: 0 });
+  t = await freshDatabase();
+  boss = await startTestBoss(t.url);
+  worker = await startPlatformWorker({
+    db: t.db,
+    boss,
+    registry: buildRegistry(defs),
+    workerId: 'obs-worker',
+    options: TEST_WORKER_OPTIONS,
+  });
+  metrics = await startMetricsServer({ port: 0, token: METRICS_TOKEN, host: '127.0.0.1' });
+});
+afterAll(async () => {
+  await worker?.stop({ timeoutMs: 2_000 });
+  await boss?.stop({ graceful: false });
+  await metrics?.stop();
+  await telemetry?.shutdown();
+  await sandbox?.close();
+  await new Promise((resolve) => receiver.close(resolve));
+  await t?.drop();
+});
+
+async function scrape(): Promise<string> {
+  const res = await fetch(metrics.url, { headers: { authorization: `Bearer ${METRICS_TOKEN}` } });
+  expect(res.status).toBe(200);
+  return res.text();
+}
+
+/** The value of one series in Prometheus text, 0 when absent. */
+function value(text: string, series: string): number {
+  const line = text.split('\n').find((l) => l.startsWith(`${series} `));
+  return line ? Number(line.slice(series.length + 1)) : 0;
+}
+
+const attribute = (span: OtlpSpan, key: string) => {
+  const v = span.attributes.find((a) => a.key === key)?.value;
+  return v?.stringValue ?? v?.intValue ?? v?.boolValue;
+};
+
+async function runToEnd(correlationId: string) {
+  const { runId } = await withSpan('action run_now', { attributes: { [CORRELATION_ATTRIBUTE]: correlationId } }, () =>
+    runNow(t.db, boss, { integration: 'observed', triggeredBy: 'oscar', correlationId }),
+  );
+  await waitFor('the run to succeed', async () => {
+    const [run] = await t.db.select().from(runs).where(eq(runs.id, runId));
+    return run.status === 'succeeded' ? run : undefined;
+  });
+  return runId;
+}
+
+describe('metrics', () => {
+  it('refuses a scrape without the token', async () => {
+    expect((await fetch(metrics.url)).status).toBe(401);
+    expect((await fetch(metrics.url, { headers: { authorization: 'Bearer wrong' } })).status).toBe(401);
+  });
+
+  it('counts the run, its attempt and its outbound request, and the gauges show queued runs and breakers', async () => {
+    const started = 'junction_runs_started_total{integration="observed",trigger="manual"}';
+    const finished = 'junction_runs_finished_total{integration="observed",trigger="manual",outcome="succeeded"}';
+    const attemptsObserved = 'junction_attempt_duration_seconds_count{integration="observed",outcome="succeeded"}';
+    const outbound = 'junction_outbound_http_requests_total{integration="observed",status_class="2xx"}';
+    const before = await scrape();
+    await runToEnd('corr-metrics');
+    const after = await scrape();
+    expect(value(after, started) - value(before, started)).toBe(1);
+    expect(value(after, finished) - value(before, finished)).toBe(1);
+    expect(value(after, attemptsObserved) - value(before, attemptsObserved)).toBe(1);
+    expect(value(after, outbound) - value(before, outbound)).toBe(1);
+    expect(after).toContain('# TYPE junction_attempt_duration_seconds histogram');
+    expect(after).toContain('junction_process_cpu_user_seconds_total');
+
+    // Database-backed gauges (what the web app serves): a run queued 90 s ago, an open breaker.
+    const [row] = await t.db.select().from(integrations).where(eq(integrations.name, 'observed'));
+    await t.db.insert(runs).values({
+      integration: row.name,
+      trigger: 'api',
+      triggeredBy: 'script',
+      correlationId: 'corr-queued',
+      maxAttempts: 2,
+      createdAt: new Date(Date.now() - 90_000),
+    });
+    await openBreaker(t.db, { key: 'observed', by: 'oscar' });
+    const gauges = await gaugeRegistry(await readQueueAndBreakerGauges(t.db)).metrics();
+    expect(value(gauges, 'junction_runs_queued{integration="observed"}')).toBe(1);
+    expect(value(gauges, 'junction_oldest_queued_run_age_seconds{integration="observed"}')).toBeGreaterThanOrEqual(90);
+    expect(value(gauges, 'junction_breaker_state{key="observed",state="open"}')).toBe(1);
+    expect(value(gauges, 'junction_breaker_state{key="observed",state="closed"}')).toBe(0);
+    await t.db.delete(runs).where(eq(runs.correlationId, 'corr-queued'));
+    await t.db.execute(`update breakers set state = 'closed', forced_open = false, open_until = null where key = 'observed'`);
+  });
+});
+
+describe('traces', () => {
+  it('exports one trace per run over OTLP: action → run.create → attempt → HTTP GET, with the correlation id, and sends its traceparent out', async () => {
+    const correlationId = 'corr-trace';
+    const runId = await runToEnd(correlationId);
+    await telemetry.flush();
+    const spans = await waitFor('the spans to arrive', async () => {
+      const ours = received.filter((s) => attribute(s, CORRELATION_ATTRIBUTE) === correlationId);
+      return ours.some((s) => s.name === 'HTTP GET') && ours.some((s) => s.name === 'attempt') ? ours : undefined;
+    });
+    const byName = (name: string) => spans.filter((s) => s.name === name);
+    const [action] = byName('action run_now');
+    const [create] = byName('run.create');
+    const [attempt] = byName('attempt');
+    const [http] = byName('HTTP GET');
+    expect([action, create, attempt, http].every(Boolean)).toBe(true);
+    expect(new Set([action, create, attempt, http].map((s) => s.traceId)).size).toBe(1);
+    expect(action.parentSpanId ?? '').toBe('');
+    expect(create.parentSpanId).toBe(action.spanId);
+    expect(attempt.parentSpanId).toBe(create.spanId);
+    expect(http.parentSpanId).toBe(attempt.spanId);
+    expect(attribute(create, 'junction.run_id')).toBe(runId);
+    expect(attribute(attempt, 'junction.outcome')).toBe('succeeded');
+    expect(attribute(http, 'http.response.status_code')).toBe(200);
+
+    // The external system received the HTTP span's context beside the correlation id.
+    const [request] = sandbox.state.requests.recent({ correlationId });
+    expect(request).toMatchObject({ system: 'crm', path: '/crm/v1/contacts' });
+    expect(request.traceparent).toBe(`00-${http.traceId}-${http.spanId}-01`);
+  });
+});
