@@ -1,5 +1,5 @@
-import { z } from 'zod';
 import { listInventory } from '@/lib/platform/read-models/inventory';
+import { ZIntegrationsQuery } from '@/lib/server/api-schemas';
 import { getDb } from '@/lib/server/db';
 import { route } from '@/lib/server/route';
 
@@ -7,6 +7,6 @@ export const dynamic = 'force-dynamic';
 
 export const GET = route({
   role: 'viewer',
-  input: z.object({ search: z.string().max(200).optional() }),
+  input: ZIntegrationsQuery,
   handler: async ({ input }) => ({ items: await listInventory(getDb(), input) }),
 });

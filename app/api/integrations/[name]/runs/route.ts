@@ -1,5 +1,5 @@
-import { z } from 'zod';
 import { runNow } from '@/lib/platform/triggers/triggers';
+import { ZRunNowBody } from '@/lib/server/api-schemas';
 import { getBoss } from '@/lib/server/boss';
 import { route } from '@/lib/server/route';
 
@@ -8,7 +8,7 @@ export const dynamic = 'force-dynamic';
 /** Starts a run (or a dry-run) of one integration now: `{ "dryRun": false }`. Next has already decoded `params.name`. */
 export const POST = route({
   role: 'operator',
-  input: z.object({ dryRun: z.boolean().default(false), reason: z.string().trim().max(500).optional() }).strict(),
+  input: ZRunNowBody,
   // dedupe: like the console's Run now, a request while the same kind of run is queued and not
   // started returns that run (`deduplicated: true`): two scripts at once start one run.
   handler: async ({ input, user, params, db, correlationId }) =>

@@ -1,0 +1,51 @@
+import { request as playwrightRequest } from '@playwright/test';
+import { METRICS_TOKEN, WORKER_METRICS_URL } from '../../playwright.config';
+import { expect, signIn, test } from '../fixtures';
+
+/** Metrics and the OpenAPI document on the running product (issue 19). */
+
+function value(text: string, series: string): number {
+  const line = text.split('\n').find((l) => l.startsWith(`${series} `));
+  return line ? Number(line.slice(series.length + 1)) : 0;
+}
+
+test('the OpenAPI document is public and lists the run API', async ({ baseURL }) => {
+  const anonymous = await playwrightRequest.newContext({ baseURL });
+  const answer = await anonymous.get('/api/openapi.json');
+  expect(answer.status()).toBe(200);
+  const doc = (await answer.json()) as {
+    openapi: string;
+    paths: Record<string, unknown>;
+    components: { securitySchemes: Record<string, unknown> };
+  };
+  expect(doc.openapi).toBe('3.1.0');
+  expect(Object.keys(doc.paths)).toEqual(expect.arrayContaining(['/api/runs', '/api/integrations/{name}/runs', '/api/runs/{id}']));
+  expect(Object.keys(doc.components.securitySchemes)).toEqual(expect.arrayContaining(['apiToken']));
+  await anonymous.dispose();
+});
+
+test('metrics need the METRICS_TOKEN; the worker counts a run and the web app shows the queue and breakers', async ({ page, baseURL }) => {
+  const anonymous = await playwrightRequest.newContext({ baseURL });
+  expect((await anonymous.get('/api/metrics')).status()).toBe(401);
+  expect((await anonymous.get('/api/metrics', { headers: { Authorization: 'Bearer not-the-token' } })).status()).toBe(401);
+  const auth = { Authorization: `Bearer ${METRICS_TOKEN}` };
+  const web = await anonymous.get('/api/metrics', { headers: auth });
+  expect(web.status()).toBe(200);
+  const webText = await web.text();
+  expect(webText).toContain('junction_runs_queued{integration="crm-sync"}');
+  expect(webText).toContain('junction_oldest_queued_run_age_seconds{integration="accounting-export"}');
+
+  const series = 'junction_runs_finished_total{integration="crm-sync",trigger="manual",outcome="succeeded"}';
+  const before = await (await anonymous.get(WORKER_METRICS_URL, { headers: auth })).text();
+  await signIn(page, 'oscar', '/integrations/crm-sync');
+  await page.getByRole('button', { name: 'Run now' }).click();
+  await page.getByRole('dialog').getByRole('button', { name: 'Run now' }).click();
+  await page.getByRole('link', { name: 'Follow it' }).click();
+  await expect(page.getByRole('heading', { level: 1 })).toContainText('Succeeded', { timeout: 60_000 });
+  await expect
+    .poll(async () => value(await (await anonymous.get(WORKER_METRICS_URL, { headers: auth })).text(), series), { timeout: 10_000 })
+    .toBe(value(before, series) + 1);
+  const after = await (await anonymous.get(WORKER_METRICS_URL, { headers: auth })).text();
+  expect(value(after, 'junction_outbound_http_requests_total{integration="crm-sync",status_class="2xx"}')).toBeGreaterThan(0);
+  await anonymous.dispose();
+});

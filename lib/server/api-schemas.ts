@@ -1,0 +1,169 @@
+import { z } from 'zod';
+import { runStatusEnum, runTriggerEnum } from '../../db/schema';
+import { ZRunFilter } from '../platform/read-models/run-queries';
+
+/**
+ * The JSON API's schemas: the route handlers validate their input with these, and the OpenAPI
+ * document (lib/server/openapi.ts) is generated from the same objects, so the description cannot
+ * drift from what the routes accept. Responses are described here too (dates are ISO strings).
+ */
+
+const uuid = z.uuid();
+const instant = z.iso.datetime({ offset: true });
+const status = z.enum(runStatusEnum.enumValues);
+const trigger = z.enum(runTriggerEnum.enumValues);
+
+// --- requests ----------------------------------------------------------------------------------
+
+export const ZIntegrationsQuery = z.object({
+  search: z.string().max(200).optional().meta({ description: 'Part of a name or description' }),
+});
+
+export const ZRunNowBody = z
+  .object({
+    dryRun: z.boolean().default(false).meta({ description: 'Run against the real system without committing anything' }),
+    reason: z.string().trim().max(500).optional(),
+  })
+  .strict();
+
+export const ZRetryRunBody = z.object({ reason: z.string().trim().max(500).optional() }).strict();
+
+export const ZBulkRetryBody = z.object({ runIds: z.array(z.string().uuid('runIds must be run ids')).min(1).max(500) }).strict();
+
+export const ZRunStatusesQuery = z.object({
+  ids: z
+    .string()
+    .max(200 * 37)
+    .transform((s) => s.split(',').filter(Boolean))
+    .pipe(z.array(z.string().uuid('ids must be run ids')).max(200))
+    .meta({ description: 'Up to 200 run ids, comma-separated' }),
+});
+
+export { ZRunFilter as ZRunsQuery };
+
+// --- responses ---------------------------------------------------------------------------------
+
+export const ZErrorResponse = z
+  .object({
+    error: z.string().meta({ description: 'What went wrong and what to do, in a sentence' }),
+    fieldErrors: z.record(z.string(), z.string()).optional(),
+    details: z.record(z.string(), z.unknown()).optional(),
+  })
+  .meta({ id: 'Error' });
+
+export const ZMeResponse = z.object({
+  user: z.object({
+    id: uuid,
+    name: z.string().meta({ description: "The user's name, or 'token <name> (created by <admin>)' for an API token" }),
+    email: z.string(),
+    role: z.enum(['viewer', 'operator', 'admin']),
+    tokenId: uuid.optional(),
+  }),
+});
+
+const ZInventoryItem = z.looseObject({
+  name: z.string(),
+  description: z.string(),
+  registered: z.boolean(),
+  paused: z.boolean(),
+  schedule: z.string().nullable(),
+  timezone: z.string(),
+  breakerKey: z.string(),
+  breakerState: z.enum(['closed', 'open', 'half_open']),
+  breakerOpenUntil: instant.nullable(),
+  breakerFailures: z.number().int(),
+  lastRun: z.object({ id: uuid, status, createdAt: instant, finishedAt: instant.nullable() }).nullable(),
+  successRate24h: z.number().nullable(),
+  state: z.string(),
+});
+export const ZIntegrationsResponse = z.object({ items: z.array(ZInventoryItem) });
+
+export const ZRunListItem = z
+  .looseObject({
+    id: uuid,
+    integration: z.string(),
+    trigger,
+    dryRun: z.boolean(),
+    status,
+    triggeredBy: z.string(),
+    retryOf: uuid.nullable(),
+    attemptCount: z.number().int(),
+    maxAttempts: z.number().int(),
+    progressDone: z.number().int().nullable(),
+    progressTotal: z.number().int().nullable(),
+    errorMessage: z.string().nullable(),
+    nextAttemptAt: instant.nullable(),
+    createdAt: instant,
+    startedAt: instant.nullable(),
+    finishedAt: instant.nullable(),
+    retriedBy: uuid.nullable(),
+  })
+  .meta({ id: 'RunListItem' });
+export const ZRunsResponse = z.object({
+  items: z.array(ZRunListItem),
+  next: z.string().nullable().meta({ description: 'Pass as `after` for the next page; null on the last page' }),
+});
+
+export const ZRunStatusesResponse = z.object({
+  items: z.array(
+    z.object({
+      id: uuid,
+      status,
+      attemptCount: z.number().int(),
+      progressDone: z.number().int().nullable(),
+      progressTotal: z.number().int().nullable(),
+      nextAttemptAt: instant.nullable(),
+      finishedAt: instant.nullable(),
+      errorMessage: z.string().nullable(),
+      hold: z.enum(['pace', 'breaker']).nullable(),
+    }),
+  ),
+});
+
+export const ZRunDetailResponse = z.object({
+  run: z.looseObject({
+    id: uuid,
+    integration: z.string(),
+    status,
+    trigger,
+    dryRun: z.boolean(),
+    correlationId: z.string(),
+    attemptCount: z.number().int(),
+    createdAt: instant,
+  }),
+  attempts: z.array(
+    z.looseObject({
+      id: uuid,
+      number: z.number().int(),
+      outcome: z.enum(['running', 'succeeded', 'failed', 'deferred', 'cancelled', 'interrupted']),
+      startedAt: instant,
+      finishedAt: instant.nullable(),
+      errorMessage: z.string().nullable(),
+      logs: z.array(z.looseObject({ at: instant, level: z.string(), message: z.string() })),
+    }),
+  ),
+  retries: z.array(z.object({ id: uuid, status, createdAt: instant, triggeredBy: z.string() })),
+});
+
+export const ZRunNowResponse = z.object({
+  runId: uuid,
+  deduplicated: z.boolean().meta({ description: 'true: the same kind of run was already queued and not started; that run is returned' }),
+});
+export const ZRetryRunResponse = z.object({ runId: uuid });
+export const ZBulkRetryResponse = z.object({ runIds: z.array(uuid), bulkOperationId: uuid.nullable() });
+export const ZCancelRunResponse = z.object({ runId: uuid, cancelled: z.literal(true) });
+export const ZBulkOperationsResponse = z.object({
+  items: z.array(
+    z.looseObject({
+      id: uuid,
+      createdBy: z.string(),
+      createdAt: instant,
+      total: z.number().int(),
+      status: z.enum(['active', 'done', 'cancelled']),
+      runIds: z.array(uuid),
+    }),
+  ),
+});
+
+const ZCheck = z.object({ ok: z.boolean(), detail: z.string() });
+export const ZHealthResponse = z.object({ status: z.enum(['ok', 'degraded']), database: ZCheck, migrations: ZCheck, worker: ZCheck });

@@ -1,0 +1,310 @@
+import { z } from 'zod';
+import { createDocument, type ZodOpenApiOperationObject, type ZodOpenApiPathsObject } from 'zod-openapi';
+import {
+  ZBulkOperationsResponse,
+  ZBulkRetryBody,
+  ZBulkRetryResponse,
+  ZCancelRunResponse,
+  ZErrorResponse,
+  ZHealthResponse,
+  ZIntegrationsQuery,
+  ZIntegrationsResponse,
+  ZMeResponse,
+  ZRetryRunBody,
+  ZRetryRunResponse,
+  ZRunDetailResponse,
+  ZRunNowBody,
+  ZRunNowResponse,
+  ZRunsQuery,
+  ZRunsResponse,
+  ZRunStatusesQuery,
+  ZRunStatusesResponse,
+} from './api-schemas';
+
+/**
+ * The OpenAPI 3.1 description of the JSON API (served at /api/openapi.json), generated with
+ * zod-openapi from the schemas the route handlers validate with. Every route under app/api is
+ * listed in API_OPERATIONS (test/openapi.test.ts fails when one is missing), each with an example
+ * response that is checked against the generated schema.
+ */
+
+type Method = 'get' | 'post';
+
+export interface ApiOperation {
+  method: Method;
+  /** OpenAPI path template: `/api/runs/{id}`. */
+  path: string;
+  summary: string;
+  /** The role the route needs; null: public (no session or token). */
+  role: 'viewer' | 'operator' | null;
+  query?: z.ZodObject;
+  pathParams?: z.ZodObject;
+  body?: z.ZodType;
+  response: z.ZodType | 'text';
+  example: unknown;
+}
+
+const RUN = '3f1e8a52-5c0b-4a1e-9d55-0b7f2b6f1c01';
+const RUN2 = '7a2c9e10-1d4f-4b8a-8e6d-2c3b4a5d6e02';
+const AT = '2026-11-30T09:15:02.123Z';
+const runIdParam = z.object({ id: z.uuid().meta({ description: 'Run id' }) });
+const nameParam = z.object({ name: z.string().meta({ description: 'Integration name', example: 'accounting-export' }) });
+
+const runListItem = {
+  id: RUN,
+  integration: 'accounting-export',
+  trigger: 'api',
+  dryRun: false,
+  status: 'succeeded',
+  triggeredBy: 'token nightly-ci (created by ada@example.com)',
+  retryOf: null,
+  attemptCount: 1,
+  maxAttempts: 4,
+  progressDone: 120,
+  progressTotal: 120,
+  errorMessage: null,
+  nextAttemptAt: null,
+  createdAt: AT,
+  startedAt: AT,
+  finishedAt: AT,
+  hold: null,
+  bulkOperationId: null,
+  retriedBy: null,
+};
+
+export const API_OPERATIONS: ApiOperation[] = [
+  {
+    method: 'get',
+    path: '/api/health',
+    summary: 'Liveness: 200 when the database is reachable, migrations are current and a worker beat in the last minute, else 503',
+    role: null,
+    response: ZHealthResponse,
+    example: {
+      status: 'ok',
+      database: { ok: true, detail: 'reachable' },
+      migrations: { ok: true, detail: '13 of 13 applied' },
+      worker: { ok: true, detail: 'last beat 4 s ago' },
+    },
+  },
+  {
+    method: 'get',
+    path: '/api/me',
+    summary: 'Who the caller is (a user, or an API token)',
+    role: 'viewer',
+    response: ZMeResponse,
+    example: {
+      user: { id: RUN2, name: 'token nightly-ci (created by ada@example.com)', email: '', role: 'operator', tokenId: RUN },
+    },
+  },
+  {
+    method: 'get',
+    path: '/api/integrations',
+    summary: 'Every integration with its state, schedule, breaker, last run and 24-hour success rate',
+    role: 'viewer',
+    query: ZIntegrationsQuery,
+    response: ZIntegrationsResponse,
+    example: {
+      items: [
+        {
+          name: 'accounting-export',
+          description: 'Nightly export of posted invoices as journal entries',
+          registered: true,
+          paused: false,
+          schedule: '0 2 * * *',
+          timezone: 'UTC',
+          breakerKey: 'accounting-export',
+          breakerState: 'closed',
+          breakerOpenUntil: null,
+          breakerFailures: 0,
+          lastRun: { id: RUN, status: 'succeeded', createdAt: AT, finishedAt: AT },
+          finished24h: 3,
+          succeeded24h: 3,
+          successRate24h: 1,
+          openIncidents: 0,
+          credentialsError: null,
+          credentialsFailingSince: null,
+          state: 'healthy',
+        },
+      ],
+    },
+  },
+  {
+    method: 'post',
+    path: '/api/integrations/{name}/runs',
+    summary: 'Start a run (or a dry-run) now; a repeat while the same kind of run is queued returns that run',
+    role: 'operator',
+    pathParams: nameParam,
+    body: ZRunNowBody,
+    response: ZRunNowResponse,
+    example: { runId: RUN, deduplicated: false },
+  },
+  {
+    method: 'get',
+    path: '/api/runs',
+    summary: 'Runs, newest first, filtered and keyset-paginated',
+    role: 'viewer',
+    query: ZRunsQuery,
+    response: ZRunsResponse,
+    example: { items: [runListItem], next: `${AT}|${RUN}` },
+  },
+  {
+    method: 'get',
+    path: '/api/runs/status',
+    summary: 'Live status of up to 200 runs',
+    role: 'viewer',
+    query: ZRunStatusesQuery,
+    response: ZRunStatusesResponse,
+    example: {
+      items: [
+        {
+          id: RUN,
+          status: 'running',
+          attemptCount: 1,
+          progressDone: 40,
+          progressTotal: 120,
+          nextAttemptAt: null,
+          finishedAt: null,
+          errorMessage: null,
+          hold: null,
+        },
+      ],
+    },
+  },
+  {
+    method: 'post',
+    path: '/api/runs/retry',
+    summary: 'Bulk retry of failed or cancelled runs (all or nothing), released at a pace',
+    role: 'operator',
+    body: ZBulkRetryBody,
+    response: ZBulkRetryResponse,
+    example: { runIds: [RUN2], bulkOperationId: RUN },
+  },
+  {
+    method: 'get',
+    path: '/api/runs/{id}',
+    summary: 'One run with its attempts, their logs, and the runs that retried it',
+    role: 'viewer',
+    pathParams: runIdParam,
+    response: ZRunDetailResponse,
+    example: {
+      run: { ...runListItem, correlationId: 'b0c4e6a8-3b1f-4e6d-9a2c-5f7e8d9c0b1a' },
+      attempts: [
+        {
+          id: RUN2,
+          runId: RUN,
+          number: 1,
+          outcome: 'succeeded',
+          startedAt: AT,
+          finishedAt: AT,
+          errorMessage: null,
+          logs: [{ id: 1, attemptId: RUN2, at: AT, level: 'info', message: 'attempt 1 of 4 started', data: null }],
+        },
+      ],
+      retries: [],
+    },
+  },
+  {
+    method: 'post',
+    path: '/api/runs/{id}/retry',
+    summary: 'Retry one failed or cancelled run as a new run linked to it',
+    role: 'operator',
+    pathParams: runIdParam,
+    body: ZRetryRunBody,
+    response: ZRetryRunResponse,
+    example: { runId: RUN2 },
+  },
+  {
+    method: 'post',
+    path: '/api/runs/{id}/cancel',
+    summary: 'Cancel a queued, waiting or running run',
+    role: 'operator',
+    pathParams: runIdParam,
+    response: ZCancelRunResponse,
+    example: { runId: RUN, cancelled: true },
+  },
+  {
+    method: 'get',
+    path: '/api/bulk-operations',
+    summary: 'Recent bulk retries with their progress',
+    role: 'viewer',
+    response: ZBulkOperationsResponse,
+    example: {
+      items: [{ id: RUN, kind: 'retry', createdBy: 'oscar@example.com', createdAt: AT, total: 1, status: 'done', runIds: [RUN2] }],
+    },
+  },
+  {
+    method: 'get',
+    path: '/api/metrics',
+    summary: 'Prometheus metrics (text format); off unless METRICS_TOKEN is set, then Authorization: Bearer <METRICS_TOKEN>',
+    role: null,
+    response: 'text',
+    example: '# TYPE junction_runs_queued gauge\njunction_runs_queued{integration="accounting-export"} 0\n',
+  },
+  {
+    method: 'get',
+    path: '/api/openapi.json',
+    summary: 'This document',
+    role: null,
+    response: z.looseObject({ openapi: z.literal('3.1.0') }),
+    example: { openapi: '3.1.0' },
+  },
+];
+
+/** Routes that are not part of the JSON API: Auth.js's own endpoints (sign-in flow). */
+export const NOT_DESCRIBED = ['/api/auth/{...nextauth}'];
+
+const errors = (role: ApiOperation['role']) => {
+  const json = (description: string) => ({ description, content: { 'application/json': { schema: ZErrorResponse } } });
+  return {
+    '400': json('Invalid input: `fieldErrors` names each field'),
+    ...(role
+      ? {
+          '401': json('No session or API token, or a bad, expired or revoked token'),
+          '403': json(`The caller lacks the ${role} role`),
+        }
+      : {}),
+    '500': json('Something went wrong; the message has a reference to quote'),
+  };
+};
+
+function operation(op: ApiOperation): ZodOpenApiOperationObject {
+  const ok =
+    op.response === 'text'
+      ? { description: 'OK', content: { 'text/plain': { schema: z.string(), example: op.example } } }
+      : { description: 'OK', content: { 'application/json': { schema: op.response, example: op.example } } };
+  return {
+    summary: op.summary,
+    ...(op.role ? { description: `Needs the ${op.role} role (a session or an API token with that role).` } : {}),
+    security: op.role ? [{ apiToken: [] }, { session: [] }] : [],
+    ...(op.query || op.pathParams
+      ? { requestParams: { ...(op.query ? { query: op.query } : {}), ...(op.pathParams ? { path: op.pathParams } : {}) } }
+      : {}),
+    ...(op.body ? { requestBody: { required: true, content: { 'application/json': { schema: op.body } } } } : {}),
+    responses: { '200': ok, ...errors(op.role) },
+  };
+}
+
+let cached: ReturnType<typeof createDocument> | undefined;
+
+export function openApiDocument(): ReturnType<typeof createDocument> {
+  if (cached) return cached;
+  const paths: ZodOpenApiPathsObject = {};
+  for (const op of API_OPERATIONS) paths[op.path] = { ...paths[op.path], [op.method]: operation(op) };
+  cached = createDocument({
+    openapi: '3.1.0',
+    info: {
+      title: 'Junction API',
+      version: '1',
+      description:
+        'The JSON API of Junction. Scripts authenticate with `Authorization: Bearer <API token>` (admins create tokens under Users → API tokens); the console uses its session cookie. Mutations accept an `Idempotency-Key` header.',
+    },
+    components: {
+      securitySchemes: {
+        apiToken: { type: 'http', scheme: 'bearer', description: 'An API token (jct_...) with the viewer or operator role' },
+        session: { type: 'apiKey', in: 'cookie', name: 'authjs.session-token', description: 'The console session (SSO sign-in)' },
+      },
+    },
+    paths,
+  });
+  return cached;
+}

@@ -1,0 +1,135 @@
+import { readdirSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+import type { PgBoss } from 'pg-boss';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { z } from 'zod';
+import { defineIntegration, type IntegrationDefinition } from '../lib/platform/contract';
+import { listInventory } from '../lib/platform/read-models/inventory';
+import { getRunDetail, queryRuns, runStatuses, ZRunFilter } from '../lib/platform/read-models/run-queries';
+import { buildRegistry, syncRegistry } from '../lib/platform/registry';
+import { listBulkOperations, runNow } from '../lib/platform/triggers/triggers';
+import { API_OPERATIONS, NOT_DESCRIBED, openApiDocument } from '../lib/server/openapi';
+import { freshDatabase, type TestDatabase } from './db';
+import { startTestBoss } from './fixtures/platform';
+
+/**
+ * The OpenAPI document covers every route under app/api, and what the API answers matches it:
+ * the documented examples and real answers of the platform functions behind the routes are
+ * validated against the schemas in the generated document (not against the zod objects).
+ */
+
+const root = path.resolve(import.meta.dirname, '..');
+type Doc = { paths: Record<string, Record<string, { responses: Record<string, { content?: Record<string, { schema: unknown }> }> }>> };
+const doc = openApiDocument() as unknown as Doc & { components?: { schemas?: Record<string, unknown> } };
+
+/** Every `route.ts` under app/api as `METHOD /api/path/{param}`. */
+function routesOnDisk(): string[] {
+  const found: string[] = [];
+  const walk = (dir: string) => {
+    for (const entry of readdirSync(dir, { withFileTypes: true })) {
+      const full = path.join(dir, entry.name);
+      if (entry.isDirectory()) walk(full);
+      else if (entry.name === 'route.ts') {
+        const source = readFileSync(full, 'utf8');
+        const template = `/${path.relative(path.join(root, 'app'), path.dirname(full)).split(path.sep).join('/')}`
+          .replace(/\[\.\.\.([^\]]+)\]/g, '{...$1}')
+          .replace(/\[([^\]]+)\]/g, '{$1}');
+        const methods = [
+          ...source.matchAll(/export (?:const|async function|function) (GET|POST|PUT|PATCH|DELETE)\b|export const \{ ([A-Z, ]+) \}/g),
+        ].flatMap((m) => (m[1] ? [m[1]] : m[2].split(',').map((s) => s.trim())));
+        for (const method of methods) found.push(`${method} ${template}`);
+      }
+    }
+  };
+  walk(path.join(root, 'app', 'api'));
+  return found.sort();
+}
+
+/** The 200 response schema of an operation, from the document, as a zod validator (refs resolved). */
+function documentedResponse(method: string, route: string): z.ZodType {
+  const schema = doc.paths[route]?.[method]?.responses['200']?.content?.['application/json']?.schema;
+  if (!schema) throw new Error(`${method.toUpperCase()} ${route} has no JSON 200 response in the document`);
+  const resolve = (node: unknown): unknown => {
+    if (Array.isArray(node)) return node.map(resolve);
+    if (node && typeof node === 'object') {
+      const ref = (node as { $ref?: string }).$ref;
+      if (ref?.startsWith('#/components/schemas/')) return resolve(doc.components?.schemas?.[ref.slice('#/components/schemas/'.length)]);
+      return Object.fromEntries(Object.entries(node).map(([k, v]) => [k, resolve(v)]));
+    }
+    return node;
+  };
+  return z.fromJSONSchema(resolve(schema) as Parameters<typeof z.fromJSONSchema>[0]);
+}
+
+const asJson = (value: unknown) => JSON.parse(JSON.stringify(value)) as unknown;
+
+describe('OpenAPI document', () => {
+  it('is OpenAPI 3.1 and describes every route under app/api, and nothing else', () => {
+    expect((doc as unknown as { openapi: string }).openapi).toBe('3.1.0');
+    const described = Object.entries(doc.paths)
+      .flatMap(([route, ops]) => Object.keys(ops).map((m) => `${m.toUpperCase()} ${route}`))
+      .sort();
+    const onDisk = routesOnDisk().filter((r) => !NOT_DESCRIBED.some((skip) => r.endsWith(` ${skip}`)));
+    expect(onDisk.length).toBeGreaterThan(10);
+    expect(described).toEqual(onDisk);
+  });
+
+  it('describes the routes with the schemas they validate with: a run filter the route refuses is refused by the document too', () => {
+    const params = (doc.paths['/api/runs'].get as unknown as { parameters: { name: string; schema: unknown }[] }).parameters;
+    expect(params.map((p) => p.name).sort()).toEqual(Object.keys(ZRunFilter.shape).sort());
+    const limit = z.fromJSONSchema(params.find((p) => p.name === 'limit')!.schema as Parameters<typeof z.fromJSONSchema>[0]);
+    expect(limit.safeParse(500).success).toBe(false);
+    expect(ZRunFilter.shape.limit.safeParse(500).success).toBe(false);
+  });
+
+  it.each(API_OPERATIONS.filter((op) => op.response !== 'text').map((op) => [`${op.method.toUpperCase()} ${op.path}`, op] as const))(
+    '%s: its example response matches the documented schema',
+    (_name, op) => {
+      const result = documentedResponse(op.method, op.path).safeParse(op.example);
+      expect(result.error?.issues ?? []).toEqual([]);
+    },
+  );
+});
+
+describe('real answers match the document', () => {
+  let t: TestDatabase;
+  let boss: PgBoss;
+  beforeAll(async () => {
+    t = await freshDatabase();
+    boss = await startTestBoss(t.url);
+    const def = defineIntegration({
+      name: 'documented',
+      description: 'd',
+      settings: z.object({}),
+      async execute() {
+        return {};
+      },
+    }) as IntegrationDefinition;
+    await syncRegistry(t.db, { registry: buildRegistry([def]) });
+  });
+  afterAll(async () => {
+    await boss.stop({ graceful: false });
+    await t.drop();
+  });
+
+  it('run now, the run list, run detail, statuses, inventory and bulk operations validate against their 200 schemas', async () => {
+    const started = await runNow(t.db, boss, {
+      integration: 'documented',
+      triggeredBy: 'script',
+      trigger: 'api',
+      correlationId: 'corr-doc',
+    });
+    const answers: [string, string, unknown][] = [
+      ['post', '/api/integrations/{name}/runs', started],
+      ['get', '/api/runs', await queryRuns(t.db, ZRunFilter.parse({}))],
+      ['get', '/api/runs/{id}', await getRunDetail(t.db, { id: started.runId })],
+      ['get', '/api/runs/status', { items: await runStatuses(t.db, { ids: [started.runId] }) }],
+      ['get', '/api/integrations', { items: await listInventory(t.db, {}) }],
+      ['get', '/api/bulk-operations', { items: await listBulkOperations(t.db, { limit: 5 }) }],
+    ];
+    for (const [method, route, answer] of answers) {
+      const result = documentedResponse(method, route).safeParse(asJson(answer));
+      expect({ route, issues: result.error?.issues ?? [] }).toEqual({ route, issues: [] });
+    }
+  });
+});
