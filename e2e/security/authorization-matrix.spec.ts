@@ -1,3 +1,4 @@
+import { createHash, randomBytes } from 'node:crypto';
 import type { APIRequestContext, Browser } from '@playwright/test';
 import { db } from '../db';
 import { expect, signIn, test } from '../fixtures';
@@ -61,6 +62,20 @@ const HARMLESS = [
   },
 ];
 
+/** API tokens (no session): route handlers accept them up to their role; pages and server actions never do. */
+const TOKEN_ROLES = ['viewer', 'operator'] as const;
+
+async function tokenClient(browser: Browser, role: (typeof TOKEN_ROLES)[number], baseURL: string): Promise<APIRequestContext> {
+  const value = `jct_${randomBytes(32).toString('base64url')}`;
+  await db()`
+    insert into api_tokens (name, role, token_hash, prefix, created_by_user_id, created_by, expires_at)
+    select ${`matrix-${role}-${Date.now()}`}, ${role}, ${createHash('sha256').update(value).digest('hex')}, ${value.slice(0, 10)},
+           id, 'matrix', now() + interval '1 hour'
+      from users where role = 'admin' and not disabled order by created_at limit 1`;
+  const context = await browser.newContext({ baseURL, extraHTTPHeaders: { Authorization: `Bearer ${value}` } });
+  return context.request;
+}
+
 async function requestAs(browser: Browser, who: Who, baseURL: string): Promise<APIRequestContext> {
   const context = await browser.newContext({ baseURL });
   if (who !== 'anonymous') await signIn(await context.newPage(), who);
@@ -83,6 +98,7 @@ test('authorization matrix: every route handler and server action as anonymous, 
   const clients = Object.fromEntries(
     await Promise.all(WHO.map(async (w) => [w, await requestAs(browser, w, baseURL!)] as const)),
   ) as Record<Who, APIRequestContext>;
+  const tokens = await Promise.all(TOKEN_ROLES.map(async (role) => ({ role, client: await tokenClient(browser, role, baseURL!) })));
   const before = await snapshot();
   for (const route of ROUTES) {
     const row: string[] = [`${route.method} ${route.path}`.padEnd(58)];
@@ -95,6 +111,13 @@ test('authorization matrix: every route handler and server action as anonymous, 
       if (who === 'anonymous') expect(res.status(), `${who} ${route.path}`).toBe(401);
       else if (!allowed) expect(res.status(), `${who} ${route.path}`).toBe(403);
       else expect([200, 400, 404, 409], `${who} ${route.path}`).toContain(res.status());
+      row.push(String(res.status()).padEnd(6));
+    }
+    for (const token of tokens) {
+      const res = route.method === 'GET' ? await token.client.get(route.path) : await token.client.post(route.path, { data: route.body });
+      if (ROLE_RANK[token.role] >= ROLE_RANK[route.role])
+        expect([200, 400, 404, 409], `${token.role} token ${route.path}`).toContain(res.status());
+      else expect(res.status(), `${token.role} token ${route.path}`).toBe(403);
       row.push(String(res.status()).padEnd(6));
     }
     table.push(row.join(''));
@@ -143,8 +166,20 @@ test('authorization matrix: every route handler and server action as anonymous, 
         row.push((body.match(/"status":(\d+)/)?.[1] ?? 'ok').padEnd(6));
       }
     }
+    // A token alone never reaches a server action: the proxy sends it to sign-in like anonymous.
+    for (const token of tokens) {
+      const res = await token.client.post(action.page, {
+        headers: { 'Next-Action': action.id, 'Content-Type': 'text/plain;charset=UTF-8', Origin: baseURL!, Accept: 'text/x-component' },
+        data: JSON.stringify(HARMLESS),
+        maxRedirects: 0,
+      });
+      expect(res.status(), `${token.role} token ${action.name}`).toBe(307);
+      row.push('307'.padEnd(6));
+    }
     table.push(row.join(''));
   }
   expect(await snapshot()).toEqual(before);
-  console.log(`${'request (needs role)'.padEnd(58)}${WHO.map((w) => w.slice(0, 5).padEnd(6)).join('')}\n${table.join('\n')}`);
+  console.log(
+    `${'request (needs role)'.padEnd(58)}${[...WHO, 'tok:v', 'tok:o'].map((w) => w.slice(0, 5).padEnd(6)).join('')}\n${table.join('\n')}`,
+  );
 });
