@@ -142,7 +142,7 @@ export type TokenAuthentication =
 /**
  * Who a bearer token acts as, or why it is refused (401). The role is the token's, capped by its
  * creator's current role: a demoted admin's operator token becomes a viewer token, a disabled
- * creator's tokens stop working. Marks the token used.
+ * creator's tokens stop working. Marks the token used (at most once a minute).
  */
 export async function authenticateApiToken(db: DatabaseOrTransaction, value: string): Promise<TokenAuthentication> {
   if (!TOKEN_PATTERN.test(value)) {
@@ -169,10 +169,13 @@ export async function authenticateApiToken(db: DatabaseOrTransaction, value: str
     return { ok: false, error: `API token '${token.name}' no longer works: the admin who created it (${token.createdBy}) is disabled.` };
   }
   const role: Role = hasRole(row.creatorRole, token.role) ? token.role : row.creatorRole;
-  await db
-    .update(apiTokens)
-    .set({ lastUsedAt: sql`now()` })
-    .where(eq(apiTokens.id, token.id));
+  // Minute precision is enough for "last used", and spares a write on every call of a busy script.
+  if (!token.lastUsedAt || Date.now() - token.lastUsedAt.getTime() > 60_000) {
+    await db
+      .update(apiTokens)
+      .set({ lastUsedAt: sql`now()` })
+      .where(eq(apiTokens.id, token.id));
+  }
   const { tokenHash: _hash, ...view } = token;
   return { ok: true, token: view, userId: token.createdByUserId, actor: tokenActor(token), role };
 }
