@@ -47,6 +47,21 @@ describe('audit rows in words', () => {
     ]);
   });
 
+  it('writes API token creation and revocation as sentences, never a value or hash', () => {
+    expect(describeAuditField('action', 'api_token_create')).toBe('API token created');
+    expect(
+      sentence(
+        describeAction('api_token_create', {
+          name: 'nightly-ci',
+          role: 'operator',
+          prefix: 'jct_AbCdEf',
+          expiresAt: '2027-01-01T00:00:00.000Z',
+        }),
+      ),
+    ).toBe('Created API token nightly-ci with the operator role, expiring 2027-01-01 00:00 UTC');
+    expect(sentence(describeAction('api_token_revoke', { name: 'nightly-ci', role: 'operator' }))).toBe('Revoked API token nightly-ci');
+  });
+
   it('summarises a bulk retry: count, pace and the first runs linked', () => {
     const runs = Array.from({ length: 7 }, () => ({ runId: RETRY, retryOf: RUN }));
     const text = sentence(describeAction('bulk_retry', { bulkOperationId: 'b', runs, pace: { runs: 5, per: 'minute' } }));
