@@ -61,6 +61,7 @@ test.describe('every console page as admin', () => {
     { name: 'alerts', path: () => '/alerts' },
     { name: 'audit', path: () => '/audit?window=30d' },
     { name: 'users', path: () => '/users' },
+    { name: 'api tokens', path: () => '/users/tokens' },
     { name: 'not found', path: () => '/integrations/no-such-integration' },
   ];
   for (const p of pages) {

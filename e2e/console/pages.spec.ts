@@ -12,6 +12,7 @@ const PAGES: { path: string; heading: string | RegExp; name: string }[] = [
   { path: '/alerts', heading: 'Alerts', name: 'alerts' },
   { path: '/audit', heading: 'Audit trail', name: 'audit' },
   { path: '/users', heading: 'Users and roles', name: 'users' },
+  { path: '/users/tokens', heading: 'API tokens', name: 'api-tokens' },
 ];
 
 for (const width of [1280, 390]) {

@@ -40,6 +40,7 @@ test('on a 390 px phone Audit, History, Mapping and the other pages neither scro
     '/alerts',
     '/audit?window=30d',
     '/users',
+    '/users/tokens',
   ]) {
     await page.goto(path);
     await expect(page.getByRole('heading', { level: 1 }).first()).toBeVisible();
