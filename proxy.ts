@@ -42,6 +42,7 @@ export default auth((req) => {
 });
 
 export const config = {
-  // Everything but sign-in, Auth.js itself, health, metrics (METRICS_TOKEN), the OpenAPI document and static assets.
-  matcher: ['/((?!signin|api/auth|api/health|api/metrics|api/openapi.json|_next/static|_next/image|favicon.ico).*)'],
+  // Everything but sign-in, Auth.js itself, health, metrics (METRICS_TOKEN), the OpenAPI document,
+  // webhook endpoints (signed, no session) and static assets.
+  matcher: ['/((?!signin|api/auth|api/health|api/metrics|api/openapi.json|hooks/|_next/static|_next/image|favicon.ico).*)'],
 };

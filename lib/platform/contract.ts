@@ -120,7 +120,75 @@ export interface IntegrationDefinition<S extends z.ZodType = z.ZodType> {
   /** Field mapping: sample source records and the default mapping (the mapping module's format). */
   mapping?: { sample: unknown[]; defaults: unknown };
   defaults?: IntegrationDefaults<S>;
-  execute(ctx: IntegrationContext<z.infer<S>>): Promise<RunResult>;
+  /**
+   * What a run does. Optional for an integration that declares `events`: its runs (started by
+   * an event, Run now or a retry) apply the pending events.
+   */
+  execute?(ctx: IntegrationContext<z.infer<S>>): Promise<RunResult>;
+  /** Receives signed webhooks at `POST /hooks/<name>` (lib/platform/intake). */
+  events?: EventsDeclaration<z.infer<S>>;
+}
+
+/** One signed delivery, after its signature was verified over the raw body. */
+export interface WebhookDelivery {
+  /** Lower-case header names. */
+  headers: Readonly<Record<string, string>>;
+  /** The parsed JSON body. */
+  body: unknown;
+}
+
+/** An event handed to `events.handle`, in the order it is to be applied. */
+export interface IncomingEvent {
+  /** The sender's event id (unique per integration). */
+  id: string;
+  type: string;
+  orderingKey: string | null;
+  version: number | null;
+  payload: unknown;
+  receivedAt: Date;
+  /** Replayed by an operator from the console. */
+  replayed: boolean;
+}
+
+/**
+ * An integration that receives events: the platform gives it `POST /hooks/<name>`, verifies the
+ * signature over the raw body before parsing, deduplicates by the sender's event id, stores the
+ * event with its processing run in one transaction and answers 2xx only after that commit. Runs
+ * (same retries, breaker, dry-run, logs and alerts as every run) hand the events to `handle`, in
+ * order, `batchSize` at a time; an event older (by `versionFrom`) than one already applied with
+ * the same ordering key is recorded as stale and never handed over.
+ */
+export interface EventsDeclaration<Settings = unknown> {
+  /**
+   * 'standard-webhooks': headers webhook-id / webhook-timestamp / webhook-signature (v1, HMAC-SHA256 of
+   * `id.timestamp.body` under a `whsec_` base64 secret). 'hmac-sha256': the hex HMAC-SHA256 of
+   * `timestamp.body` under the secret in `hmac.signatureHeader` (optionally `sha256=` prefixed),
+   * the unix timestamp in `hmac.timestampHeader`.
+   */
+  scheme: 'standard-webhooks' | 'hmac-sha256';
+  hmac?: { signatureHeader?: string; timestampHeader?: string };
+  /** Largest accepted delivery older or newer than now, in seconds. Default 300. */
+  toleranceSeconds?: number;
+  /** Largest accepted body, in bytes. Default 262 144 (256 KiB). */
+  maxBodyBytes?: number;
+  /** The sender's event id. Default for standard-webhooks: the webhook-id header. */
+  idFrom?(delivery: WebhookDelivery): string | undefined;
+  typeFrom(delivery: WebhookDelivery): string | undefined;
+  /** Events sharing it are applied in order (say the payment id). */
+  orderingKeyFrom?(delivery: WebhookDelivery): string | undefined;
+  /** A number that grows with each change of the ordering key's object (a sequence, a timestamp in ms). */
+  versionFrom?(delivery: WebhookDelivery): number | undefined;
+  /** Events per call of `handle` (1..100). Default 1. */
+  batchSize?: number;
+  /** Payload keys shown as [redacted] in the console (any depth). */
+  redact?: readonly string[];
+  /**
+   * Applies events in order. Write to the host database through `tx`: the platform marks the
+   * events processed in that same transaction (rolled back in a dry-run), so an event is applied
+   * exactly once whatever is killed when. Throw a PermanentError for events that can never be
+   * applied (they are marked failed, the rest go on); any other error retries the run.
+   */
+  handle(events: IncomingEvent[], ctx: IntegrationContext<Settings>, tx: Transaction): Promise<void>;
 }
 
 /** Where decrypted secrets come from; the governance module implements it over integration_secrets. */

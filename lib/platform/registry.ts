@@ -20,7 +20,18 @@ export const DEFAULT_BREAKER = { failures: 3, cooldown: '1m' } as const;
 
 function validateDefinition(def: IntegrationDefinition): void {
   const where = `Integration '${def.name}'`;
-  if (typeof def.execute !== 'function') throw new RegistryError(`${where} has no execute(ctx) function`);
+  if (typeof def.execute !== 'function' && !def.events)
+    throw new RegistryError(`${where} has no execute(ctx) function and declares no events`);
+  if (def.events) {
+    const e = def.events;
+    if (typeof e.handle !== 'function') throw new RegistryError(`${where} declares events without a handle(events, ctx, tx) function`);
+    if (e.scheme !== 'standard-webhooks' && e.scheme !== 'hmac-sha256')
+      throw new RegistryError(`${where} declares an unknown signature scheme '${String(e.scheme)}' (standard-webhooks or hmac-sha256)`);
+    if (e.scheme === 'hmac-sha256' && typeof e.idFrom !== 'function')
+      throw new RegistryError(`${where} uses hmac-sha256 and must say where the event id is (events.idFrom)`);
+    if (e.batchSize !== undefined && (!Number.isInteger(e.batchSize) || e.batchSize < 1 || e.batchSize > 100))
+      throw new RegistryError(`${where} has an invalid events.batchSize ${e.batchSize}: use a whole number from 1 to 100`);
+  }
   const d = def.defaults;
   if (!d) return;
   try {

@@ -14,6 +14,7 @@ import {
   isCredentialsError,
   isDatabaseUnavailableError,
 } from '../errors';
+import { applyPendingEvents } from '../intake/process';
 import { platformMetrics } from '../metrics';
 import { breakerDeferral } from '../resilience/breaker';
 import type { PlannedRequest } from '../resilience/dry-run';
@@ -243,7 +244,11 @@ async function runAttempt(
     }
     if (scope.resumedFrom)
       scope.log.info(`resumed from checkpoint ${JSON.stringify(scope.resumedFrom.value).slice(0, 500)}`, { checkpoint: true });
-    result = await def.execute(scope.ctx);
+    // An integration that receives events applies its pending ones (lib/platform/intake/process.ts).
+    result =
+      def.events && (run.trigger === 'event' || !def.execute)
+        ? await applyPendingEvents(deps.db, { integration: def.name, events: def.events, ctx: scope.ctx, run })
+        : await def.execute!(scope.ctx);
     // A refused checkpoint fails the attempt even when the handler caught the error.
     if (scope.refused() !== undefined) failure = scope.refused();
     if (params.control.aborted && isCancelledError(params.control.reason) && params.control.reason.reason === 'cancelled') {

@@ -1,0 +1,263 @@
+import { asc, eq } from 'drizzle-orm';
+import type { PgBoss } from 'pg-boss';
+import { Webhook } from 'standardwebhooks';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { z } from 'zod';
+import { auditLog, runs, webhookEvents, webhookRejections } from '../../../db/schema';
+import { freshDatabase, type TestDatabase } from '../../../test/db';
+import { startTestBoss, TEST_WORKER_OPTIONS, waitFor } from '../../../test/fixtures/platform';
+import { defineIntegration, type IncomingEvent, type IntegrationDefinition } from '../contract';
+import { PermanentError, TransientError } from '../errors';
+import { startPlatformWorker, type PlatformWorker } from '../execution/worker';
+import { keyringFrom } from '../governance/crypto';
+import { buildRegistry } from '../registry';
+import { runNow } from '../triggers/triggers';
+import { receiveWebhook, type IntakeDeps } from './intake';
+import { addWebhookSecret, revokeWebhookSecret } from './secrets';
+import { hmacSignature } from './signature';
+
+const applied: { integration: string; id: string; type: string; version: number | null; attempt: number }[] = [];
+let failTransiently = 0;
+
+const defs = [
+  defineIntegration({
+    name: 'hooked',
+    description: 'Receives Standard Webhooks',
+    settings: z.object({}),
+    defaults: { retry: { delays: ['1s', '1s'] } },
+    events: {
+      scheme: 'standard-webhooks',
+      typeFrom: (d) => (d.body as { type?: string }).type,
+      orderingKeyFrom: (d) => (d.body as { key?: string }).key,
+      versionFrom: (d) => (d.body as { version?: number }).version,
+      batchSize: 3,
+      redact: ['card'],
+      async handle(events: IncomingEvent[], ctx) {
+        if (failTransiently > 0) {
+          failTransiently--;
+          throw new TransientError('host busy');
+        }
+        for (const e of events) {
+          if (e.type === 'poison') throw new PermanentError('cannot apply a poison event');
+          if (!ctx.dryRun) applied.push({ integration: 'hooked', id: e.id, type: e.type, version: e.version, attempt: ctx.run.attempt });
+        }
+      },
+    },
+  }),
+  defineIntegration({
+    name: 'hmac-hooked',
+    description: 'Receives generic HMAC-SHA256 webhooks',
+    settings: z.object({}),
+    events: {
+      scheme: 'hmac-sha256',
+      idFrom: (d) => (d.body as { id?: string }).id,
+      typeFrom: (d) => (d.body as { type?: string }).type,
+      async handle(events) {
+        for (const e of events) applied.push({ integration: 'hmac-hooked', id: e.id, type: e.type, version: null, attempt: 1 });
+      },
+    },
+  }),
+  defineIntegration({
+    name: 'pulled',
+    description: 'No events',
+    settings: z.object({}),
+    async execute() {
+      return {};
+    },
+  }),
+] as IntegrationDefinition[];
+
+let t: TestDatabase;
+let boss: PgBoss;
+let worker: PlatformWorker;
+let deps: IntakeDeps;
+let secret: string;
+const hmacSecret = 'hmac-secret-0123456789abcdef';
+const keyring = keyringFrom({ key: Buffer.alloc(32, 7).toString('base64'), keyId: 'k1' });
+
+beforeAll(async () => {
+  t = await freshDatabase();
+  boss = await startTestBoss(t.url);
+  const registry = buildRegistry(defs);
+  worker = await startPlatformWorker({ db: t.db, boss, registry, workerId: 'intake-worker', options: TEST_WORKER_OPTIONS });
+  deps = { db: t.db, boss, registry, keyring };
+  secret = (await addWebhookSecret(t.db, keyring, { def: registry.get('hooked')!, label: 'first', actor: 'ada' })).generated!;
+  await addWebhookSecret(t.db, keyring, { def: registry.get('hmac-hooked')!, label: 'main', value: hmacSecret, actor: 'ada' });
+});
+afterAll(async () => {
+  await worker?.stop({ timeoutMs: 2_000 });
+  await boss?.stop({ graceful: false });
+  await t?.drop();
+});
+
+function signed(body: string, opts: { id: string; secret?: string; at?: number }) {
+  const at = opts.at ?? Math.floor(Date.now() / 1000);
+  const signature = new Webhook(opts.secret ?? secret).sign(opts.id, new Date(at * 1000), body);
+  return { 'content-type': 'application/json', 'webhook-id': opts.id, 'webhook-timestamp': String(at), 'webhook-signature': signature };
+}
+
+function deliver(integration: string, headers: Record<string, string>, body: string | Buffer) {
+  const raw = Buffer.isBuffer(body) ? body : Buffer.from(body);
+  return receiveWebhook(deps, {
+    integration,
+    headers: { 'content-length': String(raw.length), ...headers },
+    readBody: async (limit) => (raw.length > limit ? null : raw),
+  });
+}
+
+const eventRow = async (integration: string, eventId: string) =>
+  (await t.db.select().from(webhookEvents).where(eq(webhookEvents.eventId, eventId))).find((r) => r.integration === integration);
+
+const processed = (integration: string, eventId: string) =>
+  waitFor(`${eventId} to leave pending`, async () => {
+    const row = await eventRow(integration, eventId);
+    return row && row.status !== 'pending' ? row : undefined;
+  });
+
+describe('webhook intake', () => {
+  it('accepts a signed event, stores it with its run, and the handler applies it once', async () => {
+    const body = JSON.stringify({ type: 'thing.created', key: 'k-1', version: 1, card: '4242' });
+    const answer = await deliver('hooked', signed(body, { id: 'evt-1' }), body);
+    expect(answer).toEqual({ status: 200, body: { received: true, id: 'evt-1', duplicate: false } });
+    const row = await processed('hooked', 'evt-1');
+    expect(row.status).toBe('processed');
+    const [run] = await t.db.select().from(runs).where(eq(runs.id, row.runId!));
+    expect(run.trigger).toBe('event');
+    await waitFor('the run to succeed', async () => (await t.db.select().from(runs).where(eq(runs.id, run.id)))[0].status === 'succeeded');
+    expect(applied.filter((a) => a.id === 'evt-1')).toHaveLength(1);
+  });
+
+  it('answers a replay of a known event id 200 and creates nothing', async () => {
+    const body = JSON.stringify({ type: 'thing.created', key: 'k-1', version: 1, card: '4242' });
+    const before = await t.db.select().from(runs);
+    const answer = await deliver('hooked', signed(body, { id: 'evt-1' }), body);
+    expect(answer).toEqual({ status: 200, body: { received: true, id: 'evt-1', duplicate: true } });
+    expect(await t.db.select().from(runs)).toHaveLength(before.length);
+    expect((await eventRow('hooked', 'evt-1'))!.duplicates).toBe(1);
+    expect(applied.filter((a) => a.id === 'evt-1')).toHaveLength(1);
+  });
+
+  it('refuses forged, stale, unsigned, oversized, non-JSON and unknown deliveries, recording metadata only', async () => {
+    const body = JSON.stringify({ type: 'thing.created', key: 'k-9', version: 1 });
+    const forged = signed(body, { id: 'evt-forged', secret: `whsec_${Buffer.alloc(24, 1).toString('base64')}` });
+    expect(await deliver('hooked', forged, body)).toEqual({ status: 401, body: { error: 'bad signature' } });
+    const other = JSON.stringify({ type: 'thing.created', key: 'k-9', version: 2 });
+    expect((await deliver('hooked', signed(body, { id: 'evt-swap' }), other)).body).toEqual({ error: 'bad signature' });
+    const old = Math.floor(Date.now() / 1000) - 301;
+    expect(await deliver('hooked', signed(body, { id: 'evt-old', at: old }), body)).toEqual({
+      status: 401,
+      body: { error: 'stale timestamp' },
+    });
+    const future = Math.floor(Date.now() / 1000) + 400;
+    expect((await deliver('hooked', signed(body, { id: 'evt-new', at: future }), body)).status).toBe(401);
+    expect((await deliver('hooked', { 'content-type': 'application/json' }, body)).body).toEqual({ error: 'missing signature headers' });
+    const truncated = signed(body, { id: 'evt-trunc' });
+    truncated['webhook-signature'] = truncated['webhook-signature'].slice(0, 20);
+    expect((await deliver('hooked', truncated, body)).status).toBe(401);
+    expect((await deliver('hooked', { ...signed(body, { id: 'evt-ct' }), 'content-type': 'text/plain' }, body)).status).toBe(415);
+    const huge = Buffer.alloc(300 * 1024, 0x20);
+    expect((await deliver('hooked', signed(huge.toString(), { id: 'evt-huge' }), huge)).status).toBe(413);
+    const notJson = 'not json';
+    expect((await deliver('hooked', signed(notJson, { id: 'evt-nj' }), notJson)).status).toBe(400);
+    expect((await deliver('nope', signed(body, { id: 'evt-x' }), body)).status).toBe(404);
+    expect((await deliver('pulled', signed(body, { id: 'evt-x' }), body)).status).toBe(404);
+
+    const events = await t.db.select().from(webhookEvents).where(eq(webhookEvents.integration, 'hooked'));
+    expect(events.map((e) => e.eventId).filter((id) => id !== 'evt-1')).toEqual([]);
+    const rejections = await t.db.select().from(webhookRejections).orderBy(asc(webhookRejections.id));
+    expect(rejections.map((r) => [r.status, r.reason])).toEqual([
+      [401, 'bad signature'],
+      [401, 'bad signature'],
+      [401, 'stale timestamp'],
+      [401, 'timestamp in the future'],
+      [401, 'missing signature headers'],
+      [401, 'bad signature'],
+      [415, 'content type must be application/json'],
+      [413, 'body over 262144 bytes'],
+      [400, 'body is not valid UTF-8 JSON'],
+    ]);
+    // Metadata only: no column holds a body, a signature or a secret.
+    expect(JSON.stringify(rejections)).not.toContain('thing.created');
+    expect(JSON.stringify(rejections)).not.toContain('v1,');
+  });
+
+  it('accepts several active secrets and stops accepting a revoked one', async () => {
+    const registry = deps.registry;
+    const second = await addWebhookSecret(t.db, keyring, { def: registry.get('hooked')!, label: 'second', actor: 'ada' });
+    const body = JSON.stringify({ type: 'thing.created', key: 'k-2', version: 1 });
+    expect((await deliver('hooked', signed(body, { id: 'evt-rot-1' }), body)).status).toBe(200);
+    expect((await deliver('hooked', signed(body, { id: 'evt-rot-2', secret: second.generated }), body)).status).toBe(200);
+    const [first] = await t.db.select().from(auditLog);
+    expect(JSON.stringify(first)).not.toContain(secret.slice(6));
+    const { listWebhookSecrets } = await import('./secrets');
+    const firstId = (await listWebhookSecrets(t.db, 'hooked')).find((s) => s.label === 'first')!.id;
+    await revokeWebhookSecret(t.db, { integration: 'hooked', id: firstId, actor: 'ada' });
+    expect((await deliver('hooked', signed(body, { id: 'evt-rot-3' }), body)).status).toBe(401);
+    expect((await deliver('hooked', signed(body, { id: 'evt-rot-4', secret: second.generated }), body)).status).toBe(200);
+    secret = second.generated!;
+    await processed('hooked', 'evt-rot-4');
+  });
+
+  it('recognises a late older event by its version and never hands it over', async () => {
+    const newer = JSON.stringify({ type: 'thing.updated', key: 'k-3', version: 5 });
+    const older = JSON.stringify({ type: 'thing.created', key: 'k-3', version: 4 });
+    expect((await deliver('hooked', signed(newer, { id: 'evt-k3-v5' }), newer)).status).toBe(200);
+    await processed('hooked', 'evt-k3-v5');
+    expect((await deliver('hooked', signed(older, { id: 'evt-k3-v4' }), older)).status).toBe(200);
+    const row = await processed('hooked', 'evt-k3-v4');
+    expect(row.status).toBe('stale');
+    expect(row.outcome).toContain('arrived after version 5');
+    expect(applied.filter((a) => a.id === 'evt-k3-v4')).toHaveLength(0);
+  });
+
+  it('retries a transient failure through the run and marks a permanent one failed while the rest go on', async () => {
+    failTransiently = 1;
+    const a = JSON.stringify({ type: 'thing.created', key: 'k-4', version: 1 });
+    const poison = JSON.stringify({ type: 'poison', key: 'k-5', version: 1 });
+    expect((await deliver('hooked', signed(a, { id: 'evt-a' }), a)).status).toBe(200);
+    const row = await processed('hooked', 'evt-a');
+    expect(row.status).toBe('processed');
+    expect(applied.filter((x) => x.id === 'evt-a')).toEqual([expect.objectContaining({ attempt: 2 })]);
+    expect((await deliver('hooked', signed(poison, { id: 'evt-poison' }), poison)).status).toBe(200);
+    const failed = await processed('hooked', 'evt-poison');
+    expect(failed.status).toBe('failed');
+    expect(failed.outcome).toContain('cannot apply a poison event');
+  });
+
+  it('a dry-run reads pending events and applies nothing', async () => {
+    await worker.stop({ timeoutMs: 2_000 });
+    const body = JSON.stringify({ type: 'thing.created', key: 'k-6', version: 1 });
+    expect((await deliver('hooked', signed(body, { id: 'evt-dry' }), body)).status).toBe(200);
+    worker = await startPlatformWorker({
+      db: t.db,
+      boss,
+      registry: deps.registry,
+      workerId: 'intake-worker-2',
+      options: TEST_WORKER_OPTIONS,
+    });
+    // Both the event run and the dry-run go; the dry-run must leave no trace on the event.
+    const dry = await runNow(t.db, boss, { integration: 'hooked', triggeredBy: 'oscar', dryRun: true });
+    await processed('hooked', 'evt-dry');
+    await waitFor('the dry-run to finish', async () => {
+      const [r] = await t.db.select().from(runs).where(eq(runs.id, dry.runId));
+      return r.finishedAt ? r : undefined;
+    });
+    expect(applied.filter((x) => x.id === 'evt-dry')).toHaveLength(1);
+  });
+
+  it('verifies the generic HMAC-SHA256 scheme over the raw body', async () => {
+    const body = JSON.stringify({ id: 'h-1', type: 'ping', note: 'héllo ✓' });
+    const ts = String(Math.floor(Date.now() / 1000));
+    const good = {
+      'content-type': 'application/json; charset=utf-8',
+      'x-timestamp': ts,
+      'x-signature': `sha256=${hmacSignature(hmacSecret, ts, body)}`,
+    };
+    expect((await deliver('hmac-hooked', good, body)).status).toBe(200);
+    expect((await deliver('hmac-hooked', { ...good, 'x-signature': `sha256=${'0'.repeat(64)}` }, body)).status).toBe(401);
+    const reserialised = JSON.stringify(JSON.parse(body), null, 1);
+    expect((await deliver('hmac-hooked', good, reserialised)).status).toBe(401);
+    await processed('hmac-hooked', 'h-1');
+    expect(applied.filter((x) => x.integration === 'hmac-hooked')).toHaveLength(1);
+  });
+});

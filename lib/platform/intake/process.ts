@@ -1,0 +1,160 @@
+import { and, asc, eq, gt, inArray, sql } from 'drizzle-orm';
+import type { Database, Transaction } from '../../../db/client';
+import { webhookEvents, webhookOrdering, type Run, type WebhookEvent } from '../../../db/schema';
+import type { EventsDeclaration, IncomingEvent, IntegrationContext, RunResult } from '../contract';
+import { classifyError, errorMessage, isCredentialsError } from '../errors';
+import { inRolledBackTransaction } from '../resilience/dry-run';
+
+/**
+ * Applies an integration's pending events inside a run (the runner calls it instead of `execute`),
+ * so events get the runs' retries, breaker, dry-run, logs and alerts.
+ *
+ * Events go in the order they were received (runs of an integration take turns, so one stream at
+ * a time), `batchSize` per transaction. In that transaction the platform locks the events, skips
+ * any no longer pending (another attempt applied it), recognises a late older event by its
+ * ordering key and version (marked 'stale' with the newer version it lost to, never handed over),
+ * calls `handle(events, ctx, tx)` — the handler writes through `tx` — and marks the events
+ * processed: the effect and the mark commit together, so a kill at any point applies an event
+ * once or not at all. A PermanentError marks that batch 'failed' (replayable from the console) and
+ * the stream goes on; any other error fails the attempt, which the run retries after its delays.
+ * A dry-run reads the same events and rolls every transaction back.
+ */
+
+const PAGE = 500;
+
+export function toIncoming(row: WebhookEvent): IncomingEvent {
+  return {
+    id: row.eventId,
+    type: row.eventType,
+    orderingKey: row.orderingKey,
+    version: row.version,
+    payload: row.payload,
+    receivedAt: row.receivedAt,
+    replayed: row.replays > 0,
+  };
+}
+
+export async function applyPendingEvents(
+  db: Database,
+  params: { integration: string; events: EventsDeclaration; ctx: IntegrationContext<unknown>; run: Pick<Run, 'id' | 'dryRun'> },
+): Promise<RunResult> {
+  const { integration, events, ctx, run } = params;
+  const batchSize = events.batchSize ?? 1;
+  const inTx = <T>(fn: (tx: Transaction) => Promise<T>) => (run.dryRun ? inRolledBackTransaction(db, fn) : db.transaction(fn));
+  const counts = { processed: 0, stale: 0, failed: 0, skipped: 0 };
+  let lastId = 0;
+
+  for (;;) {
+    if (ctx.signal.aborted) throw ctx.signal.reason;
+    const page = await db
+      .select({ id: webhookEvents.id })
+      .from(webhookEvents)
+      .where(and(eq(webhookEvents.integration, integration), eq(webhookEvents.status, 'pending'), gt(webhookEvents.id, lastId)))
+      .orderBy(asc(webhookEvents.id))
+      .limit(PAGE);
+    if (page.length === 0) break;
+    lastId = page.at(-1)!.id;
+    for (let i = 0; i < page.length; i += batchSize) {
+      if (ctx.signal.aborted) throw ctx.signal.reason;
+      const ids = page.slice(i, i + batchSize).map((r) => r.id);
+      try {
+        const done = await inTx((tx) => applyBatch(tx, { integration, events, ctx, runId: run.id, ids }));
+        counts.processed += done.processed;
+        counts.stale += done.stale;
+        counts.skipped += done.skipped;
+        for (const line of done.staleLines) ctx.log.info(line);
+      } catch (error) {
+        if (classifyError(error) !== 'permanent' || isCredentialsError(error)) throw error;
+        const message = `refused by the handler: ${errorMessage(error)}`.slice(0, 2000);
+        ctx.log.error(`${ids.length === 1 ? 'event' : `${ids.length} events`} failed permanently: ${message}`);
+        if (!run.dryRun) {
+          await db
+            .update(webhookEvents)
+            .set({ status: 'failed', outcome: message, runId: run.id, processedAt: sql`now()` })
+            .where(and(inArray(webhookEvents.id, ids), eq(webhookEvents.status, 'pending')));
+        }
+        counts.failed += ids.length;
+      }
+      ctx.progress(counts.processed + counts.stale + counts.failed);
+    }
+  }
+  const parts = [`${counts.processed} applied`];
+  if (counts.stale) parts.push(`${counts.stale} stale (older than an applied version)`);
+  if (counts.failed) parts.push(`${counts.failed} failed`);
+  const summary = `${run.dryRun ? 'Dry-run: would have ' : ''}Events: ${parts.join(', ')}`;
+  ctx.log.info(summary);
+  return { processed: counts.processed, stale: counts.stale, failed: counts.failed, summary };
+}
+
+async function applyBatch(
+  tx: Transaction,
+  p: { integration: string; events: EventsDeclaration; ctx: IntegrationContext<unknown>; runId: string; ids: number[] },
+): Promise<{ processed: number; stale: number; skipped: number; staleLines: string[] }> {
+  const rows = await tx
+    .select()
+    .from(webhookEvents)
+    .where(and(inArray(webhookEvents.id, p.ids), eq(webhookEvents.status, 'pending')))
+    .orderBy(asc(webhookEvents.id))
+    .for('update');
+  const skipped = p.ids.length - rows.length;
+  if (rows.length === 0) return { processed: 0, stale: 0, skipped, staleLines: [] };
+
+  const keys = [...new Set(rows.filter((r) => r.orderingKey !== null && r.version !== null).map((r) => r.orderingKey!))];
+  const newest = new Map<string, { version: number; eventId: string }>();
+  if (keys.length) {
+    const held = await tx
+      .select()
+      .from(webhookOrdering)
+      .where(and(eq(webhookOrdering.integration, p.integration), inArray(webhookOrdering.orderingKey, keys)))
+      .for('update');
+    for (const h of held) newest.set(h.orderingKey, { version: h.version, eventId: h.eventId });
+  }
+  const fresh: WebhookEvent[] = [];
+  const stale: { row: WebhookEvent; lostTo: { version: number; eventId: string } }[] = [];
+  for (const row of rows) {
+    if (row.orderingKey !== null && row.version !== null) {
+      const current = newest.get(row.orderingKey);
+      if (current && row.version < current.version) {
+        stale.push({ row, lostTo: current });
+        continue;
+      }
+      newest.set(row.orderingKey, { version: row.version, eventId: row.eventId });
+    }
+    fresh.push(row);
+  }
+  const staleLines: string[] = [];
+  for (const { row, lostTo } of stale) {
+    const outcome = `stale: version ${row.version} of ${row.orderingKey} arrived after version ${lostTo.version} (event ${lostTo.eventId}) was applied; not applied`;
+    staleLines.push(`event ${row.eventId} (${row.eventType}) ${outcome}`);
+    await tx
+      .update(webhookEvents)
+      .set({ status: 'stale', outcome, runId: p.runId, processedAt: sql`now()` })
+      .where(eq(webhookEvents.id, row.id));
+  }
+  if (fresh.length) {
+    const freshIds = fresh.map((r) => r.id);
+    await tx
+      .update(webhookEvents)
+      .set({ startedAt: sql`coalesce(${webhookEvents.startedAt}, clock_timestamp())`, runId: p.runId })
+      .where(inArray(webhookEvents.id, freshIds));
+    await p.events.handle(fresh.map(toIncoming), p.ctx, tx);
+    await tx
+      .update(webhookEvents)
+      .set({ status: 'processed', outcome: null, processedAt: sql`clock_timestamp()` })
+      .where(inArray(webhookEvents.id, freshIds));
+    const applied = new Map<string, { version: number; eventId: string }>();
+    for (const r of fresh)
+      if (r.orderingKey !== null && r.version !== null) applied.set(r.orderingKey, { version: r.version, eventId: r.eventId });
+    for (const [key, v] of applied) {
+      await tx
+        .insert(webhookOrdering)
+        .values({ integration: p.integration, orderingKey: key, version: v.version, eventId: v.eventId })
+        .onConflictDoUpdate({
+          target: [webhookOrdering.integration, webhookOrdering.orderingKey],
+          set: { version: v.version, eventId: v.eventId, appliedAt: sql`now()` },
+          setWhere: sql`${webhookOrdering.version} <= ${v.version}`,
+        });
+    }
+  }
+  return { processed: fresh.length, stale: stale.length, skipped, staleLines };
+}
