@@ -56,26 +56,34 @@ export async function applyPendingEvents(
     lastId = page.at(-1)!.id;
     for (let i = 0; i < page.length; i += batchSize) {
       if (ctx.signal.aborted) throw ctx.signal.reason;
-      const ids = page.slice(i, i + batchSize).map((r) => r.id);
-      try {
-        const done = await inTx((tx) => applyBatch(tx, { integration, events, ctx, runId: run.id, ids }));
-        counts.processed += done.processed;
-        counts.stale += done.stale;
-        counts.skipped += done.skipped;
-        for (const line of done.staleLines) ctx.log.info(line);
-      } catch (error) {
-        if (classifyError(error) !== 'permanent' || isCredentialsError(error)) throw error;
-        const message = `refused by the handler: ${errorMessage(error)}`.slice(0, 2000);
-        ctx.log.error(`${ids.length === 1 ? 'event' : `${ids.length} events`} failed permanently: ${message}`);
-        if (!run.dryRun) {
-          await db
-            .update(webhookEvents)
-            .set({ status: 'failed', outcome: message, runId: run.id, processedAt: sql`now()` })
-            .where(and(inArray(webhookEvents.id, ids), eq(webhookEvents.status, 'pending')));
-        }
-        counts.failed += ids.length;
-      }
+      await applyIds(page.slice(i, i + batchSize).map((r) => r.id));
       ctx.progress(counts.processed + counts.stale + counts.failed);
+    }
+  }
+
+  async function applyIds(ids: number[]): Promise<void> {
+    try {
+      const done = await inTx((tx) => applyBatch(tx, { integration, events, ctx, runId: run.id, ids }));
+      counts.processed += done.processed;
+      counts.stale += done.stale;
+      counts.skipped += done.skipped;
+      for (const line of done.staleLines) ctx.log.info(line);
+    } catch (error) {
+      if (classifyError(error) !== 'permanent' || isCredentialsError(error)) throw error;
+      // One refused event must not sink the others of its batch: apply them one by one.
+      if (ids.length > 1) {
+        for (const id of ids) await applyIds([id]);
+        return;
+      }
+      const message = `refused by the handler: ${errorMessage(error)}`.slice(0, 2000);
+      ctx.log.error(`event failed permanently: ${message}`);
+      if (!run.dryRun) {
+        await db
+          .update(webhookEvents)
+          .set({ status: 'failed', outcome: message, runId: run.id, processedAt: sql`now()` })
+          .where(and(inArray(webhookEvents.id, ids), eq(webhookEvents.status, 'pending')));
+      }
+      counts.failed += ids.length;
     }
   }
   const parts = [`${counts.processed} applied`];
