@@ -662,10 +662,47 @@ export const invoices = pgTable(
     grossTotal: numeric('gross_total', { precision: 14, scale: 2 }).notNull(),
     postedAt: tstz('posted_at'),
     updatedAt: tstz('updated_at').notNull().defaultNow(),
+    /** Payment state from the payment provider's events (payment-events): 'paid' | 'refunded'. */
+    paymentStatus: text('payment_status').$type<'paid' | 'refunded'>(),
+    paymentId: text('payment_id'),
+    /** The provider's sequence of the payment event applied last: an older one never overwrites it. */
+    paymentVersion: bigint('payment_version', { mode: 'number' }),
+    paidAt: tstz('paid_at'),
+    refundedAt: tstz('refunded_at'),
+    payoutId: text('payout_id'),
+    paidOutAt: tstz('paid_out_at'),
   },
-  (t) => [index('invoices_updated_idx').on(t.updatedAt, t.id)],
+  (t) => [
+    index('invoices_updated_idx').on(t.updatedAt, t.id),
+    index('invoices_payment_id_idx')
+      .on(t.paymentId)
+      .where(sql`payment_id IS NOT NULL`),
+  ],
 );
 export type Invoice = typeof invoices.$inferSelect;
+
+/** The host's payment timeline: one row per payment event applied to an invoice. */
+export const invoicePaymentHistory = pgTable(
+  'invoice_payment_history',
+  {
+    id: bigserial('id', { mode: 'number' }).primaryKey(),
+    invoiceId: uuid('invoice_id')
+      .notNull()
+      .references(() => invoices.id, { onDelete: 'cascade' }),
+    eventId: text('event_id').notNull(),
+    eventType: text('event_type').notNull(),
+    paymentId: text('payment_id'),
+    payoutId: text('payout_id'),
+    version: bigint('version', { mode: 'number' }),
+    amount: numeric('amount', { precision: 14, scale: 2 }),
+    currency: text('currency'),
+    appliedAt: tstz('applied_at')
+      .notNull()
+      .default(sql`clock_timestamp()`),
+  },
+  (t) => [index('invoice_payment_history_invoice_idx').on(t.invoiceId, t.id)],
+);
+export type InvoicePaymentHistory = typeof invoicePaymentHistory.$inferSelect;
 
 export const invoiceLines = pgTable(
   'invoice_lines',

@@ -70,6 +70,11 @@ describe('demo seed', () => {
       from integrations i order by i.name`;
     for (const r of rows) {
       expect(r.version, r.name).toBe(1 + r.changes);
+      // An integration the demo history never touched (payment-events) is as the registry made it.
+      if (r.changes === 0) {
+        expect(r.updated_by, r.name).toBe('system');
+        continue;
+      }
       expect(r.updated_by, r.name).toBe(r.last_by);
       expect(new Date(r.updated_at).getTime(), r.name).toBe(new Date(r.last_at).getTime());
     }

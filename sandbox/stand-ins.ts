@@ -16,6 +16,7 @@ import {
 } from './faults';
 import { fail, json, methodNotAllowed, notFound, problem, ReplyError, type Reply, type SandboxRequest } from './http';
 import { DEFAULT_CLIENT, DEFAULT_TOKEN_TTL_SECONDS, TokenStore, type OAuthClient } from './oauth-server';
+import { handlePaymentsAdmin, PaymentsControl } from './payment-provider';
 import { RequestCounts, type CountedSystem } from './request-counts';
 
 /**
@@ -27,6 +28,7 @@ import { RequestCounts, type CountedSystem } from './request-counts';
  *   GET /crm/v1/contacts                    CRM API (updated_since + cursor pagination)
  *   POST /catcher/webhook|slack/<name>      alert catchers; GET /catcher/messages, /catcher/emails
  *   GET /                                   an HTML page of what each system received
+ *   /_admin/payments/...                    the payment provider: where to send signed webhooks, faults, emit events
  *   /_admin/...                             faults, request counts (and /_admin/requests/recent?correlationId=:
  *                                           the latest requests with their X-Correlation-Id and traceparent), reset, catcher failures, CRM changes,
  *                                           accounting bookings (summary) and entries (each booking's externalId)
@@ -200,6 +202,7 @@ export async function startStandIns(options: StandInsOptions): Promise<StandIns>
     faults.reset();
     requests.reset();
   };
+  const payments = new PaymentsControl();
   const state: StandInsState = { seed, tokens, ledger, contacts, catchers, faults, requests, reset };
 
   const hanging = new Set<NodeJS.Timeout>();
@@ -267,6 +270,8 @@ export async function startStandIns(options: StandInsOptions): Promise<StandIns>
           });
         }
         return json(200, ledger.summary());
+      case 'payments':
+        return handlePaymentsAdmin(req, payments);
       case 'oauth':
         if (rest[0] !== 'expire-tokens' || rest.length > 1) notFound(req);
         if (req.method !== 'POST') methodNotAllowed(req, ['POST']);

@@ -66,3 +66,29 @@ CREATE TABLE "webhook_secrets" (
 --> statement-breakpoint
 ALTER TABLE "webhook_secrets" ADD CONSTRAINT "webhook_secrets_integration_integrations_name_fk" FOREIGN KEY ("integration") REFERENCES "public"."integrations"("name") ON DELETE no action ON UPDATE no action;--> statement-breakpoint
 CREATE INDEX "webhook_secrets_integration_idx" ON "webhook_secrets" USING btree ("integration") WHERE revoked_at IS NULL;
+--> statement-breakpoint
+-- Host data for the payment-events integration: each invoice's payment state (newest version
+-- only) and its payment history (one row per applied event: the host's payment timeline).
+ALTER TABLE "invoices" ADD COLUMN "payment_status" text;--> statement-breakpoint
+ALTER TABLE "invoices" ADD COLUMN "payment_id" text;--> statement-breakpoint
+ALTER TABLE "invoices" ADD COLUMN "payment_version" bigint;--> statement-breakpoint
+ALTER TABLE "invoices" ADD COLUMN "paid_at" timestamp with time zone;--> statement-breakpoint
+ALTER TABLE "invoices" ADD COLUMN "refunded_at" timestamp with time zone;--> statement-breakpoint
+ALTER TABLE "invoices" ADD COLUMN "payout_id" text;--> statement-breakpoint
+ALTER TABLE "invoices" ADD COLUMN "paid_out_at" timestamp with time zone;--> statement-breakpoint
+CREATE INDEX "invoices_payment_id_idx" ON "invoices" USING btree ("payment_id") WHERE payment_id IS NOT NULL;--> statement-breakpoint
+CREATE TABLE "invoice_payment_history" (
+	"id" bigserial PRIMARY KEY NOT NULL,
+	"invoice_id" uuid NOT NULL,
+	"event_id" text NOT NULL,
+	"event_type" text NOT NULL,
+	"payment_id" text,
+	"payout_id" text,
+	"version" bigint,
+	"amount" numeric(14, 2),
+	"currency" text,
+	"applied_at" timestamp with time zone DEFAULT clock_timestamp() NOT NULL
+);
+--> statement-breakpoint
+ALTER TABLE "invoice_payment_history" ADD CONSTRAINT "invoice_payment_history_invoice_id_invoices_id_fk" FOREIGN KEY ("invoice_id") REFERENCES "public"."invoices"("id") ON DELETE cascade ON UPDATE no action;--> statement-breakpoint
+CREATE INDEX "invoice_payment_history_invoice_idx" ON "invoice_payment_history" USING btree ("invoice_id","id");

@@ -1,0 +1,113 @@
+import { eq } from 'drizzle-orm';
+import type { PgBoss } from 'pg-boss';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { customers, invoicePaymentHistory, invoices, webhookEvents, webhookRejections } from '../../../db/schema';
+import { PaymentProvider } from '../../../sandbox/payment-provider';
+import { freshDatabase, type TestDatabase } from '../../../test/db';
+import { startIntakeServer } from '../../../test/fixtures/intake-server';
+import { insertPostedInvoice } from '../../../test/fixtures/invoices';
+import { startTestBoss, TEST_WORKER_OPTIONS, waitFor } from '../../../test/fixtures/platform';
+import { startPlatformWorker, type PlatformWorker } from '../../platform/execution/worker';
+import { keyringFrom } from '../../platform/governance/crypto';
+import { addWebhookSecret } from '../../platform/intake/secrets';
+import { buildRegistry } from '../../platform/registry';
+import { integrations } from '../index';
+
+let t: TestDatabase;
+let boss: PgBoss;
+let worker: PlatformWorker;
+let server: Awaited<ReturnType<typeof startIntakeServer>>;
+let provider: PaymentProvider;
+const keyring = keyringFrom({ key: Buffer.alloc(32, 3).toString('base64'), keyId: 'k1' });
+const registry = buildRegistry(integrations);
+
+beforeAll(async () => {
+  t = await freshDatabase();
+  boss = await startTestBoss(t.url);
+  worker = await startPlatformWorker({ db: t.db, boss, registry, workerId: 'payments-worker', options: TEST_WORKER_OPTIONS });
+  const { generated } = await addWebhookSecret(t.db, keyring, { def: registry.get('payment-events')!, label: 'provider', actor: 'ada' });
+  server = await startIntakeServer({ db: t.db, boss, registry, keyring });
+  provider = new PaymentProvider({
+    targetUrl: `${server.url}/hooks/payment-events`,
+    secret: generated!,
+    retryDelaysMs: [100, 200, 400],
+    faults: { badSignature: 0.15, staleTimestamp: 0.1, duplicate: 0.3, outOfOrder: 0.3 },
+    seed: 17,
+    holdBackMs: 400,
+  });
+});
+afterAll(async () => {
+  provider?.stop();
+  await server?.close();
+  await worker?.stop({ timeoutMs: 2_000 });
+  await boss?.stop({ graceful: false });
+  await t?.drop();
+});
+
+describe('payment-events', () => {
+  it('records payments, refunds and payouts on the invoices exactly once, whatever the provider injects', async () => {
+    const [customer] = await t.db.insert(customers).values({ name: 'Acme' }).returning();
+    const numbers = Array.from({ length: 30 }, (_, i) => `PAY-${String(i).padStart(3, '0')}`);
+    for (const number of numbers) await insertPostedInvoice(t.db.$client, { number, customerId: customer.id, cents: 12_345 });
+
+    const payments = numbers.map((invoiceNumber) => provider.paymentSucceeded({ invoiceNumber, amount: '123.45', currency: 'EUR' }));
+    const refunded = numbers.slice(0, 10);
+    for (const [i, number] of refunded.entries()) {
+      provider.paymentRefunded({
+        paymentId: (payments[i].data.payment_id as string)!,
+        invoiceNumber: number,
+        amount: '123.45',
+        currency: 'EUR',
+      });
+    }
+    await provider.drained(60_000);
+    // Payouts settle payments the host knows.
+    await waitFor('payments applied', async () => {
+      const pending = await t.db.select().from(webhookEvents).where(eq(webhookEvents.status, 'pending'));
+      return pending.length === 0;
+    });
+    const payout = provider.payoutPaid({
+      paymentIds: payments.slice(10, 20).map((p) => p.data.payment_id as string),
+      amount: '1234.50',
+      currency: 'EUR',
+    });
+    await provider.drained(60_000);
+    await waitFor('payout applied', async () => {
+      const [row] = await t.db.select().from(webhookEvents).where(eq(webhookEvents.eventId, payout.id));
+      return row?.status === 'processed';
+    });
+
+    const rows = await t.db.select().from(invoices);
+    for (const inv of rows) {
+      expect(inv.paymentStatus, inv.number).toBe(refunded.includes(inv.number) ? 'refunded' : 'paid');
+    }
+    expect(rows.filter((r) => r.payoutId === payout.data.payout_id)).toHaveLength(10);
+
+    const history = await t.db.select().from(invoicePaymentHistory);
+    const perEvent = new Map<string, number>();
+    for (const h of history) perEvent.set(`${h.eventId}/${h.invoiceId}`, (perEvent.get(`${h.eventId}/${h.invoiceId}`) ?? 0) + 1);
+    expect([...perEvent.values()].filter((n) => n > 1)).toEqual([]);
+    // Per payment, versions only grow in the order applied.
+    const byPayment = new Map<string, number[]>();
+    for (const h of history.filter((x) => x.eventType !== 'payout.paid').sort((a, b) => a.id - b.id))
+      byPayment.set(h.paymentId!, [...(byPayment.get(h.paymentId!) ?? []), h.version!]);
+    for (const versions of byPayment.values()) expect(versions).toEqual([...versions].sort((a, b) => a - b));
+
+    const events = await t.db.select().from(webhookEvents);
+    expect(events).toHaveLength(provider.emitted.length);
+    const stale = events.filter((e) => e.status === 'stale');
+    // A success that arrived after its refund is stale, never applied over it.
+    for (const e of stale) expect(e.eventType).toBe('payment.succeeded');
+    expect(events.filter((e) => e.status === 'failed')).toEqual([]);
+    const stats = provider.snapshot();
+    expect(stats.accepted).toBe(provider.emitted.length);
+    expect(stats.injected.badSignature + stats.injected.staleTimestamp).toBeGreaterThan(0);
+    expect(stats.injected.duplicate).toBeGreaterThan(0);
+    expect(events.reduce((n, e) => n + e.duplicates, 0)).toBe(stats.duplicatesAnswered);
+    const rejections = await t.db.select().from(webhookRejections);
+    expect(rejections).toHaveLength(stats.byStatus['401'] ?? 0);
+    console.log(
+      `[payment-events] events ${events.length}, attempts ${stats.attempts}, statuses ${JSON.stringify(stats.byStatus)}, injected ${JSON.stringify(stats.injected)}, stale ${stale.length}, history rows ${history.length}`,
+    );
+  });
+});
