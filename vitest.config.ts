@@ -45,6 +45,7 @@ const RELIABILITY = [
   'lib/integrations/accounting-export/outage.test.ts',
   'lib/integrations/accounting-export/edit-after-kill.test.ts',
   'lib/integrations/accounting-export/edit-during-outage.test.ts',
+  'test/reliability/webhook-storm.test.ts',
 ];
 
 const NEVER = ['node_modules/**', 'e2e/**', '.next/**', '.data/**'];
