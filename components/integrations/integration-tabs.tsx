@@ -4,12 +4,13 @@ import Link from 'next/link';
 import { usePathname } from 'next/navigation';
 import { cn } from '@/components/ui/utils';
 
-export function IntegrationTabs({ name, isAdmin }: { name: string; isAdmin: boolean }) {
+export function IntegrationTabs({ name, isAdmin, receivesEvents = false }: { name: string; isAdmin: boolean; receivesEvents?: boolean }) {
   const pathname = usePathname();
   const base = `/integrations/${encodeURIComponent(name)}`;
   const tabs = [
     { href: base, label: 'Runs & actions' },
     { href: `${base}/config`, label: isAdmin ? 'Configuration' : 'Configuration (read-only)' },
+    ...(receivesEvents ? [{ href: `${base}/events`, label: 'Events' }] : []),
     { href: `${base}/history`, label: 'History' },
     ...(isAdmin ? [{ href: `${base}/credentials`, label: 'Credentials' }] : []),
     { href: `${base}/mapping`, label: 'Mapping' },

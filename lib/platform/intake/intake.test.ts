@@ -12,6 +12,7 @@ import { startPlatformWorker, type PlatformWorker } from '../execution/worker';
 import { keyringFrom } from '../governance/crypto';
 import { buildRegistry } from '../registry';
 import { runNow } from '../triggers/triggers';
+import { eventCounts, listEvents, replayEvents } from './events-read';
 import { receiveWebhook, type IntakeDeps } from './intake';
 import { addWebhookSecret, revokeWebhookSecret } from './secrets';
 import { hmacSignature } from './signature';
@@ -37,8 +38,9 @@ const defs = [
           failTransiently--;
           throw new TransientError('host busy');
         }
+        // Checked first: `applied` is memory, which a rolled-back transaction does not undo.
+        if (events.some((e) => e.type === 'poison')) throw new PermanentError('cannot apply a poison event');
         for (const e of events) {
-          if (e.type === 'poison') throw new PermanentError('cannot apply a poison event');
           if (!ctx.dryRun) applied.push({ integration: 'hooked', id: e.id, type: e.type, version: e.version, attempt: ctx.run.attempt });
         }
       },
@@ -222,6 +224,34 @@ describe('webhook intake', () => {
     const failed = await processed('hooked', 'evt-poison');
     expect(failed.status).toBe('failed');
     expect(failed.outcome).toContain('cannot apply a poison event');
+  });
+
+  it('replays chosen events through an event run, audited, and counts and redacts for the console', async () => {
+    const before = applied.filter((x) => x.id === 'evt-a').length;
+    const { replayed, runId } = await replayEvents(t.db, boss, {
+      integration: 'hooked',
+      eventIds: ['evt-a', 'evt-poison'],
+      actor: 'oscar',
+    });
+    expect(replayed).toBe(2);
+    expect(runId).toBeTruthy();
+    await waitFor('the replay to be applied', async () => {
+      const rows = await t.db.select().from(webhookEvents).where(eq(webhookEvents.integration, 'hooked'));
+      return rows.filter((r) => r.replays > 0).every((r) => r.status !== 'pending') ? rows : undefined;
+    });
+    expect(applied.filter((x) => x.id === 'evt-a').length).toBe(before + 1);
+    expect((await eventRow('hooked', 'evt-poison'))!.status).toBe('failed');
+    const audit = await t.db.select().from(auditLog).where(eq(auditLog.fieldName, 'events.replay'));
+    expect(audit).toHaveLength(1);
+    await expect(replayEvents(t.db, boss, { integration: 'hooked', filter: { status: 'pending' }, actor: 'oscar' })).rejects.toThrow(
+      /No event to replay/,
+    );
+    const counts = await eventCounts(t.db, 'hooked');
+    expect(counts.duplicates).toBe(1);
+    expect(counts.byStatus.failed).toBe(1);
+    expect(counts.rejected).toBe(9 + 1);
+    const page = await listEvents(t.db, 'hooked', { limit: 50, q: 'evt-1' }, { redact: ['card'] });
+    expect(page.rows.map((r) => r.payload)).toEqual([expect.objectContaining({ card: '[redacted]' })]);
   });
 
   it('a dry-run reads pending events and applies nothing', async () => {

@@ -6,6 +6,7 @@ import { requireUser } from '@/lib/auth/guards';
 import { hasRole } from '@/lib/auth/roles';
 import { segmentName } from '@/lib/server/params';
 import { getInventoryRow } from '@/lib/server/queries';
+import { getRegistry } from '@/lib/server/registry';
 
 export default async function IntegrationLayout({ children, params }: { children: React.ReactNode; params: Promise<{ name: string }> }) {
   const user = await requireUser();
@@ -22,7 +23,11 @@ export default async function IntegrationLayout({ children, params }: { children
         }
         description={row.registered ? row.description : `${row.description} — the handler is no longer registered; its history is kept.`}
       />
-      <IntegrationTabs name={row.name} isAdmin={hasRole(user.role, 'admin')} />
+      <IntegrationTabs
+        name={row.name}
+        isAdmin={hasRole(user.role, 'admin')}
+        receivesEvents={Boolean(getRegistry().get(row.name)?.events)}
+      />
       {children}
     </div>
   );

@@ -1,0 +1,121 @@
+'use client';
+
+import { useRouter } from 'next/navigation';
+import { useState, useTransition } from 'react';
+import { toast } from 'sonner';
+import { addWebhookSecretAction } from '@/app/(console)/integrations/[name]/events/actions';
+import { Button } from '@/components/ui/button';
+import { Dialog, DialogContent, DialogDescription, DialogFooter, DialogHeader, DialogTitle, DialogTrigger } from '@/components/ui/dialog';
+import { Input } from '@/components/ui/input';
+import { Label } from '@/components/ui/label';
+
+/**
+ * Adds a signing secret to an endpoint (admin). Left empty, the value is generated on the server
+ * and shown here once, to copy to the sender; it is never shown again.
+ */
+export function AddWebhookSecret({ integration }: { integration: string }) {
+  const router = useRouter();
+  const [open, setOpen] = useState(false);
+  const [label, setLabel] = useState('');
+  const [value, setValue] = useState('');
+  const [generated, setGenerated] = useState<string | null>(null);
+  const [error, setError] = useState<string | null>(null);
+  const [pending, start] = useTransition();
+  const reset = () => {
+    setLabel('');
+    setValue('');
+    setGenerated(null);
+    setError(null);
+  };
+  const submit = (e: React.FormEvent) => {
+    e.preventDefault();
+    start(async () => {
+      const result = await addWebhookSecretAction({ integration, label, ...(value ? { value } : {}) });
+      if (!result.ok) {
+        setError(result.fieldErrors?.label ?? result.fieldErrors?.value ?? result.error);
+        return;
+      }
+      setValue('');
+      toast.success(`Signing secret "${label}" added: both old and new secrets are accepted until you revoke one`);
+      router.refresh();
+      if (result.data.generated) setGenerated(result.data.generated);
+      else {
+        setOpen(false);
+        reset();
+      }
+    });
+  };
+  return (
+    <Dialog
+      open={open}
+      onOpenChange={(o) => {
+        setOpen(o);
+        if (!o) reset();
+      }}
+    >
+      <DialogTrigger asChild>
+        <Button size="sm" variant="outline">
+          Add signing secret
+        </Button>
+      </DialogTrigger>
+      <DialogContent>
+        {generated ? (
+          <div className="flex flex-col gap-4">
+            <DialogHeader>
+              <DialogTitle>Copy the new secret now</DialogTitle>
+              <DialogDescription>Give it to the sender. It is stored encrypted and will not be shown again.</DialogDescription>
+            </DialogHeader>
+            <code className="break-all rounded border bg-muted p-2 text-sm" data-testid="generated-secret">
+              {generated}
+            </code>
+            <DialogFooter>
+              <Button
+                onClick={() => {
+                  setOpen(false);
+                  reset();
+                }}
+              >
+                Done
+              </Button>
+            </DialogFooter>
+          </div>
+        ) : (
+          <form onSubmit={submit} className="flex flex-col gap-4">
+            <DialogHeader>
+              <DialogTitle>Add a signing secret</DialogTitle>
+              <DialogDescription>
+                Rotation: add the new secret, move the sender to it, then revoke the old one. Every active secret is accepted meanwhile.
+              </DialogDescription>
+            </DialogHeader>
+            <div className="grid gap-1.5">
+              <Label htmlFor="secret-label">Label</Label>
+              <Input id="secret-label" value={label} onChange={(e) => setLabel(e.target.value)} placeholder="provider, 2026-12" />
+            </div>
+            <div className="grid gap-1.5">
+              <Label htmlFor="secret-value">Value (leave empty to generate one)</Label>
+              <Input
+                id="secret-value"
+                type="password"
+                autoComplete="new-password"
+                value={value}
+                onChange={(e) => setValue(e.target.value)}
+                aria-invalid={Boolean(error)}
+                aria-describedby="secret-error"
+              />
+            </div>
+            {error ? (
+              <p id="secret-error" role="alert" className="text-sm text-destructive">
+                {error}
+              </p>
+            ) : null}
+            <DialogFooter>
+              <Button type="submit" disabled={pending || !label.trim()}>
+                {pending ? 'Saving…' : 'Add secret'}
+              </Button>
+            </DialogFooter>
+          </form>
+        )}
+      </DialogContent>
+    </Dialog>
+  );
+}
