@@ -23,6 +23,7 @@ const BENCHMARKS: Record<string, () => Promise<Runner>> = {
   console: async () => (await import('./console')).runConsole,
   'scale-out': async () => (await import('./scale-out')).runScaleOut,
   pages: async () => (await import('./pages')).runPages,
+  intake: async () => (await import('./intake')).runIntake,
 };
 
 function usage(message: string): never {

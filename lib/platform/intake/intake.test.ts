@@ -275,6 +275,15 @@ describe('webhook intake', () => {
     expect(applied.filter((x) => x.id === 'evt-dry')).toHaveLength(1);
   });
 
+  it('refuses a signed body PostgreSQL cannot store (\\u0000) with 400, so the sender stops retrying it', async () => {
+    const body = '{"type":"thing.created","key":"k-nul","version":1,"note":"a\\u0000b"}';
+    expect(await deliver('hooked', signed(body, { id: 'evt-nul' }), body)).toEqual({
+      status: 400,
+      body: { error: 'body contains \\u0000, which cannot be stored' },
+    });
+    expect(await eventRow('hooked', 'evt-nul')).toBeUndefined();
+  });
+
   it('verifies the generic HMAC-SHA256 scheme over the raw body', async () => {
     const body = JSON.stringify({ id: 'h-1', type: 'ping', note: 'héllo ✓' });
     const ts = String(Math.floor(Date.now() / 1000));

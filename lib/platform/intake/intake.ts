@@ -100,11 +100,16 @@ export async function receiveWebhook(deps: IntakeDeps, req: IntakeRequest): Prom
   if (!verified.ok) return reject(deps, req, 401, verified.reason, { contentLength: raw.length, eventId: clip(req.headers['webhook-id']) });
 
   let body: unknown;
+  let text: string;
   try {
-    body = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(raw));
+    text = new TextDecoder('utf-8', { fatal: true }).decode(raw);
+    body = JSON.parse(text);
   } catch {
     return reject(deps, req, 400, 'body is not valid UTF-8 JSON', { contentLength: raw.length });
   }
+  // PostgreSQL's jsonb cannot hold U+0000: refused here rather than failing at the insert (and
+  // making the sender retry forever).
+  if (/\\u0000/i.test(text)) return reject(deps, req, 400, 'body contains \\u0000, which cannot be stored', { contentLength: raw.length });
   const delivery: WebhookDelivery = { headers: req.headers, body };
   let eventId: string | undefined;
   let type: string | undefined;
@@ -121,6 +126,25 @@ export async function receiveWebhook(deps: IntakeDeps, req: IntakeRequest): Prom
   }
   if (!eventId) return reject(deps, req, 400, 'no event id in the delivery', { contentLength: raw.length });
   if (!type) return reject(deps, req, 400, 'no event type in the delivery', { eventId, contentLength: raw.length });
+
+  // The common case in ONE statement (one round trip, atomic on its own): when the integration has
+  // an event run that has not started, share-lock it and store the event (or count the duplicate)
+  // in the same statement. Otherwise nothing is written and the transaction below does it all.
+  const [fast] = await deps.db.execute<{ inserted: boolean | null; run_id: string | null }>(sql`
+    with queued as (
+      select id from runs
+       where integration = ${def.name} and trigger = 'event' and dry_run = false
+         and status in ('queued', 'deferred') and started_at is null and hold is null
+       limit 1 for share),
+    stored as (
+      insert into webhook_events (integration, event_id, event_type, ordering_key, version, payload, signed_at)
+      select ${def.name}, ${eventId}, ${type}, ${orderingKey ?? null}, ${version ?? null}, ${JSON.stringify(body)}::jsonb, ${verified.signedAt.toISOString()}::timestamptz
+       where exists (select 1 from queued)
+      on conflict (integration, event_id)
+      do update set duplicates = webhook_events.duplicates + 1, last_duplicate_at = now()
+      returning (xmax = 0) as inserted)
+    select (select inserted from stored) as inserted, (select id from queued) as run_id`);
+  if (fast?.run_id && fast.inserted !== null) return { status: 200, body: { received: true, id: eventId, duplicate: !fast.inserted } };
 
   const outcome = await deps.db.transaction(async (tx) => {
     const inserted = await tx

@@ -153,14 +153,15 @@ async function applyBatch(
     const applied = new Map<string, { version: number; eventId: string }>();
     for (const r of fresh)
       if (r.orderingKey !== null && r.version !== null) applied.set(r.orderingKey, { version: r.version, eventId: r.eventId });
-    for (const [key, v] of applied) {
+    if (applied.size) {
+      // One statement for the batch; a version never moves back.
       await tx
         .insert(webhookOrdering)
-        .values({ integration: p.integration, orderingKey: key, version: v.version, eventId: v.eventId })
+        .values([...applied].map(([key, v]) => ({ integration: p.integration, orderingKey: key, version: v.version, eventId: v.eventId })))
         .onConflictDoUpdate({
           target: [webhookOrdering.integration, webhookOrdering.orderingKey],
-          set: { version: v.version, eventId: v.eventId, appliedAt: sql`now()` },
-          setWhere: sql`${webhookOrdering.version} <= ${v.version}`,
+          set: { version: sql`excluded.version`, eventId: sql`excluded.event_id`, appliedAt: sql`now()` },
+          setWhere: sql`${webhookOrdering.version} <= excluded.version`,
         });
     }
   }

@@ -1,0 +1,25 @@
+import { z } from 'zod';
+import { defineIntegration, type IntegrationDefinition } from '../lib/platform/contract';
+import { buildRegistry } from '../lib/platform/registry';
+
+/** Benchmark 7's integration: receives Standard Webhooks and applies them with a no-op handler. */
+export const BENCH_EVENTS = 'bench-events';
+
+export function benchEventsRegistry() {
+  return buildRegistry([
+    defineIntegration({
+      name: BENCH_EVENTS,
+      description: 'Benchmark: receives signed events, applies them with a no-op',
+      settings: z.object({}),
+      defaults: { retry: { delays: ['1s'] } },
+      events: {
+        scheme: 'standard-webhooks',
+        typeFrom: (d) => (d.body as { type?: string }).type,
+        orderingKeyFrom: (d) => (d.body as { key?: string }).key,
+        versionFrom: (d) => (d.body as { version?: number }).version,
+        batchSize: 50,
+        async handle() {},
+      },
+    }) as IntegrationDefinition,
+  ]);
+}

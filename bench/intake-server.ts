@@ -1,0 +1,92 @@
+/**
+ * Benchmark 7's servers, one per process (`node --import tsx bench/intake-server.ts`), env
+ * DATABASE_URL, JUNCTION_SECRETS_KEY, MODE=platform|bare, PORT; prints "ready <port>".
+ * - platform: node:http around `receiveWebhook` (lib/platform/intake), what the Next.js route
+ *   `POST /hooks/<integration>` calls: signature over the raw body, dedupe, event row + run in one
+ *   transaction.
+ * - bare: node:http that verifies the same Standard Webhooks signature with the same package and
+ *   inserts the same event row (id, type, payload; a duplicate id ignored), nothing else.
+ */
+import { createServer, type IncomingMessage } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { sql } from 'drizzle-orm';
+import { Webhook } from 'standardwebhooks';
+import { connect } from '../db/client';
+import { createBoss } from '../lib/platform/execution/boss';
+import { ensurePlatformQueues } from '../lib/platform/execution/queue';
+import { keyringFrom } from '../lib/platform/governance/crypto';
+import { receiveWebhook } from '../lib/platform/intake/intake';
+import { activeWebhookSecrets } from '../lib/platform/intake/secrets';
+import { BENCH_EVENTS, benchEventsRegistry } from './intake-integration';
+
+function readLimited(req: IncomingMessage, limit: number): Promise<Buffer | null> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    req.on('data', (c: Buffer) => {
+      size += c.length;
+      if (size <= limit) chunks.push(c);
+    });
+    req.on('end', () => resolve(size > limit ? null : Buffer.concat(chunks)));
+    req.on('error', reject);
+  });
+}
+
+async function main() {
+  const url = process.env.DATABASE_URL!;
+  const key = process.env.JUNCTION_SECRETS_KEY!;
+  const db = connect(url, { max: 10, name: `junction-bench-intake-${process.env.MODE}` });
+  const keyring = keyringFrom({ key, keyId: 'k1' });
+  let handle: (req: IncomingMessage, headers: Record<string, string>) => Promise<{ status: number; body: unknown }>;
+  if (process.env.MODE === 'platform') {
+    const boss = createBoss(url, { max: 4, supervise: false, schedule: false });
+    await boss.start();
+    await ensurePlatformQueues(boss);
+    const registry = benchEventsRegistry();
+    handle = (req, headers) =>
+      receiveWebhook({ db, boss, registry, keyring }, { integration: BENCH_EVENTS, headers, readBody: (limit) => readLimited(req, limit) });
+  } else {
+    const secrets = await activeWebhookSecrets(db, keyring, BENCH_EVENTS);
+    const hooks = secrets.map((s) => new Webhook(s));
+    handle = async (req, headers) => {
+      if ((headers['content-type'] ?? '').split(';')[0] !== 'application/json') return { status: 415, body: {} };
+      const raw = await readLimited(req, 256 * 1024);
+      if (!raw) return { status: 413, body: {} };
+      const text = raw.toString('utf8');
+      if (
+        !hooks.some((h) => {
+          try {
+            h.verify(text, headers);
+            return true;
+          } catch {
+            return false;
+          }
+        })
+      )
+        return { status: 401, body: { error: 'bad signature' } };
+      const body = JSON.parse(text) as { type: string };
+      await db.execute(
+        sql`insert into bench_bare_events (event_id, event_type, payload) values (${headers['webhook-id']}, ${body.type}, ${text}::jsonb) on conflict do nothing`,
+      );
+      return { status: 200, body: { received: true } };
+    };
+  }
+  const server = createServer(async (req, res) => {
+    const headers: Record<string, string> = {};
+    for (const [k, v] of Object.entries(req.headers)) if (typeof v === 'string') headers[k] = v;
+    try {
+      const answer = await handle(req, headers);
+      res.writeHead(answer.status, { 'content-type': 'application/json' }).end(JSON.stringify(answer.body));
+    } catch (error) {
+      res.writeHead(503).end(JSON.stringify({ error: (error as Error).message.slice(0, 200) }));
+    }
+  });
+  server.keepAliveTimeout = 30_000;
+  await new Promise<void>((resolve) => server.listen(Number(process.env.PORT ?? 0), '127.0.0.1', resolve));
+  process.stdout.write(`ready ${(server.address() as AddressInfo).port}\n`);
+}
+
+main().catch((error) => {
+  console.error(error);
+  process.exit(1);
+});
