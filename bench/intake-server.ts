@@ -1,6 +1,7 @@
 /**
  * Benchmark 7's servers, one per process (`node --import tsx bench/intake-server.ts`), env
- * DATABASE_URL, JUNCTION_SECRETS_KEY, MODE=platform|bare, PORT; prints "ready <port>".
+ * DATABASE_URL, JUNCTION_SECRETS_KEY, MODE=platform|bare|worker, PORT; prints "ready <port>".
+ * - worker: the platform worker that applies the events (no server).
  * - platform: node:http around `receiveWebhook` (lib/platform/intake), what the Next.js route
  *   `POST /hooks/<integration>` calls: signature over the raw body, dedupe, event row + run in one
  *   transaction.
@@ -14,6 +15,7 @@ import { Webhook } from 'standardwebhooks';
 import { connect } from '../db/client';
 import { createBoss } from '../lib/platform/execution/boss';
 import { ensurePlatformQueues } from '../lib/platform/execution/queue';
+import { startPlatformWorker } from '../lib/platform/execution/worker';
 import { keyringFrom } from '../lib/platform/governance/crypto';
 import { receiveWebhook } from '../lib/platform/intake/intake';
 import { activeWebhookSecrets } from '../lib/platform/intake/secrets';
@@ -38,6 +40,21 @@ async function main() {
   const db = connect(url, { max: 10, name: `junction-bench-intake-${process.env.MODE}` });
   const keyring = keyringFrom({ key, keyId: 'k1' });
   let handle: (req: IncomingMessage, headers: Record<string, string>) => Promise<{ status: number; body: unknown }>;
+  if (process.env.MODE === 'worker') {
+    // The platform worker applying the events, in its own process (not the load generator's).
+    const boss = createBoss(url, { max: 4 });
+    boss.on('error', () => {});
+    await boss.start();
+    await startPlatformWorker({
+      db,
+      boss,
+      registry: benchEventsRegistry(),
+      workerId: 'bench-intake-worker',
+      options: { pollingIntervalSeconds: 0.5, scheduleSyncMs: 0, syncRegistry: false },
+    });
+    process.stdout.write('ready 0\n');
+    return;
+  }
   if (process.env.MODE === 'platform') {
     const boss = createBoss(url, { max: 4, supervise: false, schedule: false });
     await boss.start();
