@@ -51,7 +51,15 @@ export async function POST(request: Request, context: { params: Promise<{ integr
     return NextResponse.json(answer.body, { status: answer.status });
   } catch (error) {
     // Nothing was committed: the sender retries. The message names no secret, signature or body.
-    console.error(`[intake] ${integration}: delivery not stored: ${(error as Error).message?.slice(0, 300)}`);
+    // The database's own message (a failed query's text would carry the payload in its parameters).
+    const cause = (error as { cause?: unknown }).cause;
+    const reason =
+      cause instanceof Error
+        ? cause.message
+        : error instanceof Error && !error.message.startsWith('Failed query')
+          ? error.message
+          : 'query failed';
+    console.error(`[intake] ${integration}: delivery not stored: ${reason.slice(0, 200)}`);
     return NextResponse.json({ error: 'temporarily unable to store the event; retry later' }, { status: 503 });
   }
 }

@@ -76,7 +76,10 @@ async function reject(
       remote: req.remote?.slice(0, 100) ?? null,
     });
   } catch (error) {
-    console.warn(`[intake] could not record a refused delivery for '${req.integration}': ${(error as Error).message}`);
+    const cause = (error as { cause?: unknown }).cause;
+    console.warn(
+      `[intake] could not record a refused delivery for '${req.integration}': ${cause instanceof Error ? cause.message : 'query failed'}`,
+    );
   }
   return { status, body: { error: reason } };
 }
