@@ -4,7 +4,7 @@ import { z } from 'zod';
 import type { Database, DatabaseOrTransaction } from '../../../db/client';
 import { webhookEvents, webhookRejections, type WebhookEventStatus } from '../../../db/schema';
 import type { EventsDeclaration } from '../contract';
-import { TriggerError } from '../errors';
+import { AppError } from '../errors';
 import { recordAction } from '../governance/audit';
 import { ZUrlText } from '../params';
 import { ensureEventRun } from './intake';
@@ -125,8 +125,7 @@ export async function replayEvents(
   boss: PgBoss,
   params: { integration: string; eventIds?: string[]; filter?: Omit<EventFilter, 'limit' | 'before'>; actor: string; reason?: string },
 ): Promise<{ replayed: number; runId: string | null }> {
-  if (!params.eventIds?.length && !params.filter)
-    throw new TriggerError('invalid_input', 'Choose events to replay: one event, or a filter');
+  if (!params.eventIds?.length && !params.filter) throw new AppError('invalid_input', 'Choose events to replay: one event, or a filter');
   return db.transaction(async (tx) => {
     const where = params.eventIds?.length
       ? and(eq(webhookEvents.integration, params.integration), inArray(webhookEvents.eventId, params.eventIds))
@@ -139,9 +138,9 @@ export async function replayEvents(
       .limit(MAX_REPLAY + 1)
       .for('update');
     if (chosen.length === 0)
-      throw new TriggerError('invalid_state', 'No event to replay: the chosen events are pending already or do not exist');
+      throw new AppError('invalid_state', 'No event to replay: the chosen events are pending already or do not exist');
     if (chosen.length > MAX_REPLAY)
-      throw new TriggerError(
+      throw new AppError(
         'invalid_input',
         `That filter matches more than ${MAX_REPLAY} events: narrow it (status, type, id) and replay in parts`,
       );

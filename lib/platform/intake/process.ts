@@ -69,7 +69,7 @@ export async function applyPendingEvents(
       counts.skipped += done.skipped;
       for (const line of done.staleLines) ctx.log.info(line);
     } catch (error) {
-      if (classifyError(error) !== 'permanent' || isCredentialsError(error)) throw error;
+      if (classifyError(error).kind !== 'permanent' || isCredentialsError(error)) throw error;
       // One refused event must not sink the others of its batch: apply them one by one.
       if (ids.length > 1) {
         for (const id of ids) await applyIds([id]);

@@ -3,7 +3,7 @@ import { and, asc, eq, isNull } from 'drizzle-orm';
 import type { Database, DatabaseOrTransaction } from '../../../db/client';
 import { webhookSecrets } from '../../../db/schema';
 import type { IntegrationDefinition } from '../contract';
-import { TriggerError } from '../errors';
+import { AppError } from '../errors';
 import { recordAction } from '../governance/audit';
 import { open, seal, SecretDecryptionError, type Keyring } from '../governance/crypto';
 
@@ -66,16 +66,16 @@ export async function addWebhookSecret(
   params: { def: IntegrationDefinition; label: string; value?: string; actor: string },
 ): Promise<{ id: string; generated?: string }> {
   const { def } = params;
-  if (!def.events) throw new TriggerError('invalid_input', `Integration '${def.name}' does not receive events`);
+  if (!def.events) throw new AppError('invalid_input', `Integration '${def.name}' does not receive events`);
   const label = params.label.trim();
-  if (!label || label.length > 100) throw new TriggerError('invalid_input', 'label must be 1 to 100 characters');
+  if (!label || label.length > 100) throw new AppError('invalid_input', 'label must be 1 to 100 characters');
   const value = params.value ?? generateWebhookSecret(def.events.scheme);
   const problem = validateSecret(def.events.scheme, value);
-  if (problem) throw new TriggerError('invalid_input', `secret ${problem}`);
+  if (problem) throw new AppError('invalid_input', `secret ${problem}`);
   const id = await db.transaction(async (tx) => {
     const active = await listWebhookSecrets(tx, def.name);
     if (active.length >= MAX_ACTIVE)
-      throw new TriggerError('invalid_input', `At most ${MAX_ACTIVE} signing secrets may be active at once: revoke one first`);
+      throw new AppError('invalid_input', `At most ${MAX_ACTIVE} signing secrets may be active at once: revoke one first`);
     const [row] = await tx
       .insert(webhookSecrets)
       .values({ integration: def.name, label, sealed: '', keyId: keyring.currentId, createdBy: params.actor })
@@ -101,7 +101,7 @@ export async function revokeWebhookSecret(db: Database, params: { integration: s
       .set({ revokedAt: new Date(), revokedBy: params.actor })
       .where(and(eq(webhookSecrets.id, params.id), eq(webhookSecrets.integration, params.integration), isNull(webhookSecrets.revokedAt)))
       .returning({ label: webhookSecrets.label });
-    if (!row) throw new TriggerError('not_found', 'That signing secret does not exist or is already revoked: reload the page');
+    if (!row) throw new AppError('not_found', 'That signing secret does not exist or is already revoked: reload the page');
     await recordAction(tx, {
       actor: params.actor,
       integration: params.integration,

@@ -1,9 +1,10 @@
 'use server';
 
 import { z } from 'zod';
+import { AppError } from '@/lib/platform/errors';
 import { EVENT_STATUSES, replayEvents } from '@/lib/platform/intake/events-read';
 import { addWebhookSecret, revokeWebhookSecret } from '@/lib/platform/intake/secrets';
-import { defineAction, UserError } from '@/lib/server/action';
+import { defineAction } from '@/lib/server/action';
 import { getBoss } from '@/lib/server/boss';
 import { getDb } from '@/lib/server/db';
 import { getKeyring } from '@/lib/server/keyring';
@@ -13,7 +14,7 @@ const ZName = z.string().min(1).max(100);
 
 function receiving(integration: string) {
   const def = getRegistry().get(integration);
-  if (!def?.events) throw new UserError(`${integration} does not receive events`, undefined, 404);
+  if (!def?.events) throw new AppError('not_found', `${integration} does not receive events`);
   return def;
 }
 
