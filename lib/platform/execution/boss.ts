@@ -15,6 +15,9 @@ export function createBoss(databaseUrl: string, overrides: Partial<ConstructorOp
     // Expired and heartbeat-lost jobs (a worker killed mid-attempt) are found by the monitor pass.
     superviseIntervalSeconds: 15,
     monitorIntervalSeconds: 15,
+    // LISTEN on one dedicated connection: jobs put on notify-enabled queues (queue.ts) wake this
+    // instance's idle workers at once. Without it (or when the listener drops) workers poll.
+    useListenNotify: true,
     ...overrides,
   });
   // pg-boss reports connection trouble as events; without a listener Node would throw them.
@@ -33,6 +36,7 @@ export async function installBossSchema(databaseUrl: string): Promise<void> {
     supervise: false,
     schedule: false,
     registerInstance: false,
+    useListenNotify: false,
     application_name: 'junction-migrate-boss',
   });
   await boss.start();

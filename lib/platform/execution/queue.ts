@@ -12,6 +12,12 @@ import { PLATFORM_EVENTS_QUEUE, type EventSender } from './events';
  * - `junction-schedule`: pg-boss cron schedules put a job here per tick (data: { integration });
  *   the worker turns it into a run unless the integration is paused.
  * - `platform-events`: what the execution core tells alerting (see events.ts).
+ *
+ * The runs and schedule queues are created with `notify: true`: pg-boss inlines a `pg_notify` in the
+ * statement that inserts a job ready now, so the wake-up commits with the caller's transaction (a
+ * rolled-back `runNow` wakes no one) and workers listening (createBoss: `useListenNotify`) fetch at
+ * once instead of at their next poll. The poll stays as the fallback for delayed jobs (retries,
+ * deferrals), a lost listener connection and a process whose queue cache predates the flag.
  */
 export const RUNS_QUEUE = 'junction-runs';
 export const SCHEDULE_QUEUE = 'junction-schedule';
@@ -63,11 +69,17 @@ async function createQueues(boss: PgBoss, options: QueueOptions) {
     ...(o.heartbeatSeconds ? { heartbeatSeconds: o.heartbeatSeconds } : {}),
     retryLimit: o.retryLimit,
     retryDelay: 1,
+    notify: true,
   });
+  // Queues created before wake-ups existed get them now (createQueue leaves an existing queue alone).
+  for (const name of [RUNS_QUEUE, SCHEDULE_QUEUE]) {
+    const queue = await boss.getQueue(name);
+    if (queue && !queue.notify) await boss.updateQueue(name, { notify: true });
+  }
   if (options.expireInSeconds !== undefined || options.retryLimit !== undefined) {
     await boss.updateQueue(RUNS_QUEUE, { expireInSeconds: o.expireInSeconds, retryLimit: o.retryLimit });
   }
-  await boss.createQueue(SCHEDULE_QUEUE, { policy: 'standard', retryLimit: 3, retryDelay: 5, expireInSeconds: 300 });
+  await boss.createQueue(SCHEDULE_QUEUE, { policy: 'standard', retryLimit: 3, retryDelay: 5, expireInSeconds: 300, notify: true });
   await boss.createQueue(PLATFORM_EVENTS_QUEUE, { policy: 'standard' });
 }
 

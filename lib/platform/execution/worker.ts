@@ -100,10 +100,24 @@ export async function startPlatformWorker(params: StartPlatformWorkerParams): Pr
   const running = new Set<Promise<unknown>>();
   let stopping = false;
 
+  // Dispatch: a job put on the queue wakes idle slots through LISTEN/NOTIFY (queue.ts, boss.ts);
+  // the poll (same interval with or without a listener) is the fallback for delayed jobs and a
+  // lost listener. A slot that has just worked a job looks for the next one at once (below)
+  // instead of sleeping a poll interval: the next run of the same integration only becomes
+  // fetchable when this one's job completes, and no NOTIFY says so.
+  const workOptions = { batchSize: 1, pollingIntervalSeconds: polling, notifyPollingIntervalSeconds: polling };
+  let runWorkId = '';
+  const fetchAgainAfterJob = () => {
+    // Busy slots of this worker: the one finishing now re-fetches on return; another busy one
+    // would re-fetch after its own job anyway. Idle slots are left asleep (no empty fetches).
+    for (const slot of boss.getWipData()) {
+      if (slot.workId === runWorkId && slot.count > 0) boss.notifyWorker(slot.id);
+    }
+  };
   // offWork by id: other platform workers may share this pg-boss instance.
-  const runWorkId = await boss.work<RunJobData>(
+  runWorkId = await boss.work<RunJobData>(
     RUNS_QUEUE,
-    { batchSize: 1, localConcurrency: Math.max(1, params.concurrency ?? 1), pollingIntervalSeconds: polling },
+    { ...workOptions, localConcurrency: Math.max(1, params.concurrency ?? 1) },
     async ([job]) => {
       const control = new AbortController();
       active.set(job.data.runId, control);
@@ -114,17 +128,14 @@ export async function startPlatformWorker(params: StartPlatformWorkerParams): Pr
       } finally {
         running.delete(execution);
         active.delete(job.data.runId);
+        if (!stopping) fetchAgainAfterJob();
       }
     },
   );
-  const scheduleWorkId = await boss.work<ScheduleJobData>(
-    SCHEDULE_QUEUE,
-    { batchSize: 1, pollingIntervalSeconds: polling },
-    async ([job]) => {
-      const started = await startScheduledRun(db, boss, { integration: job.data.integration });
-      return { runId: started?.runId ?? null };
-    },
-  );
+  const scheduleWorkId = await boss.work<ScheduleJobData>(SCHEDULE_QUEUE, workOptions, async ([job]) => {
+    const started = await startScheduledRun(db, boss, { integration: job.data.integration });
+    return { runId: started?.runId ?? null };
+  });
 
   // Cancellation crosses processes through the runs row: cancelRun marks it, the executing worker aborts.
   const cancelWatch = setInterval(async () => {
