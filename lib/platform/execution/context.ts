@@ -58,6 +58,11 @@ export async function createAttemptContext(
     attemptId: string;
     attemptNumber: number;
     signal: AbortSignal;
+    /**
+     * False when the caller read the run with no checkpoint while no attempt of it was open: only
+     * its own running attempt can write one, so there is nothing to resume and no query is needed.
+     */
+    mayHaveCheckpoint?: boolean;
   },
 ): Promise<AttemptScope> {
   const { def, integration, run, db } = { ...params, db: deps.db };
@@ -138,7 +143,10 @@ export async function createAttemptContext(
         correlationId: run.correlationId,
       });
     }
-    const resumedFrom = run.dryRun ? undefined : await resumeFromCheckpoint(db, { runId: run.id, attemptId: params.attemptId });
+    const resumedFrom =
+      run.dryRun || params.mayHaveCheckpoint === false
+        ? undefined
+        : await resumeFromCheckpoint(db, { runId: run.id, attemptId: params.attemptId });
     scope.resumedFrom = resumedFrom;
     const dryRunPlan = run.dryRun ? new DryRunPlan(Object.values(secrets)) : undefined;
     scope.plan = dryRunPlan;

@@ -39,6 +39,21 @@ export async function checkTurn(
     inArray(runs.status, ACTIVE_RUN_STATUSES),
   );
   const hasStarted = run.startedAt !== null;
+  const waiting = and(others, isNull(runs.startedAt), isNull(runs.hold), requestedBefore);
+
+  if (!hasStarted && run.trigger !== 'retry') {
+    // The usual case (a queued run's first attempt) in one round trip: a started run to wait for
+    // comes first, else the earliest run requested before this one.
+    const rows = await db.execute<{ id: string; next_attempt_at: string | Date | null; kind: number }>(sql`
+      (select ${runs.id} as id, ${runs.nextAttemptAt} as next_attempt_at, 1 as kind from ${runs}
+        where ${and(others, isNotNull(runs.startedAt))} order by ${runs.createdAt}, ${runs.id} limit 1)
+      union all
+      (select ${runs.id}, ${runs.nextAttemptAt}, 2 from ${runs}
+        where ${waiting} order by ${runs.createdAt}, ${runs.id} limit 1)`);
+    const row = [...rows].sort((a, b) => Number(a.kind) - Number(b.kind))[0];
+    if (!row) return { waitFor: null, overtaken: 0 };
+    return { waitFor: { id: row.id, nextAttemptAt: row.next_attempt_at === null ? null : new Date(row.next_attempt_at) }, overtaken: 0 };
+  }
 
   const [started] = await db
     .select({ id: runs.id, nextAttemptAt: runs.nextAttemptAt })
@@ -49,7 +64,6 @@ export async function checkTurn(
   if (started) return { waitFor: started, overtaken: 0 };
   if (hasStarted) return { waitFor: null, overtaken: 0 };
 
-  const waiting = and(others, isNull(runs.startedAt), isNull(runs.hold), requestedBefore);
   if (run.trigger === 'retry') {
     const [row] = await db
       .select({ n: sql<number>`count(*)::int` })
