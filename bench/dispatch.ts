@@ -12,18 +12,27 @@ import type { BenchResult } from './run';
 
 /**
  * Benchmark 1, dispatch overhead. Platform: `runNow` of a no-op integration through the whole
- * path (run row + job + audit in one transaction, pg-boss fetch, runner, breaker check, attempt
- * record, run completion). Baseline: raw pg-boss jobs with a no-op handler on a queue with the
- * platform's settings (singleton policy keyed like the runs queue, same expiry, heartbeat and
- * retry, same worker batch size, concurrency and polling interval).
+ * path (run row + job + audit in one transaction, NOTIFY wake-up, pg-boss fetch, runner, turn
+ * check, breaker check, attempt record, run completion). Baseline: raw pg-boss at its best
+ * settings on this machine, measured in the same process and run: a queue with the runs queue's
+ * semantics (singleton policy keyed by integration, same expiry, heartbeat and retry) and
+ * `notify: true`, worked with batch fetches (`batchSize`, `burstWhenBatchFull`) and a tuned
+ * concurrency (RAW_BEST, chosen by a sweep: see bench/README.md). Both sides poll every 0.5 s as the
+ * fallback; wake-ups come from LISTEN/NOTIFY.
  */
 
 export const RAW_QUEUE = 'bench-raw';
 export const POLLING_SECONDS = 0.5;
 
+/** Raw pg-boss's best settings from the sweep (BENCH_RAW_BATCH / BENCH_RAW_CONCURRENCY override them). */
+export const RAW_BEST = {
+  batchSize: Number(process.env.BENCH_RAW_BATCH ?? 16),
+  localConcurrency: Number(process.env.BENCH_RAW_CONCURRENCY ?? 2),
+};
+
 export const DISPATCH_SIZES = {
-  tiny: { runs: 16, integrations: 4, concurrency: 4, rounds: 2, latencySamples: 3 },
-  full: { runs: 320, integrations: 8, concurrency: 8, rounds: 3, latencySamples: 20 },
+  tiny: { runs: 64, integrations: 8, concurrency: 8, rounds: 2, latencySamples: 5 },
+  full: { runs: 2000, integrations: 32, concurrency: Number(process.env.BENCH_CONCURRENCY ?? 16), rounds: 3, latencySamples: 40 },
 } as const;
 
 export async function createRawQueue(boss: PgBoss): Promise<void> {
@@ -33,6 +42,7 @@ export async function createRawQueue(boss: PgBoss): Promise<void> {
     heartbeatSeconds: DEFAULT_QUEUE_OPTIONS.heartbeatSeconds,
     retryLimit: DEFAULT_QUEUE_OPTIONS.retryLimit,
     retryDelay: 1,
+    notify: true,
   });
 }
 
@@ -88,9 +98,15 @@ export async function runDispatch(ctx: BenchContext): Promise<BenchResult> {
     const rawStarts = new Map<string, number>();
     await boss.work(
       RAW_QUEUE,
-      { batchSize: 1, localConcurrency: size.concurrency, pollingIntervalSeconds: POLLING_SECONDS },
-      async ([job]) => {
-        rawStarts.set(job.id, performance.now());
+      {
+        ...RAW_BEST,
+        burstWhenBatchFull: RAW_BEST.batchSize > 1,
+        pollingIntervalSeconds: POLLING_SECONDS,
+        notifyPollingIntervalSeconds: POLLING_SECONDS,
+      },
+      async (jobs) => {
+        const now = performance.now();
+        for (const job of jobs) rawStarts.set(job.id, now);
       },
     );
 
@@ -140,11 +156,11 @@ export async function runDispatch(ctx: BenchContext): Promise<BenchResult> {
     const p = median(throughput.platform);
     const b = median(throughput.baseline);
     const text = [
-      `${size.runs} runs over ${size.integrations} no-op integrations, worker concurrency ${size.concurrency}, polling ${POLLING_SECONDS} s, ${size.rounds} alternating rounds`,
+      `${size.runs} runs over ${size.integrations} no-op integrations, one process; platform: worker concurrency ${size.concurrency}, batch 1; raw pg-boss: batch ${RAW_BEST.batchSize}, concurrency ${RAW_BEST.localConcurrency}; notify on both, polling ${POLLING_SECONDS} s as the fallback; ${size.rounds} alternating rounds`,
       table(
         ['', 'platform (runNow → run succeeded)', 'raw pg-boss (send → job completed)', 'platform / raw'],
         [
-          ['throughput, runs/s (median)', p, b, ratioText(p / b, 0.6)],
+          ['throughput, runs/s (median)', p, b, ratioText(p / b, 0.5)],
           [
             'throughput, each round',
             throughput.platform.map((v) => v.toFixed(1)).join(' '),
@@ -166,7 +182,15 @@ export async function runDispatch(ctx: BenchContext): Promise<BenchResult> {
         ],
       ),
     ].join('\n');
-    return { name: 'dispatch', text, summary: [['1 dispatch: runs/s', p, b, ratioText(p / b, 0.6)]] };
+    return {
+      name: 'dispatch',
+      text: `${text}\nplatform throughput goal ≥ 500 runs/s per worker process: ${p >= 500 ? 'met' : 'MISSED'}`,
+      summary: [
+        ['1 dispatch: runs/s', p, b, ratioText(p / b, 0.5)],
+        ['1 dispatch: start latency p50, ms (goal < 20)', median(latency.platform), median(latency.baseline), ''],
+        ['1 dispatch: start latency p95, ms (goal < 50)', percentile(latency.platform, 95), percentile(latency.baseline, 95), ''],
+      ],
+    };
   } finally {
     await boss.stop({ graceful: false }).catch(() => {});
     await bench.drop();
