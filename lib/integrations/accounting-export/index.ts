@@ -118,6 +118,10 @@ export const accountingExport = defineIntegration({
     let page = await read(position);
     while (page.length > 0) {
       if (ctx.signal.aborted) throw ctx.signal.reason;
+      // The next page is read while this batch is mapped and posted (reading books nothing; the
+      // bound is fixed for the attempt). Its failure surfaces when awaited below, not before.
+      const next = read(page[page.length - 1].position);
+      next.catch(() => {});
       const mapped = await ctx.map(page.map((p) => p.record));
       for (const r of mapped.rejected) reject({ reference: r.key, field: r.field, reason: r.reason, stage: 'mapping' });
       const entries = mapped.mapped.map((m) => ({
@@ -150,10 +154,10 @@ export const accountingExport = defineIntegration({
       }
       // The checkpoint moves past this batch only once it is booked (durably, so a retried attempt
       // resumes after it); rejected records are listed in the result and picked up again when the
-      // invoice changes. The next page is read while the checkpoint is written.
+      // invoice changes. The next page, read during the booking, is awaited with the checkpoint.
       position = page[page.length - 1].position;
       done += page.length;
-      [page] = await Promise.all([read(position), ctx.cursor.checkpoint(position)]);
+      [page] = await Promise.all([next, ctx.cursor.checkpoint(position)]);
       ctx.progress(done, Math.max(total, done));
     }
 
