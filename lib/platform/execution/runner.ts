@@ -242,7 +242,14 @@ async function executeAttempt(
 async function runAttempt(
   deps: RunnerDeps,
   params: RunJobParams,
-  p: { run: Run; def: NonNullable<ReturnType<Registry['get']>>; integration: Integration; attemptId: string; overtaken: number },
+  p: {
+    run: Run;
+    def: NonNullable<ReturnType<Registry['get']>>;
+    integration: Integration;
+    attemptId: string;
+    overtaken: number;
+    mayHaveCheckpoint: boolean;
+  },
   number: number,
 ): Promise<RunJobOutcome> {
   const { run, def, integration, attemptId } = p;
