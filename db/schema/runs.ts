@@ -1,0 +1,165 @@
+import { sql } from 'drizzle-orm';
+import { bigserial, boolean, index, integer, jsonb, pgEnum, pgTable, text, uuid } from 'drizzle-orm/pg-core';
+// Types only (no runtime import): the shapes the platform stores in jsonb columns.
+import type { RunResult } from '../../lib/platform/contract';
+import type { PlannedRequest } from '../../lib/platform/resilience/dry-run';
+import { createdAt, tstz } from './columns';
+import { integrations } from './governance';
+
+/** Runs, attempts and their logs, bulk retries, and each integration's cursor. */
+
+/** Durable watermark per integration, advanced only when an attempt succeeds outside dry-run. */
+export const cursors = pgTable('cursors', {
+  integration: text('integration')
+    .primaryKey()
+    .references(() => integrations.name),
+  value: jsonb('value').$type<unknown>(),
+  runId: uuid('run_id'),
+  updatedAt: tstz('updated_at').notNull().defaultNow(),
+});
+
+export const runTriggerEnum = pgEnum('run_trigger', ['schedule', 'manual', 'retry', 'api', 'event']);
+export const runStatusEnum = pgEnum('run_status', ['queued', 'running', 'retrying', 'deferred', 'succeeded', 'failed', 'cancelled']);
+export type RunTrigger = (typeof runTriggerEnum.enumValues)[number];
+export type RunStatus = (typeof runStatusEnum.enumValues)[number];
+
+export const runs = pgTable(
+  'runs',
+  {
+    id: uuid('id').primaryKey().defaultRandom(),
+    integration: text('integration')
+      .notNull()
+      .references(() => integrations.name),
+    trigger: runTriggerEnum('trigger').notNull(),
+    dryRun: boolean('dry_run').notNull().default(false),
+    status: runStatusEnum('status').notNull().default('queued'),
+    triggeredBy: text('triggered_by').notNull(),
+    retryOf: uuid('retry_of'),
+    reason: text('reason'),
+    correlationId: text('correlation_id').notNull(),
+    /** W3C traceparent of the request that created the run: its attempts continue that trace. */
+    traceParent: text('trace_parent'),
+    input: jsonb('input').$type<unknown>(),
+    /** The pg-boss job that carries the run's next attempt; a job with another id is stale and ignored. */
+    jobId: uuid('job_id'),
+    attemptCount: integer('attempt_count').notNull().default(0),
+    maxAttempts: integer('max_attempts').notNull(),
+    /** Attempts interrupted by infrastructure (worker lost, database unavailable): not counted in attemptCount, capped separately. */
+    interruptions: integer('interruptions').notNull().default(0),
+    nextAttemptAt: tstz('next_attempt_at'),
+    progressDone: integer('progress_done'),
+    progressTotal: integer('progress_total'),
+    result: jsonb('result').$type<RunResult>(),
+    errorMessage: text('error_message'),
+    errorClass: text('error_class'),
+    /** Dry-run: the mutating requests that were captured instead of sent. */
+    plan: jsonb('plan').$type<PlannedRequest[]>(),
+    /**
+     * The handler's durable progress (ctx.cursor.checkpoint), written after each acknowledged unit of
+     * work: a retried attempt resumes from it; when the run ends it becomes the integration's cursor.
+     */
+    checkpoint: jsonb('checkpoint').$type<unknown>(),
+    checkpointAt: tstz('checkpoint_at'),
+    /** The bulk operation that created this run (bulk retry), if any. */
+    bulkOperationId: uuid('bulk_operation_id'),
+    /**
+     * Queued but held back, with no job yet: 'pace' (waiting for its turn in a staggered bulk retry)
+     * or 'breaker' (queued behind the integration's open breaker). Null once released to the queue.
+     */
+    hold: text('hold').$type<RunHold>(),
+    /** When a held run was released to the queue (the bulk pace counts these). */
+    releasedAt: tstz('released_at'),
+    createdAt: createdAt(),
+    startedAt: tstz('started_at'),
+    finishedAt: tstz('finished_at'),
+  },
+  (t) => [
+    index('runs_held_idx')
+      .on(t.integration, t.createdAt)
+      .where(sql`hold is not null`),
+    index('runs_released_idx')
+      .on(t.integration, t.releasedAt)
+      .where(sql`released_at is not null`),
+    index('runs_bulk_operation_idx')
+      .on(t.bulkOperationId)
+      .where(sql`bulk_operation_id is not null`),
+    index('runs_created_idx').on(t.createdAt.desc(), t.id.desc()),
+    index('runs_integration_created_idx').on(t.integration, t.createdAt.desc(), t.id.desc()),
+    index('runs_status_created_idx').on(t.status, t.createdAt.desc(), t.id.desc()),
+    index('runs_retry_of_idx').on(t.retryOf),
+  ],
+);
+export type Run = typeof runs.$inferSelect;
+export type RunHold = 'pace' | 'breaker';
+
+/** A bulk retry as one item: its runs (runs.bulk_operation_id) carry the progress. */
+export const bulkOperations = pgTable(
+  'bulk_operations',
+  {
+    id: uuid('id').primaryKey().defaultRandom(),
+    kind: text('kind').$type<'retry'>().notNull().default('retry'),
+    createdBy: text('created_by').notNull(),
+    createdAt: createdAt(),
+    /** The new runs, in the order they are released. */
+    runIds: jsonb('run_ids').$type<string[]>().notNull(),
+    /** The runs they retry, in the same order. */
+    retriedRunIds: jsonb('retried_run_ids').$type<string[]>().notNull(),
+    total: integer('total').notNull(),
+    /** Pace: at most `pace_runs` released per `pace_period_ms` per integration. */
+    paceRuns: integer('pace_runs').notNull(),
+    pacePeriodMs: integer('pace_period_ms').notNull(),
+    reason: text('reason'),
+    cancelledAt: tstz('cancelled_at'),
+    cancelledBy: text('cancelled_by'),
+  },
+  (t) => [index('bulk_operations_created_idx').on(t.createdAt.desc(), t.id.desc())],
+);
+export type BulkOperation = typeof bulkOperations.$inferSelect;
+
+/** 'interrupted': the attempt's worker was lost or the database was unavailable; it did not use up an attempt. */
+export const attemptOutcomeEnum = pgEnum('attempt_outcome', ['running', 'succeeded', 'failed', 'deferred', 'cancelled', 'interrupted']);
+export type AttemptOutcome = (typeof attemptOutcomeEnum.enumValues)[number];
+
+export const attempts = pgTable(
+  'attempts',
+  {
+    id: uuid('id').primaryKey().defaultRandom(),
+    runId: uuid('run_id')
+      .notNull()
+      .references(() => runs.id, { onDelete: 'cascade' }),
+    number: integer('number').notNull(),
+    jobId: text('job_id'),
+    worker: text('worker'),
+    outcome: attemptOutcomeEnum('outcome').notNull().default('running'),
+    errorMessage: text('error_message'),
+    errorClass: text('error_class'),
+    /** The run's checkpoint this attempt resumed from (null: it started from the integration's cursor). */
+    resumedFrom: jsonb('resumed_from').$type<unknown>(),
+    startedAt: tstz('started_at').notNull().defaultNow(),
+    finishedAt: tstz('finished_at'),
+  },
+  (t) => [
+    index('attempts_run_idx').on(t.runId, t.number),
+    index('attempts_started_idx').on(t.startedAt),
+    index('attempts_running_idx')
+      .on(t.startedAt)
+      .where(sql`outcome = 'running'`),
+  ],
+);
+export type Attempt = typeof attempts.$inferSelect;
+
+export const attemptLogs = pgTable(
+  'attempt_logs',
+  {
+    id: bigserial('id', { mode: 'number' }).primaryKey(),
+    attemptId: uuid('attempt_id')
+      .notNull()
+      .references(() => attempts.id, { onDelete: 'cascade' }),
+    at: tstz('at').notNull().defaultNow(),
+    level: text('level').notNull(),
+    message: text('message').notNull(),
+    data: jsonb('data').$type<unknown>(),
+  },
+  (t) => [index('attempt_logs_attempt_idx').on(t.attemptId, t.id)],
+);
+export type AttemptLog = typeof attemptLogs.$inferSelect;
