@@ -14,10 +14,11 @@ import {
   type FaultDecision,
   type FaultSystem,
 } from './faults';
-import { fail, json, methodNotAllowed, notFound, problem, ReplyError, type Reply, type SandboxRequest } from './http';
+import { fail, json, problem, ReplyError, type Reply, type SandboxRequest } from './http';
 import { DEFAULT_CLIENT, DEFAULT_TOKEN_TTL_SECONDS, TokenStore, type OAuthClient } from './oauth-server';
 import { handlePaymentsAdmin, PaymentsControl } from './payment-provider';
 import { RequestCounts, type CountedSystem } from './request-counts';
+import { router, type Route } from './router';
 
 /**
  * The external systems Junction talks to, played locally on one HTTP server (plus an SMTP
@@ -171,6 +172,226 @@ function send(res: ServerResponse, reply: Reply) {
   res.end(payload);
 }
 
+interface RouteContext {
+  state: StandInsState;
+  clients: OAuthClient[];
+  tokenTtlSeconds: number;
+  crmApiKey: string | undefined;
+  /** The payment provider's control (where signed webhooks go, its faults). */
+  payments: PaymentsControl;
+  /** Known once the servers listen. */
+  page: () => { url: string; smtpPort: number };
+}
+
+/** Every endpoint of the stand-ins: method and path → handler (the systems' own files route below their prefix). */
+function standInRoutes({ state, clients, tokenTtlSeconds, crmApiKey, payments, page }: RouteContext): Route[] {
+  const { seed, tokens, ledger, contacts, catchers, faults, requests } = state;
+  const systemFaults = (system: FaultSystem) => json(200, { system, ...faults.snapshot().systems[system] });
+  return [
+    {
+      path: '/',
+      handle: {
+        GET: () => ({
+          status: 200,
+          contentType: 'text/html; charset=utf-8',
+          body: renderDashboard({
+            ...page(),
+            seed,
+            clientIds: clients.map((c) => c.clientId),
+            tokenTtlSeconds,
+            tokensIssued: tokens.issued,
+            contactCount: contacts.size,
+            crmApiKeyRequired: crmApiKey !== undefined,
+            faults: faults.snapshot(),
+            requests: requests.snapshot(),
+            bookings: { ...ledger.summary(), recent: ledger.list({ limit: 25 }) },
+            messages: catchers.messages,
+            emails: catchers.emails,
+            pendingFailures: catchers.pendingFailures(),
+          }),
+        }),
+      },
+    },
+    { path: '/health/*', handle: () => json(200, { ok: true }) },
+    { path: '/oauth/token', handle: { POST: (req) => tokens.handleTokenRequest(req) } },
+    { path: '/accounting/*', handle: (req) => handleAccounting(req, { ledger, tokens }) },
+    { path: '/crm/*', handle: (req) => handleCrm(req, { contacts, apiKey: crmApiKey }) },
+    { path: '/catcher/*', handle: (req) => handleCatcher(req, catchers) },
+    {
+      path: '/_admin/faults',
+      handle: {
+        GET: () => json(200, faults.snapshot()),
+        DELETE: () => {
+          faults.clear();
+          return json(200, faults.snapshot());
+        },
+      },
+    },
+    {
+      path: '/_admin/faults/:system',
+      check: (_req, { system }) => {
+        if (!isFaultSystem(system))
+          fail(404, 'unknown_system', `No system '${system}' to inject faults into; use one of ${FAULT_SYSTEMS.join(', ')}`);
+      },
+      handle: {
+        GET: (_req, { system }) => systemFaults(system as FaultSystem),
+        PUT: (req, { system }) => {
+          let input: unknown;
+          try {
+            input = JSON.parse(req.body.toString('utf8'));
+          } catch {
+            fail(400, 'invalid_request', `PUT /_admin/faults/${system} needs a JSON body such as {"errorRate":0.2}`);
+          }
+          faults.set(system as FaultSystem, input);
+          return systemFaults(system as FaultSystem);
+        },
+        DELETE: (_req, { system }) => {
+          faults.clear(system as FaultSystem);
+          return systemFaults(system as FaultSystem);
+        },
+      },
+    },
+    {
+      path: '/_admin/requests',
+      handle: { GET: () => json(200, { ...requests.snapshot(), tokenRequests: tokens.tokenRequests, tokensIssued: tokens.issued }) },
+    },
+    {
+      path: '/_admin/requests/recent',
+      handle: { GET: (req) => json(200, { items: requests.recent({ correlationId: req.query.get('correlationId') ?? undefined }) }) },
+    },
+    {
+      path: '/_admin/reset',
+      handle: {
+        POST: () => {
+          state.reset();
+          return json(200, { reset: true, contacts: contacts.size });
+        },
+      },
+    },
+    { path: '/_admin/catcher/*', handle: (req) => handleCatcherAdmin(req, catchers) },
+    { path: '/_admin/crm/*', handle: (req) => handleCrmAdmin(req, { contacts }) },
+    { path: '/_admin/accounting/bookings', handle: { GET: () => json(200, ledger.summary()) } },
+    {
+      path: '/_admin/accounting/entries',
+      // Every booking with its identity, oldest first: tests count bookings per (record, version).
+      handle: {
+        GET: () =>
+          json(200, {
+            data: ledger.bookings.map((b) => ({ id: b.id, reference: b.reference, externalId: b.externalId, bookedAt: b.bookedAt })),
+          }),
+      },
+    },
+    { path: '/_admin/payments/*', handle: (req) => handlePaymentsAdmin(req, payments) },
+    { path: '/_admin/oauth/expire-tokens', handle: { POST: () => json(200, { expired: tokens.expireAll() }) } },
+  ];
+}
+
+function answer(route: (req: SandboxRequest) => Reply, req: SandboxRequest): Reply {
+  try {
+    return route(req);
+  } catch (error) {
+    if (error instanceof ReplyError) return error.reply;
+    console.error(`[sandbox] ${req.method} ${req.path} failed:`, error);
+    return problem(500, 'internal_error', `The sandbox failed on ${req.method} ${req.path}: ${(error as Error).message}`);
+  }
+}
+
+/**
+ * One request: read it, count it, pass the fault injector (latency, refusal or timeout), answer
+ * from the route table.
+ */
+async function handle(
+  raw: IncomingMessage,
+  res: ServerResponse,
+  {
+    route,
+    faults,
+    requests,
+    hanging,
+  }: { route: (req: SandboxRequest) => Reply; faults: FaultInjector; requests: RequestCounts; hanging: Set<NodeJS.Timeout> },
+) {
+  const receivedAt = Date.now();
+  const url = new URL(raw.url ?? '/', 'http://sandbox');
+  let segments: string[];
+  try {
+    segments = url.pathname.split('/').filter(Boolean).map(decodeURIComponent);
+  } catch {
+    send(res, problem(400, 'invalid_request', `The path ${url.pathname} is not valid percent-encoding`));
+    return;
+  }
+  const system = systemOf(segments);
+  if (system) {
+    const header = (name: string) => {
+      const value = raw.headers[name];
+      return (Array.isArray(value) ? value[0] : value) ?? null;
+    };
+    requests.arrived(system, {
+      method: raw.method ?? 'GET',
+      path: url.pathname,
+      correlationId: header('x-correlation-id'),
+      traceparent: header('traceparent'),
+    });
+    res.on('finish', () => requests.answered(system, res.statusCode));
+    res.on('close', () => {
+      if (!res.writableFinished) requests.aborted(system);
+    });
+  }
+  let body: Buffer;
+  try {
+    body = await readBody(raw);
+  } catch (error) {
+    send(res, error instanceof ReplyError ? error.reply : problem(400, 'invalid_request', 'The request body could not be read'));
+    return;
+  }
+  const req: SandboxRequest = {
+    method: raw.method ?? 'GET',
+    path: url.pathname,
+    segments,
+    query: url.searchParams,
+    headers: raw.headers,
+    body,
+    receivedAt,
+  };
+
+  const faultSystem = system && isFaultSystem(system) ? system : null;
+  const decision: FaultDecision = faultSystem ? faults.decide(faultSystem) : { kind: 'pass', latencyMs: 0 };
+  const k = faultSystem ? faults.snapshot().systems[faultSystem].requestsSinceConfig : 0;
+  if (decision.latencyMs > 0) {
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(done, decision.latencyMs);
+      function done() {
+        clearTimeout(timer);
+        res.off('close', done);
+        resolve();
+      }
+      res.on('close', done);
+    });
+    if (res.destroyed) return;
+  }
+  if (decision.kind !== 'pass' && decision.kind !== 'timeout') {
+    send(res, faultReply(faultSystem!, decision, k));
+    return;
+  }
+  const reply = answer(route, req);
+  if (decision.kind === 'timeout') {
+    // Processed, never answered: the client gives up first (or gets a 504 after TIMEOUT_HANG_MS).
+    const timer = setTimeout(() => {
+      hanging.delete(timer);
+      send(
+        res,
+        problem(504, 'gateway_timeout', `Injected timeout: the ${faultSystem} stand-in did not answer within ${TIMEOUT_HANG_MS / 1000} s`),
+      );
+    }, TIMEOUT_HANG_MS);
+    hanging.add(timer);
+    res.on('close', () => {
+      clearTimeout(timer);
+      hanging.delete(timer);
+    });
+    return;
+  }
+  send(res, reply);
+}
+
 export async function startStandIns(options: StandInsOptions): Promise<StandIns> {
   const seed = options.seed ?? parseSeedEnvironment(process.env.SANDBOX_SEED) ?? DEFAULT_SEED;
   const host = options.host ?? '127.0.0.1';
@@ -209,221 +430,12 @@ export async function startStandIns(options: StandInsOptions): Promise<StandIns>
   let base = '';
   let smtpPort = 0;
 
-  function admin(req: SandboxRequest): Reply {
-    const [, area, ...rest] = req.segments;
-    switch (area) {
-      case 'faults': {
-        const [system, ...extra] = rest;
-        if (extra.length > 0) notFound(req);
-        if (system === undefined) {
-          if (req.method === 'GET') return json(200, faults.snapshot());
-          if (req.method === 'DELETE') {
-            faults.clear();
-            return json(200, faults.snapshot());
-          }
-          return methodNotAllowed(req, ['GET', 'DELETE']);
-        }
-        if (!isFaultSystem(system))
-          fail(404, 'unknown_system', `No system '${system}' to inject faults into; use one of ${FAULT_SYSTEMS.join(', ')}`);
-        if (req.method === 'PUT') {
-          const text = req.body.toString('utf8');
-          let input: unknown;
-          try {
-            input = JSON.parse(text);
-          } catch {
-            fail(400, 'invalid_request', `PUT /_admin/faults/${system} needs a JSON body such as {"errorRate":0.2}`);
-          }
-          faults.set(system, input);
-          return json(200, { system, ...faults.snapshot().systems[system] });
-        }
-        if (req.method === 'DELETE') {
-          faults.clear(system);
-          return json(200, { system, ...faults.snapshot().systems[system] });
-        }
-        if (req.method === 'GET') return json(200, { system, ...faults.snapshot().systems[system] });
-        return methodNotAllowed(req, ['GET', 'PUT', 'DELETE']);
-      }
-      case 'requests':
-        if (rest.length === 1 && rest[0] === 'recent') {
-          if (req.method !== 'GET') methodNotAllowed(req, ['GET']);
-          return json(200, { items: requests.recent({ correlationId: req.query.get('correlationId') ?? undefined }) });
-        }
-        if (rest.length > 0) notFound(req);
-        if (req.method !== 'GET') methodNotAllowed(req, ['GET']);
-        return json(200, { ...requests.snapshot(), tokenRequests: tokens.tokenRequests, tokensIssued: tokens.issued });
-      case 'reset':
-        if (rest.length > 0) notFound(req);
-        if (req.method !== 'POST') methodNotAllowed(req, ['POST']);
-        reset();
-        return json(200, { reset: true, contacts: contacts.size });
-      case 'catcher':
-        return handleCatcherAdmin(req, catchers);
-      case 'crm':
-        return handleCrmAdmin(req, { contacts });
-      case 'accounting':
-        if ((rest[0] !== 'bookings' && rest[0] !== 'entries') || rest.length > 1) notFound(req);
-        if (req.method !== 'GET') methodNotAllowed(req, ['GET']);
-        if (rest[0] === 'entries') {
-          // Every booking with its identity, oldest first: tests count bookings per (record, version).
-          return json(200, {
-            data: ledger.bookings.map((b) => ({ id: b.id, reference: b.reference, externalId: b.externalId, bookedAt: b.bookedAt })),
-          });
-        }
-        return json(200, ledger.summary());
-      case 'payments':
-        return handlePaymentsAdmin(req, payments);
-      case 'oauth':
-        if (rest[0] !== 'expire-tokens' || rest.length > 1) notFound(req);
-        if (req.method !== 'POST') methodNotAllowed(req, ['POST']);
-        return json(200, { expired: tokens.expireAll() });
-      default:
-        return notFound(req);
-    }
-  }
-
-  function route(req: SandboxRequest): Reply {
-    const [first] = req.segments;
-    switch (first) {
-      case undefined:
-        if (req.method !== 'GET') methodNotAllowed(req, ['GET']);
-        return {
-          status: 200,
-          contentType: 'text/html; charset=utf-8',
-          body: renderDashboard({
-            url: base,
-            smtpPort,
-            seed,
-            clientIds: clients.map((c) => c.clientId),
-            tokenTtlSeconds,
-            tokensIssued: tokens.issued,
-            contactCount: contacts.size,
-            crmApiKeyRequired: options.crmApiKey !== undefined,
-            faults: faults.snapshot(),
-            requests: requests.snapshot(),
-            bookings: { ...ledger.summary(), recent: ledger.list({ limit: 25 }) },
-            messages: catchers.messages,
-            emails: catchers.emails,
-            pendingFailures: catchers.pendingFailures(),
-          }),
-        };
-      case 'health':
-        return json(200, { ok: true });
-      case 'oauth':
-        if (req.segments.length !== 2 || req.segments[1] !== 'token') notFound(req);
-        if (req.method !== 'POST') methodNotAllowed(req, ['POST']);
-        return tokens.handleTokenRequest(req);
-      case 'accounting':
-        return handleAccounting(req, { ledger, tokens });
-      case 'crm':
-        return handleCrm(req, { contacts, apiKey: options.crmApiKey });
-      case 'catcher':
-        return handleCatcher(req, catchers);
-      case '_admin':
-        return admin(req);
-      default:
-        return notFound(req);
-    }
-  }
-
-  function answer(req: SandboxRequest): Reply {
-    try {
-      return route(req);
-    } catch (error) {
-      if (error instanceof ReplyError) return error.reply;
-      console.error(`[sandbox] ${req.method} ${req.path} failed:`, error);
-      return problem(500, 'internal_error', `The sandbox failed on ${req.method} ${req.path}: ${(error as Error).message}`);
-    }
-  }
-
-  async function handle(raw: IncomingMessage, res: ServerResponse) {
-    const receivedAt = Date.now();
-    const url = new URL(raw.url ?? '/', 'http://sandbox');
-    let segments: string[];
-    try {
-      segments = url.pathname.split('/').filter(Boolean).map(decodeURIComponent);
-    } catch {
-      send(res, problem(400, 'invalid_request', `The path ${url.pathname} is not valid percent-encoding`));
-      return;
-    }
-    const system = systemOf(segments);
-    if (system) {
-      const header = (name: string) => {
-        const value = raw.headers[name];
-        return (Array.isArray(value) ? value[0] : value) ?? null;
-      };
-      requests.arrived(system, {
-        method: raw.method ?? 'GET',
-        path: url.pathname,
-        correlationId: header('x-correlation-id'),
-        traceparent: header('traceparent'),
-      });
-      res.on('finish', () => requests.answered(system, res.statusCode));
-      res.on('close', () => {
-        if (!res.writableFinished) requests.aborted(system);
-      });
-    }
-    let body: Buffer;
-    try {
-      body = await readBody(raw);
-    } catch (error) {
-      send(res, error instanceof ReplyError ? error.reply : problem(400, 'invalid_request', 'The request body could not be read'));
-      return;
-    }
-    const req: SandboxRequest = {
-      method: raw.method ?? 'GET',
-      path: url.pathname,
-      segments,
-      query: url.searchParams,
-      headers: raw.headers,
-      body,
-      receivedAt,
-    };
-
-    const faultSystem = system && isFaultSystem(system) ? system : null;
-    const decision: FaultDecision = faultSystem ? faults.decide(faultSystem) : { kind: 'pass', latencyMs: 0 };
-    const k = faultSystem ? faults.snapshot().systems[faultSystem].requestsSinceConfig : 0;
-    if (decision.latencyMs > 0) {
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(done, decision.latencyMs);
-        function done() {
-          clearTimeout(timer);
-          res.off('close', done);
-          resolve();
-        }
-        res.on('close', done);
-      });
-      if (res.destroyed) return;
-    }
-    if (decision.kind !== 'pass' && decision.kind !== 'timeout') {
-      send(res, faultReply(faultSystem!, decision, k));
-      return;
-    }
-    const reply = answer(req);
-    if (decision.kind === 'timeout') {
-      // Processed, never answered: the client gives up first (or gets a 504 after TIMEOUT_HANG_MS).
-      const timer = setTimeout(() => {
-        hanging.delete(timer);
-        send(
-          res,
-          problem(
-            504,
-            'gateway_timeout',
-            `Injected timeout: the ${faultSystem} stand-in did not answer within ${TIMEOUT_HANG_MS / 1000} s`,
-          ),
-        );
-      }, TIMEOUT_HANG_MS);
-      hanging.add(timer);
-      res.on('close', () => {
-        clearTimeout(timer);
-        hanging.delete(timer);
-      });
-      return;
-    }
-    send(res, reply);
-  }
+  const route = router(
+    standInRoutes({ state, clients, tokenTtlSeconds, crmApiKey: options.crmApiKey, payments, page: () => ({ url: base, smtpPort }) }),
+  );
 
   const server = createServer((raw, res) => {
-    handle(raw, res).catch((error: unknown) => {
+    handle(raw, res, { route, faults, requests, hanging }).catch((error: unknown) => {
       console.error('[sandbox] request failed:', error);
       send(res, problem(500, 'internal_error', 'The sandbox failed to answer'));
     });
