@@ -4,6 +4,7 @@ import { useRouter } from 'next/navigation';
 import { useState, useTransition } from 'react';
 import { toast } from 'sonner';
 import { createChannelAction, updateChannelAction } from '@/app/(console)/alerts/actions';
+import { FieldError } from '@/components/common/field-error';
 import { Button } from '@/components/ui/button';
 import { Dialog, DialogContent, DialogDescription, DialogFooter, DialogHeader, DialogTitle, DialogTrigger } from '@/components/ui/dialog';
 import { Input } from '@/components/ui/input';
@@ -24,14 +25,6 @@ export interface ChannelFormValue {
 }
 
 const EMPTY: ChannelFormValue = { name: '', type: 'webhook', url: '', to: '', from: '', smtpUrl: '', enabled: true, hmacSet: false };
-
-function FieldError({ id, message }: { id: string; message?: string }) {
-  return message ? (
-    <p id={id} className="text-xs text-destructive">
-      {message}
-    </p>
-  ) : null;
-}
 
 /** Add or edit an alert channel. Secrets are write-only: empty keeps the stored one. */
 export function ChannelForm({ initial, trigger }: { initial?: ChannelFormValue; trigger: React.ReactNode }) {

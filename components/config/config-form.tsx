@@ -2,11 +2,13 @@
 
 import { useQuery } from '@tanstack/react-query';
 import { useRouter } from 'next/navigation';
-import { useEffect, useMemo, useState, useTransition } from 'react';
+import { useMemo, useState, useTransition } from 'react';
 import { toast } from 'sonner';
 import { previewScheduleAction, saveConfigAction } from '@/app/(console)/integrations/[name]/config/actions';
+import { FieldError } from '@/components/common/field-error';
 import { exactTime } from '@/components/common/relative-time';
 import { StaleMergePanel } from '@/components/common/stale-merge-panel';
+import { useDebounced } from '@/components/common/use-debounced';
 import { Button } from '@/components/ui/button';
 import { Card, CardContent, CardDescription, CardHeader, CardTitle } from '@/components/ui/card';
 import { Dialog, DialogContent, DialogDescription, DialogFooter, DialogHeader, DialogTitle } from '@/components/ui/dialog';
@@ -176,15 +178,6 @@ interface Rebased {
   mine: { field: string; from: string; to: string }[];
 }
 
-function useDebounced<T>(value: T, ms: number): T {
-  const [debounced, setDebounced] = useState(value);
-  useEffect(() => {
-    const timer = setTimeout(() => setDebounced(value), ms);
-    return () => clearTimeout(timer);
-  }, [value, ms]);
-  return debounced;
-}
-
 function ChangeList({ rows, empty, testId }: { rows: { field: string; from: string; to: string }[]; empty: string; testId: string }) {
   if (rows.length === 0) return <p className="text-muted-foreground">{empty}</p>;
   return (
@@ -197,14 +190,6 @@ function ChangeList({ rows, empty, testId }: { rows: { field: string; from: stri
       ))}
     </ul>
   );
-}
-
-function FieldError({ id, message }: { id: string; message?: string }) {
-  return message ? (
-    <p id={id} className="text-xs text-destructive">
-      {message}
-    </p>
-  ) : null;
 }
 
 /**

@@ -2,11 +2,12 @@
 
 import { useQuery } from '@tanstack/react-query';
 import { useRouter } from 'next/navigation';
-import { useEffect, useState, useTransition } from 'react';
+import { useState, useTransition } from 'react';
 import { toast } from 'sonner';
 import { previewMappingAction } from '@/app/(console)/integrations/[name]/mapping/actions';
 import { exactTime } from '@/components/common/relative-time';
 import { StaleMergePanel } from '@/components/common/stale-merge-panel';
+import { useDebounced } from '@/components/common/use-debounced';
 import { Button } from '@/components/ui/button';
 import { Input } from '@/components/ui/input';
 import { Select } from '@/components/ui/select';
@@ -54,15 +55,6 @@ function Sentences({ items, empty, testId }: { items: string[]; empty: string; t
       ))}
     </ul>
   );
-}
-
-function useDebounced<T>(value: T, ms: number): T {
-  const [debounced, setDebounced] = useState(value);
-  useEffect(() => {
-    const timer = setTimeout(() => setDebounced(value), ms);
-    return () => clearTimeout(timer);
-  }, [value, ms]);
-  return debounced;
 }
 
 /**

@@ -3,6 +3,7 @@ import { z } from 'zod';
 import { AuditChange, describeAuditField } from '@/components/audit/audit-value';
 import { EmptyState } from '@/components/common/empty-state';
 import { IgnoredParams } from '@/components/common/ignored-params';
+import { IntegrationSelect } from '@/components/common/integration-select';
 import { PageHeader } from '@/components/common/page-header';
 import { RelativeTime } from '@/components/common/relative-time';
 import { Badge } from '@/components/ui/badge';
@@ -99,14 +100,7 @@ export default async function AuditPage({ searchParams }: { searchParams: Promis
           <option value="30d">Last 30 days</option>
           <option value="365d">Last year</option>
         </Select>
-        <Select name="integration" defaultValue={filters.integration ?? ''} aria-label="Integration">
-          <option value="">All integrations</option>
-          {integrations.map((i) => (
-            <option key={i.name} value={i.name}>
-              {i.name}
-            </option>
-          ))}
-        </Select>
+        <IntegrationSelect integrations={integrations} defaultValue={filters.integration ?? ''} />
         <Input name="actor" defaultValue={filters.actor ?? ''} placeholder="Person (e-mail)" aria-label="Person" className="w-56" />
         <Select name="kind" defaultValue={filters.kind ?? ''} aria-label="Kind">
           <option value="">Every kind</option>

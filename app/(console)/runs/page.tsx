@@ -1,4 +1,5 @@
 import Link from 'next/link';
+import { IntegrationSelect } from '@/components/common/integration-select';
 import { PageHeader } from '@/components/common/page-header';
 import { BulkOperations } from '@/components/runs/bulk-operations';
 import { RunsTable } from '@/components/runs/runs-table';
@@ -35,14 +36,7 @@ export default async function RunsPage({ searchParams }: { searchParams: Promise
       ) : null}
       <form className="flex flex-wrap items-end gap-2" aria-label="Filter runs">
         {filter.retried ? <input type="hidden" name="retried" value={filter.retried} /> : null}
-        <Select name="integration" defaultValue={filter.integration ?? ''} aria-label="Integration">
-          <option value="">All integrations</option>
-          {integrations.map((i) => (
-            <option key={i.name} value={i.name}>
-              {i.name}
-            </option>
-          ))}
-        </Select>
+        <IntegrationSelect integrations={integrations} defaultValue={filter.integration ?? ''} />
         <Select name="status" defaultValue={filter.status ?? ''} aria-label="Status">
           <option value="">Any status</option>
           {runStatusEnum.enumValues.map((s) => (
