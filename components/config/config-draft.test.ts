@@ -1,0 +1,58 @@
+import { describe, expect, it } from 'vitest';
+import { buildPatch, diffRows, rebaseState, toState, type ConfigFormInitial, type JsonSchemaProperty } from './config-draft';
+
+const schema: Record<string, JsonSchemaProperty> = {
+  pageSize: { type: 'integer', minimum: 1 },
+  sandbox: { type: 'boolean' },
+  region: { type: 'string', enum: ['eu', 'us'] },
+};
+const loaded: ConfigFormInitial = {
+  integration: 'crm',
+  version: 3,
+  schedule: '0 2 * * *',
+  timezone: 'UTC',
+  retryDelays: ['30s', '2m'],
+  breakerFailures: 5,
+  breakerCooldown: '1m',
+  retryBudget: 0.2,
+  resumePolicy: 'skip',
+  settings: { pageSize: 50, sandbox: false, region: 'eu' },
+  alertRouting: { channelIds: 'all' },
+};
+
+describe('the config draft', () => {
+  it('means no change when nothing was edited', () => {
+    expect(buildPatch(toState(loaded, schema), loaded, schema)).toEqual({});
+  });
+
+  it('patches only what changed, converted back from the text inputs', () => {
+    const state = { ...toState(loaded, schema), retryDelays: '30s 5m', retryBudget: '', breakerFailures: 'x' };
+    state.settings = { ...state.settings, pageSize: '100' };
+    const patch = buildPatch(state, loaded, schema);
+    expect(patch).toEqual({
+      retryDelays: ['30s', '5m'],
+      retryBudget: null,
+      breakerFailures: 'x',
+      settings: { pageSize: 100, sandbox: false, region: 'eu' },
+    });
+    expect(diffRows(patch, loaded)).toEqual([
+      { field: 'retryDelays', from: '30s, 2m', to: '30s, 5m' },
+      { field: 'breakerFailures', from: '5', to: 'x' },
+      { field: 'retryBudget', from: '20%', to: '—' },
+      { field: 'settings.pageSize', from: '50', to: '100' },
+    ]);
+  });
+
+  it('re-applies the draft on top of a configuration saved meanwhile: mine where I changed, theirs elsewhere', () => {
+    const theirs: ConfigFormInitial = { ...loaded, version: 4, breakerFailures: 6, settings: { ...loaded.settings, region: 'us' } };
+    const draft = { ...toState(loaded, schema), breakerCooldown: '3m' };
+    draft.settings = { ...draft.settings, sandbox: true };
+    const merged = rebaseState(draft, toState(loaded, schema), toState(theirs, schema));
+    expect(merged).toMatchObject({ breakerCooldown: '3m', breakerFailures: '6' });
+    expect(merged.settings).toEqual({ pageSize: '50', sandbox: true, region: 'us' });
+    expect(buildPatch(merged, theirs, schema)).toEqual({
+      breakerCooldown: '3m',
+      settings: { pageSize: 50, sandbox: true, region: 'us' },
+    });
+  });
+});

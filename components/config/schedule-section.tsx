@@ -1,0 +1,104 @@
+import { useQuery } from '@tanstack/react-query';
+import { useMemo } from 'react';
+import { previewScheduleAction } from '@/app/(console)/integrations/[name]/config/actions';
+import { FieldError } from '@/components/common/field-error';
+import { exactTime } from '@/components/common/relative-time';
+import { useDebounced } from '@/components/common/use-debounced';
+import { Card, CardContent, CardDescription, CardHeader, CardTitle } from '@/components/ui/card';
+import { Input } from '@/components/ui/input';
+import { Label } from '@/components/ui/label';
+import { Select } from '@/components/ui/select';
+import type { FormState } from './config-draft';
+import type { ConfigDraft } from './use-config-draft';
+
+/** What every section of the form gets: the draft, its setters and messages, and whether it may edit. */
+export type SectionProps = Pick<ConfigDraft, 'state' | 'set' | 'err'> & { disabled: boolean };
+
+/** Schedule (in words and the next runs, previewed while typing), time zone and resume policy. */
+export function ScheduleSection({ state, set, err, disabled }: SectionProps) {
+  const scheduleInput = useDebounced({ schedule: state.schedule, timezone: state.timezone }, 250);
+  const schedulePreview = useQuery({
+    queryKey: ['schedule-preview', scheduleInput],
+    queryFn: async () => {
+      const result = await previewScheduleAction(scheduleInput);
+      if (!result.ok) throw new Error(result.error);
+      return result.data;
+    },
+    placeholderData: (previous) => previous,
+  });
+  const timezones = useMemo(() => (typeof Intl.supportedValuesOf === 'function' ? Intl.supportedValuesOf('timeZone') : []), []);
+  return (
+    <Card>
+      <CardHeader>
+        <CardTitle>Schedule</CardTitle>
+        <CardDescription>Cron (5 or 6 fields) in an IANA time zone. Leave empty for manual runs only.</CardDescription>
+      </CardHeader>
+      <CardContent className="grid gap-4 md:grid-cols-2">
+        <div className="grid gap-1.5">
+          <Label htmlFor="schedule">Cron expression</Label>
+          <Input
+            id="schedule"
+            value={state.schedule}
+            disabled={disabled}
+            onChange={(e) => set('schedule', e.target.value)}
+            placeholder="0 2 * * *"
+            className="font-mono"
+            aria-invalid={Boolean(err('schedule'))}
+            aria-describedby="schedule-error schedule-words"
+          />
+          <FieldError id="schedule-error" message={err('schedule')} />
+          <div id="schedule-words" className="text-xs text-muted-foreground" aria-live="polite">
+            {schedulePreview.error ? (
+              <span className="text-destructive">{(schedulePreview.error as Error).message}</span>
+            ) : schedulePreview.data?.ok === false ? (
+              <span className="text-destructive" data-testid="schedule-problem">
+                {schedulePreview.data.message}
+              </span>
+            ) : schedulePreview.data?.ok ? (
+              <>
+                <span data-testid="schedule-words">{schedulePreview.data.words}</span>
+                {schedulePreview.data.next.length ? (
+                  <ul className="mt-1 list-disc pl-4">
+                    {schedulePreview.data.next.map((n) => (
+                      <li key={n}>{exactTime(new Date(n))}</li>
+                    ))}
+                  </ul>
+                ) : null}
+              </>
+            ) : null}
+          </div>
+        </div>
+        <div className="grid content-start gap-1.5">
+          <Label htmlFor="timezone">Time zone</Label>
+          <Input
+            id="timezone"
+            list="timezones"
+            value={state.timezone}
+            disabled={disabled}
+            onChange={(e) => set('timezone', e.target.value)}
+            aria-invalid={Boolean(err('timezone'))}
+            aria-describedby="timezone-error"
+          />
+          <datalist id="timezones">
+            {timezones.map((tz) => (
+              <option key={tz} value={tz} />
+            ))}
+          </datalist>
+          <FieldError id="timezone-error" message={err('timezone')} />
+          <Label htmlFor="resumePolicy" className="mt-3">
+            On resume after a pause
+          </Label>
+          <Select
+            id="resumePolicy"
+            value={state.resumePolicy}
+            disabled={disabled}
+            onChange={(e) => set('resumePolicy', e.target.value as FormState['resumePolicy'])}
+          >
+            <option value="skip">Skip the runs missed while paused</option>
+            <option value="run_once">Run once on resume if any were missed</option>
+          </Select>
+        </div>
+      </CardContent>
+    </Card>
+  );
+}

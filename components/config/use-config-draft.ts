@@ -1,0 +1,112 @@
+import { useRouter } from 'next/navigation';
+import { useMemo, useState, useTransition } from 'react';
+import { toast } from 'sonner';
+import { saveConfigAction } from '@/app/(console)/integrations/[name]/config/actions';
+import {
+  buildPatch,
+  diffRows,
+  rebaseState,
+  toState,
+  type ConfigFormInitial,
+  type FormState,
+  type JsonSchemaProperty,
+  type LatestConfig,
+  type Rebased,
+} from './config-draft';
+
+/**
+ * The config form's state and its save flow: the draft against what it is compared with and saved
+ * against (`base`: the loaded configuration, or after a stale refusal and a reload the one saved
+ * meanwhile, with the draft re-applied on top), field errors, the stale refusal, the review dialog.
+ */
+export function useConfigDraft(initial: ConfigFormInitial, settingsSchema: Record<string, JsonSchemaProperty>) {
+  const router = useRouter();
+  const [base, setBase] = useState<ConfigFormInitial>(initial);
+  const [state, setState] = useState<FormState>(() => toState(initial, settingsSchema));
+  const [errors, setErrors] = useState<Record<string, string>>({});
+  const [stale, setStale] = useState<{ message: string; latest: LatestConfig | null } | null>(null);
+  const [rebased, setRebased] = useState<Rebased | null>(null);
+  const [formError, setFormError] = useState<string | null>(null);
+  const [reviewing, setReviewing] = useState(false);
+  const [pending, start] = useTransition();
+  const patch = useMemo(() => buildPatch(state, base, settingsSchema), [state, base, settingsSchema]);
+  const diff = useMemo(() => diffRows(patch, base), [patch, base]);
+
+  const set = <K extends keyof FormState>(key: K, value: FormState[K]) => setState((s) => ({ ...s, [key]: value }));
+  const setSetting = (key: string, value: string | boolean) => setState((s) => ({ ...s, settings: { ...s.settings, [key]: value } }));
+  /** A field's message, or the first message of a field below it (`settings.x` for `settings`). */
+  const err = (key: string) => errors[key] ?? Object.entries(errors).find(([k]) => k.startsWith(`${key}.`))?.[1];
+
+  const save = () =>
+    start(async () => {
+      const result = await saveConfigAction({ integration: base.integration, expectedVersion: base.version, patch });
+      setReviewing(false);
+      if (result.ok) {
+        setErrors({});
+        setFormError(null);
+        setRebased(null);
+        toast.success(
+          result.data.changed.length
+            ? `Saved ${result.data.changed.length} change${result.data.changed.length === 1 ? '' : 's'}; see History`
+            : 'Nothing changed',
+        );
+        router.refresh();
+      } else if (result.status === 409) {
+        const latest = (result.details?.latest ?? null) as LatestConfig | null;
+        setStale({ message: result.error, latest });
+      } else {
+        setErrors(result.fieldErrors ?? {});
+        setFormError(result.error);
+      }
+    });
+
+  /** Keeps the draft: shows what the other person saved beside it and re-applies it on top. */
+  const reloadKeepingDraft = () => {
+    const latest = stale?.latest;
+    setStale(null);
+    if (!latest) {
+      router.refresh();
+      return;
+    }
+    const latestInitial: ConfigFormInitial = { ...latest, integration: base.integration };
+    const loaded = toState(base, settingsSchema);
+    const theirs = diffRows(buildPatch(toState(latestInitial, settingsSchema), base, settingsSchema), base);
+    setRebased({ by: latest.updatedBy, at: latest.updatedAt, theirs, mine: diff });
+    setState(rebaseState(state, loaded, toState(latestInitial, settingsSchema)));
+    setBase(latestInitial);
+  };
+
+  /** Back to `base`: every field as last loaded (after a reload, as the other person saved it). */
+  const discard = () => {
+    setState(toState(base, settingsSchema));
+    setErrors({});
+    setFormError(null);
+  };
+
+  /** After a reload: drops the re-applied draft and keeps their configuration. */
+  const discardMine = () => {
+    setState(toState(base, settingsSchema));
+    setRebased(null);
+  };
+
+  return {
+    base,
+    state,
+    set,
+    setSetting,
+    err,
+    diff,
+    stale,
+    rebased,
+    formError,
+    reviewing,
+    setReviewing,
+    pending,
+    save,
+    reloadKeepingDraft,
+    discard,
+    discardMine,
+  };
+}
+
+export type ConfigDraft = ReturnType<typeof useConfigDraft>;
