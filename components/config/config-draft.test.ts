@@ -9,6 +9,8 @@ const schema: Record<string, JsonSchemaProperty> = {
 const loaded: ConfigFormInitial = {
   integration: 'crm',
   version: 3,
+  updatedBy: 'ada@example.com',
+  updatedAt: '2026-11-30T12:00:00.000Z',
   schedule: '0 2 * * *',
   timezone: 'UTC',
   retryDelays: ['30s', '2m'],

@@ -16,6 +16,9 @@ export interface JsonSchemaProperty {
 export interface ConfigFormInitial {
   integration: string;
   version: number;
+  /** Who saved this version and when (ISO): the form's "Version N" line. */
+  updatedBy: string;
+  updatedAt: string;
   schedule: string | null;
   timezone: string;
   retryDelays: string[];
@@ -141,7 +144,7 @@ export function diffRows(patch: Record<string, unknown>, initial: ConfigFormInit
 }
 
 /** What the stale refusal carries: the configuration as it is now, and who changed it. */
-export type LatestConfig = Omit<ConfigFormInitial, 'integration'> & { updatedBy: string; updatedAt: string };
+export type LatestConfig = Omit<ConfigFormInitial, 'integration'>;
 
 /**
  * The draft re-applied on top of someone else's saved change: every field the admin changed

@@ -1,5 +1,7 @@
 'use client';
 
+import { RelativeTime } from '@/components/common/relative-time';
+import { StaleRefusal } from '@/components/common/stale-merge-panel';
 import { Button } from '@/components/ui/button';
 import type { ConfigFormInitial, JsonSchemaProperty } from './config-draft';
 import { RebasedPanel, ReviewDialog } from './config-review';
@@ -30,7 +32,7 @@ export function ConfigForm({
   channels: ChannelChoice[];
 }) {
   const draft = useConfigDraft(initial, settingsSchema);
-  const { diff, stale, rebased, formError, pending } = draft;
+  const { base, diff, stale, rebased, formError, pending } = draft;
   const section = { state: draft.state, set: draft.set, err: draft.err, disabled: !canEdit };
 
   return (
@@ -42,16 +44,18 @@ export function ConfigForm({
       }}
       noValidate
     >
+      {/* The version the draft is saved against: after a reload, the one saved meanwhile. */}
+      <p className="text-sm text-muted-foreground" data-testid="config-version">
+        Version {base.version}, last changed <RelativeTime value={base.updatedAt} /> by {base.updatedBy}.
+      </p>
       {stale ? (
-        <div
-          role="alert"
-          className="flex flex-wrap items-center gap-3 rounded-md border border-destructive/40 bg-destructive/10 p-3 text-sm text-destructive"
-        >
-          <span>{stale.message}. Your changes are still in the form.</span>
-          <Button type="button" size="sm" variant="outline" onClick={draft.reloadKeepingDraft}>
-            Reload, keeping my changes
-          </Button>
-        </div>
+        <StaleRefusal
+          message={stale.message}
+          latest={stale.latest}
+          kept="Your changes are still in the form."
+          reloadLabel="Reload, keeping my changes"
+          onReload={draft.reloadKeepingDraft}
+        />
       ) : null}
       {rebased ? <RebasedPanel rebased={rebased} canSave={diff.length > 0 && !pending} onDiscardMine={draft.discardMine} /> : null}
       {formError ? (

@@ -1,4 +1,4 @@
-import { exactTime } from '@/components/common/relative-time';
+import { RelativeTime } from '@/components/common/relative-time';
 import { StaleMergePanel } from '@/components/common/stale-merge-panel';
 import { Button } from '@/components/ui/button';
 import { Dialog, DialogContent, DialogDescription, DialogFooter, DialogHeader, DialogTitle } from '@/components/ui/dialog';
@@ -25,8 +25,8 @@ export function RebasedPanel({ rebased, canSave, onDiscardMine }: { rebased: Reb
     <StaleMergePanel
       intro={
         <>
-          <strong>{rebased.by}</strong> saved a change at {exactTime(new Date(rebased.at))}. The form now holds their configuration with
-          your changes re-applied on top; nothing is saved until you review and save.
+          <strong>{rebased.by}</strong> saved a change <RelativeTime value={rebased.at} />. The form now holds their configuration with your
+          changes re-applied on top; nothing is saved until you review and save.
         </>
       }
       theirs={<ChangeList rows={rebased.theirs} empty="Nothing you can see here (a secret or the mapping)." testId="their-change" />}

@@ -5,8 +5,8 @@ import { useRouter } from 'next/navigation';
 import { useState, useTransition } from 'react';
 import { toast } from 'sonner';
 import { previewMappingAction } from '@/app/(console)/integrations/[name]/mapping/actions';
-import { exactTime } from '@/components/common/relative-time';
-import { StaleMergePanel } from '@/components/common/stale-merge-panel';
+import { RelativeTime } from '@/components/common/relative-time';
+import { StaleMergePanel, StaleRefusal } from '@/components/common/stale-merge-panel';
 import { useDebounced } from '@/components/common/use-debounced';
 import { Button } from '@/components/ui/button';
 import { Input } from '@/components/ui/input';
@@ -159,21 +159,19 @@ export function MappingEditor({
   return (
     <div className="flex flex-col gap-4">
       {stale ? (
-        <div
-          role="alert"
-          className="flex flex-wrap items-center gap-3 rounded-md border border-destructive/40 bg-destructive/10 p-3 text-sm text-destructive"
-        >
-          <span>{stale.message}. Your draft is still here.</span>
-          <Button type="button" size="sm" variant="outline" onClick={reloadKeepingDraft}>
-            Reload, keeping my draft
-          </Button>
-        </div>
+        <StaleRefusal
+          message={stale.message}
+          latest={stale.latest}
+          kept="Your draft is still here."
+          reloadLabel="Reload, keeping my draft"
+          onReload={reloadKeepingDraft}
+        />
       ) : null}
       {rebased ? (
         <StaleMergePanel
           intro={
             <>
-              <strong>{rebased.by}</strong> saved the mapping at {exactTime(new Date(rebased.at))}. The editor now holds their mapping with
+              <strong>{rebased.by}</strong> saved the mapping <RelativeTime value={rebased.at} />. The editor now holds their mapping with
               your draft re-applied on top; nothing is saved until you save.
             </>
           }

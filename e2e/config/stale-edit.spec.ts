@@ -6,8 +6,10 @@ test('a stale config edit is refused; Reload keeps the draft, shows their change
   test.setTimeout(180_000);
   await signIn(page, 'ada', '/integrations/accounting-export/config');
   const [before] = await db()<
-    { breaker_failures: number; breaker_cooldown: string }[]
-  >`select breaker_failures, breaker_cooldown from integrations where name = 'accounting-export'`;
+    { breaker_failures: number; breaker_cooldown: string; version: number }[]
+  >`select breaker_failures, breaker_cooldown, version from integrations where name = 'accounting-export'`;
+  const versionLine = page.getByTestId('config-version');
+  await expect(versionLine).toContainText(`Version ${before.version},`);
   const mine = before.breaker_cooldown === '2m' ? '3m' : '2m';
   await page.getByLabel('Breaker cooldown').fill(mine);
   // Meanwhile another admin saves a change.
@@ -16,12 +18,21 @@ test('a stale config edit is refused; Reload keeps the draft, shows their change
   await page.getByRole('button', { name: 'Save 1 change' }).click();
   const alert = page.getByRole('alert').filter({ hasText: 'Changed by grace.admin@junction.local' });
   await expect(alert).toBeVisible();
+  // When, in words, with the exact time on hover (not an ISO timestamp).
+  const [theirs] = await db()<{ updated_at: Date }[]>`select updated_at from integrations where name = 'accounting-export'`;
+  const exact = `${theirs.updated_at.toISOString().replace('T', ' ').slice(0, 19)} UTC`;
+  await expect(alert.locator('time')).toHaveAttribute('title', exact);
+  await expect(alert.locator('time')).toHaveText(/just now|seconds? ago/);
+  await expect(alert).not.toContainText(theirs.updated_at.toISOString());
   const [refused] = await db()<{ breaker_cooldown: string }[]>`select breaker_cooldown from integrations where name = 'accounting-export'`;
   expect(refused.breaker_cooldown).toBe(before.breaker_cooldown);
 
   await alert.getByRole('button', { name: 'Reload, keeping my changes' }).click();
   const merge = page.getByTestId('stale-merge');
   await expect(merge).toContainText('grace.admin@junction.local');
+  // The form now sits on their version: the line above it says so.
+  await expect(versionLine).toContainText(`Version ${before.version + 1},`);
+  await expect(versionLine).toContainText('by grace.admin@junction.local');
   await expect(merge.getByTestId('their-change')).toContainText(
     `breakerFailures: ${before.breaker_failures} → ${before.breaker_failures + 1}`,
   );
@@ -36,6 +47,7 @@ test('a stale config edit is refused; Reload keeps the draft, shows their change
     { breaker_failures: number; breaker_cooldown: string }[]
   >`select breaker_failures, breaker_cooldown from integrations where name = 'accounting-export'`;
   expect(saved).toEqual({ breaker_failures: before.breaker_failures + 1, breaker_cooldown: mine });
+  await expect(versionLine).toContainText(`Version ${before.version + 2},`);
 });
 
 test('a stale mapping save keeps the draft and re-applies it on top of the mapping saved meanwhile', async ({ page }) => {

@@ -5,8 +5,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { alertChannels, auditLog, integrations, integrationSecrets } from '../../../db/schema';
 import { freshDatabase, type TestDatabase } from '../../../test/db';
+import { exactTime } from '../when';
 import { changesSince, fieldHistory, verifyAuditChain } from './audit';
-import { getIntegrationConfig, updateIntegrationConfig, type ConfigDefinition, type IntegrationConfigView } from './config';
+import { getIntegrationConfig, staleMessage, updateIntegrationConfig, type ConfigDefinition, type IntegrationConfigView } from './config';
 import { configAsOf, describeVersion, HISTORY_FIELDS, originalConfigMoment, revertToVersion } from './config-history';
 import { keyringFrom } from './crypto';
 import { createSecretsProvider } from './secrets';
@@ -167,10 +168,22 @@ describe('updateIntegrationConfig', () => {
     expect(ada).toEqual({
       ok: false,
       code: 'stale',
-      message: `Changed by bob@example.com at ${updatedAt.toISOString()}; reload to see their change`,
+      message: expect.stringMatching(
+        new RegExp(`^Changed by bob@example\\.com (just now|\\d+ seconds? ago) \\(${exactTime(updatedAt)}\\); reload to see their change$`),
+      ),
     });
     expect(await auditCount()).toBe(before);
     expect((await view('crm')).breakerFailures).toBe(5);
+  });
+
+  it('says when the other change was made in words, with the exact time beside it', () => {
+    const row = { updatedBy: 'bob@example.com', updatedAt: new Date('2026-11-30T12:00:00Z') };
+    expect(staleMessage(row, new Date('2026-11-30T12:03:10Z'))).toBe(
+      'Changed by bob@example.com 3 minutes ago (2026-11-30 12:00:00 UTC); reload to see their change',
+    );
+    expect(staleMessage(row, new Date('2026-12-02T12:00:00Z'))).toMatch(
+      /^Changed by bob@example\.com 2 days ago \(2026-11-30 12:00:00 UTC\)/,
+    );
   });
 
   it('lets exactly one of two concurrent edits of the same version through', async () => {
@@ -182,7 +195,9 @@ describe('updateIntegrationConfig', () => {
     expect(results.filter((r) => r.ok)).toHaveLength(1);
     const stale = results.find((r) => !r.ok);
     expect(stale).toMatchObject({ ok: false, code: 'stale' });
-    expect((stale as { message: string }).message).toMatch(/^Changed by (carol|dave)@example\.com at /);
+    expect((stale as { message: string }).message).toMatch(
+      /^Changed by (carol|dave)@example\.com (just now|\d+ seconds? ago) \(.* UTC\); /,
+    );
   });
 
   it('refuses invalid values field by field, naming what to do, and writes nothing', async () => {
@@ -367,7 +382,7 @@ describe('configuration history', () => {
     expect(stale).toMatchObject({
       ok: false,
       code: 'stale',
-      message: expect.stringMatching(/^Changed by eve@example\.com at .*; reload to see their change$/),
+      message: expect.stringMatching(/^Changed by eve@example\.com (just now|.* ago) \(.* UTC\); reload to see their change$/),
     });
   });
 

@@ -7,6 +7,7 @@ import { zDuration } from '../duration';
 import type { Refusal } from '../errors';
 import { compileMapping, isCompiledMapping, ZMapping, type Mapping } from '../mapping';
 import { describeCron, validateCron, validateTimezone } from '../triggers/cron';
+import { exactTime, formatRelative } from '../when';
 import { appendAudit, type AuditEntry } from './audit';
 import type { Keyring } from './crypto';
 import { secretStatus, writeSecrets, type SecretStatus } from './secrets';
@@ -187,8 +188,9 @@ function notFound(integration: string): ConfigUpdateResult {
   return { ok: false, code: 'not_found', message: `Integration '${integration}' does not exist: check the name in the integrations list` };
 }
 
-export function staleMessage(row: Pick<Integration, 'updatedBy' | 'updatedAt'>): string {
-  return `Changed by ${row.updatedBy} at ${row.updatedAt.toISOString()}; reload to see their change`;
+/** Who saved first and when: "Changed by bob@… 3 minutes ago (2026-11-30 12:00:00 UTC); reload to see their change". */
+export function staleMessage(row: Pick<Integration, 'updatedBy' | 'updatedAt'>, now = new Date()): string {
+  return `Changed by ${row.updatedBy} ${formatRelative(row.updatedAt, now.getTime())} (${exactTime(row.updatedAt)}); reload to see their change`;
 }
 
 type ColumnChanges = Partial<Pick<Integration, ColumnField>>;

@@ -1,6 +1,5 @@
 import { notFound } from 'next/navigation';
 import { z } from 'zod';
-import { RelativeTime } from '@/components/common/relative-time';
 import { ConfigForm, type JsonSchemaProperty } from '@/components/config/config-form';
 import { requireUser } from '@/lib/auth/guards';
 import { hasRole } from '@/lib/auth/roles';
@@ -27,14 +26,13 @@ export default async function ConfigPage({ params }: { params: Promise<{ name: s
     : {};
   return (
     <div className="flex flex-col gap-3">
-      <p className="text-sm text-muted-foreground">
-        Version {config.version}, last changed <RelativeTime value={config.updatedAt} /> by {config.updatedBy}.
-      </p>
       <ConfigForm
         key={config.version}
         initial={{
           integration: name,
           version: config.version,
+          updatedBy: config.updatedBy,
+          updatedAt: config.updatedAt.toISOString(),
           schedule: config.schedule,
           timezone: config.timezone,
           retryDelays: config.retryDelays,
