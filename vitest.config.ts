@@ -14,6 +14,7 @@ import { defineConfig } from 'vitest/config';
 
 const UNIT = [
   'components/config/config-draft.test.ts',
+  'components/lib/fetch-json.test.ts',
   'lib/auth/roles.test.ts',
   'lib/env.test.ts',
   'lib/platform/alerts/event-schema.test.ts',

@@ -4,24 +4,38 @@ import { useQuery } from '@tanstack/react-query';
 import { useRouter } from 'next/navigation';
 import { useTransition } from 'react';
 import { toast } from 'sonner';
+import { z } from 'zod';
 import { cancelBulkAction } from '@/app/(console)/runs/actions';
 import { LinkedIds } from '@/components/common/linked-ids';
 import { RelativeTime } from '@/components/common/relative-time';
+import { fetchJson } from '@/components/lib/fetch-json';
 import { Badge } from '@/components/ui/badge';
 import { Button } from '@/components/ui/button';
 import { Progress } from '@/components/ui/progress';
 
-interface BulkItem {
-  id: string;
-  createdBy: string;
-  createdAt: string;
-  reason: string | null;
-  total: number;
-  status: 'active' | 'done' | 'cancelled';
-  pace: { runs: number; perMs: number };
-  integrations: string[];
-  progress: { queued: number; behindBreaker: number; started: number; succeeded: number; failed: number; cancelled: number };
-}
+const ZCount = z.number().int().nonnegative();
+
+/** A bulk retry as GET /api/bulk-operations answers it (and the page renders it first). */
+const ZBulkItem = z.object({
+  id: z.string(),
+  createdBy: z.string(),
+  createdAt: z.string(),
+  reason: z.string().nullable(),
+  total: ZCount,
+  status: z.enum(['active', 'done', 'cancelled']),
+  pace: z.object({ runs: z.number(), perMs: z.number() }),
+  integrations: z.array(z.string()),
+  progress: z.object({
+    queued: ZCount,
+    behindBreaker: ZCount,
+    started: ZCount,
+    succeeded: ZCount,
+    failed: ZCount,
+    cancelled: ZCount,
+  }),
+});
+type BulkItem = z.output<typeof ZBulkItem>;
+const ZBulkItems = z.object({ items: z.array(ZBulkItem) });
 
 /** Bulk retries as single items with live progress; an operator can cancel what has not started. */
 export function BulkOperations({ initial, canOperate }: { initial: BulkItem[]; canOperate: boolean }) {
@@ -32,11 +46,7 @@ export function BulkOperations({ initial, canOperate }: { initial: BulkItem[]; c
     initialData: initial,
     initialDataUpdatedAt: 0,
     refetchInterval: (query) => ((query.state.data ?? []).some((b) => b.status === 'active') ? 2_000 : false),
-    queryFn: async (): Promise<BulkItem[]> => {
-      const res = await fetch('/api/bulk-operations');
-      if (!res.ok) throw new Error(`status ${res.status}`);
-      return (await res.json()).items;
-    },
+    queryFn: async (): Promise<BulkItem[]> => (await fetchJson('/api/bulk-operations', ZBulkItems)).items,
   });
   const items = data ?? [];
   if (items.length === 0) return null;

@@ -3,7 +3,9 @@
 import { useQuery } from '@tanstack/react-query';
 import { useRouter } from 'next/navigation';
 import { useEffect } from 'react';
+import { fetchJson } from '@/components/lib/fetch-json';
 import { runSnapshot } from './run-snapshot';
+import { ZStatusUpdates } from './runs-table';
 
 /** While a run is active, polls its status and re-renders the page when anything changes. */
 export function RunLive({ runId, active, rendered }: { runId: string; active: boolean; rendered: string }) {
@@ -13,9 +15,7 @@ export function RunLive({ runId, active, rendered }: { runId: string; active: bo
     enabled: active,
     refetchInterval: 1_500,
     queryFn: async () => {
-      const res = await fetch(`/api/runs/status?ids=${runId}`);
-      if (!res.ok) throw new Error(`status ${res.status}`);
-      const [item] = (await res.json()).items as { status: string; attemptCount: number; progressDone: number | null }[];
+      const [item] = (await fetchJson(`/api/runs/status?ids=${runId}`, ZStatusUpdates)).items;
       return item ? runSnapshot(item) : null;
     },
   });

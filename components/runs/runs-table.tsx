@@ -5,10 +5,12 @@ import Link from 'next/link';
 import { useRouter } from 'next/navigation';
 import { useEffect, useMemo, useState, useTransition } from 'react';
 import { toast } from 'sonner';
+import { z } from 'zod';
 import { retryRunsAction } from '@/app/(console)/runs/actions';
 import { EmptyState } from '@/components/common/empty-state';
 import { LinkedIds } from '@/components/common/linked-ids';
 import { RelativeTime } from '@/components/common/relative-time';
+import { fetchJson } from '@/components/lib/fetch-json';
 import { Button } from '@/components/ui/button';
 import { Dialog, DialogClose, DialogContent, DialogDescription, DialogFooter, DialogHeader, DialogTitle } from '@/components/ui/dialog';
 import { Progress } from '@/components/ui/progress';
@@ -16,7 +18,7 @@ import { Table, TableBody, TableCell, TableHead, TableHeader, TableRow } from '@
 import type { RunStatus } from '@/db/schema';
 import { isActiveRunStatus } from '@/lib/platform/run-status';
 import { RetryDialog } from './retry-dialog';
-import { RunStatusBadge } from './status-badge';
+import { RunStatusBadge, ZRunStatus } from './status-badge';
 
 export interface RunRow {
   id: string;
@@ -40,10 +42,23 @@ export interface RunRow {
   bulkOperationId: string | null;
 }
 
-type StatusUpdate = Pick<
-  RunRow,
-  'id' | 'status' | 'attemptCount' | 'progressDone' | 'progressTotal' | 'nextAttemptAt' | 'finishedAt' | 'errorMessage' | 'hold'
->;
+/** What GET /api/runs/status answers for each run: what changes while it is active. */
+export const ZStatusUpdates = z.object({
+  items: z.array(
+    z.object({
+      id: z.string(),
+      status: ZRunStatus,
+      attemptCount: z.number(),
+      progressDone: z.number().nullable(),
+      progressTotal: z.number().nullable(),
+      nextAttemptAt: z.string().nullable(),
+      finishedAt: z.string().nullable(),
+      errorMessage: z.string().nullable(),
+      hold: z.string().nullable(),
+    }),
+  ),
+});
+type StatusUpdate = z.output<typeof ZStatusUpdates>['items'][number];
 
 function duration(row: RunRow): string {
   if (!row.startedAt) return '—';
@@ -79,11 +94,7 @@ export function RunsTable({ initial, canOperate, emptyText }: { initial: RunRow[
     queryKey: ['run-status', activeIds],
     enabled: activeIds.length > 0,
     refetchInterval: 2_000,
-    queryFn: async (): Promise<StatusUpdate[]> => {
-      const res = await fetch(`/api/runs/status?ids=${activeIds.join(',')}`);
-      if (!res.ok) throw new Error(`status ${res.status}`);
-      return (await res.json()).items;
-    },
+    queryFn: async (): Promise<StatusUpdate[]> => (await fetchJson(`/api/runs/status?ids=${activeIds.join(',')}`, ZStatusUpdates)).items,
   });
   const updates = new Map((live.data ?? []).map((u) => [u.id, u]));
   const rows = initial.map((r) => ({ ...r, ...(updates.get(r.id) ?? {}) }));

@@ -1,5 +1,7 @@
+import { z } from 'zod';
 import { Badge } from '@/components/ui/badge';
 import type { RunStatus } from '@/db/schema';
+import { ACTIVE_RUN_STATUSES, TERMINAL_RUN_STATUSES } from '@/lib/platform/run-status';
 
 const VARIANT: Record<RunStatus, 'success' | 'warning' | 'destructive' | 'secondary' | 'outline' | 'default'> = {
   queued: 'outline',
@@ -35,3 +37,6 @@ export function RunStatusBadge({ status, dryRun, hold }: { status: RunStatus; dr
     </span>
   );
 }
+
+/** A run status as the API sends it: one of the platform's statuses (active or terminal). */
+export const ZRunStatus = z.enum([...ACTIVE_RUN_STATUSES, ...TERMINAL_RUN_STATUSES]);
