@@ -39,6 +39,7 @@ const UNIT = [
   'sandbox/**/*.test.ts',
   'scripts/embedded-postgres.test.ts',
   'test/architecture.test.ts',
+  'test/fixtures/wait.test.ts',
 ];
 
 const RELIABILITY = [

@@ -11,6 +11,7 @@ import { runNow } from '../../lib/platform/triggers/triggers';
 import { startStandIns, type StandIns } from '../../sandbox/stand-ins';
 import { startEmbeddedPostgres, type EmbeddedDatabase } from '../../scripts/embedded-postgres';
 import { startTestBoss } from '../fixtures/platform';
+import { waitThroughErrors } from '../fixtures/wait';
 import {
   addInvoices,
   configureAccountingExport,
@@ -87,15 +88,9 @@ afterAll(async () => {
   rmSync(tmp, { recursive: true, force: true });
 }, 60_000);
 
-async function waitFor<T>(what: string, probe: () => Promise<T | null | undefined | false>, timeoutMs: number): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe().catch(() => null);
-    if (value) return value;
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs / 1000} s waiting for ${what}`);
-    await sleep(200);
-  }
-}
+/** While the database is down a probe throws: that counts as not yet. */
+const waitFor = <T>(what: string, probe: () => Promise<T | null | undefined | false>, timeoutMs: number) =>
+  waitThroughErrors(what, probe, timeoutMs, 200);
 
 /** What the workers said and where the runs and their jobs are, for a failure's message. */
 async function diagnostics(): Promise<string> {

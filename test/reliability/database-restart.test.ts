@@ -11,7 +11,8 @@ import { checkHealth, type Health } from '../../lib/platform/read-models/health'
 import { runNow } from '../../lib/platform/triggers/triggers';
 import { startStandIns, type StandIns } from '../../sandbox/stand-ins';
 import { startEmbeddedPostgres, type EmbeddedDatabase } from '../../scripts/embedded-postgres';
-import { startTestBoss, waitFor as waitForProbe } from '../fixtures/platform';
+import { startTestBoss } from '../fixtures/platform';
+import { waitThroughErrors } from '../fixtures/wait';
 import {
   addInvoices,
   configureAccountingExport,
@@ -77,7 +78,7 @@ afterAll(async () => {
 
 /** While the database is down a probe throws: that counts as not yet. */
 const waitFor = <T>(what: string, probe: () => Promise<T | null | undefined | false>, timeoutMs: number) =>
-  waitForProbe(what, () => probe().catch(() => null), timeoutMs, 300);
+  waitThroughErrors(what, probe, timeoutMs, 300);
 
 describe('database restart during work (issue 8, item 2)', () => {
   it('reports the outage and the recovery, and the worker reconnects by itself with no run lost', async () => {
