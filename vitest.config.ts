@@ -13,6 +13,7 @@ import { defineConfig } from 'vitest/config';
  */
 
 const UNIT = [
+  'components/alerts/incident-summary.test.ts',
   'components/config/config-draft.test.ts',
   'components/lib/fetch-json.test.ts',
   'lib/auth/roles.test.ts',
