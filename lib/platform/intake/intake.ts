@@ -176,6 +176,25 @@ export async function receiveWebhook(deps: IntakeDeps, req: IntakeRequest): Prom
   return { status: 200, body: { received: true, id: eventId, duplicate: outcome.duplicate } };
 }
 
+/** The event run of this integration that has not started yet (locked against starting), if any. */
+function waitingEventRun(tx: Parameters<Parameters<Database['transaction']>[0]>[0], integration: string) {
+  return tx
+    .select({ id: runs.id })
+    .from(runs)
+    .where(
+      and(
+        eq(runs.integration, integration),
+        eq(runs.trigger, 'event'),
+        eq(runs.dryRun, false),
+        inArray(runs.status, ['queued', 'deferred']),
+        isNull(runs.startedAt),
+        isNull(runs.hold),
+      ),
+    )
+    .limit(1)
+    .for('share');
+}
+
 /**
  * Makes sure a run will apply the events committed with this transaction: the integration's event
  * run that has not started yet (locked, so it cannot start before this transaction commits: its
@@ -186,40 +205,12 @@ export async function ensureEventRun(
   boss: PgBoss,
   integration: string,
 ): Promise<string> {
-  const [queued] = await tx
-    .select({ id: runs.id })
-    .from(runs)
-    .where(
-      and(
-        eq(runs.integration, integration),
-        eq(runs.trigger, 'event'),
-        eq(runs.dryRun, false),
-        inArray(runs.status, ['queued', 'deferred']),
-        isNull(runs.startedAt),
-        isNull(runs.hold),
-      ),
-    )
-    .limit(1)
-    .for('share');
+  const [queued] = await waitingEventRun(tx, integration);
   // Re-checked under the lock (READ COMMITTED re-evaluates the row): still not started.
   if (queued) return queued.id;
   // None waiting: one creator at a time per integration, so a burst creates one run, not one each.
   await tx.execute(sql`select pg_advisory_xact_lock(hashtextextended(${`junction-event-run:${integration}`}, 0))`);
-  const [again] = await tx
-    .select({ id: runs.id })
-    .from(runs)
-    .where(
-      and(
-        eq(runs.integration, integration),
-        eq(runs.trigger, 'event'),
-        eq(runs.dryRun, false),
-        inArray(runs.status, ['queued', 'deferred']),
-        isNull(runs.startedAt),
-        isNull(runs.hold),
-      ),
-    )
-    .limit(1)
-    .for('share');
+  const [again] = await waitingEventRun(tx, integration);
   if (again) return again.id;
   const [row] = await tx.select().from(integrations).where(eq(integrations.name, integration));
   return insertRun(tx, boss, { integration: row, trigger: 'event', triggeredBy: 'webhook', dryRun: false });
