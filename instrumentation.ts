@@ -4,6 +4,6 @@
  */
 export async function register() {
   if (process.env.NEXT_RUNTIME !== 'nodejs') return;
-  const { startTelemetry } = await import('./lib/platform/telemetry');
+  const { startTelemetry } = await import('./lib/platform/observability/telemetry');
   startTelemetry({ serviceName: 'junction-web' });
 }

@@ -14,9 +14,9 @@ import { startAuditGuard } from '../lib/platform/governance/audit-guard';
 import { createSecretsProvider, loadKeyring } from '../lib/platform/governance/secrets';
 import { verifySecretsKeys } from '../lib/platform/governance/secrets-key-check';
 import { compileStoredMapping } from '../lib/platform/mapping';
-import { startMetricsServer } from '../lib/platform/metrics-server';
+import { startMetricsServer } from '../lib/platform/observability/metrics-server';
+import { startTelemetry } from '../lib/platform/observability/telemetry';
 import { buildRegistry } from '../lib/platform/registry';
-import { startTelemetry } from '../lib/platform/telemetry';
 
 /**
  * The worker process: applies migrations, registers every integration, works the run, schedule

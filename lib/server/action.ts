@@ -3,7 +3,7 @@ import { randomUUID } from 'node:crypto';
 import type { z } from 'zod';
 import type { Role } from '../../db/schema';
 import { authorize, type SessionUser } from '../auth/guards';
-import { CORRELATION_ATTRIBUTE, withSpan } from '../platform/tracing';
+import { CORRELATION_ATTRIBUTE, withSpan } from '../platform/observability/tracing';
 import { errorAnswer, failureAnswer, fieldErrorsOf, nulCharacterRefusal } from './answers';
 
 export type ActionResult<T> =

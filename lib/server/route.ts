@@ -8,7 +8,7 @@ import { authenticateApiToken } from '../auth/api-tokens';
 import { authorize, type Authorization, type SessionUser } from '../auth/guards';
 import { hasRole } from '../auth/roles';
 import { AppError } from '../platform/errors';
-import { CORRELATION_ATTRIBUTE, SpanKind, withSpan } from '../platform/tracing';
+import { CORRELATION_ATTRIBUTE, SpanKind, withSpan } from '../platform/observability/tracing';
 import { requestHash, withIdempotencyKey, type IdempotentAnswer } from '../platform/triggers/idempotency';
 import { errorAnswer, fieldErrorsOf, knownError, nulCharacterRefusal, unexpectedErrorAnswer } from './answers';
 import { getDb } from './db';

@@ -1,7 +1,7 @@
 import { NextResponse } from 'next/server';
 import { Registry } from 'prom-client';
 import { loadEnv } from '@/lib/env';
-import { collectProcessMetrics, metricsAccess, platformMetrics } from '@/lib/platform/metrics';
+import { collectProcessMetrics, metricsAccess, platformMetrics } from '@/lib/platform/observability/metrics';
 import { gaugeRegistry, readQueueAndBreakerGauges } from '@/lib/platform/read-models/metrics-gauges';
 import { getDb } from '@/lib/server/db';
 

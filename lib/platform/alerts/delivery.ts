@@ -5,7 +5,7 @@ import type { Database, DatabaseOrTransaction } from '../../../db/client';
 import { alertChannels, alertDeliveries, alerts, incidents, integrations } from '../../../db/schema';
 import { bossDb } from '../execution/queue';
 import type { Keyring } from '../governance/crypto';
-import { platformMetrics } from '../metrics';
+import { platformMetrics } from '../observability/metrics';
 import { channelTarget } from './channels';
 import type { AlertMessage } from './messages';
 import { sendToChannel, type SendOutcome } from './transports';

@@ -5,7 +5,7 @@ import { z } from 'zod';
 import type { DatabaseOrTransaction } from '../../../db/client';
 import { integrations, runs, type Integration, type RunHold, type RunTrigger } from '../../../db/schema';
 import { AppError } from '../errors';
-import { activeTraceparent, CORRELATION_ATTRIBUTE, withSpan } from '../tracing';
+import { activeTraceparent, CORRELATION_ATTRIBUTE, withSpan } from '../observability/tracing';
 import { sendRunJob } from './queue';
 
 /** What every trigger shares: input parsing, the integration check and writing a run with its job. */

@@ -15,13 +15,13 @@ import {
   isDatabaseUnavailableError,
 } from '../errors';
 import { applyPendingEvents } from '../intake/process';
-import { platformMetrics } from '../metrics';
+import { platformMetrics } from '../observability/metrics';
+import { contextFromTraceparent, CORRELATION_ATTRIBUTE, SpanStatusCode, withSpan } from '../observability/tracing';
 import { breakerDeferral } from '../resilience/breaker';
 import type { PlannedRequest } from '../resilience/dry-run';
 import { retryBudgetMessage, retryBudgetStatus } from '../resilience/retry-budget';
 import { recordCredentialsFailure, recordCredentialsRecovered } from '../resilience/token-health';
 import { isTerminalRunStatus, TERMINAL_RUN_STATUSES } from '../run-status';
-import { contextFromTraceparent, CORRELATION_ATTRIBUTE, SpanStatusCode, withSpan } from '../tracing';
 import { commitCheckpointAsCursor } from './checkpoint';
 import { createAttemptContext, type AttemptScope, type ContextDeps } from './context';
 import { emitPlatformEvent, type PlatformEvent } from './events';

@@ -12,7 +12,7 @@ import {
 
 /**
  * OpenTelemetry spans of the platform, through the vendor-neutral API only: without a tracer
- * provider registered (lib/platform/telemetry.ts) every call here is a cheap no-op. The span tree
+ * provider registered (lib/platform/observability/telemetry.ts) every call here is a cheap no-op. The span tree
  * of one request: console action or API call → `run.create` → one `attempt` per attempt (in the
  * worker, continued from the traceparent stored on the run) → one `http <METHOD>` per outbound try,
  * whose W3C `traceparent` travels to the external system beside `X-Correlation-Id`. Every span
