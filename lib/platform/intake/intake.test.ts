@@ -10,6 +10,7 @@ import { defineIntegration, type IncomingEvent, type IntegrationDefinition } fro
 import { PermanentError, TransientError } from '../errors';
 import { startPlatformWorker, type PlatformWorker } from '../execution/worker';
 import { keyringFrom } from '../governance/crypto';
+import { platformMetrics } from '../observability/metrics';
 import { buildRegistry } from '../registry';
 import { runNow } from '../triggers/triggers';
 import { eventCounts, listEvents, replayEvents } from './events-read';
@@ -298,5 +299,24 @@ describe('webhook intake', () => {
     expect((await deliver('hmac-hooked', good, reserialised)).status).toBe(401);
     await processed('hmac-hooked', 'h-1');
     expect(applied.filter((x) => x.integration === 'hmac-hooked')).toHaveLength(1);
+  });
+
+  it('counts accepted, duplicate and refused deliveries in junction_webhook_events_total, never unknown endpoints', async () => {
+    const count = async (outcome: string, integration = 'hooked') =>
+      (await platformMetrics().webhookEvents.get()).values.find((v) => v.labels.integration === integration && v.labels.outcome === outcome)
+        ?.value ?? 0;
+    const before = { accepted: await count('accepted'), duplicate: await count('duplicate'), rejected: await count('rejected') };
+    const body = JSON.stringify({ type: 'thing.created', key: 'k-metrics', version: 1 });
+    expect((await deliver('hooked', signed(body, { id: 'evt-metrics' }), body)).status).toBe(200);
+    expect((await deliver('hooked', signed(body, { id: 'evt-metrics' }), body)).status).toBe(200);
+    expect(
+      (await deliver('hooked', signed(body, { id: 'evt-metrics', secret: `whsec_${Buffer.alloc(24, 9).toString('base64')}` }), body))
+        .status,
+    ).toBe(401);
+    expect((await deliver('no-such-hook', signed(body, { id: 'evt-metrics' }), body)).status).toBe(404);
+    expect(await count('accepted')).toBe(before.accepted + 1);
+    expect(await count('duplicate')).toBe(before.duplicate + 1);
+    expect(await count('rejected')).toBe(before.rejected + 1);
+    expect((await platformMetrics().webhookEvents.get()).values.some((v) => v.labels.integration === 'no-such-hook')).toBe(false);
   });
 });

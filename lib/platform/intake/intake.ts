@@ -5,6 +5,7 @@ import { integrations, runs, webhookEvents, webhookRejections } from '../../../d
 import type { EventsDeclaration, IntegrationDefinition, Registry, WebhookDelivery } from '../contract';
 import { insertRun } from '../execution/run-create';
 import type { Keyring } from '../governance/crypto';
+import { recordWebhookIntake } from '../observability/metrics';
 import { activeWebhookSecrets } from './secrets';
 import { verifySignature } from './signature';
 
@@ -85,6 +86,15 @@ async function reject(
 }
 
 export async function receiveWebhook(deps: IntakeDeps, req: IntakeRequest): Promise<IntakeAnswer> {
+  const answer = await answerDelivery(deps, req);
+  // Unknown endpoints are not counted: their names come from the caller and would be labels.
+  if (answer.status !== 404) {
+    recordWebhookIntake(req.integration, answer.status !== 200 ? 'rejected' : answer.body.duplicate ? 'duplicate' : 'accepted');
+  }
+  return answer;
+}
+
+async function answerDelivery(deps: IntakeDeps, req: IntakeRequest): Promise<IntakeAnswer> {
   const found = eventsOf(deps.registry, req.integration);
   if (!found) return { status: 404, body: { error: 'no such webhook endpoint' } };
   const { def, events } = found;
