@@ -36,6 +36,7 @@ const ACTION_ROLE: Record<string, keyof typeof ROLE_RANK> = {
   openBreakerAction: 'operator',
   sendTestAlertAction: 'operator',
   cancelBulkAction: 'operator',
+  replayEventsAction: 'operator',
 };
 
 /**

@@ -184,7 +184,10 @@ async function fingerprint(): Promise<string> {
       (select string_agg(b::text, ',' order by id) from bulk_operations b),
       (select string_agg(c::text, ',' order by id) from alert_channels c),
       (select string_agg(concat_ws('|', id, role, disabled), ',' order by id) from users),
-      (select string_agg(k.key, ',' order by k.key) from breakers k where k.key not in (select breaker_key from integrations))
+      (select string_agg(k.key, ',' order by k.key) from breakers k where k.key not in (select breaker_key from integrations)),
+      (select string_agg(concat_ws('|', id, revoked_at), ',' order by id) from api_tokens),
+      (select string_agg(concat_ws('|', id, revoked_at), ',' order by id) from webhook_secrets),
+      (select string_agg(concat_ws('|', id, status, replays), ',' order by id) from webhook_events)
     )) as f`;
   return row.f;
 }
@@ -894,6 +897,71 @@ function actionCases(real: Real): Record<string, { args: fc.Arbitrary<unknown[]>
       ),
     },
     cancelBulkAction: { args: shaped(obj(fc.record({ id: fc.oneof(notAUuid, unknownUuid) }))) },
+    createApiTokenAction: {
+      args: shaped(
+        obj(
+          withOneInvalid({
+            name: {
+              valid: fc.constant('nightly report'),
+              invalid: fc.oneof(fc.constantFrom('', ' ', 'n'.repeat(81), XSS, 'a\u0000b', '\u202eevil'), notAString),
+            },
+            role: { valid: fc.constant('viewer'), invalid: fc.oneof(fc.constantFrom('admin', 'root', XSS), hostileValue) },
+            // Coerced to a number: true would be 1 day and ['5'] five, so only values that stay invalid.
+            expiresInDays: {
+              valid: fc.constant(30),
+              invalid: fc.constantFrom(0, -1, 1.5, 366, 100_000, 'NaN', 'ten', null, false, [], {}, '1e9'),
+            },
+          }),
+        ),
+      ),
+    },
+    revokeApiTokenAction: { args: shaped(obj(fc.record({ id: fc.oneof(notAUuid, unknownUuid) }))) },
+    addWebhookSecretAction: {
+      args: shaped(
+        obj(
+          withOneInvalid({
+            integration: {
+              valid: fc.constant('payment-events'),
+              // crm-sync exists but receives no events: refused as not found.
+              invalid: fc.oneof(hostileName, notAString, fc.constant('crm-sync')),
+            },
+            label: { valid: fc.constant('rotation'), invalid: fc.oneof(fc.constantFrom('', ' ', 'l'.repeat(101)), notAString) },
+            value: { valid: fc.constant(undefined), invalid: fc.oneof(fc.constant('v'.repeat(513)), notAString) },
+          }),
+        ),
+      ),
+    },
+    revokeWebhookSecretAction: {
+      args: shaped(
+        obj(
+          withOneInvalid({
+            integration: { valid: fc.constant('payment-events'), invalid: fc.oneof(hostileName, notAString, fc.constant('crm-sync')) },
+            id: { valid: unknownUuid, invalid: notAUuid },
+          }),
+        ),
+      ),
+    },
+    replayEventsAction: {
+      args: shaped(
+        obj(
+          fc.oneof(
+            withOneInvalid({
+              integration: { valid: fc.constant('payment-events'), invalid: fc.oneof(hostileName, notAString, fc.constant('crm-sync')) },
+              eventIds: {
+                valid: fc.constant(['no-such-event']),
+                invalid: fc.oneof(fc.constant([]), fc.constant(Array.from({ length: 101 }, () => 'e')), notAString),
+              },
+            }),
+            // Both an id list and a filter, or a filter with hostile fields: refused before anything is read.
+            fc.record({
+              integration: fc.constant('payment-events'),
+              eventIds: fc.constant(['no-such-event']),
+              filter: fc.record({ status: fc.oneof(fc.constantFrom('pending', 'nope'), hostileValue) }),
+            }),
+          ),
+        ),
+      ),
+    },
   };
 }
 
