@@ -36,6 +36,14 @@ interface Server {
   stop(): Promise<void>;
 }
 
+/**
+ * One data folder and one secrets key for every start in this benchmark: the product refuses to
+ * start with a key other than the one that sealed the stored secrets (its key check), and the
+ * 1 M-run part starts it again on the database the demo part used.
+ */
+const PRODUCT_DATA_DIR = mkdtempSync(path.join(os.tmpdir(), 'junction-bench-pages-'));
+const PRODUCT_SECRETS_KEY = randomBytes(32).toString('base64');
+
 async function startProduct(databaseUrl: string, port: number): Promise<Server> {
   const env: NodeJS.ProcessEnv = {
     ...process.env,
@@ -47,9 +55,9 @@ async function startProduct(databaseUrl: string, port: number): Promise<Server> 
     SANDBOX_URL: `http://localhost:${port + 1000}`,
     IDP_URL: `http://localhost:${port + 1001}`,
     APP_URL: `http://localhost:${port}`,
-    DATA_DIR: mkdtempSync(path.join(os.tmpdir(), 'junction-bench-pages-')),
+    DATA_DIR: PRODUCT_DATA_DIR,
     AUTH_SECRET: randomBytes(33).toString('base64'),
-    JUNCTION_SECRETS_KEY: randomBytes(32).toString('base64'),
+    JUNCTION_SECRETS_KEY: PRODUCT_SECRETS_KEY,
     NEXT_TELEMETRY_DISABLED: '1',
     LOG_LEVEL: 'warn',
   };
