@@ -1,15 +1,10 @@
-import { mkdtempSync, rmSync } from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
 import { sql } from 'drizzle-orm';
 import type { PgBoss } from 'pg-boss';
-import postgres from 'postgres';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connect, disconnect, type Database } from '../../db/client';
 import { applyMigrations } from '../../db/migrate';
 import { runNow } from '../../lib/platform/triggers/triggers';
 import { startStandIns, type StandIns } from '../../sandbox/stand-ins';
-import { startEmbeddedPostgres, type EmbeddedDatabase } from '../../scripts/embedded-postgres';
 import { startTestBoss } from '../fixtures/platform';
 import { waitThroughErrors } from '../fixtures/wait';
 import {
@@ -22,7 +17,9 @@ import {
   report,
   runStatusCounts,
   sleep,
+  startRestartableServer,
   startWorkerProcess,
+  type RestartableServer,
   type WorkerProcess,
 } from './support';
 
@@ -49,9 +46,7 @@ const INVOICES_PER_RUN = 24;
 const BATCH_SIZE = 3;
 const LATENCY_MS = 250;
 
-let tmp: string;
-let port: number;
-let pg: EmbeddedDatabase | undefined;
+let server: RestartableServer | undefined;
 let url: string;
 let db: Database;
 let standIns: StandIns;
@@ -59,18 +54,9 @@ let boss: PgBoss;
 const workers: WorkerProcess[] = [];
 const { key, keyring } = newSecretsKey();
 
-async function startServer(): Promise<EmbeddedDatabase> {
-  return startEmbeddedPostgres({ dir: path.join(tmp, 'pg'), port, quiet: true, ephemeral: true });
-}
-
 beforeAll(async () => {
-  tmp = mkdtempSync(path.join(os.tmpdir(), 'junction-outage-'));
-  port = 20_000 + Math.floor(Math.random() * 20_000);
-  pg = await startServer();
-  const admin = postgres(pg.adminUrl, { max: 1, onnotice: () => {} });
-  await admin.unsafe('create database junction_outage');
-  await admin.end();
-  url = pg.urlFor('junction_outage');
+  server = await startRestartableServer('junction_outage');
+  url = server.url;
   db = connect(url, { max: 4, name: 'junction-test' });
   await applyMigrations(db);
   standIns = await startStandIns({ port: 0, smtpPort: 0, seed: 14, faults: { accounting: { latencyMs: LATENCY_MS } } });
@@ -84,8 +70,7 @@ afterAll(async () => {
   await boss?.stop({ graceful: false, timeout: 2_000 }).catch(() => {});
   await standIns?.close();
   if (db) await disconnect(db).catch(() => {});
-  await pg?.stop().catch(() => {});
-  rmSync(tmp, { recursive: true, force: true });
+  await server?.remove();
 }, 60_000);
 
 /** While the database is down a probe throws: that counts as not yet. */
@@ -148,10 +133,9 @@ describe('database outages while runs are mid-batch (issue 14)', () => {
         60_000,
       );
 
-      await pg!.stop(outage.mode);
-      pg = undefined;
+      await server!.stop(outage.mode);
       await sleep(outage.ms);
-      pg = await startServer();
+      await server!.start();
       const restartedAt = new Date();
 
       const resumed = await waitFor(

@@ -1,16 +1,11 @@
-import { mkdtempSync, rmSync } from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
 import { sql } from 'drizzle-orm';
 import type { PgBoss } from 'pg-boss';
-import postgres from 'postgres';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connect, disconnect, type Database } from '../../db/client';
 import { applyMigrations } from '../../db/migrate';
 import { checkHealth, type Health } from '../../lib/platform/read-models/health';
 import { runNow } from '../../lib/platform/triggers/triggers';
 import { startStandIns, type StandIns } from '../../sandbox/stand-ins';
-import { startEmbeddedPostgres, type EmbeddedDatabase } from '../../scripts/embedded-postgres';
 import { startTestBoss } from '../fixtures/platform';
 import { waitThroughErrors } from '../fixtures/wait';
 import {
@@ -23,7 +18,9 @@ import {
   report,
   runStatusCounts,
   sleep,
+  startRestartableServer,
   startWorkerProcess,
+  type RestartableServer,
   type WorkerProcess,
 } from './support';
 
@@ -37,9 +34,7 @@ import {
 const RUNS = 30;
 const OUTAGE_MS = 8_000;
 
-let tmp: string;
-let port: number;
-let pg: EmbeddedDatabase | undefined;
+let server: RestartableServer | undefined;
 let url: string;
 let db: Database;
 let standIns: StandIns;
@@ -47,18 +42,9 @@ let boss: PgBoss;
 let worker: WorkerProcess | undefined;
 const { key, keyring } = newSecretsKey();
 
-async function startServer(): Promise<EmbeddedDatabase> {
-  return startEmbeddedPostgres({ dir: path.join(tmp, 'pg'), port, quiet: true, ephemeral: true });
-}
-
 beforeAll(async () => {
-  tmp = mkdtempSync(path.join(os.tmpdir(), 'junction-restart-'));
-  port = 20_000 + Math.floor(Math.random() * 20_000);
-  pg = await startServer();
-  const admin = postgres(pg.adminUrl, { max: 1, onnotice: () => {} });
-  await admin.unsafe('create database junction_restart');
-  await admin.end();
-  url = pg.urlFor('junction_restart');
+  server = await startRestartableServer('junction_restart');
+  url = server.url;
   db = connect(url, { max: 4, name: 'junction-web' });
   await applyMigrations(db);
   standIns = await startStandIns({ port: 0, smtpPort: 0, seed: 2, faults: {} });
@@ -72,8 +58,7 @@ afterAll(async () => {
   await boss?.stop({ graceful: false, timeout: 2_000 }).catch(() => {});
   await standIns?.close();
   if (db) await disconnect(db).catch(() => {});
-  await pg?.stop().catch(() => {});
-  rmSync(tmp, { recursive: true, force: true });
+  await server?.remove();
 }, 60_000);
 
 /** While the database is down a probe throws: that counts as not yet. */
@@ -106,12 +91,11 @@ describe('database restart during work (issue 8, item 2)', () => {
     const inFlight = RUNS - (atStop.succeeded ?? 0) - (atStop.failed ?? 0);
 
     const stoppedAt = Date.now();
-    await pg!.stop();
-    pg = undefined;
+    await server!.stop();
     const during: Health = await checkHealth(db);
     await sleep(OUTAGE_MS);
     const duringLater: Health = await checkHealth(db);
-    pg = await startServer();
+    await server!.start();
     const restartedAt = new Date();
 
     const after = await waitFor(

@@ -1,8 +1,11 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { eq, sql } from 'drizzle-orm';
 import type { PgBoss } from 'pg-boss';
+import postgres from 'postgres';
 import type { Database } from '../../db/client';
 import { generateHostData } from '../../db/host-data';
 import { integrations as integrationsTable } from '../../db/schema';
@@ -13,6 +16,7 @@ import { keyringFrom, type Keyring } from '../../lib/platform/governance/crypto'
 import { writeSecrets } from '../../lib/platform/governance/secrets';
 import { buildRegistry, syncRegistry } from '../../lib/platform/registry';
 import { DEMO_CREDENTIALS } from '../../sandbox/demo-credentials';
+import { startEmbeddedPostgres, type EmbeddedDatabase } from '../../scripts/embedded-postgres';
 
 /**
  * Shared set-up of the reliability suites: the shipped accounting export pointed at the sandbox
@@ -195,4 +199,43 @@ export function report(suite: string, figures: Record<string, unknown>): void {
     .map(([k, v]) => `${k}: ${typeof v === 'object' ? JSON.stringify(v) : String(v)}`)
     .join(', ');
   console.log(`[reliability] ${suite}: ${text}`);
+}
+
+/**
+ * A PostgreSQL server of the suite's own (embedded, in a temporary folder, on a port of its own)
+ * that the suite stops and starts again at the same address, with one empty database `name` on it:
+ * the database restart and outage suites cut it under running work.
+ */
+export interface RestartableServer {
+  /** The URL of database `name`: the same across restarts. */
+  url: string;
+  stop(mode?: 'fast' | 'immediate'): Promise<void>;
+  start(): Promise<void>;
+  /** Stops the server if it runs and removes its folder. */
+  remove(): Promise<void>;
+}
+
+export async function startRestartableServer(name: string): Promise<RestartableServer> {
+  const dir = mkdtempSync(path.join(os.tmpdir(), `${name}-`));
+  const port = 20_000 + Math.floor(Math.random() * 20_000);
+  const start = () => startEmbeddedPostgres({ dir: path.join(dir, 'pg'), port, quiet: true, ephemeral: true });
+  let pg: EmbeddedDatabase | undefined = await start();
+  const admin = postgres(pg.adminUrl, { max: 1, onnotice: () => {} });
+  await admin.unsafe(`create database ${name}`);
+  await admin.end();
+  return {
+    url: pg.urlFor(name),
+    async stop(mode) {
+      await pg?.stop(mode);
+      pg = undefined;
+    },
+    async start() {
+      pg ??= await start();
+    },
+    async remove() {
+      await pg?.stop().catch(() => {});
+      pg = undefined;
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
 }
