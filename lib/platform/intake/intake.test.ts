@@ -1,4 +1,4 @@
-import { asc, eq } from 'drizzle-orm';
+import { asc, eq, sql } from 'drizzle-orm';
 import type { PgBoss } from 'pg-boss';
 import { Webhook } from 'standardwebhooks';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -318,5 +318,32 @@ describe('webhook intake', () => {
     expect(await count('duplicate')).toBe(before.duplicate + 1);
     expect(await count('rejected')).toBe(before.rejected + 1);
     expect((await platformMetrics().webhookEvents.get()).values.some((v) => v.labels.integration === 'no-such-hook')).toBe(false);
+  });
+
+  it('stores a burst of concurrent deliveries in shared statements, each id once, every one answered after its commit', async () => {
+    const ids = Array.from({ length: 40 }, (_, i) => `burst-${i}`);
+    // Every fourth id is sent twice in the same burst: one stored, the other a duplicate.
+    const sends = [...ids, ...ids.filter((_, i) => i % 4 === 0)];
+    const bodies = new Map(
+      ids.map((id, i) => [id, `{"type":"thing.created","key":"b-${i}","version":1,"big":123456789012345678901234567890}`]),
+    );
+    const answers = await Promise.all(sends.map((id) => deliver('hooked', signed(bodies.get(id)!, { id }), bodies.get(id)!)));
+    expect(answers.every((a) => a.status === 200)).toBe(true);
+    for (const id of ids) {
+      const mine = answers.filter((a) => a.body.id === id);
+      expect(mine.filter((a) => a.body.duplicate === false)).toHaveLength(1);
+    }
+    expect(answers.filter((a) => a.body.duplicate === true)).toHaveLength(10);
+    const rows = await t.db.execute<{ n: number; groups: number; dups: number; big: string }>(sql`
+      select count(*)::int as n, count(distinct xmin::text)::int as groups, sum(duplicates)::int as dups, min(payload->>'big') as big
+        from webhook_events where integration = 'hooked' and event_id like 'burst-%'`);
+    expect(rows[0].n).toBe(40);
+    expect(rows[0].dups).toBe(10);
+    // Stored as sent (not re-serialised through a JS number).
+    expect(rows[0].big).toBe('123456789012345678901234567890');
+    // Fewer transactions than deliveries: the group commit shared them.
+    expect(rows[0].groups).toBeLessThan(20);
+    for (const id of ids) await processed('hooked', id);
+    expect(applied.filter((a) => a.id.startsWith('burst-'))).toHaveLength(40);
   });
 });

@@ -1,7 +1,7 @@
 import { and, eq, inArray, isNull, sql } from 'drizzle-orm';
 import type { PgBoss } from 'pg-boss';
 import type { Database } from '../../../db/client';
-import { integrations, runs, webhookEvents, webhookRejections } from '../../../db/schema';
+import { integrations, runs, webhookRejections } from '../../../db/schema';
 import type { EventsDeclaration, IntegrationDefinition, Registry, WebhookDelivery } from '../contract';
 import { insertRun } from '../execution/run-create';
 import type { Keyring } from '../governance/crypto';
@@ -140,50 +140,159 @@ async function answerDelivery(deps: IntakeDeps, req: IntakeRequest): Promise<Int
   if (!eventId) return reject(deps, req, 400, 'no event id in the delivery', { contentLength: raw.length });
   if (!type) return reject(deps, req, 400, 'no event type in the delivery', { eventId, contentLength: raw.length });
 
-  // The common case in ONE statement (one round trip, atomic on its own): when the integration has
-  // an event run that has not started, share-lock it and store the event (or count the duplicate)
-  // in the same statement. Otherwise nothing is written and the transaction below does it all.
-  const [fast] = await deps.db.execute<{ inserted: boolean | null; run_id: string | null }>(sql`
+  const duplicate = await groupCommitFor(deps, def.name).add({
+    eventId,
+    type,
+    orderingKey: orderingKey ?? null,
+    version: version ?? null,
+    payloadText: text,
+    signedAt: verified.signedAt.toISOString(),
+  });
+  return { status: 200, body: { received: true, id: eventId, duplicate } };
+}
+
+/**
+ * Group commit. Deliveries of one integration that arrive while an earlier group is being written
+ * are gathered and stored together by ONE statement: a multi-row INSERT ... ON CONFLICT (dedupe by
+ * event id, a known id counted as a duplicate) sharing the share lock on the integration's queued
+ * event run. Each delivery's promise settles only after that statement has committed, so every 2xx
+ * still means "stored with its run". Nothing waits for a timer: a delivery that finds a free slot
+ * goes at once (no added latency when quiet); under load the groups grow by themselves.
+ */
+interface Delivery {
+  eventId: string;
+  type: string;
+  orderingKey: string | null;
+  version: number | null;
+  /** The body's text, already checked to be JSON: stored as sent, never re-serialised. */
+  payloadText: string;
+  signedAt: string;
+}
+interface Waiting extends Delivery {
+  resolve(duplicate: boolean): void;
+  reject(error: unknown): void;
+}
+
+/** Groups written at the same time per integration (each holds one pooled connection). */
+const FLUSH_SLOTS = 2;
+/** Deliveries per statement at most. */
+const GROUP_MAX = 250;
+
+class GroupCommit {
+  private queue: Waiting[] = [];
+  private running = 0;
+  constructor(
+    private readonly deps: IntakeDeps,
+    private readonly integration: string,
+  ) {}
+
+  add(delivery: Delivery): Promise<boolean> {
+    return new Promise<boolean>((resolve, reject) => {
+      this.queue.push({ ...delivery, resolve, reject });
+      this.kick();
+    });
+  }
+
+  private kick(): void {
+    while (this.running < FLUSH_SLOTS && this.queue.length > 0) {
+      const group = this.queue.splice(0, GROUP_MAX);
+      this.running++;
+      void this.flush(group).finally(() => {
+        this.running--;
+        this.kick();
+      });
+    }
+  }
+
+  private async flush(group: Waiting[]): Promise<void> {
+    try {
+      const stored = await storeGroup(this.deps, this.integration, group);
+      for (const w of group) w.resolve(stored.get(w) ?? true);
+    } catch (error) {
+      if (group.length === 1) {
+        group[0].reject(error);
+        return;
+      }
+      // One delivery the database refuses must not sink the others: each alone.
+      await Promise.all(group.map((w) => this.flush([w])));
+    }
+  }
+}
+
+const groupCommits = new WeakMap<Database, Map<string, GroupCommit>>();
+
+function groupCommitFor(deps: IntakeDeps, integration: string): GroupCommit {
+  let byName = groupCommits.get(deps.db);
+  if (!byName) groupCommits.set(deps.db, (byName = new Map()));
+  let group = byName.get(integration);
+  if (!group) byName.set(integration, (group = new GroupCommit(deps, integration)));
+  return group;
+}
+
+/**
+ * Stores a group; returns per delivery whether it was a duplicate. The first delivery of an event id
+ * in the group is the one stored; later ones in the same group are counted as its duplicates.
+ */
+async function storeGroup(deps: IntakeDeps, integration: string, group: Waiting[]): Promise<Map<Waiting, boolean>> {
+  const firsts = new Map<string, { w: Waiting; extra: number }>();
+  const duplicate = new Map<Waiting, boolean>();
+  for (const w of group) {
+    const seen = firsts.get(w.eventId);
+    if (seen) {
+      seen.extra++;
+      duplicate.set(w, true);
+    } else firsts.set(w.eventId, { w, extra: 0 });
+  }
+  // One jsonb parameter for the whole group; payloads are spliced in as the sender's own JSON text.
+  const rows = [...firsts.values()].map(
+    ({ w, extra }, n) =>
+      `{"n":${n},"e":${JSON.stringify(w.eventId)},"t":${JSON.stringify(w.type)},"k":${JSON.stringify(w.orderingKey)},"v":${w.version ?? 'null'},"s":"${w.signedAt}","d":${extra},"p":${w.payloadText}}`,
+  );
+  const statement = (anyway: boolean) => sql`
     with queued as (
       select id from runs
-       where integration = ${def.name} and trigger = 'event' and dry_run = false
+       where integration = ${integration} and trigger = 'event' and dry_run = false
          and status in ('queued', 'deferred') and started_at is null and hold is null
        limit 1 for share),
+    input as (
+      select * from jsonb_to_recordset(${`[${rows.join(',')}]`}::jsonb)
+        as x(n int, e text, t text, k text, v bigint, s timestamptz, d int, p jsonb)),
     stored as (
-      insert into webhook_events (integration, event_id, event_type, ordering_key, version, payload, signed_at)
-      select ${def.name}, ${eventId}, ${type}, ${orderingKey ?? null}, ${version ?? null}, ${JSON.stringify(body)}::jsonb, ${verified.signedAt.toISOString()}::timestamptz
-       where exists (select 1 from queued)
+      insert into webhook_events (integration, event_id, event_type, ordering_key, version, payload, signed_at, duplicates, last_duplicate_at)
+      select ${integration}, e, t, k, v, p, s, d, case when d > 0 then now() end
+        from input where ${anyway} or exists (select 1 from queued) order by n
       on conflict (integration, event_id)
-      do update set duplicates = webhook_events.duplicates + 1, last_duplicate_at = now()
-      returning (xmax = 0) as inserted)
-    select (select inserted from stored) as inserted, (select id from queued) as run_id`);
-  if (fast?.run_id && fast.inserted !== null) return { status: 200, body: { received: true, id: eventId, duplicate: !fast.inserted } };
-
-  const outcome = await deps.db.transaction(async (tx) => {
-    const inserted = await tx
-      .insert(webhookEvents)
-      .values({
-        integration: def.name,
-        eventId,
-        eventType: type,
-        orderingKey: orderingKey ?? null,
-        version: version ?? null,
-        payload: body,
-        signedAt: verified.signedAt,
-      })
-      .onConflictDoNothing({ target: [webhookEvents.integration, webhookEvents.eventId] })
-      .returning({ id: webhookEvents.id });
-    if (inserted.length === 0) {
-      await tx
-        .update(webhookEvents)
-        .set({ duplicates: sql`${webhookEvents.duplicates} + 1`, lastDuplicateAt: sql`now()` })
-        .where(and(eq(webhookEvents.integration, def.name), eq(webhookEvents.eventId, eventId)));
-      return { duplicate: true } as const;
+      do update set duplicates = webhook_events.duplicates + 1 + excluded.duplicates, last_duplicate_at = now()
+      returning event_id, (xmax = 0) as inserted)
+    select (select id from queued) as run_id,
+           (select coalesce(json_agg(json_build_array(event_id, inserted)), '[]'::json) from stored) as stored`;
+  type Row = { run_id: string | null; stored: [string, boolean][] };
+  const settle = (row: Row) => {
+    const inserted = new Map(row.stored);
+    for (const [eventId, { w }] of firsts) duplicate.set(w, inserted.get(eventId) !== true);
+    return duplicate;
+  };
+  // The common case: the integration has an event run that has not started; ONE round trip,
+  // atomic on its own (the event rows commit with the lock that keeps that run from starting).
+  const [fast] = await deps.db.execute<Row>(statement(false));
+  if (fast?.run_id) return settle(fast);
+  // No such run: nothing was written. Create it (with its pg-boss job) and store the group in one
+  // transaction.
+  return deps.db.transaction(async (tx) => {
+    // Only duplicates: counted, and no run is needed.
+    const ids = JSON.stringify([...firsts.keys()]);
+    const [known] = await tx.execute<{ n: number }>(
+      sql`select count(*)::int as n from webhook_events where integration = ${integration} and event_id in (select jsonb_array_elements_text(${ids}::jsonb))`,
+    );
+    if (known.n === firsts.size) {
+      const [row] = await tx.execute<Row>(statement(true));
+      return settle(row);
     }
-    await ensureEventRun(tx, deps.boss, def.name);
-    return { duplicate: false } as const;
+    await ensureEventRun(tx, deps.boss, integration);
+    const [row] = await tx.execute<Row>(statement(false));
+    if (!row?.run_id) throw new Error('the event run created for this delivery is not visible');
+    return settle(row);
   });
-  return { status: 200, body: { received: true, id: eventId, duplicate: outcome.duplicate } };
 }
 
 /** The event run of this integration that has not started yet (locked against starting), if any. */
