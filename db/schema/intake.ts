@@ -38,6 +38,10 @@ export const webhookEvents = pgTable(
     /** Why it is stale or failed, in words. */
     outcome: text('outcome'),
     replays: integer('replays').notNull().default(0),
+    /** A replay's held run: until the bulk dispatcher releases it (pace, breaker), no run applies the event. */
+    replayRunId: uuid('replay_run_id'),
+    /** The status before the pending replay (put back if its bulk operation is cancelled). */
+    replayedFrom: text('replayed_from').$type<WebhookEventStatus>(),
   },
   (t) => [
     uniqueIndex('webhook_events_integration_event_id_unique').on(t.integration, t.eventId),

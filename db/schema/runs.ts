@@ -97,7 +97,7 @@ export const bulkOperations = pgTable(
   'bulk_operations',
   {
     id: uuid('id').primaryKey().defaultRandom(),
-    kind: text('kind').$type<'retry'>().notNull().default('retry'),
+    kind: text('kind').$type<'retry' | 'replay'>().notNull().default('retry'),
     createdBy: text('created_by').notNull(),
     createdAt: createdAt(),
     /** The new runs, in the order they are released. */

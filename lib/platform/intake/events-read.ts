@@ -1,19 +1,23 @@
+import { randomUUID } from 'node:crypto';
 import { and, desc, eq, ilike, inArray, lt, or, sql } from 'drizzle-orm';
 import type { PgBoss } from 'pg-boss';
 import { z } from 'zod';
 import type { Database, DatabaseOrTransaction } from '../../../db/client';
-import { webhookEvents, webhookRejections, type WebhookEventStatus } from '../../../db/schema';
+import { bulkOperations, webhookEvents, webhookRejections, type WebhookEventStatus } from '../../../db/schema';
 import type { EventsDeclaration } from '../contract';
+import { parseDuration, zDuration } from '../duration';
 import { AppError } from '../errors';
+import { insertRun, loadIntegration } from '../execution/run-create';
 import { recordAction } from '../governance/audit';
 import { ZUrlText } from '../params';
-import { ensureEventRun } from './intake';
+import { DEFAULT_BULK_PACE } from '../triggers/bulk';
+import { dispatchIntegration } from '../triggers/bulk-dispatch';
 
 /**
  * What the console's Events tab reads (received, duplicates, refused with reasons, processing
  * state, payloads with declared keys redacted) and the replay it offers: events set back to
- * pending and applied again by the integration's event run, so a replay goes through the runner
- * (its order, retries and breaker: while the breaker is open the run waits for it) and is audited.
+ * pending and applied again through the runner by held event runs released at bulk retry's pace
+ * and not while the breaker is open (replayEvents), audited.
  */
 
 export const EVENT_STATUSES = ['pending', 'processed', 'stale', 'failed'] as const satisfies readonly WebhookEventStatus[];
@@ -115,23 +119,51 @@ export async function listRejections(db: DatabaseOrTransaction, integration: str
 }
 
 export const MAX_REPLAY = 1_000;
+/** Events per replay run: the pace counts runs, like bulk retry's. */
+export const REPLAY_EVENTS_PER_RUN = 100;
+
+const ZReplayPace = z.object({
+  runs: z.number().int().min(1, 'must be at least 1').max(500),
+  per: zDuration({ min: '100ms', max: '1h' }),
+});
 
 /**
- * Sets the chosen events (by id, or every event matching a filter, at most MAX_REPLAY) back to
- * pending and makes sure an event run applies them, in one transaction with its audit row.
+ * Replays the chosen events (by id, or every event matching a filter, at most MAX_REPLAY) with the
+ * pacing and breaker rules of bulk retry: the events are split over held event runs
+ * (REPLAY_EVENTS_PER_RUN each) of one bulk operation of kind 'replay', which the bulk dispatcher
+ * releases at `pace` (default DEFAULT_BULK_PACE per integration) and not while the integration's
+ * breaker is open. An event waits, pending, until its run is released (no other run applies it
+ * before); cancelling the operation puts the events of unreleased runs back as they were. One
+ * transaction with its audit row; the first run is released before this returns when it may go.
  */
 export async function replayEvents(
   db: Database,
   boss: PgBoss,
-  params: { integration: string; eventIds?: string[]; filter?: Omit<EventFilter, 'limit' | 'before'>; actor: string; reason?: string },
-): Promise<{ replayed: number; runId: string | null }> {
+  params: {
+    integration: string;
+    eventIds?: string[];
+    filter?: Omit<EventFilter, 'limit' | 'before'>;
+    actor: string;
+    reason?: string;
+    pace?: { runs: number; per: string };
+    /** Events per run (at most REPLAY_EVENTS_PER_RUN, the default). */
+    eventsPerRun?: number;
+  },
+): Promise<{ replayed: number; runId: string | null; runIds: string[]; bulkOperationId: string }> {
   if (!params.eventIds?.length && !params.filter) throw new AppError('invalid_input', 'Choose events to replay: one event, or a filter');
-  return db.transaction(async (tx) => {
+  const paced = ZReplayPace.safeParse(params.pace ?? DEFAULT_BULK_PACE);
+  if (!paced.success) {
+    const issue = paced.error.issues[0];
+    throw new AppError('invalid_input', `pace.${issue.path.join('.')} ${issue.message}`);
+  }
+  const pace = paced.data;
+  const perRun = Math.max(1, Math.min(REPLAY_EVENTS_PER_RUN, Math.floor(params.eventsPerRun ?? REPLAY_EVENTS_PER_RUN)));
+  const result = await db.transaction(async (tx) => {
     const where = params.eventIds?.length
       ? and(eq(webhookEvents.integration, params.integration), inArray(webhookEvents.eventId, params.eventIds))
       : filterWhere(params.integration, params.filter!);
     const chosen = await tx
-      .select({ id: webhookEvents.id })
+      .select({ id: webhookEvents.id, status: webhookEvents.status })
       .from(webhookEvents)
       .where(and(where, sql`${webhookEvents.status} <> 'pending'`))
       .orderBy(webhookEvents.id)
@@ -144,23 +176,67 @@ export async function replayEvents(
         'invalid_input',
         `That filter matches more than ${MAX_REPLAY} events: narrow it (status, type, id) and replay in parts`,
       );
-    const ids = chosen.map((c) => c.id);
-    await tx
-      .update(webhookEvents)
-      .set({ status: 'pending', outcome: null, processedAt: null, replays: sql`${webhookEvents.replays} + 1` })
-      .where(inArray(webhookEvents.id, ids));
-    const runId = await ensureEventRun(tx, boss, params.integration);
+    const integration = await loadIntegration(tx, params.integration);
+    const bulkOperationId = randomUUID();
+    const chunks: (typeof chosen)[] = [];
+    for (let i = 0; i < chosen.length; i += perRun) chunks.push(chosen.slice(i, i + perRun));
+    await tx.insert(bulkOperations).values({
+      id: bulkOperationId,
+      kind: 'replay',
+      createdBy: params.actor,
+      runIds: [],
+      retriedRunIds: [],
+      total: chunks.length,
+      paceRuns: pace.runs,
+      pacePeriodMs: parseDuration(pace.per),
+      reason: params.reason || null,
+    });
+    const runIds: string[] = [];
+    for (const chunk of chunks) {
+      const runId = await insertRun(tx, boss, {
+        integration,
+        trigger: 'event',
+        triggeredBy: params.actor,
+        dryRun: false,
+        reason: params.reason || null,
+        bulkOperationId,
+        hold: 'pace',
+      });
+      runIds.push(runId);
+      await tx
+        .update(webhookEvents)
+        .set({
+          status: 'pending',
+          replayedFrom: sql`${webhookEvents.status}`,
+          replayRunId: runId,
+          outcome: null,
+          processedAt: null,
+          replays: sql`${webhookEvents.replays} + 1`,
+        })
+        .where(
+          inArray(
+            webhookEvents.id,
+            chunk.map((c) => c.id),
+          ),
+        );
+    }
+    await tx.update(bulkOperations).set({ runIds }).where(eq(bulkOperations.id, bulkOperationId));
     await recordAction(tx, {
       actor: params.actor,
       integration: params.integration,
       action: 'events.replay',
       details: {
-        count: ids.length,
+        count: chosen.length,
         ...(params.eventIds?.length ? { eventIds: params.eventIds.slice(0, 20) } : { filter: params.filter }),
         ...(params.reason ? { reason: params.reason } : {}),
-        runId,
+        bulkOperationId,
+        runIds,
+        pace,
       },
     });
-    return { replayed: ids.length, runId };
+    return { replayed: chosen.length, runId: runIds[0], runIds, bulkOperationId };
   });
+  // Release the first slot now (when the pace and the breaker allow); the workers' dispatcher does the rest.
+  await dispatchIntegration(db, boss, params.integration).catch(() => undefined);
+  return result;
 }

@@ -1,4 +1,4 @@
-import { asc, eq, sql } from 'drizzle-orm';
+import { asc, desc, eq, inArray, like, sql } from 'drizzle-orm';
 import type { PgBoss } from 'pg-boss';
 import { Webhook } from 'standardwebhooks';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -12,6 +12,8 @@ import { startPlatformWorker, type PlatformWorker } from '../execution/worker';
 import { keyringFrom } from '../governance/crypto';
 import { platformMetrics } from '../observability/metrics';
 import { buildRegistry } from '../registry';
+import { openBreaker, resetBreaker } from '../resilience/breaker';
+import { cancelBulkOperation } from '../triggers/bulk';
 import { runNow } from '../triggers/triggers';
 import { eventCounts, listEvents, replayEvents } from './events-read';
 import { receiveWebhook, type IntakeDeps } from './intake';
@@ -345,5 +347,64 @@ describe('webhook intake', () => {
     expect(rows[0].groups).toBeLessThan(20);
     for (const id of ids) await processed('hooked', id);
     expect(applied.filter((a) => a.id.startsWith('burst-'))).toHaveLength(40);
+  });
+
+  it("replays a filtered set at bulk retry's pace, none while the breaker is open, each event once; a cancel puts them back", async () => {
+    const burst = () => applied.filter((a) => a.id.startsWith('burst-')).length;
+    const before = burst();
+    await openBreaker(t.db, { key: 'hooked', by: 'op@example.com' });
+    const replay = await replayEvents(t.db, boss, {
+      integration: 'hooked',
+      filter: { q: 'burst-' },
+      actor: 'oscar',
+      pace: { runs: 1, per: '2s' },
+      eventsPerRun: 10,
+    });
+    expect(replay).toMatchObject({
+      replayed: 40,
+      runIds: [expect.any(String), expect.any(String), expect.any(String), expect.any(String)],
+    });
+    const heldRuns = () => t.db.select().from(runs).where(inArray(runs.id, replay.runIds));
+    const burstRows = () => t.db.select().from(webhookEvents).where(like(webhookEvents.eventId, 'burst-%'));
+    // The worker's dispatcher runs every 200 ms: with the breaker open it releases nothing.
+    await new Promise((r) => setTimeout(r, 1_500));
+    expect((await heldRuns()).every((r) => r.hold === 'breaker' && r.releasedAt === null && r.status === 'queued')).toBe(true);
+    expect((await burstRows()).every((r) => r.status === 'pending')).toBe(true);
+    expect(burst()).toBe(before);
+
+    await resetBreaker(t.db, { key: 'hooked', by: 'op@example.com' });
+    const first = await waitFor('the first replay run to be released', async () => {
+      const released = (await heldRuns()).filter((r) => r.releasedAt !== null);
+      return released.length > 0 ? released : undefined;
+    });
+    expect(first).toHaveLength(1);
+    const done = await waitFor(
+      'every replayed event to be applied',
+      async () => {
+        const rows = await burstRows();
+        return rows.every((r) => r.status === 'processed') ? rows : undefined;
+      },
+      30_000,
+    );
+    expect(done).toHaveLength(40);
+    // Each event applied once more, by its own paced run or a later one, never before its run was released.
+    expect(burst()).toBe(before + 40);
+    const released = (await heldRuns()).map((r) => r.releasedAt!.getTime()).sort((a, b) => a - b);
+    expect(released).toHaveLength(4);
+    for (let i = 1; i < released.length; i++) expect(released[i] - released[i - 1]).toBeGreaterThanOrEqual(1_900);
+    const [audit] = await t.db.select().from(auditLog).where(eq(auditLog.fieldName, 'events.replay')).orderBy(desc(auditLog.id)).limit(1);
+    expect(audit.newValue).toMatchObject({ count: 40, bulkOperationId: replay.bulkOperationId, pace: { runs: 1, per: '2s' } });
+
+    // Cancelled before release: the events go back to what they were, and nothing applies them.
+    await openBreaker(t.db, { key: 'hooked', by: 'op@example.com' });
+    const again = await replayEvents(t.db, boss, { integration: 'hooked', filter: { q: 'burst-1' }, actor: 'oscar', eventsPerRun: 5 });
+    expect(again.replayed).toBe(11);
+    await cancelBulkOperation(t.db, boss, { id: again.bulkOperationId, by: 'oscar' });
+    await resetBreaker(t.db, { key: 'hooked', by: 'op@example.com' });
+    const rows = await burstRows();
+    expect(rows.every((r) => r.status === 'processed')).toBe(true);
+    expect(rows.filter((r) => r.eventId.startsWith('burst-1')).every((r) => r.replayRunId === null && r.replays === 2)).toBe(true);
+    await new Promise((r) => setTimeout(r, 1_000));
+    expect(burst()).toBe(before + 40);
   });
 });

@@ -49,7 +49,15 @@ export async function applyPendingEvents(
     const page = await db
       .select({ id: webhookEvents.id })
       .from(webhookEvents)
-      .where(and(eq(webhookEvents.integration, integration), eq(webhookEvents.status, 'pending'), gt(webhookEvents.id, lastId)))
+      .where(
+        and(
+          eq(webhookEvents.integration, integration),
+          eq(webhookEvents.status, 'pending'),
+          gt(webhookEvents.id, lastId),
+          // A replayed event waits for its own (held) replay run to be released: the pace and breaker of bulk retry.
+          sql`not exists (select 1 from runs r where r.id = ${webhookEvents.replayRunId} and r.status = 'queued' and r.released_at is null)`,
+        ),
+      )
       .orderBy(asc(webhookEvents.id))
       .limit(PAGE);
     if (page.length === 0) break;

@@ -20,7 +20,7 @@ export interface BulkProgress {
 
 export interface BulkOperationView {
   id: string;
-  kind: 'retry';
+  kind: 'retry' | 'replay';
   createdBy: string;
   createdAt: Date;
   reason: string | null;

@@ -3,7 +3,7 @@ import { and, asc, eq, inArray, sql } from 'drizzle-orm';
 import type { PgBoss } from 'pg-boss';
 import { z } from 'zod';
 import type { Database, DatabaseOrTransaction } from '../../../db/client';
-import { bulkOperations, runs, type Integration, type Run } from '../../../db/schema';
+import { bulkOperations, runs, webhookEvents, type Integration, type Run } from '../../../db/schema';
 import { parseDuration, zDuration } from '../duration';
 import { AppError } from '../errors';
 import { bossDb, RUNS_QUEUE } from '../execution/queue';
@@ -195,6 +195,26 @@ export async function cancelBulkOperation(
       })
       .where(and(eq(runs.bulkOperationId, p.id), eq(runs.status, 'queued'), sql`${runs.startedAt} is null`))
       .returning({ id: runs.id, jobId: runs.jobId, integration: runs.integration });
+    if (row.kind === 'replay' && cancelled.length) {
+      // The events of replay runs that never went back to what they were before the replay.
+      await tx
+        .update(webhookEvents)
+        .set({
+          status: sql`coalesce(${webhookEvents.replayedFrom}, 'failed')`,
+          outcome: `replay cancelled by ${p.by} (bulk operation ${p.id}); not applied again`,
+          replayRunId: null,
+          replayedFrom: null,
+        })
+        .where(
+          and(
+            inArray(
+              webhookEvents.replayRunId,
+              cancelled.map((r) => r.id),
+            ),
+            eq(webhookEvents.status, 'pending'),
+          ),
+        );
+    }
     const jobIds = cancelled.map((r) => r.jobId).filter((id): id is string => id !== null);
     if (jobIds.length) await boss.cancel(RUNS_QUEUE, jobIds, { db: bossDb(tx) });
     await tx
