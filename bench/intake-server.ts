@@ -103,6 +103,9 @@ async function main() {
   process.stdout.write(`ready ${(server.address() as AddressInfo).port}\n`);
 }
 
+// A SIGTERM ends the process through exit(), which writes a --cpu-prof profile.
+process.on('SIGTERM', () => process.exit(0));
+
 main().catch((error) => {
   console.error(error);
   process.exit(1);

@@ -1,5 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes, randomUUID } from 'node:crypto';
+import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { sql } from 'drizzle-orm';
 import { Webhook } from 'standardwebhooks';
@@ -9,7 +10,7 @@ import { keyringFrom } from '../lib/platform/governance/crypto';
 import { addWebhookSecret } from '../lib/platform/intake/secrets';
 import { syncRegistry } from '../lib/platform/registry';
 import { BENCH_EVENTS, benchEventsRegistry } from './intake-integration';
-import { alternate, createBenchDatabase, median, percentile, ratioText, sleep, table, until, type BenchContext } from './lib';
+import { createBenchDatabase, median, percentile, ratioText, sleep, table, until, type BenchContext, type Cell } from './lib';
 import type { BenchResult } from './run';
 
 /**
@@ -44,7 +45,9 @@ async function startServer(
   mode: 'platform' | 'bare' | 'worker',
   env: Record<string, string>,
 ): Promise<{ url: string; child: ChildProcess }> {
-  const child = spawn(process.execPath, ['--import', 'tsx', path.join(ROOT, 'bench/intake-server.ts')], {
+  // INTAKE_CPU_PROF=<dir>: CPU profiles of the servers (written when they are stopped with SIGTERM).
+  const prof = process.env.INTAKE_CPU_PROF ? ['--cpu-prof', '--cpu-prof-dir', process.env.INTAKE_CPU_PROF] : [];
+  const child = spawn(process.execPath, [...prof, '--import', 'tsx', path.join(ROOT, 'bench/intake-server.ts')], {
     cwd: ROOT,
     env: { ...process.env, ...env, MODE: mode, PORT: '0' },
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -68,7 +71,15 @@ async function startServer(
 
 function signedRequest(hook: Webhook, n: number) {
   const id = `evt_${randomUUID()}`;
-  const body = JSON.stringify({ type: 'bench.event', key: `k-${n % 500}`, version: n, data: { amount: '12.34', note: 'x'.repeat(200) } });
+  // Read by bench-events (type, key, version) and by payment-events (type, data.payment_id,
+  // data.sequence; a type it does not use, so its handler applies nothing).
+  const key = `k-${n % 500}`;
+  const body = JSON.stringify({
+    type: 'bench.event',
+    key,
+    version: n,
+    data: { payment_id: key, sequence: n, amount: '12.34', note: 'x'.repeat(200) },
+  });
   const now = new Date();
   return {
     body,
@@ -141,6 +152,63 @@ async function capacity(url: string, hook: Webhook, seconds: number): Promise<Lo
   return result;
 }
 
+/** The production build, `next start` on the bench database: the route users' senders hit. */
+async function startRoute(databaseUrl: string, secretsKey: string): Promise<{ url: string; child: ChildProcess } | null> {
+  if (!existsSync(path.join(ROOT, '.next', 'BUILD_ID'))) {
+    console.log('intake: no production build (npx next build): the Next.js route is not measured');
+    return null;
+  }
+  const port = 3900 + Math.floor(Math.random() * 90);
+  const child = spawn(path.join(ROOT, 'node_modules', '.bin', 'next'), ['start', '-p', String(port), '-H', '127.0.0.1'], {
+    cwd: ROOT,
+    env: {
+      ...process.env,
+      NODE_ENV: 'production',
+      DATABASE_URL: databaseUrl,
+      JUNCTION_SECRETS_KEY: secretsKey,
+      JUNCTION_AUDIT_KEY: randomBytes(32).toString('base64'),
+      AUTH_SECRET: randomBytes(33).toString('base64'),
+      AUTH_TRUST_HOST: 'true',
+      APP_URL: `http://127.0.0.1:${port}`,
+      NEXT_TELEMETRY_DISABLED: '1',
+      LOG_LEVEL: 'warn',
+      ...(process.env.INTAKE_CPU_PROF ? { NODE_OPTIONS: `--cpu-prof --cpu-prof-dir=${process.env.INTAKE_CPU_PROF}` } : {}),
+    },
+    stdio: ['ignore', 'pipe', 'pipe'],
+    detached: true,
+  });
+  let output = '';
+  const keep = (d: Buffer) => (output = (output + d.toString()).slice(-4000));
+  child.stdout!.on('data', keep);
+  child.stderr!.on('data', keep);
+  const started = Date.now();
+  for (;;) {
+    if (child.exitCode !== null) throw new Error(`next start exited with ${child.exitCode}:\n${output}`);
+    try {
+      // Any answer from the route itself (GET is 405) means it is up.
+      if ((await fetch(`http://127.0.0.1:${port}/hooks/${ROUTE_EVENTS}`)).status === 405) break;
+    } catch {
+      // not listening yet
+    }
+    if (Date.now() - started > 120_000) throw new Error(`next start was not up after 120 s:\n${output}`);
+    await sleep(500);
+  }
+  return { url: `http://127.0.0.1:${port}/hooks/${ROUTE_EVENTS}`, child };
+}
+
+const ROUTE_EVENTS = 'payment-events';
+
+function summarise(rs: LoadResult[]) {
+  return {
+    throughput: median(rs.map((r) => r.ok / r.seconds)),
+    p50: median(rs.map((r) => percentile(r.latencies, 50))),
+    p95: median(rs.map((r) => percentile(r.latencies, 95))),
+    errors: rs.reduce((n, r) => n + Object.values(r.errors).reduce((a, b) => a + b, 0), 0),
+    detail: rs.map((r) => JSON.stringify(r.errors)).join(' '),
+    rounds: rs.map((r) => (r.ok / r.seconds).toFixed(0)).join(', '),
+  };
+}
+
 export async function runIntake(ctx: BenchContext): Promise<BenchResult> {
   const size = INTAKE_SIZES[ctx.size];
   const bench = await createBenchDatabase(ctx.adminUrl, 'intake');
@@ -155,6 +223,8 @@ export async function runIntake(ctx: BenchContext): Promise<BenchResult> {
     const key = randomBytes(32).toString('base64');
     const keyring = keyringFrom({ key, keyId: 'k1' });
     const { generated } = await addWebhookSecret(bench.db, keyring, { def: registry.get(BENCH_EVENTS)!, label: 'bench', actor: 'bench' });
+    // The same secret on the product's endpoint: one signer for every server.
+    await addWebhookSecret(bench.db, keyring, { def: registry.get(ROUTE_EVENTS)!, label: 'bench', value: generated!, actor: 'bench' });
     const hook = new Webhook(generated!);
     await boss.start();
     await ensurePlatformQueues(boss);
@@ -164,17 +234,25 @@ export async function runIntake(ctx: BenchContext): Promise<BenchResult> {
     const platform = await startServer('platform', env);
     const bare = await startServer('bare', env);
     servers.push(platform.child, bare.child);
-    // Warm both (connections, JIT).
-    await sustained(platform.url, hook, 50, 1);
-    await sustained(bare.url, hook, 50, 1);
+    const route = await startRoute(bench.url, key);
+    if (route) servers.push(route.child);
+    const targets = [
+      { name: 'platform', url: platform.url },
+      ...(route ? [{ name: 'route', url: route.url }] : []),
+      { name: 'bare', url: bare.url },
+    ];
+    // Warm every server (connections, JIT, the route's code).
+    for (const t of targets) await sustained(t.url, hook, 50, 2);
     const warmStart = await bench.db.execute<{ n: number }>(sql`select coalesce(max(id), 0)::int as n from webhook_events`);
     const afterId = warmStart[0].n;
 
-    const loads = await alternate(
-      size.rounds,
-      () => sustained(platform.url, hook, size.rate, size.seconds),
-      () => sustained(bare.url, hook, size.rate, size.seconds),
-    );
+    // Side by side: each round runs every server once, the order rotated between rounds.
+    const loads = new Map<string, LoadResult[]>(targets.map((t) => [t.name, []]));
+    for (let round = 0; round < size.rounds; round++)
+      for (let i = 0; i < targets.length; i++) {
+        const t = targets[(i + round) % targets.length];
+        loads.get(t.name)!.push(await sustained(t.url, hook, size.rate, size.seconds));
+      }
     await until(
       'the worker to apply the sustained events',
       async () => {
@@ -186,28 +264,44 @@ export async function runIntake(ctx: BenchContext): Promise<BenchResult> {
       180_000,
       500,
     ).catch(() => undefined);
-    const [lat] = await bench.db.execute<{ p50: number; p95: number; n: number }>(sql`
-      select percentile_cont(0.5) within group (order by extract(epoch from started_at - received_at) * 1000) as p50,
-             percentile_cont(0.95) within group (order by extract(epoch from started_at - received_at) * 1000) as p95,
-             count(*)::int as n
-        from webhook_events where id > ${afterId} and started_at is not null`);
-    const caps = await alternate(
-      size.rounds,
-      () => capacity(platform.url, hook, Math.max(2, size.seconds / 3)),
-      () => capacity(bare.url, hook, Math.max(2, size.seconds / 3)),
-    );
+    const lat = new Map<string, { p50: number; p95: number; n: number }>();
+    for (const integration of [BENCH_EVENTS, ROUTE_EVENTS]) {
+      const [row] = await bench.db.execute<{ p50: number; p95: number; n: number }>(sql`
+        select percentile_cont(0.5) within group (order by extract(epoch from started_at - received_at) * 1000) as p50,
+               percentile_cont(0.95) within group (order by extract(epoch from started_at - received_at) * 1000) as p95,
+               count(*)::int as n
+          from webhook_events where id > ${afterId} and started_at is not null and integration = ${integration}`);
+      lat.set(integration, row);
+    }
+    const caps = new Map<string, LoadResult[]>(targets.map((t) => [t.name, []]));
+    for (let round = 0; round < size.rounds; round++)
+      for (let i = 0; i < targets.length; i++) {
+        const t = targets[(i + round) % targets.length];
+        caps.get(t.name)!.push(await capacity(t.url, hook, Math.max(2, size.seconds / 3)));
+      }
 
-    const sum = (rs: LoadResult[]) => ({
-      throughput: median(rs.map((r) => r.ok / r.seconds)),
-      p50: median(rs.map((r) => percentile(r.latencies, 50))),
-      p95: median(rs.map((r) => percentile(r.latencies, 95))),
-      errors: rs.reduce((n, r) => n + Object.values(r.errors).reduce((a, b) => a + b, 0), 0),
-      detail: rs.map((r) => JSON.stringify(r.errors)).join(' '),
-    });
-    const p = sum(loads.platform);
-    const b = sum(loads.baseline);
-    const pc = sum(caps.platform);
-    const bc = sum(caps.baseline);
+    const s = new Map(targets.map((t) => [t.name, { load: summarise(loads.get(t.name)!), cap: summarise(caps.get(t.name)!) }]));
+    const b = s.get('bare')!;
+    const columns = targets.filter((t) => t.name !== 'bare').map((t) => t.name);
+    const label: Record<string, string> = { platform: 'platform (receiveWebhook)', route: 'Next.js route (next start)' };
+    const latText = (l: { p50: number; p95: number; n: number } | undefined) =>
+      l && l.n ? `${Number(l.p50).toFixed(0)} / ${Number(l.p95).toFixed(0)} (${l.n} events)` : '—';
+    const rowsFor = (name: string) => {
+      const x = s.get(name)!;
+      return {
+        throughput: x.load.throughput,
+        p50: x.load.p50,
+        p95: x.load.p95,
+        errors: `${x.load.errors} ${x.load.detail}`,
+        rounds: x.load.rounds,
+        cap: x.cap.throughput,
+        capRounds: x.cap.rounds,
+        capP95: x.cap.p95,
+        capErrors: `${x.cap.errors} ${x.cap.detail}`,
+      };
+    };
+    const cells = (pick: (r: ReturnType<typeof rowsFor>) => Cell) => columns.map((c) => pick(rowsFor(c)));
+    const ratios = (pick: (r: ReturnType<typeof rowsFor>) => string) => columns.map((c) => pick(rowsFor(c))).join('; ');
     const load = (await import('node:os'))
       .loadavg()
       .map((l) => l.toFixed(1))
@@ -215,18 +309,30 @@ export async function runIntake(ctx: BenchContext): Promise<BenchResult> {
     const text = [
       `sustained ${size.rate} events/s for ${size.seconds} s (open loop), then ${IN_FLIGHT} in flight for ${Math.max(2, size.seconds / 3)} s; ${size.rounds} round(s); load average at the end ${load}`,
       table(
-        ['', 'platform (receiveWebhook)', 'bare node:http (verify + insert)', 'platform / bare'],
+        ['', ...columns.map((c) => label[c]), 'bare node:http (verify + insert)', `${columns.join(' / ')} vs bare`],
         [
-          ['sustained: 2xx events/s', p.throughput, b.throughput, p.throughput / b.throughput],
-          ['sustained: 2xx p50, ms', p.p50, b.p50, p.p50 / b.p50],
-          ['sustained: 2xx p95, ms', p.p95, b.p95, `${(p.p95 / b.p95).toFixed(2)} (goal p95 < 25 ms: ${p.p95 < 25 ? 'met' : 'MISSED'})`],
-          ['sustained: errors', `${p.errors} ${p.detail}`, `${b.errors} ${b.detail}`, ''],
-          ['capacity: 2xx events/s', pc.throughput, bc.throughput, ratioText(pc.throughput / bc.throughput, 0.5)],
-          ['capacity: 2xx p95, ms', pc.p95, bc.p95, pc.p95 / bc.p95],
-          ['capacity: errors', `${pc.errors} ${pc.detail}`, `${bc.errors} ${bc.detail}`, ''],
+          [
+            'sustained: 2xx events/s',
+            ...cells((r) => r.throughput),
+            b.load.throughput,
+            ratios((r) => (r.throughput / b.load.throughput).toFixed(2)),
+          ],
+          ['sustained: 2xx events/s per round', ...cells((r) => r.rounds), b.load.rounds, ''],
+          ['sustained: 2xx p50, ms', ...cells((r) => r.p50), b.load.p50, ratios((r) => (r.p50 / b.load.p50).toFixed(2))],
+          [
+            'sustained: 2xx p95, ms',
+            ...cells((r) => r.p95),
+            b.load.p95,
+            ratios((r) => `${(r.p95 / b.load.p95).toFixed(2)} (p95 < 25 ms: ${r.p95 < 25 ? 'met' : 'MISSED'})`),
+          ],
+          ['sustained: errors', ...cells((r) => r.errors), `${b.load.errors} ${b.load.detail}`, ''],
+          ['capacity: 2xx events/s', ...cells((r) => r.cap), b.cap.throughput, ratios((r) => ratioText(r.cap / b.cap.throughput, 0.5))],
+          ['capacity: 2xx events/s per round', ...cells((r) => r.capRounds), b.cap.rounds, ''],
+          ['capacity: 2xx p95, ms', ...cells((r) => r.capP95), b.cap.p95, ratios((r) => (r.capP95 / b.cap.p95).toFixed(2))],
+          ['capacity: errors', ...cells((r) => r.capErrors), `${b.cap.errors} ${b.cap.detail}`, ''],
           [
             'received → handler started, p50 / p95 ms',
-            `${Number(lat.p50).toFixed(0)} / ${Number(lat.p95).toFixed(0)} (${lat.n} events)`,
+            ...columns.map((c) => latText(lat.get(c === 'route' ? ROUTE_EVENTS : BENCH_EVENTS))),
             '—',
             '',
           ],
@@ -236,18 +342,38 @@ export async function runIntake(ctx: BenchContext): Promise<BenchResult> {
     return {
       name: 'intake',
       text,
-      summary: [
-        [
-          `7 intake, sustained ${size.rate}/s: 2xx events/s (p95 ms)`,
-          `${p.throughput.toFixed(0)} (${p.p95.toFixed(1)})`,
-          `${b.throughput.toFixed(0)} (${b.p95.toFixed(1)})`,
-          (p.throughput / b.throughput).toFixed(2),
-        ],
-        ['7 intake, capacity events/s', pc.throughput, bc.throughput, ratioText(pc.throughput / bc.throughput, 0.5)],
-      ],
+      summary: columns.flatMap((c) => {
+        const r = rowsFor(c);
+        return [
+          [
+            `7 intake ${c}, sustained ${size.rate}/s: 2xx events/s (p95 ms)`,
+            `${r.throughput.toFixed(0)} (${r.p95.toFixed(1)})`,
+            `${b.load.throughput.toFixed(0)} (${b.load.p95.toFixed(1)})`,
+            (r.throughput / b.load.throughput).toFixed(2),
+          ],
+          [`7 intake ${c}, capacity events/s`, r.cap, b.cap.throughput, ratioText(r.cap / b.cap.throughput, 0.5)],
+        ];
+      }),
     };
   } finally {
-    for (const s of servers) s.kill('SIGKILL');
+    for (const c of servers) {
+      if (c.exitCode !== null) continue;
+      // next start is its own process group (its workers go with it).
+      if (c.spawnargs.includes('start') && c.pid) {
+        try {
+          if (process.env.INTAKE_CPU_PROF) {
+            process.kill(-c.pid, 'SIGTERM');
+            await new Promise((resolve) => setTimeout(resolve, 5_000));
+          }
+          if (c.exitCode === null) process.kill(-c.pid, 'SIGKILL');
+        } catch {
+          c.kill('SIGKILL');
+        }
+      } else if (process.env.INTAKE_CPU_PROF) {
+        c.kill('SIGTERM');
+        await new Promise((resolve) => setTimeout(resolve, 2_000));
+      } else c.kill('SIGKILL');
+    }
     await boss.stop({ graceful: false }).catch(() => {});
     await bench.drop();
   }

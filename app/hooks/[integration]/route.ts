@@ -13,6 +13,12 @@ import { getRegistry } from '@/lib/server/registry';
 
 export const dynamic = 'force-dynamic';
 
+/**
+ * Answers are a few bytes for a server, never cached: `no-transform` keeps Next's gzip off them
+ * (compressing each tiny answer cost more CPU than anything else in the route but the framework).
+ */
+const ANSWER_HEADERS = { 'cache-control': 'no-store, no-transform' };
+
 /** Reads at most `limit` bytes; null as soon as the body is longer (the rest is not read). */
 async function readLimited(request: Request, limit: number): Promise<Buffer | null> {
   if (!request.body) return Buffer.alloc(0);
@@ -48,7 +54,7 @@ export async function POST(request: Request, context: { params: Promise<{ integr
         remote: headers['x-forwarded-for']?.split(',')[0]?.trim() ?? null,
       },
     );
-    return NextResponse.json(answer.body, { status: answer.status });
+    return NextResponse.json(answer.body, { status: answer.status, headers: ANSWER_HEADERS });
   } catch (error) {
     // Nothing was committed: the sender retries. The message names no secret, signature or body.
     // The database's own message (a failed query's text would carry the payload in its parameters).
@@ -60,7 +66,7 @@ export async function POST(request: Request, context: { params: Promise<{ integr
           ? error.message
           : 'query failed';
     console.error(`[intake] ${integration}: delivery not stored: ${reason.slice(0, 200)}`);
-    return NextResponse.json({ error: 'temporarily unable to store the event; retry later' }, { status: 503 });
+    return NextResponse.json({ error: 'temporarily unable to store the event; retry later' }, { status: 503, headers: ANSWER_HEADERS });
   }
 }
 
