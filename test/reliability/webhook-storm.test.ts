@@ -1,4 +1,6 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { existsSync } from 'node:fs';
 import { createServer } from 'node:net';
 import path from 'node:path';
 import { sql } from 'drizzle-orm';
@@ -14,8 +16,8 @@ import { startTestBoss } from '../fixtures/platform';
 import { createRunQueues, newSecretsKey, report, ROOT, sleep, startWorkerProcess, type WorkerProcess } from './support';
 
 /**
- * Issue 17: a storm of signed payment webhooks while `kill -9` hits the process receiving them
- * (the intake, test/fixtures/intake-server.ts: the same receiveWebhook the Next.js route calls)
+ * Issue 17: a storm of signed payment webhooks while `kill -9` hits the web process receiving them
+ * (`next start` on the production build, `POST /hooks/payment-events`; built first when missing)
  * and the worker processes applying them (worker/index.ts). The payment provider stand-in retries
  * every delivery not answered 2xx, and injects duplicates, out-of-order deliveries, bad signatures
  * and stale timestamps. Afterwards, by the effect on the host database: every event answered 2xx
@@ -40,6 +42,8 @@ let intake: ChildProcess | undefined;
 let port = 0;
 const workers: WorkerProcess[] = [];
 const { key, keyring } = newSecretsKey();
+const auditKey = randomBytes(32).toString('base64');
+const authSecret = randomBytes(33).toString('base64');
 
 async function freePort(): Promise<number> {
   const server = createServer();
@@ -49,36 +53,60 @@ async function freePort(): Promise<number> {
   return p;
 }
 
-async function startIntake(): Promise<ChildProcess> {
-  const child = spawn(process.execPath, ['--import', 'tsx', path.join(ROOT, 'test/fixtures/intake-server.ts')], {
+/** The production build the web process serves; built once here when missing (CI runs this suite before its e2e build). */
+function ensureBuild(): void {
+  if (existsSync(path.join(ROOT, '.next', 'BUILD_ID'))) return;
+  console.log('webhook storm: no production build, running next build (minutes on 2 cores)');
+  execFileSync(path.join(ROOT, 'node_modules', '.bin', 'next'), ['build'], {
     cwd: ROOT,
-    env: { ...process.env, DATABASE_URL: t.url, JUNCTION_SECRETS_KEY: key, PORT: String(port), DB_POOL: '10' },
+    stdio: 'inherit',
+    env: { ...process.env, NEXT_TELEMETRY_DISABLED: '1' },
+  });
+}
+
+/** The real web process: `next start` on the production build, its own process group (killed whole). */
+async function startIntake(): Promise<ChildProcess> {
+  const child = spawn(path.join(ROOT, 'node_modules', '.bin', 'next'), ['start', '-p', String(port), '-H', '127.0.0.1'], {
+    cwd: ROOT,
+    env: {
+      ...process.env,
+      NODE_ENV: 'production',
+      DATABASE_URL: t.url,
+      JUNCTION_SECRETS_KEY: key,
+      JUNCTION_AUDIT_KEY: auditKey,
+      AUTH_SECRET: authSecret,
+      AUTH_TRUST_HOST: 'true',
+      APP_URL: `http://127.0.0.1:${port}`,
+      NEXT_TELEMETRY_DISABLED: '1',
+      LOG_LEVEL: 'warn',
+    },
     stdio: ['ignore', 'pipe', 'pipe'],
+    detached: true,
   });
   let output = '';
-  child.stderr!.on('data', (d: Buffer) => (output += d.toString()));
-  await new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`intake did not start:\n${output}`)), 90_000);
-    child.stdout!.on('data', (d: Buffer) => {
-      output += d.toString();
-      if (output.includes('ready')) {
-        clearTimeout(timer);
-        resolve();
-      }
-    });
-    child.once('exit', () => {
-      clearTimeout(timer);
-      reject(new Error(`intake exited before it was ready:\n${output}`));
-    });
-  });
-  return child;
+  const keep = (d: Buffer) => (output = (output + d.toString()).slice(-4_000));
+  child.stdout!.on('data', keep);
+  child.stderr!.on('data', keep);
+  const started = Date.now();
+  for (;;) {
+    if (child.exitCode !== null || child.signalCode !== null) throw new Error(`next start exited before it was ready:\n${output}`);
+    try {
+      // The webhook route itself answers (GET is 405): the endpoint is up.
+      if ((await fetch(`http://127.0.0.1:${port}/hooks/payment-events`)).status === 405) return child;
+    } catch {
+      // not listening yet
+    }
+    if (Date.now() - started > 120_000) throw new Error(`next start was not ready after 120 s:\n${output}`);
+    await sleep(200);
+  }
 }
 
 async function killIntake(): Promise<void> {
   const child = intake;
   if (!child || child.exitCode !== null || child.signalCode !== null) return;
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  child.kill('SIGKILL');
+  // kill -9 of the web process (and anything it started).
+  process.kill(-child.pid!, 'SIGKILL');
   await exited;
 }
 
@@ -96,6 +124,7 @@ beforeAll(async () => {
   const def = buildRegistry(integrations).get('payment-events')!;
   const { generated } = await addWebhookSecret(t.db, keyring, { def, label: 'storm', actor: 'storm-suite' });
   port = await freePort();
+  ensureBuild();
   intake = await startIntake();
   for (let i = 0; i < WORKERS; i++)
     workers.push(await startWorkerProcess({ DATABASE_URL: t.url, JUNCTION_SECRETS_KEY: key, APP_URL: 'http://localhost:3000' }));
@@ -109,7 +138,7 @@ beforeAll(async () => {
     holdBackMs: 500,
     timeoutMs: 5_000,
   });
-}, 300_000);
+}, 1_200_000);
 
 afterAll(async () => {
   provider?.stop();
@@ -119,7 +148,7 @@ afterAll(async () => {
   await t?.drop();
 });
 
-describe('webhook storm with kill -9 of the intake and the workers (issue 17)', () => {
+describe('webhook storm with kill -9 of the web process and the workers (issue 17)', () => {
   it(
     'applies every event answered 2xx exactly once, in order per payment, none lost',
     async () => {
