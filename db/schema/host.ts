@@ -77,6 +77,21 @@ export const invoicePaymentHistory = pgTable(
 );
 export type InvoicePaymentHistory = typeof invoicePaymentHistory.$inferSelect;
 
+/**
+ * A payout as recorded per payment it covers (payment-events): a payout that arrives before the
+ * payment it settles is kept here and applied to the invoice when the payment arrives.
+ */
+export const paymentPayouts = pgTable('payment_payouts', {
+  paymentId: text('payment_id').primaryKey(),
+  payoutId: text('payout_id').notNull(),
+  eventId: text('event_id').notNull(),
+  version: bigint('version', { mode: 'number' }),
+  amount: numeric('amount', { precision: 14, scale: 2 }),
+  currency: text('currency'),
+  paidOutAt: tstz('paid_out_at').notNull(),
+  recordedAt: tstz('recorded_at').notNull().defaultNow(),
+});
+
 export const invoiceLines = pgTable(
   'invoice_lines',
   {

@@ -1,7 +1,7 @@
 import { and, eq, inArray, sql } from 'drizzle-orm';
 import { z } from 'zod';
 import type { Transaction } from '../../../db/client';
-import { invoicePaymentHistory, invoices } from '../../../db/schema';
+import { invoicePaymentHistory, invoices, paymentPayouts } from '../../../db/schema';
 import { defineIntegration, type IncomingEvent } from '../../platform/contract';
 import { PermanentError } from '../../platform/errors';
 
@@ -14,7 +14,9 @@ import { PermanentError } from '../../platform/errors';
  * Ordering: the provider's `data.sequence` grows with each event of one payment (or payout), so
  * the payment (payout) id is the ordering key and the sequence its version: a refund that arrived
  * before its payment's success leaves the success stale, never applied over the refund. Writes go
- * through the platform's `tx`, which also marks the events processed: applied exactly once.
+ * through the platform's `tx`, which also marks the events processed: applied exactly once. A
+ * payout is recorded per payment it covers (`payment_payouts`): one that arrives before a payment's
+ * success settles that invoice when the payment arrives, never lost.
  */
 
 const Money = z.string().regex(/^-?\d{1,12}(\.\d{1,2})?$/, 'must be a decimal amount');
@@ -46,7 +48,7 @@ function parse<T>(schema: z.ZodType<T>, event: IncomingEvent): T {
 async function applyPayment(tx: Transaction, event: IncomingEvent, status: 'paid' | 'refunded'): Promise<string> {
   const p = parse(Payment, event);
   const [invoice] = await tx
-    .select({ id: invoices.id, paymentId: invoices.paymentId, paymentVersion: invoices.paymentVersion })
+    .select({ id: invoices.id, paymentId: invoices.paymentId, paymentVersion: invoices.paymentVersion, payoutId: invoices.payoutId })
     .from(invoices)
     .where(eq(invoices.number, p.invoice_number))
     .for('update');
@@ -73,15 +75,57 @@ async function applyPayment(tx: Transaction, event: IncomingEvent, status: 'paid
     amount: p.amount,
     currency: p.currency.toUpperCase(),
   });
+  // A payout that arrived before this payment settles the invoice now.
+  const [early] = await tx.select().from(paymentPayouts).where(eq(paymentPayouts.paymentId, p.payment_id));
+  if (early && invoice.payoutId !== early.payoutId) {
+    await tx.update(invoices).set({ payoutId: early.payoutId, paidOutAt: early.paidOutAt }).where(eq(invoices.id, invoice.id));
+    await tx.insert(invoicePaymentHistory).values({
+      invoiceId: invoice.id,
+      eventId: early.eventId,
+      eventType: 'payout.paid',
+      paymentId: p.payment_id,
+      payoutId: early.payoutId,
+      version: early.version,
+      amount: early.amount,
+      currency: early.currency,
+    });
+    return `${event.id}: invoice ${p.invoice_number} ${status}, settled by payout ${early.payoutId} that arrived first`;
+  }
   return `${event.id}: invoice ${p.invoice_number} ${status}`;
 }
 
 async function applyPayout(tx: Transaction, event: IncomingEvent): Promise<string> {
   const p = parse(Payout, event);
   if (p.payment_ids.length === 0) return `${event.id}: payout ${p.payout_id} settles no payment`;
+  const paidOutAt = new Date((Number((event.payload as Body).created) || Date.now() / 1000) * 1000);
+  // Recorded per payment: one whose payment.succeeded has not arrived yet is settled when it does.
+  await tx
+    .insert(paymentPayouts)
+    .values(
+      p.payment_ids.map((paymentId) => ({
+        paymentId,
+        payoutId: p.payout_id,
+        eventId: event.id,
+        version: p.sequence,
+        amount: p.amount,
+        currency: p.currency.toUpperCase(),
+        paidOutAt,
+      })),
+    )
+    .onConflictDoUpdate({
+      target: paymentPayouts.paymentId,
+      set: {
+        payoutId: sql`excluded.payout_id`,
+        eventId: sql`excluded.event_id`,
+        version: sql`excluded.version`,
+        amount: sql`excluded.amount`,
+        currency: sql`excluded.currency`,
+        paidOutAt: sql`excluded.paid_out_at`,
+      },
+    });
   const settled = await tx
     .update(invoices)
-    .set({ payoutId: p.payout_id, paidOutAt: sql`to_timestamp(${Number((event.payload as Body).created) || Date.now() / 1000})` })
+    .set({ payoutId: p.payout_id, paidOutAt })
     .where(and(inArray(invoices.paymentId, p.payment_ids)))
     .returning({ id: invoices.id, paymentId: invoices.paymentId });
   if (settled.length)
@@ -97,7 +141,8 @@ async function applyPayout(tx: Transaction, event: IncomingEvent): Promise<strin
         currency: p.currency.toUpperCase(),
       })),
     );
-  return `${event.id}: payout ${p.payout_id} settled ${settled.length} of ${p.payment_ids.length} payments`;
+  const waiting = p.payment_ids.length - settled.length;
+  return `${event.id}: payout ${p.payout_id} settled ${settled.length} of ${p.payment_ids.length} payments${waiting ? ` (${waiting} settled when their payment arrives)` : ''}`;
 }
 
 export const paymentEvents = defineIntegration({

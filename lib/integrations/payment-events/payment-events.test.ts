@@ -110,4 +110,39 @@ describe('payment-events', () => {
       `[payment-events] events ${events.length}, attempts ${stats.attempts}, statuses ${JSON.stringify(stats.byStatus)}, injected ${JSON.stringify(stats.injected)}, stale ${stale.length}, history rows ${history.length}`,
     );
   });
+
+  it('applies a payout that arrived before its payments when they arrive, once each', async () => {
+    const [customer] = await t.db.insert(customers).values({ name: 'Early Payouts Ltd' }).returning();
+    const numbers = Array.from({ length: 5 }, (_, i) => `EARLY-${i}`);
+    for (const number of numbers) await insertPostedInvoice(t.db.$client, { number, customerId: customer.id, cents: 10_000 });
+    const paymentIds = numbers.map((_, i) => `pay_early_${i}`);
+    // The payout comes first and is applied while none of its payments is known.
+    const payout = provider.payoutPaid({ paymentIds, amount: '500.00', currency: 'EUR' });
+    await provider.drained(60_000);
+    await waitFor('the early payout applied', async () => {
+      const [row] = await t.db.select().from(webhookEvents).where(eq(webhookEvents.eventId, payout.id));
+      return row?.status === 'processed';
+    });
+    const before = await t.db.select().from(invoices).where(eq(invoices.customerId, customer.id));
+    expect(before.every((i) => i.payoutId === null)).toBe(true);
+
+    const payments = numbers.map((invoiceNumber, i) =>
+      provider.paymentSucceeded({ paymentId: paymentIds[i], invoiceNumber, amount: '100.00', currency: 'EUR' }),
+    );
+    await provider.drained(60_000);
+    await waitFor('the payments applied', async () => {
+      const rows = await t.db.select().from(webhookEvents).where(eq(webhookEvents.eventType, 'payment.succeeded'));
+      return payments.every((p) => rows.find((r) => r.eventId === p.id)?.status === 'processed');
+    });
+    const after = await t.db.select().from(invoices).where(eq(invoices.customerId, customer.id));
+    for (const inv of after) {
+      expect(inv.paymentStatus, inv.number).toBe('paid');
+      expect(inv.payoutId, inv.number).toBe(payout.data.payout_id);
+      expect(inv.paidOutAt, inv.number).not.toBeNull();
+    }
+    // One payout row per invoice in the timeline, after its payment.
+    const history = await t.db.select().from(invoicePaymentHistory).where(eq(invoicePaymentHistory.eventId, payout.id));
+    expect(history.map((h) => h.invoiceId).sort()).toEqual(after.map((i) => i.id).sort());
+    expect(history.every((h) => h.payoutId === payout.data.payout_id && h.eventType === 'payout.paid')).toBe(true);
+  });
 });
