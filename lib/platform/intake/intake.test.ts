@@ -3,8 +3,9 @@ import type { PgBoss } from 'pg-boss';
 import { Webhook } from 'standardwebhooks';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
-import { auditLog, runs, webhookEvents, webhookRejections } from '../../../db/schema';
+import { auditLog, runs, webhookEvents, webhookRejections, webhookSecrets } from '../../../db/schema';
 import { freshDatabase, type TestDatabase } from '../../../test/db';
+import { startIntakeServer } from '../../../test/fixtures/intake-server';
 import { startTestBoss, TEST_WORKER_OPTIONS, waitFor } from '../../../test/fixtures/platform';
 import { defineIntegration, type IncomingEvent, type IntegrationDefinition } from '../contract';
 import { PermanentError, TransientError } from '../errors';
@@ -59,6 +60,20 @@ const defs = [
       typeFrom: (d) => (d.body as { type?: string }).type,
       async handle(events) {
         for (const e of events) applied.push({ integration: 'hmac-hooked', id: e.id, type: e.type, version: null, attempt: 1 });
+      },
+    },
+  }),
+  defineIntegration({
+    name: 'acme-hmac',
+    description: 'Receives HMAC-SHA256 webhooks under its own header names',
+    settings: z.object({}),
+    events: {
+      scheme: 'hmac-sha256',
+      hmac: { signatureHeader: 'X-Acme-Signature', timestampHeader: 'X-Acme-Timestamp' },
+      idFrom: (d) => (d.body as { id?: string }).id,
+      typeFrom: (d) => (d.body as { type?: string }).type,
+      async handle(events) {
+        for (const e of events) applied.push({ integration: 'acme-hmac', id: e.id, type: e.type, version: null, attempt: 1 });
       },
     },
   }),
@@ -406,5 +421,73 @@ describe('webhook intake', () => {
     expect(rows.filter((r) => r.eventId.startsWith('burst-1')).every((r) => r.replayRunId === null && r.replays === 2)).toBe(true);
     await new Promise((r) => setTimeout(r, 1_000));
     expect(burst()).toBe(before + 40);
+  });
+
+  it('takes HMAC-SHA256 deliveries over HTTP end to end: signed ones applied once, forged, stale and swapped ones 401', async () => {
+    const oldSecret = 'acme-old-secret-0123456789';
+    const newSecret = 'acme-new-secret-9876543210';
+    const def = deps.registry.get('acme-hmac')!;
+    await addWebhookSecret(t.db, keyring, { def, label: 'old', value: oldSecret, actor: 'ada' });
+    const server = await startIntakeServer(deps);
+    try {
+      const post = async (headers: Record<string, string>, body: string) => {
+        const res = await fetch(`${server.url}/hooks/acme-hmac`, { method: 'POST', headers, body: Buffer.from(body, 'utf8') });
+        return { status: res.status, body: (await res.json()) as Record<string, unknown> };
+      };
+      const now = () => String(Math.floor(Date.now() / 1000));
+      const sign = (secret: string, ts: string, body: string) => hmacSignature(secret, ts, body);
+      const headers = (sig: string, ts: string) => ({
+        'content-type': 'application/json',
+        'X-Acme-Timestamp': ts,
+        'X-Acme-Signature': sig,
+      });
+
+      const body = '{"id":"acme-1","type":"order.paid","note":"naïve ✓"}';
+      const ts = now();
+      expect(await post(headers(`sha256=${sign(oldSecret, ts, body)}`, ts), body)).toEqual({
+        status: 200,
+        body: { received: true, id: 'acme-1', duplicate: false },
+      });
+      // The same delivery again: 200, a duplicate, nothing new.
+      expect((await post(headers(sign(oldSecret, ts, body), ts), body)).body.duplicate).toBe(true);
+      // Forged (another secret), a valid signature over other bytes, stale, missing and malformed signatures.
+      const other = '{"id":"acme-2","type":"order.paid"}';
+      expect(await post(headers(sign('not-the-secret-000000', ts, other), ts), other)).toEqual({
+        status: 401,
+        body: { error: 'bad signature' },
+      });
+      expect((await post(headers(sign(oldSecret, ts, body), ts), other)).body).toEqual({ error: 'bad signature' });
+      const old = String(Math.floor(Date.now() / 1000) - 301);
+      expect((await post(headers(sign(oldSecret, old, other), old), other)).body).toEqual({ error: 'stale timestamp' });
+      expect((await post({ 'content-type': 'application/json', 'X-Acme-Timestamp': ts }, other)).status).toBe(401);
+      expect((await post(headers('sha256=zz', ts), other)).body).toEqual({ error: 'malformed signature' });
+
+      // Rotation: the sender signs with both secrets while both are active, then only with the new one.
+      const { id: oldId } = (await t.db.select().from(webhookSecrets).where(eq(webhookSecrets.integration, 'acme-hmac')))[0];
+      await addWebhookSecret(t.db, keyring, { def, label: 'new', value: newSecret, actor: 'ada' });
+      const both = '{"id":"acme-3","type":"order.paid"}';
+      const ts3 = now();
+      expect((await post(headers(`${sign(oldSecret, ts3, both)},${sign(newSecret, ts3, both)}`, ts3), both)).status).toBe(200);
+      await revokeWebhookSecret(t.db, { integration: 'acme-hmac', id: oldId, actor: 'ada' });
+      const last = '{"id":"acme-4","type":"order.paid"}';
+      const ts4 = now();
+      expect((await post(headers(sign(oldSecret, ts4, last), ts4), last)).status).toBe(401);
+      expect((await post(headers(sign(newSecret, ts4, last), ts4), last)).status).toBe(200);
+
+      for (const id of ['acme-1', 'acme-3', 'acme-4']) await processed('acme-hmac', id);
+      expect(
+        applied
+          .filter((a) => a.integration === 'acme-hmac')
+          .map((a) => a.id)
+          .sort(),
+      ).toEqual(['acme-1', 'acme-3', 'acme-4']);
+      expect(await eventRow('acme-hmac', 'acme-2')).toBeUndefined();
+      const refused = await t.db.select().from(webhookRejections).where(eq(webhookRejections.integration, 'acme-hmac'));
+      expect(refused.map((r) => r.reason).sort()).toEqual(
+        ['bad signature', 'bad signature', 'bad signature', 'malformed signature', 'missing signature headers', 'stale timestamp'].sort(),
+      );
+    } finally {
+      await server.close();
+    }
   });
 });
