@@ -4,6 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { integrations } from '../lib/integrations';
 import { keyringFrom } from '../lib/platform/governance/crypto';
 import { createSecretsProvider } from '../lib/platform/governance/secrets';
+import { eventCounts } from '../lib/platform/intake/events-read';
 import { listInventory } from '../lib/platform/read-models/inventory';
 import { buildRegistry, syncRegistry } from '../lib/platform/registry';
 import { freshDatabase, type TestDatabase } from '../test/db';
@@ -46,6 +47,14 @@ describe('demo seed', () => {
              (select count(*) from alert_deliveries where status = 'delivered')::int as delivered,
              (select count(distinct changed_by) from audit_log where kind = 'config')::int as people`);
     expect(counts).toEqual({ nightly: 14, failed: 3, delivered: 1, people: 3 });
+    // payment-events' Events tab: received, a duplicate, stale and failed events, refused deliveries,
+    // and invoices that agree with the applied events.
+    const events = await eventCounts(t.db, 'payment-events');
+    expect(events).toMatchObject({ received: 10, duplicates: 2, rejected: 3, byStatus: { pending: 0, processed: 8, stale: 1, failed: 1 } });
+    const [paid] = await t.db.execute<{ paid: number; refunded: number; paid_out: number }>(sql`
+      select count(*) filter (where payment_status = 'paid')::int as paid, count(*) filter (where payment_status = 'refunded')::int as refunded,
+             count(*) filter (where payout_id is not null)::int as paid_out from invoices`);
+    expect(paid).toEqual({ paid: 5, refunded: 1, paid_out: 3 });
     // The history is consistent with the integrations' creation: nothing happened to one before it existed.
     const [early] = await t.db.execute<{ n: number }>(sql`
       select (select count(*) from audit_log a join integrations i on i.name = a.integration where a.changed_at < i.created_at)

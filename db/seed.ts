@@ -15,7 +15,13 @@ import {
   incidents,
   integrations,
   integrationSecrets,
+  invoicePaymentHistory,
+  invoices,
+  paymentPayouts,
   runs,
+  webhookEvents,
+  webhookOrdering,
+  webhookRejections,
 } from './schema';
 
 const SEED_MARKER = 'demo_seeded';
@@ -49,7 +55,7 @@ async function seedRun(
     attempts: { ok: boolean; error?: string; durationMs: number; logs: string[] }[];
     result?: Record<string, unknown>;
     errorMessage?: string;
-    trigger?: 'schedule' | 'manual';
+    trigger?: 'schedule' | 'manual' | 'event';
     triggeredBy?: string;
   },
 ): Promise<string> {
@@ -108,7 +114,8 @@ async function seedRun(
  * Seeds the demo once per database (a marker row makes later starts skip it): the host platform's
  * customers and invoices, two weeks of nightly export history, a CRM sync whose last runs failed
  * and wait for a retry, the incident and delivered alert they raised, and config history by
- * several people. Returns true when it seeded now.
+ * several people, and the payment provider's recent webhooks (payment-events' Events tab). Returns
+ * true when it seeded now.
  */
 export async function seedDemo(db: Database, options: SeedOptions): Promise<boolean> {
   const [existing] = await db.select().from(appMeta).where(eq(appMeta.key, SEED_MARKER));
@@ -128,7 +135,7 @@ export async function seedDemo(db: Database, options: SeedOptions): Promise<bool
     await tx
       .update(integrations)
       .set({ createdAt: at(now, 16 * DAY) })
-      .where(inArray(integrations.name, ['accounting-export', 'crm-sync']));
+      .where(inArray(integrations.name, ['accounting-export', 'crm-sync', 'payment-events']));
 
     // Two weeks of nightly exports at 02:00 UTC, one of which needed a retry.
     for (let night = 14; night >= 1; night--) {
@@ -346,6 +353,215 @@ export async function seedDemo(db: Database, options: SeedOptions): Promise<bool
         from audit_log where kind = 'config' and integration is not null group by integration
       ) c
       where i.name = c.integration`);
+    await seedPaymentEvents(tx, now);
     return true;
   });
+}
+
+/**
+ * The payment provider's webhooks of the last two hours (payment-events), so its Events tab is not
+ * empty on a fresh start: payments, a refund, a payout, a duplicate delivery, a late older event
+ * recorded stale, one refused by the handler (replayable), and refused deliveries (bad signature,
+ * stale timestamp, wrong content type). The invoices and their payment timelines agree.
+ */
+async function seedPaymentEvents(tx: Transaction, now: Date): Promise<void> {
+  const posted = await tx
+    .select({ id: invoices.id, number: invoices.number, gross: invoices.grossTotal, currency: invoices.currency })
+    .from(invoices)
+    .where(eq(invoices.status, 'posted'))
+    .orderBy(invoices.number)
+    .limit(6);
+  if (posted.length < 6) return;
+  const base = now.getTime() - 2 * 60 * MINUTE;
+  const runAt = new Date(base + 61 * MINUTE);
+  const payment = (i: number) => `pay_demo${String(i + 1).padStart(4, '0')}`;
+  const payoutId = 'po_demo0001';
+  const payoutAmount = [1, 2, 3].reduce((sum, i) => sum + Number(posted[i].gross), 0).toFixed(2);
+  type Seeded = {
+    type: string;
+    key: string;
+    version: number;
+    minutes: number;
+    data: Record<string, unknown>;
+    status: 'processed' | 'stale' | 'failed';
+    outcome?: string;
+    duplicates?: number;
+  };
+  const events: Seeded[] = posted.map((inv, i) => ({
+    type: 'payment.succeeded',
+    key: payment(i),
+    version: 1,
+    minutes: 5 + i * 9,
+    data: { payment_id: payment(i), invoice_number: inv.number, amount: inv.gross, currency: inv.currency, sequence: 1 },
+    status: 'processed',
+    duplicates: i === 2 ? 2 : 0,
+  }));
+  events.push({
+    type: 'payment.refunded',
+    key: payment(0),
+    version: 2,
+    minutes: 58,
+    data: { payment_id: payment(0), invoice_number: posted[0].number, amount: posted[0].gross, currency: posted[0].currency, sequence: 2 },
+    status: 'processed',
+  });
+  events.push({
+    type: 'payment.succeeded',
+    key: payment(0),
+    version: 1,
+    minutes: 59,
+    data: { payment_id: payment(0), invoice_number: posted[0].number, amount: posted[0].gross, currency: posted[0].currency, sequence: 1 },
+    status: 'stale',
+    outcome: `stale: version 1 of ${payment(0)} arrived after version 2 (event evt_demo0007) was applied; not applied`,
+  });
+  events.push({
+    type: 'payout.paid',
+    key: payoutId,
+    version: 1,
+    minutes: 60,
+    data: {
+      payout_id: payoutId,
+      payment_ids: [payment(1), payment(2), payment(3)],
+      amount: payoutAmount,
+      currency: posted[1].currency,
+      sequence: 1,
+    },
+    status: 'processed',
+  });
+  events.push({
+    type: 'payment.succeeded',
+    key: 'pay_demo0404',
+    version: 1,
+    minutes: 60,
+    data: { payment_id: 'pay_demo0404', invoice_number: 'INV-404', amount: '10.00', currency: 'EUR', sequence: 1 },
+    status: 'failed',
+    outcome: 'refused by the handler: event evt_demo0010: invoice INV-404 does not exist on the host',
+  });
+  const runId = await seedRun(tx, {
+    integration: 'payment-events',
+    status: 'succeeded',
+    createdAt: runAt,
+    trigger: 'event',
+    triggeredBy: 'webhook',
+    result: { processed: 8, stale: 1, failed: 1, summary: 'Events: 8 applied, 1 stale (older than an applied version), 1 failed' },
+    attempts: [
+      {
+        ok: true,
+        durationMs: 180,
+        logs: [
+          `event evt_demo0008 (payment.succeeded) ${events[7].outcome}`,
+          `error: event failed permanently: ${events[9].outcome}`,
+          'Events: 8 applied, 1 stale (older than an applied version), 1 failed',
+        ],
+      },
+    ],
+  });
+  await tx.insert(webhookEvents).values(
+    events.map((e, i) => {
+      const eventId = `evt_demo${String(i + 1).padStart(4, '0')}`;
+      const receivedAt = new Date(base + e.minutes * MINUTE);
+      return {
+        integration: 'payment-events',
+        eventId,
+        eventType: e.type,
+        orderingKey: e.key,
+        version: e.version,
+        status: e.status,
+        payload: { id: eventId, type: e.type, created: Math.floor(receivedAt.getTime() / 1000), data: e.data },
+        signedAt: receivedAt,
+        duplicates: e.duplicates ?? 0,
+        lastDuplicateAt: e.duplicates ? new Date(receivedAt.getTime() + 40_000) : null,
+        receivedAt,
+        startedAt: runAt,
+        processedAt: new Date(runAt.getTime() + 500),
+        runId,
+        outcome: e.outcome ?? null,
+      };
+    }),
+  );
+  await tx.insert(webhookOrdering).values([
+    ...posted.map((_, i) => ({
+      integration: 'payment-events',
+      orderingKey: payment(i),
+      version: i === 0 ? 2 : 1,
+      eventId: i === 0 ? 'evt_demo0007' : `evt_demo${String(i + 1).padStart(4, '0')}`,
+      appliedAt: runAt,
+    })),
+    { integration: 'payment-events', orderingKey: payoutId, version: 1, eventId: 'evt_demo0009', appliedAt: runAt },
+  ]);
+  // The invoices as the handler left them, and their payment timelines.
+  for (const [i, inv] of posted.entries()) {
+    const paidAt = new Date(base + events[i].minutes * MINUTE);
+    await tx
+      .update(invoices)
+      .set({
+        paymentStatus: i === 0 ? 'refunded' : 'paid',
+        paymentId: payment(i),
+        paymentVersion: i === 0 ? 2 : 1,
+        paidAt,
+        refundedAt: i === 0 ? new Date(base + 58 * MINUTE) : null,
+        payoutId: i >= 1 && i <= 3 ? payoutId : null,
+        paidOutAt: i >= 1 && i <= 3 ? new Date(base + 60 * MINUTE) : null,
+      })
+      .where(eq(invoices.id, inv.id));
+    const history = [
+      { eventId: `evt_demo${String(i + 1).padStart(4, '0')}`, eventType: 'payment.succeeded', version: 1, payoutId: null as string | null },
+      ...(i === 0 ? [{ eventId: 'evt_demo0007', eventType: 'payment.refunded', version: 2, payoutId: null }] : []),
+      ...(i >= 1 && i <= 3 ? [{ eventId: 'evt_demo0009', eventType: 'payout.paid', version: 1, payoutId }] : []),
+    ];
+    for (const h of history)
+      await tx.insert(invoicePaymentHistory).values({
+        invoiceId: inv.id,
+        eventId: h.eventId,
+        eventType: h.eventType,
+        paymentId: payment(i),
+        payoutId: h.payoutId,
+        version: h.version,
+        amount: inv.gross,
+        currency: inv.currency,
+        appliedAt: runAt,
+      });
+  }
+  await tx.insert(paymentPayouts).values(
+    [1, 2, 3].map((i) => ({
+      paymentId: payment(i),
+      payoutId,
+      eventId: 'evt_demo0009',
+      version: 1,
+      amount: payoutAmount,
+      currency: posted[1].currency,
+      paidOutAt: new Date(base + 60 * MINUTE),
+      recordedAt: runAt,
+    })),
+  );
+  await tx.insert(webhookRejections).values([
+    {
+      integration: 'payment-events',
+      status: 401,
+      reason: 'bad signature',
+      eventId: 'evt_forged01',
+      contentType: 'application/json',
+      contentLength: 212,
+      remote: '203.0.113.9',
+      receivedAt: new Date(base + 20 * MINUTE),
+    },
+    {
+      integration: 'payment-events',
+      status: 401,
+      reason: 'stale timestamp',
+      eventId: 'evt_demo0003',
+      contentType: 'application/json',
+      contentLength: 230,
+      remote: '198.51.100.7',
+      receivedAt: new Date(base + 31 * MINUTE),
+    },
+    {
+      integration: 'payment-events',
+      status: 415,
+      reason: 'content type must be application/json',
+      contentType: 'text/plain',
+      contentLength: 17,
+      remote: '198.51.100.7',
+      receivedAt: new Date(base + 44 * MINUTE),
+    },
+  ]);
 }
