@@ -229,6 +229,8 @@ export async function replayEvents(
         count: chosen.length,
         ...(params.eventIds?.length ? { eventIds: params.eventIds.slice(0, 20) } : { filter: params.filter }),
         ...(params.reason ? { reason: params.reason } : {}),
+        // The first run (the one that applies a single replayed event), then all of them.
+        runId: runIds[0],
         bulkOperationId,
         runIds,
         pace,
