@@ -177,6 +177,8 @@ interface Waiting extends Delivery {
 const FLUSH_SLOTS = 2;
 /** Deliveries per statement at most. */
 const GROUP_MAX = 250;
+/** Body characters per statement, about (a group of 256 KiB bodies would otherwise be 64 MB). */
+const GROUP_MAX_BYTES = 4 * 1024 * 1024;
 
 class GroupCommit {
   private queue: Waiting[] = [];
@@ -195,7 +197,12 @@ class GroupCommit {
 
   private kick(): void {
     while (this.running < FLUSH_SLOTS && this.queue.length > 0) {
-      const group = this.queue.splice(0, GROUP_MAX);
+      // At most GROUP_MAX deliveries and about GROUP_MAX_BYTES of bodies (one statement parameter).
+      let take = 0;
+      let bytes = 0;
+      while (take < this.queue.length && take < GROUP_MAX && (take === 0 || bytes + this.queue[take].payloadText.length <= GROUP_MAX_BYTES))
+        bytes += this.queue[take++].payloadText.length;
+      const group = this.queue.splice(0, take);
       this.running++;
       void this.flush(group).finally(() => {
         this.running--;
