@@ -29,13 +29,19 @@ export interface RunResult {
  *   work. When the run ends (succeeded, failed or cancelled) its last checkpoint becomes the cursor.
  *   Not written in a dry-run (staged only). A value that is not plain JSON or over 64 KB is
  *   refused with a PermanentError naming the integration: nothing is written and the attempt fails.
+ *   With `{ withNextRequest: true }` the write rides on the breaker read of the attempt's next
+ *   `ctx.http` request (one statement instead of two per unit of work): it is durable before that
+ *   request leaves, or on its own after 1 s without a request, at the next `checkpoint` call or
+ *   when the attempt ends, whichever comes first; the promise settles when it is written (await
+ *   it, at the latest before returning). A crash before then loses only that one position: the
+ *   retried attempt redoes one unit of work, which must be idempotent anyway.
  * - `set` stages a value committed as the cursor only when the run succeeds outside dry-run; on
  *   success it wins over the last checkpoint.
  */
 export interface RunCursor {
   get<T = unknown>(): Promise<T | undefined>;
   set(value: unknown): void;
-  checkpoint(value: unknown): Promise<void>;
+  checkpoint(value: unknown, options?: { withNextRequest?: boolean }): Promise<void>;
 }
 
 /** The upper bound of a late-commit-safe "changed since" read (see lib/platform/execution/change-capture.ts). */

@@ -13,6 +13,9 @@ import { recordCredentialsFailure, watchTokenHealth } from '../resilience/token-
 import { changeCaptureBound } from './change-capture';
 import { checkpointJson, resumeFromCheckpoint, writeCheckpoint } from './checkpoint';
 
+/** A checkpoint waiting for the next request (`withNextRequest`) is written on its own after this long. */
+const DEFERRED_CHECKPOINT_MS = 1_000;
+
 /** What every attempt's context is built from (the worker's dependencies). */
 export interface ContextDeps {
   db: Database;
@@ -92,6 +95,35 @@ export async function createAttemptContext(
   let staged: { value: unknown } | undefined;
   let refused: unknown;
   let checkpointWrite: Promise<unknown> = Promise.resolve();
+  // A checkpoint waiting for the next request's breaker read (`withNextRequest`), if any.
+  let deferred: { json: string; resolve: () => void; reject: (error: unknown) => void; timer: NodeJS.Timeout } | undefined;
+  const notOwner = () =>
+    new Error(
+      `attempt ${params.attemptNumber} of run ${run.id} no longer owns the run (another worker took it over, or it was cancelled): checkpoint not written, stopping`,
+    );
+  const takeDeferred = () => {
+    const d = deferred;
+    if (d) clearTimeout(d.timer);
+    deferred = undefined;
+    return d;
+  };
+  /** Its own statement, one at a time in call order; `also` (superseded deferred writes) settle with it. */
+  const writeAlone = async (json: string, also?: { resolve: () => void; reject: (error: unknown) => void }) => {
+    const write = checkpointWrite.then(() => writeCheckpoint(db, { runId: run.id, attemptId: params.attemptId, json }));
+    checkpointWrite = write.catch(() => undefined);
+    try {
+      if (!(await write)) throw notOwner();
+    } catch (error) {
+      also?.reject(error);
+      throw error;
+    }
+    staged = { value: JSON.parse(json) };
+    also?.resolve();
+  };
+  const flushDeferred = () => {
+    const d = takeDeferred();
+    if (d) writeAlone(d.json, d).catch(() => undefined);
+  };
   const validated = (value: unknown, what: string) => {
     try {
       return checkpointJson(def.name, value, what);
@@ -107,6 +139,9 @@ export async function createAttemptContext(
     refused: () => refused,
     async close() {
       if (progressTimer) clearTimeout(progressTimer);
+      // A checkpoint still waiting for a request is written now, before the run can end.
+      const d = takeDeferred();
+      if (d) await writeAlone(d.json, d).catch(() => undefined);
       // The last progress and the last log lines, side by side: one round trip of waiting, not two.
       await Promise.all([writeProgress(), log.close()]);
     },
@@ -163,6 +198,28 @@ export async function createAttemptContext(
         db,
         boss: deps.boss,
         key: integration.breakerKey,
+        takeCheckpoint: async () => {
+          if (!deferred) return undefined;
+          // Never ahead of a checkpoint still being written on its own (they land in call order).
+          await checkpointWrite;
+          const d = takeDeferred();
+          if (!d) return undefined;
+          return {
+            runId: run.id,
+            attemptId: params.attemptId,
+            json: d.json,
+            written: (ok: boolean) => {
+              if (ok) {
+                d.resolve();
+                return undefined;
+              }
+              const error = notOwner();
+              d.reject(error);
+              return error;
+            },
+            failed: (error: unknown) => d.reject(error),
+          };
+        },
         policy: { failures: integration.breakerFailures, cooldownMs: parseDuration(integration.breakerCooldown) },
       },
       defaults: deps.http,
@@ -188,19 +245,31 @@ export async function createAttemptContext(
         set(value: unknown) {
           staged = { value: JSON.parse(validated(value ?? null, 'Cursor')) };
         },
-        async checkpoint(value: unknown) {
+        async checkpoint(value: unknown, options?: { withNextRequest?: boolean }) {
           const json = validated(value, 'Checkpoint');
-          if (!run.dryRun) {
-            // One write at a time, in call order, even if the handler does not await each one.
-            const write = checkpointWrite.then(() => writeCheckpoint(db, { runId: run.id, attemptId: params.attemptId, json }));
-            checkpointWrite = write.catch(() => undefined);
-            if (!(await write)) {
-              throw new Error(
-                `attempt ${params.attemptNumber} of run ${run.id} no longer owns the run (another worker took it over, or it was cancelled): checkpoint not written, stopping`,
-              );
-            }
+          if (run.dryRun) {
+            staged = { value: JSON.parse(json) };
+            return;
           }
-          staged = { value: JSON.parse(json) };
+          // A later checkpoint covers an earlier one still waiting: that one settles with this one.
+          const earlier = takeDeferred();
+          if (!options?.withNextRequest) return writeAlone(json, earlier);
+          return new Promise<void>((resolve, reject) => {
+            deferred = {
+              json,
+              resolve: () => {
+                staged = { value: JSON.parse(json) };
+                earlier?.resolve();
+                resolve();
+              },
+              reject: (error) => {
+                earlier?.reject(error);
+                reject(error);
+              },
+              // No request within a second: written on its own.
+              timer: setTimeout(flushDeferred, DEFERRED_CHECKPOINT_MS),
+            };
+          });
         },
       },
       captureBound: async (options) => {

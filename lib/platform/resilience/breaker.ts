@@ -48,15 +48,70 @@ interface BreakerRow {
   now: Date;
 }
 
-async function readRow(db: DatabaseOrTransaction, key: string, trialLeaseMs: number): Promise<BreakerRow | undefined> {
-  const rows = await db.execute<Record<string, unknown>>(sql`
+/**
+ * The read before every outbound request, sent as a named prepared statement when a pool is at
+ * hand (postgres.js caches it per connection by its text): parsed and planned once per connection
+ * instead of once per request (bench/README.md, 2). Inside a transaction it goes through Drizzle.
+ */
+const READ_ROW = `
+    select state, consecutive_failures, open_until, forced_open, trial_started_at,
+           (open_until is not null and open_until <= now()) as due,
+           (trial_started_at is not null and trial_started_at > now() - make_interval(secs => $2::float8)) as trial_live,
+           now() as now
+    from breakers where key = $1`;
+
+/**
+ * The same read with a run's checkpoint written in the same statement (fenced exactly as
+ * writeCheckpoint in execution/checkpoint.ts: only while the attempt is running). One round trip
+ * instead of two for a handler that checkpoints after each acknowledged request
+ * (`ctx.cursor.checkpoint(value, { withNextRequest: true })`): the checkpoint is durable before the
+ * next request leaves. `checkpointed` is 0 when the attempt no longer owns the run.
+ */
+const READ_ROW_WITH_CHECKPOINT = `
+    with cp as (
+      update runs set checkpoint = $3::jsonb, checkpoint_at = now()
+       where id = $4::uuid
+         and exists (select 1 from attempts where id = $5::uuid and outcome = 'running')
+      returning id)
+    select b.state, b.consecutive_failures, b.open_until, b.forced_open, b.trial_started_at,
+           (b.open_until is not null and b.open_until <= now()) as due,
+           (b.trial_started_at is not null and b.trial_started_at > now() - make_interval(secs => $2::float8)) as trial_live,
+           now() as now, (select count(*) from cp)::int as checkpointed
+      from (select 1) as one left join breakers b on b.key = $1`;
+
+/** A checkpoint written with the breaker read; `written` is called once the statement has run. */
+export interface CheckpointWithRead {
+  runId: string;
+  attemptId: string;
+  json: string;
+  written(ok: boolean): void;
+}
+
+async function readRow(
+  db: DatabaseOrTransaction,
+  key: string,
+  trialLeaseMs: number,
+  checkpoint?: CheckpointWithRead,
+): Promise<BreakerRow | undefined> {
+  const client = (db as Partial<Database>).$client;
+  if (checkpoint && !client) throw new Error('a checkpoint rides on the breaker read only outside a transaction');
+  const rows = checkpoint
+    ? await client!.unsafe<Record<string, unknown>[]>(
+        READ_ROW_WITH_CHECKPOINT,
+        [key, trialLeaseMs / 1000, checkpoint.json, checkpoint.runId, checkpoint.attemptId],
+        { prepare: true },
+      )
+    : client
+      ? await client.unsafe<Record<string, unknown>[]>(READ_ROW, [key, trialLeaseMs / 1000], { prepare: true })
+      : await db.execute<Record<string, unknown>>(sql`
     select state, consecutive_failures, open_until, forced_open, trial_started_at,
            (open_until is not null and open_until <= now()) as due,
            (trial_started_at is not null and trial_started_at > now() - make_interval(secs => ${trialLeaseMs / 1000})) as trial_live,
            now() as now
     from breakers where key = ${key}`);
   const row = rows[0];
-  if (!row) return undefined;
+  if (checkpoint) checkpoint.written(Number(row?.checkpointed) === 1);
+  if (!row?.state) return undefined;
   return {
     state: row.state as Breaker['state'],
     consecutive_failures: Number(row.consecutive_failures),
@@ -86,13 +141,16 @@ export async function breakerDeferral(
   return row.trial_live ? new Date(row.now.getTime() + Math.min(params.cooldownMs, TRIAL_WAIT_MS)) : null;
 }
 
-/** Asks the breaker for one outbound request; throws CircuitOpenError when none may leave. */
+/**
+ * Asks the breaker for one outbound request; throws CircuitOpenError when none may leave. With
+ * `checkpoint`, the run's checkpoint is written by the same statement as the read.
+ */
 export async function acquireBreakerPermit(
   db: Database,
-  params: { key: string; cooldownMs: number; trialLeaseMs?: number },
+  params: { key: string; cooldownMs: number; trialLeaseMs?: number; checkpoint?: CheckpointWithRead },
 ): Promise<BreakerPermit> {
   const lease = params.trialLeaseMs ?? DEFAULT_TRIAL_LEASE_MS;
-  const row = await readRow(db, params.key, lease);
+  const row = await readRow(db, params.key, lease, params.checkpoint);
   if (!row || row.state === 'closed') {
     return { key: params.key, trial: false, seen: row ? { state: row.state, consecutiveFailures: row.consecutive_failures } : null };
   }

@@ -86,9 +86,30 @@ export interface HttpClientConfig {
   dryRun?: DryRunPlan;
   oauth2?: OAuth2Provider;
   /** The external system's shared breaker; absent = no breaker (only for tools and tests). */
-  breaker?: { db: Database; boss: PgBoss; key: string; policy: BreakerPolicy };
+  breaker?: {
+    db: Database;
+    boss: PgBoss;
+    key: string;
+    policy: BreakerPolicy;
+    /**
+     * A run checkpoint waiting for the next request (`ctx.cursor.checkpoint(v, { withNextRequest: true })`):
+     * written by the same statement as the breaker read, before the request leaves.
+     */
+    takeCheckpoint?: () => Promise<PendingCheckpoint | undefined>;
+  };
   defaults?: HttpDefaults;
   log?: RunLogger;
+}
+
+/** A checkpoint handed to the next request's breaker read. */
+export interface PendingCheckpoint {
+  runId: string;
+  attemptId: string;
+  json: string;
+  /** The statement ran; `ok` false: the attempt no longer owns the run (the error to throw, no request is sent). */
+  written(ok: boolean): Error | undefined;
+  /** The statement failed: the checkpoint was not written. */
+  failed(error: unknown): void;
 }
 
 const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE']);
@@ -191,11 +212,31 @@ export function createHttpClient(config: HttpClientConfig): HttpClient {
     const breaker = config.breaker;
     let permit: BreakerPermit | undefined;
     if (breaker) {
-      permit = await acquireBreakerPermit(breaker.db, {
-        key: breaker.key,
-        cooldownMs: breaker.policy.cooldownMs,
-        trialLeaseMs: timeoutMs * 2 + 5_000,
-      });
+      const pending = await breaker.takeCheckpoint?.();
+      let settled = false;
+      let refusal: Error | undefined;
+      try {
+        permit = await acquireBreakerPermit(breaker.db, {
+          key: breaker.key,
+          cooldownMs: breaker.policy.cooldownMs,
+          trialLeaseMs: timeoutMs * 2 + 5_000,
+          ...(pending && {
+            checkpoint: {
+              runId: pending.runId,
+              attemptId: pending.attemptId,
+              json: pending.json,
+              written: (ok: boolean) => {
+                settled = true;
+                refusal = pending.written(ok);
+              },
+            },
+          }),
+        });
+      } catch (error) {
+        if (pending && !settled) pending.failed(error);
+        throw error;
+      }
+      if (refusal) throw refusal;
     }
     const headers = new Headers(baseHeaders);
     if (token) headers.set('authorization', `Bearer ${token}`);
