@@ -45,6 +45,7 @@ export interface Rejection {
 }
 
 const MAX_LISTED_REJECTIONS = 200;
+const JSON_CONTENT = { 'content-type': 'application/json' };
 
 async function readRejection(response: Response, snippet: string): Promise<BookingResponse> {
   try {
@@ -58,9 +59,12 @@ async function readRejection(response: Response, snippet: string): Promise<Booki
   }
 }
 
-/** Derived from the batch's content (externalIds included): the per-request retry of the same POST is a replay. */
-export function batchIdempotencyKey(entries: unknown[]): string {
-  return `ae-${createHash('sha256').update(JSON.stringify(entries)).digest('hex').slice(0, 40)}`;
+/**
+ * Derived from the batch's content (externalIds included), hashed from the request body as it is
+ * sent (serialised once per batch): the per-request retry of the same POST is a replay.
+ */
+export function batchIdempotencyKey(body: string): string {
+  return `ae-${createHash('sha256').update(body).digest('hex').slice(0, 40)}`;
 }
 
 export const accountingExport = defineIntegration({
@@ -94,6 +98,10 @@ export const accountingExport = defineIntegration({
     const start = await ctx.cursor.get<ExportWatermark>();
     // Invoices changed before the run was requested and below every transaction still open.
     const { before } = await ctx.captureBound();
+    const read = (after: ExportWatermark | undefined) => readInvoicesAfter(ctx.db, { after, limit: ctx.settings.batchSize, before });
+    // The count (for progress) and the first page are read side by side.
+    const first = read(start);
+    first.catch(() => {});
     const total = await countInvoicesAfter(ctx.db, { after: start, before });
     ctx.log.info(
       `exporting ${total} invoices changed since ${start ? start.updatedAt : 'the beginning'}${ctx.run.resumedFrom ? " (resuming from this run's checkpoint)" : ''}, before ${before}`,
@@ -114,8 +122,9 @@ export const accountingExport = defineIntegration({
       if (rejections.length < MAX_LISTED_REJECTIONS) rejections.push(r);
     };
 
-    const read = (after: ExportWatermark | undefined) => readInvoicesAfter(ctx.db, { after, limit: ctx.settings.batchSize, before });
-    let page = await read(position);
+    let page = await first;
+    // The last booked batch's checkpoint, written by the next batch's request (its breaker read).
+    let checkpointed: Promise<void> = Promise.resolve();
     while (page.length > 0) {
       if (ctx.signal.aborted) throw ctx.signal.reason;
       // The next page is read while this batch is mapped and posted (reading books nothing; the
@@ -128,12 +137,18 @@ export const accountingExport = defineIntegration({
         ...m.value,
         externalId: invoiceExternalId(page[m.index].record.id, page[m.index].version),
       }));
-      if (entries.length > 0) {
+      const posting = entries.length > 0;
+      if (posting) {
         batches++;
-        const key = batchIdempotencyKey(entries);
+        const json = JSON.stringify({ entries });
+        const key = batchIdempotencyKey(json);
         let body: BookingResponse;
         try {
-          const res = await ctx.http.post(`${ctx.settings.baseUrl}/v1/journal-entries`, { json: { entries }, idempotencyKey: key });
+          const res = await ctx.http.post(`${ctx.settings.baseUrl}/v1/journal-entries`, {
+            body: json,
+            headers: JSON_CONTENT,
+            idempotencyKey: key,
+          });
           body = ctx.dryRun ? {} : ((await res.json()) as BookingResponse);
         } catch (error) {
           // 422: the API refused every entry of the batch; report them and go on with the next batch.
@@ -152,14 +167,22 @@ export const accountingExport = defineIntegration({
           { idempotencyKey: key },
         );
       }
-      // The checkpoint moves past this batch only once it is booked (durably, so a retried attempt
-      // resumes after it); rejected records are listed in the result and picked up again when the
-      // invoice changes. The next page, read during the booking, is awaited with the checkpoint.
+      // The checkpoint moves past this batch only once it is booked, durably, so a retried attempt
+      // resumes after it; rejected records are listed in the result and picked up again when the
+      // invoice changes. It rides on the next batch's request (written by the same statement as
+      // that request's breaker read, before it leaves): the previous batch's checkpoint is durable
+      // once this batch's request went out. A batch with nothing to post writes its own at once.
+      if (posting) await checkpointed;
       position = page[page.length - 1].position;
       done += page.length;
-      [page] = await Promise.all([next, ctx.cursor.checkpoint(position)]);
+      checkpointed = ctx.cursor.checkpoint(position, { withNextRequest: posting });
+      checkpointed.catch(() => {});
+      page = await next;
       ctx.progress(done, Math.max(total, done));
     }
+    // The last batch has no next request: its checkpoint is written now.
+    if (position !== start) await ctx.cursor.checkpoint(position);
+    await checkpointed;
 
     const summary = ctx.dryRun
       ? `Would post ${wouldPost} journal entries in ${batches} batches to ${ctx.settings.baseUrl}; ${rejectedCount} rejected by the mapping`
