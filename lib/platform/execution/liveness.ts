@@ -24,11 +24,13 @@ import { DEFAULT_MAX_INTERRUPTIONS, recoverLostAttempt } from './runner';
  */
 
 export const DEFAULT_LIVENESS_INTERVAL_MS = 1_000;
+/** How long a finished attempt's lock may wait to be released with others (see release). */
+const RELEASE_DELAY_MS = 20;
 
 export interface Liveness {
   /** Takes the attempt's lock on this worker's liveness session; call before the attempt row commits. */
   hold(attemptId: string): Promise<void>;
-  /** Releases it; call after the attempt's outcome has committed (or when it was never started). */
+  /** Releases it (batched with others, within a few ms); call after the attempt's outcome has committed (or when it was never started). */
   release(attemptId: string): Promise<void>;
   stop(): Promise<void>;
 }
@@ -116,12 +118,40 @@ export async function startLiveness(params: LivenessParams): Promise<Liveness> {
   }, params.intervalMs ?? DEFAULT_LIVENESS_INTERVAL_MS);
   timer.unref();
 
+  // Locks of finished attempts, released together: with the next hold's statement or after a few
+  // milliseconds, so a busy worker does not spend a round trip per attempt on its unlock. Late is
+  // harmless: a sweep only recovers attempts still 'running', and this attempt's outcome has committed.
+  let toRelease: string[] = [];
+  let releaseTimer: NodeJS.Timeout | undefined;
+  let releasing: Promise<unknown> = Promise.resolve();
+  const takeReleases = () => {
+    if (releaseTimer) clearTimeout(releaseTimer);
+    releaseTimer = undefined;
+    const ids = toRelease;
+    toRelease = [];
+    return ids;
+  };
+  const flushReleases = () => {
+    const ids = takeReleases();
+    if (ids.length === 0) return releasing;
+    releasing =
+      session`select count(pg_advisory_unlock(hashtextextended(x, 0))) from unnest(string_to_array(${ids.join(',')}::text, ',')) x`.catch(
+        () => {
+          // The session is gone, and the locks with it.
+        },
+      );
+    return releasing;
+  };
+
   return {
     async hold(attemptId) {
       held.add(attemptId);
+      const releases = takeReleases();
       let row: { pid: number };
       try {
-        [row] = await session<{ pid: number }[]>`select pg_backend_pid() as pid, pg_advisory_lock(hashtextextended(${attemptId}::text, 0))`;
+        [row] = await session<{ pid: number }[]>`
+          select pg_backend_pid() as pid, pg_advisory_lock(hashtextextended(${attemptId}::text, 0)),
+                 (select count(pg_advisory_unlock(hashtextextended(x, 0))) from unnest(string_to_array(${releases.join(',')}::text, ',')) x) as released`;
       } catch (error) {
         held.delete(attemptId);
         throw error;
@@ -136,14 +166,14 @@ export async function startLiveness(params: LivenessParams): Promise<Liveness> {
     },
     async release(attemptId) {
       if (!held.delete(attemptId)) return;
-      await session`select pg_advisory_unlock(hashtextextended(${attemptId}::text, 0))`.catch(() => {
-        // The session is gone, and the lock with it.
-      });
+      toRelease.push(attemptId);
+      releaseTimer ??= setTimeout(() => void flushReleases(), RELEASE_DELAY_MS);
     },
     async stop() {
       stopped = true;
       clearInterval(timer);
       await sweeping.catch(() => {});
+      await flushReleases();
       await session.end({ timeout: 5 });
     },
   };
