@@ -1,4 +1,4 @@
-import { and, asc, eq, inArray, isNotNull, isNull, ne, sql } from 'drizzle-orm';
+import { and, asc, eq, inArray, isNotNull, isNull, ne, sql, type SQL } from 'drizzle-orm';
 import type { DatabaseOrTransaction } from '../../../db/client';
 import { runs, type Run } from '../../../db/schema';
 import { ACTIVE_RUN_STATUSES } from '../run-status';
@@ -78,4 +78,38 @@ export async function checkTurn(
     .orderBy(asc(runs.createdAt), asc(runs.id))
     .limit(1);
   return { waitFor: earlier ?? null, overtaken: 0 };
+}
+
+/** Whether a run's turn is the usual case `firstTurnJson` answers (a queued run's first start, not a retry, not a dry-run). */
+export function isFirstTurn(run: Pick<Run, 'trigger' | 'startedAt' | 'dryRun'>): boolean {
+  return !run.dryRun && run.startedAt === null && run.trigger !== 'retry';
+}
+
+/**
+ * `checkTurn`'s usual case (see isFirstTurn) as one JSON value computed from the `runs` row of the
+ * enclosing query, so the runner reads a run and its turn in one round trip: the started run to
+ * wait for first, else the earliest run requested before it that has not started; null when the
+ * run may start (or for a run outside the usual case: call checkTurn for those).
+ */
+export function firstTurnJson(): SQL {
+  const status = sql.join(
+    ACTIVE_RUN_STATUSES.map((s) => sql`${s}`),
+    sql`, `,
+  );
+  return sql`(case when ${runs.startedAt} is null and ${runs.trigger} <> 'retry' and not ${runs.dryRun} then coalesce(
+      (select json_build_object('id', o.id, 'next_attempt_at', o.next_attempt_at) from runs o
+        where o.integration = ${runs.integration} and not o.dry_run and o.id <> ${runs.id} and o.status in (${status})
+          and o.started_at is not null
+        order by o.created_at, o.id limit 1),
+      (select json_build_object('id', o.id, 'next_attempt_at', o.next_attempt_at) from runs o
+        where o.integration = ${runs.integration} and not o.dry_run and o.id <> ${runs.id} and o.status in (${status})
+          and o.started_at is null and o.hold is null and (o.created_at, o.id) < (${runs.createdAt}, ${runs.id})
+        order by o.created_at, o.id limit 1)) end)`;
+}
+
+/** The Turn of a run in the usual case from `firstTurnJson`'s value. */
+export function turnFrom(json: unknown): Turn {
+  const row = json as { id: string; next_attempt_at: string | null } | null;
+  if (!row) return { waitFor: null, overtaken: 0 };
+  return { waitFor: { id: row.id, nextAttemptAt: row.next_attempt_at === null ? null : new Date(row.next_attempt_at) }, overtaken: 0 };
 }

@@ -17,7 +17,7 @@ import {
 import { applyPendingEvents } from '../intake/process';
 import { platformMetrics } from '../observability/metrics';
 import { contextFromTraceparent, CORRELATION_ATTRIBUTE, SpanStatusCode, withSpan } from '../observability/tracing';
-import { breakerDeferral } from '../resilience/breaker';
+import { breakerDeferralFrom, breakerRowJson } from '../resilience/breaker';
 import type { PlannedRequest } from '../resilience/dry-run';
 import { retryBudgetMessage, retryBudgetStatus } from '../resilience/retry-budget';
 import { recordCredentialsFailure, recordCredentialsRecovered } from '../resilience/token-health';
@@ -26,7 +26,7 @@ import { commitCheckpointAsCursor } from './checkpoint';
 import { createAttemptContext, type AttemptScope, type ContextDeps } from './context';
 import { emitPlatformEvent, type PlatformEvent } from './events';
 import { bossDb, RUNS_QUEUE, sendRunJob, txEventSender } from './queue';
-import { checkTurn } from './run-order';
+import { checkTurn, firstTurnJson, isFirstTurn, turnFrom } from './run-order';
 
 /**
  * The runner: executes one attempt of a run when its pg-boss job is delivered, and records it.
@@ -80,6 +80,8 @@ export type RunJobOutcome =
 export interface RunJobParams {
   jobId: string;
   runId: string;
+  /** The delivery's retry count (pg-boss job.retryCount): the run's outcome completes exactly this delivery of the job. */
+  jobRetryCount?: number;
   /** pg-boss's signal for the job: aborted when the job expires or the claim is lost. */
   jobSignal?: AbortSignal;
   /** The worker's control: aborted with a CancelledError to cancel ('cancelled') or release ('released'). */
@@ -88,7 +90,42 @@ export interface RunJobParams {
 
 export async function executeRunJob(deps: RunnerDeps, params: RunJobParams): Promise<RunJobOutcome> {
   const { db } = deps;
-  // One round trip for the run, its integration and an attempt left 'running' (dispatch cost, issue 18).
+  // The attempt's liveness lock is taken on the worker's own session while the run is read (two
+  // connections, no added wait); it is released below when no attempt starts.
+  const attemptId = randomUUID();
+  const holding = deps.liveness?.hold(attemptId);
+  holding?.catch(() => {});
+  let handedOver = false;
+  try {
+    const outcome = await prepareRunJob(deps, params);
+    if (typeof outcome === 'string') return outcome;
+    await holding;
+    handedOver = true;
+    try {
+      return await executeAttempt(deps, params, { ...outcome, attemptId });
+    } finally {
+      // After the attempt's outcome has committed (liveness.ts).
+      await deps.liveness?.release(attemptId);
+    }
+  } finally {
+    if (!handedOver && deps.liveness) {
+      await holding?.catch(() => {});
+      await deps.liveness.release(attemptId);
+    }
+  }
+}
+
+/** Everything before an attempt starts: the run's state, its turn and its breaker; a string when no attempt starts. */
+async function prepareRunJob(
+  deps: RunnerDeps,
+  params: RunJobParams,
+): Promise<
+  | RunJobOutcome
+  | { run: Run; def: NonNullable<ReturnType<Registry['get']>>; integration: Integration; overtaken: number; mayHaveCheckpoint: boolean }
+> {
+  const { db } = deps;
+  // One round trip for the run, its integration, an attempt left 'running', the run's turn (the
+  // usual case) and its breaker (dispatch cost, issue 18).
   const [loaded] = await db
     .select({
       run: runs,
@@ -97,6 +134,8 @@ export async function executeRunJob(deps: RunnerDeps, params: RunJobParams): Pro
         'open_attempt_id',
       ),
       hasCheckpoint: sql<boolean>`${runs.checkpoint} is not null`.as('has_checkpoint'),
+      firstTurn: sql<unknown>`${firstTurnJson()}`.as('first_turn'),
+      breaker: sql<unknown>`${breakerRowJson(sql`${integrations.breakerKey}`)}`.as('breaker'),
     })
     .from(runs)
     .leftJoin(integrations, eq(integrations.name, runs.integration))
@@ -153,7 +192,7 @@ export async function executeRunJob(deps: RunnerDeps, params: RunJobParams): Pro
   }
 
   // Runs of an integration take turns, in the order they were requested (run-order.ts).
-  const turn = await checkTurn(db, run);
+  const turn = isFirstTurn(run) ? turnFrom(loaded.firstTurn) : await checkTurn(db, run);
   if (turn.waitFor) {
     const startAfter = new Date(Math.max(Date.now() + 1_000, turn.waitFor.nextAttemptAt?.getTime() ?? 0));
     await db.transaction((tx) => requeue(deps, tx, run, { status: run.status === 'queued' ? 'queued' : 'deferred', startAfter }));
@@ -162,7 +201,7 @@ export async function executeRunJob(deps: RunnerDeps, params: RunJobParams): Pro
 
   // Breaker open: wait for it without starting the handler and without using an attempt.
   const cooldownMs = parseDuration(integration.breakerCooldown);
-  const deferUntil = await breakerDeferral(db, { key: integration.breakerKey, cooldownMs });
+  const deferUntil = breakerDeferralFrom(loaded.breaker, { cooldownMs });
   if (deferUntil) {
     await db.transaction(async (tx) => {
       await tx.insert(attempts).values({
@@ -179,22 +218,7 @@ export async function executeRunJob(deps: RunnerDeps, params: RunJobParams): Pro
     });
     return 'deferred';
   }
-
-  // The liveness lock is taken before the attempt row commits and released after its outcome has.
-  const attemptId = randomUUID();
-  await deps.liveness?.hold(attemptId);
-  try {
-    return await executeAttempt(deps, params, {
-      run,
-      def,
-      integration,
-      attemptId,
-      overtaken: turn.overtaken,
-      mayHaveCheckpoint: loaded.hasCheckpoint,
-    });
-  } finally {
-    await deps.liveness?.release(attemptId);
-  }
+  return { run, def, integration, overtaken: turn.overtaken, mayHaveCheckpoint: loaded.hasCheckpoint };
 }
 
 async function executeAttempt(
@@ -303,7 +327,7 @@ async function runAttempt(
     await scope?.close();
   }
 
-  if (failure === undefined) return finishSucceeded(deps, current, attemptId, scope!, result);
+  if (failure === undefined) return finishSucceeded(deps, params, current, attemptId, scope!, result);
   return finishWithError(deps, current, attemptId, integration, failure, scope);
 }
 
@@ -360,13 +384,24 @@ async function emit(deps: Pick<RunnerDeps, 'boss'>, tx: Transaction, run: Run, e
   await emitPlatformEvent(txEventSender(deps.boss, tx), { ...event, correlationId: run.correlationId });
 }
 
+/** Thrown inside the fast outcome transaction to roll it back when the general path must decide. */
+class NotTheUsualOutcome extends Error {}
+
 async function finishSucceeded(
   deps: RunnerDeps,
+  params: RunJobParams,
   run: Run,
   attemptId: string,
   scope: AttemptScope,
   result: RunResult | undefined,
 ): Promise<RunJobOutcome> {
+  if (!run.dryRun) {
+    try {
+      return await finishSucceededInOneStatement(deps, params, run, attemptId, scope, result);
+    } catch (error) {
+      if (!(error instanceof NotTheUsualOutcome)) throw error;
+    }
+  }
   return deps.db.transaction(async (tx) => {
     const locked = await lockRun(tx, run.id);
     if (locked.status === 'cancelled') {
@@ -409,6 +444,66 @@ async function finishSucceeded(
     // A run that succeeds ends a credentials incident (emitted once, by the state change).
     if (!run.dryRun) await recordCredentialsRecovered(tx, deps.boss, { integration: run.integration, correlationId: run.correlationId });
     return 'succeeded';
+  });
+}
+
+/**
+ * The usual outcome of a run that is not a dry-run, in one transaction of three round trips: one
+ * statement locks the run, fences the attempt on 'running', marks the run succeeded, commits its
+ * cursor (the staged value, else its last checkpoint) and clears a credentials incident; the
+ * `run.succeeded` event is sent on the same transaction without waiting for that statement
+ * (postgres.js pipelines them). Anything else (the run was cancelled meanwhile, the attempt was
+ * taken over, credentials recovered, which sends an event of its own) rolls back and goes the
+ * general way, which decides from scratch.
+ */
+async function finishSucceededInOneStatement(
+  deps: RunnerDeps,
+  params: RunJobParams,
+  run: Run,
+  attemptId: string,
+  scope: AttemptScope,
+  result: RunResult | undefined,
+): Promise<RunJobOutcome> {
+  const staged = scope.stagedCursor();
+  const cursor = staged
+    ? sql`insert into cursors (integration, value, run_id)
+            select ${run.integration}, ${JSON.stringify(staged.value)}::jsonb, ${run.id} where exists (select 1 from closed)
+          on conflict (integration) do update set value = excluded.value, run_id = excluded.run_id, updated_at = now()`
+    : sql`insert into cursors (integration, value, run_id, updated_at)
+            select integration, checkpoint, id, now() from runs where id = ${run.id} and checkpoint is not null and not dry_run
+               and exists (select 1 from closed)
+          on conflict (integration) do update set value = excluded.value, run_id = excluded.run_id, updated_at = now()
+           where cursors.run_id is null or cursors.run_id = excluded.run_id
+              or not exists (select 1 from runs later
+                              where later.id = cursors.run_id
+                                and later.created_at > (select created_at from runs where id = excluded.run_id))`;
+  return deps.db.transaction(async (tx) => {
+    const outcome = tx.execute<{ status: string | null; closed: boolean; credentials_failing: boolean }>(sql`
+      with locked as (select id, status from runs where id = ${run.id} for update),
+      closed as (
+        update attempts set outcome = 'succeeded', finished_at = now()
+         where id = ${attemptId} and outcome = 'running' and exists (select 1 from locked where status <> 'cancelled')
+        returning id),
+      succeeded as (
+        update runs set status = 'succeeded', result = ${JSON.stringify(jsonSafe(result))}::jsonb, error_message = null,
+               error_class = null, next_attempt_at = null, finished_at = now()
+         where id = ${run.id} and exists (select 1 from closed)
+        returning id),
+      cursor as (${cursor})
+      select (select status from locked) as status, exists (select 1 from closed) as closed,
+             exists (select 1 from integrations where name = ${run.integration} and credentials_failing_since is not null) as credentials_failing`);
+    const event = emit(deps, tx, run, { type: 'run.succeeded', at: new Date().toISOString(), integration: run.integration, runId: run.id });
+    // The job completes with its run (fenced on this delivery): pg-boss's own completion after the
+    // handler returns then finds nothing left to do, and the integration's next job is fetchable at
+    // commit. No output (the run row says how it ended): pg-boss binds it as an object, which the
+    // Drizzle adapter cannot.
+    const job =
+      params.jobRetryCount === undefined
+        ? undefined
+        : deps.boss.complete(RUNS_QUEUE, { id: params.jobId, retryCount: params.jobRetryCount }, null, { db: bossDb(tx) });
+    const [[row]] = await Promise.all([outcome, event, job]);
+    if (!row || row.status === 'cancelled' || !row.closed || row.credentials_failing) throw new NotTheUsualOutcome();
+    return 'succeeded' as const;
   });
 }
 

@@ -121,7 +121,13 @@ export async function startPlatformWorker(params: StartPlatformWorkerParams): Pr
     async ([job]) => {
       const control = new AbortController();
       active.set(job.data.runId, control);
-      const execution = executeRunJob(deps, { jobId: job.id, runId: job.data.runId, jobSignal: job.signal, control: control.signal });
+      const execution = executeRunJob(deps, {
+        jobId: job.id,
+        jobRetryCount: job.retryCount,
+        runId: job.data.runId,
+        jobSignal: job.signal,
+        control: control.signal,
+      });
       running.add(execution);
       try {
         return { outcome: await execution };

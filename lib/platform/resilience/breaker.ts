@@ -1,5 +1,5 @@
 import { ConsecutiveBreaker } from 'cockatiel';
-import { eq, sql } from 'drizzle-orm';
+import { eq, sql, type SQL } from 'drizzle-orm';
 import type { PgBoss } from 'pg-boss';
 import type { Database, DatabaseOrTransaction } from '../../../db/client';
 import { breakers, integrations, type Breaker } from '../../../db/schema';
@@ -111,6 +111,30 @@ async function readRow(
     from breakers where key = ${key}`);
   const row = rows[0];
   if (checkpoint) checkpoint.written(Number(row?.checkpointed) === 1);
+  return parseBreakerRow(row);
+}
+
+/**
+ * The breaker row of `keyExpression` as one JSON value (null when it has no row), for a caller
+ * that reads it inside a larger query (the runner loads a run, its turn and its breaker at once);
+ * `breakerDeferralFrom` turns it into the same answer as `breakerDeferral`.
+ */
+export function breakerRowJson(keyExpression: SQL, trialLeaseMs = DEFAULT_TRIAL_LEASE_MS): SQL {
+  return sql`(select json_build_object(
+      'state', b.state, 'consecutive_failures', b.consecutive_failures, 'open_until', b.open_until,
+      'forced_open', b.forced_open, 'trial_started_at', b.trial_started_at,
+      'due', (b.open_until is not null and b.open_until <= now()),
+      'trial_live', (b.trial_started_at is not null and b.trial_started_at > now() - make_interval(secs => ${trialLeaseMs / 1000})),
+      'now', now())
+    from breakers b where b.key = ${keyExpression})`;
+}
+
+/** `breakerDeferral` over a row read with `breakerRowJson`. */
+export function breakerDeferralFrom(json: unknown, params: { cooldownMs: number }): Date | null {
+  return deferral(parseBreakerRow(json as Record<string, unknown> | null | undefined), params.cooldownMs);
+}
+
+function parseBreakerRow(row: Record<string, unknown> | null | undefined): BreakerRow | undefined {
   if (!row?.state) return undefined;
   return {
     state: row.state as Breaker['state'],
@@ -132,13 +156,16 @@ export async function breakerDeferral(
   db: DatabaseOrTransaction,
   params: { key: string; cooldownMs: number; trialLeaseMs?: number },
 ): Promise<Date | null> {
-  const row = await readRow(db, params.key, params.trialLeaseMs ?? DEFAULT_TRIAL_LEASE_MS);
+  return deferral(await readRow(db, params.key, params.trialLeaseMs ?? DEFAULT_TRIAL_LEASE_MS), params.cooldownMs);
+}
+
+function deferral(row: BreakerRow | undefined, cooldownMs: number): Date | null {
   if (!row || row.state === 'closed') return null;
   if (row.state === 'open') {
-    if (row.forced_open && !row.open_until) return new Date(row.now.getTime() + params.cooldownMs);
+    if (row.forced_open && !row.open_until) return new Date(row.now.getTime() + cooldownMs);
     return row.due ? null : row.open_until;
   }
-  return row.trial_live ? new Date(row.now.getTime() + Math.min(params.cooldownMs, TRIAL_WAIT_MS)) : null;
+  return row.trial_live ? new Date(row.now.getTime() + Math.min(cooldownMs, TRIAL_WAIT_MS)) : null;
 }
 
 /**
