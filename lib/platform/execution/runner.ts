@@ -89,7 +89,6 @@ export interface RunJobParams {
 }
 
 export async function executeRunJob(deps: RunnerDeps, params: RunJobParams): Promise<RunJobOutcome> {
-  const { db } = deps;
   // The attempt's liveness lock is taken on the worker's own session while the run is read (two
   // connections, no added wait); it is released below when no attempt starts.
   const attemptId = randomUUID();
