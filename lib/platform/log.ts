@@ -15,6 +15,19 @@ export interface AttemptLog extends RunLogger {
   flush(): Promise<void>;
   /** Flushes and stops the timer; later lines are dropped. */
   close(): Promise<void>;
+  /**
+   * Like close, but the lines not written yet are returned instead of written: the caller writes
+   * them with its own statement (the runner, with the attempt's outcome) or with writeLogLines.
+   */
+  handOver(): Promise<LogLine[]>;
+}
+
+/** A buffered line of an attempt's log, as handed over by AttemptLog.handOver. */
+export interface LogLine {
+  level: LogLevel;
+  message: string;
+  data: unknown;
+  at: Date;
 }
 
 export interface AttemptLogOptions {
@@ -24,12 +37,7 @@ export interface AttemptLogOptions {
   maxBatch?: number;
 }
 
-interface Line {
-  level: LogLevel;
-  message: string;
-  data: unknown;
-  at: Date;
-}
+type Line = LogLine;
 
 /** Retries of the final write at close (after 100, 200, 400 ms) when it fails. */
 const CLOSE_RETRIES = 3;
@@ -53,9 +61,7 @@ export function createAttemptLog(db: Database, params: { attemptId: string } & A
     buffer = [];
     writing = writing.then(async () => {
       try {
-        await db
-          .insert(attemptLogs)
-          .values(batch.map((l) => ({ attemptId: params.attemptId, level: l.level, message: l.message, data: l.data ?? null, at: l.at })));
+        await insertLines(db, params.attemptId, batch);
       } catch {
         if (!closed) buffer = batch.concat(buffer).slice(-10 * maxBatch);
       }
@@ -88,7 +94,40 @@ export function createAttemptLog(db: Database, params: { attemptId: string } & A
       }
       closed = true;
     },
+    async handOver() {
+      clearInterval(timer);
+      // A write in flight finishes first (its lines come before these); a failed one is put back.
+      await writing;
+      closed = true;
+      const lines = buffer;
+      buffer = [];
+      return lines;
+    },
   };
+}
+
+function insertLines(db: Database, attemptId: string, lines: Line[]) {
+  return db
+    .insert(attemptLogs)
+    .values(lines.map((l) => ({ attemptId, level: l.level, message: l.message, data: l.data ?? null, at: l.at })));
+}
+
+/** Writes handed-over lines (AttemptLog.handOver), retried a few times like a log's last write; never throws. */
+export async function writeLogLines(db: Database, attemptId: string, lines: LogLine[]): Promise<void> {
+  for (let retry = 0; lines.length > 0; retry++) {
+    try {
+      await insertLines(db, attemptId, lines);
+      return;
+    } catch {
+      if (retry === CLOSE_RETRIES) return;
+      await new Promise((resolve) => setTimeout(resolve, 100 * 2 ** retry));
+    }
+  }
+}
+
+/** The lines as one JSON array for `jsonb_to_recordset` (see the runner's outcome statement). */
+export function logLinesJson(lines: LogLine[]): string {
+  return JSON.stringify(lines.map((l) => ({ at: l.at.toISOString(), level: l.level, message: l.message, data: l.data ?? null })));
 }
 
 /** Log data must survive JSON: errors become { name, message }, the rest is passed through JSON. */

@@ -5,7 +5,7 @@ import { cursors, runs, type Integration, type Run } from '../../../db/schema';
 import type { IntegrationContext, IntegrationDefinition, MapFn, MapperFactory, SecretsProvider } from '../contract';
 import { parseDuration } from '../duration';
 import { errorMessage, isCredentialsError, PermanentError } from '../errors';
-import { createAttemptLog, type AttemptLog, type AttemptLogOptions } from '../log';
+import { createAttemptLog, type AttemptLog, type AttemptLogOptions, type LogLine } from '../log';
 import { DryRunPlan, inRolledBackTransaction } from '../resilience/dry-run';
 import { createHttpClient, type HttpDefaults } from '../resilience/http';
 import { oauth2Provider, parseOAuth2Config, type OAuth2Provider } from '../resilience/oauth2';
@@ -41,6 +41,8 @@ export interface AttemptScope {
   refused(): unknown;
   /** Writes pending progress and log lines. */
   close(): Promise<void>;
+  /** Writes pending progress; the log lines not written yet are returned for the caller to write (AttemptLog.handOver). */
+  closeHandingOverLogs(): Promise<LogLine[]>;
 }
 
 /** Parses settings with the handler's schema; a failure is permanent and names the field. */
@@ -144,6 +146,11 @@ export async function createAttemptContext(
       if (d) await writeAlone(d.json, d).catch(() => undefined);
       // The last progress and the last log lines, side by side: one round trip of waiting, not two.
       await Promise.all([writeProgress(), log.close()]);
+    },
+    async closeHandingOverLogs() {
+      if (progressTimer) clearTimeout(progressTimer);
+      const [, lines] = await Promise.all([writeProgress(), log.handOver()]);
+      return lines;
     },
   };
 

@@ -15,6 +15,7 @@ import {
   isDatabaseUnavailableError,
 } from '../errors';
 import { applyPendingEvents } from '../intake/process';
+import { logLinesJson, writeLogLines, type LogLine } from '../log';
 import { platformMetrics } from '../observability/metrics';
 import { contextFromTraceparent, CORRELATION_ATTRIBUTE, SpanStatusCode, withSpan } from '../observability/tracing';
 import { breakerDeferralFrom, breakerRowJson } from '../resilience/breaker';
@@ -282,6 +283,7 @@ async function runAttempt(
   let scope: AttemptScope | undefined;
   let result: RunResult | undefined;
   let failure: unknown;
+  let lastLines: LogLine[] = [];
   try {
     scope = await createAttemptContext(deps, {
       def,
@@ -323,10 +325,12 @@ async function runAttempt(
       failure = new Error(`the job's claim was lost (${errorMessage(params.jobSignal.reason)})`);
     scope?.log.error(`attempt ${number} failed: ${errorMessage(failure)}`, { errorClass: errorClassName(failure) });
   } finally {
-    await scope?.close();
+    // A success that is not a dry-run writes its last log lines with its outcome (finishSucceeded).
+    if (failure === undefined && !run.dryRun && scope) lastLines = await scope.closeHandingOverLogs();
+    else await scope?.close();
   }
 
-  if (failure === undefined) return finishSucceeded(deps, params, current, attemptId, scope!, result);
+  if (failure === undefined) return finishSucceeded(deps, params, current, attemptId, scope!, result, lastLines);
   return finishWithError(deps, current, attemptId, integration, failure, scope);
 }
 
@@ -393,11 +397,14 @@ async function finishSucceeded(
   attemptId: string,
   scope: AttemptScope,
   result: RunResult | undefined,
+  lastLines: LogLine[] = [],
 ): Promise<RunJobOutcome> {
   if (!run.dryRun) {
     try {
-      return await finishSucceededInOneStatement(deps, params, run, attemptId, scope, result);
+      return await finishSucceededInOneStatement(deps, params, run, attemptId, scope, result, lastLines);
     } catch (error) {
+      // Rolled back: the log lines it carried are written on their own, before anything else.
+      await writeLogLines(deps.db, attemptId, lastLines);
       if (!(error instanceof NotTheUsualOutcome)) throw error;
     }
   }
@@ -449,7 +456,7 @@ async function finishSucceeded(
 /**
  * The usual outcome of a run that is not a dry-run, in one transaction of three round trips: one
  * statement locks the run, fences the attempt on 'running', marks the run succeeded, commits its
- * cursor (the staged value, else its last checkpoint) and clears a credentials incident; the
+ * cursor (the staged value, else its last checkpoint) and writes the attempt's last log lines; the
  * `run.succeeded` event is sent on the same transaction without waiting for that statement
  * (postgres.js pipelines them). Anything else (the run was cancelled meanwhile, the attempt was
  * taken over, credentials recovered, which sends an event of its own) rolls back and goes the
@@ -462,8 +469,18 @@ async function finishSucceededInOneStatement(
   attemptId: string,
   scope: AttemptScope,
   result: RunResult | undefined,
+  lastLines: LogLine[],
 ): Promise<RunJobOutcome> {
   const staged = scope.stagedCursor();
+  const logs =
+    lastLines.length === 0
+      ? sql``
+      : sql`, logs as (
+          insert into attempt_logs (attempt_id, at, level, message, data)
+          select ${attemptId}, l.at, l.level, l.message, l.data
+            from rows from (jsonb_to_recordset(${logLinesJson(lastLines)}::jsonb) as (at timestamptz, level text, message text, data jsonb))
+                 with ordinality as l(at, level, message, data, n)
+           order by l.n)`;
   const cursor = staged
     ? sql`insert into cursors (integration, value, run_id)
             select ${run.integration}, ${JSON.stringify(staged.value)}::jsonb, ${run.id} where exists (select 1 from closed)
@@ -488,7 +505,7 @@ async function finishSucceededInOneStatement(
                error_class = null, next_attempt_at = null, finished_at = now()
          where id = ${run.id} and exists (select 1 from closed)
         returning id),
-      cursor as (${cursor})
+      cursor as (${cursor})${logs}
       select (select status from locked) as status, exists (select 1 from closed) as closed,
              exists (select 1 from integrations where name = ${run.integration} and credentials_failing_since is not null) as credentials_failing`);
     const event = emit(deps, tx, run, { type: 'run.succeeded', at: new Date().toISOString(), integration: run.integration, runId: run.id });
