@@ -54,6 +54,8 @@ export interface CreateRunParams {
   hold?: RunHold | null;
   /** The id of the request that asked for the run (a new one when none is given). */
   correlationId?: string;
+  /** The new run's id, when the caller needs it before the run is written (a new one when none is given). */
+  runId?: string;
 }
 
 /**
@@ -61,7 +63,7 @@ export interface CreateRunParams {
  * `run.create` span whose traceparent is stored on the run for its attempts to continue.
  */
 export async function insertRun(tx: DatabaseOrTransaction, boss: PgBoss, params: CreateRunParams): Promise<string> {
-  const runId = randomUUID();
+  const runId = params.runId ?? randomUUID();
   const jobId = params.hold ? null : randomUUID();
   const correlationId = params.correlationId ?? randomUUID();
   const attributes = {
@@ -72,7 +74,9 @@ export async function insertRun(tx: DatabaseOrTransaction, boss: PgBoss, params:
     [CORRELATION_ATTRIBUTE]: correlationId,
   };
   return withSpan('run.create', { attributes }, async () => {
-    await tx.insert(runs).values({
+    // The run and its job are sent together (postgres.js pipelines statements of one transaction):
+    // one wait instead of two; the job row does not refer to the run row.
+    const insert = tx.insert(runs).values({
       id: runId,
       integration: params.integration.name,
       trigger: params.trigger,
@@ -88,7 +92,7 @@ export async function insertRun(tx: DatabaseOrTransaction, boss: PgBoss, params:
       bulkOperationId: params.bulkOperationId ?? null,
       hold: params.hold ?? null,
     });
-    if (jobId) await sendRunJob(boss, tx, { runId, jobId, integration: params.integration.name });
+    await Promise.all([insert, jobId ? sendRunJob(boss, tx, { runId, jobId, integration: params.integration.name }) : undefined]);
     return runId;
   });
 }
