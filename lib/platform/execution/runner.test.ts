@@ -9,7 +9,7 @@ import { defineIntegration, type IntegrationDefinition } from '../contract';
 import { PermanentError, TransientError } from '../errors';
 import { buildRegistry } from '../registry';
 import { cancelRun, runNow } from '../triggers/triggers';
-import { SCHEDULE_QUEUE } from './queue';
+import { RUNS_QUEUE, SCHEDULE_QUEUE } from './queue';
 import { startPlatformWorker, type PlatformWorker } from './worker';
 
 const windows: Record<string, { start: number; end: number }[]> = { serial: [], other: [] };
@@ -93,7 +93,24 @@ const defs = [
       return {};
     },
   }),
+  defineIntegration({
+    name: 'stubborn',
+    description: 'Ignores cancellation and finishes when the test lets it',
+    settings: z.object({}),
+    async execute(ctx) {
+      ctx.log.info('started');
+      await stubbornGate.promise;
+      ctx.log.info('finished regardless');
+      return { processed: 1 };
+    },
+  }),
 ] as IntegrationDefinition[];
+
+const stubbornGate = (() => {
+  let open = () => {};
+  const promise = new Promise<void>((resolve) => (open = resolve));
+  return { promise, open: () => open() };
+})();
 
 let t: TestDatabase;
 let boss: PgBoss;
@@ -269,5 +286,52 @@ describe('runs with durable retries', () => {
     await finished(runId, 5_000);
     const [integration] = await t.db.select().from(integrations).where(eq(integrations.name, 'waiter'));
     expect(integration.registered).toBe(true);
+  });
+
+  it('a handler that returns after its run was cancelled: the run stays cancelled, its logs and job are settled', async () => {
+    // The cancel is not seen by the worker before the handler returns (slow cancel poll): the
+    // one-statement success path finds the run cancelled, rolls back and the general path records it.
+    await worker.stop({ timeoutMs: 1_000 });
+    const slow = await startPlatformWorker({
+      db: t.db,
+      boss,
+      registry: buildRegistry(defs),
+      workerId: 'slow-cancel-poll',
+      options: { ...TEST_WORKER_OPTIONS, cancelPollMs: 60_000 },
+    });
+    try {
+      const { runId } = await runNow(t.db, boss, { integration: 'stubborn', triggeredBy: 'ada' });
+      await waitFor('the attempt to start', async () => (await runRow(runId)).status === 'running');
+      await cancelRun(t.db, boss, { runId, by: 'op' });
+      stubbornGate.open();
+      const run = await finished(runId, 5_000);
+      expect(run.status).toBe('cancelled');
+      const rows = await attemptRows(runId);
+      expect(rows.map((r) => r.outcome)).toEqual(['cancelled']);
+      expect(rows[0].errorMessage).toMatch(/handler finished anyway/);
+      const logs = await t.db.select().from(attemptLogs).where(eq(attemptLogs.attemptId, rows[0].id)).orderBy(asc(attemptLogs.id));
+      expect(logs.map((l) => l.message)).toEqual(expect.arrayContaining(['started', 'finished regardless']));
+      await waitFor('the job to be completed', async () => (await boss.getJobById(RUNS_QUEUE, run.jobId!))?.state === 'completed');
+    } finally {
+      await slow.stop({ timeoutMs: 1_000 });
+      worker = await startPlatformWorker({
+        db: t.db,
+        boss,
+        registry: buildRegistry(defs),
+        workerId: 'fourth',
+        options: TEST_WORKER_OPTIONS,
+      });
+    }
+  });
+
+  it('a success commits the run, its last log lines and its job together', async () => {
+    const { runId } = await runNow(t.db, boss, { integration: 'other', triggeredBy: 'ada' });
+    const run = await finished(runId);
+    expect(run.status).toBe('succeeded');
+    const [attempt] = await attemptRows(runId);
+    const logs = await t.db.select().from(attemptLogs).where(eq(attemptLogs.attemptId, attempt.id));
+    expect(logs.map((l) => l.message)).toEqual([expect.stringMatching(/^attempt 1 of \d+ started on fourth/)]);
+    expect(logs[0].data).toMatchObject({ correlationId: run.correlationId });
+    expect((await boss.getJobById(RUNS_QUEUE, run.jobId!))?.state).toBe('completed');
   });
 });
