@@ -30,7 +30,21 @@ const defs = [
       return { processed: 0 };
     },
   }),
+  ...['a', 'b', 'c'].map((k) =>
+    defineIntegration({
+      name: `batched-${k}`,
+      description: 'Takes 150 ms and records when',
+      settings: z.object({}),
+      async execute(ctx) {
+        const start = Date.now();
+        await sleep(150);
+        windows.push({ integration: k, runId: ctx.run.id, start, end: Date.now() });
+        return { processed: 0 };
+      },
+    }),
+  ),
 ] as IntegrationDefinition[];
+const windows: { integration: string; runId: string; start: number; end: number }[] = [];
 
 let t: TestDatabase;
 let boss: PgBoss;
@@ -91,5 +105,40 @@ describe('dispatch by NOTIFY', () => {
     // Turn-taking kept: each started after the previous one, in the order requested.
     expect([...starts].sort((a, b) => a - b)).toEqual(starts);
     expect(starts[4] - before).toBeLessThan(POLL_SECONDS * 1000);
+  });
+
+  it('with batch fetches, runs of different integrations go side by side and each integration still takes turns', async () => {
+    await worker.stop({ timeoutMs: 2_000 });
+    worker = await startPlatformWorker({
+      db: t.db,
+      boss,
+      registry: buildRegistry(defs),
+      workerId: 'batched',
+      concurrency: 6,
+      options: { ...TEST_WORKER_OPTIONS, pollingIntervalSeconds: POLL_SECONDS, runBatchSize: 3 },
+    });
+    const ids: string[] = [];
+    for (let i = 0; i < 4; i++) {
+      for (const k of ['a', 'b', 'c'])
+        ids.push((await runNow(t.db, boss, { integration: `batched-${k}`, triggeredBy: 'ada', trigger: 'api' })).runId);
+    }
+    await waitFor(
+      'all twelve runs to succeed',
+      async () => {
+        const rows = await t.db.select({ status: runs.status }).from(runs).where(inArray(runs.id, ids));
+        return rows.every((r) => r.status === 'succeeded');
+      },
+      30_000,
+    );
+    for (const k of ['a', 'b', 'c']) {
+      const mine = ids.filter((_, i) => i % 3 === ['a', 'b', 'c'].indexOf(k)).map((id) => windows.find((w) => w.runId === id)!);
+      // In the order requested, never two at once.
+      for (let i = 1; i < mine.length; i++) expect(mine[i].start).toBeGreaterThanOrEqual(mine[i - 1].end);
+    }
+    // Side by side across integrations: some run started before another integration's run ended.
+    const overlapping = windows.some((w) => windows.some((o) => o.integration !== w.integration && o.start < w.end && w.start < o.end));
+    expect(overlapping).toBe(true);
+    const jobs = await boss.findJobs(RUNS_QUEUE, {});
+    expect(jobs.filter((j) => j.state !== 'completed')).toEqual([]);
   });
 });

@@ -1,9 +1,9 @@
 import { and, eq, inArray } from 'drizzle-orm';
-import type { PgBoss } from 'pg-boss';
+import type { Job, JobResult, PgBoss } from 'pg-boss';
 import type { Database } from '../../../db/client';
 import { runs } from '../../../db/schema';
 import type { IntegrationDefinition, MapperFactory, SecretsProvider } from '../contract';
-import { CancelledError } from '../errors';
+import { CancelledError, errorMessage } from '../errors';
 import type { AttemptLogOptions } from '../log';
 import { syncRegistry } from '../registry';
 import type { HttpDefaults } from '../resilience/http';
@@ -12,7 +12,7 @@ import { syncSchedules } from '../triggers/schedules';
 import { startScheduledRun } from '../triggers/triggers';
 import { DEFAULT_LIVENESS_INTERVAL_MS, startLiveness } from './liveness';
 import { ensurePlatformQueues, RUNS_QUEUE, SCHEDULE_QUEUE, type QueueOptions, type RunJobData, type ScheduleJobData } from './queue';
-import { executeRunJob, type RunnerDeps } from './runner';
+import { executeRunJob, type RunJobOutcome, type RunnerDeps } from './runner';
 
 /**
  * The platform worker inside a worker process: syncs the registry and schedules, then works the
@@ -46,6 +46,14 @@ export interface PlatformWorkerOptions {
   livenessIntervalMs?: number;
   /** Interruptions (worker lost, database unavailable) after which a run fails. Default 10. */
   maxInterruptions?: number;
+  /**
+   * Run jobs fetched at once per slot (default 1). Above 1, each fetch takes up to this many jobs
+   * (at most one per integration: the queue's singleton policy) and runs them side by side, with
+   * `concurrency / runBatchSize` slots, so the attempts at once stay within `concurrency`. One
+   * fetch then serves several runs, but a slot fetches again only when all of its batch is done:
+   * for many short runs (event-rate dispatch), not for long ones.
+   */
+  runBatchSize?: number;
 }
 
 export interface StartPlatformWorkerParams {
@@ -114,30 +122,50 @@ export async function startPlatformWorker(params: StartPlatformWorkerParams): Pr
       if (slot.workId === runWorkId && slot.count > 0) boss.notifyWorker(slot.id);
     }
   };
+  const concurrency = Math.max(1, params.concurrency ?? 1);
+  const batchSize = Math.max(1, Math.min(options.runBatchSize ?? 1, concurrency));
+  const runJob = async (job: Job<RunJobData>): Promise<RunJobOutcome> => {
+    const control = new AbortController();
+    active.set(job.data.runId, control);
+    const execution = executeRunJob(deps, {
+      jobId: job.id,
+      jobRetryCount: job.retryCount,
+      runId: job.data.runId,
+      jobSignal: job.signal,
+      control: control.signal,
+    });
+    running.add(execution);
+    try {
+      return await execution;
+    } finally {
+      running.delete(execution);
+      active.delete(job.data.runId);
+    }
+  };
   // offWork by id: other platform workers may share this pg-boss instance.
-  runWorkId = await boss.work<RunJobData>(
-    RUNS_QUEUE,
-    { ...workOptions, localConcurrency: Math.max(1, params.concurrency ?? 1) },
-    async ([job]) => {
-      const control = new AbortController();
-      active.set(job.data.runId, control);
-      const execution = executeRunJob(deps, {
-        jobId: job.id,
-        jobRetryCount: job.retryCount,
-        runId: job.data.runId,
-        jobSignal: job.signal,
-        control: control.signal,
-      });
-      running.add(execution);
-      try {
-        return { outcome: await execution };
-      } finally {
-        running.delete(execution);
-        active.delete(job.data.runId);
-        if (!stopping) fetchAgainAfterJob();
-      }
-    },
-  );
+  runWorkId =
+    batchSize === 1
+      ? await boss.work<RunJobData>(RUNS_QUEUE, { ...workOptions, localConcurrency: concurrency }, async ([job]) => {
+          try {
+            return { outcome: await runJob(job) };
+          } finally {
+            if (!stopping) fetchAgainAfterJob();
+          }
+        })
+      : await boss.work<RunJobData>(
+          RUNS_QUEUE,
+          { ...workOptions, batchSize, perJobResults: true, localConcurrency: Math.ceil(concurrency / batchSize) },
+          async (jobs) => {
+            // Each job settles on its own: a runner error fails (and retries) only its job.
+            const settled = await Promise.allSettled(jobs.map(runJob));
+            if (!stopping) fetchAgainAfterJob();
+            return settled.map((result, i): JobResult =>
+              result.status === 'fulfilled'
+                ? { id: jobs[i].id, status: 'completed', output: { outcome: result.value } }
+                : { id: jobs[i].id, status: 'failed', output: { error: errorMessage(result.reason) } },
+            );
+          },
+        );
   const scheduleWorkId = await boss.work<ScheduleJobData>(SCHEDULE_QUEUE, workOptions, async ([job]) => {
     const started = await startScheduledRun(db, boss, { integration: job.data.integration });
     return { runId: started?.runId ?? null };
