@@ -35,12 +35,14 @@ export function rawBest(integrations: number) {
 }
 
 export const DISPATCH_SIZES = {
-  tiny: { runs: 64, drainRuns: 64, integrations: 8, concurrency: 8, rounds: 2, latencySamples: 5 },
+  tiny: { runs: 64, drainRuns: 64, integrations: 8, concurrency: 8, runBatch: 2, rounds: 2, latencySamples: 5 },
   full: {
     runs: 1000,
     drainRuns: 2000,
     integrations: 32,
     concurrency: Number(process.env.BENCH_CONCURRENCY ?? 16),
+    /** Run jobs per fetch per slot (PlatformWorkerOptions.runBatchSize). */
+    runBatch: Number(process.env.BENCH_RUN_BATCH ?? 4),
     rounds: 3,
     latencySamples: 40,
   },
@@ -104,7 +106,7 @@ export async function runDispatch(ctx: BenchContext): Promise<BenchResult> {
         registry,
         workerId: 'bench-dispatch',
         concurrency: size.concurrency,
-        options: { pollingIntervalSeconds: POLLING_SECONDS, scheduleSyncMs: 0, syncRegistry },
+        options: { pollingIntervalSeconds: POLLING_SECONDS, scheduleSyncMs: 0, syncRegistry, runBatchSize: size.runBatch },
       });
     await createRawQueue(boss);
     const raw = rawBest(size.integrations);
@@ -231,7 +233,7 @@ export async function runDispatch(ctx: BenchContext): Promise<BenchResult> {
     const dp = median(drain.platform);
     const db = median(drain.baseline);
     const text = [
-      `${size.runs} runs over ${size.integrations} no-op integrations, one process; platform: worker concurrency ${size.concurrency}, batch 1; raw pg-boss: batch ${raw.batchSize}, concurrency ${raw.localConcurrency}; notify on both, polling ${POLLING_SECONDS} s as the fallback; ${size.rounds} alternating rounds`,
+      `${size.runs} runs over ${size.integrations} no-op integrations, one process; platform: worker concurrency ${size.concurrency}, batch ${size.runBatch}; raw pg-boss: batch ${raw.batchSize}, concurrency ${raw.localConcurrency}; notify on both, polling ${POLLING_SECONDS} s as the fallback; ${size.rounds} alternating rounds`,
       table(
         ['', 'platform (runNow → run succeeded)', 'raw pg-boss (send → job completed)', 'platform / raw'],
         [
