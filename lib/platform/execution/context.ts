@@ -149,6 +149,9 @@ export async function createAttemptContext(
     },
     async closeHandingOverLogs() {
       if (progressTimer) clearTimeout(progressTimer);
+      // As in close: a checkpoint still waiting for a request is written before the run can end.
+      const d = takeDeferred();
+      if (d) await writeAlone(d.json, d).catch(() => undefined);
       const [, lines] = await Promise.all([writeProgress(), log.handOver()]);
       return lines;
     },
