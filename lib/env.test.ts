@@ -47,6 +47,13 @@ describe('parseEnv', () => {
     expect(() => parseEnv({ JUNCTION_MIGRATE_ON_START: 'no' })).toThrow(/JUNCTION_MIGRATE_ON_START must be 'true' or 'false'/);
   });
 
+  it('takes run jobs one per fetch unless WORKER_RUN_BATCH asks for more, and names a bad value', () => {
+    expect(parseEnv({}).WORKER_RUN_BATCH).toBe(1);
+    expect(parseEnv({ WORKER_RUN_BATCH: '8' }).WORKER_RUN_BATCH).toBe(8);
+    expect(() => parseEnv({ WORKER_RUN_BATCH: '0' })).toThrow(/WORKER_RUN_BATCH must be at least 1/);
+    expect(() => parseEnv({ WORKER_RUN_BATCH: '500' })).toThrow(/WORKER_RUN_BATCH must be at most 64/);
+  });
+
   it('refuses a secrets key that is not 32 bytes', () => {
     expect(() => parseEnv({ JUNCTION_SECRETS_KEY: Buffer.alloc(16).toString('base64') })).toThrow(/JUNCTION_SECRETS_KEY must be 32 bytes/);
   });

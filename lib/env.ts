@@ -68,6 +68,8 @@ export const ZEnv = z.object({
   RUN_RETENTION_DAYS: z.coerce.number().int().min(1).max(3650).default(30),
   ALERT_RECOVERY_HOLD_SECONDS: z.coerce.number().int().min(0).max(86_400, 'must be at most 86400 seconds (a day)').default(120),
   WORKER_CONCURRENCY: z.coerce.number().int().min(1).max(64).default(4),
+  /** Run jobs one fetch takes per slot (PlatformWorkerOptions.runBatchSize): above 1 for many short runs. */
+  WORKER_RUN_BATCH: z.coerce.number().int().min(1, 'must be at least 1').max(64, 'must be at most 64').default(1),
   RUN_MAX_INTERRUPTIONS: z.coerce.number().int().min(1).max(1000, 'must be at most 1000').default(10),
   /** Prometheus metrics are served only with this bearer token (web: /api/metrics; worker: METRICS_PORT). */
   METRICS_TOKEN: z.string().min(16, 'must be at least 16 characters (`openssl rand -hex 24`)').optional(),
