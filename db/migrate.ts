@@ -21,7 +21,21 @@ export const MIGRATION_LOCK = 727274;
  */
 export async function applyMigrations(db: Database): Promise<void> {
   // Nothing to apply: no lock, no DDL (a role without DDL rights can start on a current database).
-  if ((await migrationStatus(db)).current) return;
+  if (!(await migrationStatus(db)).current) await migrate(db);
+  await ensureRunPartitionsAround(db);
+}
+
+/**
+ * The weekly partitions of runs, attempts and attempt_logs (migration 0013) from three weeks back
+ * to four weeks ahead, where missing: `npm run db:migrate` creates the weeks ahead even when the
+ * worker runs as the runtime role. ensure_run_partitions is SECURITY DEFINER (it runs as the
+ * tables' owner), so a role without DDL rights can call it too; the worker does, hourly.
+ */
+async function ensureRunPartitionsAround(db: Database): Promise<void> {
+  await db.execute(sql`select ensure_run_partitions(now() - interval '3 weeks', 8)`);
+}
+
+async function migrate(db: Database): Promise<void> {
   await db.transaction(async (tx) => {
     await tx.execute(sql`select pg_advisory_xact_lock(${MIGRATION_LOCK})`);
     // What drizzle's migrate() does, but on this connection and inside the lock (its own

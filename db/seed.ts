@@ -97,10 +97,11 @@ async function seedRun(
     startedAt: attemptRows[0].startedAt,
     finishedAt: last.finishedAt,
   });
-  await tx.insert(attempts).values(attemptRows.map(({ logs: _, ...a }) => a));
+  await tx.insert(attempts).values(attemptRows.map(({ logs: _, ...a }) => ({ ...a, runCreatedAt: params.createdAt })));
   const logRows = attemptRows.flatMap((a) =>
     a.logs.map((message, k) => ({
       attemptId: a.id,
+      runCreatedAt: params.createdAt,
       at: new Date(a.startedAt.getTime() + k * 50),
       level: message.startsWith('error') ? 'error' : 'info',
       message,

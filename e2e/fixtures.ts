@@ -28,8 +28,8 @@ export async function seedFailedRuns(
       insert into runs (id, integration, trigger, status, triggered_by, correlation_id, attempt_count, max_attempts, error_message, error_class, created_at, started_at, finished_at)
       values (${id}, ${integration}, 'schedule', 'failed', 'schedule', ${randomUUID()}, 4, 4, ${error}, 'HttpError', ${created}, ${created}, ${created})`;
     await db()`
-      insert into attempts (run_id, number, outcome, error_message, error_class, started_at, finished_at)
-      values (${id}, 1, 'failed', ${error}, 'HttpError', ${created}, ${created})`;
+      insert into attempts (run_id, run_created_at, number, outcome, error_message, error_class, started_at, finished_at)
+      values (${id}, ${created}, 1, 'failed', ${error}, 'HttpError', ${created}, ${created})`;
     ids.push(id);
   }
   return ids;

@@ -1,12 +1,32 @@
 import { sql } from 'drizzle-orm';
-import { bigserial, boolean, index, integer, jsonb, pgEnum, pgTable, text, uuid } from 'drizzle-orm/pg-core';
+import {
+  bigserial,
+  boolean,
+  foreignKey,
+  index,
+  integer,
+  jsonb,
+  pgEnum,
+  pgTable,
+  primaryKey,
+  text,
+  timestamp,
+  uuid,
+} from 'drizzle-orm/pg-core';
 // Types only (no runtime import): the shapes the platform stores in jsonb columns.
 import type { RunResult } from '../../lib/platform/contract';
 import type { PlannedRequest } from '../../lib/platform/resilience/dry-run';
 import { createdAt, tstz } from './columns';
 import { integrations } from './governance';
 
-/** Runs, attempts and their logs, bulk retries, and each integration's cursor. */
+/**
+ * Runs, attempts and their logs, bulk retries, and each integration's cursor.
+ *
+ * runs, attempts and attempt_logs are partitioned by week of the RUN's created_at (migration 0013):
+ * attempts and attempt_logs carry a copy of it (run_created_at), so a run and everything under it
+ * live in the same week and retention drops whole weeks (lib/platform/execution/retention.ts).
+ * Their keys contain the partition key, as PostgreSQL requires: (id, created_at), (id, run_created_at).
+ */
 
 /** Durable watermark per integration, advanced only when an attempt succeeds outside dry-run. */
 export const cursors = pgTable('cursors', {
@@ -26,7 +46,7 @@ export type RunStatus = (typeof runStatusEnum.enumValues)[number];
 export const runs = pgTable(
   'runs',
   {
-    id: uuid('id').primaryKey().defaultRandom(),
+    id: uuid('id').notNull().defaultRandom(),
     integration: text('integration')
       .notNull()
       .references(() => integrations.name),
@@ -69,11 +89,16 @@ export const runs = pgTable(
     hold: text('hold').$type<RunHold>(),
     /** When a held run was released to the queue (the bulk pace counts these). */
     releasedAt: tstz('released_at'),
-    createdAt: createdAt(),
+    /**
+     * The partition key, to the millisecond (migration 0013): attempts and attempt_logs copy it from
+     * a JavaScript Date, and their foreign keys compare it exactly.
+     */
+    createdAt: timestamp('created_at', { withTimezone: true, precision: 3 }).notNull().defaultNow(),
     startedAt: tstz('started_at'),
     finishedAt: tstz('finished_at'),
   },
   (t) => [
+    primaryKey({ name: 'runs_pkey', columns: [t.id, t.createdAt] }),
     index('runs_held_idx')
       .on(t.integration, t.createdAt)
       .where(sql`hold is not null`),
@@ -123,10 +148,10 @@ export type AttemptOutcome = (typeof attemptOutcomeEnum.enumValues)[number];
 export const attempts = pgTable(
   'attempts',
   {
-    id: uuid('id').primaryKey().defaultRandom(),
-    runId: uuid('run_id')
-      .notNull()
-      .references(() => runs.id, { onDelete: 'cascade' }),
+    id: uuid('id').notNull().defaultRandom(),
+    runId: uuid('run_id').notNull(),
+    /** The run's created_at: the partition key, so an attempt lives in its run's week. */
+    runCreatedAt: timestamp('run_created_at', { withTimezone: true, precision: 3 }).notNull(),
     number: integer('number').notNull(),
     jobId: text('job_id'),
     worker: text('worker'),
@@ -139,6 +164,10 @@ export const attempts = pgTable(
     finishedAt: tstz('finished_at'),
   },
   (t) => [
+    primaryKey({ name: 'attempts_pkey', columns: [t.id, t.runCreatedAt] }),
+    foreignKey({ name: 'attempts_run_fk', columns: [t.runId, t.runCreatedAt], foreignColumns: [runs.id, runs.createdAt] }).onDelete(
+      'cascade',
+    ),
     index('attempts_run_idx').on(t.runId, t.number),
     index('attempts_started_idx').on(t.startedAt),
     index('attempts_running_idx')
@@ -151,15 +180,23 @@ export type Attempt = typeof attempts.$inferSelect;
 export const attemptLogs = pgTable(
   'attempt_logs',
   {
-    id: bigserial('id', { mode: 'number' }).primaryKey(),
-    attemptId: uuid('attempt_id')
-      .notNull()
-      .references(() => attempts.id, { onDelete: 'cascade' }),
+    id: bigserial('id', { mode: 'number' }).notNull(),
+    attemptId: uuid('attempt_id').notNull(),
+    /** The run's created_at: the partition key, so a log line lives in its run's week. */
+    runCreatedAt: timestamp('run_created_at', { withTimezone: true, precision: 3 }).notNull(),
     at: tstz('at').notNull().defaultNow(),
     level: text('level').notNull(),
     message: text('message').notNull(),
     data: jsonb('data').$type<unknown>(),
   },
-  (t) => [index('attempt_logs_attempt_idx').on(t.attemptId, t.id)],
+  (t) => [
+    primaryKey({ name: 'attempt_logs_pkey', columns: [t.id, t.runCreatedAt] }),
+    foreignKey({
+      name: 'attempt_logs_attempt_fk',
+      columns: [t.attemptId, t.runCreatedAt],
+      foreignColumns: [attempts.id, attempts.runCreatedAt],
+    }).onDelete('cascade'),
+    index('attempt_logs_attempt_idx').on(t.attemptId, t.id),
+  ],
 );
 export type AttemptLog = typeof attemptLogs.$inferSelect;

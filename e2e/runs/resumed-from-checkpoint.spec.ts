@@ -10,11 +10,11 @@ test('the run page shows which attempt resumed from a checkpoint, and from where
     insert into runs (id, integration, trigger, status, triggered_by, correlation_id, attempt_count, max_attempts, checkpoint, checkpoint_at, created_at, started_at, finished_at)
     values (${id}, 'accounting-export', 'manual', 'succeeded', 'ada@example.com', ${randomUUID()}, 2, 4, ${db().json(checkpoint)}, ${created}, ${created}, ${created}, ${created})`;
   await db()`
-    insert into attempts (run_id, number, outcome, error_message, error_class, started_at, finished_at)
-    values (${id}, 1, 'failed', 'worker lost: the worker executing this attempt stopped', 'WorkerLost', ${created}, ${created})`;
+    insert into attempts (run_id, run_created_at, number, outcome, error_message, error_class, started_at, finished_at)
+    values (${id}, ${created}, 1, 'failed', 'worker lost: the worker executing this attempt stopped', 'WorkerLost', ${created}, ${created})`;
   await db()`
-    insert into attempts (run_id, number, outcome, resumed_from, started_at, finished_at)
-    values (${id}, 2, 'succeeded', ${db().json(checkpoint)}, ${created}, ${created})`;
+    insert into attempts (run_id, run_created_at, number, outcome, resumed_from, started_at, finished_at)
+    values (${id}, ${created}, 2, 'succeeded', ${db().json(checkpoint)}, ${created}, ${created})`;
   await signIn(page, 'vera', `/runs/${id}`);
   const second = page.getByRole('listitem').filter({ hasText: 'Attempt 2' });
   await expect(second.getByText('resumed from checkpoint')).toBeVisible();

@@ -60,6 +60,8 @@ test('an old failed run warns in the same dialog, never a browser confirm; a ref
 }) => {
   test.setTimeout(180_000);
   const [old] = await seedFailedRuns('crm-sync', 1);
+  // created_at is the partition key its attempts carry too: they move with it.
+  await db()`delete from attempts where run_id = ${old}`;
   await db()`update runs set created_at = now() - interval '10 days' where id = ${old}`;
   page.on('dialog', (d) => {
     throw new Error(`a native ${d.type()} dialog opened: ${d.message()}`);

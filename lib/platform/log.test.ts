@@ -6,6 +6,7 @@ import { createAttemptLog } from './log';
 
 let t: TestDatabase;
 let attemptId: string;
+let runCreatedAt: Date;
 beforeAll(async () => {
   t = await freshDatabase();
   await t.db.insert(integrations).values({ name: 'logger', breakerKey: 'logger' });
@@ -13,14 +14,15 @@ beforeAll(async () => {
     .insert(runs)
     .values({ integration: 'logger', trigger: 'manual', triggeredBy: 'x', correlationId: 'c', maxAttempts: 1 })
     .returning();
-  const [attempt] = await t.db.insert(attempts).values({ runId: run.id, number: 1 }).returning();
+  runCreatedAt = run.createdAt;
+  const [attempt] = await t.db.insert(attempts).values({ runId: run.id, runCreatedAt, number: 1 }).returning();
   attemptId = attempt.id;
 });
 afterAll(() => t.drop());
 
 describe('attempt log', () => {
   it('stores every line of a hot loop in order, with level and data, once closed', async () => {
-    const log = createAttemptLog(t.db, { attemptId, flushMs: 1_000, maxBatch: 250 });
+    const log = createAttemptLog(t.db, { attemptId, runCreatedAt, flushMs: 1_000, maxBatch: 250 });
     const started = Date.now();
     for (let i = 0; i < 1_000; i++) log.info(`record ${i}`, { i });
     // Logging does not wait on the database: a thousand lines are buffered at once.
@@ -38,7 +40,7 @@ describe('attempt log', () => {
   it('keeps the last lines when the final write fails once: close tries again', async () => {
     const [attempt] = await t.db
       .insert(attempts)
-      .values({ runId: (await t.db.select().from(runs))[0].id, number: 2 })
+      .values({ runId: (await t.db.select().from(runs))[0].id, runCreatedAt, number: 2 })
       .returning();
     // A real failure in PostgreSQL: the first insert into attempt_logs after this raises.
     await t.db.execute(sql`create sequence log_fail_seq`);
@@ -54,7 +56,7 @@ describe('attempt log', () => {
       sql`create trigger fail_first_log_insert before insert on attempt_logs for each statement execute function fail_first_log_insert()`,
     );
     try {
-      const log = createAttemptLog(t.db, { attemptId: attempt.id, flushMs: 60_000 });
+      const log = createAttemptLog(t.db, { attemptId: attempt.id, runCreatedAt, flushMs: 60_000 });
       log.info('batch 7: booked 100');
       log.error('attempt 2 failed: the accounting API answered 503');
       await log.close();

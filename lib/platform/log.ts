@@ -48,7 +48,10 @@ const CLOSE_RETRIES = 3;
  * per batch of an export, does not wait on the database. A write that fails is retried with the
  * next batch, and at close a few more times; logging never fails the attempt.
  */
-export function createAttemptLog(db: Database, params: { attemptId: string } & AttemptLogOptions): AttemptLog {
+export function createAttemptLog(
+  db: Database,
+  params: { attemptId: string; /** The run's created_at: the partition key of attempt_logs. */ runCreatedAt: Date } & AttemptLogOptions,
+): AttemptLog {
   const flushMs = params.flushMs ?? 250;
   const maxBatch = params.maxBatch ?? 200;
   let buffer: Line[] = [];
@@ -61,7 +64,7 @@ export function createAttemptLog(db: Database, params: { attemptId: string } & A
     buffer = [];
     writing = writing.then(async () => {
       try {
-        await insertLines(db, params.attemptId, batch);
+        await insertLines(db, params, batch);
       } catch {
         if (!closed) buffer = batch.concat(buffer).slice(-10 * maxBatch);
       }
@@ -106,17 +109,24 @@ export function createAttemptLog(db: Database, params: { attemptId: string } & A
   };
 }
 
-function insertLines(db: Database, attemptId: string, lines: Line[]) {
+/** The attempt a line belongs to, and its run's created_at (the partition key of attempt_logs). */
+export interface LogTarget {
+  attemptId: string;
+  runCreatedAt: Date;
+}
+
+function insertLines(db: Database, target: LogTarget, lines: Line[]) {
+  const { attemptId, runCreatedAt } = target;
   return db
     .insert(attemptLogs)
-    .values(lines.map((l) => ({ attemptId, level: l.level, message: l.message, data: l.data ?? null, at: l.at })));
+    .values(lines.map((l) => ({ attemptId, runCreatedAt, level: l.level, message: l.message, data: l.data ?? null, at: l.at })));
 }
 
 /** Writes handed-over lines (AttemptLog.handOver), retried a few times like a log's last write; never throws. */
-export async function writeLogLines(db: Database, attemptId: string, lines: LogLine[]): Promise<void> {
+export async function writeLogLines(db: Database, target: LogTarget, lines: LogLine[]): Promise<void> {
   for (let retry = 0; lines.length > 0; retry++) {
     try {
-      await insertLines(db, attemptId, lines);
+      await insertLines(db, target, lines);
       return;
     } catch {
       if (retry === CLOSE_RETRIES) return;

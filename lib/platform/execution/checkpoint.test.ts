@@ -255,9 +255,9 @@ describe('durable checkpoints', () => {
       .returning();
     const [lost] = await t.db
       .insert(attempts)
-      .values({ runId: run.id, number: 1, outcome: 'failed', errorClass: 'WorkerLost' })
+      .values({ runId: run.id, runCreatedAt: run.createdAt, number: 1, outcome: 'failed', errorClass: 'WorkerLost' })
       .returning();
-    const [current] = await t.db.insert(attempts).values({ runId: run.id, number: 2 }).returning();
+    const [current] = await t.db.insert(attempts).values({ runId: run.id, runCreatedAt: run.createdAt, number: 2 }).returning();
     expect(await writeCheckpoint(t.db, { runId: run.id, attemptId: current.id, json: '{"next":5}' })).toBe(true);
     expect(await writeCheckpoint(t.db, { runId: run.id, attemptId: lost.id, json: '{"next":1}' })).toBe(false);
     const [row] = await t.db.execute<{ checkpoint: unknown }>(sql`select checkpoint from runs where id = ${run.id}`);

@@ -41,7 +41,7 @@ beforeAll(async () => {
     .insert(runs)
     .values({ integration: 'mapped', trigger: 'api', triggeredBy: 'script', correlationId: 'corr-7', maxAttempts: 4 })
     .returning();
-  [{ id: attemptId }] = await t.db.insert(attempts).values({ runId: run.id, number: 2 }).returning();
+  [{ id: attemptId }] = await t.db.insert(attempts).values({ runId: run.id, runCreatedAt: run.createdAt, number: 2 }).returning();
   await t.db.insert(cursors).values({ integration: 'mapped', value: { page: 3 } });
 });
 afterAll(async () => {

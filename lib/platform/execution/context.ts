@@ -71,7 +71,7 @@ export async function createAttemptContext(
   },
 ): Promise<AttemptScope> {
   const { def, integration, run, db } = { ...params, db: deps.db };
-  const log = createAttemptLog(db, { attemptId: params.attemptId, ...deps.log });
+  const log = createAttemptLog(db, { attemptId: params.attemptId, runCreatedAt: run.createdAt, ...deps.log });
 
   const progressGap = deps.progressIntervalMs ?? 1_000;
   let pendingProgress: { done: number; total?: number } | undefined;

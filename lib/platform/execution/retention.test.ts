@@ -1,19 +1,58 @@
 import { sql } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { attemptLogs, attempts, auditLog, integrations, runs } from '../../../db/schema';
+import { attemptLogs, attempts, auditLog, integrations, runs, type RunStatus } from '../../../db/schema';
 import { freshDatabase, type TestDatabase } from '../../../test/db';
-import { pruneRuns } from './retention';
+import { getRunDetail } from '../read-models/run-queries';
+import { ensureRunPartitions, pruneRuns } from './retention';
+
+const DAY = 86_400_000;
+const WEEK = 7 * DAY;
 
 let t: TestDatabase;
 beforeAll(async () => {
   t = await freshDatabase();
+  await t.db.insert(integrations).values({ name: 'x', breakerKey: 'x' });
 });
 afterAll(() => t.drop());
 
+/** A run with one attempt and one log line, all created at `createdAt`. */
+async function runWithAttempt(createdAt: Date, status: RunStatus): Promise<string> {
+  const [run] = await t.db
+    .insert(runs)
+    .values({ integration: 'x', trigger: 'schedule', triggeredBy: 'schedule', correlationId: 'c', maxAttempts: 1, status, createdAt })
+    .returning();
+  const [attempt] = await t.db
+    .insert(attempts)
+    .values({ runId: run.id, runCreatedAt: run.createdAt, number: 1, outcome: status === 'queued' ? 'interrupted' : 'succeeded' })
+    .returning();
+  await t.db.insert(attemptLogs).values({ attemptId: attempt.id, runCreatedAt: run.createdAt, level: 'info', message: `log of ${status}` });
+  return run.id;
+}
+
+/** The partitions of `parent`, by name. */
+async function partitionsOf(parent: string): Promise<string[]> {
+  const rows = await t.db.execute<{ name: string }>(sql`
+    select c.relname as name from pg_inherits i join pg_class c on c.oid = i.inhrelid
+     where i.inhparent = ${parent}::regclass order by c.relname`);
+  return rows.map((r) => r.name);
+}
+
+/** The partition holding the run (tableoid). */
+async function partitionOfRun(id: string): Promise<string> {
+  const [row] = await t.db.execute<{ name: string }>(sql`select tableoid::regclass::text as name from runs where id = ${id}`);
+  return row.name;
+}
+
+async function counts() {
+  const [row] = await t.db.execute<{ runs: number; attempts: number; logs: number; audit: number }>(sql`
+    select (select count(*)::int from runs) as runs, (select count(*)::int from attempts) as attempts,
+           (select count(*)::int from attempt_logs) as logs, (select count(*)::int from audit_log) as audit`);
+  return row;
+}
+
 describe('retention', () => {
   it('prunes finished runs older than the period with their attempts and logs, keeps active runs and the audit trail', async () => {
-    await t.db.insert(integrations).values({ name: 'x', breakerKey: 'x' });
-    const old = new Date(Date.now() - 40 * 86_400_000);
+    const old = new Date(Date.now() - 40 * DAY);
     const base = {
       integration: 'x',
       trigger: 'schedule' as const,
@@ -29,18 +68,85 @@ describe('retention', () => {
         { ...base, status: 'retrying' as const },
         { ...base, status: 'failed' as const, createdAt: new Date() },
       ])
-      .returning({ id: runs.id });
-    const [attempt] = await t.db.insert(attempts).values({ runId: inserted[0].id, number: 1, outcome: 'succeeded' }).returning();
-    await t.db.insert(attemptLogs).values({ attemptId: attempt.id, level: 'info', message: 'old' });
+      .returning();
+    const [attempt] = await t.db
+      .insert(attempts)
+      .values({ runId: inserted[0].id, runCreatedAt: inserted[0].createdAt, number: 1, outcome: 'succeeded' })
+      .returning();
+    await t.db.insert(attemptLogs).values({ attemptId: attempt.id, runCreatedAt: inserted[0].createdAt, level: 'info', message: 'old' });
     await t.db
       .insert(auditLog)
       .values({ changedBy: 'a', kind: 'action', integration: 'x', fieldName: 'run_now', correlationId: 'c', changedAt: old });
 
-    const { deleted } = await pruneRuns(t.db, { olderThan: new Date(Date.now() - 30 * 86_400_000), batchSize: 10 });
+    const { deleted } = await pruneRuns(t.db, { olderThan: new Date(Date.now() - 30 * DAY), batchSize: 10 });
     expect(deleted).toBe(25);
-    const [left] = await t.db.execute<{ runs: number; attempts: number; logs: number; audit: number }>(sql`
-      select (select count(*)::int from runs) as runs, (select count(*)::int from attempts) as attempts,
-             (select count(*)::int from attempt_logs) as logs, (select count(*)::int from audit_log) as audit`);
-    expect(left).toEqual({ runs: 2, attempts: 0, logs: 0, audit: 1 });
+    expect(await counts()).toEqual({ runs: 2, attempts: 0, logs: 0, audit: 1 });
+    await t.db.delete(runs);
+  });
+
+  it('drops whole weeks of runs, attempts and logs, but never a week that holds an unfinished run', async () => {
+    // Twenty weeks back to now, created the way the worker does it (as the runtime role under TEST_DB_ROLE=runtime).
+    const created = await ensureRunPartitions(t.db, { from: new Date(Date.now() - 20 * WEEK), weeks: 21 });
+    expect(created).toBeGreaterThan(0);
+    const cutoff = new Date(Date.now() - 90 * DAY);
+    const finishedWeek = new Date(Date.now() - 17 * WEEK);
+    const unfinishedWeek = new Date(Date.now() - 16 * WEEK);
+    const finished = await Promise.all((['succeeded', 'failed', 'cancelled'] as const).map((s) => runWithAttempt(finishedWeek, s)));
+    const queued = await runWithAttempt(unfinishedWeek, 'queued');
+    const doneNextToIt = await runWithAttempt(unfinishedWeek, 'succeeded');
+    const recent = await runWithAttempt(new Date(Date.now() - DAY), 'succeeded');
+
+    const finishedPartition = await partitionOfRun(finished[0]);
+    const unfinishedPartition = await partitionOfRun(queued);
+    expect(finishedPartition).toMatch(/^runs_w\d{8}$/);
+    expect(unfinishedPartition).toMatch(/^runs_w\d{8}$/);
+    expect(unfinishedPartition).not.toBe(finishedPartition);
+    const suffix = finishedPartition.slice('runs_w'.length);
+    expect(await partitionsOf('attempts')).toContain(`attempts_w${suffix}`);
+
+    const { deleted, droppedWeeks } = await pruneRuns(t.db, { olderThan: cutoff });
+    // The finished week went as a partition, not row by row; the unfinished one stays, only its finished run is deleted.
+    expect(droppedWeeks).toContain(finishedPartition);
+    expect(droppedWeeks).not.toContain(unfinishedPartition);
+    expect(deleted).toBe(1);
+    expect(await partitionsOf('runs')).not.toContain(finishedPartition);
+    expect(await partitionsOf('attempts')).not.toContain(`attempts_w${suffix}`);
+    expect(await partitionsOf('attempt_logs')).not.toContain(`attempt_logs_w${suffix}`);
+    expect(await partitionsOf('runs')).toContain(unfinishedPartition);
+
+    const left = await t.db.execute<{ id: string }>(sql`select id from runs order by created_at`);
+    expect(left.map((r) => r.id)).toEqual([queued, recent]);
+    expect(await counts()).toMatchObject({ runs: 2, attempts: 2, logs: 2 });
+    expect(finished).not.toContain(doneNextToIt);
+
+    // Once the queued run finishes, its week goes at the next round.
+    await t.db.execute(sql`update runs set status = 'cancelled', finished_at = now() where id = ${queued}`);
+    const again = await pruneRuns(t.db, { olderThan: cutoff });
+    expect(again.droppedWeeks).toEqual([unfinishedPartition]);
+    expect(await counts()).toMatchObject({ runs: 1, attempts: 1, logs: 1 });
+    await t.db.delete(runs);
+  });
+
+  it('finds a run by id alone in any week, the DEFAULT partition included, with its attempts and logs', async () => {
+    await ensureRunPartitions(t.db, { from: new Date(Date.now() - 4 * WEEK), weeks: 5 });
+    // Far in the past, before any partition: the row lands in the DEFAULT partition instead of failing.
+    const ancient = await runWithAttempt(new Date(Date.now() - 400 * DAY), 'failed');
+    const weekOld = await runWithAttempt(new Date(Date.now() - 3 * WEEK), 'succeeded');
+    const today = await runWithAttempt(new Date(), 'succeeded');
+    expect(await partitionOfRun(ancient)).toBe('runs_default');
+    expect(await partitionOfRun(weekOld)).toMatch(/^runs_w\d{8}$/);
+    for (const id of [ancient, weekOld, today]) {
+      const detail = await getRunDetail(t.db, { id });
+      expect(detail?.run.id).toBe(id);
+      expect(detail?.attempts).toHaveLength(1);
+      expect(detail?.attempts[0].logs.map((l) => l.message)).toHaveLength(1);
+    }
+    // The run's rows are one week: attempts and logs sit in the partitions of the same name.
+    const [aligned] = await t.db.execute<{ ok: boolean }>(sql`
+      select bool_and(substr(r.tableoid::regclass::text, 6) = substr(a.tableoid::regclass::text, 10)
+                  and substr(r.tableoid::regclass::text, 6) = substr(l.tableoid::regclass::text, 14)) as ok
+        from runs r join attempts a on a.run_id = r.id join attempt_logs l on l.attempt_id = a.id`);
+    expect(aligned.ok).toBe(true);
+    await t.db.delete(runs);
   });
 });

@@ -4,21 +4,44 @@ import { endedSessions } from '../../../db/schema';
 import { TERMINAL_RUN_STATUSES } from '../run-status';
 import { pruneIdempotencyKeys } from '../triggers/idempotency';
 
+/** Weeks of run partitions the worker keeps created ahead of now (the current week included). */
+export const PARTITION_WEEKS_AHEAD = 5;
+
 /**
- * Runs, their attempts and logs are kept for the retention period (RUN_RETENTION_DAYS) and then
- * pruned in small batches, so a large backlog never holds long locks. Only finished runs go;
- * the audit trail is never pruned.
+ * Creates the weekly partitions of runs, attempts and attempt_logs from the week of `from` for
+ * `weeks` weeks, where missing; returns how many weeks it created. The SQL function runs as the
+ * tables' owner (SECURITY DEFINER, migration 0013), so the worker can call it as the runtime role.
+ */
+export async function ensureRunPartitions(db: Database, params: { from?: Date; weeks?: number } = {}): Promise<number> {
+  const from = (params.from ?? new Date()).toISOString();
+  const [row] = await db.execute<{ created: number }>(
+    sql`select ensure_run_partitions(${from}::timestamptz, ${params.weeks ?? PARTITION_WEEKS_AHEAD}::int) as created`,
+  );
+  return Number(row.created);
+}
+
+/**
+ * Runs, their attempts and logs are kept for the retention period (RUN_RETENTION_DAYS). A whole
+ * week that ended before the cutoff is dropped at once (its three aligned partitions, detached
+ * and dropped by drop_run_partitions) unless it still holds an unfinished run; what is left (the
+ * finished runs of such a week, rows in the DEFAULT partition) is deleted in small batches, so a
+ * large backlog never holds long locks. Only finished runs go; the audit trail is never pruned.
  */
 export async function pruneRuns(
   db: Database,
   params: { olderThan: Date; batchSize?: number; maxBatches?: number },
-): Promise<{ deleted: number }> {
+): Promise<{ deleted: number; droppedWeeks: string[] }> {
+  const [dropped] = await db.execute<{ weeks: string[] }>(
+    sql`select drop_run_partitions(${params.olderThan.toISOString()}::timestamptz) as weeks`,
+  );
+  const droppedWeeks = dropped.weeks ?? [];
   const batchSize = params.batchSize ?? 1000;
   let deleted = 0;
   for (let batch = 0; batch < (params.maxBatches ?? 100); batch++) {
+    // (id, created_at): the key of the partitioned table, so each row is found in its own week.
     const rows = await db.execute<{ id: string }>(sql`
-      delete from runs where id in (
-        select id from runs
+      delete from runs where (id, created_at) in (
+        select id, created_at from runs
          where created_at < ${params.olderThan.toISOString()}::timestamptz
            and status in (${sql.join(
              TERMINAL_RUN_STATUSES.map((s) => sql`${s}`),
@@ -29,7 +52,7 @@ export async function pruneRuns(
     deleted += rows.length;
     if (rows.length < batchSize) break;
   }
-  return { deleted };
+  return { deleted, droppedWeeks };
 }
 
 export interface Pruner {
@@ -40,7 +63,12 @@ export interface Pruner {
 export function startPruner(db: Database, params: { retentionDays: number; intervalMs?: number; log?: (message: string) => void }): Pruner {
   const round = async () => {
     try {
-      const { deleted } = await pruneRuns(db, { olderThan: new Date(Date.now() - params.retentionDays * 86_400_000) });
+      // The weeks ahead first: an insert into a missing week lands in the DEFAULT partition.
+      const created = await ensureRunPartitions(db);
+      if (created > 0) params.log?.(`created the run partitions of ${created} weeks ahead`);
+      const { deleted, droppedWeeks } = await pruneRuns(db, { olderThan: new Date(Date.now() - params.retentionDays * 86_400_000) });
+      if (droppedWeeks.length > 0)
+        params.log?.(`dropped ${droppedWeeks.length} weeks of runs older than ${params.retentionDays} days (${droppedWeeks.join(', ')})`);
       if (deleted > 0) params.log?.(`pruned ${deleted} runs older than ${params.retentionDays} days`);
       const keys = await pruneIdempotencyKeys(db);
       if (keys > 0) params.log?.(`pruned ${keys} idempotency keys older than 24 hours`);

@@ -206,6 +206,7 @@ async function prepareRunJob(
     await db.transaction(async (tx) => {
       await tx.insert(attempts).values({
         runId: run.id,
+        runCreatedAt: run.createdAt,
         number: run.attemptCount + 1,
         jobId: params.jobId,
         worker: deps.workerId,
@@ -346,10 +347,10 @@ async function startAttempt(db: Database, run: Run, jobId: string, workerId: str
          set status = 'running', attempt_count = attempt_count + 1,
              started_at = coalesce(started_at, now()), next_attempt_at = null
        where id = ${run.id} and job_id = ${jobId} and ${notInArray(runs.status, [...TERMINAL_RUN_STATUSES])}
-      returning attempt_count
+      returning attempt_count, created_at
     )
-    insert into attempts (id, run_id, number, job_id, worker)
-    select ${attemptId}, ${run.id}, attempt_count, ${jobId}, ${workerId} from started
+    insert into attempts (id, run_id, run_created_at, number, job_id, worker)
+    select ${attemptId}, ${run.id}, created_at, attempt_count, ${jobId}, ${workerId} from started
     returning number`);
   const [row] = rows;
   return row ? { attemptId, number: Number(row.number) } : null;
@@ -404,7 +405,7 @@ async function finishSucceeded(
       return await finishSucceededInOneStatement(deps, params, run, attemptId, scope, result, lastLines);
     } catch (error) {
       // Rolled back: the log lines it carried are written on their own, before anything else.
-      await writeLogLines(deps.db, attemptId, lastLines);
+      await writeLogLines(deps.db, { attemptId, runCreatedAt: run.createdAt }, lastLines);
       if (!(error instanceof NotTheUsualOutcome)) throw error;
     }
   }
@@ -476,8 +477,8 @@ async function finishSucceededInOneStatement(
     lastLines.length === 0
       ? sql``
       : sql`, logs as (
-          insert into attempt_logs (attempt_id, at, level, message, data)
-          select ${attemptId}, l.at, l.level, l.message, l.data
+          insert into attempt_logs (attempt_id, run_created_at, at, level, message, data)
+          select ${attemptId}, ${run.createdAt.toISOString()}::timestamptz, l.at, l.level, l.message, l.data
             from rows from (jsonb_to_recordset(${logLinesJson(lastLines)}::jsonb) as (at timestamptz, level text, message text, data jsonb))
                  with ordinality as l(at, level, message, data, n)
            order by l.n)`;

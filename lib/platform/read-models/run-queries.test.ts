@@ -48,9 +48,18 @@ beforeAll(async () => {
   const [a1, a2] = await t.db
     .insert(attempts)
     .values([
-      { runId: failedAlpha.id, number: 1, outcome: 'failed', errorMessage: 'HTTP 503', errorClass: 'TransientError', finishedAt: ago(49) },
       {
         runId: failedAlpha.id,
+        runCreatedAt: failedAlpha.createdAt,
+        number: 1,
+        outcome: 'failed',
+        errorMessage: 'HTTP 503',
+        errorClass: 'TransientError',
+        finishedAt: ago(49),
+      },
+      {
+        runId: failedAlpha.id,
+        runCreatedAt: failedAlpha.createdAt,
         number: 2,
         outcome: 'failed',
         errorMessage: 'HTTP 503 from accounting',
@@ -60,8 +69,8 @@ beforeAll(async () => {
     ])
     .returning();
   await t.db.insert(attemptLogs).values([
-    { attemptId: a1.id, level: 'info', message: 'posting batch 1' },
-    { attemptId: a2.id, level: 'error', message: 'batch 1 failed' },
+    { attemptId: a1.id, runCreatedAt: failedAlpha.createdAt, level: 'info', message: 'posting batch 1' },
+    { attemptId: a2.id, runCreatedAt: failedAlpha.createdAt, level: 'error', message: 'batch 1 failed' },
   ]);
   await t.db.insert(runs).values({
     ...base,

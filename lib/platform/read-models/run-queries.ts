@@ -134,15 +134,23 @@ export async function getRunDetail(db: DatabaseOrTransaction, params: { id: stri
   if (!z.string().uuid().safeParse(params.id).success) return null;
   const [run] = await db.select().from(runs).where(eq(runs.id, params.id));
   if (!run) return null;
-  const attemptRows = await db.select().from(attempts).where(eq(attempts.runId, run.id)).orderBy(asc(attempts.number));
+  // The run's created_at is the partition key of its attempts and logs: each query reads one week.
+  const attemptRows = await db
+    .select()
+    .from(attempts)
+    .where(and(eq(attempts.runId, run.id), eq(attempts.runCreatedAt, run.createdAt)))
+    .orderBy(asc(attempts.number));
   const logs = attemptRows.length
     ? await db
         .select()
         .from(attemptLogs)
         .where(
-          inArray(
-            attemptLogs.attemptId,
-            attemptRows.map((a) => a.id),
+          and(
+            inArray(
+              attemptLogs.attemptId,
+              attemptRows.map((a) => a.id),
+            ),
+            eq(attemptLogs.runCreatedAt, run.createdAt),
           ),
         )
         .orderBy(asc(attemptLogs.id))
@@ -151,7 +159,8 @@ export async function getRunDetail(db: DatabaseOrTransaction, params: { id: stri
   const retries = await db
     .select({ id: runs.id, status: runs.status, createdAt: runs.createdAt, triggeredBy: runs.triggeredBy })
     .from(runs)
-    .where(eq(runs.retryOf, run.id))
+    // A retry is created after the run it retries: the older weeks are skipped.
+    .where(and(eq(runs.retryOf, run.id), gte(runs.createdAt, run.createdAt)))
     .orderBy(asc(runs.createdAt));
   return {
     run,
