@@ -66,6 +66,11 @@ export function startPruner(db: Database, params: { retentionDays: number; inter
       // The weeks ahead first: an insert into a missing week lands in the DEFAULT partition.
       const created = await ensureRunPartitions(db);
       if (created > 0) params.log?.(`created the run partitions of ${created} weeks ahead`);
+      const [outside] = await db.execute<{ n: number }>(sql`select count(*)::int as n from (select from runs_default limit 1000) d`);
+      if (outside.n > 0)
+        params.log?.(
+          `warning: ${outside.n >= 1000 ? 'over 1000' : outside.n} runs sit in runs_default (no weekly partition for their week)`,
+        );
       const { deleted, droppedWeeks } = await pruneRuns(db, { olderThan: new Date(Date.now() - params.retentionDays * 86_400_000) });
       if (droppedWeeks.length > 0)
         params.log?.(`dropped ${droppedWeeks.length} weeks of runs older than ${params.retentionDays} days (${droppedWeeks.join(', ')})`);
