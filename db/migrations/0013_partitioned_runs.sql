@@ -84,7 +84,7 @@ begin
     select substr(c.relname, 7) as suffix
       from pg_inherits i join pg_class c on c.oid = i.inhrelid
      where i.inhparent = 'public.runs'::regclass and c.relname ~ '^runs_w[0-9]{8}$'
-       and (to_timestamp(substr(c.relname, 7), 'YYYYMMDD') at time zone 'UTC') at time zone 'UTC' + interval '7 days' <= p_older_than
+       and (to_date(substr(c.relname, 7), 'YYYYMMDD')::timestamp at time zone 'UTC') + interval '7 days' <= p_older_than
      order by c.relname
   loop
     execute format($q$select exists (select from public.%I where status not in ('succeeded', 'failed', 'cancelled'))$q$, 'runs_w' || p.suffix)
