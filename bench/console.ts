@@ -2,6 +2,7 @@ import { sql } from 'drizzle-orm';
 import { drizzle } from 'drizzle-orm/postgres-js';
 import type { Database } from '../db/client';
 import * as schema from '../db/schema';
+import { ensureRunPartitions } from '../lib/platform/execution/retention';
 import { appendAudit, auditChainStatus, changesSince, verifyAuditChain } from '../lib/platform/governance/audit';
 import { listInventory } from '../lib/platform/read-models/inventory';
 import { getRunDetail, listRuns, runCursor } from '../lib/platform/read-models/run-queries';
@@ -19,8 +20,19 @@ import type { BenchResult } from './run';
  */
 
 export const CONSOLE_SIZES = {
-  tiny: { runs: 10_000, attemptsPerRun: 3, audit: 10_000, integrations: 20, samples: 10 },
-  full: { runs: 1_000_000, attemptsPerRun: 3, audit: 1_000_000, integrations: 20, samples: 100 },
+  tiny: { runs: 10_000, attemptsPerRun: 3, audit: 10_000, integrations: 20, samples: 10, days: 30 },
+  full: { runs: 1_000_000, attemptsPerRun: 3, audit: 1_000_000, integrations: 20, samples: 100, days: 30 },
+  // Issue 18: a retention period's worth of runs (90 days: 13 weekly partitions, plus the weeks
+  // ahead and the DEFAULT one, that a lookup by id alone must probe). BENCH_HUGE_RUNS overrides the
+  // number of runs, to measure a smaller size when the machine cannot generate the whole.
+  huge: {
+    runs: Number(process.env.BENCH_HUGE_RUNS ?? 10_000_000),
+    attemptsPerRun: 3,
+    audit: 1_000_000,
+    integrations: 20,
+    samples: 100,
+    days: 90,
+  },
 } as const;
 
 const GOAL_MS = 50;
@@ -31,39 +43,48 @@ export async function generate(db: Database, size: (typeof CONSOLE_SIZES)[keyof 
   // One more integration than run: the inventory always lists some that never ran (new) or stopped
   // long ago (paused, orphaned), and their last-run lookup is the one a bad plan makes slow.
   await syncRegistry(db, { registry: buildRegistry(noopIntegrations(size.integrations + 1)) });
-  // Runs every ~2.6 s over 30 days (newest = now), 1 in 20 failed; 3 attempts each.
-  const spacing = (30 * 86_400) / size.runs;
+  // The weekly partitions of the whole period (migrate creates only the weeks around now).
+  await ensureRunPartitions(db, { from: new Date(Date.now() - size.days * 86_400_000), weeks: Math.ceil(size.days / 7) + 2 });
+  // Runs evenly over the period (newest = now; every ~2.6 s at full, ~0.8 s at huge), 1 in 20
+  // failed; 3 attempts each, written with their runs chunk by chunk (one statement: set-based).
+  const spacing = (size.days * 86_400) / size.runs;
   for (let from = 0; from < size.runs; from += CHUNK) {
     const to = Math.min(size.runs, from + CHUNK) - 1;
     await db.execute(sql`
-      insert into runs (id, integration, trigger, status, triggered_by, correlation_id, max_attempts, attempt_count,
-                        created_at, started_at, finished_at, error_message, result)
-      select gen_random_uuid(), 'bench-noop-' || (g % ${size.integrations}), 'schedule',
-             (case when g % 20 = 0 then 'failed' else 'succeeded' end)::run_status, 'schedule', md5(g::text), 3,
-             (case when g % 20 = 0 then 3 else 1 end),
-             now() - make_interval(secs => g * ${spacing}::float8), now() - make_interval(secs => g * ${spacing}::float8 - 0.5),
-             now() - make_interval(secs => g * ${spacing}::float8 - 2),
-             case when g % 20 = 0 then 'accounting API answered 503 three times' end,
-             case when g % 20 <> 0 then '{"processed": 100}'::jsonb end
-        from generate_series(${from}::int, ${to}::int) g`);
+      with r as (
+        insert into runs (id, integration, trigger, status, triggered_by, correlation_id, max_attempts, attempt_count,
+                          created_at, started_at, finished_at, error_message, result)
+        select gen_random_uuid(), 'bench-noop-' || (g % ${size.integrations}), 'schedule',
+               (case when g % 20 = 0 then 'failed' else 'succeeded' end)::run_status, 'schedule', md5(g::text), 3,
+               (case when g % 20 = 0 then 3 else 1 end),
+               now() - make_interval(secs => g * ${spacing}::float8), now() - make_interval(secs => g * ${spacing}::float8 - 0.5),
+               now() - make_interval(secs => g * ${spacing}::float8 - 2),
+               case when g % 20 = 0 then 'accounting API answered 503 three times' end,
+               case when g % 20 <> 0 then '{"processed": 100}'::jsonb end
+          from generate_series(${from}::int, ${to}::int) g
+        returning id, status, created_at)
+      insert into attempts (run_id, run_created_at, number, job_id, worker, outcome, error_message, error_class, started_at, finished_at)
+      select r.id, r.created_at, n, null, 'bench-worker',
+             (case when r.status = 'failed' or n < ${size.attemptsPerRun} then 'failed' else 'succeeded' end)::attempt_outcome,
+             case when r.status = 'failed' or n < ${size.attemptsPerRun} then '503 from the accounting API' end,
+             case when r.status = 'failed' or n < ${size.attemptsPerRun} then 'HttpError' end,
+             r.created_at + make_interval(secs => n), r.created_at + make_interval(secs => n + 1)
+        from r cross join generate_series(1, ${size.attemptsPerRun}) n`);
+    if (size.runs > 1_000_000 && (to + 1) % 1_000_000 === 0) {
+      const s = (performance.now() - started) / 1000;
+      console.error(
+        `  generated ${(to + 1).toLocaleString('en-US')} runs in ${s.toFixed(0)} s (${Math.round((to + 1) / s)} runs/s with their attempts)`,
+      );
+    }
   }
   const runIds = await db.execute<{ n: number }>(sql`select count(*)::int as n from runs where integration like 'bench-noop-%'`);
   if (runIds[0].n !== size.runs) throw new Error(`generated ${runIds[0].n} runs, expected ${size.runs}`);
-  await db.execute(sql`
-    insert into attempts (run_id, number, job_id, worker, outcome, error_message, error_class, started_at, finished_at)
-    select r.id, n, null, 'bench-worker',
-           (case when r.status = 'failed' or n < ${size.attemptsPerRun} then 'failed' else 'succeeded' end)::attempt_outcome,
-           case when r.status = 'failed' or n < ${size.attemptsPerRun} then '503 from the accounting API' end,
-           case when r.status = 'failed' or n < ${size.attemptsPerRun} then 'HttpError' end,
-           r.created_at + make_interval(secs => n), r.created_at + make_interval(secs => n + 1)
-      from runs r cross join generate_series(1, ${size.attemptsPerRun}) n
-     where r.integration like 'bench-noop-%'`);
   // A few logs per attempt on the newest failed runs (what run detail shows).
   await db.execute(sql`
-    insert into attempt_logs (attempt_id, level, message, at)
-    select a.id, 'info', 'batch ' || k || ': booked 100, rejected 0', a.started_at + make_interval(secs => k * 0.01)
-      from (select id from runs where status = 'failed' order by created_at desc limit 1000) r
-      join attempts a on a.run_id = r.id cross join generate_series(1, 5) k`);
+    insert into attempt_logs (attempt_id, run_created_at, level, message, at)
+    select a.id, a.run_created_at, 'info', 'batch ' || k || ': booked 100, rejected 0', a.started_at + make_interval(secs => k * 0.01)
+      from (select id, created_at from runs where status = 'failed' order by created_at desc limit 1000) r
+      join attempts a on a.run_id = r.id and a.run_created_at = r.created_at cross join generate_series(1, 5) k`);
   // Audit rows go through the hash-chain trigger, oldest first, spread over 30 days.
   const auditSpacing = (30 * 86_400) / size.audit;
   for (let from = size.audit - 1; from >= 0; from -= CHUNK) {
@@ -86,7 +107,7 @@ interface Captured {
 }
 
 export async function runConsole(ctx: BenchContext): Promise<BenchResult> {
-  const size = CONSOLE_SIZES[ctx.size];
+  const size = CONSOLE_SIZES[ctx.huge ? 'huge' : ctx.size];
   const bench = await createBenchDatabase(ctx.adminUrl, 'console', 4);
   try {
     const seconds = await generate(bench.db, size);

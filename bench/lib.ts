@@ -18,6 +18,8 @@ export type Size = 'tiny' | 'full';
 
 export interface BenchContext {
   size: Size;
+  /** `--size huge`: benchmark 4 (console) only, 10 M runs and 30 M attempts; `size` is then 'full'. */
+  huge?: boolean;
   /** Admin URL of the server benchmarks create their databases on. */
   adminUrl: string;
   machine: Machine;

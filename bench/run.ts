@@ -1,7 +1,7 @@
 import { benchServer, describeMachine, formatMachine, stopEmbedded, table, type BenchContext, type Cell, type Size } from './lib';
 
 /**
- * `npm run bench -- <name|all> [--size tiny|full]`: runs benchmarks and prints their tables with
+ * `npm run bench -- <name|all> [--size tiny|full|huge]`: runs benchmarks and prints their tables with
  * the machine they ran on. `--size tiny` finishes in seconds (CI keeps the benchmarks working
  * with it); full sizes are what bench/README.md reports.
  */
@@ -27,23 +27,25 @@ const BENCHMARKS: Record<string, () => Promise<Runner>> = {
 };
 
 function usage(message: string): never {
-  console.error(`${message}\nusage: npm run bench -- <${Object.keys(BENCHMARKS).join('|')}|all> [--size tiny|full]`);
+  console.error(`${message}\nusage: npm run bench -- <${Object.keys(BENCHMARKS).join('|')}|all> [--size tiny|full|huge]`);
   process.exit(2);
 }
 
-function parseArgs(argv: string[]): { names: string[]; size: Size } {
+function parseArgs(argv: string[]): { names: string[]; size: Size; huge: boolean } {
   let size: Size = 'full';
+  let huge = false;
   const names: string[] = [];
+  const setSize = (v: string | undefined) => {
+    if (v !== 'tiny' && v !== 'full' && v !== 'huge') usage(`--size must be tiny, full or huge (got '${v ?? ''}')`);
+    huge = v === 'huge';
+    size = v === 'huge' ? 'full' : v;
+  };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     if (a === '--size') {
-      const v = argv[++i];
-      if (v !== 'tiny' && v !== 'full') usage(`--size must be tiny or full (got '${v ?? ''}')`);
-      size = v;
+      setSize(argv[++i]);
     } else if (a.startsWith('--size=')) {
-      const v = a.slice('--size='.length);
-      if (v !== 'tiny' && v !== 'full') usage(`--size must be tiny or full (got '${v}')`);
-      size = v;
+      setSize(a.slice('--size='.length));
     } else if (a === 'all') {
       names.push(...Object.keys(BENCHMARKS));
     } else if (a in BENCHMARKS) {
@@ -53,15 +55,17 @@ function parseArgs(argv: string[]): { names: string[]; size: Size } {
     }
   }
   if (names.length === 0) usage('name a benchmark');
-  return { names: [...new Set(names)], size };
+  if (huge && names.some((n) => n !== 'console'))
+    usage('--size huge exists for the console benchmark only (npm run bench -- console --size huge)');
+  return { names: [...new Set(names)], size, huge };
 }
 
 async function main() {
-  const { names, size } = parseArgs(process.argv.slice(2));
+  const { names, size, huge } = parseArgs(process.argv.slice(2));
   const adminUrl = await benchServer();
   const machine = await describeMachine(adminUrl);
-  const ctx: BenchContext = { size, adminUrl, machine };
-  console.log(`${formatMachine(machine)}\nsize: ${size}\n`);
+  const ctx: BenchContext = { size, huge, adminUrl, machine };
+  console.log(`${formatMachine(machine)}\nsize: ${huge ? 'huge' : size}\n`);
   const summary: Cell[][] = [];
   for (const name of names) {
     const started = performance.now();
@@ -70,7 +74,7 @@ async function main() {
     console.log(`${result.text}\n(${name} took ${((performance.now() - started) / 1000).toFixed(1)} s)\n`);
     summary.push(...result.summary);
   }
-  console.log(`## summary (${size})\n${formatMachine(machine)}`);
+  console.log(`## summary (${huge ? 'huge' : size})\n${formatMachine(machine)}`);
   console.log(table(['benchmark', 'platform', 'baseline', 'platform / baseline'], summary));
   await stopEmbedded();
 }
