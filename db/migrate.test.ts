@@ -1,10 +1,11 @@
 import { randomBytes } from 'node:crypto';
 import { sql } from 'drizzle-orm';
+import { readMigrationFiles } from 'drizzle-orm/migrator';
 import postgres from 'postgres';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { freshDatabase, type TestDatabase } from '../test/db';
 import { connect, disconnect } from './client';
-import { applyMigrations, migrationStatus, shippedMigrations } from './migrate';
+import { applyMigrations, migrationsFolder, migrationStatus, shippedMigrations } from './migrate';
 
 let t: TestDatabase;
 beforeAll(async () => {
@@ -48,6 +49,72 @@ describe('concurrent starters', () => {
       expect(await migrationStatus(starters[1])).toMatchObject({ current: true });
     } finally {
       for (const db of starters) await disconnect(db);
+      await admin.unsafe(`drop database if exists ${name} with (force)`);
+      await admin.end();
+    }
+  });
+});
+
+describe('migration 0013: runs, attempts and logs partitioned by week', () => {
+  it('moves existing runs, attempts and logs into the weeks of their runs, keys and sequence intact', async () => {
+    const admin = postgres(inject('adminUrl'), { max: 1, onnotice: () => {} });
+    const name = `jt_mig13_${randomBytes(4).toString('hex')}`;
+    await admin.unsafe(`create database ${name}`);
+    const url = new URL(inject('adminUrl'));
+    url.pathname = `/${name}`;
+    const db = connect(url.toString(), { max: 1, name: 'mig13' });
+    try {
+      // The schema as it was before 0013, recorded in the journal as applied.
+      const before = readMigrationFiles({ migrationsFolder }).filter((m) => m.folderMillis < 1796800000000);
+      await db.execute(sql`create schema drizzle`);
+      await db.execute(sql`create table drizzle.__drizzle_migrations (id serial primary key, hash text not null, created_at bigint)`);
+      for (const m of before) {
+        for (const statement of m.sql) await db.execute(sql.raw(statement));
+        await db.execute(sql`insert into drizzle.__drizzle_migrations (hash, created_at) values (${m.hash}, ${m.folderMillis})`);
+      }
+      await db.execute(sql`insert into integrations (name, breaker_key) values ('x', 'x')`);
+      // 60 runs over 120 days (microsecond created_at, as before), 2 attempts and 3 log lines each.
+      await db.execute(sql`
+        with r as (
+          insert into runs (integration, trigger, status, triggered_by, correlation_id, max_attempts, created_at)
+          select 'x', 'schedule', (case when g % 7 = 0 then 'queued' else 'succeeded' end)::run_status, 's', 'c', 3,
+                 now() - make_interval(days => g * 2) - make_interval(secs => 0.123456)
+            from generate_series(0, 59) g returning id),
+        a as (insert into attempts (run_id, number, outcome) select id, n, 'succeeded' from r cross join generate_series(1, 2) n returning id)
+        insert into attempt_logs (attempt_id, level, message) select id, 'info', 'line ' || k from a cross join generate_series(1, 3) k`);
+      const [maxLog] = await db.execute<{ id: number }>(sql`select max(id)::int as id from attempt_logs`);
+
+      await applyMigrations(db);
+
+      const [counts] = await db.execute<{ runs: number; attempts: number; logs: number; in_default: number; weeks: number }>(sql`
+        select (select count(*)::int from runs) as runs, (select count(*)::int from attempts) as attempts,
+               (select count(*)::int from attempt_logs) as logs, (select count(*)::int from runs_default) as in_default,
+               (select count(distinct tableoid)::int from runs) as weeks`);
+      expect(counts).toEqual({ runs: 60, attempts: 120, logs: 360, in_default: 0, weeks: expect.any(Number) });
+      expect(counts.weeks).toBeGreaterThanOrEqual(17);
+      // Every attempt and line sits in its run's week, under the composite foreign keys.
+      const [misplaced] = await db.execute<{ n: number }>(sql`
+        select count(*)::int as n from runs r join attempts a on a.run_id = r.id join attempt_logs l on l.attempt_id = a.id
+         where substr(r.tableoid::regclass::text, 6) <> substr(a.tableoid::regclass::text, 10)
+            or substr(r.tableoid::regclass::text, 6) <> substr(l.tableoid::regclass::text, 14)
+            or a.run_created_at <> r.created_at or l.run_created_at <> r.created_at`);
+      expect(misplaced.n).toBe(0);
+      // New log lines continue the old numbering; deleting a run still cascades to its attempts and logs.
+      const [attempt] = await db.execute<{ id: string; run_created_at: string }>(
+        sql`select id, run_created_at::text from attempts limit 1`,
+      );
+      const [line] = await db.execute<{ id: number }>(sql`
+        insert into attempt_logs (attempt_id, run_created_at, level, message) values (${attempt.id}, ${attempt.run_created_at}::timestamptz, 'info', 'new')
+        returning id::int`);
+      expect(line.id).toBeGreaterThan(maxLog.id);
+      await db.execute(sql`delete from runs where id = (select run_id from attempts where id = ${attempt.id})`);
+      const [afterDelete] = await db.execute<{ attempts: number; logs: number }>(
+        sql`select (select count(*)::int from attempts) as attempts, (select count(*)::int from attempt_logs) as logs`,
+      );
+      expect(afterDelete).toEqual({ attempts: 118, logs: 354 });
+      expect(await migrationStatus(db)).toMatchObject({ current: true });
+    } finally {
+      await disconnect(db);
       await admin.unsafe(`drop database if exists ${name} with (force)`);
       await admin.end();
     }
