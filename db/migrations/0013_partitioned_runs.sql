@@ -34,7 +34,10 @@ CREATE FUNCTION "run_partition_week"("at" timestamp with time zone) RETURNS time
 -- weeks it created. SECURITY DEFINER: it runs as the owner role, so the worker can create the
 -- weeks ahead while connected as the runtime role, which has no DDL rights of its own. A week whose
 -- rows already sit in the DEFAULT partition cannot be created (PostgreSQL refuses): it is skipped
--- with a warning, and the health page reports the default partition as not empty.
+-- with a warning, and the health page reports the default partition as not empty. Creating a
+-- partition locks its parent: a lock not granted within 5 s (a long query on the table) skips the
+-- week until the next call instead of queueing every query of the platform behind it; the weeks
+-- are created four ahead, so a skipped call costs nothing.
 CREATE FUNCTION "ensure_run_partitions"("p_from" timestamp with time zone, "p_weeks" integer) RETURNS integer
   LANGUAGE plpgsql SECURITY DEFINER SET search_path = public, pg_temp
   AS $$
@@ -42,11 +45,13 @@ declare
   w timestamptz;
   suffix text;
   created integer := 0;
+  caller_lock_timeout text := current_setting('lock_timeout');
 begin
   if p_weeks < 1 or p_weeks > 520 then
     raise exception 'p_weeks must be between 1 and 520, got %', p_weeks;
   end if;
   perform pg_advisory_xact_lock(727276);
+  perform set_config('lock_timeout', '5s', true);
   for i in 0 .. p_weeks - 1 loop
     w := run_partition_week(p_from) + make_interval(weeks => i);
     suffix := to_char(w at time zone 'UTC', 'YYYYMMDD');
@@ -63,9 +68,10 @@ begin
       raise warning 'run partitions of the week of % not created: %', w, sqlerrm;
     end;
   end loop;
+  perform set_config('lock_timeout', caller_lock_timeout, true);
   return created;
 end $$;--> statement-breakpoint
--- Retention: detaches and drops the weeks that end at or before p_older_than, newest table first
+-- Retention: detaches and drops the weeks that end at or before p_older_than, referencing tables first
 -- (logs, attempts, runs), skipping any week that still holds an unfinished run (pruneRuns keeps
 -- deleting the finished rows of such a week). Returns the weeks it dropped. A lock it cannot get
 -- within 5 s (a long query on the tables) skips the week until the next round instead of queueing
@@ -77,6 +83,7 @@ declare
   p record;
   busy boolean;
   dropped text[] := '{}';
+  caller_lock_timeout text := current_setting('lock_timeout');
 begin
   perform pg_advisory_xact_lock(727276);
   perform set_config('lock_timeout', '5s', true);
@@ -102,6 +109,7 @@ begin
       raise warning 'run partitions of the week % not dropped: %', p.suffix, sqlerrm;
     end;
   end loop;
+  perform set_config('lock_timeout', caller_lock_timeout, true);
   return dropped;
 end $$;--> statement-breakpoint
 -- The weeks that hold existing runs, and the current week plus the next four.

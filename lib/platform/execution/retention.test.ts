@@ -128,6 +128,28 @@ describe('retention', () => {
     await t.db.delete(runs);
   });
 
+  it('skips creating a week it cannot lock within 5 s instead of queueing every query behind it, and creates it later', async () => {
+    const far = new Date(Date.now() + 40 * WEEK);
+    const week = `runs_w${(await t.db.execute<{ w: string }>(sql`select to_char(run_partition_week(${far.toISOString()}::timestamptz) at time zone 'UTC', 'YYYYMMDD') as w`))[0].w}`;
+    await t.db.transaction(async (tx) => {
+      // An open transaction that read runs holds a lock that creating a partition must wait for.
+      await tx.execute(sql`select count(*) from runs`);
+      const started = Date.now();
+      expect(await ensureRunPartitions(t.db, { from: far, weeks: 1 })).toBe(0);
+      expect(Date.now() - started).toBeLessThan(15_000);
+    });
+    expect(await partitionsOf('runs')).not.toContain(week);
+    expect(await ensureRunPartitions(t.db, { from: far, weeks: 1 })).toBe(1);
+    expect(await partitionsOf('runs')).toContain(week);
+    // Inside the caller's transaction, its own lock_timeout is back once the function returns.
+    const setting = await t.db.transaction(async (tx) => {
+      await tx.execute(sql`set local lock_timeout = '42s'`);
+      await tx.execute(sql`select ensure_run_partitions(now(), 1)`);
+      return (await tx.execute<{ v: string }>(sql`select current_setting('lock_timeout') as v`))[0].v;
+    });
+    expect(setting).toBe('42s');
+  });
+
   it('finds a run by id alone in any week, the DEFAULT partition included, with its attempts and logs', async () => {
     await ensureRunPartitions(t.db, { from: new Date(Date.now() - 4 * WEEK), weeks: 5 });
     // Far in the past, before any partition: the row lands in the DEFAULT partition instead of failing.
