@@ -69,7 +69,7 @@ beforeEach(async () => {
     .insert(runs)
     .values({ integration: 'rides', trigger: 'api', triggeredBy: 'test', correlationId: 'corr-r', maxAttempts: 3 })
     .returning();
-  [{ id: attemptId }] = await t.db.insert(attempts).values({ runId: run.id, number: 1 }).returning();
+  [{ id: attemptId }] = await t.db.insert(attempts).values({ runId: run.id, runCreatedAt: run.createdAt, number: 1 }).returning();
 });
 
 const build = () =>
