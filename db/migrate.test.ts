@@ -55,17 +55,17 @@ describe('concurrent starters', () => {
   });
 });
 
-describe('migration 0013: runs, attempts and logs partitioned by week', () => {
+describe('migration 0016: runs, attempts and logs partitioned by week', () => {
   it('moves existing runs, attempts and logs into the weeks of their runs, keys and sequence intact', async () => {
     const admin = postgres(inject('adminUrl'), { max: 1, onnotice: () => {} });
-    const name = `jt_mig13_${randomBytes(4).toString('hex')}`;
+    const name = `jt_mig16_${randomBytes(4).toString('hex')}`;
     await admin.unsafe(`create database ${name}`);
     const url = new URL(inject('adminUrl'));
     url.pathname = `/${name}`;
-    const db = connect(url.toString(), { max: 1, name: 'mig13' });
+    const db = connect(url.toString(), { max: 1, name: 'mig16' });
     try {
-      // The schema as it was before 0013, recorded in the journal as applied.
-      const before = readMigrationFiles({ migrationsFolder }).filter((m) => m.folderMillis < 1796800000000);
+      // The schema as it was before 0016, recorded in the journal as applied.
+      const before = readMigrationFiles({ migrationsFolder }).filter((m) => m.folderMillis < 1797100000000);
       await db.execute(sql`create schema drizzle`);
       await db.execute(sql`create table drizzle.__drizzle_migrations (id serial primary key, hash text not null, created_at bigint)`);
       for (const m of before) {

@@ -26,7 +26,7 @@ export async function applyMigrations(db: Database): Promise<void> {
 }
 
 /**
- * The weekly partitions of runs, attempts and attempt_logs (migration 0013) from three weeks back
+ * The weekly partitions of runs, attempts and attempt_logs (migration 0016) from three weeks back
  * to four weeks ahead, where missing: `npm run db:migrate` creates the weeks ahead even when the
  * worker runs as the runtime role. ensure_run_partitions is SECURITY DEFINER (it runs as the
  * tables' owner), so a role without DDL rights can call it too; the worker does, hourly.

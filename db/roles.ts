@@ -136,6 +136,8 @@ export async function setupDatabaseRoles(admin: postgres.Sql, input: TRoleSetup)
     alter default privileges for role ${p.owner} in schema public grant usage, select on sequences to ${p.runtime};
     alter default privileges for role ${p.owner} in schema pgboss grant usage, select on sequences to ${p.runtime};
     alter default privileges for role ${p.owner} in schema drizzle grant select on tables to ${p.runtime};
+    grant execute on all functions in schema public to ${p.runtime};
+    alter default privileges for role ${p.owner} in schema public grant execute on functions to ${p.runtime};
     -- The change-capture helper reads pg_stat_activity to see other sessions' queries (their
     -- backend_xmin and state); without this role a non-superuser sees only its own sessions.
     grant pg_read_all_stats to ${p.runtime};`);

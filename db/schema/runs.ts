@@ -22,7 +22,7 @@ import { integrations } from './governance';
 /**
  * Runs, attempts and their logs, bulk retries, and each integration's cursor.
  *
- * runs, attempts and attempt_logs are partitioned by week of the RUN's created_at (migration 0013):
+ * runs, attempts and attempt_logs are partitioned by week of the RUN's created_at (migration 0016):
  * attempts and attempt_logs carry a copy of it (run_created_at), so a run and everything under it
  * live in the same week and retention drops whole weeks (lib/platform/execution/retention.ts).
  * Their keys contain the partition key, as PostgreSQL requires: (id, created_at), (id, run_created_at).
@@ -90,7 +90,7 @@ export const runs = pgTable(
     /** When a held run was released to the queue (the bulk pace counts these). */
     releasedAt: tstz('released_at'),
     /**
-     * The partition key, to the millisecond (migration 0013): attempts and attempt_logs copy it from
+     * The partition key, to the millisecond (migration 0016): attempts and attempt_logs copy it from
      * a JavaScript Date, and their foreign keys compare it exactly.
      */
     createdAt: timestamp('created_at', { withTimezone: true, precision: 3 }).notNull().defaultNow(),

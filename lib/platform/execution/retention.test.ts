@@ -1,5 +1,7 @@
+import { randomBytes } from 'node:crypto';
 import { sql } from 'drizzle-orm';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import postgres from 'postgres';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { attemptLogs, attempts, auditLog, integrations, runs, type RunStatus } from '../../../db/schema';
 import { freshDatabase, type TestDatabase } from '../../../test/db';
 import { checkHealth } from '../read-models/health';
@@ -148,6 +150,31 @@ describe('retention', () => {
       return (await tx.execute<{ v: string }>(sql`select current_setting('lock_timeout') as v`))[0].v;
     });
     expect(setting).toBe('42s');
+  });
+
+  it('lets no role but the owner and those granted EXECUTE create or drop weeks', async () => {
+    // The functions run as the owner (SECURITY DEFINER): executable by PUBLIC they would let any
+    // role that can connect drop a week of runs. The runtime role's grant is proven by this file
+    // running under `npm run test:runtime-role`.
+    const url = new URL(inject('adminUrl'));
+    url.pathname = `/${t.name}`;
+    const admin = postgres(url.toString(), { max: 1, onnotice: () => {} });
+    const nobody = `jt_nobody_${randomBytes(4).toString('hex')}`;
+    try {
+      await admin.unsafe(`create role ${nobody} nologin`);
+      const asNobody = (call: string) =>
+        admin.begin(async (tx) => {
+          await tx.unsafe(`set local role ${nobody}`);
+          await tx.unsafe(call);
+        });
+      await expect(asNobody(`select drop_run_partitions(now())`)).rejects.toThrow(/permission denied for function drop_run_partitions/);
+      await expect(asNobody(`select ensure_run_partitions(now(), 1)`)).rejects.toThrow(
+        /permission denied for function ensure_run_partitions/,
+      );
+    } finally {
+      await admin.unsafe(`drop role if exists ${nobody}`);
+      await admin.end();
+    }
   });
 
   it('finds a run by id alone in any week, the DEFAULT partition included, with its attempts and logs', async () => {

@@ -10,7 +10,7 @@ export const PARTITION_WEEKS_AHEAD = 5;
 /**
  * Creates the weekly partitions of runs, attempts and attempt_logs from the week of `from` for
  * `weeks` weeks, where missing; returns how many weeks it created. The SQL function runs as the
- * tables' owner (SECURITY DEFINER, migration 0013), so the worker can call it as the runtime role.
+ * tables' owner (SECURITY DEFINER, migration 0016), so the worker can call it as the runtime role.
  */
 export async function ensureRunPartitions(db: Database, params: { from?: Date; weeks?: number } = {}): Promise<number> {
   const from = (params.from ?? new Date()).toISOString();

@@ -26,7 +26,7 @@ function timeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
 
 /**
  * Runs whose week had no partition when they were created sit in the DEFAULT partition (migration
- * 0013). Not an outage (they are stored, found and pruned like the others), but the weekly
+ * 0016). Not an outage (they are stored, found and pruned like the others), but the weekly
  * partitions were not created ahead: said on the health check, read by the console and monitors.
  */
 async function defaultPartitionNote(db: Database): Promise<string> {

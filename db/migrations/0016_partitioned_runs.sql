@@ -112,6 +112,10 @@ begin
   perform set_config('lock_timeout', caller_lock_timeout, true);
   return dropped;
 end $$;--> statement-breakpoint
+-- Only the owner and roles granted EXECUTE (the runtime role: db/roles.ts) may create or drop
+-- weeks: functions are executable by PUBLIC unless revoked, and these run as the owner.
+REVOKE EXECUTE ON FUNCTION "ensure_run_partitions"(timestamp with time zone, integer) FROM PUBLIC;--> statement-breakpoint
+REVOKE EXECUTE ON FUNCTION "drop_run_partitions"(timestamp with time zone) FROM PUBLIC;--> statement-breakpoint
 -- The weeks that hold existing runs, and the current week plus the next four.
 SELECT ensure_run_partitions(w, 1) FROM (SELECT DISTINCT run_partition_week(created_at) AS w FROM runs_unpartitioned) weeks;--> statement-breakpoint
 SELECT ensure_run_partitions(now(), 5);--> statement-breakpoint
