@@ -98,16 +98,23 @@ describe('database restart during work (issue 8, item 2)', () => {
     await server!.start();
     const restartedAt = new Date();
 
+    let lastHealth: Health | undefined;
     const after = await waitFor(
       'health to report the recovery with a worker heartbeat after the restart',
       async () => {
-        const h = await checkHealth(db);
+        const h = (lastHealth = await checkHealth(db));
         if (!h.ok) return null;
         const [beat] = await db.execute<{ at: Date | string }>(sql`select max(beat_at) as at from worker_heartbeats`);
         return new Date(beat.at).getTime() > restartedAt.getTime() ? h : null;
       },
       60_000,
-    );
+    ).catch((error: unknown) => {
+      // Say why: a worker that died is a different failure from one that is slow to reconnect.
+      const child = worker!.process;
+      const state = child.exitCode !== null || child.signalCode !== null ? `exited (${child.exitCode ?? child.signalCode})` : 'running';
+      const tail = worker!.output().split('\n').slice(-40).join('\n');
+      throw new Error(`${String(error)}; last health ${JSON.stringify(lastHealth)}; worker ${state}; its last output:\n${tail}`);
+    });
 
     await waitFor(
       'every run to finish',
