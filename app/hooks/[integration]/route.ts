@@ -1,5 +1,4 @@
-import { NextResponse } from 'next/server';
-import { receiveWebhook } from '@/lib/platform/intake/intake';
+import { answerWebhook, METHOD_NOT_ALLOWED, remoteOf, webhookHeaders, type WebhookHttpAnswer } from '@/lib/platform/intake/http';
 import { getBoss } from '@/lib/server/boss';
 import { getDb } from '@/lib/server/db';
 import { getKeyring } from '@/lib/server/keyring';
@@ -8,16 +7,12 @@ import { getRegistry } from '@/lib/server/registry';
 /**
  * `POST /hooks/<integration>`: the public endpoint of an integration that receives events. No
  * session and no same-origin check (senders are servers; proxy.ts leaves /hooks alone): the
- * signature over the raw body is the authentication (lib/platform/intake/intake.ts).
+ * signature over the raw body is the authentication (lib/platform/intake/intake.ts). The same
+ * contract is served by the dedicated intake listener (INTAKE_PORT, worker/intake.ts) without
+ * Next's per-request cost: both answer through `answerWebhook` (lib/platform/intake/http.ts).
  */
 
 export const dynamic = 'force-dynamic';
-
-/**
- * Answers are a few bytes for a server, never cached: `no-transform` keeps Next's gzip off them
- * (compressing each tiny answer cost more CPU than anything else in the route but the framework).
- */
-const ANSWER_HEADERS = { 'cache-control': 'no-store, no-transform' };
 
 /** Reads at most `limit` bytes; null as soon as the body is longer (the rest is not read). */
 async function readLimited(request: Request, limit: number): Promise<Buffer | null> {
@@ -38,38 +33,21 @@ async function readLimited(request: Request, limit: number): Promise<Buffer | nu
   return Buffer.concat(chunks);
 }
 
+function respond(answer: WebhookHttpAnswer): Response {
+  return new Response(answer.body, { status: answer.status, headers: answer.headers });
+}
+
 export async function POST(request: Request, context: { params: Promise<{ integration: string }> }) {
   const { integration } = await context.params;
-  const headers: Record<string, string> = {};
-  request.headers.forEach((value, key) => {
-    headers[key.toLowerCase()] = value;
-  });
-  try {
-    const answer = await receiveWebhook(
-      { db: getDb(), boss: await getBoss(), registry: getRegistry(), keyring: getKeyring() },
-      {
-        integration,
-        headers,
-        readBody: (limit) => readLimited(request, limit),
-        remote: headers['x-forwarded-for']?.split(',')[0]?.trim() ?? null,
-      },
-    );
-    return NextResponse.json(answer.body, { status: answer.status, headers: ANSWER_HEADERS });
-  } catch (error) {
-    // Nothing was committed: the sender retries. The message names no secret, signature or body.
-    // The database's own message (a failed query's text would carry the payload in its parameters).
-    const cause = (error as { cause?: unknown }).cause;
-    const reason =
-      cause instanceof Error
-        ? cause.message
-        : error instanceof Error && !error.message.startsWith('Failed query')
-          ? error.message
-          : 'query failed';
-    console.error(`[intake] ${integration}: delivery not stored: ${reason.slice(0, 200)}`);
-    return NextResponse.json({ error: 'temporarily unable to store the event; retry later' }, { status: 503, headers: ANSWER_HEADERS });
-  }
+  const headers = webhookHeaders(request.headers.entries());
+  return respond(
+    await answerWebhook(
+      getBoss().then((boss) => ({ db: getDb(), boss, registry: getRegistry(), keyring: getKeyring() })),
+      { integration, headers, readBody: (limit) => readLimited(request, limit), remote: remoteOf(headers) },
+    ),
+  );
 }
 
 export function GET() {
-  return NextResponse.json({ error: 'webhook endpoints accept POST only' }, { status: 405, headers: { allow: 'POST' } });
+  return respond(METHOD_NOT_ALLOWED);
 }
