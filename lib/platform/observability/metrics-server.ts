@@ -1,6 +1,25 @@
-import { createServer, type Server } from 'node:http';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { collectProcessMetrics, metricsAccess, platformMetrics } from './metrics';
+
+/**
+ * `GET /metrics` of a node:http server (the worker's metrics port, the intake listener): the
+ * Prometheus text of this process, behind `Authorization: Bearer <token>`.
+ */
+export function serveMetrics(req: IncomingMessage, res: ServerResponse, token: string): void {
+  const access = metricsAccess(req.headers.authorization ?? null, token);
+  if (!access.ok) {
+    res
+      .writeHead(access.status, { 'content-type': 'application/json', 'www-authenticate': 'Bearer' })
+      .end(JSON.stringify({ error: access.error }));
+    return;
+  }
+  const { registry } = platformMetrics();
+  registry.metrics().then(
+    (text) => res.writeHead(200, { 'content-type': registry.contentType }).end(text),
+    (error: unknown) => res.writeHead(500, { 'content-type': 'text/plain' }).end(`Metrics failed: ${(error as Error).message}`),
+  );
+}
 
 /**
  * The worker's own metrics endpoint: `GET /metrics` with `Authorization: Bearer <METRICS_TOKEN>`,
@@ -13,24 +32,13 @@ export async function startMetricsServer(options: {
   host?: string;
 }): Promise<{ url: string; stop(): Promise<void> }> {
   collectProcessMetrics();
-  const { registry } = platformMetrics();
   const server: Server = createServer((req, res) => {
     const path = new URL(req.url ?? '/', 'http://worker').pathname;
     if (path !== '/metrics') {
       res.writeHead(404, { 'content-type': 'text/plain; charset=utf-8' }).end('Not found: metrics are at GET /metrics');
       return;
     }
-    const access = metricsAccess(req.headers.authorization ?? null, options.token);
-    if (!access.ok) {
-      res
-        .writeHead(access.status, { 'content-type': 'application/json', 'www-authenticate': 'Bearer' })
-        .end(JSON.stringify({ error: access.error }));
-      return;
-    }
-    registry.metrics().then(
-      (text) => res.writeHead(200, { 'content-type': registry.contentType }).end(text),
-      (error: unknown) => res.writeHead(500, { 'content-type': 'text/plain' }).end(`Metrics failed: ${(error as Error).message}`),
-    );
+    serveMetrics(req, res, options.token);
   });
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);

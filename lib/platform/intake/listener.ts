@@ -1,0 +1,157 @@
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { sql } from 'drizzle-orm';
+import { serveMetrics } from '../observability/metrics-server';
+import { answerWebhook, METHOD_NOT_ALLOWED, remoteOf, webhookHeaders, type WebhookHttpAnswer } from './http';
+import type { IntakeDeps } from './intake';
+
+/**
+ * The dedicated intake listener: plain node:http serving `POST /hooks/<integration>` with exactly
+ * the contract of the Next.js route (both answer through `answerWebhook`), without the framework's
+ * per-request work, so one process takes the event rates of benchmark 7. Also `GET /health`
+ * (the database answers) and, with a metrics token, `GET /metrics` of this process. Run as its own
+ * process by worker/intake.ts (`npm run start:intake`, or by `npm run dev`/`npm start` with INTAKE_PORT).
+ */
+
+export interface IntakeListener {
+  url: string;
+  port: number;
+  close(): Promise<void>;
+}
+
+/** The sender may take this long for one request, headers and body (a slow sender holds a socket). */
+const REQUEST_TIMEOUT_MS = 30_000;
+/** After a 413 the connection is closed; the rest of an oversized body is not read for longer than this. */
+const OVERSIZE_LINGER_MS = 1_000;
+
+/**
+ * Reads at most `limit` bytes while they stream in; null as soon as the body is longer (reading
+ * stops there: the caller answers 413 and closes the connection).
+ */
+export function readLimited(req: IncomingMessage, limit: number): Promise<Buffer | null> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    const done = () => {
+      req.off('data', onData);
+      req.off('end', onEnd);
+      req.off('error', onError);
+      req.off('close', onClose);
+    };
+    const onData = (chunk: Buffer) => {
+      size += chunk.length;
+      if (size > limit) {
+        done();
+        req.pause();
+        resolve(null);
+        return;
+      }
+      chunks.push(chunk);
+    };
+    const onEnd = () => {
+      done();
+      resolve(Buffer.concat(chunks, size));
+    };
+    const onError = (error: Error) => {
+      done();
+      reject(error);
+    };
+    const onClose = () => {
+      done();
+      reject(new Error('the sender closed the connection before the body ended'));
+    };
+    req.on('data', onData);
+    req.on('end', onEnd);
+    req.on('error', onError);
+    req.on('close', onClose);
+  });
+}
+
+function send(res: ServerResponse, answer: WebhookHttpAnswer): void {
+  res.writeHead(answer.status, answer.headers).end(answer.body);
+}
+
+function json(res: ServerResponse, status: number, body: unknown): void {
+  res.writeHead(status, { 'content-type': 'application/json', 'cache-control': 'no-store' }).end(JSON.stringify(body));
+}
+
+async function health(deps: IntakeDeps, res: ServerResponse): Promise<void> {
+  try {
+    await deps.db.execute(sql`select 1`);
+    json(res, 200, { status: 'ok' });
+  } catch {
+    json(res, 503, { status: 'unavailable', error: 'the database does not answer' });
+  }
+}
+
+async function hook(deps: IntakeDeps, req: IncomingMessage, res: ServerResponse, integration: string): Promise<void> {
+  if (req.method !== 'POST') return send(res, METHOD_NOT_ALLOWED);
+  const headers = webhookHeaders(Object.entries(req.headers));
+  let oversized = false;
+  const answer = await answerWebhook(deps, {
+    integration,
+    headers,
+    readBody: async (limit) => {
+      const body = await readLimited(req, limit);
+      oversized = body === null;
+      return body;
+    },
+    remote: remoteOf(headers, req.socket.remoteAddress),
+  });
+  // A body refused before it was read whole (or not read at all: 404, 415, a declared 413): the
+  // connection is not reused, so the rest of it is never parsed as a next request.
+  if (oversized || !req.readableEnded) {
+    res.once('finish', () => setTimeout(() => req.socket.destroy(), OVERSIZE_LINGER_MS).unref());
+    return send(res, { ...answer, headers: { ...answer.headers, connection: 'close' } });
+  }
+  send(res, answer);
+}
+
+export async function startIntakeListener(options: {
+  deps: IntakeDeps;
+  port: number;
+  host?: string;
+  /** Serves GET /metrics with this bearer token; without one there is no /metrics. */
+  metricsToken?: string;
+}): Promise<IntakeListener> {
+  const { deps } = options;
+  const server: Server = createServer((req, res) => {
+    const path = (req.url ?? '/').split('?')[0];
+    const match = /^\/hooks\/([^/]+)\/?$/.exec(path);
+    let integration: string | undefined;
+    try {
+      integration = match ? decodeURIComponent(match[1]) : undefined;
+    } catch {
+      // a malformed escape: no such endpoint
+    }
+    const handled =
+      integration !== undefined
+        ? hook(deps, req, res, integration)
+        : path === '/health' && (req.method === 'GET' || req.method === 'HEAD')
+          ? health(deps, res)
+          : path === '/metrics' && options.metricsToken && req.method === 'GET'
+            ? Promise.resolve(serveMetrics(req, res, options.metricsToken))
+            : Promise.resolve(json(res, 404, { error: 'not found: this listener serves POST /hooks/<integration> and GET /health' }));
+    handled.catch((error: unknown) => {
+      console.error(`[intake] request failed: ${(error as Error)?.message?.slice(0, 200)}`);
+      if (!res.headersSent) json(res, 500, { error: 'internal error' });
+      else res.destroy();
+    });
+  });
+  server.requestTimeout = REQUEST_TIMEOUT_MS;
+  server.keepAliveTimeout = 30_000;
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(options.port, options.host ?? '0.0.0.0', () => resolve());
+  });
+  const { port } = server.address() as AddressInfo;
+  return {
+    url: `http://127.0.0.1:${port}`,
+    port,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeIdleConnections();
+      }),
+  };
+}
