@@ -54,6 +54,14 @@ describe('parseEnv', () => {
     expect(() => parseEnv({ WORKER_RUN_BATCH: '500' })).toThrow(/WORKER_RUN_BATCH must be at most 64/);
   });
 
+  it('takes the intake listener port only as a port of its own', () => {
+    expect(parseEnv({}).INTAKE_PORT).toBeUndefined();
+    expect(parseEnv({ INTAKE_PORT: '3100' }).INTAKE_PORT).toBe(3100);
+    expect(() => parseEnv({ INTAKE_PORT: 'hooks' })).toThrow(/^Invalid configuration: INTAKE_PORT .*\(got 'hooks'\)$/);
+    expect(() => parseEnv({ INTAKE_PORT: '70000' })).toThrow(/^Invalid configuration: INTAKE_PORT/);
+    expect(() => parseEnv({ INTAKE_PORT: '3000' })).toThrow(/^Invalid configuration: INTAKE_PORT must differ from PORT/);
+  });
+
   it('refuses a secrets key that is not 32 bytes', () => {
     expect(() => parseEnv({ JUNCTION_SECRETS_KEY: Buffer.alloc(16).toString('base64') })).toThrow(/JUNCTION_SECRETS_KEY must be 32 bytes/);
   });

@@ -75,6 +75,13 @@ export const ZEnv = z.object({
   METRICS_TOKEN: z.string().min(16, 'must be at least 16 characters (`openssl rand -hex 24`)').optional(),
   /** The worker's metrics port (GET /metrics), when METRICS_TOKEN is set; give each worker on one host its own. */
   METRICS_PORT: z.coerce.number().int().min(0).max(65_535).default(9464),
+  /**
+   * The dedicated intake listener's port (`POST /hooks/<integration>` without Next.js, worker/intake.ts).
+   * `npm run dev` / `npm start` start it when set; `npm run start:intake` requires it.
+   */
+  INTAKE_PORT: z.coerce.number().int().min(1).max(65_535).optional(),
+  /** The address the intake listener binds (all interfaces by default). */
+  INTAKE_HOST: z.string().min(1).default('0.0.0.0'),
   OTEL_EXPORTER_OTLP_ENDPOINT: httpUrl.optional(),
 });
 
@@ -104,6 +111,11 @@ export function parseEnv(source: Record<string, string | undefined>): Env {
   }
   if (env.OIDC_ISSUER && !(env.OIDC_CLIENT_ID && env.OIDC_CLIENT_SECRET)) {
     throw new ConfigError('Invalid configuration: OIDC_CLIENT_ID and OIDC_CLIENT_SECRET are required when OIDC_ISSUER is set (missing)');
+  }
+  if (env.INTAKE_PORT !== undefined && env.INTAKE_PORT === env.PORT) {
+    throw new ConfigError(
+      `Invalid configuration: INTAKE_PORT must differ from PORT (the web console listens there) (got '${env.INTAKE_PORT}')`,
+    );
   }
   return env;
 }

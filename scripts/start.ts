@@ -19,7 +19,9 @@ import { startEmbeddedPostgres, type EmbeddedDatabase } from './embedded-postgre
 /**
  * One command runs the whole product: database (embedded unless DATABASE_URL is set), migrations,
  * demo seed (once), then the sandbox (identity provider and external stand-ins), the worker and
- * the Next.js console as child processes. Ctrl-C stops every child and the embedded database.
+ * the Next.js console as child processes, and the dedicated webhook intake listener when INTAKE_PORT
+ * is set (a crash of it does not stop the rest: it is started again). Ctrl-C stops every child and
+ * the embedded database.
  *
  *   npm run dev             development server (next dev)
  *   npm start               production build (built first when missing) with next start
@@ -68,18 +70,34 @@ function prefixLines(name: string, stream: NodeJS.ReadableStream, out: NodeJS.Wr
   });
 }
 
-function startChild(name: string, command: string, argv: string[], env: NodeJS.ProcessEnv) {
+/**
+ * A child process. When one exits on its own everything stops, except an `optional` child (the
+ * intake listener): the console keeps running and that child is started again after a pause.
+ */
+function startChild(name: string, command: string, argv: string[], env: NodeJS.ProcessEnv, options: { optional?: boolean } = {}) {
   // Own process group, so shutdown reaches grandchildren (next dev forks) too.
   const child = spawn(command, argv, { cwd: root, env, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
   prefixLines(name, child.stdout!, process.stdout);
   prefixLines(name, child.stderr!, process.stderr);
+  const entry = { name, child };
   child.on('exit', (code, signal) => {
     if (shuttingDown) return;
+    if (options.optional) {
+      log(`${name} exited (${signal ?? `code ${code}`}); starting it again in ${RESTART_DELAY_MS / 1000} s (the console keeps running)`);
+      setTimeout(() => {
+        if (shuttingDown) return;
+        children.splice(children.indexOf(entry), 1);
+        startChild(name, command, argv, env, options);
+      }, RESTART_DELAY_MS).unref();
+      return;
+    }
     log(`${name} exited (${signal ?? `code ${code}`}); stopping everything`);
     void shutdown(1);
   });
-  children.push({ name, child });
+  children.push(entry);
 }
+
+const RESTART_DELAY_MS = 2_000;
 
 function signalGroup(child: ChildProcess, signal: NodeJS.Signals) {
   if (child.pid === undefined) return;
@@ -265,6 +283,11 @@ async function main() {
     startChild('web', bin('next'), ['dev', '-p', String(port)], env);
   }
 
+  if (base.INTAKE_PORT !== undefined) {
+    // The dedicated intake listener (worker/intake.ts): /hooks/ without Next.js, for event rates.
+    startChild('intake', bin('tsx'), ['worker/intake.ts'], env, { optional: true });
+  }
+
   const status = await waitForHealth(appUrl, 180_000);
   if (shuttingDown) return;
   const users = DEMO_USERS.map((u) => `    ${u.username.padEnd(6)} ${u.role.padEnd(8)} ${u.name}`).join('\n');
@@ -273,7 +296,11 @@ async function main() {
     : `  Demo sign-ins (local identity provider, password "${DEMO_PASSWORD}"):\n${users}`;
   log(
     `\n\n  Junction is ${status === 200 ? 'running' : `up but not healthy yet (health answered ${status || 'nothing'})`}: ${appUrl}\n${signIn}\n` +
-      `  Sandbox systems: http://localhost:${sandboxPort}   Health: ${appUrl}/api/health\n  Ctrl-C stops everything.\n`,
+      `  Sandbox systems: http://localhost:${sandboxPort}   Health: ${appUrl}/api/health\n` +
+      (base.INTAKE_PORT !== undefined
+        ? `  Webhook intake listener: http://localhost:${base.INTAKE_PORT}/hooks/<integration>   Health: http://localhost:${base.INTAKE_PORT}/health\n`
+        : '') +
+      `  Ctrl-C stops everything.\n`,
   );
 }
 
