@@ -1,6 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { eq, sql } from 'drizzle-orm';
@@ -139,10 +140,48 @@ export interface WorkerProcess {
 }
 
 /** Starts the real worker entry (worker/index.ts) as a child process and waits until it works the queues. */
-export async function startWorkerProcess(env: Record<string, string>, startTimeoutMs = 90_000): Promise<WorkerProcess> {
-  const child = spawn(process.execPath, ['--import', 'tsx', path.join(ROOT, 'worker/index.ts')], {
+export function startWorkerProcess(env: Record<string, string>, startTimeoutMs = 90_000): Promise<WorkerProcess> {
+  return startProductProcess('worker/index.ts', /\[worker\] \S+ working/, { WORKER_CONCURRENCY: '2', ...env }, startTimeoutMs);
+}
+
+/**
+ * Starts the real intake listener (worker/intake.ts) on INTAKE_PORT (a free port when not given)
+ * and waits until it listens; `url` is its origin.
+ */
+export async function startIntakeProcess(
+  env: Record<string, string>,
+  startTimeoutMs = 90_000,
+): Promise<WorkerProcess & { url: string; port: number }> {
+  const port = env.INTAKE_PORT ? Number(env.INTAKE_PORT) : await freePort();
+  const child = await startProductProcess(
+    'worker/intake.ts',
+    /\[intake\] listening on /,
+    { INTAKE_HOST: '127.0.0.1', ...env, INTAKE_PORT: String(port) },
+    startTimeoutMs,
+  );
+  return Object.assign(child, { url: `http://127.0.0.1:${port}`, port });
+}
+
+/** A TCP port nothing listens on right now. */
+export async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const p = (server.address() as { port: number }).port;
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  return p;
+}
+
+/** A product entry point (worker/*.ts) as a child process, ready once its output matches `ready`. */
+async function startProductProcess(
+  script: string,
+  ready: RegExp,
+  env: Record<string, string>,
+  startTimeoutMs: number,
+): Promise<WorkerProcess> {
+  const name = path.basename(script, '.ts') === 'index' ? 'worker' : path.basename(script, '.ts');
+  const child = spawn(process.execPath, ['--import', 'tsx', path.join(ROOT, script)], {
     cwd: ROOT,
-    env: { ...process.env, NODE_ENV: 'test', WORKER_CONCURRENCY: '2', ...env },
+    env: { ...process.env, NODE_ENV: 'test', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let output = '';
@@ -155,11 +194,11 @@ export async function startWorkerProcess(env: Record<string, string>, startTimeo
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   await new Promise<void>((resolve, reject) => {
     const timer = setTimeout(
-      () => reject(new Error(`worker process did not start within ${startTimeoutMs / 1000} s:\n${output}`)),
+      () => reject(new Error(`${name} process did not start within ${startTimeoutMs / 1000} s:\n${output}`)),
       startTimeoutMs,
     );
     const onData = () => {
-      if (/\[worker\] \S+ working/.test(output)) {
+      if (ready.test(output)) {
         clearTimeout(timer);
         child.stdout!.off('data', onData);
         resolve();
@@ -168,7 +207,7 @@ export async function startWorkerProcess(env: Record<string, string>, startTimeo
     child.stdout!.on('data', onData);
     void exited.then(() => {
       clearTimeout(timer);
-      reject(new Error(`worker process exited (${child.exitCode ?? child.signalCode}) before it was ready:\n${output}`));
+      reject(new Error(`${name} process exited (${child.exitCode ?? child.signalCode}) before it was ready:\n${output}`));
     });
   });
   const gone = () => child.exitCode !== null || child.signalCode !== null;
