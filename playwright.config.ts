@@ -4,6 +4,8 @@ const PORT = Number(process.env.E2E_PORT ?? 3100);
 export const baseURL = `http://localhost:${PORT}`;
 export const METRICS_TOKEN = 'e2e-metrics-token-0123456789';
 export const WORKER_METRICS_URL = `http://localhost:${PORT + 1003}/metrics`;
+/** The dedicated intake listener (worker/intake.ts) the e2e server also runs: /hooks/ without Next.js. */
+export const INTAKE_URL = `http://localhost:${PORT + 1004}`;
 
 /**
  * End-to-end tests: real Chromium (Debian's, nothing downloaded) against the real production
@@ -53,6 +55,7 @@ export default defineConfig({
       // Metrics on (web: /api/metrics; worker: its own port), scraped by e2e/api/observability.spec.ts.
       METRICS_TOKEN: METRICS_TOKEN,
       METRICS_PORT: String(PORT + 1003),
+      INTAKE_PORT: String(PORT + 1004),
       IDP_URL: `http://localhost:${PORT + 1001}`,
       SANDBOX_URL: `http://localhost:${PORT + 1000}`,
       NEXT_TELEMETRY_DISABLED: '1',
