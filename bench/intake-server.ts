@@ -1,10 +1,8 @@
 /**
- * Benchmark 7's servers, one per process (`node --import tsx bench/intake-server.ts`), env
- * DATABASE_URL, JUNCTION_SECRETS_KEY, MODE=platform|bare|worker, PORT; prints "ready <port>".
+ * Benchmark 7's helper processes (`node --import tsx bench/intake-server.ts`), env DATABASE_URL,
+ * JUNCTION_SECRETS_KEY, MODE=bare|worker, PORT; prints "ready <port>". The product's servers are
+ * measured as they ship: the intake listener (worker/intake.ts) and the Next.js route.
  * - worker: the platform worker that applies the events (no server).
- * - platform: node:http around `receiveWebhook` (lib/platform/intake), what the Next.js route
- *   `POST /hooks/<integration>` calls: signature over the raw body, dedupe, event row + run in one
- *   transaction.
  * - bare: node:http that verifies the same Standard Webhooks signature with the same package and
  *   inserts the same event row (id, type, payload; a duplicate id ignored), nothing else.
  */
@@ -14,10 +12,8 @@ import { sql } from 'drizzle-orm';
 import { Webhook } from 'standardwebhooks';
 import { connect } from '../db/client';
 import { createBoss } from '../lib/platform/execution/boss';
-import { ensurePlatformQueues } from '../lib/platform/execution/queue';
 import { startPlatformWorker } from '../lib/platform/execution/worker';
 import { keyringFrom } from '../lib/platform/governance/crypto';
-import { receiveWebhook } from '../lib/platform/intake/intake';
 import { activeWebhookSecrets } from '../lib/platform/intake/secrets';
 import { BENCH_EVENTS, benchEventsRegistry } from './intake-integration';
 
@@ -39,7 +35,6 @@ async function main() {
   const key = process.env.JUNCTION_SECRETS_KEY!;
   const db = connect(url, { max: 10, name: `junction-bench-intake-${process.env.MODE}` });
   const keyring = keyringFrom({ key, keyId: 'k1' });
-  let handle: (req: IncomingMessage, headers: Record<string, string>) => Promise<{ status: number; body: unknown }>;
   if (process.env.MODE === 'worker') {
     // The platform worker applying the events, in its own process (not the load generator's).
     const boss = createBoss(url, { max: 4 });
@@ -55,39 +50,30 @@ async function main() {
     process.stdout.write('ready 0\n');
     return;
   }
-  if (process.env.MODE === 'platform') {
-    const boss = createBoss(url, { max: 4, supervise: false, schedule: false });
-    await boss.start();
-    await ensurePlatformQueues(boss);
-    const registry = benchEventsRegistry();
-    handle = (req, headers) =>
-      receiveWebhook({ db, boss, registry, keyring }, { integration: BENCH_EVENTS, headers, readBody: (limit) => readLimited(req, limit) });
-  } else {
-    const secrets = await activeWebhookSecrets(db, keyring, BENCH_EVENTS);
-    const hooks = secrets.map((s) => new Webhook(s));
-    handle = async (req, headers) => {
-      if ((headers['content-type'] ?? '').split(';')[0] !== 'application/json') return { status: 415, body: {} };
-      const raw = await readLimited(req, 256 * 1024);
-      if (!raw) return { status: 413, body: {} };
-      const text = raw.toString('utf8');
-      if (
-        !hooks.some((h) => {
-          try {
-            h.verify(text, headers);
-            return true;
-          } catch {
-            return false;
-          }
-        })
-      )
-        return { status: 401, body: { error: 'bad signature' } };
-      const body = JSON.parse(text) as { type: string };
-      await db.execute(
-        sql`insert into bench_bare_events (event_id, event_type, payload) values (${headers['webhook-id']}, ${body.type}, ${text}::jsonb) on conflict do nothing`,
-      );
-      return { status: 200, body: { received: true } };
-    };
-  }
+  const secrets = await activeWebhookSecrets(db, keyring, BENCH_EVENTS);
+  const hooks = secrets.map((s) => new Webhook(s));
+  const handle = async (req: IncomingMessage, headers: Record<string, string>): Promise<{ status: number; body: unknown }> => {
+    if ((headers['content-type'] ?? '').split(';')[0] !== 'application/json') return { status: 415, body: {} };
+    const raw = await readLimited(req, 256 * 1024);
+    if (!raw) return { status: 413, body: {} };
+    const text = raw.toString('utf8');
+    if (
+      !hooks.some((h) => {
+        try {
+          h.verify(text, headers);
+          return true;
+        } catch {
+          return false;
+        }
+      })
+    )
+      return { status: 401, body: { error: 'bad signature' } };
+    const body = JSON.parse(text) as { type: string };
+    await db.execute(
+      sql`insert into bench_bare_events (event_id, event_type, payload) values (${headers['webhook-id']}, ${body.type}, ${text}::jsonb) on conflict do nothing`,
+    );
+    return { status: 200, body: { received: true } };
+  };
   const server = createServer(async (req, res) => {
     const headers: Record<string, string> = {};
     for (const [k, v] of Object.entries(req.headers)) if (typeof v === 'string') headers[k] = v;

@@ -15,9 +15,11 @@ import type { BenchResult } from './run';
 
 /**
  * Benchmark 7, signed webhook intake. A hand-rolled load generator (fetch with keep-alive, no
- * extra package) sends Standard Webhooks-signed events to two servers in their own processes
- * (bench/intake-server.ts): the platform's intake (`receiveWebhook`, what `POST /hooks/<name>`
- * calls) and a bare node:http server that verifies the same signature and inserts the same row.
+ * extra package) sends Standard Webhooks-signed events to three servers, each its own process:
+ * the product's dedicated intake listener (worker/intake.ts, `npm run start:intake`,
+ * `POST /hooks/payment-events`), the Next.js route on the production build (`next start`, the same
+ * endpoint) and a bare node:http server that verifies the same signature and inserts the same row
+ * (bench/intake-server.ts).
  * Sustained: an open-loop schedule at RATE events/s for SECONDS; 2xx throughput, p50/p95 latency,
  * errors. Capacity: a closed loop with 32 requests in flight for SECONDS/3; events/s, the ratio
  * (goal ≥ 0.5). A platform worker applies the events meanwhile (a no-op handler): received →
@@ -41,10 +43,7 @@ interface LoadResult {
   latencies: number[];
 }
 
-async function startServer(
-  mode: 'platform' | 'bare' | 'worker',
-  env: Record<string, string>,
-): Promise<{ url: string; child: ChildProcess }> {
+async function startServer(mode: 'bare' | 'worker', env: Record<string, string>): Promise<{ url: string; child: ChildProcess }> {
   // INTAKE_CPU_PROF=<dir>: CPU profiles of the servers (written when they are stopped with SIGTERM).
   const prof = process.env.INTAKE_CPU_PROF ? ['--cpu-prof', '--cpu-prof-dir', process.env.INTAKE_CPU_PROF] : [];
   const child = spawn(process.execPath, [...prof, '--import', 'tsx', path.join(ROOT, 'bench/intake-server.ts')], {
@@ -198,6 +197,38 @@ async function startRoute(databaseUrl: string, secretsKey: string): Promise<{ ur
 
 const ROUTE_EVENTS = 'payment-events';
 
+/** The product's dedicated intake listener, the real process (`npm run start:intake`), on the bench database. */
+async function startListener(databaseUrl: string, secretsKey: string): Promise<{ url: string; child: ChildProcess }> {
+  const port = 3990 + Math.floor(Math.random() * 9);
+  const prof = process.env.INTAKE_CPU_PROF ? ['--cpu-prof', '--cpu-prof-dir', process.env.INTAKE_CPU_PROF] : [];
+  const child = spawn(process.execPath, [...prof, '--import', 'tsx', path.join(ROOT, 'worker/intake.ts')], {
+    cwd: ROOT,
+    env: {
+      ...process.env,
+      NODE_ENV: 'production',
+      DATABASE_URL: databaseUrl,
+      JUNCTION_SECRETS_KEY: secretsKey,
+      JUNCTION_AUDIT_KEY: randomBytes(32).toString('base64'),
+      AUTH_SECRET: randomBytes(33).toString('base64'),
+      INTAKE_PORT: String(port),
+      INTAKE_HOST: '127.0.0.1',
+      LOG_LEVEL: 'warn',
+    },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let output = '';
+  const keep = (d: Buffer) => (output = (output + d.toString()).slice(-4000));
+  child.stdout!.on('data', keep);
+  child.stderr!.on('data', keep);
+  const started = Date.now();
+  while (!/\[intake\] listening on/.test(output)) {
+    if (child.exitCode !== null) throw new Error(`the intake listener exited with ${child.exitCode}:\n${output}`);
+    if (Date.now() - started > 90_000) throw new Error(`the intake listener was not up after 90 s:\n${output}`);
+    await sleep(200);
+  }
+  return { url: `http://127.0.0.1:${port}/hooks/${ROUTE_EVENTS}`, child };
+}
+
 function summarise(rs: LoadResult[]) {
   return {
     throughput: median(rs.map((r) => r.ok / r.seconds)),
@@ -231,27 +262,31 @@ export async function runIntake(ctx: BenchContext): Promise<BenchResult> {
     const env = { DATABASE_URL: bench.url, JUNCTION_SECRETS_KEY: key };
     // The worker applying the events runs in its own process, not in the load generator's.
     servers.push((await startServer('worker', env)).child);
-    const platform = await startServer('platform', env);
+    const listener = await startListener(bench.url, key);
     const bare = await startServer('bare', env);
-    servers.push(platform.child, bare.child);
+    servers.push(listener.child, bare.child);
     const route = await startRoute(bench.url, key);
     if (route) servers.push(route.child);
     const targets = [
-      { name: 'platform', url: platform.url },
+      { name: 'listener', url: listener.url },
       ...(route ? [{ name: 'route', url: route.url }] : []),
       { name: 'bare', url: bare.url },
     ];
     // Warm every server (connections, JIT, the route's code).
     for (const t of targets) await sustained(t.url, hook, 50, 2);
-    const warmStart = await bench.db.execute<{ n: number }>(sql`select coalesce(max(id), 0)::int as n from webhook_events`);
-    const afterId = warmStart[0].n;
+    const lastId = async () => (await bench.db.execute<{ n: number }>(sql`select coalesce(max(id), 0)::int as n from webhook_events`))[0].n;
+    const afterId = await lastId();
 
-    // Side by side: each round runs every server once, the order rotated between rounds.
+    // Side by side: each round runs every server once, the order rotated between rounds. The event
+    // ids each server stored (listener and route share the endpoint) are kept for its latencies.
     const loads = new Map<string, LoadResult[]>(targets.map((t) => [t.name, []]));
+    const windows = new Map<string, [number, number][]>(targets.map((t) => [t.name, []]));
     for (let round = 0; round < size.rounds; round++)
       for (let i = 0; i < targets.length; i++) {
         const t = targets[(i + round) % targets.length];
+        const from = await lastId();
         loads.get(t.name)!.push(await sustained(t.url, hook, size.rate, size.seconds));
+        windows.get(t.name)!.push([from, await lastId()]);
       }
     await until(
       'the worker to apply the sustained events',
@@ -265,13 +300,17 @@ export async function runIntake(ctx: BenchContext): Promise<BenchResult> {
       500,
     ).catch(() => undefined);
     const lat = new Map<string, { p50: number; p95: number; n: number }>();
-    for (const integration of [BENCH_EVENTS, ROUTE_EVENTS]) {
+    for (const t of targets) {
+      if (t.name === 'bare') continue;
+      const ranges = JSON.stringify(windows.get(t.name));
       const [row] = await bench.db.execute<{ p50: number; p95: number; n: number }>(sql`
         select percentile_cont(0.5) within group (order by extract(epoch from started_at - received_at) * 1000) as p50,
                percentile_cont(0.95) within group (order by extract(epoch from started_at - received_at) * 1000) as p95,
                count(*)::int as n
-          from webhook_events where id > ${afterId} and started_at is not null and integration = ${integration}`);
-      lat.set(integration, row);
+          from webhook_events e
+         where started_at is not null
+           and exists (select 1 from jsonb_array_elements(${ranges}::jsonb) w where e.id > (w->>0)::int and e.id <= (w->>1)::int)`);
+      lat.set(t.name, row);
     }
     const caps = new Map<string, LoadResult[]>(targets.map((t) => [t.name, []]));
     for (let round = 0; round < size.rounds; round++)
@@ -283,7 +322,7 @@ export async function runIntake(ctx: BenchContext): Promise<BenchResult> {
     const s = new Map(targets.map((t) => [t.name, { load: summarise(loads.get(t.name)!), cap: summarise(caps.get(t.name)!) }]));
     const b = s.get('bare')!;
     const columns = targets.filter((t) => t.name !== 'bare').map((t) => t.name);
-    const label: Record<string, string> = { platform: 'platform (receiveWebhook)', route: 'Next.js route (next start)' };
+    const label: Record<string, string> = { listener: 'intake listener (npm run start:intake)', route: 'Next.js route (next start)' };
     const latText = (l: { p50: number; p95: number; n: number } | undefined) =>
       l && l.n ? `${Number(l.p50).toFixed(0)} / ${Number(l.p95).toFixed(0)} (${l.n} events)` : '—';
     const rowsFor = (name: string) => {
@@ -330,12 +369,7 @@ export async function runIntake(ctx: BenchContext): Promise<BenchResult> {
           ['capacity: 2xx events/s per round', ...cells((r) => r.capRounds), b.cap.rounds, ''],
           ['capacity: 2xx p95, ms', ...cells((r) => r.capP95), b.cap.p95, ratios((r) => (r.capP95 / b.cap.p95).toFixed(2))],
           ['capacity: errors', ...cells((r) => r.capErrors), `${b.cap.errors} ${b.cap.detail}`, ''],
-          [
-            'received → handler started, p50 / p95 ms',
-            ...columns.map((c) => latText(lat.get(c === 'route' ? ROUTE_EVENTS : BENCH_EVENTS))),
-            '—',
-            '',
-          ],
+          ['received → handler started, p50 / p95 ms', ...columns.map((c) => latText(lat.get(c))), '—', ''],
         ],
       ),
     ].join('\n');
