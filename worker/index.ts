@@ -17,6 +17,7 @@ import { compileStoredMapping } from '../lib/platform/mapping';
 import { startMetricsServer } from '../lib/platform/observability/metrics-server';
 import { startTelemetry } from '../lib/platform/observability/telemetry';
 import { buildRegistry } from '../lib/platform/registry';
+import { onStopSignals, runMain } from './process';
 
 /**
  * The worker process: applies migrations, registers every integration, works the run, schedule
@@ -83,10 +84,7 @@ async function main() {
   if (metrics) console.log(`[worker] Prometheus metrics at ${metrics.url} (Authorization: Bearer <METRICS_TOKEN>)`);
   console.log(`[worker] ${workerId} working ${registry.size} integrations: ${[...registry.keys()].join(', ') || 'none registered'}`);
 
-  let stopping = false;
-  const shutdown = async (signal: string) => {
-    if (stopping) return;
-    stopping = true;
+  onStopSignals(async (signal) => {
     console.log(`[worker] ${signal}: finishing running work, then exiting`);
     pruner.stop();
     await auditGuard?.stop();
@@ -97,13 +95,7 @@ async function main() {
     await metrics?.stop();
     await telemetry.shutdown().catch(() => {});
     await disconnect(db);
-    process.exit(0);
-  };
-  process.on('SIGTERM', () => void shutdown('SIGTERM'));
-  process.on('SIGINT', () => void shutdown('SIGINT'));
+  });
 }
 
-main().catch((error) => {
-  console.error(error instanceof ConfigError ? error.message : error);
-  process.exit(1);
-});
+runMain(main);

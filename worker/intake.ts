@@ -10,6 +10,7 @@ import { startIntakeListener } from '../lib/platform/intake/listener';
 import { collectProcessMetrics } from '../lib/platform/observability/metrics';
 import { startTelemetry } from '../lib/platform/observability/telemetry';
 import { buildRegistry } from '../lib/platform/registry';
+import { onStopSignals, runMain } from './process';
 
 /**
  * The dedicated intake listener process (`npm run start:intake`): `POST /hooks/<integration>` on
@@ -63,22 +64,13 @@ async function main() {
     `[intake] listening on ${env.INTAKE_HOST}:${listener.port}: POST /hooks/<integration> for ${receiving.join(', ') || 'no integration'}; GET /health${env.METRICS_TOKEN ? '; GET /metrics' : ''}`,
   );
 
-  let stopping = false;
-  const shutdown = async (signal: string) => {
-    if (stopping) return;
-    stopping = true;
+  onStopSignals(async (signal) => {
     console.log(`[intake] ${signal}: answering deliveries in flight, then exiting`);
     await Promise.race([listener.close(), new Promise((resolve) => setTimeout(resolve, 10_000))]);
     await boss.stop({ graceful: true, timeout: 5_000 }).catch(() => {});
     await telemetry.shutdown().catch(() => {});
     await disconnect(db);
-    process.exit(0);
-  };
-  process.on('SIGTERM', () => void shutdown('SIGTERM'));
-  process.on('SIGINT', () => void shutdown('SIGINT'));
+  });
 }
 
-main().catch((error) => {
-  console.error(error instanceof ConfigError ? error.message : error);
-  process.exit(1);
-});
+runMain(main);
