@@ -68,7 +68,15 @@ async function startServer(mode: 'bare' | 'worker', env: Record<string, string>)
   return { url: `http://127.0.0.1:${port}/hooks/${BENCH_EVENTS}`, child };
 }
 
-function signedRequest(hook: Webhook, n: number) {
+/**
+ * Every request of the run gets the next number: its version. The listener and the route share
+ * `payment-events`, so a number reused by the second server would be an older version of its
+ * ordering key, recorded stale without reaching the handler.
+ */
+let sequence = 0;
+
+function signedRequest(hook: Webhook) {
+  const n = ++sequence;
   const id = `evt_${randomUUID()}`;
   // Read by bench-events (type, key, version) and by payment-events (type, data.payment_id,
   // data.sequence; a type it does not use, so its handler applies nothing).
@@ -91,8 +99,8 @@ function signedRequest(hook: Webhook, n: number) {
   };
 }
 
-async function send(url: string, hook: Webhook, n: number, result: LoadResult): Promise<void> {
-  const { body, headers } = signedRequest(hook, n);
+async function send(url: string, hook: Webhook, result: LoadResult): Promise<void> {
+  const { body, headers } = signedRequest(hook);
   const started = performance.now();
   result.sent++;
   try {
@@ -127,7 +135,7 @@ async function sustained(url: string, hook: Webhook, rate: number, seconds: numb
         continue;
       }
       inFlight++;
-      pending.push(send(url, hook, i, result).finally(() => inFlight--));
+      pending.push(send(url, hook, result).finally(() => inFlight--));
     }
     await sleep(5);
   }
@@ -140,15 +148,46 @@ async function sustained(url: string, hook: Webhook, rate: number, seconds: numb
 async function capacity(url: string, hook: Webhook, seconds: number): Promise<LoadResult> {
   const result: LoadResult = { sent: 0, ok: 0, errors: {}, seconds, latencies: [] };
   const stopAt = performance.now() + seconds * 1000;
-  let n = 1_000_000;
   const start = performance.now();
   await Promise.all(
     Array.from({ length: IN_FLIGHT }, async () => {
-      while (performance.now() < stopAt) await send(url, hook, n++, result);
+      while (performance.now() < stopAt) await send(url, hook, result);
     }),
   );
   result.seconds = (performance.now() - start) / 1000;
   return result;
+}
+
+/** What a product process needs to start in production mode on the bench database. */
+function productionEnv(databaseUrl: string, secretsKey: string): NodeJS.ProcessEnv {
+  return {
+    ...process.env,
+    NODE_ENV: 'production',
+    DATABASE_URL: databaseUrl,
+    JUNCTION_SECRETS_KEY: secretsKey,
+    JUNCTION_AUDIT_KEY: randomBytes(32).toString('base64'),
+    AUTH_SECRET: randomBytes(33).toString('base64'),
+    LOG_LEVEL: 'warn',
+  };
+}
+
+/** Waits until `up()` answers true; fails with the process's last output when it exits or times out. */
+async function untilUp(name: string, child: ChildProcess, up: () => Promise<boolean>, timeoutMs: number): Promise<void> {
+  let output = '';
+  const keep = (d: Buffer) => (output = (output + d.toString()).slice(-4000));
+  child.stdout!.on('data', keep);
+  child.stderr!.on('data', keep);
+  const started = Date.now();
+  for (;;) {
+    if (child.exitCode !== null) throw new Error(`${name} exited with ${child.exitCode}:\n${output}`);
+    try {
+      if (await up()) return;
+    } catch {
+      // not listening yet
+    }
+    if (Date.now() - started > timeoutMs) throw new Error(`${name} was not up after ${timeoutMs / 1000} s:\n${output}`);
+    await sleep(300);
+  }
 }
 
 /** The production build, `next start` on the bench database: the route users' senders hit. */
@@ -161,37 +200,17 @@ async function startRoute(databaseUrl: string, secretsKey: string): Promise<{ ur
   const child = spawn(path.join(ROOT, 'node_modules', '.bin', 'next'), ['start', '-p', String(port), '-H', '127.0.0.1'], {
     cwd: ROOT,
     env: {
-      ...process.env,
-      NODE_ENV: 'production',
-      DATABASE_URL: databaseUrl,
-      JUNCTION_SECRETS_KEY: secretsKey,
-      JUNCTION_AUDIT_KEY: randomBytes(32).toString('base64'),
-      AUTH_SECRET: randomBytes(33).toString('base64'),
+      ...productionEnv(databaseUrl, secretsKey),
       AUTH_TRUST_HOST: 'true',
       APP_URL: `http://127.0.0.1:${port}`,
       NEXT_TELEMETRY_DISABLED: '1',
-      LOG_LEVEL: 'warn',
       ...(process.env.INTAKE_CPU_PROF ? { NODE_OPTIONS: `--cpu-prof --cpu-prof-dir=${process.env.INTAKE_CPU_PROF}` } : {}),
     },
     stdio: ['ignore', 'pipe', 'pipe'],
     detached: true,
   });
-  let output = '';
-  const keep = (d: Buffer) => (output = (output + d.toString()).slice(-4000));
-  child.stdout!.on('data', keep);
-  child.stderr!.on('data', keep);
-  const started = Date.now();
-  for (;;) {
-    if (child.exitCode !== null) throw new Error(`next start exited with ${child.exitCode}:\n${output}`);
-    try {
-      // Any answer from the route itself (GET is 405) means it is up.
-      if ((await fetch(`http://127.0.0.1:${port}/hooks/${ROUTE_EVENTS}`)).status === 405) break;
-    } catch {
-      // not listening yet
-    }
-    if (Date.now() - started > 120_000) throw new Error(`next start was not up after 120 s:\n${output}`);
-    await sleep(500);
-  }
+  // Any answer from the route itself (GET is 405) means it is up.
+  await untilUp('next start', child, async () => (await fetch(`http://127.0.0.1:${port}/hooks/${ROUTE_EVENTS}`)).status === 405, 120_000);
   return { url: `http://127.0.0.1:${port}/hooks/${ROUTE_EVENTS}`, child };
 }
 
@@ -204,28 +223,13 @@ async function startListener(databaseUrl: string, secretsKey: string): Promise<{
   const child = spawn(process.execPath, [...prof, '--import', 'tsx', path.join(ROOT, 'worker/intake.ts')], {
     cwd: ROOT,
     env: {
-      ...process.env,
-      NODE_ENV: 'production',
-      DATABASE_URL: databaseUrl,
-      JUNCTION_SECRETS_KEY: secretsKey,
-      JUNCTION_AUDIT_KEY: randomBytes(32).toString('base64'),
-      AUTH_SECRET: randomBytes(33).toString('base64'),
+      ...productionEnv(databaseUrl, secretsKey),
       INTAKE_PORT: String(port),
       INTAKE_HOST: '127.0.0.1',
-      LOG_LEVEL: 'warn',
     },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
-  let output = '';
-  const keep = (d: Buffer) => (output = (output + d.toString()).slice(-4000));
-  child.stdout!.on('data', keep);
-  child.stderr!.on('data', keep);
-  const started = Date.now();
-  while (!/\[intake\] listening on/.test(output)) {
-    if (child.exitCode !== null) throw new Error(`the intake listener exited with ${child.exitCode}:\n${output}`);
-    if (Date.now() - started > 90_000) throw new Error(`the intake listener was not up after 90 s:\n${output}`);
-    await sleep(200);
-  }
+  await untilUp('the intake listener', child, async () => (await fetch(`http://127.0.0.1:${port}/health`)).status === 200, 90_000);
   return { url: `http://127.0.0.1:${port}/hooks/${ROUTE_EVENTS}`, child };
 }
 
