@@ -4,6 +4,7 @@ import { sql } from 'drizzle-orm';
 import type { PgBoss } from 'pg-boss';
 import { Webhook } from 'standardwebhooks';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { signDelivery } from '../../e2e/webhooks';
 import { integrations } from '../../lib/integrations';
 import { addWebhookSecret } from '../../lib/platform/intake/secrets';
 import { buildRegistry, syncRegistry } from '../../lib/platform/registry';
@@ -28,7 +29,6 @@ const METRICS_TOKEN = randomBytes(16).toString('hex');
 let t: TestDatabase;
 let boss: PgBoss;
 let intake: WorkerProcess & { url: string; port: number };
-let hook: Webhook;
 let secret = '';
 const signatures = new Set<string>();
 const output: string[] = [];
@@ -44,17 +44,9 @@ function start(port?: number) {
 }
 
 function signed(id: string, body = JSON.stringify({ id, type: 'customer.note', data: { note: 'hello' } }), at = new Date()) {
-  const signature = hook.sign(id, at, body);
-  signatures.add(signature);
-  return {
-    body,
-    headers: {
-      'content-type': 'application/json',
-      'webhook-id': id,
-      'webhook-timestamp': String(Math.floor(at.getTime() / 1000)),
-      'webhook-signature': signature,
-    },
-  };
+  const delivery = signDelivery(secret, id, body, at);
+  signatures.add(delivery.headers['webhook-signature']);
+  return delivery;
 }
 
 async function post(headers: Record<string, string>, body: string, path = ENDPOINT) {
@@ -104,7 +96,6 @@ beforeAll(async () => {
   boss = await startTestBoss(t.url);
   const { generated } = await addWebhookSecret(t.db, keyring, { def: registry.get('payment-events')!, label: 'listener', actor: 'suite' });
   secret = generated!;
-  hook = new Webhook(secret);
   intake = await start();
 }, 180_000);
 
