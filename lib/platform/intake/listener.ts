@@ -21,12 +21,17 @@ export interface IntakeListener {
 
 /** The sender may take this long for one request, headers and body (a slow sender holds a socket). */
 const REQUEST_TIMEOUT_MS = 30_000;
-/** After a 413 the connection is closed; the rest of an oversized body is not read for longer than this. */
-const OVERSIZE_LINGER_MS = 1_000;
+/**
+ * A body refused before it was read whole (413, or 404/415 answered without reading it) is
+ * discarded for at most this long after the answer, then the connection is cut. Lingering, as HTTP
+ * servers do: closing at once while the sender is still writing resets the connection, and the
+ * reset can destroy the answer before the sender has read it.
+ */
+const REFUSED_BODY_LINGER_MS = 5_000;
 
 /**
- * Reads at most `limit` bytes while they stream in; null as soon as the body is longer (reading
- * stops there: the caller answers 413 and closes the connection).
+ * Reads at most `limit` bytes while they stream in; null as soon as the body is longer (nothing
+ * more is kept: the caller answers 413 and drops the rest).
  */
 export function readLimited(req: IncomingMessage, limit: number): Promise<Buffer | null> {
   return new Promise((resolve, reject) => {
@@ -87,22 +92,21 @@ async function health(deps: IntakeDeps, res: ServerResponse): Promise<void> {
 async function hook(deps: IntakeDeps, req: IncomingMessage, res: ServerResponse, integration: string): Promise<void> {
   if (req.method !== 'POST') return send(res, METHOD_NOT_ALLOWED);
   const headers = webhookHeaders(Object.entries(req.headers));
-  let oversized = false;
   const answer = await answerWebhook(deps, {
     integration,
     headers,
-    readBody: async (limit) => {
-      const body = await readLimited(req, limit);
-      oversized = body === null;
-      return body;
-    },
+    readBody: (limit) => readLimited(req, limit),
     remote: remoteOf(headers, req.socket.remoteAddress),
   });
-  // A body refused before it was read whole (or not read at all: 404, 415, a declared 413): the
-  // connection is not reused, so the rest of it is never parsed as a next request.
-  if (oversized || !req.readableEnded) {
-    res.once('finish', () => setTimeout(() => req.socket.destroy(), OVERSIZE_LINGER_MS).unref());
-    return send(res, { ...answer, headers: { ...answer.headers, connection: 'close' } });
+  if (!req.readableEnded) {
+    // Nothing more of this body is kept: the rest is read and dropped (never buffered) so the
+    // sender can finish writing and read the answer; a sender that keeps on is cut off.
+    res.once('finish', () => {
+      if (req.readableEnded) return;
+      const cut = setTimeout(() => req.socket.destroy(), REFUSED_BODY_LINGER_MS).unref();
+      req.once('end', () => clearTimeout(cut));
+      req.resume();
+    });
   }
   send(res, answer);
 }
