@@ -3,15 +3,13 @@ import type { PgBoss } from 'pg-boss';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { attemptLogs, attempts, cursors, integrations, runs } from '../../../db/schema';
-import { freshDatabase, type TestDatabase } from '../../../test/db';
-import { startTestBoss, TEST_WORKER_OPTIONS } from '../../../test/fixtures/platform';
+import type { TestDatabase } from '../../../test/db';
+import { startTestPlatform, type TestPlatform } from '../../../test/fixtures/platform';
 import { waitFor } from '../../../test/fixtures/wait';
 import { defineIntegration, type IntegrationDefinition } from '../contract';
 import { PermanentError, TransientError } from '../errors';
-import { buildRegistry } from '../registry';
 import { cancelRun, runNow } from '../triggers/triggers';
 import { checkpointJson, commitCheckpointAsCursor, MAX_CHECKPOINT_BYTES, writeCheckpoint } from './checkpoint';
-import { startPlatformWorker, type PlatformWorker } from './worker';
 
 /**
  * Durable checkpoints through the real runner and worker: a handler that processes 10 items and
@@ -79,24 +77,12 @@ const bad = defineIntegration({
 
 let t: TestDatabase;
 let boss: PgBoss;
-let worker: PlatformWorker;
+let platform: TestPlatform;
 beforeAll(async () => {
-  t = await freshDatabase();
-  boss = await startTestBoss(t.url);
-  worker = await startPlatformWorker({
-    db: t.db,
-    boss,
-    registry: buildRegistry([stepper, bad] as IntegrationDefinition[]),
-    workerId: 'checkpoint-worker',
-    concurrency: 2,
-    options: TEST_WORKER_OPTIONS,
-  });
+  platform = await startTestPlatform([stepper, bad] as IntegrationDefinition[], { workerId: 'checkpoint-worker', concurrency: 2 });
+  ({ t, boss } = platform);
 });
-afterAll(async () => {
-  await worker?.stop({ timeoutMs: 2_000 });
-  await boss?.stop({ graceful: false });
-  await t?.drop();
-});
+afterAll(() => platform?.stop());
 
 const runRow = async (id: string) => (await t.db.select().from(runs).where(eq(runs.id, id)))[0];
 const attemptRows = (runId: string) => t.db.select().from(attempts).where(eq(attempts.runId, runId)).orderBy(asc(attempts.number));

@@ -3,8 +3,8 @@ import type { PgBoss } from 'pg-boss';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { runs } from '../../../db/schema';
-import { freshDatabase, type TestDatabase } from '../../../test/db';
-import { sleep, startTestBoss, TEST_WORKER_OPTIONS, waitFor } from '../../../test/fixtures/platform';
+import type { TestDatabase } from '../../../test/db';
+import { sleep, startTestPlatform, TEST_WORKER_OPTIONS, waitFor, type TestPlatform } from '../../../test/fixtures/platform';
 import { defineIntegration, type IntegrationDefinition } from '../contract';
 import { buildRegistry } from '../registry';
 import { runNow } from '../triggers/triggers';
@@ -49,26 +49,18 @@ const windows: { integration: string; runId: string; start: number; end: number 
 let t: TestDatabase;
 let boss: PgBoss;
 let worker: PlatformWorker;
-
+let platform: TestPlatform;
 beforeAll(async () => {
-  t = await freshDatabase();
-  boss = await startTestBoss(t.url);
-  worker = await startPlatformWorker({
-    db: t.db,
-    boss,
-    registry: buildRegistry(defs),
+  platform = await startTestPlatform(defs, {
     workerId: 'listener',
     concurrency: 1,
     options: { ...TEST_WORKER_OPTIONS, pollingIntervalSeconds: POLL_SECONDS },
   });
+  ({ t, boss, worker } = platform);
   // Past the worker's first fetch: from here on only a wake-up (or the 60 s poll) fetches.
   await sleep(1_500);
 });
-afterAll(async () => {
-  await worker.stop({ timeoutMs: 2_000 });
-  await boss.stop({ graceful: false });
-  await t.drop();
-});
+afterAll(() => platform?.stop());
 
 describe('dispatch by NOTIFY', () => {
   it('the runs queue is notify-enabled', async () => {

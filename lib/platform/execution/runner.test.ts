@@ -3,8 +3,8 @@ import type { PgBoss } from 'pg-boss';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { attemptLogs, attempts, cursors, integrations, runs } from '../../../db/schema';
-import { freshDatabase, type TestDatabase } from '../../../test/db';
-import { platformEvents, sleep, startTestBoss, TEST_WORKER_OPTIONS, waitFor } from '../../../test/fixtures/platform';
+import type { TestDatabase } from '../../../test/db';
+import { platformEvents, sleep, startTestPlatform, TEST_WORKER_OPTIONS, waitFor, type TestPlatform } from '../../../test/fixtures/platform';
 import { defineIntegration, type IntegrationDefinition } from '../contract';
 import { PermanentError, TransientError } from '../errors';
 import { buildRegistry } from '../registry';
@@ -115,24 +115,16 @@ const stubbornGate = (() => {
 let t: TestDatabase;
 let boss: PgBoss;
 let worker: PlatformWorker;
+let platform: TestPlatform;
 beforeAll(async () => {
-  t = await freshDatabase();
-  boss = await startTestBoss(t.url);
-  worker = await startPlatformWorker({
-    db: t.db,
-    boss,
-    registry: buildRegistry(defs),
+  platform = await startTestPlatform(defs, {
     workerId: 'test-worker',
     concurrency: 3,
     secrets: { read: async (integration, names) => Object.fromEntries(names.map((n) => [n, `${integration}-${n}-xy`])) },
-    options: TEST_WORKER_OPTIONS,
   });
+  ({ t, boss, worker } = platform);
 });
-afterAll(async () => {
-  await worker.stop({ timeoutMs: 2_000 });
-  await boss.stop({ graceful: false });
-  await t.drop();
-});
+afterAll(() => platform?.stop());
 
 const runRow = async (id: string) => (await t.db.select().from(runs).where(eq(runs.id, id)))[0];
 const attemptRows = (runId: string) =>

@@ -222,18 +222,17 @@ async function prepareRunJob(
   return { run, def, integration, overtaken: turn.overtaken, mayHaveCheckpoint: loaded.hasCheckpoint };
 }
 
-async function executeAttempt(
-  deps: RunnerDeps,
-  params: RunJobParams,
-  p: {
-    run: Run;
-    def: NonNullable<ReturnType<Registry['get']>>;
-    integration: Integration;
-    attemptId: string;
-    overtaken: number;
-    mayHaveCheckpoint: boolean;
-  },
-): Promise<RunJobOutcome> {
+/** What an attempt starts from: the loaded run, its definition and integration row, the attempt id. */
+interface AttemptInputs {
+  run: Run;
+  def: NonNullable<ReturnType<Registry['get']>>;
+  integration: Integration;
+  attemptId: string;
+  overtaken: number;
+  mayHaveCheckpoint: boolean;
+}
+
+async function executeAttempt(deps: RunnerDeps, params: RunJobParams, p: AttemptInputs): Promise<RunJobOutcome> {
   const { run, attemptId } = p;
   const started = await startAttempt(deps.db, run, params.jobId, deps.workerId, attemptId);
   if (!started) return 'skipped';
@@ -264,19 +263,7 @@ async function executeAttempt(
   return outcome;
 }
 
-async function runAttempt(
-  deps: RunnerDeps,
-  params: RunJobParams,
-  p: {
-    run: Run;
-    def: NonNullable<ReturnType<Registry['get']>>;
-    integration: Integration;
-    attemptId: string;
-    overtaken: number;
-    mayHaveCheckpoint: boolean;
-  },
-  number: number,
-): Promise<RunJobOutcome> {
+async function runAttempt(deps: RunnerDeps, params: RunJobParams, p: AttemptInputs, number: number): Promise<RunJobOutcome> {
   const { run, def, integration, attemptId } = p;
   const current: Run = { ...run, attemptCount: number };
 
