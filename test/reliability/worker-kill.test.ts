@@ -193,7 +193,10 @@ describe('worker killed at random points (issues 8 and 14)', () => {
         }
         const victim = attempt && alive().find((w) => w.pid === attempt.pid);
         if (!attempt || !victim) continue;
-        await sleep(Math.random() * 3 * LATENCY_MS);
+        // A random point inside the attempt: an attempt here is a token and two batches of
+        // LATENCY_MS each, over in about 200 ms now that the runner is faster, so waiting up to
+        // 3 × LATENCY_MS often found it finished and the quota of mid-attempt kills fell short.
+        await sleep(Math.random() * 1.5 * LATENCY_MS);
         const midAttempt = await stillRunning(attempt.id);
         await killAndReplace(victim);
         if (midAttempt) killsMidAttempt++;
