@@ -82,7 +82,6 @@ describe('migration 0016: runs, attempts and logs partitioned by week', () => {
             from generate_series(0, 59) g returning id),
         a as (insert into attempts (run_id, number, outcome) select id, n, 'succeeded' from r cross join generate_series(1, 2) n returning id)
         insert into attempt_logs (attempt_id, level, message) select id, 'info', 'line ' || k from a cross join generate_series(1, 3) k`);
-      const [maxLog] = await db.execute<{ id: number }>(sql`select max(id)::int as id from attempt_logs`);
 
       await applyMigrations(db);
 
@@ -94,24 +93,86 @@ describe('migration 0016: runs, attempts and logs partitioned by week', () => {
       expect(counts.weeks).toBeGreaterThanOrEqual(17);
       // Every attempt and line sits in its run's week, under the composite foreign keys.
       const [misplaced] = await db.execute<{ n: number }>(sql`
-        select count(*)::int as n from runs r join attempts a on a.run_id = r.id join attempt_logs l on l.attempt_id = a.id
+        select count(*)::int as n from runs r join attempts a on a.run_id = r.id join attempt_log_batches l on l.attempt_id = a.id
          where substr(r.tableoid::regclass::text, 6) <> substr(a.tableoid::regclass::text, 10)
-            or substr(r.tableoid::regclass::text, 6) <> substr(l.tableoid::regclass::text, 14)
+            or substr(r.tableoid::regclass::text, 6) <> substr(l.tableoid::regclass::text, 21)
             or a.run_created_at <> r.created_at or l.run_created_at <> r.created_at`);
       expect(misplaced.n).toBe(0);
-      // New log lines continue the old numbering; deleting a run still cascades to its attempts and logs.
+      // New log lines come after the moved ones; deleting a run still cascades to its attempts and logs.
       const [attempt] = await db.execute<{ id: string; run_created_at: string }>(
         sql`select id, run_created_at::text from attempts limit 1`,
       );
-      const [line] = await db.execute<{ id: number }>(sql`
-        insert into attempt_logs (attempt_id, run_created_at, level, message) values (${attempt.id}, ${attempt.run_created_at}::timestamptz, 'info', 'new')
-        returning id::int`);
-      expect(line.id).toBeGreaterThan(maxLog.id);
+      await db.execute(sql`
+        insert into attempt_log_batches (attempt_id, run_created_at, at, offsets, levels, messages)
+        values (${attempt.id}, ${attempt.run_created_at}::timestamptz, now(), '{0}', 'i', '{new}')`);
+      const lines = await db.execute<{ message: string }>(
+        sql`select message from attempt_logs where attempt_id = ${attempt.id} order by id`,
+      );
+      expect(lines.map((l) => l.message)).toEqual(['line 1', 'line 2', 'line 3', 'new']);
       await db.execute(sql`delete from runs where id = (select run_id from attempts where id = ${attempt.id})`);
       const [afterDelete] = await db.execute<{ attempts: number; logs: number }>(
         sql`select (select count(*)::int from attempts) as attempts, (select count(*)::int from attempt_logs) as logs`,
       );
       expect(afterDelete).toEqual({ attempts: 118, logs: 354 });
+      expect(await migrationStatus(db)).toMatchObject({ current: true });
+    } finally {
+      await disconnect(db);
+      await admin.unsafe(`drop database if exists ${name} with (force)`);
+      await admin.end();
+    }
+  });
+});
+
+describe('migration 0018: compact attempt logs', () => {
+  it('turns the lines of each attempt into rows of 200 in order, every level, message, data and time kept', async () => {
+    const admin = postgres(inject('adminUrl'), { max: 1, onnotice: () => {} });
+    const name = `jt_mig18_${randomBytes(4).toString('hex')}`;
+    await admin.unsafe(`create database ${name}`);
+    const url = new URL(inject('adminUrl'));
+    url.pathname = `/${name}`;
+    const db = connect(url.toString(), { max: 1, name: 'mig18' });
+    try {
+      // The schema as it was before 0018, recorded in the journal as applied.
+      const before = readMigrationFiles({ migrationsFolder }).filter((m) => m.folderMillis < 1797300000000);
+      await db.execute(sql`create schema drizzle`);
+      await db.execute(sql`create table drizzle.__drizzle_migrations (id serial primary key, hash text not null, created_at bigint)`);
+      for (const m of before) {
+        for (const statement of m.sql) await db.execute(sql.raw(statement));
+        await db.execute(sql`insert into drizzle.__drizzle_migrations (hash, created_at) values (${m.hash}, ${m.folderMillis})`);
+      }
+      await db.execute(sql`insert into integrations (name, breaker_key) values ('x', 'x')`);
+      // 12 runs over 40 days, one attempt each; attempt k logs 40 * k lines (up to 480: three rows),
+      // of every level, some with data, interleaved with the other attempts' lines (ids not contiguous).
+      await db.execute(sql`
+        with r as (
+          insert into runs (integration, trigger, status, triggered_by, correlation_id, max_attempts, created_at)
+          select 'x', 'schedule', 'succeeded', 's', 'c', 1, date_trunc('milliseconds', now()) - make_interval(days => g * 3)
+            from generate_series(1, 12) g returning id, created_at),
+        a as (insert into attempts (run_id, run_created_at, number, outcome) select id, created_at, 1, 'succeeded' from r returning id, run_created_at)
+        insert into attempt_logs (attempt_id, run_created_at, at, level, message, data)
+        select a.id, a.run_created_at, a.run_created_at + make_interval(secs => k * 0.137),
+               (array['debug', 'info', 'warn', 'error'])[1 + k % 4], 'line ' || k || case when k % 5 = 0 then ' "q" {b} \\' else '' end,
+               case when k % 7 = 0 then jsonb_build_object('k', k) end
+          from (select *, row_number() over (order by run_created_at) as n from a) a cross join generate_series(1, 480) k
+         where k <= 40 * a.n
+         order by k, a.id`);
+      const old = await db.execute<{ attempt_id: string; at: string; level: string; message: string; data: unknown }>(
+        sql`select attempt_id, at::text, level, message, data from attempt_logs order by attempt_id, id`,
+      );
+      expect(old.length).toBe((40 * (12 * 13)) / 2);
+
+      await applyMigrations(db);
+
+      const moved = await db.execute<{ attempt_id: string; at: string; level: string; message: string; data: unknown }>(
+        sql`select attempt_id, at::text, level, message, data from attempt_logs order by attempt_id, id`,
+      );
+      expect(moved).toEqual(old);
+      const [rows] = await db.execute<{ rows: number; misplaced: number; largest: number }>(sql`
+        select count(*)::int as rows, max(cardinality(messages))::int as largest,
+               count(*) filter (where substr(b.tableoid::regclass::text, 21) <> substr(r.tableoid::regclass::text, 6))::int as misplaced
+          from attempt_log_batches b join attempts a on a.id = b.attempt_id join runs r on r.id = a.run_id`);
+      // Per attempt ceil(40k / 200) rows: 1 + 1 + 1 + 1 + 1 + 2 + 2 + 2 + 2 + 2 + 3 + 3.
+      expect(rows).toEqual({ rows: 21, misplaced: 0, largest: 200 });
       expect(await migrationStatus(db)).toMatchObject({ current: true });
     } finally {
       await disconnect(db);

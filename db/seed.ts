@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { eq, inArray, sql } from 'drizzle-orm';
 import type { Keyring } from '../lib/platform/governance/crypto';
 import { writeSecrets } from '../lib/platform/governance/secrets';
+import { logBatchInsert } from '../lib/platform/log';
 import type { Database, Transaction } from './client';
 import { generateHostData } from './host-data';
 import {
@@ -9,7 +10,6 @@ import {
   alertDeliveries,
   alerts,
   appMeta,
-  attemptLogs,
   attempts,
   auditLog,
   incidents,
@@ -98,16 +98,16 @@ async function seedRun(
     finishedAt: last.finishedAt,
   });
   await tx.insert(attempts).values(attemptRows.map(({ logs: _, ...a }) => ({ ...a, runCreatedAt: params.createdAt })));
-  const logRows = attemptRows.flatMap((a) =>
-    a.logs.map((message, k) => ({
-      attemptId: a.id,
-      runCreatedAt: params.createdAt,
+  for (const a of attemptRows) {
+    if (a.logs.length === 0) continue;
+    const lines = a.logs.map((message, k) => ({
       at: new Date(a.startedAt.getTime() + k * 50),
-      level: message.startsWith('error') ? 'error' : 'info',
+      level: message.startsWith('error') ? ('error' as const) : ('info' as const),
       message,
-    })),
-  );
-  if (logRows.length) await tx.insert(attemptLogs).values(logRows);
+      data: null,
+    }));
+    await tx.execute(logBatchInsert({ attemptId: a.id, runCreatedAt: params.createdAt }, lines));
+  }
   return runId;
 }
 

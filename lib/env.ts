@@ -66,6 +66,8 @@ export const ZEnv = z.object({
   IDP_URL: httpUrl.default('http://localhost:4001'),
   LOG_LEVEL: z.enum(['debug', 'info', 'warn', 'error']).default('info'),
   RUN_RETENTION_DAYS: z.coerce.number().int().min(1).max(3650).default(30),
+  /** Log lines kept per attempt (the first ones and the last ones); the rest are counted per level (lib/platform/log.ts). */
+  RUN_LOG_MAX_LINES: z.coerce.number().int().min(100, 'must be at least 100').max(1_000_000, 'must be at most 1000000').default(10_000),
   ALERT_RECOVERY_HOLD_SECONDS: z.coerce.number().int().min(0).max(86_400, 'must be at most 86400 seconds (a day)').default(120),
   WORKER_CONCURRENCY: z.coerce.number().int().min(1).max(64).default(4),
   /** Run jobs one fetch takes per slot (PlatformWorkerOptions.runBatchSize): above 1 for many short runs. */

@@ -62,7 +62,7 @@ async function main() {
     concurrency: env.WORKER_CONCURRENCY,
     secrets: createSecretsProvider(db, keyring),
     mapper: compileStoredMapping,
-    options: { maxInterruptions: env.RUN_MAX_INTERRUPTIONS, runBatchSize: env.WORKER_RUN_BATCH },
+    options: { maxInterruptions: env.RUN_MAX_INTERRUPTIONS, runBatchSize: env.WORKER_RUN_BATCH, log: { maxLines: env.RUN_LOG_MAX_LINES } },
   });
   const alerting = await startAlerting({ db, boss, keyring, appUrl: env.APP_URL, recoveryHoldSeconds: env.ALERT_RECOVERY_HOLD_SECONDS });
   const heartbeat = await startHeartbeat(db, { workerId });

@@ -1,5 +1,6 @@
 import { sql } from 'drizzle-orm';
 import {
+  bigint,
   bigserial,
   boolean,
   foreignKey,
@@ -8,6 +9,7 @@ import {
   jsonb,
   pgEnum,
   pgTable,
+  pgView,
   primaryKey,
   text,
   timestamp,
@@ -177,26 +179,46 @@ export const attempts = pgTable(
 );
 export type Attempt = typeof attempts.$inferSelect;
 
-export const attemptLogs = pgTable(
-  'attempt_logs',
+/**
+ * An attempt's log, one row per flush (migration 0018, lib/platform/log.ts): the lines column-wise.
+ * Line k (from 1) was logged at `at` + offsets[k] ms, at level levels[k] (d, i, w, e), with message
+ * messages[k] and data data[k - 1] (data is null when no line of the row has any). `dropped`: the
+ * lines not kept before this row's (past the attempt's cap), per level: debug, info, warn, error.
+ */
+export const attemptLogBatches = pgTable(
+  'attempt_log_batches',
   {
     id: bigserial('id', { mode: 'number' }).notNull(),
     attemptId: uuid('attempt_id').notNull(),
-    /** The run's created_at: the partition key, so a log line lives in its run's week. */
+    /** The run's created_at: the partition key, so a log lives in its run's week. */
     runCreatedAt: timestamp('run_created_at', { withTimezone: true, precision: 3 }).notNull(),
-    at: tstz('at').notNull().defaultNow(),
-    level: text('level').notNull(),
-    message: text('message').notNull(),
-    data: jsonb('data').$type<unknown>(),
+    at: timestamp('at', { withTimezone: true, precision: 3 }).notNull(),
+    offsets: integer('offsets').array().notNull(),
+    levels: text('levels').notNull(),
+    messages: text('messages').array().notNull(),
+    data: jsonb('data').$type<unknown[]>(),
+    dropped: integer('dropped').array(),
   },
   (t) => [
-    primaryKey({ name: 'attempt_logs_pkey', columns: [t.id, t.runCreatedAt] }),
+    primaryKey({ name: 'attempt_log_batches_pkey', columns: [t.id, t.runCreatedAt] }),
     foreignKey({
-      name: 'attempt_logs_attempt_fk',
+      name: 'attempt_log_batches_attempt_fk',
       columns: [t.attemptId, t.runCreatedAt],
       foreignColumns: [attempts.id, attempts.runCreatedAt],
     }).onDelete('cascade'),
-    index('attempt_logs_attempt_idx').on(t.attemptId, t.id),
+    index('attempt_log_batches_attempt_idx').on(t.attemptId, t.id),
   ],
 );
+
+/** The lines of attempt_log_batches, one per row, ordered by id (a view: for tests and ad-hoc queries). */
+export const attemptLogs = pgView('attempt_logs', {
+  id: bigint('id', { mode: 'number' }).notNull(),
+  batchId: bigint('batch_id', { mode: 'number' }).notNull(),
+  attemptId: uuid('attempt_id').notNull(),
+  runCreatedAt: timestamp('run_created_at', { withTimezone: true, precision: 3 }).notNull(),
+  at: tstz('at').notNull(),
+  level: text('level').notNull(),
+  message: text('message').notNull(),
+  data: jsonb('data').$type<unknown>(),
+}).existing();
 export type AttemptLog = typeof attemptLogs.$inferSelect;

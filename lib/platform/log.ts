@@ -1,5 +1,6 @@
-import type { Database } from '../../db/client';
-import { attemptLogs } from '../../db/schema';
+import { and, asc, eq, inArray, sql, type SQL } from 'drizzle-orm';
+import type { Database, DatabaseOrTransaction } from '../../db/client';
+import { attemptLogBatches } from '../../db/schema';
 
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
 
@@ -35,7 +36,24 @@ export interface AttemptLogOptions {
   flushMs?: number;
   /** A batch this large is written at once. */
   maxBatch?: number;
+  /**
+   * Lines kept per attempt (RUN_LOG_MAX_LINES, default 10,000): the first maxLines - keepLast, and
+   * of the rest the last keepLast (warn and error lines win over debug and info among the older of
+   * those); the others are counted per level, not stored.
+   */
+  maxLines?: number;
+  /** Of maxLines, how many of the last lines are kept past the cap (default: a tenth, at most 1,000). */
+  keepLast?: number;
 }
+
+export const DEFAULT_MAX_LOG_LINES = 10_000;
+
+/** Lines not kept past an attempt's cap, per level. */
+export type DroppedLines = Record<LogLevel, number>;
+
+const LEVELS: readonly LogLevel[] = ['debug', 'info', 'warn', 'error'];
+const LETTERS: Record<LogLevel, string> = { debug: 'd', info: 'i', warn: 'w', error: 'e' };
+const BY_LETTER: Record<string, LogLevel> = { d: 'debug', i: 'info', w: 'warn', e: 'error' };
 
 type Line = LogLine;
 
@@ -44,9 +62,11 @@ const CLOSE_RETRIES = 3;
 
 /**
  * ctx.log for one attempt. Lines are buffered and inserted in batches (one round trip per batch,
- * not per line; by default every 250 ms or 200 lines), so a handler logging in a hot loop, or once
- * per batch of an export, does not wait on the database. A write that fails is retried with the
- * next batch, and at close a few more times; logging never fails the attempt.
+ * not per line; by default every 250 ms or 200 lines), each batch one row of attempt_log_batches,
+ * so a handler logging in a hot loop, or once per batch of an export, does not wait on the
+ * database. A write that fails is retried with the next batch, and at close a few more times;
+ * logging never fails the attempt. Past maxLines lines the log keeps the last ones in memory and
+ * writes them at close, with the counts of the lines it did not keep.
  */
 export function createAttemptLog(
   db: Database,
@@ -54,6 +74,13 @@ export function createAttemptLog(
 ): AttemptLog {
   const flushMs = params.flushMs ?? 250;
   const maxBatch = params.maxBatch ?? 200;
+  const maxLines = Math.max(1, params.maxLines ?? DEFAULT_MAX_LOG_LINES);
+  const keepLast = Math.max(0, Math.min(params.keepLast ?? Math.min(1_000, Math.floor(maxLines / 10)), maxLines - 1));
+  const headLines = maxLines - keepLast;
+  let accepted = 0;
+  // Past the first headLines lines: the latest ones, cut back to keepLast whenever they reach twice that.
+  let tail: Line[] = [];
+  const dropped: DroppedLines = { debug: 0, info: 0, warn: 0, error: 0 };
   let buffer: Line[] = [];
   let closed = false;
   let writing: Promise<void> = Promise.resolve();
@@ -64,7 +91,7 @@ export function createAttemptLog(
     buffer = [];
     writing = writing.then(async () => {
       try {
-        await insertLines(db, params, batch);
+        await db.execute(logBatchInsert(params, batch));
       } catch {
         if (!closed) buffer = batch.concat(buffer).slice(-10 * maxBatch);
       }
@@ -77,8 +104,41 @@ export function createAttemptLog(
 
   const add = (level: LogLevel) => (message: string, data?: unknown) => {
     if (closed) return;
-    buffer.push({ level, message: String(message), data: toJson(data), at: new Date() });
-    if (buffer.length >= maxBatch) void write();
+    const line = { level, message: String(message), data: toJson(data), at: new Date() };
+    if (accepted < headLines) {
+      accepted++;
+      buffer.push(line);
+      if (buffer.length >= maxBatch) void write();
+    } else if (keepLast === 0) {
+      dropped[level]++;
+    } else {
+      tail.push(line);
+      if (tail.length >= 2 * keepLast) tail = keepLastLines(tail, keepLast, dropped);
+    }
+  };
+
+  /** The kept tail goes out after the buffered lines: with the buffer when nothing was dropped, else as its own row. */
+  const takeTail = (): { lines: Line[]; dropped: DroppedLines } | undefined => {
+    const lines = keepLastLines(tail, keepLast, dropped);
+    tail = [];
+    if (LEVELS.every((l) => dropped[l] === 0)) {
+      buffer.push(...lines);
+      return undefined;
+    }
+    return { lines, dropped: { ...dropped } };
+  };
+
+  const close = async () => {
+    clearInterval(timer);
+    const last = takeTail();
+    // The last lines say how the attempt ended: a final write that fails is tried again a few times.
+    for (let retry = 0; ; retry++) {
+      await write();
+      if (buffer.length === 0 || retry === CLOSE_RETRIES) break;
+      await new Promise((resolve) => setTimeout(resolve, 100 * 2 ** retry));
+    }
+    closed = true;
+    if (last) await writeLogLines(db, params, last.lines, last.dropped, true);
   };
 
   return {
@@ -87,17 +147,13 @@ export function createAttemptLog(
     warn: add('warn'),
     error: add('error'),
     flush: () => write(),
-    async close() {
-      clearInterval(timer);
-      // The last lines say how the attempt ended: a final write that fails is tried again a few times.
-      for (let retry = 0; ; retry++) {
-        await write();
-        if (buffer.length === 0 || retry === CLOSE_RETRIES) break;
-        await new Promise((resolve) => setTimeout(resolve, 100 * 2 ** retry));
-      }
-      closed = true;
-    },
+    close,
     async handOver() {
+      // Past the cap (rare): the log writes its end itself, the caller gets nothing to write.
+      if (tail.length > 0 || LEVELS.some((l) => dropped[l] > 0)) {
+        await close();
+        return [];
+      }
       clearInterval(timer);
       // A write in flight finishes first (its lines come before these); a failed one is put back.
       await writing;
@@ -109,24 +165,85 @@ export function createAttemptLog(
   };
 }
 
+/**
+ * Cuts `lines` (in order) to `keep`, counting the others in `dropped`: the latest half always stays;
+ * of the older ones, warn and error lines first, then the latest debug and info lines.
+ */
+function keepLastLines(lines: Line[], keep: number, dropped: DroppedLines): Line[] {
+  if (lines.length <= keep) return lines;
+  const older = lines.length - Math.ceil(keep / 2);
+  const kept = new Uint8Array(lines.length).fill(1, older);
+  let room = keep - (lines.length - older);
+  for (let i = older - 1; i >= 0 && room > 0; i--) {
+    if (lines[i].level === 'warn' || lines[i].level === 'error') {
+      kept[i] = 1;
+      room--;
+    }
+  }
+  for (let i = older - 1; i >= 0 && room > 0; i--) {
+    if (!kept[i]) {
+      kept[i] = 1;
+      room--;
+    }
+  }
+  const out: Line[] = [];
+  for (let i = 0; i < lines.length; i++) {
+    if (kept[i]) out.push(lines[i]);
+    else dropped[lines[i].level]++;
+  }
+  return out;
+}
+
 /** The attempt a line belongs to, and its run's created_at (the partition key of attempt_logs). */
 export interface LogTarget {
   attemptId: string;
   runCreatedAt: Date;
 }
 
-function insertLines(db: Database, target: LogTarget, lines: Line[]) {
-  const { attemptId, runCreatedAt } = target;
-  return db
-    .insert(attemptLogs)
-    .values(lines.map((l) => ({ attemptId, runCreatedAt, level: l.level, message: l.message, data: l.data ?? null, at: l.at })));
+/**
+ * The statement that writes lines as one row of attempt_log_batches (the writer's batches, the
+ * runner's handed-over last lines inside its outcome statement): the first line's time and the
+ * others' offsets in ms, one letter per level, the messages as one text[], the data as one jsonb
+ * array only when some line has data, and the lines not kept before these (past the cap).
+ */
+export function logBatchInsert(target: LogTarget, lines: LogLine[], dropped?: DroppedLines): SQL {
+  const base = lines.length > 0 ? lines[0].at.getTime() : Date.now();
+  let levels = '';
+  let offsets = '{';
+  let messages = '{';
+  let hasData = false;
+  for (let i = 0; i < lines.length; i++) {
+    const l = lines[i];
+    levels += LETTERS[l.level];
+    offsets += (i ? ',' : '') + Math.max(-2_147_483_648, Math.min(2_147_483_647, l.at.getTime() - base));
+    messages += (i ? ',' : '') + arrayElement(l.message);
+    if (l.data !== undefined && l.data !== null) hasData = true;
+  }
+  const data = hasData ? JSON.stringify(lines.map((l) => l.data ?? null)) : null;
+  const droppedArray = dropped ? `{${LEVELS.map((l) => dropped[l]).join(',')}}` : null;
+  return sql`insert into attempt_log_batches (attempt_id, run_created_at, at, offsets, levels, messages, data, dropped)
+    values (${target.attemptId}, ${target.runCreatedAt.toISOString()}::timestamptz, ${new Date(base).toISOString()}::timestamptz,
+            ${offsets + '}'}::int[], ${levels}, ${messages + '}'}::text[], ${data}::jsonb, ${droppedArray}::int[])`;
+}
+
+/** A text[] literal element: quoted, backslash and quote escaped; NUL (which text cannot hold) replaced. */
+function arrayElement(text: string): string {
+  const safe = text.includes('\0') ? text.replaceAll('\0', '\uFFFD') : text;
+  return `"${safe.replace(/[\\"]/g, '\\$&')}"`;
 }
 
 /** Writes handed-over lines (AttemptLog.handOver), retried a few times like a log's last write; never throws. */
-export async function writeLogLines(db: Database, target: LogTarget, lines: LogLine[]): Promise<void> {
-  for (let retry = 0; lines.length > 0; retry++) {
+export async function writeLogLines(
+  db: DatabaseOrTransaction,
+  target: LogTarget,
+  lines: LogLine[],
+  dropped?: DroppedLines,
+  evenIfEmpty = false,
+): Promise<void> {
+  if (lines.length === 0 && !evenIfEmpty) return;
+  for (let retry = 0; ; retry++) {
     try {
-      await insertLines(db, target, lines);
+      await db.execute(logBatchInsert(target, lines, dropped));
       return;
     } catch {
       if (retry === CLOSE_RETRIES) return;
@@ -135,9 +252,60 @@ export async function writeLogLines(db: Database, target: LogTarget, lines: LogL
   }
 }
 
-/** The lines as one JSON array for `jsonb_to_recordset` (see the runner's outcome statement). */
-export function logLinesJson(lines: LogLine[]): string {
-  return JSON.stringify(lines.map((l) => ({ at: l.at.toISOString(), level: l.level, message: l.message, data: l.data ?? null })));
+/** A stored line, as the console shows it. */
+export interface StoredLogLine {
+  /** Orders the lines of an attempt (the row's id times 2^20 plus the line's place in it), like the attempt_logs view. */
+  id: number;
+  attemptId: string;
+  at: Date;
+  level: LogLevel;
+  message: string;
+  data: unknown;
+}
+
+/** Lines an attempt logged past its cap and did not keep: they were between lines[before - 1] and lines[before]. */
+export interface LogGap {
+  before: number;
+  dropped: DroppedLines;
+  total: number;
+}
+
+/**
+ * The stored lines of some attempts of one run (oldest first, at most `limit` lines in all) and,
+ * for an attempt that passed its cap, where lines are missing and how many of each level.
+ */
+export async function readAttemptLogs(
+  db: DatabaseOrTransaction,
+  params: { attemptIds: string[]; runCreatedAt: Date; limit: number },
+): Promise<Map<string, { lines: StoredLogLine[]; gap?: LogGap }>> {
+  const out = new Map<string, { lines: StoredLogLine[]; gap?: LogGap }>();
+  if (params.attemptIds.length === 0) return out;
+  const rows = await db
+    .select()
+    .from(attemptLogBatches)
+    .where(and(inArray(attemptLogBatches.attemptId, params.attemptIds), eq(attemptLogBatches.runCreatedAt, params.runCreatedAt)))
+    .orderBy(asc(attemptLogBatches.id));
+  let left = params.limit;
+  for (const row of rows) {
+    let entry = out.get(row.attemptId);
+    if (!entry) out.set(row.attemptId, (entry = { lines: [] }));
+    if (row.dropped && !entry.gap) {
+      const dropped = Object.fromEntries(LEVELS.map((l, i) => [l, row.dropped![i] ?? 0])) as DroppedLines;
+      entry.gap = { before: entry.lines.length, dropped, total: LEVELS.reduce((n, l) => n + dropped[l], 0) };
+    }
+    const base = row.at.getTime();
+    for (let i = 0; i < row.messages.length && left > 0; i++, left--) {
+      entry.lines.push({
+        id: row.id * 1_048_576 + i + 1,
+        attemptId: row.attemptId,
+        at: new Date(base + row.offsets[i]),
+        level: BY_LETTER[row.levels[i]] ?? 'info',
+        message: row.messages[i],
+        data: row.data?.[i] ?? null,
+      });
+    }
+  }
+  return out;
 }
 
 /** Log data must survive JSON: errors become { name, message }, the rest is passed through JSON. */

@@ -2,11 +2,14 @@ import { randomBytes } from 'node:crypto';
 import { sql } from 'drizzle-orm';
 import postgres from 'postgres';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { attemptLogs, attempts, auditLog, integrations, runs, type RunStatus } from '../../../db/schema';
+import { attempts, auditLog, integrations, runs, type RunStatus } from '../../../db/schema';
 import { freshDatabase, type TestDatabase } from '../../../test/db';
+import { logBatchInsert, type LogLine } from '../log';
 import { checkHealth } from '../read-models/health';
 import { getRunDetail } from '../read-models/run-queries';
 import { ensureRunPartitions, pruneRuns } from './retention';
+
+const line = (message: string): LogLine => ({ level: 'info', message, data: null, at: new Date() });
 
 const DAY = 86_400_000;
 const WEEK = 7 * DAY;
@@ -28,7 +31,7 @@ async function runWithAttempt(createdAt: Date, status: RunStatus): Promise<strin
     .insert(attempts)
     .values({ runId: run.id, runCreatedAt: run.createdAt, number: 1, outcome: status === 'queued' ? 'interrupted' : 'succeeded' })
     .returning();
-  await t.db.insert(attemptLogs).values({ attemptId: attempt.id, runCreatedAt: run.createdAt, level: 'info', message: `log of ${status}` });
+  await t.db.execute(logBatchInsert({ attemptId: attempt.id, runCreatedAt: run.createdAt }, [line(`log of ${status}`)]));
   return run.id;
 }
 
@@ -76,7 +79,7 @@ describe('retention', () => {
       .insert(attempts)
       .values({ runId: inserted[0].id, runCreatedAt: inserted[0].createdAt, number: 1, outcome: 'succeeded' })
       .returning();
-    await t.db.insert(attemptLogs).values({ attemptId: attempt.id, runCreatedAt: inserted[0].createdAt, level: 'info', message: 'old' });
+    await t.db.execute(logBatchInsert({ attemptId: attempt.id, runCreatedAt: inserted[0].createdAt }, [line('old')]));
     await t.db
       .insert(auditLog)
       .values({ changedBy: 'a', kind: 'action', integration: 'x', fieldName: 'run_now', correlationId: 'c', changedAt: old });
@@ -106,6 +109,8 @@ describe('retention', () => {
     expect(unfinishedPartition).not.toBe(finishedPartition);
     const suffix = finishedPartition.slice('runs_w'.length);
     expect(await partitionsOf('attempts')).toContain(`attempts_w${suffix}`);
+    const [logsBefore] = await t.db.execute<{ n: number }>(sql.raw(`select count(*)::int as n from attempt_log_batches_w${suffix}`));
+    expect(logsBefore.n).toBeGreaterThan(0);
 
     const { deleted, droppedWeeks } = await pruneRuns(t.db, { olderThan: cutoff });
     // The finished week went as a partition, not row by row; the unfinished one stays, only its finished run is deleted.
@@ -114,7 +119,7 @@ describe('retention', () => {
     expect(deleted).toBe(1);
     expect(await partitionsOf('runs')).not.toContain(finishedPartition);
     expect(await partitionsOf('attempts')).not.toContain(`attempts_w${suffix}`);
-    expect(await partitionsOf('attempt_logs')).not.toContain(`attempt_logs_w${suffix}`);
+    expect(await partitionsOf('attempt_log_batches')).not.toContain(`attempt_log_batches_w${suffix}`);
     expect(await partitionsOf('runs')).toContain(unfinishedPartition);
 
     const left = await t.db.execute<{ id: string }>(sql`select id from runs order by created_at`);
@@ -199,8 +204,8 @@ describe('retention', () => {
     // The run's rows are one week: attempts and logs sit in the partitions of the same name.
     const [aligned] = await t.db.execute<{ ok: boolean }>(sql`
       select bool_and(substr(r.tableoid::regclass::text, 6) = substr(a.tableoid::regclass::text, 10)
-                  and substr(r.tableoid::regclass::text, 6) = substr(l.tableoid::regclass::text, 14)) as ok
-        from runs r join attempts a on a.run_id = r.id join attempt_logs l on l.attempt_id = a.id`);
+                  and substr(r.tableoid::regclass::text, 6) = substr(l.tableoid::regclass::text, 21)) as ok
+        from runs r join attempts a on a.run_id = r.id join attempt_log_batches l on l.attempt_id = a.id`);
     expect(aligned.ok).toBe(true);
     await t.db.delete(runs);
     expect((await checkHealth(t.db)).database).toEqual({ ok: true, detail: 'reachable' });

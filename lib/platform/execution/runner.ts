@@ -15,7 +15,7 @@ import {
   isDatabaseUnavailableError,
 } from '../errors';
 import { applyPendingEvents } from '../intake/process';
-import { logLinesJson, writeLogLines, type LogLine } from '../log';
+import { logBatchInsert, writeLogLines, type LogLine } from '../log';
 import { platformMetrics } from '../observability/metrics';
 import { contextFromTraceparent, CORRELATION_ATTRIBUTE, SpanStatusCode, withSpan } from '../observability/tracing';
 import { breakerDeferralFrom, breakerRowJson } from '../resilience/breaker';
@@ -460,15 +460,7 @@ async function finishSucceededInOneStatement(
   lastLines: LogLine[],
 ): Promise<RunJobOutcome> {
   const staged = scope.stagedCursor();
-  const logs =
-    lastLines.length === 0
-      ? sql``
-      : sql`, logs as (
-          insert into attempt_logs (attempt_id, run_created_at, at, level, message, data)
-          select ${attemptId}, ${run.createdAt.toISOString()}::timestamptz, l.at, l.level, l.message, l.data
-            from rows from (jsonb_to_recordset(${logLinesJson(lastLines)}::jsonb) as (at timestamptz, level text, message text, data jsonb))
-                 with ordinality as l(at, level, message, data, n)
-           order by l.n)`;
+  const logs = lastLines.length === 0 ? sql`` : sql`, logs as (${logBatchInsert({ attemptId, runCreatedAt: run.createdAt }, lastLines)})`;
   const cursor = staged
     ? sql`insert into cursors (integration, value, run_id)
             select ${run.integration}, ${JSON.stringify(staged.value)}::jsonb, ${run.id} where exists (select 1 from closed)

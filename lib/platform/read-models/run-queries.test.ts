@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { attemptLogs, attempts, breakers, integrations, runs } from '../../../db/schema';
+import { attempts, breakers, integrations, runs } from '../../../db/schema';
 import { freshDatabase, type TestDatabase } from '../../../test/db';
+import { logBatchInsert } from '../log';
 import { listInventory } from './inventory';
 import { AWAITING_ACTION_WINDOW_MS, awaitingActionFilter, getRunDetail, listRuns, overviewStats, ZRunFilter } from './run-queries';
 
@@ -68,10 +69,16 @@ beforeAll(async () => {
       },
     ])
     .returning();
-  await t.db.insert(attemptLogs).values([
-    { attemptId: a1.id, runCreatedAt: failedAlpha.createdAt, level: 'info', message: 'posting batch 1' },
-    { attemptId: a2.id, runCreatedAt: failedAlpha.createdAt, level: 'error', message: 'batch 1 failed' },
-  ]);
+  await t.db.execute(
+    logBatchInsert({ attemptId: a1.id, runCreatedAt: failedAlpha.createdAt }, [
+      { level: 'info', message: 'posting batch 1', data: null, at: new Date() },
+    ]),
+  );
+  await t.db.execute(
+    logBatchInsert({ attemptId: a2.id, runCreatedAt: failedAlpha.createdAt }, [
+      { level: 'error', message: 'batch 1 failed', data: null, at: new Date() },
+    ]),
+  );
   await t.db.insert(runs).values({
     ...base,
     trigger: 'retry',

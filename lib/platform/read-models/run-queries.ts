@@ -1,7 +1,8 @@
 import { and, asc, eq, gte, inArray, lte, sql, type SQL } from 'drizzle-orm';
 import { z } from 'zod';
 import type { DatabaseOrTransaction } from '../../../db/client';
-import { attemptLogs, attempts, runs, runStatusEnum, runTriggerEnum, type Attempt, type AttemptLog, type Run } from '../../../db/schema';
+import { attempts, runs, runStatusEnum, runTriggerEnum, type Attempt, type Run } from '../../../db/schema';
+import { readAttemptLogs, type LogGap, type StoredLogLine } from '../log';
 import { ZInstant, ZTimeIdCursor, ZUrlText } from '../params';
 import { ACTIVE_RUN_STATUSES } from '../run-status';
 
@@ -125,7 +126,8 @@ export async function runStatuses(db: DatabaseOrTransaction, params: { ids: stri
 
 export interface RunDetail {
   run: Run;
-  attempts: (Attempt & { logs: AttemptLog[] })[];
+  /** logGap: where the attempt's log passed its cap, and the lines not kept there. */
+  attempts: (Attempt & { logs: StoredLogLine[]; logGap?: LogGap })[];
   retries: Pick<Run, 'id' | 'status' | 'createdAt' | 'triggeredBy'>[];
 }
 
@@ -140,22 +142,12 @@ export async function getRunDetail(db: DatabaseOrTransaction, params: { id: stri
     .from(attempts)
     .where(and(eq(attempts.runId, run.id), eq(attempts.runCreatedAt, run.createdAt)))
     .orderBy(asc(attempts.number));
-  const logs = attemptRows.length
-    ? await db
-        .select()
-        .from(attemptLogs)
-        .where(
-          and(
-            inArray(
-              attemptLogs.attemptId,
-              attemptRows.map((a) => a.id),
-            ),
-            eq(attemptLogs.runCreatedAt, run.createdAt),
-          ),
-        )
-        .orderBy(asc(attemptLogs.id))
-        .limit(params.logLimit ?? 2000)
-    : [];
+  // At most logLimit lines in all, oldest first (each attempt keeps at most RUN_LOG_MAX_LINES).
+  const logs = await readAttemptLogs(db, {
+    attemptIds: attemptRows.map((a) => a.id),
+    runCreatedAt: run.createdAt,
+    limit: params.logLimit ?? 2000,
+  });
   const retries = await db
     .select({ id: runs.id, status: runs.status, createdAt: runs.createdAt, triggeredBy: runs.triggeredBy })
     .from(runs)
@@ -164,7 +156,7 @@ export async function getRunDetail(db: DatabaseOrTransaction, params: { id: stri
     .orderBy(asc(runs.createdAt));
   return {
     run,
-    attempts: attemptRows.map((a) => ({ ...a, logs: logs.filter((l) => l.attemptId === a.id) })),
+    attempts: attemptRows.map((a) => ({ ...a, logs: logs.get(a.id)?.lines ?? [], logGap: logs.get(a.id)?.gap })),
     retries,
   };
 }

@@ -12,6 +12,7 @@ import { Card, CardContent, CardDescription, CardHeader, CardTitle } from '@/com
 import { Progress } from '@/components/ui/progress';
 import { requireUser } from '@/lib/auth/guards';
 import { hasRole } from '@/lib/auth/roles';
+import type { LogGap, StoredLogLine } from '@/lib/platform/log';
 import { getRunDetail } from '@/lib/platform/read-models/run-queries';
 import { elapsedText, planSummary } from '@/lib/platform/read-models/run-text';
 import { isActiveRunStatus } from '@/lib/platform/run-status';
@@ -236,16 +237,17 @@ export default async function RunPage({ params }: { params: Promise<{ id: string
                       {a.errorMessage}
                     </p>
                   ) : null}
-                  {a.logs.length > 0 ? (
+                  {a.logs.length > 0 || a.logGap ? (
                     <details open={a.number === attempts.length}>
                       <summary className="cursor-pointer text-xs text-muted-foreground">{a.logs.length} log lines</summary>
                       <pre tabIndex={0} className="mt-2 max-h-80 overflow-auto rounded-md bg-muted p-3 text-xs">
-                        {a.logs
-                          .map(
-                            (l) =>
-                              `${l.at.toISOString().slice(11, 23)} ${l.level.toUpperCase().padEnd(5)} ${l.message}${l.data ? ` ${JSON.stringify(l.data)}` : ''}`,
-                          )
-                          .join('\n')}
+                        {logText(a.logs.slice(0, a.logGap?.before ?? a.logs.length))}
+                        {a.logGap ? (
+                          <span className="block py-1 italic text-muted-foreground" data-testid="log-gap">
+                            {droppedLinesText(a.logGap)}
+                          </span>
+                        ) : null}
+                        {a.logGap ? logText(a.logs.slice(a.logGap.before)) : null}
                       </pre>
                     </details>
                   ) : (
@@ -259,4 +261,21 @@ export default async function RunPage({ params }: { params: Promise<{ id: string
       </section>
     </div>
   );
+}
+
+function logText(lines: StoredLogLine[]): string {
+  return lines
+    .map(
+      (l) =>
+        `${l.at.toISOString().slice(11, 23)} ${l.level.toUpperCase().padEnd(5)} ${l.message}${l.data ? ` ${JSON.stringify(l.data)}` : ''}`,
+    )
+    .join('\n');
+}
+
+/** "12,345 more lines not kept: 12,000 info, 345 warn" */
+function droppedLinesText(gap: LogGap): string {
+  const parts = (['debug', 'info', 'warn', 'error'] as const)
+    .filter((l) => gap.dropped[l] > 0)
+    .map((l) => `${gap.dropped[l].toLocaleString('en')} ${l}`);
+  return `… ${gap.total.toLocaleString('en')} more ${gap.total === 1 ? 'line' : 'lines'} not kept${parts.length ? `: ${parts.join(', ')}` : ''} …`;
 }
