@@ -79,12 +79,13 @@ export async function generate(db: Database, size: (typeof CONSOLE_SIZES)[keyof 
   }
   const runIds = await db.execute<{ n: number }>(sql`select count(*)::int as n from runs where integration like 'bench-noop-%'`);
   if (runIds[0].n !== size.runs) throw new Error(`generated ${runIds[0].n} runs, expected ${size.runs}`);
-  // A few logs per attempt on the newest failed runs (what run detail shows).
+  // A few logs per attempt on the newest failed runs (what run detail shows): one row of 5 lines each.
   await db.execute(sql`
-    insert into attempt_logs (attempt_id, run_created_at, level, message, at)
-    select a.id, a.run_created_at, 'info', 'batch ' || k || ': booked 100, rejected 0', a.started_at + make_interval(secs => k * 0.01)
+    insert into attempt_log_batches (attempt_id, run_created_at, at, offsets, levels, messages)
+    select a.id, a.run_created_at, a.started_at + interval '10 milliseconds', '{0,10,20,30,40}', 'iiiii',
+           array(select 'batch ' || k || ': booked 100, rejected 0' from generate_series(1, 5) k)
       from (select id, created_at from runs where status = 'failed' order by created_at desc limit 1000) r
-      join attempts a on a.run_id = r.id and a.run_created_at = r.created_at cross join generate_series(1, 5) k`);
+      join attempts a on a.run_id = r.id and a.run_created_at = r.created_at`);
   // Audit rows go through the hash-chain trigger, oldest first, spread over 30 days.
   const auditSpacing = (30 * 86_400) / size.audit;
   for (let from = size.audit - 1; from >= 0; from -= CHUNK) {

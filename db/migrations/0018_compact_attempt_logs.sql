@@ -1,6 +1,6 @@
 -- Issue 18, log volume: one row per flush of an attempt's log instead of one row per line. The
 -- lines of a flush are stored column-wise: the first line's time plus a millisecond offset per
--- line, one letter per line for the level (d, i, w, e), the messages as one text[] and the data as
+-- line (null when they are all 0: a row of one line), one letter per line for the level (d, i, w, e), the messages as one text[] and the data as
 -- one jsonb array (one element per line, null where a line has none) only when some line has data.
 -- `dropped` counts the lines an attempt logged past its cap (debug, info, warn, error) that were not
 -- kept before this row's lines (lib/platform/log.ts). Partitioned by week of the run's created_at
@@ -10,7 +10,7 @@ CREATE TABLE "attempt_log_batches" (
   "attempt_id" uuid NOT NULL,
   "run_created_at" timestamp(3) with time zone NOT NULL,
   "at" timestamp(3) with time zone NOT NULL,
-  "offsets" integer[] NOT NULL,
+  "offsets" integer[],
   "levels" text NOT NULL,
   "messages" text[] NOT NULL,
   "data" jsonb,
@@ -56,11 +56,11 @@ DROP TABLE "attempt_logs";--> statement-breakpoint
 -- The lines, one per row, in order of id (a row's id times 2^20 plus the line's place in it).
 CREATE VIEW "attempt_logs" AS
 SELECT b.id * 1048576 + l.n AS id, b.id AS batch_id, b.attempt_id, b.run_created_at,
-       b.at + l.off * interval '1 millisecond' AS at,
+       b.at + coalesce(l.off, 0) * interval '1 millisecond' AS at,
        CASE substr(b.levels, l.n::int, 1) WHEN 'd' THEN 'debug' WHEN 'w' THEN 'warn' WHEN 'e' THEN 'error' ELSE 'info' END AS level,
        l.message, nullif(b.data -> (l.n::int - 1), 'null'::jsonb) AS data
   FROM "attempt_log_batches" b
- CROSS JOIN LATERAL unnest(b.offsets, b.messages) WITH ORDINALITY AS l(off, message, n);--> statement-breakpoint
+ CROSS JOIN LATERAL unnest(coalesce(b.offsets, '{}'), b.messages) WITH ORDINALITY AS l(off, message, n);--> statement-breakpoint
 CREATE OR REPLACE FUNCTION "ensure_run_partitions"("p_from" timestamp with time zone, "p_weeks" integer) RETURNS integer
   LANGUAGE plpgsql SECURITY DEFINER SET search_path = public, pg_temp
   AS $$

@@ -193,7 +193,8 @@ export const attemptLogBatches = pgTable(
     /** The run's created_at: the partition key, so a log lives in its run's week. */
     runCreatedAt: timestamp('run_created_at', { withTimezone: true, precision: 3 }).notNull(),
     at: timestamp('at', { withTimezone: true, precision: 3 }).notNull(),
-    offsets: integer('offsets').array().notNull(),
+    /** Null when every line was logged at `at` (a row of one line). */
+    offsets: integer('offsets').array(),
     levels: text('levels').notNull(),
     messages: text('messages').array().notNull(),
     data: jsonb('data').$type<unknown[]>(),

@@ -203,19 +203,22 @@ export interface LogTarget {
 /**
  * The statement that writes lines as one row of attempt_log_batches (the writer's batches, the
  * runner's handed-over last lines inside its outcome statement): the first line's time and the
- * others' offsets in ms, one letter per level, the messages as one text[], the data as one jsonb
+ * others' offsets in ms (none when all are 0), one letter per level, the messages as one text[], the data as one jsonb
  * array only when some line has data, and the lines not kept before these (past the cap).
  */
 export function logBatchInsert(target: LogTarget, lines: LogLine[], dropped?: DroppedLines): SQL {
   const base = lines.length > 0 ? lines[0].at.getTime() : Date.now();
   let levels = '';
   let offsets = '{';
+  let spread = false;
   let messages = '{';
   let hasData = false;
   for (let i = 0; i < lines.length; i++) {
     const l = lines[i];
     levels += LETTERS[l.level];
-    offsets += (i ? ',' : '') + Math.max(-2_147_483_648, Math.min(2_147_483_647, l.at.getTime() - base));
+    const offset = Math.max(-2_147_483_648, Math.min(2_147_483_647, l.at.getTime() - base));
+    if (offset !== 0) spread = true;
+    offsets += (i ? ',' : '') + offset;
     messages += (i ? ',' : '') + arrayElement(l.message);
     if (l.data !== undefined && l.data !== null) hasData = true;
   }
@@ -223,7 +226,7 @@ export function logBatchInsert(target: LogTarget, lines: LogLine[], dropped?: Dr
   const droppedArray = dropped ? `{${LEVELS.map((l) => dropped[l]).join(',')}}` : null;
   return sql`insert into attempt_log_batches (attempt_id, run_created_at, at, offsets, levels, messages, data, dropped)
     values (${target.attemptId}, ${target.runCreatedAt.toISOString()}::timestamptz, ${new Date(base).toISOString()}::timestamptz,
-            ${offsets + '}'}::int[], ${levels}, ${messages + '}'}::text[], ${data}::jsonb, ${droppedArray}::int[])`;
+            ${spread ? offsets + '}' : null}::int[], ${levels}, ${messages + '}'}::text[], ${data}::jsonb, ${droppedArray}::int[])`;
 }
 
 /** A text[] literal element: quoted, backslash and quote escaped; NUL (which text cannot hold) replaced. */
@@ -298,7 +301,7 @@ export async function readAttemptLogs(
       entry.lines.push({
         id: row.id * 1_048_576 + i + 1,
         attemptId: row.attemptId,
-        at: new Date(base + row.offsets[i]),
+        at: new Date(base + (row.offsets?.[i] ?? 0)),
         level: BY_LETTER[row.levels[i]] ?? 'info',
         message: row.messages[i],
         data: row.data?.[i] ?? null,
