@@ -186,6 +186,10 @@ describe('attempt log', () => {
     expect(read.gap).toEqual({ before: 80, dropped: { debug: 9, info: 9_892, warn: 0, error: 0 }, total: 9_901 });
     expect(read.lines[80].message).toBe('retrying batch 9950');
     expect(read.lines).toHaveLength(100);
+    // Past the run page's limit, the gap and the kept last lines still show.
+    const limited = (await readAttemptLogs(t.db, { attemptIds: [id], runCreatedAt, limit: 30 })).get(id)!;
+    expect(limited.gap?.before).toBe(30);
+    expect(limited.lines.map((l) => l.message)).toEqual([...messages.slice(0, 30), ...messages.slice(80)]);
   });
 
   it('holds only twice the kept tail in memory while an attempt logs without end', async () => {

@@ -274,8 +274,9 @@ export interface LogGap {
 }
 
 /**
- * The stored lines of some attempts of one run (oldest first, at most `limit` lines in all) and,
- * for an attempt that passed its cap, where lines are missing and how many of each level.
+ * The stored lines of some attempts of one run (oldest first, at most `limit` lines in all, plus
+ * the kept last lines of a capped attempt) and, for an attempt that passed its cap, where lines are
+ * missing and how many of each level.
  */
 export async function readAttemptLogs(
   db: DatabaseOrTransaction,
@@ -297,7 +298,10 @@ export async function readAttemptLogs(
       entry.gap = { before: entry.lines.length, dropped, total: LEVELS.reduce((n, l) => n + dropped[l], 0) };
     }
     const base = row.at.getTime();
-    for (let i = 0; i < row.messages.length && left > 0; i++, left--) {
+    // The kept last lines of a capped attempt (the row that says what was not kept) come past the limit too.
+    const take = row.dropped ? row.messages.length : Math.min(left, row.messages.length);
+    left = Math.max(0, left - take);
+    for (let i = 0; i < take; i++) {
       entry.lines.push({
         id: row.id * 1_048_576 + i + 1,
         attemptId: row.attemptId,
