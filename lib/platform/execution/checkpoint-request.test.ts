@@ -4,6 +4,7 @@ import { eq } from 'drizzle-orm';
 import type { PgBoss } from 'pg-boss';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { z } from 'zod';
+import { connect, disconnect } from '../../../db/client';
 import { attempts, integrations, runs, type Integration, type Run } from '../../../db/schema';
 import { freshDatabase, type TestDatabase } from '../../../test/db';
 import { sleep, startTestBoss } from '../../../test/fixtures/platform';
@@ -13,7 +14,7 @@ import { createAttemptContext } from './context';
 /**
  * `ctx.cursor.checkpoint(value, { withNextRequest: true })`: the checkpoint rides on the breaker
  * read of the next outbound request. Proven against a real HTTP server that reads the run's
- * checkpoint from PostgreSQL the moment each request arrives: the checkpoint is durable before the
+ * checkpoint from PostgreSQL the moment each request arrives: the checkpoint is committed before the
  * request leaves; with no request it is written on its own within a second, or at the attempt's
  * end; an attempt that lost the run sends nothing and its checkpoint fails.
  */
@@ -76,7 +77,7 @@ const build = () =>
   createAttemptContext({ db: t.db, boss }, { def, integration, run, attemptId, attemptNumber: 1, signal: new AbortController().signal });
 
 describe('a checkpoint written with the next request', () => {
-  it('is not written on its own, and is durable in PostgreSQL before the next request reaches the server', async () => {
+  it('is not written on its own, and is committed in PostgreSQL before the next request reaches the server', async () => {
     const scope = await build();
     const written = scope.ctx.cursor.checkpoint({ batch: 1 }, { withNextRequest: true });
     await sleep(200);
@@ -103,6 +104,28 @@ describe('a checkpoint written with the next request', () => {
     await scope.close();
     expect(await checkpointNow()).toEqual({ batch: 2 });
     expect(seenAtRequest).toEqual([]);
+  });
+
+  it("commits without waiting for the WAL flush, and leaves the connection's synchronous_commit as it was", async () => {
+    // One connection, so the statement after the checkpoint runs on the same session.
+    const single = connect(t.url, { max: 1, name: 'junction-test-single' });
+    try {
+      const scope = await createAttemptContext(
+        { db: single, boss },
+        { def, integration, run, attemptId, attemptNumber: 1, signal: new AbortController().signal },
+      );
+      const [{ setting: before }] = await single.$client<{ setting: string }[]>`select current_setting('synchronous_commit') as setting`;
+      const written = scope.ctx.cursor.checkpoint({ batch: 1 }, { withNextRequest: true });
+      await scope.ctx.http.post(url, { json: { n: 1 } });
+      await written;
+      expect(seenAtRequest).toEqual([{ batch: 1 }]);
+      // set_config(..., true): off for the checkpoint's own transaction only, never for the pool's connection.
+      const [{ setting: after }] = await single.$client<{ setting: string }[]>`select current_setting('synchronous_commit') as setting`;
+      expect(after).toBe(before);
+      await scope.close();
+    } finally {
+      await disconnect(single);
+    }
   });
 
   it('a later checkpoint written at once settles the one still waiting', async () => {
