@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 import { z } from 'zod';
 import { defineIntegration } from '../../platform/contract';
 import { isHttpError, PermanentError } from '../../platform/errors';
@@ -64,7 +64,8 @@ async function readRejection(response: Response, snippet: string): Promise<Booki
  * sent (serialised once per batch): the per-request retry of the same POST is a replay.
  */
 export function batchIdempotencyKey(body: string): string {
-  return `ae-${createHash('sha256').update(body).digest('hex').slice(0, 40)}`;
+  // One-shot hash: the same digest as createHash().update().digest(), without a Hash object per batch.
+  return `ae-${hash('sha256', body, 'hex').slice(0, 40)}`;
 }
 
 export const accountingExport = defineIntegration({

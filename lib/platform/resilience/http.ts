@@ -153,6 +153,25 @@ export function createHttpClient(config: HttpClientConfig): HttpClient {
     ...config.defaults,
   };
 
+  // A handler sends to the same URL again and again (one POST per batch): its span attributes are
+  // built once per method and URL, not parsed from the URL for every request.
+  let lastAttributes: { key: string; value: Record<string, string> } | undefined;
+  const spanAttributes = (method: string, url: string, integration: string) => {
+    const key = `${method} ${url}`;
+    if (lastAttributes?.key === key) return lastAttributes.value;
+    const target = new URL(url);
+    const value = {
+      'http.request.method': method,
+      // Origin and path only: query strings can carry keys.
+      'url.full': `${target.origin}${target.pathname}`,
+      'server.address': target.hostname,
+      'junction.integration': integration,
+      [CORRELATION_ATTRIBUTE]: config.correlationId,
+    };
+    lastAttributes = { key, value };
+    return value;
+  };
+
   const throwIfCancelled = () => {
     if (config.signal?.aborted) throw config.signal.reason ?? new Error('aborted');
   };
@@ -164,15 +183,7 @@ export function createHttpClient(config: HttpClientConfig): HttpClient {
   async function fetchOnce(method: string, url: string, headers: Headers, body: HttpRequestOptions['body'], timeoutMs: number) {
     const integration = config.integration ?? 'none';
     const count = (statusClassLabel: string) => platformMetrics().outboundRequests.inc({ integration, status_class: statusClassLabel });
-    const target = new URL(url);
-    const attributes = {
-      'http.request.method': method,
-      // Origin and path only: query strings can carry keys.
-      'url.full': `${target.origin}${target.pathname}`,
-      'server.address': target.hostname,
-      'junction.integration': integration,
-      [CORRELATION_ATTRIBUTE]: config.correlationId,
-    };
+    const attributes = spanAttributes(method, url, integration);
     return withSpan(`HTTP ${method}`, { kind: SpanKind.CLIENT, attributes }, async (span) => {
       injectTraceHeaders(headers);
       const policy = timeout(timeoutMs, { strategy: TimeoutStrategy.Aggressive, abortOnReturn: false });
