@@ -51,6 +51,9 @@ export interface EventSender {
   send(queue: string, data: object, options?: object): Promise<string | null>;
 }
 
+/** The retries of every platform event's job. */
+export const PLATFORM_EVENT_JOB_OPTIONS = { retryLimit: 5, retryDelay: 5, retryBackoff: true } as const;
+
 export async function emitPlatformEvent(sender: EventSender, event: PlatformEvent, options: { startAfter?: Date } = {}): Promise<void> {
-  await sender.send(PLATFORM_EVENTS_QUEUE, event, { retryLimit: 5, retryDelay: 5, retryBackoff: true, ...options });
+  await sender.send(PLATFORM_EVENTS_QUEUE, event, { ...PLATFORM_EVENT_JOB_OPTIONS, ...options });
 }

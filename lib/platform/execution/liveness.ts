@@ -30,6 +30,8 @@ const RELEASE_DELAY_MS = 20;
 export interface Liveness {
   /** Takes the attempt's lock on this worker's liveness session; call before the attempt row commits. */
   hold(attemptId: string): Promise<void>;
+  /** hold for several attempts in one statement (a batch's). */
+  holdMany(attemptIds: string[]): Promise<void>;
   /** Releases it (batched with others, within a few ms); call after the attempt's outcome has committed (or when it was never started). */
   release(attemptId: string): Promise<void>;
   stop(): Promise<void>;
@@ -143,27 +145,32 @@ export async function startLiveness(params: LivenessParams): Promise<Liveness> {
     return releasing;
   };
 
+  const holdMany = async (attemptIds: string[]) => {
+    for (const id of attemptIds) held.add(id);
+    const releases = takeReleases();
+    let row: { pid: number };
+    try {
+      // The unlocks run first (the scalar subquery), then the locks of every attempt, in one statement.
+      [row] = await session<{ pid: number }[]>`
+        select pg_backend_pid() as pid,
+               (select count(pg_advisory_unlock(hashtextextended(x, 0))) from unnest(string_to_array(${releases.join(',')}::text, ',')) x) as released,
+               (select count(pg_advisory_lock(hashtextextended(x, 0))) from unnest(string_to_array(${attemptIds.join(',')}::text, ',')) x) as locked`;
+    } catch (error) {
+      for (const id of attemptIds) held.delete(id);
+      throw error;
+    }
+    if (sessionPid !== null && row.pid !== sessionPid) {
+      // Reconnected since the last check: the other attempts' locks are gone (these are fresh).
+      lost('the database connection was re-established, so its locks were released');
+      for (const id of attemptIds) held.add(id);
+      sessionPid = row.pid;
+      sessionLost = false;
+    }
+  };
+
   return {
-    async hold(attemptId) {
-      held.add(attemptId);
-      const releases = takeReleases();
-      let row: { pid: number };
-      try {
-        [row] = await session<{ pid: number }[]>`
-          select pg_backend_pid() as pid, pg_advisory_lock(hashtextextended(${attemptId}::text, 0)),
-                 (select count(pg_advisory_unlock(hashtextextended(x, 0))) from unnest(string_to_array(${releases.join(',')}::text, ',')) x) as released`;
-      } catch (error) {
-        held.delete(attemptId);
-        throw error;
-      }
-      if (sessionPid !== null && row.pid !== sessionPid) {
-        // Reconnected since the last check: the other attempts' locks are gone (this one is fresh).
-        lost('the database connection was re-established, so its locks were released');
-        held.add(attemptId);
-        sessionPid = row.pid;
-        sessionLost = false;
-      }
-    },
+    hold: (attemptId) => holdMany([attemptId]),
+    holdMany,
     async release(attemptId) {
       if (!held.delete(attemptId)) return;
       toRelease.push(attemptId);

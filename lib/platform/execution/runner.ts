@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
-import { and, eq, notInArray, sql } from 'drizzle-orm';
+import { and, eq, inArray, notInArray, sql } from 'drizzle-orm';
 import type { PgBoss } from 'pg-boss';
+import type postgres from 'postgres';
 import type { Database, Transaction } from '../../../db/client';
 import { attempts, cursors, integrations, runs, type Integration, type Run } from '../../../db/schema';
 import type { Registry, RunResult } from '../contract';
@@ -25,8 +26,8 @@ import { recordCredentialsFailure, recordCredentialsRecovered } from '../resilie
 import { isTerminalRunStatus, TERMINAL_RUN_STATUSES } from '../run-status';
 import { commitCheckpointAsCursor } from './checkpoint';
 import { createAttemptContext, type AttemptScope, type ContextDeps } from './context';
-import { emitPlatformEvent, type PlatformEvent } from './events';
-import { bossDb, RUNS_QUEUE, sendRunJob, txEventSender } from './queue';
+import { emitPlatformEvent, PLATFORM_EVENT_JOB_OPTIONS, PLATFORM_EVENTS_QUEUE, type PlatformEvent } from './events';
+import { bossDb, ensurePlatformQueues, RUNS_QUEUE, sendRunJob, txEventSender } from './queue';
 import { checkTurn, firstTurnJson, isFirstTurn, turnFrom } from './run-order';
 
 /**
@@ -57,7 +58,12 @@ export interface RunnerDeps extends ContextDeps {
   registry: Registry;
   workerId: string;
   /** Holds each attempt's liveness lock while it runs (liveness.ts); absent, a sweep would take the attempt for lost. */
-  liveness?: { hold(attemptId: string): Promise<void>; release(attemptId: string): Promise<void> };
+  liveness?: {
+    hold(attemptId: string): Promise<void>;
+    /** hold for several attempts in one statement. */
+    holdMany?(attemptIds: string[]): Promise<void>;
+    release(attemptId: string): Promise<void>;
+  };
   /** Interruptions (worker lost, database unavailable) after which a run fails. Default 10. */
   maxInterruptions?: number;
 }
@@ -115,18 +121,297 @@ export async function executeRunJob(deps: RunnerDeps, params: RunJobParams): Pro
   }
 }
 
-/** Everything before an attempt starts: the run's state, its turn and its breaker; a string when no attempt starts. */
-async function prepareRunJob(
-  deps: RunnerDeps,
-  params: RunJobParams,
-): Promise<
-  | RunJobOutcome
-  | { run: Run; def: NonNullable<ReturnType<Registry['get']>>; integration: Integration; overtaken: number; mayHaveCheckpoint: boolean }
-> {
-  const { db } = deps;
-  // One round trip for the run, its integration, an attempt left 'running', the run's turn (the
-  // usual case) and its breaker (dispatch cost, issue 18).
-  const [loaded] = await db
+/** How long a finished attempt of a batch waits for the others before its success is recorded without them. */
+const BATCH_SETTLE_WAIT_MS = 20;
+
+/**
+ * Executes the runs of one fetch together (issue 18, throughput): they belong to different
+ * integrations (the queue lets one job per integration be active). One statement loads them all,
+ * their liveness locks are taken in one statement, and one statement starts every run that takes
+ * the usual path (first attempt, its turn, its breaker closed, no attempt left open, not a
+ * dry-run); their handlers run side by side, and their successes are recorded together in one
+ * transaction (settleSucceededBatch), with their jobs completed in it. Every other run (and every
+ * attempt that does not succeed, or whose fence fails at the end) takes the per-run path
+ * unchanged. One result per job, in order; each rejects only for its own job.
+ */
+export async function executeRunBatch(deps: RunnerDeps, batch: RunJobParams[]): Promise<PromiseSettledResult<RunJobOutcome>[]> {
+  if (batch.length === 1) return Promise.allSettled([executeRunJob(deps, batch[0])]);
+  const attemptIds = batch.map(() => randomUUID());
+  const holding = deps.liveness?.holdMany ? deps.liveness.holdMany(attemptIds) : Promise.resolve();
+  holding.catch(() => {});
+  let loaded: LoadedRun[];
+  try {
+    loaded = await loadRuns(
+      deps.db,
+      batch.map((p) => p.runId),
+    );
+  } catch {
+    loaded = [];
+  }
+  const byId = new Map(loaded.map((row) => [row.run.id, row]));
+  const fast: { params: RunJobParams; inputs: AttemptInputs }[] = [];
+  const slow: RunJobParams[] = [];
+  const unused: string[] = [];
+  batch.forEach((params, i) => {
+    const inputs = usualStart(deps, byId.get(params.runId), params);
+    if (inputs) fast.push({ params, inputs: { ...inputs, attemptId: attemptIds[i] } });
+    else {
+      slow.push(params);
+      unused.push(attemptIds[i]);
+    }
+  });
+  let started = new Map<string, number>();
+  try {
+    await holding;
+    if (fast.length > 0) started = await startAttempts(deps, fast);
+  } catch {
+    // Nothing started (the statement is atomic): every run takes the per-run path.
+    for (const f of fast) {
+      slow.push(f.params);
+      unused.push(f.inputs.attemptId);
+    }
+    fast.length = 0;
+  }
+  const skipped = fast.filter((f) => !started.has(f.inputs.attemptId));
+  for (const f of skipped) unused.push(f.inputs.attemptId);
+  if (deps.liveness) for (const id of unused) await deps.liveness.release(id);
+
+  const outcomes = new Map<string, Promise<RunJobOutcome>>();
+  for (const params of slow) outcomes.set(params.jobId, executeRunJob(deps, params));
+  for (const f of skipped) outcomes.set(f.params.jobId, Promise.resolve('skipped'));
+  const running = fast.filter((f) => started.has(f.inputs.attemptId));
+  const settler = batchSettler(deps, running.length);
+  for (const { params, inputs } of running) {
+    const execution = (async () => {
+      let reported = false;
+      const finish: SucceededFinisher = (...args) => {
+        reported = true;
+        return settler.succeeded(args);
+      };
+      try {
+        return await executeAttempt(deps, params, inputs, { number: started.get(inputs.attemptId)!, finish });
+      } finally {
+        if (!reported) settler.other();
+        // After the attempt's outcome has committed (liveness.ts).
+        await deps.liveness?.release(inputs.attemptId);
+      }
+    })();
+    outcomes.set(params.jobId, execution);
+  }
+  return Promise.allSettled(batch.map((params) => outcomes.get(params.jobId)!));
+}
+
+/** The attempt inputs when a loaded run takes the usual path (see executeRunBatch); undefined for the per-run path. */
+function usualStart(deps: RunnerDeps, loaded: LoadedRun | undefined, params: RunJobParams): Omit<AttemptInputs, 'attemptId'> | undefined {
+  if (!loaded?.integration || loaded.openAttemptId) return undefined;
+  const { run, integration } = loaded;
+  if (run.jobId !== params.jobId || isTerminalRunStatus(run.status) || run.attemptCount >= run.maxAttempts || !isFirstTurn(run))
+    return undefined;
+  const def = deps.registry.get(run.integration);
+  if (!def || turnFrom(loaded.firstTurn).waitFor) return undefined;
+  if (breakerDeferralFrom(loaded.breaker, { cooldownMs: parseDuration(integration.breakerCooldown) })) return undefined;
+  return { run, def, integration, overtaken: 0, mayHaveCheckpoint: loaded.hasCheckpoint };
+}
+
+/**
+ * startAttempt for several runs in ONE statement (same conditions per run: its job is still the
+ * one delivered, it has not finished): the attempt number of each attempt opened, by attempt id.
+ */
+async function startAttempts(deps: RunnerDeps, fast: { params: RunJobParams; inputs: AttemptInputs }[]): Promise<Map<string, number>> {
+  const input = JSON.stringify(
+    fast.map((f) => ({
+      run_id: f.inputs.run.id,
+      created_at: f.inputs.run.createdAt.toISOString(),
+      job_id: f.params.jobId,
+      attempt_id: f.inputs.attemptId,
+    })),
+  );
+  const rows = await deps.db.$client.unsafe<{ id: string; number: number }[]>(
+    `with input as (
+       select * from jsonb_to_recordset($1::jsonb) as x(run_id uuid, created_at timestamptz, job_id uuid, attempt_id uuid)),
+     started as (
+       update runs r
+          set status = 'running', attempt_count = r.attempt_count + 1,
+              started_at = coalesce(r.started_at, now()), next_attempt_at = null
+         from input i
+        where r.id = i.run_id and r.created_at = i.created_at and r.job_id = i.job_id
+          and r.status not in (${TERMINAL_RUN_STATUSES.map((s) => `'${s}'`).join(', ')})
+       returning r.id, r.created_at, r.attempt_count, i.job_id, i.attempt_id)
+     insert into attempts (id, run_id, run_created_at, number, job_id, worker)
+     select attempt_id, id, created_at, attempt_count, job_id::text, $2 from started
+     returning id, number`,
+    [input, deps.workerId],
+    { prepare: true },
+  );
+  return new Map(rows.map((row) => [row.id, Number(row.number)]));
+}
+
+type SucceededArgs = Parameters<SucceededFinisher>;
+
+/**
+ * Collects the successes of a batch and records them together: when every started attempt of the
+ * batch has reported, or BATCH_SETTLE_WAIT_MS after the first unrecorded success (a slow run does
+ * not hold the others' outcomes back).
+ */
+function batchSettler(deps: RunnerDeps, total: number) {
+  let waiting = total;
+  let queue: { args: SucceededArgs; resolve: (outcome: Promise<RunJobOutcome>) => void }[] = [];
+  let timer: NodeJS.Timeout | undefined;
+  const flush = () => {
+    clearTimeout(timer);
+    timer = undefined;
+    const entries = queue;
+    queue = [];
+    if (entries.length === 0) return;
+    const settled = settleSucceededBatch(
+      deps,
+      entries.map((e) => e.args),
+    );
+    entries.forEach((entry, i) => entry.resolve(settled.then((outcomes) => outcomes[i])));
+  };
+  const reported = () => {
+    waiting -= 1;
+    if (waiting <= 0) flush();
+    else if (queue.length > 0) timer ??= setTimeout(flush, BATCH_SETTLE_WAIT_MS);
+  };
+  return {
+    succeeded(args: SucceededArgs): Promise<RunJobOutcome> {
+      return new Promise<RunJobOutcome>((resolve) => {
+        queue.push({ args, resolve });
+        reported();
+      });
+    },
+    other: reported,
+  };
+}
+
+/**
+ * finishSucceededInOneStatement for several successes in one transaction: one statement fences
+ * each attempt (still 'running', its run locked and not cancelled, its integration's credentials
+ * not failing), marks the runs succeeded, commits their cursors and writes every attempt's last
+ * log lines; then the `run.succeeded` events and the completion of the jobs (fenced on their
+ * delivery) of the attempts that passed, in the same transaction. An attempt whose fence fails
+ * takes the general path afterwards (finishSucceededGeneral); if the transaction fails, each takes
+ * the per-run path from the start.
+ */
+async function settleSucceededBatch(deps: RunnerDeps, entries: SucceededArgs[]): Promise<RunJobOutcome[]> {
+  const input = JSON.stringify(
+    entries.map(([, , run, attemptId, scope, result]) => {
+      const staged = scope.stagedCursor();
+      return {
+        run_id: run.id,
+        created_at: run.createdAt.toISOString(),
+        attempt_id: attemptId,
+        integration: run.integration,
+        result: jsonSafe(result),
+        has_staged: staged !== undefined,
+        staged: staged ? staged.value : null,
+      };
+    }),
+  );
+  const logs = JSON.stringify(
+    entries.flatMap(([, , run, attemptId, , , lastLines]) =>
+      lastLines.map((l) => ({
+        attempt_id: attemptId,
+        run_created_at: run.createdAt.toISOString(),
+        at: l.at.toISOString(),
+        level: l.level,
+        message: l.message,
+        data: l.data ?? null,
+      })),
+    ),
+  );
+  let closed: Set<string>;
+  try {
+    closed = await deps.db.transaction(async (tx) => {
+      const rows = await transactionClient(tx).unsafe<{ attempt_id: string }[]>(SETTLE_BATCH_SQL, [input, logs], { prepare: true });
+      const ok = new Set(rows.map((row) => row.attempt_id));
+      const done = entries.filter(([, , , attemptId]) => ok.has(attemptId));
+      if (done.length === 0) return ok;
+      const at = new Date().toISOString();
+      await ensurePlatformQueues(deps.boss);
+      const events = deps.boss.insert(
+        PLATFORM_EVENTS_QUEUE,
+        done.map(([, , run]) => ({
+          data: {
+            type: 'run.succeeded',
+            at,
+            integration: run.integration,
+            runId: run.id,
+            correlationId: run.correlationId,
+          } satisfies PlatformEvent,
+          ...PLATFORM_EVENT_JOB_OPTIONS,
+        })),
+        { db: bossDb(tx) },
+      );
+      const jobs = done.flatMap(([, params]) =>
+        params.jobRetryCount === undefined ? [] : [{ id: params.jobId, retryCount: params.jobRetryCount }],
+      );
+      const completed = jobs.length > 0 ? deps.boss.complete(RUNS_QUEUE, jobs, null, { db: bossDb(tx) }) : undefined;
+      await Promise.all([events, completed]);
+      return ok;
+    });
+  } catch {
+    return Promise.all(entries.map((args) => finishSucceeded(...args)));
+  }
+  return Promise.all(
+    entries.map(([, , run, attemptId, scope, result]) =>
+      closed.has(attemptId) ? ('succeeded' as const) : finishSucceededGeneral(deps, run, attemptId, scope, result),
+    ),
+  );
+}
+
+/** The postgres.js client of a Drizzle transaction, for a prepared statement inside it (Drizzle's own API has none). */
+function transactionClient(tx: Transaction): postgres.TransactionSql {
+  return (tx as unknown as { session: { client: postgres.TransactionSql } }).session.client;
+}
+
+const SETTLE_BATCH_SQL = `
+  with input as (
+    select * from jsonb_to_recordset($1::jsonb)
+      as x(run_id uuid, created_at timestamptz, attempt_id uuid, integration text, result jsonb, has_staged boolean, staged jsonb)),
+  locked as (
+    select r.id, r.status from runs r join input i on r.id = i.run_id and r.created_at = i.created_at
+     order by r.id for update of r),
+  closed as (
+    update attempts a set outcome = 'succeeded', finished_at = now()
+      from input i
+     where a.id = i.attempt_id and a.run_created_at = i.created_at and a.outcome = 'running'
+       and exists (select 1 from locked l where l.id = i.run_id and l.status <> 'cancelled')
+       and not exists (select 1 from integrations g where g.name = i.integration and g.credentials_failing_since is not null)
+    returning a.id),
+  succeeded as (
+    update runs r set status = 'succeeded', result = i.result, error_message = null, error_class = null,
+           next_attempt_at = null, finished_at = now()
+      from input i
+     where r.id = i.run_id and r.created_at = i.created_at and i.attempt_id in (select id from closed)
+    returning r.id),
+  staged_cursor as (
+    insert into cursors (integration, value, run_id)
+    select i.integration, i.staged, i.run_id from input i where i.has_staged and i.attempt_id in (select id from closed)
+    on conflict (integration) do update set value = excluded.value, run_id = excluded.run_id, updated_at = now()),
+  checkpoint_cursor as (
+    insert into cursors (integration, value, run_id, updated_at)
+    select r.integration, r.checkpoint, r.id, now()
+      from runs r join input i on r.id = i.run_id and r.created_at = i.created_at
+     where not i.has_staged and r.checkpoint is not null and not r.dry_run and i.attempt_id in (select id from closed)
+    on conflict (integration) do update set value = excluded.value, run_id = excluded.run_id, updated_at = now()
+     where cursors.run_id is null or cursors.run_id = excluded.run_id
+        or not exists (select 1 from runs later
+                        where later.id = cursors.run_id
+                          and later.created_at > (select created_at from runs where id = excluded.run_id))),
+  logs as (
+    insert into attempt_logs (attempt_id, run_created_at, at, level, message, data)
+    select l.attempt_id, l.run_created_at, l.at, l.level, l.message, l.data
+      from rows from (jsonb_to_recordset($2::jsonb)
+             as (attempt_id uuid, run_created_at timestamptz, at timestamptz, level text, message text, data jsonb))
+           with ordinality as l(attempt_id, run_created_at, at, level, message, data, n)
+     order by l.n)
+  select id::text as attempt_id from closed`;
+
+/** The run, its integration, an attempt left 'running', its first turn and its breaker, for each id, in one round trip. */
+function loadRuns(db: Database, runIds: string[]) {
+  return db
     .select({
       run: runs,
       integration: integrations,
@@ -139,7 +424,23 @@ async function prepareRunJob(
     })
     .from(runs)
     .leftJoin(integrations, eq(integrations.name, runs.integration))
-    .where(eq(runs.id, params.runId));
+    .where(runIds.length === 1 ? eq(runs.id, runIds[0]) : inArray(runs.id, runIds));
+}
+
+type LoadedRun = Awaited<ReturnType<typeof loadRuns>>[number];
+
+/** Everything before an attempt starts: the run's state, its turn and its breaker; a string when no attempt starts. */
+async function prepareRunJob(
+  deps: RunnerDeps,
+  params: RunJobParams,
+): Promise<
+  | RunJobOutcome
+  | { run: Run; def: NonNullable<ReturnType<Registry['get']>>; integration: Integration; overtaken: number; mayHaveCheckpoint: boolean }
+> {
+  const { db } = deps;
+  // One round trip for the run, its integration, an attempt left 'running', the run's turn (the
+  // usual case) and its breaker (dispatch cost, issue 18).
+  const [loaded] = await loadRuns(db, [params.runId]);
   if (!loaded) return 'missing';
   const { run, integration } = loaded;
   if (run.jobId !== params.jobId) return 'stale';
@@ -232,11 +533,28 @@ interface AttemptInputs {
   mayHaveCheckpoint: boolean;
 }
 
-async function executeAttempt(deps: RunnerDeps, params: RunJobParams, p: AttemptInputs): Promise<RunJobOutcome> {
+/** How a successful attempt is recorded: alone (finishSucceeded) or with the others of its batch (executeRunBatch). */
+type SucceededFinisher = (
+  deps: RunnerDeps,
+  params: RunJobParams,
+  run: Run,
+  attemptId: string,
+  scope: AttemptScope,
+  result: RunResult | undefined,
+  lastLines: LogLine[],
+) => Promise<RunJobOutcome>;
+
+async function executeAttempt(
+  deps: RunnerDeps,
+  params: RunJobParams,
+  p: AttemptInputs,
+  startedAs?: { number: number; finish: SucceededFinisher },
+): Promise<RunJobOutcome> {
   const { run, attemptId } = p;
-  const started = await startAttempt(deps.db, run, params.jobId, deps.workerId, attemptId);
+  const started = startedAs ?? (await startAttempt(deps.db, run, params.jobId, deps.workerId, attemptId));
   if (!started) return 'skipped';
   const { number } = started;
+  const finish = startedAs?.finish ?? finishSucceeded;
   const metrics = platformMetrics();
   const labels = { integration: run.integration, trigger: run.trigger };
   if (number === 1) metrics.runsStarted.inc(labels);
@@ -251,7 +569,7 @@ async function executeAttempt(deps: RunnerDeps, params: RunJobParams, p: Attempt
     [CORRELATION_ATTRIBUTE]: run.correlationId,
   };
   const outcome = await withSpan('attempt', { parent: contextFromTraceparent(run.traceParent), attributes }, async (span) => {
-    const result = await runAttempt(deps, params, p, number);
+    const result = await runAttempt(deps, params, p, number, finish);
     span.setAttribute('junction.outcome', result);
     if (result === 'failed') span.setStatus({ code: SpanStatusCode.ERROR, message: 'the run failed' });
     return result;
@@ -263,7 +581,13 @@ async function executeAttempt(deps: RunnerDeps, params: RunJobParams, p: Attempt
   return outcome;
 }
 
-async function runAttempt(deps: RunnerDeps, params: RunJobParams, p: AttemptInputs, number: number): Promise<RunJobOutcome> {
+async function runAttempt(
+  deps: RunnerDeps,
+  params: RunJobParams,
+  p: AttemptInputs,
+  number: number,
+  finish: SucceededFinisher,
+): Promise<RunJobOutcome> {
   const { run, def, integration, attemptId } = p;
   const current: Run = { ...run, attemptCount: number };
 
@@ -318,7 +642,7 @@ async function runAttempt(deps: RunnerDeps, params: RunJobParams, p: AttemptInpu
     else await scope?.close();
   }
 
-  if (failure === undefined) return finishSucceeded(deps, params, current, attemptId, scope!, result, lastLines);
+  if (failure === undefined) return finish(deps, params, current, attemptId, scope!, result, lastLines);
   return finishWithError(deps, current, attemptId, integration, failure, scope);
 }
 
@@ -396,6 +720,17 @@ async function finishSucceeded(
       if (!(error instanceof NotTheUsualOutcome)) throw error;
     }
   }
+  return finishSucceededGeneral(deps, run, attemptId, scope, result);
+}
+
+/** A success recorded from scratch in a transaction that decides every case (cancelled meanwhile, taken over, credentials recovered, dry-run). */
+function finishSucceededGeneral(
+  deps: RunnerDeps,
+  run: Run,
+  attemptId: string,
+  scope: AttemptScope,
+  result: RunResult | undefined,
+): Promise<RunJobOutcome> {
   return deps.db.transaction(async (tx) => {
     const locked = await lockRun(tx, run.id);
     if (locked.status === 'cancelled') {

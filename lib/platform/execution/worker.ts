@@ -12,7 +12,7 @@ import { syncSchedules } from '../triggers/schedules';
 import { startScheduledRun } from '../triggers/triggers';
 import { DEFAULT_LIVENESS_INTERVAL_MS, startLiveness } from './liveness';
 import { ensurePlatformQueues, RUNS_QUEUE, SCHEDULE_QUEUE, type QueueOptions, type RunJobData, type ScheduleJobData } from './queue';
-import { executeRunJob, type RunJobOutcome, type RunnerDeps } from './runner';
+import { executeRunBatch, executeRunJob, type RunJobOutcome, type RunnerDeps } from './runner';
 
 /**
  * The platform worker inside a worker process: syncs the registry and schedules, then works the
@@ -124,6 +124,30 @@ export async function startPlatformWorker(params: StartPlatformWorkerParams): Pr
   };
   const concurrency = Math.max(1, params.concurrency ?? 1);
   const batchSize = Math.max(1, Math.min(options.runBatchSize ?? 1, concurrency));
+  const runBatch = async (jobs: Job<RunJobData>[]): Promise<PromiseSettledResult<RunJobOutcome>[]> => {
+    const controls = jobs.map((job) => {
+      const control = new AbortController();
+      active.set(job.data.runId, control);
+      return control;
+    });
+    const execution = executeRunBatch(
+      deps,
+      jobs.map((job, i) => ({
+        jobId: job.id,
+        jobRetryCount: job.retryCount,
+        runId: job.data.runId,
+        jobSignal: job.signal,
+        control: controls[i].signal,
+      })),
+    );
+    running.add(execution);
+    try {
+      return await execution;
+    } finally {
+      running.delete(execution);
+      for (const job of jobs) active.delete(job.data.runId);
+    }
+  };
   const runJob = async (job: Job<RunJobData>): Promise<RunJobOutcome> => {
     const control = new AbortController();
     active.set(job.data.runId, control);
@@ -157,7 +181,7 @@ export async function startPlatformWorker(params: StartPlatformWorkerParams): Pr
           { ...workOptions, batchSize, perJobResults: true, localConcurrency: Math.ceil(concurrency / batchSize) },
           async (jobs) => {
             // Each job settles on its own: a runner error fails (and retries) only its job.
-            const settled = await Promise.allSettled(jobs.map(runJob));
+            const settled = await runBatch(jobs);
             if (!stopping) fetchAgainAfterJob();
             return settled.map((result, i): JobResult =>
               result.status === 'fulfilled'

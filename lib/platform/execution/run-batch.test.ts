@@ -1,0 +1,180 @@
+import { eq, sql } from 'drizzle-orm';
+import type { PgBoss } from 'pg-boss';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { z } from 'zod';
+import { attempts, breakers, integrations, runs } from '../../../db/schema';
+import { freshDatabase, type TestDatabase } from '../../../test/db';
+import { platformEvents, startTestBoss, waitFor } from '../../../test/fixtures/platform';
+import { defineIntegration, type IntegrationDefinition } from '../contract';
+import { TransientError } from '../errors';
+import { buildRegistry, syncRegistry } from '../registry';
+import { runNow } from '../triggers/triggers';
+import { startLiveness, type Liveness } from './liveness';
+import { ensurePlatformQueues, RUNS_QUEUE } from './queue';
+import { executeRunBatch, type RunJobOutcome } from './runner';
+
+/**
+ * The batch path (executeRunBatch): the runs of one fetch are loaded, started and, when they
+ * succeed, recorded together. Every run that cannot take it, or whose fence fails at the end,
+ * must take the per-run path and end as it would alone, while the others still succeed once.
+ */
+
+function gate() {
+  let open = () => {};
+  const promise = new Promise<void>((resolve) => (open = resolve));
+  return { promise, open: () => open(), started: false };
+}
+const gates = { cancelled: gate(), takenOver: gate() };
+
+const noop = (name: string) =>
+  defineIntegration({
+    name,
+    description: 'Does nothing',
+    settings: z.object({}),
+    async execute(ctx) {
+      ctx.cursor.set({ done: ctx.run.id });
+      return { processed: 1 };
+    },
+  });
+const gated = (name: string, g: ReturnType<typeof gate>) =>
+  defineIntegration({
+    name,
+    description: 'Succeeds when the test lets it',
+    settings: z.object({}),
+    async execute() {
+      g.started = true;
+      await g.promise;
+      return { processed: 1 };
+    },
+  });
+
+const defs = [
+  noop('plain-a'),
+  noop('plain-b'),
+  gated('cancelled-meanwhile', gates.cancelled),
+  gated('taken-over', gates.takenOver),
+  defineIntegration({
+    name: 'throws',
+    description: 'Fails transiently',
+    settings: z.object({}),
+    defaults: { retry: { delays: ['30s'] } },
+    async execute() {
+      throw new TransientError('upstream busy');
+    },
+  }),
+  noop('breaker-open'),
+  noop('not-its-turn'),
+] as IntegrationDefinition[];
+
+let t: TestDatabase;
+let boss: PgBoss;
+let liveness: Liveness;
+beforeAll(async () => {
+  t = await freshDatabase();
+  boss = await startTestBoss(t.url);
+  await ensurePlatformQueues(boss, { expireInSeconds: 60, heartbeatSeconds: null, retryLimit: 5 });
+  await syncRegistry(t.db, { registry: buildRegistry(defs) });
+  liveness = await startLiveness({ db: t.db, boss, workerId: 'batch-test', intervalMs: 60_000, onSessionLost: () => {} });
+});
+afterAll(async () => {
+  await liveness?.stop();
+  await boss?.stop({ graceful: false });
+  await t?.drop();
+});
+
+const runRow = async (id: string) => (await t.db.select().from(runs).where(eq(runs.id, id)))[0];
+
+describe('a batch of runs of different integrations', () => {
+  it('settles the usual successes together and sends every other run down its own path, each once', async () => {
+    const ids: Record<string, string> = {};
+    for (const def of defs) {
+      ids[def.name] = (await runNow(t.db, boss, { integration: def.name, triggeredBy: 'ada', trigger: 'api' })).runId;
+    }
+    // Not its turn: another run of the integration has started (its job is not fetchable beside this one's).
+    const { runId: other } = await runNow(t.db, boss, { integration: 'not-its-turn', triggeredBy: 'ada', trigger: 'api' });
+    // The breaker of one integration is open.
+    const [{ breakerKey }] = await t.db
+      .select({ breakerKey: integrations.breakerKey })
+      .from(integrations)
+      .where(eq(integrations.name, 'breaker-open'));
+    await t.db.insert(breakers).values({ key: breakerKey, state: 'open', openedAt: new Date(), openUntil: new Date(Date.now() + 60_000) });
+
+    const jobs = await boss.fetch<{ runId: string }>(RUNS_QUEUE, { batchSize: 20 });
+    // The queue delivers one job per integration: whichever of the two it chose is the one behind.
+    let ahead = other;
+    if (jobs.some((j) => j.data.runId === other)) [ahead, ids['not-its-turn']] = [ids['not-its-turn'], other];
+    await t.db
+      .update(runs)
+      .set({ status: 'retrying', startedAt: sql`now()` })
+      .where(eq(runs.id, ahead));
+    expect(jobs.map((j) => j.data.runId).sort()).toEqual(Object.values(ids).sort());
+    const control = new AbortController();
+    const batch = executeRunBatch(
+      { db: t.db, boss, registry: buildRegistry(defs), workerId: 'batch-test', liveness },
+      jobs.map((job) => ({ jobId: job.id, jobRetryCount: job.retryCount, runId: job.data.runId, control: control.signal })),
+    );
+
+    // Meanwhile: one run is cancelled while its handler runs, another's attempt is taken over.
+    await waitFor('the gated handlers to start', async () => gates.cancelled.started && gates.takenOver.started);
+    await t.db.update(runs).set({ status: 'cancelled' }).where(eq(runs.id, ids['cancelled-meanwhile']));
+    await t.db
+      .update(attempts)
+      .set({ outcome: 'interrupted', finishedAt: sql`now()` })
+      .where(eq(attempts.runId, ids['taken-over']));
+    gates.cancelled.open();
+    gates.takenOver.open();
+
+    const settled = await batch;
+    const outcome: Record<string, RunJobOutcome | string> = {};
+    jobs.forEach((job, i) => {
+      const result = settled[i];
+      const name = Object.keys(ids).find((n) => ids[n] === job.data.runId)!;
+      outcome[name] = result.status === 'fulfilled' ? result.value : `rejected: ${String(result.reason)}`;
+    });
+    expect(outcome).toEqual({
+      'plain-a': 'succeeded',
+      'plain-b': 'succeeded',
+      'cancelled-meanwhile': 'cancelled',
+      'taken-over': 'abandoned',
+      throws: 'retrying',
+      'breaker-open': 'deferred',
+      'not-its-turn': 'deferred',
+    });
+
+    // Each outcome recorded once, on the rows.
+    for (const name of ['plain-a', 'plain-b']) {
+      const run = await runRow(ids[name]);
+      expect(run.status).toBe('succeeded');
+      const rows = await t.db.select().from(attempts).where(eq(attempts.runId, ids[name]));
+      expect(rows.map((a) => a.outcome)).toEqual(['succeeded']);
+    }
+    expect((await runRow(ids['cancelled-meanwhile'])).status).toBe('cancelled');
+    expect((await runRow(ids['taken-over'])).status).toBe('running');
+    expect((await runRow(ids.throws)).status).toBe('retrying');
+    expect((await runRow(ids['breaker-open'])).status).toBe('deferred');
+    expect((await runRow(ids['not-its-turn'])).status).toBe('queued');
+    const breakerAttempts = await t.db.select().from(attempts).where(eq(attempts.runId, ids['breaker-open']));
+    expect(breakerAttempts.map((a) => [a.outcome, a.errorClass])).toEqual([['deferred', 'CircuitOpenError']]);
+    expect(await t.db.select().from(attempts).where(eq(attempts.runId, ids['not-its-turn']))).toEqual([]);
+
+    // The jobs completed with their outcome are exactly those of the settled successes; pg-boss
+    // completes the others after the handler returns.
+    const states = Object.fromEntries(
+      await Promise.all(jobs.map(async (job) => [job.data.runId, (await boss.getJobById(RUNS_QUEUE, job.id))?.state])),
+    );
+    for (const [name, id] of Object.entries(ids)) {
+      expect([name, states[id]]).toEqual([name, name.startsWith('plain-') ? 'completed' : 'active']);
+    }
+    // One run.succeeded per settled success, none for the others.
+    const succeeded = (await platformEvents(t.db, 'run.succeeded')).map((e) => e.runId).sort();
+    expect(succeeded).toEqual([ids['plain-a'], ids['plain-b']].sort());
+    // No attempt of this batch is left holding a liveness lock (released after the outcomes).
+    await waitFor('the locks to be released', async () => {
+      const [row] = await t.db.execute<{ n: number }>(
+        sql`select count(*)::int as n from pg_locks where locktype = 'advisory' and database = (select oid from pg_database where datname = current_database())`,
+      );
+      // The taken-over attempt's lock is released too: its worker gave it up with the 'abandoned' outcome.
+      return row.n === 0;
+    });
+  });
+});
