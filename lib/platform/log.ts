@@ -207,6 +207,24 @@ export interface LogTarget {
  * array only when some line has data, and the lines not kept before these (past the cap).
  */
 export function logBatchInsert(target: LogTarget, lines: LogLine[], dropped?: DroppedLines): SQL {
+  const row = encodeLogBatch(lines, dropped);
+  return sql`insert into attempt_log_batches (attempt_id, run_created_at, at, offsets, levels, messages, data, dropped)
+    values (${target.attemptId}, ${target.runCreatedAt.toISOString()}::timestamptz, ${row.at}::timestamptz,
+            ${row.offsets}::int[], ${row.levels}, ${row.messages}::text[], ${row.data === null ? null : JSON.stringify(row.data)}::jsonb,
+            ${row.dropped}::int[])`;
+}
+
+/** One attempt_log_batches row's columns as text (array literals) and JSON, for logBatchInsert and the runner's batch outcome. */
+export interface EncodedLogBatch {
+  at: string;
+  offsets: string | null;
+  levels: string;
+  messages: string;
+  data: unknown[] | null;
+  dropped: string | null;
+}
+
+export function encodeLogBatch(lines: LogLine[], dropped?: DroppedLines): EncodedLogBatch {
   const base = lines.length > 0 ? lines[0].at.getTime() : Date.now();
   let levels = '';
   let offsets = '{';
@@ -222,11 +240,14 @@ export function logBatchInsert(target: LogTarget, lines: LogLine[], dropped?: Dr
     messages += (i ? ',' : '') + arrayElement(l.message);
     if (l.data !== undefined && l.data !== null) hasData = true;
   }
-  const data = hasData ? JSON.stringify(lines.map((l) => l.data ?? null)) : null;
-  const droppedArray = dropped ? `{${LEVELS.map((l) => dropped[l]).join(',')}}` : null;
-  return sql`insert into attempt_log_batches (attempt_id, run_created_at, at, offsets, levels, messages, data, dropped)
-    values (${target.attemptId}, ${target.runCreatedAt.toISOString()}::timestamptz, ${new Date(base).toISOString()}::timestamptz,
-            ${spread ? offsets + '}' : null}::int[], ${levels}, ${messages + '}'}::text[], ${data}::jsonb, ${droppedArray}::int[])`;
+  return {
+    at: new Date(base).toISOString(),
+    offsets: spread ? offsets + '}' : null,
+    levels,
+    messages: messages + '}',
+    data: hasData ? lines.map((l) => l.data ?? null) : null,
+    dropped: dropped ? `{${LEVELS.map((l) => dropped[l]).join(',')}}` : null,
+  };
 }
 
 /** A text[] literal element: quoted, backslash and quote escaped; NUL (which text cannot hold) replaced. */

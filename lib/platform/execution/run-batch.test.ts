@@ -7,6 +7,7 @@ import { freshDatabase, type TestDatabase } from '../../../test/db';
 import { platformEvents, startTestBoss, waitFor } from '../../../test/fixtures/platform';
 import { defineIntegration, type IntegrationDefinition } from '../contract';
 import { TransientError } from '../errors';
+import { platformMetrics } from '../observability/metrics';
 import { buildRegistry, syncRegistry } from '../registry';
 import { runNow } from '../triggers/triggers';
 import { startLiveness, type Liveness } from './liveness';
@@ -33,6 +34,8 @@ const noop = (name: string) =>
     settings: z.object({}),
     async execute(ctx) {
       ctx.cursor.set({ done: ctx.run.id });
+      ctx.log.info('booked "1" \\ {x}', { run: ctx.run.id });
+      ctx.log.warn('second line');
       return { processed: 1 };
     },
   });
@@ -108,6 +111,8 @@ describe('a batch of runs of different integrations', () => {
       .set({ status: 'retrying', startedAt: sql`now()` })
       .where(eq(runs.id, ahead));
     expect(jobs.map((j) => j.data.runId).sort()).toEqual(Object.values(ids).sort());
+    const fallbacks = async () => (await platformMetrics().batchSettleFallbacks.get()).values[0]?.value ?? 0;
+    const fallbacksBefore = await fallbacks();
     const control = new AbortController();
     const batch = executeRunBatch(
       { db: t.db, boss, registry: buildRegistry(defs), workerId: 'batch-test', liveness },
@@ -141,12 +146,22 @@ describe('a batch of runs of different integrations', () => {
       'not-its-turn': 'deferred',
     });
 
-    // Each outcome recorded once, on the rows.
+    // The successes were recorded by the batch's shared transaction, not run by run after it failed.
+    expect(await fallbacks()).toBe(fallbacksBefore);
+    // Each outcome recorded once, on the rows, with the attempt's last log lines written once by it.
     for (const name of ['plain-a', 'plain-b']) {
       const run = await runRow(ids[name]);
       expect(run.status).toBe('succeeded');
       const rows = await t.db.select().from(attempts).where(eq(attempts.runId, ids[name]));
       expect(rows.map((a) => a.outcome)).toEqual(['succeeded']);
+      const lines = await t.db.execute<{ level: string; message: string; data: unknown }>(
+        sql`select level, message, data from attempt_logs where attempt_id = ${rows[0].id} order by id`,
+      );
+      expect(lines.map((l) => ({ ...l }))).toEqual([
+        { level: 'info', message: expect.stringMatching(/^attempt 1 of \d+ started on batch-test$/), data: expect.anything() },
+        { level: 'info', message: 'booked "1" \\ {x}', data: { run: ids[name] } },
+        { level: 'warn', message: 'second line', data: null },
+      ]);
     }
     expect((await runRow(ids['cancelled-meanwhile'])).status).toBe('cancelled');
     expect((await runRow(ids['taken-over'])).status).toBe('running');

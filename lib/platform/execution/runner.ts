@@ -16,7 +16,7 @@ import {
   isDatabaseUnavailableError,
 } from '../errors';
 import { applyPendingEvents } from '../intake/process';
-import { logBatchInsert, writeLogLines, type LogLine } from '../log';
+import { encodeLogBatch, logBatchInsert, writeLogLines, type LogLine } from '../log';
 import { platformMetrics } from '../observability/metrics';
 import { contextFromTraceparent, CORRELATION_ATTRIBUTE, SpanStatusCode, withSpan } from '../observability/tracing';
 import { breakerDeferralFrom, breakerRowJson } from '../resilience/breaker';
@@ -309,16 +309,10 @@ async function settleSucceededBatch(deps: RunnerDeps, entries: SucceededArgs[]):
       };
     }),
   );
+  // Each attempt's last lines as one attempt_log_batches row, like a flush of its log.
   const logs = JSON.stringify(
     entries.flatMap(([, , run, attemptId, , , lastLines]) =>
-      lastLines.map((l) => ({
-        attempt_id: attemptId,
-        run_created_at: run.createdAt.toISOString(),
-        at: l.at.toISOString(),
-        level: l.level,
-        message: l.message,
-        data: l.data ?? null,
-      })),
+      lastLines.length === 0 ? [] : [{ attempt_id: attemptId, run_created_at: run.createdAt.toISOString(), ...encodeLogBatch(lastLines) }],
     ),
   );
   let closed: Set<string>;
@@ -352,6 +346,8 @@ async function settleSucceededBatch(deps: RunnerDeps, entries: SucceededArgs[]):
       return ok;
     });
   } catch {
+    // Counted: the batch path is the fast one, and a statement that always fails must not hide behind this fallback.
+    platformMetrics().batchSettleFallbacks.inc();
     return Promise.all(entries.map((args) => finishSucceeded(...args)));
   }
   return Promise.all(
@@ -401,12 +397,10 @@ const SETTLE_BATCH_SQL = `
                         where later.id = cursors.run_id
                           and later.created_at > (select created_at from runs where id = excluded.run_id))),
   logs as (
-    insert into attempt_logs (attempt_id, run_created_at, at, level, message, data)
-    select l.attempt_id, l.run_created_at, l.at, l.level, l.message, l.data
-      from rows from (jsonb_to_recordset($2::jsonb)
-             as (attempt_id uuid, run_created_at timestamptz, at timestamptz, level text, message text, data jsonb))
-           with ordinality as l(attempt_id, run_created_at, at, level, message, data, n)
-     order by l.n)
+    insert into attempt_log_batches (attempt_id, run_created_at, at, offsets, levels, messages, data)
+    select l.attempt_id, l.run_created_at, l.at, l.offsets::int[], l.levels, l.messages::text[], l.data
+      from jsonb_to_recordset($2::jsonb)
+           as l(attempt_id uuid, run_created_at timestamptz, at timestamptz, offsets text, levels text, messages text, data jsonb))
   select id::text as attempt_id from closed`;
 
 /** The run, its integration, an attempt left 'running', its first turn and its breaker, for each id, in one round trip. */

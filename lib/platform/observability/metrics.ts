@@ -21,6 +21,7 @@ export interface PlatformMetrics {
   outboundRequests: Counter<'integration' | 'status_class'>;
   alertDeliveries: Counter<'channel_type' | 'outcome'>;
   webhookEvents: Counter<'integration' | 'outcome'>;
+  batchSettleFallbacks: Counter;
 }
 
 const KEY = Symbol.for('junction.platform-metrics');
@@ -65,6 +66,11 @@ function create(): PlatformMetrics {
       name: 'junction_webhook_events_total',
       help: 'Inbound webhook events, by integration and outcome (accepted, duplicate, rejected): incremented by the intake through recordWebhookIntake().',
       labelNames: ['integration', 'outcome'],
+      registers,
+    }),
+    batchSettleFallbacks: new Counter({
+      name: 'junction_run_batch_settle_fallbacks_total',
+      help: 'Fetched batches whose shared success transaction failed (a database error), so each run was recorded on its own: should stay 0.',
       registers,
     }),
   };
