@@ -223,3 +223,26 @@ export const attemptLogs = pgView('attempt_logs', {
   data: jsonb('data').$type<unknown>(),
 }).existing();
 export type AttemptLog = typeof attemptLogs.$inferSelect;
+
+/**
+ * The inventory's hourly rollup (migration 0017): an hour (UTC, by created_at) is here once it has
+ * closed and every non-dry run created in it has finished, so its counts never change again.
+ */
+export const runRollupHours = pgTable('run_rollup_hours', {
+  hour: tstz('hour').primaryKey(),
+  sealedAt: tstz('sealed_at').notNull().defaultNow(),
+});
+
+/** Finished and succeeded non-dry runs per integration and sealed hour (none for an hour without runs). */
+export const runRollupCounts = pgTable(
+  'run_rollup_counts',
+  {
+    hour: tstz('hour')
+      .notNull()
+      .references(() => runRollupHours.hour, { onDelete: 'cascade' }),
+    integration: text('integration').notNull(),
+    finished: integer('finished').notNull(),
+    succeeded: integer('succeeded').notNull(),
+  },
+  (t) => [primaryKey({ name: 'run_rollup_counts_pkey', columns: [t.hour, t.integration] })],
+);

@@ -1,6 +1,7 @@
 import { lt, sql } from 'drizzle-orm';
 import type { Database } from '../../../db/client';
 import { endedSessions } from '../../../db/schema';
+import { forgetRunHoursBefore, sealRunHours } from '../read-models/run-rollup';
 import { TERMINAL_RUN_STATUSES } from '../run-status';
 import { pruneIdempotencyKeys } from '../triggers/idempotency';
 
@@ -52,6 +53,9 @@ export async function pruneRuns(
     deleted += rows.length;
     if (rows.length < batchSize) break;
   }
+  // The inventory's rollup must not count runs that are gone (it only reads the last 24 hours,
+  // younger than any retention period, so this never changes what it shows).
+  await forgetRunHoursBefore(db, params.olderThan);
   return { deleted, droppedWeeks };
 }
 
@@ -59,8 +63,14 @@ export interface Pruner {
   stop(): void;
 }
 
-/** Prunes now and then every `intervalMs`; errors (a database restart) only skip a round. */
-export function startPruner(db: Database, params: { retentionDays: number; intervalMs?: number; log?: (message: string) => void }): Pruner {
+/**
+ * Prunes now and then every `intervalMs`, and seals the inventory's closed hours (sealRunHours)
+ * every `rollupIntervalMs` (default 5 minutes); errors (a database restart) only skip a round.
+ */
+export function startPruner(
+  db: Database,
+  params: { retentionDays: number; intervalMs?: number; rollupIntervalMs?: number; log?: (message: string) => void },
+): Pruner {
   const round = async () => {
     try {
       // The weeks ahead first: an insert into a missing week lands in the DEFAULT partition.
@@ -84,8 +94,23 @@ export function startPruner(db: Database, params: { retentionDays: number; inter
       params.log?.(`pruning skipped: ${(error as Error).message}`);
     }
   };
+  const seal = async () => {
+    try {
+      await sealRunHours(db);
+    } catch (error) {
+      params.log?.(`run rollup skipped: ${(error as Error).message}`);
+    }
+  };
   void round();
+  void seal();
   const timer = setInterval(() => void round(), params.intervalMs ?? 3_600_000);
   timer.unref();
-  return { stop: () => clearInterval(timer) };
+  const rollupTimer = setInterval(() => void seal(), params.rollupIntervalMs ?? 300_000);
+  rollupTimer.unref();
+  return {
+    stop: () => {
+      clearInterval(timer);
+      clearInterval(rollupTimer);
+    },
+  };
 }

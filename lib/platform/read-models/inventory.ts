@@ -69,8 +69,8 @@ export function deriveState(row: {
 
 /**
  * Every integration with what an operator needs at a glance, in one statement. The last run comes
- * from runs_integration_created_idx, one index entry per integration; the 24 h counts from one
- * pass over the last 24 hours of runs_created_idx, grouped by integration.
+ * from runs_integration_created_idx, one index entry per integration; the 24 h counts from the
+ * hourly rollup of sealed hours plus at most a few hours of runs_created_idx read live.
  */
 export async function listInventory(db: DatabaseOrTransaction, params: { search?: string; name?: string } = {}): Promise<InventoryRow[]> {
   const search = params.search?.trim() ? `%${params.search.trim().replace(/[%_\\]/g, (c) => `\\${c}`)}%` : null;
@@ -93,16 +93,27 @@ export async function listInventory(db: DatabaseOrTransaction, params: { search?
          where r.integration >= i.name and r.integration <= i.name and not r.dry_run
          order by r.integration, r.created_at desc nulls last, r.id desc nulls last limit 1) lr on true
       left join (
-        -- One pass over the last 24 hours for every integration: a count per integration (a
-        -- lateral) visited each heap page of those 24 hours once per integration, since runs of
-        -- all integrations share the pages.
-        select r.integration,
-               count(*) filter (where r.status in ('succeeded', 'failed')) as finished,
-               count(*) filter (where r.status = 'succeeded') as succeeded
-          from runs r
-         where r.created_at > now() - interval '24 hours' and not r.dry_run
-           and (${name}::text is null or r.integration = ${name})
-         group by r.integration) s on s.integration = i.name
+        -- Finished runs created in the last 24 hours: the sealed hours from the rollup (migration
+        -- 0017, lib/platform/read-models/run-rollup.ts), the rest live from runs_created_idx: the
+        -- partial hour 24 hours back, any hour not sealed yet, the current hour. One statement, one
+        -- snapshot: a run is counted once, in its sealed hour or live.
+        select c.integration, sum(c.finished) as finished, sum(c.succeeded) as succeeded
+          from (
+            select rc.integration, rc.finished, rc.succeeded
+              from run_rollup_counts rc
+             where rc.hour >= date_trunc('hour', now() - interval '24 hours', 'UTC') + interval '1 hour'
+               and rc.hour < date_trunc('hour', now(), 'UTC')
+               and (${name}::text is null or rc.integration = ${name})
+            union all
+            select r.integration,
+                   count(*) filter (where r.status in ('succeeded', 'failed')),
+                   count(*) filter (where r.status = 'succeeded')
+              from run_rollup_live_ranges(now()) live
+              join runs r on r.created_at >= live.lo and r.created_at < live.hi
+             where r.created_at > now() - interval '24 hours' and not r.dry_run
+               and (${name}::text is null or r.integration = ${name})
+             group by r.integration) c
+         group by c.integration) s on s.integration = i.name
       left join lateral (
         select count(*) as n from incidents x where x.integration = i.name and x.closed_at is null) inc on true
      where (${search}::text is null or i.name ilike ${search} or i.description ilike ${search})
