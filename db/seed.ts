@@ -3,6 +3,7 @@ import { eq, inArray, sql } from 'drizzle-orm';
 import type { Keyring } from '../lib/platform/governance/crypto';
 import { writeSecrets } from '../lib/platform/governance/secrets';
 import { logBatchInsert } from '../lib/platform/log';
+import { reopenRunHours } from '../lib/platform/read-models/run-rollup';
 import type { Database, Transaction } from './client';
 import { generateHostData } from './host-data';
 import {
@@ -130,6 +131,8 @@ export async function seedDemo(db: Database, options: SeedOptions): Promise<bool
       .onConflictDoNothing()
       .returning();
     if (inserted.length === 0) return false;
+    // Runs of the past hours: the inventory's rollup must count them (a worker may have sealed those hours).
+    await reopenRunHours(tx);
     await generateHostData(tx, { customers: 24, invoices: 300, seed: 7, spreadDays: 14, until: now });
     // The demo integrations have existed since before their history (15 days of runs, credentials
     // and config changes): their rows say so, or the console would show changes older than them.

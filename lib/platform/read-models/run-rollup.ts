@@ -1,5 +1,5 @@
 import { sql } from 'drizzle-orm';
-import type { Database } from '../../../db/client';
+import type { Database, DatabaseOrTransaction } from '../../../db/client';
 import { ACTIVE_RUN_STATUSES } from '../run-status';
 
 /**
@@ -79,4 +79,14 @@ export async function sealRunHours(db: Database): Promise<{ sealed: number; drop
 export async function forgetRunHoursBefore(db: Database, olderThan: Date): Promise<number> {
   const rows = await db.execute(sql`delete from run_rollup_hours where hour < ${olderThan.toISOString()}::timestamptz returning 1`);
   return rows.length;
+}
+
+/**
+ * For a transaction that writes runs with a created_at in the past (the demo seed, a backfill):
+ * forgets every sealed hour and holds the sealer off until that transaction ends, so the hours it
+ * writes into are sealed again, with its runs, by the next round.
+ */
+export async function reopenRunHours(tx: DatabaseOrTransaction): Promise<void> {
+  await tx.execute(sql`select pg_advisory_xact_lock(${ROLLUP_LOCK})`);
+  await tx.execute(sql`delete from run_rollup_hours`);
 }
