@@ -5,7 +5,7 @@ import * as schema from '../db/schema';
 import { ensureRunPartitions } from '../lib/platform/execution/retention';
 import { appendAudit, auditChainStatus, changesSince, verifyAuditChain } from '../lib/platform/governance/audit';
 import { listInventory } from '../lib/platform/read-models/inventory';
-import { getRunDetail, listRuns, runCursor } from '../lib/platform/read-models/run-queries';
+import { AWAITING_ACTION_WINDOW_MS, getRunDetail, listRuns, overviewStats, runCursor } from '../lib/platform/read-models/run-queries';
 import { sealRunHours } from '../lib/platform/read-models/run-rollup';
 import { buildRegistry, syncRegistry } from '../lib/platform/registry';
 import { createBenchDatabase, median, percentile, table, type BenchContext } from './lib';
@@ -243,6 +243,12 @@ export async function runConsole(ctx: BenchContext): Promise<BenchResult> {
         name: 'inventory before the rollup (the old statement, for comparison)',
         comparison: true,
         call: (db) => inventoryBeforeRollup(db),
+      },
+      {
+        // The Overview page's other statements: failed runs awaiting action (7 days) and the daily
+        // finished/succeeded counts of the last 7 days, both passes over runs (not the rollup yet).
+        name: 'Overview stats (7 days: failed awaiting action, daily counts)',
+        call: (db) => overviewStats(db, { since: new Date(Date.now() - AWAITING_ACTION_WINDOW_MS) }),
       },
       { name: 'runs list, failed, first page of 50', call: (db) => listRuns(db, { status: 'failed', limit: 50 }) },
       { name: 'runs list, failed, keyset page 400 deep', call: (db) => listRuns(db, { status: 'failed', limit: 50, after: deepCursor }) },
