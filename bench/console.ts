@@ -69,22 +69,30 @@ export async function generate(db: Database, size: (typeof CONSOLE_SIZES)[keyof 
     await db.transaction(async (tx) => {
       await tx.execute(sql`set local synchronous_commit = off`);
       await tx.execute(sql`set local maintenance_work_mem = '512MB'`);
-      // migrate created the weeks around now: replace them (empty) by loaded ones.
-      for (const table of ['attempt_logs', 'attempts', 'runs']) {
-        const name = `${table}_w${suffix}`;
-        const [exists] = await tx.execute<{ attached: boolean }>(sql`select to_regclass(${name}) is not null as attached`);
-        if (exists.attached) {
-          await tx.execute(sql.raw(`alter table ${table} detach partition ${name}`));
-          await tx.execute(sql.raw(`drop table ${name}`));
-        }
+      // migrate created the weeks around now: replace them by loaded ones when empty. A week that
+      // already holds runs (benchmark 6 adds these runs to the demo's) is loaded in place instead.
+      const [exists] = await tx.execute<{ attached: boolean }>(sql`select to_regclass(${`runs_w${suffix}`}) is not null as attached`);
+      let inPlace = false;
+      if (exists.attached) {
+        const [held] = await tx.execute<{ rows: boolean }>(sql`select exists (select from ${sql.raw(`runs_w${suffix}`)}) as rows`);
+        inPlace = held.rows;
       }
-      await tx.execute(sql.raw(`create table runs_w${suffix} (like runs including defaults)`));
-      await tx.execute(sql.raw(`create table attempts_w${suffix} (like attempts including defaults)`));
+      if (!inPlace) {
+        if (exists.attached)
+          for (const table of ['attempt_logs', 'attempts', 'runs']) {
+            await tx.execute(sql.raw(`alter table ${table} detach partition ${table}_w${suffix}`));
+            await tx.execute(sql.raw(`drop table ${table}_w${suffix}`));
+          }
+        await tx.execute(sql.raw(`create table runs_w${suffix} (like runs including defaults)`));
+        await tx.execute(sql.raw(`create table attempts_w${suffix} (like attempts including defaults)`));
+      }
+      const runsTable = sql.raw(inPlace ? 'runs' : `runs_w${suffix}`);
+      const attemptsTable = sql.raw(inPlace ? 'attempts' : `attempts_w${suffix}`);
       for (let lo = gLow; lo <= gHigh; lo += CHUNK) {
         const hi = Math.min(gHigh, lo + CHUNK - 1);
         await tx.execute(sql`
           with r as (
-            insert into ${sql.raw(`runs_w${suffix}`)} (id, integration, trigger, status, triggered_by, correlation_id, max_attempts,
+            insert into ${runsTable} (id, integration, trigger, status, triggered_by, correlation_id, max_attempts,
                                                      attempt_count, created_at, started_at, finished_at, error_message, result)
             select gen_random_uuid(), 'bench-noop-' || (g % ${size.integrations}), 'schedule',
                    (case when g % 20 = 0 then 'failed' else 'succeeded' end)::run_status, 'schedule', md5(g::text), 3,
@@ -96,7 +104,7 @@ export async function generate(db: Database, size: (typeof CONSOLE_SIZES)[keyof 
                       from generate_series(${lo}::int, ${hi}::int) g) s
              where at >= ${from}::timestamptz and at < ${to}::timestamptz and g < ${size.runs}
             returning id, status, created_at)
-          insert into ${sql.raw(`attempts_w${suffix}`)} (run_id, run_created_at, number, job_id, worker, outcome, error_message,
+          insert into ${attemptsTable} (run_id, run_created_at, number, job_id, worker, outcome, error_message,
                                                         error_class, started_at, finished_at)
           select r.id, r.created_at, n, null, 'bench-worker',
                  (case when r.status = 'failed' or n < ${size.attemptsPerRun} then 'failed' else 'succeeded' end)::attempt_outcome,
@@ -105,10 +113,12 @@ export async function generate(db: Database, size: (typeof CONSOLE_SIZES)[keyof 
                  r.created_at + make_interval(secs => n), r.created_at + make_interval(secs => n + 1)
             from r cross join generate_series(1, ${size.attemptsPerRun}) n`);
       }
-      const bounds = sql.raw(`for values from ('${from}') to ('${to}')`);
-      await tx.execute(sql`alter table runs attach partition ${sql.raw(`runs_w${suffix}`)} ${bounds}`);
-      await tx.execute(sql`alter table attempts attach partition ${sql.raw(`attempts_w${suffix}`)} ${bounds}`);
-      await tx.execute(sql`create table ${sql.raw(`attempt_logs_w${suffix}`)} partition of attempt_logs ${bounds}`);
+      if (!inPlace) {
+        const bounds = sql.raw(`for values from ('${from}') to ('${to}')`);
+        await tx.execute(sql`alter table runs attach partition ${sql.raw(`runs_w${suffix}`)} ${bounds}`);
+        await tx.execute(sql`alter table attempts attach partition ${sql.raw(`attempts_w${suffix}`)} ${bounds}`);
+        await tx.execute(sql`create table ${sql.raw(`attempt_logs_w${suffix}`)} partition of attempt_logs ${bounds}`);
+      }
     });
     if (size.runs > 1_000_000) {
       const s = (performance.now() - started) / 1000;
