@@ -79,7 +79,7 @@ export async function generate(db: Database, size: (typeof CONSOLE_SIZES)[keyof 
       }
       if (!inPlace) {
         if (exists.attached)
-          for (const table of ['attempt_logs', 'attempts', 'runs']) {
+          for (const table of ['attempt_log_batches', 'attempts', 'runs']) {
             await tx.execute(sql.raw(`alter table ${table} detach partition ${table}_w${suffix}`));
             await tx.execute(sql.raw(`drop table ${table}_w${suffix}`));
           }
@@ -117,7 +117,7 @@ export async function generate(db: Database, size: (typeof CONSOLE_SIZES)[keyof 
         const bounds = sql.raw(`for values from ('${from}') to ('${to}')`);
         await tx.execute(sql`alter table runs attach partition ${sql.raw(`runs_w${suffix}`)} ${bounds}`);
         await tx.execute(sql`alter table attempts attach partition ${sql.raw(`attempts_w${suffix}`)} ${bounds}`);
-        await tx.execute(sql`create table ${sql.raw(`attempt_logs_w${suffix}`)} partition of attempt_logs ${bounds}`);
+        await tx.execute(sql`create table ${sql.raw(`attempt_log_batches_w${suffix}`)} partition of attempt_log_batches ${bounds}`);
       }
     });
     if (size.runs > 1_000_000) {
