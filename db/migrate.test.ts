@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import { sql } from 'drizzle-orm';
 import { readMigrationFiles } from 'drizzle-orm/migrator';
 import postgres from 'postgres';
@@ -173,6 +173,72 @@ describe('migration 0018: compact attempt logs', () => {
           from attempt_log_batches b join attempts a on a.id = b.attempt_id join runs r on r.id = a.run_id`);
       // Per attempt ceil(40k / 200) rows: 1 + 1 + 1 + 1 + 1 + 2 + 2 + 2 + 2 + 2 + 3 + 3.
       expect(rows).toEqual({ rows: 21, misplaced: 0, largest: 200 });
+      expect(await migrationStatus(db)).toMatchObject({ current: true });
+    } finally {
+      await disconnect(db);
+      await admin.unsafe(`drop database if exists ${name} with (force)`);
+      await admin.end();
+    }
+  });
+});
+
+describe('migration 0019: retried_at', () => {
+  it('marks every run retried before it with its first retry, and runs retried after it by the trigger', async () => {
+    const admin = postgres(inject('adminUrl'), { max: 1, onnotice: () => {} });
+    const name = `jt_mig19_${randomBytes(4).toString('hex')}`;
+    await admin.unsafe(`create database ${name}`);
+    const url = new URL(inject('adminUrl'));
+    url.pathname = `/${name}`;
+    const db = connect(url.toString(), { max: 1, name: 'mig19' });
+    try {
+      // The schema as it was before 0019, recorded in the journal as applied.
+      const before = readMigrationFiles({ migrationsFolder }).filter((m) => m.folderMillis < 1797500000000);
+      await db.execute(sql`create schema drizzle`);
+      await db.execute(sql`create table drizzle.__drizzle_migrations (id serial primary key, hash text not null, created_at bigint)`);
+      for (const m of before) {
+        for (const statement of m.sql) await db.execute(sql.raw(statement));
+        await db.execute(sql`insert into drizzle.__drizzle_migrations (hash, created_at) values (${m.hash}, ${m.folderMillis})`);
+      }
+      await db.execute(sql`insert into integrations (name, breaker_key) values ('x', 'x')`);
+      await db.execute(sql`select ensure_run_partitions(now() - interval '30 days', 6)`);
+      // a failed 20 days ago, retried by b 10 days ago (another week), which failed and was
+      // retried twice, by c and d (before retries were refused); e failed and was never retried.
+      const ids = { a: randomUUID(), b: randomUUID(), c: randomUUID(), d: randomUUID(), e: randomUUID() };
+      await db.execute(sql`
+        insert into runs (id, integration, trigger, status, triggered_by, correlation_id, max_attempts, retry_of, created_at)
+        values (${ids.a}, 'x', 'schedule', 'failed', 's', 'c', 3, null, date_trunc('milliseconds', now()) - interval '20 days'),
+               (${ids.b}, 'x', 'retry', 'failed', 's', 'c', 3, ${ids.a}, date_trunc('milliseconds', now()) - interval '10 days'),
+               (${ids.c}, 'x', 'retry', 'succeeded', 's', 'c', 3, ${ids.b}, date_trunc('milliseconds', now()) - interval '2 days'),
+               (${ids.d}, 'x', 'retry', 'succeeded', 's', 'c', 3, ${ids.b}, date_trunc('milliseconds', now()) - interval '3 days'),
+               (${ids.e}, 'x', 'schedule', 'failed', 's', 'c', 3, null, date_trunc('milliseconds', now()) - interval '1 day')`);
+
+      await applyMigrations(db);
+
+      const retriedAt = async () =>
+        Object.fromEntries(
+          (
+            await db.execute<{ id: string; created_at: string; retried_at: string | null }>(
+              sql`select id, created_at::text, retried_at::text from runs`,
+            )
+          ).map((r) => [r.id, r]),
+        );
+      const backfilled = await retriedAt();
+      expect(backfilled[ids.a].retried_at).toBe(backfilled[ids.b].created_at);
+      expect(backfilled[ids.b].retried_at).toBe(backfilled[ids.d].created_at);
+      for (const id of [ids.c, ids.d, ids.e]) expect(backfilled[id].retried_at).toBeNull();
+
+      // e retried now, through the trigger; the partial index holds the runs awaiting action.
+      const f = randomUUID();
+      await db.execute(sql`
+        insert into runs (id, integration, trigger, status, triggered_by, correlation_id, max_attempts, retry_of)
+        values (${f}, 'x', 'retry', 'queued', 's', 'c', 3, ${ids.e})`);
+      const after = await retriedAt();
+      expect(after[ids.e].retried_at).toBe(after[f].created_at);
+      expect(after[ids.b].retried_at).toBe(backfilled[ids.b].retried_at);
+      const [index] = await db.execute<{ n: number }>(
+        sql`select count(*)::int as n from pg_indexes where tablename = 'runs' and indexname = 'runs_awaiting_action_idx'`,
+      );
+      expect(index.n).toBe(1);
       expect(await migrationStatus(db)).toMatchObject({ current: true });
     } finally {
       await disconnect(db);

@@ -5,7 +5,7 @@ import { SuccessChart } from '@/components/integrations/success-chart';
 import { Card, CardContent, CardDescription, CardHeader, CardTitle } from '@/components/ui/card';
 import { requireUser } from '@/lib/auth/guards';
 import { checkHealth } from '@/lib/platform/read-models/health';
-import { AWAITING_ACTION_WINDOW_MS, awaitingActionFilter, overviewStats } from '@/lib/platform/read-models/run-queries';
+import { AWAITING_ACTION_WINDOW_MS, awaitingActionFilter, OVERVIEW_DAYS, overviewStats } from '@/lib/platform/read-models/run-queries';
 import { lastDays } from '@/lib/platform/read-models/run-text';
 import { getDb } from '@/lib/server/db';
 import { getInventory } from '@/lib/server/queries';
@@ -34,11 +34,12 @@ function Stat({ label, value, href, tone }: { label: string; value: number; href
 export default async function OverviewPage() {
   await requireUser();
   const db = getDb();
-  // One bound for the count and the list it links to, so both show the same runs.
-  const since = new Date(Date.now() - AWAITING_ACTION_WINDOW_MS);
-  const [inventory, stats, health] = await Promise.all([getInventory(), overviewStats(db, { since }), checkHealth(db)]);
+  // One clock for the count, the list it links to and the chart's days: the same runs, the same days.
+  const now = new Date();
+  const since = new Date(now.getTime() - AWAITING_ACTION_WINDOW_MS);
+  const [inventory, stats, health] = await Promise.all([getInventory(), overviewStats(db, { since, now }), checkHealth(db)]);
   const count = (state: string) => inventory.filter((i) => i.state === state).length;
-  const days = lastDays(7);
+  const days = lastDays(OVERVIEW_DAYS, now);
   const checks = [
     ['Database', health.database],
     ['Migrations', health.migrations],

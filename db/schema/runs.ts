@@ -57,6 +57,8 @@ export const runs = pgTable(
     status: runStatusEnum('status').notNull().default('queued'),
     triggeredBy: text('triggered_by').notNull(),
     retryOf: uuid('retry_of'),
+    /** When this run was first retried (its first retry's created_at), kept by the trigger runs_mark_retried (migration 0019). */
+    retriedAt: tstz('retried_at'),
     reason: text('reason'),
     correlationId: text('correlation_id').notNull(),
     /** W3C traceparent of the request that created the run: its attempts continue that trace. */
@@ -114,6 +116,10 @@ export const runs = pgTable(
     index('runs_integration_created_idx').on(t.integration, t.createdAt.desc(), t.id.desc()),
     index('runs_status_created_idx').on(t.status, t.createdAt.desc(), t.id.desc()),
     index('runs_retry_of_idx').on(t.retryOf),
+    // The Overview's failed runs awaiting action, by created_at (migration 0019): an index-only count.
+    index('runs_awaiting_action_idx')
+      .on(t.createdAt)
+      .where(sql`status = 'failed' and not dry_run and retried_at is null`),
   ],
 );
 export type Run = typeof runs.$inferSelect;

@@ -130,6 +130,7 @@ export const ZRunDetailResponse = z.object({
     correlationId: z.string(),
     attemptCount: z.number().int(),
     createdAt: instant,
+    retriedAt: instant.nullable().meta({ description: 'When the run was first retried (its first retry was created); null: not retried' }),
   }),
   attempts: z.array(
     z.looseObject({

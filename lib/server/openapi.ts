@@ -187,7 +187,7 @@ export const API_OPERATIONS: ApiOperation[] = [
     pathParams: runIdParam,
     response: ZRunDetailResponse,
     example: {
-      run: { ...runListItem, correlationId: 'b0c4e6a8-3b1f-4e6d-9a2c-5f7e8d9c0b1a' },
+      run: { ...runListItem, correlationId: 'b0c4e6a8-3b1f-4e6d-9a2c-5f7e8d9c0b1a', retriedAt: null },
       attempts: [
         {
           id: RUN2,

@@ -53,8 +53,8 @@ export async function pruneRuns(
     deleted += rows.length;
     if (rows.length < batchSize) break;
   }
-  // The inventory's rollup must not count runs that are gone (it only reads the last 24 hours,
-  // younger than any retention period, so this never changes what it shows).
+  // The rollup must not count runs that are gone: the inventory reads the last 24 hours (younger
+  // than any retention period), the Overview the last 7 days, which a retention of a few days cuts.
   await forgetRunHoursBefore(db, params.olderThan);
   return { deleted, droppedWeeks };
 }

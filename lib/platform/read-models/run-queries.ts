@@ -1,4 +1,4 @@
-import { and, asc, eq, gte, inArray, lte, sql, type SQL } from 'drizzle-orm';
+import { and, asc, eq, gte, inArray, isNotNull, isNull, lte, sql, type SQL } from 'drizzle-orm';
 import { z } from 'zod';
 import type { DatabaseOrTransaction } from '../../../db/client';
 import { attempts, runs, runStatusEnum, runTriggerEnum, type Attempt, type Run } from '../../../db/schema';
@@ -65,8 +65,9 @@ export async function queryRuns(db: DatabaseOrTransaction, f: RunFilter): Promis
   if (f.dryRun === 'exclude') where.push(eq(runs.dryRun, false));
   if (f.from) where.push(gte(runs.createdAt, f.from));
   if (f.to) where.push(lte(runs.createdAt, f.to));
-  if (f.retried === 'exclude') where.push(sql`not exists (select 1 from runs x where x.retry_of = ${runs.id})`);
-  if (f.retried === 'only') where.push(sql`exists (select 1 from runs x where x.retry_of = ${runs.id})`);
+  // retried_at: set on a run when it is first retried (migration 0019), instead of a probe per row.
+  if (f.retried === 'exclude') where.push(isNull(runs.retriedAt));
+  if (f.retried === 'only') where.push(isNotNull(runs.retriedAt));
   if (f.after) {
     const { at, id } = f.after;
     // A JS Date keeps milliseconds, created_at microseconds: take the cursor row's exact time by id,
@@ -94,7 +95,10 @@ export async function queryRuns(db: DatabaseOrTransaction, f: RunFilter): Promis
       finishedAt: runs.finishedAt,
       hold: runs.hold,
       bulkOperationId: runs.bulkOperationId,
-      retriedBy: sql<string | null>`(select r2.id from runs r2 where r2.retry_of = "runs"."id" order by r2.created_at limit 1)`,
+      // Looked up for retried runs only, and a retry is newer than its run: the older weeks are skipped.
+      retriedBy: sql<string | null>`case when "runs"."retried_at" is not null then (
+        select r2.id from runs r2 where r2.retry_of = "runs"."id" and r2.created_at >= "runs"."created_at"
+         order by r2.created_at limit 1) end`,
     })
     .from(runs)
     .where(where.length ? and(...where) : undefined)
@@ -165,12 +169,14 @@ export interface OverviewStats {
   failedAwaitingAction: number;
   undeliveredIncidents: number;
   running: number;
-  /** Per integration and day (UTC), finished non-dry runs and how many succeeded, last 7 days. */
+  /** Per integration and day (UTC), finished non-dry runs and how many succeeded, last OVERVIEW_DAYS days. */
   daily: { integration: string; day: string; finished: number; succeeded: number }[];
 }
 
 /** Failed runs count as awaiting action for this long after they were created. */
 export const AWAITING_ACTION_WINDOW_MS = 7 * 86_400_000;
+/** The Overview's daily counts cover this many UTC days, today included. */
+export const OVERVIEW_DAYS = 7;
 
 /**
  * The Runs list that shows exactly the runs `failedAwaitingAction` counts (the Overview links to
@@ -181,27 +187,61 @@ export function awaitingActionFilter(since: Date) {
 }
 
 /**
- * `since` bounds "failed runs awaiting action" (default: 7 days before now); pass the same value
- * to awaitingActionFilter for the list the count links to.
+ * `since` bounds "failed runs awaiting action" (default: 7 days before `now`); pass the same value
+ * to awaitingActionFilter for the list the count links to. `now` (default: this process's clock)
+ * sets the UTC days of `daily`: pass the instant the page labels its days with (lastDays).
+ *
+ * Every time bound reaches the statements as a constant, as in listInventory: the planner then
+ * plans only the weekly partitions they can touch. The awaiting-action count is one range of
+ * runs_awaiting_action_idx (migration 0019); the daily counts come from the hourly rollup
+ * (run-rollup.ts) plus the hours it does not cover, read live, in one statement.
  */
-export async function overviewStats(db: DatabaseOrTransaction, params: { since?: Date } = {}): Promise<OverviewStats> {
-  const since = params.since ?? new Date(Date.now() - AWAITING_ACTION_WINDOW_MS);
-  const [counts] = await db.execute<{ failed: number; undelivered: number; running: number }>(sql`
-    select
-      (select count(*) from runs r where r.status = 'failed' and not r.dry_run
-          and r.created_at >= ${since.toISOString()}::timestamptz
-          and not exists (select 1 from runs x where x.retry_of = r.id))::int as failed,
-      (select count(*) from incidents i where i.undelivered)::int as undelivered,
-      (select count(*) from runs r where r.status in (${sql.join(
-        ACTIVE_RUN_STATUSES.map((s) => sql`${s}`),
-        sql`, `,
-      )}))::int as running`);
-  const daily = await db.execute<{ integration: string; day: string; finished: number; succeeded: number }>(sql`
-    select integration, to_char(date_trunc('day', created_at at time zone 'UTC'), 'YYYY-MM-DD') as day,
-           count(*) filter (where status in ('succeeded', 'failed'))::int as finished,
-           count(*) filter (where status = 'succeeded')::int as succeeded
-      from runs
-     where created_at > date_trunc('day', now() at time zone 'UTC') - interval '6 days' and not dry_run
-     group by 1, 2 order by 1, 2`);
+export async function overviewStats(db: DatabaseOrTransaction, params: { since?: Date; now?: Date } = {}): Promise<OverviewStats> {
+  const now = params.now ?? new Date();
+  const since = (params.since ?? new Date(now.getTime() - AWAITING_ACTION_WINDOW_MS)).toISOString();
+  const at = now.toISOString();
+  // No run is created after the page asked (created_at is its inserting transaction's start): a
+  // day of slack keeps the weeks ahead out of the plan without relying on the exact moment, or on
+  // this clock agreeing with the database's to the second.
+  const ahead = new Date(now.getTime() + 86_400_000).toISOString();
+  // 00:00 UTC of the first day shown: on the hour, so the rollup covers the window's start whole.
+  const firstDay = new Date(Date.UTC(now.getUTCFullYear(), now.getUTCMonth(), now.getUTCDate() - (OVERVIEW_DAYS - 1))).toISOString();
+  const [[counts], daily] = await Promise.all([
+    db.execute<{ failed: number; undelivered: number; running: number }>(sql`
+      select
+        (select count(*) from runs r
+          where r.status = 'failed' and not r.dry_run and r.retried_at is null
+            and r.created_at >= ${since}::timestamptz and r.created_at < ${ahead}::timestamptz)::int as failed,
+        (select count(*) from incidents i where i.undelivered)::int as undelivered,
+        (select count(*) from runs r
+          where r.status in (${sql.join(
+            ACTIVE_RUN_STATUSES.map((s) => sql`${s}`),
+            sql`, `,
+          )}))::int as running`),
+    // Finished runs per integration and UTC day since firstDay: the sealed hours from the rollup,
+    // the rest (the current hour, any hour not sealed yet) live from runs_created_idx. One
+    // statement, one snapshot: a run is counted once, in its sealed hour or live.
+    db.execute<{ integration: string; day: string; finished: number; succeeded: number }>(sql`
+      select c.integration, c.day, sum(c.finished)::int as finished, sum(c.succeeded)::int as succeeded
+        from (
+          select rc.integration, to_char(rc.hour at time zone 'UTC', 'YYYY-MM-DD') as day, rc.finished, rc.succeeded
+            from run_rollup_counts rc
+           where rc.hour >= ${firstDay}::timestamptz and rc.hour < date_trunc('hour', ${at}::timestamptz, 'UTC')
+          union all
+          select r.integration, to_char(r.created_at at time zone 'UTC', 'YYYY-MM-DD'),
+                 count(*) filter (where r.status in ('succeeded', 'failed')),
+                 count(*) filter (where r.status = 'succeeded')
+            from run_rollup_open_ranges(${firstDay}::timestamptz, ${at}::timestamptz) live
+            -- One index range per open range, whatever the statistics say: OFFSET 0 keeps the
+            -- subquery from being flattened into a join the planner may answer by reading the
+            -- whole window once and filtering it (with stale or no statistics on a new week).
+            cross join lateral (
+              select r.integration, r.created_at, r.status from runs r
+               where r.created_at >= live.lo and r.created_at < live.hi
+                 and r.created_at >= ${firstDay}::timestamptz and r.created_at < ${ahead}::timestamptz and not r.dry_run
+              offset 0) r
+           group by 1, 2) c
+       group by 1, 2 order by 1, 2`),
+  ]);
   return { failedAwaitingAction: counts.failed, undeliveredIncidents: counts.undelivered, running: counts.running, daily: [...daily] };
 }

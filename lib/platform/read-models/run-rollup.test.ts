@@ -4,7 +4,7 @@ import { integrations } from '../../../db/schema';
 import { freshDatabase, type TestDatabase } from '../../../test/db';
 import { ensureRunPartitions, pruneRuns } from '../execution/retention';
 import { listInventory } from './inventory';
-import { reopenRunHours, ROLLUP_KEEP_HOURS, sealRunHours } from './run-rollup';
+import { reopenRunHours, ROLLUP_KEEP_HOURS, ROLLUP_SEAL_HOURS, sealRunHours } from './run-rollup';
 
 const HOUR = 3_600_000;
 const DAY = 24 * HOUR;
@@ -166,7 +166,7 @@ describe('inventory rollup', () => {
     }
   });
 
-  it('stays consistent with retention: dropped weeks, pruned rows, and hours past the kept two days', async () => {
+  it('stays consistent with retention: dropped weeks, pruned rows, and hours past the kept nine days', async () => {
     // Finished runs of two and a half weeks ago: their week is dropped whole.
     await t.db.execute(sql`
       insert into runs (integration, trigger, status, triggered_by, correlation_id, max_attempts, created_at)
@@ -175,7 +175,8 @@ describe('inventory rollup', () => {
     await sealRunHours(t.db);
     const hours = await sealedHours();
     const counts = await expectSameAsRecount();
-    const dropped = await pruneRuns(t.db, { olderThan: new Date(Date.now() - 8 * DAY) });
+    // A retention longer than the sealed window forgets no sealed hour.
+    const dropped = await pruneRuns(t.db, { olderThan: new Date(Date.now() - 10 * DAY) });
     expect(dropped.droppedWeeks.length + dropped.deleted).toBeGreaterThan(0);
     expect(await sealedHours()).toEqual(hours);
     expect(await expectSameAsRecount()).toEqual(counts);
@@ -193,10 +194,14 @@ describe('inventory rollup', () => {
     await sealRunHours(t.db);
     await expectSameAsRecount();
 
-    // Hours older than the kept two days are dropped by the next round.
+    // Hours older than the kept nine days are dropped by the next round, younger ones kept.
+    expect(ROLLUP_KEEP_HOURS).toBe(9 * 24);
     await t.db.execute(sql`
-      insert into run_rollup_hours (hour) values (date_trunc('hour', now(), 'UTC') - make_interval(hours => ${ROLLUP_KEEP_HOURS + 2}))`);
+      insert into run_rollup_hours (hour)
+      values (date_trunc('hour', now(), 'UTC') - make_interval(hours => ${ROLLUP_KEEP_HOURS + 2})),
+             (date_trunc('hour', now(), 'UTC') - make_interval(hours => ${ROLLUP_KEEP_HOURS - 2}))`);
     expect((await sealRunHours(t.db)).dropped).toBe(1);
+    expect(await isSealed(ROLLUP_KEEP_HOURS - 2)).toBe(true);
   });
 
   it('lets a backfill (the demo seed) write runs into sealed hours: they are counted once it commits', async () => {
@@ -215,6 +220,22 @@ describe('inventory rollup', () => {
     });
     await sealing;
     expect(await isSealed(3)).toBe(true);
+    await expectSameAsRecount();
+  });
+
+  it('seals the closed hours of the last 8 days (the Overview reads 7 UTC days) and no older one', async () => {
+    await t.db.execute(sql`delete from run_rollup_hours`);
+    await t.db.execute(sql`
+      insert into runs (integration, trigger, status, triggered_by, correlation_id, max_attempts, created_at)
+      select 'steady', 'schedule', 'succeeded', 'schedule', 'c', 3, date_trunc('hour', now(), 'UTC') - make_interval(hours => h) + interval '10 minutes'
+        from unnest(array[101, 171, ${ROLLUP_SEAL_HOURS}, ${ROLLUP_SEAL_HOURS + 1}, ${ROLLUP_SEAL_HOURS + 5}]::int[]) h`);
+    await sealRunHours(t.db);
+    expect(ROLLUP_SEAL_HOURS).toBe(8 * 24);
+    expect(await isSealed(101)).toBe(true);
+    expect(await isSealed(171)).toBe(true);
+    expect(await isSealed(ROLLUP_SEAL_HOURS)).toBe(true);
+    expect(await isSealed(ROLLUP_SEAL_HOURS + 1)).toBe(false);
+    expect(await isSealed(ROLLUP_SEAL_HOURS + 5)).toBe(false);
     await expectSameAsRecount();
   });
 });

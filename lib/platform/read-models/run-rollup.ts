@@ -3,18 +3,21 @@ import type { Database, DatabaseOrTransaction } from '../../../db/client';
 import { ACTIVE_RUN_STATUSES } from '../run-status';
 
 /**
- * The hourly rollup behind the inventory's last-24-hours counts (migration 0017). An hour (UTC, by
- * the run's created_at) is sealed once it has closed and every non-dry run created in it has a
- * terminal status; terminal statuses never change (a retry is a new run), so the counts written
- * when it is sealed stay equal to a count over runs. listInventory reads sealed hours from here and
- * everything else (the current hour, the partial hour 24 hours back, hours not sealed yet) live
- * from runs, in one statement: one snapshot, so a run is counted once, in the rollup or live.
+ * The hourly rollup behind the inventory's last-24-hours counts and the Overview's daily counts of
+ * the last 7 UTC days (migrations 0017, 0019). An hour (UTC, by the run's created_at) is sealed
+ * once it has closed and every non-dry run created in it has a terminal status; terminal statuses
+ * never change (a retry is a new run), so the counts written when it is sealed stay equal to a
+ * count over runs. listInventory and overviewStats read sealed hours from here and everything else
+ * (the current hour, a partial hour at the start of their window, hours not sealed yet) live from
+ * runs, in one statement: one snapshot, so a run is counted once, in the rollup or live.
  *
  * Nothing is written per run: the worker's maintenance loop calls sealRunHours every few minutes.
  */
 
-/** How long sealed hours are kept: the inventory reads the last 24 only. */
-export const ROLLUP_KEEP_HOURS = 48;
+/** How far back hours are sealed: the Overview reads from 00:00 UTC six days before today (up to 7 days ago), plus a day of margin. */
+export const ROLLUP_SEAL_HOURS = 8 * 24;
+/** How long sealed hours are kept: a day past the sealing window, which is all anything reads. */
+export const ROLLUP_KEEP_HOURS = 9 * 24;
 /**
  * An hour is sealed this long after it closed at the earliest, and never while a transaction that
  * began before it closed is still open: created_at is the inserting transaction's start time, so a
@@ -23,7 +26,7 @@ export const ROLLUP_KEEP_HOURS = 48;
 export const SEAL_MARGIN_SECONDS = 300;
 const ROLLUP_LOCK = 727277;
 
-/** Seals the closed, finished hours of the last 24 not sealed yet; drops hours past ROLLUP_KEEP_HOURS. */
+/** Seals the closed, finished hours of the last ROLLUP_SEAL_HOURS not sealed yet; drops hours past ROLLUP_KEEP_HOURS. */
 export async function sealRunHours(db: Database): Promise<{ sealed: number; dropped: number }> {
   return db.transaction(async (tx) => {
     // One sealer at a time across worker processes (a second one waits and finds nothing to do).
@@ -38,7 +41,7 @@ export async function sealRunHours(db: Database): Promise<{ sealed: number; drop
       ),
       candidates as (
         select h as hour
-          from bound, generate_series(date_trunc('hour', now() - interval '24 hours', 'UTC'),
+          from bound, generate_series(date_trunc('hour', now() - make_interval(hours => ${ROLLUP_SEAL_HOURS}), 'UTC'),
                                       bound.before - interval '1 hour', interval '1 hour') h
          where not exists (select from run_rollup_hours s where s.hour = h)
            -- runs_status_created_idx: one short range per active status.

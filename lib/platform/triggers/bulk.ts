@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { and, asc, eq, inArray, sql } from 'drizzle-orm';
+import { and, asc, eq, inArray, isNull, sql } from 'drizzle-orm';
 import type { PgBoss } from 'pg-boss';
 import { z } from 'zod';
 import type { Database, DatabaseOrTransaction } from '../../../db/client';
@@ -84,8 +84,10 @@ export async function retryRuns(
           `Only failed or cancelled runs can be retried: ${wrong.map((r) => `${r.id} is ${r.status}`).join(', ')}`,
         );
       }
-      const retried = await tx.select({ id: runs.id, retryOf: runs.retryOf }).from(runs).where(inArray(runs.retryOf, ids));
-      if (retried.length) {
+      // retried_at (migration 0019) on the rows just locked; their retries only for the message.
+      const retriedIds = originals.filter((r) => r.retriedAt).map((r) => r.id);
+      if (retriedIds.length) {
+        const retried = await tx.select({ id: runs.id, retryOf: runs.retryOf }).from(runs).where(inArray(runs.retryOf, retriedIds));
         throw new AppError(
           'invalid_state',
           `A run is retried once; already retried: ${retried.map((r) => `${r.retryOf} as ${r.id}`).join(', ')}. Retry the newest run of each chain instead.`,
@@ -100,7 +102,7 @@ export async function retryRuns(
           and(
             eq(runs.status, 'failed'),
             p.filter?.integration ? eq(runs.integration, p.filter.integration) : undefined,
-            sql`not exists (select 1 from runs r2 where r2.retry_of = ${runs.id})`,
+            isNull(runs.retriedAt),
             sql`exists (select 1 from integrations i where i.name = ${runs.integration} and i.registered)`,
           ),
         )

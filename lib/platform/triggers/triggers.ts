@@ -133,17 +133,21 @@ export async function lockRetryableRun(tx: DatabaseOrTransaction, runId: string)
   if (!isRetryableRunStatus(run.status)) {
     throw new AppError('invalid_state', `Run ${runId} is ${run.status}: only failed or cancelled runs can be retried`);
   }
-  const [existing] = await tx
-    .select({ id: runs.id, status: runs.status })
-    .from(runs)
-    .where(eq(runs.retryOf, run.id))
-    .orderBy(asc(runs.createdAt))
-    .limit(1);
-  if (existing) {
+  // retried_at is set by the insert of its first retry (migration 0019), on this locked row: a
+  // concurrent retry that committed first has set it by the time this lock is granted.
+  if (run.retriedAt) {
+    const [existing] = await tx
+      .select({ id: runs.id, status: runs.status })
+      .from(runs)
+      .where(eq(runs.retryOf, run.id))
+      .orderBy(asc(runs.createdAt))
+      .limit(1);
     throw new AppError(
       'invalid_state',
-      `Run ${runId} was already retried as run ${existing.id} (${existing.status}): a run is retried once; retry the newest run of the chain instead`,
-      { details: { existingRetryId: existing.id } },
+      existing
+        ? `Run ${runId} was already retried as run ${existing.id} (${existing.status}): a run is retried once; retry the newest run of the chain instead`
+        : `Run ${runId} was already retried at ${run.retriedAt.toISOString()}: a run is retried once`,
+      existing ? { details: { existingRetryId: existing.id } } : undefined,
     );
   }
   return run;
