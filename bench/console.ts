@@ -1,11 +1,20 @@
-import { sql } from 'drizzle-orm';
+import { and, asc, eq, gte, sql } from 'drizzle-orm';
 import { drizzle } from 'drizzle-orm/postgres-js';
 import type { Database, DatabaseOrTransaction } from '../db/client';
 import * as schema from '../db/schema';
 import { ensureRunPartitions } from '../lib/platform/execution/retention';
 import { appendAudit, auditChainStatus, changesSince, verifyAuditChain } from '../lib/platform/governance/audit';
+import { readAttemptLogs } from '../lib/platform/log';
 import { listInventory } from '../lib/platform/read-models/inventory';
-import { AWAITING_ACTION_WINDOW_MS, getRunDetail, listRuns, overviewStats, runCursor } from '../lib/platform/read-models/run-queries';
+import {
+  AWAITING_ACTION_WINDOW_MS,
+  getRunDetail,
+  listRuns,
+  overviewStats,
+  RUN_DETAIL_SQL,
+  runCursor,
+  type RunDetail,
+} from '../lib/platform/read-models/run-queries';
 import { sealRunHours } from '../lib/platform/read-models/run-rollup';
 import { buildRegistry, syncRegistry } from '../lib/platform/registry';
 import { createBenchDatabase, median, percentile, table, type BenchContext } from './lib';
@@ -211,6 +220,35 @@ async function inventoryBeforeRollup(db: DatabaseOrTransaction) {
      order by i.registered desc, i.name`);
 }
 
+/**
+ * getRunDetail before its one statement (issue 18), kept to time both on the same runs and to check
+ * that they return the same: four round trips (the run by id, its attempts, their logs, its retries).
+ */
+async function runDetailFourQueries(db: DatabaseOrTransaction, params: { id: string; logLimit?: number }): Promise<RunDetail | null> {
+  const [run] = await db.select().from(schema.runs).where(eq(schema.runs.id, params.id));
+  if (!run) return null;
+  const attemptRows = await db
+    .select()
+    .from(schema.attempts)
+    .where(and(eq(schema.attempts.runId, run.id), eq(schema.attempts.runCreatedAt, run.createdAt)))
+    .orderBy(asc(schema.attempts.number));
+  const logs = await readAttemptLogs(db, {
+    attemptIds: attemptRows.map((a) => a.id),
+    runCreatedAt: run.createdAt,
+    limit: params.logLimit ?? 2000,
+  });
+  const retries = await db
+    .select({ id: schema.runs.id, status: schema.runs.status, createdAt: schema.runs.createdAt, triggeredBy: schema.runs.triggeredBy })
+    .from(schema.runs)
+    .where(and(eq(schema.runs.retryOf, run.id), gte(schema.runs.createdAt, run.createdAt)))
+    .orderBy(asc(schema.runs.createdAt));
+  return {
+    run,
+    attempts: attemptRows.map((a) => ({ ...a, logs: logs.get(a.id)?.lines ?? [], logGap: logs.get(a.id)?.gap })),
+    retries,
+  };
+}
+
 interface Captured {
   query: string;
   params: unknown[];
@@ -280,6 +318,12 @@ export async function runConsole(ctx: BenchContext): Promise<BenchResult> {
     const randomRunIds = (
       await bench.db.execute<{ id: string }>(sql`select id from runs tablesample system (1) limit ${size.samples}`)
     ).map((r) => r.id);
+    // The one statement must return what the four queries return, on this data.
+    for (const id of [failed.id, ...randomRunIds.slice(0, 10)]) {
+      const [got, want] = [await getRunDetail(bench.db, { id }), await runDetailFourQueries(bench.db, { id })];
+      if (JSON.stringify(got) !== JSON.stringify(want))
+        throw new Error(`run detail differs from the four queries for ${id}: ${JSON.stringify({ got, want })}`);
+    }
 
     // The Audit page's chain status starts from the position the scheduled full verification
     // leaves (the whole chain checked once: its time is reported, it is not a page cost).
@@ -300,6 +344,8 @@ export async function runConsole(ctx: BenchContext): Promise<BenchResult> {
     };
 
     const since = () => new Date(Date.now() - 86_400_000);
+    // The newest failed runs have logs (the EXPLAIN's run, i = -1); the samples are runs of any week.
+    const detailId = (i: number) => (i < 0 ? failed.id : (randomRunIds[i % randomRunIds.length] ?? failed.id));
     const pages: {
       name: string;
       comparison?: boolean;
@@ -321,9 +367,11 @@ export async function runConsole(ctx: BenchContext): Promise<BenchResult> {
       },
       { name: 'runs list, failed, first page of 50', call: (db) => listRuns(db, { status: 'failed', limit: 50 }) },
       { name: 'runs list, failed, keyset page 400 deep', call: (db) => listRuns(db, { status: 'failed', limit: 50, after: deepCursor }) },
+      { name: 'run detail (3 attempts, logs)', call: (db, i) => getRunDetail(db, { id: detailId(i) }) },
       {
-        name: 'run detail (3 attempts, logs)',
-        call: (db, i) => getRunDetail(db, { id: i < 0 ? failed.id : (randomRunIds[i % randomRunIds.length] ?? failed.id) }),
+        name: 'run detail before the one statement (the old 4 queries, for comparison)',
+        comparison: true,
+        call: (db, i) => runDetailFourQueries(db, { id: detailId(i) }),
       },
       { name: 'audit, last 24 h, first page of 100', call: (db) => changesSince(db, { since: since() }) },
       {
@@ -369,6 +417,18 @@ export async function runConsole(ctx: BenchContext): Promise<BenchResult> {
         explains.push(`-- ${page.name}\n${c.query}\n${plan.map((r) => r['QUERY PLAN']).join('\n')}`);
       }
     }
+    // getRunDetail's statement is prepared per connection: after its first five runs PostgreSQL may
+    // keep one generic plan for it, whose weeks are pruned as it executes. That plan, on the same run:
+    const genericPlan = await bench.db.transaction(async (tx) => {
+      await tx.execute(sql.raw(`prepare run_detail_generic(uuid, int) as ${RUN_DETAIL_SQL}`));
+      await tx.execute(sql`set local plan_cache_mode = force_generic_plan`);
+      const plan = await tx.execute<{ 'QUERY PLAN': string }>(
+        sql.raw(`explain (analyze, buffers, costs off) execute run_detail_generic('${failed.id}', 2000)`),
+      );
+      await tx.execute(sql`deallocate run_detail_generic`);
+      return plan.map((r) => r['QUERY PLAN']).join('\n');
+    });
+    explains.push(`-- run detail, its generic plan (plan_cache_mode = force_generic_plan)\n${genericPlan}`);
 
     const rows = pages.map((page, k) => {
       const p95 = percentile(times[k], 95);

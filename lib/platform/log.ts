@@ -294,6 +294,9 @@ export interface LogGap {
   total: number;
 }
 
+/** A row of attempt_log_batches, as `select()` returns it. */
+export type AttemptLogBatch = typeof attemptLogBatches.$inferSelect;
+
 /**
  * The stored lines of some attempts of one run (oldest first, at most `limit` lines in all, plus
  * the kept last lines of a capped attempt) and, for an attempt that passed its cap, where lines are
@@ -303,14 +306,24 @@ export async function readAttemptLogs(
   db: DatabaseOrTransaction,
   params: { attemptIds: string[]; runCreatedAt: Date; limit: number },
 ): Promise<Map<string, { lines: StoredLogLine[]; gap?: LogGap }>> {
-  const out = new Map<string, { lines: StoredLogLine[]; gap?: LogGap }>();
-  if (params.attemptIds.length === 0) return out;
+  if (params.attemptIds.length === 0) return new Map();
   const rows = await db
     .select()
     .from(attemptLogBatches)
     .where(and(inArray(attemptLogBatches.attemptId, params.attemptIds), eq(attemptLogBatches.runCreatedAt, params.runCreatedAt)))
     .orderBy(asc(attemptLogBatches.id));
-  let left = params.limit;
+  return attemptLogLines(rows, params.limit);
+}
+
+/**
+ * The lines of log rows in id order (readAttemptLogs; getRunDetail, which reads them in its one
+ * statement), per attempt: at most `limit` lines in all, oldest first, plus the kept last lines of
+ * a capped attempt, and where a capped attempt's lines are missing. A row without `dropped` whose
+ * earlier rows hold `limit` lines or more in all adds nothing: a query may leave such rows out.
+ */
+export function attemptLogLines(rows: AttemptLogBatch[], limit: number): Map<string, { lines: StoredLogLine[]; gap?: LogGap }> {
+  const out = new Map<string, { lines: StoredLogLine[]; gap?: LogGap }>();
+  let left = limit;
   for (const row of rows) {
     let entry = out.get(row.attemptId);
     if (!entry) out.set(row.attemptId, (entry = { lines: [] }));

@@ -1,8 +1,9 @@
-import { and, asc, eq, gte, inArray, isNotNull, isNull, lte, sql, type SQL } from 'drizzle-orm';
+import { and, eq, getTableColumns, gte, inArray, isNotNull, isNull, lte, sql, type Column, type SQL } from 'drizzle-orm';
+import type { PreparedQueryConfig } from 'drizzle-orm/pg-core';
 import { z } from 'zod';
 import type { DatabaseOrTransaction } from '../../../db/client';
-import { attempts, runs, runStatusEnum, runTriggerEnum, type Attempt, type Run } from '../../../db/schema';
-import { readAttemptLogs, type LogGap, type StoredLogLine } from '../log';
+import { attemptLogBatches, attempts, runs, runStatusEnum, runTriggerEnum, type Attempt, type Run } from '../../../db/schema';
+import { attemptLogLines, type AttemptLogBatch, type LogGap, type StoredLogLine } from '../log';
 import { ZInstant, ZTimeIdCursor, ZUrlText } from '../params';
 import { ACTIVE_RUN_STATUSES } from '../run-status';
 
@@ -135,33 +136,97 @@ export interface RunDetail {
   retries: Pick<Run, 'id' | 'status' | 'createdAt' | 'triggeredBy'>[];
 }
 
-/** A run with its attempts (oldest first), each attempt's logs, and the runs that retried it. */
+const RUN_COLUMNS = getTableColumns(runs);
+const ATTEMPT_COLUMNS = getTableColumns(attempts);
+const LOG_BATCH_COLUMNS = getTableColumns(attemptLogBatches);
+/** The columns of a retry on the run page. */
+const RETRY_COLUMNS = { id: runs.id, status: runs.status, createdAt: runs.createdAt, triggeredBy: runs.triggeredBy };
+
+/**
+ * getRunDetail's one statement ($1: the run's id, $2: the log limit): one row (none when no run has
+ * the id) of JSON, the run, its attempts by number, their log rows in id order and the runs that
+ * retried it. Rows go out whole (to_json) and are decoded by the Drizzle columns, so a column added
+ * to runs, attempts or attempt_log_batches reaches the page without a change here.
+ *
+ * The run is found by id alone (not the partition key): each week's index is probed in turn, up to
+ * the week that holds it. Its created_at then bounds the rest to one week (attempts and logs) or to
+ * the weeks from it on (its retries, created after it): PostgreSQL prunes the other partitions as
+ * it executes. The run and its attempts are CTEs, read once: the other parts refer to them (the
+ * run as a plain `from runs` would put every part's subplans under each week's scan of runs).
+ * Of the log rows only those that can add a line come back: the rows that start before `$2` lines
+ * in all (counting every earlier row of the run's attempts, in id order) and the rows of capped
+ * attempts that say what was not kept; attemptLogLines applies the same limit to them.
+ */
+export const RUN_DETAIL_SQL = `
+  with r as materialized (select * from runs where id = $1::uuid limit 1),
+       a as materialized (select * from attempts where run_id = (select id from r) and run_created_at = (select created_at from r))
+  select to_json(r) as run,
+         (select coalesce(json_agg(a order by a.number), '[]') from a) as attempts,
+         (select coalesce(json_agg(l.batch order by l.id), '[]')
+            from (select b as batch, b.id, b.dropped,
+                         coalesce(sum(cardinality(b.messages)) over (order by b.id rows between unbounded preceding and 1 preceding), 0) as lines_before
+                    from attempt_log_batches b
+                   where b.run_created_at = r.created_at and b.attempt_id = any(array(select a.id from a))) l
+           where l.lines_before < $2::int or l.dropped is not null) as logs,
+         (select coalesce(json_agg(json_build_object(${Object.values(RETRY_COLUMNS)
+           .map((c) => `'${c.name}', x.${c.name}`)
+           .join(', ')}) order by x.created_at), '[]')
+            from runs x where x.retry_of = r.id and x.created_at >= r.created_at) as retries
+    from r`;
+
+type JsonRow = Record<string, unknown>;
+
+interface RunDetailRow {
+  run: JsonRow;
+  attempts: JsonRow[];
+  logs: JsonRow[];
+  retries: JsonRow[];
+}
+
+/**
+ * A row PostgreSQL sent as JSON (to_json: numbers, booleans, strings, nested JSON; times in ISO
+ * 8601), decoded by the columns of its table as a `select()` decodes the row: under the columns'
+ * names in TypeScript, with the same types (Dates, numbers, parsed jsonb).
+ */
+function fromJson<T>(columns: Record<string, Column>, json: JsonRow): T {
+  const row: Record<string, unknown> = {};
+  for (const [key, column] of Object.entries(columns)) {
+    const value = json[column.name];
+    row[key] = value === null || value === undefined ? null : column.mapFromDriverValue(value);
+  }
+  return row as T;
+}
+
+/**
+ * A run with its attempts (oldest first), each attempt's logs (at most logLimit lines in all,
+ * oldest first; each attempt keeps at most RUN_LOG_MAX_LINES) and the runs that retried it: one
+ * round trip (RUN_DETAIL_SQL), sent as a named prepared statement on the connection of `db` (the
+ * pool's or the transaction's), so each connection parses and plans it once.
+ */
 export async function getRunDetail(db: DatabaseOrTransaction, params: { id: string; logLimit?: number }): Promise<RunDetail | null> {
   if (!z.string().uuid().safeParse(params.id).success) return null;
-  const [run] = await db.select().from(runs).where(eq(runs.id, params.id));
-  if (!run) return null;
-  // The run's created_at is the partition key of its attempts and logs: each query reads one week.
-  const attemptRows = await db
-    .select()
-    .from(attempts)
-    .where(and(eq(attempts.runId, run.id), eq(attempts.runCreatedAt, run.createdAt)))
-    .orderBy(asc(attempts.number));
-  // At most logLimit lines in all, oldest first (each attempt keeps at most RUN_LOG_MAX_LINES).
-  const logs = await readAttemptLogs(db, {
-    attemptIds: attemptRows.map((a) => a.id),
-    runCreatedAt: run.createdAt,
-    limit: params.logLimit ?? 2000,
-  });
-  const retries = await db
-    .select({ id: runs.id, status: runs.status, createdAt: runs.createdAt, triggeredBy: runs.triggeredBy })
-    .from(runs)
-    // A retry is created after the run it retries: the older weeks are skipped.
-    .where(and(eq(runs.retryOf, run.id), gte(runs.createdAt, run.createdAt)))
-    .orderBy(asc(runs.createdAt));
+  const limit = params.logLimit ?? 2000;
+  // A name makes Drizzle's postgres.js session send it with `prepare: true`: postgres.js keeps the
+  // statement per connection, by its text, and reuses it.
+  const statement = db._.session.prepareQuery<PreparedQueryConfig & { execute: RunDetailRow[] }>(
+    { sql: RUN_DETAIL_SQL, params: [params.id, limit] },
+    undefined,
+    'run_detail',
+    false,
+  );
+  const [row] = await statement.execute();
+  if (!row) return null;
+  const logs = attemptLogLines(
+    row.logs.map((json) => fromJson<AttemptLogBatch>(LOG_BATCH_COLUMNS, json)),
+    limit,
+  );
   return {
-    run,
-    attempts: attemptRows.map((a) => ({ ...a, logs: logs.get(a.id)?.lines ?? [], logGap: logs.get(a.id)?.gap })),
-    retries,
+    run: fromJson<Run>(RUN_COLUMNS, row.run),
+    attempts: row.attempts.map((json) => {
+      const attempt = fromJson<Attempt>(ATTEMPT_COLUMNS, json);
+      return { ...attempt, logs: logs.get(attempt.id)?.lines ?? [], logGap: logs.get(attempt.id)?.gap };
+    }),
+    retries: row.retries.map((json) => fromJson<RunDetail['retries'][number]>(RETRY_COLUMNS, json)),
   };
 }
 
