@@ -208,6 +208,18 @@ describe('run detail in one statement', () => {
     ]);
   });
 
+  it('gives back a jsonb string that reads as JSON as that string, not parsed a second time', async () => {
+    // Written in SQL so the stored values are certain: jsonb strings, not numbers or booleans.
+    const [row] = await t.db.execute<{ id: string; created_at: string }>(sql`
+      insert into runs (integration, trigger, triggered_by, correlation_id, max_attempts, input, checkpoint)
+      values ('alpha', 'api', 'ada', 'c-jsonish', 1, '"42"'::jsonb, '"true"'::jsonb) returning id, created_at::text`);
+    await t.db.execute(sql`
+      insert into attempts (run_id, run_created_at, number, outcome, resumed_from)
+      values (${row.id}, ${row.created_at}::timestamptz, 1, 'failed', '"[1]"'::jsonb)`);
+    const detail = (await getRunDetail(t.db, { id: row.id }))!;
+    expect([detail.run.input, detail.run.checkpoint, detail.attempts[0].resumedFrom]).toStrictEqual(['42', 'true', '[1]']);
+  });
+
   it('returns null for an id no run has and for an id that is not a uuid', async () => {
     expect(await getRunDetail(t.db, { id: randomUUID() })).toBeNull();
     for (const id of ['not-a-uuid', '', `${ids.busy}x`, "' or true --"]) expect(await getRunDetail(t.db, { id })).toBeNull();

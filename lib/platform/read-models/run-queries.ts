@@ -192,7 +192,9 @@ function fromJson<T>(columns: Record<string, Column>, json: JsonRow): T {
   const row: Record<string, unknown> = {};
   for (const [key, column] of Object.entries(columns)) {
     const value = json[column.name];
-    row[key] = value === null || value === undefined ? null : column.mapFromDriverValue(value);
+    // json and jsonb arrive parsed already: their decoder would parse a JSON string value again
+    // (an input "123" would become the number 123).
+    row[key] = value === null || value === undefined ? null : column.dataType === 'json' ? value : column.mapFromDriverValue(value);
   }
   return row as T;
 }
