@@ -4,7 +4,7 @@ import { readMigrationFiles } from 'drizzle-orm/migrator';
 import postgres from 'postgres';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { freshDatabase, type TestDatabase } from '../test/db';
-import { connect, disconnect } from './client';
+import { connect, disconnect, type Database } from './client';
 import { applyMigrations, migrationsFolder, migrationStatus, shippedMigrations } from './migrate';
 
 let t: TestDatabase;
@@ -12,6 +12,38 @@ beforeAll(async () => {
   t = await freshDatabase();
 });
 afterAll(() => t.drop());
+
+/**
+ * A new database holding the schema as it was before the migration written at `beforeMillis`
+ * (the migrations before it applied and recorded in the journal as applied), for a test of that
+ * migration on existing rows; `drop` removes it.
+ */
+async function databaseBefore(beforeMillis: number, label: string): Promise<{ db: Database; drop: () => Promise<void> }> {
+  const admin = postgres(inject('adminUrl'), { max: 1, onnotice: () => {} });
+  const name = `jt_${label}_${randomBytes(4).toString('hex')}`;
+  await admin.unsafe(`create database ${name}`);
+  const url = new URL(inject('adminUrl'));
+  url.pathname = `/${name}`;
+  const db = connect(url.toString(), { max: 1, name: label });
+  const drop = async () => {
+    await disconnect(db);
+    await admin.unsafe(`drop database if exists ${name} with (force)`);
+    await admin.end();
+  };
+  try {
+    const before = readMigrationFiles({ migrationsFolder }).filter((m) => m.folderMillis < beforeMillis);
+    await db.execute(sql`create schema drizzle`);
+    await db.execute(sql`create table drizzle.__drizzle_migrations (id serial primary key, hash text not null, created_at bigint)`);
+    for (const m of before) {
+      for (const statement of m.sql) await db.execute(sql.raw(statement));
+      await db.execute(sql`insert into drizzle.__drizzle_migrations (hash, created_at) values (${m.hash}, ${m.folderMillis})`);
+    }
+  } catch (error) {
+    await drop();
+    throw error;
+  }
+  return { db, drop };
+}
 
 describe('migrations', () => {
   it('reports a migrated database as current', async () => {
@@ -57,21 +89,9 @@ describe('concurrent starters', () => {
 
 describe('migration 0016: runs, attempts and logs partitioned by week', () => {
   it('moves existing runs, attempts and logs into the weeks of their runs, keys and sequence intact', async () => {
-    const admin = postgres(inject('adminUrl'), { max: 1, onnotice: () => {} });
-    const name = `jt_mig16_${randomBytes(4).toString('hex')}`;
-    await admin.unsafe(`create database ${name}`);
-    const url = new URL(inject('adminUrl'));
-    url.pathname = `/${name}`;
-    const db = connect(url.toString(), { max: 1, name: 'mig16' });
+    // The schema as it was before 0016, recorded in the journal as applied.
+    const { db, drop } = await databaseBefore(1797100000000, 'mig16');
     try {
-      // The schema as it was before 0016, recorded in the journal as applied.
-      const before = readMigrationFiles({ migrationsFolder }).filter((m) => m.folderMillis < 1797100000000);
-      await db.execute(sql`create schema drizzle`);
-      await db.execute(sql`create table drizzle.__drizzle_migrations (id serial primary key, hash text not null, created_at bigint)`);
-      for (const m of before) {
-        for (const statement of m.sql) await db.execute(sql.raw(statement));
-        await db.execute(sql`insert into drizzle.__drizzle_migrations (hash, created_at) values (${m.hash}, ${m.folderMillis})`);
-      }
       await db.execute(sql`insert into integrations (name, breaker_key) values ('x', 'x')`);
       // 60 runs over 120 days (microsecond created_at, as before), 2 attempts and 3 log lines each.
       await db.execute(sql`
@@ -116,30 +136,16 @@ describe('migration 0016: runs, attempts and logs partitioned by week', () => {
       expect(afterDelete).toEqual({ attempts: 118, logs: 354 });
       expect(await migrationStatus(db)).toMatchObject({ current: true });
     } finally {
-      await disconnect(db);
-      await admin.unsafe(`drop database if exists ${name} with (force)`);
-      await admin.end();
+      await drop();
     }
   });
 });
 
 describe('migration 0018: compact attempt logs', () => {
   it('turns the lines of each attempt into rows of 200 in order, every level, message, data and time kept', async () => {
-    const admin = postgres(inject('adminUrl'), { max: 1, onnotice: () => {} });
-    const name = `jt_mig18_${randomBytes(4).toString('hex')}`;
-    await admin.unsafe(`create database ${name}`);
-    const url = new URL(inject('adminUrl'));
-    url.pathname = `/${name}`;
-    const db = connect(url.toString(), { max: 1, name: 'mig18' });
+    // The schema as it was before 0018, recorded in the journal as applied.
+    const { db, drop } = await databaseBefore(1797300000000, 'mig18');
     try {
-      // The schema as it was before 0018, recorded in the journal as applied.
-      const before = readMigrationFiles({ migrationsFolder }).filter((m) => m.folderMillis < 1797300000000);
-      await db.execute(sql`create schema drizzle`);
-      await db.execute(sql`create table drizzle.__drizzle_migrations (id serial primary key, hash text not null, created_at bigint)`);
-      for (const m of before) {
-        for (const statement of m.sql) await db.execute(sql.raw(statement));
-        await db.execute(sql`insert into drizzle.__drizzle_migrations (hash, created_at) values (${m.hash}, ${m.folderMillis})`);
-      }
       await db.execute(sql`insert into integrations (name, breaker_key) values ('x', 'x')`);
       // 12 runs over 40 days, one attempt each; attempt k logs 40 * k lines (up to 480: three rows),
       // of every level, some with data, interleaved with the other attempts' lines (ids not contiguous).
@@ -175,30 +181,16 @@ describe('migration 0018: compact attempt logs', () => {
       expect(rows).toEqual({ rows: 21, misplaced: 0, largest: 200 });
       expect(await migrationStatus(db)).toMatchObject({ current: true });
     } finally {
-      await disconnect(db);
-      await admin.unsafe(`drop database if exists ${name} with (force)`);
-      await admin.end();
+      await drop();
     }
   });
 });
 
 describe('migration 0019: retried_at', () => {
   it('marks every run retried before it with its first retry, and runs retried after it by the trigger', async () => {
-    const admin = postgres(inject('adminUrl'), { max: 1, onnotice: () => {} });
-    const name = `jt_mig19_${randomBytes(4).toString('hex')}`;
-    await admin.unsafe(`create database ${name}`);
-    const url = new URL(inject('adminUrl'));
-    url.pathname = `/${name}`;
-    const db = connect(url.toString(), { max: 1, name: 'mig19' });
+    // The schema as it was before 0019, recorded in the journal as applied.
+    const { db, drop } = await databaseBefore(1797500000000, 'mig19');
     try {
-      // The schema as it was before 0019, recorded in the journal as applied.
-      const before = readMigrationFiles({ migrationsFolder }).filter((m) => m.folderMillis < 1797500000000);
-      await db.execute(sql`create schema drizzle`);
-      await db.execute(sql`create table drizzle.__drizzle_migrations (id serial primary key, hash text not null, created_at bigint)`);
-      for (const m of before) {
-        for (const statement of m.sql) await db.execute(sql.raw(statement));
-        await db.execute(sql`insert into drizzle.__drizzle_migrations (hash, created_at) values (${m.hash}, ${m.folderMillis})`);
-      }
       await db.execute(sql`insert into integrations (name, breaker_key) values ('x', 'x')`);
       await db.execute(sql`select ensure_run_partitions(now() - interval '30 days', 6)`);
       // a failed 20 days ago, retried by b 10 days ago (another week), which failed and was
@@ -241,9 +233,7 @@ describe('migration 0019: retried_at', () => {
       expect(index.n).toBe(1);
       expect(await migrationStatus(db)).toMatchObject({ current: true });
     } finally {
-      await disconnect(db);
-      await admin.unsafe(`drop database if exists ${name} with (force)`);
-      await admin.end();
+      await drop();
     }
   });
 });
