@@ -5,6 +5,7 @@ import type { Database } from '../../../db/client';
 import * as schema from '../../../db/schema';
 import { integrations } from '../../../db/schema';
 import { freshDatabase, type TestDatabase } from '../../../test/db';
+import { runsScanned } from '../../../test/explain';
 import { listInventory } from './inventory';
 
 let t: TestDatabase;
@@ -38,20 +39,6 @@ async function recount(db: Parameters<typeof listInventory>[0]) {
            (select r.status from runs r where r.integration = i.name and not r.dry_run order by r.created_at desc, r.id desc limit 1) as last_status
       from integrations i order by i.name`);
   return Object.fromEntries(rows.map((r) => [r.name, r]));
-}
-
-/** Rows of runs the plan's scans returned or threw away, summed over their loops. */
-function runsScanned(node: Record<string, unknown>): number {
-  const loops = Number(node['Actual Loops'] ?? 1);
-  const own =
-    node['Relation Name'] === 'runs'
-      ? (Number(node['Actual Rows'] ?? 0) +
-          Number(node['Rows Removed by Filter'] ?? 0) +
-          Number(node['Rows Removed by Index Recheck'] ?? 0)) *
-        loops
-      : 0;
-  const children = (node.Plans as Record<string, unknown>[] | undefined) ?? [];
-  return own + children.reduce((sum, child) => sum + runsScanned(child), 0);
 }
 
 describe('inventory at volume', () => {
@@ -132,6 +119,9 @@ describe('inventory at volume', () => {
     expect(total).toBeGreaterThanOrEqual(40_000);
     // The 24 h pass plus the last run of each integration (past the newest dry-runs of 'dry'); a
     // plan that walks runs_created_idx for 'never' until it runs out reads all of them instead.
-    expect(runsScanned(root)).toBeLessThan(last24h + 1_000);
+    const scanned = runsScanned(root);
+    // Some rows are read (the plan names the week partitions it scans).
+    expect(scanned).toBeGreaterThan(0);
+    expect(scanned).toBeLessThan(last24h + 1_000);
   });
 });

@@ -5,6 +5,7 @@ import type { Database, DatabaseOrTransaction } from '../../../db/client';
 import * as schema from '../../../db/schema';
 import { integrations } from '../../../db/schema';
 import { freshDatabase, type TestDatabase } from '../../../test/db';
+import { runsScanned } from '../../../test/explain';
 import { ensureRunPartitions } from '../execution/retention';
 import { AWAITING_ACTION_WINDOW_MS, awaitingActionFilter, listRuns, overviewStats, type OverviewStats } from './run-queries';
 import { sealRunHours } from './run-rollup';
@@ -67,19 +68,6 @@ async function sealedHourCount(): Promise<number> {
     sql`select count(*)::int as n from run_rollup_hours where hour >= ${iso(firstDay)}::timestamptz`,
   );
   return row.n;
-}
-
-/** Rows of runs an EXPLAIN (ANALYZE, FORMAT JSON) plan read (returned, filtered out, rechecked). */
-function runsScanned(node: Record<string, unknown>): number {
-  const loops = Number(node['Actual Loops'] ?? 1);
-  const own = String(node['Relation Name'] ?? '').startsWith('runs')
-    ? (Number(node['Actual Rows'] ?? 0) +
-        Number(node['Rows Removed by Filter'] ?? 0) +
-        Number(node['Rows Removed by Index Recheck'] ?? 0)) *
-      loops
-    : 0;
-  const children = (node.Plans as Record<string, unknown>[] | undefined) ?? [];
-  return own + children.reduce((sum, child) => sum + runsScanned(child), 0);
 }
 
 async function insertRun(values: { integration: string; status: string; at: number; dryRun?: boolean; retryOf?: string }) {
