@@ -405,7 +405,7 @@ const SETTLE_BATCH_SQL = `
 
 /** The run, its integration, an attempt left 'running', its first turn and its breaker, for each id, in one round trip. */
 function loadRuns(db: Database, runIds: string[]) {
-  return db
+  const query = db
     .select({
       run: runs,
       integration: integrations,
@@ -419,6 +419,10 @@ function loadRuns(db: Database, runIds: string[]) {
     .from(runs)
     .leftJoin(integrations, eq(integrations.name, runs.integration))
     .where(runIds.length === 1 ? eq(runs.id, runIds[0]) : inArray(runs.id, runIds));
+  // One run (every job of a slot fetching one at a time, and an idle worker's first): a named
+  // prepared statement, planned once per connection. Planned anew, its lookup by id over every
+  // weekly partition of runs and attempts took ~2 ms of planning on each start (19 weeks).
+  return runIds.length === 1 ? query.prepare('load_run').execute() : query;
 }
 
 type LoadedRun = Awaited<ReturnType<typeof loadRuns>>[number];
@@ -643,7 +647,8 @@ async function runAttempt(
 /**
  * Marks the run running and opens its attempt row in ONE statement (atomic like the transaction it
  * replaces, one round trip instead of four): no attempt row when the run's job moved on or the run
- * finished meanwhile.
+ * finished meanwhile. By id and created_at, the partition key: planned over one week's partition
+ * instead of every week's (~1 ms of planning per start at 19 weeks).
  */
 async function startAttempt(db: Database, run: Run, jobId: string, workerId: string, attemptId: string) {
   const rows = await db.execute<{ number: number }>(sql`
@@ -651,7 +656,8 @@ async function startAttempt(db: Database, run: Run, jobId: string, workerId: str
       update runs
          set status = 'running', attempt_count = attempt_count + 1,
              started_at = coalesce(started_at, now()), next_attempt_at = null
-       where id = ${run.id} and job_id = ${jobId} and ${notInArray(runs.status, [...TERMINAL_RUN_STATUSES])}
+       where id = ${run.id} and created_at = ${run.createdAt.toISOString()}::timestamptz and job_id = ${jobId}
+         and ${notInArray(runs.status, [...TERMINAL_RUN_STATUSES])}
       returning attempt_count, created_at
     )
     insert into attempts (id, run_id, run_created_at, number, job_id, worker)
