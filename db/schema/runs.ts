@@ -120,6 +120,14 @@ export const runs = pgTable(
     index('runs_awaiting_action_idx')
       .on(t.createdAt)
       .where(sql`status = 'failed' and not dry_run and retried_at is null`),
+    // A run's turn (run-order.ts, migration 0020): the unfinished runs of an integration only, started
+    // or waiting, so the turn check reads one entry instead of the integration's whole week.
+    index('runs_started_turn_idx')
+      .on(t.integration, t.createdAt, t.id)
+      .where(sql`status in ('queued', 'running', 'retrying', 'deferred') and not dry_run and started_at is not null`),
+    index('runs_waiting_turn_idx')
+      .on(t.integration, t.createdAt, t.id)
+      .where(sql`status in ('queued', 'running', 'retrying', 'deferred') and not dry_run and started_at is null and hold is null`),
   ],
 );
 export type Run = typeof runs.$inferSelect;

@@ -92,10 +92,10 @@ export function isFirstTurn(run: Pick<Run, 'trigger' | 'startedAt' | 'dryRun'>):
  * run may start (or for a run outside the usual case: call checkTurn for those).
  */
 export function firstTurnJson(): SQL {
-  const status = sql.join(
-    ACTIVE_RUN_STATUSES.map((s) => sql`${s}`),
-    sql`, `,
-  );
+  // The statuses written out, not bound: the partial indexes runs_started_turn_idx and
+  // runs_waiting_turn_idx (migration 0020) serve these subqueries only when their conditions imply
+  // the index predicates, and a prepared statement's generic plan cannot see a bound value.
+  const status = sql.raw(ACTIVE_RUN_STATUSES.map((s) => `'${s}'`).join(', '));
   return sql`(case when ${runs.startedAt} is null and ${runs.trigger} <> 'retry' and not ${runs.dryRun} then coalesce(
       (select json_build_object('id', o.id, 'next_attempt_at', o.next_attempt_at) from runs o
         where o.integration = ${runs.integration} and not o.dry_run and o.id <> ${runs.id} and o.status in (${status})
