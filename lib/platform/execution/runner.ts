@@ -431,7 +431,12 @@ export function loadRunsQuery(db: Database) {
     .select({
       run: runs,
       integration: integrations,
-      openAttemptId: sql<string | null>`(select a.id from attempts a where a.run_id = ${runs.id} and a.outcome = 'running' limit 1)`.as(
+      // An attempt is opened only together with started_at (startAttempt, startAttempts): a run never
+      // started has none, and skipping the lookup spares every first start a probe of the
+      // 'running' attempts (an index whose dead entries pile up under load until vacuum).
+      openAttemptId: sql<string | null>`(case when ${runs.startedAt} is not null then
+          (select a.id from attempts a
+            where a.run_id = ${runs.id} and a.run_created_at = ${runs.createdAt} and a.outcome = 'running' limit 1) end)`.as(
         'open_attempt_id',
       ),
       hasCheckpoint: sql<boolean>`${runs.checkpoint} is not null`.as('has_checkpoint'),
