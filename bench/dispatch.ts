@@ -136,10 +136,11 @@ export const HISTORY_RUNS = Number(process.env.BENCH_HISTORY ?? 0);
  */
 export async function addHistory(db: Database, integrations: number, n: number): Promise<void> {
   if (n <= 0) return;
+  const names = Array.from({ length: integrations }, (_, i) => noopName(i));
   await db.execute(sql`
     insert into runs (id, integration, trigger, dry_run, status, triggered_by, correlation_id, attempt_count, max_attempts,
                       created_at, started_at, finished_at)
-    select gen_random_uuid(), 'bench-noop-' || (g % ${integrations}), 'api', false, 'succeeded', 'bench', 'history', 1, 3,
+    select gen_random_uuid(), (string_to_array(${names.join(',')}, ','))[1 + g % ${integrations}], 'api', false, 'succeeded', 'bench', 'history', 1, 3,
            now() - interval '1 minute' - g * interval '1 ms', now() - interval '1 minute', now() - interval '1 minute'
       from generate_series(1, ${n}) g`);
   await settleStatistics(db);

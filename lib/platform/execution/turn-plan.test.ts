@@ -26,23 +26,16 @@ let t: TestDatabase;
 const ids = { earlier: '', loaded: '', started: '' };
 beforeAll(async () => {
   t = await freshDatabase();
-  const busy = defineIntegration({
-    name: 'busy',
-    description: 'Ran a lot this week',
-    settings: z.object({}),
-    async execute() {
-      return { processed: 0 };
-    },
-  });
-  const other = defineIntegration({
-    name: 'other',
-    description: 'Has a backlog',
-    settings: z.object({}),
-    async execute() {
-      return { processed: 0 };
-    },
-  });
-  await syncRegistry(t.db, { registry: buildRegistry([busy, other]) });
+  const idle = (name: string, description: string) =>
+    defineIntegration({
+      name,
+      description,
+      settings: z.object({}),
+      async execute() {
+        return { processed: 0 };
+      },
+    });
+  await syncRegistry(t.db, { registry: buildRegistry([idle('busy', 'Ran a lot this week'), idle('other', 'Has a backlog')]) });
   // This week's history of the integration: finished runs, all in the current week's partition.
   await t.db.execute(sql`
     insert into runs (id, integration, trigger, dry_run, status, triggered_by, correlation_id, attempt_count, max_attempts, created_at, started_at, finished_at)
