@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { and, eq, notInArray, sql } from 'drizzle-orm';
-import type { PgBoss } from 'pg-boss';
+import type { Db as BossDb, PgBoss } from 'pg-boss';
 import type postgres from 'postgres';
 import type { Database, Transaction } from '../../../db/client';
 import { attempts, cursors, integrations, runs, type Integration, type Run } from '../../../db/schema';
@@ -348,40 +348,21 @@ async function settleSucceededBatch(deps: RunnerDeps, entries: SucceededArgs[]):
     entries.map(([, , run]) => run),
     entries.map(([, , , attemptId]) => attemptId),
   );
+  const values = (expected: number) => [input, logs, keys.ids, keys.from, keys.to, attemptKeys.ids, expected];
   let closed: Set<string>;
   try {
-    closed = await deps.db.transaction(async (tx) => {
-      const rows = await transactionClient(tx).unsafe<{ attempt_id: string }[]>(
-        SETTLE_BATCH_SQL,
-        [input, logs, keys.ids, keys.from, keys.to, attemptKeys.ids],
-        { prepare: true },
-      );
-      const ok = new Set(rows.map((row) => row.attempt_id));
-      const done = entries.filter(([, , , attemptId]) => ok.has(attemptId));
-      if (done.length === 0) return ok;
-      const at = new Date().toISOString();
-      await ensurePlatformQueues(deps.boss);
-      const events = deps.boss.insert(
-        PLATFORM_EVENTS_QUEUE,
-        done.map(([, , run]) => ({
-          data: {
-            type: 'run.succeeded',
-            at,
-            integration: run.integration,
-            runId: run.id,
-            correlationId: run.correlationId,
-          } satisfies PlatformEvent,
-          ...PLATFORM_EVENT_JOB_OPTIONS,
-        })),
-        { db: bossDb(tx) },
-      );
-      const jobs = done.flatMap(([, params]) =>
-        params.jobRetryCount === undefined ? [] : [{ id: params.jobId, retryCount: params.jobRetryCount }],
-      );
-      const completed = jobs.length > 0 ? deps.boss.complete(RUNS_QUEUE, jobs, null, { db: bossDb(tx) }) : undefined;
-      await Promise.all([events, completed]);
-      return ok;
-    });
+    await ensurePlatformQueues(deps.boss);
+    closed = await settleInOneRoundTrip(deps, values(entries.length), entries);
+    if (closed.size === 0) {
+      // Some fence failed (a run cancelled meanwhile, say): the others are recorded without it.
+      closed = await deps.db.transaction(async (tx) => {
+        const [row] = await transactionClient(tx).unsafe<SettleRow[]>(SETTLE_BATCH_SQL, values(0), { prepare: true });
+        const ok = new Set(row.attempt_ids);
+        const done = entries.filter(([, , , attemptId]) => ok.has(attemptId));
+        if (done.length > 0) await recordSucceededJobs(deps, bossDb(tx), done);
+        return ok;
+      });
+    }
   } catch {
     // Counted: the batch path is the fast one, and a statement that always fails must not hide behind this fallback.
     platformMetrics().batchSettleFallbacks.inc();
@@ -394,12 +375,109 @@ async function settleSucceededBatch(deps: RunnerDeps, entries: SucceededArgs[]):
   );
 }
 
+interface SettleRow {
+  attempt_ids: string[];
+}
+
+/** SQLSTATE assert_failure: junction_expect's (migration 0021) when not every attempt of a batch passed its fence. */
+const PARTIAL_FENCE = 'P0004';
+
+/**
+ * The usual batch settle in one round trip: on a reserved connection, `begin`, the settle statement
+ * (expecting every attempt to pass its fence), the `run.succeeded` events, the jobs' completions and
+ * `commit` are written together, without waiting for any answer in between. If a fence failed,
+ * junction_expect fails the statement, the rest fail with it and `commit` rolls back: the attempt
+ * ids recorded are then none (the caller settles the others on their own). Any other failure
+ * throws, with everything rolled back.
+ */
+async function settleInOneRoundTrip(deps: RunnerDeps, values: unknown[], entries: SucceededArgs[]): Promise<Set<string>> {
+  const connection = await deps.db.$client.reserve();
+  const sent: Promise<unknown>[] = [];
+  const send = <T extends object[]>(text: string, parameters: unknown[] = [], options?: { prepare: boolean }) => {
+    const query = connection.unsafe<T>(text, parameters as postgres.ParameterOrJSON<never>[], options).execute();
+    sent.push(query.catch(() => {}));
+    return query;
+  };
+  try {
+    send('begin');
+    const settling = send<SettleRow[]>(SETTLE_BATCH_SQL, values, { prepare: true });
+    // pg-boss writes its statements through this adapter, and `commit` goes right behind the last
+    // of them: postgres.js sends a connection's queries in the order they are made.
+    let statements = entries.some(([, params]) => params.jobRetryCount !== undefined) ? 2 : 1;
+    let ending: Promise<postgres.RowList<postgres.Row[]>> | undefined;
+    const recording = recordSucceededJobs(
+      deps,
+      {
+        async executeSql(text: string, parameters?: unknown[]) {
+          // More statements than counted would run after the commit, outside the transaction.
+          if (ending) throw new Error('pg-boss wrote more statements than the batch settle counts on');
+          const query = send<postgres.Row[]>(text, (parameters ?? []).map(arrayParameter));
+          statements -= 1;
+          if (statements === 0) ending = send('commit');
+          return { rows: [...(await query)] };
+        },
+      },
+      entries,
+    );
+    const [settled, recorded] = await Promise.allSettled([settling, recording]);
+    if (!ending) {
+      // pg-boss failed before writing its statements: nothing may commit.
+      await send('rollback');
+      throw recorded.status === 'rejected' ? recorded.reason : new Error('the batch settle sent no job statements');
+    }
+    const ended = await ending;
+    if (settled.status === 'rejected') {
+      if ((settled.reason as { code?: string }).code === PARTIAL_FENCE) return new Set();
+      throw settled.reason;
+    }
+    if (recorded.status === 'rejected') throw recorded.reason;
+    if (ended.command !== 'COMMIT') throw new Error(`the batch settle ended with ${ended.command}`);
+    return new Set(settled.value[0].attempt_ids);
+  } finally {
+    await Promise.all(sent);
+    connection.release();
+  }
+}
+
+/** A pg-boss array parameter as a PostgreSQL array literal (its statements cast them: `$2::uuid[]`). */
+function arrayParameter(value: unknown): unknown {
+  if (!Array.isArray(value)) return value;
+  return `{${value.map((item) => (item === null ? 'NULL' : `"${String(item).replaceAll('\\', '\\\\').replaceAll('"', '\\"')}"`)).join(',')}}`;
+}
+
+/** The `run.succeeded` events and the completion of the jobs (fenced on their delivery) of recorded successes. */
+async function recordSucceededJobs(deps: RunnerDeps, db: BossDb, done: SucceededArgs[]): Promise<void> {
+  const at = new Date().toISOString();
+  const events = deps.boss.insert(
+    PLATFORM_EVENTS_QUEUE,
+    done.map(([, , run]) => ({
+      data: {
+        type: 'run.succeeded',
+        at,
+        integration: run.integration,
+        runId: run.id,
+        correlationId: run.correlationId,
+      } satisfies PlatformEvent,
+      ...PLATFORM_EVENT_JOB_OPTIONS,
+    })),
+    { db },
+  );
+  const jobs = done.flatMap(([, params]) =>
+    params.jobRetryCount === undefined ? [] : [{ id: params.jobId, retryCount: params.jobRetryCount }],
+  );
+  const completed = jobs.length > 0 ? deps.boss.complete(RUNS_QUEUE, jobs, null, { db }) : undefined;
+  await Promise.all([events, completed]);
+}
+
 /** The postgres.js client of a Drizzle transaction, for a prepared statement inside it (Drizzle's own API has none). */
 function transactionClient(tx: Transaction): postgres.TransactionSql {
   return (tx as unknown as { session: { client: postgres.TransactionSql } }).session.client;
 }
 
-/** settleSucceededBatch's statement (exported for the plan tests): $1 the batch, $2 its log lines, $3–$5 its runs' batchKeys, $6 its attempt ids. */
+/**
+ * settleSucceededBatch's statement (exported for the plan tests): $1 the batch, $2 its log lines,
+ * $3–$5 its runs' batchKeys, $6 its attempt ids, $7 how many attempts must pass their fence (0: any).
+ */
 export const SETTLE_BATCH_SQL = `
   with input as (
     select * from jsonb_to_recordset($1::jsonb)
@@ -442,7 +520,10 @@ export const SETTLE_BATCH_SQL = `
     select l.attempt_id, l.run_created_at, l.at, l.offsets::int[], l.levels, l.messages::text[], l.data
       from jsonb_to_recordset($2::jsonb)
            as l(attempt_id uuid, run_created_at timestamptz, at timestamptz, offsets text, levels text, messages text, data jsonb))
-  select id::text as attempt_id from closed`;
+  -- One row, whatever closed holds: with $7 > 0, every attempt of the batch must have passed its fence.
+  select coalesce((select array_agg(id::text) from closed), '{}') as attempt_ids,
+         junction_expect($7::int = 0 or (select count(*) from closed) = $7::int,
+                         'not every attempt of the batch passed its fence') as complete`;
 
 /** The run, its integration, an attempt left 'running', its first turn and its breaker, for each id, in one round trip. */
 function loadRuns(db: Database, runIds: string[]) {
