@@ -237,3 +237,18 @@ describe('migration 0019: retried_at', () => {
     }
   });
 });
+
+describe('migration 0022: run_recoveries', () => {
+  it('puts every existing integration on the list, so its first success after the upgrade is announced', async () => {
+    const { db, drop } = await databaseBefore(1797800000000, 'mig22');
+    try {
+      await db.execute(sql`insert into integrations (name, breaker_key) values ('x', 'x'), ('y', 'y')`);
+      await applyMigrations(db);
+      const listed = await db.execute<{ integration: string }>(sql`select integration from run_recoveries order by integration`);
+      expect(listed.map((r) => r.integration)).toEqual(['x', 'y']);
+      expect(await migrationStatus(db)).toMatchObject({ current: true });
+    } finally {
+      await drop();
+    }
+  });
+});

@@ -49,6 +49,16 @@ export const incidents = pgTable(
 );
 export type Incident = typeof incidents.$inferSelect;
 
+/**
+ * Integrations with a failed run whose recovery alerting has not been told of yet: the batch settle
+ * announces a success (run.succeeded) only for these and for integrations with an open run_failed
+ * incident (migration 0022, runner.ts).
+ */
+export const runRecoveries = pgTable('run_recoveries', {
+  integration: text('integration').primaryKey(),
+  failedAt: tstz('failed_at').notNull().defaultNow(),
+});
+
 export const alerts = pgTable(
   'alerts',
   {

@@ -2,11 +2,11 @@ import { eq, sql } from 'drizzle-orm';
 import type { PgBoss } from 'pg-boss';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
-import { attempts, breakers, integrations, runs } from '../../../db/schema';
+import { attempts, breakers, incidents, integrations, runRecoveries, runs } from '../../../db/schema';
 import { freshDatabase, type TestDatabase } from '../../../test/db';
 import { platformEvents, startTestBoss, waitFor } from '../../../test/fixtures/platform';
 import { defineIntegration, type IntegrationDefinition } from '../contract';
-import { TransientError } from '../errors';
+import { PermanentError, TransientError } from '../errors';
 import { platformMetrics } from '../observability/metrics';
 import { buildRegistry, syncRegistry } from '../registry';
 import { runNow } from '../triggers/triggers';
@@ -26,6 +26,7 @@ function gate() {
   return { promise, open: () => open(), started: false };
 }
 const gates = { cancelled: gate(), takenOver: gate() };
+const flaky = { failing: true };
 
 const noop = (name: string) =>
   defineIntegration({
@@ -67,6 +68,15 @@ const defs = [
   }),
   noop('breaker-open'),
   noop('not-its-turn'),
+  defineIntegration({
+    name: 'flaky',
+    description: 'Fails while the test says so',
+    settings: z.object({}),
+    async execute() {
+      if (flaky.failing) throw new PermanentError('the ledger is closed');
+      return { processed: 1 };
+    },
+  }),
 ] as IntegrationDefinition[];
 
 let t: TestDatabase;
@@ -90,7 +100,7 @@ const runRow = async (id: string) => (await t.db.select().from(runs).where(eq(ru
 describe('a batch of runs of different integrations', () => {
   it('settles the usual successes together and sends every other run down its own path, each once', async () => {
     const ids: Record<string, string> = {};
-    for (const def of defs) {
+    for (const def of defs.filter((d) => d.name !== 'flaky')) {
       ids[def.name] = (await runNow(t.db, boss, { integration: def.name, triggeredBy: 'ada', trigger: 'api' })).runId;
     }
     // Not its turn: another run of the integration has started (its job is not fetchable beside this one's).
@@ -113,6 +123,8 @@ describe('a batch of runs of different integrations', () => {
     expect(jobs.map((j) => j.data.runId).sort()).toEqual(Object.values(ids).sort());
     const fallbacks = async () => (await platformMetrics().batchSettleFallbacks.get()).values[0]?.value ?? 0;
     const fallbacksBefore = await fallbacks();
+    // plain-a failed before: its success may close an incident, plain-b's may not.
+    await t.db.insert(runRecoveries).values({ integration: 'plain-a' });
     const control = new AbortController();
     const batch = executeRunBatch(
       { db: t.db, boss, registry: buildRegistry(defs), workerId: 'batch-test', liveness },
@@ -180,9 +192,10 @@ describe('a batch of runs of different integrations', () => {
     for (const [name, id] of Object.entries(ids)) {
       expect([name, states[id]]).toEqual([name, name.startsWith('plain-') ? 'completed' : 'active']);
     }
-    // One run.succeeded per settled success, none for the others.
-    const succeeded = (await platformEvents(t.db, 'run.succeeded')).map((e) => e.runId).sort();
-    expect(succeeded).toEqual([ids['plain-a'], ids['plain-b']].sort());
+    // run.succeeded for the settled success that may close an incident, none for the others.
+    const succeeded = (await platformEvents(t.db, 'run.succeeded')).map((e) => e.runId);
+    expect(succeeded).toEqual([ids['plain-a']]);
+    expect(await t.db.select().from(runRecoveries)).toEqual([]);
     // No attempt of this batch is left holding a liveness lock (released after the outcomes).
     await waitFor('the locks to be released', async () => {
       const [row] = await t.db.execute<{ n: number }>(
@@ -191,5 +204,60 @@ describe('a batch of runs of different integrations', () => {
       // The taken-over attempt's lock is released too: its worker gave it up with the 'abandoned' outcome.
       return row.n === 0;
     });
+  });
+});
+
+describe('announcing successes (run.succeeded)', () => {
+  /** Runs `names` now and executes their jobs as one batch; the outcome per integration. */
+  async function batchOf(names: string[]) {
+    for (const integration of names) await runNow(t.db, boss, { integration, triggeredBy: 'ada', trigger: 'api' });
+    const jobs = await boss.fetch<{ runId: string }>(RUNS_QUEUE, { batchSize: 20 });
+    expect(jobs).toHaveLength(names.length);
+    const settled = await executeRunBatch(
+      { db: t.db, boss, registry: buildRegistry(defs), workerId: 'batch-test', liveness },
+      jobs.map((job) => ({ jobId: job.id, jobRetryCount: job.retryCount, runId: job.data.runId, control: new AbortController().signal })),
+    );
+    const outcomes = await Promise.all(
+      jobs.map(async (job, i) => [
+        (await runRow(job.data.runId)).integration,
+        settled[i].status === 'fulfilled' ? settled[i].value : 'rejected',
+      ]),
+    );
+    for (const job of jobs) await boss.complete(RUNS_QUEUE, job.id).catch(() => {});
+    return Object.fromEntries(outcomes);
+  }
+  const announcedRuns = async () => new Set((await platformEvents(t.db, 'run.succeeded')).map((e) => String(e.runId)));
+  const succeededOf = async (integration: string) =>
+    (
+      await t.db
+        .select({ id: runs.id })
+        .from(runs)
+        .where(sql`${runs.integration} = ${integration} and ${runs.status} = 'succeeded'`)
+    ).map((r) => r.id);
+
+  it('announces the first success after a failure, and a success while a run_failed incident is open, only those', async () => {
+    // A failed run puts its integration on the list, with its run.failed.
+    expect(await batchOf(['flaky'])).toEqual({ flaky: 'failed' });
+    expect((await t.db.select().from(runRecoveries)).map((r) => r.integration)).toEqual(['flaky']);
+
+    flaky.failing = false;
+    const before = await announcedRuns();
+    expect(await batchOf(['flaky', 'plain-b'])).toEqual({ flaky: 'succeeded', 'plain-b': 'succeeded' });
+    const first = [...(await announcedRuns())].filter((id) => !before.has(id));
+    expect(first).toEqual(await succeededOf('flaky'));
+    expect(await t.db.select().from(runRecoveries)).toEqual([]);
+
+    // The next successes close nothing: alerting would discard them.
+    const quiet = await announcedRuns();
+    expect(await batchOf(['flaky', 'plain-b'])).toEqual({ flaky: 'succeeded', 'plain-b': 'succeeded' });
+    expect(await announcedRuns()).toEqual(quiet);
+
+    // An incident still open (its recovery held, or opened late by alerting) hears of every success.
+    await t.db.insert(incidents).values({ integration: 'plain-b', kind: 'run_failed', lastError: 'earlier' });
+    expect(await batchOf(['flaky', 'plain-b'])).toEqual({ flaky: 'succeeded', 'plain-b': 'succeeded' });
+    const latest = [...(await announcedRuns())].filter((id) => !quiet.has(id));
+    const plainB = await succeededOf('plain-b');
+    expect(latest).toHaveLength(1);
+    expect(plainB).toContain(latest[0]);
   });
 });

@@ -3,7 +3,7 @@ import { and, eq, notInArray, sql } from 'drizzle-orm';
 import type { Db as BossDb, PgBoss } from 'pg-boss';
 import type postgres from 'postgres';
 import type { Database, Transaction } from '../../../db/client';
-import { attempts, cursors, integrations, runs, type Integration, type Run } from '../../../db/schema';
+import { attempts, cursors, integrations, runRecoveries, runs, type Integration, type Run } from '../../../db/schema';
 import type { Registry, RunResult } from '../contract';
 import { parseDuration } from '../duration';
 import {
@@ -39,7 +39,8 @@ import { checkTurn, firstTurnJson, isFirstTurn, turnFrom } from './run-order';
  * 'running' (a worker that lost its claim cannot overwrite what its successor recorded):
  *
  * - success → run succeeded, cursor committed (the staged value, else the run's last checkpoint;
- *   never in dry-run), `run.succeeded` emitted; a run that ends failed or cancelled commits its
+ *   never in dry-run), `run.succeeded` emitted (on the batch path only when it may close an
+ *   incident: see executeRunBatch); a run that ends failed or cancelled commits its
  *   last checkpoint as the cursor too (checkpoint.ts: it covers acknowledged work only);
  * - PermanentError → run failed at once, `run.failed` (permanent);
  * - other errors → next attempt as a NEW job after the integration's delay, or, when the delays are
@@ -130,7 +131,10 @@ const BATCH_SETTLE_WAIT_MS = 20;
  * their liveness locks are taken in one statement, and one statement starts every run that takes
  * the usual path (first attempt, its turn, its breaker closed, no attempt left open, not a
  * dry-run); their handlers run side by side, and their successes are recorded together in one
- * transaction (settleSucceededBatch), with their jobs completed in it. Every other run (and every
+ * transaction (settleSucceededBatch), with their jobs completed in it. A success is announced
+ * (`run.succeeded`) only when it may close an incident: its integration had a failed run since its
+ * last announced success (run_recoveries, migration 0022) or has a run_failed incident open; the
+ * others, which alerting would discard, cost no event job. Every other run (and every
  * attempt that does not succeed, or whose fence fails at the end) takes the per-run path
  * unchanged. One result per job, in order; each rejects only for its own job.
  */
@@ -180,7 +184,9 @@ export async function executeRunBatch(deps: RunnerDeps, batch: RunJobParams[]): 
   for (const params of slow) outcomes.set(params.jobId, executeRunJob(deps, params));
   for (const f of skipped) outcomes.set(f.params.jobId, Promise.resolve('skipped'));
   const running = fast.filter((f) => started.has(f.inputs.attemptId));
-  const settler = batchSettler(deps, running.length);
+  // Successes that may close an incident are announced (run.succeeded); alerting would discard the others.
+  const announced = new Set(running.filter((f) => byId.get(f.inputs.run.id)?.announce).map((f) => f.inputs.attemptId));
+  const settler = batchSettler(deps, running.length, announced);
   for (const { params, inputs } of running) {
     const execution = (async () => {
       let reported = false;
@@ -281,7 +287,7 @@ type SucceededArgs = Parameters<SucceededFinisher>;
  * batch has reported, or BATCH_SETTLE_WAIT_MS after the first unrecorded success (a slow run does
  * not hold the others' outcomes back).
  */
-function batchSettler(deps: RunnerDeps, total: number) {
+function batchSettler(deps: RunnerDeps, total: number, announced: Set<string>) {
   let waiting = total;
   let queue: { args: SucceededArgs; resolve: (outcome: Promise<RunJobOutcome>) => void }[] = [];
   let timer: NodeJS.Timeout | undefined;
@@ -294,6 +300,7 @@ function batchSettler(deps: RunnerDeps, total: number) {
     const settled = settleSucceededBatch(
       deps,
       entries.map((e) => e.args),
+      announced,
     );
     entries.forEach((entry, i) => entry.resolve(settled.then((outcomes) => outcomes[i])));
   };
@@ -317,12 +324,12 @@ function batchSettler(deps: RunnerDeps, total: number) {
  * finishSucceededInOneStatement for several successes in one transaction: one statement fences
  * each attempt (still 'running', its run locked and not cancelled, its integration's credentials
  * not failing), marks the runs succeeded, commits their cursors and writes every attempt's last
- * log lines; then the `run.succeeded` events and the completion of the jobs (fenced on their
- * delivery) of the attempts that passed, in the same transaction. An attempt whose fence fails
+ * log lines; then the `run.succeeded` events (of the successes to announce) and the completion of
+ * the jobs (fenced on their delivery) of the attempts that passed, in the same transaction. An attempt whose fence fails
  * takes the general path afterwards (finishSucceededGeneral); if the transaction fails, each takes
  * the per-run path from the start.
  */
-async function settleSucceededBatch(deps: RunnerDeps, entries: SucceededArgs[]): Promise<RunJobOutcome[]> {
+async function settleSucceededBatch(deps: RunnerDeps, entries: SucceededArgs[], announced: Set<string>): Promise<RunJobOutcome[]> {
   const input = JSON.stringify(
     entries.map(([, , run, attemptId, scope, result]) => {
       const staged = scope.stagedCursor();
@@ -334,6 +341,7 @@ async function settleSucceededBatch(deps: RunnerDeps, entries: SucceededArgs[]):
         result: jsonSafe(result),
         has_staged: staged !== undefined,
         staged: staged ? staged.value : null,
+        announce: announced.has(attemptId),
       };
     }),
   );
@@ -352,14 +360,14 @@ async function settleSucceededBatch(deps: RunnerDeps, entries: SucceededArgs[]):
   let closed: Set<string>;
   try {
     await ensurePlatformQueues(deps.boss);
-    closed = await settleInOneRoundTrip(deps, values(entries.length), entries);
+    closed = await settleInOneRoundTrip(deps, values(entries.length), entries, announced);
     if (closed.size === 0) {
       // Some fence failed (a run cancelled meanwhile, say): the others are recorded without it.
       closed = await deps.db.transaction(async (tx) => {
         const [row] = await transactionClient(tx).unsafe<SettleRow[]>(SETTLE_BATCH_SQL, values(0), { prepare: true });
         const ok = new Set(row.attempt_ids);
         const done = entries.filter(([, , , attemptId]) => ok.has(attemptId));
-        if (done.length > 0) await recordSucceededJobs(deps, bossDb(tx), done);
+        if (done.length > 0) await recordSucceededJobs(deps, bossDb(tx), done, announced);
         return ok;
       });
     }
@@ -390,7 +398,12 @@ const PARTIAL_FENCE = 'P0004';
  * ids recorded are then none (the caller settles the others on their own). Any other failure
  * throws, with everything rolled back.
  */
-async function settleInOneRoundTrip(deps: RunnerDeps, values: unknown[], entries: SucceededArgs[]): Promise<Set<string>> {
+async function settleInOneRoundTrip(
+  deps: RunnerDeps,
+  values: unknown[],
+  entries: SucceededArgs[],
+  announced: Set<string>,
+): Promise<Set<string>> {
   const connection = await deps.db.$client.reserve();
   const sent: Promise<unknown>[] = [];
   const send = <T extends object[]>(text: string, parameters: unknown[] = [], options?: { prepare: boolean }) => {
@@ -403,8 +416,8 @@ async function settleInOneRoundTrip(deps: RunnerDeps, values: unknown[], entries
     const settling = send<SettleRow[]>(SETTLE_BATCH_SQL, values, { prepare: true });
     // pg-boss writes its statements through this adapter, and `commit` goes right behind the last
     // of them: postgres.js sends a connection's queries in the order they are made.
-    let statements = entries.some(([, params]) => params.jobRetryCount !== undefined) ? 2 : 1;
-    let ending: Promise<postgres.RowList<postgres.Row[]>> | undefined;
+    let statements = jobStatements(entries, announced);
+    let ending = statements === 0 ? send('commit') : undefined;
     const recording = recordSucceededJobs(
       deps,
       {
@@ -418,6 +431,7 @@ async function settleInOneRoundTrip(deps: RunnerDeps, values: unknown[], entries
         },
       },
       entries,
+      announced,
     );
     const [settled, recorded] = await Promise.allSettled([settling, recording]);
     if (!ending) {
@@ -445,26 +459,43 @@ function arrayParameter(value: unknown): unknown {
   return `{${value.map((item) => (item === null ? 'NULL' : `"${String(item).replaceAll('\\', '\\\\').replaceAll('"', '\\"')}"`)).join(',')}}`;
 }
 
-/** The `run.succeeded` events and the completion of the jobs (fenced on their delivery) of recorded successes. */
-async function recordSucceededJobs(deps: RunnerDeps, db: BossDb, done: SucceededArgs[]): Promise<void> {
+/** The jobs of recorded successes: their completions, fenced on their delivery. */
+function completions(done: SucceededArgs[]) {
+  return done.flatMap(([, params]) => (params.jobRetryCount === undefined ? [] : [{ id: params.jobId, retryCount: params.jobRetryCount }]));
+}
+
+/** The successes of `done` to announce (run.succeeded). */
+function announcements(done: SucceededArgs[], announced: Set<string>) {
+  return done.filter(([, , , attemptId]) => announced.has(attemptId));
+}
+
+/** The statements recordSucceededJobs writes for `done`: the events' insert and the jobs' completion, each when there is one. */
+function jobStatements(done: SucceededArgs[], announced: Set<string>): number {
+  return (announcements(done, announced).length > 0 ? 1 : 0) + (completions(done).length > 0 ? 1 : 0);
+}
+
+/** The `run.succeeded` events of the successes to announce and the completion of the jobs of all (see jobStatements). */
+async function recordSucceededJobs(deps: RunnerDeps, db: BossDb, done: SucceededArgs[], announced: Set<string>): Promise<void> {
   const at = new Date().toISOString();
-  const events = deps.boss.insert(
-    PLATFORM_EVENTS_QUEUE,
-    done.map(([, , run]) => ({
-      data: {
-        type: 'run.succeeded',
-        at,
-        integration: run.integration,
-        runId: run.id,
-        correlationId: run.correlationId,
-      } satisfies PlatformEvent,
-      ...PLATFORM_EVENT_JOB_OPTIONS,
-    })),
-    { db },
-  );
-  const jobs = done.flatMap(([, params]) =>
-    params.jobRetryCount === undefined ? [] : [{ id: params.jobId, retryCount: params.jobRetryCount }],
-  );
+  const toAnnounce = announcements(done, announced);
+  const events =
+    toAnnounce.length === 0
+      ? undefined
+      : deps.boss.insert(
+          PLATFORM_EVENTS_QUEUE,
+          toAnnounce.map(([, , run]) => ({
+            data: {
+              type: 'run.succeeded',
+              at,
+              integration: run.integration,
+              runId: run.id,
+              correlationId: run.correlationId,
+            } satisfies PlatformEvent,
+            ...PLATFORM_EVENT_JOB_OPTIONS,
+          })),
+          { db },
+        );
+  const jobs = completions(done);
   const completed = jobs.length > 0 ? deps.boss.complete(RUNS_QUEUE, jobs, null, { db }) : undefined;
   await Promise.all([events, completed]);
 }
@@ -481,7 +512,8 @@ function transactionClient(tx: Transaction): postgres.TransactionSql {
 export const SETTLE_BATCH_SQL = `
   with input as (
     select * from jsonb_to_recordset($1::jsonb)
-      as x(run_id uuid, created_at timestamptz, attempt_id uuid, integration text, result jsonb, has_staged boolean, staged jsonb)),
+      as x(run_id uuid, created_at timestamptz, attempt_id uuid, integration text, result jsonb, has_staged boolean, staged jsonb,
+           announce boolean)),
   locked as (
     select r.id, r.status from runs r join input i on r.id = i.run_id and r.created_at = i.created_at
      where ${byBatchKeys('r', '$3', '$4', '$5')}
@@ -515,6 +547,9 @@ export const SETTLE_BATCH_SQL = `
         or not exists (select 1 from runs later
                         where later.id = cursors.run_id
                           and later.created_at > (select created_at from runs where id = excluded.run_id))),
+  announced as (
+    delete from run_recoveries p using input i
+     where i.announce and p.integration = i.integration and i.attempt_id in (select id from closed)),
   logs as (
     insert into attempt_log_batches (attempt_id, run_created_at, at, offsets, levels, messages, data)
     select l.attempt_id, l.run_created_at, l.at, l.offsets::int[], l.levels, l.messages::text[], l.data
@@ -564,6 +599,11 @@ export function loadRunsQuery(db: Database) {
       hasCheckpoint: sql<boolean>`${runs.checkpoint} is not null`.as('has_checkpoint'),
       firstTurn: sql<unknown>`${firstTurnJson()}`.as('first_turn'),
       breaker: sql<unknown>`${breakerRowJson(sql`${integrations.breakerKey}`)}`.as('breaker'),
+      // Whether a success of this run must be announced (run.succeeded): it may close an incident.
+      announce: sql<boolean>`(exists (select 1 from run_recoveries p where p.integration = ${runs.integration})
+          or exists (select 1 from incidents n where n.integration = ${runs.integration} and n.kind = 'run_failed' and n.closed_at is null))`.as(
+        'announce',
+      ),
     })
     .from(runs)
     .leftJoin(integrations, eq(integrations.name, runs.integration))
@@ -967,7 +1007,9 @@ async function finishSucceededInOneStatement(
                error_class = null, next_attempt_at = null, finished_at = now()
          where id = ${run.id} and exists (select 1 from closed)
         returning id),
-      cursor as (${cursor})${logs}
+      cursor as (${cursor}),
+      -- Announced below (run.succeeded), like every success on this path: off the list (migration 0022).
+      announced as (delete from run_recoveries where integration = ${run.integration} and exists (select 1 from closed))${logs}
       select (select status from locked) as status, exists (select 1 from closed) as closed,
              exists (select 1 from integrations where name = ${run.integration} and credentials_failing_since is not null) as credentials_failing`);
     const event = emit(deps, tx, run, { type: 'run.succeeded', at: new Date().toISOString(), integration: run.integration, runId: run.id });
@@ -1138,6 +1180,8 @@ async function failRun(
     .returning();
   // The run's checkpoints cover acknowledged work only: the next run starts after them.
   await commitCheckpointAsCursor(tx, run.id);
+  // The next success is announced (settleSucceededBatch): it may close this failure's incident.
+  if (!run.dryRun) await tx.insert(runRecoveries).values({ integration: run.integration }).onConflictDoNothing();
   await emit(deps, tx, run, {
     type: 'run.failed',
     at: new Date().toISOString(),
