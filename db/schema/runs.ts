@@ -115,7 +115,9 @@ export const runs = pgTable(
     index('runs_created_idx').on(t.createdAt.desc(), t.id.desc()),
     index('runs_integration_created_idx').on(t.integration, t.createdAt.desc(), t.id.desc()),
     index('runs_status_created_idx').on(t.status, t.createdAt.desc(), t.id.desc()),
-    index('runs_retry_of_idx').on(t.retryOf),
+    index('runs_retry_of_idx')
+      .on(t.retryOf)
+      .where(sql`retry_of is not null`),
     // The Overview's failed runs awaiting action, by created_at (migration 0019): an index-only count.
     index('runs_awaiting_action_idx')
       .on(t.createdAt)
