@@ -38,7 +38,8 @@ export const DISPATCH_SIZES = {
   tiny: { runs: 64, drainRuns: 64, integrations: 8, concurrency: 8, runBatch: 2, rounds: 2, latencySamples: 5 },
   full: {
     runs: 1000,
-    drainRuns: 2000,
+    /** Runs queued per drain round (BENCH_DRAIN_RUNS overrides): longer drains fill the week's partitions faster. */
+    drainRuns: Number(process.env.BENCH_DRAIN_RUNS ?? 2000),
     integrations: 32,
     // The platform's best settings on the 2-core machine (bench/README.md, benchmark 1), as raw
     // pg-boss runs at its own: two slots fetching 16 runs each cover the 32 integrations.
