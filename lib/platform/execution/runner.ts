@@ -325,9 +325,10 @@ function batchSettler(deps: RunnerDeps, total: number, announced: Set<string>) {
  * each attempt (still 'running', its run locked and not cancelled, its integration's credentials
  * not failing), marks the runs succeeded, commits their cursors and writes every attempt's last
  * log lines; then the `run.succeeded` events (of the successes to announce) and the completion of
- * the jobs (fenced on their delivery) of the attempts that passed, in the same transaction. An attempt whose fence fails
- * takes the general path afterwards (finishSucceededGeneral); if the transaction fails, each takes
- * the per-run path from the start.
+ * the jobs (fenced on their delivery), in the same transaction. Usually all of it in one round
+ * trip (settleInOneRoundTrip); when some fence fails, again in a transaction that records the
+ * attempts that passed, and each of the others takes the general path afterwards
+ * (finishSucceededGeneral). If a transaction fails, each takes the per-run path from the start.
  */
 async function settleSucceededBatch(deps: RunnerDeps, entries: SucceededArgs[], announced: Set<string>): Promise<RunJobOutcome[]> {
   const input = JSON.stringify(
