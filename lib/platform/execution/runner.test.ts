@@ -2,7 +2,7 @@ import { asc, eq } from 'drizzle-orm';
 import type { PgBoss } from 'pg-boss';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
-import { attemptLogs, attempts, cursors, integrations, runs } from '../../../db/schema';
+import { attemptLogs, attempts, cursors, integrations, runRecoveries, runs } from '../../../db/schema';
 import type { TestDatabase } from '../../../test/db';
 import { platformEvents, sleep, startTestPlatform, TEST_WORKER_OPTIONS, waitFor, type TestPlatform } from '../../../test/fixtures/platform';
 import { defineIntegration, type IntegrationDefinition } from '../contract';
@@ -141,6 +141,8 @@ const finished = (runId: string, timeoutMs = 20_000) =>
 
 describe('runs with durable retries', () => {
   it('retries a transient failure after each configured delay, as new jobs, until it succeeds', async () => {
+    // An earlier run of flaky failed: this one's success may close its incident, so it is announced.
+    await t.db.insert(runRecoveries).values({ integration: 'flaky' });
     const { runId } = await runNow(t.db, boss, { integration: 'flaky', triggeredBy: 'ada' });
     const retrying = await waitFor('the first retry to be scheduled', async () => {
       const run = await runRow(runId);
@@ -180,6 +182,7 @@ describe('runs with durable retries', () => {
     expect(cursor).toMatchObject({ value: { upTo: 'attempt-3' }, runId });
     const events = (await platformEvents(t.db)).filter((e) => e.runId === runId);
     expect(events).toEqual([expect.objectContaining({ type: 'run.succeeded', integration: 'flaky', correlationId: run.correlationId })]);
+    expect(await t.db.select().from(runRecoveries)).toEqual([]);
   });
 
   it('fails at once on a permanent error, without committing the cursor, and emits run.failed', async () => {
@@ -325,5 +328,7 @@ describe('runs with durable retries', () => {
     expect(logs.map((l) => l.message)).toEqual([expect.stringMatching(/^attempt 1 of \d+ started on fourth/)]);
     expect(logs[0].data).toMatchObject({ correlationId: run.correlationId });
     expect((await boss.getJobById(RUNS_QUEUE, run.jobId!))?.state).toBe('completed');
+    // Nothing of 'other' failed: alerting has nothing to close, so no run.succeeded is queued for it.
+    expect((await platformEvents(t.db)).filter((e) => e.runId === runId)).toEqual([]);
   });
 });

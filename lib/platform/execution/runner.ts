@@ -39,8 +39,8 @@ import { checkTurn, firstTurnJson, isFirstTurn, turnFrom } from './run-order';
  * 'running' (a worker that lost its claim cannot overwrite what its successor recorded):
  *
  * - success → run succeeded, cursor committed (the staged value, else the run's last checkpoint;
- *   never in dry-run), `run.succeeded` emitted (on the batch path only when it may close an
- *   incident: see executeRunBatch); a run that ends failed or cancelled commits its
+ *   never in dry-run), `run.succeeded` emitted when it may close an incident (AttemptInputs.announce);
+ *   a run that ends failed or cancelled commits its
  *   last checkpoint as the cursor too (checkpoint.ts: it covers acknowledged work only);
  * - PermanentError → run failed at once, `run.failed` (permanent);
  * - other errors → next attempt as a NEW job after the integration's delay, or, when the delays are
@@ -131,10 +131,7 @@ const BATCH_SETTLE_WAIT_MS = 20;
  * their liveness locks are taken in one statement, and one statement starts every run that takes
  * the usual path (first attempt, its turn, its breaker closed, no attempt left open, not a
  * dry-run); their handlers run side by side, and their successes are recorded together in one
- * transaction (settleSucceededBatch), with their jobs completed in it. A success is announced
- * (`run.succeeded`) only when it may close an incident: its integration had a failed run since its
- * last announced success (run_recoveries, migration 0022) or has a run_failed incident open; the
- * others, which alerting would discard, cost no event job. Every other run (and every
+ * transaction (settleSucceededBatch), with their jobs completed in it. Every other run (and every
  * attempt that does not succeed, or whose fence fails at the end) takes the per-run path
  * unchanged. One result per job, in order; each rejects only for its own job.
  */
@@ -184,9 +181,7 @@ export async function executeRunBatch(deps: RunnerDeps, batch: RunJobParams[]): 
   for (const params of slow) outcomes.set(params.jobId, executeRunJob(deps, params));
   for (const f of skipped) outcomes.set(f.params.jobId, Promise.resolve('skipped'));
   const running = fast.filter((f) => started.has(f.inputs.attemptId));
-  // Successes that may close an incident are announced (run.succeeded); alerting would discard the others.
-  const announced = new Set(running.filter((f) => byId.get(f.inputs.run.id)?.announce).map((f) => f.inputs.attemptId));
-  const settler = batchSettler(deps, running.length, announced);
+  const settler = batchSettler(deps, running.length);
   for (const { params, inputs } of running) {
     const execution = (async () => {
       let reported = false;
@@ -216,7 +211,7 @@ function usualStart(deps: RunnerDeps, loaded: LoadedRun | undefined, params: Run
   const def = deps.registry.get(run.integration);
   if (!def || turnFrom(loaded.firstTurn).waitFor) return undefined;
   if (breakerDeferralFrom(loaded.breaker, { cooldownMs: parseDuration(integration.breakerCooldown) })) return undefined;
-  return { run, def, integration, overtaken: 0, mayHaveCheckpoint: loaded.hasCheckpoint };
+  return { run, def, integration, overtaken: 0, mayHaveCheckpoint: loaded.hasCheckpoint, announce: loaded.announce };
 }
 
 /**
@@ -287,7 +282,7 @@ type SucceededArgs = Parameters<SucceededFinisher>;
  * batch has reported, or BATCH_SETTLE_WAIT_MS after the first unrecorded success (a slow run does
  * not hold the others' outcomes back).
  */
-function batchSettler(deps: RunnerDeps, total: number, announced: Set<string>) {
+function batchSettler(deps: RunnerDeps, total: number) {
   let waiting = total;
   let queue: { args: SucceededArgs; resolve: (outcome: Promise<RunJobOutcome>) => void }[] = [];
   let timer: NodeJS.Timeout | undefined;
@@ -300,7 +295,6 @@ function batchSettler(deps: RunnerDeps, total: number, announced: Set<string>) {
     const settled = settleSucceededBatch(
       deps,
       entries.map((e) => e.args),
-      announced,
     );
     entries.forEach((entry, i) => entry.resolve(settled.then((outcomes) => outcomes[i])));
   };
@@ -330,9 +324,9 @@ function batchSettler(deps: RunnerDeps, total: number, announced: Set<string>) {
  * attempts that passed, and each of the others takes the general path afterwards
  * (finishSucceededGeneral). If a transaction fails, each takes the per-run path from the start.
  */
-async function settleSucceededBatch(deps: RunnerDeps, entries: SucceededArgs[], announced: Set<string>): Promise<RunJobOutcome[]> {
+async function settleSucceededBatch(deps: RunnerDeps, entries: SucceededArgs[]): Promise<RunJobOutcome[]> {
   const input = JSON.stringify(
-    entries.map(([, , run, attemptId, scope, result]) => {
+    entries.map(([, , run, attemptId, scope, result, , announce]) => {
       const staged = scope.stagedCursor();
       return {
         run_id: run.id,
@@ -342,7 +336,7 @@ async function settleSucceededBatch(deps: RunnerDeps, entries: SucceededArgs[], 
         result: jsonSafe(result),
         has_staged: staged !== undefined,
         staged: staged ? staged.value : null,
-        announce: announced.has(attemptId),
+        announce,
       };
     }),
   );
@@ -361,14 +355,14 @@ async function settleSucceededBatch(deps: RunnerDeps, entries: SucceededArgs[], 
   let closed: Set<string>;
   try {
     await ensurePlatformQueues(deps.boss);
-    closed = await settleInOneRoundTrip(deps, values(entries.length), entries, announced);
+    closed = await settleInOneRoundTrip(deps, values(entries.length), entries);
     if (closed.size === 0) {
       // Some fence failed (a run cancelled meanwhile, say): the others are recorded without it.
       closed = await deps.db.transaction(async (tx) => {
         const [row] = await transactionClient(tx).unsafe<SettleRow[]>(SETTLE_BATCH_SQL, values(0), { prepare: true });
         const ok = new Set(row.attempt_ids);
         const done = entries.filter(([, , , attemptId]) => ok.has(attemptId));
-        if (done.length > 0) await recordSucceededJobs(deps, bossDb(tx), done, announced);
+        if (done.length > 0) await recordSucceededJobs(deps, bossDb(tx), done);
         return ok;
       });
     }
@@ -399,12 +393,7 @@ const PARTIAL_FENCE = 'P0004';
  * ids recorded are then none (the caller settles the others on their own). Any other failure
  * throws, with everything rolled back.
  */
-async function settleInOneRoundTrip(
-  deps: RunnerDeps,
-  values: unknown[],
-  entries: SucceededArgs[],
-  announced: Set<string>,
-): Promise<Set<string>> {
+async function settleInOneRoundTrip(deps: RunnerDeps, values: unknown[], entries: SucceededArgs[]): Promise<Set<string>> {
   const connection = await deps.db.$client.reserve();
   const sent: Promise<unknown>[] = [];
   const send = <T extends object[]>(text: string, parameters: unknown[] = [], options?: { prepare: boolean }) => {
@@ -417,7 +406,7 @@ async function settleInOneRoundTrip(
     const settling = send<SettleRow[]>(SETTLE_BATCH_SQL, values, { prepare: true });
     // pg-boss writes its statements through this adapter, and `commit` goes right behind the last
     // of them: postgres.js sends a connection's queries in the order they are made.
-    let statements = jobStatements(entries, announced);
+    let statements = jobStatements(entries);
     let ending = statements === 0 ? send('commit') : undefined;
     const recording = recordSucceededJobs(
       deps,
@@ -432,7 +421,6 @@ async function settleInOneRoundTrip(
         },
       },
       entries,
-      announced,
     );
     const [settled, recorded] = await Promise.allSettled([settling, recording]);
     if (!ending) {
@@ -465,20 +453,20 @@ function completions(done: SucceededArgs[]) {
   return done.flatMap(([, params]) => (params.jobRetryCount === undefined ? [] : [{ id: params.jobId, retryCount: params.jobRetryCount }]));
 }
 
-/** The successes of `done` to announce (run.succeeded). */
-function announcements(done: SucceededArgs[], announced: Set<string>) {
-  return done.filter(([, , , attemptId]) => announced.has(attemptId));
+/** The successes of `done` to announce (run.succeeded: see AttemptInputs.announce). */
+function announcements(done: SucceededArgs[]) {
+  return done.filter(([, , , , , , , announce]) => announce);
 }
 
 /** The statements recordSucceededJobs writes for `done`: the events' insert and the jobs' completion, each when there is one. */
-function jobStatements(done: SucceededArgs[], announced: Set<string>): number {
-  return (announcements(done, announced).length > 0 ? 1 : 0) + (completions(done).length > 0 ? 1 : 0);
+function jobStatements(done: SucceededArgs[]): number {
+  return (announcements(done).length > 0 ? 1 : 0) + (completions(done).length > 0 ? 1 : 0);
 }
 
 /** The `run.succeeded` events of the successes to announce and the completion of the jobs of all (see jobStatements). */
-async function recordSucceededJobs(deps: RunnerDeps, db: BossDb, done: SucceededArgs[], announced: Set<string>): Promise<void> {
+async function recordSucceededJobs(deps: RunnerDeps, db: BossDb, done: SucceededArgs[]): Promise<void> {
   const at = new Date().toISOString();
-  const toAnnounce = announcements(done, announced);
+  const toAnnounce = announcements(done);
   const events =
     toAnnounce.length === 0
       ? undefined
@@ -616,13 +604,7 @@ const loadRunsQueries = new WeakMap<Database, ReturnType<typeof buildLoadRuns>>(
 type LoadedRun = Awaited<ReturnType<typeof loadRuns>>[number];
 
 /** Everything before an attempt starts: the run's state, its turn and its breaker; a string when no attempt starts. */
-async function prepareRunJob(
-  deps: RunnerDeps,
-  params: RunJobParams,
-): Promise<
-  | RunJobOutcome
-  | { run: Run; def: NonNullable<ReturnType<Registry['get']>>; integration: Integration; overtaken: number; mayHaveCheckpoint: boolean }
-> {
+async function prepareRunJob(deps: RunnerDeps, params: RunJobParams): Promise<RunJobOutcome | Omit<AttemptInputs, 'attemptId'>> {
   const { db } = deps;
   // One round trip for the run, its integration, an attempt left 'running', the run's turn (the
   // usual case) and its breaker (dispatch cost, issue 18).
@@ -706,7 +688,7 @@ async function prepareRunJob(
     });
     return 'deferred';
   }
-  return { run, def, integration, overtaken: turn.overtaken, mayHaveCheckpoint: loaded.hasCheckpoint };
+  return { run, def, integration, overtaken: turn.overtaken, mayHaveCheckpoint: loaded.hasCheckpoint, announce: loaded.announce };
 }
 
 /** What an attempt starts from: the loaded run, its definition and integration row, the attempt id. */
@@ -717,6 +699,13 @@ interface AttemptInputs {
   attemptId: string;
   overtaken: number;
   mayHaveCheckpoint: boolean;
+  /**
+   * Whether its success is announced (run.succeeded): only when it may close an incident, that is
+   * its integration had a failed run since its last announced success (run_recoveries, migration
+   * 0022) or has a run_failed incident open. Read when the run is loaded; alerting would discard
+   * any other success, and at event rates each would be a job on the events queue.
+   */
+  announce: boolean;
 }
 
 /** How a successful attempt is recorded: alone (finishSucceeded) or with the others of its batch (executeRunBatch). */
@@ -728,6 +717,7 @@ type SucceededFinisher = (
   scope: AttemptScope,
   result: RunResult | undefined,
   lastLines: LogLine[],
+  announce: boolean,
 ) => Promise<RunJobOutcome>;
 
 async function executeAttempt(
@@ -828,7 +818,7 @@ async function runAttempt(
     else await scope?.close();
   }
 
-  if (failure === undefined) return finish(deps, params, current, attemptId, scope!, result, lastLines);
+  if (failure === undefined) return finish(deps, params, current, attemptId, scope!, result, lastLines, p.announce);
   return finishWithError(deps, current, attemptId, integration, failure, scope);
 }
 
@@ -898,10 +888,11 @@ async function finishSucceeded(
   scope: AttemptScope,
   result: RunResult | undefined,
   lastLines: LogLine[] = [],
+  announce = true,
 ): Promise<RunJobOutcome> {
   if (!run.dryRun) {
     try {
-      return await finishSucceededInOneStatement(deps, params, run, attemptId, scope, result, lastLines);
+      return await finishSucceededInOneStatement(deps, params, run, attemptId, scope, result, lastLines, announce);
     } catch (error) {
       // Rolled back: the log lines it carried are written on their own, before anything else.
       await writeLogLines(deps.db, { attemptId, runCreatedAt: run.createdAt }, lastLines);
@@ -957,6 +948,8 @@ function finishSucceededGeneral(
       await commitCheckpointAsCursor(tx, run.id);
     }
     const at = new Date().toISOString();
+    // The uncommon cases announce every success (run.succeeded), and take the integration off the list of failures awaiting one.
+    if (!run.dryRun) await tx.delete(runRecoveries).where(eq(runRecoveries.integration, run.integration));
     await emit(deps, tx, run, { type: 'run.succeeded', at, integration: run.integration, runId: run.id });
     // A run that succeeds ends a credentials incident (emitted once, by the state change).
     if (!run.dryRun) await recordCredentialsRecovered(tx, deps.boss, { integration: run.integration, correlationId: run.correlationId });
@@ -981,8 +974,13 @@ async function finishSucceededInOneStatement(
   scope: AttemptScope,
   result: RunResult | undefined,
   lastLines: LogLine[],
+  announce: boolean,
 ): Promise<RunJobOutcome> {
   const staged = scope.stagedCursor();
+  // An announced success takes its integration off the list of failures awaiting one (migration 0022).
+  const announced = announce
+    ? sql`, announced as (delete from run_recoveries where integration = ${run.integration} and exists (select 1 from closed))`
+    : sql``;
   const logs = lastLines.length === 0 ? sql`` : sql`, logs as (${logBatchInsert({ attemptId, runCreatedAt: run.createdAt }, lastLines)})`;
   const cursor = staged
     ? sql`insert into cursors (integration, value, run_id)
@@ -1008,12 +1006,12 @@ async function finishSucceededInOneStatement(
                error_class = null, next_attempt_at = null, finished_at = now()
          where id = ${run.id} and exists (select 1 from closed)
         returning id),
-      cursor as (${cursor}),
-      -- Announced below (run.succeeded), like every success on this path: off the list (migration 0022).
-      announced as (delete from run_recoveries where integration = ${run.integration} and exists (select 1 from closed))${logs}
+      cursor as (${cursor})${announced}${logs}
       select (select status from locked) as status, exists (select 1 from closed) as closed,
              exists (select 1 from integrations where name = ${run.integration} and credentials_failing_since is not null) as credentials_failing`);
-    const event = emit(deps, tx, run, { type: 'run.succeeded', at: new Date().toISOString(), integration: run.integration, runId: run.id });
+    const event = announce
+      ? emit(deps, tx, run, { type: 'run.succeeded', at: new Date().toISOString(), integration: run.integration, runId: run.id })
+      : undefined;
     // The job completes with its run (fenced on this delivery): pg-boss's own completion after the
     // handler returns then finds nothing left to do, and the integration's next job is fetchable at
     // commit. No output (the run row says how it ended): pg-boss binds it as an object, which the

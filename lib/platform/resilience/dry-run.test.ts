@@ -2,7 +2,7 @@ import { eq } from 'drizzle-orm';
 import type { PgBoss } from 'pg-boss';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
-import { cursors, customers, integrations, runs } from '../../../db/schema';
+import { cursors, customers, integrations, runRecoveries, runs } from '../../../db/schema';
 import { freshDatabase, type TestDatabase } from '../../../test/db';
 import { json, startTestServer, type TestServer } from '../../../test/fixtures/http-server';
 import { platformEvents, startTestBoss, TEST_WORKER_OPTIONS, waitFor } from '../../../test/fixtures/platform';
@@ -93,6 +93,8 @@ describe('dry-run', () => {
   });
 
   it('the same run without dry-run sends the writes, commits them and moves the cursor', async () => {
+    // An earlier run failed, so this one's success is announced (a dry-run's never is).
+    await t.db.insert(runRecoveries).values({ integration: 'crm-sync' });
     const { runId } = await runNow(t.db, boss, { integration: 'crm-sync', triggeredBy: 'ada' });
     await waitFor('the run to finish', async () => (await t.db.select().from(runs).where(eq(runs.id, runId)))[0].finishedAt);
     expect(server.requests.filter((r) => r.method === 'POST')).toHaveLength(2);
