@@ -50,9 +50,9 @@ export const incidents = pgTable(
 export type Incident = typeof incidents.$inferSelect;
 
 /**
- * Integrations with a failed run whose recovery alerting has not been told of yet: the batch settle
- * announces a success (run.succeeded) only for these and for integrations with an open run_failed
- * incident (migration 0022, runner.ts).
+ * Integrations with a failed run whose recovery alerting has not been told of yet: a success is
+ * announced (run.succeeded) only for these and for integrations with an open run_failed incident,
+ * and takes its integration off the list (migration 0022, runner.ts AttemptInputs.announce).
  */
 export const runRecoveries = pgTable('run_recoveries', {
   integration: text('integration').primaryKey(),
