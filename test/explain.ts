@@ -21,3 +21,10 @@ export function rowsScanned(node: Record<string, unknown>, table: string): numbe
 export function runsScanned(node: Record<string, unknown>): number {
   return rowsScanned(node, 'runs');
 }
+
+/** The relations an EXPLAIN (FORMAT JSON) plan reads or writes, each once. */
+export function relationsIn(node: Record<string, unknown>, into = new Set<string>()): Set<string> {
+  if (node['Relation Name']) into.add(String(node['Relation Name']));
+  for (const child of (node.Plans as Record<string, unknown>[] | undefined) ?? []) relationsIn(child, into);
+  return into;
+}

@@ -958,6 +958,56 @@ function finishSucceededGeneral(
 }
 
 /**
+ * finishSucceededInOneStatement's statement (exported for the plan tests): locks the run, fences
+ * the attempt on 'running', marks the run succeeded, commits its cursor and writes the attempt's
+ * last log lines; one row says whether all of it happened.
+ */
+export function succeededStatement(input: {
+  run: Pick<Run, 'id' | 'createdAt' | 'integration'>;
+  attemptId: string;
+  result: RunResult | undefined;
+  staged: { value: unknown } | undefined;
+  lastLines: LogLine[];
+  announce: boolean;
+}) {
+  const { run, attemptId, result, staged, lastLines, announce } = input;
+  // Every lookup names the run's week (the partition key). This statement is planned on each call,
+  // and by id alone it was planned over every weekly partition of runs and attempts: ~11 ms a call
+  // at a year of weeks on an idle machine, 130–190 ms under load (bench/README.md, 1).
+  const createdAt = sql`${run.createdAt.toISOString()}::timestamptz`;
+  // An announced success takes its integration off the list of failures awaiting one (migration 0022).
+  const announced = announce
+    ? sql`, announced as (delete from run_recoveries where integration = ${run.integration} and exists (select 1 from closed))`
+    : sql``;
+  const logs = lastLines.length === 0 ? sql`` : sql`, logs as (${logBatchInsert({ attemptId, runCreatedAt: run.createdAt }, lastLines)})`;
+  const cursor = staged
+    ? sql`insert into cursors (integration, value, run_id)
+            select ${run.integration}, ${JSON.stringify(staged.value)}::jsonb, ${run.id} where exists (select 1 from closed)
+          on conflict (integration) do update set value = excluded.value, run_id = excluded.run_id, updated_at = now()`
+    : sql`insert into cursors (integration, value, run_id, updated_at)
+            select integration, checkpoint, id, now() from runs where id = ${run.id} and created_at = ${createdAt}
+               and checkpoint is not null and not dry_run and exists (select 1 from closed)
+          on conflict (integration) do update set value = excluded.value, run_id = excluded.run_id, updated_at = now()
+           where cursors.run_id is null or cursors.run_id = excluded.run_id
+              or not exists (select 1 from runs later where later.id = cursors.run_id and later.created_at > ${createdAt})`;
+  return sql`
+    with locked as (select id, status from runs where id = ${run.id} and created_at = ${createdAt} for update),
+    closed as (
+      update attempts set outcome = 'succeeded', finished_at = now()
+       where id = ${attemptId} and run_created_at = ${createdAt} and outcome = 'running'
+         and exists (select 1 from locked where status <> 'cancelled')
+      returning id),
+    succeeded as (
+      update runs set status = 'succeeded', result = ${JSON.stringify(jsonSafe(result))}::jsonb, error_message = null,
+             error_class = null, next_attempt_at = null, finished_at = now()
+       where id = ${run.id} and created_at = ${createdAt} and exists (select 1 from closed)
+      returning id),
+    cursor as (${cursor})${announced}${logs}
+    select (select status from locked) as status, exists (select 1 from closed) as closed,
+           exists (select 1 from integrations where name = ${run.integration} and credentials_failing_since is not null) as credentials_failing`;
+}
+
+/**
  * The usual outcome of a run that is not a dry-run, in one transaction of three round trips: one
  * statement locks the run, fences the attempt on 'running', marks the run succeeded, commits its
  * cursor (the staged value, else its last checkpoint) and writes the attempt's last log lines; the
@@ -976,39 +1026,10 @@ async function finishSucceededInOneStatement(
   lastLines: LogLine[],
   announce: boolean,
 ): Promise<RunJobOutcome> {
-  const staged = scope.stagedCursor();
-  // An announced success takes its integration off the list of failures awaiting one (migration 0022).
-  const announced = announce
-    ? sql`, announced as (delete from run_recoveries where integration = ${run.integration} and exists (select 1 from closed))`
-    : sql``;
-  const logs = lastLines.length === 0 ? sql`` : sql`, logs as (${logBatchInsert({ attemptId, runCreatedAt: run.createdAt }, lastLines)})`;
-  const cursor = staged
-    ? sql`insert into cursors (integration, value, run_id)
-            select ${run.integration}, ${JSON.stringify(staged.value)}::jsonb, ${run.id} where exists (select 1 from closed)
-          on conflict (integration) do update set value = excluded.value, run_id = excluded.run_id, updated_at = now()`
-    : sql`insert into cursors (integration, value, run_id, updated_at)
-            select integration, checkpoint, id, now() from runs where id = ${run.id} and checkpoint is not null and not dry_run
-               and exists (select 1 from closed)
-          on conflict (integration) do update set value = excluded.value, run_id = excluded.run_id, updated_at = now()
-           where cursors.run_id is null or cursors.run_id = excluded.run_id
-              or not exists (select 1 from runs later
-                              where later.id = cursors.run_id
-                                and later.created_at > (select created_at from runs where id = excluded.run_id))`;
   return deps.db.transaction(async (tx) => {
-    const outcome = tx.execute<{ status: string | null; closed: boolean; credentials_failing: boolean }>(sql`
-      with locked as (select id, status from runs where id = ${run.id} for update),
-      closed as (
-        update attempts set outcome = 'succeeded', finished_at = now()
-         where id = ${attemptId} and outcome = 'running' and exists (select 1 from locked where status <> 'cancelled')
-        returning id),
-      succeeded as (
-        update runs set status = 'succeeded', result = ${JSON.stringify(jsonSafe(result))}::jsonb, error_message = null,
-               error_class = null, next_attempt_at = null, finished_at = now()
-         where id = ${run.id} and exists (select 1 from closed)
-        returning id),
-      cursor as (${cursor})${announced}${logs}
-      select (select status from locked) as status, exists (select 1 from closed) as closed,
-             exists (select 1 from integrations where name = ${run.integration} and credentials_failing_since is not null) as credentials_failing`);
+    const outcome = tx.execute<{ status: string | null; closed: boolean; credentials_failing: boolean }>(
+      succeededStatement({ run, attemptId, result, staged: scope.stagedCursor(), lastLines, announce }),
+    );
     const event = announce
       ? emit(deps, tx, run, { type: 'run.succeeded', at: new Date().toISOString(), integration: run.integration, runId: run.id })
       : undefined;
