@@ -134,6 +134,20 @@ export async function rawThroughput(db: Database, boss: PgBoss, params: { runs: 
 export const HISTORY_RUNS = Number(process.env.BENCH_HISTORY ?? 0);
 
 /**
+ * Weeks of run partitions before this one (BENCH_WEEKS, default 0: the few a new database has).
+ * A year of runs on one database is 52 weeks of partitions of runs, attempts and logs, and a
+ * statement that cannot tell a run's week is planned, locked or executed over each of them.
+ */
+export const PAST_WEEKS = Number(process.env.BENCH_WEEKS ?? 0);
+
+/** Creates PAST_WEEKS weeks of (empty) run partitions before the current one. */
+export async function addPastWeeks(db: Database, weeks: number): Promise<void> {
+  if (weeks <= 0) return;
+  await db.execute(sql`select ensure_run_partitions(now() - make_interval(weeks => ${weeks}::int), ${weeks + 1}::int)`);
+  await settleStatistics(db);
+}
+
+/**
  * A busy week so far: `n` finished runs of the no-op integrations created in the minutes before
  * now, in the same weekly partition as the runs the benchmark dispatches. What a run's start
  * reads must not grow with them (migration 0020); raw pg-boss has no such history to carry.
@@ -190,6 +204,7 @@ export async function runDispatch(ctx: BenchContext): Promise<BenchResult> {
     // (runNow's audited transaction, serialised by the audit chain's lock) is left out here and
     // measured with it in the end-to-end rows below.
     await (await startWorker(true)).stop({ timeoutMs: 5_000 });
+    await addPastWeeks(bench.db, PAST_WEEKS);
     await addHistory(bench.db, size.integrations, HISTORY_RUNS);
     const cpuPerRun = { platform: [] as number[], baseline: [] as number[] };
     const cpuMs = (u: NodeJS.CpuUsage) => (u.user + u.system) / 1000;
@@ -286,7 +301,7 @@ export async function runDispatch(ctx: BenchContext): Promise<BenchResult> {
     const dp = median(drain.platform);
     const db = median(drain.baseline);
     const text = [
-      `${size.runs} runs over ${size.integrations} no-op integrations${HISTORY_RUNS > 0 ? ` (${HISTORY_RUNS} finished runs of them this week already)` : ''}, one process; platform: worker concurrency ${size.concurrency}, batch ${size.runBatch}; raw pg-boss: batch ${raw.batchSize}, concurrency ${raw.localConcurrency}; notify on both, polling ${POLLING_SECONDS} s as the fallback; ${size.rounds} alternating rounds`,
+      `${size.runs} runs over ${size.integrations} no-op integrations${HISTORY_RUNS > 0 ? ` (${HISTORY_RUNS} finished runs of them this week already)` : ''}${PAST_WEEKS > 0 ? `, ${PAST_WEEKS} weeks of run partitions before this one` : ''}, one process; platform: worker concurrency ${size.concurrency}, batch ${size.runBatch}; raw pg-boss: batch ${raw.batchSize}, concurrency ${raw.localConcurrency}; notify on both, polling ${POLLING_SECONDS} s as the fallback; ${size.rounds} alternating rounds`,
       table(
         ['', 'platform (runNow → run succeeded)', 'raw pg-boss (send → job completed)', 'platform / raw'],
         [
