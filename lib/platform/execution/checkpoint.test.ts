@@ -228,9 +228,9 @@ describe('durable checkpoints', () => {
         checkpoint: { next: 7 },
       })
       .returning();
-    await commitCheckpointAsCursor(t.db, late.id);
+    await commitCheckpointAsCursor(t.db, late);
     // A late re-delivery of the earlier run's job must not undo the later run's progress.
-    await commitCheckpointAsCursor(t.db, early.id);
+    await commitCheckpointAsCursor(t.db, early);
     expect(await cursorOf('stepper')).toEqual({ next: 7 });
   });
 
@@ -244,8 +244,10 @@ describe('durable checkpoints', () => {
       .values({ runId: run.id, runCreatedAt: run.createdAt, number: 1, outcome: 'failed', errorClass: 'WorkerLost' })
       .returning();
     const [current] = await t.db.insert(attempts).values({ runId: run.id, runCreatedAt: run.createdAt, number: 2 }).returning();
-    expect(await writeCheckpoint(t.db, { runId: run.id, attemptId: current.id, json: '{"next":5}' })).toBe(true);
-    expect(await writeCheckpoint(t.db, { runId: run.id, attemptId: lost.id, json: '{"next":1}' })).toBe(false);
+    expect(await writeCheckpoint(t.db, { runId: run.id, runCreatedAt: run.createdAt, attemptId: current.id, json: '{"next":5}' })).toBe(
+      true,
+    );
+    expect(await writeCheckpoint(t.db, { runId: run.id, runCreatedAt: run.createdAt, attemptId: lost.id, json: '{"next":1}' })).toBe(false);
     const [row] = await t.db.execute<{ checkpoint: unknown }>(sql`select checkpoint from runs where id = ${run.id}`);
     expect(row.checkpoint).toEqual({ next: 5 });
   });

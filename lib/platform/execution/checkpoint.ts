@@ -77,31 +77,35 @@ export function checkpointJson(integration: string, value: unknown, what = 'Chec
   return text;
 }
 
-const WRITE_CHECKPOINT = `
+/** writeCheckpoint's statement (exported for the plan tests): $1 the JSON, $2 the run, $3 the attempt, $4 the run's created_at. */
+export const WRITE_CHECKPOINT = `
     update runs set checkpoint = $1::jsonb, checkpoint_at = now()
-     where id = $2::uuid
-       and exists (select 1 from attempts where id = $3::uuid and outcome = 'running')
+     where id = $2::uuid and created_at = $4::timestamptz
+       and exists (select 1 from attempts where id = $3::uuid and run_created_at = $4::timestamptz and outcome = 'running')
     returning id`;
 
 /**
  * Writes the checkpoint on the run, fenced on the attempt still running (a worker that lost its
  * claim cannot move a run its successor owns). False when the attempt no longer owns the run.
+ * The run is named with its week (`runCreatedAt`, the partition key), as in every statement of
+ * this file: by id alone, a statement is planned, locked and probed over every weekly partition.
  */
 export async function writeCheckpoint(
   db: DatabaseOrTransaction,
-  params: { runId: string; attemptId: string; json: string },
+  params: { runId: string; runCreatedAt: Date; attemptId: string; json: string },
 ): Promise<boolean> {
   // Written after every acknowledged batch: a named prepared statement on a pool (parsed and
   // planned once per connection, bench/README.md, 2); through Drizzle inside a transaction.
+  const createdAt = params.runCreatedAt.toISOString();
   const client = (db as Partial<Database>).$client;
   if (client) {
-    const rows = await client.unsafe(WRITE_CHECKPOINT, [params.json, params.runId, params.attemptId], { prepare: true });
+    const rows = await client.unsafe(WRITE_CHECKPOINT, [params.json, params.runId, params.attemptId, createdAt], { prepare: true });
     return rows.length === 1;
   }
   const rows = await db.execute<{ id: string }>(sql`
     update runs set checkpoint = ${params.json}::jsonb, checkpoint_at = now()
-     where id = ${params.runId}
-       and exists (select 1 from attempts where id = ${params.attemptId} and outcome = 'running')
+     where id = ${params.runId} and created_at = ${createdAt}::timestamptz
+       and exists (select 1 from attempts where id = ${params.attemptId} and run_created_at = ${createdAt}::timestamptz and outcome = 'running')
     returning id`);
   return rows.length === 1;
 }
@@ -112,14 +116,21 @@ export async function writeCheckpoint(
  */
 export async function resumeFromCheckpoint(
   db: DatabaseOrTransaction,
-  params: { runId: string; attemptId: string },
+  params: { runId: string; runCreatedAt: Date; attemptId: string },
 ): Promise<{ value: unknown } | undefined> {
-  const rows = await db.execute<{ resumed_from: unknown }>(sql`
+  const rows = await db.execute<{ resumed_from: unknown }>(resumeStatement(params));
+  return rows.length ? { value: rows[0].resumed_from } : undefined;
+}
+
+/** resumeFromCheckpoint's statement (exported for the plan tests). */
+export function resumeStatement(params: { runId: string; runCreatedAt: Date; attemptId: string }) {
+  const createdAt = sql`${params.runCreatedAt.toISOString()}::timestamptz`;
+  return sql`
     update attempts set resumed_from = r.checkpoint
       from runs r
-     where attempts.id = ${params.attemptId} and r.id = ${params.runId} and r.checkpoint is not null and not r.dry_run
-    returning attempts.resumed_from`);
-  return rows.length ? { value: rows[0].resumed_from } : undefined;
+     where attempts.id = ${params.attemptId} and attempts.run_created_at = ${createdAt}
+       and r.id = ${params.runId} and r.created_at = ${createdAt} and r.checkpoint is not null and not r.dry_run
+    returning attempts.resumed_from`;
 }
 
 /**
@@ -127,13 +138,17 @@ export async function resumeFromCheckpoint(
  * any, becomes the integration's cursor. Call it in the transaction that ends the run. Never
  * replaces a cursor committed by a run requested later (a late re-delivery cannot move it back).
  */
-export async function commitCheckpointAsCursor(tx: DatabaseOrTransaction, runId: string): Promise<void> {
-  await tx.execute(sql`
+export async function commitCheckpointAsCursor(tx: DatabaseOrTransaction, run: { id: string; createdAt: Date }): Promise<void> {
+  await tx.execute(commitCheckpointStatement(run));
+}
+
+/** commitCheckpointAsCursor's statement (exported for the plan tests). */
+export function commitCheckpointStatement(run: { id: string; createdAt: Date }) {
+  const createdAt = sql`${run.createdAt.toISOString()}::timestamptz`;
+  return sql`
     insert into cursors (integration, value, run_id, updated_at)
-    select integration, checkpoint, id, now() from runs where id = ${runId} and checkpoint is not null and not dry_run
+    select integration, checkpoint, id, now() from runs where id = ${run.id} and created_at = ${createdAt} and checkpoint is not null and not dry_run
     on conflict (integration) do update set value = excluded.value, run_id = excluded.run_id, updated_at = now()
      where cursors.run_id is null or cursors.run_id = excluded.run_id
-        or not exists (select 1 from runs later
-                        where later.id = cursors.run_id
-                          and later.created_at > (select created_at from runs where id = excluded.run_id))`);
+        or not exists (select 1 from runs later where later.id = cursors.run_id and later.created_at > ${createdAt})`;
 }

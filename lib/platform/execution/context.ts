@@ -111,7 +111,9 @@ export async function createAttemptContext(
   };
   /** Its own statement, one at a time in call order; `also` (superseded deferred writes) settle with it. */
   const writeAlone = async (json: string, also?: { resolve: () => void; reject: (error: unknown) => void }) => {
-    const write = checkpointWrite.then(() => writeCheckpoint(db, { runId: run.id, attemptId: params.attemptId, json }));
+    const write = checkpointWrite.then(() =>
+      writeCheckpoint(db, { runId: run.id, runCreatedAt: run.createdAt, attemptId: params.attemptId, json }),
+    );
     checkpointWrite = write.catch(() => undefined);
     try {
       if (!(await write)) throw notOwner();
@@ -191,7 +193,7 @@ export async function createAttemptContext(
     const resumedFrom =
       run.dryRun || params.mayHaveCheckpoint === false
         ? undefined
-        : await resumeFromCheckpoint(db, { runId: run.id, attemptId: params.attemptId });
+        : await resumeFromCheckpoint(db, { runId: run.id, runCreatedAt: run.createdAt, attemptId: params.attemptId });
     scope.resumedFrom = resumedFrom;
     const dryRunPlan = run.dryRun ? new DryRunPlan(Object.values(secrets)) : undefined;
     scope.plan = dryRunPlan;

@@ -625,7 +625,7 @@ async function prepareRunJob(deps: RunnerDeps, params: RunJobParams): Promise<Ru
         .set({ finishedAt: sql`coalesce(${runs.finishedAt}, now())` })
         .where(eq(runs.id, run.id));
       // Cancelled while its attempt was running and its worker is gone: what it acknowledged becomes the cursor.
-      if (run.status === 'cancelled' && run.finishedAt === null) await commitCheckpointAsCursor(tx, run.id);
+      if (run.status === 'cancelled' && run.finishedAt === null) await commitCheckpointAsCursor(tx, run);
     });
     return 'skipped';
   }
@@ -922,7 +922,7 @@ function finishSucceededGeneral(
         .update(runs)
         .set({ finishedAt: sql`now()` })
         .where(eq(runs.id, run.id));
-      await commitCheckpointAsCursor(tx, run.id);
+      await commitCheckpointAsCursor(tx, run);
       return 'cancelled';
     }
     if (!(await closeAttempt(tx, attemptId, { outcome: 'succeeded' }))) return 'abandoned';
@@ -945,7 +945,7 @@ function finishSucceededGeneral(
         .values({ integration: run.integration, value: staged.value, runId: run.id })
         .onConflictDoUpdate({ target: cursors.integration, set: { value: staged.value, runId: run.id, updatedAt: sql`now()` } });
     } else {
-      await commitCheckpointAsCursor(tx, run.id);
+      await commitCheckpointAsCursor(tx, run);
     }
     const at = new Date().toISOString();
     // The uncommon cases announce every success (run.succeeded), and take the integration off the list of failures awaiting one.
@@ -1076,7 +1076,7 @@ async function finishWithError(
         .update(runs)
         .set({ status: 'cancelled', finishedAt: sql`now()`, nextAttemptAt: null, ...plan })
         .where(eq(runs.id, run.id));
-      await commitCheckpointAsCursor(tx, run.id);
+      await commitCheckpointAsCursor(tx, run);
       return 'cancelled';
     }
     if ((classified.kind === 'cancelled' && classified.error.reason === 'interrupted') || isDatabaseUnavailableError(error)) {
@@ -1199,7 +1199,7 @@ async function failRun(
     .where(eq(runs.id, run.id))
     .returning();
   // The run's checkpoints cover acknowledged work only: the next run starts after them.
-  await commitCheckpointAsCursor(tx, run.id);
+  await commitCheckpointAsCursor(tx, run);
   // The next success is announced (settleSucceededBatch): it may close this failure's incident.
   if (!run.dryRun) await tx.insert(runRecoveries).values({ integration: run.integration }).onConflictDoNothing();
   await emit(deps, tx, run, {

@@ -220,7 +220,7 @@ export async function cancelRun(
       .where(eq(runs.id, run.id));
     if (waiting && run.jobId) await boss.cancel(RUNS_QUEUE, run.jobId, { db: bossDb(tx) });
     // Between attempts: what the run acknowledged becomes the cursor (a running run does it when its attempt ends).
-    if (waiting) await commitCheckpointAsCursor(tx, run.id);
+    if (waiting) await commitCheckpointAsCursor(tx, run);
     await recordAction(tx, {
       actor: p.by,
       correlationId: p.correlationId,

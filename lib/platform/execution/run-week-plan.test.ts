@@ -1,18 +1,21 @@
-import { sql } from 'drizzle-orm';
+import { sql, type SQL } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { freshDatabase, type TestDatabase } from '../../../test/db';
 import { relationsIn } from '../../../test/explain';
 import { defineIntegration } from '../contract';
 import { buildRegistry, syncRegistry } from '../registry';
+import { commitCheckpointStatement, resumeStatement, WRITE_CHECKPOINT } from './checkpoint';
 import { succeededStatement } from './runner';
 
 /**
- * The per-run path's success (the product's default) at a year of runs (issue 18, "Volume"): its
- * statement is planned on every call, and it named the run by id alone, so every call planned it
- * over each weekly partition of runs and attempts. At 53 weeks the worker drained 60–75 runs/s
- * with 25–30 ms of PostgreSQL time per run (bench/README.md, 1). Naming the run's week lets the
- * planner keep that week only (and, for the cursor's check of a later run, the weeks after it).
+ * A run's own statements at a year of runs (issue 18, "Volume"). The per-run path's success (the
+ * product's default) is planned on every call, and it named the run by id alone, so every call
+ * planned it over each weekly partition of runs and attempts: at 53 weeks the worker drained
+ * 60–75 runs/s with 25–30 ms of PostgreSQL time per run (bench/README.md, 1). The checkpoint's
+ * write (after every acknowledged batch), the resume from it and its commit as the cursor named the
+ * run by id alone too. Naming the run's week lets the planner keep that week only (and, for the
+ * cursor's check of a later run, the weeks after it).
  */
 
 let t: TestDatabase;
@@ -45,11 +48,16 @@ afterAll(async () => {
   await t?.drop();
 });
 
-async function planned(staged: { value: unknown } | undefined): Promise<string[]> {
-  const statement = succeededStatement({ run, attemptId, result: { processed: 1 }, staged, lastLines: [], announce: true });
-  const [row] = await t.db.execute<{ 'QUERY PLAN': [{ Plan: Record<string, unknown> }] }>(sql`explain (format json) ${statement}`);
+type Explained = { 'QUERY PLAN': [{ Plan: Record<string, unknown> }] }[];
+
+/** The relations the plan of `statement` names (planned with its values, as each call is). */
+async function planned(statement: SQL): Promise<string[]> {
+  const [row] = await t.db.execute<Explained[number]>(sql`explain (format json) ${statement}`);
   return [...relationsIn(row['QUERY PLAN'][0].Plan)];
 }
+
+const succeeded = (staged: { value: unknown } | undefined) =>
+  succeededStatement({ run, attemptId, result: { processed: 1 }, staged, lastLines: [], announce: true });
 
 /** The weekly partitions of runs and attempts a plan names from weeks before the run's. */
 function earlierWeeks(relations: string[]): string[] {
@@ -59,16 +67,35 @@ function earlierWeeks(relations: string[]): string[] {
   });
 }
 
-describe('a success on the per-run path, with a year of weekly partitions', () => {
-  it('plans the run’s own week of runs and attempts, not the 52 before it', async () => {
+describe('a run’s own statements, with a year of weekly partitions', () => {
+  it('a success on the per-run path plans the run’s own week of runs and attempts, not the 52 before it', async () => {
     const [weeks] = await t.db.execute<{ n: number }>(sql`select count(*)::int as n from pg_inherits where inhparent = 'runs'::regclass`);
     expect(weeks.n).toBeGreaterThanOrEqual(53);
     for (const staged of [undefined, { value: { page: 3 } }]) {
-      const relations = await planned(staged);
+      const relations = await planned(succeeded(staged));
       expect(relations).toContain(`runs_w${week}`);
       expect(relations).toContain(`attempts_w${week}`);
       expect(earlierWeeks(relations)).toEqual([]);
     }
+  });
+
+  it('a checkpoint’s write, the resume from it and its commit as the cursor plan the run’s own week', async () => {
+    const runCreatedAt = run.createdAt;
+    const explained = await t.db.$client.unsafe<Explained>(`explain (format json) ${WRITE_CHECKPOINT}`, [
+      '{"page":3}',
+      run.id,
+      attemptId,
+      runCreatedAt.toISOString(),
+    ]);
+    const writes = [...relationsIn(explained[0]['QUERY PLAN'][0].Plan)];
+    const resumes = await planned(resumeStatement({ runId: run.id, runCreatedAt, attemptId }));
+    const commits = await planned(commitCheckpointStatement(run));
+    for (const relations of [writes, resumes, commits]) {
+      expect(relations).toContain(`runs_w${week}`);
+      expect(earlierWeeks(relations)).toEqual([]);
+    }
+    expect(writes).toContain(`attempts_w${week}`);
+    expect(resumes).toContain(`attempts_w${week}`);
   });
 
   it('still records the success', async () => {
