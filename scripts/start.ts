@@ -127,11 +127,28 @@ async function shutdown(code: number) {
   process.exit(code);
 }
 
+/** Whether a process of this machine runs with that pid (EPERM: it does, as another user). */
+function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
 async function resolveDatabase(): Promise<string> {
   if (e2e) {
     if (process.env.TEST_DATABASE_URL) {
       const name = `junction_e2e_${process.pid}`;
       const admin = postgres(process.env.TEST_DATABASE_URL, { max: 1, onnotice: () => {} });
+      // A run's database outlives it (one was left per CI run on the shared server): each run
+      // drops those of earlier runs whose process is gone, which holds however a server ended.
+      const left = await admin<{ datname: string }[]>`select datname from pg_database where datname ~ '^junction_e2e_[0-9]+$'`;
+      for (const { datname } of left) {
+        const pid = Number(datname.slice('junction_e2e_'.length));
+        if (pid !== process.pid && !processAlive(pid)) await admin.unsafe(`drop database if exists ${datname} with (force)`);
+      }
       await admin.unsafe(`drop database if exists ${name} with (force)`);
       await admin.unsafe(`create database ${name}`);
       await admin.end();
