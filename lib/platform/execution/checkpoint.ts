@@ -1,4 +1,4 @@
-import { sql } from 'drizzle-orm';
+import { sql, type SQL } from 'drizzle-orm';
 import type { Database, DatabaseOrTransaction } from '../../../db/client';
 import { PermanentError } from '../errors';
 
@@ -142,12 +142,16 @@ export async function commitCheckpointAsCursor(tx: DatabaseOrTransaction, run: {
   await tx.execute(commitCheckpointStatement(run));
 }
 
-/** commitCheckpointAsCursor's statement (exported for the plan tests). */
-export function commitCheckpointStatement(run: { id: string; createdAt: Date }) {
+/**
+ * commitCheckpointAsCursor's statement, also part of the runner's one-statement success (exported
+ * for it and the plan tests): `only` adds a condition, such as the attempt having closed.
+ */
+export function commitCheckpointStatement(run: { id: string; createdAt: Date }, only?: SQL) {
   const createdAt = sql`${run.createdAt.toISOString()}::timestamptz`;
   return sql`
     insert into cursors (integration, value, run_id, updated_at)
     select integration, checkpoint, id, now() from runs where id = ${run.id} and created_at = ${createdAt} and checkpoint is not null and not dry_run
+      ${only ? sql`and ${only}` : sql``}
     on conflict (integration) do update set value = excluded.value, run_id = excluded.run_id, updated_at = now()
      where cursors.run_id is null or cursors.run_id = excluded.run_id
         or not exists (select 1 from runs later where later.id = cursors.run_id and later.created_at > ${createdAt})`;

@@ -24,7 +24,7 @@ import type { PlannedRequest } from '../resilience/dry-run';
 import { retryBudgetMessage, retryBudgetStatus } from '../resilience/retry-budget';
 import { recordCredentialsFailure, recordCredentialsRecovered } from '../resilience/token-health';
 import { isTerminalRunStatus, TERMINAL_RUN_STATUSES } from '../run-status';
-import { commitCheckpointAsCursor } from './checkpoint';
+import { commitCheckpointAsCursor, commitCheckpointStatement } from './checkpoint';
 import { createAttemptContext, type AttemptScope, type ContextDeps } from './context';
 import { emitPlatformEvent, PLATFORM_EVENT_JOB_OPTIONS, PLATFORM_EVENTS_QUEUE, type PlatformEvent } from './events';
 import { bossDb, ensurePlatformQueues, RUNS_QUEUE, sendRunJob, txEventSender } from './queue';
@@ -984,12 +984,7 @@ export function succeededStatement(input: {
     ? sql`insert into cursors (integration, value, run_id)
             select ${run.integration}, ${JSON.stringify(staged.value)}::jsonb, ${run.id} where exists (select 1 from closed)
           on conflict (integration) do update set value = excluded.value, run_id = excluded.run_id, updated_at = now()`
-    : sql`insert into cursors (integration, value, run_id, updated_at)
-            select integration, checkpoint, id, now() from runs where id = ${run.id} and created_at = ${createdAt}
-               and checkpoint is not null and not dry_run and exists (select 1 from closed)
-          on conflict (integration) do update set value = excluded.value, run_id = excluded.run_id, updated_at = now()
-           where cursors.run_id is null or cursors.run_id = excluded.run_id
-              or not exists (select 1 from runs later where later.id = cursors.run_id and later.created_at > ${createdAt})`;
+    : commitCheckpointStatement(run, sql`exists (select 1 from closed)`);
   return sql`
     with locked as (select id, status from runs where id = ${run.id} and created_at = ${createdAt} for update),
     closed as (
