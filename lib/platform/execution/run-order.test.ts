@@ -18,17 +18,17 @@ import { startPlatformWorker, type PlatformWorker } from './worker';
  */
 
 const started: string[] = [];
-const defs = [
+const ordered = (name: string) =>
   defineIntegration({
-    name: 'ordered',
+    name,
     description: 'Records the order runs start in',
     settings: z.object({}),
     async execute(ctx) {
       started.push(ctx.run.id);
       return { processed: 1 };
     },
-  }),
-] as IntegrationDefinition[];
+  });
+const defs = [ordered('ordered'), ordered('ordered-b'), ordered('ordered-c')] as IntegrationDefinition[];
 
 let t: TestDatabase;
 let boss: PgBoss;
@@ -45,8 +45,8 @@ afterAll(async () => {
   await t.drop();
 });
 
-async function request(trigger: 'manual' | 'retry'): Promise<string> {
-  const integration = await loadIntegration(t.db, 'ordered');
+async function request(trigger: 'manual' | 'retry', name = 'ordered'): Promise<string> {
+  const integration = await loadIntegration(t.db, name);
   return t.db.transaction((tx) => insertRun(tx, boss, { integration, trigger, triggeredBy: 'ada', dryRun: false }));
 }
 
@@ -114,5 +114,61 @@ describe('runs of an integration start in the order they were requested', () => 
     expect(logs.map((l) => l.message)).toContainEqual(
       'started ahead of 1 earlier queued run of ordered: a retry an operator asked for goes first; the others follow in the order they were requested',
     );
+  });
+});
+
+/** Each run's job id as it was requested: a deferral re-queues a run under a new job. */
+async function jobIds(ids: string[]): Promise<Map<string, string | null>> {
+  const rows = await t.db.select({ id: runs.id, jobId: runs.jobId }).from(runs).where(inArray(runs.id, ids));
+  return new Map(rows.map((r) => [r.id, r.jobId]));
+}
+
+describe('a run delivered first goes first when nothing requested earlier waits (issue 18)', () => {
+  it('a fetch holding several jobs of each integration starts each one’s earliest, so no run is deferred', async () => {
+    await worker?.stop({ timeoutMs: 2_000 });
+    worker = undefined;
+    started.length = 0;
+    // Runs of three integrations requested in turn, and a worker fetching sixteen jobs at a time:
+    // the fetch's candidates hold several jobs of each integration, and the queue lets one of each
+    // be active. It took any of them (pg-boss ranked a key's candidates without an order), so a
+    // later run was delivered first, deferred for a second, and every run behind it with it.
+    const names = ['ordered', 'ordered-b', 'ordered-c'];
+    const ids: string[] = [];
+    for (let i = 0; i < 30; i++) ids.push(await request('manual', names[i % names.length]));
+    const before = await jobIds(ids);
+    worker = await startPlatformWorker({
+      db: t.db,
+      boss,
+      registry: buildRegistry(defs),
+      workerId: 'order-batch-worker',
+      concurrency: 16,
+      options: { ...TEST_WORKER_OPTIONS, syncRegistry: false, runBatchSize: 16 },
+    });
+    await allSucceeded(ids);
+    for (const name of names) {
+      const own = ids.filter((_, i) => names[i % names.length] === name);
+      expect(started.filter((id) => own.includes(id))).toEqual(own);
+    }
+    expect(await jobIds(ids)).toEqual(before);
+  });
+
+  it('of two runs requested in the same millisecond, the one whose job comes first starts without waiting', async () => {
+    await worker?.stop({ timeoutMs: 2_000 });
+    worker = undefined;
+    started.length = 0;
+    const a = await request('manual');
+    const b = await request('manual');
+    // Requested concurrently: one millisecond, and the queue delivers the run with the larger id first.
+    const [first] = await t.db.select().from(runs).where(eq(runs.id, a));
+    await t.db.update(runs).set({ createdAt: first.createdAt }).where(eq(runs.id, b));
+    // An id tie-break puts the smaller id first; its job is made to come second.
+    const [smaller, larger] = [a, b].sort();
+    const before = await jobIds([a, b]);
+    await t.db.execute(sql`update pgboss.job set created_on = created_on + interval '1 second' where id = ${before.get(smaller)}`);
+    await t.db.execute(sql`update pgboss.job set created_on = created_on - interval '1 second' where id = ${before.get(larger)}`);
+    await startWorker();
+    await allSucceeded([a, b]);
+    expect(started).toEqual([larger, smaller]);
+    expect(await jobIds([a, b])).toEqual(before);
   });
 });

@@ -12,8 +12,12 @@ import { ACTIVE_RUN_STATUSES } from '../run-status';
  *   started already only waits for started runs requested before it, so two started runs never
  *   wait for each other.
  * - A run that has not started waits for every earlier run that has not started either (requested
- *   before it: created_at, then id), so a later run never overtakes an earlier queued one. Held
- *   bulk retries (no job yet, released at their pace) are not in line until released.
+ *   in an earlier millisecond: created_at), so a later run never overtakes an earlier queued one.
+ *   Runs requested in the same millisecond were requested concurrently, and whichever the queue
+ *   delivers first goes first: their jobs' order need not follow their ids, and a tie broken by id
+ *   deferred the one delivered first behind the other, and every later run of the integration
+ *   behind it (a stall of a second each time: issue 18). Held bulk retries (no job yet, released
+ *   at their pace) are not in line until released.
  * - Except a retry an operator asked for (trigger 'retry'): it goes ahead of runs that have not
  *   started, and its log says how many it overtook.
  * Dry-runs book nothing: they neither wait nor are waited for.
@@ -31,7 +35,9 @@ export async function checkTurn(
   run: Pick<Run, 'id' | 'integration' | 'trigger' | 'startedAt' | 'dryRun'>,
 ): Promise<Turn> {
   if (run.dryRun) return { waitFor: null, overtaken: 0 };
+  // Started runs wait in a total order (never for each other); runs not started, by the millisecond (above).
   const requestedBefore = sql`(${runs.createdAt}, ${runs.id}) < (select r.created_at, r.id from runs r where r.id = ${run.id})`;
+  const requestedEarlier = sql`${runs.createdAt} < (select r.created_at from runs r where r.id = ${run.id})`;
   const others = and(
     eq(runs.integration, run.integration),
     eq(runs.dryRun, false),
@@ -39,7 +45,7 @@ export async function checkTurn(
     inArray(runs.status, ACTIVE_RUN_STATUSES),
   );
   const hasStarted = run.startedAt !== null;
-  const waiting = and(others, isNull(runs.startedAt), isNull(runs.hold), requestedBefore);
+  const waiting = and(others, isNull(runs.startedAt), isNull(runs.hold), requestedEarlier);
 
   if (!hasStarted && run.trigger !== 'retry') {
     // The usual case (a queued run's first attempt) in one round trip: a started run to wait for
@@ -103,7 +109,7 @@ export function firstTurnJson(): SQL {
         order by o.created_at, o.id limit 1),
       (select json_build_object('id', o.id, 'next_attempt_at', o.next_attempt_at) from runs o
         where o.integration = ${runs.integration} and not o.dry_run and o.id <> ${runs.id} and o.status in (${status})
-          and o.started_at is null and o.hold is null and (o.created_at, o.id) < (${runs.createdAt}, ${runs.id})
+          and o.started_at is null and o.hold is null and o.created_at < ${runs.createdAt}
         order by o.created_at, o.id limit 1)) end)`;
 }
 
