@@ -94,6 +94,11 @@ export interface RunJobParams {
   jobSignal?: AbortSignal;
   /** The worker's control: aborted with a CancelledError to cancel ('cancelled') or release ('released'). */
   control: AbortSignal;
+  /**
+   * Called once the job's completion has committed with the run's outcome (a success completes its
+   * job in its own transaction, fenced on this delivery): pg-boss then has nothing left to write.
+   */
+  jobCompleted?: () => void;
 }
 
 export async function executeRunJob(deps: RunnerDeps, params: RunJobParams): Promise<RunJobOutcome> {
@@ -372,9 +377,11 @@ async function settleSucceededBatch(deps: RunnerDeps, entries: SucceededArgs[]):
     return Promise.all(entries.map((args) => finishSucceeded(...args)));
   }
   return Promise.all(
-    entries.map(([, , run, attemptId, scope, result]) =>
-      closed.has(attemptId) ? ('succeeded' as const) : finishSucceededGeneral(deps, run, attemptId, scope, result),
-    ),
+    entries.map(([, params, run, attemptId, scope, result]) => {
+      if (!closed.has(attemptId)) return finishSucceededGeneral(deps, run, attemptId, scope, result);
+      if (params.jobRetryCount !== undefined) params.jobCompleted?.();
+      return 'succeeded' as const;
+    }),
   );
 }
 
@@ -1021,7 +1028,7 @@ async function finishSucceededInOneStatement(
   lastLines: LogLine[],
   announce: boolean,
 ): Promise<RunJobOutcome> {
-  return deps.db.transaction(async (tx) => {
+  const outcome = await deps.db.transaction(async (tx) => {
     const outcome = tx.execute<{ status: string | null; closed: boolean; credentials_failing: boolean }>(
       succeededStatement({ run, attemptId, result, staged: scope.stagedCursor(), lastLines, announce }),
     );
@@ -1040,6 +1047,8 @@ async function finishSucceededInOneStatement(
     if (!row || row.status === 'cancelled' || !row.closed || row.credentials_failing) throw new NotTheUsualOutcome();
     return 'succeeded' as const;
   });
+  if (params.jobRetryCount !== undefined) params.jobCompleted?.();
+  return outcome;
 }
 
 async function finishWithError(

@@ -12,7 +12,7 @@ import { syncSchedules } from '../triggers/schedules';
 import { startScheduledRun } from '../triggers/triggers';
 import { DEFAULT_LIVENESS_INTERVAL_MS, startLiveness } from './liveness';
 import { ensurePlatformQueues, RUNS_QUEUE, SCHEDULE_QUEUE, type QueueOptions, type RunJobData, type ScheduleJobData } from './queue';
-import { executeRunBatch, executeRunJob, type RunJobOutcome, type RunnerDeps } from './runner';
+import { executeRunBatch, type RunJobOutcome, type RunnerDeps } from './runner';
 
 /**
  * The platform worker inside a worker process: syncs the registry and schedules, then works the
@@ -124,72 +124,46 @@ export async function startPlatformWorker(params: StartPlatformWorkerParams): Pr
   };
   const concurrency = Math.max(1, params.concurrency ?? 1);
   const batchSize = Math.max(1, Math.min(options.runBatchSize ?? 1, concurrency));
-  const runBatch = async (jobs: Job<RunJobData>[]): Promise<PromiseSettledResult<RunJobOutcome>[]> => {
-    const controls = jobs.map((job) => {
+  // The runs of one fetch: each job settles on its own, so a runner error fails (and retries) only
+  // its job. A job its run's outcome already completed (a success, in the same transaction) is
+  // reported 'settled' (a pg-boss patch): its completion after the handler would find nothing left
+  // to do, and its round trip is one of the few each fetch spends (issue 18).
+  const runJobs = async (jobs: Job<RunJobData>[]): Promise<JobResult[]> => {
+    const completed = new Set<string>();
+    const params = jobs.map((job) => {
       const control = new AbortController();
       active.set(job.data.runId, control);
-      return control;
-    });
-    const execution = executeRunBatch(
-      deps,
-      jobs.map((job, i) => ({
+      return {
         jobId: job.id,
         jobRetryCount: job.retryCount,
         runId: job.data.runId,
         jobSignal: job.signal,
-        control: controls[i].signal,
-      })),
-    );
+        control: control.signal,
+        jobCompleted: () => completed.add(job.id),
+      };
+    });
+    const execution = executeRunBatch(deps, params);
     running.add(execution);
+    let settled: PromiseSettledResult<RunJobOutcome>[];
     try {
-      return await execution;
+      settled = await execution;
     } finally {
       running.delete(execution);
       for (const job of jobs) active.delete(job.data.runId);
+      if (!stopping) fetchAgainAfterJob();
     }
-  };
-  const runJob = async (job: Job<RunJobData>): Promise<RunJobOutcome> => {
-    const control = new AbortController();
-    active.set(job.data.runId, control);
-    const execution = executeRunJob(deps, {
-      jobId: job.id,
-      jobRetryCount: job.retryCount,
-      runId: job.data.runId,
-      jobSignal: job.signal,
-      control: control.signal,
+    return settled.map((result, i): JobResult => {
+      const id = jobs[i].id;
+      if (result.status === 'rejected') return { id, status: 'failed', output: { error: errorMessage(result.reason) } };
+      return completed.has(id) ? { id, status: 'settled' } : { id, status: 'completed', output: { outcome: result.value } };
     });
-    running.add(execution);
-    try {
-      return await execution;
-    } finally {
-      running.delete(execution);
-      active.delete(job.data.runId);
-    }
   };
   // offWork by id: other platform workers may share this pg-boss instance.
-  runWorkId =
-    batchSize === 1
-      ? await boss.work<RunJobData>(RUNS_QUEUE, { ...workOptions, localConcurrency: concurrency }, async ([job]) => {
-          try {
-            return { outcome: await runJob(job) };
-          } finally {
-            if (!stopping) fetchAgainAfterJob();
-          }
-        })
-      : await boss.work<RunJobData>(
-          RUNS_QUEUE,
-          { ...workOptions, batchSize, perJobResults: true, localConcurrency: Math.ceil(concurrency / batchSize) },
-          async (jobs) => {
-            // Each job settles on its own: a runner error fails (and retries) only its job.
-            const settled = await runBatch(jobs);
-            if (!stopping) fetchAgainAfterJob();
-            return settled.map((result, i): JobResult =>
-              result.status === 'fulfilled'
-                ? { id: jobs[i].id, status: 'completed', output: { outcome: result.value } }
-                : { id: jobs[i].id, status: 'failed', output: { error: errorMessage(result.reason) } },
-            );
-          },
-        );
+  runWorkId = await boss.work<RunJobData>(
+    RUNS_QUEUE,
+    { ...workOptions, batchSize, perJobResults: true, localConcurrency: Math.ceil(concurrency / batchSize) },
+    runJobs,
+  );
   const scheduleWorkId = await boss.work<ScheduleJobData>(SCHEDULE_QUEUE, workOptions, async ([job]) => {
     const started = await startScheduledRun(db, boss, { integration: job.data.integration });
     return { runId: started?.runId ?? null };

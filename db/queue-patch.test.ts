@@ -1,0 +1,81 @@
+import { sql } from 'drizzle-orm';
+import type { Job, PgBoss } from 'pg-boss';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { freshDatabase, type TestDatabase } from '../test/db';
+import { startTestBoss, waitFor } from '../test/fixtures/platform';
+
+/**
+ * patches/pg-boss+12.38.0.patch (applied by patch-package at npm install), proven on pg-boss itself:
+ * - A batch fetch of a singleton queue returns one job per key, and must return each key's
+ *   earliest: pg-boss ranked a key's candidates with no order, so it returned any of them, and
+ *   the runs queue delivered a later run of an integration before an earlier one (which then
+ *   deferred it, and every run behind it: issue 18).
+ * - A per-job result may say `settled`: the handler completed the job in its own transaction, and
+ *   pg-boss writes nothing more for it (one round trip less per fetch).
+ */
+
+let t: TestDatabase;
+let boss: PgBoss;
+beforeAll(async () => {
+  t = await freshDatabase();
+  boss = await startTestBoss(t.url);
+});
+afterAll(async () => {
+  await boss.stop({ graceful: false });
+  await t.drop();
+});
+
+const KEYS = ['a', 'b', 'c', 'd', 'e'];
+
+describe('the patched queue', () => {
+  it('a singleton batch fetch returns the earliest job of each key, whatever the candidates hold', async () => {
+    await boss.createQueue('patch-singleton', { policy: 'singleton' });
+    // Keys interleaved, several jobs each, one second apart so their order is unambiguous.
+    const sent: { id: string; key: string }[] = [];
+    for (let i = 0; i < 20; i++) {
+      const key = KEYS[i % KEYS.length];
+      const id = (await boss.send('patch-singleton', { i }, { singletonKey: key }))!;
+      sent.push({ id, key });
+    }
+    await t.db.execute(sql`
+      update pgboss.job j set created_on = now() - make_interval(secs => 100 - x.ord)
+        from unnest(string_to_array(${sent.map((s) => s.id).join(',')}, ',')::uuid[]) with ordinality as x(id, ord) where j.id = x.id`);
+    const delivered: string[] = [];
+    while (delivered.length < sent.length) {
+      const jobs = await boss.fetch<{ i: number }>('patch-singleton', { batchSize: 16 });
+      expect(jobs.length).toBeGreaterThan(0);
+      // Each key's earliest job not yet delivered, and no other.
+      const expected = KEYS.map((key) => sent.find((s) => s.key === key && !delivered.includes(s.id))?.id).filter(Boolean);
+      expect(jobs.map((j) => j.id).sort()).toEqual(expected.sort());
+      delivered.push(...jobs.map((j) => j.id));
+      await boss.complete(
+        'patch-singleton',
+        jobs.map((j) => j.id),
+      );
+    }
+  });
+
+  it('a job its handler reports settled is left as the handler left it', async () => {
+    await boss.createQueue('patch-settled');
+    const own = (await boss.send('patch-settled', { n: 1 }))!;
+    const untouched = (await boss.send('patch-settled', { n: 2 }))!;
+    const seen: Job[] = [];
+    const id = await boss.work('patch-settled', { batchSize: 2, perJobResults: true, pollingIntervalSeconds: 0.5 }, async (jobs) => {
+      seen.push(...jobs);
+      // The handler completes one job itself; neither is written again by pg-boss.
+      await t.db.execute(
+        sql`update pgboss.job set state = 'completed', completed_on = now(), output = '{"by":"handler"}' where id = ${own}`,
+      );
+      return jobs.map((job) => ({ id: job.id, status: 'settled' as const }));
+    });
+    await waitFor('both jobs to be handled', async () => (seen.length === 2 ? true : undefined), 10_000);
+    await boss.offWork('patch-settled', { id, wait: true });
+    const rows = await t.db.execute<{ id: string; state: string; output: unknown }>(
+      sql`select id, state, output from pgboss.job where name = 'patch-settled' order by id`,
+    );
+    const byId = new Map(rows.map((r) => [r.id, r]));
+    expect(byId.get(own)).toMatchObject({ state: 'completed', output: { by: 'handler' } });
+    // Left active: pg-boss neither completed nor failed it (its claim would expire and retry it).
+    expect(byId.get(untouched)).toMatchObject({ state: 'active', output: null });
+  });
+});
