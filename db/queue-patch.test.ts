@@ -59,15 +59,19 @@ describe('the patched queue', () => {
     await boss.createQueue('patch-settled');
     const own = (await boss.send('patch-settled', { n: 1 }))!;
     const untouched = (await boss.send('patch-settled', { n: 2 }))!;
-    const seen: Job[] = [];
-    const id = await boss.work('patch-settled', { batchSize: 2, perJobResults: true, pollingIntervalSeconds: 0.5 }, async (jobs) => {
-      seen.push(...jobs);
-      // The handler completes one job itself; neither is written again by pg-boss.
-      await t.db.execute(
-        sql`update pgboss.job set state = 'completed', completed_on = now(), output = '{"by":"handler"}' where id = ${own}`,
-      );
-      return jobs.map((job) => ({ id: job.id, status: 'settled' as const }));
-    });
+    const seen: Job<{ n: number }>[] = [];
+    const id = await boss.work<{ n: number }>(
+      'patch-settled',
+      { batchSize: 2, perJobResults: true, pollingIntervalSeconds: 0.5 },
+      async (jobs) => {
+        seen.push(...jobs);
+        // The handler completes one job itself; neither is written again by pg-boss.
+        await t.db.execute(
+          sql`update pgboss.job set state = 'completed', completed_on = now(), output = '{"by":"handler"}' where id = ${own}`,
+        );
+        return jobs.map((job) => ({ id: job.id, status: 'settled' as const }));
+      },
+    );
     await waitFor('both jobs to be handled', async () => (seen.length === 2 ? true : undefined), 10_000);
     await boss.offWork('patch-settled', { id, wait: true });
     const rows = await t.db.execute<{ id: string; state: string; output: unknown }>(
