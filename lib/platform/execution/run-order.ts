@@ -24,8 +24,11 @@ import { ACTIVE_RUN_STATUSES } from '../run-status';
  */
 
 export interface Turn {
-  /** The run to wait for, or null when this run may start now. */
-  waitFor: { id: string; nextAttemptAt: Date | null } | null;
+  /**
+   * The run to wait for, or null when this run may start now; in the usual case (firstTurnJson)
+   * also whether it has started and its job.
+   */
+  waitFor: { id: string; nextAttemptAt: Date | null; started?: boolean; jobId?: string | null } | null;
   /** Earlier queued runs this run starts ahead of (an operator's retry). */
   overtaken: number;
 }
@@ -103,11 +106,11 @@ export function firstTurnJson(): SQL {
   // the index predicates, and a prepared statement's generic plan cannot see a bound value.
   const status = sql.raw(ACTIVE_RUN_STATUSES.map((s) => `'${s}'`).join(', '));
   return sql`(case when ${runs.startedAt} is null and ${runs.trigger} <> 'retry' and not ${runs.dryRun} then coalesce(
-      (select json_build_object('id', o.id, 'next_attempt_at', o.next_attempt_at) from runs o
+      (select json_build_object('id', o.id, 'next_attempt_at', o.next_attempt_at, 'started', true, 'job_id', o.job_id) from runs o
         where o.integration = ${runs.integration} and not o.dry_run and o.id <> ${runs.id} and o.status in (${status})
           and o.started_at is not null
         order by o.created_at, o.id limit 1),
-      (select json_build_object('id', o.id, 'next_attempt_at', o.next_attempt_at) from runs o
+      (select json_build_object('id', o.id, 'next_attempt_at', o.next_attempt_at, 'started', false, 'job_id', o.job_id) from runs o
         where o.integration = ${runs.integration} and not o.dry_run and o.id <> ${runs.id} and o.status in (${status})
           and o.started_at is null and o.hold is null and o.created_at < ${runs.createdAt}
         order by o.created_at, o.id limit 1)) end)`;
@@ -115,7 +118,15 @@ export function firstTurnJson(): SQL {
 
 /** The Turn of a run in the usual case from `firstTurnJson`'s value. */
 export function turnFrom(json: unknown): Turn {
-  const row = json as { id: string; next_attempt_at: string | null } | null;
+  const row = json as { id: string; next_attempt_at: string | null; started: boolean; job_id: string | null } | null;
   if (!row) return { waitFor: null, overtaken: 0 };
-  return { waitFor: { id: row.id, nextAttemptAt: row.next_attempt_at === null ? null : new Date(row.next_attempt_at) }, overtaken: 0 };
+  return {
+    waitFor: {
+      id: row.id,
+      nextAttemptAt: row.next_attempt_at === null ? null : new Date(row.next_attempt_at),
+      started: row.started,
+      jobId: row.job_id,
+    },
+    overtaken: 0,
+  };
 }

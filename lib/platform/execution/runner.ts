@@ -610,6 +610,13 @@ const loadRunsQueries = new WeakMap<Database, ReturnType<typeof buildLoadRuns>>(
 
 type LoadedRun = Awaited<ReturnType<typeof loadRuns>>[number];
 
+/**
+ * How long a run delivered ahead of an earlier, still waiting one stays off the queue: the earlier
+ * one (due now, and ahead of it) is fetched in the meantime, and should its job not be due after
+ * all, the later one looks again this often, not at every fetch.
+ */
+const BEHIND_DUE_RUN_MS = 25;
+
 /** Everything before an attempt starts: the run's state, its turn and its breaker; a string when no attempt starts. */
 async function prepareRunJob(deps: RunnerDeps, params: RunJobParams): Promise<RunJobOutcome | Omit<AttemptInputs, 'attemptId'>> {
   const { db } = deps;
@@ -670,8 +677,23 @@ async function prepareRunJob(deps: RunnerDeps, params: RunJobParams): Promise<Ru
   // Runs of an integration take turns, in the order they were requested (run-order.ts).
   const turn = isFirstTurn(run) ? turnFrom(loaded.firstTurn) : await checkTurn(db, run);
   if (turn.waitFor) {
-    const startAfter = new Date(Math.max(Date.now() + 1_000, turn.waitFor.nextAttemptAt?.getTime() ?? 0));
-    await db.transaction((tx) => requeue(deps, tx, run, { status: run.status === 'queued' ? 'queued' : 'deferred', startAfter }));
+    const waitFor = turn.waitFor;
+    await db.transaction(async (tx) => {
+      // Delivered ahead of an earlier run that has not started and whose job still waits (two
+      // fetches raced: one skipped the earlier job while the other held its row, and the other's
+      // claim then lost to this one). Both go to the head of the integration's line, the earlier
+      // first (a higher priority, in the order their jobs were made), due when the earlier is: the
+      // runs queued behind them are not fetched only to wait in turn, and no one waits a second.
+      // Otherwise (a started run, or an earlier run whose job is gone) it looks again in a second.
+      const behindDueRun =
+        waitFor.started === false && waitFor.jobId
+          ? (await deps.boss.update(RUNS_QUEUE, undefined, { id: waitFor.jobId, priority: 1, db: bossDb(tx) })).updated > 0
+          : false;
+      const startAfter = behindDueRun
+        ? new Date(Math.max(Date.now() + BEHIND_DUE_RUN_MS, waitFor.nextAttemptAt?.getTime() ?? 0))
+        : new Date(Math.max(Date.now() + 1_000, waitFor.nextAttemptAt?.getTime() ?? 0));
+      await requeue(deps, tx, run, { status: run.status === 'queued' ? 'queued' : 'deferred', startAfter, started: behindDueRun });
+    });
     return 'deferred';
   }
 
@@ -1157,7 +1179,8 @@ async function finishWithError(
 /**
  * Puts the run's next attempt on the queue as a new job (now or at `startAfter`). A run that has
  * started goes first (`started`: a higher job priority), as it would win its turn anyway: the
- * runs queued behind it are not fetched only to be deferred again.
+ * runs queued behind it are not fetched only to be deferred again. So does a run delivered ahead
+ * of an earlier one still waiting, right behind it (prepareRunJob).
  */
 async function requeue(
   deps: Pick<RunnerDeps, 'boss'>,
