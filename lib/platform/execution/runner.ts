@@ -563,16 +563,23 @@ function loadRuns(db: Database, runIds: string[]) {
     query = buildLoadRuns(db);
     loadRunsQueries.set(db, query);
   }
-  return query.execute({ ids: runIds });
+  return query.execute({ ids: runIds.join(',') });
 }
 
 /**
  * loadRuns' statement, built once per database handle and prepared (named) on each connection: a
- * batch and a single run alike look their ids up with `= any($1)`. Planned anew on every call, the
+ * batch and a single run alike look their ids up with `= any(<ids>)`. Planned anew on every call, the
  * lookup by id over every weekly partition of runs and attempts, with its four subqueries, took
  * 3–10 ms of planning per fetch (19 weeks) against ~1 ms to execute; a generic plan loses nothing,
  * since an id prunes no partition anyway. Building the query once also saves Drizzle's per-call
  * rendering.
+ *
+ * The ids arrive as one comma-separated text, made an array by a subquery, whose length the
+ * planner does not know in a custom plan either: a custom plan then costs what the generic plan
+ * costs, and PostgreSQL keeps the generic one after its five trials. With `= any($1::uuid[])`, a
+ * custom plan for one id looked ten times cheaper than the generic plan, so PostgreSQL planned the
+ * per-run path's load anew at every run, for ever (1–6 ms of planning per run on 2 cores under
+ * load: issue 18; turn-plan.test.ts).
  */
 function buildLoadRuns(db: Database) {
   return loadRunsQuery(db).prepare('load_runs');
@@ -603,7 +610,7 @@ export function loadRunsQuery(db: Database) {
     })
     .from(runs)
     .leftJoin(integrations, eq(integrations.name, runs.integration))
-    .where(sql`${runs.id} = any(${sql.placeholder('ids')}::uuid[])`);
+    .where(sql`${runs.id} = any(array(select unnest(string_to_array(${sql.placeholder('ids')}::text, ',')::uuid[])))`);
 }
 
 const loadRunsQueries = new WeakMap<Database, ReturnType<typeof buildLoadRuns>>();

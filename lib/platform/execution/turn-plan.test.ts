@@ -64,7 +64,7 @@ afterAll(async () => {
 /** loadRuns' statement for `runIds`, explained on one connection in the plan mode given. */
 async function explainLoad(runIds: string[], mode: 'force_generic_plan' | 'force_custom_plan') {
   const { sql: text, params } = loadRunsQuery(t.db).toSQL();
-  const values = params.map((p) => (typeof p === 'object' && p !== null && 'name' in p ? runIds : p));
+  const values = params.map((p) => (typeof p === 'object' && p !== null && 'name' in p ? runIds.join(',') : p));
   const connection = await t.db.$client.reserve();
   try {
     await connection.unsafe(`set plan_cache_mode = ${mode}`);
@@ -83,7 +83,7 @@ async function explainLoad(runIds: string[], mode: 'force_generic_plan' | 'force
 
 describe("a run's turn, read with the run", () => {
   it('is the earlier queued run, found without reading the finished runs of the week', async () => {
-    const [loaded] = await loadRunsQuery(t.db).execute({ ids: [ids.loaded] });
+    const [loaded] = await loadRunsQuery(t.db).execute({ ids: ids.loaded });
     expect(turnFrom(loaded.firstTurn).waitFor?.id).toBe(ids.earlier);
     for (const mode of ['force_generic_plan', 'force_custom_plan'] as const) {
       const scanned = runsScanned(await explainLoad([ids.loaded, ids.earlier], mode));
@@ -99,10 +99,39 @@ describe("a run's turn, read with the run", () => {
       values (gen_random_uuid(), 'busy', 'api', false, 'retrying', 'ada', 'c', 1, 3, now() - interval '5 minutes', now() - interval '4 minutes')
       returning id`);
     ids.started = row.id;
-    const [loaded] = await loadRunsQuery(t.db).execute({ ids: [ids.loaded] });
+    const [loaded] = await loadRunsQuery(t.db).execute({ ids: ids.loaded });
     expect(turnFrom(loaded.firstTurn).waitFor?.id).toBe(ids.started);
     const scanned = runsScanned(await explainLoad([ids.loaded], 'force_generic_plan'));
     expect(scanned).toBeGreaterThan(0);
     expect(scanned).toBeLessThan(50);
+  });
+});
+
+describe("a run's load, prepared", () => {
+  it('is planned once per connection and then reused, for one run as for a batch', async () => {
+    // What PostgreSQL chooses on its own (plan_cache_mode auto), on one connection, as the worker's
+    // prepared statement runs: the per-run path loads one id at a time. A custom plan that looks
+    // cheaper than the generic one for a single id made it plan every load anew, for ever.
+    const connection = await t.db.$client.reserve();
+    try {
+      const { sql: text, params } = loadRunsQuery(t.db).toSQL();
+      await connection.unsafe(`prepare load_plan as ${text}`);
+      for (let i = 0; i < 10; i++) {
+        // One run, then two, as the per-run path and a batch load them.
+        const runIds = i % 2 === 0 ? ids.loaded : `${ids.loaded},${ids.earlier}`;
+        const values = params.map((p) => (typeof p === 'object' && p !== null && 'name' in p ? runIds : p));
+        const literals = values.map((v) => (typeof v === 'number' ? String(v) : `'${String(v)}'`));
+        await connection.unsafe(`execute load_plan(${literals.join(', ')})`);
+      }
+      const [counts] = await connection.unsafe<{ generic_plans: number; custom_plans: number }[]>(
+        `select generic_plans, custom_plans from pg_prepared_statements where name = 'load_plan'`,
+      );
+      await connection.unsafe('deallocate load_plan');
+      // PostgreSQL tries five custom plans first, then keeps the generic one when it costs no more.
+      expect(Number(counts.custom_plans)).toBeLessThanOrEqual(5);
+      expect(Number(counts.generic_plans)).toBeGreaterThanOrEqual(5);
+    } finally {
+      connection.release();
+    }
   });
 });
