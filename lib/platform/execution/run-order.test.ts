@@ -67,6 +67,13 @@ async function allSucceeded(ids: string[]) {
   );
 }
 
+/** Stops the worker of the test before and forgets the order its runs started in. */
+async function stopWorker() {
+  await worker?.stop({ timeoutMs: 2_000 });
+  worker = undefined;
+  started.length = 0;
+}
+
 async function startWorker() {
   worker = await startPlatformWorker({
     db: t.db,
@@ -100,9 +107,7 @@ describe('runs of an integration start in the order they were requested', () => 
   });
 
   it('an operator’s retry goes ahead of earlier queued runs and says so in its log', async () => {
-    await worker?.stop({ timeoutMs: 2_000 });
-    worker = undefined;
-    started.length = 0;
+    await stopWorker();
     const queued = await request('manual');
     const retry = await request('retry');
     await delayJob(queued, 3);
@@ -125,9 +130,7 @@ async function jobIds(ids: string[]): Promise<Map<string, string | null>> {
 
 describe('a run delivered first goes first when nothing requested earlier waits (issue 18)', () => {
   it('a fetch holding several jobs of each integration starts each one’s earliest, so no run is deferred', async () => {
-    await worker?.stop({ timeoutMs: 2_000 });
-    worker = undefined;
-    started.length = 0;
+    await stopWorker();
     // Runs of three integrations requested in turn, and a worker fetching sixteen jobs at a time:
     // the fetch's candidates hold several jobs of each integration, and the queue lets one of each
     // be active. It took any of them (pg-boss ranked a key's candidates without an order), so a
@@ -153,9 +156,7 @@ describe('a run delivered first goes first when nothing requested earlier waits 
   });
 
   it('of two runs requested in the same millisecond, the one whose job comes first starts without waiting', async () => {
-    await worker?.stop({ timeoutMs: 2_000 });
-    worker = undefined;
-    started.length = 0;
+    await stopWorker();
     const a = await request('manual');
     const b = await request('manual');
     // Requested concurrently: one millisecond, and the queue delivers the run with the larger id first.
@@ -175,9 +176,7 @@ describe('a run delivered first goes first when nothing requested earlier waits 
 
 describe('a run delivered ahead of an earlier one that still waits (issue 18)', () => {
   it('goes right behind it, with every run after it in order, and none waits a second', async () => {
-    await worker?.stop({ timeoutMs: 2_000 });
-    worker = undefined;
-    started.length = 0;
+    await stopWorker();
     // The later runs' jobs come before the earlier run's (as when two fetches race: one skips the
     // earlier job's row while the other holds it, and the other's claim then loses). Each later run
     // delivered first must wait; they used to be re-queued a second later, behind every run of the
