@@ -73,20 +73,12 @@ export async function checkTurn(
   if (started) return { waitFor: started, overtaken: 0 };
   if (hasStarted) return { waitFor: null, overtaken: 0 };
 
-  if (run.trigger === 'retry') {
-    const [row] = await db
-      .select({ n: sql<number>`count(*)::int` })
-      .from(runs)
-      .where(waiting);
-    return { waitFor: null, overtaken: Number(row?.n ?? 0) };
-  }
-  const [earlier] = await db
-    .select({ id: runs.id, nextAttemptAt: runs.nextAttemptAt })
+  // Not started and not the usual case (returned above): an operator's retry, ahead of the waiting runs.
+  const [row] = await db
+    .select({ n: sql<number>`count(*)::int` })
     .from(runs)
-    .where(waiting)
-    .orderBy(asc(runs.createdAt), asc(runs.id))
-    .limit(1);
-  return { waitFor: earlier ?? null, overtaken: 0 };
+    .where(waiting);
+  return { waitFor: null, overtaken: Number(row?.n ?? 0) };
 }
 
 /** Whether a run's turn is the usual case `firstTurnJson` answers (a queued run's first start, not a retry, not a dry-run). */
