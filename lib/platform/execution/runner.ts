@@ -699,7 +699,7 @@ async function prepareRunJob(deps: RunnerDeps, params: RunJobParams): Promise<Ru
       const startAfter = behindDueRun
         ? new Date(Math.max(Date.now() + BEHIND_DUE_RUN_MS, waitFor.nextAttemptAt?.getTime() ?? 0))
         : new Date(Math.max(Date.now() + 1_000, waitFor.nextAttemptAt?.getTime() ?? 0));
-      await requeue(deps, tx, run, { status: run.status === 'queued' ? 'queued' : 'deferred', startAfter, started: behindDueRun });
+      await requeue(deps, tx, run, { status: run.status === 'queued' ? 'queued' : 'deferred', startAfter, ahead: behindDueRun });
     });
     return 'deferred';
   }
@@ -1131,7 +1131,7 @@ async function finishWithError(
         .update(runs)
         .set({ attemptCount: sql`${runs.attemptCount} - 1` })
         .where(eq(runs.id, run.id));
-      await requeue(deps, tx, run, { status: 'queued', started: true });
+      await requeue(deps, tx, run, { status: 'queued', ahead: true });
       return 'released';
     }
     if (classified.kind === 'circuit_open') {
@@ -1141,7 +1141,7 @@ async function finishWithError(
         .update(runs)
         .set({ attemptCount: sql`${runs.attemptCount} - 1` })
         .where(eq(runs.id, run.id));
-      await requeue(deps, tx, run, { status: 'deferred', startAfter: retryAt, started: true });
+      await requeue(deps, tx, run, { status: 'deferred', startAfter: retryAt, ahead: true });
       return 'deferred';
     }
     if (!(await closeAttempt(tx, attemptId, { outcome: 'failed', errorMessage: message, errorClass }))) return 'abandoned';
@@ -1166,7 +1166,7 @@ async function finishWithError(
         .update(runs)
         .set({ errorMessage: message, errorClass, ...plan })
         .where(eq(runs.id, run.id));
-      await requeue(deps, tx, run, { status: 'retrying', startAfter, started: true });
+      await requeue(deps, tx, run, { status: 'retrying', startAfter, ahead: true });
       return 'retrying';
     }
     await failRun(deps, tx, run, {
@@ -1184,16 +1184,16 @@ async function finishWithError(
 }
 
 /**
- * Puts the run's next attempt on the queue as a new job (now or at `startAfter`). A run that has
- * started goes first (`started`: a higher job priority), as it would win its turn anyway: the
- * runs queued behind it are not fetched only to be deferred again. So does a run delivered ahead
- * of an earlier one still waiting, right behind it (prepareRunJob).
+ * Puts the run's next attempt on the queue as a new job (now or at `startAfter`). `ahead` puts it
+ * at the head of its integration's line (a higher job priority): a run that has started, as it
+ * would win its turn anyway, so the runs queued behind it are not fetched only to be deferred
+ * again; and a run delivered ahead of an earlier one still waiting, right behind it (prepareRunJob).
  */
 async function requeue(
   deps: Pick<RunnerDeps, 'boss'>,
   tx: Transaction,
   run: Run,
-  params: { status: 'queued' | 'retrying' | 'deferred'; startAfter?: Date; started?: boolean },
+  params: { status: 'queued' | 'retrying' | 'deferred'; startAfter?: Date; ahead?: boolean },
 ) {
   const jobId = randomUUID();
   await tx
@@ -1205,7 +1205,7 @@ async function requeue(
     jobId,
     integration: run.integration,
     startAfter: params.startAfter,
-    priority: params.started ? 1 : 0,
+    priority: params.ahead ? 1 : 0,
   });
 }
 
@@ -1357,6 +1357,6 @@ async function interruptAttempt(
     });
     return 'failed';
   }
-  await requeue(deps, tx, updated, { status: 'queued', started: true });
+  await requeue(deps, tx, updated, { status: 'queued', ahead: true });
   return 'recovered';
 }
