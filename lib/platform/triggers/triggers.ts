@@ -50,6 +50,11 @@ const ZRunNow = z.object({
  * not started yet returns that run with `deduplicated: true` instead of starting a second one — a
  * double click or two operators at once start one run. Concurrent calls are serialised per
  * integration by a transaction-scoped advisory lock, so the check and the insert cannot interleave.
+ *
+ * "Queued and not started" is judged when the call arrived, not when it got the lock: a worker
+ * starts a run within milliseconds of its commit, so a second simultaneous call that waited for the
+ * first one's lock would otherwise find the first run already started and start another. A run
+ * whose first attempt began after this transaction did joins the call too (sameKindStartedSince).
  */
 export async function runNow(
   db: DatabaseOrTransaction,
@@ -71,7 +76,7 @@ export async function runNow(
   return db.transaction(async (tx) => {
     const integration = await loadIntegration(tx, p.integration);
     if (dedupe) {
-      await tx.execute(sql`select pg_advisory_xact_lock(hashtext('junction.run-now'), hashtext(${integration.name}))`);
+      await tx.execute(runNowLock(integration.name));
       const [waiting] = await tx
         .select({ id: runs.id })
         .from(runs)
@@ -87,7 +92,8 @@ export async function runNow(
         )
         .orderBy(asc(runs.createdAt))
         .limit(1);
-      if (waiting) return { runId: waiting.id, deduplicated: true };
+      const joined = waiting ?? (await sameKindStartedSince(tx, { integration: integration.name, dryRun, trigger }));
+      if (joined) return { runId: joined.id, deduplicated: true };
     }
     // The run, its job and its audit row are sent together (pipelined on the transaction's
     // connection): one wait instead of three before the commit (start latency, issue 18).
@@ -114,6 +120,29 @@ export async function runNow(
     ]);
     return { runId, deduplicated: false };
   });
+}
+
+/** The lock runNow holds, per integration, from its duplicate check to its commit (exported for the tests). */
+export const runNowLock = (integration: string) =>
+  sql`select pg_advisory_xact_lock(hashtext('junction.run-now'), hashtext(${integration}))`;
+
+/**
+ * The oldest run of this kind whose first attempt started after the calling transaction began: it
+ * was still queued when the call arrived. Read through attempts_started_idx (the few attempts
+ * started since), each joined to its run by primary key, so the common case (none) costs one short
+ * index range, however many runs the integration has.
+ */
+async function sameKindStartedSince(
+  tx: DatabaseOrTransaction,
+  kind: { integration: string; dryRun: boolean; trigger: string },
+): Promise<{ id: string } | undefined> {
+  const [row] = await tx.execute<{ id: string }>(sql`
+    select r.id from attempts a
+      join runs r on r.id = a.run_id and r.created_at = a.run_created_at
+     where a.started_at >= transaction_timestamp() and a.number = 1
+       and r.integration = ${kind.integration} and r.dry_run = ${kind.dryRun} and r.trigger = ${kind.trigger}
+     order by r.created_at, r.id limit 1`);
+  return row;
 }
 
 /** A schedule tick: starts a run unless the integration is paused, orphaned or gone (then null). */
