@@ -148,7 +148,9 @@ export const ZRunDetailResponse = z.object({
 
 export const ZRunNowResponse = z.object({
   runId: uuid,
-  deduplicated: z.boolean().meta({ description: 'true: the same kind of run was already queued and not started; that run is returned' }),
+  deduplicated: z
+    .boolean()
+    .meta({ description: 'true: the same kind of run was queued and not started when the request arrived; that run is returned' }),
 });
 export const ZRetryRunResponse = z.object({ runId: uuid });
 export const ZBulkRetryResponse = z.object({ runIds: z.array(uuid), bulkOperationId: uuid.nullable() });
