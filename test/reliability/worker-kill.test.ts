@@ -37,7 +37,9 @@ import {
  * 30 s here), and how long the integration was blocked per crash (kill → its next attempt start).
  */
 
+/** Runs produced at least; the producer goes on (up to MAX_RUNS) until the killer has landed its kills. */
 const RUNS = 200;
+const MAX_RUNS = 1_000;
 const WORKERS = 3;
 const INVOICES_PER_RUN = 4;
 /** Two booking requests per run. */
@@ -147,41 +149,52 @@ describe('worker killed at random points (issues 8 and 14)', () => {
     let produced = 0;
     let kills = 0;
     let killsMidAttempt = 0;
+    let otherKills = 0;
+    let killerDone = false;
+    let producerDone = false;
     let maxRunningSeconds = 0;
     let finished = false;
     /** Kills that hit a running attempt: the victim's pid and when it was gone. */
     const crashes: { pid: number; at: Date }[] = [];
 
+    // The kills land while runs are being worked, however slow the machine: a loaded machine
+    // restarts a killed worker slowly, so the killer's quota takes more runs there, not fewer kills.
     const producer = (async () => {
-      for (let i = 0; i < RUNS; i++) {
-        await addInvoices(t.db, INVOICES_PER_RUN);
-        await runNow(t.db, boss, { integration: INTEGRATION, triggeredBy: 'reliability-suite', trigger: 'api' });
-        produced++;
-        await sleep(100);
+      try {
+        while (produced < MAX_RUNS && (produced < RUNS || !killerDone)) {
+          await addInvoices(t.db, INVOICES_PER_RUN);
+          await runNow(t.db, boss, { integration: INTEGRATION, triggeredBy: 'reliability-suite', trigger: 'api' });
+          produced++;
+          await sleep(100);
+        }
+      } finally {
+        producerDone = true;
       }
     })();
 
+    const replacements: Promise<void>[] = [];
     const alive = () => workers.filter((w) => w.process.exitCode === null && w.process.signalCode === null);
     const killAndReplace = async (victim: WorkerProcess) => {
       await victim.kill();
       const at = new Date();
       if (await hadRunningAttempt(victim.pid)) crashes.push({ pid: victim.pid, at });
       kills++;
-      workers.push(await startWorkerProcess(env()));
+      // The replacement starts in the background (a few seconds of process start-up) while the
+      // killer looks for its next victim among the workers alive.
+      replacements.push(startWorkerProcess(env()).then((worker) => void workers.push(worker)));
     };
     const killer = (async () => {
-      let other = 0;
-      while (!finished && (killsMidAttempt < MID_ATTEMPT_KILLS || other < OTHER_KILLS)) {
+      while (!finished && (killsMidAttempt < MID_ATTEMPT_KILLS || otherKills < OTHER_KILLS)) {
         // Short pauses: with event-driven dispatch the 200 runs take about a minute on a quiet
         // machine, and the killer must land its quota of mid-attempt kills within them.
         await sleep(1_000 + Math.random() * 1_500);
-        if (produced === RUNS && (await terminalRuns()) === RUNS) break;
-        const aimAtAttempt = killsMidAttempt < MID_ATTEMPT_KILLS && (other >= OTHER_KILLS || Math.random() < 0.75);
+        if (producerDone && (await terminalRuns()) === produced) break;
+        const aimAtAttempt = killsMidAttempt < MID_ATTEMPT_KILLS && (otherKills >= OTHER_KILLS || Math.random() < 0.75);
         if (!aimAtAttempt) {
           const candidates = alive();
           if (candidates.length === 0) continue;
           await killAndReplace(candidates[Math.floor(Math.random() * candidates.length)]);
-          other++;
+          otherKills++;
           continue;
         }
         // Wait (up to 5 s) for an attempt, then kill its worker at a random point of it.
@@ -200,9 +213,9 @@ describe('worker killed at random points (issues 8 and 14)', () => {
         const midAttempt = await stillRunning(attempt.id);
         await killAndReplace(victim);
         if (midAttempt) killsMidAttempt++;
-        else other++;
+        else otherKills++;
       }
-    })();
+    })().finally(() => (killerDone = true));
 
     const monitor = (async () => {
       while (!finished) {
@@ -217,12 +230,13 @@ describe('worker killed at random points (issues 8 and 14)', () => {
     await producer;
     try {
       await killer;
+      await Promise.all(replacements);
       await waitForAllRuns(240_000);
     } finally {
       finished = true;
-      await Promise.all([killer, monitor]);
+      await Promise.allSettled([killer, monitor, ...replacements]);
     }
-    expect(await terminalRuns()).toBe(RUNS);
+    expect(await terminalRuns()).toBe(produced);
 
     // A run that failed for good leaves its invoices to the next run; one last run picks up what
     // the final runs may have left (it changes nothing when nothing is left).
@@ -257,7 +271,7 @@ describe('worker killed at random points (issues 8 and 14)', () => {
     const detection = await detectionFigures(crashes);
 
     report('worker kill', {
-      runs: RUNS,
+      runs: produced,
       succeeded: counts.succeeded ?? 0,
       failed: counts.failed ?? 0,
       invoices: numbers.length,
@@ -282,16 +296,16 @@ describe('worker killed at random points (issues 8 and 14)', () => {
       seconds: Math.round((Date.now() - started) / 1000),
     });
 
-    expect(produced).toBe(RUNS);
-    // The runs outlast the killer's quota on this workload; fewer means the kills missed the attempts.
-    expect(killsMidAttempt).toBeGreaterThanOrEqual(MID_ATTEMPT_KILLS - 2);
+    expect(produced).toBeGreaterThanOrEqual(RUNS);
+    // The producer outlasts the killer's quota; short of it (MAX_RUNS runs), the kills missed the attempts.
+    expect(killsMidAttempt, `mid-attempt kills in ${produced} runs`).toBe(MID_ATTEMPT_KILLS);
     expect(attemptFigures.lost).toBeGreaterThanOrEqual(1);
     expect(stuck).toBe(0);
     expect(attemptFigures.running).toBe(0);
     expect(counts.cancelled ?? 0).toBe(0);
     // Kills use no attempt: no run failed because of them (the stand-in injects no errors here).
     expect(counts.failed ?? 0).toBe(0);
-    expect(counts.succeeded).toBe(RUNS);
+    expect(counts.succeeded).toBe(produced);
     // Every crash that hit an attempt was recorded as an interruption.
     expect(detection.detected).toHaveLength(crashes.length);
     expect(failedWithoutAlert.map((r) => r.id)).toEqual([]);
@@ -299,5 +313,5 @@ describe('worker killed at random points (issues 8 and 14)', () => {
     expect(lost).toEqual([]);
     expect(duplicated).toEqual([]);
     expect(ledger.duplicates).toEqual([]);
-  }, 420_000);
+  }, 600_000);
 });
