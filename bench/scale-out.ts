@@ -9,7 +9,7 @@ import { createBoss } from '../lib/platform/execution/boss';
 import { ensurePlatformQueues, RUNS_QUEUE } from '../lib/platform/execution/queue';
 import { buildRegistry, syncRegistry } from '../lib/platform/registry';
 import { runNow } from '../lib/platform/triggers/triggers';
-import { completedJobs, platformThroughput, settleStatistics, untilDrained } from './dispatch';
+import { completedJobs, DISPATCH_SIZES, platformThroughput, settleStatistics, untilDrained } from './dispatch';
 import { createBenchDatabase, inParallel, median, table, until, type BenchContext } from './lib';
 import { noopIntegrations, noopName } from './noop-integrations';
 import type { BenchResult } from './run';
@@ -32,10 +32,11 @@ export const SCALE_OUT_SIZES = {
   tiny: { runs: 16, drainRuns: 32, integrations: 8, concurrency: 4, runBatch: 2, rounds: 1, processes: [1, 2, 4] },
   full: {
     runs: 240,
-    drainRuns: Number(process.env.BENCH_DRAIN_RUNS ?? 2000),
-    integrations: 32,
-    concurrency: Number(process.env.BENCH_CONCURRENCY ?? 32),
-    runBatch: Number(process.env.BENCH_RUN_BATCH ?? 16),
+    // Benchmark 1's drain, integrations and one-process settings (and their BENCH_* overrides).
+    drainRuns: DISPATCH_SIZES.full.drainRuns,
+    integrations: DISPATCH_SIZES.full.integrations,
+    concurrency: DISPATCH_SIZES.full.concurrency,
+    runBatch: DISPATCH_SIZES.full.runBatch,
     rounds: 2,
     /** BENCH_PROCESSES=1,2 overrides the process counts. */
     processes: (process.env.BENCH_PROCESSES ?? '1,2,4').split(',').map(Number),
