@@ -11,6 +11,8 @@ export interface ConnectOptions {
   max?: number;
   /** Application name shown in pg_stat_activity. */
   name?: string;
+  /** Seconds an unused connection stays open (default 30). */
+  idleTimeoutSeconds?: number;
 }
 
 /** Opens a pool. postgres.js reconnects by itself after a database restart. */
@@ -21,7 +23,7 @@ export function connect(url: string, options: ConnectOptions = {}): Database {
     // JIT compilation costs tens of ms per call once a plan's estimate passes jit_above_cost; the
     // platform's queries are short OLTP reads and writes that never repay it (bench/README.md, 4).
     connection: { application_name: options.name ?? 'junction', jit: 'off' },
-    idle_timeout: 30,
+    idle_timeout: options.idleTimeoutSeconds ?? 30,
     // postgres.js waits 3^n/100 s (up to 20 s) before its n-th reconnect after failures, so after a
     // 20 s outage a worker could sit idle for up to 20 s with the database back. Capped at 1 s:
     // runs resume within a few seconds of the database coming back (database-outage test).

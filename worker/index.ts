@@ -8,7 +8,7 @@ import { startAlerting } from '../lib/platform/alerts';
 import { createBoss } from '../lib/platform/execution/boss';
 import { startHeartbeat } from '../lib/platform/execution/heartbeat';
 import { startPruner } from '../lib/platform/execution/retention';
-import { startPlatformWorker } from '../lib/platform/execution/worker';
+import { startPlatformWorker, WORKER_IDLE_CONNECTION_SECONDS } from '../lib/platform/execution/worker';
 import { anchorDirectory, auditKey } from '../lib/platform/governance/audit-anchors';
 import { startAuditGuard } from '../lib/platform/governance/audit-guard';
 import { createSecretsProvider, loadKeyring } from '../lib/platform/governance/secrets';
@@ -37,7 +37,11 @@ async function main() {
   const registry = buildRegistry(integrations);
   const keyring = loadKeyring(env);
   const workerId = `${os.hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`;
-  const db = connect(env.DATABASE_URL, { max: env.WORKER_CONCURRENCY + 6, name: 'junction-worker' });
+  const db = connect(env.DATABASE_URL, {
+    max: env.WORKER_CONCURRENCY + 6,
+    name: 'junction-worker',
+    idleTimeoutSeconds: WORKER_IDLE_CONNECTION_SECONDS,
+  });
   if (env.JUNCTION_MIGRATE_ON_START) {
     await applyMigrations(db);
   } else {

@@ -26,6 +26,17 @@ export interface PlatformWorker {
   activeRuns(): string[];
 }
 
+/**
+ * How long a worker process keeps an unused database connection (seconds). Each connection holds
+ * the runner's prepared statements and their plans, which are costly to rebuild: a connection's
+ * first executions are planned over every weekly partition (20-28 ms each at 52 weeks). With the
+ * pool's 30 s default, a burst of runs after half a minute of quiet paid that again on every
+ * connection: drains after 35 s idle at 52 weeks ran at 0.56 (32 x 16) and 0.68 (the default
+ * 4 x 1) of the rate of a pool that kept its connections (bench/README.md, 1). postgres.js's TCP
+ * keepalive (60 s) holds idle connections open through firewalls.
+ */
+export const WORKER_IDLE_CONNECTION_SECONDS = 600;
+
 export interface PlatformWorkerOptions {
   /** How often an idle worker polls for jobs (pg-boss minimum 0.5). Default 1. */
   pollingIntervalSeconds?: number;
