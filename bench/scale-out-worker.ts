@@ -2,7 +2,7 @@ import { createInterface } from 'node:readline';
 import { sql } from 'drizzle-orm';
 import { connect, disconnect } from '../db/client';
 import { createBoss } from '../lib/platform/execution/boss';
-import { startPlatformWorker, type PlatformWorker } from '../lib/platform/execution/worker';
+import { startPlatformWorker, WORKER_IDLE_CONNECTION_SECONDS, type PlatformWorker } from '../lib/platform/execution/worker';
 import { buildRegistry } from '../lib/platform/registry';
 import { noopIntegrations } from './noop-integrations';
 
@@ -12,11 +12,16 @@ import { noopIntegrations } from './noop-integrations';
  * Connects and prints "ready"; then, line by line on stdin, "go" starts the platform worker
  * (answered "working") and "pause" stops it (answered "paused") while the process, its connections
  * and its compiled code stay warm, as benchmark 1's worker does between rounds. SIGTERM ends it.
- * BENCH_POOL sets its connection pool's size (default: its concurrency + 4).
+ * BENCH_POOL sets its connection pool's size (default: its concurrency + 4); idle connections are
+ * kept as long as the product's worker keeps them.
  */
 async function main() {
   const [url, integrationCount, concurrency, runBatch, id] = process.argv.slice(2);
-  const db = connect(url, { max: Number(process.env.BENCH_POOL ?? Number(concurrency) + 4), name: `bench-worker-${id}` });
+  const db = connect(url, {
+    max: Number(process.env.BENCH_POOL ?? Number(concurrency) + 4),
+    name: `bench-worker-${id}`,
+    idleTimeoutSeconds: WORKER_IDLE_CONNECTION_SECONDS,
+  });
   const boss = createBoss(url, { max: 4 });
   boss.removeAllListeners('error');
   boss.on('error', () => {});
