@@ -105,15 +105,20 @@ export async function completedJobs(db: Database, queue: string): Promise<number
   return row.n;
 }
 
-/** Enqueues `runs` runs (8 callers at a time) and waits until all completed: runs per second, end to end. */
-export async function platformThroughput(db: Database, boss: PgBoss, params: { runs: number; integrations: number }): Promise<number> {
-  const before = await completedJobs(db, RUNS_QUEUE);
-  const started = performance.now();
+/** Queues `runs` runs over the no-op integrations through runNow, 8 callers at a time. */
+export async function queueRuns(db: Database, boss: PgBoss, params: { runs: number; integrations: number }): Promise<void> {
   await inParallel(
     Array.from({ length: params.runs }, (_, i) => i),
     8,
     (i) => runNow(db, boss, { integration: noopName(i % params.integrations), triggeredBy: 'bench', trigger: 'api' }),
   );
+}
+
+/** Enqueues `runs` runs (8 callers at a time) and waits until all completed: runs per second, end to end. */
+export async function platformThroughput(db: Database, boss: PgBoss, params: { runs: number; integrations: number }): Promise<number> {
+  const before = await completedJobs(db, RUNS_QUEUE);
+  const started = performance.now();
+  await queueRuns(db, boss, params);
   await untilDrained(db, RUNS_QUEUE, before, params.runs, 20);
   return params.runs / ((performance.now() - started) / 1000);
 }
@@ -212,11 +217,7 @@ export async function runDispatch(ctx: BenchContext): Promise<BenchResult> {
       size.rounds,
       async () => {
         const before = await completedJobs(bench.db, RUNS_QUEUE);
-        await inParallel(
-          Array.from({ length: size.drainRuns }, (_, i) => i),
-          8,
-          (i) => runNow(bench.db, boss, { integration: noopName(i % size.integrations), triggeredBy: 'bench', trigger: 'api' }),
-        );
+        await queueRuns(bench.db, boss, { runs: size.drainRuns, integrations: size.integrations });
         await settleStatistics(bench.db);
         const started = performance.now();
         const cpu = process.cpuUsage();

@@ -3,15 +3,13 @@ import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { sql } from 'drizzle-orm';
-import type { PgBoss } from 'pg-boss';
 import type { Database } from '../db/client';
 import { createBoss } from '../lib/platform/execution/boss';
 import { ensurePlatformQueues, RUNS_QUEUE } from '../lib/platform/execution/queue';
 import { buildRegistry, syncRegistry } from '../lib/platform/registry';
-import { runNow } from '../lib/platform/triggers/triggers';
-import { completedJobs, DISPATCH_SIZES, platformThroughput, settleStatistics, untilDrained } from './dispatch';
-import { createBenchDatabase, inParallel, median, table, until, type BenchContext } from './lib';
-import { noopIntegrations, noopName } from './noop-integrations';
+import { completedJobs, DISPATCH_SIZES, platformThroughput, queueRuns, settleStatistics, untilDrained } from './dispatch';
+import { createBenchDatabase, median, table, until, type BenchContext } from './lib';
+import { noopIntegrations } from './noop-integrations';
 import type { BenchResult } from './run';
 
 /**
@@ -19,11 +17,12 @@ import type { BenchResult } from './run';
  * proof that no integration ever ran twice at once: overlapping attempts of the same integration,
  * counted over every attempt of the benchmark, must be zero.
  *
- * Two measures per process count, each process with the same settings (benchmark 1's defaults):
- * - drain: runs queued first, then every process starts working at once (a "go" on its stdin,
- *   after it has connected); timed to the last completion. This is the workers' capacity, and the
- *   case that tests the singleton per integration hardest: every process fetches batches of the
- *   same integrations at the same moment.
+ * Two measures per process count, the processes sharing benchmark 1's one-process settings
+ * (perProcess):
+ * - drain: runs queued while the processes are paused (warmed up by a first batch of runs), then
+ *   every process starts working at once ("go" on its stdin); timed to the last completion. This
+ *   is the workers' capacity, and the case that tests the singleton per integration hardest: every
+ *   process fetches batches of the same integrations at the same moment.
  * - end to end: `runNow` from the benchmark process while the workers run, bounded by the producer
  *   (runNow's audited transaction).
  */
@@ -51,7 +50,7 @@ type Size = (typeof SCALE_OUT_SIZES)[keyof typeof SCALE_OUT_SIZES];
  * Each process's settings. By default the processes share the one-process settings (benchmark 1's
  * 32 slots of batches of 16, as many as the integrations): n processes get 1/n of the concurrency
  * each, batches no larger. Measured on 1 Dec 2026 with each process at the full 32 x 16 instead
- * (BENCH_SCALE_SAME=1): 4 processes drained 128-698 runs/s against 1 339-1 515 for one, because 8
+ * (BENCH_SCALE_SAME=1, before 981fdef): 4 processes drained 128-698 runs/s against 1 339-1 515 for one, because 8
  * slots of 16 over 32 integrations fetch small batches and pay each batch's fixed cost per few runs.
  */
 function perProcess(size: Size, processes: number): { concurrency: number; runBatch: number } {
@@ -92,12 +91,12 @@ async function spawnWorkers(url: string, count: number, size: Size): Promise<Wor
   );
 }
 
-/** Sends `command` to every process and waits for each one's `answer`. */
-async function command(workers: WorkerProcess[], command: 'go' | 'pause'): Promise<void> {
+/** Sends `verb` to every process and waits for each one's answer ("working" or "paused"). */
+async function command(workers: WorkerProcess[], verb: 'go' | 'pause'): Promise<void> {
   await Promise.all(
     workers.map((w) => {
-      const answered = w.next(command === 'go' ? 'working' : 'paused');
-      w.child.stdin!.write(`${command}\n`);
+      const answered = w.next(verb === 'go' ? 'working' : 'paused');
+      w.child.stdin!.write(`${verb}\n`);
       return answered;
     }),
   );
@@ -122,15 +121,6 @@ async function stopWorkers(workers: WorkerProcess[]): Promise<void> {
 async function jobCount(db: Database): Promise<number> {
   const [row] = await db.execute<{ n: number }>(sql`select count(*)::int as n from pgboss.job where name = ${RUNS_QUEUE}`);
   return row.n;
-}
-
-/** Queues `n` runs over the integrations with no worker running (runNow, 8 callers at a time). */
-async function queueRuns(db: Database, boss: PgBoss, n: number, integrations: number): Promise<void> {
-  await inParallel(
-    Array.from({ length: n }, (_, i) => i),
-    8,
-    (i) => runNow(db, boss, { integration: noopName(i % integrations), triggeredBy: 'bench', trigger: 'api' }),
-  );
 }
 
 /** Attempts of one integration that started before an earlier-started attempt of it had finished. */
@@ -164,7 +154,7 @@ export async function runScaleOut(ctx: BenchContext): Promise<BenchResult> {
         const requeues: number[] = [];
         for (let round = 0; round < size.rounds; round++) {
           const before = await completedJobs(bench.db, RUNS_QUEUE);
-          await queueRuns(bench.db, boss, size.drainRuns, size.integrations);
+          await queueRuns(bench.db, boss, { runs: size.drainRuns, integrations: size.integrations });
           await settleStatistics(bench.db);
           const jobsBefore = await jobCount(bench.db);
           const started = performance.now();

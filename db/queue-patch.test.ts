@@ -85,7 +85,9 @@ describe('the patched queue', () => {
       'the fetch to wait for the concurrent claim',
       async () => {
         const [row] = await t.db.execute<{ n: number }>(
-          sql`select count(*)::int as n from pg_locks where locktype = 'transactionid' and not granted`,
+          // pg_locks is the whole cluster's: only waiters connected to this test database count.
+          sql`select count(*)::int as n from pg_locks l join pg_stat_activity a on a.pid = l.pid
+               where l.locktype = 'transactionid' and not l.granted and a.datname = current_database()`,
         );
         return row.n > 0;
       },

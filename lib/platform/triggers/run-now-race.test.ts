@@ -67,7 +67,9 @@ async function holdRunNowLock(): Promise<() => Promise<void>> {
 
 const waitersOnAdvisoryLocks = async () => {
   const [row] = await platform.t.db.execute<{ n: number }>(
-    sql`select count(*)::int as n from pg_locks where locktype = 'advisory' and not granted`,
+    // pg_locks is the whole cluster's: only this test database's waiters count (other suites run beside it).
+    sql`select count(*)::int as n from pg_locks
+         where locktype = 'advisory' and not granted and database = (select oid from pg_database where datname = current_database())`,
   );
   return row.n;
 };
