@@ -32,6 +32,11 @@ export function connect(url: string, options: ConnectOptions = {}): Database {
   return drizzle(client, { schema }) as Database;
 }
 
+/** The postgres.js client under a Drizzle database (its pool) or transaction (its connection). */
+export function postgresClient(db: DatabaseOrTransaction): postgres.Sql {
+  return '$client' in db ? db.$client : (db as unknown as { session: { client: postgres.Sql } }).session.client;
+}
+
 export async function disconnect(db: Database): Promise<void> {
   await db.$client.end({ timeout: 5 });
 }

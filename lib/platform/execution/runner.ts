@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { and, eq, notInArray, sql } from 'drizzle-orm';
 import type { Db as BossDb, PgBoss } from 'pg-boss';
 import type postgres from 'postgres';
-import type { Database, Transaction } from '../../../db/client';
+import { postgresClient, type Database, type Transaction } from '../../../db/client';
 import { attempts, cursors, integrations, runRecoveries, runs, type Integration, type Run } from '../../../db/schema';
 import type { Registry, RunResult } from '../contract';
 import { parseDuration } from '../duration';
@@ -27,7 +27,7 @@ import { isTerminalRunStatus, TERMINAL_RUN_STATUSES } from '../run-status';
 import { commitCheckpointAsCursor, commitCheckpointStatement } from './checkpoint';
 import { createAttemptContext, type AttemptScope, type ContextDeps } from './context';
 import { emitPlatformEvent, PLATFORM_EVENT_JOB_OPTIONS, PLATFORM_EVENTS_QUEUE, type PlatformEvent } from './events';
-import { bossDb, ensurePlatformQueues, RUNS_QUEUE, sendRunJob, txEventSender } from './queue';
+import { arrayParameter, bossDb, ensurePlatformQueues, RUNS_QUEUE, sendRunJob, txEventSender } from './queue';
 import { checkTurn, firstTurnJson, isFirstTurn, turnFrom } from './run-order';
 
 /**
@@ -364,7 +364,7 @@ async function settleSucceededBatch(deps: RunnerDeps, entries: SucceededArgs[]):
     if (closed.size === 0) {
       // Some fence failed (a run cancelled meanwhile, say): the others are recorded without it.
       closed = await deps.db.transaction(async (tx) => {
-        const [row] = await transactionClient(tx).unsafe<SettleRow[]>(SETTLE_BATCH_SQL, values(0), { prepare: true });
+        const [row] = await postgresClient(tx).unsafe<SettleRow[]>(SETTLE_BATCH_SQL, values(0), { prepare: true });
         const ok = new Set(row.attempt_ids);
         const done = entries.filter(([, , , attemptId]) => ok.has(attemptId));
         if (done.length > 0) await recordSucceededJobs(deps, bossDb(tx), done);
@@ -449,12 +449,6 @@ async function settleInOneRoundTrip(deps: RunnerDeps, values: unknown[], entries
   }
 }
 
-/** A pg-boss array parameter as a PostgreSQL array literal (its statements cast them: `$2::uuid[]`). */
-function arrayParameter(value: unknown): unknown {
-  if (!Array.isArray(value)) return value;
-  return `{${value.map((item) => (item === null ? 'NULL' : `"${String(item).replaceAll('\\', '\\\\').replaceAll('"', '\\"')}"`)).join(',')}}`;
-}
-
 /** The jobs of recorded successes: their completions, fenced on their delivery. */
 function completions(done: SucceededArgs[]) {
   return done.flatMap(([, params]) => (params.jobRetryCount === undefined ? [] : [{ id: params.jobId, retryCount: params.jobRetryCount }]));
@@ -494,11 +488,6 @@ async function recordSucceededJobs(deps: RunnerDeps, db: BossDb, done: Succeeded
   const jobs = completions(done);
   const completed = jobs.length > 0 ? deps.boss.complete(RUNS_QUEUE, jobs, null, { db }) : undefined;
   await Promise.all([events, completed]);
-}
-
-/** The postgres.js client of a Drizzle transaction, for a prepared statement inside it (Drizzle's own API has none). */
-function transactionClient(tx: Transaction): postgres.TransactionSql {
-  return (tx as unknown as { session: { client: postgres.TransactionSql } }).session.client;
 }
 
 /**
