@@ -40,7 +40,7 @@ export default defineConfig({
   },
   projects: [{ name: 'chromium', use: { ...devices['Desktop Chrome'], viewport: { width: 1280, height: 800 } } }],
   webServer: {
-    command: 'node_modules/.bin/tsx scripts/start.ts --prod --e2e',
+    command: 'node --import tsx scripts/start.ts --prod --e2e',
     url: `${baseURL}/api/health`,
     timeout: 240_000,
     reuseExistingServer: false,

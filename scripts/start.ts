@@ -99,6 +99,15 @@ function startChild(name: string, command: string, argv: string[], env: NodeJS.P
 
 const RESTART_DELAY_MS = 2_000;
 
+/**
+ * TypeScript processes run as `node --import tsx <file>`, not through the `tsx` command: that one
+ * is a parent process relaying signals to its child, and when the child has not acknowledged a
+ * signal within 30 ms, twice, it SIGKILLs it. Under load a Ctrl-C then killed this script before
+ * its shutdown (CI: the web server and the sandbox were left running) and a SIGTERM could kill a
+ * worker before it released its runs. With the loader in the process itself, the signal is ours.
+ */
+const TS_LOADER = ['--import', 'tsx'];
+
 function signalGroup(child: ChildProcess, signal: NodeJS.Signals) {
   if (child.pid === undefined) return;
   try {
@@ -286,8 +295,8 @@ async function main() {
   }
 
   const bin = (name: string) => path.join(root, 'node_modules', '.bin', name);
-  startChild('sandbox', bin('tsx'), ['sandbox/index.ts'], env);
-  startChild('worker', bin('tsx'), ['worker/index.ts'], env);
+  startChild('sandbox', process.execPath, [...TS_LOADER, 'sandbox/index.ts'], env);
+  startChild('worker', process.execPath, [...TS_LOADER, 'worker/index.ts'], env);
   if (prod) {
     if (!existsSync(path.join(root, '.next', 'BUILD_ID'))) {
       log('no production build yet: running next build (a few minutes on 2 cores)…');
@@ -302,7 +311,7 @@ async function main() {
 
   if (base.INTAKE_PORT !== undefined) {
     // The dedicated intake listener (worker/intake.ts): /hooks/ without Next.js, for event rates.
-    startChild('intake', bin('tsx'), ['worker/intake.ts'], env, { optional: true });
+    startChild('intake', process.execPath, [...TS_LOADER, 'worker/intake.ts'], env, { optional: true });
   }
 
   const status = await waitForHealth(appUrl, 180_000);
