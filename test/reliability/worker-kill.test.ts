@@ -34,7 +34,10 @@ import {
  * attempt stayed 'running' past the job's expiry, and the accounting stand-in booked every invoice
  * exactly once. Reported, never asserted: how long after a kill the attempt was recorded as worker
  * lost (the liveness sweep, lib/platform/execution/liveness.ts; pg-boss's own heartbeat is the production
- * 30 s here), and how long the integration was blocked per crash (kill → its next attempt start).
+ * 30 s here), how long the integration was blocked per kill (kill → its next attempt start: a
+ * worker killed while it held a job with no attempt running, just fetched or just failed, blocked
+ * it until pg-boss's heartbeat before jobs had liveness locks), and how many jobs the sweep took
+ * from a dead worker before their attempt started.
  */
 
 /** Runs produced at least; the producer goes on (up to MAX_RUNS) until the killer has landed its kills. */
@@ -119,21 +122,34 @@ async function hadRunningAttempt(pid: number): Promise<boolean> {
 }
 
 /**
- * Per crash: seconds from the kill to the attempt recorded as interrupted, and from the kill to the
- * next attempt of the integration starting (how long the integration was blocked).
+ * Per crash: seconds from the kill to the attempt recorded as interrupted. Per kill (a crash or
+ * not): seconds from the kill to the next attempt of the integration starting (how long the
+ * integration was blocked).
  */
-async function detectionFigures(crashes: { pid: number; at: Date }[]): Promise<{ detected: number[]; blocked: number[] }> {
+async function detectionFigures(crashes: { pid: number; at: Date }[], kills: Date[]): Promise<{ detected: number[]; blocked: number[] }> {
   const detected: number[] = [];
   const blocked: number[] = [];
   for (const crash of crashes) {
-    const [row] = await t.db.execute<{ detected: number | null; blocked: number | null }>(sql`
+    const [row] = await t.db.execute<{ detected: number | null }>(sql`
       select extract(epoch from (select max(finished_at) from attempts
-                                  where outcome = 'interrupted' and split_part(worker, ':', 2) = ${String(crash.pid)}) - ${crash.at.toISOString()}::timestamptz)::float as detected,
-             extract(epoch from (select min(started_at) from attempts where started_at > ${crash.at.toISOString()}::timestamptz and outcome <> 'deferred') - ${crash.at.toISOString()}::timestamptz)::float as blocked`);
+                                  where outcome = 'interrupted' and split_part(worker, ':', 2) = ${String(crash.pid)}) - ${crash.at.toISOString()}::timestamptz)::float as detected`);
     if (row.detected !== null) detected.push(Math.max(0, row.detected));
+  }
+  for (const at of kills) {
+    const [row] = await t.db.execute<{ blocked: number | null }>(sql`
+      select extract(epoch from (select min(started_at) from attempts where started_at > ${at.toISOString()}::timestamptz and outcome <> 'deferred') - ${at.toISOString()}::timestamptz)::float as blocked`);
     if (row.blocked !== null) blocked.push(row.blocked);
   }
   return { detected, blocked };
+}
+
+/** Runs-queue jobs cancelled with no attempt ever started on them: taken from a dead worker by the sweep. */
+async function orphanedJobs(): Promise<number> {
+  const [row] = await t.db.execute<{ n: number }>(sql`
+    select count(*)::int as n from pgboss.job j
+     where j.name = 'junction-runs' and j.state = 'cancelled'
+       and not exists (select 1 from attempts a where a.job_id = j.id::text)`);
+  return row.n;
 }
 
 function percentile(values: number[], p: number): number | null {
@@ -156,6 +172,8 @@ describe('worker killed at random points (issues 8 and 14)', () => {
     let finished = false;
     /** Kills that hit a running attempt: the victim's pid and when it was gone. */
     const crashes: { pid: number; at: Date }[] = [];
+    /** When each kill landed. */
+    const killedAt: Date[] = [];
 
     // The kills land while runs are being worked, however slow the machine: a loaded machine
     // restarts a killed worker slowly, so the killer's quota takes more runs there, not fewer kills.
@@ -177,6 +195,7 @@ describe('worker killed at random points (issues 8 and 14)', () => {
     const killAndReplace = async (victim: WorkerProcess) => {
       await victim.kill();
       const at = new Date();
+      killedAt.push(at);
       if (await hadRunningAttempt(victim.pid)) crashes.push({ pid: victim.pid, at });
       kills++;
       // The replacement starts in the background (a few seconds of process start-up) while the
@@ -268,7 +287,7 @@ describe('worker killed at random points (issues 8 and 14)', () => {
       sql`select count(*)::int as n from runs where status not in ('succeeded', 'failed', 'cancelled')`,
     );
 
-    const detection = await detectionFigures(crashes);
+    const detection = await detectionFigures(crashes, killedAt);
 
     report('worker kill', {
       runs: produced,
@@ -292,6 +311,7 @@ describe('worker killed at random points (issues 8 and 14)', () => {
       detectionMaxSeconds: percentile(detection.detected, 1),
       blockedMaxSeconds: percentile(detection.blocked, 1),
       blockedP50Seconds: percentile(detection.blocked, 0.5),
+      orphanedJobs: await orphanedJobs(),
       interruptedRuns: attemptFigures.interruptedRuns,
       seconds: Math.round((Date.now() - started) / 1000),
     });

@@ -2,7 +2,9 @@ import { sql } from 'drizzle-orm';
 import type { PgBoss } from 'pg-boss';
 import postgres from 'postgres';
 import type { Database } from '../../../db/client';
-import { DEFAULT_MAX_INTERRUPTIONS, recoverLostAttempt } from './runner';
+import { BOSS_SCHEMA } from './boss';
+import { RUNS_QUEUE } from './queue';
+import { DEFAULT_MAX_INTERRUPTIONS, jobLivenessKey, recoverLostAttempt, recoverOrphanedJob } from './runner';
 
 /**
  * Worker liveness without heartbeats: every running attempt holds a session-level advisory lock
@@ -18,12 +20,25 @@ import { DEFAULT_MAX_INTERRUPTIONS, recoverLostAttempt } from './runner';
  * releases it only AFTER the attempt's outcome commits, so a lock that can be taken while the row
  * still says 'running' means nobody owns the attempt (the recovery is fenced on 'running' too).
  *
+ * A run's job can also be active with no attempt running: its worker fetched it and has not
+ * started the attempt yet (loading the run, waiting for its turn, a breaker's deferral), or has
+ * recorded a failed attempt and not yet completed the job. A worker killed there left the job
+ * active, and the queue lets one job per integration be active: the integration stood still until
+ * pg-boss's own heartbeat (30 s, then a retry) noticed. So a worker also holds a lock per job from
+ * the moment it is handed the job until the job's work is done (`holdJobs`), and the sweep takes
+ * the runs queue's jobs active for longer than a grace period (a fetch takes the job's lock within
+ * milliseconds) whose lock is free for lost (runner.recoverOrphanedJob: the job cancelled so the
+ * slot frees, and the run, when that job was still its own and no attempt of it runs, re-queued at
+ * the head of its line, without using an attempt).
+ *
  * A worker whose own liveness session breaks (database down or restarted) stops its attempts
  * (`onSessionLost`): their locks are gone, so another worker may already be recovering them, and
  * two executions of one run must never overlap.
  */
 
 export const DEFAULT_LIVENESS_INTERVAL_MS = 1_000;
+/** How long a runs-queue job may be active without its worker's lock before the sweep takes it for lost. */
+export const DEFAULT_ORPHANED_JOB_GRACE_MS = 5_000;
 /** How long a finished attempt's lock may wait to be released with others (see release). */
 const RELEASE_DELAY_MS = 20;
 
@@ -34,6 +49,13 @@ export interface Liveness {
   holdMany(attemptIds: string[]): Promise<void>;
   /** Releases it (batched with others, within a few ms); call after the attempt's outcome has committed (or when it was never started). */
   release(attemptId: string): Promise<void>;
+  /**
+   * Takes the locks of jobs this worker was handed, with the next hold's statement (the runner's,
+   * in the same tick) or on their own right after; call as soon as the jobs are fetched.
+   */
+  holdJobs(jobIds: string[]): void;
+  /** Releases them (batched, as release); call when the jobs' work is done. */
+  releaseJobs(jobIds: string[]): void;
   stop(): Promise<void>;
 }
 
@@ -45,6 +67,8 @@ export interface LivenessParams {
   intervalMs?: number;
   /** Interruptions after which a run fails (a poison run that keeps killing its workers). */
   maxInterruptions?: number;
+  /** How long a runs-queue job may be active without its worker's lock before it is taken for lost. */
+  orphanedJobGraceMs?: number;
   /** Called once per loss of this worker's liveness session: stop the attempts it executes. */
   onSessionLost(message: string): void;
   /** Logs recoveries and session trouble. */
@@ -66,6 +90,7 @@ export async function startLiveness(params: LivenessParams): Promise<Liveness> {
     connection: { ...db.$client.options.connection, application_name: 'junction-liveness' },
   } as unknown as postgres.Options<Record<string, never>>);
   const held = new Set<string>();
+  const graceMs = params.orphanedJobGraceMs ?? DEFAULT_ORPHANED_JOB_GRACE_MS;
   let sessionPid: number | null = null;
   let sessionLost = false;
   let stopped = false;
@@ -109,6 +134,19 @@ export async function startLiveness(params: LivenessParams): Promise<Liveness> {
         if (outcome === 'recovered' || outcome === 'failed')
           log(`attempt ${id}: its worker is gone; run ${outcome === 'failed' ? 'failed (too many interruptions)' : 're-queued'}`);
       }
+      const orphaned = await db.execute<{ id: string; run_id: string | null }>(sql`
+        select id::text as id, data->>'runId' as run_id from ${sql.identifier(BOSS_SCHEMA)}.job
+         where name = ${RUNS_QUEUE} and state = 'active' and started_on < now() - make_interval(secs => ${graceMs / 1000})
+         order by started_on limit 200`);
+      for (const job of orphaned) {
+        if (held.has(jobLivenessKey(job.id)) || stopped) continue;
+        const outcome = await recoverOrphanedJob(
+          { db, boss: params.boss },
+          { jobId: job.id, runId: job.run_id, graceMs, recoveredBy: params.workerId },
+        );
+        if (outcome === 'recovered') log(`job ${job.id}: its worker is gone before the run's attempt started; run ${job.run_id} re-queued`);
+        if (outcome === 'released') log(`job ${job.id}: its worker is gone after the run's work was recorded; job cancelled`);
+      }
     } catch {
       // The database is unreachable: the next sweep tries again.
     }
@@ -145,8 +183,12 @@ export async function startLiveness(params: LivenessParams): Promise<Liveness> {
     return releasing;
   };
 
+  // Job locks waiting for the next hold's statement (holdJobs).
+  let pendingJobs: string[] = [];
   const holdMany = async (attemptIds: string[]) => {
-    for (const id of attemptIds) held.add(id);
+    const keys = pendingJobs.length > 0 ? [...pendingJobs, ...attemptIds] : attemptIds;
+    pendingJobs = [];
+    for (const id of keys) held.add(id);
     const releases = takeReleases();
     let row: { pid: number };
     try {
@@ -154,27 +196,50 @@ export async function startLiveness(params: LivenessParams): Promise<Liveness> {
       [row] = await session<{ pid: number }[]>`
         select pg_backend_pid() as pid,
                (select count(pg_advisory_unlock(hashtextextended(x, 0))) from unnest(string_to_array(${releases.join(',')}::text, ',')) x) as released,
-               (select count(pg_advisory_lock(hashtextextended(x, 0))) from unnest(string_to_array(${attemptIds.join(',')}::text, ',')) x) as locked`;
+               (select count(pg_advisory_lock(hashtextextended(x, 0))) from unnest(string_to_array(${keys.join(',')}::text, ',')) x) as locked`;
     } catch (error) {
-      for (const id of attemptIds) held.delete(id);
+      for (const id of keys) held.delete(id);
       throw error;
     }
     if (sessionPid !== null && row.pid !== sessionPid) {
       // Reconnected since the last check: the other attempts' locks are gone (these are fresh).
       lost('the database connection was re-established, so its locks were released');
-      for (const id of attemptIds) held.add(id);
+      for (const id of keys) held.add(id);
       sessionPid = row.pid;
       sessionLost = false;
     }
+  };
+
+  const release = (key: string) => {
+    if (!held.delete(key)) return;
+    const pending = pendingJobs.indexOf(key);
+    if (pending >= 0) {
+      // Never locked: nothing to unlock.
+      pendingJobs.splice(pending, 1);
+      return;
+    }
+    toRelease.push(key);
+    releaseTimer ??= setTimeout(() => void flushReleases(), RELEASE_DELAY_MS);
   };
 
   return {
     hold: (attemptId) => holdMany([attemptId]),
     holdMany,
     async release(attemptId) {
-      if (!held.delete(attemptId)) return;
-      toRelease.push(attemptId);
-      releaseTimer ??= setTimeout(() => void flushReleases(), RELEASE_DELAY_MS);
+      release(attemptId);
+    },
+    holdJobs(jobIds) {
+      if (jobIds.length === 0) return;
+      const keys = jobIds.map(jobLivenessKey);
+      for (const key of keys) held.add(key);
+      pendingJobs.push(...keys);
+      // The runner's hold comes in this same tick and takes them; otherwise they go on their own.
+      setImmediate(() => {
+        if (pendingJobs.length > 0) holdMany([]).catch(() => {});
+      });
+    },
+    releaseJobs(jobIds) {
+      for (const id of jobIds) release(jobLivenessKey(id));
     },
     async stop() {
       stopped = true;

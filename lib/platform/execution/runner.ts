@@ -24,6 +24,7 @@ import type { PlannedRequest } from '../resilience/dry-run';
 import { retryBudgetMessage, retryBudgetStatus } from '../resilience/retry-budget';
 import { recordCredentialsFailure, recordCredentialsRecovered } from '../resilience/token-health';
 import { isTerminalRunStatus, TERMINAL_RUN_STATUSES } from '../run-status';
+import { BOSS_SCHEMA } from './boss';
 import { commitCheckpointAsCursor, commitCheckpointStatement } from './checkpoint';
 import { createAttemptContext, type AttemptScope, type ContextDeps } from './context';
 import { emitPlatformEvent, PLATFORM_EVENT_JOB_OPTIONS, PLATFORM_EVENTS_QUEUE, type PlatformEvent } from './events';
@@ -674,7 +675,7 @@ async function prepareRunJob(deps: RunnerDeps, params: RunJobParams): Promise<Ru
   const turn = isFirstTurn(run) ? turnFrom(loaded.firstTurn) : await checkTurn(db, run);
   if (turn.waitFor) {
     const waitFor = turn.waitFor;
-    await db.transaction(async (tx) => {
+    const deferred = await ifStillItsJob(db, async (tx) => {
       // Delivered ahead of an earlier run that has not started and whose job still waits (two
       // fetches raced: one skipped the earlier job while the other held its row, and the other's
       // claim then lost to this one). Both go to the head of the integration's line, the earlier
@@ -690,14 +691,14 @@ async function prepareRunJob(deps: RunnerDeps, params: RunJobParams): Promise<Ru
         : new Date(Math.max(Date.now() + 1_000, waitFor.nextAttemptAt?.getTime() ?? 0));
       await requeue(deps, tx, run, { status: run.status === 'queued' ? 'queued' : 'deferred', startAfter, ahead: behindDueRun });
     });
-    return 'deferred';
+    return deferred ? 'deferred' : 'stale';
   }
 
   // Breaker open: wait for it without starting the handler and without using an attempt.
   const cooldownMs = parseDuration(integration.breakerCooldown);
   const deferUntil = breakerDeferralFrom(loaded.breaker, { cooldownMs });
   if (deferUntil) {
-    await db.transaction(async (tx) => {
+    const deferred = await ifStillItsJob(db, async (tx) => {
       await tx.insert(attempts).values({
         runId: run.id,
         runCreatedAt: run.createdAt,
@@ -711,7 +712,7 @@ async function prepareRunJob(deps: RunnerDeps, params: RunJobParams): Promise<Ru
       });
       await requeue(deps, tx, run, { status: 'deferred', startAfter: deferUntil });
     });
-    return 'deferred';
+    return deferred ? 'deferred' : 'stale';
   }
   return { run, def, integration, overtaken: turn.overtaken, mayHaveCheckpoint: loaded.hasCheckpoint, announce: loaded.announce };
 }
@@ -1185,10 +1186,14 @@ async function requeue(
   params: { status: 'queued' | 'retrying' | 'deferred'; startAfter?: Date; ahead?: boolean },
 ) {
   const jobId = randomUUID();
-  await tx
+  // Fenced on the job the caller read: a run re-queued meanwhile by a recovery (its worker was
+  // taken for lost) is not given a second job by the worker that read it before.
+  const [updated] = await tx
     .update(runs)
     .set({ status: params.status, jobId, nextAttemptAt: params.startAfter ?? sql`now()` })
-    .where(eq(runs.id, run.id));
+    .where(and(eq(runs.id, run.id), run.jobId === null ? sql`job_id is null` : eq(runs.jobId, run.jobId)))
+    .returning({ id: runs.id });
+  if (!updated) throw new StaleJobError(run.id);
   await sendRunJob(deps.boss, tx, {
     runId: run.id,
     jobId,
@@ -1250,6 +1255,33 @@ async function finishFailed(
   });
 }
 
+/** A run's job changed since it was read: the reader's job is no longer the run's (requeue's fence). */
+class StaleJobError extends Error {
+  constructor(runId: string) {
+    super(`run ${runId} was re-queued by another worker meanwhile`);
+    this.name = 'StaleJobError';
+  }
+}
+
+/**
+ * A transaction that re-queues a run it read without locking it: false (rolled back) when the run
+ * was re-queued by a recovery meanwhile, its job no longer the one this worker was handed.
+ */
+async function ifStillItsJob(db: Database, work: (tx: Transaction) => Promise<void>): Promise<boolean> {
+  try {
+    await db.transaction(work);
+    return true;
+  } catch (error) {
+    if (error instanceof StaleJobError) return false;
+    throw error;
+  }
+}
+
+/** The liveness lock a worker holds on a runs-queue job it was handed (liveness.ts holdJobs). */
+export function jobLivenessKey(jobId: string): string {
+  return `job:${jobId}`;
+}
+
 export interface RecoveryDeps {
   db: Database;
   boss: PgBoss;
@@ -1292,6 +1324,50 @@ export async function recoverLostAttempt(
       message,
       cancelJobId: probe.job_id && probe.job_id !== params.currentJobId ? probe.job_id : null,
     });
+  });
+}
+
+/**
+ * Recovers a runs-queue job active with no live worker (liveness.ts): its worker's lock on it is
+ * free and it has been active longer than the grace a fetch needs to take that lock. The job is
+ * cancelled, which frees the integration's slot at once (the queue lets one job per integration be
+ * active; pg-boss's heartbeat would have noticed only after 30 s or more). When the job was still
+ * its run's and no attempt of the run is running, the worker died before the attempt started: the
+ * run goes back to the head of its line now, with no attempt used and nothing recorded against it
+ * ('recovered'). Otherwise the run had moved on (a failed attempt's retry, a deferral, a finished
+ * run) and only the job is cancelled ('released'). An attempt still running is the attempt sweep's
+ * (recoverLostAttempt), fenced on its own lock ('attempt'). 'alive' when a worker holds the job.
+ */
+export async function recoverOrphanedJob(
+  deps: Pick<RecoveryDeps, 'db' | 'boss'>,
+  params: { jobId: string; runId: string | null; graceMs: number; recoveredBy: string },
+): Promise<'recovered' | 'released' | 'attempt' | 'alive' | 'gone'> {
+  return deps.db.transaction(async (tx) => {
+    // The job row first (a completion in flight is waited for), then its worker's lock.
+    const [job] = await tx.execute<{ id: string }>(sql`
+      select id from ${sql.identifier(BOSS_SCHEMA)}.job
+       where name = ${RUNS_QUEUE} and id = ${params.jobId} and state = 'active'
+         and started_on < now() - make_interval(secs => ${params.graceMs / 1000})
+         for update`);
+    if (!job) return 'gone';
+    const [lock] = await tx.execute<{ free: boolean }>(
+      sql`select pg_try_advisory_xact_lock(hashtextextended(${jobLivenessKey(params.jobId)}, 0)) as free`,
+    );
+    if (!lock.free) return 'alive';
+    const locked = params.runId ? await lockRun(tx, params.runId) : undefined;
+    const itsRun = locked && locked.jobId === params.jobId && !isTerminalRunStatus(locked.status);
+    if (itsRun) {
+      const [open] = await tx.execute<{ id: string }>(sql`
+        select id from attempts
+         where run_id = ${locked.id} and run_created_at = ${locked.createdAt.toISOString()}::timestamptz and outcome = 'running'
+         limit 1`);
+      if (open) return 'attempt';
+    }
+    await deps.boss.cancel(RUNS_QUEUE, params.jobId, { db: bossDb(tx) });
+    if (!itsRun) return 'released';
+    const status = locked.status === 'retrying' || locked.status === 'deferred' ? locked.status : 'queued';
+    await requeue(deps, tx, locked, { status, ahead: true });
+    return 'recovered';
   });
 }
 

@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { asc, eq, sql } from 'drizzle-orm';
 import type { PgBoss } from 'pg-boss';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -9,6 +10,8 @@ import { fixtureIntegrations } from '../../../test/fixtures/integrations';
 import { platformEvents, startTestBoss, TEST_WORKER_OPTIONS, waitFor } from '../../../test/fixtures/platform';
 import { buildRegistry, syncRegistry } from '../registry';
 import { runNow } from '../triggers/triggers';
+import { startLiveness } from './liveness';
+import { RUNS_QUEUE, sendRunJob } from './queue';
 import { startPlatformWorker, type PlatformWorker } from './worker';
 
 let t: TestDatabase;
@@ -110,4 +113,101 @@ describe('a run that keeps killing its worker', () => {
     expect(failed).toHaveLength(1);
     expect(failed[0]).toMatchObject({ reason: 'interrupted', errorClass: 'WorkerLost' });
   }, 300_000);
+});
+
+describe('a worker killed after it was handed a job, with no attempt running', () => {
+  // A 10-minute expiry and no pg-boss heartbeat: only the job's liveness lock can tell that the
+  // worker holding the job is gone. The "dead worker" is a plain fetch: the job goes active and
+  // nothing ever holds its lock or completes it, as after a kill -9 between the fetch and the
+  // attempt, or between a failed attempt's commit and its job's completion.
+  const options = {
+    ...TEST_WORKER_OPTIONS,
+    livenessIntervalMs: 200,
+    orphanedJobGraceMs: 1_000,
+    queue: { ...TEST_WORKER_OPTIONS.queue, expireInSeconds: 600 },
+  };
+  const jobState = async (id: string) =>
+    (await t.db.execute<{ state: string }>(sql`select state from pgboss.job where id = ${id}`))[0]?.state;
+
+  it('before the attempt: the job is cancelled and the run re-queued at once, no attempt used', async () => {
+    await survivor?.stop({ timeoutMs: 2_000 });
+    survivor = undefined;
+    const { runId } = await runNow(t.db, boss, { integration: 'slow-once', triggeredBy: 'ada' });
+    const [orphan] = await boss.fetch<{ runId: string }>(RUNS_QUEUE);
+    expect(orphan.data.runId).toBe(runId);
+    expect(await jobState(orphan.id)).toBe('active');
+
+    survivor = await startPlatformWorker({ db: t.db, boss, registry, workerId: 'sweeper', options });
+    const run = await waitFor(
+      'the run to succeed on the sweeping worker (its first job stays active for 10 minutes otherwise)',
+      async () => {
+        const [row] = await t.db.select().from(runs).where(eq(runs.id, runId));
+        return row.status === 'succeeded' ? row : undefined;
+      },
+      30_000,
+    );
+    expect(run).toMatchObject({ attemptCount: 1, interruptions: 0 });
+    expect(run.jobId).not.toBe(orphan.id);
+    expect(await jobState(orphan.id)).toBe('cancelled');
+    const rows = await t.db.select().from(attempts).where(eq(attempts.runId, runId));
+    expect(rows.map((a) => [a.number, a.outcome, a.worker])).toEqual([[1, 'succeeded', 'sweeper']]);
+  }, 60_000);
+
+  it('after the run moved on (a retry queued behind the dead job): the job is cancelled and the retry runs', async () => {
+    await survivor?.stop({ timeoutMs: 2_000 });
+    survivor = undefined;
+    const { runId } = await runNow(t.db, boss, { integration: 'slow-once', triggeredBy: 'ada' });
+    const [orphan] = await boss.fetch<{ runId: string }>(RUNS_QUEUE);
+    expect(orphan.data.runId).toBe(runId);
+    // What a failed attempt's transaction leaves: the run retrying on a new job, due now, which
+    // the queue holds back while the integration's dead job is active.
+    const retryJob = randomUUID();
+    await t.db.transaction(async (tx) => {
+      await tx.update(runs).set({ status: 'retrying', jobId: retryJob }).where(eq(runs.id, runId));
+      await sendRunJob(boss, tx, { runId, jobId: retryJob, integration: 'slow-once' });
+    });
+
+    survivor = await startPlatformWorker({ db: t.db, boss, registry, workerId: 'sweeper-2', options });
+    const run = await waitFor(
+      'the retry to succeed',
+      async () => {
+        const [row] = await t.db.select().from(runs).where(eq(runs.id, runId));
+        return row.status === 'succeeded' ? row : undefined;
+      },
+      30_000,
+    );
+    expect(run.jobId).toBe(retryJob);
+    expect(await jobState(orphan.id)).toBe('cancelled');
+    expect(await jobState(retryJob)).toBe('completed');
+  }, 60_000);
+
+  it('leaves alone a job whose worker holds its lock, however long it has been active', async () => {
+    await survivor?.stop({ timeoutMs: 2_000 });
+    survivor = undefined;
+    const { runId } = await runNow(t.db, boss, { integration: 'slow-once', triggeredBy: 'ada' });
+    const [job] = await boss.fetch<{ runId: string }>(RUNS_QUEUE);
+    expect(job.data.runId).toBe(runId);
+    // A live worker handed the job: its lock on its own liveness session, as the worker takes it.
+    const holder = await startLiveness({ db: t.db, boss, workerId: 'holder', intervalMs: 60_000, onSessionLost: () => {} });
+    holder.holdJobs([job.id]);
+    survivor = await startPlatformWorker({ db: t.db, boss, registry, workerId: 'sweeper-3', options });
+    // Many sweeps past the grace period.
+    await new Promise((resolve) => setTimeout(resolve, 3_000));
+    expect(await jobState(job.id)).toBe('active');
+    const [held] = await t.db.select().from(runs).where(eq(runs.id, runId));
+    expect(held).toMatchObject({ status: 'queued', attemptCount: 0, jobId: job.id });
+
+    // Its worker stops without completing it (as a kill would): the sweep takes it now.
+    await holder.stop();
+    const run = await waitFor(
+      'the run to succeed once the holder is gone',
+      async () => {
+        const [row] = await t.db.select().from(runs).where(eq(runs.id, runId));
+        return row.status === 'succeeded' ? row : undefined;
+      },
+      30_000,
+    );
+    expect(run).toMatchObject({ attemptCount: 1, interruptions: 0 });
+    expect(await jobState(job.id)).toBe('cancelled');
+  }, 60_000);
 });

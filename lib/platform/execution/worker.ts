@@ -55,6 +55,8 @@ export interface PlatformWorkerOptions {
   syncRegistry?: boolean;
   /** How often this worker looks for attempts whose worker is gone (liveness.ts). Default 1 000. */
   livenessIntervalMs?: number;
+  /** How long a runs-queue job may be active without its worker's lock before it is taken for lost (liveness.ts). Default 5 000. */
+  orphanedJobGraceMs?: number;
   /** Interruptions (worker lost, database unavailable) after which a run fails. Default 10. */
   maxInterruptions?: number;
   /**
@@ -94,6 +96,7 @@ export async function startPlatformWorker(params: StartPlatformWorkerParams): Pr
     boss,
     workerId,
     intervalMs: options.livenessIntervalMs ?? DEFAULT_LIVENESS_INTERVAL_MS,
+    orphanedJobGraceMs: options.orphanedJobGraceMs,
     maxInterruptions: options.maxInterruptions,
     log: (message) => console.log(`[worker] ${message}`),
     // This worker can no longer prove its attempts alive, and another may be recovering them: stop them.
@@ -141,6 +144,10 @@ export async function startPlatformWorker(params: StartPlatformWorkerParams): Pr
   // to do, and its round trip is one of the few each fetch spends (issue 18).
   const runJobs = async (jobs: Job<RunJobData>[]): Promise<JobResult[]> => {
     const completed = new Set<string>();
+    // Held until the jobs' work is done: a worker killed before an attempt starts, or after a
+    // failed attempt but before its job completes, leaves a job whose lock the sweep finds free.
+    const jobIds = jobs.map((job) => job.id);
+    liveness.holdJobs(jobIds);
     const params = jobs.map((job) => {
       const control = new AbortController();
       active.set(job.data.runId, control);
@@ -160,6 +167,7 @@ export async function startPlatformWorker(params: StartPlatformWorkerParams): Pr
       settled = await execution;
     } finally {
       running.delete(execution);
+      liveness.releaseJobs(jobIds);
       for (const job of jobs) active.delete(job.data.runId);
       if (!stopping) fetchAgainAfterJob();
     }
