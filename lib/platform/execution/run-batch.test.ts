@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { eq, sql } from 'drizzle-orm';
 import type { PgBoss } from 'pg-boss';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -261,5 +262,53 @@ describe('announcing successes (run.succeeded)', () => {
     const plainB = await succeededOf('plain-b');
     expect(latest).toHaveLength(1);
     expect(plainB).toContain(latest[0]);
+  });
+});
+
+describe('a run re-queued by a recovery while its worker still meant to defer it', () => {
+  it('is not given a second job: the deferral is fenced on the job the worker read, and rolled back', async () => {
+    const [{ breakerKey }] = await t.db
+      .select({ breakerKey: integrations.breakerKey })
+      .from(integrations)
+      .where(eq(integrations.name, 'plain-a'));
+    await t.db
+      .insert(breakers)
+      .values({ key: breakerKey, state: 'open', openedAt: new Date(), openUntil: new Date(Date.now() + 60_000) })
+      .onConflictDoUpdate({ target: breakers.key, set: { state: 'open', openUntil: new Date(Date.now() + 60_000) } });
+    const { runId } = await runNow(t.db, boss, { integration: 'plain-a', triggeredBy: 'ada', trigger: 'api' });
+    const [job] = (await boss.fetch<{ runId: string }>(RUNS_QUEUE, { batchSize: 20 })).filter((j) => j.data.runId === runId);
+
+    // The recovery (liveness.ts) holds the run's row while this worker reads the run, finds the
+    // breaker open and goes to defer it; the recovery then gives the run a new job and commits.
+    const recovery = await t.db.$client.reserve();
+    try {
+      await recovery`begin`;
+      await recovery`select id from runs where id = ${runId} for update`;
+      const outcome = executeRunBatch({ db: t.db, boss, registry: buildRegistry(defs), workerId: 'batch-test', liveness }, [
+        { jobId: job.id, jobRetryCount: job.retryCount, runId, control: new AbortController().signal },
+      ]);
+      await waitFor('the deferral to wait for the run row', async () => {
+        const [row] = await t.db.execute<{ n: number }>(
+          sql`select count(*)::int as n from pg_stat_activity where datname = current_database() and wait_event_type = 'Lock'`,
+        );
+        return row.n > 0;
+      });
+      const recoveredJob = randomUUID();
+      await recovery`update runs set job_id = ${recoveredJob} where id = ${runId}`;
+      await recovery`commit`;
+
+      expect(await outcome).toEqual([{ status: 'fulfilled', value: 'stale' }]);
+      expect(await runRow(runId)).toMatchObject({ status: 'queued', jobId: recoveredJob, attemptCount: 0 });
+      // Rolled back whole: no deferred attempt recorded, no job sent besides the one delivered.
+      expect(await t.db.select().from(attempts).where(eq(attempts.runId, runId))).toEqual([]);
+      const [jobs] = await t.db.execute<{ n: number }>(
+        sql`select count(*)::int as n from pgboss.job where name = ${RUNS_QUEUE} and data->>'runId' = ${runId}`,
+      );
+      expect(jobs.n).toBe(1);
+    } finally {
+      await recovery`rollback`.catch(() => {});
+      recovery.release();
+      await t.db.delete(breakers).where(eq(breakers.key, breakerKey));
+    }
   });
 });
