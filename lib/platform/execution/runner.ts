@@ -139,10 +139,11 @@ const BATCH_SETTLE_WAIT_MS = 20;
  * dry-run); their handlers run side by side, and their successes are recorded together in one
  * transaction (settleSucceededBatch), with their jobs completed in it. Every other run (and every
  * attempt that does not succeed, or whose fence fails at the end) takes the per-run path
- * unchanged. One result per job, in order; each rejects only for its own job.
+ * unchanged. One result per job, in order; each rejects only for its own job. A fetch of one job
+ * (the default worker's) takes the same path: its start is one statement and its success one
+ * round trip (settleInOneRoundTrip), fewer than the per-run path's.
  */
 export async function executeRunBatch(deps: RunnerDeps, batch: RunJobParams[]): Promise<PromiseSettledResult<RunJobOutcome>[]> {
-  if (batch.length === 1) return Promise.allSettled([executeRunJob(deps, batch[0])]);
   const attemptIds = batch.map(() => randomUUID());
   const holding = deps.liveness?.holdMany ? deps.liveness.holdMany(attemptIds) : Promise.resolve();
   holding.catch(() => {});
