@@ -8,6 +8,7 @@ import { spawnChildWorker, type ChildWorker } from '../../../test/fixtures/child
 import { startTestServer, type TestServer } from '../../../test/fixtures/http-server';
 import { fixtureIntegrations } from '../../../test/fixtures/integrations';
 import { platformEvents, startTestBoss, TEST_WORKER_OPTIONS, waitFor } from '../../../test/fixtures/platform';
+import { waitForRun } from '../../../test/fixtures/shipped-integrations';
 import { buildRegistry, syncRegistry } from '../registry';
 import { runNow } from '../triggers/triggers';
 import { startLiveness } from './liveness';
@@ -138,14 +139,7 @@ describe('a worker killed after it was handed a job, with no attempt running', (
     expect(await jobState(orphan.id)).toBe('active');
 
     survivor = await startPlatformWorker({ db: t.db, boss, registry, workerId: 'sweeper', options });
-    const run = await waitFor(
-      'the run to succeed on the sweeping worker (its first job stays active for 10 minutes otherwise)',
-      async () => {
-        const [row] = await t.db.select().from(runs).where(eq(runs.id, runId));
-        return row.status === 'succeeded' ? row : undefined;
-      },
-      30_000,
-    );
+    const run = await waitForRun(t.db, runId, ['succeeded'], 30_000);
     expect(run).toMatchObject({ attemptCount: 1, interruptions: 0 });
     expect(run.jobId).not.toBe(orphan.id);
     expect(await jobState(orphan.id)).toBe('cancelled');
@@ -168,14 +162,7 @@ describe('a worker killed after it was handed a job, with no attempt running', (
     });
 
     survivor = await startPlatformWorker({ db: t.db, boss, registry, workerId: 'sweeper-2', options });
-    const run = await waitFor(
-      'the retry to succeed',
-      async () => {
-        const [row] = await t.db.select().from(runs).where(eq(runs.id, runId));
-        return row.status === 'succeeded' ? row : undefined;
-      },
-      30_000,
-    );
+    const run = await waitForRun(t.db, runId, ['succeeded'], 30_000);
     expect(run.jobId).toBe(retryJob);
     expect(await jobState(orphan.id)).toBe('cancelled');
     expect(await jobState(retryJob)).toBe('completed');
@@ -199,14 +186,7 @@ describe('a worker killed after it was handed a job, with no attempt running', (
 
     // Its worker stops without completing it (as a kill would): the sweep takes it now.
     await holder.stop();
-    const run = await waitFor(
-      'the run to succeed once the holder is gone',
-      async () => {
-        const [row] = await t.db.select().from(runs).where(eq(runs.id, runId));
-        return row.status === 'succeeded' ? row : undefined;
-      },
-      30_000,
-    );
+    const run = await waitForRun(t.db, runId, ['succeeded'], 30_000);
     expect(run).toMatchObject({ attemptCount: 1, interruptions: 0 });
     expect(await jobState(job.id)).toBe('cancelled');
   }, 60_000);
