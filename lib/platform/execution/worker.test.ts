@@ -127,15 +127,20 @@ describe('a worker killed after it was handed a job, with no attempt running', (
     orphanedJobGraceMs: 1_000,
     queue: { ...TEST_WORKER_OPTIONS.queue, expireInSeconds: 600 },
   };
+  /** No worker running; a run requested and its job fetched by a "worker" that never holds or completes it. */
+  const runWithFetchedJob = async () => {
+    await survivor?.stop({ timeoutMs: 2_000 });
+    survivor = undefined;
+    const { runId } = await runNow(t.db, boss, { integration: 'slow-once', triggeredBy: 'ada' });
+    const [job] = await boss.fetch<{ runId: string }>(RUNS_QUEUE);
+    expect(job.data.runId).toBe(runId);
+    return { runId, job };
+  };
   const jobState = async (id: string) =>
     (await t.db.execute<{ state: string }>(sql`select state from pgboss.job where id = ${id}`))[0]?.state;
 
   it('before the attempt: the job is cancelled and the run re-queued at once, no attempt used', async () => {
-    await survivor?.stop({ timeoutMs: 2_000 });
-    survivor = undefined;
-    const { runId } = await runNow(t.db, boss, { integration: 'slow-once', triggeredBy: 'ada' });
-    const [orphan] = await boss.fetch<{ runId: string }>(RUNS_QUEUE);
-    expect(orphan.data.runId).toBe(runId);
+    const { runId, job: orphan } = await runWithFetchedJob();
     expect(await jobState(orphan.id)).toBe('active');
 
     survivor = await startPlatformWorker({ db: t.db, boss, registry, workerId: 'sweeper', options });
@@ -148,11 +153,7 @@ describe('a worker killed after it was handed a job, with no attempt running', (
   }, 60_000);
 
   it('after the run moved on (a retry queued behind the dead job): the job is cancelled and the retry runs', async () => {
-    await survivor?.stop({ timeoutMs: 2_000 });
-    survivor = undefined;
-    const { runId } = await runNow(t.db, boss, { integration: 'slow-once', triggeredBy: 'ada' });
-    const [orphan] = await boss.fetch<{ runId: string }>(RUNS_QUEUE);
-    expect(orphan.data.runId).toBe(runId);
+    const { runId, job: orphan } = await runWithFetchedJob();
     // What a failed attempt's transaction leaves: the run retrying on a new job, due now, which
     // the queue holds back while the integration's dead job is active.
     const retryJob = randomUUID();
@@ -169,11 +170,7 @@ describe('a worker killed after it was handed a job, with no attempt running', (
   }, 60_000);
 
   it('leaves alone a job whose worker holds its lock, however long it has been active', async () => {
-    await survivor?.stop({ timeoutMs: 2_000 });
-    survivor = undefined;
-    const { runId } = await runNow(t.db, boss, { integration: 'slow-once', triggeredBy: 'ada' });
-    const [job] = await boss.fetch<{ runId: string }>(RUNS_QUEUE);
-    expect(job.data.runId).toBe(runId);
+    const { runId, job } = await runWithFetchedJob();
     // A live worker handed the job: its lock on its own liveness session, as the worker takes it.
     const holder = await startLiveness({ db: t.db, boss, workerId: 'holder', intervalMs: 60_000, onSessionLost: () => {} });
     holder.holdJobs([job.id]);
