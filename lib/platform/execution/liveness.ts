@@ -134,10 +134,13 @@ export async function startLiveness(params: LivenessParams): Promise<Liveness> {
         if (outcome === 'recovered' || outcome === 'failed')
           log(`attempt ${id}: its worker is gone; run ${outcome === 'failed' ? 'failed (too many interruptions)' : 're-queued'}`);
       }
+      // Jobs with an attempt running are the attempt sweep's (above): a long attempt costs no
+      // transaction here, sweep after sweep.
       const orphaned = await db.execute<{ id: string; run_id: string | null }>(sql`
-        select id::text as id, data->>'runId' as run_id from ${sql.identifier(BOSS_SCHEMA)}.job
-         where name = ${RUNS_QUEUE} and state = 'active' and started_on < now() - make_interval(secs => ${graceMs / 1000})
-         order by started_on limit 200`);
+        select j.id::text as id, j.data->>'runId' as run_id from ${sql.identifier(BOSS_SCHEMA)}.job j
+         where j.name = ${RUNS_QUEUE} and j.state = 'active' and j.started_on < now() - make_interval(secs => ${graceMs / 1000})
+           and not exists (select 1 from attempts a where a.outcome = 'running' and a.job_id = j.id::text)
+         order by j.started_on limit 200`);
       for (const job of orphaned) {
         if (held.has(jobLivenessKey(job.id)) || stopped) continue;
         const outcome = await recoverOrphanedJob(
