@@ -143,10 +143,7 @@ export async function startLiveness(params: LivenessParams): Promise<Liveness> {
          order by j.started_on limit 200`);
       for (const job of orphaned) {
         if (held.has(jobLivenessKey(job.id)) || stopped) continue;
-        const outcome = await recoverOrphanedJob(
-          { db, boss: params.boss },
-          { jobId: job.id, runId: job.run_id, graceMs, recoveredBy: params.workerId },
-        );
+        const outcome = await recoverOrphanedJob({ db, boss: params.boss }, { jobId: job.id, runId: job.run_id, graceMs });
         if (outcome === 'recovered') log(`job ${job.id}: its worker is gone before the run's attempt started; run ${job.run_id} re-queued`);
         if (outcome === 'released') log(`job ${job.id}: its worker is gone after the run's work was recorded; job cancelled`);
       }

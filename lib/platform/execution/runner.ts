@@ -1341,7 +1341,7 @@ export async function recoverLostAttempt(
  */
 export async function recoverOrphanedJob(
   deps: Pick<RecoveryDeps, 'db' | 'boss'>,
-  params: { jobId: string; runId: string | null; graceMs: number; recoveredBy: string },
+  params: { jobId: string; runId: string | null; graceMs: number },
 ): Promise<'recovered' | 'released' | 'attempt' | 'alive' | 'gone'> {
   return deps.db.transaction(async (tx) => {
     // The job row first (a completion in flight is waited for), then its worker's lock.
