@@ -54,9 +54,19 @@ describe('accounting-export through worker processes', () => {
 
     // Mid-run: a few batches are booked; then the API stops answering so the worker is caught inside a batch.
     await waitFor('the first batches to be booked', async () => (await h.admin.bookings()).distinctReferences >= 200, 60_000);
+    // Counted before the change: a request that arrives while the latency changes may already be
+    // the one left hanging, and the next would only come after the client's 30 s timeout.
+    const before = (await h.admin.requests()).accounting.total;
     await h.admin.setFaults('accounting', { errorRate: ERROR_RATE, latencyMs: 60_000 });
-    const inFlight = (await h.admin.requests()).accounting.total;
-    await waitFor('the worker to send its next batch', async () => (await h.admin.requests()).accounting.total > inFlight, 30_000);
+    await waitFor(
+      'the worker to send its next batch and wait for the answer',
+      async () => {
+        const { total, byStatus, aborted } = (await h.admin.requests()).accounting;
+        const answered = Object.values(byStatus).reduce((sum, n) => sum + n, 0) + aborted;
+        return total > before && total > answered;
+      },
+      30_000,
+    );
     const [running] = await h.db.select().from(attempts).where(eq(attempts.runId, runId));
     expect(running).toMatchObject({ number: 1, outcome: 'running' });
     expect(running.worker).toContain(`:${first.process.pid}:`);
