@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { eq } from 'drizzle-orm';
+import { eq, sql } from 'drizzle-orm';
 import type { PgBoss } from 'pg-boss';
 import { z } from 'zod';
 import type { DatabaseOrTransaction } from '../../../db/client';
@@ -42,7 +42,11 @@ export async function loadIntegration(
 }
 
 export interface CreateRunParams {
-  integration: Integration;
+  /**
+   * The integration's row, or only its name when the caller's lookup of the row goes out with the
+   * insert (runNow): the run's attempt limit is then read from the row by the insert itself.
+   */
+  integration: Integration | Pick<Integration, 'name'>;
   trigger: RunTrigger;
   triggeredBy: string;
   dryRun: boolean;
@@ -87,7 +91,10 @@ export async function insertRun(tx: DatabaseOrTransaction, boss: PgBoss, params:
       correlationId,
       traceParent: activeTraceparent(),
       input: params.input ?? null,
-      maxAttempts: params.integration.retryDelays.length + 1,
+      maxAttempts:
+        'retryDelays' in params.integration
+          ? params.integration.retryDelays.length + 1
+          : sql<number>`(select jsonb_array_length(retry_delays) + 1 from integrations where name = ${params.integration.name})`,
       jobId,
       bulkOperationId: params.bulkOperationId ?? null,
       hold: params.hold ?? null,

@@ -37,8 +37,8 @@ let boss: PgBoss;
 beforeAll(async () => {
   t = await freshDatabase();
   boss = await startTestBoss(t.url);
-  await syncRegistry(t.db, { registry: buildRegistry([def('orders'), def('ledger', '0 2 * * *'), def('legacy')]) });
-  await syncRegistry(t.db, { registry: buildRegistry([def('orders'), def('ledger', '0 2 * * *')]) }); // legacy → orphaned
+  await syncRegistry(t.db, { registry: buildRegistry([def('orders'), def('ledger', '0 2 * * *'), def('legacy'), def('quota')]) });
+  await syncRegistry(t.db, { registry: buildRegistry([def('orders'), def('ledger', '0 2 * * *'), def('quota')]) }); // legacy → orphaned
 });
 afterAll(async () => {
   await boss.stop({ graceful: false });
@@ -102,16 +102,45 @@ describe('runNow', () => {
   });
 
   it('refuses an unknown or orphaned integration and an anonymous caller, leaving nothing behind', async () => {
-    const before = await t.db.select({ n: sql<number>`count(*)::int` }).from(runs);
-    await expectRefusal(runNow(t.db, boss, { integration: 'nope', triggeredBy: 'ada' }), 'not_found', /Integration 'nope' does not exist/);
-    await expectRefusal(
-      runNow(t.db, boss, { integration: 'legacy', triggeredBy: 'ada' }),
-      'orphaned',
-      /'legacy' is orphaned: its handler is no longer registered/,
-    );
+    // Nothing of a refused call stays: no run, no job, no audit row. From the API (no duplicate
+    // check), the run, its job and its audit row are written together with the integration's lookup
+    // and rolled back when it fails, and the caller still learns what was wrong with the name.
+    const counts = async () => {
+      const [row] = await t.db.execute<{ runs: number; jobs: number; audit: number }>(sql`
+        select (select count(*)::int from runs) as runs,
+               (select count(*)::int from pgboss.job where name = ${RUNS_QUEUE}) as jobs,
+               (select count(*)::int from audit_log) as audit`);
+      return row;
+    };
+    const before = await counts();
+    for (const trigger of ['manual', 'api'] as const) {
+      for (const dryRun of [false, true]) {
+        await expectRefusal(
+          runNow(t.db, boss, { integration: 'nope', triggeredBy: 'ada', trigger, dryRun }),
+          'not_found',
+          /Integration 'nope' does not exist/,
+        );
+        await expectRefusal(
+          runNow(t.db, boss, { integration: 'legacy', triggeredBy: 'ada', trigger, dryRun }),
+          'orphaned',
+          /'legacy' is orphaned: its handler is no longer registered/,
+        );
+      }
+    }
     await expectRefusal(runNow(t.db, boss, { integration: 'orders', triggeredBy: ' ' }), 'invalid_input', /triggeredBy is required/);
-    const after = await t.db.select({ n: sql<number>`count(*)::int` }).from(runs);
-    expect(after[0].n).toBe(before[0].n);
+    expect(await counts()).toEqual(before);
+  });
+
+  it('gives a run started from the API the attempts of its integration, as a Run now from the console', async () => {
+    await t.db
+      .update(integrations)
+      .set({ retryDelays: ['1s', '2s', '3s', '4s'] })
+      .where(eq(integrations.name, 'quota'));
+    const api = await runNow(t.db, boss, { integration: 'quota', triggeredBy: 'script', trigger: 'api' });
+    const manual = await runNow(t.db, boss, { integration: 'quota', triggeredBy: 'ada', dedupe: false });
+    const rows = await t.db.select({ id: runs.id, maxAttempts: runs.maxAttempts }).from(runs).where(eq(runs.integration, 'quota'));
+    expect(rows.find((r) => r.id === api.runId)?.maxAttempts).toBe(5);
+    expect(rows.find((r) => r.id === manual.runId)?.maxAttempts).toBe(5);
   });
 });
 

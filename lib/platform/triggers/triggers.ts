@@ -1,9 +1,9 @@
 import { randomUUID } from 'node:crypto';
-import { and, asc, eq, isNull, sql } from 'drizzle-orm';
+import { asc, eq, sql } from 'drizzle-orm';
 import type { PgBoss } from 'pg-boss';
 import { z } from 'zod';
 import type { Database, DatabaseOrTransaction } from '../../../db/client';
-import { integrations, runs } from '../../../db/schema';
+import { integrations, runs, type Integration } from '../../../db/schema';
 import { AppError } from '../errors';
 import { commitCheckpointAsCursor } from '../execution/checkpoint';
 import { bossDb, RUNS_QUEUE } from '../execution/queue';
@@ -54,7 +54,7 @@ const ZRunNow = z.object({
  * "Queued and not started" is judged when the call arrived, not when it got the lock: a worker
  * starts a run within milliseconds of its commit, so a second simultaneous call that waited for the
  * first one's lock would otherwise find the first run already started and start another. A run
- * whose first attempt began after this transaction did joins the call too (sameKindStartedSince).
+ * whose first attempt began after this transaction did joins the call too (waitingOfSameKind).
  */
 export async function runNow(
   db: DatabaseOrTransaction,
@@ -74,34 +74,26 @@ export async function runNow(
   const dryRun = p.dryRun ?? false;
   const dedupe = p.dedupe ?? trigger === 'manual';
   return db.transaction(async (tx) => {
-    const integration = await loadIntegration(tx, p.integration);
+    // Each step sends its statements together (postgres.js pipelines a transaction's statements):
+    // a start from the API (no duplicate check) waits for one round trip between BEGIN and COMMIT,
+    // a Run now from the console for three (start latency, issue 18).
+    let integration: Integration | undefined;
     if (dedupe) {
-      await tx.execute(runNowLock(integration.name));
-      const [waiting] = await tx
-        .select({ id: runs.id })
-        .from(runs)
-        .where(
-          and(
-            eq(runs.integration, integration.name),
-            eq(runs.dryRun, dryRun),
-            eq(runs.trigger, trigger),
-            eq(runs.status, 'queued'),
-            isNull(runs.startedAt),
-            isNull(runs.hold),
-          ),
-        )
-        .orderBy(asc(runs.createdAt))
-        .limit(1);
-      const joined = waiting ?? (await sameKindStartedSince(tx, { integration: integration.name, dryRun, trigger }));
-      if (joined) return { runId: joined.id, deduplicated: true };
+      // The lock does not need the row: both go out together. The check is a statement of its
+      // own, sent once the lock is held, so its snapshot sees every run committed before.
+      [integration] = await Promise.all([loadIntegration(tx, p.integration), tx.execute(runNowLock(p.integration))]);
+      const joined = await waitingOfSameKind(tx, { integration: integration.name, dryRun, trigger });
+      if (joined) return { runId: joined, deduplicated: true };
     }
-    // The run, its job and its audit row are sent together (pipelined on the transaction's
-    // connection): one wait instead of three before the commit (start latency, issue 18).
+    // Without the check, the run, its job and its audit row go out with the integration's lookup.
+    // A missing or orphaned integration fails the lookup, reported as such whatever the writes
+    // behind it did, and the transaction rolls them back.
+    const lookup = integration ?? loadIntegration(tx, p.integration);
     const runId = randomUUID();
-    await Promise.all([
+    const writes = Promise.all([
       insertRun(tx, boss, {
         runId,
-        integration,
+        integration: integration ?? { name: p.integration },
         trigger,
         triggeredBy: p.triggeredBy,
         dryRun,
@@ -112,12 +104,15 @@ export async function runNow(
         ? recordAction(tx, {
             actor: p.triggeredBy,
             correlationId: p.correlationId,
-            integration: integration.name,
+            integration: p.integration,
             action: dryRun ? 'dry_run' : 'run_now',
             details: { runId, trigger, ...(p.reason ? { reason: p.reason } : {}) },
           })
         : undefined,
     ]);
+    writes.catch(() => {});
+    await lookup;
+    await writes;
     return { runId, deduplicated: false };
   });
 }
@@ -127,22 +122,28 @@ export const runNowLock = (integration: string) =>
   sql`select pg_advisory_xact_lock(hashtext('junction.run-now'), hashtext(${integration}))`;
 
 /**
- * The oldest run of this kind whose first attempt started after the calling transaction began: it
- * was still queued when the call arrived. Read through attempts_started_idx (the few attempts
- * started since), each joined to its run by primary key, so the common case (none) costs one short
- * index range, however many runs the integration has.
+ * The run a Run now joins: the oldest run of this kind queued and not started, or else the oldest
+ * whose first attempt started after the calling transaction began (it was still queued when the
+ * call arrived), in one statement. The second is read through attempts_started_idx (the few
+ * attempts started since), each joined to its run by primary key, so the common case (none) costs
+ * one short index range, however many runs the integration has.
  */
-async function sameKindStartedSince(
+async function waitingOfSameKind(
   tx: DatabaseOrTransaction,
   kind: { integration: string; dryRun: boolean; trigger: string },
-): Promise<{ id: string } | undefined> {
-  const [row] = await tx.execute<{ id: string }>(sql`
-    select r.id from attempts a
-      join runs r on r.id = a.run_id and r.created_at = a.run_created_at
-     where a.started_at >= transaction_timestamp() and a.number = 1
-       and r.integration = ${kind.integration} and r.dry_run = ${kind.dryRun} and r.trigger = ${kind.trigger}
-     order by r.created_at, r.id limit 1`);
-  return row;
+): Promise<string | undefined> {
+  const [row] = await tx.execute<{ id: string | null }>(sql`
+    select coalesce(
+      (select id from runs
+        where integration = ${kind.integration} and dry_run = ${kind.dryRun} and trigger = ${kind.trigger}
+          and status = 'queued' and started_at is null and hold is null
+        order by created_at limit 1),
+      (select r.id from attempts a
+         join runs r on r.id = a.run_id and r.created_at = a.run_created_at
+        where a.started_at >= transaction_timestamp() and a.number = 1
+          and r.integration = ${kind.integration} and r.dry_run = ${kind.dryRun} and r.trigger = ${kind.trigger}
+        order by r.created_at, r.id limit 1)) as id`);
+  return row?.id ?? undefined;
 }
 
 /** A schedule tick: starts a run unless the integration is paused, orphaned or gone (then null). */
