@@ -19,6 +19,9 @@ import { DEFAULT_MAX_INTERRUPTIONS, jobLivenessKey, recoverLostAttempt, recoverO
  * Ordering makes the check race-free: a worker takes the lock BEFORE the attempt row commits, and
  * releases it only AFTER the attempt's outcome commits, so a lock that can be taken while the row
  * still says 'running' means nobody owns the attempt (the recovery is fenced on 'running' too).
+ * The batch path does not wait for its hold before the statement that starts its attempts: that
+ * statement starts only the attempts whose lock it finds held by another session, which only this
+ * session takes (runner.loadAndStartRuns), and leaves the others to a start after the hold.
  *
  * A run's job can also be active with no attempt running: its worker fetched it and has not
  * started the attempt yet (loading the run, waiting for its turn, a breaker's deferral), or has

@@ -13,7 +13,7 @@ import { buildRegistry, syncRegistry } from '../registry';
 import { runNow } from '../triggers/triggers';
 import { startLiveness, type Liveness } from './liveness';
 import { ensurePlatformQueues, RUNS_QUEUE } from './queue';
-import { executeRunBatch, type RunJobOutcome } from './runner';
+import { executeRunBatch, loadAndStartQuery, START_BATCH_SQL, type RunJobOutcome, type RunnerDeps } from './runner';
 
 /**
  * The batch path (executeRunBatch): the runs of one fetch are loaded, started and, when they
@@ -79,6 +79,8 @@ const defs = [
     },
   }),
 ] as IntegrationDefinition[];
+// Registered beside defs, outside the first test's batch.
+const startDefs = [noop('started-by-load'), noop('half-open')] as IntegrationDefinition[];
 
 let t: TestDatabase;
 let boss: PgBoss;
@@ -87,7 +89,7 @@ beforeAll(async () => {
   t = await freshDatabase();
   boss = await startTestBoss(t.url);
   await ensurePlatformQueues(boss, { expireInSeconds: 60, heartbeatSeconds: null, retryLimit: 5 });
-  await syncRegistry(t.db, { registry: buildRegistry(defs) });
+  await syncRegistry(t.db, { registry: buildRegistry([...defs, ...startDefs]) });
   liveness = await startLiveness({ db: t.db, boss, workerId: 'batch-test', intervalMs: 60_000, onSessionLost: () => {} });
 });
 afterAll(async () => {
@@ -308,6 +310,117 @@ describe('a run re-queued by a recovery while its worker still meant to defer it
     } finally {
       await recovery`rollback`.catch(() => {});
       recovery.release();
+      await t.db.delete(breakers).where(eq(breakers.key, breakerKey));
+    }
+  });
+});
+
+describe('the usual first starts, in the statement that loads the batch (issue 18)', () => {
+  const attemptsOf = async (runId: string) => t.db.select().from(attempts).where(eq(attempts.runId, runId));
+  async function delivered(integration: string) {
+    const { runId } = await runNow(t.db, boss, { integration, triggeredBy: 'ada', trigger: 'api' });
+    const [job] = (await boss.fetch<{ runId: string }>(RUNS_QUEUE, { batchSize: 20 })).filter((j) => j.data.runId === runId);
+    expect(job).toBeDefined();
+    return { runId, job };
+  }
+
+  it('starts a run only once its attempt lock is held, registered here, and once; the row it returns is the run before', async () => {
+    const registry = buildRegistry([...defs, ...startDefs]);
+    const { runId, job } = await delivered('started-by-load');
+    const attemptId = randomUUID();
+    const params = (id: string, registered = [...registry.keys()]) => ({
+      ids: runId,
+      input: JSON.stringify([{ run_id: runId, job_id: job.id, attempt_id: id }]),
+      worker: 'batch-test',
+      registered: registered.join(','),
+    });
+    const query = loadAndStartQuery(t.db);
+
+    // The worker's hold has not landed: the run is read, not started.
+    const [unheld] = await query.execute(params(attemptId));
+    expect(unheld.run.id).toBe(runId);
+    expect(unheld.startedNumber).toBeNull();
+    expect(await runRow(runId)).toMatchObject({ status: 'queued', startedAt: null, attemptCount: 0 });
+    expect(await attemptsOf(runId)).toEqual([]);
+
+    await liveness.holdMany([attemptId]);
+    try {
+      // An integration this worker does not have is never started here.
+      const [elsewhere] = await query.execute(params(attemptId, ['plain-a']));
+      expect(elsewhere.startedNumber).toBeNull();
+      expect(await attemptsOf(runId)).toEqual([]);
+
+      const [loaded] = await query.execute(params(attemptId));
+      expect(loaded.startedNumber).toBe(1);
+      // Read from the statement's snapshot, as the runner decides on it: the run as it was.
+      expect(loaded.run).toMatchObject({ status: 'queued', startedAt: null, attemptCount: 0 });
+      expect(loaded.openAttemptId).toBeNull();
+      expect(await runRow(runId)).toMatchObject({ status: 'running', attemptCount: 1 });
+      expect((await runRow(runId)).startedAt).not.toBeNull();
+      expect((await attemptsOf(runId)).map((a) => [a.id, a.number, a.outcome, a.jobId, a.worker])).toEqual([
+        [attemptId, 1, 'running', job.id, 'batch-test'],
+      ]);
+
+      // The same delivery loaded again, its new attempt's lock held too: started already, so not again.
+      const second = randomUUID();
+      await liveness.holdMany([second]);
+      const [again] = await query.execute(params(second));
+      expect(again.startedNumber).toBeNull();
+      expect(again.openAttemptId).toBe(attemptId);
+      expect(await attemptsOf(runId)).toHaveLength(1);
+      await liveness.release(second);
+    } finally {
+      await t.db
+        .update(attempts)
+        .set({ outcome: 'succeeded', finishedAt: sql`now()` })
+        .where(eq(attempts.runId, runId));
+      await t.db
+        .update(runs)
+        .set({ status: 'succeeded', finishedAt: sql`now()` })
+        .where(eq(runs.id, runId));
+      await liveness.release(attemptId);
+      await boss.complete(RUNS_QUEUE, job.id).catch(() => {});
+    }
+  });
+
+  it('leaves a usual start it does not take (a half-open breaker) to the start statement, and both runs succeed once', async () => {
+    const [{ breakerKey }] = await t.db
+      .select({ breakerKey: integrations.breakerKey })
+      .from(integrations)
+      .where(eq(integrations.name, 'half-open'));
+    // Half open with no trial running: a run may start (its first request would be the trial).
+    await t.db.insert(breakers).values({ key: breakerKey, state: 'half_open', openedAt: new Date() });
+    try {
+      const usual = await delivered('started-by-load');
+      const trial = await delivered('half-open');
+      // The runs the separate start statement is sent for.
+      const starts: string[] = [];
+      const client = new Proxy(t.db.$client, {
+        get(target, prop, receiver) {
+          if (prop !== 'unsafe') return Reflect.get(target, prop, receiver);
+          return (text: string, parameters: unknown[], options: unknown) => {
+            if (text === START_BATCH_SQL) starts.push(...(JSON.parse(String(parameters[0])) as { run_id: string }[]).map((r) => r.run_id));
+            return target.unsafe(text, parameters as never, options as never);
+          };
+        },
+      });
+      const db = new Proxy(t.db, { get: (target, prop, receiver) => (prop === '$client' ? client : Reflect.get(target, prop, receiver)) });
+      const deps: RunnerDeps = { db, boss, registry: buildRegistry([...defs, ...startDefs]), workerId: 'batch-test', liveness };
+      const jobs = [usual.job, trial.job];
+      const settled = await executeRunBatch(
+        deps,
+        jobs.map((job) => ({ jobId: job.id, jobRetryCount: job.retryCount, runId: job.data.runId, control: new AbortController().signal })),
+      );
+      expect(settled.map((r) => (r.status === 'fulfilled' ? r.value : String(r.reason)))).toEqual(['succeeded', 'succeeded']);
+      // The half-open integration's run needed the start statement. The other started with its load
+      // unless the worker's hold landed after it (a race the first test takes out).
+      expect(starts).toContain(trial.runId);
+      expect(starts.filter((id) => id === usual.runId).length).toBeLessThanOrEqual(1);
+      for (const { runId } of [usual, trial]) {
+        expect(await runRow(runId)).toMatchObject({ status: 'succeeded', attemptCount: 1 });
+        expect((await attemptsOf(runId)).map((a) => [a.number, a.outcome])).toEqual([[1, 'succeeded']]);
+      }
+    } finally {
       await t.db.delete(breakers).where(eq(breakers.key, breakerKey));
     }
   });

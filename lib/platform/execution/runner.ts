@@ -133,58 +133,73 @@ const BATCH_SETTLE_WAIT_MS = 20;
 
 /**
  * Executes the runs of one fetch together (issue 18, throughput): they belong to different
- * integrations (the queue lets one job per integration be active). One statement loads them all,
- * their liveness locks are taken in one statement, and one statement starts every run that takes
- * the usual path (first attempt, its turn, its breaker closed, no attempt left open, not a
- * dry-run); their handlers run side by side, and their successes are recorded together in one
- * transaction (settleSucceededBatch), with their jobs completed in it. Every other run (and every
- * attempt that does not succeed, or whose fence fails at the end) takes the per-run path
- * unchanged. One result per job, in order; each rejects only for its own job. A fetch of one job
- * (the default worker's) takes the same path: its start is one statement and its success one
- * round trip (settleInOneRoundTrip), fewer than the per-run path's.
+ * integrations (the queue lets one job per integration be active). Their liveness locks are
+ * taken in one statement on the worker's liveness session, and the statement that loads them all
+ * also starts the runs that take the usual path (first attempt, its turn, its breaker closed, not
+ * a dry-run) once it finds their locks held (loadAndStartRuns); a usual start it leaves (a
+ * half-open breaker, a lock not yet taken) goes in one more statement (startAttempts). Their
+ * handlers run side by side, and their successes are recorded together in one transaction
+ * (settleSucceededBatch), with their jobs completed in it. Every other run (and every attempt that
+ * does not succeed, or whose fence fails at the end) takes the per-run path unchanged. One result
+ * per job, in order; each rejects only for its own job. A fetch of one job (the default worker's)
+ * takes the same path: its load and start are one statement and its success one round trip
+ * (settleInOneRoundTrip), fewer than the per-run path's.
  */
 export async function executeRunBatch(deps: RunnerDeps, batch: RunJobParams[]): Promise<PromiseSettledResult<RunJobOutcome>[]> {
   const attemptIds = batch.map(() => randomUUID());
+  // Sent first: the load below starts only the attempts whose lock it finds held (loadAndStartRuns).
   const holding = deps.liveness?.holdMany ? deps.liveness.holdMany(attemptIds) : Promise.resolve();
   holding.catch(() => {});
-  let loaded: LoadedRun[];
+  let loaded: LoadedStartRun[];
   try {
-    loaded = await loadRuns(
-      deps.db,
-      batch.map((p) => p.runId),
-    );
+    loaded = await loadAndStartRuns(deps, batch, attemptIds);
   } catch {
+    // Nothing started (the statement is atomic): every run takes the per-run path.
     loaded = [];
   }
   const byId = new Map(loaded.map((row) => [row.run.id, row]));
   const fast: { params: RunJobParams; inputs: AttemptInputs }[] = [];
   const slow: RunJobParams[] = [];
   const unused: string[] = [];
+  let started = new Map<string, number>();
+  const outcomes = new Map<string, Promise<RunJobOutcome>>();
   batch.forEach((params, i) => {
-    const inputs = usualStart(deps, byId.get(params.runId), params);
+    const row = byId.get(params.runId);
+    const inputs = usualStart(deps, row, params);
+    const startedNumber = row?.startedNumber ?? null;
     if (inputs) fast.push({ params, inputs: { ...inputs, attemptId: attemptIds[i] } });
-    else {
+    if (startedNumber !== null) {
+      if (inputs) started.set(attemptIds[i], Number(startedNumber));
+      else {
+        // Never expected: the statement starts a subset of the usual starts. The attempt is
+        // running with its lock held here: releasing the lock hands it to the liveness sweep,
+        // which records it interrupted and re-queues the run without using an attempt.
+        console.error(`[runner] run ${params.runId}: started by the batch load outside the usual path; released to recovery`);
+        unused.push(attemptIds[i]);
+        outcomes.set(params.jobId, Promise.resolve('skipped'));
+      }
+    } else if (!inputs) {
       slow.push(params);
       unused.push(attemptIds[i]);
     }
   });
-  let started = new Map<string, number>();
+  const toStart = fast.filter((f) => !started.has(f.inputs.attemptId));
   try {
     await holding;
-    if (fast.length > 0) started = await startAttempts(deps, fast);
+    // The usual starts the load did not take (a breaker half open, a lock not yet seen): one more statement.
+    if (toStart.length > 0) started = new Map([...started, ...(await startAttempts(deps, toStart))]);
   } catch {
-    // Nothing started (the statement is atomic): every run takes the per-run path.
-    for (const f of fast) {
+    // Nothing more started: those runs take the per-run path (the load's starts stand, their locks held).
+    for (const f of toStart) {
       slow.push(f.params);
       unused.push(f.inputs.attemptId);
     }
-    fast.length = 0;
+    fast.splice(0, fast.length, ...fast.filter((f) => started.has(f.inputs.attemptId)));
   }
   const skipped = fast.filter((f) => !started.has(f.inputs.attemptId));
   for (const f of skipped) unused.push(f.inputs.attemptId);
   if (deps.liveness) for (const id of unused) await deps.liveness.release(id);
 
-  const outcomes = new Map<string, Promise<RunJobOutcome>>();
   for (const params of slow) outcomes.set(params.jobId, executeRunJob(deps, params));
   for (const f of skipped) outcomes.set(f.params.jobId, Promise.resolve('skipped'));
   const running = fast.filter((f) => started.has(f.inputs.attemptId));
@@ -578,31 +593,106 @@ function buildLoadRuns(db: Database) {
 
 /** loadRuns' query, unprepared: `ids` is a placeholder (exported for the plan tests). */
 export function loadRunsQuery(db: Database) {
+  return db.select(loadRunsFields()).from(runs).leftJoin(integrations, eq(integrations.name, runs.integration)).where(loadRunsById());
+}
+
+function loadRunsById() {
+  return sql`${runs.id} = any(array(select unnest(string_to_array(${sql.placeholder('ids')}::text, ',')::uuid[])))`;
+}
+
+/** What loadRuns reads per run (see loadRunsQuery). */
+function loadRunsFields() {
+  return {
+    run: runs,
+    integration: integrations,
+    // An attempt is opened only together with started_at (startAttempt, startAttempts): a run never
+    // started has none, and skipping the lookup spares every first start a probe of the
+    // 'running' attempts (an index whose dead entries pile up under load until vacuum).
+    openAttemptId: sql<string | null>`(case when ${runs.startedAt} is not null then
+        (select a.id from attempts a
+          where a.run_id = ${runs.id} and a.run_created_at = ${runs.createdAt} and a.outcome = 'running' limit 1) end)`.as(
+      'open_attempt_id',
+    ),
+    hasCheckpoint: sql<boolean>`${runs.checkpoint} is not null`.as('has_checkpoint'),
+    firstTurn: sql<unknown>`${firstTurnJson()}`.as('first_turn'),
+    breaker: sql<unknown>`${breakerRowJson(sql`${integrations.breakerKey}`)}`.as('breaker'),
+    // Whether a success of this run must be announced (run.succeeded): it may close an incident.
+    announce: sql<boolean>`(exists (select 1 from run_recoveries p where p.integration = ${runs.integration})
+        or exists (select 1 from incidents n where n.integration = ${runs.integration} and n.kind = 'run_failed' and n.closed_at is null))`.as(
+      'announce',
+    ),
+  };
+}
+
+/**
+ * loadRuns for a fetch, with the usual first starts in the same statement (issue 18: one round
+ * trip fewer between a job's delivery and its handler, on the batch path and the default worker's
+ * one-job fetch alike). Every row is read from the statement's snapshot, before any start, as
+ * loadRuns reads it; `startedNumber` is the attempt number when the statement started the run.
+ *
+ * It starts a run only where usualStart would, and more narrowly: a first start (not a retry, not
+ * a dry-run, never started, so no attempt open), its job the one delivered, attempts left, its
+ * integration registered here, its first turn (firstTurnJson: nothing to wait for), and its
+ * breaker closed or never tripped (an open breaker past its cooldown, or half open, is left to
+ * usualStart and startAttempts). And only once the attempt's liveness lock is held: the worker
+ * sends its hold (liveness.ts) before this statement, on its own session, and the attempt row may
+ * not commit before the lock is taken. `pg_try_advisory_xact_lock_shared` on the attempt's key
+ * fails exactly while that session holds it (the key is the attempt's fresh id: nobody else
+ * takes it); a run whose lock is not held yet is started by startAttempts after the hold.
+ */
+function loadAndStartRuns(deps: RunnerDeps, batch: RunJobParams[], attemptIds: string[]) {
+  let query = loadAndStartQueries.get(deps.db);
+  if (!query) {
+    query = loadAndStartQuery(deps.db).prepare('load_start_runs');
+    loadAndStartQueries.set(deps.db, query);
+  }
+  return query.execute({
+    ids: batch.map((p) => p.runId).join(','),
+    input: JSON.stringify(batch.map((p, i) => ({ run_id: p.runId, job_id: p.jobId, attempt_id: attemptIds[i] }))),
+    worker: deps.workerId,
+    registered: [...deps.registry.keys()].join(','),
+  });
+}
+
+/** loadAndStartRuns' query, unprepared (exported for the tests): placeholders ids, input, worker, registered. */
+export function loadAndStartQuery(db: Database) {
+  const status = sql.raw(TERMINAL_RUN_STATUSES.map((s) => `'${s}'`).join(', '));
+  // Each run's first turn, computed once for the start and the rows read (its two subqueries probe
+  // every weekly partition's turn index).
+  const turns = db.$with('turns', { id: sql<string>`id` }).as(sql`
+    select ${runs.id}, ${runs.createdAt}, ${firstTurnJson()} as first_turn from runs where ${loadRunsById()}`);
+  // Both writes see the runs as the main query reads them: one snapshot, before any start.
+  const startedRuns = db.$with('started_runs', { id: sql<string>`id` }).as(sql`
+    update runs set status = 'running', attempt_count = ${runs.attemptCount} + 1, started_at = now(), next_attempt_at = null
+      from turns t, jsonb_to_recordset(${sql.placeholder('input')}::jsonb) as i(run_id uuid, job_id uuid, attempt_id uuid), integrations g
+     where ${loadRunsById()} and ${runs.id} = t.id and ${runs.createdAt} = t.created_at and t.first_turn is null
+       and i.run_id = t.id and ${runs.jobId} = i.job_id and g.name = ${runs.integration}
+       and ${runs.integration} = any(string_to_array(${sql.placeholder('registered')}::text, ','))
+       and ${runs.status} not in (${status}) and ${runs.attemptCount} < ${runs.maxAttempts}
+       and ${runs.startedAt} is null and ${runs.trigger} <> 'retry' and not ${runs.dryRun}
+       and not exists (select 1 from breakers b where b.key = g.breaker_key and b.state <> 'closed')
+       and not pg_try_advisory_xact_lock_shared(hashtextextended(i.attempt_id::text, 0))
+    returning ${runs.id}, ${runs.createdAt}, ${runs.attemptCount}, i.job_id, i.attempt_id`);
+  const startedAttempts = db.$with('started_attempts', { runId: sql<string>`run_id` }).as(sql`
+    insert into attempts (id, run_id, run_created_at, number, job_id, worker)
+    select attempt_id, id, created_at, attempt_count, job_id::text, ${sql.placeholder('worker')}::text from started_runs
+    returning run_id, number`);
   return db
+    .with(turns, startedRuns, startedAttempts)
     .select({
-      run: runs,
-      integration: integrations,
-      // An attempt is opened only together with started_at (startAttempt, startAttempts): a run never
-      // started has none, and skipping the lookup spares every first start a probe of the
-      // 'running' attempts (an index whose dead entries pile up under load until vacuum).
-      openAttemptId: sql<string | null>`(case when ${runs.startedAt} is not null then
-          (select a.id from attempts a
-            where a.run_id = ${runs.id} and a.run_created_at = ${runs.createdAt} and a.outcome = 'running' limit 1) end)`.as(
-        'open_attempt_id',
+      ...loadRunsFields(),
+      firstTurn: sql<unknown>`(select t.first_turn from turns t where t.id = ${runs.id} and t.created_at = ${runs.createdAt})`.as(
+        'first_turn',
       ),
-      hasCheckpoint: sql<boolean>`${runs.checkpoint} is not null`.as('has_checkpoint'),
-      firstTurn: sql<unknown>`${firstTurnJson()}`.as('first_turn'),
-      breaker: sql<unknown>`${breakerRowJson(sql`${integrations.breakerKey}`)}`.as('breaker'),
-      // Whether a success of this run must be announced (run.succeeded): it may close an incident.
-      announce: sql<boolean>`(exists (select 1 from run_recoveries p where p.integration = ${runs.integration})
-          or exists (select 1 from incidents n where n.integration = ${runs.integration} and n.kind = 'run_failed' and n.closed_at is null))`.as(
-        'announce',
-      ),
+      startedNumber: sql<number | null>`(select s.number from started_attempts s where s.run_id = ${runs.id})`.as('started_number'),
     })
     .from(runs)
     .leftJoin(integrations, eq(integrations.name, runs.integration))
-    .where(sql`${runs.id} = any(array(select unnest(string_to_array(${sql.placeholder('ids')}::text, ',')::uuid[])))`);
+    .where(loadRunsById());
 }
+
+const loadAndStartQueries = new WeakMap<Database, ReturnType<ReturnType<typeof loadAndStartQuery>['prepare']>>();
+type LoadedStartRun = Awaited<ReturnType<typeof loadAndStartRuns>>[number];
 
 const loadRunsQueries = new WeakMap<Database, ReturnType<typeof buildLoadRuns>>();
 

@@ -6,7 +6,7 @@ import { runsScanned } from '../../../test/explain';
 import { defineIntegration } from '../contract';
 import { buildRegistry, syncRegistry } from '../registry';
 import { turnFrom } from './run-order';
-import { loadRunsQuery } from './runner';
+import { loadAndStartQuery, loadRunsQuery } from './runner';
 
 /**
  * A run's turn at volume (issue 18): loading a run reads its turn (run-order.ts), the earliest
@@ -133,5 +133,48 @@ describe("a run's load, prepared", () => {
     } finally {
       connection.release();
     }
+  });
+});
+
+describe('the batch load that also starts the usual runs', () => {
+  it('reads the turns without the history in the generic plan, which it keeps, as the load alone does', async () => {
+    const { sql: text, params } = loadAndStartQuery(t.db).toSQL();
+    const runIds = [ids.loaded, ids.earlier];
+    const named: Record<string, string> = {
+      ids: runIds.join(','),
+      // Attempt ids nobody holds a lock on: nothing starts, the statement only reads.
+      input: JSON.stringify(runIds.map((id) => ({ run_id: id, job_id: crypto.randomUUID(), attempt_id: crypto.randomUUID() }))),
+      registered: 'busy,other',
+      worker: 'plan-test',
+    };
+    const literals = params
+      .map((p) => (typeof p === 'object' && p !== null && 'name' in p ? named[String((p as { name: string }).name)] : p))
+      .map((v) => (typeof v === 'number' ? String(v) : `'${String(v)}'`));
+    const connection = await t.db.$client.reserve();
+    try {
+      await connection.unsafe('begin');
+      await connection.unsafe(`prepare start_plan as ${text}`);
+      for (let i = 0; i < 8; i++) await connection.unsafe(`execute start_plan(${literals.join(', ')})`);
+      const [counts] = await connection.unsafe<{ generic_plans: number; custom_plans: number }[]>(
+        `select generic_plans, custom_plans from pg_prepared_statements where name = 'start_plan'`,
+      );
+      expect(Number(counts.custom_plans)).toBeLessThanOrEqual(5);
+      expect(Number(counts.generic_plans)).toBeGreaterThanOrEqual(3);
+      await connection.unsafe('set local plan_cache_mode = force_generic_plan');
+      const [{ 'QUERY PLAN': plan }] = await connection.unsafe(`explain (analyze, format json) execute start_plan(${literals.join(', ')})`);
+      const root = (typeof plan === 'string' ? JSON.parse(plan) : plan)[0].Plan as Record<string, unknown>;
+      // The two runs read three times (turns, the start, the rows returned) and a few index entries
+      // per turn subquery; walking the week reads thousands.
+      const scanned = runsScanned(root);
+      expect(scanned).toBeGreaterThan(0);
+      expect(scanned).toBeLessThan(80);
+    } finally {
+      await connection.unsafe('rollback').catch(() => {});
+      await connection.unsafe('deallocate start_plan').catch(() => {});
+      connection.release();
+    }
+    // Nothing started: no attempt lock was held.
+    const [row] = await t.db.execute<{ n: number }>(sql`select count(*)::int as n from attempts`);
+    expect(row.n).toBe(0);
   });
 });
