@@ -383,6 +383,92 @@ describe('the usual first starts, in the statement that loads the batch (issue 1
     }
   });
 
+  it('starts nothing outside the usual first start, whatever else the run looks like, lock held', async () => {
+    const registry = buildRegistry([...defs, ...startDefs]);
+    const { runId, job } = await delivered('started-by-load');
+    const [{ breakerKey }] = await t.db
+      .select({ breakerKey: integrations.breakerKey })
+      .from(integrations)
+      .where(eq(integrations.name, 'started-by-load'));
+    const query = loadAndStartQuery(t.db);
+    const attemptId = randomUUID();
+    const load = (jobId = job.id) =>
+      query.execute({
+        ids: runId,
+        input: JSON.stringify([{ run_id: runId, job_id: jobId, attempt_id: attemptId }]),
+        worker: 'batch-test',
+        registered: [...registry.keys()].join(','),
+      });
+    await liveness.holdMany([attemptId]);
+    // Each case changes one thing on the run (or around it), is loaded, then put back.
+    const cases: [string, () => Promise<unknown>, () => Promise<unknown>][] = [
+      [
+        'a dry-run',
+        () => t.db.update(runs).set({ dryRun: true }).where(eq(runs.id, runId)),
+        () => t.db.update(runs).set({ dryRun: false }).where(eq(runs.id, runId)),
+      ],
+      [
+        'an operator retry',
+        () => t.db.update(runs).set({ trigger: 'retry' }).where(eq(runs.id, runId)),
+        () => t.db.update(runs).set({ trigger: 'api' }).where(eq(runs.id, runId)),
+      ],
+      [
+        'no attempt left',
+        () => t.db.update(runs).set({ maxAttempts: 0 }).where(eq(runs.id, runId)),
+        () => t.db.update(runs).set({ maxAttempts: 3 }).where(eq(runs.id, runId)),
+      ],
+      [
+        'cancelled',
+        () => t.db.update(runs).set({ status: 'cancelled' }).where(eq(runs.id, runId)),
+        () => t.db.update(runs).set({ status: 'queued' }).where(eq(runs.id, runId)),
+      ],
+      [
+        'its breaker open',
+        () =>
+          t.db.insert(breakers).values({ key: breakerKey, state: 'open', openedAt: new Date(), openUntil: new Date(Date.now() + 60_000) }),
+        () => t.db.delete(breakers).where(eq(breakers.key, breakerKey)),
+      ],
+      [
+        'an earlier run of its integration still waiting',
+        () =>
+          t.db
+            .execute(sql`insert into runs (id, integration, trigger, dry_run, status, triggered_by, correlation_id, attempt_count, max_attempts, created_at)
+            values (gen_random_uuid(), 'started-by-load', 'api', false, 'queued', 'ada', 'c', 0, 3, now() - interval '1 minute')`),
+        () => t.db.execute(sql`delete from runs where integration = 'started-by-load' and id <> ${runId} and status = 'queued'`),
+      ],
+    ];
+    try {
+      for (const [label, change, restore] of cases) {
+        await change();
+        try {
+          const [row] = await load();
+          expect([label, row.startedNumber]).toEqual([label, null]);
+        } finally {
+          await restore();
+        }
+        expect([label, await attemptsOf(runId)]).toEqual([label, []]);
+      }
+      // A job that is not the run's own (a stale delivery) starts nothing either.
+      const [stale] = await load(randomUUID());
+      expect(stale.startedNumber).toBeNull();
+      expect(await attemptsOf(runId)).toEqual([]);
+      // Put back as it was, the run starts: every case above was refused for its own reason.
+      const [row] = await load();
+      expect(row.startedNumber).toBe(1);
+    } finally {
+      await t.db
+        .update(attempts)
+        .set({ outcome: 'succeeded', finishedAt: sql`now()` })
+        .where(eq(attempts.runId, runId));
+      await t.db
+        .update(runs)
+        .set({ status: 'succeeded', finishedAt: sql`now()` })
+        .where(eq(runs.id, runId));
+      await liveness.release(attemptId);
+      await boss.complete(RUNS_QUEUE, job.id).catch(() => {});
+    }
+  });
+
   it('leaves a usual start it does not take (a half-open breaker) to the start statement, and both runs succeed once', async () => {
     const [{ breakerKey }] = await t.db
       .select({ breakerKey: integrations.breakerKey })
