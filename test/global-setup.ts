@@ -31,8 +31,7 @@ export async function setup(project: TestProject) {
     adminUrl = process.env.TEST_DATABASE_URL;
   } else {
     tmp = mkdtempSync(path.join(os.tmpdir(), 'junction-test-pg-'));
-    const port = 20000 + Math.floor(Math.random() * 20000);
-    embedded = await startEmbeddedPostgres({ dir: path.join(tmp, 'pg'), port, quiet: true, ephemeral: true });
+    embedded = await startEmbeddedPostgres({ dir: path.join(tmp, 'pg'), quiet: true, ephemeral: true });
     adminUrl = embedded.adminUrl;
   }
   template = `junction_tpl_${process.pid}`;

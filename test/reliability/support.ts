@@ -256,9 +256,11 @@ export interface RestartableServer {
 
 export async function startRestartableServer(name: string): Promise<RestartableServer> {
   const dir = mkdtempSync(path.join(os.tmpdir(), `${name}-`));
-  const port = 20_000 + Math.floor(Math.random() * 20_000);
-  const start = () => startEmbeddedPostgres({ dir: path.join(dir, 'pg'), port, quiet: true, ephemeral: true });
-  let pg: EmbeddedDatabase | undefined = await start();
+  const options = { dir: path.join(dir, 'pg'), quiet: true, ephemeral: true };
+  // The first start picks a free port; every restart comes back on it.
+  let pg: EmbeddedDatabase | undefined = await startEmbeddedPostgres(options);
+  const { port } = pg;
+  const start = () => startEmbeddedPostgres({ ...options, port });
   const admin = postgres(pg.adminUrl, { max: 1, onnotice: () => {} });
   await admin.unsafe(`create database ${name}`);
   await admin.end();
