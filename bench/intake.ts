@@ -9,6 +9,7 @@ import { ensurePlatformQueues } from '../lib/platform/execution/queue';
 import { keyringFrom } from '../lib/platform/governance/crypto';
 import { addWebhookSecret } from '../lib/platform/intake/secrets';
 import { syncRegistry } from '../lib/platform/registry';
+import { freeListenerPort } from '../scripts/ports';
 import { BENCH_EVENTS, benchEventsRegistry } from './intake-integration';
 import { createBenchDatabase, median, percentile, ratioText, sleep, table, until, type BenchContext, type Cell } from './lib';
 import type { BenchResult } from './run';
@@ -196,7 +197,7 @@ async function startRoute(databaseUrl: string, secretsKey: string): Promise<{ ur
     console.log('intake: no production build (npx next build): the Next.js route is not measured');
     return null;
   }
-  const port = 3900 + Math.floor(Math.random() * 90);
+  const port = await freeListenerPort();
   const child = spawn(path.join(ROOT, 'node_modules', '.bin', 'next'), ['start', '-p', String(port), '-H', '127.0.0.1'], {
     cwd: ROOT,
     env: {
@@ -218,7 +219,7 @@ const ROUTE_EVENTS = 'payment-events';
 
 /** The product's dedicated intake listener, the real process (`npm run start:intake`), on the bench database. */
 async function startListener(databaseUrl: string, secretsKey: string): Promise<{ url: string; child: ChildProcess }> {
-  const port = 3990 + Math.floor(Math.random() * 9);
+  const port = await freeListenerPort();
   const prof = process.env.INTAKE_CPU_PROF ? ['--cpu-prof', '--cpu-prof-dir', process.env.INTAKE_CPU_PROF] : [];
   const child = spawn(process.execPath, [...prof, '--import', 'tsx', path.join(ROOT, 'worker/intake.ts')], {
     cwd: ROOT,

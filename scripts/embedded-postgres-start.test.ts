@@ -4,7 +4,8 @@ import os from 'node:os';
 import path from 'node:path';
 import postgres from 'postgres';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { EmbeddedPostgresStartError, freeListenerPort, loopbackPortFree, startEmbeddedPostgres } from './embedded-postgres';
+import { EmbeddedPostgresStartError, startEmbeddedPostgres } from './embedded-postgres';
+import { freeListenerPort, loopbackPortFree } from './ports';
 
 // A real embedded PostgreSQL started on ports another process holds: the reliability suites and the
 // benchmarks start theirs on a free port, and a collision used to end in "Unknown Error: undefined".

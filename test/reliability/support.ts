@@ -1,7 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { eq, sql } from 'drizzle-orm';
@@ -18,6 +17,7 @@ import { writeSecrets } from '../../lib/platform/governance/secrets';
 import { buildRegistry, syncRegistry } from '../../lib/platform/registry';
 import { DEMO_CREDENTIALS } from '../../sandbox/demo-credentials';
 import { startEmbeddedPostgres, type EmbeddedDatabase } from '../../scripts/embedded-postgres';
+import { freeListenerPort } from '../../scripts/ports';
 
 /**
  * Shared set-up of the reliability suites: the shipped accounting export pointed at the sandbox
@@ -162,14 +162,8 @@ export async function startIntakeProcess(
   return Object.assign(child, { url: `http://127.0.0.1:${port}`, port });
 }
 
-/** A TCP port nothing listens on right now. */
-export async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const p = (server.address() as { port: number }).port;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return p;
-}
+/** A TCP port nothing listens on right now (on either loopback address), below the outgoing range. */
+export const freePort = freeListenerPort;
 
 /** A product entry point (worker/*.ts) as a child process, ready once its output matches `ready`. */
 async function startProductProcess(
