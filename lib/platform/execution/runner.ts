@@ -438,7 +438,10 @@ async function settleInOneRoundTrip(deps: RunnerDeps, values: unknown[], entries
         async executeSql(text: string, parameters?: unknown[]) {
           // More statements than counted would run after the commit, outside the transaction.
           if (ending) throw new Error('pg-boss wrote more statements than the batch settle counts on');
-          const query = send<postgres.Row[]>(text, (parameters ?? []).map(arrayParameter));
+          // Prepared where it has parameters, as bossDb does: parsed and planned anew, the jobs'
+          // completion cost ~0.46 ms of the database's CPU per fetch.
+          const values = parameters ?? [];
+          const query = send<postgres.Row[]>(text, values.map(arrayParameter), { prepare: values.length > 0 });
           statements -= 1;
           if (statements === 0) ending = send('commit');
           return { rows: [...(await query)] };
