@@ -75,9 +75,14 @@ export async function untilDrained(db: Database, queue: string, before: number, 
   await until(
     `the ${queue} queue to drain`,
     async () => {
-      const [row] = await db.execute<{ pending: boolean }>(
-        sql`select (select 1 from pgboss.job where name = ${queue} and state in ('created', 'retry', 'active')
-                     order by state limit 1) is not null as pending`,
+      // Prepared: Drizzle's queries go unprepared, and PostgreSQL planned this probe anew at every
+      // call (over pgboss.job's partitions, ~0.5 ms of its CPU every 5 ms, taken from the side being
+      // measured); prepared, it keeps one plan.
+      const [row] = await db.$client.unsafe<{ pending: boolean }[]>(
+        `select (select 1 from pgboss.job where name = $1 and state in ('created', 'retry', 'active')
+                  order by state limit 1) is not null as pending`,
+        [queue],
+        { prepare: true },
       );
       return !row.pending;
     },
