@@ -152,7 +152,7 @@ export async function startIntakeProcess(
   env: Record<string, string>,
   startTimeoutMs = 90_000,
 ): Promise<WorkerProcess & { url: string; port: number }> {
-  const port = env.INTAKE_PORT ? Number(env.INTAKE_PORT) : await freePort();
+  const port = env.INTAKE_PORT ? Number(env.INTAKE_PORT) : await freeListenerPort();
   const child = await startProductProcess(
     'worker/intake.ts',
     /\[intake\] listening on /,
@@ -161,9 +161,6 @@ export async function startIntakeProcess(
   );
   return Object.assign(child, { url: `http://127.0.0.1:${port}`, port });
 }
-
-/** A TCP port nothing listens on right now (on either loopback address), below the outgoing range. */
-export const freePort = freeListenerPort;
 
 /** A product entry point (worker/*.ts) as a child process, ready once its output matches `ready`. */
 async function startProductProcess(

@@ -10,19 +10,10 @@ import { integrations } from '../../lib/integrations';
 import { addWebhookSecret } from '../../lib/platform/intake/secrets';
 import { buildRegistry, syncRegistry } from '../../lib/platform/registry';
 import { PaymentProvider, type PaymentEvent } from '../../sandbox/payment-provider';
+import { freeListenerPort } from '../../scripts/ports';
 import { freshDatabase, type TestDatabase } from '../db';
 import { startTestBoss } from '../fixtures/platform';
-import {
-  createRunQueues,
-  freePort,
-  newSecretsKey,
-  report,
-  ROOT,
-  sleep,
-  startIntakeProcess,
-  startWorkerProcess,
-  type WorkerProcess,
-} from './support';
+import { createRunQueues, newSecretsKey, report, ROOT, sleep, startIntakeProcess, startWorkerProcess, type WorkerProcess } from './support';
 
 /**
  * Issue 17: a storm of signed payment webhooks while `kill -9` hits the web process receiving them
@@ -136,7 +127,7 @@ function stormSuite(server: 'next' | 'listener', events: number) {
       from generate_series(1, ${PAYMENTS}) g`);
     const def = buildRegistry(integrations).get('payment-events')!;
     const { generated } = await addWebhookSecret(t.db, keyring, { def, label: 'storm', actor: 'storm-suite' });
-    port = await freePort();
+    port = await freeListenerPort();
     if (server === 'next') ensureBuild();
     intake = await startIntake();
     for (let i = 0; i < WORKERS; i++)
