@@ -5,7 +5,7 @@ import path from 'node:path';
 import postgres from 'postgres';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EmbeddedPostgresStartError, startEmbeddedPostgres } from './embedded-postgres';
-import { freeListenerPort, loopbackPortFree } from './ports';
+import { freeListenerPort, localhostAddresses, loopbackPortFree, takenLoopbackAddresses } from './ports';
 
 // A real embedded PostgreSQL started on ports another process holds: the reliability suites and the
 // benchmarks start theirs on a free port, and a collision used to end in "Unknown Error: undefined".
@@ -14,12 +14,12 @@ let tmp: string;
 let dir: string;
 const held: Server[] = [];
 
-/** Listens on `port` on both loopback addresses (one dual-stack socket), as another server would. */
-async function hold(port: number): Promise<void> {
+/** Listens on `port` on both loopback addresses (one dual-stack socket), or on `host` only, as another server would. */
+async function hold(port: number, host?: string): Promise<void> {
   const server = createServer();
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
-    server.listen({ port, host: '::', ipv6Only: false }, resolve);
+    server.listen(host ? { port, host } : { port, host: '::', ipv6Only: false }, resolve);
   });
   held.push(server);
 }
@@ -62,7 +62,7 @@ describe('embedded PostgreSQL on a port of its own', () => {
     }
   });
 
-  it('says the port is in use, with the server’s own words, when another process holds it', async () => {
+  it('says the port is in use, and where, when another process holds it', async () => {
     const port = await freeListenerPort();
     await hold(port);
     expect(await loopbackPortFree(port)).toBe(false);
@@ -72,7 +72,46 @@ describe('embedded PostgreSQL on a port of its own', () => {
     expect(failed.portInUse).toBe(true);
     expect(failed.port).toBe(port);
     expect(failed.message).toContain(`could not listen on port ${port}`);
-    expect(failed.message).toMatch(/Address already in use/);
+    const where = (await localhostAddresses()).map((host) => `${host} port ${port}`).join(' and ');
+    expect(failed.message).toContain(`something else listens on ${where}`);
+  });
+
+  // Where `localhost` stands for both loopback addresses, PostgreSQL starts on ::1 alone with a
+  // warning, and a client of its URL (`localhost`) reaches whatever holds 127.0.0.1: the dev
+  // start's fixed port must be refused instead, before the server starts.
+  it('refuses a port taken on one loopback address only, and starts nothing on the other', async () => {
+    const port = await freeListenerPort();
+    await hold(port, '127.0.0.1');
+    expect(await takenLoopbackAddresses(port)).toEqual(['127.0.0.1']);
+    const error = await startEmbeddedPostgres({ dir, port, quiet: true, ephemeral: true }).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(EmbeddedPostgresStartError);
+    const failed = error as EmbeddedPostgresStartError;
+    expect(failed.portInUse).toBe(true);
+    expect(failed.message).toContain(`something else listens on 127.0.0.1 port ${port}`);
+    expect(failed.message).not.toContain('::1');
+    expect(await takenLoopbackAddresses(port)).toEqual(['127.0.0.1']);
+  });
+
+  it('starts beside a listener on ::1 only when `localhost` does not stand for ::1 here, and refuses it when it does', async () => {
+    const port = await freeListenerPort();
+    const ipv6 = await hold(port, '::1').then(
+      () => true,
+      () => false, // no IPv6 loopback on this machine: nothing to hold
+    );
+    const localhostHasIpv6 = (await localhostAddresses()).includes('::1');
+    const started = await startEmbeddedPostgres({ dir, port, quiet: true, ephemeral: true }).catch((e: unknown) => e);
+    if (ipv6 && localhostHasIpv6) {
+      expect(started).toBeInstanceOf(EmbeddedPostgresStartError);
+      expect((started as EmbeddedPostgresStartError).message).toContain(`something else listens on ::1 port ${port}`);
+      return;
+    }
+    expect(started).not.toBeInstanceOf(Error);
+    const pg = started as Awaited<ReturnType<typeof startEmbeddedPostgres>>;
+    try {
+      expect(await selectOne(pg.adminUrl)).toBe(1);
+    } finally {
+      await pg.stop();
+    }
   });
 
   it('picks another port when the one it picked is taken before the server binds it', async () => {

