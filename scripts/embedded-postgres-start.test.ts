@@ -4,7 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import postgres from 'postgres';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { EmbeddedPostgresStartError, startEmbeddedPostgres } from './embedded-postgres';
+import { EmbeddedPostgresStartError, startEmbeddedPostgres, type EmbeddedDatabase } from './embedded-postgres';
 import { freeListenerPort, localhostAddresses, loopbackPortFree, takenLoopbackAddresses } from './ports';
 
 // A real embedded PostgreSQL started on ports another process holds: the reliability suites and the
@@ -31,6 +31,15 @@ async function selectOne(url: string): Promise<number> {
     return row!.one;
   } finally {
     await sql.end();
+  }
+}
+
+/** The server answers a query; stopped either way. */
+async function expectServesThenStop(pg: EmbeddedDatabase): Promise<void> {
+  try {
+    expect(await selectOne(pg.adminUrl)).toBe(1);
+  } finally {
+    await pg.stop();
   }
 }
 
@@ -106,12 +115,7 @@ describe('embedded PostgreSQL on a port of its own', () => {
       return;
     }
     expect(started).not.toBeInstanceOf(Error);
-    const pg = started as Awaited<ReturnType<typeof startEmbeddedPostgres>>;
-    try {
-      expect(await selectOne(pg.adminUrl)).toBe(1);
-    } finally {
-      await pg.stop();
-    }
+    await expectServesThenStop(started as EmbeddedDatabase);
   });
 
   it('picks another port when the one it picked is taken before the server binds it', async () => {
@@ -125,13 +129,9 @@ describe('embedded PostgreSQL on a port of its own', () => {
       picked.push(port);
       return port;
     });
-    try {
-      expect(picked).toEqual([taken, free]);
-      expect(pg.port).toBe(free);
-      expect(await selectOne(pg.adminUrl)).toBe(1);
-    } finally {
-      await pg.stop();
-    }
+    expect(picked).toEqual([taken, free]);
+    expect(pg.port).toBe(free);
+    await expectServesThenStop(pg);
   });
 
   it('gives up after five taken ports, saying so', async () => {
