@@ -62,6 +62,16 @@ describe('parseEnv', () => {
     expect(() => parseEnv({ INTAKE_PORT: '3000' })).toThrow(/^Invalid configuration: INTAKE_PORT must differ from PORT/);
   });
 
+  it('takes the embedded database port only as a port number', () => {
+    expect(parseEnv({}).EMBEDDED_PG_PORT).toBe(54_329);
+    expect(parseEnv({ EMBEDDED_PG_PORT: '55432' }).EMBEDDED_PG_PORT).toBe(55_432);
+    expect(() => parseEnv({ EMBEDDED_PG_PORT: 'abc' })).toThrow(
+      /^Invalid configuration: EMBEDDED_PG_PORT must be a port number from 1 to 65535 \(got 'abc'\)$/,
+    );
+    expect(() => parseEnv({ EMBEDDED_PG_PORT: '70000' })).toThrow(/^Invalid configuration: EMBEDDED_PG_PORT .*\(got '70000'\)$/);
+    expect(() => parseEnv({ EMBEDDED_PG_PORT: '54.5' })).toThrow(/^Invalid configuration: EMBEDDED_PG_PORT/);
+  });
+
   it('refuses a secrets key that is not 32 bytes', () => {
     expect(() => parseEnv({ JUNCTION_SECRETS_KEY: Buffer.alloc(16).toString('base64') })).toThrow(/JUNCTION_SECRETS_KEY must be 32 bytes/);
   });

@@ -18,11 +18,19 @@ const roleMap = z.string().refine((v) => v === '' || v.split(',').every((pair) =
   message: "must be a comma-separated list of claim=role pairs, e.g. 'ops=operator,it=admin' (roles: viewer, operator, admin)",
 });
 
+/** A TCP port, with one message for every way a value can miss (not a number, a fraction, out of range). */
+function portNumber(min = 1) {
+  const message = `must be a port number from ${min} to 65535`;
+  return z.coerce.number({ error: message }).int(message).min(min, message).max(65_535, message);
+}
+
 export const ZEnv = z.object({
   NODE_ENV: z.enum(['development', 'production', 'test']).default('development'),
   DATABASE_URL: postgresUrl.optional(),
+  /** The embedded PostgreSQL's port, when DATABASE_URL is unset (scripts/start.ts). */
+  EMBEDDED_PG_PORT: portNumber().default(54_329),
   APP_URL: httpUrl.default('http://localhost:3000'),
-  PORT: z.coerce.number().int().min(1).max(65535).default(3000),
+  PORT: portNumber().default(3000),
   AUTH_SECRET: z.string().min(32, 'must be at least 32 characters (generate one with `openssl rand -base64 33`)').optional(),
   OIDC_ISSUER: httpUrl.optional(),
   OIDC_CLIENT_ID: z.string().min(1).optional(),
@@ -76,12 +84,12 @@ export const ZEnv = z.object({
   /** Prometheus metrics are served only with this bearer token (web: /api/metrics; worker: METRICS_PORT). */
   METRICS_TOKEN: z.string().min(16, 'must be at least 16 characters (`openssl rand -hex 24`)').optional(),
   /** The worker's metrics port (GET /metrics), when METRICS_TOKEN is set; give each worker on one host its own. */
-  METRICS_PORT: z.coerce.number().int().min(0).max(65_535).default(9464),
+  METRICS_PORT: portNumber(0).default(9464),
   /**
    * The dedicated intake listener's port (`POST /hooks/<integration>` without Next.js, worker/intake.ts).
    * `npm run dev` / `npm start` start it when set; `npm run start:intake` requires it.
    */
-  INTAKE_PORT: z.coerce.number().int().min(1).max(65_535).optional(),
+  INTAKE_PORT: portNumber().optional(),
   /** The address the intake listener binds (all interfaces by default). */
   INTAKE_HOST: z.string().min(1).default('0.0.0.0'),
   OTEL_EXPORTER_OTLP_ENDPOINT: httpUrl.optional(),

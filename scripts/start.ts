@@ -177,7 +177,7 @@ async function resolveDatabase(): Promise<string> {
     return embedded.urlFor('junction');
   }
   if (process.env.DATABASE_URL) return process.env.DATABASE_URL;
-  const port = Number(process.env.EMBEDDED_PG_PORT ?? 54329);
+  const port = parseEnv(process.env).EMBEDDED_PG_PORT;
   const started = Date.now();
   embedded = await startEmbeddedPostgres({ dir: path.join(dataDir, 'pg'), port }).catch((error: unknown) => {
     if (!(error instanceof EmbeddedPostgresStartError && error.portInUse)) throw error;
