@@ -40,7 +40,7 @@ export async function takenLoopbackAddresses(port: number, hosts: string[] = ['1
   return taken;
 }
 
-/** True when nothing listens on `port` on either loopback address (the server binds both). */
+/** True when nothing listens on `port` on either loopback address: a port free for any server a test or benchmark starts. */
 export async function loopbackPortFree(port: number): Promise<boolean> {
   return (await takenLoopbackAddresses(port)).length === 0;
 }

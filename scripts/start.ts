@@ -146,7 +146,8 @@ function processAlive(pid: number): boolean {
   }
 }
 
-async function resolveDatabase(): Promise<string> {
+/** The database URL: a throw-away one for --e2e, DATABASE_URL, or the embedded server on `embeddedPort` (EMBEDDED_PG_PORT). */
+async function resolveDatabase(embeddedPort: number): Promise<string> {
   if (e2e) {
     if (process.env.TEST_DATABASE_URL) {
       const name = `junction_e2e_${process.pid}`;
@@ -177,9 +178,8 @@ async function resolveDatabase(): Promise<string> {
     return embedded.urlFor('junction');
   }
   if (process.env.DATABASE_URL) return process.env.DATABASE_URL;
-  const port = parseEnv(process.env).EMBEDDED_PG_PORT;
   const started = Date.now();
-  embedded = await startEmbeddedPostgres({ dir: path.join(dataDir, 'pg'), port }).catch((error: unknown) => {
+  embedded = await startEmbeddedPostgres({ dir: path.join(dataDir, 'pg'), port: embeddedPort }).catch((error: unknown) => {
     if (!(error instanceof EmbeddedPostgresStartError && error.portInUse)) throw error;
     throw new Error(`${error.message}\nSet EMBEDDED_PG_PORT to a free port, or DATABASE_URL to a PostgreSQL of your own.`);
   });
@@ -225,7 +225,7 @@ async function main() {
     writeFileSync(logFile, '');
   }
 
-  const databaseUrl = await resolveDatabase();
+  const databaseUrl = await resolveDatabase(base.EMBEDDED_PG_PORT);
   if (e2e) {
     // The Playwright process seeds and checks this database directly.
     mkdirSync(path.join(root, 'test-results'), { recursive: true });
