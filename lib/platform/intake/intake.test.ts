@@ -320,6 +320,38 @@ describe('webhook intake', () => {
     expect(await eventRow('hooked', 'evt-nul')).toBeUndefined();
   });
 
+  it('refuses signed bodies JSON.parse accepts and jsonb cannot store with 400, recorded, the others of their group stored', async () => {
+    const bad = {
+      'evt-surrogate': '{"type":"thing.created","key":"k-s","note":"x\\ud800y"}',
+      'evt-overflow': '{"type":"thing.created","key":"k-o","amount":1e1000000}',
+      'evt-deep': `{"type":"thing.created","key":"k-d","tree":${'['.repeat(20_000)}${']'.repeat(20_000)}}`,
+    };
+    const good = ['evt-g1', 'evt-g2', 'evt-g3'].map((id) => [id, JSON.stringify({ type: 'thing.created', key: `k-${id}`, version: 1 })]);
+    // Sent together: they reach the group commit as one statement, which the bad bodies fail.
+    const deliveries = [good[0], ...Object.entries(bad), good[1], good[2]];
+    const answers = await Promise.all(deliveries.map(([id, body]) => deliver('hooked', signed(body, { id }), body)));
+    const byId = Object.fromEntries(deliveries.map(([id], i) => [id, answers[i]]));
+    for (const [id] of good) expect(byId[id]).toEqual({ status: 200, body: { received: true, id, duplicate: false } });
+    expect(byId['evt-surrogate'].status).toBe(400);
+    expect(byId['evt-surrogate'].body.error).toMatch(/^body cannot be stored as JSON \(invalid input syntax for type json: Unicode/);
+    expect(byId['evt-overflow']).toEqual({
+      status: 400,
+      body: { error: 'body cannot be stored as JSON (value overflows numeric format)' },
+    });
+    expect(byId['evt-deep']).toEqual({ status: 400, body: { error: 'body nests too deeply to be stored' } });
+    for (const id of Object.keys(bad)) expect(await eventRow('hooked', id)).toBeUndefined();
+    for (const [id] of good) expect(await eventRow('hooked', id)).toBeDefined();
+    const refused = await t.db
+      .select()
+      .from(webhookRejections)
+      .where(inArray(webhookRejections.eventId, Object.keys(bad)));
+    expect(refused.map((r) => [r.eventId, r.status]).sort()).toEqual(
+      Object.keys(bad)
+        .map((id) => [id, 400])
+        .sort(),
+    );
+  });
+
   it('verifies the generic HMAC-SHA256 scheme over the raw body', async () => {
     const body = JSON.stringify({ id: 'h-1', type: 'ping', note: 'héllo ✓' });
     const ts = String(Math.floor(Date.now() / 1000));

@@ -140,15 +140,50 @@ async function answerDelivery(deps: IntakeDeps, req: IntakeRequest): Promise<Int
   if (!eventId) return reject(deps, req, 400, 'no event id in the delivery', { contentLength: raw.length });
   if (!type) return reject(deps, req, 400, 'no event type in the delivery', { eventId, contentLength: raw.length });
 
-  const duplicate = await groupCommitFor(deps, def.name).add({
-    eventId,
-    type,
-    orderingKey: orderingKey ?? null,
-    version: version ?? null,
-    payloadText: text,
-    signedAt: verified.signedAt.toISOString(),
-  });
+  let duplicate: boolean;
+  try {
+    duplicate = await groupCommitFor(deps, def.name).add({
+      eventId,
+      type,
+      orderingKey: orderingKey ?? null,
+      version: version ?? null,
+      payloadText: text,
+      signedAt: verified.signedAt.toISOString(),
+    });
+  } catch (error) {
+    // A body JSON.parse accepts and jsonb does not (an unpaired surrogate escape, a number beyond
+    // numeric's range, nesting past the server's stack) fails the same way at every retry: refused
+    // as the sender's, so it stops retrying and the Events tab shows why. The group commit has
+    // already retried this delivery alone, so the refusal is its own body's.
+    const refusal = unstorableBody(error);
+    if (refusal) return reject(deps, req, 400, refusal, { eventId, contentLength: raw.length });
+    throw error;
+  }
   return { status: 200, body: { received: true, id: eventId, duplicate } };
+}
+
+/**
+ * Why PostgreSQL refused to store a body as jsonb, when the refusal is the body's: a data
+ * exception (SQLSTATE class 22: invalid JSON text, numeric overflow) or nesting too deep for the
+ * server (54001). Null for anything else (an outage, a bug): those stay 503, worth a retry.
+ */
+export function unstorableBody(error: unknown): string | null {
+  for (
+    let e = error as { code?: unknown; message?: unknown; detail?: unknown; cause?: unknown } | undefined, depth = 0;
+    e && depth < 4;
+    depth++
+  ) {
+    if (typeof e.code === 'string') {
+      if (e.code === '54001') return 'body nests too deeply to be stored';
+      if (e.code.startsWith('22')) {
+        const detail = typeof e.detail === 'string' && e.detail ? `: ${e.detail.replace(/\.$/, '')}` : '';
+        return `body cannot be stored as JSON (${String(e.message)}${detail})`.slice(0, 300);
+      }
+      return null;
+    }
+    e = e.cause as typeof e;
+  }
+  return null;
 }
 
 /**
