@@ -513,6 +513,43 @@ test('route handlers refuse hostile bodies and query strings with a 4xx and a sh
   expect(problems, problems.slice(0, 30).join('\n')).toEqual([]);
 });
 
+test('text PostgreSQL cannot store, repeated query parameters and malformed run ids are refused with a 400 that says why', async ({
+  page,
+  baseURL,
+}) => {
+  const request = await signedInRequest(page, 'ada');
+  const before = await fingerprint();
+  const post = (path: string, data: string) =>
+    request.post(path, { data, headers: { 'Content-Type': 'application/json', Origin: baseURL! }, maxRedirects: 0 });
+  // JSON's \ud800 escape parses to an unpaired surrogate, which jsonb (the audit row) refuses: was a 500.
+  for (const body of ['{"dryRun":true,"reason":"x\\ud800y"}', '{"dryRun":true,"reason":"\\udc00"}', '{"dryRun":true,"\\ud83d":1}']) {
+    const response = await post('/api/integrations/crm-sync/runs', body);
+    expect(response.status(), body).toBe(400);
+    expect((await response.json()).error, body).toMatch(/unpaired UTF-16 surrogates/);
+  }
+  const number = await post('/api/integrations/crm-sync/runs', '{"dryRun":true,"reason":1e999}');
+  expect(number.status()).toBe(400);
+  expect((await number.json()).fieldErrors).toEqual({ reason: 'must be a number within ±1.8e308' });
+  const repeated = await request.get('/api/runs?status=failed&status=succeeded');
+  expect(repeated.status()).toBe(400);
+  expect(await repeated.json()).toEqual({
+    error: "Query parameter 'status' is given 2 times: give it once.",
+    fieldErrors: { status: 'must be given once' },
+  });
+  const malformed = await request.get('/api/runs/not-a-uuid');
+  expect(malformed.status()).toBe(400);
+  expect((await malformed.json()).error).toBe('runId must be a run id (uuid)');
+  expect((await request.get(`/api/runs/${NO_RUN}`)).status()).toBe(404);
+
+  // The same text through a server action: its typed failure, not a 500.
+  const action = serverActions({ name: 'crm-sync', id: NO_RUN }).find((a) => a.name === 'retryRunAction')!;
+  const call = await callServerAction(request, baseURL!, action, [{ runId: NO_RUN, reason: 'x\ud800' }]);
+  const result = call.result as { ok?: boolean; status?: number; error?: string };
+  expect(result).toMatchObject({ ok: false, status: 400 });
+  expect(result.error).toMatch(/unpaired UTF-16 surrogates/);
+  expect(await fingerprint()).toBe(before);
+});
+
 // -------------------------------------------------------------------------------------------------
 // 1b. Every query parameter, cursor and path segment of every route and page
 // -------------------------------------------------------------------------------------------------

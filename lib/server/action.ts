@@ -4,7 +4,7 @@ import type { z } from 'zod';
 import type { Role } from '../../db/schema';
 import { authorize, type SessionUser } from '../auth/guards';
 import { CORRELATION_ATTRIBUTE, withSpan } from '../platform/observability/tracing';
-import { errorAnswer, failureAnswer, fieldErrorsOf, nulCharacterRefusal } from './answers';
+import { errorAnswer, failureAnswer, fieldErrorsOf, unstorableInputRefusal } from './answers';
 
 export type ActionResult<T> =
   | { ok: true; data: T }
@@ -24,8 +24,8 @@ export function defineAction<S extends z.ZodType, T>(options: {
   return async (raw: unknown) => {
     const access = await authorize(options.role);
     if (!access.ok) return { ok: false, ...errorAnswer(access.error) };
-    const nul = nulCharacterRefusal(raw);
-    if (nul) return { ok: false, ...nul, status: 400 };
+    const refusal = unstorableInputRefusal(raw);
+    if (refusal) return { ok: false, ...refusal, status: 400 };
     const parsed = options.input.safeParse(raw);
     if (!parsed.success) {
       return { ok: false, error: 'Some fields need attention.', fieldErrors: fieldErrorsOf(parsed.error), status: 400 };

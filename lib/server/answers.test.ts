@@ -1,7 +1,7 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { z } from 'zod';
 import { AppError } from '../platform/errors';
-import { boundedMessage, errorAnswer, failureAnswer, fieldErrorsOf, knownError, nulCharacterRefusal } from './answers';
+import { boundedMessage, errorAnswer, failureAnswer, fieldErrorsOf, knownError, unstorableInputRefusal } from './answers';
 
 afterEach(() => vi.restoreAllMocks());
 
@@ -64,8 +64,29 @@ describe('input refusals', () => {
   });
 
   it('refuses NUL characters in values and keys, naming the field', () => {
-    expect(nulCharacterRefusal({ a: [{ b: 'x\u0000y' }] })?.fieldErrors).toEqual({ 'a.0.b': 'must not contain NUL characters (\\u0000)' });
-    expect(nulCharacterRefusal({ ['k\u0000']: 1 })?.error).toMatch(/Field names cannot contain NUL/);
-    expect(nulCharacterRefusal({ a: 'fine', b: [1, null, { c: true }] })).toBeNull();
+    expect(unstorableInputRefusal({ a: [{ b: 'x\u0000y' }] })?.fieldErrors).toEqual({
+      'a.0.b': 'must not contain NUL characters (\\u0000)',
+    });
+    expect(unstorableInputRefusal({ ['k\u0000']: 1 })?.error).toMatch(/Field names cannot contain NUL/);
+    expect(unstorableInputRefusal({ a: 'fine', b: [1, null, { c: true }] })).toBeNull();
+  });
+
+  it('refuses unpaired UTF-16 surrogates in values and keys, and numbers beyond a double, naming the field', () => {
+    // What JSON.parse makes of the escapes \ud800 and \udc00 on their own.
+    const parsed = JSON.parse('{"a":{"b":["ok","x\\ud800y"]},"c":"\\udc00"}');
+    expect(unstorableInputRefusal(parsed)).toEqual({
+      error: "Text cannot contain unpaired UTF-16 surrogates (such as \\ud800): they are not Unicode characters; fix the text's encoding.",
+      fieldErrors: { c: 'must be valid Unicode (it has an unpaired surrogate such as \\ud800)' },
+    });
+    expect(unstorableInputRefusal({ a: { b: ['ok', 'x\ud800y'] } })?.fieldErrors).toEqual({
+      'a.b.1': 'must be valid Unicode (it has an unpaired surrogate such as \\ud800)',
+    });
+    expect(unstorableInputRefusal(JSON.parse('{"\\udbff":1}'))?.error).toMatch(/^Field names cannot contain unpaired UTF-16 surrogates/);
+    expect(unstorableInputRefusal(JSON.parse('{"n":[1,-1e999]}'))).toEqual({
+      error: 'Numbers must be within ±1.8e308.',
+      fieldErrors: { 'n.1': 'must be a number within ±1.8e308' },
+    });
+    // A surrogate pair is one character; RTL marks, BOM and emoji are text like any other.
+    expect(unstorableInputRefusal(JSON.parse('{"a":"\\ud83d\\ude80","\\u202e":"\\ufeff👩‍👩‍👧","n":1.7e308}'))).toBeNull();
   });
 });

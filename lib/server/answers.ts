@@ -69,31 +69,54 @@ export function failureAnswer(error: unknown, ref: string, source: 'action' | 'a
 }
 
 /**
- * PostgreSQL text cannot hold U+0000, so input carrying it could only fail later as a database
- * error: refused here with the field that has it. Walks with its own stack, so deeply nested
- * JSON cannot overflow the call stack.
+ * Input PostgreSQL cannot store, refused here with the field that has it, rather than failing
+ * later as a database error (a 500): U+0000 (no text column holds it), an unpaired UTF-16
+ * surrogate (JSON's `\ud800` escape parses to one; jsonb refuses it, and as UTF-8 it would be
+ * changed to U+FFFD) and a number beyond a double's range (JSON's `1e999` parses to Infinity, which
+ * would be stored as null). Walks with its own stack, so deeply nested JSON cannot overflow the
+ * call stack.
  */
-export function nulCharacterRefusal(value: unknown): { error: string; fieldErrors: Record<string, string> } | null {
+export function unstorableInputRefusal(value: unknown): { error: string; fieldErrors: Record<string, string> } | null {
   const stack: [unknown, string][] = [[value, '']];
   while (stack.length > 0) {
     const [item, path] = stack.pop()!;
     if (typeof item === 'string') {
-      if (item.includes('\u0000'))
+      const problem = textProblem(item);
+      if (problem)
         return {
-          error: 'Text cannot contain NUL characters (\\u0000): remove them.',
-          fieldErrors: { [boundedMessage(path || '_')]: 'must not contain NUL characters (\\u0000)' },
+          error: `Text cannot contain ${problem.what}: ${problem.fix}.`,
+          fieldErrors: { [boundedMessage(path || '_')]: problem.field },
+        };
+    } else if (typeof item === 'number') {
+      if (!Number.isFinite(item))
+        return {
+          error: 'Numbers must be within ±1.8e308.',
+          fieldErrors: { [boundedMessage(path || '_')]: 'must be a number within ±1.8e308' },
         };
     } else if (item !== null && typeof item === 'object') {
       for (const [key, child] of Object.entries(item)) {
         const childPath = path ? `${path}.${key}` : key;
-        if (key.includes('\u0000'))
+        const problem = textProblem(key);
+        if (problem)
           return {
-            error: 'Field names cannot contain NUL characters (\\u0000): remove them.',
-            fieldErrors: { [boundedMessage(childPath)]: 'field name must not contain NUL characters (\\u0000)' },
+            error: `Field names cannot contain ${problem.what}: ${problem.fix}.`,
+            fieldErrors: { [boundedMessage(childPath)]: `field name ${problem.field}` },
           };
         stack.push([child, childPath]);
       }
     }
   }
+  return null;
+}
+
+function textProblem(text: string): { what: string; fix: string; field: string } | null {
+  if (text.includes('\u0000'))
+    return { what: 'NUL characters (\\u0000)', fix: 'remove them', field: 'must not contain NUL characters (\\u0000)' };
+  if (!text.isWellFormed())
+    return {
+      what: 'unpaired UTF-16 surrogates (such as \\ud800)',
+      fix: "they are not Unicode characters; fix the text's encoding",
+      field: 'must be valid Unicode (it has an unpaired surrogate such as \\ud800)',
+    };
   return null;
 }

@@ -10,7 +10,7 @@ import { hasRole } from '../auth/roles';
 import { AppError } from '../platform/errors';
 import { CORRELATION_ATTRIBUTE, SpanKind, withSpan } from '../platform/observability/tracing';
 import { requestHash, withIdempotencyKey, type IdempotentAnswer } from '../platform/triggers/idempotency';
-import { errorAnswer, fieldErrorsOf, knownError, nulCharacterRefusal, unexpectedErrorAnswer } from './answers';
+import { boundedMessage, errorAnswer, fieldErrorsOf, knownError, unexpectedErrorAnswer, unstorableInputRefusal } from './answers';
 import { getDb } from './db';
 
 type RouteContext = { params: Promise<Record<string, string>> };
@@ -107,11 +107,25 @@ export function route<S extends z.ZodType>(options: {
         return NextResponse.json({ error: 'Request body is not valid JSON.' }, { status: 400 });
       }
     } else {
-      raw = Object.fromEntries(new URL(request.url).searchParams);
+      const query = new URL(request.url).searchParams;
+      // Every query parameter here takes one value (lists are comma-separated): a repeated one
+      // would silently lose all but its last value, and the caller would get another answer than asked.
+      const repeated = [...new Set(query.keys())].find((key) => query.getAll(key).length > 1);
+      if (repeated !== undefined) {
+        const field = boundedMessage(repeated);
+        return NextResponse.json(
+          {
+            error: `Query parameter '${field}' is given ${query.getAll(repeated).length} times: give it once.`,
+            fieldErrors: { [field]: 'must be given once' },
+          },
+          { status: 400 },
+        );
+      }
+      raw = Object.fromEntries(query);
     }
     const params = await context.params;
-    const nul = nulCharacterRefusal(raw) ?? nulCharacterRefusal(params);
-    if (nul) return NextResponse.json(nul, { status: 400 });
+    const refusal = unstorableInputRefusal(raw) ?? unstorableInputRefusal(params);
+    if (refusal) return NextResponse.json(refusal, { status: 400 });
     let input: unknown = raw;
     if (options.input) {
       const parsed = options.input.safeParse(raw);
