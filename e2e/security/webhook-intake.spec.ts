@@ -341,10 +341,14 @@ for (const target of TARGETS) {
           recorded: false,
         });
       }
-      // Only POST: a GET is told so, and writes nothing.
+      // Only POST: any other method is told so, the same way on both endpoints, and writes nothing.
       const before = await intakeCounts();
-      const get = await request.get(`${origin}${ENDPOINT}`, { failOnStatusCode: false });
-      expect(get.status()).toBe(405);
+      for (const method of ['GET', 'PUT', 'PATCH', 'DELETE', 'OPTIONS']) {
+        const other = await request.fetch(`${origin}${ENDPOINT}`, { method, data: body, failOnStatusCode: false });
+        expect(other.status(), method).toBe(405);
+        expect(other.headers().allow, method).toBe('POST');
+        expect(await other.json(), method).toEqual({ error: 'webhook endpoints accept POST only' });
+      }
       expect(await intakeCounts()).toEqual(before);
     });
 

@@ -48,6 +48,14 @@ export async function POST(request: Request, context: { params: Promise<{ integr
   );
 }
 
-export function GET() {
+/** Every other method: the JSON 405 the intake listener answers (Next's own would have no body, and OPTIONS a 204). */
+function methodNotAllowed() {
   return respond(METHOD_NOT_ALLOWED);
 }
+export {
+  methodNotAllowed as GET,
+  methodNotAllowed as PUT,
+  methodNotAllowed as PATCH,
+  methodNotAllowed as DELETE,
+  methodNotAllowed as OPTIONS,
+};
