@@ -19,6 +19,11 @@ for (const width of [1280, 390]) {
   test(`every console page renders with demo data at ${width} px`, async ({ page }) => {
     await page.setViewportSize({ width, height: 900 });
     await signIn(page, 'ada');
+    // Nothing a page loads may fail: a missing asset (the favicon was one) is an error in every operator's console.
+    const failed: string[] = [];
+    page.on('response', (r) => {
+      if (r.status() >= 400) failed.push(`${r.status()} ${r.url()}`);
+    });
     for (const p of PAGES) {
       const res = await page.goto(p.path);
       expect(res?.status(), p.path).toBe(200);
@@ -26,6 +31,7 @@ for (const width of [1280, 390]) {
       await expect(page.getByText('Something went wrong')).toHaveCount(0);
       await page.screenshot({ path: `test-results/screenshots/${width}/${p.name}.png`, fullPage: true });
     }
+    expect(failed).toEqual([]);
   });
 }
 
