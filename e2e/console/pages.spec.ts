@@ -19,7 +19,7 @@ for (const width of [1280, 390]) {
   test(`every console page renders with demo data at ${width} px`, async ({ page }) => {
     await page.setViewportSize({ width, height: 900 });
     await signIn(page, 'ada');
-    // Nothing a page loads may fail: a missing asset (the favicon was one) is an error in every operator's console.
+    // Nothing a page loads may fail: a missing asset is an error in every operator's browser console.
     const failed: string[] = [];
     page.on('response', (r) => {
       if (r.status() >= 400) failed.push(`${r.status()} ${r.url()}`);
@@ -32,6 +32,10 @@ for (const width of [1280, 390]) {
       await page.screenshot({ path: `test-results/screenshots/${width}/${p.name}.png`, fullPage: true });
     }
     expect(failed).toEqual([]);
+    // Headless Chromium does not ask for the favicon by itself; a browser does, on every page.
+    const icon = await page.request.get('/favicon.ico');
+    expect(icon.status()).toBe(200);
+    expect(icon.headers()['content-type']).toMatch(/^image\//);
   });
 }
 
