@@ -167,7 +167,7 @@ async function answerDelivery(deps: IntakeDeps, req: IntakeRequest): Promise<Int
  * exception (SQLSTATE class 22: invalid JSON text, numeric overflow) or nesting too deep for the
  * server (54001). Null for anything else (an outage, a bug): those stay 503, worth a retry.
  */
-export function unstorableBody(error: unknown): string | null {
+function unstorableBody(error: unknown): string | null {
   for (
     let e = error as { code?: unknown; message?: unknown; detail?: unknown; cause?: unknown } | undefined, depth = 0;
     e && depth < 4;
