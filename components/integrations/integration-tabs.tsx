@@ -2,6 +2,7 @@
 
 import Link from 'next/link';
 import { usePathname } from 'next/navigation';
+import { LinkPending } from '@/components/shell/link-pending';
 import { cn } from '@/components/ui/utils';
 
 export function IntegrationTabs({ name, isAdmin, receivesEvents = false }: { name: string; isAdmin: boolean; receivesEvents?: boolean }) {
@@ -30,6 +31,7 @@ export function IntegrationTabs({ name, isAdmin, receivesEvents = false }: { nam
             )}
           >
             {t.label}
+            <LinkPending />
           </Link>
         );
       })}

@@ -2,6 +2,7 @@
 
 import Link from 'next/link';
 import { usePathname } from 'next/navigation';
+import { LinkPending } from '@/components/shell/link-pending';
 import { cn } from '@/components/ui/utils';
 
 export interface NavItem {
@@ -26,6 +27,7 @@ export function Nav({ items }: { items: NavItem[] }) {
             )}
           >
             {item.label}
+            <LinkPending />
           </Link>
         );
       })}

@@ -49,3 +49,27 @@ test('the overview shows the demo state: a failing integration and failed runs a
   // The demo's failed-run alert is listed (other specs may add newer alerts above it, e.g. a recovery).
   await expect(page.getByTestId('alert-item').filter({ hasText: 'crm-sync failed' }).first()).toBeVisible();
 });
+
+test('a page for something that does not exist answers 404 with the not-found page', async ({ page }) => {
+  // Link checkers, monitors and scripts read the status, not the words: "Not found" must not be a 200.
+  await signIn(page, 'oscar');
+  for (const path of [
+    '/integrations/no-such-integration',
+    '/integrations/no-such-integration/history',
+    '/integrations/no-such-integration/config',
+    '/integrations/accounting-export/events',
+    '/runs/00000000-0000-4000-8000-000000000000',
+    '/runs/not-a-run-id',
+  ]) {
+    const res = await page.goto(path);
+    expect(res?.status(), path).toBe(404);
+    await expect(page.getByRole('heading', { level: 1, name: 'Not found' }), path).toBeVisible();
+    await expect(page.getByTestId('current-user'), path).toContainText('operator');
+  }
+  // An address no route serves: its own page, with the way back.
+  const res = await page.goto('/no-such-page');
+  expect(res?.status()).toBe(404);
+  await expect(page.getByRole('heading', { level: 1, name: 'Not found' })).toBeVisible();
+  await page.getByRole('link', { name: 'Go to the Overview' }).click();
+  await expect(page.getByRole('heading', { level: 1, name: 'Overview' })).toBeVisible();
+});

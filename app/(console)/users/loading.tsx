@@ -1,0 +1,5 @@
+import { PageSkeleton } from '@/components/common/page-skeleton';
+
+export default function Loading() {
+  return <PageSkeleton />;
+}
