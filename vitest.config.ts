@@ -25,6 +25,7 @@ const UNIT = [
   'lib/platform/triggers/cron.test.ts',
   'lib/platform/governance/crypto.test.ts',
   'lib/platform/duration.test.ts',
+  'lib/platform/params.test.ts',
   'lib/platform/errors.test.ts',
   'lib/platform/resilience/http.test.ts',
   'lib/platform/mapping/compile.test.ts',

@@ -15,19 +15,67 @@ function shown(text: string): string {
   return text.length > 40 ? `${text.slice(0, 39)}…` : text;
 }
 
-/** The date and time a text stands for, or the reason it is not one. */
+/**
+ * ISO 8601 as people and tools write it: a calendar date, optionally a time (to the minute, second
+ * or fraction), optionally an offset. `T` or one space between date and time. Nothing else: the
+ * looser forms `new Date` reads (`1`, `-1`, `Wed Dec 02 2026`, six-digit years) mean something the
+ * sender did not.
+ */
+const ISO_INSTANT = /^(\d{4})-(\d{2})-(\d{2})(?:[Tt ](\d{2}):(\d{2})(?::(\d{2})(?:[.,](\d{1,9}))?)?)?(?:([Zz])|([+-])(\d{2}):?(\d{2}))?$/;
+
+function outOfRange(text: string) {
+  return { ok: false as const, message: `'${shown(text)}' is out of range: use a date between the years ${MIN_YEAR} and ${MAX_YEAR}` };
+}
+
+const ISO_HINT = 'use ISO 8601, e.g. 2026-11-30 or 2026-11-30T08:00:00Z';
+
+const DAYS_IN_MONTH = [31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
+
+function daysIn(year: number, month: number): number {
+  const leap = year % 4 === 0 && (year % 100 !== 0 || year % 400 === 0);
+  return month === 2 && leap ? 29 : DAYS_IN_MONTH[month - 1];
+}
+
+/** Signed or five-and-more-digit years (ISO 8601's expanded form): real dates, but not storable. */
+const EXPANDED_YEAR = /^(?:[+-]\d{4,}|\d{5,})-\d{2}-\d{2}/;
+
+/**
+ * The date and time a text stands for, or the reason it is not one. A text without an offset is
+ * UTC (a server has no time zone of the person who typed it; the console's own forms send UTC).
+ * Every part is range-checked, so 2026-02-30 is refused rather than read as 2 March.
+ */
 export function parseInstant(text: string): { ok: true; value: Date } | { ok: false; message: string } {
   const trimmed = text.trim();
-  const date = trimmed && trimmed.length <= 40 ? new Date(trimmed) : new Date(Number.NaN);
-  if (Number.isNaN(date.getTime())) {
-    return { ok: false, message: `'${shown(text)}' is not a date and time: use ISO 8601, e.g. 2026-11-30T08:00:00Z` };
+  const m = trimmed.length <= 40 ? ISO_INSTANT.exec(trimmed) : null;
+  if (!m && EXPANDED_YEAR.test(trimmed)) return outOfRange(text);
+  if (!m) return { ok: false, message: `'${shown(text)}' is not a date and time: ${ISO_HINT}` };
+  const [year, month, day, hour = 0, minute = 0, second = 0] = [m[1], m[2], m[3], m[4], m[5], m[6]].map((v) =>
+    v === undefined ? undefined : Number(v),
+  ) as number[];
+  const ms = m[7] ? Math.floor(Number(`0.${m[7]}`) * 1000) : 0;
+  if (year < MIN_YEAR || year > MAX_YEAR) return outOfRange(text);
+  const wrong = (part: string) => ({ ok: false as const, message: `'${shown(text)}' is not a date and time: ${part}; ${ISO_HINT}` });
+  if (month < 1 || month > 12) return wrong(`there is no month ${month}`);
+  if (day < 1 || day > daysIn(year, month)) return wrong(`${String(year).padStart(4, '0')}-${m[2]} has no day ${day}`);
+  if (hour > 23 || minute > 59 || second > 59) return wrong(`${m[4]}:${m[5]}${m[6] ? `:${m[6]}` : ''} is not a time of day`);
+  let offsetMinutes = 0;
+  if (m[9]) {
+    const [oh, om] = [Number(m[10]), Number(m[11])];
+    if (oh > 23 || om > 59) return wrong(`${m[9]}${m[10]}:${m[11]} is not a UTC offset`);
+    offsetMinutes = (m[9] === '-' ? -1 : 1) * (oh * 60 + om);
   }
-  const year = date.getUTCFullYear();
-  if (year < MIN_YEAR || year > MAX_YEAR) {
-    return { ok: false, message: `'${shown(text)}' is out of range: use a date between the years ${MIN_YEAR} and ${MAX_YEAR}` };
-  }
-  return { ok: true, value: date };
+  const at = new Date(0);
+  at.setUTCFullYear(year, month - 1, day);
+  at.setUTCHours(hour, minute, second, ms);
+  const value = new Date(at.getTime() - offsetMinutes * 60_000);
+  // An offset can carry 0001-01-01 or 9999-12-31 across the edge of what PostgreSQL stores back.
+  if (value.getUTCFullYear() < MIN_YEAR || value.getUTCFullYear() > MAX_YEAR) return outOfRange(text);
+  return { ok: true, value };
 }
+
+/** What parseInstant reads, in words for API descriptions. */
+export const INSTANT_FORMAT =
+  'ISO 8601: a date (2026-11-30) or a date and time (2026-11-30T08:00:00Z, 2026-11-30T09:00:00+01:00); UTC when no offset is given; years 1 to 9999.';
 
 /** A point in time from a URL (ISO 8601 text) or from code (a Date), within years 1..9999. */
 export const ZInstant = z.union([z.date(), z.string()]).transform((value, ctx) => {

@@ -150,6 +150,9 @@ describe('runs list', () => {
       [{ from: '-000001-01-01' }, /out of range/],
       [{ to: '+275760-09-13T00:00:00Z' }, /out of range/],
       [{ from: 'tomorrow' }, /is not a date and time/],
+      [{ from: '-4713-01-01' }, /out of range/],
+      [{ from: '2026-02-30' }, /has no day 30/],
+      [{ to: '12' }, /is not a date and time/],
       [{ integration: 'crm\u0000sync' }, /NUL/],
     ];
     for (const [filter, message] of bad) {

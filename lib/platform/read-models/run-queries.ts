@@ -4,7 +4,7 @@ import { z } from 'zod';
 import type { DatabaseOrTransaction } from '../../../db/client';
 import { attemptLogBatches, attempts, runs, runStatusEnum, runTriggerEnum, type Attempt, type Run } from '../../../db/schema';
 import { attemptLogLines, type AttemptLogBatch, type LogGap, type StoredLogLine } from '../log';
-import { ZInstant, ZTimeIdCursor, ZUrlText } from '../params';
+import { INSTANT_FORMAT, ZInstant, ZTimeIdCursor, ZUrlText } from '../params';
 import { ACTIVE_RUN_STATUSES } from '../run-status';
 
 /** Filters of the runs list, shared by the page's search params and the JSON API. */
@@ -15,8 +15,8 @@ export const ZRunFilter = z.object({
   dryRun: z.enum(['only', 'exclude']).optional(),
   /** `exclude`: only runs nobody has retried yet (what the Overview counts as awaiting action). */
   retried: z.enum(['exclude', 'only']).optional(),
-  from: ZInstant.optional(),
-  to: ZInstant.optional(),
+  from: ZInstant.optional().meta({ description: `Runs created at or after this time. ${INSTANT_FORMAT}` }),
+  to: ZInstant.optional().meta({ description: `Runs created at or before this time. ${INSTANT_FORMAT}` }),
   /** Keyset cursor: `<createdAt ISO>|<id>` of the last row of the previous page. */
   after: ZTimeIdCursor('run').optional(),
   limit: z.coerce.number().int().min(1).max(200).default(50),

@@ -4,6 +4,7 @@ import { z } from 'zod';
 import { AppError, refusalError, type Refusal } from '@/lib/platform/errors';
 import { getIntegrationConfig, updateIntegrationConfig, type ConfigUpdateResult } from '@/lib/platform/governance/config';
 import { revertToVersion } from '@/lib/platform/governance/config-history';
+import { ZInstant } from '@/lib/platform/params';
 import { describeCron, nextRuns, validateCron, validateTimezone } from '@/lib/platform/triggers/cron';
 import { applySchedule } from '@/lib/platform/triggers/schedules';
 import { defineAction } from '@/lib/server/action';
@@ -102,7 +103,7 @@ export const replaceSecretAction = defineAction({
 /** Makes the configuration what it was at `at`, as a new audited change. */
 export const revertConfigAction = defineAction({
   role: 'admin',
-  input: ZTarget.extend({ at: z.coerce.date() }),
+  input: ZTarget.extend({ at: ZInstant }),
   handler: async ({ integration, expectedVersion, at }, { user, correlationId }) =>
     settle(
       integration,

@@ -1,0 +1,93 @@
+import { describe, expect, it } from 'vitest';
+import { parseInstant, ZInstant } from './params';
+
+function iso(text: string): string {
+  const parsed = parseInstant(text);
+  if (!parsed.ok) throw new Error(parsed.message);
+  return parsed.value.toISOString();
+}
+
+function refusal(text: string): string {
+  const parsed = parseInstant(text);
+  if (parsed.ok) throw new Error(`'${text}' was accepted as ${parsed.value.toISOString()}`);
+  return parsed.message;
+}
+
+describe('parseInstant', () => {
+  it('reads ISO 8601 dates and times, UTC when no offset is given', () => {
+    expect(iso('2026-11-30')).toBe('2026-11-30T00:00:00.000Z');
+    expect(iso('2026-11-30T08:00')).toBe('2026-11-30T08:00:00.000Z');
+    expect(iso('2026-11-30 08:00:05')).toBe('2026-11-30T08:00:05.000Z');
+    expect(iso('2026-11-30T08:00:05.123Z')).toBe('2026-11-30T08:00:05.123Z');
+    expect(iso('2026-11-30T08:00:05.123456789z')).toBe('2026-11-30T08:00:05.123Z');
+    expect(iso('2026-11-30T08:00:00+02:00')).toBe('2026-11-30T06:00:00.000Z');
+    expect(iso('2026-11-30T08:00:00-0530')).toBe('2026-11-30T13:30:00.000Z');
+    expect(iso(' 2024-02-29T23:59:59Z ')).toBe('2024-02-29T23:59:59.000Z');
+    expect(iso('0001-01-01')).toBe('0001-01-01T00:00:00.000Z');
+    expect(iso('9999-12-31T23:59:59.999Z')).toBe('9999-12-31T23:59:59.999Z');
+  });
+
+  it('refuses the loose forms Date reads differently from what was meant', () => {
+    // Each of these `new Date` accepted: -4713 as year 4713, 1 and 12 as 2001, day 30 of February
+    // as 2 March, a weekday string in the server's time zone.
+    for (const text of [
+      '1',
+      '-1',
+      '12',
+      '2026',
+      '2026-11',
+      'Wed Dec 02 2026',
+      'December 2, 2026',
+      '2026/12/02',
+      '12/02/2026',
+      'tomorrow',
+      '',
+      '   ',
+      '2026-11-30T',
+      '2026-11-30T8:00',
+      '2026-11-30T08',
+      '1764576000000',
+    ]) {
+      expect(refusal(text), text).toMatch(/is not a date and time: use ISO 8601/);
+    }
+    expect(refusal('2026-02-30')).toMatch(/2026-02 has no day 30/);
+    expect(refusal('2025-02-29')).toMatch(/2025-02 has no day 29/);
+    expect(refusal('1900-02-29')).toMatch(/has no day 29/);
+    expect(refusal('2026-13-01')).toMatch(/no month 13/);
+    expect(refusal('2026-00-10')).toMatch(/no month 0/);
+    expect(refusal('2026-04-31')).toMatch(/has no day 31/);
+    expect(refusal('2026-11-30T24:00')).toMatch(/not a time of day/);
+    expect(refusal('2026-11-30T23:60')).toMatch(/not a time of day/);
+    expect(refusal('2026-11-30T23:59:60Z')).toMatch(/not a time of day/);
+    expect(refusal('2026-11-30T08:00+24:00')).toMatch(/not a UTC offset/);
+  });
+
+  it('names the range for years PostgreSQL and toISOString cannot both hold', () => {
+    for (const text of [
+      '-4713-01-01',
+      '-271821-04-20',
+      '-000001-01-01',
+      '+275760-09-13T00:00:00Z',
+      '275760-09-13',
+      '10000-01-01',
+      '0000-12-31',
+      '0001-01-01T00:00:00+01:00',
+      '9999-12-31T23:00:00-02:00',
+    ]) {
+      expect(refusal(text), text).toMatch(/out of range: use a date between the years 1 and 9999/);
+    }
+  });
+
+  it('cuts a long text short in the message', () => {
+    expect(refusal('x'.repeat(500)).length).toBeLessThan(160);
+  });
+});
+
+describe('ZInstant', () => {
+  it('takes dates from code within the same range', () => {
+    expect(ZInstant.parse(new Date('2026-01-01T00:00:00Z')).toISOString()).toBe('2026-01-01T00:00:00.000Z');
+    for (const ms of [8_640_000_000_000_000, -8_640_000_000_000_000, Number.NaN]) {
+      expect(ZInstant.safeParse(new Date(ms)).success, String(ms)).toBe(false);
+    }
+  });
+});
