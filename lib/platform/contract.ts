@@ -6,6 +6,8 @@ import type { MapResult } from './mapping';
 import type { HttpClient } from './resilience/http';
 import type { OAuth2Config } from './resilience/oauth2';
 
+export { httpUrl } from './http-url';
+
 /**
  * The contract a concrete integration implements: one `defineIntegration` call, listed once in
  * lib/integrations/index.ts. Everything else (retries, breaker, OAuth2, dry-run, audit, schedules)

@@ -1,6 +1,6 @@
 import { hash } from 'node:crypto';
 import { z } from 'zod';
-import { defineIntegration } from '../../platform/contract';
+import { defineIntegration, httpUrl } from '../../platform/contract';
 import { isHttpError, PermanentError } from '../../platform/errors';
 import { defaultJournalMapping, invoiceSamples } from './mapping';
 import { countInvoicesAfter, invoiceExternalId, readInvoicesAfter, type ExportWatermark } from './source';
@@ -25,8 +25,8 @@ import { countInvoicesAfter, invoiceExternalId, readInvoicesAfter, type ExportWa
  */
 
 const settings = z.object({
-  baseUrl: z.string().url('must be the accounting API URL, e.g. http://localhost:4000/accounting'),
-  tokenUrl: z.string().url('must be the OAuth2 token endpoint URL'),
+  baseUrl: httpUrl('http://localhost:4000/accounting'),
+  tokenUrl: httpUrl('http://localhost:4000/oauth/token'),
   scope: z.string().max(200).optional(),
   batchSize: z.number().int().min(1, 'must be at least 1').max(500, 'must be at most 500 (the API limit)'),
 });

@@ -2,7 +2,7 @@ import { and, eq, isNull, lte, or, sql } from 'drizzle-orm';
 import { z } from 'zod';
 import type { Transaction } from '../../../db/client';
 import { customers } from '../../../db/schema';
-import { defineIntegration } from '../../platform/contract';
+import { defineIntegration, httpUrl } from '../../platform/contract';
 
 /**
  * Inbound sync of CRM contacts onto the host platform's customers (upsert by external id), every
@@ -22,7 +22,7 @@ import { defineIntegration } from '../../platform/contract';
  */
 
 const settings = z.object({
-  baseUrl: z.string().url('must be the CRM API URL, e.g. http://localhost:4000/crm'),
+  baseUrl: httpUrl('http://localhost:4000/crm'),
   pageSize: z.number().int().min(1).max(200, 'must be at most 200 (the API limit)'),
 });
 

@@ -5,6 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { alertChannels, auditLog, integrations, integrationSecrets } from '../../../db/schema';
 import { freshDatabase, type TestDatabase } from '../../../test/db';
+import { httpUrl } from '../contract';
 import { exactTime } from '../when';
 import { changesSince, fieldHistory, verifyAuditChain } from './audit';
 import { getIntegrationConfig, staleMessage, updateIntegrationConfig, type ConfigDefinition, type IntegrationConfigView } from './config';
@@ -19,7 +20,7 @@ const SECRET_2 = 'zq-Another-Distinctive-Secret-8842';
 const definition: ConfigDefinition = {
   settings: z
     .object({
-      baseUrl: z.string().url('must be the API URL, e.g. https://api.example.com'),
+      baseUrl: httpUrl('https://api.example.com'),
       batchSize: z.number().int().min(1).max(500, 'must be at most 500 (the API limit)'),
       note: z.string().nullable().optional(),
     })
@@ -241,7 +242,7 @@ describe('updateIntegrationConfig', () => {
     expect(handler).toMatchObject({ ok: false, code: 'invalid_input' });
     if (handler.ok) return;
     expect(handler.fieldErrors).toEqual({
-      'settings.baseUrl': 'must be the API URL, e.g. https://api.example.com',
+      'settings.baseUrl': 'is not a URL: use an http(s) URL, e.g. https://api.example.com',
       'settings.batchSize': 'must be at most 500 (the API limit)',
       'settings.extra': 'is not a known setting of this integration',
       'secrets.apiKey': 'is not a secret of this integration: it declares clientId, clientSecret',
@@ -252,6 +253,40 @@ describe('updateIntegrationConfig', () => {
     expect((await view('crm')).version).toBe(version);
     // The valid secret in the refused edit was not stored either.
     expect(await createSecretsProvider(t.db, keyring).read('crm', ['clientSecret'])).toEqual({ clientSecret: SECRET_2 });
+  });
+
+  it('refuses a blank secret, a key named __proto__ and a URL no run could reach, and writes nothing', async () => {
+    const { version } = await view('crm');
+    const before = await auditCount();
+    const cases: [unknown, Record<string, RegExp>][] = [
+      // Whitespace replaced a working secret: the next run failed with invalid_client.
+      [{ secrets: { clientSecret: '   ' } }, { 'secrets.clientSecret': /is only whitespace: enter the new value/ }],
+      [{ secrets: { clientId: '\n\t' } }, { 'secrets.clientId': /is only whitespace/ }],
+      // zod's record drops __proto__: these answered ok and saved nothing.
+      [JSON.parse('{"secrets":{"__proto__":"x"}}'), { 'secrets.__proto__': /is not a secret name/ }],
+      [JSON.parse('{"settings":{"__proto__":{"batchSize":1}}}'), { 'settings.__proto__': /is not a setting of this integration/ }],
+      // Any other scheme failed every run as a network error, retried and opened the breaker.
+      [
+        { settings: { baseUrl: 'javascript:alert(1)', batchSize: 100 } },
+        { 'settings.baseUrl': /scheme 'javascript:'.*e\.g\. https:\/\/api\.example\.com/ },
+      ],
+      [{ settings: { baseUrl: 'ftp://api.example.com', batchSize: 100 } }, { 'settings.baseUrl': /scheme 'ftp:'/ }],
+      [{ settings: { baseUrl: 'https://ada:pw@api.example.com', batchSize: 100 } }, { 'settings.baseUrl': /user name or password/ }],
+    ];
+    for (const [patch, errors] of cases) {
+      const result = await update('crm', version, patch);
+      expect(result, JSON.stringify(patch)).toMatchObject({ ok: false, code: 'invalid_input' });
+      if (result.ok) continue;
+      expect(Object.keys(result.fieldErrors ?? {}), JSON.stringify(patch)).toEqual(Object.keys(errors));
+      for (const [field, message] of Object.entries(errors)) expect(result.fieldErrors?.[field]).toMatch(message);
+    }
+    expect(await auditCount()).toBe(before);
+    expect((await view('crm')).version).toBe(version);
+    expect(await createSecretsProvider(t.db, keyring).read('crm', ['clientSecret'])).toEqual({ clientSecret: SECRET_2 });
+    // http and https with a port and a path still save.
+    expect(await update('crm', version, { settings: { baseUrl: 'http://localhost:4000/crm', batchSize: 100 } })).toMatchObject({
+      ok: true,
+    });
   });
 
   it('saves a mapping and alert routing to existing channels', async () => {

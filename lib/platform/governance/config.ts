@@ -74,6 +74,22 @@ export const ZAlertRouting = z
 
 const SECRET_NAME = /^[A-Za-z][A-Za-z0-9_]{0,63}$/;
 
+/**
+ * A record that refuses the key `__proto__`: zod's record leaves it out without an issue, so a
+ * patch naming it once saved nothing and answered ok. `what` names the key in the message.
+ */
+function ownRecord<V extends z.ZodType>(key: z.ZodType<string>, value: V, what: string, message: string) {
+  return z.preprocess(
+    (raw, ctx) => {
+      if (raw && typeof raw === 'object' && Object.hasOwn(raw, '__proto__')) {
+        ctx.addIssue({ code: 'custom', path: ['__proto__'], message: `is not ${what}`, input: raw });
+      }
+      return raw;
+    },
+    z.record(key, value, { message }),
+  );
+}
+
 export const ZConfigPatch = z
   .object({
     schedule: ZSchedule.nullable(),
@@ -95,13 +111,17 @@ export const ZConfigPatch = z
       .transform((value) => Math.round(value * 1000) / 1000)
       .nullable(),
     resumePolicy: z.enum(['skip', 'run_once'], { message: "must be 'skip' or 'run_once'" }),
-    settings: z.record(z.string(), z.unknown(), { message: 'must be an object of settings' }),
-    secrets: z.record(
+    settings: ownRecord(z.string(), z.unknown(), 'a setting of this integration', 'must be an object of settings'),
+    secrets: ownRecord(
       z.string().regex(SECRET_NAME, 'secret names are letters, digits and _'),
       z
         .string({ message: 'must be text' })
         .min(1, 'is empty: enter the new value, or leave the secret out to keep it')
+        // A blank value replaced a working secret and the next run failed with invalid_client.
+        .refine((value) => value.trim() !== '', 'is only whitespace: enter the new value, or leave the secret out to keep it')
         .max(10_000, 'is longer than 10 000 characters'),
+      'a secret name: secret names are letters, digits and _',
+      'must be an object of secret names and values',
     ),
     mapping: ZMapping.nullable(),
     alertRouting: ZAlertRouting,

@@ -100,6 +100,27 @@ describe('ctx.http', () => {
     expect(isTransientError(refused)).toBe(true);
   });
 
+  it('refuses a URL it can never reach as permanent, before any retry or breaker', async () => {
+    // A misconfigured base URL once failed as a transient network error ("unknown scheme"): the
+    // run was retried, the breaker opened and the external system was alerted about.
+    for (const [url, words] of [
+      ['javascript:alert(1)/v1/contacts', /scheme 'javascript:'/],
+      ['ftp://files.example.com/v1/contacts', /scheme 'ftp:'/],
+      ['file:///etc/passwd', /scheme 'file:'/],
+      ['/v1/contacts', /is not a URL/],
+      [`http://user:pw@127.0.0.1:${new URL(server.url).port}/echo`, /user name or password/],
+    ] as const) {
+      const before = server.requests.length;
+      const error = await http()
+        .get(url)
+        .catch((e: unknown) => e);
+      expect(isPermanentError(error), url).toBe(true);
+      expect((error as Error).message, url).toMatch(words);
+      expect((error as Error).message, url).toMatch(/check the integration's settings/);
+      expect(server.requests.length, `${url} sent nothing`).toBe(before);
+    }
+  });
+
   it('aborts a request in flight when the attempt is cancelled', async () => {
     scripts.set('/long', [{ status: 200, delayMs: 2_000 }]);
     const control = new AbortController();

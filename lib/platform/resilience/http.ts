@@ -1,7 +1,8 @@
 import { DelegateBackoff, handleWhen, isTaskCancelledError, retry, timeout, TimeoutStrategy } from 'cockatiel';
 import type { PgBoss } from 'pg-boss';
 import type { Database } from '../../../db/client';
-import { HttpError, isCancelledError, isCircuitOpenError, isHttpError, NetworkError, TimeoutError } from '../errors';
+import { HttpError, isCancelledError, isCircuitOpenError, isHttpError, NetworkError, PermanentError, TimeoutError } from '../errors';
+import { httpUrlProblem } from '../http-url';
 import type { RunLogger } from '../log';
 import { platformMetrics, statusClass } from '../observability/metrics';
 import { CORRELATION_ATTRIBUTE, injectTraceHeaders, SpanKind, SpanStatusCode, withSpan } from '../observability/tracing';
@@ -294,6 +295,10 @@ export function createHttpClient(config: HttpClientConfig): HttpClient {
   async function request(url: string, options: HttpRequestOptions & { throwOnError?: boolean } = {}): Promise<Response> {
     throwIfCancelled();
     const method = (options.method ?? 'GET').toUpperCase();
+    // Before the breaker and the retries: no answer will ever come from such a URL, and a network
+    // error would have retried it, opened the breaker and alerted about the external system.
+    const problem = httpUrlProblem(url);
+    if (problem) throw new PermanentError(`${method} ${url.slice(0, 200)}: the URL ${problem}; check the integration's settings`);
     const target = buildUrl(url, options.query);
     const headers = new Headers(options.headers);
     headers.set('x-correlation-id', config.correlationId);

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { CredentialsError, isTransientStatus, NetworkError, TimeoutError, TransientError } from '../errors';
+import { httpUrl } from '../http-url';
 
 /** OAuth2 client credentials, as an integration's `oauth2(settings, secrets)` returns them. */
 export interface OAuth2Config {
@@ -13,7 +14,7 @@ export interface OAuth2Config {
 }
 
 const ZOAuth2Config = z.object({
-  tokenUrl: z.string().url('must be an http(s) URL'),
+  tokenUrl: httpUrl('https://auth.example.com/oauth/token'),
   clientId: z.string().min(1, 'is not set: add it to the integration credentials'),
   clientSecret: z.string().min(1, 'is not set: add it to the integration credentials'),
   scope: z.string().optional(),
