@@ -11,7 +11,11 @@ import { sendRunJob } from './queue';
 /** What every trigger shares: input parsing, the integration check and writing a run with its job. */
 
 export const ZActor = z.string().trim().min(1, 'is required: say who triggers it').max(200);
-export const ZRunId = z.string().uuid('must be a run id (uuid)');
+/** A run id; lower case, as PostgreSQL writes uuids back (ids are compared as text in places). */
+export const ZRunId = z
+  .string()
+  .uuid('must be a run id (uuid)')
+  .transform((id) => id.toLowerCase());
 export const ZReason = z.string().trim().max(500, 'must be at most 500 characters').optional();
 /** The request's correlation id, carried to the run, its audit row, its attempt logs and outbound calls. */
 export const ZCorrelationId = z.string().trim().min(1).max(200).optional();

@@ -202,6 +202,22 @@ describe('retryRun and retryRuns', () => {
     expect(await count()).toBe(before);
   });
 
+  it('finds runs named by upper-case ids, one by one and in bulk (a uuid is the same in either case)', async () => {
+    // Bulk retry once answered 404 for the upper-case id of an existing failed run.
+    const a = await failedRun('orders');
+    const b = await failedRun('ledger');
+    const { runIds } = await retryRuns(t.db, boss, { runIds: [a.toUpperCase(), b, b.toUpperCase()], triggeredBy: 'op' });
+    expect(runIds).toHaveLength(2);
+    const created = await t.db
+      .select()
+      .from(runs)
+      .where(sql`${runs.id} in ${runIds}`);
+    expect(created.map((r) => r.retryOf).sort()).toEqual([a, b].sort());
+    const c = await failedRun('orders');
+    const { runId } = await retryRun(t.db, boss, { runId: c.toUpperCase(), triggeredBy: 'op' });
+    expect((await t.db.select().from(runs).where(eq(runs.id, runId)))[0].retryOf).toBe(c);
+  });
+
   it('retries every failed run matching a filter that was not retried yet', async () => {
     const d = await failedRun('ledger');
     const { runIds } = await retryRuns(t.db, boss, { filter: { integration: 'ledger', status: 'failed' }, triggeredBy: 'op' });
