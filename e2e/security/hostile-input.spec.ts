@@ -124,6 +124,14 @@ const badDate = fc.constantFrom(
   'NaN',
   '+275760-09-14T00:00:00Z',
   '-271822-01-01T00:00:00Z',
+  // Read by `new Date` (and once accepted) as something else: year 4713, 2 March, 2001, a weekday.
+  '-4713-01-01',
+  '2026-02-30',
+  '1',
+  'Wed Dec 02 2026',
+  // Valid Date values PostgreSQL cannot store (years 275760 and -271821): once a 500.
+  8_640_000_000_000_000,
+  -8_640_000_000_000_000,
   {},
   [],
   null,
@@ -331,6 +339,13 @@ const ROUTES: { name: string; cases: fc.Arbitrary<RouteCase>; runs: number }[] =
               '-000001-01-01T00:00:00Z',
               '+275760-09-13T00:00:00Z',
               '+010000-01-01T00:00:00Z',
+              // `new Date` once read these as year 4713, 2 March, 2001 and 2012, a weekday at the server.
+              '-4713-01-01',
+              '2026-02-30',
+              '1',
+              '-1',
+              '12',
+              'Wed Dec 02 2026',
               XSS,
             ),
           },
@@ -672,6 +687,10 @@ test('every query parameter, cursor and path segment of every route and page: ba
     [`/api/runs?after=${encodeURIComponent(`275760-09-13|${NO_RUN}`)}`, /out of range|not a date/],
     ['/api/runs?from=-271821-04-20', /out of range/],
     ['/api/runs?from=-000001-01-01', /out of range/],
+    ['/api/runs?from=-4713-01-01', /out of range/],
+    ['/api/runs?from=2026-02-30', /has no day 30/],
+    ['/api/runs?from=1', /is not a date and time: use ISO 8601/],
+    [`/api/runs?to=${encodeURIComponent('Wed Dec 02 2026')}`, /is not a date and time: use ISO 8601/],
   ] as const) {
     const res = await request.get(path);
     const body = (await res.json()) as { fieldErrors?: Record<string, string> };
