@@ -50,6 +50,31 @@ test('the overview shows the demo state: a failing integration and failed runs a
   await expect(page.getByTestId('alert-item').filter({ hasText: 'crm-sync failed' }).first()).toBeVisible();
 });
 
+test("the Overview's awaiting-action link keeps its time bound through the Runs filter form", async ({ page }) => {
+  await signIn(page, 'oscar');
+  await page.getByRole('link', { name: /Failed runs awaiting action/ }).click();
+  await expect(page.getByRole('heading', { level: 1, name: 'Runs' })).toBeVisible();
+  const instant = (url: string) => {
+    const from = new URL(url).searchParams.get('from');
+    return from ? new Date(/[zZ]|[+-]\d\d:?\d\d$/.test(from) ? from : `${from}Z`).getTime() : null;
+  };
+  const since = instant(page.url());
+  expect(since, 'the link carries the start of the count').not.toBeNull();
+  // The form shows the bound it filters by (it once said "Time range (set)" over an empty box)...
+  await expect(page.locator('summary')).toContainText(new Date(since!).toISOString().slice(0, 16).replace('T', ' '));
+  await expect(page.getByLabel('From (UTC)')).not.toHaveValue('');
+  // ...and filtering again keeps it, to the millisecond (once sent from= and dropped the 7 days).
+  await page.getByRole('button', { name: 'Filter' }).click();
+  await expect(page).toHaveURL(/[?&]status=failed/);
+  expect(instant(page.url())).toBe(since);
+  await expect(page.getByRole('alert').filter({ hasText: 'ignored' })).toHaveCount(0);
+  // A time typed into the box is UTC, as every exact time in the console.
+  await page.getByLabel('From (UTC)').fill('2020-01-02T03:04');
+  await page.getByRole('button', { name: 'Filter' }).click();
+  await expect(page.locator('summary')).toContainText('2020-01-02 03:04:00 UTC');
+  expect(instant(page.url())).toBe(Date.UTC(2020, 0, 2, 3, 4));
+});
+
 test('a page for something that does not exist answers 404 with the not-found page', async ({ page }) => {
   // Link checkers, monitors and scripts read the status, not the words: "Not found" must not be a 200.
   await signIn(page, 'oscar');

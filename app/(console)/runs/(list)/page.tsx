@@ -1,6 +1,7 @@
 import Link from 'next/link';
 import { IntegrationSelect } from '@/components/common/integration-select';
 import { PageHeader } from '@/components/common/page-header';
+import { exactTime } from '@/components/common/time-format';
 import { BulkOperations } from '@/components/runs/bulk-operations';
 import { RunsTable } from '@/components/runs/runs-table';
 import { Button } from '@/components/ui/button';
@@ -16,6 +17,19 @@ import { listBulkOperations } from '@/lib/platform/triggers/triggers';
 import { getDb } from '@/lib/server/db';
 
 export const metadata = { title: 'Runs' };
+
+/**
+ * A time as a datetime-local input shows it, in UTC: `2026-11-30T08:00`, with seconds and
+ * milliseconds only when it has them. The page reads it back as UTC (no offset: parseInstant).
+ */
+function localValue(at: Date | undefined): string {
+  if (!at) return '';
+  return at
+    .toISOString()
+    .slice(0, 23)
+    .replace(/(?:\.000)$/, '')
+    .replace(/T(\d\d:\d\d):00$/, 'T$1');
+}
 export const dynamic = 'force-dynamic';
 
 export default async function RunsPage({ searchParams }: { searchParams: Promise<Record<string, string | string[] | undefined>> }) {
@@ -62,18 +76,25 @@ export default async function RunsPage({ searchParams }: { searchParams: Promise
           Chromium makes each part of a date-time input (day, month, year, hours, minutes, AM/PM) a
           tab stop: behind one disclosure they cost one Tab until someone wants a time range.
         */}
-        <details className="group relative" open={Boolean(raw.from || raw.to)}>
+        <details className="group relative" open={Boolean(filter.from || filter.to)}>
           <summary className="flex h-9 cursor-pointer list-none items-center rounded-md border bg-card px-3 text-sm">
-            {raw.from || raw.to ? 'Time range (set)' : 'Time range'}
+            {filter.from || filter.to
+              ? `Time: ${filter.from ? exactTime(filter.from) : 'any'} – ${filter.to ? exactTime(filter.to) : 'now'}`
+              : 'Time range'}
           </summary>
           <div className="mt-2 flex flex-wrap gap-2">
+            {/*
+              UTC, like every exact time in the console. The value carries seconds and milliseconds
+              when the link did (the Overview's count starts at an exact instant), so step="any":
+              the default step of 60 s would make such a value invalid and block the form.
+            */}
             <label className="flex flex-col gap-1 text-xs text-muted-foreground">
-              From
-              <Input type="datetime-local" name="from" defaultValue={raw.from ?? ''} className="w-52" />
+              From (UTC)
+              <Input type="datetime-local" step="any" name="from" defaultValue={localValue(filter.from)} className="w-60" />
             </label>
             <label className="flex flex-col gap-1 text-xs text-muted-foreground">
-              To
-              <Input type="datetime-local" name="to" defaultValue={raw.to ?? ''} className="w-52" />
+              To (UTC)
+              <Input type="datetime-local" step="any" name="to" defaultValue={localValue(filter.to)} className="w-60" />
             </label>
           </div>
         </details>
