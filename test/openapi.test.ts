@@ -35,9 +35,15 @@ function routesOnDisk(): string[] {
           .replace(/\[\.\.\.([^\]]+)\]/g, '{...$1}')
           .replace(/\[([^\]]+)\]/g, '{$1}');
         const methods = [
-          ...source.matchAll(/export (?:const|async function|function) (GET|POST|PUT|PATCH|DELETE)\b|export const \{ ([A-Z, ]+) \}/g),
+          ...source.matchAll(
+            /export (?:const|async function|function) (GET|POST|PUT|PATCH|DELETE)\b|export const \{ ([A-Z, ]+) \} = (?!otherMethods\()/g,
+          ),
         ].flatMap((m) => (m[1] ? [m[1]] : m[2].split(',').map((s) => s.trim())));
+        const refused = [...source.matchAll(/export const \{ ([A-Z, ]+) \} = otherMethods\(/g)].flatMap((m) =>
+          m[1].split(',').map((s) => s.trim()),
+        );
         for (const method of methods) found.push(`${method} ${template}`);
+        for (const method of refused) found.push(`405 ${method} ${template}`);
       }
     }
   };
@@ -69,9 +75,20 @@ describe('OpenAPI document', () => {
     const described = Object.entries(doc.paths)
       .flatMap(([route, ops]) => Object.keys(ops).map((m) => `${m.toUpperCase()} ${route}`))
       .sort();
-    const onDisk = routesOnDisk().filter((r) => !NOT_DESCRIBED.some((skip) => r.endsWith(` ${skip}`)));
+    const onDisk = routesOnDisk().filter((r) => !r.startsWith('405 ') && !NOT_DESCRIBED.some((skip) => r.endsWith(` ${skip}`)));
     expect(onDisk.length).toBeGreaterThan(10);
     expect(described).toEqual(onDisk);
+  });
+
+  it("has every route file answer every other method with a JSON 405 (not Next's empty one)", () => {
+    const routes = routesOnDisk().filter((r) => !NOT_DESCRIBED.some((skip) => r.endsWith(` ${skip}`)));
+    const byTemplate = new Map<string, string[]>();
+    for (const r of routes) {
+      const template = r.slice(r.lastIndexOf(' ') + 1);
+      byTemplate.set(template, [...(byTemplate.get(template) ?? []), r.startsWith('405 ') ? r.split(' ')[1] : r.split(' ')[0]]);
+    }
+    expect(byTemplate.size).toBeGreaterThan(10);
+    for (const [template, methods] of byTemplate) expect(methods.sort(), template).toEqual(['DELETE', 'GET', 'PATCH', 'POST', 'PUT']);
   });
 
   it('describes the routes with the schemas they validate with: a run filter the route refuses is refused by the document too', () => {

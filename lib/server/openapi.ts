@@ -42,6 +42,13 @@ export interface ApiOperation {
   body?: z.ZodType;
   response: z.ZodType | 'text';
   example: unknown;
+  /**
+   * The refusals particular to this operation, by status, in words (what the caller should do).
+   * The ones every operation of its kind can answer (400, 401, 403, 413, 422, 500) are added.
+   */
+  refusals?: Partial<Record<401 | 404 | 409 | 503, string>>;
+  /** Not a `route()` handler (health, metrics, this document): no session, input or 400. */
+  plain?: true;
 }
 
 const RUN = '3f1e8a52-5c0b-4a1e-9d55-0b7f2b6f1c01';
@@ -78,6 +85,8 @@ export const API_OPERATIONS: ApiOperation[] = [
     path: '/api/health',
     summary: 'Liveness: 200 when the database is reachable, migrations are current and a worker beat in the last minute, else 503',
     role: null,
+    plain: true,
+    refusals: { 503: 'Degraded: the body names the part that is not working (database, migrations or worker)' },
     response: ZHealthResponse,
     example: {
       status: 'ok',
@@ -135,6 +144,10 @@ export const API_OPERATIONS: ApiOperation[] = [
     role: 'operator',
     pathParams: nameParam,
     body: ZRunNowBody,
+    refusals: {
+      404: 'No integration has this name: check it in GET /api/integrations',
+      409: 'The integration is in the database but not registered in this build (orphaned)',
+    },
     response: ZRunNowResponse,
     example: { runId: RUN, deduplicated: false },
   },
@@ -176,6 +189,10 @@ export const API_OPERATIONS: ApiOperation[] = [
     summary: 'Bulk retry of failed or cancelled runs (all or nothing), released at a pace',
     role: 'operator',
     body: ZBulkRetryBody,
+    refusals: {
+      404: 'Some of the runs do not exist: the message lists them; nothing was retried',
+      409: 'Some runs are not failed or cancelled, were retried already, or belong to an orphaned integration; nothing was retried',
+    },
     response: ZBulkRetryResponse,
     example: { runIds: [RUN2], bulkOperationId: RUN },
   },
@@ -185,6 +202,7 @@ export const API_OPERATIONS: ApiOperation[] = [
     summary: 'One run with its attempts, their logs, and the runs that retried it',
     role: 'viewer',
     pathParams: runIdParam,
+    refusals: { 404: 'No run has this id' },
     response: ZRunDetailResponse,
     example: {
       run: { ...runListItem, correlationId: 'b0c4e6a8-3b1f-4e6d-9a2c-5f7e8d9c0b1a', retriedAt: null },
@@ -210,6 +228,10 @@ export const API_OPERATIONS: ApiOperation[] = [
     role: 'operator',
     pathParams: runIdParam,
     body: ZRetryRunBody,
+    refusals: {
+      404: 'No run has this id',
+      409: 'The run is not failed or cancelled, was retried already (the message names the retry), or its integration is orphaned',
+    },
     response: ZRetryRunResponse,
     example: { runId: RUN2 },
   },
@@ -219,6 +241,7 @@ export const API_OPERATIONS: ApiOperation[] = [
     summary: 'Cancel a queued, waiting or running run',
     role: 'operator',
     pathParams: runIdParam,
+    refusals: { 404: 'No run has this id', 409: 'The run has ended already (succeeded, failed or cancelled)' },
     response: ZCancelRunResponse,
     example: { runId: RUN, cancelled: true },
   },
@@ -237,6 +260,11 @@ export const API_OPERATIONS: ApiOperation[] = [
     path: '/api/metrics',
     summary: 'Prometheus metrics (text format); off unless METRICS_TOKEN is set, then Authorization: Bearer <METRICS_TOKEN>',
     role: null,
+    plain: true,
+    refusals: {
+      401: 'No Authorization: Bearer <METRICS_TOKEN> header, or the wrong token',
+      404: 'Metrics are off: METRICS_TOKEN is not set',
+    },
     response: 'text',
     example: '# TYPE junction_runs_queued gauge\njunction_runs_queued{integration="accounting-export"} 0\n',
   },
@@ -245,27 +273,53 @@ export const API_OPERATIONS: ApiOperation[] = [
     path: '/api/openapi.json',
     summary: 'This document',
     role: null,
+    plain: true,
     response: z.looseObject({ openapi: z.literal('3.1.0') }),
     example: { openapi: '3.1.0' },
   },
 ];
 
-/** Routes that are not part of the JSON API: Auth.js's own endpoints (sign-in flow). */
-export const NOT_DESCRIBED = ['/api/auth/{...nextauth}'];
+/**
+ * Routes that are not part of the JSON API: Auth.js's own endpoints (sign-in flow), and the
+ * catch-all that answers a JSON 404 for any path no route serves.
+ */
+export const NOT_DESCRIBED = ['/api/auth/{...nextauth}', '/api/{...path}'];
 
-const errors = (role: ApiOperation['role']) => {
+/** Every refusal an operation can answer, by status: its kind's and its own (`refusals`). */
+function errorResponses(op: ApiOperation) {
   const json = (description: string) => ({ description, content: { 'application/json': { schema: ZErrorResponse } } });
-  return {
-    '400': json('Invalid input: `fieldErrors` names each field'),
-    ...(role
+  const mutation = op.method === 'post';
+  const statuses: Record<string, string> = {
+    ...(op.plain
+      ? {}
+      : {
+          '400': mutation
+            ? 'Invalid input (`fieldErrors` names each field), a body that is not JSON, or a malformed Idempotency-Key'
+            : 'Invalid input: `fieldErrors` names each field (a query parameter given twice included)',
+        }),
+    ...(op.role
       ? {
-          '401': json('No session or API token, or a bad, expired or revoked token'),
-          '403': json(`The caller lacks the ${role} role`),
+          '401': 'No session or API token, or a bad, expired or revoked token',
+          '403': mutation
+            ? `The caller lacks the ${op.role} role, or the request came from another site (its Origin is not this server)`
+            : `The caller lacks the ${op.role} role`,
         }
       : {}),
-    '500': json('Something went wrong; the message has a reference to quote'),
+    ...(mutation
+      ? {
+          '413': 'The request body is larger than 1 MB',
+          '422': 'The Idempotency-Key was already used on this route with another request body: send a new key',
+        }
+      : {}),
+    ...Object.fromEntries(Object.entries(op.refusals ?? {})),
+    '500': 'Something went wrong; the message has a reference to quote',
   };
-};
+  return Object.fromEntries(
+    Object.entries(statuses)
+      .sort(([a], [b]) => Number(a) - Number(b))
+      .map(([status, description]) => [status, json(description)]),
+  );
+}
 
 function operation(op: ApiOperation): ZodOpenApiOperationObject {
   const ok =
@@ -280,7 +334,7 @@ function operation(op: ApiOperation): ZodOpenApiOperationObject {
       ? { requestParams: { ...(op.query ? { query: op.query } : {}), ...(op.pathParams ? { path: op.pathParams } : {}) } }
       : {}),
     ...(op.body ? { requestBody: { required: true, content: { 'application/json': { schema: op.body } } } } : {}),
-    responses: { '200': ok, ...errors(op.role) },
+    responses: { '200': ok, ...errorResponses(op) },
   };
 }
 
@@ -296,7 +350,7 @@ export function openApiDocument(): ReturnType<typeof createDocument> {
       title: 'Junction API',
       version: '1',
       description:
-        'The JSON API of Junction. Scripts authenticate with `Authorization: Bearer <API token>` (admins create tokens under Users → API tokens); the console uses its session cookie. Mutations accept an `Idempotency-Key` header.',
+        'The JSON API of Junction. Scripts authenticate with `Authorization: Bearer <API token>` (admins create tokens under Users → API tokens); the console uses its session cookie. Mutations accept an `Idempotency-Key` header. Every refusal is JSON `{ error }` (and `fieldErrors` for invalid input): a path no route serves answers 404, a method a route does not serve 405 with an `Allow` header.',
     },
     components: {
       securitySchemes: {

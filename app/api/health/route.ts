@@ -1,5 +1,6 @@
 import { NextResponse } from 'next/server';
 import { checkHealth } from '@/lib/platform/read-models/health';
+import { otherMethods } from '@/lib/server/api-methods';
 import { getDb } from '@/lib/server/db';
 
 export const dynamic = 'force-dynamic';
@@ -10,3 +11,5 @@ export async function GET() {
   const body = { status: health.ok ? 'ok' : 'degraded', database: health.database, migrations: health.migrations, worker: health.worker };
   return NextResponse.json(body, { status: health.ok ? 200 : 503, headers: { 'cache-control': 'no-store' } });
 }
+
+export const { POST, PUT, PATCH, DELETE } = otherMethods('GET');

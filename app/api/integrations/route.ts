@@ -1,4 +1,5 @@
 import { listInventory } from '@/lib/platform/read-models/inventory';
+import { otherMethods } from '@/lib/server/api-methods';
 import { ZIntegrationsQuery } from '@/lib/server/api-schemas';
 import { getDb } from '@/lib/server/db';
 import { route } from '@/lib/server/route';
@@ -10,3 +11,5 @@ export const GET = route({
   input: ZIntegrationsQuery,
   handler: async ({ input }) => ({ items: await listInventory(getDb(), input) }),
 });
+
+export const { POST, PUT, PATCH, DELETE } = otherMethods('GET');

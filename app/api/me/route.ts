@@ -1,3 +1,4 @@
+import { otherMethods } from '@/lib/server/api-methods';
 import { route } from '@/lib/server/route';
 
 export const dynamic = 'force-dynamic';
@@ -9,3 +10,5 @@ export const GET = route({
     user: { id: user.id, name: user.name, email: user.email, role: user.role, ...(user.tokenId ? { tokenId: user.tokenId } : {}) },
   }),
 });
+
+export const { POST, PUT, PATCH, DELETE } = otherMethods('GET');

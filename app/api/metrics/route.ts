@@ -3,6 +3,7 @@ import { Registry } from 'prom-client';
 import { loadEnv } from '@/lib/env';
 import { collectProcessMetrics, metricsAccess, platformMetrics } from '@/lib/platform/observability/metrics';
 import { gaugeRegistry, readQueueAndBreakerGauges } from '@/lib/platform/read-models/metrics-gauges';
+import { otherMethods } from '@/lib/server/api-methods';
 import { getDb } from '@/lib/server/db';
 
 export const dynamic = 'force-dynamic';
@@ -25,3 +26,5 @@ export async function GET(request: Request) {
   const registry = Registry.merge([platformMetrics().registry, gaugeRegistry(await readQueueAndBreakerGauges(getDb()))]);
   return new NextResponse(await registry.metrics(), { headers: { 'content-type': registry.contentType, 'cache-control': 'no-store' } });
 }
+
+export const { POST, PUT, PATCH, DELETE } = otherMethods('GET');

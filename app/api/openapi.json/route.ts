@@ -1,4 +1,5 @@
 import { NextResponse } from 'next/server';
+import { otherMethods } from '@/lib/server/api-methods';
 import { openApiDocument } from '@/lib/server/openapi';
 
 export const dynamic = 'force-dynamic';
@@ -7,3 +8,5 @@ export const dynamic = 'force-dynamic';
 export function GET() {
   return NextResponse.json(openApiDocument(), { headers: { 'cache-control': 'public, max-age=300' } });
 }
+
+export const { POST, PUT, PATCH, DELETE } = otherMethods('GET');

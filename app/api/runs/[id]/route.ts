@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { AppError } from '@/lib/platform/errors';
 import { parseTriggerInput, ZRunId } from '@/lib/platform/execution/run-create';
 import { getRunDetail } from '@/lib/platform/read-models/run-queries';
+import { otherMethods } from '@/lib/server/api-methods';
 import { getDb } from '@/lib/server/db';
 import { route } from '@/lib/server/route';
 
@@ -17,3 +18,5 @@ export const GET = route({
     return detail;
   },
 });
+
+export const { POST, PUT, PATCH, DELETE } = otherMethods('GET');

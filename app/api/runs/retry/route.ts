@@ -1,4 +1,5 @@
 import { retryRuns } from '@/lib/platform/triggers/triggers';
+import { otherMethods } from '@/lib/server/api-methods';
 import { ZBulkRetryBody } from '@/lib/server/api-schemas';
 import { getBoss } from '@/lib/server/boss';
 import { route } from '@/lib/server/route';
@@ -12,3 +13,5 @@ export const POST = route({
   handler: async ({ input, user, db, correlationId }) =>
     retryRuns(db, await getBoss(), { runIds: input.runIds, triggeredBy: user.email || user.name, correlationId }),
 });
+
+export const { GET, PUT, PATCH, DELETE } = otherMethods('POST');

@@ -1,4 +1,5 @@
 import { runStatuses } from '@/lib/platform/read-models/run-queries';
+import { otherMethods } from '@/lib/server/api-methods';
 import { ZRunStatusesQuery } from '@/lib/server/api-schemas';
 import { getDb } from '@/lib/server/db';
 import { route } from '@/lib/server/route';
@@ -11,3 +12,5 @@ export const GET = route({
   input: ZRunStatusesQuery,
   handler: async ({ input }) => ({ items: await runStatuses(getDb(), { ids: input.ids }) }),
 });
+
+export const { POST, PUT, PATCH, DELETE } = otherMethods('GET');

@@ -1,4 +1,5 @@
 import { runNow } from '@/lib/platform/triggers/triggers';
+import { otherMethods } from '@/lib/server/api-methods';
 import { ZRunNowBody } from '@/lib/server/api-schemas';
 import { getBoss } from '@/lib/server/boss';
 import { route } from '@/lib/server/route';
@@ -22,3 +23,5 @@ export const POST = route({
       correlationId,
     }),
 });
+
+export const { GET, PUT, PATCH, DELETE } = otherMethods('POST');

@@ -1,4 +1,5 @@
 import { cancelRun } from '@/lib/platform/triggers/triggers';
+import { otherMethods } from '@/lib/server/api-methods';
 import { getBoss } from '@/lib/server/boss';
 import { route } from '@/lib/server/route';
 
@@ -11,3 +12,5 @@ export const POST = route({
     return { runId: params.id, cancelled: true };
   },
 });
+
+export const { GET, PUT, PATCH, DELETE } = otherMethods('POST');

@@ -1,4 +1,5 @@
 import { retryRun } from '@/lib/platform/triggers/triggers';
+import { otherMethods } from '@/lib/server/api-methods';
 import { ZRetryRunBody } from '@/lib/server/api-schemas';
 import { getBoss } from '@/lib/server/boss';
 import { route } from '@/lib/server/route';
@@ -12,3 +13,5 @@ export const POST = route({
   handler: async ({ input, user, params, db, correlationId }) =>
     retryRun(db, await getBoss(), { runId: params.id, reason: input.reason, triggeredBy: user.email || user.name, correlationId }),
 });
+
+export const { GET, PUT, PATCH, DELETE } = otherMethods('POST');

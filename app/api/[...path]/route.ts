@@ -1,0 +1,10 @@
+import { noSuchRoute } from '@/lib/server/api-methods';
+
+export const dynamic = 'force-dynamic';
+
+/** Any path under /api no other route serves: a JSON 404, not the console's HTML not-found page. */
+export const GET = noSuchRoute;
+export const POST = noSuchRoute;
+export const PUT = noSuchRoute;
+export const PATCH = noSuchRoute;
+export const DELETE = noSuchRoute;
