@@ -109,6 +109,17 @@ export function MappingEditor({
   const errorFor = (target: string) => compileErrors.filter((e) => e.field === target);
   const previewStale = JSON.stringify(debounced) !== JSON.stringify(mapping) || preview.isFetching;
   const dirty = JSON.stringify(mapping) !== JSON.stringify(base.mapping);
+  // A mapping that maps none of the samples would move nothing: say so, and ask once more at save.
+  const samples = preview.data?.results ?? [];
+  const mappedCount = samples.filter((r) => !r.filtered && r.errors.length === 0).length;
+  const rejectedCount = samples.filter((r) => !r.filtered && r.errors.length > 0).length;
+  const mapsNothing = !previewStale && compileErrors.length === 0 && samples.length > 0 && mappedCount === 0;
+  const mapsNothingText =
+    rejectedCount > 0
+      ? `This mapping rejects every sample record (${rejectedCount} of ${samples.length}${rejectedCount < samples.length ? `; the filter skips the rest` : ''}): a run with it would send nothing and report each record as rejected. The preview below says why.`
+      : `The filter skips every sample record (${samples.length} of ${samples.length}): a run with it would send nothing.`;
+  const [confirmedFor, setConfirmedFor] = useState<string | null>(null);
+  const confirming = mapsNothing && confirmedFor === JSON.stringify(mapping);
 
   const update = (index: number, patch: Partial<EditorField>) =>
     setMapping((m) => ({ ...m, fields: m.fields.map((f, i) => (i === index ? { ...f, ...patch } : f)) }));
@@ -350,11 +361,32 @@ export function MappingEditor({
             <Button type="button" variant="ghost" disabled={!dirty || saving} onClick={() => setMapping(base.mapping)}>
               Discard changes
             </Button>
-            <Button type="button" disabled={!dirty || saving || previewStale || compileErrors.length > 0} onClick={onSave}>
-              {saving ? 'Saving…' : 'Save mapping'}
-            </Button>
+            {confirming ? (
+              <>
+                <Button type="button" variant="ghost" onClick={() => setConfirmedFor(null)}>
+                  Keep editing
+                </Button>
+                <Button type="button" variant="destructive" disabled={saving} onClick={onSave}>
+                  {saving ? 'Saving…' : 'Save anyway'}
+                </Button>
+              </>
+            ) : (
+              <Button
+                type="button"
+                disabled={!dirty || saving || previewStale || compileErrors.length > 0}
+                onClick={mapsNothing ? () => setConfirmedFor(JSON.stringify(mapping)) : onSave}
+              >
+                {saving ? 'Saving…' : 'Save mapping'}
+              </Button>
+            )}
           </div>
         </div>
+      ) : null}
+      {canEdit && mapsNothing ? (
+        <p role="alert" data-testid="maps-nothing" className="rounded-md border border-warning bg-warning/10 p-3 text-sm">
+          {mapsNothingText}
+          {confirming ? ' Save it anyway?' : ''}
+        </p>
       ) : null}
       {saveError ? (
         <p role="alert" className="rounded-md bg-destructive/10 p-3 text-sm text-destructive">

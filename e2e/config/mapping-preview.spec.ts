@@ -18,3 +18,42 @@ test('admin fixes a mapping expression with the live preview and saves it', asyn
   >`select mapping from integrations where name = 'accounting-export'`;
   expect(row.mapping.fields.find((f) => f.target === 'description')?.expression).toBe('"Invoice " & number & " / " & customer.country');
 });
+
+test('a mapping that rejects every sample record is flagged, and saving it takes a second, explicit step', async ({ page }) => {
+  await signIn(page, 'ada', '/integrations/accounting-export/mapping');
+  const [before] = await db()<{ version: number }[]>`select version from integrations where name = 'accounting-export'`;
+  // A required field read from a property no invoice has: every record is rejected.
+  await page.getByLabel('Expression for reference').fill('invoiceNumber');
+  const warning = page.getByTestId('maps-nothing');
+  await expect(warning).toContainText(/rejects every sample record \(\d+ of \d+\)/);
+  await page.getByRole('button', { name: 'Save mapping' }).click();
+  // Once saved with no word: now a second step, and backing out saves nothing.
+  await expect(warning).toContainText('Save it anyway?');
+  await page.getByRole('button', { name: 'Keep editing' }).click();
+  await expect(page.getByRole('button', { name: 'Save anyway' })).toHaveCount(0);
+  const [unchanged] = await db()<{ version: number }[]>`select version from integrations where name = 'accounting-export'`;
+  expect(unchanged.version).toBe(before.version);
+  // Fixing the expression clears the warning.
+  await page.getByLabel('Expression for reference').fill('number');
+  await expect(warning).toHaveCount(0);
+  // Back to the saved mapping: nothing to save.
+  await expect(page.getByRole('button', { name: 'Save mapping' })).toBeDisabled();
+  // A filter that skips everything is flagged too.
+  await page.getByLabel('Filter expression').fill('false');
+  await expect(warning).toContainText(/filter skips every sample record/);
+  await page.getByRole('button', { name: 'Save mapping' }).click();
+  await page.getByRole('button', { name: 'Save anyway' }).click();
+  await expect(page.getByText('Mapping saved; the next run uses it')).toBeVisible();
+  const [saved] = await db()<{ mapping: { filter?: string } }[]>`select mapping from integrations where name = 'accounting-export'`;
+  expect(saved.mapping.filter).toBe('false');
+  // Leave the shared demo mapping as it was for the other specs.
+  await page.getByLabel('Filter expression').fill('');
+  await page.getByRole('button', { name: 'Save mapping' }).click();
+  await expect
+    .poll(
+      async () =>
+        (await db()<{ mapping: { filter?: string | null } }[]>`select mapping from integrations where name = 'accounting-export'`)[0]
+          .mapping.filter ?? null,
+    )
+    .toBeNull();
+});
