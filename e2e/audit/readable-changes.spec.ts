@@ -28,7 +28,11 @@ test('Audit writes operator actions as sentences with links to the runs, not "ac
   test.setTimeout(180_000);
   const [failed] = await seedFailedRuns('crm-sync', 1, 'audit words seed: CRM answered 503');
   await signIn(page, 'oscar', `/runs/${failed}`);
-  await page.getByRole('button', { name: 'Retry' }).click();
+  // A click before the page has hydrated opens nothing: click again until the dialog is there.
+  await expect(async () => {
+    await page.getByRole('button', { name: 'Retry', exact: true }).click({ timeout: 2_000 });
+    await expect(page.getByRole('button', { name: 'Retry run' })).toBeVisible({ timeout: 2_000 });
+  }).toPass();
   await page.getByRole('button', { name: 'Retry run' }).click();
   await page.waitForURL((url) => /\/runs\/[0-9a-f-]{36}$/.test(url.pathname) && !url.pathname.endsWith(failed));
   const [retry] = await db()<{ id: string }[]>`select id from runs where retry_of = ${failed}`;

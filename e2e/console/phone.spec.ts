@@ -12,6 +12,9 @@ test('on a 390 px phone the Runs table is stacked rows: Retry and the timings ar
   await runs.goto('integration=crm-sync&status=failed');
   const row = runs.row(failed);
   const retry = row.getByRole('button', { name: 'Retry' });
+  // Down to the row (bulk retries of earlier specs may sit above the table); sideways must not be needed.
+  await row.scrollIntoViewIfNeeded();
+  expect(await page.evaluate(() => window.scrollX)).toBe(0);
   await expect(retry).toBeInViewport({ ratio: 1 });
   // The timings are in the card, on screen, labelled (the labels come from the cells' data-label).
   for (const label of ['Created', 'Duration', 'Attempts']) {
