@@ -128,6 +128,10 @@ describe('runNow', () => {
       }
     }
     await expectRefusal(runNow(t.db, boss, { integration: 'orders', triggeredBy: ' ' }), 'invalid_input', /triggeredBy is required/);
+    // A name is exact: 'orders ' once started a run of orders that a filter by 'orders ' never found.
+    for (const integration of ['orders ', ' orders', 'orders\t']) {
+      await expectRefusal(runNow(t.db, boss, { integration, triggeredBy: 'ada', trigger: 'api' }), 'not_found', /does not exist/);
+    }
     expect(await counts()).toEqual(before);
   });
 
@@ -177,16 +181,20 @@ describe('retryRun and retryRuns', () => {
     await expectRefusal(retryRun(t.db, boss, { runId: await failedRun('legacy'), triggeredBy: 'op' }), 'orphaned', /orphaned/);
   });
 
-  it('retries many runs at once, all or nothing, with an audit action per integration', async () => {
-    const a = await failedRun('orders');
-    const b = await failedRun('ledger');
-    const { runIds } = await retryRuns(t.db, boss, { runIds: [a, b], triggeredBy: 'op' });
-    expect(runIds).toHaveLength(2);
+  /** The runs a bulk retry created, as the ids of the runs they retry (sorted). */
+  async function retriedOf({ runIds }: { runIds: string[] }) {
     const created = await t.db
       .select()
       .from(runs)
       .where(sql`${runs.id} in ${runIds}`);
-    expect(created.map((r) => r.retryOf).sort()).toEqual([a, b].sort());
+    expect(created).toHaveLength(runIds.length);
+    return created.map((r) => r.retryOf).sort();
+  }
+
+  it('retries many runs at once, all or nothing, with an audit action per integration', async () => {
+    const a = await failedRun('orders');
+    const b = await failedRun('ledger');
+    expect(await retriedOf(await retryRuns(t.db, boss, { runIds: [a, b], triggeredBy: 'op' }))).toEqual([a, b].sort());
     const bulk = await actions('bulk_retry');
     expect(bulk.map((r) => r.integration).sort()).toEqual(['ledger', 'orders']);
 
@@ -206,13 +214,8 @@ describe('retryRun and retryRuns', () => {
     // Bulk retry once answered 404 for the upper-case id of an existing failed run.
     const a = await failedRun('orders');
     const b = await failedRun('ledger');
-    const { runIds } = await retryRuns(t.db, boss, { runIds: [a.toUpperCase(), b, b.toUpperCase()], triggeredBy: 'op' });
-    expect(runIds).toHaveLength(2);
-    const created = await t.db
-      .select()
-      .from(runs)
-      .where(sql`${runs.id} in ${runIds}`);
-    expect(created.map((r) => r.retryOf).sort()).toEqual([a, b].sort());
+    const bulk = await retryRuns(t.db, boss, { runIds: [a.toUpperCase(), b, b.toUpperCase()], triggeredBy: 'op' });
+    expect(await retriedOf(bulk)).toEqual([a, b].sort());
     const c = await failedRun('orders');
     const { runId } = await retryRun(t.db, boss, { runId: c.toUpperCase(), triggeredBy: 'op' });
     expect((await t.db.select().from(runs).where(eq(runs.id, runId)))[0].retryOf).toBe(c);

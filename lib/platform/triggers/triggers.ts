@@ -32,7 +32,8 @@ export { getBulkOperation, listBulkOperations } from './bulk-views';
 const parse = parseTriggerInput;
 
 const ZRunNow = z.object({
-  integration: z.string().trim().min(1, 'is required'),
+  // As given, not trimmed: 'crm-sync ' is not crm-sync (the runs list would not find its runs).
+  integration: z.string().min(1, 'is required'),
   dryRun: z.boolean().optional(),
   triggeredBy: ZActor,
   trigger: z.enum(['manual', 'api', 'schedule']).optional(),
