@@ -12,6 +12,7 @@ import { fetchJson } from '@/components/lib/fetch-json';
 import { Badge } from '@/components/ui/badge';
 import { Button } from '@/components/ui/button';
 import { Progress } from '@/components/ui/progress';
+import { plural } from '@/lib/platform/words';
 
 const ZCount = z.number().int().nonnegative();
 
@@ -69,7 +70,7 @@ export function BulkOperations({ initial, canOperate }: { initial: BulkItem[]; c
             <li key={b.id} className="rounded-lg border bg-card p-3 text-sm" data-testid="bulk-operation">
               <div className="flex flex-wrap items-center gap-2">
                 <span className="font-medium">
-                  {b.total} retries of {b.integrations.join(', ')}
+                  {plural(b.total, 'retry', 'retries')} of {b.integrations.join(', ')}
                 </span>
                 <Badge variant={b.status === 'active' ? 'default' : b.status === 'cancelled' ? 'secondary' : 'success'}>{b.status}</Badge>
                 <span className="text-xs text-muted-foreground">

@@ -60,6 +60,8 @@ test('an admin creates a token, a script uses it on the JSON API only, and revoc
   await row.getByRole('button', { name: 'Revoke' }).click();
   await page.getByRole('button', { name: 'Revoke token' }).click();
   await expect(row).toContainText('revoked');
+  // It no longer counts down to an expiry it will never reach.
+  await expect(row.locator('[data-label="Expires"]')).toHaveText('— (revoked)');
   const after = await script.get('/api/me');
   expect(after.status()).toBe(401);
   expect(((await after.json()) as { error: string }).error).toMatch(/was revoked/);

@@ -75,6 +75,20 @@ test("the Overview's awaiting-action link keeps its time bound through the Runs 
   expect(instant(page.url())).toBe(Date.UTC(2020, 0, 2, 3, 4));
 });
 
+test('a filter the page cannot use, or that matches nothing, says so instead of looking like an empty product', async ({ page }) => {
+  await signIn(page, 'oscar');
+  await page.goto('/integrations?state=bogus');
+  await expect(page.getByRole('alert').filter({ hasText: 'were ignored' })).toContainText('state: must be one of healthy, new, failing');
+  await expect(page.getByRole('row').filter({ hasText: 'crm-sync' })).toBeVisible();
+  await page.goto('/alerts?integration=no-such-integration');
+  await expect(page.getByText('No alerts for no-such-integration')).toBeVisible();
+  await expect(page.getByText('No alerts yet')).toHaveCount(0);
+  await page.goto(`/alerts?before=${encodeURIComponent('2000-01-01T00:00:00Z|00000000-0000-4000-8000-000000000000')}`);
+  await expect(page.getByText('No older alerts')).toBeVisible();
+  await page.getByRole('link', { name: 'Go to the newest' }).click();
+  await expect(page.getByTestId('alert-item').first()).toBeVisible();
+});
+
 test('a page for something that does not exist answers 404 with the not-found page', async ({ page }) => {
   // Link checkers, monitors and scripts read the status, not the words: "Not found" must not be a 200.
   await signIn(page, 'oscar');

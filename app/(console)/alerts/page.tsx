@@ -146,9 +146,27 @@ export default async function AlertsPage({ searchParams }: { searchParams: Promi
           ) : null}
         </div>
         {history.items.length === 0 ? (
-          <EmptyState title="No alerts yet">
-            Alerts appear here when a run exhausts its retries, a breaker opens or credentials fail.
-          </EmptyState>
+          before ? (
+            <EmptyState title="No older alerts">
+              This is past the oldest alert{integration ? ` of ${integration}` : ''}.{' '}
+              <Link href={integration ? `/alerts?${new URLSearchParams({ integration })}` : '/alerts'} className="underline">
+                Go to the newest
+              </Link>
+              .
+            </EmptyState>
+          ) : integration ? (
+            <EmptyState title={`No alerts for ${integration}`}>
+              No alert names an integration called {integration}.{' '}
+              <Link href="/alerts" className="underline">
+                See the alerts of every integration
+              </Link>
+              .
+            </EmptyState>
+          ) : (
+            <EmptyState title="No alerts yet">
+              Alerts appear here when a run exhausts its retries, a breaker opens or credentials fail.
+            </EmptyState>
+          )
         ) : (
           <ul className="flex flex-col gap-3">
             {history.items.map((a) => (

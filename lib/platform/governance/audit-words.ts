@@ -1,4 +1,5 @@
 import { describeMappingChange } from '../mapping/diff';
+import { plural } from '../words';
 
 /**
  * Audit rows in words for the console's History and Audit pages: "Retried run 1a2b3c4d as run
@@ -56,10 +57,6 @@ function str(value: unknown): string | undefined {
 function reason(details: Record<string, unknown>): AuditPart[] {
   const r = str(details.reason);
   return r ? [text(`, reason: “${r.length > 200 ? `${r.slice(0, 199)}…` : r}”`)] : [];
-}
-
-function plural(n: number, one: string, many = `${one}s`): string {
-  return `${n} ${n === 1 ? one : many}`;
 }
 
 function exact(iso: unknown): string | undefined {

@@ -19,14 +19,18 @@ import { getInventory } from '@/lib/server/queries';
 export const metadata = { title: 'Integrations' };
 export const dynamic = 'force-dynamic';
 
-const ZInventoryParams = z.object({ q: ZUrlText(200).optional(), state: z.string().max(40).optional() });
+const STATES = Object.keys(STATE_LABELS) as [IntegrationState, ...IntegrationState[]];
+const ZInventoryParams = z.object({
+  q: ZUrlText(200).optional(),
+  state: z.enum(STATES, { error: `must be one of ${STATES.join(', ')}` }).optional(),
+});
 
 export default async function IntegrationsPage({ searchParams }: { searchParams: Promise<Record<string, string | string[] | undefined>> }) {
   await requireUser();
   const { data, problems } = parseSearchParams(ZInventoryParams, await searchParams);
   const { q, state } = data;
   const all = await getInventory(q);
-  const rows = state && state in STATE_LABELS ? all.filter((r) => r.state === state) : all;
+  const rows = state ? all.filter((r) => r.state === state) : all;
   return (
     <div className="flex flex-col gap-4">
       <PageHeader title="Integrations" description="Every registered integration, its state and its latest run." />
@@ -35,7 +39,7 @@ export default async function IntegrationsPage({ searchParams }: { searchParams:
         <Input name="q" defaultValue={q} placeholder="Search name or description" aria-label="Search integrations" className="w-64" />
         <Select name="state" defaultValue={state ?? ''} aria-label="Filter by state">
           <option value="">All states</option>
-          {(Object.keys(STATE_LABELS) as IntegrationState[]).map((s) => (
+          {STATES.map((s) => (
             <option key={s} value={s}>
               {STATE_LABELS[s]}
             </option>

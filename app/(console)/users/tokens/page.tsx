@@ -76,7 +76,8 @@ export default async function ApiTokensPage() {
                     <RelativeTime value={t.createdAt} /> by {t.createdBy}
                   </TableCell>
                   <TableCell data-label="Expires" className="text-xs">
-                    <RelativeTime value={t.expiresAt} />
+                    {/* A revoked token no longer expires: its date would read as time left. */}
+                    {t.revokedAt ? <span className="text-muted-foreground">— (revoked)</span> : <RelativeTime value={t.expiresAt} />}
                   </TableCell>
                   <TableCell data-label="Last used" className="text-xs">
                     {t.lastUsedAt ? <RelativeTime value={t.lastUsedAt} /> : <span className="text-muted-foreground">never</span>}
