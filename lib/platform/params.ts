@@ -17,11 +17,12 @@ function shown(text: string): string {
 
 /**
  * ISO 8601 as people and tools write it: a calendar date, optionally a time (to the minute, second
- * or fraction), optionally an offset. `T` or one space between date and time. Nothing else: the
+ * or fraction) with an optional offset. `T` or one space between date and time. Nothing else: the
  * looser forms `new Date` reads (`1`, `-1`, `Wed Dec 02 2026`, six-digit years) mean something the
  * sender did not.
  */
-const ISO_INSTANT = /^(\d{4})-(\d{2})-(\d{2})(?:[Tt ](\d{2}):(\d{2})(?::(\d{2})(?:[.,](\d{1,9}))?)?)?(?:([Zz])|([+-])(\d{2}):?(\d{2}))?$/;
+const ISO_INSTANT =
+  /^(\d{4})-(\d{2})-(\d{2})(?:[Tt ](\d{2}):(\d{2})(?::(\d{2})(?:[.,](\d{1,9}))?)?(?:([Zz])|([+-])(\d{2})(?::?(\d{2}))?)?)?$/;
 
 function outOfRange(text: string) {
   return { ok: false as const, message: `'${shown(text)}' is out of range: use a date between the years ${MIN_YEAR} and ${MAX_YEAR}` };
@@ -60,8 +61,8 @@ export function parseInstant(text: string): { ok: true; value: Date } | { ok: fa
   if (hour > 23 || minute > 59 || second > 59) return wrong(`${m[4]}:${m[5]}${m[6] ? `:${m[6]}` : ''} is not a time of day`);
   let offsetMinutes = 0;
   if (m[9]) {
-    const [oh, om] = [Number(m[10]), Number(m[11])];
-    if (oh > 23 || om > 59) return wrong(`${m[9]}${m[10]}:${m[11]} is not a UTC offset`);
+    const [oh, om] = [Number(m[10]), Number(m[11] ?? 0)];
+    if (oh > 23 || om > 59) return wrong(`${m[9]}${m[10]}:${m[11] ?? '00'} is not a UTC offset`);
     offsetMinutes = (m[9] === '-' ? -1 : 1) * (oh * 60 + om);
   }
   const at = new Date(0);
