@@ -80,6 +80,10 @@ test('a filter the page cannot use, or that matches nothing, says so instead of 
   await page.goto('/integrations?state=bogus');
   await expect(page.getByRole('alert').filter({ hasText: 'were ignored' })).toContainText('state: must be one of healthy, new, failing');
   await expect(page.getByRole('row').filter({ hasText: 'crm-sync' })).toBeVisible();
+  // The same notice on every list: a day that does not exist is not read as another one.
+  await page.goto('/runs?from=2026-02-30');
+  await expect(page.getByRole('alert').filter({ hasText: 'were ignored' })).toContainText('from: ');
+  await expect(page.getByRole('alert').filter({ hasText: 'were ignored' })).toContainText('2026-02 has no day 30');
   await page.goto('/alerts?integration=no-such-integration');
   await expect(page.getByText('No alerts for no-such-integration')).toBeVisible();
   await expect(page.getByText('No alerts yet')).toHaveCount(0);

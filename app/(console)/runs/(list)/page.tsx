@@ -1,4 +1,5 @@
 import Link from 'next/link';
+import { IgnoredParams } from '@/components/common/ignored-params';
 import { IntegrationSelect } from '@/components/common/integration-select';
 import { PageHeader } from '@/components/common/page-header';
 import { exactTime } from '@/components/common/time-format';
@@ -43,11 +44,7 @@ export default async function RunsPage({ searchParams }: { searchParams: Promise
   return (
     <div className="flex flex-col gap-4">
       <PageHeader title="Runs" description="Every requested execution, newest first. Active runs update live." />
-      {problems.length > 0 ? (
-        <p role="alert" className="rounded-md bg-destructive/10 p-3 text-sm text-destructive">
-          Some filters were invalid and were ignored: {problems.join('; ')}
-        </p>
-      ) : null}
+      <IgnoredParams problems={problems} />
       <form className="flex flex-wrap items-end gap-2" aria-label="Filter runs">
         {filter.retried ? <input type="hidden" name="retried" value={filter.retried} /> : null}
         <IntegrationSelect integrations={integrations} defaultValue={filter.integration ?? ''} />
