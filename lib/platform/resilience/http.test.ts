@@ -118,6 +118,7 @@ describe('ctx.http', () => {
       expect((error as Error).message, url).toMatch(words);
       expect((error as Error).message, url).toMatch(/check the integration's settings/);
       expect(server.requests.length, `${url} sent nothing`).toBe(before);
+      expect((error as Error).message, 'the password stays out of the message').not.toContain(':pw@');
     }
   });
 

@@ -137,6 +137,12 @@ function buildUrl(url: string, query: HttpRequestOptions['query']): string {
   return u.toString();
 }
 
+/** A URL for a message: bounded, and without a user name or password (messages reach logs and the console). */
+function shownUrl(url: string): string {
+  const withoutCredentials = url.replace(/^([a-z][a-z0-9+.-]*:\/\/)[^/?#@]*@/i, '$1***@');
+  return withoutCredentials.length > 200 ? `${withoutCredentials.slice(0, 199)}…` : withoutCredentials;
+}
+
 function bodyText(body: HttpRequestOptions['body']): string | undefined {
   if (body === undefined) return undefined;
   if (typeof body === 'string') return body;
@@ -298,7 +304,7 @@ export function createHttpClient(config: HttpClientConfig): HttpClient {
     // Before the breaker and the retries: no answer will ever come from such a URL, and a network
     // error would have retried it, opened the breaker and alerted about the external system.
     const problem = httpUrlProblem(url);
-    if (problem) throw new PermanentError(`${method} ${url.slice(0, 200)}: the URL ${problem}; check the integration's settings`);
+    if (problem) throw new PermanentError(`${method} ${shownUrl(url)}: the URL ${problem}; check the integration's settings`);
     const target = buildUrl(url, options.query);
     const headers = new Headers(options.headers);
     headers.set('x-correlation-id', config.correlationId);
