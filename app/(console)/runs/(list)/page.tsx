@@ -18,12 +18,13 @@ import { listBulkOperations } from '@/lib/platform/triggers/triggers';
 import { getDb } from '@/lib/server/db';
 
 export const metadata = { title: 'Runs' };
+export const dynamic = 'force-dynamic';
 
 /**
  * A time as a datetime-local input shows it, in UTC: `2026-11-30T08:00`, with seconds and
  * milliseconds only when it has them. The page reads it back as UTC (no offset: parseInstant).
  */
-function localValue(at: Date | undefined): string {
+function datetimeLocalValue(at: Date | undefined): string {
   if (!at) return '';
   return at
     .toISOString()
@@ -31,7 +32,6 @@ function localValue(at: Date | undefined): string {
     .replace(/(?:\.000)$/, '')
     .replace(/T(\d\d:\d\d):00$/, 'T$1');
 }
-export const dynamic = 'force-dynamic';
 
 export default async function RunsPage({ searchParams }: { searchParams: Promise<Record<string, string | string[] | undefined>> }) {
   const user = await requireUser();
@@ -87,11 +87,11 @@ export default async function RunsPage({ searchParams }: { searchParams: Promise
             */}
             <label className="flex flex-col gap-1 text-xs text-muted-foreground">
               From (UTC)
-              <Input type="datetime-local" step="any" name="from" defaultValue={localValue(filter.from)} className="w-60" />
+              <Input type="datetime-local" step="any" name="from" defaultValue={datetimeLocalValue(filter.from)} className="w-60" />
             </label>
             <label className="flex flex-col gap-1 text-xs text-muted-foreground">
               To (UTC)
-              <Input type="datetime-local" step="any" name="to" defaultValue={localValue(filter.to)} className="w-60" />
+              <Input type="datetime-local" step="any" name="to" defaultValue={datetimeLocalValue(filter.to)} className="w-60" />
             </label>
           </div>
         </details>
