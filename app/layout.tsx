@@ -1,4 +1,5 @@
 import type { Metadata } from 'next';
+import { EARLY_CLICKS_SCRIPT } from '@/components/shell/early-clicks';
 import { Providers } from '@/components/shell/providers';
 import './globals.css';
 
@@ -10,6 +11,10 @@ export const metadata: Metadata = {
 export default function RootLayout({ children }: { children: React.ReactNode }) {
   return (
     <html lang="en">
+      <head>
+        {/* Inline and first: it must run before any bundle, to hold clicks that land before them. */}
+        <script dangerouslySetInnerHTML={{ __html: EARLY_CLICKS_SCRIPT }} />
+      </head>
       <body className="min-h-screen">
         <Providers>{children}</Providers>
       </body>

@@ -73,7 +73,7 @@ export function ChannelForm({ initial, trigger }: { initial?: ChannelFormValue; 
     >
       <DialogTrigger asChild>{trigger}</DialogTrigger>
       <DialogContent>
-        <form onSubmit={submit} className="flex flex-col gap-4" noValidate>
+        <form onSubmit={submit} data-needs-js className="flex flex-col gap-4" noValidate>
           <DialogHeader>
             <DialogTitle>{initial?.id ? `Edit ${initial.name}` : 'Add an alert channel'}</DialogTitle>
             <DialogDescription>

@@ -38,6 +38,7 @@ export function ConfigForm({
   return (
     <form
       className="flex flex-col gap-4"
+      data-needs-js
       onSubmit={(e) => {
         e.preventDefault();
         draft.setReviewing(true);

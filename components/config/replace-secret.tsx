@@ -58,7 +58,7 @@ export function ReplaceSecret({
         </Button>
       </DialogTrigger>
       <DialogContent>
-        <form onSubmit={submit} className="flex flex-col gap-4">
+        <form onSubmit={submit} data-needs-js className="flex flex-col gap-4">
           <DialogHeader>
             <DialogTitle>
               {isSet ? 'Replace' : 'Set'} {name}

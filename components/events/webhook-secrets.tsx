@@ -80,7 +80,7 @@ export function AddWebhookSecret({ integration }: { integration: string }) {
             </DialogFooter>
           </div>
         ) : (
-          <form onSubmit={submit} className="flex flex-col gap-4">
+          <form onSubmit={submit} data-needs-js className="flex flex-col gap-4">
             <DialogHeader>
               <DialogTitle>Add a signing secret</DialogTitle>
               <DialogDescription>

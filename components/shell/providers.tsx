@@ -8,7 +8,7 @@ export function Providers({ children }: { children: React.ReactNode }) {
   const [client] = useState(
     () => new QueryClient({ defaultOptions: { queries: { staleTime: 5_000, refetchOnWindowFocus: true, retry: 1 } } }),
   );
-  // From here React handles clicks (globals.css holds JavaScript-only buttons until then).
+  // Marks the page as hydrated at its root (tests wait on it; early-clicks.ts waits per element).
   useEffect(() => {
     document.documentElement.dataset.hydrated = 'true';
   }, []);

@@ -47,7 +47,7 @@ export function CreateApiToken() {
         </CardDescription>
       </CardHeader>
       <CardContent className="flex flex-col gap-4">
-        <form onSubmit={submit} className="flex flex-wrap items-end gap-3">
+        <form onSubmit={submit} data-needs-js className="flex flex-wrap items-end gap-3">
           <div className="flex min-w-56 flex-col gap-1.5">
             <Label htmlFor="token-name">Name</Label>
             <Input

@@ -1,19 +1,65 @@
 import { setTimeout as sleep } from 'node:timers/promises';
+import type { Page } from '@playwright/test';
 import { expect, seedFailedRuns, signIn, test } from '../fixtures';
 
-test("a click on Retry before the page's JavaScript has run is not lost", async ({ page }) => {
-  const [failed] = await seedFailedRuns('crm-sync', 1, 'hydration seed: CRM answered 503');
-  await signIn(page, 'oscar');
-  // A slow network: the page's HTML (with its Retry button) arrives long before its scripts.
+/** A slow network: the page's HTML (with its buttons) arrives long before its scripts. */
+async function slowScripts(page: Page) {
   await page.route('**/_next/static/chunks/**', async (route) => {
     await sleep(1_500);
     await route.continue();
   });
+}
+
+test.afterEach(async ({ page }) => {
+  await page.unrouteAll({ behavior: 'ignoreErrors' });
+});
+
+test("a click on Retry before the page's JavaScript has run is not lost", async ({ page }) => {
+  const [failed] = await seedFailedRuns('crm-sync', 1, 'hydration seed: CRM answered 503');
+  await signIn(page, 'oscar');
+  await slowScripts(page);
   await page.goto(`/runs/${failed}`, { waitUntil: 'commit' });
   const retry = page.getByRole('button', { name: 'Retry', exact: true });
   await expect(retry).toBeVisible();
   // Once this click landed on the server-rendered button, did nothing and was gone.
   await retry.click();
+  expect(await page.evaluate(() => document.documentElement.hasAttribute('data-hydrated'))).toBe(false);
+  await expect(retry).toHaveAttribute('data-early', '');
   await expect(page.getByRole('button', { name: 'Retry run' })).toBeVisible();
-  await page.unrouteAll({ behavior: 'ignoreErrors' });
+  await expect(page.locator('[data-early]')).toHaveCount(0);
+});
+
+test('Enter on a focused button before the scripts have run opens its dialog once they have', async ({ page }) => {
+  const [failed] = await seedFailedRuns('crm-sync', 1, 'hydration seed: CRM answered 503');
+  await signIn(page, 'oscar');
+  await slowScripts(page);
+  await page.goto(`/runs/${failed}`, { waitUntil: 'commit' });
+  const retry = page.getByRole('button', { name: 'Retry', exact: true });
+  await expect(retry).toBeVisible();
+  await retry.focus();
+  await page.keyboard.press('Enter');
+  expect(await page.evaluate(() => document.documentElement.hasAttribute('data-hydrated'))).toBe(false);
+  const dialog = page.getByRole('dialog');
+  await expect(dialog.getByRole('button', { name: 'Retry run' })).toBeVisible();
+  // Held once, given to React once: one dialog, and Escape closes it.
+  await page.keyboard.press('Escape');
+  await expect(dialog).toHaveCount(0);
+});
+
+test('a token named and submitted before the scripts have run is created, its name kept out of the URL', async ({ page }) => {
+  await signIn(page, 'ada');
+  await slowScripts(page);
+  await page.goto('/users/tokens', { waitUntil: 'commit' });
+  const name = page.getByLabel('Name');
+  await expect(name).toBeVisible();
+  const tokenName = `early-${Date.now()}`;
+  await name.fill(tokenName);
+  await page.locator('#token-role').selectOption('operator');
+  // Without the page's scripts, Enter submitted the form natively: a GET of ?name=… and no token.
+  await name.press('Enter');
+  expect(await page.evaluate(() => document.documentElement.hasAttribute('data-hydrated'))).toBe(false);
+  await expect(page.getByText(`Token ${tokenName} created`)).toBeVisible();
+  expect(new URL(page.url()).search).toBe('');
+  // What was chosen before the scripts ran counts too: the role, not the form's default.
+  await expect(page.getByRole('row', { name: new RegExp(tokenName) }).locator('[data-label="Role"]')).toHaveText('operator');
 });
