@@ -7,7 +7,7 @@ import { freshDatabase, type TestDatabase } from '../../../test/db';
 import { json, startTestServer, type TestServer } from '../../../test/fixtures/http-server';
 import { platformEvents, sleep, startTestBoss } from '../../../test/fixtures/platform';
 import { defineIntegration, type IntegrationDefinition } from '../contract';
-import { CircuitOpenError, isCircuitOpenError } from '../errors';
+import { CircuitOpenError, HttpError, isCircuitOpenError, isTransientError } from '../errors';
 import { buildRegistry, syncRegistry } from '../registry';
 import { acquireBreakerPermit, breakerDeferral, getBreaker, openBreaker, resetBreaker } from './breaker';
 import { createHttpClient } from './http';
@@ -117,5 +117,44 @@ describe('shared circuit breaker', () => {
     const [row] = await t.db.select().from(breakers).where(eq(breakers.key, 'erp'));
     expect(row.state).toBe('closed');
     expect((await platformEvents(t.db, 'breaker.closed')).length).toBe(2);
+  });
+
+  it('a request that was sent and failed throws its own error when its retry finds the breaker open', async () => {
+    // The request's own tries open the breaker (2 failures), or its half-open trial fails and
+    // re-opens it: either way a request went out, so the attempt failed. A circuit-open error
+    // here recorded it as deferred ("no request was sent") and never used up the run's attempts.
+    const retrying = (failures: number) =>
+      createHttpClient({
+        correlationId: 'c',
+        breaker: { db: t.db, boss, key: 'erp', policy: { failures, cooldownMs: 1_000 } },
+        defaults: { retries: 2, backoffBaseMs: 10, backoffMaxMs: 20 },
+      });
+    await resetBreaker(t.db, { key: 'erp', by: 'op', boss });
+    status = 503;
+    const before = server.requests.length;
+    const opened = await retrying(2)
+      .get(`${server.url}/opens`)
+      .catch((e: unknown) => e);
+    expect(server.requests.length - before).toBe(2);
+    expect(await breaker()).toMatchObject({ state: 'open' });
+    expect(opened).toBeInstanceOf(HttpError);
+    expect(isTransientError(opened)).toBe(true);
+    expect((opened as HttpError).status).toBe(503);
+
+    await sleep(1_100);
+    const trial = await retrying(3)
+      .get(`${server.url}/trial-fails`)
+      .catch((e: unknown) => e);
+    expect(server.requests.length - before).toBe(3);
+    expect(await breaker()).toMatchObject({ state: 'open' });
+    expect(trial).toBeInstanceOf(HttpError);
+    expect((trial as HttpError).status).toBe(503);
+
+    // Nothing sent at all: still a circuit-open error, and the attempt is deferred.
+    const refused = await retrying(3)
+      .get(`${server.url}/refused`)
+      .catch((e: unknown) => e);
+    expect(isCircuitOpenError(refused)).toBe(true);
+    expect(server.requests.length - before).toBe(3);
   });
 });

@@ -1,7 +1,16 @@
 import { DelegateBackoff, handleWhen, isTaskCancelledError, retry, timeout, TimeoutStrategy } from 'cockatiel';
 import type { PgBoss } from 'pg-boss';
 import type { Database } from '../../../db/client';
-import { HttpError, isCancelledError, isCircuitOpenError, isHttpError, NetworkError, PermanentError, TimeoutError } from '../errors';
+import {
+  HttpError,
+  isCancelledError,
+  isCircuitOpenError,
+  isHttpError,
+  isTransientError,
+  NetworkError,
+  PermanentError,
+  TimeoutError,
+} from '../errors';
 import { httpUrlProblem } from '../http-url';
 import type { RunLogger } from '../log';
 import { platformMetrics, statusClass } from '../observability/metrics';
@@ -341,6 +350,20 @@ export function createHttpClient(config: HttpClientConfig): HttpClient {
       const why = 'error' in reason ? (reason.error as Error).message : 'retryable result';
       config.log?.warn(`retrying ${method} ${target} in ${Math.round(delay)} ms (retry ${attempt} of ${retries}): ${why}`);
     });
+    // The last try that went out and failed as the breaker counts failures. When a retry then finds
+    // the breaker open (this request's own failures opened it, or it was the half-open trial), that
+    // failure is the request's outcome: a request was sent, so the attempt failed; it was not
+    // deferred with "no request was sent", which never used up the run's attempts.
+    let sentAndFailed: unknown;
+    const once = async (timeoutMs: number, token?: string) => {
+      try {
+        return await tryOnce(method, target, headers, body, timeoutMs, token);
+      } catch (error) {
+        if (!isCircuitOpenError(error)) sentAndFailed = isTransientError(error) ? error : undefined;
+        else if (sentAndFailed !== undefined) throw sentAndFailed;
+        throw error;
+      }
+    };
     try {
       return await policy.execute(async () => {
         const timeoutMs = options.timeoutMs ?? defaults.timeoutMs;
@@ -348,13 +371,13 @@ export function createHttpClient(config: HttpClientConfig): HttpClient {
         const useAuth = config.oauth2 !== undefined && options.auth !== false;
         const token = useAuth ? await config.oauth2!.getToken() : undefined;
         try {
-          return await tryOnce(method, target, headers, body, timeoutMs, token);
+          return await once(timeoutMs, token);
         } catch (error) {
           if (!(token && isHttpError(error) && error.status === 401)) throw error;
           config.oauth2!.invalidate(token);
           await error.response.body?.cancel().catch(() => {});
           config.log?.info(`${method} ${target} answered 401: fetching a new OAuth2 token and trying once more`);
-          return await tryOnce(method, target, headers, body, timeoutMs, await config.oauth2!.getToken());
+          return await once(timeoutMs, await config.oauth2!.getToken());
         }
       }, config.signal);
     } catch (error) {
