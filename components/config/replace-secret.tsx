@@ -4,6 +4,7 @@ import { useRouter } from 'next/navigation';
 import { useState, useTransition } from 'react';
 import { toast } from 'sonner';
 import { replaceSecretAction } from '@/app/(console)/integrations/[name]/config/actions';
+import { StaleRefusal } from '@/components/common/stale-merge-panel';
 import { Button } from '@/components/ui/button';
 import { Dialog, DialogContent, DialogDescription, DialogFooter, DialogHeader, DialogTitle, DialogTrigger } from '@/components/ui/dialog';
 import { Input } from '@/components/ui/input';
@@ -25,6 +26,8 @@ export function ReplaceSecret({
   const [open, setOpen] = useState(false);
   const [value, setValue] = useState('');
   const [error, setError] = useState<string | null>(null);
+  // Someone saved the configuration since this page was loaded: its version is sent with the value.
+  const [stale, setStale] = useState<{ message: string; latest: { updatedBy: string; updatedAt: string } | null } | null>(null);
   const [pending, start] = useTransition();
   const submit = (e: React.FormEvent) => {
     e.preventDefault();
@@ -34,8 +37,12 @@ export function ReplaceSecret({
         setValue('');
         setOpen(false);
         setError(null);
+        setStale(null);
         toast.success(`${name} ${isSet ? 'replaced' : 'set'}`);
         router.refresh();
+      } else if (result.status === 409) {
+        setError(null);
+        setStale({ message: result.error, latest: (result.details?.latest ?? null) as { updatedBy: string; updatedAt: string } | null });
       } else {
         setError(result.fieldErrors?.[`secrets.${name}`] ?? result.fieldErrors?.value ?? result.error);
       }
@@ -49,6 +56,7 @@ export function ReplaceSecret({
         if (!o) {
           setValue('');
           setError(null);
+          setStale(null);
         }
       }}
     >
@@ -68,6 +76,19 @@ export function ReplaceSecret({
               uses it.
             </DialogDescription>
           </DialogHeader>
+          {stale ? (
+            <StaleRefusal
+              message={stale.message}
+              latest={stale.latest}
+              kept="Your new value is still in the form."
+              reloadLabel="Reload, keeping my value"
+              onReload={() => {
+                // The page's configuration version comes back with the refresh; the value stays here.
+                setStale(null);
+                router.refresh();
+              }}
+            />
+          ) : null}
           <div className="grid gap-1.5">
             <Label htmlFor={`secret-${name}`}>New value</Label>
             <Input

@@ -36,3 +36,31 @@ test('admin replaces a credential and neither the old nor the new value is anywh
   await page.getByRole('button', { name: 'Save secret' }).click();
   await expect(page.getByText('clientSecret replaced')).toHaveCount(2);
 });
+
+test('a secret refused because the configuration changed meanwhile is saved after a reload, the value kept', async ({ page }) => {
+  await signIn(page, 'ada', '/integrations/crm-sync/credentials');
+  const row = page.getByTestId('secret-apiKey');
+  await row.getByRole('button', { name: /Replace|Set/ }).click();
+  const field = page.getByLabel('New value');
+  // Another admin saves an unrelated change after this page was loaded.
+  await db()`update integrations set version = version + 1, updated_by = 'grace.admin@junction.local', updated_at = now() where name = 'crm-sync'`;
+  const [before] = await db()<{ n: number }[]>`select count(*)::int as n from audit_log where field_name = 'secret.apiKey'`;
+  await field.fill('dev-crm-key-stale');
+  await page.getByRole('button', { name: 'Save secret' }).click();
+  const refusal = page.getByRole('alert').filter({ hasText: 'Changed by grace.admin@junction.local' });
+  await expect(refusal).toContainText('Your new value is still in the form.');
+  // Before, the dialog could only fail again: its version was the page's, and nothing reloaded it.
+  await refusal.getByRole('button', { name: 'Reload, keeping my value' }).click();
+  await expect(refusal).toHaveCount(0);
+  await expect(field).toHaveValue('dev-crm-key-stale');
+  await page.getByRole('button', { name: 'Save secret' }).click();
+  await expect(page.getByText(/apiKey (replaced|set)/)).toBeVisible();
+  const secretChanges = async () =>
+    (await db()<{ n: number }[]>`select count(*)::int as n from audit_log where field_name = 'secret.apiKey'`)[0].n;
+  expect(await secretChanges()).toBe(before.n + 1);
+  // Put the sandbox's key back so the CRM sync keeps working for other tests.
+  await row.getByRole('button', { name: 'Replace' }).click();
+  await page.getByLabel('New value').fill('dev-crm-key');
+  await page.getByRole('button', { name: 'Save secret' }).click();
+  await expect.poll(secretChanges).toBe(before.n + 2);
+});
