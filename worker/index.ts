@@ -4,7 +4,7 @@ import { connect, disconnect } from '../db/client';
 import { applyMigrations, migrationStatus } from '../db/migrate';
 import { ConfigError, loadEnv } from '../lib/env';
 import { integrations } from '../lib/integrations';
-import { startAlerting } from '../lib/platform/alerts';
+import { sealPlainSlackUrls, startAlerting } from '../lib/platform/alerts';
 import { createBoss } from '../lib/platform/execution/boss';
 import { startHeartbeat } from '../lib/platform/execution/heartbeat';
 import { startPruner } from '../lib/platform/execution/retention';
@@ -54,6 +54,10 @@ async function main() {
   }
   // A wrong JUNCTION_SECRETS_KEY stops here, before anything is written.
   await verifySecretsKeys(db, keyring);
+  // Slack URLs saved before they were treated as secrets move into sealed storage here: sealing
+  // needs the secrets key, which migrations do not have.
+  const sealedSlack = await sealPlainSlackUrls(db, { keyring });
+  if (sealedSlack.length > 0) console.log(`[worker] sealed the webhook URL of ${sealedSlack.length} Slack alert channel(s)`);
 
   // With start-up migrations off, pg-boss only checks its schema (installed by `npm run db:migrate`).
   const boss = createBoss(env.DATABASE_URL, { migrate: env.JUNCTION_MIGRATE_ON_START });

@@ -9,7 +9,10 @@ import type { ChannelResult, ChannelType, TChannelInput } from './channel-input'
  */
 
 export interface StoredConfig {
+  /** webhook. A Slack row keeps its URL here only until it is sealed (sealPlainSlackUrls). */
   url?: string;
+  /** slack: the host of the sealed URL, for a masked target (`hooks.slack.com/…`). */
+  urlHost?: string;
   to?: string[];
   from?: string;
   /** Without password. */
@@ -24,17 +27,25 @@ export function withoutPassword(url: string): { url: string; user: string | null
   return { url: u.toString().replace(/\/$/, ''), user, password };
 }
 
-export function secretField(type: ChannelType): 'hmacSecret' | 'smtpPassword' | null {
-  return type === 'webhook' ? 'hmacSecret' : type === 'email' ? 'smtpPassword' : null;
+export type SecretField = 'hmacSecret' | 'smtpPassword' | 'url';
+
+/** The field a channel type's one sealed secret is audited under: a Slack channel's URL is its secret. */
+export function secretField(type: ChannelType): SecretField {
+  return type === 'webhook' ? 'hmacSecret' : type === 'email' ? 'smtpPassword' : 'url';
 }
 
-/** The audited, comparable fields of a channel (never a secret). */
+/** The host of a URL for a masked target, or null when it does not parse. */
+export function urlHost(url: string): string | null {
+  return URL.canParse(url) ? new URL(url).host : null;
+}
+
+/** The audited, comparable fields of a channel (never a secret: a Slack URL is audited as its secret). */
 export function flatFields(name: string, type: ChannelType, isEnabled: boolean, config: StoredConfig): Record<string, unknown> {
   return {
     name,
     type,
     enabled: isEnabled,
-    url: config.url ?? null,
+    url: type === 'slack' ? null : (config.url ?? null),
     to: config.to ?? null,
     from: config.from ?? null,
     smtpUrl: config.smtpUrl ?? null,
@@ -61,8 +72,11 @@ export function secretChange(input: TChannelInput, existing: Existing | null): {
       if (input.hmacSecret === null || !sameType) return { config, change: removeIfAny() };
       return { config, change: { kind: 'keep' } };
     }
-    case 'slack':
-      return { config: { url: input.url }, change: removeIfAny() };
+    case 'slack': {
+      if (input.url !== undefined) return { config: { urlHost: urlHost(input.url) ?? undefined }, change: set(input.url) };
+      // Kept: the caller refused the edit already when there is no URL to keep (slackUrlMissing).
+      return { config: { urlHost: had === null ? undefined : (urlHost(had) ?? undefined) }, change: { kind: 'keep' } };
+    }
     case 'email': {
       const smtp = withoutPassword(input.smtpUrl);
       const config = { to: input.to, from: input.from, smtpUrl: smtp.url };
@@ -86,6 +100,14 @@ export function validationFailure(error: z.ZodError): ChannelResult {
   return { ok: false, code: 'invalid_input', message: `The channel was not saved: ${summary}`, fieldErrors };
 }
 
+/** A Slack channel needs a URL: given now, or stored before for a channel that was already Slack. */
+export function slackUrlMissing(input: TChannelInput, existing: Existing | null): ChannelResult | null {
+  if (input.type !== 'slack' || input.url !== undefined) return null;
+  if (existing?.row.type === 'slack' && existing.secret !== null) return null;
+  const message = 'url is required: paste the Slack incoming-webhook URL';
+  return { ok: false, code: 'invalid_input', message: `The channel was not saved: ${message}`, fieldErrors: { url: message } };
+}
+
 export function nameTaken(name: string): ChannelResult {
   const message = `a channel named '${name}' already exists; choose another name`;
   return { ok: false, code: 'conflict', message, fieldErrors: { name: message } };
@@ -101,10 +123,10 @@ export function auditEntries(
   before: Record<string, unknown> | null,
   after: Record<string, unknown>,
   secret: {
-    field: 'hmacSecret' | 'smtpPassword' | null;
+    field: SecretField;
     hadSecret: boolean;
     change: SecretChange;
-    previousField: 'hmacSecret' | 'smtpPassword' | null;
+    previousField: SecretField | null;
   },
 ): AuditEntry[] {
   const entries: AuditEntry[] = [];
@@ -118,7 +140,7 @@ export function auditEntries(
     entries.push({
       kind: 'config',
       integration: null,
-      fieldName: `channel.${name}.${secret.field ?? 'secret'}`,
+      fieldName: `channel.${name}.${secret.field}`,
       oldValue: secret.hadSecret ? { set: true } : null,
       newValue: { replaced: true },
     });

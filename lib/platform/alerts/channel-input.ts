@@ -15,9 +15,26 @@ const channelName = z
 const httpUrl = z
   .string({ error: 'url is required' })
   .trim()
-  .refine((v) => /^https?:\/\//i.test(v) && URL.canParse(v), {
+  .refine((v) => /^https?:\/\//i.test(v) && URL.canParse(v) && new URL(v).hostname !== '', {
     message: 'url must be an http(s):// URL, e.g. https://hooks.example.com/junction',
   });
+
+/**
+ * A Slack incoming-webhook URL is itself a credential (whoever holds it can post to the channel),
+ * so it is write-only like the SMTP password: empty (or absent) keeps the stored URL on update
+ * (the service refuses a new channel without one); only spaces is refused, not taken as "keep".
+ */
+const slackUrl = z.preprocess(
+  (v) => (v === '' || v === null ? undefined : v),
+  z
+    .string({ error: 'url must be text: the Slack incoming-webhook URL' })
+    .refine((v) => v.trim() !== '', {
+      message: 'url is only spaces: paste the Slack incoming-webhook URL, or leave the field empty to keep the current one',
+      abort: true,
+    })
+    .pipe(httpUrl)
+    .optional(),
+);
 
 const smtpUrl = z
   .string({ error: 'smtpUrl is required' })
@@ -41,7 +58,8 @@ const enabled = z.boolean({ error: 'enabled must be true or false' }).default(tr
 /**
  * What an admin submits for a channel. Secrets are write-only: on update, an omitted `hmacSecret`
  * keeps the stored one and `null` removes it; an `smtpUrl` without a password keeps the stored
- * password when it names the same user, and one without a user removes it.
+ * password when it names the same user, and one without a user removes it; a Slack channel's
+ * omitted or empty `url` keeps the stored URL.
  */
 export const ZChannelInput = z.discriminatedUnion(
   'type',
@@ -56,7 +74,7 @@ export const ZChannelInput = z.discriminatedUnion(
       ),
       enabled,
     }),
-    z.object({ type: z.literal('slack'), name: channelName, url: httpUrl, enabled }),
+    z.object({ type: z.literal('slack'), name: channelName, url: slackUrl, enabled }),
     z.object({
       type: z.literal('email'),
       name: channelName,
@@ -79,7 +97,10 @@ export interface ChannelView {
   type: ChannelType;
   enabled: boolean;
   version: number;
+  /** The webhook channel's URL; null for Slack, whose URL is a secret (see `slackUrl`). */
   url: string | null;
+  /** Slack: whether a URL is stored and its host, for a masked target (`hooks.slack.com/…`); never the URL. */
+  slackUrl: { set: boolean; host: string | null } | null;
   to: string[] | null;
   from: string | null;
   /** The SMTP URL without its password. */

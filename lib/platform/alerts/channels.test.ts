@@ -150,7 +150,7 @@ describe('alert channels', () => {
     });
     expect(stale.ok).toBe(false);
     expect(stale.ok ? '' : stale.message).toMatch(/changed by bob@example\.com at \d{4}-\d\d-\d\dT.*; reload/);
-    expect((await getChannel(t.db, { id }))?.url).toBe('https://hooks.slack.example/2');
+    expect(await channelTarget(t.db, { id, keyring })).toMatchObject({ url: 'https://hooks.slack.example/2' });
     expect((await getChannel(t.db, { id }))?.version).toBe(2);
   });
 

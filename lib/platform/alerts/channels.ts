@@ -1,8 +1,8 @@
 import { randomUUID } from 'node:crypto';
-import { asc, eq } from 'drizzle-orm';
+import { and, asc, eq, inArray, isNull, sql } from 'drizzle-orm';
 import type { DatabaseOrTransaction } from '../../../db/client';
 import { alertChannels, type AlertChannel } from '../../../db/schema';
-import { appendAudit } from '../governance/audit';
+import { appendAudit, recordAction } from '../governance/audit';
 import type { Keyring } from '../governance/crypto';
 import {
   auditEntries,
@@ -11,6 +11,8 @@ import {
   nameTaken,
   secretChange,
   secretField,
+  slackUrlMissing,
+  urlHost,
   validationFailure,
   type Existing,
   type StoredConfig,
@@ -21,9 +23,13 @@ import { openChannelSecret, sealChannelSecret } from './channel-secret';
 /**
  * The global alert channels, edited like configuration: validated with zod, checked against the
  * version the editor loaded, and audited one row per changed field ('channel.<name>.<field>').
- * A channel's one secret (the webhook's HMAC key or the SMTP password) is sealed with AAD
- * `channel/<id>` in `sealed_secret`; it is never returned and never audited (the trail says
- * `{ "replaced": true }`).
+ * A channel's one secret (the webhook's HMAC key, the SMTP password, or a Slack channel's URL,
+ * which is itself the credential) is sealed with AAD `channel/<id>` in `sealed_secret`; it is never
+ * returned and never audited (the trail says `{ "replaced": true }`).
+ *
+ * Slack channels saved before their URL was sealed still hold it in `config.url`: the worker seals
+ * those at start (sealPlainSlackUrls), an edit seals its row first, and until then reads never
+ * return it (the console gets the host only) while delivery still uses it.
  *
  * This file holds the commands and queries; channel-input.ts the form's schema and the shapes
  * read, channel-secret.ts the sealing, channel-changes.ts the stored shape and edit diffing.
@@ -42,6 +48,8 @@ export async function createChannel(
   if (!parsed.success) return validationFailure(parsed.error);
   const input = parsed.data;
   const id = randomUUID();
+  const missing = slackUrlMissing(input, null);
+  if (missing) return missing;
   const { config, change } = secretChange(input, null);
   try {
     return await db.transaction(async (tx) => {
@@ -83,9 +91,10 @@ export async function updateChannel(
   const input = parsed.data;
   try {
     return await db.transaction(async (tx): Promise<ChannelResult> => {
-      const [row] = await tx.select().from(alertChannels).where(eq(alertChannels.id, params.id)).for('update');
-      if (!row)
+      const [found] = await tx.select().from(alertChannels).where(eq(alertChannels.id, params.id)).for('update');
+      if (!found)
         return { ok: false, code: 'not_found', message: `alert channel ${params.id} does not exist (deleted?); reload the channel list` };
+      const row = (await sealPlainSlackUrls(tx, { keyring: params.keyring, ids: [found.id], actor: params.actor }))[0] ?? found;
       if (row.version !== params.expectedVersion) {
         return {
           ok: false,
@@ -98,6 +107,8 @@ export async function updateChannel(
         if (clash) return nameTaken(input.name);
       }
       const existing: Existing = { row, secret: row.sealedSecret ? openChannelSecret(params.keyring, row.id, row.sealedSecret) : null };
+      const missing = slackUrlMissing(input, existing);
+      if (missing) return missing;
       const { config, change } = secretChange(input, existing);
       const before = flatFields(row.name, row.type, row.enabled, row.config as StoredConfig);
       const after = flatFields(input.name, input.type, input.enabled, config);
@@ -131,6 +142,52 @@ export async function updateChannel(
   }
 }
 
+/**
+ * Moves the URL of Slack channels saved before it was sealed out of `config` into `sealed_secret`
+ * (all such channels, or those of `ids`), in one transaction, recorded as one action without any
+ * URL. Sealing needs the secrets key, which migrations do not have: the worker runs this at start
+ * and updateChannel for its row. Not a config change: version and updated_at/by stay. Returns the
+ * rows as written.
+ */
+export async function sealPlainSlackUrls(
+  db: DatabaseOrTransaction,
+  params: { keyring: Keyring; ids?: string[]; actor?: string },
+): Promise<AlertChannel[]> {
+  return db.transaction(async (tx) => {
+    const plain = await tx
+      .select()
+      .from(alertChannels)
+      .where(
+        and(
+          eq(alertChannels.type, 'slack'),
+          isNull(alertChannels.sealedSecret),
+          sql`${alertChannels.config} ->> 'url' is not null`,
+          params.ids ? inArray(alertChannels.id, params.ids) : undefined,
+        ),
+      )
+      .for('update');
+    const sealed: AlertChannel[] = [];
+    for (const row of plain) {
+      const url = String((row.config as StoredConfig).url);
+      const config: StoredConfig = { urlHost: urlHost(url) ?? undefined };
+      const [written] = await tx
+        .update(alertChannels)
+        .set({ config: config as Record<string, unknown>, sealedSecret: sealChannelSecret(params.keyring, row.id, url) })
+        .where(eq(alertChannels.id, row.id))
+        .returning();
+      sealed.push(written);
+    }
+    if (sealed.length > 0) {
+      await recordAction(tx, {
+        actor: params.actor ?? 'system',
+        action: 'slack_urls_sealed',
+        details: { channels: sealed.map((r) => r.name) },
+      });
+    }
+    return sealed;
+  });
+}
+
 // ---------------------------------------------------------------------------------------------
 // Queries
 // ---------------------------------------------------------------------------------------------
@@ -143,7 +200,14 @@ function toView(row: AlertChannel): ChannelView {
     type: row.type,
     enabled: row.enabled,
     version: row.version,
-    url: config.url ?? null,
+    url: row.type === 'slack' ? null : (config.url ?? null),
+    slackUrl:
+      row.type === 'slack'
+        ? {
+            set: row.sealedSecret !== null || typeof config.url === 'string',
+            host: config.urlHost ?? (typeof config.url === 'string' ? urlHost(config.url) : null),
+          }
+        : null,
     to: config.to ?? null,
     from: config.from ?? null,
     smtpUrl: config.smtpUrl ?? null,
@@ -174,8 +238,12 @@ export async function channelTarget(db: DatabaseOrTransaction, params: { id: str
   switch (row.type) {
     case 'webhook':
       return { id: row.id, name: row.name, type: 'webhook', url: String(config.url), hmacSecret: secret };
-    case 'slack':
-      return { id: row.id, name: row.name, type: 'slack', url: String(config.url) };
+    case 'slack': {
+      // A URL not sealed yet (saved before it was a secret) still delivers until the worker seals it.
+      const url = secret ?? config.url;
+      if (!url) throw new Error(`alert channel '${row.name}' has no Slack webhook URL; an admin needs to set it again`);
+      return { id: row.id, name: row.name, type: 'slack', url };
+    }
     case 'email': {
       const u = new URL(String(config.smtpUrl));
       const secure = u.protocol === 'smtps:';

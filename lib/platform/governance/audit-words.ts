@@ -31,6 +31,7 @@ const ACTION_LABELS: Record<string, string> = {
   breaker_open: 'Breaker opened by hand',
   alert_test: 'Test alert',
   secrets_reencrypt: 'Secrets re-encrypted',
+  slack_urls_sealed: 'Slack webhook URLs sealed',
   revert: 'Configuration reverted',
   api_token_create: 'API token created',
   api_token_revoke: 'API token revoked',
@@ -134,6 +135,10 @@ export function describeAction(action: string, value: unknown): AuditPart[] {
           `Re-encrypted ${plural(Number(d.integrationSecrets ?? 0), 'integration secret')} and ${plural(Number(d.channelSecrets ?? 0), 'channel secret')}${str(d.keyId) ? ` under key ${str(d.keyId)}` : ''}`,
         ),
       ];
+    case 'slack_urls_sealed': {
+      const channels = Array.isArray(d.channels) ? d.channels.map(String) : [];
+      return [text(`Moved the webhook URL of ${plural(channels.length, 'Slack channel')} into sealed storage: ${channels.join(', ')}`)];
+    }
     case 'api_token_create': {
       const expires = exact(d.expiresAt);
       return [
