@@ -22,11 +22,23 @@ export interface ChannelFormValue {
   smtpUrl: string;
   enabled: boolean;
   hmacSet: boolean;
+  /** Slack: a URL is stored (it is never sent to the browser; empty keeps it). */
+  urlSet: boolean;
 }
 
-const EMPTY: ChannelFormValue = { name: '', type: 'webhook', url: '', to: '', from: '', smtpUrl: '', enabled: true, hmacSet: false };
+const EMPTY: ChannelFormValue = {
+  name: '',
+  type: 'webhook',
+  url: '',
+  to: '',
+  from: '',
+  smtpUrl: '',
+  enabled: true,
+  hmacSet: false,
+  urlSet: false,
+};
 
-/** Add or edit an alert channel. Secrets are write-only: empty keeps the stored one. */
+/** Add or edit an alert channel. Secrets (a Slack URL included) are write-only: empty keeps the stored one. */
 export function ChannelForm({ initial, trigger }: { initial?: ChannelFormValue; trigger: React.ReactNode }) {
   const router = useRouter();
   const [open, setOpen] = useState(false);
@@ -109,7 +121,26 @@ export function ChannelForm({ initial, trigger }: { initial?: ChannelFormValue; 
               <option value="email">E-mail (SMTP)</option>
             </Select>
           </div>
-          {value.type !== 'email' ? (
+          {value.type === 'slack' ? (
+            <div className="grid gap-1.5">
+              <Label htmlFor="channel-url">Webhook URL</Label>
+              <Input
+                id="channel-url"
+                type="password"
+                autoComplete="new-password"
+                value={value.url}
+                onChange={(e) => set('url', e.target.value)}
+                placeholder={value.urlSet ? 'Set — leave blank to keep the current URL' : 'https://hooks.slack.com/services/…'}
+                aria-invalid={Boolean(errors.url)}
+                aria-describedby="channel-url-hint channel-url-error"
+              />
+              <p id="channel-url-hint" className="text-xs text-muted-foreground">
+                Anyone with this URL can post to the channel, so it is stored encrypted and never shown again.
+              </p>
+              <FieldError id="channel-url-error" message={errors.url} />
+            </div>
+          ) : null}
+          {value.type === 'webhook' ? (
             <div className="grid gap-1.5">
               <Label htmlFor="channel-url">URL</Label>
               <Input

@@ -15,7 +15,7 @@ import { Table, TableBody, TableCell, TableHead, TableHeader, TableRow } from '@
 import { cn } from '@/components/ui/utils';
 import { requireUser } from '@/lib/auth/guards';
 import { hasRole } from '@/lib/auth/roles';
-import { alertHistory, listChannels } from '@/lib/platform/alerts';
+import { alertHistory, listChannels, type ChannelView } from '@/lib/platform/alerts';
 import { parseSearchParams, ZTimeIdCursor, ZUrlText } from '@/lib/platform/params';
 import { getDb } from '@/lib/server/db';
 import { sendTestAlertAction } from './actions';
@@ -26,6 +26,12 @@ export const dynamic = 'force-dynamic';
 const STATUS_VARIANT = { delivered: 'success', partial: 'warning', undelivered: 'destructive', pending: 'outline' } as const;
 
 const ZAlertsParams = z.object({ integration: ZUrlText(100).optional(), before: ZTimeIdCursor('alert').optional() });
+
+/** A Slack webhook URL is a credential: only its host is shown, e.g. `hooks.slack.com/…`. */
+function slackTarget(url: ChannelView['slackUrl']): string {
+  if (!url?.set) return 'no webhook URL set';
+  return url.host ? `${url.host}/…` : 'webhook URL set';
+}
 
 export default async function AlertsPage({ searchParams }: { searchParams: Promise<Record<string, string | string[] | undefined>> }) {
   const user = await requireUser();
@@ -80,7 +86,7 @@ export default async function AlertsPage({ searchParams }: { searchParams: Promi
                     </TableCell>
                     <TableCell data-label="Type">{c.type}</TableCell>
                     <TableCell data-label="Target" className="max-w-xs truncate text-xs">
-                      {c.type === 'email' ? `${c.to?.join(', ')} via ${c.smtpUrl}` : c.url}
+                      {c.type === 'email' ? `${c.to?.join(', ')} via ${c.smtpUrl}` : c.type === 'slack' ? slackTarget(c.slackUrl) : c.url}
                       {c.hmacSecret?.set ? (
                         <Badge variant="outline" className="ml-2">
                           signed
@@ -117,7 +123,9 @@ export default async function AlertsPage({ searchParams }: { searchParams: Promi
                               version: c.version,
                               name: c.name,
                               type: c.type,
-                              url: c.url ?? '',
+                              // A Slack URL is a secret: the form starts empty and empty keeps it.
+                              url: c.type === 'slack' ? '' : (c.url ?? ''),
+                              urlSet: Boolean(c.slackUrl?.set),
                               to: c.to?.join(', ') ?? '',
                               from: c.from ?? '',
                               smtpUrl: c.smtpUrl ?? '',
