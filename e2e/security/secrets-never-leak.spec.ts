@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { db } from '../db';
+import { db, e2eState } from '../db';
 import { expect, signIn, test } from '../fixtures';
 
 const PAGES = [
@@ -22,10 +22,17 @@ const PAGES = [
   '/api/runs',
 ];
 
-test('distinctive secret values appear in no page, JSON response, run, log line or audit row', async ({ page }) => {
-  test.setTimeout(120_000);
+test('distinctive secret values appear in no page, JSON response, run, log line or audit row', async ({ page, browser }) => {
+  test.setTimeout(240_000);
   const marker = `zz${Date.now().toString(36)}`;
-  const secrets = { clientSecret: `cs-${marker}-Qx7`, apiKey: `ak-${marker}-Vb2`, hmac: `hm-${marker}-Lp9-0123456789` };
+  const secrets = {
+    clientSecret: `cs-${marker}-Qx7`,
+    apiKey: `ak-${marker}-Vb2`,
+    hmac: `hm-${marker}-Lp9-0123456789`,
+    // A Slack incoming-webhook URL is itself the credential: its path must never show either.
+    slackToken: `sl-${marker}-Wq4`,
+  };
+  const sandbox = e2eState().sandboxUrl;
   await signIn(page, 'ada', '/integrations/accounting-export/credentials');
   // Replace the export's client secret with a wrong, distinctive one, and run it: the token server refuses it.
   await page.getByTestId('secret-clientSecret').getByRole('button', { name: 'Replace' }).click();
@@ -44,6 +51,29 @@ test('distinctive secret values appear in no page, JSON response, run, log line 
   await page.getByLabel('HMAC signing secret (optional)').fill(secrets.hmac);
   await page.getByRole('button', { name: 'Save channel' }).click();
   await expect(page.getByText(`Channel Signed hook ${marker} added`)).toBeVisible();
+  await page.getByRole('button', { name: 'Add channel' }).click();
+  await page.getByLabel('Name').fill(`Team slack ${marker}`);
+  await page.getByLabel('Type').selectOption('slack');
+  await page.getByLabel('Webhook URL').fill(`${sandbox}/catcher/slack/${secrets.slackToken}`);
+  await page.getByRole('button', { name: 'Save channel' }).click();
+  await expect(page.getByText(`Channel Team slack ${marker} added`)).toBeVisible();
+  // Shown as its host only; the edit form starts empty (blank keeps the URL); delivery still reaches it.
+  const slackRow = page.getByRole('row', { name: new RegExp(`Team slack ${marker}`) });
+  await expect(slackRow.getByText(`${new URL(sandbox).host}/…`)).toBeVisible();
+  await slackRow.getByRole('button', { name: 'Edit' }).click();
+  await expect(page.getByLabel('Webhook URL')).toHaveValue('');
+  await page.getByRole('button', { name: 'Cancel' }).click();
+  await slackRow.getByRole('button', { name: 'Send test alert' }).click();
+  await page.getByRole('button', { name: 'Send test', exact: true }).click();
+  await expect
+    .poll(
+      async () => {
+        const caught = await fetch(`${sandbox}/catcher/messages?name=${secrets.slackToken}`);
+        return ((await caught.json()) as { data: unknown[] }).data.length;
+      },
+      { timeout: 60_000 },
+    )
+    .toBe(1);
 
   // Give the export something to book, so it must ask for a token: earlier specs may have
   // exported every invoice already, and a run with nothing to send never meets the token server.
@@ -63,6 +93,14 @@ test('distinctive secret values appear in no page, JSON response, run, log line 
     expect(res.status(), p).toBe(200);
     bodies.push(`${p}\n${await res.text()}`);
   }
+  // What a viewer gets: the rendered page and its HTML with the inline RSC payload.
+  const viewer = await browser.newContext({ baseURL: new URL(page.url()).origin, storageState: { cookies: [], origins: [] } });
+  const viewerPage = await viewer.newPage();
+  await signIn(viewerPage, 'vera', '/alerts');
+  bodies.push(`/alerts as vera\n${await viewerPage.content()}`);
+  const asVera = await viewerPage.request.get('/alerts');
+  bodies.push(`/alerts as vera (HTML)\n${await asVera.text()}`);
+  await viewer.close();
   const rows = await db()<{ t: string }[]>`
     select concat_ws(' ', (select string_agg(coalesce(old_value::text, '') || new_value::text, ' ') from audit_log),
                           (select string_agg(coalesce(error_message, '') || coalesce(result::text, '') || coalesce(plan::text, ''), ' ') from runs),
