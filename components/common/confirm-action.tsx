@@ -88,8 +88,10 @@ export function ConfirmAction<T>({
   }
   return (
     <Dialog open={open} onOpenChange={setOpen}>
+      {/* Not disabled while the action runs: the dialog covers it then, and the dialog gives focus
+          back to it when it closes (a disabled trigger dropped focus to the page's body). */}
       <DialogTrigger asChild>
-        <Button variant={variant} size={size} disabled={pending}>
+        <Button variant={variant} size={size}>
           {label}
         </Button>
       </DialogTrigger>

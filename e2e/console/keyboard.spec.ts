@@ -71,3 +71,19 @@ test('Escape from a dialog returns focus to the control that opened it: config r
   await expect(page.getByRole('dialog')).toHaveCount(0);
   await consolePage.expectFocused(retry);
 });
+
+test('confirming an action from the keyboard gives focus back to the button that opened it', async ({ page }) => {
+  test.setTimeout(180_000);
+  await signIn(page, 'oscar', '/integrations/crm-sync');
+  const consolePage = new ConsolePage(page);
+  const dryRun = page.getByRole('button', { name: 'Dry-run', exact: true });
+  await dryRun.focus();
+  await page.keyboard.press('Enter');
+  const dialog = page.getByRole('dialog', { name: 'Dry-run crm-sync?' });
+  await dialog.getByRole('button', { name: 'Start dry-run' }).focus();
+  await page.keyboard.press('Enter');
+  await expect(page.getByText('Dry-run started.')).toBeVisible();
+  await expect(dialog).toHaveCount(0);
+  // Before, the trigger was disabled while the action ran, and focus fell to the page's body.
+  await consolePage.expectFocused(dryRun);
+});
