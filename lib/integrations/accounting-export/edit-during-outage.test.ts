@@ -56,7 +56,7 @@ describe('an invoice edited during an outage of the accounting API', () => {
     await editInvoice(h.db.$client, editedId);
     await h.admin.clearFaults('accounting');
 
-    await waitForRun(h.db, runId, ['succeeded'], 120_000);
+    const run = await waitForRun(h.db, runId, ['succeeded'], 120_000);
     const afterRun = await h.admin.bookings();
     expect(afterRun.duplicates).toEqual([]);
     expect(afterRun.total).toBe(INVOICES);
@@ -65,8 +65,28 @@ describe('an invoice edited during an outage of the accounting API', () => {
     expect(used[0]).toMatchObject({ number: 1, outcome: 'failed' });
     expect(used.at(-1)).toMatchObject({ outcome: 'succeeded', resumedFrom: { updatedAt: expect.any(String), id: expect.any(String) } });
 
+    // The run's result and progress cover every attempt: what the stand-in booked for this run,
+    // not only what the last attempt added after the checkpoint.
+    const booked = bookedAtOutage.length;
+    expect(run.result).toMatchObject({
+      processed: INVOICES,
+      batches: INVOICES / 50,
+      alreadyBooked: 0,
+      summary: `Booked ${INVOICES} journal entries in ${INVOICES / 50} batches (${booked} of them in earlier attempts of this run); 0 rejected`,
+      earlierAttempts: { booked, done: booked, batches: booked / 50, alreadyBooked: 0, rejectedCount: 0 },
+    });
+    expect(run).toMatchObject({ progressDone: INVOICES, progressTotal: INVOICES });
+
+    // A new run starts from zero: the previous run's counts ride in the cursor and are ignored.
     const next = await runNow(h.db, h.boss, { integration: 'accounting-export', triggeredBy: 'ada@example.com' });
-    expect((await waitForRun(h.db, next.runId, ['succeeded'], 60_000)).result).toMatchObject({ processed: 1 });
+    const nextRun = await waitForRun(h.db, next.runId, ['succeeded'], 60_000);
+    expect(nextRun.result).toMatchObject({
+      processed: 1,
+      batches: 1,
+      summary: 'Booked 1 journal entries in 1 batches; 0 rejected',
+      earlierAttempts: null,
+    });
+    expect(nextRun).toMatchObject({ progressDone: 1, progressTotal: 1 });
     const report = exactlyOnceReport(await invoiceVersions(h.db.$client), await h.admin.bookedEntries());
     console.log(
       `edit during outage: invoices ${INVOICES}, booked at the outage ${bookedAtOutage.length}, attempts ${used.map((a) => `${a.number}:${a.outcome}`).join(' ')}, ` +

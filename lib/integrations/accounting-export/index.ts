@@ -17,7 +17,8 @@ import { countInvoicesAfter, invoiceExternalId, readInvoicesAfter, type ExportWa
  *   run's range) and still books nothing twice; an edited invoice is a new version, booked by the
  *   next run;
  * - after each acknowledged batch the position is checkpointed, so a retried attempt resumes
- *   there and the run's end commits it as the cursor;
+ *   there and the run's end commits it as the cursor; the checkpoint also carries the run's tally
+ *   so far, so the result of a resumed run counts the work of every attempt (ExportCheckpoint);
  * - invoices are read below the platform's late-commit-safe bound (ctx.captureBound), so an
  *   invoice whose transaction commits after the run read past its timestamp is not skipped.
  * The batch `Idempotency-Key` (derived from the batch's content) still makes the per-request
@@ -42,6 +43,33 @@ export interface Rejection {
   field: string;
   reason: string;
   stage: 'mapping' | 'api';
+}
+
+/** The run's counts up to a checkpoint. */
+interface ExportTally {
+  /** Invoices read and handled: booked, or rejected by the mapping or the API. */
+  done: number;
+  /** Entries the API answered as booked, replays included. */
+  booked: number;
+  /** Of `booked`, the versions the API had booked before (`replay`), not booked again. */
+  alreadyBooked: number;
+  batches: number;
+  rejectedCount: number;
+}
+
+const NO_TALLY: ExportTally = { done: 0, booked: 0, alreadyBooked: 0, batches: 0, rejectedCount: 0 };
+
+/**
+ * What the export checkpoints after each booked batch: the position and the run's tally up to it,
+ * so that an attempt resuming from it reports the whole run (every attempt), not only its own
+ * work. The tally belongs to the run that wrote it, yet the run's last checkpoint becomes the
+ * integration's cursor when the run ends: in a value read from the committed cursor (a new run)
+ * the tally is the previous run's and is ignored. The tally is read only from
+ * `ctx.run.resumedFrom`, and the position is copied out before it reaches the invoice queries.
+ * Absent in checkpoints and cursors written before it was added (counted as zero).
+ */
+interface ExportCheckpoint extends ExportWatermark {
+  tally?: ExportTally;
 }
 
 const MAX_LISTED_REJECTIONS = 200;
@@ -96,28 +124,38 @@ export const accountingExport = defineIntegration({
   async execute(ctx) {
     if (!ctx.map) throw new PermanentError('accounting-export needs a field mapping: open Mapping in the console and save one');
     // This run's last checkpoint when a retried attempt resumes, else the committed cursor.
-    const start = await ctx.cursor.get<ExportWatermark>();
+    const saved = await ctx.cursor.get<ExportCheckpoint>();
+    const start: ExportWatermark | undefined = saved ? { updatedAt: saved.updatedAt, id: saved.id } : undefined;
+    // What earlier attempts of this run did; a new run starts from zero whatever the cursor holds.
+    const earlier: ExportTally = {
+      ...NO_TALLY,
+      ...(ctx.run.resumedFrom ? (ctx.run.resumedFrom.value as ExportCheckpoint | null)?.tally : undefined),
+    };
     // Invoices changed before the run was requested and below every transaction still open.
     const { before } = await ctx.captureBound();
     const read = (after: ExportWatermark | undefined) => readInvoicesAfter(ctx.db, { after, limit: ctx.settings.batchSize, before });
     // The count (for progress) and the first page are read side by side.
     const first = read(start);
     first.catch(() => {});
-    const total = await countInvoicesAfter(ctx.db, { after: start, before });
+    const remaining = await countInvoicesAfter(ctx.db, { after: start, before });
+    // Progress covers the whole run: what earlier attempts handled, then the invoices left.
+    const total = earlier.done + remaining;
     ctx.log.info(
-      `exporting ${total} invoices changed since ${start ? start.updatedAt : 'the beginning'}${ctx.run.resumedFrom ? " (resuming from this run's checkpoint)" : ''}, before ${before}`,
+      `exporting ${remaining} invoices changed since ${start ? start.updatedAt : 'the beginning'}${ctx.run.resumedFrom ? " (resuming from this run's checkpoint)" : ''}, before ${before}`,
       { batchSize: ctx.settings.batchSize },
     );
-    ctx.progress(0, total);
+    ctx.progress(earlier.done, total);
 
+    // The counts are the run's; the rejections are listed for this attempt only: a list is not
+    // carried in the checkpoint, written after every batch and limited to 64 KB.
     const rejections: Rejection[] = [];
-    let rejectedCount = 0;
-    let booked = 0;
-    let alreadyBooked = 0;
+    let { rejectedCount, booked, alreadyBooked, batches, done } = earlier;
     let wouldPost = 0;
-    let batches = 0;
-    let done = 0;
     let position = start;
+    const checkpointAt = (at: ExportWatermark): ExportCheckpoint => ({
+      ...at,
+      tally: { done, booked, alreadyBooked, batches, rejectedCount },
+    });
     const reject = (r: Rejection) => {
       rejectedCount++;
       if (rejections.length < MAX_LISTED_REJECTIONS) rejections.push(r);
@@ -176,18 +214,22 @@ export const accountingExport = defineIntegration({
       if (posting) await checkpointed;
       position = page[page.length - 1].position;
       done += page.length;
-      checkpointed = ctx.cursor.checkpoint(position, { withNextRequest: posting });
+      checkpointed = ctx.cursor.checkpoint(checkpointAt(position), { withNextRequest: posting });
       checkpointed.catch(() => {});
       page = await next;
       ctx.progress(done, Math.max(total, done));
     }
     // The last batch has no next request: its checkpoint is written now.
-    if (position !== start) await ctx.cursor.checkpoint(position);
+    if (position && position !== start) await ctx.cursor.checkpoint(checkpointAt(position));
     await checkpointed;
 
+    const notes = [
+      earlier.booked ? `${earlier.booked} of them in earlier attempts of this run` : '',
+      alreadyBooked ? `${alreadyBooked} of them booked before, not again` : '',
+    ].filter(Boolean);
     const summary = ctx.dryRun
       ? `Would post ${wouldPost} journal entries in ${batches} batches to ${ctx.settings.baseUrl}; ${rejectedCount} rejected by the mapping`
-      : `Booked ${booked} journal entries in ${batches} batches${alreadyBooked ? ` (${alreadyBooked} of them booked before, not again)` : ''}; ${rejectedCount} rejected`;
+      : `Booked ${booked} journal entries in ${batches} batches${notes.length ? ` (${notes.join('; ')})` : ''}; ${rejectedCount} rejected`;
     ctx.log.info(summary);
     return {
       processed: ctx.dryRun ? wouldPost : booked,
@@ -197,7 +239,9 @@ export const accountingExport = defineIntegration({
       rejectedCount,
       rejected: rejections,
       watermark: position ?? null,
-      resumedFrom: ctx.run.resumedFrom ? (ctx.run.resumedFrom.value as ExportWatermark) : null,
+      resumedFrom: ctx.run.resumedFrom ? (start ?? null) : null,
+      // The share of the counts above done by earlier attempts of this run (null: not resumed).
+      earlierAttempts: ctx.run.resumedFrom ? earlier : null,
     };
   },
 });

@@ -118,7 +118,15 @@ describe('accounting-export through worker processes', () => {
     const [last] = await h.db.execute<{ updated_at: string; id: string }>(sql`
       select to_char(updated_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') as updated_at, id
         from invoices where status = 'posted' order by updated_at desc, id desc limit 1`);
-    expect(await cursorOf(h.db, 'accounting-export')).toEqual({ updatedAt: last.updated_at, id: last.id });
+    // The run's last checkpoint, its counts included (a next run reads only the position).
+    expect(await cursorOf(h.db, 'accounting-export')).toEqual({ updatedAt: last.updated_at, id: last.id, tally: expect.any(Object) });
     expect(run.result).toMatchObject({ watermark: { updatedAt: last.updated_at, id: last.id } });
+    // The result covers both workers' attempts: every booking the stand-in made for this run (a
+    // batch booked just before the kill is replayed by the next attempt and counted once).
+    expect(run.result).toMatchObject({
+      processed: bookings.total,
+      earlierAttempts: expect.objectContaining({ booked: expect.any(Number) }),
+    });
+    expect(run).toMatchObject({ progressDone: INVOICES, progressTotal: INVOICES });
   }, 180_000);
 });
