@@ -15,7 +15,8 @@ import { defineIntegration, httpUrl } from '../../platform/contract';
  *   shift under the walk, and contacts sharing an updated_at are re-read, never skipped;
  * - after each applied page the position is checkpointed (`updatedSince` = the page's last
  *   updated_at, inclusive, so ties at the boundary are read again): a retried attempt resumes
- *   there, and the run's end commits it as the cursor;
+ *   there, and the run's end commits it as the cursor; the checkpoint also carries the run's
+ *   counts so far, so the result of a resumed run covers every attempt (SyncCheckpoint);
  * - each customer remembers the version it holds (`external_updated_at`); an older version is
  *   never applied over a newer one, so a delayed or superseded attempt cannot undo a later change.
  * The CRM's updated_at must only grow at each change of a contact (the stand-in guarantees it).
@@ -50,6 +51,25 @@ export interface ApplyCounts {
   unchanged: number;
   /** Versions older than the one the customer already holds: not applied. */
   stale: number;
+}
+
+/** The run's counts up to a checkpoint. */
+interface SyncTally extends ApplyCounts {
+  pages: number;
+}
+
+const NO_TALLY: SyncTally = { created: 0, updated: 0, unchanged: 0, stale: 0, pages: 0 };
+
+/**
+ * What crm-sync checkpoints after each applied page: the position and the run's counts up to it,
+ * so that an attempt resuming from it reports the whole run (every attempt), not only its own
+ * work. The counts belong to the run that wrote them, yet the run's last checkpoint becomes the
+ * integration's cursor when the run ends: in a value read from the committed cursor (a new run)
+ * they are the previous run's and are ignored. They are read only from `ctx.run.resumedFrom`.
+ * Absent in checkpoints and cursors written before they were added (counted as zero).
+ */
+interface SyncCheckpoint extends SyncCursor {
+  tally?: SyncTally;
 }
 
 /**
@@ -114,10 +134,20 @@ export const crmSync = defineIntegration({
   },
   async execute(ctx) {
     // This run's last checkpoint when a retried attempt resumes, else the committed cursor.
-    const cursor = await ctx.cursor.get<SyncCursor>();
-    const counts: ApplyCounts = { created: 0, updated: 0, unchanged: 0, stale: 0 };
+    const cursor = await ctx.cursor.get<SyncCheckpoint>();
+    // What earlier attempts of this run did; a new run starts from zero whatever the cursor holds.
+    // A resumed attempt reads the contacts at its checkpoint's updated_at again (inclusive): they
+    // count again, mostly as unchanged.
+    const { pages: earlierPages, ...earlier }: SyncTally = {
+      ...NO_TALLY,
+      ...(ctx.run.resumedFrom ? (ctx.run.resumedFrom.value as SyncCheckpoint | null)?.tally : undefined),
+    };
+    const counts: ApplyCounts = { ...earlier };
+    const handled = () => counts.created + counts.updated + counts.unchanged + counts.stale;
+    const handledEarlier = handled();
+    if (ctx.run.resumedFrom) ctx.progress(handledEarlier);
     let pageToken: string | null = null;
-    let pages = 0;
+    let pages = earlierPages;
     const headers: Record<string, string> = ctx.secrets.apiKey ? { 'x-api-key': ctx.secrets.apiKey } : {};
     ctx.log.info(
       `pulling contacts changed since ${cursor?.updatedSince ?? 'the beginning'}${ctx.run.resumedFrom ? " (resuming from this run's checkpoint)" : ''}`,
@@ -133,16 +163,23 @@ export const crmSync = defineIntegration({
       // Applied: the next attempt of this run starts here (inclusive, so contacts sharing the last
       // updated_at are read again rather than skipped).
       const last = page.data.at(-1);
-      if (last) await ctx.cursor.checkpoint({ updatedSince: last.updated_at } satisfies SyncCursor);
+      if (last) await ctx.cursor.checkpoint({ updatedSince: last.updated_at, tally: { ...counts, pages } } satisfies SyncCheckpoint);
       pageToken = page.next_cursor;
-      const seen = counts.created + counts.updated + counts.unchanged + counts.stale;
-      ctx.progress(seen);
+      ctx.progress(handled());
       ctx.log.info(`page ${pages}: ${page.data.length} contacts`, { ...counts });
     } while (pageToken);
-    const processed = counts.created + counts.updated + counts.unchanged + counts.stale;
+    const processed = handled();
     const summary =
       `${ctx.dryRun ? 'Would create' : 'Created'} ${counts.created}, ${ctx.dryRun ? 'would update' : 'updated'} ${counts.updated}, ${counts.unchanged} unchanged` +
-      (counts.stale ? `, ${counts.stale} older than what is applied (skipped)` : '');
-    return { processed, summary, ...counts, pages };
+      (counts.stale ? `, ${counts.stale} older than what is applied (skipped)` : '') +
+      (handledEarlier ? ` (${handledEarlier} of these contacts in earlier attempts of this run)` : '');
+    return {
+      processed,
+      summary,
+      ...counts,
+      pages,
+      // The share of the counts above done by earlier attempts of this run (null: not resumed).
+      earlierAttempts: ctx.run.resumedFrom ? { ...earlier, pages: earlierPages } : null,
+    };
   },
 });

@@ -148,7 +148,7 @@ describe('crm-sync under change', () => {
       30_000,
     );
     await h.admin.clearFaults('crm');
-    await waitForRun(h.db, runId, ['succeeded'], 60_000);
+    const run = await waitForRun(h.db, runId, ['succeeded'], 60_000);
 
     const rows = (await h.db.select().from(attempts).where(eq(attempts.runId, runId)).orderBy(asc(attempts.startedAt))).filter(
       (a) => a.outcome !== 'deferred',
@@ -160,6 +160,28 @@ describe('crm-sync under change', () => {
     expect(group.filter((c) => now.get(c.id)?.version !== tie).map((c) => c.id)).toEqual([]);
     expectInSync(await h.admin.contacts(), now);
     expect(await outOfOrder()).toEqual([]);
+
+    // The result counts every attempt: all 30 contacts created by this run, some of them by the
+    // first attempt; the retry read those again (inclusive checkpoint) and found them unchanged.
+    expect(run.result).toMatchObject({ created: 30, updated: 0, stale: 0 });
+    const earlier = (run.result as { earlierAttempts: { created: number } | null }).earlierAttempts;
+    expect(earlier?.created).toBeGreaterThan(0);
+    expect(run.result?.summary).toContain('in earlier attempts of this run');
+    expect(run.progressDone).toBe(run.result?.processed);
+
+    // A new run starts from zero: it reads the 30 again (inclusive cursor) and only finds them unchanged.
+    const next = await runNow(h.db, h.boss, { integration: 'crm-sync', triggeredBy: 'ada@example.com' });
+    const nextRun = await waitForRun(h.db, next.runId, ['succeeded'], 60_000);
+    expect(nextRun.result).toMatchObject({
+      processed: 30,
+      created: 0,
+      updated: 0,
+      unchanged: 30,
+      pages: Math.ceil(30 / 7),
+      summary: 'Created 0, updated 0, 30 unchanged',
+      earlierAttempts: null,
+    });
+    expect(nextRun.progressDone).toBe(30);
     console.log(
       `crm ties: 30 contacts at ${tie}, pages of 7, attempts ${rows.map((a) => `${a.number}:${a.outcome}`).join(' ')}, resumed from ${JSON.stringify(rows.at(-1)!.resumedFrom)}, missing 0`,
     );
