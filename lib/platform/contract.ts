@@ -164,7 +164,8 @@ export interface IncomingEvent {
  * event with its processing run in one transaction and answers 2xx only after that commit. Runs
  * (same retries, breaker, dry-run, logs and alerts as every run) hand the events to `handle`, in
  * order, `batchSize` at a time; an event older (by `versionFrom`) than one already applied with
- * the same ordering key is recorded as stale and never handed over.
+ * the same ordering key, or of the same version as it, is recorded as stale and never handed over,
+ * and a replay of an event already processed is not handed over again.
  */
 export interface EventsDeclaration<Settings = unknown> {
   /**

@@ -23,6 +23,8 @@ import { hmacSignature } from './signature';
 
 const applied: { integration: string; id: string; type: string; version: number | null; attempt: number }[] = [];
 let failTransiently = 0;
+/** Event ids the 'hooked' handler refuses (PermanentError) while they are in the set. */
+const refused = new Set<string>();
 /** Holds the 'grouped' handler (its transaction open, its rows as the intake wrote them) until released. */
 const gate = Promise.withResolvers<void>();
 
@@ -46,6 +48,7 @@ const defs = [
         }
         // Checked first: `applied` is memory, which a rolled-back transaction does not undo.
         if (events.some((e) => e.type === 'poison')) throw new PermanentError('cannot apply a poison event');
+        if (events.some((e) => refused.has(e.id))) throw new PermanentError('the host refuses it for now');
         for (const e of events) {
           if (!ctx.dryRun) applied.push({ integration: 'hooked', id: e.id, type: e.type, version: e.version, attempt: ctx.run.attempt });
         }
@@ -275,7 +278,9 @@ describe('webhook intake', () => {
       const rows = await t.db.select().from(webhookEvents).where(eq(webhookEvents.integration, 'hooked'));
       return rows.filter((r) => r.replays > 0).every((r) => r.status !== 'pending') ? rows : undefined;
     });
-    expect(applied.filter((x) => x.id === 'evt-a').length).toBe(before + 1);
+    // evt-a was processed: the replay has nothing to do and says so; it is never applied twice.
+    expect(applied.filter((x) => x.id === 'evt-a').length).toBe(before);
+    expect(await eventRow('hooked', 'evt-a')).toMatchObject({ status: 'processed', outcome: expect.stringContaining('already applied') });
     expect((await eventRow('hooked', 'evt-poison'))!.status).toBe('failed');
     const audit = await t.db.select().from(auditLog).where(eq(auditLog.fieldName, 'events.replay'));
     expect(audit).toHaveLength(1);
@@ -288,6 +293,44 @@ describe('webhook intake', () => {
     expect(counts.rejected).toBe(9 + 1);
     const page = await listEvents(t.db, 'hooked', { limit: 50, q: 'evt-1' }, { redact: ['card'] });
     expect(page.rows.map((r) => r.payload)).toEqual([expect.objectContaining({ card: '[redacted]' })]);
+  });
+
+  it('never hands over a version already applied again, under a new event id or by a replay', async () => {
+    const v1 = JSON.stringify({ type: 'thing.created', key: 'k-same', version: 1 });
+    expect((await deliver('hooked', signed(v1, { id: 'evt-same-1' }), v1)).status).toBe(200);
+    expect((await processed('hooked', 'evt-same-1')).status).toBe('processed');
+    // The sender sends the same change again under another id: same key, same version.
+    expect((await deliver('hooked', signed(v1, { id: 'evt-same-2' }), v1)).status).toBe(200);
+    const again = await processed('hooked', 'evt-same-2');
+    expect(again.status).toBe('stale');
+    expect(again.outcome).toContain('already applied: version 1 of k-same was applied by event evt-same-1');
+    expect(applied.filter((a) => a.id.startsWith('evt-same-'))).toHaveLength(1);
+
+    // Replaying the applied event changes nothing and says so.
+    const replay = await replayEvents(t.db, boss, { integration: 'hooked', eventIds: ['evt-same-1'], actor: 'oscar' });
+    const [replayed] = await waitFor('the replay to finish', async () => {
+      const rows = await t.db.select().from(webhookEvents).where(eq(webhookEvents.eventId, 'evt-same-1'));
+      return rows[0]?.status !== 'pending' ? rows : undefined;
+    });
+    expect(replayed).toMatchObject({ status: 'processed', replays: 1, outcome: expect.stringContaining('already applied') });
+    expect(applied.filter((a) => a.id.startsWith('evt-same-'))).toHaveLength(1);
+    const [run] = await waitFor('the replay run to end', async () => {
+      const rows = await t.db.select().from(runs).where(eq(runs.id, replay.runId!));
+      return rows[0]?.status === 'succeeded' ? rows : undefined;
+    });
+    expect((run.result as { summary: string }).summary).toContain('1 already applied (not applied again)');
+  });
+
+  it('a replay of a failed event applies it once its cause is fixed', async () => {
+    refused.add('evt-refused');
+    const body = JSON.stringify({ type: 'thing.created', key: 'k-refused', version: 1 });
+    expect((await deliver('hooked', signed(body, { id: 'evt-refused' }), body)).status).toBe(200);
+    expect(await processed('hooked', 'evt-refused')).toMatchObject({ status: 'failed', outcome: expect.stringContaining('refuses it') });
+    refused.delete('evt-refused');
+    await replayEvents(t.db, boss, { integration: 'hooked', eventIds: ['evt-refused'], actor: 'oscar' });
+    const row = await processed('hooked', 'evt-refused');
+    expect(row).toMatchObject({ status: 'processed', outcome: null, replays: 1 });
+    expect(applied.filter((a) => a.id === 'evt-refused')).toHaveLength(1);
   });
 
   it('a dry-run reads pending events and applies nothing', async () => {
@@ -418,7 +461,7 @@ describe('webhook intake', () => {
     expect(applied.filter((a) => a.integration === 'grouped')).toHaveLength(40);
   });
 
-  it("replays a filtered set at bulk retry's pace, none while the breaker is open, each event once; a cancel puts them back", async () => {
+  it("replays a filtered set at bulk retry's pace, none while the breaker is open, none applied twice; a cancel puts them back", async () => {
     const burst = () => applied.filter((a) => a.id.startsWith('burst-')).length;
     const before = burst();
     await openBreaker(t.db, { key: 'grouped', by: 'op@example.com' });
@@ -448,7 +491,7 @@ describe('webhook intake', () => {
     });
     expect(first).toHaveLength(1);
     const done = await waitFor(
-      'every replayed event to be applied',
+      'every replayed event to be handled',
       async () => {
         const rows = await burstRows();
         return rows.every((r) => r.status === 'processed') ? rows : undefined;
@@ -456,8 +499,9 @@ describe('webhook intake', () => {
       30_000,
     );
     expect(done).toHaveLength(40);
-    // Each event applied once more, by its own paced run or a later one, never before its run was released.
-    expect(burst()).toBe(before + 40);
+    // They were processed before: each replay says so and none is applied twice.
+    expect(done.every((r) => r.outcome?.startsWith('already applied'))).toBe(true);
+    expect(burst()).toBe(before);
     const released = (await heldRuns()).map((r) => r.releasedAt!.getTime()).sort((a, b) => a - b);
     expect(released).toHaveLength(4);
     for (let i = 1; i < released.length; i++) expect(released[i] - released[i - 1]).toBeGreaterThanOrEqual(1_900);
@@ -474,7 +518,7 @@ describe('webhook intake', () => {
     expect(rows.every((r) => r.status === 'processed')).toBe(true);
     expect(rows.filter((r) => r.eventId.startsWith('burst-1')).every((r) => r.replayRunId === null && r.replays === 2)).toBe(true);
     await new Promise((r) => setTimeout(r, 1_000));
-    expect(burst()).toBe(before + 40);
+    expect(burst()).toBe(before);
   });
 
   it('takes HMAC-SHA256 deliveries over HTTP end to end: signed ones applied once, forged, stale and swapped ones 401', async () => {

@@ -13,6 +13,9 @@ import { inRolledBackTransaction } from '../resilience/dry-run';
  * a time), `batchSize` per transaction. In that transaction the platform locks the events, skips
  * any no longer pending (another attempt applied it), recognises a late older event by its
  * ordering key and version (marked 'stale' with the newer version it lost to, never handed over),
+ * never hands over an already-applied version again (the same key and version under another event
+ * id: 'stale', "already applied") nor a replay of a processed event (it stays 'processed', "already
+ * applied": replay re-runs failed and stale events, it never applies an event twice),
  * calls `handle(events, ctx, tx)` — the handler writes through `tx` — and marks the events
  * processed: the effect and the mark commit together, so a kill at any point applies an event
  * once or not at all. A PermanentError marks that batch 'failed' (replayable from the console) and
@@ -41,7 +44,7 @@ export async function applyPendingEvents(
   const { integration, events, ctx, run } = params;
   const batchSize = events.batchSize ?? 1;
   const inTx = <T>(fn: (tx: Transaction) => Promise<T>) => (run.dryRun ? inRolledBackTransaction(db, fn) : db.transaction(fn));
-  const counts = { processed: 0, stale: 0, failed: 0, skipped: 0 };
+  const counts = { processed: 0, stale: 0, alreadyApplied: 0, failed: 0, skipped: 0 };
   let lastId = 0;
 
   for (;;) {
@@ -65,7 +68,7 @@ export async function applyPendingEvents(
     for (let i = 0; i < page.length; i += batchSize) {
       if (ctx.signal.aborted) throw ctx.signal.reason;
       await applyIds(page.slice(i, i + batchSize).map((r) => r.id));
-      ctx.progress(counts.processed + counts.stale + counts.failed);
+      ctx.progress(counts.processed + counts.stale + counts.alreadyApplied + counts.failed);
     }
   }
 
@@ -74,6 +77,7 @@ export async function applyPendingEvents(
       const done = await inTx((tx) => applyBatch(tx, { integration, events, ctx, runId: run.id, ids }));
       counts.processed += done.processed;
       counts.stale += done.stale;
+      counts.alreadyApplied += done.alreadyApplied;
       counts.skipped += done.skipped;
       for (const line of done.staleLines) ctx.log.info(line);
     } catch (error) {
@@ -96,16 +100,17 @@ export async function applyPendingEvents(
   }
   const parts = [`${counts.processed} applied`];
   if (counts.stale) parts.push(`${counts.stale} stale (older than an applied version)`);
+  if (counts.alreadyApplied) parts.push(`${counts.alreadyApplied} already applied (not applied again)`);
   if (counts.failed) parts.push(`${counts.failed} failed`);
   const summary = `${run.dryRun ? 'Dry-run: would have ' : ''}Events: ${parts.join(', ')}`;
   ctx.log.info(summary);
-  return { processed: counts.processed, stale: counts.stale, failed: counts.failed, summary };
+  return { processed: counts.processed, stale: counts.stale, alreadyApplied: counts.alreadyApplied, failed: counts.failed, summary };
 }
 
 async function applyBatch(
   tx: Transaction,
   p: { integration: string; events: EventsDeclaration; ctx: IntegrationContext<unknown>; runId: string; ids: number[] },
-): Promise<{ processed: number; stale: number; skipped: number; staleLines: string[] }> {
+): Promise<{ processed: number; stale: number; alreadyApplied: number; skipped: number; staleLines: string[] }> {
   const rows = await tx
     .select()
     .from(webhookEvents)
@@ -113,7 +118,7 @@ async function applyBatch(
     .orderBy(asc(webhookEvents.id))
     .for('update');
   const skipped = p.ids.length - rows.length;
-  if (rows.length === 0) return { processed: 0, stale: 0, skipped, staleLines: [] };
+  if (rows.length === 0) return { processed: 0, stale: 0, alreadyApplied: 0, skipped, staleLines: [] };
 
   const keys = [...new Set(rows.filter((r) => r.orderingKey !== null && r.version !== null).map((r) => r.orderingKey!))];
   const newest = new Map<string, { version: number; eventId: string }>();
@@ -127,11 +132,31 @@ async function applyBatch(
   }
   const fresh: WebhookEvent[] = [];
   const stale: { row: WebhookEvent; lostTo: { version: number; eventId: string } }[] = [];
+  const alreadyApplied: { row: WebhookEvent; outcome: string; status: 'processed' | 'stale' }[] = [];
   for (const row of rows) {
+    // A replay of an applied event has nothing left to do: handing it over again would apply it twice.
+    if (row.replayedFrom === 'processed') {
+      alreadyApplied.push({
+        row,
+        status: 'processed',
+        outcome: 'already applied: this event was processed before the replay; not applied again',
+      });
+      continue;
+    }
     if (row.orderingKey !== null && row.version !== null) {
       const current = newest.get(row.orderingKey);
       if (current && row.version < current.version) {
         stale.push({ row, lostTo: current });
+        continue;
+      }
+      // The same version again (the sender re-sent it under a new id, or it failed and another event
+      // applied that version meanwhile): applying it would repeat the change.
+      if (current && row.version === current.version) {
+        alreadyApplied.push({
+          row,
+          status: 'stale',
+          outcome: `already applied: version ${row.version} of ${row.orderingKey} was applied by event ${current.eventId}; not applied again`,
+        });
         continue;
       }
       newest.set(row.orderingKey, { version: row.version, eventId: row.eventId });
@@ -145,6 +170,14 @@ async function applyBatch(
     await tx
       .update(webhookEvents)
       .set({ status: 'stale', outcome, runId: p.runId, processedAt: sql`now()` })
+      .where(eq(webhookEvents.id, row.id));
+  }
+  for (const { row, status, outcome } of alreadyApplied) {
+    staleLines.push(`event ${row.eventId} (${row.eventType}) ${outcome}`);
+    // A replayed processed event keeps its first processing time: that is when it was applied.
+    await tx
+      .update(webhookEvents)
+      .set({ status, outcome, runId: p.runId, processedAt: sql`coalesce(${webhookEvents.processedAt}, now())` })
       .where(eq(webhookEvents.id, row.id));
   }
   if (fresh.length) {
@@ -173,5 +206,5 @@ async function applyBatch(
         });
     }
   }
-  return { processed: fresh.length, stale: stale.length, skipped, staleLines };
+  return { processed: fresh.length, stale: stale.length, alreadyApplied: alreadyApplied.length, skipped, staleLines };
 }

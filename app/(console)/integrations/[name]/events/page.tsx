@@ -157,7 +157,7 @@ export default async function EventsPage({
           <ConfirmAction<{ replayed: number }>
             label="Replay all matching"
             title="Replay every matching event?"
-            description="Each matching event that is not pending goes back to pending and is applied again, in order, by an event run (retries and breaker as for every run; at most 1 000 at once). The replay is recorded in the audit trail."
+            description="Each matching event that is not pending goes back to pending and is applied again, in order, by an event run (retries and breaker as for every run; at most 1 000 at once). An event already processed, or a version already applied, is recorded “already applied” and not applied twice. The replay is recorded in the audit trail."
             confirmLabel="Replay"
             action={replayEventsAction.bind(null, { integration: name, filter: { status: filter.status, type: filter.type, q: filter.q } })}
             successMessage="Replay queued."
@@ -237,7 +237,7 @@ export default async function EventsPage({
                     <ConfirmAction<{ replayed: number }>
                       label="Replay"
                       title={`Replay event ${e.eventId}?`}
-                      description="It goes back to pending and is applied again by an event run. An older version than one already applied is recorded stale, not applied. Recorded in the audit trail."
+                      description="It goes back to pending and is applied again by an event run. An event already processed, or a version already applied, is recorded “already applied” and not applied twice; an older version is recorded stale. Recorded in the audit trail."
                       confirmLabel="Replay"
                       action={replayEventsAction.bind(null, { integration: name, eventIds: [e.eventId] })}
                       successMessage="Replay queued."
