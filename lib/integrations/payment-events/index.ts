@@ -122,11 +122,20 @@ async function applyPayout(tx: Transaction, event: IncomingEvent): Promise<strin
         currency: sql`excluded.currency`,
         paidOutAt: sql`excluded.paid_out_at`,
       },
+      // The same payout at the same or an older version is already recorded.
+      setWhere: sql`${paymentPayouts.payoutId} <> excluded.payout_id or coalesce(${paymentPayouts.version}, 0) < excluded.version`,
     });
+  // The platform already drops versions it applied; the host keeps its own guard too: an invoice
+  // whose timeline holds this payout at this version or a newer one is not settled again.
   const settled = await tx
     .update(invoices)
     .set({ payoutId: p.payout_id, paidOutAt })
-    .where(and(inArray(invoices.paymentId, p.payment_ids)))
+    .where(
+      and(
+        inArray(invoices.paymentId, p.payment_ids),
+        sql`not exists (select 1 from ${invoicePaymentHistory} h where h.invoice_id = ${invoices.id} and h.event_type = 'payout.paid' and h.payout_id = ${p.payout_id} and h.version >= ${p.sequence})`,
+      ),
+    )
     .returning({ id: invoices.id, paymentId: invoices.paymentId });
   if (settled.length)
     await tx.insert(invoicePaymentHistory).values(
@@ -142,7 +151,7 @@ async function applyPayout(tx: Transaction, event: IncomingEvent): Promise<strin
       })),
     );
   const waiting = p.payment_ids.length - settled.length;
-  return `${event.id}: payout ${p.payout_id} settled ${settled.length} of ${p.payment_ids.length} payments${waiting ? ` (${waiting} settled when their payment arrives)` : ''}`;
+  return `${event.id}: payout ${p.payout_id} settled ${settled.length} of ${p.payment_ids.length} payments${waiting ? ` (${waiting} already settled by it, or settled when their payment arrives)` : ''}`;
 }
 
 export const paymentEvents = defineIntegration({

@@ -1,5 +1,6 @@
-import { eq } from 'drizzle-orm';
+import { and, eq } from 'drizzle-orm';
 import type { PgBoss } from 'pg-boss';
+import { Webhook } from 'standardwebhooks';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { customers, invoicePaymentHistory, invoices, webhookEvents, webhookRejections } from '../../../db/schema';
 import { PaymentProvider } from '../../../sandbox/payment-provider';
@@ -7,17 +8,21 @@ import { freshDatabase, type TestDatabase } from '../../../test/db';
 import { startIntakeServer } from '../../../test/fixtures/intake-server';
 import { insertPostedInvoice } from '../../../test/fixtures/invoices';
 import { startTestBoss, TEST_WORKER_OPTIONS, waitFor } from '../../../test/fixtures/platform';
+import type { IncomingEvent } from '../../platform/contract';
 import { startPlatformWorker, type PlatformWorker } from '../../platform/execution/worker';
 import { keyringFrom } from '../../platform/governance/crypto';
+import { replayEvents } from '../../platform/intake/events-read';
 import { addWebhookSecret } from '../../platform/intake/secrets';
 import { buildRegistry } from '../../platform/registry';
 import { integrations } from '../index';
+import { paymentEvents } from './index';
 
 let t: TestDatabase;
 let boss: PgBoss;
 let worker: PlatformWorker;
 let server: Awaited<ReturnType<typeof startIntakeServer>>;
 let provider: PaymentProvider;
+let secret: string;
 const keyring = keyringFrom({ key: Buffer.alloc(32, 3).toString('base64'), keyId: 'k1' });
 const registry = buildRegistry(integrations);
 
@@ -26,10 +31,11 @@ beforeAll(async () => {
   boss = await startTestBoss(t.url);
   worker = await startPlatformWorker({ db: t.db, boss, registry, workerId: 'payments-worker', options: TEST_WORKER_OPTIONS });
   const { generated } = await addWebhookSecret(t.db, keyring, { def: registry.get('payment-events')!, label: 'provider', actor: 'ada' });
+  secret = generated!;
   server = await startIntakeServer({ db: t.db, boss, registry, keyring });
   provider = new PaymentProvider({
     targetUrl: `${server.url}/hooks/payment-events`,
-    secret: generated!,
+    secret,
     retryDelaysMs: [100, 200, 400],
     faults: { badSignature: 0.15, staleTimestamp: 0.1, duplicate: 0.3, outOfOrder: 0.3 },
     seed: 17,
@@ -144,5 +150,89 @@ describe('payment-events', () => {
     const history = await t.db.select().from(invoicePaymentHistory).where(eq(invoicePaymentHistory.eventId, payout.id));
     expect(history.map((h) => h.invoiceId).sort()).toEqual(after.map((i) => i.id).sort());
     expect(history.every((h) => h.payoutId === payout.data.payout_id && h.eventType === 'payout.paid')).toBe(true);
+  });
+
+  it('applies a payout once: a replay of it, or the same payout and sequence under a new event id, adds no history row', async () => {
+    provider.setFaults({});
+    const [customer] = await t.db.insert(customers).values({ name: 'Once Only GmbH' }).returning();
+    await insertPostedInvoice(t.db.$client, { number: 'ONCE-1', customerId: customer.id, cents: 10_000 });
+    const payment = provider.paymentSucceeded({ invoiceNumber: 'ONCE-1', amount: '100.00', currency: 'EUR' });
+    const payout = provider.payoutPaid({ paymentIds: [payment.data.payment_id as string], amount: '100.00', currency: 'EUR' });
+    await provider.drained(60_000);
+    const eventRow = (id: string) => t.db.select().from(webhookEvents).where(eq(webhookEvents.eventId, id));
+    await waitFor('the payout applied', async () => (await eventRow(payout.id))[0]?.status === 'processed');
+    const payoutRows = () =>
+      t.db
+        .select()
+        .from(invoicePaymentHistory)
+        .where(
+          and(eq(invoicePaymentHistory.eventType, 'payout.paid'), eq(invoicePaymentHistory.payoutId, payout.data.payout_id as string)),
+        );
+    expect(await payoutRows()).toHaveLength(1);
+
+    // The operator replays it from the Events tab.
+    await replayEvents(t.db, boss, { integration: 'payment-events', eventIds: [payout.id], actor: 'oscar' });
+    const [replayed] = await waitFor('the replay handled', async () => {
+      const rows = await eventRow(payout.id);
+      return rows[0]?.status !== 'pending' ? rows : undefined;
+    });
+    expect(replayed).toMatchObject({ status: 'processed', replays: 1, outcome: expect.stringContaining('already applied') });
+
+    // The provider sends the same payout again under a new event id.
+    const body = JSON.stringify({ ...payout, id: 'evt_resent_payout' });
+    const at = new Date();
+    const answer = await fetch(`${server.url}/hooks/payment-events`, {
+      method: 'POST',
+      headers: {
+        'content-type': 'application/json',
+        'webhook-id': 'evt_resent_payout',
+        'webhook-timestamp': String(Math.floor(at.getTime() / 1000)),
+        'webhook-signature': new Webhook(secret).sign('evt_resent_payout', at, body),
+      },
+      body,
+    });
+    expect(answer.status).toBe(200);
+    const [resent] = await waitFor('the resent payout handled', async () => {
+      const rows = await eventRow('evt_resent_payout');
+      return rows[0] && rows[0].status !== 'pending' ? rows : undefined;
+    });
+    expect(resent.outcome).toContain(`already applied: version 1 of ${payout.data.payout_id} was applied by event ${payout.id}`);
+    expect(await payoutRows()).toHaveLength(1);
+  });
+
+  it('the handler settles an invoice once per payout version however often it is handed the payout', async () => {
+    const [customer] = await t.db.insert(customers).values({ name: 'Handler Guard AG' }).returning();
+    await insertPostedInvoice(t.db.$client, { number: 'GUARD-1', customerId: customer.id, cents: 10_000 });
+    const event = (id: string, type: string, data: Record<string, unknown>): IncomingEvent => ({
+      id,
+      type,
+      orderingKey: null,
+      version: null,
+      payload: { id, type, created: Math.floor(Date.now() / 1000), data },
+      receivedAt: new Date(),
+      replayed: false,
+    });
+    const payment = event('evt_guard_pay', 'payment.succeeded', {
+      payment_id: 'pay_guard',
+      invoice_number: 'GUARD-1',
+      amount: '100.00',
+      currency: 'EUR',
+      sequence: 1,
+    });
+    const payoutData = { payout_id: 'po_guard', payment_ids: ['pay_guard'], amount: '100.00', currency: 'EUR', sequence: 1 };
+    const handle = paymentEvents.events!.handle;
+    const ctx = { log: { debug() {}, info() {} } } as unknown as Parameters<typeof handle>[1];
+    await t.db.transaction(async (tx) => {
+      await handle([payment], ctx, tx);
+      await handle([event('evt_guard_po', 'payout.paid', payoutData)], ctx, tx);
+      await handle([event('evt_guard_po', 'payout.paid', payoutData)], ctx, tx);
+      await handle([event('evt_guard_po_again', 'payout.paid', payoutData)], ctx, tx);
+    });
+    const rows = await t.db.select().from(invoicePaymentHistory).where(eq(invoicePaymentHistory.payoutId, 'po_guard'));
+    expect(rows.map((r) => [r.eventId, r.version])).toEqual([['evt_guard_po', 1]]);
+    // A newer version of the payout is a change: it is recorded.
+    await t.db.transaction((tx) => handle([event('evt_guard_po_v2', 'payout.paid', { ...payoutData, sequence: 2 })], ctx, tx));
+    const after = await t.db.select().from(invoicePaymentHistory).where(eq(invoicePaymentHistory.payoutId, 'po_guard'));
+    expect(after.map((r) => r.version).sort()).toEqual([1, 2]);
   });
 });
