@@ -28,7 +28,7 @@ export const incidents = pgTable(
   {
     id: uuid('id').primaryKey().defaultRandom(),
     integration: text('integration').notNull(),
-    /** 'run_failed' | 'breaker_open' | 'credentials' | 'retry_budget'. */
+    /** An IncidentKind (lib/platform/alerts/messages.ts): 'run_failed', 'breaker_open', 'credentials', 'events_failed', 'audit_chain'. */
     kind: text('kind').notNull(),
     openedAt: tstz('opened_at').notNull().defaultNow(),
     closedAt: tstz('closed_at'),

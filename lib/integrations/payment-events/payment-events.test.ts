@@ -2,17 +2,19 @@ import { and, eq } from 'drizzle-orm';
 import type { PgBoss } from 'pg-boss';
 import { Webhook } from 'standardwebhooks';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { customers, invoicePaymentHistory, invoices, webhookEvents, webhookRejections } from '../../../db/schema';
+import { alerts, customers, incidents, invoicePaymentHistory, invoices, webhookEvents, webhookRejections } from '../../../db/schema';
 import { PaymentProvider } from '../../../sandbox/payment-provider';
 import { freshDatabase, type TestDatabase } from '../../../test/db';
 import { startIntakeServer } from '../../../test/fixtures/intake-server';
 import { insertPostedInvoice } from '../../../test/fixtures/invoices';
 import { startTestBoss, TEST_WORKER_OPTIONS, waitFor } from '../../../test/fixtures/platform';
+import { startAlerting } from '../../platform/alerts';
 import type { IncomingEvent } from '../../platform/contract';
 import { startPlatformWorker, type PlatformWorker } from '../../platform/execution/worker';
 import { keyringFrom } from '../../platform/governance/crypto';
 import { replayEvents } from '../../platform/intake/events-read';
 import { addWebhookSecret } from '../../platform/intake/secrets';
+import { listInventory } from '../../platform/read-models/inventory';
 import { buildRegistry } from '../../platform/registry';
 import { integrations } from '../index';
 import { paymentEvents } from './index';
@@ -234,5 +236,76 @@ describe('payment-events', () => {
     await t.db.transaction((tx) => handle([event('evt_guard_po_v2', 'payout.paid', { ...payoutData, sequence: 2 })], ctx, tx));
     const after = await t.db.select().from(invoicePaymentHistory).where(eq(invoicePaymentHistory.payoutId, 'po_guard'));
     expect(after.map((r) => r.version).sort()).toEqual([1, 2]);
+  });
+
+  it('opens one incident for a burst of failed events, alerts once with what to do, and closes when none is left failed', async () => {
+    provider.setFaults({});
+    const alerting = await startAlerting({
+      db: t.db,
+      boss,
+      keyring,
+      appUrl: 'http://localhost:3000',
+      pollingIntervalSeconds: 0.5,
+      log: () => {},
+    });
+    try {
+      const [customer] = await t.db.insert(customers).values({ name: 'Late Invoices SA' }).returning();
+      // Two payments for invoices the host does not have (yet): refused for good, a burst.
+      const a = provider.paymentSucceeded({ invoiceNumber: 'ALERT-404', amount: '10.00', currency: 'EUR' });
+      const b = provider.paymentSucceeded({ invoiceNumber: 'ALERT-405', amount: '20.00', currency: 'EUR' });
+      await provider.drained(60_000);
+      const status = async (id: string) => (await t.db.select().from(webhookEvents).where(eq(webhookEvents.eventId, id)))[0];
+      const handled = (id: string, replays: number) =>
+        waitFor(`${id} handled`, async () => {
+          const row = await status(id);
+          return row && row.status !== 'pending' && row.replays === replays ? row : undefined;
+        });
+      expect((await handled(a.id, 0)).status).toBe('failed');
+      expect((await handled(b.id, 0)).status).toBe('failed');
+      const incident = (count: number) =>
+        waitFor(`the events_failed incident to count ${count}`, async () => {
+          const rows = await t.db.select().from(incidents).where(eq(incidents.kind, 'events_failed'));
+          return rows.length === 1 && rows[0].eventCount === count ? rows[0] : undefined;
+        });
+      const opened = await incident(2);
+      expect(opened).toMatchObject({ integration: 'payment-events', closedAt: null });
+      expect(opened.lastError).toContain('does not exist on the host');
+      const sent = await t.db.select().from(alerts).where(eq(alerts.incidentId, opened.id));
+      expect(sent).toHaveLength(1);
+      const message = sent[0].body;
+      expect(message).toMatchObject({ event: 'incident.opened', kind: 'events_failed', integration: 'payment-events' });
+      expect(message.title).toMatch(/^payment-events: event evt_\w+ \(payment\.succeeded\) failed$/);
+      expect(message.text).toMatch(
+        /could not apply event evt_\w+ \(payment\.succeeded\): .*invoice ALERT-40[45] does not exist on the host/,
+      );
+      expect(message.text).toContain('fix the cause');
+      expect(message.text).toContain('Replay the failed events from the Events tab');
+      expect(message.consoleUrl).toBe('http://localhost:3000/integrations/payment-events/events?status=failed');
+      expect((await listInventory(t.db, { name: 'payment-events' }))[0].state).toBe('failing');
+
+      // One cause fixed and its event replayed: the other is still failed, the incident stays open.
+      await insertPostedInvoice(t.db.$client, { number: 'ALERT-404', customerId: customer.id, cents: 1_000 });
+      await replayEvents(t.db, boss, { integration: 'payment-events', eventIds: [a.id], actor: 'oscar' });
+      expect((await handled(a.id, 1)).status).toBe('processed');
+      // Replayed before its cause is fixed: it fails again, counted on the incident without a new alert.
+      await replayEvents(t.db, boss, { integration: 'payment-events', eventIds: [b.id], actor: 'oscar' });
+      expect((await handled(b.id, 1)).status).toBe('failed');
+      expect((await incident(3)).closedAt).toBeNull();
+      expect(await t.db.select().from(alerts).where(eq(alerts.incidentId, opened.id))).toHaveLength(1);
+
+      await insertPostedInvoice(t.db.$client, { number: 'ALERT-405', customerId: customer.id, cents: 2_000 });
+      await replayEvents(t.db, boss, { integration: 'payment-events', eventIds: [b.id], actor: 'oscar' });
+      expect((await handled(b.id, 2)).status).toBe('processed');
+      const closed = await waitFor('the incident to close', async () => {
+        const [row] = await t.db.select().from(incidents).where(eq(incidents.id, opened.id));
+        return row.closedAt ? row : undefined;
+      });
+      expect(closed.eventCount).toBe(3);
+      const all = await t.db.select().from(alerts).where(eq(alerts.incidentId, opened.id));
+      expect(all.map((x) => x.event).sort()).toEqual(['opened', 'recovered']);
+      expect((await listInventory(t.db, { name: 'payment-events' }))[0].state).not.toBe('failing');
+    } finally {
+      await alerting.stop();
+    }
   });
 });

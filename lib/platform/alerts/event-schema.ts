@@ -39,12 +39,22 @@ export const ZPlatformEvent = z.discriminatedUnion(
     z.object({ ...recovery, type: z.literal('breaker.closed'), breakerKey: name, integrations: z.array(name) }),
     z.object({ ...base, type: z.literal('credentials.failing'), integration: name, error: z.string() }),
     z.object({ ...recovery, type: z.literal('credentials.recovered'), integration: name }),
+    z.object({
+      ...base,
+      type: z.literal('events.failed'),
+      integration: name,
+      runId: z.string().min(1),
+      eventId: z.string().min(1),
+      eventType: z.string(),
+      reason: z.string(),
+    }),
+    z.object({ ...recovery, type: z.literal('events.cleared'), integration: name, runId: z.string().min(1) }),
     z.object({ ...base, type: z.literal('audit.chain_broken'), integration: z.literal(AUDIT_TRAIL), problem: z.string().min(1) }),
     z.object({ ...recovery, type: z.literal('audit.chain_verified'), integration: z.literal(AUDIT_TRAIL) }),
   ],
   {
     error:
-      'type must be a known platform event (run.failed, run.succeeded, breaker.opened, breaker.closed, credentials.failing, credentials.recovered, audit.chain_broken, audit.chain_verified)',
+      'type must be a known platform event (run.failed, run.succeeded, breaker.opened, breaker.closed, credentials.failing, credentials.recovered, events.failed, events.cleared, audit.chain_broken, audit.chain_verified)',
   },
 );
 

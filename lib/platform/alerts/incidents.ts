@@ -9,6 +9,7 @@ import {
   auditChainBrokenMessage,
   breakerOpenedMessage,
   credentialsFailingMessage,
+  eventsFailedMessage,
   recoveredMessage,
   runFailedMessage,
   shortError,
@@ -54,6 +55,7 @@ const OPENING_KIND: Record<string, IncidentKind> = {
   'run.failed': 'run_failed',
   'breaker.opened': 'breaker_open',
   'credentials.failing': 'credentials',
+  'events.failed': 'events_failed',
   'audit.chain_broken': 'audit_chain',
 };
 
@@ -61,6 +63,7 @@ const CLOSING_KIND: Record<string, IncidentKind> = {
   'run.succeeded': 'run_failed',
   'breaker.closed': 'breaker_open',
   'credentials.recovered': 'credentials',
+  'events.cleared': 'events_failed',
   'audit.chain_verified': 'audit_chain',
 };
 
@@ -153,6 +156,15 @@ function openingMessage(event: PlatformEvent, incident: Incident, integration: s
       });
     case 'credentials.failing':
       return credentialsFailingMessage({ ...common, error: event.error, at: event.at });
+    case 'events.failed':
+      return eventsFailedMessage({
+        ...common,
+        runId: event.runId,
+        eventId: event.eventId,
+        eventType: event.eventType,
+        reason: event.reason,
+        at: event.at,
+      });
     case 'audit.chain_broken':
       return auditChainBrokenMessage({ incidentId: incident.id, appUrl, integration, problem: event.problem, at: event.at });
     default:
@@ -170,6 +182,11 @@ function openingDetails(event: PlatformEvent): { error: string | null; runId: st
     case 'breaker.opened':
     case 'credentials.failing':
       return { error: shortError(event.error, 2000), runId: null };
+    case 'events.failed':
+      return {
+        error: shortError(`event ${event.eventId} (${event.eventType}): ${event.reason}`, 2000),
+        runId: isUuid(event.runId) ? event.runId : null,
+      };
     case 'audit.chain_broken':
       return { error: shortError(event.problem, 2000), runId: null };
     default:
@@ -227,7 +244,7 @@ export async function handlePlatformEvent(
           changes.push({ change: 'none', integration, kind: closingKind });
           continue;
         }
-        const runId = event.type === 'run.succeeded' ? event.runId : null;
+        const runId = event.type === 'run.succeeded' || event.type === 'events.cleared' ? event.runId : null;
         const { alertId } = await raiseAlert(tx, {
           boss,
           incidentId: closed.id,

@@ -7,7 +7,7 @@ import { createHmac } from 'node:crypto';
  * correlation id and the console link of the run.
  */
 
-export type IncidentKind = 'run_failed' | 'breaker_open' | 'credentials' | 'audit_chain';
+export type IncidentKind = 'run_failed' | 'breaker_open' | 'credentials' | 'events_failed' | 'audit_chain';
 export type AlertEvent = 'incident.opened' | 'incident.recovered' | 'alert.test';
 
 export interface AlertMessage {
@@ -183,6 +183,53 @@ export function credentialsFailingMessage(p: {
   };
 }
 
+/** The integration's failed inbound events, on its Events tab. */
+export function failedEventsUrl(appUrl: string, integration: string): string {
+  return `${integrationUrl(appUrl, integration)}/events?status=failed`;
+}
+
+/** An inbound event was refused for good: it waits, failed, until an operator replays it. */
+export function eventsFailedMessage(p: {
+  incidentId: string;
+  appUrl: string;
+  integration: string;
+  runId: string;
+  eventId: string;
+  eventType: string;
+  reason: string;
+  at: string;
+  correlationId: string | null;
+}): AlertMessage {
+  const url = failedEventsUrl(p.appUrl, p.integration);
+  const lastError = shortError(`event ${p.eventId} (${p.eventType}): ${p.reason}`);
+  return {
+    event: 'incident.opened',
+    kind: 'events_failed',
+    incidentId: p.incidentId,
+    integration: p.integration,
+    title: `${p.integration}: event ${p.eventId} (${p.eventType}) failed`,
+    text: lines([
+      `Integration '${p.integration}' could not apply event ${p.eventId} (${p.eventType}): ${shortError(p.reason) ?? 'no reason recorded'}.`,
+      'The event is marked failed and is not retried on its own: nothing it carries reached the host.',
+      'What to do: fix the cause (the host data it refers to, the sender, or the handler), then Replay the failed events from the Events tab.',
+      `Since: ${p.at}`,
+      p.correlationId && `Correlation id: ${p.correlationId}`,
+      `Run: ${runUrl(p.appUrl, p.runId)}`,
+      `Failed events: ${url}`,
+      'Further failed events are counted on this incident without new alerts; it closes when no failed event is left.',
+    ]),
+    runId: p.runId,
+    runUrl: runUrl(p.appUrl, p.runId),
+    consoleUrl: url,
+    correlationId: p.correlationId,
+    since: p.at,
+    attempts: null,
+    lastError,
+    eventCount: 1,
+    at: p.at,
+  };
+}
+
 /** The full audit verification failed: tampering with the trail, or an anchor not trusted. */
 export function auditChainBrokenMessage(p: {
   incidentId: string;
@@ -222,6 +269,7 @@ const RECOVERED_WHAT: Record<IncidentKind, string> = {
   run_failed: 'runs succeed again',
   breaker_open: 'the circuit breaker closed and requests flow again',
   credentials: 'its credentials are accepted again',
+  events_failed: 'its failed events were replayed and applied, none is left failed',
   audit_chain: 'the audit trail verifies against its anchors again',
 };
 

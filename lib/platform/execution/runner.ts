@@ -920,7 +920,7 @@ async function runAttempt(
     // An integration that receives events applies its pending ones (lib/platform/intake/process.ts).
     result =
       def.events && (run.trigger === 'event' || !def.execute)
-        ? await applyPendingEvents(deps.db, { integration: def.name, events: def.events, ctx: scope.ctx, run })
+        ? await applyPendingEvents(deps.db, { integration: def.name, events: def.events, ctx: scope.ctx, run, boss: deps.boss })
         : await def.execute!(scope.ctx);
     // A refused checkpoint fails the attempt even when the handler caught the error.
     if (scope.refused() !== undefined) failure = scope.refused();

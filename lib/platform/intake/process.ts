@@ -1,8 +1,11 @@
 import { and, asc, eq, gt, inArray, sql } from 'drizzle-orm';
+import type { PgBoss } from 'pg-boss';
 import type { Database, Transaction } from '../../../db/client';
 import { webhookEvents, webhookOrdering, type Run, type WebhookEvent } from '../../../db/schema';
 import type { EventsDeclaration, IncomingEvent, IntegrationContext, RunResult } from '../contract';
 import { classifyError, errorMessage, isCredentialsError } from '../errors';
+import { emitPlatformEvent } from '../execution/events';
+import { txEventSender } from '../execution/queue';
 import { inRolledBackTransaction } from '../resilience/dry-run';
 
 /**
@@ -20,6 +23,9 @@ import { inRolledBackTransaction } from '../resilience/dry-run';
  * processed: the effect and the mark commit together, so a kill at any point applies an event
  * once or not at all. A PermanentError marks that batch 'failed' (replayable from the console) and
  * the stream goes on; any other error fails the attempt, which the run retries after its delays.
+ * Each failed event is announced (events.failed, in the transaction that marks it) so alerting
+ * opens or counts the integration's 'events_failed' incident; a run that applies replayed failed
+ * events and leaves none failed announces events.cleared, which closes it.
  * A dry-run reads the same events and rolls every transaction back.
  */
 
@@ -39,12 +45,18 @@ export function toIncoming(row: WebhookEvent): IncomingEvent {
 
 export async function applyPendingEvents(
   db: Database,
-  params: { integration: string; events: EventsDeclaration; ctx: IntegrationContext<unknown>; run: Pick<Run, 'id' | 'dryRun'> },
+  params: {
+    integration: string;
+    events: EventsDeclaration;
+    ctx: IntegrationContext<unknown>;
+    run: Pick<Run, 'id' | 'dryRun' | 'correlationId'>;
+    boss: PgBoss;
+  },
 ): Promise<RunResult> {
-  const { integration, events, ctx, run } = params;
+  const { integration, events, ctx, run, boss } = params;
   const batchSize = events.batchSize ?? 1;
   const inTx = <T>(fn: (tx: Transaction) => Promise<T>) => (run.dryRun ? inRolledBackTransaction(db, fn) : db.transaction(fn));
-  const counts = { processed: 0, stale: 0, alreadyApplied: 0, failed: 0, skipped: 0 };
+  const counts = { processed: 0, stale: 0, alreadyApplied: 0, failed: 0, skipped: 0, failedReplaysApplied: 0 };
   let lastId = 0;
 
   for (;;) {
@@ -78,6 +90,7 @@ export async function applyPendingEvents(
       counts.processed += done.processed;
       counts.stale += done.stale;
       counts.alreadyApplied += done.alreadyApplied;
+      counts.failedReplaysApplied += done.failedReplaysApplied;
       counts.skipped += done.skipped;
       for (const line of done.staleLines) ctx.log.info(line);
     } catch (error) {
@@ -90,13 +103,46 @@ export async function applyPendingEvents(
       const message = `refused by the handler: ${errorMessage(error)}`.slice(0, 2000);
       ctx.log.error(`event failed permanently: ${message}`);
       if (!run.dryRun) {
-        await db
-          .update(webhookEvents)
-          .set({ status: 'failed', outcome: message, runId: run.id, processedAt: sql`now()` })
-          .where(and(inArray(webhookEvents.id, ids), eq(webhookEvents.status, 'pending')));
+        await db.transaction(async (tx) => {
+          const marked = await tx
+            .update(webhookEvents)
+            .set({ status: 'failed', outcome: message, runId: run.id, processedAt: sql`now()` })
+            .where(and(inArray(webhookEvents.id, ids), eq(webhookEvents.status, 'pending')))
+            .returning({ eventId: webhookEvents.eventId, eventType: webhookEvents.eventType });
+          // Alerting makes one incident of a burst: the first failure alerts, the others are counted.
+          for (const e of marked) {
+            await emitPlatformEvent(txEventSender(boss, tx), {
+              type: 'events.failed',
+              at: new Date().toISOString(),
+              integration,
+              runId: run.id,
+              eventId: e.eventId,
+              eventType: e.eventType,
+              reason: message,
+              correlationId: run.correlationId,
+            });
+          }
+        });
       }
       counts.failed += ids.length;
     }
+  }
+  if (!run.dryRun && counts.failedReplaysApplied > 0) {
+    await db.transaction(async (tx) => {
+      const [left] = await tx
+        .select({ id: webhookEvents.id })
+        .from(webhookEvents)
+        .where(and(eq(webhookEvents.integration, integration), eq(webhookEvents.status, 'failed')))
+        .limit(1);
+      if (!left)
+        await emitPlatformEvent(txEventSender(boss, tx), {
+          type: 'events.cleared',
+          at: new Date().toISOString(),
+          integration,
+          runId: run.id,
+          correlationId: run.correlationId,
+        });
+    });
   }
   const parts = [`${counts.processed} applied`];
   if (counts.stale) parts.push(`${counts.stale} stale (older than an applied version)`);
@@ -110,7 +156,14 @@ export async function applyPendingEvents(
 async function applyBatch(
   tx: Transaction,
   p: { integration: string; events: EventsDeclaration; ctx: IntegrationContext<unknown>; runId: string; ids: number[] },
-): Promise<{ processed: number; stale: number; alreadyApplied: number; skipped: number; staleLines: string[] }> {
+): Promise<{
+  processed: number;
+  stale: number;
+  alreadyApplied: number;
+  failedReplaysApplied: number;
+  skipped: number;
+  staleLines: string[];
+}> {
   const rows = await tx
     .select()
     .from(webhookEvents)
@@ -118,7 +171,7 @@ async function applyBatch(
     .orderBy(asc(webhookEvents.id))
     .for('update');
   const skipped = p.ids.length - rows.length;
-  if (rows.length === 0) return { processed: 0, stale: 0, alreadyApplied: 0, skipped, staleLines: [] };
+  if (rows.length === 0) return { processed: 0, stale: 0, alreadyApplied: 0, failedReplaysApplied: 0, skipped, staleLines: [] };
 
   const keys = [...new Set(rows.filter((r) => r.orderingKey !== null && r.version !== null).map((r) => r.orderingKey!))];
   const newest = new Map<string, { version: number; eventId: string }>();
@@ -206,5 +259,12 @@ async function applyBatch(
         });
     }
   }
-  return { processed: fresh.length, stale: stale.length, alreadyApplied: alreadyApplied.length, skipped, staleLines };
+  return {
+    processed: fresh.length,
+    stale: stale.length,
+    alreadyApplied: alreadyApplied.length,
+    failedReplaysApplied: fresh.filter((r) => r.replayedFrom === 'failed').length,
+    skipped,
+    staleLines,
+  };
 }
