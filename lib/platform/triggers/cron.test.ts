@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { describeCron, nextRuns, validateCron, validateTimezone } from './cron';
+import { describeCron, lastRunAtOrBefore, nextRuns, validateCron, validateTimezone } from './cron';
 
 describe('validateCron', () => {
   it('accepts 5-field, 6-field, named and special expressions', () => {
@@ -75,5 +75,19 @@ describe('nextRuns', () => {
   it('throws the validation message for an invalid expression or zone', () => {
     expect(() => nextRuns('0 25 * * *', 'UTC', 1)).toThrow("Cron '0 25 * * *' is invalid: hour must be 0–23 (got 25)");
     expect(() => nextRuns('0 2 * * *', 'Nowhere/City', 1)).toThrow(/Time zone 'Nowhere\/City' is unknown/);
+  });
+});
+
+describe('lastRunAtOrBefore', () => {
+  it('returns the latest run at or before the instant, in the time zone', () => {
+    const at = (iso: string) => lastRunAtOrBefore('0 9 * * *', 'Europe/Paris', new Date(iso))?.toISOString();
+    expect(at('2026-10-26T08:00:40Z')).toBe('2026-10-26T08:00:00.000Z');
+    expect(at('2026-10-26T08:00:00Z')).toBe('2026-10-26T08:00:00.000Z');
+    expect(at('2026-10-26T07:59:59Z')).toBe('2026-10-25T08:00:00.000Z');
+    expect(lastRunAtOrBefore('* * * * *', 'UTC', new Date('2026-01-01T09:14:34.250Z'))?.toISOString()).toBe('2026-01-01T09:14:00.000Z');
+  });
+
+  it('throws the validation message for an invalid expression', () => {
+    expect(() => lastRunAtOrBefore('0 25 * * *', 'UTC', new Date())).toThrow("Cron '0 25 * * *' is invalid: hour must be 0–23 (got 25)");
   });
 });

@@ -110,3 +110,22 @@ export function nextRuns(expr: string, tz: string, count: number, from: Date = n
   }
   return runs;
 }
+
+/**
+ * The latest run time at or before `at`, evaluated in `tz` (null when the expression has none).
+ * A schedule tick carries no time of its own: this is the tick a job sent at `at` stands for.
+ * Throws with the validation message when the expression or zone is invalid.
+ */
+export function lastRunAtOrBefore(expr: string, tz: string, at: Date): Date | null {
+  const cron = validateCron(expr);
+  if (!cron.ok) throw new Error(cron.message);
+  const zone = validateTimezone(tz);
+  if (!zone.ok) throw new Error(zone.message);
+  // prev() answers strictly before its reference: a millisecond later keeps `at` itself a candidate.
+  const iterator = parse(normalise(expr), { tz, currentDate: new Date(at.getTime() + 1) });
+  try {
+    return iterator.prev().toDate();
+  } catch {
+    return null;
+  }
+}
