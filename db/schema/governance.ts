@@ -15,6 +15,12 @@ export const integrations = pgTable('integrations', {
   resumePolicy: text('resume_policy').notNull().default('skip'),
   schedule: text('schedule'),
   timezone: text('timezone').notNull().default('UTC'),
+  /**
+   * Scheduled ticks at or before this start no run: set when the row is created, when the schedule
+   * or its time zone changes and on resume (pg-boss sends a tick up to a minute late, by then it may
+   * be a tick of the old schedule or of the pause).
+   */
+  scheduleSince: tstz('schedule_since').notNull().defaultNow(),
   /** Delays between attempts, as duration strings ('30s', '2m'). Length + 1 = max attempts. */
   retryDelays: jsonb('retry_delays').$type<string[]>().notNull().default(['30s', '2m', '5m']),
   breakerKey: text('breaker_key').notNull(),

@@ -241,7 +241,11 @@ describe('runs with durable retries', () => {
   });
 
   it('turns a schedule tick into a run with trigger schedule, and skips it while paused', async () => {
-    await t.db.update(integrations).set({ schedule: '0 2 * * *' }).where(eq(integrations.name, 'other'));
+    // Every minute, for an hour: the tick the job is sent for now is one of the current schedule.
+    await t.db
+      .update(integrations)
+      .set({ schedule: '* * * * *', scheduleSince: new Date(Date.now() - 3_600_000) })
+      .where(eq(integrations.name, 'other'));
     await boss.send(SCHEDULE_QUEUE, { integration: 'other' });
     const run = await waitFor('the scheduled run', async () => {
       const [row] = await t.db.select().from(runs).where(eq(runs.trigger, 'schedule'));

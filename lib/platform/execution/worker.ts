@@ -183,10 +183,16 @@ export async function startPlatformWorker(params: StartPlatformWorkerParams): Pr
     { ...workOptions, batchSize, perJobResults: true, localConcurrency: Math.ceil(concurrency / batchSize) },
     runJobs,
   );
-  const scheduleWorkId = await boss.work<ScheduleJobData>(SCHEDULE_QUEUE, workOptions, async ([job]) => {
-    const started = await startScheduledRun(db, boss, { integration: job.data.integration });
-    return { runId: started?.runId ?? null };
-  });
+  // With metadata: the handler needs when pg-boss sent the tick (createdOn) to know which tick it is.
+  const scheduleWorkOptions = { ...workOptions, includeMetadata: true as const };
+  const scheduleWorkId = await boss.work<ScheduleJobData, { runId: string | null }, typeof scheduleWorkOptions>(
+    SCHEDULE_QUEUE,
+    scheduleWorkOptions,
+    async ([job]) => {
+      const started = await startScheduledRun(db, boss, { integration: job.data.integration, sentAt: job.createdOn });
+      return { runId: started?.runId ?? null };
+    },
+  );
 
   // Cancellation crosses processes through the runs row: cancelRun marks it, the executing worker aborts.
   const cancelWatch = setInterval(async () => {

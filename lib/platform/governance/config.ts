@@ -314,9 +314,11 @@ export async function applyConfigPatch(
   if (entries.length === 0) return { ok: true, version: row.version, changed: [] };
 
   const version = row.version + 1;
+  // A tick of the previous schedule that pg-boss sends after this commit must not start a run.
+  const rescheduled = columns.schedule !== undefined || columns.timezone !== undefined;
   await tx
     .update(integrations)
-    .set({ ...columns, version, updatedAt: sql`now()`, updatedBy: params.actor })
+    .set({ ...columns, ...(rescheduled ? { scheduleSince: sql`now()` } : {}), version, updatedAt: sql`now()`, updatedBy: params.actor })
     .where(eq(integrations.name, row.name));
   const changed = entries.map((e) => e.fieldName);
   await appendAudit(tx, {

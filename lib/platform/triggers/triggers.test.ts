@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { and, asc, eq, sql } from 'drizzle-orm';
 import type { PgBoss } from 'pg-boss';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -8,7 +9,10 @@ import { startTestBoss } from '../../../test/fixtures/platform';
 import { defineIntegration, type IntegrationDefinition } from '../contract';
 import { AppError } from '../errors';
 import { RUNS_QUEUE, SCHEDULE_QUEUE } from '../execution/queue';
+import { updateIntegrationConfig } from '../governance/config';
+import { keyringFrom } from '../governance/crypto';
 import { buildRegistry, syncRegistry } from '../registry';
+import { nextRuns } from './cron';
 import {
   cancelRun,
   openBreaker,
@@ -18,6 +22,7 @@ import {
   retryRun,
   retryRuns,
   runNow,
+  SCHEDULE_TICK_LATENESS_MS,
   startScheduledRun,
 } from './triggers';
 
@@ -32,13 +37,18 @@ const def = (name: string, schedule: string | null = null) =>
     },
   }) as IntegrationDefinition;
 
+/** Integrations whose scheduled ticks the tests below hand to startScheduledRun. */
+const tickers = [def('exporter', '* * * * *'), def('pausable', '* * * * *'), def('catcher', '* * * * *'), def('steady', '* * * * *')];
+
 let t: TestDatabase;
 let boss: PgBoss;
 beforeAll(async () => {
   t = await freshDatabase();
   boss = await startTestBoss(t.url);
-  await syncRegistry(t.db, { registry: buildRegistry([def('orders'), def('ledger', '0 2 * * *'), def('legacy'), def('quota')]) });
-  await syncRegistry(t.db, { registry: buildRegistry([def('orders'), def('ledger', '0 2 * * *'), def('quota')]) }); // legacy → orphaned
+  await syncRegistry(t.db, {
+    registry: buildRegistry([def('orders'), def('ledger', '0 2 * * *'), def('legacy'), def('quota'), ...tickers]),
+  });
+  await syncRegistry(t.db, { registry: buildRegistry([def('orders'), def('ledger', '0 2 * * *'), def('quota'), ...tickers]) }); // legacy → orphaned
 });
 afterAll(async () => {
   await boss.stop({ graceful: false });
@@ -331,18 +341,108 @@ describe('pause, resume and scheduled runs', () => {
     const [row] = await t.db.select().from(integrations).where(eq(integrations.name, 'ledger'));
     expect(row.paused).toBe(true);
     expect(await boss.getSchedules(SCHEDULE_QUEUE, 'ledger')).toEqual([]);
-    expect(await startScheduledRun(t.db, boss, { integration: 'ledger' })).toBeNull();
+    expect(await startScheduledRun(t.db, boss, { integration: 'ledger', sentAt: new Date() })).toBeNull();
     await expect(runNow(t.db, boss, { integration: 'ledger', triggeredBy: 'ada' })).resolves.toHaveProperty('runId');
 
     await resumeIntegration(t.db, boss, { integration: 'ledger', by: 'op@example.com' });
     const [schedule] = await boss.getSchedules(SCHEDULE_QUEUE, 'ledger');
     expect(schedule).toMatchObject({ cron: '0 2 * * *', timezone: 'UTC' });
-    const scheduled = await startScheduledRun(t.db, boss, { integration: 'ledger' });
+    // The next 02:00 tick after the resume, sent 5 s after it fell.
+    const nextTick = nextRuns('0 2 * * *', 'UTC', 1)[0];
+    const scheduled = await startScheduledRun(t.db, boss, { integration: 'ledger', sentAt: new Date(nextTick.getTime() + 5_000) });
     const [run] = await t.db.select().from(runs).where(eq(runs.id, scheduled!.runId));
     expect(run).toMatchObject({ trigger: 'schedule', triggeredBy: 'schedule' });
     expect((await actions('pause')).map((a) => a.changedBy)).toEqual(['op@example.com']);
     expect((await actions('resume')).map((a) => a.changedBy)).toEqual(['op@example.com']);
     await expectRefusal(pauseIntegration(t.db, boss, { integration: 'legacy', by: 'op' }), 'orphaned', /orphaned/);
+  });
+});
+
+describe('scheduled ticks that pg-boss sends late', () => {
+  const keyring = keyringFrom({ key: randomBytes(32).toString('base64'), keyId: 'k1' });
+  const MINUTE = 60_000;
+  const row = async (name: string) => (await t.db.select().from(integrations).where(eq(integrations.name, name)))[0];
+  const runsOf = (name: string) => t.db.select().from(runs).where(eq(runs.integration, name));
+  /** When pg-boss sends a job for the every-minute tick that fell at or before `instant`: up to 10 s later, in the same minute. */
+  const sentForTickBefore = (instant: Date) => new Date(instant.getTime() + Math.min(10_000, MINUTE - 1 - (instant.getTime() % MINUTE)));
+  /** When pg-boss sends a job for the first every-minute tick after `instant`: 3 s after it. */
+  const sentForTickAfter = (instant: Date) => new Date(Math.floor(instant.getTime() / MINUTE) * MINUTE + MINUTE + 3_000);
+  async function editSchedule(name: string, schedule: string) {
+    const { version } = await row(name);
+    const definition = tickers.find((d) => d.name === name)!;
+    const result = await updateIntegrationConfig(t.db, {
+      integration: name,
+      expectedVersion: version,
+      patch: { schedule },
+      actor: 'admin',
+      definition,
+      keyring,
+    });
+    expect(result).toMatchObject({ ok: true, changed: ['schedule'] });
+    return (await row(name)).scheduleSince;
+  }
+  async function pauseAndResume(name: string, resumePolicy: 'skip' | 'run_once') {
+    await pauseIntegration(t.db, boss, { integration: name, by: 'op' });
+    // Paused 90 s ago, so at least one every-minute tick fell during the pause.
+    await t.db
+      .update(integrations)
+      .set({ resumePolicy, pausedAt: new Date(Date.now() - 90_000) })
+      .where(eq(integrations.name, name));
+    const resumed = await resumeIntegration(t.db, boss, { integration: name, by: 'op' });
+    expect(resumed.missed).toBeGreaterThanOrEqual(1);
+    return { resumed, since: (await row(name)).scheduleSince };
+  }
+
+  it('starts a run for a tick of the current schedule after its last change and resume, and for no earlier tick', async () => {
+    // (a) A tick from before a schedule change: the old schedule's, and the new one's before it existed.
+    const changedToDaily = await editSchedule('exporter', '0 2 * * *');
+    expect(changedToDaily.getTime()).toBeGreaterThan((await row('exporter')).createdAt.getTime());
+    expect(await startScheduledRun(t.db, boss, { integration: 'exporter', sentAt: new Date(changedToDaily.getTime() + 4_000) })).toBeNull();
+    const changedToEveryMinute = await editSchedule('exporter', '* * * * *');
+    expect(await startScheduledRun(t.db, boss, { integration: 'exporter', sentAt: sentForTickBefore(changedToEveryMinute) })).toBeNull();
+
+    // (b) A tick that fell during a pause, sent after a resume whose policy is skip.
+    const { resumed, since: resumedAt } = await pauseAndResume('pausable', 'skip');
+    expect(resumed).toMatchObject({ resumed: true, runId: null });
+    expect((await actions('resume')).at(-1)?.newValue).toMatchObject({ resumePolicy: 'skip', missed: resumed.missed });
+    expect(await startScheduledRun(t.db, boss, { integration: 'pausable', sentAt: sentForTickBefore(resumedAt) })).toBeNull();
+
+    // (c) A normal tick of a schedule nobody touched.
+    const steadySince = (await row('steady')).scheduleSince;
+    const steady = await startScheduledRun(t.db, boss, { integration: 'steady', sentAt: sentForTickAfter(steadySince) });
+
+    expect(await runsOf('exporter')).toEqual([]);
+    expect(await runsOf('pausable')).toEqual([]);
+    expect((await runsOf('steady')).map((r) => [r.id, r.trigger, r.triggeredBy])).toEqual([[steady?.runId, 'schedule', 'schedule']]);
+
+    // The next tick after the change and after the resume is due, and runs once each.
+    for (const [name, since] of [
+      ['exporter', changedToEveryMinute],
+      ['pausable', resumedAt],
+    ] as const) {
+      const started = await startScheduledRun(t.db, boss, { integration: name, sentAt: sentForTickAfter(since) });
+      expect((await runsOf(name)).map((r) => r.id)).toEqual([started?.runId]);
+    }
+  });
+
+  it('a tick missed during a pause resumed with run_once: the resume starts the one run, the late tick none', async () => {
+    const { resumed, since } = await pauseAndResume('catcher', 'run_once');
+    expect(resumed.runId).toEqual(expect.any(String));
+    expect(await startScheduledRun(t.db, boss, { integration: 'catcher', sentAt: sentForTickBefore(since) })).toBeNull();
+    expect((await runsOf('catcher')).map((r) => r.id)).toEqual([resumed.runId]);
+  });
+
+  it('a job sent long after the current schedule last ticked was sent for another schedule: no run', async () => {
+    await t.db
+      .update(integrations)
+      .set({ schedule: '0 2 * * *', scheduleSince: new Date('2026-01-01T00:00:00Z') })
+      .where(eq(integrations.name, 'steady'));
+    const before = await runsOf('steady');
+    const lastTick = new Date('2026-03-10T02:00:00Z');
+    const late = new Date(lastTick.getTime() + SCHEDULE_TICK_LATENESS_MS + 1_000);
+    expect(await startScheduledRun(t.db, boss, { integration: 'steady', sentAt: late })).toBeNull();
+    expect(await startScheduledRun(t.db, boss, { integration: 'steady', sentAt: new Date(lastTick.getTime() + 30_000) })).not.toBeNull();
+    expect(await runsOf('steady')).toHaveLength(before.length + 1);
   });
 });
 

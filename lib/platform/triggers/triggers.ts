@@ -10,6 +10,7 @@ import { bossDb, RUNS_QUEUE } from '../execution/queue';
 import { insertRun, loadIntegration, parseTriggerInput, ZActor, ZCorrelationId, ZReason, ZRunId } from '../execution/run-create';
 import { recordAction } from '../governance/audit';
 import { isRetryableRunStatus, isTerminalRunStatus, isWaitingRunStatus } from '../run-status';
+import { lastRunAtOrBefore } from './cron';
 import { missedWhilePaused } from './resume-policy';
 import { applySchedule } from './schedules';
 
@@ -147,14 +148,60 @@ async function waitingOfSameKind(
   return row?.id ?? undefined;
 }
 
-/** A schedule tick: starts a run unless the integration is paused, orphaned or gone (then null). */
-export async function startScheduledRun(db: Database, boss: PgBoss, params: { integration: string }): Promise<{ runId: string } | null> {
+/**
+ * How late after its tick a schedule job may be sent. pg-boss sends the latest tick that fell in the
+ * last 60 s (its cron pass runs every 30 s) and its send-it worker turns it into our job within
+ * seconds; a job whose latest tick under the current schedule is older was sent for another one.
+ */
+export const SCHEDULE_TICK_LATENESS_MS = 5 * 60_000;
+
+/**
+ * A schedule tick: starts a run unless the integration is paused, orphaned or gone, or the tick is
+ * not one to run (then null, and a log line says why).
+ *
+ * pg-boss's job says when it was sent (`sentAt`, the job's createdOn), not for which tick, and sends
+ * a tick up to a minute after it fell: by the time it is handled the schedule may have changed or
+ * the integration been resumed. The tick is taken to be the latest one of the schedule as
+ * configured now at or before `sentAt`; it starts no run when it fell at or before
+ * `schedule_since` (the last schedule or time zone change, or resume: what resume does with ticks
+ * missed while paused is its resume policy's business) or too long before the job was sent (then
+ * the job was sent for another schedule).
+ */
+export async function startScheduledRun(
+  db: Database,
+  boss: PgBoss,
+  params: { integration: string; sentAt: Date },
+): Promise<{ runId: string } | null> {
   return db.transaction(async (tx) => {
     const [row] = await tx.select().from(integrations).where(eq(integrations.name, params.integration));
     if (!row || !row.registered || row.paused || !row.schedule) return null;
+    const refused = refusedTick({ ...row, schedule: row.schedule }, params.sentAt);
+    if (refused) {
+      console.info(`[schedule] ${row.name}: the tick sent at ${params.sentAt.toISOString()} starts no run: ${refused}`);
+      return null;
+    }
     const runId = await insertRun(tx, boss, { integration: row, trigger: 'schedule', triggeredBy: 'schedule', dryRun: false });
     return { runId };
   });
+}
+
+/** Why a schedule job sent at `sentAt` starts no run, or null when its tick is due. */
+function refusedTick(row: Integration & { schedule: string }, sentAt: Date): string | null {
+  let tick: Date | null;
+  try {
+    tick = lastRunAtOrBefore(row.schedule, row.timezone, sentAt);
+  } catch (error) {
+    return (error as Error).message;
+  }
+  const schedule = `'${row.schedule}' (${row.timezone})`;
+  if (!tick) return `schedule ${schedule} has no tick before it`;
+  if (tick.getTime() <= row.scheduleSince.getTime()) {
+    return `its tick ${tick.toISOString()} is not after ${row.scheduleSince.toISOString()}, when schedule ${schedule} took effect or the integration was resumed`;
+  }
+  if (sentAt.getTime() - tick.getTime() > SCHEDULE_TICK_LATENESS_MS) {
+    return `schedule ${schedule} has no tick in the ${SCHEDULE_TICK_LATENESS_MS / 60_000} minutes before it (the job was sent for another schedule)`;
+  }
+  return null;
 }
 
 /** The original run of a retry, locked: concurrent retries of one run wait for each other here. */
@@ -299,7 +346,12 @@ export async function resumeIntegration(
     const [row] = await tx.select().from(integrations).where(eq(integrations.name, p.integration)).for('no key update');
     if (!row.paused) return { resumed: false, missed: 0, runId: null };
     const summary = await missedWhilePaused(tx, { integration: row.name });
-    await tx.update(integrations).set({ paused: false, pausedAt: null }).where(eq(integrations.name, row.name));
+    // Ticks that fell before now were missed: the policy above decided about them (none, or the one
+    // run below), so one that pg-boss sends late must not start a run of its own.
+    await tx
+      .update(integrations)
+      .set({ paused: false, pausedAt: null, scheduleSince: sql`now()` })
+      .where(eq(integrations.name, row.name));
     let runId: string | null = null;
     if (summary.resumeWillStartRun) {
       runId = await insertRun(tx, boss, {
