@@ -10,7 +10,8 @@ import { PLATFORM_EVENTS_QUEUE, type EventSender } from './events';
  *   integration name as singletonKey: pg-boss's unique index allows ONE active job per key across
  *   every worker process, so one run of an integration executes at a time and the others wait.
  * - `junction-schedule`: pg-boss cron schedules put a job here per tick (data: { integration });
- *   the worker turns it into a run unless the integration is paused.
+ *   the worker turns it into a run unless the integration is paused or the tick is from before its
+ *   last schedule change or resume (startScheduledRun).
  * - `platform-events`: what the execution core tells alerting (see events.ts).
  *
  * The runs and schedule queues are created with `notify: true`: pg-boss inlines a `pg_notify` in the

@@ -9,7 +9,8 @@ import { validateCron as checkCron, validateTimezone as checkTimezone } from './
 /**
  * Schedules: a cron expression and an IANA time zone per integration, applied as pg-boss schedules
  * on the schedule queue (key = integration name). A tick becomes a run (trigger 'schedule') unless
- * the integration is paused; paused and orphaned integrations are also unscheduled.
+ * the integration is paused or the tick fell before its last schedule change or resume (see
+ * startScheduledRun); paused and orphaned integrations are also unscheduled.
  */
 
 export class InvalidScheduleError extends Error {
