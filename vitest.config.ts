@@ -16,6 +16,7 @@ const UNIT = [
   'components/alerts/incident-summary.test.ts',
   'components/config/config-draft.test.ts',
   'components/lib/fetch-json.test.ts',
+  'lib/auth/callback-path.test.ts',
   'lib/auth/roles.test.ts',
   'lib/env.test.ts',
   'lib/platform/alerts/event-schema.test.ts',

@@ -44,3 +44,35 @@ test('a mutating endpoint called without a session is refused with 401 and start
   const runs = await request.get('/api/runs');
   expect(runs.status()).toBe(401);
 });
+
+test('a signed-in visit to sign-in returns to a path of this site, never to another host or a 500', async ({ page }) => {
+  await signIn(page, 'oscar');
+  const location = async (callbackUrl: string) => {
+    const res = await page.request.get(`/signin?callbackUrl=${callbackUrl}`, { maxRedirects: 0 });
+    expect(res.status(), callbackUrl).toBe(307);
+    return res.headers()['location'];
+  };
+  // Browsers drop the tab: '/<TAB>/evil.example' would become '//evil.example', another host.
+  for (const hostile of [
+    '/%09/evil.example/phish',
+    '/%0a/x',
+    '/%0d/x',
+    '/%0d%0aSet-Cookie:%20a=b',
+    '/%5Cevil.example',
+    '/%5C%5Cevil.example',
+    '//evil.example',
+    '/.//evil.example',
+    'https://evil.example/',
+    'javascript:alert(1)',
+  ]) {
+    expect(await location(hostile), hostile).toBe('/');
+  }
+  expect(await location('/%E3%80%82x'), 'non-ASCII text is percent-encoded, not a 500').toBe('/%E3%80%82x');
+  expect(await location('/%252F%252Fevil.example'), 'an encoded slash stays a path').toBe('/%2F%2Fevil.example');
+  expect(await location(encodeURIComponent('/runs?status=failed'))).toBe('/runs?status=failed');
+});
+
+test('signing in from a page behind the proxy returns to that page', async ({ page }) => {
+  await signIn(page, 'vera', '/runs?status=failed');
+  await expect(page).toHaveURL(/\/runs\?status=failed$/);
+});

@@ -2,6 +2,7 @@ import { redirect } from 'next/navigation';
 import { Button } from '@/components/ui/button';
 import { Card, CardContent, CardDescription, CardHeader, CardTitle } from '@/components/ui/card';
 import { signIn } from '@/lib/auth/auth';
+import { safeCallbackPath } from '@/lib/auth/callback-path';
 import { currentUser } from '@/lib/auth/guards';
 import { loadEnv } from '@/lib/env';
 
@@ -11,13 +12,6 @@ const ERRORS: Record<string, string> = {
   AccessDenied: 'Your account is not allowed to sign in. Ask an admin.',
   Configuration: 'Sign-in is misconfigured: check the OIDC settings and that the identity provider is reachable.',
 };
-
-/** A path of this site to return to; anything else (another site, a repeated parameter) is '/'. */
-function safeCallback(value: string | string[] | undefined): string {
-  return typeof value === 'string' && value.startsWith('/') && !value.startsWith('//') && !value.includes('\\') && !value.includes('\u0000')
-    ? value
-    : '/';
-}
 
 function errorMessage(error: string | string[] | undefined): string | null {
   if (!error) return null;
@@ -33,7 +27,7 @@ export default async function SignInPage({
   searchParams: Promise<{ callbackUrl?: string | string[]; error?: string | string[] }>;
 }) {
   const { callbackUrl, error } = await searchParams;
-  if (await currentUser()) redirect(safeCallback(callbackUrl));
+  if (await currentUser()) redirect(safeCallbackPath(callbackUrl));
   const local = !loadEnv().OIDC_ISSUER;
   return (
     <main className="grid min-h-screen place-items-center p-4">
@@ -53,7 +47,7 @@ export default async function SignInPage({
           <form
             action={async () => {
               'use server';
-              await signIn('oidc', { redirectTo: safeCallback(callbackUrl) });
+              await signIn('oidc', { redirectTo: safeCallbackPath(callbackUrl) });
             }}
           >
             <Button type="submit" className="w-full">
