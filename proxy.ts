@@ -1,14 +1,9 @@
 import NextAuth from 'next-auth';
-import { NextResponse } from 'next/server';
+import { NextResponse, type NextFetchEvent, type NextRequest } from 'next/server';
 import { authConfig } from '@/lib/auth/auth.config';
 
 const { auth } = NextAuth(authConfig);
 
-/**
- * Sends anonymous page requests to sign-in and answers anonymous API calls with 401. This is a
- * courtesy at the edge: every page, server action and route handler checks the session and the
- * role again on the server (lib/auth/guards.ts).
- */
 /** A path Next.js cannot decode ('%ZZ', a cut '%E0%A4'): its router would answer a plain-text 500. */
 function malformedPath(pathname: string): boolean {
   try {
@@ -21,13 +16,23 @@ function malformedPath(pathname: string): boolean {
 
 const MALFORMED = "This address has malformed percent-encoding (such as '%ZZ'): encode '%' in a name as '%25'.";
 
-export default auth((req) => {
+/** Paths machines call (the JSON API, webhooks): their refusals are JSON. */
+const MACHINE_PATH = /^\/(?:api|hooks)(?:[/%]|$)/;
+
+/**
+ * Paths served without a session: sign-in, Auth.js itself, health, metrics (METRICS_TOKEN), the
+ * OpenAPI document and webhook endpoints (signed, no session). They pass the proxy after the
+ * malformed-path check without the cost of reading a session: /hooks and /api/health are hot.
+ */
+const SESSION_FREE = /^\/(?:signin|api\/auth|api\/health|api\/metrics|api\/openapi\.json|hooks)(?:\/|$)/;
+
+/**
+ * Sends anonymous page requests to sign-in and answers anonymous API calls with 401. This is a
+ * courtesy at the edge: every page, server action and route handler checks the session and the
+ * role again on the server (lib/auth/guards.ts).
+ */
+const sessionGuard = auth((req) => {
   const { pathname, search } = req.nextUrl;
-  if (malformedPath(pathname)) {
-    return pathname.startsWith('/api/')
-      ? NextResponse.json({ error: MALFORMED }, { status: 400 })
-      : new NextResponse(MALFORMED, { status: 400, headers: { 'content-type': 'text/plain; charset=utf-8' } });
-  }
   if (req.auth?.user) return NextResponse.next();
   if (pathname.startsWith('/api/')) {
     // Scripts call the JSON API with `Authorization: Bearer <API token>`: the route handler checks
@@ -41,8 +46,19 @@ export default auth((req) => {
   return NextResponse.redirect(url);
 });
 
+export default function proxy(req: NextRequest, event: NextFetchEvent) {
+  const { pathname } = req.nextUrl;
+  if (malformedPath(pathname)) {
+    return MACHINE_PATH.test(pathname)
+      ? NextResponse.json({ error: MALFORMED }, { status: 400 })
+      : new NextResponse(MALFORMED, { status: 400, headers: { 'content-type': 'text/plain; charset=utf-8' } });
+  }
+  if (SESSION_FREE.test(pathname)) return NextResponse.next();
+  // Auth.js types its wrapper as a route handler; Next calls a proxy with the fetch event, passed on as before.
+  return sessionGuard(req, event as unknown as Parameters<typeof sessionGuard>[1]);
+}
+
 export const config = {
-  // Everything but sign-in, Auth.js itself, health, metrics (METRICS_TOKEN), the OpenAPI document,
-  // webhook endpoints (signed, no session) and static assets.
-  matcher: ['/((?!signin|api/auth|api/health|api/metrics|api/openapi.json|hooks/|_next/static|_next/image|favicon.ico).*)'],
+  // Every path but static assets: even the session-free ones need the malformed-path check.
+  matcher: ['/((?!_next/static|_next/image|favicon.ico).*)'],
 };

@@ -17,6 +17,7 @@ const UNIT = [
   'components/config/config-draft.test.ts',
   'components/lib/fetch-json.test.ts',
   'lib/auth/callback-path.test.ts',
+  'proxy.test.ts',
   'lib/auth/roles.test.ts',
   'lib/env.test.ts',
   'lib/platform/alerts/event-schema.test.ts',
@@ -61,6 +62,8 @@ export default defineConfig({
   resolve: { alias: { '@': path.resolve(import.meta.dirname) } },
   test: {
     testTimeout: 60_000,
+    // next-auth imports 'next/server' without an extension, which Node's ESM loader refuses: let Vite resolve it.
+    server: { deps: { inline: ['next-auth'] } },
     hookTimeout: 120_000,
     pool: 'forks',
     fileParallelism: true,

@@ -627,7 +627,23 @@ const SEGMENT_TARGETS: { method: 'GET' | 'POST'; path: (segment: string) => stri
   { method: 'GET', path: (s) => `/integrations/${s}` },
   { method: 'GET', path: (s) => `/integrations/${s}/history` },
   { method: 'GET', path: (s) => `/runs/${s}` },
+  // Paths served without a session: the proxy still checks their encoding.
+  { method: 'POST', path: (s) => `/hooks/${s}` },
+  { method: 'GET', path: (s) => `/hooks/${s}` },
+  { method: 'POST', path: (s) => `/hooks/payment-events/${s}` },
+  { method: 'POST', path: (s) => `/hooks/pay${s}` },
+  { method: 'GET', path: (s) => `/api/auth/${s}` },
+  { method: 'POST', path: (s) => `/api/auth/${s}` },
+  { method: 'GET', path: (s) => `/api/auth/session${s}` },
+  { method: 'GET', path: (s) => `/api/health${s}` },
+  { method: 'GET', path: (s) => `/api/health/${s}` },
+  { method: 'GET', path: (s) => `/api/metrics/${s}` },
+  { method: 'GET', path: (s) => `/api/openapi.json${s}` },
+  { method: 'GET', path: (s) => `/api/${s}` },
+  { method: 'GET', path: (s) => `/signin/${s}` },
 ];
+/** Paths whose answers are for machines: JSON, refusals included. */
+const isMachinePath = (path: string) => /^\/(?:api|hooks)(?:[/%]|$)/.test(path);
 
 test('every query parameter, cursor and path segment of every route and page: bad values are a 4xx with a JSON message (API) or an ignored filter (pages), never a 5xx', async ({
   page,
@@ -676,7 +692,7 @@ test('every query parameter, cursor and path segment of every route and page: ba
   for (const target of SEGMENT_TARGETS) {
     for (const segment of HOSTILE_SEGMENTS) {
       const path = target.path(segment);
-      await check(target.method, path, path.startsWith('/api/'));
+      await check(target.method, path, isMachinePath(path));
     }
   }
   // The cases the issue names, each a 400 with a JSON message that says what is wrong.
@@ -701,6 +717,42 @@ test('every query parameter, cursor and path segment of every route and page: ba
   expect(zz.status()).toBeGreaterThanOrEqual(400);
   expect(zz.status()).toBeLessThan(500);
   expect(((await zz.json()) as { error: string }).error).toBeTruthy();
+  // The paths the proxy used to skip: a JSON 400 that says how to encode, not Next's plain-text 500.
+  for (const [method, path] of [
+    ['POST', '/hooks/%ZZ'],
+    ['GET', '/hooks/pay%E0%A4'],
+    ['POST', '/hooks/pay%E0%A4'],
+    ['GET', '/api/auth/%ZZ'],
+    ['GET', '/api/auth/session%ZZ'],
+    ['GET', '/api/health%ZZ'],
+    ['GET', '/api/health/%ZZ'],
+    ['GET', '/api/metrics/%ZZ'],
+    ['GET', '/api/openapi.json%ZZ'],
+  ] as const) {
+    const res = await request.fetch(path, {
+      method,
+      data: method === 'POST' ? '{}' : undefined,
+      headers: { Origin: baseURL! },
+      maxRedirects: 0,
+    });
+    expect(res.status(), `${method} ${path}`).toBe(400);
+    expect(((await res.json()) as { error: string }).error, `${method} ${path}`).toMatch(/malformed percent-encoding/);
+  }
+  // Paths no route serves, below a webhook endpoint and /api itself: a JSON 404, not the HTML page.
+  for (const [method, path] of [
+    ['POST', '/hooks/payment-events/extra'],
+    ['GET', '/api'],
+    ['POST', '/api'],
+  ] as const) {
+    const res = await request.fetch(path, {
+      method,
+      data: method === 'POST' ? '{}' : undefined,
+      headers: { Origin: baseURL! },
+      maxRedirects: 0,
+    });
+    expect(res.status(), `${method} ${path}`).toBe(404);
+    expect(((await res.json()) as { error: string }).error, `${method} ${path}`).toBeTruthy();
+  }
   expect(await fingerprint(), 'nothing was written').toBe(before);
   expect(problems, problems.slice(0, 30).join('\n')).toEqual([]);
   console.log(

@@ -1,0 +1,71 @@
+import { unstable_doesMiddlewareMatch } from 'next/experimental/testing/server';
+import { NextRequest, type NextFetchEvent } from 'next/server';
+import { describe, expect, it, vi } from 'vitest';
+import proxy, { config } from './proxy';
+
+// The session guard needs a secret to read (and refuse) a session cookie; Auth.js reads it on import.
+vi.hoisted(() => {
+  process.env.AUTH_SECRET ??= 'proxy-test-secret-proxy-test-secret';
+});
+
+const ORIGIN = 'http://localhost:3000';
+
+/** Paths the proxy once skipped (no session needed), each with bad percent-encoding. */
+const MALFORMED_SESSION_FREE = [
+  '/hooks/%ZZ',
+  '/hooks/pay%E0%A4',
+  '/api/auth/%ZZ',
+  '/api/auth/session%ZZ',
+  '/api/health%ZZ',
+  '/api/health/%ZZ',
+  '/api/metrics/%ZZ',
+  '/api/openapi.json%ZZ',
+];
+
+async function answer(path: string, init: { method?: string; headers?: Record<string, string> } = {}): Promise<Response> {
+  const request = new NextRequest(`${ORIGIN}${path}`, init);
+  const response = await proxy(request, { waitUntil: () => undefined } as unknown as NextFetchEvent);
+  if (!response) throw new Error(`the proxy answered nothing for ${path}`);
+  return response;
+}
+
+describe('proxy', () => {
+  it.each(MALFORMED_SESSION_FREE)('runs for %s, so the malformed-path check can answer it', (path) => {
+    expect(unstable_doesMiddlewareMatch({ config, url: path })).toBe(true);
+  });
+
+  it.each(['/_next/static/chunks/app.js', '/_next/image?url=x', '/favicon.ico'])('leaves static assets alone: %s', (path) => {
+    expect(unstable_doesMiddlewareMatch({ config, url: path })).toBe(false);
+  });
+
+  it.each(MALFORMED_SESSION_FREE.flatMap((path) => [['GET', path] as const, ['POST', path] as const]))(
+    '%s %s answers a JSON 400 that says how to encode a name',
+    async (method, path) => {
+      const res = await answer(path, { method });
+      expect(res.status).toBe(400);
+      expect(res.headers.get('content-type')).toMatch(/^application\/json/);
+      expect(await res.json()).toEqual({ error: expect.stringContaining("encode '%' in a name as '%25'") });
+    },
+  );
+
+  it('answers a malformed page path with the same message as plain text', async () => {
+    const res = await answer('/runs/%ZZ');
+    expect(res.status).toBe(400);
+    expect(res.headers.get('content-type')).toMatch(/^text\/plain/);
+    expect(await res.text()).toContain("'%25'");
+  });
+
+  it.each(['/hooks/payment-events', '/api/health', '/api/metrics', '/api/openapi.json', '/api/auth/session', '/signin'])(
+    'passes %s on to its route without asking for a session',
+    async (path) => {
+      // The session guard would answer these anonymous requests 401 or a redirect to sign-in.
+      const res = await answer(path);
+      expect(res.headers.get('x-middleware-next')).toBe('1');
+    },
+  );
+
+  it('still refuses an anonymous call to the rest of the API with 401', async () => {
+    const res = await answer('/api/runs');
+    expect(res.status).toBe(401);
+  });
+});
