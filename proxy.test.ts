@@ -69,3 +69,37 @@ describe('proxy', () => {
     expect(res.status).toBe(401);
   });
 });
+
+describe('proxy: server actions from another site', () => {
+  const action = (headers: Record<string, string>) => ({ method: 'POST', headers: { 'next-action': 'a1b2c3', ...headers } });
+
+  it.each([
+    ['another site', { origin: 'http://evil.com', host: 'localhost:3000' }],
+    ['another port', { origin: 'http://localhost:4000', host: 'localhost:3000' }],
+    ['an opaque origin', { origin: 'null', host: 'localhost:3000' }],
+    ['an origin that is not a URL', { origin: 'not a url', host: 'localhost:3000' }],
+    ['a forwarded host that differs', { origin: 'http://localhost:3000', host: 'localhost:3000', 'x-forwarded-host': 'junction.example' }],
+  ])('refuses a call from %s with a 403 that says why', async (_name, headers) => {
+    for (const path of ['/runs', '/signin']) {
+      const res = await answer(path, action(headers));
+      expect(res.status, path).toBe(403);
+      expect(((await res.json()) as { error: string }).error, path).toMatch(
+        /^Cross-site server action refused: it comes from ".*", not from this site/,
+      );
+    }
+  });
+
+  it.each([
+    ['the same host', { origin: 'http://localhost:3000', host: 'localhost:3000' }],
+    ['the forwarded host', { origin: 'https://junction.example', host: '10.0.0.5:3000', 'x-forwarded-host': 'junction.example' }],
+    ['no Origin (not a browser; Next lets it through too)', { host: 'localhost:3000' }],
+  ])('lets a call from %s through', async (_name, headers) => {
+    const res = await answer('/signin', action(headers));
+    expect(res.headers.get('x-middleware-next')).toBe('1');
+  });
+
+  it('leaves requests that are not server actions alone', async () => {
+    const res = await answer('/hooks/payment-events', { method: 'POST', headers: { origin: 'http://evil.com', host: 'localhost:3000' } });
+    expect(res.headers.get('x-middleware-next')).toBe('1');
+  });
+});

@@ -16,6 +16,27 @@ function malformedPath(pathname: string): boolean {
 
 const MALFORMED = "This address has malformed percent-encoding (such as '%ZZ'): encode '%' in a name as '%25'.";
 
+/**
+ * Why a server action call comes from another site, or null when it does not. It is the check Next
+ * itself makes (Origin's host against X-Forwarded-Host, else Host; no Origin passes, as in Next),
+ * made first: Next refuses such a call with a 500 and an error in the log, not a 403 that says why.
+ */
+export function crossOriginAction(headers: Headers): string | null {
+  if (!headers.has('next-action')) return null;
+  const origin = headers.get('origin');
+  if (origin === null) return null;
+  const site = headers.get('x-forwarded-host')?.split(',')[0]?.trim() || headers.get('host');
+  let from: string;
+  try {
+    from = origin === 'null' ? 'null' : new URL(origin).host;
+  } catch {
+    from = '';
+  }
+  if (site && from === site) return null;
+  const shown = origin.length > 100 ? `${origin.slice(0, 99)}…` : origin;
+  return `Cross-site server action refused: it comes from ${JSON.stringify(shown)}, not from this site (${site ?? 'no Host header'}). Use the console at its own address.`;
+}
+
 /** Paths machines call (the JSON API, webhooks): their refusals are JSON. */
 const MACHINE_PATH = /^\/(?:api|hooks)(?:[/%]|$)/;
 
@@ -53,6 +74,8 @@ export default function proxy(req: NextRequest, event: NextFetchEvent) {
       ? NextResponse.json({ error: MALFORMED }, { status: 400 })
       : new NextResponse(MALFORMED, { status: 400, headers: { 'content-type': 'text/plain; charset=utf-8' } });
   }
+  const crossSite = crossOriginAction(req.headers);
+  if (crossSite) return NextResponse.json({ error: crossSite }, { status: 403 });
   if (SESSION_FREE.test(pathname)) return NextResponse.next();
   // Auth.js types its wrapper as a route handler; Next calls a proxy with the fetch event, passed on as before.
   return sessionGuard(req, event as unknown as Parameters<typeof sessionGuard>[1]);
