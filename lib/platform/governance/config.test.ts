@@ -149,7 +149,6 @@ describe('updateIntegrationConfig', () => {
       schedule: '  0 3  * * * ',
       retryDelays: ['10s', '1m'],
       settings: { note: null, batchSize: 250, baseUrl: 'https://api.example.com' },
-      secrets: { clientSecret: SECRET_2 },
       alertRouting: { channelIds: 'all' },
     });
     expect(result).toEqual({ ok: true, version: 3, changed: [] });
@@ -157,6 +156,31 @@ describe('updateIntegrationConfig', () => {
     const after = await view('crm');
     expect(after.version).toBe(3);
     expect(after.updatedAt).toEqual(updatedAt);
+  });
+
+  it('answers a secret replaced with its current value like any replace, so a guess cannot be checked', async () => {
+    await seedIntegration('vault');
+    await update('vault', 1, { secrets: { clientSecret: SECRET } });
+    const history = async () =>
+      (await fieldHistory(t.db, { integration: 'vault', fieldName: 'secret.clientSecret' })).map((r) => [
+        r.changedBy,
+        r.oldValue,
+        r.newValue,
+      ]);
+
+    const right = await update('vault', 2, { secrets: { clientSecret: SECRET } }, 'mallory@example.com');
+    const afterRight = await history();
+    const wrong = await update('vault', 3, { secrets: { clientSecret: SECRET_2 } }, 'mallory@example.com');
+    const afterWrong = await history();
+
+    expect(right).toEqual({ ok: true, version: 3, changed: ['secret.clientSecret'] });
+    expect(wrong).toEqual({ ok: true, version: 4, changed: ['secret.clientSecret'] });
+    expect(afterRight.slice(0, 1)).toEqual([['mallory@example.com', { set: true }, { replaced: true }]]);
+    expect(afterWrong.slice(0, 2)).toEqual([
+      ['mallory@example.com', { set: true }, { replaced: true }],
+      ['mallory@example.com', { set: true }, { replaced: true }],
+    ]);
+    expect((await view('vault')).secrets.find((s) => s.name === 'clientSecret')).toMatchObject({ updatedBy: 'mallory@example.com' });
   });
 
   it('refuses a stale edit, saying who changed it and when, and writes nothing', async () => {

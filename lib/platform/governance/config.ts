@@ -17,7 +17,8 @@ import { secretStatus, writeSecrets, type SecretStatus } from './secrets';
  * updateIntegrationConfig, which in one transaction locks the row, checks the version the editor
  * loaded (a stale edit is refused with who changed it and when, never merged), validates (zod,
  * the handler's settings schema, the mapping compiler, existing alert channels), writes, and
- * appends one audit row per changed field. An edit that changes nothing writes nothing.
+ * appends one audit row per changed field. An edit that changes nothing writes nothing; a secret
+ * given is always a change (lib/platform/governance/secrets.ts says why).
  *
  * Audit values: a value that is null is stored as JSON null; a settings key or secret that did
  * not exist (before) or no longer exists (after) is stored as SQL NULL. configAsOf relies on

@@ -74,13 +74,15 @@ describe('secrets at rest', () => {
     expect(await provider.read('erp', ['clientSecret'])).toEqual({});
   });
 
-  it('writes nothing for an unchanged value and reports a changed one as replaced', async () => {
+  it('rewrites a value equal to the stored one like any other, so the answer does not tell a right guess', async () => {
     const [before] = await t.db.select().from(integrationSecrets).where(eq(integrationSecrets.name, 'clientSecret'));
     expect(
       await writeSecrets(t.db, { integration: 'crm', values: { clientSecret: VALUE }, actor: 'bob@example.com', keyring: ring1 }),
-    ).toEqual([]);
+    ).toEqual([{ name: 'clientSecret', replaced: true }]);
     const [same] = await t.db.select().from(integrationSecrets).where(eq(integrationSecrets.name, 'clientSecret'));
-    expect(same).toEqual(before);
+    expect(same.updatedBy).toBe('bob@example.com');
+    expect(same.sealed, 'sealed again with a fresh nonce').not.toEqual(before.sealed);
+    expect(await createSecretsProvider(t.db, ring1).read('crm', ['clientSecret'])).toEqual({ clientSecret: VALUE });
     expect(
       await writeSecrets(t.db, { integration: 'crm', values: { clientId: 'crm-client-2' }, actor: 'bob@example.com', keyring: ring1 }),
     ).toEqual([{ name: 'clientId', replaced: true }]);

@@ -76,9 +76,9 @@ export interface SecretWrite {
 }
 
 /**
- * Seals and stores values in the caller's transaction (the config service's). A value equal to the
- * stored one writes nothing and is not returned, so an unchanged secret is not a change. Callers
- * have validated the names against the handler's declaration.
+ * Seals and stores values in the caller's transaction (the config service's). Every value given is
+ * written and returned, one equal to the stored value too (see below). Callers have validated the
+ * names against the handler's declaration.
  */
 export async function writeSecrets(
   tx: DatabaseOrTransaction,
@@ -97,14 +97,9 @@ export async function writeSecrets(
     const value = params.values[name];
     const aad = secretAad(params.integration, name);
     const row = byName.get(name);
-    if (row) {
-      try {
-        if (open(params.keyring, { keyId: row.keyId, sealed: row.sealed }, aad) === value) continue;
-      } catch (error) {
-        // An unreadable old value (its key retired) is simply replaced.
-        if (!(error instanceof SecretDecryptionError)) throw error;
-      }
-    }
+    // No comparison with the stored value: skipping an equal one would tell whoever may replace a
+    // secret (but not read it) that a guess was right. An equal value is sealed, saved and audited
+    // like any other.
     const sealed = seal(params.keyring, value, aad);
     await tx
       .insert(integrationSecrets)
