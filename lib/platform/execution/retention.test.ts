@@ -2,12 +2,12 @@ import { randomBytes } from 'node:crypto';
 import { sql } from 'drizzle-orm';
 import postgres from 'postgres';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { attempts, auditLog, integrations, runs, type RunStatus } from '../../../db/schema';
+import { attempts, auditLog, integrations, runs, webhookRejections, type RunStatus } from '../../../db/schema';
 import { freshDatabase, type TestDatabase } from '../../../test/db';
 import { logBatchInsert, type LogLine } from '../log';
 import { checkHealth } from '../read-models/health';
 import { getRunDetail } from '../read-models/run-queries';
-import { ensureRunPartitions, pruneRuns } from './retention';
+import { ensureRunPartitions, pruneRuns, pruneWebhookRejections, startPruner } from './retention';
 
 const line = (message: string): LogLine => ({ level: 'info', message, data: null, at: new Date() });
 
@@ -57,6 +57,38 @@ async function counts() {
 }
 
 describe('retention', () => {
+  it('prunes refused webhook deliveries older than the period in batches, keeps the recent ones', async () => {
+    const now = Date.now();
+    const refused = (daysAgo: number, reason: string) => ({
+      integration: 'x',
+      status: 401,
+      reason,
+      remote: '192.0.2.1',
+      receivedAt: new Date(now - daysAgo * DAY),
+    });
+    await t.db
+      .insert(webhookRejections)
+      .values([...Array.from({ length: 5 }, () => refused(40, 'old')), refused(31, 'old'), refused(29, 'recent'), refused(0, 'recent')]);
+    expect(await pruneWebhookRejections(t.db, { olderThan: new Date(now - 30 * DAY), batchSize: 2 })).toBe(6);
+    const left = await t.db.select({ reason: webhookRejections.reason }).from(webhookRejections);
+    expect(left.map((r) => r.reason)).toEqual(['recent', 'recent']);
+
+    // The worker's pruner applies RUN_RETENTION_DAYS to them too.
+    await t.db.delete(webhookRejections);
+    await t.db.insert(webhookRejections).values([refused(8, 'old'), refused(1, 'recent')]);
+    const logged: string[] = [];
+    const pruner = startPruner(t.db, { retentionDays: 7, log: (m) => logged.push(m) });
+    try {
+      await expect
+        .poll(() => logged.find((m) => /refused webhook deliveries/.test(m)), { timeout: 20_000 })
+        .toBe('pruned 1 refused webhook deliveries older than 7 days');
+    } finally {
+      pruner.stop();
+    }
+    expect((await t.db.select().from(webhookRejections)).map((r) => r.reason)).toEqual(['recent']);
+    await t.db.delete(webhookRejections);
+  });
+
   it('prunes finished runs older than the period with their attempts and logs, keeps active runs and the audit trail', async () => {
     const old = new Date(Date.now() - 40 * DAY);
     const base = {

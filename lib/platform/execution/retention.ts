@@ -27,6 +27,7 @@ export async function ensureRunPartitions(db: Database, params: { from?: Date; w
  * and dropped by drop_run_partitions) unless it still holds an unfinished run; what is left (the
  * finished runs of such a week, rows in the DEFAULT partition) is deleted in small batches, so a
  * large backlog never holds long locks. Only finished runs go; the audit trail is never pruned.
+ * Refused webhook deliveries follow the same period (pruneWebhookRejections).
  */
 export async function pruneRuns(
   db: Database,
@@ -59,6 +60,28 @@ export async function pruneRuns(
   return { deleted, droppedWeeks };
 }
 
+/**
+ * Refused webhook deliveries (metadata only) are kept for the retention period too: the Events tab
+ * counts them all, and without pruning a sender that keeps failing would grow the table forever.
+ * Deleted in small batches like runs.
+ */
+export async function pruneWebhookRejections(
+  db: Database,
+  params: { olderThan: Date; batchSize?: number; maxBatches?: number },
+): Promise<number> {
+  const batchSize = params.batchSize ?? 1000;
+  let deleted = 0;
+  for (let batch = 0; batch < (params.maxBatches ?? 100); batch++) {
+    const rows = await db.execute<{ id: number }>(sql`
+      delete from webhook_rejections where id in (
+        select id from webhook_rejections where received_at < ${params.olderThan.toISOString()}::timestamptz limit ${batchSize})
+      returning id`);
+    deleted += rows.length;
+    if (rows.length < batchSize) break;
+  }
+  return deleted;
+}
+
 export interface Pruner {
   stop(): void;
 }
@@ -81,10 +104,13 @@ export function startPruner(
         params.log?.(
           `warning: ${outside.n >= 1000 ? 'over 1000' : outside.n} runs sit in runs_default (no weekly partition for their week)`,
         );
-      const { deleted, droppedWeeks } = await pruneRuns(db, { olderThan: new Date(Date.now() - params.retentionDays * 86_400_000) });
+      const olderThan = new Date(Date.now() - params.retentionDays * 86_400_000);
+      const { deleted, droppedWeeks } = await pruneRuns(db, { olderThan });
       if (droppedWeeks.length > 0)
         params.log?.(`dropped ${droppedWeeks.length} weeks of runs older than ${params.retentionDays} days (${droppedWeeks.join(', ')})`);
       if (deleted > 0) params.log?.(`pruned ${deleted} runs older than ${params.retentionDays} days`);
+      const rejections = await pruneWebhookRejections(db, { olderThan });
+      if (rejections > 0) params.log?.(`pruned ${rejections} refused webhook deliveries older than ${params.retentionDays} days`);
       const keys = await pruneIdempotencyKeys(db);
       if (keys > 0) params.log?.(`pruned ${keys} idempotency keys older than 24 hours`);
       // A session ended by sign-out is listed while its token could still be used: sessions last
