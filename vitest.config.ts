@@ -24,6 +24,7 @@ const UNIT = [
   'lib/platform/alerts/messages.test.ts',
   'lib/platform/alerts/transports.test.ts',
   'lib/platform/governance/audit-words.test.ts',
+  'lib/platform/intake/http.test.ts',
   'lib/platform/triggers/cron.test.ts',
   'lib/platform/governance/crypto.test.ts',
   'lib/platform/duration.test.ts',

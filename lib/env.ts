@@ -90,6 +90,14 @@ export const ZEnv = z.object({
    * `npm run dev` / `npm start` start it when set; `npm run start:intake` requires it.
    */
   INTAKE_PORT: portNumber().optional(),
+  /**
+   * '1' when a reverse proxy in front sets X-Forwarded-For: refused webhook deliveries then record
+   * its first hop. Otherwise the header is anyone's to forge and is ignored.
+   */
+  TRUST_PROXY: z
+    .enum(['0', '1'], { error: "must be '1' (a reverse proxy in front sets X-Forwarded-For) or '0'" })
+    .default('0')
+    .transform((v) => v === '1'),
   /** The address the intake listener binds (all interfaces by default). */
   INTAKE_HOST: z.string().min(1).default('0.0.0.0'),
   OTEL_EXPORTER_OTLP_ENDPOINT: httpUrl.optional(),

@@ -58,6 +58,7 @@ async function main() {
     port: env.INTAKE_PORT,
     host: env.INTAKE_HOST,
     metricsToken: env.METRICS_TOKEN,
+    trustProxy: env.TRUST_PROXY,
   });
   const receiving = [...registry.values()].filter((d) => d.events).map((d) => d.name);
   console.log(

@@ -1,3 +1,4 @@
+import { loadEnv } from '@/lib/env';
 import { answerWebhook, METHOD_NOT_ALLOWED, remoteOf, webhookHeaders, type WebhookHttpAnswer } from '@/lib/platform/intake/http';
 import { getBoss } from '@/lib/server/boss';
 import { getDb } from '@/lib/server/db';
@@ -6,7 +7,7 @@ import { getRegistry } from '@/lib/server/registry';
 
 /**
  * `POST /hooks/<integration>`: the public endpoint of an integration that receives events. No
- * session and no same-origin check (senders are servers; proxy.ts leaves /hooks alone): the
+ * session and no same-origin check (senders are servers; proxy.ts only checks the path's encoding here): the
  * signature over the raw body is the authentication (lib/platform/intake/intake.ts). The same
  * contract is served by the dedicated intake listener (INTAKE_PORT, worker/intake.ts) without
  * Next's per-request cost: both answer through `answerWebhook` (lib/platform/intake/http.ts).
@@ -43,7 +44,12 @@ export async function POST(request: Request, context: { params: Promise<{ integr
   return respond(
     await answerWebhook(
       getBoss().then((boss) => ({ db: getDb(), boss, registry: getRegistry(), keyring: getKeyring() })),
-      { integration, headers, readBody: (limit) => readLimited(request, limit), remote: remoteOf(headers) },
+      {
+        integration,
+        headers,
+        readBody: (limit) => readLimited(request, limit),
+        remote: remoteOf(headers, { trustProxy: loadEnv().TRUST_PROXY }),
+      },
     ),
   );
 }

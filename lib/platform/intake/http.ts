@@ -42,9 +42,14 @@ export function webhookHeaders(entries: Iterable<[string, string | string[] | un
   return headers;
 }
 
-/** The sender's address: the first hop of X-Forwarded-For (behind a proxy), else the socket's peer. */
-export function remoteOf(headers: Readonly<Record<string, string>>, peer?: string | null): string | null {
-  return headers['x-forwarded-for']?.split(',')[0]?.trim() || peer || null;
+/**
+ * The sender's address, as refusals record it. X-Forwarded-For is anyone's to send, so it counts
+ * only when `trustProxy` says a reverse proxy in front sets it (TRUST_PROXY); else the socket's
+ * peer, or null where the server does not know it (Next.js gives a route no socket address).
+ */
+export function remoteOf(headers: Readonly<Record<string, string>>, options: { peer?: string | null; trustProxy: boolean }): string | null {
+  const forwarded = options.trustProxy ? headers['x-forwarded-for']?.split(',')[0]?.trim() : undefined;
+  return forwarded || options.peer || null;
 }
 
 /**

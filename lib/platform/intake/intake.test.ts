@@ -588,4 +588,30 @@ describe('webhook intake', () => {
       await server.close();
     }
   });
+
+  it('records the socket address of a refused delivery, not a forged X-Forwarded-For, unless TRUST_PROXY says a proxy sets it', async () => {
+    const refusedFrom = async (trustProxy: boolean, eventId: string) => {
+      const server = await startIntakeServer(deps, { trustProxy });
+      try {
+        const res = await fetch(`${server.url}/hooks/acme-hmac`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json', 'X-Forwarded-For': '203.0.113.66, 10.0.0.1', 'X-Acme-Timestamp': '1' },
+          body: JSON.stringify({ id: eventId, type: 'order.paid' }),
+        });
+        expect(res.status).toBe(401);
+      } finally {
+        await server.close();
+      }
+      // The refusal comes before the body is read, so the newest row of the endpoint is this one.
+      const [row] = await t.db
+        .select()
+        .from(webhookRejections)
+        .where(eq(webhookRejections.integration, 'acme-hmac'))
+        .orderBy(desc(webhookRejections.id))
+        .limit(1);
+      return row.remote;
+    };
+    expect(await refusedFrom(false, 'spoof-1')).toMatch(/^(::ffff:)?127\.0\.0\.1$/);
+    expect(await refusedFrom(true, 'spoof-2')).toBe('203.0.113.66');
+  });
 });

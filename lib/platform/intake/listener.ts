@@ -89,14 +89,14 @@ async function health(deps: IntakeDeps, res: ServerResponse): Promise<void> {
   }
 }
 
-async function hook(deps: IntakeDeps, req: IncomingMessage, res: ServerResponse, integration: string): Promise<void> {
+async function hook(deps: IntakeDeps, req: IncomingMessage, res: ServerResponse, integration: string, trustProxy: boolean): Promise<void> {
   if (req.method !== 'POST') return send(res, METHOD_NOT_ALLOWED);
   const headers = webhookHeaders(Object.entries(req.headers));
   const answer = await answerWebhook(deps, {
     integration,
     headers,
     readBody: (limit) => readLimited(req, limit),
-    remote: remoteOf(headers, req.socket.remoteAddress),
+    remote: remoteOf(headers, { peer: req.socket.remoteAddress, trustProxy }),
   });
   if (!req.readableEnded) {
     // Nothing more of this body is kept: the rest is read and dropped (never buffered) so the
@@ -117,6 +117,8 @@ export async function startIntakeListener(options: {
   host?: string;
   /** Serves GET /metrics with this bearer token; without one there is no /metrics. */
   metricsToken?: string;
+  /** A reverse proxy in front sets X-Forwarded-For (TRUST_PROXY): record its first hop, not the proxy's address. */
+  trustProxy?: boolean;
 }): Promise<IntakeListener> {
   const { deps } = options;
   const server: Server = createServer((req, res) => {
@@ -130,7 +132,7 @@ export async function startIntakeListener(options: {
     }
     const handled =
       integration !== undefined
-        ? hook(deps, req, res, integration)
+        ? hook(deps, req, res, integration, options.trustProxy ?? false)
         : path === '/health' && (req.method === 'GET' || req.method === 'HEAD')
           ? health(deps, res)
           : path === '/metrics' && options.metricsToken && req.method === 'GET'
