@@ -692,7 +692,8 @@ test('every query parameter, cursor and path segment of every route and page: ba
   for (const target of SEGMENT_TARGETS) {
     for (const segment of HOSTILE_SEGMENTS) {
       const path = target.path(segment);
-      await check(target.method, path, isMachinePath(path));
+      // Auth.js answers its own unknown actions (a JSON 400 with `message`): only its encoding is ours.
+      await check(target.method, path, isMachinePath(path) && !path.startsWith('/api/auth/'));
     }
   }
   // The cases the issue names, each a 400 with a JSON message that says what is wrong.
