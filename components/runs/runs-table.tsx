@@ -85,7 +85,7 @@ export function retryable(row: Pick<RunRow, 'status' | 'retriedBy' | 'dryRun'>):
 export function RunsTable({ initial, canOperate, emptyText }: { initial: RunRow[]; canOperate: boolean; emptyText: string }) {
   const router = useRouter();
   const queryClient = useQueryClient();
-  const [selected, setSelected] = useState<Set<string>>(new Set());
+  const [ticked, setTicked] = useState<Set<string>>(new Set());
   const [confirmBulk, setConfirmBulk] = useState(false);
   const [pending, startTransition] = useTransition();
   const activeIds = useMemo(() => initial.filter((r) => isActiveRunStatus(r.status)).map((r) => r.id), [initial]);
@@ -108,13 +108,15 @@ export function RunsTable({ initial, canOperate, emptyText }: { initial: RunRow[
   }, [finishedKey, router]);
 
   const failedSelectable = rows.filter(retryable);
-  const toggle = (id: string) =>
-    setSelected((prev) => {
-      const next = new Set(prev);
-      if (next.has(id)) next.delete(id);
-      else next.add(id);
-      return next;
-    });
+  // Only what is on screen and still retryable counts as selected: a run ticked on another page,
+  // or retried by someone else since, must not be retried unseen.
+  const selected = new Set(failedSelectable.filter((r) => ticked.has(r.id)).map((r) => r.id));
+  const toggle = (id: string) => {
+    const next = new Set(selected);
+    if (next.has(id)) next.delete(id);
+    else next.add(id);
+    setTicked(next);
+  };
 
   const retrySelected = () =>
     startTransition(async () => {
@@ -122,7 +124,7 @@ export function RunsTable({ initial, canOperate, emptyText }: { initial: RunRow[
       const result = await retryRunsAction({ runIds: ids });
       setConfirmBulk(false);
       if (result.ok) {
-        setSelected(new Set());
+        setTicked(new Set());
         void queryClient.invalidateQueries({ queryKey: ['bulk-operations'] });
         toast.success(
           <span>
@@ -158,7 +160,7 @@ export function RunsTable({ initial, canOperate, emptyText }: { initial: RunRow[
                   aria-label="Select all failed runs"
                   disabled={failedSelectable.length === 0}
                   checked={failedSelectable.length > 0 && failedSelectable.every((r) => selected.has(r.id))}
-                  onChange={(e) => setSelected(e.target.checked ? new Set(failedSelectable.map((r) => r.id)) : new Set())}
+                  onChange={(e) => setTicked(e.target.checked ? new Set(failedSelectable.map((r) => r.id)) : new Set())}
                 />
               </TableHead>
             ) : null}

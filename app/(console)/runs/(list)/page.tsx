@@ -110,6 +110,8 @@ export default async function RunsPage({ searchParams }: { searchParams: Promise
         canOperate={hasRole(user.role, 'operator')}
       />
       <RunsTable
+        // Another page or filter is another list: nothing ticked on the last one stays selected.
+        key={new URLSearchParams(cleaned).toString()}
         initial={JSON.parse(JSON.stringify(page.items))}
         canOperate={hasRole(user.role, 'operator')}
         emptyText={
