@@ -18,6 +18,7 @@ import { Table, TableBody, TableCell, TableHead, TableHeader, TableRow } from '@
 import type { RunStatus } from '@/db/schema';
 import { isActiveRunStatus } from '@/lib/platform/run-status';
 import { RetryDialog } from './retry-dialog';
+import { RunDuration } from './run-duration';
 import { RunStatusBadge, ZRunStatus } from './status-badge';
 
 export interface RunRow {
@@ -60,13 +61,6 @@ export const ZStatusUpdates = z.object({
 });
 type StatusUpdate = z.output<typeof ZStatusUpdates>['items'][number];
 
-function duration(row: RunRow): string {
-  if (!row.startedAt) return '—';
-  const end = row.finishedAt ? new Date(row.finishedAt).getTime() : Date.now();
-  const s = Math.max(0, Math.round((end - new Date(row.startedAt).getTime()) / 1000));
-  return s < 60 ? `${s}s` : s < 3600 ? `${Math.floor(s / 60)}m ${s % 60}s` : `${Math.floor(s / 3600)}h ${Math.floor((s % 3600) / 60)}m`;
-}
-
 /**
  * The Trigger cell: what started the run and who, without repeating itself ("schedule", not
  * "schedule / schedule"; "manual by ada@…"; "retry by oscar@…").
@@ -82,7 +76,18 @@ export function retryable(row: Pick<RunRow, 'status' | 'retriedBy' | 'dryRun'>):
   return row.status === 'failed' && !row.retriedBy;
 }
 
-export function RunsTable({ initial, canOperate, emptyText }: { initial: RunRow[]; canOperate: boolean; emptyText: string }) {
+export function RunsTable({
+  initial,
+  canOperate,
+  emptyText,
+  renderedAt,
+}: {
+  initial: RunRow[];
+  canOperate: boolean;
+  emptyText: string;
+  /** The server's clock when it rendered the rows (Date.now()): active runs' durations start from it. */
+  renderedAt: number;
+}) {
   const router = useRouter();
   const queryClient = useQueryClient();
   const [ticked, setTicked] = useState<Set<string>>(new Set());
@@ -233,7 +238,7 @@ export function RunsTable({ initial, canOperate, emptyText }: { initial: RunRow[
                 <RelativeTime value={row.createdAt} />
               </TableCell>
               <TableCell className="text-xs tabular-nums" data-label="Duration">
-                {duration(row)}
+                <RunDuration startedAt={row.startedAt} finishedAt={row.finishedAt} renderedAt={renderedAt} />
               </TableCell>
               {canOperate ? (
                 <TableCell className="text-right" data-label={retryable(row) || row.retriedBy ? 'Actions' : undefined}>

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { elapsedText, lastDays, planSummary } from './run-text';
+import { durationText, elapsedText, lastDays, planSummary } from './run-text';
 
 describe('run text', () => {
   it('says how long an attempt took, or that it is running', () => {
@@ -8,6 +8,14 @@ describe('run text', () => {
     expect(elapsedText(from, new Date('2026-11-30T10:00:00.850Z'))).toBe('850 ms');
     expect(elapsedText(from, new Date('2026-11-30T10:00:02.449Z'))).toBe('2.4 s');
     expect(elapsedText(from, new Date('2026-11-30T10:01:00.000Z'))).toBe('60.0 s');
+  });
+
+  it('says how long a run took, to the second', () => {
+    expect(durationText(0)).toBe('0s');
+    expect(durationText(-400)).toBe('0s');
+    expect(durationText(42_400)).toBe('42s');
+    expect(durationText(80_000)).toBe('1m 20s');
+    expect(durationText(2 * 3600_000 + 5 * 60_000 + 59_000)).toBe('2h 5m');
   });
 
   it('groups a dry-run plan by method and endpoint, without query strings, in the order first met', () => {

@@ -12,6 +12,12 @@ export function elapsedText(from: Date, to: Date | null): string {
   return d < 1000 ? `${d} ms` : `${(d / 1000).toFixed(1)} s`;
 }
 
+/** A run's duration, to the second: '42s', '1m 20s', '2h 5m' (a negative span counts as 0). */
+export function durationText(ms: number): string {
+  const s = Math.max(0, Math.round(ms / 1000));
+  return s < 60 ? `${s}s` : s < 3600 ? `${Math.floor(s / 60)}m ${s % 60}s` : `${Math.floor(s / 3600)}h ${Math.floor((s % 3600) / 60)}m`;
+}
+
 /**
  * A dry-run's plan, grouped by method and endpoint (query strings left out), one sentence each in
  * the order first met: "Would POST 3 requests to https://erp.example/journal".

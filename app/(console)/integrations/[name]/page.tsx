@@ -183,6 +183,7 @@ export default async function IntegrationPage({ params }: { params: Promise<{ na
           </Link>
         </div>
         <RunsTable
+          renderedAt={Date.now()}
           initial={JSON.parse(JSON.stringify(runs.items))}
           canOperate={canOperate}
           emptyText="This integration has not run yet. Use Run now or Dry-run above."

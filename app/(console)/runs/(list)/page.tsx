@@ -110,6 +110,7 @@ export default async function RunsPage({ searchParams }: { searchParams: Promise
         canOperate={hasRole(user.role, 'operator')}
       />
       <RunsTable
+        renderedAt={Date.now()}
         // Another page or filter is another list: nothing ticked on the last one stays selected.
         key={new URLSearchParams(cleaned).toString()}
         initial={JSON.parse(JSON.stringify(page.items))}
