@@ -16,6 +16,7 @@ import { Dialog, DialogClose, DialogContent, DialogDescription, DialogFooter, Di
 import { Progress } from '@/components/ui/progress';
 import { Table, TableBody, TableCell, TableHead, TableHeader, TableRow } from '@/components/ui/table';
 import type { RunStatus } from '@/db/schema';
+import { progressText } from '@/lib/platform/read-models/run-text';
 import { isActiveRunStatus } from '@/lib/platform/run-status';
 import { RetryDialog } from './retry-dialog';
 import { RunDuration } from './run-duration';
@@ -214,8 +215,10 @@ export function RunsTable({
                       label={`Progress of run ${row.id.slice(0, 8)}`}
                       className="w-24"
                     />
-                    {row.progressDone ?? 0}/{row.progressTotal}
+                    {progressText(row.progressDone, row.progressTotal)}
                   </div>
+                ) : row.status === 'running' && row.progressDone !== null ? (
+                  <div className="mt-1 text-xs text-muted-foreground tabular-nums">{progressText(row.progressDone, null)}</div>
                 ) : null}
                 {row.status === 'retrying' || row.status === 'deferred' ? (
                   <div className="mt-1 text-xs text-muted-foreground">

@@ -4,12 +4,12 @@ import { db } from '../db';
 import { expect, signIn, test } from '../fixtures';
 import { RunsPage } from '../pages/runs-page';
 
-test('a running run in the runs list hydrates without errors, and its duration ticks', async ({ page }) => {
-  // Running for 80 s.
+test('a running run in the runs list hydrates without errors, its duration ticks and its count shows', async ({ page }) => {
+  // Running for 80 s, with a count of what it processed and no total (as crm-sync reports it).
   const id = randomUUID();
   await db()`
-    insert into runs (id, integration, trigger, status, triggered_by, correlation_id, attempt_count, max_attempts, created_at, started_at)
-    values (${id}, 'accounting-export', 'manual', 'running', 'e2e', ${randomUUID()}, 1, 4, now() - interval '80 seconds', now() - interval '80 seconds')`;
+    insert into runs (id, integration, trigger, status, triggered_by, correlation_id, attempt_count, max_attempts, progress_done, created_at, started_at)
+    values (${id}, 'accounting-export', 'manual', 'running', 'e2e', ${randomUUID()}, 1, 4, 1234, now() - interval '80 seconds', now() - interval '80 seconds')`;
   try {
     await signIn(page, 'oscar');
     const errors: string[] = [];
@@ -25,6 +25,7 @@ test('a running run in the runs list hydrates without errors, and its duration t
     const runs = new RunsPage(page);
     await runs.goto('integration=accounting-export');
     const row = runs.row(id);
+    await expect(row).toContainText('1234 items processed');
     // Counted from the seeded start: at least 1m 20s, however long signing in took.
     const duration = row.getByRole('cell').filter({ hasText: /^\d+m \d+s$/ });
     await expect(duration).toBeVisible();

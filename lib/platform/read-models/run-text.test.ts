@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { durationText, elapsedText, lastDays, planSummary } from './run-text';
+import { durationText, elapsedText, lastDays, planSummary, progressText } from './run-text';
 
 describe('run text', () => {
   it('says how long an attempt took, or that it is running', () => {
@@ -16,6 +16,15 @@ describe('run text', () => {
     expect(durationText(42_400)).toBe('42s');
     expect(durationText(80_000)).toBe('1m 20s');
     expect(durationText(2 * 3600_000 + 5 * 60_000 + 59_000)).toBe('2h 5m');
+  });
+
+  it('says what a run processed: done of total, or a count alone when the handler reports no total', () => {
+    expect(progressText(40, 120)).toBe('40/120');
+    expect(progressText(null, 120)).toBe('0/120');
+    expect(progressText(1234, null)).toBe('1234 items processed');
+    expect(progressText(1, null)).toBe('1 item processed');
+    expect(progressText(0, null)).toBe('0 items processed');
+    expect(progressText(null, null)).toBeNull();
   });
 
   it('groups a dry-run plan by method and endpoint, without query strings, in the order first met', () => {

@@ -1,4 +1,5 @@
 import type { PlannedRequest } from '../resilience/dry-run';
+import { plural } from '../words';
 
 /**
  * What the console says about a run, in words: pure functions (no database), so the pages only
@@ -16,6 +17,16 @@ export function elapsedText(from: Date, to: Date | null): string {
 export function durationText(ms: number): string {
   const s = Math.max(0, Math.round(ms / 1000));
   return s < 60 ? `${s}s` : s < 3600 ? `${Math.floor(s / 60)}m ${s % 60}s` : `${Math.floor(s / 3600)}h ${Math.floor((s % 3600) / 60)}m`;
+}
+
+/**
+ * What a run reported of its progress (ctx.progress): '40/120' with a total, '1 item processed' or
+ * '1234 items processed' with a count alone (a handler that pages through an unknown number of
+ * records), null when it reported nothing.
+ */
+export function progressText(done: number | null, total: number | null): string | null {
+  if (total) return `${done ?? 0}/${total}`;
+  return done === null ? null : `${plural(done, 'item')} processed`;
 }
 
 /**

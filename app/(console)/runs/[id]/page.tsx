@@ -14,7 +14,7 @@ import { requireUser } from '@/lib/auth/guards';
 import { hasRole } from '@/lib/auth/roles';
 import type { LogGap, StoredLogLine } from '@/lib/platform/log';
 import { getRunDetail } from '@/lib/platform/read-models/run-queries';
-import { elapsedText, planSummary } from '@/lib/platform/read-models/run-text';
+import { elapsedText, planSummary, progressText } from '@/lib/platform/read-models/run-text';
 import { isActiveRunStatus } from '@/lib/platform/run-status';
 import { getDb } from '@/lib/server/db';
 import { cancelRunAction } from '../actions';
@@ -97,10 +97,10 @@ export default async function RunPage({ params }: { params: Promise<{ id: string
             {run.progressTotal ? (
               <div className="flex items-center gap-2">
                 <Progress value={run.progressDone ?? 0} max={run.progressTotal} label="Run progress" className="w-32" />
-                <span className="tabular-nums">
-                  {run.progressDone ?? 0}/{run.progressTotal}
-                </span>
+                <span className="tabular-nums">{progressText(run.progressDone, run.progressTotal)}</span>
               </div>
+            ) : run.progressDone !== null ? (
+              <span className="tabular-nums">{progressText(run.progressDone, null)}</span>
             ) : (
               <span className="text-muted-foreground">—</span>
             )}
