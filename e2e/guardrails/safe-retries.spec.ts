@@ -28,6 +28,8 @@ test('a paused integration says how many scheduled runs were missed and what res
   const [before] = await db()<{ n: number }[]>`select count(*)::int as n from runs where integration = 'crm-sync'`;
   await page.getByRole('button', { name: 'Resume' }).click();
   await expect(page.getByRole('dialog')).toContainText('Resume will skip them');
+  // An operator reads configuration but cannot change it.
+  await expect(page.getByRole('dialog')).toContainText('an admin can change it in Configuration');
   await page.getByRole('button', { name: 'Resume' }).last().click();
   await expect(page.getByText('Resumed')).toBeVisible();
   const [after] = await db()<

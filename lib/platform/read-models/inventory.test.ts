@@ -6,7 +6,7 @@ import * as schema from '../../../db/schema';
 import { integrations } from '../../../db/schema';
 import { freshDatabase, type TestDatabase } from '../../../test/db';
 import { runsScanned } from '../../../test/explain';
-import { listInventory } from './inventory';
+import { getBreakerView, listInventory } from './inventory';
 
 let t: TestDatabase;
 beforeAll(async () => {
@@ -123,5 +123,20 @@ describe('inventory at volume', () => {
     // Some rows are read (the plan names the week partitions it scans).
     expect(scanned).toBeGreaterThan(0);
     expect(scanned).toBeLessThan(last24h + 1_000);
+  });
+});
+
+describe('breaker view', () => {
+  it("gives each integration's configured failure threshold, not the breaker's current count", async () => {
+    await t.db.insert(integrations).values([
+      { name: 'erp-a', breakerKey: 'erp', breakerFailures: 7 },
+      { name: 'erp-b', breakerKey: 'erp', breakerFailures: 3 },
+    ]);
+    await t.db.execute(sql`insert into breakers (key, state, consecutive_failures) values ('erp', 'open', 2)`);
+    const view = await getBreakerView(t.db, { key: 'erp' });
+    expect(view.consecutiveFailures).toBe(2);
+    expect(view.integrations).toEqual(['erp-a', 'erp-b']);
+    expect(view.failureThresholds).toEqual({ 'erp-a': 7, 'erp-b': 3 });
+    expect((await getBreakerView(t.db, { key: 'nobody' })).failureThresholds).toEqual({});
   });
 });

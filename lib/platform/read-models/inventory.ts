@@ -198,6 +198,8 @@ export interface BreakerView {
   lastFailureAt: Date | null;
   /** Integrations that share this breaker (same external system). */
   integrations: string[];
+  /** Each of those integrations' configured breakerFailures: the consecutive failures that open it. */
+  failureThresholds: Record<string, number>;
 }
 
 /** The breaker as operators see it; a key nobody has tripped yet reads as closed. */
@@ -211,9 +213,11 @@ export async function getBreakerView(db: DatabaseOrTransaction, params: { key: s
     last_error: string | null;
     last_failure_at: string | null;
     names: string[] | null;
+    thresholds: Record<string, number> | null;
   }>(sql`
     select b.state, b.consecutive_failures, b.opened_at, b.open_until, b.forced_open, b.last_error, b.last_failure_at,
-           (select array_agg(i.name order by i.name) from integrations i where i.breaker_key = ${params.key}) as names
+           (select array_agg(i.name order by i.name) from integrations i where i.breaker_key = ${params.key}) as names,
+           (select json_object_agg(i.name, i.breaker_failures) from integrations i where i.breaker_key = ${params.key}) as thresholds
       from (select ${params.key}::text as key) k
       left join breakers b on b.key = k.key`);
   const r = rows[0];
@@ -228,5 +232,6 @@ export async function getBreakerView(db: DatabaseOrTransaction, params: { key: s
     lastError: r?.last_error ?? null,
     lastFailureAt: date(r?.last_failure_at ?? null),
     integrations: r?.names ?? [],
+    failureThresholds: r?.thresholds ?? {},
   };
 }

@@ -18,14 +18,23 @@ describe('schedule text', () => {
 
 describe('resume text', () => {
   it('says how many runs were missed and what Resume will do under each policy', () => {
-    expect(resumeText({ missed: 1, capped: false, resumeWillStartRun: true, resumePolicy: 'run_once' })).toBe(
+    expect(resumeText({ missed: 1, capped: false, resumeWillStartRun: true, resumePolicy: 'run_once' }, { canEditConfig: true })).toBe(
       '1 scheduled run was missed while paused. Resume will start one run now, then follow the schedule (policy: run once on resume; change it in Configuration).',
     );
-    expect(resumeText({ missed: 1000, capped: true, resumeWillStartRun: false, resumePolicy: 'skip' })).toBe(
+    expect(resumeText({ missed: 1000, capped: true, resumeWillStartRun: false, resumePolicy: 'skip' }, { canEditConfig: true })).toBe(
       '1000+ scheduled runs were missed while paused. Resume will skip them and wait for the next scheduled time (policy: skip missed runs; change it in Configuration).',
     );
-    expect(resumeText({ missed: 0, capped: false, resumeWillStartRun: false, resumePolicy: 'run_once' })).toMatch(
-      /^0 scheduled runs were missed/,
+  });
+
+  it('says nothing about missed runs when none were missed', () => {
+    const text = resumeText({ missed: 0, capped: false, resumeWillStartRun: false, resumePolicy: 'run_once' }, { canEditConfig: true });
+    expect(text).toBe('Resume lifts the pause: scheduled runs start again at the next scheduled time.');
+    expect(text).not.toMatch(/missed|skip|Configuration/);
+  });
+
+  it('tells whoever cannot edit configuration that an admin can change the policy', () => {
+    expect(resumeText({ missed: 3, capped: false, resumeWillStartRun: false, resumePolicy: 'skip' }, { canEditConfig: false })).toBe(
+      '3 scheduled runs were missed while paused. Resume will skip them and wait for the next scheduled time (policy: skip missed runs; an admin can change it in Configuration).',
     );
   });
 });

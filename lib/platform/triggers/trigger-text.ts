@@ -19,10 +19,18 @@ export function scheduleText(schedule: string | null, timezone: string, now?: Da
   }
 }
 
-/** What Resume will do about the runs missed while paused, under the integration's policy. */
-export function resumeText(missed: Pick<MissedWhilePaused, 'missed' | 'capped' | 'resumeWillStartRun' | 'resumePolicy'>): string {
+/**
+ * What Resume will do about the runs missed while paused, under the integration's policy; nothing
+ * about missed runs when there are none. Only admins edit configuration: others are told who can.
+ */
+export function resumeText(
+  missed: Pick<MissedWhilePaused, 'missed' | 'capped' | 'resumeWillStartRun' | 'resumePolicy'>,
+  reader: { canEditConfig: boolean },
+): string {
+  if (missed.missed === 0 && !missed.capped) return 'Resume lifts the pause: scheduled runs start again at the next scheduled time.';
   const count = `${missed.missed}${missed.capped ? '+' : ''} scheduled run${missed.missed === 1 ? ' was' : 's were'}`;
   const then = missed.resumeWillStartRun ? 'start one run now, then follow the schedule' : 'skip them and wait for the next scheduled time';
   const policy = missed.resumePolicy === 'run_once' ? 'run once on resume' : 'skip missed runs';
-  return `${count} missed while paused. Resume will ${then} (policy: ${policy}; change it in Configuration).`;
+  const change = reader.canEditConfig ? 'change it in Configuration' : 'an admin can change it in Configuration';
+  return `${count} missed while paused. Resume will ${then} (policy: ${policy}; ${change}).`;
 }

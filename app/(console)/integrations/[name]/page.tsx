@@ -2,6 +2,7 @@ import Link from 'next/link';
 import { notFound } from 'next/navigation';
 import { ConfirmAction } from '@/components/common/confirm-action';
 import { RelativeTime } from '@/components/common/relative-time';
+import { exactTime } from '@/components/common/time-format';
 import { RunsTable } from '@/components/runs/runs-table';
 import { Badge } from '@/components/ui/badge';
 import { Card, CardContent, CardDescription, CardHeader, CardTitle } from '@/components/ui/card';
@@ -9,6 +10,7 @@ import { requireUser } from '@/lib/auth/guards';
 import { hasRole } from '@/lib/auth/roles';
 import { getBreakerView } from '@/lib/platform/read-models/inventory';
 import { listRuns } from '@/lib/platform/read-models/run-queries';
+import { BREAKER_BADGE, breakerPhase, reopenText } from '@/lib/platform/resilience/breaker-text';
 import { isActiveRunStatus } from '@/lib/platform/run-status';
 import { missedWhilePaused } from '@/lib/platform/triggers/resume-policy';
 import { resumeText, scheduleText } from '@/lib/platform/triggers/trigger-text';
@@ -20,8 +22,6 @@ import { runNowAction } from '../../runs/actions';
 import { openBreakerAction, pauseAction, resetBreakerAction, resumeAction } from '../actions';
 
 export const dynamic = 'force-dynamic';
-
-const BREAKER_TEXT = { closed: 'Closed', open: 'Open', half_open: 'Half-open (one trial request allowed)' } as const;
 
 export default async function IntegrationPage({ params }: { params: Promise<{ name: string }> }) {
   const user = await requireUser();
@@ -37,6 +37,9 @@ export default async function IntegrationPage({ params }: { params: Promise<{ na
   const canOperate = hasRole(user.role, 'operator') && row.registered;
   const running = row.lastRun && isActiveRunStatus(row.lastRun.status);
   const schedule = scheduleText(row.schedule, row.timezone).words;
+  const canEditConfig = hasRole(user.role, 'admin');
+  const phase = breakerPhase(breaker, new Date());
+  const threshold = breaker.failureThresholds[name];
   return (
     <div className="flex flex-col gap-6">
       <div className="grid gap-4 lg:grid-cols-3">
@@ -49,7 +52,7 @@ export default async function IntegrationPage({ params }: { params: Promise<{ na
             </CardDescription>
             {row.paused && row.schedule ? (
               <p className="text-sm" data-testid="resume-outlook">
-                {resumeText(missed)}
+                {resumeText(missed, { canEditConfig })}
               </p>
             ) : null}
             {row.credentialsError ? (
@@ -93,7 +96,11 @@ export default async function IntegrationPage({ params }: { params: Promise<{ na
                   <ConfirmAction
                     label="Resume"
                     title={`Resume ${name}?`}
-                    description={row.schedule ? resumeText(missed) : 'This integration has no schedule: resuming only lifts the pause.'}
+                    description={
+                      row.schedule
+                        ? resumeText(missed, { canEditConfig })
+                        : 'This integration has no schedule: resuming only lifts the pause.'
+                    }
                     confirmLabel="Resume"
                     action={resumeAction.bind(null, { integration: name })}
                     successMessage="Resumed"
@@ -123,7 +130,7 @@ export default async function IntegrationPage({ params }: { params: Promise<{ na
           <CardHeader>
             <CardTitle className="flex items-center gap-2">
               Circuit breaker
-              <Badge variant={breaker.state === 'closed' ? 'success' : 'destructive'}>{BREAKER_TEXT[breaker.state]}</Badge>
+              <Badge variant={BREAKER_BADGE[phase].variant}>{BREAKER_BADGE[phase].text}</Badge>
             </CardTitle>
             <CardDescription>
               Key <code>{breaker.key}</code>
@@ -132,16 +139,15 @@ export default async function IntegrationPage({ params }: { params: Promise<{ na
           </CardHeader>
           <CardContent className="flex flex-col gap-2 text-sm">
             <div>Consecutive failures: {breaker.consecutiveFailures}</div>
-            {breaker.state !== 'closed' ? (
+            {phase === 'held_open' ? <div>Held open by an operator until reset: no request is sent.</div> : null}
+            {phase === 'cooling_down' && breaker.openUntil ? (
               <div>
-                {breaker.forcedOpen ? (
-                  'Held open by an operator until reset.'
-                ) : (
-                  <>
-                    Half-open <RelativeTime value={breaker.openUntil} />
-                  </>
-                )}
+                {breaker.forcedOpen ? 'Opened by an operator' : 'Open'} until {exactTime(breaker.openUntil)}: no request is sent until then;
+                after that, a trial request is allowed on the next run.
               </div>
+            ) : null}
+            {phase === 'trial_allowed' ? (
+              <div>A trial request is allowed on the next run: if it succeeds the breaker closes, if it fails the breaker opens again.</div>
             ) : null}
             {breaker.lastError ? (
               <div className="text-xs text-muted-foreground">
@@ -154,7 +160,7 @@ export default async function IntegrationPage({ params }: { params: Promise<{ na
                   <ConfirmAction
                     label="Reset breaker"
                     title="Reset the breaker?"
-                    description={`Requests to this system resume at once for ${breaker.integrations.join(', ') || name}; deferred runs start. If the system is still down, the breaker opens again after ${breaker.consecutiveFailures || 'a few'} failures.`}
+                    description={`Requests to this system resume at once for ${breaker.integrations.join(', ') || name}; deferred runs start.${threshold ? ` ${reopenText(threshold)}` : ''}`}
                     confirmLabel="Reset breaker"
                     action={resetBreakerAction.bind(null, { key: breaker.key })}
                     successMessage="Breaker reset"

@@ -1,0 +1,29 @@
+import { db } from '../db';
+import { expect, signIn, test } from '../fixtures';
+
+test('a breaker whose cooldown has passed reads half-open, and Reset names the configured threshold', async ({ page }) => {
+  const [{ key, failures }] = await db()<{ key: string; failures: number }[]>`
+    select breaker_key as key, breaker_failures as failures from integrations where name = 'accounting-export'`;
+  // Opened by two failures; the cooldown ended 47 s ago and no trial request has run since.
+  await db()`
+    insert into breakers (key, state, consecutive_failures, opened_at, open_until, last_error, last_failure_at)
+    values (${key}, 'open', 2, now() - interval '107 seconds', now() - interval '47 seconds', 'ERP answered 503', now() - interval '107 seconds')
+    on conflict (key) do update set state = 'open', consecutive_failures = 2, opened_at = excluded.opened_at,
+      open_until = excluded.open_until, forced_open = false, trial_started_at = null`;
+  try {
+    await signIn(page, 'oscar', '/integrations/accounting-export');
+    const card = page.getByTestId('breaker-card');
+    await expect(card.getByText('Half-open', { exact: true })).toBeVisible();
+    await expect(card).toContainText('A trial request is allowed on the next run');
+    await expect(card.getByText('Open', { exact: true })).toHaveCount(0);
+
+    await card.getByRole('button', { name: 'Reset breaker' }).click();
+    await expect(page.getByRole('dialog')).toContainText(
+      `the breaker opens again after ${failures} consecutive failure${failures === 1 ? '' : 's'}.`,
+    );
+    await page.getByRole('dialog').getByRole('button', { name: 'Reset breaker' }).click();
+    await expect(card.getByText('Closed', { exact: true })).toBeVisible();
+  } finally {
+    await db()`update breakers set state = 'closed', consecutive_failures = 0, opened_at = null, open_until = null where key = ${key}`;
+  }
+});
