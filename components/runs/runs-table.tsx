@@ -16,7 +16,7 @@ import { Dialog, DialogClose, DialogContent, DialogDescription, DialogFooter, Di
 import { Progress } from '@/components/ui/progress';
 import { Table, TableBody, TableCell, TableHead, TableHeader, TableRow } from '@/components/ui/table';
 import type { RunStatus } from '@/db/schema';
-import { progressText } from '@/lib/platform/read-models/run-text';
+import { progressText, triggerWords } from '@/lib/platform/read-models/run-text';
 import { isActiveRunStatus } from '@/lib/platform/run-status';
 import { RetryDialog } from './retry-dialog';
 import { RunDuration } from './run-duration';
@@ -61,16 +61,6 @@ export const ZStatusUpdates = z.object({
   ),
 });
 type StatusUpdate = z.output<typeof ZStatusUpdates>['items'][number];
-
-/**
- * The Trigger cell: what started the run and who, without repeating itself ("schedule", not
- * "schedule / schedule"; "manual by ada@…"; "retry by oscar@…").
- */
-export function triggerWords(row: Pick<RunRow, 'trigger' | 'triggeredBy' | 'dryRun'>): string {
-  const what = row.dryRun && row.trigger !== 'dry_run' ? `${row.trigger.replace(/_/g, '-')} (dry-run)` : row.trigger.replace(/_/g, '-');
-  const who = row.triggeredBy.trim();
-  return !who || who === row.trigger || who === 'schedule' || who === 'system' ? what : `${what} by ${who}`;
-}
 
 /** Retry is offered on a failed run that nobody retried yet (retry the newest run of a chain). */
 export function retryable(row: Pick<RunRow, 'status' | 'retriedBy' | 'dryRun'>): boolean {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { durationText, elapsedText, lastDays, planSummary, progressText } from './run-text';
+import { durationText, elapsedText, lastDays, planSummary, progressText, triggerWords } from './run-text';
 
 describe('run text', () => {
   it('says how long an attempt took, or that it is running', () => {
@@ -25,6 +25,15 @@ describe('run text', () => {
     expect(progressText(1, null)).toBe('1 item processed');
     expect(progressText(0, null)).toBe('0 items processed');
     expect(progressText(null, null)).toBeNull();
+  });
+
+  it('says what started a run and who, without naming the schedule twice', () => {
+    expect(triggerWords({ trigger: 'schedule', triggeredBy: 'schedule', dryRun: false })).toBe('schedule');
+    expect(triggerWords({ trigger: 'manual', triggeredBy: 'ada@junction.local', dryRun: false })).toBe('manual by ada@junction.local');
+    expect(triggerWords({ trigger: 'manual', triggeredBy: 'ada@junction.local', dryRun: true })).toBe(
+      'manual (dry-run) by ada@junction.local',
+    );
+    expect(triggerWords({ trigger: 'event', triggeredBy: 'system', dryRun: false })).toBe('event');
   });
 
   it('groups a dry-run plan by method and endpoint, without query strings, in the order first met', () => {

@@ -30,6 +30,16 @@ export function progressText(done: number | null, total: number | null): string 
 }
 
 /**
+ * What started a run and who, without repeating itself ("schedule", not "schedule by schedule";
+ * "manual by ada@…"; "retry by oscar@…"): the runs table's Trigger cell and the run page's header.
+ */
+export function triggerWords(row: { trigger: string; triggeredBy: string; dryRun: boolean }): string {
+  const what = row.dryRun && row.trigger !== 'dry_run' ? `${row.trigger.replace(/_/g, '-')} (dry-run)` : row.trigger.replace(/_/g, '-');
+  const who = row.triggeredBy.trim();
+  return !who || who === row.trigger || who === 'schedule' || who === 'system' ? what : `${what} by ${who}`;
+}
+
+/**
  * A dry-run's plan, grouped by method and endpoint (query strings left out), one sentence each in
  * the order first met: "Would POST 3 requests to https://erp.example/journal".
  */

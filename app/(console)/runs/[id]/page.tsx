@@ -14,7 +14,7 @@ import { requireUser } from '@/lib/auth/guards';
 import { hasRole } from '@/lib/auth/roles';
 import type { LogGap, StoredLogLine } from '@/lib/platform/log';
 import { getRunDetail } from '@/lib/platform/read-models/run-queries';
-import { elapsedText, planSummary, progressText } from '@/lib/platform/read-models/run-text';
+import { elapsedText, planSummary, progressText, triggerWords } from '@/lib/platform/read-models/run-text';
 import { isActiveRunStatus } from '@/lib/platform/run-status';
 import { getDb } from '@/lib/server/db';
 import { cancelRunAction } from '../actions';
@@ -46,7 +46,7 @@ export default async function RunPage({ params }: { params: Promise<{ id: string
             <Link href={`/integrations/${encodeURIComponent(run.integration)}`} className="hover:underline">
               {run.integration}
             </Link>{' '}
-            · {run.trigger} by {run.triggeredBy} · created <RelativeTime value={run.createdAt} />
+            · {triggerWords(run)} · created <RelativeTime value={run.createdAt} />
           </>
         }
         actions={
