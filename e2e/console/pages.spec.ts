@@ -1,3 +1,5 @@
+import { randomUUID } from 'node:crypto';
+import { db } from '../db';
 import { expect, signIn, test } from '../fixtures';
 
 const PAGES: { path: string; heading: string | RegExp; name: string }[] = [
@@ -115,4 +117,22 @@ test('a page for something that does not exist answers 404 with the not-found pa
   await expect(page.getByRole('heading', { level: 1, name: 'Not found' })).toBeVisible();
   await page.getByRole('link', { name: 'Go to the Overview' }).click();
   await expect(page.getByRole('heading', { level: 1, name: 'Overview' })).toBeVisible();
+});
+
+test("the Overview's Active runs card opens the runs list filtered to active runs", async ({ page }) => {
+  const waiting = randomUUID();
+  await db()`
+    insert into runs (id, integration, trigger, status, triggered_by, correlation_id, attempt_count, max_attempts, next_attempt_at, created_at, started_at)
+    values (${waiting}, 'accounting-export', 'manual', 'retrying', 'e2e', ${randomUUID()}, 1, 4, now() + interval '1 hour', now(), now())`;
+  try {
+    await signIn(page, 'oscar');
+    await page.getByRole('link', { name: /Active runs/ }).click();
+    await expect(page).toHaveURL(/\/runs\?status=active$/);
+    await expect(page.getByLabel('Status')).toHaveValue('active');
+    await expect(page.getByTestId(`run-row-${waiting}`)).toBeVisible();
+    // Nothing finished is listed.
+    await expect(page.locator('[data-testid^="run-row-"]').filter({ hasText: /succeeded|failed|cancelled/ })).toHaveCount(0);
+  } finally {
+    await db()`update runs set status = 'cancelled', finished_at = now() where id = ${waiting}`;
+  }
 });

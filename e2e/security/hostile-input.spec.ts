@@ -318,7 +318,9 @@ const ROUTES: { name: string; cases: fc.Arbitrary<RouteCase>; runs: number }[] =
           status: {
             valid: fc.constantFrom(undefined, 'failed', 'succeeded'),
             invalid: fc.oneof(
-              hostileString.filter((s) => !['queued', 'running', 'retrying', 'deferred', 'succeeded', 'failed', 'cancelled'].includes(s)),
+              hostileString.filter(
+                (s) => !['active', 'queued', 'running', 'retrying', 'deferred', 'succeeded', 'failed', 'cancelled'].includes(s),
+              ),
               fc.constant(XSS),
             ),
           },

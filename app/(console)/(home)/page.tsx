@@ -60,7 +60,7 @@ export default async function OverviewPage() {
           tone="bad"
         />
         <Stat label="Undelivered alerts" value={stats.undeliveredIncidents} href="/alerts" tone="bad" />
-        <Stat label="Active runs" value={stats.running} href="/runs" />
+        <Stat label="Active runs" value={stats.running} href="/runs?status=active" />
       </div>
       <Card>
         <CardHeader>

@@ -187,3 +187,15 @@ describe('run detail and overview', () => {
     expect(stats.daily.find((d) => d.integration === 'alpha')?.finished).toBeGreaterThan(0);
   });
 });
+
+describe('active runs filter', () => {
+  it('lists every queued, running, retrying and deferred run under status=active, and nothing finished', async () => {
+    await t.db.insert(integrations).values({ name: 'epsilon', breakerKey: 'epsilon' });
+    const base = { integration: 'epsilon', trigger: 'manual' as const, triggeredBy: 'ada', correlationId: 'c', maxAttempts: 4 };
+    const statuses = ['queued', 'running', 'retrying', 'deferred', 'succeeded', 'failed', 'cancelled'] as const;
+    await t.db.insert(runs).values(statuses.map((status, i) => ({ ...base, status, createdAt: ago(i + 1) })));
+    const { items } = await listRuns(t.db, { integration: 'epsilon', status: 'active' });
+    expect(items.map((r) => r.status)).toEqual(['queued', 'running', 'retrying', 'deferred']);
+    expect((await listRuns(t.db, { integration: 'epsilon', status: 'running' })).items.map((r) => r.status)).toEqual(['running']);
+  });
+});

@@ -10,7 +10,11 @@ import { ACTIVE_RUN_STATUSES } from '../run-status';
 /** Filters of the runs list, shared by the page's search params and the JSON API. */
 export const ZRunFilter = z.object({
   integration: ZUrlText(100).optional(),
-  status: z.enum(runStatusEnum.enumValues).optional(),
+  /** One status, or `active`: any of queued, running, retrying and deferred (what the Overview counts as active). */
+  status: z
+    .enum([...runStatusEnum.enumValues, 'active'])
+    .optional()
+    .meta({ description: `A run status, or \`active\` for any of ${ACTIVE_RUN_STATUSES.join(', ')}.` }),
   trigger: z.enum(runTriggerEnum.enumValues).optional(),
   dryRun: z.enum(['only', 'exclude']).optional(),
   /** `exclude`: only runs nobody has retried yet (what the Overview counts as awaiting action). */
@@ -60,7 +64,8 @@ export type RunFilter = z.output<typeof ZRunFilter>;
 export async function queryRuns(db: DatabaseOrTransaction, f: RunFilter): Promise<{ items: RunListItem[]; next: string | null }> {
   const where: SQL[] = [];
   if (f.integration) where.push(eq(runs.integration, f.integration));
-  if (f.status) where.push(eq(runs.status, f.status));
+  if (f.status === 'active') where.push(inArray(runs.status, [...ACTIVE_RUN_STATUSES]));
+  else if (f.status) where.push(eq(runs.status, f.status));
   if (f.trigger) where.push(eq(runs.trigger, f.trigger));
   if (f.dryRun === 'only') where.push(eq(runs.dryRun, true));
   if (f.dryRun === 'exclude') where.push(eq(runs.dryRun, false));

@@ -14,6 +14,7 @@ import { hasRole } from '@/lib/auth/roles';
 import { parseSearchParams } from '@/lib/platform/params';
 import { listInventory } from '@/lib/platform/read-models/inventory';
 import { listRuns, ZRunFilter } from '@/lib/platform/read-models/run-queries';
+import { ACTIVE_RUN_STATUSES } from '@/lib/platform/run-status';
 import { listBulkOperations } from '@/lib/platform/triggers/triggers';
 import { getDb } from '@/lib/server/db';
 
@@ -50,6 +51,7 @@ export default async function RunsPage({ searchParams }: { searchParams: Promise
         <IntegrationSelect integrations={integrations} defaultValue={filter.integration ?? ''} />
         <Select name="status" defaultValue={filter.status ?? ''} aria-label="Status">
           <option value="">Any status</option>
+          <option value="active">active ({ACTIVE_RUN_STATUSES.join(', ')})</option>
           {runStatusEnum.enumValues.map((s) => (
             <option key={s} value={s}>
               {s}
