@@ -10,17 +10,23 @@ async function slowScripts(page: Page) {
   });
 }
 
-test.afterEach(async ({ page }) => {
-  await page.unrouteAll({ behavior: 'ignoreErrors' });
-});
-
-test("a click on Retry before the page's JavaScript has run is not lost", async ({ page }) => {
+/** A failed run's page, its HTML shown and its scripts still on the way: its Retry button. */
+async function failedRunBeforeHydration(page: Page) {
   const [failed] = await seedFailedRuns('crm-sync', 1, 'hydration seed: CRM answered 503');
   await signIn(page, 'oscar');
   await slowScripts(page);
   await page.goto(`/runs/${failed}`, { waitUntil: 'commit' });
   const retry = page.getByRole('button', { name: 'Retry', exact: true });
   await expect(retry).toBeVisible();
+  return retry;
+}
+
+test.afterEach(async ({ page }) => {
+  await page.unrouteAll({ behavior: 'ignoreErrors' });
+});
+
+test("a click on Retry before the page's JavaScript has run is not lost", async ({ page }) => {
+  const retry = await failedRunBeforeHydration(page);
   // Once this click landed on the server-rendered button, did nothing and was gone.
   await retry.click();
   expect(await page.evaluate(() => document.documentElement.hasAttribute('data-hydrated'))).toBe(false);
@@ -30,12 +36,7 @@ test("a click on Retry before the page's JavaScript has run is not lost", async 
 });
 
 test('Enter on a focused button before the scripts have run opens its dialog once they have', async ({ page }) => {
-  const [failed] = await seedFailedRuns('crm-sync', 1, 'hydration seed: CRM answered 503');
-  await signIn(page, 'oscar');
-  await slowScripts(page);
-  await page.goto(`/runs/${failed}`, { waitUntil: 'commit' });
-  const retry = page.getByRole('button', { name: 'Retry', exact: true });
-  await expect(retry).toBeVisible();
+  const retry = await failedRunBeforeHydration(page);
   await retry.focus();
   await page.keyboard.press('Enter');
   expect(await page.evaluate(() => document.documentElement.hasAttribute('data-hydrated'))).toBe(false);
