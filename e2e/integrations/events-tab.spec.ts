@@ -115,7 +115,7 @@ test('admin adds a secret; a signed event is received, processed, deduplicated, 
     (await db()<{ payment_status: string }[]>`select payment_status from invoices where number = ${invoice.number}`)[0].payment_status,
   ).toBe('paid');
 
-  // 5. An operator replays the event: audited, applied again by an event run, still once on the host.
+  // 5. An operator replays the event: audited, taken by an event run, not applied again (already applied).
   const operator = await asUser(browser, 'oscar');
   await expect(operator.getByRole('button', { name: 'Add signing secret' })).toHaveCount(0);
   await expect(operator.getByRole('button', { name: 'Revoke' })).toHaveCount(0);
