@@ -21,6 +21,11 @@ export const integrations = pgTable('integrations', {
    * be a tick of the old schedule or of the pause).
    */
   scheduleSince: tstz('schedule_since').notNull().defaultNow(),
+  /**
+   * The latest scheduled tick that started a run: a tick at or before it starts none (pg-boss
+   * delivers a schedule job again when its worker stopped before completing it).
+   */
+  lastScheduleTick: tstz('last_schedule_tick'),
   /** Delays between attempts, as duration strings ('30s', '2m'). Length + 1 = max attempts. */
   retryDelays: jsonb('retry_delays').$type<string[]>().notNull().default(['30s', '2m', '5m']),
   breakerKey: text('breaker_key').notNull(),

@@ -38,7 +38,13 @@ const def = (name: string, schedule: string | null = null) =>
   }) as IntegrationDefinition;
 
 /** Integrations whose scheduled ticks the tests below hand to startScheduledRun. */
-const tickers = [def('exporter', '* * * * *'), def('pausable', '* * * * *'), def('catcher', '* * * * *'), def('steady', '* * * * *')];
+const tickers = [
+  def('exporter', '* * * * *'),
+  def('pausable', '* * * * *'),
+  def('catcher', '* * * * *'),
+  def('steady', '* * * * *'),
+  def('redelivered', '* * * * *'),
+];
 
 let t: TestDatabase;
 let boss: PgBoss;
@@ -432,10 +438,36 @@ describe('scheduled ticks that pg-boss sends late', () => {
     expect((await runsOf('catcher')).map((r) => r.id)).toEqual([resumed.runId]);
   });
 
+  it('one run per tick: a job delivered again, a second job for the tick and concurrent deliveries start none', async () => {
+    const since = (await row('redelivered')).scheduleSince;
+    const sentAt = sentForTickAfter(since);
+    const first = await startScheduledRun(t.db, boss, { integration: 'redelivered', sentAt });
+    expect(first).not.toBeNull();
+    expect((await row('redelivered')).lastScheduleTick).toEqual(new Date(sentAt.getTime() - 3_000));
+    // The worker stopped before completing the job: pg-boss delivers the same job (same createdOn) again.
+    expect(await startScheduledRun(t.db, boss, { integration: 'redelivered', sentAt })).toBeNull();
+    // A second job for the same tick, sent later in the same minute.
+    expect(await startScheduledRun(t.db, boss, { integration: 'redelivered', sentAt: new Date(sentAt.getTime() + 20_000) })).toBeNull();
+    // A late job for an earlier tick than the one that ran.
+    expect(await startScheduledRun(t.db, boss, { integration: 'redelivered', sentAt: new Date(sentAt.getTime() - MINUTE) })).toBeNull();
+    expect((await runsOf('redelivered')).map((r) => r.id)).toEqual([first!.runId]);
+
+    // Four deliveries of the next tick at once: one run.
+    const next = new Date(sentAt.getTime() + MINUTE);
+    const started = await Promise.all(
+      [0, 1, 2, 3].map((i) => startScheduledRun(t.db, boss, { integration: 'redelivered', sentAt: new Date(next.getTime() + i * 1_000) })),
+    );
+    expect(started.filter(Boolean)).toHaveLength(1);
+    expect(await runsOf('redelivered')).toHaveLength(2);
+    // The tick after it runs as usual.
+    expect(await startScheduledRun(t.db, boss, { integration: 'redelivered', sentAt: new Date(next.getTime() + MINUTE) })).not.toBeNull();
+    expect(await runsOf('redelivered')).toHaveLength(3);
+  });
+
   it('a job sent long after the current schedule last ticked was sent for another schedule: no run', async () => {
     await t.db
       .update(integrations)
-      .set({ schedule: '0 2 * * *', scheduleSince: new Date('2026-01-01T00:00:00Z') })
+      .set({ schedule: '0 2 * * *', scheduleSince: new Date('2026-01-01T00:00:00Z'), lastScheduleTick: null })
       .where(eq(integrations.name, 'steady'));
     const before = await runsOf('steady');
     const lastTick = new Date('2026-03-10T02:00:00Z');

@@ -166,6 +166,12 @@ export const SCHEDULE_TICK_LATENESS_MS = 5 * 60_000;
  * `schedule_since` (the last schedule or time zone change, or resume: what resume does with ticks
  * missed while paused is its resume policy's business) or too long before the job was sent (then
  * the job was sent for another schedule).
+ *
+ * Each tick starts one run: the run's insert records the tick as `last_schedule_tick`, and a tick at
+ * or before it starts none. pg-boss delivers a job again when the worker that took it stopped
+ * before completing it (after the run was committed), and two jobs sent for one tick are both
+ * delivered; the integration's row is locked (no key update: run inserts elsewhere are not held
+ * up) so that concurrent deliveries take turns.
  */
 export async function startScheduledRun(
   db: Database,
@@ -173,20 +179,21 @@ export async function startScheduledRun(
   params: { integration: string; sentAt: Date },
 ): Promise<{ runId: string } | null> {
   return db.transaction(async (tx) => {
-    const [row] = await tx.select().from(integrations).where(eq(integrations.name, params.integration));
+    const [row] = await tx.select().from(integrations).where(eq(integrations.name, params.integration)).for('no key update');
     if (!row || !row.registered || row.paused || !row.schedule) return null;
-    const refused = refusedTick({ ...row, schedule: row.schedule }, params.sentAt);
-    if (refused) {
-      console.info(`[schedule] ${row.name}: the tick sent at ${params.sentAt.toISOString()} starts no run: ${refused}`);
+    const tick = dueTick({ ...row, schedule: row.schedule }, params.sentAt);
+    if (typeof tick === 'string') {
+      console.info(`[schedule] ${row.name}: the tick sent at ${params.sentAt.toISOString()} starts no run: ${tick}`);
       return null;
     }
     const runId = await insertRun(tx, boss, { integration: row, trigger: 'schedule', triggeredBy: 'schedule', dryRun: false });
+    await tx.update(integrations).set({ lastScheduleTick: tick }).where(eq(integrations.name, row.name));
     return { runId };
   });
 }
 
-/** Why a schedule job sent at `sentAt` starts no run, or null when its tick is due. */
-function refusedTick(row: Integration & { schedule: string }, sentAt: Date): string | null {
+/** The tick a schedule job sent at `sentAt` is for, or why it starts no run. */
+function dueTick(row: Integration & { schedule: string }, sentAt: Date): Date | string {
   let tick: Date | null;
   try {
     tick = lastRunAtOrBefore(row.schedule, row.timezone, sentAt);
@@ -198,10 +205,13 @@ function refusedTick(row: Integration & { schedule: string }, sentAt: Date): str
   if (tick.getTime() <= row.scheduleSince.getTime()) {
     return `its tick ${tick.toISOString()} is not after ${row.scheduleSince.toISOString()}, when schedule ${schedule} took effect or the integration was resumed`;
   }
+  if (row.lastScheduleTick && tick.getTime() <= row.lastScheduleTick.getTime()) {
+    return `a run was already started for tick ${row.lastScheduleTick.toISOString()}${tick.getTime() === row.lastScheduleTick.getTime() ? '' : `, after its tick ${tick.toISOString()}`} (the job was delivered again or sent twice)`;
+  }
   if (sentAt.getTime() - tick.getTime() > SCHEDULE_TICK_LATENESS_MS) {
     return `schedule ${schedule} has no tick in the ${SCHEDULE_TICK_LATENESS_MS / 60_000} minutes before it (the job was sent for another schedule)`;
   }
-  return null;
+  return tick;
 }
 
 /** The original run of a retry, locked: concurrent retries of one run wait for each other here. */
