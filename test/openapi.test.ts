@@ -32,7 +32,7 @@ function routesOnDisk(): string[] {
       else if (entry.name === 'route.ts') {
         const source = readFileSync(full, 'utf8');
         const template = `/${path.relative(path.join(root, 'app'), path.dirname(full)).split(path.sep).join('/')}`
-          .replace(/\[\.\.\.([^\]]+)\]/g, '{...$1}')
+          .replace(/\[\[?\.\.\.([^\]]+)\]\]?/g, '{...$1}')
           .replace(/\[([^\]]+)\]/g, '{$1}');
         const methods = [
           ...source.matchAll(

@@ -281,9 +281,9 @@ export const API_OPERATIONS: ApiOperation[] = [
 
 /**
  * Routes that are not part of the JSON API: Auth.js's own endpoints (sign-in flow), and the
- * catch-all (and /api itself) that answers a JSON 404 for any path no route serves.
+ * optional catch-all that answers a JSON 404 for /api itself and any path under it no route serves.
  */
-export const NOT_DESCRIBED = ['/api', '/api/auth/{...nextauth}', '/api/{...path}'];
+export const NOT_DESCRIBED = ['/api/auth/{...nextauth}', '/api/{...path}'];
 
 /** Every refusal an operation can answer, by status: its kind's and its own (`refusals`). */
 function errorResponses(op: ApiOperation) {

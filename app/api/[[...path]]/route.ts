@@ -2,7 +2,7 @@ import { noSuchRoute } from '@/lib/server/api-methods';
 
 export const dynamic = 'force-dynamic';
 
-/** Any path under /api no other route serves: a JSON 404, not the console's HTML not-found page. */
+/** /api itself and any path under it no other route serves: a JSON 404, not the console's HTML not-found page. */
 export const GET = noSuchRoute;
 export const POST = noSuchRoute;
 export const PUT = noSuchRoute;
