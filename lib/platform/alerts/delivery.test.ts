@@ -4,7 +4,7 @@ import type { PgBoss } from 'pg-boss';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { alertDeliveries, alerts, incidents, integrations } from '../../../db/schema';
 import { freshDatabase, type TestDatabase } from '../../../test/db';
-import { createBoss } from '../execution/boss';
+import { startSendingBoss } from '../../../test/fixtures/platform';
 import { keyringFrom } from '../governance/crypto';
 import { createChannel, updateChannel } from './channels';
 import { ALERT_DELIVERY_QUEUE, alertStatus, deliverAlert, raiseAlert, routedChannelIds } from './delivery';
@@ -19,10 +19,7 @@ let boss: PgBoss;
 let http: HttpReceiver;
 beforeAll(async () => {
   t = await freshDatabase();
-  boss = createBoss(t.url, { max: 2, registerInstance: false });
-  boss.removeAllListeners('error');
-  boss.on('error', () => {});
-  await boss.start();
+  boss = await startSendingBoss(t.url);
   http = await startHttpReceiver();
 });
 afterAll(async () => {

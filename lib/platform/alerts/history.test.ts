@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import type { PgBoss } from 'pg-boss';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freshDatabase, type TestDatabase } from '../../../test/db';
-import { createBoss } from '../execution/boss';
+import { startSendingBoss } from '../../../test/fixtures/platform';
 import { keyringFrom } from '../governance/crypto';
 import { createChannel } from './channels';
 import { deliverAlert, raiseAlert } from './delivery';
@@ -17,10 +17,7 @@ let boss: PgBoss;
 let http: HttpReceiver;
 beforeAll(async () => {
   t = await freshDatabase();
-  boss = createBoss(t.url, { max: 2, registerInstance: false });
-  boss.removeAllListeners('error');
-  boss.on('error', () => {});
-  await boss.start();
+  boss = await startSendingBoss(t.url);
   http = await startHttpReceiver();
 });
 afterAll(async () => {

@@ -3,7 +3,7 @@ import type { PgBoss } from 'pg-boss';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { alerts, incidents } from '../../../db/schema';
 import { freshDatabase, type TestDatabase } from '../../../test/db';
-import { createBoss } from '../execution/boss';
+import { startSendingBoss } from '../../../test/fixtures/platform';
 import type { PlatformEvent } from '../execution/events';
 import { handlePlatformEvent, openIncidents } from './incidents';
 
@@ -16,10 +16,7 @@ let t: TestDatabase;
 let boss: PgBoss;
 beforeAll(async () => {
   t = await freshDatabase();
-  boss = createBoss(t.url, { max: 2, registerInstance: false });
-  boss.removeAllListeners('error');
-  boss.on('error', () => {});
-  await boss.start();
+  boss = await startSendingBoss(t.url);
 });
 afterAll(async () => {
   await boss?.stop({ graceful: false });

@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { alertChannels, alertDeliveries, auditLog } from '../../../db/schema';
 import { startStandIns, type StandIns } from '../../../sandbox/stand-ins';
 import { freshDatabase, type TestDatabase } from '../../../test/db';
-import { createBoss } from '../execution/boss';
+import { startSendingBoss } from '../../../test/fixtures/platform';
 import { keyringFrom } from '../governance/crypto';
 import { channelTarget, createChannel, getChannel, listChannels, sealPlainSlackUrls, updateChannel } from './channels';
 import { deliverAlert, raiseAlert } from './delivery';
@@ -24,10 +24,7 @@ let sandbox: StandIns;
 
 beforeAll(async () => {
   t = await freshDatabase();
-  boss = createBoss(t.url, { max: 2, registerInstance: false });
-  boss.removeAllListeners('error');
-  boss.on('error', () => {});
-  await boss.start();
+  boss = await startSendingBoss(t.url);
   sandbox = await startStandIns({ port: 0, smtpPort: 0, seed: 1, faults: {} });
 });
 afterAll(async () => {
