@@ -14,8 +14,8 @@ import { verifySignature } from './signature';
  *
  * 404 unknown integration (or one that receives no events) → 415 not JSON → 413 over the limit →
  * 401 signature (over the raw body, before parsing) or timestamp outside the window → 400 not
- * JSON / no event id or type → 200. A known event id answers 200 `duplicate: true` and creates
- * nothing. A new event is inserted together with its processing run (the integration's queued
+ * JSON / no event id or type → 200. A known event id with the same payload answers 200
+ * `duplicate: true` and creates nothing; with another payload, 409 (nothing stored or counted). A new event is inserted together with its processing run (the integration's queued
  * event run, or a new one with its pg-boss job) in ONE transaction; the 200 is sent after it
  * commits, so a sender that got a 2xx can forget the event. Refusals of a known integration are
  * recorded with metadata only (never the body, a signature or a secret).
@@ -140,9 +140,9 @@ async function answerDelivery(deps: IntakeDeps, req: IntakeRequest): Promise<Int
   if (!eventId) return reject(deps, req, 400, 'no event id in the delivery', { contentLength: raw.length });
   if (!type) return reject(deps, req, 400, 'no event type in the delivery', { eventId, contentLength: raw.length });
 
-  let duplicate: boolean;
+  let outcome: Outcome;
   try {
-    duplicate = await groupCommitFor(deps, def.name).add({
+    outcome = await groupCommitFor(deps, def.name).add({
       eventId,
       type,
       orderingKey: orderingKey ?? null,
@@ -159,8 +159,14 @@ async function answerDelivery(deps: IntakeDeps, req: IntakeRequest): Promise<Int
     if (refusal) return reject(deps, req, 400, refusal, { eventId, contentLength: raw.length });
     throw error;
   }
-  return { status: 200, body: { received: true, id: eventId, duplicate } };
+  // Not applied, not counted as a duplicate: refused where operators look, so a sender bug or a
+  // forged replay is seen instead of losing the second event's data.
+  if (outcome === 'conflict') return reject(deps, req, 409, ID_REUSED, { eventId, contentLength: raw.length });
+  return { status: 200, body: { received: true, id: eventId, duplicate: outcome === 'duplicate' } };
 }
+
+/** The answer to a known event id with another payload (409). */
+export const ID_REUSED = 'this event id was already received with a different payload: send a new id for a new event';
 
 /**
  * Why PostgreSQL refused to store a body as jsonb, when the refusal is the body's: a data
@@ -189,7 +195,7 @@ function unstorableBody(error: unknown): string | null {
 /**
  * Group commit. Deliveries of one integration that arrive while an earlier group is being written
  * are gathered and stored together by ONE statement: a multi-row INSERT ... ON CONFLICT (dedupe by
- * event id, a known id counted as a duplicate) sharing the share lock on the integration's queued
+ * event id, a known id with the same payload counted as a duplicate, with another refused) sharing the share lock on the integration's queued
  * event run. Each delivery's promise settles only after that statement has committed, so every 2xx
  * still means "stored with its run". Nothing waits for a timer: a delivery that finds a free slot
  * goes at once (no added latency when quiet); under load the groups grow by themselves.
@@ -204,7 +210,7 @@ interface Delivery {
   signedAt: string;
 }
 interface Waiting extends Delivery {
-  resolve(duplicate: boolean): void;
+  resolve(outcome: Outcome): void;
   reject(error: unknown): void;
 }
 
@@ -223,8 +229,8 @@ class GroupCommit {
     private readonly integration: string,
   ) {}
 
-  add(delivery: Delivery): Promise<boolean> {
-    return new Promise<boolean>((resolve, reject) => {
+  add(delivery: Delivery): Promise<Outcome> {
+    return new Promise<Outcome>((resolve, reject) => {
       this.queue.push({ ...delivery, resolve, reject });
       this.kick();
     });
@@ -249,7 +255,11 @@ class GroupCommit {
   private async flush(group: Waiting[]): Promise<void> {
     try {
       const stored = await storeGroup(this.deps, this.integration, group);
-      for (const w of group) w.resolve(stored.get(w) ?? true);
+      for (const w of group) {
+        const outcome = stored.get(w);
+        if (outcome) w.resolve(outcome);
+        else w.reject(new Error('the group commit returned no outcome for a delivery'));
+      }
     } catch (error) {
       if (group.length === 1) {
         group[0].reject(error);
@@ -272,24 +282,37 @@ function groupCommitFor(deps: IntakeDeps, integration: string): GroupCommit {
 }
 
 /**
- * Stores a group; returns per delivery whether it was a duplicate. The first delivery of an event id
- * in the group is the one stored; later ones in the same group are counted as its duplicates.
+ * Stores a group; returns per delivery what became of it: `stored` (the first delivery of a new
+ * event id), `duplicate` (an id already stored, or stored by an earlier delivery of the group, WITH
+ * THE SAME PAYLOAD: counted on that event) or `conflict` (the id is known with ANOTHER payload:
+ * nothing is written, the caller refuses it with 409).
+ *
+ * Under Standard Webhooks the event id is the idempotency key: the same id with another body is a
+ * sender bug or a forged replay, and counting it as a duplicate would drop its data silently.
+ * Equality is jsonb equality of the parsed bodies, not a hash of the raw bytes, because:
+ * - the stored jsonb is exactly what the handler is given (`payload`), so two bodies with equal
+ *   jsonb cannot carry anything the stored event does not: nothing is lost by treating them as one;
+ * - a sender may re-serialise an event on retry (other key order, whitespace, `1.0` for `1`): that is
+ *   the same event, and a byte hash would refuse its retry with 409 forever;
+ * - events stored before this check have no raw bytes to hash, only their jsonb.
+ * The comparison is made by PostgreSQL inside the INSERT ... ON CONFLICT that also decides
+ * "new or known": against the committed row, which ON CONFLICT locks and re-reads (a concurrent
+ * group storing the same id in another process is waited for, then compared against), and, inside
+ * the group, against the first delivery of the id (the one stored) or the stored row.
  */
-async function storeGroup(deps: IntakeDeps, integration: string, group: Waiting[]): Promise<Map<Waiting, boolean>> {
-  const firsts = new Map<string, { w: Waiting; extra: number }>();
-  const duplicate = new Map<Waiting, boolean>();
-  for (const w of group) {
-    const seen = firsts.get(w.eventId);
-    if (seen) {
-      seen.extra++;
-      duplicate.set(w, true);
-    } else firsts.set(w.eventId, { w, extra: 0 });
-  }
+type Outcome = 'stored' | 'duplicate' | 'conflict';
+
+async function storeGroup(deps: IntakeDeps, integration: string, group: Waiting[]): Promise<Map<Waiting, Outcome>> {
+  const ids = new Set(group.map((w) => w.eventId));
   // One jsonb parameter for the whole group; payloads are spliced in as the sender's own JSON text.
-  const rows = [...firsts.values()].map(
-    ({ w, extra }, n) =>
-      `{"n":${n},"e":${JSON.stringify(w.eventId)},"t":${JSON.stringify(w.type)},"k":${JSON.stringify(w.orderingKey)},"v":${w.version ?? 'null'},"s":"${w.signedAt}","d":${extra},"p":${w.payloadText}}`,
+  const rows = group.map(
+    (w, n) =>
+      `{"n":${n},"e":${JSON.stringify(w.eventId)},"t":${JSON.stringify(w.type)},"k":${JSON.stringify(w.orderingKey)},"v":${w.version ?? 'null'},"s":"${w.signedAt}","p":${w.payloadText}}`,
   );
+  // input: every delivery; firsts: the first delivery of each id (the one stored when the id is new),
+  // with how many later deliveries of the group repeat its payload (its duplicates). A known id is
+  // counted (and locked, and re-read) by ON CONFLICT only when a delivery of the group has its
+  // payload; otherwise the row is left alone and every delivery of that id is a conflict.
   const statement = (anyway: boolean) => sql`
     with queued as (
       select id from runs
@@ -298,22 +321,30 @@ async function storeGroup(deps: IntakeDeps, integration: string, group: Waiting[
        limit 1 for share),
     input as (
       select * from jsonb_to_recordset(${`[${rows.join(',')}]`}::jsonb)
-        as x(n int, e text, t text, k text, v bigint, s timestamptz, d int, p jsonb)),
+        as x(n int, e text, t text, k text, v bigint, s timestamptz, p jsonb)),
+    firsts as (
+      select distinct on (e) n, e, t, k, v, s, p,
+             (select count(*) from input o where o.e = i.e and o.n <> i.n and o.p = i.p)::int as d
+        from input i order by e, n),
     stored as (
       insert into webhook_events (integration, event_id, event_type, ordering_key, version, payload, signed_at, duplicates, last_duplicate_at)
       select ${integration}, e, t, k, v, p, s, d, case when d > 0 then now() end
-        from input where ${anyway} or exists (select 1 from queued) order by n
+        from firsts where ${anyway} or exists (select 1 from queued) order by n
       on conflict (integration, event_id)
-      do update set duplicates = webhook_events.duplicates + 1 + excluded.duplicates, last_duplicate_at = now()
-      returning event_id, (xmax = 0) as inserted)
+      do update set duplicates = webhook_events.duplicates
+                      + (select count(*)::int from input o where o.e = excluded.event_id and o.p = webhook_events.payload),
+                    last_duplicate_at = now()
+         where exists (select 1 from input o where o.e = excluded.event_id and o.p = webhook_events.payload)
+      returning event_id, (xmax = 0) as inserted, payload)
     select (select id from queued) as run_id,
-           (select coalesce(json_agg(json_build_array(event_id, inserted)), '[]'::json) from stored) as stored`;
-  type Row = { run_id: string | null; stored: [string, boolean][] };
-  const settle = (row: Row) => {
-    const inserted = new Map(row.stored);
-    for (const [eventId, { w }] of firsts) duplicate.set(w, inserted.get(eventId) !== true);
-    return duplicate;
-  };
+           (select coalesce(json_agg(json_build_array(i.n,
+                      case when s.event_id is null then 'conflict'
+                           when s.inserted and i.n = f.n then 'stored'
+                           when i.p = s.payload then 'duplicate'
+                           else 'conflict' end)), '[]'::json)
+              from input i join firsts f on f.e = i.e left join stored s on s.event_id = i.e) as outcomes`;
+  type Row = { run_id: string | null; outcomes: [number, Outcome][] };
+  const settle = (row: Row) => new Map(row.outcomes.map(([n, outcome]) => [group[n], outcome]));
   // The common case: the integration has an event run that has not started; ONE round trip,
   // atomic on its own (the event rows commit with the lock that keeps that run from starting).
   const [fast] = await deps.db.execute<Row>(statement(false));
@@ -321,12 +352,11 @@ async function storeGroup(deps: IntakeDeps, integration: string, group: Waiting[
   // No such run: nothing was written. Create it (with its pg-boss job) and store the group in one
   // transaction.
   return deps.db.transaction(async (tx) => {
-    // Only duplicates: counted, and no run is needed.
-    const ids = JSON.stringify([...firsts.keys()]);
+    // Only known ids (duplicates or conflicts): counted, and no run is needed.
     const [known] = await tx.execute<{ n: number }>(
-      sql`select count(*)::int as n from webhook_events where integration = ${integration} and event_id in (select jsonb_array_elements_text(${ids}::jsonb))`,
+      sql`select count(*)::int as n from webhook_events where integration = ${integration} and event_id in (select jsonb_array_elements_text(${JSON.stringify([...ids])}::jsonb))`,
     );
-    if (known.n === firsts.size) {
+    if (known.n === ids.size) {
       const [row] = await tx.execute<Row>(statement(true));
       return settle(row);
     }
