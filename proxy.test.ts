@@ -1,6 +1,7 @@
 import { unstable_doesMiddlewareMatch } from 'next/experimental/testing/server';
 import { NextRequest, type NextFetchEvent } from 'next/server';
 import { describe, expect, it, vi } from 'vitest';
+import { MALFORMED_PATH_MESSAGE } from './lib/platform/malformed-path';
 import proxy, { config } from './proxy';
 
 // The session guard needs a secret to read (and refuse) a session cookie; Auth.js reads it on import.
@@ -44,7 +45,9 @@ describe('proxy', () => {
       const res = await answer(path, { method });
       expect(res.status).toBe(400);
       expect(res.headers.get('content-type')).toMatch(/^application\/json/);
-      expect(await res.json()).toEqual({ error: expect.stringContaining("encode '%' in a name as '%25'") });
+      // The intake listener answers /hooks/ paths with this same message (lib/platform/intake/listener.test.ts).
+      expect(await res.json()).toEqual({ error: MALFORMED_PATH_MESSAGE });
+      expect(MALFORMED_PATH_MESSAGE).toContain("encode '%' in a name as '%25'");
     },
   );
 

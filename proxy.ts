@@ -1,20 +1,9 @@
 import NextAuth from 'next-auth';
 import { NextResponse, type NextFetchEvent, type NextRequest } from 'next/server';
 import { authConfig } from '@/lib/auth/auth.config';
+import { isMalformedPath, MALFORMED_PATH_MESSAGE } from '@/lib/platform/malformed-path';
 
 const { auth } = NextAuth(authConfig);
-
-/** A path Next.js cannot decode ('%ZZ', a cut '%E0%A4'): its router would answer a plain-text 500. */
-function malformedPath(pathname: string): boolean {
-  try {
-    decodeURIComponent(pathname);
-    return false;
-  } catch {
-    return true;
-  }
-}
-
-const MALFORMED = "This address has malformed percent-encoding (such as '%ZZ'): encode '%' in a name as '%25'.";
 
 /**
  * Why a server action call comes from another site, or null when it does not. It is the check Next
@@ -69,10 +58,12 @@ const sessionGuard = auth((req) => {
 
 export default function proxy(req: NextRequest, event: NextFetchEvent) {
   const { pathname } = req.nextUrl;
-  if (malformedPath(pathname)) {
+  // A path Next.js cannot decode ('%ZZ', a cut '%E0%A4'): its router would answer a plain-text 500.
+  // The intake listener answers /hooks/ paths the same way.
+  if (isMalformedPath(pathname)) {
     return MACHINE_PATH.test(pathname)
-      ? NextResponse.json({ error: MALFORMED }, { status: 400 })
-      : new NextResponse(MALFORMED, { status: 400, headers: { 'content-type': 'text/plain; charset=utf-8' } });
+      ? NextResponse.json({ error: MALFORMED_PATH_MESSAGE }, { status: 400 })
+      : new NextResponse(MALFORMED_PATH_MESSAGE, { status: 400, headers: { 'content-type': 'text/plain; charset=utf-8' } });
   }
   const crossSite = crossOriginAction(req.headers);
   if (crossSite) return NextResponse.json({ error: crossSite }, { status: 403 });

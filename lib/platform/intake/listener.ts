@@ -1,6 +1,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { sql } from 'drizzle-orm';
+import { isMalformedPath, MALFORMED_PATH_MESSAGE } from '../malformed-path';
 import { serveMetrics } from '../observability/metrics-server';
 import { answerWebhook, METHOD_NOT_ALLOWED, remoteOf, webhookHeaders, type WebhookHttpAnswer } from './http';
 import type { IntakeDeps } from './intake';
@@ -123,13 +124,10 @@ export async function startIntakeListener(options: {
   const { deps } = options;
   const server: Server = createServer((req, res) => {
     const path = (req.url ?? '/').split('?')[0];
+    // What the console's proxy answers for the same path (proxy.ts): one contract on both servers.
+    if (isMalformedPath(path)) return json(res, 400, { error: MALFORMED_PATH_MESSAGE });
     const match = /^\/hooks\/([^/]+)\/?$/.exec(path);
-    let integration: string | undefined;
-    try {
-      integration = match ? decodeURIComponent(match[1]) : undefined;
-    } catch {
-      // a malformed escape: no such endpoint
-    }
+    const integration = match ? decodeURIComponent(match[1]) : undefined;
     const handled =
       integration !== undefined
         ? hook(deps, req, res, integration, options.trustProxy ?? false)

@@ -1,0 +1,82 @@
+import type { PgBoss } from 'pg-boss';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { z } from 'zod';
+import { webhookRejections } from '../../../db/schema';
+import { freshDatabase, type TestDatabase } from '../../../test/db';
+import { startIntakeServer } from '../../../test/fixtures/intake-server';
+import { startTestBoss } from '../../../test/fixtures/platform';
+import { defineIntegration, type IntegrationDefinition } from '../contract';
+import { keyringFrom } from '../governance/crypto';
+import { MALFORMED_PATH_MESSAGE } from '../malformed-path';
+import { buildRegistry, syncRegistry } from '../registry';
+import type { IntakeListener } from './listener';
+
+/**
+ * The intake listener answers what the console's proxy answers (proxy.ts, proxy.test.ts) for a
+ * path with malformed percent-encoding: a JSON 400 that says how to encode a name, not a 404.
+ */
+
+const defs = [
+  defineIntegration({
+    name: 'payment-events',
+    description: 'Receives Standard Webhooks',
+    settings: z.object({}),
+    events: { scheme: 'standard-webhooks', typeFrom: (d) => (d.body as { type?: string }).type, async handle() {} },
+  }),
+] as IntegrationDefinition[];
+
+let t: TestDatabase;
+let boss: PgBoss;
+let server: IntakeListener;
+
+beforeAll(async () => {
+  t = await freshDatabase();
+  boss = await startTestBoss(t.url);
+  const registry = buildRegistry(defs);
+  await syncRegistry(t.db, { registry });
+  server = await startIntakeServer({
+    db: t.db,
+    boss,
+    registry,
+    keyring: keyringFrom({ key: Buffer.alloc(32, 7).toString('base64'), keyId: 'k1' }),
+  });
+});
+afterAll(async () => {
+  await server?.close();
+  await boss?.stop({ graceful: false });
+  await t?.drop();
+});
+
+describe('intake listener paths', () => {
+  it.each(['/hooks/%ZZ', '/hooks/pay%E0%A4', '/hooks/%ZZ/extra', '/hooks/payment-events%ZZ', '/health%ZZ'])(
+    'answers %s with the JSON 400 of the console, recording nothing',
+    async (path) => {
+      for (const method of ['POST', 'GET']) {
+        const res = await fetch(`${server.url}${path}`, {
+          method,
+          ...(method === 'POST' ? { body: '{}', headers: { 'content-type': 'application/json' } } : {}),
+        });
+        expect(res.status, `${method} ${path}`).toBe(400);
+        expect(res.headers.get('content-type')).toMatch(/^application\/json/);
+        expect(await res.json()).toEqual({ error: MALFORMED_PATH_MESSAGE });
+      }
+      expect(await t.db.select().from(webhookRejections)).toEqual([]);
+    },
+  );
+
+  it('still answers a well-formed unknown endpoint 404 and a known one through the intake', async () => {
+    const unknown = await fetch(`${server.url}/hooks/no-such-hook`, {
+      method: 'POST',
+      body: '{}',
+      headers: { 'content-type': 'application/json' },
+    });
+    expect([unknown.status, await unknown.json()]).toEqual([404, { error: 'no such webhook endpoint' }]);
+    // An escaped name is decoded: %2D is '-'.
+    const known = await fetch(`${server.url}/hooks/payment%2Devents`, {
+      method: 'POST',
+      body: '{}',
+      headers: { 'content-type': 'application/json' },
+    });
+    expect([known.status, await known.json()]).toEqual([401, { error: 'no signing secret is configured for this endpoint' }]);
+  });
+});
