@@ -259,6 +259,29 @@ for (const target of TARGETS) {
       expect(ok.status, ok.text).toBe(200);
     });
 
+    test('a known event id with another payload is refused with 409, neither stored nor counted; the same payload is a duplicate', async ({
+      request,
+    }) => {
+      const id = `evt_reused_${randomUUID()}`;
+      const body = JSON.stringify({ id, type: 'customer.note', data: { note: 'first' } });
+      const first = await post(request, signDelivery(secret, id, body).headers, body);
+      expect(first.status, first.text).toBe(200);
+      // The sender reuses the id for another event, correctly signed: its data must not vanish as a duplicate.
+      const other = JSON.stringify({ id, type: 'customer.note', data: { note: 'second' } });
+      await refused(request, 'the id reused with another payload', () => post(request, signDelivery(secret, id, other).headers, other), {
+        status: 409,
+        reason: /^this event id was already received with a different payload: send a new id for a new event$/,
+      });
+      const [row] = await db()<{ duplicates: number; note: string }[]>`
+    select duplicates, payload->'data'->>'note' as note from webhook_events where integration = ${PAYMENT_EVENTS} and event_id = ${id}`;
+      expect(row, 'the stored event is the first one, not counted').toEqual({ duplicates: 0, note: 'first' });
+      const [rejection] = await db()<{ event_id: string | null }[]>`select event_id from webhook_rejections order by id desc limit 1`;
+      expect(rejection.event_id, 'the refusal names the reused event id').toBe(id);
+      // The same event again (re-signed, as a retry is): a duplicate, as before.
+      const again = await post(request, signDelivery(secret, id, body).headers, body);
+      expect(again.json).toMatchObject({ received: true, id, duplicate: true });
+    });
+
     test('bodies over the limit answer 413, declared or streamed, and change nothing', async ({ request }) => {
       test.setTimeout(60_000);
       const id = `evt_huge_${randomUUID()}`;
@@ -350,6 +373,19 @@ for (const target of TARGETS) {
         expect(await other.json(), method).toEqual({ error: 'webhook endpoints accept POST only' });
       }
       expect(await intakeCounts()).toEqual(before);
+    });
+
+    test('a path with malformed percent-encoding answers the same JSON 400 on both servers and records nothing', async ({ request }) => {
+      const id = `evt_malformed_${randomUUID()}`;
+      const body = eventBody(id);
+      const d = signDelivery(secret, id, body);
+      for (const path of ['/hooks/%ZZ', '/hooks/pay%E0%A4', `${ENDPOINT}%ZZ`, '/hooks/%ZZ/more']) {
+        await refused(request, path, () => post(request, d.headers, body, path), {
+          status: 400,
+          reason: /^This address has malformed percent-encoding \(such as '%ZZ'\): encode '%' in a name as '%25'\.$/,
+          recorded: false,
+        });
+      }
     });
 
     test('unicode bodies are stored byte-exact when signed; invalid UTF-8, NUL and non-JSON are refused', async ({ request }) => {
