@@ -5,7 +5,8 @@ import { integrations } from './governance';
 
 /** Webhook intake (lib/platform/intake): events pushed by external systems, their ordering, refusals. */
 
-export type WebhookEventStatus = 'pending' | 'processed' | 'stale' | 'failed';
+/** 'dismissed': a failed event an operator chose not to apply (with a reason); never replayed. */
+export type WebhookEventStatus = 'pending' | 'processed' | 'stale' | 'failed' | 'dismissed';
 
 /** One event pushed by an external system, stored with its processing run in one transaction. */
 export const webhookEvents = pgTable(
@@ -42,6 +43,10 @@ export const webhookEvents = pgTable(
     replayRunId: uuid('replay_run_id'),
     /** The status before the pending replay (put back if its bulk operation is cancelled). */
     replayedFrom: text('replayed_from').$type<WebhookEventStatus>(),
+    /** A failed event dismissed by an operator (status 'dismissed'): who, when and why. */
+    dismissedAt: tstz('dismissed_at'),
+    dismissedBy: text('dismissed_by'),
+    dismissReason: text('dismiss_reason'),
   },
   (t) => [
     uniqueIndex('webhook_events_integration_event_id_unique').on(t.integration, t.eventId),

@@ -24,6 +24,9 @@ describe('platform event boundary', () => {
       { type: 'breaker.closed', at: runFailed.at, breakerKey: 'k', integrations: ['a'] },
       { type: 'credentials.failing', at: runFailed.at, integration: 'a', error: '401' },
       { type: 'credentials.recovered', at: runFailed.at, integration: 'a' },
+      { type: 'events.cleared', at: runFailed.at, integration: 'a', runId: 'r' },
+      // The last failed event dismissed by an operator: no run applied anything.
+      { type: 'events.cleared', at: runFailed.at, integration: 'a', dismissed: { eventId: 'evt_1', by: 'oscar', reason: 'gone upstream' } },
     ];
     for (const event of events) expect(parsePlatformEvent(event)).toEqual({ ok: true, event });
   });

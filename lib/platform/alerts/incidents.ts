@@ -244,7 +244,8 @@ export async function handlePlatformEvent(
           changes.push({ change: 'none', integration, kind: closingKind });
           continue;
         }
-        const runId = event.type === 'run.succeeded' || event.type === 'events.cleared' ? event.runId : null;
+        const runId = event.type === 'run.succeeded' || event.type === 'events.cleared' ? (event.runId ?? null) : null;
+        const dismissed = event.type === 'events.cleared' ? event.dismissed : undefined;
         const { alertId } = await raiseAlert(tx, {
           boss,
           incidentId: closed.id,
@@ -259,6 +260,7 @@ export async function handlePlatformEvent(
             runId,
             at: event.at,
             correlationId: event.correlationId ?? null,
+            dismissed,
           }),
         });
         changes.push({ change: 'closed', incidentId: closed.id, integration, kind: closingKind, alertId });

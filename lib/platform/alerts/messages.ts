@@ -284,6 +284,8 @@ export function recoveredMessage(p: {
   runId: string | null;
   at: string;
   correlationId: string | null;
+  /** events_failed closed by an operator dismissing the last failed event (no run applied it). */
+  dismissed?: { eventId: string; by: string; reason: string };
 }): AlertMessage {
   const run = p.runId ? runUrl(p.appUrl, p.runId) : null;
   const failures = p.eventCount === 1 ? '1 failure' : `${p.eventCount} failures`;
@@ -319,7 +321,9 @@ export function recoveredMessage(p: {
     integration: p.integration,
     title: `${p.integration}: recovered`,
     text: lines([
-      `Integration '${p.integration}' recovered: ${RECOVERED_WHAT[p.kind]}.`,
+      `Integration '${p.integration}' recovered: ${p.dismissed ? 'none of its events is left failed' : RECOVERED_WHAT[p.kind]}.`,
+      p.dismissed &&
+        `The last failed event, ${p.dismissed.eventId}, was dismissed by ${p.dismissed.by} and will not be applied. Reason: ${shortError(p.dismissed.reason) ?? 'none given'}`,
       `The incident open since ${p.openedAt} is closed after ${failures}.`,
       p.runId && `First successful run: ${p.runId}`,
       `Last error before recovery: ${p.lastError ?? 'none recorded'}`,

@@ -39,8 +39,16 @@ export type PlatformEvent =
   | (RecoveryBase & { type: 'credentials.recovered'; integration: string })
   /** An inbound event was refused for good (PermanentError): marked failed, it waits for a replay. */
   | (EventBase & { type: 'events.failed'; integration: string; runId: string; eventId: string; eventType: string; reason: string })
-  /** A run applied replayed failed events and none of the integration's events is failed any more. */
-  | (RecoveryBase & { type: 'events.cleared'; integration: string; runId: string })
+  /**
+   * None of the integration's events is failed any more: a run applied replayed failed events
+   * (runId), or an operator dismissed the last failed one (dismissed; no run).
+   */
+  | (RecoveryBase & {
+      type: 'events.cleared';
+      integration: string;
+      runId?: string;
+      dismissed?: { eventId: string; by: string; reason: string };
+    })
   /** The scheduled full audit verification found tampering (lib/platform/governance/audit-anchors.ts). */
   | (EventBase & { type: 'audit.chain_broken'; integration: typeof AUDIT_TRAIL; problem: string })
   | (RecoveryBase & { type: 'audit.chain_verified'; integration: typeof AUDIT_TRAIL });

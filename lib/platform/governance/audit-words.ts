@@ -37,6 +37,7 @@ export const ACTION_LABELS: Record<string, string> = {
   api_token_create: 'API token created',
   api_token_revoke: 'API token revoked',
   'events.replay': 'Events replayed',
+  'events.dismiss': 'Failed event dismissed',
   'webhook_secret.added': 'Signing secret added',
   'webhook_secret.revoked': 'Signing secret revoked',
 };
@@ -198,6 +199,11 @@ export function describeAction(action: string, value: unknown): AuditPart[] {
     }
     case 'events.replay':
       return replayWords(d);
+    case 'events.dismiss':
+      return [
+        text(`Dismissed failed event ${str(d.eventId) ?? ''}${d.eventType ? ` (${str(d.eventType)})` : ''}: it will not be applied`),
+        ...reason(d),
+      ];
     case 'webhook_secret.added':
       return [
         text(`Added signing secret ${quoted(d.label)}`),

@@ -20,7 +20,7 @@ import { dispatchIntegration } from '../triggers/bulk-dispatch';
  * and not while the breaker is open (replayEvents), audited.
  */
 
-export const EVENT_STATUSES = ['pending', 'processed', 'stale', 'failed'] as const satisfies readonly WebhookEventStatus[];
+export const EVENT_STATUSES = ['pending', 'processed', 'stale', 'failed', 'dismissed'] as const satisfies readonly WebhookEventStatus[];
 
 export const ZEventFilter = z.object({
   status: z.enum(EVENT_STATUSES).optional(),
@@ -50,6 +50,7 @@ export async function eventCounts(db: DatabaseOrTransaction, integration: string
       processed: sql<number>`count(*) filter (where ${webhookEvents.status} = 'processed')::int`,
       stale: sql<number>`count(*) filter (where ${webhookEvents.status} = 'stale')::int`,
       failed: sql<number>`count(*) filter (where ${webhookEvents.status} = 'failed')::int`,
+      dismissed: sql<number>`count(*) filter (where ${webhookEvents.status} = 'dismissed')::int`,
     })
     .from(webhookEvents)
     .where(eq(webhookEvents.integration, integration));
@@ -63,7 +64,7 @@ export async function eventCounts(db: DatabaseOrTransaction, integration: string
     received: row.received,
     duplicates: row.duplicates,
     rejected: reasons.reduce((n, r) => n + r.count, 0),
-    byStatus: { pending: row.pending, processed: row.processed, stale: row.stale, failed: row.failed },
+    byStatus: { pending: row.pending, processed: row.processed, stale: row.stale, failed: row.failed, dismissed: row.dismissed },
     rejectedByReason: reasons,
   };
 }
@@ -165,12 +166,16 @@ export async function replayEvents(
     const chosen = await tx
       .select({ id: webhookEvents.id, status: webhookEvents.status })
       .from(webhookEvents)
-      .where(and(where, sql`${webhookEvents.status} <> 'pending'`))
+      // A dismissed event is never applied again: an operator decided it must not be.
+      .where(and(where, sql`${webhookEvents.status} not in ('pending', 'dismissed')`))
       .orderBy(webhookEvents.id)
       .limit(MAX_REPLAY + 1)
       .for('update');
     if (chosen.length === 0)
-      throw new AppError('invalid_state', 'No event to replay: the chosen events are pending already or do not exist');
+      throw new AppError(
+        'invalid_state',
+        'No event to replay: the chosen events are pending already, dismissed (never replayed) or do not exist',
+      );
     if (chosen.length > MAX_REPLAY)
       throw new AppError(
         'invalid_input',

@@ -7,6 +7,7 @@ import { classifyError, errorMessage, isCredentialsError } from '../errors';
 import { emitPlatformEvent } from '../execution/events';
 import { txEventSender } from '../execution/queue';
 import { inRolledBackTransaction } from '../resilience/dry-run';
+import { lockFailedEvents } from './dismiss';
 
 /**
  * Applies an integration's pending events inside a run (the runner calls it instead of `execute`),
@@ -25,7 +26,8 @@ import { inRolledBackTransaction } from '../resilience/dry-run';
  * the stream goes on; any other error fails the attempt, which the run retries after its delays.
  * Each failed event is announced (events.failed, in the transaction that marks it) so alerting
  * opens or counts the integration's 'events_failed' incident; a run that applies replayed failed
- * events and leaves none failed announces events.cleared, which closes it.
+ * events and leaves none failed announces events.cleared, which closes it (so does dismissing the
+ * last failed event, intake/dismiss.ts).
  * A dry-run reads the same events and rolls every transaction back.
  */
 
@@ -104,6 +106,7 @@ export async function applyPendingEvents(
       ctx.log.error(`event failed permanently: ${message}`);
       if (!run.dryRun) {
         await db.transaction(async (tx) => {
+          await lockFailedEvents(tx, integration);
           const marked = await tx
             .update(webhookEvents)
             .set({ status: 'failed', outcome: message, runId: run.id, processedAt: sql`now()` })
@@ -129,6 +132,7 @@ export async function applyPendingEvents(
   }
   if (!run.dryRun && counts.failedReplaysApplied > 0) {
     await db.transaction(async (tx) => {
+      await lockFailedEvents(tx, integration);
       const [left] = await tx
         .select({ id: webhookEvents.id })
         .from(webhookEvents)
