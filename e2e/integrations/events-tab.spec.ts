@@ -152,3 +152,78 @@ test('admin adds a secret; a signed event is received, processed, deduplicated, 
   await operator.context().close();
   await viewer.context().close();
 });
+
+test('an operator dismisses a failed event that can never be applied, with a reason; it is never replayed; viewers cannot', async ({
+  page,
+  request,
+  browser,
+}) => {
+  test.setTimeout(120_000);
+  await signIn(page, 'ada', TAB);
+  const secret = await addSigningSecretThroughConsole(page, `dismiss-${Date.now().toString(36)}`);
+
+  // A payment for an invoice the host does not have: the handler refuses it for good.
+  const eventId = `evt_gone_${randomUUID()}`;
+  const delivery = signDelivery(
+    secret,
+    eventId,
+    paymentBody(eventId, 'payment.succeeded', { payment_id: `pay_${randomUUID()}`, invoice_number: `GONE-${randomUUID().slice(0, 8)}` }),
+  );
+  const res = await request.post(`/hooks/${PAYMENT_EVENTS}`, { headers: delivery.headers, data: delivery.body });
+  expect(res.status(), await res.text()).toBe(200);
+
+  const operator = await asUser(browser, 'oscar');
+  await expectState(operator, eventId, /^failed$/);
+  const row = operator.getByTestId(`event-${eventId}`);
+  await expect(row).toContainText('does not exist on the host');
+
+  // The dialog says what happens and will not go without a reason.
+  await row.getByRole('button', { name: 'Dismiss' }).click();
+  const dialog = operator.getByRole('dialog');
+  await expect(dialog).toContainText(`Dismiss event ${eventId}?`);
+  await expect(dialog).toContainText('It will not be applied, now or by any later replay');
+  await expect(dialog).toContainText('the failed-events incident closes');
+  const confirm = dialog.getByRole('button', { name: 'Dismiss event' });
+  await expect(confirm).toBeDisabled();
+  await dialog.getByLabel(/^Reason/).fill('   ');
+  await expect(confirm).toBeDisabled();
+  // Cancel changes nothing.
+  await dialog.getByRole('button', { name: 'Cancel' }).click();
+  await expect(dialog).toHaveCount(0);
+  await expect(row.getByText(/^failed$/)).toBeVisible();
+
+  await row.getByRole('button', { name: 'Dismiss' }).click();
+  await dialog.getByLabel(/^Reason/).fill('The invoice was deleted in the shop; nothing to apply.');
+  await dialog.getByRole('button', { name: 'Dismiss event' }).click();
+  await expect(operator.getByText(new RegExp(`^Event ${eventId} dismissed\\.`))).toBeVisible();
+
+  // Listed as dismissed, with who and why; no Replay and no Dismiss on it any more.
+  await expect(row.getByText(/^dismissed$/)).toBeVisible();
+  await expect(operator.getByTestId(`event-${eventId}-dismissal`)).toContainText('Dismissed by oscar.operator@junction.local');
+  await expect(operator.getByTestId(`event-${eventId}-dismissal`)).toContainText('The invoice was deleted in the shop; nothing to apply.');
+  await expect(row.getByRole('button', { name: 'Replay' })).toHaveCount(0);
+  await expect(row.getByRole('button', { name: 'Dismiss' })).toHaveCount(0);
+  // The status filter finds it.
+  await operator.goto(`${TAB}?status=dismissed`);
+  await expect(operator.getByTestId(`event-${eventId}`)).toBeVisible();
+  await expect(operator.getByRole('button', { name: 'Replay all matching' })).toHaveCount(0);
+
+  const [audit] = await db()<{ changed_by: string; correlation_id: string; new_value: Record<string, unknown> }[]>`
+    select changed_by, correlation_id, new_value from audit_log where field_name = 'events.dismiss' order by id desc limit 1`;
+  expect(audit.changed_by).toBe('oscar.operator@junction.local');
+  expect(audit.correlation_id).toMatch(/^[0-9a-f-]{36}$/);
+  expect(audit.new_value).toMatchObject({ eventId, reason: 'The invoice was deleted in the shop; nothing to apply.' });
+  const [stored] = await db()<{ status: string; dismissed_by: string; replays: number }[]>`
+    select status, dismissed_by, replays from webhook_events where integration = ${PAYMENT_EVENTS} and event_id = ${eventId}`;
+  expect(stored).toEqual({ status: 'dismissed', dismissed_by: 'oscar.operator@junction.local', replays: 0 });
+
+  // A viewer sees the dismissal but gets no Dismiss button on failed events.
+  const viewer = await asUser(browser, 'vera');
+  await viewer.goto(`${TAB}?status=failed`);
+  await expect(viewer.getByRole('button', { name: 'Dismiss' })).toHaveCount(0);
+  await viewer.goto(`${TAB}?status=dismissed`);
+  await expect(viewer.getByTestId(`event-${eventId}-dismissal`)).toContainText('The invoice was deleted in the shop');
+
+  await operator.context().close();
+  await viewer.context().close();
+});

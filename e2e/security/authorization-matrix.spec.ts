@@ -37,6 +37,7 @@ const ACTION_ROLE: Record<string, keyof typeof ROLE_RANK> = {
   sendTestAlertAction: 'operator',
   cancelBulkAction: 'operator',
   replayEventsAction: 'operator',
+  dismissEventAction: 'operator',
 };
 
 /**

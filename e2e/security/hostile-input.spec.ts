@@ -1042,6 +1042,20 @@ function actionCases(real: Real): Record<string, { args: fc.Arbitrary<unknown[]>
         ),
       ),
     },
+    dismissEventAction: {
+      args: shaped(
+        obj(
+          withOneInvalid({
+            integration: { valid: fc.constant('payment-events'), invalid: fc.oneof(hostileName, notAString, fc.constant('crm-sync')) },
+            eventId: { valid: fc.constant('no-such-event'), invalid: fc.oneof(fc.constant(''), fc.constant('e'.repeat(201)), notAString) },
+            reason: {
+              valid: fc.constant('deleted upstream'),
+              invalid: fc.oneof(fc.constant(''), fc.constant('   '), fc.constant('r'.repeat(501)), notAString),
+            },
+          }),
+        ),
+      ),
+    },
     replayEventsAction: {
       args: shaped(
         obj(

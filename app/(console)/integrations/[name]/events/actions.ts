@@ -2,6 +2,7 @@
 
 import { z } from 'zod';
 import { AppError } from '@/lib/platform/errors';
+import { dismissFailedEvent, ZDismissReason } from '@/lib/platform/intake/dismiss';
 import { EVENT_STATUSES, replayEvents } from '@/lib/platform/intake/events-read';
 import { addWebhookSecret, revokeWebhookSecret } from '@/lib/platform/intake/secrets';
 import { defineAction } from '@/lib/server/action';
@@ -41,6 +42,26 @@ export const replayEventsAction = defineAction({
       filter: input.filter,
       actor: user.email || user.name,
       reason: input.reason || undefined,
+    });
+  },
+});
+
+/**
+ * Dismisses a failed event that can never be applied (operator, like Replay): a reason is required;
+ * audited with the action's correlation id; closes the events_failed incident when none is left.
+ */
+export const dismissEventAction = defineAction({
+  role: 'operator',
+  name: 'events.dismiss',
+  input: z.object({ integration: ZName, eventId: z.string().min(1).max(200), reason: ZDismissReason }).strict(),
+  handler: async (input, { user, correlationId }) => {
+    receiving(input.integration);
+    return dismissFailedEvent(getDb(), await getBoss(), {
+      integration: input.integration,
+      eventId: input.eventId,
+      reason: input.reason,
+      actor: user.email || user.name,
+      correlationId,
     });
   },
 });

@@ -4,6 +4,7 @@ import { ConfirmAction } from '@/components/common/confirm-action';
 import { EmptyState } from '@/components/common/empty-state';
 import { IgnoredParams } from '@/components/common/ignored-params';
 import { RelativeTime } from '@/components/common/relative-time';
+import { DismissEventDialog } from '@/components/events/dismiss-event-dialog';
 import { AddWebhookSecret } from '@/components/events/webhook-secrets';
 import { Badge } from '@/components/ui/badge';
 import { Card, CardContent, CardHeader, CardTitle } from '@/components/ui/card';
@@ -22,7 +23,13 @@ import { replayEventsAction, revokeWebhookSecretAction } from './actions';
 export const metadata = { title: 'Events' };
 export const dynamic = 'force-dynamic';
 
-const STATUS_VARIANT = { pending: 'warning', processed: 'success', stale: 'secondary', failed: 'destructive' } as const;
+const STATUS_VARIANT = {
+  pending: 'warning',
+  processed: 'success',
+  stale: 'secondary',
+  failed: 'destructive',
+  dismissed: 'outline',
+} as const;
 
 export default async function EventsPage({
   params,
@@ -67,6 +74,11 @@ export default async function EventsPage({
             </CardHeader>
             <CardContent className="text-2xl font-semibold" data-testid={`events-${String(label).toLowerCase().replace(/\s+/g, '-')}`}>
               {value}
+              {label === 'Failed' && counts.byStatus.dismissed > 0 ? (
+                <div className="text-xs font-normal text-muted-foreground" data-testid="events-dismissed">
+                  {counts.byStatus.dismissed} dismissed
+                </div>
+              ) : null}
             </CardContent>
           </Card>
         ))}
@@ -153,11 +165,11 @@ export default async function EventsPage({
             Clear
           </Link>
         ) : null}
-        {isOperator && filtered && page.rows.length > 0 ? (
+        {isOperator && filtered && filter.status !== 'dismissed' && page.rows.length > 0 ? (
           <ConfirmAction<{ replayed: number }>
             label="Replay all matching"
             title="Replay every matching event?"
-            description="Each matching event that is not pending goes back to pending and is applied again, in order, by an event run (retries and breaker as for every run; at most 1 000 at once). An event already processed, or a version already applied, is recorded “already applied” and not applied twice. The replay is recorded in the audit trail."
+            description="Each matching event that is not pending or dismissed goes back to pending and is applied again, in order, by an event run (retries and breaker as for every run; at most 1 000 at once). An event already processed, or a version already applied, is recorded “already applied” and not applied twice. The replay is recorded in the audit trail."
             confirmLabel="Replay"
             action={replayEventsAction.bind(null, { integration: name, filter: { status: filter.status, type: filter.type, q: filter.q } })}
             successMessage="Replay queued."
@@ -210,6 +222,19 @@ export default async function EventsPage({
                   <Badge variant={STATUS_VARIANT[e.status]}>{e.status}</Badge>
                   {e.replays > 0 ? <span className="ml-1 text-muted-foreground">replayed {e.replays}×</span> : null}
                   {e.outcome ? <div className="mt-1 max-w-xs text-muted-foreground">{e.outcome}</div> : null}
+                  {e.status === 'dismissed' ? (
+                    <div className="mt-1 max-w-xs" data-testid={`event-${e.eventId}-dismissal`}>
+                      Dismissed by {e.dismissedBy ?? 'unknown'}
+                      {e.dismissedAt ? (
+                        <>
+                          {' '}
+                          <RelativeTime value={e.dismissedAt} />
+                        </>
+                      ) : null}
+                      : <span className="whitespace-pre-wrap break-words">{e.dismissReason}</span>
+                      <div className="text-muted-foreground">Not applied; never replayed.</div>
+                    </div>
+                  ) : null}
                   {e.runId ? (
                     <div>
                       <Link className="underline" href={`/runs/${e.runId}`}>
@@ -232,8 +257,8 @@ export default async function EventsPage({
                     </pre>
                   </details>
                 </TableCell>
-                <TableCell data-label="Action" className="text-right">
-                  {isOperator && e.status !== 'pending' ? (
+                <TableCell data-label="Action" className="space-x-2 text-right">
+                  {isOperator && e.status !== 'pending' && e.status !== 'dismissed' ? (
                     <ConfirmAction<{ replayed: number }>
                       label="Replay"
                       title={`Replay event ${e.eventId}?`}
@@ -243,6 +268,7 @@ export default async function EventsPage({
                       successMessage="Replay queued."
                     />
                   ) : null}
+                  {isOperator && e.status === 'failed' ? <DismissEventDialog integration={name} eventId={e.eventId} /> : null}
                 </TableCell>
               </TableRow>
             ))}
