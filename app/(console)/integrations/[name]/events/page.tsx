@@ -290,7 +290,7 @@ export default async function EventsPage({
         ) : null}
         {rejections.length === 0 ? (
           <EmptyState title="No delivery refused">
-            Deliveries with a bad signature, a stale timestamp or a wrong format are listed here.
+            Deliveries with a bad signature, a stale timestamp, a wrong format or a known event id with another payload are listed here.
           </EmptyState>
         ) : (
           <Table stacked>
