@@ -52,6 +52,15 @@ describe('webhook and Slack catchers', () => {
     expect((await postJson('/catcher/slack/other', { text: 'hi' })).status).toBe(500);
   });
 
+  it('repeats the path it was called on in a failure told to echo', async () => {
+    await postJson('/_admin/catcher/T01-B02-secret-path/fail', { count: 1, status: 403, echo: true });
+    const res = await postJson('/catcher/slack/T01-B02-secret-path?token=abc', { text: 'hi' });
+    expect(res.status).toBe(403);
+    expect(await res.text()).toBe(
+      "catcher 'T01-B02-secret-path' was told to fail (403); 0 more to go (request: POST /catcher/slack/T01-B02-secret-path?token=abc)",
+    );
+  });
+
   it('refuses an invalid failure order with 400 naming the field', async () => {
     const res = await postJson('/_admin/catcher/ops/fail', { count: 2, status: 200 });
     expect(res.status).toBe(400);

@@ -48,6 +48,8 @@ export const ZCatcherFailure = z.strictObject({
     .min(400, 'must be an HTTP error status from 400 to 599')
     .max(599, 'must be an HTTP error status from 400 to 599')
     .default(500),
+  /** The failure's body repeats the request's path and query (a receiver echoing the webhook URL it was called on). */
+  echo: z.boolean().default(false),
 });
 
 function push<T>(list: T[], item: T) {
@@ -58,17 +60,20 @@ function push<T>(list: T[], item: T) {
 export class CatcherStore {
   readonly messages: CaughtMessage[] = [];
   readonly emails: CaughtEmail[] = [];
-  readonly #failures = new Map<string, { remaining: number; status: number }>();
+  readonly #failures = new Map<string, { remaining: number; status: number; echo: boolean }>();
   #seq = 0;
 
-  /** The next `count` requests to `/catcher/*\/<name>` get `status` (they are still recorded). */
-  failNext(name: string, count: number, status = 500): void {
+  /**
+   * The next `count` requests to `/catcher/*\/<name>` get `status` (they are still recorded); with
+   * `echo`, the answer repeats the path and query it was sent to.
+   */
+  failNext(name: string, count: number, status = 500, echo = false): void {
     if (count === 0) this.#failures.delete(name);
-    else this.#failures.set(name, { remaining: count, status });
+    else this.#failures.set(name, { remaining: count, status, echo });
   }
 
   pendingFailures(): Record<string, { remaining: number; status: number }> {
-    return Object.fromEntries([...this.#failures].map(([name, f]) => [name, { ...f }]));
+    return Object.fromEntries([...this.#failures].map(([name, f]) => [name, { remaining: f.remaining, status: f.status }]));
   }
 
   receive(kind: CatcherKind, name: string, req: SandboxRequest): Reply {
@@ -90,7 +95,9 @@ export class CatcherStore {
       if (failure.remaining <= 0) this.#failures.delete(name);
       reply = {
         status: failure.status,
-        body: `catcher '${name}' was told to fail (${failure.status}); ${Math.max(0, failure.remaining)} more to go`,
+        body:
+          `catcher '${name}' was told to fail (${failure.status}); ${Math.max(0, failure.remaining)} more to go` +
+          (failure.echo ? ` (request: ${req.method} ${req.path}${req.query.size ? `?${req.query.toString()}` : ''})` : ''),
       };
     } else if (kind === 'slack' && !(parsed && typeof parsed === 'object' && ('text' in parsed || 'blocks' in parsed))) {
       // What Slack answers for a payload without text or blocks.
@@ -142,14 +149,14 @@ export function handleCatcher(req: SandboxRequest, store: CatcherStore): Reply {
   return notFound(req);
 }
 
-/** `POST /_admin/catcher/<name>/fail { count, status }`. */
+/** `POST /_admin/catcher/<name>/fail { count, status, echo }`. */
 export function handleCatcherAdmin(req: SandboxRequest, store: CatcherStore): Reply {
   const [, , name, action, ...rest] = req.segments;
   if (!name || action !== 'fail' || rest.length > 0) notFound(req);
   if (req.method !== 'POST') methodNotAllowed(req, ['POST']);
-  const { count, status } = parseAdminPayload(ZCatcherFailure, readJson(req), `failure for catcher '${name}'`);
-  store.failNext(name, count, status);
-  return json(200, { name, failNext: count, status });
+  const { count, status, echo } = parseAdminPayload(ZCatcherFailure, readJson(req), `failure for catcher '${name}'`);
+  store.failNext(name, count, status, echo);
+  return json(200, { name, failNext: count, status, echo });
 }
 
 function decodeWords(value: string): string {

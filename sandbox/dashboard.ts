@@ -51,6 +51,7 @@ function describeFaults(data: DashboardData): string[][] {
       if (c.latencyMs > 0) parts.push(`+${c.latencyMs} ms`);
       if (c.rateLimit?.everyN) parts.push(`429 every ${c.rateLimit.everyN}th request`);
       if (c.rateLimit?.burst) parts.push(`429 beyond ${c.rateLimit.burst} per ${c.rateLimit.retryAfterSeconds} s`);
+      if (c.echoCredentials) parts.push(`${c.echoCredentials.status} echoing the credentials received`);
     }
     const injected = Object.entries(s.injected)
       .filter(([, n]) => n > 0)

@@ -57,8 +57,9 @@ describe('fault injector', () => {
       'rate-limited': first.filter((s) => s === 'rate-limited').length,
       outage: 5,
       down: 0,
+      echo: 0,
     });
-    expect(injector.snapshot().systems.crm.injected).toEqual({ error: 0, timeout: 0, 'rate-limited': 0, outage: 0, down: 0 });
+    expect(injector.snapshot().systems.crm.injected).toEqual({ error: 0, timeout: 0, 'rate-limited': 0, outage: 0, down: 0, echo: 0 });
     injector.reset();
     expect(injector.snapshot().systems.accounting.injected.error).toBe(0);
   });

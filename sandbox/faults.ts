@@ -39,6 +39,21 @@ export const ZFaultConfig = z.strictObject({
   outageSeconds: z.number().min(0, 'must be 0 or more seconds').max(86_400, 'must be at most 86400 seconds (a day)').default(0),
   /** Every request fails 503 until the config is cleared (for 'oauth': the token endpoint is down). */
   down: z.boolean().default(false),
+  /**
+   * Every request is refused with `status` and an error body that repeats the credentials it carried
+   * (its URL with the query string, its Authorization and X-Api-Key headers, the client_secret of a
+   * token request), as careless APIs do in their error messages.
+   */
+  echoCredentials: z
+    .strictObject({
+      status: z
+        .number()
+        .int()
+        .min(400, 'must be an HTTP error status from 400 to 599')
+        .max(599, 'must be an HTTP error status from 400 to 599')
+        .default(401),
+    })
+    .optional(),
 });
 
 export type FaultConfigInput = z.input<typeof ZFaultConfig>;
@@ -57,7 +72,8 @@ export type FaultDecision =
   | { kind: 'timeout'; latencyMs: number }
   | { kind: 'rate-limited'; retryAfterSeconds: number; latencyMs: number }
   | { kind: 'outage'; retryAfterSeconds: number; latencyMs: number }
-  | { kind: 'down'; latencyMs: number };
+  | { kind: 'down'; latencyMs: number }
+  | { kind: 'echo'; status: number; latencyMs: number };
 
 export interface SystemFaultState {
   config: FaultConfig | null;
@@ -71,7 +87,7 @@ export interface SystemFaultState {
 
 export type InjectedCounts = Record<Exclude<FaultDecision['kind'], 'pass'>, number>;
 
-const noInjections = (): InjectedCounts => ({ error: 0, timeout: 0, 'rate-limited': 0, outage: 0, down: 0 });
+const noInjections = (): InjectedCounts => ({ error: 0, timeout: 0, 'rate-limited': 0, outage: 0, down: 0, echo: 0 });
 
 export interface FaultsSnapshot {
   seed: number;
@@ -183,6 +199,7 @@ export class FaultInjector {
     if (config.down) return { kind: 'down', latencyMs };
     if (state.outageUntil > now)
       return { kind: 'outage', retryAfterSeconds: Math.max(1, Math.ceil((state.outageUntil - now) / 1000)), latencyMs };
+    if (config.echoCredentials) return { kind: 'echo', status: config.echoCredentials.status, latencyMs };
     const limit = config.rateLimit;
     if (limit?.everyN !== undefined && state.count % limit.everyN === 0) {
       return { kind: 'rate-limited', retryAfterSeconds: limit.retryAfterSeconds, latencyMs };

@@ -122,6 +122,33 @@ describe('fault injection over HTTP', () => {
     await token(sandbox.url);
   });
 
+  it('echoes the credentials a request carried in its error body while echoCredentials is set', async () => {
+    expect((await putFaults(sandbox.url, 'oauth', { echoCredentials: {} })).status).toBe(200);
+    const refused = await fetch(`${sandbox.url}/oauth/token`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      body: 'grant_type=client_credentials&client_id=accounting-export&client_secret=s%2Bcret%20x',
+    });
+    expect(refused.status).toBe(401);
+    const oauth = (await refused.json()) as { error: string; error_description: string };
+    expect(oauth.error).toBe('invalid_client');
+    expect(oauth.error_description).toContain("with client_secret 's+cret x'");
+    expect(oauth.error_description).toContain('client_secret=s%2Bcret%20x');
+    expect(sandbox.state.tokens.tokenRequests).toBe(0);
+
+    await putFaults(sandbox.url, 'crm', { echoCredentials: { status: 500 } });
+    const crm = await fetch(`${sandbox.url}/crm/v1/contacts?api_key=k-123&limit=1`, {
+      headers: { authorization: 'Bearer tok-456', 'x-api-key': 'k-789' },
+    });
+    expect(crm.status).toBe(500);
+    expect(((await crm.json()) as { message: string }).message).toBe(
+      'Refused GET /crm/v1/contacts?api_key=k-123&limit=1 (Authorization: Bearer tok-456; X-Api-Key: k-789; body: )',
+    );
+    expect((await putFaults(sandbox.url, 'crm', { echoCredentials: { status: 200 } })).status).toBe(400);
+    await fetch(`${sandbox.url}/_admin/faults`, { method: 'DELETE' });
+    expect((await fetch(`${sandbox.url}/crm/v1/contacts?limit=1`)).status).toBe(200);
+  });
+
   it('holds a timed-out POST without answering after booking it: the retry with the same key is a replay', async () => {
     const bearer = await token(sandbox.url);
     await putFaults(sandbox.url, 'accounting', { timeoutRate: 1 });

@@ -123,8 +123,48 @@ function readBody(req: IncomingMessage): Promise<Buffer> {
   });
 }
 
-function faultReply(system: FaultSystem, decision: Exclude<FaultDecision, { kind: 'pass' | 'timeout' }>, k: number): Reply {
+/**
+ * The `echoCredentials` fault: the request refused with an error body repeating what it carried,
+ * as careless APIs do. The token endpoint answers in OAuth2 form (`invalid_client`, the decoded
+ * client_secret and the raw form body in error_description); the APIs answer a problem naming the
+ * URL with its query string and the Authorization and X-Api-Key headers.
+ */
+function echoReply(system: FaultSystem, status: number, req: SandboxRequest): Reply {
+  const header = (name: string) => {
+    const value = req.headers[name];
+    return Array.isArray(value) ? value.join(', ') : (value ?? 'none');
+  };
+  const target = `${req.method} ${req.path}${req.query.size ? `?${req.query.toString()}` : ''}`;
+  const body = req.body.toString('utf8').slice(0, 1000);
+  if (system === 'oauth') {
+    const form = new URLSearchParams(body);
+    return {
+      status,
+      headers: { 'cache-control': 'no-store' },
+      body: {
+        error: 'invalid_client',
+        error_description:
+          `Client authentication failed for client_id '${form.get('client_id') ?? 'none'}' with client_secret '${form.get('client_secret') ?? 'none'}' ` +
+          `(Authorization: ${header('authorization')}; request body: ${body})`,
+      },
+    };
+  }
+  return problem(
+    status,
+    'request_refused',
+    `Refused ${target} (Authorization: ${header('authorization')}; X-Api-Key: ${header('x-api-key')}; body: ${body.slice(0, 200)})`,
+  );
+}
+
+function faultReply(
+  system: FaultSystem,
+  decision: Exclude<FaultDecision, { kind: 'pass' | 'timeout' }>,
+  k: number,
+  req: SandboxRequest,
+): Reply {
   switch (decision.kind) {
+    case 'echo':
+      return echoReply(system, decision.status, req);
     case 'down':
       return problem(
         503,
@@ -369,7 +409,7 @@ async function handle(
     if (res.destroyed) return;
   }
   if (decision.kind !== 'pass' && decision.kind !== 'timeout') {
-    send(res, faultReply(faultSystem!, decision, k));
+    send(res, faultReply(faultSystem!, decision, k, req));
     return;
   }
   const reply = answer(route, req);
