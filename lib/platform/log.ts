@@ -1,6 +1,7 @@
 import { and, asc, eq, inArray, sql, type SQL } from 'drizzle-orm';
 import type { Database, DatabaseOrTransaction } from '../../db/client';
 import { attemptLogBatches } from '../../db/schema';
+import type { SecretRedactor } from './redaction';
 
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
 
@@ -44,6 +45,8 @@ export interface AttemptLogOptions {
   maxLines?: number;
   /** Of maxLines, how many of the last lines are kept past the cap (default: a tenth, at most 1,000). */
   keepLast?: number;
+  /** The attempt's secrets: every line and its data are scrubbed of them before they are kept. */
+  redactor?: SecretRedactor;
 }
 
 export const DEFAULT_MAX_LOG_LINES = 10_000;
@@ -102,9 +105,13 @@ export function createAttemptLog(
   const timer = setInterval(() => void write(), flushMs);
   timer.unref();
 
+  const redactor = params.redactor;
   const add = (level: LogLevel) => (message: string, data?: unknown) => {
     if (closed) return;
-    const line = { level, message: String(message), data: toJson(data), at: new Date() };
+    const json = toJson(data);
+    const line = redactor
+      ? { level, message: redactor.scrub(String(message)), data: redactor.scrubJson(json), at: new Date() }
+      : { level, message: String(message), data: json, at: new Date() };
     if (accepted < headLines) {
       accepted++;
       buffer.push(line);

@@ -1,4 +1,5 @@
 import nodemailer from 'nodemailer';
+import { SecretRedactor } from '../redaction';
 import type { ChannelTarget } from './channel-input';
 import { emailContent, shortError, slackPayload, webhookBody, webhookSignature, type AlertMessage } from './messages';
 
@@ -90,7 +91,46 @@ async function sendEmail(
   }
 }
 
+/**
+ * A channel's secrets, to scrub from what a receiver answered: a Slack webhook URL (whole, its
+ * path, and its last segment, the token part of Slack's and most incoming-webhook URLs: receivers
+ * quote the path they were called on), a webhook's HMAC key, the SMTP password.
+ */
+export function channelRedactor(target: ChannelTarget): SecretRedactor {
+  switch (target.type) {
+    case 'slack': {
+      const redactor = new SecretRedactor([target.url]);
+      try {
+        const url = new URL(target.url);
+        const last = url.pathname.split('/').filter(Boolean).at(-1);
+        redactor.add(`${url.pathname}${url.search}`, last, last && decodeURIComponentSafe(last), url.search.slice(1));
+      } catch {
+        // Not a URL: the whole value is all there is to scrub.
+      }
+      return redactor;
+    }
+    case 'webhook':
+      return new SecretRedactor([target.hmacSecret]);
+    case 'email':
+      return new SecretRedactor([target.smtp.password]);
+  }
+}
+
+function decodeURIComponentSafe(value: string): string | undefined {
+  try {
+    return decodeURIComponent(value);
+  } catch {
+    return undefined;
+  }
+}
+
+/** Sends once; the outcome's error is scrubbed of the channel's secrets (it is recorded and shown). */
 export async function sendToChannel(target: ChannelTarget, message: AlertMessage, options: SendOptions): Promise<SendOutcome> {
+  const outcome = await sendOnce(target, message, options);
+  return outcome.error === null ? outcome : { ...outcome, error: channelRedactor(target).scrub(outcome.error) };
+}
+
+async function sendOnce(target: ChannelTarget, message: AlertMessage, options: SendOptions): Promise<SendOutcome> {
   const timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
   switch (target.type) {
     case 'webhook': {

@@ -6,9 +6,10 @@ import type { IntegrationContext, IntegrationDefinition, MapFn, MapperFactory, S
 import { parseDuration } from '../duration';
 import { errorMessage, isCredentialsError, PermanentError } from '../errors';
 import { createAttemptLog, type AttemptLog, type AttemptLogOptions, type LogLine } from '../log';
+import { SecretRedactor } from '../redaction';
 import { DryRunPlan, inRolledBackTransaction } from '../resilience/dry-run';
 import { createHttpClient, type HttpDefaults } from '../resilience/http';
-import { oauth2Provider, parseOAuth2Config, type OAuth2Provider } from '../resilience/oauth2';
+import { basicCredentials, oauth2Provider, parseOAuth2Config, type OAuth2Config, type OAuth2Provider } from '../resilience/oauth2';
 import { recordCredentialsFailure, watchTokenHealth } from '../resilience/token-health';
 import { changeCaptureBound } from './change-capture';
 import { checkpointJson, resumeFromCheckpoint, writeCheckpoint } from './checkpoint';
@@ -31,6 +32,8 @@ export interface ContextDeps {
 export interface AttemptScope {
   ctx: IntegrationContext<unknown>;
   log: AttemptLog;
+  /** The attempt's secrets and OAuth2 tokens: what is recorded about the attempt is scrubbed of them. */
+  redactor: SecretRedactor;
   /** The dry-run plan (dry-runs only). */
   plan?: DryRunPlan;
   /** The cursor value staged by ctx.cursor.set or ctx.cursor.checkpoint, if any. */
@@ -43,6 +46,31 @@ export interface AttemptScope {
   close(): Promise<void>;
   /** Writes pending progress; the log lines not written yet are returned for the caller to write (AttemptLog.handOver). */
   closeHandingOverLogs(): Promise<LogLine[]>;
+}
+
+/**
+ * The secret values to scrub from what is recorded about an attempt: every declared secret, and
+ * the OAuth2 client secret, but not the OAuth2 client id, which is not a secret (RFC 6749 §2.2)
+ * and which the token endpoint's refusals name so that a person can tell which client was refused.
+ */
+function secretValues(secrets: Record<string, string>, oauth2: Partial<OAuth2Config> | undefined): string[] {
+  const values = Object.values(secrets).filter((v) => v !== oauth2?.clientId);
+  return oauth2?.clientSecret ? [...values, oauth2.clientSecret] : values;
+}
+
+/** The provider, with every token it hands out added to the attempt's redactor before it is used. */
+function recordingTokens(provider: OAuth2Provider, redactor: SecretRedactor): OAuth2Provider {
+  return {
+    get tokenRequests() {
+      return provider.tokenRequests;
+    },
+    invalidate: (token) => provider.invalidate(token),
+    async getToken() {
+      const token = await provider.getToken();
+      redactor.add(token);
+      return token;
+    },
+  };
 }
 
 /** Parses settings with the handler's schema; a failure is permanent and names the field. */
@@ -68,10 +96,16 @@ export async function createAttemptContext(
      * its own running attempt can write one, so there is nothing to resume and no query is needed.
      */
     mayHaveCheckpoint?: boolean;
+    /**
+     * Filled here with the integration's secret values and the OAuth2 tokens the attempt obtains;
+     * the caller's own, so it can scrub the attempt's error even when building the context failed.
+     */
+    redactor?: SecretRedactor;
   },
 ): Promise<AttemptScope> {
   const { def, integration, run, db } = { ...params, db: deps.db };
-  const log = createAttemptLog(db, { attemptId: params.attemptId, runCreatedAt: run.createdAt, ...deps.log });
+  const redactor = params.redactor ?? new SecretRedactor();
+  const log = createAttemptLog(db, { attemptId: params.attemptId, runCreatedAt: run.createdAt, ...deps.log, redactor });
 
   const progressGap = deps.progressIntervalMs ?? 1_000;
   let pendingProgress: { done: number; total?: number } | undefined;
@@ -139,6 +173,7 @@ export async function createAttemptContext(
   const scope: AttemptScope = {
     ctx: undefined as unknown as IntegrationContext<unknown>,
     log,
+    redactor,
     stagedCursor: () => staged,
     refused: () => refused,
     async close() {
@@ -164,7 +199,11 @@ export async function createAttemptContext(
     const credentials = async () => {
       const secrets = deps.secrets && def.secrets?.length ? await deps.secrets.read(def.name, def.secrets) : {};
       const oauth2Config = def.oauth2?.(settings, secrets);
-      return { secrets, oauth2: oauth2Config ? oauth2Provider(parseOAuth2Config(oauth2Config)) : undefined };
+      redactor.add(...secretValues(secrets, oauth2Config));
+      if (!oauth2Config) return { secrets, oauth2: undefined };
+      const config = parseOAuth2Config(oauth2Config);
+      redactor.add(basicCredentials(config.clientId, config.clientSecret));
+      return { secrets, oauth2: recordingTokens(oauth2Provider(config), redactor) };
     };
     let secrets: Record<string, string>;
     let oauth2: OAuth2Provider | undefined;
@@ -236,6 +275,7 @@ export async function createAttemptContext(
       },
       defaults: deps.http,
       log,
+      redactor,
     });
 
     scope.ctx = {

@@ -19,6 +19,7 @@ import { applyPendingEvents } from '../intake/process';
 import { encodeLogBatch, logBatchInsert, writeLogLines, type LogLine } from '../log';
 import { platformMetrics } from '../observability/metrics';
 import { contextFromTraceparent, CORRELATION_ATTRIBUTE, SpanStatusCode, withSpan } from '../observability/tracing';
+import { SecretRedactor } from '../redaction';
 import { breakerDeferralFrom, breakerRowJson } from '../resilience/breaker';
 import type { PlannedRequest } from '../resilience/dry-run';
 import { retryBudgetMessage, retryBudgetStatus } from '../resilience/retry-budget';
@@ -892,6 +893,8 @@ async function runAttempt(
   let result: RunResult | undefined;
   let failure: unknown;
   let lastLines: LogLine[] = [];
+  // The attempt's secrets and tokens, filled by the context: its error and log are scrubbed of them.
+  const redactor = new SecretRedactor();
   try {
     scope = await createAttemptContext(deps, {
       def,
@@ -901,6 +904,7 @@ async function runAttempt(
       attemptNumber: number,
       signal,
       mayHaveCheckpoint: p.mayHaveCheckpoint,
+      redactor,
     });
     const interrupted = run.interruptions
       ? ` (after ${run.interruptions} interruption${run.interruptions === 1 ? '' : 's'}, which used no attempt)`
@@ -920,7 +924,14 @@ async function runAttempt(
     // An integration that receives events applies its pending ones (lib/platform/intake/process.ts).
     result =
       def.events && (run.trigger === 'event' || !def.execute)
-        ? await applyPendingEvents(deps.db, { integration: def.name, events: def.events, ctx: scope.ctx, run, boss: deps.boss })
+        ? await applyPendingEvents(deps.db, {
+            integration: def.name,
+            events: def.events,
+            ctx: scope.ctx,
+            run,
+            boss: deps.boss,
+            redactor: scope.redactor,
+          })
         : await def.execute!(scope.ctx);
     // A refused checkpoint fails the attempt even when the handler caught the error.
     if (scope.refused() !== undefined) failure = scope.refused();
@@ -939,7 +950,7 @@ async function runAttempt(
   }
 
   if (failure === undefined) return finish(deps, params, current, attemptId, scope!, result, lastLines, p.announce);
-  return finishWithError(deps, current, attemptId, integration, failure, scope);
+  return finishWithError(deps, current, attemptId, integration, failure, scope, redactor);
 }
 
 /**
@@ -1171,10 +1182,13 @@ async function finishWithError(
   integration: Integration,
   error: unknown,
   scope: AttemptScope | undefined,
+  redactor: SecretRedactor,
 ): Promise<RunJobOutcome> {
   const classified = classifyError(error);
   const { kind } = classified;
-  const message = errorMessage(error).slice(0, 4000);
+  // Scrubbed before it is cut short; from here it reaches the attempt, the run, run.failed (alerts,
+  // incidents) and the credentials error.
+  const message = redactor.scrub(errorMessage(error)).slice(0, 4000);
   const errorClass = errorClassName(error);
   const plan = scope?.plan ? { plan: scope.plan.requests } : {};
 

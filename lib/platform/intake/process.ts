@@ -6,6 +6,7 @@ import type { EventsDeclaration, IncomingEvent, IntegrationContext, RunResult } 
 import { classifyError, errorMessage, isCredentialsError } from '../errors';
 import { emitPlatformEvent } from '../execution/events';
 import { txEventSender } from '../execution/queue';
+import type { SecretRedactor } from '../redaction';
 import { inRolledBackTransaction } from '../resilience/dry-run';
 import { lockFailedEvents } from './dismiss';
 
@@ -53,9 +54,12 @@ export async function applyPendingEvents(
     ctx: IntegrationContext<unknown>;
     run: Pick<Run, 'id' | 'dryRun' | 'correlationId'>;
     boss: PgBoss;
+    /** The attempt's secrets: a refused event's reason is recorded scrubbed of them. */
+    redactor?: SecretRedactor;
   },
 ): Promise<RunResult> {
   const { integration, events, ctx, run, boss } = params;
+  const scrub = (text: string) => (params.redactor ? params.redactor.scrub(text) : text);
   const batchSize = events.batchSize ?? 1;
   const inTx = <T>(fn: (tx: Transaction) => Promise<T>) => (run.dryRun ? inRolledBackTransaction(db, fn) : db.transaction(fn));
   const counts = { processed: 0, stale: 0, alreadyApplied: 0, failed: 0, skipped: 0, failedReplaysApplied: 0 };
@@ -102,7 +106,7 @@ export async function applyPendingEvents(
         for (const id of ids) await applyIds([id]);
         return;
       }
-      const message = `refused by the handler: ${errorMessage(error)}`.slice(0, 2000);
+      const message = scrub(`refused by the handler: ${errorMessage(error)}`).slice(0, 2000);
       ctx.log.error(`event failed permanently: ${message}`);
       if (!run.dryRun) {
         await db.transaction(async (tx) => {

@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { json, startTestServer, type TestServer } from '../../../test/fixtures/http-server';
 import { sleep } from '../../../test/fixtures/wait';
 import { CancelledError, HttpError, isPermanentError, isTransientError, NetworkError, TimeoutError } from '../errors';
+import { REDACTED, SecretRedactor } from '../redaction';
 import { DRY_RUN_HEADER, DryRunPlan } from './dry-run';
 import { createHttpClient, parseRetryAfter } from './http';
 
@@ -12,6 +13,11 @@ const scripts = new Map<string, { status: number; headers?: Record<string, strin
 beforeAll(async () => {
   server = await startTestServer(async (req, res) => {
     const path = req.path.split('?')[0];
+    if (path === '/quoting') {
+      // An API that quotes the key it was given at the end of a long error text.
+      res.writeHead(500, { 'content-type': 'text/plain' });
+      return res.end(`${'upstream failure; '.repeat(15)}key=${new URL(req.path, 'http://x').searchParams.get('key')}`);
+    }
     const step = scripts.get(path)?.shift();
     if (step?.delayMs) await sleep(step.delayMs);
     if (step && step.status !== 200) return json(res, step.status, { error: `scripted ${step.status}` }, step.headers);
@@ -156,6 +162,20 @@ describe('ctx.http', () => {
     ]);
     expect(plan.requests[0].headers).toMatchObject({ authorization: '[redacted]', 'x-tenant': 'acme', 'x-correlation-id': 'corr-42' });
     expect(plan.requests[0].body).toEqual({ amount: 10, apiKey: '[redacted]' });
+  });
+
+  it("keeps the attempt's secrets out of its errors: the URL's query and an answer quoting them, also where it is cut short", async () => {
+    const key = 'qk-Z81-never-shown-2';
+    const error = await http({ redactor: new SecretRedactor([key]), defaults: { retries: 0 } })
+      .get(`${server.url}/quoting`, { query: { key } })
+      .catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(HttpError);
+    const message = (error as HttpError).message;
+    expect(message).toMatch(
+      new RegExp(`^GET http://127\\.0\\.0\\.1:\\d+/quoting\\?key=\\[redacted\\] answered 500: (upstream failure; ){15}key=\\[red`),
+    );
+    expect((error as HttpError).bodySnippet).toContain(`key=${REDACTED}`);
+    for (let n = 8; n <= key.length; n++) expect(message).not.toContain(key.slice(0, n));
   });
 
   it('parses Retry-After as seconds or as an HTTP date', () => {

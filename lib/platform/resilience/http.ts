@@ -15,6 +15,7 @@ import { httpUrlProblem } from '../http-url';
 import type { RunLogger } from '../log';
 import { platformMetrics, statusClass } from '../observability/metrics';
 import { CORRELATION_ATTRIBUTE, injectTraceHeaders, SpanKind, SpanStatusCode, withSpan } from '../observability/tracing';
+import type { SecretRedactor } from '../redaction';
 import { acquireBreakerPermit, recordBreakerFailure, recordBreakerSuccess, type BreakerPermit, type BreakerPolicy } from './breaker';
 import { DryRunPlan, dryRunResponse, isMutatingMethod } from './dry-run';
 import type { OAuth2Provider } from './oauth2';
@@ -109,6 +110,11 @@ export interface HttpClientConfig {
   };
   defaults?: HttpDefaults;
   log?: RunLogger;
+  /**
+   * The attempt's secrets and tokens: the URLs and response bodies in this client's errors (which
+   * reach spans, the breaker's last error and whatever a handler does with them) are scrubbed of them.
+   */
+  redactor?: SecretRedactor;
 }
 
 /** A checkpoint handed to the next request's breaker read. */
@@ -191,6 +197,7 @@ export function createHttpClient(config: HttpClientConfig): HttpClient {
   const throwIfCancelled = () => {
     if (config.signal?.aborted) throw config.signal.reason ?? new Error('aborted');
   };
+  const redact = (text: string) => (config.redactor ? config.redactor.scrub(text) : text);
 
   /**
    * One request on the wire, as a client span (its traceparent goes out with the request) counted
@@ -217,11 +224,13 @@ export function createHttpClient(config: HttpClientConfig): HttpClient {
         throwIfCancelled();
         if (isTaskCancelledError(error) || (error as Error)?.name === 'AbortError') {
           count('timeout');
-          throw new TimeoutError(`${method} ${url} timed out after ${timeoutMs} ms`);
+          throw new TimeoutError(`${method} ${redact(url)} timed out after ${timeoutMs} ms`);
         }
         count('network_error');
         const cause = (error as { cause?: { code?: string; message?: string } })?.cause;
-        throw new NetworkError(`${method} ${url} failed: ${cause?.code ?? cause?.message ?? (error as Error)?.message}`, { cause: error });
+        throw new NetworkError(redact(`${method} ${url} failed: ${cause?.code ?? cause?.message ?? (error as Error)?.message}`), {
+          cause: error,
+        });
       }
     });
   }
@@ -273,7 +282,7 @@ export function createHttpClient(config: HttpClientConfig): HttpClient {
     } catch (error) {
       // A cancelled request says nothing about the external system's health.
       if (breaker && permit && !config.signal?.aborted && !isCancelledError(error)) {
-        await recordBreakerFailure(breaker.db, breaker.boss, { permit, policy: breaker.policy, error: (error as Error).message });
+        await recordBreakerFailure(breaker.db, breaker.boss, { permit, policy: breaker.policy, error: redact((error as Error).message) });
       }
       throw error;
     }
@@ -282,22 +291,23 @@ export function createHttpClient(config: HttpClientConfig): HttpClient {
         await recordBreakerFailure(breaker.db, breaker.boss, {
           permit,
           policy: breaker.policy,
-          error: `${method} ${url} answered ${response.status}`,
+          error: `${method} ${redact(url)} answered ${response.status}`,
         });
       } else {
         await recordBreakerSuccess(breaker.db, breaker.boss, { permit });
       }
     }
     if (!response.ok) {
-      const snippet = (
+      // Scrubbed before it is cut short, which could leave part of a secret (the response keeps the body as sent).
+      const snippet = redact(
         await response
           .clone()
           .text()
-          .catch(() => '')
+          .catch(() => ''),
       ).slice(0, SNIPPET_CHARS);
       throw new HttpError({
         method,
-        url,
+        url: redact(url),
         status: response.status,
         bodySnippet: snippet,
         retryAfterMs: parseRetryAfter(response.headers.get('retry-after')),

@@ -15,6 +15,11 @@ let lifetime = 3600;
 beforeAll(async () => {
   tokenServer = await startTestServer(async (req, res) => {
     const form = new URLSearchParams(req.body);
+    if (form.get('client_secret')?.startsWith('echoed-')) {
+      // A careless identity provider: a plain-text refusal quoting the secret after a long preamble.
+      res.writeHead(401, { 'content-type': 'text/plain' });
+      return res.end(`${'Client authentication failed. '.repeat(9)}Secret received: ${form.get('client_secret')}`);
+    }
     if (form.get('client_secret') !== 's3cret') {
       return json(res, 401, { error: 'invalid_client', error_description: 'Client authentication failed: unknown client or wrong secret' });
     }
@@ -127,6 +132,17 @@ describe('OAuth2 client credentials', () => {
     expect(isPermanentError(error)).toBe(true);
     expect((error as Error).message).toContain('invalid_client: Client authentication failed: unknown client or wrong secret');
     expect(api.requests.length).toBe(apiBefore);
+  });
+
+  it('leaves no part of the client secret in a refusal that quotes it where the message is cut short', async () => {
+    const secret = 'echoed-Q7x9-secret-value';
+    const http = createHttpClient({ correlationId: 'c', oauth2: oauth2Provider(config({ clientSecret: secret })) });
+    const error = await http.get(`${api.url}/x`).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(CredentialsError);
+    const message = (error as Error).message;
+    expect(message).toContain('(401: Client authentication failed. Client authentication failed.');
+    expect(message).toContain('Secret received: [redac');
+    for (let n = 8; n <= secret.length; n++) expect(message).not.toContain(secret.slice(0, n));
   });
 
   it('names the missing piece of an incomplete configuration', () => {

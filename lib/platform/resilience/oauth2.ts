@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { CredentialsError, isTransientStatus, NetworkError, TimeoutError, TransientError } from '../errors';
 import { httpUrl } from '../http-url';
+import { SecretRedactor } from '../redaction';
 
 /** OAuth2 client credentials, as an integration's `oauth2(settings, secrets)` returns them. */
 export interface OAuth2Config {
@@ -30,6 +31,11 @@ export function parseOAuth2Config(value: unknown): OAuth2Config {
     throw new CredentialsError(`OAuth2 is misconfigured: ${issue.path.join('.') || 'config'} ${issue.message}`);
   }
   return parsed.data;
+}
+
+/** The `Authorization: Basic` credentials of client_secret_basic (RFC 6749 §2.3.1: each part form-encoded). */
+export function basicCredentials(clientId: string, clientSecret: string): string {
+  return Buffer.from(`${encodeURIComponent(clientId)}:${encodeURIComponent(clientSecret)}`).toString('base64');
 }
 
 export interface OAuth2Provider {
@@ -90,7 +96,7 @@ class ClientCredentialsProvider implements OAuth2Provider {
       accept: 'application/json',
     };
     if (authMethod === 'client_secret_basic') {
-      headers.authorization = `Basic ${Buffer.from(`${encodeURIComponent(clientId)}:${encodeURIComponent(clientSecret)}`).toString('base64')}`;
+      headers.authorization = `Basic ${basicCredentials(clientId, clientSecret)}`;
     } else {
       form.set('client_id', clientId);
       form.set('client_secret', clientSecret);
@@ -115,7 +121,8 @@ class ClientCredentialsProvider implements OAuth2Provider {
         cause: error,
       });
     }
-    const text = await response.text();
+    // Scrubbed of the client secret before the error text is cut short, which could leave part of it.
+    const text = new SecretRedactor([clientSecret, basicCredentials(clientId, clientSecret)]).scrub(await response.text());
     let body: Record<string, unknown> = {};
     try {
       body = JSON.parse(text) as Record<string, unknown>;
