@@ -63,6 +63,12 @@ test('distinctive secret values appear in no page, JSON response, run, log line 
   await slackRow.getByRole('button', { name: 'Edit' }).click();
   await expect(page.getByLabel('Webhook URL')).toHaveValue('');
   await page.getByRole('button', { name: 'Cancel' }).click();
+  // The Slack receiver refuses the test alert quoting the path (its token) it was called on.
+  await fetch(`${sandbox}/_admin/catcher/${secrets.slackToken}/fail`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ count: 1, status: 404, echo: true }),
+  });
   await slackRow.getByRole('button', { name: 'Send test alert' }).click();
   await page.getByRole('button', { name: 'Send test', exact: true }).click();
   await expect
@@ -78,17 +84,41 @@ test('distinctive secret values appear in no page, JSON response, run, log line 
   // Give the export something to book, so it must ask for a token: earlier specs may have
   // exported every invoice already, and a run with nothing to send never meets the token server.
   await db()`update invoices set updated_at = now() where id = (select id from invoices where status = 'posted' order by number limit 1)`;
-  const run = await page.request.post('/api/integrations/accounting-export/runs', {
-    data: { dryRun: false },
-    headers: { Origin: new URL(page.url()).origin },
-  });
-  const { runId } = await run.json();
+  // The stand-ins refuse quoting what they received: the token endpoint the client secret, the CRM its X-Api-Key.
+  const echo = (system: string) =>
+    fetch(`${sandbox}/_admin/faults/${system}`, {
+      method: 'PUT',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ echoCredentials: { status: system === 'oauth' ? 401 : 403 } }),
+    });
+  await echo('oauth');
+  await echo('crm');
+  const runIds: string[] = [];
+  for (const integration of ['accounting-export', 'crm-sync']) {
+    const run = await page.request.post(`/api/integrations/${integration}/runs`, {
+      data: { dryRun: false },
+      headers: { Origin: new URL(page.url()).origin },
+    });
+    runIds.push((await run.json()).runId);
+  }
+  const [runId, crmRunId] = runIds;
+  for (const id of runIds) {
+    await expect
+      .poll(async () => (await db()<{ status: string }[]>`select status from runs where id = ${id}`)[0]?.status, { timeout: 60_000 })
+      .toBe('failed');
+  }
+  await fetch(`${sandbox}/_admin/faults`, { method: 'DELETE' });
   await expect
-    .poll(async () => (await db()<{ status: string }[]>`select status from runs where id = ${runId}`)[0]?.status, { timeout: 60_000 })
-    .toBe('failed');
+    .poll(
+      async () => (await db()<{ n: number }[]>`select count(*)::int as n from alert_deliveries where error like '%told to fail%'`)[0].n,
+      {
+        timeout: 60_000,
+      },
+    )
+    .toBeGreaterThan(0);
 
   const bodies: string[] = [];
-  for (const p of [...PAGES, `/runs/${runId}`, `/api/runs/${runId}`]) {
+  for (const p of [...PAGES, `/runs/${runId}`, `/api/runs/${runId}`, `/runs/${crmRunId}`, `/api/runs/${crmRunId}`]) {
     const res = await page.request.get(p);
     expect(res.status(), p).toBe(200);
     bodies.push(`${p}\n${await res.text()}`);
@@ -115,6 +145,12 @@ test('distinctive secret values appear in no page, JSON response, run, log line 
   }
   const [failed] = await db()<{ error_message: string }[]>`select error_message from runs where id = ${runId}`;
   expect(failed.error_message).toMatch(/invalid_client|credentials/i);
+  // What was echoed is shown with the secret replaced, the rest kept.
+  expect(failed.error_message).toContain("with client_secret '[redacted]'");
+  const [crmFailed] = await db()<{ error_message: string }[]>`select error_message from runs where id = ${crmRunId}`;
+  expect(crmFailed.error_message).toContain('X-Api-Key: [redacted]');
+  const runPage = bodies.find((b) => b.startsWith(`/runs/${runId}\n`))!;
+  expect(runPage).toContain('[redacted]');
   console.log(
     `secrets checked: ${Object.keys(secrets).length}, pages and JSON responses: ${bodies.length}, log bytes: ${logs.length}, leaks: 0`,
   );
