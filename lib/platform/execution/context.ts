@@ -234,7 +234,7 @@ export async function createAttemptContext(
         ? undefined
         : await resumeFromCheckpoint(db, { runId: run.id, runCreatedAt: run.createdAt, attemptId: params.attemptId });
     scope.resumedFrom = resumedFrom;
-    const dryRunPlan = run.dryRun ? new DryRunPlan(Object.values(secrets)) : undefined;
+    const dryRunPlan = run.dryRun ? new DryRunPlan(redactor) : undefined;
     scope.plan = dryRunPlan;
     let map: MapFn | undefined;
     if (def.mapping && deps.mapper) map = await deps.mapper(def.name, integration.mapping ?? def.mapping.defaults);

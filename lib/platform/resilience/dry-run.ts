@@ -1,4 +1,5 @@
 import type { Database, Transaction } from '../../../db/client';
+import { REDACTED, SecretRedactor } from '../redaction';
 
 /**
  * Dry-run: the same run against the real external system with nothing committed. Reads (GET,
@@ -10,7 +11,6 @@ export const DRY_RUN_HEADER = 'x-junction-dry-run';
 const MUTATING = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
 /** Headers that carry credentials are never stored, whatever their value. */
 const SECRET_HEADERS = new Set(['authorization', 'proxy-authorization', 'cookie', 'x-api-key', 'api-key', 'x-auth-token']);
-const REDACTED = '[redacted]';
 const MAX_BODY_CHARS = 64_000;
 
 export function isMutatingMethod(method: string): boolean {
@@ -29,12 +29,9 @@ export interface PlannedRequest {
 /** Collects the requests a dry-run would have sent; stored as runs.plan. */
 export class DryRunPlan {
   readonly requests: PlannedRequest[] = [];
-  readonly #secrets: string[];
 
-  /** `secretValues`: the integration's secret values, scrubbed from URLs, headers and bodies. */
-  constructor(secretValues: readonly string[] = []) {
-    this.#secrets = secretValues.filter((s) => s.length >= 4);
-  }
+  /** `redactor`: the attempt's (its secret values and tokens, in every form), scrubbed from URLs, headers and bodies. */
+  constructor(private readonly redactor: SecretRedactor = new SecretRedactor()) {}
 
   capture(request: { method: string; url: string; headers: Headers; body?: string }): void {
     const headers: Record<string, string> = {};
@@ -60,9 +57,7 @@ export class DryRunPlan {
   }
 
   scrub(text: string): string {
-    let out = text;
-    for (const secret of this.#secrets) out = out.split(secret).join(REDACTED);
-    return out;
+    return this.redactor.scrub(text);
   }
 }
 

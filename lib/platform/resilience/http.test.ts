@@ -142,12 +142,15 @@ describe('ctx.http', () => {
   });
 
   it('in a dry-run captures mutating requests instead of sending them, without credentials, and lets reads through', async () => {
-    const plan = new DryRunPlan(['sk_live_secret']);
+    const redactor = new SecretRedactor(['sk_live_secret', 'pass word/2+x']);
+    const plan = new DryRunPlan(redactor);
+    // A token the attempt obtains after the plan exists: the attempt's redactor learns it, so does the plan.
+    redactor.add('tok-obtained-later-1');
     const client = http({ dryRun: plan });
     const read = await client.get(`${server.url}/ledger`);
     expect(read.headers.get(DRY_RUN_HEADER)).toBeNull();
-    const write = await client.post(`${server.url}/journal?key=sk_live_secret`, {
-      json: { amount: 10, apiKey: 'sk_live_secret' },
+    const write = await client.post(`${server.url}/journal?key=sk_live_secret&pass=${encodeURIComponent('pass word/2+x')}`, {
+      json: { amount: 10, apiKey: 'sk_live_secret', token: 'tok-obtained-later-1' },
       headers: { authorization: 'Basic abc', 'x-tenant': 'acme' },
     });
     expect(write.status).toBe(200);
@@ -157,11 +160,11 @@ describe('ctx.http', () => {
     expect(requestsTo('/journal')).toHaveLength(0);
     expect(requestsTo('/ledger')).toHaveLength(1);
     expect(plan.requests.map((r) => `${r.method} ${r.url}`)).toEqual([
-      `POST ${server.url}/journal?key=[redacted]`,
+      `POST ${server.url}/journal?key=[redacted]&pass=[redacted]`,
       `DELETE ${server.url}/journal/1`,
     ]);
     expect(plan.requests[0].headers).toMatchObject({ authorization: '[redacted]', 'x-tenant': 'acme', 'x-correlation-id': 'corr-42' });
-    expect(plan.requests[0].body).toEqual({ amount: 10, apiKey: '[redacted]' });
+    expect(plan.requests[0].body).toEqual({ amount: 10, apiKey: '[redacted]', token: '[redacted]' });
   });
 
   it("keeps the attempt's secrets out of its errors: the URL's query and an answer quoting them, also where it is cut short", async () => {
