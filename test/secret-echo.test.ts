@@ -116,7 +116,19 @@ const contactCheck = defineIntegration({
   },
 }) as IntegrationDefinition;
 
-const registry = buildRegistry([...shippedIntegrations, ledgerLookup, contactEvents, contactCheck]);
+/** Reports what it used in its summary, key included: a handler's own mistake the run record must not keep. */
+const keyReport = defineIntegration({
+  name: 'key-report',
+  description: 'Says in its summary which key it used',
+  settings: z.object({}),
+  secrets: ['apiKey'],
+  async execute(ctx) {
+    const key = ctx.secrets.apiKey!;
+    return { processed: 1, usedKey: key, lookups: [`https://crm.example/v1/contacts?api_key=${encodeURIComponent(key)}`], [key]: true };
+  },
+}) as IntegrationDefinition;
+
+const registry = buildRegistry([...shippedIntegrations, ledgerLookup, contactEvents, contactCheck, keyReport]);
 
 let h: Harness;
 let worker: PlatformWorker;
@@ -155,6 +167,7 @@ beforeAll(async () => {
   await writeSecrets(h.db, { integration: 'contact-check', values: { apiKey: CRM_KEY }, actor: 'test-setup', keyring });
   await writeSecrets(h.db, { integration: 'crm-sync', values: { apiKey: CRM_KEY }, actor: 'test-setup', keyring });
   await writeSecrets(h.db, { integration: 'ledger-lookup', values: { apiKey: QUERY_KEY }, actor: 'test-setup', keyring });
+  await writeSecrets(h.db, { integration: 'key-report', values: { apiKey: CRM_KEY }, actor: 'test-setup', keyring });
   const slack = await createChannel(h.db, {
     input: { name: 'team-slack', type: 'slack', url: `${h.sandbox.url}/catcher/slack/${SLACK_TOKEN}` },
     actor: 'admin@example.com',
@@ -422,6 +435,18 @@ describe('secrets echoed back by external systems', () => {
       expect.soft(d.error).toMatch(/^receiver answered HTTP 404 Not Found: catcher '\[redacted\]' was told to fail \(404\)/);
       expect.soft(d.error).toContain('(request: POST [redacted])');
     }
+  });
+
+  it('a handler that puts its key in its summary: the run succeeds, its result keeps the rest', async () => {
+    const { runId } = await runNow(h.db, h.boss, { integration: 'key-report', triggeredBy: 'ada@example.com' });
+    failedRuns.push(runId);
+    const run = await waitForRun(h.db, runId, ['succeeded']);
+    expect(run.result).toEqual({
+      processed: 1,
+      usedKey: '[redacted]',
+      lookups: ['https://crm.example/v1/contacts?api_key=[redacted]'],
+      '[redacted]': true,
+    });
   });
 
   it('leaves no secret in any table, runs answer, span or console line', async () => {

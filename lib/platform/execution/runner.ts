@@ -949,7 +949,9 @@ async function runAttempt(
     else await scope?.close();
   }
 
-  if (failure === undefined) return finish(deps, params, current, attemptId, scope!, result, lastLines, p.announce);
+  // The summary is the handler's: scrubbed like its logs, in case it quotes a secret or a token.
+  if (failure === undefined)
+    return finish(deps, params, current, attemptId, scope!, redactor.scrubJson(result) as RunResult, lastLines, p.announce);
   return finishWithError(deps, current, attemptId, integration, failure, scope, redactor);
 }
 
