@@ -146,6 +146,8 @@ export async function replayEvents(
     filter?: Omit<EventFilter, 'limit' | 'before'>;
     actor: string;
     reason?: string;
+    /** The request's correlation id: on the audit row and the replay's runs (their logs and outbound calls). */
+    correlationId?: string;
     pace?: { runs: number; per: string };
     /** Events per run (at most REPLAY_EVENTS_PER_RUN, the default). */
     eventsPerRun?: number;
@@ -206,6 +208,7 @@ export async function replayEvents(
         reason: params.reason || null,
         bulkOperationId,
         hold: 'pace',
+        correlationId: params.correlationId,
       });
       runIds.push(runId);
       await tx
@@ -228,6 +231,7 @@ export async function replayEvents(
     await tx.update(bulkOperations).set({ runIds }).where(eq(bulkOperations.id, bulkOperationId));
     await recordAction(tx, {
       actor: params.actor,
+      correlationId: params.correlationId,
       integration: params.integration,
       action: 'events.replay',
       details: {

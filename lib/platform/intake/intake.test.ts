@@ -271,8 +271,11 @@ describe('webhook intake', () => {
       integration: 'hooked',
       eventIds: ['evt-a', 'evt-poison'],
       actor: 'oscar',
+      correlationId: 'corr-replay-1',
     });
     expect(replayed).toBe(2);
+    // The click's correlation id leads to the audit row and to the run that applies the replay.
+    expect((await t.db.select().from(runs).where(eq(runs.id, runId!)))[0].correlationId).toBe('corr-replay-1');
     expect(runId).toBeTruthy();
     await waitFor('the replay to be applied', async () => {
       const rows = await t.db.select().from(webhookEvents).where(eq(webhookEvents.integration, 'hooked'));
@@ -283,7 +286,7 @@ describe('webhook intake', () => {
     expect(await eventRow('hooked', 'evt-a')).toMatchObject({ status: 'processed', outcome: expect.stringContaining('already applied') });
     expect((await eventRow('hooked', 'evt-poison'))!.status).toBe('failed');
     const audit = await t.db.select().from(auditLog).where(eq(auditLog.fieldName, 'events.replay'));
-    expect(audit).toHaveLength(1);
+    expect(audit.map((a) => a.correlationId)).toEqual(['corr-replay-1']);
     await expect(replayEvents(t.db, boss, { integration: 'hooked', filter: { status: 'pending' }, actor: 'oscar' })).rejects.toThrow(
       /No event to replay/,
     );

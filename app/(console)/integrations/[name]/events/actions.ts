@@ -34,7 +34,7 @@ export const replayEventsAction = defineAction({
     })
     .strict()
     .refine((v) => Boolean(v.eventIds) !== Boolean(v.filter), { message: 'give either eventIds or a filter', path: ['eventIds'] }),
-  handler: async (input, { user }) => {
+  handler: async (input, { user, correlationId }) => {
     receiving(input.integration);
     return replayEvents(getDb(), await getBoss(), {
       integration: input.integration,
@@ -42,6 +42,7 @@ export const replayEventsAction = defineAction({
       filter: input.filter,
       actor: user.email || user.name,
       reason: input.reason || undefined,
+      correlationId,
     });
   },
 });
