@@ -1,3 +1,5 @@
+import { spawn } from 'node:child_process';
+import path from 'node:path';
 import { sql } from 'drizzle-orm';
 import type { Job, PgBoss } from 'pg-boss';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -18,6 +20,9 @@ import { startTestBoss, waitFor } from '../test/fixtures/platform';
  *   the worker slot sat idle for a polling interval (issue 18's scale-out).
  * - The fetch is a named (prepared) statement on pg-boss's own pool, one per text: parsed and
  *   planned at every call, it cost the database ~1.1 ms of CPU per fetch (issue 18).
+ * - Stopping takes its listeners off the LISTEN connection and ends it: a termination by the
+ *   database that had arrived and was read only then (a restart, or `npm start`'s Ctrl-C reaching
+ *   PostgreSQL with the processes) was an 'error' event nobody heard, and the process crashed.
  */
 
 let t: TestDatabase;
@@ -164,5 +169,26 @@ describe('the patched queue', () => {
     } finally {
       await single.stop({ graceful: false });
     }
+  });
+
+  it('a stop after the database terminated its LISTEN connection exits cleanly', async () => {
+    const appName = `patch-listen-${process.pid}`;
+    const child = spawn(process.execPath, ['--import', 'tsx', path.join(import.meta.dirname, '../test/fixtures/boss-stop-after-kill.ts')], {
+      env: { ...process.env, DATABASE_URL: t.url, APP_NAME: appName, BLOCK_MS: '3000' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let output = '';
+    child.stdout.on('data', (d) => (output += d));
+    child.stderr.on('data', (d) => (output += d));
+    const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+    await waitFor('the child to start', async () => (output.includes('ready') ? true : undefined));
+    // While its event loop is blocked: the termination waits in the socket until the stop has begun.
+    const terminated = await t.db.execute<{ done: boolean }>(
+      sql`select pg_terminate_backend(pid) as done from pg_stat_activity where application_name = ${appName} and query like 'LISTEN%'`,
+    );
+    expect(terminated.map((r) => r.done)).toEqual([true]);
+    expect(await exited, output).toBe(0);
+    expect(output).not.toContain("Unhandled 'error' event");
+    expect(output).toContain('stopped');
   });
 });
