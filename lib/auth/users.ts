@@ -1,4 +1,4 @@
-import { eq, sql } from 'drizzle-orm';
+import { and, eq, sql } from 'drizzle-orm';
 import type { Database, DatabaseOrTransaction } from '../../db/client';
 import { endedSessions, users, type Role, type User } from '../../db/schema';
 import { AppError } from '../platform/errors';
@@ -64,6 +64,15 @@ export async function findSessionUser(
 
 export async function listUsers(db: DatabaseOrTransaction): Promise<User[]> {
   return db.select().from(users).orderBy(users.name);
+}
+
+/** The enabled admins (who can grant a role), by name. */
+export async function listAdmins(db: DatabaseOrTransaction): Promise<Pick<User, 'name' | 'email'>[]> {
+  return db
+    .select({ name: users.name, email: users.email })
+    .from(users)
+    .where(and(eq(users.role, 'admin'), eq(users.disabled, false)))
+    .orderBy(users.name);
 }
 
 /**

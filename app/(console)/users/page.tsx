@@ -1,13 +1,11 @@
 import Link from 'next/link';
-import { redirect } from 'next/navigation';
 import { EmptyState } from '@/components/common/empty-state';
 import { PageHeader } from '@/components/common/page-header';
 import { RelativeTime } from '@/components/common/relative-time';
 import { Badge } from '@/components/ui/badge';
 import { Table, TableBody, TableCell, TableHead, TableHeader, TableRow } from '@/components/ui/table';
 import { UserRowActions } from '@/components/users/user-row-actions';
-import { requireUser } from '@/lib/auth/guards';
-import { hasRole } from '@/lib/auth/roles';
+import { requirePageRole } from '@/lib/auth/guards';
 import { listUsers } from '@/lib/auth/users';
 import { getDb } from '@/lib/server/db';
 
@@ -15,8 +13,7 @@ export const metadata = { title: 'Users' };
 export const dynamic = 'force-dynamic';
 
 export default async function UsersPage() {
-  const me = await requireUser();
-  if (!hasRole(me.role, 'admin')) redirect('/');
+  const me = await requirePageRole('admin');
   const users = await listUsers(getDb());
   return (
     <div className="flex flex-col gap-4">

@@ -1,5 +1,4 @@
 import Link from 'next/link';
-import { redirect } from 'next/navigation';
 import { EmptyState } from '@/components/common/empty-state';
 import { PageHeader } from '@/components/common/page-header';
 import { RelativeTime } from '@/components/common/relative-time';
@@ -7,16 +6,14 @@ import { Badge } from '@/components/ui/badge';
 import { Table, TableBody, TableCell, TableHead, TableHeader, TableRow } from '@/components/ui/table';
 import { CreateApiToken, RevokeApiToken } from '@/components/users/api-tokens';
 import { listApiTokens } from '@/lib/auth/api-tokens';
-import { requireUser } from '@/lib/auth/guards';
-import { hasRole } from '@/lib/auth/roles';
+import { requirePageRole } from '@/lib/auth/guards';
 import { getDb } from '@/lib/server/db';
 
 export const metadata = { title: 'API tokens' };
 export const dynamic = 'force-dynamic';
 
 export default async function ApiTokensPage() {
-  const me = await requireUser();
-  if (!hasRole(me.role, 'admin')) redirect('/');
+  await requirePageRole('admin');
   const tokens = await listApiTokens(getDb());
   const now = Date.now();
   return (

@@ -1,11 +1,10 @@
-import { notFound, redirect } from 'next/navigation';
+import { notFound } from 'next/navigation';
 import { EmptyState } from '@/components/common/empty-state';
 import { RelativeTime } from '@/components/common/relative-time';
 import { ReplaceSecret } from '@/components/config/replace-secret';
 import { Badge } from '@/components/ui/badge';
 import { Table, TableBody, TableCell, TableHead, TableHeader, TableRow } from '@/components/ui/table';
-import { requireUser } from '@/lib/auth/guards';
-import { hasRole } from '@/lib/auth/roles';
+import { requirePageRole } from '@/lib/auth/guards';
 import { getIntegrationConfig } from '@/lib/platform/governance/config';
 import { getDb } from '@/lib/server/db';
 import { segmentName } from '@/lib/server/params';
@@ -15,9 +14,8 @@ export const metadata = { title: 'Credentials' };
 export const dynamic = 'force-dynamic';
 
 export default async function CredentialsPage({ params }: { params: Promise<{ name: string }> }) {
-  const user = await requireUser();
+  await requirePageRole('admin');
   const name = segmentName((await params).name);
-  if (!hasRole(user.role, 'admin')) redirect(`/integrations/${encodeURIComponent(name)}`);
   const def = getRegistry().get(name);
   const config = await getIntegrationConfig(getDb(), { integration: name, declaredSecrets: def?.secrets ?? [] });
   if (!config) notFound();
