@@ -8,8 +8,29 @@ import { exactTime } from '@/components/common/relative-time';
 import { Button } from '@/components/ui/button';
 import { Dialog, DialogContent, DialogDescription, DialogFooter, DialogHeader, DialogTitle, DialogTrigger } from '@/components/ui/dialog';
 
-/** `label` names the version in words ("the original configuration", "the version after ada changed schedule"). */
-export function RevertButton({ integration, at, label, version }: { integration: string; at: string; label: string; version: number }) {
+/**
+ * `label` names the version in words ("the original configuration", "the version after ada changed
+ * schedule"); `plan` is what the revert changes (RevertPlanView), shown before anyone confirms, and
+ * `changes` how many fields that is: with none, or when `refused`, there is nothing to confirm.
+ */
+export function RevertButton({
+  integration,
+  at,
+  label,
+  version,
+  plan,
+  changes,
+  refused,
+}: {
+  integration: string;
+  at: string;
+  label: string;
+  version: number;
+  plan: React.ReactNode;
+  changes: number;
+  refused: boolean;
+}) {
+  const canRevert = changes > 0 && !refused;
   const router = useRouter();
   const [open, setOpen] = useState(false);
   const [pending, start] = useTransition();
@@ -33,23 +54,27 @@ export function RevertButton({ integration, at, label, version }: { integration:
           Revert to this version
         </Button>
       </DialogTrigger>
-      <DialogContent>
+      <DialogContent className="max-w-2xl">
         <DialogHeader>
           <DialogTitle>
             Revert {integration} to {label}?
           </DialogTitle>
           <DialogDescription>
-            Every field changed since then goes back to the value it had then ({exactTime(new Date(at))}). The revert is itself a new,
-            audited change you can undo the same way. Secrets are not reverted.
+            {canRevert
+              ? `${changes === 1 ? 'This field goes' : `These ${changes} fields go`} back to the value ${changes === 1 ? 'it' : 'they'} had then (${exactTime(new Date(at))}). The revert is itself a new, audited change you can undo the same way.`
+              : `The configuration as it was then (${exactTime(new Date(at))}), compared with today's.`}
           </DialogDescription>
         </DialogHeader>
+        {plan}
         <DialogFooter>
           <Button variant="outline" onClick={() => setOpen(false)}>
-            Cancel
+            {canRevert ? 'Cancel' : 'Close'}
           </Button>
-          <Button disabled={pending} onClick={revert}>
-            {pending ? 'Reverting…' : 'Revert'}
-          </Button>
+          {canRevert ? (
+            <Button disabled={pending} onClick={revert}>
+              {pending ? 'Reverting…' : `Revert ${changes} field${changes === 1 ? '' : 's'}`}
+            </Button>
+          ) : null}
         </DialogFooter>
       </DialogContent>
     </Dialog>

@@ -2,7 +2,18 @@ import { randomUUID } from 'node:crypto';
 import { eq, sql } from 'drizzle-orm';
 import type { DatabaseOrTransaction } from '../../../db/client';
 import { integrations } from '../../../db/schema';
-import { applyConfigPatch, COLUMN_FIELDS, staleMessage, ZConfigPatch, type ConfigDefinition, type ConfigUpdateResult } from './config';
+import {
+  applyConfigPatch,
+  COLUMN_FIELDS,
+  columnChanges,
+  parseSettings,
+  staleMessage,
+  ZConfigPatch,
+  type ColumnChange,
+  type ConfigDefinition,
+  type ConfigUpdateResult,
+  type TConfigPatch,
+} from './config';
 import type { Keyring } from './crypto';
 
 /**
@@ -113,6 +124,60 @@ export async function describeVersion(db: DatabaseOrTransaction, params: { integ
   return `the version after ${last.changed_by} changed ${last.field_name} on ${DATE_IN_WORDS.format(new Date(last.changed_at))}`;
 }
 
+/** The configuration at `at` as a patch the config service accepts, or why that version no longer is valid. */
+async function pastPatch(
+  db: DatabaseOrTransaction,
+  params: { integration: string; at: Date; version: string },
+): Promise<{ ok: true; patch: TConfigPatch } | { ok: false; message: string }> {
+  const parsed = ZConfigPatch.safeParse(await configAsOf(db, { integration: params.integration, at: params.at }));
+  if (parsed.success) return { ok: true, patch: parsed.data };
+  const issue = parsed.error.issues[0];
+  return {
+    ok: false,
+    message: `Not reverted: ${params.version} is no longer valid (${issue.path.join('.')}: ${issue.message}); edit the fields instead`,
+  };
+}
+
+export interface RevertPlan {
+  /** What the revert changes, field by field: `oldValue` is today's value, `newValue` the one it goes back to. Empty: nothing to change. */
+  changes: ColumnChange[];
+  /** Secrets set or replaced since then, by name: a revert keeps them as they are (their values are never in the trail). */
+  secretsChangedSince: string[];
+  /** Why the revert would be refused (that version no longer passes validation), or null. */
+  refusal: string | null;
+}
+
+/**
+ * What revertToVersion would change, for the dialog that asks before it does: the same fields,
+ * compared the same way (columnChanges), read without a lock. A change saved in between makes the
+ * revert itself refuse as stale, so the list shown is never applied to a configuration it was not
+ * computed from.
+ */
+export async function planRevert(
+  db: DatabaseOrTransaction,
+  params: { integration: string; at: Date; definition: ConfigDefinition },
+): Promise<RevertPlan> {
+  const [row] = await db.select().from(integrations).where(eq(integrations.name, params.integration));
+  if (!row) throw new Error(`Integration '${params.integration}' does not exist: check the name in the integrations list`);
+  const bound = sql`${params.at.toISOString()}::timestamptz + interval '1 millisecond'`;
+  const version = await describeVersion(db, { integration: row.name, at: params.at });
+  const [past, secretRows] = await Promise.all([
+    pastPatch(db, { integration: row.name, at: params.at, version }),
+    db.execute<{ name: string }>(sql`
+      select distinct substr(field_name, 8) as name from audit_log
+       where kind = 'config' and integration = ${row.name} and field_name like 'secret.%' and changed_at >= ${bound}
+       order by 1`),
+  ]);
+  const secretsChangedSince = secretRows.map((r) => r.name);
+  if (!past.ok) return { changes: [], secretsChangedSince, refusal: past.message };
+  const settings = parseSettings(params.definition, past.patch.settings);
+  if (!settings.ok) {
+    const [path, message] = Object.entries(settings.fieldErrors)[0];
+    return { changes: [], secretsChangedSince, refusal: `Not reverted: ${version} no longer passes validation: ${path} ${message}` };
+  }
+  return { changes: columnChanges(row, { ...past.patch, settings: settings.settings }).changes, secretsChangedSince, refusal: null };
+}
+
 export interface RevertToVersionParams {
   integration: string;
   /**
@@ -145,20 +210,12 @@ export async function revertToVersion(db: DatabaseOrTransaction, params: RevertT
       };
     if (row.version !== params.expectedVersion) return { ok: false, code: 'stale', message: staleMessage(row) };
     const version = await describeVersion(tx, { integration: row.name, at: params.at });
-    const past = await configAsOf(tx, { integration: row.name, at: params.at });
-    const parsed = ZConfigPatch.safeParse(past);
-    if (!parsed.success) {
-      const issue = parsed.error.issues[0];
-      return {
-        ok: false,
-        code: 'invalid_input',
-        message: `Not reverted: ${version} is no longer valid (${issue.path.join('.')}: ${issue.message}); edit the fields instead`,
-      };
-    }
+    const past = await pastPatch(tx, { integration: row.name, at: params.at, version });
+    if (!past.ok) return { ok: false, code: 'invalid_input', message: past.message };
     const result = await applyConfigPatch(tx, {
       ...params,
       correlationId: params.correlationId ?? randomUUID(),
-      patch: parsed.data,
+      patch: past.patch,
       extraAudit: (changed) => [
         { kind: 'action', integration: row.name, fieldName: 'revert', newValue: { to: params.at.toISOString(), version, fields: changed } },
       ],

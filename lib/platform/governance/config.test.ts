@@ -9,7 +9,7 @@ import { httpUrl } from '../contract';
 import { exactTime } from '../when';
 import { changesSince, fieldHistory, verifyAuditChain } from './audit';
 import { getIntegrationConfig, staleMessage, updateIntegrationConfig, type ConfigDefinition, type IntegrationConfigView } from './config';
-import { configAsOf, describeVersion, HISTORY_FIELDS, originalConfigMoment, revertToVersion } from './config-history';
+import { configAsOf, describeVersion, HISTORY_FIELDS, originalConfigMoment, planRevert, revertToVersion } from './config-history';
 import { keyringFrom } from './crypto';
 import { createSecretsProvider } from './secrets';
 
@@ -385,6 +385,22 @@ describe('configuration history', () => {
     const { version } = await view('erp');
     const before = await auditCount();
     const target = snapshots[0];
+    // What the confirm dialog lists before anyone clicks: each field, today's value and the one it
+    // goes back to, and the secrets replaced since then (by name: they stay).
+    const plan = await planRevert(t.db, { integration: 'erp', at: target.at, definition });
+    returned.push(plan);
+    expect(plan).toEqual({
+      changes: [
+        { fieldName: 'schedule', oldValue: null, newValue: '15 4 * * *' },
+        { fieldName: 'timezone', oldValue: 'Europe/Paris', newValue: 'UTC' },
+        { fieldName: 'breakerFailures', oldValue: 9, newValue: expect.any(Number) as unknown },
+        { fieldName: 'settings.baseUrl', oldValue: 'https://erp2.example.com', newValue: 'https://erp.example.com' },
+        { fieldName: 'settings.batchSize', oldValue: 50, newValue: 100 },
+      ],
+      secretsChangedSince: ['clientSecret'],
+      refusal: null,
+    });
+    expect(await auditCount()).toBe(before);
     const result = await revertToVersion(t.db, {
       integration: 'erp',
       at: target.at,
@@ -426,6 +442,36 @@ describe('configuration history', () => {
       keyring,
     });
     expect(again).toEqual({ ok: true, version: version + 1, changed: [] });
+    // ... and the dialog says so beforehand: nothing to change.
+    expect(await planRevert(t.db, { integration: 'erp', at: new Date(), definition })).toEqual({
+      changes: [],
+      secretsChangedSince: [],
+      refusal: null,
+    });
+  });
+
+  it('lists the same fields the revert then changes, and says when that version would be refused', async () => {
+    const original = await originalConfigMoment(t.db, { integration: 'erp' });
+    for (const at of [original!, ...snapshots.map((s) => s.at)]) {
+      const plan = await planRevert(t.db, { integration: 'erp', at, definition });
+      const { version } = await view('erp');
+      const applied = await revertToVersion(t.db, {
+        integration: 'erp',
+        at,
+        expectedVersion: version,
+        actor: 'eve@example.com',
+        definition,
+        keyring,
+      });
+      expect(applied.ok && applied.changed).toEqual(plan.changes.map((c) => c.fieldName));
+    }
+    // A version the handler's settings schema no longer accepts: the dialog says the revert is refused.
+    const strict: ConfigDefinition = { ...definition, settings: z.object({ baseUrl: z.string(), batchSize: z.number().max(10) }).strict() };
+    const plan = await planRevert(t.db, { integration: 'erp', at: snapshots[0].at, definition: strict });
+    expect(plan.refusal).toMatch(
+      /^Not reverted: the version after ada@example\.com changed .* no longer passes validation: settings\.batchSize /,
+    );
+    expect(plan.changes).toEqual([]);
   });
 
   it('refuses a stale revert', async () => {

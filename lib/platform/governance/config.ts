@@ -219,6 +219,64 @@ type ColumnChanges = Partial<Pick<Integration, ColumnField>>;
 /** The column fields written as they are (settings are audited per key, mapping compiled first). */
 const SIMPLE_FIELDS = COLUMN_FIELDS.filter((f): f is Exclude<ColumnField, 'settings' | 'mapping'> => f !== 'settings' && f !== 'mapping');
 
+/** A patch's settings checked against the handler's schema (its defaults and transforms applied). */
+export function parseSettings(
+  definition: ConfigDefinition,
+  raw: unknown,
+): { ok: true; settings: Record<string, unknown> | undefined } | { ok: false; fieldErrors: Record<string, string> } {
+  if (raw === undefined) return { ok: true, settings: undefined };
+  const parsed = definition.settings.safeParse(raw);
+  if (!parsed.success) return { ok: false, fieldErrors: fieldErrorsFrom(parsed.error.issues, 'settings') };
+  if (!parsed.data || typeof parsed.data !== 'object' || Array.isArray(parsed.data))
+    return { ok: false, fieldErrors: { settings: 'must be an object of settings' } };
+  return { ok: true, settings: parsed.data as Record<string, unknown> };
+}
+
+/**
+ * One field a patch changes: its audit name (`schedule`, `settings.batchSize`, `mapping`) and its
+ * value before and after; undefined = a settings key that did not exist (before) or no longer does.
+ */
+export interface ColumnChange {
+  fieldName: string;
+  oldValue: unknown;
+  newValue: unknown;
+}
+
+/**
+ * What a validated patch (settings already checked by parseSettings) changes in the row's columns,
+ * field by field, in the audit's order; secrets aside. The save writes and audits exactly these, and
+ * the revert dialog lists them before anyone confirms (planRevert).
+ */
+export function columnChanges(row: Integration, patch: Omit<TConfigPatch, 'secrets'>): { columns: ColumnChanges; changes: ColumnChange[] } {
+  const columns: ColumnChanges = {};
+  const changes: ColumnChange[] = [];
+  for (const field of SIMPLE_FIELDS) {
+    const next = patch[field];
+    if (next === undefined || same(row[field], next)) continue;
+    (columns as Record<string, unknown>)[field] = next;
+    changes.push({ fieldName: field, oldValue: row[field], newValue: next });
+  }
+  const settings = patch.settings;
+  if (settings) {
+    const before = row.settings ?? {};
+    const keys = [...new Set([...Object.keys(before), ...Object.keys(settings)])].sort();
+    let anyChanged = false;
+    for (const key of keys) {
+      const had = Object.hasOwn(before, key);
+      const has = Object.hasOwn(settings, key);
+      if (had && has && same(before[key], settings[key])) continue;
+      anyChanged = true;
+      changes.push({ fieldName: `settings.${key}`, oldValue: had ? before[key] : undefined, newValue: has ? settings[key] : undefined });
+    }
+    if (anyChanged) columns.settings = settings;
+  }
+  if (patch.mapping !== undefined && !same(row.mapping ?? null, patch.mapping)) {
+    columns.mapping = patch.mapping;
+    changes.push({ fieldName: 'mapping', oldValue: row.mapping ?? null, newValue: patch.mapping });
+  }
+  return { columns, changes };
+}
+
 // ---------------------------------------------------------------------------------------------
 // The service
 // ---------------------------------------------------------------------------------------------
@@ -239,14 +297,9 @@ export async function applyConfigPatch(
   const patch = params.patch;
   const fieldErrors: Record<string, string> = {};
 
-  let settings: Record<string, unknown> | undefined;
-  if (patch.settings !== undefined) {
-    const parsed = params.definition.settings.safeParse(patch.settings);
-    if (!parsed.success) Object.assign(fieldErrors, fieldErrorsFrom(parsed.error.issues, 'settings'));
-    else if (!parsed.data || typeof parsed.data !== 'object' || Array.isArray(parsed.data))
-      fieldErrors.settings = 'must be an object of settings';
-    else settings = parsed.data as Record<string, unknown>;
-  }
+  const parsedSettings = parseSettings(params.definition, patch.settings);
+  if (!parsedSettings.ok) Object.assign(fieldErrors, parsedSettings.fieldErrors);
+  const settings = parsedSettings.ok ? parsedSettings.settings : undefined;
 
   const declared = params.definition.secrets ?? [];
   for (const name of Object.keys(patch.secrets ?? {})) {
@@ -275,36 +328,11 @@ export async function applyConfigPatch(
 
   if (Object.keys(fieldErrors).length > 0) return invalid(fieldErrors);
 
-  const columns: ColumnChanges = {};
+  const { columns, changes } = columnChanges(row, { ...patch, settings });
   const entries: AuditEntry[] = [];
   const audit = (fieldName: string, oldValue: unknown, newValue: unknown) =>
     entries.push({ kind: 'config', integration: row.name, fieldName, oldValue: auditValue(oldValue), newValue: auditValue(newValue) });
-
-  for (const field of SIMPLE_FIELDS) {
-    const next = patch[field];
-    if (next === undefined || same(row[field], next)) continue;
-    (columns as Record<string, unknown>)[field] = next;
-    audit(field, row[field], next);
-  }
-
-  if (settings) {
-    const before = row.settings ?? {};
-    const keys = [...new Set([...Object.keys(before), ...Object.keys(settings)])].sort();
-    let anyChanged = false;
-    for (const key of keys) {
-      const had = Object.hasOwn(before, key);
-      const has = Object.hasOwn(settings, key);
-      if (had && has && same(before[key], settings[key])) continue;
-      anyChanged = true;
-      audit(`settings.${key}`, had ? before[key] : undefined, has ? settings[key] : undefined);
-    }
-    if (anyChanged) columns.settings = settings;
-  }
-
-  if (patch.mapping !== undefined && !same(row.mapping ?? null, patch.mapping)) {
-    columns.mapping = patch.mapping;
-    audit('mapping', row.mapping ?? null, patch.mapping);
-  }
+  for (const change of changes) audit(change.fieldName, change.oldValue, change.newValue);
 
   if (patch.secrets && Object.keys(patch.secrets).length > 0) {
     const writes = await writeSecrets(tx, { integration: row.name, values: patch.secrets, actor: params.actor, keyring: params.keyring });

@@ -6,6 +6,7 @@ import { EmptyState } from '@/components/common/empty-state';
 import { IgnoredParams } from '@/components/common/ignored-params';
 import { RelativeTime } from '@/components/common/relative-time';
 import { RevertButton } from '@/components/config/revert-button';
+import { RevertPlanView } from '@/components/config/revert-plan';
 import { Badge } from '@/components/ui/badge';
 import { Button } from '@/components/ui/button';
 import { Card, CardContent, CardDescription, CardHeader, CardTitle } from '@/components/ui/card';
@@ -15,7 +16,7 @@ import { requireUser } from '@/lib/auth/guards';
 import { hasRole } from '@/lib/auth/roles';
 import { changesSince, fieldHistory } from '@/lib/platform/governance/audit';
 import { getIntegrationConfig } from '@/lib/platform/governance/config';
-import { configAsOf, originalConfigMoment } from '@/lib/platform/governance/config-history';
+import { configAsOf, originalConfigMoment, planRevert } from '@/lib/platform/governance/config-history';
 import { parseSearchParams, ZAuditCursor } from '@/lib/platform/params';
 import { getDb } from '@/lib/server/db';
 import { segmentName } from '@/lib/server/params';
@@ -77,7 +78,10 @@ export default async function HistoryPage({
       : null;
   const snapshot = shown ? await configAsOf(db, { integration: name, at: shown.at }) : null;
   const isAdmin = hasRole(user.role, 'admin');
-  const defaultMapping = getRegistry().get(name)?.mapping?.defaults;
+  const definition = getRegistry().get(name);
+  const defaultMapping = definition?.mapping?.defaults;
+  // What a revert to the shown version changes, listed in its dialog (admins of a registered integration only).
+  const revertPlan = shown && isAdmin && definition ? await planRevert(db, { integration: name, at: shown.at, definition }) : null;
   const last = !field && rows.length === 100 ? rows[rows.length - 1] : null;
   const historyHref = (extra: Record<string, string>) =>
     `/integrations/${encodeURIComponent(name)}/history?${new URLSearchParams({ ...(field ? { field } : {}), ...extra })}`;
@@ -113,8 +117,16 @@ export default async function HistoryPage({
               </CardDescription>
             </div>
             <div className="flex gap-2">
-              {isAdmin ? (
-                <RevertButton integration={name} at={shown.at.toISOString()} label={shown.label} version={config.version} />
+              {revertPlan ? (
+                <RevertButton
+                  integration={name}
+                  at={shown.at.toISOString()}
+                  label={shown.label}
+                  version={config.version}
+                  plan={<RevertPlanView plan={revertPlan} defaultMapping={defaultMapping} />}
+                  changes={revertPlan.changes.length}
+                  refused={revertPlan.refusal !== null}
+                />
               ) : null}
               <Button asChild size="sm" variant="ghost">
                 <Link href={`/integrations/${encodeURIComponent(name)}/history${field ? `?field=${encodeURIComponent(field)}` : ''}`}>
