@@ -29,6 +29,8 @@ export function ReplaceSecret({
   // Someone saved the configuration since this page was loaded: its version is sent with the value.
   const [stale, setStale] = useState<{ message: string; latest: { updatedBy: string; updatedAt: string } | null } | null>(null);
   const [pending, start] = useTransition();
+  // The reload that brings the configuration's new version: saving before it lands would send the old one and be refused again.
+  const [reloading, startReload] = useTransition();
   const submit = (e: React.FormEvent) => {
     e.preventDefault();
     start(async () => {
@@ -85,7 +87,7 @@ export function ReplaceSecret({
               onReload={() => {
                 // The page's configuration version comes back with the refresh; the value stays here.
                 setStale(null);
-                router.refresh();
+                startReload(() => router.refresh());
               }}
             />
           ) : null}
@@ -110,8 +112,8 @@ export function ReplaceSecret({
             <Button type="button" variant="outline" onClick={() => setOpen(false)}>
               Cancel
             </Button>
-            <Button type="submit" disabled={pending || value.length === 0}>
-              {pending ? 'Saving…' : 'Save secret'}
+            <Button type="submit" disabled={pending || reloading || value.length === 0}>
+              {pending ? 'Saving…' : reloading ? 'Reloading…' : 'Save secret'}
             </Button>
           </DialogFooter>
         </form>
