@@ -2,6 +2,7 @@
 
 import { RelativeTime } from '@/components/common/relative-time';
 import { StaleRefusal } from '@/components/common/stale-merge-panel';
+import { UnsavedChangesGuard } from '@/components/common/unsaved-changes';
 import { Button } from '@/components/ui/button';
 import type { ConfigFormInitial, JsonSchemaProperty } from './config-draft';
 import { RebasedPanel, ReviewDialog } from './config-review';
@@ -45,6 +46,7 @@ export function ConfigForm({
       }}
       noValidate
     >
+      <UnsavedChangesGuard dirty={canEdit && draft.unsaved} what={`the configuration of ${base.integration}`} />
       {/* The version the draft is saved against: after a reload, the one saved meanwhile. */}
       <p className="text-sm text-muted-foreground" data-testid="config-version">
         Version {base.version}, last changed <RelativeTime value={base.updatedAt} /> by {base.updatedBy}.

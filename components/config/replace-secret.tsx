@@ -5,6 +5,7 @@ import { useState, useTransition } from 'react';
 import { toast } from 'sonner';
 import { replaceSecretAction } from '@/app/(console)/integrations/[name]/config/actions';
 import { StaleRefusal } from '@/components/common/stale-merge-panel';
+import { UnsavedChangesGuard } from '@/components/common/unsaved-changes';
 import { Button } from '@/components/ui/button';
 import { Dialog, DialogContent, DialogDescription, DialogFooter, DialogHeader, DialogTitle, DialogTrigger } from '@/components/ui/dialog';
 import { Input } from '@/components/ui/input';
@@ -68,6 +69,7 @@ export function ReplaceSecret({
         </Button>
       </DialogTrigger>
       <DialogContent>
+        <UnsavedChangesGuard dirty={open && value.length > 0} what={`the secret ${name} (the value you typed)`} />
         <form onSubmit={submit} data-needs-js className="flex flex-col gap-4">
           <DialogHeader>
             <DialogTitle>

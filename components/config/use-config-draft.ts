@@ -28,12 +28,20 @@ export function useConfigDraft(initial: ConfigFormInitial, settingsSchema: Recor
   const [rebased, setRebased] = useState<Rebased | null>(null);
   const [formError, setFormError] = useState<string | null>(null);
   const [reviewing, setReviewing] = useState(false);
+  // Saved and waiting for the refresh that brings the new version: nothing is unsaved meanwhile.
+  const [saved, setSaved] = useState(false);
   const [pending, start] = useTransition();
   const patch = useMemo(() => buildPatch(state, base, settingsSchema), [state, base, settingsSchema]);
   const diff = useMemo(() => diffRows(patch, base), [patch, base]);
 
-  const set = <K extends keyof FormState>(key: K, value: FormState[K]) => setState((s) => ({ ...s, [key]: value }));
-  const setSetting = (key: string, value: string | boolean) => setState((s) => ({ ...s, settings: { ...s.settings, [key]: value } }));
+  const set = <K extends keyof FormState>(key: K, value: FormState[K]) => {
+    setSaved(false);
+    setState((s) => ({ ...s, [key]: value }));
+  };
+  const setSetting = (key: string, value: string | boolean) => {
+    setSaved(false);
+    setState((s) => ({ ...s, settings: { ...s.settings, [key]: value } }));
+  };
   /** A field's message, or the first message of a field below it (`settings.x` for `settings`). */
   const err = (key: string) => errors[key] ?? Object.entries(errors).find(([k]) => k.startsWith(`${key}.`))?.[1];
 
@@ -42,6 +50,7 @@ export function useConfigDraft(initial: ConfigFormInitial, settingsSchema: Recor
       const result = await saveConfigAction({ integration: base.integration, expectedVersion: base.version, patch });
       setReviewing(false);
       if (result.ok) {
+        setSaved(true);
         setErrors({});
         setFormError(null);
         setRebased(null);
@@ -92,6 +101,8 @@ export function useConfigDraft(initial: ConfigFormInitial, settingsSchema: Recor
   return {
     base,
     state,
+    /** Edits not saved yet: leaving the page asks first (UnsavedChangesGuard). */
+    unsaved: diff.length > 0 && !saved,
     set,
     setSetting,
     err,

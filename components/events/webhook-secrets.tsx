@@ -4,6 +4,7 @@ import { useRouter } from 'next/navigation';
 import { useState, useTransition } from 'react';
 import { toast } from 'sonner';
 import { addWebhookSecretAction } from '@/app/(console)/integrations/[name]/events/actions';
+import { UnsavedChangesGuard } from '@/components/common/unsaved-changes';
 import { Button } from '@/components/ui/button';
 import { Dialog, DialogContent, DialogDescription, DialogFooter, DialogHeader, DialogTitle, DialogTrigger } from '@/components/ui/dialog';
 import { Input } from '@/components/ui/input';
@@ -59,6 +60,17 @@ export function AddWebhookSecret({ integration }: { integration: string }) {
         </Button>
       </DialogTrigger>
       <DialogContent>
+        {/* A typed secret is lost on leaving; a generated one is worse: it is never shown again. */}
+        <UnsavedChangesGuard
+          dirty={open && (generated !== null || label !== '' || value !== '')}
+          what={`the new signing secret of ${integration}`}
+          title={generated ? 'Leave without copying the secret?' : undefined}
+          message={
+            generated
+              ? 'The generated secret is shown only this once. Copy it to the sender before you leave; otherwise revoke it and add another.'
+              : undefined
+          }
+        />
         {generated ? (
           <div className="flex flex-col gap-4">
             <DialogHeader>

@@ -7,6 +7,7 @@ import { toast } from 'sonner';
 import { previewMappingAction } from '@/app/(console)/integrations/[name]/mapping/actions';
 import { RelativeTime } from '@/components/common/relative-time';
 import { StaleMergePanel, StaleRefusal } from '@/components/common/stale-merge-panel';
+import { UnsavedChangesGuard } from '@/components/common/unsaved-changes';
 import { useDebounced } from '@/components/common/use-debounced';
 import { Button } from '@/components/ui/button';
 import { Input } from '@/components/ui/input';
@@ -137,6 +138,8 @@ export function MappingEditor({
       const result = await save({ integration, expectedVersion: base.version, mapping });
       if (result.ok) {
         setRebased(null);
+        // Saved: no longer a draft to warn about, also before the refresh brings the saved version.
+        setBase({ mapping, version: result.data.version });
         toast.success(result.data.changed.length ? 'Mapping saved; the next run uses it' : 'Nothing changed');
         router.refresh();
       } else if (result.status === 409) {
@@ -169,6 +172,7 @@ export function MappingEditor({
 
   return (
     <div className="flex flex-col gap-4">
+      <UnsavedChangesGuard dirty={canEdit && dirty} what={`the mapping of ${integration}`} />
       {stale ? (
         <StaleRefusal
           message={stale.message}
