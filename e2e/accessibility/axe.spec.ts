@@ -25,6 +25,15 @@ test('the sign-in page has no serious or critical axe-core violation', async ({ 
   expect(await seriousViolations(page)).toEqual([]);
 });
 
+test('the page saying an admin-only page needs the admin role has no serious or critical axe-core violation', async ({ page }) => {
+  test.setTimeout(120_000);
+  await signIn(page, 'oscar');
+  const response = await page.goto('/users');
+  expect(response?.status()).toBe(403);
+  await expect(page.getByRole('heading', { name: 'This page needs the admin role' })).toBeVisible();
+  expect(await seriousViolations(page)).toEqual([]);
+});
+
 test.describe('every console page as admin', () => {
   const state = path.join(import.meta.dirname, '..', '..', 'test-results', 'axe-admin-state.json');
   let ids: { failed: string; succeeded: string; change: number };
