@@ -202,6 +202,33 @@ describe('audit anchors against a tampering owner (issue 15)', () => {
     report('audit anchors: truncated', { anchors: result.findings[0].message });
   });
 
+  it('names a row the owner rewrote after replacing audit_row_hash() with one that answers the stored hash', async () => {
+    const { ownerDb, runtimeDb, dir, ids } = await anchoredChain();
+    const target = ids[6];
+    // The owner owns the function the checks recompute hashes with: a copy that hashes new rows
+    // as before (the trigger passes hash null) but answers any stored row with its own hash makes
+    // every recomputation agree, so a row can be edited without touching a single hash.
+    await ownerDb.$client.unsafe(`
+      create or replace function audit_row_hash(prev text, r audit_log) returns text language sql immutable as $fn$
+        select coalesce(r.hash, encode(sha256(convert_to(concat_ws(E'\\x1f',
+          prev, r.id::text, to_char(r.changed_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US'),
+          r.changed_by, r.kind, coalesce(r.integration, ''), r.field_name,
+          coalesce(r.old_value::text, 'null'), coalesce(r.new_value::text, 'null'), r.correlation_id
+        ), 'UTF8')), 'hex'))
+      $fn$`);
+    await asOwner(ownerDb, `update audit_log set changed_by = 'mallory@junction.local', new_value = '999' where id = ${target}`);
+    // New rows still chain (the trigger uses the forged function too).
+    await appendAudit(runtimeDb, { actor: 'ada.admin@junction.local', entries: [{ kind: 'action', fieldName: 'pause' }] });
+    const result = await verifyAuditAnchors(runtimeDb, { dir, key });
+    expect(result.ok).toBe(false);
+    expect(result.findings).toContainEqual({
+      kind: 'chain',
+      rowId: target,
+      message: `audit row ${target} does not match its hash: it was changed after it was written`,
+    });
+    report('audit anchors: rewrite behind a forged audit_row_hash()', { tamperedRow: target, anchors: result.findings[0].message });
+  });
+
   it('reports an anchor with a bad signature and never trusts it', async () => {
     const { ownerDb, runtimeDb, dir, ids } = await anchoredChain();
     // The forger deletes the tail and "fixes" the newest anchor to match, without the key.

@@ -4,7 +4,15 @@ import postgres from 'postgres';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { auditLog } from '../../../db/schema';
 import { freshDatabase, type TestDatabase } from '../../../test/db';
-import { appendAudit, changesSince, changesSinceQuery, fieldHistory, recordAction, verifyAuditChain } from './audit';
+import {
+  appendAudit,
+  changesSince,
+  changesSinceQuery,
+  fieldHistory,
+  recordAction,
+  verifyAuditChain,
+  verifyAuditChainIndependently,
+} from './audit';
 
 let t: TestDatabase;
 beforeAll(async () => {
@@ -65,6 +73,41 @@ describe('audit trail', () => {
       await raw.unsafe(`drop role ${role}`);
     }
     expect(await verifyAuditChain(t.db)).toMatchObject({ ok: true, rows: 4 });
+  });
+});
+
+describe('verifyAuditChainIndependently', () => {
+  it('recomputes in Node the hash the database wrote, for every kind of value, page by page', async () => {
+    const d = await freshDatabase();
+    try {
+      await appendAudit(d.db, {
+        actor: 'zoë <z@example.com>',
+        entries: [
+          { kind: 'config', integration: 'crm', fieldName: 'settings.note', oldValue: undefined, newValue: '日本語 🎉 "quoted" \\ \n' },
+          { kind: 'action', fieldName: 'pause', newValue: { b: [1, 2.5, null, true], a: { z: 'x', aa: -0.001 } } },
+          { kind: 'user', fieldName: 'user.z@example.com.role', oldValue: 'viewer', newValue: 'admin' },
+          { kind: 'config', integration: 'crm', fieldName: 'retryBudget', oldValue: 1e-7, newValue: 123456789012345 },
+        ],
+      });
+      await recordAction(d.db, { actor: 'ada@example.com', action: 'run_now' });
+      const rows = await d.db.select().from(auditLog).orderBy(asc(auditLog.id));
+      const expected = { ok: true, rows: 5, head: rows[4].hash, headId: rows[4].id };
+      expect(await verifyAuditChainIndependently(d.db)).toEqual(expected);
+      expect(await verifyAuditChainIndependently(d.db, { batch: 2 })).toEqual(expected);
+      expect(await verifyAuditChain(d.db)).toEqual(expected);
+
+      const raw = d.db.$client;
+      await raw.unsafe('alter table audit_log disable trigger audit_log_no_update');
+      await raw.unsafe(`update audit_log set new_value = '"admin "'::jsonb where id = ${rows[2].id}`);
+      await raw.unsafe('alter table audit_log enable trigger audit_log_no_update');
+      expect(await verifyAuditChainIndependently(d.db, { batch: 2 })).toEqual({
+        ok: false,
+        rows: 3,
+        brokenAt: { id: rows[2].id, reason: `audit row ${rows[2].id} does not match its hash: it was changed after it was written` },
+      });
+    } finally {
+      await d.drop();
+    }
   });
 });
 
