@@ -1,7 +1,9 @@
-import { sql } from 'drizzle-orm';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { eq, sql } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { apiTokens, auditLog } from '../../db/schema';
 import { freshDatabase, type TestDatabase } from '../../test/db';
+import { AppError } from '../platform/errors';
 import { authenticateApiToken, createApiToken, hashApiToken, listApiTokens, revokeApiToken } from './api-tokens';
 import { updateUser, upsertSignedInUser } from './users';
 
@@ -91,6 +93,46 @@ describe('API tokens', () => {
     });
     // The name is free again once the token is revoked.
     await createApiToken(t.db, { input: { name: 'to-revoke', role: 'viewer', expiresInDays: 7 }, creator: ada() });
+  });
+
+  it('answers a creation that races another of the same name with a conflict that says what to do, not a 500', async () => {
+    // The other creation has inserted but not committed yet: this one's check does not see it,
+    // its insert waits on the unique index and then collides.
+    const other = await t.db.$client.reserve();
+    try {
+      await other`begin`;
+      await other`insert into api_tokens (name, role, token_hash, prefix, created_by_user_id, created_by, expires_at)
+        values ('race', 'viewer', 'other-hash', 'jct_xxxxxx', ${adaId}, 'ed@x', now() + interval '1 day')`;
+      const racing = createApiToken(t.db, { input: { name: 'race', role: 'viewer', expiresInDays: 7 }, creator: ada() });
+      const settled = racing.then(
+        () => null,
+        (error: unknown) => error,
+      );
+      await sleep(300);
+      await other`commit`;
+      const error = await settled;
+      expect(error).toBeInstanceOf(AppError);
+      expect(error).toMatchObject({
+        code: 'conflict',
+        message: "A token named 'race' already exists: revoke it first or pick another name.",
+      });
+    } finally {
+      other.release();
+    }
+    expect((await listApiTokens(t.db)).filter((tk) => tk.name === 'race')).toHaveLength(1);
+    expect(await t.db.select().from(auditLog).where(eq(auditLog.fieldName, 'api_token_create'))).toHaveLength(
+      (await listApiTokens(t.db)).length - 1,
+    );
+  });
+
+  it('says an expired token still holds its name until it is revoked', async () => {
+    const { token } = await createApiToken(t.db, { input: { name: 'old-ci', role: 'viewer', expiresInDays: 1 }, creator: ada() });
+    await t.db.execute(sql`update api_tokens set expires_at = now() - interval '1 day' where id = ${token.id}`);
+    await expect(createApiToken(t.db, { input: { name: 'old-ci', role: 'viewer', expiresInDays: 7 }, creator: ada() })).rejects.toThrow(
+      /^Token 'old-ci' expired on \d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC but still holds its name: revoke it first or pick another name\.$/,
+    );
+    await revokeApiToken(t.db, { id: token.id, actor: 'ada@x' });
+    await createApiToken(t.db, { input: { name: 'old-ci', role: 'viewer', expiresInDays: 7 }, creator: ada() });
   });
 
   it("never grants more than its creator's current role, and stops when the creator is disabled", async () => {

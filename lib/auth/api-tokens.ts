@@ -6,6 +6,7 @@ import { apiTokens, users, type ApiToken, type Role } from '../../db/schema';
 import { AppError } from '../platform/errors';
 import { appendAudit } from '../platform/governance/audit';
 import { isUuid } from '../platform/params';
+import { exactTime } from '../platform/when';
 import { hasRole } from './roles';
 
 /**
@@ -67,11 +68,22 @@ export async function createApiToken(
   const input = parsed.data;
   const { value, hash, prefix } = generateApiToken();
   return db.transaction(async (tx) => {
-    const [clash] = await tx
-      .select({ id: apiTokens.id })
-      .from(apiTokens)
-      .where(and(eq(apiTokens.name, input.name), isNull(apiTokens.revokedAt)));
-    if (clash) throw new AppError('conflict', `A token named '${input.name}' already exists: revoke it first or pick another name.`);
+    const taken = async (): Promise<AppError> => {
+      const [clash] = await tx
+        .select({ expiresAt: apiTokens.expiresAt, expired: sql<boolean>`${apiTokens.expiresAt} <= now()` })
+        .from(apiTokens)
+        .where(and(eq(apiTokens.name, input.name), isNull(apiTokens.revokedAt)));
+      // An expired token is refused at the door but keeps its name until revoked: say so, or the
+      // admin looks for a live token that is not there.
+      return new AppError(
+        'conflict',
+        clash?.expired
+          ? `Token '${input.name}' expired on ${exactTime(clash.expiresAt)} but still holds its name: revoke it first or pick another name.`
+          : `A token named '${input.name}' already exists: revoke it first or pick another name.`,
+      );
+    };
+    // On conflict with the live-name index: a creation of the same name that committed after this
+    // transaction began (two clicks, two admins) makes the insert answer nothing, not fail with 23505.
     const [row] = await tx
       .insert(apiTokens)
       .values({
@@ -83,7 +95,9 @@ export async function createApiToken(
         createdBy: params.creator.actor,
         expiresAt: sql`now() + make_interval(days => ${input.expiresInDays})`,
       })
+      .onConflictDoNothing({ target: apiTokens.name, where: isNull(apiTokens.revokedAt) })
       .returning();
+    if (!row) throw await taken();
     await appendAudit(tx, {
       actor: params.creator.actor,
       correlationId: params.correlationId,
