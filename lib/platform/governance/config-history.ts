@@ -170,7 +170,7 @@ export async function planRevert(
   ]);
   const secretsChangedSince = secretRows.map((r) => r.name);
   if (!past.ok) return { changes: [], secretsChangedSince, refusal: past.message };
-  const settings = parseSettings(params.definition, past.patch.settings);
+  const settings = parseSettings(params.definition, past.patch.settings, row.settings);
   if (!settings.ok) {
     const [path, message] = Object.entries(settings.fieldErrors)[0];
     return { changes: [], secretsChangedSince, refusal: `Not reverted: ${version} no longer passes validation: ${path} ${message}` };

@@ -332,6 +332,37 @@ describe('updateIntegrationConfig', () => {
     });
   });
 
+  it('refuses a setting the handler does not know even when its schema is not strict, and still drops a stored one it no longer knows', async () => {
+    // The shipped integrations declare z.object({...}), which strips unknown keys: a misspelt
+    // setting answered ok, saved nothing and left the admin believing it was set.
+    const loose: ConfigDefinition = { settings: z.object({ pageSize: z.number().int().min(1).max(200) }), secrets: [] };
+    await t.db.insert(integrations).values({
+      name: 'loose',
+      description: 'loose',
+      breakerKey: 'loose',
+      settings: { pageSize: 100, legacyFlag: true },
+    });
+    const save = (expectedVersion: number, patch: unknown) =>
+      updateIntegrationConfig(t.db, { integration: 'loose', expectedVersion, patch, actor: 'ada@example.com', definition: loose, keyring });
+    const before = await auditCount();
+    const typo = await save(1, { settings: { pageSize: 100, legacyFlag: true, pagesize: 50 } });
+    expect(typo).toEqual({
+      ok: false,
+      code: 'invalid_input',
+      message: 'Not saved: settings.pagesize is not a known setting of this integration',
+      fieldErrors: { 'settings.pagesize': 'is not a known setting of this integration' },
+    });
+    expect(await auditCount()).toBe(before);
+    // A key the handler dropped since it was stored (what the form sends back) goes, audited.
+    expect(await save(1, { settings: { pageSize: 50, legacyFlag: true } })).toEqual({
+      ok: true,
+      version: 2,
+      changed: ['settings.legacyFlag', 'settings.pageSize'],
+    });
+    const [row] = await t.db.select().from(integrations).where(eq(integrations.name, 'loose'));
+    expect(row.settings).toEqual({ pageSize: 50 });
+  });
+
   it('answers not_found for an unknown integration', async () => {
     expect(await update('nope', 1, { breakerFailures: 2 })).toEqual({
       ok: false,

@@ -219,17 +219,30 @@ type ColumnChanges = Partial<Pick<Integration, ColumnField>>;
 /** The column fields written as they are (settings are audited per key, mapping compiled first). */
 const SIMPLE_FIELDS = COLUMN_FIELDS.filter((f): f is Exclude<ColumnField, 'settings' | 'mapping'> => f !== 'settings' && f !== 'mapping');
 
-/** A patch's settings checked against the handler's schema (its defaults and transforms applied). */
+/**
+ * A patch's settings checked against the handler's schema (its defaults and transforms applied).
+ * A schema that is not strict (z.object strips what it does not declare) would drop a misspelt
+ * key and answer ok: a key it dropped is refused unless it is among the `stored` settings (a
+ * setting the handler no longer has, which the form sends back and the save removes).
+ */
 export function parseSettings(
   definition: ConfigDefinition,
   raw: unknown,
+  stored: Record<string, unknown> | null = {},
 ): { ok: true; settings: Record<string, unknown> | undefined } | { ok: false; fieldErrors: Record<string, string> } {
   if (raw === undefined) return { ok: true, settings: undefined };
   const parsed = definition.settings.safeParse(raw);
   if (!parsed.success) return { ok: false, fieldErrors: fieldErrorsFrom(parsed.error.issues, 'settings') };
   if (!parsed.data || typeof parsed.data !== 'object' || Array.isArray(parsed.data))
     return { ok: false, fieldErrors: { settings: 'must be an object of settings' } };
-  return { ok: true, settings: parsed.data as Record<string, unknown> };
+  const settings = parsed.data as Record<string, unknown>;
+  const unknown: Record<string, string> = {};
+  for (const [key, value] of Object.entries(raw && typeof raw === 'object' ? raw : {})) {
+    if (value !== undefined && !Object.hasOwn(settings, key) && !Object.hasOwn(stored ?? {}, key))
+      unknown[`settings.${key}`] = 'is not a known setting of this integration';
+  }
+  if (Object.keys(unknown).length > 0) return { ok: false, fieldErrors: unknown };
+  return { ok: true, settings };
 }
 
 /**
@@ -297,7 +310,7 @@ export async function applyConfigPatch(
   const patch = params.patch;
   const fieldErrors: Record<string, string> = {};
 
-  const parsedSettings = parseSettings(params.definition, patch.settings);
+  const parsedSettings = parseSettings(params.definition, patch.settings, row.settings);
   if (!parsedSettings.ok) Object.assign(fieldErrors, parsedSettings.fieldErrors);
   const settings = parsedSettings.ok ? parsedSettings.settings : undefined;
 
