@@ -93,3 +93,32 @@ test('a cross-origin POST to the API is refused even with a valid session', asyn
   expect(res.status()).toBe(403);
   expect((await res.json()).error).toContain('Cross-site request refused');
 });
+
+test('a user disabled from the Users page stays signed out when enabled again', async ({ browser, baseURL }) => {
+  test.setTimeout(180_000);
+  const admin = await browser.newContext({ baseURL });
+  const viewer = await browser.newContext({ baseURL });
+  try {
+    await signIn(await viewer.newPage(), 'vera');
+    expect((await viewer.request.get('/api/me')).status()).toBe(200);
+    const page = await admin.newPage();
+    await signIn(page, 'ada', '/users');
+    const row = page.getByRole('row').filter({ hasText: 'vera.viewer@junction.local' });
+    await row.getByRole('button', { name: 'Disable' }).click();
+    await expect(page.getByText('Vera Viewer is disabled and signed out on their next request')).toBeVisible();
+    await row.getByRole('button', { name: 'Enable' }).click();
+    await expect(page.getByText('Vera Viewer can sign in again')).toBeVisible();
+    // "Signed out" held: the session that was open when she was disabled does not come back.
+    expect((await viewer.request.get('/api/me')).status()).toBe(401);
+    // Enabled means she can sign in again (the identity provider still knows her: no form).
+    const fresh = await viewer.newPage();
+    await fresh.goto('/signin');
+    await fresh.getByRole('button', { name: 'Continue with SSO' }).click();
+    await expect(fresh.getByTestId('current-user')).toContainText('Vera Viewer');
+    expect((await viewer.request.get('/api/me')).status()).toBe(200);
+  } finally {
+    await db()`update users set disabled = false where email = 'vera.viewer@junction.local'`;
+    await admin.close();
+    await viewer.close();
+  }
+});

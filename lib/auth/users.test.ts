@@ -37,4 +37,17 @@ describe('users', () => {
     expect(unchanged.role).toBe('operator');
     expect(await t.db.select().from(auditLog)).toHaveLength(1);
   });
+
+  it('ends every session of a user it disables, so enabling them again does not revive one', async () => {
+    const vera = (await listUsers(t.db)).find((u) => u.email === 'vera@x')!;
+    expect(vera.sessionsValidAfter).toBeNull();
+    const disabled = await updateUser(t.db, { userId: vera.id, disabled: true, actor: 'ada@x' });
+    expect(disabled.sessionsValidAfter).toBeInstanceOf(Date);
+    const enabled = await updateUser(t.db, { userId: vera.id, disabled: false, actor: 'ada@x' });
+    expect(enabled).toMatchObject({ disabled: false, sessionsValidAfter: disabled.sessionsValidAfter });
+    // A role change alone signs nobody out: the role is read on every request anyway.
+    expect(await updateUser(t.db, { userId: vera.id, role: 'viewer', actor: 'ada@x' })).toMatchObject({
+      sessionsValidAfter: disabled.sessionsValidAfter,
+    });
+  });
 });

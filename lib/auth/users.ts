@@ -77,7 +77,8 @@ export async function listAdmins(db: DatabaseOrTransaction): Promise<Pick<User, 
 
 /**
  * Changes a user's role or enabled flag, audited in the same transaction. The last enabled admin
- * cannot be demoted or disabled: somebody must always be able to administer Junction.
+ * cannot be demoted or disabled: somebody must always be able to administer Junction. Disabling
+ * also ends every session of the user (as "Sign out everywhere" does).
  */
 export async function updateUser(
   db: Database,
@@ -104,7 +105,14 @@ export async function updateUser(
         newValue: disabled,
       });
     if (entries.length === 0) return before;
-    const [after] = await tx.update(users).set({ role, disabled }).where(eq(users.id, before.id)).returning();
+    // Disabling signs the user out everywhere: the sessions open at that moment must not come back
+    // when an admin enables the user again (a stolen cookie of a disabled account stays dead).
+    const signOut = disabled && !before.disabled ? { sessionsValidAfter: sql`now()` } : {};
+    const [after] = await tx
+      .update(users)
+      .set({ role, disabled, ...signOut })
+      .where(eq(users.id, before.id))
+      .returning();
     await appendAudit(tx, { actor: params.actor, correlationId: params.correlationId, entries });
     return after;
   });
