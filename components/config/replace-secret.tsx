@@ -28,15 +28,23 @@ export function ReplaceSecret({
   const [value, setValue] = useState('');
   const [error, setError] = useState<string | null>(null);
   // Someone saved the configuration since this page was loaded: its version is sent with the value.
-  const [stale, setStale] = useState<{ message: string; latest: { updatedBy: string; updatedAt: string } | null } | null>(null);
+  const [stale, setStale] = useState<{
+    message: string;
+    latest: { updatedBy: string; updatedAt: string; version?: number } | null;
+  } | null>(null);
+  // The version a reload (or this dialog's own save) moved to, known at once from the answer: the
+  // page's `version` only follows when the refresh lands, and a Save before that was refused as stale.
+  const [reloadedVersion, setReloadedVersion] = useState(0);
   const [pending, start] = useTransition();
   // The reload that brings the configuration's new version: saving before it lands would send the old one and be refused again.
   const [reloading, startReload] = useTransition();
   const submit = (e: React.FormEvent) => {
     e.preventDefault();
     start(async () => {
-      const result = await replaceSecretAction({ integration, expectedVersion: version, name, value });
+      const expectedVersion = Math.max(version, reloadedVersion);
+      const result = await replaceSecretAction({ integration, expectedVersion, name, value });
       if (result.ok) {
+        setReloadedVersion(result.data.version);
         setValue('');
         setOpen(false);
         setError(null);
@@ -45,7 +53,10 @@ export function ReplaceSecret({
         router.refresh();
       } else if (result.status === 409) {
         setError(null);
-        setStale({ message: result.error, latest: (result.details?.latest ?? null) as { updatedBy: string; updatedAt: string } | null });
+        setStale({
+          message: result.error,
+          latest: (result.details?.latest ?? null) as { updatedBy: string; updatedAt: string; version?: number } | null,
+        });
       } else {
         setError(result.fieldErrors?.[`secrets.${name}`] ?? result.fieldErrors?.value ?? result.error);
       }
@@ -87,7 +98,8 @@ export function ReplaceSecret({
               kept="Your new value is still in the form."
               reloadLabel="Reload, keeping my value"
               onReload={() => {
-                // The page's configuration version comes back with the refresh; the value stays here.
+                // The page's configuration comes back with the refresh; the value stays here.
+                if (typeof stale.latest?.version === 'number') setReloadedVersion(stale.latest.version);
                 setStale(null);
                 startReload(() => router.refresh());
               }}
