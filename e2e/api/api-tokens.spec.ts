@@ -106,7 +106,10 @@ test('a viewer token cannot mutate, and bad or expired tokens get 401 with a cle
 
 test('the token page is for admins only', async ({ page }) => {
   await signIn(page, 'oscar');
-  await page.goto('/users/tokens');
-  await expect(page).toHaveURL(/\/$/);
+  const response = await page.goto('/users/tokens');
+  // Refused where the link pointed (403, the page says who grants the role), nothing of the tokens shown.
+  expect(response?.status()).toBe(403);
+  await expect(page).toHaveURL(/\/users\/tokens$/);
+  await expect(page.getByRole('heading', { name: 'This page needs the admin role' })).toBeVisible();
   await expect(page.getByRole('heading', { name: 'API tokens' })).toHaveCount(0);
 });
