@@ -112,7 +112,9 @@ export async function raiseAlert(
       status: channelIds.length === 0 ? 'undelivered' : 'pending',
       channelIds,
       // Millisecond precision, so a JavaScript Date is an exact keyset cursor for alert history.
-      createdAt: sql`date_trunc('milliseconds', now())`,
+      // The clock, not the transaction's start: one that waited for a lock (incidents.ts) lists
+      // its alert after the one it waited for (a recovery after its opening).
+      createdAt: sql`date_trunc('milliseconds', clock_timestamp())`,
     })
     .returning({ id: alerts.id });
   if (channelIds.length === 0) {

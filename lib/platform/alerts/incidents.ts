@@ -32,16 +32,28 @@ import {
  * Race-safe across worker processes: the unique partial index incidents_one_open_idx admits one
  * open incident per (integration, kind), and opening is `insert ... on conflict do update`, so two
  * workers handling failures of the same integration at once open one incident and alert once.
- * Events can arrive late (a retried event job): a failure older than the recovery that closed its
- * incident is ignored, and a recovery older than the open incident does not close it.
+ * The events of one (integration, kind) are applied one transaction at a time (an advisory lock),
+ * so a failure and its recovery handled at once by two workers see each other.
+ * Events can arrive late (a retried event job, a batch another worker fetched): a failure older
+ * than any recovery that closed an incident is ignored, and a recovery older than the open
+ * incident does not close it. A recovery that finds nothing open is checked again once, after the
+ * hold (RECHECK_SECONDS without one): the older failure it ended may be handled after it (by
+ * another worker at the same time, or on its job's retry) and would otherwise open an incident
+ * that nothing closes (a breaker announces its closing once), so that the next outage is only
+ * counted on it, without an alert.
  */
 
 export type IncidentChange =
   | { change: 'opened'; incidentId: string; integration: string; kind: IncidentKind; alertId: string }
   | { change: 'held'; incidentId: string; integration: string; kind: IncidentKind; closesAfter: string }
+  /** A recovery with nothing open to close: it comes back once after `checksAfter`. */
+  | { change: 'unmatched'; integration: string; kind: IncidentKind; checksAfter: string }
   | { change: 'counted'; incidentId: string; integration: string; kind: IncidentKind }
   | { change: 'closed'; incidentId: string; integration: string; kind: IncidentKind; alertId: string }
   | { change: 'none'; integration: string; kind: IncidentKind };
+
+/** Without a recovery hold, how long before a recovery that found nothing open looks again. */
+export const RECHECK_SECONDS = 60;
 
 interface Opening {
   integration: string;
@@ -77,6 +89,7 @@ function integrationsOf(event: PlatformEvent): string[] {
 
 /** Opens the incident or counts one more event on the open one. Null: the event is older than a recovery. */
 async function openOrCount(tx: DatabaseOrTransaction, o: Opening): Promise<{ incident: Incident; opened: boolean } | null> {
+  // A recovery after the failure ended it, whenever that incident opened.
   const [superseded] = await tx
     .select({ id: incidents.id })
     .from(incidents)
@@ -85,7 +98,6 @@ async function openOrCount(tx: DatabaseOrTransaction, o: Opening): Promise<{ inc
         eq(incidents.integration, o.integration),
         eq(incidents.kind, o.kind),
         isNotNull(incidents.closedAt),
-        lte(incidents.openedAt, o.at),
         gt(incidents.closedAt, o.at),
       ),
     )
@@ -130,6 +142,32 @@ function recoverable(p: { integration: string; kind: IncidentKind; at: Date }) {
 async function close(tx: DatabaseOrTransaction, p: { integration: string; kind: IncidentKind; at: Date }): Promise<Incident | null> {
   const [row] = await tx.update(incidents).set({ closedAt: p.at }).where(recoverable(p)).returning();
   return row ?? null;
+}
+
+/**
+ * A recovery that closed and held nothing. With nothing open at all it comes back once, later
+ * (unless it is that second look), to close what an older failure handled after it opened.
+ */
+async function unmatched(
+  tx: DatabaseOrTransaction,
+  p: { event: PlatformEvent; integration: string; kind: IncidentKind; at: Date; holdMs: number },
+): Promise<IncidentChange> {
+  const { event, integration, kind } = p;
+  if ('confirmsRecovery' in event && event.confirmsRecovery) return { change: 'none', integration, kind };
+  const [open] = await tx
+    .select({ id: incidents.id })
+    .from(incidents)
+    .where(and(eq(incidents.integration, integration), eq(incidents.kind, kind), isNull(incidents.closedAt)));
+  if (open) return { change: 'none', integration, kind };
+  const checksAfter = new Date(Math.max(Date.now(), p.at.getTime()) + (p.holdMs > 0 ? p.holdMs : RECHECK_SECONDS * 1000));
+  return { change: 'unmatched', integration, kind, checksAfter: checksAfter.toISOString() };
+}
+
+/** Applies the events of one (integration, kind) one transaction at a time, across worker processes. */
+async function lockIncidentKeys(tx: DatabaseOrTransaction, keys: string[]): Promise<void> {
+  for (const key of [...new Set(keys)].sort()) {
+    await tx.execute(sql`select pg_advisory_xact_lock(hashtextextended(${`junction-incident:${key}`}, 0))`);
+  }
 }
 
 function openingMessage(event: PlatformEvent, incident: Incident, integration: string, appUrl: string): AlertMessage {
@@ -209,6 +247,12 @@ export async function handlePlatformEvent(
     const changes: IncidentChange[] = [];
     const openingKind = OPENING_KIND[event.type];
     const closingKind = CLOSING_KIND[event.type];
+    const kind = openingKind ?? closingKind;
+    if (kind)
+      await lockIncidentKeys(
+        tx,
+        integrationsOf(event).map((integration) => `${integration}:${kind}`),
+      );
     for (const integration of integrationsOf(event)) {
       if (openingKind) {
         const result = await openOrCount(tx, { integration, kind: openingKind, at, ...openingDetails(event) });
@@ -232,7 +276,7 @@ export async function handlePlatformEvent(
             .from(incidents)
             .where(recoverable({ integration, kind: closingKind, at }));
           if (!open) {
-            changes.push({ change: 'none', integration, kind: closingKind });
+            changes.push(await unmatched(tx, { event, integration, kind: closingKind, at, holdMs }));
             continue;
           }
           const closesAfter = new Date(Math.max(Date.now(), at.getTime()) + holdMs);
@@ -241,7 +285,7 @@ export async function handlePlatformEvent(
         }
         const closed = await close(tx, { integration, kind: closingKind, at });
         if (!closed) {
-          changes.push({ change: 'none', integration, kind: closingKind });
+          changes.push(await unmatched(tx, { event, integration, kind: closingKind, at, holdMs }));
           continue;
         }
         const runId = event.type === 'run.succeeded' || event.type === 'events.cleared' ? (event.runId ?? null) : null;
@@ -266,11 +310,14 @@ export async function handlePlatformEvent(
         changes.push({ change: 'closed', incidentId: closed.id, integration, kind: closingKind, alertId });
       }
     }
-    // One held recovery comes back for all the integrations it holds (a breaker event names several).
+    // A held recovery comes back once for all the integrations it holds (a breaker event names
+    // several), an unmatched one once for all it found nothing open for.
     const holds = changes.filter((c) => c.change === 'held');
-    if (holds.length > 0) {
+    const unmatchedOnes = changes.filter((c) => c.change === 'unmatched');
+    for (const startAfter of [holds[0]?.closesAfter, unmatchedOnes[0]?.checksAfter]) {
+      if (!startAfter) continue;
       await emitPlatformEvent(txEventSender(boss, tx), { ...event, confirmsRecovery: true } as PlatformEvent, {
-        startAfter: new Date(holds[0].closesAfter),
+        startAfter: new Date(startAfter),
       });
     }
     return changes;
