@@ -161,6 +161,27 @@ export async function deliverAlert(
     .limit(1);
   if (done) return 'skipped';
 
+  // A channel disabled after the alert was raised gets nothing more (a test alert still goes: it is
+  // how an admin tries a channel before enabling it); the attempt is final and says why.
+  const [state] = await db
+    .select({
+      name: alertChannels.name,
+      enabled: alertChannels.enabled,
+      updatedBy: alertChannels.updatedBy,
+      updatedAt: alertChannels.updatedAt,
+    })
+    .from(alertChannels)
+    .where(eq(alertChannels.id, channelId));
+  if (state && !state.enabled && alert.event !== 'test') {
+    const outcome: SendOutcome = {
+      ok: false,
+      responseCode: null,
+      error: `not sent: channel '${state.name}' was disabled by ${state.updatedBy} at ${state.updatedAt.toISOString()}`,
+    };
+    await recordAttempt(db, { alertId, channelId, attempt: params.retryCount + 1, outcome, final: true });
+    return 'gave_up';
+  }
+
   let outcome: SendOutcome;
   let channelType = 'unknown';
   try {
