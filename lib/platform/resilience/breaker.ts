@@ -214,6 +214,23 @@ export async function acquireBreakerPermit(
   );
 }
 
+/**
+ * A dry-run's look at the breaker: it never changes it (no trial claimed, no outcome counted, so a
+ * dry-run neither opens nor closes a breaker, nor alerts). It waits whenever a real request would
+ * (open, or half-open with a trial out); past the cooldown its read goes out without being the
+ * trial, so a dry-run is not held up until some real run has closed the breaker. Throws
+ * CircuitOpenError to wait. `checkpoint` rides on the read as in acquireBreakerPermit.
+ */
+export async function observeBreaker(
+  db: Database,
+  params: { key: string; cooldownMs: number; trialLeaseMs?: number; checkpoint?: CheckpointWithRead },
+): Promise<undefined> {
+  const row = await readRow(db, params.key, params.trialLeaseMs ?? DEFAULT_TRIAL_LEASE_MS, params.checkpoint);
+  const retryAt = deferral(row, params.cooldownMs);
+  if (retryAt) throw new CircuitOpenError(params.key, retryAt);
+  return undefined;
+}
+
 async function integrationsSharing(db: DatabaseOrTransaction, key: string): Promise<string[]> {
   const rows = await db.select({ name: integrations.name }).from(integrations).where(eq(integrations.breakerKey, key));
   return rows.map((r) => r.name).sort();

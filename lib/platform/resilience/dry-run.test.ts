@@ -2,7 +2,7 @@ import { eq } from 'drizzle-orm';
 import type { PgBoss } from 'pg-boss';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
-import { cursors, customers, integrations, runRecoveries, runs } from '../../../db/schema';
+import { attempts, breakers, cursors, customers, integrations, runRecoveries, runs } from '../../../db/schema';
 import { freshDatabase, type TestDatabase } from '../../../test/db';
 import { json, startTestServer, type TestServer } from '../../../test/fixtures/http-server';
 import { platformEvents, startTestBoss, TEST_WORKER_OPTIONS, waitFor } from '../../../test/fixtures/platform';
@@ -34,6 +34,16 @@ const crmSync = defineIntegration({
   },
 }) as IntegrationDefinition;
 
+const crmDown = defineIntegration({
+  name: 'crm-down',
+  description: 'Reads contacts from a CRM in maintenance',
+  settings: z.object({ baseUrl: z.string().url() }),
+  async execute(ctx) {
+    await ctx.http.getJson(`${ctx.settings.baseUrl}/contacts`);
+    return { processed: 0 };
+  },
+}) as IntegrationDefinition;
+
 let t: TestDatabase;
 let boss: PgBoss;
 let worker: PlatformWorker;
@@ -44,14 +54,20 @@ beforeAll(async () => {
   boss = await startTestBoss(t.url);
   server = await startTestServer((req, res) => {
     if (req.method === 'GET' && req.path === '/contacts') return json(res, 200, [{ name: 'Ada' }, { name: 'Grace' }]);
+    if (req.path.startsWith('/down/')) return json(res, 503, { error: 'maintenance' });
     json(res, 201, { created: true });
   });
-  const registry = buildRegistry([crmSync]);
+  const registry = buildRegistry([crmSync, crmDown]);
   await syncRegistry(t.db, { registry });
   await t.db
     .update(integrations)
     .set({ settings: { baseUrl: server.url } })
     .where(eq(integrations.name, 'crm-sync'));
+  // Its reads fail (503) and one failure would open its breaker; one attempt, no retry delay.
+  await t.db
+    .update(integrations)
+    .set({ settings: { baseUrl: `${server.url}/down` }, breakerFailures: 1, retryDelays: [] })
+    .where(eq(integrations.name, 'crm-down'));
   worker = await startPlatformWorker({
     db: t.db,
     boss,
@@ -101,5 +117,50 @@ describe('dry-run', () => {
     expect((await t.db.select().from(customers)).map((c) => c.name).sort()).toEqual(['Ada', 'Grace']);
     expect((await t.db.select().from(cursors))[0]).toMatchObject({ value: { syncedUpTo: 2 }, runId });
     expect((await platformEvents(t.db, 'run.succeeded')).map((e) => e.runId)).toEqual([runId]);
+  });
+
+  it('fails against a failing system without opening its breaker or raising anything an alert could come from', async () => {
+    const { runId } = await runNow(t.db, boss, { integration: 'crm-down', triggeredBy: 'ada', dryRun: true });
+    const run = await waitFor('the dry-run to fail', async () => {
+      const [row] = await t.db.select().from(runs).where(eq(runs.id, runId));
+      return row.finishedAt ? row : undefined;
+    });
+    expect(run).toMatchObject({ status: 'failed', dryRun: true });
+    expect(server.requests.some((r) => r.path === '/down/contacts')).toBe(true);
+    expect((await platformEvents(t.db)).filter((e) => JSON.stringify(e).includes('crm-down'))).toEqual([]);
+    const [breaker] = await t.db.select().from(breakers).where(eq(breakers.key, 'crm-down'));
+    expect(breaker?.state ?? 'closed').toBe('closed');
+  });
+
+  it('sends nothing while the breaker is open and leaves it as it was', async () => {
+    const openUntil = new Date(Date.now() + 60_000);
+    await t.db
+      .insert(breakers)
+      .values({ key: 'crm-down', state: 'open', openedAt: new Date(), openUntil, consecutiveFailures: 3 })
+      .onConflictDoUpdate({ target: breakers.key, set: { state: 'open', openedAt: new Date(), openUntil, consecutiveFailures: 3 } });
+    const before = server.requests.length;
+    const { runId } = await runNow(t.db, boss, { integration: 'crm-down', triggeredBy: 'ada', dryRun: true });
+    await waitFor('the dry-run to be deferred', async () => {
+      const rows = await t.db.select().from(attempts).where(eq(attempts.runId, runId));
+      return rows.find((a) => a.errorClass === 'CircuitOpenError');
+    });
+    expect(server.requests.length).toBe(before);
+    const [breaker] = await t.db.select().from(breakers).where(eq(breakers.key, 'crm-down'));
+    expect(breaker).toMatchObject({ state: 'open', consecutiveFailures: 3, openUntil });
+  });
+
+  it('reads past the cooldown without being the trial: the open breaker neither closes nor re-opens', async () => {
+    const openUntil = new Date(Date.now() - 1_000);
+    await t.db
+      .update(breakers)
+      .set({ state: 'open', openUntil, consecutiveFailures: 3, trialStartedAt: null })
+      .where(eq(breakers.key, 'crm-down'));
+    const before = server.requests.length;
+    const { runId } = await runNow(t.db, boss, { integration: 'crm-down', triggeredBy: 'ada', dryRun: true });
+    await waitFor('the dry-run to fail', async () => (await t.db.select().from(runs).where(eq(runs.id, runId)))[0].finishedAt);
+    expect(server.requests.length).toBeGreaterThan(before);
+    const [breaker] = await t.db.select().from(breakers).where(eq(breakers.key, 'crm-down'));
+    expect(breaker).toMatchObject({ state: 'open', consecutiveFailures: 3, openUntil, trialStartedAt: null });
+    expect((await platformEvents(t.db)).filter((e) => JSON.stringify(e).includes('crm-down'))).toEqual([]);
   });
 });

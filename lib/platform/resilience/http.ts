@@ -16,7 +16,14 @@ import type { RunLogger } from '../log';
 import { platformMetrics, statusClass } from '../observability/metrics';
 import { CORRELATION_ATTRIBUTE, injectTraceHeaders, SpanKind, SpanStatusCode, withSpan } from '../observability/tracing';
 import type { SecretRedactor } from '../redaction';
-import { acquireBreakerPermit, recordBreakerFailure, recordBreakerSuccess, type BreakerPermit, type BreakerPolicy } from './breaker';
+import {
+  acquireBreakerPermit,
+  observeBreaker,
+  recordBreakerFailure,
+  recordBreakerSuccess,
+  type BreakerPermit,
+  type BreakerPolicy,
+} from './breaker';
 import { DryRunPlan, dryRunResponse, isMutatingMethod } from './dry-run';
 import type { OAuth2Provider } from './oauth2';
 
@@ -252,7 +259,8 @@ export function createHttpClient(config: HttpClientConfig): HttpClient {
       let settled = false;
       let refusal: Error | undefined;
       try {
-        permit = await acquireBreakerPermit(breaker.db, {
+        // A dry-run only looks: it never claims a trial or counts an outcome (permit stays unset).
+        permit = await (config.dryRun ? observeBreaker : acquireBreakerPermit)(breaker.db, {
           key: breaker.key,
           cooldownMs: breaker.policy.cooldownMs,
           trialLeaseMs: timeoutMs * 2 + 5_000,
