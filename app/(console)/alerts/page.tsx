@@ -43,6 +43,7 @@ export default async function AlertsPage({ searchParams }: { searchParams: Promi
     listChannels(db),
     alertHistory(db, { integration: integration || undefined, before, limit: 30 }),
   ]);
+  const channelNames = new Map(channels.map((c) => [c.id, c.name]));
   const isAdmin = hasRole(user.role, 'admin');
   const renderedAt = Date.now();
   const canOperate = hasRole(user.role, 'operator');
@@ -213,18 +214,29 @@ export default async function AlertsPage({ searchParams }: { searchParams: Promi
                         ) : null}
                       </p>
                     ) : null}
-                    {a.deliveries.length > 0 ? (
-                      <ul className="text-xs">
+                    {a.channelIds.length === 0 ? (
+                      <p className="text-xs text-destructive">
+                        Sent to no channel: no enabled channel was selected for it. Enable a channel above
+                        {a.integration ? ` or check ${a.integration}'s alert routing` : ''}.
+                      </p>
+                    ) : (
+                      <ul className="text-xs" aria-label="Delivery attempts">
                         {a.deliveries.map((d) => (
                           <li key={d.id} className={d.status === 'failed' ? 'text-destructive' : ''}>
                             {d.channelName} · attempt {d.attempt} · {d.status}
                             {d.responseCode ? ` (${d.responseCode})` : ''}
-                            {d.error ? ` — ${d.error}` : ''} · <RelativeTime value={d.at} />
+                            {d.error ? ` — ${d.error}` : ''}
+                            {d.status === 'failed' ? (d.final ? ' · gave up' : ' · will retry') : ''} · <RelativeTime value={d.at} />
                           </li>
                         ))}
+                        {a.channelIds
+                          .filter((id) => !a.deliveries.some((d) => d.channelId === id))
+                          .map((id) => (
+                            <li key={id} className="text-muted-foreground">
+                              {channelNames.get(id) ?? 'a channel'} · waiting for its first attempt
+                            </li>
+                          ))}
                       </ul>
-                    ) : (
-                      <p className="text-xs text-muted-foreground">No delivery attempt yet.</p>
                     )}
                   </CardContent>
                 </Card>
