@@ -108,6 +108,24 @@ export function slackUrlMissing(input: TChannelInput, existing: Existing | null)
   return { ok: false, code: 'invalid_input', message: `The channel was not saved: ${message}`, fieldErrors: { url: message } };
 }
 
+/**
+ * An SMTP URL naming a user needs that user's password: given in the URL, or stored already for
+ * the same user. Without one every delivery would fail at login ("Missing credentials").
+ */
+export function smtpPasswordMissing(input: TChannelInput, existing: Existing | null): ChannelResult | null {
+  if (input.type !== 'email') return null;
+  const smtp = withoutPassword(input.smtpUrl);
+  if (smtp.user === null || smtp.password !== null) return null;
+  if (existing?.row.type === 'email' && existing.secret !== null) {
+    const previousUser = withoutPassword(String((existing.row.config as StoredConfig).smtpUrl ?? 'smtp://x')).user;
+    if (previousUser === smtp.user) return null;
+  }
+  // Bounded: the URL has no length limit, and a message never echoes a huge input back.
+  const user = smtp.user.length > 40 ? `${smtp.user.slice(0, 40)}…` : smtp.user;
+  const message = `smtpUrl names the user '${user}' but no password: write it as smtp://${user === smtp.user ? encodeURIComponent(user) : 'USER'}:PASSWORD@host:port (it is stored sealed and never shown)`;
+  return { ok: false, code: 'invalid_input', message: `The channel was not saved: ${message}`, fieldErrors: { smtpUrl: message } };
+}
+
 export function nameTaken(name: string): ChannelResult {
   const message = `a channel named '${name}' already exists; choose another name`;
   return { ok: false, code: 'conflict', message, fieldErrors: { name: message } };

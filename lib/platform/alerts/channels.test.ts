@@ -229,14 +229,51 @@ describe('alert channels', () => {
       to: ['c@example.com'],
       smtp: { user: 'u1', password: SMTP_PASSWORD },
     });
-    await updateChannel(t.db, {
+    // Another user without a password would leave a channel that cannot log in: refused, nothing changes.
+    const otherUser = await updateChannel(t.db, {
       id: mail,
       expectedVersion: 2,
       input: { type: 'email', name: 'keep-mail', to: 'c@example.com', from: 'b@example.com', smtpUrl: 'smtp://u2@mail.example.com:25' },
       actor: 'x',
       keyring,
     });
+    expect(otherUser).toMatchObject({
+      ok: false,
+      code: 'invalid_input',
+      fieldErrors: {
+        smtpUrl: expect.stringContaining("smtpUrl names the user 'u2' but no password: write it as smtp://u2:PASSWORD@host:port"),
+      },
+    });
+    expect(await getChannel(t.db, { id: mail })).toMatchObject({
+      version: 2,
+      smtpUrl: 'smtp://u1@mail.example.com:25',
+      smtpPassword: { set: true },
+    });
+    // Without a user, the password goes.
+    await updateChannel(t.db, {
+      id: mail,
+      expectedVersion: 2,
+      input: { type: 'email', name: 'keep-mail', to: 'c@example.com', from: 'b@example.com', smtpUrl: 'smtp://mail.example.com:25' },
+      actor: 'x',
+      keyring,
+    });
     expect(await getChannel(t.db, { id: mail })).toMatchObject({ smtpPassword: { set: false } });
+  });
+
+  it('refuses a new e-mail channel whose SMTP URL names a user without a password, writing nothing', async () => {
+    const before = (await auditFor('no-pass')).length;
+    const result = await createChannel(t.db, {
+      input: { type: 'email', name: 'no-pass', to: 'c@example.com', from: 'b@example.com', smtpUrl: 'smtp://alerts@mail.example.com:587' },
+      actor: 'admin@example.com',
+      keyring,
+    });
+    expect(result).toMatchObject({
+      ok: false,
+      code: 'invalid_input',
+      message: expect.stringContaining("smtpUrl names the user 'alerts' but no password"),
+    });
+    expect((await listChannels(t.db)).some((c) => c.name === 'no-pass')).toBe(false);
+    expect(await auditFor('no-pass')).toHaveLength(before);
   });
 
   it('binds a sealed secret to its channel: copied onto another channel it does not open', async () => {

@@ -12,6 +12,7 @@ import {
   secretChange,
   secretField,
   slackUrlMissing,
+  smtpPasswordMissing,
   urlHost,
   validationFailure,
   type Existing,
@@ -48,7 +49,7 @@ export async function createChannel(
   if (!parsed.success) return validationFailure(parsed.error);
   const input = parsed.data;
   const id = randomUUID();
-  const missing = slackUrlMissing(input, null);
+  const missing = slackUrlMissing(input, null) ?? smtpPasswordMissing(input, null);
   if (missing) return missing;
   const { config, change } = secretChange(input, null);
   try {
@@ -107,7 +108,7 @@ export async function updateChannel(
         if (clash) return nameTaken(input.name);
       }
       const existing: Existing = { row, secret: row.sealedSecret ? openChannelSecret(params.keyring, row.id, row.sealedSecret) : null };
-      const missing = slackUrlMissing(input, existing);
+      const missing = slackUrlMissing(input, existing) ?? smtpPasswordMissing(input, existing);
       if (missing) return missing;
       const { config, change } = secretChange(input, existing);
       const before = flatFields(row.name, row.type, row.enabled, row.config as StoredConfig);
