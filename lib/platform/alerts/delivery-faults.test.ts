@@ -202,6 +202,6 @@ describe('delivery faults', () => {
     expect(alert.status).toBe('undelivered');
     const attempts = await deliveriesOf(alert.id);
     expect(attempts.at(-1)).toMatchObject({ status: 'failed', final: true });
-    expect(attempts.at(-1)!.error).toMatch(/disabled/);
+    expect(attempts.at(-1)!.error).toMatch(/^not sent: channel 'switched-off' is disabled \(last changed by admin@example\.com at \d{4}-/);
   });
 });

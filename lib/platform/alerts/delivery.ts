@@ -176,7 +176,7 @@ export async function deliverAlert(
     const outcome: SendOutcome = {
       ok: false,
       responseCode: null,
-      error: `not sent: channel '${state.name}' was disabled by ${state.updatedBy} at ${state.updatedAt.toISOString()}`,
+      error: `not sent: channel '${state.name}' is disabled (last changed by ${state.updatedBy} at ${state.updatedAt.toISOString()})`,
     };
     await recordAttempt(db, { alertId, channelId, attempt: params.retryCount + 1, outcome, final: true });
     return 'gave_up';
