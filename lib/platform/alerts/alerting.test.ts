@@ -4,8 +4,8 @@ import type { PgBoss } from 'pg-boss';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { alertDeliveries, alerts, auditLog, incidents, integrations } from '../../../db/schema';
 import { freshDatabase, type TestDatabase } from '../../../test/db';
+import { startTestBoss } from '../../../test/fixtures/platform';
 import { waitFor } from '../../../test/fixtures/wait';
-import { createBoss } from '../execution/boss';
 import { emitPlatformEvent, PLATFORM_EVENTS_QUEUE, type PlatformEvent } from '../execution/events';
 import { keyringFrom } from '../governance/crypto';
 import { sendTestAlert, startAlerting } from './alerting';
@@ -31,16 +31,7 @@ let alerting: { stop(): Promise<void> };
 
 beforeAll(async () => {
   t = await freshDatabase();
-  boss = createBoss(t.url, {
-    max: 4,
-    superviseIntervalSeconds: 1,
-    monitorIntervalSeconds: 1,
-    queueCacheIntervalSeconds: 1,
-    registerInstance: false,
-  });
-  boss.removeAllListeners('error');
-  boss.on('error', () => {});
-  await boss.start();
+  boss = await startTestBoss(t.url);
   http = await startHttpReceiver();
   smtp = await startSmtpReceiver({ user: 'alerts', password: 'smtp-password-77' });
   alerting = await startAlerting({

@@ -6,8 +6,8 @@ import { SMTPServer } from 'smtp-server';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { alertDeliveries, alerts, integrations } from '../../../db/schema';
 import { freshDatabase, type TestDatabase } from '../../../test/db';
+import { startTestBoss } from '../../../test/fixtures/platform';
 import { waitFor } from '../../../test/fixtures/wait';
-import { createBoss } from '../execution/boss';
 import { PLATFORM_EVENTS_QUEUE, type PlatformEvent } from '../execution/events';
 import { keyringFrom } from '../governance/crypto';
 import { startAlerting } from './alerting';
@@ -31,16 +31,7 @@ let alerting: { stop(): Promise<void> };
 
 beforeAll(async () => {
   t = await freshDatabase();
-  boss = createBoss(t.url, {
-    max: 4,
-    superviseIntervalSeconds: 1,
-    monitorIntervalSeconds: 1,
-    queueCacheIntervalSeconds: 1,
-    registerInstance: false,
-  });
-  boss.removeAllListeners('error');
-  boss.on('error', () => {});
-  await boss.start();
+  boss = await startTestBoss(t.url);
   http = await startHttpReceiver();
   // Accepts connections and reads the request, but never answers.
   const sockets: Socket[] = [];

@@ -5,8 +5,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { alertDeliveries, alerts, integrations } from '../../../db/schema';
 import { startStandIns, type StandIns } from '../../../sandbox/stand-ins';
 import { freshDatabase, type TestDatabase } from '../../../test/db';
+import { startTestBoss } from '../../../test/fixtures/platform';
 import { waitFor } from '../../../test/fixtures/wait';
-import { createBoss } from '../execution/boss';
 import { PLATFORM_EVENTS_QUEUE, type PlatformEvent } from '../execution/events';
 import { keyringFrom } from '../governance/crypto';
 import { startAlerting } from './alerting';
@@ -29,16 +29,7 @@ let alerting: { stop(): Promise<void> };
 beforeAll(async () => {
   t = await freshDatabase();
   sandbox = await startStandIns({ port: 0, smtpPort: 0, seed: 1, faults: {} });
-  boss = createBoss(t.url, {
-    max: 4,
-    superviseIntervalSeconds: 1,
-    monitorIntervalSeconds: 1,
-    queueCacheIntervalSeconds: 1,
-    registerInstance: false,
-  });
-  boss.removeAllListeners('error');
-  boss.on('error', () => {});
-  await boss.start();
+  boss = await startTestBoss(t.url);
   alerting = await startAlerting({
     db: t.db,
     boss,

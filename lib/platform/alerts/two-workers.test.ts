@@ -4,8 +4,8 @@ import type { PgBoss } from 'pg-boss';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { alerts, incidents, integrations } from '../../../db/schema';
 import { freshDatabase, type TestDatabase } from '../../../test/db';
+import { startTestBoss } from '../../../test/fixtures/platform';
 import { waitFor } from '../../../test/fixtures/wait';
-import { createBoss } from '../execution/boss';
 import { PLATFORM_EVENTS_QUEUE, type PlatformEvent } from '../execution/events';
 import { ensurePlatformQueues } from '../execution/queue';
 import { keyringFrom } from '../governance/crypto';
@@ -32,17 +32,7 @@ beforeAll(async () => {
   t = await freshDatabase();
   http = await startHttpReceiver();
   for (let i = 0; i < 2; i++) {
-    const boss = createBoss(t.url, {
-      max: 4,
-      superviseIntervalSeconds: 1,
-      monitorIntervalSeconds: 1,
-      queueCacheIntervalSeconds: 1,
-      registerInstance: false,
-    });
-    boss.removeAllListeners('error');
-    boss.on('error', () => {});
-    await boss.start();
-    bosses.push(boss);
+    bosses.push(await startTestBoss(t.url));
   }
   const created = await createChannel(t.db, {
     input: { name: 'ops', type: 'webhook', url: `${http.url}/ops`, enabled: true },
