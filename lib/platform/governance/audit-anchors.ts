@@ -3,7 +3,7 @@ import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { sql } from 'drizzle-orm';
 import type { Database, DatabaseOrTransaction } from '../../../db/client';
-import { verifyAuditChain, verifyAuditChainIndependently } from './audit';
+import { verifyAuditChain } from './audit';
 
 /**
  * Signed anchors of the audit chain, kept OUTSIDE the database.
@@ -397,8 +397,8 @@ async function compareSegment(db: DatabaseOrTransaction, anchor: AuditAnchor): P
 }
 
 /**
- * The full verification: the chain recomputed row by row in Node (verifyAuditChainIndependently:
- * not with audit_row_hash(), which the table's owner could replace), then the table
+ * The full verification: the chain recomputed row by row in Node (verifyAuditChain: not with
+ * audit_row_hash(), which the table's owner could replace), then the table
  * compared with every trusted anchor in the directory. Names what it finds; `ok` only when nothing.
  */
 export async function verifyAuditAnchors(db: DatabaseOrTransaction, params: { dir: string; key: Buffer }): Promise<AuditVerification> {
@@ -413,7 +413,7 @@ export async function verifyAuditAnchors(db: DatabaseOrTransaction, params: { di
   );
   const rows = Number(stats.rows);
   const lastId = Number(stats.last_id ?? 0);
-  const chain = await verifyAuditChainIndependently(db);
+  const chain = await verifyAuditChain(db);
   if (!chain.ok) findings.push({ kind: 'chain', rowId: chain.brokenAt.id, message: chain.brokenAt.reason });
   const latest = read.valid.at(-1) ?? null;
   const result = (): AuditVerification => ({

@@ -79,70 +79,33 @@ export type AuditChainResult =
   | { ok: false; rows: number; brokenAt: { id: number; reason: string } };
 
 /**
- * Recomputes every row's hash with the database's own audit_row_hash() and checks each row links
- * to the one before it, in one pass (a window over the table). Reports the first row where the
- * chain breaks: a row edited with the trigger disabled (its content no longer matches its hash) or
- * a row deleted or inserted outside the chain (the link to the previous row is wrong). Limits: a
- * deleted last row, or a superuser who rewrites every later hash, only shows against a head
- * recorded elsewhere, which is what `head` is for.
+ * Recomputes every row's hash and checks each row links to the one before it, paging through the
+ * table by id (`batch` rows a round trip). Reports the first row where the chain breaks: a row
+ * edited with the trigger disabled (its content no longer matches its hash) or a row deleted or
+ * inserted outside the chain (the link to the previous row is wrong). The hashes are recomputed
+ * here, in Node, from the row's stored columns (read with built-in functions and casts only),
+ * never with the database's audit_row_hash(): the table's owner owns that function, and a copy of
+ * it that answers every stored row with the row's own hash would make each recomputation in the
+ * database agree, so a row could be edited without touching a single hash, the anchors included.
+ * Limits: a deleted last row, or a superuser who rewrites every later hash, only shows against a
+ * head recorded elsewhere, which is what `head` is for.
  */
 export async function verifyAuditChain(
   db: DatabaseOrTransaction,
   params: {
     /**
-     * Verify only the rows after a checkpoint (the id and head of an earlier ok result): ~1.5 s
-     * per 100 000 rows makes a full pass a job for a schedule, not for every page view. Rows up
-     * to the checkpoint are then not re-checked.
+     * Verify only the rows after a checkpoint (the id and head of an earlier ok result); rows up to
+     * the checkpoint are then not re-checked.
      */
     after?: { id: number; hash: string };
+    batch?: number;
   } = {},
 ): Promise<AuditChainResult> {
-  const afterId = params.after?.id ?? 0;
-  const afterHash = params.after?.hash ?? 'genesis';
-  const rows = await db.execute<{
-    rows: number;
-    broken_id: string | number | null;
-    reason: string | null;
-    head: string | null;
-    head_id: string | number | null;
-  }>(sql`
-    with chain as (
-      select a.id, a.hash,
-             a.hash = audit_row_hash(a.prev_hash, a) as content_ok,
-             a.prev_hash = coalesce(lag(a.hash) over (order by a.id), ${afterHash}) as link_ok
-      from audit_log a
-      where a.id > ${afterId}
-    )
-    select count(*)::int as rows,
-           min(id) filter (where not (content_ok and link_ok)) as broken_id,
-           (array_agg(case when not content_ok then 'content' else 'link' end order by id)
-              filter (where not (content_ok and link_ok)))[1] as reason,
-           (array_agg(hash order by id desc))[1] as head,
-           max(id) as head_id
-    from chain
-  `);
-  const result = rows[0];
-  const count = Number(result?.rows ?? 0);
-  if (result?.broken_id == null) {
-    return { ok: true, rows: count, head: result?.head ?? params.after?.hash ?? null, headId: Number(result?.head_id ?? afterId) };
-  }
-  const id = Number(result.broken_id);
-  return { ok: false, rows: count, brokenAt: { id, reason: chainBreakReason(id, result.reason) } };
-}
-
-/**
- * The full verification's chain check: like verifyAuditChain, but every hash is recomputed here,
- * in Node, from the row's stored columns (read with built-in functions and casts only), never with
- * the database's audit_row_hash(). The table's owner owns that function: a copy of it that answers
- * every stored row with the row's own hash makes each recomputation in the database agree, and a
- * row can then be edited without touching a single hash, the anchors included. Pages through the
- * table by id, `batch` rows a round trip.
- */
-export async function verifyAuditChainIndependently(db: DatabaseOrTransaction, params: { batch?: number } = {}): Promise<AuditChainResult> {
   const batch = Math.max(1, Math.trunc(params.batch ?? 5000));
-  let afterId = 0;
-  let prev = 'genesis';
+  let afterId = params.after?.id ?? 0;
+  let prev = params.after?.hash ?? 'genesis';
   let rows = 0;
+  let broken: { id: number; reason: string } | undefined;
   for (;;) {
     // Everything qualified with pg_catalog: a function of the same name in another schema on the
     // search path is no more than audit_row_hash() is.
@@ -171,8 +134,9 @@ export async function verifyAuditChainIndependently(db: DatabaseOrTransaction, p
       const id = Number(r.id);
       rows++;
       // The same parts, in the same order, as audit_row_hash() in db/migrations/0001.
+      // Over the row's own prev_hash, as the database does: a content break and a link break are told apart.
       const content = [
-        prev,
+        r.prev_hash,
         String(id),
         r.at,
         r.changed_by,
@@ -184,14 +148,16 @@ export async function verifyAuditChainIndependently(db: DatabaseOrTransaction, p
         r.correlation_id,
       ];
       const expected = createHash('sha256').update(content.join('\x1f'), 'utf8').digest('hex');
-      if (r.prev_hash !== prev) return { ok: false, rows, brokenAt: { id, reason: chainBreakReason(id, 'link') } };
-      if (r.hash !== expected) return { ok: false, rows, brokenAt: { id, reason: chainBreakReason(id, 'content') } };
+      // The first break is reported; the rest are still counted, as the table's size is part of the answer.
+      if (!broken && r.hash !== expected) broken = { id, reason: chainBreakReason(id, 'content') };
+      if (!broken && r.prev_hash !== prev) broken = { id, reason: chainBreakReason(id, 'link') };
       prev = r.hash;
       afterId = id;
     }
     if (page.length < batch) break;
   }
-  return { ok: true, rows, head: rows > 0 ? prev : null, headId: afterId };
+  if (broken) return { ok: false, rows, brokenAt: broken };
+  return { ok: true, rows, head: rows > 0 ? prev : (params.after?.hash ?? null), headId: afterId };
 }
 
 function chainBreakReason(id: number, reason: string | null): string {
