@@ -5,7 +5,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import type { Database } from '../../db/client';
-import { appendAudit, verifyAuditChain } from '../../lib/platform/governance/audit';
+import { appendAudit, auditChainStatus, verifyAuditChain } from '../../lib/platform/governance/audit';
 import {
   anchorFileName,
   readAnchors,
@@ -95,6 +95,20 @@ function rehashFrom(fromId: number): string {
       end loop;
     end $$;`;
 }
+
+/**
+ * The owner's forged audit_row_hash(): hashes new rows as before (the trigger passes the column's
+ * default, '') but answers any stored row with its own hash, so every recomputation in the
+ * database agrees.
+ */
+const FORGED_AUDIT_ROW_HASH = `
+  create or replace function audit_row_hash(prev text, r audit_log) returns text language sql immutable as $fn$
+    select coalesce(nullif(r.hash, ''), encode(sha256(convert_to(concat_ws(E'\\x1f',
+      prev, r.id::text, to_char(r.changed_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US'),
+      r.changed_by, r.kind, coalesce(r.integration, ''), r.field_name,
+      coalesce(r.old_value::text, 'null'), coalesce(r.new_value::text, 'null'), r.correlation_id
+    ), 'UTF8')), 'hex'))
+  $fn$`;
 
 function kinds(findings: AuditFinding[]): string[] {
   return findings.map((f) => f.kind);
@@ -206,16 +220,9 @@ describe('audit anchors against a tampering owner (issue 15)', () => {
     const { ownerDb, runtimeDb, dir, ids } = await anchoredChain();
     const target = ids[6];
     // The owner owns the function the checks recompute hashes with: a copy that hashes new rows
-    // as before (the trigger passes hash null) but answers any stored row with its own hash makes
-    // every recomputation agree, so a row can be edited without touching a single hash.
-    await ownerDb.$client.unsafe(`
-      create or replace function audit_row_hash(prev text, r audit_log) returns text language sql immutable as $fn$
-        select coalesce(r.hash, encode(sha256(convert_to(concat_ws(E'\\x1f',
-          prev, r.id::text, to_char(r.changed_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US'),
-          r.changed_by, r.kind, coalesce(r.integration, ''), r.field_name,
-          coalesce(r.old_value::text, 'null'), coalesce(r.new_value::text, 'null'), r.correlation_id
-        ), 'UTF8')), 'hex'))
-      $fn$`);
+    // as before but answers any stored row with its own hash makes every recomputation agree, so
+    // a row can be edited without touching a single hash.
+    await ownerDb.$client.unsafe(FORGED_AUDIT_ROW_HASH);
     await asOwner(ownerDb, `update audit_log set changed_by = 'mallory@junction.local', new_value = '999' where id = ${target}`);
     // New rows still chain (the trigger uses the forged function too).
     await appendAudit(runtimeDb, { actor: 'ada.admin@junction.local', entries: [{ kind: 'action', fieldName: 'pause' }] });
@@ -227,6 +234,27 @@ describe('audit anchors against a tampering owner (issue 15)', () => {
       message: `audit row ${target} does not match its hash: it was changed after it was written`,
     });
     report('audit anchors: rewrite behind a forged audit_row_hash()', { tamperedRow: target, anchors: result.findings[0].message });
+  });
+
+  it("the Audit page's quick status names a row edited after its position behind a forged audit_row_hash()", async () => {
+    const { ownerDb, runtimeDb } = await anchoredChain();
+    // A page view moves the position to row 20; the rows after it are the quick status's to check.
+    expect(await auditChainStatus(runtimeDb)).toMatchObject({ ok: true, rows: 20, checkedNow: 20 });
+    await ownerDb.$client.unsafe(FORGED_AUDIT_ROW_HASH);
+    for (let i = 0; i < 3; i++)
+      await appendAudit(runtimeDb, { actor: 'ada.admin@junction.local', entries: [{ kind: 'action', fieldName: 'pause' }] });
+    const [{ id }] = await runtimeDb.$client<{ id: string }[]>`select id from audit_log order by id desc limit 1 offset 1`;
+    await asOwner(ownerDb, `update audit_log set changed_by = 'mallory@junction.local' where id = ${id}`);
+    const status = await auditChainStatus(runtimeDb);
+    expect(status).toMatchObject({
+      ok: false,
+      rows: 23,
+      checkedNow: 3,
+      problem: `audit row ${id} does not match its hash: it was changed after it was written`,
+    });
+    // Nothing moved: the next view reports it again.
+    expect(await auditChainStatus(runtimeDb)).toMatchObject({ ok: false, checkedNow: 3, problem: status.problem });
+    report('audit page status: edit behind a forged audit_row_hash()', { tamperedRow: id, status: status.problem });
   });
 
   it('reports an anchor with a bad signature and never trusts it', async () => {

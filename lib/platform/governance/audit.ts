@@ -160,7 +160,7 @@ export async function verifyAuditChain(
   return { ok: true, rows, head: rows > 0 ? prev : (params.after?.hash ?? null), headId: afterId };
 }
 
-function chainBreakReason(id: number, reason: string | null): string {
+function chainBreakReason(id: number, reason: 'content' | 'link'): string {
   return reason === 'content'
     ? `audit row ${id} does not match its hash: it was changed after it was written`
     : `audit row ${id} does not link to the row before it: a row before it was deleted, or this one was inserted outside the chain`;
@@ -184,16 +184,16 @@ export interface AuditChainStatus {
 /**
  * The Audit page's chain status, incremental: the rows after the last verified position (stored
  * in audit_chain_state) are checked and the position moves to the head, so a page view costs the
- * rows written since the last view, not the whole table. Rows before the position, and tampering
- * by the table's owner, are the full verification's job (lib/platform/governance/audit-guard.ts, against the
- * signed anchors): its last outcome is part of the status.
+ * rows written since the last view, not the whole table. The rows are checked by verifyAuditChain
+ * from the position, hashed in Node: not with audit_row_hash(), which the table's owner could
+ * replace by one that answers an edited row with its stored hash. Rows before the position are the
+ * full verification's job (lib/platform/governance/audit-guard.ts, against the signed anchors):
+ * its last outcome is part of the status.
  */
 export async function auditChainStatus(db: DatabaseOrTransaction): Promise<AuditChainStatus> {
-  // One statement, one round trip: read the position, check the rows after it (the same window as
-  // verifyAuditChain), and move the position forward when they are intact. Only forward: a
-  // concurrent view that got further keeps its position.
   const [row] = await db.execute<{
     verified_id: string | number;
+    verified_hash: string;
     verified_rows: string | number;
     still_there: boolean;
     full_checked_at: Date | string | null;
@@ -202,46 +202,17 @@ export async function auditChainStatus(db: DatabaseOrTransaction): Promise<Audit
     anchor_seq: number | null;
     anchor_at: Date | string | null;
     anchor_last_id: string | number | null;
-    n: number;
-    broken_id: string | number | null;
-    reason: string | null;
   }>(sql`
-    with s as (
-      select st.*, (st.verified_id = 0 or exists (select 1 from audit_log x where x.id = st.verified_id and x.hash = st.verified_hash)) as still_there
-        from audit_chain_state st where st.id = 1
-    ),
-    chain as (
-      select a.id, a.hash,
-             a.hash = audit_row_hash(a.prev_hash, a) as content_ok,
-             a.prev_hash = coalesce(lag(a.hash) over (order by a.id), (select verified_hash from s)) as link_ok
-        from audit_log a
-       where a.id > coalesce((select verified_id from s), 0)
-    ),
-    agg as (
-      select count(*)::int as n,
-             min(id) filter (where not (content_ok and link_ok)) as broken_id,
-             (array_agg(case when not content_ok then 'content' else 'link' end order by id)
-                filter (where not (content_ok and link_ok)))[1] as reason,
-             (array_agg(hash order by id desc))[1] as head,
-             max(id) as head_id
-        from chain
-    ),
-    moved as (
-      update audit_chain_state c
-         set verified_id = agg.head_id, verified_hash = agg.head, verified_rows = c.verified_rows + agg.n, verified_at = now()
-        from agg, s
-       where c.id = 1 and c.verified_id = s.verified_id and s.still_there and agg.n > 0 and agg.broken_id is null
-      returning c.id
-    )
-    select s.verified_id, s.verified_rows, s.still_there, s.full_checked_at, s.full_ok, s.full_findings,
-           s.anchor_seq, s.anchor_at, s.anchor_last_id, agg.n, agg.broken_id, agg.reason,
-           (select count(*) from moved) as moved
-      from agg left join s on true`);
+    select st.verified_id, st.verified_hash, st.verified_rows, st.full_checked_at, st.full_ok, st.full_findings,
+           st.anchor_seq, st.anchor_at, st.anchor_last_id,
+           (st.verified_id = 0 or exists (select 1 from audit_log x where x.id = st.verified_id and x.hash = st.verified_hash)) as still_there
+      from audit_chain_state st where st.id = 1`);
   // The row is created by migration 0008; put it back if someone removed it (the check restarts from the genesis).
-  if (row.verified_id == null) await db.execute(sql`insert into audit_chain_state (id) values (1) on conflict do nothing`);
-  const verifiedId = Number(row.verified_id ?? 0);
-  const verifiedRows = Number(row.verified_rows ?? 0);
-  const full = row.full_checked_at
+  if (!row) await db.execute(sql`insert into audit_chain_state (id) values (1) on conflict do nothing`);
+  const verifiedId = Number(row?.verified_id ?? 0);
+  const verifiedHash = row?.verified_hash ?? 'genesis';
+  const verifiedRows = Number(row?.verified_rows ?? 0);
+  const full = row?.full_checked_at
     ? {
         at: new Date(row.full_checked_at),
         ok: row.full_ok === true,
@@ -249,10 +220,10 @@ export async function auditChainStatus(db: DatabaseOrTransaction): Promise<Audit
       }
     : null;
   const anchor =
-    row.anchor_seq != null && row.anchor_at
+    row?.anchor_seq != null && row.anchor_at
       ? { seq: row.anchor_seq, at: new Date(row.anchor_at), lastId: Number(row.anchor_last_id) }
       : null;
-  if (row.verified_id != null && !row.still_there) {
+  if (row && !row.still_there) {
     return {
       ok: false,
       rows: verifiedRows,
@@ -262,16 +233,17 @@ export async function auditChainStatus(db: DatabaseOrTransaction): Promise<Audit
       anchor,
     };
   }
-  const checkedNow = Number(row.n);
-  if (row.broken_id != null) {
-    return {
-      ok: false,
-      rows: verifiedRows + checkedNow,
-      checkedNow,
-      problem: chainBreakReason(Number(row.broken_id), row.reason),
-      full,
-      anchor,
-    };
+  const chain = await verifyAuditChain(db, { after: { id: verifiedId, hash: verifiedHash } });
+  const checkedNow = chain.rows;
+  if (!chain.ok) {
+    return { ok: false, rows: verifiedRows + checkedNow, checkedNow, problem: chain.brokenAt.reason, full, anchor };
+  }
+  // Only forward: a concurrent view that got further keeps its position.
+  if (row && checkedNow > 0) {
+    await db.execute(sql`
+      update audit_chain_state
+         set verified_id = ${chain.headId}, verified_hash = ${chain.head}, verified_rows = ${verifiedRows + checkedNow}, verified_at = now()
+       where id = 1 and verified_id = ${verifiedId}`);
   }
   const fullProblem = full && !full.ok ? full.findings.join('; ') || 'the last full verification failed' : null;
   return { ok: !fullProblem, rows: verifiedRows + checkedNow, checkedNow, problem: fullProblem, full, anchor };
