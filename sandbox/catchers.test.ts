@@ -1,4 +1,5 @@
 import nodemailer from 'nodemailer';
+import { Webhook } from 'standardwebhooks';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { readMail, type CaughtEmail, type CaughtMessage } from './catchers';
 import { startStandIns, type StandIns } from './stand-ins';
@@ -25,7 +26,7 @@ function postJson(path: string, body: unknown, headers: Record<string, string> =
 
 describe('webhook and Slack catchers', () => {
   it('records body and headers of each message and lists them as JSON', async () => {
-    const res = await postJson('/catcher/webhook/ops', { event: 'breaker.opened' }, { 'x-junction-signature': 'sha256=abc' });
+    const res = await postJson('/catcher/webhook/ops', { event: 'breaker.opened' }, { 'webhook-signature': 'v1,abc' });
     expect(res.status).toBe(200);
     await postJson('/catcher/slack/team', { text: 'Breaker open', blocks: [] });
     const list = (await (await fetch(`${sandbox.url}/catcher/messages`)).json()) as { data: CaughtMessage[] };
@@ -34,7 +35,7 @@ describe('webhook and Slack catchers', () => {
       ['slack', 'team', 200],
     ]);
     expect(list.data[0].json).toEqual({ event: 'breaker.opened' });
-    expect(list.data[0].headers['x-junction-signature']).toBe('sha256=abc');
+    expect(list.data[0].headers['webhook-signature']).toBe('v1,abc');
     const onlyOps = (await (await fetch(`${sandbox.url}/catcher/messages?name=ops`)).json()) as { data: CaughtMessage[] };
     expect(onlyOps.data).toHaveLength(1);
   });
@@ -69,6 +70,45 @@ describe('webhook and Slack catchers', () => {
     );
     const negative = await postJson('/_admin/catcher/ops/fail', { count: -1 });
     expect(((await negative.json()) as { message: string }).message).toMatch(/count must be 0 or more/);
+  });
+
+  it('verifies webhook deliveries with a secret it was given, refusing old, tampered and unsigned ones', async () => {
+    const secret = 'catcher-shared-secret-01';
+    expect((await postJson('/_admin/catcher/signed/verify', { secret })).status).toBe(200);
+    const webhook = new Webhook(`whsec_${Buffer.from(secret).toString('base64')}`);
+    const body = JSON.stringify({ event: 'incident.opened', attempts: 3 });
+    const send = (payload: string, id: string, at: Date, signature = webhook.sign(id, at, payload)) =>
+      fetch(`${sandbox.url}/catcher/webhook/signed`, {
+        method: 'POST',
+        headers: {
+          'content-type': 'application/json',
+          'webhook-id': id,
+          'webhook-timestamp': String(Math.floor(at.getTime() / 1000)),
+          'webhook-signature': signature,
+        },
+        body: payload,
+      });
+    expect((await send(body, 'alert-1', new Date())).status).toBe(200);
+    const old = await send(body, 'alert-2', new Date(Date.now() - 10 * 60_000));
+    expect([old.status, await old.text()]).toEqual([401, "catcher 'signed' refused the delivery: Message timestamp too old"]);
+    const now = new Date();
+    const tampered = await send(body.replace('3', '1'), 'alert-3', now, webhook.sign('alert-3', now, body));
+    expect([tampered.status, await tampered.text()]).toEqual([401, "catcher 'signed' refused the delivery: No matching signature found"]);
+    expect((await postJson('/catcher/webhook/signed', { event: 'incident.opened' })).status).toBe(401);
+    expect(sandbox.state.catchers.messages.map((m) => [m.status, m.refused])).toEqual([
+      [200, null],
+      [401, 'Message timestamp too old'],
+      [401, 'No matching signature found'],
+      [401, 'Missing required headers'],
+    ]);
+    // Other names, and the same name told to stop, take anything.
+    expect((await postJson('/catcher/webhook/other', { event: 'x' })).status).toBe(200);
+    expect((await postJson('/_admin/catcher/signed/verify', { secret: null })).status).toBe(200);
+    expect((await postJson('/catcher/webhook/signed', { event: 'x' })).status).toBe(200);
+    const bad = await postJson('/_admin/catcher/signed/verify', { secret: '' });
+    expect(((await bad.json()) as { message: string }).message).toBe(
+      "Invalid verification for catcher 'signed': secret must not be empty (null stops verifying)",
+    );
   });
 
   it('answers a Slack payload without text or blocks the way Slack does', async () => {

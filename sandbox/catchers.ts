@@ -1,5 +1,6 @@
 import type { AddressInfo } from 'node:net';
 import { SMTPServer } from 'smtp-server';
+import { Webhook, WebhookVerificationError } from 'standardwebhooks';
 import { z } from 'zod';
 import { json, methodNotAllowed, notFound, parseAdminPayload, readJson, type Reply, type SandboxRequest } from './http';
 
@@ -7,7 +8,8 @@ import { json, methodNotAllowed, notFound, parseAdminPayload, readJson, type Rep
  * Alert catchers: a generic webhook and a Slack-compatible incoming webhook per name
  * (`/catcher/webhook/<name>`, `/catcher/slack/<name>`), and an SMTP server that accepts any mail,
  * with or without a login. Everything received is recorded and readable as JSON. A name can be
- * told to fail its next N requests, to exercise alert delivery retries.
+ * told to fail its next N requests, to exercise alert delivery retries, and a webhook name to verify
+ * what it gets with a channel's secret, as a receiver should (Standard Webhooks).
  */
 
 /** Oldest records are dropped beyond this, so a long demo does not grow without bound. */
@@ -22,8 +24,10 @@ export interface CaughtMessage {
   headers: Record<string, string>;
   body: string;
   json: unknown;
-  /** What the catcher answered: 200, or the status of an injected failure / refused Slack payload. */
+  /** What the catcher answered: 200, or the status of an injected failure / refused Slack payload / refused signature (401). */
   status: number;
+  /** Why a verifying webhook catcher refused it (401), or null. */
+  refused: string | null;
   receivedAt: string;
 }
 
@@ -52,6 +56,25 @@ export const ZCatcherFailure = z.strictObject({
   echo: z.boolean().default(false),
 });
 
+export const ZCatcherVerify = z.strictObject({
+  /** The webhook channel's secret (its UTF-8 bytes are the key); null stops verifying. */
+  secret: z.string().min(1, 'must not be empty (null stops verifying)').max(512, 'must be at most 512 characters').nullable(),
+});
+
+/**
+ * What a receiver of Junction's webhook alerts checks (Standard Webhooks, through the
+ * `standardwebhooks` package): the signature over `webhook-id.webhook-timestamp.body` under the
+ * channel's secret, and a timestamp at most 5 minutes off. Null when it verifies, else why not.
+ */
+export function standardWebhookRefusal(secret: string, body: string, headers: Record<string, string>): string | null {
+  try {
+    new Webhook(`whsec_${Buffer.from(secret, 'utf8').toString('base64')}`).verify(body, headers, { jsonParse: false });
+    return null;
+  } catch (error) {
+    return error instanceof WebhookVerificationError ? error.message : `signature check failed: ${(error as Error).message}`;
+  }
+}
+
 function push<T>(list: T[], item: T) {
   list.push(item);
   if (list.length > MAX_RECORDED) list.splice(0, list.length - MAX_RECORDED);
@@ -61,7 +84,14 @@ export class CatcherStore {
   readonly messages: CaughtMessage[] = [];
   readonly emails: CaughtEmail[] = [];
   readonly #failures = new Map<string, { remaining: number; status: number; echo: boolean }>();
+  readonly #secrets = new Map<string, string>();
   #seq = 0;
+
+  /** `/catcher/webhook/<name>` verifies every request with `secret` (null: it stops verifying). */
+  verifyWith(name: string, secret: string | null): void {
+    if (secret === null) this.#secrets.delete(name);
+    else this.#secrets.set(name, secret);
+  }
 
   /**
    * The next `count` requests to `/catcher/*\/<name>` get `status` (they are still recorded); with
@@ -90,6 +120,9 @@ export class CatcherStore {
 
     let reply: Reply;
     const failure = this.#failures.get(name);
+    // An injected failure comes first (the receiver is down); a verifying catcher then checks the signature.
+    const secret = kind === 'webhook' && !failure ? this.#secrets.get(name) : undefined;
+    const refused = secret === undefined ? null : standardWebhookRefusal(secret, body, headers);
     if (failure) {
       failure.remaining--;
       if (failure.remaining <= 0) this.#failures.delete(name);
@@ -99,6 +132,8 @@ export class CatcherStore {
           `catcher '${name}' was told to fail (${failure.status}); ${Math.max(0, failure.remaining)} more to go` +
           (failure.echo ? ` (request: ${req.method} ${req.path}${req.query.size ? `?${req.query.toString()}` : ''})` : ''),
       };
+    } else if (refused !== null) {
+      reply = { status: 401, body: `catcher '${name}' refused the delivery: ${refused}` };
     } else if (kind === 'slack' && !(parsed && typeof parsed === 'object' && ('text' in parsed || 'blocks' in parsed))) {
       // What Slack answers for a payload without text or blocks.
       reply = { status: 400, body: parsed === null ? 'invalid_payload' : 'no_text' };
@@ -113,6 +148,7 @@ export class CatcherStore {
       body,
       json: parsed,
       status: reply.status,
+      refused,
       receivedAt: new Date(req.receivedAt).toISOString(),
     });
     return reply;
@@ -126,6 +162,7 @@ export class CatcherStore {
     this.messages.length = 0;
     this.emails.length = 0;
     this.#failures.clear();
+    this.#secrets.clear();
   }
 }
 
@@ -149,11 +186,16 @@ export function handleCatcher(req: SandboxRequest, store: CatcherStore): Reply {
   return notFound(req);
 }
 
-/** `POST /_admin/catcher/<name>/fail { count, status, echo }`. */
+/** `POST /_admin/catcher/<name>/fail { count, status, echo }`, `POST /_admin/catcher/<name>/verify { secret }`. */
 export function handleCatcherAdmin(req: SandboxRequest, store: CatcherStore): Reply {
   const [, , name, action, ...rest] = req.segments;
-  if (!name || action !== 'fail' || rest.length > 0) notFound(req);
+  if (!name || (action !== 'fail' && action !== 'verify') || rest.length > 0) notFound(req);
   if (req.method !== 'POST') methodNotAllowed(req, ['POST']);
+  if (action === 'verify') {
+    const { secret } = parseAdminPayload(ZCatcherVerify, readJson(req), `verification for catcher '${name}'`);
+    store.verifyWith(name, secret);
+    return json(200, { name, verifying: secret !== null });
+  }
   const { count, status, echo } = parseAdminPayload(ZCatcherFailure, readJson(req), `failure for catcher '${name}'`);
   store.failNext(name, count, status, echo);
   return json(200, { name, failNext: count, status, echo });

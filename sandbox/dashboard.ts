@@ -88,7 +88,12 @@ export function renderDashboard(data: DashboardData): string {
   const messageRows = [...data.messages]
     .slice(-25)
     .reverse()
-    .map((m) => [e(m.receivedAt), e(`${m.kind}/${m.name}`), e(m.status), `<code>${e(clip(m.body))}</code>`]);
+    .map((m) => [
+      e(m.receivedAt),
+      e(`${m.kind}/${m.name}`),
+      e(m.refused ? `${m.status} (${m.refused})` : m.status),
+      `<code>${e(clip(m.body))}</code>`,
+    ]);
   const emailRows = [...data.emails]
     .slice(-25)
     .reverse()

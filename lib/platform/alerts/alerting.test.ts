@@ -225,8 +225,9 @@ describe('alerting', () => {
     });
     expect(alert).toMatchObject({ event: 'test', incidentId: null, channelIds: [hook] });
     const [request] = http.on('/signed');
-    const expected = `sha256=${createHmac('sha256', secret).update(request.body).digest('hex')}`;
-    expect(request.headers['x-junction-signature']).toBe(expected);
+    const signed = `${alertId}.${String(request.headers['webhook-timestamp'])}.${request.body}`;
+    expect(request.headers['webhook-id']).toBe(alertId);
+    expect(request.headers['webhook-signature']).toBe(`v1,${createHmac('sha256', secret).update(signed).digest('base64')}`);
     expect(request.json).toMatchObject({ event: 'alert.test', title: "Junction test alert for channel 'signed-hook'" });
     const [audit] = await t.db
       .select()

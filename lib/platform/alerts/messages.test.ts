@@ -6,6 +6,7 @@ import {
   recoveredMessage,
   runFailedMessage,
   slackPayload,
+  standardWebhooksSecret,
   webhookBody,
   webhookSignature,
 } from './messages';
@@ -67,10 +68,12 @@ describe('alert messages', () => {
     }
   });
 
-  it('sign the exact body bytes with HMAC-SHA256', () => {
+  it('sign the id, the timestamp and the exact body bytes with HMAC-SHA256, as Standard Webhooks does', () => {
     const body = webhookBody(failed);
-    const expected = createHmac('sha256', 'secret-key-0123456789').update(body).digest('hex');
-    expect(webhookSignature(body, 'secret-key-0123456789')).toBe(`sha256=${expected}`);
+    const id = '7a6f0c2e-1b3d-4e5f-8a9b-0c1d2e3f4a5b';
+    const expected = createHmac('sha256', 'secret-key-0123456789').update(`${id}.1780000000.${body}`).digest('base64');
+    expect(webhookSignature({ id, timestamp: 1780000000, body, secret: 'secret-key-0123456789' })).toBe(`v1,${expected}`);
+    expect(standardWebhooksSecret('secret-key-0123456789')).toBe(`whsec_${Buffer.from('secret-key-0123456789').toString('base64')}`);
   });
 
   it('render for Slack as text plus blocks, escaping markup and linking the run', () => {

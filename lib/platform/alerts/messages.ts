@@ -1,4 +1,4 @@
-import { createHmac } from 'node:crypto';
+import { Webhook } from 'standardwebhooks';
 
 /**
  * What an alert says, built once when the alert is raised and stored in `alerts.body`; every
@@ -374,9 +374,22 @@ export function webhookBody(message: AlertMessage): string {
   return JSON.stringify(message);
 }
 
-/** `X-Junction-Signature` value: HMAC-SHA256 of the exact body bytes, hex. */
-export function webhookSignature(body: string, secret: string): string {
-  return `sha256=${createHmac('sha256', secret).update(body, 'utf8').digest('hex')}`;
+/**
+ * A webhook channel's secret in Standard Webhooks' format (`whsec_` and the key in base64): the
+ * key is the secret's UTF-8 bytes, as entered. What a receiver gives its Standard Webhooks library.
+ */
+export function standardWebhooksSecret(secret: string): string {
+  return `whsec_${Buffer.from(secret, 'utf8').toString('base64')}`;
+}
+
+/**
+ * The `webhook-signature` value, as Standard Webhooks signs (the `standardwebhooks` package):
+ * `v1,` and the base64 HMAC-SHA256 of `id.timestamp.body` under the secret's bytes. The id and the
+ * timestamp (Unix seconds, sent as `webhook-id` and `webhook-timestamp`) are signed with the body,
+ * so a receiver can refuse an old delivery replayed to it, and drop a repeat by its id.
+ */
+export function webhookSignature(params: { id: string; timestamp: number; body: string; secret: string }): string {
+  return new Webhook(standardWebhooksSecret(params.secret)).sign(params.id, new Date(params.timestamp * 1000), params.body);
 }
 
 function slackEscape(text: string): string {

@@ -11,11 +11,13 @@ import { PLATFORM_EVENTS_QUEUE, type PlatformEvent } from '../execution/events';
 import { keyringFrom } from '../governance/crypto';
 import { startAlerting } from './alerting';
 import { createChannel } from './channels';
+import { webhookSignature } from './messages';
 
 /**
  * Alerting against the sandbox's catchers over real HTTP and its SMTP stand-in, as the demo and an
- * operator would use them: a catcher told (over its admin API) to refuse twice, a signed webhook
- * whose signature the receiver can check on the bytes it got, and a mail with a login.
+ * operator would use them: a catcher told (over its admin API) to refuse twice and to verify what
+ * it gets (signature over id, timestamp and the bytes it got; an old timestamp refused), and a
+ * mail with a login.
  */
 
 const keyring = keyringFrom({ key: randomBytes(32).toString('base64'), keyId: 'k1' });
@@ -77,13 +79,16 @@ const settledAlert = (integration: string) =>
   );
 
 describe('alerts to the sandbox catchers', () => {
-  it('retries past a catcher refusing twice, and the delivered body verifies against its signature', async () => {
-    const told = await fetch(`${sandbox.url}/_admin/catcher/ops-probe/fail`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ count: 2, status: 503 }),
-    });
-    expect(told.status).toBe(200);
+  it('retries past a catcher refusing twice; the catcher verifies each try and refuses an old or tampered one', async () => {
+    const admin = (path: string, body: unknown) =>
+      fetch(`${sandbox.url}/_admin/catcher/ops-probe/${path}`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify(body),
+      });
+    expect((await admin('fail', { count: 2, status: 503 })).status).toBe(200);
+    // The catcher checks the signature and the timestamp as a receiver should (401 otherwise).
+    expect((await admin('verify', { secret: HMAC })).status).toBe(200);
     const created = await createChannel(t.db, {
       input: { name: 'ops-probe', type: 'webhook', url: `${sandbox.url}/catcher/webhook/ops-probe`, hmacSecret: HMAC, enabled: true },
       actor: 'admin@example.com',
@@ -106,14 +111,49 @@ describe('alerts to the sandbox catchers', () => {
 
     const caught = { messages: sandbox.state.catchers.messages };
     const mine = caught.messages.filter((m) => m.name === 'ops-probe');
-    expect(mine.map((m) => m.status)).toEqual([503, 503, 200]);
+    expect(mine.map((m) => [m.status, m.refused])).toEqual([
+      [503, null],
+      [503, null],
+      [200, null],
+    ]);
     for (const m of mine) {
-      const expected = `sha256=${createHmac('sha256', HMAC).update(m.body, 'utf8').digest('hex')}`;
-      expect(m.headers['x-junction-signature']).toBe(expected);
+      const signed = `${alert.id}.${m.headers['webhook-timestamp']}.${m.body}`;
+      expect(m.headers['webhook-signature']).toBe(`v1,${createHmac('sha256', HMAC).update(signed, 'utf8').digest('base64')}`);
+      expect(m.headers['webhook-id']).toBe(alert.id);
       expect(m.headers['x-junction-alert-id']).toBe(alert.id);
     }
     // Every try carries the same alert id and body: a receiver can drop the repeats.
     expect(new Set(mine.map((m) => m.body)).size).toBe(1);
+
+    // The delivered request, its body changed, or as if signed ten minutes ago: refused.
+    const delivered = mine[2];
+    const resend = (body: string, timestamp: string, signature: string) =>
+      fetch(`${sandbox.url}/catcher/webhook/ops-probe`, {
+        method: 'POST',
+        headers: {
+          'content-type': 'application/json',
+          'webhook-id': alert.id,
+          'webhook-timestamp': timestamp,
+          'webhook-signature': signature,
+        },
+        body,
+      });
+    const tampered = await resend(
+      delivered.body.replace('"attempts":4', '"attempts":1'),
+      delivered.headers['webhook-timestamp'],
+      delivered.headers['webhook-signature'],
+    );
+    expect([tampered.status, await tampered.text()]).toEqual([
+      401,
+      "catcher 'ops-probe' refused the delivery: No matching signature found",
+    ]);
+    const tenMinutesAgo = Math.floor(Date.now() / 1000) - 600;
+    const old = await resend(
+      delivered.body,
+      String(tenMinutesAgo),
+      webhookSignature({ id: alert.id, timestamp: tenMinutesAgo, body: delivered.body, secret: HMAC }),
+    );
+    expect([old.status, await old.text()]).toEqual([401, "catcher 'ops-probe' refused the delivery: Message timestamp too old"]);
     expect(JSON.parse(mine[2].body)).toMatchObject({
       event: 'incident.opened',
       integration: 'sandbox-hook',

@@ -2,15 +2,33 @@ import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { SMTPServer } from 'smtp-server';
 import type { RecordedRequest as HttpRequestRecord } from '../../../test/fixtures/http-server';
+import { verifySignature } from '../intake/signature';
+import { standardWebhooksSecret } from './messages';
 
 /**
  * Real local receivers for alerting's tests: an HTTP server that records every request and answers
- * with scripted status codes per path, and an SMTP server (smtp-server) that requires a login and
- * records every message. Both listen on 127.0.0.1 with a random port.
+ * with scripted status codes per path (optionally verifying webhook alerts' signatures first), and
+ * an SMTP server (smtp-server) that requires a login and records every message. Both listen on
+ * 127.0.0.1 with a random port.
  */
 
-/** A request as test/fixtures/http-server records it (path without the query), with its body parsed. */
-export type RecordedRequest = HttpRequestRecord & { json: unknown };
+/**
+ * A request as test/fixtures/http-server records it (path without the query), with its body parsed
+ * and, on a verifying receiver, why it was refused (null when it verified).
+ */
+export type RecordedRequest = HttpRequestRecord & { json: unknown; refused: string | null };
+
+export interface HttpReceiverOptions {
+  /**
+   * Verify every request as a webhook channel's receiver should: Standard Webhooks (`webhook-id`,
+   * `webhook-timestamp`, `webhook-signature` over `id.timestamp.body`, keyed by the channel's
+   * secret, a timestamp at most 5 minutes off). A request that fails is answered 401 with the
+   * reason, and still recorded.
+   */
+  signingSecret?: string;
+  /** The receiver's clock (ms), so a captured delivery can be replayed "later". Default Date.now. */
+  now?: () => number;
+}
 
 export interface HttpReceiver {
   url: string;
@@ -23,7 +41,7 @@ export interface HttpReceiver {
   close(): Promise<void>;
 }
 
-export async function startHttpReceiver(): Promise<HttpReceiver> {
+export async function startHttpReceiver(options: HttpReceiverOptions = {}): Promise<HttpReceiver> {
   const requests: RecordedRequest[] = [];
   const scripts = new Map<string, number[]>();
   const fixed = new Map<string, number>();
@@ -39,7 +57,25 @@ export async function startHttpReceiver(): Promise<HttpReceiver> {
       } catch {
         json = null;
       }
-      requests.push({ method: req.method ?? 'POST', path, headers: req.headers, body, json, at: Date.now() });
+      let refused: string | null = null;
+      if (options.signingSecret !== undefined) {
+        const headers: Record<string, string> = {};
+        for (const [key, value] of Object.entries(req.headers)) if (typeof value === 'string') headers[key] = value;
+        const verified = verifySignature(
+          { scheme: 'standard-webhooks' },
+          [standardWebhooksSecret(options.signingSecret)],
+          Buffer.concat(chunks),
+          headers,
+          (options.now ?? Date.now)(),
+        );
+        if (!verified.ok) refused = verified.reason;
+      }
+      requests.push({ method: req.method ?? 'POST', path, headers: req.headers, body, json, refused, at: Date.now() });
+      if (refused !== null) {
+        res.writeHead(401, { 'content-type': 'text/plain' });
+        res.end(`refused: ${refused}`);
+        return;
+      }
       const status = fixed.get(path) ?? scripts.get(path)?.shift() ?? 200;
       res.writeHead(status, { 'content-type': 'text/plain' });
       res.end(status < 300 ? 'ok' : `receiver says no (${status})`);

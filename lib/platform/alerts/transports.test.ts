@@ -1,7 +1,8 @@
 import { createHmac } from 'node:crypto';
 import { createServer } from 'node:net';
+import { Webhook } from 'standardwebhooks';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { runFailedMessage, testMessage } from './messages';
+import { runFailedMessage, standardWebhooksSecret, testMessage } from './messages';
 import { decodeQuotedPrintable, startHttpReceiver, startSmtpReceiver, type HttpReceiver, type SmtpReceiver } from './test-receivers';
 import { sendToChannel } from './transports';
 
@@ -41,8 +42,9 @@ async function closedPort(): Promise<number> {
 }
 
 describe('alert transports', () => {
-  it('posts the webhook JSON with a signature the receiver can verify', async () => {
+  it('posts the webhook JSON signed like Standard Webhooks: id, timestamp and body', async () => {
     const secret = 'receiver-shared-secret-123';
+    const before = Math.floor(Date.now() / 1000);
     const outcome = await sendToChannel(
       { id: 'c', name: 'hook', type: 'webhook', url: `${http.url}/signed`, hmacSecret: secret },
       message,
@@ -53,13 +55,75 @@ describe('alert transports', () => {
     expect(req.headers['content-type']).toBe('application/json');
     expect(req.headers['x-junction-alert-id']).toBe(alertId);
     expect(req.headers['x-junction-event']).toBe('incident.opened');
-    expect(req.headers['x-junction-signature']).toBe(`sha256=${createHmac('sha256', secret).update(req.body).digest('hex')}`);
+    expect(req.headers['webhook-id']).toBe(alertId);
+    const timestamp = Number(req.headers['webhook-timestamp']);
+    expect(timestamp).toBeGreaterThanOrEqual(before);
+    expect(timestamp).toBeLessThanOrEqual(Math.floor(Date.now() / 1000));
+    // base64 HMAC-SHA256 of `id.timestamp.body` under the secret's bytes, as `v1,<signature>`.
+    const expected = createHmac('sha256', secret).update(`${alertId}.${timestamp}.${req.body}`).digest('base64');
+    expect(req.headers['webhook-signature']).toBe(`v1,${expected}`);
+    // The same check with the Standard Webhooks package, given the secret in its format.
+    expect(() => new Webhook(standardWebhooksSecret(secret)).verify(req.body, req.headers as Record<string, string>)).not.toThrow();
     expect(req.json).toMatchObject({ integration: 'accounting-export', runUrl: message.runUrl, attempts: 3, correlationId: 'corr-7' });
+  });
+
+  it('lets a verifying receiver refuse an old delivery replayed, a re-stamped one and a tampered body', async () => {
+    const secret = 'receiver-shared-secret-456';
+    let skewMs = 0;
+    const receiver = await startHttpReceiver({ signingSecret: secret, now: () => Date.now() + skewMs });
+    try {
+      const target = { id: 'c', name: 'hook', type: 'webhook' as const, url: `${receiver.url}/hook`, hmacSecret: secret };
+      expect(await sendToChannel(target, message, { alertId })).toEqual({ ok: true, responseCode: 200, error: null });
+      const [delivered] = receiver.requests;
+      expect(delivered.refused).toBeNull();
+      const resend = (body: string, headers: Record<string, string> = {}) =>
+        fetch(`${receiver.url}/hook`, {
+          method: 'POST',
+          headers: {
+            'content-type': 'application/json',
+            'webhook-id': String(delivered.headers['webhook-id']),
+            'webhook-timestamp': String(delivered.headers['webhook-timestamp']),
+            'webhook-signature': String(delivered.headers['webhook-signature']),
+            ...headers,
+          },
+          body,
+        });
+      // A captured delivery replayed within the window verifies (the receiver drops it by webhook-id).
+      expect((await resend(delivered.body)).status).toBe(200);
+      // The same bytes and headers six minutes later: refused for its timestamp.
+      skewMs = 6 * 60_000;
+      const late = await resend(delivered.body);
+      expect([late.status, await late.text()]).toEqual([401, 'refused: stale timestamp']);
+      skewMs = 0;
+      // Re-stamping a captured delivery breaks its signature: the timestamp is signed.
+      const moved = await resend(delivered.body, { 'webhook-timestamp': String(Number(delivered.headers['webhook-timestamp']) + 60) });
+      expect([moved.status, await moved.text()]).toEqual([401, 'refused: bad signature']);
+      // A tampered body, or the body under another alert's id: the signature no longer matches.
+      const tampered = delivered.body.replace('"attempts":3', '"attempts":1');
+      expect(tampered).not.toBe(delivered.body);
+      const changed = await resend(tampered);
+      expect([changed.status, await changed.text()]).toEqual([401, 'refused: bad signature']);
+      const otherId = await resend(delivered.body, { 'webhook-id': '00000000-0000-4000-8000-000000000000' });
+      expect([otherId.status, await otherId.text()]).toEqual([401, 'refused: bad signature']);
+      expect(receiver.requests.map((r) => r.refused)).toEqual([
+        null,
+        null,
+        'stale timestamp',
+        'bad signature',
+        'bad signature',
+        'bad signature',
+      ]);
+    } finally {
+      await receiver.close();
+    }
   });
 
   it('sends no signature header when the webhook has no secret', async () => {
     await sendToChannel({ id: 'c', name: 'hook', type: 'webhook', url: `${http.url}/unsigned`, hmacSecret: null }, message, { alertId });
-    expect(http.on('/unsigned')[0].headers['x-junction-signature']).toBeUndefined();
+    const [req] = http.on('/unsigned');
+    expect(req.headers['webhook-signature']).toBeUndefined();
+    expect(req.headers['x-junction-signature']).toBeUndefined();
+    expect(req.headers['x-junction-alert-id']).toBe(alertId);
   });
 
   it('posts the Slack incoming-webhook shape', async () => {

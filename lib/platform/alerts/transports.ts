@@ -134,9 +134,18 @@ async function sendOnce(target: ChannelTarget, message: AlertMessage, options: S
   const timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
   switch (target.type) {
     case 'webhook': {
+      // Standard Webhooks headers: the alert id (the same on every try: a receiver drops repeats by
+      // it) and this try's time, both signed with the body, so an old delivery can be refused.
       const body = webhookBody(message);
-      const headers: Record<string, string> = { 'x-junction-event': message.event, 'x-junction-alert-id': options.alertId };
-      if (target.hmacSecret) headers['x-junction-signature'] = webhookSignature(body, target.hmacSecret);
+      const timestamp = Math.floor(Date.now() / 1000);
+      const headers: Record<string, string> = {
+        'x-junction-event': message.event,
+        'x-junction-alert-id': options.alertId,
+        'webhook-id': options.alertId,
+        'webhook-timestamp': String(timestamp),
+      };
+      if (target.hmacSecret)
+        headers['webhook-signature'] = webhookSignature({ id: options.alertId, timestamp, body, secret: target.hmacSecret });
       return postJson(target.url, body, headers, timeoutMs);
     }
     case 'slack':
