@@ -106,7 +106,7 @@ describe('crm-sync', () => {
       .sort()
       .at(-1)!;
     // The run's last checkpoint, its counts included (a next run reads only the position).
-    expect(await cursorOf(h.db, 'crm-sync')).toEqual({ updatedSince: newest, tally: expect.any(Object) });
+    expect(await cursorOf(h.db, 'crm-sync')).toEqual({ updatedSince: newest, rereadFrom: expect.any(String), tally: expect.any(Object) });
 
     // Three contacts change in the CRM and one is added.
     const changed = [
@@ -142,7 +142,9 @@ describe('crm-sync', () => {
 
   it('dry-run reports the counts the real sync then reports, and leaves customers and cursor unchanged', async () => {
     await sync(); // up to date with the CRM, whatever ran before
-    const since = ((await cursorOf(h.db, 'crm-sync')) as { updatedSince: string }).updatedSince;
+    // A run reads from the cursor's position, or from its rereadFrom when that is earlier (the lookback).
+    const at = (await cursorOf(h.db, 'crm-sync')) as { updatedSince: string; rereadFrom: string };
+    const since = at.rereadFrom < at.updatedSince ? at.rereadFrom : at.updatedSince;
     const changed = [
       await h.admin.changeContact('crm-0042', { name: 'Hooli Dry Run Ltd' }),
       await h.admin.changeContact('crm-0150', { email: 'ap@dry-run.example', currency: 'USD', country: 'US' }),
@@ -175,6 +177,10 @@ describe('crm-sync', () => {
     expect(await customersChecksum()).not.toBe(checksumBefore);
     const after = await syncedCustomers();
     for (const c of changed) expect(after.get(c.id)).toEqual({ name: c.name, email: c.email, country: c.country, currency: c.currency });
-    expect(await cursorOf(h.db, 'crm-sync')).toEqual({ updatedSince: changed[1].updated_at, tally: expect.any(Object) });
+    expect(await cursorOf(h.db, 'crm-sync')).toEqual({
+      updatedSince: changed[1].updated_at,
+      rereadFrom: expect.any(String),
+      tally: expect.any(Object),
+    });
   });
 });

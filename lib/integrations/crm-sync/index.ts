@@ -18,13 +18,23 @@ import { defineIntegration, httpUrl } from '../../platform/contract';
  *   there, and the run's end commits it as the cursor; the checkpoint also carries the run's
  *   counts so far, so the result of a resumed run covers every attempt (SyncCheckpoint);
  * - each customer remembers the version it holds (`external_updated_at`); an older version is
- *   never applied over a newer one, so a delayed or superseded attempt cannot undo a later change.
+ *   never applied over a newer one, so a delayed or superseded attempt cannot undo a later change;
+ * - a new run re-reads what changed since `lookbackSeconds` before the previous run was requested
+ *   (`rereadFrom`), not only from the last updated_at that run saw: a contact written in the
+ *   updated_at the walk was paging, with a smaller id (a CRM whose updated_at has whole seconds, or
+ *   whose transactions commit late), sorts behind the walk's position and is not in its pages; a
+ *   later change then moves the walk, and the position, past that updated_at. Such a contact
+ *   appeared while the walk ran, so its updated_at is not much before the run started (the
+ *   lookback covers the CRM's timestamp granularity and its clock's skew); re-read contacts that
+ *   did not change count as unchanged.
  * The CRM's updated_at must only grow at each change of a contact (the stand-in guarantees it).
  */
 
 const settings = z.object({
   baseUrl: httpUrl('http://localhost:4000/crm'),
   pageSize: z.number().int().min(1).max(200, 'must be at most 200 (the API limit)'),
+  /** A new run re-reads contacts changed from this long before the previous run was requested. */
+  lookbackSeconds: z.number().int().min(0, 'must be 0 or more seconds').max(86_400, 'must be at most 86400 seconds (a day)').default(300),
 });
 
 interface Contact {
@@ -43,6 +53,11 @@ interface ContactPage {
 
 interface SyncCursor {
   updatedSince: string;
+  /**
+   * `lookbackSeconds` before the run that wrote it was requested: the next run reads from here when
+   * it is before `updatedSince`. Absent in cursors written before it was added.
+   */
+  rereadFrom?: string;
 }
 
 export interface ApplyCounts {
@@ -130,11 +145,17 @@ export const crmSync = defineIntegration({
     timezone: 'UTC',
     retry: { delays: ['30s', '2m', '5m'] },
     breaker: { failures: 3, cooldown: '1m' },
-    settings: { baseUrl: `${process.env.SANDBOX_URL ?? 'http://localhost:4000'}/crm`, pageSize: 100 },
+    settings: { baseUrl: `${process.env.SANDBOX_URL ?? 'http://localhost:4000'}/crm`, pageSize: 100, lookbackSeconds: 300 },
   },
   async execute(ctx) {
     // This run's last checkpoint when a retried attempt resumes, else the committed cursor.
     const cursor = await ctx.cursor.get<SyncCheckpoint>();
+    // A resumed attempt goes on from its checkpoint; a new run also re-reads what may have appeared
+    // behind the previous run's walk (rereadFrom, when it is earlier).
+    let updatedSince = cursor?.updatedSince;
+    if (!ctx.run.resumedFrom && updatedSince && cursor?.rereadFrom && Date.parse(cursor.rereadFrom) < Date.parse(updatedSince))
+      updatedSince = cursor.rereadFrom;
+    const rereadFrom = new Date(ctx.run.createdAt.getTime() - ctx.settings.lookbackSeconds * 1000).toISOString();
     // What earlier attempts of this run did; a new run starts from zero whatever the cursor holds.
     // A resumed attempt reads the contacts at its checkpoint's updated_at again (inclusive): they
     // count again, mostly as unchanged.
@@ -150,20 +171,21 @@ export const crmSync = defineIntegration({
     let pages = earlierPages;
     const headers: Record<string, string> = ctx.secrets.apiKey ? { 'x-api-key': ctx.secrets.apiKey } : {};
     ctx.log.info(
-      `pulling contacts changed since ${cursor?.updatedSince ?? 'the beginning'}${ctx.run.resumedFrom ? " (resuming from this run's checkpoint)" : ''}`,
+      `pulling contacts changed since ${updatedSince ?? 'the beginning'}${ctx.run.resumedFrom ? " (resuming from this run's checkpoint)" : updatedSince !== cursor?.updatedSince ? ` (the previous run reached ${cursor?.updatedSince}; re-reading its last ${ctx.settings.lookbackSeconds} s)` : ''}`,
     );
     do {
       if (ctx.signal.aborted) throw ctx.signal.reason;
       const page: ContactPage = await ctx.http.getJson<ContactPage>(`${ctx.settings.baseUrl}/v1/contacts`, {
         headers,
-        query: { updated_since: cursor?.updatedSince, cursor: pageToken, limit: ctx.settings.pageSize },
+        query: { updated_since: updatedSince, cursor: pageToken, limit: ctx.settings.pageSize },
       });
       pages++;
       await ctx.tx((tx) => applyContacts(tx, page.data, counts));
       // Applied: the next attempt of this run starts here (inclusive, so contacts sharing the last
       // updated_at are read again rather than skipped).
       const last = page.data.at(-1);
-      if (last) await ctx.cursor.checkpoint({ updatedSince: last.updated_at, tally: { ...counts, pages } } satisfies SyncCheckpoint);
+      if (last)
+        await ctx.cursor.checkpoint({ updatedSince: last.updated_at, rereadFrom, tally: { ...counts, pages } } satisfies SyncCheckpoint);
       pageToken = page.next_cursor;
       ctx.progress(handled());
       ctx.log.info(`page ${pages}: ${page.data.length} contacts`, { ...counts });

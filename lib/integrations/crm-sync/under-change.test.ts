@@ -3,6 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { attempts, customers } from '../../../db/schema';
 import {
   configure,
+  cursorOf,
   runOf,
   startHarness,
   startShippedWorker,
@@ -169,21 +170,84 @@ describe('crm-sync under change', () => {
     expect(run.result?.summary).toContain('in earlier attempts of this run');
     expect(run.progressDone).toBe(run.result?.processed);
 
-    // A new run starts from zero: it reads the 30 again (inclusive cursor) and only finds them unchanged.
+    // A new run starts from zero: it reads the 30 again (inclusive cursor), and what changed in the
+    // lookback before this run was requested (rereadFrom, here the first test's contacts), and only
+    // finds them unchanged.
+    const { rereadFrom } = (await cursorOf(h.db, 'crm-sync')) as { rereadFrom: string };
+    expect(rereadFrom < tie).toBe(true);
+    const reread = (await h.admin.contacts()).filter((c) => c.updated_at >= rereadFrom).length;
+    expect(reread).toBeGreaterThanOrEqual(30);
     const next = await runNow(h.db, h.boss, { integration: 'crm-sync', triggeredBy: 'ada@example.com' });
     const nextRun = await waitForRun(h.db, next.runId, ['succeeded'], 60_000);
     expect(nextRun.result).toMatchObject({
-      processed: 30,
+      processed: reread,
       created: 0,
       updated: 0,
-      unchanged: 30,
-      pages: Math.ceil(30 / 7),
-      summary: 'Created 0, updated 0, 30 unchanged',
+      unchanged: reread,
+      pages: Math.ceil(reread / 7),
+      summary: `Created 0, updated 0, ${reread} unchanged`,
       earlierAttempts: null,
     });
-    expect(nextRun.progressDone).toBe(30);
+    expect(nextRun.progressDone).toBe(reread);
     console.log(
       `crm ties: 30 contacts at ${tie}, pages of 7, attempts ${rows.map((a) => `${a.number}:${a.outcome}`).join(' ')}, resumed from ${JSON.stringify(rows.at(-1)!.resumedFrom)}, missing 0`,
+    );
+  }, 120_000);
+
+  it('picks up, in the next run, a contact that appeared behind the walk at the updated_at it was paging', async () => {
+    // A CRM whose updated_at has whole seconds (or whose transactions commit late): a contact
+    // written in the second the walk is paging sorts before the walk's position when its id is
+    // smaller. The walk cannot see it; a later change then moves the walk, and the cursor, past
+    // that second.
+    await configure(h.db, 'crm-sync', { settings: { pageSize: 5 } });
+    const catchUp = await runNow(h.db, h.boss, { integration: 'crm-sync', triggeredBy: 'ada@example.com' });
+    await waitForRun(h.db, catchUp.runId, ['succeeded'], 60_000);
+    await sleep(1_100); // the second below is after every earlier change
+    const second = new Date(Math.floor(Date.now() / 1000) * 1000).toISOString();
+    const group: Contact[] = [];
+    for (let i = 10; i < 25; i++)
+      group.push(
+        await h.admin.createContact({
+          id: `same-second-${i}`,
+          name: `Second ${i} AB`,
+          email: null,
+          country: 'SE',
+          currency: 'SEK',
+          updated_at: second,
+        }),
+      );
+    await h.admin.setFaults('crm', { latencyMs: 300 });
+    const { runId } = await runNow(h.db, h.boss, { integration: 'crm-sync', triggeredBy: 'ada@example.com' });
+    await waitFor(
+      'a page inside the second to be applied',
+      async () => ((await runOf(h.db, runId)).checkpoint as { updatedSince?: string } | null)?.updatedSince === second || undefined,
+      30_000,
+      20,
+    );
+    const behind = await h.admin.createContact({
+      id: 'same-second-00',
+      name: 'Behind The Walk AB',
+      email: null,
+      country: 'SE',
+      currency: 'SEK',
+      updated_at: second,
+    });
+    const [someone] = await h.admin.contacts();
+    const moved = await h.admin.changeContact(someone.id, { name: 'Changed After The Second GmbH' });
+    const run = await waitForRun(h.db, runId, ['succeeded'], 60_000);
+    await h.admin.clearFaults('crm');
+    // The walk went past the second after the contact appeared behind it (the scenario happened).
+    expect(run.result).toMatchObject({ created: group.length, updated: 1 });
+    expect((await synced()).get(behind.id)).toBeUndefined();
+    expect(((await cursorOf(h.db, 'crm-sync')) as { updatedSince: string }).updatedSince).toBe(moved.updated_at);
+
+    const next = await runNow(h.db, h.boss, { integration: 'crm-sync', triggeredBy: 'ada@example.com' });
+    const nextRun = await waitForRun(h.db, next.runId, ['succeeded'], 60_000);
+    expect(nextRun.result).toMatchObject({ created: 1, updated: 0, stale: 0 });
+    expectInSync(await h.admin.contacts(), await synced());
+    expect(await outOfOrder()).toEqual([]);
+    console.log(
+      `crm contact behind the walk: ${group.length} contacts at ${second}, one more appeared behind the walk, then a change moved the cursor to ${moved.updated_at}; next run: ${nextRun.result?.summary}`,
     );
   }, 120_000);
 
