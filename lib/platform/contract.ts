@@ -95,6 +95,12 @@ export interface IntegrationContext<Settings = unknown> {
   /** Present only when the integration declares a mapping and the worker has a mapper. */
   map?: MapFn;
   /**
+   * With `map`: an identity of the mapping it was compiled from, which changes when an admin saves
+   * another mapping. Keep it next to what the mapping rejected, so that a record refused because of
+   * the mapping is read again once the mapping changed (the accounting export does).
+   */
+  mappingVersion?: string;
+  /**
    * Late-commit-safe change capture on the host database: the bound below which every row written
    * with `updated_at = now()` is already visible (the run's creation, or the start of the oldest
    * transaction still open). Read `updated_at < before`; logs a warning when an open transaction

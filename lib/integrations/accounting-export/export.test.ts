@@ -143,11 +143,17 @@ describe('accounting-export rejections', () => {
     // Four batches booked in part or whole (201); the last one refused as a whole (422) did not stop the run.
     expect((await h.admin.requests()).accounting.byStatus).toEqual({ 201: 4, 422: 1 });
 
-    // The watermark is at the last posted invoice (rejected records come back when they change).
+    // The watermark is at the last posted invoice (rejected records come back when they change, or
+    // when the mapping changes: from where the first of them, #6 in the first batch, was read).
     const [last] = await h.db.execute<{ updated_at: string; id: string }>(sql`
       select to_char(updated_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') as updated_at, id
         from invoices where status = 'posted' order by updated_at desc, id desc limit 1`);
     // The run's last checkpoint, its counts included (a next run reads only the position).
-    expect(await cursorOf(h.db, 'accounting-export')).toEqual({ updatedAt: last.updated_at, id: last.id, tally: expect.any(Object) });
+    expect(await cursorOf(h.db, 'accounting-export')).toEqual({
+      updatedAt: last.updated_at,
+      id: last.id,
+      tally: expect.any(Object),
+      rejectedSince: { after: null, mapping: expect.stringMatching(/^[0-9a-f]{16}$/) },
+    });
   });
 });

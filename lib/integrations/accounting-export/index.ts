@@ -20,7 +20,12 @@ import { countInvoicesAfter, invoiceExternalId, readInvoicesAfter, type ExportWa
  *   there and the run's end commits it as the cursor; the checkpoint also carries the run's tally
  *   so far, so the result of a resumed run counts the work of every attempt (ExportCheckpoint);
  * - invoices are read below the platform's late-commit-safe bound (ctx.captureBound), so an
- *   invoice whose transaction commits after the run read past its timestamp is not skipped.
+ *   invoice whose transaction commits after the run read past its timestamp is not skipped;
+ * - an invoice refused by the mapping, or by the API given what the mapping made of it, is passed
+ *   by the position like any other; where the first one was read and under which mapping
+ *   (ctx.mappingVersion) ride along in the checkpoint (RejectedSince), and the first run after an
+ *   admin saves another mapping reads again from there: the fix may make them bookable, and the
+ *   invoices booked in between are answered as replays, not booked again.
  * The batch `Idempotency-Key` (derived from the batch's content) still makes the per-request
  * retry of a timed-out POST safe.
  */
@@ -70,6 +75,24 @@ const NO_TALLY: ExportTally = { done: 0, booked: 0, alreadyBooked: 0, batches: 0
  */
 interface ExportCheckpoint extends ExportWatermark {
   tally?: ExportTally;
+  rejectedSince?: RejectedSince;
+}
+
+/**
+ * Where the earliest invoice refused under a mapping (by the mapping, or by the API) was read: the
+ * position its batch was read after (null: the beginning) and that mapping's ctx.mappingVersion.
+ * Carried from checkpoint to checkpoint and run to run until a run reads again from it under
+ * another mapping (which records its own refusals, if any). Absent: nothing is waiting for a fix.
+ */
+interface RejectedSince {
+  after: ExportWatermark | null;
+  mapping: string;
+}
+
+/** Whether position `a` comes before `b` in the export's (updated_at, id) order. */
+function isBefore(a: ExportWatermark, b: ExportWatermark): boolean {
+  // Both as the page query writes them: fixed-width UTC timestamps with microseconds, lower-case uuids.
+  return a.updatedAt < b.updatedAt || (a.updatedAt === b.updatedAt && a.id < b.id);
 }
 
 const MAX_LISTED_REJECTIONS = 200;
@@ -125,7 +148,18 @@ export const accountingExport = defineIntegration({
     if (!ctx.map) throw new PermanentError('accounting-export needs a field mapping: open Mapping in the console and save one');
     // This run's last checkpoint when a retried attempt resumes, else the committed cursor.
     const saved = await ctx.cursor.get<ExportCheckpoint>();
-    const start: ExportWatermark | undefined = saved ? { updatedAt: saved.updatedAt, id: saved.id } : undefined;
+    let start: ExportWatermark | undefined = saved ? { updatedAt: saved.updatedAt, id: saved.id } : undefined;
+    // Invoices refused under another mapping than this attempt's are read again: the fix may make them bookable.
+    const mappingVersion = ctx.mappingVersion ?? '';
+    let rejectedSince = saved?.rejectedSince;
+    if (rejectedSince && rejectedSince.mapping !== mappingVersion) {
+      const from = rejectedSince.after ?? undefined;
+      if (start && (!from || isBefore(from, start))) start = from;
+      ctx.log.info(
+        `the field mapping changed since invoices were refused: reading again from ${from ? from.updatedAt : 'the beginning'} (invoices booked since are not booked again)`,
+      );
+      rejectedSince = undefined;
+    }
     // What earlier attempts of this run did; a new run starts from zero whatever the cursor holds.
     const earlier: ExportTally = {
       ...NO_TALLY,
@@ -155,8 +189,11 @@ export const accountingExport = defineIntegration({
     const checkpointAt = (at: ExportWatermark): ExportCheckpoint => ({
       ...at,
       tally: { done, booked, alreadyBooked, batches, rejectedCount },
+      ...(rejectedSince ? { rejectedSince } : {}),
     });
     const reject = (r: Rejection) => {
+      // `position` is still where the refused invoice's batch was read after.
+      rejectedSince ??= { after: position ?? null, mapping: mappingVersion };
       rejectedCount++;
       if (rejections.length < MAX_LISTED_REJECTIONS) rejections.push(r);
     };

@@ -1,3 +1,4 @@
+import { hash } from 'node:crypto';
 import { eq } from 'drizzle-orm';
 import type { PgBoss } from 'pg-boss';
 import type { Database } from '../../../db/client';
@@ -237,7 +238,12 @@ export async function createAttemptContext(
     const dryRunPlan = run.dryRun ? new DryRunPlan(redactor) : undefined;
     scope.plan = dryRunPlan;
     let map: MapFn | undefined;
-    if (def.mapping && deps.mapper) map = await deps.mapper(def.name, integration.mapping ?? def.mapping.defaults);
+    let mappingVersion: string | undefined;
+    if (def.mapping && deps.mapper) {
+      const mapping = integration.mapping ?? def.mapping.defaults;
+      map = await deps.mapper(def.name, mapping);
+      mappingVersion = hash('sha256', JSON.stringify(mapping), 'hex').slice(0, 16);
+    }
 
     const http = createHttpClient({
       correlationId: run.correlationId,
@@ -349,7 +355,7 @@ export async function createAttemptContext(
       },
       db,
       tx: (fn) => (run.dryRun ? inRolledBackTransaction(db, fn) : db.transaction(fn)),
-      ...(map ? { map } : {}),
+      ...(map ? { map, mappingVersion } : {}),
     };
     return scope;
   } catch (error) {
