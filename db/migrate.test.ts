@@ -252,3 +252,23 @@ describe('migration 0022: run_recoveries', () => {
     }
   });
 });
+
+describe('migration 0027: incident_recoveries', () => {
+  it('remembers the latest recovery of every closed incident, so no older failure reopens one', async () => {
+    const { db, drop } = await databaseBefore(1798300000000, 'mig27');
+    try {
+      await db.execute(sql`insert into incidents (integration, kind, opened_at, closed_at) values
+        ('x', 'run_failed', '2026-05-01T01:00Z', '2026-05-01T02:00Z'),
+        ('x', 'run_failed', '2026-05-01T03:00Z', '2026-05-01T04:00Z'),
+        ('x', 'breaker_open', '2026-05-01T05:00Z', null)`);
+      await applyMigrations(db);
+      const rows = await db.execute<{ integration: string; kind: string; at: string }>(
+        sql`select integration, kind, to_char(recovered_at at time zone 'UTC', 'HH24:MI') as at from incident_recoveries`,
+      );
+      expect(rows.map((r) => ({ ...r }))).toEqual([{ integration: 'x', kind: 'run_failed', at: '04:00' }]);
+      expect(await migrationStatus(db)).toMatchObject({ current: true });
+    } finally {
+      await drop();
+    }
+  });
+});

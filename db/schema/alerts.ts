@@ -1,5 +1,5 @@
 import { sql } from 'drizzle-orm';
-import { boolean, index, integer, jsonb, pgTable, text, uniqueIndex, uuid } from 'drizzle-orm/pg-core';
+import { boolean, index, integer, jsonb, pgTable, primaryKey, text, uniqueIndex, uuid } from 'drizzle-orm/pg-core';
 // Types only (no runtime import): the shape of an alert's message.
 import type { AlertMessage } from '../../lib/platform/alerts/messages';
 import { createdAt, tstz } from './columns';
@@ -48,6 +48,20 @@ export const incidents = pgTable(
   ],
 );
 export type Incident = typeof incidents.$inferSelect;
+
+/**
+ * The latest recovery handled per (integration, kind), whether or not it closed an incident: a
+ * failure older than it never opens an incident, however late it is handled (migration 0027).
+ */
+export const incidentRecoveries = pgTable(
+  'incident_recoveries',
+  {
+    integration: text('integration').notNull(),
+    kind: text('kind').notNull(),
+    recoveredAt: tstz('recovered_at').notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.integration, t.kind] })],
+);
 
 /**
  * Integrations with a failed run whose recovery alerting has not been told of yet: a success is

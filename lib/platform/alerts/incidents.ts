@@ -1,7 +1,7 @@
-import { and, eq, getTableColumns, gt, isNotNull, isNull, lte, sql } from 'drizzle-orm';
+import { and, eq, getTableColumns, gt, isNull, lte, sql } from 'drizzle-orm';
 import type { PgBoss } from 'pg-boss';
 import type { Database, DatabaseOrTransaction } from '../../../db/client';
-import { incidents, type Incident } from '../../../db/schema';
+import { incidentRecoveries, incidents, type Incident } from '../../../db/schema';
 import { emitPlatformEvent, type PlatformEvent } from '../execution/events';
 import { txEventSender } from '../execution/queue';
 import { raiseAlert } from './delivery';
@@ -34,26 +34,20 @@ import {
  * workers handling failures of the same integration at once open one incident and alert once.
  * The events of one (integration, kind) are applied one transaction at a time (an advisory lock),
  * so a failure and its recovery handled at once by two workers see each other.
- * Events can arrive late (a retried event job, a batch another worker fetched): a failure older
- * than any recovery that closed an incident is ignored, and a recovery older than the open
- * incident does not close it. A recovery that finds nothing open is checked again once, after the
- * hold (RECHECK_SECONDS without one): the older failure it ended may be handled after it (by
- * another worker at the same time, or on its job's retry) and would otherwise open an incident
- * that nothing closes (a breaker announces its closing once), so that the next outage is only
- * counted on it, without an alert.
+ * Events can arrive late (a retried event job, a batch another worker fetched, a worker that was
+ * down): every recovery handled is remembered per (integration, kind) (incident_recoveries), and a
+ * failure older than the latest one never opens an incident, however late it is handled (a breaker
+ * announces its closing once, so an incident opened by it would stay open for good and the next
+ * outage would only be counted on it, without an alert). A recovery older than the open incident
+ * does not close it.
  */
 
 export type IncidentChange =
   | { change: 'opened'; incidentId: string; integration: string; kind: IncidentKind; alertId: string }
   | { change: 'held'; incidentId: string; integration: string; kind: IncidentKind; closesAfter: string }
-  /** A recovery with nothing open to close: it comes back once after `checksAfter`. */
-  | { change: 'unmatched'; integration: string; kind: IncidentKind; checksAfter: string }
   | { change: 'counted'; incidentId: string; integration: string; kind: IncidentKind }
   | { change: 'closed'; incidentId: string; integration: string; kind: IncidentKind; alertId: string }
   | { change: 'none'; integration: string; kind: IncidentKind };
-
-/** Without a recovery hold, how long before a recovery that found nothing open looks again. */
-export const RECHECK_SECONDS = 60;
 
 interface Opening {
   integration: string;
@@ -89,19 +83,13 @@ function integrationsOf(event: PlatformEvent): string[] {
 
 /** Opens the incident or counts one more event on the open one. Null: the event is older than a recovery. */
 async function openOrCount(tx: DatabaseOrTransaction, o: Opening): Promise<{ incident: Incident; opened: boolean } | null> {
-  // A recovery after the failure ended it, whenever that incident opened.
+  // A recovery after the failure ended it, whether or not it closed anything, however long ago.
   const [superseded] = await tx
-    .select({ id: incidents.id })
-    .from(incidents)
+    .select({ at: incidentRecoveries.recoveredAt })
+    .from(incidentRecoveries)
     .where(
-      and(
-        eq(incidents.integration, o.integration),
-        eq(incidents.kind, o.kind),
-        isNotNull(incidents.closedAt),
-        gt(incidents.closedAt, o.at),
-      ),
-    )
-    .limit(1);
+      and(eq(incidentRecoveries.integration, o.integration), eq(incidentRecoveries.kind, o.kind), gt(incidentRecoveries.recoveredAt, o.at)),
+    );
   if (superseded) return null;
   const [row] = await tx
     .insert(incidents)
@@ -128,6 +116,17 @@ async function openOrCount(tx: DatabaseOrTransaction, o: Opening): Promise<{ inc
   return { incident, opened: inserted };
 }
 
+/** Remembers the latest recovery of (integration, kind): no failure older than it opens an incident. */
+async function noteRecovery(tx: DatabaseOrTransaction, p: { integration: string; kind: IncidentKind; at: Date }): Promise<void> {
+  await tx
+    .insert(incidentRecoveries)
+    .values({ integration: p.integration, kind: p.kind, recoveredAt: p.at })
+    .onConflictDoUpdate({
+      target: [incidentRecoveries.integration, incidentRecoveries.kind],
+      set: { recoveredAt: sql`greatest(${incidentRecoveries.recoveredAt}, excluded.recovered_at)` },
+    });
+}
+
 /** The open incident a recovery at `at` ends: opened before it, and nothing counted after it. */
 function recoverable(p: { integration: string; kind: IncidentKind; at: Date }) {
   return and(
@@ -142,25 +141,6 @@ function recoverable(p: { integration: string; kind: IncidentKind; at: Date }) {
 async function close(tx: DatabaseOrTransaction, p: { integration: string; kind: IncidentKind; at: Date }): Promise<Incident | null> {
   const [row] = await tx.update(incidents).set({ closedAt: p.at }).where(recoverable(p)).returning();
   return row ?? null;
-}
-
-/**
- * A recovery that closed and held nothing. With nothing open at all it comes back once, later
- * (unless it is that second look), to close what an older failure handled after it opened.
- */
-async function unmatched(
-  tx: DatabaseOrTransaction,
-  p: { event: PlatformEvent; integration: string; kind: IncidentKind; at: Date; holdMs: number },
-): Promise<IncidentChange> {
-  const { event, integration, kind } = p;
-  if ('confirmsRecovery' in event && event.confirmsRecovery) return { change: 'none', integration, kind };
-  const [open] = await tx
-    .select({ id: incidents.id })
-    .from(incidents)
-    .where(and(eq(incidents.integration, integration), eq(incidents.kind, kind), isNull(incidents.closedAt)));
-  if (open) return { change: 'none', integration, kind };
-  const checksAfter = new Date(Math.max(Date.now(), p.at.getTime()) + (p.holdMs > 0 ? p.holdMs : RECHECK_SECONDS * 1000));
-  return { change: 'unmatched', integration, kind, checksAfter: checksAfter.toISOString() };
 }
 
 /** Applies the events of one (integration, kind) one transaction at a time, across worker processes. */
@@ -269,6 +249,7 @@ export async function handlePlatformEvent(
           changes.push({ change: 'counted', incidentId: result.incident.id, integration, kind: openingKind });
         }
       } else if (closingKind) {
+        await noteRecovery(tx, { integration, kind: closingKind, at });
         const held = holdMs > 0 && !('confirmsRecovery' in event && event.confirmsRecovery);
         if (held) {
           const [open] = await tx
@@ -276,7 +257,7 @@ export async function handlePlatformEvent(
             .from(incidents)
             .where(recoverable({ integration, kind: closingKind, at }));
           if (!open) {
-            changes.push(await unmatched(tx, { event, integration, kind: closingKind, at, holdMs }));
+            changes.push({ change: 'none', integration, kind: closingKind });
             continue;
           }
           const closesAfter = new Date(Math.max(Date.now(), at.getTime()) + holdMs);
@@ -285,7 +266,7 @@ export async function handlePlatformEvent(
         }
         const closed = await close(tx, { integration, kind: closingKind, at });
         if (!closed) {
-          changes.push(await unmatched(tx, { event, integration, kind: closingKind, at, holdMs }));
+          changes.push({ change: 'none', integration, kind: closingKind });
           continue;
         }
         const runId = event.type === 'run.succeeded' || event.type === 'events.cleared' ? (event.runId ?? null) : null;
@@ -310,14 +291,11 @@ export async function handlePlatformEvent(
         changes.push({ change: 'closed', incidentId: closed.id, integration, kind: closingKind, alertId });
       }
     }
-    // A held recovery comes back once for all the integrations it holds (a breaker event names
-    // several), an unmatched one once for all it found nothing open for.
-    const holds = changes.filter((c) => c.change === 'held');
-    const unmatchedOnes = changes.filter((c) => c.change === 'unmatched');
-    for (const startAfter of [holds[0]?.closesAfter, unmatchedOnes[0]?.checksAfter]) {
-      if (!startAfter) continue;
+    // A held recovery comes back once for all the integrations it holds (a breaker event names several).
+    const [closesAfter] = changes.flatMap((c) => (c.change === 'held' ? [c.closesAfter] : []));
+    if (closesAfter) {
       await emitPlatformEvent(txEventSender(boss, tx), { ...event, confirmsRecovery: true } as PlatformEvent, {
-        startAfter: new Date(startAfter),
+        startAfter: new Date(closesAfter),
       });
     }
     return changes;

@@ -99,29 +99,36 @@ describe('two alerting workers', () => {
     for (const event of events) await bosses[0].send(PLATFORM_EVENTS_QUEUE, event);
     await startWorkers();
 
+    // Whichever worker handles what first: the closing handled before the opening it ended leaves
+    // no breaker incident at all (an event older than a recovery never opens one).
     const settled = await waitFor(
-      'both incidents closed and every alert delivered',
+      'every event handled, no incident open and every alert delivered',
       async () => {
+        const [{ waiting }] = await t.db.$client<{ waiting: number }[]>`
+          select count(*)::int as waiting from pgboss.job where name = ${PLATFORM_EVENTS_QUEUE} and state < 'completed'`;
         const open = await t.db
           .select()
           .from(incidents)
           .where(and(eq(incidents.integration, name), isNull(incidents.closedAt)));
         const rows = await t.db.select().from(alerts).where(eq(alerts.integration, name)).orderBy(asc(alerts.createdAt));
-        return open.length === 0 && rows.length === 4 && rows.every((a) => a.status === 'delivered') ? rows : undefined;
+        return waiting === 0 && open.length === 0 && rows.length > 0 && rows.every((a) => a.status === 'delivered') ? rows : undefined;
       },
       30_000,
     );
-    expect(settled.map((a) => `${a.event}:${a.body.kind}`).sort()).toEqual([
-      'opened:breaker_open',
-      'opened:run_failed',
-      'recovered:breaker_open',
-      'recovered:run_failed',
-    ]);
+    const pairs = [
+      ['opened:run_failed', 'recovered:run_failed'],
+      ['opened:breaker_open', 'opened:run_failed', 'recovered:breaker_open', 'recovered:run_failed'],
+    ];
+    expect(pairs).toContainEqual(settled.map((a) => `${a.event}:${a.body.kind}`).sort());
     const rows = await t.db.select().from(incidents).where(eq(incidents.integration, name));
-    expect(rows.map((r) => [r.kind, r.eventCount]).sort()).toEqual([
-      ['breaker_open', 1],
-      ['run_failed', 40],
-    ]);
-    expect(http.on('/ops')).toHaveLength(4);
+    expect(rows.map((r) => [r.kind, r.eventCount]).sort()).toEqual(
+      settled.length === 4
+        ? [
+            ['breaker_open', 1],
+            ['run_failed', 40],
+          ]
+        : [['run_failed', 40]],
+    );
+    expect(http.on('/ops')).toHaveLength(settled.length);
   });
 });
