@@ -7,7 +7,15 @@ import { PLATFORM_EVENTS_QUEUE } from '../execution/events';
 import { ensurePlatformQueues } from '../execution/queue';
 import { recordAction } from '../governance/audit';
 import type { Keyring } from '../governance/crypto';
-import { ALERT_DELIVERY_QUEUE, deliverAlert, ensureAlertQueues, raiseAlert, type DeliveryRetry } from './delivery';
+import {
+  ALERT_DELIVERY_DEAD_QUEUE,
+  ALERT_DELIVERY_QUEUE,
+  deliverAlert,
+  ensureAlertQueues,
+  giveUpDelivery,
+  raiseAlert,
+  type DeliveryRetry,
+} from './delivery';
 import { parsePlatformEvent } from './event-schema';
 import { handlePlatformEvent } from './incidents';
 import { testMessage } from './messages';
@@ -23,7 +31,7 @@ export interface AlertingOptions {
   keyring: Keyring;
   /** The console's base URL, for run links in messages. */
   appUrl: string;
-  /** Retries of each delivery job (default: 5, from 30 s, doubling). */
+  /** Retries of each delivery job (default: 5, from 30 s, doubling; a try lost after 120 s). */
   deliveryRetry?: Partial<DeliveryRetry>;
   /** How often an idle worker looks for jobs, seconds (>= 0.5, default 2). */
   pollingIntervalSeconds?: number;
@@ -112,10 +120,24 @@ export async function startAlerting(params: AlertingOptions): Promise<{ stop(): 
       ),
   );
 
+  // Delivery jobs pg-boss gave up on: a last try lost with its worker still needs its final attempt.
+  const deadWorker = await boss.work(
+    ALERT_DELIVERY_DEAD_QUEUE,
+    { batchSize: 10, includeMetadata: true, pollingIntervalSeconds: polling, notifyPollingIntervalSeconds: polling },
+    async (jobs) => {
+      for (const job of jobs) {
+        if (await giveUpDelivery(db, { data: job.data, retryCount: job.sourceRetryCount, output: job.sourceOutput })) {
+          log(`delivery job ${job.sourceId ?? job.id} was given up with its last try lost: recorded as failed`);
+        }
+      }
+    },
+  );
+
   return {
     async stop() {
       await boss.offWork(PLATFORM_EVENTS_QUEUE, { id: eventsWorker, wait: true });
       await boss.offWork(ALERT_DELIVERY_QUEUE, { id: deliveryWorker, wait: true });
+      await boss.offWork(ALERT_DELIVERY_DEAD_QUEUE, { id: deadWorker, wait: true });
     },
   };
 }

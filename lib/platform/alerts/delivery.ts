@@ -18,6 +18,13 @@ import { sendToChannel, type SendOutcome } from './transports';
  */
 
 export const ALERT_DELIVERY_QUEUE = 'junction-alert-delivery';
+/**
+ * The delivery jobs pg-boss gave up on (its dead letter queue): failed with no retry left. A job
+ * whose last try recorded its outcome needs nothing more; one whose last try was lost (its worker
+ * killed or crashed mid-send, so pg-boss expired the job) or could not be recorded still needs its
+ * final attempt, or the alert would stay pending for good (giveUpDelivery).
+ */
+export const ALERT_DELIVERY_DEAD_QUEUE = 'junction-alert-delivery-dead';
 
 export interface DeliveryRetry {
   /** Retries after the first attempt. */
@@ -26,9 +33,15 @@ export interface DeliveryRetry {
   delaySeconds: number;
   /** Doubles the delay on each retry (with jitter). Default true. */
   backoff?: boolean;
+  /**
+   * How long one try may stay active before pg-boss takes its worker for gone and retries the job
+   * (or gives it up, when it was the last try). Default 120: a try is bounded by the transport
+   * timeouts (10-20 s).
+   */
+  expireSeconds?: number;
 }
 
-export const DEFAULT_DELIVERY_RETRY: Required<DeliveryRetry> = { limit: 5, delaySeconds: 30, backoff: true };
+export const DEFAULT_DELIVERY_RETRY: Required<DeliveryRetry> = { limit: 5, delaySeconds: 30, backoff: true, expireSeconds: 120 };
 
 export const ZDeliveryJob = z.object({ alertId: z.uuid(), channelId: z.uuid() });
 export type DeliveryJobData = z.infer<typeof ZDeliveryJob>;
@@ -38,8 +51,9 @@ export type AlertStatus = 'pending' | 'delivered' | 'partial' | 'undelivered';
 const ensured = new WeakMap<PgBoss, Promise<void>>();
 
 /**
- * Creates the delivery queue when missing. With `retry` (the worker at start-up) it also applies
- * the retry settings, which every job sent afterwards inherits.
+ * Creates the delivery queue (and its dead letter queue) when missing. With `retry` (the worker at
+ * start-up) it also applies the retry settings and the dead letter queue, which every job sent
+ * afterwards inherits.
  */
 export async function ensureAlertQueues(boss: PgBoss, retry?: Partial<DeliveryRetry>): Promise<void> {
   if (!retry) {
@@ -53,12 +67,27 @@ export async function ensureAlertQueues(boss: PgBoss, retry?: Partial<DeliveryRe
   }
   await createDeliveryQueue(boss, retry);
   const r = { ...DEFAULT_DELIVERY_RETRY, ...retry };
-  await boss.updateQueue(ALERT_DELIVERY_QUEUE, { retryLimit: r.limit, retryDelay: r.delaySeconds, retryBackoff: r.backoff });
+  await boss.updateQueue(ALERT_DELIVERY_QUEUE, {
+    retryLimit: r.limit,
+    retryDelay: r.delaySeconds,
+    retryBackoff: r.backoff,
+    expireInSeconds: r.expireSeconds,
+    // Queues created before the dead letter queue existed get it here.
+    deadLetter: ALERT_DELIVERY_DEAD_QUEUE,
+  });
   ensured.set(boss, Promise.resolve());
 }
 
 async function createDeliveryQueue(boss: PgBoss, retry: Partial<DeliveryRetry>): Promise<void> {
   const r = { ...DEFAULT_DELIVERY_RETRY, ...retry };
+  // Giving up only records an attempt: retried briefly if the database is in trouble.
+  await boss.createQueue(ALERT_DELIVERY_DEAD_QUEUE, {
+    policy: 'standard',
+    retryLimit: 10,
+    retryDelay: 5,
+    retryBackoff: true,
+    retryDelayMax: 300,
+  });
   await boss.createQueue(ALERT_DELIVERY_QUEUE, {
     policy: 'standard',
     notify: true,
@@ -66,8 +95,9 @@ async function createDeliveryQueue(boss: PgBoss, retry: Partial<DeliveryRetry>):
     retryDelay: r.delaySeconds,
     retryBackoff: r.backoff,
     ...(r.backoff ? { retryDelayMax: 3600 } : {}),
-    // An attempt is bounded by the transport timeouts (10-20 s); a worker that died mid-send is noticed after this.
-    expireInSeconds: 120,
+    // A worker that died mid-send is noticed after this; a last try lost so ends in the dead letter queue.
+    expireInSeconds: r.expireSeconds,
+    deadLetter: ALERT_DELIVERY_DEAD_QUEUE,
   });
 }
 
@@ -160,6 +190,7 @@ export async function deliverAlert(
     .where(and(eq(alertDeliveries.alertId, alertId), eq(alertDeliveries.channelId, channelId), eq(alertDeliveries.final, true)))
     .limit(1);
   if (done) return 'skipped';
+  if (params.retryCount > 0) await noteLostTry(db, { alertId, channelId, attempt: params.retryCount });
 
   // A channel disabled after the alert was raised gets nothing more (a test alert still goes: it is
   // how an admin tries a channel before enabling it); the attempt is final and says why.
@@ -199,13 +230,104 @@ export async function deliverAlert(
   return final ? 'gave_up' : 'retry';
 }
 
+/**
+ * A retry whose previous try left no attempt: that try was lost (its worker stopped during it and
+ * pg-boss expired the job, or it could not record its outcome). Recorded as failed, not final.
+ */
+async function noteLostTry(db: Database, p: { alertId: string; channelId: string; attempt: number }): Promise<void> {
+  const [seen] = await db
+    .select({ id: alertDeliveries.id })
+    .from(alertDeliveries)
+    .where(and(eq(alertDeliveries.alertId, p.alertId), eq(alertDeliveries.channelId, p.channelId), eq(alertDeliveries.attempt, p.attempt)))
+    .limit(1);
+  if (seen) return;
+  await db.insert(alertDeliveries).values({
+    alertId: p.alertId,
+    channelId: p.channelId,
+    attempt: p.attempt,
+    status: 'failed',
+    error: `the try was lost: ${LOST_WORKER}, or its outcome could not be recorded; whether the receiver got it is unknown`,
+    final: false,
+  });
+}
+
+const LOST_WORKER = 'its worker stopped during it (killed or crashed) or was stuck past the job expiry';
+
+/**
+ * Why pg-boss gave a delivery job up, from the failed job's output: it timed out (the worker
+ * stopped), or the try failed to record its outcome (the error is not repeated: the log has it).
+ */
+function lostReason(output: unknown): string {
+  const o = (output ?? {}) as { value?: { message?: unknown }; error?: unknown };
+  if (typeof o.value?.message === 'string' && /timed out|heartbeat/i.test(o.value.message)) return LOST_WORKER;
+  if (o.error !== undefined) return 'its outcome could not be recorded (database trouble)';
+  return 'pg-boss gave the job up with no outcome recorded';
+}
+
+/**
+ * A delivery job pg-boss gave up on (the dead letter queue): when its channel has no final attempt
+ * yet (the last try was lost, or could not be recorded), records one, failed, and settles the alert
+ * as the last failed try would have: undelivered flags its incident. Whether the receiver got the
+ * lost try is unknown, and the attempt says so. Returns whether it recorded anything.
+ */
+export async function giveUpDelivery(
+  db: Database,
+  params: { data: unknown; retryCount: number | null; output: unknown },
+): Promise<boolean> {
+  const parsed = ZDeliveryJob.safeParse(params.data);
+  if (!parsed.success) return false;
+  const { alertId, channelId } = parsed.data;
+  const [alert] = await db.select({ id: alerts.id }).from(alerts).where(eq(alerts.id, alertId));
+  if (!alert) return false;
+  const outcome: SendOutcome = {
+    ok: false,
+    responseCode: null,
+    error: `given up: the try was lost: ${lostReason(params.output)}; whether the receiver got it is unknown`,
+  };
+  const recorded = await recordAttempt(db, {
+    alertId,
+    channelId,
+    attempt: (params.retryCount ?? 0) + 1,
+    outcome,
+    final: true,
+    unlessSettled: true,
+  });
+  if (recorded) {
+    const [channel] = await db.select({ type: alertChannels.type }).from(alertChannels).where(eq(alertChannels.id, channelId));
+    platformMetrics().alertDeliveries.inc({ channel_type: channel?.type ?? 'unknown', outcome: 'gave_up' });
+  }
+  return recorded;
+}
+
 async function recordAttempt(
   db: Database,
-  params: { alertId: string; channelId: string; attempt: number; outcome: SendOutcome; final: boolean },
-): Promise<void> {
-  await db.transaction(async (tx) => {
+  params: {
+    alertId: string;
+    channelId: string;
+    attempt: number;
+    outcome: SendOutcome;
+    final: boolean;
+    /** Records nothing when the channel already has its final attempt (returns false). */
+    unlessSettled?: boolean;
+  },
+): Promise<boolean> {
+  return db.transaction(async (tx) => {
     // Serialises the jobs of one alert, so the last channel to finish settles the status once.
     const [alert] = await tx.select().from(alerts).where(eq(alerts.id, params.alertId)).for('update');
+    if (params.unlessSettled) {
+      const [settled] = await tx
+        .select({ id: alertDeliveries.id })
+        .from(alertDeliveries)
+        .where(
+          and(
+            eq(alertDeliveries.alertId, params.alertId),
+            eq(alertDeliveries.channelId, params.channelId),
+            eq(alertDeliveries.final, true),
+          ),
+        )
+        .limit(1);
+      if (settled) return false;
+    }
     await tx.insert(alertDeliveries).values({
       alertId: params.alertId,
       channelId: params.channelId,
@@ -215,16 +337,17 @@ async function recordAttempt(
       error: params.outcome.error,
       final: params.final,
     });
-    if (!params.final || !alert) return;
+    if (!params.final || !alert) return true;
     const finals = await tx
       .select({ channelId: alertDeliveries.channelId, status: alertDeliveries.status })
       .from(alertDeliveries)
       .where(and(eq(alertDeliveries.alertId, params.alertId), eq(alertDeliveries.final, true)));
     const status = alertStatus(alert.channelIds, finals);
-    if (status === alert.status) return;
+    if (status === alert.status) return true;
     await tx.update(alerts).set({ status }).where(eq(alerts.id, params.alertId));
     if (status === 'undelivered' && alert.incidentId) {
       await tx.update(incidents).set({ undelivered: true }).where(eq(incidents.id, alert.incidentId));
     }
+    return true;
   });
 }
