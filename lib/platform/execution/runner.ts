@@ -16,6 +16,7 @@ import {
   isDatabaseUnavailableError,
 } from '../errors';
 import { applyPendingEvents } from '../intake/process';
+import { markEventsOfFailedRun } from '../intake/waiting';
 import { encodeLogBatch, logBatchInsert, writeLogLines, type LogLine } from '../log';
 import { platformMetrics } from '../observability/metrics';
 import { contextFromTraceparent, CORRELATION_ATTRIBUTE, SpanStatusCode, withSpan } from '../observability/tracing';
@@ -1314,7 +1315,7 @@ async function requeue(
 }
 
 async function failRun(
-  deps: Pick<RunnerDeps, 'boss'>,
+  deps: Pick<RunnerDeps, 'boss'> & { registry?: Registry },
   tx: Transaction,
   run: Run,
   params: {
@@ -1338,6 +1339,19 @@ async function failRun(
     .returning();
   // The run's checkpoints cover acknowledged work only: the next run starts after them.
   await commitCheckpointAsCursor(tx, run);
+  // The events it leaves pending are failed with its reason, unless another run will apply them
+  // (without the registry, as in a liveness recovery, only an event run counts as applying them).
+  const def = deps.registry?.get(run.integration);
+  const anyTrigger = def ? Boolean(def.events && !def.execute) : false;
+  if (!run.dryRun && (def ? Boolean(def.events) && (run.trigger === 'event' || anyTrigger) : run.trigger === 'event'))
+    await markEventsOfFailedRun(tx, deps.boss, {
+      integration: run.integration,
+      runId: run.id,
+      correlationId: run.correlationId,
+      attempts: updated.attemptCount,
+      error: params.message,
+      anyTrigger,
+    });
   // The next success is announced (settleSucceededBatch): it may close this failure's incident.
   if (!run.dryRun) await tx.insert(runRecoveries).values({ integration: run.integration }).onConflictDoNothing();
   await emit(deps, tx, run, {

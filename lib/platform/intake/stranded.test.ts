@@ -1,0 +1,130 @@
+import { and, desc, eq } from 'drizzle-orm';
+import type { PgBoss } from 'pg-boss';
+import { Webhook } from 'standardwebhooks';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { z } from 'zod';
+import { incidents, runs, webhookEvents } from '../../../db/schema';
+import { freshDatabase, type TestDatabase } from '../../../test/db';
+import { startTestBoss, TEST_WORKER_OPTIONS, waitFor } from '../../../test/fixtures/platform';
+import { startAlerting } from '../alerts';
+import { defineIntegration, type IncomingEvent, type IntegrationDefinition } from '../contract';
+import { startPlatformWorker, type PlatformWorker } from '../execution/worker';
+import { keyringFrom } from '../governance/crypto';
+import { buildRegistry } from '../registry';
+import { replayEvents } from './events-read';
+import { receiveWebhook, type IntakeDeps } from './intake';
+import { addWebhookSecret } from './secrets';
+
+/**
+ * A received (2xx) event is never left pending with no run to apply it and nothing saying so:
+ * - an event run that fails for good (its retries used up) marks the events it leaves pending
+ *   'failed' with the run's reason (the events_failed incident, Replay and Dismiss apply), and
+ *   queues no run of its own (a poison event would fail it again, for ever).
+ */
+
+const gate = { down: true };
+const applied: string[] = [];
+
+const defs = [
+  defineIntegration({
+    name: 'fragile',
+    description: 'Its upstream is down until the test brings it back',
+    settings: z.object({}),
+    defaults: { retry: { delays: ['100ms'] }, breaker: { failures: 100, cooldown: '1m' } },
+    events: {
+      scheme: 'standard-webhooks',
+      typeFrom: (d) => (d.body as { type?: string }).type,
+      async handle(events: IncomingEvent[]) {
+        if (gate.down) throw new Error('upstream unavailable (503)');
+        applied.push(...events.map((e) => e.id));
+      },
+    },
+  }),
+] as IntegrationDefinition[];
+
+let t: TestDatabase;
+let boss: PgBoss;
+let worker: PlatformWorker;
+let alerting: Awaited<ReturnType<typeof startAlerting>>;
+let deps: IntakeDeps;
+const secrets = new Map<string, string>();
+const keyring = keyringFrom({ key: Buffer.alloc(32, 5).toString('base64'), keyId: 'k1' });
+
+beforeAll(async () => {
+  t = await freshDatabase();
+  boss = await startTestBoss(t.url);
+  const registry = buildRegistry(defs);
+  worker = await startPlatformWorker({ db: t.db, boss, registry, workerId: 'stranded-worker', options: TEST_WORKER_OPTIONS });
+  alerting = await startAlerting({ db: t.db, boss, keyring, appUrl: 'http://localhost:3000', pollingIntervalSeconds: 0.5, log: () => {} });
+  deps = { db: t.db, boss, registry, keyring };
+  for (const name of ['fragile'])
+    secrets.set(name, (await addWebhookSecret(t.db, keyring, { def: registry.get(name)!, label: 'first', actor: 'ada' })).generated!);
+});
+afterAll(async () => {
+  await alerting?.stop();
+  await worker?.stop({ timeoutMs: 2_000 });
+  await boss?.stop({ graceful: false });
+  await t?.drop();
+});
+
+async function deliver(integration: string, id: string) {
+  const text = JSON.stringify({ type: 'thing.changed' });
+  const at = new Date();
+  const answer = await receiveWebhook(deps, {
+    integration,
+    headers: {
+      'content-type': 'application/json',
+      'webhook-id': id,
+      'webhook-timestamp': String(Math.floor(at.getTime() / 1000)),
+      'webhook-signature': new Webhook(secrets.get(integration)!).sign(id, at, text),
+    },
+    readBody: async () => Buffer.from(text),
+  });
+  expect(answer.status).toBe(200);
+}
+
+const event = async (id: string) => (await t.db.select().from(webhookEvents).where(eq(webhookEvents.eventId, id)))[0];
+const runsOf = (integration: string) => t.db.select().from(runs).where(eq(runs.integration, integration)).orderBy(runs.createdAt);
+
+describe('events of an event run that ends without applying them', () => {
+  it('a run that fails for good marks its pending events failed with its reason, opens the incident, queues no run', async () => {
+    await deliver('fragile', 'fr-1');
+    await deliver('fragile', 'fr-2');
+    const [run] = await waitFor('the event run to fail for good', async () => {
+      const rows = await runsOf('fragile');
+      return rows.length === 1 && rows[0].status === 'failed' ? rows : undefined;
+    });
+    expect(run.attemptCount).toBe(2);
+    // In the transaction that failed the run: never seen pending with no run.
+    for (const id of ['fr-1', 'fr-2']) {
+      const row = await event(id);
+      expect(row.status, `${id} after its run failed`).toBe('failed');
+      expect(row.runId).toBe(run.id);
+      expect(row.outcome).toMatch(/^not applied: its event run failed after 2 attempts: upstream unavailable \(503\)/);
+    }
+    const [incident] = await waitFor('the events_failed incident to count both', async () => {
+      const rows = await t.db
+        .select()
+        .from(incidents)
+        .where(and(eq(incidents.integration, 'fragile'), eq(incidents.kind, 'events_failed')))
+        .orderBy(desc(incidents.openedAt));
+      return rows[0]?.eventCount === 2 ? rows : undefined;
+    });
+    expect(incident.closedAt).toBeNull();
+    // No run of its own: a poison event would fail it again and again.
+    await new Promise((r) => setTimeout(r, 1_000));
+    expect(await runsOf('fragile')).toHaveLength(1);
+
+    // Upstream back: the operator's Replay applies them, in order, and the incident closes.
+    gate.down = false;
+    const replay = await replayEvents(t.db, boss, { integration: 'fragile', filter: { status: 'failed' }, actor: 'oscar' });
+    expect(replay.replayed).toBe(2);
+    for (const id of ['fr-1', 'fr-2'])
+      await waitFor(`${id} to be applied by the replay`, async () => ((await event(id)).status === 'processed' ? true : undefined));
+    expect(applied.filter((id) => id.startsWith('fr-'))).toEqual(['fr-1', 'fr-2']);
+    await waitFor('the incident to close', async () => {
+      const [row] = await t.db.select().from(incidents).where(eq(incidents.id, incident.id));
+      return row.closedAt ? row : undefined;
+    });
+  }, 60_000);
+});
