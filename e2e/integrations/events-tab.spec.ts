@@ -1,5 +1,6 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import type { Browser, Page } from '@playwright/test';
+import type postgres from 'postgres';
 import { db } from '../db';
 import { expect, signIn, test } from '../fixtures';
 import { addSigningSecretThroughConsole, PAYMENT_EVENTS, paymentBody, signDelivery } from '../webhooks';
@@ -223,6 +224,51 @@ test('an operator dismisses a failed event that can never be applied, with a rea
   await expect(viewer.getByRole('button', { name: 'Dismiss' })).toHaveCount(0);
   await viewer.goto(`${TAB}?status=dismissed`);
   await expect(viewer.getByTestId(`event-${eventId}-dismissal`)).toContainText('The invoice was deleted in the shop');
+
+  await operator.context().close();
+  await viewer.context().close();
+});
+
+test('pending events whose event run was cancelled are shown waiting with no run, and an operator replays them', async ({ browser }) => {
+  test.setTimeout(120_000);
+  // Other tests' deliveries settle first: with a run active, the events are not waiting for nothing.
+  await expect(async () => {
+    const active = await db()`
+      select 1 from runs where integration = ${PAYMENT_EVENTS} and status in ('queued', 'running', 'retrying', 'deferred') and not dry_run`;
+    expect(active).toHaveLength(0);
+  }).toPass({ timeout: 45_000, intervals: [500, 1_000] });
+
+  // What a cancelled event run leaves (lib/platform/intake/stranded.test.ts drives the cancel itself):
+  // a received event, pending, with no run left to apply it.
+  const [invoice] = await db()<{ number: string }[]>`
+    select number from invoices where payment_status is null order by number desc limit 1`;
+  const eventId = `evt_waiting_${randomUUID()}`;
+  const paymentId = `pay_${randomUUID()}`;
+  const body = JSON.parse(paymentBody(eventId, 'payment.succeeded', { payment_id: paymentId, invoice_number: invoice.number })) as object;
+  await db()`
+    insert into webhook_events (integration, event_id, event_type, ordering_key, version, payload)
+    values (${PAYMENT_EVENTS}, ${eventId}, 'payment.succeeded', ${paymentId}, 1, ${db().json(body as postgres.JSONValue)})`;
+
+  // A viewer is told, but gets no button.
+  const viewer = await asUser(browser, 'vera');
+  await expect(viewer.getByTestId('events-waiting-without-run')).toContainText(/pending events? waits? with no run queued to apply/);
+  await expect(viewer.getByRole('button', { name: /Replay/ })).toHaveCount(0);
+
+  const operator = await asUser(browser, 'oscar');
+  const banner = operator.getByTestId('events-waiting-without-run');
+  await expect(banner).toContainText('their event run was cancelled');
+  await expect(operator.getByTestId(`event-${eventId}`).getByRole('button', { name: 'Replay' })).toBeVisible();
+  await banner.getByRole('button', { name: 'Replay waiting events' }).click();
+  await operator.getByRole('alertdialog').or(operator.getByRole('dialog')).getByRole('button', { name: 'Replay' }).click();
+  await expect(operator.getByText('Replay queued.')).toBeVisible();
+
+  await expectState(operator, eventId, /^processed$/);
+  await expect(operator.getByTestId('events-waiting-without-run')).toHaveCount(0);
+  const [paid] = await db()<{ payment_status: string }[]>`select payment_status from invoices where number = ${invoice.number}`;
+  expect(paid.payment_status).toBe('paid');
+  const [audit] = await db()<{ changed_by: string; new_value: { filter: { status: string } } }[]>`
+    select changed_by, new_value from audit_log where field_name = 'events.replay' order by id desc limit 1`;
+  expect(audit).toMatchObject({ changed_by: 'oscar.operator@junction.local', new_value: { filter: { status: 'pending' } } });
 
   await operator.context().close();
   await viewer.context().close();

@@ -7,6 +7,7 @@ import { AppError } from '../errors';
 import { emitPlatformEvent } from '../execution/events';
 import { txEventSender } from '../execution/queue';
 import { recordAction } from '../governance/audit';
+import { eventRunWaits } from './waiting';
 
 /**
  * Dismissing a failed event: the operator's answer to an event that can never be applied (it
@@ -53,10 +54,14 @@ export async function dismissFailedEvent(
       .for('update');
     if (!event) throw new AppError('not_found', `No event ${params.eventId} was received by ${params.integration}`);
     if (event.status !== 'failed') {
-      const why =
-        event.status === 'dismissed'
-          ? `it was already dismissed by ${event.dismissedBy ?? 'someone'}`
-          : `it is ${event.status}${event.status === 'pending' ? ' (a replay or a run is about to apply it)' : ''}`;
+      let why = `it is ${event.status}`;
+      if (event.status === 'dismissed') why = `it was already dismissed by ${event.dismissedBy ?? 'someone'}`;
+      else if (event.status === 'pending') {
+        const [waits] = await tx.execute<{ waits: boolean }>(sql`select ${eventRunWaits(params.integration)} as waits`);
+        why = waits?.waits
+          ? 'it is pending (a run is queued to apply it)'
+          : 'it is pending and no run is queued to apply it (its event run was cancelled): Replay it to apply it';
+      }
       throw new AppError('invalid_state', `Event ${params.eventId} cannot be dismissed: ${why}. Only a failed event can be dismissed.`);
     }
     await tx

@@ -12,6 +12,7 @@ import { recordAction } from '../governance/audit';
 import { ZUrlText } from '../params';
 import { DEFAULT_BULK_PACE } from '../triggers/bulk';
 import { dispatchIntegration } from '../triggers/bulk-dispatch';
+import { eventRunWaits } from './waiting';
 
 /**
  * What the console's Events tab reads (received, duplicates, refused with reasons, processing
@@ -39,9 +40,16 @@ export interface EventCounts {
   rejected: number;
   byStatus: Record<WebhookEventStatus, number>;
   rejectedByReason: { reason: string; status: number; count: number }[];
+  /** Pending events no run will apply (their run was cancelled): they wait for a Replay (waiting.ts). */
+  waitingWithoutRun: number;
 }
 
-export async function eventCounts(db: DatabaseOrTransaction, integration: string): Promise<EventCounts> {
+/** `anyTrigger`: the integration has no `execute`, so any run applies its events (waiting.ts). */
+export async function eventCounts(
+  db: DatabaseOrTransaction,
+  integration: string,
+  opts: { anyTrigger?: boolean } = {},
+): Promise<EventCounts> {
   const [row] = await db
     .select({
       received: sql<number>`count(*)::int`,
@@ -51,6 +59,7 @@ export async function eventCounts(db: DatabaseOrTransaction, integration: string
       stale: sql<number>`count(*) filter (where ${webhookEvents.status} = 'stale')::int`,
       failed: sql<number>`count(*) filter (where ${webhookEvents.status} = 'failed')::int`,
       dismissed: sql<number>`count(*) filter (where ${webhookEvents.status} = 'dismissed')::int`,
+      runWaits: sql<boolean>`${eventRunWaits(integration, opts)}`,
     })
     .from(webhookEvents)
     .where(eq(webhookEvents.integration, integration));
@@ -66,6 +75,7 @@ export async function eventCounts(db: DatabaseOrTransaction, integration: string
     rejected: reasons.reduce((n, r) => n + r.count, 0),
     byStatus: { pending: row.pending, processed: row.processed, stale: row.stale, failed: row.failed, dismissed: row.dismissed },
     rejectedByReason: reasons,
+    waitingWithoutRun: row.runWaits ? 0 : row.pending,
   };
 }
 
@@ -151,6 +161,8 @@ export async function replayEvents(
     pace?: { runs: number; per: string };
     /** Events per run (at most REPLAY_EVENTS_PER_RUN, the default). */
     eventsPerRun?: number;
+    /** The integration has no `execute`: any run applies its events (waiting.ts). */
+    anyTrigger?: boolean;
   },
 ): Promise<{ replayed: number; runId: string | null; runIds: string[]; bulkOperationId: string }> {
   if (!params.eventIds?.length && !params.filter) throw new AppError('invalid_input', 'Choose events to replay: one event, or a filter');
@@ -168,15 +180,22 @@ export async function replayEvents(
     const chosen = await tx
       .select({ id: webhookEvents.id, status: webhookEvents.status })
       .from(webhookEvents)
-      // A dismissed event is never applied again: an operator decided it must not be.
-      .where(and(where, sql`${webhookEvents.status} not in ('pending', 'dismissed')`))
+      // A dismissed event is never applied again: an operator decided it must not be. A pending
+      // one is replayed only when no run will apply it (its run was cancelled).
+      .where(
+        and(
+          where,
+          sql`${webhookEvents.status} <> 'dismissed'`,
+          sql`(${webhookEvents.status} <> 'pending' or not ${eventRunWaits(params.integration, { anyTrigger: params.anyTrigger })})`,
+        ),
+      )
       .orderBy(webhookEvents.id)
       .limit(MAX_REPLAY + 1)
       .for('update');
     if (chosen.length === 0)
       throw new AppError(
         'invalid_state',
-        'No event to replay: the chosen events are pending already, dismissed (never replayed) or do not exist',
+        'No event to replay: the chosen events are pending with a run queued to apply them, dismissed (never replayed) or do not exist',
       );
     if (chosen.length > MAX_REPLAY)
       throw new AppError(

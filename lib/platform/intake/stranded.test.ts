@@ -8,10 +8,13 @@ import { freshDatabase, type TestDatabase } from '../../../test/db';
 import { startTestBoss, TEST_WORKER_OPTIONS, waitFor } from '../../../test/fixtures/platform';
 import { startAlerting } from '../alerts';
 import { defineIntegration, type IncomingEvent, type IntegrationDefinition } from '../contract';
+import { AppError } from '../errors';
 import { startPlatformWorker, type PlatformWorker } from '../execution/worker';
 import { keyringFrom } from '../governance/crypto';
 import { buildRegistry } from '../registry';
-import { replayEvents } from './events-read';
+import { cancelRun } from '../triggers/triggers';
+import { dismissFailedEvent } from './dismiss';
+import { eventCounts, replayEvents } from './events-read';
 import { receiveWebhook, type IntakeDeps } from './intake';
 import { addWebhookSecret } from './secrets';
 
@@ -19,10 +22,14 @@ import { addWebhookSecret } from './secrets';
  * A received (2xx) event is never left pending with no run to apply it and nothing saying so:
  * - an event run that fails for good (its retries used up) marks the events it leaves pending
  *   'failed' with the run's reason (the events_failed incident, Replay and Dismiss apply), and
- *   queues no run of its own (a poison event would fail it again, for ever).
+ *   queues no run of its own (a poison event would fail it again, for ever);
+ * - an event run an operator cancels stays cancelled (no run is queued behind the operator's
+ *   back), its events are counted as waiting with no run, Replay applies them, and Dismiss says
+ *   what is true of them.
  */
 
-const gate = { down: true };
+const gate = { down: true, hold: true };
+const entered = Promise.withResolvers<void>();
 const applied: string[] = [];
 
 const defs = [
@@ -36,6 +43,22 @@ const defs = [
       typeFrom: (d) => (d.body as { type?: string }).type,
       async handle(events: IncomingEvent[]) {
         if (gate.down) throw new Error('upstream unavailable (503)');
+        applied.push(...events.map((e) => e.id));
+      },
+    },
+  }),
+  defineIntegration({
+    name: 'gated',
+    description: 'Its handler waits (until cancelled) while the test holds it',
+    settings: z.object({}),
+    events: {
+      scheme: 'standard-webhooks',
+      typeFrom: (d) => (d.body as { type?: string }).type,
+      async handle(events: IncomingEvent[], ctx) {
+        if (gate.hold) {
+          entered.resolve();
+          await new Promise((_, reject) => ctx.signal.addEventListener('abort', () => reject(ctx.signal.reason), { once: true }));
+        }
         applied.push(...events.map((e) => e.id));
       },
     },
@@ -57,7 +80,7 @@ beforeAll(async () => {
   worker = await startPlatformWorker({ db: t.db, boss, registry, workerId: 'stranded-worker', options: TEST_WORKER_OPTIONS });
   alerting = await startAlerting({ db: t.db, boss, keyring, appUrl: 'http://localhost:3000', pollingIntervalSeconds: 0.5, log: () => {} });
   deps = { db: t.db, boss, registry, keyring };
-  for (const name of ['fragile'])
+  for (const name of ['fragile', 'gated'])
     secrets.set(name, (await addWebhookSecret(t.db, keyring, { def: registry.get(name)!, label: 'first', actor: 'ada' })).generated!);
 });
 afterAll(async () => {
@@ -102,6 +125,7 @@ describe('events of an event run that ends without applying them', () => {
       expect(row.runId).toBe(run.id);
       expect(row.outcome).toMatch(/^not applied: its event run failed after 2 attempts: upstream unavailable \(503\)/);
     }
+    expect((await eventCounts(t.db, 'fragile')).waitingWithoutRun).toBe(0);
     const [incident] = await waitFor('the events_failed incident to count both', async () => {
       const rows = await t.db
         .select()
@@ -126,5 +150,44 @@ describe('events of an event run that ends without applying them', () => {
       const [row] = await t.db.select().from(incidents).where(eq(incidents.id, incident.id));
       return row.closedAt ? row : undefined;
     });
+  }, 60_000);
+
+  it('a cancelled run stays cancelled; its events are counted waiting with no run, Replay applies them, Dismiss tells the truth', async () => {
+    await deliver('gated', 'gt-1');
+    await entered.promise;
+    const [run] = await runsOf('gated');
+    // While a run is there to apply it, the event is not waiting without one.
+    expect((await eventCounts(t.db, 'gated')).waitingWithoutRun).toBe(0);
+    await cancelRun(t.db, boss, { runId: run.id, by: 'oscar' });
+    await waitFor('the cancelled attempt to end', async () => {
+      const [row] = await t.db.select().from(runs).where(eq(runs.id, run.id));
+      return row.finishedAt ? row : undefined;
+    });
+
+    // The operator's cancel is respected: nothing queues a run behind their back.
+    await new Promise((r) => setTimeout(r, 1_000));
+    expect((await runsOf('gated')).map((r) => r.status)).toEqual(['cancelled']);
+    expect((await event('gt-1')).status).toBe('pending');
+    const counts = await eventCounts(t.db, 'gated');
+    expect(counts.byStatus.pending).toBe(1);
+    expect(counts.waitingWithoutRun).toBe(1);
+
+    // Dismiss refuses it (it is not failed) without claiming a run is about to apply it.
+    const refused = await dismissFailedEvent(t.db, boss, { integration: 'gated', eventId: 'gt-1', reason: 'x', actor: 'oscar' }).then(
+      () => null,
+      (e: unknown) => e,
+    );
+    expect(refused).toBeInstanceOf(AppError);
+    expect((refused as AppError).message).not.toMatch(/about to apply/);
+    expect((refused as AppError).message).toMatch(/no run is queued to apply it.*Replay/);
+
+    // Replay applies it: by id, or with the pending filter.
+    gate.hold = false;
+    const replay = await replayEvents(t.db, boss, { integration: 'gated', filter: { status: 'pending' }, actor: 'oscar' });
+    expect(replay.replayed).toBe(1);
+    expect((await eventCounts(t.db, 'gated')).waitingWithoutRun).toBe(0);
+    await waitFor('gt-1 to be applied', async () => ((await event('gt-1')).status === 'processed' ? true : undefined));
+    expect(applied).toContain('gt-1');
+    expect((await runsOf('gated'))[0].status).toBe('cancelled');
   }, 60_000);
 });

@@ -35,9 +35,10 @@ export const replayEventsAction = defineAction({
     .strict()
     .refine((v) => Boolean(v.eventIds) !== Boolean(v.filter), { message: 'give either eventIds or a filter', path: ['eventIds'] }),
   handler: async (input, { user, correlationId }) => {
-    receiving(input.integration);
+    const def = receiving(input.integration);
     return replayEvents(getDb(), await getBoss(), {
       integration: input.integration,
+      anyTrigger: !def.execute,
       eventIds: input.eventIds,
       filter: input.filter,
       actor: user.email || user.name,

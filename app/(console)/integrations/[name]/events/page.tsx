@@ -45,7 +45,7 @@ export default async function EventsPage({
   const { data: filter, problems, kept } = parseSearchParams(ZEventFilter, await searchParams);
   const db = getDb();
   const [counts, page, rejections, secrets] = await Promise.all([
-    eventCounts(db, name),
+    eventCounts(db, name, { anyTrigger: !def.execute }),
     listEvents(db, name, filter, def.events),
     listRejections(db, name),
     hasRole(user.role, 'admin') ? listWebhookSecrets(db, name) : Promise.resolve(null),
@@ -83,6 +83,31 @@ export default async function EventsPage({
           </Card>
         ))}
       </div>
+
+      {counts.waitingWithoutRun > 0 ? (
+        <div
+          role="status"
+          data-testid="events-waiting-without-run"
+          className="flex flex-wrap items-center gap-3 rounded-md border border-warning bg-warning/10 p-3 text-sm"
+        >
+          <p className="flex-1">
+            {counts.waitingWithoutRun} pending event{counts.waitingWithoutRun === 1 ? ' waits' : 's wait'} with no run queued to apply{' '}
+            {counts.waitingWithoutRun === 1 ? 'it' : 'them'}: their event run was cancelled. Nothing applies{' '}
+            {counts.waitingWithoutRun === 1 ? 'it' : 'them'} until you replay {counts.waitingWithoutRun === 1 ? 'it' : 'them'} (or the next
+            delivery queues a run).
+          </p>
+          {isOperator ? (
+            <ConfirmAction<{ replayed: number }>
+              label="Replay waiting events"
+              title="Replay the pending events no run will apply?"
+              description="They are applied, in order, by an event run (retries and breaker as for every run; at most 1 000 at once). An event already processed, or a version already applied, is recorded “already applied” and not applied twice. The replay is recorded in the audit trail."
+              confirmLabel="Replay"
+              action={replayEventsAction.bind(null, { integration: name, filter: { status: 'pending' } })}
+              successMessage="Replay queued."
+            />
+          ) : null}
+        </div>
+      ) : null}
 
       <Card>
         <CardHeader>
@@ -169,7 +194,7 @@ export default async function EventsPage({
           <ConfirmAction<{ replayed: number }>
             label="Replay all matching"
             title="Replay every matching event?"
-            description="Each matching event that is not pending or dismissed goes back to pending and is applied again, in order, by an event run (retries and breaker as for every run; at most 1 000 at once). An event already processed, or a version already applied, is recorded “already applied” and not applied twice. The replay is recorded in the audit trail."
+            description="Each matching event that is not dismissed, nor pending with a run queued to apply it, goes back to pending and is applied again, in order, by an event run (retries and breaker as for every run; at most 1 000 at once). An event already processed, or a version already applied, is recorded “already applied” and not applied twice. The replay is recorded in the audit trail."
             confirmLabel="Replay"
             action={replayEventsAction.bind(null, { integration: name, filter: { status: filter.status, type: filter.type, q: filter.q } })}
             successMessage="Replay queued."
@@ -258,7 +283,7 @@ export default async function EventsPage({
                   </details>
                 </TableCell>
                 <TableCell data-label="Action" className="space-x-2 text-right">
-                  {isOperator && e.status !== 'pending' && e.status !== 'dismissed' ? (
+                  {isOperator && e.status !== 'dismissed' && (e.status !== 'pending' || counts.waitingWithoutRun > 0) ? (
                     <ConfirmAction<{ replayed: number }>
                       label="Replay"
                       title={`Replay event ${e.eventId}?`}
