@@ -2,11 +2,15 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { eq } from 'drizzle-orm';
 import type { PgBoss } from 'pg-boss';
+import { Webhook } from 'standardwebhooks';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { integrations, runs } from '../db/schema';
 import { defineIntegration, type IntegrationDefinition } from '../lib/platform/contract';
 import { startPlatformWorker, type PlatformWorker } from '../lib/platform/execution/worker';
+import { keyringFrom } from '../lib/platform/governance/crypto';
+import type { IntakeListener } from '../lib/platform/intake/listener';
+import { addWebhookSecret } from '../lib/platform/intake/secrets';
 import { startMetricsServer } from '../lib/platform/observability/metrics-server';
 import { startTelemetry, type TelemetryHandle } from '../lib/platform/observability/telemetry';
 import { CORRELATION_ATTRIBUTE, withSpan } from '../lib/platform/observability/tracing';
@@ -16,6 +20,7 @@ import { openBreaker } from '../lib/platform/resilience/breaker';
 import { runNow } from '../lib/platform/triggers/triggers';
 import { startStandIns, type StandIns } from '../sandbox/stand-ins';
 import { freshDatabase, type TestDatabase } from './db';
+import { startIntakeServer } from './fixtures/intake-server';
 import { startTestBoss, TEST_WORKER_OPTIONS, waitFor } from './fixtures/platform';
 
 /**
@@ -53,7 +58,22 @@ const defs = [
       return { processed: page.data.length };
     },
   }),
+  defineIntegration({
+    name: 'observed-events',
+    description: 'Receives Standard Webhooks and reads one page of CRM contacts per batch',
+    settings: z.object({}),
+    events: {
+      scheme: 'standard-webhooks',
+      typeFrom: (d) => (d.body as { type?: string }).type,
+      async handle(_events, ctx) {
+        await ctx.http.getJson(`${sandbox.url}/crm/v1/contacts`, { query: { limit: 1 } });
+      },
+    },
+  }),
 ] as IntegrationDefinition[];
+
+let intake: IntakeListener;
+let webhookSecret: string;
 
 beforeAll(async () => {
   receiver = createServer((req, res) => {
@@ -82,11 +102,17 @@ beforeAll(async () => {
     options: TEST_WORKER_OPTIONS,
   });
   metrics = await startMetricsServer({ port: 0, token: METRICS_TOKEN, host: '127.0.0.1' });
+  const registry = buildRegistry(defs);
+  const keyring = keyringFrom({ key: Buffer.alloc(32, 7).toString('base64'), keyId: 'k1' });
+  webhookSecret = (await addWebhookSecret(t.db, keyring, { def: registry.get('observed-events')!, label: 'first', actor: 'ada' }))
+    .generated!;
+  intake = await startIntakeServer({ db: t.db, boss, registry, keyring });
 });
 afterAll(async () => {
   await worker?.stop({ timeoutMs: 2_000 });
   await boss?.stop({ graceful: false });
   await metrics?.stop();
+  await intake?.close();
   await telemetry?.shutdown();
   await sandbox?.close();
   await new Promise((resolve) => receiver.close(resolve));
@@ -191,5 +217,40 @@ describe('traces', () => {
     const [request] = sandbox.state.requests.recent({ correlationId });
     expect(request).toMatchObject({ system: 'crm', path: '/crm/v1/contacts' });
     expect(request.traceparent).toBe(`00-${http.traceId}-${http.spanId}-01`);
+  });
+
+  it("continues the sender's trace of a webhook delivery: its traceparent is the parent of the run's spans", async () => {
+    const senderTrace = '4bf92f3577b34da6a3ce929d0e0e4736';
+    const senderSpan = '00f067aa0ba902b7';
+    const body = JSON.stringify({ type: 'thing.created' });
+    const at = new Date();
+    const res = await fetch(`${intake.url}/hooks/observed-events`, {
+      method: 'POST',
+      body,
+      headers: {
+        'content-type': 'application/json',
+        'webhook-id': 'evt-traced',
+        'webhook-timestamp': String(Math.floor(at.getTime() / 1000)),
+        'webhook-signature': new Webhook(webhookSecret).sign('evt-traced', at, body),
+        traceparent: `00-${senderTrace}-${senderSpan}-01`,
+      },
+    });
+    expect(res.status).toBe(200);
+    const run = await waitFor('the event run to succeed', async () => {
+      const [row] = await t.db.select().from(runs).where(eq(runs.integration, 'observed-events'));
+      return row?.status === 'succeeded' ? row : undefined;
+    });
+    await telemetry.flush();
+    const spans = await waitFor('the spans to arrive', async () => {
+      const ours = received.filter((s) => s.name === 'webhook.receive' || attribute(s, CORRELATION_ATTRIBUTE) === run.correlationId);
+      return ours.some((s) => s.name === 'attempt') && ours.some((s) => s.name === 'HTTP GET') ? ours : undefined;
+    });
+    const [receive] = spans.filter((s) => s.name === 'webhook.receive');
+    expect(receive).toMatchObject({ traceId: senderTrace, parentSpanId: senderSpan });
+    const [attempt] = spans.filter((s) => s.name === 'attempt');
+    expect(attempt.traceId).toBe(senderTrace);
+    // The CRM stand-in received the attempt's outbound span beside the run's correlation id.
+    const [request] = sandbox.state.requests.recent({ correlationId: run.correlationId });
+    expect(request.traceparent).toMatch(new RegExp(`^00-${senderTrace}-`));
   });
 });

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { CORRELATION_ATTRIBUTE, SpanKind, withSpan } from '../observability/tracing';
+import { CORRELATION_ATTRIBUTE, incomingContext, SpanKind, withSpan } from '../observability/tracing';
 import { receiveWebhook, type IntakeDeps, type IntakeRequest } from './intake';
 
 /**
@@ -61,7 +61,12 @@ export async function answerWebhook(deps: IntakeDeps | Promise<IntakeDeps>, req:
   const headers = answerHeaders(correlationId);
   return withSpan(
     'webhook.receive',
-    { kind: SpanKind.SERVER, attributes: { [CORRELATION_ATTRIBUTE]: correlationId, 'junction.integration': req.integration } },
+    {
+      kind: SpanKind.SERVER,
+      // The sender's traceparent, when it sends one: the run this event starts continues its trace.
+      parent: incomingContext(req.headers),
+      attributes: { [CORRELATION_ATTRIBUTE]: correlationId, 'junction.integration': req.integration },
+    },
     async (span) => {
       try {
         const answer = await receiveWebhook(await deps, req);

@@ -63,6 +63,19 @@ export function contextFromTraceparent(traceparent: string | null | undefined): 
   return propagation.extract(ROOT_CONTEXT, { traceparent });
 }
 
+/**
+ * The parent of a server span for an incoming request: the active span when the server already
+ * opened one for it (Next.js continues the caller's trace itself), else the caller's W3C
+ * `traceparent` (and `tracestate`) from the request headers, else the root context. A malformed
+ * traceparent is ignored (a new trace starts).
+ */
+export function incomingContext(headers: Headers | Readonly<Record<string, string | undefined>>): Context {
+  const active = context.active();
+  if (trace.getSpan(active)) return active;
+  const get = (key: string) => (headers instanceof Headers ? headers.get(key) : headers[key]) ?? undefined;
+  return propagation.extract(ROOT_CONTEXT, { traceparent: get('traceparent'), tracestate: get('tracestate') });
+}
+
 /** Adds `traceparent` (and `tracestate`) of the active span to outbound headers. */
 export function injectTraceHeaders(headers: Headers): void {
   propagation.inject(context.active(), headers, {
