@@ -70,8 +70,20 @@ const defs = [
       },
     },
   }),
+  defineIntegration({
+    name: 'observed-held',
+    description: 'Waits for the test (or its worker stopping) on its first start, returns at once after',
+    settings: z.object({}),
+    async execute(ctx) {
+      if (heldOnce) return { processed: 0 };
+      heldOnce = true;
+      await new Promise((_resolve, reject) => ctx.signal.addEventListener('abort', () => reject(ctx.signal.reason)));
+      return { processed: 0 };
+    },
+  }),
 ] as IntegrationDefinition[];
 
+let heldOnce = false;
 let intake: IntakeListener;
 let webhookSecret: string;
 
@@ -186,6 +198,29 @@ describe('metrics', () => {
     expect(value(gauges, 'junction_breaker_state{key="observed",state="closed"}')).toBe(0);
     await t.db.delete(runs).where(eq(runs.correlationId, 'corr-queued'));
     await t.db.execute(`update breakers set state = 'closed', forced_open = false, open_until = null where key = 'observed'`);
+  });
+  it('counts a run started once when a stopping worker hands it back and another worker starts it again', async () => {
+    const started = 'junction_runs_started_total{integration="observed-held",trigger="manual"}';
+    const finished = 'junction_runs_finished_total{integration="observed-held",trigger="manual",outcome="succeeded"}';
+    const before = await scrape();
+    const { runId } = await runNow(t.db, boss, { integration: 'observed-held', triggeredBy: 'oscar', correlationId: 'corr-held' });
+    await waitFor('the first attempt to start', async () => heldOnce);
+    // A restart: the stopping worker releases the run without using up its attempt.
+    await worker.stop({ timeoutMs: 300 });
+    worker = await startPlatformWorker({
+      db: t.db,
+      boss,
+      registry: buildRegistry(defs),
+      workerId: 'obs-worker-2',
+      options: TEST_WORKER_OPTIONS,
+    });
+    await waitFor('the run to succeed', async () => {
+      const [run] = await t.db.select().from(runs).where(eq(runs.id, runId));
+      return run.status === 'succeeded';
+    });
+    const after = await scrape();
+    expect(value(after, finished) - value(before, finished)).toBe(1);
+    expect(value(after, started) - value(before, started)).toBe(1);
   });
 });
 

@@ -855,7 +855,9 @@ async function executeAttempt(
   const finish = startedAs?.finish ?? finishSucceeded;
   const metrics = platformMetrics();
   const labels = { integration: run.integration, trigger: run.trigger };
-  if (number === 1) metrics.runsStarted.inc(labels);
+  // A run's first start, once: a released, deferred or interrupted attempt hands its number back,
+  // so the next start is number 1 again (`run` is read before this start: started_at unset).
+  if (run.startedAt === null) metrics.runsStarted.inc(labels);
   const startedAt = performance.now();
   // The attempt continues the trace of the request that created the run (stored traceparent).
   const attributes = {
