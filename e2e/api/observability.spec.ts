@@ -1,5 +1,6 @@
 import { request as playwrightRequest } from '@playwright/test';
 import { METRICS_TOKEN, WORKER_METRICS_URL } from '../../playwright.config';
+import { db, e2eState } from '../db';
 import { expect, signIn, test } from '../fixtures';
 
 /** Metrics and the OpenAPI document on the running product (issue 19). */
@@ -48,4 +49,28 @@ test('metrics need the METRICS_TOKEN; the worker counts a run and the web app sh
   const after = await (await anonymous.get(WORKER_METRICS_URL, { headers: auth })).text();
   expect(value(after, 'junction_outbound_http_requests_total{integration="crm-sync",status_class="2xx"}')).toBeGreaterThan(0);
   await anonymous.dispose();
+});
+
+test("a script's traceparent on an API call is the parent of the run's trace, out to the external system", async ({ page }) => {
+  const sandbox = e2eState().sandboxUrl;
+  await signIn(page, 'oscar');
+  const traceId = '0af7651916cd43dd8448eb211c80319c';
+  const answer = await page.context().request.post('/api/integrations/crm-sync/runs', {
+    data: { dryRun: false },
+    headers: { traceparent: `00-${traceId}-b7ad6b7169203331-01` },
+  });
+  expect(answer.status()).toBe(200);
+  const { runId, deduplicated } = (await answer.json()) as { runId: string; deduplicated?: boolean };
+  expect(deduplicated ?? false).toBe(false);
+  const [run] = await db()<{ trace_parent: string | null; correlation_id: string }[]>`
+    select trace_parent, correlation_id from runs where id = ${runId}`;
+  expect(run.trace_parent).toMatch(new RegExp(`^00-${traceId}-[0-9a-f]{16}-01$`));
+  await expect
+    .poll(async () => (await db()<{ status: string }[]>`select status from runs where id = ${runId}`)[0].status, { timeout: 60_000 })
+    .toBe('succeeded');
+  const recorded = (await (await page.request.get(`${sandbox}/_admin/requests/recent?correlationId=${run.correlation_id}`)).json()) as {
+    items: { traceparent: string | null }[];
+  };
+  expect(recorded.items.length).toBeGreaterThan(0);
+  for (const item of recorded.items) expect(item.traceparent).toMatch(new RegExp(`^00-${traceId}-[0-9a-f]{16}-01$`));
 });
