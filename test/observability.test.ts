@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { eq } from 'drizzle-orm';
@@ -5,8 +6,9 @@ import type { PgBoss } from 'pg-boss';
 import { Webhook } from 'standardwebhooks';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
-import { integrations, runs } from '../db/schema';
+import { attempts, integrations, runs } from '../db/schema';
 import { defineIntegration, type IntegrationDefinition } from '../lib/platform/contract';
+import { DEFAULT_MAX_INTERRUPTIONS } from '../lib/platform/execution/runner';
 import { startPlatformWorker, type PlatformWorker } from '../lib/platform/execution/worker';
 import { keyringFrom } from '../lib/platform/governance/crypto';
 import type { IntakeListener } from '../lib/platform/intake/listener';
@@ -221,6 +223,35 @@ describe('metrics', () => {
     const after = await scrape();
     expect(value(after, finished) - value(before, finished)).toBe(1);
     expect(value(after, started) - value(before, started)).toBe(1);
+  });
+
+  it('counts a run failed for too many interruptions (its workers keep dying) as finished, failed', async () => {
+    const failed = 'junction_runs_finished_total{integration="observed",trigger="manual",outcome="failed"}';
+    const before = await scrape();
+    // Attempt 1 of a run interrupted once less than the cap, whose worker is gone (nobody holds
+    // its liveness lock): this worker's liveness sweep records the interruption and fails the run.
+    const [run] = await t.db
+      .insert(runs)
+      .values({
+        integration: 'observed',
+        trigger: 'manual',
+        triggeredBy: 'oscar',
+        correlationId: 'corr-crashing',
+        status: 'running',
+        attemptCount: 1,
+        maxAttempts: 2,
+        interruptions: DEFAULT_MAX_INTERRUPTIONS - 1,
+        startedAt: new Date(),
+        jobId: randomUUID(),
+      })
+      .returning();
+    await t.db.insert(attempts).values({ runId: run.id, runCreatedAt: run.createdAt, number: 1, jobId: run.jobId, worker: 'oom-killed' });
+    await waitFor('the sweep to fail the run', async () => {
+      const [row] = await t.db.select().from(runs).where(eq(runs.id, run.id));
+      return row.status === 'failed';
+    });
+    const after = await scrape();
+    expect(value(after, failed) - value(before, failed)).toBe(1);
   });
 });
 

@@ -1426,7 +1426,8 @@ export async function recoverLostAttempt(
   deps: RecoveryDeps,
   params: { attemptId: string; recoveredBy: string; currentJobId?: string },
 ): Promise<'recovered' | 'failed' | 'alive' | 'gone'> {
-  return deps.db.transaction(async (tx) => {
+  let lockedRun: Run | undefined;
+  const outcome = await deps.db.transaction(async (tx) => {
     const [probe] = await tx.execute<{
       run_id: string;
       worker: string | null;
@@ -1440,6 +1441,7 @@ export async function recoverLostAttempt(
     if (!probe) return 'gone';
     if (!probe.free) return 'alive';
     const locked = await lockRun(tx, probe.run_id);
+    lockedRun = locked;
     const worker = probe.worker ?? 'its worker';
     const message = probe.restarted
       ? `database unavailable: the database restarted while ${worker} ran this attempt, which ended it; noticed by ${params.recoveredBy}. This interruption did not use up an attempt`
@@ -1451,6 +1453,12 @@ export async function recoverLostAttempt(
       cancelJobId: probe.job_id && probe.job_id !== params.currentJobId ? probe.job_id : null,
     });
   });
+  // A run failed here (too many interruptions) ended without an attempt outcome of this worker:
+  // counted once it is committed, as executeAttempt counts the others.
+  if (outcome === 'failed' && lockedRun) {
+    platformMetrics().runsFinished.inc({ integration: lockedRun.integration, trigger: lockedRun.trigger, outcome: 'failed' });
+  }
+  return outcome;
 }
 
 /**
