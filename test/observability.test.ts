@@ -19,7 +19,10 @@ import { CORRELATION_ATTRIBUTE, withSpan } from '../lib/platform/observability/t
 import { gaugeRegistry, readQueueAndBreakerGauges } from '../lib/platform/read-models/metrics-gauges';
 import { buildRegistry } from '../lib/platform/registry';
 import { openBreaker } from '../lib/platform/resilience/breaker';
+import { createHttpClient } from '../lib/platform/resilience/http';
+import { oauth2Provider, parseOAuth2Config } from '../lib/platform/resilience/oauth2';
 import { runNow } from '../lib/platform/triggers/triggers';
+import { DEFAULT_CLIENT } from '../sandbox/oauth-server';
 import { startStandIns, type StandIns } from '../sandbox/stand-ins';
 import { freshDatabase, type TestDatabase } from './db';
 import { startIntakeServer } from './fixtures/intake-server';
@@ -318,5 +321,30 @@ describe('traces', () => {
     // The CRM stand-in received the attempt's outbound span beside the run's correlation id.
     const [request] = sandbox.state.requests.recent({ correlationId: run.correlationId });
     expect(request.traceparent).toMatch(new RegExp(`^00-${senderTrace}-`));
+  });
+
+  it("sends the OAuth2 token request of an attempt with the attempt's trace and correlation id, as its own client span", async () => {
+    const correlationId = 'corr-token';
+    const oauth2 = oauth2Provider(parseOAuth2Config({ tokenUrl: `${sandbox.url}/oauth/token`, scope: 'observed', ...DEFAULT_CLIENT }));
+    await withSpan('attempt', { attributes: { [CORRELATION_ATTRIBUTE]: correlationId } }, () =>
+      createHttpClient({ correlationId, integration: 'observed', oauth2 }).getJson(`${sandbox.url}/accounting/v1/journal-entries?limit=1`),
+    );
+    await telemetry.flush();
+    const spans = await waitFor('the spans to arrive', async () => {
+      const ours = received.filter((s) => attribute(s, CORRELATION_ATTRIBUTE) === correlationId);
+      return ours.some((s) => s.name === 'attempt') && ours.some((s) => s.name === 'HTTP GET') ? ours : undefined;
+    });
+    const [attempt] = spans.filter((s) => s.name === 'attempt');
+    const [token] = spans.filter((s) => s.name === 'HTTP POST');
+    expect(token).toMatchObject({ traceId: attempt.traceId, parentSpanId: attempt.spanId });
+    const sent = sandbox.state.requests.recent({ correlationId });
+    expect(sent.map((r) => [r.system, r.method])).toEqual(
+      expect.arrayContaining([
+        ['oauth', 'POST'],
+        ['accounting', 'GET'],
+      ]),
+    );
+    const tokenRequest = sent.find((r) => r.system === 'oauth')!;
+    expect(tokenRequest.traceparent).toBe(`00-${token.traceId}-${token.spanId}-01`);
   });
 });

@@ -66,8 +66,8 @@ function recordingTokens(provider: OAuth2Provider, redactor: SecretRedactor): OA
       return provider.tokenRequests;
     },
     invalidate: (token) => provider.invalidate(token),
-    async getToken() {
-      const token = await provider.getToken();
+    async getToken(request) {
+      const token = await provider.getToken(request);
       redactor.add(token);
       return token;
     },

@@ -387,7 +387,7 @@ export function createHttpClient(config: HttpClientConfig): HttpClient {
         const timeoutMs = options.timeoutMs ?? defaults.timeoutMs;
         // Token failures are the identity provider's, not the external system's: outside the breaker.
         const useAuth = config.oauth2 !== undefined && options.auth !== false;
-        const token = useAuth ? await config.oauth2!.getToken() : undefined;
+        const token = useAuth ? await config.oauth2!.getToken({ correlationId: config.correlationId }) : undefined;
         try {
           return await once(timeoutMs, token);
         } catch (error) {
@@ -395,7 +395,7 @@ export function createHttpClient(config: HttpClientConfig): HttpClient {
           config.oauth2!.invalidate(token);
           await error.response.body?.cancel().catch(() => {});
           config.log?.info(`${method} ${target} answered 401: fetching a new OAuth2 token and trying once more`);
-          return await once(timeoutMs, await config.oauth2!.getToken());
+          return await once(timeoutMs, await config.oauth2!.getToken({ correlationId: config.correlationId }));
         }
       }, config.signal);
     } catch (error) {

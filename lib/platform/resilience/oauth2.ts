@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { CredentialsError, isTransientStatus, NetworkError, TimeoutError, TransientError } from '../errors';
 import { httpUrl } from '../http-url';
+import { CORRELATION_ATTRIBUTE, injectTraceHeaders, SpanKind, SpanStatusCode, withSpan } from '../observability/tracing';
 import { SecretRedactor } from '../redaction';
 
 /** OAuth2 client credentials, as an integration's `oauth2(settings, secrets)` returns them. */
@@ -39,8 +40,11 @@ export function basicCredentials(clientId: string, clientSecret: string): string
 }
 
 export interface OAuth2Provider {
-  /** A valid access token: cached until shortly before expiry; concurrent callers share one request. */
-  getToken(): Promise<string>;
+  /**
+   * A valid access token: cached until shortly before expiry; concurrent callers share one request.
+   * A request it sends carries the caller's trace (a client span of its own) and `correlationId`.
+   */
+  getToken(request?: { correlationId?: string }): Promise<string>;
   /** Drops `token` if it is still the cached one (after a 401), so the next getToken fetches a new one. */
   invalidate(token: string): void;
   /** Token requests sent by this provider (for tests and the console). */
@@ -76,9 +80,9 @@ class ClientCredentialsProvider implements OAuth2Provider {
     }
   }
 
-  async getToken(): Promise<string> {
+  async getToken(request: { correlationId?: string } = {}): Promise<string> {
     if (this.#token && Date.now() < this.#token.refreshAt) return this.#token.value;
-    this.#pending ??= this.#fetchToken().finally(() => {
+    this.#pending ??= this.#tracedFetchToken(request.correlationId).finally(() => {
       this.#pending = undefined;
     });
     return this.#pending;
@@ -88,15 +92,36 @@ class ClientCredentialsProvider implements OAuth2Provider {
     if (this.#token?.value === token) this.#token = undefined;
   }
 
-  async #fetchToken(): Promise<string> {
+  /**
+   * The token request as a client span of the caller's trace (the attempt's), so a slow or failing
+   * identity provider shows in the trace; its traceparent and the caller's correlation id go out
+   * with it, as with every other outbound request.
+   */
+  #tracedFetchToken(correlationId: string | undefined): Promise<string> {
+    const target = new URL(this.#config.tokenUrl);
+    const attributes = {
+      'http.request.method': 'POST',
+      'url.full': `${target.origin}${target.pathname}`,
+      'server.address': target.hostname,
+      'junction.oauth2_token_request': true,
+      ...(correlationId ? { [CORRELATION_ATTRIBUTE]: correlationId } : {}),
+    };
+    return withSpan('HTTP POST', { kind: SpanKind.CLIENT, attributes }, async (span) => {
+      const headers = new Headers({ 'content-type': 'application/x-www-form-urlencoded', accept: 'application/json' });
+      if (correlationId) headers.set('x-correlation-id', correlationId);
+      injectTraceHeaders(headers);
+      return this.#fetchToken(headers, (status) => {
+        span.setAttribute('http.response.status_code', status);
+        if (status >= 400) span.setStatus({ code: SpanStatusCode.ERROR, message: `answered ${status}` });
+      });
+    });
+  }
+
+  async #fetchToken(headers: Headers, answered: (status: number) => void): Promise<string> {
     const { tokenUrl, clientId, clientSecret, scope, audience, authMethod } = this.#config;
     const form = new URLSearchParams({ grant_type: 'client_credentials' });
-    const headers: Record<string, string> = {
-      'content-type': 'application/x-www-form-urlencoded',
-      accept: 'application/json',
-    };
     if (authMethod === 'client_secret_basic') {
-      headers.authorization = `Basic ${basicCredentials(clientId, clientSecret)}`;
+      headers.set('authorization', `Basic ${basicCredentials(clientId, clientSecret)}`);
     } else {
       form.set('client_id', clientId);
       form.set('client_secret', clientSecret);
@@ -121,6 +146,7 @@ class ClientCredentialsProvider implements OAuth2Provider {
         cause: error,
       });
     }
+    answered(response.status);
     // Scrubbed of the client secret before the error text is cut short, which could leave part of it.
     const text = new SecretRedactor([clientSecret, basicCredentials(clientId, clientSecret)]).scrub(await response.text());
     let body: Record<string, unknown> = {};

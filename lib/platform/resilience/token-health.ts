@@ -103,10 +103,10 @@ export function watchTokenHealth(
       return provider.tokenRequests;
     },
     invalidate: (token) => provider.invalidate(token),
-    async getToken() {
+    async getToken(request) {
       let token: string;
       try {
-        token = await provider.getToken();
+        token = await provider.getToken(request);
       } catch (error) {
         if (!isCancelledError(error)) {
           failing = true;
