@@ -6,6 +6,7 @@ import type { PgBoss } from 'pg-boss';
 import { Webhook } from 'standardwebhooks';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
+import { connect, disconnect } from '../db/client';
 import { attempts, integrations, runs } from '../db/schema';
 import { defineIntegration, type IntegrationDefinition } from '../lib/platform/contract';
 import { DEFAULT_MAX_INTERRUPTIONS } from '../lib/platform/execution/runner';
@@ -91,6 +92,7 @@ const defs = [
 let heldOnce = false;
 let intake: IntakeListener;
 let webhookSecret: string;
+let keyring: ReturnType<typeof keyringFrom>;
 
 beforeAll(async () => {
   receiver = createServer((req, res) => {
@@ -120,7 +122,7 @@ beforeAll(async () => {
   });
   metrics = await startMetricsServer({ port: 0, token: METRICS_TOKEN, host: '127.0.0.1' });
   const registry = buildRegistry(defs);
-  const keyring = keyringFrom({ key: Buffer.alloc(32, 7).toString('base64'), keyId: 'k1' });
+  keyring = keyringFrom({ key: Buffer.alloc(32, 7).toString('base64'), keyId: 'k1' });
   webhookSecret = (await addWebhookSecret(t.db, keyring, { def: registry.get('observed-events')!, label: 'first', actor: 'ada' }))
     .generated!;
   intake = await startIntakeServer({ db: t.db, boss, registry, keyring });
@@ -256,6 +258,33 @@ describe('metrics', () => {
     const after = await scrape();
     expect(value(after, failed) - value(before, failed)).toBe(1);
   });
+
+  it('counts a webhook delivery answered 503 (the database is down) as failed, as it counts every answer but 404', async () => {
+    const series = 'junction_webhook_events_total{integration="observed-events",outcome="failed"}';
+    const before = await scrape();
+    // The intake of a process whose database is unreachable (nothing listens on port 1).
+    const down = connect('postgres://postgres@127.0.0.1:1/junction', { max: 1 });
+    const cut = await startIntakeServer({ db: down, boss, registry: buildRegistry(defs), keyring });
+    try {
+      const body = JSON.stringify({ type: 'thing.created' });
+      const at = new Date();
+      const res = await fetch(`${cut.url}/hooks/observed-events`, {
+        method: 'POST',
+        body,
+        headers: {
+          'content-type': 'application/json',
+          'webhook-id': 'evt-outage',
+          'webhook-timestamp': String(Math.floor(at.getTime() / 1000)),
+          'webhook-signature': new Webhook(webhookSecret).sign('evt-outage', at, body),
+        },
+      });
+      expect(res.status).toBe(503);
+    } finally {
+      await cut.close();
+      await disconnect(down);
+    }
+    expect(value(await scrape(), series) - value(before, series)).toBe(1);
+  });
 });
 
 describe('traces', () => {
@@ -314,8 +343,9 @@ describe('traces', () => {
       const ours = received.filter((s) => s.name === 'webhook.receive' || attribute(s, CORRELATION_ATTRIBUTE) === run.correlationId);
       return ours.some((s) => s.name === 'attempt') && ours.some((s) => s.name === 'HTTP GET') ? ours : undefined;
     });
-    const [receive] = spans.filter((s) => s.name === 'webhook.receive');
-    expect(receive).toMatchObject({ traceId: senderTrace, parentSpanId: senderSpan });
+    // Its webhook.receive span (other tests deliver too) continues the sender's span.
+    const receive = spans.filter((s) => s.name === 'webhook.receive').find((s) => s.parentSpanId === senderSpan);
+    expect(receive?.traceId).toBe(senderTrace);
     const [attempt] = spans.filter((s) => s.name === 'attempt');
     expect(attempt.traceId).toBe(senderTrace);
     // The CRM stand-in received the attempt's outbound span beside the run's correlation id.

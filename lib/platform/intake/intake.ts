@@ -86,7 +86,15 @@ async function reject(
 }
 
 export async function receiveWebhook(deps: IntakeDeps, req: IntakeRequest): Promise<IntakeAnswer> {
-  const answer = await answerDelivery(deps, req);
+  let answer: IntakeAnswer;
+  try {
+    answer = await answerDelivery(deps, req);
+  } catch (error) {
+    // Not stored (an outage: the sender gets a 503 and retries). Thrown only past the unknown
+    // endpoint's 404, so the name is one of ours.
+    recordWebhookIntake(req.integration, 'failed');
+    throw error;
+  }
   // Unknown endpoints are not counted: their names come from the caller and would be labels.
   if (answer.status !== 404) {
     recordWebhookIntake(req.integration, answer.status !== 200 ? 'rejected' : answer.body.duplicate ? 'duplicate' : 'accepted');

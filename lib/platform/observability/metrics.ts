@@ -64,7 +64,7 @@ function create(): PlatformMetrics {
     }),
     webhookEvents: new Counter({
       name: 'junction_webhook_events_total',
-      help: 'Inbound webhook events, by integration and outcome (accepted, duplicate, rejected): incremented by the intake through recordWebhookIntake().',
+      help: 'Inbound webhook events, by integration and outcome (accepted, duplicate, rejected, failed: not stored, answered 503): incremented by the intake through recordWebhookIntake().',
       labelNames: ['integration', 'outcome'],
       registers,
     }),
@@ -99,7 +99,7 @@ export function statusClass(status: number): string {
  * The hook for inbound webhook intake: call once per received event with what became of it.
  * Kept here, beside the other counters, so the intake needs no metrics code of its own.
  */
-export function recordWebhookIntake(integration: string, outcome: 'accepted' | 'duplicate' | 'rejected'): void {
+export function recordWebhookIntake(integration: string, outcome: 'accepted' | 'duplicate' | 'rejected' | 'failed'): void {
   platformMetrics().webhookEvents.inc({ integration, outcome });
 }
 
