@@ -45,7 +45,7 @@ function create(): PlatformMetrics {
     }),
     attemptDuration: new Histogram({
       name: 'junction_attempt_duration_seconds',
-      help: 'Duration of attempts, from start to recorded outcome, by integration and outcome (succeeded, failed, retrying, deferred, cancelled).',
+      help: 'Duration of attempts, from start to recorded outcome, by integration and outcome (succeeded, failed, retrying, deferred, cancelled, released, interrupted).',
       labelNames: ['integration', 'outcome'],
       buckets: [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600],
       registers,
