@@ -67,9 +67,11 @@ describe('proxy', () => {
     },
   );
 
-  it('still refuses an anonymous call to the rest of the API with 401', async () => {
+  it('still refuses an anonymous call to the rest of the API with 401, a Bearer challenge and both ways in', async () => {
     const res = await answer('/api/runs');
     expect(res.status).toBe(401);
+    expect(res.headers.get('www-authenticate')).toBe('Bearer realm="junction"');
+    expect(((await res.json()) as { error: string }).error).toMatch(/sign in at \/signin.*Authorization: Bearer <API token>/);
   });
 });
 

@@ -49,7 +49,10 @@ const sessionGuard = auth((req) => {
     // it (lib/server/route.ts). Pages and server actions only know sessions, so a token alone gets
     // the sign-in redirect there.
     if (req.headers.get('authorization')) return NextResponse.next();
-    return NextResponse.json({ error: 'Not signed in: sign in at /signin first.' }, { status: 401 });
+    return NextResponse.json(
+      { error: 'Not signed in: sign in at /signin first, or send Authorization: Bearer <API token>.' },
+      { status: 401, headers: { 'www-authenticate': 'Bearer realm="junction"' } },
+    );
   }
   const url = new URL('/signin', req.nextUrl.origin);
   if (pathname !== '/') url.searchParams.set('callbackUrl', `${pathname}${search}`);

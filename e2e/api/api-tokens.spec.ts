@@ -89,6 +89,8 @@ test('a viewer token cannot mutate, and bad or expired tokens get 401 with a cle
   const expired = await viewer.get('/api/runs');
   expect(expired.status()).toBe(401);
   expect(((await expired.json()) as { error: string }).error).toMatch(/expired on/);
+  // RFC 6750: a refused bearer token is answered with the challenge, so clients know what failed.
+  expect(expired.headers()['www-authenticate']).toMatch(/^Bearer realm="junction", error="invalid_token"/);
   await viewer.dispose();
 
   const anonymous = await playwrightRequest.newContext({ baseURL });
@@ -100,7 +102,13 @@ test('a viewer token cannot mutate, and bad or expired tokens get 401 with a cle
     const answer = await anonymous.get('/api/runs', { headers: { Authorization: header } });
     expect(answer.status(), header).toBe(401);
     expect(((await answer.json()) as { error: string }).error).toMatch(message);
+    expect(answer.headers()['www-authenticate'], header).toMatch(/^Bearer realm="junction"/);
   }
+  // No credentials at all: the challenge, and a message that names both ways in.
+  const none = await anonymous.get('/api/runs');
+  expect(none.status()).toBe(401);
+  expect(none.headers()['www-authenticate']).toBe('Bearer realm="junction"');
+  expect(((await none.json()) as { error: string }).error).toMatch(/Authorization: Bearer <API token>/);
   await anonymous.dispose();
 });
 

@@ -62,6 +62,14 @@ export async function authorizeRequest(request: Request, required: Role): Promis
 }
 
 /**
+ * The RFC 6750 challenge of a 401: `invalid_token` when the request carried credentials that were
+ * refused (a bad, expired or revoked token), bare when it carried none (no session).
+ */
+function bearerChallenge(request: Request): string {
+  return request.headers.has('authorization') ? 'Bearer realm="junction", error="invalid_token"' : 'Bearer realm="junction"';
+}
+
+/**
  * Every route handler goes through here: same-origin check for mutations, session, role, zod on
  * the input (JSON body for mutations, query string for reads), then the work; errors become JSON
  * with a status and a message a person can act on. A mutation with an `Idempotency-Key` header
@@ -95,7 +103,7 @@ export function route<S extends z.ZodType>(options: {
     const access = await authorizeRequest(request, options.role);
     if (!access.ok) {
       const { status, ...body } = errorAnswer(access.error);
-      return NextResponse.json(body, { status });
+      return NextResponse.json(body, { status, headers: status === 401 ? { 'www-authenticate': bearerChallenge(request) } : {} });
     }
     let raw: unknown = {};
     if (MUTATING.has(request.method)) {
