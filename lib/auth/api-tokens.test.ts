@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { apiTokens, auditLog } from '../../db/schema';
 import { freshDatabase, type TestDatabase } from '../../test/db';
 import { AppError } from '../platform/errors';
-import { authenticateApiToken, createApiToken, hashApiToken, listApiTokens, revokeApiToken } from './api-tokens';
+import { authenticateApiToken, createApiToken, hashApiToken, listApiTokens, revokeApiToken, tokenRoleRefusal } from './api-tokens';
 import { updateUser, upsertSignedInUser } from './users';
 
 let t: TestDatabase;
@@ -141,7 +141,12 @@ describe('API tokens', () => {
       creator: { id: otherAdminId, actor: 'ed@x' },
     });
     await updateUser(t.db, { userId: otherAdminId, role: 'viewer', actor: 'ada@x' });
-    expect(await authenticateApiToken(t.db, value)).toMatchObject({ ok: true, role: 'viewer' });
+    const capped = await authenticateApiToken(t.db, value);
+    expect(capped).toMatchObject({ ok: true, role: 'viewer' });
+    // The 403 says why an operator token acts as a viewer: the admin sees 'operator' on its row.
+    expect(capped.ok && tokenRoleRefusal(capped, 'operator')).toBe(
+      "This needs the operator role; API token 'ed-script' is an operator token but acts as a viewer, the current role of its creator (ed@x). Ask an admin to restore the creator's role or create a new token.",
+    );
     await updateUser(t.db, { userId: otherAdminId, disabled: true, actor: 'ada@x' });
     expect(await authenticateApiToken(t.db, value)).toMatchObject({ ok: false, error: expect.stringContaining('is disabled') });
   });

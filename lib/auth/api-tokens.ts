@@ -193,3 +193,15 @@ export async function authenticateApiToken(db: DatabaseOrTransaction, value: str
   const { tokenHash: _hash, ...view } = token;
   return { ok: true, token: view, userId: token.createdByUserId, actor: tokenActor(token), role };
 }
+
+/**
+ * The 403 for a token whose role is too low: names the role needed and, when the token acts below
+ * its own role because its creator was demoted, says so (the token page still shows its own role).
+ */
+export function tokenRoleRefusal(auth: Extract<TokenAuthentication, { ok: true }>, required: Role): string {
+  const { token, role } = auth;
+  if (token.role === role) {
+    return `This needs the ${required} role; API token '${token.name}' has the ${role} role. Ask an admin for a token with more access.`;
+  }
+  return `This needs the ${required} role; API token '${token.name}' is ${token.role === 'operator' ? 'an' : 'a'} ${token.role} token but acts as a ${role}, the current role of its creator (${token.createdBy}). Ask an admin to restore the creator's role or create a new token.`;
+}

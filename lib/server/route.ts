@@ -4,7 +4,7 @@ import { NextResponse } from 'next/server';
 import { z } from 'zod';
 import type { DatabaseOrTransaction } from '../../db/client';
 import type { Role } from '../../db/schema';
-import { authenticateApiToken } from '../auth/api-tokens';
+import { authenticateApiToken, tokenRoleRefusal } from '../auth/api-tokens';
 import { authorize, type Authorization, type SessionUser } from '../auth/guards';
 import { hasRole } from '../auth/roles';
 import { AppError } from '../platform/errors';
@@ -47,13 +47,7 @@ export async function authorizeRequest(request: Request, required: Role): Promis
   const result = await authenticateApiToken(getDb(), match[1]);
   if (!result.ok) return { ok: false, error: new AppError('unauthenticated', result.error) };
   if (!hasRole(result.role, required)) {
-    return {
-      ok: false,
-      error: new AppError(
-        'forbidden',
-        `This needs the ${required} role; API token '${result.token.name}' has the ${result.role} role. Ask an admin for a token with more access.`,
-      ),
-    };
+    return { ok: false, error: new AppError('forbidden', tokenRoleRefusal(result, required)) };
   }
   return {
     ok: true,
