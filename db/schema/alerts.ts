@@ -51,7 +51,8 @@ export type Incident = typeof incidents.$inferSelect;
 
 /**
  * The latest recovery handled per (integration, kind), whether or not it closed an incident: a
- * failure older than it never opens an incident, however late it is handled (migration 0027).
+ * failure older than it never leaves an incident open, however late it is handled (migration
+ * 0027); one no incident spans is recorded closed at this time (incidents.ts).
  */
 export const incidentRecoveries = pgTable(
   'incident_recoveries',

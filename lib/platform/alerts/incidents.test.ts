@@ -104,24 +104,75 @@ describe('incidents', () => {
       ? { type, at: at(minute), breakerKey: key, integrations: [key], error: '503', openUntil: at(minute + 1) }
       : { type, at: at(minute), breakerKey: key, integrations: [key] };
 
-  it('never opens an incident for a failure older than a recovery, however late it is handled', async () => {
+  it('records a failure handled after its recovery as an incident closed at once, with one alert saying both', async () => {
     // The closing is handled first and finds nothing open (another worker, a retried event job).
-    expect((await handle(breaker('breaker.closed', 'reordered', 2)))[0]).toMatchObject({ change: 'none' });
-    // The opening it ended, handled later (here 7 months on): no incident, no alert.
-    expect((await handle(breaker('breaker.opened', 'reordered', 1)))[0]).toMatchObject({ change: 'none' });
-    expect(await openIncidents(t.db, { integration: 'reordered' })).toEqual([]);
-    // Another kind of the same integration is not ended by it.
-    expect((await handle(failed('reordered', 1)))[0]).toMatchObject({ change: 'opened' });
-    // The next real outage is a new incident with its own alert, not a count on a stale one.
-    expect((await handle(breaker('breaker.opened', 'reordered', 3)))[0]).toMatchObject({ change: 'opened' });
-    expect((await openIncidents(t.db, { integration: 'reordered' })).map((i) => i.kind).sort()).toEqual(['breaker_open', 'run_failed']);
+    expect((await handle(breaker('breaker.closed', 'unseen', 2)))[0]).toMatchObject({ change: 'none' });
+    // The opening it ended, handled later: the outage happened, so the channels are told, once.
+    expect((await handle(breaker('breaker.opened', 'unseen', 1)))[0]).toMatchObject({ change: 'reported_late' });
+    expect(await openIncidents(t.db, { integration: 'unseen' })).toEqual([]);
+    expect(await incidentsOf('unseen')).toMatchObject([
+      { kind: 'breaker_open', openedAt: new Date(at(1)), closedAt: new Date(at(2)), eventCount: 1, lastError: '503' },
+    ]);
+    const [alert] = await alertsOf('unseen');
+    expect(alert.body).toMatchObject({ kind: 'breaker_open', since: at(1), at: at(2), lastError: '503' });
+    expect(alert.title).toBe("unseen: circuit breaker 'unseen' opened, already recovered");
+    expect(alert.body.text).toContain(`Since: ${at(1)}`);
+    expect(alert.body.text).toContain(`Already recovered at ${at(2)}: the circuit breaker closed and requests flow again.`);
+    // Another kind of the same integration is not ended by that recovery.
+    expect((await handle(failed('unseen', 1)))[0]).toMatchObject({ change: 'opened' });
+    await handle(succeeded('unseen', 2));
+    // The next outage opens a new incident and alerts as usual.
+    expect((await handle(breaker('breaker.opened', 'unseen', 3)))[0]).toMatchObject({ change: 'opened' });
+    expect((await handle(breaker('breaker.closed', 'unseen', 4)))[0]).toMatchObject({ change: 'closed' });
+    const breakerIncidents = (await incidentsOf('unseen')).filter((i) => i.kind === 'breaker_open');
+    expect(breakerIncidents.map((i) => [i.openedAt.toISOString(), i.closedAt?.toISOString()])).toEqual([
+      [at(1), at(2)],
+      [at(3), at(4)],
+    ]);
+    const breakerAlerts = (await alertsOf('unseen')).filter((a) => a.body.kind === 'breaker_open');
+    expect(breakerAlerts.map((a) => a.event)).toEqual(['recovered', 'opened', 'recovered']);
   });
 
-  it('ignores a failure older than an incident that has opened and closed since', async () => {
+  it('records a late failure once, however often it is handled', async () => {
     await handle(failed('older', 5));
     await handle(succeeded('older', 7));
+    // Older than the incident that opened and closed since: whether it recovered in between is not
+    // known, so it is reported, closed at the recovery that came after it.
+    expect((await handle(failed('older', 3)))[0]).toMatchObject({ change: 'reported_late' });
+    // Its event job retried, and handled by two workers at once: nothing more.
     expect((await handle(failed('older', 3)))[0]).toMatchObject({ change: 'none' });
+    const again = await Promise.all([handle(failed('older', 3)), handle(failed('older', 3))]);
+    expect(again.flat().map((c) => c.change)).toEqual(['none', 'none']);
     expect(await openIncidents(t.db, { integration: 'older' })).toEqual([]);
+    expect((await incidentsOf('older')).map((i) => [i.openedAt.toISOString(), i.closedAt?.toISOString()])).toEqual([
+      [at(3), at(7)],
+      [at(5), at(7)],
+    ]);
+    expect((await alertsOf('older')).map((a) => `${a.event}:${a.body.since}`)).toEqual([
+      `opened:${at(4)}`,
+      `recovered:${at(5)}`,
+      `recovered:${at(2)}`,
+    ]);
+  });
+
+  it('counts a failure older than the open incident from its time, so its retry after the recovery sends nothing', async () => {
+    await handle(failed('retried', 5));
+    expect((await handle(failed('retried', 3)))[0]).toMatchObject({ change: 'counted' });
+    await handle(succeeded('retried', 7));
+    // The job of the failure at 3 is retried (its first try committed, then lost its answer).
+    expect((await handle(failed('retried', 3)))[0]).toMatchObject({ change: 'none' });
+    expect(await incidentsOf('retried')).toMatchObject([{ openedAt: new Date(at(3)), closedAt: new Date(at(7)), eventCount: 2 }]);
+    expect((await alertsOf('retried')).map((a) => a.event)).toEqual(['opened', 'recovered']);
+  });
+
+  it('sends nothing for a failure inside an incident a recovery closed, however late it is handled', async () => {
+    await handle(failed('inside', 10));
+    await handle(failed('inside', 12));
+    await handle(succeeded('inside', 20));
+    // A failure at 15 was never handled before the recovery: it is covered by the alerted incident.
+    expect((await handle(failed('inside', 15)))[0]).toMatchObject({ change: 'none' });
+    expect(await incidentsOf('inside')).toMatchObject([{ openedAt: new Date(at(10)), closedAt: new Date(at(20)), eventCount: 2 }]);
+    expect((await alertsOf('inside')).map((a) => a.event)).toEqual(['opened', 'recovered']);
   });
 
   it('leaves nothing open when a failure and its recovery are handled at the same time by two workers', async () => {
@@ -129,8 +180,9 @@ describe('incidents', () => {
       const key = `concurrent-${round}`;
       await Promise.all([handle(breaker('breaker.opened', key, 1)), handle(breaker('breaker.closed', key, 2))]);
       expect(await openIncidents(t.db, { integration: key })).toEqual([]);
-      // The opening handled first: opened and recovered; the closing first: the opening is ignored.
-      expect([['opened', 'recovered'], []]).toContainEqual((await alertsOf(key)).map((a) => a.event));
+      // The opening handled first: opened and recovered; the closing first: one alert saying both.
+      expect([['opened', 'recovered'], ['recovered']]).toContainEqual((await alertsOf(key)).map((a) => a.event));
+      expect(await incidentsOf(key)).toMatchObject([{ openedAt: new Date(at(1)), closedAt: new Date(at(2)) }]);
     }
   });
 
@@ -224,11 +276,22 @@ describe('recovery hold', () => {
     }
   });
 
-  it('lets nothing hold a recovery that has no open incident, and alerts nobody', async () => {
+  it('counts a failure handled after the held recovery on the incident it holds, which still closes', async () => {
+    await handleHeld(failed('behind', 1));
+    expect((await handleHeld(succeeded('behind', 5)))[0]).toMatchObject({ change: 'held' });
+    expect((await handleHeld(failed('behind', 3)))[0]).toMatchObject({ change: 'counted' });
+    const [held] = await heldRecoveries('behind');
+    expect((await handleHeld(held.data))[0]).toMatchObject({ change: 'closed' });
+    expect(await incidentsOf('behind')).toMatchObject([{ eventCount: 2, closedAt: new Date(at(5)) }]);
+    expect((await alertsOf('behind')).map((a) => a.event)).toEqual(['opened', 'recovered']);
+  });
+
+  it('lets nothing hold a recovery that has no open incident; the failure it ended, handled after it, opens nothing', async () => {
     expect((await handleHeld(succeeded('calm', 5)))[0]).toMatchObject({ change: 'none' });
     expect(await heldRecoveries('calm')).toEqual([]);
-    // The failure it ended, handled after it: nothing opens.
-    expect((await handleHeld(failed('calm', 4)))[0]).toMatchObject({ change: 'none' });
-    expect(await alertsOf('calm')).toEqual([]);
+    expect((await handleHeld(failed('calm', 4)))[0]).toMatchObject({ change: 'reported_late' });
+    expect(await openIncidents(t.db, { integration: 'calm' })).toEqual([]);
+    expect(await heldRecoveries('calm')).toEqual([]);
+    expect((await alertsOf('calm')).map((a) => a.event)).toEqual(['recovered']);
   });
 });

@@ -1,4 +1,4 @@
-import { and, eq, getTableColumns, gt, isNull, lte, sql } from 'drizzle-orm';
+import { and, eq, getTableColumns, gt, gte, isNull, lte, or, sql } from 'drizzle-orm';
 import type { PgBoss } from 'pg-boss';
 import type { Database, DatabaseOrTransaction } from '../../../db/client';
 import { incidentRecoveries, incidents, type Incident } from '../../../db/schema';
@@ -6,6 +6,7 @@ import { emitPlatformEvent, type PlatformEvent } from '../execution/events';
 import { txEventSender } from '../execution/queue';
 import { raiseAlert } from './delivery';
 import {
+  alreadyRecoveredMessage,
   auditChainBrokenMessage,
   breakerOpenedMessage,
   credentialsFailingMessage,
@@ -38,14 +39,19 @@ import {
  * down): every recovery handled is remembered per (integration, kind) (incident_recoveries), and a
  * failure older than the latest one never opens an incident, however late it is handled (a breaker
  * announces its closing once, so an incident opened by it would stay open for good and the next
- * outage would only be counted on it, without an alert). A recovery older than the open incident
- * does not close it.
+ * outage would only be counted on it, without an alert). Unless an incident of its kind already
+ * spans it (a duplicate or retried event: ignored, or counted while that incident is open), such a
+ * failure is an outage nobody was told of: it is recorded as an incident opened at its time and
+ * closed at once at that recovery's, with ONE alert saying both. A recovery older than the open
+ * incident does not close it.
  */
 
 export type IncidentChange =
   | { change: 'opened'; incidentId: string; integration: string; kind: IncidentKind; alertId: string }
   | { change: 'held'; incidentId: string; integration: string; kind: IncidentKind; closesAfter: string }
   | { change: 'counted'; incidentId: string; integration: string; kind: IncidentKind }
+  /** A failure handled after its recovery: its incident is recorded closed, with one alert. */
+  | { change: 'reported_late'; incidentId: string; integration: string; kind: IncidentKind; alertId: string }
   | { change: 'closed'; incidentId: string; integration: string; kind: IncidentKind; alertId: string }
   | { change: 'none'; integration: string; kind: IncidentKind };
 
@@ -81,8 +87,15 @@ function integrationsOf(event: PlatformEvent): string[] {
   return 'integrations' in event ? [...new Set(event.integrations)] : [event.integration];
 }
 
-/** Opens the incident or counts one more event on the open one. Null: the event is older than a recovery. */
-async function openOrCount(tx: DatabaseOrTransaction, o: Opening): Promise<{ incident: Incident; opened: boolean } | null> {
+type Applied =
+  { change: 'opened' | 'counted'; incident: Incident } | { change: 'reported_late'; incident: Incident; recoveredAt: Date } | null;
+
+/**
+ * Opens the incident or counts one more event on the open one. A failure older than the latest
+ * recovery is recorded closed at that recovery ('reported_late') unless an incident already spans
+ * it: null when that one is closed.
+ */
+async function openOrCount(tx: DatabaseOrTransaction, o: Opening): Promise<Applied> {
   // A recovery after the failure ended it, whether or not it closed anything, however long ago.
   const [superseded] = await tx
     .select({ at: incidentRecoveries.recoveredAt })
@@ -90,7 +103,38 @@ async function openOrCount(tx: DatabaseOrTransaction, o: Opening): Promise<{ inc
     .where(
       and(eq(incidentRecoveries.integration, o.integration), eq(incidentRecoveries.kind, o.kind), gt(incidentRecoveries.recoveredAt, o.at)),
     );
-  if (superseded) return null;
+  if (superseded) {
+    // Spanned by an incident: already alerted. Counted on it while it is open (its recovery held).
+    const [spanning] = await tx
+      .select({ closedAt: incidents.closedAt })
+      .from(incidents)
+      .where(
+        and(
+          eq(incidents.integration, o.integration),
+          eq(incidents.kind, o.kind),
+          lte(incidents.openedAt, o.at),
+          or(isNull(incidents.closedAt), gte(incidents.closedAt, o.at)),
+        ),
+      )
+      .limit(1);
+    if (spanning?.closedAt) return null;
+    if (!spanning) {
+      const [incident] = await tx
+        .insert(incidents)
+        .values({
+          integration: o.integration,
+          kind: o.kind,
+          openedAt: o.at,
+          closedAt: superseded.at,
+          lastEventAt: o.at,
+          lastError: o.error,
+          runId: o.runId,
+          eventCount: 1,
+        })
+        .returning();
+      return { change: 'reported_late', incident, recoveredAt: superseded.at };
+    }
+  }
   const [row] = await tx
     .insert(incidents)
     .values({
@@ -106,6 +150,8 @@ async function openOrCount(tx: DatabaseOrTransaction, o: Opening): Promise<{ inc
       target: [incidents.integration, incidents.kind],
       targetWhere: sql`closed_at is null`,
       set: {
+        // From its oldest failure: that failure's retry, handled after the recovery, is covered by it.
+        openedAt: sql`least(${incidents.openedAt}, excluded.opened_at)`,
         eventCount: sql`${incidents.eventCount} + 1`,
         lastEventAt: sql`greatest(${incidents.lastEventAt}, excluded.last_event_at)`,
         lastError: sql`case when excluded.last_event_at >= ${incidents.lastEventAt} then coalesce(excluded.last_error, ${incidents.lastError}) else ${incidents.lastError} end`,
@@ -113,10 +159,10 @@ async function openOrCount(tx: DatabaseOrTransaction, o: Opening): Promise<{ inc
     })
     .returning({ ...getTableColumns(incidents), inserted: sql<boolean>`(xmax = 0)` });
   const { inserted, ...incident } = row;
-  return { incident, opened: inserted };
+  return { change: inserted ? 'opened' : 'counted', incident };
 }
 
-/** Remembers the latest recovery of (integration, kind): no failure older than it opens an incident. */
+/** Remembers the latest recovery of (integration, kind): no failure older than it leaves an incident open. */
 async function noteRecovery(tx: DatabaseOrTransaction, p: { integration: string; kind: IncidentKind; at: Date }): Promise<void> {
   await tx
     .insert(incidentRecoveries)
@@ -238,15 +284,19 @@ export async function handlePlatformEvent(
         const result = await openOrCount(tx, { integration, kind: openingKind, at, ...openingDetails(event) });
         if (!result) {
           changes.push({ change: 'none', integration, kind: openingKind });
-        } else if (result.opened) {
+        } else if (result.change === 'counted') {
+          changes.push({ change: 'counted', incidentId: result.incident.id, integration, kind: openingKind });
+        } else {
+          const opening = openingMessage(event, result.incident, integration, appUrl);
           const { alertId } = await raiseAlert(tx, {
             boss,
             incidentId: result.incident.id,
-            message: openingMessage(event, result.incident, integration, appUrl),
+            message:
+              result.change === 'reported_late'
+                ? alreadyRecoveredMessage(opening, { kind: openingKind, recoveredAt: result.recoveredAt.toISOString() })
+                : opening,
           });
-          changes.push({ change: 'opened', incidentId: result.incident.id, integration, kind: openingKind, alertId });
-        } else {
-          changes.push({ change: 'counted', incidentId: result.incident.id, integration, kind: openingKind });
+          changes.push({ change: result.change, incidentId: result.incident.id, integration, kind: openingKind, alertId });
         }
       } else if (closingKind) {
         await noteRecovery(tx, { integration, kind: closingKind, at });

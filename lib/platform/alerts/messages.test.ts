@@ -1,6 +1,7 @@
 import { createHmac } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import {
+  alreadyRecoveredMessage,
   breakerOpenedMessage,
   emailContent,
   recoveredMessage,
@@ -129,5 +130,36 @@ describe('alert messages', () => {
       runUrl: 'http://localhost:3000/runs/r-9',
     });
     expect(recovered.text).toContain('open since 2026-05-01T02:00:00.000Z is closed after 5 failures');
+  });
+
+  it('say what failed, since when, and that it had already recovered, on every channel, when reported after the recovery', () => {
+    const late = alreadyRecoveredMessage(failed, { kind: 'run_failed', recoveredAt: '2026-05-01T02:30:00.000Z' });
+    expect(late).toMatchObject({
+      event: 'incident.recovered',
+      kind: 'run_failed',
+      title: 'accounting-export: run failed (retries exhausted), already recovered',
+      since: '2026-05-01T02:00:00.000Z',
+      at: '2026-05-01T02:30:00.000Z',
+      attempts: 4,
+      runUrl: failed.runUrl,
+      lastError: failed.lastError,
+    });
+    for (const part of [
+      "Integration 'accounting-export' failed",
+      'Failing since: 2026-05-01T02:00:00.000Z',
+      'Already recovered at 2026-05-01T02:30:00.000Z: runs succeed again.',
+      'nothing is left open',
+    ]) {
+      expect(late.text).toContain(part);
+    }
+    // Nothing is open to count further failures on.
+    expect(late.text).not.toContain('Further failures are counted');
+    expect(JSON.parse(webhookBody(late))).toMatchObject({ event: 'incident.recovered', since: late.since, at: late.at });
+    expect(slackPayload(late).text).toBe(':white_check_mark: accounting-export: run failed (retries exhausted), already recovered');
+    expect(JSON.stringify(slackPayload(late).blocks)).toContain('Already recovered at 2026-05-01T02:30:00.000Z');
+    const mail = emailContent(late);
+    expect(mail.subject).toBe('[Junction] accounting-export: run failed (retries exhausted), already recovered');
+    expect(mail.html).toContain('<p>Already recovered at 2026-05-01T02:30:00.000Z: runs succeed again.</p>');
+    expect(mail.html).toContain(`<a href="${failed.runUrl}">`);
   });
 });

@@ -55,6 +55,11 @@ function lines(parts: (string | null | false | undefined)[]): string {
   return parts.filter((p): p is string => typeof p === 'string' && p !== '').join('\n');
 }
 
+/** Said by an opening message only while its incident is open (not by one reported already recovered). */
+const RUNS_COUNTED_WHILE_OPEN = 'Further failures are counted on this incident without new alerts until the integration recovers.';
+const EVENTS_COUNTED_WHILE_OPEN =
+  'Further failed events are counted on this incident without new alerts; it closes when no failed event is left.';
+
 const FAILURE_REASON: Record<'retries_exhausted' | 'permanent' | 'retry_budget' | 'interrupted', string> = {
   retries_exhausted: 'retries exhausted',
   permanent: 'permanent error, not retried',
@@ -93,7 +98,7 @@ export function runFailedMessage(p: {
       `Last error: ${lastError ?? 'none recorded'}`,
       p.correlationId && `Correlation id: ${p.correlationId}`,
       `Run: ${url}`,
-      'Further failures are counted on this incident without new alerts until the integration recovers.',
+      RUNS_COUNTED_WHILE_OPEN,
     ]),
     runId: p.runId,
     runUrl: url,
@@ -216,7 +221,7 @@ export function eventsFailedMessage(p: {
       p.correlationId && `Correlation id: ${p.correlationId}`,
       `Run: ${runUrl(p.appUrl, p.runId)}`,
       `Failed events: ${url}`,
-      'Further failed events are counted on this incident without new alerts; it closes when no failed event is left.',
+      EVENTS_COUNTED_WHILE_OPEN,
     ]),
     runId: p.runId,
     runUrl: runUrl(p.appUrl, p.runId),
@@ -339,6 +344,27 @@ export function recoveredMessage(p: {
     lastError: p.lastError,
     eventCount: p.eventCount,
     at: p.at,
+  };
+}
+
+/**
+ * The one alert of a failure that reached alerting only after the recovery that ended it (a
+ * retried event job, another worker, a worker that was down): what failed and when, as its opening
+ * message says, and that it had already recovered. Its incident is recorded closed, so it is sent
+ * as a recovery: a receiver that tracks incidents by event is left with nothing open.
+ */
+export function alreadyRecoveredMessage(opening: AlertMessage, p: { kind: IncidentKind; recoveredAt: string }): AlertMessage {
+  return {
+    ...opening,
+    event: 'incident.recovered',
+    title: `${opening.title}, already recovered`,
+    text: lines([
+      ...opening.text.split('\n').filter((line) => line !== RUNS_COUNTED_WHILE_OPEN && line !== EVENTS_COUNTED_WHILE_OPEN),
+      `Already recovered at ${p.recoveredAt}: ${RECOVERED_WHAT[p.kind]}.`,
+      'This failure reached alerting only after that recovery, so its incident is recorded closed: nothing is left open.',
+    ]),
+    eventCount: 1,
+    at: p.recoveredAt,
   };
 }
 

@@ -66,7 +66,8 @@ async function startWorkers() {
   }
 }
 
-const at = (ms: number) => new Date(Date.now() - 60_000 + ms).toISOString();
+const start = Date.now() - 60_000;
+const at = (ms: number) => new Date(start + ms).toISOString();
 
 describe('two alerting workers', () => {
   it('turn a backlog of 40 failures and a breaker opening and closing, split across their batches, into one alert and one recovery each', async () => {
@@ -100,7 +101,7 @@ describe('two alerting workers', () => {
     await startWorkers();
 
     // Whichever worker handles what first: the closing handled before the opening it ended leaves
-    // no breaker incident at all (an event older than a recovery never opens one).
+    // the breaker incident recorded closed, with one alert saying both.
     const settled = await waitFor(
       'every event handled, no incident open and every alert delivered',
       async () => {
@@ -115,20 +116,78 @@ describe('two alerting workers', () => {
       },
       30_000,
     );
-    const pairs = [
-      ['opened:run_failed', 'recovered:run_failed'],
+    const orders = [
+      ['opened:run_failed', 'recovered:breaker_open', 'recovered:run_failed'],
       ['opened:breaker_open', 'opened:run_failed', 'recovered:breaker_open', 'recovered:run_failed'],
     ];
-    expect(pairs).toContainEqual(settled.map((a) => `${a.event}:${a.body.kind}`).sort());
+    expect(orders).toContainEqual(settled.map((a) => `${a.event}:${a.body.kind}`).sort());
     const rows = await t.db.select().from(incidents).where(eq(incidents.integration, name));
-    expect(rows.map((r) => [r.kind, r.eventCount]).sort()).toEqual(
-      settled.length === 4
-        ? [
-            ['breaker_open', 1],
-            ['run_failed', 40],
-          ]
-        : [['run_failed', 40]],
-    );
+    expect(rows.map((r) => [r.kind, r.eventCount, r.openedAt.toISOString(), r.closedAt?.toISOString()]).sort()).toEqual([
+      ['breaker_open', 1, at(100), at(150)],
+      ['run_failed', 40, at(0), at(600)],
+    ]);
     expect(http.on('/ops')).toHaveLength(settled.length);
+  });
+
+  it('tell the channels once of a breaker opening they handle after its closing, and alert on the next outage as usual', async () => {
+    const name = 'reordered';
+    await t.db.insert(integrations).values({ name, breakerKey: name, alertRouting: { channelIds: [channelId] } });
+    const opened = (ms: number): PlatformEvent => ({
+      type: 'breaker.opened',
+      at: at(ms),
+      breakerKey: name,
+      integrations: [name],
+      error: '503 (down)',
+      openUntil: at(ms + 50),
+    });
+    const closed = (ms: number): PlatformEvent => ({ type: 'breaker.closed', at: at(ms), breakerKey: name, integrations: [name] });
+    const handled = async (count: number) =>
+      waitFor(
+        `${count} events of ${name} handled`,
+        async () => {
+          const [{ done }] = await t.db.$client<{ done: number }[]>`
+            select count(*)::int as done from pgboss.job
+             where name = ${PLATFORM_EVENTS_QUEUE} and state = 'completed' and data->'integrations' ? ${name}`;
+          return done >= count ? done : undefined;
+        },
+        30_000,
+      );
+    const delivered = async (count: number) =>
+      waitFor(
+        `${count} alerts of ${name} delivered`,
+        async () => {
+          const rows = await t.db.select().from(alerts).where(eq(alerts.integration, name)).orderBy(asc(alerts.createdAt));
+          return rows.length >= count && rows.every((a) => a.status === 'delivered') ? rows : undefined;
+        },
+        30_000,
+      );
+    // The closing is handled first; the opening it ended comes later (its job retried, a worker that was down).
+    await bosses[1].send(PLATFORM_EVENTS_QUEUE, closed(1_000));
+    await handled(1);
+    await bosses[1].send(PLATFORM_EVENTS_QUEUE, opened(500));
+    const [late] = await delivered(1);
+    expect(late.event).toBe('recovered');
+    const message = http.on(`/ops`).find((r) => (r.json as { incidentId?: string }).incidentId === late.incidentId)?.json;
+    expect(message).toMatchObject({
+      event: 'incident.recovered',
+      kind: 'breaker_open',
+      since: at(500),
+      at: at(1_000),
+      lastError: '503 (down)',
+    });
+    expect((message as { text: string }).text).toContain(`Already recovered at ${at(1_000)}`);
+
+    // The next outage, after the recovery hold: an opening alert and a recovery, a new incident.
+    await bosses[1].send(PLATFORM_EVENTS_QUEUE, opened(2_000));
+    await bosses[1].send(PLATFORM_EVENTS_QUEUE, closed(3_000));
+    const settled = await delivered(3);
+    await handled(5); // the held closing came back once
+    expect(settled.map((a) => a.event)).toEqual(['recovered', 'opened', 'recovered']);
+    const rows = await t.db.select().from(incidents).where(eq(incidents.integration, name)).orderBy(asc(incidents.openedAt));
+    expect(rows.map((r) => [r.openedAt.toISOString(), r.closedAt?.toISOString()])).toEqual([
+      [at(500), at(1_000)],
+      [at(2_000), at(3_000)],
+    ]);
+    expect(http.on('/ops').filter((r) => (r.json as { integration?: string }).integration === name)).toHaveLength(3);
   });
 });
