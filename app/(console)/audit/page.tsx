@@ -92,7 +92,12 @@ export default async function AuditPage({ searchParams }: { searchParams: Promis
         </p>
       ) : null}
       <IgnoredParams problems={problems} />
-      <form className="flex flex-wrap items-end gap-2" aria-label="Filter the audit trail">
+      {/* Keyed by the filter: Back and Forward re-render without a page load (see Runs). */}
+      <form
+        key={`filters?${new URLSearchParams(params).toString()}`}
+        className="flex flex-wrap items-end gap-2"
+        aria-label="Filter the audit trail"
+      >
         <Select name="window" defaultValue={window} aria-label="Time window">
           <option value="1h">Last hour</option>
           <option value="24h">Last 24 hours</option>

@@ -35,7 +35,8 @@ export default async function IntegrationsPage({ searchParams }: { searchParams:
     <div className="flex flex-col gap-4">
       <PageHeader title="Integrations" description="Every registered integration, its state and its latest run." />
       <IgnoredParams problems={problems} />
-      <form className="flex flex-wrap items-end gap-2" role="search">
+      {/* Keyed by the filter: Clear, Back and Forward re-render without a page load (see Runs). */}
+      <form key={`filters?${q}|${state ?? ''}`} className="flex flex-wrap items-end gap-2" role="search">
         <Input name="q" defaultValue={q} placeholder="Search name or description" aria-label="Search integrations" className="w-64" />
         <Select name="state" defaultValue={state ?? ''} aria-label="Filter by state">
           <option value="">All states</option>

@@ -46,7 +46,12 @@ export default async function RunsPage({ searchParams }: { searchParams: Promise
     <div className="flex flex-col gap-4">
       <PageHeader title="Runs" description="Every requested execution, newest first. Active runs update live." />
       <IgnoredParams problems={problems} />
-      <form className="flex flex-wrap items-end gap-2" aria-label="Filter runs">
+      {/*
+        Keyed by the address: a select keeps the option it showed when the page re-renders with
+        another defaultValue (Clear, Back, Forward), so the form would name a filter the list lacks.
+        Prefixed: the table below is keyed by the same address, and twin keys leave stale elements.
+      */}
+      <form key={`filters?${new URLSearchParams(cleaned).toString()}`} className="flex flex-wrap items-end gap-2" aria-label="Filter runs">
         {filter.retried ? <input type="hidden" name="retried" value={filter.retried} /> : null}
         <IntegrationSelect integrations={integrations} defaultValue={filter.integration ?? ''} />
         <Select name="status" defaultValue={filter.status ?? ''} aria-label="Status">

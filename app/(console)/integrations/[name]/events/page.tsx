@@ -157,7 +157,13 @@ export default async function EventsPage({
         </CardContent>
       </Card>
 
-      <form method="get" className="flex flex-wrap items-end gap-2" aria-label="Filter events">
+      {/* Keyed by the filter: Clear, Back and Forward re-render without a page load (see Runs). */}
+      <form
+        key={`filters?${new URLSearchParams(kept).toString()}`}
+        method="get"
+        className="flex flex-wrap items-end gap-2"
+        aria-label="Filter events"
+      >
         <label className="grid gap-1 text-sm">
           Status
           <select name="status" defaultValue={filter.status ?? ''} className="h-9 rounded-md border bg-background px-2">

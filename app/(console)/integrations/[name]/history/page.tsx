@@ -87,7 +87,8 @@ export default async function HistoryPage({
     `/integrations/${encodeURIComponent(name)}/history?${new URLSearchParams({ ...(field ? { field } : {}), ...extra })}`;
   return (
     <div className="flex flex-col gap-4">
-      <form className="flex flex-wrap items-end gap-2" aria-label="Filter history">
+      {/* Keyed by the filter: Back and Forward re-render without a page load (see Runs). */}
+      <form key={`filters?${field ?? ''}`} className="flex flex-wrap items-end gap-2" aria-label="Filter history">
         <Select name="field" defaultValue={field ?? ''} aria-label="Field">
           <option value="">Every field and action</option>
           {FIELDS.map((f) => (
