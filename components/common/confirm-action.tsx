@@ -77,6 +77,8 @@ export function ConfirmAction<T>({
         router.refresh();
       } else {
         toast.error(<LinkedIds text={result.error} />);
+        // Refused, often because the state changed meanwhile: show the page as it is now.
+        router.refresh();
       }
     });
   if (!confirm) {

@@ -65,6 +65,8 @@ export function RetryDialog({
           </span>,
         );
       } else toast.error(<LinkedIds text={result.error} />);
+      // Refused: the run most likely changed meanwhile (retried by someone else); show it as it is.
+      if (!result.ok) router.refresh();
     });
   return (
     <Dialog open={open} onOpenChange={setOpen}>

@@ -131,7 +131,12 @@ export function RunsTable({
           </span>,
         );
         router.refresh();
-      } else toast.error(<LinkedIds text={result.error} />);
+      } else {
+        toast.error(<LinkedIds text={result.error} />);
+        // Refused mostly because a run changed meanwhile (retried by someone else): show the list as
+        // it is now; a run no longer retryable drops out of the selection, the others stay ticked.
+        router.refresh();
+      }
     });
 
   if (rows.length === 0) return <EmptyState title="No runs">{emptyText}</EmptyState>;
