@@ -403,6 +403,12 @@ export function MappingEditor({
             Live preview {previewStale ? <span className="text-xs font-normal text-muted-foreground">updating…</span> : null}
           </h2>
           {preview.error ? <p className="text-sm text-destructive">{(preview.error as Error).message}</p> : null}
+          {/* Why the preview is not the whole story: records left out, values shortened. */}
+          {preview.data?.notice ? (
+            <p role="status" data-testid="preview-notice" className="rounded-md border border-warning bg-warning/10 p-2 text-sm">
+              {preview.data.notice}.
+            </p>
+          ) : null}
           <div className="grid gap-3 lg:grid-cols-2">
             {(preview.data?.results ?? []).map((r) => (
               <div key={r.key} className="min-w-0 rounded-lg border bg-card p-3 text-xs" data-testid="preview-record">

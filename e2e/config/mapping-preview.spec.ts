@@ -62,3 +62,25 @@ test('a mapping that rejects every sample record is flagged, and saving it takes
     }
   }
 });
+
+test('an expression that makes a huge value previews its start and length, and the page stays small and usable', async ({ page }) => {
+  await signIn(page, 'ada', '/integrations/accounting-export/mapping');
+  await page.getByLabel('Expression for description').fill('$pad("", 5000000, "x")');
+  await expect(page.getByTestId('preview-notice')).toContainText(
+    'Values longer than 1000 characters are shortened in this preview: description has 5,000,000; the run sends them whole.',
+  );
+  await expect(page.getByTestId('preview-record').first()).toContainText('… (5,000,000 characters)');
+  // Every preview answered (each a fetch from this page): 5 MB values per record would make one
+  // answer megabytes per keystroke; shortened, each is a few kilobytes.
+  const largest = await page.evaluate(() =>
+    Math.max(
+      ...performance
+        .getEntriesByType('resource')
+        .filter((e) => (e as PerformanceResourceTiming).initiatorType === 'fetch')
+        .map((e) => (e as PerformanceResourceTiming).decodedBodySize),
+    ),
+  );
+  expect(largest).toBeLessThan(100_000);
+  // Nothing was saved: the editor still holds a draft to save.
+  await expect(page.getByRole('button', { name: 'Save mapping' })).toBeEnabled();
+});

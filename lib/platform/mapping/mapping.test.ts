@@ -7,6 +7,7 @@ import {
   compileStoredMapping,
   formatCompileErrors,
   isCompiledMapping,
+  PREVIEW_VALUE_CHARS,
   previewMapping,
   ZMapping,
   type CompiledMapping,
@@ -337,5 +338,24 @@ describe('previewMapping limits', () => {
     );
     expect(preview.results).toHaveLength(200);
     expect(preview.notice).toBe('Previewed the first 200 of 250 records');
+  });
+
+  it('shortens a huge value to its first characters and says which field was how long', async () => {
+    const mapping: Mapping = {
+      fields: [
+        { target: 'id', expression: 'id', type: 'string', required: true },
+        { target: 'padding', expression: '$pad("", 5000000, "x")', type: 'string', required: true },
+      ],
+    };
+    const preview = await previewMapping(mapping, [{ id: 'a' }, { id: 'b' }]);
+    // What the editor receives stays small whatever an expression makes (here 2 x 5 MB).
+    expect(JSON.stringify(preview).length).toBeLessThan(10_000);
+    const padding = preview.results[0].output?.padding as string;
+    expect(padding.startsWith('x'.repeat(PREVIEW_VALUE_CHARS))).toBe(true);
+    expect(padding.slice(PREVIEW_VALUE_CHARS)).toBe('… (5,000,000 characters)');
+    expect(preview.results[0].output?.id).toBe('a');
+    expect(preview.notice).toBe(
+      `Values longer than ${PREVIEW_VALUE_CHARS} characters are shortened in this preview: padding has 5,000,000; the run sends them whole`,
+    );
   });
 });

@@ -14,6 +14,38 @@ export interface PreviewResult {
 /** At most this many sample records are previewed. */
 export const PREVIEW_LIMIT = 200;
 
+/** A previewed string value longer than this is shortened to it: the editor shows it, a run sends it whole. */
+export const PREVIEW_VALUE_CHARS = 1000;
+
+/**
+ * The output with each string over PREVIEW_VALUE_CHARS cut to its start and its length: one
+ * expression such as `$pad("", 1e8, "x")` would otherwise send hundreds of megabytes to the
+ * browser on every keystroke. `long` collects the longest length seen per field.
+ */
+function shortened(output: Record<string, unknown>, long: Map<string, number>): Record<string, unknown> {
+  let copy: Record<string, unknown> | null = null;
+  for (const [field, value] of Object.entries(output)) {
+    if (typeof value !== 'string' || value.length <= PREVIEW_VALUE_CHARS) continue;
+    copy ??= { ...output };
+    copy[field] = `${value.slice(0, PREVIEW_VALUE_CHARS)}… (${value.length.toLocaleString('en-US')} characters)`;
+    long.set(field, Math.max(long.get(field) ?? 0, value.length));
+  }
+  return copy ?? output;
+}
+
+/** "Values longer than 1000 characters are shortened in this preview: description has 5,000,000; …". */
+function longValuesNotice(long: Map<string, number>): string | undefined {
+  if (long.size === 0) return undefined;
+  const fields = [...long].map(([field, length]) => `${field} has ${length.toLocaleString('en-US')}`).join(', ');
+  return `Values longer than ${PREVIEW_VALUE_CHARS} characters are shortened in this preview: ${fields}; the run sends them whole`;
+}
+
+/** The notices that apply, as one sentence each. */
+function joined(...notices: (string | undefined)[]): string | undefined {
+  const present = notices.filter((n): n is string => Boolean(n));
+  return present.length ? present.join('. ') : undefined;
+}
+
 /**
  * For the live editor: every record's output or all its errors. Fields whose expression does not
  * compile are reported in compileErrors and left out of the outputs, so the rest still previews.
@@ -60,6 +92,7 @@ export async function previewMapping(
     compiled = partial;
   }
   const results: PreviewResult['results'] = [];
+  const long = new Map<string, number>();
   const records = sampleRecords.slice(0, PREVIEW_LIMIT);
   const started = performance.now();
   for (let i = 0; i < records.length; i++) {
@@ -67,19 +100,23 @@ export async function previewMapping(
       return {
         compileErrors,
         results,
-        notice: `Preview stopped after ${i} of ${records.length} records: the expressions took longer than ${budgetMs} ms; simplify them or preview fewer records`,
+        notice: joined(
+          `Preview stopped after ${i} of ${records.length} records: the expressions took longer than ${budgetMs} ms; simplify them or preview fewer records`,
+          longValuesNotice(long),
+        ),
       };
     }
     const outcome = await mapRecord(compiled, records[i], i, true);
     results.push({
       key: outcome.key,
       filtered: outcome.filtered,
-      ...(outcome.value ? { output: outcome.value } : {}),
+      ...(outcome.value ? { output: shortened(outcome.value, long) } : {}),
       errors: outcome.errors,
     });
   }
-  if (sampleRecords.length > PREVIEW_LIMIT) {
-    return { compileErrors, results, notice: `Previewed the first ${PREVIEW_LIMIT} of ${sampleRecords.length} records` };
-  }
-  return { compileErrors, results };
+  const notice = joined(
+    sampleRecords.length > PREVIEW_LIMIT ? `Previewed the first ${PREVIEW_LIMIT} of ${sampleRecords.length} records` : undefined,
+    longValuesNotice(long),
+  );
+  return notice ? { compileErrors, results, notice } : { compileErrors, results };
 }
