@@ -31,7 +31,9 @@ export function ScheduleSection({ state, set, err, disabled }: SectionProps) {
     <Card>
       <CardHeader>
         <CardTitle>Schedule</CardTitle>
-        <CardDescription>Cron (5 or 6 fields) in an IANA time zone. Leave empty for manual runs only.</CardDescription>
+        <CardDescription>
+          Cron (5 fields, or 6 with one second first; at most one run a minute) in an IANA time zone. Leave empty for manual runs only.
+        </CardDescription>
       </CardHeader>
       <CardContent className="grid gap-4 md:grid-cols-2">
         <div className="grid gap-1.5">

@@ -110,7 +110,7 @@ export interface IntegrationContext<Settings = unknown> {
 }
 
 export interface IntegrationDefaults<S extends z.ZodType> {
-  /** Cron expression (5 or 6 fields), or null for no schedule. */
+  /** Cron expression (5 fields, or 6 with one second first), or null for no schedule. */
   schedule?: string | null;
   /** IANA time zone the cron expression is evaluated in. */
   timezone?: string;

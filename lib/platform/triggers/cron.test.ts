@@ -3,7 +3,7 @@ import { describeCron, lastRunAtOrBefore, nextRuns, validateCron, validateTimezo
 
 describe('validateCron', () => {
   it('accepts 5-field, 6-field, named and special expressions', () => {
-    for (const expr of ['0 2 * * *', ' */5  *  * * MON-FRI ', '*/10 * * * * *', '0 0 L * *', '0 0 * * 1#2', '0 9 * JAN,JUL *']) {
+    for (const expr of ['0 2 * * *', ' */5  *  * * MON-FRI ', '30 0 2 * * *', '0 0 L * *', '0 0 * * 1#2', '0 9 * JAN,JUL *']) {
       expect(validateCron(expr)).toEqual({ ok: true });
     }
   });
@@ -21,6 +21,23 @@ describe('validateCron', () => {
       ['5-2 * * * *', "Cron '5-2 * * * *' is invalid: minute range '5-2' goes backwards (5 > 2)"],
     ];
     for (const [expr, message] of cases) expect(validateCron(expr)).toEqual({ ok: false, message });
+  });
+
+  it('refuses a seconds field that names more than one second: pg-boss starts at most one run a minute', () => {
+    // Its cron pass files each occurrence in a 60-second slot: '*/10' would be previewed as six
+    // runs a minute and start one.
+    for (const [expr, seconds] of [
+      ['*/10 * * * * *', '*/10'],
+      ['* * * * * *', '*'],
+      ['0,30 0 2 * * *', '0,30'],
+      ['0-5 * * * * *', '0-5'],
+    ]) {
+      expect(validateCron(expr)).toEqual({
+        ok: false,
+        message: `Cron '${expr}' is invalid: second must be one value such as 0 (got '${seconds}'): a schedule starts at most one run a minute`,
+      });
+    }
+    expect(validateCron('30 * * * * *')).toEqual({ ok: true });
   });
 
   it('refuses a wrong number of fields and impossible dates with an example', () => {

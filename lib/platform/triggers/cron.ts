@@ -4,7 +4,8 @@ import cronstrue from 'cronstrue';
 /**
  * Cron expressions and time zones as people edit them: validation whose message names the field at
  * fault, a plain-words description and the next run times in the integration's time zone.
- * Accepts what pg-boss schedules accept (cron-parser): 5 fields, or 6 with seconds first.
+ * Accepts what pg-boss schedules accept (cron-parser): 5 fields, or 6 with seconds first, one
+ * second a minute (pg-boss starts at most one job a minute per schedule).
  */
 
 /** What a message repeats of the input: enough to recognise it, never a wall of text. */
@@ -56,14 +57,24 @@ export function validateCron(expr: string): CronCheck {
       return { ok: false, message: `Cron '${shown(expr)}' is invalid: ${names[i]} ${fieldProblem(parts[i], (error as Error).message)}` };
     }
   }
+  let parsed: ReturnType<typeof parse>;
   try {
-    parse(trimmed).next();
+    parsed = parse(trimmed);
+    parsed.next();
   } catch (error) {
     const message = (error as Error).message;
     const detail = /explicit day of month/i.test(message)
       ? 'that day of month never occurs in the given month(s)'
       : message.charAt(0).toLowerCase() + message.slice(1);
     return { ok: false, message: `Cron '${shown(expr)}' is invalid: ${detail}` };
+  }
+  // pg-boss files each occurrence in a 60-second slot and starts one job per slot: more than one
+  // second a minute would be previewed (and counted as missed) as runs that never start.
+  if (parts.length === 6 && parsed.fields.second.values.length > 1) {
+    return {
+      ok: false,
+      message: `Cron '${shown(expr)}' is invalid: second must be one value such as 0 (got '${parts[0]}'): a schedule starts at most one run a minute`,
+    };
   }
   return { ok: true };
 }
