@@ -1,6 +1,7 @@
 'use client';
 
 import { useQuery } from '@tanstack/react-query';
+import Link from 'next/link';
 import { useRouter } from 'next/navigation';
 import { useTransition } from 'react';
 import { toast } from 'sonner';
@@ -69,9 +70,9 @@ export function BulkOperations({ initial, canOperate }: { initial: BulkItem[]; c
           return (
             <li key={b.id} className="rounded-lg border bg-card p-3 text-sm" data-testid="bulk-operation">
               <div className="flex flex-wrap items-center gap-2">
-                <span className="font-medium">
+                <Link href={`/runs?bulk=${b.id}`} className="font-medium hover:underline">
                   {plural(b.total, 'retry', 'retries')} of {b.integrations.join(', ')}
-                </span>
+                </Link>
                 <Badge variant={b.status === 'active' ? 'default' : b.status === 'cancelled' ? 'secondary' : 'success'}>{b.status}</Badge>
                 <span className="text-xs text-muted-foreground">
                   by {b.createdBy}, <RelativeTime value={b.createdAt} />
@@ -80,8 +81,15 @@ export function BulkOperations({ initial, canOperate }: { initial: BulkItem[]; c
               <Progress value={finished} max={b.total} label={`Bulk retry ${b.id.slice(0, 8)} progress`} className="my-2" />
               <p className="text-xs text-muted-foreground">
                 queued {p.queued}
-                {p.behindBreaker ? ` (${p.behindBreaker} behind an open breaker)` : ''} · started {p.started} · succeeded {p.succeeded} ·
-                failed {p.failed}
+                {p.behindBreaker ? ` (${p.behindBreaker} behind an open breaker)` : ''} · started {p.started} · succeeded {p.succeeded} ·{' '}
+                {/* Which ones failed is what an operator looks for next: the Runs list filtered to them. */}
+                {p.failed ? (
+                  <Link href={`/runs?bulk=${b.id}&status=failed`} className="font-medium text-destructive underline">
+                    failed {p.failed}
+                  </Link>
+                ) : (
+                  `failed ${p.failed}`
+                )}
                 {p.cancelled ? ` · cancelled ${p.cancelled}` : ''} · pace {b.pace.runs} per {Math.round(b.pace.perMs / 1000)} s per
                 integration
               </p>

@@ -48,3 +48,42 @@ test('a bulk retry refused because a selected run was retried meanwhile shows th
   const retried = await db()<{ retry_of: string }[]>`select retry_of from runs where retry_of = any(${failed}) and id <> ${theirs}`;
   expect(retried.map((r) => r.retry_of).sort()).toEqual([failed[0], failed[2]].sort());
 });
+
+test('the failed retries of a bulk retry are one click from its card: the Runs list filtered to them', async ({ page }) => {
+  // A finished bulk retry of three runs: two of the retries failed again, one succeeded.
+  const originals = await seedFailedRuns('crm-sync', 3, 'bulk-retry seed: partly failed again');
+  const bulk = randomUUID();
+  const retries = originals.map(() => randomUUID());
+  const reason = `partial failure ${bulk.slice(0, 8)}`;
+  await db()`
+    insert into bulk_operations (id, created_by, run_ids, retried_run_ids, total, pace_runs, pace_period_ms, reason)
+    values (${bulk}, 'oscar.operator@junction.local', ${db().json(retries)}, ${db().json(originals)}, 3, 5, 60000, ${reason})`;
+  for (const [i, id] of retries.entries()) {
+    const status = i === 1 ? 'succeeded' : 'failed';
+    await db()`
+      insert into runs (id, integration, trigger, status, triggered_by, correlation_id, retry_of, attempt_count, max_attempts, bulk_operation_id, error_message, created_at, started_at, finished_at)
+      values (${id}, 'crm-sync', 'retry', ${status}, 'oscar.operator@junction.local', ${randomUUID()}, ${originals[i]}, 1, 4, ${bulk},
+              ${status === 'failed' ? 'CRM answered 502 again' : null}, now(), now(), now())`;
+    await db()`update runs set retried_at = now() where id = ${originals[i]}`;
+  }
+  await signIn(page, 'oscar');
+  const runs = new RunsPage(page);
+  await runs.goto();
+  const card = page.getByTestId('bulk-operation').filter({ hasText: reason });
+  await expect(card).toContainText('failed 2');
+  await card.getByRole('link', { name: 'failed 2' }).click();
+  await expect(page).toHaveURL(new RegExp(`bulk=${bulk}`));
+  await expect(page).toHaveURL(/status=failed/);
+  await expect(page.getByTestId(/^run-row-/)).toHaveCount(2);
+  await expect(runs.row(retries[0])).toBeVisible();
+  await expect(runs.row(retries[2])).toBeVisible();
+  // The filter names the bulk retry, and keeps it when another filter is applied.
+  await expect(page.getByText(`Retries of bulk retry ${bulk.slice(0, 8)}`)).toBeVisible();
+  await page.getByLabel('Status').selectOption('');
+  await page.getByRole('button', { name: 'Filter' }).click();
+  await expect(page).toHaveURL(new RegExp(`bulk=${bulk}`));
+  await expect(page.getByTestId(/^run-row-/)).toHaveCount(3);
+  // Not a bulk retry id: the filter is ignored, and the page says so.
+  await runs.goto('bulk=nope');
+  await expect(page.getByText(/bulk: /)).toBeVisible();
+});

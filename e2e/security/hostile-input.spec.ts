@@ -598,7 +598,7 @@ const QUERY_TARGETS: { path: string; api: boolean; params: string[] }[] = [
   {
     path: '/api/runs',
     api: true,
-    params: ['integration', 'status', 'trigger', 'dryRun', 'retried', 'from', 'to', 'after', 'limit', 'unknown'],
+    params: ['integration', 'status', 'trigger', 'dryRun', 'retried', 'bulk', 'from', 'to', 'after', 'limit', 'unknown'],
   },
   { path: '/api/integrations', api: true, params: ['search', 'unknown'] },
   { path: '/api/runs/status', api: true, params: ['ids'] },
@@ -606,7 +606,7 @@ const QUERY_TARGETS: { path: string; api: boolean; params: string[] }[] = [
   { path: `/api/runs/${NO_RUN}`, api: true, params: ['unknown'] },
   { path: '/api/me', api: true, params: ['unknown'] },
   { path: '/', api: false, params: ['unknown'] },
-  { path: '/runs', api: false, params: ['integration', 'status', 'trigger', 'dryRun', 'retried', 'from', 'to', 'after', 'limit'] },
+  { path: '/runs', api: false, params: ['integration', 'status', 'trigger', 'dryRun', 'retried', 'bulk', 'from', 'to', 'after', 'limit'] },
   { path: '/audit', api: false, params: ['window', 'before', 'integration', 'actor', 'kind'] },
   { path: '/alerts', api: false, params: ['integration', 'before'] },
   { path: '/integrations', api: false, params: ['q', 'state'] },

@@ -19,6 +19,8 @@ export const ZRunFilter = z.object({
   dryRun: z.enum(['only', 'exclude']).optional(),
   /** `exclude`: only runs nobody has retried yet (what the Overview counts as awaiting action). */
   retried: z.enum(['exclude', 'only']).optional(),
+  /** The retries of one bulk retry (the console's bulk retry card links here, e.g. to its failed ones). */
+  bulk: z.string().uuid('must be a bulk retry id').optional().meta({ description: 'The runs one bulk retry started (its id).' }),
   from: ZInstant.optional().meta({ description: `Runs created at or after this time. ${INSTANT_FORMAT}` }),
   to: ZInstant.optional().meta({ description: `Runs created at or before this time. ${INSTANT_FORMAT}` }),
   /** Keyset cursor: `<createdAt ISO>|<id>` of the last row of the previous page. */
@@ -74,6 +76,7 @@ export async function queryRuns(db: DatabaseOrTransaction, f: RunFilter): Promis
   // retried_at: set on a run when it is first retried (migration 0019), instead of a probe per row.
   if (f.retried === 'exclude') where.push(isNull(runs.retriedAt));
   if (f.retried === 'only') where.push(isNotNull(runs.retriedAt));
+  if (f.bulk) where.push(eq(runs.bulkOperationId, f.bulk));
   if (f.after) {
     const { at, id } = f.after;
     // A JS Date keeps milliseconds, created_at microseconds: take the cursor row's exact time by id,

@@ -53,6 +53,7 @@ export default async function RunsPage({ searchParams }: { searchParams: Promise
       */}
       <form key={`filters?${new URLSearchParams(cleaned).toString()}`} className="flex flex-wrap items-end gap-2" aria-label="Filter runs">
         {filter.retried ? <input type="hidden" name="retried" value={filter.retried} /> : null}
+        {filter.bulk ? <input type="hidden" name="bulk" value={filter.bulk} /> : null}
         <IntegrationSelect integrations={integrations} defaultValue={filter.integration ?? ''} />
         <Select name="status" defaultValue={filter.status ?? ''} aria-label="Status">
           <option value="">Any status</option>
@@ -111,6 +112,11 @@ export default async function RunsPage({ searchParams }: { searchParams: Promise
           </Button>
         ) : null}
       </form>
+      {filter.bulk ? (
+        <p className="text-sm text-muted-foreground" data-testid="bulk-filter">
+          Retries of bulk retry {filter.bulk.slice(0, 8)}
+        </p>
+      ) : null}
       <BulkOperations
         key={bulk.map((b) => `${b.id}:${b.status}`).join(',')}
         initial={JSON.parse(JSON.stringify(bulk))}
