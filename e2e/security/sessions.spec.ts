@@ -105,8 +105,10 @@ test('a user disabled from the Users page stays signed out when enabled again', 
     await signIn(page, 'ada', '/users');
     const row = page.getByRole('row').filter({ hasText: 'vera.viewer@junction.local' });
     await row.getByRole('button', { name: 'Disable' }).click();
+    await page.getByRole('dialog').getByRole('button', { name: 'Disable' }).click();
     await expect(page.getByText('Vera Viewer is disabled and signed out on their next request')).toBeVisible();
     await row.getByRole('button', { name: 'Enable' }).click();
+    await page.getByRole('dialog').getByRole('button', { name: 'Enable' }).click();
     await expect(page.getByText('Vera Viewer can sign in again')).toBeVisible();
     // "Signed out" held: the session that was open when she was disabled does not come back.
     expect((await viewer.request.get('/api/me')).status()).toBe(401);
