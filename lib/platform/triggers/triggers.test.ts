@@ -343,14 +343,23 @@ describe('cancelRun', () => {
 describe('pause, resume and scheduled runs', () => {
   it('pausing removes the schedule and scheduled ticks start no run; manual runs still work; resume restores it', async () => {
     await boss.schedule(SCHEDULE_QUEUE, '0 2 * * *', { integration: 'ledger' }, { key: 'ledger' });
-    await pauseIntegration(t.db, boss, { integration: 'ledger', by: 'op@example.com' });
+    expect(await pauseIntegration(t.db, boss, { integration: 'ledger', by: 'op@example.com' })).toEqual({ paused: true, already: null });
     const [row] = await t.db.select().from(integrations).where(eq(integrations.name, 'ledger'));
     expect(row.paused).toBe(true);
+    // A second pause (a page opened before the first) changes nothing and says whose pause holds.
+    expect(await pauseIntegration(t.db, boss, { integration: 'ledger', by: 'other@example.com' })).toEqual({
+      paused: false,
+      already: { by: 'op@example.com', at: expect.any(Date) },
+    });
     expect(await boss.getSchedules(SCHEDULE_QUEUE, 'ledger')).toEqual([]);
     expect(await startScheduledRun(t.db, boss, { integration: 'ledger', sentAt: new Date() })).toBeNull();
     await expect(runNow(t.db, boss, { integration: 'ledger', triggeredBy: 'ada' })).resolves.toHaveProperty('runId');
 
     await resumeIntegration(t.db, boss, { integration: 'ledger', by: 'op@example.com' });
+    expect(await resumeIntegration(t.db, boss, { integration: 'ledger', by: 'other@example.com' })).toMatchObject({
+      resumed: false,
+      already: { by: 'op@example.com' },
+    });
     const [schedule] = await boss.getSchedules(SCHEDULE_QUEUE, 'ledger');
     expect(schedule).toMatchObject({ cron: '0 2 * * *', timezone: 'UTC' });
     // The next 02:00 tick after the resume, sent 5 s after it fell.

@@ -1,9 +1,9 @@
 import { randomUUID } from 'node:crypto';
-import { asc, eq, sql } from 'drizzle-orm';
+import { and, asc, desc, eq, sql } from 'drizzle-orm';
 import type { PgBoss } from 'pg-boss';
 import { z } from 'zod';
 import type { Database, DatabaseOrTransaction } from '../../../db/client';
-import { integrations, runs, type Integration } from '../../../db/schema';
+import { auditLog, integrations, runs, type Integration } from '../../../db/schema';
 import { AppError } from '../errors';
 import { commitCheckpointAsCursor } from '../execution/checkpoint';
 import { bossDb, RUNS_QUEUE } from '../execution/queue';
@@ -319,16 +319,34 @@ export async function cancelRun(
   });
 }
 
-/** Pauses an integration: no scheduled runs (its pg-boss schedule is removed); manual runs still work. */
+/** Who last did an operator action (pause, resume) to an integration, and when: for "already paused by …". */
+async function lastAction(tx: DatabaseOrTransaction, integration: string, action: string): Promise<{ by: string; at: Date } | null> {
+  const [row] = await tx
+    .select({ by: auditLog.changedBy, at: auditLog.changedAt })
+    .from(auditLog)
+    .where(and(eq(auditLog.integration, integration), eq(auditLog.fieldName, action), eq(auditLog.kind, 'action')))
+    .orderBy(desc(auditLog.changedAt))
+    .limit(1);
+  return row ?? null;
+}
+
+/**
+ * Pauses an integration: no scheduled runs (its pg-boss schedule is removed); manual runs still work.
+ * Already paused: nothing changes, and `already` says who paused it and when (null if unrecorded).
+ */
 export async function pauseIntegration(
   db: Database,
   boss: PgBoss,
   params: { integration: string; by: string; correlationId?: string },
-): Promise<void> {
+): Promise<{ paused: boolean; already: { by: string; at: Date } | null }> {
   const p = parse(z.object({ integration: z.string().min(1), by: ZActor, correlationId: ZCorrelationId }), params);
+  let already: { by: string; at: Date } | null = null;
   const changed = await db.transaction(async (tx) => {
     const row = await loadIntegration(tx, p.integration);
-    if (row.paused) return false;
+    if (row.paused) {
+      already = await lastAction(tx, row.name, 'pause');
+      return false;
+    }
     await tx
       .update(integrations)
       .set({ paused: true, pausedAt: sql`now()` })
@@ -337,6 +355,7 @@ export async function pauseIntegration(
     return true;
   });
   if (changed) await applySchedule(db, boss, { integration: p.integration });
+  return { paused: changed, already };
 }
 
 /**
@@ -348,13 +367,13 @@ export async function resumeIntegration(
   db: Database,
   boss: PgBoss,
   params: { integration: string; by: string; correlationId?: string },
-): Promise<{ resumed: boolean; missed: number; runId: string | null }> {
+): Promise<{ resumed: boolean; missed: number; runId: string | null; already?: { by: string; at: Date } | null }> {
   const p = parse(z.object({ integration: z.string().min(1), by: ZActor, correlationId: ZCorrelationId }), params);
   const result = await db.transaction(async (tx) => {
     await loadIntegration(tx, p.integration);
     // Two resumes at once: the second waits here and then sees the integration already resumed.
     const [row] = await tx.select().from(integrations).where(eq(integrations.name, p.integration)).for('no key update');
-    if (!row.paused) return { resumed: false, missed: 0, runId: null };
+    if (!row.paused) return { resumed: false, missed: 0, runId: null, already: await lastAction(tx, row.name, 'resume') };
     const summary = await missedWhilePaused(tx, { integration: row.name });
     // Ticks that fell before now were missed: the policy above decided about them (none, or the one
     // run below), so one that pg-boss sends late must not start a run of its own.
