@@ -33,11 +33,12 @@ test('a bulk retry refused because a selected run was retried meanwhile shows th
   const runs = new RunsPage(page);
   await runs.goto('integration=crm-sync&status=failed');
   for (const id of failed) await runs.select(id);
-  // Another operator retries the second one while this page is open.
+  // Another operator retries the second one while this page is open (finished: a queued run with
+  // no job would hold every later crm-sync run behind it, as runs of one integration take turns).
   const theirs = randomUUID();
   await db()`
     insert into runs (id, integration, trigger, status, triggered_by, correlation_id, retry_of, attempt_count, max_attempts, created_at)
-    values (${theirs}, 'crm-sync', 'retry', 'queued', 'grace.admin@junction.local', ${randomUUID()}, ${failed[1]}, 0, 4, now())`;
+    values (${theirs}, 'crm-sync', 'retry', 'succeeded', 'grace.admin@junction.local', ${randomUUID()}, ${failed[1]}, 1, 4, now())`;
   await runs.retrySelected(3);
   await expect(page.locator('[data-sonner-toast]').filter({ hasText: 'already retried' })).toBeVisible();
   // The list now says what is true: that run is retried (no checkbox), the other two stay ticked.
