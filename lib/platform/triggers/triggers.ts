@@ -278,6 +278,26 @@ export async function retryRun(
 }
 
 /**
+ * Brings forward the runs of `run`'s integration that the runner deferred to its next attempt
+ * (run-order.ts: a run waits for a started one, to the time that one tries again): with `run`
+ * cancelled they would wait that long for nothing. Their next_attempt_at is that time, as the
+ * runner copied it (to the millisecond). Runs deferred for another reason (an open breaker, a
+ * bulk retry's pace) have other times, or a hold, and stay as they are.
+ */
+async function wakeRunsDeferredBehind(tx: DatabaseOrTransaction, run: { id: string; integration: string; nextAttemptAt: Date }) {
+  const due = run.nextAttemptAt.toISOString();
+  await tx.execute(sql`
+    with woken as (
+      update runs set next_attempt_at = now()
+       where integration = ${run.integration} and id <> ${run.id} and not dry_run and started_at is null and hold is null
+         and status in ('queued', 'deferred')
+         and next_attempt_at >= ${due}::timestamptz and next_attempt_at < ${due}::timestamptz + interval '1 millisecond'
+      returning job_id)
+    update pgboss.job set start_after = now()
+     where name = ${RUNS_QUEUE} and state = 'created' and id in (select job_id from woken)`);
+}
+
+/**
  * Cancels a run. Waiting (queued, retrying, deferred): its job is cancelled and the run ends now.
  * Running: the run is marked cancelled and the worker executing it aborts ctx.signal (it polls
  * for cancellations), then records the attempt as cancelled.
@@ -307,6 +327,9 @@ export async function cancelRun(
       })
       .where(eq(runs.id, run.id));
     if (waiting && run.jobId) await boss.cancel(RUNS_QUEUE, run.jobId, { db: bossDb(tx) });
+    // The runs deferred behind it (runs take turns) were due when its next attempt was: now.
+    if (waiting && run.nextAttemptAt && run.nextAttemptAt.getTime() > Date.now())
+      await wakeRunsDeferredBehind(tx, { ...run, nextAttemptAt: run.nextAttemptAt });
     // Between attempts: what the run acknowledged becomes the cursor (a running run does it when its attempt ends).
     if (waiting) await commitCheckpointAsCursor(tx, run);
     await recordAction(tx, {
