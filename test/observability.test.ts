@@ -9,6 +9,7 @@ import { z } from 'zod';
 import { connect, disconnect } from '../db/client';
 import { attempts, integrations, runs } from '../db/schema';
 import { defineIntegration, type IntegrationDefinition } from '../lib/platform/contract';
+import { sendRunJob } from '../lib/platform/execution/queue';
 import { DEFAULT_MAX_INTERRUPTIONS } from '../lib/platform/execution/runner';
 import { startPlatformWorker, type PlatformWorker } from '../lib/platform/execution/worker';
 import { keyringFrom } from '../lib/platform/governance/crypto';
@@ -255,6 +256,57 @@ describe('metrics', () => {
       const [row] = await t.db.select().from(runs).where(eq(runs.id, run.id));
       return row.status === 'failed';
     });
+    const after = await scrape();
+    expect(value(after, failed) - value(before, failed)).toBe(1);
+  });
+
+  it('counts a run failed before an attempt started (no handler in this worker) as finished, failed, once', async () => {
+    // In the database and registered (another build has its handler), not in this worker's registry.
+    await t.db
+      .insert(integrations)
+      .values({ name: 'observed-elsewhere', description: 'Handled by a newer build', breakerKey: 'observed-elsewhere' });
+    const failed = 'junction_runs_finished_total{integration="observed-elsewhere",trigger="manual",outcome="failed"}';
+    const before = await scrape();
+    const { runId } = await runNow(t.db, boss, {
+      integration: 'observed-elsewhere',
+      triggeredBy: 'oscar',
+      correlationId: 'corr-elsewhere',
+    });
+    const run = await waitFor('the run to fail', async () => {
+      const [row] = await t.db.select().from(runs).where(eq(runs.id, runId));
+      return row.status === 'failed' ? row : undefined;
+    });
+    expect(run.errorClass).toBe('HandlerMissing');
+    const after = await scrape();
+    expect(value(after, failed) - value(before, failed)).toBe(1);
+    expect(value(after, 'junction_runs_started_total{integration="observed-elsewhere",trigger="manual"}')).toBe(0);
+  });
+
+  it('counts a run delivered with no attempt left as finished, failed, once', async () => {
+    const failed = 'junction_runs_finished_total{integration="observed",trigger="api",outcome="failed"}';
+    const before = await scrape();
+    // A retrying run whose last attempt was used (its worker died between recording the attempt and failing the run).
+    const jobId = randomUUID();
+    const [run] = await t.db
+      .insert(runs)
+      .values({
+        integration: 'observed',
+        trigger: 'api',
+        triggeredBy: 'script',
+        correlationId: 'corr-exhausted',
+        status: 'retrying',
+        attemptCount: 2,
+        maxAttempts: 2,
+        startedAt: new Date(),
+        jobId,
+      })
+      .returning();
+    await sendRunJob(boss, t.db, { runId: run.id, jobId, integration: 'observed' });
+    const row = await waitFor('the run to fail', async () => {
+      const [r] = await t.db.select().from(runs).where(eq(runs.id, run.id));
+      return r.status === 'failed' ? r : undefined;
+    });
+    expect(row.errorClass).toBe('AttemptsExhausted');
     const after = await scrape();
     expect(value(after, failed) - value(before, failed)).toBe(1);
   });

@@ -751,7 +751,7 @@ async function prepareRunJob(deps: RunnerDeps, params: RunJobParams): Promise<Ru
 
   const def = deps.registry.get(run.integration);
   if (!def || !integration) {
-    await finishFailed(deps, run, {
+    await finishFailedBeforeAttempt(deps, run, {
       message: `No handler is registered for '${run.integration}' in this worker: the integration is orphaned or the worker runs an older build`,
       errorClass: 'HandlerMissing',
       reason: 'permanent',
@@ -759,7 +759,7 @@ async function prepareRunJob(deps: RunnerDeps, params: RunJobParams): Promise<Ru
     return 'failed';
   }
   if (run.attemptCount >= run.maxAttempts) {
-    await finishFailed(deps, run, {
+    await finishFailedBeforeAttempt(deps, run, {
       message: run.errorMessage ?? 'no attempts left',
       errorClass: run.errorClass ?? 'AttemptsExhausted',
       reason: 'retries_exhausted',
@@ -1369,16 +1369,23 @@ async function failRun(
   });
 }
 
-async function finishFailed(
+/**
+ * Fails a run when its job is delivered, before an attempt starts (no handler in this worker, no
+ * attempt left), unless it has ended meanwhile. It ends without an attempt outcome, so it is
+ * counted finished here, once committed and only when this worker failed it.
+ */
+async function finishFailedBeforeAttempt(
   deps: RunnerDeps,
   run: Run,
   params: { message: string; errorClass: string; reason: 'permanent' | 'retries_exhausted' },
-) {
-  await deps.db.transaction(async (tx) => {
+): Promise<void> {
+  const failed = await deps.db.transaction(async (tx) => {
     const locked = await lockRun(tx, run.id);
-    if (isTerminalRunStatus(locked.status)) return;
+    if (isTerminalRunStatus(locked.status)) return false;
     await failRun(deps, tx, locked, params);
+    return true;
   });
+  if (failed) platformMetrics().runsFinished.inc({ integration: run.integration, trigger: run.trigger, outcome: 'failed' });
 }
 
 /** A run's job changed since it was read: the reader's job is no longer the run's (requeue's fence). */
