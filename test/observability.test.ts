@@ -18,7 +18,7 @@ import { addWebhookSecret } from '../lib/platform/intake/secrets';
 import { startMetricsServer } from '../lib/platform/observability/metrics-server';
 import { startTelemetry, type TelemetryHandle } from '../lib/platform/observability/telemetry';
 import { CORRELATION_ATTRIBUTE, withSpan } from '../lib/platform/observability/tracing';
-import { gaugeRegistry, readQueueAndBreakerGauges } from '../lib/platform/read-models/metrics-gauges';
+import { databaseGauges, gaugeRegistry, readQueueAndBreakerGauges } from '../lib/platform/read-models/metrics-gauges';
 import { buildRegistry } from '../lib/platform/registry';
 import { openBreaker } from '../lib/platform/resilience/breaker';
 import { createHttpClient } from '../lib/platform/resilience/http';
@@ -309,6 +309,47 @@ describe('metrics', () => {
     expect(row.errorClass).toBe('AttemptsExhausted');
     const after = await scrape();
     expect(value(after, failed) - value(before, failed)).toBe(1);
+  });
+
+  it("serves the web app's gauges marked unavailable, not an error, when the database does not answer", async () => {
+    // Read: the gauges, and junction_database_gauges_up 1.
+    const up = await (await databaseGauges(t.db)).metrics();
+    expect(value(up, 'junction_database_gauges_up')).toBe(1);
+    expect(up).toContain('junction_runs_queued{integration="observed"}');
+
+    // Refused (nothing listens on port 1): no gauge of the database, up 0, and the reason logged.
+    const down = connect('postgres://postgres@127.0.0.1:1/junction', { max: 1 });
+    const logged: string[] = [];
+    const error = console.error;
+    console.error = (...args: unknown[]) => void logged.push(args.map(String).join(' '));
+    try {
+      const refused = await (await databaseGauges(down)).metrics();
+      expect(refused).toContain('# TYPE junction_database_gauges_up gauge');
+      expect(value(refused, 'junction_database_gauges_up')).toBe(0);
+      expect(refused).not.toContain('junction_runs_queued');
+      expect(refused).not.toContain('junction_breaker_state');
+
+      // Accepted and never answered (a host gone from the network): given up on in time.
+      const silent = createServer();
+      silent.on('connection', () => {});
+      await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
+      const hung = connect(`postgres://postgres@127.0.0.1:${(silent.address() as AddressInfo).port}/junction`, { max: 1 });
+      const started = Date.now();
+      try {
+        const late = await (await databaseGauges(hung, { timeoutMs: 300 })).metrics();
+        expect(value(late, 'junction_database_gauges_up')).toBe(0);
+        expect(Date.now() - started).toBeLessThan(2_000);
+      } finally {
+        void hung.$client.end({ timeout: 0 });
+        silent.closeAllConnections();
+        await new Promise((resolve) => silent.close(resolve));
+      }
+    } finally {
+      console.error = error;
+      await disconnect(down);
+    }
+    expect(logged.join('\n')).toMatch(/\[metrics\] the database-backed gauges are left out of this scrape: .*ECONNREFUSED/);
+    expect(logged.join('\n')).toMatch(/did not answer within 300 ms/);
   });
 
   it('counts a webhook delivery answered 503 (the database is down) as failed, as it counts every answer but 404', async () => {

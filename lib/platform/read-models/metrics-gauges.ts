@@ -39,10 +39,51 @@ export async function readQueueAndBreakerGauges(db: DatabaseOrTransaction): Prom
 
 const BREAKER_STATES = ['closed', 'open', 'half_open'] as const;
 
-/** The gauges as a registry of their own, built per scrape from the rows just read. */
-export function gaugeRegistry(data: { queues: QueueGauge[]; breakers: BreakerGauge[] }): Registry {
+/** How long a scrape waits for the gauges' queries (Prometheus gives a scrape 10 s by default). */
+export const GAUGES_TIMEOUT_MS = 5_000;
+
+/**
+ * The gauges for one scrape, never an error: when the database refuses or does not answer within
+ * `timeoutMs`, the scrape still gets the process's counters (the caller merges them) and
+ * `junction_database_gauges_up 0` instead of stale or missing-without-a-word gauges; the reason is
+ * logged.
+ */
+export async function databaseGauges(db: DatabaseOrTransaction, options: { timeoutMs?: number } = {}): Promise<Registry> {
+  const timeoutMs = options.timeoutMs ?? GAUGES_TIMEOUT_MS;
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    const deadline = new Promise<never>((_resolve, reject) => {
+      timer = setTimeout(() => reject(new Error(`the database did not answer within ${timeoutMs} ms`)), timeoutMs);
+    });
+    return gaugeRegistry(await Promise.race([readQueueAndBreakerGauges(db), deadline]));
+  } catch (error) {
+    console.error(`[metrics] the database-backed gauges are left out of this scrape: ${reasonOf(error)}`);
+    return gaugeRegistry(null);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** A database error's own words (Drizzle wraps the driver's error, which says what happened). */
+function reasonOf(error: unknown): string {
+  const cause = (error as { cause?: unknown }).cause;
+  const own = error instanceof Error ? error.message : String(error);
+  return cause instanceof Error ? `${cause.message} (${(cause as { code?: string }).code ?? 'no code'})` : own;
+}
+
+/**
+ * The gauges as a registry of their own, built per scrape from the rows just read; with null (the
+ * database did not answer) only `junction_database_gauges_up 0`.
+ */
+export function gaugeRegistry(data: { queues: QueueGauge[]; breakers: BreakerGauge[] } | null): Registry {
   const registry = new Registry();
   const registers = [registry];
+  new Gauge({
+    name: 'junction_database_gauges_up',
+    help: 'Whether this scrape read the database-backed gauges (1), or the database refused or did not answer in time (0: they are left out).',
+    registers,
+  }).set(data ? 1 : 0);
+  if (!data) return registry;
   const queued = new Gauge({
     name: 'junction_runs_queued',
     help: 'Runs waiting to start (status queued, held ones included), by integration.',
