@@ -1,13 +1,13 @@
 import { randomUUID } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { eq } from 'drizzle-orm';
+import { eq, inArray } from 'drizzle-orm';
 import type { PgBoss } from 'pg-boss';
 import { Webhook } from 'standardwebhooks';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { connect, disconnect } from '../db/client';
-import { attempts, integrations, runs } from '../db/schema';
+import { attempts, integrations, runs, webhookEvents } from '../db/schema';
 import { defineIntegration, type IntegrationDefinition } from '../lib/platform/contract';
 import { sendRunJob } from '../lib/platform/execution/queue';
 import { DEFAULT_MAX_INTERRUPTIONS } from '../lib/platform/execution/runner';
@@ -41,6 +41,7 @@ interface OtlpSpan {
   spanId: string;
   parentSpanId?: string;
   name: string;
+  links?: { traceId: string; spanId: string; attributes?: OtlpSpan['attributes'] }[];
   attributes: { key: string; value: { stringValue?: string; intValue?: string | number; boolValue?: boolean } }[];
 }
 
@@ -444,6 +445,67 @@ describe('traces', () => {
     // The CRM stand-in received the attempt's outbound span beside the run's correlation id.
     const [request] = sandbox.state.requests.recent({ correlationId: run.correlationId });
     expect(request.traceparent).toMatch(new RegExp(`^00-${senderTrace}-`));
+  });
+
+  it("links the run's attempt to the trace of each delivery whose event joined the queued run", async () => {
+    const first = { trace: '5bf92f3577b34da6a3ce929d0e0e4736', span: '10f067aa0ba902b7' };
+    const joining = { trace: '6bf92f3577b34da6a3ce929d0e0e4736', span: '20f067aa0ba902b7' };
+    const deliver = async (id: string, sender: { trace: string; span: string }) => {
+      const body = JSON.stringify({ type: 'thing.created' });
+      const at = new Date();
+      const res = await fetch(`${intake.url}/hooks/observed-events`, {
+        method: 'POST',
+        body,
+        headers: {
+          'content-type': 'application/json',
+          'webhook-id': id,
+          'webhook-timestamp': String(Math.floor(at.getTime() / 1000)),
+          'webhook-signature': new Webhook(webhookSecret).sign(id, at, body),
+          traceparent: `00-${sender.trace}-${sender.span}-01`,
+        },
+      });
+      expect(res.status).toBe(200);
+    };
+    // No worker while both arrive: the first creates the event run, the second joins it, queued.
+    await worker.stop({ timeoutMs: 2_000 });
+    await deliver('evt-first', first);
+    await deliver('evt-joining', joining);
+    const stored = await t.db
+      .select()
+      .from(webhookEvents)
+      .where(inArray(webhookEvents.eventId, ['evt-first', 'evt-joining']))
+      .orderBy(webhookEvents.id);
+    expect(stored.map((e) => e.traceParent)).toEqual([
+      expect.stringMatching(`^00-${first.trace}-`),
+      expect.stringMatching(`^00-${joining.trace}-`),
+    ]);
+    worker = await startPlatformWorker({
+      db: t.db,
+      boss,
+      registry: buildRegistry(defs),
+      workerId: 'obs-worker-3',
+      options: TEST_WORKER_OPTIONS,
+    });
+    const applied = await waitFor('both events to be applied', async () => {
+      const rows = await t.db
+        .select()
+        .from(webhookEvents)
+        .where(inArray(webhookEvents.eventId, ['evt-first', 'evt-joining']));
+      return rows.every((r) => r.status === 'processed') ? rows : undefined;
+    });
+    expect(new Set(applied.map((r) => r.runId)).size).toBe(1);
+    const [run] = await t.db.select().from(runs).where(eq(runs.id, applied[0].runId!));
+    await telemetry.flush();
+    const spans = await waitFor('the spans to arrive', async () => {
+      const ours = received.filter((s) => attribute(s, CORRELATION_ATTRIBUTE) === run.correlationId || s.name === 'webhook.receive');
+      return ours.some((s) => s.name === 'attempt' && attribute(s, CORRELATION_ATTRIBUTE) === run.correlationId) ? ours : undefined;
+    });
+    const receiveOf = (sender: { span: string }) => spans.find((s) => s.name === 'webhook.receive' && s.parentSpanId === sender.span)!;
+    const [attempt] = spans.filter((s) => s.name === 'attempt' && attribute(s, CORRELATION_ATTRIBUTE) === run.correlationId);
+    // The run continues the first delivery's trace, and links the joining delivery's receive span.
+    expect(attempt.traceId).toBe(first.trace);
+    expect(attempt.links?.map((l) => [l.traceId, l.spanId])).toEqual([[joining.trace, receiveOf(joining).spanId]]);
+    expect(attempt.links?.[0].attributes?.find((a) => a.key === 'junction.event_id')?.value.stringValue).toBe('evt-joining');
   });
 
   it("sends the OAuth2 token request of an attempt with the attempt's trace and correlation id, as its own client span", async () => {

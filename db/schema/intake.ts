@@ -26,6 +26,11 @@ export const webhookEvents = pgTable(
     payload: jsonb('payload').$type<unknown>().notNull(),
     /** The signature's timestamp (when the sender signed this delivery). */
     signedAt: tstz('signed_at'),
+    /**
+     * The W3C traceparent of the delivery that stored it (its webhook.receive span): the attempt that
+     * applies it links to that trace when it is not the run's own (a delivery that joined a queued run).
+     */
+    traceParent: text('trace_parent'),
     duplicates: integer('duplicates').notNull().default(0),
     lastDuplicateAt: tstz('last_duplicate_at'),
     receivedAt: tstz('received_at')

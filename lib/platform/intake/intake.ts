@@ -6,6 +6,7 @@ import type { EventsDeclaration, IntegrationDefinition, Registry, WebhookDeliver
 import { insertRun } from '../execution/run-create';
 import type { Keyring } from '../governance/crypto';
 import { recordWebhookIntake } from '../observability/metrics';
+import { activeTraceparent } from '../observability/tracing';
 import { activeWebhookSecrets } from './secrets';
 import { verifySignature } from './signature';
 
@@ -157,6 +158,9 @@ async function answerDelivery(deps: IntakeDeps, req: IntakeRequest): Promise<Int
       version: version ?? null,
       payloadText: text,
       signedAt: verified.signedAt.toISOString(),
+      // This delivery's webhook.receive span: the run applying the event links to it when the event
+      // joins a run queued by an earlier delivery (whose trace the run continues).
+      traceParent: activeTraceparent(),
     });
   } catch (error) {
     // A body JSON.parse accepts and jsonb does not (an unpaired surrogate escape, a number beyond
@@ -216,6 +220,8 @@ interface Delivery {
   /** The body's text, already checked to be JSON: stored as sent, never re-serialised. */
   payloadText: string;
   signedAt: string;
+  /** The W3C traceparent of the span that received the delivery, or null without tracing. */
+  traceParent: string | null;
 }
 interface Waiting extends Delivery {
   resolve(outcome: Outcome): void;
@@ -315,7 +321,7 @@ async function storeGroup(deps: IntakeDeps, integration: string, group: Waiting[
   // One jsonb parameter for the whole group; payloads are spliced in as the sender's own JSON text.
   const rows = group.map(
     (w, n) =>
-      `{"n":${n},"e":${JSON.stringify(w.eventId)},"t":${JSON.stringify(w.type)},"k":${JSON.stringify(w.orderingKey)},"v":${w.version ?? 'null'},"s":"${w.signedAt}","p":${w.payloadText}}`,
+      `{"n":${n},"e":${JSON.stringify(w.eventId)},"t":${JSON.stringify(w.type)},"k":${JSON.stringify(w.orderingKey)},"v":${w.version ?? 'null'},"s":"${w.signedAt}","tp":${JSON.stringify(w.traceParent)},"p":${w.payloadText}}`,
   );
   // input: every delivery; firsts: the first delivery of each id (the one stored when the id is new),
   // with how many later deliveries of the group repeat its payload (its duplicates). A known id is
@@ -329,14 +335,14 @@ async function storeGroup(deps: IntakeDeps, integration: string, group: Waiting[
        limit 1 for share),
     input as (
       select * from jsonb_to_recordset(${`[${rows.join(',')}]`}::jsonb)
-        as x(n int, e text, t text, k text, v bigint, s timestamptz, p jsonb)),
+        as x(n int, e text, t text, k text, v bigint, s timestamptz, tp text, p jsonb)),
     firsts as (
-      select distinct on (e) n, e, t, k, v, s, p,
+      select distinct on (e) n, e, t, k, v, s, tp, p,
              (select count(*) from input o where o.e = i.e and o.n <> i.n and o.p = i.p)::int as d
         from input i order by e, n),
     stored as (
-      insert into webhook_events (integration, event_id, event_type, ordering_key, version, payload, signed_at, duplicates, last_duplicate_at)
-      select ${integration}, e, t, k, v, p, s, d, case when d > 0 then now() end
+      insert into webhook_events (integration, event_id, event_type, ordering_key, version, payload, signed_at, trace_parent, duplicates, last_duplicate_at)
+      select ${integration}, e, t, k, v, p, s, tp, d, case when d > 0 then now() end
         from firsts where ${anyway} or exists (select 1 from queued) order by n
       on conflict (integration, event_id)
       do update set duplicates = webhook_events.duplicates

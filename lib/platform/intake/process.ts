@@ -1,3 +1,4 @@
+import { trace, type Span } from '@opentelemetry/api';
 import { and, asc, eq, gt, inArray, sql } from 'drizzle-orm';
 import type { PgBoss } from 'pg-boss';
 import type { Database, Transaction } from '../../../db/client';
@@ -6,6 +7,7 @@ import type { EventsDeclaration, IncomingEvent, IntegrationContext, RunResult } 
 import { classifyError, errorMessage, isCredentialsError } from '../errors';
 import { emitPlatformEvent } from '../execution/events';
 import { txEventSender } from '../execution/queue';
+import { linkTraceparents } from '../observability/tracing';
 import type { SecretRedactor } from '../redaction';
 import { inRolledBackTransaction } from '../resilience/dry-run';
 import { lockFailedEvents } from './dismiss';
@@ -64,6 +66,8 @@ export async function applyPendingEvents(
   const inTx = <T>(fn: (tx: Transaction) => Promise<T>) => (run.dryRun ? inRolledBackTransaction(db, fn) : db.transaction(fn));
   const counts = { processed: 0, stale: 0, alreadyApplied: 0, failed: 0, skipped: 0, failedReplaysApplied: 0 };
   let lastId = 0;
+  // The attempt's span: linked to the delivery of each event it takes (linkTraceparents).
+  const span = trace.getActiveSpan();
 
   for (;;) {
     if (ctx.signal.aborted) throw ctx.signal.reason;
@@ -92,7 +96,7 @@ export async function applyPendingEvents(
 
   async function applyIds(ids: number[]): Promise<void> {
     try {
-      const done = await inTx((tx) => applyBatch(tx, { integration, events, ctx, runId: run.id, ids }));
+      const done = await inTx((tx) => applyBatch(tx, { integration, events, ctx, runId: run.id, ids, span }));
       counts.processed += done.processed;
       counts.stale += done.stale;
       counts.alreadyApplied += done.alreadyApplied;
@@ -163,7 +167,7 @@ export async function applyPendingEvents(
 
 async function applyBatch(
   tx: Transaction,
-  p: { integration: string; events: EventsDeclaration; ctx: IntegrationContext<unknown>; runId: string; ids: number[] },
+  p: { integration: string; events: EventsDeclaration; ctx: IntegrationContext<unknown>; runId: string; ids: number[]; span?: Span },
 ): Promise<{
   processed: number;
   stale: number;
@@ -180,6 +184,12 @@ async function applyBatch(
     .for('update');
   const skipped = p.ids.length - rows.length;
   if (rows.length === 0) return { processed: 0, stale: 0, alreadyApplied: 0, failedReplaysApplied: 0, skipped, staleLines: [] };
+  // An event whose delivery joined a run queued by an earlier one was received in a trace of its
+  // own (the run continues the first delivery's): the attempt links to it.
+  linkTraceparents(
+    p.span,
+    rows.map((r) => ({ traceparent: r.traceParent, attributes: { 'junction.event_id': r.eventId } })),
+  );
 
   const keys = [...new Set(rows.filter((r) => r.orderingKey !== null && r.version !== null).map((r) => r.orderingKey!))];
   const newest = new Map<string, { version: number; eventId: string }>();

@@ -1,5 +1,6 @@
 import {
   context,
+  isSpanContextValid,
   propagation,
   ROOT_CONTEXT,
   SpanKind,
@@ -61,6 +62,22 @@ export function activeTraceparent(): string | null {
 export function contextFromTraceparent(traceparent: string | null | undefined): Context {
   if (!traceparent) return ROOT_CONTEXT;
   return propagation.extract(ROOT_CONTEXT, { traceparent });
+}
+
+/**
+ * Links `span` to the spans these stored W3C traceparents name (OpenTelemetry span links), leaving
+ * out a missing or malformed one and those of the span's own trace (its parent's chain, already its
+ * ancestors). The SDK keeps at most 128 links per span (its linkCountLimit).
+ */
+export function linkTraceparents(span: Span | undefined, items: { traceparent: string | null; attributes?: Attributes }[]): void {
+  if (!span?.isRecording()) return;
+  const own = span.spanContext().traceId;
+  for (const item of items) {
+    if (!item.traceparent) continue;
+    const linked = trace.getSpanContext(contextFromTraceparent(item.traceparent));
+    if (!linked || !isSpanContextValid(linked) || linked.traceId === own) continue;
+    span.addLink({ context: linked, attributes: item.attributes });
+  }
 }
 
 /**
