@@ -51,6 +51,28 @@ test('metrics need the METRICS_TOKEN; the worker counts a run and the web app sh
   await anonymous.dispose();
 });
 
+test('with the database not answering, /api/metrics still serves its counters and marks the gauges unavailable', async ({ baseURL }) => {
+  const anonymous = await playwrightRequest.newContext({ baseURL });
+  const auth = { Authorization: `Bearer ${METRICS_TOKEN}` };
+  // The breakers table locked by a transaction held open: the gauges' read waits for it past the
+  // endpoint's deadline (5 s), as it would for a database that does not answer.
+  await db().begin(async (tx) => {
+    await tx`lock table breakers in access exclusive mode`;
+    // The token is still required, before any database read.
+    expect((await anonymous.get('/api/metrics')).status()).toBe(401);
+    const answer = await anonymous.get('/api/metrics', { headers: auth, timeout: 20_000 });
+    expect(answer.status()).toBe(200);
+    const text = await answer.text();
+    expect(value(text, 'junction_database_gauges_up')).toBe(0);
+    expect(text).not.toContain('junction_runs_queued');
+    expect(text).toContain('junction_process_cpu_user_seconds_total');
+  });
+  const after = await (await anonymous.get('/api/metrics', { headers: auth })).text();
+  expect(value(after, 'junction_database_gauges_up')).toBe(1);
+  expect(after).toContain('junction_runs_queued{integration="crm-sync"}');
+  await anonymous.dispose();
+});
+
 test("a script's traceparent on an API call is the parent of the run's trace, out to the external system", async ({ page }) => {
   const sandbox = e2eState().sandboxUrl;
   await signIn(page, 'oscar');
