@@ -24,6 +24,20 @@ describe('platform event boundary', () => {
       { type: 'breaker.closed', at: runFailed.at, breakerKey: 'k', integrations: ['a'] },
       { type: 'credentials.failing', at: runFailed.at, integration: 'a', error: '401' },
       { type: 'credentials.recovered', at: runFailed.at, integration: 'a' },
+      { type: 'events.failed', at: runFailed.at, integration: 'a', runId: 'r', eventId: 'e1', eventType: 't', reason: 'refused' },
+      // The pending events an event run left when it failed for good: one event for all of them.
+      {
+        type: 'events.failed',
+        at: runFailed.at,
+        integration: 'a',
+        runId: 'r',
+        eventId: 'e1',
+        eventType: 't',
+        reason: 'not applied',
+        count: 500,
+        eventIds: ['e1', 'e2'],
+        runFailure: { attempts: 2, error: '503', errorClass: 'Error', startedAt: runFailed.startedAt },
+      },
       { type: 'events.cleared', at: runFailed.at, integration: 'a', runId: 'r' },
       // The last failed event dismissed by an operator: no run applied anything.
       { type: 'events.cleared', at: runFailed.at, integration: 'a', dismissed: { eventId: 'evt_1', by: 'oscar', reason: 'gone upstream' } },
@@ -48,6 +62,15 @@ describe('platform event boundary', () => {
     expect(parsePlatformEvent({ ...runFailed, at: 'yesterday' })).toMatchObject({
       ok: false,
       message: 'platform event refused: at must be an ISO timestamp',
+    });
+    const many = { type: 'events.failed', at: runFailed.at, integration: 'a', runId: 'r', eventId: 'e1', eventType: 't', reason: 'x' };
+    expect(parsePlatformEvent({ ...many, count: 0 })).toMatchObject({
+      ok: false,
+      message: expect.stringMatching(/^platform event refused: count /),
+    });
+    expect(parsePlatformEvent({ ...many, eventIds: Array.from({ length: 11 }, (_, i) => `e${i}`) })).toMatchObject({
+      ok: false,
+      message: expect.stringMatching(/^platform event refused: eventIds /),
     });
     expect(parsePlatformEvent({ type: 'run.exploded' })).toMatchObject({
       ok: false,

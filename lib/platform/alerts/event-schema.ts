@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { AUDIT_TRAIL, type PlatformEvent } from '../execution/events';
+import { AUDIT_TRAIL, FAILED_EVENT_IDS, type PlatformEvent } from '../execution/events';
 
 /**
  * The platform event contract (events.ts) checked at alerting's boundary: a job payload on the
@@ -47,6 +47,9 @@ export const ZPlatformEvent = z.discriminatedUnion(
       eventId: z.string().min(1),
       eventType: z.string(),
       reason: z.string(),
+      count: z.number().int().min(1).optional(),
+      eventIds: z.array(z.string().min(1)).max(FAILED_EVENT_IDS).optional(),
+      runFailure: z.object({ attempts: z.number().int().min(0), error: z.string(), errorClass: z.string(), startedAt: isoTime }).optional(),
     }),
     z.object({
       ...recovery,

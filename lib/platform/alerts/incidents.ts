@@ -11,6 +11,7 @@ import {
   breakerOpenedMessage,
   credentialsFailingMessage,
   eventsFailedMessage,
+  failedEventsText,
   recoveredMessage,
   runFailedMessage,
   shortError,
@@ -61,6 +62,8 @@ interface Opening {
   at: Date;
   error: string | null;
   runId: string | null;
+  /** Failures this event counts (events.failed carries how many events it marked). */
+  count: number;
 }
 
 const OPENING_KIND: Record<string, IncidentKind> = {
@@ -129,7 +132,7 @@ async function openOrCount(tx: DatabaseOrTransaction, o: Opening): Promise<Appli
           lastEventAt: o.at,
           lastError: o.error,
           runId: o.runId,
-          eventCount: 1,
+          eventCount: o.count,
         })
         .returning();
       return { change: 'reported_late', incident, recoveredAt: superseded.at };
@@ -144,7 +147,7 @@ async function openOrCount(tx: DatabaseOrTransaction, o: Opening): Promise<Appli
       lastEventAt: o.at,
       lastError: o.error,
       runId: o.runId,
-      eventCount: 1,
+      eventCount: o.count,
     })
     .onConflictDoUpdate({
       target: [incidents.integration, incidents.kind],
@@ -152,7 +155,7 @@ async function openOrCount(tx: DatabaseOrTransaction, o: Opening): Promise<Appli
       set: {
         // From its oldest failure: that failure's retry, handled after the recovery, is covered by it.
         openedAt: sql`least(${incidents.openedAt}, excluded.opened_at)`,
-        eventCount: sql`${incidents.eventCount} + 1`,
+        eventCount: sql`${incidents.eventCount} + excluded.event_count`,
         lastEventAt: sql`greatest(${incidents.lastEventAt}, excluded.last_event_at)`,
         lastError: sql`case when excluded.last_event_at >= ${incidents.lastEventAt} then coalesce(excluded.last_error, ${incidents.lastError}) else ${incidents.lastError} end`,
       },
@@ -227,6 +230,9 @@ function openingMessage(event: PlatformEvent, incident: Incident, integration: s
         eventId: event.eventId,
         eventType: event.eventType,
         reason: event.reason,
+        count: event.count ?? 1,
+        eventIds: event.eventIds,
+        runFailure: event.runFailure,
         at: event.at,
       });
     case 'audit.chain_broken':
@@ -236,7 +242,11 @@ function openingMessage(event: PlatformEvent, incident: Incident, integration: s
   }
 }
 
-function openingDetails(event: PlatformEvent): { error: string | null; runId: string | null } {
+function openingDetails(event: PlatformEvent): { error: string | null; runId: string | null; count: number } {
+  return { count: event.type === 'events.failed' ? Math.max(1, event.count ?? 1) : 1, ...openingError(event) };
+}
+
+function openingError(event: PlatformEvent): { error: string | null; runId: string | null } {
   switch (event.type) {
     case 'run.failed':
       return {
@@ -248,7 +258,12 @@ function openingDetails(event: PlatformEvent): { error: string | null; runId: st
       return { error: shortError(event.error, 2000), runId: null };
     case 'events.failed':
       return {
-        error: shortError(`event ${event.eventId} (${event.eventType}): ${event.reason}`, 2000),
+        error: shortError(
+          event.runFailure
+            ? `event run failed after ${event.runFailure.attempts} attempt${event.runFailure.attempts === 1 ? '' : 's'} (${event.runFailure.errorClass}: ${event.runFailure.error}); ${failedEventsText(event)} not applied`
+            : `event ${event.eventId} (${event.eventType}): ${event.reason}`,
+          2000,
+        ),
         runId: isUuid(event.runId) ? event.runId : null,
       };
     case 'audit.chain_broken':

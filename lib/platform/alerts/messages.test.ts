@@ -4,6 +4,7 @@ import {
   alreadyRecoveredMessage,
   breakerOpenedMessage,
   emailContent,
+  eventsFailedMessage,
   recoveredMessage,
   runFailedMessage,
   slackPayload,
@@ -161,5 +162,40 @@ describe('alert messages', () => {
     expect(mail.subject).toBe('[Junction] accounting-export: run failed (retries exhausted), already recovered');
     expect(mail.html).toContain('<p>Already recovered at 2026-05-01T02:30:00.000Z: runs succeed again.</p>');
     expect(mail.html).toContain(`<a href="${failed.runUrl}">`);
+  });
+
+  it('name the event run, its error and how many events it left failed, with the first ids, in one alert', () => {
+    const message = eventsFailedMessage({
+      incidentId: '5d7f3f0e-41c8-4a55-9d43-3a0f0c1b2a10',
+      appUrl: 'http://localhost:3000',
+      integration: 'payment-events',
+      runId: '0b1e8a52-7d0c-4f3e-9a41-2c6f4b7d9e11',
+      eventId: 'evt_1',
+      eventType: 'payment.succeeded',
+      reason: 'not applied: its event run failed after 3 attempts: 503',
+      count: 500,
+      eventIds: ['evt_1', 'evt_2', 'evt_3'],
+      runFailure: {
+        attempts: 3,
+        error: 'POST /payments answered 503',
+        errorClass: 'TransientHttpError',
+        startedAt: '2026-05-01T02:00:00.000Z',
+      },
+      at: '2026-05-01T02:08:00.000Z',
+      correlationId: 'corr-7',
+    });
+    expect(message).toMatchObject({
+      event: 'incident.opened',
+      kind: 'events_failed',
+      title: 'payment-events: event run failed, 500 events not applied',
+      runUrl: 'http://localhost:3000/runs/0b1e8a52-7d0c-4f3e-9a41-2c6f4b7d9e11',
+      consoleUrl: 'http://localhost:3000/integrations/payment-events/events?status=failed',
+      since: '2026-05-01T02:00:00.000Z',
+      attempts: 3,
+      lastError: 'TransientHttpError: POST /payments answered 503',
+      eventCount: 500,
+    });
+    expect(message.text).toContain('left 500 events (evt_1, evt_2, evt_3, and 497 more) not applied');
+    expect(message.text).toMatch(/Replay the failed events/);
   });
 });

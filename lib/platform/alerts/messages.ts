@@ -193,7 +193,20 @@ export function failedEventsUrl(appUrl: string, integration: string): string {
   return `${integrationUrl(appUrl, integration)}/events?status=failed`;
 }
 
-/** An inbound event was refused for good: it waits, failed, until an operator replays it. */
+/** "event evt_1 (payment.succeeded)", or "500 events (evt_1, evt_2, … and 490 more)". */
+export function failedEventsText(p: { eventId: string; eventType: string; count?: number; eventIds?: string[] }): string {
+  const count = Math.max(1, p.count ?? 1);
+  if (count === 1) return `event ${p.eventId} (${p.eventType})`;
+  const ids = p.eventIds?.length ? p.eventIds : [p.eventId];
+  const more = count - ids.length;
+  return `${count} events (${ids.join(', ')}${more > 0 ? `, and ${more} more` : ''})`;
+}
+
+/**
+ * Inbound events were marked failed: one refused for good, or the pending events an event run left
+ * when it failed for good (`runFailure`: this is that run's only alert). They wait, failed, until
+ * an operator replays (or dismisses) them.
+ */
 export function eventsFailedMessage(p: {
   incidentId: string;
   appUrl: string;
@@ -202,36 +215,71 @@ export function eventsFailedMessage(p: {
   eventId: string;
   eventType: string;
   reason: string;
+  count?: number;
+  eventIds?: string[];
+  runFailure?: { attempts: number; error: string; errorClass: string; startedAt: string };
   at: string;
   correlationId: string | null;
 }): AlertMessage {
   const url = failedEventsUrl(p.appUrl, p.integration);
-  const lastError = shortError(`event ${p.eventId} (${p.eventType}): ${p.reason}`);
-  return {
-    event: 'incident.opened',
-    kind: 'events_failed',
+  const count = Math.max(1, p.count ?? 1);
+  const events = failedEventsText(p);
+  const run = runUrl(p.appUrl, p.runId);
+  const common = {
+    event: 'incident.opened' as const,
+    kind: 'events_failed' as const,
     incidentId: p.incidentId,
     integration: p.integration,
-    title: `${p.integration}: event ${p.eventId} (${p.eventType}) failed`,
+    runId: p.runId,
+    runUrl: run,
+    consoleUrl: url,
+    correlationId: p.correlationId,
+    eventCount: count,
+    at: p.at,
+  };
+  if (p.runFailure) {
+    const f = p.runFailure;
+    const lastError = shortError(f.errorClass ? `${f.errorClass}: ${f.error}` : f.error);
+    const plural = f.attempts === 1 ? 'attempt' : 'attempts';
+    return {
+      ...common,
+      title: `${p.integration}: event run failed, ${count === 1 ? '1 event' : `${count} events`} not applied`,
+      text: lines([
+        `Integration '${p.integration}' failed: event run ${p.runId} gave up after ${f.attempts} ${plural} and left ${events} not applied.`,
+        'They are marked failed and are not retried on their own: nothing they carry reached the host.',
+        'What to do: fix the cause (see the last error), then Replay the failed events from the Events tab (or dismiss those that can never be applied).',
+        `Failing since: ${f.startedAt}`,
+        `Attempts: ${f.attempts}`,
+        `Last error: ${lastError ?? 'none recorded'}`,
+        p.correlationId && `Correlation id: ${p.correlationId}`,
+        `Run: ${run}`,
+        `Failed events: ${url}`,
+        EVENTS_COUNTED_WHILE_OPEN,
+      ]),
+      since: f.startedAt,
+      attempts: f.attempts,
+      lastError,
+    };
+  }
+  const lastError = shortError(`${events}: ${p.reason}`);
+  return {
+    ...common,
+    title: `${p.integration}: ${events} failed`,
     text: lines([
-      `Integration '${p.integration}' could not apply event ${p.eventId} (${p.eventType}): ${shortError(p.reason) ?? 'no reason recorded'}.`,
-      'The event is marked failed and is not retried on its own: nothing it carries reached the host.',
+      `Integration '${p.integration}' could not apply ${events}: ${shortError(p.reason) ?? 'no reason recorded'}.`,
+      count === 1
+        ? 'The event is marked failed and is not retried on its own: nothing it carries reached the host.'
+        : 'They are marked failed and are not retried on their own: nothing they carry reached the host.',
       'What to do: fix the cause (the host data it refers to, the sender, or the handler), then Replay the failed events from the Events tab.',
       `Since: ${p.at}`,
       p.correlationId && `Correlation id: ${p.correlationId}`,
-      `Run: ${runUrl(p.appUrl, p.runId)}`,
+      `Run: ${run}`,
       `Failed events: ${url}`,
       EVENTS_COUNTED_WHILE_OPEN,
     ]),
-    runId: p.runId,
-    runUrl: runUrl(p.appUrl, p.runId),
-    consoleUrl: url,
-    correlationId: p.correlationId,
     since: p.at,
     attempts: null,
     lastError,
-    eventCount: 1,
-    at: p.at,
   };
 }
 

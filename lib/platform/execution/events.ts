@@ -37,8 +37,23 @@ export type PlatformEvent =
   | (RecoveryBase & { type: 'breaker.closed'; breakerKey: string; integrations: string[] })
   | (EventBase & { type: 'credentials.failing'; integration: string; error: string })
   | (RecoveryBase & { type: 'credentials.recovered'; integration: string })
-  /** An inbound event was refused for good (PermanentError): marked failed, it waits for a replay. */
-  | (EventBase & { type: 'events.failed'; integration: string; runId: string; eventId: string; eventType: string; reason: string })
+  /**
+   * Inbound events were marked failed: an event refused for good (PermanentError), or the pending
+   * events an event run left when it failed for good (`runFailure`: one job for all of them, and
+   * no run.failed beside it). They wait for a replay. `eventId`/`eventType` are the first event's;
+   * `count` (default 1) how many were marked, `eventIds` the first few of them.
+   */
+  | (EventBase & {
+      type: 'events.failed';
+      integration: string;
+      runId: string;
+      eventId: string;
+      eventType: string;
+      reason: string;
+      count?: number;
+      eventIds?: string[];
+      runFailure?: { attempts: number; error: string; errorClass: string; startedAt: string };
+    })
   /**
    * None of the integration's events is failed any more: a run applied replayed failed events
    * (runId), or an operator dismissed the last failed one (dismissed; no run).
@@ -52,6 +67,9 @@ export type PlatformEvent =
   /** The scheduled full audit verification found tampering (lib/platform/governance/audit-anchors.ts). */
   | (EventBase & { type: 'audit.chain_broken'; integration: typeof AUDIT_TRAIL; problem: string })
   | (RecoveryBase & { type: 'audit.chain_verified'; integration: typeof AUDIT_TRAIL });
+
+/** How many of its events' ids an events.failed names (the count says how many there are). */
+export const FAILED_EVENT_IDS = 10;
 
 /** The name audit incidents are filed under (they belong to no integration). */
 export const AUDIT_TRAIL = 'audit-trail';

@@ -1345,15 +1345,23 @@ async function failRun(
   // (without the registry, as in a liveness recovery, only an event run counts as applying them).
   const def = deps.registry?.get(run.integration);
   const anyTrigger = def ? Boolean(def.events && !def.execute) : false;
-  if (!run.dryRun && (def ? Boolean(def.events) && (run.trigger === 'event' || anyTrigger) : run.trigger === 'event'))
-    await markEventsOfFailedRun(tx, deps.boss, {
-      integration: run.integration,
-      runId: run.id,
-      correlationId: run.correlationId,
-      attempts: updated.attemptCount,
-      error: params.message,
-      anyTrigger,
-    });
+  const appliedEvents = !run.dryRun && (!def || Boolean(def.events)) && (run.trigger === 'event' || anyTrigger);
+  const startedAt = (updated.startedAt ?? updated.createdAt).toISOString();
+  const failedEvents = appliedEvents
+    ? await markEventsOfFailedRun(tx, deps.boss, {
+        integration: run.integration,
+        runId: run.id,
+        correlationId: run.correlationId,
+        attempts: updated.attemptCount,
+        error: params.message,
+        errorClass: params.errorClass,
+        startedAt,
+        anyTrigger,
+      })
+    : 0;
+  // The events it failed carry its failure (one events_failed incident, which Replay and Dismiss
+  // close): no run_failed incident beside it for the same cause.
+  if (failedEvents > 0) return;
   // The next success is announced (settleSucceededBatch): it may close this failure's incident.
   if (!run.dryRun) await tx.insert(runRecoveries).values({ integration: run.integration }).onConflictDoNothing();
   await emit(deps, tx, run, {
@@ -1365,7 +1373,7 @@ async function failRun(
     error: params.message,
     errorClass: params.errorClass,
     reason: params.reason,
-    startedAt: (updated.startedAt ?? updated.createdAt).toISOString(),
+    startedAt,
   });
 }
 

@@ -1,8 +1,8 @@
-import { and, eq, sql, type SQL } from 'drizzle-orm';
+import { sql, type SQL } from 'drizzle-orm';
 import type { PgBoss } from 'pg-boss';
 import type { Transaction } from '../../../db/client';
 import { webhookEvents } from '../../../db/schema';
-import { emitPlatformEvent } from '../execution/events';
+import { emitPlatformEvent, FAILED_EVENT_IDS } from '../execution/events';
 import { txEventSender } from '../execution/queue';
 import { ACTIVE_RUN_STATUSES } from '../run-status';
 import { lockFailedEvents } from './dismiss';
@@ -28,16 +28,27 @@ export function eventRunWaits(integration: string, opts: { anyTrigger?: boolean;
 
 /**
  * In the transaction that fails an event run for good: the integration's pending events that no
- * other run will apply are marked 'failed' with the run's reason and announced (events.failed),
- * so the events_failed incident, Replay and Dismiss apply to them as to an event its handler
- * refused. No run is queued for them: a poison event would fail it again, for ever. Serialised
- * with the intake creating an event run (the same lock as ensureEventRun), so an event stored
- * with a new run meanwhile is left to that run.
+ * other run will apply are marked 'failed' with the run's reason and announced in ONE events.failed
+ * (their count, the first few ids, the run's failure), however many there are: the events_failed
+ * incident, Replay and Dismiss apply to them as to an event its handler refused, and that incident
+ * is the run's only one (the runner emits no run.failed when this marked any). No run is queued
+ * for them: a poison event would fail it again, for ever. Serialised with the intake creating an
+ * event run (the same lock as ensureEventRun), so an event stored with a new run meanwhile is left
+ * to that run. Returns how many it marked.
  */
 export async function markEventsOfFailedRun(
   tx: Transaction,
   boss: PgBoss,
-  p: { integration: string; runId: string; correlationId: string; attempts: number; error: string; anyTrigger?: boolean },
+  p: {
+    integration: string;
+    runId: string;
+    correlationId: string;
+    attempts: number;
+    error: string;
+    errorClass: string;
+    startedAt: string;
+    anyTrigger?: boolean;
+  },
 ): Promise<number> {
   await tx.execute(sql`select pg_advisory_xact_lock(hashtextextended(${`junction-event-run:${p.integration}`}, 0))`);
   const [other] = await tx.execute<{ waits: boolean }>(
@@ -50,22 +61,30 @@ export async function markEventsOfFailedRun(
       0,
       2000,
     );
-  const marked = await tx
-    .update(webhookEvents)
-    .set({ status: 'failed', outcome: reason, runId: p.runId, processedAt: sql`now()` })
-    .where(and(eq(webhookEvents.integration, p.integration), eq(webhookEvents.status, 'pending')))
-    .returning({ eventId: webhookEvents.eventId, eventType: webhookEvents.eventType });
-  // As for a refused event: the first failure alerts, the others are counted on its incident.
-  for (const e of marked)
-    await emitPlatformEvent(txEventSender(boss, tx), {
-      type: 'events.failed',
-      at: new Date().toISOString(),
-      integration: p.integration,
-      runId: p.runId,
-      eventId: e.eventId,
-      eventType: e.eventType,
-      reason,
-      correlationId: p.correlationId,
-    });
-  return marked.length;
+  // One statement, and only the first few rows come back: a backlog of any size is one round trip.
+  const [marked] = await tx.execute<{ count: number; first: { eventId: string; eventType: string }[] | null }>(sql`
+    with marked as (
+      update ${webhookEvents} set status = 'failed', outcome = ${reason}, run_id = ${p.runId}, processed_at = now()
+       where integration = ${p.integration} and status = 'pending'
+      returning id, event_id, event_type)
+    select count(*)::int as count,
+           (select json_agg(json_build_object('eventId', f.event_id, 'eventType', f.event_type) order by f.id)
+              from (select id, event_id, event_type from marked order by id limit ${FAILED_EVENT_IDS}) f) as first
+      from marked`);
+  const first = marked?.first ?? [];
+  if (!marked || marked.count === 0 || first.length === 0) return 0;
+  await emitPlatformEvent(txEventSender(boss, tx), {
+    type: 'events.failed',
+    at: new Date().toISOString(),
+    integration: p.integration,
+    runId: p.runId,
+    eventId: first[0].eventId,
+    eventType: first[0].eventType,
+    reason,
+    count: marked.count,
+    eventIds: first.map((e) => e.eventId),
+    runFailure: { attempts: p.attempts, error: p.error.slice(0, 2000), errorClass: p.errorClass, startedAt: p.startedAt },
+    correlationId: p.correlationId,
+  });
+  return marked.count;
 }

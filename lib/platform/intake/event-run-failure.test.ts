@@ -1,0 +1,201 @@
+import { and, eq, inArray, sql } from 'drizzle-orm';
+import type { PgBoss } from 'pg-boss';
+import { Webhook } from 'standardwebhooks';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { z } from 'zod';
+import { alerts, incidents, runs, webhookEvents } from '../../../db/schema';
+import { freshDatabase, type TestDatabase } from '../../../test/db';
+import { platformEvents, startTestBoss, TEST_WORKER_OPTIONS, waitFor } from '../../../test/fixtures/platform';
+import { startAlerting } from '../alerts';
+import { defineIntegration, type IncomingEvent, type IntegrationDefinition } from '../contract';
+import { startPlatformWorker, type PlatformWorker } from '../execution/worker';
+import { keyringFrom } from '../governance/crypto';
+import { buildRegistry, syncRegistry } from '../registry';
+import { cancelRun, retryRun } from '../triggers/triggers';
+import { replayEvents } from './events-read';
+import { receiveWebhook, type IntakeDeps } from './intake';
+import { addWebhookSecret } from './secrets';
+
+/**
+ * An event run that fails for good, with the real worker and alerting:
+ * - it is ONE incident (events_failed, naming the run and how many events it left failed), with one
+ *   alert, not a run_failed one beside it; a later successful event run leaves it open (its events
+ *   are still failed), the replay that applies them closes it;
+ * - however many pending events it fails, it enqueues one events.failed job (alerting queue);
+ * - a retry of an event run of an integration that has both `execute` and `events` applies events.
+ */
+
+const BACKLOG = 500;
+const backlog = { down: true };
+const both = { mode: 'hold' as 'hold' | 'down' | 'ok', entered: Promise.withResolvers<void>() };
+const applied: string[] = [];
+const executed: string[] = [];
+
+const defs = [
+  defineIntegration({
+    name: 'backlogged',
+    description: 'Its upstream is down until the test brings it back',
+    settings: z.object({}),
+    defaults: { retry: { delays: ['100ms'] }, breaker: { failures: 1000, cooldown: '1m' } },
+    events: {
+      scheme: 'standard-webhooks',
+      typeFrom: (d) => (d.body as { type?: string }).type,
+      async handle(events: IncomingEvent[]) {
+        if (backlog.down) throw new Error('upstream unavailable (503)');
+        applied.push(...events.map((e) => e.id));
+      },
+    },
+  }),
+  defineIntegration({
+    name: 'both-ways',
+    description: 'Runs on a schedule (execute) and receives events',
+    settings: z.object({}),
+    defaults: { retry: { delays: ['100ms'] }, breaker: { failures: 1000, cooldown: '1m' } },
+    async execute() {
+      executed.push('execute');
+      return { processed: 0, summary: 'executed' };
+    },
+    events: {
+      scheme: 'standard-webhooks',
+      typeFrom: (d) => (d.body as { type?: string }).type,
+      async handle(events: IncomingEvent[], ctx) {
+        if (both.mode === 'hold') {
+          both.entered.resolve();
+          await new Promise((_, reject) => ctx.signal.addEventListener('abort', () => reject(ctx.signal.reason), { once: true }));
+        }
+        if (both.mode === 'down') throw new Error('host database unavailable (503)');
+        applied.push(...events.map((e) => e.id));
+      },
+    },
+  }),
+] as IntegrationDefinition[];
+
+let t: TestDatabase;
+let boss: PgBoss;
+let worker: PlatformWorker;
+let alerting: Awaited<ReturnType<typeof startAlerting>>;
+let deps: IntakeDeps;
+const secrets = new Map<string, string>();
+const keyring = keyringFrom({ key: Buffer.alloc(32, 7).toString('base64'), keyId: 'k1' });
+
+beforeAll(async () => {
+  t = await freshDatabase();
+  boss = await startTestBoss(t.url);
+  const registry = buildRegistry(defs);
+  await syncRegistry(t.db, { registry });
+  deps = { db: t.db, boss, registry, keyring };
+  for (const name of ['backlogged', 'both-ways'])
+    secrets.set(name, (await addWebhookSecret(t.db, keyring, { def: registry.get(name)!, label: 'first', actor: 'ada' })).generated!);
+});
+afterAll(async () => {
+  await alerting?.stop();
+  await worker?.stop({ timeoutMs: 2_000 });
+  await boss?.stop({ graceful: false });
+  await t?.drop();
+});
+
+/** The worker and alerting start once the backlog is stored: one event run fails all of it. */
+async function startWorker() {
+  if (worker) return;
+  worker = await startPlatformWorker({
+    db: t.db,
+    boss,
+    registry: deps.registry,
+    workerId: 'event-run-failure',
+    options: TEST_WORKER_OPTIONS,
+  });
+  alerting = await startAlerting({ db: t.db, boss, keyring, appUrl: 'http://localhost:3000', pollingIntervalSeconds: 0.5, log: () => {} });
+}
+
+async function deliver(integration: string, id: string) {
+  const text = JSON.stringify({ type: 'thing.changed' });
+  const at = new Date();
+  const answer = await receiveWebhook(deps, {
+    integration,
+    headers: {
+      'content-type': 'application/json',
+      'webhook-id': id,
+      'webhook-timestamp': String(Math.floor(at.getTime() / 1000)),
+      'webhook-signature': new Webhook(secrets.get(integration)!).sign(id, at, text),
+    },
+    readBody: async () => Buffer.from(text),
+  });
+  expect(answer.status).toBe(200);
+}
+
+const event = async (id: string) => (await t.db.select().from(webhookEvents).where(eq(webhookEvents.eventId, id)))[0];
+const runsOf = (integration: string) => t.db.select().from(runs).where(eq(runs.integration, integration)).orderBy(runs.createdAt);
+const incidentsOf = (integration: string) =>
+  t.db.select().from(incidents).where(eq(incidents.integration, integration)).orderBy(incidents.openedAt);
+const finished = (runId: string) =>
+  waitFor(`run ${runId} to finish`, async () => {
+    const [row] = await t.db.select().from(runs).where(eq(runs.id, runId));
+    return row.finishedAt ? row : undefined;
+  });
+/** Every platform event job the alerting queue has had, handled or not. */
+const jobsOf = async (integration: string, type: string) => (await platformEvents(t.db, type)).filter((e) => e.integration === integration);
+
+describe('an event run that fails for good', () => {
+  it(`is one events_failed incident with one alert and one events.failed job for ${BACKLOG} events`, async () => {
+    for (let i = 0; i < BACKLOG; i += 25)
+      await Promise.all(Array.from({ length: Math.min(25, BACKLOG - i) }, (_, k) => deliver('backlogged', `bl-${i + k}`)));
+    await startWorker();
+    const [run] = await waitFor('the event run to fail for good', async () => {
+      const rows = await runsOf('backlogged');
+      return rows.length === 1 && rows[0].status === 'failed' ? rows : undefined;
+    });
+    const [{ failed }] = await t.db.execute<{ failed: number }>(
+      sql`select count(*)::int as failed from webhook_events where integration = 'backlogged' and status = 'failed' and run_id = ${run.id}`,
+    );
+    expect(failed).toBe(BACKLOG);
+
+    // One job for the run's failure, whatever its backlog: not one per event.
+    const failedJobs = await jobsOf('backlogged', 'events.failed');
+    expect(failedJobs).toHaveLength(1);
+    expect(failedJobs[0]).toMatchObject({ runId: run.id, count: BACKLOG, eventId: 'bl-0' });
+    expect((failedJobs[0].eventIds as string[]).length).toBeLessThanOrEqual(10);
+    // The run's failure is told by that incident, not by a run_failed one beside it.
+    expect(await jobsOf('backlogged', 'run.failed')).toEqual([]);
+
+    const [incident] = await waitFor('the events_failed incident to count the backlog', async () => {
+      const rows = await incidentsOf('backlogged');
+      return rows[0]?.eventCount === BACKLOG ? rows : undefined;
+    });
+    expect(incident).toMatchObject({ kind: 'events_failed', runId: run.id, closedAt: null });
+    const opened = await t.db.select().from(alerts).where(eq(alerts.integration, 'backlogged'));
+    expect(opened).toHaveLength(1);
+    expect(opened[0].body).toMatchObject({ event: 'incident.opened', kind: 'events_failed', runId: run.id, attempts: 2 });
+    expect(opened[0].body.title).toMatch(/event run failed.*500 events/);
+    expect(opened[0].body.text).toMatch(/upstream unavailable \(503\)/);
+
+    // A later event run that succeeds leaves it open: the backlog is still failed.
+    backlog.down = false;
+    await deliver('backlogged', 'bl-late');
+    await waitFor('bl-late to be applied', async () => ((await event('bl-late')).status === 'processed' ? true : undefined));
+    const later = (await runsOf('backlogged')).at(-1)!;
+    expect((await finished(later.id)).status).toBe('succeeded');
+    await new Promise((r) => setTimeout(r, 1_500));
+    expect((await incidentsOf('backlogged')).map((i) => [i.kind, i.closedAt])).toEqual([['events_failed', null]]);
+
+    // The replay that applies them closes it, with one recovery message.
+    const replay = await replayEvents(t.db, boss, {
+      integration: 'backlogged',
+      filter: { status: 'failed' },
+      actor: 'oscar',
+      pace: { runs: 50, per: '1s' },
+    });
+    expect(replay.replayed).toBe(BACKLOG);
+    const closed = await waitFor(
+      'the incident to close',
+      async () => {
+        const [row] = await t.db.select().from(incidents).where(eq(incidents.id, incident.id));
+        return row.closedAt ? row : undefined;
+      },
+      60_000,
+    );
+    expect(closed.eventCount).toBe(BACKLOG);
+    const messages = await t.db.select().from(alerts).where(eq(alerts.integration, 'backlogged')).orderBy(alerts.createdAt);
+    expect(messages.map((a) => a.event)).toEqual(['opened', 'recovered']);
+    expect((await incidentsOf('backlogged')).map((i) => i.kind)).toEqual(['events_failed']);
+  }, 120_000);
+});
