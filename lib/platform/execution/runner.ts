@@ -16,7 +16,7 @@ import {
   isDatabaseUnavailableError,
 } from '../errors';
 import { applyPendingEvents } from '../intake/process';
-import { markEventsOfFailedRun } from '../intake/waiting';
+import { isRetryOfEventRun, markEventsOfFailedRun } from '../intake/waiting';
 import { encodeLogBatch, logBatchInsert, writeLogLines, type LogLine } from '../log';
 import { platformMetrics } from '../observability/metrics';
 import { contextFromTraceparent, CORRELATION_ATTRIBUTE, SpanStatusCode, withSpan } from '../observability/tracing';
@@ -924,9 +924,10 @@ async function runAttempt(
     }
     if (scope.resumedFrom)
       scope.log.info(`resumed from checkpoint ${JSON.stringify(scope.resumedFrom.value).slice(0, 500)}`, { checkpoint: true });
-    // An integration that receives events applies its pending ones (lib/platform/intake/process.ts).
+    // An integration that receives events applies its pending ones (lib/platform/intake/process.ts):
+    // in an event run or a retry of one, and in every run when it has no `execute`.
     result =
-      def.events && (run.trigger === 'event' || !def.execute)
+      def.events && (run.trigger === 'event' || !def.execute || (await isRetryOfEventRun(deps.db, run)))
         ? await applyPendingEvents(deps.db, {
             integration: def.name,
             events: def.events,
@@ -1342,10 +1343,12 @@ async function failRun(
   // The run's checkpoints cover acknowledged work only: the next run starts after them.
   await commitCheckpointAsCursor(tx, run);
   // The events it leaves pending are failed with its reason, unless another run will apply them
-  // (without the registry, as in a liveness recovery, only an event run counts as applying them).
+  // (without the registry, as in a liveness recovery, only an event run or a retry of one counts
+  // as applying them).
   const def = deps.registry?.get(run.integration);
   const anyTrigger = def ? Boolean(def.events && !def.execute) : false;
-  const appliedEvents = !run.dryRun && (!def || Boolean(def.events)) && (run.trigger === 'event' || anyTrigger);
+  const appliedEvents =
+    !run.dryRun && (!def || Boolean(def.events)) && (run.trigger === 'event' || anyTrigger || (await isRetryOfEventRun(tx, run)));
   const startedAt = (updated.startedAt ?? updated.createdAt).toISOString();
   const failedEvents = appliedEvents
     ? await markEventsOfFailedRun(tx, deps.boss, {

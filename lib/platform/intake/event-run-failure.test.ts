@@ -199,3 +199,45 @@ describe('an event run that fails for good', () => {
     expect((await incidentsOf('backlogged')).map((i) => i.kind)).toEqual(['events_failed']);
   }, 120_000);
 });
+
+describe('a retry of an event run of an integration with execute and events', () => {
+  it('applies the pending events (not execute), and fails them when it fails for good', async () => {
+    await startWorker();
+    await deliver('both-ways', 'bw-1');
+    await both.entered.promise;
+    const [cancelled] = await runsOf('both-ways');
+    expect(cancelled.trigger).toBe('event');
+    await cancelRun(t.db, boss, { runId: cancelled.id, by: 'oscar' });
+    await finished(cancelled.id);
+    expect((await event('bw-1')).status).toBe('pending');
+
+    both.mode = 'ok';
+    const { runId: retried } = await retryRun(t.db, boss, { runId: cancelled.id, triggeredBy: 'oscar' });
+    expect((await finished(retried)).status).toBe('succeeded');
+    expect(executed).toEqual([]);
+    expect(applied).toContain('bw-1');
+    expect(await event('bw-1')).toMatchObject({ status: 'processed', runId: retried });
+
+    // Such a retry that fails for good fails the events it leaves pending, as an event run does.
+    both.mode = 'hold';
+    both.entered = Promise.withResolvers<void>();
+    await deliver('both-ways', 'bw-2');
+    await both.entered.promise;
+    const second = (await runsOf('both-ways')).at(-1)!;
+    await cancelRun(t.db, boss, { runId: second.id, by: 'oscar' });
+    await finished(second.id);
+    both.mode = 'down';
+    const { runId: retry1 } = await retryRun(t.db, boss, { runId: second.id, triggeredBy: 'oscar' });
+    expect((await finished(retry1)).status).toBe('failed');
+    // Its failure left bw-2 failed, named by the events_failed incident.
+    expect(await event('bw-2')).toMatchObject({ status: 'failed', runId: retry1 });
+    expect(executed).toEqual([]);
+    await waitFor('the events_failed incident', async () => {
+      const rows = await t.db
+        .select()
+        .from(incidents)
+        .where(and(eq(incidents.integration, 'both-ways'), inArray(incidents.kind, ['events_failed', 'run_failed'])));
+      return rows.length ? rows : undefined;
+    }).then((rows) => expect(rows.map((r) => [r.kind, r.runId])).toEqual([['events_failed', retry1]]));
+  }, 60_000);
+});

@@ -1,7 +1,7 @@
 import { sql, type SQL } from 'drizzle-orm';
 import type { PgBoss } from 'pg-boss';
-import type { Transaction } from '../../../db/client';
-import { webhookEvents } from '../../../db/schema';
+import type { DatabaseOrTransaction, Transaction } from '../../../db/client';
+import { webhookEvents, type Run } from '../../../db/schema';
 import { emitPlatformEvent, FAILED_EVENT_IDS } from '../execution/events';
 import { txEventSender } from '../execution/queue';
 import { ACTIVE_RUN_STATUSES } from '../run-status';
@@ -9,12 +9,34 @@ import { lockFailedEvents } from './dismiss';
 
 /**
  * Whether a run will apply an integration's pending events. Any active (not finished) run that is
- * not a dry-run and applies events does: an event run, or any run of an integration with no
- * `execute` (`anyTrigger`: the runner applies its events whatever the trigger). A pending event
+ * not a dry-run and applies events does: an event run or a retry of one, or any run of an
+ * integration with no `execute` (`anyTrigger`: the runner applies its events whatever the trigger). A pending event
  * with no such run waits for nothing: its run was cancelled (the operator's choice, kept) or failed.
  * A failed event run marks such events failed (markEventsOfFailedRun); after a cancel they stay
  * pending, are counted as waiting with no run (eventCounts) and Replay applies them.
  */
+/**
+ * Whether the run `runRef` retries (directly or along a chain of retries) is an event run: the
+ * first run of its retry chain that is not itself a retry. A retry of an event run is an event run
+ * (it applies events), also for an integration that has an `execute` too. Bounded walk (a run is
+ * retried once, so a chain is a list).
+ */
+function retriesEventRun(retryOf: SQL): SQL {
+  return sql`coalesce((with recursive chain(trigger, retry_of, depth) as (
+       select o.trigger, o.retry_of, 1 from runs o where o.id = ${retryOf}
+       union all
+       select p.trigger, p.retry_of, c.depth + 1 from chain c join runs p on p.id = c.retry_of
+        where c.trigger = 'retry' and c.depth < 1000)
+     select trigger = 'event' from chain where trigger <> 'retry' limit 1), false)`;
+}
+
+/** Whether a run (trigger 'retry') retries an event run: see retriesEventRun. */
+export async function isRetryOfEventRun(tx: DatabaseOrTransaction, run: Pick<Run, 'trigger' | 'retryOf'>): Promise<boolean> {
+  if (run.trigger !== 'retry' || !run.retryOf) return false;
+  const [row] = await tx.execute<{ event: boolean }>(sql`select ${retriesEventRun(sql`${run.retryOf}::uuid`)} as event`);
+  return Boolean(row?.event);
+}
+
 export function eventRunWaits(integration: string, opts: { anyTrigger?: boolean; except?: string } = {}): SQL {
   const statuses = sql.join(
     ACTIVE_RUN_STATUSES.map((s) => sql`${s}`),
@@ -22,7 +44,8 @@ export function eventRunWaits(integration: string, opts: { anyTrigger?: boolean;
   );
   return sql`exists (select 1 from runs r
      where r.integration = ${integration} and r.status in (${statuses}) and not r.dry_run
-       and (r.trigger = 'event' or ${opts.anyTrigger ?? false}::boolean)
+       and (r.trigger = 'event' or ${opts.anyTrigger ?? false}::boolean
+            or (r.trigger = 'retry' and ${retriesEventRun(sql`r.retry_of`)}))
        ${opts.except ? sql`and r.id <> ${opts.except}` : sql``})`;
 }
 
