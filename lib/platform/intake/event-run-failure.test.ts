@@ -40,6 +40,8 @@ const defs = [
     events: {
       scheme: 'standard-webhooks',
       typeFrom: (d) => (d.body as { type?: string }).type,
+      // Replay runs of 100 events stay short on a loaded machine (see startWorker).
+      batchSize: 50,
       async handle(events: IncomingEvent[]) {
         if (backlog.down) throw new Error('upstream unavailable (503)');
         applied.push(...events.map((e) => e.id));
@@ -102,7 +104,9 @@ async function startWorker() {
     boss,
     registry: deps.registry,
     workerId: 'event-run-failure',
-    options: TEST_WORKER_OPTIONS,
+    // A job expiry longer than the tests' 5 s: on a loaded machine a replay run's claim was lost,
+    // failing it for a reason of its own (a run_failed incident this test is not about).
+    options: { ...TEST_WORKER_OPTIONS, queue: { ...TEST_WORKER_OPTIONS.queue, expireInSeconds: 120 } },
   });
   alerting = await startAlerting({ db: t.db, boss, keyring, appUrl: 'http://localhost:3000', pollingIntervalSeconds: 0.5, log: () => {} });
 }
