@@ -8,18 +8,10 @@ import { ACTIVE_RUN_STATUSES } from '../run-status';
 import { lockFailedEvents } from './dismiss';
 
 /**
- * Whether a run will apply an integration's pending events. Any active (not finished) run that is
- * not a dry-run and applies events does: an event run or a retry of one, or any run of an
- * integration with no `execute` (`anyTrigger`: the runner applies its events whatever the trigger). A pending event
- * with no such run waits for nothing: its run was cancelled (the operator's choice, kept) or failed.
- * A failed event run marks such events failed (markEventsOfFailedRun); after a cancel they stay
- * pending, are counted as waiting with no run (eventCounts) and Replay applies them.
- */
-/**
- * Whether the run `runRef` retries (directly or along a chain of retries) is an event run: the
- * first run of its retry chain that is not itself a retry. A retry of an event run is an event run
- * (it applies events), also for an integration that has an `execute` too. Bounded walk (a run is
- * retried once, so a chain is a list).
+ * Whether the run `retryOf` names (a retry's original) is an event run, or a retry whose chain
+ * starts at one: the first run of the chain that is not itself a retry decides. A retry of an
+ * event run is an event run (it applies events), also for an integration that has an `execute`.
+ * Bounded walk (a run is retried once, so a chain is a list).
  */
 function retriesEventRun(retryOf: SQL): SQL {
   return sql`coalesce((with recursive chain(trigger, retry_of, depth) as (
@@ -37,6 +29,15 @@ export async function isRetryOfEventRun(tx: DatabaseOrTransaction, run: Pick<Run
   return Boolean(row?.event);
 }
 
+/**
+ * Whether a run will apply an integration's pending events. Any active (not finished) run that is
+ * not a dry-run and applies events does: an event run or a retry of one, or any run of an
+ * integration with no `execute` (`anyTrigger`: the runner applies its events whatever the
+ * trigger). A pending event with no such run waits for nothing: its run was cancelled (the
+ * operator's choice, kept) or failed.
+ * A failed event run marks such events failed (markEventsOfFailedRun); after a cancel they stay
+ * pending, are counted as waiting with no run (eventCounts) and Replay applies them.
+ */
 export function eventRunWaits(integration: string, opts: { anyTrigger?: boolean; except?: string } = {}): SQL {
   const statuses = sql.join(
     ACTIVE_RUN_STATUSES.map((s) => sql`${s}`),
