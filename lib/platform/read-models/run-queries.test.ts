@@ -164,6 +164,21 @@ describe('runs list', () => {
     expect((await listRuns(t.db, { from: '0001-01-01', to: '9999-12-31T23:59:59Z' })).items.length).toBeGreaterThan(0);
     expect((await listRuns(t.db, { after: `2026-01-01T00:00:00Z|${id.toUpperCase()}` })).items).toEqual([]);
   });
+
+  it('refuses a time range whose To is before its From, naming the field, instead of answering an empty list', async () => {
+    const reversed = ZRunFilter.safeParse({ from: '2026-12-01T08:00', to: '2026-11-30T08:00:00+01:00' });
+    expect(reversed.success).toBe(false);
+    expect(reversed.error?.issues).toEqual([
+      expect.objectContaining({
+        path: ['to'],
+        message: 'To (2026-11-30 07:00:00 UTC) is before From (2026-12-01 08:00:00 UTC): the time range is reversed. Swap the two times.',
+      }),
+    ]);
+    await expect(listRuns(t.db, { from: ago(10).toISOString(), to: ago(60).toISOString() })).rejects.toThrow(/time range is reversed/);
+    // The same range in order finds the runs between; one instant (From = To) is a range too.
+    expect((await listRuns(t.db, { from: ago(60).toISOString(), to: ago(10).toISOString() })).items.length).toBeGreaterThan(0);
+    expect(ZRunFilter.safeParse({ from: '2026-12-01T08:00:00Z', to: '2026-12-01T09:00:00+01:00' }).success).toBe(true);
+  });
 });
 
 describe('run detail and overview', () => {

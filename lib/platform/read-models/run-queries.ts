@@ -6,27 +6,45 @@ import { attemptLogBatches, attempts, runs, runStatusEnum, runTriggerEnum, type 
 import { attemptLogLines, type AttemptLogBatch, type LogGap, type StoredLogLine } from '../log';
 import { INSTANT_FORMAT, ZInstant, ZTimeIdCursor, ZUrlText } from '../params';
 import { ACTIVE_RUN_STATUSES } from '../run-status';
+import { exactTime } from '../when';
+
+/**
+ * Why a time range cannot match anything: To before From. Said, not answered with an empty list
+ * that reads as "no run in that range". Null when the range is open or in order (From = To is one
+ * instant, a range of its own).
+ */
+export function reversedTimeRange(from: Date | undefined, to: Date | undefined): string | null {
+  if (!from || !to || from.getTime() <= to.getTime()) return null;
+  return `To (${exactTime(to)}) is before From (${exactTime(from)}): the time range is reversed. Swap the two times.`;
+}
 
 /** Filters of the runs list, shared by the page's search params and the JSON API. */
-export const ZRunFilter = z.object({
-  integration: ZUrlText(100).optional(),
-  /** One status, or `active`: any of queued, running, retrying and deferred (what the Overview counts as active). */
-  status: z
-    .enum([...runStatusEnum.enumValues, 'active'])
-    .optional()
-    .meta({ description: `A run status, or \`active\` for any of ${ACTIVE_RUN_STATUSES.join(', ')}.` }),
-  trigger: z.enum(runTriggerEnum.enumValues).optional(),
-  dryRun: z.enum(['only', 'exclude']).optional(),
-  /** `exclude`: only runs nobody has retried yet (what the Overview counts as awaiting action). */
-  retried: z.enum(['exclude', 'only']).optional(),
-  /** The retries of one bulk retry (the console's bulk retry card links here, e.g. to its failed ones). */
-  bulk: z.string().uuid('must be a bulk retry id').optional().meta({ description: 'The runs one bulk retry started (its id).' }),
-  from: ZInstant.optional().meta({ description: `Runs created at or after this time. ${INSTANT_FORMAT}` }),
-  to: ZInstant.optional().meta({ description: `Runs created at or before this time. ${INSTANT_FORMAT}` }),
-  /** Keyset cursor: `<createdAt ISO>|<id>` of the last row of the previous page. */
-  after: ZTimeIdCursor('run').optional(),
-  limit: z.coerce.number().int().min(1).max(200).default(50),
-});
+export const ZRunFilter = z
+  .object({
+    integration: ZUrlText(100).optional(),
+    /** One status, or `active`: any of queued, running, retrying and deferred (what the Overview counts as active). */
+    status: z
+      .enum([...runStatusEnum.enumValues, 'active'])
+      .optional()
+      .meta({ description: `A run status, or \`active\` for any of ${ACTIVE_RUN_STATUSES.join(', ')}.` }),
+    trigger: z.enum(runTriggerEnum.enumValues).optional(),
+    dryRun: z.enum(['only', 'exclude']).optional(),
+    /** `exclude`: only runs nobody has retried yet (what the Overview counts as awaiting action). */
+    retried: z.enum(['exclude', 'only']).optional(),
+    /** The retries of one bulk retry (the console's bulk retry card links here, e.g. to its failed ones). */
+    bulk: z.string().uuid('must be a bulk retry id').optional().meta({ description: 'The runs one bulk retry started (its id).' }),
+    from: ZInstant.optional().meta({ description: `Runs created at or after this time. ${INSTANT_FORMAT}` }),
+    to: ZInstant.optional().meta({
+      description: `Runs created at or before this time; not before \`from\` (a reversed range is refused with a 400). ${INSTANT_FORMAT}`,
+    }),
+    /** Keyset cursor: `<createdAt ISO>|<id>` of the last row of the previous page. */
+    after: ZTimeIdCursor('run').optional(),
+    limit: z.coerce.number().int().min(1).max(200).default(50),
+  })
+  .superRefine((filter, ctx) => {
+    const reversed = reversedTimeRange(filter.from, filter.to);
+    if (reversed) ctx.addIssue({ code: 'custom', path: ['to'], message: reversed });
+  });
 export type TRunFilter = z.input<typeof ZRunFilter>;
 
 export type RunListItem = Pick<

@@ -1,4 +1,5 @@
 import Link from 'next/link';
+import { FieldError } from '@/components/common/field-error';
 import { IgnoredParams } from '@/components/common/ignored-params';
 import { IntegrationSelect } from '@/components/common/integration-select';
 import { PageHeader } from '@/components/common/page-header';
@@ -11,9 +12,9 @@ import { Select } from '@/components/ui/select';
 import { runStatusEnum, runTriggerEnum } from '@/db/schema';
 import { requireUser } from '@/lib/auth/guards';
 import { hasRole } from '@/lib/auth/roles';
-import { parseSearchParams } from '@/lib/platform/params';
+import { parseSearchParams, ZInstant } from '@/lib/platform/params';
 import { listInventory } from '@/lib/platform/read-models/inventory';
-import { listRuns, ZRunFilter } from '@/lib/platform/read-models/run-queries';
+import { listRuns, reversedTimeRange, ZRunFilter } from '@/lib/platform/read-models/run-queries';
 import { ACTIVE_RUN_STATUSES } from '@/lib/platform/run-status';
 import { listBulkOperations } from '@/lib/platform/triggers/triggers';
 import { getDb } from '@/lib/server/db';
@@ -34,14 +35,30 @@ function datetimeLocalValue(at: Date | undefined): string {
     .replace(/T(\d\d:\d\d):00$/, 'T$1');
 }
 
+/** A search param's first value as an instant, when it is one. */
+function instantParam(value: string | string[] | undefined): Date | undefined {
+  const parsed = ZInstant.safeParse(Array.isArray(value) ? value[0] : value);
+  return parsed.success ? parsed.data : undefined;
+}
+
 export default async function RunsPage({ searchParams }: { searchParams: Promise<Record<string, string | string[] | undefined>> }) {
   const user = await requireUser();
-  const { data: filter, problems, kept: cleaned } = parseSearchParams(ZRunFilter, await searchParams);
+  const params = await searchParams;
+  // A reversed range (To before From) is said at the To field, with both times kept for fixing,
+  // and the list is shown without it: not "No run matches", which reads as "none in that range".
+  const [rangeFrom, rangeTo] = [instantParam(params.from), instantParam(params.to)];
+  const reversedRange = reversedTimeRange(rangeFrom, rangeTo);
+  const {
+    data: filter,
+    problems,
+    kept: cleaned,
+  } = parseSearchParams(ZRunFilter, reversedRange ? { ...params, from: undefined, to: undefined } : params);
+  const [shownFrom, shownTo] = reversedRange ? [rangeFrom, rangeTo] : [filter.from, filter.to];
   const raw: Record<string, string | undefined> = cleaned;
   const db = getDb();
   const [page, integrations, bulk] = await Promise.all([listRuns(db, cleaned), listInventory(db), listBulkOperations(db, { limit: 5 })]);
   const nextHref = page.next ? `/runs?${new URLSearchParams({ ...cleaned, after: page.next }).toString()}` : null;
-  const filtered = Object.keys(cleaned).some((k) => k !== 'after' && k !== 'limit');
+  const filtered = Boolean(reversedRange) || Object.keys(cleaned).some((k) => k !== 'after' && k !== 'limit');
   return (
     <div className="flex flex-col gap-4">
       <PageHeader title="Runs" description="Every requested execution, newest first. Active runs update live." />
@@ -81,11 +98,15 @@ export default async function RunsPage({ searchParams }: { searchParams: Promise
           Chromium makes each part of a date-time input (day, month, year, hours, minutes, AM/PM) a
           tab stop: behind one disclosure they cost one Tab until someone wants a time range.
         */}
-        <details className="group relative" open={Boolean(filter.from || filter.to)}>
-          <summary className="flex h-9 cursor-pointer list-none items-center rounded-md border bg-card px-3 text-sm">
-            {filter.from || filter.to
-              ? `Time: ${filter.from ? exactTime(filter.from) : 'any'} – ${filter.to ? exactTime(filter.to) : 'now'}`
-              : 'Time range'}
+        <details className="group relative" open={Boolean(shownFrom || shownTo)}>
+          <summary
+            className={`flex h-9 cursor-pointer list-none items-center rounded-md border bg-card px-3 text-sm ${reversedRange ? 'border-destructive text-destructive' : ''}`}
+          >
+            {reversedRange
+              ? 'Time: reversed range, not applied'
+              : shownFrom || shownTo
+                ? `Time: ${shownFrom ? exactTime(shownFrom) : 'any'} – ${shownTo ? exactTime(shownTo) : 'now'}`
+                : 'Time range'}
           </summary>
           <div className="mt-2 flex flex-wrap gap-2">
             {/*
@@ -95,13 +116,26 @@ export default async function RunsPage({ searchParams }: { searchParams: Promise
             */}
             <label className="flex flex-col gap-1 text-xs text-muted-foreground">
               From (UTC)
-              <Input type="datetime-local" step="any" name="from" defaultValue={datetimeLocalValue(filter.from)} className="w-60" />
+              <Input type="datetime-local" step="any" name="from" defaultValue={datetimeLocalValue(shownFrom)} className="w-60" />
             </label>
             <label className="flex flex-col gap-1 text-xs text-muted-foreground">
               To (UTC)
-              <Input type="datetime-local" step="any" name="to" defaultValue={datetimeLocalValue(filter.to)} className="w-60" />
+              <Input
+                type="datetime-local"
+                step="any"
+                name="to"
+                defaultValue={datetimeLocalValue(shownTo)}
+                className="w-60"
+                aria-invalid={Boolean(reversedRange)}
+                aria-describedby={reversedRange ? 'runs-to-error' : undefined}
+              />
             </label>
           </div>
+          {reversedRange ? (
+            <div className="mt-1 max-w-[30rem]">
+              <FieldError id="runs-to-error" message={`${reversedRange} The list below is not filtered by time until then.`} />
+            </div>
+          ) : null}
         </details>
         <Button type="submit" variant="outline">
           Filter
