@@ -2,7 +2,8 @@ import { useQuery } from '@tanstack/react-query';
 import { useMemo } from 'react';
 import { previewScheduleAction } from '@/app/(console)/integrations/[name]/config/actions';
 import { FieldError } from '@/components/common/field-error';
-import { exactTime } from '@/components/common/relative-time';
+import { LocalTime, timeInZone, viewerTimeZone } from '@/components/common/local-time';
+import { formatRelative } from '@/components/common/relative-time';
 import { useDebounced } from '@/components/common/use-debounced';
 import { Card, CardContent, CardDescription, CardHeader, CardTitle } from '@/components/ui/card';
 import { Input } from '@/components/ui/input';
@@ -13,6 +14,32 @@ import type { ConfigDraft } from './use-config-draft';
 
 /** What every section of the form gets: the draft, its setters and messages, and whether it may edit. */
 export type SectionProps = Pick<ConfigDraft, 'state' | 'set' | 'err'> & { disabled: boolean };
+
+/**
+ * The next run times: the cron is evaluated in the schedule's time zone (as the worker's pg-boss
+ * schedule is), the times are shown in the viewer's own zone, with UTC on hover and, when the two
+ * zones differ, the schedule zone's wall clock beside each.
+ */
+function SchedulePreviewTimes({ next, timezone }: { next: string[]; timezone: string }) {
+  const mine = viewerTimeZone();
+  const same = new Intl.DateTimeFormat('en', { timeZone: timezone }).resolvedOptions().timeZone === mine;
+  return (
+    <div className="mt-1" data-testid="schedule-next">
+      <p data-testid="schedule-zone">
+        Evaluated in {timezone}
+        {same ? ' (your time zone too)' : ''}. Next runs in your time zone{same ? '' : ` (${mine})`}; hover for UTC:
+      </p>
+      <ul className="list-disc pl-4">
+        {next.map((n) => (
+          <li key={n}>
+            <LocalTime value={n} /> <span suppressHydrationWarning>({formatRelative(new Date(n), Date.now())})</span>
+            {same ? null : <span suppressHydrationWarning>{` · ${timeInZone(n, timezone)} in ${timezone}`}</span>}
+          </li>
+        ))}
+      </ul>
+    </div>
+  );
+}
 
 /** Schedule (in words and the next runs, previewed while typing), time zone and resume policy. */
 export function ScheduleSection({ state, set, err, disabled }: SectionProps) {
@@ -60,11 +87,7 @@ export function ScheduleSection({ state, set, err, disabled }: SectionProps) {
               <>
                 <span data-testid="schedule-words">{schedulePreview.data.words}</span>
                 {schedulePreview.data.next.length ? (
-                  <ul className="mt-1 list-disc pl-4">
-                    {schedulePreview.data.next.map((n) => (
-                      <li key={n}>{exactTime(new Date(n))}</li>
-                    ))}
-                  </ul>
+                  <SchedulePreviewTimes next={schedulePreview.data.next} timezone={schedulePreview.data.timezone} />
                 ) : null}
               </>
             ) : null}

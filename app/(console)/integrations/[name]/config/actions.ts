@@ -126,9 +126,16 @@ export const previewScheduleAction = defineAction({
   handler: async ({ schedule, timezone }) => {
     const tz = validateTimezone(timezone);
     if (!tz.ok) return { ok: false as const, field: 'timezone', message: tz.message };
-    if (!schedule.trim()) return { ok: true as const, words: 'No schedule: runs start only when someone runs them', next: [] as string[] };
+    if (!schedule.trim())
+      return { ok: true as const, words: 'No schedule: runs start only when someone runs them', next: [] as string[], timezone };
     const cron = validateCron(schedule);
     if (!cron.ok) return { ok: false as const, field: 'schedule', message: cron.message };
-    return { ok: true as const, words: describeCron(schedule), next: nextRuns(schedule, timezone, 5).map((d) => d.toISOString()) };
+    // `timezone`: the zone the times were evaluated in (the worker's schedule uses the same one).
+    return {
+      ok: true as const,
+      words: describeCron(schedule),
+      next: nextRuns(schedule, timezone, 5).map((d) => d.toISOString()),
+      timezone,
+    };
   },
 });
