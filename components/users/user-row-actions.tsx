@@ -45,7 +45,8 @@ export function UserRowActions({
   const [change, setChange] = useState<Change | null>(null);
   const apply = (c: Change) =>
     start(async () => {
-      const result = await updateUserAction({ userId: id, ...c.patch });
+      // What this page shows: the server refuses the change if another admin has changed either since.
+      const result = await updateUserAction({ userId: id, ...c.patch, expectedRole: role, expectedDisabled: disabled });
       setChange(null);
       if (result.ok) toast.success(c.done);
       else toast.error(result.error);

@@ -50,4 +50,54 @@ describe('users', () => {
       sessionsValidAfter: disabled.sessionsValidAfter,
     });
   });
+
+  it('refuses a role change made on a stale view (the role the admin saw is not the role now), changing nothing', async () => {
+    const oli = await upsertSignedInUser(t.db, { subject: 'idp|oli', email: 'oli@x', name: 'Oli', initialRole: 'operator' });
+    await upsertSignedInUser(t.db, { subject: 'idp|bea', email: 'bea@x', name: 'Bea', initialRole: 'admin' });
+    // B, who saw operator, makes Oli admin; A, whose page still says operator, then makes Oli viewer.
+    await updateUser(t.db, { userId: oli.id, role: 'admin', expectedRole: 'operator', actor: 'bea@x' });
+    const auditBefore = await t.db.select().from(auditLog);
+    const refused = updateUser(t.db, { userId: oli.id, role: 'viewer', expectedRole: 'operator', actor: 'ada@x' });
+    await expect(refused).rejects.toMatchObject({ code: 'stale', status: 409 });
+    await expect(refused).rejects.toThrow(/^Oli's role was changed to admin by bea@x .*\(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC\); reload/);
+    expect((await listUsers(t.db)).find((u) => u.id === oli.id)).toMatchObject({ role: 'admin', disabled: false });
+    expect(await t.db.select().from(auditLog)).toEqual(auditBefore);
+    // With the role now on the page, the change goes through.
+    expect(await updateUser(t.db, { userId: oli.id, role: 'viewer', expectedRole: 'admin', actor: 'ada@x' })).toMatchObject({
+      role: 'viewer',
+    });
+  });
+
+  it('two admins changing one role at once from the same view: one change wins, the other is refused', async () => {
+    const pia = await upsertSignedInUser(t.db, { subject: 'idp|pia', email: 'pia@x', name: 'Pia', initialRole: 'operator' });
+    const outcomes = await Promise.allSettled([
+      updateUser(t.db, { userId: pia.id, role: 'admin', expectedRole: 'operator', actor: 'bea@x' }),
+      updateUser(t.db, { userId: pia.id, role: 'viewer', expectedRole: 'operator', actor: 'ada@x' }),
+    ]);
+    const won = outcomes.filter((o) => o.status === 'fulfilled');
+    const lost = outcomes.filter((o): o is PromiseRejectedResult => o.status === 'rejected');
+    expect(won).toHaveLength(1);
+    expect(lost).toHaveLength(1);
+    expect(lost[0].reason).toMatchObject({ code: 'stale' });
+    const now = (await listUsers(t.db)).find((u) => u.id === pia.id)!;
+    expect(lost[0].reason.message).toContain(`Pia's role was changed to ${now.role} by`);
+    const rows = (await t.db.select().from(auditLog)).filter((r) => r.fieldName === 'user.pia@x.role');
+    expect(rows).toHaveLength(1);
+    expect(rows[0].newValue).toBe(now.role);
+  });
+
+  it('refuses an enable or disable made on a stale view, naming who changed it and when', async () => {
+    const sam = await upsertSignedInUser(t.db, { subject: 'idp|sam', email: 'sam@x', name: 'Sam', initialRole: 'viewer' });
+    await updateUser(t.db, { userId: sam.id, disabled: true, expectedDisabled: false, actor: 'bea@x' });
+    const refused = updateUser(t.db, { userId: sam.id, disabled: true, expectedDisabled: false, actor: 'ada@x' });
+    await expect(refused).rejects.toMatchObject({ code: 'stale' });
+    await expect(refused).rejects.toThrow(/^Sam was disabled by bea@x .*UTC\); reload/);
+    const rows = (await t.db.select().from(auditLog)).filter((r) => r.fieldName === 'user.sam@x.disabled');
+    expect(rows.map((r) => r.changedBy)).toEqual(['bea@x']);
+    // A role change on the same stale view is refused too when it carries the enabled state it saw.
+    await expect(
+      updateUser(t.db, { userId: sam.id, role: 'operator', expectedRole: 'viewer', expectedDisabled: false, actor: 'ada@x' }),
+    ).rejects.toMatchObject({ code: 'stale' });
+    expect((await listUsers(t.db)).find((u) => u.id === sam.id)).toMatchObject({ role: 'viewer', disabled: true });
+  });
 });

@@ -1,9 +1,10 @@
-import { and, eq, sql } from 'drizzle-orm';
+import { and, desc, eq, isNull, sql } from 'drizzle-orm';
 import type { Database, DatabaseOrTransaction } from '../../db/client';
-import { endedSessions, users, type Role, type User } from '../../db/schema';
+import { auditLog, endedSessions, users, type Role, type User } from '../../db/schema';
 import { AppError } from '../platform/errors';
 import { appendAudit } from '../platform/governance/audit';
 import { isUuid } from '../platform/params';
+import { exactTime, formatRelative } from '../platform/when';
 
 /**
  * Creates the user on first sign-in with the role derived from the IdP claims; later sign-ins
@@ -75,19 +76,67 @@ export async function listAdmins(db: DatabaseOrTransaction): Promise<Pick<User, 
     .orderBy(users.name);
 }
 
+/** The audit field of a user's role or enabled flag (`user.<e-mail or id>.role`). */
+function userField(user: Pick<User, 'email' | 'id'>, field: 'role' | 'disabled'): string {
+  return `user.${user.email ?? user.id}.${field}`;
+}
+
+/**
+ * Why a change made on a stale view is refused: what the user's role or enabled flag is now, and
+ * who changed it when (from the audit trail), so the admin knows what they would have overwritten.
+ */
+async function staleUserMessage(tx: DatabaseOrTransaction, user: User, field: 'role' | 'disabled'): Promise<string> {
+  const [last] = await tx
+    .select({ changedBy: auditLog.changedBy, changedAt: auditLog.changedAt })
+    .from(auditLog)
+    .where(and(isNull(auditLog.integration), eq(auditLog.kind, 'user'), eq(auditLog.fieldName, userField(user, field))))
+    .orderBy(desc(auditLog.changedAt), desc(auditLog.id))
+    .limit(1);
+  const what =
+    field === 'role' ? `${user.name}'s role was changed to ${user.role}` : `${user.name} was ${user.disabled ? 'disabled' : 'enabled'}`;
+  const who = last
+    ? ` by ${last.changedBy} ${formatRelative(last.changedAt, Date.now())} (${exactTime(last.changedAt)})`
+    : ' since you loaded the page';
+  return `${what}${who}; reload the page to see it, then decide again. Nothing was changed.`;
+}
+
 /**
  * Changes a user's role or enabled flag, audited in the same transaction. The last enabled admin
  * cannot be demoted or disabled: somebody must always be able to administer Junction. Disabling
  * also ends every session of the user (as "Sign out everywhere" does).
+ *
+ * `expectedRole` and `expectedDisabled` are what the admin saw when deciding (the Users page sends
+ * both): when another admin has changed either since, the change is refused (`stale`), not applied
+ * over theirs. The row lock makes the check and the write one step, so of two admins acting on the
+ * same view at once, one wins and the other is told.
  */
 export async function updateUser(
   db: Database,
-  params: { userId: string; role?: Role; disabled?: boolean; actor: string; correlationId?: string },
+  params: {
+    userId: string;
+    role?: Role;
+    disabled?: boolean;
+    expectedRole?: Role;
+    expectedDisabled?: boolean;
+    actor: string;
+    correlationId?: string;
+  },
 ): Promise<User> {
   return db.transaction(async (tx) => {
     await tx.execute(sql`select pg_advisory_xact_lock(727276)`);
     const [before] = await tx.select().from(users).where(eq(users.id, params.userId)).for('update');
     if (!before) throw new AppError('not_found', `User ${params.userId} does not exist.`);
+    const staleField =
+      params.expectedRole !== undefined && params.expectedRole !== before.role
+        ? 'role'
+        : params.expectedDisabled !== undefined && params.expectedDisabled !== before.disabled
+          ? 'disabled'
+          : null;
+    if (staleField) {
+      throw new AppError('stale', await staleUserMessage(tx, before, staleField), {
+        details: { latest: { role: before.role, disabled: before.disabled } },
+      });
+    }
     const role = params.role ?? before.role;
     const disabled = params.disabled ?? before.disabled;
     if (before.role === 'admin' && !before.disabled && (role !== 'admin' || disabled)) {
@@ -96,11 +145,11 @@ export async function updateUser(
     }
     const entries = [];
     if (role !== before.role)
-      entries.push({ kind: 'user' as const, fieldName: `user.${before.email ?? before.id}.role`, oldValue: before.role, newValue: role });
+      entries.push({ kind: 'user' as const, fieldName: userField(before, 'role'), oldValue: before.role, newValue: role });
     if (disabled !== before.disabled)
       entries.push({
         kind: 'user' as const,
-        fieldName: `user.${before.email ?? before.id}.disabled`,
+        fieldName: userField(before, 'disabled'),
         oldValue: before.disabled,
         newValue: disabled,
       });

@@ -12,6 +12,9 @@ export const updateUserAction = defineAction({
     userId: z.string().uuid('That is not a user id.'),
     role: z.enum(roleEnum.enumValues).optional(),
     disabled: z.boolean().optional(),
+    // What the admin saw when deciding: a change made on a stale page is refused, not applied over another admin's.
+    expectedRole: z.enum(roleEnum.enumValues, 'Send the role you saw (expectedRole): reload the page.'),
+    expectedDisabled: z.boolean('Send whether the user was disabled when you looked (expectedDisabled): reload the page.'),
   }),
   handler: async (input, { user, correlationId }) => {
     const after = await updateUser(getDb(), { ...input, actor: user.email || user.name, correlationId });
