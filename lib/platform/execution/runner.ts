@@ -1301,11 +1301,18 @@ async function requeue(
 ) {
   const jobId = randomUUID();
   // Fenced on the job the caller read: a run re-queued meanwhile by a recovery (its worker was
-  // taken for lost) is not given a second job by the worker that read it before.
+  // taken for lost) is not given a second job by the worker that read it before; and on the run
+  // not having finished: one cancelled meanwhile (its job stays the same) stays cancelled.
   const [updated] = await tx
     .update(runs)
     .set({ status: params.status, jobId, nextAttemptAt: params.startAfter ?? sql`now()` })
-    .where(and(eq(runs.id, run.id), run.jobId === null ? sql`job_id is null` : eq(runs.jobId, run.jobId)))
+    .where(
+      and(
+        eq(runs.id, run.id),
+        run.jobId === null ? sql`job_id is null` : eq(runs.jobId, run.jobId),
+        notInArray(runs.status, [...TERMINAL_RUN_STATUSES]),
+      ),
+    )
     .returning({ id: runs.id });
   if (!updated) throw new StaleJobError(run.id);
   await sendRunJob(deps.boss, tx, {
@@ -1399,17 +1406,18 @@ async function finishFailedBeforeAttempt(
   if (failed) platformMetrics().runsFinished.inc({ integration: run.integration, trigger: run.trigger, outcome: 'failed' });
 }
 
-/** A run's job changed since it was read: the reader's job is no longer the run's (requeue's fence). */
+/** A run's job changed, or the run finished, since it was read: the reader's job is no longer the run's (requeue's fence). */
 class StaleJobError extends Error {
   constructor(runId: string) {
-    super(`run ${runId} was re-queued by another worker meanwhile`);
+    super(`run ${runId} was re-queued by another worker, or finished, meanwhile`);
     this.name = 'StaleJobError';
   }
 }
 
 /**
  * A transaction that re-queues a run it read without locking it: false (rolled back) when the run
- * was re-queued by a recovery meanwhile, its job no longer the one this worker was handed.
+ * was re-queued by a recovery meanwhile, its job no longer the one this worker was handed, or
+ * finished meanwhile (cancelled).
  */
 async function ifStillItsJob(db: Database, work: (tx: Transaction) => Promise<void>): Promise<boolean> {
   try {

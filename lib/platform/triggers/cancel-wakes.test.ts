@@ -4,6 +4,8 @@ import { z } from 'zod';
 import { runs } from '../../../db/schema';
 import { startTestPlatform, waitFor, type TestPlatform } from '../../../test/fixtures/platform';
 import { defineIntegration, type IntegrationDefinition } from '../contract';
+import { RUNS_QUEUE } from '../execution/queue';
+import { insertRun, loadIntegration } from '../execution/run-create';
 import { cancelRun, runNow } from './triggers';
 
 /**
@@ -12,16 +14,16 @@ import { cancelRun, runNow } from './triggers';
  * now, not at the time the cancelled run would have tried again (an hour, here).
  */
 
-const defs = [
+const defs = ['turns', 'turns-self'].map((name) =>
   defineIntegration({
-    name: 'turns',
+    name,
     description: 'No-op',
     settings: z.object({}),
     async execute() {
       return { ok: true };
     },
   }),
-] as IntegrationDefinition[];
+) as IntegrationDefinition[];
 
 let p: TestPlatform;
 beforeAll(async () => {
@@ -69,4 +71,79 @@ it('cancelling a run that waits for its next attempt starts the runs deferred be
     10_000,
   );
   expect(done.status).toBe('succeeded');
+});
+
+/** A run of `integration` that has started and waits an hour for its next attempt (its job already gone). */
+async function startedRunWaitingAnHour(integration: string) {
+  const [row] = await p.t.db
+    .insert(runs)
+    .values({
+      integration,
+      trigger: 'manual',
+      status: 'retrying',
+      triggeredBy: 'test',
+      correlationId: 'waiting',
+      attemptCount: 1,
+      maxAttempts: 4,
+      nextAttemptAt: sql`now() + interval '1 hour'`,
+      startedAt: sql`now()`,
+      createdAt: sql`now() - interval '1 second'`,
+    })
+    .returning();
+  return row;
+}
+
+/** The backend (pid and transaction start) of a session waiting for a row lock in a statement like `query`, if any. */
+async function waitingForALock(query: string) {
+  const [row] = await p.t.db.execute<{ pid: number; xact_start: string }>(sql`
+    select pid, xact_start::text from pg_stat_activity
+     where datname = current_database() and wait_event_type = 'Lock' and query ilike ${query}`);
+  return row;
+}
+
+const runRow = async (id: string) => (await p.t.db.select().from(runs).where(eq(runs.id, id)))[0];
+
+/**
+ * The deferral rewrites the run it read without a lock, fenced on its job only: a cancel of that
+ * run committed in between (which keeps the run's job id) was overwritten, and the cancelled run
+ * queued again. Here its row is locked until the worker's deferral waits for it, then cancelled.
+ */
+it('a run cancelled while the worker defers it stays cancelled', async () => {
+  const { t, boss } = p;
+  const integration = 'turns-self';
+  await startedRunWaitingAnHour(integration);
+  const later = await t.db.transaction(async (tx) =>
+    insertRun(tx, boss, { integration: await loadIntegration(tx, integration), trigger: 'manual', triggeredBy: 'test', dryRun: false }),
+  );
+  // Its row locked: the worker reads it, and its deferral waits for the lock to write it.
+  const locked = Promise.withResolvers<void>();
+  const gate = Promise.withResolvers<void>();
+  const cancelling = t.db.transaction(async (tx) => {
+    await tx.select().from(runs).where(eq(runs.id, later)).for('update');
+    locked.resolve();
+    await gate.promise;
+    // The operator cancels it then, and commits.
+    await cancelRun(tx, boss, { runId: later, by: 'test' });
+  });
+  cancelling.catch((error: unknown) => locked.reject(error));
+  await locked.promise;
+  const deferral = await waitFor('the worker to wait for the run row to defer it', () => waitingForALock('update "runs"%'), 10_000);
+  gate.resolve();
+  await cancelling;
+  await waitFor(
+    "the worker's deferral to end",
+    async () => {
+      const [row] = await t.db.execute<{ xact_start: string | null }>(
+        sql`select xact_start::text from pg_stat_activity where pid = ${deferral.pid}`,
+      );
+      return !row || row.xact_start !== deferral.xact_start;
+    },
+    10_000,
+  );
+  const row = await runRow(later);
+  expect(row.status).toBe('cancelled');
+  const [jobs] = await t.db.execute<{ n: number }>(
+    sql`select count(*)::int as n from pgboss.job where name = ${RUNS_QUEUE} and data->>'runId' = ${later} and state = 'created'`,
+  );
+  expect(jobs.n, 'a job left to run the cancelled run').toBe(0);
 });
