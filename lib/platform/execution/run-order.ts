@@ -26,9 +26,9 @@ import { ACTIVE_RUN_STATUSES } from '../run-status';
 export interface Turn {
   /**
    * The run to wait for, or null when this run may start now; in the usual case (firstTurnJson)
-   * also whether it has started and its job.
+   * also whether it has started and its job. `createdAt` (to the millisecond) names its week.
    */
-  waitFor: { id: string; nextAttemptAt: Date | null; started?: boolean; jobId?: string | null } | null;
+  waitFor: { id: string; createdAt: Date; nextAttemptAt: Date | null; started?: boolean; jobId?: string | null } | null;
   /** Earlier queued runs this run starts ahead of (an operator's retry). */
   overtaken: number;
 }
@@ -53,19 +53,26 @@ export async function checkTurn(
   if (!hasStarted && run.trigger !== 'retry') {
     // The usual case (a queued run's first attempt) in one round trip: a started run to wait for
     // comes first, else the earliest run requested before this one.
-    const rows = await db.execute<{ id: string; next_attempt_at: string | Date | null; kind: number }>(sql`
-      (select ${runs.id} as id, ${runs.nextAttemptAt} as next_attempt_at, 1 as kind from ${runs}
+    const rows = await db.execute<{ id: string; created_at: string | Date; next_attempt_at: string | Date | null; kind: number }>(sql`
+      (select ${runs.id} as id, ${runs.createdAt} as created_at, ${runs.nextAttemptAt} as next_attempt_at, 1 as kind from ${runs}
         where ${and(others, isNotNull(runs.startedAt))} order by ${runs.createdAt}, ${runs.id} limit 1)
       union all
-      (select ${runs.id}, ${runs.nextAttemptAt}, 2 from ${runs}
+      (select ${runs.id}, ${runs.createdAt}, ${runs.nextAttemptAt}, 2 from ${runs}
         where ${waiting} order by ${runs.createdAt}, ${runs.id} limit 1)`);
     const row = [...rows].sort((a, b) => Number(a.kind) - Number(b.kind))[0];
     if (!row) return { waitFor: null, overtaken: 0 };
-    return { waitFor: { id: row.id, nextAttemptAt: row.next_attempt_at === null ? null : new Date(row.next_attempt_at) }, overtaken: 0 };
+    return {
+      waitFor: {
+        id: row.id,
+        createdAt: new Date(row.created_at),
+        nextAttemptAt: row.next_attempt_at === null ? null : new Date(row.next_attempt_at),
+      },
+      overtaken: 0,
+    };
   }
 
   const [started] = await db
-    .select({ id: runs.id, nextAttemptAt: runs.nextAttemptAt })
+    .select({ id: runs.id, createdAt: runs.createdAt, nextAttemptAt: runs.nextAttemptAt })
     .from(runs)
     .where(and(others, isNotNull(runs.startedAt), hasStarted ? requestedBefore : undefined))
     .orderBy(asc(runs.createdAt), asc(runs.id))
@@ -98,11 +105,11 @@ export function firstTurnJson(): SQL {
   // the index predicates, and a prepared statement's generic plan cannot see a bound value.
   const status = sql.raw(ACTIVE_RUN_STATUSES.map((s) => `'${s}'`).join(', '));
   return sql`(case when ${runs.startedAt} is null and ${runs.trigger} <> 'retry' and not ${runs.dryRun} then coalesce(
-      (select json_build_object('id', o.id, 'next_attempt_at', o.next_attempt_at, 'started', true, 'job_id', o.job_id) from runs o
+      (select json_build_object('id', o.id, 'created_at', o.created_at, 'next_attempt_at', o.next_attempt_at, 'started', true, 'job_id', o.job_id) from runs o
         where o.integration = ${runs.integration} and not o.dry_run and o.id <> ${runs.id} and o.status in (${status})
           and o.started_at is not null
         order by o.created_at, o.id limit 1),
-      (select json_build_object('id', o.id, 'next_attempt_at', o.next_attempt_at, 'started', false, 'job_id', o.job_id) from runs o
+      (select json_build_object('id', o.id, 'created_at', o.created_at, 'next_attempt_at', o.next_attempt_at, 'started', false, 'job_id', o.job_id) from runs o
         where o.integration = ${runs.integration} and not o.dry_run and o.id <> ${runs.id} and o.status in (${status})
           and o.started_at is null and o.hold is null and o.created_at < ${runs.createdAt}
         order by o.created_at, o.id limit 1)) end)`;
@@ -110,11 +117,12 @@ export function firstTurnJson(): SQL {
 
 /** The Turn of a run in the usual case from `firstTurnJson`'s value. */
 export function turnFrom(json: unknown): Turn {
-  const row = json as { id: string; next_attempt_at: string | null; started: boolean; job_id: string | null } | null;
+  const row = json as { id: string; created_at: string; next_attempt_at: string | null; started: boolean; job_id: string | null } | null;
   if (!row) return { waitFor: null, overtaken: 0 };
   return {
     waitFor: {
       id: row.id,
+      createdAt: new Date(row.created_at),
       nextAttemptAt: row.next_attempt_at === null ? null : new Date(row.next_attempt_at),
       started: row.started,
       jobId: row.job_id,

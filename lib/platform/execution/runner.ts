@@ -25,13 +25,13 @@ import { breakerDeferralFrom, breakerRowJson } from '../resilience/breaker';
 import type { PlannedRequest } from '../resilience/dry-run';
 import { retryBudgetMessage, retryBudgetStatus } from '../resilience/retry-budget';
 import { recordCredentialsFailure, recordCredentialsRecovered } from '../resilience/token-health';
-import { isTerminalRunStatus, TERMINAL_RUN_STATUSES } from '../run-status';
+import { isActiveRunStatus, isTerminalRunStatus, TERMINAL_RUN_STATUSES } from '../run-status';
 import { BOSS_SCHEMA } from './boss';
 import { commitCheckpointAsCursor, commitCheckpointStatement } from './checkpoint';
 import { createAttemptContext, type AttemptScope, type ContextDeps } from './context';
 import { emitPlatformEvent, PLATFORM_EVENT_JOB_OPTIONS, PLATFORM_EVENTS_QUEUE, type PlatformEvent } from './events';
 import { arrayParameter, bossDb, ensurePlatformQueues, RUNS_QUEUE, sendRunJob, txEventSender } from './queue';
-import { checkTurn, firstTurnJson, isFirstTurn, turnFrom } from './run-order';
+import { checkTurn, firstTurnJson, isFirstTurn, turnFrom, type Turn } from './run-order';
 
 /**
  * The runner: executes one attempt of a run when its pg-boss job is delivered, and records it.
@@ -772,6 +772,14 @@ async function prepareRunJob(deps: RunnerDeps, params: RunJobParams): Promise<Ru
   if (turn.waitFor) {
     const waitFor = turn.waitFor;
     const deferred = await ifStillItsJob(db, async (tx) => {
+      // The turn was read without a lock: the run waited for may have finished or moved since (a
+      // cancel that committed meanwhile woke the runs deferred behind it before this one was).
+      // Locked now, a change of it waits for this deferral's commit (and a cancel's wake-up then
+      // finds this run); changed already, this run looks again now, at the head of its line.
+      if (!(await stillToWaitFor(tx, waitFor))) {
+        await requeue(deps, tx, run, { status: run.status === 'queued' ? 'queued' : 'deferred', ahead: true });
+        return;
+      }
       // Delivered ahead of an earlier run that has not started and whose job still waits (two
       // fetches raced: one skipped the earlier job while the other held its row, and the other's
       // claim then lost to this one). Both go to the head of the integration's line, the earlier
@@ -811,6 +819,26 @@ async function prepareRunJob(deps: RunnerDeps, params: RunJobParams): Promise<Ru
     return deferred ? 'deferred' : 'stale';
   }
   return { run, def, integration, overtaken: turn.overtaken, mayHaveCheckpoint: loaded.hasCheckpoint, announce: loaded.announce };
+}
+
+/**
+ * Locks the run a run's turn waits for (FOR SHARE: a cancel, start or finish of it waits for the
+ * caller's transaction) and tells whether it is still what the turn read: not finished, due at the
+ * same time (to the millisecond both reads keep), with the same job when the turn named one. Named
+ * by its id and its week (created_at within the millisecond read), so one partition is planned.
+ */
+async function stillToWaitFor(tx: Transaction, waitFor: NonNullable<Turn['waitFor']>): Promise<boolean> {
+  const from = waitFor.createdAt.toISOString();
+  const to = new Date(waitFor.createdAt.getTime() + 1).toISOString();
+  const [current] = await tx
+    .select({ status: runs.status, nextAttemptAt: runs.nextAttemptAt, jobId: runs.jobId })
+    .from(runs)
+    .where(and(eq(runs.id, waitFor.id), sql`${runs.createdAt} >= ${from}::timestamptz and ${runs.createdAt} < ${to}::timestamptz`))
+    .for('share');
+  if (!current || !isActiveRunStatus(current.status)) return false;
+  if (waitFor.jobId !== undefined && current.jobId !== waitFor.jobId) return false;
+  const [was, is] = [waitFor.nextAttemptAt, current.nextAttemptAt];
+  return was === null || is === null ? was === is : Math.abs(was.getTime() - is.getTime()) <= 1;
 }
 
 /** What an attempt starts from: the loaded run, its definition and integration row, the attempt id. */

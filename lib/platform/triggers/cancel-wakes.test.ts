@@ -1,10 +1,11 @@
+import { randomUUID } from 'node:crypto';
 import { eq, sql } from 'drizzle-orm';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { z } from 'zod';
 import { runs } from '../../../db/schema';
 import { startTestPlatform, waitFor, type TestPlatform } from '../../../test/fixtures/platform';
 import { defineIntegration, type IntegrationDefinition } from '../contract';
-import { RUNS_QUEUE } from '../execution/queue';
+import { RUNS_QUEUE, sendRunJob } from '../execution/queue';
 import { insertRun, loadIntegration } from '../execution/run-create';
 import { cancelRun, runNow } from './triggers';
 
@@ -14,7 +15,7 @@ import { cancelRun, runNow } from './triggers';
  * now, not at the time the cancelled run would have tried again (an hour, here).
  */
 
-const defs = ['turns', 'turns-self'].map((name) =>
+const defs = ['turns', 'turns-first', 'turns-started', 'turns-self'].map((name) =>
   defineIntegration({
     name,
     description: 'No-op',
@@ -93,6 +94,25 @@ async function startedRunWaitingAnHour(integration: string) {
   return row;
 }
 
+/** cancelRun in a transaction left open until `commit()`; `applied` once its statements ran. */
+function cancelHeldOpen(runId: string) {
+  const applied = Promise.withResolvers<void>();
+  const gate = Promise.withResolvers<void>();
+  const done = p.t.db.transaction(async (tx) => {
+    await cancelRun(tx, p.boss, { runId, by: 'test' });
+    applied.resolve();
+    await gate.promise;
+  });
+  done.catch((error: unknown) => applied.reject(error));
+  return {
+    applied: applied.promise,
+    async commit() {
+      gate.resolve();
+      await done;
+    },
+  };
+}
+
 /** The backend (pid and transaction start) of a session waiting for a row lock in a statement like `query`, if any. */
 async function waitingForALock(query: string) {
   const [row] = await p.t.db.execute<{ pid: number; xact_start: string }>(sql`
@@ -102,6 +122,77 @@ async function waitingForALock(query: string) {
 }
 
 const runRow = async (id: string) => (await p.t.db.select().from(runs).where(eq(runs.id, id)))[0];
+
+/**
+ * The runner reads the run it must wait for without a lock. A cancel that commits between that
+ * read and the deferral's commit runs its wake-up (above) before the deferral is written: the run
+ * would then be deferred to the cancelled run's old next attempt (an hour) after all. Here the
+ * cancel is held open, uncommitted, while the worker handles the later run's job, and committed
+ * once the worker has deferred that run or waits for the cancel.
+ */
+
+it.each([
+  ['its first start', 'turns-first'],
+  ['its next attempt (it has started)', 'turns-started'],
+])(
+  'a run deferred for %s while the cancel of the run it waits for commits starts once the cancel commits',
+  async (_, integration) => {
+    const { t, boss } = p;
+    const waiting = await startedRunWaitingAnHour(integration);
+    const cancel = cancelHeldOpen(waiting.id);
+    await cancel.applied;
+    // The later run, written while the cancel is open (runNow's audit row would wait for the cancel's).
+    const later =
+      integration === 'turns-first'
+        ? await t.db.transaction(async (tx) =>
+            insertRun(tx, boss, {
+              integration: await loadIntegration(tx, integration),
+              trigger: 'manual',
+              triggeredBy: 'test',
+              dryRun: false,
+            }),
+          )
+        : await t.db.transaction(async (tx) => {
+            const jobId = randomUUID();
+            const [row] = await tx
+              .insert(runs)
+              .values({
+                integration,
+                trigger: 'manual',
+                status: 'retrying',
+                triggeredBy: 'test',
+                correlationId: 'later',
+                attemptCount: 1,
+                maxAttempts: 4,
+                startedAt: sql`now()`,
+                jobId,
+              })
+              .returning();
+            await sendRunJob(boss, tx, { runId: row.id, jobId, integration });
+            return row.id;
+          });
+    await waitFor(
+      'the worker to defer the later run, or to wait for the cancel to commit',
+      async () => {
+        if (await waitingForALock('%for share%')) return true;
+        const row = await runRow(later);
+        return row.nextAttemptAt !== null && row.nextAttemptAt.getTime() > Date.now() + 30 * 60_000;
+      },
+      10_000,
+    );
+    await cancel.commit();
+    const done = await waitFor(
+      'the later run to succeed once the run it waited for is cancelled',
+      async () => {
+        const row = await runRow(later);
+        return row.status === 'succeeded' ? row : undefined;
+      },
+      10_000,
+    );
+    expect(done.status).toBe('succeeded');
+  },
+  30_000,
+);
 
 /**
  * The deferral rewrites the run it read without a lock, fenced on its job only: a cancel of that
