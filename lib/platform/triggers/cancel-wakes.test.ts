@@ -15,7 +15,7 @@ import { cancelRun, runNow } from './triggers';
  * now, not at the time the cancelled run would have tried again (an hour, here).
  */
 
-const defs = ['turns', 'turns-first', 'turns-started', 'turns-self'].map((name) =>
+const defs = ['turns', 'turns-started-wake', 'turns-first', 'turns-started', 'turns-self'].map((name) =>
   defineIntegration({
     name,
     description: 'No-op',
@@ -94,6 +94,29 @@ async function startedRunWaitingAnHour(integration: string) {
   return row;
 }
 
+/** A later run of `integration` that has started and whose next attempt is due now (its job sent). */
+async function startedRunDueNow(integration: string): Promise<string> {
+  return p.t.db.transaction(async (tx) => {
+    const jobId = randomUUID();
+    const [row] = await tx
+      .insert(runs)
+      .values({
+        integration,
+        trigger: 'manual',
+        status: 'retrying',
+        triggeredBy: 'test',
+        correlationId: 'later',
+        attemptCount: 1,
+        maxAttempts: 4,
+        startedAt: sql`now()`,
+        jobId,
+      })
+      .returning();
+    await sendRunJob(p.boss, tx, { runId: row.id, jobId, integration });
+    return row.id;
+  });
+}
+
 /** cancelRun in a transaction left open until `commit()`; `applied` once its statements ran. */
 function cancelHeldOpen(runId: string) {
   const applied = Promise.withResolvers<void>();
@@ -122,6 +145,30 @@ async function waitingForALock(query: string) {
 }
 
 const runRow = async (id: string) => (await p.t.db.select().from(runs).where(eq(runs.id, id)))[0];
+
+it('cancelling a run that waits for its next attempt also starts a started run deferred behind it now', async () => {
+  const integration = 'turns-started-wake';
+  const waiting = await startedRunWaitingAnHour(integration);
+  const later = await startedRunDueNow(integration);
+  await waitFor(
+    'the later run to be deferred behind the waiting one',
+    async () => {
+      const row = await runRow(later);
+      return row.nextAttemptAt && row.nextAttemptAt.getTime() > Date.now() + 30 * 60_000 ? row : undefined;
+    },
+    10_000,
+  );
+  await cancelRun(p.t.db, p.boss, { runId: waiting.id, by: 'test' });
+  const done = await waitFor(
+    'the later run to succeed once the run it waited for is cancelled',
+    async () => {
+      const row = await runRow(later);
+      return row.status === 'succeeded' ? row : undefined;
+    },
+    10_000,
+  );
+  expect(done.status).toBe('succeeded');
+});
 
 /**
  * The runner reads the run it must wait for without a lock. A cancel that commits between that
@@ -152,25 +199,7 @@ it.each([
               dryRun: false,
             }),
           )
-        : await t.db.transaction(async (tx) => {
-            const jobId = randomUUID();
-            const [row] = await tx
-              .insert(runs)
-              .values({
-                integration,
-                trigger: 'manual',
-                status: 'retrying',
-                triggeredBy: 'test',
-                correlationId: 'later',
-                attemptCount: 1,
-                maxAttempts: 4,
-                startedAt: sql`now()`,
-                jobId,
-              })
-              .returning();
-            await sendRunJob(boss, tx, { runId: row.id, jobId, integration });
-            return row.id;
-          });
+        : await startedRunDueNow(integration);
     await waitFor(
       'the worker to defer the later run, or to wait for the cancel to commit',
       async () => {

@@ -281,15 +281,19 @@ export async function retryRun(
  * Brings forward the runs of `run`'s integration that the runner deferred to its next attempt
  * (run-order.ts: a run waits for a started one, to the time that one tries again): with `run`
  * cancelled they would wait that long for nothing. Their next_attempt_at is that time, as the
- * runner copied it (to the millisecond). Runs deferred for another reason (an open breaker, a
- * bulk retry's pace) have other times, or a hold, and stay as they are.
+ * runner copied it (to the millisecond). They may have started themselves (a started run waits
+ * for the started runs requested before it, between its own attempts: 'deferred', or 'queued'
+ * after an interruption); a run's own retry delay ('retrying') is its own. Runs deferred for
+ * another reason (an open breaker, a bulk retry's pace) have other times, or a hold, and stay as
+ * they are.
  */
 async function wakeRunsDeferredBehind(tx: DatabaseOrTransaction, run: { id: string; integration: string; nextAttemptAt: Date }) {
   const due = run.nextAttemptAt.toISOString();
   await tx.execute(sql`
     with woken as (
       update runs set next_attempt_at = now()
-       where integration = ${run.integration} and id <> ${run.id} and not dry_run and started_at is null and hold is null
+       where integration = ${run.integration} and id <> ${run.id} and not dry_run
+         and (started_at is not null or (started_at is null and hold is null))
          and status in ('queued', 'deferred')
          and next_attempt_at >= ${due}::timestamptz and next_attempt_at < ${due}::timestamptz + interval '1 millisecond'
       returning job_id)
