@@ -5,7 +5,7 @@ import type { Database, DatabaseOrTransaction } from '../../../db/client';
 import { breakers, integrations, type Breaker } from '../../../db/schema';
 import { AppError, CircuitOpenError } from '../errors';
 import { emitPlatformEvent } from '../execution/events';
-import { txEventSender } from '../execution/queue';
+import { RUNS_QUEUE, txEventSender } from '../execution/queue';
 import { recordAction } from '../governance/audit';
 
 /**
@@ -352,6 +352,9 @@ export async function resetBreaker(
       action: 'breaker_reset',
       details: { key: params.key, previousState: before?.state ?? 'closed' },
     });
+    // The runs it deferred were re-queued for its half-open time (or, held open, a cooldown on):
+    // a reset means "send now", so they are due now, in the same transaction.
+    if (before && before.state !== 'closed') await wakeRunsDeferredBy(tx, params.key);
     if (params.boss && before && before.state !== 'closed') {
       await emitPlatformEvent(txEventSender(params.boss, tx), {
         type: 'breaker.closed',
@@ -362,6 +365,23 @@ export async function resetBreaker(
       });
     }
   });
+}
+
+/**
+ * Brings forward the runs waiting out this breaker: status 'deferred' (what an open breaker makes
+ * of a run, runner.ts) of the integrations sharing it, due later, not held, with their jobs. A
+ * run deferred there for its turn instead is delivered, checks its turn again and waits again:
+ * one extra delivery, never a run out of turn.
+ */
+async function wakeRunsDeferredBy(tx: DatabaseOrTransaction, key: string) {
+  await tx.execute(sql`
+    with woken as (
+      update runs set next_attempt_at = now()
+       where integration in (select name from integrations where breaker_key = ${key})
+         and status = 'deferred' and hold is null and next_attempt_at > now()
+      returning job_id)
+    update pgboss.job set start_after = now()
+     where name = ${RUNS_QUEUE} and state = 'created' and start_after > now() and id in (select job_id from woken)`);
 }
 
 /** Operator action: hold the breaker open (until `until`, else until reset). Recorded in the audit trail. */
