@@ -185,6 +185,10 @@ export async function cancelBulkOperation(
         `Bulk operation ${p.id} was already cancelled by ${row.cancelledBy} at ${row.cancelledAt.toISOString()}`,
       );
     }
+    const notStarted = and(eq(runs.bulkOperationId, p.id), eq(runs.status, 'queued'), sql`${runs.startedAt} is null`);
+    // Locked in the order the runs take turns, earlier first, as a worker deferring a later run
+    // behind an earlier one does (runner.ts): in the scan's order the two could deadlock.
+    await tx.select({ id: runs.id }).from(runs).where(notStarted).orderBy(asc(runs.createdAt), asc(runs.id)).for('update');
     const cancelled = await tx
       .update(runs)
       .set({
@@ -195,7 +199,7 @@ export async function cancelBulkOperation(
         errorMessage: `cancelled by ${p.by} with bulk operation ${p.id}`,
         errorClass: 'Cancelled',
       })
-      .where(and(eq(runs.bulkOperationId, p.id), eq(runs.status, 'queued'), sql`${runs.startedAt} is null`))
+      .where(notStarted)
       .returning({ id: runs.id, jobId: runs.jobId, integration: runs.integration });
     if (row.kind === 'replay' && cancelled.length) {
       // The events of replay runs that never went back to what they were before the replay.
