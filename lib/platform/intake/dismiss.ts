@@ -7,7 +7,7 @@ import { AppError } from '../errors';
 import { emitPlatformEvent } from '../execution/events';
 import { txEventSender } from '../execution/queue';
 import { recordAction } from '../governance/audit';
-import { eventRunWaits } from './waiting';
+import { eventRunWaits, failedOrReplayingFailed } from './waiting';
 
 /**
  * Dismissing a failed event: the operator's answer to an event that can never be applied (it
@@ -75,10 +75,13 @@ export async function dismissFailedEvent(
       correlationId: params.correlationId,
       details: { eventId: event.eventId, eventType: event.eventType, reason: reason.data, failedWith: event.outcome },
     });
-    const [left] = await tx.execute<{ n: number }>(
-      sql`select count(*)::int as n from webhook_events where integration = ${params.integration} and status = 'failed'`,
+    const [left] = await tx.execute<{ n: number; replaying: number }>(
+      sql`select count(*) filter (where status = 'failed')::int as n,
+                 count(*) filter (where status = 'pending' and replayed_from = 'failed')::int as replaying
+            from webhook_events where integration = ${params.integration} and ${failedOrReplayingFailed}`,
     );
-    if (left.n === 0)
+    // Failed events being replayed still have the incident's cause ahead of them.
+    if (left.n === 0 && left.replaying === 0)
       await emitPlatformEvent(txEventSender(boss, tx), {
         type: 'events.cleared',
         at: new Date().toISOString(),

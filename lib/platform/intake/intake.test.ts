@@ -1,12 +1,12 @@
-import { asc, desc, eq, inArray, like, sql } from 'drizzle-orm';
+import { and, asc, desc, eq, inArray, isNotNull, like, sql } from 'drizzle-orm';
 import type { PgBoss } from 'pg-boss';
 import { Webhook } from 'standardwebhooks';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
-import { auditLog, runs, webhookEvents, webhookRejections, webhookSecrets } from '../../../db/schema';
+import { auditLog, bulkOperations, runs, webhookEvents, webhookRejections, webhookSecrets } from '../../../db/schema';
 import { freshDatabase, type TestDatabase } from '../../../test/db';
 import { startIntakeServer } from '../../../test/fixtures/intake-server';
-import { startTestBoss, TEST_WORKER_OPTIONS, waitFor } from '../../../test/fixtures/platform';
+import { platformEvents, startTestBoss, TEST_WORKER_OPTIONS, waitFor } from '../../../test/fixtures/platform';
 import { defineIntegration, type IncomingEvent, type IntegrationDefinition } from '../contract';
 import { PermanentError, TransientError } from '../errors';
 import { startPlatformWorker, type PlatformWorker } from '../execution/worker';
@@ -334,6 +334,62 @@ describe('webhook intake', () => {
     const row = await processed('hooked', 'evt-refused');
     expect(row).toMatchObject({ status: 'processed', outcome: null, replays: 1 });
     expect(applied.filter((a) => a.id === 'evt-refused')).toHaveLength(1);
+  });
+
+  it('a replay in several runs announces events.cleared once, after its last run, not while events wait for it', async () => {
+    // Earlier tests' failed events of this integration are not this test's: set aside.
+    await t.db
+      .update(webhookEvents)
+      .set({ status: 'dismissed' })
+      .where(and(eq(webhookEvents.integration, 'hooked'), eq(webhookEvents.status, 'failed')));
+    const ids = ['evt-split-1', 'evt-split-2'];
+    for (const id of ids) refused.add(id);
+    for (const [i, id] of ids.entries()) {
+      const body = JSON.stringify({ type: 'thing.created', key: `k-split-${i}`, version: 1 });
+      expect((await deliver('hooked', signed(body, { id }), body)).status).toBe(200);
+    }
+    for (const id of ids) expect(await processed('hooked', id)).toMatchObject({ status: 'failed' });
+    for (const id of ids) refused.delete(id);
+    const cleared = async () => (await platformEvents(t.db, 'events.cleared')).filter((e) => e.integration === 'hooked');
+    const before = (await cleared()).length;
+    // Earlier tests' replays released runs of this integration: out of this replay's pace window.
+    await t.db
+      .update(runs)
+      .set({ releasedAt: sql`${runs.releasedAt} - interval '1 hour'` })
+      .where(and(eq(runs.integration, 'hooked'), isNotNull(runs.releasedAt)));
+
+    const replay = await replayEvents(t.db, boss, {
+      integration: 'hooked',
+      eventIds: ids,
+      actor: 'oscar',
+      eventsPerRun: 1,
+      pace: { runs: 1, per: '10m' },
+    });
+    expect(replay.runIds).toHaveLength(2);
+    const runOf = async (id: string) => (await t.db.select().from(runs).where(eq(runs.id, id)))[0];
+    // The pace releases one run now, the other in ten minutes.
+    const [first, second] = await waitFor('one replay run to be released', async () => {
+      const rows = await t.db.select().from(runs).where(inArray(runs.id, replay.runIds));
+      const released = rows.filter((r) => r.releasedAt !== null);
+      return released.length === 1 ? [released[0].id, rows.find((r) => r.releasedAt === null)!.id] : undefined;
+    });
+    await waitFor('the first replay run to succeed', async () => ((await runOf(first)).status === 'succeeded' ? true : undefined));
+    // One event is applied, the other waits for the second run (held for the pace): nothing is cleared yet.
+    expect(await runOf(second)).toMatchObject({ status: 'queued', hold: 'pace' });
+    expect((await cleared()).slice(before)).toEqual([]);
+
+    // The operation's pace shortened: the dispatcher releases the second run.
+    await t.db.update(bulkOperations).set({ pacePeriodMs: 100 }).where(eq(bulkOperations.id, replay.bulkOperationId));
+
+    await waitFor(
+      'the second replay run to succeed',
+      async () => ((await runOf(second)).status === 'succeeded' ? true : undefined),
+      20_000,
+    );
+    const after = (await cleared()).slice(before);
+    expect(after).toHaveLength(1);
+    expect(after[0]).toMatchObject({ runId: second });
+    for (const id of ids) expect(await eventRow('hooked', id)).toMatchObject({ status: 'processed' });
   });
 
   it('a dry-run reads pending events and applies nothing', async () => {

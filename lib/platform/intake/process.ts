@@ -11,6 +11,7 @@ import { linkTraceparents } from '../observability/tracing';
 import type { SecretRedactor } from '../redaction';
 import { inRolledBackTransaction } from '../resilience/dry-run';
 import { lockFailedEvents } from './dismiss';
+import { failedOrReplayingFailed } from './waiting';
 
 /**
  * Applies an integration's pending events inside a run (the runner calls it instead of `execute`),
@@ -29,8 +30,8 @@ import { lockFailedEvents } from './dismiss';
  * the stream goes on; any other error fails the attempt, which the run retries after its delays.
  * Each failed event is announced (events.failed, in the transaction that marks it) so alerting
  * opens or counts the integration's 'events_failed' incident; a run that applies replayed failed
- * events and leaves none failed announces events.cleared, which closes it (so does dismissing the
- * last failed event, intake/dismiss.ts).
+ * events and leaves none failed nor waiting for a replay run announces events.cleared, which closes
+ * it (so does dismissing the last failed event, intake/dismiss.ts).
  * A dry-run reads the same events and rolls every transaction back.
  */
 
@@ -141,10 +142,12 @@ export async function applyPendingEvents(
   if (!run.dryRun && counts.failedReplaysApplied > 0) {
     await db.transaction(async (tx) => {
       await lockFailedEvents(tx, integration);
+      // Cleared when none is failed and none replayed from failed still waits for its run (a
+      // replay in several runs: the last to apply its events announces it).
       const [left] = await tx
         .select({ id: webhookEvents.id })
         .from(webhookEvents)
-        .where(and(eq(webhookEvents.integration, integration), eq(webhookEvents.status, 'failed')))
+        .where(and(eq(webhookEvents.integration, integration), failedOrReplayingFailed))
         .limit(1);
       if (!left)
         await emitPlatformEvent(txEventSender(boss, tx), {
@@ -281,7 +284,11 @@ async function applyBatch(
     processed: fresh.length,
     stale: stale.length,
     alreadyApplied: alreadyApplied.length,
-    failedReplaysApplied: fresh.filter((r) => r.replayedFrom === 'failed').length,
+    // Replayed failed events this batch settled, applied or found stale: any of them may be the
+    // last the incident waited for.
+    failedReplaysApplied: [...fresh, ...stale.map((s) => s.row), ...alreadyApplied.map((a) => a.row)].filter(
+      (r) => r.replayedFrom === 'failed',
+    ).length,
     skipped,
     staleLines,
   };

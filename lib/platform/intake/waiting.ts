@@ -112,3 +112,6 @@ export async function markEventsOfFailedRun(
   });
   return marked.count;
 }
+
+/** Failed events, and events replayed from failed whose replay run has not applied them yet. */
+export const failedOrReplayingFailed = sql`(${webhookEvents.status} = 'failed' or (${webhookEvents.status} = 'pending' and ${webhookEvents.replayedFrom} = 'failed'))`;
