@@ -64,6 +64,13 @@ export interface CreateRunParams {
   correlationId?: string;
   /** The new run's id, when the caller needs it before the run is written (a new one when none is given). */
   runId?: string;
+  /**
+   * Its place among runs written in one transaction (a bulk retry, a replay): created_at (kept to
+   * the millisecond) is the transaction's time plus that many milliseconds, so they take turns, and
+   * the bulk dispatcher releases them, in that order (both go by created_at, then id, which is
+   * random).
+   */
+  sequence?: number;
 }
 
 /**
@@ -102,6 +109,7 @@ export async function insertRun(tx: DatabaseOrTransaction, boss: PgBoss, params:
       jobId,
       bulkOperationId: params.bulkOperationId ?? null,
       hold: params.hold ?? null,
+      ...(params.sequence ? { createdAt: sql`now() + ${params.sequence} * interval '1 millisecond'` } : {}),
     });
     await Promise.all([insert, jobId ? sendRunJob(boss, tx, { runId, jobId, integration: params.integration.name }) : undefined]);
     return runId;

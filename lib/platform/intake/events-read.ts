@@ -218,8 +218,9 @@ export async function replayEvents(
       reason: params.reason || null,
     });
     const runIds: string[] = [];
-    for (const chunk of chunks) {
+    for (const [sequence, chunk] of chunks.entries()) {
       const runId = await insertRun(tx, boss, {
+        sequence,
         integration,
         trigger: 'event',
         triggeredBy: params.actor,

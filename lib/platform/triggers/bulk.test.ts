@@ -24,7 +24,7 @@ const def = (name: string) =>
       return { processed: 1 };
     },
   }) as IntegrationDefinition;
-const defs = [def('crm'), def('ledger'), def('quick')];
+const defs = [def('crm'), def('ledger'), def('quick'), def('ordered')];
 
 let t: TestDatabase;
 let boss: PgBoss;
@@ -64,6 +64,43 @@ async function jobStates(ids: string[]) {
 }
 
 describe('staggered, breaker-aware bulk retry', () => {
+  it('the retries take turns, and are released, in the order of the runs they retry', async () => {
+    // Failed a minute apart, oldest first; named in another order.
+    const rows = await t.db
+      .insert(runs)
+      .values(
+        Array.from({ length: 8 }, (_, i) => ({
+          integration: 'ordered',
+          trigger: 'manual' as const,
+          triggeredBy: 'x',
+          correlationId: 'c',
+          maxAttempts: 2,
+          status: 'failed' as const,
+          createdAt: sql`now() - make_interval(mins => ${8 - i})`,
+        })),
+      )
+      .returning({ id: runs.id });
+    const chronological = rows.map((r) => r.id);
+    const { runIds, bulkOperationId } = await retryRuns(t.db, boss, {
+      runIds: [...chronological].reverse(),
+      triggeredBy: 'op@example.com',
+      pace: { runs: 1, per: '1h' },
+    });
+    const inTurn = await t.db
+      .select({ id: runs.id, retryOf: runs.retryOf })
+      .from(runs)
+      .where(eq(runs.bulkOperationId, bulkOperationId!))
+      .orderBy(asc(runs.createdAt), asc(runs.id));
+    expect(inTurn.map((r) => r.retryOf)).toEqual(chronological);
+    expect(inTurn.map((r) => r.id)).toEqual(runIds);
+    // The first slot went at once: the retry of the oldest.
+    const released = await t.db
+      .select({ retryOf: runs.retryOf })
+      .from(runs)
+      .where(and(eq(runs.bulkOperationId, bulkOperationId!), isNotNull(runs.releasedAt)));
+    expect(released).toEqual([{ retryOf: chronological[0] }]);
+  });
+
   it('bulk retry of 30 runs with the breaker open releases none until it closes, then releases them at the configured pace', async () => {
     const originals = await failedRuns('crm', 30);
     await openBreaker(t.db, { key: 'crm', by: 'op@example.com' });

@@ -129,8 +129,9 @@ export async function retryRuns(
     });
     const runIds: string[] = [];
     const byIntegration = new Map<string, { runId: string; retryOf: string }[]>();
-    for (const original of originals) {
+    for (const [sequence, original] of originals.entries()) {
       const runId = await insertRun(tx, boss, {
+        sequence,
         integration: cache.get(original.integration)!,
         trigger: 'retry',
         triggeredBy: p.triggeredBy,
