@@ -1,4 +1,5 @@
 import { Webhook } from 'standardwebhooks';
+import type { PlatformEvent } from '../execution/events';
 
 /**
  * What an alert says, built once when the alert is raised and stored in `alerts.body`; every
@@ -207,20 +208,13 @@ export function failedEventsText(p: { eventId: string; eventType: string; count?
  * when it failed for good (`runFailure`: this is that run's only alert). They wait, failed, until
  * an operator replays (or dismisses) them.
  */
-export function eventsFailedMessage(p: {
-  incidentId: string;
-  appUrl: string;
-  integration: string;
-  runId: string;
-  eventId: string;
-  eventType: string;
-  reason: string;
-  count?: number;
-  eventIds?: string[];
-  runFailure?: { attempts: number; error: string; errorClass: string; startedAt: string };
-  at: string;
-  correlationId: string | null;
-}): AlertMessage {
+export function eventsFailedMessage(
+  p: Omit<Extract<PlatformEvent, { type: 'events.failed' }>, 'type' | 'correlationId'> & {
+    incidentId: string;
+    appUrl: string;
+    correlationId: string | null;
+  },
+): AlertMessage {
   const url = failedEventsUrl(p.appUrl, p.integration);
   const count = Math.max(1, p.count ?? 1);
   const events = failedEventsText(p);
