@@ -34,6 +34,21 @@ afterAll(async () => {
   await p?.stop();
 });
 
+const runRow = async (id: string) => (await p.t.db.select().from(runs).where(eq(runs.id, id)))[0];
+
+/** Waits for the run behind the cancelled one to succeed (it would wait an hour if not woken). */
+async function succeedsOnceCancelIsDone(runId: string) {
+  const done = await waitFor(
+    'the later run to succeed once the run it waited for is cancelled',
+    async () => {
+      const row = await runRow(runId);
+      return row.status === 'succeeded' ? row : undefined;
+    },
+    10_000,
+  );
+  expect(done.status).toBe('succeeded');
+}
+
 it('cancelling a run that waits for its next attempt starts the runs deferred behind it now', async () => {
   const { t, boss } = p;
   // A run that has started and waits an hour for its next attempt (its job already gone).
@@ -63,15 +78,7 @@ it('cancelling a run that waits for its next attempt starts the runs deferred be
   );
 
   await cancelRun(t.db, boss, { runId: waiting.id, by: 'test' });
-  const done = await waitFor(
-    'the deferred run to succeed once the run it waited for is cancelled',
-    async () => {
-      const [row] = await t.db.select().from(runs).where(eq(runs.id, runId));
-      return row.status === 'succeeded' ? row : undefined;
-    },
-    10_000,
-  );
-  expect(done.status).toBe('succeeded');
+  await succeedsOnceCancelIsDone(runId);
 });
 
 /** A run of `integration` that has started and waits an hour for its next attempt (its job already gone). */
@@ -144,8 +151,6 @@ async function waitingForALock(query: string) {
   return row;
 }
 
-const runRow = async (id: string) => (await p.t.db.select().from(runs).where(eq(runs.id, id)))[0];
-
 it('cancelling a run that waits for its next attempt also starts a started run deferred behind it now', async () => {
   const integration = 'turns-started-wake';
   const waiting = await startedRunWaitingAnHour(integration);
@@ -159,15 +164,7 @@ it('cancelling a run that waits for its next attempt also starts a started run d
     10_000,
   );
   await cancelRun(p.t.db, p.boss, { runId: waiting.id, by: 'test' });
-  const done = await waitFor(
-    'the later run to succeed once the run it waited for is cancelled',
-    async () => {
-      const row = await runRow(later);
-      return row.status === 'succeeded' ? row : undefined;
-    },
-    10_000,
-  );
-  expect(done.status).toBe('succeeded');
+  await succeedsOnceCancelIsDone(later);
 });
 
 /**
@@ -210,15 +207,7 @@ it.each([
       10_000,
     );
     await cancel.commit();
-    const done = await waitFor(
-      'the later run to succeed once the run it waited for is cancelled',
-      async () => {
-        const row = await runRow(later);
-        return row.status === 'succeeded' ? row : undefined;
-      },
-      10_000,
-    );
-    expect(done.status).toBe('succeeded');
+    await succeedsOnceCancelIsDone(later);
   },
   30_000,
 );
