@@ -258,7 +258,8 @@ export const API_OPERATIONS: ApiOperation[] = [
   {
     method: 'get',
     path: '/api/metrics',
-    summary: 'Prometheus metrics (text format); off unless METRICS_TOKEN is set, then Authorization: Bearer <METRICS_TOKEN>',
+    summary:
+      'Prometheus metrics (text format); off unless METRICS_TOKEN is set, then Authorization: Bearer <METRICS_TOKEN>. With the database down or not answering in 5 s it still answers 200: the process counters and junction_database_gauges_up 0 instead of the queue and breaker gauges',
     role: null,
     plain: true,
     refusals: {
@@ -266,7 +267,8 @@ export const API_OPERATIONS: ApiOperation[] = [
       404: 'Metrics are off: METRICS_TOKEN is not set',
     },
     response: 'text',
-    example: '# TYPE junction_runs_queued gauge\njunction_runs_queued{integration="accounting-export"} 0\n',
+    example:
+      '# TYPE junction_database_gauges_up gauge\njunction_database_gauges_up 1\n# TYPE junction_runs_queued gauge\njunction_runs_queued{integration="accounting-export"} 0\n',
   },
   {
     method: 'get',
