@@ -51,21 +51,7 @@ async function succeedsOnceCancelIsDone(runId: string) {
 
 it('cancelling a run that waits for its next attempt starts the runs deferred behind it now', async () => {
   const { t, boss } = p;
-  // A run that has started and waits an hour for its next attempt (its job already gone).
-  const [waiting] = await t.db
-    .insert(runs)
-    .values({
-      integration: 'turns',
-      trigger: 'manual',
-      status: 'retrying',
-      triggeredBy: 'test',
-      correlationId: 'waiting',
-      attemptCount: 1,
-      maxAttempts: 4,
-      nextAttemptAt: sql`now() + interval '1 hour'`,
-      startedAt: sql`now()`,
-    })
-    .returning();
+  const waiting = await startedRunWaitingAnHour('turns');
   const { runId } = await runNow(t.db, boss, { integration: 'turns', triggeredBy: 'test' });
   // The worker defers it to the waiting run's next attempt.
   await waitFor(
