@@ -26,6 +26,7 @@ export const ZPlatformEvent = z.discriminatedUnion(
       errorClass: z.string(),
       reason: z.enum(['retries_exhausted', 'permanent', 'retry_budget', 'interrupted']),
       startedAt: isoTime,
+      pendingEvents: z.object({ count: z.number().int().min(1), runId: z.string().min(1) }).optional(),
     }),
     z.object({ ...recovery, type: z.literal('run.succeeded'), integration: name, runId: z.string().min(1) }),
     z.object({

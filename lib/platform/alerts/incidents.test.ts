@@ -1,7 +1,7 @@
 import { asc, eq, sql } from 'drizzle-orm';
 import type { PgBoss } from 'pg-boss';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { alerts, incidents } from '../../../db/schema';
+import { alerts, incidents, integrations, runs, type RunTrigger } from '../../../db/schema';
 import { freshDatabase, type TestDatabase } from '../../../test/db';
 import { startSendingBoss } from '../../../test/fixtures/platform';
 import type { PlatformEvent } from '../execution/events';
@@ -293,5 +293,120 @@ describe('recovery hold', () => {
     expect(await openIncidents(t.db, { integration: 'calm' })).toEqual([]);
     expect(await heldRecoveries('calm')).toEqual([]);
     expect((await alertsOf('calm')).map((a) => a.event)).toEqual(['recovered']);
+  });
+});
+
+describe('an event run failing for good after another (one outage, one incident)', () => {
+  let n = 0;
+  /** A failed run of `integration` (the fold looks at the incident's run). */
+  async function run(integration: string, trigger: RunTrigger, retryOf?: string): Promise<string> {
+    await t.db.insert(integrations).values({ name: integration, breakerKey: integration }).onConflictDoNothing();
+    const id = `00000000-0000-4000-9000-${String(++n).padStart(12, '0')}`;
+    await t.db
+      .insert(runs)
+      .values({ id, integration, trigger, retryOf, status: 'failed', triggeredBy: 't', correlationId: id, maxAttempts: 2 });
+    return id;
+  }
+  const runFailed = (integration: string, minute: number, runId: string): PlatformEvent => ({
+    ...(failed(integration, minute, 'first run: ledger 503') as Extract<PlatformEvent, { type: 'run.failed' }>),
+    runId,
+    pendingEvents: { count: 2, runId: 'next' },
+  });
+  const eventsFailed = (integration: string, minute: number, runId: string, runFailure = true): PlatformEvent => ({
+    type: 'events.failed',
+    at: at(minute),
+    integration,
+    runId,
+    eventId: 'e-1',
+    eventType: 'thing.changed',
+    reason: 'not applied: its event run failed after 2 attempts: ledger 503',
+    count: 3,
+    eventIds: ['e-1', 'e-2', 'e-3'],
+    ...(runFailure ? { runFailure: { attempts: 2, error: 'second run: ledger 503', errorClass: 'Error', startedAt: at(minute - 1) } } : {}),
+  });
+  const cleared = (integration: string, minute: number): PlatformEvent => ({
+    type: 'events.cleared',
+    at: at(minute),
+    integration,
+    runId: 'replay',
+  });
+
+  it("is counted on the first event run's incident, which the replay closes with one recovery", async () => {
+    const first = await run('fold', 'event');
+    expect((await handle(runFailed('fold', 1, first)))[0]).toMatchObject({ change: 'opened', kind: 'run_failed' });
+    const [opened] = await alertsOf('fold');
+    expect(opened.body.text).toContain(`It left 2 pending events to run next`);
+    expect(opened.body.text).toContain(`${APP_URL}/integrations/fold/events?status=failed`);
+
+    const [incident] = await incidentsOf('fold');
+    expect((await handle(eventsFailed('fold', 3, await run('fold', 'event'))))[0]).toEqual({
+      change: 'folded',
+      incidentId: incident.id,
+      integration: 'fold',
+      kind: 'events_failed',
+      from: 'run_failed',
+    });
+    expect(await incidentsOf('fold')).toMatchObject([
+      {
+        id: incident.id,
+        kind: 'events_failed',
+        eventCount: 4,
+        runId: first,
+        openedAt: new Date(at(1)),
+        lastEventAt: new Date(at(3)),
+        closedAt: null,
+      },
+    ]);
+    expect((await incidentsOf('fold'))[0].lastError).toMatch(
+      /^event run failed after 2 attempts \(Error: second run: ledger 503\); 3 events/,
+    );
+    // A run that succeeds does not close it (the events are still failed); the replay does, once.
+    expect((await handle(succeeded('fold', 4)))[0]).toMatchObject({ change: 'none' });
+    expect((await handle(cleared('fold', 5)))[0]).toMatchObject({ change: 'closed', incidentId: incident.id });
+    expect((await alertsOf('fold')).map((a) => [a.event, a.incidentId])).toEqual([
+      ['opened', incident.id],
+      ['recovered', incident.id],
+    ]);
+    expect((await alertsOf('fold'))[1].body.text).toContain('closed after 4 failures');
+    // The outage is over: the next event run's failure opens a new incident, with its alert.
+    expect((await handle(eventsFailed('fold', 7, await run('fold', 'event'))))[0]).toMatchObject({ change: 'opened' });
+  });
+
+  it("is counted on a retry of an event run's incident too", async () => {
+    const retry = await run('fold-retry', 'retry', await run('fold-retry', 'event'));
+    await handle(runFailed('fold-retry', 1, retry));
+    expect((await handle(eventsFailed('fold-retry', 2, await run('fold-retry', 'event'))))[0]).toMatchObject({ change: 'folded' });
+    expect((await incidentsOf('fold-retry')).map((i) => i.kind)).toEqual(['events_failed']);
+  });
+
+  it('never takes the incident of another kind of run, of another integration, nor for a refused event', async () => {
+    // A scheduled run's failure is another outage: its incident stays, the events get their own.
+    await handle(runFailed('apart', 1, await run('apart', 'schedule')));
+    expect((await handle(eventsFailed('apart', 2, await run('apart', 'event'))))[0]).toMatchObject({ change: 'opened' });
+    expect((await incidentsOf('apart')).map((i) => [i.kind, i.closedAt])).toEqual([
+      ['run_failed', null],
+      ['events_failed', null],
+    ]);
+    // Another integration's event run.
+    await handle(runFailed('apart-x', 1, await run('apart-x', 'event')));
+    expect((await handle(eventsFailed('apart-y', 2, await run('apart-y', 'event'))))[0]).toMatchObject({ change: 'opened' });
+    expect((await incidentsOf('apart-x')).map((i) => i.kind)).toEqual(['run_failed']);
+    // An event its handler refused (no run failure): the run may still succeed, and close its own incident.
+    await handle(runFailed('apart-z', 1, await run('apart-z', 'event')));
+    expect((await handle(eventsFailed('apart-z', 2, await run('apart-z', 'event'), false)))[0]).toMatchObject({ change: 'opened' });
+    expect((await incidentsOf('apart-z')).map((i) => i.kind)).toEqual(['run_failed', 'events_failed']);
+  });
+
+  it('is counted on the open events_failed incident when there is one, leaving the run_failed one as it is', async () => {
+    await handle(eventsFailed('both-open', 1, await run('both-open', 'event'), false));
+    await handle(runFailed('both-open', 2, await run('both-open', 'event')));
+    expect((await handle(eventsFailed('both-open', 3, await run('both-open', 'event'))))[0]).toMatchObject({
+      change: 'counted',
+      kind: 'events_failed',
+    });
+    expect((await incidentsOf('both-open')).map((i) => [i.kind, i.eventCount])).toEqual([
+      ['events_failed', 6],
+      ['run_failed', 1],
+    ]);
   });
 });

@@ -4,6 +4,7 @@ import type { Database, DatabaseOrTransaction } from '../../../db/client';
 import { incidentRecoveries, incidents, type Incident } from '../../../db/schema';
 import { emitPlatformEvent, type PlatformEvent } from '../execution/events';
 import { txEventSender } from '../execution/queue';
+import { isEventRunSql } from '../intake/waiting';
 import { raiseAlert } from './delivery';
 import {
   alreadyRecoveredMessage,
@@ -45,12 +46,18 @@ import {
  * failure is an outage nobody was told of: it is recorded as an incident opened at its time and
  * closed at once at that recovery's, with ONE alert saying both. A recovery older than the open
  * incident does not close it.
+ *
+ * Two event runs failing one after the other are one outage, one incident: the first left its
+ * events to the second (queued meanwhile) and alerted run_failed; the second's events.failed is
+ * counted on that incident, which becomes the events_failed one (foldIntoEventRunIncident).
  */
 
 export type IncidentChange =
   | { change: 'opened'; incidentId: string; integration: string; kind: IncidentKind; alertId: string }
   | { change: 'held'; incidentId: string; integration: string; kind: IncidentKind; closesAfter: string }
   | { change: 'counted'; incidentId: string; integration: string; kind: IncidentKind }
+  /** Counted on the open incident of another kind, which becomes this kind (foldIntoEventRunIncident). */
+  | { change: 'folded'; incidentId: string; integration: string; kind: IncidentKind; from: IncidentKind }
   /** A failure handled after its recovery: its incident is recorded closed, with one alert. */
   | { change: 'reported_late'; incidentId: string; integration: string; kind: IncidentKind; alertId: string }
   | { change: 'closed'; incidentId: string; integration: string; kind: IncidentKind; alertId: string }
@@ -165,6 +172,42 @@ async function openOrCount(tx: DatabaseOrTransaction, o: Opening): Promise<Appli
   return { change: inserted ? 'opened' : 'counted', incident };
 }
 
+/**
+ * The events.failed of an event run that failed for good (runFailure), when the integration has an
+ * open run_failed incident opened (no later than it) by an event run or a retry of one: that run
+ * left its events to this one, or failed just before it, and alerted (its error, the events it
+ * left). This failure is counted on that incident, which becomes the events_failed incident: no
+ * second alert, and the replay (or the last dismissal) closes it with one recovery; a run's success
+ * no longer closes it, the events still wait. Not when an events_failed incident is open (counted
+ * there, as before) or a recovery of failed events came after this failure (openOrCount decides),
+ * and never a run_failed incident opened by another kind of run (a schedule, Run now) or another
+ * integration. Both kinds' keys are locked by the caller.
+ */
+async function foldIntoEventRunIncident(tx: DatabaseOrTransaction, o: Opening): Promise<Incident | null> {
+  const at = sql`${o.at.toISOString()}::timestamptz`;
+  const [row] = await tx
+    .update(incidents)
+    .set({
+      kind: 'events_failed',
+      eventCount: sql`${incidents.eventCount} + ${o.count}`,
+      lastEventAt: sql`greatest(${incidents.lastEventAt}, ${at})`,
+      lastError: sql`case when ${at} >= ${incidents.lastEventAt} then coalesce(${o.error}, ${incidents.lastError}) else ${incidents.lastError} end`,
+    })
+    .where(
+      and(
+        eq(incidents.integration, o.integration),
+        eq(incidents.kind, 'run_failed'),
+        isNull(incidents.closedAt),
+        lte(incidents.openedAt, o.at),
+        isEventRunSql(sql`${incidents.runId}`, o.integration),
+        sql`not exists (select 1 from incidents f where f.integration = ${o.integration} and f.kind = 'events_failed' and f.closed_at is null)`,
+        sql`not exists (select 1 from incident_recoveries v where v.integration = ${o.integration} and v.kind = 'events_failed' and v.recovered_at > ${at})`,
+      ),
+    )
+    .returning();
+  return row ?? null;
+}
+
 /** Remembers the latest recovery of (integration, kind): no failure older than it leaves an incident open. */
 async function noteRecovery(tx: DatabaseOrTransaction, p: { integration: string; kind: IncidentKind; at: Date }): Promise<void> {
   await tx
@@ -212,6 +255,7 @@ function openingMessage(event: PlatformEvent, incident: Incident, integration: s
         reason: event.reason,
         startedAt: event.startedAt,
         at: event.at,
+        pendingEvents: event.pendingEvents,
       });
     case 'breaker.opened':
       return breakerOpenedMessage({
@@ -289,14 +333,25 @@ export async function handlePlatformEvent(
     const openingKind = OPENING_KIND[event.type];
     const closingKind = CLOSING_KIND[event.type];
     const kind = openingKind ?? closingKind;
+    // An event run's failure may be counted on the run_failed incident of the event run before it.
+    const foldable = event.type === 'events.failed' && Boolean(event.runFailure);
     if (kind)
       await lockIncidentKeys(
         tx,
-        integrationsOf(event).map((integration) => `${integration}:${kind}`),
+        integrationsOf(event).flatMap((integration) => [
+          `${integration}:${kind}`,
+          ...(foldable ? [`${integration}:${'run_failed' satisfies IncidentKind}`] : []),
+        ]),
       );
     for (const integration of integrationsOf(event)) {
       if (openingKind) {
-        const result = await openOrCount(tx, { integration, kind: openingKind, at, ...openingDetails(event) });
+        const failure = { integration, kind: openingKind, at, ...openingDetails(event) };
+        const folded = foldable ? await foldIntoEventRunIncident(tx, failure) : null;
+        if (folded) {
+          changes.push({ change: 'folded', incidentId: folded.id, integration, kind: openingKind, from: 'run_failed' });
+          continue;
+        }
+        const result = await openOrCount(tx, failure);
         if (!result) {
           changes.push({ change: 'none', integration, kind: openingKind });
         } else if (result.change === 'counted') {

@@ -80,10 +80,13 @@ export function runFailedMessage(p: {
   startedAt: string;
   at: string;
   correlationId: string | null;
+  /** An event run that left the pending events to another run (see events.ts). */
+  pendingEvents?: { count: number; runId: string };
 }): AlertMessage {
   const url = runUrl(p.appUrl, p.runId);
   const lastError = shortError(p.errorClass ? `${p.errorClass}: ${p.error}` : p.error);
   const plural = p.attempts === 1 ? 'attempt' : 'attempts';
+  const pending = p.pendingEvents;
   return {
     event: 'incident.opened',
     kind: 'run_failed',
@@ -97,6 +100,8 @@ export function runFailedMessage(p: {
       `Failing since: ${p.startedAt}`,
       `Attempts: ${p.attempts}`,
       `Last error: ${lastError ?? 'none recorded'}`,
+      pending &&
+        `It left ${pending.count === 1 ? '1 pending event' : `${pending.count} pending events`} to run ${pending.runId}, queued after it. If that run fails too, they are marked failed and counted on this incident, which then closes once they are replayed or dismissed: ${failedEventsUrl(p.appUrl, p.integration)}`,
       p.correlationId && `Correlation id: ${p.correlationId}`,
       `Run: ${url}`,
       RUNS_COUNTED_WHILE_OPEN,

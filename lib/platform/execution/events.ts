@@ -31,6 +31,12 @@ export type PlatformEvent =
       errorClass: string;
       reason: 'retries_exhausted' | 'permanent' | 'retry_budget' | 'interrupted';
       startedAt: string;
+      /**
+       * An event run that left the integration's pending events to another run, queued meanwhile
+       * (none marked failed): how many, and that run. If it fails too, its events.failed is counted
+       * on this run's incident (one incident for the outage).
+       */
+      pendingEvents?: { count: number; runId: string };
     })
   | (RecoveryBase & { type: 'run.succeeded'; integration: string; runId: string })
   | (EventBase & { type: 'breaker.opened'; breakerKey: string; integrations: string[]; error: string; openUntil: string | null })

@@ -1385,7 +1385,7 @@ async function failRun(
   const appliedEvents =
     !run.dryRun && (!def || Boolean(def.events)) && (run.trigger === 'event' || anyTrigger || (await isRetryOfEventRun(tx, run)));
   const startedAt = (updated.startedAt ?? updated.createdAt).toISOString();
-  const failedEvents = appliedEvents
+  const events = appliedEvents
     ? await markEventsOfFailedRun(tx, deps.boss, {
         integration: run.integration,
         runId: run.id,
@@ -1396,10 +1396,10 @@ async function failRun(
         startedAt,
         anyTrigger,
       })
-    : 0;
+    : null;
   // The events it failed carry its failure (one events_failed incident, which Replay and Dismiss
   // close): no run_failed incident beside it for the same cause.
-  if (failedEvents > 0) return;
+  if (events && events.marked > 0) return;
   // The next success is announced (settleSucceededBatch): it may close this failure's incident.
   if (!run.dryRun) await tx.insert(runRecoveries).values({ integration: run.integration }).onConflictDoNothing();
   await emit(deps, tx, run, {
@@ -1411,6 +1411,8 @@ async function failRun(
     error: params.message,
     errorClass: params.errorClass,
     reason: params.reason,
+    // Its events were left to another run: if that one fails too, its events_failed is counted on this incident.
+    ...(events?.leftTo && events.leftTo.count > 0 ? { pendingEvents: events.leftTo } : {}),
     startedAt,
   });
 }

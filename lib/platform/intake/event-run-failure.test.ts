@@ -22,12 +22,16 @@ import { addWebhookSecret } from './secrets';
  *   alert, not a run_failed one beside it; a later successful event run leaves it open (its events
  *   are still failed), the replay that applies them closes it;
  * - however many pending events it fails, it enqueues one events.failed job (alerting queue);
- * - a retry of an event run of an integration that has both `execute` and `events` applies events.
+ * - a retry of an event run of an integration that has both `execute` and `events` applies events;
+ * - two event runs failing one after the other (the first left its events to the second, queued
+ *   meanwhile) are ONE incident: the first run's alert, the second's failure counted on it, one
+ *   recovery when the replay applies the events.
  */
 
 const BACKLOG = 500;
 const backlog = { down: true };
 const both = { mode: 'hold' as 'hold' | 'down' | 'ok', entered: Promise.withResolvers<void>() };
+const twice = { entered: Promise.withResolvers<void>(), gate: Promise.withResolvers<void>(), down: true };
 const applied: string[] = [];
 const executed: string[] = [];
 
@@ -70,6 +74,22 @@ const defs = [
       },
     },
   }),
+  defineIntegration({
+    name: 'twice',
+    description: 'Its first event run holds until the test queues a second one, then both fail',
+    settings: z.object({}),
+    defaults: { retry: { delays: ['100ms'] }, breaker: { failures: 1000, cooldown: '1m' } },
+    events: {
+      scheme: 'standard-webhooks',
+      typeFrom: (d) => (d.body as { type?: string }).type,
+      async handle(events: IncomingEvent[]) {
+        twice.entered.resolve();
+        await twice.gate.promise;
+        if (twice.down) throw new Error('ledger unavailable (503)');
+        applied.push(...events.map((e) => e.id));
+      },
+    },
+  }),
 ] as IntegrationDefinition[];
 
 let t: TestDatabase;
@@ -86,7 +106,7 @@ beforeAll(async () => {
   const registry = buildRegistry(defs);
   await syncRegistry(t.db, { registry });
   deps = { db: t.db, boss, registry, keyring };
-  for (const name of ['backlogged', 'both-ways'])
+  for (const name of ['backlogged', 'both-ways', 'twice'])
     secrets.set(name, (await addWebhookSecret(t.db, keyring, { def: registry.get(name)!, label: 'first', actor: 'ada' })).generated!);
 });
 afterAll(async () => {
@@ -248,5 +268,72 @@ describe('a retry of an event run of an integration with execute and events', ()
         .where(and(eq(incidents.integration, 'both-ways'), inArray(incidents.kind, ['events_failed', 'run_failed'])));
       return rows.length ? rows : undefined;
     }).then((rows) => expect(rows.map((r) => [r.kind, r.runId])).toEqual([['events_failed', retry1]]));
+  }, 60_000);
+});
+
+describe('two event runs of one integration failing one after the other', () => {
+  it('are one incident: the first run alerts, the second is counted on it, the replay closes it once', async () => {
+    await startWorker();
+    await deliver('twice', 'tw-1');
+    await twice.entered.promise;
+    const [first] = await runsOf('twice');
+    // tw-2 arrives while the first run is applying tw-1: a second event run is queued for it.
+    await deliver('twice', 'tw-2');
+    const second = await waitFor('a second event run', async () => (await runsOf('twice'))[1]);
+    expect([first.trigger, second.trigger]).toEqual(['event', 'event']);
+    twice.gate.resolve();
+
+    // The first fails for good and leaves both events to the second, which fails for good too.
+    expect((await finished(first.id)).status).toBe('failed');
+    expect((await finished(second.id)).status).toBe('failed');
+    expect(await event('tw-1')).toMatchObject({ status: 'failed', runId: second.id });
+    expect(await event('tw-2')).toMatchObject({ status: 'failed', runId: second.id });
+    expect(await jobsOf('twice', 'run.failed')).toEqual([expect.objectContaining({ runId: first.id })]);
+    expect(await jobsOf('twice', 'events.failed')).toEqual([expect.objectContaining({ runId: second.id, count: 2 })]);
+
+    // One incident for the outage: the first run's, with the second's failure counted on it.
+    const [incident] = await waitFor('the second failure to be counted', async () => {
+      const rows = await incidentsOf('twice');
+      return rows.some((r) => r.kind === 'events_failed') ? rows : undefined;
+    });
+    await new Promise((r) => setTimeout(r, 1_500));
+    expect(await incidentsOf('twice')).toEqual([
+      expect.objectContaining({ id: incident.id, kind: 'events_failed', runId: first.id, eventCount: 3, closedAt: null }),
+    ]);
+    expect(incident.lastError).toMatch(
+      /event run failed after 2 attempts.*ledger unavailable \(503\).*2 events \(tw-1, tw-2\) not applied/,
+    );
+    // One alert, sent when the first run failed: its error, and the events it left to the second.
+    const opened = await t.db.select().from(alerts).where(eq(alerts.integration, 'twice'));
+    expect(opened.map((a) => a.body.event)).toEqual(['incident.opened']);
+    expect(opened[0].incidentId).toBe(incident.id);
+    expect(opened[0].body).toMatchObject({ kind: 'run_failed', runId: first.id, attempts: 2 });
+    expect(opened[0].body.text).toMatch(/ledger unavailable \(503\)/);
+    expect(opened[0].body.text).toContain(`It left 2 pending events to run ${second.id}`);
+    expect(opened[0].body.text).toContain('http://localhost:3000/integrations/twice/events?status=failed');
+
+    // The replay that applies them closes it, with one recovery message.
+    twice.down = false;
+    const replay = await replayEvents(t.db, boss, { integration: 'twice', filter: { status: 'failed' }, actor: 'oscar' });
+    expect(replay.replayed).toBe(2);
+    const closed = await waitFor('the incident to close', async () => {
+      const [row] = await t.db.select().from(incidents).where(eq(incidents.id, incident.id));
+      return row.closedAt ? row : undefined;
+    });
+    expect(closed.eventCount).toBe(3);
+    expect(applied).toEqual(expect.arrayContaining(['tw-1', 'tw-2']));
+    // The replay runs' successes (announced: the first run's failure) close nothing more.
+    await waitFor('the replay runs to succeed', async () => {
+      const rows = await runsOf('twice');
+      return rows.length >= 3 && rows.slice(2).every((r) => r.status === 'succeeded') ? rows : undefined;
+    });
+    await new Promise((r) => setTimeout(r, 1_500));
+    const messages = await t.db.select().from(alerts).where(eq(alerts.integration, 'twice')).orderBy(alerts.createdAt);
+    expect(messages.map((a) => [a.event, a.incidentId])).toEqual([
+      ['opened', incident.id],
+      ['recovered', incident.id],
+    ]);
+    expect(messages[1].body.text).toContain('closed after 3 failures');
+    expect((await incidentsOf('twice')).map((i) => [i.kind, Boolean(i.closedAt)])).toEqual([['events_failed', true]]);
   }, 60_000);
 });

@@ -39,16 +39,32 @@ export async function isRetryOfEventRun(tx: DatabaseOrTransaction, run: Pick<Run
  * pending, are counted as waiting with no run (eventCounts) and Replay applies them.
  */
 export function eventRunWaits(integration: string, opts: { anyTrigger?: boolean; except?: string } = {}): SQL {
+  return sql`exists (select 1 from runs r where ${waitingRunWhere(integration, opts)})`;
+}
+
+/** The runs eventRunWaits looks for, as `r`. */
+function waitingRunWhere(integration: string, opts: { anyTrigger?: boolean; except?: string }): SQL {
   const statuses = sql.join(
     ACTIVE_RUN_STATUSES.map((s) => sql`${s}`),
     sql`, `,
   );
-  return sql`exists (select 1 from runs r
-     where r.integration = ${integration} and r.status in (${statuses}) and not r.dry_run
+  return sql`r.integration = ${integration} and r.status in (${statuses}) and not r.dry_run
        and (r.trigger = 'event' or ${opts.anyTrigger ?? false}::boolean
             or (r.trigger = 'retry' and ${retriesEventRun(sql`r.retry_of`)}))
-       ${opts.except ? sql`and r.id <> ${opts.except}` : sql``})`;
+       ${opts.except ? sql`and r.id <> ${opts.except}` : sql``}`;
 }
+
+/**
+ * Whether the run `runId` (of `integration`) is an event run or a retry of one: alerting folds the
+ * events_failed of a later event run into such a run's run_failed incident (alerts/incidents.ts).
+ */
+export function isEventRunSql(runId: SQL, integration: string): SQL {
+  return sql`exists (select 1 from runs e where e.id = ${runId} and e.integration = ${integration}
+     and (e.trigger = 'event' or (e.trigger = 'retry' and ${retriesEventRun(sql`e.retry_of`)})))`;
+}
+
+/** What markEventsOfFailedRun did: events it marked failed, or the run it left them to. */
+export type FailedRunEvents = { marked: number; leftTo: { runId: string; count: number } | null };
 
 /**
  * In the transaction that fails an event run for good: the integration's pending events that no
@@ -58,7 +74,9 @@ export function eventRunWaits(integration: string, opts: { anyTrigger?: boolean;
  * is the run's only one (the runner emits no run.failed when this marked any). No run is queued
  * for them: a poison event would fail it again, for ever. Serialised with the intake creating an
  * event run (the same lock as ensureEventRun), so an event stored with a new run meanwhile is left
- * to that run. Returns how many it marked.
+ * to that run. Returns how many it marked; or, when another run will apply them, that run and how
+ * many events are pending (the failed run's run.failed says so: if that run fails too, alerting
+ * counts its events_failed on this run's incident).
  */
 export async function markEventsOfFailedRun(
   tx: Transaction,
@@ -73,12 +91,15 @@ export async function markEventsOfFailedRun(
     startedAt: string;
     anyTrigger?: boolean;
   },
-): Promise<number> {
+): Promise<FailedRunEvents> {
   await tx.execute(sql`select pg_advisory_xact_lock(hashtextextended(${`junction-event-run:${p.integration}`}, 0))`);
-  const [other] = await tx.execute<{ waits: boolean }>(
-    sql`select ${eventRunWaits(p.integration, { anyTrigger: p.anyTrigger, except: p.runId })} as waits`,
+  // The oldest such run takes the integration's turn first: it applies them.
+  const [other] = await tx.execute<{ id: string; pending: number }>(
+    sql`select r.id, (select count(*)::int from ${webhookEvents} w where w.integration = ${p.integration} and w.status = 'pending') as pending
+          from runs r where ${waitingRunWhere(p.integration, { anyTrigger: p.anyTrigger, except: p.runId })}
+         order by r.created_at limit 1`,
   );
-  if (other?.waits) return 0;
+  if (other) return { marked: 0, leftTo: { runId: other.id, count: other.pending } };
   await lockFailedEvents(tx, p.integration);
   const reason =
     `not applied: its event run failed after ${p.attempts} attempt${p.attempts === 1 ? '' : 's'}: ${p.error}. Replay it once the cause is fixed`.slice(
@@ -96,7 +117,7 @@ export async function markEventsOfFailedRun(
               from (select id, event_id, event_type from marked order by id limit ${FAILED_EVENT_IDS}) f) as first
       from marked`);
   const first = marked?.first ?? [];
-  if (!marked || marked.count === 0 || first.length === 0) return 0;
+  if (!marked || marked.count === 0 || first.length === 0) return { marked: 0, leftTo: null };
   await emitPlatformEvent(txEventSender(boss, tx), {
     type: 'events.failed',
     at: new Date().toISOString(),
@@ -110,7 +131,7 @@ export async function markEventsOfFailedRun(
     runFailure: { attempts: p.attempts, error: p.error.slice(0, 2000), errorClass: p.errorClass, startedAt: p.startedAt },
     correlationId: p.correlationId,
   });
-  return marked.count;
+  return { marked: marked.count, leftTo: null };
 }
 
 /** Failed events, and events replayed from failed whose replay run has not applied them yet. */
