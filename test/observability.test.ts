@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { eq, inArray } from 'drizzle-orm';
+import { eq, inArray, sql } from 'drizzle-orm';
 import type { PgBoss } from 'pg-boss';
 import { Webhook } from 'standardwebhooks';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -9,6 +9,7 @@ import { z } from 'zod';
 import { connect, disconnect } from '../db/client';
 import { attempts, integrations, runs, webhookEvents } from '../db/schema';
 import { defineIntegration, type IntegrationDefinition } from '../lib/platform/contract';
+import { TransientError } from '../lib/platform/errors';
 import { sendRunJob } from '../lib/platform/execution/queue';
 import { DEFAULT_MAX_INTERRUPTIONS } from '../lib/platform/execution/runner';
 import { startPlatformWorker, type PlatformWorker } from '../lib/platform/execution/worker';
@@ -23,7 +24,7 @@ import { buildRegistry } from '../lib/platform/registry';
 import { openBreaker } from '../lib/platform/resilience/breaker';
 import { createHttpClient } from '../lib/platform/resilience/http';
 import { oauth2Provider, parseOAuth2Config } from '../lib/platform/resilience/oauth2';
-import { runNow } from '../lib/platform/triggers/triggers';
+import { cancelRun, runNow } from '../lib/platform/triggers/triggers';
 import { DEFAULT_CLIENT } from '../sandbox/oauth-server';
 import { startStandIns, type StandIns } from '../sandbox/stand-ins';
 import { freshDatabase, type TestDatabase } from './db';
@@ -85,6 +86,24 @@ const defs = [
     async execute(ctx) {
       if (heldOnce) return { processed: 0 };
       heldOnce = true;
+      await new Promise((_resolve, reject) => ctx.signal.addEventListener('abort', () => reject(ctx.signal.reason)));
+      return { processed: 0 };
+    },
+  }),
+  defineIntegration({
+    name: 'observed-flaky',
+    description: 'Fails its first attempt (transient), then waits an hour for the next',
+    settings: z.object({}),
+    defaults: { retry: { delays: ['1h'] } },
+    async execute() {
+      throw new TransientError('the CRM answered 503');
+    },
+  }),
+  defineIntegration({
+    name: 'observed-blocking',
+    description: 'Runs until it is cancelled',
+    settings: z.object({}),
+    async execute(ctx) {
       await new Promise((_resolve, reject) => ctx.signal.addEventListener('abort', () => reject(ctx.signal.reason)));
       return { processed: 0 };
     },
@@ -310,6 +329,56 @@ describe('metrics', () => {
     expect(row.errorClass).toBe('AttemptsExhausted');
     const after = await scrape();
     expect(value(after, failed) - value(before, failed)).toBe(1);
+  });
+
+  it('counts a started run cancelled while it waits for its next attempt as finished, cancelled, once', async () => {
+    const started = 'junction_runs_started_total{integration="observed-flaky",trigger="manual"}';
+    const cancelled = 'junction_runs_finished_total{integration="observed-flaky",trigger="manual",outcome="cancelled"}';
+    const before = await scrape();
+    const { runId } = await runNow(t.db, boss, { integration: 'observed-flaky', triggeredBy: 'oscar', correlationId: 'corr-flaky' });
+    const waiting = await waitFor('the run to wait for its next attempt', async () => {
+      const [row] = await t.db.select().from(runs).where(eq(runs.id, runId));
+      return row.status === 'retrying' ? row : undefined;
+    });
+    expect(waiting.startedAt).not.toBeNull();
+    const between = await scrape();
+    expect(value(between, started) - value(before, started)).toBe(1);
+    expect(value(between, cancelled) - value(before, cancelled)).toBe(0);
+
+    // Cancelled from the console (the web process: here the same registry as the worker's).
+    await cancelRun(t.db, boss, { runId, by: 'oscar' });
+    expect(value(await scrape(), cancelled) - value(before, cancelled)).toBe(1);
+
+    // A worker delivered a job of the run after the cancel (one fetched before it, say): it sees
+    // the run ended and counts nothing more.
+    const jobId = randomUUID();
+    await sendRunJob(boss, t.db, { runId, jobId, integration: 'observed-flaky' });
+    await waitFor('the late job to be handled', async () => {
+      const rows = await t.db.execute<{ state: string }>(sql`select state from pgboss.job where id = ${jobId}`);
+      return rows[0]?.state === 'completed' || rows[0]?.state === 'failed' ? true : undefined;
+    });
+    const after = await scrape();
+    expect(value(after, cancelled) - value(before, cancelled)).toBe(1);
+    expect(value(after, started) - value(before, started)).toBe(1);
+  });
+
+  it('counts a running run cancelled once, by the worker that ends its attempt, not again where it was cancelled', async () => {
+    const cancelled = 'junction_runs_finished_total{integration="observed-blocking",trigger="manual",outcome="cancelled"}';
+    const before = await scrape();
+    const { runId } = await runNow(t.db, boss, { integration: 'observed-blocking', triggeredBy: 'oscar', correlationId: 'corr-blocking' });
+    await waitFor('the run to start', async () => {
+      const [row] = await t.db.select().from(runs).where(eq(runs.id, runId));
+      return row.status === 'running' ? true : undefined;
+    });
+    await cancelRun(t.db, boss, { runId, by: 'oscar' });
+    await waitFor('the attempt to end cancelled', async () => {
+      const rows = await t.db.select().from(attempts).where(eq(attempts.runId, runId));
+      return rows.length === 1 && rows[0].outcome === 'cancelled' ? true : undefined;
+    });
+    await waitFor('the worker to count it', async () =>
+      value(await scrape(), cancelled) - value(before, cancelled) >= 1 ? true : undefined,
+    );
+    expect(value(await scrape(), cancelled) - value(before, cancelled)).toBe(1);
   });
 
   it("serves the web app's gauges marked unavailable, not an error, when the database does not answer", async () => {

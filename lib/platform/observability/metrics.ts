@@ -4,7 +4,9 @@ import { collectDefaultMetrics, Counter, Histogram, Registry } from 'prom-client
 /**
  * Prometheus metrics of this process (prom-client). Events are counted where they happen: runs,
  * attempts, outbound HTTP and alert deliveries in the worker that executes them, so every worker
- * serves its own counters (GET /metrics on METRICS_PORT) and Prometheus sums over instances.
+ * serves its own counters (GET /metrics on METRICS_PORT) and Prometheus sums over instances. A run
+ * that ends outside a worker (a started run cancelled while waiting for its next attempt) is counted
+ * finished by the process that cancelled it (the web app, served at /api/metrics).
  * State that lives in the database (queued runs, breakers) is not counted here but read once per
  * scrape by the web app (lib/platform/read-models/metrics-gauges.ts), so N workers do not report it
  * N times.
@@ -39,7 +41,7 @@ function create(): PlatformMetrics {
     }),
     runsFinished: new Counter({
       name: 'junction_runs_finished_total',
-      help: 'Runs that ended in a worker, by integration, trigger and outcome (succeeded, failed, cancelled).',
+      help: 'Runs that ended, by integration, trigger and outcome (succeeded, failed, cancelled), counted once by the process that ended them: the worker (an attempt outcome, or a run failed before its attempt) or the web app (a started run cancelled while it waited for its next attempt). Summed over instances, started minus finished is the runs in flight.',
       labelNames: ['integration', 'trigger', 'outcome'],
       registers,
     }),

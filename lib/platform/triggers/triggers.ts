@@ -9,6 +9,7 @@ import { commitCheckpointAsCursor } from '../execution/checkpoint';
 import { bossDb, RUNS_QUEUE } from '../execution/queue';
 import { insertRun, loadIntegration, parseTriggerInput, ZActor, ZCorrelationId, ZReason, ZRunId } from '../execution/run-create';
 import { recordAction } from '../governance/audit';
+import { platformMetrics } from '../observability/metrics';
 import { isRetryableRunStatus, isTerminalRunStatus, isWaitingRunStatus } from '../run-status';
 import { lastRunAtOrBefore } from './cron';
 import { missedWhilePaused } from './resume-policy';
@@ -312,7 +313,7 @@ export async function cancelRun(
   params: { runId: string; by: string; correlationId?: string },
 ): Promise<void> {
   const p = parse(z.object({ runId: ZRunId, by: ZActor, correlationId: ZCorrelationId }), params);
-  await db.transaction(async (tx) => {
+  const ended = await db.transaction(async (tx) => {
     const [run] = await tx.select().from(runs).where(eq(runs.id, p.runId)).for('update');
     if (!run) throw new AppError('not_found', `Run ${p.runId} does not exist`);
     if (isTerminalRunStatus(run.status)) {
@@ -343,7 +344,16 @@ export async function cancelRun(
       action: 'cancel',
       details: { runId: run.id, previousStatus: run.status },
     });
+    // Ended here, in this process, only when it was waiting; a running run ends in its worker,
+    // which counts it when it records the attempt cancelled.
+    return waiting ? run : null;
   });
+  // A started run (counted in junction_runs_started_total by the worker that started it) that
+  // ended here, waiting for its next attempt, is counted finished here, once committed: no worker
+  // will see it end (its job is cancelled; a job delivered anyway finds it ended and counts nothing).
+  if (ended?.startedAt) {
+    platformMetrics().runsFinished.inc({ integration: ended.integration, trigger: ended.trigger, outcome: 'cancelled' });
+  }
 }
 
 /** Who last did an operator action (pause, resume) to an integration, and when: for "already paused by …". */
