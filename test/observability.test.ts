@@ -422,6 +422,49 @@ describe('metrics', () => {
     expect(logged.join('\n')).toMatch(/did not answer within 300 ms/);
   });
 
+  it('cancels a gauge query the database is slow to answer on the server, freeing its connection', async () => {
+    // Another session holds the runs table: the gauge query waits for its lock, as it would
+    // behind a long migration or a slow disk.
+    const holder = connect(t.url, { max: 1 });
+    let release!: () => void;
+    const released = new Promise<void>((resolve) => (release = resolve));
+    let locked!: () => void;
+    const lockTaken = new Promise<void>((resolve) => (locked = resolve));
+    const holding = holder.$client.begin(async (tx) => {
+      await tx`lock table runs in access exclusive mode`;
+      locked();
+      await released;
+    });
+    const pool = connect(t.url, { max: 1 });
+    const stillRunning = async () => {
+      const rows = await t.db.execute<{ n: number }>(sql`
+        select count(*)::int as n from pg_stat_activity
+         where pid <> pg_backend_pid() and state = 'active' and query like '%as oldest_age%'`);
+      return rows[0].n;
+    };
+    const logged: string[] = [];
+    const error = console.error;
+    console.error = (...args: unknown[]) => void logged.push(args.map(String).join(' '));
+    try {
+      await lockTaken;
+      const began = Date.now();
+      const scraped = await (await databaseGauges(pool, { timeoutMs: 500 })).metrics();
+      expect(value(scraped, 'junction_database_gauges_up')).toBe(0);
+      expect(Date.now() - began).toBeLessThan(2_000);
+      // PostgreSQL itself ended the query at the same timeout: no backend still runs it.
+      await waitFor('the gauge query to be cancelled on the server', async () => (await stillRunning()) === 0, 1_500, 50);
+      // And the pooled connection is free for the next query, the lock still held.
+      expect((await pool.execute<{ one: number }>(sql`select 1 as one`))[0].one).toBe(1);
+    } finally {
+      console.error = error;
+      release();
+      await holding;
+      await disconnect(holder);
+      await disconnect(pool);
+    }
+    expect(logged.join('\n')).toMatch(/\[metrics\] the database-backed gauges are left out of this scrape/);
+  });
+
   it('counts a webhook delivery answered 503 (the database is down) as failed, as it counts every answer but 404', async () => {
     const series = 'junction_webhook_events_total{integration="observed-events",outcome="failed"}';
     const before = await scrape();

@@ -46,7 +46,9 @@ export const GAUGES_TIMEOUT_MS = 5_000;
  * The gauges for one scrape, never an error: when the database refuses or does not answer within
  * `timeoutMs`, the scrape still gets the process's counters (the caller merges them) and
  * `junction_database_gauges_up 0` instead of stale or missing-without-a-word gauges; the reason is
- * logged.
+ * logged. The queries run in one transaction with `statement_timeout` set to `timeoutMs` (SET
+ * LOCAL), so a query given up on is also cancelled by PostgreSQL, not left running on its
+ * connection.
  */
 export async function databaseGauges(db: DatabaseOrTransaction, options: { timeoutMs?: number } = {}): Promise<Registry> {
   const timeoutMs = options.timeoutMs ?? GAUGES_TIMEOUT_MS;
@@ -55,7 +57,14 @@ export async function databaseGauges(db: DatabaseOrTransaction, options: { timeo
     const deadline = new Promise<never>((_resolve, reject) => {
       timer = setTimeout(() => reject(new Error(`the database did not answer within ${timeoutMs} ms`)), timeoutMs);
     });
-    return gaugeRegistry(await Promise.race([readQueueAndBreakerGauges(db), deadline]));
+    // The same timeout on the server: PostgreSQL cancels the queries at it and the pooled connection
+    // is free again, instead of running them on (waiting for a lock, a slow disk) after the scrape
+    // has answered without them. The timer above still answers when the database says nothing.
+    const read = db.transaction(async (tx) => {
+      await tx.execute(sql`select set_config('statement_timeout', ${`${Math.max(1, Math.ceil(timeoutMs))}ms`}, true)`);
+      return readQueueAndBreakerGauges(tx);
+    });
+    return gaugeRegistry(await Promise.race([read, deadline]));
   } catch (error) {
     console.error(`[metrics] the database-backed gauges are left out of this scrape: ${reasonOf(error)}`);
     return gaugeRegistry(null);
