@@ -25,6 +25,12 @@ export const SCHEDULE_QUEUE = 'junction-schedule';
 
 export interface RunJobData {
   runId: string;
+  /**
+   * Why the run waits for this job, when an open breaker deferred it ('breaker'; absent for every
+   * other wait: a retry delay, its turn). A reset of the breaker wakes only these
+   * (breaker.ts): a run waiting for its turn would be delivered only to wait again.
+   */
+  deferredBy?: 'breaker';
 }
 export interface ScheduleJobData {
   integration: string;
@@ -126,10 +132,11 @@ export function txEventSender(boss: PgBoss, tx: DatabaseOrTransaction): EventSen
 export async function sendRunJob(
   boss: PgBoss,
   tx: DatabaseOrTransaction,
-  params: { runId: string; jobId: string; integration: string; startAfter?: Date; priority?: number },
+  params: { runId: string; jobId: string; integration: string; startAfter?: Date; priority?: number; deferredBy?: 'breaker' },
 ): Promise<void> {
   await ensurePlatformQueues(boss);
-  await boss.send(RUNS_QUEUE, { runId: params.runId } satisfies RunJobData, {
+  const data: RunJobData = { runId: params.runId, ...(params.deferredBy ? { deferredBy: params.deferredBy } : {}) };
+  await boss.send(RUNS_QUEUE, data, {
     id: params.jobId,
     singletonKey: params.integration,
     ...(params.startAfter ? { startAfter: params.startAfter } : {}),

@@ -814,7 +814,7 @@ async function prepareRunJob(deps: RunnerDeps, params: RunJobParams): Promise<Ru
         errorClass: 'CircuitOpenError',
         finishedAt: sql`now()`,
       });
-      await requeue(deps, tx, run, { status: 'deferred', startAfter: deferUntil });
+      await requeue(deps, tx, run, { status: 'deferred', startAfter: deferUntil, deferredBy: 'breaker' });
     });
     return deferred ? 'deferred' : 'stale';
   }
@@ -1273,7 +1273,7 @@ async function finishWithError(
         .update(runs)
         .set({ attemptCount: sql`${runs.attemptCount} - 1` })
         .where(eq(runs.id, run.id));
-      await requeue(deps, tx, run, { status: 'deferred', startAfter: retryAt, ahead: true });
+      await requeue(deps, tx, run, { status: 'deferred', startAfter: retryAt, ahead: true, deferredBy: 'breaker' });
       return 'deferred';
     }
     if (!(await closeAttempt(tx, attemptId, { outcome: 'failed', errorMessage: message, errorClass }))) return 'abandoned';
@@ -1320,12 +1320,14 @@ async function finishWithError(
  * at the head of its integration's line (a higher job priority): a run that has started, as it
  * would win its turn anyway, so the runs queued behind it are not fetched only to be deferred
  * again; and a run delivered ahead of an earlier one still waiting, right behind it (prepareRunJob).
+ * `deferredBy: 'breaker'` marks the job of a run an open breaker deferred, so a reset of that breaker
+ * wakes it and not the runs waiting for their turn (breaker.ts).
  */
 async function requeue(
   deps: Pick<RunnerDeps, 'boss'>,
   tx: Transaction,
   run: Run,
-  params: { status: 'queued' | 'retrying' | 'deferred'; startAfter?: Date; ahead?: boolean },
+  params: { status: 'queued' | 'retrying' | 'deferred'; startAfter?: Date; ahead?: boolean; deferredBy?: 'breaker' },
 ) {
   const jobId = randomUUID();
   // Fenced on the job the caller read: a run re-queued meanwhile by a recovery (its worker was
@@ -1349,6 +1351,7 @@ async function requeue(
     integration: run.integration,
     startAfter: params.startAfter,
     priority: params.ahead ? 1 : 0,
+    deferredBy: params.deferredBy,
   });
 }
 

@@ -368,18 +368,29 @@ export async function resetBreaker(
 }
 
 /**
- * Brings forward the runs waiting out this breaker: status 'deferred' (what an open breaker makes
- * of a run, runner.ts) of the integrations sharing it, due later, not held, with their jobs. A
- * run deferred there for its turn instead is delivered, checks its turn again and waits again:
- * one extra delivery, never a run out of turn.
+ * Brings forward the runs waiting out this breaker: status 'deferred' of the integrations sharing
+ * it, due later, not held, whose job says an open breaker deferred them (`deferredBy: 'breaker'`,
+ * runner.ts). A run deferred for its turn (also 'deferred', but behind an earlier run of its
+ * integration) is left to wait: delivered now it would find it is still not its turn and wait
+ * again, a wasted delivery. Unless it waits for a run woken here: the runner deferred it to that
+ * run's next attempt (to the millisecond, as wakeRunsDeferredBehind in triggers.ts finds them),
+ * which is now, so it is due now too, as it would have been.
  */
 async function wakeRunsDeferredBy(tx: DatabaseOrTransaction, key: string) {
   await tx.execute(sql`
-    with woken as (
-      update runs set next_attempt_at = now()
-       where integration in (select name from integrations where breaker_key = ${key})
-         and status = 'deferred' and hold is null and next_attempt_at > now()
-      returning job_id)
+    with deferred as (
+      select r.id, r.integration, r.next_attempt_at from runs r
+        join pgboss.job j on j.name = ${RUNS_QUEUE} and j.id = r.job_id
+       where r.integration in (select name from integrations where breaker_key = ${key})
+         and r.status = 'deferred' and r.hold is null and r.next_attempt_at > now()
+         and j.state = 'created' and j.data->>'deferredBy' = 'breaker'),
+    woken as (
+      update runs r set next_attempt_at = now()
+        from deferred d
+       where r.integration = d.integration and r.hold is null and r.next_attempt_at > now()
+         and (r.id = d.id or (r.status in ('queued', 'deferred') and not r.dry_run
+              and r.next_attempt_at >= d.next_attempt_at and r.next_attempt_at < d.next_attempt_at + interval '1 millisecond'))
+      returning r.job_id)
     update pgboss.job set start_after = now()
      where name = ${RUNS_QUEUE} and state = 'created' and start_after > now() and id in (select job_id from woken)`);
 }

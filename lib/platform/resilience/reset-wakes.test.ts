@@ -1,9 +1,12 @@
-import { eq, inArray } from 'drizzle-orm';
+import { randomUUID } from 'node:crypto';
+import { eq, inArray, sql } from 'drizzle-orm';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { z } from 'zod';
 import { runs } from '../../../db/schema';
 import { startTestPlatform, waitFor, type TestPlatform } from '../../../test/fixtures/platform';
 import { defineIntegration, type IntegrationDefinition } from '../contract';
+import { TransientError } from '../errors';
+import { sendRunJob } from '../execution/queue';
 import { runNow } from '../triggers/triggers';
 import { openBreaker, resetBreaker } from './breaker';
 
@@ -14,18 +17,33 @@ import { openBreaker, resetBreaker } from './breaker';
  */
 
 const calls: string[] = [];
-const defs = ['ledger-export', 'ledger-import', 'elsewhere'].map((name) =>
-  defineIntegration({
-    name,
-    description: 'No-op',
-    settings: z.object({}),
-    breakerKey: name === 'elsewhere' ? 'other-system' : 'ledger',
-    async execute() {
-      calls.push(name);
-      return { ok: true };
-    },
-  }),
-) as IntegrationDefinition[];
+const defs = [
+  ...['ledger-export', 'ledger-import', 'elsewhere'].map((name) =>
+    defineIntegration({
+      name,
+      description: 'No-op',
+      settings: z.object({}),
+      breakerKey: name === 'elsewhere' ? 'other-system' : 'ledger',
+      async execute() {
+        calls.push(name);
+        return { ok: true };
+      },
+    }),
+  ),
+  ...['ledger-sync', 'ledger-ops'].map((name) =>
+    defineIntegration({
+      name,
+      description: 'Fails (transient) and tries again in an hour',
+      settings: z.object({}),
+      breakerKey: 'ledger',
+      defaults: { retry: { delays: ['1h'] } },
+      async execute() {
+        calls.push(name);
+        throw new TransientError('the ledger answered 503');
+      },
+    }),
+  ),
+] as IntegrationDefinition[];
 
 let p: TestPlatform;
 beforeAll(async () => {
@@ -83,4 +101,131 @@ it('a reset of a breaker that was closed wakes nothing', async () => {
   await resetBreaker(t.db, { key: 'ledger', by: 'oscar@example.com', boss });
   const after = await t.db.select({ id: runs.id, nextAttemptAt: runs.nextAttemptAt }).from(runs).where(eq(runs.integration, 'elsewhere'));
   expect(after).toEqual(before);
+});
+
+it('a reset wakes only the runs its breaker deferred, not a run deferred for its turn behind an earlier run', async () => {
+  const { t, boss } = p;
+  // A started run of ledger-sync waits an hour for its next attempt (its own retry delay).
+  const ahead = await runNow(t.db, boss, { integration: 'ledger-sync', triggeredBy: 'test' });
+  const waiting = await waitFor(
+    'the first ledger-sync run to wait for its retry',
+    async () => {
+      const [row] = await t.db.select().from(runs).where(eq(runs.id, ahead.runId));
+      return row.status === 'retrying' && row.nextAttemptAt ? row : undefined;
+    },
+    10_000,
+  );
+  // A later ledger-sync run deferred by the breaker earlier, due now: delivered, it is not its turn
+  // (the run ahead has started), so the runner defers it again, to the time the run ahead is due.
+  const jobId = randomUUID();
+  const [behind] = await t.db
+    .insert(runs)
+    .values({
+      integration: 'ledger-sync',
+      trigger: 'manual',
+      triggeredBy: 'test',
+      correlationId: 'corr-behind',
+      status: 'deferred',
+      maxAttempts: 2,
+      jobId,
+      nextAttemptAt: new Date(),
+    })
+    .returning();
+  await sendRunJob(boss, t.db, { runId: behind.id, jobId, integration: 'ledger-sync' });
+  const turnDeferred = await waitFor(
+    'the later run to be deferred for its turn',
+    async () => {
+      const [row] = await t.db.select().from(runs).where(eq(runs.id, behind.id));
+      return row.status === 'deferred' && row.jobId !== jobId ? row : undefined;
+    },
+    10_000,
+  );
+  expect(turnDeferred.nextAttemptAt!.getTime()).toBe(waiting.nextAttemptAt!.getTime());
+
+  // And a run deferred by the open breaker.
+  await openBreaker(t.db, { key: 'ledger', by: 'lead@example.com', until: new Date(Date.now() + 60 * 60_000), boss });
+  const byBreaker = await runNow(t.db, boss, { integration: 'ledger-export', triggeredBy: 'test' });
+  await deferredAnHour(byBreaker.runId);
+
+  await resetBreaker(t.db, { key: 'ledger', by: 'oscar@example.com', boss });
+  await waitFor(
+    'the run deferred by the breaker to succeed',
+    async () => {
+      const [row] = await t.db.select().from(runs).where(eq(runs.id, byBreaker.runId));
+      return row.status === 'succeeded';
+    },
+    10_000,
+  );
+  // The run deferred for its turn is not delivered again (each delivery that finds it is not its
+  // turn gives it a new job): it still waits, with the same job, for the run ahead.
+  await new Promise((resolve) => setTimeout(resolve, 1_500));
+  const [after] = await t.db.select().from(runs).where(eq(runs.id, behind.id));
+  expect(after.status).toBe('deferred');
+  expect(after.jobId).toBe(turnDeferred.jobId);
+  expect(after.nextAttemptAt!.getTime()).toBe(waiting.nextAttemptAt!.getTime());
+  const [job] = await t.db.execute<{ state: string; due_later: boolean }>(
+    sql`select state, start_after > now() + interval '30 minutes' as due_later from pgboss.job where id = ${turnDeferred.jobId}`,
+  );
+  expect(job).toEqual({ state: 'created', due_later: true });
+});
+
+it('a reset also wakes a run deferred for its turn behind a run the breaker deferred: that run is due now', async () => {
+  const { t, boss } = p;
+  const ahead = await runNow(t.db, boss, { integration: 'ledger-ops', triggeredBy: 'test' });
+  const retrying = await waitFor(
+    'the first ledger-ops run to wait for its retry',
+    async () => {
+      const [row] = await t.db.select().from(runs).where(eq(runs.id, ahead.runId));
+      return row.status === 'retrying' ? row : undefined;
+    },
+    10_000,
+  );
+  // Its retry comes due with the breaker open: the runner defers it to the breaker's time.
+  await openBreaker(t.db, { key: 'ledger', by: 'lead@example.com', until: new Date(Date.now() + 60 * 60_000), boss });
+  await t.db.update(runs).set({ nextAttemptAt: new Date() }).where(eq(runs.id, ahead.runId));
+  await t.db.execute(sql`update pgboss.job set start_after = now() where id = ${retrying.jobId}`);
+  const byBreaker = await deferredAnHour(ahead.runId);
+
+  // A later run delivered meanwhile waits for its turn behind it, to the same time.
+  const jobId = randomUUID();
+  const [behind] = await t.db
+    .insert(runs)
+    .values({
+      integration: 'ledger-ops',
+      trigger: 'manual',
+      triggeredBy: 'test',
+      correlationId: 'corr-behind-ops',
+      status: 'deferred',
+      maxAttempts: 2,
+      jobId,
+      nextAttemptAt: new Date(),
+    })
+    .returning();
+  await sendRunJob(boss, t.db, { runId: behind.id, jobId, integration: 'ledger-ops' });
+  const turnDeferred = await waitFor(
+    'the later run to be deferred for its turn',
+    async () => {
+      const [row] = await t.db.select().from(runs).where(eq(runs.id, behind.id));
+      return row.status === 'deferred' && row.jobId !== jobId ? row : undefined;
+    },
+    10_000,
+  );
+  expect(turnDeferred.nextAttemptAt!.getTime()).toBe(byBreaker.nextAttemptAt!.getTime());
+
+  // The reset wakes the run ahead (its last attempt fails: the run fails), and the one behind it
+  // then gets its turn, not an hour later.
+  await resetBreaker(t.db, { key: 'ledger', by: 'oscar@example.com', boss });
+  await waitFor(
+    'the run behind to start once the run ahead has ended',
+    async () => {
+      const rows = await t.db
+        .select()
+        .from(runs)
+        .where(inArray(runs.id, [ahead.runId, behind.id]));
+      const first = rows.find((r) => r.id === ahead.runId)!;
+      const second = rows.find((r) => r.id === behind.id)!;
+      return first.status === 'failed' && second.startedAt !== null ? true : undefined;
+    },
+    10_000,
+  );
 });
