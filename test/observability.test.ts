@@ -439,7 +439,7 @@ describe('metrics', () => {
     const stillRunning = async () => {
       const rows = await t.db.execute<{ n: number }>(sql`
         select count(*)::int as n from pg_stat_activity
-         where pid <> pg_backend_pid() and state = 'active' and query like '%as oldest_age%'`);
+         where datname = current_database() and pid <> pg_backend_pid() and state = 'active' and query like '%as oldest_age%'`);
       return rows[0].n;
     };
     const logged: string[] = [];
