@@ -41,7 +41,7 @@ function create(): PlatformMetrics {
     }),
     runsFinished: new Counter({
       name: 'junction_runs_finished_total',
-      help: 'Runs that ended, by integration, trigger and outcome (succeeded, failed, cancelled), counted once by the process that ended them: the worker (an attempt outcome, or a run failed before its attempt) or the web app (a started run cancelled while it waited for its next attempt). Summed over instances, started minus finished is the runs in flight.',
+      help: 'Runs that ended, by integration, trigger and outcome (succeeded, failed, cancelled), counted once by the process that ended them: the worker (an attempt outcome, or a run failed before its attempt) or the web app (a started run cancelled while it waited for its next attempt). Summed over instances, started minus finished is the runs in flight (a run failed before it ever started, no handler in the worker, is counted finished only).',
       labelNames: ['integration', 'trigger', 'outcome'],
       registers,
     }),
