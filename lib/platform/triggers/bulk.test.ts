@@ -190,6 +190,41 @@ describe('staggered, breaker-aware bulk retry', () => {
     expect(await dispatchHeldRuns(t.db, boss)).toEqual({ released: 0, behindBreaker: 0 });
   });
 
+  it('cancelling a bulk operation none of whose runs is left to start is refused and changes nothing', async () => {
+    const originals = await failedRuns('ledger', 3);
+    const { runIds, bulkOperationId } = await retryRuns(t.db, boss, { runIds: originals, triggeredBy: 'op', pace: { runs: 5, per: '1s' } });
+    // Every retry ran: two finished, one still running (a stale page's Cancel button, or a script).
+    await t.db
+      .update(runs)
+      .set({ status: 'succeeded', startedAt: sql`now()`, finishedAt: sql`now()`, attemptCount: 1, hold: null })
+      .where(inArray(runs.id, runIds.slice(0, 2)));
+    await t.db
+      .update(runs)
+      .set({ status: 'running', startedAt: sql`now()`, attemptCount: 1, hold: null })
+      .where(eq(runs.id, runIds[2]));
+    const auditBefore = await t.db.select({ id: auditLog.id }).from(auditLog).where(eq(auditLog.fieldName, 'bulk_cancel'));
+
+    const refused = await cancelBulkOperation(t.db, boss, { id: bulkOperationId!, by: 'op' }).catch((e: unknown) => e);
+    expect(refused).toBeInstanceOf(AppError);
+    expect(refused).toMatchObject({ code: 'invalid_state' });
+    expect((refused as AppError).message).toBe(
+      `Bulk operation ${bulkOperationId} has no run left to cancel: all 3 have started (2 finished); cancel a running one from its run page`,
+    );
+    const view = await getBulkOperation(t.db, { id: bulkOperationId! });
+    expect(view).toMatchObject({ status: 'active', cancelledAt: null, cancelledBy: null });
+    expect(await t.db.select({ id: auditLog.id }).from(auditLog).where(eq(auditLog.fieldName, 'bulk_cancel'))).toEqual(auditBefore);
+
+    // Finished: still 'done', not relabelled 'cancelled'.
+    await t.db
+      .update(runs)
+      .set({ status: 'succeeded', finishedAt: sql`now()` })
+      .where(eq(runs.id, runIds[2]));
+    const again = await cancelBulkOperation(t.db, boss, { id: bulkOperationId!, by: 'op' }).catch((e: unknown) => e);
+    expect(again).toMatchObject({ code: 'invalid_state' });
+    expect((again as AppError).message).toMatch(/has no run left to cancel: all 3 have started \(3 finished\)/);
+    expect(await getBulkOperation(t.db, { id: bulkOperationId! })).toMatchObject({ status: 'done', cancelledAt: null });
+  });
+
   it('a worker releases held runs at the pace and the operation reports them succeeded', async () => {
     const originals = await failedRuns('quick', 3);
     const { bulkOperationId } = await retryRuns(t.db, boss, { runIds: originals, triggeredBy: 'op', pace: { runs: 2, per: '1s' } });

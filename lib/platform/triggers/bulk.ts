@@ -202,6 +202,18 @@ export async function cancelBulkOperation(
       })
       .where(notStarted)
       .returning({ id: runs.id, jobId: runs.jobId, integration: runs.integration });
+    if (cancelled.length === 0) {
+      // Every run has started (a stale page's button, or a script): nothing to cancel, and the
+      // operation must not be relabelled 'cancelled' (and audited) for work that ran.
+      const [counts] = await tx
+        .select({ total: sql<number>`count(*)::int`, finished: sql<number>`count(*) filter (where ${runs.finishedAt} is not null)::int` })
+        .from(runs)
+        .where(eq(runs.bulkOperationId, p.id));
+      throw new AppError(
+        'invalid_state',
+        `Bulk operation ${p.id} has no run left to cancel: all ${counts.total} have started (${counts.finished} finished); cancel a running one from its run page`,
+      );
+    }
     if (row.kind === 'replay' && cancelled.length) {
       // The events of replay runs that never went back to what they were before the replay.
       await tx
