@@ -7,6 +7,7 @@ import { AppError, CircuitOpenError } from '../errors';
 import { emitPlatformEvent } from '../execution/events';
 import { RUNS_QUEUE, txEventSender } from '../execution/queue';
 import { recordAction } from '../governance/audit';
+import { exactTime } from '../when';
 
 /**
  * A circuit breaker per external system, shared by every worker process through the `breakers`
@@ -323,7 +324,10 @@ async function assertKnownKey(db: DatabaseOrTransaction, key: string) {
   }
 }
 
-/** Operator action: close the breaker and forget its failures. Recorded in the audit trail. */
+/**
+ * Operator action: close the breaker and forget its failures. Recorded in the audit trail. A
+ * breaker already closed with no failures counted is refused (AppError 'invalid_state').
+ */
 export async function resetBreaker(
   db: Database,
   params: { key: string; by: string; boss?: PgBoss; correlationId?: string },
@@ -331,6 +335,11 @@ export async function resetBreaker(
   await db.transaction(async (tx) => {
     await assertKnownKey(tx, params.key);
     const [before] = await tx.select().from(breakers).where(eq(breakers.key, params.key)).for('update');
+    // Nothing to reset (another operator did, or it never failed): refused like a second pause,
+    // rather than audited as a reset that changed nothing.
+    if (!before || (before.state === 'closed' && before.consecutiveFailures === 0 && !before.forcedOpen)) {
+      throw new AppError('invalid_state', `Breaker '${params.key}' is already closed with no failures counted: nothing changed`);
+    }
     await tx
       .insert(breakers)
       .values({ key: params.key })
@@ -395,7 +404,10 @@ async function wakeRunsDeferredBy(tx: DatabaseOrTransaction, key: string) {
      where name = ${RUNS_QUEUE} and state = 'created' and start_after > now() and id in (select job_id from woken)`);
 }
 
-/** Operator action: hold the breaker open (until `until`, else until reset). Recorded in the audit trail. */
+/**
+ * Operator action: hold the breaker open (until `until`, else until reset). Recorded in the audit
+ * trail. A breaker already held open until the same time is refused (AppError 'invalid_state').
+ */
 export async function openBreaker(
   db: Database,
   params: { key: string; by: string; until?: Date; boss?: PgBoss; correlationId?: string },
@@ -408,6 +420,17 @@ export async function openBreaker(
   }
   await db.transaction(async (tx) => {
     await assertKnownKey(tx, params.key);
+    const [before] = await tx.select().from(breakers).where(eq(breakers.key, params.key)).for('update');
+    // Already held open until the same time (a second click, or a page opened before another
+    // operator's): refused, so its 'open since', audit trail and events stay the first opening's.
+    if (before?.forcedOpen && before.state === 'open' && (before.openUntil?.getTime() ?? null) === (params.until?.getTime() ?? null)) {
+      const by = before.lastError?.startsWith('opened by ') ? ` by ${before.lastError.slice('opened by '.length)}` : '';
+      const at = before.openedAt ? ` at ${exactTime(before.openedAt)}` : '';
+      throw new AppError(
+        'invalid_state',
+        `Breaker '${params.key}' was already opened${by}${at}: nothing changed; reset it to let requests through`,
+      );
+    }
     const values = {
       state: 'open' as const,
       forcedOpen: true,

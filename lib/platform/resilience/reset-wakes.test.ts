@@ -95,10 +95,13 @@ it('resetting a breaker starts the runs it deferred, of every integration sharin
   expect(still.nextAttemptAt!.getTime()).toBeGreaterThan(Date.now() + 30 * 60_000);
 });
 
-it('a reset of a breaker that was closed wakes nothing', async () => {
+it('a reset of a breaker that was closed is refused and wakes nothing', async () => {
   const { t, boss } = p;
   const before = await t.db.select({ id: runs.id, nextAttemptAt: runs.nextAttemptAt }).from(runs).where(eq(runs.integration, 'elsewhere'));
-  await resetBreaker(t.db, { key: 'ledger', by: 'oscar@example.com', boss });
+  await expect(resetBreaker(t.db, { key: 'ledger', by: 'oscar@example.com', boss })).rejects.toMatchObject({
+    code: 'invalid_state',
+    message: "Breaker 'ledger' is already closed with no failures counted: nothing changed",
+  });
   const after = await t.db.select({ id: runs.id, nextAttemptAt: runs.nextAttemptAt }).from(runs).where(eq(runs.integration, 'elsewhere'));
   expect(after).toEqual(before);
 });

@@ -503,6 +503,36 @@ describe('operator breaker actions', () => {
     await expectRefusal(resetBreaker(t.db, { key: 'no-such-system', by: 'op' }), 'not_found', /No breaker 'no-such-system'/);
   });
 
+  it('opening a breaker already held open, or resetting one already closed, is refused and changes nothing', async () => {
+    const row = async () => (await t.db.select().from(breakers).where(eq(breakers.key, 'orders')))[0];
+    // Closed with no failures counted (the test above reset it): a reset has nothing to do.
+    const resetsBefore = (await actions('breaker_reset')).length;
+    await expectRefusal(
+      resetBreaker(t.db, { key: 'orders', by: 'lead@example.com', boss }),
+      'invalid_state',
+      /^Breaker 'orders' is already closed with no failures counted: nothing changed$/,
+    );
+    expect(await actions('breaker_reset')).toHaveLength(resetsBefore);
+
+    await openBreaker(t.db, { key: 'orders', by: 'op@example.com', boss });
+    const opened = await row();
+    const opensBefore = (await actions('breaker_open')).length;
+    // A second operator on a page opened before the first one's click.
+    await expectRefusal(
+      openBreaker(t.db, { key: 'orders', by: 'lead@example.com', boss }),
+      'invalid_state',
+      /^Breaker 'orders' was already opened by op@example\.com at \d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC: nothing changed; reset it to let requests through$/,
+    );
+    expect(await row()).toEqual(opened);
+    expect(await actions('breaker_open')).toHaveLength(opensBefore);
+    // Giving it an end is a change, and is applied.
+    const until = new Date(Date.now() + 60 * 60_000);
+    await openBreaker(t.db, { key: 'orders', by: 'lead@example.com', until, boss });
+    expect((await row()).openUntil?.getTime()).toBe(until.getTime());
+    await resetBreaker(t.db, { key: 'orders', by: 'lead@example.com', boss });
+    expect(await row()).toMatchObject({ state: 'closed', forcedOpen: false });
+  });
+
   it('runs jobs on the singleton run queue', async () => {
     const queue = await boss.getQueue(RUNS_QUEUE);
     expect(queue?.policy).toBe('singleton');
