@@ -8,6 +8,7 @@ import { listInventory } from '../lib/platform/read-models/inventory';
 import { getRunDetail, queryRuns, runStatuses, ZRunFilter } from '../lib/platform/read-models/run-queries';
 import { buildRegistry, syncRegistry } from '../lib/platform/registry';
 import { listBulkOperations, runNow } from '../lib/platform/triggers/triggers';
+import { noSuchRoute, otherMethods } from '../lib/server/api-methods';
 import { API_OPERATIONS, NOT_DESCRIBED, openApiDocument } from '../lib/server/openapi';
 import { freshDatabase, type TestDatabase } from './db';
 import { startTestBoss } from './fixtures/platform';
@@ -80,7 +81,7 @@ describe('OpenAPI document', () => {
     expect(described).toEqual(onDisk);
   });
 
-  it("has every route file answer every other method with a JSON 405 (not Next's empty one)", () => {
+  it("has every route file answer every other method with a JSON 405 (not Next's empty one), and OPTIONS itself", () => {
     const routes = routesOnDisk().filter((r) => !NOT_DESCRIBED.some((skip) => r.endsWith(` ${skip}`)));
     const byTemplate = new Map<string, string[]>();
     for (const r of routes) {
@@ -88,7 +89,26 @@ describe('OpenAPI document', () => {
       byTemplate.set(template, [...(byTemplate.get(template) ?? []), r.startsWith('405 ') ? r.split(' ')[1] : r.split(' ')[0]]);
     }
     expect(byTemplate.size).toBeGreaterThan(10);
-    for (const [template, methods] of byTemplate) expect(methods.sort(), template).toEqual(['DELETE', 'GET', 'PATCH', 'POST', 'PUT']);
+    // OPTIONS through otherMethods too: Next's own answer lists every exported method, the refused ones included.
+    for (const [template, methods] of byTemplate)
+      expect(methods.sort(), template).toEqual(['DELETE', 'GET', 'OPTIONS', 'PATCH', 'POST', 'PUT']);
+  });
+
+  it('answers OPTIONS with the methods a route serves, and OPTIONS of a path no route serves with the JSON 404', async () => {
+    for (const [served, allow] of [
+      [['GET'], 'GET, HEAD, OPTIONS'],
+      [['POST'], 'POST, OPTIONS'],
+    ] as const) {
+      const response = otherMethods(...served).OPTIONS(new Request('http://localhost/api/runs', { method: 'OPTIONS' }));
+      expect(response.status).toBe(204);
+      expect(response.headers.get('allow')).toBe(allow);
+      expect(await response.text()).toBe('');
+    }
+    const source = readFileSync(path.join(root, 'app', 'api', '[[...path]]', 'route.ts'), 'utf8');
+    expect(source).toMatch(/^export const OPTIONS = noSuchRoute;$/m);
+    const missing = noSuchRoute(new Request('http://localhost/api/nope', { method: 'OPTIONS' }));
+    expect(missing.status).toBe(404);
+    expect(await missing.json()).toEqual({ error: 'There is no API route at /api/nope. The API is described at /api/openapi.json.' });
   });
 
   it('describes the routes with the schemas they validate with: a run filter the route refuses is refused by the document too', () => {

@@ -150,5 +150,20 @@ test('a path no route serves is a JSON 404 and a method a route does not serve a
     expect(res.headers().allow, `${method} ${path}`).toBe(allow);
     expect(((await res.json()) as { error: string }).error).toMatch(new RegExp(`^${method} is not allowed on /api/.*: use (GET|POST)`));
   }
+  // OPTIONS names what the route serves (Next's own answer listed every method, the refused ones
+  // included), and a path no route serves is the 404 for it too.
+  for (const [path, allow] of [
+    ['/api/runs', 'GET, HEAD, OPTIONS'],
+    [`/api/runs/${NO_RUN}/retry`, 'POST, OPTIONS'],
+    ['/api/integrations/crm-sync/runs', 'POST, OPTIONS'],
+    ['/api/health', 'GET, HEAD, OPTIONS'],
+  ] as const) {
+    const res = await request.fetch(path, { method: 'OPTIONS', headers: origin });
+    expect(res.status(), `OPTIONS ${path}`).toBe(204);
+    expect(res.headers().allow, `OPTIONS ${path}`).toBe(allow);
+  }
+  const nowhere = await request.fetch('/api/nope', { method: 'OPTIONS', headers: origin });
+  expect(nowhere.status()).toBe(404);
+  expect(((await nowhere.json()) as { error: string }).error).toMatch(/^There is no API route at \/api\/nope\./);
   expect(await apiRuns(), 'the refused methods started nothing').toBe(before);
 });

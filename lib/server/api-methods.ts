@@ -17,20 +17,25 @@ function path(request: Request): string {
   return pathname.length > 200 ? `${pathname.slice(0, 199)}…` : pathname;
 }
 
-/** Handlers for every method but `served`, each answering 405 with the methods that are served. */
+/**
+ * Handlers for every method but `served`, each answering 405 with the methods that are served,
+ * and for OPTIONS: 204 with the same `Allow`. Next answers HEAD from GET; its own OPTIONS answer
+ * would list every exported method, the refusing ones included.
+ */
 export function otherMethods<const S extends readonly ApiMethod[]>(
   ...served: S
-): Record<Exclude<ApiMethod, S[number]>, (request: Request) => Response> {
-  // Next answers HEAD from GET and OPTIONS itself.
+): Record<Exclude<ApiMethod, S[number]> | 'OPTIONS', (request: Request) => Response> {
   const allow = [...served, ...(served.includes('GET') ? ['HEAD'] : []), 'OPTIONS'].join(', ');
   const refuse = (request: Request) =>
     NextResponse.json(
       { error: `${request.method} is not allowed on ${path(request)}: use ${served.join(' or ')}. ${DOCUMENT}` },
       { status: 405, headers: { allow, 'cache-control': 'no-store' } },
     );
-  const handlers: Partial<Record<ApiMethod, (request: Request) => Response>> = {};
+  const handlers: Partial<Record<ApiMethod | 'OPTIONS', (request: Request) => Response>> = {
+    OPTIONS: () => new Response(null, { status: 204, headers: { allow, 'cache-control': 'no-store' } }),
+  };
   for (const method of API_METHODS) if (!served.includes(method)) handlers[method] = refuse;
-  return handlers as Record<Exclude<ApiMethod, S[number]>, (request: Request) => Response>;
+  return handlers as Record<Exclude<ApiMethod, S[number]> | 'OPTIONS', (request: Request) => Response>;
 }
 
 /** What every method answers at a path under /api that no route serves. */

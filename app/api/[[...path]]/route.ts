@@ -8,3 +8,5 @@ export const POST = noSuchRoute;
 export const PUT = noSuchRoute;
 export const PATCH = noSuchRoute;
 export const DELETE = noSuchRoute;
+// Next's own OPTIONS answer would be a 204 listing every method, for a path that does not exist.
+export const OPTIONS = noSuchRoute;

@@ -8,4 +8,4 @@ export const dynamic = 'force-dynamic';
 /** Recent bulk retries with their progress (queued, behind the breaker, started, succeeded, failed). */
 export const GET = route({ role: 'viewer', handler: async () => ({ items: await listBulkOperations(getDb(), { limit: 5 }) }) });
 
-export const { POST, PUT, PATCH, DELETE } = otherMethods('GET');
+export const { POST, PUT, PATCH, DELETE, OPTIONS } = otherMethods('GET');

@@ -12,4 +12,4 @@ export async function GET() {
   return NextResponse.json(body, { status: health.ok ? 200 : 503, headers: { 'cache-control': 'no-store' } });
 }
 
-export const { POST, PUT, PATCH, DELETE } = otherMethods('GET');
+export const { POST, PUT, PATCH, DELETE, OPTIONS } = otherMethods('GET');

@@ -12,4 +12,4 @@ export const GET = route({
   handler: async ({ input }) => ({ items: await listInventory(getDb(), input) }),
 });
 
-export const { POST, PUT, PATCH, DELETE } = otherMethods('GET');
+export const { POST, PUT, PATCH, DELETE, OPTIONS } = otherMethods('GET');

@@ -9,4 +9,4 @@ export function GET() {
   return NextResponse.json(openApiDocument(), { headers: { 'cache-control': 'public, max-age=300' } });
 }
 
-export const { POST, PUT, PATCH, DELETE } = otherMethods('GET');
+export const { POST, PUT, PATCH, DELETE, OPTIONS } = otherMethods('GET');

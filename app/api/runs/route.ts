@@ -8,4 +8,4 @@ export const dynamic = 'force-dynamic';
 /** Runs, newest first, filtered and keyset-paginated (`next` is the cursor of the following page). */
 export const GET = route({ role: 'viewer', input: ZRunFilter, handler: ({ input }) => queryRuns(getDb(), input) });
 
-export const { POST, PUT, PATCH, DELETE } = otherMethods('GET');
+export const { POST, PUT, PATCH, DELETE, OPTIONS } = otherMethods('GET');

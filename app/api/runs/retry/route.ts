@@ -14,4 +14,4 @@ export const POST = route({
     retryRuns(db, await getBoss(), { runIds: input.runIds, triggeredBy: user.email || user.name, correlationId }),
 });
 
-export const { GET, PUT, PATCH, DELETE } = otherMethods('POST');
+export const { GET, PUT, PATCH, DELETE, OPTIONS } = otherMethods('POST');

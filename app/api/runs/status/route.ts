@@ -13,4 +13,4 @@ export const GET = route({
   handler: async ({ input }) => ({ items: await runStatuses(getDb(), { ids: input.ids }) }),
 });
 
-export const { POST, PUT, PATCH, DELETE } = otherMethods('GET');
+export const { POST, PUT, PATCH, DELETE, OPTIONS } = otherMethods('GET');

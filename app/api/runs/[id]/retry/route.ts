@@ -14,4 +14,4 @@ export const POST = route({
     retryRun(db, await getBoss(), { runId: params.id, reason: input.reason, triggeredBy: user.email || user.name, correlationId }),
 });
 
-export const { GET, PUT, PATCH, DELETE } = otherMethods('POST');
+export const { GET, PUT, PATCH, DELETE, OPTIONS } = otherMethods('POST');
