@@ -3,6 +3,7 @@ import { randomUUID } from 'node:crypto';
 import NextAuth, { type DefaultSession } from 'next-auth';
 import type { Role } from '../../db/schema';
 import { loadEnv, parseRoleMap } from '../env';
+import { errorMessage } from '../platform/errors';
 import { getDb } from '../server/db';
 import { authConfig } from './auth.config';
 import { roleFromClaims } from './roles';
@@ -11,6 +12,8 @@ import { endSession, findSessionUser, upsertSignedInUser } from './users';
 declare module 'next-auth' {
   interface Session {
     user: { id: string; role: Role; disabled: boolean } & DefaultSession['user'];
+    /** The signed-in user could not be read (the database failed): not known to be signed out. */
+    unavailable?: true;
   }
 }
 
@@ -67,10 +70,19 @@ export const { handlers, auth, signIn, signOut } = NextAuth({
     // Role and disabled flag are read from the database on every request, so an admin's change
     // (or disabling a user) takes effect on that user's next request, not at token expiry.
     async session({ session, token }) {
-      const found =
-        typeof token.uid === 'string'
-          ? await findSessionUser(getDb(), { id: token.uid, sessionId: typeof token.sid === 'string' ? token.sid : null })
-          : undefined;
+      let found: Awaited<ReturnType<typeof findSessionUser>>;
+      try {
+        found =
+          typeof token.uid === 'string'
+            ? await findSessionUser(getDb(), { id: token.uid, sessionId: typeof token.sid === 'string' ? token.sid : null })
+            : undefined;
+      } catch (error) {
+        // Auth.js would log the failed query (with the session's ids) and answer "no session": a
+        // database failure then told signed-in people to sign in again (401, or the sign-in page).
+        // Marked instead, so guards.ts answers it as the failure it is.
+        console.error(`[auth] the signed-in user could not be read: ${errorMessage(error).split('\n')[0]}`);
+        return { ...session, user: undefined as never, unavailable: true };
+      }
       const user = found?.user;
       const loginAt = typeof token.loginAt === 'number' ? token.loginAt : 0;
       // A token from before the user's last "sign out everywhere", or of a session signed out in

@@ -14,9 +14,13 @@ export interface SessionUser {
   tokenId?: string;
 }
 
-/** The signed-in, enabled user of this request, or null. */
+/**
+ * The signed-in, enabled user of this request, or null. Throws when the user could not be read
+ * (the database failed): that is an outage to answer as one, not an anonymous visitor.
+ */
 export async function currentUser(): Promise<SessionUser | null> {
   const session = await auth();
+  if (session?.unavailable) throw new Error('The signed-in user could not be read from the database');
   const user = session?.user;
   if (!user?.id || user.disabled) return null;
   return { id: user.id, name: user.name ?? user.email ?? 'Unknown', email: user.email ?? '', role: user.role };

@@ -4,7 +4,7 @@ import type { z } from 'zod';
 import type { Role } from '../../db/schema';
 import { authorize, type SessionUser } from '../auth/guards';
 import { CORRELATION_ATTRIBUTE, withSpan } from '../platform/observability/tracing';
-import { errorAnswer, failureAnswer, fieldErrorsOf, unstorableInputRefusal } from './answers';
+import { errorAnswer, failureAnswer, fieldErrorsOf, unexpectedErrorAnswer, unstorableInputRefusal } from './answers';
 
 export type ActionResult<T> =
   | { ok: true; data: T }
@@ -22,7 +22,13 @@ export function defineAction<S extends z.ZodType, T>(options: {
   handler: (input: z.infer<S>, ctx: { user: SessionUser; correlationId: string }) => Promise<T>;
 }): (input: unknown) => Promise<ActionResult<T>> {
   return async (raw: unknown) => {
-    const access = await authorize(options.role);
+    let access: Awaited<ReturnType<typeof authorize>>;
+    try {
+      access = await authorize(options.role);
+    } catch (error) {
+      // The session could not be checked (the database failed): the typed failure with a reference.
+      return { ok: false, ...unexpectedErrorAnswer(error, randomUUID(), 'action') };
+    }
     if (!access.ok) return { ok: false, ...errorAnswer(access.error) };
     const refusal = unstorableInputRefusal(raw);
     if (refusal) return { ok: false, ...refusal, status: 400 };

@@ -122,7 +122,15 @@ export function route<S extends z.ZodType>(options: {
         { status: 403 },
       );
     }
-    const access = await authorizeRequest(request, options.role);
+    let access: Authorization;
+    try {
+      access = await authorizeRequest(request, options.role);
+    } catch (error) {
+      // The session or token could not be checked (the database failed): the JSON 500 with a
+      // reference, not Next's bare one.
+      const { status, ...body } = unexpectedErrorAnswer(error, correlationId, 'api');
+      return NextResponse.json(body, { status });
+    }
     if (!access.ok) {
       const { status, ...body } = errorAnswer(access.error);
       return NextResponse.json(body, { status, headers: status === 401 ? { 'www-authenticate': bearerChallenge(request) } : {} });
