@@ -9,6 +9,7 @@ import { getRunDetail, queryRuns, runStatuses, ZRunFilter } from '../lib/platfor
 import { buildRegistry, syncRegistry } from '../lib/platform/registry';
 import { listBulkOperations, runNow } from '../lib/platform/triggers/triggers';
 import { noSuchRoute, otherMethods } from '../lib/server/api-methods';
+import { ZRunStatusesQuery } from '../lib/server/api-schemas';
 import { API_OPERATIONS, NOT_DESCRIBED, openApiDocument } from '../lib/server/openapi';
 import { freshDatabase, type TestDatabase } from './db';
 import { startTestBoss } from './fixtures/platform';
@@ -109,6 +110,14 @@ describe('OpenAPI document', () => {
     const missing = noSuchRoute(new Request('http://localhost/api/nope', { method: 'OPTIONS' }));
     expect(missing.status).toBe(404);
     expect(await missing.json()).toEqual({ error: 'There is no API route at /api/nope. The API is described at /api/openapi.json.' });
+  });
+
+  it('says what GET /api/runs/status needs when ids is missing, not what zod received', () => {
+    const parsed = ZRunStatusesQuery.safeParse({});
+    expect(parsed.success).toBe(false);
+    expect(parsed.error!.issues.map((i) => [i.path.join('.'), i.message])).toEqual([
+      ['ids', 'is required: up to 200 run ids, comma-separated'],
+    ]);
   });
 
   it('describes the routes with the schemas they validate with: a run filter the route refuses is refused by the document too', () => {

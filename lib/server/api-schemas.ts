@@ -32,7 +32,7 @@ export const ZBulkRetryBody = z.object({ runIds: z.array(z.string().uuid('runIds
 
 export const ZRunStatusesQuery = z.object({
   ids: z
-    .string()
+    .string({ error: (issue) => (issue.input === undefined ? 'is required: up to 200 run ids, comma-separated' : undefined) })
     .max(200 * 37)
     .transform((s) => s.split(',').filter(Boolean))
     .pipe(z.array(z.string().uuid('ids must be run ids')).max(200))
