@@ -27,3 +27,34 @@ test('a breaker whose cooldown has passed reads half-open, and Reset names the c
     await db()`update breakers set state = 'closed', consecutive_failures = 0, opened_at = null, open_until = null where key = ${key}`;
   }
 });
+
+test('opening the breaker by hand keeps the last real error on the card, before and after Reset', async ({ page }) => {
+  const [{ key }] = await db()<{ key: string }[]>`select breaker_key as key from integrations where name = 'accounting-export'`;
+  // A closed breaker that saw a real failure: the card names it with its time.
+  await db()`
+    insert into breakers (key, state, consecutive_failures, last_error, last_failure_at)
+    values (${key}, 'closed', 1, 'ERP answered 503', now() - interval '2 hours')
+    on conflict (key) do update set state = 'closed', consecutive_failures = 1, opened_at = null, open_until = null,
+      forced_open = false, trial_started_at = null, last_error = excluded.last_error, last_failure_at = excluded.last_failure_at`;
+  try {
+    await signIn(page, 'oscar', '/integrations/accounting-export');
+    const card = page.getByTestId('breaker-card');
+    await expect(card).toContainText('Last error 2 hours ago: ERP answered 503');
+
+    await card.getByRole('button', { name: 'Open breaker' }).click();
+    await page.getByRole('dialog').getByRole('button', { name: 'Open breaker' }).click();
+    await expect(card).toContainText('Held open by an operator until reset');
+    // The operator's own action is not an error of the external system (it read "Last error 2 hours
+    // ago: opened by oscar…", and "Last error —: opened by …" once reset): the real one stays.
+    await expect(card).toContainText('Last error 2 hours ago: ERP answered 503');
+    await expect(card).not.toContainText('opened by');
+
+    await card.getByRole('button', { name: 'Reset breaker' }).click();
+    await page.getByRole('dialog').getByRole('button', { name: 'Reset breaker' }).click();
+    await expect(card.getByText('Closed', { exact: true })).toBeVisible();
+    await expect(card).toContainText('Last error 2 hours ago: ERP answered 503');
+    await expect(card).not.toContainText('opened by');
+  } finally {
+    await db()`update breakers set state = 'closed', consecutive_failures = 0, opened_at = null, open_until = null, forced_open = false where key = ${key}`;
+  }
+});

@@ -437,7 +437,9 @@ export async function openBreaker(
       openedAt: sql`now()`,
       openUntil: params.until ?? null,
       trialStartedAt: null,
-      lastError: `opened by ${params.by}`,
+      // last_error stays the external system's last failure: an operator opening the breaker is
+      // no error of that system (the card read "Last error 2 hours ago: opened by …", the real one
+      // lost). Who opened it is in the audit trail (breaker_open) and the breaker.opened event.
       updatedAt: sql`now()`,
     };
     await tx
