@@ -22,6 +22,7 @@ export function RetryDialog({
   after = 'open',
   disabled = false,
   triggerLabel,
+  onRetried,
 }: {
   runId: string;
   ageDays: number;
@@ -29,6 +30,8 @@ export function RetryDialog({
   disabled?: boolean;
   /** Accessible name of the trigger when "Retry" alone is ambiguous (a list of runs). */
   triggerLabel?: string;
+  /** Called once the retry started (a list uses it to move focus off the trigger it then removes). */
+  onRetried?: (newRunId: string) => void;
 }) {
   const router = useRouter();
   const [open, setOpen] = useState(false);
@@ -41,6 +44,7 @@ export function RetryDialog({
       setOpen(false);
       if (result.ok) {
         setReason('');
+        onRetried?.(result.data.runId);
         toast.success(
           <span>
             Retry started as run{' '}

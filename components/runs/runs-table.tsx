@@ -3,7 +3,7 @@
 import { useQuery, useQueryClient } from '@tanstack/react-query';
 import Link from 'next/link';
 import { useRouter } from 'next/navigation';
-import { useEffect, useMemo, useState, useTransition } from 'react';
+import { useEffect, useMemo, useRef, useState, useTransition } from 'react';
 import { toast } from 'sonner';
 import { z } from 'zod';
 import { retryRunsAction } from '@/app/(console)/runs/actions';
@@ -102,6 +102,19 @@ export function RunsTable({
     // A run finished: refresh the server-rendered list (retry links, new counts).
     if (finishedKey) router.refresh();
   }, [finishedKey, router]);
+
+  // A run retried from its row loses its Retry button to a "retried →" link once the list is
+  // refreshed; focus would fall to the page's body (the dialog gives it back to a button that is
+  // then removed), so it goes to that link instead, in the same row.
+  const focusRetriedOf = useRef<string | null>(null);
+  useEffect(() => {
+    const runId = focusRetriedOf.current;
+    if (!runId) return;
+    const link = document.querySelector<HTMLElement>(`[data-retried-link="${runId}"]`);
+    if (!link) return;
+    focusRetriedOf.current = null;
+    link.focus();
+  }, [initial]);
 
   const failedSelectable = rows.filter(retryable);
   // Only what is on screen and still retryable counts as selected: a run ticked on another page,
@@ -247,9 +260,12 @@ export function RunsTable({
                       after="refresh"
                       disabled={pending}
                       triggerLabel={`Retry run ${row.id.slice(0, 8)}`}
+                      onRetried={() => {
+                        focusRetriedOf.current = row.id;
+                      }}
                     />
                   ) : row.retriedBy ? (
-                    <Link href={`/runs/${row.retriedBy}`} className="text-xs hover:underline">
+                    <Link href={`/runs/${row.retriedBy}`} className="text-xs hover:underline" data-retried-link={row.id}>
                       retried →
                     </Link>
                   ) : null}

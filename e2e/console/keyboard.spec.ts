@@ -90,3 +90,22 @@ test('confirming an action from the keyboard gives focus back to the button that
   // Before, the trigger was disabled while the action ran, and focus fell to the page's body.
   await consolePage.expectFocused(dryRun);
 });
+
+test('retrying a run of a list from the keyboard leaves focus on that row, on its link to the retry', async ({ page }) => {
+  test.setTimeout(180_000);
+  const [failed] = await seedFailedRuns('crm-sync', 1, 'keyboard seed: CRM answered 503');
+  await signIn(page, 'oscar');
+  const runs = new RunsPage(page);
+  await runs.goto('integration=crm-sync&status=failed');
+  await runs.row(failed).getByRole('button', { name: 'Retry' }).focus();
+  await page.keyboard.press('Enter');
+  const dialog = page.getByRole('dialog');
+  await dialog.getByRole('button', { name: 'Retry run' }).focus();
+  await page.keyboard.press('Enter');
+  await expect(page.getByText('Retry started as run')).toBeVisible();
+  // The Retry button is gone (the run is retried): focus fell to the page's body, and the next Tab
+  // started again from the skip link. It goes to what replaced the button, the link to the retry.
+  const retried = runs.row(failed).getByRole('link', { name: /retried/ });
+  await expect(retried).toBeVisible();
+  await new ConsolePage(page).expectFocused(retried);
+});
