@@ -103,9 +103,9 @@ export function RunsTable({
     if (finishedKey) router.refresh();
   }, [finishedKey, router]);
 
-  // A run retried from its row loses its Retry button to a "retried →" link once the list is
-  // refreshed; focus would fall to the page's body (the dialog gives it back to a button that is
-  // then removed), so it goes to that link instead, in the same row.
+  // A run retried from its row (or with Retry selected) loses its Retry button to a "retried →"
+  // link once the list is refreshed; focus would fall to the page's body (the dialog gives it back
+  // to a button that is then removed or disabled), so it goes to that link instead, in the same row.
   const focusRetriedOf = useRef<string | null>(null);
   useEffect(() => {
     const runId = focusRetriedOf.current;
@@ -134,6 +134,9 @@ export function RunsTable({
       setConfirmBulk(false);
       if (result.ok) {
         setTicked(new Set());
+        // The Retry selected bar is disabled or gone once the list is refreshed: focus goes to the
+        // first retried row's "retried →" link rather than to the page's body.
+        focusRetriedOf.current = ids[0] ?? null;
         void queryClient.invalidateQueries({ queryKey: ['bulk-operations'] });
         toast.success(
           <span>

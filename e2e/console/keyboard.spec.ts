@@ -109,3 +109,23 @@ test('retrying a run of a list from the keyboard leaves focus on that row, on it
   await expect(retried).toBeVisible();
   await new ConsolePage(page).expectFocused(retried);
 });
+
+test('Retry selected from the keyboard leaves focus on the first retried row, not on the page', async ({ page }) => {
+  test.setTimeout(180_000);
+  const [older, newer] = await seedFailedRuns('crm-sync', 2, 'keyboard seed: CRM answered 503');
+  await signIn(page, 'oscar');
+  const runs = new RunsPage(page);
+  await runs.goto('integration=crm-sync&status=failed');
+  await runs.select(older);
+  await runs.select(newer);
+  await page.getByRole('button', { name: 'Retry selected (2)' }).focus();
+  await page.keyboard.press('Enter');
+  await page.getByRole('dialog').getByRole('button', { name: 'Retry 2 runs' }).focus();
+  await page.keyboard.press('Enter');
+  await expect(page.getByText('2 retries queued as one bulk operation.')).toBeVisible();
+  // Newest first: the newer run is the first of the two in the list. The bulk button it was on is
+  // disabled once nothing is selected, and focus fell to the page's body.
+  const retried = runs.row(newer).getByRole('link', { name: /retried/ });
+  await expect(retried).toBeVisible();
+  await new ConsolePage(page).expectFocused(retried);
+});
