@@ -80,9 +80,12 @@ export function ScheduleSection({ state, set, err, disabled }: SectionProps) {
             {schedulePreview.error ? (
               <span className="text-destructive">{(schedulePreview.error as Error).message}</span>
             ) : schedulePreview.data?.ok === false ? (
-              <span className="text-destructive" data-testid="schedule-problem">
-                {schedulePreview.data.message}
-              </span>
+              // The refusal of this same value already says it on the line above.
+              err('schedule') ? null : (
+                <span className="text-destructive" data-testid="schedule-problem">
+                  {schedulePreview.data.message}
+                </span>
+              )
             ) : schedulePreview.data?.ok ? (
               <>
                 <span data-testid="schedule-words">{schedulePreview.data.words}</span>

@@ -34,12 +34,20 @@ export function useConfigDraft(initial: ConfigFormInitial, settingsSchema: Recor
   const patch = useMemo(() => buildPatch(state, base, settingsSchema), [state, base, settingsSchema]);
   const diff = useMemo(() => diffRows(patch, base), [patch, base]);
 
+  /** A refusal's message is about the value refused: editing that field takes it away (it stood under the new value). */
+  const clearError = (key: string) =>
+    setErrors((e) => {
+      const kept = Object.entries(e).filter(([k]) => k !== key && !k.startsWith(`${key}.`));
+      return kept.length === Object.keys(e).length ? e : Object.fromEntries(kept);
+    });
   const set = <K extends keyof FormState>(key: K, value: FormState[K]) => {
     setSaved(false);
+    clearError(key);
     setState((s) => ({ ...s, [key]: value }));
   };
   const setSetting = (key: string, value: string | boolean) => {
     setSaved(false);
+    clearError(`settings.${key}`);
     setState((s) => ({ ...s, settings: { ...s.settings, [key]: value } }));
   };
   /** A field's message, or the first message of a field below it (`settings.x` for `settings`). */

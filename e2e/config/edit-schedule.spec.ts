@@ -38,3 +38,23 @@ test('an invalid value is refused with a message on the field and nothing is sav
   const [after] = await db()<{ version: number }[]>`select version from integrations where name = 'accounting-export'`;
   expect(after.version).toBe(before.version);
 });
+
+test("a refused field's message shows once, and goes once that field is edited", async ({ page }) => {
+  await signIn(page, 'ada', '/integrations/accounting-export/config');
+  const schedule = page.getByLabel('Cron expression');
+  await schedule.fill('61 * * * *');
+  await page.getByLabel('Breaker opens after (consecutive failures)').fill('0');
+  await page.getByRole('button', { name: 'Review changes' }).click();
+  await page.getByRole('button', { name: /^Save 2 changes$/ }).click();
+  await expect(page.locator('#schedule-error')).toContainText('minute must be 0–59 (got 61)');
+  await expect(page.locator('#breakerFailures-error')).toHaveText('must be at least 1');
+  // The live check and the refusal said the same thing twice under the field.
+  await expect(page.locator('#schedule-error, #schedule-words').filter({ hasText: 'minute must be 0–59' })).toHaveCount(1);
+  // Fixed: the refusal of the old value no longer stands under the new one (it did until the next save).
+  await schedule.fill('0 3 * * *');
+  await expect(page.getByTestId('schedule-words')).toContainText('03:00');
+  await expect(page.locator('#schedule-error')).toHaveCount(0);
+  await expect(schedule).not.toHaveAttribute('aria-invalid', 'true');
+  // A field not edited keeps its message.
+  await expect(page.locator('#breakerFailures-error')).toHaveText('must be at least 1');
+});
