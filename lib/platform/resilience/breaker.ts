@@ -1,8 +1,8 @@
 import { ConsecutiveBreaker } from 'cockatiel';
-import { eq, sql, type SQL } from 'drizzle-orm';
+import { and, desc, eq, isNull, sql, type SQL } from 'drizzle-orm';
 import type { PgBoss } from 'pg-boss';
 import type { Database, DatabaseOrTransaction } from '../../../db/client';
-import { breakers, integrations, type Breaker } from '../../../db/schema';
+import { auditLog, breakers, integrations, type Breaker } from '../../../db/schema';
 import { AppError, CircuitOpenError } from '../errors';
 import { emitPlatformEvent } from '../execution/events';
 import { RUNS_QUEUE, txEventSender } from '../execution/queue';
@@ -424,7 +424,14 @@ export async function openBreaker(
     // Already held open until the same time (a second click, or a page opened before another
     // operator's): refused, so its 'open since', audit trail and events stay the first opening's.
     if (before?.forcedOpen && before.state === 'open' && (before.openUntil?.getTime() ?? null) === (params.until?.getTime() ?? null)) {
-      const by = before.lastError?.startsWith('opened by ') ? ` by ${before.lastError.slice('opened by '.length)}` : '';
+      // Who opened it is in the audit trail (its last_error stays the system's own error).
+      const [opener] = await tx
+        .select({ by: auditLog.changedBy })
+        .from(auditLog)
+        .where(and(isNull(auditLog.integration), eq(auditLog.fieldName, 'breaker_open'), sql`${auditLog.newValue}->>'key' = ${params.key}`))
+        .orderBy(desc(auditLog.changedAt), desc(auditLog.id))
+        .limit(1);
+      const by = opener ? ` by ${opener.by}` : '';
       const at = before.openedAt ? ` at ${exactTime(before.openedAt)}` : '';
       throw new AppError(
         'invalid_state',
