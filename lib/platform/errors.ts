@@ -264,8 +264,8 @@ const SOCKET_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'ETIMEDOUT'
 
 /**
  * True when the error (or one of its causes) says the platform's database could not be reached: a
- * postgres.js connection error, a SQLSTATE of class 08 (connection exception) or 57P01-57P03
- * (server shutting down, crashed, starting), or a socket error under a failed Drizzle query. Such a
+ * postgres.js connection error, a SQLSTATE of class 08 (connection exception), 57P01-57P03
+ * (server shutting down, crashed, starting) or 53300 (no connection slot left), or a socket error under a failed Drizzle query. Such a
  * failure is the infrastructure's, not the handler's: it does not use up one of the run's attempts.
  * An external system's connection failure (NetworkError from ctx.http, a plain fetch) is not this.
  */
@@ -276,7 +276,7 @@ export function isDatabaseUnavailableError(error: unknown): boolean {
     if (branded(e, TRANSIENT) || branded(e, PERMANENT) || branded(e, HTTP)) return false;
     const code = typeof e.code === 'string' ? e.code : '';
     if (DATABASE_CONNECTION_CODES.has(code)) return true;
-    if (e.name === 'PostgresError' && (/^08/.test(code) || ['57P01', '57P02', '57P03'].includes(code))) return true;
+    if (e.name === 'PostgresError' && (/^08/.test(code) || ['57P01', '57P02', '57P03', '53300'].includes(code))) return true;
     if (e.name === 'DrizzleQueryError' || e.constructor?.name === 'DrizzleQueryError') inQuery = true;
     if (inQuery && SOCKET_CODES.has(code)) return true;
     current = e.cause;

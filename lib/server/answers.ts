@@ -1,5 +1,5 @@
 import type { z } from 'zod';
-import { AppError, type AppErrorStatus } from '../platform/errors';
+import { AppError, errorMessage, isDatabaseUnavailableError, type AppErrorStatus } from '../platform/errors';
 
 /**
  * What route handlers (route.ts) and server actions (action.ts) answer when a request is refused:
@@ -57,14 +57,27 @@ export function errorAnswer(error: AppError): KnownErrorAnswer {
  * reference, answered 500 with a generic message the user can quote; its own text never reaches
  * the browser.
  */
-export function unexpectedErrorAnswer(error: unknown, ref: string, source: 'action' | 'api'): { status: 500; error: string } {
+export function unexpectedErrorAnswer(error: unknown, ref: string, source: 'action' | 'api'): { status: 500 | 503; error: string } {
+  // The database refusing or dropping connections (down, restarting, out of connection slots) is
+  // an outage to wait out, not a bug to report: 503, and the route adds Retry-After.
+  if (isDatabaseUnavailableError(error)) {
+    console.error(`[${source}] ref ${ref}: the database is unavailable: ${errorMessage(error).split('\n')[0]}`);
+    return {
+      status: 503,
+      error: `Junction's database is not answering (ref ${ref}). Try again in a minute; if it persists, quote the ref to whoever runs Junction.`,
+    };
+  }
   console.error(`[${source}] ref ${ref}:`, error);
   const hint = source === 'action' ? ' Try again; if it persists, quote the ref.' : '';
   return { status: 500, error: `Something went wrong (ref ${ref}).${hint}` };
 }
 
 /** The answer for any error a handler threw: a known refusal as is, anything else as a 500. */
-export function failureAnswer(error: unknown, ref: string, source: 'action' | 'api'): KnownErrorAnswer | { status: 500; error: string } {
+export function failureAnswer(
+  error: unknown,
+  ref: string,
+  source: 'action' | 'api',
+): KnownErrorAnswer | { status: 500 | 503; error: string } {
   return knownError(error) ?? unexpectedErrorAnswer(error, ref, source);
 }
 

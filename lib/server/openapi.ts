@@ -313,6 +313,9 @@ function errorResponses(op: ApiOperation) {
           '422': 'The Idempotency-Key was already used on this route with another request body: send a new key',
         }
       : {}),
+    ...(op.plain
+      ? {}
+      : { '503': "Junction's database is not answering: try again after `Retry-After` seconds; the message has a reference to quote" }),
     ...Object.fromEntries(Object.entries(op.refusals ?? {})),
     '500': 'Something went wrong; the message has a reference to quote',
   };

@@ -91,6 +91,12 @@ function bearerChallenge(request: Request): string {
   return request.headers.has('authorization') ? 'Bearer realm="junction", error="invalid_token"' : 'Bearer realm="junction"';
 }
 
+/** An unexpected failure as JSON: a 500 with a reference, or a 503 with Retry-After while the database is unavailable. */
+function unexpectedErrorResponse(error: unknown, correlationId: string): NextResponse {
+  const { status, ...body } = unexpectedErrorAnswer(error, correlationId, 'api');
+  return NextResponse.json(body, { status, headers: status === 503 ? { 'retry-after': '30' } : {} });
+}
+
 /**
  * Every route handler goes through here: same-origin check for mutations, session, role, zod on
  * the input (JSON body for mutations, query string for reads), then the work; errors become JSON
@@ -127,9 +133,8 @@ export function route<S extends z.ZodType>(options: {
       access = await authorizeRequest(request, options.role);
     } catch (error) {
       // The session or token could not be checked (the database failed): the JSON 500 with a
-      // reference, not Next's bare one.
-      const { status, ...body } = unexpectedErrorAnswer(error, correlationId, 'api');
-      return NextResponse.json(body, { status });
+      // reference, not Next's bare one; a 503 with Retry-After while the database is unavailable.
+      return unexpectedErrorResponse(error, correlationId);
     }
     if (!access.ok) {
       const { status, ...body } = errorAnswer(access.error);
@@ -221,8 +226,7 @@ export function route<S extends z.ZodType>(options: {
         const { status, ...body } = known;
         return NextResponse.json(body, { status });
       }
-      const { status, ...body } = unexpectedErrorAnswer(error, correlationId, 'api');
-      return NextResponse.json(body, { status });
+      return unexpectedErrorResponse(error, correlationId);
     }
   };
 }
