@@ -36,6 +36,7 @@ export const ZPlatformEvent = z.discriminatedUnion(
       integrations: z.array(name),
       error: z.string(),
       openUntil: isoTime.nullable(),
+      openedBy: z.string().min(1).max(320).optional(),
     }),
     z.object({ ...recovery, type: z.literal('breaker.closed'), breakerKey: name, integrations: z.array(name) }),
     z.object({ ...base, type: z.literal('credentials.failing'), integration: name, error: z.string() }),

@@ -1,10 +1,11 @@
 import { asc, eq, sql } from 'drizzle-orm';
 import type { PgBoss } from 'pg-boss';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { alerts, incidents, integrations, runs, type RunTrigger } from '../../../db/schema';
+import { alerts, breakers, incidents, integrations, runs, type RunTrigger } from '../../../db/schema';
 import { freshDatabase, type TestDatabase } from '../../../test/db';
-import { startSendingBoss } from '../../../test/fixtures/platform';
+import { platformEvents, startSendingBoss } from '../../../test/fixtures/platform';
 import type { PlatformEvent } from '../execution/events';
+import { openBreaker } from '../resilience/breaker';
 import { handlePlatformEvent, openIncidents } from './incidents';
 
 /**
@@ -204,6 +205,31 @@ describe('incidents', () => {
     await handle({ type: 'credentials.recovered', at: at(3), integration: 'erp-a' });
     expect((await openIncidents(t.db, { integration: 'erp-a' })).map((i) => i.kind)).toEqual(['run_failed']);
     expect(await openIncidents(t.db, { integration: 'erp-b' })).toEqual([]);
+  });
+
+  it("words a breaker held open by hand as the operator's act, keeping the system's last error", async () => {
+    await t.db.insert(integrations).values({ name: 'ledger-a', breakerKey: 'ledger' }).onConflictDoNothing();
+    // The system failed earlier (the breaker counted it), then an operator holds the breaker open.
+    await t.db
+      .insert(breakers)
+      .values({ key: 'ledger', state: 'closed', consecutiveFailures: 2, lastError: 'HttpError: ledger answered 502' });
+    await openBreaker(t.db, { key: 'ledger', by: 'oscar@example.com', boss });
+    const [event] = (await platformEvents(t.db, 'breaker.opened')).filter((e) => e.breakerKey === 'ledger');
+    expect(event).toMatchObject({ openedBy: 'oscar@example.com', error: 'HttpError: ledger answered 502' });
+    await handle(event as unknown as PlatformEvent);
+    const [alert] = await alertsOf('ledger-a');
+    expect(alert.body.text).toContain("oscar@example.com opened the circuit breaker for 'ledger' by hand.");
+    expect(alert.body.text).not.toContain('repeated failures');
+    expect(alert.body.text).toContain('Last error of the external system: HttpError: ledger answered 502');
+    expect((await incidentsOf('ledger-a'))[0].lastError).toBe('HttpError: ledger answered 502');
+
+    // With no failure of the system on record, the incident says who held it open.
+    await t.db.insert(integrations).values({ name: 'vault-a', breakerKey: 'vault' }).onConflictDoNothing();
+    await openBreaker(t.db, { key: 'vault', by: 'ada@example.com', boss });
+    const [quiet] = (await platformEvents(t.db, 'breaker.opened')).filter((e) => e.breakerKey === 'vault');
+    await handle(quiet as unknown as PlatformEvent);
+    expect((await alertsOf('vault-a'))[0].body.text).toContain('Last error of the external system: none recorded');
+    expect((await incidentsOf('vault-a'))[0].lastError).toBe('opened by hand by ada@example.com');
   });
 
   it('records an alert with no channel as undelivered and flags its incident', async () => {

@@ -263,6 +263,7 @@ function openingMessage(event: PlatformEvent, incident: Incident, integration: s
         breakerKey: event.breakerKey,
         error: event.error,
         openUntil: event.openUntil,
+        openedBy: event.openedBy,
         at: event.at,
       });
     case 'credentials.failing':
@@ -298,6 +299,8 @@ function openingError(event: PlatformEvent): { error: string | null; runId: stri
         runId: isUuid(event.runId) ? event.runId : null,
       };
     case 'breaker.opened':
+      // Held open by hand with no failure of the system on record: the incident says who did it.
+      return { error: shortError(event.error, 2000) || (event.openedBy ? `opened by hand by ${event.openedBy}` : null), runId: null };
     case 'credentials.failing':
       return { error: shortError(event.error, 2000), runId: null };
     case 'events.failed':

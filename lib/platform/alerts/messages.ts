@@ -125,11 +125,13 @@ export function breakerOpenedMessage(p: {
   breakerKey: string;
   error: string;
   openUntil: string | null;
+  /** Held open by hand by this operator: not a failure of the external system. */
+  openedBy?: string;
   at: string;
   correlationId: string | null;
 }): AlertMessage {
   const url = integrationUrl(p.appUrl, p.integration);
-  const lastError = shortError(p.error);
+  const lastError = shortError(p.error) || null;
   return {
     event: 'incident.opened',
     kind: 'breaker_open',
@@ -137,12 +139,14 @@ export function breakerOpenedMessage(p: {
     integration: p.integration,
     title: `${p.integration}: circuit breaker '${p.breakerKey}' opened`,
     text: lines([
-      `Integration '${p.integration}' is blocked: the circuit breaker for '${p.breakerKey}' opened after repeated failures of the external system.`,
+      p.openedBy
+        ? `Integration '${p.integration}' is blocked: ${p.openedBy} opened the circuit breaker for '${p.breakerKey}' by hand.`
+        : `Integration '${p.integration}' is blocked: the circuit breaker for '${p.breakerKey}' opened after repeated failures of the external system.`,
       p.openUntil
         ? `No request is sent until ${p.openUntil}; then one trial request decides.`
         : 'It is held open until an operator resets it.',
       `Since: ${p.at}`,
-      `Last error: ${lastError ?? 'none recorded'}`,
+      `Last error${p.openedBy ? ' of the external system' : ''}: ${lastError ?? 'none recorded'}`,
       p.correlationId && `Correlation id: ${p.correlationId}`,
       `Integration: ${url}`,
     ]),

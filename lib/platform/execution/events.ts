@@ -39,7 +39,15 @@ export type PlatformEvent =
       pendingEvents?: { count: number; runId: string };
     })
   | (RecoveryBase & { type: 'run.succeeded'; integration: string; runId: string })
-  | (EventBase & { type: 'breaker.opened'; breakerKey: string; integrations: string[]; error: string; openUntil: string | null })
+  /** `openedBy`: an operator held it open by hand (`error` is then the system's last error, if any). */
+  | (EventBase & {
+      type: 'breaker.opened';
+      breakerKey: string;
+      integrations: string[];
+      error: string;
+      openUntil: string | null;
+      openedBy?: string;
+    })
   | (RecoveryBase & { type: 'breaker.closed'; breakerKey: string; integrations: string[] })
   | (EventBase & { type: 'credentials.failing'; integration: string; error: string })
   | (RecoveryBase & { type: 'credentials.recovered'; integration: string })

@@ -466,8 +466,10 @@ export async function openBreaker(
         correlationId: params.correlationId,
         breakerKey: params.key,
         integrations: await integrationsSharing(tx, params.key),
-        error: `opened by ${params.by}`,
+        // The system's own last error, if it had one: the incident's last error stays a real one.
+        error: before?.lastError ?? '',
         openUntil: params.until?.toISOString() ?? null,
+        openedBy: params.by,
       });
     }
   });
