@@ -284,6 +284,15 @@ export function isDatabaseUnavailableError(error: unknown): boolean {
   return false;
 }
 
+/**
+ * `text` as PostgreSQL text can hold it: a NUL character (which it refuses, failing the whole
+ * statement) becomes U+FFFD, as in the attempt logs. For error messages that carry values from
+ * outside (a failed query's parameters, an API's error body) on their way to the attempt and the run.
+ */
+export function storableText(text: string): string {
+  return text.includes('\0') ? text.replaceAll('\0', '\uFFFD') : text;
+}
+
 export function errorMessage(error: unknown): string {
   if (error instanceof Error) return error.message || error.name;
   return typeof error === 'string' ? error : JSON.stringify(error);

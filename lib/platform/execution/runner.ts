@@ -14,6 +14,7 @@ import {
   isCancelledError,
   isCredentialsError,
   isDatabaseUnavailableError,
+  storableText,
 } from '../errors';
 import { applyPendingEvents } from '../intake/process';
 import { isRetryOfEventRun, markEventsOfFailedRun } from '../intake/waiting';
@@ -1221,8 +1222,9 @@ async function finishWithError(
   const classified = classifyError(error);
   const { kind } = classified;
   // Scrubbed before it is cut short; from here it reaches the attempt, the run, run.failed (alerts,
-  // incidents) and the credentials error.
-  const message = redactor.scrub(errorMessage(error)).slice(0, 4000);
+  // incidents) and the credentials error; a NUL (which text cannot hold) would keep it from being
+  // recorded at all, leaving the attempt open as if its worker were gone.
+  const message = storableText(redactor.scrub(errorMessage(error))).slice(0, 4000);
   const errorClass = errorClassName(error);
   const plan = scope?.plan ? { plan: scope.plan.requests } : {};
 

@@ -1,0 +1,79 @@
+import { asc, eq } from 'drizzle-orm';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { z } from 'zod';
+import { attempts, runs } from '../../../db/schema';
+import { platformEvents, startTestPlatform, waitFor, type TestPlatform } from '../../../test/fixtures/platform';
+import { defineIntegration, type IntegrationDefinition } from '../contract';
+import { PermanentError } from '../errors';
+import { runNow } from '../triggers/triggers';
+
+/**
+ * An error whose message holds a NUL character (PostgreSQL text cannot store one): a failed query
+ * whose parameters carried a value from an external system, an API's error body. Recording the
+ * failure used to fail on the NUL, leaving the attempt open: it was taken for a lost worker,
+ * re-queued without using an attempt, again and again, and the run ended "too many interruptions"
+ * with the handler's error nowhere. The NUL is now recorded as U+FFFD.
+ */
+
+const defs = [
+  defineIntegration({
+    name: 'nul-transient',
+    description: 'Fails with a NUL in its message',
+    settings: z.object({}),
+    defaults: { retry: { delays: ['1s'] } },
+    async execute() {
+      throw new Error('insert refused; params: Broken\u0000Import GmbH');
+    },
+  }),
+  defineIntegration({
+    name: 'nul-permanent',
+    description: 'Fails permanently with a NUL in its message',
+    settings: z.object({}),
+    async execute() {
+      throw new PermanentError('bad record \u0000 from upstream');
+    },
+  }),
+] as IntegrationDefinition[];
+
+let platform: TestPlatform;
+beforeAll(async () => {
+  platform = await startTestPlatform(defs, { workerId: 'nul-worker', concurrency: 1 });
+});
+afterAll(() => platform?.stop());
+
+const finished = (runId: string) =>
+  waitFor(
+    `run ${runId} to finish`,
+    async () => {
+      const [run] = await platform.t.db.select().from(runs).where(eq(runs.id, runId));
+      return run.finishedAt ? run : undefined;
+    },
+    30_000,
+  );
+const attemptRows = (runId: string) =>
+  platform.t.db.select().from(attempts).where(eq(attempts.runId, runId)).orderBy(asc(attempts.number), asc(attempts.startedAt));
+
+describe('a handler error with a NUL character in its message', () => {
+  it('is recorded (NUL as U+FFFD) and uses up the attempts like any transient error', async () => {
+    const { runId } = await runNow(platform.t.db, platform.boss, { integration: 'nul-transient', triggeredBy: 'ada' });
+    const run = await finished(runId);
+    expect(run).toMatchObject({ status: 'failed', attemptCount: 2, errorMessage: 'insert refused; params: Broken\uFFFDImport GmbH' });
+    expect((await attemptRows(runId)).map((a) => [a.outcome, a.errorMessage])).toEqual([
+      ['failed', 'insert refused; params: Broken\uFFFDImport GmbH'],
+      ['failed', 'insert refused; params: Broken\uFFFDImport GmbH'],
+    ]);
+    const [event] = (await platformEvents(platform.t.db, 'run.failed')).filter((e) => e.runId === runId);
+    expect(event).toMatchObject({ reason: 'retries_exhausted', error: 'insert refused; params: Broken\uFFFDImport GmbH' });
+  });
+
+  it('fails the run at once when permanent', async () => {
+    const { runId } = await runNow(platform.t.db, platform.boss, { integration: 'nul-permanent', triggeredBy: 'ada' });
+    const run = await finished(runId);
+    expect(run).toMatchObject({
+      status: 'failed',
+      attemptCount: 1,
+      errorClass: 'PermanentError',
+      errorMessage: 'bad record \uFFFD from upstream',
+    });
+  });
+});
