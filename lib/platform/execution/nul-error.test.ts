@@ -12,8 +12,11 @@ import { runNow } from '../triggers/triggers';
  * whose parameters carried a value from an external system, an API's error body. Recording the
  * failure used to fail on the NUL, leaving the attempt open: it was taken for a lost worker,
  * re-queued without using an attempt, again and again, and the run ended "too many interruptions"
- * with the handler's error nowhere. The NUL is now recorded as U+FFFD.
+ * with the handler's error nowhere. A result holding one did the same to a success: the handler's
+ * work was done again at each "interruption". The NUL is now recorded as U+FFFD.
  */
+
+let resultExecutions = 0;
 
 const defs = [
   defineIntegration({
@@ -31,6 +34,15 @@ const defs = [
     settings: z.object({}),
     async execute() {
       throw new PermanentError('bad record \u0000 from upstream');
+    },
+  }),
+  defineIntegration({
+    name: 'nul-result',
+    description: 'Succeeds with a NUL in its result',
+    settings: z.object({}),
+    async execute() {
+      resultExecutions++;
+      return { processed: 1, summary: 'booked Broken\u0000Import GmbH', rejected: [{ reference: 'A\u0000B' }] };
     },
   }),
 ] as IntegrationDefinition[];
@@ -53,7 +65,7 @@ const finished = (runId: string) =>
 const attemptRows = (runId: string) =>
   platform.t.db.select().from(attempts).where(eq(attempts.runId, runId)).orderBy(asc(attempts.number), asc(attempts.startedAt));
 
-describe('a handler error with a NUL character in its message', () => {
+describe('a handler error or result with a NUL character', () => {
   it('is recorded (NUL as U+FFFD) and uses up the attempts like any transient error', async () => {
     const { runId } = await runNow(platform.t.db, platform.boss, { integration: 'nul-transient', triggeredBy: 'ada' });
     const run = await finished(runId);
@@ -75,5 +87,19 @@ describe('a handler error with a NUL character in its message', () => {
       errorClass: 'PermanentError',
       errorMessage: 'bad record \uFFFD from upstream',
     });
+  });
+
+  it('a success whose result holds a NUL is recorded once, the handler run once', async () => {
+    const { runId } = await runNow(platform.t.db, platform.boss, { integration: 'nul-result', triggeredBy: 'ada' });
+    const run = await finished(runId);
+    expect(run).toMatchObject({
+      status: 'succeeded',
+      attemptCount: 1,
+      result: { processed: 1, summary: 'booked Broken\uFFFDImport GmbH', rejected: [{ reference: 'A\uFFFDB' }] },
+    });
+    // Before: the success could not be recorded, the attempt was taken for a lost worker and the
+    // handler ran again, ten times, then the run failed.
+    expect(resultExecutions).toBe(1);
+    expect((await attemptRows(runId)).map((a) => a.outcome)).toEqual(['succeeded']);
   });
 });

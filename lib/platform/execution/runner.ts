@@ -1032,10 +1032,23 @@ async function lockRun(tx: Transaction, runId: string): Promise<Run> {
 
 function jsonSafe(value: RunResult | undefined): RunResult {
   try {
-    return JSON.parse(JSON.stringify(value ?? {}));
+    return storableJson(JSON.parse(JSON.stringify(value ?? {}))) as RunResult;
   } catch {
-    return { summary: String(value) };
+    return { summary: storableText(String(value)) };
   }
+}
+
+/**
+ * Plain JSON with every NUL in its strings and keys as U+FFFD: jsonb refuses `\u0000`, and a result
+ * holding one (a name from an external record) would keep the success from being recorded at all,
+ * the attempt taken for a lost worker and the handler run again.
+ */
+function storableJson(value: unknown): unknown {
+  if (typeof value === 'string') return storableText(value);
+  if (Array.isArray(value)) return value.map(storableJson);
+  if (value && typeof value === 'object')
+    return Object.fromEntries(Object.entries(value).map(([k, v]) => [storableText(k), storableJson(v)]));
+  return value;
 }
 
 async function emit(deps: Pick<RunnerDeps, 'boss'>, tx: Transaction, run: Run, event: PlatformEvent) {
