@@ -68,12 +68,54 @@ export interface ApplyCounts {
   stale: number;
 }
 
+/** A contact the host cannot store as it is (see ZStorableContact): not applied, listed in the run's result. */
+export interface ContactRejection {
+  id: string;
+  field: string;
+  reason: string;
+}
+
 /** The run's counts up to a checkpoint. */
 interface SyncTally extends ApplyCounts {
   pages: number;
+  /** Contacts refused (ContactRejection); absent in checkpoints written before it was added. */
+  rejectedCount?: number;
 }
 
-const NO_TALLY: SyncTally = { created: 0, updated: 0, unchanged: 0, stale: 0, pages: 0 };
+const NO_TALLY: SyncTally = { created: 0, updated: 0, unchanged: 0, stale: 0, pages: 0, rejectedCount: 0 };
+const MAX_LISTED_REJECTIONS = 200;
+
+const noNul = (field: string) =>
+  z
+    .string({ error: `${field} must be text` })
+    .refine((v) => !v.includes('\0'), `${field} holds a NUL character (\\u0000), which the host cannot store`);
+
+/**
+ * What the host can store of a contact. One that fails (a NUL character, which PostgreSQL text
+ * refuses; a missing name) is refused on its own: applied with the others it would fail its
+ * page's transaction on every attempt of every run, and no contact after it would ever be synced.
+ * It is passed by the position like the others and read again when it changes in the CRM.
+ */
+const ZStorableContact = z.object({
+  id: noNul('id').min(1, 'id must not be empty'),
+  name: noNul('name').refine((v) => v.trim().length > 0, 'name must not be empty'),
+  email: noNul('email').nullable(),
+  country: noNul('country'),
+  currency: noNul('currency'),
+  updated_at: z.string({ error: 'updated_at must be text' }).refine((v) => !Number.isNaN(Date.parse(v)), 'updated_at must be a date-time'),
+});
+
+/** The contacts of a page the host can store; the others are handed to `reject`. */
+export function storableContacts(contacts: Contact[], reject: (r: ContactRejection) => void): Contact[] {
+  return contacts.filter((contact) => {
+    const parsed = ZStorableContact.safeParse(contact);
+    if (parsed.success) return true;
+    const issue = parsed.error.issues[0];
+    const id = typeof contact?.id === 'string' ? contact.id.replaceAll('\0', '\uFFFD') : '(no id)';
+    reject({ id, field: issue.path.join('.') || '(contact)', reason: issue.message });
+    return false;
+  });
+}
 
 /**
  * What crm-sync checkpoints after each applied page: the position and the run's counts up to it,
@@ -159,9 +201,21 @@ export const crmSync = defineIntegration({
     // What earlier attempts of this run did; a new run starts from zero whatever the cursor holds.
     // A resumed attempt reads the contacts at its checkpoint's updated_at again (inclusive): they
     // count again, mostly as unchanged.
-    const { pages: earlierPages, ...earlier }: SyncTally = {
+    const {
+      pages: earlierPages,
+      rejectedCount: earlierRejected = 0,
+      ...earlier
+    }: SyncTally = {
       ...NO_TALLY,
       ...(ctx.run.resumedFrom ? (ctx.run.resumedFrom.value as SyncCheckpoint | null)?.tally : undefined),
+    };
+    // The count is the run's; the list is this attempt's (a list is not carried in the checkpoint).
+    let rejectedCount = earlierRejected;
+    const rejected: ContactRejection[] = [];
+    const reject = (r: ContactRejection) => {
+      rejectedCount++;
+      if (rejected.length < MAX_LISTED_REJECTIONS) rejected.push(r);
+      ctx.log.warn(`contact ${r.id} not applied: ${r.reason}`, { field: r.field });
     };
     const counts: ApplyCounts = { ...earlier };
     const handled = () => counts.created + counts.updated + counts.unchanged + counts.stale;
@@ -180,12 +234,17 @@ export const crmSync = defineIntegration({
         query: { updated_since: updatedSince, cursor: pageToken, limit: ctx.settings.pageSize },
       });
       pages++;
-      await ctx.tx((tx) => applyContacts(tx, page.data, counts));
+      const storable = storableContacts(page.data, reject);
+      await ctx.tx((tx) => applyContacts(tx, storable, counts));
       // Applied: the next attempt of this run starts here (inclusive, so contacts sharing the last
       // updated_at are read again rather than skipped).
       const last = page.data.at(-1);
       if (last)
-        await ctx.cursor.checkpoint({ updatedSince: last.updated_at, rereadFrom, tally: { ...counts, pages } } satisfies SyncCheckpoint);
+        await ctx.cursor.checkpoint({
+          updatedSince: last.updated_at,
+          rereadFrom,
+          tally: { ...counts, pages, rejectedCount },
+        } satisfies SyncCheckpoint);
       pageToken = page.next_cursor;
       ctx.progress(handled());
       ctx.log.info(`page ${pages}: ${page.data.length} contacts`, { ...counts });
@@ -194,14 +253,17 @@ export const crmSync = defineIntegration({
     const summary =
       `${ctx.dryRun ? 'Would create' : 'Created'} ${counts.created}, ${ctx.dryRun ? 'would update' : 'updated'} ${counts.updated}, ${counts.unchanged} unchanged` +
       (counts.stale ? `, ${counts.stale} older than what is applied (skipped)` : '') +
+      (rejectedCount ? `, ${rejectedCount} refused (the host cannot store them as they are; see rejected)` : '') +
       (handledEarlier ? ` (${handledEarlier} of these contacts in earlier attempts of this run)` : '');
     return {
       processed,
       summary,
       ...counts,
       pages,
+      rejectedCount,
+      rejected,
       // The share of the counts above done by earlier attempts of this run (null: not resumed).
-      earlierAttempts: ctx.run.resumedFrom ? { ...earlier, pages: earlierPages } : null,
+      earlierAttempts: ctx.run.resumedFrom ? { ...earlier, pages: earlierPages, rejectedCount: earlierRejected } : null,
     };
   },
 });
