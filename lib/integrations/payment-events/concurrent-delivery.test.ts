@@ -1,0 +1,114 @@
+import { eq } from 'drizzle-orm';
+import type { PgBoss } from 'pg-boss';
+import { Webhook } from 'standardwebhooks';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { customers, invoicePaymentHistory, invoices, webhookEvents } from '../../../db/schema';
+import { freshDatabase, type TestDatabase } from '../../../test/db';
+import { startIntakeServer } from '../../../test/fixtures/intake-server';
+import { insertPostedInvoice } from '../../../test/fixtures/invoices';
+import { startTestBoss, TEST_WORKER_OPTIONS, waitFor } from '../../../test/fixtures/platform';
+import { startPlatformWorker, type PlatformWorker } from '../../platform/execution/worker';
+import { keyringFrom } from '../../platform/governance/crypto';
+import { addWebhookSecret } from '../../platform/intake/secrets';
+import { buildRegistry } from '../../platform/registry';
+import { integrations } from '../index';
+
+/**
+ * Deliveries the provider's own retries and fan-out make concurrent, over HTTP to the intake:
+ * the same signed event posted many times at once (a retry fired while the first delivery is still
+ * in flight), and a refund and its payment's success posted at once, the refund first. Each event
+ * is stored once, applied once, and the invoice ends in the newest version of its payment.
+ */
+
+let t: TestDatabase;
+let boss: PgBoss;
+let worker: PlatformWorker;
+let server: Awaited<ReturnType<typeof startIntakeServer>>;
+let secret: string;
+const keyring = keyringFrom({ key: Buffer.alloc(32, 5).toString('base64'), keyId: 'k1' });
+const registry = buildRegistry(integrations);
+
+beforeAll(async () => {
+  t = await freshDatabase();
+  boss = await startTestBoss(t.url);
+  worker = await startPlatformWorker({ db: t.db, boss, registry, workerId: 'concurrent-worker', options: TEST_WORKER_OPTIONS });
+  const { generated } = await addWebhookSecret(t.db, keyring, { def: registry.get('payment-events')!, label: 'provider', actor: 'ada' });
+  secret = generated!;
+  server = await startIntakeServer({ db: t.db, boss, registry, keyring });
+});
+afterAll(async () => {
+  await server?.close();
+  await worker?.stop({ timeoutMs: 2_000 });
+  await boss?.stop({ graceful: false });
+  await t?.drop();
+});
+
+function deliver(event: { id: string } & Record<string, unknown>) {
+  const body = JSON.stringify(event);
+  const at = new Date();
+  return fetch(`${server.url}/hooks/payment-events`, {
+    method: 'POST',
+    headers: {
+      'content-type': 'application/json',
+      'webhook-id': event.id,
+      'webhook-timestamp': String(Math.floor(at.getTime() / 1000)),
+      'webhook-signature': new Webhook(secret).sign(event.id, at, body),
+    },
+    body,
+  });
+}
+
+const payment = (id: string, type: string, invoice: string, sequence: number) => ({
+  id,
+  type,
+  created: Math.floor(Date.now() / 1000),
+  data: { payment_id: `pay_${invoice}`, invoice_number: invoice, amount: '100.00', currency: 'EUR', sequence },
+});
+
+describe('concurrent deliveries of payment events', () => {
+  it('stores and applies an event posted 12 times at once exactly once', async () => {
+    const [customer] = await t.db.insert(customers).values({ name: 'Concurrent GmbH' }).returning();
+    await insertPostedInvoice(t.db.$client, { number: 'CONC-1', customerId: customer.id, cents: 10_000 });
+    const event = payment('evt_conc_1', 'payment.succeeded', 'CONC-1', 1);
+    const answers = await Promise.all(Array.from({ length: 12 }, () => deliver(event)));
+    const statuses = answers.map((a) => a.status);
+    const bodies = (await Promise.all(answers.map((a) => a.json()))) as { duplicate?: boolean }[];
+    console.log(`same event x12 at once: statuses ${statuses.join(',')}, duplicates answered ${bodies.filter((b) => b.duplicate).length}`);
+    // Every delivery is acknowledged (a 5xx would make the provider retry), one stored.
+    expect(statuses.every((s) => s === 200)).toBe(true);
+    expect(bodies.filter((b) => b.duplicate)).toHaveLength(11);
+    const [row] = await waitFor('the event applied', async () => {
+      const rows = await t.db.select().from(webhookEvents).where(eq(webhookEvents.eventId, 'evt_conc_1'));
+      return rows[0]?.status === 'processed' ? rows : undefined;
+    });
+    expect(row).toMatchObject({ duplicates: 11 });
+    expect(await t.db.select().from(webhookEvents).where(eq(webhookEvents.eventId, 'evt_conc_1'))).toHaveLength(1);
+    const history = await t.db.select().from(invoicePaymentHistory).where(eq(invoicePaymentHistory.eventId, 'evt_conc_1'));
+    expect(history).toHaveLength(1);
+  });
+
+  it('a refund and its payment success posted at once, the refund first, leave the invoice refunded, each applied at most once', async () => {
+    const [customer] = await t.db.insert(customers).values({ name: 'Race AB' }).returning();
+    const numbers = Array.from({ length: 10 }, (_, i) => `RACE-${i}`);
+    for (const number of numbers) await insertPostedInvoice(t.db.$client, { number, customerId: customer.id, cents: 10_000 });
+    await Promise.all(
+      numbers.flatMap((n) => [
+        deliver(payment(`evt_${n}_refund`, 'payment.refunded', n, 2)),
+        deliver(payment(`evt_${n}_success`, 'payment.succeeded', n, 1)),
+      ]),
+    );
+    await waitFor('every event handled', async () => {
+      const rows = await t.db.select().from(webhookEvents);
+      return rows.filter((r) => r.eventId.startsWith('evt_RACE')).every((r) => r.status !== 'pending') || undefined;
+    });
+    for (const n of numbers) {
+      const [invoice] = await t.db.select().from(invoices).where(eq(invoices.number, n));
+      expect({ n, status: invoice.paymentStatus, version: invoice.paymentVersion }).toEqual({ n, status: 'refunded', version: 2 });
+      const history = await t.db.select().from(invoicePaymentHistory).where(eq(invoicePaymentHistory.invoiceId, invoice.id));
+      // The refund once; the success once at most (when it was applied before the refund), never after it.
+      expect(history.filter((h) => h.eventType === 'payment.refunded')).toHaveLength(1);
+      expect(history.filter((h) => h.eventType === 'payment.succeeded').length).toBeLessThanOrEqual(1);
+      expect(history.at(-1)?.eventType).toBe('payment.refunded');
+    }
+  });
+});
