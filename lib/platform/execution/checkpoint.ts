@@ -26,7 +26,10 @@ function kindOf(value: unknown): string {
 
 /** Why `value` is not plain JSON (path and reason), or null when it is. */
 function notJson(value: unknown, path: string, seen: Set<object>, depth: number): string | null {
-  if (value === null || typeof value === 'string' || typeof value === 'boolean') return null;
+  // jsonb refuses \u0000: a value holding one could not be written (nor the run's success with it).
+  if (typeof value === 'string')
+    return value.includes('\0') ? `${path} holds a NUL character (\\u0000), which PostgreSQL cannot store` : null;
+  if (value === null || typeof value === 'boolean') return null;
   if (typeof value === 'number') return Number.isFinite(value) ? null : `${path} is ${value} (JSON has no such number)`;
   if (typeof value !== 'object') return `${path} is ${kindOf(value)}`;
   if (depth > MAX_DEPTH) return `${path} is nested deeper than ${MAX_DEPTH} levels`;
@@ -47,6 +50,7 @@ function notJson(value: unknown, path: string, seen: Set<object>, depth: number)
     }
     for (const [key, child] of Object.entries(value)) {
       if (child === undefined) continue; // dropped, as JSON.stringify does
+      if (key.includes('\0')) return `${path} has a key holding a NUL character (\\u0000), which PostgreSQL cannot store`;
       const problem = notJson(child, `${path}.${key}`, seen, depth + 1);
       if (problem) return problem;
     }

@@ -13,10 +13,13 @@ import { runNow } from '../triggers/triggers';
  * failure used to fail on the NUL, leaving the attempt open: it was taken for a lost worker,
  * re-queued without using an attempt, again and again, and the run ended "too many interruptions"
  * with the handler's error nowhere. A result holding one did the same to a success: the handler's
- * work was done again at each "interruption". The NUL is now recorded as U+FFFD.
+ * work was done again at each "interruption". The NUL is now recorded as U+FFFD. A cursor or
+ * checkpoint holding one (a page token from an external API) is refused when it is set, with the
+ * path, as other values jsonb cannot hold are.
  */
 
 let resultExecutions = 0;
+let cursorExecutions = 0;
 
 const defs = [
   defineIntegration({
@@ -45,6 +48,16 @@ const defs = [
       return { processed: 1, summary: 'booked Broken\u0000Import GmbH', rejected: [{ reference: 'A\u0000B' }] };
     },
   }),
+  defineIntegration({
+    name: 'nul-cursor',
+    description: 'Stages a cursor holding a NUL',
+    settings: z.object({}),
+    async execute(ctx) {
+      cursorExecutions++;
+      ctx.cursor.set({ pageToken: 'abc\u0000def' });
+      return { processed: 1 };
+    },
+  }),
 ] as IntegrationDefinition[];
 
 let platform: TestPlatform;
@@ -65,7 +78,7 @@ const finished = (runId: string) =>
 const attemptRows = (runId: string) =>
   platform.t.db.select().from(attempts).where(eq(attempts.runId, runId)).orderBy(asc(attempts.number), asc(attempts.startedAt));
 
-describe('a handler error or result with a NUL character', () => {
+describe('a handler error, result or cursor with a NUL character', () => {
   it('is recorded (NUL as U+FFFD) and uses up the attempts like any transient error', async () => {
     const { runId } = await runNow(platform.t.db, platform.boss, { integration: 'nul-transient', triggeredBy: 'ada' });
     const run = await finished(runId);
@@ -101,5 +114,17 @@ describe('a handler error or result with a NUL character', () => {
     // handler ran again, ten times, then the run failed.
     expect(resultExecutions).toBe(1);
     expect((await attemptRows(runId)).map((a) => a.outcome)).toEqual(['succeeded']);
+  });
+
+  it('a cursor holding a NUL is refused when staged, with a message, the handler run once', async () => {
+    const { runId } = await runNow(platform.t.db, platform.boss, { integration: 'nul-cursor', triggeredBy: 'ada' });
+    const run = await finished(runId);
+    expect(run).toMatchObject({
+      status: 'failed',
+      attemptCount: 1,
+      errorClass: 'PermanentError',
+      errorMessage: expect.stringContaining('value.pageToken holds a NUL character'),
+    });
+    expect(cursorExecutions).toBe(1);
   });
 });
