@@ -9,6 +9,7 @@ import { insertPostedInvoice } from '../../../test/fixtures/invoices';
 import { startTestBoss, TEST_WORKER_OPTIONS, waitFor } from '../../../test/fixtures/platform';
 import { startPlatformWorker, type PlatformWorker } from '../../platform/execution/worker';
 import { keyringFrom } from '../../platform/governance/crypto';
+import { replayEvents } from '../../platform/intake/events-read';
 import { addWebhookSecret } from '../../platform/intake/secrets';
 import { buildRegistry } from '../../platform/registry';
 import { integrations } from '../index';
@@ -17,7 +18,8 @@ import { integrations } from '../index';
  * Deliveries the provider's own retries and fan-out make concurrent, over HTTP to the intake:
  * the same signed event posted many times at once (a retry fired while the first delivery is still
  * in flight), and a refund and its payment's success posted at once, the refund first. Each event
- * is stored once, applied once, and the invoice ends in the newest version of its payment.
+ * is stored once, applied once, and the invoice ends in the newest version of its payment; an
+ * event that failed, was replayed, then redelivered (twice at once) is applied once.
  */
 
 let t: TestDatabase;
@@ -110,5 +112,26 @@ describe('concurrent deliveries of payment events', () => {
       expect(history.filter((h) => h.eventType === 'payment.succeeded').length).toBeLessThanOrEqual(1);
       expect(history.at(-1)?.eventType).toBe('payment.refunded');
     }
+  });
+
+  it('an event that failed, was replayed by an operator, then redelivered by the provider is applied once', async () => {
+    const event = payment('evt_late_1', 'payment.succeeded', 'LATE-1', 1);
+    expect((await deliver(event)).status).toBe(200);
+    const eventRow = async () => (await t.db.select().from(webhookEvents).where(eq(webhookEvents.eventId, 'evt_late_1')))[0];
+    // The invoice is not on the host yet: the event fails.
+    await waitFor('the event to fail', async () => ((await eventRow())?.status === 'failed' ? true : undefined));
+    const [customer] = await t.db.insert(customers).values({ name: 'Late Invoice SARL' }).returning();
+    await insertPostedInvoice(t.db.$client, { number: 'LATE-1', customerId: customer.id, cents: 10_000 });
+    await replayEvents(t.db, boss, { integration: 'payment-events', eventIds: ['evt_late_1'], actor: 'oscar' });
+    await waitFor('the replay applied', async () => ((await eventRow())?.status === 'processed' ? true : undefined));
+    // The provider had not seen a 2xx for its own reasons and delivers it again, twice at once.
+    const again = await Promise.all([deliver(event), deliver(event)]);
+    expect(again.map((a) => a.status)).toEqual([200, 200]);
+    await new Promise((resolve) => setTimeout(resolve, 1_000));
+    const [invoice] = await t.db.select().from(invoices).where(eq(invoices.number, 'LATE-1'));
+    expect(invoice).toMatchObject({ paymentStatus: 'paid', paymentVersion: 1 });
+    const history = await t.db.select().from(invoicePaymentHistory).where(eq(invoicePaymentHistory.invoiceId, invoice.id));
+    expect(history.map((h) => h.eventId)).toEqual(['evt_late_1']);
+    expect(await eventRow()).toMatchObject({ status: 'processed', replays: 1, duplicates: 2 });
   });
 });
