@@ -293,6 +293,19 @@ export function storableText(text: string): string {
   return text.includes('\0') ? text.replaceAll('\0', '\uFFFD') : text;
 }
 
+/**
+ * Plain JSON with every NUL in its strings and keys as U+FFFD: jsonb refuses `\u0000`, and a run's
+ * result or a log line's data holding one (a name from an external record) would fail the statement
+ * that records it; for the result and the last log lines, the one that records the run's success.
+ */
+export function storableJson(value: unknown): unknown {
+  if (typeof value === 'string') return storableText(value);
+  if (Array.isArray(value)) return value.map(storableJson);
+  if (value && typeof value === 'object')
+    return Object.fromEntries(Object.entries(value).map(([k, v]) => [storableText(k), storableJson(v)]));
+  return value;
+}
+
 export function errorMessage(error: unknown): string {
   if (error instanceof Error) return error.message || error.name;
   return typeof error === 'string' ? error : JSON.stringify(error);

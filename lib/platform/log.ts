@@ -1,6 +1,7 @@
 import { and, asc, eq, inArray, sql, type SQL } from 'drizzle-orm';
 import type { Database, DatabaseOrTransaction } from '../../db/client';
 import { attemptLogBatches } from '../../db/schema';
+import { storableJson, storableText } from './errors';
 import type { SecretRedactor } from './redaction';
 
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
@@ -359,10 +360,11 @@ export function attemptLogLines(rows: AttemptLogBatch[], limit: number): Map<str
 /** Log data must survive JSON: errors become { name, message }, the rest is passed through JSON. */
 function toJson(data: unknown): unknown {
   if (data === undefined) return undefined;
-  if (data instanceof Error) return { name: data.name, message: data.message };
+  if (data instanceof Error) return storableJson({ name: data.name, message: data.message });
   try {
-    return JSON.parse(JSON.stringify(data));
+    // A NUL (which jsonb refuses) would lose the batch of lines; among the last lines, the run's success.
+    return storableJson(JSON.parse(JSON.stringify(data)));
   } catch {
-    return String(data);
+    return storableText(String(data));
   }
 }

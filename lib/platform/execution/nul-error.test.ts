@@ -1,7 +1,7 @@
 import { asc, eq } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
-import { attempts, runs } from '../../../db/schema';
+import { attemptLogs, attempts, runs } from '../../../db/schema';
 import { platformEvents, startTestPlatform, waitFor, type TestPlatform } from '../../../test/fixtures/platform';
 import { defineIntegration, type IntegrationDefinition } from '../contract';
 import { PermanentError } from '../errors';
@@ -15,11 +15,13 @@ import { runNow } from '../triggers/triggers';
  * with the handler's error nowhere. A result holding one did the same to a success: the handler's
  * work was done again at each "interruption". The NUL is now recorded as U+FFFD. A cursor or
  * checkpoint holding one (a page token from an external API) is refused when it is set, with the
- * path, as other values jsonb cannot hold are.
+ * path, as other values jsonb cannot hold are. Log data holding one is stored with U+FFFD too
+ * (before: the last lines, written with the success, failed it the same way).
  */
 
 let resultExecutions = 0;
 let cursorExecutions = 0;
+let logExecutions = 0;
 
 const defs = [
   defineIntegration({
@@ -55,6 +57,16 @@ const defs = [
     async execute(ctx) {
       cursorExecutions++;
       ctx.cursor.set({ pageToken: 'abc\u0000def' });
+      return { processed: 1 };
+    },
+  }),
+  defineIntegration({
+    name: 'nul-log',
+    description: 'Logs data holding a NUL, then succeeds',
+    settings: z.object({}),
+    async execute(ctx) {
+      logExecutions++;
+      ctx.log.info('contact refused', { name: 'Broken\u0000Import GmbH' });
       return { processed: 1 };
     },
   }),
@@ -126,5 +138,15 @@ describe('a handler error, result or cursor with a NUL character', () => {
       errorMessage: expect.stringContaining('value.pageToken holds a NUL character'),
     });
     expect(cursorExecutions).toBe(1);
+  });
+
+  it('a log line whose data holds a NUL does not keep the success from being recorded', async () => {
+    const { runId } = await runNow(platform.t.db, platform.boss, { integration: 'nul-log', triggeredBy: 'ada' });
+    const run = await finished(runId);
+    expect(run).toMatchObject({ status: 'succeeded', attemptCount: 1 });
+    expect(logExecutions).toBe(1);
+    const [attempt] = await attemptRows(runId);
+    const lines = await platform.t.db.select().from(attemptLogs).where(eq(attemptLogs.attemptId, attempt.id));
+    expect(lines.find((l) => l.message === 'contact refused')?.data).toEqual({ name: 'Broken\uFFFDImport GmbH' });
   });
 });

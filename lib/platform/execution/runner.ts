@@ -14,6 +14,7 @@ import {
   isCancelledError,
   isCredentialsError,
   isDatabaseUnavailableError,
+  storableJson,
   storableText,
 } from '../errors';
 import { applyPendingEvents } from '../intake/process';
@@ -1036,19 +1037,6 @@ function jsonSafe(value: RunResult | undefined): RunResult {
   } catch {
     return { summary: storableText(String(value)) };
   }
-}
-
-/**
- * Plain JSON with every NUL in its strings and keys as U+FFFD: jsonb refuses `\u0000`, and a result
- * holding one (a name from an external record) would keep the success from being recorded at all,
- * the attempt taken for a lost worker and the handler run again.
- */
-function storableJson(value: unknown): unknown {
-  if (typeof value === 'string') return storableText(value);
-  if (Array.isArray(value)) return value.map(storableJson);
-  if (value && typeof value === 'object')
-    return Object.fromEntries(Object.entries(value).map(([k, v]) => [storableText(k), storableJson(v)]));
-  return value;
 }
 
 async function emit(deps: Pick<RunnerDeps, 'boss'>, tx: Transaction, run: Run, event: PlatformEvent) {
