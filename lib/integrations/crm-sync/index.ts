@@ -92,13 +92,14 @@ const noNul = (field: string) =>
 
 /**
  * What the host can store of a contact. One that fails (a NUL character, which PostgreSQL text
- * refuses; a missing name) is refused on its own: applied with the others it would fail its
- * page's transaction on every attempt of every run, and no contact after it would ever be synced.
- * It is passed by the position like the others and read again when it changes in the CRM.
+ * refuses; no name, which customers require) is refused on its own: applied with the others it
+ * would fail its page's transaction on every attempt of every run, and no contact after it would
+ * ever be synced. It is passed by the position like the others and read again when it changes in
+ * the CRM.
  */
 const ZStorableContact = z.object({
   id: noNul('id').min(1, 'id must not be empty'),
-  name: noNul('name').refine((v) => v.trim().length > 0, 'name must not be empty'),
+  name: noNul('name'),
   email: noNul('email').nullable(),
   country: noNul('country'),
   currency: noNul('currency'),
