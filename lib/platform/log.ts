@@ -363,7 +363,8 @@ function toJson(data: unknown): unknown {
   if (data instanceof Error) return storableJson({ name: data.name, message: data.message });
   try {
     // A NUL (which jsonb refuses) would lose the batch of lines; among the last lines, the run's success.
-    return storableJson(JSON.parse(JSON.stringify(data)));
+    const text = JSON.stringify(data);
+    return text.includes('\\u0000') ? storableJson(JSON.parse(text)) : JSON.parse(text);
   } catch {
     return storableText(String(data));
   }

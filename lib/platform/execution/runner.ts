@@ -1033,7 +1033,9 @@ async function lockRun(tx: Transaction, runId: string): Promise<Run> {
 
 function jsonSafe(value: RunResult | undefined): RunResult {
   try {
-    return storableJson(JSON.parse(JSON.stringify(value ?? {}))) as RunResult;
+    const text = JSON.stringify(value ?? {});
+    // Walked only when it holds a NUL (JSON writes it as \u0000): most results never do.
+    return (text.includes('\\u0000') ? storableJson(JSON.parse(text)) : JSON.parse(text)) as RunResult;
   } catch {
     return { summary: storableText(String(value)) };
   }
