@@ -1,88 +1,43 @@
-import { eq, sql } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { generateHostData } from '../../../db/host-data';
-import { integrations } from '../../../db/schema';
 import {
-  configure,
-  cursorOf,
-  keyring,
-  registry,
-  startHarness,
-  startShippedWorker,
-  waitForRun,
-  type Harness,
-} from '../../../test/fixtures/shipped-integrations';
-import type { PlatformWorker } from '../../platform/execution/worker';
-import { updateIntegrationConfig } from '../../platform/governance/config';
-import type { Mapping } from '../../platform/mapping';
+  exportNow,
+  LOWERCASE,
+  NO_LINES,
+  saveFixedMapping,
+  startRefusedInvoices,
+  type RefusedInvoices,
+} from '../../../test/fixtures/refused-invoices';
+import { cursorOf, waitForRun } from '../../../test/fixtures/shipped-integrations';
 import type { PlannedRequest } from '../../platform/resilience/dry-run';
 import { runNow } from '../../platform/triggers/triggers';
-import type { Rejection } from './index';
-import { defaultJournalMapping } from './mapping';
 
 /**
  * A dry-run after a real run, between an admin's mapping fix and the next real run: it plans the
  * invoices the old mapping refused (reading again from where the first was refused), books
  * nothing, sends nothing to the accounting API and leaves the cursor as it was, its note of the
  * refusals (rejectedSince) included, so the real run after it still books them, each once.
- * Same data as mapping-fix.test.ts: 30 invoices, #6 without lines, #14 with a lowercase currency.
+ * Same data as mapping-fix.test.ts (test/fixtures/refused-invoices.ts): 30 invoices, #6 without
+ * lines, #14 with a lowercase currency.
  */
 
-let h: Harness;
-let worker: PlatformWorker;
-let ordered: { id: string; number: string }[];
-const NO_LINES = 5;
-const LOWERCASE = 13;
-
-const fixedMapping: Mapping = {
-  ...defaultJournalMapping,
-  fields: defaultJournalMapping.fields.map((f) =>
-    f.target === 'account'
-      ? { ...f, expression: '$exists(lines[0].account) ? lines[0].account : "8400"' }
-      : f.target === 'lineCount'
-        ? { ...f, expression: '$max([$count(lines), 1])' }
-        : f.target === 'currency'
-          ? { ...f, expression: '$uppercase(currency)' }
-          : f,
-  ),
-};
+let h: RefusedInvoices['h'];
+let worker: RefusedInvoices['worker'];
+let ordered: RefusedInvoices['ordered'];
 
 beforeAll(async () => {
-  h = await startHarness();
-  await generateHostData(h.db, { customers: 5, invoices: 30, seed: 11 });
-  ordered = [...(await h.db.execute<{ id: string; number: string }>(sql`select id, number from invoices order by updated_at, id`))];
-  await h.db.execute(sql`delete from invoice_lines where invoice_id = ${ordered[NO_LINES].id}`);
-  await h.db.execute(sql`update invoices set currency = lower(currency) where id = ${ordered[LOWERCASE].id}`);
-  await h.db.execute(sql`update invoices set status = 'posted'`);
-  await configure(h.db, 'accounting-export', { settings: { batchSize: 10 }, retryDelays: ['1s', '1s'] });
-  worker = await startShippedWorker(h);
+  ({ h, worker, ordered } = await startRefusedInvoices());
 });
 afterAll(async () => {
   await worker?.stop({ timeoutMs: 2_000 });
   await h?.close();
 });
 
-async function exportNow() {
-  const { runId } = await runNow(h.db, h.boss, { integration: 'accounting-export', triggeredBy: 'ada@example.com' });
-  const run = await waitForRun(h.db, runId, ['succeeded']);
-  return run.result as { processed: number; rejectedCount: number; rejected: Rejection[]; alreadyBooked: number; summary: string };
-}
-
 describe('a dry-run after a real run and a mapping fix', () => {
   it('books nothing, keeps the cursor and its note of the refusals; the real run after it books the refused invoices once', async () => {
-    const first = await exportNow();
+    const first = await exportNow(h);
     expect(first.rejectedCount).toBe(2);
     expect((await h.admin.bookings()).total).toBe(28);
-    const [row] = await h.db.select({ version: integrations.version }).from(integrations).where(eq(integrations.name, 'accounting-export'));
-    const saved = await updateIntegrationConfig(h.db, {
-      integration: 'accounting-export',
-      expectedVersion: row.version,
-      patch: { mapping: fixedMapping },
-      actor: 'ada@example.com',
-      definition: registry.get('accounting-export')!,
-      keyring,
-    });
-    expect(saved.ok).toBe(true);
+    expect(await saveFixedMapping(h)).toBe(true);
 
     const cursorBefore = await cursorOf(h.db, 'accounting-export');
     // #6 was refused in the first batch: read again from the beginning.
@@ -103,7 +58,7 @@ describe('a dry-run after a real run and a mapping fix', () => {
     expect((await h.admin.requests()).accounting.total).toBe(requestsBefore);
     expect(await cursorOf(h.db, 'accounting-export')).toEqual(cursorBefore);
 
-    const after = await exportNow();
+    const after = await exportNow(h);
     const bookings = await h.admin.bookings();
     expect(after.rejected).toEqual([]);
     expect(bookings.total).toBe(30);
