@@ -12,6 +12,7 @@ import { CORRELATION_ATTRIBUTE, SpanKind, withSpan } from '../platform/observabi
 import { requestHash, withIdempotencyKey, type IdempotentAnswer } from '../platform/triggers/idempotency';
 import { boundedMessage, errorAnswer, fieldErrorsOf, knownError, unexpectedErrorAnswer, unstorableInputRefusal } from './answers';
 import { getDb } from './db';
+import { readBodyUpTo } from './read-body';
 
 type RouteContext = { params: Promise<Record<string, string>> };
 
@@ -40,21 +41,8 @@ const MAX_BODY_BYTES = 1_000_000;
 async function readBodyLimited(request: Request): Promise<string | null> {
   const declared = Number(request.headers.get('content-length') ?? '');
   if (Number.isFinite(declared) && declared > MAX_BODY_BYTES) return null;
-  if (!request.body) return '';
-  const reader = request.body.getReader();
-  const chunks: Uint8Array[] = [];
-  let size = 0;
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    size += value.byteLength;
-    if (size > MAX_BODY_BYTES) {
-      await reader.cancel().catch(() => undefined);
-      return null;
-    }
-    chunks.push(value);
-  }
-  return new TextDecoder().decode(Buffer.concat(chunks));
+  const body = await readBodyUpTo(request, MAX_BODY_BYTES);
+  return body === null ? null : new TextDecoder().decode(body);
 }
 
 /**

@@ -3,6 +3,7 @@ import { answerWebhook, METHOD_NOT_ALLOWED, remoteOf, webhookHeaders, type Webho
 import { getBoss } from '@/lib/server/boss';
 import { getDb } from '@/lib/server/db';
 import { getKeyring } from '@/lib/server/keyring';
+import { readBodyUpTo } from '@/lib/server/read-body';
 import { getRegistry } from '@/lib/server/registry';
 
 /**
@@ -14,25 +15,6 @@ import { getRegistry } from '@/lib/server/registry';
  */
 
 export const dynamic = 'force-dynamic';
-
-/** Reads at most `limit` bytes; null as soon as the body is longer (the rest is not read). */
-async function readLimited(request: Request, limit: number): Promise<Buffer | null> {
-  if (!request.body) return Buffer.alloc(0);
-  const reader = request.body.getReader();
-  const chunks: Uint8Array[] = [];
-  let size = 0;
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    size += value.byteLength;
-    if (size > limit) {
-      await reader.cancel().catch(() => undefined);
-      return null;
-    }
-    chunks.push(value);
-  }
-  return Buffer.concat(chunks);
-}
 
 function respond(answer: WebhookHttpAnswer): Response {
   return new Response(answer.body, { status: answer.status, headers: answer.headers });
@@ -47,7 +29,7 @@ export async function POST(request: Request, context: { params: Promise<{ integr
       {
         integration,
         headers,
-        readBody: (limit) => readLimited(request, limit),
+        readBody: (limit) => readBodyUpTo(request, limit),
         remote: remoteOf(headers, { trustProxy: loadEnv().TRUST_PROXY }),
       },
     ),
