@@ -174,6 +174,22 @@ export async function replayEvents(
   const pace = paced.data;
   const perRun = Math.max(1, Math.min(REPLAY_EVENTS_PER_RUN, Math.floor(params.eventsPerRun ?? REPLAY_EVENTS_PER_RUN)));
   const result = await db.transaction(async (tx) => {
+    if (params.eventIds?.length) {
+      // An id that is not an event of this integration (a typo, another integration's event) is
+      // refused, naming it, as bulk retry refuses unknown runs: nothing is replayed.
+      const ids = [...new Set(params.eventIds)];
+      const known = await tx
+        .select({ eventId: webhookEvents.eventId })
+        .from(webhookEvents)
+        .where(and(eq(webhookEvents.integration, params.integration), inArray(webhookEvents.eventId, ids)));
+      const found = new Set(known.map((k) => k.eventId));
+      const missing = ids.filter((id) => !found.has(id));
+      if (missing.length)
+        throw new AppError(
+          'not_found',
+          `No event ${missing.slice(0, 5).join(', ')}${missing.length > 5 ? ` (and ${missing.length - 5} more)` : ''} received for ${params.integration}: nothing was replayed`,
+        );
+    }
     const where = params.eventIds?.length
       ? and(eq(webhookEvents.integration, params.integration), inArray(webhookEvents.eventId, params.eventIds))
       : filterWhere(params.integration, params.filter!);
@@ -195,7 +211,7 @@ export async function replayEvents(
     if (chosen.length === 0)
       throw new AppError(
         'invalid_state',
-        'No event to replay: the chosen events are pending with a run queued to apply them, dismissed (never replayed) or do not exist',
+        'No event to replay: the chosen events are pending with a run queued to apply them, or dismissed (never replayed)',
       );
     if (chosen.length > MAX_REPLAY)
       throw new AppError(

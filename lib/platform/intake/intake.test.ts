@@ -290,6 +290,19 @@ describe('webhook intake', () => {
     await expect(replayEvents(t.db, boss, { integration: 'hooked', filter: { status: 'pending' }, actor: 'oscar' })).rejects.toThrow(
       /No event to replay/,
     );
+    // An id that was never received (a typo beside a real one) is refused, naming it; nothing is replayed.
+    const replaysBefore = (
+      await t.db.select().from(webhookEvents).where(eq(webhookEvents.integration, 'hooked')).orderBy(webhookEvents.id)
+    ).map((r) => r.replays);
+    await expect(
+      replayEvents(t.db, boss, { integration: 'hooked', eventIds: ['evt-poison', 'evt-typo', 'evt-typo'], actor: 'oscar' }),
+    ).rejects.toMatchObject({ code: 'not_found', message: 'No event evt-typo received for hooked: nothing was replayed' });
+    expect(
+      (await t.db.select().from(webhookEvents).where(eq(webhookEvents.integration, 'hooked')).orderBy(webhookEvents.id)).map(
+        (r) => r.replays,
+      ),
+    ).toEqual(replaysBefore);
+    expect(await t.db.select().from(auditLog).where(eq(auditLog.fieldName, 'events.replay'))).toHaveLength(1);
     const counts = await eventCounts(t.db, 'hooked');
     expect(counts.duplicates).toBe(1);
     expect(counts.byStatus.failed).toBe(1);
