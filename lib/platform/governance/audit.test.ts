@@ -2,8 +2,10 @@ import { randomBytes } from 'node:crypto';
 import { asc, sql } from 'drizzle-orm';
 import postgres from 'postgres';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { auditLog } from '../../../db/schema';
+import { auditLog, integrations } from '../../../db/schema';
 import { freshDatabase, type TestDatabase } from '../../../test/db';
+import { startSendingBoss } from '../../../test/fixtures/platform';
+import { openBreaker, resetBreaker } from '../resilience/breaker';
 import { appendAudit, changesSince, changesSinceQuery, fieldHistory, recordAction, verifyAuditChain } from './audit';
 
 let t: TestDatabase;
@@ -237,14 +239,75 @@ describe('audit queries', () => {
       plans.push(rows.map((r) => r['QUERY PLAN']).join('\n'));
     }
     expect(plans[0]).toMatch(/Index Scan using audit_changed_at_idx/);
-    expect(plans[1]).toMatch(/Index Scan using audit_integration_changed_at_idx/);
+    // Read in index order: no scan of the table, no sort.
+    expect(plans[0]).not.toMatch(/Seq Scan|Sort/);
+    // One integration: its index range in order, merged (not sorted) with the breaker actions on
+    // its breaker key, which are few (a sort of those alone, under their own limit).
+    expect(plans[1]).toMatch(/^Limit.*\n\s+->\s+Merge Append/);
+    expect(plans[1]).toMatch(
+      /Index Scan using audit_integration_changed_at_idx on audit_log .*\n\s+Index Cond: \(\(integration = 'crm'::text\)/,
+    );
+    expect(plans[1]).not.toMatch(/Seq Scan/);
     for (const plan of plans) {
-      // Read in index order: no scan of the table, no sort.
-      expect(plan).not.toMatch(/Seq Scan|Sort/);
       // The keyset condition is part of the index condition, not a filter over scanned rows.
       expect(plan).toMatch(/Index Cond: .*ROW\(changed_at, id\) </);
     }
     expect(await changesSince(q.db, { since: start })).toHaveLength(7);
+  });
+
+  it("lists the Open and Reset of an integration's breaker with its changes, in time order, paged", async () => {
+    const d = await freshDatabase();
+    // A reset wakes the runs the breaker deferred: it needs pg-boss's tables.
+    const boss = await startSendingBoss(d.url);
+    try {
+      await d.db.insert(integrations).values([
+        { name: 'ledger-export', breakerKey: 'ledger' },
+        { name: 'ledger-import', breakerKey: 'ledger' },
+        { name: 'crm-sync', breakerKey: 'crm-sync' },
+      ]);
+      const since = new Date(Date.now() - 1000);
+      await recordAction(d.db, { actor: 'op@example.com', integration: 'ledger-export', action: 'pause' });
+      await openBreaker(d.db, { key: 'ledger', by: 'oscar@example.com' });
+      await recordAction(d.db, { actor: 'op@example.com', integration: 'crm-sync', action: 'run_now' });
+      await resetBreaker(d.db, { key: 'ledger', by: 'ada@example.com' });
+      await openBreaker(d.db, { key: 'crm-sync', by: 'oscar@example.com' });
+      await recordAction(d.db, { actor: 'op@example.com', integration: 'ledger-export', action: 'resume' });
+
+      const names = (rows: { fieldName: string; changedBy: string }[]) => rows.map((r) => `${r.fieldName} ${r.changedBy}`);
+      const ledger = await changesSince(d.db, { since, integration: 'ledger-export' });
+      expect(names(ledger)).toEqual([
+        'resume op@example.com',
+        'breaker_reset ada@example.com',
+        'breaker_open oscar@example.com',
+        'pause op@example.com',
+      ]);
+      // The other integration sharing the breaker sees its actions too; one with another breaker does not.
+      expect(names(await changesSince(d.db, { since, integration: 'ledger-import' }))).toEqual([
+        'breaker_reset ada@example.com',
+        'breaker_open oscar@example.com',
+      ]);
+      expect(names(await changesSince(d.db, { since, integration: 'crm-sync' }))).toEqual([
+        'breaker_open oscar@example.com',
+        'run_now op@example.com',
+      ]);
+      expect(await changesSince(d.db, { since, integration: 'no-such-integration' })).toEqual([]);
+      // Filters apply to both parts; paging by key goes through both without repeating any row.
+      expect(names(await changesSince(d.db, { since, integration: 'ledger-export', actor: 'oscar@example.com' }))).toEqual([
+        'breaker_open oscar@example.com',
+      ]);
+      const paged: string[] = [];
+      let before: { changedAt: Date; id: number } | undefined;
+      for (;;) {
+        const page = await changesSince(d.db, { since, integration: 'ledger-export', limit: 1, before });
+        if (page.length === 0) break;
+        paged.push(...names(page));
+        before = { changedAt: page[0].changedAt, id: page[0].id };
+      }
+      expect(paged).toEqual(names(ledger));
+    } finally {
+      await boss.stop({ graceful: false });
+      await d.drop();
+    }
   });
 
   it('gives the history of one field, or of a group with .*', async () => {

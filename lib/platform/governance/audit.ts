@@ -1,5 +1,5 @@
 import { createHash, randomUUID } from 'node:crypto';
-import { and, eq, gte, like, or, sql, type SQL } from 'drizzle-orm';
+import { and, eq, gte, inArray, isNull, like, or, sql, type SQL } from 'drizzle-orm';
 import type { DatabaseOrTransaction } from '../../../db/client';
 import { auditLog, type AuditRow } from '../../../db/schema';
 
@@ -270,16 +270,20 @@ export interface ChangesSinceParams {
 /**
  * "What changed since T" (all integrations or one, optionally by actor and kind), newest first,
  * as one SELECT on the (changed_at, id) or (integration, changed_at, id) index with keyset paging.
+ * One integration's changes include the Open and Reset of the breaker it uses: those rows name the
+ * breaker (several integrations may share it), not an integration.
  */
 export async function changesSince(db: DatabaseOrTransaction, params: ChangesSinceParams): Promise<AuditRow[]> {
   return changesSinceQuery(db, params);
 }
 
+/** Operator actions recorded on a breaker key, not on an integration (resilience/breaker.ts). */
+const BREAKER_ACTIONS = ['breaker_open', 'breaker_reset'];
+
 /** The query behind changesSince, unexecuted (`.toSQL()` for EXPLAIN in tests and benchmarks). */
 export function changesSinceQuery(db: DatabaseOrTransaction, params: ChangesSinceParams) {
   const limit = Math.min(Math.max(Math.trunc(params.limit ?? 100), 1), 1000);
   const conditions: (SQL | undefined)[] = [gte(auditLog.changedAt, params.since)];
-  if (params.integration !== undefined) conditions.push(eq(auditLog.integration, params.integration));
   if (params.actor !== undefined) conditions.push(eq(auditLog.changedBy, params.actor));
   if (params.kind !== undefined) conditions.push(eq(auditLog.kind, params.kind));
   if (params.before) {
@@ -287,11 +291,40 @@ export function changesSinceQuery(db: DatabaseOrTransaction, params: ChangesSinc
     const cursorAt = sql`coalesce((select c.changed_at from audit_log c where c.id = ${params.before.id}), ${params.before.changedAt.toISOString()}::timestamptz)`;
     conditions.push(sql`(${auditLog.changedAt}, ${auditLog.id}) < (${cursorAt}, ${params.before.id})`);
   }
-  return db
+  if (params.integration === undefined) {
+    return db
+      .select()
+      .from(auditLog)
+      .where(and(...conditions))
+      .orderBy(...NEWEST_FIRST)
+      .limit(limit);
+  }
+  // Two index ranges, each newest first and limited, merged: the integration's own rows, and the
+  // few breaker actions (integration null) on its breaker key.
+  const own = db
     .select()
     .from(auditLog)
-    .where(and(...conditions))
+    .where(and(...conditions, eq(auditLog.integration, params.integration)))
     .orderBy(...NEWEST_FIRST)
+    .limit(limit);
+  const breaker = db
+    .select()
+    .from(auditLog)
+    .where(
+      and(
+        ...conditions,
+        isNull(auditLog.integration),
+        inArray(auditLog.fieldName, BREAKER_ACTIONS),
+        eq(auditLog.kind, 'action'),
+        sql`${auditLog.newValue}->>'key' = (select i.breaker_key from integrations i where i.name = ${params.integration})`,
+      ),
+    )
+    .orderBy(...NEWEST_FIRST)
+    .limit(limit);
+  // Fresh order terms: drizzle rewrites a set operation's column references in place.
+  return own
+    .unionAll(breaker)
+    .orderBy(sql`changed_at desc nulls last`, sql`id desc nulls last`)
     .limit(limit);
 }
 
