@@ -3,7 +3,7 @@ import { randomUUID } from 'node:crypto';
 import NextAuth, { type DefaultSession } from 'next-auth';
 import type { Role } from '../../db/schema';
 import { loadEnv, parseRoleMap } from '../env';
-import { errorMessage } from '../platform/errors';
+import { errorMessage, isDatabaseUnavailableError } from '../platform/errors';
 import { getDb } from '../server/db';
 import { authConfig } from './auth.config';
 import { roleFromClaims } from './roles';
@@ -13,7 +13,7 @@ declare module 'next-auth' {
   interface Session {
     user: { id: string; role: Role; disabled: boolean } & DefaultSession['user'];
     /** The signed-in user could not be read (the database failed): not known to be signed out. */
-    unavailable?: true;
+    unavailable?: 'database' | 'error';
   }
 }
 
@@ -81,7 +81,7 @@ export const { handlers, auth, signIn, signOut } = NextAuth({
         // database failure then told signed-in people to sign in again (401, or the sign-in page).
         // Marked instead, so guards.ts answers it as the failure it is.
         console.error(`[auth] the signed-in user could not be read: ${errorMessage(error).split('\n')[0]}`);
-        return { ...session, user: undefined as never, unavailable: true };
+        return { ...session, user: undefined as never, unavailable: isDatabaseUnavailableError(error) ? 'database' : 'error' };
       }
       const user = found?.user;
       const loginAt = typeof token.loginAt === 'number' ? token.loginAt : 0;

@@ -1,7 +1,7 @@
 import 'server-only';
 import { forbidden, redirect } from 'next/navigation';
 import type { Role } from '../../db/schema';
-import { AppError } from '../platform/errors';
+import { AppError, DatabaseUnavailableError } from '../platform/errors';
 import { auth } from './auth';
 import { hasRole } from './roles';
 
@@ -20,6 +20,8 @@ export interface SessionUser {
  */
 export async function currentUser(): Promise<SessionUser | null> {
   const session = await auth();
+  if (session?.unavailable === 'database')
+    throw new DatabaseUnavailableError('The signed-in user could not be read: the database is not answering');
   if (session?.unavailable) throw new Error('The signed-in user could not be read from the database');
   const user = session?.user;
   if (!user?.id || user.disabled) return null;

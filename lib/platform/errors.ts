@@ -259,6 +259,15 @@ export function errorClassName(error: unknown): string {
   return typeof error === 'string' ? 'Error' : 'UnknownError';
 }
 
+/**
+ * The database could not be reached where the driver's error cannot travel with the failure (the
+ * session check, lib/auth: Auth.js's session object carries only a flag): an outage, as
+ * isDatabaseUnavailableError tells, answered 503 by the API and the console's actions.
+ */
+export class DatabaseUnavailableError extends Error {
+  override name = 'DatabaseUnavailableError';
+}
+
 const DATABASE_CONNECTION_CODES = new Set(['CONNECTION_CLOSED', 'CONNECTION_ENDED', 'CONNECTION_DESTROYED', 'CONNECT_TIMEOUT']);
 const SOCKET_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH']);
 
@@ -272,6 +281,7 @@ const SOCKET_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'ETIMEDOUT'
 export function isDatabaseUnavailableError(error: unknown): boolean {
   let inQuery = false;
   for (let current = error, depth = 0; current && typeof current === 'object' && depth < 8; depth++) {
+    if (current instanceof DatabaseUnavailableError) return true;
     const e = current as { name?: unknown; code?: unknown; cause?: unknown; constructor?: { name?: string } };
     if (branded(e, TRANSIENT) || branded(e, PERMANENT) || branded(e, HTTP)) return false;
     const code = typeof e.code === 'string' ? e.code : '';

@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { z } from 'zod';
-import { AppError } from '../platform/errors';
+import { AppError, DatabaseUnavailableError, isDatabaseUnavailableError } from '../platform/errors';
 import { boundedMessage, errorAnswer, failureAnswer, fieldErrorsOf, knownError, unstorableInputRefusal } from './answers';
 
 afterEach(() => vi.restoreAllMocks());
@@ -51,6 +51,22 @@ describe('knownError: the one recogniser', () => {
     expect(log.mock.calls[0][0]).toBe('[action] ref ref-1:');
     expect(log.mock.calls[0][1]).toBe(lookalike);
     expect(failureAnswer(new AppError('orphaned', 'not registered'), 'ref-3', 'api')).toEqual({ status: 409, error: 'not registered' });
+    expect(log).toHaveBeenCalledTimes(2);
+  });
+});
+
+describe('the database unavailable', () => {
+  it('answers 503, try again, when the session check could not reach the database; other session failures stay 500', () => {
+    const log = vi.spyOn(console, 'error').mockImplementation(() => {});
+    const outage = new DatabaseUnavailableError('The signed-in user could not be read: the database is not answering');
+    expect(failureAnswer(outage, 'ref-4', 'api')).toEqual({
+      status: 503,
+      error:
+        "Junction's database is not answering (ref ref-4). Try again in a minute; if it persists, quote the ref to whoever runs Junction.",
+    });
+    expect(failureAnswer(new Error('The signed-in user could not be read from the database'), 'ref-5', 'action').status).toBe(500);
+    // Recognised wherever it is wrapped (a cause of a cause).
+    expect(isDatabaseUnavailableError(new Error('wrapped', { cause: new Error('again', { cause: outage }) }))).toBe(true);
     expect(log).toHaveBeenCalledTimes(2);
   });
 });
