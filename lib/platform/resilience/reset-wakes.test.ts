@@ -64,6 +64,38 @@ async function deferredAnHour(runId: string) {
   );
 }
 
+/**
+ * A later run of `integration`, deferred earlier and due now: delivered, it is not its turn (a run
+ * ahead has started), so the runner defers it again, with a new job, to the time the run ahead is due.
+ */
+async function deferredForItsTurn(integration: string, correlationId: string) {
+  const { t, boss } = p;
+  const jobId = randomUUID();
+  const [behind] = await t.db
+    .insert(runs)
+    .values({
+      integration,
+      trigger: 'manual',
+      triggeredBy: 'test',
+      correlationId,
+      status: 'deferred',
+      maxAttempts: 2,
+      jobId,
+      nextAttemptAt: new Date(),
+    })
+    .returning();
+  await sendRunJob(boss, t.db, { runId: behind.id, jobId, integration });
+  const turnDeferred = await waitFor(
+    'the later run to be deferred for its turn',
+    async () => {
+      const [row] = await t.db.select().from(runs).where(eq(runs.id, behind.id));
+      return row.status === 'deferred' && row.jobId !== jobId ? row : undefined;
+    },
+    10_000,
+  );
+  return { behind, turnDeferred };
+}
+
 it('resetting a breaker starts the runs it deferred, of every integration sharing it, now', async () => {
   const { t, boss } = p;
   await openBreaker(t.db, { key: 'ledger', by: 'lead@example.com', until: new Date(Date.now() + 60 * 60_000), boss });
@@ -120,29 +152,7 @@ it('a reset wakes only the runs its breaker deferred, not a run deferred for its
   );
   // A later ledger-sync run deferred by the breaker earlier, due now: delivered, it is not its turn
   // (the run ahead has started), so the runner defers it again, to the time the run ahead is due.
-  const jobId = randomUUID();
-  const [behind] = await t.db
-    .insert(runs)
-    .values({
-      integration: 'ledger-sync',
-      trigger: 'manual',
-      triggeredBy: 'test',
-      correlationId: 'corr-behind',
-      status: 'deferred',
-      maxAttempts: 2,
-      jobId,
-      nextAttemptAt: new Date(),
-    })
-    .returning();
-  await sendRunJob(boss, t.db, { runId: behind.id, jobId, integration: 'ledger-sync' });
-  const turnDeferred = await waitFor(
-    'the later run to be deferred for its turn',
-    async () => {
-      const [row] = await t.db.select().from(runs).where(eq(runs.id, behind.id));
-      return row.status === 'deferred' && row.jobId !== jobId ? row : undefined;
-    },
-    10_000,
-  );
+  const { behind, turnDeferred } = await deferredForItsTurn('ledger-sync', 'corr-behind');
   expect(turnDeferred.nextAttemptAt!.getTime()).toBe(waiting.nextAttemptAt!.getTime());
 
   // And a run deferred by the open breaker.
@@ -190,29 +200,7 @@ it('a reset also wakes a run deferred for its turn behind a run the breaker defe
   const byBreaker = await deferredAnHour(ahead.runId);
 
   // A later run delivered meanwhile waits for its turn behind it, to the same time.
-  const jobId = randomUUID();
-  const [behind] = await t.db
-    .insert(runs)
-    .values({
-      integration: 'ledger-ops',
-      trigger: 'manual',
-      triggeredBy: 'test',
-      correlationId: 'corr-behind-ops',
-      status: 'deferred',
-      maxAttempts: 2,
-      jobId,
-      nextAttemptAt: new Date(),
-    })
-    .returning();
-  await sendRunJob(boss, t.db, { runId: behind.id, jobId, integration: 'ledger-ops' });
-  const turnDeferred = await waitFor(
-    'the later run to be deferred for its turn',
-    async () => {
-      const [row] = await t.db.select().from(runs).where(eq(runs.id, behind.id));
-      return row.status === 'deferred' && row.jobId !== jobId ? row : undefined;
-    },
-    10_000,
-  );
+  const { behind, turnDeferred } = await deferredForItsTurn('ledger-ops', 'corr-behind-ops');
   expect(turnDeferred.nextAttemptAt!.getTime()).toBe(byBreaker.nextAttemptAt!.getTime());
 
   // The reset wakes the run ahead (its last attempt fails: the run fails), and the one behind it
