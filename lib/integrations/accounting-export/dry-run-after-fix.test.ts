@@ -1,12 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import {
-  exportNow,
-  LOWERCASE,
-  NO_LINES,
-  saveFixedMapping,
-  startRefusedInvoices,
-  type RefusedInvoices,
-} from '../../../test/fixtures/refused-invoices';
+import type { ExportTest } from '../../../test/fixtures/export-test';
+import { exportNow, LOWERCASE, NO_LINES, saveFixedMapping, startRefusedInvoices } from '../../../test/fixtures/refused-invoices';
 import { cursorOf, waitForRun } from '../../../test/fixtures/shipped-integrations';
 import type { PlannedRequest } from '../../platform/resilience/dry-run';
 import { runNow } from '../../platform/triggers/triggers';
@@ -20,17 +14,11 @@ import { runNow } from '../../platform/triggers/triggers';
  * lines, #14 with a lowercase currency.
  */
 
-let h: RefusedInvoices['h'];
-let worker: RefusedInvoices['worker'];
-let ordered: RefusedInvoices['ordered'];
+let h: ExportTest;
+let ordered: { id: string; number: string }[];
 
-beforeAll(async () => {
-  ({ h, worker, ordered } = await startRefusedInvoices());
-});
-afterAll(async () => {
-  await worker?.stop({ timeoutMs: 2_000 });
-  await h?.close();
-});
+beforeAll(async () => void ({ h, ordered } = await startRefusedInvoices()));
+afterAll(() => h?.close());
 
 describe('a dry-run after a real run and a mapping fix', () => {
   it('books nothing, keeps the cursor and its note of the refusals; the real run after it books the refused invoices once', async () => {

@@ -1,16 +1,9 @@
 import { asc, eq } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { generateHostData } from '../../../db/host-data';
 import { attempts } from '../../../db/schema';
+import { startExportTest, type ExportTest } from '../../../test/fixtures/export-test';
 import { editInvoice, exactlyOnceReport, invoiceVersions } from '../../../test/fixtures/invoices';
-import {
-  configure,
-  spawnWorkerProcess,
-  startHarness,
-  waitForRun,
-  type Harness,
-  type WorkerProcess,
-} from '../../../test/fixtures/shipped-integrations';
+import { waitForRun } from '../../../test/fixtures/shipped-integrations';
 import { waitFor } from '../../../test/fixtures/wait';
 import { runNow } from '../../platform/triggers/triggers';
 
@@ -25,29 +18,22 @@ import { runNow } from '../../platform/triggers/triggers';
  */
 
 const INVOICES = 1_000;
-let h: Harness;
-const workers: WorkerProcess[] = [];
+let h: ExportTest;
 
 beforeAll(async () => {
-  h = await startHarness({ seed: 13 });
-  await generateHostData(h.db, { customers: 25, invoices: INVOICES, seed: 13 });
-  await configure(h.db, 'accounting-export', {
-    settings: { batchSize: 50 },
-    retryDelays: ['1s', '2s', '2s'],
-    breakerFailures: 3,
-    breakerCooldown: '2s',
+  h = await startExportTest({
+    seed: 13,
+    hostData: { customers: 25, invoices: INVOICES, seed: 13 },
+    exportConfig: { settings: { batchSize: 50 }, retryDelays: ['1s', '2s', '2s'], breakerFailures: 3, breakerCooldown: '2s' },
+    worker: 'processes',
   });
 }, 120_000);
-afterAll(async () => {
-  await Promise.allSettled(workers.map((w) => w.kill()));
-  await h?.close();
-});
+afterAll(() => h?.close());
 
 describe('an invoice edited between attempts after a worker is killed', () => {
   it("books every version at most once and the edited invoice's latest version in the next run", async () => {
     await h.admin.setFaults('accounting', { latencyMs: 400 });
-    const first = await spawnWorkerProcess(h, 'first');
-    workers.push(first);
+    const first = await h.spawnWorker('first');
     const { runId } = await runNow(h.db, h.boss, { integration: 'accounting-export', triggeredBy: 'ada@example.com' });
 
     await waitFor('400 invoices to be booked', async () => (await h.admin.bookings()).total >= 400, 120_000);
@@ -59,8 +45,7 @@ describe('an invoice edited between attempts after a worker is killed', () => {
     const [{ id: editedId }] = await h.db.$client<{ id: string }[]>`select id from invoices where number = ${edited.reference}`;
     await editInvoice(h.db.$client, editedId);
 
-    const second = await spawnWorkerProcess(h, 'second');
-    workers.push(second);
+    await h.spawnWorker('second');
     const run = await waitForRun(h.db, runId, ['succeeded'], 180_000);
     const rows = await h.db.select().from(attempts).where(eq(attempts.runId, runId)).orderBy(asc(attempts.startedAt));
     const used = rows.filter((a) => a.outcome !== 'deferred');

@@ -1,11 +1,10 @@
 import { asc, eq } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { generateHostData } from '../../../db/host-data';
 import { attempts } from '../../../db/schema';
+import { startExportTest, type ExportTest } from '../../../test/fixtures/export-test';
 import { editInvoice, exactlyOnceReport, invoiceVersions } from '../../../test/fixtures/invoices';
-import { configure, startHarness, startShippedWorker, waitForRun, type Harness } from '../../../test/fixtures/shipped-integrations';
+import { waitForRun } from '../../../test/fixtures/shipped-integrations';
 import { waitFor } from '../../../test/fixtures/wait';
-import type { PlatformWorker } from '../../platform/execution/worker';
 import { runNow } from '../../platform/triggers/triggers';
 
 /**
@@ -17,24 +16,16 @@ import { runNow } from '../../platform/triggers/triggers';
  */
 
 const INVOICES = 1_000;
-let h: Harness;
-let worker: PlatformWorker;
+let h: ExportTest;
 
 beforeAll(async () => {
-  h = await startHarness({ seed: 31 });
-  await generateHostData(h.db, { customers: 25, invoices: INVOICES, seed: 31 });
-  await configure(h.db, 'accounting-export', {
-    settings: { batchSize: 50 },
-    retryDelays: ['1s', '1s', '2s'],
-    breakerFailures: 3,
-    breakerCooldown: '2s',
+  h = await startExportTest({
+    seed: 31,
+    hostData: { customers: 25, invoices: INVOICES, seed: 31 },
+    exportConfig: { settings: { batchSize: 50 }, retryDelays: ['1s', '1s', '2s'], breakerFailures: 3, breakerCooldown: '2s' },
   });
-  worker = await startShippedWorker(h);
 }, 120_000);
-afterAll(async () => {
-  await worker?.stop({ timeoutMs: 2_000 });
-  await h?.close();
-});
+afterAll(() => h?.close());
 
 describe('an invoice edited during an outage of the accounting API', () => {
   it('books every version at most once; the retried attempt resumes from the checkpoint', async () => {

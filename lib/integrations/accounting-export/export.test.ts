@@ -1,15 +1,7 @@
 import { sql } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { generateHostData } from '../../../db/host-data';
-import {
-  configure,
-  cursorOf,
-  startHarness,
-  startShippedWorker,
-  waitForRun,
-  type Harness,
-} from '../../../test/fixtures/shipped-integrations';
-import type { PlatformWorker } from '../../platform/execution/worker';
+import { startExportTest, type ExportTest } from '../../../test/fixtures/export-test';
+import { cursorOf, waitForRun } from '../../../test/fixtures/shipped-integrations';
 import type { PlannedRequest } from '../../platform/resilience/dry-run';
 import { runNow } from '../../platform/triggers/triggers';
 import type { Rejection } from './index';
@@ -26,8 +18,7 @@ import type { Rejection } from './index';
  *   #42, #43 lowercase currency -> the API rejects the whole last batch (422): nothing blocks the run
  */
 
-let h: Harness;
-let worker: PlatformWorker;
+let h: ExportTest;
 let ordered: { id: string; number: string }[];
 const posted = () => ordered.filter((_, i) => i !== 20);
 const MAPPING_REJECTED = 5;
@@ -36,20 +27,19 @@ const DRAFT = 20;
 const API_CURRENCY = [41, 42];
 
 beforeAll(async () => {
-  h = await startHarness();
-  await generateHostData(h.db, { customers: 6, invoices: 43, seed: 3 });
-  ordered = [...(await h.db.execute<{ id: string; number: string }>(sql`select id, number from invoices order by updated_at, id`))];
-  await h.db.execute(sql`delete from invoice_lines where invoice_id = ${ordered[MAPPING_REJECTED].id}`);
-  await h.db.execute(sql`update invoices set gross_total = gross_total + 1 where id = ${ordered[API_GROSS].id}`);
-  await h.db.execute(sql`update invoices set status = 'draft' where id = ${ordered[DRAFT].id}`);
-  for (const i of API_CURRENCY) await h.db.execute(sql`update invoices set currency = lower(currency) where id = ${ordered[i].id}`);
-  await configure(h.db, 'accounting-export', { settings: { batchSize: 10 }, retryDelays: ['1s', '1s'], breakerCooldown: '2s' });
-  worker = await startShippedWorker(h);
+  h = await startExportTest({
+    hostData: { customers: 6, invoices: 43, seed: 3 },
+    prepare: async ({ db }) => {
+      ordered = [...(await db.execute<{ id: string; number: string }>(sql`select id, number from invoices order by updated_at, id`))];
+      await db.execute(sql`delete from invoice_lines where invoice_id = ${ordered[MAPPING_REJECTED].id}`);
+      await db.execute(sql`update invoices set gross_total = gross_total + 1 where id = ${ordered[API_GROSS].id}`);
+      await db.execute(sql`update invoices set status = 'draft' where id = ${ordered[DRAFT].id}`);
+      for (const i of API_CURRENCY) await db.execute(sql`update invoices set currency = lower(currency) where id = ${ordered[i].id}`);
+    },
+    exportConfig: { settings: { batchSize: 10 }, retryDelays: ['1s', '1s'], breakerCooldown: '2s' },
+  });
 });
-afterAll(async () => {
-  await worker?.stop({ timeoutMs: 2_000 });
-  await h?.close();
-});
+afterAll(() => h?.close());
 
 describe('accounting-export dry-run', () => {
   it('plans one POST per batch with its entries and idempotency key, books nothing and keeps the watermark', async () => {

@@ -2,9 +2,9 @@ import { asc, eq, inArray } from 'drizzle-orm';
 import postgres from 'postgres';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { attemptLogs, attempts, customers } from '../../../db/schema';
+import { startExportTest, type ExportTest } from '../../../test/fixtures/export-test';
 import { editInvoice, exactlyOnceReport, insertPostedInvoice, invoiceVersions } from '../../../test/fixtures/invoices';
-import { startHarness, startShippedWorker, waitForRun, type Harness } from '../../../test/fixtures/shipped-integrations';
-import type { PlatformWorker } from '../../platform/execution/worker';
+import { waitForRun } from '../../../test/fixtures/shipped-integrations';
 import { runNow } from '../../platform/triggers/triggers';
 
 /**
@@ -15,23 +15,24 @@ import { runNow } from '../../platform/triggers/triggers';
  * (ctx.captureBound), says so in its log, and the next run books the late invoice and the rest.
  */
 
-let h: Harness;
-let worker: PlatformWorker;
+let h: ExportTest;
 let host: postgres.Sql;
 let customerId: string;
 
 beforeAll(async () => {
-  h = await startHarness({ seed: 77 });
-  [{ id: customerId }] = await h.db
-    .insert(customers)
-    .values({ name: 'Late Commit GmbH', country: 'DE', currency: 'EUR' })
-    .returning({ id: customers.id });
-  for (let i = 1; i <= 20; i++) await insertPostedInvoice(h.db.$client, { number: `INV-LC-${String(i).padStart(3, '0')}`, customerId });
+  h = await startExportTest({
+    seed: 77,
+    prepare: async ({ db }) => {
+      [{ id: customerId }] = await db
+        .insert(customers)
+        .values({ name: 'Late Commit GmbH', country: 'DE', currency: 'EUR' })
+        .returning({ id: customers.id });
+      for (let i = 1; i <= 20; i++) await insertPostedInvoice(db.$client, { number: `INV-LC-${String(i).padStart(3, '0')}`, customerId });
+    },
+  });
   host = postgres(h.t.url, { max: 1, onnotice: () => {}, connection: { application_name: 'host-app-checkout' } });
-  worker = await startShippedWorker(h);
 }, 120_000);
 afterAll(async () => {
-  await worker?.stop({ timeoutMs: 2_000 });
   await host?.end();
   await h?.close();
 });

@@ -1,9 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { generateHostData } from '../../../db/host-data';
+import { startExportTest, type ExportTest } from '../../../test/fixtures/export-test';
 import { editInvoice, exactlyOnceReport, invoiceVersions } from '../../../test/fixtures/invoices';
-import { configure, startHarness, startShippedWorker, waitForRun, type Harness } from '../../../test/fixtures/shipped-integrations';
+import { waitForRun } from '../../../test/fixtures/shipped-integrations';
 import { waitFor } from '../../../test/fixtures/wait';
-import type { PlatformWorker } from '../../platform/execution/worker';
 import { runNow } from '../../platform/triggers/triggers';
 
 /**
@@ -15,24 +14,16 @@ import { runNow } from '../../platform/triggers/triggers';
  */
 
 const INVOICES = 40;
-let h: Harness;
-let worker: PlatformWorker;
+let h: ExportTest;
 
 beforeAll(async () => {
-  h = await startHarness({ seed: 53 });
-  await generateHostData(h.db, { customers: 5, invoices: INVOICES, seed: 53 });
-  await configure(h.db, 'accounting-export', {
-    settings: { batchSize: 10 },
-    retryDelays: ['1s', '1s'],
-    breakerFailures: 5,
-    breakerCooldown: '2s',
+  h = await startExportTest({
+    seed: 53,
+    hostData: { customers: 5, invoices: INVOICES, seed: 53 },
+    exportConfig: { settings: { batchSize: 10 }, retryDelays: ['1s', '1s'], breakerFailures: 5, breakerCooldown: '2s' },
   });
-  worker = await startShippedWorker(h);
 }, 120_000);
-afterAll(async () => {
-  await worker?.stop({ timeoutMs: 2_000 });
-  await h?.close();
-});
+afterAll(() => h?.close());
 
 describe('a batch booked by the accounting API whose answer is lost', () => {
   it('is answered from the idempotency store on retry; an invoice edited meanwhile is booked in each version once', async () => {

@@ -1,12 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import {
-  exportNow,
-  LOWERCASE,
-  NO_LINES,
-  saveFixedMapping,
-  startRefusedInvoices,
-  type RefusedInvoices,
-} from '../../../test/fixtures/refused-invoices';
+import type { ExportTest } from '../../../test/fixtures/export-test';
+import { exportNow, LOWERCASE, NO_LINES, saveFixedMapping, startRefusedInvoices } from '../../../test/fixtures/refused-invoices';
 
 /**
  * The latest version of every record is eventually delivered, also when the record was rejected
@@ -16,17 +10,11 @@ import {
  * the fix: test/fixtures/refused-invoices.ts.
  */
 
-let h: RefusedInvoices['h'];
-let worker: RefusedInvoices['worker'];
-let ordered: RefusedInvoices['ordered'];
+let h: ExportTest;
+let ordered: { id: string; number: string }[];
 
-beforeAll(async () => {
-  ({ h, worker, ordered } = await startRefusedInvoices());
-});
-afterAll(async () => {
-  await worker?.stop({ timeoutMs: 2_000 });
-  await h?.close();
-});
+beforeAll(async () => void ({ h, ordered } = await startRefusedInvoices()));
+afterAll(() => h?.close());
 
 describe('an invoice rejected because of the mapping', () => {
   it('is booked, once, by the first run after an admin fixes the mapping; nothing else is booked twice', async () => {

@@ -1,20 +1,11 @@
 import { asc, eq, sql } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { generateHostData } from '../../../db/host-data';
 import { alerts, attempts, incidents } from '../../../db/schema';
+import { startExportTest, type ExportTest } from '../../../test/fixtures/export-test';
 import { waitFor } from '../../../test/fixtures/platform';
-import {
-  configure,
-  keyring,
-  runOf,
-  startHarness,
-  startShippedWorker,
-  waitForRun,
-  type Harness,
-} from '../../../test/fixtures/shipped-integrations';
+import { keyring, runOf, waitForRun } from '../../../test/fixtures/shipped-integrations';
 import { startAlerting } from '../../platform/alerts';
 import { createChannel } from '../../platform/alerts/channels';
-import type { PlatformWorker } from '../../platform/execution/worker';
 import { getBreaker } from '../../platform/resilience/breaker';
 import { runNow } from '../../platform/triggers/triggers';
 
@@ -28,18 +19,13 @@ import { runNow } from '../../platform/triggers/triggers';
  */
 
 const INVOICES = 300;
-let h: Harness;
-let worker: PlatformWorker;
+let h: ExportTest;
 let alerting: { stop(): Promise<void> };
 
 beforeAll(async () => {
-  h = await startHarness();
-  await generateHostData(h.db, { customers: 10, invoices: INVOICES, seed: 5 });
-  await configure(h.db, 'accounting-export', {
-    settings: { batchSize: 50 },
-    retryDelays: ['1s', '1s', '1s'],
-    breakerFailures: 3,
-    breakerCooldown: '10s',
+  h = await startExportTest({
+    hostData: { customers: 10, invoices: INVOICES, seed: 5 },
+    exportConfig: { settings: { batchSize: 50 }, retryDelays: ['1s', '1s', '1s'], breakerFailures: 3, breakerCooldown: '10s' },
   });
   const channel = await createChannel(h.db, {
     input: { type: 'webhook', name: 'ops', url: `${h.sandbox.url}/catcher/webhook/ops` },
@@ -57,10 +43,8 @@ beforeAll(async () => {
     sendTimeoutMs: 5_000,
     log: () => {},
   });
-  worker = await startShippedWorker(h);
 });
 afterAll(async () => {
-  await worker?.stop({ timeoutMs: 2_000 });
   await alerting?.stop();
   await h?.close();
 });

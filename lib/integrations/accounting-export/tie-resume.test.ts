@@ -1,11 +1,10 @@
 import { eq } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { generateHostData } from '../../../db/host-data';
 import { attempts } from '../../../db/schema';
+import { startExportTest, type ExportTest } from '../../../test/fixtures/export-test';
 import { editInvoice, exactlyOnceReport, invoiceVersions } from '../../../test/fixtures/invoices';
-import { configure, startHarness, startShippedWorker, waitForRun, type Harness } from '../../../test/fixtures/shipped-integrations';
+import { waitForRun } from '../../../test/fixtures/shipped-integrations';
 import { waitFor } from '../../../test/fixtures/wait';
-import type { PlatformWorker } from '../../platform/execution/worker';
 import { runNow } from '../../platform/triggers/triggers';
 
 /**
@@ -18,26 +17,18 @@ import { runNow } from '../../platform/triggers/triggers';
  */
 
 const INVOICES = 150;
-let h: Harness;
-let worker: PlatformWorker;
+let h: ExportTest;
 
 beforeAll(async () => {
-  h = await startHarness({ seed: 47 });
-  await generateHostData(h.db, { customers: 10, invoices: INVOICES, seed: 47 });
-  // The bulk posting: every posted invoice in one statement, one updated_at.
-  await h.db.$client`update invoices set updated_at = now() where status = 'posted'`;
-  await configure(h.db, 'accounting-export', {
-    settings: { batchSize: 20 },
-    retryDelays: ['1s', '1s', '2s'],
-    breakerFailures: 3,
-    breakerCooldown: '2s',
+  h = await startExportTest({
+    seed: 47,
+    hostData: { customers: 10, invoices: INVOICES, seed: 47 },
+    // The bulk posting: every posted invoice in one statement, one updated_at.
+    prepare: async ({ db }) => void (await db.$client`update invoices set updated_at = now() where status = 'posted'`),
+    exportConfig: { settings: { batchSize: 20 }, retryDelays: ['1s', '1s', '2s'], breakerFailures: 3, breakerCooldown: '2s' },
   });
-  worker = await startShippedWorker(h);
 }, 120_000);
-afterAll(async () => {
-  await worker?.stop({ timeoutMs: 2_000 });
-  await h?.close();
-});
+afterAll(() => h?.close());
 
 describe('a run resumed inside a group of invoices sharing one updated_at', () => {
   it('books every invoice of the group once, the edited ones in their latest version', async () => {

@@ -1,10 +1,9 @@
 import { eq } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { generateHostData } from '../../../db/host-data';
 import { attempts } from '../../../db/schema';
-import { configure, runOf, startHarness, startShippedWorker, waitForRun, type Harness } from '../../../test/fixtures/shipped-integrations';
+import { startExportTest, type ExportTest } from '../../../test/fixtures/export-test';
+import { runOf, waitForRun } from '../../../test/fixtures/shipped-integrations';
 import { waitFor } from '../../../test/fixtures/wait';
-import type { PlatformWorker } from '../../platform/execution/worker';
 import { runNow } from '../../platform/triggers/triggers';
 
 /**
@@ -15,21 +14,17 @@ import { runNow } from '../../platform/triggers/triggers';
  * the exactly-once model's (timeouts there).
  */
 
-let h: Harness;
-let worker: PlatformWorker;
+let h: ExportTest;
 const INVOICES = 100;
 
 beforeAll(async () => {
-  h = await startHarness();
-  await generateHostData(h.db, { customers: 5, invoices: INVOICES, seed: 21 });
-  await h.db.$client`update invoices set status = 'posted'`;
-  await configure(h.db, 'accounting-export', { settings: { batchSize: 10 }, retryDelays: ['1s', '1s'], breakerFailures: 50 });
-  worker = await startShippedWorker(h);
+  h = await startExportTest({
+    hostData: { customers: 5, invoices: INVOICES, seed: 21 },
+    prepare: async ({ db }) => void (await db.$client`update invoices set status = 'posted'`),
+    exportConfig: { settings: { batchSize: 10 }, retryDelays: ['1s', '1s'], breakerFailures: 50 },
+  });
 });
-afterAll(async () => {
-  await worker?.stop({ timeoutMs: 2_000 });
-  await h?.close();
-});
+afterAll(() => h?.close());
 
 describe('an OAuth2 token that expires mid-run', () => {
   it('re-sends the refused batch with a new token in the same attempt; every invoice is booked once', async () => {

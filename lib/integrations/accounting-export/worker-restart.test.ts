@@ -1,18 +1,9 @@
 import { asc, eq, sql } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { generateHostData } from '../../../db/host-data';
 import { attempts } from '../../../db/schema';
+import { startExportTest, type ExportTest } from '../../../test/fixtures/export-test';
 import { waitFor } from '../../../test/fixtures/platform';
-import {
-  configure,
-  cursorOf,
-  runOf,
-  spawnWorkerProcess,
-  startHarness,
-  waitForRun,
-  type Harness,
-  type WorkerProcess,
-} from '../../../test/fixtures/shipped-integrations';
+import { cursorOf, runOf, waitForRun } from '../../../test/fixtures/shipped-integrations';
 import { runNow } from '../../platform/triggers/triggers';
 
 /**
@@ -26,30 +17,22 @@ import { runNow } from '../../platform/triggers/triggers';
 
 const INVOICES = 1_000;
 const ERROR_RATE = 0.2;
-let h: Harness;
-let first: WorkerProcess | undefined;
-let second: WorkerProcess | undefined;
+let h: ExportTest;
 
 beforeAll(async () => {
-  h = await startHarness({ seed: 24 });
-  await generateHostData(h.db, { customers: 25, invoices: INVOICES, seed: 20 });
-  await configure(h.db, 'accounting-export', {
-    settings: { batchSize: 50 },
-    retryDelays: ['1s', '2s', '2s', '3s'],
-    breakerFailures: 3,
-    breakerCooldown: '2s',
+  h = await startExportTest({
+    seed: 24,
+    hostData: { customers: 25, invoices: INVOICES, seed: 20 },
+    exportConfig: { settings: { batchSize: 50 }, retryDelays: ['1s', '2s', '2s', '3s'], breakerFailures: 3, breakerCooldown: '2s' },
+    worker: 'processes',
   });
 });
-afterAll(async () => {
-  await first?.kill();
-  await second?.stop();
-  await h?.close();
-});
+afterAll(() => h?.close());
 
 describe('accounting-export through worker processes', () => {
   it('books every invoice exactly once across 20 % injected 5xx errors and a worker killed mid-run', async () => {
     await h.admin.setFaults('accounting', { errorRate: ERROR_RATE, latencyMs: 200 });
-    first = await spawnWorkerProcess(h, 'first');
+    const first = await h.spawnWorker('first');
     const { runId } = await runNow(h.db, h.boss, { integration: 'accounting-export', triggeredBy: 'ada@example.com' });
 
     // Mid-run: a few batches are booked; then the API stops answering so the worker is caught inside a batch.
@@ -77,7 +60,7 @@ describe('accounting-export through worker processes', () => {
     const bookedBeforeKill = (await h.admin.bookings()).distinctReferences;
     expect(bookedBeforeKill).toBeLessThan(INVOICES);
     await h.admin.setFaults('accounting', { errorRate: ERROR_RATE, latencyMs: 20 });
-    second = await spawnWorkerProcess(h, 'second');
+    const second = await h.spawnWorker('second');
 
     const run = await waitForRun(h.db, runId, ['succeeded'], 120_000);
     const rows = await h.db.select().from(attempts).where(eq(attempts.runId, runId)).orderBy(asc(attempts.startedAt));
