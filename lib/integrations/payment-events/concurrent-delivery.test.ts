@@ -1,17 +1,10 @@
 import { eq } from 'drizzle-orm';
-import type { PgBoss } from 'pg-boss';
-import { Webhook } from 'standardwebhooks';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { customers, invoicePaymentHistory, invoices, webhookEvents } from '../../../db/schema';
-import { freshDatabase, type TestDatabase } from '../../../test/db';
-import { startIntakeServer } from '../../../test/fixtures/intake-server';
+import { standardWebhookHeaders, startIntakeTest, type IntakeTest } from '../../../test/fixtures/intake-test';
 import { insertPostedInvoice } from '../../../test/fixtures/invoices';
-import { startTestBoss, TEST_WORKER_OPTIONS, waitFor } from '../../../test/fixtures/platform';
-import { startPlatformWorker, type PlatformWorker } from '../../platform/execution/worker';
-import { keyringFrom } from '../../platform/governance/crypto';
+import { waitFor } from '../../../test/fixtures/platform';
 import { replayEvents } from '../../platform/intake/events-read';
-import { addWebhookSecret } from '../../platform/intake/secrets';
-import { buildRegistry } from '../../platform/registry';
 import { integrations } from '../index';
 
 /**
@@ -22,42 +15,25 @@ import { integrations } from '../index';
  * event that failed, was replayed, then redelivered (twice at once) is applied once.
  */
 
-let t: TestDatabase;
-let boss: PgBoss;
-let worker: PlatformWorker;
-let server: Awaited<ReturnType<typeof startIntakeServer>>;
-let secret: string;
-const keyring = keyringFrom({ key: Buffer.alloc(32, 5).toString('base64'), keyId: 'k1' });
-const registry = buildRegistry(integrations);
+let intake: IntakeTest;
+let t: IntakeTest['t'];
+let boss: IntakeTest['boss'];
 
 beforeAll(async () => {
-  t = await freshDatabase();
-  boss = await startTestBoss(t.url);
-  worker = await startPlatformWorker({ db: t.db, boss, registry, workerId: 'concurrent-worker', options: TEST_WORKER_OPTIONS });
-  const { generated } = await addWebhookSecret(t.db, keyring, { def: registry.get('payment-events')!, label: 'provider', actor: 'ada' });
-  secret = generated!;
-  server = await startIntakeServer({ db: t.db, boss, registry, keyring });
+  intake = await startIntakeTest(integrations, {
+    workerId: 'concurrent-worker',
+    secretsFor: ['payment-events'],
+    secretLabel: 'provider',
+    server: true,
+  });
+  ({ t, boss } = intake);
 });
-afterAll(async () => {
-  await server?.close();
-  await worker?.stop({ timeoutMs: 2_000 });
-  await boss?.stop({ graceful: false });
-  await t?.drop();
-});
+afterAll(() => intake?.close());
 
 function deliver(event: { id: string } & Record<string, unknown>) {
   const body = JSON.stringify(event);
-  const at = new Date();
-  return fetch(`${server.url}/hooks/payment-events`, {
-    method: 'POST',
-    headers: {
-      'content-type': 'application/json',
-      'webhook-id': event.id,
-      'webhook-timestamp': String(Math.floor(at.getTime() / 1000)),
-      'webhook-signature': new Webhook(secret).sign(event.id, at, body),
-    },
-    body,
-  });
+  const headers = standardWebhookHeaders(intake.secrets.get('payment-events')!, event.id, body);
+  return fetch(`${intake.server!.url}/hooks/payment-events`, { method: 'POST', headers, body });
 }
 
 const payment = (id: string, type: string, invoice: string, sequence: number) => ({

@@ -1,40 +1,33 @@
 import { and, eq } from 'drizzle-orm';
-import type { PgBoss } from 'pg-boss';
-import { Webhook } from 'standardwebhooks';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { alerts, customers, incidents, invoicePaymentHistory, invoices, webhookEvents, webhookRejections } from '../../../db/schema';
 import { PaymentProvider } from '../../../sandbox/payment-provider';
-import { freshDatabase, type TestDatabase } from '../../../test/db';
-import { startIntakeServer } from '../../../test/fixtures/intake-server';
+import { standardWebhookHeaders, startIntakeTest, startTestAlerting, type IntakeTest } from '../../../test/fixtures/intake-test';
 import { insertPostedInvoice } from '../../../test/fixtures/invoices';
-import { startTestBoss, TEST_WORKER_OPTIONS, waitFor } from '../../../test/fixtures/platform';
-import { startAlerting } from '../../platform/alerts';
+import { waitFor } from '../../../test/fixtures/platform';
 import type { IncomingEvent } from '../../platform/contract';
-import { startPlatformWorker, type PlatformWorker } from '../../platform/execution/worker';
-import { keyringFrom } from '../../platform/governance/crypto';
 import { replayEvents } from '../../platform/intake/events-read';
-import { addWebhookSecret } from '../../platform/intake/secrets';
 import { listInventory } from '../../platform/read-models/inventory';
-import { buildRegistry } from '../../platform/registry';
 import { integrations } from '../index';
 import { paymentEvents } from './index';
 
-let t: TestDatabase;
-let boss: PgBoss;
-let worker: PlatformWorker;
-let server: Awaited<ReturnType<typeof startIntakeServer>>;
+let intake: IntakeTest;
+let t: IntakeTest['t'];
+let boss: IntakeTest['boss'];
+let server: NonNullable<IntakeTest['server']>;
 let provider: PaymentProvider;
 let secret: string;
-const keyring = keyringFrom({ key: Buffer.alloc(32, 3).toString('base64'), keyId: 'k1' });
-const registry = buildRegistry(integrations);
 
 beforeAll(async () => {
-  t = await freshDatabase();
-  boss = await startTestBoss(t.url);
-  worker = await startPlatformWorker({ db: t.db, boss, registry, workerId: 'payments-worker', options: TEST_WORKER_OPTIONS });
-  const { generated } = await addWebhookSecret(t.db, keyring, { def: registry.get('payment-events')!, label: 'provider', actor: 'ada' });
-  secret = generated!;
-  server = await startIntakeServer({ db: t.db, boss, registry, keyring });
+  intake = await startIntakeTest(integrations, {
+    workerId: 'payments-worker',
+    secretsFor: ['payment-events'],
+    secretLabel: 'provider',
+    server: true,
+  });
+  ({ t, boss } = intake);
+  server = intake.server!;
+  secret = intake.secrets.get('payment-events')!;
   provider = new PaymentProvider({
     targetUrl: `${server.url}/hooks/payment-events`,
     secret,
@@ -46,10 +39,7 @@ beforeAll(async () => {
 });
 afterAll(async () => {
   provider?.stop();
-  await server?.close();
-  await worker?.stop({ timeoutMs: 2_000 });
-  await boss?.stop({ graceful: false });
-  await t?.drop();
+  await intake?.close();
 });
 
 describe('payment-events', () => {
@@ -182,17 +172,8 @@ describe('payment-events', () => {
 
     // The provider sends the same payout again under a new event id.
     const body = JSON.stringify({ ...payout, id: 'evt_resent_payout' });
-    const at = new Date();
-    const answer = await fetch(`${server.url}/hooks/payment-events`, {
-      method: 'POST',
-      headers: {
-        'content-type': 'application/json',
-        'webhook-id': 'evt_resent_payout',
-        'webhook-timestamp': String(Math.floor(at.getTime() / 1000)),
-        'webhook-signature': new Webhook(secret).sign('evt_resent_payout', at, body),
-      },
-      body,
-    });
+    const headers = standardWebhookHeaders(secret, 'evt_resent_payout', body);
+    const answer = await fetch(`${server.url}/hooks/payment-events`, { method: 'POST', headers, body });
     expect(answer.status).toBe(200);
     const [resent] = await waitFor('the resent payout handled', async () => {
       const rows = await eventRow('evt_resent_payout');
@@ -240,14 +221,7 @@ describe('payment-events', () => {
 
   it('opens one incident for a burst of failed events, alerts once with what to do, and closes when none is left failed', async () => {
     provider.setFaults({});
-    const alerting = await startAlerting({
-      db: t.db,
-      boss,
-      keyring,
-      appUrl: 'http://localhost:3000',
-      pollingIntervalSeconds: 0.5,
-      log: () => {},
-    });
+    const alerting = await startTestAlerting(intake.deps);
     try {
       const [customer] = await t.db.insert(customers).values({ name: 'Late Invoices SA' }).returning();
       // Two payments for invoices the host does not have (yet): refused for good, a burst.

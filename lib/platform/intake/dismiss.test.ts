@@ -1,21 +1,13 @@
 import { and, desc, eq } from 'drizzle-orm';
-import type { PgBoss } from 'pg-boss';
-import { Webhook } from 'standardwebhooks';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { alerts, auditLog, incidents, webhookEvents } from '../../../db/schema';
-import { freshDatabase, type TestDatabase } from '../../../test/db';
-import { platformEvents, startTestBoss, TEST_WORKER_OPTIONS, waitFor } from '../../../test/fixtures/platform';
-import { startAlerting } from '../alerts';
+import { deliverSigned, startIntakeTest, type IntakeTest } from '../../../test/fixtures/intake-test';
+import { platformEvents, waitFor } from '../../../test/fixtures/platform';
 import { defineIntegration, type IncomingEvent, type IntegrationDefinition } from '../contract';
 import { AppError, PermanentError } from '../errors';
-import { startPlatformWorker, type PlatformWorker } from '../execution/worker';
-import { keyringFrom } from '../governance/crypto';
-import { buildRegistry } from '../registry';
 import { dismissFailedEvent } from './dismiss';
 import { eventCounts, listEvents, replayEvents } from './events-read';
-import { receiveWebhook, type IntakeDeps } from './intake';
-import { addWebhookSecret } from './secrets';
 
 /**
  * Dismissing a failed event that can never be applied: operator's reason required, audited with
@@ -42,42 +34,26 @@ const defs = [
   }),
 ] as IntegrationDefinition[];
 
-let t: TestDatabase;
-let boss: PgBoss;
-let worker: PlatformWorker;
-let alerting: Awaited<ReturnType<typeof startAlerting>>;
-let deps: IntakeDeps;
-let secret: string;
-const keyring = keyringFrom({ key: Buffer.alloc(32, 5).toString('base64'), keyId: 'k1' });
+let intake: IntakeTest;
+let t: IntakeTest['t'];
+let boss: IntakeTest['boss'];
 
 beforeAll(async () => {
-  t = await freshDatabase();
-  boss = await startTestBoss(t.url);
-  const registry = buildRegistry(defs);
-  worker = await startPlatformWorker({ db: t.db, boss, registry, workerId: 'dismiss-worker', options: TEST_WORKER_OPTIONS });
-  alerting = await startAlerting({ db: t.db, boss, keyring, appUrl: 'http://localhost:3000', pollingIntervalSeconds: 0.5, log: () => {} });
-  deps = { db: t.db, boss, registry, keyring };
-  secret = (await addWebhookSecret(t.db, keyring, { def: registry.get('orders')!, label: 'first', actor: 'ada' })).generated!;
+  intake = await startIntakeTest(defs, {
+    workerId: 'dismiss-worker',
+    alerting: true,
+    secretsFor: ['orders'],
+  });
+  ({ t, boss } = intake);
 });
-afterAll(async () => {
-  await alerting?.stop();
-  await worker?.stop({ timeoutMs: 2_000 });
-  await boss?.stop({ graceful: false });
-  await t?.drop();
-});
+afterAll(() => intake?.close());
 
 async function deliver(id: string, body: object) {
-  const text = JSON.stringify(body);
-  const at = new Date();
-  const answer = await receiveWebhook(deps, {
+  const answer = await deliverSigned(intake.deps, {
     integration: 'orders',
-    headers: {
-      'content-type': 'application/json',
-      'webhook-id': id,
-      'webhook-timestamp': String(Math.floor(at.getTime() / 1000)),
-      'webhook-signature': new Webhook(secret).sign(id, at, text),
-    },
-    readBody: async () => Buffer.from(text),
+    secret: intake.secrets.get('orders')!,
+    id,
+    body: JSON.stringify(body),
   });
   expect(answer.status).toBe(200);
 }

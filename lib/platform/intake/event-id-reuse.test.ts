@@ -1,19 +1,14 @@
 import { and, asc, eq, sql } from 'drizzle-orm';
-import type { PgBoss } from 'pg-boss';
-import { Webhook } from 'standardwebhooks';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { runs, webhookEvents, webhookRejections } from '../../../db/schema';
-import { freshDatabase, type TestDatabase } from '../../../test/db';
 import { startIntakeServer } from '../../../test/fixtures/intake-server';
-import { sleep, startTestBoss, TEST_WORKER_OPTIONS, waitFor } from '../../../test/fixtures/platform';
+import { standardWebhookHeaders, startIntakeTest, type IntakeTest } from '../../../test/fixtures/intake-test';
+import { sleep, TEST_WORKER_OPTIONS, waitFor } from '../../../test/fixtures/platform';
 import { defineIntegration, type IncomingEvent, type IntegrationDefinition } from '../contract';
 import { startPlatformWorker } from '../execution/worker';
-import { keyringFrom } from '../governance/crypto';
 import { platformMetrics } from '../observability/metrics';
-import { buildRegistry, syncRegistry } from '../registry';
-import { ID_REUSED, receiveWebhook, type IntakeDeps } from './intake';
-import { addWebhookSecret } from './secrets';
+import { ID_REUSED, receiveWebhook } from './intake';
 
 /**
  * An event id is the idempotency key (Standard Webhooks): the same id with the same payload is a
@@ -39,38 +34,29 @@ const defs = [
   }),
 ] as IntegrationDefinition[];
 
-let t: TestDatabase;
-let boss: PgBoss;
-let deps: IntakeDeps;
+let intake: IntakeTest;
+let t: IntakeTest['t'];
+let boss: IntakeTest['boss'];
+let deps: IntakeTest['deps'];
 let secret: string;
-const keyring = keyringFrom({ key: Buffer.alloc(32, 7).toString('base64'), keyId: 'k1' });
 
 beforeAll(async () => {
-  t = await freshDatabase();
-  boss = await startTestBoss(t.url);
   // No worker until the last test: the events stay as the intake stored them, and one queued event
   // run waits for them (the group commit's fast path).
-  deps = { db: t.db, boss, registry: buildRegistry(defs), keyring };
-  await syncRegistry(t.db, { registry: deps.registry });
-  secret = (await addWebhookSecret(t.db, keyring, { def: deps.registry.get('reused')!, label: 'first', actor: 'ada' })).generated!;
+  intake = await startIntakeTest(defs, {
+    sync: true,
+    secretsFor: ['reused'],
+  });
+  ({ t, boss, deps } = intake);
+  secret = intake.secrets.get('reused')!;
 });
-afterAll(async () => {
-  await boss?.stop({ graceful: false });
-  await t?.drop();
-});
+afterAll(() => intake?.close());
 
 function deliver(id: string, body: string) {
   const raw = Buffer.from(body);
-  const at = new Date();
   return receiveWebhook(deps, {
     integration: 'reused',
-    headers: {
-      'content-type': 'application/json',
-      'content-length': String(raw.length),
-      'webhook-id': id,
-      'webhook-timestamp': String(Math.floor(at.getTime() / 1000)),
-      'webhook-signature': new Webhook(secret).sign(id, at, body),
-    },
+    headers: { ...standardWebhookHeaders(secret, id, body), 'content-length': String(raw.length) },
     readBody: async () => raw,
   });
 }
@@ -253,19 +239,8 @@ describe('an event id reused with another payload', () => {
   it('answers the listener over HTTP the same 409 with its reason', async () => {
     const server = await startIntakeServer(deps);
     try {
-      const post = (body: string) => {
-        const at = new Date();
-        return fetch(`${server.url}/hooks/reused`, {
-          method: 'POST',
-          headers: {
-            'content-type': 'application/json',
-            'webhook-id': 'evt-http',
-            'webhook-timestamp': String(Math.floor(at.getTime() / 1000)),
-            'webhook-signature': new Webhook(secret).sign('evt-http', at, body),
-          },
-          body,
-        });
-      };
+      const post = (body: string) =>
+        fetch(`${server.url}/hooks/reused`, { method: 'POST', headers: standardWebhookHeaders(secret, 'evt-http', body), body });
       expect((await post('{"type":"a","n":1}')).status).toBe(200);
       const refused = await post('{"type":"a","n":2}');
       expect(refused.status).toBe(409);

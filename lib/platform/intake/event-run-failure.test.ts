@@ -1,20 +1,12 @@
 import { and, eq, inArray, sql } from 'drizzle-orm';
-import type { PgBoss } from 'pg-boss';
-import { Webhook } from 'standardwebhooks';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { alerts, incidents, runs, webhookEvents } from '../../../db/schema';
-import { freshDatabase, type TestDatabase } from '../../../test/db';
-import { platformEvents, startTestBoss, TEST_WORKER_OPTIONS, waitFor } from '../../../test/fixtures/platform';
-import { startAlerting } from '../alerts';
+import { deliverSigned, startIntakeTest, type IntakeTest } from '../../../test/fixtures/intake-test';
+import { platformEvents, TEST_WORKER_OPTIONS, waitFor } from '../../../test/fixtures/platform';
 import { defineIntegration, type IncomingEvent, type IntegrationDefinition } from '../contract';
-import { startPlatformWorker, type PlatformWorker } from '../execution/worker';
-import { keyringFrom } from '../governance/crypto';
-import { buildRegistry, syncRegistry } from '../registry';
 import { cancelRun, retryRun } from '../triggers/triggers';
 import { replayEvents } from './events-read';
-import { receiveWebhook, type IntakeDeps } from './intake';
-import { addWebhookSecret } from './secrets';
 
 /**
  * An event run that fails for good, with the real worker and alerting:
@@ -92,58 +84,31 @@ const defs = [
   }),
 ] as IntegrationDefinition[];
 
-let t: TestDatabase;
-let boss: PgBoss;
-let worker: PlatformWorker;
-let alerting: Awaited<ReturnType<typeof startAlerting>>;
-let deps: IntakeDeps;
-const secrets = new Map<string, string>();
-const keyring = keyringFrom({ key: Buffer.alloc(32, 7).toString('base64'), keyId: 'k1' });
+let intake: IntakeTest;
+let t: IntakeTest['t'];
+let boss: IntakeTest['boss'];
 
 beforeAll(async () => {
-  t = await freshDatabase();
-  boss = await startTestBoss(t.url);
-  const registry = buildRegistry(defs);
-  await syncRegistry(t.db, { registry });
-  deps = { db: t.db, boss, registry, keyring };
-  for (const name of ['backlogged', 'both-ways', 'twice'])
-    secrets.set(name, (await addWebhookSecret(t.db, keyring, { def: registry.get(name)!, label: 'first', actor: 'ada' })).generated!);
+  intake = await startIntakeTest(defs, {
+    sync: true,
+    secretsFor: ['backlogged', 'both-ways', 'twice'],
+  });
+  ({ t, boss } = intake);
 });
-afterAll(async () => {
-  await alerting?.stop();
-  await worker?.stop({ timeoutMs: 2_000 });
-  await boss?.stop({ graceful: false });
-  await t?.drop();
-});
+afterAll(() => intake?.close());
 
 /** The worker and alerting start once the backlog is stored: one event run fails all of it. */
 async function startWorker() {
-  if (worker) return;
-  worker = await startPlatformWorker({
-    db: t.db,
-    boss,
-    registry: deps.registry,
-    workerId: 'event-run-failure',
-    // A job expiry longer than the tests' 5 s: on a loaded machine a replay run's claim was lost,
-    // failing it for a reason of its own (a run_failed incident this test is not about).
-    options: { ...TEST_WORKER_OPTIONS, queue: { ...TEST_WORKER_OPTIONS.queue, expireInSeconds: 120 } },
-  });
-  alerting = await startAlerting({ db: t.db, boss, keyring, appUrl: 'http://localhost:3000', pollingIntervalSeconds: 0.5, log: () => {} });
+  if (intake.worker) return;
+  // A job expiry longer than the tests' 5 s: on a loaded machine a replay run's claim was lost,
+  // failing it for a reason of its own (a run_failed incident this test is not about).
+  await intake.startWorker('event-run-failure', { ...TEST_WORKER_OPTIONS, queue: { ...TEST_WORKER_OPTIONS.queue, expireInSeconds: 120 } });
+  await intake.startAlerting();
 }
 
 async function deliver(integration: string, id: string) {
-  const text = JSON.stringify({ type: 'thing.changed' });
-  const at = new Date();
-  const answer = await receiveWebhook(deps, {
-    integration,
-    headers: {
-      'content-type': 'application/json',
-      'webhook-id': id,
-      'webhook-timestamp': String(Math.floor(at.getTime() / 1000)),
-      'webhook-signature': new Webhook(secrets.get(integration)!).sign(id, at, text),
-    },
-    readBody: async () => Buffer.from(text),
-  });
+  const body = JSON.stringify({ type: 'thing.changed' });
+  const answer = await deliverSigned(intake.deps, { integration, secret: intake.secrets.get(integration)!, id, body });
   expect(answer.status).toBe(200);
 }
 

@@ -1,23 +1,20 @@
 import { and, asc, desc, eq, inArray, isNotNull, like, sql } from 'drizzle-orm';
-import type { PgBoss } from 'pg-boss';
 import { Webhook } from 'standardwebhooks';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { auditLog, bulkOperations, runs, webhookEvents, webhookRejections, webhookSecrets } from '../../../db/schema';
-import { freshDatabase, type TestDatabase } from '../../../test/db';
 import { startIntakeServer } from '../../../test/fixtures/intake-server';
-import { platformEvents, startTestBoss, TEST_WORKER_OPTIONS, waitFor } from '../../../test/fixtures/platform';
+import { startIntakeTest, type IntakeTest } from '../../../test/fixtures/intake-test';
+import { platformEvents, waitFor } from '../../../test/fixtures/platform';
 import { defineIntegration, type IncomingEvent, type IntegrationDefinition } from '../contract';
 import { PermanentError, TransientError } from '../errors';
-import { startPlatformWorker, type PlatformWorker } from '../execution/worker';
 import { keyringFrom } from '../governance/crypto';
 import { platformMetrics } from '../observability/metrics';
-import { buildRegistry } from '../registry';
 import { openBreaker, resetBreaker } from '../resilience/breaker';
 import { cancelBulkOperation } from '../triggers/bulk';
 import { runNow } from '../triggers/triggers';
 import { eventCounts, listEvents, replayEvents } from './events-read';
-import { receiveWebhook, type IntakeDeps } from './intake';
+import { receiveWebhook } from './intake';
 import { addWebhookSecret, revokeWebhookSecret } from './secrets';
 import { hmacSignature } from './signature';
 
@@ -106,30 +103,23 @@ const defs = [
   }),
 ] as IntegrationDefinition[];
 
-let t: TestDatabase;
-let boss: PgBoss;
-let worker: PlatformWorker;
-let deps: IntakeDeps;
+let intake: IntakeTest;
+let t: IntakeTest['t'];
+let boss: IntakeTest['boss'];
+let deps: IntakeTest['deps'];
 let secret: string;
 const hmacSecret = 'hmac-secret-0123456789abcdef';
 const groupedSecret = `whsec_${Buffer.alloc(24, 9).toString('base64')}`;
 const keyring = keyringFrom({ key: Buffer.alloc(32, 7).toString('base64'), keyId: 'k1' });
 
 beforeAll(async () => {
-  t = await freshDatabase();
-  boss = await startTestBoss(t.url);
-  const registry = buildRegistry(defs);
-  worker = await startPlatformWorker({ db: t.db, boss, registry, workerId: 'intake-worker', options: TEST_WORKER_OPTIONS });
-  deps = { db: t.db, boss, registry, keyring };
-  secret = (await addWebhookSecret(t.db, keyring, { def: registry.get('hooked')!, label: 'first', actor: 'ada' })).generated!;
-  await addWebhookSecret(t.db, keyring, { def: registry.get('hmac-hooked')!, label: 'main', value: hmacSecret, actor: 'ada' });
-  await addWebhookSecret(t.db, keyring, { def: registry.get('grouped')!, label: 'first', value: groupedSecret, actor: 'ada' });
+  intake = await startIntakeTest(defs, { keyring, workerId: 'intake-worker', secretsFor: ['hooked'] });
+  ({ t, boss, deps } = intake);
+  secret = intake.secrets.get('hooked')!;
+  await addWebhookSecret(t.db, keyring, { def: deps.registry.get('hmac-hooked')!, label: 'main', value: hmacSecret, actor: 'ada' });
+  await addWebhookSecret(t.db, keyring, { def: deps.registry.get('grouped')!, label: 'first', value: groupedSecret, actor: 'ada' });
 });
-afterAll(async () => {
-  await worker?.stop({ timeoutMs: 2_000 });
-  await boss?.stop({ graceful: false });
-  await t?.drop();
-});
+afterAll(() => intake?.close());
 
 function signed(body: string, opts: { id: string; secret?: string; at?: number }) {
   const at = opts.at ?? Math.floor(Date.now() / 1000);
@@ -406,16 +396,10 @@ describe('webhook intake', () => {
   });
 
   it('a dry-run reads pending events and applies nothing', async () => {
-    await worker.stop({ timeoutMs: 2_000 });
+    await intake.worker!.stop({ timeoutMs: 2_000 });
     const body = JSON.stringify({ type: 'thing.created', key: 'k-6', version: 1 });
     expect((await deliver('hooked', signed(body, { id: 'evt-dry' }), body)).status).toBe(200);
-    worker = await startPlatformWorker({
-      db: t.db,
-      boss,
-      registry: deps.registry,
-      workerId: 'intake-worker-2',
-      options: TEST_WORKER_OPTIONS,
-    });
+    await intake.startWorker('intake-worker-2');
     // Both the event run and the dry-run go; the dry-run must leave no trace on the event.
     const dry = await runNow(t.db, boss, { integration: 'hooked', triggeredBy: 'oscar', dryRun: true });
     await processed('hooked', 'evt-dry');

@@ -1,15 +1,9 @@
-import type { PgBoss } from 'pg-boss';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { webhookRejections } from '../../../db/schema';
-import { freshDatabase, type TestDatabase } from '../../../test/db';
-import { startIntakeServer } from '../../../test/fixtures/intake-server';
-import { startTestBoss } from '../../../test/fixtures/platform';
+import { startIntakeTest, type IntakeTest } from '../../../test/fixtures/intake-test';
 import { defineIntegration, type IntegrationDefinition } from '../contract';
-import { keyringFrom } from '../governance/crypto';
 import { MALFORMED_PATH_MESSAGE } from '../malformed-path';
-import { buildRegistry, syncRegistry } from '../registry';
-import type { IntakeListener } from './listener';
 
 /**
  * The intake listener answers what the console's proxy answers (proxy.ts, proxy.test.ts) for a
@@ -25,27 +19,19 @@ const defs = [
   }),
 ] as IntegrationDefinition[];
 
-let t: TestDatabase;
-let boss: PgBoss;
-let server: IntakeListener;
+let intake: IntakeTest;
+let t: IntakeTest['t'];
+let server: NonNullable<IntakeTest['server']>;
 
 beforeAll(async () => {
-  t = await freshDatabase();
-  boss = await startTestBoss(t.url);
-  const registry = buildRegistry(defs);
-  await syncRegistry(t.db, { registry });
-  server = await startIntakeServer({
-    db: t.db,
-    boss,
-    registry,
-    keyring: keyringFrom({ key: Buffer.alloc(32, 7).toString('base64'), keyId: 'k1' }),
+  intake = await startIntakeTest(defs, {
+    sync: true,
+    server: true,
   });
+  ({ t } = intake);
+  server = intake.server!;
 });
-afterAll(async () => {
-  await server?.close();
-  await boss?.stop({ graceful: false });
-  await t?.drop();
-});
+afterAll(() => intake?.close());
 
 describe('intake listener paths', () => {
   it.each(['/hooks/%ZZ', '/hooks/pay%E0%A4', '/hooks/%ZZ/extra', '/hooks/payment-events%ZZ', '/health%ZZ'])(

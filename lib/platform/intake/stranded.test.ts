@@ -1,22 +1,14 @@
 import { and, desc, eq } from 'drizzle-orm';
-import type { PgBoss } from 'pg-boss';
-import { Webhook } from 'standardwebhooks';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { incidents, runs, webhookEvents } from '../../../db/schema';
-import { freshDatabase, type TestDatabase } from '../../../test/db';
-import { startTestBoss, TEST_WORKER_OPTIONS, waitFor } from '../../../test/fixtures/platform';
-import { startAlerting } from '../alerts';
+import { deliverSigned, startIntakeTest, type IntakeTest } from '../../../test/fixtures/intake-test';
+import { waitFor } from '../../../test/fixtures/platform';
 import { defineIntegration, type IncomingEvent, type IntegrationDefinition } from '../contract';
 import { AppError } from '../errors';
-import { startPlatformWorker, type PlatformWorker } from '../execution/worker';
-import { keyringFrom } from '../governance/crypto';
-import { buildRegistry } from '../registry';
 import { cancelRun } from '../triggers/triggers';
 import { dismissFailedEvent } from './dismiss';
 import { eventCounts, replayEvents } from './events-read';
-import { receiveWebhook, type IntakeDeps } from './intake';
-import { addWebhookSecret } from './secrets';
 
 /**
  * A received (2xx) event is never left pending with no run to apply it and nothing saying so:
@@ -65,44 +57,23 @@ const defs = [
   }),
 ] as IntegrationDefinition[];
 
-let t: TestDatabase;
-let boss: PgBoss;
-let worker: PlatformWorker;
-let alerting: Awaited<ReturnType<typeof startAlerting>>;
-let deps: IntakeDeps;
-const secrets = new Map<string, string>();
-const keyring = keyringFrom({ key: Buffer.alloc(32, 5).toString('base64'), keyId: 'k1' });
+let intake: IntakeTest;
+let t: IntakeTest['t'];
+let boss: IntakeTest['boss'];
 
 beforeAll(async () => {
-  t = await freshDatabase();
-  boss = await startTestBoss(t.url);
-  const registry = buildRegistry(defs);
-  worker = await startPlatformWorker({ db: t.db, boss, registry, workerId: 'stranded-worker', options: TEST_WORKER_OPTIONS });
-  alerting = await startAlerting({ db: t.db, boss, keyring, appUrl: 'http://localhost:3000', pollingIntervalSeconds: 0.5, log: () => {} });
-  deps = { db: t.db, boss, registry, keyring };
-  for (const name of ['fragile', 'gated'])
-    secrets.set(name, (await addWebhookSecret(t.db, keyring, { def: registry.get(name)!, label: 'first', actor: 'ada' })).generated!);
+  intake = await startIntakeTest(defs, {
+    workerId: 'stranded-worker',
+    alerting: true,
+    secretsFor: ['fragile', 'gated'],
+  });
+  ({ t, boss } = intake);
 });
-afterAll(async () => {
-  await alerting?.stop();
-  await worker?.stop({ timeoutMs: 2_000 });
-  await boss?.stop({ graceful: false });
-  await t?.drop();
-});
+afterAll(() => intake?.close());
 
 async function deliver(integration: string, id: string) {
-  const text = JSON.stringify({ type: 'thing.changed' });
-  const at = new Date();
-  const answer = await receiveWebhook(deps, {
-    integration,
-    headers: {
-      'content-type': 'application/json',
-      'webhook-id': id,
-      'webhook-timestamp': String(Math.floor(at.getTime() / 1000)),
-      'webhook-signature': new Webhook(secrets.get(integration)!).sign(id, at, text),
-    },
-    readBody: async () => Buffer.from(text),
-  });
+  const body = JSON.stringify({ type: 'thing.changed' });
+  const answer = await deliverSigned(intake.deps, { integration, secret: intake.secrets.get(integration)!, id, body });
   expect(answer.status).toBe(200);
 }
 
