@@ -17,6 +17,9 @@ import type { TokenStore } from './oauth-server';
  * An entry without an externalId sent twice under two keys IS booked twice, as a real ledger
  * would, so tests can detect double booking. Deliveries (entries received) and bookings are
  * counted per externalId.
+ *
+ * An entry may also be a reversal (ZReversalEntry, for a voided invoice): it undoes every booking
+ * of one record not undone yet, at most once per its own externalId; the summary counts them.
  */
 
 export const MAX_ENTRIES_PER_REQUEST = 500;
@@ -96,6 +99,36 @@ export const ZJournalEntry = z
 
 export type JournalEntry = z.infer<typeof ZJournalEntry>;
 
+/**
+ * A reversal: undoes every booking of one source record that is not reversed yet (a voided
+ * invoice). `reverses` is the record's part of those bookings' externalIds (`<record>@<version>`);
+ * the ledger finds them itself, so the client need not know which versions it booked. The
+ * reversal's own externalId (e.g. `<record>@<version of the void>`) is applied at most once: sent
+ * again, in any batch, it is answered with the same reversal and `replay: true`. A record with no
+ * booking is recorded as nothing to reverse (and books nothing). An entry holding `reverses` is
+ * read as a reversal; unknown fields are refused.
+ */
+export const ZReversalEntry = z.strictObject({
+  reverses: text('reverses').regex(
+    /^[\x21-\x3f\x41-\x7e]{1,100}$/,
+    'reverses must be the record part of the bookings\' externalIds (1 to 100 visible ASCII characters, no "@"), e.g. "<invoice id>"',
+  ),
+  externalId: text('externalId').regex(
+    /^[\x21-\x7e]{1,128}$/,
+    'externalId must be 1 to 128 visible ASCII characters without spaces, e.g. "<invoice id>@<version>"',
+  ),
+  date: isoDate('date'),
+  description: text('description').max(500, 'description must be at most 500 characters').optional(),
+});
+
+export type ReversalEntry = z.infer<typeof ZReversalEntry>;
+
+/** The record part of an externalId `<record>@<version>` (the whole id when it has no "@"). */
+function recordOf(externalId: string): string {
+  const at = externalId.lastIndexOf('@');
+  return at < 0 ? externalId : externalId.slice(0, at);
+}
+
 export interface Booking {
   id: string;
   reference: string;
@@ -104,11 +137,29 @@ export interface Booking {
   idempotencyKey: string | null;
   clientId: string;
   bookedAt: string;
+  /** The reversal (`RV-…`) that undid this booking, if any. */
+  reversedBy: string | null;
+}
+
+export interface Reversal {
+  id: string;
+  externalId: string;
+  reverses: string;
+  /** The first reversed booking's reference (null when nothing was reversed). */
+  reference: string | null;
+  entry: ReversalEntry;
+  /** The bookings it undid (empty: the record had nothing booked and not reversed). */
+  reversedBookings: string[];
+  idempotencyKey: string | null;
+  clientId: string;
+  reversedAt: string;
 }
 
 export interface BookingResult {
   /** `replay: true`: the entry's externalId was already booked; `id` is that booking's. */
   booked: { reference: string; id: string; externalId?: string; replay?: true }[];
+  /** Reversals applied; `reference`: the first reversed booking's (null when nothing was reversed). */
+  reversed: { reference: string | null; id: string; externalId: string; reverses: string; reversedBookings: string[]; replay?: true }[];
   rejected: { index: number; reference: string | null; errors: FieldError[] }[];
 }
 
@@ -141,6 +192,20 @@ export interface BookingSummary {
    * reference. Always empty for clients that send externalIds (the stand-in refuses to double-book them).
    */
   duplicates: { reference: string; externalId: string | null; count: number }[];
+  reversals: {
+    /** Reversals applied (each externalId once). */
+    total: number;
+    /** Bookings undone by them (a booking is undone at most once). */
+    bookingsReversed: number;
+    /** Reversals of a record that had nothing booked and not reversed. */
+    nothingToReverse: number;
+    /** Reversal entries answered as already applied by their externalId. */
+    replays: number;
+    /** Reversals applied per record (`reverses`). */
+    byRecord: Record<string, number>;
+    /** The bookings each reversal undid, by the reversal's externalId. */
+    byExternalId: Record<string, string[]>;
+  };
 }
 
 export class AccountingLedger {
@@ -151,7 +216,14 @@ export class AccountingLedger {
   /** Bookings without externalId per reference (double booking is possible only for those). */
   readonly #plainByReference = new Map<string, number>();
   readonly #idempotency = new Map<string, { fingerprint: string; reply: Reply }>();
+  readonly reversals: Reversal[] = [];
+  readonly #reversalByExternalId = new Map<string, Reversal>();
+  /** Bookings with an externalId not reversed yet, per record (the part before the "@"). */
+  readonly #openByRecord = new Map<string, Booking[]>();
   #sequence = 0;
+  #reversalSequence = 0;
+  /** Reversal entries answered as already applied by their externalId. */
+  reversalReplays = 0;
   /** Requests answered from the idempotency store instead of booking. */
   replays = 0;
   /** Entries answered as already booked by their externalId. */
@@ -174,12 +246,14 @@ export class AccountingLedger {
         return { ...stored.reply, headers: { ...stored.reply.headers, 'idempotent-replay': 'true' } };
       }
     }
-    const result: BookingResult = { booked: [], rejected: [] };
-    const valid: { index: number; entry: JournalEntry }[] = [];
+    const result: BookingResult = { booked: [], reversed: [], rejected: [] };
+    const valid: ({ index: number; entry: JournalEntry; reversal?: never } | { index: number; reversal: ReversalEntry; entry?: never })[] =
+      [];
     params.entries.forEach((raw, index) => {
-      const parsed = ZJournalEntry.safeParse(raw);
+      const isReversal = raw !== null && typeof raw === 'object' && 'reverses' in raw;
+      const parsed = isReversal ? ZReversalEntry.safeParse(raw) : ZJournalEntry.safeParse(raw);
       if (parsed.success) {
-        valid.push({ index, entry: parsed.data });
+        valid.push(isReversal ? { index, reversal: parsed.data as ReversalEntry } : { index, entry: parsed.data as JournalEntry });
       } else {
         const reference =
           raw && typeof raw === 'object' && typeof (raw as { reference?: unknown }).reference === 'string'
@@ -189,7 +263,11 @@ export class AccountingLedger {
       }
     });
     const bookedAt = (params.now ?? new Date()).toISOString();
-    for (const { entry } of valid) {
+    for (const { entry, reversal } of valid) {
+      if (reversal) {
+        result.reversed.push(this.#reverse(reversal, { idempotencyKey: params.idempotencyKey, clientId: params.clientId, at: bookedAt }));
+        continue;
+      }
       const externalId = entry.externalId ?? null;
       if (externalId !== null) {
         this.#deliveriesByExternalId.set(externalId, (this.#deliveriesByExternalId.get(externalId) ?? 0) + 1);
@@ -209,11 +287,14 @@ export class AccountingLedger {
         idempotencyKey: params.idempotencyKey,
         clientId: params.clientId,
         bookedAt,
+        reversedBy: null,
       };
       this.bookings.push(booking);
       this.#countByReference.set(entry.reference, (this.#countByReference.get(entry.reference) ?? 0) + 1);
       if (externalId !== null) {
         this.#byExternalId.set(externalId, booking);
+        const record = recordOf(externalId);
+        this.#openByRecord.set(record, [...(this.#openByRecord.get(record) ?? []), booking]);
         result.booked.push({ reference: entry.reference, id, externalId });
       } else {
         this.#plainByReference.set(entry.reference, (this.#plainByReference.get(entry.reference) ?? 0) + 1);
@@ -230,6 +311,43 @@ export class AccountingLedger {
           });
     if (params.idempotencyKey !== null) this.#idempotency.set(params.idempotencyKey, { fingerprint, reply });
     return reply;
+  }
+
+  /** Applies a reversal once per externalId: undoes the record's bookings not reversed yet. */
+  #reverse(
+    entry: ReversalEntry,
+    params: { idempotencyKey: string | null; clientId: string; at: string },
+  ): BookingResult['reversed'][number] {
+    this.#deliveriesByExternalId.set(entry.externalId, (this.#deliveriesByExternalId.get(entry.externalId) ?? 0) + 1);
+    const answer = (r: Reversal) => ({
+      reference: r.reference,
+      id: r.id,
+      externalId: r.externalId,
+      reverses: r.reverses,
+      reversedBookings: r.reversedBookings,
+    });
+    const existing = this.#reversalByExternalId.get(entry.externalId);
+    if (existing) {
+      this.reversalReplays++;
+      return { ...answer(existing), replay: true };
+    }
+    const open = this.#openByRecord.get(entry.reverses) ?? [];
+    this.#openByRecord.delete(entry.reverses);
+    const reversal: Reversal = {
+      id: `RV-${String(++this.#reversalSequence).padStart(7, '0')}`,
+      externalId: entry.externalId,
+      reverses: entry.reverses,
+      reference: open[0]?.reference ?? null,
+      entry,
+      reversedBookings: open.map((b) => b.id),
+      idempotencyKey: params.idempotencyKey,
+      clientId: params.clientId,
+      reversedAt: params.at,
+    };
+    for (const b of open) b.reversedBy = reversal.id;
+    this.reversals.push(reversal);
+    this.#reversalByExternalId.set(entry.externalId, reversal);
+    return answer(reversal);
   }
 
   /** How many times `reference` was booked (more than 1 means double booking). */
@@ -249,6 +367,8 @@ export class AccountingLedger {
   }
 
   summary(): BookingSummary {
+    const reversalsByRecord: Record<string, number> = {};
+    for (const r of this.reversals) reversalsByRecord[r.reverses] = (reversalsByRecord[r.reverses] ?? 0) + 1;
     const duplicates: BookingSummary['duplicates'] = [];
     for (const [reference, count] of this.#plainByReference) if (count > 1) duplicates.push({ reference, externalId: null, count });
     return {
@@ -261,6 +381,14 @@ export class AccountingLedger {
       distinctExternalIds: this.#byExternalId.size,
       withoutExternalId: this.bookings.length - this.#byExternalId.size,
       duplicates,
+      reversals: {
+        total: this.reversals.length,
+        bookingsReversed: this.reversals.reduce((n, r) => n + r.reversedBookings.length, 0),
+        nothingToReverse: this.reversals.filter((r) => r.reversedBookings.length === 0).length,
+        replays: this.reversalReplays,
+        byRecord: reversalsByRecord,
+        byExternalId: Object.fromEntries(this.reversals.map((r) => [r.externalId, r.reversedBookings])),
+      },
     };
   }
 
@@ -271,6 +399,11 @@ export class AccountingLedger {
     this.#deliveriesByExternalId.clear();
     this.#plainByReference.clear();
     this.entryReplays = 0;
+    this.reversals.length = 0;
+    this.#reversalByExternalId.clear();
+    this.#openByRecord.clear();
+    this.#reversalSequence = 0;
+    this.reversalReplays = 0;
     this.#idempotency.clear();
     this.#sequence = 0;
     this.replays = 0;

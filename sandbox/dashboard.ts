@@ -20,7 +20,13 @@ export interface DashboardData {
   crmApiKeyRequired: boolean;
   faults: FaultsSnapshot;
   requests: RequestCountsSnapshot;
-  bookings: { total: number; duplicates: { reference: string; count: number }[]; replays: number; recent: Booking[] };
+  bookings: {
+    total: number;
+    duplicates: { reference: string; count: number }[];
+    replays: number;
+    reversals: { total: number; bookingsReversed: number };
+    recent: Booking[];
+  };
   messages: CaughtMessage[];
   emails: CaughtEmail[];
   pendingFailures: Record<string, { remaining: number; status: number }>;
@@ -84,6 +90,7 @@ export function renderDashboard(data: DashboardData): string {
     e(`${b.entry.grossAmount} ${b.entry.currency}`),
     e(b.entry.customerName),
     e(b.bookedAt),
+    b.reversedBy ? e(b.reversedBy) : '—',
   ]);
   const messageRows = [...data.messages]
     .slice(-25)
@@ -121,7 +128,7 @@ ${table(['system', 'faults', 'requests since set', 'injected since start'], desc
 <h2>Requests</h2>
 ${table(['system', 'total', 'answers', 'client gave up'], requestRows, '')}
 
-<h2>Accounting: recent bookings (${e(data.bookings.total)} in all, ${e(data.bookings.replays)} idempotent replays)</h2>
+<h2>Accounting: recent bookings (${e(data.bookings.total)} in all, ${e(data.bookings.replays)} idempotent replays, ${e(data.bookings.reversals.total)} reversals undoing ${e(data.bookings.reversals.bookingsReversed)})</h2>
 ${
   duplicates.length
     ? `<p class="warn">Booked more than once: ${e(
@@ -132,7 +139,7 @@ ${
       )}</p>`
     : ''
 }
-${table(['id', 'reference', 'date', 'gross', 'customer', 'booked at'], bookingRows, 'Nothing booked yet.')}
+${table(['id', 'reference', 'date', 'gross', 'customer', 'booked at', 'reversed by'], bookingRows, 'Nothing booked yet.')}
 
 <h2>Alert catchers: webhook and Slack messages</h2>
 ${failures.length ? `<p class="warn">Failing next: ${e(failures.map(([name, f]) => `${name} ×${f.remaining} (${f.status})`).join(', '))}</p>` : ''}

@@ -313,11 +313,18 @@ function standInRoutes({ state, clients, tokenTtlSeconds, crmApiKey, payments, p
     { path: '/_admin/accounting/bookings', handle: { GET: () => json(200, ledger.summary()) } },
     {
       path: '/_admin/accounting/entries',
-      // Every booking with its identity, oldest first: tests count bookings per (record, version).
+      // Every booking with its identity, oldest first, and the reversal that undid it (if any): tests
+      // count bookings per (record, version).
       handle: {
         GET: () =>
           json(200, {
-            data: ledger.bookings.map((b) => ({ id: b.id, reference: b.reference, externalId: b.externalId, bookedAt: b.bookedAt })),
+            data: ledger.bookings.map((b) => ({
+              id: b.id,
+              reference: b.reference,
+              externalId: b.externalId,
+              bookedAt: b.bookedAt,
+              reversedBy: b.reversedBy,
+            })),
           }),
       },
     },
