@@ -2,13 +2,16 @@ import { hash } from 'node:crypto';
 import { z } from 'zod';
 import { defineIntegration, httpUrl } from '../../platform/contract';
 import { isHttpError, PermanentError } from '../../platform/errors';
+import type { MapResult } from '../../platform/mapping';
 import { defaultJournalMapping, invoiceSamples } from './mapping';
+import { journalReversal } from './reversal';
 import { countInvoicesAfter, invoiceExternalId, readInvoicesAfter, type ExportWatermark } from './source';
 
 /**
- * Nightly export of posted invoices as journal entries to the accounting system. Everything that
- * is not about invoices and journal entries (OAuth2, retries, the breaker, dry-run, audit,
- * alerting, scheduling, the field mapping, checkpoints, change capture) is the platform's.
+ * Nightly export of posted invoices as journal entries to the accounting system, and of reversals
+ * of the ones voided after they were posted. Everything that is not about invoices and journal
+ * entries (OAuth2, retries, the breaker, dry-run, audit, alerting, scheduling, the field mapping,
+ * checkpoints, change capture) is the platform's.
  *
  * Exactly once under change (README, "Writing an integration that moves data exactly once"):
  * - every entry carries `externalId = <invoice id>@<version>` (version = updated_at in
@@ -28,6 +31,17 @@ import { countInvoicesAfter, invoiceExternalId, readInvoicesAfter, type ExportWa
  *   invoices booked in between are answered as replays, not booked again.
  * The batch `Idempotency-Key` (derived from the batch's content) still makes the per-request
  * retry of a timed-out POST safe.
+ *
+ * Voided invoices: a void is a new version of the invoice (updated_at moves), read in the same
+ * (updated_at, id) order as any change, so every guarantee above holds for it. An invoice voided
+ * after it was posted (posted_at kept) is sent as a reversal entry (./reversal.ts, a fixed shape,
+ * not the field mapping) with `externalId = <invoice id>@<version of the void>`, which the API
+ * applies at most once; the API undoes every booking of that invoice not undone yet (it knows which
+ * versions it booked; the export keeps no record of them). A draft voided was never posted, never
+ * booked: it is not read. An invoice posted and voided before any run read it is sent a reversal
+ * the API answers with nothing to undo (the export cannot tell it was never booked; the ledger can).
+ * A version between the last one booked and the void (an edit, then the void, between two runs) is
+ * never booked: only the latest version is read, and the reversal undoes the bookings made.
  */
 
 const settings = z.object({
@@ -40,6 +54,8 @@ const settings = z.object({
 interface BookingResponse {
   /** `replay`: this version (externalId) was booked before; `id` is that booking. */
   booked?: { reference: string; id: string; replay?: boolean }[];
+  /** Reversals applied; `replay`: this reversal (externalId) was applied before, nothing undone again. */
+  reversed?: { reference: string | null; id: string; externalId: string; reversedBookings: string[]; replay?: boolean }[];
   rejected?: { index: number; reference?: string; errors: { field: string; message: string }[] }[];
 }
 
@@ -58,11 +74,15 @@ interface ExportTally {
   booked: number;
   /** Of `booked`, the versions the API had booked before (`replay`), not booked again. */
   alreadyBooked: number;
+  /** Reversals of voided invoices the API acknowledged, replays included (absent before voids were exported). */
+  reversals: number;
+  /** Of `reversals`, the ones the API had applied before (`replay`), not applied again. */
+  alreadyReversed: number;
   batches: number;
   rejectedCount: number;
 }
 
-const NO_TALLY: ExportTally = { done: 0, booked: 0, alreadyBooked: 0, batches: 0, rejectedCount: 0 };
+const NO_TALLY: ExportTally = { done: 0, booked: 0, alreadyBooked: 0, reversals: 0, alreadyReversed: 0, batches: 0, rejectedCount: 0 };
 
 /**
  * What the export checkpoints after each booked batch: the position and the run's tally up to it,
@@ -121,7 +141,7 @@ export function batchIdempotencyKey(body: string): string {
 
 export const accountingExport = defineIntegration({
   name: 'accounting-export',
-  description: 'Nightly export of posted invoices as journal entries to the accounting system (OAuth2)',
+  description: 'Nightly export of posted invoices as journal entries to the accounting system (OAuth2), voided ones as reversals',
   settings,
   secrets: ['clientId', 'clientSecret'],
   breakerKey: 'accounting-api',
@@ -183,12 +203,13 @@ export const accountingExport = defineIntegration({
     // The counts are the run's; the rejections are listed for this attempt only: a list is not
     // carried in the checkpoint, written after every batch and limited to 64 KB.
     const rejections: Rejection[] = [];
-    let { rejectedCount, booked, alreadyBooked, batches, done } = earlier;
+    let { rejectedCount, booked, alreadyBooked, reversals, alreadyReversed, batches, done } = earlier;
     let wouldPost = 0;
+    let wouldReverse = 0;
     let position = start;
     const checkpointAt = (at: ExportWatermark): ExportCheckpoint => ({
       ...at,
-      tally: { done, booked, alreadyBooked, batches, rejectedCount },
+      tally: { done, booked, alreadyBooked, reversals, alreadyReversed, batches, rejectedCount },
       ...(rejectedSince ? { rejectedSince } : {}),
     });
     const reject = (r: Rejection) => {
@@ -207,12 +228,22 @@ export const accountingExport = defineIntegration({
       // bound is fixed for the attempt). Its failure surfaces when awaited below, not before.
       const next = read(page[page.length - 1].position);
       next.catch(() => {});
-      const mapped = await ctx.map(page.map((p) => p.record));
+      // Posted invoices go through the field mapping; voided ones become reversals (./reversal.ts).
+      const postedInvoices = page.filter((p) => p.record.status !== 'void');
+      const voided = page.filter((p) => p.record.status === 'void');
+      const mapped: Pick<MapResult, 'mapped' | 'rejected'> =
+        postedInvoices.length > 0 ? await ctx.map(postedInvoices.map((p) => p.record)) : { mapped: [], rejected: [] };
       for (const r of mapped.rejected) reject({ reference: r.key, field: r.field, reason: r.reason, stage: 'mapping' });
-      const entries = mapped.mapped.map((m) => ({
+      const entries: Record<string, unknown>[] = mapped.mapped.map((m) => ({
         ...m.value,
-        externalId: invoiceExternalId(page[m.index].record.id, page[m.index].version),
+        externalId: invoiceExternalId(postedInvoices[m.index].record.id, postedInvoices[m.index].version),
       }));
+      // How each entry is named in a refusal: the mapped reference, or the voided invoice's number.
+      const labels = entries.map((e, i) => String(e.reference ?? `#${i}`));
+      for (const v of voided) {
+        entries.push({ ...journalReversal(v.record, v.position, v.version) });
+        labels.push(`${v.record.number} (void)`);
+      }
       const posting = entries.length > 0;
       if (posting) {
         batches++;
@@ -232,14 +263,22 @@ export const accountingExport = defineIntegration({
           body = await readRejection(error.response, error.bodySnippet);
         }
         if (ctx.dryRun) wouldPost += entries.length;
+        if (ctx.dryRun) wouldReverse += voided.length;
         booked += body.booked?.length ?? 0;
         for (const b of body.booked ?? []) if (b.replay) alreadyBooked++;
+        reversals += body.reversed?.length ?? 0;
+        for (const r of body.reversed ?? []) if (r.replay) alreadyReversed++;
         for (const r of body.rejected ?? []) {
-          const reference = r.reference ?? String((entries[r.index] as { reference?: string })?.reference ?? `#${r.index}`);
+          const reference = r.reference ?? labels[r.index] ?? `#${r.index}`;
           for (const e of r.errors.slice(0, 3)) reject({ reference, field: e.field, reason: e.message, stage: 'api' });
         }
+        const reversalsSent = !voided.length
+          ? ''
+          : ctx.dryRun
+            ? `, would reverse ${voided.length}`
+            : `, reversed ${body.reversed?.length ?? 0}`;
         ctx.log.info(
-          `batch ${batches}: ${ctx.dryRun ? `would post ${entries.length}` : `booked ${body.booked?.length ?? 0}`}, rejected ${body.rejected?.length ?? 0}`,
+          `batch ${batches}: ${ctx.dryRun ? `would post ${entries.length}` : `booked ${body.booked?.length ?? 0}`}${reversalsSent}, rejected ${body.rejected?.length ?? 0}`,
           { idempotencyKey: key },
         );
       }
@@ -264,15 +303,25 @@ export const accountingExport = defineIntegration({
       earlier.booked ? `${earlier.booked} of them in earlier attempts of this run` : '',
       alreadyBooked ? `${alreadyBooked} of them booked before, not again` : '',
     ].filter(Boolean);
+    const reversalNotes = [
+      earlier.reversals ? `${earlier.reversals} of them in earlier attempts of this run` : '',
+      alreadyReversed ? `${alreadyReversed} of them reversed before, not again` : '',
+    ].filter(Boolean);
+    const reversalNote = reversals
+      ? `; reversed ${reversals} voided invoices${reversalNotes.length ? ` (${reversalNotes.join('; ')})` : ''}`
+      : '';
     const summary = ctx.dryRun
-      ? `Would post ${wouldPost} journal entries in ${batches} batches to ${ctx.settings.baseUrl}; ${rejectedCount} rejected by the mapping`
-      : `Booked ${booked} journal entries in ${batches} batches${notes.length ? ` (${notes.join('; ')})` : ''}; ${rejectedCount} rejected`;
+      ? `Would post ${wouldPost} journal entries${wouldReverse ? ` (${wouldReverse} of them reversals of voided invoices)` : ''} in ${batches} batches to ${ctx.settings.baseUrl}; ${rejectedCount} rejected by the mapping`
+      : `Booked ${booked} journal entries in ${batches} batches${notes.length ? ` (${notes.join('; ')})` : ''}${reversalNote}; ${rejectedCount} rejected`;
     ctx.log.info(summary);
     return {
-      processed: ctx.dryRun ? wouldPost : booked,
+      // Entries the accounting API acknowledged: bookings and reversals.
+      processed: ctx.dryRun ? wouldPost : booked + reversals,
       summary,
       batches,
       alreadyBooked,
+      reversals,
+      alreadyReversed,
       rejectedCount,
       rejected: rejections,
       watermark: position ?? null,

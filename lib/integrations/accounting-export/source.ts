@@ -36,6 +36,13 @@ export function invoiceExternalId(id: string, version: InvoiceVersion): string {
 }
 
 /**
+ * The invoices the export reads: posted ones (booked), and voided ones that had been posted (their
+ * bookings reversed). A void that was never posted (a draft voided) was never booked: nothing to
+ * send. The host keeps `posted_at` when it voids an invoice.
+ */
+const EXPORTED_STATUSES = `(i.status = 'posted' or (i.status = 'void' and i.posted_at is not null))`;
+
+/**
  * The page query, sent as a named prepared statement (postgres.js caches it per connection by its
  * text): PostgreSQL parses and plans it once per connection instead of once per batch, about
  * 0.5 ms of each 100-invoice batch (bench/README.md, 2). Drizzle's `execute` sends SQL unprepared.
@@ -53,17 +60,18 @@ const PAGE_QUERY = `
            to_char(i.updated_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') as updated_at_text, i.id,
            (extract(epoch from i.updated_at) * 1000000)::bigint::text as version
       from invoices i join customers c on c.id = i.customer_id
-     where i.status = 'posted'
+     where ${EXPORTED_STATUSES}
        and (i.updated_at, i.id) > ($1::timestamptz, $2::uuid)
        and i.updated_at < $3::timestamptz
      order by i.updated_at, i.id
      limit $4`;
 
 /**
- * Posted invoices changed after the watermark and strictly before `before` (the change-capture
- * bound: the run's creation or the start of the oldest open transaction, see
- * lib/platform/execution/change-capture.ts), oldest first, with customer and lines, one page at a time
- * (keyset on updated_at, id). Each comes with its version (updated_at in microseconds).
+ * Posted invoices, and voided ones that had been posted (EXPORTED_STATUSES), changed after the
+ * watermark and strictly before `before` (the change-capture bound: the run's creation or the start
+ * of the oldest open transaction, see lib/platform/execution/change-capture.ts), oldest first, with
+ * customer and lines, one page at a time (keyset on updated_at, id). Each comes with its version
+ * (updated_at in microseconds).
  */
 export async function readInvoicesAfter(
   db: Database,
@@ -82,7 +90,7 @@ export async function countInvoicesAfter(db: DatabaseOrTransaction, params: { af
   const after = params.after ?? { updatedAt: '1970-01-01T00:00:00.000Z', id: '00000000-0000-0000-0000-000000000000' };
   const [row] = await db.execute<{ n: number }>(sql`
     select count(*)::int as n from invoices i
-     where i.status = 'posted' and (i.updated_at, i.id) > (${after.updatedAt}::timestamptz, ${after.id}::uuid)
+     where ${sql.raw(EXPORTED_STATUSES)} and (i.updated_at, i.id) > (${after.updatedAt}::timestamptz, ${after.id}::uuid)
        and i.updated_at < ${params.before}::timestamptz`);
   return row.n;
 }
