@@ -1,20 +1,12 @@
 import { eq } from 'drizzle-orm';
 import type postgres from 'postgres';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { generateHostData } from '../../../db/host-data';
 import { attempts } from '../../../db/schema';
 import type { BookingSummary } from '../../../sandbox/accounting-api';
+import { startExportTest, type ExportTest } from '../../../test/fixtures/export-test';
 import { editInvoice, insertPostedInvoice } from '../../../test/fixtures/invoices';
-import {
-  configure,
-  cursorOf,
-  startHarness,
-  startShippedWorker,
-  waitForRun,
-  type Harness,
-} from '../../../test/fixtures/shipped-integrations';
+import { cursorOf, waitForRun } from '../../../test/fixtures/shipped-integrations';
 import { waitFor } from '../../../test/fixtures/wait';
-import type { PlatformWorker } from '../../platform/execution/worker';
 import type { PlannedRequest } from '../../platform/resilience/dry-run';
 import { runNow } from '../../platform/triggers/triggers';
 
@@ -27,8 +19,7 @@ import { runNow } from '../../platform/triggers/triggers';
  * 20 invoices in batches of 5; each case below changes some and runs the export again.
  */
 
-let h: Harness;
-let worker: PlatformWorker;
+let h: ExportTest;
 let ordered: { id: string; number: string }[];
 let customerId: string;
 
@@ -60,24 +51,17 @@ async function entriesByExternalId(): Promise<Map<string, { id: string; reversed
 }
 
 beforeAll(async () => {
-  h = await startHarness({ seed: 71 });
-  await generateHostData(h.db, { customers: 4, invoices: 20, seed: 71 });
+  h = await startExportTest({
+    seed: 71,
+    hostData: { customers: 4, invoices: 20, seed: 71 },
+    exportConfig: { settings: { batchSize: 5 }, retryDelays: ['1s', '1s', '1s'], breakerFailures: 10, breakerCooldown: '2s' },
+  });
   ordered = await h.db.$client<{ id: string; number: string }[]>`select id, number from invoices order by updated_at, id`;
   [{ id: customerId }] = await h.db.$client<{ id: string }[]>`select id from customers limit 1`;
-  await configure(h.db, 'accounting-export', {
-    settings: { batchSize: 5 },
-    retryDelays: ['1s', '1s', '1s'],
-    breakerFailures: 10,
-    breakerCooldown: '2s',
-  });
-  worker = await startShippedWorker(h);
   const first = await exportNow();
   expect(first.result).toMatchObject({ processed: 20 });
 }, 120_000);
-afterAll(async () => {
-  await worker?.stop({ timeoutMs: 2_000 });
-  await h?.close();
-});
+afterAll(() => h?.close());
 
 describe('an invoice voided in the host', () => {
   it('after it was exported: the next run sends one reversal of its booking; the run after sends nothing', async () => {
