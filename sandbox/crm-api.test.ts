@@ -192,6 +192,55 @@ describe('CRM contacts', () => {
     expect(((await past.json()) as { message: string }).message).toMatch(/is before the latest change/);
   });
 
+  it('stamps changes ahead of its clock while clockAheadSeconds is set, and on its clock again once cleared', async () => {
+    const crm = await startStandIns({ port: 0, smtpPort: 0, seed: 7, faults: { crm: { clockAheadSeconds: 3600 } }, contactCount: 3 });
+    try {
+      const admin = (method: string, path: string, body: unknown) =>
+        fetch(`${crm.url}/_admin/crm/contacts${path}`, {
+          method,
+          headers: { 'content-type': 'application/json' },
+          body: JSON.stringify(body),
+        });
+      const ahead = (await (await admin('POST', '', { name: 'Ahead', email: null, country: 'DE', currency: 'EUR' })).json()) as Contact;
+      expect(Date.parse(ahead.updated_at)).toBeGreaterThan(Date.now() + 3_500_000);
+      // The Date header keeps the true clock.
+      const res = await fetch(`${crm.url}/crm/v1/contacts`);
+      expect(Math.abs(Date.parse(res.headers.get('date')!) - Date.now())).toBeLessThan(60_000);
+      await fetch(`${crm.url}/_admin/faults/crm`, { method: 'DELETE' });
+      const next = (await (await admin('PATCH', `/${ahead.id}`, { name: 'On Time' })).json()) as Contact;
+      expect(next.updated_at < ahead.updated_at).toBe(true);
+      expect((await page(crm.url, { limit: 10 })).data.at(-1)).toMatchObject({ id: ahead.id, name: 'On Time' });
+    } finally {
+      await crm.close();
+    }
+  });
+
+  it('shows the contacts named by unparseableUpdatedAt with a broken updated_at, in their place in the order', async () => {
+    const crm = await startStandIns({ port: 0, smtpPort: 0, seed: 7, faults: {}, contactCount: 4 });
+    try {
+      const ids = (await page(crm.url, { limit: 10 })).data.map((c) => c.id);
+      for (const [as, expected] of [
+        ['garbage', (v: unknown) => typeof v === 'string' && Number.isNaN(Date.parse(v))],
+        ['missing', (v: unknown) => v === undefined],
+        ['null', (v: unknown) => v === null],
+      ] as const) {
+        await fetch(`${crm.url}/_admin/faults/crm`, {
+          method: 'PUT',
+          headers: { 'content-type': 'application/json' },
+          body: JSON.stringify({ unparseableUpdatedAt: { ids: [ids[1]], as } }),
+        });
+        const data = (await page(crm.url, { limit: 10 })).data;
+        expect(data.map((c) => c.id)).toEqual(ids);
+        expect(expected(data[1].updated_at)).toBe(true);
+        expect(Number.isNaN(Date.parse(data[2].updated_at))).toBe(false);
+        const one = (await (await fetch(`${crm.url}/crm/v1/contacts/${ids[1]}`)).json()) as Contact;
+        expect(expected(one.updated_at)).toBe(true);
+      }
+    } finally {
+      await crm.close();
+    }
+  });
+
   it('requires X-Api-Key when the sandbox is given a CRM API key', async () => {
     expect((await fetch(`${keyed.url}/crm/v1/contacts`)).status).toBe(401);
     expect((await fetch(`${keyed.url}/crm/v1/contacts`, { headers: { 'x-api-key': 'wrong' } })).status).toBe(401);

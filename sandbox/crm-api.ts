@@ -164,21 +164,28 @@ export class ContactStore {
     seed: number,
     count = DEFAULT_CONTACT_COUNT,
     private readonly now: () => number = Date.now,
+    /** How far ahead of `now` changes are stamped (the `clockAheadSeconds` fault); 0 = the true clock. */
+    private readonly clockAheadMs: () => number = () => 0,
   ) {
     for (const contact of seedContacts(seed, count)) this.#remember(contact);
     this.#nextNumber = count + 1;
   }
 
-  #remember(contact: Contact) {
+  #remember(contact: Contact, changedAt = Date.parse(contact.updated_at)) {
     this.#contacts.set(contact.id, contact);
-    this.#lastChange = Math.max(this.#lastChange, Date.parse(contact.updated_at));
+    this.#lastChange = Math.max(this.#lastChange, changedAt);
   }
 
-  /** A change time strictly after every earlier change, so a walk's order reflects the order of changes. */
-  #changeTime(): string {
-    const t = Math.max(this.now(), this.#lastChange + 1);
-    this.#lastChange = t;
-    return new Date(t).toISOString();
+  /**
+   * A change time strictly after every earlier change, so a walk's order reflects the order of
+   * changes; `stamp` is what updated_at shows: the same, or ahead of it while the clock-ahead fault
+   * is set. A skewed stamp does not count as a change time: the next change (on the true clock) can
+   * be stamped before it, even on the same contact.
+   */
+  #changeTime(): { at: number; stamp: string } {
+    const at = Math.max(this.now(), this.#lastChange + 1);
+    this.#lastChange = at;
+    return { at, stamp: new Date(at + this.clockAheadMs()).toISOString() };
   }
 
   get size(): number {
@@ -205,6 +212,7 @@ export class ContactStore {
       fail(409, 'conflict', `Contact '${id}' already exists; PATCH /_admin/crm/contacts/${id} changes it`);
     }
     let updatedAt: string;
+    let changedAt: number;
     if (fields.updated_at !== undefined) {
       const at = Date.parse(fields.updated_at);
       if (at > this.now()) fail(400, 'invalid_request', `updated_at ${fields.updated_at} is in the future`);
@@ -216,8 +224,9 @@ export class ContactStore {
           `updated_at ${fields.updated_at} is before the latest change (${new Date(this.#lastChange).toISOString()}): a walk may already have passed it`,
         );
       updatedAt = new Date(at).toISOString();
+      changedAt = at;
     } else {
-      updatedAt = this.#changeTime();
+      ({ at: changedAt, stamp: updatedAt } = this.#changeTime());
     }
     const contact: Contact = {
       id,
@@ -227,17 +236,18 @@ export class ContactStore {
       currency: fields.currency,
       updated_at: updatedAt,
     };
-    this.#remember(contact);
+    this.#remember(contact, changedAt);
     return { ...contact };
   }
 
-  /** Changes some fields and moves updated_at to now (later than any earlier change). */
+  /** Changes some fields and moves updated_at to now (later than any earlier change, unless the clock-ahead fault stamped that one). */
   update(id: string, patch: unknown): Contact {
     const existing = this.#contacts.get(id);
     if (!existing) fail(404, 'not_found', `No contact '${id}'; GET /crm/v1/contacts lists them`);
     const fields = parseAdminPayload(ZContactPatch, patch, 'contact change');
-    const contact: Contact = { ...existing, ...fields, updated_at: this.#changeTime() };
-    this.#remember(contact);
+    const { at, stamp } = this.#changeTime();
+    const contact: Contact = { ...existing, ...fields, updated_at: stamp };
+    this.#remember(contact, at);
     return { ...contact };
   }
 
@@ -267,8 +277,25 @@ function parseUpdatedSince(value: string | null): string | null {
   return new Date(ms).toISOString();
 }
 
+/** The `unparseableUpdatedAt` fault: which contacts the API shows with an updated_at that is not a date-time, and how. */
+export interface UnparseableUpdatedAt {
+  ids: string[];
+  as: 'garbage' | 'missing' | 'null';
+}
+
+/** A contact as the API shows it under the `unparseableUpdatedAt` fault (unchanged without it). */
+function shown(contact: Contact, fault: UnparseableUpdatedAt | undefined): object {
+  if (!fault?.ids.includes(contact.id)) return contact;
+  const { updated_at: _, ...rest } = contact;
+  if (fault.as === 'missing') return rest;
+  return { ...rest, updated_at: fault.as === 'null' ? null : 'last Tuesday-ish' };
+}
+
 /** `/crm/v1/...`. */
-export function handleCrm(req: SandboxRequest, deps: { contacts: ContactStore; apiKey?: string }): Reply {
+export function handleCrm(
+  req: SandboxRequest,
+  deps: { contacts: ContactStore; apiKey?: string; unparseableUpdatedAt?: () => UnparseableUpdatedAt | undefined },
+): Reply {
   const [, version, resource, id, ...rest] = req.segments;
   if (version !== 'v1' || resource !== 'contacts' || rest.length > 0) notFound(req);
   if (deps.apiKey !== undefined && req.headers['x-api-key'] !== deps.apiKey) {
@@ -282,7 +309,7 @@ export function handleCrm(req: SandboxRequest, deps: { contacts: ContactStore; a
   if (id !== undefined) {
     const contact = deps.contacts.get(id);
     if (!contact) fail(404, 'not_found', `No contact '${id}'`);
-    return json(200, contact);
+    return json(200, shown(contact, deps.unparseableUpdatedAt?.()));
   }
   const limitText = req.query.get('limit');
   const limit = limitText === null || limitText === '' ? DEFAULT_PAGE_SIZE : Number(limitText);
@@ -294,7 +321,8 @@ export function handleCrm(req: SandboxRequest, deps: { contacts: ContactStore; a
     cursor: req.query.get('cursor') || null,
     limit,
   });
-  return json(200, page);
+  const fault = deps.unparseableUpdatedAt?.();
+  return json(200, fault ? { ...page, data: page.data.map((c) => shown(c, fault)) } : page);
 }
 
 /** `/_admin/crm/contacts[/<id>]`: add or change contacts so a sync has something to pick up. */

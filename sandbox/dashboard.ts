@@ -58,6 +58,8 @@ function describeFaults(data: DashboardData): string[][] {
       if (c.rateLimit?.everyN) parts.push(`429 every ${c.rateLimit.everyN}th request`);
       if (c.rateLimit?.burst) parts.push(`429 beyond ${c.rateLimit.burst} per ${c.rateLimit.retryAfterSeconds} s`);
       if (c.echoCredentials) parts.push(`${c.echoCredentials.status} echoing the credentials received`);
+      if (c.clockAheadSeconds) parts.push(`changes stamped ${c.clockAheadSeconds} s ahead`);
+      if (c.unparseableUpdatedAt) parts.push(`updated_at ${c.unparseableUpdatedAt.as} for ${c.unparseableUpdatedAt.ids.join(', ')}`);
     }
     const injected = Object.entries(s.injected)
       .filter(([, n]) => n > 0)

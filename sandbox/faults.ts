@@ -54,6 +54,29 @@ export const ZFaultConfig = z.strictObject({
         .default(401),
     })
     .optional(),
+  /**
+   * CRM only, data rather than transport: contacts created or changed while it is set are stamped
+   * this many seconds ahead of the CRM's clock (a node whose clock runs ahead). The API's Date header
+   * and changes made after it is cleared keep the true clock, so a contact's next change can be
+   * stamped before the skewed one.
+   */
+  clockAheadSeconds: z
+    .number()
+    .int()
+    .min(1, 'must be at least 1 second')
+    .max(31_536_000, 'must be at most 31536000 seconds (a year)')
+    .optional(),
+  /**
+   * CRM only, data rather than transport: the API shows these contacts with an updated_at that is
+   * not a date-time (`garbage`: a string that is not one, `missing`: no updated_at, `null`). They
+   * keep their place in the (updated_at, id) order.
+   */
+  unparseableUpdatedAt: z
+    .strictObject({
+      ids: z.array(z.string().min(1, 'must not be empty')).min(1, 'must name at least one contact id'),
+      as: z.enum(['garbage', 'missing', 'null']).default('garbage'),
+    })
+    .optional(),
 });
 
 export type FaultConfigInput = z.input<typeof ZFaultConfig>;
@@ -218,6 +241,11 @@ export class FaultInjector {
     if (timeoutDraw < config.timeoutRate) return { kind: 'timeout', latencyMs };
     if (errorDraw < config.errorRate) return { kind: 'error', status: ERROR_STATUSES[Math.floor(statusDraw * 3)], latencyMs };
     return { kind: 'pass', latencyMs };
+  }
+
+  /** The config in force for `system` (null when none is set). */
+  config(system: FaultSystem): FaultConfig | null {
+    return this.#systems.get(system)!.config;
   }
 
   snapshot(): FaultsSnapshot {

@@ -255,7 +255,11 @@ function standInRoutes({ state, clients, tokenTtlSeconds, crmApiKey, payments, p
     { path: '/health/*', handle: () => json(200, { ok: true }) },
     { path: '/oauth/token', handle: { POST: (req) => tokens.handleTokenRequest(req) } },
     { path: '/accounting/*', handle: (req) => handleAccounting(req, { ledger, tokens }) },
-    { path: '/crm/*', handle: (req) => handleCrm(req, { contacts, apiKey: crmApiKey }) },
+    {
+      path: '/crm/*',
+      handle: (req) =>
+        handleCrm(req, { contacts, apiKey: crmApiKey, unparseableUpdatedAt: () => faults.config('crm')?.unparseableUpdatedAt }),
+    },
     { path: '/catcher/*', handle: (req) => handleCatcher(req, catchers) },
     {
       path: '/_admin/faults',
@@ -448,9 +452,14 @@ export async function startStandIns(options: StandInsOptions): Promise<StandIns>
 
   const tokens = new TokenStore({ clients, ttlSeconds: tokenTtlSeconds });
   const ledger = new AccountingLedger();
-  const contacts = new ContactStore(seed, options.contactCount ?? DEFAULT_CONTACT_COUNT);
-  const catchers = new CatcherStore();
   const faults = new FaultInjector(seed);
+  const contacts = new ContactStore(
+    seed,
+    options.contactCount ?? DEFAULT_CONTACT_COUNT,
+    Date.now,
+    () => (faults.config('crm')?.clockAheadSeconds ?? 0) * 1000,
+  );
+  const catchers = new CatcherStore();
   const requests = new RequestCounts();
   // Initial faults go through the same validation as the admin endpoint, with a clear start-up error.
   const initialFaults = options.faults ?? parseFaultsEnvironment(process.env.SANDBOX_FAULTS) ?? {};
