@@ -26,8 +26,16 @@ import { defineIntegration, httpUrl } from '../../platform/contract';
  *   later change then moves the walk, and the position, past that updated_at. Such a contact
  *   appeared while the walk ran, so its updated_at is not much before the run started (the
  *   lookback covers the CRM's timestamp granularity and its clock's skew); re-read contacts that
- *   did not change count as unchanged.
- * The CRM's updated_at must only grow at each change of a contact (the stand-in guarantees it).
+ *   did not change count as unchanged;
+ * - a contact stamped in the future (a CRM node whose clock runs ahead) counts as of the CRM's clock
+ *   at the read (its Date header; versionOf), for the version the customer holds and for the
+ *   position: at face value the position would pass changes stamped meanwhile on the true clock, and
+ *   the contact's own next change, stamped before its future stamp, would be refused as stale;
+ * - a contact whose updated_at is not a date-time is refused alone (ZStorableContact) and never
+ *   becomes the position, which would otherwise be sent back as updated_since and refused by the
+ *   CRM on every later attempt and run (a stored position that is not a date-time is not sent).
+ * The CRM's updated_at must grow at each change of a contact, up to its clock: a stamp ahead of the
+ * clock is capped as above (the stand-in's `clockAheadSeconds` fault makes such stamps).
  */
 
 const settings = z.object({
@@ -103,8 +111,47 @@ const ZStorableContact = z.object({
   email: noNul('email').nullable(),
   country: noNul('country'),
   currency: noNul('currency'),
-  updated_at: z.string({ error: 'updated_at must be text' }).refine((v) => !Number.isNaN(Date.parse(v)), 'updated_at must be a date-time'),
+  updated_at: z
+    .string({
+      error: (issue) =>
+        issue.input === undefined
+          ? 'updated_at is missing (must be a date-time)'
+          : `updated_at must be a date-time (got ${typeof issue.input === 'object' ? String(issue.input) : typeof issue.input})`,
+    })
+    .refine((v) => Number.isFinite(Date.parse(v)), 'updated_at must be a date-time (got text that is not one)'),
 });
+
+/**
+ * How far a contact's updated_at may be after the CRM's clock at the read (its Date header, which
+ * has whole seconds) before it counts as stamped in the future.
+ */
+const DATE_HEADER_GRANULARITY_MS = 1000;
+
+/**
+ * A contact's version as the host counts it: its updated_at, or the CRM's clock at the read
+ * (`crmNow`) when it is stamped in the future (a CRM node whose clock runs ahead). Counted at its
+ * face value, such a version would sort after the contact's next change stamped on the true clock:
+ * that change would be refused as stale until the true clock caught up, and a position taken from
+ * it would pass changes made meanwhile. Capped at the read, it sorts before any change made after
+ * the read, and after any version read before it. Only for a storable contact (its updated_at
+ * parses); ISO 8601 in UTC with milliseconds, as the CRM's API takes it back in updated_since.
+ */
+export function versionOf(contact: Contact, crmNow: number): string {
+  const at = Date.parse(contact.updated_at);
+  return new Date(at >= crmNow + DATE_HEADER_GRANULARITY_MS ? crmNow : at).toISOString();
+}
+
+/** The CRM's clock when it answered: its Date header, else this worker's clock on receipt. */
+function clockOf(response: Response): number {
+  const header = Date.parse(response.headers.get('date') ?? '');
+  return Number.isFinite(header) ? header : Date.now();
+}
+
+/** A stored position that is a date-time, as ISO 8601; undefined for one that is not (written by an earlier version). */
+function validPosition(value: unknown): string | undefined {
+  const at = typeof value === 'string' ? Date.parse(value) : Number.NaN;
+  return Number.isFinite(at) ? new Date(at).toISOString() : undefined;
+}
 
 /** The contacts of a page the host can store; the others are handed to `reject`. */
 export function storableContacts(contacts: Contact[], reject: (r: ContactRejection) => void): Contact[] {
@@ -193,11 +240,19 @@ export const crmSync = defineIntegration({
   async execute(ctx) {
     // This run's last checkpoint when a retried attempt resumes, else the committed cursor.
     const cursor = await ctx.cursor.get<SyncCheckpoint>();
+    // A position that is not a date-time (an earlier version took a contact's unparseable updated_at
+    // as one) is not sent: the CRM would refuse it on every attempt. The walk starts from rereadFrom
+    // instead, or from the beginning.
+    const stored = validPosition(cursor?.updatedSince);
+    const storedRereadFrom = validPosition(cursor?.rereadFrom);
+    if (cursor?.updatedSince !== undefined && stored === undefined)
+      ctx.log.warn(
+        `the stored position ${JSON.stringify(cursor.updatedSince)} is not a date-time: reading from ${storedRereadFrom ?? 'the beginning'} instead`,
+      );
     // A resumed attempt goes on from its checkpoint; a new run also re-reads what may have appeared
     // behind the previous run's walk (rereadFrom, when it is earlier).
-    let updatedSince = cursor?.updatedSince;
-    if (!ctx.run.resumedFrom && updatedSince && cursor?.rereadFrom && Date.parse(cursor.rereadFrom) < Date.parse(updatedSince))
-      updatedSince = cursor.rereadFrom;
+    let updatedSince = stored ?? storedRereadFrom;
+    if (!ctx.run.resumedFrom && updatedSince && storedRereadFrom && storedRereadFrom < updatedSince) updatedSince = storedRereadFrom;
     const rereadFrom = new Date(ctx.run.createdAt.getTime() - ctx.settings.lookbackSeconds * 1000).toISOString();
     // What earlier attempts of this run did; a new run starts from zero whatever the cursor holds.
     // A resumed attempt reads the contacts at its checkpoint's updated_at again (inclusive): they
@@ -226,20 +281,32 @@ export const crmSync = defineIntegration({
     let pages = earlierPages;
     const headers: Record<string, string> = ctx.secrets.apiKey ? { 'x-api-key': ctx.secrets.apiKey } : {};
     ctx.log.info(
-      `pulling contacts changed since ${updatedSince ?? 'the beginning'}${ctx.run.resumedFrom ? " (resuming from this run's checkpoint)" : updatedSince !== cursor?.updatedSince ? ` (the previous run reached ${cursor?.updatedSince}; re-reading its last ${ctx.settings.lookbackSeconds} s)` : ''}`,
+      `pulling contacts changed since ${updatedSince ?? 'the beginning'}${ctx.run.resumedFrom ? " (resuming from this run's checkpoint)" : stored && updatedSince !== stored ? ` (the previous run reached ${stored}; re-reading its last ${ctx.settings.lookbackSeconds} s)` : ''}`,
     );
     do {
       if (ctx.signal.aborted) throw ctx.signal.reason;
-      const page: ContactPage = await ctx.http.getJson<ContactPage>(`${ctx.settings.baseUrl}/v1/contacts`, {
+      const response = await ctx.http.get(`${ctx.settings.baseUrl}/v1/contacts`, {
         headers,
         query: { updated_since: updatedSince, cursor: pageToken, limit: ctx.settings.pageSize },
       });
+      const crmNow = clockOf(response);
+      const page = (await response.json()) as ContactPage;
       pages++;
-      const storable = storableContacts(page.data, reject);
+      // Each contact at its version (versionOf: a future stamp counts as the CRM's clock at the read).
+      const storable = storableContacts(page.data, reject).map((contact) => {
+        const version = versionOf(contact, crmNow);
+        if (Date.parse(version) < Date.parse(contact.updated_at))
+          ctx.log.warn(
+            `contact ${contact.id} is stamped ${contact.updated_at}, after the CRM's clock (${version}): counted as of ${version}`,
+          );
+        return { ...contact, updated_at: version };
+      });
       await ctx.tx((tx) => applyContacts(tx, storable, counts));
       // Applied: the next attempt of this run starts here (inclusive, so contacts sharing the last
-      // updated_at are read again rather than skipped).
-      const last = page.data.at(-1);
+      // updated_at are read again rather than skipped). The position is the last storable contact's
+      // version: never an updated_at that is not a date-time (the CRM would refuse it as
+      // updated_since on every later attempt and run), never past the CRM's clock at the read.
+      const last = storable.at(-1);
       if (last)
         await ctx.cursor.checkpoint({
           updatedSince: last.updated_at,
