@@ -272,3 +272,25 @@ describe('migration 0027: incident_recoveries', () => {
     }
   });
 });
+
+describe('migration 0029: incident failure counts', () => {
+  it('counts the failed runs of run_failed incidents, and leaves events_failed ones not known apart', async () => {
+    const { db, drop } = await databaseBefore(1798500000000, 'mig29');
+    try {
+      await db.execute(sql`insert into incidents (integration, kind, event_count) values
+        ('x', 'run_failed', 3), ('x', 'events_failed', 4), ('x', 'breaker_open', 2)`);
+      await applyMigrations(db);
+      const rows = await db.execute<{ kind: string; runs: number | null; events: number | null; event_run: boolean }>(
+        sql`select kind, failed_runs as runs, failed_events as events, event_run from incidents order by kind`,
+      );
+      expect(rows.map((r) => ({ ...r }))).toEqual([
+        { kind: 'breaker_open', runs: null, events: null, event_run: false },
+        { kind: 'events_failed', runs: null, events: null, event_run: false },
+        { kind: 'run_failed', runs: 3, events: 0, event_run: false },
+      ]);
+      expect(await migrationStatus(db)).toMatchObject({ current: true });
+    } finally {
+      await drop();
+    }
+  });
+});

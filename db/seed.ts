@@ -230,6 +230,8 @@ export async function seedDemo(db: Database, options: SeedOptions): Promise<bool
         openedAt: firstFailure,
         lastEventAt: at(now, 15 * MINUTE + 2 * 60 * MINUTE),
         eventCount: 3,
+        failedRuns: 3,
+        failedEvents: 0,
         lastError: failure,
         runId: failedRunIds[0],
       })

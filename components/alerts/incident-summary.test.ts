@@ -20,6 +20,23 @@ describe('incident wording', () => {
     );
   });
 
+  it('counts failed runs and failed events apart, not as one number of events', () => {
+    const base = { openedAt: new Date(now - HOUR), closedAt: null, eventCount: 4 };
+    expect(describeIncident({ ...base, failedRuns: 1, failedEvents: 3 }, now)).toBe(
+      'Incident opened 1 hour ago, still open; 1 failed run, 3 failed events',
+    );
+    expect(describeIncident({ ...base, failedRuns: 2, failedEvents: 0, eventCount: 2 }, now)).toBe(
+      'Incident opened 1 hour ago, still open; 2 failed runs',
+    );
+    expect(describeIncident({ ...base, failedRuns: 0, failedEvents: 1, eventCount: 1 }, now)).toBe(
+      'Incident opened 1 hour ago, still open; 1 failed event',
+    );
+    // Not known apart (another kind, an older incident): the plain count.
+    expect(describeIncident({ ...base, failedRuns: null, failedEvents: null }, now)).toBe(
+      'Incident opened 1 hour ago, still open; 4 events',
+    );
+  });
+
   it('formats durations with their two largest units', () => {
     expect(formatDuration(0)).toBe('less than a second');
     expect(formatDuration(45_000)).toBe('45 seconds');

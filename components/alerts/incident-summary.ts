@@ -21,17 +21,38 @@ export function formatDuration(ms: number): string {
   return out.join(' ');
 }
 
+function plural(n: number, what: string): string {
+  return `${n} ${what}${n === 1 ? '' : 's'}`;
+}
+
+/**
+ * What an incident counted: its failed runs and failed inbound events apart when it counts them
+ * ("1 failed run, 3 failed events"; an event-run outage counts both), else its events ("4 events").
+ */
+function counted(incident: { eventCount: number; failedRuns?: number | null; failedEvents?: number | null }): string {
+  const runs = incident.failedRuns ?? null;
+  const events = incident.failedEvents ?? null;
+  if (runs === null || events === null || runs + events === 0) return plural(incident.eventCount, 'event');
+  return [runs > 0 && plural(runs, 'failed run'), events > 0 && plural(events, 'failed event')].filter(Boolean).join(', ');
+}
+
 /**
  * One line about an alert's incident: when it opened, whether and when it closed and how long it
- * lasted, and how many events it gathered ("Incident opened 3 hours ago, closed 2 hours ago after
- * 1 hour; 4 events"). An open one says it is still open.
+ * lasted, and what it counted ("Incident opened 3 hours ago, closed 2 hours ago after 1 hour;
+ * 4 events", "...; 2 failed runs, 3 failed events"). An open one says it is still open.
  */
 export function describeIncident(
-  incident: { openedAt: Date | string; closedAt: Date | string | null; eventCount: number },
+  incident: {
+    openedAt: Date | string;
+    closedAt: Date | string | null;
+    eventCount: number;
+    failedRuns?: number | null;
+    failedEvents?: number | null;
+  },
   now: number,
 ): string {
   const opened = new Date(incident.openedAt);
-  const events = `${incident.eventCount} event${incident.eventCount === 1 ? '' : 's'}`;
+  const events = counted(incident);
   if (!incident.closedAt) return `Incident opened ${formatRelative(opened, now)}, still open; ${events}`;
   const closed = new Date(incident.closedAt);
   return `Incident opened ${formatRelative(opened, now)}, closed ${formatRelative(closed, now)} after ${formatDuration(closed.getTime() - opened.getTime())}; ${events}`;

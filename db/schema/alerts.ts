@@ -37,6 +37,15 @@ export const incidents = pgTable(
     lastError: text('last_error'),
     runId: uuid('run_id'),
     undelivered: boolean('undelivered').notNull().default(false),
+    /**
+     * run_failed and events_failed: runs that failed for good and inbound events marked failed,
+     * counted apart (event_count is their platform events). Null for the other kinds and for
+     * events_failed incidents from before migration 0029 (not known apart).
+     */
+    failedRuns: integer('failed_runs'),
+    failedEvents: integer('failed_events'),
+    /** A run_failed incident opened by a run that applies the integration's events (incidents.ts). */
+    eventRun: boolean('event_run').notNull().default(false),
   },
   (t) => [
     index('incidents_open_idx')

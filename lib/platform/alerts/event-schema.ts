@@ -27,6 +27,7 @@ export const ZPlatformEvent = z.discriminatedUnion(
       reason: z.enum(['retries_exhausted', 'permanent', 'retry_budget', 'interrupted']),
       startedAt: isoTime,
       pendingEvents: z.object({ count: z.number().int().min(1), runId: z.string().min(1) }).optional(),
+      appliesEvents: z.literal(true).optional(),
     }),
     z.object({ ...recovery, type: z.literal('run.succeeded'), integration: name, runId: z.string().min(1) }),
     z.object({

@@ -30,6 +30,9 @@ export interface AlertIncidentView {
   openedAt: Date;
   closedAt: Date | null;
   eventCount: number;
+  /** Failed runs and failed events counted apart (run_failed, events_failed), else null. */
+  failedRuns: number | null;
+  failedEvents: number | null;
   lastEventAt: Date;
   lastError: string | null;
   runId: string | null;
@@ -119,6 +122,8 @@ export async function alertHistory(
           openedAt: incident.openedAt,
           closedAt: incident.closedAt,
           eventCount: incident.eventCount,
+          failedRuns: incident.failedRuns,
+          failedEvents: incident.failedEvents,
           lastEventAt: incident.lastEventAt,
           lastError: incident.lastError,
           runId: incident.runId,

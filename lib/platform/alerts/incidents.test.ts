@@ -393,7 +393,10 @@ describe('an event run failing for good after another (one outage, one incident)
       ['opened', incident.id],
       ['recovered', incident.id],
     ]);
-    expect((await alertsOf('fold'))[1].body.text).toContain('closed after 4 failures');
+    // Runs and events counted apart: the first run, the second (it failed the events), its 3 events.
+    expect(await incidentsOf('fold')).toMatchObject([{ failedRuns: 2, failedEvents: 3 }]);
+    expect((await alertsOf('fold'))[1].body.text).toContain('closed after 2 failed runs and 3 failed events');
+    expect((await alertsOf('fold'))[1].body).toMatchObject({ failedRuns: 2, failedEvents: 3 });
     // The outage is over: the next event run's failure opens a new incident, with its alert.
     expect((await handle(eventsFailed('fold', 7, await run('fold', 'event'))))[0]).toMatchObject({ change: 'opened' });
   });
@@ -434,5 +437,102 @@ describe('an event run failing for good after another (one outage, one incident)
       ['events_failed', 6],
       ['run_failed', 1],
     ]);
+  });
+
+  it('is one incident and one alert when the events.failed is handled before the run.failed', async () => {
+    const first = await run('reverse', 'event');
+    const second = await run('reverse', 'event');
+    // The platform events queue does not keep order: the second run's failure is handled first.
+    expect((await handle(eventsFailed('reverse', 3, second)))[0]).toMatchObject({ change: 'opened', kind: 'events_failed' });
+    const [incident] = await incidentsOf('reverse');
+    expect((await handle(runFailed('reverse', 1, first)))[0]).toEqual({
+      change: 'folded',
+      incidentId: incident.id,
+      integration: 'reverse',
+      kind: 'events_failed',
+      from: 'run_failed',
+    });
+    expect(await incidentsOf('reverse')).toMatchObject([
+      {
+        id: incident.id,
+        kind: 'events_failed',
+        eventCount: 4,
+        failedRuns: 2,
+        failedEvents: 3,
+        openedAt: new Date(at(1)),
+        lastEventAt: new Date(at(3)),
+        closedAt: null,
+      },
+    ]);
+    // Its error stays the latest failure's (the second run's).
+    expect((await incidentsOf('reverse'))[0].lastError).toMatch(/^event run failed after 2 attempts \(Error: second run: ledger 503\)/);
+    expect((await handle(succeeded('reverse', 4)))[0]).toMatchObject({ change: 'none' });
+    expect((await handle(cleared('reverse', 5)))[0]).toMatchObject({ change: 'closed', incidentId: incident.id });
+    expect((await alertsOf('reverse')).map((a) => [a.event, a.incidentId])).toEqual([
+      ['opened', incident.id],
+      ['recovered', incident.id],
+    ]);
+    expect((await alertsOf('reverse'))[1].body.text).toContain('closed after 2 failed runs and 3 failed events');
+  });
+
+  it('sends nothing for the run.failed handled after the replay closed the incident of its events', async () => {
+    const first = await run('reverse-closed', 'event');
+    await handle(eventsFailed('reverse-closed', 3, await run('reverse-closed', 'event')));
+    await handle(cleared('reverse-closed', 5));
+    expect((await handle(runFailed('reverse-closed', 1, first)))[0]).toMatchObject({ change: 'none' });
+    expect(await openIncidents(t.db, { integration: 'reverse-closed' })).toEqual([]);
+    expect((await alertsOf('reverse-closed')).map((a) => a.event)).toEqual(['opened', 'recovered']);
+  });
+
+  it('is one incident and one alert when two workers handle the run.failed and the events.failed at the same time', async () => {
+    for (let round = 0; round < 8; round++) {
+      const key = `together-${round}`;
+      const first = await run(key, 'event');
+      const second = await run(key, 'event');
+      // Two transactions at once (two alerting workers), in either order of start.
+      const pair = [() => handle(runFailed(key, 1, first)), () => handle(eventsFailed(key, 3, second))];
+      const changes = await Promise.all((round % 2 ? pair.reverse() : pair).map((f) => f()));
+      expect(changes.flat().filter((c) => c.change === 'opened')).toHaveLength(1);
+      expect(await incidentsOf(key)).toMatchObject([
+        { kind: 'events_failed', eventCount: 4, failedRuns: 2, failedEvents: 3, openedAt: new Date(at(1)), closedAt: null },
+      ]);
+      expect((await alertsOf(key)).map((a) => a.event)).toEqual(['opened']);
+    }
+  });
+
+  it("counts an operator's failed Run now of an events-only integration on its open events incident, in either order", async () => {
+    // payment-events has no execute: any run applies its events (the runner says so: appliesEvents).
+    const runNowFailed = (integration: string, minute: number, runId: string): PlatformEvent => ({
+      ...(failed(integration, minute, 'run now: ledger 503') as Extract<PlatformEvent, { type: 'run.failed' }>),
+      runId,
+      appliesEvents: true,
+    });
+    await handle(eventsFailed('pay-events', 1, await run('pay-events', 'event')));
+    const [incident] = await incidentsOf('pay-events');
+    expect((await handle(runNowFailed('pay-events', 2, await run('pay-events', 'manual'))))[0]).toMatchObject({
+      change: 'folded',
+      incidentId: incident.id,
+      kind: 'events_failed',
+    });
+    expect(await incidentsOf('pay-events')).toMatchObject([{ id: incident.id, failedRuns: 2, failedEvents: 3, closedAt: null }]);
+    expect((await alertsOf('pay-events')).map((a) => a.event)).toEqual(['opened']);
+
+    // The Run now failing first: the event run's failure after it is counted on its incident.
+    await handle(runNowFailed('pay-first', 1, await run('pay-first', 'manual')));
+    expect((await handle(eventsFailed('pay-first', 2, await run('pay-first', 'event'))))[0]).toMatchObject({ change: 'folded' });
+    expect(await incidentsOf('pay-first')).toMatchObject([{ kind: 'events_failed', failedRuns: 2, failedEvents: 3 }]);
+    expect((await alertsOf('pay-first')).map((a) => a.event)).toEqual(['opened']);
+
+    // A Run now of an integration with an execute (it applies no events) stays its own incident.
+    await handle(eventsFailed('pay-both', 1, await run('pay-both', 'event')));
+    expect((await handle(failed('pay-both', 2)))[0]).toMatchObject({ change: 'opened', kind: 'run_failed' });
+  });
+
+  it('leaves an incident of refused events alone (another cause), whatever the order', async () => {
+    await handle(eventsFailed('refused', 1, await run('refused', 'event'), false));
+    expect((await handle(runFailed('refused', 2, await run('refused', 'event'))))[0]).toMatchObject({
+      change: 'opened',
+      kind: 'run_failed',
+    });
   });
 });

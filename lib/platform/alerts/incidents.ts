@@ -49,14 +49,21 @@ import {
  *
  * Two event runs failing one after the other are one outage, one incident: the first left its
  * events to the second (queued meanwhile) and alerted run_failed; the second's events.failed is
- * counted on that incident, which becomes the events_failed one (foldIntoEventRunIncident).
+ * counted on that incident, which becomes the events_failed one (foldIntoEventRunIncident). The
+ * platform events queue keeps no order, so the events.failed may be handled first: the run.failed
+ * is then counted on the events_failed incident it opened (countOnEventsIncident), with no second
+ * alert; both take both kinds' locks, so two workers handling them at once end the same way.
+ * Runs and events are counted apart on such an incident (failed_runs, failed_events).
  */
 
 export type IncidentChange =
   | { change: 'opened'; incidentId: string; integration: string; kind: IncidentKind; alertId: string }
   | { change: 'held'; incidentId: string; integration: string; kind: IncidentKind; closesAfter: string }
   | { change: 'counted'; incidentId: string; integration: string; kind: IncidentKind }
-  /** Counted on the open incident of another kind, which becomes this kind (foldIntoEventRunIncident). */
+  /**
+   * A failure of kind `from` counted on the open incident of kind `kind`: a run_failed incident that
+   * becomes events_failed (foldIntoEventRunIncident), or an events_failed one (countOnEventsIncident).
+   */
   | { change: 'folded'; incidentId: string; integration: string; kind: IncidentKind; from: IncidentKind }
   /** A failure handled after its recovery: its incident is recorded closed, with one alert. */
   | { change: 'reported_late'; incidentId: string; integration: string; kind: IncidentKind; alertId: string }
@@ -71,6 +78,11 @@ interface Opening {
   runId: string | null;
   /** Failures this event counts (events.failed carries how many events it marked). */
   count: number;
+  /** run_failed and events_failed: runs failed for good and events marked failed (else null). */
+  failedRuns: number | null;
+  failedEvents: number | null;
+  /** A run.failed of a run that applies the integration's events (the runner says so). */
+  eventRun: boolean;
 }
 
 const OPENING_KIND: Record<string, IncidentKind> = {
@@ -140,6 +152,9 @@ async function openOrCount(tx: DatabaseOrTransaction, o: Opening): Promise<Appli
           lastError: o.error,
           runId: o.runId,
           eventCount: o.count,
+          failedRuns: o.failedRuns,
+          failedEvents: o.failedEvents,
+          eventRun: o.eventRun,
         })
         .returning();
       return { change: 'reported_late', incident, recoveredAt: superseded.at };
@@ -155,6 +170,9 @@ async function openOrCount(tx: DatabaseOrTransaction, o: Opening): Promise<Appli
       lastError: o.error,
       runId: o.runId,
       eventCount: o.count,
+      failedRuns: o.failedRuns,
+      failedEvents: o.failedEvents,
+      eventRun: o.eventRun,
     })
     .onConflictDoUpdate({
       target: [incidents.integration, incidents.kind],
@@ -163,6 +181,8 @@ async function openOrCount(tx: DatabaseOrTransaction, o: Opening): Promise<Appli
         // From its oldest failure: that failure's retry, handled after the recovery, is covered by it.
         openedAt: sql`least(${incidents.openedAt}, excluded.opened_at)`,
         eventCount: sql`${incidents.eventCount} + excluded.event_count`,
+        failedRuns: sql`${incidents.failedRuns} + excluded.failed_runs`,
+        failedEvents: sql`${incidents.failedEvents} + excluded.failed_events`,
         lastEventAt: sql`greatest(${incidents.lastEventAt}, excluded.last_event_at)`,
         lastError: sql`case when excluded.last_event_at >= ${incidents.lastEventAt} then coalesce(excluded.last_error, ${incidents.lastError}) else ${incidents.lastError} end`,
       },
@@ -180,32 +200,94 @@ async function openOrCount(tx: DatabaseOrTransaction, o: Opening): Promise<Appli
  * second alert, and the replay (or the last dismissal) closes it with one recovery; a run's success
  * no longer closes it, the events still wait. Not when an events_failed incident is open (counted
  * there, as before) or a recovery of failed events came after this failure (openOrCount decides),
- * and never a run_failed incident opened by another kind of run (a schedule, Run now) or another
- * integration. Both kinds' keys are locked by the caller.
+ * and never a run_failed incident opened by a run that applies no events (a schedule, a Run now of
+ * an integration with an execute) or of another integration. An integration with no execute
+ * applies its events in every run, a Run now too: such a run's incident is marked event_run (the
+ * runner's appliesEvents). Both kinds' keys are locked by the caller.
  */
 async function foldIntoEventRunIncident(tx: DatabaseOrTransaction, o: Opening): Promise<Incident | null> {
   const at = sql`${o.at.toISOString()}::timestamptz`;
   const [row] = await tx
     .update(incidents)
-    .set({
-      kind: 'events_failed',
-      eventCount: sql`${incidents.eventCount} + ${o.count}`,
-      lastEventAt: sql`greatest(${incidents.lastEventAt}, ${at})`,
-      lastError: sql`case when ${at} >= ${incidents.lastEventAt} then coalesce(${o.error}, ${incidents.lastError}) else ${incidents.lastError} end`,
-    })
+    .set({ kind: 'events_failed', ...counting(o) })
     .where(
       and(
         eq(incidents.integration, o.integration),
         eq(incidents.kind, 'run_failed'),
         isNull(incidents.closedAt),
         lte(incidents.openedAt, o.at),
-        isEventRunSql(sql`${incidents.runId}`, o.integration),
+        or(eq(incidents.eventRun, true), isEventRunSql(sql`${incidents.runId}`, o.integration)),
         sql`not exists (select 1 from incidents f where f.integration = ${o.integration} and f.kind = 'events_failed' and f.closed_at is null)`,
         sql`not exists (select 1 from incident_recoveries v where v.integration = ${o.integration} and v.kind = 'events_failed' and v.recovered_at > ${at})`,
       ),
     )
     .returning();
   return row ?? null;
+}
+
+/** Counts one more failure `o` on an incident (the set of an update). */
+function counting(o: Opening) {
+  const at = sql`${o.at.toISOString()}::timestamptz`;
+  return {
+    eventCount: sql`${incidents.eventCount} + ${o.count}`,
+    // Null (an events_failed incident from before they were counted apart) stays null.
+    failedRuns: sql`${incidents.failedRuns} + ${o.failedRuns ?? 0}`,
+    failedEvents: sql`${incidents.failedEvents} + ${o.failedEvents ?? 0}`,
+    openedAt: sql`least(${incidents.openedAt}, ${at})`,
+    lastEventAt: sql`greatest(${incidents.lastEventAt}, ${at})`,
+    lastError: sql`case when ${at} >= ${incidents.lastEventAt} then coalesce(${o.error}, ${incidents.lastError}) else ${incidents.lastError} end`,
+  };
+}
+
+/**
+ * The run.failed of a run that applies the integration's events (o.eventRun, or an event run or a
+ * retry of one), when the events_failed incident of an event-run outage (a run failure counted on
+ * it, not only refused events) already covers it: the mirror of foldIntoEventRunIncident, for
+ * the order the events queue does not promise (the later run's events.failed handled first), and
+ * for a failed Run now of an integration with no execute while its events incident is open.
+ * That incident is open, or closed no earlier than this failure; it was opened no later than this
+ * failure, or after it with no run recovery in between (a success between them ended this
+ * outage). Open: the failure is counted on it ('counted'), no alert. Closed: it was alerted and
+ * recovered ('covered'), nothing more. Not while a run_failed incident is open (counted there, as
+ * in the other order). Both kinds' keys are locked by the caller.
+ */
+async function countOnEventsIncident(
+  tx: DatabaseOrTransaction,
+  o: Opening,
+): Promise<{ change: 'counted' | 'covered'; incident: Incident } | null> {
+  const at = sql`${o.at.toISOString()}::timestamptz`;
+  if (!o.eventRun) {
+    if (!o.runId) return null;
+    const [row] = await tx.execute<{ event: boolean }>(sql`select ${isEventRunSql(sql`${o.runId}::uuid`, o.integration)} as event`);
+    if (!row?.event) return null;
+  }
+  const [openRun] = await tx
+    .select({ id: incidents.id })
+    .from(incidents)
+    .where(and(eq(incidents.integration, o.integration), eq(incidents.kind, 'run_failed'), isNull(incidents.closedAt)));
+  if (openRun) return null;
+  const [covering] = await tx
+    .select()
+    .from(incidents)
+    .where(
+      and(
+        eq(incidents.integration, o.integration),
+        eq(incidents.kind, 'events_failed'),
+        gt(incidents.failedRuns, 0),
+        or(isNull(incidents.closedAt), gte(incidents.closedAt, o.at)),
+        or(
+          lte(incidents.openedAt, o.at),
+          sql`not exists (select 1 from incident_recoveries v where v.integration = ${o.integration} and v.kind = 'run_failed'
+                and v.recovered_at > ${at} and v.recovered_at < ${incidents.openedAt})`,
+        ),
+      ),
+    )
+    .orderBy(incidents.openedAt)
+    .limit(1);
+  if (!covering) return null;
+  if (covering.closedAt) return { change: 'covered', incident: covering };
+  const [incident] = await tx.update(incidents).set(counting(o)).where(eq(incidents.id, covering.id)).returning();
+  return { change: 'counted', incident };
 }
 
 /** Remembers the latest recovery of (integration, kind): no failure older than it leaves an incident open. */
@@ -287,8 +369,14 @@ function openingMessage(event: PlatformEvent, incident: Incident, integration: s
   }
 }
 
-function openingDetails(event: PlatformEvent): { error: string | null; runId: string | null; count: number } {
-  return { count: event.type === 'events.failed' ? Math.max(1, event.count ?? 1) : 1, ...openingError(event) };
+function openingDetails(event: PlatformEvent): Pick<Opening, 'error' | 'runId' | 'count' | 'failedRuns' | 'failedEvents' | 'eventRun'> {
+  const counts =
+    event.type === 'run.failed'
+      ? { failedRuns: 1, failedEvents: 0, eventRun: Boolean(event.appliesEvents) }
+      : event.type === 'events.failed'
+        ? { failedRuns: event.runFailure ? 1 : 0, failedEvents: Math.max(1, event.count ?? 1), eventRun: false }
+        : { failedRuns: null, failedEvents: null, eventRun: false };
+  return { count: event.type === 'events.failed' ? Math.max(1, event.count ?? 1) : 1, ...counts, ...openingError(event) };
 }
 
 function openingError(event: PlatformEvent): { error: string | null; runId: string | null } {
@@ -336,22 +424,34 @@ export async function handlePlatformEvent(
     const openingKind = OPENING_KIND[event.type];
     const closingKind = CLOSING_KIND[event.type];
     const kind = openingKind ?? closingKind;
-    // An event run's failure may be counted on the run_failed incident of the event run before it.
-    const foldable = event.type === 'events.failed' && Boolean(event.runFailure);
+    // An event run's failure may be counted on the run_failed incident of the event run before it,
+    // and a run's failure on the events_failed incident of the event run after it (handled first).
+    const foldable = (event.type === 'events.failed' && Boolean(event.runFailure)) || event.type === 'run.failed';
     if (kind)
       await lockIncidentKeys(
         tx,
         integrationsOf(event).flatMap((integration) => [
           `${integration}:${kind}`,
-          ...(foldable ? [`${integration}:${'run_failed' satisfies IncidentKind}`] : []),
+          ...(foldable
+            ? [`${integration}:${'run_failed' satisfies IncidentKind}`, `${integration}:${'events_failed' satisfies IncidentKind}`]
+            : []),
         ]),
       );
     for (const integration of integrationsOf(event)) {
       if (openingKind) {
         const failure = { integration, kind: openingKind, at, ...openingDetails(event) };
-        const folded = foldable ? await foldIntoEventRunIncident(tx, failure) : null;
+        const folded = foldable && event.type === 'events.failed' ? await foldIntoEventRunIncident(tx, failure) : null;
         if (folded) {
           changes.push({ change: 'folded', incidentId: folded.id, integration, kind: openingKind, from: 'run_failed' });
+          continue;
+        }
+        const onEvents = event.type === 'run.failed' ? await countOnEventsIncident(tx, failure) : null;
+        if (onEvents?.change === 'counted') {
+          changes.push({ change: 'folded', incidentId: onEvents.incident.id, integration, kind: 'events_failed', from: openingKind });
+          continue;
+        }
+        if (onEvents?.change === 'covered') {
+          changes.push({ change: 'none', integration, kind: openingKind });
           continue;
         }
         const result = await openOrCount(tx, failure);
@@ -404,6 +504,8 @@ export async function handlePlatformEvent(
             integration,
             openedAt: closed.openedAt.toISOString(),
             eventCount: closed.eventCount,
+            failedRuns: closed.failedRuns,
+            failedEvents: closed.failedEvents,
             lastError: closed.lastError,
             runId,
             at: event.at,

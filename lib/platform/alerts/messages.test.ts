@@ -133,6 +133,31 @@ describe('alert messages', () => {
     expect(recovered.text).toContain('open since 2026-05-01T02:00:00.000Z is closed after 5 failures');
   });
 
+  it('count failed runs and failed events apart in a recovery, not as one number of failures', () => {
+    const base = {
+      incidentId: 'i',
+      kind: 'events_failed' as const,
+      appUrl: 'http://localhost:3000',
+      integration: 'payment-events',
+      openedAt: '2026-05-01T02:00:00.000Z',
+      lastError: 'boom',
+      runId: 'r-9',
+      at: '2026-05-01T03:00:00.000Z',
+      correlationId: null,
+    };
+    // One event run failed and left its events to a second, which failed too and marked 2 events.
+    const merged = recoveredMessage({ ...base, eventCount: 3, failedRuns: 2, failedEvents: 2 });
+    expect(merged.text).toContain('is closed after 2 failed runs and 2 failed events.');
+    expect(merged.text).not.toContain('3 failures');
+    expect(merged).toMatchObject({ eventCount: 3, failedRuns: 2, failedEvents: 2 });
+    expect(recoveredMessage({ ...base, eventCount: 1, failedRuns: 1, failedEvents: 0 }).text).toContain('closed after 1 failed run.');
+    expect(recoveredMessage({ ...base, eventCount: 3, failedRuns: 0, failedEvents: 3 }).text).toContain('closed after 3 failed events.');
+    // Not known apart (an incident from before they were counted apart): the plain count, no breakdown.
+    const older = recoveredMessage({ ...base, eventCount: 3, failedRuns: null, failedEvents: null });
+    expect(older.text).toContain('closed after 3 failures.');
+    expect(older).not.toHaveProperty('failedRuns');
+  });
+
   it('say what failed, since when, and that it had already recovered, on every channel, when reported after the recovery', () => {
     const late = alreadyRecoveredMessage(failed, { kind: 'run_failed', recoveredAt: '2026-05-01T02:30:00.000Z' });
     expect(late).toMatchObject({

@@ -29,6 +29,12 @@ export interface AlertMessage {
   lastError: string | null;
   /** Failures counted on the incident (recovery messages). */
   eventCount: number | null;
+  /**
+   * Run and events failures, counted apart (an event-run outage counts both): runs that failed for
+   * good and inbound events marked failed. Absent when not known apart (other kinds, older incidents).
+   */
+  failedRuns?: number;
+  failedEvents?: number;
   /** ISO time of the event this alert is about. */
   at: string;
 }
@@ -50,6 +56,19 @@ export function shortError(error: string | null | undefined, max = 500): string 
   if (error === null || error === undefined) return null;
   const line = error.replace(/\s+/g, ' ').trim();
   return line.length > max ? `${line.slice(0, max - 3)}...` : line;
+}
+
+/**
+ * "2 failed runs and 3 failed events", "1 failed run", "3 failed events": runs and events counted
+ * apart; "4 failures" when they are not known apart (eventCount).
+ */
+export function failuresText(p: { eventCount: number; failedRuns?: number | null; failedEvents?: number | null }): string {
+  const runs = p.failedRuns ?? null;
+  const events = p.failedEvents ?? null;
+  if (runs === null || events === null || runs + events === 0) return p.eventCount === 1 ? '1 failure' : `${p.eventCount} failures`;
+  return [runs > 0 && `${runs} failed run${runs === 1 ? '' : 's'}`, events > 0 && `${events} failed event${events === 1 ? '' : 's'}`]
+    .filter(Boolean)
+    .join(' and ');
 }
 
 function lines(parts: (string | null | false | undefined)[]): string {
@@ -114,6 +133,8 @@ export function runFailedMessage(p: {
     attempts: p.attempts,
     lastError,
     eventCount: 1,
+    failedRuns: 1,
+    failedEvents: 0,
     at: p.at,
   };
 }
@@ -238,6 +259,9 @@ export function eventsFailedMessage(
     consoleUrl: url,
     correlationId: p.correlationId,
     eventCount: count,
+    // The run that failed them failed too: a run and its events, counted apart.
+    failedRuns: p.runFailure ? 1 : 0,
+    failedEvents: count,
     at: p.at,
   };
   if (p.runFailure) {
@@ -336,6 +360,9 @@ export function recoveredMessage(p: {
   integration: string;
   openedAt: string;
   eventCount: number;
+  /** Runs and events counted apart (run_failed, events_failed), null when not known apart. */
+  failedRuns?: number | null;
+  failedEvents?: number | null;
   lastError: string | null;
   runId: string | null;
   at: string;
@@ -344,7 +371,11 @@ export function recoveredMessage(p: {
   dismissed?: { eventId: string; by: string; reason: string };
 }): AlertMessage {
   const run = p.runId ? runUrl(p.appUrl, p.runId) : null;
-  const failures = p.eventCount === 1 ? '1 failure' : `${p.eventCount} failures`;
+  const failures = failuresText(p);
+  const apart =
+    p.failedRuns !== null && p.failedRuns !== undefined && p.failedEvents !== null && p.failedEvents !== undefined
+      ? { failedRuns: p.failedRuns, failedEvents: p.failedEvents }
+      : {};
   if (p.kind === 'audit_chain') {
     const url = `${trimSlash(p.appUrl)}/audit`;
     return {
@@ -394,6 +425,7 @@ export function recoveredMessage(p: {
     attempts: null,
     lastError: p.lastError,
     eventCount: p.eventCount,
+    ...apart,
     at: p.at,
   };
 }

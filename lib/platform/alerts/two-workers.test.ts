@@ -190,4 +190,66 @@ describe('two alerting workers', () => {
     ]);
     expect(http.on('/ops').filter((r) => (r.json as { integration?: string }).integration === name)).toHaveLength(3);
   });
+
+  it('alert once for an event run that failed and the next one that failed its events, whichever is handled first', async () => {
+    const runFailed = (name: string, ms: number): PlatformEvent => ({
+      type: 'run.failed',
+      at: at(ms),
+      integration: name,
+      runId: randomUUID(),
+      attempts: 2,
+      error: 'ledger 503',
+      errorClass: 'TransientError',
+      reason: 'retries_exhausted',
+      startedAt: at(ms - 100),
+      pendingEvents: { count: 2, runId: randomUUID() },
+      appliesEvents: true,
+    });
+    const eventsFailed = (name: string, ms: number): PlatformEvent => ({
+      type: 'events.failed',
+      at: at(ms),
+      integration: name,
+      runId: randomUUID(),
+      eventId: 'e-1',
+      eventType: 'payment.succeeded',
+      reason: 'not applied: its event run failed after 2 attempts: ledger 503',
+      count: 2,
+      eventIds: ['e-1', 'e-2'],
+      runFailure: { attempts: 2, error: 'ledger 503', errorClass: 'TransientError', startedAt: at(ms - 100) },
+    });
+    const names = ['outage-0', 'outage-1', 'outage-2', 'outage-3'];
+    for (const name of names) await t.db.insert(integrations).values({ name, breakerKey: name, alertRouting: { channelIds: [channelId] } });
+    // outage-0: the events.failed is handled, then the run.failed of the run before (queued late).
+    await bosses[0].send(PLATFORM_EVENTS_QUEUE, eventsFailed('outage-0', 2_000));
+    await waitFor(
+      'the events.failed handled',
+      async () => ((await t.db.select().from(incidents).where(eq(incidents.integration, 'outage-0'))).length ? true : undefined),
+      30_000,
+    );
+    await bosses[1].send(PLATFORM_EVENTS_QUEUE, runFailed('outage-0', 1_000));
+    // The others: both at once, each sent through another worker's pg-boss, the later one first.
+    await Promise.all(
+      names
+        .slice(1)
+        .flatMap((name) => [
+          bosses[0].send(PLATFORM_EVENTS_QUEUE, eventsFailed(name, 2_000)),
+          bosses[1].send(PLATFORM_EVENTS_QUEUE, runFailed(name, 1_000)),
+        ]),
+    );
+    for (const name of names) {
+      const rows = await waitFor(
+        `both events of ${name} counted on one incident`,
+        async () => {
+          const found = await t.db.select().from(incidents).where(eq(incidents.integration, name));
+          return found.length === 1 && found[0].eventCount === 3 ? found : found.length > 1 ? found : undefined;
+        },
+        30_000,
+      );
+      expect(rows).toMatchObject([
+        { kind: 'events_failed', failedRuns: 2, failedEvents: 2, openedAt: new Date(at(1_000)), closedAt: null },
+      ]);
+      const sent = await t.db.select().from(alerts).where(eq(alerts.integration, name));
+      expect(sent.map((a) => a.event)).toEqual(['opened']);
+    }
+  });
 });

@@ -37,6 +37,12 @@ export type PlatformEvent =
        * on this run's incident (one incident for the outage).
        */
       pendingEvents?: { count: number; runId: string };
+      /**
+       * The run applied the integration's inbound events (an event run, a retry of one, any run of
+       * an integration with no execute): its failure is one outage with failed events (alerting
+       * counts it on their incident, whichever is handled first).
+       */
+      appliesEvents?: true;
     })
   | (RecoveryBase & { type: 'run.succeeded'; integration: string; runId: string })
   /** `openedBy`: an operator held it open by hand (`error` is then the system's last error, if any). */

@@ -1421,6 +1421,8 @@ async function failRun(
     reason: params.reason,
     // Its events were left to another run: if that one fails too, its events_failed is counted on this incident.
     ...(events?.leftTo && events.leftTo.count > 0 ? { pendingEvents: events.leftTo } : {}),
+    // It applied the integration's events: one outage with failed events, whichever alerting handles first.
+    ...(appliedEvents ? { appliesEvents: true as const } : {}),
     startedAt,
   });
 }

@@ -298,7 +298,9 @@ describe('two event runs of one integration failing one after the other', () => 
       ['opened', incident.id],
       ['recovered', incident.id],
     ]);
-    expect(messages[1].body.text).toContain('closed after 3 failures');
+    // Two runs failed (the second marked the events failed) and 2 events: counted apart, not "3 failures".
+    expect(messages[1].body.text).toContain('closed after 2 failed runs and 2 failed events');
+    expect(closed).toMatchObject({ failedRuns: 2, failedEvents: 2 });
     expect((await incidentsOf('twice')).map((i) => [i.kind, Boolean(i.closedAt)])).toEqual([['events_failed', true]]);
   }, 60_000);
 });
