@@ -1,15 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import {
-  configure,
-  cursorOf,
-  startHarness,
-  startShippedWorker,
-  waitForRun,
-  type Contact,
-  type Harness,
-} from '../../../test/fixtures/shipped-integrations';
-import type { PlatformWorker } from '../../platform/execution/worker';
-import { runNow } from '../../platform/triggers/triggers';
+import { crmPosition, startCrmTest, syncCrm, syncedContacts, type CrmTest } from '../../../test/fixtures/crm-test';
+import type { Contact } from '../../../test/fixtures/shipped-integrations';
 
 /**
  * crm-sync and a CRM clock that runs ahead, against the CRM stand-in over HTTP with edits between
@@ -20,46 +11,16 @@ import { runNow } from '../../platform/triggers/triggers';
  * read, for the position and for the version the host holds.
  */
 
-let h: Harness;
-let worker: PlatformWorker;
+let h: CrmTest;
 
 beforeAll(async () => {
-  h = await startHarness({ seed: 21, contactCount: 20 });
-  await configure(h.db, 'crm-sync', { settings: { pageSize: 10 }, retryDelays: ['1s'], breakerFailures: 50, breakerCooldown: '1s' });
-  worker = await startShippedWorker(h);
+  h = await startCrmTest({
+    seed: 21,
+    contactCount: 20,
+    config: { settings: { pageSize: 10 }, retryDelays: ['1s'], breakerFailures: 50, breakerCooldown: '1s' },
+  });
 }, 120_000);
-afterAll(async () => {
-  await worker?.stop({ timeoutMs: 2_000 });
-  await h?.close();
-});
-
-interface SyncResult {
-  processed: number;
-  created: number;
-  updated: number;
-  unchanged: number;
-  stale: number;
-  rejectedCount: number;
-  rejected: { id: string; field: string; reason: string }[];
-  summary: string;
-}
-
-async function sync() {
-  const { runId } = await runNow(h.db, h.boss, { integration: 'crm-sync', triggeredBy: 'ada@example.com' });
-  const run = await waitForRun(h.db, runId, ['succeeded', 'failed'], 60_000);
-  return { status: run.status, error: run.errorMessage, result: run.result as unknown as SyncResult | null };
-}
-
-async function synced(): Promise<Map<string, { name: string; version: string }>> {
-  const rows = await h.db.$client<{ external_id: string; name: string; version: string }[]>`
-    select external_id, name, to_char(external_updated_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') as version
-      from customers where external_id is not null`;
-  return new Map(rows.map((r) => [r.external_id, { name: r.name, version: r.version }]));
-}
-
-async function position(): Promise<string> {
-  return ((await cursorOf(h.db, 'crm-sync')) as { updatedSince: string }).updatedSince;
-}
+afterAll(() => h?.close());
 
 function expectNamesInSync(crm: Contact[], now: Map<string, { name: string }>) {
   expect(crm.filter((c) => now.get(c.id)?.name !== c.name).map((c) => c.id)).toEqual([]);
@@ -67,7 +28,7 @@ function expectNamesInSync(crm: Contact[], now: Map<string, { name: string }>) {
 
 describe('crm-sync and a CRM clock that runs ahead', () => {
   it('delivers a contact stamped in the future, keeps the cursor within the CRM clock, and applies its next change', async () => {
-    expect((await sync()).result).toMatchObject({ created: 20 });
+    expect((await syncCrm(h)).result).toMatchObject({ created: 20 });
 
     // Between runs: one contact is written by a CRM node whose clock is an hour ahead.
     await h.admin.setFaults('crm', { clockAheadSeconds: 3600 });
@@ -75,11 +36,11 @@ describe('crm-sync and a CRM clock that runs ahead', () => {
     await h.admin.clearFaults('crm');
     expect(Date.parse(future.updated_at)).toBeGreaterThan(Date.now() + 3_000_000);
 
-    const second = await sync();
+    const second = await syncCrm(h);
     expect(second.result).toMatchObject({ created: 1, stale: 0 });
-    expect((await synced()).get(future.id)?.name).toBe('Ahead Of Time GmbH');
+    expect((await syncedContacts(h)).get(future.id)?.name).toBe('Ahead Of Time GmbH');
     // The position is not in the future: not past the CRM's clock (its Date header) at the read.
-    const after = await position();
+    const after = await crmPosition(h);
     console.log(`crm clock ahead: contact stamped ${future.updated_at}; cursor after the run ${after}`);
     expect(Number.isFinite(Date.parse(after))).toBe(true);
     expect(Date.parse(after)).toBeLessThanOrEqual(Date.now());
@@ -91,16 +52,16 @@ describe('crm-sync and a CRM clock that runs ahead', () => {
     const [other] = await h.admin.contacts();
     const otherChanged = await h.admin.changeContact(other.id, { name: `${other.name} (changed)` });
 
-    const third = await sync();
+    const third = await syncCrm(h);
     console.log(`crm clock ahead, next change on the true clock: ${third.result?.summary ?? third.error}`);
     expect(third.status).toBe('succeeded');
     expect(third.result).toMatchObject({ updated: 2, stale: 0 });
-    const now = await synced();
+    const now = await syncedContacts(h);
     expect(now.get(future.id)).toEqual({ name: 'On Time GmbH', version: corrected.updated_at });
     expect(now.get(other.id)).toEqual({ name: otherChanged.name, version: otherChanged.updated_at });
     expectNamesInSync(await h.admin.contacts(), now);
 
     // At most once: nothing new, nothing applied again.
-    expect((await sync()).result).toMatchObject({ created: 0, updated: 0, stale: 0 });
+    expect((await syncCrm(h)).result).toMatchObject({ created: 0, updated: 0, stale: 0 });
   }, 180_000);
 });

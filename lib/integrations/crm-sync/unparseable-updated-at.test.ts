@@ -1,14 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import {
-  configure,
-  cursorOf,
-  startHarness,
-  startShippedWorker,
-  waitForRun,
-  type Harness,
-} from '../../../test/fixtures/shipped-integrations';
-import type { PlatformWorker } from '../../platform/execution/worker';
-import { runNow } from '../../platform/triggers/triggers';
+import { crmPosition, startCrmTest, syncCrm, syncedContacts, type CrmTest } from '../../../test/fixtures/crm-test';
+import { cursorOf } from '../../../test/fixtures/shipped-integrations';
 
 /**
  * crm-sync and a contact whose updated_at is not a date-time (fault `unparseableUpdatedAt`: a
@@ -19,65 +11,35 @@ import { runNow } from '../../platform/triggers/triggers';
  * stays the last date-time seen; a cursor stored broken by an earlier version is recovered from.
  */
 
-let h: Harness;
-let worker: PlatformWorker;
+let h: CrmTest;
 
 beforeAll(async () => {
-  h = await startHarness({ seed: 22, contactCount: 20 });
-  await configure(h.db, 'crm-sync', { settings: { pageSize: 10 }, retryDelays: ['1s'], breakerFailures: 50, breakerCooldown: '1s' });
-  worker = await startShippedWorker(h);
+  h = await startCrmTest({
+    seed: 22,
+    contactCount: 20,
+    config: { settings: { pageSize: 10 }, retryDelays: ['1s'], breakerFailures: 50, breakerCooldown: '1s' },
+  });
 }, 120_000);
-afterAll(async () => {
-  await worker?.stop({ timeoutMs: 2_000 });
-  await h?.close();
-});
-
-interface SyncResult {
-  processed: number;
-  created: number;
-  updated: number;
-  unchanged: number;
-  stale: number;
-  rejectedCount: number;
-  rejected: { id: string; field: string; reason: string }[];
-  summary: string;
-}
-
-async function sync() {
-  const { runId } = await runNow(h.db, h.boss, { integration: 'crm-sync', triggeredBy: 'ada@example.com' });
-  const run = await waitForRun(h.db, runId, ['succeeded', 'failed'], 60_000);
-  return { status: run.status, error: run.errorMessage, result: run.result as unknown as SyncResult | null };
-}
-
-async function synced(): Promise<Map<string, { name: string; version: string }>> {
-  const rows = await h.db.$client<{ external_id: string; name: string; version: string }[]>`
-    select external_id, name, to_char(external_updated_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') as version
-      from customers where external_id is not null`;
-  return new Map(rows.map((r) => [r.external_id, { name: r.name, version: r.version }]));
-}
-
-async function position(): Promise<string> {
-  return ((await cursorOf(h.db, 'crm-sync')) as { updatedSince: string }).updatedSince;
-}
+afterAll(() => h?.close());
 
 describe('crm-sync and a contact whose updated_at is not a date-time', () => {
   for (const as of ['garbage', 'missing', 'null'] as const) {
     it(`refuses that contact alone (updated_at ${as}) and keeps the cursor a date-time`, async () => {
-      await sync(); // caught up
-      const before = await position();
+      await syncCrm(h); // caught up
+      const before = await crmPosition(h);
       const broken = await h.admin.createContact({ name: `Broken Clock ${as} AB`, email: null, country: 'SE', currency: 'SEK' });
       await h.admin.setFaults('crm', { unparseableUpdatedAt: { ids: [broken.id], as } });
 
       // The broken contact is the last one the walk reads.
-      const first = await sync();
+      const first = await syncCrm(h);
       expect(first.status).toBe('succeeded');
       expect(first.result).toMatchObject({
         created: 0,
         rejectedCount: 1,
         rejected: [{ id: broken.id, field: 'updated_at', reason: expect.stringContaining('date-time') }],
       });
-      expect((await synced()).has(broken.id)).toBe(false);
-      const after = await position();
+      expect((await syncedContacts(h)).has(broken.id)).toBe(false);
+      const after = await crmPosition(h);
       console.log(`crm updated_at ${as}: cursor ${before} -> ${String(after)}; ${first.result?.summary}`);
       expect(typeof after).toBe('string');
       expect(Number.isFinite(Date.parse(after))).toBe(true);
@@ -85,34 +47,34 @@ describe('crm-sync and a contact whose updated_at is not a date-time', () => {
 
       // Between runs: others change; the next run neither fails nor reads every contact again.
       const later = await h.admin.createContact({ name: `After Broken ${as} AB`, email: null, country: 'SE', currency: 'SEK' });
-      const second = await sync();
+      const second = await syncCrm(h);
       console.log(`crm updated_at ${as}, next run: ${second.status} ${second.result?.summary ?? second.error}`);
       expect(second.status).toBe('succeeded');
       expect(second.result).toMatchObject({ created: 1, rejectedCount: 1 });
       expect(second.result!.processed).toBeLessThan((await h.admin.contacts()).length - 1);
-      expect((await synced()).has(later.id)).toBe(true);
-      expect(await position()).toBe(later.updated_at);
+      expect((await syncedContacts(h)).has(later.id)).toBe(true);
+      expect(await crmPosition(h)).toBe(later.updated_at);
 
       // Repaired in the CRM: a new version, picked up by the next run.
       await h.admin.clearFaults('crm');
       const fixed = await h.admin.changeContact(broken.id, { name: `Repaired ${as} AB` });
-      const third = await sync();
+      const third = await syncCrm(h);
       expect(third.result).toMatchObject({ created: 1, rejectedCount: 0 });
-      expect((await synced()).get(broken.id)).toEqual({ name: fixed.name, version: fixed.updated_at });
+      expect((await syncedContacts(h)).get(broken.id)).toEqual({ name: fixed.name, version: fixed.updated_at });
     }, 180_000);
   }
 
   it('recovers from a cursor that an earlier version stored with an updated_at that is not a date-time', async () => {
-    await sync();
+    await syncCrm(h);
     const cursor = (await cursorOf(h.db, 'crm-sync')) as Record<string, unknown>;
     await h.db
       .$client`update cursors set value = ${JSON.stringify({ ...cursor, updatedSince: 'last Tuesday-ish' })}::jsonb where integration = 'crm-sync'`;
     const changed = await h.admin.changeContact((await h.admin.contacts())[0].id, { name: 'Changed Under A Broken Cursor AB' });
-    const run = await sync();
+    const run = await syncCrm(h);
     console.log(`crm broken stored cursor: ${run.status} ${run.result?.summary ?? run.error}`);
     expect(run.status).toBe('succeeded');
     expect(run.result).toMatchObject({ updated: 1 });
-    expect((await synced()).get(changed.id)?.name).toBe(changed.name);
-    expect(await position()).toBe(changed.updated_at);
+    expect((await syncedContacts(h)).get(changed.id)?.name).toBe(changed.name);
+    expect(await crmPosition(h)).toBe(changed.updated_at);
   }, 120_000);
 });
