@@ -57,7 +57,8 @@ export default async function AuditPage({ searchParams }: { searchParams: Promis
         title="Audit trail"
         description="Every configuration change and operator action: who, when, old and new value, correlation id. Append-only in the database and hash-chained."
         actions={
-          <div className="flex flex-col items-end gap-1">
+          // One left-aligned column, like the heading and the filters it sits between (the header wraps it below the description).
+          <div className="flex flex-col items-start gap-1">
             {chain.ok ? (
               <Badge variant="success" data-testid="chain-status">
                 Chain intact · {chain.rows.toLocaleString('en-US')} rows verified
