@@ -4,6 +4,7 @@ import { useRouter } from 'next/navigation';
 import { useEffect, useRef, useState } from 'react';
 import { Button } from '@/components/ui/button';
 import { Dialog, DialogContent, DialogDescription, DialogFooter, DialogHeader, DialogTitle } from '@/components/ui/dialog';
+import type { TraversalGuard } from './traversal-gate';
 
 /** The parts of the Navigation API used here (Chromium; not in TypeScript's DOM library yet). */
 interface NavigateEventLike extends Event {
@@ -15,7 +16,12 @@ interface NavigationLike extends EventTarget {
   traverseTo(key: string): unknown;
 }
 
-type Leaving = { kind: 'link'; href: string } | { kind: 'traverse'; key: string };
+/**
+ * What the person tried: a link (leave = go there), a traversal the Navigation API held back
+ * (leave = go to that entry), or a Back or Forward that popstate reported after the fact and that
+ * was undone at once (leave = go back to the entry it reached; see `onPopState`).
+ */
+type Leaving = { kind: 'link'; href: string } | { kind: 'traverse'; key: string } | { kind: 'popstate' };
 
 /** A click that would take this tab to another page of the console: a plain left click on a same-origin link elsewhere. */
 function internalLinkTarget(event: MouseEvent): string | null {
@@ -38,7 +44,13 @@ function internalLinkTarget(event: MouseEvent): string | null {
  *
  * Links are caught on the window before Next.js's own handler sees the click. Back and Forward
  * within the console are same-document traversals that the Navigation API lets a page cancel
- * after the person has interacted with it (Chromium); elsewhere they go through unasked.
+ * after the person has interacted with it (Chromium). Where it is missing (or does not let the
+ * traversal be cancelled) the fallback is popstate: it fires after the browser has moved to the
+ * other entry, so the guard keeps Next.js's router from rendering it (traversal-gate.ts, which
+ * must see the event before the router does), puts this page's address
+ * back as a new entry right after the one reached, and asks; leaving is then one step back, to
+ * exactly the entry the person wanted. (A Back or Forward that leaves the document, to a page
+ * outside the console, unloads it: beforeunload asks.)
  */
 export function UnsavedChangesGuard({
   dirty,
@@ -82,12 +94,29 @@ export function UnsavedChangesGuard({
       e.preventDefault();
       setLeaving({ kind: 'traverse', key: e.destination.key });
     };
+    // This page's entry as it is now: what a Back or Forward caught by popstate is undone to.
+    const here = { state: window.history.state as unknown, url: window.location.href };
+    // Asked by the listener traversal-gate.ts adds before the router's; true stops the event there.
+    const onPopState: TraversalGuard = () => {
+      if (confirmed.current) return false;
+      const reached = new URL(window.location.href);
+      const left = new URL(here.url);
+      if (reached.pathname === left.pathname && reached.search === left.search) return false; // a #fragment of this page
+      // Next.js lets a state carrying its own marker (__NA) through its patched pushState untouched,
+      // so its router still shows, and knows itself to be on, this page.
+      window.history.pushState(here.state, '', here.url);
+      setLeaving({ kind: 'popstate' });
+      return true;
+    };
+    const traversalGuards = window.__junctionTraversalGuards;
     window.addEventListener('beforeunload', onBeforeUnload);
     window.addEventListener('click', onClick, { capture: true });
+    traversalGuards?.add(onPopState);
     navigation?.addEventListener('navigate', onNavigate);
     return () => {
       window.removeEventListener('beforeunload', onBeforeUnload);
       window.removeEventListener('click', onClick, { capture: true });
+      traversalGuards?.delete(onPopState);
       navigation?.removeEventListener('navigate', onNavigate);
     };
   }, [dirty]);
@@ -97,7 +126,9 @@ export function UnsavedChangesGuard({
     confirmed.current = true;
     setLeaving(null);
     if (leaving.kind === 'link') router.push(leaving.href);
-    else (window as unknown as { navigation?: NavigationLike }).navigation?.traverseTo(leaving.key);
+    else if (leaving.kind === 'traverse') (window as unknown as { navigation?: NavigationLike }).navigation?.traverseTo(leaving.key);
+    // The entry Back or Forward reached is the one just before this page's re-added entry.
+    else window.history.back();
   };
 
   return (
