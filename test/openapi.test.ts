@@ -82,6 +82,17 @@ describe('OpenAPI document', () => {
     expect(described).toEqual(onDisk);
   });
 
+  it('says in its description what the catch-all answers, which is not listed under paths', () => {
+    // NOT_DESCRIBED leaves app/api/[[...path]] out of `paths`: it serves no operation, and a path
+    // template cannot say "every other path" ({path} is one segment, and /api itself has none).
+    expect(NOT_DESCRIBED).toContain('/api/{...path}');
+    const description = (doc as unknown as { info: { description: string } }).info.description;
+    expect(description).toContain(
+      'A path under /api that no route serves (/api itself included) answers 404 `{ error }` to every method, OPTIONS included',
+    );
+    expect(description).toContain('OPTIONS on a route answers 204 with the same `Allow`');
+  });
+
   it("has every route file answer every other method with a JSON 405 (not Next's empty one), and OPTIONS itself", () => {
     const routes = routesOnDisk().filter((r) => !NOT_DESCRIBED.some((skip) => r.endsWith(` ${skip}`)));
     const byTemplate = new Map<string, string[]>();

@@ -355,7 +355,7 @@ export function openApiDocument(): ReturnType<typeof createDocument> {
       title: 'Junction API',
       version: '1',
       description:
-        'The JSON API of Junction. Scripts authenticate with `Authorization: Bearer <API token>` (admins create tokens under Users → API tokens); the console uses its session cookie. Mutations accept an `Idempotency-Key` header. Every refusal is JSON `{ error }` (and `fieldErrors` for invalid input): a path no route serves answers 404, a method a route does not serve 405 with an `Allow` header.',
+        'The JSON API of Junction. Scripts authenticate with `Authorization: Bearer <API token>` (admins create tokens under Users → API tokens); the console uses its session cookie. Mutations accept an `Idempotency-Key` header. Every refusal is JSON `{ error }` (and `fieldErrors` for invalid input). A path under /api that no route serves (/api itself included) answers 404 `{ error }` to every method, OPTIONS included; such paths are not listed below, as they serve no operation. A method a route does not serve answers 405 with an `Allow` header; OPTIONS on a route answers 204 with the same `Allow`.',
     },
     components: {
       securitySchemes: {
