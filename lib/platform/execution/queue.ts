@@ -28,7 +28,8 @@ export interface RunJobData {
   /**
    * Why the run waits for this job, when an open breaker deferred it ('breaker'; absent for every
    * other wait: a retry delay, its turn). A reset of the breaker wakes only these
-   * (breaker.ts): a run waiting for its turn would be delivered only to wait again.
+   * (breaker.ts): a run waiting for its turn would be delivered only to wait again. A job made
+   * before this mark existed is known there by the deferral's attempt instead.
    */
   deferredBy?: 'breaker';
 }

@@ -384,6 +384,12 @@ export async function resetBreaker(
  * again, a wasted delivery. Unless it waits for a run woken here: the runner deferred it to that
  * run's next attempt (to the millisecond, as wakeRunsDeferredBehind in triggers.ts finds them),
  * which is now, so it is due now too, as it would have been.
+ *
+ * A job made before the runner marked them (a database upgraded with such jobs queued) has no
+ * `deferredBy`: it is known by the runner's record of the deferral instead, an attempt 'deferred'
+ * with CircuitOpenError closed in the transaction that made the job (finished_at is the job's
+ * created_on: both are that transaction's now()). A run the breaker deferred once and since
+ * deferred for its turn, or waiting out a retry delay, has a job made later: it is not woken.
  */
 async function wakeRunsDeferredBy(tx: DatabaseOrTransaction, key: string) {
   await tx.execute(sql`
@@ -392,7 +398,12 @@ async function wakeRunsDeferredBy(tx: DatabaseOrTransaction, key: string) {
         join pgboss.job j on j.name = ${RUNS_QUEUE} and j.id = r.job_id
        where r.integration in (select name from integrations where breaker_key = ${key})
          and r.status = 'deferred' and r.hold is null and r.next_attempt_at > now()
-         and j.state = 'created' and j.data->>'deferredBy' = 'breaker'),
+         and j.state = 'created'
+         and (j.data->>'deferredBy' = 'breaker'
+              or exists (select 1 from attempts a
+                          where a.run_id = r.id and a.run_created_at = r.created_at
+                            and a.outcome = 'deferred' and a.error_class = 'CircuitOpenError'
+                            and a.finished_at = j.created_on))),
     woken as (
       update runs r set next_attempt_at = now()
         from deferred d

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { eq, inArray, sql } from 'drizzle-orm';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { z } from 'zod';
-import { runs } from '../../../db/schema';
+import { attempts, runs } from '../../../db/schema';
 import { startTestPlatform, waitFor, type TestPlatform } from '../../../test/fixtures/platform';
 import { defineIntegration, type IntegrationDefinition } from '../contract';
 import { TransientError } from '../errors';
@@ -18,7 +18,7 @@ import { openBreaker, resetBreaker } from './breaker';
 
 const calls: string[] = [];
 const defs = [
-  ...['ledger-export', 'ledger-import', 'elsewhere'].map((name) =>
+  ...['ledger-export', 'ledger-import', 'elsewhere', 'ledger-legacy'].map((name) =>
     defineIntegration({
       name,
       description: 'No-op',
@@ -30,7 +30,7 @@ const defs = [
       },
     }),
   ),
-  ...['ledger-sync', 'ledger-ops'].map((name) =>
+  ...['ledger-sync', 'ledger-ops', 'ledger-retry'].map((name) =>
     defineIntegration({
       name,
       description: 'Fails (transient) and tries again in an hour',
@@ -68,7 +68,7 @@ async function deferredAnHour(runId: string) {
  * A later run of `integration`, deferred earlier and due now: delivered, it is not its turn (a run
  * ahead has started), so the runner defers it again, with a new job, to the time the run ahead is due.
  */
-async function deferredForItsTurn(integration: string, correlationId: string) {
+async function deferredForItsTurn(integration: string, correlationId: string, opts: { breakerDeferredBefore?: boolean } = {}) {
   const { t, boss } = p;
   const jobId = randomUUID();
   const [behind] = await t.db
@@ -84,6 +84,21 @@ async function deferredForItsTurn(integration: string, correlationId: string) {
       nextAttemptAt: new Date(),
     })
     .returning();
+  if (opts.breakerDeferredBefore) {
+    // An open breaker deferred it once (the runner's record of that), and its time has come.
+    await t.db.insert(attempts).values({
+      runId: behind.id,
+      runCreatedAt: behind.createdAt,
+      number: 1,
+      jobId: randomUUID(),
+      worker: 'reset-wakes',
+      outcome: 'deferred',
+      errorMessage: "Circuit 'ledger' is open until then: no request was sent; the run continues after that",
+      errorClass: 'CircuitOpenError',
+      startedAt: new Date(Date.now() - 60_000),
+      finishedAt: new Date(Date.now() - 60_000),
+    });
+  }
   await sendRunJob(boss, t.db, { runId: behind.id, jobId, integration });
   const turnDeferred = await waitFor(
     'the later run to be deferred for its turn',
@@ -219,4 +234,63 @@ it('a reset also wakes a run deferred for its turn behind a run the breaker defe
     },
     10_000,
   );
+});
+
+it('a reset also wakes a run the breaker deferred before its jobs were marked, and not a run waiting out a retry delay', async () => {
+  const { t, boss } = p;
+  // A run of ledger-retry failed (transient) and waits an hour for its retry: not the breaker's wait.
+  const retried = await runNow(t.db, boss, { integration: 'ledger-retry', triggeredBy: 'test' });
+  const retrying = await waitFor(
+    'the ledger-retry run to wait for its retry',
+    async () => {
+      const [row] = await t.db.select().from(runs).where(eq(runs.id, retried.runId));
+      return row.status === 'retrying' && row.nextAttemptAt ? row : undefined;
+    },
+    10_000,
+  );
+  // A later ledger-retry run, which an open breaker deferred once (its last attempt says so), is
+  // now deferred for its turn behind the retrying run: its job is not the breaker deferral's.
+  const { behind, turnDeferred } = await deferredForItsTurn('ledger-retry', 'corr-behind-retry', { breakerDeferredBefore: true });
+  expect(turnDeferred.nextAttemptAt!.getTime()).toBe(retrying.nextAttemptAt!.getTime());
+
+  // A run deferred by the open breaker, its job made before the runner marked such jobs: the same
+  // job with no deferredBy (a database upgraded with it queued).
+  await openBreaker(t.db, { key: 'ledger', by: 'lead@example.com', until: new Date(Date.now() + 60 * 60_000), boss });
+  const legacy = await runNow(t.db, boss, { integration: 'ledger-legacy', triggeredBy: 'test' });
+  const deferred = await deferredAnHour(legacy.runId);
+  const [stripped] = await t.db.execute<{ data: unknown }>(
+    sql`update pgboss.job set data = data - 'deferredBy' where id = ${deferred.jobId} and data->>'deferredBy' = 'breaker' returning data`,
+  );
+  expect(stripped.data).toEqual({ runId: legacy.runId });
+
+  await resetBreaker(t.db, { key: 'ledger', by: 'oscar@example.com', boss });
+  await waitFor(
+    'the run deferred by the breaker before the mark to succeed',
+    async () => {
+      const [row] = await t.db.select().from(runs).where(eq(runs.id, legacy.runId));
+      return row.status === 'succeeded';
+    },
+    10_000,
+  );
+  expect(calls.filter((c) => c === 'ledger-legacy')).toEqual(['ledger-legacy']);
+
+  // Neither the retry delay nor the turn wait is brought forward: same job, still due in an hour.
+  await new Promise((resolve) => setTimeout(resolve, 1_500));
+  const after = await t.db
+    .select()
+    .from(runs)
+    .where(inArray(runs.id, [retried.runId, behind.id]));
+  const retryAfter = after.find((r) => r.id === retried.runId)!;
+  const behindAfter = after.find((r) => r.id === behind.id)!;
+  expect(retryAfter).toMatchObject({ status: 'retrying', jobId: retrying.jobId, nextAttemptAt: retrying.nextAttemptAt });
+  expect(behindAfter).toMatchObject({ status: 'deferred', jobId: turnDeferred.jobId, nextAttemptAt: turnDeferred.nextAttemptAt });
+  const jobs = await t.db.execute<{ id: string; state: string; due_later: boolean }>(
+    sql`select id, state, start_after > now() + interval '30 minutes' as due_later from pgboss.job
+         where id in (${retrying.jobId}, ${turnDeferred.jobId}) order by id`,
+  );
+  expect(jobs.map(({ state, due_later }) => ({ state, due_later }))).toEqual([
+    { state: 'created', due_later: true },
+    { state: 'created', due_later: true },
+  ]);
+  expect(calls.filter((c) => c === 'ledger-retry')).toEqual(['ledger-retry']);
 });
