@@ -171,6 +171,22 @@ function value(text: string, series: string): number {
   return line ? Number(line.slice(series.length + 1)) : 0;
 }
 
+/**
+ * An integration's runs in flight by the help text's arithmetic: runs started minus runs finished
+ * other than failed_before_start (those never started), summed over its triggers.
+ */
+function inFlight(text: string, integration: string): number {
+  const sum = (metric: string, keep: (line: string) => boolean) =>
+    text
+      .split('\n')
+      .filter((l) => l.startsWith(`${metric}{integration="${integration}",`) && keep(l))
+      .reduce((total, l) => total + Number(l.slice(l.lastIndexOf(' ') + 1)), 0);
+  return (
+    sum('junction_runs_started_total', () => true) -
+    sum('junction_runs_finished_total', (l) => !l.includes('outcome="failed_before_start"'))
+  );
+}
+
 const attribute = (span: OtlpSpan, key: string) => {
   const v = span.attributes.find((a) => a.key === key)?.value;
   return v?.stringValue ?? v?.intValue ?? v?.boolValue;
@@ -278,15 +294,21 @@ describe('metrics', () => {
     });
     const after = await scrape();
     expect(value(after, failed) - value(before, failed)).toBe(1);
+    // It started (its attempts ran): failed, as every started run that fails.
+    const failedBeforeStart = 'junction_runs_finished_total{integration="observed",trigger="manual",outcome="failed_before_start"}';
+    expect(value(after, failedBeforeStart) - value(before, failedBeforeStart)).toBe(0);
   });
 
-  it('counts a run failed before an attempt started (no handler in this worker) as finished, failed, once', async () => {
+  it('counts a run failed before it ever started (no handler in this worker) as finished, failed_before_start, once', async () => {
     // In the database and registered (another build has its handler), not in this worker's registry.
     await t.db
       .insert(integrations)
       .values({ name: 'observed-elsewhere', description: 'Handled by a newer build', breakerKey: 'observed-elsewhere' });
     const failed = 'junction_runs_finished_total{integration="observed-elsewhere",trigger="manual",outcome="failed"}';
+    const failedBeforeStart =
+      'junction_runs_finished_total{integration="observed-elsewhere",trigger="manual",outcome="failed_before_start"}';
     const before = await scrape();
+    expect(inFlight(before, 'observed-elsewhere')).toBe(0);
     const { runId } = await runNow(t.db, boss, {
       integration: 'observed-elsewhere',
       triggeredBy: 'oscar',
@@ -297,9 +319,17 @@ describe('metrics', () => {
       return row.status === 'failed' ? row : undefined;
     });
     expect(run.errorClass).toBe('HandlerMissing');
+    expect(run.startedAt).toBeNull();
     const after = await scrape();
-    expect(value(after, failed) - value(before, failed)).toBe(1);
+    // Never started: not counted in started, so not 'failed' (started minus finished would go
+    // negative) but failed_before_start, which the in-flight arithmetic leaves out.
+    expect(value(after, failedBeforeStart) - value(before, failedBeforeStart)).toBe(1);
+    expect(value(after, failed) - value(before, failed)).toBe(0);
     expect(value(after, 'junction_runs_started_total{integration="observed-elsewhere",trigger="manual"}')).toBe(0);
+    expect(inFlight(after, 'observed-elsewhere')).toBe(0);
+    const help = after.split('\n').find((l) => l.startsWith('# HELP junction_runs_finished_total '));
+    expect(help).toContain('failed_before_start');
+    expect(help).toContain('junction_runs_started_total minus junction_runs_finished_total{outcome!="failed_before_start"}');
   });
 
   it('counts a run delivered with no attempt left as finished, failed, once', async () => {
@@ -329,6 +359,8 @@ describe('metrics', () => {
     expect(row.errorClass).toBe('AttemptsExhausted');
     const after = await scrape();
     expect(value(after, failed) - value(before, failed)).toBe(1);
+    const failedBeforeStart = 'junction_runs_finished_total{integration="observed",trigger="api",outcome="failed_before_start"}';
+    expect(value(after, failedBeforeStart) - value(before, failedBeforeStart)).toBe(0);
   });
 
   it('counts a started run cancelled while it waits for its next attempt as finished, cancelled, once', async () => {

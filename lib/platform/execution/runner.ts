@@ -1430,7 +1430,8 @@ async function failRun(
 /**
  * Fails a run when its job is delivered, before an attempt starts (no handler in this worker, no
  * attempt left), unless it has ended meanwhile. It ends without an attempt outcome, so it is
- * counted finished here, once committed and only when this worker failed it.
+ * counted finished here, once committed and only when this worker failed it: 'failed' when it had
+ * started (an earlier attempt ran), 'failed_before_start' when it never did (countFailedRun).
  */
 async function finishFailedBeforeAttempt(
   deps: RunnerDeps,
@@ -1439,11 +1440,22 @@ async function finishFailedBeforeAttempt(
 ): Promise<void> {
   const failed = await deps.db.transaction(async (tx) => {
     const locked = await lockRun(tx, run.id);
-    if (isTerminalRunStatus(locked.status)) return false;
+    if (isTerminalRunStatus(locked.status)) return undefined;
     await failRun(deps, tx, locked, params);
-    return true;
+    return locked;
   });
-  if (failed) platformMetrics().runsFinished.inc({ integration: run.integration, trigger: run.trigger, outcome: 'failed' });
+  if (failed) countFailedRun(failed);
+}
+
+/**
+ * Counts a run failed outside an attempt outcome in junction_runs_finished_total: 'failed' when it
+ * had started (counted in junction_runs_started_total when its first attempt did), and
+ * 'failed_before_start' when it never started, so started minus the finished other than
+ * failed_before_start stays the runs in flight (metrics.ts).
+ */
+function countFailedRun(run: Pick<Run, 'integration' | 'trigger' | 'startedAt'>) {
+  const outcome = run.startedAt === null ? 'failed_before_start' : 'failed';
+  platformMetrics().runsFinished.inc({ integration: run.integration, trigger: run.trigger, outcome });
 }
 
 /** A run's job changed, or the run finished, since it was read: the reader's job is no longer the run's (requeue's fence). */
@@ -1520,10 +1532,9 @@ export async function recoverLostAttempt(
     });
   });
   // A run failed here (too many interruptions) ended without an attempt outcome of this worker:
-  // counted once it is committed, as executeAttempt counts the others.
-  if (outcome === 'failed' && lockedRun) {
-    platformMetrics().runsFinished.inc({ integration: lockedRun.integration, trigger: lockedRun.trigger, outcome: 'failed' });
-  }
+  // counted once it is committed, as executeAttempt counts the others. Its attempts started it
+  // (started_at is set with the first), so it is 'failed'; countFailedRun says so from the row.
+  if (outcome === 'failed' && lockedRun) countFailedRun(lockedRun);
   return outcome;
 }
 

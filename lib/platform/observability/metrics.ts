@@ -41,7 +41,7 @@ function create(): PlatformMetrics {
     }),
     runsFinished: new Counter({
       name: 'junction_runs_finished_total',
-      help: 'Runs that ended, by integration, trigger and outcome (succeeded, failed, cancelled), counted once by the process that ended them: the worker (an attempt outcome, or a run failed before its attempt) or the web app (a started run cancelled while it waited for its next attempt). Summed over instances, started minus finished is the runs in flight (a run failed before it ever started, no handler in the worker, is counted finished only).',
+      help: 'Runs that ended, by integration, trigger and outcome (succeeded, failed, cancelled, failed_before_start), counted once by the process that ended them: the worker (an attempt outcome, or a run failed when its job was delivered) or the web app (a started run cancelled while it waited for its next attempt). failed_before_start: a run failed without ever starting (e.g. no handler registered in the worker that got it), never counted in junction_runs_started_total; all failed runs are outcome=~"failed|failed_before_start". A run cancelled before it started is counted in neither. Summed over instances, junction_runs_started_total minus junction_runs_finished_total{outcome!="failed_before_start"} is the runs in flight.',
       labelNames: ['integration', 'trigger', 'outcome'],
       registers,
     }),
