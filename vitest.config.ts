@@ -35,6 +35,7 @@ const UNIT = [
   'lib/platform/mapping/compile.test.ts',
   'lib/platform/mapping/diff.test.ts',
   'lib/platform/mapping/mapping.test.ts',
+  'lib/platform/mapping/hostile.test.ts',
   'lib/platform/resilience/oauth2.test.ts',
   'lib/platform/resilience/breaker-text.test.ts',
   'lib/server/answers.test.ts',

@@ -1,6 +1,6 @@
 import { coerceValue, Invalid, type Evaluated } from './coerce';
 import { DEOPT, jsonataBoolean } from './compile';
-import type { CompiledExpression, CompiledField, CompiledMapping, JsonataError } from './compiled';
+import { limitMessage, type CompiledExpression, type CompiledField, type CompiledMapping, type JsonataError } from './compiled';
 import type { MapResult } from './types';
 
 /**
@@ -18,7 +18,7 @@ async function evaluateSlow(expr: CompiledExpression, record: unknown): Promise<
     return { ok: true, value: await expr.jsonata.evaluate(record) };
   } catch (error) {
     const e = error as JsonataError;
-    return { ok: false, reason: e.message ?? String(error) };
+    return { ok: false, reason: limitMessage(e) ?? e.message ?? String(error) };
   }
 }
 
@@ -38,6 +38,8 @@ interface RecordOutcome {
   filtered: boolean;
   value?: Record<string, unknown>;
   errors: { field: string; reason: string }[];
+  /** The field at which the record stopped because `deadline` had passed (preview only). */
+  stoppedAt?: string;
 }
 
 function missingReason(field: CompiledField): string {
@@ -85,8 +87,18 @@ function mapRecordFast(compiled: CompiledMapping, record: unknown, index: number
   return true;
 }
 
-/** Maps one record with JSONata where needed; `allErrors` keeps going after the first failing field (for the preview). */
-export async function mapRecord(compiled: CompiledMapping, record: unknown, index: number, allErrors: boolean): Promise<RecordOutcome> {
+/**
+ * Maps one record with JSONata where needed; `allErrors` keeps going after the first failing field
+ * (for the preview). Past `deadline` (performance.now() time) no further field is evaluated: the
+ * record stops with `stoppedAt`, so a preview of many runaway fields ends within its budget.
+ */
+export async function mapRecord(
+  compiled: CompiledMapping,
+  record: unknown,
+  index: number,
+  allErrors: boolean,
+  deadline?: { at: number; budgetMs: number },
+): Promise<RecordOutcome> {
   let keyValue = evaluateFast(compiled.key, record);
   if (keyValue === DEOPT) {
     const slow = await evaluateSlow(compiled.key, record);
@@ -101,6 +113,10 @@ export async function mapRecord(compiled: CompiledMapping, record: unknown, inde
   const value: Record<string, unknown> = {};
   const errors: { field: string; reason: string }[] = [];
   for (const field of compiled.fields) {
+    if (deadline && performance.now() > deadline.at) {
+      errors.push({ field: field.target, reason: `not evaluated: the preview ran out of its ${deadline.budgetMs} ms before this field` });
+      return { key, filtered: false, errors, stoppedAt: field.target };
+    }
     let raw = evaluateFast(field.expr, record);
     if (raw === DEOPT) {
       const slow = await evaluateSlow(field.expr, record);

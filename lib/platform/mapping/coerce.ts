@@ -11,7 +11,12 @@ function describe(value: unknown): string {
   if (typeof value === 'string') return `'${value.length > 40 ? `${value.slice(0, 37)}...` : value}'`;
   if (Array.isArray(value)) return `a list of ${value.length} value${value.length === 1 ? '' : 's'}`;
   if (value instanceof Date) return Number.isNaN(value.getTime()) ? 'an invalid date' : value.toISOString();
-  if (typeof value === 'object' && value !== null) return 'an object';
+  if (typeof value === 'function') return 'a function';
+  if (typeof value === 'object' && value !== null) {
+    // JSONata's own functions ($sum) and lambdas (function($x){...}) are objects marked so.
+    const marked = value as { _jsonata_function?: unknown; _jsonata_lambda?: unknown };
+    return marked._jsonata_function || marked._jsonata_lambda ? 'a function (call it, e.g. $sum(lines.amount))' : 'an object';
+  }
   return String(value);
 }
 

@@ -1,3 +1,4 @@
+import { setFlagsFromString } from 'node:v8';
 import jsonata from 'jsonata';
 import { compileFast, DEOPT, type FastEval } from './compile';
 import { TARGET } from './schema';
@@ -74,6 +75,89 @@ export interface JsonataError {
   message?: string;
 }
 
+/** The longest list an expression may build: a mapping works on one record, and a range such as [1..9999999] would hold the process for seconds. */
+export const MAX_SEQUENCE = 100_000;
+
+/** How long JSONata may run before it lets the event loop answer other work (requests, pg-boss heartbeats). */
+const YIELD_AFTER_MS = 20;
+
+// V8's linear-time regular expression engine (the `l` flag) is behind a flag; turning it on only
+// makes that flag accepted, it changes no other regular expression of the process.
+setFlagsFromString('--enable-experimental-regexp-engine');
+const LINEAR_FLAG = (() => {
+  const flag = 'l';
+  try {
+    new RegExp('a', flag);
+    return flag;
+  } catch {
+    return '';
+  }
+})();
+
+/**
+ * JSONata's RegexEngine: every pattern of a mapping runs on V8's linear-time engine, so
+ * `$match(x, /(a+)+$/)` on a long string takes microseconds instead of holding the process for
+ * ever (one native call cannot be interrupted by a timeout). Back-references and look-arounds need
+ * backtracking and are refused with a per-field error.
+ */
+function LinearRegExp(pattern: RegExp): RegExp {
+  try {
+    return new RegExp(pattern.source, pattern.flags + LINEAR_FLAG);
+  } catch {
+    throw {
+      code: 'MAPPING_REGEX',
+      message: `the regular expression /${pattern.source}/ cannot run in linear time: back-references and look-arounds are not supported in mappings; rewrite it without them`,
+    };
+  }
+}
+
+/**
+ * JSONata awaits this before evaluating each node: after YIELD_AFTER_MS of evaluation it waits one
+ * turn of the event loop. JSONata's own awaits are all microtasks, so without it a runaway
+ * expression holds the web process (or the worker) for the whole of its timeout, per field.
+ */
+let lastYield = performance.now();
+function yieldNowAndThen(): Promise<void> | undefined {
+  const now = performance.now();
+  if (now - lastYield < YIELD_AFTER_MS) return undefined;
+  return new Promise((resolve) =>
+    setImmediate(() => {
+      lastYield = performance.now();
+      resolve();
+    }),
+  );
+}
+
+/** The first regular expression literal of the syntax tree that LinearRegExp refuses, so the editor marks it before any run. */
+function nonLinearRegex(ast: unknown): { position: number; message: string } | null {
+  const stack: unknown[] = [ast];
+  const seen = new Set<unknown>();
+  while (stack.length > 0) {
+    const node = stack.pop();
+    if (typeof node !== 'object' || node === null || seen.has(node)) continue;
+    seen.add(node);
+    if (node instanceof RegExp) continue;
+    const { type, value, position } = node as { type?: unknown; value?: unknown; position?: unknown };
+    if (type === 'regex' && value instanceof RegExp) {
+      try {
+        LinearRegExp(value);
+      } catch (error) {
+        return { position: typeof position === 'number' ? position : 0, message: (error as JsonataError).message ?? String(error) };
+      }
+    }
+    for (const child of Object.values(node)) if (typeof child === 'object') stack.push(child);
+  }
+  return null;
+}
+
+/** JSONata's messages for its limits, reworded where they would not tell an admin what to change. */
+export function limitMessage(error: JsonataError): string | undefined {
+  if (error.code === 'D2015' || error.code === 'D2014') {
+    return `a list grew past ${MAX_SEQUENCE.toLocaleString('en-US')} values: a mapping works on one record at a time, so narrow the expression (a range such as [1..n] or a path over a long list)`;
+  }
+  return undefined;
+}
+
 function compileExpression(
   source: string,
   field: string,
@@ -81,11 +165,19 @@ function compileExpression(
 ): { ok: true; expr: CompiledExpression } | { ok: false; error: MappingCompileError } {
   let expression: jsonata.Expression;
   try {
-    expression = jsonata(source, { timeout: options.timeoutMs ?? 1000, stack: 500 });
+    expression = jsonata(source, {
+      timeout: options.timeoutMs ?? 1000,
+      stack: 500,
+      sequence: MAX_SEQUENCE,
+      RegexEngine: LinearRegExp as unknown as RegExpConstructor,
+    });
+    expression.assign(Symbol.for('jsonata.__evaluate_entry') as unknown as string, yieldNowAndThen);
   } catch (error) {
     const e = error as JsonataError;
     return { ok: false, error: { field, position: typeof e.position === 'number' ? e.position : 0, message: e.message ?? String(error) } };
   }
+  const slowRegex = nonLinearRegex(expression.ast());
+  if (slowRegex) return { ok: false, error: { field, position: slowRegex.position, message: slowRegex.message } };
   const fast = options.fastPath === false ? null : compileFast(expression.ast());
   return { ok: true, expr: { source, fast, jsonata: expression } };
 }

@@ -22,7 +22,7 @@ export { applyMapping } from './apply';
 export { coerce } from './coerce';
 export { compileMapping, formatCompileErrors, isCompiledMapping, type CompiledMapping, type CompileOptions } from './compiled';
 export { PREVIEW_LIMIT, PREVIEW_VALUE_CHARS, previewMapping, type PreviewResult } from './preview';
-export { ZMapping, ZMappingField } from './schema';
+export { parseMappingDraft, ZMapping, ZMappingDraft, ZMappingField } from './schema';
 export { FIELD_TYPES, type FieldType, type Mapping, type MappingCompileError, type MappingField, type MapResult } from './types';
 
 /**

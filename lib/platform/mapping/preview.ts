@@ -106,13 +106,23 @@ export async function previewMapping(
         ),
       };
     }
-    const outcome = await mapRecord(compiled, records[i], i, true);
+    const outcome = await mapRecord(compiled, records[i], i, true, { at: started + budgetMs, budgetMs });
     results.push({
       key: outcome.key,
       filtered: outcome.filtered,
       ...(outcome.value ? { output: shortened(outcome.value, long) } : {}),
       errors: outcome.errors,
     });
+    if (outcome.stoppedAt !== undefined) {
+      return {
+        compileErrors,
+        results,
+        notice: joined(
+          `Preview stopped in record ${i + 1} of ${records.length} at field '${outcome.stoppedAt}': the expressions took longer than ${budgetMs} ms; simplify them or preview fewer records`,
+          longValuesNotice(long),
+        ),
+      };
+    }
   }
   const notice = joined(
     sampleRecords.length > PREVIEW_LIMIT ? `Previewed the first ${PREVIEW_LIMIT} of ${sampleRecords.length} records` : undefined,

@@ -42,3 +42,59 @@ export const ZMapping: z.ZodType<Mapping> = z
       seen.add(field.target);
     });
   }) as z.ZodType<Mapping>;
+
+/**
+ * What the editor may send to be previewed or saved: only the sizes, so that an oversized or
+ * careless draft is refused with a sentence naming the limit, before anything is compiled. Within
+ * these, ZMapping (in previewMapping and the config service) gives each field's problem inline.
+ * Expressions may be up to twice ZMapping's limit so that one a little too long is still marked on
+ * its own field rather than refusing the whole draft.
+ */
+export const ZMappingDraft = z.object(
+  {
+    fields: z
+      .array(
+        z.object(
+          {
+            target: z.string({ message: 'must be text' }).max(200, 'must be at most 100 characters'),
+            expression: z.string({ message: 'must be text' }).max(4000, 'must be at most 2000 characters'),
+            type: z.string({ message: 'must be text' }).max(20, `must be one of ${FIELD_TYPES.join(', ')}`),
+            required: z.boolean({ message: 'must be true or false' }),
+          },
+          { message: 'must be a field with target, expression, type and required' },
+        ),
+        { message: 'must be a list of fields' },
+      )
+      .max(200, 'may have at most 200 fields: remove some, or split the integration'),
+    filter: z.string({ message: 'must be text' }).max(4000, 'must be at most 2000 characters').nullish(),
+    key: z.string({ message: 'must be text' }).max(1000, 'must be at most 500 characters').optional(),
+  },
+  { message: 'must be a mapping with fields' },
+);
+
+/**
+ * A draft from the editor, or the sentence that says why it is refused ("Not previewed:
+ * mapping.fields may have at most 200 fields…", naming the field's target where there is one).
+ */
+export function parseMappingDraft(
+  raw: unknown,
+  verb: string,
+): { ok: true; mapping: Mapping } | { ok: false; message: string; fieldErrors: Record<string, string> } {
+  const parsed = ZMappingDraft.safeParse(raw);
+  if (parsed.success) return { ok: true, mapping: parsed.data as Mapping };
+  const fieldErrors: Record<string, string> = {};
+  // The first few: a draft of thousands of broken fields would otherwise answer with thousands of messages.
+  for (const issue of parsed.error.issues.slice(0, 20)) {
+    const [first, index, prop] = issue.path;
+    const target = first === 'fields' && typeof index === 'number' ? (raw as Mapping | null)?.fields?.[index]?.target : undefined;
+    const where =
+      first === 'fields' && typeof index === 'number'
+        ? `field ${typeof target === 'string' && target.length <= 100 ? `'${target}'` : `#${index + 1}`}${prop ? ` ${String(prop)}` : ''}`
+        : `mapping${issue.path.length ? `.${issue.path.join('.')}` : ''}`;
+    fieldErrors[['mapping', ...issue.path].join('.')] ??= `${where} ${issue.message}`;
+  }
+  const messages = Object.values(fieldErrors);
+  const others = parsed.error.issues.length - 1;
+  const more = others > 0 ? ` (and ${others} more)` : '';
+  return { ok: false, message: `${verb}: ${messages[0]}${more}`, fieldErrors };
+}

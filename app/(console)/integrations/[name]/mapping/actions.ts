@@ -3,38 +3,38 @@
 import { z } from 'zod';
 import { AppError, refusalError } from '@/lib/platform/errors';
 import { getIntegrationConfig, updateIntegrationConfig } from '@/lib/platform/governance/config';
-import { previewMapping } from '@/lib/platform/mapping';
+import { parseMappingDraft, previewMapping, type Mapping } from '@/lib/platform/mapping';
 import { defineAction } from '@/lib/server/action';
 import { getDb } from '@/lib/server/db';
 import { getKeyring } from '@/lib/server/keyring';
 import { getRegistry } from '@/lib/server/registry';
 
-const ZDraftMapping = z.object({
-  fields: z
-    .array(z.object({ target: z.string().max(200), expression: z.string().max(4000), type: z.string().max(20), required: z.boolean() }))
-    .max(200),
-  filter: z.string().max(4000).nullish(),
-  key: z.string().max(1000).optional(),
-});
+/** The draft is checked in the handler (parseMappingDraft), so a refusal names the field and the limit. */
+function draftOrRefusal(raw: unknown, verb: string): Mapping {
+  const draft = parseMappingDraft(raw, verb);
+  if (!draft.ok) throw new AppError('invalid_input', draft.message, { fieldErrors: draft.fieldErrors });
+  return draft.mapping;
+}
 
 /** Live preview of a draft mapping on the integration's sample records. Nothing is saved. */
 export const previewMappingAction = defineAction({
   role: 'admin',
-  input: z.object({ integration: z.string().min(1).max(100), mapping: ZDraftMapping }),
+  input: z.object({ integration: z.string().min(1).max(100), mapping: z.unknown() }),
   handler: async ({ integration, mapping }) => {
     const def = getRegistry().get(integration);
     if (!def?.mapping) throw new AppError('not_found', `${integration} has no field mapping.`);
-    return previewMapping(mapping as Parameters<typeof previewMapping>[0], def.mapping.sample);
+    return previewMapping(draftOrRefusal(mapping, 'Not previewed'), def.mapping.sample);
   },
 });
 
 /** Saves the mapping through the config service: refused while it does not compile, audited. */
 export const saveMappingAction = defineAction({
   role: 'admin',
-  input: z.object({ integration: z.string().min(1).max(100), expectedVersion: z.number().int().min(1), mapping: ZDraftMapping }),
-  handler: async ({ integration, expectedVersion, mapping }, { user, correlationId }) => {
+  input: z.object({ integration: z.string().min(1).max(100), expectedVersion: z.number().int().min(1), mapping: z.unknown() }),
+  handler: async ({ integration, expectedVersion, mapping: raw }, { user, correlationId }) => {
     const def = getRegistry().get(integration);
     if (!def) throw new AppError('orphaned', `${integration} is not registered in this build.`);
+    const mapping = draftOrRefusal(raw, 'Not saved');
     const result = await updateIntegrationConfig(getDb(), {
       integration,
       expectedVersion,
