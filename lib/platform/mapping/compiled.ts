@@ -128,6 +128,29 @@ function yieldNowAndThen(): Promise<void> | undefined {
   );
 }
 
+/** The widest `$pad` of a mapping: one call such as `$pad("", 5e8, "x")` is a single native step of seconds and half a gigabyte, which no timeout can stop. */
+export const MAX_PAD = 10_000_000;
+
+/** JSONata's `$pad` (same result, counting code points as it does), refusing a width over MAX_PAD. */
+function boundedPad(str: string | undefined, width: number, char?: string): string | undefined {
+  if (str === undefined) return undefined;
+  const wanted = Math.trunc(width);
+  if (Math.abs(wanted) > MAX_PAD) {
+    throw {
+      code: 'MAPPING_PAD',
+      message: `$pad to ${Math.abs(wanted).toLocaleString('en-US')} characters is wider than a mapping may pad (at most ${MAX_PAD.toLocaleString('en-US')})`,
+    };
+  }
+  const fill = char === undefined || char.length === 0 ? ' ' : char;
+  const padLength = Math.abs(wanted) - Array.from(str).length;
+  if (padLength <= 0) return str;
+  const fillLength = Array.from(fill).length;
+  const padding = Array.from(fill.repeat(Math.ceil(padLength / fillLength)))
+    .slice(0, padLength)
+    .join('');
+  return wanted > 0 ? str + padding : padding + str;
+}
+
 /** The first regular expression literal of the syntax tree that LinearRegExp refuses, so the editor marks it before any run. */
 function nonLinearRegex(ast: unknown): { position: number; message: string } | null {
   const stack: unknown[] = [ast];
@@ -172,6 +195,7 @@ function compileExpression(
       RegexEngine: LinearRegExp as unknown as RegExpConstructor,
     });
     expression.assign(Symbol.for('jsonata.__evaluate_entry') as unknown as string, yieldNowAndThen);
+    expression.registerFunction('pad', boundedPad, '<s-ns?:s>');
   } catch (error) {
     const e = error as JsonataError;
     return { ok: false, error: { field, position: typeof e.position === 'number' ? e.position : 0, message: e.message ?? String(error) } };

@@ -1,5 +1,6 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import jsonata from 'jsonata';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   applyMapping,
@@ -225,6 +226,32 @@ describe('values that are not JSON', () => {
         { key: '1', field: 'v', reason },
         { key: '2', field: 'v', reason },
       ]);
+    }
+  });
+});
+
+describe('$pad', () => {
+  it('refuses a width over 10,000,000 per field instead of building half a gigabyte', async () => {
+    const preview = await previewMapping(oneField('$pad("", 500000000, "x")'), [{ id: 1 }]);
+    expect(preview.results[0].errors).toEqual([
+      { field: 'v', reason: '$pad to 500,000,000 characters is wider than a mapping may pad (at most 10,000,000)' },
+    ]);
+  });
+
+  it('pads exactly as JSONata does', async () => {
+    const cases = [
+      '$pad(s, 8)',
+      '$pad(s, -8, "#")',
+      '$pad(s, 9, "ab")',
+      '$pad(s, 7, "😀x")',
+      '$pad(s, 2)',
+      '$pad(nothing, 5)',
+      '$pad(s, 6.9, "-")',
+    ];
+    for (const expression of cases) {
+      const expected = await jsonata(expression).evaluate({ s: 'é😀z' });
+      const preview = await previewMapping(oneField(expression), [{ s: 'é😀z' }]);
+      expect(preview.results[0].output?.v ?? undefined, expression).toBe(expected);
     }
   });
 });
