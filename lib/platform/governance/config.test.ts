@@ -363,6 +363,23 @@ describe('updateIntegrationConfig', () => {
     expect(row.settings).toEqual({ pageSize: 50 });
   });
 
+  it('stores a time zone by its canonical name, audits old and new, and saves nothing for an offset', async () => {
+    await seedIntegration('tzcheck');
+    const before = await auditCount();
+    const refused = await update('tzcheck', 1, { timezone: '+02:00' });
+    expect(refused).toMatchObject({ ok: false, code: 'invalid_input' });
+    if (!refused.ok) expect(refused.fieldErrors?.timezone).toMatch(/is a UTC offset.*'Etc\/GMT-2' for a fixed UTC\+2/);
+    expect(await auditCount()).toBe(before);
+    expect(await update('tzcheck', 1, { timezone: 'europe/berlin' })).toEqual({ ok: true, version: 2, changed: ['timezone'] });
+    expect(await view('tzcheck')).toMatchObject({ timezone: 'Europe/Berlin' });
+    const [row] = (await t.db.select().from(auditLog).orderBy(asc(auditLog.id))).slice(before);
+    expect([row.fieldName, row.oldValue, row.newValue]).toEqual(['timezone', 'UTC', 'Europe/Berlin']);
+    // The same zone spelt another way is no change.
+    expect(await update('tzcheck', 2, { timezone: 'Europe/berlin' })).toMatchObject({ ok: true, changed: [] });
+    expect(await update('tzcheck', 2, { timezone: 'US/Pacific' })).toMatchObject({ ok: true, changed: ['timezone'] });
+    expect(await view('tzcheck')).toMatchObject({ timezone: 'America/Los_Angeles' });
+  });
+
   it('answers not_found for an unknown integration', async () => {
     expect(await update('nope', 1, { breakerFailures: 2 })).toEqual({
       ok: false,

@@ -6,7 +6,7 @@ import { alertChannels, integrations, type Integration } from '../../../db/schem
 import { zDuration } from '../duration';
 import type { Refusal } from '../errors';
 import { compileMapping, isCompiledMapping, ZMapping, type Mapping } from '../mapping';
-import { describeCron, validateCron, validateTimezone } from '../triggers/cron';
+import { canonicalTimezone, describeCron, validateCron, validateTimezone } from '../triggers/cron';
 import { exactTime, formatRelative } from '../when';
 import { appendAudit, type AuditEntry } from './audit';
 import type { Keyring } from './crypto';
@@ -59,10 +59,14 @@ const ZSchedule = z
     if (!check.ok) ctx.addIssue({ code: 'custom', message: check.message });
   });
 
-const ZTimezone = z.string().superRefine((value, ctx) => {
-  const check = validateTimezone(value);
-  if (!check.ok) ctx.addIssue({ code: 'custom', message: check.message });
-});
+/** Stored as its canonical name ('europe/berlin' → 'Europe/Berlin'), which pg-boss and the console use. */
+const ZTimezone = z
+  .string()
+  .superRefine((value, ctx) => {
+    const check = validateTimezone(value);
+    if (!check.ok) ctx.addIssue({ code: 'custom', message: check.message });
+  })
+  .transform((value) => canonicalTimezone(value));
 
 export const ZAlertRouting = z
   .object({

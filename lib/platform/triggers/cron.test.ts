@@ -47,7 +47,7 @@ describe('validateCron', () => {
     const empty = validateCron('   ');
     expect(empty.ok).toBe(false);
     const never = validateCron('0 0 31 2 *');
-    expect(never).toEqual({ ok: false, message: "Cron '0 0 31 2 *' is invalid: that day of month never occurs in the given month(s)" });
+    expect(never).toEqual({ ok: false, message: "Cron '0 0 31 2 *' never runs: that day of month never occurs in the given month(s)" });
   });
 });
 

@@ -30,16 +30,42 @@ function parse(expr: string, options: { tz?: string; currentDate?: Date } = {}) 
 function fieldProblem(part: string, parserMessage: string): string {
   const range = /got value (\S+) expected range (\d+)-(\d+)/.exec(parserMessage);
   if (range) return `must be ${range[2]}–${range[3]} (got ${range[1]})`;
-  if (/cannot repeat at every 0/.test(parserMessage)) return `step '${part}' must be at least 1`;
+  if (/cannot repeat at every 0/.test(parserMessage)) return `step '${shown(part)}' must be at least 1`;
   const inverted = /Invalid range: \S+, min\((\S+)\) > max\((\S+)\)/.exec(parserMessage);
-  if (inverted) return `range '${part}' goes backwards (${inverted[1]} > ${inverted[2]})`;
-  return `'${part}' is not valid`;
+  if (inverted) return `range '${shown(part)}' goes backwards (${inverted[1]} > ${inverted[2]})`;
+  return `'${shown(part)}' is not valid`;
 }
+
+/** The five fields a cron macro stands for: pg-boss reads macros, the editor shows fields. */
+const MACROS: Record<string, string> = {
+  '@yearly': '0 0 1 1 *',
+  '@annually': '0 0 1 1 *',
+  '@monthly': '0 0 1 * *',
+  '@weekly': '0 0 * * 0',
+  '@daily': '0 0 * * *',
+  '@midnight': '0 0 * * *',
+  '@hourly': '0 * * * *',
+};
+
+/** cron-parser refuses longer expressions (and so does pg-boss's schedule()). */
+const MAX_LENGTH = 1024;
 
 /** "Cron '0 25 * * *' is invalid: hour must be 0–23 (got 25)". */
 export function validateCron(expr: string): CronCheck {
   if (typeof expr !== 'string') return { ok: false, message: 'Cron expression must be text, e.g. 0 2 * * *' };
   const trimmed = normalise(expr);
+  if (trimmed.startsWith('@')) {
+    const fields = MACROS[trimmed.toLowerCase()];
+    return {
+      ok: false,
+      message: fields
+        ? `Cron '${shown(expr)}' is invalid: write it as 5 fields: '${fields}'`
+        : `Cron '${shown(expr)}' is invalid: a schedule cannot run at start-up; use 5 fields, e.g. '0 2 * * *'`,
+    };
+  }
+  if (trimmed.length > MAX_LENGTH) {
+    return { ok: false, message: `Cron '${shown(expr)}' is invalid: it is ${trimmed.length} characters long (at most ${MAX_LENGTH})` };
+  }
   const parts = trimmed === '' ? [] : trimmed.split(' ');
   if (parts.length !== 5 && parts.length !== 6) {
     return {
@@ -50,6 +76,14 @@ export function validateCron(expr: string): CronCheck {
   const names = parts.length === 6 ? FIELDS_6 : FIELDS_5;
   // Parse each field alone (the others '*') so the message can name the one at fault.
   for (let i = 0; i < parts.length; i++) {
+    // cron-parser reads 'H' as a random value drawn at each parse: pg-boss parses on every pass,
+    // so such a schedule would start at a different time each hour or day, or not at all.
+    if (/(^|[,/-])H/i.test(parts[i])) {
+      return {
+        ok: false,
+        message: `Cron '${shown(expr)}' is invalid: ${names[i]} 'H' (a random value) is not supported: name the ${names[i]}, e.g. 0`,
+      };
+    }
     const probe = parts.map((p, j) => (j === i ? p : '*')).join(' ');
     try {
       parse(probe);
@@ -66,7 +100,10 @@ export function validateCron(expr: string): CronCheck {
     const detail = /explicit day of month/i.test(message)
       ? 'that day of month never occurs in the given month(s)'
       : message.charAt(0).toLowerCase() + message.slice(1);
-    return { ok: false, message: `Cron '${shown(expr)}' is invalid: ${detail}` };
+    return {
+      ok: false,
+      message: `Cron '${shown(expr)}' ${/explicit day of month/i.test(message) ? 'never runs' : 'is invalid'}: ${detail}`,
+    };
   }
   // pg-boss files each occurrence in a 60-second slot and starts one job per slot: more than one
   // second a minute would be previewed (and counted as missed) as runs that never start.
@@ -84,12 +121,86 @@ export function validateTimezone(tz: string): CronCheck {
   if (typeof tz !== 'string' || tz.trim() === '') {
     return { ok: false, message: "Time zone is empty: use an IANA name such as 'UTC' or 'Europe/Paris'" };
   }
+  // Intl and cron-parser take '+02:00', but an offset is one half of the year in a zone with
+  // daylight saving: the schedule would drift by an hour for the other half.
+  if (/^[+-]\d/.test(tz)) {
+    const hours = Number(/^([+-])(\d{1,2})/.exec(tz)?.[2] ?? 0);
+    const etc = `Etc/GMT${tz.startsWith('+') ? '-' : '+'}${hours}`;
+    return {
+      ok: false,
+      message: `Time zone '${shown(tz)}' is a UTC offset, which does not follow daylight saving: use an IANA name such as 'Europe/Berlin' (or '${etc}' for a fixed UTC${tz.charAt(0)}${hours})`,
+    };
+  }
   try {
     new Intl.DateTimeFormat('en-US', { timeZone: tz });
     return { ok: true };
   } catch {
     return { ok: false, message: `Time zone '${shown(tz)}' is unknown: use an IANA name such as 'UTC' or 'Europe/Paris'` };
   }
+}
+
+/**
+ * The zone's canonical IANA name ('europe/berlin' → 'Europe/Berlin', 'US/Pacific' →
+ * 'America/Los_Angeles'), as stored, handed to pg-boss and shown. A valid zone is expected.
+ */
+export function canonicalTimezone(tz: string): string {
+  return new Intl.DateTimeFormat('en-US', { timeZone: tz }).resolvedOptions().timeZone;
+}
+
+const wallClocks = new Map<string, Intl.DateTimeFormat>();
+
+/** "2026-10-25 02:30" in `tz`. */
+function wallClock(tz: string, at: Date): string {
+  let format = wallClocks.get(tz);
+  if (!format) {
+    format = new Intl.DateTimeFormat('en-CA', {
+      timeZone: tz,
+      hourCycle: 'h23',
+      year: 'numeric',
+      month: '2-digit',
+      day: '2-digit',
+      hour: '2-digit',
+      minute: '2-digit',
+    });
+    wallClocks.set(tz, format);
+  }
+  return format.format(at);
+}
+
+/**
+ * Whether `at` is the second time its wall-clock time comes round (the clocks went back, by an
+ * hour or, in Australia/Lord_Howe, half an hour) for an expression that names its hours: pg-boss
+ * starts a job both times, and a schedule at 02:30 runs once (as cron does). An expression that
+ * runs every hour keeps both: the hour is real.
+ */
+export function repeatsWallClock(expr: string, tz: string, at: Date): boolean {
+  let hours: number;
+  try {
+    hours = parse(normalise(expr)).fields.hour.values.length;
+  } catch {
+    return false;
+  }
+  if (hours === 24) return false;
+  const reading = wallClock(tz, at);
+  return [30, 60].some((minutes) => wallClock(tz, new Date(at.getTime() - minutes * 60_000)) === reading);
+}
+
+/**
+ * Whether pg-boss starts a job for the occurrence `at`: its cron pass asks cron-parser for the
+ * latest occurrence at or before its clock, and that read steps over a time that a spring-forward
+ * change skipped (02:30 on the day 02:00 becomes 03:00: that day has no run), so the preview
+ * leaves out what the pass would not start. A repeat of a wall-clock time starts no run either.
+ */
+function startsRun(expr: string, tz: string, at: Date): boolean {
+  try {
+    const previous = parse(expr, { tz, currentDate: new Date(at.getTime() + 1) })
+      .prev()
+      .toDate();
+    if (previous.getTime() !== at.getTime()) return false;
+  } catch {
+    return false;
+  }
+  return !repeatsWallClock(expr, tz, at);
 }
 
 /** Plain words for the console ("At 02:00 AM"); the expression itself when it cannot be described. */
@@ -110,14 +221,27 @@ export function nextRuns(expr: string, tz: string, count: number, from: Date = n
   if (!cron.ok) throw new Error(cron.message);
   const zone = validateTimezone(tz);
   if (!zone.ok) throw new Error(zone.message);
-  const iterator = parse(normalise(expr), { tz, currentDate: from });
+  const normalised = normalise(expr);
   const runs: Date[] = [];
-  for (let i = 0; i < count; i++) {
+  let cursor = from;
+  let iterator = parse(normalised, { tz, currentDate: cursor });
+  // cron-parser gives up (loop limit) stepping over some daylight-saving changes, e.g. the
+  // 30-minute one of Australia/Lord_Howe: the walk starts again an hour later, a bounded number
+  // of times, since an expression that never runs fails the same way.
+  let restarts = 0;
+  let steps = 0;
+  while (runs.length < count && steps++ < count * 4 + 50) {
+    let next: Date;
     try {
-      runs.push(iterator.next().toDate());
+      next = iterator.next().toDate();
     } catch {
-      break;
+      if (++restarts > 48) break;
+      cursor = new Date(cursor.getTime() + 60 * 60_000);
+      iterator = parse(normalised, { tz, currentDate: cursor });
+      continue;
     }
+    cursor = next;
+    if (startsRun(normalised, tz, next)) runs.push(next);
   }
   return runs;
 }

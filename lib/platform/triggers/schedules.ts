@@ -4,7 +4,7 @@ import type { DatabaseOrTransaction } from '../../../db/client';
 import { integrations, type Integration } from '../../../db/schema';
 import type { Registry } from '../contract';
 import { ensurePlatformQueues, SCHEDULE_QUEUE, type ScheduleJobData } from '../execution/queue';
-import { validateCron as checkCron, validateTimezone as checkTimezone } from './cron';
+import { canonicalTimezone, validateCron as checkCron, validateTimezone as checkTimezone } from './cron';
 
 /**
  * Schedules: a cron expression and an IANA time zone per integration, applied as pg-boss schedules
@@ -34,11 +34,11 @@ export function validateCron(expression: string): string {
   return expression.trim().replace(/\s+/g, ' ');
 }
 
-/** Validates an IANA time zone name ('Europe/Paris'). */
+/** Validates an IANA time zone name ('Europe/Paris') and returns its canonical name. */
 export function validateTimezone(timezone: string): string {
   const check = checkTimezone(timezone);
   if (!check.ok) throw new InvalidScheduleError('timezone', check.message);
-  return timezone;
+  return canonicalTimezone(timezone);
 }
 
 type ScheduleRow = Pick<Integration, 'name' | 'schedule' | 'timezone' | 'paused' | 'registered'>;

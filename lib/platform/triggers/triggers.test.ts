@@ -485,6 +485,28 @@ describe('scheduled ticks that pg-boss sends late', () => {
     expect(await startScheduledRun(t.db, boss, { integration: 'steady', sentAt: new Date(lastTick.getTime() + 30_000) })).not.toBeNull();
     expect(await runsOf('steady')).toHaveLength(before.length + 1);
   });
+
+  it('a daily schedule runs once when the clocks go back over its time, and an hourly one every hour', async () => {
+    // Europe/Berlin, 2026-10-25: 02:30 CEST is 00:30Z and 02:30 CET is 01:30Z; pg-boss sends both.
+    await t.db
+      .update(integrations)
+      .set({ schedule: '30 2 * * *', timezone: 'Europe/Berlin', scheduleSince: new Date('2026-10-01T00:00:00Z'), lastScheduleTick: null })
+      .where(eq(integrations.name, 'steady'));
+    const before = (await runsOf('steady')).length;
+    expect(await startScheduledRun(t.db, boss, { integration: 'steady', sentAt: new Date('2026-10-25T00:30:20Z') })).not.toBeNull();
+    expect(await startScheduledRun(t.db, boss, { integration: 'steady', sentAt: new Date('2026-10-25T01:30:20Z') })).toBeNull();
+    expect(await startScheduledRun(t.db, boss, { integration: 'steady', sentAt: new Date('2026-10-26T01:30:20Z') })).not.toBeNull();
+    expect(await runsOf('steady')).toHaveLength(before + 2);
+
+    await t.db
+      .update(integrations)
+      .set({ schedule: '0 * * * *', scheduleSince: new Date('2026-10-01T00:00:00Z'), lastScheduleTick: null })
+      .where(eq(integrations.name, 'steady'));
+    for (const hour of ['00', '01', '02']) {
+      expect(await startScheduledRun(t.db, boss, { integration: 'steady', sentAt: new Date(`2026-10-25T${hour}:00:20Z`) })).not.toBeNull();
+    }
+    expect(await runsOf('steady')).toHaveLength(before + 5);
+  });
 });
 
 describe('operator breaker actions', () => {

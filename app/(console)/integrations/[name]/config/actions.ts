@@ -5,7 +5,7 @@ import { AppError, refusalError, type Refusal } from '@/lib/platform/errors';
 import { getIntegrationConfig, updateIntegrationConfig, type ConfigUpdateResult } from '@/lib/platform/governance/config';
 import { revertToVersion } from '@/lib/platform/governance/config-history';
 import { ZInstant } from '@/lib/platform/params';
-import { describeCron, nextRuns, validateCron, validateTimezone } from '@/lib/platform/triggers/cron';
+import { canonicalTimezone, describeCron, nextRuns, validateCron, validateTimezone } from '@/lib/platform/triggers/cron';
 import { applySchedule } from '@/lib/platform/triggers/schedules';
 import { defineAction } from '@/lib/server/action';
 import { getBoss } from '@/lib/server/boss';
@@ -126,6 +126,8 @@ export const previewScheduleAction = defineAction({
   handler: async ({ schedule, timezone }) => {
     const tz = validateTimezone(timezone);
     if (!tz.ok) return { ok: false as const, field: 'timezone', message: tz.message };
+    // The name the save stores ('europe/berlin' is saved as 'Europe/Berlin').
+    timezone = canonicalTimezone(timezone);
     if (!schedule.trim())
       return { ok: true as const, words: 'No schedule: runs start only when someone runs them', next: [] as string[], timezone };
     const cron = validateCron(schedule);
