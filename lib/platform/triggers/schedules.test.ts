@@ -102,4 +102,13 @@ describe('syncSchedules', () => {
     await applySchedule(t.db, boss, { integration: 'manual' });
     expect((await schedules()).manual).toBeUndefined();
   });
+
+  it('hands pg-boss the canonical zone of a row saved before zones were normalised', async () => {
+    await t.db.update(integrations).set({ schedule: '30 2 * * *', timezone: 'europe/berlin' }).where(eq(integrations.name, 'manual'));
+    await applySchedule(t.db, boss, { integration: 'manual' });
+    expect((await schedules()).manual).toBe('30 2 * * * Europe/Berlin');
+    // Re-applying the same row changes nothing (the stored and scheduled zones are compared canonically).
+    await applySchedule(t.db, boss, { integration: 'manual' });
+    expect((await boss.getSchedules(SCHEDULE_QUEUE, 'manual'))[0]).toMatchObject({ timezone: 'Europe/Berlin' });
+  });
 });
