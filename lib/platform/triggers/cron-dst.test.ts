@@ -82,6 +82,12 @@ describe('schedules across daylight-saving changes', () => {
       '2026-04-05T14:45:00.000Z',
       '2026-04-06T14:45:00.000Z',
     ]);
+    // cron-parser fails from anywhere in the 23 hours after 2026-04-03T15:15Z for this one.
+    expect(nextRuns('15 2 * * *', 'Australia/Lord_Howe', 3, new Date('2026-04-03T12:00:00Z')).map((d) => d.toISOString())).toEqual([
+      '2026-04-03T15:15:00.000Z',
+      '2026-04-04T15:45:00.000Z',
+      '2026-04-05T15:45:00.000Z',
+    ]);
   });
 });
 

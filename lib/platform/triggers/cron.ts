@@ -212,6 +212,9 @@ export function describeCron(expr: string): string {
   }
 }
 
+/** Where nextRuns starts again after cron-parser fails, in hours after the point it failed from. */
+const RESTART_HOURS = [1, 3, 6, 12, 24, 36, 48];
+
 /**
  * The next `count` run times after `from` (default now), evaluated in `tz` (daylight-saving
  * changes included). Throws with the validation message when the expression or zone is invalid.
@@ -225,21 +228,26 @@ export function nextRuns(expr: string, tz: string, count: number, from: Date = n
   const runs: Date[] = [];
   let cursor = from;
   let iterator = parse(normalised, { tz, currentDate: cursor });
-  // cron-parser gives up (loop limit) stepping over some daylight-saving changes, e.g. the
-  // 30-minute one of Australia/Lord_Howe: the walk starts again an hour later, a bounded number
-  // of times, since an expression that never runs fails the same way.
-  let restarts = 0;
+  // cron-parser gives up (loop limit, a third of a second each time) stepping from anywhere in the
+  // day before some daylight-saving changes, e.g. the 30-minute ones of Australia/Lord_Howe: the
+  // walk starts again further on from where it failed, up to two days on, since an expression
+  // that never runs fails the same way.
+  let stuckAt: Date | null = null;
+  let retry = 0;
   let steps = 0;
   while (runs.length < count && steps++ < count * 4 + 50) {
     let next: Date;
     try {
       next = iterator.next().toDate();
     } catch {
-      if (++restarts > 48) break;
-      cursor = new Date(cursor.getTime() + 60 * 60_000);
+      stuckAt ??= cursor;
+      if (retry >= RESTART_HOURS.length) break;
+      cursor = new Date(stuckAt.getTime() + RESTART_HOURS[retry++] * 60 * 60_000);
       iterator = parse(normalised, { tz, currentDate: cursor });
       continue;
     }
+    stuckAt = null;
+    retry = 0;
     cursor = next;
     if (startsRun(normalised, tz, next)) runs.push(next);
   }
