@@ -1,6 +1,6 @@
 import { CronExpressionParser } from 'cron-parser';
 import { describe, expect, it } from 'vitest';
-import { canonicalTimezone, nextRuns, repeatsWallClock, validateCron, validateTimezone } from './cron';
+import { canonicalTimezone, lastRunAtOrBefore, nextRuns, repeatsWallClock, storedSchedule, validateCron, validateTimezone } from './cron';
 
 /**
  * What pg-boss 12's cron pass starts, pass by pass: every 30 seconds it asks cron-parser for the
@@ -103,6 +103,30 @@ describe('time zone input', () => {
     expect(canonicalTimezone('US/Pacific')).toBe('America/Los_Angeles');
     expect(canonicalTimezone('Etc/GMT-14')).toBe('Etc/GMT-14');
     expect(canonicalTimezone('utc')).toBe('UTC');
+  });
+});
+
+describe('a row stored under the older rules', () => {
+  it('keeps its ticks: a macro stands for its fields, a UTC offset stays that offset', () => {
+    expect(storedSchedule('@daily', '+02:00')).toEqual({
+      ok: true,
+      cron: '0 0 * * *',
+      tz: '+02:00',
+      legacy: "the macro '@daily' and the UTC offset '+02:00'",
+    });
+    expect(lastRunAtOrBefore('@daily', '+02:00', new Date('2026-12-04T12:00:00Z'))).toEqual(new Date('2026-12-03T22:00:00Z'));
+    expect(storedSchedule('30 2 * * *', 'europe/berlin')).toEqual({ ok: true, cron: '30 2 * * *', tz: 'Europe/Berlin', legacy: null });
+    expect(storedSchedule('0 2 * * *', 'Mars/Olympus').ok).toBe(false);
+    expect(storedSchedule('@reboot', 'UTC').ok).toBe(false);
+  });
+
+  it('suggests an Etc zone for a whole-hour offset only (there is none for +05:45)', () => {
+    const message = (tz: string) => {
+      const check = validateTimezone(tz);
+      return check.ok ? '' : check.message;
+    };
+    expect(message('+05:45')).not.toContain('Etc/');
+    expect(message('-03:00')).toContain("'Etc/GMT+3' for a fixed UTC-3");
   });
 });
 

@@ -124,11 +124,13 @@ export function validateTimezone(tz: string): CronCheck {
   // Intl and cron-parser take '+02:00', but an offset is one half of the year in a zone with
   // daylight saving: the schedule would drift by an hour for the other half.
   if (/^[+-]\d/.test(tz)) {
-    const hours = Number(/^([+-])(\d{1,2})/.exec(tz)?.[2] ?? 0);
-    const etc = `Etc/GMT${tz.startsWith('+') ? '-' : '+'}${hours}`;
+    const [, sign, hh, mm] = /^([+-])(\d{1,2})(?::?(\d{2}))?/.exec(tz) ?? [];
+    const hours = Number(hh ?? 0);
+    // Etc/GMT zones exist for whole hours only (and their sign is the other way round).
+    const fixed = Number(mm ?? 0) === 0 ? ` (or 'Etc/GMT${sign === '+' ? '-' : '+'}${hours}' for a fixed UTC${sign}${hours})` : '';
     return {
       ok: false,
-      message: `Time zone '${shown(tz)}' is a UTC offset, which does not follow daylight saving: use an IANA name such as 'Europe/Berlin' (or '${etc}' for a fixed UTC${tz.charAt(0)}${hours})`,
+      message: `Time zone '${shown(tz)}' is a UTC offset, which does not follow daylight saving: use an IANA name such as 'Europe/Berlin'${fixed}`,
     };
   }
   try {
@@ -145,6 +147,33 @@ export function validateTimezone(tz: string): CronCheck {
  */
 export function canonicalTimezone(tz: string): string {
   return new Intl.DateTimeFormat('en-US', { timeZone: tz }).resolvedOptions().timeZone;
+}
+
+/**
+ * A stored schedule as the scheduler reads it (the sync to pg-boss, each tick). Rows saved before
+ * the editor's rules tightened keep running as pg-boss was given them: a macro ('@daily') stands
+ * for its five fields, a UTC offset ('+02:00') stays that fixed offset. Every other value is
+ * checked as the editor checks it, and a zone is read under its canonical name. The editor refuses
+ * macros and offsets for new edits (validateCron, validateTimezone); `legacy` says which rule a
+ * stored row predates, for the log.
+ */
+export function storedSchedule(
+  expr: string,
+  tz: string,
+): { ok: true; cron: string; tz: string; legacy: string | null } | { ok: false; message: string } {
+  const macro = typeof expr === 'string' ? MACROS[normalise(expr).toLowerCase()] : undefined;
+  const cron = macro ?? expr;
+  const cronCheck = validateCron(cron);
+  if (!cronCheck.ok) return cronCheck;
+  const offset = typeof tz === 'string' && /^[+-]\d{2}:\d{2}$/.test(tz.trim());
+  if (!offset) {
+    const zoneCheck = validateTimezone(tz);
+    if (!zoneCheck.ok) return zoneCheck;
+  }
+  const legacy = [macro ? `the macro '${normalise(expr)}'` : '', offset ? `the UTC offset '${tz.trim()}'` : '']
+    .filter(Boolean)
+    .join(' and ');
+  return { ok: true, cron: normalise(cron), tz: offset ? tz.trim() : canonicalTimezone(tz), legacy: legacy || null };
 }
 
 const wallClocks = new Map<string, Intl.DateTimeFormat>();
@@ -260,12 +289,11 @@ export function nextRuns(expr: string, tz: string, count: number, from: Date = n
  * Throws with the validation message when the expression or zone is invalid.
  */
 export function lastRunAtOrBefore(expr: string, tz: string, at: Date): Date | null {
-  const cron = validateCron(expr);
-  if (!cron.ok) throw new Error(cron.message);
-  const zone = validateTimezone(tz);
-  if (!zone.ok) throw new Error(zone.message);
+  // A stored row: one saved under the older rules (a macro, a UTC offset) still has its ticks.
+  const stored = storedSchedule(expr, tz);
+  if (!stored.ok) throw new Error(stored.message);
   // prev() answers strictly before its reference: a millisecond later keeps `at` itself a candidate.
-  const iterator = parse(normalise(expr), { tz, currentDate: new Date(at.getTime() + 1) });
+  const iterator = parse(stored.cron, { tz: stored.tz, currentDate: new Date(at.getTime() + 1) });
   try {
     return iterator.prev().toDate();
   } catch {

@@ -111,4 +111,16 @@ describe('syncSchedules', () => {
     await applySchedule(t.db, boss, { integration: 'manual' });
     expect((await boss.getSchedules(SCHEDULE_QUEUE, 'manual'))[0]).toMatchObject({ timezone: 'Europe/Berlin' });
   });
+
+  it('keeps scheduling a row saved under the older, looser rules (a macro, a UTC offset), as pg-boss read it then', async () => {
+    // '@daily' and '+02:00' were accepted before macros were spelt out and offsets refused: an
+    // upgrade must not stop that integration's schedule without a word.
+    await t.db.update(integrations).set({ schedule: '@daily', timezone: '+02:00' }).where(eq(integrations.name, 'manual'));
+    await applySchedule(t.db, boss, { integration: 'manual' });
+    expect((await schedules()).manual).toBe('0 0 * * * +02:00');
+    // A value pg-boss never took is still dropped.
+    await t.db.update(integrations).set({ schedule: '0 2 * * *', timezone: 'Mars/Olympus' }).where(eq(integrations.name, 'manual'));
+    await applySchedule(t.db, boss, { integration: 'manual' });
+    expect((await schedules()).manual).toBeUndefined();
+  });
 });

@@ -4,7 +4,7 @@ import type { DatabaseOrTransaction } from '../../../db/client';
 import { integrations, type Integration } from '../../../db/schema';
 import type { Registry } from '../contract';
 import { ensurePlatformQueues, SCHEDULE_QUEUE, type ScheduleJobData } from '../execution/queue';
-import { canonicalTimezone, validateCron as checkCron, validateTimezone as checkTimezone } from './cron';
+import { canonicalTimezone, validateCron as checkCron, validateTimezone as checkTimezone, storedSchedule } from './cron';
 
 /**
  * Schedules: a cron expression and an IANA time zone per integration, applied as pg-boss schedules
@@ -46,7 +46,14 @@ type ScheduleRow = Pick<Integration, 'name' | 'schedule' | 'timezone' | 'paused'
 function wanted(row: ScheduleRow, registry?: Registry): { cron: string; tz: string } | null {
   if (!row.schedule || row.paused || !row.registered) return null;
   if (registry && !registry.has(row.name)) return null;
-  return { cron: validateCron(row.schedule), tz: validateTimezone(row.timezone) };
+  const stored = storedSchedule(row.schedule, row.timezone);
+  if (!stored.ok) throw new InvalidScheduleError('schedule', stored.message);
+  if (stored.legacy) {
+    console.warn(
+      `[schedules] ${row.name}: scheduled as '${stored.cron}' (${stored.tz}); its stored schedule uses ${stored.legacy}, which the console no longer accepts: the next edit of its schedule must replace it`,
+    );
+  }
+  return { cron: stored.cron, tz: stored.tz };
 }
 
 async function apply(boss: PgBoss, row: ScheduleRow, existing: { cron: string; timezone: string } | undefined, registry?: Registry) {

@@ -11,7 +11,7 @@ import { insertRun, loadIntegration, parseTriggerInput, ZActor, ZCorrelationId, 
 import { recordAction } from '../governance/audit';
 import { platformMetrics } from '../observability/metrics';
 import { isRetryableRunStatus, isTerminalRunStatus, isWaitingRunStatus } from '../run-status';
-import { lastRunAtOrBefore, repeatsWallClock } from './cron';
+import { lastRunAtOrBefore, repeatsWallClock, storedSchedule } from './cron';
 import { missedWhilePaused } from './resume-policy';
 import { applySchedule } from './schedules';
 
@@ -209,7 +209,8 @@ function dueTick(row: Integration & { schedule: string }, sentAt: Date): Date | 
   if (row.lastScheduleTick && tick.getTime() <= row.lastScheduleTick.getTime()) {
     return `a run was already started for tick ${row.lastScheduleTick.toISOString()}${tick.getTime() === row.lastScheduleTick.getTime() ? '' : `, after its tick ${tick.toISOString()}`} (the job was delivered again or sent twice)`;
   }
-  if (repeatsWallClock(row.schedule, row.timezone, tick)) {
+  const stored = storedSchedule(row.schedule, row.timezone);
+  if (stored.ok && repeatsWallClock(stored.cron, stored.tz, tick)) {
     return `its tick ${tick.toISOString()} repeats a time the clocks already showed (they went back): schedule ${schedule} runs once at that time`;
   }
   if (sentAt.getTime() - tick.getTime() > SCHEDULE_TICK_LATENESS_MS) {
