@@ -1,27 +1,12 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { MAX_ENTRIES_PER_REQUEST, ZJournalEntry, type BookingResult, type JournalEntry } from './accounting-api';
 import { startStandIns, type StandIns } from './stand-ins';
+import { journalEntry } from './test-entries';
 
 let sandbox: StandIns;
 let token: string;
 
-function entry(reference: string, overrides: Partial<Record<keyof JournalEntry | 'extra', unknown>> = {}): Record<string, unknown> {
-  return {
-    reference,
-    date: '2026-11-02',
-    dueDate: '2026-12-02',
-    currency: 'EUR',
-    customerId: 'c0a8012e-0000-4000-8000-000000000001',
-    customerName: 'Globex GmbH',
-    netAmount: '1200.00',
-    taxAmount: '228.00',
-    grossAmount: '1428.00',
-    account: '8400',
-    description: `Invoice ${reference} for Globex GmbH`,
-    lineCount: 2,
-    ...overrides,
-  };
-}
+const entry = journalEntry;
 
 async function newToken(): Promise<string> {
   const res = await fetch(`${sandbox.url}/oauth/token`, {

@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { ZReversalEntry, type BookingResult, type BookingSummary } from './accounting-api';
 import { startStandIns, type StandIns } from './stand-ins';
+import { journalEntry } from './test-entries';
 
 /**
  * The accounting stand-in's reversals: an entry with `reverses: <record>` reverses every booking of
@@ -12,21 +13,7 @@ let sandbox: StandIns;
 let token: string;
 
 function booking(record: string, version: string, reference = `INV-${record}`): Record<string, unknown> {
-  return {
-    reference,
-    date: '2026-11-02',
-    dueDate: '2026-12-02',
-    currency: 'EUR',
-    customerId: 'c0a8012e-0000-4000-8000-000000000001',
-    customerName: 'Globex GmbH',
-    netAmount: '1200.00',
-    taxAmount: '228.00',
-    grossAmount: '1428.00',
-    account: '8400',
-    description: `Invoice ${reference}`,
-    lineCount: 2,
-    externalId: `${record}@${version}`,
-  };
+  return journalEntry(reference, { externalId: `${record}@${version}` });
 }
 
 function reversal(record: string, version: string, overrides: Record<string, unknown> = {}): Record<string, unknown> {
