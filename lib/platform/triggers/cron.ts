@@ -142,11 +142,16 @@ export function validateTimezone(tz: string): CronCheck {
 }
 
 /**
- * The zone's canonical IANA name ('europe/berlin' → 'Europe/Berlin', 'US/Pacific' →
- * 'America/Los_Angeles'), as stored, handed to pg-boss and shown. A valid zone is expected.
+ * The zone's name as stored, handed to pg-boss and shown: the name the person chose, in its
+ * proper spelling when ICU knows it under that very name ('europe/berlin' → 'Europe/Berlin',
+ * 'utc' → 'UTC'). ICU resolves some current names to older ones ('Asia/Kolkata' → 'Asia/Calcutta',
+ * 'Europe/Kyiv' → 'Europe/Kiev') and a link to its target ('US/Pacific' → 'America/Los_Angeles'):
+ * those are kept as written, since they name the same rules. A valid zone is expected.
  */
 export function canonicalTimezone(tz: string): string {
-  return new Intl.DateTimeFormat('en-US', { timeZone: tz }).resolvedOptions().timeZone;
+  const name = tz.trim();
+  const resolved = new Intl.DateTimeFormat('en-US', { timeZone: name }).resolvedOptions().timeZone;
+  return resolved.toLowerCase() === name.toLowerCase() ? resolved : name;
 }
 
 /**
