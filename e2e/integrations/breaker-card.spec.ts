@@ -58,3 +58,34 @@ test('opening the breaker by hand keeps the last real error on the card, before 
     await db()`update breakers set state = 'closed', consecutive_failures = 0, opened_at = null, open_until = null, forced_open = false where key = ${key}`;
   }
 });
+
+test('the inventory shows each integration’s breaker: open until when, held open, failures so far', async ({ page }) => {
+  const [{ key }] = await db()<{ key: string }[]>`select breaker_key as key from integrations where name = 'accounting-export'`;
+  const setBreaker = (state: 'open' | 'closed', failures: number, openUntil: string | null, forced: boolean) => db()`
+    insert into breakers (key, state, consecutive_failures, opened_at, open_until, forced_open)
+    values (${key}, ${state}, ${failures}, ${state === 'open' ? new Date() : null}, ${openUntil}::timestamptz, ${forced})
+    on conflict (key) do update set state = excluded.state, consecutive_failures = excluded.consecutive_failures,
+      opened_at = excluded.opened_at, open_until = excluded.open_until, forced_open = excluded.forced_open, trial_started_at = null`;
+  const breakerCell = () => page.getByRole('row').filter({ hasText: 'accounting-export' }).locator('td[data-label="Breaker"]');
+  try {
+    await setBreaker('open', 3, new Date(Date.now() + 10 * 60_000).toISOString(), false);
+    await signIn(page, 'vera', '/integrations');
+    await expect(page.getByRole('columnheader', { name: 'Breaker' })).toBeVisible();
+    await expect(breakerCell().getByText('Open', { exact: true })).toBeVisible();
+    await expect(breakerCell()).toContainText(/until in (9|10) minutes/);
+    // The exact time is on hover, as everywhere else.
+    await expect(breakerCell().locator('time')).toHaveAttribute('title', /UTC/);
+
+    await setBreaker('open', 0, null, true);
+    await page.reload();
+    await expect(breakerCell()).toContainText('Open');
+    await expect(breakerCell()).toContainText('until reset');
+
+    await setBreaker('closed', 2, null, false);
+    await page.reload();
+    await expect(breakerCell().getByText('Closed', { exact: true })).toBeVisible();
+    await expect(breakerCell()).toContainText('2 consecutive failures');
+  } finally {
+    await db()`update breakers set state = 'closed', consecutive_failures = 0, opened_at = null, open_until = null, forced_open = false where key = ${key}`;
+  }
+});

@@ -71,6 +71,7 @@ const ZInventoryItem = z.looseObject({
   breakerKey: z.string(),
   breakerState: z.enum(['closed', 'open', 'half_open']),
   breakerOpenUntil: instant.nullable(),
+  breakerForcedOpen: z.boolean(),
   breakerFailures: z.number().int(),
   lastRun: z.object({ id: uuid, status, createdAt: instant, finishedAt: instant.nullable() }).nullable(),
   successRate24h: z.number().nullable(),

@@ -124,6 +124,7 @@ export const API_OPERATIONS: ApiOperation[] = [
           breakerKey: 'accounting-export',
           breakerState: 'closed',
           breakerOpenUntil: null,
+          breakerForcedOpen: false,
           breakerFailures: 0,
           lastRun: { id: RUN, status: 'succeeded', createdAt: AT, finishedAt: AT },
           finished24h: 3,

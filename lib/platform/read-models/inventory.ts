@@ -14,6 +14,8 @@ export interface InventoryRow {
   breakerKey: string;
   breakerState: 'closed' | 'open' | 'half_open';
   breakerOpenUntil: Date | null;
+  /** Opened by an operator: stays open until someone resets it. */
+  breakerForcedOpen: boolean;
   breakerFailures: number;
   lastRun: { id: string; status: RunStatus; createdAt: Date; finishedAt: Date | null } | null;
   /** Finished, non-dry runs of the last 24 hours. */
@@ -38,6 +40,7 @@ interface RawRow extends Record<string, unknown> {
   breaker_key: string;
   breaker_state: 'closed' | 'open' | 'half_open' | null;
   open_until: string | null;
+  forced_open: boolean | null;
   consecutive_failures: number | null;
   last_id: string | null;
   last_status: RunStatus | null;
@@ -95,7 +98,7 @@ export async function listInventory(db: DatabaseOrTransaction, params: { search?
   const rows = await db.execute<RawRow>(sql`
     select i.name, i.description, i.registered, i.paused, i.schedule, i.timezone, i.breaker_key,
            i.credentials_error, i.credentials_failing_since,
-           b.state as breaker_state, b.open_until, b.consecutive_failures,
+           b.state as breaker_state, b.open_until, b.forced_open, b.consecutive_failures,
            lr.id as last_id, lr.status as last_status, lr.created_at as last_created, lr.finished_at as last_finished,
            coalesce(s.finished, 0)::int as finished, coalesce(s.succeeded, 0)::int as succeeded,
            coalesce(inc.n, 0)::int as open_incidents
@@ -167,6 +170,7 @@ export async function listInventory(db: DatabaseOrTransaction, params: { search?
       breakerKey: r.breaker_key,
       breakerState,
       breakerOpenUntil: r.open_until ? new Date(r.open_until) : null,
+      breakerForcedOpen: r.forced_open ?? false,
       breakerFailures: r.consecutive_failures ?? 0,
       lastRun,
       finished24h: r.finished,

@@ -6,14 +6,17 @@ import { PageHeader } from '@/components/common/page-header';
 import { RelativeTime } from '@/components/common/relative-time';
 import { STATE_LABELS, StateBadge } from '@/components/integrations/state-badge';
 import { RunStatusBadge } from '@/components/runs/status-badge';
+import { Badge } from '@/components/ui/badge';
 import { Button } from '@/components/ui/button';
 import { Input } from '@/components/ui/input';
 import { Select } from '@/components/ui/select';
 import { Table, TableBody, TableCell, TableHead, TableHeader, TableRow } from '@/components/ui/table';
 import { requireUser } from '@/lib/auth/guards';
 import { parseSearchParams, ZUrlText } from '@/lib/platform/params';
-import type { IntegrationState } from '@/lib/platform/read-models/inventory';
+import type { IntegrationState, InventoryRow } from '@/lib/platform/read-models/inventory';
+import { BREAKER_BADGE, breakerPhase } from '@/lib/platform/resilience/breaker-text';
 import { scheduleText } from '@/lib/platform/triggers/trigger-text';
+import { plural } from '@/lib/platform/words';
 import { getInventory } from '@/lib/server/queries';
 
 export const metadata = { title: 'Integrations' };
@@ -31,6 +34,7 @@ export default async function IntegrationsPage({ searchParams }: { searchParams:
   const { q, state } = data;
   const all = await getInventory(q);
   const rows = state ? all.filter((r) => r.state === state) : all;
+  const now = new Date();
   return (
     <div className="flex flex-col gap-4">
       <PageHeader title="Integrations" description="Every registered integration, its state and its latest run." />
@@ -67,6 +71,7 @@ export default async function IntegrationsPage({ searchParams }: { searchParams:
             <TableRow>
               <TableHead>Integration</TableHead>
               <TableHead>State</TableHead>
+              <TableHead>Breaker</TableHead>
               <TableHead>Schedule</TableHead>
               <TableHead>Next run</TableHead>
               <TableHead>Last run</TableHead>
@@ -86,6 +91,9 @@ export default async function IntegrationsPage({ searchParams }: { searchParams:
                   </TableCell>
                   <TableCell data-label="State">
                     <StateBadge state={row.state} />
+                  </TableCell>
+                  <TableCell data-label="Breaker" className="text-xs">
+                    <BreakerCell row={row} now={now} />
                   </TableCell>
                   <TableCell data-label="Schedule" className="text-xs">
                     {schedule.words}
@@ -122,6 +130,27 @@ export default async function IntegrationsPage({ searchParams }: { searchParams:
           </TableBody>
         </Table>
       )}
+    </div>
+  );
+}
+
+/** The external system's breaker as the integration's page shows it, in one line: shared breakers read the same on every row. */
+function BreakerCell({ row, now }: { row: InventoryRow; now: Date }) {
+  const phase = breakerPhase({ state: row.breakerState, forcedOpen: row.breakerForcedOpen, openUntil: row.breakerOpenUntil }, now);
+  const badge = BREAKER_BADGE[phase];
+  return (
+    <div className="flex flex-wrap items-center gap-x-2 gap-y-1">
+      <Badge variant={badge.variant}>{badge.text}</Badge>
+      {phase === 'closed' && row.breakerFailures > 0 ? (
+        <span className="text-muted-foreground">{plural(row.breakerFailures, 'consecutive failure')}</span>
+      ) : null}
+      {phase === 'cooling_down' ? (
+        <span className="text-muted-foreground">
+          {row.breakerForcedOpen ? 'by an operator, ' : ''}until <RelativeTime value={row.breakerOpenUntil} />
+        </span>
+      ) : null}
+      {phase === 'held_open' ? <span className="text-muted-foreground">until reset</span> : null}
+      {phase === 'trial_allowed' ? <span className="text-muted-foreground">next request is the trial</span> : null}
     </div>
   );
 }
