@@ -79,3 +79,65 @@ test('the alert history says which attempts will be retried, which gave up, what
   await expect(given.nth(0)).toContainText('attempt 1 · failed — request timed out · will retry');
   await expect(given.nth(1)).toContainText('attempt 2 · failed — request timed out · gave up');
 });
+
+test('the alert history filters by integration, delivery and kind, and the Overview opens the undelivered ones', async ({ page }) => {
+  const suffix = randomUUID().slice(0, 8);
+  const integration = `e2e-alert-filters-${suffix}`;
+  const alert = async (title: string, event: string, status: string, minutesAgo: number) => {
+    await db()`
+      insert into alerts (event, integration, title, body, status, channel_ids, created_at)
+      values (${event}, ${integration}, ${title}, ${db().json(message(title))}, ${status}, '[]'::jsonb,
+              now() - make_interval(mins => ${minutesAgo}))`;
+  };
+  await alert(`Delivered ${suffix}`, 'opened', 'delivered', 4);
+  await alert(`Nowhere ${suffix}`, 'opened', 'undelivered', 3);
+  await alert(`Half ${suffix}`, 'recovered', 'partial', 2);
+  await alert(`Sending ${suffix}`, 'test', 'pending', 1);
+  const shown = async () => {
+    const items = page.getByTestId('alert-item');
+    await expect(items.first()).toBeVisible();
+    const texts = await items.allTextContents();
+    return ['Delivered', 'Nowhere', 'Half', 'Sending'].filter((t) => texts.some((x) => x.includes(`${t} ${suffix}`)));
+  };
+
+  await signIn(page, 'vera', `/alerts?integration=${integration}`);
+  await expect(page.getByLabel('Integration')).toHaveValue(integration);
+  expect(await shown()).toEqual(['Delivered', 'Nowhere', 'Half', 'Sending']);
+
+  // Delivery: what some channel did not get (undelivered and partial), submitted by the form.
+  await page.getByLabel('Delivery', { exact: true }).selectOption('failed');
+  await page.getByRole('button', { name: 'Filter' }).click();
+  await expect(page).toHaveURL(/delivery=failed/);
+  await expect(page.getByTestId('alert-item')).toHaveCount(2);
+  expect(await shown()).toEqual(['Nowhere', 'Half']);
+
+  await page.getByLabel('Kind').selectOption('recovered');
+  await page.getByRole('button', { name: 'Filter' }).click();
+  await expect(page.getByTestId('alert-item')).toHaveCount(1);
+  expect(await shown()).toEqual(['Half']);
+
+  await page.goto(`/alerts?integration=${integration}&delivery=pending&event=opened`);
+  await expect(page.getByText('No alert matches these filters')).toBeVisible();
+  await expect(page.getByLabel('Delivery', { exact: true })).toHaveValue('pending');
+  await expect(page.getByLabel('Kind')).toHaveValue('opened');
+
+  // A value the page cannot use is named, not silently read as "any".
+  await page.goto(`/alerts?integration=${integration}&delivery=lost`);
+  await expect(page.getByRole('alert').filter({ hasText: 'were ignored' })).toContainText(
+    'delivery: must be one of failed, pending, delivered',
+  );
+  await expect(page.getByTestId('alert-item')).toHaveCount(4);
+
+  await page.getByRole('link', { name: 'Clear' }).click();
+  await expect(page).toHaveURL(/\/alerts$/);
+
+  // The Overview's Undelivered alerts card opens exactly the alerts some channel did not get.
+  await page.goto('/');
+  await page.getByRole('link', { name: /Undelivered alerts/ }).click();
+  await expect(page).toHaveURL(/\/alerts\?delivery=failed$/);
+  await expect(page.getByLabel('Delivery', { exact: true })).toHaveValue('failed');
+  await expect(page.getByTestId('alert-item').filter({ hasText: `Nowhere ${suffix}` })).toBeVisible();
+  await expect(page.getByTestId('alert-item').filter({ hasText: `Half ${suffix}` })).toBeVisible();
+  await expect(page.getByTestId('alert-item').filter({ hasText: `Delivered ${suffix}` })).toHaveCount(0);
+  await expect(page.getByTestId('alert-item').filter({ hasText: `Sending ${suffix}` })).toHaveCount(0);
+});

@@ -87,7 +87,9 @@ test('a filter the page cannot use, or that matches nothing, says so instead of 
   await expect(page.getByRole('alert').filter({ hasText: 'were ignored' })).toContainText('from: ');
   await expect(page.getByRole('alert').filter({ hasText: 'were ignored' })).toContainText('2026-02 has no day 30');
   await page.goto('/alerts?integration=no-such-integration');
-  await expect(page.getByText('No alerts for no-such-integration')).toBeVisible();
+  await expect(page.getByText('No alert matches these filters')).toBeVisible();
+  await expect(page.getByText('No alert matches no-such-integration.')).toBeVisible();
+  await expect(page.getByLabel('Integration')).toHaveValue('no-such-integration');
   await expect(page.getByText('No alerts yet')).toHaveCount(0);
   await page.goto(`/alerts?before=${encodeURIComponent('2000-01-01T00:00:00Z|00000000-0000-4000-8000-000000000000')}`);
   await expect(page.getByText('No older alerts')).toBeVisible();

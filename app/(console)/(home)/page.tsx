@@ -59,7 +59,7 @@ export default async function OverviewPage() {
           href={`/runs?${new URLSearchParams(awaitingActionFilter(since))}`}
           tone="bad"
         />
-        <Stat label="Undelivered alerts" value={stats.undeliveredIncidents} href="/alerts" tone="bad" />
+        <Stat label="Undelivered alerts" value={stats.undeliveredIncidents} href="/alerts?delivery=failed" tone="bad" />
         <Stat label="Active runs" value={stats.running} href="/runs?status=active" />
       </div>
       <Card>

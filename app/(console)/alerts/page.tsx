@@ -5,18 +5,21 @@ import { describeIncident } from '@/components/alerts/incident-summary';
 import { ConfirmAction } from '@/components/common/confirm-action';
 import { EmptyState } from '@/components/common/empty-state';
 import { IgnoredParams } from '@/components/common/ignored-params';
+import { IntegrationSelect } from '@/components/common/integration-select';
 import { PageHeader } from '@/components/common/page-header';
 import { RelativeTime } from '@/components/common/relative-time';
 import { exactTime } from '@/components/common/time-format';
 import { Badge } from '@/components/ui/badge';
 import { Button } from '@/components/ui/button';
 import { Card, CardContent, CardDescription, CardHeader, CardTitle } from '@/components/ui/card';
+import { Select } from '@/components/ui/select';
 import { Table, TableBody, TableCell, TableHead, TableHeader, TableRow } from '@/components/ui/table';
 import { cn } from '@/components/ui/utils';
 import { requireUser } from '@/lib/auth/guards';
 import { hasRole } from '@/lib/auth/roles';
-import { alertHistory, listChannels, type ChannelView } from '@/lib/platform/alerts';
+import { alertHistory, listChannels, type AlertStatus, type ChannelView } from '@/lib/platform/alerts';
 import { parseSearchParams, ZTimeIdCursor, ZUrlText } from '@/lib/platform/params';
+import { listInventory } from '@/lib/platform/read-models/inventory';
 import { getDb } from '@/lib/server/db';
 import { sendTestAlertAction } from './actions';
 
@@ -25,7 +28,22 @@ export const dynamic = 'force-dynamic';
 
 const STATUS_VARIANT = { delivered: 'success', partial: 'warning', undelivered: 'destructive', pending: 'outline' } as const;
 
-const ZAlertsParams = z.object({ integration: ZUrlText(100).optional(), before: ZTimeIdCursor('alert').optional() });
+/** The delivery filter: "failed" is every alert some channel did not get (the Overview's Undelivered alerts). */
+const DELIVERY: Record<string, { label: string; statuses: readonly AlertStatus[] }> = {
+  failed: { label: 'Not delivered everywhere', statuses: ['undelivered', 'partial'] },
+  pending: { label: 'Still being delivered', statuses: ['pending'] },
+  delivered: { label: 'Delivered', statuses: ['delivered'] },
+};
+const DELIVERY_KEYS = Object.keys(DELIVERY) as [string, ...string[]];
+const EVENTS = { opened: 'Incident opened', recovered: 'Recovered', test: 'Test alerts' } as const;
+const EVENT_KEYS = Object.keys(EVENTS) as [keyof typeof EVENTS, ...(keyof typeof EVENTS)[]];
+
+const ZAlertsParams = z.object({
+  integration: ZUrlText(100).optional(),
+  delivery: z.enum(DELIVERY_KEYS, { error: `must be one of ${DELIVERY_KEYS.join(', ')}` }).optional(),
+  event: z.enum(EVENT_KEYS, { error: `must be one of ${EVENT_KEYS.join(', ')}` }).optional(),
+  before: ZTimeIdCursor('alert').optional(),
+});
 
 /** A Slack webhook URL is a credential: only its host is shown, e.g. `hooks.slack.com/…`. */
 function slackTarget(url: ChannelView['slackUrl']): string {
@@ -36,13 +54,30 @@ function slackTarget(url: ChannelView['slackUrl']): string {
 export default async function AlertsPage({ searchParams }: { searchParams: Promise<Record<string, string | string[] | undefined>> }) {
   const user = await requireUser();
   const { data, problems } = parseSearchParams(ZAlertsParams, await searchParams);
-  const { integration } = data;
+  const { integration, delivery, event } = data;
   const before = data.before ? { createdAt: data.before.at, id: data.before.id } : undefined;
   const db = getDb();
-  const [channels, history] = await Promise.all([
+  const [channels, history, integrations] = await Promise.all([
     listChannels(db),
-    alertHistory(db, { integration: integration || undefined, before, limit: 30 }),
+    alertHistory(db, {
+      integration: integration || undefined,
+      status: delivery ? DELIVERY[delivery].statuses : undefined,
+      event,
+      before,
+      limit: 30,
+    }),
+    listInventory(db),
   ]);
+  // The filters as they stand, for the form's key, the pager and "Clear".
+  const filters: Record<string, string> = {
+    ...(integration ? { integration } : {}),
+    ...(delivery ? { delivery } : {}),
+    ...(event ? { event } : {}),
+  };
+  const filtered = Object.keys(filters).length > 0;
+  const filterWords = [integration, delivery ? DELIVERY[delivery].label.toLowerCase() : null, event ? EVENTS[event].toLowerCase() : null]
+    .filter(Boolean)
+    .join(', ');
   const channelNames = new Map(channels.map((c) => [c.id, c.name]));
   const isAdmin = hasRole(user.role, 'admin');
   const renderedAt = Date.now();
@@ -146,30 +181,61 @@ export default async function AlertsPage({ searchParams }: { searchParams: Promi
       </Card>
 
       <section className="flex flex-col gap-3">
-        <div className="flex items-center justify-between">
-          <h2 className="text-lg font-semibold">Alert history{integration ? ` for ${integration}` : ''}</h2>
-          {integration ? (
-            <Link href="/alerts" className="text-sm hover:underline">
-              All integrations
-            </Link>
+        <h2 className="text-lg font-semibold">Alert history{integration ? ` for ${integration}` : ''}</h2>
+        {/* Keyed by the filters: a select keeps its option when the page re-renders (see Runs). */}
+        <form
+          key={`filters?${new URLSearchParams(filters).toString()}`}
+          className="flex flex-wrap items-end gap-2"
+          aria-label="Filter alerts"
+        >
+          {/* An integration only alerts name (removed since, or never registered) stays selectable while filtered by. */}
+          <IntegrationSelect
+            integrations={
+              integration && !integrations.some((i) => i.name === integration) ? [...integrations, { name: integration }] : integrations
+            }
+            defaultValue={integration ?? ''}
+          />
+          <Select name="delivery" defaultValue={delivery ?? ''} aria-label="Delivery">
+            <option value="">Any delivery</option>
+            {DELIVERY_KEYS.map((k) => (
+              <option key={k} value={k}>
+                {DELIVERY[k].label}
+              </option>
+            ))}
+          </Select>
+          <Select name="event" defaultValue={event ?? ''} aria-label="Kind">
+            <option value="">Any kind</option>
+            {EVENT_KEYS.map((k) => (
+              <option key={k} value={k}>
+                {EVENTS[k]}
+              </option>
+            ))}
+          </Select>
+          <Button type="submit" variant="outline">
+            Filter
+          </Button>
+          {filtered ? (
+            <Button asChild variant="ghost">
+              <Link href="/alerts">Clear</Link>
+            </Button>
           ) : null}
-        </div>
+        </form>
         {history.items.length === 0 ? (
           before ? (
             <EmptyState title="No older alerts">
-              This is past the oldest alert{integration ? ` of ${integration}` : ''}.{' '}
-              <Link href={integration ? `/alerts?${new URLSearchParams({ integration })}` : '/alerts'} className="underline">
+              This is past the oldest alert{filtered ? ` matching ${filterWords}` : ''}.{' '}
+              <Link href={filtered ? `/alerts?${new URLSearchParams(filters)}` : '/alerts'} className="underline">
                 Go to the newest
               </Link>
               .
             </EmptyState>
-          ) : integration ? (
-            <EmptyState title={`No alerts for ${integration}`}>
-              No alert names an integration called {integration}.{' '}
+          ) : filtered ? (
+            <EmptyState title="No alert matches these filters">
+              No alert matches {filterWords}.{' '}
               <Link href="/alerts" className="underline">
-                See the alerts of every integration
-              </Link>
-              .
+                Clear the filters
+              </Link>{' '}
+              to see every alert.
             </EmptyState>
           ) : (
             <EmptyState title="No alerts yet">
@@ -247,7 +313,7 @@ export default async function AlertsPage({ searchParams }: { searchParams: Promi
         {history.next ? (
           <Link
             className="self-end text-sm hover:underline"
-            href={`/alerts?${new URLSearchParams({ ...(integration ? { integration } : {}), before: `${history.next.createdAt.toISOString()}|${history.next.id}` }).toString()}`}
+            href={`/alerts?${new URLSearchParams({ ...filters, before: `${history.next.createdAt.toISOString()}|${history.next.id}` }).toString()}`}
           >
             Older alerts →
           </Link>

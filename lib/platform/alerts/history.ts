@@ -60,11 +60,20 @@ export interface AlertHistoryPage {
 
 export async function alertHistory(
   db: DatabaseOrTransaction,
-  params: { limit?: number; before?: { createdAt: Date; id: string }; integration?: string } = {},
+  params: {
+    limit?: number;
+    before?: { createdAt: Date; id: string };
+    integration?: string;
+    /** Only alerts whose delivery ended (or stands) in one of these. */
+    status?: readonly AlertStatus[];
+    event?: AlertHistoryItem['event'];
+  } = {},
 ): Promise<AlertHistoryPage> {
   const limit = Math.min(Math.max(Math.trunc(params.limit ?? 50), 1), 200);
   const where: SQL[] = [];
   if (params.integration) where.push(eq(alerts.integration, params.integration));
+  if (params.status) where.push(inArray(alerts.status, [...params.status]));
+  if (params.event) where.push(eq(alerts.event, params.event));
   if (params.before) {
     const { createdAt, id } = params.before;
     where.push(or(lt(alerts.createdAt, createdAt), and(eq(alerts.createdAt, createdAt), lt(alerts.id, id)))!);
