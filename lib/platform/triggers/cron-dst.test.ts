@@ -1,34 +1,79 @@
 import { CronExpressionParser } from 'cron-parser';
+import Timekeeper from 'pg-boss/dist/timekeeper.js';
 import { describe, expect, it } from 'vitest';
 import { canonicalTimezone, lastRunAtOrBefore, nextRuns, repeatsWallClock, storedSchedule, validateCron, validateTimezone } from './cron';
 
+/** The cron pass of the patched pg-boss (timekeeper.js): the occurrences it sends a job for at `databaseTime`. */
+const readOccurrences = (
+  Timekeeper.prototype as unknown as {
+    readOccurrences(expression: string, kind: 'cron', tz: string, databaseTime: number): Date[];
+  }
+).readOccurrences;
+
+const minuteFormats = new Map<string, Intl.DateTimeFormat>();
+
+/** Whether `tz`'s clocks jumped forward in (from, to]. */
+function jumpedForward(tz: string, from: number, to: number): boolean {
+  let format = minuteFormats.get(tz);
+  if (!format) {
+    format = new Intl.DateTimeFormat('en-US', {
+      timeZone: tz,
+      hourCycle: 'h23',
+      year: 'numeric',
+      month: 'numeric',
+      day: 'numeric',
+      hour: 'numeric',
+      minute: 'numeric',
+    });
+    minuteFormats.set(tz, format);
+  }
+  const offset = (at: number) => {
+    const part = Object.fromEntries(format.formatToParts(new Date(at)).map((p) => [p.type, Number(p.value)]));
+    return Date.UTC(part.year, part.month - 1, part.day, part.hour, part.minute) - Math.floor(at / 60_000) * 60_000;
+  };
+  return offset(to) > offset(from);
+}
+
 /**
- * What pg-boss 12's cron pass starts, pass by pass: every 30 seconds it asks cron-parser for the
- * latest occurrence at or before its clock (prev() from a millisecond later) and sends one job when
- * that falls in the last 60 seconds (timekeeper.js readOccurrences); a pass cron-parser throws on
- * sends nothing. Then the ticks startScheduledRun turns into runs (repeats of a wall-clock time dropped).
+ * What pg-boss 12's cron pass starts, pass by pass: every 30 seconds the real (patched) pass reads
+ * the occurrences due in the last 60 seconds (timekeeper.js readOccurrences: the latest occurrence
+ * at or before its clock, and the end of a spring-forward gap that skipped one of the schedule's
+ * times) and sends one job a 60-second slot; a pass that throws sends nothing. Then the ticks
+ * startScheduledRun turns into runs: the tick a job sent at t stands for (lastRunAtOrBefore), once
+ * (a tick at or before the last one starts none), not a repeat of a wall-clock time, not stale.
  */
 function started(expr: string, tz: string, fromIso: string, toIso: string): string[] {
   const minutes = new Set<number>(CronExpressionParser.parse(expr).fields.minute.values as number[]);
   const localMinute = new Intl.DateTimeFormat('en-US', { timeZone: tz, minute: 'numeric' });
-  const sent = new Set<string>();
-  // Only passes in a minute the expression names can find an occurrence in the last 60 seconds
-  // (every zone here is a whole number of minutes off UTC), and a pass cron-parser fails costs
-  // a third of a second: the others are left out.
+  const slots = new Set<number>();
+  const runs: string[] = [];
+  let lastTick = -Infinity;
+  // Only passes in a minute the expression names, or just after the clocks jumped forward, can find
+  // an occurrence in the last 60 seconds (every zone here is a whole number of minutes off UTC), and
+  // a pass cron-parser fails costs a third of a second: the others are left out.
   for (let minute = Date.parse(fromIso); minute < Date.parse(toIso); minute += 60_000) {
-    if (!minutes.has(Number(localMinute.format(new Date(minute))))) continue;
+    if (!minutes.has(Number(localMinute.format(new Date(minute)))) && !jumpedForward(tz, minute - 60_000, minute)) continue;
     for (const t of [minute + 7_000, minute + 37_000]) {
+      let due: Date[];
       try {
-        const previous = CronExpressionParser.parse(expr, { tz, strict: false, currentDate: new Date(t + 1) })
-          .prev()
-          .toDate();
-        if (previous.getTime() > t - 60_000) sent.add(previous.toISOString());
+        due = readOccurrences(expr, 'cron', tz, t);
       } catch {
-        // the pass skips the schedule
+        continue; // the pass skips the schedule
+      }
+      // One job a slot: a later pass finds the slot taken.
+      const fresh = due.filter((d) => !slots.has(Math.floor(d.getTime() / 60_000)));
+      if (fresh.length === 0) continue;
+      for (const d of fresh) slots.add(Math.floor(d.getTime() / 60_000));
+      for (const _job of fresh) {
+        const tick = lastRunAtOrBefore(expr, tz, new Date(t));
+        if (!tick || tick.getTime() <= lastTick || t - tick.getTime() > 5 * 60_000) continue;
+        if (repeatsWallClock(expr, tz, tick)) continue;
+        lastTick = tick.getTime();
+        runs.push(tick.toISOString());
       }
     }
   }
-  return [...sent].filter((iso) => !repeatsWallClock(expr, tz, new Date(iso)));
+  return runs;
 }
 
 function preview(expr: string, tz: string, fromIso: string, toIso: string): string[] {
@@ -42,6 +87,11 @@ describe('schedules across daylight-saving changes', () => {
     // Europe/Berlin springs forward 2026-03-29 02:00 → 03:00 and falls back 2026-10-25 03:00 → 02:00.
     ['30 2 * * *', 'Europe/Berlin', '2026-03-28T12:00:00Z', '2026-03-30T12:00:00Z'],
     ['0 2 * * *', 'Europe/Berlin', '2026-03-28T12:00:00Z', '2026-03-30T12:00:00Z'],
+    ['30 2,3 * * *', 'Europe/Berlin', '2026-03-28T12:00:00Z', '2026-03-30T12:00:00Z'],
+    ['0 2,3 * * *', 'Europe/Berlin', '2026-03-28T12:00:00Z', '2026-03-30T12:00:00Z'],
+    ['*/15 2 * * *', 'Europe/Berlin', '2026-03-28T12:00:00Z', '2026-03-30T12:00:00Z'],
+    ['30 2 * * 0', 'Europe/Berlin', '2026-03-21T12:00:00Z', '2026-04-06T12:00:00Z'],
+    ['30 2 * * 1', 'Europe/Berlin', '2026-03-21T12:00:00Z', '2026-04-06T12:00:00Z'],
     ['30 2 * * *', 'Europe/Berlin', '2026-10-24T12:00:00Z', '2026-10-26T12:00:00Z'],
     ['0 * * * *', 'Europe/Berlin', '2026-03-28T21:30:30Z', '2026-03-29T04:30:00Z'],
     ['0 * * * *', 'Europe/Berlin', '2026-10-24T21:30:30Z', '2026-10-25T04:30:00Z'],
@@ -49,6 +99,7 @@ describe('schedules across daylight-saving changes', () => {
     ['30 1 * * *', 'America/New_York', '2026-10-31T12:00:00Z', '2026-11-02T12:00:00Z'],
     // Australia/Lord_Howe moves by 30 minutes: 02:00 → 02:30 on 2026-10-04, 02:00 → 01:30 on 2026-04-05.
     ['15 2 * * *', 'Australia/Lord_Howe', '2026-10-03T00:00:00Z', '2026-10-05T00:00:00Z'],
+    ['15 2,3 * * *', 'Australia/Lord_Howe', '2026-10-03T00:00:00Z', '2026-10-05T00:00:00Z'],
     ['45 1 * * *', 'Australia/Lord_Howe', '2026-04-03T00:00:00Z', '2026-04-06T00:00:00Z'],
     ['15 1 * * *', 'Australia/Lord_Howe', '2026-04-03T00:00:00Z', '2026-04-06T00:00:00Z'],
     ['45 5 * * *', 'Asia/Kathmandu', '2026-05-31T12:00:00Z', '2026-06-02T12:00:00Z'],
@@ -65,8 +116,50 @@ describe('schedules across daylight-saving changes', () => {
     expect(repeatsWallClock('30 2 * * *', 'Europe/Berlin', new Date('2026-10-25T00:30:00Z'))).toBe(false);
     expect(repeatsWallClock('30 1 * * *', 'America/New_York', new Date('2026-11-01T06:30:00Z'))).toBe(true);
     expect(repeatsWallClock('45 1 * * *', 'Australia/Lord_Howe', new Date('2026-04-04T15:15:00Z'))).toBe(true);
-    // Spring-forward: 02:30 does not exist on 2026-03-29, so that day has no run.
-    expect(preview('30 2 * * *', 'Europe/Berlin', '2026-03-28T12:00:00Z', '2026-03-30T12:00:00Z')).toEqual(['2026-03-30T00:30:00.000Z']);
+  });
+
+  it('runs a schedule whose time the clocks skip once, when they have jumped (as cron does), and not again that day', () => {
+    // Europe/Berlin, 2026-03-29: 02:00 CET (01:00Z) becomes 03:00 CEST; 02:30 does not exist that day.
+    const berlin = ['2026-03-28T12:00:00Z', '2026-03-30T12:00:00Z'] as const;
+    expect(started('30 2 * * *', 'Europe/Berlin', ...berlin)).toEqual(['2026-03-29T01:00:00.000Z', '2026-03-30T00:30:00.000Z']);
+    expect(preview('30 2 * * *', 'Europe/Berlin', ...berlin)).toEqual(['2026-03-29T01:00:00.000Z', '2026-03-30T00:30:00.000Z']);
+    expect(preview('0 2 * * *', 'Europe/Berlin', ...berlin)).toEqual(['2026-03-29T01:00:00.000Z', '2026-03-30T00:00:00.000Z']);
+    // 02:30 skipped (run at 03:00) and 03:30 as usual: two runs; 02:00 skipped and 03:00 itself: one run at 03:00.
+    expect(started('30 2,3 * * *', 'Europe/Berlin', ...berlin)).toEqual([
+      '2026-03-29T01:00:00.000Z',
+      '2026-03-29T01:30:00.000Z',
+      '2026-03-30T00:30:00.000Z',
+      '2026-03-30T01:30:00.000Z',
+    ]);
+    expect(started('0 2,3 * * *', 'Europe/Berlin', ...berlin)).toEqual([
+      '2026-03-29T01:00:00.000Z',
+      '2026-03-30T00:00:00.000Z',
+      '2026-03-30T01:00:00.000Z',
+    ]);
+    // Every quarter of the skipped hour: one run for them all.
+    expect(started('*/15 2 * * *', 'Europe/Berlin', '2026-03-28T22:00:00Z', '2026-03-29T22:00:00Z')).toEqual(['2026-03-29T01:00:00.000Z']);
+    // Only on a day the expression names: Sunday's 02:30 is skipped, Monday's is not.
+    expect(started('30 2 * * 1', 'Europe/Berlin', '2026-03-28T22:00:00Z', '2026-03-29T22:00:00Z')).toEqual([]);
+    // America/New_York, 2026-03-08: 02:00 EST (07:00Z) becomes 03:00 EDT.
+    expect(started('30 2 * * *', 'America/New_York', '2026-03-08T05:00:00Z', '2026-03-09T05:00:00Z')).toEqual(['2026-03-08T07:00:00.000Z']);
+    // Australia/Lord_Howe, 2026-10-04: 02:00 (+10:30, 15:30Z) becomes 02:30 (+11); 02:15 is skipped.
+    expect(started('15 2 * * *', 'Australia/Lord_Howe', '2026-10-03T12:00:00Z', '2026-10-04T12:00:00Z')).toEqual([
+      '2026-10-03T15:30:00.000Z',
+    ]);
+    expect(preview('15 2 * * *', 'Australia/Lord_Howe', '2026-10-03T12:00:00Z', '2026-10-04T12:00:00Z')).toEqual([
+      '2026-10-03T15:30:00.000Z',
+    ]);
+    // The pass, the tick and the preview agree on when that run is.
+    expect(lastRunAtOrBefore('30 2 * * *', 'Europe/Berlin', new Date('2026-03-29T01:00:07Z'))).toEqual(new Date('2026-03-29T01:00:00Z'));
+    expect(lastRunAtOrBefore('30 2 * * *', 'Europe/Berlin', new Date('2026-03-29T12:00:00Z'))).toEqual(new Date('2026-03-29T01:00:00Z'));
+    expect(lastRunAtOrBefore('30 2 * * *', 'Europe/Berlin', new Date('2026-03-29T00:59:59Z'))).toEqual(new Date('2026-03-28T01:30:00Z'));
+    expect(readOccurrences('30 2 * * *', 'cron', 'Europe/Berlin', Date.parse('2026-03-29T01:00:30Z'))).toEqual([
+      new Date('2026-03-29T01:00:00Z'),
+    ]);
+    expect(readOccurrences('30 2 * * *', 'cron', 'Europe/Berlin', Date.parse('2026-03-29T01:01:00Z'))).toEqual([]);
+    expect(readOccurrences('0 * * * *', 'cron', 'Europe/Berlin', Date.parse('2026-03-29T01:00:30Z'))).toEqual([
+      new Date('2026-03-29T01:00:00Z'),
+    ]);
   });
 
   it('keeps every real hour of an hourly schedule: 23 runs on the short day, 25 on the long one', () => {

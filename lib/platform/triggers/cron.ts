@@ -219,11 +219,103 @@ export function repeatsWallClock(expr: string, tz: string, at: Date): boolean {
   return [30, 60].some((minutes) => wallClock(tz, new Date(at.getTime() - minutes * 60_000)) === reading);
 }
 
+const offsetFormats = new Map<string, Intl.DateTimeFormat>();
+
+/** How far `tz`'s wall clock is ahead of UTC at `at` (ms since the epoch), in milliseconds. */
+function zoneOffset(tz: string, at: number): number {
+  let format = offsetFormats.get(tz);
+  if (!format) {
+    format = new Intl.DateTimeFormat('en-US', {
+      timeZone: tz,
+      hourCycle: 'h23',
+      year: 'numeric',
+      month: 'numeric',
+      day: 'numeric',
+      hour: 'numeric',
+      minute: 'numeric',
+      second: 'numeric',
+    });
+    offsetFormats.set(tz, format);
+  }
+  const second = Math.floor(at / 1000) * 1000;
+  const part: Record<string, number> = {};
+  for (const { type, value } of format.formatToParts(new Date(second))) part[type] = Number(value);
+  return Date.UTC(part.year, part.month - 1, part.day, part.hour, part.minute, part.second) - second;
+}
+
+/** How far apart springForwards compares the offset: no zone changes its offset twice within a day. */
+const OFFSET_STEP_MS = 24 * 60 * 60_000;
+
 /**
- * Whether pg-boss starts a job for the occurrence `at`: its cron pass asks cron-parser for the
- * latest occurrence at or before its clock, and that read steps over a time that a spring-forward
- * change skipped (02:30 on the day 02:00 becomes 03:00: that day has no run), so the preview
- * leaves out what the pass would not start. A repeat of a wall-clock time starts no run either.
+ * The times in (after, until] when `tz`'s clocks jumped forward, each with the wall-clock times it
+ * skipped as [from, to) in milliseconds of a UTC calendar (02:00 to 03:00 on 2026-03-29 in
+ * Europe/Berlin). Found by comparing the zone's offset a day apart, and to the millisecond by
+ * bisection where it grew.
+ */
+function springForwards(tz: string, after: number, until: number): { at: number; skippedFrom: number; skippedTo: number }[] {
+  const jumps: { at: number; skippedFrom: number; skippedTo: number }[] = [];
+  let lo = after;
+  let loOffset = zoneOffset(tz, lo);
+  while (lo < until) {
+    const hi = Math.min(lo + OFFSET_STEP_MS, until);
+    const hiOffset = zoneOffset(tz, hi);
+    if (hiOffset > loOffset) {
+      let before = lo;
+      let at = hi;
+      while (at - before > 1) {
+        const middle = Math.floor((before + at) / 2);
+        if (zoneOffset(tz, middle) === loOffset) before = middle;
+        else at = middle;
+      }
+      const atOffset = zoneOffset(tz, at);
+      if (atOffset > loOffset) jumps.push({ at, skippedFrom: at + loOffset, skippedTo: at + atOffset });
+    }
+    lo = hi;
+    loOffset = hiOffset;
+  }
+  return jumps;
+}
+
+/** Whether an expression names its hours (a fixed-time schedule, in cron's words), not every hour. */
+function namesItsHours(expr: string): boolean {
+  try {
+    return parse(normalise(expr)).fields.hour.values.length < 24;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * The runs in (after, until] that stand for times the clocks skipped: when they jump forward (02:00
+ * becomes 03:00) over a time of a schedule that names its hours (02:30, or every quarter of 02:xx),
+ * the schedule runs once at the first instant after the gap (03:00; Australia/Lord_Howe's 02:00
+ * becomes 02:30), as cron does. The patched pg-boss pass sends a job then (timekeeper.js,
+ * skippedOccurrence). A schedule that runs every hour runs every real hour: nothing is owed for
+ * the hour that did not happen.
+ */
+export function skippedRuns(expr: string, tz: string, after: Date, until: Date): Date[] {
+  const normalised = normalise(expr);
+  if (!namesItsHours(normalised)) return [];
+  return springForwards(tz, after.getTime(), until.getTime())
+    .filter(({ skippedFrom, skippedTo }) => {
+      try {
+        // The skipped wall-clock times read as UTC, where no day is short.
+        const first = parse(normalised, { tz: 'UTC', currentDate: new Date(skippedFrom - 1) })
+          .next()
+          .toDate();
+        return first.getTime() < skippedTo;
+      } catch {
+        return false;
+      }
+    })
+    .map(({ at }) => new Date(at));
+}
+
+/**
+ * Whether pg-boss starts a job for the occurrence `at` that cron-parser's next() answered: its cron
+ * pass asks cron-parser for the latest occurrence at or before its clock, and next() answers times
+ * that read never gives (03:30 for 02:30 on the day 02:00 becomes 03:00: that day's run is the one
+ * at 03:00, skippedRuns). A repeat of a wall-clock time starts no run either.
  */
 function startsRun(expr: string, tz: string, at: Date): boolean {
   try {
@@ -269,6 +361,10 @@ export function nextRuns(expr: string, tz: string, count: number, from: Date = n
   let stuckAt: Date | null = null;
   let retry = 0;
   let steps = 0;
+  // Where the search for runs at the end of a spring-forward gap has reached (skippedRuns): up to
+  // each time next() answers, so a day the walk stepped over after a failure is searched too.
+  let searched = from;
+  const fixedHours = namesItsHours(normalised);
   while (runs.length < count && steps++ < count * 4 + 50) {
     let next: Date;
     try {
@@ -283,13 +379,23 @@ export function nextRuns(expr: string, tz: string, count: number, from: Date = n
     stuckAt = null;
     retry = 0;
     cursor = next;
-    if (startsRun(normalised, tz, next)) runs.push(next);
+    if (fixedHours && next.getTime() > searched.getTime()) {
+      for (const skipped of skippedRuns(normalised, tz, searched, next)) if (runs.length < count) runs.push(skipped);
+      searched = next;
+    }
+    // A time that is also the end of a gap (03:00 of '0 2,3 * * *') is one run.
+    if (runs.length < count && runs.at(-1)?.getTime() !== next.getTime() && startsRun(normalised, tz, next)) runs.push(next);
   }
   return runs;
 }
 
+/** How far back lastRunAtOrBefore looks for a run at the end of a spring-forward gap. */
+const SKIPPED_RUN_LOOKBACK_MS = 24 * 60 * 60_000;
+
 /**
- * The latest run time at or before `at`, evaluated in `tz` (null when the expression has none).
+ * The latest run time at or before `at`, evaluated in `tz` (null when the expression has none),
+ * counting the run at the end of a spring-forward gap that skipped one of its times (skippedRuns)
+ * when it fell in the day before `at`: a job is handled minutes after its tick, never a day.
  * A schedule tick carries no time of its own: this is the tick a job sent at `at` stands for.
  * Throws with the validation message when the expression or zone is invalid.
  */
@@ -299,9 +405,14 @@ export function lastRunAtOrBefore(expr: string, tz: string, at: Date): Date | nu
   if (!stored.ok) throw new Error(stored.message);
   // prev() answers strictly before its reference: a millisecond later keeps `at` itself a candidate.
   const iterator = parse(stored.cron, { tz: stored.tz, currentDate: new Date(at.getTime() + 1) });
+  let previous: Date | null;
   try {
-    return iterator.prev().toDate();
+    previous = iterator.prev().toDate();
   } catch {
-    return null;
+    // cron-parser fails near some changes (Australia/Lord_Howe's): the skipped run may still be due.
+    previous = null;
   }
+  const since = Math.max(previous?.getTime() ?? -Infinity, at.getTime() - SKIPPED_RUN_LOOKBACK_MS);
+  const skipped = skippedRuns(stored.cron, stored.tz, new Date(since), at).at(-1);
+  return skipped ?? previous;
 }

@@ -163,10 +163,11 @@ export const SCHEDULE_TICK_LATENESS_MS = 5 * 60_000;
  * pg-boss's job says when it was sent (`sentAt`, the job's createdOn), not for which tick, and sends
  * a tick up to a minute after it fell: by the time it is handled the schedule may have changed or
  * the integration been resumed. The tick is taken to be the latest one of the schedule as
- * configured now at or before `sentAt`; it starts no run when it fell at or before
- * `schedule_since` (the last schedule or time zone change, or resume: what resume does with ticks
- * missed while paused is its resume policy's business) or too long before the job was sent (then
- * the job was sent for another schedule).
+ * configured now at or before `sentAt` (the end of a spring-forward gap that skipped one of its
+ * times is one: the patched pass sends it, see skippedRuns in ./cron); it starts no run when it
+ * fell at or before `schedule_since` (the last schedule or time zone change, or resume: what resume
+ * does with ticks missed while paused is its resume policy's business) or too long before the job
+ * was sent (then the job was sent for another schedule).
  *
  * Each tick starts one run: the run's insert records the tick as `last_schedule_tick`, and a tick at
  * or before it starts none. pg-boss delivers a job again when the worker that took it stopped
