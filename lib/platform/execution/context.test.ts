@@ -1,4 +1,4 @@
-import { asc, eq } from 'drizzle-orm';
+import { asc, eq, sql } from 'drizzle-orm';
 import type { PgBoss } from 'pg-boss';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
@@ -131,5 +131,36 @@ describe('attempt context', () => {
     const lines = await linesOf();
     expect(lines).toHaveLength(100);
     expect(lines.at(-1)).toEqual({ message: 'batch 100' });
+  });
+
+  it('commits a host transaction only while its attempt runs; one stuck inside it does not hold up the close of the attempt', async () => {
+    await t.db.execute(sql`create table if not exists host_notes (note text not null)`);
+    const [own] = await t.db.insert(attempts).values({ runId: run.id, runCreatedAt: run.createdAt, number: 3 }).returning();
+    const scope = await createAttemptContext(
+      { db: t.db, boss },
+      { def: plain, integration: rows.plain, run, attemptId: own.id, attemptNumber: 3, signal: new AbortController().signal },
+    );
+    await scope.ctx.tx((tx) => tx.execute(sql`insert into host_notes values ('while running')`));
+    // A handler inside its transaction: the attempt row is not locked while it runs, so the attempt closes at once.
+    const entered = Promise.withResolvers<void>();
+    const go = Promise.withResolvers<void>();
+    const stuck = scope.ctx.tx(async (tx) => {
+      await tx.execute(sql`insert into host_notes values ('stuck, then late')`);
+      entered.resolve();
+      await go.promise;
+    });
+    stuck.catch(() => {});
+    await entered.promise;
+    const closed = await t.db.update(attempts).set({ outcome: 'failed' }).where(eq(attempts.id, own.id)).returning();
+    expect(closed).toHaveLength(1);
+    go.resolve();
+    // Its attempt closed meanwhile: it rolls back, with the reason; and so does the next one.
+    await expect(stuck).rejects.toThrow(/^attempt 3 of run .* no longer owns the run .*: host transaction rolled back, stopping$/);
+    await expect(scope.ctx.tx((tx) => tx.execute(sql`insert into host_notes values ('after the close')`))).rejects.toThrow(
+      /no longer owns the run/,
+    );
+    const notes = await t.db.execute<{ note: string }>(sql`select note from host_notes`);
+    expect(notes.map((n) => n.note)).toEqual(['while running']);
+    await scope.close();
   });
 });

@@ -1,7 +1,7 @@
 import { hash } from 'node:crypto';
-import { eq } from 'drizzle-orm';
+import { eq, sql } from 'drizzle-orm';
 import type { PgBoss } from 'pg-boss';
-import type { Database } from '../../../db/client';
+import type { Database, Transaction } from '../../../db/client';
 import { cursors, runs, type Integration, type Run } from '../../../db/schema';
 import type { IntegrationContext, IntegrationDefinition, MapFn, MapperFactory, SecretsProvider } from '../contract';
 import { parseDuration } from '../duration';
@@ -43,6 +43,12 @@ export interface AttemptScope {
   resumedFrom?: { value: unknown };
   /** A checkpoint or cursor value the platform refused: the attempt fails with it even if the handler caught it. */
   refused(): unknown;
+  /**
+   * The platform stopped waiting for the handler (it outlived its time limit's grace): from now on
+   * its progress is dropped, its checkpoints are refused and its host transactions roll back, even
+   * before the runner has closed its attempt (after that, their own fences refuse them too).
+   */
+  retire(): void;
   /** Writes pending progress and log lines. */
   close(): Promise<void>;
   /** Writes pending progress; the log lines not written yet are returned for the caller to write (AttemptLog.handOver). */
@@ -134,10 +140,25 @@ export async function createAttemptContext(
   let checkpointWrite: Promise<unknown> = Promise.resolve();
   // A checkpoint waiting for the next request's breaker read (`withNextRequest`), if any.
   let deferred: { json: string; resolve: () => void; reject: (error: unknown) => void; timer: NodeJS.Timeout } | undefined;
-  const notOwner = () =>
+  const notOwner = (what = 'checkpoint not written') =>
     new Error(
-      `attempt ${params.attemptNumber} of run ${run.id} no longer owns the run (another worker took it over, or it was cancelled): checkpoint not written, stopping`,
+      `attempt ${params.attemptNumber} of run ${run.id} no longer owns the run (another worker took it over, it was cancelled, or it outlived its time limit): ${what}, stopping`,
     );
+  let retired = false;
+  /**
+   * A host transaction commits only while its attempt is still 'running': checked last, just
+   * before the commit, with the attempt row locked FOR SHARE, so the runner's close of the attempt
+   * waits for that commit, or the commit is refused. Not held while `fn` runs: a handler stuck
+   * inside its transaction never holds up the close of its attempt.
+   */
+  const ownsRun = async (tx: Transaction) => {
+    if (retired) return false;
+    const rows = await tx.execute(sql`
+      select 1 from attempts
+       where id = ${params.attemptId} and run_created_at = ${run.createdAt.toISOString()}::timestamptz and outcome = 'running'
+         for share`);
+    return rows.length === 1;
+  };
   const takeDeferred = () => {
     const d = deferred;
     if (d) clearTimeout(d.timer);
@@ -177,6 +198,11 @@ export async function createAttemptContext(
     redactor,
     stagedCursor: () => staged,
     refused: () => refused,
+    retire() {
+      retired = true;
+      if (progressTimer) clearTimeout(progressTimer);
+      pendingProgress = undefined;
+    },
     async close() {
       if (progressTimer) clearTimeout(progressTimer);
       // A checkpoint still waiting for a request is written now, before the run can end.
@@ -290,6 +316,7 @@ export async function createAttemptContext(
       http,
       log,
       progress(done: number, total?: number) {
+        if (retired) return;
         pendingProgress = { done, total };
         if (!progressTimer) progressTimer = setTimeout(writeProgress, Math.max(0, progressGap - (Date.now() - lastProgressWrite)));
       },
@@ -304,6 +331,8 @@ export async function createAttemptContext(
           staged = { value: JSON.parse(validated(value ?? null, 'Cursor')) };
         },
         async checkpoint(value: unknown, options?: { withNextRequest?: boolean }) {
+          // Its own fence (the attempt 'running') holds until the runner closes the attempt: refused from the retirement on.
+          if (retired) throw notOwner();
           const json = validated(value, 'Checkpoint');
           if (run.dryRun) {
             staged = { value: JSON.parse(json) };
@@ -354,7 +383,14 @@ export async function createAttemptContext(
         ...(resumedFrom ? { resumedFrom } : {}),
       },
       db,
-      tx: (fn) => (run.dryRun ? inRolledBackTransaction(db, fn) : db.transaction(fn)),
+      tx: (fn) =>
+        run.dryRun
+          ? inRolledBackTransaction(db, fn)
+          : db.transaction(async (tx) => {
+              const value = await fn(tx);
+              if (!(await ownsRun(tx))) throw notOwner('host transaction rolled back');
+              return value;
+            }),
       ...(map ? { map, mappingVersion } : {}),
     };
     return scope;
