@@ -83,7 +83,10 @@ export interface IntegrationContext<Settings = unknown> {
   progress(done: number, total?: number): void;
   cursor: RunCursor;
   dryRun: boolean;
-  /** Aborted when the run is cancelled or the worker releases it: stop and throw. */
+  /**
+   * Aborted when the run is cancelled, the worker releases it, or the attempt reaches its time
+   * limit (defaults.attemptTimeout; the reason says which): stop and throw.
+   */
   signal: AbortSignal;
   /** One per run, reused by its attempts; sent as X-Correlation-Id. */
   correlationId: string;
@@ -117,6 +120,14 @@ export interface IntegrationDefaults<S extends z.ZodType> {
   /** Delays between attempts ('30s', '2m'); attempts = delays + 1. */
   retry?: { delays: string[] };
   breaker?: { failures: number; cooldown: string };
+  /**
+   * The longest one attempt may run ('30m', '2h'; 1s to 3h, default 1h). At the limit ctx.signal is
+   * aborted and the attempt fails (transient: the run retries after its next delay); a handler that
+   * has not returned a short grace later is no longer waited for: the attempt is closed, the
+   * integration's next run may start, and whatever the handler writes after that is refused
+   * (checkpoints, ctx.tx) or ignored (its result, ctx.cursor.set).
+   */
+  attemptTimeout?: string;
   settings?: z.input<S>;
 }
 

@@ -41,6 +41,15 @@ export class TimeoutError extends TransientError {
   override name = 'TimeoutError';
 }
 
+/**
+ * The attempt ran longer than its integration's time limit (defaults.attemptTimeout): ctx.signal
+ * was aborted with it, and the attempt failed with it. Transient: the run goes on to its next
+ * retry delay, like any transient failure. Not an outbound call's failure: the breaker ignores it.
+ */
+export class AttemptTimeoutError extends TransientError {
+  override name = 'AttemptTimeoutError';
+}
+
 /** The connection failed (refused, reset, DNS). Counts against the breaker. */
 export class NetworkError extends TransientError {
   override name = 'NetworkError';

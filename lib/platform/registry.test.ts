@@ -5,7 +5,7 @@ import { integrations, runs } from '../../db/schema';
 import { freshDatabase, type TestDatabase } from '../../test/db';
 import { defineIntegration, type IntegrationDefinition } from './contract';
 import { RegistryError } from './errors';
-import { buildRegistry, syncRegistry } from './registry';
+import { attemptTimeoutMs, buildRegistry, syncRegistry } from './registry';
 
 const make = (name: string, extra: Partial<IntegrationDefinition> = {}): IntegrationDefinition =>
   defineIntegration({
@@ -46,6 +46,21 @@ describe('buildRegistry', () => {
       "Integration 'cronny' has invalid defaults: Cron '0 25 * * *' is invalid: hour must be 0–23 (got 25)",
     );
     expect(() => buildRegistry([make('slow', { defaults: { retry: { delays: ['soon'] } } })])).toThrow(/'soon' is not a duration/);
+    expect(() => buildRegistry([make('hasty', { defaults: { attemptTimeout: 'an hour' } })])).toThrow(
+      /^Integration 'hasty' has invalid defaults: 'an hour' is not a duration/,
+    );
+    expect(() => buildRegistry([make('endless', { defaults: { attemptTimeout: '4h' } })])).toThrow(
+      "Integration 'endless' has invalid defaults: attemptTimeout '4h' is out of range: use 1s to 3h",
+    );
+    expect(() => buildRegistry([make('instant', { defaults: { attemptTimeout: '500ms' } })])).toThrow(
+      /attemptTimeout '500ms' is out of range/,
+    );
+  });
+
+  it("gives every attempt a time limit: the integration's attemptTimeout, else 1h", () => {
+    expect(attemptTimeoutMs(make('plain'))).toBe(3_600_000);
+    expect(attemptTimeoutMs(make('quick', { defaults: { attemptTimeout: '90s' } }))).toBe(90_000);
+    expect(buildRegistry([make('long', { defaults: { attemptTimeout: '3h' } })]).size).toBe(1);
   });
 });
 

@@ -17,6 +17,18 @@ import { validateCron, validateTimezone } from './triggers/schedules';
 const NAME = /^[a-z0-9][a-z0-9-]{0,62}$/;
 export const DEFAULT_RETRY_DELAYS = ['30s', '2m', '5m'];
 export const DEFAULT_BREAKER = { failures: 3, cooldown: '1m' } as const;
+/** An attempt's time limit when the integration sets none (defaults.attemptTimeout). */
+export const DEFAULT_ATTEMPT_TIMEOUT = '1h';
+/**
+ * The longest time limit an integration may set: below the runs queue's pg-boss expiry (4 h,
+ * queue.ts), so the limit and its grace always end a hung attempt before the expiry does.
+ */
+export const MAX_ATTEMPT_TIMEOUT = '3h';
+
+/** The attempt time limit of an integration, in milliseconds (validated at start-up: buildRegistry). */
+export function attemptTimeoutMs(def: Pick<IntegrationDefinition, 'defaults'>): number {
+  return parseDuration(def.defaults?.attemptTimeout ?? DEFAULT_ATTEMPT_TIMEOUT);
+}
 
 function validateDefinition(def: IntegrationDefinition): void {
   const where = `Integration '${def.name}'`;
@@ -41,6 +53,11 @@ function validateDefinition(def: IntegrationDefinition): void {
       if (!Number.isInteger(d.breaker.failures) || d.breaker.failures < 1) {
         throw new Error(`breaker failures must be a whole number of at least 1 (got ${d.breaker.failures})`);
       }
+    }
+    if (d.attemptTimeout !== undefined) {
+      const ms = parseDuration(d.attemptTimeout);
+      if (ms < 1_000 || ms > parseDuration(MAX_ATTEMPT_TIMEOUT))
+        throw new Error(`attemptTimeout '${d.attemptTimeout}' is out of range: use 1s to ${MAX_ATTEMPT_TIMEOUT}`);
     }
     if (d.timezone) validateTimezone(d.timezone);
     if (d.schedule) validateCron(d.schedule);

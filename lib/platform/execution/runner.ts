@@ -5,8 +5,9 @@ import type postgres from 'postgres';
 import { postgresClient, type Database, type Transaction } from '../../../db/client';
 import { attempts, cursors, integrations, runRecoveries, runs, type Integration, type Run } from '../../../db/schema';
 import type { Registry, RunResult } from '../contract';
-import { parseDuration } from '../duration';
+import { formatDuration, parseDuration } from '../duration';
 import {
+  AttemptTimeoutError,
   CircuitOpenError,
   classifyError,
   errorClassName,
@@ -23,6 +24,7 @@ import { encodeLogBatch, logBatchInsert, writeLogLines, type LogLine } from '../
 import { platformMetrics } from '../observability/metrics';
 import { contextFromTraceparent, CORRELATION_ATTRIBUTE, SpanStatusCode, withSpan } from '../observability/tracing';
 import { SecretRedactor } from '../redaction';
+import { attemptTimeoutMs } from '../registry';
 import { breakerDeferralFrom, breakerRowJson } from '../resilience/breaker';
 import type { PlannedRequest } from '../resilience/dry-run';
 import { retryBudgetMessage, retryBudgetStatus } from '../resilience/retry-budget';
@@ -72,9 +74,15 @@ export interface RunnerDeps extends ContextDeps {
   };
   /** Interruptions (worker lost, database unavailable) after which a run fails. Default 10. */
   maxInterruptions?: number;
+  /**
+   * How long a handler may go on after its attempt's time limit aborted ctx.signal before the
+   * platform stops waiting for it (runAttempt). Default 30 000.
+   */
+  attemptTimeoutGraceMs?: number;
 }
 
 export const DEFAULT_MAX_INTERRUPTIONS = 10;
+export const DEFAULT_ATTEMPT_TIMEOUT_GRACE_MS = 30_000;
 
 export type RunJobOutcome =
   | 'missing'
@@ -921,7 +929,11 @@ async function runAttempt(
   const { run, def, integration, attemptId } = p;
   const current: Run = { ...run, attemptCount: number };
 
-  const signal = params.jobSignal ? AbortSignal.any([params.control, params.jobSignal]) : params.control;
+  // The attempt's time limit (defaults.attemptTimeout): aborts ctx.signal with the error the attempt fails with.
+  const limitMs = attemptTimeoutMs(def);
+  const limit = new AbortController();
+  const limitTimer = setTimeout(() => limit.abort(new AttemptTimeoutError(timeLimitMessage(number, limitMs))), limitMs);
+  const signal = AbortSignal.any(params.jobSignal ? [params.control, params.jobSignal, limit.signal] : [params.control, limit.signal]);
   let scope: AttemptScope | undefined;
   let result: RunResult | undefined;
   let failure: unknown;
@@ -956,9 +968,9 @@ async function runAttempt(
       scope.log.info(`resumed from checkpoint ${JSON.stringify(scope.resumedFrom.value).slice(0, 500)}`, { checkpoint: true });
     // An integration that receives events applies its pending ones (lib/platform/intake/process.ts):
     // in an event run or a retry of one, and in every run when it has no `execute`.
-    result =
+    const handling =
       def.events && (run.trigger === 'event' || !def.execute || (await isRetryOfEventRun(deps.db, run)))
-        ? await applyPendingEvents(deps.db, {
+        ? applyPendingEvents(deps.db, {
             integration: def.name,
             events: def.events,
             ctx: scope.ctx,
@@ -966,18 +978,27 @@ async function runAttempt(
             boss: deps.boss,
             redactor: scope.redactor,
           })
-        : await def.execute!(scope.ctx);
+        : def.execute!(scope.ctx);
+    result = await withinTimeLimit(handling, limit.signal, deps.attemptTimeoutGraceMs ?? DEFAULT_ATTEMPT_TIMEOUT_GRACE_MS, () => {
+      scope?.retire();
+      // Its promise stays in this process: the worker's log says so, once.
+      console.error(
+        `[runner] run ${run.id} (${run.integration}) attempt ${number}: the handler ignored its time limit of ${formatDuration(limitMs)}; no longer waited for, still running in this process`,
+      );
+    });
     // A refused checkpoint fails the attempt even when the handler caught the error.
     if (scope.refused() !== undefined) failure = scope.refused();
     if (params.control.aborted && isCancelledError(params.control.reason) && params.control.reason.reason === 'cancelled') {
       failure = params.control.reason;
     }
   } catch (error) {
-    failure = params.control.aborted ? params.control.reason : error;
-    if (!params.control.aborted && params.jobSignal?.aborted)
+    // The handler's own error, unless the signal it was aborted by says why it stopped.
+    failure = params.control.aborted ? params.control.reason : limit.signal.aborted && !isAbandoned(error) ? limit.signal.reason : error;
+    if (!params.control.aborted && !limit.signal.aborted && params.jobSignal?.aborted)
       failure = new Error(`the job's claim was lost (${errorMessage(params.jobSignal.reason)})`);
     scope?.log.error(`attempt ${number} failed: ${errorMessage(failure)}`, { errorClass: errorClassName(failure) });
   } finally {
+    clearTimeout(limitTimer);
     // A success that is not a dry-run writes its last log lines with its outcome (finishSucceeded).
     if (failure === undefined && !run.dryRun && scope) lastLines = await scope.closeHandingOverLogs();
     else await scope?.close();
@@ -987,6 +1008,51 @@ async function runAttempt(
   if (failure === undefined)
     return finish(deps, params, current, attemptId, scope!, redactor.scrubJson(result) as RunResult, lastLines, p.announce);
   return finishWithError(deps, current, attemptId, integration, failure, scope, redactor);
+}
+
+/** The error an attempt over its time limit fails with (AttemptTimeoutError). */
+function timeLimitMessage(number: number, limitMs: number): string {
+  return `attempt ${number} exceeded its time limit of ${formatDuration(limitMs)} (the integration's defaults.attemptTimeout): ctx.signal was aborted; a handler must return, or throw when ctx.signal aborts`;
+}
+
+/** The time limit's error once the platform stopped waiting for the handler (withinTimeLimit). */
+class AbandonedAttemptError extends AttemptTimeoutError {
+  readonly abandoned = true;
+}
+
+function isAbandoned(error: unknown): error is AbandonedAttemptError {
+  return error instanceof AbandonedAttemptError;
+}
+
+/**
+ * The handler's outcome, unless it has not returned `graceMs` after its time limit aborted
+ * `limit`: then the platform stops waiting for it (the attempt fails with the limit's error and
+ * its turn is released) and `retire` is called so that nothing it writes later lands. Its promise
+ * goes on in this process; what it returns or throws then is ignored.
+ */
+function withinTimeLimit<T>(handling: Promise<T>, limit: AbortSignal, graceMs: number, retire: () => void): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  let onLimit: (() => void) | undefined;
+  const abandoned = new Promise<never>((_resolve, reject) => {
+    onLimit = () => {
+      timer = setTimeout(() => {
+        retire();
+        const reason = limit.reason as Error;
+        reject(
+          new AbandonedAttemptError(
+            `${reason.message}. It did not return within ${formatDuration(graceMs)} after it: the platform stopped waiting for it, and what it returns or writes later is ignored or refused`,
+          ),
+        );
+      }, graceMs);
+    };
+    if (limit.aborted) onLimit();
+    else limit.addEventListener('abort', onLimit, { once: true });
+  });
+  handling.catch(() => {});
+  return Promise.race([handling, abandoned]).finally(() => {
+    clearTimeout(timer);
+    if (onLimit) limit.removeEventListener('abort', onLimit);
+  });
 }
 
 /**

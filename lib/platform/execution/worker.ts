@@ -60,6 +60,11 @@ export interface PlatformWorkerOptions {
   /** Interruptions (worker lost, database unavailable) after which a run fails. Default 10. */
   maxInterruptions?: number;
   /**
+   * How long a handler may go on after its attempt's time limit (defaults.attemptTimeout) aborted
+   * ctx.signal before the worker stops waiting for it and closes the attempt. Default 30 000.
+   */
+  attemptTimeoutGraceMs?: number;
+  /**
    * Run jobs fetched at once per slot (default 1). Above 1, each fetch takes up to this many jobs
    * (at most one per integration: the queue's singleton policy) and runs them side by side, with
    * `concurrency / runBatchSize` slots, so the attempts at once stay within `concurrency`. One
@@ -118,6 +123,7 @@ export async function startPlatformWorker(params: StartPlatformWorkerParams): Pr
     log: options.log,
     liveness,
     maxInterruptions: options.maxInterruptions,
+    attemptTimeoutGraceMs: options.attemptTimeoutGraceMs,
   };
   const running = new Set<Promise<unknown>>();
   let stopping = false;
