@@ -159,3 +159,44 @@ describe('shared circuit breaker', () => {
     expect(server.requests.length - before).toBe(3);
   });
 });
+
+describe('shared circuit breaker and broken bodies', () => {
+  it('counts a body that stalls after a 200 as a transient failure, and neither a too-large body nor a redirect loop', async () => {
+    const stalled = new Set<import('node:http').ServerResponse>();
+    const broken = await startTestServer((req, res) => {
+      if (req.path === '/stall') {
+        stalled.add(res);
+        res.writeHead(200, { 'content-type': 'application/json' });
+        return res.write('{');
+      }
+      if (req.path === '/big') return json(res, 200, { data: 'x'.repeat(10_000) });
+      res.writeHead(302, { location: '/loop' });
+      res.end();
+    });
+    try {
+      const key = 'erp-bodies';
+      const http = createHttpClient({
+        correlationId: 'c',
+        breaker: { db: t.db, boss, key, policy },
+        defaults: { retries: 0, timeoutMs: 300, maxResponseBytes: 1_000 },
+      });
+      const stall = await http.getJson(`${broken.url}/stall`).catch((e: unknown) => e);
+      expect((stall as Error).message).toBe(`GET ${broken.url}/stall timed out after 300 ms`);
+      expect(await getBreaker(t.db, { key })).toMatchObject({
+        state: 'closed',
+        consecutiveFailures: 1,
+        lastError: `GET ${broken.url}/stall timed out after 300 ms`,
+      });
+
+      const big = await http.getJson(`${broken.url}/big`).catch((e: unknown) => e);
+      expect((big as Error).message).toMatch(/larger than the 1000-byte limit/);
+      const loop = await http.get(`${broken.url}/loop`).catch((e: unknown) => e);
+      expect((loop as Error).message).toMatch(/redirected more than 10 times/);
+      // The 200 of /big reset the count; neither refusal counted.
+      expect(await getBreaker(t.db, { key })).toMatchObject({ state: 'closed', consecutiveFailures: 0 });
+    } finally {
+      for (const res of stalled) res.destroy();
+      await broken.close();
+    }
+  });
+});

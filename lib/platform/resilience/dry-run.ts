@@ -9,8 +9,15 @@ import { REDACTED, SecretRedactor } from '../redaction';
 
 export const DRY_RUN_HEADER = 'x-junction-dry-run';
 const MUTATING = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
-/** Headers that carry credentials are never stored, whatever their value. */
-const SECRET_HEADERS = new Set(['authorization', 'proxy-authorization', 'cookie', 'x-api-key', 'api-key', 'x-auth-token']);
+/** Headers that carry credentials: never stored in a plan, never sent on to another origin, whatever their value. */
+export const CREDENTIAL_HEADERS: ReadonlySet<string> = new Set([
+  'authorization',
+  'proxy-authorization',
+  'cookie',
+  'x-api-key',
+  'api-key',
+  'x-auth-token',
+]);
 const MAX_BODY_CHARS = 64_000;
 
 export function isMutatingMethod(method: string): boolean {
@@ -36,7 +43,7 @@ export class DryRunPlan {
   capture(request: { method: string; url: string; headers: Headers; body?: string }): void {
     const headers: Record<string, string> = {};
     request.headers.forEach((value, name) => {
-      headers[name] = SECRET_HEADERS.has(name.toLowerCase()) ? REDACTED : this.scrub(value);
+      headers[name] = CREDENTIAL_HEADERS.has(name.toLowerCase()) ? REDACTED : this.scrub(value);
     });
     let body: unknown = undefined;
     if (request.body !== undefined) {

@@ -1,3 +1,4 @@
+import { getEventListeners } from 'node:events';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { json, startTestServer, type TestServer } from '../../../test/fixtures/http-server';
 import { sleep } from '../../../test/fixtures/wait';
@@ -185,5 +186,258 @@ describe('ctx.http', () => {
     expect(parseRetryAfter('3')).toBe(3000);
     expect(parseRetryAfter(new Date(Date.UTC(2030, 0, 1, 0, 0, 10)).toUTCString(), Date.UTC(2030, 0, 1))).toBe(10_000);
     expect(parseRetryAfter('soon')).toBeUndefined();
+  });
+});
+
+/** A server that misbehaves on purpose: stalls, drips, floods, redirects. */
+describe('ctx.http against a hostile or broken server', () => {
+  let hostile: TestServer;
+  let other: TestServer;
+  /** Responses the hostile server left open: ended in afterAll. */
+  const open = new Set<import('node:http').ServerResponse>();
+
+  beforeAll(async () => {
+    other = await startTestServer((req, res) => json(res, 200, { landed: req.path }));
+    hostile = await startTestServer(async (req, res) => {
+      const path = req.path.split('?')[0];
+      open.add(res);
+      res.on('close', () => open.delete(res));
+      switch (path) {
+        case '/stall':
+          // Headers and the start of a JSON body, then nothing.
+          res.writeHead(200, { 'content-type': 'application/json' });
+          return res.write('{"items":[');
+        case '/stall-500':
+          res.writeHead(500, { 'content-type': 'text/plain' });
+          return res.write('upstream broke');
+        case '/drip': {
+          res.writeHead(200, { 'content-type': 'application/json' });
+          res.write('[');
+          const timer = setInterval(() => (res.writable ? res.write(' ') : clearInterval(timer)), 50);
+          res.on('close', () => clearInterval(timer));
+          return;
+        }
+        case '/flood':
+        case '/flood-500': {
+          // An endless chunked body, written as fast as the client reads it.
+          res.writeHead(path === '/flood' ? 200 : 500, { 'content-type': 'application/json' });
+          const chunk = Buffer.alloc(64 * 1024, 0x20);
+          const pump = () => {
+            while (res.writable && res.write(chunk));
+            if (res.writable) res.once('drain', pump);
+          };
+          return pump();
+        }
+        case '/declared-huge':
+          res.writeHead(200, { 'content-type': 'application/json', 'content-length': String(300 * 1024 * 1024) });
+          return res.write('{');
+        case '/html':
+          res.writeHead(200, { 'content-type': 'text/html' });
+          return res.end(`<html><body>Maintenance. ${'x'.repeat(400)} token=tk-Secret-99 </body></html>`);
+        case '/empty':
+          res.writeHead(200, { 'content-type': 'application/json' });
+          return res.end();
+        case '/to-other':
+          res.writeHead(302, { location: `${other.url}/landing` });
+          return res.end();
+        case '/to-same':
+          res.writeHead(301, { location: '/landed-here' });
+          return res.end();
+        case '/landed-here':
+          return json(res, 200, { landed: req.path });
+        case '/loop':
+          res.writeHead(302, { location: '/loop' });
+          return res.end();
+        case '/to-file':
+          res.writeHead(302, { location: 'file:///etc/passwd' });
+          return res.end();
+        default:
+          return json(res, 200, { ok: true });
+      }
+    });
+  });
+  afterAll(async () => {
+    for (const res of open) res.destroy();
+    await hostile.close();
+    await other.close();
+  });
+
+  /** Settles `promise`, or says 'hung' after `ms`. */
+  const within = <T>(promise: Promise<T>, ms = 3_000) =>
+    Promise.race([promise.catch((e: unknown) => e), sleep(ms).then(() => 'hung' as const)]);
+  const hits = (server: TestServer, path: string) => server.requests.filter((r) => r.path.split('?')[0] === path);
+
+  it('times out a body that stalls after the headers, in getJson and in a handler reading the response', async () => {
+    const started = Date.now();
+    const viaGetJson = await within(http().getJson(`${hostile.url}/stall`, { timeoutMs: 300, retries: 0 }));
+    expect(viaGetJson).toBeInstanceOf(TimeoutError);
+    expect((viaGetJson as Error).message).toBe(`GET ${hostile.url}/stall timed out after 300 ms`);
+    expect(Date.now() - started).toBeLessThan(1_500);
+
+    const response = await http().get(`${hostile.url}/stall`, { timeoutMs: 300, retries: 0 });
+    const viaText = await within(response.text());
+    expect(viaText).toBeInstanceOf(TimeoutError);
+    expect((viaText as Error).message).toBe(`GET ${hostile.url}/stall timed out after 300 ms`);
+    expect(isTransientError(viaText)).toBe(true);
+  });
+
+  it('times out a body that drips a byte at a time: the timeout covers the whole exchange', async () => {
+    const error = await within(http().getJson(`${hostile.url}/drip`, { timeoutMs: 400, retries: 0 }));
+    expect(error).toBeInstanceOf(TimeoutError);
+    expect((error as Error).message).toBe(`GET ${hostile.url}/drip timed out after 400 ms`);
+  });
+
+  it('times out the error body of a 5xx that stalls, and still throws the HttpError', async () => {
+    const error = await within(http().get(`${hostile.url}/stall-500`, { timeoutMs: 300, retries: 0 }));
+    expect(error).toBeInstanceOf(HttpError);
+    expect((error as HttpError).status).toBe(500);
+  });
+
+  it('cancels a body read in progress when the attempt is cancelled', async () => {
+    const control = new AbortController();
+    const response = await http({ signal: control.signal }).get(`${hostile.url}/stall`, { timeoutMs: 60_000 });
+    setTimeout(() => control.abort(new CancelledError('run cancelled')), 100);
+    const error = await within(response.json());
+    expect(error).toBeInstanceOf(CancelledError);
+  });
+
+  it('leaves no timer behind once a body is read, and never aborts a finished response', async () => {
+    const timers = () => process.getActiveResourcesInfo().filter((r) => r === 'Timeout').length;
+    const before = timers();
+    const client = http();
+    for (let i = 0; i < 20; i++) await client.getJson(`${hostile.url}/ok`, { timeoutMs: 200 });
+    const response = await client.get(`${hostile.url}/ok`, { timeoutMs: 200 });
+    expect(await response.json()).toEqual({ ok: true });
+    expect(timers() - before).toBeLessThan(3);
+    await sleep(300);
+    expect(response.bodyUsed).toBe(true);
+  });
+
+  it("holds no listener on the attempt's signal for a body left unread", async () => {
+    const control = new AbortController();
+    const client = http({ signal: control.signal });
+    for (let i = 0; i < 20; i++) await client.post(`${hostile.url}/ok`, { json: { i } });
+    expect(getEventListeners(control.signal, 'abort').length).toBeLessThanOrEqual(1);
+  });
+
+  it('refuses a response larger than the limit: an endless body, a declared size, and an endless error body', async () => {
+    const client = http({ defaults: { maxResponseBytes: 1_000_000, retries: 0 } });
+    const flood = await within(client.getJson(`${hostile.url}/flood?key=sk-Flood-secret-1`), 5_000);
+    expect(flood).toBeInstanceOf(Error);
+    expect(isPermanentError(flood)).toBe(true);
+    expect((flood as Error).message).toBe(
+      `GET ${hostile.url}/flood?key=sk-Flood-secret-1: the response is larger than the 1000000-byte limit (maxResponseBytes); ask the API for less per request (a smaller page)`,
+    );
+
+    const declared = await within(client.getJson(`${hostile.url}/declared-huge`));
+    expect(isPermanentError(declared)).toBe(true);
+    expect((declared as Error).message).toMatch(/declared-huge: the response is larger than the 1000000-byte limit/);
+
+    const error500 = await within(client.get(`${hostile.url}/flood-500`), 5_000);
+    expect(error500).toBeInstanceOf(HttpError);
+    expect((error500 as HttpError).status).toBe(500);
+  });
+
+  it('scrubs secrets from the URL in the size error', async () => {
+    const key = 'sk-Flood-secret-1';
+    const error = await within(
+      http({ redactor: new SecretRedactor([key]), defaults: { maxResponseBytes: 100_000, retries: 0 } }).getJson(`${hostile.url}/flood`, {
+        query: { key },
+      }),
+      5_000,
+    );
+    expect((error as Error).message).toContain(`/flood?key=${REDACTED}: the response is larger`);
+    expect((error as Error).message).not.toContain(key);
+  });
+
+  it('says what came back when getJson gets no JSON: an HTML page with 200, an empty body', async () => {
+    const client = http({ redactor: new SecretRedactor(['tk-Secret-99']) });
+    const html = await within(client.getJson(`${hostile.url}/html`));
+    expect(html).not.toBeInstanceOf(SyntaxError);
+    expect((html as Error).message).toMatch(
+      new RegExp(
+        `^GET ${hostile.url.replaceAll('.', '\\.')}/html answered 200 with a body that is not JSON \\(text/html\\): <html><body>Maintenance\\.`,
+      ),
+    );
+    expect((html as Error).message).not.toContain('tk-Secret-99');
+    expect((html as Error).message.length).toBeLessThan(500);
+
+    const empty = await within(client.getJson(`${hostile.url}/empty`));
+    expect((empty as Error).message).toBe(`GET ${hostile.url}/empty answered 200 with an empty body, not JSON`);
+  });
+
+  it('follows a redirect to another origin without the credentials or the idempotency key', async () => {
+    const body = await http().getJson(`${hostile.url}/to-other`, {
+      headers: { authorization: 'Bearer tok-abc', 'x-api-key': 'crm-key-123', cookie: 'sid=1', 'x-tenant': 'acme' },
+      idempotencyKey: 'idem-1',
+    });
+    expect(body).toEqual({ landed: '/landing' });
+    const [landed] = hits(other, '/landing');
+    expect(landed.headers.authorization).toBeUndefined();
+    expect(landed.headers['x-api-key']).toBeUndefined();
+    expect(landed.headers.cookie).toBeUndefined();
+    expect(landed.headers['idempotency-key']).toBeUndefined();
+    expect(landed.headers['x-tenant']).toBe('acme');
+    expect(landed.headers['x-correlation-id']).toBe('corr-42');
+  });
+
+  it('keeps the credentials on a redirect within the same origin', async () => {
+    const body = await http().getJson(`${hostile.url}/to-same`, { headers: { 'x-api-key': 'crm-key-123' } });
+    expect(body).toEqual({ landed: '/landed-here' });
+    expect(hits(hostile, '/landed-here').at(-1)!.headers['x-api-key']).toBe('crm-key-123');
+  });
+
+  it('ends a redirect loop with a clear permanent error, and refuses a redirect to a non-HTTP URL', async () => {
+    const before = hits(hostile, '/loop').length;
+    const loop = await within(http().get(`${hostile.url}/loop`));
+    expect(isPermanentError(loop)).toBe(true);
+    expect((loop as Error).message).toBe(
+      `GET ${hostile.url}/loop was redirected more than 10 times (last to ${hostile.url}/loop); check the integration's base URL`,
+    );
+    expect(hits(hostile, '/loop').length - before).toBe(11);
+
+    const file = await within(http().get(`${hostile.url}/to-file`));
+    expect(isPermanentError(file)).toBe(true);
+    expect((file as Error).message).toMatch(/to-file was redirected to file:\/\/\/etc\/passwd: the URL/);
+  });
+
+  it('in a dry-run follows a redirected read and still sends no mutating request', async () => {
+    const plan = new DryRunPlan();
+    const client = http({ dryRun: plan });
+    expect(await client.getJson(`${hostile.url}/to-other`)).toEqual({ landed: '/landing' });
+    const before = hostile.requests.length;
+    await client.post(`${hostile.url}/to-other`, { json: { a: 1 } });
+    expect(hostile.requests.length).toBe(before);
+    expect(plan.requests.map((r) => r.method)).toEqual(['POST']);
+  });
+
+  it('survives Retry-After edge values: negative, garbage, a past date, an enormous number', async () => {
+    expect(parseRetryAfter('-5')).toBeUndefined();
+    expect(parseRetryAfter('-0.5')).toBeUndefined();
+    expect(parseRetryAfter('12 apples')).toBeUndefined();
+    expect(parseRetryAfter('12')).toBe(12_000);
+    expect(parseRetryAfter('Thu, 01 Jan 1970 00:00:00 GMT')).toBe(0);
+    expect(parseRetryAfter('9'.repeat(400))).toBe(Number.MAX_SAFE_INTEGER);
+    for (const [value, tries] of [
+      ['-5', 3],
+      ['soon', 3],
+      ['Thu, 01 Jan 1970 00:00:00 GMT', 3],
+      ['99999999999999999999', 1],
+    ] as const) {
+      const path = `/ra-${tries}-${encodeURIComponent(value).slice(0, 10)}`;
+      scripts.set(path, [
+        { status: 429, headers: { 'retry-after': value } },
+        { status: 429, headers: { 'retry-after': value } },
+        { status: 429, headers: { 'retry-after': value } },
+      ]);
+      const started = Date.now();
+      const error = await within(http().get(`${server.url}${path}`));
+      expect(error, value).toBeInstanceOf(HttpError);
+      expect(isTransientError(error), value).toBe(true);
+      expect(requestsTo(path), value).toHaveLength(tries);
+      expect(Date.now() - started, value).toBeLessThan(1_000);
+      const wait = (error as HttpError).retryAfterMs;
+      expect(wait === undefined || (Number.isFinite(wait) && wait >= 0), value).toBe(true);
+    }
   });
 });

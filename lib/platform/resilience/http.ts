@@ -1,4 +1,4 @@
-import { DelegateBackoff, handleWhen, isTaskCancelledError, retry, timeout, TimeoutStrategy } from 'cockatiel';
+import { DelegateBackoff, handleWhen, retry } from 'cockatiel';
 import type { PgBoss } from 'pg-boss';
 import type { Database } from '../../../db/client';
 import {
@@ -6,16 +6,19 @@ import {
   isCancelledError,
   isCircuitOpenError,
   isHttpError,
+  isPermanentError,
   isTransientError,
   NetworkError,
   PermanentError,
   TimeoutError,
+  TransientError,
 } from '../errors';
 import { httpUrlProblem } from '../http-url';
 import type { RunLogger } from '../log';
 import { platformMetrics, statusClass } from '../observability/metrics';
 import { CORRELATION_ATTRIBUTE, injectTraceHeaders, SpanKind, SpanStatusCode, withSpan } from '../observability/tracing';
 import type { SecretRedactor } from '../redaction';
+import { bodyPrefix, boundedResponse } from './body';
 import {
   acquireBreakerPermit,
   observeBreaker,
@@ -24,7 +27,7 @@ import {
   type BreakerPermit,
   type BreakerPolicy,
 } from './breaker';
-import { DryRunPlan, dryRunResponse, isMutatingMethod } from './dry-run';
+import { CREDENTIAL_HEADERS, DryRunPlan, dryRunResponse, isMutatingMethod } from './dry-run';
 import type { OAuth2Provider } from './oauth2';
 
 /**
@@ -51,7 +54,10 @@ export interface HttpRequestOptions {
   query?: Record<string, string | number | boolean | null | undefined>;
   /** Makes a mutating request safe to retry; sent as the `Idempotency-Key` header. */
   idempotencyKey?: string;
-  /** Per-request timeout (each try). Default 30 s. */
+  /**
+   * Per-request timeout (each try), over the whole exchange: redirects, headers and reading the
+   * body, until it is read to its end or cancelled. Default 30 s.
+   */
   timeoutMs?: number;
   /** Retries of a retryable request after the first try. Default 2; 0 disables them. */
   retries?: number;
@@ -92,6 +98,11 @@ export interface HttpDefaults {
   backoffMaxMs?: number;
   /** A Retry-After longer than this is not waited for in-request: the error goes to the run's retry. */
   maxRetryAfterMs?: number;
+  /**
+   * The largest response body read (decoded): a larger one fails the read with a PermanentError
+   * naming the URL and the limit, and the rest is not read. Default 64 MiB.
+   */
+  maxResponseBytes?: number;
 }
 
 export interface HttpClientConfig {
@@ -137,17 +148,29 @@ export interface PendingCheckpoint {
 
 const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE']);
 const SNIPPET_CHARS = 2000;
+/** Read of an error body for its snippet: enough for SNIPPET_CHARS after scrubbing. */
+const SNIPPET_BYTES = 16 * 1024;
+const REDIRECT_STATUSES = new Set([301, 302, 303, 307, 308]);
+const MAX_REDIRECTS = 10;
+/** Headers left behind on a redirect to another origin: credentials, and the idempotency key. */
+const CROSS_ORIGIN_DROPPED = new Set([...CREDENTIAL_HEADERS, 'idempotency-key']);
 
 /** Statuses that count against the breaker: the system is failing (not the request). */
 function countsAsFailure(status: number): boolean {
   return status >= 500 || status === 408;
 }
 
-/** Milliseconds from a Retry-After header (seconds or an HTTP date). */
+/**
+ * Milliseconds from a Retry-After header (seconds or an HTTP date; a date in the past is 0). Anything
+ * else (a negative number, which Date.parse would read as a year, garbage) is undefined: the usual
+ * backoff applies. An enormous value is capped at Number.MAX_SAFE_INTEGER, never Infinity.
+ */
 export function parseRetryAfter(value: string | null, now = Date.now()): number | undefined {
   if (!value) return undefined;
   const trimmed = value.trim();
-  if (/^\d+(\.\d+)?$/.test(trimmed)) return Math.round(Number(trimmed) * 1000);
+  if (/^\d+(\.\d+)?$/.test(trimmed)) return Math.min(Number.MAX_SAFE_INTEGER, Math.round(Number(trimmed) * 1000));
+  // Every HTTP date form (IMF-fixdate, RFC 850, asctime) starts with the day's name.
+  if (!/^[a-z]{3}/i.test(trimmed)) return undefined;
   const date = Date.parse(trimmed);
   return Number.isNaN(date) ? undefined : Math.max(0, date - now);
 }
@@ -179,6 +202,7 @@ export function createHttpClient(config: HttpClientConfig): HttpClient {
     backoffBaseMs: 250,
     backoffMaxMs: 5_000,
     maxRetryAfterMs: 30_000,
+    maxResponseBytes: 64 * 1024 * 1024,
     ...config.defaults,
   };
 
@@ -208,38 +232,147 @@ export function createHttpClient(config: HttpClientConfig): HttpClient {
 
   /**
    * One request on the wire, as a client span (its traceparent goes out with the request) counted
-   * by status class.
+   * by status class. The timeout covers the whole exchange: redirects, headers and the body, until
+   * the body is read to its end or cancelled (a server that sends its headers and then stalls or
+   * drips fails the read, which the handler does after this returns, with the same TimeoutError).
+   * `bodyFailed` is told when the body read times out or breaks.
    */
-  async function fetchOnce(method: string, url: string, headers: Headers, body: HttpRequestOptions['body'], timeoutMs: number) {
+  async function fetchOnce(
+    method: string,
+    url: string,
+    headers: Headers,
+    body: HttpRequestOptions['body'],
+    timeoutMs: number,
+    bodyFailed: (error: Error) => Promise<void>,
+  ) {
     const integration = config.integration ?? 'none';
     const count = (statusClassLabel: string) => platformMetrics().outboundRequests.inc({ integration, status_class: statusClassLabel });
     const attributes = spanAttributes(method, url, integration);
+    throwIfCancelled();
+    const exchange = new AbortController();
+    let timedOut = false;
+    const timer = setTimeout(() => {
+      timedOut = true;
+      exchange.abort();
+    }, timeoutMs);
+    // The attempt's cancellation aborts the exchange while it waits for the server (the headers, a
+    // read of the body): listened to only then, so a body left unread holds no listener.
+    const watchCancel = () => {
+      const signal = config.signal;
+      if (!signal) return () => {};
+      const cancel = () => exchange.abort(signal.reason);
+      if (signal.aborted) cancel();
+      else signal.addEventListener('abort', cancel, { once: true });
+      return () => signal.removeEventListener('abort', cancel);
+    };
+    const settled = () => clearTimeout(timer);
+    const failure = (error: unknown): Error => {
+      if (config.signal?.aborted) {
+        count('cancelled');
+        return (config.signal.reason as Error) ?? new Error('aborted');
+      }
+      if (timedOut) {
+        count('timeout');
+        return new TimeoutError(`${method} ${redact(url)} timed out after ${timeoutMs} ms`);
+      }
+      if (isPermanentError(error)) return error as Error;
+      count('network_error');
+      const cause = (error as { cause?: { code?: string; message?: string } })?.cause;
+      return new NetworkError(redact(`${method} ${url} failed: ${cause?.code ?? cause?.message ?? (error as Error)?.message}`), {
+        cause: error,
+      });
+    };
     return withSpan(`HTTP ${method}`, { kind: SpanKind.CLIENT, attributes }, async (span) => {
       injectTraceHeaders(headers);
-      const policy = timeout(timeoutMs, { strategy: TimeoutStrategy.Aggressive, abortOnReturn: false });
+      let response: Response;
+      const unwatch = watchCancel();
       try {
-        const response = await policy.execute(
-          ({ signal }) => fetch(url, { method, headers, body, signal, redirect: 'follow' }),
-          config.signal,
-        );
-        count(statusClass(response.status));
-        span.setAttribute('http.response.status_code', response.status);
-        if (response.status >= 500) span.setStatus({ code: SpanStatusCode.ERROR, message: `answered ${response.status}` });
-        return response;
+        response = await fetchFollowing(method, url, headers, body, exchange.signal);
       } catch (error) {
-        if (config.signal?.aborted) count('cancelled');
-        throwIfCancelled();
-        if (isTaskCancelledError(error) || (error as Error)?.name === 'AbortError') {
-          count('timeout');
-          throw new TimeoutError(`${method} ${redact(url)} timed out after ${timeoutMs} ms`);
-        }
-        count('network_error');
-        const cause = (error as { cause?: { code?: string; message?: string } })?.cause;
-        throw new NetworkError(redact(`${method} ${url} failed: ${cause?.code ?? cause?.message ?? (error as Error)?.message}`), {
-          cause: error,
-        });
+        settled();
+        throw failure(error);
+      } finally {
+        unwatch();
       }
+      count(statusClass(response.status));
+      span.setAttribute('http.response.status_code', response.status);
+      if (response.status >= 500) span.setStatus({ code: SpanStatusCode.ERROR, message: `answered ${response.status}` });
+      return boundedResponse(response, {
+        maxBytes: defaults.maxResponseBytes,
+        tooLarge: () =>
+          new PermanentError(
+            `${method} ${redact(url)}: the response is larger than the ${defaults.maxResponseBytes}-byte limit (maxResponseBytes); ask the API for less per request (a smaller page)`,
+          ),
+        failed: async (error) => {
+          const failed = failure(error);
+          if (!isCancelledError(failed) && !config.signal?.aborted) await bodyFailed(failed);
+          return failed;
+        },
+        settled,
+        watch: watchCancel,
+      });
     });
+  }
+
+  /**
+   * fetch, following redirects itself (at most MAX_REDIRECTS): on a hop to another origin the
+   * credentials and the idempotency key stay behind (fetch keeps every header but Authorization
+   * and Cookie, so an API key header went to whatever host the redirect named), and a hop to a URL
+   * that cannot be fetched is refused with the reason. As fetch does, 303 (and 301/302 of a POST)
+   * continue as a GET without the body; 307/308 keep the method and body.
+   */
+  async function fetchFollowing(
+    method: string,
+    url: string,
+    headers: Headers,
+    body: HttpRequestOptions['body'],
+    signal: AbortSignal,
+  ): Promise<Response> {
+    let current = url;
+    let currentMethod = method;
+    let currentBody = body;
+    let currentHeaders = headers;
+    for (let hops = 0; ; hops++) {
+      const response = await fetch(current, {
+        method: currentMethod,
+        headers: currentHeaders,
+        body: currentBody,
+        signal,
+        redirect: 'manual',
+      });
+      const location = REDIRECT_STATUSES.has(response.status) ? response.headers.get('location') : null;
+      if (location === null) return response;
+      await response.body?.cancel().catch(() => {});
+      let next: string;
+      try {
+        next = new URL(location, current).toString();
+      } catch {
+        throw new PermanentError(`${method} ${redact(url)} was redirected to '${redact(shownUrl(location))}', which is not a URL`);
+      }
+      const problem = httpUrlProblem(next);
+      if (problem) throw new PermanentError(`${method} ${redact(url)} was redirected to ${redact(shownUrl(next))}: the URL ${problem}`);
+      if (hops === MAX_REDIRECTS) {
+        throw new PermanentError(
+          `${method} ${redact(url)} was redirected more than ${MAX_REDIRECTS} times (last to ${redact(shownUrl(next))}); check the integration's base URL`,
+        );
+      }
+      if (response.status === 303 || ((response.status === 301 || response.status === 302) && currentMethod === 'POST')) {
+        currentMethod = currentMethod === 'HEAD' ? 'HEAD' : 'GET';
+        currentBody = undefined;
+        currentHeaders = new Headers(currentHeaders);
+        for (const name of ['content-type', 'content-length', 'content-encoding', 'content-language', 'content-location'])
+          currentHeaders.delete(name);
+      }
+      if (new URL(next).origin !== new URL(current).origin) {
+        const kept = new Headers();
+        currentHeaders.forEach((value, name) => {
+          // A header holding one of the attempt's secrets is a credential whatever its name.
+          if (!CROSS_ORIGIN_DROPPED.has(name) && redact(value) === value) kept.append(name, value);
+        });
+        currentHeaders = kept;
+      }
+      current = next;
+    }
   }
 
   /** One try: breaker permit, fetch, breaker outcome. `token` is the OAuth2 bearer, if any. */
@@ -284,12 +417,19 @@ export function createHttpClient(config: HttpClientConfig): HttpClient {
     }
     const headers = new Headers(baseHeaders);
     if (token) headers.set('authorization', `Bearer ${token}`);
+    // A body that times out or breaks after the headers counts as the failure a timeout before them
+    // would have (unless the status already counted).
+    const bodyFailed = async (error: Error) => {
+      if (breaker && permit && !countsAsFailure(response.status)) {
+        await recordBreakerFailure(breaker.db, breaker.boss, { permit, policy: breaker.policy, error: redact(error.message) });
+      }
+    };
     let response: Response;
     try {
-      response = await fetchOnce(method, url, headers, body, timeoutMs);
+      response = await fetchOnce(method, url, headers, body, timeoutMs, bodyFailed);
     } catch (error) {
-      // A cancelled request says nothing about the external system's health.
-      if (breaker && permit && !config.signal?.aborted && !isCancelledError(error)) {
+      // A cancelled request says nothing about the external system's health, nor does a refused redirect.
+      if (breaker && permit && !config.signal?.aborted && !isCancelledError(error) && !isPermanentError(error)) {
         await recordBreakerFailure(breaker.db, breaker.boss, { permit, policy: breaker.policy, error: redact((error as Error).message) });
       }
       throw error;
@@ -307,12 +447,8 @@ export function createHttpClient(config: HttpClientConfig): HttpClient {
     }
     if (!response.ok) {
       // Scrubbed before it is cut short, which could leave part of a secret (the response keeps the body as sent).
-      const snippet = redact(
-        await response
-          .clone()
-          .text()
-          .catch(() => ''),
-      ).slice(0, SNIPPET_CHARS);
+      // Only its start is read: an error page can be endless, or stall.
+      const snippet = redact(await bodyPrefix(response.clone(), SNIPPET_BYTES)).slice(0, SNIPPET_CHARS);
       throw new HttpError({
         method,
         url: redact(url),
@@ -365,6 +501,8 @@ export function createHttpClient(config: HttpClientConfig): HttpClient {
     });
     const policy = retry(handleWhen(shouldRetry), { maxAttempts: retries, backoff });
     policy.onRetry(({ delay, attempt, ...reason }) => {
+      // The answer being retried is not read: its connection is let go (and its timeout cleared).
+      if ('error' in reason && isHttpError(reason.error)) reason.error.response.body?.cancel().catch(() => {});
       const why = 'error' in reason ? (reason.error as Error).message : 'retryable result';
       config.log?.warn(`retrying ${method} ${target} in ${Math.round(delay)} ms (retry ${attempt} of ${retries}): ${why}`);
     });
@@ -419,7 +557,16 @@ export function createHttpClient(config: HttpClientConfig): HttpClient {
     delete: method('DELETE'),
     async getJson<T>(url: string, options: Omit<CheckedRequestOptions, 'method'> = {}) {
       const response = await request(url, { ...options, method: 'GET' });
-      return (await response.json()) as T;
+      const text = await response.text();
+      const answered = `GET ${redact(buildUrl(url, options.query))} answered ${response.status}`;
+      // Transient, as a failed parse always was: an HTML page with 200 is usually a maintenance or proxy page.
+      if (text.trim() === '') throw new TransientError(`${answered} with an empty body, not JSON`);
+      try {
+        return JSON.parse(text) as T;
+      } catch (error) {
+        const type = redact(response.headers.get('content-type') ?? 'no content-type').slice(0, 100);
+        throw new TransientError(`${answered} with a body that is not JSON (${type}): ${redact(text).slice(0, 300)}`, { cause: error });
+      }
     },
   };
 }
