@@ -1,7 +1,7 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { json, startTestServer, type TestServer } from '../../../test/fixtures/http-server';
 import { sleep } from '../../../test/fixtures/wait';
-import { CredentialsError, isPermanentError } from '../errors';
+import { CredentialsError, isPermanentError, isTransientError, TimeoutError } from '../errors';
 import { createHttpClient } from './http';
 import { clearOAuth2Providers, oauth2Provider, parseOAuth2Config } from './oauth2';
 
@@ -149,5 +149,64 @@ describe('OAuth2 client credentials', () => {
     expect(() => parseOAuth2Config({ tokenUrl: 'https://idp/token', clientId: 'x', clientSecret: '' })).toThrow(
       'OAuth2 is misconfigured: clientSecret is not set: add it to the integration credentials',
     );
+  });
+
+  describe('against a broken token endpoint', () => {
+    let idp: TestServer;
+    const open = new Set<import('node:http').ServerResponse>();
+    beforeAll(async () => {
+      idp = await startTestServer((req, res) => {
+        open.add(res);
+        res.on('close', () => open.delete(res));
+        if (req.path === '/stall') {
+          res.writeHead(200, { 'content-type': 'application/json' });
+          return res.write('{"access_token":');
+        }
+        if (req.path === '/flood') {
+          res.writeHead(200, { 'content-type': 'application/json' });
+          const chunk = Buffer.alloc(64 * 1024, 0x20);
+          const pump = () => {
+            while (res.writable && res.write(chunk));
+            if (res.writable) res.once('drain', pump);
+          };
+          return pump();
+        }
+        if (req.path === '/moved') {
+          res.writeHead(307, { location: `${api.url}/collect` });
+          return res.end();
+        }
+        res.end();
+      });
+    });
+    afterAll(async () => {
+      for (const res of open) res.destroy();
+      await idp.close();
+    });
+    const within = <T>(promise: Promise<T>, ms = 3_000) =>
+      Promise.race([promise.catch((e: unknown) => e), sleep(ms).then(() => 'hung' as const)]);
+    const provider = (path: string) => oauth2Provider(config({ tokenUrl: `${idp.url}${path}` }), { timeoutMs: 300 });
+
+    it('times out a token answer whose body stalls after the headers', async () => {
+      const error = await within(provider('/stall').getToken());
+      expect(error).toBeInstanceOf(TimeoutError);
+      expect((error as Error).message).toBe(`OAuth2 token request to ${idp.url}/stall timed out after 300 ms`);
+      expect(isTransientError(error)).toBe(true);
+    });
+
+    it('refuses an endless token answer without reading it all', async () => {
+      const error = await within(oauth2Provider(config({ tokenUrl: `${idp.url}/flood` }), { timeoutMs: 10_000 }).getToken(), 5_000);
+      expect(isPermanentError(error)).toBe(true);
+      expect((error as Error).message).toBe(`OAuth2 token response from ${idp.url}/flood is larger than the 1048576-byte limit`);
+    });
+
+    it('does not send the client secret on when the token endpoint redirects', async () => {
+      const before = api.requests.length;
+      const error = await within(provider('/moved').getToken());
+      expect(isPermanentError(error)).toBe(true);
+      expect((error as Error).message).toBe(
+        `OAuth2 token request to ${idp.url}/moved was redirected (307 to ${api.url}/collect): the client secret is not sent on; set the token URL to the address it leads to`,
+      );
+      expect(api.requests.length).toBe(before);
+    });
   });
 });

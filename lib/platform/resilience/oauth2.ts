@@ -1,8 +1,9 @@
 import { z } from 'zod';
-import { CredentialsError, isTransientStatus, NetworkError, TimeoutError, TransientError } from '../errors';
+import { CredentialsError, isTransientStatus, NetworkError, PermanentError, TimeoutError, TransientError } from '../errors';
 import { httpUrl } from '../http-url';
 import { CORRELATION_ATTRIBUTE, injectTraceHeaders, SpanKind, SpanStatusCode, withSpan } from '../observability/tracing';
 import { SecretRedactor } from '../redaction';
+import { textUpTo } from './body';
 
 /** OAuth2 client credentials, as an integration's `oauth2(settings, secrets)` returns them. */
 export interface OAuth2Config {
@@ -59,6 +60,8 @@ export interface OAuth2Options {
 }
 
 const TOKEN_LIFETIME_FALLBACK_S = 300;
+/** A token answer is a few hundred bytes; one beyond this is not read. */
+const MAX_TOKEN_RESPONSE_BYTES = 1024 * 1024;
 
 class ClientCredentialsProvider implements OAuth2Provider {
   #config: OAuth2Config;
@@ -130,25 +133,45 @@ class ClientCredentialsProvider implements OAuth2Provider {
     if (audience) form.set('audience', audience);
 
     this.tokenRequests += 1;
-    let response: Response;
-    try {
-      response = await fetch(tokenUrl, {
-        method: 'POST',
-        headers,
-        body: form,
-        signal: AbortSignal.timeout(this.#options.timeoutMs),
-      });
-    } catch (error) {
-      if ((error as Error)?.name === 'TimeoutError') {
-        throw new TimeoutError(`OAuth2 token request to ${tokenUrl} timed out after ${this.#options.timeoutMs} ms`);
+    // The timeout covers the answer's body too (the signal stays with it): a stalled body fails the read.
+    const signal = AbortSignal.timeout(this.#options.timeoutMs);
+    const failed = (error: unknown) => {
+      if ((error as Error)?.name === 'TimeoutError' || signal.aborted) {
+        return new TimeoutError(`OAuth2 token request to ${tokenUrl} timed out after ${this.#options.timeoutMs} ms`);
       }
-      throw new NetworkError(`OAuth2 token request to ${tokenUrl} failed: ${(error as Error)?.cause ?? (error as Error)?.message}`, {
+      return new NetworkError(`OAuth2 token request to ${tokenUrl} failed: ${(error as Error)?.cause ?? (error as Error)?.message}`, {
         cause: error,
       });
+    };
+    let response: Response;
+    try {
+      // Not followed: a redirect would carry the client secret (in the form, 307/308) to wherever it points.
+      response = await fetch(tokenUrl, { method: 'POST', headers, body: form, signal, redirect: 'manual' });
+    } catch (error) {
+      throw failed(error);
     }
     answered(response.status);
+    if (response.status >= 300 && response.status < 400) {
+      await response.body?.cancel().catch(() => {});
+      const location = response.headers.get('location');
+      const to = location === null ? '' : ` to ${new URL(location, tokenUrl).toString().slice(0, 200)}`;
+      throw new PermanentError(
+        `OAuth2 token request to ${tokenUrl} was redirected (${response.status}${to}): the client secret is not sent on; set the token URL to the address it leads to`,
+      );
+    }
+    let raw: string;
+    try {
+      raw = await textUpTo(
+        response,
+        MAX_TOKEN_RESPONSE_BYTES,
+        // Permanent, as in ctx.http: an answer that size does not shrink when asked again.
+        () => new PermanentError(`OAuth2 token response from ${tokenUrl} is larger than the ${MAX_TOKEN_RESPONSE_BYTES}-byte limit`),
+      );
+    } catch (error) {
+      throw error instanceof PermanentError ? error : failed(error);
+    }
     // Scrubbed of the client secret before the error text is cut short, which could leave part of it.
-    const text = new SecretRedactor([clientSecret, basicCredentials(clientId, clientSecret)]).scrub(await response.text());
+    const text = new SecretRedactor([clientSecret, basicCredentials(clientId, clientSecret)]).scrub(raw);
     let body: Record<string, unknown> = {};
     try {
       body = JSON.parse(text) as Record<string, unknown>;
