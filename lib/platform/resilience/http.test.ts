@@ -3,6 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { json, startTestServer, type TestServer } from '../../../test/fixtures/http-server';
 import { sleep } from '../../../test/fixtures/wait';
 import { CancelledError, HttpError, isPermanentError, isTransientError, NetworkError, TimeoutError } from '../errors';
+import { platformMetrics } from '../observability/metrics';
 import { REDACTED, SecretRedactor } from '../redaction';
 import { DRY_RUN_HEADER, DryRunPlan } from './dry-run';
 import { createHttpClient, parseRetryAfter } from './http';
@@ -274,11 +275,17 @@ describe('ctx.http against a hostile or broken server', () => {
     expect((viaGetJson as Error).message).toBe(`GET ${hostile.url}/stall timed out after 300 ms`);
     expect(Date.now() - started).toBeLessThan(1_500);
 
-    const response = await http().get(`${hostile.url}/stall`, { timeoutMs: 300, retries: 0 });
+    const counted = async (statusClass: string) =>
+      (await platformMetrics().outboundRequests.get()).values.find(
+        (v) => v.labels.integration === 'stalling' && v.labels.status_class === statusClass,
+      )?.value ?? 0;
+    const response = await http({ integration: 'stalling' }).get(`${hostile.url}/stall`, { timeoutMs: 300, retries: 0 });
+    expect(await counted('2xx')).toBe(1);
     const viaText = await within(response.text());
     expect(viaText).toBeInstanceOf(TimeoutError);
     expect((viaText as Error).message).toBe(`GET ${hostile.url}/stall timed out after 300 ms`);
     expect(isTransientError(viaText)).toBe(true);
+    expect(await counted('timeout')).toBe(1);
   });
 
   it('times out a body that drips a byte at a time: the timeout covers the whole exchange', async () => {
@@ -385,6 +392,8 @@ describe('ctx.http against a hostile or broken server', () => {
     const body = await http().getJson(`${hostile.url}/to-same`, { headers: { 'x-api-key': 'crm-key-123' } });
     expect(body).toEqual({ landed: '/landed-here' });
     expect(hits(hostile, '/landed-here').at(-1)!.headers['x-api-key']).toBe('crm-key-123');
+    const response = await http().get(`${hostile.url}/to-same`);
+    expect(response).toMatchObject({ url: `${hostile.url}/landed-here`, redirected: true });
   });
 
   it('ends a redirect loop with a clear permanent error, and refuses a redirect to a non-HTTP URL', async () => {

@@ -341,7 +341,10 @@ export function createHttpClient(config: HttpClientConfig): HttpClient {
         redirect: 'manual',
       });
       const location = REDIRECT_STATUSES.has(response.status) ? response.headers.get('location') : null;
-      if (location === null) return response;
+      if (location === null) {
+        if (hops > 0) Object.defineProperty(response, 'redirected', { value: true });
+        return response;
+      }
       await response.body?.cancel().catch(() => {});
       let next: string;
       try {
