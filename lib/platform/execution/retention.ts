@@ -82,19 +82,34 @@ export async function pruneWebhookRejections(
   return deleted;
 }
 
+/** What went wrong, said once: the database's reason rather than Drizzle's "Failed query: <the SQL>". */
+function reasonOf(error: unknown): string {
+  const cause = (error as { cause?: unknown } | null)?.cause;
+  if (cause instanceof Error) return cause.message;
+  return error instanceof Error ? error.message : String(error);
+}
+
 export interface Pruner {
   stop(): void;
 }
 
 /**
  * Prunes now and then every `intervalMs`, and seals the inventory's closed hours (sealRunHours)
- * every `rollupIntervalMs` (default 5 minutes); errors (a database restart) only skip a round.
+ * every `rollupIntervalMs` (default 5 minutes); errors (a database restart) only skip a round,
+ * and a skipped pruning round is tried again after `retryMs` (a minute) rather than an hour.
  */
 export function startPruner(
   db: Database,
-  params: { retentionDays: number; intervalMs?: number; rollupIntervalMs?: number; log?: (message: string) => void },
+  params: {
+    retentionDays: number;
+    intervalMs?: number;
+    rollupIntervalMs?: number;
+    retryMs?: number;
+    log?: (message: string) => void;
+  },
 ): Pruner {
-  const round = async () => {
+  /** One pruning round; false when it was skipped. */
+  const round = async (): Promise<boolean> => {
     try {
       // The weeks ahead first: an insert into a missing week lands in the DEFAULT partition.
       const created = await ensureRunPartitions(db);
@@ -116,26 +131,36 @@ export function startPruner(
       // A session ended by sign-out is listed while its token could still be used: sessions last
       // at most 8 hours (lib/auth/auth.config.ts), a day is ample.
       await db.delete(endedSessions).where(lt(endedSessions.endedAt, new Date(Date.now() - 86_400_000)));
+      return true;
     } catch (error) {
-      params.log?.(`pruning skipped: ${(error as Error).message}`);
+      params.log?.(`pruning skipped: ${reasonOf(error)}`);
+      return false;
     }
   };
   const seal = async () => {
     try {
       await sealRunHours(db);
     } catch (error) {
-      params.log?.(`run rollup skipped: ${(error as Error).message}`);
+      params.log?.(`run rollup skipped: ${reasonOf(error)}`);
     }
   };
-  void round();
+  const intervalMs = params.intervalMs ?? 3_600_000;
+  let stopped = false;
+  let timer: NodeJS.Timeout | undefined;
+  const next = async () => {
+    const done = await round();
+    if (stopped) return;
+    timer = setTimeout(() => void next(), done ? intervalMs : Math.min(intervalMs, params.retryMs ?? 60_000));
+    timer.unref();
+  };
+  void next();
   void seal();
-  const timer = setInterval(() => void round(), params.intervalMs ?? 3_600_000);
-  timer.unref();
   const rollupTimer = setInterval(() => void seal(), params.rollupIntervalMs ?? 300_000);
   rollupTimer.unref();
   return {
     stop: () => {
-      clearInterval(timer);
+      stopped = true;
+      clearTimeout(timer);
       clearInterval(rollupTimer);
     },
   };
