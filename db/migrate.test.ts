@@ -3,6 +3,9 @@ import { sql } from 'drizzle-orm';
 import { readMigrationFiles } from 'drizzle-orm/migrator';
 import postgres from 'postgres';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { z } from 'zod';
+import type { IntegrationDefinition } from '../lib/platform/contract';
+import { buildRegistry, syncRegistry } from '../lib/platform/registry';
 import { freshDatabase, type TestDatabase } from '../test/db';
 import { connect, disconnect, type Database } from './client';
 import { applyMigrations, migrationsFolder, migrationStatus, shippedMigrations } from './migrate';
@@ -288,6 +291,42 @@ describe('migration 0029: incident failure counts', () => {
         { kind: 'events_failed', runs: null, events: null, event_run: false },
         { kind: 'run_failed', runs: 3, events: 0, event_run: false },
       ]);
+      expect(await migrationStatus(db)).toMatchObject({ current: true });
+    } finally {
+      await drop();
+    }
+  });
+});
+
+describe('migration 0030: attempt time limit as configuration', () => {
+  it("leaves existing rows' limit unset until the registry fills it from the code, never over an edited one", async () => {
+    const { db, drop } = await databaseBefore(1798600000000, 'mig30');
+    try {
+      await db.execute(sql`insert into integrations (name, breaker_key) values ('coded', 'coded'), ('plain', 'plain'), ('gone', 'gone')`);
+      await applyMigrations(db);
+      const limits = async () =>
+        (
+          await db.execute<{ name: string; limit: string | null }>(
+            sql`select name, attempt_timeout as limit from integrations order by name`,
+          )
+        ).map((r) => ({ ...r }));
+      expect(await limits()).toEqual([
+        { name: 'coded', limit: null },
+        { name: 'gone', limit: null },
+        { name: 'plain', limit: null },
+      ]);
+      const def = (name: string, defaults?: IntegrationDefinition['defaults']) =>
+        ({ name, description: name, settings: z.object({}), defaults, execute: async () => ({}) }) as IntegrationDefinition;
+      await syncRegistry(db, { registry: buildRegistry([def('coded', { attemptTimeout: '15m' }), def('plain')]) });
+      // The code's value, else the default; an integration no longer registered keeps NULL (read as the default).
+      expect(await limits()).toEqual([
+        { name: 'coded', limit: '15m' },
+        { name: 'gone', limit: null },
+        { name: 'plain', limit: '1h' },
+      ]);
+      await db.execute(sql`update integrations set attempt_timeout = '2h' where name = 'coded'`);
+      await syncRegistry(db, { registry: buildRegistry([def('coded', { attemptTimeout: '20m' }), def('plain')]) });
+      expect((await limits())[0]).toEqual({ name: 'coded', limit: '2h' });
       expect(await migrationStatus(db)).toMatchObject({ current: true });
     } finally {
       await drop();

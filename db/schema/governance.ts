@@ -31,6 +31,13 @@ export const integrations = pgTable('integrations', {
   breakerKey: text('breaker_key').notNull(),
   breakerFailures: integer('breaker_failures').notNull().default(3),
   breakerCooldown: text('breaker_cooldown').notNull().default('1m'),
+  /**
+   * The longest one attempt may run, as a duration string ('1h', '90m'; 1s to 3h). Filled from the
+   * code (defaults.attemptTimeout, else 1h) when the registry inserts the row, and for rows from
+   * before migration 0030 (NULL) at the registry's next sync; NULL until then reads as the code's
+   * value (registry.ts attemptTimeoutMs).
+   */
+  attemptTimeout: text('attempt_timeout'),
   /** Share of attempts in the last hour that may be automatic retries (0..1); null = no budget. */
   retryBudget: numeric('retry_budget', { precision: 4, scale: 3, mode: 'number' }),
   /** Token health: the provider's error while the OAuth2 token cannot be obtained; null when healthy. */

@@ -85,7 +85,7 @@ export interface IntegrationContext<Settings = unknown> {
   dryRun: boolean;
   /**
    * Aborted when the run is cancelled, the worker releases it, or the attempt reaches its time
-   * limit (defaults.attemptTimeout; the reason says which): stop and throw.
+   * limit (its attempt time limit; the reason says which): stop and throw.
    */
   signal: AbortSignal;
   /** One per run, reused by its attempts; sent as X-Correlation-Id. */
@@ -121,7 +121,9 @@ export interface IntegrationDefaults<S extends z.ZodType> {
   retry?: { delays: string[] };
   breaker?: { failures: number; cooldown: string };
   /**
-   * The longest one attempt may run ('30m', '2h'; 1s to 3h, default 1h). At the limit ctx.signal is
+   * The longest one attempt may run ('30m', '2h'; 1s to 3h, default 1h): the value a new
+   * integration starts with; admins change it in the config editor, and an existing integration
+   * keeps its value when this one changes (like the other defaults). At the limit ctx.signal is
    * aborted and the attempt fails (transient: the run retries after its next delay); a handler that
    * has not returned a short grace later is no longer waited for: the attempt is closed, the
    * integration's next run may start, and whatever the handler writes after that is refused

@@ -42,9 +42,10 @@ export class TimeoutError extends TransientError {
 }
 
 /**
- * The attempt ran longer than its integration's time limit (defaults.attemptTimeout): ctx.signal
- * was aborted with it, and the attempt failed with it. Transient: the run goes on to its next
- * retry delay, like any transient failure. Not an outbound call's failure: the breaker ignores it.
+ * The attempt ran longer than its integration's time limit (its attemptTimeout: from the code's
+ * defaults, editable in the config editor): ctx.signal was aborted with it, and the attempt failed
+ * with it. Transient: the run goes on to its next retry delay, like any transient failure. Not an
+ * outbound call's failure: the breaker ignores it.
  */
 export class AttemptTimeoutError extends TransientError {
   override name = 'AttemptTimeoutError';

@@ -5,7 +5,7 @@ import { integrations, runs } from '../../db/schema';
 import { freshDatabase, type TestDatabase } from '../../test/db';
 import { defineIntegration, type IntegrationDefinition } from './contract';
 import { RegistryError } from './errors';
-import { attemptTimeoutMs, buildRegistry, syncRegistry } from './registry';
+import { attemptTimeoutMs, buildRegistry, codeAttemptTimeout, syncRegistry } from './registry';
 
 const make = (name: string, extra: Partial<IntegrationDefinition> = {}): IntegrationDefinition =>
   defineIntegration({
@@ -57,9 +57,15 @@ describe('buildRegistry', () => {
     );
   });
 
-  it("gives every attempt a time limit: the integration's attemptTimeout, else 1h", () => {
-    expect(attemptTimeoutMs(make('plain'))).toBe(3_600_000);
-    expect(attemptTimeoutMs(make('quick', { defaults: { attemptTimeout: '90s' } }))).toBe(90_000);
+  it("gives every attempt a time limit: the row's, else the code's attemptTimeout, else 1h", () => {
+    const quick = make('quick', { defaults: { attemptTimeout: '90s' } });
+    expect(attemptTimeoutMs({ attemptTimeout: null }, make('plain'))).toBe(3_600_000);
+    expect(attemptTimeoutMs({ attemptTimeout: null }, quick)).toBe(90_000);
+    expect(attemptTimeoutMs({ attemptTimeout: '2h' }, quick)).toBe(7_200_000);
+    // A value written around the config service's validation is not trusted: the code's is used.
+    for (const bad of ['soon', '0s', '4h', '']) expect(attemptTimeoutMs({ attemptTimeout: bad }, quick)).toBe(90_000);
+    expect(codeAttemptTimeout(quick)).toBe('90s');
+    expect(codeAttemptTimeout(make('plain'))).toBe('1h');
     expect(buildRegistry([make('long', { defaults: { attemptTimeout: '3h' } })]).size).toBe(1);
   });
 });
@@ -74,6 +80,7 @@ describe('syncRegistry', () => {
           timezone: 'Europe/Paris',
           retry: { delays: ['1s', '2s'] },
           breaker: { failures: 5, cooldown: '30s' },
+          attemptTimeout: '20m',
           settings: { batchSize: 50 },
         },
       }),
@@ -90,6 +97,7 @@ describe('syncRegistry', () => {
       breakerKey: 'ledger',
       breakerFailures: 5,
       breakerCooldown: '30s',
+      attemptTimeout: '20m',
       settings: { batchSize: 50 },
       registered: true,
     });
@@ -99,6 +107,7 @@ describe('syncRegistry', () => {
       breakerKey: 'importer',
       breakerFailures: 3,
       breakerCooldown: '1m',
+      attemptTimeout: '1h',
       schedule: null,
     });
   });
@@ -106,13 +115,28 @@ describe('syncRegistry', () => {
   it('keeps edited configuration of known integrations (defaults apply only on insert)', async () => {
     await t.db
       .update(integrations)
-      .set({ schedule: '0 3 * * *', settings: { batchSize: 7 } })
+      .set({ schedule: '0 3 * * *', settings: { batchSize: 7 }, attemptTimeout: '2h' })
       .where(eq(integrations.name, 'exporter'));
-    const registry = buildRegistry([make('exporter', { description: 'new text', defaults: { schedule: '0 2 * * *' } }), make('importer')]);
+    // The code's time limits changed too: like the schedule, they apply to new integrations only.
+    const registry = buildRegistry([
+      make('exporter', { description: 'new text', defaults: { schedule: '0 2 * * *', attemptTimeout: '5m' } }),
+      make('importer', { defaults: { attemptTimeout: '10m' } }),
+    ]);
     const result = await syncRegistry(t.db, { registry });
     expect(result).toEqual({ added: [], orphaned: [] });
     const [row] = await t.db.select().from(integrations).where(eq(integrations.name, 'exporter'));
-    expect(row).toMatchObject({ schedule: '0 3 * * *', settings: { batchSize: 7 }, description: 'new text' });
+    expect(row).toMatchObject({ schedule: '0 3 * * *', settings: { batchSize: 7 }, attemptTimeout: '2h', description: 'new text' });
+    const [plain] = await t.db.select().from(integrations).where(eq(integrations.name, 'importer'));
+    expect(plain.attemptTimeout).toBe('1h');
+  });
+
+  it("fills a row's missing time limit (from before migration 0030) from the code, once", async () => {
+    await t.db.update(integrations).set({ attemptTimeout: null }).where(eq(integrations.name, 'importer'));
+    await syncRegistry(t.db, { registry: buildRegistry([make('exporter'), make('importer', { defaults: { attemptTimeout: '10m' } })]) });
+    const [filled] = await t.db.select().from(integrations).where(eq(integrations.name, 'importer'));
+    expect(filled.attemptTimeout).toBe('10m');
+    const [kept] = await t.db.select().from(integrations).where(eq(integrations.name, 'exporter'));
+    expect(kept.attemptTimeout).toBe('2h');
   });
 
   it('marks an integration whose handler is gone as orphaned and keeps its history', async () => {

@@ -1,6 +1,6 @@
 import { and, eq, notInArray, sql } from 'drizzle-orm';
 import type { Database } from '../../db/client';
-import { integrations } from '../../db/schema';
+import { integrations, type Integration } from '../../db/schema';
 import type { IntegrationDefinition, Registry } from './contract';
 import { parseDuration } from './duration';
 import { RegistryError } from './errors';
@@ -19,15 +19,34 @@ export const DEFAULT_RETRY_DELAYS = ['30s', '2m', '5m'];
 export const DEFAULT_BREAKER = { failures: 3, cooldown: '1m' } as const;
 /** An attempt's time limit when the integration sets none (defaults.attemptTimeout). */
 export const DEFAULT_ATTEMPT_TIMEOUT = '1h';
+/** The shortest time limit an integration may have (in code or in the config editor). */
+export const MIN_ATTEMPT_TIMEOUT = '1s';
 /**
- * The longest time limit an integration may set: below the runs queue's pg-boss expiry (4 h,
+ * The longest time limit an integration may have: below the runs queue's pg-boss expiry (4 h,
  * queue.ts), so the limit and its grace always end a hung attempt before the expiry does.
  */
 export const MAX_ATTEMPT_TIMEOUT = '3h';
 
-/** The attempt time limit of an integration, in milliseconds (validated at start-up: buildRegistry). */
-export function attemptTimeoutMs(def: Pick<IntegrationDefinition, 'defaults'>): number {
-  return parseDuration(def.defaults?.attemptTimeout ?? DEFAULT_ATTEMPT_TIMEOUT);
+/** The time limit the code gives an integration: its defaults.attemptTimeout, else 1h (what the registry inserts). */
+export function codeAttemptTimeout(def: Pick<IntegrationDefinition, 'defaults'>): string {
+  return def.defaults?.attemptTimeout ?? DEFAULT_ATTEMPT_TIMEOUT;
+}
+
+/**
+ * An attempt's time limit in milliseconds: the integration row's (edited in the config editor),
+ * or the code's while the row has none (a row from before migration 0030 not yet synced). The
+ * config service and buildRegistry validate both; a value that still is not a duration from 1s to
+ * 3h (written around them) is not trusted: the code's value is used instead.
+ */
+export function attemptTimeoutMs(integration: Pick<Integration, 'attemptTimeout'>, def: Pick<IntegrationDefinition, 'defaults'>): number {
+  const fallback = parseDuration(codeAttemptTimeout(def));
+  if (integration.attemptTimeout === null) return fallback;
+  try {
+    const ms = parseDuration(integration.attemptTimeout);
+    return ms >= parseDuration(MIN_ATTEMPT_TIMEOUT) && ms <= parseDuration(MAX_ATTEMPT_TIMEOUT) ? ms : fallback;
+  } catch {
+    return fallback;
+  }
 }
 
 function validateDefinition(def: IntegrationDefinition): void {
@@ -56,8 +75,8 @@ function validateDefinition(def: IntegrationDefinition): void {
     }
     if (d.attemptTimeout !== undefined) {
       const ms = parseDuration(d.attemptTimeout);
-      if (ms < 1_000 || ms > parseDuration(MAX_ATTEMPT_TIMEOUT))
-        throw new Error(`attemptTimeout '${d.attemptTimeout}' is out of range: use 1s to ${MAX_ATTEMPT_TIMEOUT}`);
+      if (ms < parseDuration(MIN_ATTEMPT_TIMEOUT) || ms > parseDuration(MAX_ATTEMPT_TIMEOUT))
+        throw new Error(`attemptTimeout '${d.attemptTimeout}' is out of range: use ${MIN_ATTEMPT_TIMEOUT} to ${MAX_ATTEMPT_TIMEOUT}`);
     }
     if (d.timezone) validateTimezone(d.timezone);
     if (d.schedule) validateCron(d.schedule);
@@ -87,7 +106,7 @@ export function buildRegistry(defs: readonly IntegrationDefinition[]): Registry 
   return registry;
 }
 
-/** Upserts every registered integration (defaults only on insert) and marks missing ones orphaned. */
+/** Upserts every registered integration (defaults only on insert, and a missing time limit) and marks missing ones orphaned. */
 export async function syncRegistry(db: Database, params: { registry: Registry }): Promise<{ added: string[]; orphaned: string[] }> {
   const defs = [...params.registry.values()];
   return db.transaction(async (tx) => {
@@ -109,14 +128,22 @@ export async function syncRegistry(db: Database, params: { registry: Registry })
           breakerKey,
           breakerFailures: d.breaker?.failures ?? DEFAULT_BREAKER.failures,
           breakerCooldown: d.breaker?.cooldown ?? DEFAULT_BREAKER.cooldown,
+          attemptTimeout: codeAttemptTimeout(def),
           settings: (d.settings ?? {}) as Record<string, unknown>,
           mapping: def.mapping?.defaults ?? null,
           updatedBy: 'system',
         })
         .onConflictDoUpdate({
           target: integrations.name,
-          // Code-owned fields follow the code; configuration keeps what admins edited.
-          set: { description: def.description, breakerKey, registered: true, orphanedAt: null },
+          // Code-owned fields follow the code; configuration keeps what admins edited. The time
+          // limit of a row from before migration 0030 (NULL) is filled from the code, once.
+          set: {
+            description: def.description,
+            breakerKey,
+            registered: true,
+            orphanedAt: null,
+            attemptTimeout: sql`coalesce(${integrations.attemptTimeout}, excluded.attempt_timeout)`,
+          },
         });
       if (!known.has(def.name)) added.push(def.name);
     }

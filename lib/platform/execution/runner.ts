@@ -929,8 +929,9 @@ async function runAttempt(
   const { run, def, integration, attemptId } = p;
   const current: Run = { ...run, attemptCount: number };
 
-  // The attempt's time limit (defaults.attemptTimeout): aborts ctx.signal with the error the attempt fails with.
-  const limitMs = attemptTimeoutMs(def);
+  // The attempt's time limit (the integration row's, as loaded for this attempt: an edit applies
+  // from the next attempt): aborts ctx.signal with the error the attempt fails with.
+  const limitMs = attemptTimeoutMs(integration, def);
   const limit = new AbortController();
   const limitTimer = setTimeout(() => limit.abort(new AttemptTimeoutError(timeLimitMessage(number, limitMs))), limitMs);
   const signal = AbortSignal.any(params.jobSignal ? [params.control, params.jobSignal, limit.signal] : [params.control, limit.signal]);
@@ -1012,7 +1013,7 @@ async function runAttempt(
 
 /** The error an attempt over its time limit fails with (AttemptTimeoutError). */
 function timeLimitMessage(number: number, limitMs: number): string {
-  return `attempt ${number} exceeded its time limit of ${formatDuration(limitMs)} (the integration's defaults.attemptTimeout): ctx.signal was aborted; a handler must return, or throw when ctx.signal aborts`;
+  return `attempt ${number} exceeded its time limit of ${formatDuration(limitMs)} (the integration's attempt time limit): ctx.signal was aborted; a handler must return, or throw when ctx.signal aborts`;
 }
 
 /** The time limit's error once the platform stopped waiting for the handler (withinTimeLimit). */
