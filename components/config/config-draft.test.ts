@@ -17,6 +17,7 @@ const loaded: ConfigFormInitial = {
   breakerFailures: 5,
   breakerCooldown: '1m',
   retryBudget: 0.2,
+  attemptTimeout: '1h',
   resumePolicy: 'skip',
   settings: { pageSize: 50, sandbox: false, region: 'eu' },
   alertRouting: { channelIds: 'all' },
@@ -43,6 +44,17 @@ describe('the config draft', () => {
       { field: 'retryBudget', from: '20%', to: '—' },
       { field: 'settings.pageSize', from: '50', to: '100' },
     ]);
+  });
+
+  it('patches the attempt time limit as typed (trimmed), an emptied one too, for the server to refuse', () => {
+    const state = { ...toState(loaded, schema), attemptTimeout: ' 90m ' };
+    expect(buildPatch(state, loaded, schema)).toEqual({ attemptTimeout: '90m' });
+    expect(diffRows(buildPatch(state, loaded, schema), loaded)).toEqual([{ field: 'attemptTimeout', from: '1h', to: '90m' }]);
+    expect(buildPatch({ ...state, attemptTimeout: '' }, loaded, schema)).toEqual({ attemptTimeout: '' });
+    const theirs: ConfigFormInitial = { ...loaded, version: 4, attemptTimeout: '2h', breakerFailures: 6 };
+    const merged = rebaseState({ ...state, attemptTimeout: '45s' }, toState(loaded, schema), toState(theirs, schema));
+    expect(merged).toMatchObject({ attemptTimeout: '45s', breakerFailures: '6' });
+    expect(rebaseState(toState(loaded, schema), toState(loaded, schema), toState(theirs, schema)).attemptTimeout).toBe('2h');
   });
 
   it('re-applies the draft on top of a configuration saved meanwhile: mine where I changed, theirs elsewhere', () => {

@@ -25,6 +25,8 @@ export interface ConfigFormInitial {
   breakerFailures: number;
   breakerCooldown: string;
   retryBudget: number | null;
+  /** The attempt time limit, a duration string ('1h'). */
+  attemptTimeout: string;
   resumePolicy: 'skip' | 'run_once';
   settings: Record<string, unknown>;
   alertRouting: { channelIds: string[] | 'all' };
@@ -45,6 +47,7 @@ export interface FormState {
   breakerFailures: string;
   breakerCooldown: string;
   retryBudget: string;
+  attemptTimeout: string;
   resumePolicy: 'skip' | 'run_once';
   settings: Record<string, string | boolean>;
   routeAll: boolean;
@@ -64,6 +67,7 @@ export function toState(initial: ConfigFormInitial, schema: Record<string, JsonS
     breakerFailures: String(initial.breakerFailures),
     breakerCooldown: initial.breakerCooldown,
     retryBudget: initial.retryBudget === null ? '' : String(Math.round(initial.retryBudget * 1000) / 10),
+    attemptTimeout: initial.attemptTimeout,
     resumePolicy: initial.resumePolicy,
     settings,
     routeAll: initial.alertRouting.channelIds === 'all',
@@ -94,6 +98,8 @@ export function buildPatch(state: FormState, initial: ConfigFormInitial, schema:
         ? Number(state.retryBudget) / 100
         : state.retryBudget;
   if (budget !== initial.retryBudget) patch.retryBudget = budget;
+  // Sent as typed (an emptied field too): the server refuses what is not a limit, naming the range.
+  if (state.attemptTimeout.trim() !== initial.attemptTimeout) patch.attemptTimeout = state.attemptTimeout.trim();
   if (state.resumePolicy !== initial.resumePolicy) patch.resumePolicy = state.resumePolicy;
   const settings: Record<string, unknown> = { ...initial.settings };
   let settingsChanged = false;
@@ -163,6 +169,7 @@ export function rebaseState(draft: FormState, loaded: FormState, latest: FormSta
     breakerFailures: pick('breakerFailures'),
     breakerCooldown: pick('breakerCooldown'),
     retryBudget: pick('retryBudget'),
+    attemptTimeout: pick('attemptTimeout'),
     resumePolicy: pick('resumePolicy'),
     settings,
     routeAll: routingMine ? draft.routeAll : latest.routeAll,

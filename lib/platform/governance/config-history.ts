@@ -73,6 +73,9 @@ export async function configAsOf(db: DatabaseOrTransaction, params: { integratio
     const v = pick(field);
     config[field] = v.known ? (v.absent ? null : v.value) : (row[field] ?? null);
   }
+  // A time limit never audited on a row the registry has not filled yet (migration 0030, NULL):
+  // not part of the version, so a revert leaves it as it is.
+  if (config.attemptTimeout === null) delete config.attemptTimeout;
   // retry_budget is numeric: the trail holds the number as it was saved.
   if (typeof config.retryBudget === 'string') config.retryBudget = Number(config.retryBudget);
 

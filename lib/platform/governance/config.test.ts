@@ -38,6 +38,8 @@ async function seedIntegration(name: string) {
     description: `${name} integration`,
     breakerKey: name,
     schedule: '0 2 * * *',
+    // As the registry inserts it (registry.ts); NULL only on a row from before migration 0030.
+    attemptTimeout: '1h',
     settings: { baseUrl: 'https://api.example.com', batchSize: 100 },
   });
 }
@@ -239,6 +241,7 @@ describe('updateIntegrationConfig', () => {
       breakerFailures: 0,
       breakerCooldown: '2h',
       retryBudget: 1.5,
+      attemptTimeout: '4h',
       resumePolicy: 'sometimes',
       colour: 'blue',
     });
@@ -251,11 +254,12 @@ describe('updateIntegrationConfig', () => {
       breakerFailures: 'must be at least 1',
       breakerCooldown: "'2h' is out of range: use 1s to 1h",
       retryBudget: 'must be at most 1 (100% of attempts)',
+      attemptTimeout: "'4h' is out of range: use 1s to 3h, e.g. 45s, 90m or 2h",
       resumePolicy: "must be 'skip' or 'run_once'",
       colour:
-        'is not a configuration field: use schedule, timezone, retryDelays, breakerFailures, breakerCooldown, retryBudget, resumePolicy, settings, secrets, mapping, alertRouting',
+        'is not a configuration field: use schedule, timezone, retryDelays, breakerFailures, breakerCooldown, retryBudget, attemptTimeout, resumePolicy, settings, secrets, mapping, alertRouting',
     });
-    expect(bad.message).toBe("Not saved: schedule Cron '0 25 * * *' is invalid: hour must be 0–23 (got 25) (and 7 more)");
+    expect(bad.message).toBe("Not saved: schedule Cron '0 25 * * *' is invalid: hour must be 0–23 (got 25) (and 8 more)");
 
     const handler = await update('crm', version, {
       settings: { baseUrl: 'not a url', batchSize: 900, extra: 1 },
@@ -390,6 +394,93 @@ describe('updateIntegrationConfig', () => {
   });
 });
 
+describe("an attempt's time limit", () => {
+  beforeAll(() => seedIntegration('slow-export'));
+  const stored = async (name: string) =>
+    (await t.db.select({ v: integrations.attemptTimeout }).from(integrations).where(eq(integrations.name, name)))[0].v;
+
+  it('refuses a value that is not a limit from 1s to 3h, naming the range, and writes nothing', async () => {
+    const { version } = await view('slow-export');
+    const before = await auditCount();
+    const range = 'use 1s to 3h, e.g. 45s, 90m or 2h';
+    const cases: [unknown, string][] = [
+      ['0s', `'0s' is out of range: ${range}`],
+      ['500ms', `'500ms' is out of range: ${range}`],
+      ['4h', `'4h' is out of range: ${range}`],
+      ['3h1s', `'3h1s' is not a duration: ${range} (units: ms, s, m, h)`],
+      ['soon', `'soon' is not a duration: ${range} (units: ms, s, m, h)`],
+      ['', `is empty: enter a time limit, ${range}`],
+      ['   ', `is empty: enter a time limit, ${range}`],
+      [3600, `must be a duration: ${range}`],
+      [null, `must be a duration: ${range}`],
+    ];
+    for (const [value, message] of cases) {
+      const result = await update('slow-export', version, { attemptTimeout: value });
+      expect(result, String(value)).toEqual({
+        ok: false,
+        code: 'invalid_input',
+        message: `Not saved: attemptTimeout ${message}`,
+        fieldErrors: { attemptTimeout: message },
+      });
+    }
+    expect(await auditCount()).toBe(before);
+    expect(await stored('slow-export')).toBe('1h');
+    expect((await view('slow-export')).version).toBe(version);
+  });
+
+  it('saves a limit as one audited change (old → new, who, correlation id), shown in its field history', async () => {
+    let { version } = await view('slow-export');
+    for (const [value, saved] of [
+      [' 2h ', '2h'],
+      ['90m', '90m'],
+      ['45s', '45s'],
+      ['3h', '3h'],
+      ['1s', '1s'],
+    ]) {
+      const result = await updateIntegrationConfig(t.db, {
+        integration: 'slow-export',
+        expectedVersion: version,
+        patch: { attemptTimeout: value },
+        actor: 'ada@example.com',
+        correlationId: `corr-${saved}`,
+        definition,
+        keyring,
+      });
+      expect(result).toEqual({ ok: true, version: version + 1, changed: ['attemptTimeout'] });
+      version += 1;
+      expect(await stored('slow-export')).toBe(saved);
+      expect((await view('slow-export')).attemptTimeout).toBe(saved);
+    }
+    const history = await fieldHistory(t.db, { integration: 'slow-export', fieldName: 'attemptTimeout', limit: 10 });
+    expect(history.map((r) => [r.oldValue, r.newValue, r.changedBy, r.correlationId])).toEqual([
+      ['3h', '1s', 'ada@example.com', 'corr-1s'],
+      ['45s', '3h', 'ada@example.com', 'corr-3h'],
+      ['90m', '45s', 'ada@example.com', 'corr-45s'],
+      ['2h', '90m', 'ada@example.com', 'corr-90m'],
+      ['1h', '2h', 'ada@example.com', 'corr-2h'],
+    ]);
+    // The same value again is no change.
+    expect(await update('slow-export', version, { attemptTimeout: '1s' })).toEqual({ ok: true, version, changed: [] });
+    expect((await verifyAuditChain(t.db)).ok).toBe(true);
+  });
+
+  it("shows a row from before migration 0030 (no limit yet) with the code's value, and audits its first edit from null", async () => {
+    await t.db
+      .insert(integrations)
+      .values({ name: 'old-row', breakerKey: 'old-row', settings: { baseUrl: 'https://api.example.com', batchSize: 1 } });
+    expect(await stored('old-row')).toBeNull();
+    const shown = await getIntegrationConfig(t.db, { integration: 'old-row', codeAttemptTimeout: '15m' });
+    expect(shown?.attemptTimeout).toBe('15m');
+    expect((await view('old-row')).attemptTimeout).toBe('1h');
+    const before = new Date(Date.now() - 1000);
+    expect(await update('old-row', shown!.version, { attemptTimeout: '2h' })).toMatchObject({ ok: true, changed: ['attemptTimeout'] });
+    const [row] = await fieldHistory(t.db, { integration: 'old-row', fieldName: 'attemptTimeout', limit: 1 });
+    expect([row.oldValue, row.newValue]).toEqual([null, '2h']);
+    // The version before it leaves the limit out (nothing to go back to): a revert keeps 2h.
+    expect(await configAsOf(t.db, { integration: 'old-row', at: before })).not.toHaveProperty('attemptTimeout');
+  });
+});
+
 describe('configuration history', () => {
   const snapshots: { at: Date; config: Record<string, unknown> }[] = [];
   let initial: Record<string, unknown>;
@@ -404,7 +495,12 @@ describe('configuration history', () => {
         breakerFailures: 9,
         secrets: { clientSecret: SECRET },
       },
-      { schedule: null, settings: { baseUrl: 'https://erp2.example.com', batchSize: 50 }, timezone: 'Europe/Paris' },
+      {
+        schedule: null,
+        settings: { baseUrl: 'https://erp2.example.com', batchSize: 50 },
+        timezone: 'Europe/Paris',
+        attemptTimeout: '90m',
+      },
     ];
     for (const patch of edits) {
       await sleep(5);
@@ -443,6 +539,7 @@ describe('configuration history', () => {
         { fieldName: 'schedule', oldValue: null, newValue: '15 4 * * *' },
         { fieldName: 'timezone', oldValue: 'Europe/Paris', newValue: 'UTC' },
         { fieldName: 'breakerFailures', oldValue: 9, newValue: expect.any(Number) as unknown },
+        { fieldName: 'attemptTimeout', oldValue: '90m', newValue: '1h' },
         { fieldName: 'settings.baseUrl', oldValue: 'https://erp2.example.com', newValue: 'https://erp.example.com' },
         { fieldName: 'settings.batchSize', oldValue: 50, newValue: 100 },
       ],
@@ -462,13 +559,14 @@ describe('configuration history', () => {
     expect(result).toEqual({
       ok: true,
       version: version + 1,
-      changed: ['schedule', 'timezone', 'breakerFailures', 'settings.baseUrl', 'settings.batchSize'],
+      changed: ['schedule', 'timezone', 'breakerFailures', 'attemptTimeout', 'settings.baseUrl', 'settings.batchSize'],
     });
     const added = (await t.db.select().from(auditLog).orderBy(asc(auditLog.id))).slice(before);
     expect(added.map((r) => [r.kind, r.fieldName, r.changedBy])).toEqual([
       ['config', 'schedule', 'eve@example.com'],
       ['config', 'timezone', 'eve@example.com'],
       ['config', 'breakerFailures', 'eve@example.com'],
+      ['config', 'attemptTimeout', 'eve@example.com'],
       ['config', 'settings.baseUrl', 'eve@example.com'],
       ['config', 'settings.batchSize', 'eve@example.com'],
       ['action', 'revert', 'eve@example.com'],

@@ -3,9 +3,10 @@ import { eq, inArray, sql } from 'drizzle-orm';
 import { z } from 'zod';
 import type { DatabaseOrTransaction, Transaction } from '../../../db/client';
 import { alertChannels, integrations, type Integration } from '../../../db/schema';
-import { zDuration } from '../duration';
+import { parseDuration, zDuration } from '../duration';
 import type { Refusal } from '../errors';
 import { compileMapping, isCompiledMapping, ZMapping, type Mapping } from '../mapping';
+import { DEFAULT_ATTEMPT_TIMEOUT, MAX_ATTEMPT_TIMEOUT, MIN_ATTEMPT_TIMEOUT } from '../registry';
 import { canonicalTimezone, describeCron, validateCron, validateTimezone } from '../triggers/cron';
 import { exactTime, formatRelative } from '../when';
 import { appendAudit, type AuditEntry } from './audit';
@@ -39,6 +40,7 @@ export const CONFIG_FIELDS = [
   'breakerFailures',
   'breakerCooldown',
   'retryBudget',
+  'attemptTimeout',
   'resumePolicy',
   'settings',
   'secrets',
@@ -76,6 +78,32 @@ export const ZAlertRouting = z
     ]),
   })
   .strict();
+
+const ATTEMPT_TIMEOUT_RANGE = `use ${MIN_ATTEMPT_TIMEOUT} to ${MAX_ATTEMPT_TIMEOUT}, e.g. 45s, 90m or 2h`;
+
+/**
+ * An attempt's time limit: a duration from 1s to 3h (registry.ts: below the runs queue's expiry),
+ * stored as typed (trimmed). Every refusal names the allowed range.
+ */
+const ZAttemptTimeout = z
+  .string({ message: `must be a duration: ${ATTEMPT_TIMEOUT_RANGE}` })
+  .transform((value) => value.trim())
+  .superRefine((value, ctx) => {
+    if (value === '') {
+      ctx.addIssue({ code: 'custom', message: `is empty: enter a time limit, ${ATTEMPT_TIMEOUT_RANGE}` });
+      return;
+    }
+    const shown = value.length > 40 ? `${value.slice(0, 37)}…` : value;
+    let ms: number;
+    try {
+      ms = parseDuration(value);
+    } catch {
+      ctx.addIssue({ code: 'custom', message: `'${shown}' is not a duration: ${ATTEMPT_TIMEOUT_RANGE} (units: ms, s, m, h)` });
+      return;
+    }
+    if (ms < parseDuration(MIN_ATTEMPT_TIMEOUT) || ms > parseDuration(MAX_ATTEMPT_TIMEOUT))
+      ctx.addIssue({ code: 'custom', message: `'${shown}' is out of range: ${ATTEMPT_TIMEOUT_RANGE}` });
+  });
 
 const SECRET_NAME = /^[A-Za-z][A-Za-z0-9_]{0,63}$/;
 
@@ -115,6 +143,7 @@ export const ZConfigPatch = z
       .max(1, 'must be at most 1 (100% of attempts)')
       .transform((value) => Math.round(value * 1000) / 1000)
       .nullable(),
+    attemptTimeout: ZAttemptTimeout,
     resumePolicy: z.enum(['skip', 'run_once'], { message: "must be 'skip' or 'run_once'" }),
     settings: ownRecord(z.string(), z.unknown(), 'a setting of this integration', 'must be an object of settings'),
     secrets: ownRecord(
@@ -414,6 +443,8 @@ export interface IntegrationConfigView {
   breakerFailures: number;
   breakerCooldown: string;
   retryBudget: number | null;
+  /** The attempt time limit ('1h'); the default 1h for a row not yet filled from the code (migration 0030). */
+  attemptTimeout: string;
   resumePolicy: ResumePolicy;
   settings: Record<string, unknown>;
   mapping: Mapping | null;
@@ -429,7 +460,12 @@ export interface IntegrationConfigView {
  */
 export async function getIntegrationConfig(
   db: DatabaseOrTransaction,
-  params: { integration: string; declaredSecrets?: readonly string[] },
+  params: {
+    integration: string;
+    declaredSecrets?: readonly string[];
+    /** The handler's time limit (registry.ts codeAttemptTimeout), shown while the row has none. */
+    codeAttemptTimeout?: string;
+  },
 ): Promise<IntegrationConfigView | null> {
   const [row] = await db.select().from(integrations).where(eq(integrations.name, params.integration));
   if (!row) return null;
@@ -452,6 +488,7 @@ export async function getIntegrationConfig(
     breakerFailures: row.breakerFailures,
     breakerCooldown: row.breakerCooldown,
     retryBudget: row.retryBudget,
+    attemptTimeout: row.attemptTimeout ?? params.codeAttemptTimeout ?? DEFAULT_ATTEMPT_TIMEOUT,
     resumePolicy: row.resumePolicy === 'run_once' ? 'run_once' : 'skip',
     settings: row.settings ?? {},
     mapping: (row.mapping as Mapping | null) ?? null,

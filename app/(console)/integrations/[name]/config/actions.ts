@@ -5,6 +5,7 @@ import { AppError, refusalError, type Refusal } from '@/lib/platform/errors';
 import { getIntegrationConfig, updateIntegrationConfig, type ConfigUpdateResult } from '@/lib/platform/governance/config';
 import { revertToVersion } from '@/lib/platform/governance/config-history';
 import { ZInstant } from '@/lib/platform/params';
+import { codeAttemptTimeout } from '@/lib/platform/registry';
 import { canonicalTimezone, describeCron, nextRuns, validateCron, validateTimezone } from '@/lib/platform/triggers/cron';
 import { applySchedule } from '@/lib/platform/triggers/schedules';
 import { defineAction } from '@/lib/server/action';
@@ -28,7 +29,8 @@ function definitionOf(integration: string) {
  * keeps and let the admin re-apply the draft on top.
  */
 async function staleRefusal(integration: string, refusal: Refusal): Promise<AppError> {
-  const latest = await getIntegrationConfig(getDb(), { integration });
+  const def = getRegistry().get(integration);
+  const latest = await getIntegrationConfig(getDb(), { integration, codeAttemptTimeout: def ? codeAttemptTimeout(def) : undefined });
   const details = latest
     ? {
         latest: {
@@ -41,6 +43,7 @@ async function staleRefusal(integration: string, refusal: Refusal): Promise<AppE
           breakerFailures: latest.breakerFailures,
           breakerCooldown: latest.breakerCooldown,
           retryBudget: latest.retryBudget,
+          attemptTimeout: latest.attemptTimeout,
           resumePolicy: latest.resumePolicy,
           settings: latest.settings,
           alertRouting: latest.alertRouting,

@@ -5,6 +5,7 @@ import { requireUser } from '@/lib/auth/guards';
 import { hasRole } from '@/lib/auth/roles';
 import { listChannels } from '@/lib/platform/alerts';
 import { getIntegrationConfig } from '@/lib/platform/governance/config';
+import { codeAttemptTimeout } from '@/lib/platform/registry';
 import { getDb } from '@/lib/server/db';
 import { segmentName } from '@/lib/server/params';
 import { getRegistry } from '@/lib/server/registry';
@@ -17,7 +18,11 @@ export default async function ConfigPage({ params }: { params: Promise<{ name: s
   const name = segmentName((await params).name);
   const def = getRegistry().get(name);
   const [config, channels] = await Promise.all([
-    getIntegrationConfig(getDb(), { integration: name, declaredSecrets: def?.secrets ?? [] }),
+    getIntegrationConfig(getDb(), {
+      integration: name,
+      declaredSecrets: def?.secrets ?? [],
+      codeAttemptTimeout: def ? codeAttemptTimeout(def) : undefined,
+    }),
     listChannels(getDb()),
   ]);
   if (!config) notFound();
@@ -39,6 +44,7 @@ export default async function ConfigPage({ params }: { params: Promise<{ name: s
           breakerFailures: config.breakerFailures,
           breakerCooldown: config.breakerCooldown,
           retryBudget: config.retryBudget,
+          attemptTimeout: config.attemptTimeout,
           resumePolicy: config.resumePolicy,
           settings: config.settings,
           alertRouting: config.alertRouting,

@@ -32,6 +32,7 @@ const FIELDS = [
   'breakerFailures',
   'breakerCooldown',
   'retryBudget',
+  'attemptTimeout',
   'resumePolicy',
   'settings.*',
   'secret.*',
