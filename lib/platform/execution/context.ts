@@ -18,6 +18,12 @@ import { checkpointJson, resumeFromCheckpoint, writeCheckpoint } from './checkpo
 /** A checkpoint waiting for the next request (`withNextRequest`) is written on its own after this long. */
 const DEFERRED_CHECKPOINT_MS = 1_000;
 
+/** A host transaction's session: its backend, and when its transaction began (pg_stat_activity.xact_start, as text to the microsecond). */
+interface HostSession {
+  pid: number;
+  xactStart: string;
+}
+
 /** What every attempt's context is built from (the worker's dependencies). */
 export interface ContextDeps {
   db: Database;
@@ -44,11 +50,15 @@ export interface AttemptScope {
   /** A checkpoint or cursor value the platform refused: the attempt fails with it even if the handler caught it. */
   refused(): unknown;
   /**
-   * The platform stopped waiting for the handler (it outlived its time limit's grace): from now on
-   * its progress is dropped, its checkpoints are refused and its host transactions roll back, even
-   * before the runner has closed its attempt (after that, their own fences refuse them too).
+   * The platform stopped waiting for the handler (it outlived its time limit's or its cancel's
+   * grace): from now on its progress is dropped, its checkpoints are refused and its host
+   * transactions roll back, even before the runner has closed its attempt (after that, their own
+   * fences refuse them too). A host transaction still open is ended now: its session is
+   * terminated, which rolls it back and frees its locks (a handler stuck inside it, waiting on
+   * something or on a statement, held them for as long as it was stuck). Resolves once that is
+   * done; the sessions it could not end are returned (a message each).
    */
-  retire(): void;
+  retire(): Promise<string[]>;
   /** Writes pending progress and log lines. */
   close(): Promise<void>;
   /** Writes pending progress; the log lines not written yet are returned for the caller to write (AttemptLog.handOver). */
@@ -146,6 +156,46 @@ export async function createAttemptContext(
     );
   let retired = false;
   /**
+   * The session of each host transaction of this attempt still open (its backend's pid and its
+   * transaction's start, read in it when it began): what `retire` terminates. Both must match, so a
+   * pooled connection that has since moved on to other work (same pid, another transaction) or a
+   * new backend that got the pid is never touched.
+   */
+  const openSessions = new Set<Promise<HostSession | undefined>>();
+  const endSession = async (session: HostSession | undefined): Promise<string | undefined> => {
+    if (!session) return undefined;
+    try {
+      // Waits (up to 5 s) for the backend to exit: its locks are free when this returns. A role
+      // may terminate its own role's backends, which is what the host transactions run as.
+      const rows = await db.execute<{ ended: boolean }>(sql`
+        select pg_terminate_backend(pid, 5000) as ended from pg_stat_activity
+         where pid = ${session.pid} and xact_start = ${session.xactStart}::timestamptz`);
+      if (rows.length === 1 && !rows[0].ended)
+        return `could not end the host transaction of attempt ${params.attemptNumber} of run ${run.id} (backend ${session.pid}): it may still hold its locks`;
+      return undefined;
+    } catch (error) {
+      return `could not end the host transaction of attempt ${params.attemptNumber} of run ${run.id} (backend ${session.pid}): ${errorMessage(error)}`;
+    }
+  };
+  /** `fn` in a host transaction whose session `retire` can end. */
+  const tracked =
+    <T>(fn: (tx: Transaction) => Promise<T>) =>
+    async (tx: Transaction): Promise<T> => {
+      if (retired) throw notOwner('host transaction rolled back');
+      // Sent ahead of the handler's first statement on the same connection and not waited for
+      // (postgres.js pipelines it): no round trip is added to the transaction.
+      const session = tx.execute<{ pid: number; xact_start: string }>(sql`select pg_backend_pid() as pid, now()::text as xact_start`).then(
+        (rows): HostSession => ({ pid: Number(rows[0].pid), xactStart: rows[0].xact_start }),
+        () => undefined,
+      );
+      openSessions.add(session);
+      try {
+        return await fn(tx);
+      } finally {
+        openSessions.delete(session);
+      }
+    };
+  /**
    * A host transaction commits only while its attempt is still 'running': checked last, just
    * before the commit, with the attempt row locked FOR SHARE, so the runner's close of the attempt
    * waits for that commit, or the commit is refused. Not held while `fn` runs: a handler stuck
@@ -198,10 +248,12 @@ export async function createAttemptContext(
     redactor,
     stagedCursor: () => staged,
     refused: () => refused,
-    retire() {
+    async retire() {
       retired = true;
       if (progressTimer) clearTimeout(progressTimer);
       pendingProgress = undefined;
+      const ended = await Promise.all([...openSessions].map((session) => session.then(endSession)));
+      return ended.filter((problem): problem is string => problem !== undefined);
     },
     async close() {
       if (progressTimer) clearTimeout(progressTimer);
@@ -385,12 +437,14 @@ export async function createAttemptContext(
       db,
       tx: (fn) =>
         run.dryRun
-          ? inRolledBackTransaction(db, fn)
-          : db.transaction(async (tx) => {
-              const value = await fn(tx);
-              if (!(await ownsRun(tx))) throw notOwner('host transaction rolled back');
-              return value;
-            }),
+          ? inRolledBackTransaction(db, tracked(fn))
+          : db.transaction(
+              tracked(async (tx) => {
+                const value = await fn(tx);
+                if (!(await ownsRun(tx))) throw notOwner('host transaction rolled back');
+                return value;
+              }),
+            ),
       ...(map ? { map, mappingVersion } : {}),
     };
     return scope;

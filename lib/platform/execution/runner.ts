@@ -8,6 +8,7 @@ import type { Registry, RunResult } from '../contract';
 import { formatDuration, parseDuration } from '../duration';
 import {
   AttemptTimeoutError,
+  CancelledError,
   CircuitOpenError,
   classifyError,
   errorClassName,
@@ -980,21 +981,34 @@ async function runAttempt(
             redactor: scope.redactor,
           })
         : def.execute!(scope.ctx);
-    result = await withinTimeLimit(handling, limit.signal, deps.attemptTimeoutGraceMs ?? DEFAULT_ATTEMPT_TIMEOUT_GRACE_MS, () => {
-      scope?.retire();
-      // Its promise stays in this process: the worker's log says so, once.
-      console.error(
-        `[runner] run ${run.id} (${run.integration}) attempt ${number}: the handler ignored its time limit of ${formatDuration(limitMs)}; no longer waited for, still running in this process`,
-      );
-    });
+    result = await withinGrace(
+      handling,
+      { limit: limit.signal, control: params.control },
+      deps.attemptTimeoutGraceMs ?? DEFAULT_ATTEMPT_TIMEOUT_GRACE_MS,
+      async (why) => {
+        // Its promise stays in this process: the worker's log says so, once.
+        console.error(
+          `[runner] run ${run.id} (${run.integration}) attempt ${number}: the handler ignored ${why === 'cancelled' ? 'the run being cancelled' : `its time limit of ${formatDuration(limitMs)}`}; no longer waited for, still running in this process`,
+        );
+        for (const problem of (await scope?.retire()) ?? []) console.error(`[runner] ${problem}`);
+      },
+    );
     // A refused checkpoint fails the attempt even when the handler caught the error.
     if (scope.refused() !== undefined) failure = scope.refused();
     if (params.control.aborted && isCancelledError(params.control.reason) && params.control.reason.reason === 'cancelled') {
       failure = params.control.reason;
     }
   } catch (error) {
-    // The handler's own error, unless the signal it was aborted by says why it stopped.
-    failure = params.control.aborted ? params.control.reason : limit.signal.aborted && !isAbandoned(error) ? limit.signal.reason : error;
+    // The handler's own error, unless the signal it was aborted by says why it stopped (a cancel
+    // the handler did not stop for: said so).
+    failure =
+      error instanceof AbandonedCancelError
+        ? error
+        : params.control.aborted
+          ? params.control.reason
+          : limit.signal.aborted && !isAbandoned(error)
+            ? limit.signal.reason
+            : error;
     if (!params.control.aborted && !limit.signal.aborted && params.jobSignal?.aborted)
       failure = new Error(`the job's claim was lost (${errorMessage(params.jobSignal.reason)})`);
     scope?.log.error(`attempt ${number} failed: ${errorMessage(failure)}`, { errorClass: errorClassName(failure) });
@@ -1016,43 +1030,98 @@ function timeLimitMessage(number: number, limitMs: number): string {
   return `attempt ${number} exceeded its time limit of ${formatDuration(limitMs)} (the integration's attempt time limit): ctx.signal was aborted; a handler must return, or throw when ctx.signal aborts`;
 }
 
-/** The time limit's error once the platform stopped waiting for the handler (withinTimeLimit). */
+/** The time limit's error once the platform stopped waiting for the handler (withinGrace). */
 class AbandonedAttemptError extends AttemptTimeoutError {
   readonly abandoned = true;
 }
 
-function isAbandoned(error: unknown): error is AbandonedAttemptError {
-  return error instanceof AbandonedAttemptError;
+/**
+ * A cancel the handler did not stop for (withinGrace): the attempt and run are recorded cancelled
+ * with the operator's message and `note`, which says so.
+ */
+class AbandonedCancelError extends CancelledError {
+  readonly abandoned = true;
+  constructor(
+    message: string,
+    readonly note: string,
+  ) {
+    super(`${message}: ${note}`, 'cancelled');
+  }
+}
+
+function isAbandoned(error: unknown): error is AbandonedAttemptError | AbandonedCancelError {
+  return error instanceof AbandonedAttemptError || error instanceof AbandonedCancelError;
 }
 
 /**
- * The handler's outcome, unless it has not returned `graceMs` after its time limit aborted
- * `limit`: then the platform stops waiting for it (the attempt fails with the limit's error and
- * its turn is released) and `retire` is called so that nothing it writes later lands. Its promise
- * goes on in this process; what it returns or throws then is ignored.
+ * The handler's outcome, unless it has not returned `graceMs` after ctx.signal was aborted by its
+ * time limit (`limit`) or by an operator's cancel (`control` aborted with a CancelledError
+ * 'cancelled'): then the platform stops waiting for it. `retire` is awaited first (nothing the
+ * handler writes later lands, its host transactions are ended), then the attempt fails with the
+ * limit's error, or is cancelled, and its turn is released. Its promise goes on in this process;
+ * what it returns or throws then is ignored.
  */
-function withinTimeLimit<T>(handling: Promise<T>, limit: AbortSignal, graceMs: number, retire: () => void): Promise<T> {
+function withinGrace<T>(
+  handling: Promise<T>,
+  signals: { limit: AbortSignal; control: AbortSignal },
+  graceMs: number,
+  retire: (why: 'time limit' | 'cancelled') => Promise<void>,
+): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
-  let onLimit: (() => void) | undefined;
+  // Once the grace is over, what the handler does is ignored, even while it is being retired
+  // (ending its host transaction makes the statement it waits on fail).
+  let gaveUp = false;
+  const listeners: [AbortSignal, () => void][] = [];
+  const gone = `It did not return within ${formatDuration(graceMs)} after it`;
   const abandoned = new Promise<never>((_resolve, reject) => {
-    onLimit = () => {
+    const stopWaiting = (why: 'time limit' | 'cancelled', error: () => Error) => {
+      if (timer) return;
       timer = setTimeout(() => {
-        retire();
-        const reason = limit.reason as Error;
-        reject(
-          new AbandonedAttemptError(
-            `${reason.message}. It did not return within ${formatDuration(graceMs)} after it: the platform stopped waiting for it, and what it returns or writes later is ignored or refused`,
-          ),
-        );
+        gaveUp = true;
+        retire(why)
+          .catch(() => undefined)
+          .finally(() => reject(error()));
       }, graceMs);
     };
-    if (limit.aborted) onLimit();
-    else limit.addEventListener('abort', onLimit, { once: true });
+    const onLimit = () =>
+      stopWaiting(
+        'time limit',
+        () =>
+          new AbandonedAttemptError(
+            `${(signals.limit.reason as Error).message}. ${gone}: the platform stopped waiting for it, and what it returns or writes later is ignored or refused`,
+          ),
+      );
+    const onControl = () => {
+      const reason: unknown = signals.control.reason;
+      if (!isCancelledError(reason) || reason.reason !== 'cancelled') return;
+      stopWaiting(
+        'cancelled',
+        () =>
+          new AbandonedCancelError(
+            reason.message,
+            `ctx.signal was aborted but the handler did not stop within ${formatDuration(graceMs)}: the platform stopped waiting for it, and what it returns or writes later is ignored or refused`,
+          ),
+      );
+    };
+    for (const [signal, listener] of [
+      [signals.limit, onLimit],
+      [signals.control, onControl],
+    ] as const) {
+      if (signal.aborted) listener();
+      else {
+        signal.addEventListener('abort', listener, { once: true });
+        listeners.push([signal, listener]);
+      }
+    }
   });
-  handling.catch(() => {});
-  return Promise.race([handling, abandoned]).finally(() => {
+  const ignored = new Promise<never>(() => {});
+  const handled = handling.then(
+    (value) => (gaveUp ? ignored : value),
+    (error: unknown) => (gaveUp ? ignored : Promise.reject(error)),
+  );
+  return Promise.race([handled, abandoned]).finally(() => {
     clearTimeout(timer);
-    if (onLimit) limit.removeEventListener('abort', onLimit);
+    for (const [signal, listener] of listeners) signal.removeEventListener('abort', listener);
   });
 }
 
@@ -1301,17 +1370,26 @@ async function finishWithError(
   return deps.db.transaction(async (tx): Promise<RunJobOutcome> => {
     const locked = await lockRun(tx, run.id);
     if (locked.status === 'cancelled' || (classified.kind === 'cancelled' && classified.error.reason === 'cancelled')) {
+      // A handler that did not stop: the operator's message says so, on the attempt and the run.
+      const note = error instanceof AbandonedCancelError ? error.note : undefined;
+      const cancelMessage = note && locked.errorMessage ? storableText(`${locked.errorMessage}: ${note}`).slice(0, 4000) : undefined;
       if (
         !(await closeAttempt(tx, attemptId, {
           outcome: 'cancelled',
-          errorMessage: locked.errorMessage ?? message,
+          errorMessage: cancelMessage ?? locked.errorMessage ?? message,
           errorClass: 'Cancelled',
         }))
       )
         return 'abandoned';
       await tx
         .update(runs)
-        .set({ status: 'cancelled', finishedAt: sql`now()`, nextAttemptAt: null, ...plan })
+        .set({
+          status: 'cancelled',
+          finishedAt: sql`now()`,
+          nextAttemptAt: null,
+          ...plan,
+          ...(cancelMessage ? { errorMessage: cancelMessage } : {}),
+        })
         .where(eq(runs.id, run.id));
       await commitCheckpointAsCursor(tx, run);
       return 'cancelled';
