@@ -242,6 +242,8 @@ export async function createAttemptContext(
       throw error;
     }
   };
+  // The attempt's ctx.http, once built: the answers its handler left unread count as it ends.
+  let settleHttp: (() => Promise<void>) | undefined;
   const scope: AttemptScope = {
     ctx: undefined as unknown as IntegrationContext<unknown>,
     log,
@@ -261,14 +263,14 @@ export async function createAttemptContext(
       const d = takeDeferred();
       if (d) await writeAlone(d.json, d).catch(() => undefined);
       // The last progress and the last log lines, side by side: one round trip of waiting, not two.
-      await Promise.all([writeProgress(), log.close()]);
+      await Promise.all([writeProgress(), log.close(), settleHttp?.()]);
     },
     async closeHandingOverLogs() {
       if (progressTimer) clearTimeout(progressTimer);
       // As in close: a checkpoint still waiting for a request is written before the run can end.
       const d = takeDeferred();
       if (d) await writeAlone(d.json, d).catch(() => undefined);
-      const [, lines] = await Promise.all([writeProgress(), log.handOver()]);
+      const [, lines] = await Promise.all([writeProgress(), log.handOver(), settleHttp?.()]);
       return lines;
     },
   };
@@ -362,6 +364,7 @@ export async function createAttemptContext(
       redactor,
     });
 
+    settleHttp = http.settleUnread;
     scope.ctx = {
       settings,
       secrets: Object.freeze({ ...secrets }),

@@ -17,6 +17,14 @@ export interface BodyBounds {
   failed: (error: unknown) => Promise<Error> | Error;
   /** Called once when the body is done with: read to its end, failed, or cancelled. */
   settled: () => void;
+  /**
+   * Called once, and waited for before the read that found the end returns, when the body is done
+   * with and did not fail: read to its end, cancelled by its reader, refused as too large, or
+   * absent. Not called when a read failed (`failed` is). Its error fails that read. The caller
+   * counts the exchange a success here, not when the headers arrived: a server that sends its
+   * headers and then stalls fails the read, and that one exchange counts once, as a failure.
+   */
+  ended?: () => Promise<void> | void;
   /** Called before each read from the server; what it returns is called after the read. */
   watch?: () => () => void;
 }
@@ -36,6 +44,8 @@ export function boundedResponse(response: Response, bounds: BodyBounds): Respons
   };
   if (response.body === null || NULL_BODY_STATUSES.has(response.status)) {
     settle();
+    // Its caller, which is waiting for this response, is the one to look at how `ended` went.
+    Promise.resolve(bounds.ended?.()).catch(() => {});
     return response;
   }
   const reader = response.body.getReader();
@@ -45,6 +55,7 @@ export function boundedResponse(response: Response, bounds: BodyBounds): Respons
     {
       async pull(controller) {
         let error: Error | undefined;
+        let failedRead = false;
         try {
           if (received === 0 && declared > bounds.maxBytes) {
             error = bounds.tooLarge();
@@ -53,6 +64,7 @@ export function boundedResponse(response: Response, bounds: BodyBounds): Respons
             const chunk = await reader.read().finally(unwatch);
             if (chunk.done) {
               settle();
+              await bounds.ended?.();
               controller.close();
               return;
             }
@@ -63,14 +75,22 @@ export function boundedResponse(response: Response, bounds: BodyBounds): Respons
           // Too large: the rest is not read (the connection closes).
           reader.cancel(error).catch(() => {});
         } catch (readError) {
-          error = await bounds.failed(readError);
+          // The end was read but `ended` failed: that is the read's error.
+          if (done) error = readError as Error;
+          else {
+            failedRead = true;
+            error = await bounds.failed(readError);
+          }
         }
+        const endedAsWell = !done && !failedRead;
         settle();
+        if (endedAsWell) await Promise.resolve(bounds.ended?.()).catch(() => {});
         controller.error(error);
       },
       async cancel(reason) {
         settle();
         await reader.cancel(reason).catch(() => {});
+        await Promise.resolve(bounds.ended?.()).catch(() => {});
       },
     },
     { highWaterMark: 0 },

@@ -102,6 +102,8 @@ describe('shared circuit breaker', () => {
     status = 200;
     const response = await client().get(`${server.url}/recovered`);
     expect(response.status).toBe(200);
+    // A 2xx counts as a success once its body is done with (read here; see 'broken bodies' below).
+    expect(await response.json()).toEqual({ status: 200 });
     expect(await breaker()).toMatchObject({ state: 'closed', consecutiveFailures: 0, openUntil: null });
     const [closed] = await platformEvents(t.db, 'breaker.closed');
     expect(closed).toMatchObject({ breakerKey: 'erp', integrations: ['erp-export', 'erp-import'] });
@@ -197,6 +199,61 @@ describe('shared circuit breaker and broken bodies', () => {
     } finally {
       for (const res of stalled) res.destroy();
       await broken.close();
+    }
+  });
+
+  it('counts each 200 whose body stalls once, as a failure: N of them open the breaker at its threshold exactly, and a stalled trial re-opens it', async () => {
+    // The success was counted when the headers arrived, then the failure when the body timed out:
+    // the success reset the count each time, so a server that always stalls never opened the
+    // breaker (its count stuck at 1), and a stalled half-open trial closed it.
+    const stalled = new Set<import('node:http').ServerResponse>();
+    let stalling = true;
+    const api = await startTestServer((_req, res) => {
+      res.writeHead(200, { 'content-type': 'application/json' });
+      if (!stalling) return res.end('{"items":[]}');
+      stalled.add(res);
+      res.write('{"items":[');
+    });
+    try {
+      const key = 'erp-stalls';
+      const http = createHttpClient({
+        correlationId: 'c',
+        breaker: { db: t.db, boss, key, policy },
+        defaults: { retries: 0, timeoutMs: 300 },
+      });
+      const timedOut = `GET ${api.url}/page timed out after 300 ms`;
+      const stall = async () => {
+        const response = await http.get(`${api.url}/page`);
+        return response.json().catch((e: unknown) => e);
+      };
+      for (let i = 1; i < policy.failures; i++) {
+        expect(((await stall()) as Error).message).toBe(timedOut);
+        expect(await getBreaker(t.db, { key })).toMatchObject({ state: 'closed', consecutiveFailures: i, lastError: timedOut });
+      }
+      expect(((await stall()) as Error).message).toBe(timedOut);
+      expect(await getBreaker(t.db, { key })).toMatchObject({ state: 'open', consecutiveFailures: policy.failures });
+      const opened = (await platformEvents(t.db, 'breaker.opened')).filter((e) => e.breakerKey === key);
+      expect(opened).toHaveLength(1);
+      expect(isCircuitOpenError(await http.get(`${api.url}/page`).catch((e: unknown) => e))).toBe(true);
+
+      // The half-open trial stalls too: it re-opens the breaker, it does not close it.
+      await sleep(1_100);
+      expect(((await stall()) as Error).message).toBe(timedOut);
+      expect(await getBreaker(t.db, { key })).toMatchObject({ state: 'open', consecutiveFailures: policy.failures + 1 });
+      expect((await platformEvents(t.db, 'breaker.closed')).filter((e) => e.breakerKey === key)).toEqual([]);
+
+      // A trial whose body the handler never reads counts as a success when its next request
+      // leaves (it moved on): the breaker closes, and that request goes out.
+      await sleep(1_100);
+      stalling = false;
+      const unread = await http.get(`${api.url}/page`);
+      expect(unread.status).toBe(200);
+      expect(await getBreaker(t.db, { key })).toMatchObject({ state: 'half_open' });
+      expect(await (await http.get(`${api.url}/page`)).json()).toEqual({ items: [] });
+      expect(await getBreaker(t.db, { key })).toMatchObject({ state: 'closed', consecutiveFailures: 0 });
+    } finally {
+      for (const res of stalled) res.destroy();
+      await api.close();
     }
   });
 });

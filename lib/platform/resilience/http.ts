@@ -195,7 +195,17 @@ function bodyText(body: HttpRequestOptions['body']): string | undefined {
   return Buffer.from(body).toString('utf8');
 }
 
-export function createHttpClient(config: HttpClientConfig): HttpClient {
+/** The client, and what the attempt's context does with it as the attempt ends. */
+export interface AttemptHttpClient extends HttpClient {
+  /**
+   * Counts a success for each 2xx answer whose body the handler left unread (nor read to its end,
+   * nor cancelled): it moved on, so nothing says the server stalled. Each also is when the
+   * handler's next request leaves, or at the answer's timeout.
+   */
+  settleUnread(): Promise<void>;
+}
+
+export function createHttpClient(config: HttpClientConfig): AttemptHttpClient {
   const defaults = {
     timeoutMs: 30_000,
     retries: 2,
@@ -225,6 +235,13 @@ export function createHttpClient(config: HttpClientConfig): HttpClient {
     return value;
   };
 
+  // 2xx answers whose body is not done with and not being read: what counts each a success once
+  // the handler has moved on (settleUnread).
+  const unread = new Set<() => Promise<void>>();
+  const settleUnread = async () => {
+    await Promise.all([...unread].map((decide) => decide()));
+  };
+
   const throwIfCancelled = () => {
     if (config.signal?.aborted) throw config.signal.reason ?? new Error('aborted');
   };
@@ -235,7 +252,9 @@ export function createHttpClient(config: HttpClientConfig): HttpClient {
    * by status class. The timeout covers the whole exchange: redirects, headers and the body, until
    * the body is read to its end or cancelled (a server that sends its headers and then stalls or
    * drips fails the read, which the handler does after this returns, with the same TimeoutError).
-   * `bodyFailed` is told when the body read times out or breaks.
+   * `outcome` is told how the answer's body went: `failed` when its read times out or breaks,
+   * `ended` when it is done with otherwise (read to its end, cancelled, absent, or never read
+   * before the timeout: nobody was waiting for it, so nothing says the server stalled).
    */
   async function fetchOnce(
     method: string,
@@ -243,7 +262,7 @@ export function createHttpClient(config: HttpClientConfig): HttpClient {
     headers: Headers,
     body: HttpRequestOptions['body'],
     timeoutMs: number,
-    bodyFailed: (error: Error) => Promise<void>,
+    outcome: { failed: (error: Error) => Promise<void>; ended: (status: number) => Promise<void> },
   ) {
     const integration = config.integration ?? 'none';
     const count = (statusClassLabel: string) => platformMetrics().outboundRequests.inc({ integration, status_class: statusClassLabel });
@@ -251,9 +270,18 @@ export function createHttpClient(config: HttpClientConfig): HttpClient {
     throwIfCancelled();
     const exchange = new AbortController();
     let timedOut = false;
+    // The answer's status once its headers arrived, and whether its body is being read now.
+    let status: number | undefined;
+    let reading = false;
+    const unreadDecided = async () => {
+      if (reading || status === undefined) return;
+      unread.delete(unreadDecided);
+      await outcome.ended(status).catch(() => {});
+    };
     const timer = setTimeout(() => {
       timedOut = true;
       exchange.abort();
+      unreadDecided().catch(() => {});
     }, timeoutMs);
     // The attempt's cancellation aborts the exchange while it waits for the server (the headers, a
     // read of the body): listened to only then, so a body left unread holds no listener.
@@ -265,7 +293,10 @@ export function createHttpClient(config: HttpClientConfig): HttpClient {
       else signal.addEventListener('abort', cancel, { once: true });
       return () => signal.removeEventListener('abort', cancel);
     };
-    const settled = () => clearTimeout(timer);
+    const settled = () => {
+      clearTimeout(timer);
+      unread.delete(unreadDecided);
+    };
     const failure = (error: unknown): Error => {
       if (config.signal?.aborted) {
         count('cancelled');
@@ -294,6 +325,8 @@ export function createHttpClient(config: HttpClientConfig): HttpClient {
       } finally {
         unwatch();
       }
+      status = response.status;
+      if (response.ok) unread.add(unreadDecided);
       count(statusClass(response.status));
       span.setAttribute('http.response.status_code', response.status);
       if (response.status >= 500) span.setStatus({ code: SpanStatusCode.ERROR, message: `answered ${response.status}` });
@@ -305,11 +338,21 @@ export function createHttpClient(config: HttpClientConfig): HttpClient {
           ),
         failed: async (error) => {
           const failed = failure(error);
-          if (!isCancelledError(failed) && !config.signal?.aborted) await bodyFailed(failed);
+          // A read the attempt's cancellation cut short says nothing against the server.
+          if (!isCancelledError(failed) && !config.signal?.aborted) await outcome.failed(failed);
+          else await outcome.ended(response.status).catch(() => {});
           return failed;
         },
+        ended: () => outcome.ended(response.status),
         settled,
-        watch: watchCancel,
+        watch: () => {
+          reading = true;
+          const unwatch = watchCancel();
+          return () => {
+            reading = false;
+            unwatch();
+          };
+        },
       });
     });
   }
@@ -388,6 +431,9 @@ export function createHttpClient(config: HttpClientConfig): HttpClient {
     token?: string,
   ) {
     throwIfCancelled();
+    // The answers the handler left unread count before this request asks the breaker (a trial's
+    // success closes it first).
+    if (unread.size > 0) await settleUnread();
     const breaker = config.breaker;
     let permit: BreakerPermit | undefined;
     if (breaker) {
@@ -420,34 +466,33 @@ export function createHttpClient(config: HttpClientConfig): HttpClient {
     }
     const headers = new Headers(baseHeaders);
     if (token) headers.set('authorization', `Bearer ${token}`);
-    // A body that times out or breaks after the headers counts as the failure a timeout before them
-    // would have (unless the status already counted).
-    const bodyFailed = async (error: Error) => {
-      if (breaker && permit && !countsAsFailure(response.status)) {
-        await recordBreakerFailure(breaker.db, breaker.boss, { permit, policy: breaker.policy, error: redact(error.message) });
-      }
+    // One exchange, one outcome on the breaker: the first decided counts, the rest are ignored.
+    // A 2xx counts as a success only once its body is done with (fetchOnce's `ended`): a body
+    // that times out or breaks after the headers counts as the failure a timeout before them
+    // would have, and as nothing else. Any other status is decided by its headers.
+    let counted: Promise<void> | undefined;
+    const countFailure = (error: string) =>
+      breaker && permit
+        ? (counted ??= recordBreakerFailure(breaker.db, breaker.boss, { permit, policy: breaker.policy, error }))
+        : undefined;
+    const countSuccess = () => (breaker && permit ? (counted ??= recordBreakerSuccess(breaker.db, breaker.boss, { permit })) : undefined);
+    const outcome = {
+      failed: async (error: Error) => countFailure(redact(error.message)),
+      ended: async (status: number) => (status >= 200 && status < 300 ? countSuccess() : undefined),
     };
     let response: Response;
     try {
-      response = await fetchOnce(method, url, headers, body, timeoutMs, bodyFailed);
+      response = await fetchOnce(method, url, headers, body, timeoutMs, outcome);
     } catch (error) {
       // A cancelled request says nothing about the external system's health, nor does a refused redirect.
-      if (breaker && permit && !config.signal?.aborted && !isCancelledError(error) && !isPermanentError(error)) {
-        await recordBreakerFailure(breaker.db, breaker.boss, { permit, policy: breaker.policy, error: redact((error as Error).message) });
-      }
+      if (!config.signal?.aborted && !isCancelledError(error) && !isPermanentError(error))
+        await countFailure(redact((error as Error).message));
       throw error;
     }
-    if (breaker && permit) {
-      if (countsAsFailure(response.status)) {
-        await recordBreakerFailure(breaker.db, breaker.boss, {
-          permit,
-          policy: breaker.policy,
-          error: `${method} ${redact(url)} answered ${response.status}`,
-        });
-      } else {
-        await recordBreakerSuccess(breaker.db, breaker.boss, { permit });
-      }
-    }
+    if (countsAsFailure(response.status)) await countFailure(`${method} ${redact(url)} answered ${response.status}`);
+    else if (!response.ok) await countSuccess();
+    // A 2xx without a body was decided already (its end is its headers): that success counts before the response is handed over.
+    else await counted;
     if (!response.ok) {
       // Scrubbed before it is cut short, which could leave part of a secret (the response keeps the body as sent).
       // Only its start is read: an error page can be endless, or stall.
@@ -552,6 +597,7 @@ export function createHttpClient(config: HttpClientConfig): HttpClient {
       request(url, { ...options, method: name }) as Promise<OkResponse>;
 
   return {
+    settleUnread,
     request: request as HttpClient['request'],
     get: method('GET'),
     post: method('POST'),
