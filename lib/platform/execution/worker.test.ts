@@ -82,6 +82,35 @@ describe('a worker killed mid-attempt', () => {
   }, 120_000);
 });
 
+describe('a worker killed while the platform gives a handler that ignores its time limit its grace', () => {
+  it('leaves the run recoverable as before: another worker notices, and the run goes on with the same attempt number', async () => {
+    await survivor?.stop({ timeoutMs: 2_000 });
+    survivor = undefined;
+    // A minute of grace: the kill lands inside it, with ctx.signal aborted and the attempt still 'running'.
+    child = await spawnChildWorker(t.url, 'graceful', { EXPIRE_SECONDS: '600', ATTEMPT_GRACE_MS: '60000' });
+    const { runId } = await runNow(t.db, boss, { integration: 'ignores-limit', triggeredBy: 'ada' });
+    await waitFor('the time limit to abort ctx.signal', async () => server.requests.some((r) => r.path === '/aborted'), 30_000);
+    const [running] = await t.db.select().from(attempts).where(eq(attempts.runId, runId));
+    expect(running).toMatchObject({ number: 1, outcome: 'running', worker: 'graceful' });
+
+    await child.kill();
+    survivor = await startPlatformWorker({
+      db: t.db,
+      boss,
+      registry,
+      workerId: 'survivor',
+      options: { ...TEST_WORKER_OPTIONS, queue: { ...TEST_WORKER_OPTIONS.queue, expireInSeconds: 600 } },
+    });
+    const run = await waitForRun(t.db, runId, ['succeeded'], 40_000);
+    expect(run).toMatchObject({ attemptCount: 1, interruptions: 1, result: { summary: 'finished on attempt 1' } });
+    const rows = await t.db.select().from(attempts).where(eq(attempts.runId, runId)).orderBy(asc(attempts.startedAt));
+    expect(rows.map((a) => [a.number, a.outcome, a.worker, a.errorClass])).toEqual([
+      [1, 'interrupted', 'graceful', 'WorkerLost'],
+      [1, 'succeeded', 'survivor', null],
+    ]);
+  }, 120_000);
+});
+
 describe('a run that keeps killing its worker', () => {
   it('fails once its interruptions reach the cap, with reason interrupted and one run.failed', async () => {
     await survivor?.stop({ timeoutMs: 2_000 });
