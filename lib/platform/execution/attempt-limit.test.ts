@@ -133,8 +133,14 @@ describe('an attempt over its time limit', () => {
       [1, 'failed', 'AttemptTimeoutError'],
       [2, 'failed', 'AttemptTimeoutError'],
     ]);
-    // Ended at the limit, not after the grace.
-    for (const a of rows) expect(a.finishedAt!.getTime() - a.startedAt.getTime()).toBeLessThan(1_450);
+    // Ended at the limit, not after the grace: an attempt abandoned after the grace says the
+    // platform stopped waiting; these do not. (Their durations are not compared with a bound: a
+    // loaded machine stretches them past limit + grace without anything being wrong.) None ended
+    // before its limit.
+    for (const a of rows) {
+      expect(a.errorMessage).not.toMatch(/stopped waiting/);
+      expect(a.finishedAt!.getTime() - a.startedAt.getTime()).toBeGreaterThanOrEqual(1_000);
+    }
     const failed = (await platformEvents(t.db, 'run.failed')).filter((e) => e.runId === runId);
     expect(failed).toEqual([expect.objectContaining({ reason: 'retries_exhausted', errorClass: 'AttemptTimeoutError' })]);
   }, 60_000);
