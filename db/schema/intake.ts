@@ -52,6 +52,11 @@ export const webhookEvents = pgTable(
     dismissedAt: tstz('dismissed_at'),
     dismissedBy: text('dismissed_by'),
     dismissReason: text('dismiss_reason'),
+    /**
+     * When the handler refused it, until alerting has counted that refusal: a burst of refusals is
+     * announced by one queued job per integration, which counts (and clears) these when handled.
+     */
+    refusalUnannouncedAt: tstz('refusal_unannounced_at'),
   },
   (t) => [
     uniqueIndex('webhook_events_integration_event_id_unique').on(t.integration, t.eventId),
@@ -59,6 +64,9 @@ export const webhookEvents = pgTable(
       .on(t.integration, t.id)
       .where(sql`status = 'pending'`),
     index('webhook_events_received_idx').on(t.integration, t.receivedAt.desc(), t.id.desc()),
+    index('webhook_events_unannounced_idx')
+      .on(t.integration, t.id)
+      .where(sql`refusal_unannounced_at is not null`),
   ],
 );
 export type WebhookEvent = typeof webhookEvents.$inferSelect;

@@ -53,6 +53,7 @@ export const ZPlatformEvent = z.discriminatedUnion(
       count: z.number().int().min(1).optional(),
       eventIds: z.array(z.string().min(1)).max(FAILED_EVENT_IDS).optional(),
       runFailure: z.object({ attempts: z.number().int().min(0), error: z.string(), errorClass: z.string(), startedAt: isoTime }).optional(),
+      collect: z.literal(true).optional(),
     }),
     z.object({
       ...recovery,

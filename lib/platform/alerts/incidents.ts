@@ -4,6 +4,7 @@ import type { Database, DatabaseOrTransaction } from '../../../db/client';
 import { incidentRecoveries, incidents, type Incident } from '../../../db/schema';
 import { emitPlatformEvent, type PlatformEvent } from '../execution/events';
 import { txEventSender } from '../execution/queue';
+import { collectRefusals } from '../intake/refusals';
 import { isEventRunSql } from '../intake/waiting';
 import { raiseAlert } from './delivery';
 import {
@@ -416,10 +417,10 @@ export async function handlePlatformEvent(
   db: Database,
   params: { boss: PgBoss; event: PlatformEvent; appUrl: string; recoveryHoldSeconds?: number },
 ): Promise<IncidentChange[]> {
-  const { event, boss, appUrl } = params;
-  const at = new Date(event.at);
+  const { boss, appUrl } = params;
   const holdMs = Math.max(0, params.recoveryHoldSeconds ?? 0) * 1000;
   return db.transaction(async (tx) => {
+    let event = params.event;
     const changes: IncidentChange[] = [];
     const openingKind = OPENING_KIND[event.type];
     const closingKind = CLOSING_KIND[event.type];
@@ -437,6 +438,14 @@ export async function handlePlatformEvent(
             : []),
         ]),
       );
+    // A coalesced announcement of refused events: it counts every refusal not yet announced (under
+    // the incident lock), or none, when the job before it counted them already.
+    if (event.type === 'events.failed' && event.collect) {
+      const collected = await collectRefusals(tx, event);
+      if (!collected) return [{ change: 'none', integration: event.integration, kind: 'events_failed' }];
+      event = collected;
+    }
+    const at = new Date(event.at);
     for (const integration of integrationsOf(event)) {
       if (openingKind) {
         const failure = { integration, kind: openingKind, at, ...openingDetails(event) };

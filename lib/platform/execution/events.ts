@@ -62,6 +62,9 @@ export type PlatformEvent =
    * events an event run left when it failed for good (`runFailure`: one job for all of them, and
    * no run.failed beside it). They wait for a replay. `eventId`/`eventType` are the first event's;
    * `count` (default 1) how many were marked, `eventIds` the first few of them.
+   * `collect`: the job stands for every refusal of the integration not yet announced (events with
+   * refusal_unannounced_at set): a burst of refusals queues one such job (announceRefusals), and
+   * alerting counts them when it handles it; its own event fields are the latest refusal's.
    */
   | (EventBase & {
       type: 'events.failed';
@@ -73,6 +76,7 @@ export type PlatformEvent =
       count?: number;
       eventIds?: string[];
       runFailure?: { attempts: number; error: string; errorClass: string; startedAt: string };
+      collect?: true;
     })
   /**
    * None of the integration's events is failed any more: a run applied replayed failed events

@@ -1,7 +1,7 @@
 import type { Db as BossDb, PgBoss } from 'pg-boss';
 import type postgres from 'postgres';
 import { postgresClient, type DatabaseOrTransaction } from '../../../db/client';
-import { PLATFORM_EVENTS_QUEUE, type EventSender } from './events';
+import { PLATFORM_EVENT_JOB_OPTIONS, PLATFORM_EVENTS_QUEUE, type EventSender, type PlatformEvent } from './events';
 
 /**
  * The platform's pg-boss queues and how jobs are put on them.
@@ -127,6 +127,26 @@ export function txEventSender(boss: PgBoss, tx: DatabaseOrTransaction): EventSen
       return boss.send(queue, data, { ...(options ?? {}), db });
     },
   };
+}
+
+/**
+ * Announces a refused event to alerting, inside `tx` (which marked it failed and set its
+ * refusal_unannounced_at): ONE queued events.failed job per integration (pg-boss upsert by
+ * singletonKey: a job still waiting is edited, not doubled), marked `collect`, so a burst of 300
+ * refusals is one job, not 300. Alerting counts, when it handles the job, every refusal not yet
+ * announced; one arriving while the job is being handled (no longer waiting) queues the next job.
+ */
+export async function announceRefusal(
+  boss: PgBoss,
+  tx: DatabaseOrTransaction,
+  event: Extract<PlatformEvent, { type: 'events.failed' }>,
+): Promise<void> {
+  await ensurePlatformQueues(boss);
+  await boss.upsert(PLATFORM_EVENTS_QUEUE, { ...event, collect: true } satisfies PlatformEvent, {
+    ...PLATFORM_EVENT_JOB_OPTIONS,
+    singletonKey: `events.failed:${event.integration}`,
+    db: bossDb(tx),
+  });
 }
 
 /** Enqueues the job carrying a run's next attempt, inside `tx` (the run row is written in the same transaction). */

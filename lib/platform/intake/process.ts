@@ -6,7 +6,7 @@ import { webhookEvents, webhookOrdering, type Run, type WebhookEvent } from '../
 import type { EventsDeclaration, IncomingEvent, IntegrationContext, RunResult } from '../contract';
 import { classifyError, errorMessage, isCredentialsError } from '../errors';
 import { emitPlatformEvent } from '../execution/events';
-import { txEventSender } from '../execution/queue';
+import { announceRefusal, txEventSender } from '../execution/queue';
 import { linkTraceparents } from '../observability/tracing';
 import type { SecretRedactor } from '../redaction';
 import { inRolledBackTransaction } from '../resilience/dry-run';
@@ -29,7 +29,8 @@ import { failedOrReplayingFailed } from './waiting';
  * once or not at all. A PermanentError marks that batch 'failed' (replayable from the console) and
  * the stream goes on; any other error fails the attempt, which the run retries after its delays.
  * Each failed event is announced (events.failed, in the transaction that marks it) so alerting
- * opens or counts the integration's 'events_failed' incident; a run that applies replayed failed
+ * opens or counts the integration's 'events_failed' incident: a burst of refusals queues one job
+ * per integration, which counts every refusal not yet announced (announceRefusal); a run that applies replayed failed
  * events and leaves none failed nor waiting for a replay run announces events.cleared, which closes
  * it (so does dismissing the last failed event, intake/dismiss.ts).
  * A dry-run reads the same events and rolls every transaction back.
@@ -118,18 +119,20 @@ export async function applyPendingEvents(
           await lockFailedEvents(tx, integration);
           const marked = await tx
             .update(webhookEvents)
-            .set({ status: 'failed', outcome: message, runId: run.id, processedAt: sql`now()` })
+            .set({ status: 'failed', outcome: message, runId: run.id, processedAt: sql`now()`, refusalUnannouncedAt: sql`now()` })
             .where(and(inArray(webhookEvents.id, ids), eq(webhookEvents.status, 'pending')))
             .returning({ eventId: webhookEvents.eventId, eventType: webhookEvents.eventType });
           // Alerting makes one incident of a burst: the first failure alerts, the others are counted.
-          for (const e of marked) {
-            await emitPlatformEvent(txEventSender(boss, tx), {
+          // One queued job per integration stands for every refusal not yet announced (announceRefusal).
+          const [first] = marked;
+          if (first) {
+            await announceRefusal(boss, tx, {
               type: 'events.failed',
               at: new Date().toISOString(),
               integration,
               runId: run.id,
-              eventId: e.eventId,
-              eventType: e.eventType,
+              eventId: first.eventId,
+              eventType: first.eventType,
               reason: message,
               correlationId: run.correlationId,
             });
