@@ -10,10 +10,12 @@ import type { Keyring } from '../governance/crypto';
 import {
   ALERT_DELIVERY_DEAD_QUEUE,
   ALERT_DELIVERY_QUEUE,
+  DEFAULT_DELIVERY_CONCURRENCY,
   deliverAlert,
   ensureAlertQueues,
   giveUpDelivery,
   raiseAlert,
+  type DeliveryConcurrency,
   type DeliveryRetry,
 } from './delivery';
 import { parsePlatformEvent } from './event-schema';
@@ -33,6 +35,8 @@ export interface AlertingOptions {
   appUrl: string;
   /** Retries of each delivery job (default: 5, from 30 s, doubling; a try lost after 120 s). */
   deliveryRetry?: Partial<DeliveryRetry>;
+  /** Deliveries at once in this process: per channel and overall (default 2 and 6). */
+  deliveryConcurrency?: Partial<DeliveryConcurrency>;
   /** How often an idle worker looks for jobs, seconds (>= 0.5, default 2). */
   pollingIntervalSeconds?: number;
   /** Timeout of one send (HTTP request or SMTP session step), ms (default 10 000). */
@@ -89,35 +93,51 @@ export async function startAlerting(params: AlertingOptions): Promise<{ stop(): 
     },
   );
 
-  const deliveryWorker = await boss.work(
+  // Deliveries run side by side, one job per local worker: `overall` workers, and at most
+  // `perChannel` jobs of one channel (the job's group) at a time in this process (pg-boss's local
+  // group limit, exact: its global one counts the active jobs as it fetches, and let 5 of a channel
+  // through when several workers fetched at once). A slow or timing-out channel so holds its own
+  // slots only; the others go on. A worker done with a job fetches the next at once
+  // (wakeDeliveryWorkers) instead of after its poll: that job may have freed its channel's slot.
+  const concurrency = { ...DEFAULT_DELIVERY_CONCURRENCY, ...params.deliveryConcurrency };
+  const perChannel = Math.max(1, Math.floor(concurrency.perChannel));
+  let deliveryWorker = '';
+  const wakeDeliveryWorkers = () => {
+    for (const worker of boss.getWipData()) if (worker.workId === deliveryWorker) boss.notifyWorker(worker.id);
+  };
+  deliveryWorker = await boss.work(
     ALERT_DELIVERY_QUEUE,
     {
-      batchSize: 10,
+      batchSize: 1,
+      localConcurrency: Math.max(1, Math.floor(concurrency.overall)),
+      localGroupConcurrency: perChannel,
       includeMetadata: true,
       perJobResults: true,
       pollingIntervalSeconds: polling,
       notifyPollingIntervalSeconds: polling,
     },
-    async (jobs) =>
-      Promise.all(
-        jobs.map(async (job): Promise<JobResult> => {
-          try {
-            const result = await deliverAlert(db, {
-              keyring,
-              data: job.data,
-              retryCount: job.retryCount,
-              retryLimit: job.retryLimit,
-              timeoutMs: params.sendTimeoutMs,
-            });
-            if (result === 'delivered' || result === 'skipped') return { id: job.id, status: 'completed', output: { result } };
-            return { id: job.id, status: 'failed', output: { result } };
-          } catch (error) {
-            // Recording failed (database trouble): let pg-boss run the job again.
-            log(`delivery job ${job.id} could not be recorded, it will be retried: ${errorText(error)}`);
-            return { id: job.id, status: 'failed', output: { error: errorText(error) } };
-          }
-        }),
-      ),
+    async (jobs) => {
+      const results: JobResult[] = [];
+      for (const job of jobs) {
+        try {
+          const result = await deliverAlert(db, {
+            keyring,
+            data: job.data,
+            retryCount: job.retryCount,
+            retryLimit: job.retryLimit,
+            timeoutMs: params.sendTimeoutMs,
+          });
+          if (result === 'delivered' || result === 'skipped') results.push({ id: job.id, status: 'completed', output: { result } });
+          else results.push({ id: job.id, status: 'failed', output: { result } });
+        } catch (error) {
+          // Recording failed (database trouble): let pg-boss run the job again.
+          log(`delivery job ${job.id} could not be recorded, it will be retried: ${errorText(error)}`);
+          results.push({ id: job.id, status: 'failed', output: { error: errorText(error) } });
+        }
+      }
+      wakeDeliveryWorkers();
+      return results;
+    },
   );
 
   // Delivery jobs pg-boss gave up on: a last try lost with its worker still needs its final attempt.

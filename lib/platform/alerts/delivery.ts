@@ -154,7 +154,12 @@ export async function raiseAlert(
   await ensureAlertQueues(params.boss);
   const db = bossDb(tx);
   for (const channelId of channelIds) {
-    await params.boss.send(ALERT_DELIVERY_QUEUE, { alertId: alert.id, channelId } satisfies DeliveryJobData, { db });
+    // The channel is the job's group: the worker delivers at most a few at a time per channel
+    // (DeliveryConcurrency), so a slow channel does not hold the others.
+    await params.boss.send(ALERT_DELIVERY_QUEUE, { alertId: alert.id, channelId } satisfies DeliveryJobData, {
+      db,
+      group: { id: channelId },
+    });
   }
   return { alertId: alert.id, channelIds };
 }
@@ -170,6 +175,19 @@ export function alertStatus(channelIds: string[], finals: { channelId: string; s
 }
 
 export type DeliveryResult = 'delivered' | 'retry' | 'gave_up' | 'skipped';
+
+/**
+ * How many deliveries a worker process runs at once: per channel (the job's pg-boss group) and
+ * overall. Each channel's jobs start in the order they were queued, so a slow or timing-out channel
+ * takes its own slots, never the others'. Per process: N worker processes may have N times as many
+ * deliveries of one channel in hand.
+ */
+export interface DeliveryConcurrency {
+  perChannel: number;
+  overall: number;
+}
+
+export const DEFAULT_DELIVERY_CONCURRENCY: DeliveryConcurrency = { perChannel: 2, overall: 6 };
 
 /**
  * One attempt of one delivery job: sends, records the attempt, settles the alert when this was

@@ -37,6 +37,12 @@ export interface HttpReceiver {
   script(path: string, statuses: number[]): void;
   /** Every request to `path` gets this status. */
   always(path: string, status: number): void;
+  /** Requests to `path` are answered after `ms` (a slow receiver). */
+  slow(path: string, ms: number): void;
+  /** Answers to `path` carry this Retry-After header. */
+  retryAfter(path: string, value: string): void;
+  /** The most requests to `path` it had in hand at once. */
+  maxConcurrent(path: string): number;
   on(path: string): RecordedRequest[];
   close(): Promise<void>;
 }
@@ -45,6 +51,10 @@ export async function startHttpReceiver(options: HttpReceiverOptions = {}): Prom
   const requests: RecordedRequest[] = [];
   const scripts = new Map<string, number[]>();
   const fixed = new Map<string, number>();
+  const delays = new Map<string, number>();
+  const retryAfters = new Map<string, string>();
+  const inHand = new Map<string, number>();
+  const most = new Map<string, number>();
   const server = createServer((req, res) => {
     const chunks: Buffer[] = [];
     req.on('data', (c: Buffer) => chunks.push(c));
@@ -77,8 +87,18 @@ export async function startHttpReceiver(options: HttpReceiverOptions = {}): Prom
         return;
       }
       const status = fixed.get(path) ?? scripts.get(path)?.shift() ?? 200;
-      res.writeHead(status, { 'content-type': 'text/plain' });
-      res.end(status < 300 ? 'ok' : `receiver says no (${status})`);
+      const now = (inHand.get(path) ?? 0) + 1;
+      inHand.set(path, now);
+      most.set(path, Math.max(most.get(path) ?? 0, now));
+      const answer = () => {
+        inHand.set(path, (inHand.get(path) ?? 1) - 1);
+        const retryAfter = retryAfters.get(path);
+        res.writeHead(status, { 'content-type': 'text/plain', ...(retryAfter !== undefined ? { 'retry-after': retryAfter } : {}) });
+        res.end(status < 300 ? 'ok' : `receiver says no (${status})`);
+      };
+      const delay = delays.get(path);
+      if (delay) setTimeout(answer, delay);
+      else answer();
     });
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
@@ -88,6 +108,9 @@ export async function startHttpReceiver(options: HttpReceiverOptions = {}): Prom
     requests,
     script: (path, statuses) => void scripts.set(path, [...statuses]),
     always: (path, status) => void fixed.set(path, status),
+    slow: (path, ms) => void delays.set(path, ms),
+    retryAfter: (path, value) => void retryAfters.set(path, value),
+    maxConcurrent: (path) => most.get(path) ?? 0,
     on: (path) => requests.filter((r) => r.path === path),
     close: () =>
       new Promise<void>((resolve) => {
