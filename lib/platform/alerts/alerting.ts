@@ -11,10 +11,11 @@ import {
   ALERT_DELIVERY_DEAD_QUEUE,
   ALERT_DELIVERY_QUEUE,
   DEFAULT_DELIVERY_CONCURRENCY,
-  deliverAlert,
+  deliverAlertAttempt,
   ensureAlertQueues,
   giveUpDelivery,
   raiseAlert,
+  retryNoSoonerThan,
   type DeliveryConcurrency,
   type DeliveryRetry,
 } from './delivery';
@@ -120,7 +121,7 @@ export async function startAlerting(params: AlertingOptions): Promise<{ stop(): 
       const results: JobResult[] = [];
       for (const job of jobs) {
         try {
-          const result = await deliverAlert(db, {
+          const { result, retryAfterSeconds } = await deliverAlertAttempt(db, {
             keyring,
             data: job.data,
             retryCount: job.retryCount,
@@ -128,7 +129,10 @@ export async function startAlerting(params: AlertingOptions): Promise<{ stop(): 
             timeoutMs: params.sendTimeoutMs,
           });
           if (result === 'delivered' || result === 'skipped') results.push({ id: job.id, status: 'completed', output: { result } });
-          else results.push({ id: job.id, status: 'failed', output: { result } });
+          else if (result === 'retry' && retryAfterSeconds !== undefined) {
+            await retryNoSoonerThan(db, boss, { id: job.id, retryCount: job.retryCount }, { result, retryAfterSeconds }, retryAfterSeconds);
+            results.push({ id: job.id, status: 'settled' });
+          } else results.push({ id: job.id, status: 'failed', output: { result } });
         } catch (error) {
           // Recording failed (database trouble): let pg-boss run the job again.
           log(`delivery job ${job.id} could not be recorded, it will be retried: ${errorText(error)}`);

@@ -1,6 +1,6 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
-import { asc, eq } from 'drizzle-orm';
+import { asc, eq, sql } from 'drizzle-orm';
 import type { PgBoss } from 'pg-boss';
 import { SMTPServer } from 'smtp-server';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -12,12 +12,15 @@ import { PLATFORM_EVENTS_QUEUE, type PlatformEvent } from '../execution/events';
 import { keyringFrom } from '../governance/crypto';
 import { startAlerting } from './alerting';
 import { createChannel, getChannel, updateChannel } from './channels';
+import { ALERT_DELIVERY_QUEUE } from './delivery';
 import { startHttpReceiver, type HttpReceiver } from './test-receivers';
 
 /**
  * Delivery against receivers that misbehave the way real ones do, with the real alerting worker:
- * one that accepts the connection and never answers, an SMTP server that refuses the recipient,
- * and channels an admin edits or disables while a delivery waits for its retry.
+ * one that accepts the connection and never answers, an SMTP server that refuses the recipient
+ * (final at once), a webhook refusing the request (4xx: final at once) or asking to wait
+ * (Retry-After on 429/503: the next try waits that long, at most an hour), and channels an admin
+ * edits or disables while a delivery waits for its retry.
  */
 
 const keyring = keyringFrom({ key: randomBytes(32).toString('base64'), keyId: 'k1' });
@@ -128,7 +131,7 @@ describe('delivery faults', () => {
     expect(Date.now() - started).toBeLessThan(25_000);
   });
 
-  it('records an SMTP server refusing the recipient with its reply code and words', async () => {
+  it('records an SMTP server refusing the recipient with its reply code and words, final at once (5xx is permanent)', async () => {
     const id = await channel({
       name: 'refused-mail',
       type: 'email',
@@ -141,17 +144,88 @@ describe('delivery faults', () => {
     const alert = await settled('smtp-int');
     expect(alert.status).toBe('undelivered');
     const attempts = await deliveriesOf(alert.id);
-    expect(attempts).toHaveLength(3);
-    for (const d of attempts) {
-      expect(d.responseCode).toBe(550);
-      expect(d.error).toContain(`SMTP delivery to 127.0.0.1:${refusing.port} failed`);
-      expect(d.error).toContain('Recipient address rejected');
-    }
+    // No retry: the server said no for good, another try would get the same answer.
+    expect(attempts.map((d) => [d.attempt, d.status, d.responseCode, d.final])).toEqual([[1, 'failed', 550, true]]);
+    expect(attempts[0].error).toContain(`SMTP delivery to 127.0.0.1:${refusing.port} failed`);
+    expect(attempts[0].error).toContain('Recipient address rejected');
+    expect(attempts[0].error).toMatch(/; not retried: SMTP 550 is a permanent rejection$/);
+  });
+
+  it('gives up at once on a webhook answering a 4xx other than 408 and 429, saying why', async () => {
+    const id = await channel({ name: 'gone', type: 'webhook', url: `${http.url}/gone`, enabled: true });
+    http.always('/gone', 404);
+    await raise('gone-int', [id]);
+    const alert = await settled('gone-int');
+    expect(alert.status).toBe('undelivered');
+    const attempts = await deliveriesOf(alert.id);
+    expect(attempts.map((d) => [d.attempt, d.status, d.responseCode, d.final])).toEqual([[1, 'failed', 404, true]]);
+    expect(attempts[0].error).toBe(
+      'receiver answered HTTP 404 Not Found: receiver says no (404); not retried: HTTP 404 is the receiver refusing this request, a retry would get the same answer',
+    );
+    expect(http.on('/gone')).toHaveLength(1);
+  });
+
+  it('retries a 408 and a 429 like any failure', async () => {
+    const id = await channel({ name: 'busy', type: 'webhook', url: `${http.url}/busy`, enabled: true });
+    http.script('/busy', [408, 429]);
+    await raise('busy-int', [id]);
+    const alert = await settled('busy-int');
+    expect(alert.status).toBe('delivered');
+    expect((await deliveriesOf(alert.id)).map((d) => [d.attempt, d.status, d.responseCode, d.final])).toEqual([
+      [1, 'failed', 408, false],
+      [2, 'failed', 429, false],
+      [3, 'delivered', 200, true],
+    ]);
+  });
+
+  it('waits at least the Retry-After of a 429 before the next try, not the configured 2 s', async () => {
+    const id = await channel({ name: 'rate-limited', type: 'webhook', url: `${http.url}/limited`, enabled: true });
+    http.script('/limited', [429]);
+    http.retryAfter('/limited', '5');
+    await raise('limited-int', [id]);
+    const alert = await settled('limited-int');
+    expect(alert.status).toBe('delivered');
+    const tries = http.on('/limited');
+    expect(tries).toHaveLength(2);
+    const waited = tries[1].at - tries[0].at;
+    expect(waited).toBeGreaterThanOrEqual(4_900);
+    const attempts = await deliveriesOf(alert.id);
+    expect(attempts[0]).toMatchObject({ status: 'failed', responseCode: 429, final: false });
+    expect(attempts[0].error).toBe(
+      'receiver answered HTTP 429 Too Many Requests: receiver says no (429); the receiver asked to wait 5 s (Retry-After): the next try waits at least that long',
+    );
+  });
+
+  it('caps a 503 Retry-After at an hour', async () => {
+    const id = await channel({ name: 'maintenance', type: 'webhook', url: `${http.url}/maintenance`, enabled: true });
+    http.always('/maintenance', 503);
+    http.retryAfter('/maintenance', new Date(Date.now() + 3 * 86_400_000).toUTCString());
+    const raisedAt = Date.now();
+    await raise('maintenance-int', [id]);
+    const [attempt] = await waitFor('the first attempt', async () => {
+      const a = await alertOf('maintenance-int');
+      const rows = a ? await deliveriesOf(a.id) : [];
+      return rows.length ? rows : undefined;
+    });
+    expect(attempt.error).toMatch(
+      /^receiver answered HTTP 503 Service Unavailable: receiver says no \(503\); the receiver asked to wait 3600 s \(Retry-After 259(19\d|200) s, capped\): the next try waits at least that long$/,
+    );
+    const job = await waitFor('its retry to be scheduled', async () => {
+      const [row] = await t.db.execute<{ state: string; start_after: Date }>(
+        sql`select state, start_after from pgboss.job where name = ${ALERT_DELIVERY_QUEUE} and data->>'channelId' = ${id}`,
+      );
+      return row?.state === 'retry' ? row : undefined;
+    });
+    const wait = new Date(job.start_after).getTime() - raisedAt;
+    expect(wait).toBeGreaterThan(3_500_000);
+    expect(wait).toBeLessThan(3_700_000);
+    expect(http.on('/maintenance')).toHaveLength(1);
   });
 
   it('delivers a waiting retry to the URL an admin corrected meanwhile', async () => {
     const id = await channel({ name: 'fixed-later', type: 'webhook', url: `${http.url}/wrong`, enabled: true });
-    http.always('/wrong', 404);
+    // A proxy in front of nothing: 502 is retried (a 404 would be final at once, see above).
+    http.always('/wrong', 502);
     await raise('fix-int', [id]);
     await waitFor('a first failed attempt', async () => {
       const a = await alertOf('fix-int');

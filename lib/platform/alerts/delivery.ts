@@ -189,25 +189,45 @@ export interface DeliveryConcurrency {
 
 export const DEFAULT_DELIVERY_CONCURRENCY: DeliveryConcurrency = { perChannel: 2, overall: 6 };
 
+/** The longest a receiver's Retry-After may hold a delivery's next try. */
+export const MAX_RETRY_AFTER_SECONDS = 3600;
+
+interface DeliveryParams {
+  keyring: Keyring;
+  data: unknown;
+  retryCount: number;
+  retryLimit: number;
+  timeoutMs?: number;
+}
+
 /**
  * One attempt of one delivery job: sends, records the attempt, settles the alert when this was
  * the channel's final attempt. 'retry' means pg-boss should run the job again.
  */
-export async function deliverAlert(
+export async function deliverAlert(db: Database, params: DeliveryParams): Promise<DeliveryResult> {
+  return (await deliverAlertAttempt(db, params)).result;
+}
+
+/**
+ * deliverAlert, and for a 'retry' the receiver asked to wait for (Retry-After on a 429 or 503),
+ * how long the next try must wait at least: seconds, capped at MAX_RETRY_AFTER_SECONDS.
+ */
+export async function deliverAlertAttempt(
   db: Database,
-  params: { keyring: Keyring; data: unknown; retryCount: number; retryLimit: number; timeoutMs?: number },
-): Promise<DeliveryResult> {
+  params: DeliveryParams,
+): Promise<{ result: DeliveryResult; retryAfterSeconds?: number }> {
+  const result = (value: DeliveryResult) => ({ result: value });
   const parsed = ZDeliveryJob.safeParse(params.data);
-  if (!parsed.success) return 'skipped';
+  if (!parsed.success) return result('skipped');
   const { alertId, channelId } = parsed.data;
   const [alert] = await db.select().from(alerts).where(eq(alerts.id, alertId));
-  if (!alert) return 'skipped';
+  if (!alert) return result('skipped');
   const [done] = await db
     .select({ id: alertDeliveries.id })
     .from(alertDeliveries)
     .where(and(eq(alertDeliveries.alertId, alertId), eq(alertDeliveries.channelId, channelId), eq(alertDeliveries.final, true)))
     .limit(1);
-  if (done) return 'skipped';
+  if (done) return result('skipped');
   if (params.retryCount > 0) await noteLostTry(db, { alertId, channelId, attempt: params.retryCount });
 
   // A channel disabled after the alert was raised gets nothing more (a test alert still goes: it is
@@ -228,24 +248,62 @@ export async function deliverAlert(
       error: `not sent: channel '${state.name}' is disabled (last changed by ${state.updatedBy} at ${state.updatedAt.toISOString()})`,
     };
     await recordAttempt(db, { alertId, channelId, attempt: params.retryCount + 1, outcome, final: true });
-    return 'gave_up';
+    return result('gave_up');
   }
 
   let outcome: SendOutcome;
   let channelType = 'unknown';
   try {
     const target = await channelTarget(db, { id: channelId, keyring: params.keyring });
-    if (!target) return 'skipped';
+    if (!target) return result('skipped');
     channelType = target.type;
     outcome = await sendToChannel(target, alert.body, { alertId, timeoutMs: params.timeoutMs });
   } catch (error) {
     outcome = { ok: false, responseCode: null, error: `could not send: ${error instanceof Error ? error.message : String(error)}` };
   }
-  const final = outcome.ok || params.retryCount >= params.retryLimit;
+  const lastTry = params.retryCount >= params.retryLimit;
+  // A failure no retry can mend (the receiver refused the request, or the SMTP server rejected the
+  // message for good) is final at once, and says why it was not retried.
+  const refused = !outcome.ok && outcome.permanent !== undefined;
+  const final = outcome.ok || refused || lastTry;
+  let retryAfterSeconds: number | undefined;
+  if (refused && !lastTry) {
+    outcome = { ...outcome, error: `${outcome.error}; not retried: ${outcome.permanent}` };
+  } else if (!final && outcome.retryAfterSeconds !== undefined) {
+    retryAfterSeconds = Math.min(outcome.retryAfterSeconds, MAX_RETRY_AFTER_SECONDS);
+    outcome = {
+      ...outcome,
+      error: `${outcome.error}; the receiver asked to wait ${retryAfterSeconds} s (Retry-After${outcome.retryAfterSeconds > MAX_RETRY_AFTER_SECONDS ? ` ${outcome.retryAfterSeconds} s, capped` : ''}): the next try waits at least that long`,
+    };
+  }
   await recordAttempt(db, { alertId, channelId, attempt: params.retryCount + 1, outcome, final });
   platformMetrics().alertDeliveries.inc({ channel_type: channelType, outcome: outcome.ok ? 'delivered' : final ? 'gave_up' : 'failed' });
-  if (outcome.ok) return 'delivered';
-  return final ? 'gave_up' : 'retry';
+  if (outcome.ok) return result('delivered');
+  if (final) return result('gave_up');
+  return retryAfterSeconds === undefined ? result('retry') : { result: 'retry', retryAfterSeconds };
+}
+
+/**
+ * Fails a delivery job's try (pg-boss schedules its retry by the queue's delay and backoff) and
+ * holds that retry at least `seconds` from now: the receiver's Retry-After, when it asks for longer
+ * than the configured delay. One transaction; the fail is fenced on this try (`retryCount`).
+ */
+export async function retryNoSoonerThan(
+  db: Database,
+  boss: PgBoss,
+  job: { id: string; retryCount: number },
+  output: object,
+  seconds: number,
+): Promise<void> {
+  const notBefore = new Date(Date.now() + seconds * 1000);
+  await db.transaction(async (tx) => {
+    const bdb = bossDb(tx);
+    await boss.fail(ALERT_DELIVERY_QUEUE, job, output, { db: bdb });
+    const retry = await boss.getJobById(ALERT_DELIVERY_QUEUE, job.id, { db: bdb });
+    if (retry?.state === 'retry' && new Date(retry.startAfter).getTime() < notBefore.getTime()) {
+      await boss.update(ALERT_DELIVERY_QUEUE, undefined, { id: job.id, startAfter: notBefore, db: bdb });
+    }
+  });
 }
 
 /**

@@ -4,7 +4,7 @@ import { Webhook } from 'standardwebhooks';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runFailedMessage, standardWebhooksSecret, testMessage } from './messages';
 import { decodeQuotedPrintable, startHttpReceiver, startSmtpReceiver, type HttpReceiver, type SmtpReceiver } from './test-receivers';
-import { sendToChannel } from './transports';
+import { parseRetryAfter, sendToChannel } from './transports';
 
 const message = runFailedMessage({
   incidentId: '5d7f3f0e-41c8-4a55-9d43-3a0f0c1b2a10',
@@ -189,5 +189,18 @@ describe('alert transports', () => {
     expect(outcome.responseCode).toBe(535);
     expect(outcome.error).toMatch(/^SMTP delivery to 127\.0\.0\.1:\d+ failed \(EAUTH\)/);
     expect(outcome.error).not.toContain('wrong-password');
+  });
+});
+
+describe('parseRetryAfter', () => {
+  const now = Date.parse('2026-12-04T12:00:00.000Z');
+  it('reads delay-seconds and an HTTP-date, never negative, and nothing else', () => {
+    expect(parseRetryAfter('120', now)).toBe(120);
+    expect(parseRetryAfter(' 0 ', now)).toBe(0);
+    expect(parseRetryAfter('Fri, 04 Dec 2026 12:01:30 GMT', now)).toBe(90);
+    expect(parseRetryAfter('Fri, 04 Dec 2026 11:00:00 GMT', now)).toBe(0);
+    expect(parseRetryAfter(null, now)).toBeUndefined();
+    expect(parseRetryAfter('soon', now)).toBeUndefined();
+    expect(parseRetryAfter('-5', now)).toBeUndefined();
   });
 });

@@ -14,6 +14,27 @@ export interface SendOutcome {
   /** HTTP status, or the SMTP reply code. */
   responseCode: number | null;
   error: string | null;
+  /** A 429 or 503 with Retry-After: how long the receiver asked to wait, seconds (uncapped). */
+  retryAfterSeconds?: number;
+  /**
+   * Why no retry can succeed, when none can: an HTTP 4xx other than 408 and 429 (the receiver
+   * refuses this request: wrong URL, bad signature, gone), a permanent SMTP rejection (5xx).
+   */
+  permanent?: string;
+}
+
+/**
+ * Retry-After (RFC 9110): delay-seconds, or an HTTP-date; seconds from `now`, never negative.
+ * Undefined when absent or unreadable.
+ */
+export function parseRetryAfter(value: string | null, now = Date.now()): number | undefined {
+  if (value === null) return undefined;
+  const text = value.trim();
+  if (/^\d+$/.test(text)) return Number.parseInt(text, 10);
+  // An HTTP-date names its day and month ("Fri, 04 Dec 2026 12:00:00 GMT"); Date.parse reads "-5" too.
+  const at = /[a-z]/i.test(text) ? Date.parse(text) : Number.NaN;
+  if (Number.isNaN(at)) return undefined;
+  return Math.max(0, Math.ceil((at - now) / 1000));
 }
 
 export interface SendOptions {
@@ -46,10 +67,15 @@ async function postJson(url: string, body: string, headers: Record<string, strin
   const text = await response.text().catch(() => '');
   if (response.ok) return { ok: true, responseCode: response.status, error: null };
   const detail = shortError(text, 200);
+  const status = response.status;
+  const retryAfterSeconds = status === 429 || status === 503 ? parseRetryAfter(response.headers.get('retry-after')) : undefined;
+  const refused = status >= 400 && status < 500 && status !== 408 && status !== 429;
   return {
     ok: false,
-    responseCode: response.status,
-    error: `receiver answered HTTP ${response.status}${response.statusText ? ` ${response.statusText}` : ''}${detail ? `: ${detail}` : ''}`,
+    responseCode: status,
+    error: `receiver answered HTTP ${status}${response.statusText ? ` ${response.statusText}` : ''}${detail ? `: ${detail}` : ''}`,
+    ...(retryAfterSeconds !== undefined ? { retryAfterSeconds } : {}),
+    ...(refused ? { permanent: `HTTP ${status} is the receiver refusing this request, a retry would get the same answer` } : {}),
   };
 }
 
@@ -81,10 +107,14 @@ async function sendEmail(
   } catch (error) {
     const e = error as { responseCode?: number; response?: string; code?: string; message?: string };
     const detail = shortError(e.response ?? e.message ?? String(error), 300);
+    const code = typeof e.responseCode === 'number' ? e.responseCode : null;
     return {
       ok: false,
-      responseCode: typeof e.responseCode === 'number' ? e.responseCode : null,
+      responseCode: code,
       error: `SMTP delivery to ${target.smtp.host}:${target.smtp.port} failed${e.code ? ` (${e.code})` : ''}: ${detail}`,
+      // 5xx is the server's permanent refusal (unknown recipient, relaying denied, bad login); 4xx
+      // (mailbox busy, greylisting) and network failures are worth another try.
+      ...(code !== null && code >= 500 && code < 600 ? { permanent: `SMTP ${code} is a permanent rejection` } : {}),
     };
   } finally {
     transport.close();

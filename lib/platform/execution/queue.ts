@@ -111,9 +111,15 @@ export function bossDb(tx: DatabaseOrTransaction): BossDb {
   };
 }
 
-/** A pg-boss array parameter as a PostgreSQL array literal (its statements cast them: `$2::uuid[]`). */
+/**
+ * A pg-boss array parameter as a PostgreSQL array literal (its statements cast them: `$2::uuid[]`);
+ * an object (a job's failure output, which pg-boss hands over unserialised) as its JSON, as pg does.
+ */
 export function arrayParameter(value: unknown): unknown {
   if (value === undefined) return null;
+  if (value !== null && typeof value === 'object' && !Array.isArray(value) && !(value instanceof Date) && !ArrayBuffer.isView(value)) {
+    return JSON.stringify(value);
+  }
   if (!Array.isArray(value)) return value;
   return `{${value.map((item) => (item === null ? 'NULL' : `"${String(item).replaceAll('\\', '\\\\').replaceAll('"', '\\"')}"`)).join(',')}}`;
 }
