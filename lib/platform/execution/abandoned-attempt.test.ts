@@ -1,9 +1,8 @@
-import { asc, eq, sql } from 'drizzle-orm';
+import { sql } from 'drizzle-orm';
 import postgres from 'postgres';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { z } from 'zod';
-import { attempts, runs } from '../../../db/schema';
-import { startTestPlatform, TEST_WORKER_OPTIONS, waitFor, type TestPlatform } from '../../../test/fixtures/platform';
+import { runQueries, startTestPlatform, TEST_WORKER_OPTIONS, waitFor, type TestPlatform } from '../../../test/fixtures/platform';
 import { defineIntegration, type IntegrationDefinition } from '../contract';
 import { cancelRun, runNow } from '../triggers/triggers';
 
@@ -72,22 +71,13 @@ afterAll(async () => {
   await p?.stop();
 });
 
-const runRow = async (id: string) => (await p.t.db.select().from(runs).where(eq(runs.id, id)))[0];
-const attemptRows = (runId: string) => p.t.db.select().from(attempts).where(eq(attempts.runId, runId)).orderBy(asc(attempts.number));
-const finished = (runId: string, timeoutMs = 30_000) =>
-  waitFor(
-    `run ${runId} to finish`,
-    async () => {
-      const run = await runRow(runId);
-      return run.finishedAt && ['succeeded', 'failed', 'cancelled'].includes(run.status) ? run : undefined;
-    },
-    timeoutMs,
-  );
 const hostLog = async () => (await p.t.db.execute<{ note: string }>(sql`select note from host_log order by id`)).map((r) => r.note);
 /** The sessions still running a statement or a transaction of `runId`'s handler. */
 const sessionsOf = async (runId: string) =>
   p.t.db.execute<{ pid: number }>(sql`
     select pid from pg_stat_activity where pid <> pg_backend_pid() and xact_start is not null and query like ${`%${runId}%`}`);
+
+const { attemptRows, finished } = runQueries(() => p.t.db);
 
 describe('an attempt the platform stopped waiting for', () => {
   for (const how of ['hang', 'sleep'] as const) {

@@ -1,9 +1,9 @@
 import { randomBytes } from 'node:crypto';
-import { asc, eq } from 'drizzle-orm';
+import { eq } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
-import { attempts, integrations, runs } from '../../../db/schema';
-import { sleep, startTestPlatform, TEST_WORKER_OPTIONS, waitFor, type TestPlatform } from '../../../test/fixtures/platform';
+import { integrations } from '../../../db/schema';
+import { runQueries, sleep, startTestPlatform, TEST_WORKER_OPTIONS, type TestPlatform } from '../../../test/fixtures/platform';
 import { defineIntegration, type IntegrationDefinition } from '../contract';
 import { updateIntegrationConfig } from '../governance/config';
 import { keyringFrom } from '../governance/crypto';
@@ -64,18 +64,7 @@ async function setLimit(value: string): Promise<void> {
   expect(result).toMatchObject({ ok: true, changed: ['attemptTimeout'] });
 }
 
-const runRow = async (id: string) => (await p.t.db.select().from(runs).where(eq(runs.id, id)))[0];
-const attemptRows = (runId: string) =>
-  p.t.db.select().from(attempts).where(eq(attempts.runId, runId)).orderBy(asc(attempts.number), asc(attempts.startedAt));
-const finished = (runId: string, timeoutMs = 30_000) =>
-  waitFor(
-    `run ${runId} to finish`,
-    async () => {
-      const run = await runRow(runId);
-      return run.finishedAt && ['succeeded', 'failed', 'cancelled'].includes(run.status) ? run : undefined;
-    },
-    timeoutMs,
-  );
+const { attemptRows, finished } = runQueries(() => p.t.db);
 
 describe("an integration's edited time limit", () => {
   it('is filled from the code when the integration is registered: 1h when the code sets none', async () => {

@@ -1,8 +1,15 @@
-import { asc, eq, sql } from 'drizzle-orm';
+import { eq, sql } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
-import { attemptLogs, attempts, runs } from '../../../db/schema';
-import { platformEvents, startTestPlatform, TEST_WORKER_OPTIONS, waitFor, type TestPlatform } from '../../../test/fixtures/platform';
+import { attemptLogs } from '../../../db/schema';
+import {
+  platformEvents,
+  runQueries,
+  startTestPlatform,
+  TEST_WORKER_OPTIONS,
+  waitFor,
+  type TestPlatform,
+} from '../../../test/fixtures/platform';
 import { defineIntegration, type IntegrationDefinition } from '../contract';
 import { runNow } from '../triggers/triggers';
 
@@ -70,18 +77,7 @@ afterAll(async () => {
   await p?.stop();
 });
 
-const runRow = async (id: string) => (await p.t.db.select().from(runs).where(eq(runs.id, id)))[0];
-const attemptRows = (runId: string) =>
-  p.t.db.select().from(attempts).where(eq(attempts.runId, runId)).orderBy(asc(attempts.number), asc(attempts.startedAt));
-const finished = (runId: string, timeoutMs = 20_000) =>
-  waitFor(
-    `run ${runId} to finish`,
-    async () => {
-      const run = await runRow(runId);
-      return run.finishedAt && ['succeeded', 'failed', 'cancelled'].includes(run.status) ? run : undefined;
-    },
-    timeoutMs,
-  );
+const { runRow, attemptRows, finished } = runQueries(() => p.t.db);
 
 describe('an attempt over its time limit', () => {
   it('whose handler never returns: failed with the limit, the turn released, the run retried; its late writes are refused', async () => {

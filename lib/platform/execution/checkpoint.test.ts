@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { attemptLogs, attempts, cursors, integrations, runs } from '../../../db/schema';
 import type { TestDatabase } from '../../../test/db';
-import { startTestPlatform, type TestPlatform } from '../../../test/fixtures/platform';
+import { runQueries, startTestPlatform, type TestPlatform } from '../../../test/fixtures/platform';
 import { waitFor } from '../../../test/fixtures/wait';
 import { defineIntegration, type IntegrationDefinition } from '../contract';
 import { PermanentError, TransientError } from '../errors';
@@ -84,21 +84,12 @@ beforeAll(async () => {
 });
 afterAll(() => platform?.stop());
 
-const runRow = async (id: string) => (await t.db.select().from(runs).where(eq(runs.id, id)))[0];
-const attemptRows = (runId: string) => t.db.select().from(attempts).where(eq(attempts.runId, runId)).orderBy(asc(attempts.number));
 const cursorOf = async (name: string) => (await t.db.select().from(cursors).where(eq(cursors.integration, name)))[0]?.value;
-const finished = (runId: string) =>
-  waitFor(
-    `run ${runId} to finish`,
-    async () => {
-      const run = await runRow(runId);
-      return run.finishedAt && ['succeeded', 'failed', 'cancelled'].includes(run.status) ? run : undefined;
-    },
-    30_000,
-  );
 const settings = (name: string, values: Record<string, unknown>) =>
   t.db.update(integrations).set({ settings: values }).where(eq(integrations.name, name));
 const resetCursor = (name: string) => t.db.delete(cursors).where(eq(cursors.integration, name));
+
+const { runRow, attemptRows, finished } = runQueries(() => t.db);
 
 describe('durable checkpoints', () => {
   it('a retried attempt resumes after the last checkpoint, records and logs it, and the run commits the end as the cursor', async () => {

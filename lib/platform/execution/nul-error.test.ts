@@ -1,8 +1,8 @@
-import { asc, eq } from 'drizzle-orm';
+import { eq } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
-import { attemptLogs, attempts, runs } from '../../../db/schema';
-import { platformEvents, startTestPlatform, waitFor, type TestPlatform } from '../../../test/fixtures/platform';
+import { attemptLogs } from '../../../db/schema';
+import { platformEvents, runQueries, startTestPlatform, type TestPlatform } from '../../../test/fixtures/platform';
 import { defineIntegration, type IntegrationDefinition } from '../contract';
 import { PermanentError } from '../errors';
 import { runNow } from '../triggers/triggers';
@@ -78,17 +78,7 @@ beforeAll(async () => {
 });
 afterAll(() => platform?.stop());
 
-const finished = (runId: string) =>
-  waitFor(
-    `run ${runId} to finish`,
-    async () => {
-      const [run] = await platform.t.db.select().from(runs).where(eq(runs.id, runId));
-      return run.finishedAt ? run : undefined;
-    },
-    30_000,
-  );
-const attemptRows = (runId: string) =>
-  platform.t.db.select().from(attempts).where(eq(attempts.runId, runId)).orderBy(asc(attempts.number), asc(attempts.startedAt));
+const { attemptRows, finished } = runQueries(() => platform.t.db);
 
 describe('a handler error, result or cursor with a NUL character', () => {
   it('is recorded (NUL as U+FFFD) and uses up the attempts like any transient error', async () => {

@@ -2,9 +2,17 @@ import { asc, eq } from 'drizzle-orm';
 import type { PgBoss } from 'pg-boss';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
-import { attemptLogs, attempts, cursors, integrations, runRecoveries, runs } from '../../../db/schema';
+import { attemptLogs, cursors, integrations, runRecoveries, runs } from '../../../db/schema';
 import type { TestDatabase } from '../../../test/db';
-import { platformEvents, sleep, startTestPlatform, TEST_WORKER_OPTIONS, waitFor, type TestPlatform } from '../../../test/fixtures/platform';
+import {
+  platformEvents,
+  runQueries,
+  sleep,
+  startTestPlatform,
+  TEST_WORKER_OPTIONS,
+  waitFor,
+  type TestPlatform,
+} from '../../../test/fixtures/platform';
 import { defineIntegration, type IntegrationDefinition } from '../contract';
 import { PermanentError, TransientError } from '../errors';
 import { buildRegistry } from '../registry';
@@ -126,18 +134,7 @@ beforeAll(async () => {
 });
 afterAll(() => platform?.stop());
 
-const runRow = async (id: string) => (await t.db.select().from(runs).where(eq(runs.id, id)))[0];
-const attemptRows = (runId: string) =>
-  t.db.select().from(attempts).where(eq(attempts.runId, runId)).orderBy(asc(attempts.number), asc(attempts.startedAt));
-const finished = (runId: string, timeoutMs = 20_000) =>
-  waitFor(
-    `run ${runId} to finish`,
-    async () => {
-      const run = await runRow(runId);
-      return run.finishedAt && ['succeeded', 'failed', 'cancelled'].includes(run.status) ? run : undefined;
-    },
-    timeoutMs,
-  );
+const { runRow, attemptRows, finished } = runQueries(() => t.db);
 
 describe('runs with durable retries', () => {
   it('retries a transient failure after each configured delay, as new jobs, until it succeeds', async () => {

@@ -3,8 +3,8 @@ import type { AddressInfo } from 'node:net';
 import { asc, eq } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
-import { attempts, runs } from '../../../db/schema';
-import { startTestPlatform, waitFor, type TestPlatform } from '../../../test/fixtures/platform';
+import { attempts } from '../../../db/schema';
+import { runQueries, startTestPlatform, type TestPlatform } from '../../../test/fixtures/platform';
 import { defineIntegration, type IntegrationDefinition } from '../contract';
 import { runNow } from '../triggers/triggers';
 
@@ -54,15 +54,7 @@ afterAll(async () => {
   await new Promise<void>((resolve) => server.close(() => resolve()));
 });
 
-const finished = (runId: string) =>
-  waitFor(
-    `run ${runId} to finish`,
-    async () => {
-      const [run] = await platform.t.db.select().from(runs).where(eq(runs.id, runId));
-      return run.finishedAt ? run : undefined;
-    },
-    20_000,
-  );
+const { finished } = runQueries(() => platform.t.db);
 
 describe('a run whose API stalls after the headers', () => {
   it('fails its attempts with the timeout instead of hanging, and the next run goes', async () => {
