@@ -62,6 +62,26 @@ describe('error classification', () => {
     const violation = Object.assign(new Error('duplicate key'), { name: 'PostgresError', code: '23505' });
     expect(isDatabaseUnavailableError(new DrizzleQueryError('insert', [], violation))).toBe(false);
   });
+
+  it('knows a failed Drizzle query whose class name was minified, as in the production bundle', () => {
+    const refused = Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:5432'), { code: 'ECONNREFUSED', syscall: 'connect' });
+    // What `next build` makes of DrizzleQueryError: the same shape under a one-letter class name.
+    class i extends Error {
+      constructor(
+        readonly query: string,
+        readonly params: unknown[],
+        cause: unknown,
+      ) {
+        super(`Failed query: ${query}\nparams: ${params.join(',')}`, { cause });
+      }
+    }
+    expect(isDatabaseUnavailableError(new i('select "id" from "users" where "users"."id" = $1', ['u'], refused))).toBe(true);
+    const violation = Object.assign(new Error('duplicate key'), { name: 'PostgresError', code: '23505' });
+    expect(isDatabaseUnavailableError(new i('insert into runs', [], violation))).toBe(false);
+    // A socket error under anything else is still not the platform's database.
+    const lookalike = Object.assign(new Error('Failed query: GET /contacts'), { query: 'GET /contacts', cause: refused });
+    expect(isDatabaseUnavailableError(lookalike)).toBe(false);
+  });
 });
 
 describe('classifyError narrows', () => {

@@ -297,11 +297,28 @@ export function isDatabaseUnavailableError(error: unknown): boolean {
     const code = typeof e.code === 'string' ? e.code : '';
     if (DATABASE_CONNECTION_CODES.has(code)) return true;
     if (e.name === 'PostgresError' && (/^08/.test(code) || ['57P01', '57P02', '57P03', '53300'].includes(code))) return true;
-    if (e.name === 'DrizzleQueryError' || e.constructor?.name === 'DrizzleQueryError') inQuery = true;
+    if (isDrizzleQueryError(e)) inQuery = true;
     if (inQuery && SOCKET_CODES.has(code)) return true;
     current = e.cause;
   }
   return false;
+}
+
+/**
+ * Drizzle's DrizzleQueryError, told by its shape: it sets no `name`, and in the console's production
+ * bundle its class name is minified, so matching `constructor.name` found none there: a session check
+ * the database refused was answered 500 "something went wrong", not 503 (issue found by cutting the
+ * database under `next start`: e2e/reliability/database-outage.spec.ts).
+ */
+function isDrizzleQueryError(e: { name?: unknown; constructor?: { name?: string } }): boolean {
+  if (e.name === 'DrizzleQueryError' || e.constructor?.name === 'DrizzleQueryError') return true;
+  const shaped = e as { query?: unknown; params?: unknown; message?: unknown };
+  return (
+    typeof shaped.query === 'string' &&
+    Array.isArray(shaped.params) &&
+    typeof shaped.message === 'string' &&
+    shaped.message.startsWith('Failed query: ')
+  );
 }
 
 /**
