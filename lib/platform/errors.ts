@@ -269,6 +269,9 @@ export function errorClassName(error: unknown): string {
   return typeof error === 'string' ? 'Error' : 'UnknownError';
 }
 
+/** The start of a DatabaseUnavailableError's digest: a page that failed because the database is not answering. */
+export const DATABASE_UNAVAILABLE_DIGEST = 'JUNCTION_DATABASE_UNAVAILABLE';
+
 /**
  * The database could not be reached where the driver's error cannot travel with the failure (the
  * session check, lib/auth: Auth.js's session object carries only a flag): an outage, as
@@ -276,6 +279,12 @@ export function errorClassName(error: unknown): string {
  */
 export class DatabaseUnavailableError extends Error {
   override name = 'DatabaseUnavailableError';
+  /**
+   * What a page's error boundary receives of it (components/shell/page-error.tsx): Next.js keeps a
+   * thrown error's own digest and withholds its message from the browser in production. The
+   * reference after the `;` is in the server's log beside the error.
+   */
+  readonly digest = `${DATABASE_UNAVAILABLE_DIGEST};${globalThis.crypto.randomUUID().slice(0, 8)}`;
 }
 
 const DATABASE_CONNECTION_CODES = new Set(['CONNECTION_CLOSED', 'CONNECTION_ENDED', 'CONNECTION_DESTROYED', 'CONNECT_TIMEOUT']);
