@@ -7,6 +7,7 @@ import {
   classifyError,
   CredentialsError,
   HttpError,
+  databaseReason,
   isDatabaseUnavailableError,
   isPermanentError,
   isTransientError,
@@ -61,6 +62,21 @@ describe('error classification', () => {
     expect(isDatabaseUnavailableError(new NetworkError('connect ECONNREFUSED', { cause: refused }))).toBe(false);
     const violation = Object.assign(new Error('duplicate key'), { name: 'PostgresError', code: '23505' });
     expect(isDatabaseUnavailableError(new DrizzleQueryError('insert', [], violation))).toBe(false);
+  });
+
+  it("says a failed query's reason in the driver's words, without the SQL, and without the address where asked", async () => {
+    const { DrizzleQueryError } = await import('drizzle-orm/errors');
+    const refused = Object.assign(new Error('connect ECONNREFUSED 10.1.2.3:5432'), { code: 'ECONNREFUSED', syscall: 'connect' });
+    const failed = new DrizzleQueryError('select 1', [], refused);
+    expect(databaseReason(failed)).toBe('connect ECONNREFUSED 10.1.2.3:5432');
+    expect(databaseReason(failed, { address: false })).toBe('connect ECONNREFUSED');
+    const starting = Object.assign(new Error('the database system is starting up'), { name: 'PostgresError', code: '57P03' });
+    expect(databaseReason(new DrizzleQueryError('select count(*) from audit_log', [1], starting))).toBe(
+      'the database system is starting up (57P03)',
+    );
+    const ended = Object.assign(new Error('write CONNECTION_ENDED db.internal:6432'), { code: 'CONNECTION_ENDED' });
+    expect(databaseReason(ended, { address: false })).toBe('write CONNECTION_ENDED');
+    expect(databaseReason(new Error('the database did not answer within 3s'))).toBe('the database did not answer within 3s');
   });
 
   it('knows a failed Drizzle query whose class name was minified, as in the production bundle', () => {

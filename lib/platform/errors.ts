@@ -314,6 +314,27 @@ export function isDatabaseUnavailableError(error: unknown): boolean {
 }
 
 /**
+ * What a failed database call says went wrong, once: the driver's words and code under Drizzle's
+ * "Failed query: <the SQL> params: …" (which names the statement, not the failure), e.g.
+ * "connect ECONNREFUSED 127.0.0.1:5432 (ECONNREFUSED)" or "the database system is starting up
+ * (57P03)". With `address: false` (said to anonymous callers: the health check) a host:port in it
+ * is left out.
+ */
+export function databaseReason(error: unknown, options: { address?: boolean } = {}): string {
+  let current: unknown = error;
+  for (let depth = 0; depth < 8 && current && typeof current === 'object'; depth++) {
+    const e = current as { cause?: unknown };
+    if (!isDrizzleQueryError(e as { name?: unknown }) || !(e.cause instanceof Error)) break;
+    current = e.cause;
+  }
+  const message = current instanceof Error ? current.message || current.name : String(current);
+  const code = (current as { code?: unknown } | null)?.code;
+  let reason = typeof code === 'string' && code !== '' && !message.includes(code) ? `${message} (${code})` : message;
+  if (options.address === false) reason = reason.replace(/\s*\[?[\w.:-]+\]?:\d{1,5}\b/g, '');
+  return reason.split('\n')[0];
+}
+
+/**
  * Drizzle's DrizzleQueryError, told by its shape: it sets no `name`, and in the console's production
  * bundle its class name is minified, so matching `constructor.name` found none there: a session check
  * the database refused was answered 500 "something went wrong", not 503 (issue found by cutting the

@@ -1,6 +1,7 @@
 import { lt, sql } from 'drizzle-orm';
 import type { Database } from '../../../db/client';
 import { endedSessions } from '../../../db/schema';
+import { databaseReason } from '../errors';
 import { forgetRunHoursBefore, sealRunHours } from '../read-models/run-rollup';
 import { TERMINAL_RUN_STATUSES } from '../run-status';
 import { pruneIdempotencyKeys } from '../triggers/idempotency';
@@ -82,13 +83,6 @@ export async function pruneWebhookRejections(
   return deleted;
 }
 
-/** What went wrong, said once: the database's reason rather than Drizzle's "Failed query: <the SQL>". */
-function reasonOf(error: unknown): string {
-  const cause = (error as { cause?: unknown } | null)?.cause;
-  if (cause instanceof Error) return cause.message;
-  return error instanceof Error ? error.message : String(error);
-}
-
 export interface Pruner {
   stop(): void;
 }
@@ -133,7 +127,7 @@ export function startPruner(
       await db.delete(endedSessions).where(lt(endedSessions.endedAt, new Date(Date.now() - 86_400_000)));
       return true;
     } catch (error) {
-      params.log?.(`pruning skipped: ${reasonOf(error)}`);
+      params.log?.(`pruning skipped: ${databaseReason(error)}`);
       return false;
     }
   };
@@ -141,7 +135,7 @@ export function startPruner(
     try {
       await sealRunHours(db);
     } catch (error) {
-      params.log?.(`run rollup skipped: ${reasonOf(error)}`);
+      params.log?.(`run rollup skipped: ${databaseReason(error)}`);
     }
   };
   const intervalMs = params.intervalMs ?? 3_600_000;

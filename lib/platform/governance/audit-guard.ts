@@ -1,5 +1,6 @@
 import { sql } from 'drizzle-orm';
 import type { Database } from '../../../db/client';
+import { databaseReason } from '../errors';
 import { AUDIT_TRAIL, emitPlatformEvent, type EventSender } from '../execution/events';
 import { latestAnchor, verifyAuditAnchors, writeAuditAnchor, type AuditVerification } from './audit-anchors';
 
@@ -91,7 +92,7 @@ export function startAuditGuard(options: AuditGuardOptions): AuditGuard {
         await work();
       } catch (error) {
         // A database restart only skips a round.
-        log(`skipped a round: ${(error as Error).message}`);
+        log(`skipped a round: ${databaseReason(error)}`);
       }
     });
     return busy;

@@ -1,6 +1,7 @@
 import { sql } from 'drizzle-orm';
 import type { Database } from '../../../db/client';
 import { migrationStatus } from '../../../db/migrate';
+import { databaseReason } from '../errors';
 import { latestHeartbeat } from '../execution/heartbeat';
 
 export interface CheckResult {
@@ -44,7 +45,8 @@ export async function checkHealth(db: Database, now = new Date()): Promise<Healt
   try {
     await timeout(db.execute(sql`select 1`), 3_000, 'the database');
   } catch (error) {
-    const reason = (error as Error).message;
+    // Said to anyone who asks (the health check needs no session): the reason, not where the database is.
+    const reason = databaseReason(error, { address: false });
     const down = { ok: false, detail: 'not checked: the database is unreachable' };
     return { ok: false, database: { ok: false, detail: `unreachable: ${reason}` }, migrations: down, worker: down };
   }

@@ -1,6 +1,7 @@
 import { sql } from 'drizzle-orm';
 import { Gauge, Registry } from 'prom-client';
 import type { DatabaseOrTransaction } from '../../../db/client';
+import { databaseReason } from '../errors';
 
 /**
  * The metrics that describe what is in the database rather than what one process did: queued runs
@@ -66,18 +67,11 @@ export async function databaseGauges(db: DatabaseOrTransaction, options: { timeo
     });
     return gaugeRegistry(await Promise.race([read, deadline]));
   } catch (error) {
-    console.error(`[metrics] the database-backed gauges are left out of this scrape: ${reasonOf(error)}`);
+    console.error(`[metrics] the database-backed gauges are left out of this scrape: ${databaseReason(error)}`);
     return gaugeRegistry(null);
   } finally {
     clearTimeout(timer);
   }
-}
-
-/** A database error's own words (Drizzle wraps the driver's error, which says what happened). */
-function reasonOf(error: unknown): string {
-  const cause = (error as { cause?: unknown }).cause;
-  const own = error instanceof Error ? error.message : String(error);
-  return cause instanceof Error ? `${cause.message} (${(cause as { code?: string }).code ?? 'no code'})` : own;
 }
 
 /**

@@ -4,6 +4,7 @@ import type { PgBoss } from 'pg-boss';
 import type { Database, DatabaseOrTransaction } from '../../../db/client';
 import { bulkOperations, integrations, runs } from '../../../db/schema';
 import { parseDuration } from '../duration';
+import { databaseReason } from '../errors';
 import { sendRunJob } from '../execution/queue';
 import { breakerDeferral, getBreaker } from '../resilience/breaker';
 import { ACTIVE_RUN_STATUSES } from '../run-status';
@@ -115,9 +116,7 @@ export function startBulkDispatcher(db: Database, boss: PgBoss, params: { interv
   const timer = setInterval(() => {
     if (stopped) return;
     current = current.then(() =>
-      stopped
-        ? undefined
-        : dispatchHeldRuns(db, boss).catch((error) => console.error(`[bulk] dispatch failed: ${(error as Error).message}`)),
+      stopped ? undefined : dispatchHeldRuns(db, boss).catch((error) => console.error(`[bulk] dispatch failed: ${databaseReason(error)}`)),
     );
   }, params.intervalMs ?? 2_000);
   timer.unref();
