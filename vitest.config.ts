@@ -31,6 +31,7 @@ const UNIT = [
   'lib/platform/duration.test.ts',
   'lib/platform/params.test.ts',
   'lib/platform/errors.test.ts',
+  'lib/platform/execution/boss.test.ts',
   'lib/platform/redaction.test.ts',
   'lib/platform/resilience/http.test.ts',
   'lib/platform/mapping/compile.test.ts',

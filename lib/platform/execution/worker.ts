@@ -3,7 +3,7 @@ import type { Job, JobResult, PgBoss } from 'pg-boss';
 import type { Database } from '../../../db/client';
 import { runs } from '../../../db/schema';
 import type { IntegrationDefinition, MapperFactory, SecretsProvider } from '../contract';
-import { CancelledError, errorMessage } from '../errors';
+import { CancelledError, databaseReason, errorMessage } from '../errors';
 import type { AttemptLogOptions } from '../log';
 import { syncRegistry } from '../registry';
 import type { HttpDefaults } from '../resilience/http';
@@ -224,7 +224,7 @@ export async function startPlatformWorker(params: StartPlatformWorkerParams): Pr
       ? setInterval(() => {
           if (!stopping)
             syncSchedules(db, boss, { registry }).catch((error) =>
-              console.error(`[worker] schedule sync failed: ${(error as Error).message}`),
+              console.error(`[worker] schedule sync failed: ${databaseReason(error)}`),
             );
         }, scheduleSyncMs)
       : undefined;

@@ -2,7 +2,7 @@ import { eq, sql } from 'drizzle-orm';
 import type { PgBoss } from 'pg-boss';
 import type { Database, DatabaseOrTransaction } from '../../../db/client';
 import { integrations } from '../../../db/schema';
-import { errorMessage, isCancelledError } from '../errors';
+import { databaseReason, errorMessage, isCancelledError } from '../errors';
 import { emitPlatformEvent } from '../execution/events';
 import { txEventSender } from '../execution/queue';
 import type { OAuth2Provider } from './oauth2';
@@ -96,7 +96,7 @@ export function watchTokenHealth(
   let failing = params.failing;
   const note = (work: Promise<unknown>) =>
     work.catch((error) =>
-      console.error(`[token-health] ${params.integration}: could not record credentials health: ${errorMessage(error)}`),
+      console.error(`[token-health] ${params.integration}: could not record credentials health: ${databaseReason(error)}`),
     );
   return {
     get tokenRequests() {
