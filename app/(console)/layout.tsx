@@ -1,5 +1,6 @@
 import Link from 'next/link';
 import { Nav, type NavItem } from '@/components/shell/nav';
+import { PlatformBanner } from '@/components/shell/platform-banner';
 import { Badge } from '@/components/ui/badge';
 import { Button } from '@/components/ui/button';
 import { requireUser } from '@/lib/auth/guards';
@@ -49,6 +50,7 @@ export default async function ConsoleLayout({ children }: { children: React.Reac
           </div>
         </div>
       </header>
+      <PlatformBanner />
       <main id="main" tabIndex={-1} className="mx-auto max-w-7xl px-4 py-6 focus:outline-none">
         {children}
       </main>
