@@ -8,6 +8,7 @@ import { toast } from 'sonner';
 import { z } from 'zod';
 import { cancelBulkAction } from '@/app/(console)/runs/actions';
 import { LinkedIds } from '@/components/common/linked-ids';
+import { LivePaused } from '@/components/common/live-paused';
 import { RelativeTime } from '@/components/common/relative-time';
 import { fetchJson } from '@/components/lib/fetch-json';
 import { Badge } from '@/components/ui/badge';
@@ -43,7 +44,7 @@ const ZBulkItems = z.object({ items: z.array(ZBulkItem) });
 export function BulkOperations({ initial, canOperate }: { initial: BulkItem[]; canOperate: boolean }) {
   const router = useRouter();
   const [pending, start] = useTransition();
-  const { data } = useQuery({
+  const { data, error } = useQuery({
     queryKey: ['bulk-operations'],
     initialData: initial,
     initialDataUpdatedAt: 0,
@@ -63,6 +64,7 @@ export function BulkOperations({ initial, canOperate }: { initial: BulkItem[]; c
   return (
     <section id="bulk-operations" aria-label="Bulk retries" className="flex flex-col gap-2">
       <h2 className="text-lg font-semibold">Bulk retries</h2>
+      <LivePaused error={error} what="Progress of the bulk retries" />
       <ul className="grid gap-2 md:grid-cols-2">
         {items.map((b) => {
           const p = b.progress;

@@ -9,6 +9,7 @@ import { z } from 'zod';
 import { retryRunsAction } from '@/app/(console)/runs/actions';
 import { EmptyState } from '@/components/common/empty-state';
 import { LinkedIds } from '@/components/common/linked-ids';
+import { LivePaused } from '@/components/common/live-paused';
 import { RelativeTime } from '@/components/common/relative-time';
 import { fetchJson } from '@/components/lib/fetch-json';
 import { Button } from '@/components/ui/button';
@@ -159,6 +160,7 @@ export function RunsTable({
 
   return (
     <div className="flex flex-col gap-2">
+      <LivePaused error={activeIds.length > 0 ? live.error : null} what="Live progress of the active runs" />
       {canOperate && failedSelectable.length > 0 ? (
         <div className="flex items-center gap-2 text-sm">
           <Button size="sm" disabled={selected.size === 0 || pending} onClick={() => setConfirmBulk(true)}>

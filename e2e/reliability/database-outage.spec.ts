@@ -1,4 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
 import net from 'node:net';
 import path from 'node:path';
 import { db, e2eState } from '../db';
@@ -51,7 +52,7 @@ async function cuttableProxy(target: { host: string; port: number }) {
       await closed;
     },
     async restore() {
-      await listen(port);
+      if (!server?.listening) await listen(port);
     },
   };
 }
@@ -181,4 +182,33 @@ test('with the database cut, pages say so and come back by themselves, the API a
 
   // The refused pause changed nothing.
   expect((await db()<{ paused: boolean }[]>`select paused from integrations where name = 'crm-sync'`)[0].paused).toBe(pausesBefore);
+});
+
+test('a live view says its updates are paused while the database is away, and goes live again', async ({ page }) => {
+  test.setTimeout(120_000);
+  // An active run that holds nobody up: requested tomorrow, so no run of today waits for its turn
+  // behind it, and without a job, so no worker takes it.
+  const [{ id }] = await db()<{ id: string }[]>`
+    insert into runs (integration, trigger, triggered_by, correlation_id, max_attempts, created_at)
+    values ('accounting-export', 'manual', 'e2e', ${randomUUID()}, 4, now() + interval '1 day') returning id`;
+  try {
+    await signIn(page, 'oscar');
+    await page.goto(`${webUrl}/runs/${id}`);
+    const live = page.getByText('live', { exact: true });
+    await expect(live).toBeVisible();
+
+    await proxy!.cut();
+    await expect(page.getByTestId('live-paused')).toContainText(
+      /^Live updates paused: Junction's database is not answering \(ref [0-9a-f-]+\)\..* Showing the last known state; trying again\.$/,
+      { timeout: 30_000 },
+    );
+    await expect(live).toHaveCount(0);
+
+    await proxy!.restore();
+    await expect(page.getByTestId('live-paused')).toHaveCount(0, { timeout: 30_000 });
+    await expect(live).toBeVisible();
+  } finally {
+    await proxy!.restore();
+    await db()`delete from runs where id = ${id}`;
+  }
 });
