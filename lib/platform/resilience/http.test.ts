@@ -244,6 +244,12 @@ describe('ctx.http against a hostile or broken server', () => {
         case '/to-same':
           res.writeHead(301, { location: '/landed-here' });
           return res.end();
+        case '/307-to-other':
+          res.writeHead(307, { location: `${other.url}/collect` });
+          return res.end();
+        case '/308-to-same':
+          res.writeHead(308, { location: '/landed-here' });
+          return res.end();
         case '/landed-here':
           return json(res, 200, { landed: req.path });
         case '/loop':
@@ -386,6 +392,27 @@ describe('ctx.http against a hostile or broken server', () => {
     expect(landed.headers['idempotency-key']).toBeUndefined();
     expect(landed.headers['x-tenant']).toBe('acme');
     expect(landed.headers['x-correlation-id']).toBe('corr-42');
+  });
+
+  it('does not carry a body to another origin on a 307 or 308, and does within the same origin', async () => {
+    const client = http();
+    const before = hits(other, '/collect').length;
+    const refused = await within(client.post(`${hostile.url}/307-to-other`, { json: { invoices: [1, 2] }, idempotencyKey: 'batch-1' }));
+    expect(isPermanentError(refused)).toBe(true);
+    expect((refused as Error).message).toBe(
+      `POST ${hostile.url}/307-to-other was redirected (307) to another origin, ${other.url}/collect: its body is not sent on there (nor could its idempotency key be); set the integration's base URL to the address it leads to`,
+    );
+    expect(hits(other, '/collect').length).toBe(before);
+    // Sent once, not retried: the refusal is permanent.
+    expect(hits(hostile, '/307-to-other')).toHaveLength(1);
+    // Without a body (a GET) the hop is followed, as before.
+    await client.get(`${hostile.url}/307-to-other`);
+    expect(hits(other, '/collect').length).toBe(before + 1);
+    // Within the origin the body and its key go on.
+    await client.post(`${hostile.url}/308-to-same`, { json: { a: 1 }, idempotencyKey: 'batch-2' });
+    const landed = hits(hostile, '/landed-here').at(-1)!;
+    expect(landed.method).toBe('POST');
+    expect(landed.headers['idempotency-key']).toBe('batch-2');
   });
 
   it('keeps the credentials on a redirect within the same origin', async () => {

@@ -362,7 +362,10 @@ export function createHttpClient(config: HttpClientConfig): AttemptHttpClient {
    * credentials and the idempotency key stay behind (fetch keeps every header but Authorization
    * and Cookie, so an API key header went to whatever host the redirect named), and a hop to a URL
    * that cannot be fetched is refused with the reason. As fetch does, 303 (and 301/302 of a POST)
-   * continue as a GET without the body; 307/308 keep the method and body.
+   * continue as a GET without the body; 307/308 keep the method and body, within the same origin
+   * only: fetch would send the body (a batch of invoices, say) on to whatever host the redirect
+   * names, without the idempotency key that stays behind, so a retry of the exchange could apply
+   * it there twice. That hop is refused, saying where it led.
    */
   async function fetchFollowing(
     method: string,
@@ -410,6 +413,11 @@ export function createHttpClient(config: HttpClientConfig): AttemptHttpClient {
           currentHeaders.delete(name);
       }
       if (new URL(next).origin !== new URL(current).origin) {
+        if (currentBody !== undefined && currentBody !== null) {
+          throw new PermanentError(
+            `${method} ${redact(url)} was redirected (${response.status}) to another origin, ${redact(shownUrl(next))}: its body is not sent on there (nor could its idempotency key be); set the integration's base URL to the address it leads to`,
+          );
+        }
         const kept = new Headers();
         currentHeaders.forEach((value, name) => {
           // A header holding one of the attempt's secrets is a credential whatever its name.
