@@ -8,11 +8,23 @@ import { cn } from '@/components/ui/utils';
  * view keeps polling and this goes by itself once an answer arrives; without it the view went on
  * looking live while nothing moved.
  */
-export function LivePaused({ error, what, className }: { error: Error | null; what: string; className?: string }) {
+export function LivePaused({
+  error,
+  what,
+  inline = false,
+  className,
+}: {
+  error: Error | null;
+  what: string;
+  /** Inside a line of text (a heading): a span, not a paragraph. */
+  inline?: boolean;
+  className?: string;
+}) {
   if (!error) return null;
+  const Element = inline ? 'span' : 'p';
   return (
-    <p role="status" data-testid="live-paused" className={cn('text-sm text-[oklch(0.48_0.12_70)]', className)}>
+    <Element role="status" data-testid="live-paused" className={cn('text-sm text-[oklch(0.48_0.12_70)]', className)}>
       {what} paused: {error.message.replace(/\s*$/, '')} Showing the last known state; trying again.
-    </p>
+    </Element>
   );
 }

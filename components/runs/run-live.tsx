@@ -24,7 +24,7 @@ export function RunLive({ runId, active, rendered }: { runId: string; active: bo
     if (data && data !== rendered) router.refresh();
   }, [data, rendered, router]);
   if (!active) return null;
-  if (error) return <LivePaused error={error} what="Live updates" className="text-xs font-normal tracking-normal" />;
+  if (error) return <LivePaused error={error} what="Live updates" inline className="text-xs font-normal tracking-normal" />;
   return (
     <span className="inline-flex items-center gap-1.5 text-xs text-muted-foreground" aria-live="polite">
       <span className="size-2 animate-pulse rounded-full bg-success" /> live
