@@ -34,6 +34,7 @@ const UNIT = [
   'lib/platform/execution/boss.test.ts',
   'lib/platform/redaction.test.ts',
   'lib/platform/resilience/http.test.ts',
+  'lib/platform/resilience/internal-address.test.ts',
   'lib/platform/mapping/compile.test.ts',
   'lib/platform/mapping/diff.test.ts',
   'lib/platform/mapping/mapping.test.ts',

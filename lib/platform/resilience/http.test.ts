@@ -244,6 +244,12 @@ describe('ctx.http against a hostile or broken server', () => {
         case '/to-same':
           res.writeHead(301, { location: '/landed-here' });
           return res.end();
+        case '/to-metadata':
+          res.writeHead(302, { location: 'http://169.254.169.254/latest/meta-data/iam/security-credentials/' });
+          return res.end();
+        case '/to-localhost':
+          res.writeHead(307, { location: `http://localhost:${new URL(other.url).port}/internal` });
+          return res.end();
         case '/307-to-other':
           res.writeHead(307, { location: `${other.url}/collect` });
           return res.end();
@@ -413,6 +419,26 @@ describe('ctx.http against a hostile or broken server', () => {
     const landed = hits(hostile, '/landed-here').at(-1)!;
     expect(landed.method).toBe('POST');
     expect(landed.headers['idempotency-key']).toBe('batch-2');
+  });
+
+  it("does not follow an outside system's redirect into Junction's own network", async () => {
+    // The hostile server stands for a system outside; everything else here is inside.
+    const outside = new URL(hostile.url).hostname;
+    const client = http({ internalHost: async (host) => host !== outside });
+    const metadata = await within(client.get(`${hostile.url}/to-metadata`));
+    expect(isPermanentError(metadata)).toBe(true);
+    expect((metadata as Error).message).toBe(
+      `GET ${hostile.url}/to-metadata was redirected to http://169.254.169.254/latest/meta-data/iam/security-credentials/, an address inside Junction's own network (loopback, private or link-local), from one outside it: not followed; an external system may not point Junction's requests at its own machines`,
+    );
+    const before = hits(other, '/internal').length;
+    const local = await within(client.get(`${hostile.url}/to-localhost`));
+    expect((local as Error).message).toMatch(
+      /to-localhost was redirected to http:\/\/localhost:\d+\/internal, an address inside Junction's own network/,
+    );
+    expect(hits(other, '/internal').length).toBe(before);
+    // A system inside (a stand-in on this machine, an internal API) may redirect within it.
+    await http().get(`${hostile.url}/to-localhost`);
+    expect(hits(other, '/internal').length).toBe(before + 1);
   });
 
   it('keeps the credentials on a redirect within the same origin', async () => {

@@ -28,6 +28,7 @@ import {
   type BreakerPolicy,
 } from './breaker';
 import { CREDENTIAL_HEADERS, DryRunPlan, dryRunResponse, isMutatingMethod } from './dry-run';
+import { isInternalHost } from './internal-address';
 import type { OAuth2Provider } from './oauth2';
 
 /**
@@ -133,6 +134,11 @@ export interface HttpClientConfig {
    * reach spans, the breaker's last error and whatever a handler does with them) are scrubbed of them.
    */
   redactor?: SecretRedactor;
+  /**
+   * Whether a host is inside Junction's own network (default: isInternalHost, by address and DNS).
+   * A redirect from outside it to inside it is not followed. Tests put their loopback server outside.
+   */
+  internalHost?: (hostname: string) => Promise<boolean>;
 }
 
 /** A checkpoint handed to the next request's breaker read. */
@@ -206,6 +212,7 @@ export interface AttemptHttpClient extends HttpClient {
 }
 
 export function createHttpClient(config: HttpClientConfig): AttemptHttpClient {
+  const internalHost = config.internalHost ?? isInternalHost;
   const defaults = {
     timeoutMs: 30_000,
     retries: 2,
@@ -378,6 +385,8 @@ export function createHttpClient(config: HttpClientConfig): AttemptHttpClient {
     let currentMethod = method;
     let currentBody = body;
     let currentHeaders = headers;
+    // Whether the request started inside Junction's own network (a stand-in, an internal API): asked at the first hop that leaves its host.
+    let startedInside: Promise<boolean> | undefined;
     for (let hops = 0; ; hops++) {
       const response = await fetch(current, {
         method: currentMethod,
@@ -411,6 +420,15 @@ export function createHttpClient(config: HttpClientConfig): AttemptHttpClient {
         currentHeaders = new Headers(currentHeaders);
         for (const name of ['content-type', 'content-length', 'content-encoding', 'content-language', 'content-location'])
           currentHeaders.delete(name);
+      }
+      const nextHost = new URL(next).hostname;
+      if (nextHost !== new URL(current).hostname && (await internalHost(nextHost))) {
+        startedInside ??= internalHost(new URL(url).hostname);
+        if (!(await startedInside)) {
+          throw new PermanentError(
+            `${method} ${redact(url)} was redirected to ${redact(shownUrl(next))}, an address inside Junction's own network (loopback, private or link-local), from one outside it: not followed; an external system may not point Junction's requests at its own machines`,
+          );
+        }
       }
       if (new URL(next).origin !== new URL(current).origin) {
         if (currentBody !== undefined && currentBody !== null) {
