@@ -315,9 +315,9 @@ export function isDatabaseUnavailableError(error: unknown): boolean {
 
 /**
  * What a failed database call says went wrong, once: the driver's words and code under Drizzle's
- * "Failed query: <the SQL> params: …" (which names the statement, not the failure), e.g.
- * "connect ECONNREFUSED 127.0.0.1:5432 (ECONNREFUSED)" or "the database system is starting up
- * (57P03)". With `address: false` (said to anonymous callers: the health check) a host:port in it
+ * "Failed query: <the SQL> params: …" (which names the statement, not the failure), with its code
+ * when the words do not hold it: e.g. "connect ECONNREFUSED 127.0.0.1:5432" or "the database
+ * system is starting up (57P03)". With `address: false` (said to anonymous callers: the health check) a host:port in it
  * is left out.
  */
 export function databaseReason(error: unknown, options: { address?: boolean } = {}): string {
