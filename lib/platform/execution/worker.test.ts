@@ -22,6 +22,17 @@ let child: ChildWorker | undefined;
 let survivor: PlatformWorker | undefined;
 const registry = buildRegistry(fixtureIntegrations);
 
+/** The worker that outlives a killed one, with a job expiry far beyond the test: only the liveness sweep can notice the kill. */
+function startSurvivor() {
+  return startPlatformWorker({
+    db: t.db,
+    boss,
+    registry,
+    workerId: 'survivor',
+    options: { ...TEST_WORKER_OPTIONS, queue: { ...TEST_WORKER_OPTIONS.queue, expireInSeconds: 600 } },
+  });
+}
+
 beforeAll(async () => {
   t = await freshDatabase();
   boss = await startTestBoss(t.url);
@@ -48,13 +59,7 @@ describe('a worker killed mid-attempt', () => {
 
     await child.kill(); // kill -9: no shutdown code runs
     expect(child.process.signalCode).toBe('SIGKILL');
-    survivor = await startPlatformWorker({
-      db: t.db,
-      boss,
-      registry,
-      workerId: 'survivor',
-      options: { ...TEST_WORKER_OPTIONS, queue: { ...TEST_WORKER_OPTIONS.queue, expireInSeconds: 600 } },
-    });
+    survivor = await startSurvivor();
 
     const run = await waitFor(
       'the run to complete on the surviving worker',
@@ -94,13 +99,7 @@ describe('a worker killed while the platform gives a handler that ignores its ti
     expect(running).toMatchObject({ number: 1, outcome: 'running', worker: 'graceful' });
 
     await child.kill();
-    survivor = await startPlatformWorker({
-      db: t.db,
-      boss,
-      registry,
-      workerId: 'survivor',
-      options: { ...TEST_WORKER_OPTIONS, queue: { ...TEST_WORKER_OPTIONS.queue, expireInSeconds: 600 } },
-    });
+    survivor = await startSurvivor();
     const run = await waitForRun(t.db, runId, ['succeeded'], 40_000);
     expect(run).toMatchObject({ attemptCount: 1, interruptions: 1, result: { summary: 'finished on attempt 1' } });
     const rows = await t.db.select().from(attempts).where(eq(attempts.runId, runId)).orderBy(asc(attempts.startedAt));
