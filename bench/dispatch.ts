@@ -3,6 +3,7 @@ import type { PgBoss } from 'pg-boss';
 import type { Database } from '../db/client';
 import { createBoss } from '../lib/platform/execution/boss';
 import { DEFAULT_QUEUE_OPTIONS, RUNS_QUEUE } from '../lib/platform/execution/queue';
+import { raiseRunFloor } from '../lib/platform/execution/run-floor';
 import { startPlatformWorker } from '../lib/platform/execution/worker';
 import { buildRegistry } from '../lib/platform/registry';
 import { runNow } from '../lib/platform/triggers/triggers';
@@ -150,6 +151,18 @@ export const HISTORY_RUNS = Number(process.env.BENCH_HISTORY ?? 0);
  */
 export const PAST_WEEKS = Number(process.env.BENCH_WEEKS ?? 0);
 
+/**
+ * Whether the bound below unfinished runs is raised before each timed part (BENCH_FLOOR=0: never,
+ * the turn subqueries then probe every week, as before migration 0032). The product's worker
+ * raises it at its start and every 5 minutes (startPruner); the benchmark's worker has no
+ * maintenance loop, so it is raised here where that loop would have.
+ */
+export const RAISE_FLOOR = process.env.BENCH_FLOOR !== '0';
+
+export async function raiseFloor(db: Database): Promise<void> {
+  if (RAISE_FLOOR) await raiseRunFloor(db);
+}
+
 /** Creates PAST_WEEKS weeks of (empty) run partitions before the current one. */
 export async function addPastWeeks(db: Database, weeks: number): Promise<void> {
   if (weeks <= 0) return;
@@ -224,6 +237,7 @@ export async function runDispatch(ctx: BenchContext): Promise<BenchResult> {
         const before = await completedJobs(bench.db, RUNS_QUEUE);
         await queueRuns(bench.db, boss, { runs: size.drainRuns, integrations: size.integrations });
         await settleStatistics(bench.db);
+        await raiseFloor(bench.db);
         const started = performance.now();
         const cpu = process.cpuUsage();
         const worker = await startWorker(false);
@@ -259,6 +273,7 @@ export async function runDispatch(ctx: BenchContext): Promise<BenchResult> {
     await platformThroughput(bench.db, boss, { runs: size.integrations, integrations: size.integrations });
     await rawThroughput(bench.db, boss, { runs: size.integrations, integrations: size.integrations });
     await settleStatistics(bench.db);
+    await raiseFloor(bench.db);
 
     const throughput = await alternate(
       size.rounds,

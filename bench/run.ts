@@ -24,6 +24,7 @@ const BENCHMARKS: Record<string, () => Promise<Runner>> = {
   'scale-out': async () => (await import('./scale-out')).runScaleOut,
   pages: async () => (await import('./pages')).runPages,
   intake: async () => (await import('./intake')).runIntake,
+  turns: async () => (await import('./turns')).runTurns,
 };
 
 function usage(message: string): never {

@@ -262,3 +262,14 @@ export const runRollupCounts = pgTable(
   },
   (t) => [primaryKey({ name: 'run_rollup_counts_pkey', columns: [t.hour, t.integration] })],
 );
+
+/**
+ * One row: a bound at or below the created_at of every unfinished run (migration 0032), which the
+ * turn subqueries use to skip older weeks. Raised by `raise_run_active_floor()` (runFloor.ts),
+ * lowered by a trigger on runs written unfinished in the past.
+ */
+export const runActiveFloor = pgTable('run_active_floor', {
+  id: integer('id').primaryKey().default(1),
+  since: tstz('since').notNull(),
+  raisedAt: tstz('raised_at'),
+});

@@ -5,6 +5,7 @@ import { databaseReason } from '../errors';
 import { forgetRunHoursBefore, sealRunHours } from '../read-models/run-rollup';
 import { TERMINAL_RUN_STATUSES } from '../run-status';
 import { pruneIdempotencyKeys } from '../triggers/idempotency';
+import { raiseRunFloor } from './run-floor';
 
 /** Weeks of run partitions the worker keeps created ahead of now (the current week included). */
 export const PARTITION_WEEKS_AHEAD = 5;
@@ -89,7 +90,7 @@ export interface Pruner {
 
 /**
  * Prunes now and then every `intervalMs`, and seals the inventory's closed hours (sealRunHours)
- * every `rollupIntervalMs` (default 5 minutes); errors (a database restart) only skip a round,
+ * and raises the bound below unfinished runs (raiseRunFloor) every `rollupIntervalMs` (default 5 minutes); errors (a database restart) only skip a round,
  * and a skipped pruning round is tried again after `retryMs` (a minute) rather than an hour.
  */
 export function startPruner(
@@ -136,6 +137,11 @@ export function startPruner(
       await sealRunHours(db);
     } catch (error) {
       params.log?.(`run rollup skipped: ${databaseReason(error)}`);
+    }
+    try {
+      await raiseRunFloor(db);
+    } catch (error) {
+      params.log?.(`bound of unfinished runs not raised: ${databaseReason(error)}`);
     }
   };
   const intervalMs = params.intervalMs ?? 3_600_000;

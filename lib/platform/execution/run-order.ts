@@ -21,7 +21,20 @@ import { ACTIVE_RUN_STATUSES } from '../run-status';
  * - Except a retry an operator asked for (trigger 'retry'): it goes ahead of runs that have not
  *   started, and its log says how many it overtook.
  * Dry-runs book nothing: they neither wait nor are waited for.
+ *
+ * An unfinished run may be of any week, so every query for one also asks `unfinishedSince`: at or
+ * after the bound below every unfinished run's created_at (migration 0032, run-floor.ts), which
+ * lets PostgreSQL skip the weeks before it instead of probing a year of partitions.
  */
+
+/**
+ * `created_at` at or after the bound below every unfinished run (run_active_floor), for a query
+ * that looks for unfinished runs: PostgreSQL prunes the weeks before it when the statement runs.
+ * A missing row reads as no bound.
+ */
+export function unfinishedSince(createdAt: SQL | typeof runs.createdAt): SQL {
+  return sql`${createdAt} >= coalesce((select f.since from run_active_floor f where f.id = 1), '-infinity'::timestamptz)`;
+}
 
 export interface Turn {
   /**
@@ -46,6 +59,7 @@ export async function checkTurn(
     eq(runs.dryRun, false),
     ne(runs.id, run.id),
     inArray(runs.status, ACTIVE_RUN_STATUSES),
+    unfinishedSince(runs.createdAt),
   );
   const hasStarted = run.startedAt !== null;
   const waiting = and(others, isNull(runs.startedAt), isNull(runs.hold), requestedEarlier);
@@ -107,11 +121,11 @@ export function firstTurnJson(): SQL {
   return sql`(case when ${runs.startedAt} is null and ${runs.trigger} <> 'retry' and not ${runs.dryRun} then coalesce(
       (select json_build_object('id', o.id, 'created_at', o.created_at, 'next_attempt_at', o.next_attempt_at, 'started', true, 'job_id', o.job_id) from runs o
         where o.integration = ${runs.integration} and not o.dry_run and o.id <> ${runs.id} and o.status in (${status})
-          and o.started_at is not null
+          and o.started_at is not null and ${unfinishedSince(sql`o.created_at`)}
         order by o.created_at, o.id limit 1),
       (select json_build_object('id', o.id, 'created_at', o.created_at, 'next_attempt_at', o.next_attempt_at, 'started', false, 'job_id', o.job_id) from runs o
         where o.integration = ${runs.integration} and not o.dry_run and o.id <> ${runs.id} and o.status in (${status})
-          and o.started_at is null and o.hold is null and o.created_at < ${runs.createdAt}
+          and o.started_at is null and o.hold is null and o.created_at < ${runs.createdAt} and ${unfinishedSince(sql`o.created_at`)}
         order by o.created_at, o.id limit 1)) end)`;
 }
 
