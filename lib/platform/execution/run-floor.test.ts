@@ -280,3 +280,80 @@ describe('the bound below unfinished runs', () => {
     }
   });
 });
+
+describe('the bound below unfinished runs, under concurrent writers', () => {
+  it('is never above an unfinished run in any snapshot, while runs are written, backdated, finished and set back', async () => {
+    const client = postgres(t.url, { max: 10, onnotice: () => {} });
+    const stopAt = Date.now() + 4_000;
+    const pause = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+    const violations: string[] = [];
+    let raises = 0;
+    let checks = 0;
+    let written = 0;
+    try {
+      const writer = async () => {
+        while (Date.now() < stopAt) {
+          const connection = await client.reserve();
+          try {
+            await connection.unsafe('begin');
+            const roll = Math.random();
+            if (roll < 0.1) {
+              // Dated a little before its transaction began (a backfill, a clock stepping back):
+              // often at or above the bound already, so lowering it changes nothing.
+              await connection.unsafe(`insert into runs (id, integration, trigger, dry_run, status, triggered_by, correlation_id, attempt_count, max_attempts, created_at)
+                values (gen_random_uuid(), 'busy', 'api', false, 'queued', 'ada', 'c', 0, 3, now() - random() * interval '50 milliseconds')`);
+            } else if (roll < 0.2) {
+              // A finished run set back to unfinished.
+              await connection.unsafe(
+                `update runs set status = 'retrying' where id = (select id from runs where status = 'succeeded' order by random() limit 1)`,
+              );
+            } else {
+              // Written now: created_at is this transaction's start, committed up to 20 ms later.
+              await connection.unsafe(`insert into runs (id, integration, trigger, dry_run, status, triggered_by, correlation_id, attempt_count, max_attempts)
+                values (gen_random_uuid(), 'busy', 'api', false, 'queued', 'ada', 'c', 0, 3)`);
+            }
+            await pause(Math.random() * 20);
+            await connection.unsafe(Math.random() < 0.1 ? 'rollback' : 'commit');
+            written++;
+          } finally {
+            await connection.unsafe('rollback').catch(() => {});
+            connection.release();
+          }
+        }
+      };
+      // Finishes the oldest unfinished runs it can see, so the bound keeps rising to the newest
+      // committed ones while older runs sit in transactions not yet committed.
+      const finisher = async () => {
+        while (Date.now() < stopAt) {
+          await client`update runs set status = 'succeeded'
+                        where id in (select id from runs where status in ('queued', 'retrying') order by created_at limit 3)`;
+        }
+      };
+      const raiser = async () => {
+        while (Date.now() < stopAt) {
+          await client`select raise_run_active_floor(interval '0')`;
+          raises++;
+        }
+      };
+      const checker = async () => {
+        while (Date.now() < stopAt) {
+          // One statement, one snapshot: what a turn subquery sees.
+          const rows = await client<{ id: string; created_at: string; since: string }[]>`
+            select r.id, r.created_at::text, f.since::text from runs r, run_active_floor f
+             where r.status in ('queued', 'running', 'retrying', 'deferred') and r.created_at < f.since`;
+          for (const row of rows) violations.push(`${row.id} created ${row.created_at}, bound ${row.since}`);
+          checks++;
+        }
+      };
+      await Promise.all([writer(), writer(), writer(), writer(), finisher(), raiser(), checker(), checker()]);
+    } finally {
+      await client.end();
+    }
+    expect(violations).toEqual([]);
+    // It did rise while they wrote: the property is not held by a bound left at -infinity.
+    expect(raises).toBeGreaterThan(20);
+    expect(checks).toBeGreaterThan(20);
+    expect(written).toBeGreaterThan(50);
+    expect((await floor()).getTime()).toBeGreaterThan(Date.now() - 15 * 86_400_000);
+  });
+});
