@@ -674,7 +674,7 @@ function loadAndStartRuns(deps: RunnerDeps, batch: RunJobParams[], attemptIds: s
 export function loadAndStartQuery(db: Database) {
   const status = sql.raw(TERMINAL_RUN_STATUSES.map((s) => `'${s}'`).join(', '));
   // Each run's first turn, computed once for the start and the rows read (its two subqueries probe
-  // every weekly partition's turn index).
+  // the turn index of each week from the bound below unfinished runs on: run-order.ts).
   const turns = db.$with('turns', { id: sql<string>`id` }).as(sql`
     select ${runs.id}, ${runs.createdAt}, ${firstTurnJson()} as first_turn from runs where ${loadRunsById()}`);
   // Both writes see the runs as the main query reads them: one snapshot, before any start.
