@@ -213,8 +213,10 @@ export interface EventsDeclaration<Settings = unknown> {
   /**
    * Applies events in order. Write to the host database through `tx`: the platform marks the
    * events processed in that same transaction (rolled back in a dry-run), so an event is applied
-   * exactly once whatever is killed when. Throw a PermanentError for events that can never be
-   * applied (they are marked failed, the rest go on); any other error retries the run.
+   * exactly once whatever is killed when. It is the attempt's host transaction (as `ctx.tx`): past
+   * the attempt's time limit and grace the platform ends it, and it commits only while the attempt
+   * is running. Throw a PermanentError for events that can never be applied (they are marked
+   * failed, the rest go on); any other error retries the run.
    */
   handle(events: IncomingEvent[], ctx: IntegrationContext<Settings>, tx: Transaction): Promise<void>;
 }

@@ -9,7 +9,6 @@ import { emitPlatformEvent } from '../execution/events';
 import { announceRefusal, txEventSender } from '../execution/queue';
 import { linkTraceparents } from '../observability/tracing';
 import type { SecretRedactor } from '../redaction';
-import { inRolledBackTransaction } from '../resilience/dry-run';
 import { lockFailedEvents } from './dismiss';
 import { failedOrReplayingFailed } from './waiting';
 
@@ -33,7 +32,10 @@ import { failedOrReplayingFailed } from './waiting';
  * per integration, which counts every refusal not yet announced (announceRefusal); a run that applies replayed failed
  * events and leaves none failed nor waiting for a replay run announces events.cleared, which closes
  * it (so does dismissing the last failed event, intake/dismiss.ts).
- * A dry-run reads the same events and rolls every transaction back.
+ * A dry-run reads the same events and rolls every transaction back. The batch's transaction is the
+ * attempt's ctx.tx: a handler hung in it past the attempt's time limit and grace has it ended (its
+ * locks would hold every later attempt at these events), and it never commits once the attempt
+ * is closed (abandoned-event-batch.test.ts).
  */
 
 const PAGE = 500;
@@ -65,7 +67,10 @@ export async function applyPendingEvents(
   const { integration, events, ctx, run, boss } = params;
   const scrub = (text: string) => (params.redactor ? params.redactor.scrub(text) : text);
   const batchSize = events.batchSize ?? 1;
-  const inTx = <T>(fn: (tx: Transaction) => Promise<T>) => (run.dryRun ? inRolledBackTransaction(db, fn) : db.transaction(fn));
+  // The attempt's host transaction (ctx.tx, context.ts): rolled back in a dry-run, ended when the
+  // platform stops waiting for the attempt (a handler hung in `handle` holds the events' locks),
+  // and committed only while the attempt is still running.
+  const inTx = <T>(fn: (tx: Transaction) => Promise<T>) => ctx.tx(fn);
   const counts = { processed: 0, stale: 0, alreadyApplied: 0, failed: 0, skipped: 0, failedReplaysApplied: 0 };
   let lastId = 0;
   // The attempt's span: linked to the delivery of each event it takes (linkTraceparents).
