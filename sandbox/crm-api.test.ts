@@ -215,6 +215,28 @@ describe('CRM contacts', () => {
     }
   });
 
+  it('runs its whole clock behind while clockBehindSeconds is set: its Date header and its stamps', async () => {
+    const crm = await startStandIns({ port: 0, smtpPort: 0, seed: 7, faults: { crm: { clockBehindSeconds: 3600 } }, contactCount: 3 });
+    try {
+      const hourAgo = () => Date.now() - 3_600_000;
+      const res = await fetch(`${crm.url}/crm/v1/contacts`);
+      expect(Math.abs(Date.parse(res.headers.get('date')!) - hourAgo())).toBeLessThan(60_000);
+      const created = (await (
+        await fetch(`${crm.url}/_admin/crm/contacts`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body: JSON.stringify({ name: 'Slow', email: null, country: 'DE', currency: 'EUR' }),
+        })
+      ).json()) as Contact;
+      expect(Math.abs(Date.parse(created.updated_at) - hourAgo())).toBeLessThan(60_000);
+      await fetch(`${crm.url}/_admin/faults/crm`, { method: 'DELETE' });
+      const after = await fetch(`${crm.url}/crm/v1/contacts`);
+      expect(Math.abs(Date.parse(after.headers.get('date')!) - Date.now())).toBeLessThan(60_000);
+    } finally {
+      await crm.close();
+    }
+  });
+
   it('shows the contacts named by unparseableUpdatedAt with a broken updated_at, in their place in the order', async () => {
     const crm = await startStandIns({ port: 0, smtpPort: 0, seed: 7, faults: {}, contactCount: 4 });
     try {

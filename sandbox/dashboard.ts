@@ -59,6 +59,7 @@ function describeFaults(data: DashboardData): string[][] {
       if (c.rateLimit?.burst) parts.push(`429 beyond ${c.rateLimit.burst} per ${c.rateLimit.retryAfterSeconds} s`);
       if (c.echoCredentials) parts.push(`${c.echoCredentials.status} echoing the credentials received`);
       if (c.clockAheadSeconds) parts.push(`changes stamped ${c.clockAheadSeconds} s ahead`);
+      if (c.clockBehindSeconds) parts.push(`clock ${c.clockBehindSeconds} s behind`);
       if (c.unparseableUpdatedAt) parts.push(`updated_at ${c.unparseableUpdatedAt.as} for ${c.unparseableUpdatedAt.ids.join(', ')}`);
     }
     const injected = Object.entries(s.injected)

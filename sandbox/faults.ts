@@ -67,6 +67,17 @@ export const ZFaultConfig = z.strictObject({
     .max(31_536_000, 'must be at most 31536000 seconds (a year)')
     .optional(),
   /**
+   * CRM only: the CRM's whole clock runs this many seconds behind the true one (a server whose
+   * clock is slow): its Date header and the stamp of every contact created or changed while it is
+   * set. Contacts created with an explicit updated_at keep it.
+   */
+  clockBehindSeconds: z
+    .number()
+    .int()
+    .min(1, 'must be at least 1 second')
+    .max(31_536_000, 'must be at most 31536000 seconds (a year)')
+    .optional(),
+  /**
    * CRM only, data rather than transport: the API shows these contacts with an updated_at that is
    * not a date-time (`garbage`: a string that is not one, `missing`: no updated_at, `null`). They
    * keep their place in the (updated_at, id) order.

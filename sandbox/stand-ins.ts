@@ -200,6 +200,11 @@ function faultReply(
   }
 }
 
+/** The CRM's clock: the true one, or behind it while the clockBehindSeconds fault is set. */
+function crmNow(faults: FaultInjector): number {
+  return Date.now() - (faults.config('crm')?.clockBehindSeconds ?? 0) * 1000;
+}
+
 function send(res: ServerResponse, reply: Reply) {
   if (res.headersSent || res.destroyed) return;
   const isText = typeof reply.body === 'string';
@@ -257,8 +262,17 @@ function standInRoutes({ state, clients, tokenTtlSeconds, crmApiKey, payments, p
     { path: '/accounting/*', handle: (req) => handleAccounting(req, { ledger, tokens }) },
     {
       path: '/crm/*',
-      handle: (req) =>
-        handleCrm(req, { contacts, apiKey: crmApiKey, unparseableUpdatedAt: () => faults.config('crm')?.unparseableUpdatedAt }),
+      handle: (req) => {
+        const reply = handleCrm(req, {
+          contacts,
+          apiKey: crmApiKey,
+          unparseableUpdatedAt: () => faults.config('crm')?.unparseableUpdatedAt,
+        });
+        // Its Date header on its own clock (the clockBehindSeconds fault), as a real server's is.
+        return faults.config('crm')?.clockBehindSeconds
+          ? { ...reply, headers: { ...reply.headers, date: new Date(crmNow(faults)).toUTCString() } }
+          : reply;
+      },
     },
     { path: '/catcher/*', handle: (req) => handleCatcher(req, catchers) },
     {
@@ -456,7 +470,7 @@ export async function startStandIns(options: StandInsOptions): Promise<StandIns>
   const contacts = new ContactStore(
     seed,
     options.contactCount ?? DEFAULT_CONTACT_COUNT,
-    Date.now,
+    () => crmNow(faults),
     () => (faults.config('crm')?.clockAheadSeconds ?? 0) * 1000,
   );
   const catchers = new CatcherStore();

@@ -19,13 +19,15 @@ import { defineIntegration, httpUrl } from '../../platform/contract';
  *   counts so far, so the result of a resumed run covers every attempt (SyncCheckpoint);
  * - each customer remembers the version it holds (`external_updated_at`); an older version is
  *   never applied over a newer one, so a delayed or superseded attempt cannot undo a later change;
- * - a new run re-reads what changed since `lookbackSeconds` before the previous run was requested
- *   (`rereadFrom`), not only from the last updated_at that run saw: a contact written in the
+ * - a new run re-reads what changed since `lookbackSeconds` before the previous run's walk began
+ *   (`rereadFrom`, on the CRM's clock, its Date header, or on ours when that is earlier), not only
+ *   from the last updated_at that run saw: a contact written in the
  *   updated_at the walk was paging, with a smaller id (a CRM whose updated_at has whole seconds, or
  *   whose transactions commit late), sorts behind the walk's position and is not in its pages; a
  *   later change then moves the walk, and the position, past that updated_at. Such a contact
- *   appeared while the walk ran, so its updated_at is not much before the run started (the
- *   lookback covers the CRM's timestamp granularity and its clock's skew); re-read contacts that
+ *   appeared while the walk ran, so its updated_at is not much before the walk began on the CRM's
+ *   clock (the lookback covers its timestamp granularity and how late its transactions commit, and
+ *   the earlier of the two clocks any skew between them); re-read contacts that
  *   did not change count as unchanged;
  * - a contact stamped in the future (a CRM node whose clock runs ahead) counts as of the CRM's clock
  *   at the read (its Date header; versionOf), for the version the customer holds and for the
@@ -62,7 +64,8 @@ interface ContactPage {
 interface SyncCursor {
   updatedSince: string;
   /**
-   * `lookbackSeconds` before the run that wrote it was requested: the next run reads from here when
+   * `lookbackSeconds` before the walk of the run that wrote it began, on the earlier of the CRM's
+   * clock and ours (see execute): the next run reads from here when
    * it is before `updatedSince`. Absent in cursors written before it was added.
    */
   rereadFrom?: string;
@@ -253,7 +256,23 @@ export const crmSync = defineIntegration({
     // behind the previous run's walk (rereadFrom, when it is earlier).
     let updatedSince = stored ?? storedRereadFrom;
     if (!ctx.run.resumedFrom && updatedSince && storedRereadFrom && storedRereadFrom < updatedSince) updatedSince = storedRereadFrom;
-    const rereadFrom = new Date(ctx.run.createdAt.getTime() - ctx.settings.lookbackSeconds * 1000).toISOString();
+    // The next run's reread bound (rereadFrom): lookbackSeconds before this run's walk began, on
+    // the CRM's clock (its Date header at this attempt's first read), which stamps the contacts
+    // that appear behind the walk, or on ours (the run's creation) when that is earlier. On ours
+    // alone, a CRM whose clock is behind ours by more than the lookback had such a contact's stamp
+    // before the bound, and no later run read it. The earliest over the run's attempts: a resumed
+    // attempt keeps its checkpoint's when that is earlier.
+    const lookbackMs = ctx.settings.lookbackSeconds * 1000;
+    const resumedRereadFrom = validPosition((ctx.run.resumedFrom?.value as SyncCheckpoint | null | undefined)?.rereadFrom);
+    let rereadFrom: string | undefined;
+    const earliestRereadFrom = (crmNow: number) =>
+      new Date(
+        Math.min(
+          ctx.run.createdAt.getTime() - lookbackMs,
+          crmNow - lookbackMs,
+          resumedRereadFrom === undefined ? Infinity : Date.parse(resumedRereadFrom),
+        ),
+      ).toISOString();
     // What earlier attempts of this run did; a new run starts from zero whatever the cursor holds.
     // A resumed attempt reads the contacts at its checkpoint's updated_at again (inclusive): they
     // count again, mostly as unchanged.
@@ -290,6 +309,7 @@ export const crmSync = defineIntegration({
         query: { updated_since: updatedSince, cursor: pageToken, limit: ctx.settings.pageSize },
       });
       const crmNow = clockOf(response);
+      rereadFrom ??= earliestRereadFrom(crmNow);
       const page = (await response.json()) as ContactPage;
       pages++;
       // Each contact at its version (versionOf: a future stamp counts as the CRM's clock at the read).
