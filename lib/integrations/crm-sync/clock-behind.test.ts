@@ -2,15 +2,14 @@ import { sql } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   configure,
+  contactBehindTheWalk,
   cursorOf,
-  runOf,
   startHarness,
   startShippedWorker,
   waitForRun,
-  type Contact,
   type Harness,
 } from '../../../test/fixtures/shipped-integrations';
-import { sleep, waitFor } from '../../../test/fixtures/wait';
+import { sleep } from '../../../test/fixtures/wait';
 import type { PlatformWorker } from '../../platform/execution/worker';
 import { runNow } from '../../platform/triggers/triggers';
 
@@ -53,40 +52,9 @@ describe('crm-sync against a CRM whose clock is behind ours', () => {
     await sleep(1_100);
     // A second on the CRM's clock, after every earlier change.
     const second = new Date(Math.floor((Date.now() - BEHIND.clockBehindSeconds * 1000) / 1000) * 1000).toISOString();
-    const group: Contact[] = [];
-    for (let i = 10; i < 25; i++)
-      group.push(
-        await h.admin.createContact({
-          id: `slow-clock-${i}`,
-          name: `Slow Clock ${i} AB`,
-          email: null,
-          country: 'SE',
-          currency: 'SEK',
-          updated_at: second,
-        }),
-      );
-    await h.admin.setFaults('crm', { ...BEHIND, latencyMs: 300 });
-    const { runId } = await runNow(h.db, h.boss, { integration: 'crm-sync', triggeredBy: 'ada@example.com' });
-    await waitFor(
-      'a page inside the second to be applied',
-      async () => ((await runOf(h.db, runId)).checkpoint as { updatedSince?: string } | null)?.updatedSince === second || undefined,
-      30_000,
-      20,
-    );
-    const behind = await h.admin.createContact({
-      id: 'slow-clock-00',
-      name: 'Behind The Walk AB',
-      email: null,
-      country: 'SE',
-      currency: 'SEK',
-      updated_at: second,
-    });
-    // A change on the CRM's (slow) clock moves the walk, and the position, past that second.
-    const [someone] = await h.admin.contacts();
-    const moved = await h.admin.changeContact(someone.id, { name: 'Changed On The Slow Clock GmbH' });
+    const { run, group, behind, moved } = await contactBehindTheWalk(h, { second, idPrefix: 'slow-clock', faults: BEHIND });
+    // The change was stamped on the CRM's slow clock.
     expect(Date.parse(moved.updated_at)).toBeLessThan(Date.now() - (BEHIND.clockBehindSeconds - 60) * 1000);
-    const run = await waitForRun(h.db, runId, ['succeeded'], 60_000);
-    await h.admin.setFaults('crm', BEHIND);
     // The scenario happened: the walk went past the second after the contact appeared behind it.
     expect(run.result).toMatchObject({ created: group.length, updated: 1 });
     expect((await syncedIds()).has(behind.id)).toBe(false);

@@ -3,6 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { attempts, customers } from '../../../db/schema';
 import {
   configure,
+  contactBehindTheWalk,
   cursorOf,
   runOf,
   startHarness,
@@ -204,38 +205,7 @@ describe('crm-sync under change', () => {
     await waitForRun(h.db, catchUp.runId, ['succeeded'], 60_000);
     await sleep(1_100); // the second below is after every earlier change
     const second = new Date(Math.floor(Date.now() / 1000) * 1000).toISOString();
-    const group: Contact[] = [];
-    for (let i = 10; i < 25; i++)
-      group.push(
-        await h.admin.createContact({
-          id: `same-second-${i}`,
-          name: `Second ${i} AB`,
-          email: null,
-          country: 'SE',
-          currency: 'SEK',
-          updated_at: second,
-        }),
-      );
-    await h.admin.setFaults('crm', { latencyMs: 300 });
-    const { runId } = await runNow(h.db, h.boss, { integration: 'crm-sync', triggeredBy: 'ada@example.com' });
-    await waitFor(
-      'a page inside the second to be applied',
-      async () => ((await runOf(h.db, runId)).checkpoint as { updatedSince?: string } | null)?.updatedSince === second || undefined,
-      30_000,
-      20,
-    );
-    const behind = await h.admin.createContact({
-      id: 'same-second-00',
-      name: 'Behind The Walk AB',
-      email: null,
-      country: 'SE',
-      currency: 'SEK',
-      updated_at: second,
-    });
-    const [someone] = await h.admin.contacts();
-    const moved = await h.admin.changeContact(someone.id, { name: 'Changed After The Second GmbH' });
-    const run = await waitForRun(h.db, runId, ['succeeded'], 60_000);
-    await h.admin.clearFaults('crm');
+    const { run, group, behind, moved } = await contactBehindTheWalk(h, { second, idPrefix: 'same-second' });
     // The walk went past the second after the contact appeared behind it (the scenario happened).
     expect(run.result).toMatchObject({ created: group.length, updated: 1 });
     expect((await synced()).get(behind.id)).toBeUndefined();
