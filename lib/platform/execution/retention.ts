@@ -89,9 +89,10 @@ export interface Pruner {
 }
 
 /**
- * Prunes now and then every `intervalMs`, and seals the inventory's closed hours (sealRunHours)
- * and raises the bound below unfinished runs (raiseRunFloor) every `rollupIntervalMs` (default 5 minutes); errors (a database restart) only skip a round,
- * and a skipped pruning round is tried again after `retryMs` (a minute) rather than an hour.
+ * Prunes now and then every `intervalMs`; seals the inventory's closed hours (sealRunHours) and
+ * raises the bound below unfinished runs (raiseRunFloor) now and then every `rollupIntervalMs`
+ * (default 5 minutes). Errors (a database restart) only skip a round, and a skipped pruning round
+ * is tried again after `retryMs` (a minute) rather than an hour.
  */
 export function startPruner(
   db: Database,

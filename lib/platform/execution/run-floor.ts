@@ -3,10 +3,11 @@ import type { Database } from '../../../db/client';
 
 /**
  * Raises the bound below every unfinished run's created_at (migration 0032) as far as is safe now:
- * to the oldest unfinished run, or just before the start of the oldest transaction still open.
- * The turn subqueries skip the weekly partitions before it. Returns the new bound, or null when it
- * was left as it was (another raise is running, a transaction writing runs in the past holds it,
- * or a prepared transaction exists). The worker's maintenance loop calls it (startPruner).
+ * an hour (the margin) before the oldest unfinished run, or before the start of the oldest
+ * transaction still open when that is earlier. The turn subqueries skip the weekly partitions
+ * before it. Returns the new bound, or null when it was left as it was (another raise is running,
+ * a transaction writing runs in the past holds it, a prepared transaction exists, or a session's
+ * transaction is hidden from this role). The worker's maintenance loop calls it (startPruner).
  */
 export async function raiseRunFloor(db: Database, options: { marginMs?: number } = {}): Promise<Date | null> {
   // The margin below the oldest run or transaction (default an hour: the server's clock may step

@@ -67,10 +67,6 @@ export async function applyPendingEvents(
   const { integration, events, ctx, run, boss } = params;
   const scrub = (text: string) => (params.redactor ? params.redactor.scrub(text) : text);
   const batchSize = events.batchSize ?? 1;
-  // The attempt's host transaction (ctx.tx, context.ts): rolled back in a dry-run, ended when the
-  // platform stops waiting for the attempt (a handler hung in `handle` holds the events' locks),
-  // and committed only while the attempt is still running.
-  const inTx = <T>(fn: (tx: Transaction) => Promise<T>) => ctx.tx(fn);
   const counts = { processed: 0, stale: 0, alreadyApplied: 0, failed: 0, skipped: 0, failedReplaysApplied: 0 };
   let lastId = 0;
   // The attempt's span: linked to the delivery of each event it takes (linkTraceparents).
@@ -103,7 +99,10 @@ export async function applyPendingEvents(
 
   async function applyIds(ids: number[]): Promise<void> {
     try {
-      const done = await inTx((tx) => applyBatch(tx, { integration, events, ctx, runId: run.id, ids, span }));
+      // The attempt's host transaction (ctx.tx, context.ts): rolled back in a dry-run, ended when
+      // the platform stops waiting for the attempt (a handler hung in `handle` holds the events'
+      // locks), and committed only while the attempt is still running.
+      const done = await ctx.tx((tx) => applyBatch(tx, { integration, events, ctx, runId: run.id, ids, span }));
       counts.processed += done.processed;
       counts.stale += done.stale;
       counts.alreadyApplied += done.alreadyApplied;
