@@ -7,6 +7,7 @@ import { platformMetrics } from '../observability/metrics';
 import { REDACTED, SecretRedactor } from '../redaction';
 import { DRY_RUN_HEADER, DryRunPlan } from './dry-run';
 import { createHttpClient, parseRetryAfter } from './http';
+import { defaultNetwork, isInternalAddress, type NetworkPolicy } from './internal-address';
 
 let server: TestServer;
 /** Per-path scripted statuses, consumed in order; then 200. */
@@ -190,6 +191,28 @@ describe('ctx.http', () => {
   });
 });
 
+const HOSTILE_ADDRESS = '127.0.0.2';
+
+/**
+ * Junction's network as the SSRF tests see it: the hostile server's address is outside, every
+ * other internal address inside; `names` answers for made-up host names (each answer in turn, the
+ * last one from then on), every other name resolves as usual. `asked` counts each name's lookups.
+ */
+function networkWith(names: Record<string, string[][]> = {}): NetworkPolicy & { asked: Map<string, number> } {
+  const asked = new Map<string, number>();
+  return {
+    asked,
+    isInternalAddress: (address) => address !== HOSTILE_ADDRESS && isInternalAddress(address),
+    resolve: async (hostname) => {
+      const answers = names[hostname];
+      if (!answers) return defaultNetwork.resolve(hostname);
+      const n = asked.get(hostname) ?? 0;
+      asked.set(hostname, n + 1);
+      return answers[Math.min(n, answers.length - 1)].map((address) => ({ address, family: 4 }));
+    },
+  };
+}
+
 /** A server that misbehaves on purpose: stalls, drips, floods, redirects. */
 describe('ctx.http against a hostile or broken server', () => {
   let hostile: TestServer;
@@ -199,75 +222,82 @@ describe('ctx.http against a hostile or broken server', () => {
 
   beforeAll(async () => {
     other = await startTestServer((req, res) => json(res, 200, { landed: req.path }));
-    hostile = await startTestServer(async (req, res) => {
-      const path = req.path.split('?')[0];
-      open.add(res);
-      res.on('close', () => open.delete(res));
-      switch (path) {
-        case '/stall':
-          // Headers and the start of a JSON body, then nothing.
-          res.writeHead(200, { 'content-type': 'application/json' });
-          return res.write('{"items":[');
-        case '/stall-500':
-          res.writeHead(500, { 'content-type': 'text/plain' });
-          return res.write('upstream broke');
-        case '/drip': {
-          res.writeHead(200, { 'content-type': 'application/json' });
-          res.write('[');
-          const timer = setInterval(() => (res.writable ? res.write(' ') : clearInterval(timer)), 50);
-          res.on('close', () => clearInterval(timer));
-          return;
+    hostile = await startTestServer(
+      async (req, res) => {
+        const path = req.path.split('?')[0];
+        open.add(res);
+        res.on('close', () => open.delete(res));
+        switch (path) {
+          case '/stall':
+            // Headers and the start of a JSON body, then nothing.
+            res.writeHead(200, { 'content-type': 'application/json' });
+            return res.write('{"items":[');
+          case '/stall-500':
+            res.writeHead(500, { 'content-type': 'text/plain' });
+            return res.write('upstream broke');
+          case '/drip': {
+            res.writeHead(200, { 'content-type': 'application/json' });
+            res.write('[');
+            const timer = setInterval(() => (res.writable ? res.write(' ') : clearInterval(timer)), 50);
+            res.on('close', () => clearInterval(timer));
+            return;
+          }
+          case '/flood':
+          case '/flood-500': {
+            // An endless chunked body, written as fast as the client reads it.
+            res.writeHead(path === '/flood' ? 200 : 500, { 'content-type': 'application/json' });
+            const chunk = Buffer.alloc(64 * 1024, 0x20);
+            const pump = () => {
+              while (res.writable && res.write(chunk));
+              if (res.writable) res.once('drain', pump);
+            };
+            return pump();
+          }
+          case '/declared-huge':
+            res.writeHead(200, { 'content-type': 'application/json', 'content-length': String(300 * 1024 * 1024) });
+            return res.write('{');
+          case '/html':
+            res.writeHead(200, { 'content-type': 'text/html' });
+            return res.end(`<html><body>Maintenance. ${'x'.repeat(400)} token=tk-Secret-99 </body></html>`);
+          case '/empty':
+            res.writeHead(200, { 'content-type': 'application/json' });
+            return res.end();
+          case '/to-other':
+            res.writeHead(302, { location: `${other.url}/landing` });
+            return res.end();
+          case '/to-same':
+            res.writeHead(301, { location: '/landed-here' });
+            return res.end();
+          case '/to-metadata':
+            res.writeHead(302, { location: 'http://169.254.169.254/latest/meta-data/iam/security-credentials/' });
+            return res.end();
+          case '/to-localhost':
+            res.writeHead(307, { location: `http://localhost:${new URL(other.url).port}/internal` });
+            return res.end();
+          case '/307-to-other':
+            res.writeHead(307, { location: `${other.url}/collect` });
+            return res.end();
+          case '/308-to-same':
+            res.writeHead(308, { location: '/landed-here' });
+            return res.end();
+          case '/landed-here':
+            return json(res, 200, { landed: req.path });
+          case '/loop':
+            res.writeHead(302, { location: '/loop' });
+            return res.end();
+          case '/to-file':
+            res.writeHead(302, { location: 'file:///etc/passwd' });
+            return res.end();
+          case '/to':
+            res.writeHead(302, { location: new URL(req.path, 'http://x').searchParams.get('url')! });
+            return res.end();
+          default:
+            return json(res, 200, { ok: true });
         }
-        case '/flood':
-        case '/flood-500': {
-          // An endless chunked body, written as fast as the client reads it.
-          res.writeHead(path === '/flood' ? 200 : 500, { 'content-type': 'application/json' });
-          const chunk = Buffer.alloc(64 * 1024, 0x20);
-          const pump = () => {
-            while (res.writable && res.write(chunk));
-            if (res.writable) res.once('drain', pump);
-          };
-          return pump();
-        }
-        case '/declared-huge':
-          res.writeHead(200, { 'content-type': 'application/json', 'content-length': String(300 * 1024 * 1024) });
-          return res.write('{');
-        case '/html':
-          res.writeHead(200, { 'content-type': 'text/html' });
-          return res.end(`<html><body>Maintenance. ${'x'.repeat(400)} token=tk-Secret-99 </body></html>`);
-        case '/empty':
-          res.writeHead(200, { 'content-type': 'application/json' });
-          return res.end();
-        case '/to-other':
-          res.writeHead(302, { location: `${other.url}/landing` });
-          return res.end();
-        case '/to-same':
-          res.writeHead(301, { location: '/landed-here' });
-          return res.end();
-        case '/to-metadata':
-          res.writeHead(302, { location: 'http://169.254.169.254/latest/meta-data/iam/security-credentials/' });
-          return res.end();
-        case '/to-localhost':
-          res.writeHead(307, { location: `http://localhost:${new URL(other.url).port}/internal` });
-          return res.end();
-        case '/307-to-other':
-          res.writeHead(307, { location: `${other.url}/collect` });
-          return res.end();
-        case '/308-to-same':
-          res.writeHead(308, { location: '/landed-here' });
-          return res.end();
-        case '/landed-here':
-          return json(res, 200, { landed: req.path });
-        case '/loop':
-          res.writeHead(302, { location: '/loop' });
-          return res.end();
-        case '/to-file':
-          res.writeHead(302, { location: 'file:///etc/passwd' });
-          return res.end();
-        default:
-          return json(res, 200, { ok: true });
-      }
-    });
+        // On 127.0.0.2: a test can put it outside Junction's network and keep `other` (127.0.0.1) inside.
+      },
+      { host: HOSTILE_ADDRESS },
+    );
   });
   afterAll(async () => {
     for (const res of open) res.destroy();
@@ -423,8 +453,7 @@ describe('ctx.http against a hostile or broken server', () => {
 
   it("does not follow an outside system's redirect into Junction's own network", async () => {
     // The hostile server stands for a system outside; everything else here is inside.
-    const outside = new URL(hostile.url).hostname;
-    const client = http({ internalHost: async (host) => host !== outside });
+    const client = http({ network: networkWith() });
     const metadata = await within(client.get(`${hostile.url}/to-metadata`));
     expect(isPermanentError(metadata)).toBe(true);
     expect((metadata as Error).message).toBe(
@@ -439,6 +468,28 @@ describe('ctx.http against a hostile or broken server', () => {
     // A system inside (a stand-in on this machine, an internal API) may redirect within it.
     await http().get(`${hostile.url}/to-localhost`);
     expect(hits(other, '/internal').length).toBe(before + 1);
+  });
+
+  it('judges the address a redirected hop connects to, not only the one its name resolved to before (DNS rebinding)', async () => {
+    const port = new URL(other.url).port;
+    const hostilePort = new URL(hostile.url).port;
+    // rebind.test answers an outside address to the check before the hop, then loopback.
+    const network = networkWith({ 'rebind.test': [['203.0.113.7'], ['127.0.0.1']], 'partner.test': [[HOSTILE_ADDRESS]] });
+    const client = http({ network });
+    const before = hits(other, '/internal').length;
+    const target = `http://rebind.test:${port}/internal`;
+    const rebound = await within(client.get(`${hostile.url}/to?url=${encodeURIComponent(target)}`));
+    expect(isPermanentError(rebound)).toBe(true);
+    expect((rebound as Error).message).toBe(
+      `GET ${hostile.url}/to?url=${encodeURIComponent(target)} was redirected to ${target}, whose name resolved to 127.0.0.1 when connecting, an address inside Junction's own network (loopback, private or link-local), from one outside it: not followed; an external system may not point Junction's requests at its own machines`,
+    );
+    expect(hits(other, '/internal').length).toBe(before);
+    // Asked twice: by the check before the hop, then by the connection itself.
+    expect(network.asked.get('rebind.test')).toBe(2);
+    // A hop to another name outside is followed, through the same per-connection check.
+    const partner = `http://partner.test:${hostilePort}/landed-here`;
+    expect(await client.getJson(`${hostile.url}/to?url=${encodeURIComponent(partner)}`)).toEqual({ landed: '/landed-here' });
+    expect(network.asked.get('partner.test')).toBeGreaterThanOrEqual(2);
   });
 
   it('keeps the credentials on a redirect within the same origin', async () => {

@@ -1,5 +1,6 @@
 import { DelegateBackoff, handleWhen, retry } from 'cockatiel';
 import type { PgBoss } from 'pg-boss';
+import type { Dispatcher } from 'undici';
 import type { Database } from '../../../db/client';
 import {
   HttpError,
@@ -28,7 +29,7 @@ import {
   type BreakerPolicy,
 } from './breaker';
 import { CREDENTIAL_HEADERS, DryRunPlan, dryRunResponse, isMutatingMethod } from './dry-run';
-import { isInternalHost } from './internal-address';
+import { defaultNetwork, InternalAddressRefused, isInternalHost, outsideOnlyDispatcher, type NetworkPolicy } from './internal-address';
 import type { OAuth2Provider } from './oauth2';
 
 /**
@@ -135,10 +136,11 @@ export interface HttpClientConfig {
    */
   redactor?: SecretRedactor;
   /**
-   * Whether a host is inside Junction's own network (default: isInternalHost, by address and DNS).
-   * A redirect from outside it to inside it is not followed. Tests put their loopback server outside.
+   * What is inside Junction's own network (default: the system's resolver, and loopback, private
+   * and link-local addresses). A redirect from outside it to inside it is not followed, judged
+   * again when each later hop connects. Tests put a loopback server outside.
    */
-  internalHost?: (hostname: string) => Promise<boolean>;
+  network?: NetworkPolicy;
 }
 
 /** A checkpoint handed to the next request's breaker read. */
@@ -212,7 +214,8 @@ export interface AttemptHttpClient extends HttpClient {
 }
 
 export function createHttpClient(config: HttpClientConfig): AttemptHttpClient {
-  const internalHost = config.internalHost ?? isInternalHost;
+  const network = config.network ?? defaultNetwork;
+  const internalHost = (hostname: string) => isInternalHost(hostname, network);
   const defaults = {
     timeoutMs: 30_000,
     retries: 2,
@@ -385,16 +388,33 @@ export function createHttpClient(config: HttpClientConfig): AttemptHttpClient {
     let currentMethod = method;
     let currentBody = body;
     let currentHeaders = headers;
-    // Whether the request started inside Junction's own network (a stand-in, an internal API): asked at the first hop that leaves its host.
+    // Whether the request started inside Junction's own network (a stand-in, an internal API): asked at its first redirect.
     let startedInside: Promise<boolean> | undefined;
+    // After a redirect from outside, each hop's connection judges the addresses it connects to
+    // (a check of the name before the hop can be answered otherwise than the connection is).
+    let outsideOnly = false;
     for (let hops = 0; ; hops++) {
-      const response = await fetch(current, {
-        method: currentMethod,
-        headers: currentHeaders,
-        body: currentBody,
-        signal,
-        redirect: 'manual',
-      });
+      let response: Response;
+      try {
+        // Node's fetch takes an undici dispatcher (not in the DOM's RequestInit).
+        const init: RequestInit & { dispatcher?: Dispatcher } = {
+          method: currentMethod,
+          headers: currentHeaders,
+          body: currentBody,
+          signal,
+          redirect: 'manual',
+          ...(outsideOnly && { dispatcher: outsideOnlyDispatcher(network) }),
+        };
+        response = await fetch(current, init);
+      } catch (error) {
+        const refused = (error as { cause?: unknown }).cause;
+        if (refused instanceof InternalAddressRefused) {
+          throw new PermanentError(
+            `${method} ${redact(url)} was redirected to ${redact(shownUrl(current))}, whose name resolved to ${refused.address} when connecting, an address inside Junction's own network (loopback, private or link-local), from one outside it: not followed; an external system may not point Junction's requests at its own machines`,
+          );
+        }
+        throw error;
+      }
       const location = REDIRECT_STATUSES.has(response.status) ? response.headers.get('location') : null;
       if (location === null) {
         if (hops > 0) Object.defineProperty(response, 'redirected', { value: true });
@@ -421,14 +441,13 @@ export function createHttpClient(config: HttpClientConfig): AttemptHttpClient {
         for (const name of ['content-type', 'content-length', 'content-encoding', 'content-language', 'content-location'])
           currentHeaders.delete(name);
       }
+      startedInside ??= internalHost(new URL(url).hostname);
+      outsideOnly = !(await startedInside);
       const nextHost = new URL(next).hostname;
-      if (nextHost !== new URL(current).hostname && (await internalHost(nextHost))) {
-        startedInside ??= internalHost(new URL(url).hostname);
-        if (!(await startedInside)) {
-          throw new PermanentError(
-            `${method} ${redact(url)} was redirected to ${redact(shownUrl(next))}, an address inside Junction's own network (loopback, private or link-local), from one outside it: not followed; an external system may not point Junction's requests at its own machines`,
-          );
-        }
+      if (outsideOnly && nextHost !== new URL(current).hostname && (await internalHost(nextHost))) {
+        throw new PermanentError(
+          `${method} ${redact(url)} was redirected to ${redact(shownUrl(next))}, an address inside Junction's own network (loopback, private or link-local), from one outside it: not followed; an external system may not point Junction's requests at its own machines`,
+        );
       }
       if (new URL(next).origin !== new URL(current).origin) {
         if (currentBody !== undefined && currentBody !== null) {
