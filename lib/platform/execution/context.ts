@@ -1,7 +1,7 @@
 import { hash } from 'node:crypto';
 import { eq, sql } from 'drizzle-orm';
 import type { PgBoss } from 'pg-boss';
-import type { Database, Transaction } from '../../../db/client';
+import { readOnlyPeer, type Database, type Transaction } from '../../../db/client';
 import { cursors, runs, type Integration, type Run } from '../../../db/schema';
 import type { IntegrationContext, IntegrationDefinition, MapFn, MapperFactory, SecretsProvider } from '../contract';
 import { parseDuration } from '../duration';
@@ -437,7 +437,8 @@ export async function createAttemptContext(
         createdAt: run.createdAt,
         ...(resumedFrom ? { resumedFrom } : {}),
       },
-      db,
+      // For reads: a write through it is refused (the runner says to use ctx.tx).
+      db: readOnlyPeer(db),
       tx: (fn) =>
         run.dryRun
           ? inRolledBackTransaction(db, tracked(fn))

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { and, eq, notInArray, sql } from 'drizzle-orm';
 import type { Db as BossDb, PgBoss } from 'pg-boss';
 import type postgres from 'postgres';
-import { postgresClient, type Database, type Transaction } from '../../../db/client';
+import { postgresClient, readOnlyRefusal, type Database, type Transaction } from '../../../db/client';
 import { attempts, cursors, integrations, runRecoveries, runs, type Integration, type Run } from '../../../db/schema';
 import type { Registry, RunResult } from '../contract';
 import { formatDuration, parseDuration } from '../duration';
@@ -16,6 +16,7 @@ import {
   isCancelledError,
   isCredentialsError,
   isDatabaseUnavailableError,
+  PermanentError,
   storableJson,
   storableText,
 } from '../errors';
@@ -1008,7 +1009,12 @@ async function runAttempt(
           ? params.control.reason
           : limit.signal.aborted && !isAbandoned(error)
             ? limit.signal.reason
-            : error;
+            : readOnlyRefusal(error)
+              ? new PermanentError(
+                  `the handler wrote through ctx.db, which is for reads (${readOnlyRefusal(error)!.message}): write through ctx.tx, which a dry-run rolls back and which commits only while the attempt still owns the run`,
+                  { cause: error },
+                )
+              : error;
     if (!params.control.aborted && !limit.signal.aborted && params.jobSignal?.aborted)
       failure = new Error(`the job's claim was lost (${errorMessage(params.jobSignal.reason)})`);
     scope?.log.error(`attempt ${number} failed: ${errorMessage(failure)}`, { errorClass: errorClassName(failure) });

@@ -2,7 +2,7 @@ import { eq } from 'drizzle-orm';
 import type { PgBoss } from 'pg-boss';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
-import { attempts, breakers, cursors, customers, integrations, runRecoveries, runs } from '../../../db/schema';
+import { attemptLogs, attempts, breakers, cursors, customers, integrations, runRecoveries, runs } from '../../../db/schema';
 import { freshDatabase, type TestDatabase } from '../../../test/db';
 import { json, startTestServer, type TestServer } from '../../../test/fixtures/http-server';
 import { platformEvents, startTestBoss, TEST_WORKER_OPTIONS, waitFor } from '../../../test/fixtures/platform';
@@ -44,6 +44,20 @@ const crmDown = defineIntegration({
   },
 }) as IntegrationDefinition;
 
+/** Reads through ctx.db, then writes through it (or through a transaction of its own on it), not through ctx.tx. */
+const careless = defineIntegration({
+  name: 'careless',
+  description: 'Writes host data through ctx.db instead of ctx.tx',
+  settings: z.object({ via: z.enum(['statement', 'transaction']).default('statement') }),
+  async execute(ctx) {
+    const before = await ctx.db.select().from(customers);
+    ctx.log.info(`read ${before.length} customers through ctx.db`);
+    if (ctx.settings.via === 'transaction') await ctx.db.transaction((tx) => tx.insert(customers).values({ name: 'Careless' }));
+    else await ctx.db.insert(customers).values({ name: 'Careless' });
+    return { processed: 1 };
+  },
+}) as IntegrationDefinition;
+
 let t: TestDatabase;
 let boss: PgBoss;
 let worker: PlatformWorker;
@@ -57,7 +71,7 @@ beforeAll(async () => {
     if (req.path.startsWith('/down/')) return json(res, 503, { error: 'maintenance' });
     json(res, 201, { created: true });
   });
-  const registry = buildRegistry([crmSync, crmDown]);
+  const registry = buildRegistry([crmSync, crmDown, careless]);
   await syncRegistry(t.db, { registry });
   await t.db
     .update(integrations)
@@ -117,6 +131,32 @@ describe('dry-run', () => {
     expect((await t.db.select().from(customers)).map((c) => c.name).sort()).toEqual(['Ada', 'Grace']);
     expect((await t.db.select().from(cursors))[0]).toMatchObject({ value: { syncedUpTo: 2 }, runId });
     expect((await platformEvents(t.db, 'run.succeeded')).map((e) => e.runId)).toEqual([runId]);
+  });
+
+  it('refuses a write through ctx.db, in a run and in a dry-run: the attempt fails at once saying to use ctx.tx, nothing lands', async () => {
+    for (const [via, dryRun] of [
+      ['statement', false],
+      ['transaction', false],
+      ['statement', true],
+    ] as const) {
+      await t.db.update(integrations).set({ settings: { via } }).where(eq(integrations.name, 'careless'));
+      const { runId } = await runNow(t.db, boss, { integration: 'careless', triggeredBy: 'ada', dryRun });
+      // Permanent: with the default delays (30 s, 2 m, 5 m) a transient failure would still be retrying.
+      const run = await waitFor(`the ${via} ${dryRun ? 'dry-run' : 'run'} to fail`, async () => {
+        const [row] = await t.db.select().from(runs).where(eq(runs.id, runId));
+        return row.finishedAt ? row : undefined;
+      });
+      expect(run, via).toMatchObject({ status: 'failed', attemptCount: 1, dryRun, errorClass: 'PermanentError' });
+      expect(run.errorMessage).toBe(
+        'the handler wrote through ctx.db, which is for reads (cannot execute INSERT in a read-only transaction): write through ctx.tx, which a dry-run rolls back and which commits only while the attempt still owns the run',
+      );
+      // Its read went through.
+      const [attempt] = await t.db.select().from(attempts).where(eq(attempts.runId, runId));
+      expect(attempt.outcome).toBe('failed');
+      const lines = await t.db.select().from(attemptLogs).where(eq(attemptLogs.attemptId, attempt.id));
+      expect(lines.some((l) => /^read \d+ customers through ctx\.db$/.test(l.message))).toBe(true);
+      expect(await t.db.select().from(customers).where(eq(customers.name, 'Careless'))).toEqual([]);
+    }
   });
 
   it('fails against a failing system without opening its breaker or raising anything an alert could come from', async () => {
