@@ -1,8 +1,10 @@
 import { sql } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connect, disconnect } from '../../../db/client';
+import { integrations, runs, workerHeartbeats } from '../../../db/schema';
 import { freshDatabase, type TestDatabase } from '../../../test/db';
 import { startHeartbeat } from '../execution/heartbeat';
+import { raiseRunFloor } from '../execution/run-floor';
 import { checkHealth } from './health';
 
 let t: TestDatabase;
@@ -48,5 +50,48 @@ describe('health', () => {
     await t.db.execute(
       sql`insert into drizzle.__drizzle_migrations select * from drizzle.__h h where h.id not in (select id from drizzle.__drizzle_migrations)`,
     );
+  });
+
+  it('says when the bound below unfinished runs is held back: not raised by a settled worker, or by a run unfinished for weeks', async () => {
+    // A worker up for 20 minutes that has never raised the bound (its role cannot see other sessions, say).
+    await t.db
+      .insert(workerHeartbeats)
+      .values({ workerId: 'w-settled', hostname: 'h', pid: 1, startedAt: new Date(Date.now() - 20 * 60_000) });
+    expect((await checkHealth(t.db)).database).toEqual({
+      ok: true,
+      detail:
+        "reachable; the bound below unfinished runs was never raised: a prepared transaction, or a session whose transaction the worker's role cannot see (grant it pg_read_all_stats, as npm run db:roles does), keeps the worker from raising it, and each run's turn reads every week of runs",
+    });
+    await raiseRunFloor(t.db);
+    expect((await checkHealth(t.db)).database).toEqual({ ok: true, detail: 'reachable' });
+    await t.db.execute(sql`update run_active_floor set raised_at = now() - interval '3 hours'`);
+    expect((await checkHealth(t.db)).database.detail).toMatch(/^reachable; the bound below unfinished runs was last raised 3 hours ago: /);
+    await raiseRunFloor(t.db);
+
+    // A run queued three weeks ago and never taken (its integration is on no worker): the trigger lowers the bound to it.
+    await t.db.insert(integrations).values({ name: 'gone', breakerKey: 'gone' });
+    const [stuck] = await t.db
+      .insert(runs)
+      .values({
+        integration: 'gone',
+        trigger: 'manual',
+        triggeredBy: 'ada',
+        correlationId: 'c-stuck',
+        maxAttempts: 4,
+        createdAt: new Date(Date.now() - 21 * 86_400_000),
+      })
+      .returning();
+    await raiseRunFloor(t.db);
+    expect((await checkHealth(t.db)).database).toEqual({
+      ok: true,
+      detail: `reachable; run ${stuck.id} of gone was requested 21 days ago and is still queued: each run's turn reads back to its week; cancel it, or start a worker that has gone registered`,
+    });
+    // Finished, it is no longer named (the next raise moves the bound past its week).
+    await t.db
+      .update(runs)
+      .set({ status: 'cancelled', finishedAt: new Date() })
+      .where(sql`${runs.id} = ${stuck.id}`);
+    expect((await checkHealth(t.db)).database).toEqual({ ok: true, detail: 'reachable' });
+    expect((await raiseRunFloor(t.db))!.getTime()).toBeGreaterThan(Date.now() - 2 * 3_600_000);
   });
 });

@@ -40,6 +40,48 @@ async function defaultPartitionNote(db: Database): Promise<string> {
   }
 }
 
+/** Unfinished for longer than this, a run is named on the health check: every run's turn reads back to its week. */
+const FLOOR_BEHIND_DAYS = 14;
+
+function ago(seconds: number): string {
+  if (seconds < 7_200) return `${Math.round(seconds / 60)} minutes ago`;
+  if (seconds < 172_800) return `${Math.round(seconds / 3_600)} hours ago`;
+  return `${Math.round(seconds / 86_400)} days ago`;
+}
+
+/**
+ * The bound below every unfinished run (migration 0032, raised by the worker every 5 minutes) lets
+ * each run's turn skip the weeks before it. Said on the health check when it is held back, as
+ * nothing else would show it (runs still take turns, only each turn reads more weeks): a worker
+ * running for a quarter of an hour that has not raised it within the hour (a prepared
+ * transaction, or a role that cannot see other sessions' transactions), or a run left unfinished
+ * for weeks (an integration no worker has registered, say).
+ */
+async function runFloorNote(db: Database): Promise<string> {
+  try {
+    const [floor] = await db.execute<{ raised_s: number | null; behind_s: number | null; settled_worker: boolean }>(sql`
+      select extract(epoch from now() - f.raised_at)::float8 as raised_s,
+             case when f.since > '-infinity' then extract(epoch from now() - f.since)::float8 end as behind_s,
+             exists (select from worker_heartbeats h
+                      where h.stopped_at is null and h.beat_at > now() - interval '1 minute'
+                        and h.started_at < now() - interval '15 minutes') as settled_worker
+        from run_active_floor f where f.id = 1`);
+    if (!floor) return '';
+    if (floor.settled_worker && (floor.raised_s === null || floor.raised_s > 3_600)) {
+      return `; the bound below unfinished runs was ${floor.raised_s === null ? 'never raised' : `last raised ${ago(floor.raised_s)}`}: a prepared transaction, or a session whose transaction the worker's role cannot see (grant it pg_read_all_stats, as npm run db:roles does), keeps the worker from raising it, and each run's turn reads every week of runs`;
+    }
+    if (floor.behind_s === null || floor.behind_s < FLOOR_BEHIND_DAYS * 86_400) return '';
+    const [oldest] = await db.execute<{ id: string; integration: string; status: string; age_s: number }>(sql`
+      select id, integration, status, extract(epoch from now() - created_at)::float8 as age_s
+        from runs where status in ('queued', 'running', 'retrying', 'deferred')
+       order by created_at limit 1`);
+    if (!oldest || oldest.age_s < FLOOR_BEHIND_DAYS * 86_400) return '';
+    return `; run ${oldest.id} of ${oldest.integration} was requested ${ago(oldest.age_s)} and is still ${oldest.status}: each run's turn reads back to its week; cancel it, or start a worker that has ${oldest.integration} registered`;
+  } catch {
+    return ''; // not migrated yet: the migrations check says so
+  }
+}
+
 /** Database reachable, migrations current, a worker heartbeat younger than a minute. */
 export async function checkHealth(db: Database, now = new Date()): Promise<Health> {
   try {
@@ -62,6 +104,6 @@ export async function checkHealth(db: Database, now = new Date()): Promise<Healt
       : beat
         ? { ok: false, detail: `last heartbeat ${Math.round(age / 1000)}s ago: is a worker running? (npm run start:worker)` }
         : { ok: false, detail: 'no worker has ever reported: start one with npm run start:worker' };
-  const database = { ok: true, detail: `reachable${await defaultPartitionNote(db)}` };
+  const database = { ok: true, detail: `reachable${await defaultPartitionNote(db)}${await runFloorNote(db)}` };
   return { ok: migrations.ok && worker.ok, database, migrations, worker };
 }
