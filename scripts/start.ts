@@ -71,19 +71,35 @@ function prefixLines(name: string, stream: NodeJS.ReadableStream, out: NodeJS.Wr
 }
 
 /**
- * A child process. When one exits on its own everything stops, except an `optional` child (the
- * intake listener): the console keeps running and that child is started again after a pause.
+ * A child process. When one exits on its own everything stops, except:
+ * - an `optional` child (the intake listener): the console keeps running and that child is
+ *   started again after a pause;
+ * - a child with `restartAfterRunningMs` (the worker, the sandbox) that exits after running at
+ *   least that long (a crash, an out-of-memory kill): it is started again after a pause, as a
+ *   supervisor would (its runs are recovered by the liveness sweep). One that exits sooner failed
+ *   to start (a wrong key, a database it cannot use): everything stops, its message last.
  */
-function startChild(name: string, command: string, argv: string[], env: NodeJS.ProcessEnv, options: { optional?: boolean } = {}) {
+function startChild(
+  name: string,
+  command: string,
+  argv: string[],
+  env: NodeJS.ProcessEnv,
+  options: { optional?: boolean; restartAfterRunningMs?: number } = {},
+) {
   // Own process group, so shutdown reaches grandchildren (next dev forks) too.
   const child = spawn(command, argv, { cwd: root, env, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
+  const startedAt = Date.now();
   prefixLines(name, child.stdout!, process.stdout);
   prefixLines(name, child.stderr!, process.stderr);
   const entry = { name, child };
   child.on('exit', (code, signal) => {
     if (shuttingDown) return;
-    if (options.optional) {
-      log(`${name} exited (${signal ?? `code ${code}`}); starting it again in ${RESTART_DELAY_MS / 1000} s (the console keeps running)`);
+    const ranMs = Date.now() - startedAt;
+    const restart = options.optional || (options.restartAfterRunningMs !== undefined && ranMs >= options.restartAfterRunningMs);
+    if (restart) {
+      log(
+        `${name} exited (${signal ?? `code ${code}`}) after ${Math.round(ranMs / 1000)} s; starting it again in ${RESTART_DELAY_MS / 1000} s (the console keeps running)`,
+      );
       setTimeout(() => {
         if (shuttingDown) return;
         children.splice(children.indexOf(entry), 1);
@@ -91,12 +107,16 @@ function startChild(name: string, command: string, argv: string[], env: NodeJS.P
       }, RESTART_DELAY_MS).unref();
       return;
     }
-    log(`${name} exited (${signal ?? `code ${code}`}); stopping everything`);
+    log(
+      `${name} exited (${signal ?? `code ${code}`})${options.restartAfterRunningMs !== undefined ? ` ${Math.round(ranMs / 1000)} s after it started` : ''}; stopping everything`,
+    );
     void shutdown(1);
   });
   children.push(entry);
 }
 
+/** A worker or sandbox that ran this long before it exited is started again (startChild). */
+const RESTART_AFTER_RUNNING_MS = 30_000;
 const RESTART_DELAY_MS = 2_000;
 
 /**
@@ -297,8 +317,8 @@ async function main() {
   }
 
   const bin = (name: string) => path.join(root, 'node_modules', '.bin', name);
-  startChild('sandbox', process.execPath, [...TS_LOADER, 'sandbox/index.ts'], env);
-  startChild('worker', process.execPath, [...TS_LOADER, 'worker/index.ts'], env);
+  startChild('sandbox', process.execPath, [...TS_LOADER, 'sandbox/index.ts'], env, { restartAfterRunningMs: RESTART_AFTER_RUNNING_MS });
+  startChild('worker', process.execPath, [...TS_LOADER, 'worker/index.ts'], env, { restartAfterRunningMs: RESTART_AFTER_RUNNING_MS });
   if (prod) {
     if (!existsSync(path.join(root, '.next', 'BUILD_ID'))) {
       log('no production build yet: running next build (a few minutes on 2 cores)…');
