@@ -91,7 +91,11 @@ export interface IntegrationContext<Settings = unknown> {
   /** One per run, reused by its attempts; sent as X-Correlation-Id. */
   correlationId: string;
   run: RunInfo;
-  /** The host platform's database, for reads. Write through `tx` so dry-runs can roll back. */
+  /**
+   * The host platform's database, for reads: its transactions are read only, so a write through it
+   * fails the attempt (permanently, naming `tx`). Write through `tx`, which a dry-run rolls back and
+   * which commits only while the attempt still owns the run.
+   */
   db: Database;
   /** Runs `fn` in a transaction on the host database; in a dry-run it is rolled back after `fn` returns. */
   tx<T>(fn: (tx: Transaction) => Promise<T>): Promise<T>;
