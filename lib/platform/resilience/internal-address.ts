@@ -80,12 +80,9 @@ export async function isInternalHost(hostname: string, network: NetworkPolicy = 
   }
 }
 
-/** The code of the error a connection refused by `outsideOnly` fails with (fetch's `cause`). */
-export const INTERNAL_ADDRESS_REFUSED = 'E_JUNCTION_INTERNAL_ADDRESS';
-
-/** A connection `outsideOnlyDispatcher` refused: its host name resolved to `address`, inside. */
+/** A connection `outsideOnlyDispatcher` refused (fetch's `cause`): its host name resolved to `address`, inside. */
 export class InternalAddressRefused extends Error {
-  readonly code = INTERNAL_ADDRESS_REFUSED;
+  readonly code = 'E_JUNCTION_INTERNAL_ADDRESS';
   constructor(
     readonly hostname: string,
     readonly address: string,
