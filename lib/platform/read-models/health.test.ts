@@ -84,8 +84,11 @@ describe('health', () => {
     await raiseRunFloor(t.db);
     expect((await checkHealth(t.db)).database).toEqual({
       ok: true,
-      detail: `reachable; run ${stuck.id} of gone was requested 21 days ago and is still queued: each run's turn reads back to its week; cancel it, or start a worker that has gone registered`,
+      detail:
+        "reachable; a run requested 21 days ago is still queued (the oldest in Runs, status active): each run's turn reads back to its week; cancel it, or start a worker that has its integration registered",
     });
+    // Anyone may read the health check: neither the run's id nor its integration is in it.
+    expect((await checkHealth(t.db)).database.detail).not.toMatch(new RegExp(`${stuck.id}|gone`));
     // Finished, it is no longer named (the next raise moves the bound past its week).
     await t.db
       .update(runs)
