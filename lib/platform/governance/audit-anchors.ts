@@ -305,11 +305,30 @@ async function postCheckpoint(url: string, anchor: AuditAnchor, key: Buffer, log
       method: 'POST',
       headers: { 'content-type': 'application/json', 'x-junction-audit-signature': signature, 'user-agent': 'junction-audit' },
       body,
+      // Followed, a 301/302/303 turns the POST into a GET without the message (the receiver's 200
+      // then reads as delivered) and a 307/308 sends the audit heads wherever it points: not followed.
+      redirect: 'manual',
       signal: AbortSignal.timeout(10_000),
     });
-    if (!res.ok) log?.(`audit checkpoint #${anchor.seq} not accepted by the webhook (HTTP ${res.status}); the anchor file is written`);
+    await res.body?.cancel();
+    if (res.status >= 300 && res.status < 400) {
+      log?.(
+        `audit checkpoint #${anchor.seq} not sent: the webhook answered HTTP ${res.status}, a redirect${redirectTarget(res.headers.get('location'), url)}, which is not followed; set JUNCTION_AUDIT_ANCHOR_WEBHOOK_URL to the address that receives it. The anchor file is written`,
+      );
+    } else if (!res.ok)
+      log?.(`audit checkpoint #${anchor.seq} not accepted by the webhook (HTTP ${res.status}); the anchor file is written`);
   } catch (error) {
     log?.(`audit checkpoint #${anchor.seq} not sent to the webhook (${(error as Error).message}); the anchor file is written`);
+  }
+}
+
+/** Where a redirect points, by origin only: the rest of a webhook address may be its secret. */
+function redirectTarget(location: string | null, base: string): string {
+  if (!location) return '';
+  try {
+    return ` to ${new URL(location, base).origin}`;
+  } catch {
+    return '';
   }
 }
 

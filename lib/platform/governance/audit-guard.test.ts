@@ -158,6 +158,43 @@ describe('audit checkpoint webhook', () => {
       rmSync(hookDir, { recursive: true, force: true });
     }
   });
+
+  it('does not follow a redirect: it logs where the webhook pointed, and the anchor file is written', async () => {
+    const d = await freshDatabase();
+    const hookDir = mkdtempSync(path.join(os.tmpdir(), 'junction-audit-hook-'));
+    const elsewhere = await startTestServer();
+    // A moved receiver: a 302 would have turned the POST into a bodiless GET that answers 200, and a
+    // 307 would have re-sent the audit heads to whatever the Location names.
+    const receiver = await startTestServer();
+    try {
+      for (const status of [302, 307]) {
+        receiver.setHandler((_req, res) => {
+          res.writeHead(status, { location: `${elsewhere.url}/secret-token/checkpoints` });
+          res.end();
+        });
+        await appendAudit(d.db, { actor: 'ada@example.com', entries: [{ kind: 'action', fieldName: 'pause' }] });
+        const logs: string[] = [];
+        const { written } = await writeAuditAnchor(d.db, {
+          dir: hookDir,
+          key,
+          webhookUrl: `${receiver.url}/audit-checkpoints`,
+          log: (m) => logs.push(m),
+        });
+        expect(written).toHaveLength(1);
+        expect(logs).toEqual([
+          `audit checkpoint #${written[0].seq} not sent: the webhook answered HTTP ${status}, a redirect to ${elsewhere.url}, which is not followed; set JUNCTION_AUDIT_ANCHOR_WEBHOOK_URL to the address that receives it. The anchor file is written`,
+        ]);
+        expect(readdirSync(hookDir)).toHaveLength(written[0].seq);
+      }
+      expect(receiver.requests.map((r) => r.method)).toEqual(['POST', 'POST']);
+      expect(elsewhere.requests).toEqual([]);
+    } finally {
+      await receiver.close();
+      await elsewhere.close();
+      await d.drop();
+      rmSync(hookDir, { recursive: true, force: true });
+    }
+  });
 });
 
 describe('audit guard (worker)', () => {
