@@ -12,6 +12,11 @@
  * Held: buttons only JavaScript serves (type="button", buttons outside any form, and every button
  * of a form marked `data-needs-js`), and submits of such forms. Left alone: links, and submit
  * buttons of plain forms (filters, sign-out), which work without JavaScript.
+ *
+ * A field whose change asks first (a role select that opens a confirmation and keeps showing the
+ * saved role) carries `data-early-once`: its value is given once, and its handler decides. Given
+ * again each time the field showed the saved value, it reopened the confirmation under the
+ * person's Cancel for a minute. Any other field is given at most `EARLY_GIVES` times.
  */
 
 type Held = HTMLButtonElement | HTMLFormElement;
@@ -37,7 +42,12 @@ export function captureEarlyClicks() {
   // again until it has held through a whole poll after the page's root has hydrated, and a held
   // click waits for that too.
   const settled = new Set<Element>();
+  // How often a typed value is given to a field whose component keeps setting it back: enough
+  // for the slices that commit after the root, and a bound for a component that refuses it.
+  const EARLY_GIVES = 4;
+  const gives = new Map<Field, number>();
   const restore = (field: Field, value: string) => {
+    gives.set(field, (gives.get(field) ?? 0) + 1);
     // As typing does: the instance's setter first, so React's value tracker differs from what the
     // prototype's setter then writes, and React reads the input event as a change.
     field.value = '';
@@ -51,7 +61,10 @@ export function captureEarlyClicks() {
     for (const [field, value] of early.typed) {
       if (!field.isConnected || expired) early.typed.delete(field);
       else if (!hydrated(field) || !rootHydrated) continue;
-      else if (!settled.has(field) || field.value !== value) {
+      else if (
+        !settled.has(field) ||
+        (field.value !== value && !field.hasAttribute('data-early-once') && (gives.get(field) ?? 0) < EARLY_GIVES)
+      ) {
         // Given at least once: React may hold the field's old state while the page still shows
         // what was typed, and set it back at its next render.
         settled.add(field);
@@ -72,7 +85,10 @@ export function captureEarlyClicks() {
       }
     }
     if (early.held || early.typed.size) wait();
-    else settled.clear();
+    else {
+      settled.clear();
+      gives.clear();
+    }
   };
   const wait = () => {
     if (!polling) setTimeout(poll, 50);

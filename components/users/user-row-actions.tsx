@@ -86,6 +86,8 @@ export function UserRowActions({
         aria-label={`Role of ${name}`}
         // The saved role until a change is confirmed: Cancel leaves the select as it was.
         value={role}
+        // A choice made before the page's scripts ran asks once, like any other (early-clicks.ts).
+        data-early-once=""
         disabled={pending}
         onChange={(e) => askRole(e.target.value as Role)}
       >

@@ -1,5 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Page } from '@playwright/test';
+import { db } from '../db';
 import { expect, seedFailedRuns, signIn, test } from '../fixtures';
 
 /** A slow network: the page's HTML (with its buttons) arrives long before its scripts. */
@@ -63,4 +64,29 @@ test('a token named and submitted before the scripts have run is created, its na
   expect(new URL(page.url()).search).toBe('');
   // What was chosen before the scripts ran counts too: the role, not the form's default.
   await expect(page.getByRole('row', { name: new RegExp(tokenName) }).locator('[data-label="Role"]')).toHaveText('operator');
+});
+
+test('a role chosen before the scripts have run asks once, and Cancel closes it for good', async ({ page, browser }) => {
+  // Vera is listed after her first sign-in.
+  const other = await browser.newContext();
+  await signIn(await other.newPage(), 'vera');
+  await other.close();
+  await signIn(page, 'ada');
+  await slowScripts(page);
+  await page.goto('/users', { waitUntil: 'commit' });
+  const role = page.getByLabel('Role of Vera Viewer');
+  await expect(role).toBeVisible();
+  await role.selectOption('admin');
+  expect(await page.evaluate(() => document.documentElement.hasAttribute('data-hydrated'))).toBe(false);
+  const dialog = page.getByRole('dialog');
+  await expect(dialog).toContainText('Make Vera Viewer an admin?');
+  // The select keeps showing the saved role until the change is confirmed. The early value was
+  // given again every 50 ms while the select showed it, reopening this under each Cancel.
+  await dialog.getByRole('button', { name: 'Cancel' }).click();
+  await expect(dialog).toHaveCount(0);
+  await sleep(1_000);
+  await expect(dialog).toHaveCount(0);
+  await expect(role).toHaveValue('viewer');
+  const [vera] = await db()<{ role: string }[]>`select role from users where email like 'vera.%'`;
+  expect(vera.role).toBe('viewer');
 });
