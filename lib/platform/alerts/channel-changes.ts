@@ -34,6 +34,18 @@ export function secretField(type: ChannelType): SecretField {
   return type === 'webhook' ? 'hmacSecret' : type === 'email' ? 'smtpPassword' : 'url';
 }
 
+/**
+ * A webhook URL as shown and audited: a password stored before such URLs were refused
+ * (channel-input.ts) is masked; deliveries still use the stored URL.
+ */
+export function shownWebhookUrl(url: string): string {
+  if (!URL.canParse(url)) return url;
+  const u = new URL(url);
+  if (!u.password) return url;
+  u.password = '***';
+  return u.toString();
+}
+
 /** The host of a URL for a masked target, or null when it does not parse. */
 export function urlHost(url: string): string | null {
   return URL.canParse(url) ? new URL(url).host : null;
@@ -45,7 +57,7 @@ export function flatFields(name: string, type: ChannelType, isEnabled: boolean, 
     name,
     type,
     enabled: isEnabled,
-    url: type === 'slack' ? null : (config.url ?? null),
+    url: type === 'slack' || config.url === undefined ? null : shownWebhookUrl(config.url),
     to: config.to ?? null,
     from: config.from ?? null,
     smtpUrl: config.smtpUrl ?? null,

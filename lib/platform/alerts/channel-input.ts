@@ -15,8 +15,15 @@ const channelName = z
 const httpUrl = z
   .string({ error: 'url is required' })
   .trim()
+  .max(2000, 'url must be at most 2,000 characters')
   .refine((v) => /^https?:\/\//i.test(v) && URL.canParse(v) && new URL(v).hostname !== '', {
     message: 'url must be an http(s):// URL, e.g. https://hooks.example.com/junction',
+    abort: true,
+  })
+  // A webhook's URL is shown on the Alerts page to every role and kept in the audit trail for good.
+  .refine((v) => !new URL(v).username && !new URL(v).password, {
+    message:
+      'url carries a user name or password, which every signed-in person would see and the audit trail would keep: remove it, and set hmacSecret so the receiver can check each delivery',
   });
 
 /**

@@ -107,6 +107,20 @@ describe('alert channels', () => {
     expect(bad.fieldErrors?.hmacSecret).toMatch(/at least 16 characters/);
     expect(bad.message).toMatch(/not saved/);
 
+    // Credentials in the URL would be on the Alerts page for viewers and in the audit trail for good.
+    for (const url of ['http://user:s3cretPass@hooks.example.com/x', 'https://token@hooks.example.com/x']) {
+      const withPassword = await createChannel(t.db, { input: { type: 'webhook', name: 'creds', url }, actor: 'a', keyring });
+      expect(withPassword.ok ? null : withPassword.fieldErrors?.url).toMatch(/^url carries a user name or password, .*set hmacSecret/);
+    }
+    const long = await createChannel(t.db, {
+      input: { type: 'webhook', name: 'long', url: `https://hooks.example.com/${'a'.repeat(2000)}` },
+      actor: 'a',
+      keyring,
+    });
+    expect(long.ok ? null : long.fieldErrors?.url).toBe('url must be at most 2,000 characters');
+    expect((await listChannels(t.db)).filter((c) => c.name === 'creds' || c.name === 'long')).toEqual([]);
+    expect(JSON.stringify(await t.db.select().from(auditLog))).not.toMatch(/s3cretPass|token@/);
+
     const type = await createChannel(t.db, { input: { type: 'pager', name: 'p' }, actor: 'a', keyring });
     expect(type.ok ? null : type.fieldErrors?.type).toMatch(/type must be one of webhook, slack, email/);
 
@@ -119,6 +133,40 @@ describe('alert channels', () => {
       to: expect.stringMatching(/'not-an-address' is not an e-mail address/),
       smtpUrl: expect.stringMatching(/smtp:\/\/user:password@host/),
     });
+  });
+
+  it('masks the password of a webhook URL stored before such URLs were refused, and still delivers with it', async () => {
+    const [row] = await t.db
+      .insert(alertChannels)
+      .values({ name: 'legacy-creds', type: 'webhook', config: { url: 'https://ops:0ldPassw0rd@hooks.example.com/in' } })
+      .returning();
+    const shown = await getChannel(t.db, { id: row.id });
+    expect(shown?.url).toBe('https://ops:***@hooks.example.com/in');
+    expect(JSON.stringify(await listChannels(t.db))).not.toContain('0ldPassw0rd');
+    // Saving it as shown is refused with what to do; replacing the URL audits the old one masked.
+    const asShown = await updateChannel(t.db, {
+      id: row.id,
+      expectedVersion: 1,
+      input: { type: 'webhook', name: 'legacy-creds', url: shown?.url },
+      actor: 'ada',
+      keyring,
+    });
+    expect(asShown.ok ? null : asShown.fieldErrors?.url).toMatch(/^url carries a user name or password/);
+    expect(await channelTarget(t.db, { id: row.id, keyring })).toMatchObject({ url: 'https://ops:0ldPassw0rd@hooks.example.com/in' });
+    const replaced = await updateChannel(t.db, {
+      id: row.id,
+      expectedVersion: 1,
+      input: { type: 'webhook', name: 'legacy-creds', url: 'https://hooks.example.com/in', hmacSecret: 'a-long-enough-secret' },
+      actor: 'ada',
+      keyring,
+    });
+    expect(replaced.ok).toBe(true);
+    const audit = await auditFor('legacy-creds');
+    expect(audit.find((a) => a.fieldName === 'channel.legacy-creds.url')).toMatchObject({
+      oldValue: 'https://ops:***@hooks.example.com/in',
+      newValue: 'https://hooks.example.com/in',
+    });
+    expect(JSON.stringify(audit)).not.toContain('0ldPassw0rd');
   });
 
   it('refuses a second channel with the same name', async () => {

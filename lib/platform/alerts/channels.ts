@@ -11,6 +11,7 @@ import {
   nameTaken,
   secretChange,
   secretField,
+  shownWebhookUrl,
   slackUrlMissing,
   smtpPasswordMissing,
   urlHost,
@@ -201,7 +202,7 @@ function toView(row: AlertChannel): ChannelView {
     type: row.type,
     enabled: row.enabled,
     version: row.version,
-    url: row.type === 'slack' ? null : (config.url ?? null),
+    url: row.type === 'slack' || config.url === undefined ? null : shownWebhookUrl(config.url),
     slackUrl:
       row.type === 'slack'
         ? {
