@@ -417,6 +417,21 @@ describe('webhook intake', () => {
       body: { error: 'body contains \\u0000, which cannot be stored' },
     });
     expect(await eventRow('hooked', 'evt-nul')).toBeUndefined();
+    // Three backslashes: an escaped one, then the escape.
+    const odd = '{"type":"thing.created","key":"k-nul3","version":1,"note":"C:\\\\\\u0000"}';
+    expect((await deliver('hooked', signed(odd, { id: 'evt-nul3' }), odd)).status).toBe(400);
+  });
+
+  it('stores the text \\u0000 (an escaped backslash, then u0000): only the escape is a NUL', async () => {
+    for (const [id, note] of [
+      ['evt-text-nul', 'C:\\u0000dir'],
+      ['evt-text-nul4', 'a\\\\u0000b'],
+    ]) {
+      const body = JSON.stringify({ type: 'thing.created', key: `k-${id}`, version: 1, note });
+      expect(body).toContain('\\\\u0000');
+      expect((await deliver('hooked', signed(body, { id }), body)).status).toBe(200);
+      expect((await eventRow('hooked', id))?.payload).toMatchObject({ note });
+    }
   });
 
   it('refuses signed bodies JSON.parse accepts and jsonb cannot store with 400, recorded, the others of their group stored', async () => {

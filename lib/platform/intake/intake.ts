@@ -103,6 +103,8 @@ export async function receiveWebhook(deps: IntakeDeps, req: IntakeRequest): Prom
   return answer;
 }
 
+/** `\u0000` in JSON text after an even number of backslashes (none, or escaped ones): a NUL character. */
+const NUL_ESCAPE = /(?:^|[^\\])(?:\\\\)*\\u0000/i;
 async function answerDelivery(deps: IntakeDeps, req: IntakeRequest): Promise<IntakeAnswer> {
   const found = eventsOf(deps.registry, req.integration);
   if (!found) return { status: 404, body: { error: 'no such webhook endpoint' } };
@@ -130,8 +132,9 @@ async function answerDelivery(deps: IntakeDeps, req: IntakeRequest): Promise<Int
     return reject(deps, req, 400, 'body is not valid UTF-8 JSON', { contentLength: raw.length });
   }
   // PostgreSQL's jsonb cannot hold U+0000: refused here rather than failing at the insert (and
-  // making the sender retry forever).
-  if (/\\u0000/i.test(text)) return reject(deps, req, 400, 'body contains \\u0000, which cannot be stored', { contentLength: raw.length });
+  // making the sender retry forever). Only an escape is one: `\\u0000` (an escaped backslash, then
+  // the text u0000) is stored as it came.
+  if (NUL_ESCAPE.test(text)) return reject(deps, req, 400, 'body contains \\u0000, which cannot be stored', { contentLength: raw.length });
   const delivery: WebhookDelivery = { headers: req.headers, body };
   let eventId: string | undefined;
   let type: string | undefined;
