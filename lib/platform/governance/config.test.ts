@@ -293,6 +293,15 @@ describe('updateIntegrationConfig', () => {
       // zod's record drops __proto__: these answered ok and saved nothing.
       [JSON.parse('{"secrets":{"__proto__":"x"}}'), { 'secrets.__proto__': /is not a secret name/ }],
       [JSON.parse('{"settings":{"__proto__":{"batchSize":1}}}'), { 'settings.__proto__': /is not a setting of this integration/ }],
+      // Settings are saved whole: one left out was "Invalid input: expected string, received undefined".
+      [
+        { settings: { batchSize: -1 } },
+        {
+          'settings.baseUrl':
+            /^is required: settings are saved as a whole, so send every setting \(its current value is "https:\/\/api\.example\.com"\)$/,
+          'settings.batchSize': /too small|at least/i,
+        },
+      ],
       // Any other scheme failed every run as a network error, retried and opened the breaker.
       [
         { settings: { baseUrl: 'javascript:alert(1)', batchSize: 100 } },

@@ -212,6 +212,10 @@ export function auditValue(value: unknown): unknown {
   return value;
 }
 
+function clipped(text: string): string {
+  return text.length > 100 ? `${text.slice(0, 99)}…` : text;
+}
+
 function fieldErrorsFrom(issues: readonly z.core.$ZodIssue[], prefix = ''): Record<string, string> {
   const errors: Record<string, string> = {};
   for (const issue of issues) {
@@ -265,7 +269,20 @@ export function parseSettings(
 ): { ok: true; settings: Record<string, unknown> | undefined } | { ok: false; fieldErrors: Record<string, string> } {
   if (raw === undefined) return { ok: true, settings: undefined };
   const parsed = definition.settings.safeParse(raw);
-  if (!parsed.success) return { ok: false, fieldErrors: fieldErrorsFrom(parsed.error.issues, 'settings') };
+  if (!parsed.success) {
+    const fieldErrors = fieldErrorsFrom(parsed.error.issues, 'settings');
+    // A save's settings replace the stored ones (a key left out is removed): a required one left
+    // out is named as such, not as zod's "expected string, received undefined".
+    if (raw && typeof raw === 'object' && !Array.isArray(raw)) {
+      for (const issue of parsed.error.issues) {
+        const [key] = issue.path;
+        if (issue.path.length === 1 && typeof key === 'string' && !Object.hasOwn(raw, key) && issue.code === 'invalid_type')
+          fieldErrors[`settings.${key}`] =
+            `is required: settings are saved as a whole, so send every setting (${Object.hasOwn(stored ?? {}, key) ? `its current value is ${clipped(JSON.stringify((stored ?? {})[key]))}` : 'it has no value yet'})`;
+      }
+    }
+    return { ok: false, fieldErrors };
+  }
   if (!parsed.data || typeof parsed.data !== 'object' || Array.isArray(parsed.data))
     return { ok: false, fieldErrors: { settings: 'must be an object of settings' } };
   const settings = parsed.data as Record<string, unknown>;
