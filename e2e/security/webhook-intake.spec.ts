@@ -371,6 +371,13 @@ for (const target of TARGETS) {
         expect(other.status(), method).toBe(405);
         expect(other.headers().allow, method).toBe('POST');
         expect(await other.json(), method).toEqual({ error: 'webhook endpoints accept POST only' });
+        // An endpoint that does not exist (or an integration that receives no events) is a 404
+        // whatever the method, as for POST: no method tells which names exist.
+        for (const target of ['nope', 'accounting-export']) {
+          const missing = await request.fetch(`${origin}/hooks/${target}`, { method, failOnStatusCode: false });
+          expect(missing.status(), `${method} ${target}`).toBe(404);
+          expect(await missing.json(), `${method} ${target}`).toEqual({ error: 'no such webhook endpoint' });
+        }
       }
       expect(await intakeCounts()).toEqual(before);
     });

@@ -176,6 +176,10 @@ describe('the dedicated intake listener as its own process (issue 17)', () => {
     const get = await fetch(`${intake.url}${ENDPOINT}`);
     expect(get.status).toBe(405);
     expect(get.headers.get('allow')).toBe('POST');
+    // No method tells which names exist: an unknown endpoint is a 404 for GET as for POST.
+    const unknown = await fetch(`${intake.url}/hooks/no-such-integration`);
+    expect(unknown.status).toBe(404);
+    expect(await unknown.json()).toEqual({ error: 'no such webhook endpoint' });
     expect((await fetch(`${intake.url}/api/health`)).status).toBe(404);
     // The signed delivery itself is accepted after all that.
     expect((await post(d.headers, d.body)).body).toEqual({ received: true, id, duplicate: false });

@@ -1,5 +1,5 @@
 import { loadEnv } from '@/lib/env';
-import { answerWebhook, METHOD_NOT_ALLOWED, remoteOf, webhookHeaders, type WebhookHttpAnswer } from '@/lib/platform/intake/http';
+import { answerOtherMethod, answerWebhook, remoteOf, webhookHeaders, type WebhookHttpAnswer } from '@/lib/platform/intake/http';
 import { getBoss } from '@/lib/server/boss';
 import { getDb } from '@/lib/server/db';
 import { getKeyring } from '@/lib/server/keyring';
@@ -36,9 +36,13 @@ export async function POST(request: Request, context: { params: Promise<{ integr
   );
 }
 
-/** Every other method: the JSON 405 the intake listener answers (Next's own would have no body, and OPTIONS a 204). */
-function methodNotAllowed() {
-  return respond(METHOD_NOT_ALLOWED);
+/**
+ * Every other method: the JSON 405 the intake listener answers (Next's own would have no body, and
+ * OPTIONS a 204), or its 404 for an endpoint that does not exist.
+ */
+async function methodNotAllowed(_request: Request, context: { params: Promise<{ integration: string }> }) {
+  const { integration } = await context.params;
+  return respond(answerOtherMethod(getRegistry(), integration));
 }
 export {
   methodNotAllowed as GET,

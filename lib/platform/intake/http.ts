@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
+import type { Registry } from '../contract';
 import { CORRELATION_ATTRIBUTE, incomingContext, SpanKind, withSpan } from '../observability/tracing';
-import { receiveWebhook, type IntakeDeps, type IntakeRequest } from './intake';
+import { eventsOf, NO_SUCH_ENDPOINT, receiveWebhook, type IntakeDeps, type IntakeRequest } from './intake';
 
 /**
  * `POST /hooks/<integration>` as HTTP, whatever server carries it: the Next.js route
@@ -31,6 +32,19 @@ export const METHOD_NOT_ALLOWED: WebhookHttpAnswer = {
   headers: { 'content-type': 'application/json', allow: 'POST', 'cache-control': 'no-store, no-transform' },
   body: JSON.stringify({ error: 'webhook endpoints accept POST only' }),
 };
+
+/**
+ * A method other than POST: 405 on an endpoint that exists, and the 404 a POST gets on one that does
+ * not (an integration that receives no events included), so no method tells which names exist.
+ */
+export function answerOtherMethod(registry: Registry, integration: string): WebhookHttpAnswer {
+  if (eventsOf(registry, integration)) return METHOD_NOT_ALLOWED;
+  return {
+    status: 404,
+    headers: { 'content-type': 'application/json', 'cache-control': 'no-store, no-transform' },
+    body: JSON.stringify({ error: NO_SUCH_ENDPOINT }),
+  };
+}
 
 /** Lower-cased single-valued headers (a repeated header keeps its first value, as `Headers.get` would not). */
 export function webhookHeaders(entries: Iterable<[string, string | string[] | undefined]>): Record<string, string> {

@@ -55,7 +55,10 @@ function clip(value: unknown): string | undefined {
   return trimmed;
 }
 
-function eventsOf(registry: Registry, name: string): { def: IntegrationDefinition; events: EventsDeclaration } | null {
+/** What an endpoint of an integration that receives no events (or of no integration) answers, whatever the method. */
+export const NO_SUCH_ENDPOINT = 'no such webhook endpoint';
+
+export function eventsOf(registry: Registry, name: string): { def: IntegrationDefinition; events: EventsDeclaration } | null {
   const def = registry.get(name);
   return def?.events ? { def, events: def.events } : null;
 }
@@ -107,7 +110,7 @@ export async function receiveWebhook(deps: IntakeDeps, req: IntakeRequest): Prom
 const NUL_ESCAPE = /(?:^|[^\\])(?:\\\\)*\\u0000/i;
 async function answerDelivery(deps: IntakeDeps, req: IntakeRequest): Promise<IntakeAnswer> {
   const found = eventsOf(deps.registry, req.integration);
-  if (!found) return { status: 404, body: { error: 'no such webhook endpoint' } };
+  if (!found) return { status: 404, body: { error: NO_SUCH_ENDPOINT } };
   const { def, events } = found;
 
   const contentType = (req.headers['content-type'] ?? '').split(';')[0].trim().toLowerCase();

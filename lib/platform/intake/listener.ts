@@ -3,7 +3,7 @@ import type { AddressInfo } from 'node:net';
 import { sql } from 'drizzle-orm';
 import { isMalformedPath, MALFORMED_PATH_MESSAGE } from '../malformed-path';
 import { serveMetrics } from '../observability/metrics-server';
-import { answerWebhook, METHOD_NOT_ALLOWED, remoteOf, webhookHeaders, type WebhookHttpAnswer } from './http';
+import { answerOtherMethod, answerWebhook, remoteOf, webhookHeaders, type WebhookHttpAnswer } from './http';
 import type { IntakeDeps } from './intake';
 
 /**
@@ -91,7 +91,7 @@ async function health(deps: IntakeDeps, res: ServerResponse): Promise<void> {
 }
 
 async function hook(deps: IntakeDeps, req: IncomingMessage, res: ServerResponse, integration: string, trustProxy: boolean): Promise<void> {
-  if (req.method !== 'POST') return send(res, METHOD_NOT_ALLOWED);
+  if (req.method !== 'POST') return send(res, answerOtherMethod(deps.registry, integration));
   const headers = webhookHeaders(Object.entries(req.headers));
   const answer = await answerWebhook(deps, {
     integration,
