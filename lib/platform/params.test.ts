@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { parseInstant, ZInstant } from './params';
+import { parseInstant, ZInstant, ZUrlWholeNumber } from './params';
 
 function iso(text: string): string {
   const parsed = parseInstant(text);
@@ -92,5 +92,33 @@ describe('ZInstant', () => {
     for (const ms of [8_640_000_000_000_000, -8_640_000_000_000_000, Number.NaN]) {
       expect(ZInstant.safeParse(new Date(ms)).success, String(ms)).toBe(false);
     }
+  });
+});
+
+describe('ZUrlWholeNumber (limit=, before=)', () => {
+  const limit = ZUrlWholeNumber(1, 200);
+  const messages = (value: unknown) => {
+    const parsed = limit.safeParse(value);
+    return parsed.success ? parsed.data : parsed.error.issues.map((i) => i.message);
+  };
+
+  it('reads decimal digits and numbers within the range', () => {
+    expect(messages('50')).toBe(50);
+    expect(messages('007')).toBe(7);
+    expect(messages(200)).toBe(200);
+  });
+
+  it('refuses what Number() reads as a number the sender did not write, saying what to send', () => {
+    // z.coerce.number() answered 100, 16, 5, 0 and Infinity for these.
+    for (const text of ['1e2', '0x10', ' 5', '5 ', '', '1.5', '-3', '+3', 'abc', 'Infinity', '1_000', '１２']) {
+      expect(messages(text), text).toEqual([`'${text}' is not a whole number: use digits only, e.g. 50`]);
+    }
+    expect(messages(1.5)).toEqual(["'1.5' is not a whole number: use digits only, e.g. 50"]);
+  });
+
+  it('names the range', () => {
+    expect(messages('0')).toEqual(['must be at least 1']);
+    expect(messages('201')).toEqual(['must be at most 200']);
+    expect(messages('99999999999999999')).toEqual(["'99999999999999999' is not a whole number: use digits only, e.g. 50"]);
   });
 });

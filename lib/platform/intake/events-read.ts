@@ -9,7 +9,7 @@ import { parseDuration, zDuration } from '../duration';
 import { AppError } from '../errors';
 import { insertRun, loadIntegration } from '../execution/run-create';
 import { recordAction } from '../governance/audit';
-import { ZUrlText } from '../params';
+import { ZUrlText, ZUrlWholeNumber } from '../params';
 import { DEFAULT_BULK_PACE } from '../triggers/bulk';
 import { dispatchIntegration } from '../triggers/bulk-dispatch';
 import { eventRunWaits } from './waiting';
@@ -29,8 +29,8 @@ export const ZEventFilter = z.object({
   /** Part of the event id or ordering key. */
   q: ZUrlText(200).optional(),
   /** Keyset: events with a smaller id than this. */
-  before: z.coerce.number().int().positive().optional(),
-  limit: z.coerce.number().int().min(1).max(200).default(50),
+  before: ZUrlWholeNumber(1, Number.MAX_SAFE_INTEGER).optional(),
+  limit: ZUrlWholeNumber(1, 200).default(50),
 });
 export type EventFilter = z.infer<typeof ZEventFilter>;
 

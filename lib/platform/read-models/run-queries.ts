@@ -4,7 +4,7 @@ import { z } from 'zod';
 import type { DatabaseOrTransaction } from '../../../db/client';
 import { attemptLogBatches, attempts, runs, runStatusEnum, runTriggerEnum, type Attempt, type Run } from '../../../db/schema';
 import { attemptLogLines, type AttemptLogBatch, type LogGap, type StoredLogLine } from '../log';
-import { INSTANT_FORMAT, ZInstant, ZTimeIdCursor, ZUrlText } from '../params';
+import { INSTANT_FORMAT, ZInstant, ZTimeIdCursor, ZUrlText, ZUrlWholeNumber } from '../params';
 import { ACTIVE_RUN_STATUSES } from '../run-status';
 import { exactTime } from '../when';
 
@@ -39,7 +39,7 @@ export const ZRunFilter = z
     }),
     /** Keyset cursor: `<createdAt ISO>|<id>` of the last row of the previous page. */
     after: ZTimeIdCursor('run').optional(),
-    limit: z.coerce.number().int().min(1).max(200).default(50),
+    limit: ZUrlWholeNumber(1, 200).default(50),
   })
   .superRefine((filter, ctx) => {
     const reversed = reversedTimeRange(filter.from, filter.to);
