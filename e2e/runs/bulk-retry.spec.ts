@@ -25,6 +25,46 @@ test('operator selects three failed runs and retries them together', async ({ pa
   }
 });
 
+test('the first bulk retry on the unfiltered list is one card that follows it to the end', async ({ page }) => {
+  // As on a new install: no bulk retry yet (the finished ones of earlier tests are removed).
+  await expect
+    .poll(
+      async () =>
+        (
+          await db()<{ n: number }[]>`
+            select count(*)::int as n from runs
+            where bulk_operation_id is not null and status in ('queued', 'running', 'retrying', 'deferred')`
+        )[0].n,
+      { timeout: 90_000 },
+    )
+    .toBe(0);
+  await db()`delete from bulk_operations`;
+  // The newest runs, so the unfiltered list's first page shows them.
+  const failed = [randomUUID(), randomUUID()];
+  for (const id of failed) {
+    await db()`
+      insert into runs (id, integration, trigger, status, triggered_by, correlation_id, attempt_count, max_attempts, error_message, error_class, created_at, started_at, finished_at)
+      values (${id}, 'crm-sync', 'schedule', 'failed', 'schedule', ${randomUUID()}, 4, 4, 'first bulk seed: CRM answered 502', 'HttpError', now(), now(), now())`;
+  }
+  await signIn(page, 'oscar');
+  const runs = new RunsPage(page);
+  await runs.goto();
+  for (const id of failed) await runs.select(id);
+  // The page's refresh arrives after the cards' own refetch, as on a busy server.
+  await page.route('**/runs**', async (route) => {
+    if (route.request().headers().rsc === '1') await new Promise((resolve) => setTimeout(resolve, 2_000));
+    await route.fallback();
+  });
+  await runs.retrySelected(2);
+  await expect(page.getByText('2 retries queued as one bulk operation.')).toBeVisible();
+  // With no bulk retry and no filter, the card list and the table had the same key (''): React
+  // kept a second "Bulk retries" section frozen at "active · queued 2" beside the live one.
+  const cards = page.getByTestId('bulk-operation');
+  await expect(cards.filter({ hasText: 'done' })).toHaveCount(1, { timeout: 90_000 });
+  await expect(page.getByRole('region', { name: 'Bulk retries' })).toHaveCount(1);
+  await expect(cards).toHaveCount(1);
+});
+
 test('a bulk retry refused because a selected run was retried meanwhile shows that run retried and keeps the others selected', async ({
   page,
 }) => {

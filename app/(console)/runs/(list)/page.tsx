@@ -158,15 +158,17 @@ export default async function RunsPage({ searchParams }: { searchParams: Promise
           Retries of bulk retry {filter.bulk.slice(0, 8)}
         </p>
       ) : null}
+      {/* Each sibling's key prefixed: with no bulk retry and no filter both were '', and React
+          kept a frozen copy of the first bulk retry's card beside the live one. */}
       <BulkOperations
-        key={bulk.map((b) => `${b.id}:${b.status}`).join(',')}
+        key={`bulk:${bulk.map((b) => `${b.id}:${b.status}`).join(',')}`}
         initial={JSON.parse(JSON.stringify(bulk))}
         canOperate={hasRole(user.role, 'operator')}
       />
       <RunsTable
         renderedAt={Date.now()}
         // Another page or filter is another list: nothing ticked on the last one stays selected.
-        key={new URLSearchParams(cleaned).toString()}
+        key={`runs?${new URLSearchParams(cleaned).toString()}`}
         initial={JSON.parse(JSON.stringify(page.items))}
         canOperate={hasRole(user.role, 'operator')}
         emptyText={
