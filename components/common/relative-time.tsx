@@ -12,6 +12,14 @@ export function RelativeTime({ value, className }: { value: string | Date | null
     const timer = setInterval(() => setNow(Date.now()), 15_000);
     return () => clearInterval(timer);
   }, []);
+  // A new value (a change saved and the page refreshed) is read against the time it arrived: against
+  // the last tick, a moment ago read "in 13 seconds".
+  const at = value ? new Date(value).getTime() : null;
+  const [shownAt, setShownAt] = useState(at);
+  if (at !== shownAt) {
+    setShownAt(at);
+    setNow(Date.now());
+  }
   if (!value) return <span className="text-muted-foreground">—</span>;
   const date = typeof value === 'string' ? new Date(value) : value;
   return (

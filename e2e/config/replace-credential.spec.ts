@@ -6,11 +6,15 @@ test('admin replaces a credential and neither the old nor the new value is anywh
   await signIn(page, 'ada', '/integrations/accounting-export/credentials');
   const row = page.getByTestId('secret-clientSecret');
   await expect(row).toContainText('set');
+  // Past the "just now" of the page's load (5 s), within its clock's 15 s tick.
+  await page.waitForTimeout(6_000);
   await row.getByRole('button', { name: 'Replace' }).click();
   await page.getByLabel('New value').fill(newSecret);
   await page.getByRole('button', { name: 'Save secret' }).click();
   await expect(page.getByText('clientSecret replaced')).toBeVisible();
   await expect(row).toContainText('ada.admin@junction.local');
+  // Read against the time it arrived, not the page's last tick ("set in 6 seconds by ada…").
+  await expect(row).toContainText('set just now by');
   for (const path of [
     '/integrations/accounting-export/credentials',
     '/integrations/accounting-export/config',
