@@ -1,3 +1,4 @@
+import { db } from '../db';
 import { expect, seedFailedRuns, signIn, test } from '../fixtures';
 import { ConsolePage } from '../pages/console-page';
 import { RunsPage } from '../pages/runs-page';
@@ -58,4 +59,36 @@ test('on a 390 px phone Audit, History, Mapping and the other pages neither scro
   await expect(expression).toBeInViewport();
   const box = await expression.boundingBox();
   expect(box!.x + box!.width).toBeLessThanOrEqual(390);
+});
+
+test('a signed webhook channel with a long address keeps its badge and its Target label on a phone', async ({ page }) => {
+  const name = `signed-${Date.now()}`;
+  // Disabled: no alert is ever sent to this made-up receiver.
+  await db()`
+    insert into alert_channels (name, type, config, sealed_secret, enabled)
+    values (${name}, 'webhook', ${db().json({ url: `https://hooks.example.com/${'very-long-path-segment/'.repeat(6)}in` })}, 'sealed-for-the-test', false)`;
+  try {
+    await signIn(page, 'ada', '/alerts');
+    const consolePage = new ConsolePage(page);
+    const row = page.getByRole('row').filter({ hasText: name });
+    const badge = row.getByText('signed', { exact: true });
+    // The badge was inside the truncated cell: cut off at 1280 px, and the cell overflowed at 390.
+    for (const width of [1280, 390]) {
+      await page.setViewportSize({ width, height: 844 });
+      // The row, not the badge: scrolling the badge into view would scroll the clipping cell too.
+      await page.evaluate((channel) => {
+        const tr = [...document.querySelectorAll('tr')].find((r) => r.textContent?.includes(channel));
+        window.scrollTo(0, (tr?.getBoundingClientRect().top ?? 0) + window.scrollY - 100);
+      }, name);
+      const shown = await badge.evaluate((el) => {
+        const r = el.getBoundingClientRect();
+        const hit = document.elementFromPoint(r.x + r.width / 2, r.y + r.height / 2);
+        return hit !== null && el.contains(hit);
+      });
+      expect(shown, `badge at ${width} px`).toBe(true);
+      expect(await consolePage.horizontalOverflow(), `${width} px`).toEqual([]);
+    }
+  } finally {
+    await db()`delete from alert_channels where name = ${name}`;
+  }
 });

@@ -51,6 +51,12 @@ function slackTarget(url: ChannelView['slackUrl']): string {
   return url.host ? `${url.host}/…` : 'webhook URL set';
 }
 
+/** Where a channel delivers, as the list shows it (a Slack URL is a secret: its host only). */
+function channelTarget(c: ChannelView): string {
+  if (c.type === 'email') return `${c.to?.join(', ')} via ${c.smtpUrl}`;
+  return c.type === 'slack' ? slackTarget(c.slackUrl) : (c.url ?? '');
+}
+
 export default async function AlertsPage({ searchParams }: { searchParams: Promise<Record<string, string | string[] | undefined>> }) {
   const user = await requireUser();
   const { data, problems } = parseSearchParams(ZAlertsParams, await searchParams);
@@ -121,13 +127,18 @@ export default async function AlertsPage({ searchParams }: { searchParams: Promi
                       {c.name}
                     </TableCell>
                     <TableCell data-label="Type">{c.type}</TableCell>
-                    <TableCell data-label="Target" className="max-w-xs truncate text-xs">
-                      {c.type === 'email' ? `${c.to?.join(', ')} via ${c.smtpUrl}` : c.type === 'slack' ? slackTarget(c.slackUrl) : c.url}
-                      {c.hmacSecret?.set ? (
-                        <Badge variant="outline" className="ml-2">
-                          signed
-                        </Badge>
-                      ) : null}
+                    <TableCell data-label="Target" className="text-xs">
+                      {/* The address is cut, never the badge beside it (nor the cell's label on a phone). */}
+                      <div className="flex max-w-xs min-w-0 items-center gap-2">
+                        <span className="min-w-0 truncate" title={channelTarget(c)}>
+                          {channelTarget(c)}
+                        </span>
+                        {c.hmacSecret?.set ? (
+                          <Badge variant="outline" className="shrink-0">
+                            signed
+                          </Badge>
+                        ) : null}
+                      </div>
                     </TableCell>
                     <TableCell data-label="Status">
                       {c.enabled ? <Badge variant="success">enabled</Badge> : <Badge variant="secondary">disabled</Badge>}
