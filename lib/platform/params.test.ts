@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { parseInstant, ZInstant, ZUrlWholeNumber } from './params';
+import { z } from 'zod';
+import { parseInstant, parseSearchParams, ZInstant, ZUrlWholeNumber } from './params';
 
 function iso(text: string): string {
   const parsed = parseInstant(text);
@@ -120,5 +121,31 @@ describe('ZUrlWholeNumber (limit=, before=)', () => {
     expect(messages('0')).toEqual(['must be at least 1']);
     expect(messages('201')).toEqual(['must be at most 200']);
     expect(messages('99999999999999999')).toEqual(["'99999999999999999' is not a whole number: use digits only, e.g. 50"]);
+  });
+});
+
+describe('parseSearchParams: what a page says about a parameter it ignored', () => {
+  const schema = z.object({
+    status: z.enum(['queued', 'running', 'failed']).optional(),
+    dryRun: z.enum(['only']).optional(),
+    limit: ZUrlWholeNumber(1, 200).default(50),
+  });
+
+  it('names the allowed values and the number form in words, not zod notation, and keeps the rest', () => {
+    const { data, problems, kept } = parseSearchParams(schema, { status: 'bogus', dryRun: 'yes', limit: 'ten' });
+    // Before: 'status: Invalid option: expected one of "queued"|"running"|"failed"' and
+    // 'limit: Invalid input: expected number, received NaN'.
+    expect(problems.sort()).toEqual([
+      "dryRun: must be 'only'",
+      "limit: 'ten' is not a whole number: use digits only, e.g. 50",
+      "status: must be one of 'queued', 'running' or 'failed'",
+    ]);
+    expect(data).toEqual({ limit: 50 });
+    expect(kept).toEqual({});
+  });
+
+  it('keeps a schema’s own message', () => {
+    const own = z.object({ kind: z.enum(['a', 'b'], { error: 'kind is a or b: see the docs' }).optional() });
+    expect(parseSearchParams(own, { kind: 'c' }).problems).toEqual(['kind: kind is a or b: see the docs']);
   });
 });

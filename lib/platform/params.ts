@@ -162,6 +162,19 @@ export const ZAuditCursor = z
  * Next hands over as arrays) keep their first value. `kept` is the text of the parameters kept,
  * for links to the next page.
  */
+/**
+ * An issue's message for a person: zod's own for a value outside a list ("Invalid option: expected
+ * one of \"queued\"|\"running\"|…") says which values are allowed, plainly; a schema's own
+ * message is kept.
+ */
+export function issueMessage(issue: z.core.$ZodIssue): string {
+  if (issue.code === 'invalid_value' && issue.message.startsWith('Invalid ') && issue.values.length > 0) {
+    const values = issue.values.map((v) => (typeof v === 'string' ? `'${v}'` : JSON.stringify(v)));
+    return values.length === 1 ? `must be ${values[0]}` : `must be one of ${values.slice(0, -1).join(', ')} or ${values.at(-1)}`;
+  }
+  return issue.message;
+}
+
 export function parseSearchParams<S extends z.ZodObject>(
   schema: S,
   raw: Record<string, string | string[] | undefined>,
@@ -179,7 +192,7 @@ export function parseSearchParams<S extends z.ZodObject>(
     for (const issue of parsed.error.issues) {
       const key = String(issue.path[0] ?? '');
       if (key in flat) {
-        problems.push(`${key}: ${issue.message}`);
+        problems.push(`${key}: ${issueMessage(issue)}`);
         delete flat[key];
         dropped = true;
       }

@@ -1,5 +1,6 @@
 import type { z } from 'zod';
 import { AppError, errorMessage, isDatabaseUnavailableError, type AppErrorStatus } from '../platform/errors';
+import { issueMessage } from '../platform/params';
 
 /**
  * What route handlers (route.ts) and server actions (action.ts) answer when a request is refused:
@@ -19,7 +20,7 @@ export function fieldErrorsOf(error: z.ZodError): Record<string, string> {
   const out: Record<string, string> = {};
   for (const issue of error.issues) {
     const key = boundedMessage(issue.path.join('.') || '_');
-    out[key] ??= boundedMessage(issue.message);
+    out[key] ??= boundedMessage(issueMessage(issue));
   }
   return out;
 }
