@@ -1,10 +1,12 @@
 import Link from 'next/link';
 import { PageHeader } from '@/components/common/page-header';
+import { FailingReasons } from '@/components/integrations/failing-reasons';
 import { StateBadge } from '@/components/integrations/state-badge';
 import { SuccessChart } from '@/components/integrations/success-chart';
 import { Card, CardContent, CardDescription, CardHeader, CardTitle } from '@/components/ui/card';
 import { requireUser } from '@/lib/auth/guards';
 import { checkHealth } from '@/lib/platform/read-models/health';
+import { FAILING_STATES } from '@/lib/platform/read-models/inventory';
 import { AWAITING_ACTION_WINDOW_MS, awaitingActionFilter, OVERVIEW_DAYS, overviewStats } from '@/lib/platform/read-models/run-queries';
 import { lastDays } from '@/lib/platform/read-models/run-text';
 import { getDb } from '@/lib/server/db';
@@ -50,7 +52,12 @@ export default async function OverviewPage() {
       <PageHeader title="Overview" description="What needs attention across every integration." />
       <div className="grid grid-cols-2 gap-3 md:grid-cols-4 lg:grid-cols-7">
         <Stat label="Healthy" value={count('healthy')} href="/integrations?state=healthy" />
-        <Stat label="Failing" value={count('failing') + count('credentials_failing')} href="/integrations?state=failing" tone="bad" />
+        <Stat
+          label="Failing"
+          value={inventory.filter((i) => FAILING_STATES.includes(i.state)).length}
+          href="/integrations?state=any_failing"
+          tone="bad"
+        />
         <Stat label="Breaker open" value={count('breaker_open')} href="/integrations?state=breaker_open" tone="bad" />
         <Stat label="Paused" value={count('paused')} href="/integrations?state=paused" tone="warn" />
         <Stat
@@ -78,6 +85,7 @@ export default async function OverviewPage() {
                     {i.name}
                   </Link>
                   <StateBadge state={i.state} />
+                  <FailingReasons reasons={i.failingReasons} className="text-xs" />
                   <div className="ml-auto">
                     <SuccessChart
                       days={days.map(

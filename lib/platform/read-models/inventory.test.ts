@@ -1,11 +1,15 @@
 import { sql } from 'drizzle-orm';
 import { drizzle } from 'drizzle-orm/postgres-js';
+import type { PgBoss } from 'pg-boss';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Database } from '../../../db/client';
 import * as schema from '../../../db/schema';
 import { integrations } from '../../../db/schema';
 import { freshDatabase, type TestDatabase } from '../../../test/db';
 import { runsScanned } from '../../../test/explain';
+import { startSendingBoss } from '../../../test/fixtures/platform';
+import { handlePlatformEvent } from '../alerts';
+import type { PlatformEvent } from '../execution/events';
 import { getBreakerView, listInventory } from './inventory';
 
 let t: TestDatabase;
@@ -138,5 +142,134 @@ describe('breaker view', () => {
     expect(view.integrations).toEqual(['erp-a', 'erp-b']);
     expect(view.failureThresholds).toEqual({ 'erp-a': 7, 'erp-b': 3 });
     expect((await getBreakerView(t.db, { key: 'nobody' })).failureThresholds).toEqual({});
+  });
+});
+
+describe('why an integration is failing', () => {
+  let boss: PgBoss;
+  beforeAll(async () => {
+    boss = await startSendingBoss(t.url);
+  });
+  afterAll(() => boss?.stop({ graceful: false }));
+  const handle = (event: PlatformEvent) => handlePlatformEvent(t.db, { boss, event, appUrl: 'http://localhost:3000' });
+  const hoursAgo = (h: number) => new Date(Date.now() - h * 3_600_000);
+
+  async function runsOf(integration: string, statuses: ('succeeded' | 'failed')[]): Promise<string[]> {
+    const ids: string[] = [];
+    for (const [i, status] of statuses.entries()) {
+      const created = new Date(Date.now() - (statuses.length - i) * 60_000);
+      const [row] = await t.db.execute<{ id: string }>(sql`
+        insert into runs (integration, trigger, status, triggered_by, correlation_id, max_attempts, created_at, started_at, finished_at)
+        values (${integration}, 'schedule', ${status}::run_status, 'schedule', 'c', 3, ${created.toISOString()}::timestamptz,
+                ${created.toISOString()}::timestamptz, ${created.toISOString()}::timestamptz)
+        returning id`);
+      ids.push(row.id);
+    }
+    return ids;
+  }
+
+  it('names the open failed-events incident of an integration whose runs succeed, and links to its failed events', async () => {
+    await t.db.insert(integrations).values({ name: 'payment-hooks', breakerKey: 'payment-hooks' });
+    const [, , lastRunId] = await runsOf('payment-hooks', ['succeeded', 'succeeded', 'succeeded']);
+    const since = hoursAgo(2);
+    const changes = await handle({
+      type: 'events.failed',
+      at: since.toISOString(),
+      integration: 'payment-hooks',
+      runId: lastRunId,
+      eventId: 'evt_1',
+      eventType: 'payment.succeeded',
+      reason: 'invoice INV-9 does not exist',
+      count: 3,
+      eventIds: ['evt_1', 'evt_2', 'evt_3'],
+    });
+    expect(changes).toEqual([expect.objectContaining({ change: 'opened', kind: 'events_failed' })]);
+
+    const [row] = await listInventory(t.db, { name: 'payment-hooks' });
+    // The defect as a user saw it: red, although the last run succeeded, 100 % in 24 h, breaker closed.
+    expect(row).toMatchObject({
+      state: 'failing',
+      lastRun: { id: lastRunId, status: 'succeeded' },
+      successRate24h: 1,
+      breakerState: 'closed',
+    });
+    expect(row.incidents).toEqual([expect.objectContaining({ kind: 'events_failed', openedAt: since, failedEvents: 3, failedRuns: 0 })]);
+    expect(row.failingReasons).toEqual([
+      {
+        kind: 'events_failed',
+        text: '3 failed webhook events',
+        since,
+        incidentOpen: true,
+        href: '/integrations/payment-hooks/events?status=failed',
+        action: 'Review failed events',
+      },
+    ]);
+    // The same row when the whole inventory is read.
+    expect((await listInventory(t.db)).find((r) => r.name === 'payment-hooks')).toEqual(row);
+
+    // Replayed (or dismissed): the incident closes, and with it the reason and the red state.
+    expect(await handle({ type: 'events.cleared', at: new Date().toISOString(), integration: 'payment-hooks', runId: lastRunId })).toEqual([
+      expect.objectContaining({ change: 'closed', kind: 'events_failed' }),
+    ]);
+    expect(await listInventory(t.db, { name: 'payment-hooks' })).toEqual([
+      expect.objectContaining({ state: 'healthy', openIncidents: 0, incidents: [], failingReasons: [] }),
+    ]);
+  });
+
+  it('names a failed last run with no incident yet, then the failed runs its incident counts', async () => {
+    await t.db.insert(integrations).values({ name: 'ledger-sync', breakerKey: 'ledger-sync' });
+    const [, first, second] = await runsOf('ledger-sync', ['succeeded', 'failed', 'failed']);
+    const [before] = await listInventory(t.db, { name: 'ledger-sync' });
+    expect(before.state).toBe('failing');
+    expect(before.failingReasons).toEqual([
+      {
+        kind: 'last_run',
+        text: 'last run failed',
+        since: before.lastRun!.finishedAt,
+        incidentOpen: false,
+        href: `/runs/${second}`,
+        action: 'Open the run',
+      },
+    ]);
+
+    const failed = (runId: string, at: Date): PlatformEvent => ({
+      type: 'run.failed',
+      at: at.toISOString(),
+      integration: 'ledger-sync',
+      runId,
+      attempts: 3,
+      error: 'ledger answered 503',
+      errorClass: 'TransientError',
+      reason: 'retries_exhausted',
+      startedAt: at.toISOString(),
+    });
+    const firstAt = hoursAgo(1);
+    await handle(failed(first, firstAt));
+    await handle(failed(second, hoursAgo(0.5)));
+    const [after] = await listInventory(t.db, { name: 'ledger-sync' });
+    // The incident counts both runs: the last run is not named a second time.
+    expect(after.failingReasons).toEqual([
+      {
+        kind: 'run_failed',
+        text: '2 failed runs',
+        since: firstAt,
+        incidentOpen: true,
+        href: '/runs?integration=ledger-sync&status=failed',
+        action: 'See failed runs',
+      },
+    ]);
+  });
+
+  it('gives no reason for an integration that is not failing', async () => {
+    await t.db.insert(integrations).values([
+      { name: 'quiet', breakerKey: 'quiet' },
+      { name: 'held', breakerKey: 'held', paused: true },
+    ]);
+    await runsOf('held', ['failed']);
+    const rows = await listInventory(t.db, { search: '' });
+    expect(rows.filter((r) => r.name === 'quiet' || r.name === 'held').map((r) => [r.name, r.state, r.failingReasons])).toEqual([
+      ['held', 'paused', []],
+      ['quiet', 'new', []],
+    ]);
   });
 });

@@ -1,8 +1,14 @@
 import { sql } from 'drizzle-orm';
 import type { DatabaseOrTransaction } from '../../../db/client';
 import type { RunStatus } from '../../../db/schema';
+import { failingReasons, type FailingReason, type OpenIncidentSummary } from './failing-reasons';
+
+export type { FailingReason, OpenIncidentSummary };
 
 export type IntegrationState = 'orphaned' | 'paused' | 'breaker_open' | 'credentials_failing' | 'failing' | 'healthy' | 'new';
+
+/** The states the Overview counts as failing: its card links to the inventory filtered on these. */
+export const FAILING_STATES: readonly IntegrationState[] = ['failing', 'credentials_failing'];
 
 export interface InventoryRow {
   name: string;
@@ -24,6 +30,10 @@ export interface InventoryRow {
   /** null when nothing finished in the last 24 hours. */
   successRate24h: number | null;
   openIncidents: number;
+  /** The open incidents, oldest first (few: one per kind at most). */
+  incidents: OpenIncidentSummary[];
+  /** Why the state is 'failing', and where to act on it (failing-reasons.ts); empty in any other state. */
+  failingReasons: FailingReason[];
   /** The OAuth2 provider's last error while tokens cannot be had, and since when. */
   credentialsError: string | null;
   credentialsFailingSince: Date | null;
@@ -51,6 +61,19 @@ interface RawRow extends Record<string, unknown> {
   finished: number;
   succeeded: number;
   open_incidents: number;
+  incidents: RawIncident[] | null;
+}
+
+/** json_build_object's keys below: timestamps as JSON text. */
+interface RawIncident {
+  id: string;
+  kind: string;
+  opened_at: string;
+  last_event_at: string;
+  event_count: number;
+  failed_runs: number | null;
+  failed_events: number | null;
+  run_id: string | null;
 }
 
 export function deriveState(row: {
@@ -101,7 +124,7 @@ export async function listInventory(db: DatabaseOrTransaction, params: { search?
            b.state as breaker_state, b.open_until, b.forced_open, b.consecutive_failures,
            lr.id as last_id, lr.status as last_status, lr.created_at as last_created, lr.finished_at as last_finished,
            coalesce(s.finished, 0)::int as finished, coalesce(s.succeeded, 0)::int as succeeded,
-           coalesce(inc.n, 0)::int as open_incidents
+           coalesce(inc.n, 0)::int as open_incidents, inc.list as incidents
       from integrations i
       left join breakers b on b.key = i.breaker_key
       left join lateral (
@@ -146,7 +169,13 @@ export async function listInventory(db: DatabaseOrTransaction, params: { search?
              group by r.integration) c
          group by c.integration) s on s.integration = i.name
       left join lateral (
-        select count(*) as n from incidents x where x.integration = i.name and x.closed_at is null) inc on true
+        -- At most one open incident per kind (incidents_one_open_idx), read from incidents_open_idx.
+        select count(*) as n,
+               json_agg(json_build_object('id', x.id, 'kind', x.kind, 'opened_at', x.opened_at, 'last_event_at', x.last_event_at,
+                                          'event_count', x.event_count, 'failed_runs', x.failed_runs,
+                                          'failed_events', x.failed_events, 'run_id', x.run_id)
+                        order by x.opened_at, x.kind) as list
+          from incidents x where x.integration = i.name and x.closed_at is null) inc on true
      where (${search}::text is null or i.name ilike ${search} or i.description ilike ${search})
        and (${name}::text is null or i.name = ${name})
      order by i.registered desc, i.name`);
@@ -160,6 +189,24 @@ export async function listInventory(db: DatabaseOrTransaction, params: { search?
           finishedAt: r.last_finished ? new Date(r.last_finished) : null,
         }
       : null;
+    const incidents: OpenIncidentSummary[] = (r.incidents ?? []).map((x) => ({
+      id: x.id,
+      kind: x.kind,
+      openedAt: new Date(x.opened_at),
+      lastEventAt: new Date(x.last_event_at),
+      eventCount: x.event_count,
+      failedRuns: x.failed_runs,
+      failedEvents: x.failed_events,
+      runId: x.run_id,
+    }));
+    const state = deriveState({
+      registered: r.registered,
+      paused: r.paused,
+      breakerState,
+      lastStatus: lastRun?.status ?? null,
+      openIncidents: r.open_incidents,
+      credentialsFailing: r.credentials_failing_since !== null,
+    });
     return {
       name: r.name,
       description: r.description,
@@ -177,16 +224,11 @@ export async function listInventory(db: DatabaseOrTransaction, params: { search?
       succeeded24h: r.succeeded,
       successRate24h: r.finished > 0 ? r.succeeded / r.finished : null,
       openIncidents: r.open_incidents,
+      incidents,
+      failingReasons: state === 'failing' ? failingReasons({ name: r.name, lastRun, incidents }) : [],
       credentialsError: r.credentials_error,
       credentialsFailingSince: r.credentials_failing_since ? new Date(r.credentials_failing_since) : null,
-      state: deriveState({
-        registered: r.registered,
-        paused: r.paused,
-        breakerState,
-        lastStatus: lastRun?.status ?? null,
-        openIncidents: r.open_incidents,
-        credentialsFailing: r.credentials_failing_since !== null,
-      }),
+      state,
     };
   });
 }

@@ -4,6 +4,7 @@ import { EmptyState } from '@/components/common/empty-state';
 import { IgnoredParams } from '@/components/common/ignored-params';
 import { PageHeader } from '@/components/common/page-header';
 import { RelativeTime } from '@/components/common/relative-time';
+import { FailingReasons } from '@/components/integrations/failing-reasons';
 import { STATE_LABELS, StateBadge } from '@/components/integrations/state-badge';
 import { RunStatusBadge } from '@/components/runs/status-badge';
 import { Badge } from '@/components/ui/badge';
@@ -13,7 +14,7 @@ import { Select } from '@/components/ui/select';
 import { Table, TableBody, TableCell, TableHead, TableHeader, TableRow } from '@/components/ui/table';
 import { requireUser } from '@/lib/auth/guards';
 import { parseSearchParams, ZUrlText } from '@/lib/platform/params';
-import type { IntegrationState, InventoryRow } from '@/lib/platform/read-models/inventory';
+import { FAILING_STATES, type IntegrationState, type InventoryRow } from '@/lib/platform/read-models/inventory';
 import { BREAKER_BADGE, breakerPhase } from '@/lib/platform/resilience/breaker-text';
 import { scheduleText } from '@/lib/platform/triggers/trigger-text';
 import { plural } from '@/lib/platform/words';
@@ -23,17 +24,31 @@ export const metadata = { title: 'Integrations' };
 export const dynamic = 'force-dynamic';
 
 const STATES = Object.keys(STATE_LABELS) as [IntegrationState, ...IntegrationState[]];
+/** Filters on several states: `any_failing` is what the Overview's Failing card counts (and links to). */
+const STATE_GROUPS = {
+  // Short: a native select is as wide as its longest option (see Runs), and it must fit a phone.
+  any_failing: { label: 'Failing or credentials failing', states: FAILING_STATES },
+} as const satisfies Record<string, { label: string; states: readonly IntegrationState[] }>;
+type StateGroup = keyof typeof STATE_GROUPS;
+const STATE_FILTERS = [...STATES, ...(Object.keys(STATE_GROUPS) as StateGroup[])] as [
+  IntegrationState | StateGroup,
+  ...(IntegrationState | StateGroup)[],
+];
 const ZInventoryParams = z.object({
   q: ZUrlText(200).optional(),
-  state: z.enum(STATES, { error: `must be one of ${STATES.join(', ')}` }).optional(),
+  state: z.enum(STATE_FILTERS, { error: `must be one of ${STATE_FILTERS.join(', ')}` }).optional(),
 });
+
+function statesOf(filter: IntegrationState | StateGroup): readonly IntegrationState[] {
+  return filter in STATE_GROUPS ? STATE_GROUPS[filter as StateGroup].states : [filter as IntegrationState];
+}
 
 export default async function IntegrationsPage({ searchParams }: { searchParams: Promise<Record<string, string | string[] | undefined>> }) {
   await requireUser();
   const { data, problems } = parseSearchParams(ZInventoryParams, await searchParams);
   const { q, state } = data;
   const all = await getInventory(q);
-  const rows = state ? all.filter((r) => r.state === state) : all;
+  const rows = state ? all.filter((r) => statesOf(state).includes(r.state)) : all;
   const now = new Date();
   return (
     <div className="flex flex-col gap-4">
@@ -47,6 +62,11 @@ export default async function IntegrationsPage({ searchParams }: { searchParams:
           {STATES.map((s) => (
             <option key={s} value={s}>
               {STATE_LABELS[s]}
+            </option>
+          ))}
+          {(Object.keys(STATE_GROUPS) as StateGroup[]).map((g) => (
+            <option key={g} value={g}>
+              {STATE_GROUPS[g].label}
             </option>
           ))}
         </Select>
@@ -91,6 +111,7 @@ export default async function IntegrationsPage({ searchParams }: { searchParams:
                   </TableCell>
                   <TableCell data-label="State">
                     <StateBadge state={row.state} />
+                    <FailingReasons reasons={row.failingReasons} className="mt-1 max-w-xs text-xs" />
                   </TableCell>
                   <TableCell data-label="Breaker" className="text-xs">
                     <BreakerCell row={row} now={now} />

@@ -1,5 +1,6 @@
 import { notFound } from 'next/navigation';
 import { PageHeader } from '@/components/common/page-header';
+import { FailingReasons } from '@/components/integrations/failing-reasons';
 import { IntegrationTabs } from '@/components/integrations/integration-tabs';
 import { StateBadge } from '@/components/integrations/state-badge';
 import { requireUser } from '@/lib/auth/guards';
@@ -23,6 +24,7 @@ export default async function IntegrationLayout({ children, params }: { children
         }
         description={row.registered ? row.description : `${row.description} — the handler is no longer registered; its history is kept.`}
       />
+      <FailingReasons reasons={row.failingReasons} lead="Failing: " className="rounded-md bg-destructive/10 p-2 text-sm" />
       <IntegrationTabs
         name={row.name}
         isAdmin={hasRole(user.role, 'admin')}
