@@ -13,7 +13,9 @@ export const DialogClose = DialogPrimitive.Close;
  * On close (Escape, Cancel, outside click) focus goes back to the control that opened the dialog,
  * also when the dialog was opened without a DialogTrigger (a form's submit, a row's button);
  * Radix alone returns it only to its own Trigger, and the page body gets it otherwise. When that
- * control is gone (the action removed it), the page's main region takes focus.
+ * control is gone (the action removed it), cannot take focus (a Review button disabled once its
+ * changes are saved), or is removed by the refresh that follows the action (a row's Dismiss), the
+ * page's main region takes focus: the keyboard goes on from the page, not from the top of <body>.
  */
 export function DialogContent({ className, children, onOpenAutoFocus, onCloseAutoFocus, ...props }: React.ComponentProps<typeof DialogPrimitive.Content>) {
   const opener = useRef<HTMLElement | null>(null);
@@ -34,8 +36,11 @@ export function DialogContent({ className, children, onOpenAutoFocus, onCloseAut
           onCloseAutoFocus?.(event);
           if (event.defaultPrevented) return;
           event.preventDefault();
-          const target = opener.current?.isConnected ? opener.current : document.getElementById('main');
+          const main = document.getElementById('main');
+          const target = opener.current?.isConnected ? opener.current : main;
           target?.focus();
+          if (document.activeElement !== target) main?.focus();
+          else if (target && main && target !== main) focusMainIfRemoved(target, main);
         }}
         {...props}
       >
@@ -43,6 +48,20 @@ export function DialogContent({ className, children, onOpenAutoFocus, onCloseAut
       </DialogPrimitive.Content>
     </DialogPrimitive.Portal>
   );
+}
+
+/**
+ * Moves focus to `main` when `focused` leaves the page while it has focus (the browser gives it to
+ * <body>), within the few seconds an action's refresh takes.
+ */
+function focusMainIfRemoved(focused: HTMLElement, main: HTMLElement) {
+  const observer = new MutationObserver(() => {
+    if (focused.isConnected) return;
+    observer.disconnect();
+    if (document.activeElement === document.body || document.activeElement === null) main.focus();
+  });
+  observer.observe(document.body, { childList: true, subtree: true });
+  setTimeout(() => observer.disconnect(), 10_000);
 }
 
 export function DialogHeader({ className, ...props }: React.ComponentProps<'div'>) {

@@ -16,6 +16,9 @@ test('admin edits the schedule, reviews the diff, saves, and finds the change in
   await page.screenshot({ path: 'test-results/screenshots/config-diff.png', fullPage: true });
   await page.getByRole('button', { name: 'Save 1 change' }).click();
   await expect(page.getByText('Saved 1 change; see History')).toBeVisible();
+  // Review changes, which opened the dialog, is disabled once nothing is left to save: the keyboard
+  // goes on from the page's main region, not from the top of <body>.
+  await expect(page.locator('#main')).toBeFocused();
   await page.getByRole('link', { name: 'History' }).click();
   const row = page.getByTestId('history-row').filter({ hasText: 'ada.admin@junction.local' }).filter({ hasText: 'schedule' }).first();
   await expect(row).toContainText('*/15 * * * *');

@@ -197,6 +197,9 @@ test('an operator dismisses a failed event that can never be applied, with a rea
   await dialog.getByLabel(/^Reason/).fill('The invoice was deleted in the shop; nothing to apply.');
   await dialog.getByRole('button', { name: 'Dismiss event' }).click();
   await expect(operator.getByText(new RegExp(`^Event ${eventId} dismissed\\.`))).toBeVisible();
+  // The row's Dismiss, which opened the dialog, is gone after the refresh: focus is on the page.
+  await expect(row.getByRole('button', { name: 'Dismiss' })).toHaveCount(0);
+  await expect(operator.locator('#main')).toBeFocused();
 
   // Listed as dismissed, with who and why; no Replay and no Dismiss on it any more.
   await expect(row.getByText(/^dismissed$/)).toBeVisible();
