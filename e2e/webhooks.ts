@@ -18,7 +18,8 @@ export async function addSigningSecretThroughConsole(page: Page, label: string, 
   const shown = page.getByTestId('generated-secret');
   await expect(shown).toHaveText(/^whsec_[A-Za-z0-9+/]+=*$/);
   const secret = (await shown.textContent())!.trim();
-  await page.getByRole('button', { name: 'Done' }).click();
+  // Read from the page, not the clipboard.
+  await page.getByRole('button', { name: 'Close without copying' }).click();
   await expect(page.getByTestId(`webhook-secret-${label}`)).toBeVisible();
   return secret;
 }

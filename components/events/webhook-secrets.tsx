@@ -4,6 +4,7 @@ import { useRouter } from 'next/navigation';
 import { useState, useTransition } from 'react';
 import { toast } from 'sonner';
 import { addWebhookSecretAction } from '@/app/(console)/integrations/[name]/events/actions';
+import { CopyButton } from '@/components/common/copy-button';
 import { UnsavedChangesGuard } from '@/components/common/unsaved-changes';
 import { Button } from '@/components/ui/button';
 import { Dialog, DialogContent, DialogDescription, DialogFooter, DialogHeader, DialogTitle, DialogTrigger } from '@/components/ui/dialog';
@@ -14,18 +15,20 @@ import { Label } from '@/components/ui/label';
  * Adds a signing secret to an endpoint (admin). Left empty, the value is generated on the server
  * and shown here once, to copy to the sender; it is never shown again.
  */
-export function AddWebhookSecret({ integration }: { integration: string }) {
+export function AddWebhookSecret({ integration, activeSecrets }: { integration: string; activeSecrets: number }) {
   const router = useRouter();
   const [open, setOpen] = useState(false);
   const [label, setLabel] = useState('');
   const [value, setValue] = useState('');
   const [generated, setGenerated] = useState<string | null>(null);
+  const [copied, setCopied] = useState(false);
   const [error, setError] = useState<string | null>(null);
   const [pending, start] = useTransition();
   const reset = () => {
     setLabel('');
     setValue('');
     setGenerated(null);
+    setCopied(false);
     setError(null);
   };
   const submit = (e: React.FormEvent) => {
@@ -37,7 +40,11 @@ export function AddWebhookSecret({ integration }: { integration: string }) {
         return;
       }
       setValue('');
-      toast.success(`Signing secret "${label}" added: both old and new secrets are accepted until you revoke one`);
+      toast.success(
+        activeSecrets > 0
+          ? `Signing secret "${label}" added: the ${activeSecrets === 1 ? 'other active secret is' : `other ${activeSecrets} active secrets are`} accepted too until you revoke ${activeSecrets === 1 ? 'it' : 'them'}`
+          : `Signing secret "${label}" added: deliveries signed with it are accepted from now on`,
+      );
       router.refresh();
       if (result.data.generated) setGenerated(result.data.generated);
       else {
@@ -81,13 +88,16 @@ export function AddWebhookSecret({ integration }: { integration: string }) {
               {generated}
             </code>
             <DialogFooter>
+              <CopyButton value={generated} variant="default" onCopied={() => setCopied(true)} />
+              {/* Until it is copied, closing says what it costs. */}
               <Button
+                variant="outline"
                 onClick={() => {
                   setOpen(false);
                   reset();
                 }}
               >
-                Done
+                {copied ? 'Done' : 'Close without copying'}
               </Button>
             </DialogFooter>
           </div>

@@ -5,6 +5,7 @@ import { useState, useTransition } from 'react';
 import { toast } from 'sonner';
 import { createApiTokenAction, revokeApiTokenAction } from '@/app/(console)/users/tokens/actions';
 import { ConfirmAction } from '@/components/common/confirm-action';
+import { CopyButton } from '@/components/common/copy-button';
 import { Button } from '@/components/ui/button';
 import { Card, CardContent, CardDescription, CardHeader, CardTitle } from '@/components/ui/card';
 import { Input } from '@/components/ui/input';
@@ -94,18 +95,7 @@ export function CreateApiToken() {
               <code data-testid="new-token-value" className="rounded bg-card px-2 py-1 text-xs break-all">
                 {created.value}
               </code>
-              <Button
-                size="sm"
-                variant="outline"
-                onClick={() =>
-                  navigator.clipboard.writeText(created.value).then(
-                    () => toast.success('Copied'),
-                    () => toast.error('Could not copy: select the text and copy it by hand.'),
-                  )
-                }
-              >
-                Copy
-              </Button>
+              <CopyButton value={created.value} />
               <Button size="sm" variant="ghost" onClick={() => setCreated(null)}>
                 Done
               </Button>

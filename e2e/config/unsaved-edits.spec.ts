@@ -138,10 +138,19 @@ test('a generated signing secret, shown only once, is not lost to a reload or Ba
   await signIn(page, 'ada', `/integrations/${PAYMENT_EVENTS}`);
   await page.getByRole('navigation', { name: 'Integration sections' }).getByRole('link', { name: 'Events' }).click();
   await page.getByRole('button', { name: 'Add signing secret' }).click();
-  await page.getByLabel('Label').fill(`unsaved-${Date.now().toString(36)}`);
+  const label = `unsaved-${Date.now().toString(36)}`;
+  await page.getByLabel('Label').fill(label);
+  const [{ others }] = await db()<{ others: number }[]>`
+    select count(*)::int as others from webhook_secrets where integration = ${PAYMENT_EVENTS} and revoked_at is null`;
   await page.getByRole('button', { name: 'Add secret' }).click();
   const shown = page.getByTestId('generated-secret');
   await expect(shown).toHaveText(/^whsec_/);
+  // What the toast says depends on whether another secret is still accepted.
+  await expect(page.locator('[data-sonner-toast]').filter({ hasText: `Signing secret "${label}" added` })).toContainText(
+    others === 0
+      ? 'deliveries signed with it are accepted from now on'
+      : `the other ${others === 1 ? 'active secret is' : `${others} active secrets are`} accepted too`,
+  );
   const secret = await shown.textContent();
   const prompt = nextUnloadPrompt(page);
   await page.reload({ timeout: 3_000 }).catch(() => null);
@@ -152,6 +161,13 @@ test('a generated signing secret, shown only once, is not lost to a reload or Ba
   await expect(leave).toContainText('The generated secret is shown only this once');
   await leave.getByRole('button', { name: 'Stay on this page' }).click();
   await expect(shown).toHaveText(secret!);
+  // Until it is copied, closing says what it costs; Copy puts the value on the clipboard.
+  const close = page.getByRole('dialog').getByRole('button', { name: 'Close without copying' });
+  await expect(close).toBeVisible();
+  await page.context().grantPermissions(['clipboard-read', 'clipboard-write']);
+  await page.getByRole('dialog').getByRole('button', { name: 'Copy', exact: true }).click();
+  await expect(page.getByRole('dialog').getByRole('button', { name: 'Copied' })).toBeVisible();
+  expect(await page.evaluate(() => navigator.clipboard.readText())).toBe(secret);
   await page.getByRole('button', { name: 'Done' }).click();
   // Copied and closed: nothing left to lose, nothing asked.
   await page.goBack();

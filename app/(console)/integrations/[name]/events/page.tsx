@@ -148,7 +148,7 @@ export default async function EventsPage({
                 </ul>
               )}
               <div>
-                <AddWebhookSecret integration={name} />
+                <AddWebhookSecret integration={name} activeSecrets={secrets.length} />
               </div>
             </>
           ) : (
