@@ -57,7 +57,7 @@ export function BulkOperations({ initial, canOperate }: { initial: BulkItem[]; c
     start(async () => {
       const result = await cancelBulkAction({ id });
       if (result.ok) {
-        toast.success(`Cancelled ${result.data.cancelled} runs that had not started`);
+        toast.success(`Cancelled ${plural(result.data.cancelled, 'run')} that had not started`);
         router.refresh();
       } else toast.error(<LinkedIds text={result.error} />);
     });

@@ -19,6 +19,7 @@ import { Table, TableBody, TableCell, TableHead, TableHeader, TableRow } from '@
 import type { RunStatus } from '@/db/schema';
 import { progressText, triggerWords } from '@/lib/platform/read-models/run-text';
 import { isActiveRunStatus } from '@/lib/platform/run-status';
+import { plural } from '@/lib/platform/words';
 import { RetryDialog } from './retry-dialog';
 import { RunDuration } from './run-duration';
 import { RunStatusBadge, ZRunStatus } from './status-badge';
@@ -283,7 +284,7 @@ export function RunsTable({
       <Dialog open={confirmBulk} onOpenChange={setConfirmBulk}>
         <DialogContent>
           <DialogHeader>
-            <DialogTitle>Retry {selected.size} failed runs?</DialogTitle>
+            <DialogTitle>Retry {plural(selected.size, 'failed run')}?</DialogTitle>
             <DialogDescription>
               Each selected run starts again as a new run with the same input, linked to the failed one. They start at most 5 per minute per
               integration, and not at all while an integration&apos;s breaker is open (they wait, queued behind it).
@@ -297,7 +298,7 @@ export function RunsTable({
               <Button variant="outline">Cancel</Button>
             </DialogClose>
             <Button disabled={pending} onClick={retrySelected}>
-              {pending ? 'Starting…' : `Retry ${selected.size} runs`}
+              {pending ? 'Starting…' : `Retry ${plural(selected.size, 'run')}`}
             </Button>
           </DialogFooter>
         </DialogContent>

@@ -22,6 +22,6 @@ export class RunsPage {
 
   async retrySelected(count: number) {
     await this.page.getByRole('button', { name: `Retry selected (${count})` }).click();
-    await this.page.getByRole('button', { name: `Retry ${count} runs` }).click();
+    await this.page.getByRole('button', { name: `Retry ${count} ${count === 1 ? 'run' : 'runs'}`, exact: true }).click();
   }
 }
