@@ -42,7 +42,7 @@ export function ConfigForm({
       data-needs-js
       onSubmit={(e) => {
         e.preventDefault();
-        draft.setReviewing(true);
+        draft.review();
       }}
       noValidate
     >
@@ -79,8 +79,8 @@ export function ConfigForm({
           <Button type="button" variant="ghost" disabled={diff.length === 0 || pending} onClick={draft.discard}>
             Discard
           </Button>
-          <Button type="submit" disabled={diff.length === 0 || pending}>
-            Review changes
+          <Button type="submit" disabled={diff.length === 0 || pending} aria-busy={draft.checking}>
+            {draft.checking ? 'Checking…' : 'Review changes'}
           </Button>
         </div>
       ) : (

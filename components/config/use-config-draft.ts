@@ -1,7 +1,7 @@
 import { useRouter } from 'next/navigation';
 import { useMemo, useState, useTransition } from 'react';
 import { toast } from 'sonner';
-import { saveConfigAction } from '@/app/(console)/integrations/[name]/config/actions';
+import { checkConfigAction, saveConfigAction } from '@/app/(console)/integrations/[name]/config/actions';
 import {
   buildPatch,
   diffRows,
@@ -31,6 +31,8 @@ export function useConfigDraft(initial: ConfigFormInitial, settingsSchema: Recor
   // Saved and waiting for the refresh that brings the new version: nothing is unsaved meanwhile.
   const [saved, setSaved] = useState(false);
   const [pending, start] = useTransition();
+  // Apart from the save's: the Review button stays enabled (and focused) while its check runs.
+  const [checking, startCheck] = useTransition();
   const patch = useMemo(() => buildPatch(state, base, settingsSchema), [state, base, settingsSchema]);
   const diff = useMemo(() => diffRows(patch, base), [patch, base]);
 
@@ -52,6 +54,32 @@ export function useConfigDraft(initial: ConfigFormInitial, settingsSchema: Recor
   };
   /** A field's message, or the first message of a field below it (`settings.x` for `settings`). */
   const err = (key: string) => errors[key] ?? Object.entries(errors).find(([k]) => k.startsWith(`${key}.`))?.[1];
+
+  /**
+   * Review: the save's own checks first, so every field it would refuse is marked before any dialog
+   * offers to save; a clean draft opens the review.
+   */
+  const review = () =>
+    !checking &&
+    startCheck(async () => {
+      const result = await checkConfigAction({ integration: base.integration, expectedVersion: base.version, patch });
+      if (result.ok) {
+        setErrors({});
+        setFormError(null);
+        setReviewing(true);
+      } else if (result.status === 409) {
+        const latest = (result.details?.latest ?? null) as LatestConfig | null;
+        setStale({ message: result.error, latest });
+      } else {
+        const fields = Object.keys(result.fieldErrors ?? {}).length;
+        setErrors(result.fieldErrors ?? {});
+        setFormError(
+          fields > 0
+            ? `Nothing saved: ${fields === 1 ? 'one field needs' : `${fields} fields need`} a fix first, marked below.`
+            : result.error,
+        );
+      }
+    });
 
   const save = () =>
     start(async () => {
@@ -120,6 +148,8 @@ export function useConfigDraft(initial: ConfigFormInitial, settingsSchema: Recor
     formError,
     reviewing,
     setReviewing,
+    review,
+    checking,
     pending,
     save,
     reloadKeepingDraft,

@@ -15,9 +15,10 @@ test('a stale config edit is refused; Reload keeps the draft, shows their change
   // Meanwhile another admin saves a change.
   await db()`update integrations set breaker_failures = breaker_failures + 1, version = version + 1, updated_by = 'grace.admin@junction.local', updated_at = now() where name = 'accounting-export'`;
   await page.getByRole('button', { name: 'Review changes' }).click();
-  await page.getByRole('button', { name: 'Save 1 change' }).click();
+  // Told at Review, before a dialog offers to save what the save would refuse.
   const alert = page.getByRole('alert').filter({ hasText: 'Changed by grace.admin@junction.local' });
   await expect(alert).toBeVisible();
+  await expect(page.getByRole('dialog')).toHaveCount(0);
   // When, in words, with the exact time on hover (not an ISO timestamp).
   const [theirs] = await db()<{ updated_at: Date }[]>`select updated_at from integrations where name = 'accounting-export'`;
   const exact = `${theirs.updated_at.toISOString().replace('T', ' ').slice(0, 19)} UTC`;

@@ -856,18 +856,19 @@ function actionCases(real: Real): Record<string, { args: fc.Arbitrary<unknown[]>
   );
   const shaped = (a: fc.Arbitrary<unknown[]>): fc.Arbitrary<unknown[]> =>
     fc.oneof({ weight: 5, arbitrary: a }, { weight: 1, arbitrary: wrongShape });
+  const configPatch = shaped(
+    obj(
+      withOneInvalid({
+        integration: integration('accounting-export'),
+        expectedVersion: version,
+        patch: { valid: hostilePatch, invalid: hostilePatch },
+      }),
+    ),
+  );
   return {
-    saveConfigAction: {
-      args: shaped(
-        obj(
-          withOneInvalid({
-            integration: integration('accounting-export'),
-            expectedVersion: version,
-            patch: { valid: hostilePatch, invalid: hostilePatch },
-          }),
-        ),
-      ),
-    },
+    saveConfigAction: { args: configPatch },
+    // The Review step's check: the same input, the same refusals, nothing written.
+    checkConfigAction: { args: configPatch },
     replaceSecretAction: {
       args: shaped(
         obj(

@@ -144,6 +144,37 @@ describe('updateIntegrationConfig', () => {
     ]);
   });
 
+  it('checks an edit without saving it: the fields it would change, or the refusals the save would give', async () => {
+    const { version, settings } = await view('crm');
+    const before = await auditCount();
+    const check = (expectedVersion: number, patch: unknown) =>
+      updateIntegrationConfig(t.db, {
+        integration: 'crm',
+        expectedVersion,
+        patch,
+        actor: 'ada@example.com',
+        definition,
+        keyring,
+        checkOnly: true,
+      });
+    expect(await check(version, { breakerFailures: 9, settings: { ...settings, batchSize: 42 } })).toEqual({
+      ok: true,
+      version,
+      changed: ['breakerFailures', 'settings.batchSize'],
+    });
+    expect(await check(version, { breakerFailures: 0, settings: { ...settings, batchSize: 900 } })).toMatchObject({
+      ok: false,
+      code: 'invalid_input',
+      fieldErrors: { breakerFailures: 'must be at least 1', 'settings.batchSize': 'must be at most 500 (the API limit)' },
+    });
+    expect(await check(version - 1, { breakerFailures: 9 })).toMatchObject({ ok: false, code: 'stale' });
+    // Nothing written: same version, no audit row, the old values.
+    const after = await view('crm');
+    expect(after.version).toBe(version);
+    expect(after.breakerFailures).not.toBe(9);
+    expect(await auditCount()).toBe(before);
+  });
+
   it('writes nothing for an edit that changes nothing', async () => {
     const before = await auditCount();
     const { updatedAt } = await view('crm');

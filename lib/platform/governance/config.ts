@@ -182,6 +182,12 @@ export interface UpdateIntegrationConfigParams {
   correlationId?: string;
   definition: ConfigDefinition;
   keyring: Keyring;
+  /**
+   * Only check: every refusal the save would give (stale version, each field), and on success the
+   * fields it would change, writing nothing. The editor's Review step, so a dialog never offers to
+   * save what the save would refuse.
+   */
+  checkOnly?: boolean;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -392,6 +398,10 @@ export async function applyConfigPatch(
   if (Object.keys(fieldErrors).length > 0) return invalid(fieldErrors);
 
   const { columns, changes } = columnChanges(row, { ...patch, settings });
+  if (params.checkOnly) {
+    const secretsNamed = Object.keys(patch.secrets ?? {}).map((name) => `secret.${name}`);
+    return { ok: true, version: row.version, changed: [...changes.map((c) => c.fieldName), ...secretsNamed] };
+  }
   const entries: AuditEntry[] = [];
   const audit = (fieldName: string, oldValue: unknown, newValue: unknown) =>
     entries.push({ kind: 'config', integration: row.name, fieldName, oldValue: auditValue(oldValue), newValue: auditValue(newValue) });

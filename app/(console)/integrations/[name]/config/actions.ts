@@ -84,6 +84,28 @@ export const saveConfigAction = defineAction({
     ),
 });
 
+/**
+ * The save's checks without the save: the editor runs it before its review dialog, so the dialog
+ * only opens on a draft the save accepts (field errors and a stale version come back as they would).
+ */
+export const checkConfigAction = defineAction({
+  role: 'admin',
+  input: ZTarget.extend({ patch: z.record(z.string(), z.unknown()) }),
+  handler: async ({ integration, expectedVersion, patch }, { user }) => {
+    const result = await updateIntegrationConfig(getDb(), {
+      integration,
+      expectedVersion,
+      patch,
+      actor: user.email || user.name,
+      definition: definitionOf(integration),
+      keyring: getKeyring(),
+      checkOnly: true,
+    });
+    if (!result.ok) throw result.code === 'stale' ? await staleRefusal(integration, result) : refusalError(result);
+    return { changed: result.changed };
+  },
+});
+
 /** Replaces one write-only secret; the audit records that it changed, never the value. */
 export const replaceSecretAction = defineAction({
   role: 'admin',
