@@ -7,6 +7,8 @@ import type { HttpClient } from './resilience/http';
 import type { OAuth2Config } from './resilience/oauth2';
 
 export { httpUrl } from './http-url';
+/** A zod issue in words ("is missing: expected text"), for a handler's own refusals. */
+export { issueMessage } from './params';
 
 /**
  * The contract a concrete integration implements: one `defineIntegration` call, listed once in

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
-import { parseInstant, parseSearchParams, ZInstant, ZUrlWholeNumber } from './params';
+import { issueMessage, parseInstant, parseSearchParams, ZInstant, ZUrlWholeNumber } from './params';
 
 function iso(text: string): string {
   const parsed = parseInstant(text);
@@ -142,6 +142,18 @@ describe('parseSearchParams: what a page says about a parameter it ignored', () 
     ]);
     expect(data).toEqual({ limit: 50 });
     expect(kept).toEqual({});
+  });
+
+  it('says a value of the wrong type, or a missing one, in words', () => {
+    const body = z.object({ invoice_number: z.string(), amount: z.number(), paid: z.boolean() });
+    const parsed = body.safeParse({ amount: 'ten', paid: 1 });
+    expect(parsed.success).toBe(false);
+    // Before: "Invalid input: expected string, received undefined", "…expected number, received string".
+    expect(parsed.error!.issues.map((i) => `${i.path.join('.')} ${issueMessage(i)}`)).toEqual([
+      'invoice_number is missing: expected text',
+      'amount must be a number',
+      'paid must be true or false',
+    ]);
   });
 
   it('keeps a schema’s own message', () => {

@@ -162,12 +162,29 @@ export const ZAuditCursor = z
  * Next hands over as arrays) keep their first value. `kept` is the text of the parameters kept,
  * for links to the next page.
  */
+/** zod's type names as a person reads them. */
+const TYPE_WORDS: Record<string, string> = {
+  string: 'text',
+  number: 'a number',
+  int: 'a whole number',
+  boolean: 'true or false',
+  object: 'an object',
+  array: 'a list',
+  date: 'a date',
+  bigint: 'a whole number',
+};
+
 /**
  * An issue's message for a person: zod's own for a value outside a list ("Invalid option: expected
- * one of \"queued\"|\"running\"|…") says which values are allowed, plainly; a schema's own
- * message is kept.
+ * one of \"queued\"|\"running\"|…") or of the wrong type ("Invalid input: expected string,
+ * received undefined") says what is allowed, plainly; a schema's own message is kept.
  */
 export function issueMessage(issue: z.core.$ZodIssue): string {
+  if (issue.code === 'invalid_type' && issue.message.startsWith('Invalid input')) {
+    const expected = TYPE_WORDS[issue.expected] ?? issue.expected;
+    // zod 4 says "received undefined" for a key that is not there.
+    return / received undefined$/.test(issue.message) ? `is missing: expected ${expected}` : `must be ${expected}`;
+  }
   if (issue.code === 'invalid_value' && issue.message.startsWith('Invalid ') && issue.values.length > 0) {
     const values = issue.values.map((v) => (typeof v === 'string' ? `'${v}'` : JSON.stringify(v)));
     return values.length === 1 ? `must be ${values[0]}` : `must be one of ${values.slice(0, -1).join(', ')} or ${values.at(-1)}`;

@@ -2,7 +2,7 @@ import { and, eq, inArray, sql } from 'drizzle-orm';
 import { z } from 'zod';
 import type { Transaction } from '../../../db/client';
 import { invoicePaymentHistory, invoices, paymentPayouts } from '../../../db/schema';
-import { defineIntegration, type IncomingEvent } from '../../platform/contract';
+import { defineIntegration, issueMessage, type IncomingEvent } from '../../platform/contract';
 import { PermanentError } from '../../platform/errors';
 
 /**
@@ -42,7 +42,7 @@ function parse<T>(schema: z.ZodType<T>, event: IncomingEvent): T {
   const parsed = schema.safeParse((event.payload as Body).data);
   if (parsed.success) return parsed.data;
   const issue = parsed.error.issues[0];
-  throw new PermanentError(`event ${event.id} (${event.type}): data.${issue.path.join('.')} ${issue.message}`);
+  throw new PermanentError(`event ${event.id} (${event.type}): data.${issue.path.join('.')} ${issueMessage(issue)}`);
 }
 
 async function applyPayment(tx: Transaction, event: IncomingEvent, status: 'paid' | 'refunded'): Promise<string> {

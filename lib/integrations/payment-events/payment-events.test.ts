@@ -284,4 +284,27 @@ describe('payment-events', () => {
       await alerting.stop();
     }
   });
+
+  it('fails an event whose data lacks a field with a message that names it in words', async () => {
+    const body = JSON.stringify({
+      id: 'evt_no_invoice',
+      type: 'payment.succeeded',
+      created: 1,
+      data: { payment_id: 'pay_x', sequence: 1 },
+    });
+    const answer = await fetch(`${server.url}/hooks/payment-events`, {
+      method: 'POST',
+      headers: standardWebhookHeaders(secret, 'evt_no_invoice', body),
+      body,
+    });
+    expect(answer.status).toBe(200);
+    const [failed] = await waitFor('the event handled', async () => {
+      const rows = await t.db.select().from(webhookEvents).where(eq(webhookEvents.eventId, 'evt_no_invoice'));
+      return rows[0] && rows[0].status !== 'pending' ? rows : undefined;
+    });
+    // Before: "data.invoice_number Invalid input: expected string, received undefined".
+    expect(failed).toMatchObject({ status: 'failed' });
+    expect(failed.outcome).toMatch(/data\.\w+ is missing: expected /);
+    expect(failed.outcome).not.toContain('Invalid input');
+  });
 });
