@@ -6,6 +6,7 @@ import { freshDatabase, type TestDatabase } from '../../../test/db';
 import { platformEvents, startSendingBoss } from '../../../test/fixtures/platform';
 import type { PlatformEvent } from '../execution/events';
 import { openBreaker } from '../resilience/breaker';
+import { exactTime } from '../when';
 import { handlePlatformEvent, openIncidents } from './incidents';
 
 /**
@@ -117,8 +118,10 @@ describe('incidents', () => {
     const [alert] = await alertsOf('unseen');
     expect(alert.body).toMatchObject({ kind: 'breaker_open', since: at(1), at: at(2), lastError: '503' });
     expect(alert.title).toBe("unseen: circuit breaker 'unseen' opened, already recovered");
-    expect(alert.body.text).toContain(`Since: ${at(1)}`);
-    expect(alert.body.text).toContain(`Already recovered at ${at(2)}: the circuit breaker closed and requests flow again.`);
+    expect(alert.body.text).toContain(`Since: ${exactTime(new Date(at(1)))}`);
+    expect(alert.body.text).toContain(
+      `Already recovered at ${exactTime(new Date(at(2)))}: the circuit breaker closed and requests flow again.`,
+    );
     // Another kind of the same integration is not ended by that recovery.
     expect((await handle(failed('unseen', 1)))[0]).toMatchObject({ change: 'opened' });
     await handle(succeeded('unseen', 2));

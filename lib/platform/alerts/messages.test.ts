@@ -42,7 +42,7 @@ describe('alert messages', () => {
     for (const part of [
       "Integration 'accounting-export' failed",
       'after 4 attempts (retries exhausted)',
-      'Failing since: 2026-05-01T02:00:00.000Z',
+      'Failing since: 2026-05-01 02:00:00 UTC',
       'Last error: TransientHttpError: POST /journal answered 503',
       'Correlation id: corr-42',
       'Run: http://localhost:3000/runs/0b1e8a52-7d0c-4f3e-9a41-2c6f4b7d9e11',
@@ -109,7 +109,7 @@ describe('alert messages', () => {
       correlationId: null,
     });
     expect(breaker.text).toContain("circuit breaker for 'crm' opened");
-    expect(breaker.text).toContain('No request is sent until 2026-05-01T02:10:00.000Z');
+    expect(breaker.text).toContain('No request is sent until 2026-05-01 02:10:00 UTC');
     expect(breaker.consoleUrl).toBe('http://localhost:3000/integrations/crm-sync');
 
     const recovered = recoveredMessage({
@@ -130,7 +130,7 @@ describe('alert messages', () => {
       eventCount: 5,
       runUrl: 'http://localhost:3000/runs/r-9',
     });
-    expect(recovered.text).toContain('open since 2026-05-01T02:00:00.000Z is closed after 5 failures');
+    expect(recovered.text).toContain('open since 2026-05-01 02:00:00 UTC is closed after 5 failures');
   });
 
   it('count failed runs and failed events apart in a recovery, not as one number of failures', () => {
@@ -172,8 +172,8 @@ describe('alert messages', () => {
     });
     for (const part of [
       "Integration 'accounting-export' failed",
-      'Failing since: 2026-05-01T02:00:00.000Z',
-      'Already recovered at 2026-05-01T02:30:00.000Z: runs succeed again.',
+      'Failing since: 2026-05-01 02:00:00 UTC',
+      'Already recovered at 2026-05-01 02:30:00 UTC: runs succeed again.',
       'nothing is left open',
     ]) {
       expect(late.text).toContain(part);
@@ -182,10 +182,10 @@ describe('alert messages', () => {
     expect(late.text).not.toContain('Further failures are counted');
     expect(JSON.parse(webhookBody(late))).toMatchObject({ event: 'incident.recovered', since: late.since, at: late.at });
     expect(slackPayload(late).text).toBe(':white_check_mark: accounting-export: run failed (retries exhausted), already recovered');
-    expect(JSON.stringify(slackPayload(late).blocks)).toContain('Already recovered at 2026-05-01T02:30:00.000Z');
+    expect(JSON.stringify(slackPayload(late).blocks)).toContain('Already recovered at 2026-05-01 02:30:00 UTC');
     const mail = emailContent(late);
     expect(mail.subject).toBe('[Junction] accounting-export: run failed (retries exhausted), already recovered');
-    expect(mail.html).toContain('<p>Already recovered at 2026-05-01T02:30:00.000Z: runs succeed again.</p>');
+    expect(mail.html).toContain('<p>Already recovered at 2026-05-01 02:30:00 UTC: runs succeed again.</p>');
     expect(mail.html).toContain(`<a href="${failed.runUrl}">`);
   });
 

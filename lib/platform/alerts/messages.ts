@@ -1,5 +1,15 @@
 import { Webhook } from 'standardwebhooks';
 import type { PlatformEvent } from '../execution/events';
+import { exactTime } from '../when';
+
+/**
+ * A time in a message's text as a person reads it ("2026-12-04 21:52:04 UTC"): the message is read
+ * later, so not relative; the machine fields (`since`, `at`) keep ISO 8601.
+ */
+function readable(iso: string | null | undefined): string {
+  const at = iso ? new Date(iso) : null;
+  return at && !Number.isNaN(at.getTime()) ? exactTime(at) : String(iso);
+}
 
 /**
  * What an alert says, built once when the alert is raised and stored in `alerts.body`; every
@@ -116,7 +126,7 @@ export function runFailedMessage(p: {
       p.reason === 'interrupted'
         ? `Integration '${p.integration}' failed: run ${p.runId} was stopped after its attempts were interrupted too often (the worker executing it was lost or the database unavailable each time; a handler that exhausts memory or crashes its process does this). Look at the worker logs before retrying.`
         : `Integration '${p.integration}' failed: run ${p.runId} gave up after ${p.attempts} ${plural} (${FAILURE_REASON[p.reason]}).`,
-      `Failing since: ${p.startedAt}`,
+      `Failing since: ${readable(p.startedAt)}`,
       `Attempts: ${p.attempts}`,
       `Last error: ${lastError ?? 'none recorded'}`,
       pending &&
@@ -164,9 +174,9 @@ export function breakerOpenedMessage(p: {
         ? `Integration '${p.integration}' is blocked: ${p.openedBy} opened the circuit breaker for '${p.breakerKey}' by hand.`
         : `Integration '${p.integration}' is blocked: the circuit breaker for '${p.breakerKey}' opened after repeated failures of the external system.`,
       p.openUntil
-        ? `No request is sent until ${p.openUntil}; then one trial request decides.`
+        ? `No request is sent until ${readable(p.openUntil)}; then one trial request decides.`
         : 'It is held open until an operator resets it.',
-      `Since: ${p.at}`,
+      `Since: ${readable(p.at)}`,
       `Last error${p.openedBy ? ' of the external system' : ''}: ${lastError ?? 'none recorded'}`,
       p.correlationId && `Correlation id: ${p.correlationId}`,
       `Integration: ${url}`,
@@ -202,7 +212,7 @@ export function credentialsFailingMessage(p: {
     text: lines([
       `Integration '${p.integration}' cannot authenticate with the external system: its credentials are rejected.`,
       'An admin should check and replace them in the console (Credentials).',
-      `Since: ${p.at}`,
+      `Since: ${readable(p.at)}`,
       `Last error: ${lastError ?? 'none recorded'}`,
       p.correlationId && `Correlation id: ${p.correlationId}`,
       `Integration: ${url}`,
@@ -275,7 +285,7 @@ export function eventsFailedMessage(
         `Integration '${p.integration}' failed: event run ${p.runId} gave up after ${f.attempts} ${plural} and left ${events} not applied.`,
         'They are marked failed and are not retried on their own: nothing they carry reached the host.',
         'What to do: fix the cause (see the last error), then Replay the failed events from the Events tab (or dismiss those that can never be applied).',
-        `Failing since: ${f.startedAt}`,
+        `Failing since: ${readable(f.startedAt)}`,
         `Attempts: ${f.attempts}`,
         `Last error: ${lastError ?? 'none recorded'}`,
         p.correlationId && `Correlation id: ${p.correlationId}`,
@@ -298,7 +308,7 @@ export function eventsFailedMessage(
         ? 'The event is marked failed and is not retried on its own: nothing it carries reached the host.'
         : 'They are marked failed and are not retried on their own: nothing they carry reached the host.',
       'What to do: fix the cause (the host data it refers to, the sender, or the handler), then Replay the failed events from the Events tab.',
-      `Since: ${p.at}`,
+      `Since: ${readable(p.at)}`,
       p.correlationId && `Correlation id: ${p.correlationId}`,
       `Run: ${run}`,
       `Failed events: ${url}`,
@@ -330,7 +340,7 @@ export function auditChainBrokenMessage(p: {
       'The scheduled verification of the audit trail against its signed anchors failed: the trail may have been tampered with in the database.',
       `Found: ${problem ?? 'no detail recorded'}`,
       'Keep the anchor directory and the database as they are, and investigate who changed audit_log (the table owner or a superuser).',
-      `Since: ${p.at}`,
+      `Since: ${readable(p.at)}`,
       `Audit: ${url}`,
     ]),
     runId: null,
@@ -386,7 +396,7 @@ export function recoveredMessage(p: {
       title: 'Audit trail: verified again',
       text: lines([
         `The audit trail recovered: ${RECOVERED_WHAT[p.kind]}.`,
-        `The incident open since ${p.openedAt} is closed after ${failures}.`,
+        `The incident open since ${readable(p.openedAt)} is closed after ${failures}.`,
         `Last problem found: ${p.lastError ?? 'none recorded'}`,
         `Audit: ${url}`,
       ]),
@@ -411,7 +421,7 @@ export function recoveredMessage(p: {
       `Integration '${p.integration}' recovered: ${p.dismissed ? 'none of its events is left failed' : RECOVERED_WHAT[p.kind]}.`,
       p.dismissed &&
         `The last failed event, ${p.dismissed.eventId}, was dismissed by ${p.dismissed.by} and will not be applied. Reason: ${shortError(p.dismissed.reason) ?? 'none given'}`,
-      `The incident open since ${p.openedAt} is closed after ${failures}.`,
+      `The incident open since ${readable(p.openedAt)} is closed after ${failures}.`,
       p.runId && `First successful run: ${p.runId}`,
       `Last error before recovery: ${p.lastError ?? 'none recorded'}`,
       p.correlationId && `Correlation id: ${p.correlationId}`,
@@ -443,7 +453,7 @@ export function alreadyRecoveredMessage(opening: AlertMessage, p: { kind: Incide
     title: `${opening.title}, already recovered`,
     text: lines([
       ...opening.text.split('\n').filter((line) => line !== RUNS_COUNTED_WHILE_OPEN && line !== EVENTS_COUNTED_WHILE_OPEN),
-      `Already recovered at ${p.recoveredAt}: ${RECOVERED_WHAT[p.kind]}.`,
+      `Already recovered at ${readable(p.recoveredAt)}: ${RECOVERED_WHAT[p.kind]}.`,
       'This failure reached alerting only after that recovery, so its incident is recorded closed: nothing is left open.',
     ]),
     eventCount: 1,
@@ -515,7 +525,7 @@ export function slackPayload(message: AlertMessage): { text: string; blocks: obj
     message.event === 'incident.recovered' ? ':white_check_mark:' : message.event === 'alert.test' ? ':bell:' : ':rotating_light:';
   const fields: { type: 'mrkdwn'; text: string }[] = [];
   if (message.integration) fields.push({ type: 'mrkdwn', text: `*Integration*\n${slackEscape(message.integration)}` });
-  if (message.since) fields.push({ type: 'mrkdwn', text: `*Since*\n${message.since}` });
+  if (message.since) fields.push({ type: 'mrkdwn', text: `*Since*\n${readable(message.since)}` });
   if (message.attempts !== null) fields.push({ type: 'mrkdwn', text: `*Attempts*\n${message.attempts}` });
   if (message.correlationId) fields.push({ type: 'mrkdwn', text: `*Correlation id*\n\`${slackEscape(message.correlationId)}\`` });
   const blocks: object[] = [

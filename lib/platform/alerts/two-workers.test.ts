@@ -9,6 +9,7 @@ import { waitFor } from '../../../test/fixtures/wait';
 import { PLATFORM_EVENTS_QUEUE, type PlatformEvent } from '../execution/events';
 import { ensurePlatformQueues } from '../execution/queue';
 import { keyringFrom } from '../governance/crypto';
+import { exactTime } from '../when';
 import { startAlerting } from './alerting';
 import { createChannel } from './channels';
 import { startHttpReceiver, type HttpReceiver } from './test-receivers';
@@ -175,7 +176,7 @@ describe('two alerting workers', () => {
       at: at(1_000),
       lastError: '503 (down)',
     });
-    expect((message as { text: string }).text).toContain(`Already recovered at ${at(1_000)}`);
+    expect((message as { text: string }).text).toContain(`Already recovered at ${exactTime(new Date(at(1_000)))}`);
 
     // The next outage, after the recovery hold: an opening alert and a recovery, a new incident.
     await bosses[1].send(PLATFORM_EVENTS_QUEUE, opened(2_000));
