@@ -108,6 +108,8 @@ export function MappingEditor({
   });
   const compileErrors = preview.data?.compileErrors ?? [];
   const errorFor = (target: string) => compileErrors.filter((e) => e.field === target);
+  // Fields left out of every previewed record because their expression does not compile.
+  const notPreviewed = [...new Set(compileErrors.map((e) => e.field))].filter((f) => mapping.fields.some((m) => m.target === f));
   const previewStale = JSON.stringify(debounced) !== JSON.stringify(mapping) || preview.isFetching;
   const dirty = JSON.stringify(mapping) !== JSON.stringify(base.mapping);
   // A mapping that maps none of the samples would move nothing: say so, and ask once more at save.
@@ -403,6 +405,11 @@ export function MappingEditor({
             Live preview {previewStale ? <span className="text-xs font-normal text-muted-foreground">updating…</span> : null}
           </h2>
           {preview.error ? <p className="text-sm text-destructive">{(preview.error as Error).message}</p> : null}
+          {compileErrors.some((e) => e.field === 'filter') ? (
+            <p role="status" className="rounded-md border border-warning bg-warning/10 p-2 text-sm">
+              The filter is not applied in this preview: its expression has an error, marked above.
+            </p>
+          ) : null}
           {/* Why the preview is not the whole story: records left out, values shortened. */}
           {preview.data?.notice ? (
             <p role="status" data-testid="preview-notice" className="rounded-md border border-warning bg-warning/10 p-2 text-sm">
@@ -418,10 +425,18 @@ export function MappingEditor({
                     <span className="text-muted-foreground">skipped by the filter</span>
                   ) : r.errors.length ? (
                     <span className="text-destructive">rejected</span>
+                  ) : notPreviewed.length ? (
+                    // Not "mapped": the fields whose expression does not compile are missing from it.
+                    <span className="text-[oklch(0.47_0.12_70)]">partly mapped</span>
                   ) : (
                     <span className="text-[oklch(0.45_0.13_150)]">mapped</span>
                   )}
                 </div>
+                {!r.filtered && notPreviewed.length ? (
+                  <p className="text-muted-foreground">
+                    Not previewed: {notPreviewed.join(', ')} (the expression has an error, marked above)
+                  </p>
+                ) : null}
                 {r.errors.map((e, k) => (
                   <p key={k} className="text-destructive">
                     {e.field}: {e.reason}

@@ -7,6 +7,10 @@ test('admin fixes a mapping expression with the live preview and saves it', asyn
   await description.fill('"Invoice " & number &');
   await expect(page.getByRole('alert').filter({ hasText: 'position' }).first()).toBeVisible();
   await expect(page.getByRole('button', { name: 'Save mapping' })).toBeDisabled();
+  // The records lack that field: not "mapped" (as they read before), but partly, saying which.
+  const first = page.getByTestId('preview-record').first();
+  await expect(first).toContainText('partly mapped');
+  await expect(first).toContainText('Not previewed: description (the expression has an error, marked above)');
   await description.fill('"Invoice " & number & " / " & customer.country');
   await expect(page.getByTestId('preview-record').first()).toContainText('Invoice INV-0000001 / DE');
   await expect(page.getByTestId('preview-record').filter({ hasText: 'INV-0000003' })).toContainText('rejected');
