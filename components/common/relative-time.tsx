@@ -16,7 +16,7 @@ export function RelativeTime({ value, className }: { value: string | Date | null
   // the last tick, a moment ago read "in 13 seconds".
   const at = value ? new Date(value).getTime() : null;
   const [shownAt, setShownAt] = useState(at);
-  if (at !== shownAt) {
+  if (!Object.is(at, shownAt)) {
     setShownAt(at);
     setNow(Date.now());
   }
