@@ -76,6 +76,18 @@ const ZInventoryItem = z.looseObject({
   lastRun: z.object({ id: uuid, status, createdAt: instant, finishedAt: instant.nullable() }).nullable(),
   successRate24h: z.number().nullable(),
   state: z.string(),
+  failingReasons: z
+    .array(
+      z.object({
+        kind: z.string().meta({ description: 'An incident kind (events_failed, run_failed, credentials, …) or last_run' }),
+        text: z.string().meta({ description: "Why, in words: '3 failed webhook events', 'last run failed'" }),
+        since: instant,
+        incidentOpen: z.boolean(),
+        href: z.string().meta({ description: 'The console page where it is acted on' }),
+        action: z.string(),
+      }),
+    )
+    .meta({ description: "Why the state is 'failing' (empty in any other state)" }),
 });
 export const ZIntegrationsResponse = z.object({ items: z.array(ZInventoryItem) });
 
