@@ -4,17 +4,13 @@ import { plural } from '../words';
 
 /** An open incident of an integration, as the inventory reads it (incidents_open_idx). */
 export interface OpenIncidentSummary {
-  id: string;
   /** An IncidentKind; any other text is shown as it is. */
   kind: string;
   openedAt: Date;
-  lastEventAt: Date;
   eventCount: number;
   /** run_failed and events_failed: runs failed for good and events marked failed, counted apart (null when not known apart). */
   failedRuns: number | null;
   failedEvents: number | null;
-  /** The incident's first failed run, when it has one. */
-  runId: string | null;
 }
 
 /**

@@ -30,8 +30,6 @@ export interface InventoryRow {
   /** null when nothing finished in the last 24 hours. */
   successRate24h: number | null;
   openIncidents: number;
-  /** The open incidents, oldest first (few: one per kind at most). */
-  incidents: OpenIncidentSummary[];
   /** Why the state is 'failing', and where to act on it (failing-reasons.ts); empty in any other state. */
   failingReasons: FailingReason[];
   /** The OAuth2 provider's last error while tokens cannot be had, and since when. */
@@ -66,14 +64,11 @@ interface RawRow extends Record<string, unknown> {
 
 /** json_build_object's keys below: timestamps as JSON text. */
 interface RawIncident {
-  id: string;
   kind: string;
   opened_at: string;
-  last_event_at: string;
   event_count: number;
   failed_runs: number | null;
   failed_events: number | null;
-  run_id: string | null;
 }
 
 export function deriveState(row: {
@@ -171,9 +166,8 @@ export async function listInventory(db: DatabaseOrTransaction, params: { search?
       left join lateral (
         -- At most one open incident per kind (incidents_one_open_idx), read from incidents_open_idx.
         select count(*) as n,
-               json_agg(json_build_object('id', x.id, 'kind', x.kind, 'opened_at', x.opened_at, 'last_event_at', x.last_event_at,
-                                          'event_count', x.event_count, 'failed_runs', x.failed_runs,
-                                          'failed_events', x.failed_events, 'run_id', x.run_id)
+               json_agg(json_build_object('kind', x.kind, 'opened_at', x.opened_at, 'event_count', x.event_count,
+                                          'failed_runs', x.failed_runs, 'failed_events', x.failed_events)
                         order by x.opened_at, x.kind) as list
           from incidents x where x.integration = i.name and x.closed_at is null) inc on true
      where (${search}::text is null or i.name ilike ${search} or i.description ilike ${search})
@@ -190,14 +184,11 @@ export async function listInventory(db: DatabaseOrTransaction, params: { search?
         }
       : null;
     const incidents: OpenIncidentSummary[] = (r.incidents ?? []).map((x) => ({
-      id: x.id,
       kind: x.kind,
       openedAt: new Date(x.opened_at),
-      lastEventAt: new Date(x.last_event_at),
       eventCount: x.event_count,
       failedRuns: x.failed_runs,
       failedEvents: x.failed_events,
-      runId: x.run_id,
     }));
     const state = deriveState({
       registered: r.registered,
@@ -224,7 +215,6 @@ export async function listInventory(db: DatabaseOrTransaction, params: { search?
       succeeded24h: r.succeeded,
       successRate24h: r.finished > 0 ? r.succeeded / r.finished : null,
       openIncidents: r.open_incidents,
-      incidents,
       failingReasons: state === 'failing' ? failingReasons({ name: r.name, lastRun, incidents }) : [],
       credentialsError: r.credentials_error,
       credentialsFailingSince: r.credentials_failing_since ? new Date(r.credentials_failing_since) : null,
