@@ -11,9 +11,12 @@ import {
   isDatabaseUnavailableError,
   isPermanentError,
   isTransientError,
+  jsonNeedsStoring,
   NetworkError,
   PermanentError,
   refusalError,
+  storableJson,
+  storableText,
   TimeoutError,
 } from './errors';
 
@@ -150,5 +153,27 @@ describe('AppError', () => {
       fieldErrors: { schedule: 'bad' },
       details: { x: 1 },
     });
+  });
+});
+
+describe('text PostgreSQL can store', () => {
+  const half = '😀'.slice(0, 1);
+
+  it('replaces a NUL and half a character with U+FFFD, keeps whole characters', () => {
+    expect(storableText(`a\u0000b${half}c😀${'😀'.slice(1)}`)).toBe('a\uFFFDb\uFFFDc😀\uFFFD');
+    const plain = 'Café 😀';
+    expect(storableText(plain)).toBe(plain);
+    expect(storableJson({ [half]: [`x${half}`, 1, null], ok: 'é' })).toEqual({ '\uFFFD': ['x\uFFFD', 1, null], ok: 'é' });
+  });
+
+  it('tells JSON text that needs the walk: a NUL or a half character, never a whole one', () => {
+    expect(jsonNeedsStoring(JSON.stringify({ a: 'x\u0000' }))).toBe(true);
+    expect(jsonNeedsStoring(JSON.stringify({ a: `x${half}` }))).toBe(true);
+    expect(jsonNeedsStoring(JSON.stringify({ [half]: 1 }))).toBe(true);
+    expect(jsonNeedsStoring(JSON.stringify({ a: 'Café 😀 中文' }))).toBe(false);
+    // An escaped backslash before such text walks too (and the walk changes nothing).
+    const lookalike = { a: '\\ud83d' };
+    expect(jsonNeedsStoring(JSON.stringify(lookalike))).toBe(true);
+    expect(storableJson(lookalike)).toEqual(lookalike);
   });
 });

@@ -352,18 +352,31 @@ function isDrizzleQueryError(e: { name?: unknown; constructor?: { name?: string 
 }
 
 /**
- * `text` as PostgreSQL text can hold it: a NUL character (which it refuses, failing the whole
- * statement) becomes U+FFFD, as in the attempt logs. For error messages that carry values from
- * outside (a failed query's parameters, an API's error body) on their way to the attempt and the run.
+ * `text` as PostgreSQL can hold it: a NUL character (which text and jsonb refuse, failing the whole
+ * statement) becomes U+FFFD, as in the attempt logs, and so does half of a character written as two
+ * UTF-16 units (an emoji cut by a length limit: JSON writes it as `\ud83d`, which jsonb refuses).
+ * For error messages that carry values from outside (a failed query's parameters, an API's error
+ * body, a name cut short) on their way to the attempt and the run.
  */
 export function storableText(text: string): string {
-  return text.includes('\0') ? text.replaceAll('\0', '\uFFFD') : text;
+  const safe = text.includes('\0') ? text.replaceAll('\0', '\uFFFD') : text;
+  return safe.isWellFormed() ? safe : safe.toWellFormed();
 }
 
 /**
- * Plain JSON with every NUL in its strings and keys as U+FFFD: jsonb refuses `\u0000`, and a run's
- * result or a log line's data holding one (a name from an external record) would fail the statement
- * that records it; for the result and the last log lines, the one that records the run's success.
+ * Whether JSON text (as JSON.stringify writes it) holds what jsonb refuses: `\u0000`, or the
+ * `\udXXX` escape JSON.stringify writes only for half a character (a whole one is written as itself).
+ * An escaped backslash before such text reads as one too: only a walk with storableJson follows.
+ */
+export function jsonNeedsStoring(text: string): boolean {
+  return text.includes('\\u0000') || /\\u[dD][89a-fA-F]/.test(text);
+}
+
+/**
+ * Plain JSON with every NUL and half character in its strings and keys as U+FFFD: jsonb refuses
+ * both, and a run's result or a log line's data holding one (a name from an external record) would
+ * fail the statement that records it; for the result and the last log lines, the one that records
+ * the run's success.
  */
 export function storableJson(value: unknown): unknown {
   if (typeof value === 'string') return storableText(value);

@@ -1,7 +1,7 @@
 import { and, asc, eq, inArray, sql, type SQL } from 'drizzle-orm';
 import type { Database, DatabaseOrTransaction } from '../../db/client';
 import { attemptLogBatches } from '../../db/schema';
-import { storableJson, storableText } from './errors';
+import { jsonNeedsStoring, storableJson, storableText } from './errors';
 import type { SecretRedactor } from './redaction';
 
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
@@ -258,10 +258,9 @@ export function encodeLogBatch(lines: LogLine[], dropped?: DroppedLines): Encode
   };
 }
 
-/** A text[] literal element: quoted, backslash and quote escaped; NUL (which text cannot hold) replaced. */
+/** A text[] literal element: quoted, backslash and quote escaped; NUL and half characters (which text cannot hold) replaced. */
 function arrayElement(text: string): string {
-  const safe = text.includes('\0') ? text.replaceAll('\0', '\uFFFD') : text;
-  return `"${safe.replace(/[\\"]/g, '\\$&')}"`;
+  return `"${storableText(text).replace(/[\\"]/g, '\\$&')}"`;
 }
 
 /** Writes handed-over lines (AttemptLog.handOver), retried a few times like a log's last write; never throws. */
@@ -362,9 +361,9 @@ function toJson(data: unknown): unknown {
   if (data === undefined) return undefined;
   if (data instanceof Error) return storableJson({ name: data.name, message: data.message });
   try {
-    // A NUL (which jsonb refuses) would lose the batch of lines; among the last lines, the run's success.
+    // A NUL or half a character (which jsonb refuses) would lose the batch of lines; among the last lines, the run's success.
     const text = JSON.stringify(data);
-    return text.includes('\\u0000') ? storableJson(JSON.parse(text)) : JSON.parse(text);
+    return jsonNeedsStoring(text) ? storableJson(JSON.parse(text)) : JSON.parse(text);
   } catch {
     return storableText(String(data));
   }

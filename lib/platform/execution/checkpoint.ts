@@ -24,11 +24,18 @@ function kindOf(value: unknown): string {
   return name ? `a ${name}` : 'an object without a prototype';
 }
 
+/** What in `text` jsonb cannot store, after `subject` ("value.token holds"), or null. */
+function unstorable(text: string, subject: string): string | null {
+  if (text.includes('\0')) return `${subject} a NUL character (\\u0000), which PostgreSQL cannot store`;
+  if (!text.isWellFormed())
+    return `${subject} half of a character (an unpaired UTF-16 surrogate, as left by cutting an emoji in two), which PostgreSQL cannot store`;
+  return null;
+}
+
 /** Why `value` is not plain JSON (path and reason), or null when it is. */
 function notJson(value: unknown, path: string, seen: Set<object>, depth: number): string | null {
-  // jsonb refuses \u0000: a value holding one could not be written (nor the run's success with it).
-  if (typeof value === 'string')
-    return value.includes('\0') ? `${path} holds a NUL character (\\u0000), which PostgreSQL cannot store` : null;
+  // jsonb refuses \u0000 and half a character: a value holding one could not be written (nor the run's success with it).
+  if (typeof value === 'string') return unstorable(value, `${path} holds`);
   if (value === null || typeof value === 'boolean') return null;
   if (typeof value === 'number') return Number.isFinite(value) ? null : `${path} is ${value} (JSON has no such number)`;
   if (typeof value !== 'object') return `${path} is ${kindOf(value)}`;
@@ -50,7 +57,8 @@ function notJson(value: unknown, path: string, seen: Set<object>, depth: number)
     }
     for (const [key, child] of Object.entries(value)) {
       if (child === undefined) continue; // dropped, as JSON.stringify does
-      if (key.includes('\0')) return `${path} has a key holding a NUL character (\\u0000), which PostgreSQL cannot store`;
+      const keyProblem = unstorable(key, `${path} has a key holding`);
+      if (keyProblem) return keyProblem;
       const problem = notJson(child, `${path}.${key}`, seen, depth + 1);
       if (problem) return problem;
     }

@@ -16,6 +16,7 @@ import {
   isCancelledError,
   isCredentialsError,
   isDatabaseUnavailableError,
+  jsonNeedsStoring,
   PermanentError,
   storableJson,
   storableText,
@@ -1176,8 +1177,8 @@ async function lockRun(tx: Transaction, runId: string): Promise<Run> {
 function jsonSafe(value: RunResult | undefined): RunResult {
   try {
     const text = JSON.stringify(value ?? {});
-    // Walked only when it holds a NUL (JSON writes it as \u0000): most results never do.
-    return (text.includes('\\u0000') ? storableJson(JSON.parse(text)) : JSON.parse(text)) as RunResult;
+    // Walked only when it holds a NUL or half a character (JSON writes them as \u0000, \ud83d): most results never do.
+    return (jsonNeedsStoring(text) ? storableJson(JSON.parse(text)) : JSON.parse(text)) as RunResult;
   } catch {
     return { summary: storableText(String(value)) };
   }

@@ -3,7 +3,7 @@ import { and, desc, eq, isNull, sql, type SQL } from 'drizzle-orm';
 import type { PgBoss } from 'pg-boss';
 import type { Database, DatabaseOrTransaction } from '../../../db/client';
 import { auditLog, breakers, integrations, type Breaker } from '../../../db/schema';
-import { AppError, CircuitOpenError } from '../errors';
+import { AppError, CircuitOpenError, storableText } from '../errors';
 import { emitPlatformEvent } from '../execution/events';
 import { RUNS_QUEUE, txEventSender } from '../execution/queue';
 import { recordAction } from '../governance/audit';
@@ -273,7 +273,7 @@ export async function recordBreakerFailure(
   params: { permit: BreakerPermit; policy: BreakerPolicy; error: string },
 ): Promise<void> {
   const { permit, policy } = params;
-  const error = params.error.slice(0, 1000);
+  const error = storableText(params.error.slice(0, 1000));
   await db.transaction(async (tx) => {
     await tx.insert(breakers).values({ key: permit.key }).onConflictDoNothing();
     const rows = await tx.execute<Record<string, unknown>>(

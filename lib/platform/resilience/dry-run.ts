@@ -1,4 +1,5 @@
 import type { Database, Transaction } from '../../../db/client';
+import { storableJson, storableText } from '../errors';
 import { REDACTED, SecretRedactor } from '../redaction';
 
 /**
@@ -47,9 +48,11 @@ export class DryRunPlan {
     });
     let body: unknown = undefined;
     if (request.body !== undefined) {
-      const text = this.scrub(request.body).slice(0, MAX_BODY_CHARS);
+      // Stored as runs.plan (jsonb): a NUL, or half a character (one cut by MAX_BODY_CHARS, or a
+      // JSON body's `\ud83d`), would fail the statement that records the dry-run.
+      const text = storableText(this.scrub(request.body).slice(0, MAX_BODY_CHARS));
       try {
-        body = JSON.parse(text);
+        body = storableJson(JSON.parse(text));
       } catch {
         body = text;
       }

@@ -2,7 +2,7 @@ import { eq, sql } from 'drizzle-orm';
 import type { PgBoss } from 'pg-boss';
 import type { Database, DatabaseOrTransaction } from '../../../db/client';
 import { integrations } from '../../../db/schema';
-import { databaseReason, errorMessage, isCancelledError } from '../errors';
+import { databaseReason, errorMessage, isCancelledError, storableText } from '../errors';
 import { emitPlatformEvent } from '../execution/events';
 import { txEventSender } from '../execution/queue';
 import type { OAuth2Provider } from './oauth2';
@@ -28,7 +28,7 @@ export async function recordCredentialsFailure(
   boss: PgBoss,
   params: { integration: string; error: string; correlationId?: string },
 ): Promise<{ started: boolean }> {
-  const error = params.error.slice(0, 2000);
+  const error = storableText(params.error.slice(0, 2000));
   return db.transaction(async (tx) => {
     // The row lock makes concurrent failures queue up: only the first sees no incident and emits.
     const [before] = await tx
