@@ -1,5 +1,6 @@
 import Link from 'next/link';
 import { describeAction, describeConfigChange, type AuditEntryLike, type AuditPart } from '@/lib/platform/governance/audit-words';
+import { clip } from '@/lib/platform/words';
 
 export { describeAuditField } from '@/lib/platform/governance/audit-words';
 
@@ -16,7 +17,7 @@ export function AuditValue({ value, tone }: { value: unknown; tone: 'old' | 'new
       : Array.isArray(value) && value.every((v) => typeof v !== 'object')
         ? value.join(', ')
         : JSON.stringify(value);
-  return <code className={`rounded px-1 py-0.5 text-xs break-all ${cls}`}>{text.length > 300 ? `${text.slice(0, 297)}…` : text}</code>;
+  return <code className={`rounded px-1 py-0.5 text-xs break-all ${cls}`}>{clip(text, 300)}</code>;
 }
 
 /** A sentence of text, links and code; `code spans` written with backticks become <code>. */

@@ -1,11 +1,12 @@
 import { z } from 'zod';
+import { clip } from './words';
 
 const UNITS: Record<string, number> = { ms: 1, s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000 };
 const PATTERN = /^(\d+(?:\.\d+)?)(ms|s|m|h|d)$/;
 
 /** What a message repeats of the input: enough to recognise it, never a wall of text. */
 function shown(value: string): string {
-  return value.length > 40 ? `${value.slice(0, 37)}…` : value;
+  return clip(value, 40);
 }
 
 /** Parses '500ms', '30s', '2m', '1h', '1d' into milliseconds; throws a message a person can act on. */

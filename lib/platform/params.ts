@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { clip } from './words';
 
 /**
  * Values that arrive as URL text (query parameters, cursors, path segments), checked once with
@@ -12,7 +13,7 @@ const MIN_YEAR = 1;
 const MAX_YEAR = 9999;
 
 function shown(text: string): string {
-  return text.length > 40 ? `${text.slice(0, 39)}…` : text;
+  return clip(text, 40);
 }
 
 /**

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { asSentence, plural } from './words';
+import { asSentence, clip, plural } from './words';
 
 describe('asSentence', () => {
   it('ends a message with exactly one full stop, whatever it came with', () => {
@@ -15,5 +15,23 @@ describe('plural', () => {
     expect(plural(1, 'retry', 'retries')).toBe('1 retry');
     expect(plural(0, 'retry', 'retries')).toBe('0 retries');
     expect(plural(3, 'run')).toBe('3 runs');
+  });
+});
+
+describe('clip', () => {
+  it('keeps text within the limit, and cuts longer text to the limit with the ellipsis', () => {
+    expect(clip('abc', 3)).toBe('abc');
+    expect(clip('abcdef', 4)).toBe('abc…');
+    expect(clip('abcdef', 4, '...')).toBe('a...');
+    expect(clip('x'.repeat(500), 300)).toHaveLength(300);
+  });
+
+  it('never leaves half of a character written as two UTF-16 units', () => {
+    // The cut falls between the emoji's halves: the whole emoji goes.
+    const cut = clip('ab😀cdef', 4);
+    expect(cut).toBe('ab…');
+    expect(cut.isWellFormed()).toBe(true);
+    expect(clip('abc😀def', 6)).toBe('abc😀…');
+    for (let max = 1; max < 12; max++) expect(clip('😀😀😀😀😀😀😀', max).isWellFormed(), `max ${max}`).toBe(true);
   });
 });

@@ -1,4 +1,5 @@
 import type { z } from 'zod';
+import { clip } from '@/lib/platform/words';
 import { AppError, errorMessage, isDatabaseUnavailableError, type AppErrorStatus } from '../platform/errors';
 import { issueMessage } from '../platform/params';
 
@@ -13,7 +14,7 @@ const MAX_MESSAGE = 300;
 
 /** A message (or field name) never echoes a huge input back: longer ones are cut, marked with '…'. */
 export function boundedMessage(text: string): string {
-  return text.length > MAX_MESSAGE ? `${text.slice(0, MAX_MESSAGE - 1)}…` : text;
+  return clip(text, MAX_MESSAGE);
 }
 
 export function fieldErrorsOf(error: z.ZodError): Record<string, string> {

@@ -1,4 +1,5 @@
 import { NextResponse } from 'next/server';
+import { clip } from '@/lib/platform/words';
 
 /**
  * The JSON API's answers for a method a route does not serve and for a path no route serves: JSON
@@ -14,7 +15,7 @@ const DOCUMENT = 'The API is described at /api/openapi.json.';
 
 function path(request: Request): string {
   const { pathname } = new URL(request.url);
-  return pathname.length > 200 ? `${pathname.slice(0, 199)}…` : pathname;
+  return clip(pathname, 200);
 }
 
 /**

@@ -1,6 +1,7 @@
 import type { z } from 'zod';
 import type { AlertChannel } from '../../../db/schema';
 import type { AuditEntry } from '../governance/audit';
+import { clip } from '../words';
 import type { ChannelResult, ChannelType, TChannelInput } from './channel-input';
 
 /**
@@ -133,7 +134,7 @@ export function smtpPasswordMissing(input: TChannelInput, existing: Existing | n
     if (previousUser === smtp.user) return null;
   }
   // Bounded: the URL has no length limit, and a message never echoes a huge input back.
-  const user = smtp.user.length > 40 ? `${smtp.user.slice(0, 40)}…` : smtp.user;
+  const user = clip(smtp.user, 40);
   const message = `smtpUrl names the user '${user}' but no password: write it as smtp://${user === smtp.user ? encodeURIComponent(user) : 'USER'}:PASSWORD@host:port (it is stored sealed and never shown)`;
   return { ok: false, code: 'invalid_input', message: `The channel was not saved: ${message}`, fieldErrors: { smtpUrl: message } };
 }

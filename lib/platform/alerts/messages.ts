@@ -1,6 +1,7 @@
 import { Webhook } from 'standardwebhooks';
 import type { PlatformEvent } from '../execution/events';
 import { exactTime } from '../when';
+import { clip } from '../words';
 
 /**
  * A time in a message's text as a person reads it ("2026-12-04 21:52:04 UTC"): the message is read
@@ -65,7 +66,7 @@ export function integrationUrl(appUrl: string, integration: string): string {
 export function shortError(error: string | null | undefined, max = 500): string | null {
   if (error === null || error === undefined) return null;
   const line = error.replace(/\s+/g, ' ').trim();
-  return line.length > max ? `${line.slice(0, max - 3)}...` : line;
+  return clip(line, max, '...');
 }
 
 /**
@@ -515,10 +516,6 @@ function slackEscape(text: string): string {
   return text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
 }
 
-function clip(text: string, max: number): string {
-  return text.length > max ? `${text.slice(0, max - 3)}...` : text;
-}
-
 /** Slack incoming-webhook payload: `text` is the notification fallback, `blocks` the layout. */
 export function slackPayload(message: AlertMessage): { text: string; blocks: object[] } {
   const icon =
@@ -529,14 +526,14 @@ export function slackPayload(message: AlertMessage): { text: string; blocks: obj
   if (message.attempts !== null) fields.push({ type: 'mrkdwn', text: `*Attempts*\n${message.attempts}` });
   if (message.correlationId) fields.push({ type: 'mrkdwn', text: `*Correlation id*\n\`${slackEscape(message.correlationId)}\`` });
   const blocks: object[] = [
-    { type: 'header', text: { type: 'plain_text', text: clip(`${icon} ${message.title}`, 150), emoji: true } },
-    { type: 'section', text: { type: 'mrkdwn', text: clip(slackEscape(message.text), 3000) } },
+    { type: 'header', text: { type: 'plain_text', text: clip(`${icon} ${message.title}`, 150, '...'), emoji: true } },
+    { type: 'section', text: { type: 'mrkdwn', text: clip(slackEscape(message.text), 3000, '...') } },
   ];
   if (fields.length > 0) blocks.push({ type: 'section', fields });
   if (message.lastError)
     blocks.push({
       type: 'section',
-      text: { type: 'mrkdwn', text: clip(`*Last error*\n\`\`\`${slackEscape(message.lastError)}\`\`\``, 3000) },
+      text: { type: 'mrkdwn', text: clip(`*Last error*\n\`\`\`${slackEscape(message.lastError)}\`\`\``, 3000, '...') },
     });
   if (message.consoleUrl) {
     blocks.push({

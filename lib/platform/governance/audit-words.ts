@@ -1,5 +1,5 @@
 import { describeMappingChange } from '../mapping/diff';
-import { plural } from '../words';
+import { clip, plural } from '../words';
 
 /**
  * Audit rows in words for the console's History and Audit pages: "Retried run 1a2b3c4d as run
@@ -62,7 +62,7 @@ function str(value: unknown): string | undefined {
 
 function reason(details: Record<string, unknown>): AuditPart[] {
   const r = str(details.reason);
-  return r ? [text(`, reason: “${r.length > 200 ? `${r.slice(0, 199)}…` : r}”`)] : [];
+  return r ? [text(`, reason: “${clip(r, 200)}”`)] : [];
 }
 
 function exact(iso: unknown): string | undefined {

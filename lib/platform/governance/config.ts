@@ -9,6 +9,7 @@ import { compileMapping, isCompiledMapping, ZMapping, type Mapping } from '../ma
 import { DEFAULT_ATTEMPT_TIMEOUT, MAX_ATTEMPT_TIMEOUT, MIN_ATTEMPT_TIMEOUT } from '../registry';
 import { canonicalTimezone, describeCron, validateCron, validateTimezone } from '../triggers/cron';
 import { exactTime, formatRelative } from '../when';
+import { clip } from '../words';
 import { appendAudit, type AuditEntry } from './audit';
 import type { Keyring } from './crypto';
 import { secretStatus, writeSecrets, type SecretStatus } from './secrets';
@@ -93,7 +94,7 @@ const ZAttemptTimeout = z
       ctx.addIssue({ code: 'custom', message: `is empty: enter a time limit, ${ATTEMPT_TIMEOUT_RANGE}` });
       return;
     }
-    const shown = value.length > 40 ? `${value.slice(0, 37)}…` : value;
+    const shown = clip(value, 40);
     let ms: number;
     try {
       ms = parseDuration(value);
@@ -218,10 +219,6 @@ export function auditValue(value: unknown): unknown {
   return value;
 }
 
-function clipped(text: string): string {
-  return text.length > 100 ? `${text.slice(0, 99)}…` : text;
-}
-
 function fieldErrorsFrom(issues: readonly z.core.$ZodIssue[], prefix = ''): Record<string, string> {
   const errors: Record<string, string> = {};
   for (const issue of issues) {
@@ -235,8 +232,7 @@ function fieldErrorsFrom(issues: readonly z.core.$ZodIssue[], prefix = ''): Reco
     }
     const path = [prefix, ...issue.path.map(String)].filter(Boolean).join('.') || prefix || 'config';
     // A message never repeats a huge input back at the editor.
-    errors[path.length > 120 ? `${path.slice(0, 117)}…` : path] ??=
-      issue.message.length > 300 ? `${issue.message.slice(0, 297)}…` : issue.message;
+    errors[clip(path, 120)] ??= clip(issue.message, 300);
   }
   return errors;
 }
@@ -284,7 +280,7 @@ export function parseSettings(
         const [key] = issue.path;
         if (issue.path.length === 1 && typeof key === 'string' && !Object.hasOwn(raw, key) && issue.code === 'invalid_type')
           fieldErrors[`settings.${key}`] =
-            `is required: settings are saved as a whole, so send every setting (${Object.hasOwn(stored ?? {}, key) ? `its current value is ${clipped(JSON.stringify((stored ?? {})[key]))}` : 'it has no value yet'})`;
+            `is required: settings are saved as a whole, so send every setting (${Object.hasOwn(stored ?? {}, key) ? `its current value is ${clip(JSON.stringify((stored ?? {})[key]), 100)}` : 'it has no value yet'})`;
       }
     }
     return { ok: false, fieldErrors };

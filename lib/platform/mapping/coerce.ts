@@ -1,3 +1,4 @@
+import { clip } from '../words';
 import type { FieldType } from './types';
 
 /**
@@ -8,7 +9,7 @@ import type { FieldType } from './types';
 export type Evaluated = { ok: true; value: unknown } | { ok: false; reason: string };
 
 function describe(value: unknown): string {
-  if (typeof value === 'string') return `'${value.length > 40 ? `${value.slice(0, 37)}...` : value}'`;
+  if (typeof value === 'string') return `'${clip(value, 40, '...')}'`;
   if (Array.isArray(value)) return `a list of ${value.length} value${value.length === 1 ? '' : 's'}`;
   if (value instanceof Date) return Number.isNaN(value.getTime()) ? 'an invalid date' : value.toISOString();
   if (typeof value === 'function') return 'a function';

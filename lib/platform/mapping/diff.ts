@@ -1,4 +1,5 @@
 import { create, type Delta } from 'jsondiffpatch';
+import { clip } from '../words';
 
 /**
  * A field-mapping change in sentences a person reads at a glance ("field `description`: expression
@@ -34,8 +35,7 @@ const differ = create({
 /** Longer expressions are cut so one sentence stays one line's worth. */
 function code(value: unknown, max = 120): string {
   const text = typeof value === 'string' ? value : JSON.stringify(value);
-  const cut = text.length > max ? `${text.slice(0, max - 1)}…` : text;
-  return `\`${cut}\``;
+  return `\`${clip(text, max)}\``;
 }
 
 function isMapping(value: unknown): value is MappingLike {

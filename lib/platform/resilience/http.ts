@@ -19,6 +19,7 @@ import type { RunLogger } from '../log';
 import { platformMetrics, statusClass } from '../observability/metrics';
 import { CORRELATION_ATTRIBUTE, injectTraceHeaders, SpanKind, SpanStatusCode, withSpan } from '../observability/tracing';
 import type { SecretRedactor } from '../redaction';
+import { clip } from '../words';
 import { bodyPrefix, boundedResponse } from './body';
 import {
   acquireBreakerPermit,
@@ -193,7 +194,7 @@ function buildUrl(url: string, query: HttpRequestOptions['query']): string {
 /** A URL for a message: bounded, and without a user name or password (messages reach logs and the console). */
 function shownUrl(url: string): string {
   const withoutCredentials = url.replace(/^([a-z][a-z0-9+.-]*:\/\/)[^/?#@]*@/i, '$1***@');
-  return withoutCredentials.length > 200 ? `${withoutCredentials.slice(0, 199)}…` : withoutCredentials;
+  return clip(withoutCredentials, 200);
 }
 
 function bodyText(body: HttpRequestOptions['body']): string | undefined {

@@ -1,5 +1,6 @@
 import { CronExpressionParser } from 'cron-parser';
 import cronstrue from 'cronstrue';
+import { clip } from '../words';
 
 /**
  * Cron expressions and time zones as people edit them: validation whose message names the field at
@@ -10,7 +11,7 @@ import cronstrue from 'cronstrue';
 
 /** What a message repeats of the input: enough to recognise it, never a wall of text. */
 function shown(value: string): string {
-  return value.length > 60 ? `${value.slice(0, 57)}…` : value;
+  return clip(value, 60);
 }
 
 export type CronCheck = { ok: true } | { ok: false; message: string };

@@ -1,4 +1,5 @@
 import { NextResponse } from 'next/server';
+import { clip } from '@/lib/platform/words';
 
 export const dynamic = 'force-dynamic';
 
@@ -8,7 +9,7 @@ export const dynamic = 'force-dynamic';
  */
 function noSuchEndpoint(request: Request): Response {
   const { pathname } = new URL(request.url);
-  const path = pathname.length > 200 ? `${pathname.slice(0, 199)}…` : pathname;
+  const path = clip(pathname, 200);
   return NextResponse.json(
     { error: `no such webhook endpoint: ${path}; webhooks are delivered to POST /hooks/<integration>` },
     { status: 404, headers: { 'cache-control': 'no-store, no-transform' } },
