@@ -4,7 +4,7 @@ import type { PgBoss } from 'pg-boss';
 import type { Database, Transaction } from '../../../db/client';
 import { webhookEvents, webhookOrdering, type Run, type WebhookEvent } from '../../../db/schema';
 import type { EventsDeclaration, IncomingEvent, IntegrationContext, RunResult } from '../contract';
-import { classifyError, errorMessage, isCredentialsError } from '../errors';
+import { classifyError, errorMessage, isCredentialsError, storableText } from '../errors';
 import { emitPlatformEvent } from '../execution/events';
 import { announceRefusal, txEventSender } from '../execution/queue';
 import { linkTraceparents } from '../observability/tracing';
@@ -116,7 +116,8 @@ export async function applyPendingEvents(
         for (const id of ids) await applyIds([id]);
         return;
       }
-      const message = scrub(`refused by the handler: ${errorMessage(error)}`).slice(0, 2000);
+      // Stored as text: a NUL or half a character from an external error body would fail the statement.
+      const message = storableText(scrub(`refused by the handler: ${errorMessage(error)}`).slice(0, 2000));
       ctx.log.error(`event failed permanently: ${message}`);
       if (!run.dryRun) {
         await db.transaction(async (tx) => {
