@@ -74,7 +74,7 @@ export function UserRowActions({
           }
         : {
             title: `Disable ${name}?`,
-            description: `${name} is signed out everywhere at once and cannot sign in until an admin enables them again.`,
+            description: `${name} is signed out everywhere at once and cannot sign in until an admin enables them again. The API tokens ${name} created are revoked: enabling ${name} again does not bring them back.`,
             confirmLabel: 'Disable',
             done: `${name} is disabled and signed out on their next request`,
             patch: { disabled: true },

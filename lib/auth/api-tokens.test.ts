@@ -148,6 +148,30 @@ describe('API tokens', () => {
       "This needs the operator role; API token 'ed-script' is an operator token but acts as a viewer, the current role of its creator (ed@x). Ask an admin to restore the creator's role or create a new token.",
     );
     await updateUser(t.db, { userId: otherAdminId, disabled: true, actor: 'ada@x' });
-    expect(await authenticateApiToken(t.db, value)).toMatchObject({ ok: false, error: expect.stringContaining('is disabled') });
+    expect(await authenticateApiToken(t.db, value)).toMatchObject({ ok: false, error: expect.stringContaining('was revoked') });
+  });
+
+  it("revokes a disabled user's tokens, audited, so enabling the user again does not bring them back", async () => {
+    const fayId = (await upsertSignedInUser(t.db, { subject: 'idp|fay', email: 'fay@x', name: 'Fay', initialRole: 'admin' })).id;
+    const { value } = await createApiToken(t.db, {
+      input: { name: 'fay-script', role: 'operator', expiresInDays: 7 },
+      creator: { id: fayId, actor: 'fay@x' },
+    });
+    const { value: adas } = await createApiToken(t.db, { input: { name: 'ada-keeps', role: 'viewer', expiresInDays: 7 }, creator: ada() });
+    await updateUser(t.db, { userId: fayId, disabled: true, actor: 'ada@x', correlationId: 'corr-disable-fay' });
+    await updateUser(t.db, { userId: fayId, disabled: false, role: 'operator', actor: 'ada@x' });
+    // Before: refused while Fay was disabled, working again (as an operator) once enabled.
+    expect(await authenticateApiToken(t.db, value)).toMatchObject({
+      ok: false,
+      error: expect.stringContaining("'fay-script' was revoked"),
+    });
+    expect(await authenticateApiToken(t.db, adas)).toMatchObject({ ok: true });
+    const [row] = await t.db.select().from(apiTokens).where(eq(apiTokens.name, 'fay-script'));
+    expect(row).toMatchObject({ revokedBy: 'ada@x', revokedAt: expect.any(Date) });
+    const trail = await t.db.select().from(auditLog).where(eq(auditLog.correlationId, 'corr-disable-fay'));
+    expect(trail.map((r) => [r.fieldName, r.newValue])).toEqual([
+      [expect.stringContaining('disabled'), true],
+      ['api_token_revoke', { name: 'fay-script', role: 'operator', prefix: row.prefix, reason: 'its creator Fay was disabled' }],
+    ]);
   });
 });

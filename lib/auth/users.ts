@@ -1,8 +1,8 @@
 import { and, desc, eq, isNull, sql } from 'drizzle-orm';
 import type { Database, DatabaseOrTransaction } from '../../db/client';
-import { auditLog, endedSessions, users, type Role, type User } from '../../db/schema';
+import { apiTokens, auditLog, endedSessions, users, type Role, type User } from '../../db/schema';
 import { AppError } from '../platform/errors';
-import { appendAudit } from '../platform/governance/audit';
+import { appendAudit, type AuditEntry } from '../platform/governance/audit';
 import { isUuid } from '../platform/params';
 import { exactTime, formatRelative } from '../platform/when';
 
@@ -143,7 +143,7 @@ export async function updateUser(
       const [{ n }] = await tx.execute<{ n: number }>(sql`select count(*)::int as n from users where role = 'admin' and not disabled`);
       if (n <= 1) throw new AppError('invalid_state', `${before.name} is the last enabled admin: make someone else admin first.`);
     }
-    const entries = [];
+    const entries: AuditEntry[] = [];
     if (role !== before.role)
       entries.push({ kind: 'user' as const, fieldName: userField(before, 'role'), oldValue: before.role, newValue: role });
     if (disabled !== before.disabled)
@@ -156,7 +156,23 @@ export async function updateUser(
     if (entries.length === 0) return before;
     // Disabling signs the user out everywhere: the sessions open at that moment must not come back
     // when an admin enables the user again (a stolen cookie of a disabled account stays dead).
-    const signOut = disabled && !before.disabled ? { sessionsValidAfter: sql`now()` } : {};
+    const disabling = disabled && !before.disabled;
+    const signOut = disabling ? { sessionsValidAfter: sql`now()` } : {};
+    if (disabling) {
+      // Their API tokens too: refused while the user is disabled, they came back with the user, and a
+      // token made by whoever held the account (the reason to disable it) with them. Revoked, audited.
+      const revoked = await tx
+        .update(apiTokens)
+        .set({ revokedAt: sql`now()`, revokedBy: params.actor })
+        .where(and(eq(apiTokens.createdByUserId, before.id), isNull(apiTokens.revokedAt)))
+        .returning({ name: apiTokens.name, role: apiTokens.role, prefix: apiTokens.prefix });
+      for (const token of revoked)
+        entries.push({
+          kind: 'action',
+          fieldName: 'api_token_revoke',
+          newValue: { ...token, reason: `its creator ${before.name} was disabled` },
+        });
+    }
     const [after] = await tx
       .update(users)
       .set({ role, disabled, ...signOut })

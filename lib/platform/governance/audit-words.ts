@@ -191,7 +191,7 @@ export function describeAction(action: string, value: unknown): AuditPart[] {
       ];
     }
     case 'api_token_revoke':
-      return [text(`Revoked API token ${str(d.name) ?? ''}`.trimEnd())];
+      return [text(`Revoked API token ${str(d.name) ?? ''}`.trimEnd()), ...reason(d)];
     case 'revert': {
       const fields = Array.isArray(d.fields) ? d.fields.filter((f): f is string => typeof f === 'string') : [];
       const to = exact(d.to);
