@@ -4,7 +4,15 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { apiTokens, auditLog } from '../../db/schema';
 import { freshDatabase, type TestDatabase } from '../../test/db';
 import { AppError } from '../platform/errors';
-import { authenticateApiToken, createApiToken, hashApiToken, listApiTokens, revokeApiToken, tokenRoleRefusal } from './api-tokens';
+import {
+  authenticateApiToken,
+  createApiToken,
+  hashApiToken,
+  listApiTokens,
+  revokeApiToken,
+  tokenRoleRefusal,
+  ZCreateApiToken,
+} from './api-tokens';
 import { updateUser, upsertSignedInUser } from './users';
 
 let t: TestDatabase;
@@ -54,6 +62,13 @@ describe('API tokens', () => {
     await expect(createApiToken(t.db, { input: { name: 'x', role: 'viewer', expiresInDays: 9999 }, creator: ada() })).rejects.toThrow(
       /at most 365/,
     );
+    // Only a number of days, or its digits: before, true read as 1 day, [5] as 5, '0x10' as 16, '1e2' as 100.
+    for (const days of [true, [5], '0x10', '1e2', '', null])
+      await expect(
+        createApiToken(t.db, { input: { name: 'x', role: 'viewer', expiresInDays: days as never }, creator: ada() }),
+        JSON.stringify(days),
+      ).rejects.toThrow(/whole number of days/);
+    expect(ZCreateApiToken.parse({ name: 'digits', role: 'viewer', expiresInDays: ' 7' }).expiresInDays).toBe(7);
     await expect(createApiToken(t.db, { input: { name: 'nightly-ci', role: 'viewer', expiresInDays: 1 }, creator: ada() })).rejects.toThrow(
       /already exists/,
     );

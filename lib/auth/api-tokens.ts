@@ -29,11 +29,15 @@ export const ZCreateApiToken = z
       .max(80, 'must be at most 80 characters')
       .regex(/^[\w .:@/-]+$/, 'may contain letters, digits, spaces and . _ - : @ / only'),
     role: z.enum(['viewer', 'operator'], { message: 'must be viewer or operator (a token is never an admin)' }),
-    expiresInDays: z.coerce
-      .number()
-      .int('must be a whole number of days')
-      .min(1, 'must be at least 1 day')
-      .max(365, 'must be at most 365 days: rotate long-lived tokens'),
+    // A number, or digits (a form's value): z.coerce read true as 1, [5] as 5, '0x10' as 16, '1e2' as 100.
+    expiresInDays: z.preprocess(
+      (value) => (typeof value === 'string' && /^\d{1,6}$/.test(value.trim()) ? Number(value) : value),
+      z
+        .number({ error: 'must be a whole number of days, such as 90' })
+        .int('must be a whole number of days')
+        .min(1, 'must be at least 1 day')
+        .max(365, 'must be at most 365 days: rotate long-lived tokens'),
+    ),
   })
   .strict();
 export type TCreateApiToken = z.infer<typeof ZCreateApiToken>;
