@@ -4,7 +4,7 @@ import type { Transaction } from '../../../db/client';
 import { idempotencyKeys, users } from '../../../db/schema';
 import { freshDatabase, type TestDatabase } from '../../../test/db';
 import { AppError } from '../errors';
-import { pruneIdempotencyKeys, requestHash, withIdempotencyKey } from './idempotency';
+import { canonicalRoute, pruneIdempotencyKeys, requestHash, withIdempotencyKey } from './idempotency';
 
 let t: TestDatabase;
 let ada: string;
@@ -77,6 +77,19 @@ describe('Idempotency-Key', () => {
     await call({ key: 'k-scope', body: {}, userId: bob }, effect('scope'));
     await call({ key: 'k-scope', body: {}, route: 'POST /api/runs/x/cancel' }, effect('scope'));
     expect(await effects('scope')).toBe(3);
+  });
+
+  it('is one route however its path is percent-encoded', async () => {
+    const first = await call({ key: 'k-encoded', body: {}, route: 'POST /api/integrations/accounting-export/runs' }, effect('encoded'));
+    // Before: another scope, so the work ran again (two runs started by one key).
+    for (const route of ['POST /api/integrations/accounting%2Dexport/runs', 'POST /api/integrations/accounting%2dexport/runs'])
+      expect(await call({ key: 'k-encoded', body: {}, route }, effect('encoded'))).toEqual({
+        status: 200,
+        body: first.body,
+        replayed: true,
+      });
+    expect(await effects('encoded')).toBe(1);
+    expect(canonicalRoute('token 3f POST /api/runs/%E0%A4%A/cancel')).toBe('token 3f POST /api/runs/%E0%A4%A/cancel');
   });
 
   it('stores a refusal the caller can act on, but rolls back an unexpected failure so the key can be retried', async () => {

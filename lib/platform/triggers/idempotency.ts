@@ -42,6 +42,24 @@ function canonical(value: unknown): string {
   return JSON.stringify(value) ?? 'null';
 }
 
+/** A path segment as written canonically: `accounting%2Dexport` and `accounting-export` are one route. */
+function canonicalSegment(segment: string): string {
+  try {
+    return encodeURIComponent(decodeURIComponent(segment));
+  } catch {
+    return segment; // not valid percent-encoding: no route matched it, nothing to share a key with
+  }
+}
+
+/**
+ * The route a key is scoped to, with each path segment written one way: the same resource spelled
+ * with another percent-encoding (`%2D` for `-`) reached the same handler under another scope, so a
+ * retry that encoded the path differently ran the work a second time.
+ */
+export function canonicalRoute(route: string): string {
+  return route.replace(/\/([^/\s]*)/g, (_whole, segment: string) => `/${canonicalSegment(segment)}`);
+}
+
 /** The fingerprint of a request's body, compared when a key comes back. */
 export function requestHash(body: unknown): string {
   return createHash('sha256').update(canonical(body)).digest('hex');
@@ -65,13 +83,14 @@ export async function withIdempotencyKey(
   const key = ZIdempotencyKey.safeParse(params.key);
   if (!key.success) throw new AppError('invalid_input', key.error.issues[0].message);
   const ttl = sql`now() - make_interval(secs => ${IDEMPOTENCY_TTL_MS / 1000})`;
-  const where = and(eq(idempotencyKeys.userId, params.userId), eq(idempotencyKeys.route, params.route), eq(idempotencyKeys.key, key.data));
+  const route = canonicalRoute(params.route);
+  const where = and(eq(idempotencyKeys.userId, params.userId), eq(idempotencyKeys.route, route), eq(idempotencyKeys.key, key.data));
   return db.transaction(async (tx) => {
     // Claim: a new key, or one whose previous use has expired. status 0 = not answered yet (never
     // visible to others: the row commits only with its answer).
     const claimed = await tx
       .insert(idempotencyKeys)
-      .values({ userId: params.userId, route: params.route, key: key.data, requestHash: params.requestHash, status: 0, response: {} })
+      .values({ userId: params.userId, route, key: key.data, requestHash: params.requestHash, status: 0, response: {} })
       .onConflictDoUpdate({
         target: [idempotencyKeys.userId, idempotencyKeys.route, idempotencyKeys.key],
         set: { requestHash: params.requestHash, status: 0, response: {}, createdAt: sql`now()` },
