@@ -422,6 +422,33 @@ describe('webhook intake', () => {
     expect((await deliver('hooked', signed(odd, { id: 'evt-nul3' }), odd)).status).toBe(400);
   });
 
+  it('names an event id, type or ordering key that is there but unusable, instead of calling it missing', async () => {
+    const cases: [string, Record<string, unknown>, RegExp][] = [
+      [
+        'evt-long-type',
+        { type: 't'.repeat(201), key: 'k-lt', version: 1 },
+        /^the event type is 201 characters long: at most 200 are accepted$/,
+      ],
+      ['evt-tab-type', { type: 'thing\tcreated', key: 'k-tt', version: 1 }, /^the event type holds a control character/],
+      ['evt-obj-type', { type: { name: 'x' }, key: 'k-ot', version: 1 }, /^the event type is an object, not text$/],
+      // Before: dropped, and the event applied without its ordering (a late older version won).
+      ['evt-long-key', { type: 'thing.created', key: 'k'.repeat(300), version: 1 }, /^the ordering key is 300 characters long/],
+      ['evt-no-type', { key: 'k-nt', version: 1 }, /^no event type in the delivery$/],
+    ];
+    for (const [id, payload, reason] of cases) {
+      const body = JSON.stringify(payload);
+      const answer = await deliver('hooked', signed(body, { id }), body);
+      expect(answer, id).toMatchObject({ status: 400, body: { error: expect.stringMatching(reason) } });
+      expect(await eventRow('hooked', id), id).toBeUndefined();
+    }
+    const longId = `evt-${'i'.repeat(250)}`;
+    const body = JSON.stringify({ type: 'thing.created', key: 'k-li', version: 1 });
+    expect(await deliver('hooked', signed(body, { id: longId }), body)).toMatchObject({
+      status: 400,
+      body: { error: 'the event id is 254 characters long: at most 200 are accepted' },
+    });
+  });
+
   it('stores the text \\u0000 (an escaped backslash, then u0000): only the escape is a NUL', async () => {
     for (const [id, note] of [
       ['evt-text-nul', 'C:\\u0000dir'],

@@ -47,12 +47,27 @@ export interface IntakeAnswer {
 
 const FIELD_MAX = 200;
 
-function clip(value: unknown): string | undefined {
+/**
+ * An event id, type or ordering key read from a delivery: text (or a number) of at most FIELD_MAX
+ * characters without control characters, or why not. A field that is there but unusable is named
+ * as such: "no event type" for a type of 300 characters sent the sender looking for a missing field.
+ */
+function deliveryField(value: unknown): { value?: string; problem?: string } {
   if (typeof value === 'number' && Number.isFinite(value)) value = String(value);
-  if (typeof value !== 'string') return undefined;
+  if (value === undefined || value === null) return {};
+  if (typeof value !== 'string')
+    return { problem: `is ${Array.isArray(value) ? 'a list' : typeof value === 'object' ? 'an object' : `a ${typeof value}`}, not text` };
   const trimmed = value.trim();
-  if (!trimmed || trimmed.length > FIELD_MAX || [...trimmed].some((c) => c.charCodeAt(0) < 0x20)) return undefined;
-  return trimmed;
+  if (!trimmed) return {};
+  if (trimmed.length > FIELD_MAX) return { problem: `is ${trimmed.length} characters long: at most ${FIELD_MAX} are accepted` };
+  if ([...trimmed].some((c) => c.charCodeAt(0) < 0x20))
+    return { problem: 'holds a control character (a tab, a line break): none are accepted' };
+  return { value: trimmed };
+}
+
+/** The field's value when it is usable (for a refusal's row, which records what it can). */
+function usable(value: unknown): string | undefined {
+  return deliveryField(value).value;
 }
 
 /** What an endpoint of an integration that receives no events (or of no integration) answers, whatever the method. */
@@ -124,7 +139,8 @@ async function answerDelivery(deps: IntakeDeps, req: IntakeRequest): Promise<Int
 
   const secrets = await activeWebhookSecrets(deps.db, deps.keyring, def.name);
   const verified = verifySignature(events, secrets, raw, req.headers);
-  if (!verified.ok) return reject(deps, req, 401, verified.reason, { contentLength: raw.length, eventId: clip(req.headers['webhook-id']) });
+  if (!verified.ok)
+    return reject(deps, req, 401, verified.reason, { contentLength: raw.length, eventId: usable(req.headers['webhook-id']) });
 
   let body: unknown;
   let text: string;
@@ -139,21 +155,28 @@ async function answerDelivery(deps: IntakeDeps, req: IntakeRequest): Promise<Int
   // the text u0000) is stored as it came.
   if (NUL_ESCAPE.test(text)) return reject(deps, req, 400, 'body contains \\u0000, which cannot be stored', { contentLength: raw.length });
   const delivery: WebhookDelivery = { headers: req.headers, body };
-  let eventId: string | undefined;
-  let type: string | undefined;
-  let orderingKey: string | undefined;
+  let id: ReturnType<typeof deliveryField> = {};
+  let kind: ReturnType<typeof deliveryField> = {};
+  let ordering: ReturnType<typeof deliveryField> = {};
   let version: number | undefined;
   try {
-    eventId = clip(events.idFrom ? events.idFrom(delivery) : req.headers['webhook-id']);
-    type = clip(events.typeFrom(delivery));
-    orderingKey = clip(events.orderingKeyFrom?.(delivery));
+    id = deliveryField(events.idFrom ? events.idFrom(delivery) : req.headers['webhook-id']);
+    kind = deliveryField(events.typeFrom(delivery));
+    ordering = deliveryField(events.orderingKeyFrom?.(delivery));
     const v = events.versionFrom?.(delivery);
     version = typeof v === 'number' && Number.isSafeInteger(v) ? v : undefined;
   } catch {
     // A declaration that throws on an odd body: the fields are missing.
   }
+  const eventId = id.value;
+  const type = kind.value;
+  const orderingKey = ordering.value;
+  if (id.problem) return reject(deps, req, 400, `the event id ${id.problem}`, { contentLength: raw.length });
   if (!eventId) return reject(deps, req, 400, 'no event id in the delivery', { contentLength: raw.length });
+  if (kind.problem) return reject(deps, req, 400, `the event type ${kind.problem}`, { eventId, contentLength: raw.length });
   if (!type) return reject(deps, req, 400, 'no event type in the delivery', { eventId, contentLength: raw.length });
+  // Ignoring an unusable ordering key would apply the event out of order, unnoticed.
+  if (ordering.problem) return reject(deps, req, 400, `the ordering key ${ordering.problem}`, { eventId, contentLength: raw.length });
 
   let outcome: Outcome;
   try {
