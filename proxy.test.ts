@@ -67,6 +67,16 @@ describe('proxy', () => {
     },
   );
 
+  it('treats /api itself as the API: a token passes to its JSON 404, no sign-in redirect', async () => {
+    // Before: a page path, so the token got the HTML sign-in redirect.
+    expect((await answer('/api', { headers: { authorization: 'Bearer jct_x' } })).headers.get('x-middleware-next')).toBe('1');
+    expect((await answer('/api')).status).toBe(401);
+    for (const path of ['/api', '/api/runs']) {
+      // OPTIONS answers only which methods a path serves: documented as 204 (or the JSON 404), never 401.
+      expect((await answer(path, { method: 'OPTIONS' })).headers.get('x-middleware-next'), path).toBe('1');
+    }
+  });
+
   it('still refuses an anonymous call to the rest of the API with 401, a Bearer challenge and both ways in', async () => {
     const res = await answer('/api/runs');
     expect(res.status).toBe(401);
@@ -101,6 +111,16 @@ describe('proxy: server actions from another site', () => {
   ])('lets a call from %s through', async (_name, headers) => {
     const res = await answer('/signin', action(headers));
     expect(res.headers.get('x-middleware-next')).toBe('1');
+  });
+
+  it('refuses a cross-site form post to a page without the Next-Action header too (it invokes the action)', async () => {
+    // Before: passed on, and Next answered a plain-text 500.
+    const res = await answer('/integrations/crm-sync/config', {
+      method: 'POST',
+      headers: { origin: 'https://evil.example', host: 'localhost:3000', 'content-type': 'multipart/form-data; boundary=x' },
+    });
+    expect(res.status).toBe(403);
+    expect(((await res.json()) as { error: string }).error).toMatch(/^Cross-site server action refused/);
   });
 
   it('leaves requests that are not server actions alone', async () => {

@@ -5,13 +5,19 @@ import { isMalformedPath, MALFORMED_PATH_MESSAGE } from '@/lib/platform/malforme
 
 const { auth } = NextAuth(authConfig);
 
+/** Paths machines call (the JSON API, webhooks): their refusals are JSON. */
+const MACHINE_PATH = /^\/(?:api|hooks)(?:[/%]|$)/;
+
 /**
  * Why a server action call comes from another site, or null when it does not. It is the check Next
  * itself makes (Origin's host against X-Forwarded-Host, else Host; no Origin passes, as in Next),
  * made first: Next refuses such a call with a 500 and an error in the log, not a 403 that says why.
+ * A POST to a page is one even without the Next-Action header: a plain HTML form posting
+ * `$ACTION_ID_<id>` fields invokes the action too (and met the same 500).
  */
-export function crossOriginAction(headers: Headers): string | null {
-  if (!headers.has('next-action')) return null;
+export function crossOriginAction(headers: Headers, method = 'GET', pathname = '/'): string | null {
+  const formPost = method === 'POST' && !MACHINE_PATH.test(pathname);
+  if (!headers.has('next-action') && !formPost) return null;
   const origin = headers.get('origin');
   if (origin === null) return null;
   const site = headers.get('x-forwarded-host')?.split(',')[0]?.trim() || headers.get('host');
@@ -25,9 +31,6 @@ export function crossOriginAction(headers: Headers): string | null {
   const shown = origin.length > 100 ? `${origin.slice(0, 99)}…` : origin;
   return `Cross-site server action refused: it comes from ${JSON.stringify(shown)}, not from this site (${site ?? 'no Host header'}). Use the console at its own address.`;
 }
-
-/** Paths machines call (the JSON API, webhooks): their refusals are JSON. */
-const MACHINE_PATH = /^\/(?:api|hooks)(?:[/%]|$)/;
 
 /**
  * Paths served without a session: sign-in, Auth.js itself, health, metrics (METRICS_TOKEN), the
@@ -44,7 +47,9 @@ const SESSION_FREE = /^\/(?:signin|api\/auth|api\/health|api\/metrics|api\/opena
 const sessionGuard = auth((req) => {
   const { pathname, search } = req.nextUrl;
   if (req.auth?.user) return NextResponse.next();
-  if (pathname.startsWith('/api/')) {
+  if (pathname === '/api' || pathname.startsWith('/api/')) {
+    // OPTIONS says only which methods a path serves (204 with Allow, or the JSON 404), as documented.
+    if (req.method === 'OPTIONS') return NextResponse.next();
     // Scripts call the JSON API with `Authorization: Bearer <API token>`: the route handler checks
     // it (lib/server/route.ts). Pages and server actions only know sessions, so a token alone gets
     // the sign-in redirect there.
@@ -68,7 +73,7 @@ export default function proxy(req: NextRequest, event: NextFetchEvent) {
       ? NextResponse.json({ error: MALFORMED_PATH_MESSAGE }, { status: 400 })
       : new NextResponse(MALFORMED_PATH_MESSAGE, { status: 400, headers: { 'content-type': 'text/plain; charset=utf-8' } });
   }
-  const crossSite = crossOriginAction(req.headers);
+  const crossSite = crossOriginAction(req.headers, req.method, pathname);
   if (crossSite) return NextResponse.json({ error: crossSite }, { status: 403 });
   if (SESSION_FREE.test(pathname)) return NextResponse.next();
   // Auth.js types its wrapper as a route handler; Next calls a proxy with the fetch event, passed on as before.
