@@ -10,7 +10,11 @@ const channelName = z
   .trim()
   .min(1, 'name is required')
   .max(80, 'name must be at most 80 characters')
-  .regex(/^[A-Za-z0-9][A-Za-z0-9 _-]*$/, 'name may contain letters, digits, spaces, _ and - (and starts with a letter or digit)');
+  // Parentheses too: the seeded "Ops webhook (sandbox)" could not be saved, not even unchanged.
+  .regex(
+    /^[A-Za-z0-9][A-Za-z0-9 _()-]*$/,
+    'name may contain letters, digits, spaces, _, - and parentheses (and starts with a letter or digit)',
+  );
 
 const httpUrl = z
   .string({ error: 'url is required' })

@@ -219,6 +219,19 @@ describe('alert channels', () => {
     expect((await getChannel(t.db, { id }))?.version).toBe(1);
   });
 
+  it('saves a channel named as the demo seed names its own, "Ops webhook (sandbox)"', async () => {
+    // Before: refused ("name may contain letters, digits, spaces, _ and -"), even unchanged.
+    const id = await created({ type: 'webhook', name: 'Ops webhook (sandbox)', url: 'https://hooks.example.com/o', hmacSecret: HMAC });
+    const result = await updateChannel(t.db, {
+      id,
+      expectedVersion: 1,
+      input: { type: 'webhook', name: 'Ops webhook (sandbox)', url: 'https://hooks.example.com/o2' },
+      actor: 'x',
+      keyring,
+    });
+    expect(result).toEqual({ ok: true, id });
+  });
+
   it('replaces, keeps and removes secrets write-only, auditing only that they changed', async () => {
     const id = await created({ type: 'webhook', name: 'rotate-hook', url: 'https://hooks.example.com/r', hmacSecret: HMAC });
     const next = 'a-brand-new-hmac-secret-000';
