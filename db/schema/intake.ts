@@ -64,6 +64,10 @@ export const webhookEvents = pgTable(
       .on(t.integration, t.id)
       .where(sql`status = 'pending'`),
     index('webhook_events_received_idx').on(t.integration, t.receivedAt.desc(), t.id.desc()),
+    // The inventory counts an integration's failed events now (not since its incident opened).
+    index('webhook_events_failed_idx')
+      .on(t.integration)
+      .where(sql`status = 'failed'`),
     index('webhook_events_unannounced_idx')
       .on(t.integration, t.id)
       .where(sql`refusal_unannounced_at is not null`),

@@ -11,6 +11,11 @@ export interface OpenIncidentSummary {
   /** run_failed and events_failed: runs failed for good and events marked failed, counted apart (null when not known apart). */
   failedRuns: number | null;
   failedEvents: number | null;
+  /**
+   * events_failed: the integration's webhook events failed now. The incident's own count only
+   * grows while it is open; a dismissal or a replay lowers this one (unknown: null).
+   */
+  failedEventsNow?: number | null;
 }
 
 /**
@@ -43,13 +48,13 @@ function incidentReason(integration: string, incident: OpenIncidentSummary): Fai
   switch (incident.kind) {
     case 'events_failed': {
       // Events incidents from before runs and events were counted apart counted events only.
-      const events = incident.failedEvents ?? incident.eventCount;
+      const events = incident.failedEventsNow ?? incident.failedEvents ?? incident.eventCount;
       const runs = incident.failedRuns ?? 0;
+      const parts = [runs > 0 && plural(runs, 'failed event run'), events > 0 && plural(events, 'failed webhook event')].filter(Boolean);
       return {
         ...open,
-        text: [runs > 0 && plural(runs, 'failed event run'), events > 0 && plural(events, 'failed webhook event')]
-          .filter(Boolean)
-          .join(' and '),
+        // None failed now, the incident still open: its events are being replayed.
+        text: parts.length > 0 ? parts.join(' and ') : 'failed webhook events being replayed',
         href: `${integrationPath(integration)}/events?status=failed`,
         action: 'Review failed events',
       };

@@ -1,10 +1,10 @@
-import { sql } from 'drizzle-orm';
+import { and, eq, inArray, sql } from 'drizzle-orm';
 import { drizzle } from 'drizzle-orm/postgres-js';
 import type { PgBoss } from 'pg-boss';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Database } from '../../../db/client';
 import * as schema from '../../../db/schema';
-import { integrations } from '../../../db/schema';
+import { integrations, webhookEvents } from '../../../db/schema';
 import { freshDatabase, type TestDatabase } from '../../../test/db';
 import { runsScanned } from '../../../test/explain';
 import { startSendingBoss } from '../../../test/fixtures/platform';
@@ -172,6 +172,16 @@ describe('why an integration is failing', () => {
     await t.db.insert(integrations).values({ name: 'payment-hooks', breakerKey: 'payment-hooks' });
     const [, , lastRunId] = await runsOf('payment-hooks', ['succeeded', 'succeeded', 'succeeded']);
     const since = hoursAgo(2);
+    await t.db.insert(webhookEvents).values(
+      ['evt_1', 'evt_2', 'evt_3'].map((eventId) => ({
+        integration: 'payment-hooks',
+        eventId,
+        eventType: 'payment.succeeded',
+        payload: {},
+        status: 'failed' as const,
+        outcome: 'refused by the handler: invoice INV-9 does not exist',
+      })),
+    );
     const changes = await handle({
       type: 'events.failed',
       at: since.toISOString(),
@@ -205,6 +215,21 @@ describe('why an integration is failing', () => {
     ]);
     // The same row when the whole inventory is read.
     expect((await listInventory(t.db)).find((r) => r.name === 'payment-hooks')).toEqual(row);
+
+    // Two dismissed: the reason counts the one failed now (before: still "3", the incident's count,
+    // beside a Failed tab holding one), and the incident stays open for it.
+    await t.db
+      .update(webhookEvents)
+      .set({ status: 'dismissed' })
+      .where(and(eq(webhookEvents.integration, 'payment-hooks'), inArray(webhookEvents.eventId, ['evt_1', 'evt_2'])));
+    const [partly] = await listInventory(t.db, { name: 'payment-hooks' });
+    expect(partly.failingReasons).toEqual([expect.objectContaining({ kind: 'events_failed', text: '1 failed webhook event' })]);
+    // The last one being replayed: none failed now, the incident open until its run ends.
+    await t.db.update(webhookEvents).set({ status: 'pending', replayedFrom: 'failed' }).where(eq(webhookEvents.eventId, 'evt_3'));
+    const [replaying] = await listInventory(t.db, { name: 'payment-hooks' });
+    expect(replaying.failingReasons).toEqual([
+      expect.objectContaining({ kind: 'events_failed', text: 'failed webhook events being replayed' }),
+    ]);
 
     // Replayed (or dismissed): the incident closes, and with it the reason and the red state.
     expect(await handle({ type: 'events.cleared', at: new Date().toISOString(), integration: 'payment-hooks', runId: lastRunId })).toEqual([

@@ -69,6 +69,8 @@ interface RawIncident {
   event_count: number;
   failed_runs: number | null;
   failed_events: number | null;
+  /** events_failed only: the integration's events failed now. */
+  failed_now?: number | null;
 }
 
 export function deriveState(row: {
@@ -167,7 +169,10 @@ export async function listInventory(db: DatabaseOrTransaction, params: { search?
         -- At most one open incident per kind (incidents_one_open_idx), read from incidents_open_idx.
         select count(*) as n,
                json_agg(json_build_object('kind', x.kind, 'opened_at', x.opened_at, 'event_count', x.event_count,
-                                          'failed_runs', x.failed_runs, 'failed_events', x.failed_events)
+                                          'failed_runs', x.failed_runs, 'failed_events', x.failed_events,
+                                          -- Failed now (webhook_events_failed_idx): dismissals and replays lower it.
+                                          'failed_now', case when x.kind = 'events_failed' then
+                                            (select count(*) from webhook_events e where e.integration = x.integration and e.status = 'failed') end)
                         order by x.opened_at, x.kind) as list
           from incidents x where x.integration = i.name and x.closed_at is null) inc on true
      where (${search}::text is null or i.name ilike ${search} or i.description ilike ${search})
@@ -189,6 +194,7 @@ export async function listInventory(db: DatabaseOrTransaction, params: { search?
       eventCount: x.event_count,
       failedRuns: x.failed_runs,
       failedEvents: x.failed_events,
+      failedEventsNow: x.failed_now ?? null,
     }));
     const state = deriveState({
       registered: r.registered,
