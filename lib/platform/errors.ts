@@ -7,6 +7,8 @@
  * caught within one request of the web app, so it is recognised with `instanceof`.)
  */
 
+import { exactTime } from './when';
+
 const PERMANENT = Symbol.for('junction.error.permanent');
 const TRANSIENT = Symbol.for('junction.error.transient');
 const CIRCUIT_OPEN = Symbol.for('junction.error.circuitOpen');
@@ -57,6 +59,16 @@ export class NetworkError extends TransientError {
 }
 
 /**
+ * Why a run waits for an open breaker, as the run page shows it. `held`: opened by hand with no end,
+ * so "the run continues after that" would not come true: it waits until someone resets the breaker.
+ */
+export function circuitOpenMessage(breakerKey: string, retryAt: Date, held = false): string {
+  return held
+    ? `Circuit '${breakerKey}' was opened by hand and stays open until someone resets it: no request was sent; the run waits (it looks again at ${exactTime(retryAt)})`
+    : `Circuit '${breakerKey}' is open until ${exactTime(retryAt)}: no request was sent; the run continues after that`;
+}
+
+/**
  * The breaker for an external system is open: no request was sent. The attempt ends as deferred
  * and the run is re-queued for `retryAt` without using up an attempt.
  */
@@ -66,7 +78,7 @@ export class CircuitOpenError extends Error {
   constructor(
     readonly breakerKey: string,
     readonly retryAt: Date,
-    message = `Circuit '${breakerKey}' is open until ${retryAt.toISOString()}: no request was sent; the run continues after that`,
+    message = circuitOpenMessage(breakerKey, retryAt),
   ) {
     super(message);
   }

@@ -9,7 +9,7 @@ import { formatDuration, parseDuration } from '../duration';
 import {
   AttemptTimeoutError,
   CancelledError,
-  CircuitOpenError,
+  circuitOpenMessage,
   classifyError,
   errorClassName,
   errorMessage,
@@ -28,7 +28,7 @@ import { platformMetrics } from '../observability/metrics';
 import { contextFromTraceparent, CORRELATION_ATTRIBUTE, SpanStatusCode, withSpan } from '../observability/tracing';
 import { SecretRedactor } from '../redaction';
 import { attemptTimeoutMs } from '../registry';
-import { breakerDeferralFrom, breakerRowJson } from '../resilience/breaker';
+import { breakerDeferralFrom, breakerHeldFrom, breakerRowJson } from '../resilience/breaker';
 import type { PlannedRequest } from '../resilience/dry-run';
 import { retryBudgetMessage, retryBudgetStatus } from '../resilience/retry-budget';
 import { recordCredentialsFailure, recordCredentialsRecovered } from '../resilience/token-health';
@@ -823,7 +823,7 @@ async function prepareRunJob(deps: RunnerDeps, params: RunJobParams): Promise<Ru
         jobId: params.jobId,
         worker: deps.workerId,
         outcome: 'deferred',
-        errorMessage: new CircuitOpenError(integration.breakerKey, deferUntil).message,
+        errorMessage: circuitOpenMessage(integration.breakerKey, deferUntil, breakerHeldFrom(loaded.breaker)),
         errorClass: 'CircuitOpenError',
         finishedAt: sql`now()`,
       });

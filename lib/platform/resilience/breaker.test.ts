@@ -9,6 +9,7 @@ import { platformEvents, sleep, startTestBoss } from '../../../test/fixtures/pla
 import { defineIntegration, type IntegrationDefinition } from '../contract';
 import { CircuitOpenError, HttpError, isCircuitOpenError, isTransientError } from '../errors';
 import { buildRegistry, syncRegistry } from '../registry';
+import { exactTime } from '../when';
 import { acquireBreakerPermit, breakerDeferral, getBreaker, openBreaker, resetBreaker } from './breaker';
 import { createHttpClient } from './http';
 
@@ -75,6 +76,10 @@ describe('shared circuit breaker', () => {
       .catch((e: unknown) => e);
     expect(isCircuitOpenError(error)).toBe(true);
     expect((error as CircuitOpenError).retryAt.getTime()).toBe(open.openUntil!.getTime());
+    // In words a person reads, with the time as the console writes it (before: ISO with milliseconds).
+    expect((error as CircuitOpenError).message).toBe(
+      `Circuit 'erp' is open until ${exactTime(open.openUntil!)}: no request was sent; the run continues after that`,
+    );
     expect(server.requests.length).toBe(before);
     expect(await breakerDeferral(t.db, { key: 'erp', cooldownMs: 1_000 })).toEqual(open.openUntil);
 
@@ -112,7 +117,12 @@ describe('shared circuit breaker', () => {
   it('a forced open holds until reset, whatever the cooldown', async () => {
     await openBreaker(t.db, { key: 'erp', by: 'op', boss });
     await sleep(1_100);
-    await expect(acquireBreakerPermit(t.db, { key: 'erp', cooldownMs: 1_000 })).rejects.toBeInstanceOf(CircuitOpenError);
+    const held = await acquireBreakerPermit(t.db, { key: 'erp', cooldownMs: 1_000 }).catch((e: unknown) => e);
+    expect(held).toBeInstanceOf(CircuitOpenError);
+    // Before: "open until <a second from now>: … the run continues after that", which never came true.
+    expect((held as Error).message).toMatch(
+      /^Circuit 'erp' was opened by hand and stays open until someone resets it: no request was sent; the run waits \(it looks again at \d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC\)$/,
+    );
     await resetBreaker(t.db, { key: 'erp', by: 'op', boss });
     const permit = await acquireBreakerPermit(t.db, { key: 'erp', cooldownMs: 1_000 });
     expect(permit.trial).toBe(false);

@@ -3,7 +3,7 @@ import { and, desc, eq, isNull, sql, type SQL } from 'drizzle-orm';
 import type { PgBoss } from 'pg-boss';
 import type { Database, DatabaseOrTransaction } from '../../../db/client';
 import { auditLog, breakers, integrations, type Breaker } from '../../../db/schema';
-import { AppError, CircuitOpenError, storableText } from '../errors';
+import { AppError, CircuitOpenError, circuitOpenMessage, storableText } from '../errors';
 import { emitPlatformEvent } from '../execution/events';
 import { RUNS_QUEUE, txEventSender } from '../execution/queue';
 import { recordAction } from '../governance/audit';
@@ -148,6 +148,16 @@ export function breakerDeferralFrom(json: unknown, params: { cooldownMs: number 
   return deferral(parseBreakerRow(json as Record<string, unknown> | null | undefined), params.cooldownMs);
 }
 
+/** Opened by hand with no end: open until someone resets it. */
+function isHeld(row: BreakerRow | undefined): boolean {
+  return row?.state === 'open' && row.forced_open && !row.open_until;
+}
+
+/** Whether a breaker row (as the runner's load reads it) is held open by hand. */
+export function breakerHeldFrom(json: unknown): boolean {
+  return isHeld(parseBreakerRow(json as Record<string, unknown> | null | undefined));
+}
+
 function parseBreakerRow(row: Record<string, unknown> | null | undefined): BreakerRow | undefined {
   if (!row?.state) return undefined;
   return {
@@ -197,7 +207,8 @@ export async function acquireBreakerPermit(
     return { key: params.key, trial: false, seen: row ? { state: row.state, consecutiveFailures: row.consecutive_failures } : null };
   }
   if (row.state === 'open' && (!row.due || (row.forced_open && !row.open_until))) {
-    throw new CircuitOpenError(params.key, row.open_until ?? new Date(row.now.getTime() + params.cooldownMs));
+    const at = row.open_until ?? new Date(row.now.getTime() + params.cooldownMs);
+    throw new CircuitOpenError(params.key, at, circuitOpenMessage(params.key, at, isHeld(row)));
   }
   // Open past its cooldown, or half-open with no live trial: exactly one caller wins this UPDATE.
   const claimed = await db.execute(sql`
@@ -228,7 +239,7 @@ export async function observeBreaker(
 ): Promise<undefined> {
   const row = await readRow(db, params.key, params.trialLeaseMs ?? DEFAULT_TRIAL_LEASE_MS, params.checkpoint);
   const retryAt = deferral(row, params.cooldownMs);
-  if (retryAt) throw new CircuitOpenError(params.key, retryAt);
+  if (retryAt) throw new CircuitOpenError(params.key, retryAt, circuitOpenMessage(params.key, retryAt, isHeld(row)));
   return undefined;
 }
 
