@@ -93,6 +93,18 @@ describe('OpenAPI document', () => {
     expect(description).toContain('OPTIONS on a route answers 204 with the same `Allow`');
   });
 
+  it('says a query parameter an operation does not list is refused with a 400, not ignored', () => {
+    const description = (doc as unknown as { info: { description: string } }).info.description;
+    expect(description).toContain('A query parameter an operation does not list is refused with 400 naming it');
+    const full = doc as unknown as { paths: Record<string, Record<string, { responses: Record<string, { description: string }> }>> };
+    for (const op of API_OPERATIONS.filter((o) => !o.plain)) {
+      const refusal = full.paths[op.path][op.method].responses['400'].description;
+      expect(refusal, `${op.method} ${op.path}`).toMatch(
+        op.method === 'get' ? /a query parameter this operation does not list/ : /a query parameter/,
+      );
+    }
+  });
+
   it("has every route file answer every other method with a JSON 405 (not Next's empty one), and OPTIONS itself", () => {
     const routes = routesOnDisk().filter((r) => !NOT_DESCRIBED.some((skip) => r.endsWith(` ${skip}`)));
     const byTemplate = new Map<string, string[]>();

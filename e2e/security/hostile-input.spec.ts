@@ -381,7 +381,8 @@ const ROUTES: { name: string; cases: fc.Arbitrary<RouteCase>; runs: number }[] =
         weight: 1,
         arbitrary: fc
           .constantFrom('%', '%zz', '&&&=&', 'limit=%E0%A4%A', 'status=failed&status=' + encodeURIComponent(XSS), 'limit=1&limit=999')
-          .map((qs) => ({ method: 'GET' as const, path: `/api/runs?${qs}`, valid: /^(%|%zz|&&&=&)$/.test(qs) })),
+          // '%' and '%zz' name parameters the route does not take (refused); '&&&=&' names none.
+          .map((qs) => ({ method: 'GET' as const, path: `/api/runs?${qs}`, valid: qs === '&&&=&' })),
       },
     ),
   },

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
-import { issueMessage, parseInstant, parseSearchParams, ZInstant, ZUrlWholeNumber } from './params';
+import { issueMessage, parseInstant, parseSearchParams, unknownFieldMessage, ZInstant, ZUrlWholeNumber } from './params';
 
 function iso(text: string): string {
   const parsed = parseInstant(text);
@@ -93,6 +93,74 @@ describe('ZInstant', () => {
     for (const ms of [8_640_000_000_000_000, -8_640_000_000_000_000, Number.NaN]) {
       expect(ZInstant.safeParse(new Date(ms)).success, String(ms)).toBe(false);
     }
+  });
+});
+
+describe('issueMessage: what a refusal says instead of zod\u2019s notation', () => {
+  /** Every issue a schema raises for `value`, as issueMessage words it. */
+  function said(schema: z.ZodType, value: unknown): string[] {
+    const parsed = schema.safeParse(value);
+    if (parsed.success) throw new Error(`${JSON.stringify(value)} was accepted`);
+    return parsed.error.issues.map(issueMessage);
+  }
+
+  it('says a text, list or number out of bounds as the bound to keep to', () => {
+    // Before: "Too big: expected string to have <=500 characters" (a reason of 501 characters).
+    expect(said(z.string().max(500), 'x'.repeat(501))).toEqual(['must be at most 500 characters']);
+    expect(said(z.string().min(1), '')).toEqual(['must be at least 1 character']);
+    expect(said(z.string().length(3), 'ab')).toEqual(['must be exactly 3 characters']);
+    // Before: "Too small: expected array to have >=1 items" (POST /api/runs/retry {"runIds":[]}).
+    expect(said(z.array(z.string()).min(1), [])).toEqual(['must list at least 1 item']);
+    expect(said(z.array(z.string()).max(2), ['a', 'b', 'c'])).toEqual(['must list at most 2 items']);
+    expect(said(z.number().min(1), 0)).toEqual(['must be at least 1']);
+    expect(said(z.number().max(100), 101)).toEqual(['must be at most 100']);
+    // Exclusive bounds say so: 0 is not "at least 0" of a positive number.
+    expect(said(z.number().positive(), 0)).toEqual(['must be more than 0']);
+    expect(said(z.number().lt(10), 10)).toEqual(['must be less than 10']);
+    expect(said(z.bigint().max(5n), 6n)).toEqual(['must be at most 5']);
+    expect(said(z.date().min(new Date('2026-01-01T00:00:00Z')), new Date('2025-01-01T00:00:00Z'))).toEqual([
+      'must be 2026-01-01T00:00:00.000Z or later',
+    ]);
+    expect(said(z.number().multipleOf(5), 3)).toEqual(['must be a multiple of 5']);
+  });
+
+  it('says a malformed date, time or id as an example of the form to send', () => {
+    expect(said(z.iso.datetime({ offset: true }), '2026-12-05')).toEqual(['must be a date and time such as 2026-12-05T10:00:00Z']);
+    expect(said(z.iso.date(), 'tomorrow')).toEqual(['must be a date such as 2026-12-05']);
+    expect(said(z.uuid(), 'run-1')).toEqual(['must be an id such as 3f6c2a1e-8b4d-4c2a-9e1f-0a2b3c4d5e6f']);
+    expect(said(z.email(), 'ada')).toEqual(['must be an email address such as ada@example.com']);
+    expect(said(z.string().regex(/^[a-z-]+$/), 'A B')).toEqual(['must match the pattern /^[a-z-]+$/']);
+    expect(said(z.string().startsWith('jct_'), 'token')).toEqual(["must start with 'jct_'"]);
+    expect(said(z.ipv4(), 'x')).toEqual(['must be a valid IPv4 address']);
+  });
+
+  it('names keys an object does not take, and the types a union takes', () => {
+    expect(said(z.object({ dryRun: z.boolean() }).strict(), { dryRun: true, force: true })).toEqual(["has no field 'force'"]);
+    expect(said(z.strictObject({}), { a: 1, b: 2 })).toEqual(["has no fields 'a' and 'b'"]);
+    expect(unknownFieldMessage(['dryRun', 'reason'])).toBe('is not a field of this request: use dryRun, reason');
+    expect(unknownFieldMessage()).toBe('is not a field of this request');
+    expect(said(z.union([z.string(), z.number()]), true)).toEqual(['must be text or a number']);
+    expect(said(z.union([z.literal('all'), z.array(z.string())]), 'some')).toEqual(["must be 'all' or a list"]);
+    // A date for the API is text in ISO 8601: the union's own message says so. Before: "Invalid input".
+    expect(said(ZInstant, 5)).toEqual(['must be a date and time: use ISO 8601, e.g. 2026-11-30 or 2026-11-30T08:00:00Z']);
+  });
+
+  it('keeps a schema\u2019s own message for every kind of issue', () => {
+    const own = 'see the docs';
+    expect(said(z.string({ error: own }), 1)).toEqual([own]);
+    expect(said(z.string().max(2, own), 'abc')).toEqual([own]);
+    expect(said(z.array(z.string()).min(1, own), [])).toEqual([own]);
+    expect(said(z.uuid({ error: own }), 'x')).toEqual([own]);
+    expect(said(z.iso.datetime({ error: own }), 'x')).toEqual([own]);
+    expect(said(z.strictObject({}, { error: own }), { a: 1 })).toEqual([own]);
+    expect(said(z.union([z.string(), z.number()], { error: own }), true)).toEqual([own]);
+    // A custom refinement whose message zod would have worded alike stays as written.
+    expect(
+      said(
+        z.string().refine(() => false, 'Invalid input: a reason of our own'),
+        'x',
+      ),
+    ).toEqual(['Invalid input: a reason of our own']);
   });
 });
 

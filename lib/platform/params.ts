@@ -79,8 +79,11 @@ export function parseInstant(text: string): { ok: true; value: Date } | { ok: fa
 export const INSTANT_FORMAT =
   'ISO 8601: a date (2026-11-30) or a date and time (2026-11-30T08:00:00Z, 2026-11-30T09:00:00+01:00); UTC when no offset is given; years 1 to 9999.';
 
-/** A point in time from a URL (ISO 8601 text) or from code (a Date), within years 1..9999. */
-export const ZInstant = z.union([z.date(), z.string()]).transform((value, ctx) => {
+/**
+ * A point in time from a URL (ISO 8601 text) or from code (a Date), within years 1..9999. Neither
+ * (a number, null) is said as the text to send: a JSON caller cannot send a Date.
+ */
+export const ZInstant = z.union([z.date(), z.string()], { error: `must be a date and time: ${ISO_HINT}` }).transform((value, ctx) => {
   const parsed =
     value instanceof Date
       ? Number.isNaN(value.getTime())
@@ -157,12 +160,6 @@ export const ZAuditCursor = z
     return { id: Number(match[1]), changedAt: at.value };
   });
 
-/**
- * A page's search params checked against a schema: parameters that fail are dropped (the page
- * shows what it ignored and why), the others are kept. Repeated parameters (`?a=1&a=2`, which
- * Next hands over as arrays) keep their first value. `kept` is the text of the parameters kept,
- * for links to the next page.
- */
 /** zod's type names as a person reads them. */
 const TYPE_WORDS: Record<string, string> = {
   string: 'text',
@@ -175,24 +172,177 @@ const TYPE_WORDS: Record<string, string> = {
   bigint: 'a whole number',
 };
 
-/**
- * An issue's message for a person: zod's own for a value outside a list ("Invalid option: expected
- * one of \"queued\"|\"running\"|…") or of the wrong type ("Invalid input: expected string,
- * received undefined") says what is allowed, plainly; a schema's own message is kept.
- */
-export function issueMessage(issue: z.core.$ZodIssue): string {
-  if (issue.code === 'invalid_type' && issue.message.startsWith('Invalid input')) {
-    const expected = TYPE_WORDS[issue.expected] ?? issue.expected;
-    // zod 4 says "received undefined" for a key that is not there.
-    return / received undefined$/.test(issue.message) ? `is missing: expected ${expected}` : `must be ${expected}`;
-  }
-  if (issue.code === 'invalid_value' && issue.message.startsWith('Invalid ') && issue.values.length > 0) {
-    const values = issue.values.map((v) => (typeof v === 'string' ? `'${v}'` : JSON.stringify(v)));
-    return values.length === 1 ? `must be ${values[0]}` : `must be one of ${values.slice(0, -1).join(', ')} or ${values.at(-1)}`;
-  }
-  return issue.message;
+/** What each of zod's own messages starts with: a message that does not is the schema's own, kept. */
+const ZOD_WORDING: Partial<Record<z.core.$ZodIssue['code'], string>> = {
+  invalid_type: 'Invalid input',
+  invalid_value: 'Invalid ',
+  too_big: 'Too big: ',
+  too_small: 'Too small: ',
+  unrecognized_keys: 'Unrecognized key',
+  invalid_format: 'Invalid ',
+  invalid_union: 'Invalid input',
+  not_multiple_of: 'Invalid number: ',
+};
+
+/** What is counted when a size is bounded, by zod's origin (the kind of value measured). */
+const SIZE_UNITS: Record<string, { verb: string; one: string; many: string }> = {
+  string: { verb: 'be', one: 'character', many: 'characters' },
+  array: { verb: 'list', one: 'item', many: 'items' },
+  set: { verb: 'list', one: 'item', many: 'items' },
+  map: { verb: 'list', one: 'entry', many: 'entries' },
+  file: { verb: 'be', one: 'byte', many: 'bytes' },
+};
+
+const EXAMPLE_ID = '3f6c2a1e-8b4d-4c2a-9e1f-0a2b3c4d5e6f';
+
+/** How a value of each format is written, shown by example. */
+const FORMAT_WORDS: Record<string, string> = {
+  datetime: 'must be a date and time such as 2026-12-05T10:00:00Z',
+  date: 'must be a date such as 2026-12-05',
+  time: 'must be a time of day such as 10:00:00',
+  duration: 'must be an ISO 8601 duration such as PT15M',
+  uuid: `must be an id such as ${EXAMPLE_ID}`,
+  uuidv4: `must be an id such as ${EXAMPLE_ID}`,
+  uuidv6: `must be an id such as ${EXAMPLE_ID}`,
+  uuidv7: `must be an id such as ${EXAMPLE_ID}`,
+  guid: `must be an id such as ${EXAMPLE_ID}`,
+  email: 'must be an email address such as ada@example.com',
+  url: 'must be a URL such as https://example.com/path',
+};
+
+/** A bound as a person reads it: a Date as ISO text, a bigint without its `n`. */
+function boundText(origin: string, bound: number | bigint): string {
+  return origin === 'date' ? new Date(Number(bound)).toISOString() : String(bound);
 }
 
+/** zod's too_big / too_small in words: "must be at most 500 characters", "must list at least 1 item". */
+function sizeMessage(issue: z.core.$ZodIssueTooBig | z.core.$ZodIssueTooSmall): string {
+  const big = issue.code === 'too_big';
+  const bound = big ? issue.maximum : issue.minimum;
+  const units = SIZE_UNITS[issue.origin];
+  if (units) {
+    // Counts are whole: an exclusive bound (< 5) is the inclusive one next to it (at most 4).
+    const count = Number(bound) + (issue.inclusive === false ? (big ? -1 : 1) : 0);
+    const amount = `${count} ${count === 1 ? units.one : units.many}`;
+    const how = issue.exact ? 'exactly' : big ? 'at most' : 'at least';
+    return `must ${units.verb} ${how} ${amount}`;
+  }
+  const value = boundText(issue.origin, bound);
+  if (issue.origin === 'date') {
+    if (issue.exact) return `must be ${value}`;
+    if (big) return issue.inclusive === false ? `must be before ${value}` : `must be ${value} or earlier`;
+    return issue.inclusive === false ? `must be after ${value}` : `must be ${value} or later`;
+  }
+  if (issue.exact) return `must be exactly ${value}`;
+  if (big) return issue.inclusive === false ? `must be less than ${value}` : `must be at most ${value}`;
+  return issue.inclusive === false ? `must be more than ${value}` : `must be at least ${value}`;
+}
+
+function formatMessage(issue: z.core.$ZodIssueInvalidStringFormat): string {
+  if (issue.format === 'regex') return `must match the pattern ${issue.pattern}`;
+  if (issue.format === 'starts_with') return `must start with '${(issue as z.core.$ZodIssueStringStartsWith).prefix}'`;
+  if (issue.format === 'ends_with') return `must end with '${(issue as z.core.$ZodIssueStringEndsWith).suffix}'`;
+  if (issue.format === 'includes') return `must contain '${(issue as z.core.$ZodIssueStringIncludes).includes}'`;
+  // The other formats zod names in its message ("Invalid IPv4 address"): said as what to send.
+  return FORMAT_WORDS[issue.format] ?? issue.message.replace(/^Invalid /, 'must be a valid ');
+}
+
+/** A literal as a message shows it: text in single quotes, anything else as JSON. */
+function literalText(value: unknown): string {
+  return typeof value === 'string' ? `'${shown(value)}'` : String(JSON.stringify(value));
+}
+
+/** What one option of a union takes, from the issue it raised for the whole value; null when it is not that simple. */
+function optionWords(issue: z.core.$ZodIssue): string | null {
+  if (issue.code === 'invalid_type') return TYPE_WORDS[issue.expected] ?? issue.expected;
+  if (issue.code === 'invalid_value' && issue.values.length > 0) return issue.values.map(literalText).join(' or ');
+  return null;
+}
+
+function quotedList(values: readonly string[]): string {
+  const quoted = values.map((v) => `'${shown(v)}'`);
+  return quoted.length === 1 ? quoted[0] : `${quoted.slice(0, -1).join(', ')} and ${quoted.at(-1)}`;
+}
+
+/** Wrappers that leave the value's fields as they are (optional, default, a pipe's input…). */
+function unwrapped(schema: z.core.$ZodType): z.core.$ZodType {
+  let node = schema;
+  for (;;) {
+    const def = node._zod.def as z.core.$ZodTypeDef & { innerType?: z.core.$ZodType; in?: z.core.$ZodType };
+    const inner = def.type === 'pipe' ? def.in : def.innerType;
+    if (!inner) return node;
+    node = inner;
+  }
+}
+
+/** The keys of the object `schema` expects at `path`, or undefined when that is not an object it describes. */
+export function objectKeysAt(schema: z.ZodType | undefined, path: readonly PropertyKey[]): string[] | undefined {
+  let node: z.core.$ZodType | undefined = schema;
+  for (const step of path) {
+    if (!node) return undefined;
+    const at = unwrapped(node);
+    node = at instanceof z.ZodObject ? at.shape[String(step)] : at instanceof z.ZodArray ? at.element : undefined;
+  }
+  const at = node && unwrapped(node);
+  return at instanceof z.ZodObject ? Object.keys(at.shape) : undefined;
+}
+
+/**
+ * What a field error says of a key the request's object does not take (zod's unrecognized_keys,
+ * one entry per key): that it is no field, and the ones it takes when they are known.
+ */
+export function unknownFieldMessage(accepted?: readonly string[]): string {
+  return accepted && accepted.length > 0 ? `is not a field of this request: use ${accepted.join(', ')}` : 'is not a field of this request';
+}
+
+/**
+ * An issue's message for a person. zod's own wording says what is wrong in its notation ("Invalid
+ * option: expected one of \"queued\"|\"running\"|…", "Too big: expected string to have <=500
+ * characters", "Invalid input: expected string, received number", "Unrecognized key: \"force\""):
+ * here it says what to send instead. A schema's own message is kept as it is.
+ */
+export function issueMessage(issue: z.core.$ZodIssue): string {
+  const zodWording = ZOD_WORDING[issue.code];
+  if (zodWording === undefined || !issue.message.startsWith(zodWording)) return issue.message;
+  switch (issue.code) {
+    case 'invalid_type': {
+      const expected = TYPE_WORDS[issue.expected] ?? issue.expected;
+      // zod 4 says "received undefined" for a key that is not there.
+      return / received undefined$/.test(issue.message) ? `is missing: expected ${expected}` : `must be ${expected}`;
+    }
+    case 'invalid_value': {
+      if (issue.values.length === 0) return issue.message;
+      const values = issue.values.map(literalText);
+      return values.length === 1 ? `must be ${values[0]}` : `must be one of ${values.slice(0, -1).join(', ')} or ${values.at(-1)}`;
+    }
+    case 'too_big':
+    case 'too_small':
+      return sizeMessage(issue);
+    case 'invalid_format':
+      return formatMessage(issue);
+    case 'not_multiple_of':
+      return `must be a multiple of ${String(issue.divisor)}`;
+    case 'unrecognized_keys':
+      return `has ${issue.keys.length === 1 ? 'no field' : 'no fields'} ${quotedList(issue.keys)}`;
+    case 'invalid_union': {
+      // Every option refused the value as a whole (a number where a date or text goes, 'some'
+      // where 'all' or a list goes): name what each option takes.
+      const options = issue.errors.map((option) => (option.length === 1 && option[0].path.length === 0 ? optionWords(option[0]) : null));
+      if (options.length === 0 || options.some((o) => o === null)) return issue.message;
+      const words = [...new Set(options as string[])];
+      return `must be ${words.length === 1 ? words[0] : `${words.slice(0, -1).join(', ')} or ${words.at(-1)}`}`;
+    }
+    default:
+      return issue.message;
+  }
+}
+
+/**
+ * A page's search params checked against a schema: parameters that fail are dropped (the page
+ * shows what it ignored and why), the others are kept. Repeated parameters (`?a=1&a=2`, which
+ * Next hands over as arrays) keep their first value. `kept` is the text of the parameters kept,
+ * for links to the next page.
+ */
 export function parseSearchParams<S extends z.ZodObject>(
   schema: S,
   raw: Record<string, string | string[] | undefined>,

@@ -1,7 +1,18 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { z } from 'zod';
 import { AppError, DatabaseUnavailableError, isDatabaseUnavailableError } from '../platform/errors';
-import { boundedMessage, errorAnswer, failureAnswer, fieldErrorsOf, knownError, unstorableInputRefusal } from './answers';
+import { ZRunFilter } from '../platform/read-models/run-queries';
+import {
+  boundedMessage,
+  errorAnswer,
+  failureAnswer,
+  fieldErrorsOf,
+  inputFieldNames,
+  knownError,
+  queryRefusal,
+  unstorableInputRefusal,
+} from './answers';
+import { ZBulkRetryBody, ZIntegrationsQuery, ZRetryRunBody, ZRunNowBody, ZRunStatusesQuery } from './api-schemas';
 
 afterEach(() => vi.restoreAllMocks());
 
@@ -104,5 +115,118 @@ describe('input refusals', () => {
     });
     // A surrogate pair is one character; RTL marks, BOM and emoji are text like any other.
     expect(unstorableInputRefusal(JSON.parse('{"a":"\\ud83d\\ude80","\\u202e":"\\ufeff👩‍👩‍👧","n":1.7e308}'))).toBeNull();
+  });
+});
+
+describe('field errors of a request body, in words', () => {
+  function fieldErrors(schema: z.ZodType, body: unknown) {
+    const parsed = schema.safeParse(body);
+    if (parsed.success) throw new Error(`${JSON.stringify(body)} was accepted`);
+    return fieldErrorsOf(parsed.error, schema);
+  }
+
+  it('names a key the body does not take as its own field, with the fields it takes', () => {
+    // Before: { _: 'Unrecognized key: "force"' }.
+    expect(fieldErrors(ZRunNowBody, { dryRun: true, force: true, Reason: 'x' })).toEqual({
+      force: 'is not a field of this request: use dryRun, reason',
+      Reason: 'is not a field of this request: use dryRun, reason',
+    });
+    const nested = z.object({ routing: z.object({ channelIds: z.array(z.string()) }).strict() });
+    expect(fieldErrors(nested, { routing: { channelIds: [], channel: 'ops' } })).toEqual({
+      'routing.channel': 'is not a field of this request: use channelIds',
+    });
+    // Without the schema the fields it takes are unknown, and the key is still its own field.
+    const parsed = ZRetryRunBody.safeParse({ force: true });
+    expect(parsed.success ? null : fieldErrorsOf(parsed.error)).toEqual({ force: 'is not a field of this request' });
+  });
+
+  it('says bounds as the bound to keep to, not zod notation', () => {
+    // Before: 'Too big: expected string to have <=500 characters' and 'Too small: expected array to have >=1 items'.
+    expect(fieldErrors(ZRunNowBody, { reason: 'x'.repeat(501) })).toEqual({ reason: 'must be at most 500 characters' });
+    expect(fieldErrors(ZBulkRetryBody, { runIds: [] })).toEqual({ runIds: 'must list at least 1 item' });
+    expect(fieldErrors(ZIntegrationsQuery, { search: 's'.repeat(201) })).toEqual({ search: 'must be at most 200 characters' });
+    expect(fieldErrors(ZRunFilter, { from: 'soon' })).toEqual({
+      from: "'soon' is not a date and time: use ISO 8601, e.g. 2026-11-30 or 2026-11-30T08:00:00Z",
+    });
+  });
+});
+
+describe('query parameters a route does not take', () => {
+  /** What GET /api/runs takes (ZRunFilter's keys, checked below). */
+  const RUNS_PARAMETERS = 'integration, status, trigger, dryRun, retried, bulk, from, to, after, limit';
+  const runs = RUNS_PARAMETERS.split(', ');
+  const refusal = (query: string, accepted: readonly string[] | null, bodyFields?: readonly string[]) =>
+    queryRefusal(new URLSearchParams(query), { accepted, bodyFields });
+
+  it('reads the parameters from the schema the route parses its query with', () => {
+    expect(inputFieldNames(ZRunFilter)).toEqual(runs);
+    expect(inputFieldNames(ZIntegrationsQuery)).toEqual(['search']);
+    expect(inputFieldNames(ZRunStatusesQuery)).toEqual(['ids']);
+    expect(inputFieldNames(undefined)).toEqual([]);
+    expect(inputFieldNames(ZRunNowBody.optional())).toEqual(['dryRun', 'reason']);
+    expect(inputFieldNames(z.string())).toBeNull();
+  });
+
+  it('refuses a list sent with brackets, saying to send one value without them', () => {
+    // Before: 200 with every run, the status filter dropped (axios and qs send arrays so).
+    expect(refusal('limit=200&status[]=failed', runs)).toEqual({
+      error: "Query parameter 'status[]' is not a parameter of this route: send status=failed once, without brackets.",
+      fieldErrors: { 'status[]': 'is not a parameter of this route: send status=failed once, without brackets' },
+    });
+  });
+
+  it('refuses a misspelt or differently cased parameter, listing the ones the route takes', () => {
+    expect(refusal('statuss=failed', runs)).toEqual({
+      error: `Query parameter 'statuss' is not a parameter of this route: use ${RUNS_PARAMETERS}.`,
+      fieldErrors: { statuss: `is not a parameter of this route: use ${RUNS_PARAMETERS}` },
+    });
+    expect(refusal('Status=failed', runs)?.fieldErrors).toEqual({
+      Status: 'is not a parameter of this route: names are case-sensitive, use status',
+    });
+    expect(refusal('q=crm', inputFieldNames(ZIntegrationsQuery))).toEqual({
+      error: "Query parameter 'q' is not a parameter of this route: use search.",
+      fieldErrors: { q: 'is not a parameter of this route: use search' },
+    });
+    expect(refusal('a=1&b=2&c=3&d=4&status=failed', runs)).toMatchObject({
+      error: `Query parameters 'a', 'b', 'c' and 1 more are not parameters of this route: use ${RUNS_PARAMETERS}.`,
+    });
+    expect(Object.keys(refusal('a=1&b=2&c=3&d=4', runs)!.fieldErrors)).toEqual(['a', 'b', 'c', 'd']);
+  });
+
+  it('refuses any parameter on a route that takes none, and on a mutation, whose input is its body', () => {
+    expect(refusal('limit=5', [])).toEqual({
+      error: "Query parameter 'limit' is not a parameter of this route: this route takes no query parameters.",
+      fieldErrors: { limit: 'is not a parameter of this route: this route takes no query parameters' },
+    });
+    // Before: POST /api/integrations/x/runs?dryRun=true started a real run.
+    expect(refusal('dryRun=true', [], ['dryRun', 'reason'])?.fieldErrors).toEqual({
+      dryRun: 'is not a parameter of this route: send dryRun in the JSON body',
+    });
+    expect(refusal('force=1', [], ['dryRun', 'reason'])?.fieldErrors).toEqual({
+      force: 'is not a parameter of this route: this route takes no query parameters; send dryRun, reason in the JSON body',
+    });
+  });
+
+  it('answers a bounded refusal however many or long the names are', () => {
+    const many = Array.from({ length: 500 }, (_, i) => `p${i}=1`).join('&');
+    const answer = refusal(many, runs)!;
+    expect(Object.keys(answer.fieldErrors)).toHaveLength(10);
+    expect(answer.error.length).toBeLessThanOrEqual(300);
+    const long = refusal(`${'n'.repeat(5000)}=1`, runs)!;
+    expect(long.error.length).toBeLessThanOrEqual(300);
+    expect(Object.keys(long.fieldErrors)[0]).toHaveLength(300);
+  });
+
+  it('still refuses a repeated parameter, and lets known ones and stray separators through', () => {
+    expect(refusal('status=failed&status=succeeded', runs)).toEqual({
+      error: "Query parameter 'status' is given 2 times: give it once.",
+      fieldErrors: { status: 'must be given once' },
+    });
+    expect(refusal('status=failed&integration=crm-sync&limit=20', runs)).toBeNull();
+    expect(refusal('', runs)).toBeNull();
+    expect(refusal('&&&=&', runs)).toBeNull();
+    // A schema whose parameters cannot be told: only repeats are refused.
+    expect(refusal('anything=1', null)).toBeNull();
+    expect(refusal('anything=1&anything=2', null)?.fieldErrors).toEqual({ anything: 'must be given once' });
   });
 });

@@ -1,7 +1,7 @@
 import type { z } from 'zod';
 import { clip } from '@/lib/platform/words';
 import { AppError, errorMessage, isDatabaseUnavailableError, type AppErrorStatus } from '../platform/errors';
-import { issueMessage } from '../platform/params';
+import { issueMessage, objectKeysAt, unknownFieldMessage } from '../platform/params';
 
 /**
  * What route handlers (route.ts) and server actions (action.ts) answer when a request is refused:
@@ -17,13 +17,102 @@ export function boundedMessage(text: string): string {
   return clip(text, MAX_MESSAGE);
 }
 
-export function fieldErrorsOf(error: z.ZodError): Record<string, string> {
+/**
+ * A schema's issues by field, in words (issueMessage). A key the schema does not take is named as
+ * its own field (zod reports them together, on the object that has them), with the fields that
+ * object takes when `schema` is given.
+ */
+export function fieldErrorsOf(error: z.ZodError, schema?: z.ZodType): Record<string, string> {
   const out: Record<string, string> = {};
   for (const issue of error.issues) {
+    if (issue.code === 'unrecognized_keys') {
+      const message = boundedMessage(unknownFieldMessage(objectKeysAt(schema, issue.path)));
+      for (const key of issue.keys) out[boundedMessage([...issue.path, key].join('.'))] ??= message;
+      continue;
+    }
     const key = boundedMessage(issue.path.join('.') || '_');
     out[key] ??= boundedMessage(issueMessage(issue));
   }
   return out;
+}
+
+/**
+ * The names a route's input schema reads (its object's keys); none for a route without input;
+ * null when the schema is not an object, so the names cannot be told.
+ */
+export function inputFieldNames(schema: z.ZodType | undefined): readonly string[] | null {
+  return schema === undefined ? [] : (objectKeysAt(schema, []) ?? null);
+}
+
+/** At most this many unknown query parameters are named in one answer: a URL can carry thousands. */
+const MAX_NAMED_PARAMETERS = 10;
+
+/** Why a query parameter is not one of the route's, and what to send instead. */
+function parameterHint(name: string, value: string, accepted: readonly string[], bodyFields: readonly string[] | undefined): string {
+  // axios and qs write a list as `status[]=failed` (or `status[0]=`); every parameter here takes one value.
+  const base = /^([^[\]]+)\[[^\]]*\]$/.exec(name)?.[1];
+  if (base !== undefined && accepted.includes(base))
+    return `send ${base}=${value === '' ? '<value>' : clip(value, 40)} once, without brackets`;
+  const sameLetters = accepted.find((known) => known.toLowerCase() === name.toLowerCase());
+  if (sameLetters !== undefined) return `names are case-sensitive, use ${sameLetters}`;
+  if (bodyFields?.includes(name)) return `send ${name} in the JSON body`;
+  return routeParametersHint(accepted, bodyFields);
+}
+
+function routeParametersHint(accepted: readonly string[], bodyFields: readonly string[] | undefined): string {
+  if (accepted.length > 0) return `use ${accepted.join(', ')}`;
+  return bodyFields && bodyFields.length > 0
+    ? `this route takes no query parameters; send ${bodyFields.join(', ')} in the JSON body`
+    : 'this route takes no query parameters';
+}
+
+/**
+ * A query string the route would misread, refused before its input is parsed (null: none).
+ *
+ * A parameter the route does not take would be dropped without a word, and the caller would get
+ * another answer than asked: `status[]=failed` (how axios and qs send a list), `statuss=`,
+ * `Status=` or `q=` all answered every run or integration, not the ones asked for. `accepted` is
+ * what the route takes (null: it cannot be told, so only repeats are refused); a mutation takes
+ * its input as a JSON body, so it accepts none and `bodyFields` names what goes in the body.
+ *
+ * A repeated parameter would lose all but its last value: every parameter takes one value (lists
+ * are comma-separated).
+ */
+export function queryRefusal(
+  query: URLSearchParams,
+  options: { accepted: readonly string[] | null; bodyFields?: readonly string[] },
+): { error: string; fieldErrors: Record<string, string> } | null {
+  // Stray separators (`?&`, `?=`) carry no parameter: nothing of the caller's is lost.
+  const names = [...new Set(query.keys())].filter((name) => name !== '' || query.getAll(name).some((value) => value !== ''));
+  const { accepted, bodyFields } = options;
+  if (accepted !== null) {
+    const notTaken = names.filter((name) => !accepted.includes(name));
+    if (notTaken.length > 0) {
+      const named = notTaken.slice(0, MAX_NAMED_PARAMETERS).map((name) => ({
+        name,
+        hint: parameterHint(name, query.get(name) ?? '', accepted, bodyFields),
+      }));
+      const fieldErrors = Object.fromEntries(
+        named.map(({ name, hint }) => [boundedMessage(name), boundedMessage(`is not a parameter of this route: ${hint}`)]),
+      );
+      const quoted = notTaken.slice(0, 3).map((name) => `'${clip(name, 40)}'`);
+      const more = notTaken.length > 3 ? ` and ${notTaken.length - 3} more` : '';
+      const error =
+        notTaken.length === 1
+          ? `Query parameter ${quoted[0]} is not a parameter of this route: ${named[0].hint}.`
+          : `Query parameters ${quoted.join(', ')}${more} are not parameters of this route: ${routeParametersHint(accepted, bodyFields)}.`;
+      return { error: boundedMessage(error), fieldErrors };
+    }
+  }
+  const repeated = names.find((name) => query.getAll(name).length > 1);
+  if (repeated !== undefined) {
+    const field = boundedMessage(repeated);
+    return {
+      error: boundedMessage(`Query parameter '${field}' is given ${query.getAll(repeated).length} times: give it once.`),
+      fieldErrors: { [field]: 'must be given once' },
+    };
+  }
+  return null;
 }
 
 /** What a route handler or server action answers for a refusal the user can act on. */

@@ -329,8 +329,8 @@ function errorResponses(op: ApiOperation) {
       ? {}
       : {
           '400': mutation
-            ? 'Invalid input (`fieldErrors` names each field), a body that is not JSON, or a malformed Idempotency-Key'
-            : 'Invalid input: `fieldErrors` names each field (a query parameter given twice included)',
+            ? 'Invalid input (`fieldErrors` names each field), a query parameter (the input is the JSON body), a body that is not JSON, or a malformed Idempotency-Key'
+            : 'Invalid input: `fieldErrors` names each field (a query parameter this operation does not list, or one given twice, included)',
         }),
     ...(op.role
       ? {
@@ -388,7 +388,7 @@ export function openApiDocument(): ReturnType<typeof createDocument> {
       title: 'Junction API',
       version: '1',
       description:
-        'The JSON API of Junction. Scripts authenticate with `Authorization: Bearer <API token>` (admins create tokens under Users → API tokens); the console uses its session cookie. Mutations accept an `Idempotency-Key` header. Every refusal is JSON `{ error }` (and `fieldErrors` for invalid input). A path under /api that no route serves (/api itself included) answers 404 `{ error }` to every method, OPTIONS included; such paths are not listed below, as they serve no operation. A method a route does not serve answers 405 with an `Allow` header; OPTIONS on a route answers 204 with the same `Allow`.',
+        'The JSON API of Junction. Scripts authenticate with `Authorization: Bearer <API token>` (admins create tokens under Users → API tokens); the console uses its session cookie. Mutations accept an `Idempotency-Key` header. Every refusal is JSON `{ error }` (and `fieldErrors` for invalid input). A query parameter an operation does not list is refused with 400 naming it and the ones the operation takes, never ignored (a misspelt filter, or `status[]=` as axios and qs send lists, would otherwise answer unfiltered); so is a parameter given twice, and any query parameter on a POST, whose input is its JSON body. A path under /api that no route serves (/api itself included) answers 404 `{ error }` to every method, OPTIONS included; such paths are not listed below, as they serve no operation. A method a route does not serve answers 405 with an `Allow` header; OPTIONS on a route answers 204 with the same `Allow`.',
     },
     components: {
       securitySchemes: {

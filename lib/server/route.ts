@@ -10,7 +10,15 @@ import { hasRole } from '../auth/roles';
 import { AppError } from '../platform/errors';
 import { CORRELATION_ATTRIBUTE, SpanKind, withSpan } from '../platform/observability/tracing';
 import { requestHash, withIdempotencyKey, type IdempotentAnswer } from '../platform/triggers/idempotency';
-import { boundedMessage, errorAnswer, fieldErrorsOf, knownError, unexpectedErrorAnswer, unstorableInputRefusal } from './answers';
+import {
+  errorAnswer,
+  fieldErrorsOf,
+  inputFieldNames,
+  knownError,
+  queryRefusal,
+  unexpectedErrorAnswer,
+  unstorableInputRefusal,
+} from './answers';
 import { getDb } from './db';
 import { readBodyUpTo } from './read-body';
 
@@ -87,7 +95,8 @@ function unexpectedErrorResponse(error: unknown, correlationId: string): NextRes
 
 /**
  * Every route handler goes through here: same-origin check for mutations, session, role, zod on
- * the input (JSON body for mutations, query string for reads), then the work; errors become JSON
+ * the input (JSON body for mutations, query string for reads; a query parameter the route does not
+ * take is refused, never dropped), then the work; errors become JSON
  * with a status and a message a person can act on. A mutation with an `Idempotency-Key` header
  * runs at most once per user, route and key (lib/platform/triggers/idempotency.ts): a repeat gets the
  * stored answer (header `Idempotent-Replayed: true`), a repeat with another body a 422.
@@ -108,6 +117,7 @@ export function route<S extends z.ZodType>(options: {
     db: DatabaseOrTransaction;
   }) => Promise<unknown>;
 }) {
+  const inputFields = inputFieldNames(options.input);
   return async (request: Request, context: RouteContext) => {
     const correlationId = randomUUID();
     if (MUTATING.has(request.method) && !sameOrigin(request)) {
@@ -128,6 +138,13 @@ export function route<S extends z.ZodType>(options: {
       const { status, ...body } = errorAnswer(access.error);
       return NextResponse.json(body, { status, headers: status === 401 ? { 'www-authenticate': bearerChallenge(request) } : {} });
     }
+    // A parameter the route does not take, or one given twice, is refused rather than dropped
+    // (queryRefusal says why); a mutation takes none: its input is the JSON body.
+    const query = new URL(request.url).searchParams;
+    const queryRefused = MUTATING.has(request.method)
+      ? queryRefusal(query, { accepted: [], bodyFields: inputFields ?? [] })
+      : queryRefusal(query, { accepted: inputFields });
+    if (queryRefused) return NextResponse.json(queryRefused, { status: 400 });
     let raw: unknown = {};
     if (MUTATING.has(request.method)) {
       const text = await readBodyLimited(request);
@@ -138,20 +155,6 @@ export function route<S extends z.ZodType>(options: {
         return NextResponse.json({ error: 'Request body is not valid JSON.' }, { status: 400 });
       }
     } else {
-      const query = new URL(request.url).searchParams;
-      // Every query parameter here takes one value (lists are comma-separated): a repeated one
-      // would silently lose all but its last value, and the caller would get another answer than asked.
-      const repeated = [...new Set(query.keys())].find((key) => query.getAll(key).length > 1);
-      if (repeated !== undefined) {
-        const field = boundedMessage(repeated);
-        return NextResponse.json(
-          {
-            error: `Query parameter '${field}' is given ${query.getAll(repeated).length} times: give it once.`,
-            fieldErrors: { [field]: 'must be given once' },
-          },
-          { status: 400 },
-        );
-      }
       raw = Object.fromEntries(query);
     }
     const params = await context.params;
@@ -161,7 +164,10 @@ export function route<S extends z.ZodType>(options: {
     if (options.input) {
       const parsed = options.input.safeParse(raw);
       if (!parsed.success) {
-        return NextResponse.json({ error: 'Some fields need attention.', fieldErrors: fieldErrorsOf(parsed.error) }, { status: 400 });
+        return NextResponse.json(
+          { error: 'Some fields need attention.', fieldErrors: fieldErrorsOf(parsed.error, options.input) },
+          { status: 400 },
+        );
       }
       input = parsed.data;
     }

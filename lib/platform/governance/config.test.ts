@@ -314,6 +314,30 @@ describe('updateIntegrationConfig', () => {
     expect(await createSecretsProvider(t.db, keyring).read('crm', ['clientSecret'])).toEqual({ clientSecret: SECRET_2 });
   });
 
+  it('says a value of the wrong type or size in words, not in zod notation', async () => {
+    const { version } = await view('crm');
+    const before = await auditCount();
+    const bad = await update('crm', version, {
+      timezone: 5,
+      retryDelays: '30s',
+      alertRouting: { channelIds: 'some', extra: true },
+      settings: { baseUrl: 'https://api.example.com', batchSize: 'ten' },
+    });
+    expect(bad).toMatchObject({ ok: false, code: 'invalid_input' });
+    if (bad.ok) return;
+    // Before: 'Invalid input: expected string, received number', 'Invalid input' (the union of
+    // 'all' and a list) and a key inside alertRouting named as no configuration field.
+    expect(bad.fieldErrors).toEqual({
+      timezone: 'must be text',
+      retryDelays: 'must be a list',
+      'alertRouting.channelIds': "must be 'all' or a list",
+      'alertRouting.extra': 'is not a field of this request: use channelIds',
+      'settings.batchSize': 'must be a number',
+    });
+    expect(bad.message).toBe('Not saved: timezone must be text (and 4 more)');
+    expect(await auditCount()).toBe(before);
+  });
+
   it('refuses a blank secret, a key named __proto__ and a URL no run could reach, and writes nothing', async () => {
     const { version } = await view('crm');
     const before = await auditCount();

@@ -6,6 +6,7 @@ import { alertChannels, integrations, type Integration } from '../../../db/schem
 import { parseDuration, zDuration } from '../duration';
 import type { Refusal } from '../errors';
 import { compileMapping, isCompiledMapping, ZMapping, type Mapping } from '../mapping';
+import { issueMessage, objectKeysAt, unknownFieldMessage } from '../params';
 import { DEFAULT_ATTEMPT_TIMEOUT, MAX_ATTEMPT_TIMEOUT, MIN_ATTEMPT_TIMEOUT } from '../registry';
 import { canonicalTimezone, describeCron, validateCron, validateTimezone } from '../triggers/cron';
 import { exactTime, formatRelative } from '../when';
@@ -226,13 +227,16 @@ function fieldErrorsFrom(issues: readonly z.core.$ZodIssue[], prefix = ''): Reco
       for (const key of issue.keys) {
         errors[[prefix, ...issue.path.map(String), key].filter(Boolean).join('.')] = prefix
           ? 'is not a known setting of this integration'
-          : `is not a configuration field: use ${CONFIG_FIELDS.join(', ')}`;
+          : issue.path.length === 0
+            ? `is not a configuration field: use ${CONFIG_FIELDS.join(', ')}`
+            : // A key inside a field (alertRouting.extra) is no field of its own: name the ones it has.
+              unknownFieldMessage(objectKeysAt(ZConfigPatch, issue.path));
       }
       continue;
     }
     const path = [prefix, ...issue.path.map(String)].filter(Boolean).join('.') || prefix || 'config';
-    // A message never repeats a huge input back at the editor.
-    errors[clip(path, 120)] ??= clip(issue.message, 300);
+    // In words, not zod's notation; a message never repeats a huge input back at the editor.
+    errors[clip(path, 120)] ??= clip(issueMessage(issue), 300);
   }
   return errors;
 }
