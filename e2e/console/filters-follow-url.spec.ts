@@ -50,3 +50,16 @@ test('the Integrations and Events filters show the filter of the address after C
   await expect(page).toHaveURL(/status=failed/);
   await expectControls(page, 'Filter events', { status: 'failed', type: 'payment.succeeded' });
 });
+
+test('after filtering with the form and going Back, the Runs filters show the address, not the values chosen', async ({ page }) => {
+  await signIn(page, 'oscar', '/runs');
+  const form = page.getByRole('form', { name: 'Filter runs' });
+  await form.locator('[name="integration"]').selectOption('crm-sync');
+  await form.locator('[name="status"]').selectOption('failed');
+  await form.getByRole('button', { name: 'Filter' }).click();
+  await expect(page).toHaveURL(/integration=crm-sync/);
+  await page.goBack();
+  await expect(page).toHaveURL(/\/runs$/);
+  // Before: the page loaded unfiltered and Chromium put back "crm-sync" and "failed" in the selects.
+  await expectControls(page, 'Filter runs', { integration: '', status: '' });
+});

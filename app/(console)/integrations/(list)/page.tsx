@@ -55,7 +55,14 @@ export default async function IntegrationsPage({ searchParams }: { searchParams:
       <PageHeader title="Integrations" description="Every registered integration, its state and its latest run." />
       <IgnoredParams problems={problems} />
       {/* Keyed by the filter: Clear, Back and Forward re-render without a page load (see Runs). */}
-      <form key={`filters?${q}|${state ?? ''}`} className="flex flex-wrap items-end gap-2" role="search">
+      <form
+        // Back to a filtered page loads it again: without this Chromium restores the controls'
+        // last values there, so the form claimed a filter the list (from the address) did not have.
+        autoComplete="off"
+        key={`filters?${q}|${state ?? ''}`}
+        className="flex flex-wrap items-end gap-2"
+        role="search"
+      >
         <Input name="q" defaultValue={q} placeholder="Search name or description" aria-label="Search integrations" className="w-64" />
         <Select name="state" defaultValue={state ?? ''} aria-label="Filter by state">
           <option value="">All states</option>

@@ -68,7 +68,14 @@ export default async function RunsPage({ searchParams }: { searchParams: Promise
         another defaultValue (Clear, Back, Forward), so the form would name a filter the list lacks.
         Prefixed: the table below is keyed by the same address, and twin keys leave stale elements.
       */}
-      <form key={`filters?${new URLSearchParams(cleaned).toString()}`} className="flex flex-wrap items-end gap-2" aria-label="Filter runs">
+      <form
+        // Back to a filtered page loads it again: without this Chromium restores the controls'
+        // last values there, so the form claimed a filter the list (from the address) did not have.
+        autoComplete="off"
+        key={`filters?${new URLSearchParams(cleaned).toString()}`}
+        className="flex flex-wrap items-end gap-2"
+        aria-label="Filter runs"
+      >
         {filter.retried ? <input type="hidden" name="retried" value={filter.retried} /> : null}
         {filter.bulk ? <input type="hidden" name="bulk" value={filter.bulk} /> : null}
         <IntegrationSelect integrations={integrations} defaultValue={filter.integration ?? ''} />

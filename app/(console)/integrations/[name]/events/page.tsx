@@ -159,6 +159,9 @@ export default async function EventsPage({
 
       {/* Keyed by the filter: Clear, Back and Forward re-render without a page load (see Runs). */}
       <form
+        // Back to a filtered page loads it again: without this Chromium restores the controls'
+        // last values there, so the form claimed a filter the list (from the address) did not have.
+        autoComplete="off"
         key={`filters?${new URLSearchParams(kept).toString()}`}
         method="get"
         className="flex flex-wrap items-end gap-2"

@@ -89,7 +89,14 @@ export default async function HistoryPage({
   return (
     <div className="flex flex-col gap-4">
       {/* Keyed by the filter: Back and Forward re-render without a page load (see Runs). */}
-      <form key={`filters?${field ?? ''}`} className="flex flex-wrap items-end gap-2" aria-label="Filter history">
+      <form
+        // Back to a filtered page loads it again: without this Chromium restores the controls'
+        // last values there, so the form claimed a filter the list (from the address) did not have.
+        autoComplete="off"
+        key={`filters?${field ?? ''}`}
+        className="flex flex-wrap items-end gap-2"
+        aria-label="Filter history"
+      >
         <Select name="field" defaultValue={field ?? ''} aria-label="Field">
           <option value="">Every field and action</option>
           {FIELDS.map((f) => (
