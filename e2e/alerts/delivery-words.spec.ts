@@ -141,3 +141,22 @@ test('the alert history filters by integration, delivery and kind, and the Overv
   await expect(page.getByTestId('alert-item').filter({ hasText: `Delivered ${suffix}` })).toHaveCount(0);
   await expect(page.getByTestId('alert-item').filter({ hasText: `Sending ${suffix}` })).toHaveCount(0);
 });
+
+test("an alert's text keeps its lines, and links into the console are links while outside addresses stay text", async ({
+  page,
+  baseURL,
+}) => {
+  const title = `Lines ${randomUUID().slice(0, 8)}`;
+  const run = `${baseURL}/runs/00000000-0000-4000-8000-000000000001`;
+  const text = `${title}: run failed\nLast error: GET https://evil.example/phish answered 503\nOpen the run: ${run}`;
+  await db()`
+    insert into alerts (event, integration, title, body, status, channel_ids)
+    values ('opened', ${INTEGRATION}, ${title}, ${db().json({ ...message(title), text })}, 'undelivered', '[]'::jsonb)`;
+  await signIn(page, 'vera', `/alerts?integration=${INTEGRATION}`);
+  const item = page.getByTestId('alert-item').filter({ hasText: title });
+  // Before: one run-on paragraph ("…run failed Last error: …") and no link.
+  const body = item.locator('p').filter({ hasText: 'Last error' });
+  expect(await body.innerText()).toBe(text);
+  await expect(item.getByRole('link', { name: run })).toHaveAttribute('href', run);
+  await expect(item.getByRole('link', { name: /evil\.example/ })).toHaveCount(0);
+});

@@ -23,6 +23,33 @@ import { listInventory } from '@/lib/platform/read-models/inventory';
 import { getDb } from '@/lib/server/db';
 import { sendTestAlertAction } from './actions';
 
+/**
+ * An alert's text with its lines as sent (Slack, e-mail) and its links into this console as links.
+ * Only those: a run's error can quote an address from an external system, which stays text.
+ */
+function AlertText({ text }: { text: string }) {
+  let home: string | null = null;
+  try {
+    home = new URL(process.env.APP_URL ?? 'http://localhost:3000').origin;
+  } catch {
+    home = null;
+  }
+  const ours = (url: string) => URL.canParse(url) && new URL(url).origin === home;
+  return (
+    <p className="break-words whitespace-pre-line">
+      {text.split(/(https?:\/\/[^\s<>"]+)/).map((part, i) =>
+        i % 2 === 1 && ours(part) ? (
+          <a key={i} href={part} className="underline underline-offset-2">
+            {part}
+          </a>
+        ) : (
+          part
+        ),
+      )}
+    </p>
+  );
+}
+
 export const metadata = { title: 'Alerts' };
 export const dynamic = 'force-dynamic';
 
@@ -195,6 +222,9 @@ export default async function AlertsPage({ searchParams }: { searchParams: Promi
         <h2 className="text-lg font-semibold">Alert history{integration ? ` for ${integration}` : ''}</h2>
         {/* Keyed by the filters: a select keeps its option when the page re-renders (see Runs). */}
         <form
+          // Back to a filtered page loads it again: without this Chromium restores the controls'
+          // last values there, so the form claimed a filter the list (from the address) did not have.
+          autoComplete="off"
           key={`filters?${new URLSearchParams(filters).toString()}`}
           className="flex flex-wrap items-end gap-2"
           aria-label="Filter alerts"
@@ -272,7 +302,7 @@ export default async function AlertsPage({ searchParams }: { searchParams: Promi
                     </span>
                   </CardHeader>
                   <CardContent className="flex flex-col gap-2 text-sm">
-                    <p className="break-words">{a.message.text}</p>
+                    <AlertText text={a.message.text} />
                     {a.incident ? (
                       <p className="text-xs text-muted-foreground">
                         <span

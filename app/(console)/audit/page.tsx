@@ -95,6 +95,9 @@ export default async function AuditPage({ searchParams }: { searchParams: Promis
       <IgnoredParams problems={problems} />
       {/* Keyed by the filter: Back and Forward re-render without a page load (see Runs). */}
       <form
+        // Back to a filtered page loads it again: without this Chromium restores the controls'
+        // last values there, so the form claimed a filter the list (from the address) did not have.
+        autoComplete="off"
         key={`filters?${new URLSearchParams(params).toString()}`}
         className="flex flex-wrap items-end gap-2"
         aria-label="Filter the audit trail"
@@ -138,8 +141,17 @@ export default async function AuditPage({ searchParams }: { searchParams: Promis
                 <TableCell className="text-xs whitespace-nowrap" data-label="When">
                   <RelativeTime value={r.changedAt} />
                 </TableCell>
-                <TableCell className="text-xs break-all" data-label="Who">
-                  {r.changedBy}
+                {/* An address breaks after its '@' ("oscar.operator@ / junction.local"), not at its last letter. */}
+                <TableCell className="text-xs wrap-anywhere" data-label="Who">
+                  {r.changedBy.includes('@') ? (
+                    <>
+                      {r.changedBy.slice(0, r.changedBy.indexOf('@') + 1)}
+                      <wbr />
+                      {r.changedBy.slice(r.changedBy.indexOf('@') + 1)}
+                    </>
+                  ) : (
+                    r.changedBy
+                  )}
                 </TableCell>
                 <TableCell className="text-xs" data-label="Integration">
                   {r.integration ? (
@@ -153,7 +165,7 @@ export default async function AuditPage({ searchParams }: { searchParams: Promis
                 <TableCell className="text-xs" data-label="What">
                   <Badge variant="outline">{KIND_LABELS[r.kind] ?? r.kind}</Badge> {describeAuditField(r.kind, r.fieldName)}
                 </TableCell>
-                <TableCell className="max-w-md text-xs" data-label="Change">
+                <TableCell className="max-w-md text-xs wrap-anywhere" data-label="Change">
                   <AuditChange
                     entry={r}
                     defaultMapping={r.fieldName === 'mapping' && r.integration ? registry.get(r.integration)?.mapping?.defaults : undefined}
