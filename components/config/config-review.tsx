@@ -68,13 +68,14 @@ export function ReviewDialog({
           <DialogTitle>Save these changes?</DialogTitle>
           <DialogDescription>Each changed field becomes one audit record with the old and new value.</DialogDescription>
         </DialogHeader>
-        <ul className="flex flex-col gap-2 text-sm" data-testid="config-diff">
+        {/* min-w-0 and break-all: a long value (a URL) wraps; on a phone it pushed the new value and the Save button off screen. */}
+        <ul className="flex min-w-0 flex-col gap-2 text-sm" data-testid="config-diff">
           {diff.map((d) => (
-            <li key={d.field} className="rounded-md border p-2">
-              <div className="font-medium">{d.field}</div>
-              <div className="flex flex-wrap items-center gap-1 text-xs">
-                <code className="rounded bg-destructive/8 px-1 text-destructive line-through">{d.from}</code> →{' '}
-                <code className="rounded bg-success/10 px-1 text-[oklch(0.40_0.12_150)]">{d.to}</code>
+            <li key={d.field} className="min-w-0 rounded-md border p-2">
+              <div className="font-medium break-all">{d.field}</div>
+              <div className="flex min-w-0 flex-wrap items-center gap-1 text-xs">
+                <code className="min-w-0 rounded bg-destructive/8 px-1 break-all text-destructive line-through">{d.from}</code> →{' '}
+                <code className="min-w-0 rounded bg-success/10 px-1 break-all text-[oklch(0.40_0.12_150)]">{d.to}</code>
               </div>
             </li>
           ))}

@@ -92,3 +92,19 @@ test('a signed webhook channel with a long address keeps its badge and its Targe
     await db()`delete from alert_channels where name = ${name}`;
   }
 });
+
+test('on a 390 px phone the config review shows a long new value whole, and its Save button on screen', async ({ page }) => {
+  await signIn(page, 'ada', '/integrations/crm-sync/config');
+  const long = 'https://api.salesforce.example.com/services/data/v59.0/sobjects/Contact/very-long-segment';
+  await page.getByLabel('baseUrl').fill(long);
+  await page.getByRole('button', { name: 'Review changes' }).click();
+  const dialog = page.getByRole('dialog');
+  await expect(dialog.getByTestId('config-diff')).toContainText(long);
+  // Before: the value, the description and the Save button ran off the right edge.
+  await expect(dialog.getByRole('button', { name: 'Save 1 change' })).toBeInViewport({ ratio: 1 });
+  const newValue = dialog.locator('code').filter({ hasText: long });
+  const box = await newValue.boundingBox();
+  expect(box!.x + box!.width).toBeLessThanOrEqual(390);
+  expect(await dialog.evaluate((el) => el.scrollWidth - el.clientWidth)).toBeLessThanOrEqual(1);
+  await dialog.getByRole('button', { name: 'Keep editing' }).click();
+});
