@@ -2,7 +2,7 @@
 
 import { useQuery } from '@tanstack/react-query';
 import { useRouter } from 'next/navigation';
-import { useState, useTransition } from 'react';
+import { useEffect, useRef, useState, useTransition } from 'react';
 import { toast } from 'sonner';
 import { previewMappingAction } from '@/app/(console)/integrations/[name]/mapping/actions';
 import { RelativeTime } from '@/components/common/relative-time';
@@ -124,6 +124,22 @@ export function MappingEditor({
   const [confirmedFor, setConfirmedFor] = useState<string | null>(null);
   const confirming = mapsNothing && confirmedFor === JSON.stringify(mapping);
 
+  // Rows are keyed by position, so after a move or a removal the focused button would be another
+  // field's: Enter three times on "Move account up" moved it once and its neighbour back twice, and
+  // a second Enter on Remove removed the next field. Focus follows the moved field; after a removal
+  // it goes to the next field's target (no action on Enter), else to Add field.
+  const rowsRef = useRef<HTMLTableSectionElement>(null);
+  const addRef = useRef<HTMLButtonElement>(null);
+  const [focusNext, setFocusNext] = useState<{ row: number; control: 'up' | 'down' | 'target' } | null>(null);
+  useEffect(() => {
+    if (!focusNext) return;
+    const row = rowsRef.current?.querySelectorAll('tr')[focusNext.row];
+    const find = (control: string) => row?.querySelector<HTMLElement>(`[data-control="${control}"]:not(:disabled)`);
+    const other = focusNext.control === 'up' ? 'down' : focusNext.control === 'down' ? 'up' : 'target';
+    (find(focusNext.control) ?? find(other) ?? addRef.current)?.focus();
+    setFocusNext(null);
+  }, [focusNext, mapping]);
+
   const update = (index: number, patch: Partial<EditorField>) =>
     setMapping((m) => ({ ...m, fields: m.fields.map((f, i) => (i === index ? { ...f, ...patch } : f)) }));
   const move = (index: number, by: number) =>
@@ -232,7 +248,7 @@ export function MappingEditor({
             ) : null}
           </TableRow>
         </TableHeader>
-        <TableBody>
+        <TableBody ref={rowsRef}>
           {mapping.fields.map((f, i) => {
             const errors = errorFor(f.target);
             return (
@@ -245,8 +261,12 @@ export function MappingEditor({
                         size="sm"
                         variant="ghost"
                         aria-label={`Move ${f.target || `field ${i + 1}`} up`}
+                        data-control="up"
                         disabled={i === 0}
-                        onClick={() => move(i, -1)}
+                        onClick={() => {
+                          move(i, -1);
+                          setFocusNext({ row: i - 1, control: 'up' });
+                        }}
                       >
                         ↑
                       </Button>
@@ -255,8 +275,12 @@ export function MappingEditor({
                         size="sm"
                         variant="ghost"
                         aria-label={`Move ${f.target || `field ${i + 1}`} down`}
+                        data-control="down"
                         disabled={i === mapping.fields.length - 1}
-                        onClick={() => move(i, 1)}
+                        onClick={() => {
+                          move(i, 1);
+                          setFocusNext({ row: i + 1, control: 'down' });
+                        }}
                       >
                         ↓
                       </Button>
@@ -268,6 +292,7 @@ export function MappingEditor({
                 <TableCell data-label="Target field">
                   <Input
                     aria-label={`Target of field ${i + 1}`}
+                    data-control="target"
                     value={f.target}
                     disabled={!canEdit}
                     onChange={(e) => update(i, { target: e.target.value })}
@@ -320,7 +345,10 @@ export function MappingEditor({
                       size="sm"
                       variant="ghost"
                       aria-label={`Remove ${f.target || `field ${i + 1}`}`}
-                      onClick={() => setMapping((m) => ({ ...m, fields: m.fields.filter((_, k) => k !== i) }))}
+                      onClick={() => {
+                        setMapping((m) => ({ ...m, fields: m.fields.filter((_, k) => k !== i) }));
+                        setFocusNext({ row: i < mapping.fields.length - 1 ? i : i - 1, control: 'target' });
+                      }}
                     >
                       Remove
                     </Button>
@@ -334,6 +362,7 @@ export function MappingEditor({
       {canEdit ? (
         <div className="flex flex-wrap items-center gap-2">
           <Button
+            ref={addRef}
             type="button"
             variant="outline"
             size="sm"

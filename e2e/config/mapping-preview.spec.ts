@@ -88,3 +88,25 @@ test('an expression that makes a huge value previews its start and length, and t
   // Nothing was saved: the editor still holds a draft to save.
   await expect(page.getByRole('button', { name: 'Save mapping' })).toBeEnabled();
 });
+
+test('with the keyboard, Move up keeps moving the same field and a second Enter after Remove removes nothing more', async ({ page }) => {
+  await signIn(page, 'ada', '/integrations/accounting-export/mapping');
+  const targets = () => page.getByLabel(/^Target of field \d+$/).evaluateAll((inputs) => inputs.map((i) => (i as HTMLInputElement).value));
+  const before = await targets();
+  expect(before.length).toBeGreaterThanOrEqual(4);
+  const moved = before[3];
+  await page.getByRole('button', { name: `Move ${moved} up` }).focus();
+  for (let n = 0; n < 3; n++) await page.keyboard.press('Enter');
+  // Before: the focus stayed on the row's position, so the field went up once and its neighbours moved back.
+  expect(await targets()).toEqual([moved, ...before.slice(0, 3), ...before.slice(4)]);
+  await expect(page.getByRole('button', { name: `Move ${moved} down` })).toBeFocused();
+
+  const removed = before[1];
+  await page.getByRole('button', { name: `Remove ${removed}` }).focus();
+  await page.keyboard.press('Enter');
+  await page.keyboard.press('Enter');
+  // Before: the second Enter removed the next field too.
+  const after = await targets();
+  expect(after).toEqual([moved, ...before.slice(0, 3), ...before.slice(4)].filter((t) => t !== removed));
+  await expect(page.getByLabel(/^Target of field \d+$/).nth(2)).toBeFocused();
+});
