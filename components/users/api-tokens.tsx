@@ -1,7 +1,7 @@
 'use client';
 
 import { useRouter } from 'next/navigation';
-import { useState, useTransition } from 'react';
+import { useEffect, useRef, useState, useTransition } from 'react';
 import { toast } from 'sonner';
 import { createApiTokenAction, revokeApiTokenAction } from '@/app/(console)/users/tokens/actions';
 import { ConfirmAction } from '@/components/common/confirm-action';
@@ -21,6 +21,13 @@ export function CreateApiToken() {
   const [days, setDays] = useState('90');
   const [errors, setErrors] = useState<Record<string, string>>({});
   const [created, setCreated] = useState<{ name: string; value: string } | null>(null);
+  const createdBox = useRef<HTMLDivElement>(null);
+  const nameInput = useRef<HTMLInputElement>(null);
+  // The new value is what to act on next: focus lands on its Copy button (a keyboard or screen
+  // reader user is taken to it, not left on the form's button), and back on the form after Done.
+  useEffect(() => {
+    if (created) createdBox.current?.querySelector('button')?.focus();
+  }, [created]);
 
   const submit = (event: React.FormEvent) => {
     event.preventDefault();
@@ -53,6 +60,7 @@ export function CreateApiToken() {
             <Label htmlFor="token-name">Name</Label>
             <Input
               id="token-name"
+              ref={nameInput}
               value={name}
               placeholder="nightly-ci"
               maxLength={80}
@@ -87,7 +95,7 @@ export function CreateApiToken() {
           </Button>
         </form>
         {created ? (
-          <div role="status" className="flex flex-col gap-2 rounded-md border border-warning bg-warning/10 p-3 text-sm">
+          <div ref={createdBox} role="status" className="flex flex-col gap-2 rounded-md border border-warning bg-warning/10 p-3 text-sm">
             <p>
               Token <strong>{created.name}</strong>: copy it now. It will not be shown again.
             </p>
@@ -96,7 +104,14 @@ export function CreateApiToken() {
                 {created.value}
               </code>
               <CopyButton value={created.value} />
-              <Button size="sm" variant="ghost" onClick={() => setCreated(null)}>
+              <Button
+                size="sm"
+                variant="ghost"
+                onClick={() => {
+                  setCreated(null);
+                  nameInput.current?.focus();
+                }}
+              >
                 Done
               </Button>
             </div>

@@ -22,11 +22,18 @@ test('an admin creates a token, a script uses it on the JSON API only, and revoc
   await page.getByRole('button', { name: 'Create token' }).click();
   const value = (await page.getByTestId('new-token-value').textContent())!.trim();
   expect(value).toMatch(/^jct_/);
+  // Focus is taken to what to do next, the value's Copy button; after Done, back to the form.
+  const shown = page.getByRole('status').filter({ has: page.getByTestId('new-token-value') });
+  await expect(shown.getByRole('button', { name: 'Copy' })).toBeFocused();
   const row = page.getByTestId('token-e2e-script');
   await expect(row).toContainText('operator');
   await expect(row).toContainText('never');
   const [stored] = await db()<{ token_hash: string }[]>`select token_hash from api_tokens where name = 'e2e-script' and revoked_at is null`;
   expect(stored.token_hash).not.toContain(value.slice(4));
+
+  await shown.getByRole('button', { name: 'Done' }).click();
+  await expect(page.getByTestId('new-token-value')).toHaveCount(0);
+  await expect(page.getByLabel('Name')).toBeFocused();
 
   // A script: no cookies, only the bearer token.
   const script = await playwrightRequest.newContext({ baseURL, extraHTTPHeaders: { Authorization: `Bearer ${value}` } });
