@@ -240,7 +240,8 @@ export function RunsTable({
                   </div>
                 ) : null}
                 {row.status === 'failed' && row.errorMessage ? (
-                  <div className="mt-1 max-w-xs truncate text-xs text-destructive" title={row.errorMessage}>
+                  // Three lines, not one: "GET http://…/contacts answer…" hid the status and the reason.
+                  <div className="mt-1 line-clamp-3 max-w-sm text-xs wrap-anywhere text-destructive" title={row.errorMessage}>
                     {row.errorMessage}
                   </div>
                 ) : null}
