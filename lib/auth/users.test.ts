@@ -1,7 +1,8 @@
+import { eq, sql } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { auditLog } from '../../db/schema';
+import { auditLog, users } from '../../db/schema';
 import { freshDatabase, type TestDatabase } from '../../test/db';
-import { listUsers, updateUser, upsertSignedInUser } from './users';
+import { findSessionUser, listUsers, updateUser, upsertSignedInUser } from './users';
 
 let t: TestDatabase;
 beforeAll(async () => {
@@ -16,6 +17,28 @@ describe('users', () => {
     expect(again.id).toBe(first.id);
     expect(again.role).toBe('admin');
     expect(again.name).toBe('Ada L.');
+  });
+
+  it('keeps "last seen" to within five minutes of a signed-in person\'s requests, not their last sign-in', async () => {
+    const user = await upsertSignedInUser(t.db, { subject: 'idp|seen', email: 'seen@x', name: 'Seen', initialRole: 'viewer' });
+    await t.db
+      .update(users)
+      .set({ lastSeenAt: sql`now() - interval '32 minutes'` })
+      .where(eq(users.id, user.id));
+    // Before: a request read the user and left "32 minutes ago".
+    const found = await findSessionUser(t.db, { id: user.id, sessionId: null });
+    expect(Date.now() - found!.user.lastSeenAt!.getTime()).toBeLessThan(60_000);
+    const [stored] = await t.db.select().from(users).where(eq(users.id, user.id));
+    expect(stored.lastSeenAt!.getTime()).toBe(found!.user.lastSeenAt!.getTime());
+    // Within five minutes no write: the next request leaves it as it is.
+    await t.db
+      .update(users)
+      .set({ lastSeenAt: sql`now() - interval '2 minutes'` })
+      .where(eq(users.id, user.id));
+    const [twoMinutes] = await t.db.select().from(users).where(eq(users.id, user.id));
+    await findSessionUser(t.db, { id: user.id, sessionId: null });
+    const [after] = await t.db.select().from(users).where(eq(users.id, user.id));
+    expect(after.lastSeenAt!.getTime()).toBe(twoMinutes.lastSeenAt!.getTime());
   });
 
   it('audits a role change and refuses to demote the last admin', async () => {

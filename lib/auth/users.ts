@@ -60,8 +60,21 @@ export async function findSessionUser(
     })
     .from(users)
     .where(eq(users.id, params.id));
+  // "Last seen" on the Users page: a signed-in person's requests, not only their last sign-in (Ada
+  // read "32 minutes ago" while at work). Written at most every LAST_SEEN_EVERY_MS per user.
+  if (row && !row.sessionEnded && (!row.user.lastSeenAt || Date.now() - row.user.lastSeenAt.getTime() > LAST_SEEN_EVERY_MS)) {
+    const [seen] = await db
+      .update(users)
+      .set({ lastSeenAt: sql`now()` })
+      .where(eq(users.id, row.user.id))
+      .returning({ lastSeenAt: users.lastSeenAt });
+    if (seen) row.user.lastSeenAt = seen.lastSeenAt;
+  }
   return row;
 }
+
+/** How stale "last seen" may be: one write per user per five minutes of use. */
+const LAST_SEEN_EVERY_MS = 5 * 60_000;
 
 export async function listUsers(db: DatabaseOrTransaction): Promise<User[]> {
   return db.select().from(users).orderBy(users.name);
