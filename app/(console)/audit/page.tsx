@@ -110,7 +110,13 @@ export default async function AuditPage({ searchParams }: { searchParams: Promis
           <option value="365d">Last year</option>
         </Select>
         <IntegrationSelect integrations={integrations} defaultValue={filters.integration ?? ''} />
-        <Input name="actor" defaultValue={filters.actor ?? ''} placeholder="Person (e-mail)" aria-label="Person" className="w-56" />
+        <Input
+          name="actor"
+          defaultValue={filters.actor ?? ''}
+          placeholder="Person (any part of the e-mail)"
+          aria-label="Person"
+          className="w-56"
+        />
         <Select name="kind" defaultValue={filters.kind ?? ''} aria-label="Kind">
           <option value="">Every kind</option>
           <option value="config">Configuration</option>

@@ -207,6 +207,15 @@ describe('audit queries', () => {
     expect(all.map((r) => r.id)).toEqual([...all.map((r) => r.id)].sort((a, b) => b - a));
     expect((await changesSince(q.db, { since: start, integration: 'erp' })).map((r) => r.fieldName)).toEqual(['timezone', 'run_now']);
     expect((await changesSince(q.db, { since: start, actor: 'op@example.com' })).map((r) => r.fieldName)).toEqual(['run_now']);
+    // Any part of the address, in any case (before: only the exact address, case included).
+    for (const actor of ['OP@Example.com', 'op@', 'op'])
+      expect(
+        (await changesSince(q.db, { since: start, actor })).map((r) => r.fieldName),
+        actor,
+      ).toContain('run_now');
+    // LIKE's wildcards are the characters themselves.
+    expect(await changesSince(q.db, { since: start, actor: '%' })).toEqual([]);
+    expect(await changesSince(q.db, { since: start, actor: 'o_@' })).toEqual([]);
     expect(await changesSince(q.db, { since: start, kind: 'action' })).toHaveLength(1);
     expect(await changesSince(q.db, { since: new Date(Date.now() + 60_000) })).toEqual([]);
   });

@@ -1,5 +1,5 @@
 import { createHash, randomUUID } from 'node:crypto';
-import { and, eq, gte, inArray, isNull, like, or, sql, type SQL } from 'drizzle-orm';
+import { and, eq, gte, ilike, inArray, isNull, like, or, sql, type SQL } from 'drizzle-orm';
 import type { DatabaseOrTransaction } from '../../../db/client';
 import { auditLog, type AuditRow } from '../../../db/schema';
 
@@ -284,7 +284,10 @@ const BREAKER_ACTIONS = ['breaker_open', 'breaker_reset'];
 export function changesSinceQuery(db: DatabaseOrTransaction, params: ChangesSinceParams) {
   const limit = Math.min(Math.max(Math.trunc(params.limit ?? 100), 1), 1000);
   const conditions: (SQL | undefined)[] = [gte(auditLog.changedAt, params.since)];
-  if (params.actor !== undefined) conditions.push(eq(auditLog.changedBy, params.actor));
+  // Any part of who, in any case: "oscar" finds oscar.operator@… and the tokens he created
+  // ("token nightly (created by oscar.operator@…)"); an exact, case-sensitive address found nothing
+  // for "Oscar.Operator@…". LIKE's wildcards in the text are matched as themselves.
+  if (params.actor !== undefined) conditions.push(ilike(auditLog.changedBy, `%${params.actor.replace(/[\\%_]/g, '\\$&')}%`));
   if (params.kind !== undefined) conditions.push(eq(auditLog.kind, params.kind));
   if (params.before) {
     // A JS Date has milliseconds, changed_at microseconds: the cursor row's exact time comes from its id.
