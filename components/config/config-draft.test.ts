@@ -1,5 +1,13 @@
 import { describe, expect, it } from 'vitest';
-import { buildPatch, diffRows, rebaseState, toState, type ConfigFormInitial, type JsonSchemaProperty } from './config-draft';
+import {
+  buildPatch,
+  diffRows,
+  markedFieldCount,
+  rebaseState,
+  toState,
+  type ConfigFormInitial,
+  type JsonSchemaProperty,
+} from './config-draft';
 
 const schema: Record<string, JsonSchemaProperty> = {
   pageSize: { type: 'integer', minimum: 1 },
@@ -68,5 +76,19 @@ describe('the config draft', () => {
       breakerCooldown: '3m',
       settings: { pageSize: 50, sandbox: true, region: 'us' },
     });
+  });
+});
+
+describe('markedFieldCount', () => {
+  it('counts inputs, not errors: two refused delays are one field, each setting its own', () => {
+    expect(
+      markedFieldCount({
+        'retryDelays.0': "'abc' is not a duration",
+        'retryDelays.1': "'xyz' is not a duration",
+        retryBudget: 'must be at most 100% of attempts (1 as a fraction)',
+        'settings.baseUrl': 'must be a URL',
+        'settings.pageSize': 'must be a number',
+      }),
+    ).toBe(4);
   });
 });

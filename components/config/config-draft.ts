@@ -184,3 +184,18 @@ export interface Rebased {
   theirs: ChangeRow[];
   mine: ChangeRow[];
 }
+
+/**
+ * How many of the form's fields the errors mark: one per input, so two refused retry delays
+ * (`retryDelays.0`, `retryDelays.1`) are one field ("3 fields need a fix" marked only two).
+ */
+export function markedFieldCount(errors: Record<string, string>): number {
+  return new Set(
+    Object.keys(errors).map((key) =>
+      key
+        .split('.')
+        .slice(0, key.startsWith('settings.') ? 2 : 1)
+        .join('.'),
+    ),
+  ).size;
+}

@@ -5,6 +5,7 @@ import { checkConfigAction, saveConfigAction } from '@/app/(console)/integration
 import {
   buildPatch,
   diffRows,
+  markedFieldCount,
   rebaseState,
   toState,
   type ConfigFormInitial,
@@ -71,7 +72,7 @@ export function useConfigDraft(initial: ConfigFormInitial, settingsSchema: Recor
         const latest = (result.details?.latest ?? null) as LatestConfig | null;
         setStale({ message: result.error, latest });
       } else {
-        const fields = Object.keys(result.fieldErrors ?? {}).length;
+        const fields = markedFieldCount(result.fieldErrors ?? {});
         setErrors(result.fieldErrors ?? {});
         setFormError(
           fields > 0

@@ -62,3 +62,14 @@ test("a refused field's message shows once, and goes once that field is edited",
   // A field not edited keeps its message.
   await expect(page.locator('#breakerFailures-error')).toHaveText('must be at least 1');
 });
+
+test('two bad retry delays are one field to fix, and a budget over 100 is refused in percent', async ({ page }) => {
+  await signIn(page, 'ada', '/integrations/accounting-export/config');
+  await page.getByLabel('Retry delays').fill('abc, xyz');
+  await page.getByLabel('Retry budget (% of attempts in the last hour; empty = none)').fill('150');
+  await page.getByRole('button', { name: 'Review changes' }).click();
+  // Before: "3 fields need a fix" (each delay counted) and "must be at most 1" beside a field in percent.
+  await expect(page.getByRole('alert').filter({ hasText: 'Nothing saved: 2 fields need a fix first, marked below.' })).toBeVisible();
+  await expect(page.locator('#retryBudget-error')).toHaveText('must be at most 100% of attempts (1 as a fraction)');
+  await expect(page.getByRole('dialog')).toHaveCount(0);
+});

@@ -284,7 +284,7 @@ describe('updateIntegrationConfig', () => {
       'retryDelays.1': "'0s' is out of range: use 1s to 24h",
       breakerFailures: 'must be at least 1',
       breakerCooldown: "'2h' is out of range: use 1s to 1h",
-      retryBudget: 'must be at most 1 (100% of attempts)',
+      retryBudget: 'must be at most 100% of attempts (1 as a fraction)',
       attemptTimeout: "'4h' is out of range: use 1s to 3h, e.g. 45s, 90m or 2h",
       resumePolicy: "must be 'skip' or 'run_once'",
       colour:

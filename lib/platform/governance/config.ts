@@ -141,8 +141,9 @@ export const ZConfigPatch = z
     breakerCooldown: zDuration({ min: '1s', max: '1h' }),
     retryBudget: z
       .number({ message: 'must be a number from 0 to 1, or null for no budget' })
-      .min(0, 'must be at least 0')
-      .max(1, 'must be at most 1 (100% of attempts)')
+      // Said in both units: the API takes a fraction, the console's field a percentage.
+      .min(0, 'must be at least 0 (0% of attempts)')
+      .max(1, 'must be at most 100% of attempts (1 as a fraction)')
       .transform((value) => Math.round(value * 1000) / 1000)
       .nullable(),
     attemptTimeout: ZAttemptTimeout,
