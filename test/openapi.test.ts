@@ -105,6 +105,24 @@ describe('OpenAPI document', () => {
     }
   });
 
+  it('declares the Idempotency-Key header on every mutation, and the Idempotent-Replayed answer header', () => {
+    const full = doc as unknown as {
+      paths: Record<
+        string,
+        Record<string, { parameters?: { in: string; name: string }[]; responses: Record<string, { headers?: object }> }>
+      >;
+    };
+    // Before: only a sentence of the description said so; a generated client never sent it.
+    for (const op of API_OPERATIONS.filter((o) => o.method === 'post' && !o.plain)) {
+      const at = full.paths[op.path][op.method];
+      expect(
+        at.parameters?.filter((p) => p.in === 'header').map((p) => p.name),
+        `${op.method} ${op.path}`,
+      ).toEqual(['idempotency-key']);
+      expect(at.responses['200'].headers, `${op.method} ${op.path}`).toHaveProperty('idempotent-replayed');
+    }
+  });
+
   it("has every route file answer every other method with a JSON 405 (not Next's empty one), and OPTIONS itself", () => {
     const routes = routesOnDisk().filter((r) => !NOT_DESCRIBED.some((skip) => r.endsWith(` ${skip}`)));
     const byTemplate = new Map<string, string[]>();

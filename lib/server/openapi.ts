@@ -359,17 +359,49 @@ function errorResponses(op: ApiOperation) {
   );
 }
 
+/** The header every mutation takes (lib/platform/triggers/idempotency.ts), declared so clients generated from this document send it. */
+const ZIdempotencyHeader = z.object({
+  'idempotency-key': z
+    .string()
+    .min(1)
+    .max(255)
+    .regex(/^[\x21-\x7e]+$/)
+    .optional()
+    .meta({
+      description:
+        'Runs the request at most once per caller, route and key for 24 hours: a repeat with the same body gets the first answer (header `Idempotent-Replayed: true`), one with another body a 422. 1 to 255 visible ASCII characters, e.g. a UUID.',
+      example: '3f6c2a1e-8d4b-4c7a-9e21-5b0d7c4f9a10',
+    }),
+});
+
 function operation(op: ApiOperation): ZodOpenApiOperationObject {
+  const replayed =
+    op.method === 'post' && !op.plain
+      ? {
+          headers: {
+            'idempotent-replayed': {
+              description: '`true` when this is the stored answer of an earlier request with the same Idempotency-Key',
+              schema: { type: 'string' as const, enum: ['true'] },
+            },
+          },
+        }
+      : {};
   const ok =
     op.response === 'text'
       ? { description: 'OK', content: { 'text/plain': { schema: z.string(), example: op.example } } }
-      : { description: 'OK', content: { 'application/json': { schema: op.response, example: op.example } } };
+      : { description: 'OK', ...replayed, content: { 'application/json': { schema: op.response, example: op.example } } };
   return {
     summary: op.summary,
     ...(op.role ? { description: `Needs the ${op.role} role (a session or an API token with that role).` } : {}),
     security: op.role ? [{ apiToken: [] }, { session: [] }] : [],
-    ...(op.query || op.pathParams
-      ? { requestParams: { ...(op.query ? { query: op.query } : {}), ...(op.pathParams ? { path: op.pathParams } : {}) } }
+    ...(op.query || op.pathParams || (op.method === 'post' && !op.plain)
+      ? {
+          requestParams: {
+            ...(op.query ? { query: op.query } : {}),
+            ...(op.pathParams ? { path: op.pathParams } : {}),
+            ...(op.method === 'post' && !op.plain ? { header: ZIdempotencyHeader } : {}),
+          },
+        }
       : {}),
     ...(op.body ? { requestBody: { required: true, content: { 'application/json': { schema: op.body } } } } : {}),
     responses: { '200': ok, ...errorResponses(op) },
