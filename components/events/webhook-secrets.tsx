@@ -23,6 +23,8 @@ export function AddWebhookSecret({ integration, activeSecrets }: { integration: 
   const [generated, setGenerated] = useState<string | null>(null);
   const [copied, setCopied] = useState(false);
   const [error, setError] = useState<string | null>(null);
+  // Each field's own refusal under it (a long label was shown under Value, outlined red).
+  const [fieldErrors, setFieldErrors] = useState<{ label?: string; value?: string }>({});
   const [pending, start] = useTransition();
   const reset = () => {
     setLabel('');
@@ -30,15 +32,20 @@ export function AddWebhookSecret({ integration, activeSecrets }: { integration: 
     setGenerated(null);
     setCopied(false);
     setError(null);
+    setFieldErrors({});
   };
   const submit = (e: React.FormEvent) => {
     e.preventDefault();
     start(async () => {
       const result = await addWebhookSecretAction({ integration, label, ...(value ? { value } : {}) });
       if (!result.ok) {
-        setError(result.fieldErrors?.label ?? result.fieldErrors?.value ?? result.error);
+        const { label: labelError, value: valueError } = result.fieldErrors ?? {};
+        setFieldErrors({ label: labelError, value: valueError });
+        setError(labelError || valueError ? null : result.error);
         return;
       }
+      setFieldErrors({});
+      setError(null);
       setValue('');
       toast.success(
         activeSecrets > 0
@@ -111,7 +118,20 @@ export function AddWebhookSecret({ integration, activeSecrets }: { integration: 
             </DialogHeader>
             <div className="grid gap-1.5">
               <Label htmlFor="secret-label">Label</Label>
-              <Input id="secret-label" value={label} onChange={(e) => setLabel(e.target.value)} placeholder="provider, 2026-12" />
+              <Input
+                id="secret-label"
+                value={label}
+                maxLength={100}
+                onChange={(e) => setLabel(e.target.value)}
+                placeholder="provider, 2026-12"
+                aria-invalid={fieldErrors.label ? true : undefined}
+                aria-describedby={fieldErrors.label ? 'secret-label-error' : undefined}
+              />
+              {fieldErrors.label ? (
+                <p id="secret-label-error" className="text-xs text-destructive">
+                  {fieldErrors.label}
+                </p>
+              ) : null}
             </div>
             <div className="grid gap-1.5">
               <Label htmlFor="secret-value">Value (leave empty to generate one)</Label>
@@ -121,9 +141,14 @@ export function AddWebhookSecret({ integration, activeSecrets }: { integration: 
                 autoComplete="new-password"
                 value={value}
                 onChange={(e) => setValue(e.target.value)}
-                aria-invalid={Boolean(error)}
-                aria-describedby="secret-error"
+                aria-invalid={fieldErrors.value ? true : undefined}
+                aria-describedby={fieldErrors.value ? 'secret-value-error' : undefined}
               />
+              {fieldErrors.value ? (
+                <p id="secret-value-error" className="text-xs text-destructive">
+                  {fieldErrors.value}
+                </p>
+              ) : null}
             </div>
             {error ? (
               <p id="secret-error" role="alert" className="text-sm text-destructive">
@@ -131,7 +156,18 @@ export function AddWebhookSecret({ integration, activeSecrets }: { integration: 
               </p>
             ) : null}
             <DialogFooter>
-              <Button type="submit" disabled={pending || !label.trim()}>
+              <Button
+                type="button"
+                variant="outline"
+                onClick={() => {
+                  setOpen(false);
+                  reset();
+                }}
+              >
+                Cancel
+              </Button>
+              {/* Not disabled for an empty label: the refusal says what is missing. */}
+              <Button type="submit" disabled={pending}>
                 {pending ? 'Saving…' : 'Add secret'}
               </Button>
             </DialogFooter>

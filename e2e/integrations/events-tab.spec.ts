@@ -276,3 +276,19 @@ test('pending events whose event run was cancelled are shown waiting with no run
   await operator.context().close();
   await viewer.context().close();
 });
+
+test('the signing-secret dialog says what a label lacks under the label, and Cancel closes it without a secret', async ({ page }) => {
+  await signIn(page, 'ada', `/integrations/${PAYMENT_EVENTS}/events`);
+  const before = await db()<{ n: number }[]>`select count(*)::int as n from webhook_secrets where integration = ${PAYMENT_EVENTS}`;
+  await page.getByRole('button', { name: 'Add signing secret' }).click();
+  const dialog = page.getByRole('dialog');
+  // Before: the button was disabled without a word for an empty label, and a refusal was shown under Value.
+  await dialog.getByRole('button', { name: 'Add secret' }).click();
+  await expect(dialog.locator('#secret-label-error')).toHaveText(/^is required: name the secret/);
+  await expect(dialog.getByLabel('Label')).toHaveAttribute('aria-invalid', 'true');
+  await expect(dialog.getByLabel('Value (leave empty to generate one)')).not.toHaveAttribute('aria-invalid', 'true');
+  await dialog.getByRole('button', { name: 'Cancel' }).click();
+  await expect(dialog).toHaveCount(0);
+  const after = await db()<{ n: number }[]>`select count(*)::int as n from webhook_secrets where integration = ${PAYMENT_EVENTS}`;
+  expect(after[0].n).toBe(before[0].n);
+});

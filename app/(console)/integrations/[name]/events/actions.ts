@@ -72,7 +72,11 @@ export const dismissEventAction = defineAction({
 export const addWebhookSecretAction = defineAction({
   role: 'admin',
   input: z
-    .object({ integration: ZName, label: z.string().trim().min(1, 'is required').max(100), value: z.string().max(512).optional() })
+    .object({
+      integration: ZName,
+      label: z.string().trim().min(1, 'is required: name the secret, e.g. provider, 2026-12').max(100, 'must be at most 100 characters'),
+      value: z.string().max(512).optional(),
+    })
     .strict(),
   handler: async (input, { user }) => {
     const def = receiving(input.integration);
