@@ -5,6 +5,7 @@ import { useState, useTransition } from 'react';
 import { toast } from 'sonner';
 import { addWebhookSecretAction } from '@/app/(console)/integrations/[name]/events/actions';
 import { CopyButton } from '@/components/common/copy-button';
+import { FieldError } from '@/components/common/field-error';
 import { UnsavedChangesGuard } from '@/components/common/unsaved-changes';
 import { Button } from '@/components/ui/button';
 import { Dialog, DialogContent, DialogDescription, DialogFooter, DialogHeader, DialogTitle, DialogTrigger } from '@/components/ui/dialog';
@@ -127,11 +128,7 @@ export function AddWebhookSecret({ integration, activeSecrets }: { integration: 
                 aria-invalid={fieldErrors.label ? true : undefined}
                 aria-describedby={fieldErrors.label ? 'secret-label-error' : undefined}
               />
-              {fieldErrors.label ? (
-                <p id="secret-label-error" className="text-xs text-destructive">
-                  {fieldErrors.label}
-                </p>
-              ) : null}
+              <FieldError id="secret-label-error" message={fieldErrors.label} />
             </div>
             <div className="grid gap-1.5">
               <Label htmlFor="secret-value">Value (leave empty to generate one)</Label>
@@ -144,11 +141,7 @@ export function AddWebhookSecret({ integration, activeSecrets }: { integration: 
                 aria-invalid={fieldErrors.value ? true : undefined}
                 aria-describedby={fieldErrors.value ? 'secret-value-error' : undefined}
               />
-              {fieldErrors.value ? (
-                <p id="secret-value-error" className="text-xs text-destructive">
-                  {fieldErrors.value}
-                </p>
-              ) : null}
+              <FieldError id="secret-value-error" message={fieldErrors.value} />
             </div>
             {error ? (
               <p id="secret-error" role="alert" className="text-sm text-destructive">
