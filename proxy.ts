@@ -2,6 +2,7 @@ import NextAuth from 'next-auth';
 import { NextResponse, type NextFetchEvent, type NextRequest } from 'next/server';
 import { authConfig } from '@/lib/auth/auth.config';
 import { isMalformedPath, MALFORMED_PATH_MESSAGE } from '@/lib/platform/malformed-path';
+import { clip } from '@/lib/platform/words';
 
 const { auth } = NextAuth(authConfig);
 
@@ -28,7 +29,7 @@ export function crossOriginAction(headers: Headers, method = 'GET', pathname = '
     from = '';
   }
   if (site && from === site) return null;
-  const shown = origin.length > 100 ? `${origin.slice(0, 99)}…` : origin;
+  const shown = clip(origin, 100);
   return `Cross-site server action refused: it comes from ${JSON.stringify(shown)}, not from this site (${site ?? 'no Host header'}). Use the console at its own address.`;
 }
 

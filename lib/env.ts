@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { clip } from './platform/words';
 
 /**
  * Process configuration, parsed once from the environment. Every entry point (web, worker,
@@ -116,7 +117,7 @@ export function parseEnv(source: Record<string, string | undefined>): Env {
     const issue = parsed.error.issues[0];
     const variable = String(issue.path[0] ?? 'environment');
     const got = cleaned[variable];
-    const shown = got === undefined ? 'missing' : `got '${got.length > 60 ? `${got.slice(0, 57)}...` : got}'`;
+    const shown = got === undefined ? 'missing' : `got '${clip(got, 60, '...')}'`;
     throw new ConfigError(`Invalid configuration: ${variable} ${issue.message} (${shown})`);
   }
   const env = parsed.data;
