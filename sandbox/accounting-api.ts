@@ -20,6 +20,9 @@ import type { TokenStore } from './oauth-server';
  *
  * An entry may also be a reversal (ZReversalEntry, for a voided invoice): it undoes every booking
  * of one record not undone yet, at most once per its own externalId; the summary counts them.
+ * A journal entry naming `replaces` (a new version of a record booked before, an edited invoice)
+ * undoes that record's open bookings in the same step it is booked: a ledger holds one open booking
+ * per record, the latest version sent. Refused, it changes nothing; replayed, it undoes nothing again.
  */
 
 export const MAX_ENTRIES_PER_REQUEST = 500;
@@ -83,8 +86,28 @@ export const ZJournalEntry = z
     externalId: text('externalId')
       .regex(/^[\x21-\x7e]{1,128}$/, 'externalId must be 1 to 128 visible ASCII characters without spaces, e.g. "<invoice id>@<version>"')
       .optional(),
+    /**
+     * The record this entry is the new version of (the record part of its externalId): its open
+     * bookings are undone when this one is booked, in the same step. Needs an externalId.
+     */
+    replaces: text('replaces').optional(),
   })
   .superRefine((entry, ctx) => {
+    if (entry.replaces !== undefined) {
+      if (entry.externalId === undefined) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['replaces'],
+          message: 'replaces needs an externalId "<record>@<version>": the ledger books each version once and undoes the earlier ones',
+        });
+      } else if (typeof entry.externalId === 'string' && recordOf(entry.externalId) !== entry.replaces) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['replaces'],
+          message: `replaces must be the record part of externalId ("${recordOf(entry.externalId)}"): an entry replaces only earlier versions of its own record`,
+        });
+      }
+    }
     // zod runs this even when an amount failed its own format check: compare only well-formed amounts.
     if (![entry.netAmount, entry.taxAmount, entry.grossAmount].every((a) => typeof a === 'string' && DECIMAL.test(a))) return;
     const expected = cents(entry.netAmount) + cents(entry.taxAmount);
@@ -137,8 +160,10 @@ export interface Booking {
   idempotencyKey: string | null;
   clientId: string;
   bookedAt: string;
-  /** The reversal (`RV-…`) that undid this booking, if any. */
+  /** What undid this booking, if any: a reversal (`RV-…`) or the booking of a newer version that replaced it (`JE-…`). */
   reversedBy: string | null;
+  /** The bookings of earlier versions this one undid (`replaces`); empty when it replaced none. */
+  replaced: string[];
 }
 
 export interface Reversal {
@@ -156,8 +181,11 @@ export interface Reversal {
 }
 
 export interface BookingResult {
-  /** `replay: true`: the entry's externalId was already booked; `id` is that booking's. */
-  booked: { reference: string; id: string; externalId?: string; replay?: true }[];
+  /**
+   * `replay: true`: the entry's externalId was already booked; `id` is that booking's. `replaced`:
+   * the bookings of earlier versions this one undid (`replaces`; absent when none, and in a replay).
+   */
+  booked: { reference: string; id: string; externalId?: string; replay?: true; replaced?: string[] }[];
   /** Reversals applied; `reference`: the first reversed booking's (null when nothing was reversed). */
   reversed: { reference: string | null; id: string; externalId: string; reverses: string; reversedBookings: string[]; replay?: true }[];
   rejected: { index: number; reference: string | null; errors: FieldError[] }[];
@@ -206,6 +234,18 @@ export interface BookingSummary {
     /** The bookings each reversal undid, by the reversal's externalId. */
     byExternalId: Record<string, string[]>;
   };
+  replacements: {
+    /** Bookings that undid at least one booking of an earlier version of their record (`replaces`). */
+    total: number;
+    /** Bookings undone by them. */
+    bookingsReplaced: number;
+  };
+  /**
+   * Records (the part of externalIds before the "@") with more than one booking open, neither
+   * reversed nor replaced: the ledger counts them more than once. Empty for a client that sends
+   * `replaces` with every new version and reversals for what it removes.
+   */
+  openTwice: { record: string; bookings: string[] }[];
 }
 
 export class AccountingLedger {
@@ -288,14 +328,24 @@ export class AccountingLedger {
         clientId: params.clientId,
         bookedAt,
         reversedBy: null,
+        replaced: [],
       };
       this.bookings.push(booking);
       this.#countByReference.set(entry.reference, (this.#countByReference.get(entry.reference) ?? 0) + 1);
       if (externalId !== null) {
         this.#byExternalId.set(externalId, booking);
         const record = recordOf(externalId);
-        this.#openByRecord.set(record, [...(this.#openByRecord.get(record) ?? []), booking]);
-        result.booked.push({ reference: entry.reference, id, externalId });
+        // The schema holds `replaces` to the record of the externalId: the earlier versions' bookings are undone.
+        const earlier = entry.replaces !== undefined ? (this.#openByRecord.get(record) ?? []) : [];
+        for (const b of earlier) b.reversedBy = id;
+        booking.replaced = earlier.map((b) => b.id);
+        this.#openByRecord.set(record, [...(entry.replaces !== undefined ? [] : (this.#openByRecord.get(record) ?? [])), booking]);
+        result.booked.push({
+          reference: entry.reference,
+          id,
+          externalId,
+          ...(booking.replaced.length ? { replaced: booking.replaced } : {}),
+        });
       } else {
         this.#plainByReference.set(entry.reference, (this.#plainByReference.get(entry.reference) ?? 0) + 1);
         result.booked.push({ reference: entry.reference, id });
@@ -371,6 +421,10 @@ export class AccountingLedger {
     for (const r of this.reversals) reversalsByRecord[r.reverses] = (reversalsByRecord[r.reverses] ?? 0) + 1;
     const duplicates: BookingSummary['duplicates'] = [];
     for (const [reference, count] of this.#plainByReference) if (count > 1) duplicates.push({ reference, externalId: null, count });
+    const replacing = this.bookings.filter((b) => b.replaced.length > 0);
+    const openTwice = [...this.#openByRecord]
+      .filter(([, open]) => open.length > 1)
+      .map(([record, open]) => ({ record, bookings: open.map((b) => b.id) }));
     return {
       total: this.bookings.length,
       distinctReferences: this.#countByReference.size,
@@ -389,6 +443,8 @@ export class AccountingLedger {
         byRecord: reversalsByRecord,
         byExternalId: Object.fromEntries(this.reversals.map((r) => [r.externalId, r.reversedBookings])),
       },
+      replacements: { total: replacing.length, bookingsReplaced: replacing.reduce((n, b) => n + b.replaced.length, 0) },
+      openTwice,
     };
   }
 

@@ -25,6 +25,8 @@ export interface DashboardData {
     duplicates: { reference: string; count: number }[];
     replays: number;
     reversals: { total: number; bookingsReversed: number };
+    replacements: { total: number; bookingsReplaced: number };
+    openTwice: { record: string; bookings: string[] }[];
     recent: Booking[];
   };
   messages: CaughtMessage[];
@@ -131,7 +133,7 @@ ${table(['system', 'faults', 'requests since set', 'injected since start'], desc
 <h2>Requests</h2>
 ${table(['system', 'total', 'answers', 'client gave up'], requestRows, '')}
 
-<h2>Accounting: recent bookings (${e(data.bookings.total)} in all, ${e(data.bookings.replays)} idempotent replays, ${e(data.bookings.reversals.total)} reversals undoing ${e(data.bookings.reversals.bookingsReversed)})</h2>
+<h2>Accounting: recent bookings (${e(data.bookings.total)} in all, ${e(data.bookings.replays)} idempotent replays, ${e(data.bookings.reversals.total)} reversals undoing ${e(data.bookings.reversals.bookingsReversed)}, ${e(data.bookings.replacements.bookingsReplaced)} replaced by a newer version)</h2>
 ${
   duplicates.length
     ? `<p class="warn">Booked more than once: ${e(
@@ -142,7 +144,17 @@ ${
       )}</p>`
     : ''
 }
-${table(['id', 'reference', 'date', 'gross', 'customer', 'booked at', 'reversed by'], bookingRows, 'Nothing booked yet.')}
+${
+  data.bookings.openTwice.length
+    ? `<p class="warn">More than one booking open (counted twice in the ledger): ${e(
+        data.bookings.openTwice
+          .slice(0, 20)
+          .map((o) => `${o.record}: ${o.bookings.join(', ')}`)
+          .join('; '),
+      )}</p>`
+    : ''
+}
+${table(['id', 'reference', 'date', 'gross', 'customer', 'booked at', 'undone by'], bookingRows, 'Nothing booked yet.')}
 
 <h2>Alert catchers: webhook and Slack messages</h2>
 ${failures.length ? `<p class="warn">Failing next: ${e(failures.map(([name, f]) => `${name} ×${f.remaining} (${f.status})`).join(', '))}</p>` : ''}

@@ -331,8 +331,9 @@ function standInRoutes({ state, clients, tokenTtlSeconds, crmApiKey, payments, p
     { path: '/_admin/accounting/bookings', handle: { GET: () => json(200, ledger.summary()) } },
     {
       path: '/_admin/accounting/entries',
-      // Every booking with its identity, oldest first, and the reversal that undid it (if any): tests
-      // count bookings per (record, version).
+      // Every booking with its identity, oldest first, what undid it (a reversal, or the booking of a
+      // newer version that replaced it) and what it replaced: tests count bookings per (record,
+      // version) and the bookings left open per record.
       handle: {
         GET: () =>
           json(200, {
@@ -342,6 +343,7 @@ function standInRoutes({ state, clients, tokenTtlSeconds, crmApiKey, payments, p
               externalId: b.externalId,
               bookedAt: b.bookedAt,
               reversedBy: b.reversedBy,
+              replaced: b.replaced,
             })),
           }),
       },

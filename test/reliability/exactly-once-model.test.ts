@@ -310,6 +310,9 @@ async function invariant(): Promise<string[]> {
   if (report.withoutExternalId > 0) problems.push(`${report.withoutExternalId} bookings without externalId`);
   if (report.latestMissing.length > 0) problems.push(`latest version never delivered: ${report.latestMissing.slice(0, 10).join(', ')}`);
   if (phantoms.length > 0) problems.push(`booked versions that never existed: ${phantoms.slice(0, 5).join(', ')}`);
+  if (report.openTwice.length > 0) problems.push(`invoices with more than one booking open: ${report.openTwice.slice(0, 10).join(', ')}`);
+  if (report.staleOpen.length > 0)
+    problems.push(`invoices whose open booking is not the current version: ${report.staleOpen.slice(0, 10).join(', ')}`);
   return problems;
 }
 

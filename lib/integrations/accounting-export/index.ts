@@ -18,7 +18,11 @@ import { countInvoicesAfter, invoiceExternalId, readInvoicesAfter, type ExportWa
  *   microseconds), which the accounting API books at most once whatever batch it arrives in: a
  *   retried attempt may cut its batches differently (an invoice edited in between leaves the
  *   run's range) and still books nothing twice; an edited invoice is a new version, booked by the
- *   next run;
+ *   next run, and replaces the booking of the version before: every entry names its invoice in
+ *   `replaces`, so the API undoes that invoice's open bookings in the step it books this one (one
+ *   booking open per invoice, the latest version read; a first booking replaces nothing, a refused
+ *   one changes nothing, a replay undoes nothing again). Versions are read in order: a run reads an
+ *   invoice as it is below the capture bound, so no entry ever replaces a newer version;
  * - after each acknowledged batch the position is checkpointed, so a retried attempt resumes
  *   there and the run's end commits it as the cursor; the checkpoint also carries the run's tally
  *   so far, so the result of a resumed run counts the work of every attempt (ExportCheckpoint);
@@ -52,8 +56,8 @@ const settings = z.object({
 });
 
 interface BookingResponse {
-  /** `replay`: this version (externalId) was booked before; `id` is that booking. */
-  booked?: { reference: string; id: string; replay?: boolean }[];
+  /** `replay`: this version (externalId) was booked before; `id` is that booking. `replaced`: the earlier versions' bookings it undid. */
+  booked?: { reference: string; id: string; replay?: boolean; replaced?: string[] }[];
   /** Reversals applied; `replay`: this reversal (externalId) was applied before, nothing undone again. */
   reversed?: { reference: string | null; id: string; externalId: string; reversedBookings: string[]; replay?: boolean }[];
   rejected?: { index: number; reference?: string; errors: { field: string; message: string }[] }[];
@@ -78,11 +82,22 @@ interface ExportTally {
   reversals: number;
   /** Of `reversals`, the ones the API had applied before (`replay`), not applied again. */
   alreadyReversed: number;
+  /** Bookings of earlier versions of edited invoices the API undid when it booked the new one (absent before replacements were sent). */
+  replaced?: number;
   batches: number;
   rejectedCount: number;
 }
 
-const NO_TALLY: ExportTally = { done: 0, booked: 0, alreadyBooked: 0, reversals: 0, alreadyReversed: 0, batches: 0, rejectedCount: 0 };
+const NO_TALLY: ExportTally = {
+  done: 0,
+  booked: 0,
+  alreadyBooked: 0,
+  reversals: 0,
+  alreadyReversed: 0,
+  replaced: 0,
+  batches: 0,
+  rejectedCount: 0,
+};
 
 /**
  * What the export checkpoints after each booked batch: the position and the run's tally up to it,
@@ -204,12 +219,13 @@ export const accountingExport = defineIntegration({
     // carried in the checkpoint, written after every batch and limited to 64 KB.
     const rejections: Rejection[] = [];
     let { rejectedCount, booked, alreadyBooked, reversals, alreadyReversed, batches, done } = earlier;
+    let replaced = earlier.replaced ?? 0;
     let wouldPost = 0;
     let wouldReverse = 0;
     let position = start;
     const checkpointAt = (at: ExportWatermark): ExportCheckpoint => ({
       ...at,
-      tally: { done, booked, alreadyBooked, reversals, alreadyReversed, batches, rejectedCount },
+      tally: { done, booked, alreadyBooked, reversals, alreadyReversed, replaced, batches, rejectedCount },
       ...(rejectedSince ? { rejectedSince } : {}),
     });
     const reject = (r: Rejection) => {
@@ -237,6 +253,8 @@ export const accountingExport = defineIntegration({
       const entries: Record<string, unknown>[] = mapped.mapped.map((m) => ({
         ...m.value,
         externalId: invoiceExternalId(postedInvoices[m.index].record.id, postedInvoices[m.index].version),
+        // Booked, it undoes the open booking of the invoice's version before (an edit after posting).
+        replaces: postedInvoices[m.index].record.id,
       }));
       // How each entry is named in a refusal: the mapped reference, or the voided invoice's number.
       const labels = entries.map((e, i) => String(e.reference ?? `#${i}`));
@@ -265,7 +283,10 @@ export const accountingExport = defineIntegration({
         if (ctx.dryRun) wouldPost += entries.length;
         if (ctx.dryRun) wouldReverse += voided.length;
         booked += body.booked?.length ?? 0;
-        for (const b of body.booked ?? []) if (b.replay) alreadyBooked++;
+        for (const b of body.booked ?? []) {
+          if (b.replay) alreadyBooked++;
+          replaced += b.replaced?.length ?? 0;
+        }
         reversals += body.reversed?.length ?? 0;
         for (const r of body.reversed ?? []) if (r.replay) alreadyReversed++;
         for (const r of body.rejected ?? []) {
@@ -302,6 +323,7 @@ export const accountingExport = defineIntegration({
     const notes = [
       earlier.booked ? `${earlier.booked} of them in earlier attempts of this run` : '',
       alreadyBooked ? `${alreadyBooked} of them booked before, not again` : '',
+      replaced ? `${replaced} earlier ${replaced === 1 ? 'booking' : 'bookings'} of edited invoices undone by them` : '',
     ].filter(Boolean);
     const reversalNotes = [
       earlier.reversals ? `${earlier.reversals} of them in earlier attempts of this run` : '',
@@ -322,6 +344,8 @@ export const accountingExport = defineIntegration({
       alreadyBooked,
       reversals,
       alreadyReversed,
+      // Bookings of earlier versions of edited invoices undone by the new versions' bookings.
+      replaced,
       rejectedCount,
       rejected: rejections,
       watermark: position ?? null,
