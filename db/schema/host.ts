@@ -109,3 +109,23 @@ export const invoiceLines = pgTable(
   (t) => [index('invoice_lines_invoice_idx').on(t.invoiceId, t.position)],
 );
 export type InvoiceLine = typeof invoiceLines.$inferSelect;
+
+/**
+ * Posted invoices the host deleted, one row each, written by the trigger `invoices_record_deletion`
+ * (migration 0034) in the deleting transaction: a deleted row leaves nothing for a reader of
+ * `invoices` to see, so without it an invoice booked and then deleted stayed booked for ever. The
+ * accounting export reads these beside the invoices, in the same (time, id) order, and sends each a
+ * reversal. `deleted_at` is the deleting transaction's `now()` (the change-capture assumption, as
+ * `updated_at`); drafts (never posted, never booked) are not recorded.
+ */
+export const invoiceDeletions = pgTable(
+  'invoice_deletions',
+  {
+    invoiceId: uuid('invoice_id').primaryKey(),
+    number: text('number').notNull(),
+    postedAt: tstz('posted_at').notNull(),
+    deletedAt: tstz('deleted_at').notNull().defaultNow(),
+  },
+  (t) => [index('invoice_deletions_deleted_idx').on(t.deletedAt, t.invoiceId)],
+);
+export type InvoiceDeletion = typeof invoiceDeletions.$inferSelect;

@@ -5,11 +5,18 @@ import { isHttpError, PermanentError } from '../../platform/errors';
 import type { MapResult } from '../../platform/mapping';
 import { defaultJournalMapping, invoiceSamples } from './mapping';
 import { journalReversal } from './reversal';
-import { countInvoicesAfter, invoiceExternalId, readInvoicesAfter, type ExportWatermark } from './source';
+import {
+  countInvoicesAfter,
+  invoiceExternalId,
+  readInvoicesAfter,
+  type ExportedItem,
+  type ExportWatermark,
+  type InvoiceRecord,
+} from './source';
 
 /**
  * Nightly export of posted invoices as journal entries to the accounting system, and of reversals
- * of the ones voided after they were posted. Everything that is not about invoices and journal
+ * of the ones voided or deleted after they were posted. Everything that is not about invoices and journal
  * entries (OAuth2, retries, the breaker, dry-run, audit, alerting, scheduling, the field mapping,
  * checkpoints, change capture) is the platform's.
  *
@@ -46,6 +53,11 @@ import { countInvoicesAfter, invoiceExternalId, readInvoicesAfter, type ExportWa
  * the API answers with nothing to undo (the export cannot tell it was never booked; the ledger can).
  * A version between the last one booked and the void (an edit, then the void, between two runs) is
  * never booked: only the latest version is read, and the reversal undoes the bookings made.
+ *
+ * Deleted invoices: a deleted row leaves nothing to read, so the host records the deletion of a
+ * posted invoice in `invoice_deletions` (a trigger, in the deleting transaction, at its `now()`),
+ * and the page query merges those rows into the same (time, id) order: each is sent the same
+ * reversal as a void, `externalId = <invoice id>@<deletion time>` (source.ts, ExportedItem).
  */
 
 const settings = z.object({
@@ -78,12 +90,14 @@ interface ExportTally {
   booked: number;
   /** Of `booked`, the versions the API had booked before (`replay`), not booked again. */
   alreadyBooked: number;
-  /** Reversals of voided invoices the API acknowledged, replays included (absent before voids were exported). */
+  /** Reversals of voided and deleted invoices the API acknowledged, replays included (absent before voids were exported). */
   reversals: number;
   /** Of `reversals`, the ones the API had applied before (`replay`), not applied again. */
   alreadyReversed: number;
   /** Bookings of earlier versions of edited invoices the API undid when it booked the new one (absent before replacements were sent). */
   replaced?: number;
+  /** Of `reversals`, the ones of invoices deleted in the host (absent before deletions were exported). */
+  deleted?: number;
   batches: number;
   rejectedCount: number;
 }
@@ -95,6 +109,7 @@ const NO_TALLY: ExportTally = {
   reversals: 0,
   alreadyReversed: 0,
   replaced: 0,
+  deleted: 0,
   batches: 0,
   rejectedCount: 0,
 };
@@ -122,6 +137,11 @@ interface ExportCheckpoint extends ExportWatermark {
 interface RejectedSince {
   after: ExportWatermark | null;
   mapping: string;
+}
+
+/** A posted invoice as it is now (booked through the mapping), not a void or a deletion (reversed). */
+function isPosted(item: ExportedItem): item is Extract<ExportedItem, { record: InvoiceRecord }> {
+  return !item.deleted && item.record.status !== 'void';
 }
 
 /** Whether position `a` comes before `b` in the export's (updated_at, id) order. */
@@ -220,12 +240,14 @@ export const accountingExport = defineIntegration({
     const rejections: Rejection[] = [];
     let { rejectedCount, booked, alreadyBooked, reversals, alreadyReversed, batches, done } = earlier;
     let replaced = earlier.replaced ?? 0;
+    let deleted = earlier.deleted ?? 0;
+    let wouldDelete = 0;
     let wouldPost = 0;
     let wouldReverse = 0;
     let position = start;
     const checkpointAt = (at: ExportWatermark): ExportCheckpoint => ({
       ...at,
-      tally: { done, booked, alreadyBooked, reversals, alreadyReversed, replaced, batches, rejectedCount },
+      tally: { done, booked, alreadyBooked, reversals, alreadyReversed, replaced, deleted, batches, rejectedCount },
       ...(rejectedSince ? { rejectedSince } : {}),
     });
     const reject = (r: Rejection) => {
@@ -244,9 +266,9 @@ export const accountingExport = defineIntegration({
       // bound is fixed for the attempt). Its failure surfaces when awaited below, not before.
       const next = read(page[page.length - 1].position);
       next.catch(() => {});
-      // Posted invoices go through the field mapping; voided ones become reversals (./reversal.ts).
-      const postedInvoices = page.filter((p) => p.record.status !== 'void');
-      const voided = page.filter((p) => p.record.status === 'void');
+      // Posted invoices go through the field mapping; voided and deleted ones become reversals (./reversal.ts).
+      const postedInvoices = page.filter(isPosted);
+      const voided = page.filter((p) => !isPosted(p));
       const mapped: Pick<MapResult, 'mapped' | 'rejected'> =
         postedInvoices.length > 0 ? await ctx.map(postedInvoices.map((p) => p.record)) : { mapped: [], rejected: [] };
       for (const r of mapped.rejected) reject({ reference: r.key, field: r.field, reason: r.reason, stage: 'mapping' });
@@ -260,7 +282,7 @@ export const accountingExport = defineIntegration({
       const labels = entries.map((e, i) => String(e.reference ?? `#${i}`));
       for (const v of voided) {
         entries.push({ ...journalReversal(v.record, v.position, v.version) });
-        labels.push(`${v.record.number} (void)`);
+        labels.push(`${v.record.number} (${v.deleted ? 'deleted' : 'void'})`);
       }
       const posting = entries.length > 0;
       if (posting) {
@@ -282,13 +304,18 @@ export const accountingExport = defineIntegration({
         }
         if (ctx.dryRun) wouldPost += entries.length;
         if (ctx.dryRun) wouldReverse += voided.length;
+        if (ctx.dryRun) wouldDelete += voided.filter((v) => v.deleted).length;
         booked += body.booked?.length ?? 0;
         for (const b of body.booked ?? []) {
           if (b.replay) alreadyBooked++;
           replaced += b.replaced?.length ?? 0;
         }
         reversals += body.reversed?.length ?? 0;
-        for (const r of body.reversed ?? []) if (r.replay) alreadyReversed++;
+        const deletions = new Set(voided.filter((v) => v.deleted).map((v) => invoiceExternalId(v.record.id, v.version)));
+        for (const r of body.reversed ?? []) {
+          if (r.replay) alreadyReversed++;
+          if (deletions.has(r.externalId)) deleted++;
+        }
         for (const r of body.rejected ?? []) {
           const reference = r.reference ?? labels[r.index] ?? `#${r.index}`;
           for (const e of r.errors.slice(0, 3)) reject({ reference, field: e.field, reason: e.message, stage: 'api' });
@@ -326,14 +353,15 @@ export const accountingExport = defineIntegration({
       replaced ? `${replaced} earlier ${replaced === 1 ? 'booking' : 'bookings'} of edited invoices undone by them` : '',
     ].filter(Boolean);
     const reversalNotes = [
+      deleted ? `${deleted} of them deleted in the host` : '',
       earlier.reversals ? `${earlier.reversals} of them in earlier attempts of this run` : '',
       alreadyReversed ? `${alreadyReversed} of them reversed before, not again` : '',
     ].filter(Boolean);
     const reversalNote = reversals
-      ? `; reversed ${reversals} voided invoices${reversalNotes.length ? ` (${reversalNotes.join('; ')})` : ''}`
+      ? `; reversed ${reversals} ${deleted ? 'voided or deleted' : 'voided'} invoices${reversalNotes.length ? ` (${reversalNotes.join('; ')})` : ''}`
       : '';
     const summary = ctx.dryRun
-      ? `Would post ${wouldPost} journal entries${wouldReverse ? ` (${wouldReverse} of them reversals of voided invoices)` : ''} in ${batches} batches to ${ctx.settings.baseUrl}; ${rejectedCount} rejected by the mapping`
+      ? `Would post ${wouldPost} journal entries${wouldReverse ? ` (${wouldReverse} of them reversals of ${wouldDelete ? `voided or deleted invoices, ${wouldDelete} deleted` : 'voided invoices'})` : ''} in ${batches} batches to ${ctx.settings.baseUrl}; ${rejectedCount} rejected by the mapping`
       : `Booked ${booked} journal entries in ${batches} batches${notes.length ? ` (${notes.join('; ')})` : ''}${reversalNote}; ${rejectedCount} rejected`;
     ctx.log.info(summary);
     return {
@@ -346,6 +374,8 @@ export const accountingExport = defineIntegration({
       alreadyReversed,
       // Bookings of earlier versions of edited invoices undone by the new versions' bookings.
       replaced,
+      // Of `reversals`, the ones of invoices deleted in the host.
+      deleted,
       rejectedCount,
       rejected: rejections,
       watermark: position ?? null,
