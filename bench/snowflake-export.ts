@@ -7,7 +7,7 @@ import { mapInvoicesByHand } from './hand-mapping';
  * get a token, read posted invoices page by page, map them with plain code, POST each batch with
  * fetch. No run records, no retries, no breaker, no idempotency keys, no audit, no dry-run, no
  * progress, no watermark, no checkpoints, no change-capture bound. It sends the same per-entry
- * `externalId` (<invoice id>@<version>) as the platform, so the stand-in does the same work for
+ * `externalId` (<invoice id>@<version>) and `replaces` (<invoice id>) as the platform, so the stand-in does the same work for
  * both. Benchmark 2 measures the platform's export against it.
  */
 
@@ -63,7 +63,11 @@ export async function snowflakeExport(p: SnowflakeParams): Promise<{ booked: num
         method: 'POST',
         headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
         body: JSON.stringify({
-          entries: mapped.mapped.map((m) => ({ ...m.value, externalId: invoiceExternalId(rows[m.index].id, rows[m.index].version) })),
+          entries: mapped.mapped.map((m) => ({
+            ...m.value,
+            externalId: invoiceExternalId(rows[m.index].id, rows[m.index].version),
+            replaces: rows[m.index].id,
+          })),
         }),
       });
       if (!response.ok) throw new Error(`booking failed: ${response.status} ${await response.text()}`);
