@@ -4,6 +4,7 @@ import { integrations, type Integration } from '../../db/schema';
 import type { IntegrationDefinition, Registry } from './contract';
 import { parseDuration } from './duration';
 import { RegistryError } from './errors';
+import { recordConfigBaselines } from './governance/config-baseline';
 import { validateCron, validateTimezone } from './triggers/schedules';
 
 /**
@@ -147,6 +148,9 @@ export async function syncRegistry(db: Database, params: { registry: Registry })
         });
       if (!known.has(def.name)) added.push(def.name);
     }
+    // The configuration each new integration starts with, in the audit trail (the configuration
+    // check compares a field never edited with it; config-baseline.ts).
+    await recordConfigBaselines(tx, { registered: added });
     const names = defs.map((d) => d.name);
     const orphaned = await tx
       .update(integrations)

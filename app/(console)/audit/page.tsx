@@ -49,6 +49,8 @@ export default async function AuditPage({ searchParams }: { searchParams: Promis
     listInventory(db),
   ]);
   const registry = getRegistry();
+  // Only from a failed check: a passing one replaced the findings of the one before.
+  const drift = chain.full && !chain.full.ok ? chain.full.configDrift : [];
   const last = rows.length === 100 ? rows[rows.length - 1] : null;
   const params = Object.fromEntries(Object.entries({ window, ...filters }).filter((e): e is [string, string] => Boolean(e[1])));
   return (
@@ -59,13 +61,17 @@ export default async function AuditPage({ searchParams }: { searchParams: Promis
         actions={
           // One left-aligned column, like the heading and the filters it sits between (the header wraps it below the description).
           <div className="flex flex-col items-start gap-1">
-            {chain.ok ? (
-              <Badge variant="success" data-testid="chain-status">
-                Chain intact · {chain.rows.toLocaleString('en-US')} rows verified
-              </Badge>
-            ) : (
+            {chain.trailProblem ? (
               <Badge variant="destructive" data-testid="chain-status">
                 Chain broken
+              </Badge>
+            ) : drift.length > 0 ? (
+              <Badge variant="destructive" data-testid="chain-status">
+                Config changed outside the console
+              </Badge>
+            ) : (
+              <Badge variant="success" data-testid="chain-status">
+                Chain intact · {chain.rows.toLocaleString('en-US')} rows verified
               </Badge>
             )}
             <span className="text-xs text-muted-foreground" data-testid="chain-anchors">
@@ -86,11 +92,30 @@ export default async function AuditPage({ searchParams }: { searchParams: Promis
           </div>
         }
       />
-      {!chain.ok ? (
+      {chain.trailProblem ? (
         <p role="alert" className="rounded-md bg-destructive/10 p-3 text-sm text-destructive">
-          {chain.problem}. Someone with rights on the database (the table owner or a superuser) changed the audit trail behind the
+          {chain.trailProblem}. Someone with rights on the database (the table owner or a superuser) changed the audit trail behind the
           append-only trigger; investigate before trusting it, and keep the anchor directory as it is.
         </p>
+      ) : null}
+      {drift.length > 0 ? (
+        <div role="alert" className="rounded-md bg-destructive/10 p-3 text-sm text-destructive" data-testid="config-drift">
+          <p>
+            The last full check found configuration that differs from what the audit trail says was saved: it was changed in the database,
+            not through the console, so no audit row records it and History does not show it.
+          </p>
+          <ul className="my-2 list-disc pl-5 wrap-anywhere">
+            {drift.map((message) => (
+              <li key={message}>{message}</li>
+            ))}
+          </ul>
+          <p>
+            Find out who wrote to the database directly, then put the audited configuration back through the console, which records it: on
+            the integration&apos;s History page open its newest change and revert to it, pause or resume it, set the secret again, or save
+            the alert channel with its audited values. Make any change you want to keep through the console afterwards; the next full check
+            confirms it.
+          </p>
+        </div>
       ) : null}
       <IgnoredParams problems={problems} />
       {/* Keyed by the filter: Back and Forward re-render without a page load (see Runs). */}

@@ -62,7 +62,13 @@ export const ZPlatformEvent = z.discriminatedUnion(
       runId: z.string().min(1).optional(),
       dismissed: z.object({ eventId: z.string().min(1), by: z.string().min(1), reason: z.string() }).optional(),
     }),
-    z.object({ ...base, type: z.literal('audit.chain_broken'), integration: z.literal(AUDIT_TRAIL), problem: z.string().min(1) }),
+    z.object({
+      ...base,
+      type: z.literal('audit.chain_broken'),
+      integration: z.literal(AUDIT_TRAIL),
+      problem: z.string().min(1),
+      configDriftOnly: z.boolean().optional(),
+    }),
     z.object({ ...recovery, type: z.literal('audit.chain_verified'), integration: z.literal(AUDIT_TRAIL) }),
   ],
   {

@@ -364,7 +364,14 @@ function openingMessage(event: PlatformEvent, incident: Incident, integration: s
         at: event.at,
       });
     case 'audit.chain_broken':
-      return auditChainBrokenMessage({ incidentId: incident.id, appUrl, integration, problem: event.problem, at: event.at });
+      return auditChainBrokenMessage({
+        incidentId: incident.id,
+        appUrl,
+        integration,
+        problem: event.problem,
+        at: event.at,
+        configDriftOnly: event.configDriftOnly,
+      });
     default:
       throw new Error(`${event.type} does not open an incident`);
   }

@@ -2,6 +2,7 @@ import { createHmac } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import {
   alreadyRecoveredMessage,
+  auditChainBrokenMessage,
   breakerOpenedMessage,
   emailContent,
   eventsFailedMessage,
@@ -222,5 +223,21 @@ describe('alert messages', () => {
     });
     expect(message.text).toContain('left 500 events (evt_1, evt_2, evt_3, and 497 more) not applied');
     expect(message.text).toMatch(/Replay the failed events/);
+  });
+
+  it('tell configuration changed around the audit trail apart from tampering with the trail', () => {
+    const base = { incidentId: 'i-1', appUrl: 'http://localhost:3000', integration: 'audit-trail', at: '2026-12-05T08:00:00.000Z' };
+    const drift = auditChainBrokenMessage({
+      ...base,
+      problem: 'accounting-export: retryDelays is ["1s"] but the audit trail\'s last value is ["30s"]',
+      configDriftOnly: true,
+    });
+    expect(drift.title).toBe('Audit trail: configuration changed outside the console');
+    expect(drift.text).toContain('The trail itself is intact.');
+    expect(drift.text).toContain('Found: accounting-export: retryDelays is ["1s"]');
+    expect(drift.text).not.toMatch(/tampered/);
+    const broken = auditChainBrokenMessage({ ...base, problem: 'chain shorter than the last anchor' });
+    expect(broken.title).toBe('Audit trail: verification failed');
+    expect(broken.text).toMatch(/may have been tampered with/);
   });
 });

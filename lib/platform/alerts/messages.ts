@@ -321,13 +321,18 @@ export function eventsFailedMessage(
   };
 }
 
-/** The full audit verification failed: tampering with the trail, or an anchor not trusted. */
+/**
+ * The full audit verification failed: tampering with the trail, an anchor not trusted, or
+ * configuration changed in the database around the config service (`configDriftOnly`: the trail is
+ * intact, the configuration in force is not the audited one).
+ */
 export function auditChainBrokenMessage(p: {
   incidentId: string;
   appUrl: string;
   integration: string;
   problem: string;
   at: string;
+  configDriftOnly?: boolean;
 }): AlertMessage {
   const url = `${trimSlash(p.appUrl)}/audit`;
   const problem = shortError(p.problem, 2000);
@@ -336,14 +341,24 @@ export function auditChainBrokenMessage(p: {
     kind: 'audit_chain',
     incidentId: p.incidentId,
     integration: p.integration,
-    title: 'Audit trail: verification failed',
-    text: lines([
-      'The scheduled verification of the audit trail against its signed anchors failed: the trail may have been tampered with in the database.',
-      `Found: ${problem ?? 'no detail recorded'}`,
-      'Keep the anchor directory and the database as they are, and investigate who changed audit_log (the table owner or a superuser).',
-      `Since: ${readable(p.at)}`,
-      `Audit: ${url}`,
-    ]),
+    title: p.configDriftOnly ? 'Audit trail: configuration changed outside the console' : 'Audit trail: verification failed',
+    text: lines(
+      p.configDriftOnly
+        ? [
+            'The scheduled verification found configuration that differs from what the audit trail says was saved: it was written to the database directly, so no audit row records who changed it or when. The trail itself is intact.',
+            `Found: ${problem ?? 'no detail recorded'}`,
+            'Find out who wrote to the database, then put the audited values back through the console (History: revert to the newest change), which records it.',
+            `Since: ${readable(p.at)}`,
+            `Audit: ${url}`,
+          ]
+        : [
+            'The scheduled verification of the audit trail against its signed anchors failed: the trail may have been tampered with in the database.',
+            `Found: ${problem ?? 'no detail recorded'}`,
+            'Keep the anchor directory and the database as they are, and investigate who changed audit_log (the table owner or a superuser).',
+            `Since: ${readable(p.at)}`,
+            `Audit: ${url}`,
+          ],
+    ),
     runId: null,
     runUrl: null,
     consoleUrl: url,

@@ -88,8 +88,14 @@ export type PlatformEvent =
       runId?: string;
       dismissed?: { eventId: string; by: string; reason: string };
     })
-  /** The scheduled full audit verification found tampering (lib/platform/governance/audit-anchors.ts). */
-  | (EventBase & { type: 'audit.chain_broken'; integration: typeof AUDIT_TRAIL; problem: string })
+  /** The scheduled full audit verification found tampering, or configuration changed around the trail (lib/platform/governance/audit-anchors.ts). */
+  | (EventBase & {
+      type: 'audit.chain_broken';
+      integration: typeof AUDIT_TRAIL;
+      problem: string;
+      /** Every finding is configuration changed outside the config service; the trail itself is intact (absent: not known, said as tampering). */
+      configDriftOnly?: boolean;
+    })
   | (RecoveryBase & { type: 'audit.chain_verified'; integration: typeof AUDIT_TRAIL });
 
 /** How many of its events' ids an events.failed names (the count says how many there are). */

@@ -4,6 +4,7 @@ import path from 'node:path';
 import { sql } from 'drizzle-orm';
 import type { Database, DatabaseOrTransaction } from '../../../db/client';
 import { verifyAuditChain } from './audit';
+import { configDrift, type ConfigDriftFinding } from './config-drift';
 
 /**
  * Signed anchors of the audit chain, kept OUTSIDE the database.
@@ -342,7 +343,9 @@ export type AuditFinding =
   | { kind: 'truncated'; anchorSeq: number; message: string }
   | { kind: 'shorter'; lastId: number; anchorLastId: number; missingRowIds: number[]; anchorSeq: number; message: string }
   | { kind: 'chain'; rowId: number; message: string }
-  | { kind: 'bad_anchor'; file: string; message: string };
+  | { kind: 'bad_anchor'; file: string; message: string }
+  /** Not the trail: configuration stored differently from what the trail says was saved (config-drift.ts). */
+  | ConfigDriftFinding;
 
 export interface AuditVerification {
   ok: boolean;
@@ -417,8 +420,10 @@ async function compareSegment(db: DatabaseOrTransaction, anchor: AuditAnchor): P
 
 /**
  * The full verification: the chain recomputed row by row in Node (verifyAuditChain: not with
- * audit_row_hash(), which the table's owner could replace), then the table
- * compared with every trusted anchor in the directory. Names what it finds; `ok` only when nothing.
+ * audit_row_hash(), which the table's owner could replace), the table compared with every trusted
+ * anchor in the directory, and the configuration in force compared with the trail's last values
+ * (config-drift.ts: a change written around the config service has no audit row). Names what it
+ * finds; `ok` only when nothing.
  */
 export async function verifyAuditAnchors(db: DatabaseOrTransaction, params: { dir: string; key: Buffer }): Promise<AuditVerification> {
   const read = readAnchors(params.dir, params.key);
@@ -434,15 +439,17 @@ export async function verifyAuditAnchors(db: DatabaseOrTransaction, params: { di
   const lastId = Number(stats.last_id ?? 0);
   const chain = await verifyAuditChain(db);
   if (!chain.ok) findings.push({ kind: 'chain', rowId: chain.brokenAt.id, message: chain.brokenAt.reason });
+  // Listed after what is wrong with the trail itself, which is said first.
+  const drift = await configDrift(db);
   const latest = read.valid.at(-1) ?? null;
   const result = (): AuditVerification => ({
-    ok: findings.length === 0,
+    ok: findings.length === 0 && drift.length === 0,
     rows,
     lastId,
     head: chain.ok ? chain.head : null,
     anchors: read.valid.length,
     latestAnchor: latest && { seq: latest.seq, at: latest.at, lastId: latest.lastId, rows: latest.rows },
-    findings,
+    findings: [...findings, ...drift],
   });
   if (!latest || latest.rows === 0) return result();
 

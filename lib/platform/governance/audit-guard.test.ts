@@ -102,7 +102,7 @@ describe('scheduled full verification', () => {
     const failed = await runAuditVerification(t.db, { dir, key, events: boss });
     expect(failed).toMatchObject({ ok: false, findings: [{ kind: 'shorter', anchorLastId: Number(id) }] });
     const event = await nextEvent();
-    expect(event).toMatchObject({ type: 'audit.chain_broken', integration: AUDIT_TRAIL });
+    expect(event).toMatchObject({ type: 'audit.chain_broken', integration: AUDIT_TRAIL, configDriftOnly: false });
     expect(String(event?.problem)).toMatch(/^chain shorter than the last anchor: it ends at row \d+ \(6 rows\), anchor #1/);
 
     // Through the existing alerting: one incident, one alert saying what was found.

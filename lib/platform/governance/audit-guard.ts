@@ -66,6 +66,7 @@ export async function runAuditVerification(
         type: 'audit.chain_broken',
         integration: AUDIT_TRAIL,
         problem: describeFindings(result),
+        configDriftOnly: result.findings.every((f) => f.kind === 'config_drift'),
         at,
       });
     } else if (before?.full_ok === false) {

@@ -173,10 +173,16 @@ export interface AuditChainStatus {
   rows: number;
   /** Rows checked on this call (the ones after the verified position). */
   checkedNow: number;
-  /** What is wrong, when something is. */
+  /** What is wrong, when something is (the trail's problems and the configuration changed around it). */
   problem: string | null;
-  /** The last full verification against the anchors (scheduled job), when there was one. */
-  full: { at: Date; ok: boolean; findings: string[] } | null;
+  /** What is wrong with the trail itself (rows changed, deleted, a bad anchor), when something is. */
+  trailProblem: string | null;
+  /**
+   * The last full verification against the anchors (scheduled job), when there was one. `findings`
+   * names everything it found; `configDrift` those of them that are configuration changed outside
+   * the config service (the trail is intact, the configuration in force is not the audited one).
+   */
+  full: { at: Date; ok: boolean; findings: string[]; configDrift: string[] } | null;
   /** The newest anchor the last full verification trusted, or the newest one written. */
   anchor: { seq: number; at: Date; lastId: number } | null;
 }
@@ -198,7 +204,7 @@ export async function auditChainStatus(db: DatabaseOrTransaction): Promise<Audit
     still_there: boolean;
     full_checked_at: Date | string | null;
     full_ok: boolean | null;
-    full_findings: { message?: string }[];
+    full_findings: { kind?: string; message?: string }[];
     anchor_seq: number | null;
     anchor_at: Date | string | null;
     anchor_last_id: string | number | null;
@@ -212,11 +218,13 @@ export async function auditChainStatus(db: DatabaseOrTransaction): Promise<Audit
   const verifiedId = Number(row?.verified_id ?? 0);
   const verifiedHash = row?.verified_hash ?? 'genesis';
   const verifiedRows = Number(row?.verified_rows ?? 0);
+  const trailFindings = (row?.full_findings ?? []).filter((f) => f.kind !== 'config_drift').map((f) => String(f.message ?? ''));
   const full = row?.full_checked_at
     ? {
         at: new Date(row.full_checked_at),
         ok: row.full_ok === true,
         findings: (row.full_findings ?? []).map((f) => String(f.message ?? '')),
+        configDrift: (row.full_findings ?? []).filter((f) => f.kind === 'config_drift').map((f) => String(f.message ?? '')),
       }
     : null;
   const anchor =
@@ -224,19 +232,14 @@ export async function auditChainStatus(db: DatabaseOrTransaction): Promise<Audit
       ? { seq: row.anchor_seq, at: new Date(row.anchor_at), lastId: Number(row.anchor_last_id) }
       : null;
   if (row && !row.still_there) {
-    return {
-      ok: false,
-      rows: verifiedRows,
-      checkedNow: 0,
-      problem: `audit row ${verifiedId}, verified earlier, is gone or no longer has the hash it had: the trail was changed in the database`,
-      full,
-      anchor,
-    };
+    const problem = `audit row ${verifiedId}, verified earlier, is gone or no longer has the hash it had: the trail was changed in the database`;
+    return { ok: false, rows: verifiedRows, checkedNow: 0, problem, trailProblem: problem, full, anchor };
   }
   const chain = await verifyAuditChain(db, { after: { id: verifiedId, hash: verifiedHash } });
   const checkedNow = chain.rows;
   if (!chain.ok) {
-    return { ok: false, rows: verifiedRows + checkedNow, checkedNow, problem: chain.brokenAt.reason, full, anchor };
+    const problem = chain.brokenAt.reason;
+    return { ok: false, rows: verifiedRows + checkedNow, checkedNow, problem, trailProblem: problem, full, anchor };
   }
   // Only forward: a concurrent view that got further keeps its position.
   if (row && checkedNow > 0) {
@@ -246,7 +249,12 @@ export async function auditChainStatus(db: DatabaseOrTransaction): Promise<Audit
        where id = 1 and verified_id = ${verifiedId}`);
   }
   const fullProblem = full && !full.ok ? full.findings.join('; ') || 'the last full verification failed' : null;
-  return { ok: !fullProblem, rows: verifiedRows + checkedNow, checkedNow, problem: fullProblem, full, anchor };
+  // A failed verification that found no configuration drift failed on the trail, named or not.
+  const trailProblem =
+    full && !full.ok && (trailFindings.length > 0 || full.configDrift.length === 0)
+      ? trailFindings.join('; ') || 'the last full verification failed'
+      : null;
+  return { ok: !fullProblem, rows: verifiedRows + checkedNow, checkedNow, problem: fullProblem, trailProblem, full, anchor };
 }
 
 /**

@@ -1,0 +1,391 @@
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { and, eq } from 'drizzle-orm';
+import type { PgBoss } from 'pg-boss';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { z } from 'zod';
+import { alertChannels, auditLog } from '../../../db/schema';
+import { seedDemo } from '../../../db/seed';
+import { freshDatabase, type TestDatabase } from '../../../test/db';
+import { startTestBoss } from '../../../test/fixtures/platform';
+import { integrations as shippedIntegrations } from '../../integrations';
+import { createChannel, updateChannel } from '../alerts/channels';
+import { defineIntegration, type IntegrationDefinition } from '../contract';
+import { AUDIT_TRAIL, PLATFORM_EVENTS_QUEUE } from '../execution/events';
+import { ensurePlatformQueues } from '../execution/queue';
+import { buildRegistry, syncRegistry } from '../registry';
+import { pauseIntegration, resumeIntegration } from '../triggers/triggers';
+import { exactTime } from '../when';
+import { auditChainStatus } from './audit';
+import { verifyAuditAnchors, writeAuditAnchor } from './audit-anchors';
+import { runAuditVerification } from './audit-guard';
+import { COLUMN_FIELDS, getIntegrationConfig, updateIntegrationConfig } from './config';
+import { AUDITED_COLUMN_FIELDS, recordConfigBaselines, type ConfigBaseline } from './config-baseline';
+import { configDrift, type ConfigDriftFinding } from './config-drift';
+import { revertToVersion } from './config-history';
+import { keyringFrom } from './crypto';
+
+const keyring = keyringFrom({ key: randomBytes(32).toString('base64'), keyId: 'k1' });
+const key = randomBytes(32);
+
+/** Registered with defaults, never edited: its row holds what the code gave it, unaudited. */
+const fresh = defineIntegration({
+  name: 'fresh-import',
+  description: 'Registered, never edited',
+  settings: z.object({ pageSize: z.number(), region: z.string() }).strict(),
+  secrets: ['token'],
+  defaults: {
+    schedule: '15 3 * * 1-5',
+    timezone: 'Europe/Berlin',
+    retry: { delays: ['10s', '1m'] },
+    breaker: { failures: 7, cooldown: '5m' },
+    attemptTimeout: '20m',
+    settings: { pageSize: 250, region: 'eu' },
+  },
+  async execute() {
+    return {};
+  },
+}) as IntegrationDefinition;
+
+const registry = buildRegistry([...shippedIntegrations, fresh]);
+
+let t: TestDatabase;
+let boss: PgBoss;
+let dir: string;
+
+beforeAll(async () => {
+  t = await freshDatabase();
+  boss = await startTestBoss(t.url);
+  await ensurePlatformQueues(boss);
+  dir = mkdtempSync(path.join(os.tmpdir(), 'junction-config-drift-'));
+  const seeded = await seedDemo(t.db, {
+    syncIntegrations: (db) => syncRegistry(db, { registry }).then(() => {}),
+    sandboxUrl: 'http://localhost:4000',
+    appUrl: 'http://localhost:3000',
+    keyring,
+    credentials: {
+      'accounting-export': { clientId: 'accounting-export', clientSecret: 'dev-accounting-secret' },
+      'crm-sync': { apiKey: 'dev-crm-key' },
+    },
+  });
+  expect(seeded).toBe(true);
+});
+
+afterAll(async () => {
+  await boss?.stop({ graceful: false });
+  await t?.drop();
+  if (dir) rmSync(dir, { recursive: true, force: true });
+});
+
+async function verification() {
+  const result = await runAuditVerification(t.db, { dir, key, events: boss });
+  if ('skipped' in result) throw new Error('another verification was running');
+  return result;
+}
+
+async function drainEvents(): Promise<Record<string, unknown>[]> {
+  const events: Record<string, unknown>[] = [];
+  for (;;) {
+    const [job] = await boss.fetch(PLATFORM_EVENTS_QUEUE);
+    if (!job) return events;
+    await boss.complete(PLATFORM_EVENTS_QUEUE, job.id);
+    events.push(job.data as Record<string, unknown>);
+  }
+}
+
+async function edit(integration: string, patch: Record<string, unknown>) {
+  const current = await getIntegrationConfig(t.db, { integration });
+  const result = await updateIntegrationConfig(t.db, {
+    integration,
+    expectedVersion: current!.version,
+    patch,
+    actor: 'grace.admin@junction.local',
+    definition: registry.get(integration)!,
+    keyring,
+  });
+  if (!result.ok) throw new Error(result.message);
+  return result;
+}
+
+/** The last audit row of a field, for the time and person a finding names. */
+async function lastAudit(integration: string | null, fieldName: string) {
+  const rows = await t.db.select().from(auditLog).where(eq(auditLog.fieldName, fieldName));
+  const row = rows.filter((r) => r.integration === integration).sort((a, b) => b.id - a.id)[0];
+  return `saved by ${row.changedBy} on ${exactTime(row.changedAt)}`;
+}
+
+const drifted = (findings: { kind: string }[]) =>
+  findings.filter((f): f is ConfigDriftFinding => f.kind === 'config_drift').map((f) => `${f.target} ${f.name} ${f.field}`);
+
+describe('configuration changed outside the config service', () => {
+  it('finds nothing on a freshly seeded database: registered defaults, seeded history and secrets, a never-edited integration', async () => {
+    expect(await configDrift(t.db)).toEqual([]);
+    expect((await writeAuditAnchor(t.db, { dir, key })).written).toHaveLength(1);
+    expect(await verification()).toMatchObject({ ok: true, findings: [] });
+    expect(await drainEvents()).toEqual([]);
+  });
+
+  it('passes after changes made through the config service, pause and resume, and the alert channel commands', async () => {
+    const before = await getIntegrationConfig(t.db, { integration: 'accounting-export' });
+    await edit('accounting-export', {
+      schedule: '30 1 * * *',
+      timezone: 'europe/berlin',
+      retryDelays: ['1m', '10m'],
+      retryBudget: 0.25,
+      attemptTimeout: '45m',
+      settings: { ...before!.settings, batchSize: 40 },
+      secrets: { clientSecret: 'a-new-client-secret' },
+    });
+    await edit('fresh-import', { breakerFailures: 2, settings: { pageSize: 100, region: 'eu' }, secrets: { token: 'tok-1' } });
+    // A revert is the service too: the original configuration back, audited field by field.
+    const edited = await getIntegrationConfig(t.db, { integration: 'fresh-import' });
+    const reverted = await revertToVersion(t.db, {
+      integration: 'fresh-import',
+      at: new Date(Date.now() - 60 * 60_000),
+      expectedVersion: edited!.version,
+      actor: 'grace.admin@junction.local',
+      definition: registry.get('fresh-import')!,
+      keyring,
+    });
+    expect(reverted).toMatchObject({ ok: true, changed: expect.arrayContaining(['breakerFailures', 'settings.pageSize']) });
+
+    await pauseIntegration(t.db, boss, { integration: 'payment-events', by: 'oscar.operator@junction.local' });
+    await pauseIntegration(t.db, boss, { integration: 'crm-sync', by: 'oscar.operator@junction.local' });
+    await resumeIntegration(t.db, boss, { integration: 'crm-sync', by: 'oscar.operator@junction.local' });
+
+    const created = await createChannel(t.db, {
+      input: { type: 'webhook', name: 'Finance hook', url: 'https://hooks.example.com/finance', hmacSecret: 'finance-hmac-key-0123456789' },
+      actor: 'ada.admin@junction.local',
+      keyring,
+    });
+    if (!created.ok) throw new Error(created.message);
+    // Renamed and turned into an e-mail channel (the HMAC key removed) in one edit.
+    const renamed = await updateChannel(t.db, {
+      id: created.id,
+      expectedVersion: 1,
+      input: {
+        type: 'email',
+        name: 'Finance mail',
+        to: ['fin@example.com'],
+        from: 'junction@example.com',
+        smtpUrl: 'smtp://mail.example.com:25',
+      },
+      actor: 'ada.admin@junction.local',
+      keyring,
+    });
+    expect(renamed).toMatchObject({ ok: true });
+    const [seededChannel] = await t.db.select().from(alertChannels).where(eq(alertChannels.name, 'Ops webhook (sandbox)'));
+    expect(
+      await updateChannel(t.db, {
+        id: seededChannel.id,
+        expectedVersion: seededChannel.version,
+        input: { type: 'webhook', name: 'Ops webhook (sandbox)', url: 'http://localhost:4000/catcher/webhook/ops', enabled: false },
+        actor: 'ada.admin@junction.local',
+        keyring,
+      }),
+    ).toMatchObject({ ok: true });
+
+    expect(await configDrift(t.db)).toEqual([]);
+    expect(await verification()).toMatchObject({ ok: true, findings: [] });
+    expect(await drainEvents()).toEqual([]);
+  });
+
+  it('fails on a direct UPDATE of an audited column, naming the integration, the field and both values', async () => {
+    await t.db.$client`update integrations set retry_delays = '["1s"]'::jsonb where name = 'accounting-export'`;
+    const failed = await verification();
+    expect(failed.ok).toBe(false);
+    expect(failed.findings).toEqual([
+      {
+        kind: 'config_drift',
+        target: 'integration',
+        name: 'accounting-export',
+        field: 'retryDelays',
+        message: `accounting-export: retryDelays is ["1s"] but the audit trail's last value is ["1m","10m"] (${await lastAudit('accounting-export', 'retryDelays')}): changed outside the config service, no audit row`,
+      },
+    ]);
+    const [event] = await drainEvents();
+    // Said as configuration changed around the trail, not as tampering with it (alerts/messages.ts).
+    expect(event).toMatchObject({ type: 'audit.chain_broken', integration: AUDIT_TRAIL, configDriftOnly: true });
+    expect(String(event.problem)).toContain('accounting-export: retryDelays is ["1s"]');
+
+    // The Audit page tells the trail's problems and the configuration's apart.
+    const status = await auditChainStatus(t.db);
+    expect(status).toMatchObject({ ok: false, trailProblem: null, full: { ok: false } });
+    expect(status.full?.configDrift).toEqual([failed.findings[0].message]);
+  });
+
+  it('names every kind of audited field changed directly: settings, mapping, numbers, pause, secrets', async () => {
+    const raw = t.db.$client;
+    await raw`update integrations set settings = settings || '{"batchSize": 500}'::jsonb, retry_budget = 0.5, schedule = null where name = 'accounting-export'`;
+    await raw`update integrations set paused = false, paused_at = null where name = 'payment-events'`;
+    await raw`update integrations set paused = true, paused_at = now(), mapping = '{"fields": []}'::jsonb where name = 'crm-sync'`;
+    await raw`delete from integration_secrets where integration = 'crm-sync' and name = 'apiKey'`;
+    await raw`insert into integration_secrets (integration, name, sealed, key_id, updated_by)
+              select 'accounting-export', 'smuggled', sealed, key_id, 'mallory' from integration_secrets where integration = 'accounting-export' limit 1`;
+    const { findings } = await verifyAuditAnchors(t.db, { dir, key });
+    expect(drifted(findings).sort()).toEqual(
+      [
+        'integration accounting-export retryDelays',
+        'integration accounting-export settings.batchSize',
+        'integration accounting-export retryBudget',
+        'integration accounting-export schedule',
+        'integration accounting-export secret.smuggled',
+        'integration crm-sync mapping',
+        'integration crm-sync paused',
+        'integration crm-sync secret.apiKey',
+        'integration payment-events paused',
+      ].sort(),
+    );
+    const messages = findings.map((f) => f.message);
+    expect(messages).toContain(
+      `accounting-export: settings.batchSize is 500 but the audit trail's last value is 40 (${await lastAudit('accounting-export', 'settings.batchSize')}): changed outside the config service, no audit row`,
+    );
+    expect(messages).toContain(
+      `crm-sync: paused is true but the audit trail's last pause or resume is 'resume' by oscar.operator@junction.local on ${exactTime((await t.db.select().from(auditLog).where(eq(auditLog.fieldName, 'resume'))).sort((a, b) => b.id - a.id)[0].changedAt)}: changed outside the config service, no audit row`,
+    );
+    expect(messages).toContain(
+      `crm-sync: secret.apiKey is not stored but the audit trail says it was set (${await lastAudit('crm-sync', 'secret.apiKey')}): removed outside the config service, no audit row`,
+    );
+    expect(messages).toContain(
+      'accounting-export: secret.smuggled is stored but the audit trail never recorded it being set: changed outside the config service, no audit row',
+    );
+    // crm-sync's mapping was never saved: compared with what it was registered with (config-baseline.ts).
+    expect(messages).toContainEqual(
+      expect.stringMatching(
+        /^crm-sync: mapping is \{"fields":\[\]\} but it was registered with null on .* and never saved since: changed outside/,
+      ),
+    );
+  });
+
+  it('reports an alert channel changed directly, and one renamed or deleted directly', async () => {
+    await t.db
+      .$client`update alert_channels set enabled = false, config = config || '{"to": ["mallory@example.com"]}'::jsonb where name = 'Finance mail'`;
+    await t.db.$client`update alert_channels set enabled = true where name = 'Ops webhook (sandbox)'`;
+    const { findings } = await verifyAuditAnchors(t.db, { dir, key });
+    const channels = findings.filter((f): f is ConfigDriftFinding => f.kind === 'config_drift' && f.target === 'alert_channel');
+    expect(channels.map((f) => `${f.name} ${f.field}`).sort()).toEqual([
+      'Finance mail enabled',
+      'Finance mail to',
+      'Ops webhook (sandbox) enabled',
+    ]);
+    expect(channels.find((f) => f.field === 'to')?.message).toBe(
+      `alert channel 'Finance mail': to is ["mallory@example.com"] but the audit trail's last value is ["fin@example.com"] (${await lastAudit(null, 'channel.Finance mail.to')}): changed outside the config service, no audit row`,
+    );
+
+    await t.db.$client`update alert_channels set name = 'Renamed quietly' where name = 'Finance mail'`;
+    const after = drifted((await verifyAuditAnchors(t.db, { dir, key })).findings).filter((f) => f.startsWith('alert_channel'));
+    expect(after).toEqual(['alert_channel Ops webhook (sandbox) enabled', 'alert_channel Finance mail name']);
+  });
+
+  it('passes again once the configuration in force is saved through the console', async () => {
+    // The smuggled secret has no place in the console: it goes the way it came.
+    await t.db.$client`delete from integration_secrets where name = 'smuggled'`;
+    // The channels saved with the values the trail has (each save records the difference it undoes).
+    for (const [name, input] of [
+      [
+        'Renamed quietly',
+        {
+          type: 'email',
+          name: 'Finance mail',
+          to: ['fin@example.com'],
+          from: 'junction@example.com',
+          smtpUrl: 'smtp://mail.example.com:25',
+        },
+      ],
+      [
+        'Ops webhook (sandbox)',
+        { type: 'webhook', name: 'Ops webhook (sandbox)', url: 'http://localhost:4000/catcher/webhook/ops', enabled: false },
+      ],
+    ] as const) {
+      const [row] = await t.db.select().from(alertChannels).where(eq(alertChannels.name, name));
+      const saved = await updateChannel(t.db, {
+        id: row.id,
+        expectedVersion: row.version,
+        input,
+        actor: 'ada.admin@junction.local',
+        keyring,
+      });
+      expect(saved).toMatchObject({ ok: true });
+    }
+    // Integrations through the service: a revert to the latest change, a secret set again, resume and pause.
+    const last = (await t.db.select().from(auditLog).where(eq(auditLog.integration, 'accounting-export'))).sort((a, b) => b.id - a.id)[0];
+    const current = await getIntegrationConfig(t.db, { integration: 'accounting-export' });
+    const reverted = await revertToVersion(t.db, {
+      integration: 'accounting-export',
+      at: last.changedAt,
+      expectedVersion: current!.version,
+      actor: 'ada.admin@junction.local',
+      definition: registry.get('accounting-export')!,
+      keyring,
+    });
+    expect(reverted).toMatchObject({ ok: true });
+    await edit('crm-sync', { secrets: { apiKey: 'dev-crm-key' } });
+    // crm-sync has no field mapping to save in the console: put back by hand, as it was registered.
+    await t.db.$client`update integrations set mapping = null where name = 'crm-sync'`;
+    await resumeIntegration(t.db, boss, { integration: 'crm-sync', by: 'oscar.operator@junction.local' });
+    await pauseIntegration(t.db, boss, { integration: 'payment-events', by: 'oscar.operator@junction.local' });
+
+    expect(await verification()).toMatchObject({ ok: true, findings: [] });
+    const events = await drainEvents();
+    expect(events.map((e) => e.type)).toEqual(['audit.chain_verified']);
+    expect(await auditChainStatus(t.db)).toMatchObject({
+      ok: true,
+      problem: null,
+      trailProblem: null,
+      full: { ok: true, configDrift: [] },
+    });
+  });
+
+  it('reports a field never saved through the console, changed directly, against what it was registered with', async () => {
+    // fresh-import's breaker cooldown and crm-sync's schedule were never edited: no config row.
+    await t.db.$client`update integrations set breaker_cooldown = '1s' where name = 'fresh-import'`;
+    await t.db.$client`update integrations set schedule = '* * * * *' where name = 'crm-sync'`;
+    const [registered] = await t.db
+      .select()
+      .from(auditLog)
+      .where(and(eq(auditLog.integration, 'fresh-import'), eq(auditLog.fieldName, 'register')));
+    expect(registered).toMatchObject({ kind: 'action', changedBy: 'system', newValue: { source: 'registered' } });
+    const failed = await verification();
+    expect(drifted(failed.findings)).toEqual(['integration crm-sync schedule', 'integration fresh-import breakerCooldown']);
+    expect(failed.findings.find((f) => 'field' in f && f.field === 'breakerCooldown')?.message).toBe(
+      `fresh-import: breakerCooldown is "1s" but it was registered with "5m" on ${exactTime(registered.changedAt)} and never saved since: changed outside the config service, no audit row`,
+    );
+    expect((await drainEvents()).map((e) => [e.type, e.configDriftOnly])).toEqual([['audit.chain_broken', true]]);
+
+    // Put back by hand: nothing to report (the values are the registered ones again).
+    await t.db.$client`update integrations set breaker_cooldown = '5m' where name = 'fresh-import'`;
+    const [crm] = await t.db
+      .select()
+      .from(auditLog)
+      .where(and(eq(auditLog.integration, 'crm-sync'), eq(auditLog.fieldName, 'register')));
+    const schedule = (crm.newValue as ConfigBaseline).baseline.schedule as string;
+    await t.db.$client`update integrations set schedule = ${schedule} where name = 'crm-sync'`;
+    expect(await verification()).toMatchObject({ ok: true, findings: [] });
+    await drainEvents();
+  });
+
+  it('records the configuration in force as the baseline of an integration registered before baselines existed', async () => {
+    // As a database from before: an integration row without its 'register' row.
+    await t.db.$client`
+      insert into integrations (name, description, timezone, retry_delays, breaker_key, breaker_failures, breaker_cooldown, settings, updated_by)
+      values ('legacy-import', 'Registered long ago', 'UTC', '["2m"]', 'legacy-import', 4, '2m', '{"pageSize": 10}', 'system')`;
+    expect(await recordConfigBaselines(t.db, { registered: [] })).toEqual(['legacy-import']);
+    expect(await recordConfigBaselines(t.db, { registered: [] })).toEqual([]);
+    await t.db.$client`update integrations set settings = '{"pageSize": 10000}' where name = 'legacy-import'`;
+    const failed = await verification();
+    expect(failed.findings.map((f) => f.message)).toEqual([
+      expect.stringMatching(
+        /^legacy-import: settings\.pageSize is 10000 but the baseline recorded on .* says 10 and it was never saved since: changed outside/,
+      ),
+    ]);
+    await t.db.$client`delete from integrations where name = 'legacy-import'`;
+    expect(await verification()).toMatchObject({ ok: true });
+    await drainEvents();
+  });
+
+  it('keeps the baseline list of audited columns the config service audits', () => {
+    expect([...AUDITED_COLUMN_FIELDS]).toEqual([...COLUMN_FIELDS]);
+  });
+});

@@ -1,0 +1,328 @@
+import { sql } from 'drizzle-orm';
+import type { DatabaseOrTransaction } from '../../../db/client';
+import { integrations } from '../../../db/schema';
+import { flatFields, secretField, type StoredConfig } from '../alerts/channel-changes';
+import type { ChannelType } from '../alerts/channel-input';
+import { exactTime } from '../when';
+import { clip } from '../words';
+import { canonicalJson, COLUMN_FIELDS, type ColumnField } from './config';
+import { REGISTER_ACTION, type ConfigBaseline } from './config-baseline';
+
+/**
+ * Configuration changed behind the config service's back. The runtime role may UPDATE
+ * `integrations` and `alert_channels` (it must, to save edits), so `update integrations set …`
+ * changes the configuration in force without an audit row, and the History page then shows a
+ * configuration that is not the one running. The chain and the anchors cannot see this: the trail
+ * is intact, it is the table beside it that moved. This check compares what is stored with what
+ * the trail says was saved last, and names every difference.
+ *
+ * What is compared (only what the trail can vouch for):
+ * - An integration's configuration columns (config.ts COLUMN_FIELDS, settings per key as
+ *   `settings.<key>`): the current value against the new_value of the field's last audit row, in
+ *   audit id order as configAsOf reads it. A field with no audit row still has the value the
+ *   registry inserted (syncRegistry writes defaults on insert only and never rewrites them on a
+ *   later deploy): it is compared with the integration's 'register' row, which holds them
+ *   (config-baseline.ts; for one registered before those rows existed, what was stored at the
+ *   start-up that recorded it). With no such row there is nothing to compare it with.
+ * - Secrets (`secret.<name>`): set or not, never values (the trail holds none). A secret the trail
+ *   says was set must be stored; a stored secret must have been set through the trail (only the
+ *   config service and the demo seed write secrets, both audited).
+ * - Paused: against the last 'pause' / 'resume' action; with none, not paused (the column's
+ *   default, which only pauseIntegration changes, audited).
+ * - Alert channels (`channel.<name>.<field>`, alerts/channel-changes.ts auditEntries): the fields of
+ *   flatFields and whether the channel's secret is set, rebuilt by replaying the channel's audit
+ *   rows (a rename moves the earlier rows to the new name). A channel created by the service has
+ *   every field audited (a null one by its absence); a channel that never went through it (the demo
+ *   seed inserts one) is compared on the fields edited since. An audited channel name no channel
+ *   has any more was renamed or deleted outside the service. A Slack channel's `url` is its secret,
+ *   and before it was sealed the trail held it as a value: only set or not is compared.
+ *
+ * Each list is read in one statement, so a change committed by the service while the check runs
+ * (row and audit rows in one transaction) is seen whole or not at all.
+ */
+
+export interface ConfigDriftFinding {
+  kind: 'config_drift';
+  /** What changed: an integration or a global alert channel. */
+  target: 'integration' | 'alert_channel';
+  /** The integration's or the channel's name. */
+  name: string;
+  /** The field as the audit trail names it ('retryDelays', 'settings.batchSize', 'secret.apiKey', 'paused'; a channel's 'enabled'). */
+  field: string;
+  message: string;
+}
+
+/** The last audit row of a field, as the query below returns it. */
+interface Audited {
+  field: string;
+  kind: 'config' | 'action';
+  id: number;
+  /** new_value; null with `absent` when it was SQL NULL (a settings key removed). */
+  value: unknown;
+  absent: boolean;
+  by: string;
+  at: string;
+}
+
+interface IntegrationRow extends Record<string, unknown> {
+  name: string;
+  /** The row as stored (to_jsonb: column names, jsonb values as JSON, numeric as a number). */
+  row: Record<string, unknown>;
+  audited: Audited[];
+  secrets: string[];
+}
+
+const SETTINGS_PREFIX = 'settings.';
+const SECRET_PREFIX = 'secret.';
+/** The column fields audited under their own name (settings are audited per key). */
+const WHOLE_FIELDS = COLUMN_FIELDS.filter((f): f is Exclude<ColumnField, 'settings'> => f !== 'settings');
+const VALUE_SHOWN = 200;
+
+function shown(value: unknown): string {
+  return clip(value === undefined ? 'not set' : canonicalJson(value), VALUE_SHOWN);
+}
+
+function savedBy(a: { by: string; at: string }): string {
+  return `saved by ${a.by} on ${exactTime(new Date(a.at))}`;
+}
+
+const OUTSIDE = 'changed outside the config service, no audit row';
+
+/** retry_budget is numeric: compared as the number it is, however it was written. */
+function comparable(field: string, value: unknown): unknown {
+  return field === 'retryBudget' && typeof value === 'string' ? Number(value) : value;
+}
+
+/** Every integration whose stored configuration differs from the audit trail's last values. */
+export async function integrationConfigDrift(db: DatabaseOrTransaction): Promise<ConfigDriftFinding[]> {
+  // The last row of each (integration, field): max(id) per group over one pass of the table (a
+  // hash aggregate, no sort; the full verification reads every row anyway), joined back by key.
+  const rows = await db.execute<IntegrationRow>(sql`
+    with last_rows as (
+      select max(id) as id from audit_log
+       where integration is not null
+         and (kind = 'config' or (kind = 'action' and field_name in ('pause', 'resume', ${REGISTER_ACTION})))
+       group by integration, kind, field_name
+    ), audited as (
+      select a.integration,
+             jsonb_agg(jsonb_build_object('field', a.field_name, 'kind', a.kind, 'id', a.id, 'value', a.new_value,
+                                          'absent', a.new_value is null, 'by', a.changed_by, 'at', a.changed_at) order by a.id) as rows
+        from audit_log a join last_rows l on l.id = a.id
+       group by a.integration
+    ), secrets as (
+      select integration, jsonb_agg(name order by name) as names from integration_secrets group by integration
+    )
+    select i.name, to_jsonb(i) as row, coalesce(a.rows, '[]'::jsonb) as audited, coalesce(s.names, '[]'::jsonb) as secrets
+      from integrations i
+      left join audited a on a.integration = i.name
+      left join secrets s on s.integration = i.name
+     order by i.name`);
+
+  const findings: ConfigDriftFinding[] = [];
+  for (const r of rows) {
+    const found = (field: string, message: string) =>
+      findings.push({ kind: 'config_drift', target: 'integration', name: r.name, field, message: `${r.name}: ${message}` });
+    const settings = (r.row[integrations.settings.name] ?? {}) as Record<string, unknown>;
+    let lastPause: Audited | null = null;
+    let registered: Audited | null = null;
+    const auditedFields = new Set<string>();
+    for (const a of r.audited) {
+      if (a.kind === 'action') {
+        if (a.field === REGISTER_ACTION) registered = a;
+        else if (!lastPause || a.id > lastPause.id) lastPause = a;
+        continue;
+      }
+      auditedFields.add(a.field);
+      const expected = a.absent ? null : a.value;
+      if ((WHOLE_FIELDS as readonly string[]).includes(a.field)) {
+        const column = integrations[a.field as (typeof WHOLE_FIELDS)[number]].name;
+        const current = r.row[column] ?? null;
+        if (canonicalJson(comparable(a.field, current)) !== canonicalJson(comparable(a.field, expected)))
+          found(
+            a.field,
+            `${a.field} is ${shown(current)} but the audit trail's last value is ${shown(expected)} (${savedBy(a)}): ${OUTSIDE}`,
+          );
+      } else if (a.field.startsWith(SETTINGS_PREFIX)) {
+        const key = a.field.slice(SETTINGS_PREFIX.length);
+        const current = Object.hasOwn(settings, key) ? settings[key] : undefined;
+        const wanted = a.absent ? undefined : a.value;
+        if (current === undefined ? wanted !== undefined : wanted === undefined || canonicalJson(current) !== canonicalJson(wanted))
+          found(
+            a.field,
+            `${a.field} is ${shown(current)} but the audit trail's last value is ${shown(wanted)} (${savedBy(a)}): ${OUTSIDE}`,
+          );
+      } else if (a.field.startsWith(SECRET_PREFIX)) {
+        const name = a.field.slice(SECRET_PREFIX.length);
+        if (secretMarker(a.value) === 'set' && !r.secrets.includes(name))
+          found(
+            a.field,
+            `${a.field} is not stored but the audit trail says it was set (${savedBy(a)}): removed outside the config service, no audit row`,
+          );
+      }
+    }
+    // A field never saved through the service still holds what it was registered with.
+    const baseline = registered ? ((registered.value as ConfigBaseline | null)?.baseline ?? null) : null;
+    if (registered && baseline) {
+      const recorded = (registered.value as ConfigBaseline).source === 'recorded';
+      const on = exactTime(new Date(registered.at));
+      const was = (value: unknown) =>
+        recorded
+          ? `the baseline recorded on ${on} says ${shown(value)} and it was never saved since`
+          : `it was registered with ${shown(value)} on ${on} and never saved since`;
+      for (const field of WHOLE_FIELDS) {
+        if (auditedFields.has(field) || !Object.hasOwn(baseline, field)) continue;
+        const current = r.row[integrations[field].name] ?? null;
+        const expected = baseline[field] ?? null;
+        if (canonicalJson(comparable(field, current)) !== canonicalJson(comparable(field, expected)))
+          found(field, `${field} is ${shown(current)} but ${was(expected)}: ${OUTSIDE}`);
+      }
+      const before = (baseline.settings ?? {}) as Record<string, unknown>;
+      for (const key of new Set([...Object.keys(before), ...Object.keys(settings)])) {
+        const field = `${SETTINGS_PREFIX}${key}`;
+        if (auditedFields.has(field)) continue;
+        const current = Object.hasOwn(settings, key) ? settings[key] : undefined;
+        const expected = Object.hasOwn(before, key) ? before[key] : undefined;
+        if (canonicalJson(current ?? null) !== canonicalJson(expected ?? null) || (current === undefined) !== (expected === undefined))
+          found(field, `${field} is ${shown(current)} but ${was(expected)}: ${OUTSIDE}`);
+      }
+    }
+    for (const name of r.secrets) {
+      const field = `${SECRET_PREFIX}${name}`;
+      const last = r.audited.find((a) => a.kind === 'config' && a.field === field);
+      if (!last) found(field, `${field} is stored but the audit trail never recorded it being set: ${OUTSIDE}`);
+      else if (secretMarker(last.value) !== 'set')
+        found(field, `${field} is stored but the audit trail's last record of it says otherwise (${savedBy(last)}): ${OUTSIDE}`);
+    }
+    const paused = r.row[integrations.paused.name] === true;
+    const auditedPaused = lastPause?.field === 'pause';
+    if (paused !== auditedPaused)
+      found(
+        'paused',
+        lastPause
+          ? `paused is ${paused} but the audit trail's last pause or resume is '${lastPause.field}' by ${lastPause.by} on ${exactTime(new Date(lastPause.at))}: ${OUTSIDE}`
+          : `paused is ${paused} but the audit trail records no pause: ${OUTSIDE}`,
+      );
+  }
+  return findings;
+}
+
+/** What a secret's audit value says: `{ set: true }` / `{ replaced: true }` set, `{ removed: true }` removed; anything else is no marker. */
+function secretMarker(value: unknown): 'set' | 'removed' | null {
+  if (!value || typeof value !== 'object' || Array.isArray(value)) return null;
+  const v = value as Record<string, unknown>;
+  if (v.set === true || v.replaced === true) return 'set';
+  if (v.removed === true) return 'removed';
+  return null;
+}
+
+interface ChannelTrail {
+  /** Created through the service: a flat field it never audited was null then. */
+  created: boolean;
+  fields: Map<string, Audited>;
+  secret: (Audited & { set: boolean }) | null;
+}
+
+interface ChannelRow extends Record<string, unknown> {
+  source: 'channel' | 'audit';
+  data: Record<string, unknown>;
+}
+
+const CHANNEL_PREFIX = 'channel.';
+/** The fields a channel's sealed secret is audited under (channel-changes.ts secretField). */
+const CHANNEL_SECRET_FIELDS = new Set<string>((['webhook', 'email', 'slack'] as const).map(secretField));
+/** The flat fields, as the service audits them (the channel's type and config do not change the keys). */
+const CHANNEL_FLAT_FIELDS = Object.keys(flatFields('', 'webhook', true, {}));
+
+/** 'channel.Ops webhook.enabled' → name and field (a channel name has no dot, a field never). */
+function channelField(fieldName: string): { name: string; field: string } | null {
+  if (!fieldName.startsWith(CHANNEL_PREFIX)) return null;
+  const rest = fieldName.slice(CHANNEL_PREFIX.length);
+  const dot = rest.lastIndexOf('.');
+  return dot > 0 ? { name: rest.slice(0, dot), field: rest.slice(dot + 1) } : null;
+}
+
+/** Every alert channel whose stored fields differ from what its audit rows say was saved. */
+export async function channelConfigDrift(db: DatabaseOrTransaction): Promise<ConfigDriftFinding[]> {
+  const rows = await db.execute<ChannelRow>(sql`
+    select 'channel' as source, jsonb_build_object('name', c.name, 'type', c.type, 'enabled', c.enabled, 'config', c.config,
+                                                   'sealed', c.sealed_secret is not null) as data, 0::bigint as id
+      from alert_channels c
+    union all
+    select 'audit', jsonb_build_object('field', a.field_name, 'kind', a.kind, 'id', a.id, 'old', a.old_value, 'value', a.new_value,
+                                       'absent', a.new_value is null, 'by', a.changed_by, 'at', a.changed_at), a.id
+      from audit_log a
+     where a.integration is null and a.kind = 'config' and a.field_name like 'channel.%'
+     order by 3`);
+
+  // Replays the trail in id order: a creation starts a channel, a rename moves it to its new name.
+  const trails = new Map<string, ChannelTrail>();
+  for (const r of rows) {
+    if (r.source !== 'audit') continue;
+    const a = r.data as unknown as Audited & { old: unknown };
+    const at = channelField(a.field);
+    if (!at) continue;
+    if (at.field === 'name') {
+      const from = typeof a.old === 'string' ? a.old : null;
+      const moved = from !== null && from !== at.name ? trails.get(from) : undefined;
+      if (from !== null) trails.delete(from);
+      trails.set(at.name, moved ?? { created: from === null, fields: new Map(), secret: null });
+    }
+    const trail = trails.get(at.name) ?? { created: false, fields: new Map(), secret: null };
+    trails.set(at.name, trail);
+    const marker = secretMarker(a.value);
+    if (CHANNEL_SECRET_FIELDS.has(at.field) && marker !== null) trail.secret = { ...a, set: marker === 'set' };
+    else trail.fields.set(at.field, a);
+  }
+
+  const findings: ConfigDriftFinding[] = [];
+  const found = (name: string, field: string, message: string) =>
+    findings.push({ kind: 'config_drift', target: 'alert_channel', name, field, message: `alert channel '${name}': ${message}` });
+  const present = new Set<string>();
+  for (const r of rows) {
+    if (r.source !== 'channel') continue;
+    const c = r.data as { name: string; type: ChannelType; enabled: boolean; config: StoredConfig; sealed: boolean };
+    present.add(c.name);
+    const trail = trails.get(c.name);
+    if (!trail) continue;
+    const current = flatFields(c.name, c.type, c.enabled, c.config);
+    for (const field of CHANNEL_FLAT_FIELDS) {
+      // The name is the key the trail was replayed by; a Slack URL is compared as its secret.
+      if (field === 'name' || (field === 'url' && c.type === 'slack')) continue;
+      const last = trail.fields.get(field);
+      if (!last && !trail.created) continue;
+      const expected = last && !last.absent ? last.value : null;
+      if (canonicalJson(current[field]) !== canonicalJson(expected))
+        found(
+          c.name,
+          field,
+          `${field} is ${shown(current[field])} but the audit trail's last value is ${shown(expected)} (${last ? savedBy(last) : 'when it was created'}): ${OUTSIDE}`,
+        );
+    }
+    if (!trail.secret && !trail.created) continue;
+    const set = c.sealed || (c.type === 'slack' && typeof c.config.url === 'string');
+    const auditedSet = trail.secret?.set ?? false;
+    if (set !== auditedSet) {
+      const field = secretField(c.type);
+      found(
+        c.name,
+        field,
+        `its secret (${field}) is ${set ? 'set' : 'not set'} but the audit trail says it ${auditedSet ? 'was set' : 'is not'} (${trail.secret ? savedBy(trail.secret) : 'when it was created'}): ${OUTSIDE}`,
+      );
+    }
+  }
+  for (const [name, trail] of trails) {
+    if (present.has(name)) continue;
+    const last = [...trail.fields.values(), ...(trail.secret ? [trail.secret] : [])].sort((x, y) => y.id - x.id)[0];
+    found(
+      name,
+      'name',
+      `the audit trail holds this channel${last ? ` (last ${savedBy(last)})` : ''}, but no channel has that name: renamed or deleted outside the console, no audit row`,
+    );
+  }
+  return findings;
+}
+
+/** Both checks: integrations first, then alert channels. */
+export async function configDrift(db: DatabaseOrTransaction): Promise<ConfigDriftFinding[]> {
+  return [...(await integrationConfigDrift(db)), ...(await channelConfigDrift(db))];
+}
