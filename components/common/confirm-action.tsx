@@ -27,6 +27,7 @@ export function ConfirmAction<T>({
   title,
   description,
   confirmLabel,
+  dismissLabel = 'Cancel',
   action,
   successMessage,
   runLinkLabel,
@@ -40,6 +41,8 @@ export function ConfirmAction<T>({
   title: string;
   description: React.ReactNode;
   confirmLabel?: string;
+  /** The button that closes the dialog doing nothing ("Cancel"; say otherwise where the action is itself a cancel). */
+  dismissLabel?: string;
   action: () => Promise<ActionResult<T>>;
   /** Shown in the toast on success (props cross from server components, so no callbacks). */
   successMessage: string;
@@ -106,7 +109,7 @@ export function ConfirmAction<T>({
         </DialogHeader>
         <DialogFooter>
           <DialogClose asChild>
-            <Button variant="outline">Cancel</Button>
+            <Button variant="outline">{dismissLabel}</Button>
           </DialogClose>
           <Button variant={destructive ? 'destructive' : 'default'} disabled={pending} onClick={run}>
             {pending ? 'Working…' : (confirmLabel ?? title)}

@@ -61,6 +61,7 @@ export default async function RunPage({ params }: { params: Promise<{ id: string
                   title="Cancel this run?"
                   description="A queued run will not start; a running attempt is told to stop, and no further attempts are made."
                   confirmLabel="Cancel run"
+                  dismissLabel="Keep the run"
                   destructive
                   action={cancelRunAction.bind(null, { runId: run.id })}
                   successMessage="Run cancelled"
