@@ -74,7 +74,9 @@ describe('an invoice edited during an outage of the accounting API', () => {
     expect(nextRun.result).toMatchObject({
       processed: 1,
       batches: 1,
-      summary: 'Booked 1 journal entries in 1 batches; 0 rejected',
+      // The edited invoice's new version replaced the booking of the version before.
+      summary: 'Booked 1 journal entries in 1 batches (1 earlier booking of an edited invoice undone); 0 rejected',
+      replaced: 1,
       earlierAttempts: null,
     });
     expect(nextRun).toMatchObject({ progressDone: 1, progressTotal: 1 });

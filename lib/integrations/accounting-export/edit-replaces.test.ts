@@ -63,7 +63,7 @@ describe('an invoice edited after it was booked', () => {
     );
     expect(summary.replays).toBeGreaterThanOrEqual(1);
     expect(run.result).toMatchObject({ processed: 8, reversals: 1, replaced: 7, alreadyBooked: 0 });
-    expect(run.result?.summary).toContain('7 earlier bookings of edited invoices undone by them');
+    expect(run.result?.summary).toContain('(7 earlier bookings of edited invoices undone)');
     expect(summary.replacements).toEqual({ total: 7, bookingsReplaced: 7 });
     expect(summary.reversals).toMatchObject({ total: 1, bookingsReversed: 1 });
     expect(summary.openTwice).toEqual([]);

@@ -350,7 +350,11 @@ export const accountingExport = defineIntegration({
     const notes = [
       earlier.booked ? `${earlier.booked} of them in earlier attempts of this run` : '',
       alreadyBooked ? `${alreadyBooked} of them booked before, not again` : '',
-      replaced ? `${replaced} earlier ${replaced === 1 ? 'booking' : 'bookings'} of edited invoices undone by them` : '',
+      replaced === 1
+        ? '1 earlier booking of an edited invoice undone'
+        : replaced
+          ? `${replaced} earlier bookings of edited invoices undone`
+          : '',
     ].filter(Boolean);
     const reversalNotes = [
       deleted ? `${deleted} of them deleted in the host` : '',
