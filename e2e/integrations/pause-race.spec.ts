@@ -10,6 +10,9 @@ test('pausing what another operator paused meanwhile says who did, changes nothi
 }) => {
   await signIn(page, 'oscar', '/integrations/crm-sync');
   await expect(page.getByRole('button', { name: 'Pause' })).toBeVisible();
+  // Oscar's page is left behind: its live updates (e2e/console/live-updates.spec.ts) would show Ada's
+  // pause within seconds, so they are held back here, as a slow or cut connection would.
+  await page.route('**/api/changes**', (route) => route.abort());
   const other = await browser.newContext();
   try {
     // Ada pauses it from her own browser while Oscar's page still offers Pause.
@@ -29,6 +32,7 @@ test('pausing what another operator paused meanwhile says who did, changes nothi
     expect(await pauses()).toBe(before);
   } finally {
     await other.close();
+    await page.unroute('**/api/changes**');
     await page.goto('/integrations/crm-sync');
     if (await page.getByRole('button', { name: 'Resume' }).isVisible()) {
       await page.getByRole('button', { name: 'Resume' }).click();

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { runStatusEnum, runTriggerEnum } from '../../db/schema';
+import { LIVE_VIEWS } from '../platform/read-models/live-fingerprint';
 import { ZRunFilter } from '../platform/read-models/run-queries';
 
 /**
@@ -40,6 +41,27 @@ export const ZRunStatusesQuery = z.object({
 });
 
 export { ZRunFilter as ZRunsQuery };
+
+export const ZChangesQuery = z
+  .object({
+    view: z
+      .enum(LIVE_VIEWS, { error: `must be one of ${LIVE_VIEWS.join(', ')}` })
+      .meta({ description: 'The console page: overview, integrations (the list), integration (one, named by `integration`) or alerts' }),
+    integration: z
+      .string()
+      .min(1)
+      .max(100)
+      .optional()
+      .meta({ description: "view=integration: the integration's name (required); view=alerts: only that integration's alerts" }),
+  })
+  .superRefine((q, ctx) => {
+    if (q.view === 'integration' && !q.integration) {
+      ctx.addIssue({ code: 'custom', path: ['integration'], message: "is required with view=integration: the integration's name" });
+    }
+    if (q.integration && (q.view === 'overview' || q.view === 'integrations')) {
+      ctx.addIssue({ code: 'custom', path: ['integration'], message: `is not taken with view=${q.view}: it covers every integration` });
+    }
+  });
 
 // --- responses ---------------------------------------------------------------------------------
 
@@ -179,6 +201,11 @@ export const ZBulkOperationsResponse = z.object({
       runIds: z.array(uuid),
     }),
   ),
+});
+
+export const ZChangesResponse = z.object({
+  view: z.enum(LIVE_VIEWS),
+  fingerprint: z.string().meta({ description: 'Opaque; it changes when what the page shows changes. Compare it with the last one' }),
 });
 
 const ZCheck = z.object({ ok: z.boolean(), detail: z.string() });

@@ -5,6 +5,8 @@ import {
   ZBulkRetryBody,
   ZBulkRetryResponse,
   ZCancelRunResponse,
+  ZChangesQuery,
+  ZChangesResponse,
   ZErrorResponse,
   ZHealthResponse,
   ZIntegrationsQuery,
@@ -215,6 +217,17 @@ export const API_OPERATIONS: ApiOperation[] = [
         },
       ],
     },
+  },
+  {
+    method: 'get',
+    path: '/api/changes',
+    summary:
+      'A fingerprint of what a console page shows (Overview, Integrations, an integration, Alerts): the console polls it and re-renders the page when it changes',
+    role: 'viewer',
+    query: ZChangesQuery,
+    refusals: { 404: 'No integration has this name (view=integration): check it in GET /api/integrations' },
+    response: ZChangesResponse,
+    example: { view: 'overview', fingerprint: 'q0c1Yw3bY2q2k1mI9vX0aA' },
   },
   {
     method: 'post',

@@ -1,4 +1,5 @@
 import Link from 'next/link';
+import { LiveRefresh } from '@/components/common/live-refresh';
 import { PageHeader } from '@/components/common/page-header';
 import { FailingReasons } from '@/components/integrations/failing-reasons';
 import { StateBadge } from '@/components/integrations/state-badge';
@@ -7,6 +8,7 @@ import { Card, CardContent, CardDescription, CardHeader, CardTitle } from '@/com
 import { requireUser } from '@/lib/auth/guards';
 import { checkHealth } from '@/lib/platform/read-models/health';
 import { FAILING_STATES } from '@/lib/platform/read-models/inventory';
+import { fingerprint, overviewParts } from '@/lib/platform/read-models/live-fingerprint';
 import { AWAITING_ACTION_WINDOW_MS, awaitingActionFilter, OVERVIEW_DAYS, overviewStats } from '@/lib/platform/read-models/run-queries';
 import { lastDays } from '@/lib/platform/read-models/run-text';
 import { getDb } from '@/lib/server/db';
@@ -49,7 +51,11 @@ export default async function OverviewPage() {
   ] as const;
   return (
     <div className="flex flex-col gap-6">
-      <PageHeader title="Overview" description="What needs attention across every integration." />
+      <PageHeader
+        title="Overview"
+        description="What needs attention across every integration."
+        actions={<LiveRefresh view="overview" rendered={fingerprint(overviewParts(inventory, stats))} />}
+      />
       <div className="grid grid-cols-2 gap-3 md:grid-cols-4 lg:grid-cols-7">
         <Stat label="Healthy" value={count('healthy')} href="/integrations?state=healthy" />
         <Stat

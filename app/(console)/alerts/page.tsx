@@ -6,6 +6,7 @@ import { ConfirmAction } from '@/components/common/confirm-action';
 import { EmptyState } from '@/components/common/empty-state';
 import { IgnoredParams } from '@/components/common/ignored-params';
 import { IntegrationSelect } from '@/components/common/integration-select';
+import { LiveRefresh } from '@/components/common/live-refresh';
 import { PageHeader } from '@/components/common/page-header';
 import { RelativeTime } from '@/components/common/relative-time';
 import { exactTime } from '@/components/common/time-format';
@@ -20,6 +21,7 @@ import { hasRole } from '@/lib/auth/roles';
 import { alertHistory, listChannels, type AlertStatus, type ChannelView } from '@/lib/platform/alerts';
 import { parseSearchParams, ZTimeIdCursor, ZUrlText } from '@/lib/platform/params';
 import { listInventory } from '@/lib/platform/read-models/inventory';
+import { alertsParts, fingerprint } from '@/lib/platform/read-models/live-fingerprint';
 import { getDb } from '@/lib/server/db';
 import { sendTestAlertAction } from './actions';
 
@@ -90,6 +92,9 @@ export default async function AlertsPage({ searchParams }: { searchParams: Promi
   const { integration, delivery, event } = data;
   const before = data.before ? { createdAt: data.before.at, id: data.before.id } : undefined;
   const db = getDb();
+  // What the page's live check compares (the newest alerts with their deliveries, the channels),
+  // read before what is shown: a change in between makes one refresh too many, never one missed.
+  const watched = await alertsParts(db, { integration: integration || undefined });
   const [channels, history, integrations] = await Promise.all([
     listChannels(db),
     alertHistory(db, {
@@ -120,6 +125,7 @@ export default async function AlertsPage({ searchParams }: { searchParams: Promi
       <PageHeader
         title="Alerts"
         description="Where alerts go, and every alert with its delivery attempts. One alert per incident; a recovery message once it has stayed clear for the recovery hold (a system that flaps stays one incident)."
+        actions={<LiveRefresh view="alerts" integration={integration || undefined} rendered={fingerprint(watched)} />}
       />
       <IgnoredParams problems={problems} />
       <Card>

@@ -2,6 +2,7 @@ import Link from 'next/link';
 import { z } from 'zod';
 import { EmptyState } from '@/components/common/empty-state';
 import { IgnoredParams } from '@/components/common/ignored-params';
+import { LiveRefresh } from '@/components/common/live-refresh';
 import { PageHeader } from '@/components/common/page-header';
 import { RelativeTime } from '@/components/common/relative-time';
 import { FailingReasons } from '@/components/integrations/failing-reasons';
@@ -15,6 +16,7 @@ import { Table, TableBody, TableCell, TableHead, TableHeader, TableRow } from '@
 import { requireUser } from '@/lib/auth/guards';
 import { parseSearchParams, ZUrlText } from '@/lib/platform/params';
 import { FAILING_STATES, type IntegrationState, type InventoryRow } from '@/lib/platform/read-models/inventory';
+import { fingerprint, integrationsParts } from '@/lib/platform/read-models/live-fingerprint';
 import { BREAKER_BADGE, breakerPhase } from '@/lib/platform/resilience/breaker-text';
 import { scheduleText } from '@/lib/platform/triggers/trigger-text';
 import { plural } from '@/lib/platform/words';
@@ -47,12 +49,20 @@ export default async function IntegrationsPage({ searchParams }: { searchParams:
   await requireUser();
   const { data, problems } = parseSearchParams(ZInventoryParams, await searchParams);
   const { q, state } = data;
+  // The live check's fingerprint covers every integration, searched or not (one the search hides
+  // may change into view); read before the searched list, so a change in between is not missed.
+  const everything = q ? await getInventory() : null;
   const all = await getInventory(q);
+  const rendered = fingerprint(integrationsParts(everything ?? all));
   const rows = state ? all.filter((r) => statesOf(state).includes(r.state)) : all;
   const now = new Date();
   return (
     <div className="flex flex-col gap-4">
-      <PageHeader title="Integrations" description="Every registered integration, its state and its latest run." />
+      <PageHeader
+        title="Integrations"
+        description="Every registered integration, its state and its latest run."
+        actions={<LiveRefresh view="integrations" rendered={rendered} />}
+      />
       <IgnoredParams problems={problems} />
       {/* Keyed by the filter: Clear, Back and Forward re-render without a page load (see Runs). */}
       <form

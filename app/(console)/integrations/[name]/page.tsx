@@ -1,6 +1,7 @@
 import Link from 'next/link';
 import { notFound } from 'next/navigation';
 import { ConfirmAction } from '@/components/common/confirm-action';
+import { LiveRefresh } from '@/components/common/live-refresh';
 import { RelativeTime } from '@/components/common/relative-time';
 import { exactTime } from '@/components/common/time-format';
 import { RunsTable } from '@/components/runs/runs-table';
@@ -9,6 +10,7 @@ import { Card, CardContent, CardDescription, CardHeader, CardTitle } from '@/com
 import { requireUser } from '@/lib/auth/guards';
 import { hasRole } from '@/lib/auth/roles';
 import { getBreakerView } from '@/lib/platform/read-models/inventory';
+import { fingerprint, integrationParts } from '@/lib/platform/read-models/live-fingerprint';
 import { listRuns } from '@/lib/platform/read-models/run-queries';
 import { BREAKER_BADGE, breakerPhase, reopenText } from '@/lib/platform/resilience/breaker-text';
 import { isActiveRunStatus } from '@/lib/platform/run-status';
@@ -42,6 +44,13 @@ export default async function IntegrationPage({ params }: { params: Promise<{ na
   const threshold = breaker.failureThresholds[name];
   return (
     <div className="flex flex-col gap-6">
+      {/* The header, state and failing reasons above come from the layout: a refresh re-renders them too. */}
+      <LiveRefresh
+        view="integration"
+        integration={name}
+        rendered={fingerprint(integrationParts(row, breaker, runs.items))}
+        className="-mt-2 self-end"
+      />
       <div className="grid gap-4 lg:grid-cols-3">
         <Card className="lg:col-span-2">
           <CardHeader>
@@ -92,8 +101,10 @@ export default async function IntegrationPage({ params }: { params: Promise<{ na
                   successMessage="Dry-run started."
                   runLinkLabel="Read its plan"
                 />
+                {/* Keyed: should the state change under an open dialog, it closes rather than becoming the other action. */}
                 {row.paused ? (
                   <ConfirmAction
+                    key="resume"
                     label="Resume"
                     title={`Resume ${name}?`}
                     description={
@@ -107,6 +118,7 @@ export default async function IntegrationPage({ params }: { params: Promise<{ na
                   />
                 ) : (
                   <ConfirmAction
+                    key="pause"
                     label="Pause"
                     title={`Pause ${name}?`}
                     description="Scheduled runs stop until you resume. Runs already queued or running continue; Run now stays available."
@@ -158,6 +170,7 @@ export default async function IntegrationPage({ params }: { params: Promise<{ na
               <div className="mt-2 flex gap-2">
                 {breaker.state !== 'closed' ? (
                   <ConfirmAction
+                    key="reset-breaker"
                     label="Reset breaker"
                     title="Reset the breaker?"
                     description={`Requests to this system resume at once for ${breaker.integrations.join(', ') || name}; deferred runs start.${threshold ? ` ${reopenText(threshold)}` : ''}`}
@@ -167,6 +180,7 @@ export default async function IntegrationPage({ params }: { params: Promise<{ na
                   />
                 ) : (
                   <ConfirmAction
+                    key="open-breaker"
                     label="Open breaker"
                     title="Open the breaker?"
                     description={`No request reaches this system until you reset it: runs of ${breaker.integrations.join(', ') || name} are deferred, not failed.`}
