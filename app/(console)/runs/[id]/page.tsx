@@ -81,8 +81,14 @@ export default async function RunPage({ params }: { params: Promise<{ id: string
             </code>
           </div>
           <div>
-            <div className="text-xs text-muted-foreground">Attempts</div>
+            <div className="text-xs text-muted-foreground">Attempts used</div>
             {run.attemptCount} of {run.maxAttempts}
+            {/* An attempt deferred by the breaker, handed back by a stopping worker or interrupted hands its number back: listed below, not counted. */}
+            {attempts.length > run.attemptCount ? (
+              <div className="text-xs text-muted-foreground" data-testid="uncounted-attempts">
+                {attempts.length - run.attemptCount} more not counted (deferred, handed back or interrupted)
+              </div>
+            ) : null}
             {run.nextAttemptAt && active ? (
               <div className="text-xs text-muted-foreground">
                 next <RelativeTime value={run.nextAttemptAt} />
