@@ -25,6 +25,12 @@ async function exportNow(options: { dryRun?: boolean } = {}) {
   return waitForRun(h.db, runId, ['succeeded'], 120_000);
 }
 
+async function versionOf(id: string): Promise<string> {
+  const [row] = await h.db.$client<{ version: string }[]>`
+    select (extract(epoch from updated_at) * 1000000)::bigint::text as version from invoices where id = ${id}`;
+  return row.version;
+}
+
 /** Bookings of an invoice (any version) still open in the ledger. */
 async function openBookingsOf(id: string): Promise<string[]> {
   return (await h.admin.bookedEntries()).filter((e) => e.externalId?.startsWith(`${id}@`) && !e.reversedBy).map((e) => e.externalId!);
@@ -126,6 +132,59 @@ describe('an invoice deleted in the host', () => {
     const next = await exportNow();
     expect(next.result).toMatchObject({ processed: 2, reversals: 1, deleted: 1, replaced: 1 });
     expect(await openBookingsOf(deleted.id)).toEqual([]);
+    expect(exactlyOnceReport(await invoiceVersions(h.db.$client), await h.admin.bookedEntries())).toMatchObject({
+      openTwice: [],
+      staleOpen: [],
+      latestMissing: [],
+    });
+  });
+
+  it('deleted and inserted again with its id, taken back to draft, or posted without posted_at: one booking open at most, the current one', async () => {
+    const sql = h.db.$client;
+    const copy = async (id: string) => {
+      const [row] = await sql`select * from invoices where id = ${id}`;
+      const lines = await sql`select * from invoice_lines where invoice_id = ${id}`;
+      return { row, lines };
+    };
+    const restore = async (tx: typeof sql | postgres.TransactionSql, saved: Awaited<ReturnType<typeof copy>>) => {
+      await tx`insert into invoices ${tx(saved.row)}`;
+      await tx`update invoices set net_total = net_total + 1, gross_total = gross_total + 1, updated_at = now() where id = ${saved.row.id}`;
+      for (const l of saved.lines) await tx`insert into invoice_lines ${tx({ ...l, unit_price: Number(l.unit_price) + 1 })}`;
+    };
+    // Posted without posted_at (booked, the export reads status), then deleted: recorded all the same.
+    const noPostedAt = ordered[5];
+    await sql`update invoices set posted_at = null, updated_at = now() where id = ${noPostedAt.id}`;
+    expect((await exportNow()).result).toMatchObject({ replaced: 1 });
+    // Deleted, then inserted again with the same id (a restore, an undo), in separate statements and in one transaction.
+    const apart = ordered[0];
+    const savedApart = await copy(apart.id);
+    await sql`delete from invoices where id = ${apart.id}`;
+    await restore(sql, savedApart);
+    const together = ordered[1];
+    const savedTogether = await copy(together.id);
+    await sql.begin(async (tx) => {
+      await tx`delete from invoices where id = ${together.id}`;
+      await restore(tx, savedTogether);
+    });
+    // Deleted, then inserted again as a draft: nothing to book, the deletion is reversed.
+    const redrafted = ordered[2];
+    const savedDraft = await copy(redrafted.id);
+    await sql`delete from invoices where id = ${redrafted.id}`;
+    await sql`insert into invoices ${sql({ ...savedDraft.row, status: 'draft', posted_at: null })}`;
+    // Taken back from posted to draft (posted_at kept), as a host that unposts does.
+    const unposted = ordered[4];
+    await sql`update invoices set status = 'draft', updated_at = now() where id = ${unposted.id}`;
+    await sql`delete from invoices where id = ${noPostedAt.id}`;
+
+    const run = await exportNow();
+    console.log(`deleted and restored: ${run.result?.summary}`);
+    expect(await openBookingsOf(apart.id)).toEqual([`${apart.id}@${await versionOf(apart.id)}`]);
+    expect(await openBookingsOf(together.id)).toEqual([`${together.id}@${await versionOf(together.id)}`]);
+    expect(await openBookingsOf(redrafted.id)).toEqual([]);
+    expect(await openBookingsOf(unposted.id)).toEqual([]);
+    expect(await openBookingsOf(noPostedAt.id)).toEqual([]);
+    const reversal = (await h.admin.bookedEntries()).find((e) => e.reference === unposted.number)!;
+    expect(reversal.reversedBy).toMatch(/^RV-/);
     expect(exactlyOnceReport(await invoiceVersions(h.db.$client), await h.admin.bookedEntries())).toMatchObject({
       openTwice: [],
       staleOpen: [],

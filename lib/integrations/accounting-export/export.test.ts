@@ -33,7 +33,8 @@ beforeAll(async () => {
       ordered = [...(await db.execute<{ id: string; number: string }>(sql`select id, number from invoices order by updated_at, id`))];
       await db.execute(sql`delete from invoice_lines where invoice_id = ${ordered[MAPPING_REJECTED].id}`);
       await db.execute(sql`update invoices set gross_total = gross_total + 1 where id = ${ordered[API_GROSS].id}`);
-      await db.execute(sql`update invoices set status = 'draft' where id = ${ordered[DRAFT].id}`);
+      // A draft was never posted: no posted_at (one with posted_at kept was posted and taken back, and is reversed).
+      await db.execute(sql`update invoices set status = 'draft', posted_at = null where id = ${ordered[DRAFT].id}`);
       for (const i of API_CURRENCY) await db.execute(sql`update invoices set currency = lower(currency) where id = ${ordered[i].id}`);
     },
     exportConfig: { settings: { batchSize: 10 }, retryDelays: ['1s', '1s'], breakerCooldown: '2s' },

@@ -139,9 +139,12 @@ interface RejectedSince {
   mapping: string;
 }
 
-/** A posted invoice as it is now (booked through the mapping), not a void or a deletion (reversed). */
+/**
+ * A posted invoice as it is now (booked through the mapping). Anything else read is reversed: a
+ * void, a deletion, or an invoice taken back from posted to another status (posted_at kept).
+ */
 function isPosted(item: ExportedItem): item is Extract<ExportedItem, { record: InvoiceRecord }> {
-  return !item.deleted && item.record.status !== 'void';
+  return !item.deleted && item.record.status === 'posted';
 }
 
 /** Whether position `a` comes before `b` in the export's (updated_at, id) order. */
@@ -272,18 +275,31 @@ export const accountingExport = defineIntegration({
       const mapped: Pick<MapResult, 'mapped' | 'rejected'> =
         postedInvoices.length > 0 ? await ctx.map(postedInvoices.map((p) => p.record)) : { mapped: [], rejected: [] };
       for (const r of mapped.rejected) reject({ reference: r.key, field: r.field, reason: r.reason, stage: 'mapping' });
-      const entries: Record<string, unknown>[] = mapped.mapped.map((m) => ({
-        ...m.value,
-        externalId: invoiceExternalId(postedInvoices[m.index].record.id, postedInvoices[m.index].version),
-        // Booked, it undoes the open booking of the invoice's version before (an edit after posting).
-        replaces: postedInvoices[m.index].record.id,
-      }));
-      // How each entry is named in a refusal: the mapped reference, or the voided invoice's number.
-      const labels = entries.map((e, i) => String(e.reference ?? `#${i}`));
-      for (const v of voided) {
-        entries.push({ ...journalReversal(v.record, v.position, v.version) });
-        labels.push(`${v.record.number} (${v.deleted ? 'deleted' : 'void'})`);
+      // Entries in the page's (time, id) order: a deletion read before a re-inserted invoice's
+      // version is applied before it (appended after, it undid the booking that replaced it).
+      const ordered: { at: number; entry: Record<string, unknown>; label: string }[] = [];
+      const pageIndex = new Map(page.map((p, i) => [p, i]));
+      for (const m of mapped.mapped) {
+        const invoice = postedInvoices[m.index];
+        const entry: Record<string, unknown> = {
+          ...m.value,
+          externalId: invoiceExternalId(invoice.record.id, invoice.version),
+          // Booked, it undoes the open booking of the invoice's version before (an edit after posting).
+          replaces: invoice.record.id,
+        };
+        // How each entry is named in a refusal: the mapped reference, or the invoice's number.
+        ordered.push({ at: pageIndex.get(invoice)!, entry, label: String(entry.reference ?? invoice.record.number) });
       }
+      for (const v of voided) {
+        ordered.push({
+          at: pageIndex.get(v)!,
+          entry: { ...journalReversal(v.record, v.position, v.version) },
+          label: `${v.record.number} (${v.record.status})`,
+        });
+      }
+      ordered.sort((a, b) => a.at - b.at);
+      const entries = ordered.map((o) => o.entry);
+      const labels = ordered.map((o) => o.label);
       const posting = entries.length > 0;
       if (posting) {
         batches++;

@@ -29,6 +29,11 @@ export function journalReversal(
     reverses: record.id,
     externalId: invoiceExternalId(record.id, version),
     date: position.updatedAt.slice(0, 10),
-    description: `${record.status === 'deleted' ? 'Deletion' : 'Void'} of invoice ${record.number}`,
+    description:
+      record.status === 'deleted'
+        ? `Deletion of invoice ${record.number}`
+        : record.status === 'void'
+          ? `Void of invoice ${record.number}`
+          : `Invoice ${record.number} taken back to ${record.status}`,
   };
 }
