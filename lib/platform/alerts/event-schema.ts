@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { AUDIT_TRAIL, FAILED_EVENT_IDS, type PlatformEvent } from '../execution/events';
+import { AUDIT_CONFIG, AUDIT_TRAIL, FAILED_EVENT_IDS, type PlatformEvent } from '../execution/events';
 
 /**
  * The platform event contract (events.ts) checked at alerting's boundary: a job payload on the
@@ -65,11 +65,11 @@ export const ZPlatformEvent = z.discriminatedUnion(
     z.object({
       ...base,
       type: z.literal('audit.chain_broken'),
-      integration: z.literal(AUDIT_TRAIL),
+      integration: z.enum([AUDIT_TRAIL, AUDIT_CONFIG]),
       problem: z.string().min(1),
       configDriftOnly: z.boolean().optional(),
     }),
-    z.object({ ...recovery, type: z.literal('audit.chain_verified'), integration: z.literal(AUDIT_TRAIL) }),
+    z.object({ ...recovery, type: z.literal('audit.chain_verified'), integration: z.enum([AUDIT_TRAIL, AUDIT_CONFIG]) }),
   ],
   {
     error:

@@ -1,5 +1,5 @@
 import { Webhook } from 'standardwebhooks';
-import type { PlatformEvent } from '../execution/events';
+import { AUDIT_CONFIG, type PlatformEvent } from '../execution/events';
 import { exactTime } from '../when';
 import { clip } from '../words';
 
@@ -409,9 +409,11 @@ export function recoveredMessage(p: {
       kind: p.kind,
       incidentId: p.incidentId,
       integration: p.integration,
-      title: 'Audit trail: verified again',
+      title: p.integration === AUDIT_CONFIG ? 'Audit trail: configuration matches it again' : 'Audit trail: verified again',
       text: lines([
-        `The audit trail recovered: ${RECOVERED_WHAT[p.kind]}.`,
+        p.integration === AUDIT_CONFIG
+          ? 'The configuration in force matches what the audit trail says was saved again.'
+          : `The audit trail recovered: ${RECOVERED_WHAT[p.kind]}.`,
         `The incident open since ${readable(p.openedAt)} is closed after ${failures}.`,
         `Last problem found: ${p.lastError ?? 'none recorded'}`,
         `Audit: ${url}`,

@@ -88,21 +88,27 @@ export type PlatformEvent =
       runId?: string;
       dismissed?: { eventId: string; by: string; reason: string };
     })
-  /** The scheduled full audit verification found tampering, or configuration changed around the trail (lib/platform/governance/audit-anchors.ts). */
+  /**
+   * The scheduled full audit verification found tampering with the trail (filed under AUDIT_TRAIL),
+   * or configuration changed around it (filed under AUDIT_CONFIG: its own incident, so tampering
+   * found while a drift incident is open still alerts). lib/platform/governance/audit-guard.ts.
+   */
   | (EventBase & {
       type: 'audit.chain_broken';
-      integration: typeof AUDIT_TRAIL;
+      integration: typeof AUDIT_TRAIL | typeof AUDIT_CONFIG;
       problem: string;
       /** Every finding is configuration changed outside the config service; the trail itself is intact (absent: not known, said as tampering). */
       configDriftOnly?: boolean;
     })
-  | (RecoveryBase & { type: 'audit.chain_verified'; integration: typeof AUDIT_TRAIL });
+  | (RecoveryBase & { type: 'audit.chain_verified'; integration: typeof AUDIT_TRAIL | typeof AUDIT_CONFIG });
 
 /** How many of its events' ids an events.failed names (the count says how many there are). */
 export const FAILED_EVENT_IDS = 10;
 
 /** The name audit incidents are filed under (they belong to no integration). */
 export const AUDIT_TRAIL = 'audit-trail';
+/** The name incidents of configuration changed around the audit trail are filed under (config-drift.ts). */
+export const AUDIT_CONFIG = 'audit-config';
 
 export type PlatformEventType = PlatformEvent['type'];
 

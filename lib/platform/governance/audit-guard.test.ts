@@ -11,11 +11,12 @@ import { startTestServer } from '../../../test/fixtures/http-server';
 import { parsePlatformEvent } from '../alerts/event-schema';
 import { handlePlatformEvent } from '../alerts/incidents';
 import { createBoss } from '../execution/boss';
-import { AUDIT_TRAIL, PLATFORM_EVENTS_QUEUE } from '../execution/events';
+import { AUDIT_CONFIG, AUDIT_TRAIL, PLATFORM_EVENTS_QUEUE } from '../execution/events';
 import { ensurePlatformQueues } from '../execution/queue';
 import { appendAudit, auditChainStatus } from './audit';
 import { checkpointMessage, writeAuditAnchor } from './audit-anchors';
 import { runAuditVerification, startAuditGuard } from './audit-guard';
+import { recordConfigBaselines } from './config-baseline';
 
 let t: TestDatabase;
 let boss: PgBoss;
@@ -226,6 +227,80 @@ describe('audit guard (worker)', () => {
       await guard.stop();
       await d.drop();
       rmSync(guardDir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('configuration changed around the trail, then the trail itself', () => {
+  it('files them as two incidents: tampering found while a drift incident is open still alerts', async () => {
+    const t2 = await freshDatabase();
+    const dir2 = mkdtempSync(path.join(os.tmpdir(), 'junction-audit-guard-drift-'));
+    try {
+      const verify = async () => {
+        const result = await runAuditVerification(t2.db, { dir: dir2, key, events: boss });
+        if ('skipped' in result) throw new Error('another verification was running');
+        return result;
+      };
+      const events = async () => {
+        const seen: Record<string, unknown>[] = [];
+        for (let e = await nextEvent(); e; e = await nextEvent()) seen.push(e);
+        return seen;
+      };
+      const handle = async (event: Record<string, unknown>) => {
+        const parsed = parsePlatformEvent(event);
+        if (!parsed.ok) throw new Error(parsed.message);
+        return handlePlatformEvent(t2.db, { boss, event: parsed.event, appUrl: 'http://localhost:3000' });
+      };
+      await events();
+      await t2.db.$client`
+        insert into integrations (name, description, timezone, retry_delays, breaker_key, breaker_failures, breaker_cooldown, settings, updated_by)
+        values ('drifty', 'Registered for this test', 'UTC', '["1m"]', 'drifty', 3, '1m', '{}', 'system')`;
+      expect(await recordConfigBaselines(t2.db, { registered: ['drifty'] })).toEqual(['drifty']);
+      await writeAuditAnchor(t2.db, { dir: dir2, key });
+      expect(await verify()).toMatchObject({ ok: true });
+      expect(await events()).toEqual([]);
+
+      // Configuration changed in the database: its own incident, said as such.
+      await t2.db.$client`update integrations set breaker_failures = 99 where name = 'drifty'`;
+      expect(await verify()).toMatchObject({ ok: false });
+      const [drift] = await events();
+      expect(drift).toMatchObject({ type: 'audit.chain_broken', integration: AUDIT_CONFIG, configDriftOnly: true });
+      expect(await handle(drift)).toEqual([expect.objectContaining({ change: 'opened', integration: AUDIT_CONFIG })]);
+
+      // Then the trail itself is rewritten: before, this was counted on the open drift incident,
+      // whose only alert said the trail was intact. Now it opens the trail's incident and alerts.
+      const raw = t2.db.$client;
+      await raw.unsafe('alter table audit_log disable trigger audit_log_no_update');
+      await raw.unsafe(`update audit_log set changed_by = 'mallory' where id = (select min(id) from audit_log)`);
+      await raw.unsafe('alter table audit_log enable trigger audit_log_no_update');
+      expect(await verify()).toMatchObject({ ok: false });
+      const both = await events();
+      expect(both).toMatchObject([
+        { type: 'audit.chain_broken', integration: AUDIT_TRAIL, configDriftOnly: false },
+        { type: 'audit.chain_broken', integration: AUDIT_CONFIG, configDriftOnly: true },
+      ]);
+      expect(String(both[0].problem)).not.toContain('drifty');
+      expect(await handle(both[0])).toEqual([expect.objectContaining({ change: 'opened', integration: AUDIT_TRAIL })]);
+      expect(await handle(both[1])).toEqual([expect.objectContaining({ change: 'counted', integration: AUDIT_CONFIG })]);
+      const sent = await t2.db.select().from(alerts);
+      expect(sent.map((a) => a.title).sort()).toEqual([
+        'Audit trail: configuration changed outside the console',
+        'Audit trail: verification failed',
+      ]);
+
+      // Both put back: each incident is told it may close.
+      await raw.unsafe('alter table audit_log disable trigger audit_log_no_update');
+      await raw.unsafe(`update audit_log set changed_by = 'system' where id = (select min(id) from audit_log)`);
+      await raw.unsafe('alter table audit_log enable trigger audit_log_no_update');
+      await t2.db.$client`update integrations set breaker_failures = 3 where name = 'drifty'`;
+      expect(await verify()).toMatchObject({ ok: true });
+      expect(await events()).toMatchObject([
+        { type: 'audit.chain_verified', integration: AUDIT_TRAIL },
+        { type: 'audit.chain_verified', integration: AUDIT_CONFIG },
+      ]);
+    } finally {
+      await t2.drop();
+      rmSync(dir2, { recursive: true, force: true });
     }
   });
 });

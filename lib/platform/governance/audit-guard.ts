@@ -1,7 +1,7 @@
 import { sql } from 'drizzle-orm';
 import type { Database } from '../../../db/client';
 import { databaseReason } from '../errors';
-import { AUDIT_TRAIL, emitPlatformEvent, type EventSender } from '../execution/events';
+import { AUDIT_CONFIG, AUDIT_TRAIL, emitPlatformEvent, type EventSender } from '../execution/events';
 import { latestAnchor, verifyAuditAnchors, writeAuditAnchor, type AuditVerification } from './audit-anchors';
 
 /**
@@ -39,8 +39,9 @@ export function describeFindings(result: AuditVerification): string {
 /**
  * Runs the full verification, records it in audit_chain_state (and, when it passes, moves the
  * verified position to the head so page views check only newer rows), and emits the platform
- * event: audit.chain_broken on every failing run, audit.chain_verified when a run passes after a
- * failure (it closes the incident).
+ * events: audit.chain_broken on every failing run, audit.chain_verified when a run passes after a
+ * failure (it closes the incident); the trail's problems under AUDIT_TRAIL, configuration changed
+ * around it under AUDIT_CONFIG (two incidents, each alerted and closed on its own).
  */
 export async function runAuditVerification(
   db: Database,
@@ -49,7 +50,9 @@ export async function runAuditVerification(
   return db.transaction(async (tx) => {
     const [lock] = await tx.execute<{ locked: boolean }>(sql`select pg_try_advisory_xact_lock(${VERIFY_LOCK}) as locked`);
     if (!lock.locked) return { skipped: 'another process is verifying' as const };
-    const [before] = await tx.execute<{ full_ok: boolean | null }>(sql`select full_ok from audit_chain_state where id = 1`);
+    const [before] = await tx.execute<{ full_ok: boolean | null; full_findings: { kind?: string }[] | null }>(
+      sql`select full_ok, full_findings from audit_chain_state where id = 1`,
+    );
     const result = await verifyAuditAnchors(tx, params);
     const latest = result.latestAnchor;
     await tx.execute(sql`
@@ -61,16 +64,36 @@ export async function runAuditVerification(
         ${result.ok ? sql`, verified_id = ${result.lastId}, verified_hash = ${result.head ?? 'genesis'}, verified_rows = ${result.rows}, verified_at = now()` : sql``}
       where id = 1`);
     const at = new Date().toISOString();
-    if (!result.ok) {
+    // Two incidents: the trail's own problems, and configuration changed around it. Tampering found
+    // while a drift incident is open opens its own and alerts, instead of counting on the other.
+    const isDrift = (f: { kind?: string }) => f.kind === 'config_drift';
+    const trail = result.findings.filter((f) => !isDrift(f));
+    const drift = result.findings.filter(isDrift);
+    const earlier = before?.full_findings ?? [];
+    // A failure recorded without findings (before they were kept) is the trail's.
+    const trailWasBad = before?.full_ok === false && (earlier.some((f) => !isDrift(f)) || earlier.length === 0);
+    const driftWasBad = before?.full_ok === false && earlier.some(isDrift);
+    if (!result.ok && (trail.length > 0 || drift.length === 0)) {
       await emitPlatformEvent(params.events, {
         type: 'audit.chain_broken',
         integration: AUDIT_TRAIL,
-        problem: describeFindings(result),
-        configDriftOnly: result.findings.every((f) => f.kind === 'config_drift'),
+        problem: trail.map((f) => f.message).join('; ') || 'the full verification failed',
+        configDriftOnly: false,
         at,
       });
-    } else if (before?.full_ok === false) {
+    } else if (trailWasBad) {
       await emitPlatformEvent(params.events, { type: 'audit.chain_verified', integration: AUDIT_TRAIL, at });
+    }
+    if (drift.length > 0) {
+      await emitPlatformEvent(params.events, {
+        type: 'audit.chain_broken',
+        integration: AUDIT_CONFIG,
+        problem: drift.map((f) => f.message).join('; '),
+        configDriftOnly: true,
+        at,
+      });
+    } else if (driftWasBad) {
+      await emitPlatformEvent(params.events, { type: 'audit.chain_verified', integration: AUDIT_CONFIG, at });
     }
     return result;
   });

@@ -13,7 +13,7 @@ import { startTestBoss } from '../../../test/fixtures/platform';
 import { integrations as shippedIntegrations } from '../../integrations';
 import { createChannel, updateChannel } from '../alerts/channels';
 import { defineIntegration, type IntegrationDefinition } from '../contract';
-import { AUDIT_TRAIL, PLATFORM_EVENTS_QUEUE } from '../execution/events';
+import { AUDIT_CONFIG, PLATFORM_EVENTS_QUEUE } from '../execution/events';
 import { ensurePlatformQueues } from '../execution/queue';
 import { buildRegistry, syncRegistry } from '../registry';
 import { pauseIntegration, resumeIntegration } from '../triggers/triggers';
@@ -207,7 +207,7 @@ describe('configuration changed outside the config service', () => {
     ]);
     const [event] = await drainEvents();
     // Said as configuration changed around the trail, not as tampering with it (alerts/messages.ts).
-    expect(event).toMatchObject({ type: 'audit.chain_broken', integration: AUDIT_TRAIL, configDriftOnly: true });
+    expect(event).toMatchObject({ type: 'audit.chain_broken', integration: AUDIT_CONFIG, configDriftOnly: true });
     expect(String(event.problem)).toContain('accounting-export: retryDelays is ["1s"]');
 
     // The Audit page tells the trail's problems and the configuration's apart.
