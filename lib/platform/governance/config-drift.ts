@@ -76,7 +76,8 @@ const SETTINGS_PREFIX = 'settings.';
 const SECRET_PREFIX = 'secret.';
 /** The column fields audited under their own name (settings are audited per key). */
 const WHOLE_FIELDS = COLUMN_FIELDS.filter((f): f is Exclude<ColumnField, 'settings'> => f !== 'settings');
-const VALUE_SHOWN = 200;
+// Long enough for a whole field mapping: the finding is where an admin reads the value to put back.
+const VALUE_SHOWN = 2000;
 
 function shown(value: unknown): string {
   return clip(value === undefined ? 'not set' : canonicalJson(value), VALUE_SHOWN);
