@@ -59,6 +59,12 @@ test('every answer of every operation is JSON and documented for it', async ({ p
     await check(operation, viewer.get(`${path}${path.includes('?') ? '&' : '?'}limit=1&limit=2`), 400);
     await check(operation, anonymous.get(path), 401);
   }
+  // The fingerprint the console's open pages poll: an unknown integration is a 404, a view without its name a 400.
+  await check('GET /api/changes', viewer.get('/api/changes?view=overview'), 200);
+  await check('GET /api/changes', viewer.get('/api/changes?view=overview&view=alerts'), 400);
+  await check('GET /api/changes', viewer.get('/api/changes?view=integration'), 400);
+  await check('GET /api/changes', viewer.get('/api/changes?view=integration&integration=no-such-integration'), 404);
+  await check('GET /api/changes', anonymous.get('/api/changes?view=overview'), 401);
   await check('GET /api/runs/{id}', viewer.get(`/api/runs/${NO_RUN}`), 404);
   await check('GET /api/runs/{id}', viewer.get('/api/runs/not-a-run'), 400);
   await check('GET /api/runs', viewer.get('/api/runs?from=2026-02-30'), 400);

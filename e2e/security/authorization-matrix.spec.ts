@@ -17,6 +17,7 @@ const ROUTES: { method: 'GET' | 'POST'; path: string; role: keyof typeof ROLE_RA
   { method: 'GET', path: '/api/runs?status=failed', role: 'viewer' },
   { method: 'GET', path: `/api/runs/status?ids=${NO_RUN}`, role: 'viewer' },
   { method: 'GET', path: `/api/runs/${NO_RUN}`, role: 'viewer' },
+  { method: 'GET', path: '/api/changes?view=overview', role: 'viewer' },
   { method: 'POST', path: '/api/integrations/no-such-integration/runs', role: 'operator', body: { dryRun: true } },
   { method: 'POST', path: `/api/runs/${NO_RUN}/retry`, role: 'operator', body: {} },
   { method: 'POST', path: '/api/runs/retry', role: 'operator', body: { runIds: [NO_RUN] } },

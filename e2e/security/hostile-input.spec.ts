@@ -603,6 +603,7 @@ const QUERY_TARGETS: { path: string; api: boolean; params: string[] }[] = [
   },
   { path: '/api/integrations', api: true, params: ['search', 'unknown'] },
   { path: '/api/runs/status', api: true, params: ['ids'] },
+  { path: '/api/changes', api: true, params: ['view', 'integration', 'unknown'] },
   { path: '/api/bulk-operations', api: true, params: ['unknown'] },
   { path: `/api/runs/${NO_RUN}`, api: true, params: ['unknown'] },
   { path: '/api/me', api: true, params: ['unknown'] },
