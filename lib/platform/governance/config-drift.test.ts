@@ -10,11 +10,14 @@ import { alertChannels, auditLog } from '../../../db/schema';
 import { seedDemo } from '../../../db/seed';
 import { freshDatabase, type TestDatabase } from '../../../test/db';
 import { startTestBoss } from '../../../test/fixtures/platform';
+import { createApiToken, revokeApiToken } from '../../auth/api-tokens';
+import { updateUser, upsertSignedInUser } from '../../auth/users';
 import { integrations as shippedIntegrations } from '../../integrations';
 import { createChannel, updateChannel } from '../alerts/channels';
 import { defineIntegration, type IntegrationDefinition } from '../contract';
 import { AUDIT_CONFIG, PLATFORM_EVENTS_QUEUE } from '../execution/events';
 import { ensurePlatformQueues } from '../execution/queue';
+import { addWebhookSecret, revokeWebhookSecret } from '../intake/secrets';
 import { buildRegistry, syncRegistry } from '../registry';
 import { pauseIntegration, resumeIntegration } from '../triggers/triggers';
 import { exactTime } from '../when';
@@ -382,6 +385,97 @@ describe('configuration changed outside the config service', () => {
     ]);
     await t.db.$client`delete from integrations where name = 'legacy-import'`;
     expect(await verification()).toMatchObject({ ok: true });
+    await drainEvents();
+  });
+
+  it('names an API token, a signing secret or a user changed around the services that audit them', async () => {
+    const ada = await upsertSignedInUser(t.db, {
+      subject: 'ada-sub',
+      email: 'ada.admin@junction.local',
+      name: 'Ada',
+      initialRole: 'admin',
+    });
+    const vera = await upsertSignedInUser(t.db, {
+      subject: 'vera-sub',
+      email: 'vera@junction.local',
+      name: 'Vera',
+      initialRole: 'operator',
+    });
+    const never = await upsertSignedInUser(t.db, {
+      subject: 'nora-sub',
+      email: 'nora@junction.local',
+      name: 'Nora',
+      initialRole: 'viewer',
+    });
+    await updateUser(t.db, { userId: vera.id, role: 'viewer', actor: 'ada.admin@junction.local' });
+    const { token } = await createApiToken(t.db, {
+      input: { name: 'nightly-script', role: 'viewer', expiresInDays: 30 },
+      creator: { id: ada.id, actor: 'ada.admin@junction.local' },
+    });
+    const { token: revoked } = await createApiToken(t.db, {
+      input: { name: 'old-script', role: 'viewer', expiresInDays: 30 },
+      creator: { id: ada.id, actor: 'ada.admin@junction.local' },
+    });
+    await revokeApiToken(t.db, { id: revoked.id, actor: 'ada.admin@junction.local' });
+    const { id: secretId } = await addWebhookSecret(t.db, keyring, {
+      def: registry.get('payment-events')!,
+      label: 'primary',
+      actor: 'ada.admin@junction.local',
+    });
+    const { id: oldSecretId } = await addWebhookSecret(t.db, keyring, {
+      def: registry.get('payment-events')!,
+      label: 'rotated out',
+      actor: 'ada.admin@junction.local',
+    });
+    await revokeWebhookSecret(t.db, { integration: 'payment-events', id: oldSecretId, actor: 'ada.admin@junction.local' });
+    // Everything through the services: nothing to report.
+    expect(await verification()).toMatchObject({ ok: true, findings: [] });
+    await drainEvents();
+
+    const raw = t.db.$client;
+    await raw`update users set role = 'admin' where id = ${vera.id}`;
+    await raw`update api_tokens set role = 'operator' where id = ${token.id}`;
+    await raw`update api_tokens set revoked_at = null, revoked_by = null where id = ${revoked.id}`;
+    await raw`insert into api_tokens (name, role, token_hash, prefix, created_by_user_id, created_by, expires_at)
+              values ('smuggled', 'operator', 'not-a-real-hash', 'jt_smug', ${ada.id}, 'ada.admin@junction.local', now() + interval '1 day')`;
+    await raw`update webhook_secrets set revoked_at = null, revoked_by = null where id = ${oldSecretId}`;
+    await raw`update users set role = 'admin' where id = ${never.id}`;
+    const failed = await verification();
+    expect(drifted(failed.findings).sort()).toEqual(
+      [
+        'api_token nightly-script role',
+        'api_token old-script revoked',
+        'api_token smuggled created',
+        'user vera@junction.local role',
+        'webhook_secret payment-events revoked',
+      ].sort(),
+    );
+    const messages = failed.findings.map((f) => f.message);
+    expect(messages).toContainEqual(
+      expect.stringMatching(
+        /^user vera@junction\.local: role is "admin" but the audit trail's last value is "viewer" \(saved by ada\.admin@junction\.local on /,
+      ),
+    );
+    expect(messages).toContainEqual(
+      expect.stringMatching(/^API token 'nightly-script' \(.+…, operator\) expiring .+ was created with the viewer role/),
+    );
+    expect(messages).toContainEqual(
+      expect.stringMatching(/^API token 'smuggled' \(jt_smug…, operator\) is live but the audit trail never recorded its creation/),
+    );
+    expect(messages).toContainEqual(
+      expect.stringMatching(/^payment-events: signing secret 'rotated out' is active but the audit trail says it was revoked/),
+    );
+    // Nora's role came from the identity provider at first sign-in, unaudited: nothing to compare it with.
+    expect(drifted(failed.findings)).not.toContain('user nora@junction.local role');
+    void secretId;
+
+    // Put back: the next check passes.
+    await raw`update users set role = 'viewer' where id = ${vera.id}`;
+    await raw`update users set role = 'viewer' where id = ${never.id}`;
+    await raw`update api_tokens set role = 'viewer' where id = ${token.id}`;
+    await raw`update api_tokens set revoked_at = now(), revoked_by = 'ada.admin@junction.local' where id = ${revoked.id} or name = 'smuggled'`;
+    await raw`update webhook_secrets set revoked_at = now(), revoked_by = 'ada.admin@junction.local' where id = ${oldSecretId}`;
+    expect(await verification()).toMatchObject({ ok: true, findings: [] });
     await drainEvents();
   });
 

@@ -44,7 +44,7 @@ import { REGISTER_ACTION, type ConfigBaseline } from './config-baseline';
 export interface ConfigDriftFinding {
   kind: 'config_drift';
   /** What changed: an integration or a global alert channel. */
-  target: 'integration' | 'alert_channel';
+  target: 'integration' | 'alert_channel' | 'api_token' | 'webhook_secret' | 'user';
   /** The integration's or the channel's name. */
   name: string;
   /** The field as the audit trail names it ('retryDelays', 'settings.batchSize', 'secret.apiKey', 'paused'; a channel's 'enabled'). */
@@ -323,7 +323,116 @@ export async function channelConfigDrift(db: DatabaseOrTransaction): Promise<Con
   return findings;
 }
 
-/** Both checks: integrations first, then alert channels. */
+interface AccessRow extends Record<string, unknown> {
+  source: 'token' | 'secret' | 'user' | 'audit';
+  data: Record<string, unknown>;
+}
+
+/**
+ * Who may act, changed around the services that audit it: an API token live in the table that no
+ * `api_token_create` row made (or with another role or expiry than it was made with), or revoked
+ * in the trail and live again; a webhook signing secret active without its `webhook_secret.added`
+ * row, or revoked in the trail and active again; a user whose role or enabled flag differs from
+ * the last change the trail records for it (a user never changed through the console has no such
+ * row: their role came from the identity provider at first sign-in, unaudited, and is skipped).
+ */
+export async function accessDrift(db: DatabaseOrTransaction): Promise<ConfigDriftFinding[]> {
+  const rows = await db.execute<AccessRow>(sql`
+    select 'token' as source, jsonb_build_object('name', t.name, 'role', t.role, 'prefix', t.prefix,
+             'expiresAt', t.expires_at, 'createdBy', t.created_by) as data
+      from api_tokens t where t.revoked_at is null and t.expires_at > now()
+    union all
+    select 'secret', jsonb_build_object('id', w.id, 'integration', w.integration, 'label', w.label) from webhook_secrets w
+     where w.revoked_at is null
+    union all
+    select 'user', jsonb_build_object('email', coalesce(u.email, u.id::text), 'role', u.role, 'disabled', u.disabled) from users u
+    union all
+    select 'audit', jsonb_build_object('id', a.id, 'kind', a.kind, 'field', a.field_name, 'value', a.new_value, 'by', a.changed_by,
+                                       'at', a.changed_at)
+      from audit_log a
+     where (a.kind = 'action' and a.field_name in ('api_token_create', 'api_token_revoke', 'webhook_secret.added', 'webhook_secret.revoked'))
+        or (a.kind = 'user' and (a.field_name like 'user.%.role' or a.field_name like 'user.%.disabled'))`);
+
+  const created = new Map<string, Audited>();
+  const revokedTokens = new Map<string, Audited>();
+  const added = new Map<string, Audited>();
+  const revokedSecrets = new Map<string, Audited>();
+  const userFields = new Map<string, Audited>();
+  const audits = rows.filter((r) => r.source === 'audit').map((r) => r.data as unknown as Audited & { kind: string });
+  audits.sort((x, y) => x.id - y.id);
+  for (const a of audits) {
+    const v = (a.value ?? {}) as Record<string, unknown>;
+    if (a.field === 'api_token_create') created.set(String(v.prefix), a);
+    else if (a.field === 'api_token_revoke') revokedTokens.set(String(v.prefix), a);
+    else if (a.field === 'webhook_secret.added') added.set(String(v.secretId), a);
+    else if (a.field === 'webhook_secret.revoked') revokedSecrets.set(String(v.secretId), a);
+    else userFields.set(a.field, a);
+  }
+
+  const findings: ConfigDriftFinding[] = [];
+  const found = (target: ConfigDriftFinding['target'], name: string, field: string, message: string) =>
+    findings.push({ kind: 'config_drift', target, name, field, message });
+  for (const r of rows) {
+    const d = r.data;
+    if (r.source === 'token') {
+      const what = `API token '${String(d.name)}' (${String(d.prefix)}…, ${String(d.role)})`;
+      const made = created.get(String(d.prefix));
+      const revoked = revokedTokens.get(String(d.prefix));
+      const v = (made?.value ?? {}) as Record<string, unknown>;
+      if (!made)
+        found('api_token', String(d.name), 'created', `${what} is live but the audit trail never recorded its creation: ${OUTSIDE}`);
+      else if (revoked && revoked.id > made.id)
+        found(
+          'api_token',
+          String(d.name),
+          'revoked',
+          `${what} is live but the audit trail says it was revoked (${savedBy(revoked)}): ${OUTSIDE}`,
+        );
+      else if (
+        v.role !== d.role ||
+        (typeof v.expiresAt === 'string' && new Date(v.expiresAt).getTime() !== new Date(String(d.expiresAt)).getTime())
+      )
+        found(
+          'api_token',
+          String(d.name),
+          'role',
+          `${what} expiring ${exactTime(new Date(String(d.expiresAt)))} was created with the ${String(v.role)} role, expiring ${typeof v.expiresAt === 'string' ? exactTime(new Date(v.expiresAt)) : 'unknown'} (${savedBy(made)}): ${OUTSIDE}`,
+        );
+    } else if (r.source === 'secret') {
+      const what = `${String(d.integration)}: signing secret '${String(d.label)}'`;
+      const made = added.get(String(d.id));
+      const revoked = revokedSecrets.get(String(d.id));
+      if (!made)
+        found(
+          'webhook_secret',
+          String(d.integration),
+          'added',
+          `${what} is active but the audit trail never recorded it being added: ${OUTSIDE}`,
+        );
+      else if (revoked)
+        found(
+          'webhook_secret',
+          String(d.integration),
+          'revoked',
+          `${what} is active but the audit trail says it was revoked (${savedBy(revoked)}): ${OUTSIDE}`,
+        );
+    } else if (r.source === 'user') {
+      for (const field of ['role', 'disabled'] as const) {
+        const last = userFields.get(`user.${String(d.email)}.${field}`);
+        if (last && canonicalJson(last.value) !== canonicalJson(d[field]))
+          found(
+            'user',
+            String(d.email),
+            field,
+            `user ${String(d.email)}: ${field} is ${shown(d[field])} but the audit trail's last value is ${shown(last.value)} (${savedBy(last)}): ${OUTSIDE}`,
+          );
+      }
+    }
+  }
+  return findings;
+}
+
+/** Every check: integrations, alert channels, then who may act (tokens, signing secrets, users). */
 export async function configDrift(db: DatabaseOrTransaction): Promise<ConfigDriftFinding[]> {
-  return [...(await integrationConfigDrift(db)), ...(await channelConfigDrift(db))];
+  return [...(await integrationConfigDrift(db)), ...(await channelConfigDrift(db)), ...(await accessDrift(db))];
 }
