@@ -240,6 +240,17 @@ describe('metrics', () => {
     expect(value(gauges, 'junction_oldest_queued_run_age_seconds{integration="observed"}')).toBeGreaterThanOrEqual(90);
     expect(value(gauges, 'junction_breaker_state{key="observed",state="open"}')).toBe(1);
     expect(value(gauges, 'junction_breaker_state{key="observed",state="closed"}')).toBe(0);
+    // No full audit verification has run here: the audit gauges are absent, not a made-up 1.
+    expect(gauges).not.toContain('junction_audit_verification_ok');
+    // After one that found configuration changed around the trail: 0, with the findings by kind.
+    await t.db.execute(`update audit_chain_state set full_checked_at = now() - interval '90 seconds', full_ok = false,
+      full_findings = '[{"kind": "config_drift", "message": "x"}, {"kind": "config_drift", "message": "y"}]'::jsonb where id = 1`);
+    const audited = await gaugeRegistry(await readQueueAndBreakerGauges(t.db)).metrics();
+    expect(value(audited, 'junction_audit_verification_ok')).toBe(0);
+    expect(value(audited, 'junction_audit_findings{kind="config_drift"}')).toBe(2);
+    expect(value(audited, 'junction_audit_findings{kind="trail"}')).toBe(0);
+    expect(value(audited, 'junction_audit_verification_age_seconds')).toBeGreaterThanOrEqual(90);
+    await t.db.execute(`update audit_chain_state set full_checked_at = null, full_ok = null, full_findings = '[]'::jsonb where id = 1`);
     await t.db.delete(runs).where(eq(runs.correlationId, 'corr-queued'));
     await t.db.execute(`update breakers set state = 'closed', forced_open = false, open_until = null where key = 'observed'`);
   });

@@ -21,7 +21,23 @@ export interface BreakerGauge {
   consecutiveFailures: number;
 }
 
-export async function readQueueAndBreakerGauges(db: DatabaseOrTransaction): Promise<{ queues: QueueGauge[]; breakers: BreakerGauge[] }> {
+/** The last full audit verification (audit-guard.ts), null when none has run yet. */
+export interface AuditGauge {
+  ok: boolean;
+  ageSeconds: number;
+  /** Findings about the trail itself (rows rewritten or missing, a bad anchor). */
+  trailFindings: number;
+  /** Findings of configuration changed around the trail (config-drift.ts). */
+  configDrift: number;
+}
+
+export interface DatabaseGaugeData {
+  queues: QueueGauge[];
+  breakers: BreakerGauge[];
+  audit?: AuditGauge | null;
+}
+
+export async function readQueueAndBreakerGauges(db: DatabaseOrTransaction): Promise<DatabaseGaugeData> {
   const queues = await db.execute<{ integration: string; queued: number; oldest_age: number | string | null }>(sql`
     select i.name as integration, count(r.id)::int as queued,
            coalesce(extract(epoch from now() - min(r.created_at)), 0)::float8 as oldest_age
@@ -32,9 +48,23 @@ export async function readQueueAndBreakerGauges(db: DatabaseOrTransaction): Prom
      order by i.name`);
   const breakers = await db.execute<{ key: string; state: BreakerGauge['state']; consecutive_failures: number }>(sql`
     select key, state, consecutive_failures from breakers order by key`);
+  const [audit] = await db.execute<{ ok: boolean; age: number; drift: number; findings: number }>(sql`
+    select full_ok as ok, extract(epoch from now() - full_checked_at)::float8 as age,
+           (select count(*)::int from jsonb_array_elements(coalesce(full_findings, '[]'::jsonb)) f where f->>'kind' = 'config_drift') as drift,
+           jsonb_array_length(coalesce(full_findings, '[]'::jsonb)) as findings
+      from audit_chain_state where id = 1 and full_checked_at is not null`);
   return {
     queues: queues.map((q) => ({ integration: q.integration, queued: Number(q.queued), oldestAgeSeconds: Number(q.oldest_age ?? 0) })),
     breakers: breakers.map((b) => ({ key: b.key, state: b.state, consecutiveFailures: Number(b.consecutive_failures) })),
+    audit: audit
+      ? {
+          ok: audit.ok === true,
+          ageSeconds: Number(audit.age),
+          configDrift: Number(audit.drift),
+          // A failure recorded without findings is the trail's.
+          trailFindings: Math.max(Number(audit.findings) - Number(audit.drift), audit.ok === true || Number(audit.findings) > 0 ? 0 : 1),
+        }
+      : null,
   };
 }
 
@@ -78,7 +108,7 @@ export async function databaseGauges(db: DatabaseOrTransaction, options: { timeo
  * The gauges as a registry of their own, built per scrape from the rows just read; with null (the
  * database did not answer) only `junction_database_gauges_up 0`.
  */
-export function gaugeRegistry(data: { queues: QueueGauge[]; breakers: BreakerGauge[] } | null): Registry {
+export function gaugeRegistry(data: DatabaseGaugeData | null): Registry {
   const registry = new Registry();
   const registers = [registry];
   new Gauge({
@@ -118,6 +148,28 @@ export function gaugeRegistry(data: { queues: QueueGauge[]; breakers: BreakerGau
   for (const b of data.breakers) {
     for (const s of BREAKER_STATES) state.set({ key: b.key, state: s }, b.state === s ? 1 : 0);
     failures.set({ key: b.key }, b.consecutiveFailures);
+  }
+  // The audit trail's state for machines (the Audit page and the alerts say it to people); absent
+  // until the first full verification has run.
+  if (data.audit) {
+    new Gauge({
+      name: 'junction_audit_verification_ok',
+      help: 'Whether the last full audit verification passed (1) or found something (0): the trail changed, or configuration changed around it.',
+      registers,
+    }).set(data.audit.ok ? 1 : 0);
+    new Gauge({
+      name: 'junction_audit_verification_age_seconds',
+      help: 'Seconds since the last full audit verification (JUNCTION_AUDIT_VERIFY_INTERVAL_SECONDS apart while a worker runs).',
+      registers,
+    }).set(Math.round(data.audit.ageSeconds * 1000) / 1000);
+    const findings = new Gauge({
+      name: 'junction_audit_findings',
+      help: 'What the last full audit verification found, by kind: trail (rows rewritten or missing, a bad anchor) or config_drift (configuration changed outside the console).',
+      labelNames: ['kind'],
+      registers,
+    });
+    findings.set({ kind: 'trail' }, data.audit.trailFindings);
+    findings.set({ kind: 'config_drift' }, data.audit.configDrift);
   }
   return registry;
 }
