@@ -2,6 +2,7 @@ import { sql } from 'drizzle-orm';
 import type { DatabaseOrTransaction } from '../../../db/client';
 import { integrations } from '../../../db/schema';
 import { appendAudit } from './audit';
+import { COLUMN_FIELDS, type ColumnField } from './config-fields';
 
 /**
  * The configuration an integration was registered with, in the audit trail. syncRegistry inserts a
@@ -14,35 +15,18 @@ import { appendAudit } from './audit';
  * one at the next start-up, holding what is stored then (`source: 'recorded'`).
  */
 
-/** The integration columns the config service audits (config.ts COLUMN_FIELDS; config-drift.test.ts checks they agree). */
-export const AUDITED_COLUMN_FIELDS = [
-  'schedule',
-  'timezone',
-  'retryDelays',
-  'breakerFailures',
-  'breakerCooldown',
-  'retryBudget',
-  'attemptTimeout',
-  'resumePolicy',
-  'settings',
-  'mapping',
-  'alertRouting',
-] as const satisfies readonly (keyof typeof integrations.$inferSelect)[];
-
-export type AuditedColumnField = (typeof AUDITED_COLUMN_FIELDS)[number];
-
 /** The action a baseline row is recorded under. */
 export const REGISTER_ACTION = 'register' as const;
 
 export interface ConfigBaseline {
   /** 'registered': written when the integration was inserted; 'recorded': at a later start-up, for one registered before. */
   source: 'registered' | 'recorded';
-  baseline: Partial<Record<AuditedColumnField, unknown>>;
+  baseline: Partial<Record<ColumnField, unknown>>;
 }
 
 /** The baseline of a row as `to_jsonb(integrations)` reads it. */
 export function baselineOf(row: Record<string, unknown>): ConfigBaseline['baseline'] {
-  return Object.fromEntries(AUDITED_COLUMN_FIELDS.map((f) => [f, row[integrations[f].name] ?? null]));
+  return Object.fromEntries(COLUMN_FIELDS.map((f) => [f, row[integrations[f].name] ?? null]));
 }
 
 /**

@@ -12,6 +12,7 @@ import { canonicalTimezone, describeCron, validateCron, validateTimezone } from 
 import { exactTime, formatRelative } from '../when';
 import { clip } from '../words';
 import { appendAudit, type AuditEntry } from './audit';
+import { COLUMN_FIELDS, CONFIG_FIELDS, type ColumnField, type ConfigField } from './config-fields';
 import type { Keyring } from './crypto';
 import { secretStatus, writeSecrets, type SecretStatus } from './secrets';
 
@@ -34,26 +35,7 @@ export type ConfigDefinition = { settings: z.ZodType; secrets?: readonly string[
 export type ResumePolicy = 'skip' | 'run_once';
 export type AlertRouting = { channelIds: string[] | 'all' };
 
-/** The editable fields, in the order the editor shows them and the audit lists them. */
-export const CONFIG_FIELDS = [
-  'schedule',
-  'timezone',
-  'retryDelays',
-  'breakerFailures',
-  'breakerCooldown',
-  'retryBudget',
-  'attemptTimeout',
-  'resumePolicy',
-  'settings',
-  'secrets',
-  'mapping',
-  'alertRouting',
-] as const;
-export type ConfigField = (typeof CONFIG_FIELDS)[number];
-
-/** The fields stored as columns of `integrations` (all but secrets, which have their own table). */
-export type ColumnField = Exclude<ConfigField, 'secrets'>;
-export const COLUMN_FIELDS: readonly ColumnField[] = CONFIG_FIELDS.filter((f): f is ColumnField => f !== 'secrets');
+export { CONFIG_FIELDS, COLUMN_FIELDS, type ColumnField, type ConfigField };
 
 const ZSchedule = z
   .string()

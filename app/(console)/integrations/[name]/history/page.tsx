@@ -16,6 +16,7 @@ import { requireUser } from '@/lib/auth/guards';
 import { hasRole } from '@/lib/auth/roles';
 import { changesSince, fieldHistory } from '@/lib/platform/governance/audit';
 import { getIntegrationConfig } from '@/lib/platform/governance/config';
+import { AUDIT_FIELD_PATTERNS } from '@/lib/platform/governance/config-fields';
 import { configAsOf, originalConfigMoment, planRevert } from '@/lib/platform/governance/config-history';
 import { parseSearchParams, ZAuditCursor } from '@/lib/platform/params';
 import { getDb } from '@/lib/server/db';
@@ -25,20 +26,7 @@ import { getRegistry } from '@/lib/server/registry';
 export const metadata = { title: 'History' };
 export const dynamic = 'force-dynamic';
 
-const FIELDS = [
-  'schedule',
-  'timezone',
-  'retryDelays',
-  'breakerFailures',
-  'breakerCooldown',
-  'retryBudget',
-  'attemptTimeout',
-  'resumePolicy',
-  'settings.*',
-  'secret.*',
-  'mapping',
-  'alertRouting',
-];
+const FIELDS = AUDIT_FIELD_PATTERNS;
 
 const ZHistoryParams = z.object({
   field: z.enum(FIELDS as [string, ...string[]]).optional(),
