@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { eq, inArray, sql } from 'drizzle-orm';
+import { auditEntries, flatFields, type StoredConfig } from '../lib/platform/alerts/channel-changes';
 import type { Keyring } from '../lib/platform/governance/crypto';
 import { writeSecrets } from '../lib/platform/governance/secrets';
 import { logBatchInsert } from '../lib/platform/log';
@@ -29,6 +30,8 @@ const SEED_MARKER = 'demo_seeded';
 
 const DAY = 86_400_000;
 const MINUTE = 60_000;
+/** When Ada made the demo alert channel. */
+const CHANNEL_DAYS_AGO = 10;
 
 export interface SeedOptions {
   /** Sync the registry first, so the integrations the demo history belongs to exist. */
@@ -212,6 +215,9 @@ export async function seedDemo(db: Database, options: SeedOptions): Promise<bool
     }
 
     // The incident those failures raised, and its alert, delivered to the sandbox webhook catcher.
+    // The channel was made by Ada ten days ago, through the console as far as the trail can tell:
+    // its creation rows are below, so the configuration check compares every field of it.
+    const channelCreated = at(now, CHANNEL_DAYS_AGO * DAY);
     const [channel] = await tx
       .insert(alertChannels)
       .values({
@@ -219,6 +225,8 @@ export async function seedDemo(db: Database, options: SeedOptions): Promise<bool
         type: 'webhook',
         config: { url: `${options.sandboxUrl}/catcher/webhook/ops` },
         updatedBy: 'ada.admin@junction.local',
+        createdAt: channelCreated,
+        updatedAt: channelCreated,
       })
       .returning();
     const firstFailure = at(now, 3 * 15 * MINUTE + 2 * 60 * MINUTE);
@@ -301,6 +309,7 @@ export async function seedDemo(db: Database, options: SeedOptions): Promise<bool
       old: unknown;
       new: unknown;
       kind?: string;
+      correlationId?: string;
     }[] = [
       {
         who: 'ada.admin@junction.local',
@@ -331,6 +340,26 @@ export async function seedDemo(db: Database, options: SeedOptions): Promise<bool
         kind: 'action',
       },
     ];
+    // The alert channel's creation, as createChannel audits it (one change, one correlation id).
+    const channelChange = randomUUID();
+    const created = auditEntries(channel.name, null, flatFields(channel.name, 'webhook', channel.enabled, channel.config as StoredConfig), {
+      field: 'hmacSecret',
+      hadSecret: false,
+      change: { kind: 'keep' },
+      previousField: null,
+    });
+    for (const e of created)
+      history.push({
+        who: 'ada.admin@junction.local',
+        daysAgo: CHANNEL_DAYS_AGO,
+        integration: null,
+        field: e.fieldName,
+        old: e.oldValue,
+        new: e.newValue,
+        correlationId: channelChange,
+      });
+    // In time order: the trail's ids and its times agree.
+    history.sort((a, b) => b.daysAgo - a.daysAgo);
     for (const h of history) {
       await tx.insert(auditLog).values({
         changedAt: at(now, h.daysAgo * DAY),
@@ -340,7 +369,7 @@ export async function seedDemo(db: Database, options: SeedOptions): Promise<bool
         fieldName: h.field,
         oldValue: h.old,
         newValue: h.new,
-        correlationId: randomUUID(),
+        correlationId: h.correlationId ?? randomUUID(),
       });
     }
 

@@ -1,8 +1,11 @@
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
 import { eq, sql } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { auditLog, users } from '../../db/schema';
 import { freshDatabase, type TestDatabase } from '../../test/db';
-import { findSessionUser, listUsers, updateUser, upsertSignedInUser } from './users';
+import { accessDrift } from '../platform/governance/config-drift';
+import { findSessionUser, IDENTITY_PROVIDER, listUsers, updateUser, upsertSignedInUser } from './users';
 
 let t: TestDatabase;
 beforeAll(async () => {
@@ -11,12 +14,37 @@ beforeAll(async () => {
 afterAll(() => t.drop());
 
 describe('users', () => {
-  it('takes the role from the first sign-in only', async () => {
+  it('takes the role from the first sign-in only, and audits it as the identity provider granting it', async () => {
     const first = await upsertSignedInUser(t.db, { subject: 'idp|ada', email: 'ada@x', name: 'Ada', initialRole: 'admin' });
     const again = await upsertSignedInUser(t.db, { subject: 'idp|ada', email: 'ada@x', name: 'Ada L.', initialRole: 'viewer' });
     expect(again.id).toBe(first.id);
     expect(again.role).toBe('admin');
     expect(again.name).toBe('Ada L.');
+    // One row, for the first sign-in: a later sign-in changes nothing the trail holds.
+    expect(await t.db.select().from(auditLog)).toEqual([
+      expect.objectContaining({
+        kind: 'user',
+        fieldName: 'user.ada@x.role',
+        oldValue: null,
+        newValue: 'admin',
+        changedBy: IDENTITY_PROVIDER,
+      }),
+    ]);
+  });
+
+  it('audits an e-mail changed at the identity provider, and a first sign-in raced by a second', async () => {
+    const before = (await t.db.select().from(auditLog)).length;
+    const [a, b] = await Promise.all(
+      [0, 1].map(() => upsertSignedInUser(t.db, { subject: 'idp|kim', email: 'kim@x', name: 'Kim', initialRole: 'operator' })),
+    );
+    expect(a.id).toBe(b.id);
+    await upsertSignedInUser(t.db, { subject: 'idp|kim', email: 'kim@new.example', name: 'Kim', initialRole: 'viewer' });
+    const rows = (await t.db.select().from(auditLog)).slice(before);
+    expect(rows.map((r) => [r.fieldName, r.oldValue, r.newValue, r.changedBy])).toEqual([
+      ['user.kim@x.role', null, 'operator', IDENTITY_PROVIDER],
+      ['user.kim@new.example.email', 'kim@x', 'kim@new.example', IDENTITY_PROVIDER],
+    ]);
+    await t.db.delete(users).where(eq(users.subject, 'idp|kim'));
   });
 
   it('keeps "last seen" to within five minutes of a signed-in person\'s requests, not their last sign-in', async () => {
@@ -46,8 +74,8 @@ describe('users', () => {
     const vera = await upsertSignedInUser(t.db, { subject: 'idp|vera', email: 'vera@x', name: 'Vera', initialRole: 'viewer' });
     await expect(updateUser(t.db, { userId: ada.id, role: 'viewer', actor: 'ada@x' })).rejects.toThrow(/last enabled admin/);
     await updateUser(t.db, { userId: vera.id, role: 'operator', actor: 'ada@x' });
-    const rows = await t.db.select().from(auditLog);
-    expect(rows).toEqual([
+    const byAdmins = async () => (await t.db.select().from(auditLog)).filter((r) => r.changedBy !== IDENTITY_PROVIDER);
+    expect(await byAdmins()).toEqual([
       expect.objectContaining({
         kind: 'user',
         fieldName: 'user.vera@x.role',
@@ -58,7 +86,7 @@ describe('users', () => {
     ]);
     const unchanged = await updateUser(t.db, { userId: vera.id, role: 'operator', actor: 'ada@x' });
     expect(unchanged.role).toBe('operator');
-    expect(await t.db.select().from(auditLog)).toHaveLength(1);
+    expect(await byAdmins()).toHaveLength(1);
   });
 
   it('ends every session of a user it disables, so enabling them again does not revive one', async () => {
@@ -104,7 +132,7 @@ describe('users', () => {
     expect(lost[0].reason).toMatchObject({ code: 'stale' });
     const now = (await listUsers(t.db)).find((u) => u.id === pia.id)!;
     expect(lost[0].reason.message).toContain(`Pia's role was changed to ${now.role} by`);
-    const rows = (await t.db.select().from(auditLog)).filter((r) => r.fieldName === 'user.pia@x.role');
+    const rows = (await t.db.select().from(auditLog)).filter((r) => r.fieldName === 'user.pia@x.role' && r.changedBy !== IDENTITY_PROVIDER);
     expect(rows).toHaveLength(1);
     expect(rows[0].newValue).toBe(now.role);
   });
@@ -122,5 +150,29 @@ describe('users', () => {
       updateUser(t.db, { userId: sam.id, role: 'operator', expectedRole: 'viewer', expectedDisabled: false, actor: 'ada@x' }),
     ).rejects.toMatchObject({ code: 'stale' });
     expect((await listUsers(t.db)).find((u) => u.id === sam.id)).toMatchObject({ role: 'viewer', disabled: true });
+  });
+
+  it('records the role of users who signed in before first sign-ins were audited (migration 0035), once', async () => {
+    // As a database from before: users inserted without their first sign-in's row.
+    await t.db.execute(sql`insert into users (subject, email, name, role) values ('idp|old', 'old@x', 'Old', 'operator')`);
+    await t.db.execute(sql`insert into users (subject, email, name, role) values ('idp|noemail', null, 'No e-mail', 'viewer')`);
+    const [noEmail] = await t.db.select().from(users).where(eq(users.subject, 'idp|noemail'));
+    expect((await accessDrift(t.db)).map((f) => `${f.name} ${f.field}`).sort()).toEqual([`${noEmail.id} role`, 'old@x role']);
+    const migration = readFileSync(path.join(process.cwd(), 'db/migrations/0035_user_role_baselines.sql'), 'utf8');
+    const before = (await t.db.select().from(auditLog)).length;
+    await t.db.execute(sql.raw(migration));
+    await t.db.execute(sql.raw(migration));
+    const recorded = (await t.db.select().from(auditLog)).slice(before);
+    expect(recorded.map((r) => [r.kind, r.fieldName, r.oldValue, r.newValue, r.changedBy]).sort()).toEqual(
+      [
+        ['user', 'user.old@x.role', null, 'operator', 'system'],
+        ['user', `user.${noEmail.id}.role`, null, 'viewer', 'system'],
+      ].sort(),
+    );
+    expect(await accessDrift(t.db)).toEqual([]);
+    // From then on a direct change of their role is told.
+    await t.db.execute(sql`update users set role = 'admin' where subject = 'idp|old'`);
+    expect((await accessDrift(t.db)).map((f) => `${f.name} ${f.field}`)).toEqual(['old@x role']);
+    await t.db.delete(users).where(sql`subject in ('idp|old', 'idp|noemail')`);
   });
 });

@@ -1,4 +1,4 @@
-import { and, desc, eq, isNull, sql } from 'drizzle-orm';
+import { and, desc, eq, getTableColumns, isNull, sql } from 'drizzle-orm';
 import type { Database, DatabaseOrTransaction } from '../../db/client';
 import { apiTokens, auditLog, endedSessions, users, type Role, type User } from '../../db/schema';
 import { AppError } from '../platform/errors';
@@ -6,23 +6,44 @@ import { appendAudit, type AuditEntry } from '../platform/governance/audit';
 import { isUuid } from '../platform/params';
 import { exactTime, formatRelative } from '../platform/when';
 
+/** Who the audit trail names for what a sign-in records: the role from the claims, a changed e-mail. */
+export const IDENTITY_PROVIDER = 'identity provider';
+
 /**
  * Creates the user on first sign-in with the role derived from the IdP claims; later sign-ins
  * refresh name and e-mail but keep the role an admin may have changed since.
+ *
+ * The first sign-in is audited (`user.<e-mail>.role`, from nothing to the role, by the identity
+ * provider): a role granted there is in the trail like one an admin grants, so a later direct
+ * `update users set role = 'admin'` differs from the trail and the configuration check names it
+ * (config-drift.ts). An e-mail changed at the identity provider is audited too
+ * (`user.<new e-mail>.email`, old → new): the user's audit fields are keyed by e-mail, and the
+ * check follows the rename to keep comparing them.
  */
 export async function upsertSignedInUser(
   db: DatabaseOrTransaction,
   params: { subject: string; email: string | null; name: string; initialRole: Role },
 ): Promise<User> {
-  const [user] = await db
-    .insert(users)
-    .values({ subject: params.subject, email: params.email, name: params.name, role: params.initialRole, lastSeenAt: new Date() })
-    .onConflictDoUpdate({
-      target: users.subject,
-      set: { email: params.email, name: params.name, lastSeenAt: sql`now()` },
-    })
-    .returning();
-  return user;
+  return db.transaction(async (tx) => {
+    const [previous] = await tx.select({ id: users.id, email: users.email }).from(users).where(eq(users.subject, params.subject));
+    const [{ inserted, ...user }] = await tx
+      .insert(users)
+      .values({ subject: params.subject, email: params.email, name: params.name, role: params.initialRole, lastSeenAt: new Date() })
+      .onConflictDoUpdate({
+        target: users.subject,
+        set: { email: params.email, name: params.name, lastSeenAt: sql`now()` },
+      })
+      // xmax is 0 on a row this statement inserted: of two first sign-ins at once, one inserts.
+      .returning({ ...getTableColumns(users), inserted: sql<boolean>`(xmax = 0)` });
+    const entries: AuditEntry[] = [];
+    if (inserted) entries.push({ kind: 'user', fieldName: userField(user, 'role'), oldValue: null, newValue: user.role });
+    else if (previous && previous.email !== user.email) {
+      const from = userKey(previous);
+      entries.push({ kind: 'user', fieldName: `user.${userKey(user)}.email`, oldValue: from, newValue: userKey(user) });
+    }
+    await appendAudit(tx, { actor: IDENTITY_PROVIDER, entries });
+    return user;
+  });
 }
 
 /** Ends every session of the user started until now ("Sign out everywhere"; tokens cannot be recalled). */
@@ -89,9 +110,14 @@ export async function listAdmins(db: DatabaseOrTransaction): Promise<Pick<User, 
     .orderBy(users.name);
 }
 
+/** What a user's audit fields are keyed by: the e-mail, or the id of a user without one. */
+function userKey(user: Pick<User, 'email' | 'id'>): string {
+  return user.email ?? user.id;
+}
+
 /** The audit field of a user's role or enabled flag (`user.<e-mail or id>.role`). */
 function userField(user: Pick<User, 'email' | 'id'>, field: 'role' | 'disabled'): string {
-  return `user.${user.email ?? user.id}.${field}`;
+  return `user.${userKey(user)}.${field}`;
 }
 
 /**

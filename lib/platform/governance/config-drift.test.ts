@@ -130,6 +130,21 @@ describe('configuration changed outside the config service', () => {
     expect(await drainEvents()).toEqual([]);
   });
 
+  it('compares every field of the seeded alert channel, never edited since: its creation is in the trail', async () => {
+    const [seeded] = await t.db.select().from(alertChannels).where(eq(alertChannels.name, 'Ops webhook (sandbox)'));
+    // Alerts redirected to somebody else's server, by SQL.
+    await t.db.$client`update alert_channels set config = '{"url": "https://collector.example.net/hook"}' where id = ${seeded.id}`;
+    const failed = await verification();
+    expect(drifted(failed.findings)).toEqual(['alert_channel Ops webhook (sandbox) url']);
+    expect(failed.findings[0].message).toBe(
+      `alert channel 'Ops webhook (sandbox)': url is "https://collector.example.net/hook" but the audit trail's last value is "http://localhost:4000/catcher/webhook/ops" (${await lastAudit(null, 'channel.Ops webhook (sandbox).url')}): changed outside the config service, no audit row`,
+    );
+    expect(await lastAudit(null, 'channel.Ops webhook (sandbox).url')).toMatch(/^saved by ada\.admin@junction\.local on /);
+    await t.db.$client`update alert_channels set config = ${JSON.stringify(seeded.config)}::jsonb where id = ${seeded.id}`;
+    expect(await verification()).toMatchObject({ ok: true, findings: [] });
+    await drainEvents();
+  });
+
   it('passes after changes made through the config service, pause and resume, and the alert channel commands', async () => {
     const before = await getIntegrationConfig(t.db, { integration: 'accounting-export' });
     await edit('accounting-export', {
@@ -440,12 +455,17 @@ describe('configuration changed outside the config service', () => {
               values ('smuggled', 'operator', 'not-a-real-hash', 'jt_smug', ${ada.id}, 'ada.admin@junction.local', now() + interval '1 day')`;
     await raw`update webhook_secrets set revoked_at = null, revoked_by = null where id = ${oldSecretId}`;
     await raw`update users set role = 'admin' where id = ${never.id}`;
+    await raw`update users set disabled = true where id = ${ada.id}`;
+    await raw`insert into users (subject, email, name, role) values ('mallory-sub', 'mallory@junction.local', 'Mallory', 'admin')`;
     const failed = await verification();
     expect(drifted(failed.findings).sort()).toEqual(
       [
         'api_token nightly-script role',
         'api_token old-script revoked',
         'api_token smuggled created',
+        'user ada.admin@junction.local disabled',
+        'user mallory@junction.local role',
+        'user nora@junction.local role',
         'user vera@junction.local role',
         'webhook_secret payment-events revoked',
       ].sort(),
@@ -465,13 +485,35 @@ describe('configuration changed outside the config service', () => {
     expect(messages).toContainEqual(
       expect.stringMatching(/^payment-events: signing secret 'rotated out' is active but the audit trail says it was revoked/),
     );
-    // Nora's role came from the identity provider at first sign-in, unaudited: nothing to compare it with.
-    expect(drifted(failed.findings)).not.toContain('user nora@junction.local role');
+    // Nora's role came from the identity provider at her first sign-in, audited as such.
+    expect(messages).toContainEqual(
+      expect.stringMatching(
+        /^user nora@junction\.local: role is "admin" but the audit trail's last value is "viewer" \(saved by identity provider on /,
+      ),
+    );
+    expect(messages).toContain(
+      'user ada.admin@junction.local: disabled is true but the audit trail records no admin disabling them: changed outside the config service, no audit row',
+    );
+    expect(messages).toContain(
+      'user mallory@junction.local: role is "admin" but the audit trail records no role for them, not even their first sign-in: changed outside the config service, no audit row',
+    );
     void secretId;
+
+    // Vera's e-mail changed at the identity provider: the trail follows her to the new one.
+    const moved = await upsertSignedInUser(t.db, {
+      subject: 'vera-sub',
+      email: 'vera.v@junction.local',
+      name: 'Vera',
+      initialRole: 'operator',
+    });
+    expect(moved.role).toBe('admin');
+    expect(drifted((await verification()).findings)).toContain('user vera.v@junction.local role');
 
     // Put back: the next check passes.
     await raw`update users set role = 'viewer' where id = ${vera.id}`;
     await raw`update users set role = 'viewer' where id = ${never.id}`;
+    await raw`update users set disabled = false where id = ${ada.id}`;
+    await raw`delete from users where subject = 'mallory-sub'`;
     await raw`update api_tokens set role = 'viewer' where id = ${token.id}`;
     await raw`update api_tokens set revoked_at = now(), revoked_by = 'ada.admin@junction.local' where id = ${revoked.id} or name = 'smuggled'`;
     await raw`update webhook_secrets set revoked_at = now(), revoked_by = 'ada.admin@junction.local' where id = ${oldSecretId}`;

@@ -333,8 +333,11 @@ interface AccessRow extends Record<string, unknown> {
  * `api_token_create` row made (or with another role or expiry than it was made with), or revoked
  * in the trail and live again; a webhook signing secret active without its `webhook_secret.added`
  * row, or revoked in the trail and active again; a user whose role or enabled flag differs from
- * the last change the trail records for it (a user never changed through the console has no such
- * row: their role came from the identity provider at first sign-in, unaudited, and is skipped).
+ * the last value the trail records for it. A user's role is in the trail from their first sign-in
+ * (lib/auth/users.ts; users from before that got a row recorded by migration 0035); a user is
+ * enabled unless the trail says an admin disabled them (only updateUser changes the flag). The
+ * rows are keyed by e-mail: a `user.<new>.email` row (an e-mail changed at the identity provider)
+ * carries the earlier rows over to the new key.
  */
 export async function accessDrift(db: DatabaseOrTransaction): Promise<ConfigDriftFinding[]> {
   const rows = await db.execute<AccessRow>(sql`
@@ -347,11 +350,12 @@ export async function accessDrift(db: DatabaseOrTransaction): Promise<ConfigDrif
     union all
     select 'user', jsonb_build_object('email', coalesce(u.email, u.id::text), 'role', u.role, 'disabled', u.disabled) from users u
     union all
-    select 'audit', jsonb_build_object('id', a.id, 'kind', a.kind, 'field', a.field_name, 'value', a.new_value, 'by', a.changed_by,
-                                       'at', a.changed_at)
+    select 'audit', jsonb_build_object('id', a.id, 'kind', a.kind, 'field', a.field_name, 'old', a.old_value, 'value', a.new_value,
+                                       'by', a.changed_by, 'at', a.changed_at)
       from audit_log a
      where (a.kind = 'action' and a.field_name in ('api_token_create', 'api_token_revoke', 'webhook_secret.added', 'webhook_secret.revoked'))
-        or (a.kind = 'user' and (a.field_name like 'user.%.role' or a.field_name like 'user.%.disabled'))`);
+        or (a.kind = 'user' and (a.field_name like 'user.%.role' or a.field_name like 'user.%.disabled'
+                                 or a.field_name like 'user.%.email'))`);
 
   const created = new Map<string, Audited>();
   const revokedTokens = new Map<string, Audited>();
@@ -366,7 +370,17 @@ export async function accessDrift(db: DatabaseOrTransaction): Promise<ConfigDrif
     else if (a.field === 'api_token_revoke') revokedTokens.set(String(v.prefix), a);
     else if (a.field === 'webhook_secret.added') added.set(String(v.secretId), a);
     else if (a.field === 'webhook_secret.revoked') revokedSecrets.set(String(v.secretId), a);
-    else userFields.set(a.field, a);
+    else if (a.field.endsWith('.email')) {
+      // The e-mail changed: what the trail says of the old key is now said of the new one.
+      const from =
+        typeof a.value === 'string' && typeof (a as { old?: unknown }).old === 'string' ? String((a as { old?: unknown }).old) : null;
+      if (from === null) continue;
+      for (const field of ['role', 'disabled'] as const) {
+        const last = userFields.get(`user.${from}.${field}`);
+        if (last) userFields.set(`user.${a.value as string}.${field}`, last);
+        userFields.delete(`user.${from}.${field}`);
+      }
+    } else userFields.set(a.field, a);
   }
 
   const findings: ConfigDriftFinding[] = [];
@@ -425,6 +439,20 @@ export async function accessDrift(db: DatabaseOrTransaction): Promise<ConfigDrif
             String(d.email),
             field,
             `user ${String(d.email)}: ${field} is ${shown(d[field])} but the audit trail's last value is ${shown(last.value)} (${savedBy(last)}): ${OUTSIDE}`,
+          );
+        else if (!last && field === 'disabled' && d.disabled !== false)
+          found(
+            'user',
+            String(d.email),
+            field,
+            `user ${String(d.email)}: disabled is ${shown(d.disabled)} but the audit trail records no admin disabling them: ${OUTSIDE}`,
+          );
+        else if (!last && field === 'role')
+          found(
+            'user',
+            String(d.email),
+            field,
+            `user ${String(d.email)}: role is ${shown(d.role)} but the audit trail records no role for them, not even their first sign-in: ${OUTSIDE}`,
           );
       }
     }
