@@ -110,10 +110,10 @@ export default async function AuditPage({ searchParams }: { searchParams: Promis
             ))}
           </ul>
           <p>
-            Find out who wrote to the database directly, then put the audited configuration back through the console, which records it: for
-            a field saved before, open the integration&apos;s History page at its newest change and revert to it; for a field never saved
-            (&ldquo;registered with&rdquo; above), enter the value it was registered with in Configuration or Mapping and save; pause or
-            resume it, set the secret again, or save the alert channel with its audited values. Make any change you want to keep through the
+            Find out who wrote to the database directly, then put the audited configuration back through the console, which records it: open
+            the integration&apos;s History page at its newest change (or its original configuration, when it was never changed) and revert
+            to it, which also puts fields never saved (&ldquo;registered with&rdquo; above) back to their registered values; pause or resume
+            it, set the secret again, or save the alert channel with its audited values. Make any change you want to keep through the
             console afterwards; the next full check confirms it.
           </p>
         </div>

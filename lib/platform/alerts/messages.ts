@@ -347,7 +347,7 @@ export function auditChainBrokenMessage(p: {
         ? [
             'The scheduled verification found configuration that differs from what the audit trail says was saved: it was written to the database directly, so no audit row records who changed it or when. The trail itself is intact.',
             `Found: ${problem ?? 'no detail recorded'}`,
-            'Find out who wrote to the database, then put the audited values back through the console, which records it: History, revert to the newest change, for a field saved before; for one never saved ("registered with"), save the value it was registered with in Configuration or Mapping.',
+            "Find out who wrote to the database, then put the audited values back through the console, which records it: on the integration's History page, revert to its newest change (or to its original configuration when it was never changed), which also puts back fields never saved to the values they were registered with.",
             `Since: ${readable(p.at)}`,
             `Audit: ${url}`,
           ]

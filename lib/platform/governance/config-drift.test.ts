@@ -26,8 +26,8 @@ import { verifyAuditAnchors, writeAuditAnchor } from './audit-anchors';
 import { runAuditVerification } from './audit-guard';
 import { getIntegrationConfig, updateIntegrationConfig } from './config';
 import { recordConfigBaselines, type ConfigBaseline } from './config-baseline';
-import { configDrift, type ConfigDriftFinding } from './config-drift';
-import { revertToVersion } from './config-history';
+import { configDrift, lastDriftOf, type ConfigDriftFinding } from './config-drift';
+import { configAsOf, originalConfigMoment, revertToVersion } from './config-history';
 import { keyringFrom } from './crypto';
 
 const keyring = keyringFrom({ key: randomBytes(32).toString('base64'), keyId: 'k1' });
@@ -381,6 +381,75 @@ describe('configuration changed outside the config service', () => {
     const schedule = (crm.newValue as ConfigBaseline).baseline.schedule as string;
     await t.db.$client`update integrations set schedule = ${schedule} where name = 'crm-sync'`;
     expect(await verification()).toMatchObject({ ok: true, findings: [] });
+    await drainEvents();
+  });
+
+  it('puts a field never saved back with History: a revert to the newest change, or to the original configuration', async () => {
+    await t.db
+      .$client`update integrations set breaker_cooldown = '1s', settings = settings || '{"region": "us"}'::jsonb where name = 'fresh-import'`;
+    await t.db.$client`update integrations set schedule = '* * * * *' where name = 'payment-events'`;
+    expect(drifted((await verification()).findings).sort()).toEqual([
+      'integration fresh-import breakerCooldown',
+      'integration fresh-import settings.region',
+      'integration payment-events schedule',
+    ]);
+    await drainEvents();
+    // The integration's pages say it (components/integrations/drift-notice.tsx), with the version to revert to.
+    const notice = await lastDriftOf(t.db, { integration: 'fresh-import' });
+    expect(notice?.messages.map((m) => m.split(' is ')[0]).sort()).toEqual([
+      'fresh-import: breakerCooldown',
+      'fresh-import: settings.region',
+    ]);
+    expect(notice?.newestChange).toBe(
+      Math.max(
+        ...(
+          await t.db
+            .select()
+            .from(auditLog)
+            .where(and(eq(auditLog.integration, 'fresh-import'), eq(auditLog.kind, 'config')))
+        ).map((r) => r.id),
+      ),
+    );
+    expect(await lastDriftOf(t.db, { integration: 'payment-events' })).toMatchObject({ newestChange: null });
+    expect(await lastDriftOf(t.db, { integration: 'crm-sync' })).toBeNull();
+
+    // fresh-import was changed through the console before: its newest version holds the registered cooldown.
+    const [newest] = (
+      await t.db
+        .select()
+        .from(auditLog)
+        .where(and(eq(auditLog.integration, 'fresh-import'), eq(auditLog.kind, 'config')))
+    ).sort((a, b) => b.id - a.id);
+    const current = await getIntegrationConfig(t.db, { integration: 'fresh-import' });
+    const reverted = await revertToVersion(t.db, {
+      integration: 'fresh-import',
+      at: newest.changedAt,
+      expectedVersion: current!.version,
+      actor: 'ada.admin@junction.local',
+      definition: registry.get('fresh-import')!,
+      keyring,
+    });
+    expect(reverted.ok && [...reverted.changed].sort()).toEqual(['breakerCooldown', 'settings.region']);
+
+    // payment-events never was: its original configuration is the one it was registered with.
+    const original = await originalConfigMoment(t.db, { integration: 'payment-events' });
+    expect(original).toBeInstanceOf(Date);
+    expect(await configAsOf(t.db, { integration: 'payment-events', at: original! })).toMatchObject({
+      schedule: registry.get('payment-events')!.defaults?.schedule ?? null,
+    });
+    const events = await getIntegrationConfig(t.db, { integration: 'payment-events' });
+    expect(
+      await revertToVersion(t.db, {
+        integration: 'payment-events',
+        at: original!,
+        expectedVersion: events!.version,
+        actor: 'ada.admin@junction.local',
+        definition: registry.get('payment-events')!,
+        keyring,
+      }),
+    ).toMatchObject({ ok: true, changed: ['schedule'] });
+    expect(await verification()).toMatchObject({ ok: true, findings: [] });
+    expect(await lastDriftOf(t.db, { integration: 'fresh-import' })).toBeNull();
     await drainEvents();
   });
 

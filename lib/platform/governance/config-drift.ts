@@ -464,3 +464,31 @@ export async function accessDrift(db: DatabaseOrTransaction): Promise<ConfigDrif
 export async function configDrift(db: DatabaseOrTransaction): Promise<ConfigDriftFinding[]> {
   return [...(await integrationConfigDrift(db)), ...(await channelConfigDrift(db)), ...(await accessDrift(db))];
 }
+
+export interface IntegrationDriftNotice {
+  /** When the full verification that found it ran. */
+  at: Date;
+  /** Its findings about this integration (configuration, signing secrets), as the Audit page words them. */
+  messages: string[];
+  /** The newest configuration change's audit id (History's "as of" that a revert puts back), or null: revert to the original. */
+  newestChange: number | null;
+}
+
+/**
+ * What the last full verification found changed around the console for one integration, for the
+ * integration's own pages (an admin reading Configuration learns its values are not the audited
+ * ones without opening the Audit page), or null when it found nothing there. The stored outcome is
+ * read, not a new check: the check reads the whole trail, a page view must not.
+ */
+export async function lastDriftOf(db: DatabaseOrTransaction, params: { integration: string }): Promise<IntegrationDriftNotice | null> {
+  const [row] = await db.execute<{ at: string | null; messages: string[] | null; newest: string | number | null }>(sql`
+    select st.full_checked_at::text as at,
+           (select jsonb_agg(f->>'message' order by n)
+              from jsonb_array_elements(st.full_findings) with ordinality as e(f, n)
+             where f->>'kind' = 'config_drift' and f->>'target' in ('integration', 'webhook_secret')
+               and f->>'name' = ${params.integration}) as messages,
+           (select max(id) from audit_log where kind = 'config' and integration = ${params.integration}) as newest
+      from audit_chain_state st where st.id = 1`);
+  if (!row?.at || !row.messages || row.messages.length === 0) return null;
+  return { at: new Date(row.at), messages: row.messages, newestChange: row.newest === null ? null : Number(row.newest) };
+}

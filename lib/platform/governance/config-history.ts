@@ -14,16 +14,19 @@ import {
   type ConfigUpdateResult,
   type TConfigPatch,
 } from './config';
+import { REGISTER_ACTION, type ConfigBaseline } from './config-baseline';
 import type { Keyring } from './crypto';
 
 /**
  * The configuration as of any past time, rebuilt from the audit trail, and revert to it.
  *
- * Choice (no cooperation from the registry needed): for each field, the value at T is the
- * new_value of its last audited change at or before T; if it only changed after T, the old_value
- * of its first change after T; if it never changed, today's value (which is then the value the
- * registry inserted). This holds because every config change goes through the config service,
- * which audits old and new values. Changes of one integration are ordered by audit id (the config
+ * For each field, the value at T is the new_value of its last audited change at or before T; if it
+ * only changed after T, the old_value of its first change after T; if it never changed, the value
+ * the integration was registered with (its 'register' row, config-baseline.ts), not today's: a
+ * field changed in the database around the console (config-drift.ts) is then put back by a revert
+ * like any other. Today's value only for a field the baseline does not hold (an integration
+ * registered before baselines were recorded, a column added since). This holds because every
+ * config change goes through the config service, which audits old and new values. Changes of one integration are ordered by audit id (the config
  * service serialises them with a row lock; ids follow commit order), T is compared with changed_at
  * to the millisecond. Secrets are not part of it: they are never in the trail, so never reverted.
  */
@@ -32,7 +35,7 @@ import type { Keyring } from './crypto';
 export const HISTORY_FIELDS = COLUMN_FIELDS;
 
 interface FieldValueRow extends Record<string, unknown> {
-  side: 'before' | 'after';
+  side: 'before' | 'after' | 'register';
   field_name: string;
   value: unknown;
   absent: boolean;
@@ -58,10 +61,22 @@ export async function configAsOf(db: DatabaseOrTransaction, params: { integratio
        from audit_log
       where kind = 'config' and integration = ${row.name} and changed_at >= ${bound}
       order by field_name, id asc)
+    union all
+    (select 'register', field_name, new_value, false
+       from audit_log
+      where kind = 'action' and integration = ${row.name} and field_name = ${REGISTER_ACTION}
+      order by id desc limit 1)
   `);
   const before = new Map<string, FieldValueRow>();
   const after = new Map<string, FieldValueRow>();
-  for (const r of rows) (r.side === 'before' ? before : after).set(r.field_name, r);
+  let baseline: ConfigBaseline['baseline'] = {};
+  for (const r of rows) {
+    if (r.side === 'register') baseline = (r.value as ConfigBaseline | null)?.baseline ?? {};
+    else (r.side === 'before' ? before : after).set(r.field_name, r);
+  }
+  /** What a field never changed holds: its registered value, or today's when the baseline lacks it. */
+  const unchanged = (field: Exclude<(typeof HISTORY_FIELDS)[number], 'settings'>) =>
+    Object.hasOwn(baseline, field) ? baseline[field] : row[field];
   const pick = (field: string): { known: true; absent: boolean; value: unknown } | { known: false } => {
     const r = before.get(field) ?? after.get(field);
     return r ? { known: true, absent: r.absent, value: r.value } : { known: false };
@@ -71,7 +86,7 @@ export async function configAsOf(db: DatabaseOrTransaction, params: { integratio
   for (const field of HISTORY_FIELDS) {
     if (field === 'settings') continue;
     const v = pick(field);
-    config[field] = v.known ? (v.absent ? null : v.value) : (row[field] ?? null);
+    config[field] = v.known ? (v.absent ? null : v.value) : (unchanged(field) ?? null);
   }
   // A time limit never audited on a row the registry has not filled yet (migration 0030, NULL):
   // not part of the version, so a revert leaves it as it is.
@@ -79,7 +94,9 @@ export async function configAsOf(db: DatabaseOrTransaction, params: { integratio
   // retry_budget is numeric: the trail holds the number as it was saved.
   if (typeof config.retryBudget === 'string') config.retryBudget = Number(config.retryBudget);
 
-  const settings: Record<string, unknown> = { ...(row.settings ?? {}) };
+  const settings: Record<string, unknown> = {
+    ...((Object.hasOwn(baseline, 'settings') ? baseline.settings : row.settings) as Record<string, unknown> | null),
+  };
   const keys = new Set([
     ...Object.keys(settings),
     ...[...before.keys(), ...after.keys()].filter((f) => f.startsWith('settings.')).map((f) => f.slice(9)),
@@ -100,12 +117,18 @@ export async function configAsOf(db: DatabaseOrTransaction, params: { integratio
 
 /**
  * The moment that stands for the configuration before its first recorded change (the original
- * one, as the registry created it), or null when nothing was ever changed. Pass it to configAsOf
- * or revertToVersion like any change's changedAt.
+ * one, as the registry created it), or null when nothing was ever changed and nothing was recorded
+ * at registration. Never changed but registered: the registration's moment, so the original
+ * configuration can still be shown and reverted to (a field changed around the console goes back).
+ * Pass it to configAsOf or revertToVersion like any change's changedAt.
  */
 export async function originalConfigMoment(db: DatabaseOrTransaction, params: { integration: string }): Promise<Date | null> {
   const [first] = await db.execute<{ at: string | null }>(sql`
-    select min(changed_at)::text as at from audit_log where kind = 'config' and integration = ${params.integration}`);
+    select coalesce(
+             (select min(changed_at) from audit_log where kind = 'config' and integration = ${params.integration}),
+             (select max(changed_at) + interval '1 millisecond' from audit_log
+               where kind = 'action' and integration = ${params.integration} and field_name = ${REGISTER_ACTION})
+           )::text as at`);
   if (!first?.at) return null;
   // changed_at has microseconds; configAsOf compares to the millisecond, so go one before.
   return new Date(Math.floor(new Date(first.at).getTime()) - 1);

@@ -1,10 +1,13 @@
 import { notFound } from 'next/navigation';
 import { PageHeader } from '@/components/common/page-header';
+import { DriftNotice } from '@/components/integrations/drift-notice';
 import { FailingReasons } from '@/components/integrations/failing-reasons';
 import { IntegrationTabs } from '@/components/integrations/integration-tabs';
 import { StateBadge } from '@/components/integrations/state-badge';
 import { requireUser } from '@/lib/auth/guards';
 import { hasRole } from '@/lib/auth/roles';
+import { lastDriftOf } from '@/lib/platform/governance/config-drift';
+import { getDb } from '@/lib/server/db';
 import { segmentName } from '@/lib/server/params';
 import { getInventoryRow } from '@/lib/server/queries';
 import { getRegistry } from '@/lib/server/registry';
@@ -12,8 +15,9 @@ import { getRegistry } from '@/lib/server/registry';
 export default async function IntegrationLayout({ children, params }: { children: React.ReactNode; params: Promise<{ name: string }> }) {
   const user = await requireUser();
   const name = segmentName((await params).name);
-  const row = await getInventoryRow(name);
+  const [row, drift] = await Promise.all([getInventoryRow(name), lastDriftOf(getDb(), { integration: name })]);
   if (!row) notFound();
+  const isAdmin = hasRole(user.role, 'admin');
   return (
     <div className="flex flex-col gap-4">
       <PageHeader
@@ -25,11 +29,8 @@ export default async function IntegrationLayout({ children, params }: { children
         description={row.registered ? row.description : `${row.description} — the handler is no longer registered; its history is kept.`}
       />
       <FailingReasons reasons={row.failingReasons} lead="Failing: " className="rounded-md bg-destructive/10 p-2 text-sm" />
-      <IntegrationTabs
-        name={row.name}
-        isAdmin={hasRole(user.role, 'admin')}
-        receivesEvents={Boolean(getRegistry().get(row.name)?.events)}
-      />
+      <DriftNotice name={row.name} notice={drift} isAdmin={isAdmin} />
+      <IntegrationTabs name={row.name} isAdmin={isAdmin} receivesEvents={Boolean(getRegistry().get(row.name)?.events)} />
       {children}
     </div>
   );
