@@ -1785,6 +1785,20 @@ async function interruptAttempt(
     });
     return 'failed';
   }
-  await requeue(deps, tx, updated, { status: 'queued', ahead: true });
+  const pause = interruptionPauseMs(interruptions);
+  await requeue(deps, tx, updated, { status: 'queued', ahead: true, startAfter: pause > 0 ? new Date(Date.now() + pause) : undefined });
   return 'recovered';
+}
+
+/**
+ * How long a run waits before it is tried again after its `n`th interruption: the first at once
+ * (a lost worker's run goes to another), then 1 s doubling up to a minute. Without a pause a
+ * database that refused connections (slots used up, a restart) saw the run interrupted again
+ * within milliseconds, and the cap of 10 failed it in seconds, before the database was back
+ * (7 interruptions in 3.4 s were seen); a handler that crashes its worker crashes the next one at
+ * the same pace. With the default cap the run keeps being tried for about three minutes.
+ */
+export function interruptionPauseMs(n: number): number {
+  if (n <= 1) return 0;
+  return Math.min(1000 * 2 ** (n - 2), 60_000);
 }

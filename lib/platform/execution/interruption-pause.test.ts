@@ -1,0 +1,62 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { z } from 'zod';
+import { runQueries, startTestPlatform, type TestPlatform } from '../../../test/fixtures/platform';
+import { defineIntegration, type IntegrationDefinition } from '../contract';
+import { DatabaseUnavailableError } from '../errors';
+import { runNow } from '../triggers/triggers';
+import { interruptionPauseMs } from './runner';
+
+/**
+ * A run whose attempts end "database unavailable" (connection slots used up, a restart) was
+ * re-queued at once each time: it was interrupted again within milliseconds and the cap of 10
+ * failed it in seconds (7 interruptions in 3.4 s were seen), long before the database was back.
+ * Each interruption after the first now waits, 1 s doubling up to a minute.
+ */
+
+let executions = 0;
+
+const defs = [
+  defineIntegration({
+    name: 'db-flaps',
+    description: 'The database refuses it three times, then it succeeds',
+    settings: z.object({}),
+    async execute() {
+      executions++;
+      if (executions <= 3) throw new DatabaseUnavailableError(`too many clients already (${executions})`);
+      return { processed: 1, summary: 'done once the database was back' };
+    },
+  }),
+] as IntegrationDefinition[];
+
+let platform: TestPlatform;
+beforeAll(async () => {
+  platform = await startTestPlatform(defs, { workerId: 'pause-worker', concurrency: 1 });
+});
+afterAll(() => platform?.stop());
+
+const { attemptRows, finished } = runQueries(() => platform.t.db);
+
+describe('a run interrupted by an unavailable database', () => {
+  it('pauses before each try after the first, growing, and succeeds without using up an attempt', async () => {
+    const { runId } = await runNow(platform.t.db, platform.boss, { integration: 'db-flaps', triggeredBy: 'ada' });
+    const run = await finished(runId, 60_000);
+    expect(run).toMatchObject({ status: 'succeeded', attemptCount: 1, interruptions: 3 });
+    const rows = await attemptRows(runId);
+    expect(rows.map((a) => [a.number, a.outcome, a.errorClass])).toEqual([
+      [1, 'interrupted', 'DatabaseUnavailable'],
+      [1, 'interrupted', 'DatabaseUnavailable'],
+      [1, 'interrupted', 'DatabaseUnavailable'],
+      [1, 'succeeded', null],
+    ]);
+    // The gap between an interruption and the next try is at least the pause for it (timestamps
+    // from the database's clock, both: the pause is when the job may start, not a timer here).
+    const gaps = rows.slice(1).map((a, i) => a.startedAt.getTime() - rows[i].finishedAt!.getTime());
+    expect(gaps[1]).toBeGreaterThanOrEqual(interruptionPauseMs(2) - 50);
+    expect(gaps[2]).toBeGreaterThanOrEqual(interruptionPauseMs(3) - 50);
+  }, 90_000);
+
+  it('tries again at once after the first, then 1 s doubling to a minute: about three minutes before the default cap of 10', () => {
+    const pauses = Array.from({ length: 10 }, (_, i) => interruptionPauseMs(i + 1));
+    expect(pauses).toEqual([0, 1000, 2000, 4000, 8000, 16_000, 32_000, 60_000, 60_000, 60_000]);
+  });
+});
