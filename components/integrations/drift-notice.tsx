@@ -13,6 +13,7 @@ export function DriftNotice({ name, notice, isAdmin }: { name: string; notice: I
   const asOf = notice.newestChange === null ? 'original' : String(notice.newestChange);
   const href = `/integrations/${encodeURIComponent(name)}/history?asOf=${asOf}`;
   const version = notice.newestChange === null ? 'its original configuration' : 'its newest change';
+  const signingSecret = notice.messages.some((m) => m.includes('signing secret'));
   return (
     <div role="alert" data-testid="integration-drift" className="rounded-md bg-destructive/10 p-3 text-sm text-destructive">
       <p>
@@ -31,7 +32,7 @@ export function DriftNotice({ name, notice, isAdmin }: { name: string; notice: I
             <Link href={href} className="font-medium underline underline-offset-2">
               open {version} in History
             </Link>{' '}
-            and revert to it; a signing secret is revoked on Events. The next full check confirms it.
+            and revert to it{signingSecret ? '; revoke a signing secret again on Events' : ''}. The next full check confirms it.
           </>
         ) : (
           <>
