@@ -14,6 +14,7 @@ import { Input } from '@/components/ui/input';
 import { Select } from '@/components/ui/select';
 import { Table, TableBody, TableCell, TableHead, TableHeader, TableRow } from '@/components/ui/table';
 import { describeMappingChange, rebaseMapping } from '@/lib/platform/mapping/diff';
+import { targetProblems } from '@/lib/platform/mapping/targets';
 import { FIELD_TYPES } from '@/lib/platform/mapping/types';
 import type { ActionResult } from '@/lib/server/action';
 
@@ -106,7 +107,13 @@ export function MappingEditor({
     },
     placeholderData: (previous) => previous,
   });
-  const compileErrors = preview.data?.compileErrors ?? [];
+  // Rows without a target, targets two rows write: found here as the admin types, in the words the
+  // server's preview and save use (the same function), and marked on the rows. The preview's own
+  // report of them (errors with `rows`) would repeat them, a keystroke late.
+  const problems = targetProblems(mapping.fields);
+  const problemsOf = (row: number) => problems.filter((p) => p.rows.includes(row));
+  const compileErrors = (preview.data?.compileErrors ?? []).filter((e) => !e.rows);
+  const errorCount = compileErrors.length + problems.length;
   const errorFor = (target: string) => compileErrors.filter((e) => e.field === target);
   // Fields left out of every previewed record because their expression does not compile.
   const notPreviewed = [...new Set(compileErrors.map((e) => e.field))].filter((f) => mapping.fields.some((m) => m.target === f));
@@ -116,7 +123,7 @@ export function MappingEditor({
   const samples = preview.data?.results ?? [];
   const mappedCount = samples.filter((r) => !r.filtered && r.errors.length === 0).length;
   const rejectedCount = samples.filter((r) => !r.filtered && r.errors.length > 0).length;
-  const mapsNothing = !previewStale && compileErrors.length === 0 && samples.length > 0 && mappedCount === 0;
+  const mapsNothing = !previewStale && errorCount === 0 && samples.length > 0 && mappedCount === 0;
   const mapsNothingText =
     rejectedCount > 0
       ? `This mapping rejects every sample record (${rejectedCount} of ${samples.length}${rejectedCount < samples.length ? `; the filter skips the rest` : ''}): a run with it would send nothing and report each record as rejected. The preview below says why.`
@@ -251,6 +258,7 @@ export function MappingEditor({
         <TableBody ref={rowsRef}>
           {mapping.fields.map((f, i) => {
             const errors = errorFor(f.target);
+            const targetErrors = problemsOf(i);
             return (
               <TableRow key={i}>
                 <TableCell data-label="Order">
@@ -295,9 +303,16 @@ export function MappingEditor({
                     data-control="target"
                     value={f.target}
                     disabled={!canEdit}
+                    aria-invalid={targetErrors.length > 0}
+                    aria-describedby={targetErrors.length > 0 ? `mapping-target-error-${i}` : undefined}
                     onChange={(e) => update(i, { target: e.target.value })}
                     className="w-40 font-mono text-xs"
                   />
+                  {targetErrors.length > 0 ? (
+                    <p id={`mapping-target-error-${i}`} className="mt-1 w-40 text-xs text-destructive">
+                      {targetErrors.map((p) => `${p.message}.`).join(' ')}
+                    </p>
+                  ) : null}
                 </TableCell>
                 <TableCell className="min-w-64" data-label="Expression">
                   <Input
@@ -388,9 +403,9 @@ export function MappingEditor({
             </span>
           ))}
           <div className="ml-auto flex items-center gap-2">
-            {compileErrors.length > 0 ? (
+            {errorCount > 0 ? (
               <span className="text-sm text-destructive">
-                Fix {compileErrors.length} error{compileErrors.length === 1 ? '' : 's'} before saving.
+                Fix {errorCount} error{errorCount === 1 ? '' : 's'} before saving.
               </span>
             ) : null}
             <Button type="button" variant="ghost" disabled={!dirty || saving} onClick={() => setMapping(base.mapping)}>
@@ -408,7 +423,7 @@ export function MappingEditor({
             ) : (
               <Button
                 type="button"
-                disabled={!dirty || saving || previewStale || compileErrors.length > 0}
+                disabled={!dirty || saving || previewStale || errorCount > 0}
                 onClick={mapsNothing ? () => setConfirmedFor(JSON.stringify(mapping)) : onSave}
               >
                 {saving ? 'Saving…' : 'Save mapping'}
@@ -434,19 +449,31 @@ export function MappingEditor({
             Live preview {previewStale ? <span className="text-xs font-normal text-muted-foreground">updating…</span> : null}
           </h2>
           {preview.error ? <p className="text-sm text-destructive">{(preview.error as Error).message}</p> : null}
+          {/* Instead of an empty preview: which output field cannot be written, and what to do. A
+              status, not an alert: it changes with each key typed in a target. */}
+          {problems.length > 0 ? (
+            <div role="status" data-testid="preview-target-problems" className="rounded-md bg-destructive/10 p-3 text-sm text-destructive">
+              <p>Nothing is previewed until every row writes a target field of its own:</p>
+              <ul className="mt-1 list-disc pl-4">
+                {problems.map((p, k) => (
+                  <li key={k}>{p.message}.</li>
+                ))}
+              </ul>
+            </div>
+          ) : null}
           {compileErrors.some((e) => e.field === 'filter') ? (
             <p role="status" className="rounded-md border border-warning bg-warning/10 p-2 text-sm">
               The filter is not applied in this preview: its expression has an error, marked above.
             </p>
           ) : null}
           {/* Why the preview is not the whole story: records left out, values shortened. */}
-          {preview.data?.notice ? (
+          {preview.data?.notice && problems.length === 0 ? (
             <p role="status" data-testid="preview-notice" className="rounded-md border border-warning bg-warning/10 p-2 text-sm">
               {preview.data.notice}.
             </p>
           ) : null}
           <div className="grid gap-3 lg:grid-cols-2">
-            {(preview.data?.results ?? []).map((r) => (
+            {(problems.length > 0 ? [] : samples).map((r) => (
               <div key={r.key} className="min-w-0 rounded-lg border bg-card p-3 text-xs" data-testid="preview-record">
                 <div className="mb-1 flex items-center gap-2 font-medium">
                   Record <code>{r.key}</code>

@@ -23,6 +23,37 @@ test('admin fixes a mapping expression with the live preview and saves it', asyn
   expect(row.mapping.fields.find((f) => f.target === 'description')?.expression).toBe('"Invoice " & number & " / " & customer.country');
 });
 
+test('a target written twice or a row without one is named in the preview and on its rows, and nothing can be saved', async ({ page }) => {
+  await signIn(page, 'ada', '/integrations/accounting-export/mapping');
+  const version = async () =>
+    (await db()<{ version: number }[]>`select version from integrations where name = 'accounting-export'`)[0].version;
+  const before = await version();
+  await expect(page.getByTestId('preview-record').first()).toBeVisible();
+  const target = (row: number) => page.getByLabel(`Target of field ${row}`, { exact: true });
+  const first = await target(1).inputValue();
+  await target(2).fill(first);
+  // Before: an empty preview and no word why.
+  const problems = page.getByTestId('preview-target-problems');
+  const twice = `Target '${first}' is used by rows 1 and 2: each target field can be written once.`;
+  await expect(problems).toContainText(twice);
+  await expect(page.getByTestId('preview-record')).toHaveCount(0);
+  for (const row of [1, 2]) {
+    await expect(target(row)).toHaveAttribute('aria-invalid', 'true');
+    await expect(target(row)).toHaveAccessibleDescription(twice);
+  }
+  await target(3).fill('');
+  await expect(problems).toContainText('Row 3 has no target field: name it or remove the row.');
+  await expect(target(3)).toHaveAttribute('aria-invalid', 'true');
+  await expect(target(4)).toHaveAttribute('aria-invalid', 'false');
+  await expect(page.getByText('Fix 2 errors before saving.')).toBeVisible();
+  await expect(page.getByRole('button', { name: 'Save mapping' })).toBeDisabled();
+  // Back to the saved mapping: the preview returns, and nothing was saved.
+  await page.getByRole('button', { name: 'Discard changes' }).click();
+  await expect(problems).toHaveCount(0);
+  await expect(page.getByTestId('preview-record').first()).toBeVisible();
+  expect(await version()).toBe(before);
+});
+
 test('a mapping that rejects every sample record is flagged, and saving it takes a second, explicit step', async ({ page }) => {
   await signIn(page, 'ada', '/integrations/accounting-export/mapping');
   const [before] = await db()<{ version: number }[]>`select version from integrations where name = 'accounting-export'`;

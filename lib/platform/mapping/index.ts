@@ -13,16 +13,17 @@ import { ZMapping } from './schema';
  *
  * This file is the folder's public surface (and the part of it integrations may import, see
  * eslint.config.mjs): types.ts the shapes (also for client components: no JSONata, no zod),
- * schema.ts validation, compiled.ts compiling, apply.ts and coerce.ts evaluation, preview.ts the
- * editor's live preview, diff.ts (imported directly) the editor's change lists, compile.ts the
- * fast path.
+ * schema.ts validation, targets.ts the targets' problems (also for client components),
+ * compiled.ts compiling, apply.ts and coerce.ts evaluation, preview.ts the editor's live preview,
+ * diff.ts (imported directly) the editor's change lists, compile.ts the fast path.
  */
 
 export { applyMapping } from './apply';
 export { coerce } from './coerce';
 export { compileMapping, formatCompileErrors, isCompiledMapping, type CompiledMapping, type CompileOptions } from './compiled';
 export { PREVIEW_LIMIT, PREVIEW_VALUE_CHARS, previewMapping, type PreviewResult } from './preview';
-export { parseMappingDraft, ZMapping, ZMappingDraft, ZMappingField } from './schema';
+export { parseMappingDraft, parseMappingToSave, ZMapping, ZMappingDraft, ZMappingField } from './schema';
+export { targetProblems, type TargetProblem } from './targets';
 export { FIELD_TYPES, type FieldType, type Mapping, type MappingCompileError, type MappingField, type MapResult } from './types';
 
 /**

@@ -63,7 +63,7 @@ describe('ZMapping', () => {
     expect(duplicate.success).toBe(false);
     expect(duplicate.error?.issues[0]).toMatchObject({
       path: ['fields', 1, 'target'],
-      message: "'reference' is used by two fields: target names must be unique",
+      message: "Target 'reference' is used by rows 1 and 2: each target field can be written once",
     });
     const badTarget = ZMapping.safeParse({ fields: [{ ...journal.fields[0], target: '1st field' }] });
     expect(badTarget.error?.issues[0].path).toEqual(['fields', 0, 'target']);

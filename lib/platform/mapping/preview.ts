@@ -63,6 +63,13 @@ export async function previewMapping(
     return {
       compileErrors: parsed.error.issues.map((issue) => {
         const [, index, prop] = issue.path;
+        const rows = issue.code === 'custom' ? (issue.params as { rows?: number[] } | undefined)?.rows : undefined;
+        if (rows) {
+          // Its message names the rows already: a blank target is named by its row number.
+          const target = mapping.fields?.[rows[0]]?.target ?? '';
+          const field = target.trim() ? target : `#${rows[0] + 1}`;
+          return { field, position: 0, message: issue.message, rows };
+        }
         const target =
           issue.path[0] === 'fields' && typeof index === 'number'
             ? (mapping.fields?.[index]?.target ?? `#${index + 1}`)

@@ -6,7 +6,7 @@ import { integrations as shipped } from '../../integrations';
 import { updateIntegrationConfig } from '../governance/config';
 import { keyringFrom } from '../governance/crypto';
 import { buildRegistry, syncRegistry } from '../registry';
-import { parseMappingDraft } from './';
+import { parseMappingToSave } from './';
 
 /**
  * The save path of the mapping editor (saveMappingAction: parseMappingDraft, then the config
@@ -32,9 +32,23 @@ async function state() {
   return row;
 }
 
+/** The config service alone, as any other caller than the editor's save uses it. */
+async function saveThroughService(mapping: unknown): Promise<{ ok: boolean; message?: string }> {
+  const { version } = await state();
+  const result = await updateIntegrationConfig(t.db, {
+    integration: 'accounting-export',
+    expectedVersion: version,
+    patch: { mapping },
+    actor: 'careless-admin',
+    definition,
+    keyring,
+  });
+  return result.ok ? { ok: true } : { ok: false, message: result.message };
+}
+
 /** What saveMappingAction does after the role check. */
 async function save(raw: unknown): Promise<{ ok: boolean; message?: string }> {
-  const draft = parseMappingDraft(raw, 'Not saved');
+  const draft = parseMappingToSave(raw);
   if (!draft.ok) return { ok: false, message: draft.message };
   const { version } = await state();
   const result = await updateIntegrationConfig(t.db, {
@@ -64,7 +78,8 @@ describe('saving a mapping', () => {
         { fields: [field('total', `number & "${'x'.repeat(2500)}"`)] },
         'Not saved: mapping.fields.0.expression must be at most 2000 characters',
       ],
-      [{ fields: [field('ok'), field('ok')] }, "Not saved: mapping.fields.1.target 'ok' is used by two fields"],
+      [{ fields: [field('ok'), field('ok')] }, "Not saved: Target 'ok' is used by rows 1 and 2: each target field can be written once"],
+      [{ fields: [field('ok'), field('')] }, 'Not saved: Row 2 has no target field: name it or remove the row'],
       [{ fields: [field('gross amount')] }, 'Not saved: mapping.fields.0.target must be a name made of letters'],
       [{ fields: [field('__proto__ ')] }, 'Not saved: mapping.fields.0.target must be a name made of letters'],
       [{ fields: [field('total', 'number', 'money')] }, 'Not saved: mapping.fields.0.type must be one of string, number'],
@@ -79,6 +94,23 @@ describe('saving a mapping', () => {
       expect(result.ok, message).toBe(false);
       expect(result.message, message).toContain(message);
       expect(result.message!.length).toBeLessThan(400);
+    }
+    expect(await state()).toEqual(before);
+  });
+
+  it('is refused by the config service too when a target is written twice or a row has none, in the editor’s words, writing nothing', async () => {
+    const before = await state();
+    const cases: [unknown, string][] = [
+      [
+        { fields: [field('reference'), field('amount'), field('date'), field('total'), field('amount')] },
+        "Target 'amount' is used by rows 2 and 5: each target field can be written once",
+      ],
+      [{ fields: [field('reference'), field('date'), field('  ')] }, 'Row 3 has no target field: name it or remove the row'],
+    ];
+    for (const [mapping, message] of cases) {
+      const result = await saveThroughService(mapping);
+      expect(result.ok, message).toBe(false);
+      expect(result.message, message).toContain(message);
     }
     expect(await state()).toEqual(before);
   });

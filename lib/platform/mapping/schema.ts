@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { targetProblems } from './targets';
 import { FIELD_TYPES, type Mapping } from './types';
 
 /** The stored mapping's validation: names, lengths and unique targets, with messages for the editor. */
@@ -10,7 +11,11 @@ export const ZMappingField = z
   .object({
     target: z
       .string()
-      .regex(TARGET, 'must be a name made of letters, digits and _ (not starting with a digit), e.g. grossAmount')
+      // A blank target is the mapping's to name, with its row ("Row 3 has no target field…", targets.ts).
+      .refine(
+        (target) => target.trim() === '' || TARGET.test(target),
+        'must be a name made of letters, digits and _ (not starting with a digit), e.g. grossAmount',
+      )
       .max(100, 'must be at most 100 characters'),
     expression: z
       .string()
@@ -29,19 +34,23 @@ export const ZMapping: z.ZodType<Mapping> = z
     key: z.string().trim().min(1, 'is empty: use an expression such as id or number').max(500).optional(),
   })
   .strict()
-  .superRefine((mapping, ctx) => {
-    const seen = new Set<string>();
-    mapping.fields.forEach((field, index) => {
-      if (seen.has(field.target)) {
+  .superRefine(
+    (mapping, ctx) => {
+      // The editor says the same sentences as the admin types (targets.ts); `rows` lets the preview
+      // tell these apart from one field's problem.
+      for (const problem of targetProblems(mapping.fields)) {
         ctx.addIssue({
           code: 'custom',
-          path: ['fields', index, 'target'],
-          message: `'${field.target}' is used by two fields: target names must be unique`,
+          path: ['fields', problem.rows.at(-1)!, 'target'],
+          message: problem.message,
+          params: { rows: problem.rows },
         });
       }
-      seen.add(field.target);
-    });
-  }) as z.ZodType<Mapping>;
+    },
+    // Also beside another field's problem (a type not in the list stops the others): every
+    // problem at once, as the editor shows them.
+    { when: (payload) => Array.isArray((payload.value as { fields?: unknown } | null)?.fields) },
+  ) as z.ZodType<Mapping>;
 
 /**
  * What the editor may send to be previewed or saved: only the sizes, so that an oversized or
@@ -97,4 +106,25 @@ export function parseMappingDraft(
   const others = parsed.error.issues.length - 1;
   const more = others > 0 ? ` (and ${others} more)` : '';
   return { ok: false, message: `${verb}: ${messages[0]}${more}`, fieldErrors };
+}
+
+/**
+ * A draft to save: parseMappingDraft, then refused while a row has no target or shares its target
+ * with another, in the sentences the editor shows (targets.ts), not behind a field path. ZMapping
+ * refuses the same in the config service, for every other way in.
+ */
+export function parseMappingToSave(
+  raw: unknown,
+): { ok: true; mapping: Mapping } | { ok: false; message: string; fieldErrors: Record<string, string> } {
+  const draft = parseMappingDraft(raw, 'Not saved');
+  if (!draft.ok) return draft;
+  const problems = targetProblems(draft.mapping.fields);
+  if (problems.length === 0) return draft;
+  const fieldErrors: Record<string, string> = {};
+  for (const problem of problems) {
+    for (const row of problem.rows) fieldErrors[`mapping.fields.${row}.target`] ??= problem.message;
+  }
+  // The first, as parseMappingDraft does: the editor lists them all.
+  const more = problems.length > 1 ? ` (and ${problems.length - 1} more)` : '';
+  return { ok: false, message: `Not saved: ${problems[0].message}${more}`, fieldErrors };
 }

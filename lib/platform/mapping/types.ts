@@ -28,6 +28,11 @@ export interface MappingCompileError {
   /** Character offset JSONata reports for the error (end of the offending token). */
   position: number;
   message: string;
+  /**
+   * Set for a problem of the targets as a whole (targets.ts: a row without one, a target two rows
+   * write): the rows it is about, 0-based. The editor finds these itself as the admin types.
+   */
+  rows?: number[];
 }
 
 export interface MapResult {

@@ -3,15 +3,17 @@
 import { z } from 'zod';
 import { AppError, refusalError } from '@/lib/platform/errors';
 import { getIntegrationConfig, updateIntegrationConfig } from '@/lib/platform/governance/config';
-import { parseMappingDraft, previewMapping, type Mapping } from '@/lib/platform/mapping';
+import { parseMappingDraft, parseMappingToSave, previewMapping, type Mapping } from '@/lib/platform/mapping';
 import { defineAction } from '@/lib/server/action';
 import { getDb } from '@/lib/server/db';
 import { getKeyring } from '@/lib/server/keyring';
 import { getRegistry } from '@/lib/server/registry';
 
-/** The draft is checked in the handler (parseMappingDraft), so a refusal names the field and the limit. */
-function draftOrRefusal(raw: unknown, verb: string): Mapping {
-  const draft = parseMappingDraft(raw, verb);
+/**
+ * The draft is checked in the handler (parseMappingDraft), so a refusal names the field and the
+ * limit; a save also names a row without a target or a target two rows write, as the editor does.
+ */
+function draftOrRefusal(draft: ReturnType<typeof parseMappingDraft>): Mapping {
   if (!draft.ok) throw new AppError('invalid_input', draft.message, { fieldErrors: draft.fieldErrors });
   return draft.mapping;
 }
@@ -23,7 +25,7 @@ export const previewMappingAction = defineAction({
   handler: async ({ integration, mapping }) => {
     const def = getRegistry().get(integration);
     if (!def?.mapping) throw new AppError('not_found', `${integration} has no field mapping.`);
-    return previewMapping(draftOrRefusal(mapping, 'Not previewed'), def.mapping.sample);
+    return previewMapping(draftOrRefusal(parseMappingDraft(mapping, 'Not previewed')), def.mapping.sample);
   },
 });
 
@@ -34,7 +36,7 @@ export const saveMappingAction = defineAction({
   handler: async ({ integration, expectedVersion, mapping: raw }, { user, correlationId }) => {
     const def = getRegistry().get(integration);
     if (!def) throw new AppError('orphaned', `${integration} is not registered in this build.`);
-    const mapping = draftOrRefusal(raw, 'Not saved');
+    const mapping = draftOrRefusal(parseMappingToSave(raw));
     const result = await updateIntegrationConfig(getDb(), {
       integration,
       expectedVersion,
