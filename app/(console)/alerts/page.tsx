@@ -18,7 +18,7 @@ import { Table, TableBody, TableCell, TableHead, TableHeader, TableRow } from '@
 import { cn } from '@/components/ui/utils';
 import { requireUser } from '@/lib/auth/guards';
 import { hasRole } from '@/lib/auth/roles';
-import { alertHistory, listChannels, type AlertStatus, type ChannelView } from '@/lib/platform/alerts';
+import { alertHistory, listChannels, webhookUrlsForEditing, type AlertStatus, type ChannelView } from '@/lib/platform/alerts';
 import { parseSearchParams, ZTimeIdCursor, ZUrlText } from '@/lib/platform/params';
 import { listInventory } from '@/lib/platform/read-models/inventory';
 import { alertsParts, fingerprint } from '@/lib/platform/read-models/live-fingerprint';
@@ -80,7 +80,7 @@ function slackTarget(url: ChannelView['slackUrl']): string {
   return url.host ? `${url.host}/…` : 'webhook URL set';
 }
 
-/** Where a channel delivers, as the list shows it (a Slack URL is a secret: its host only). */
+/** Where a channel delivers, as the list shows it (a Slack URL is a secret: its host only; a webhook's masked). */
 function channelTarget(c: ChannelView): string {
   if (c.type === 'email') return `${c.to?.join(', ')} via ${c.smtpUrl}`;
   return c.type === 'slack' ? slackTarget(c.slackUrl) : (c.url ?? '');
@@ -95,7 +95,8 @@ export default async function AlertsPage({ searchParams }: { searchParams: Promi
   // What the page's live check compares (the newest alerts with their deliveries, the channels),
   // read before what is shown: a change in between makes one refresh too many, never one missed.
   const watched = await alertsParts(db, { integration: integration || undefined });
-  const [channels, history, integrations] = await Promise.all([
+  const isAdmin = hasRole(user.role, 'admin');
+  const [channels, history, integrations, editUrls] = await Promise.all([
     listChannels(db),
     alertHistory(db, {
       integration: integration || undefined,
@@ -105,6 +106,9 @@ export default async function AlertsPage({ searchParams }: { searchParams: Promi
       limit: 30,
     }),
     listInventory(db),
+    // A webhook URL whole (it may carry a token) for the admin's edit form only: read for no one
+    // else, so it is in no other role's page or RSC payload; the list shows it masked to everyone.
+    isAdmin ? webhookUrlsForEditing(db) : new Map<string, string>(),
   ]);
   // The filters as they stand, for the form's key, the pager and "Clear".
   const filters: Record<string, string> = {
@@ -117,7 +121,6 @@ export default async function AlertsPage({ searchParams }: { searchParams: Promi
     .filter(Boolean)
     .join(', ');
   const channelNames = new Map(channels.map((c) => [c.id, c.name]));
-  const isAdmin = hasRole(user.role, 'admin');
   const renderedAt = Date.now();
   const canOperate = hasRole(user.role, 'operator');
   return (
@@ -204,7 +207,7 @@ export default async function AlertsPage({ searchParams }: { searchParams: Promi
                               name: c.name,
                               type: c.type,
                               // A Slack URL is a secret: the form starts empty and empty keeps it.
-                              url: c.type === 'slack' ? '' : (c.url ?? ''),
+                              url: c.type === 'slack' ? '' : (editUrls.get(c.id) ?? ''),
                               urlSet: Boolean(c.slackUrl?.set),
                               to: c.to?.join(', ') ?? '',
                               from: c.from ?? '',

@@ -12,6 +12,8 @@ import { Input } from '@/components/ui/input';
 import { Select } from '@/components/ui/select';
 import { Table, TableBody, TableCell, TableHead, TableHeader, TableRow } from '@/components/ui/table';
 import { requireUser } from '@/lib/auth/guards';
+import { hasRole } from '@/lib/auth/roles';
+import { maskUrlsInText, maskUrlsInValue } from '@/lib/platform/alerts';
 import { auditChainStatus, changesSince } from '@/lib/platform/governance/audit';
 import { parseSearchParams, ZAuditCursor, ZUrlText } from '@/lib/platform/params';
 import { listInventory } from '@/lib/platform/read-models/inventory';
@@ -33,8 +35,11 @@ const ZAuditParams = z.object({
   kind: z.enum(['config', 'action', 'user']).optional(),
 });
 
+/** A channel's URL field in the trail (`channel.<name>.url`). */
+const CHANNEL_URL = /^channel\..+\.url$/;
+
 export default async function AuditPage({ searchParams }: { searchParams: Promise<Record<string, string | string[] | undefined>> }) {
-  await requireUser();
+  const user = await requireUser();
   const { data: sp, problems } = parseSearchParams(ZAuditParams, await searchParams);
   const { window, before } = sp;
   const db = getDb();
@@ -43,14 +48,23 @@ export default async function AuditPage({ searchParams }: { searchParams: Promis
     actor: sp.actor?.trim() || undefined,
     kind: sp.kind,
   };
-  const [rows, chain, integrations] = await Promise.all([
+  const [trail, chain, integrations] = await Promise.all([
     changesSince(db, { since: new Date(Date.now() - WINDOWS[window]), ...filters, before, limit: 100 }),
     auditChainStatus(db),
     listInventory(db),
   ]);
   const registry = getRegistry();
   // Only from a failed check: a passing one replaced the findings of the one before.
-  const drift = chain.full && !chain.full.ok ? chain.full.configDrift : [];
+  // An alert channel's webhook URL may carry a token (webhook-url.ts): whole for admins only, as on
+  // the Alerts page; everyone else reads its rows and the findings quoting one with URLs masked.
+  const isAdmin = hasRole(user.role, 'admin');
+  const rows = isAdmin
+    ? trail
+    : trail.map((r) =>
+        CHANNEL_URL.test(r.fieldName) ? { ...r, oldValue: maskUrlsInValue(r.oldValue), newValue: maskUrlsInValue(r.newValue) } : r,
+      );
+  const found = chain.full && !chain.full.ok ? chain.full.configDrift : [];
+  const drift = isAdmin ? found : found.map(maskUrlsInText);
   const last = rows.length === 100 ? rows[rows.length - 1] : null;
   const params = Object.fromEntries(Object.entries({ window, ...filters }).filter((e): e is [string, string] => Boolean(e[1])));
   return (

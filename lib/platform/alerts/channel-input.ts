@@ -24,7 +24,7 @@ const httpUrl = z
     message: 'url must be an http(s):// URL, e.g. https://hooks.example.com/junction',
     abort: true,
   })
-  // A webhook's URL is shown on the Alerts page to every role and kept in the audit trail for good.
+  // A webhook's URL is kept in the audit trail for good (and shown, masked, to every role).
   .refine((v) => !new URL(v).username && !new URL(v).password, {
     message:
       'url carries a user name or password, which every signed-in person would see and the audit trail would keep: remove it, and set hmacSecret so the receiver can check each delivery',
@@ -108,7 +108,10 @@ export interface ChannelView {
   type: ChannelType;
   enabled: boolean;
   version: number;
-  /** The webhook channel's URL; null for Slack, whose URL is a secret (see `slackUrl`). */
+  /**
+   * The webhook channel's URL masked (webhook-url.ts: host and plain path words, query values
+   * `***`), as every role may see it; null for Slack, whose URL is a secret (see `slackUrl`).
+   */
   url: string | null;
   /** Slack: whether a URL is stored and its host, for a masked target (`hooks.slack.com/…`); never the URL. */
   slackUrl: { set: boolean; host: string | null } | null;

@@ -5,7 +5,7 @@ import { alertChannels, auditLog } from '../../../db/schema';
 import { freshDatabase, type TestDatabase } from '../../../test/db';
 import { keyringFrom } from '../governance/crypto';
 import { openChannelSecret } from './channel-secret';
-import { channelTarget, createChannel, getChannel, listChannels, updateChannel } from './channels';
+import { channelTarget, createChannel, getChannel, listChannels, updateChannel, webhookUrlsForEditing } from './channels';
 
 const keyring = keyringFrom({ key: randomBytes(32).toString('base64'), keyId: 'k1' });
 const HMAC = 'hmac-secret-9f8e7d6c5b4a';
@@ -140,9 +140,11 @@ describe('alert channels', () => {
       .insert(alertChannels)
       .values({ name: 'legacy-creds', type: 'webhook', config: { url: 'https://ops:0ldPassw0rd@hooks.example.com/in' } })
       .returning();
-    const shown = await getChannel(t.db, { id: row.id });
-    expect(shown?.url).toBe('https://ops:***@hooks.example.com/in');
+    expect((await getChannel(t.db, { id: row.id }))?.url).toBe('https://***@hooks.example.com/in');
     expect(JSON.stringify(await listChannels(t.db))).not.toContain('0ldPassw0rd');
+    // The admin's edit form gets it with the password masked, as the audit trail keeps it.
+    const shown = { url: (await webhookUrlsForEditing(t.db)).get(row.id) };
+    expect(shown.url).toBe('https://ops:***@hooks.example.com/in');
     // Saving it as shown is refused with what to do; replacing the URL audits the old one masked.
     const asShown = await updateChannel(t.db, {
       id: row.id,
@@ -167,6 +169,39 @@ describe('alert channels', () => {
       newValue: 'https://hooks.example.com/in',
     });
     expect(JSON.stringify(audit)).not.toContain('0ldPassw0rd');
+  });
+
+  it('gives every role a webhook URL with its token masked, and the URL whole only for the admin’s edit form', async () => {
+    const token = 'Xq9ZpL2mN4vR8sT1aB3cD5eF';
+    const slackLike = await created({
+      type: 'webhook',
+      name: 'token-in-path',
+      url: `https://hooks.example.com/services/T0001/B0002/${token}`,
+    });
+    const inQuery = await created({
+      type: 'webhook',
+      name: 'token-in-query',
+      url: `https://ops.example.com/alerts?token=${token}&channel=ops`,
+    });
+    const views = await listChannels(t.db);
+    expect(views.find((c) => c.id === slackLike)?.url).toBe('https://hooks.example.com/services/…');
+    expect(views.find((c) => c.id === inQuery)?.url).toBe('https://ops.example.com/alerts?token=***&channel=***');
+    expect((await getChannel(t.db, { id: slackLike }))?.url).toBe('https://hooks.example.com/services/…');
+    expect(JSON.stringify(views)).not.toContain(token);
+    const editUrls = await webhookUrlsForEditing(t.db);
+    expect(editUrls.get(slackLike)).toBe(`https://hooks.example.com/services/T0001/B0002/${token}`);
+    expect(editUrls.get(inQuery)).toBe(`https://ops.example.com/alerts?token=${token}&channel=ops`);
+    // Saved unchanged from the edit form: nothing written, and delivery still uses the whole URL.
+    const same = await updateChannel(t.db, {
+      id: slackLike,
+      expectedVersion: 1,
+      input: { type: 'webhook', name: 'token-in-path', url: editUrls.get(slackLike) },
+      actor: 'ada',
+      keyring,
+    });
+    expect(same).toEqual({ ok: true, id: slackLike });
+    expect(await channelTarget(t.db, { id: slackLike, keyring })).toMatchObject({ url: editUrls.get(slackLike) });
+    expect((await auditFor('token-in-path')).length).toBe(4);
   });
 
   it('refuses a second channel with the same name', async () => {

@@ -21,6 +21,7 @@ import {
 } from './channel-changes';
 import { ZChannelInput, type ChannelResult, type ChannelTarget, type ChannelView } from './channel-input';
 import { openChannelSecret, sealChannelSecret } from './channel-secret';
+import { maskedWebhookUrl } from './webhook-url';
 
 /**
  * The global alert channels, edited like configuration: validated with zod, checked against the
@@ -32,6 +33,10 @@ import { openChannelSecret, sealChannelSecret } from './channel-secret';
  * Slack channels saved before their URL was sealed still hold it in `config.url`: the worker seals
  * those at start (sealPlainSlackUrls), an edit seals its row first, and until then reads never
  * return it (the console gets the host only) while delivery still uses it.
+ *
+ * A webhook's URL is not sealed (the audit trail keeps it, see shownWebhookUrl), but it often
+ * carries a token: the views give it masked (webhook-url.ts) to every role, and only
+ * webhookUrlsForEditing, for an admin's edit form, gives it whole.
  *
  * This file holds the commands and queries; channel-input.ts the form's schema and the shapes
  * read, channel-secret.ts the sealing, channel-changes.ts the stored shape and edit diffing.
@@ -202,7 +207,7 @@ function toView(row: AlertChannel): ChannelView {
     type: row.type,
     enabled: row.enabled,
     version: row.version,
-    url: row.type === 'slack' || config.url === undefined ? null : shownWebhookUrl(config.url),
+    url: row.type === 'slack' || config.url === undefined ? null : maskedWebhookUrl(config.url),
     slackUrl:
       row.type === 'slack'
         ? {
@@ -224,6 +229,23 @@ function toView(row: AlertChannel): ChannelView {
 export async function listChannels(db: DatabaseOrTransaction): Promise<ChannelView[]> {
   const rows = await db.select().from(alertChannels).orderBy(asc(alertChannels.name));
   return rows.map(toView);
+}
+
+/**
+ * For an admin's edit form only (the caller checks the role; never for a list everyone reads): each
+ * webhook channel's URL as stored, by channel id, a password in it masked as in the audit trail.
+ */
+export async function webhookUrlsForEditing(db: DatabaseOrTransaction): Promise<Map<string, string>> {
+  const rows = await db
+    .select({ id: alertChannels.id, config: alertChannels.config })
+    .from(alertChannels)
+    .where(eq(alertChannels.type, 'webhook'));
+  const urls = new Map<string, string>();
+  for (const row of rows) {
+    const url = (row.config as StoredConfig).url;
+    if (typeof url === 'string') urls.set(row.id, shownWebhookUrl(url));
+  }
+  return urls;
 }
 
 export async function getChannel(db: DatabaseOrTransaction, params: { id: string }): Promise<ChannelView | null> {

@@ -9,8 +9,17 @@
  */
 export { sendTestAlert, startAlerting, type AlertingOptions } from './alerting';
 export { ZChannelInput, type ChannelResult, type ChannelType, type ChannelView, type TChannelInput } from './channel-input';
-export { channelTarget, createChannel, getChannel, listChannels, sealPlainSlackUrls, updateChannel } from './channels';
+export {
+  channelTarget,
+  createChannel,
+  getChannel,
+  listChannels,
+  sealPlainSlackUrls,
+  updateChannel,
+  webhookUrlsForEditing,
+} from './channels';
 export { ALERT_DELIVERY_QUEUE, DEFAULT_DELIVERY_RETRY, ensureAlertQueues, type AlertStatus, type DeliveryRetry } from './delivery';
 export { alertHistory, type AlertDeliveryView, type AlertHistoryItem, type AlertHistoryPage, type AlertIncidentView } from './history';
 export { handlePlatformEvent, openIncidents, type IncidentChange } from './incidents';
 export type { AlertEvent, AlertMessage, IncidentKind } from './messages';
+export { maskUrlsInText, maskUrlsInValue } from './webhook-url';

@@ -2,6 +2,7 @@ import nodemailer from 'nodemailer';
 import { SecretRedactor } from '../redaction';
 import type { ChannelTarget } from './channel-input';
 import { emailContent, shortError, slackPayload, webhookBody, webhookSignature, type AlertMessage } from './messages';
+import { webhookUrlSecrets } from './webhook-url';
 
 /**
  * Sends one alert message over one channel, once. Retries are the delivery job's business; this
@@ -124,7 +125,8 @@ async function sendEmail(
 /**
  * A channel's secrets, to scrub from what a receiver answered: a Slack webhook URL (whole, its
  * path, and its last segment, the token part of Slack's and most incoming-webhook URLs: receivers
- * quote the path they were called on), a webhook's HMAC key, the SMTP password.
+ * quote the path they were called on), a webhook's HMAC key and the masked parts of its URL, the
+ * SMTP password.
  */
 export function channelRedactor(target: ChannelTarget): SecretRedactor {
   switch (target.type) {
@@ -140,7 +142,8 @@ export function channelRedactor(target: ChannelTarget): SecretRedactor {
       return redactor;
     }
     case 'webhook':
-      return new SecretRedactor([target.hmacSecret]);
+      // The parts of its URL the console masks (webhook-url.ts): a receiver may quote the path.
+      return new SecretRedactor([target.hmacSecret, ...webhookUrlSecrets(target.url)]);
     case 'email':
       return new SecretRedactor([target.smtp.password]);
   }
