@@ -2,7 +2,7 @@
 
 import Link from 'next/link';
 import { useRouter } from 'next/navigation';
-import { useState, useTransition } from 'react';
+import { useLayoutEffect, useRef, useState, useTransition } from 'react';
 import { toast } from 'sonner';
 import { LinkedIds } from '@/components/common/linked-ids';
 import { Button } from '@/components/ui/button';
@@ -17,6 +17,16 @@ import {
   DialogTrigger,
 } from '@/components/ui/dialog';
 import type { ActionResult } from '@/lib/server/action';
+
+/**
+ * The action whose success replaces its button by another of the same `focusGroup` (Pause by
+ * Resume, Open breaker by Reset breaker): the replacing button takes focus when it mounts, so the
+ * keyboard stays where the person was instead of falling back to the page. Module state: one
+ * browser tab, one person, one action at a time; stale after a few seconds (a live refresh swapping
+ * the buttons later because of someone else's action moves no focus).
+ */
+let focusHandoff: { group: string; until: number } | null = null;
+const FOCUS_HANDOFF_MS = 10_000;
 
 /**
  * A button for a costly or disruptive action: a dialog says what will happen, the server action
@@ -36,6 +46,7 @@ export function ConfirmAction<T>({
   size = 'sm',
   confirm = true,
   onDone,
+  focusGroup,
 }: {
   label: React.ReactNode;
   title: string;
@@ -53,8 +64,18 @@ export function ConfirmAction<T>({
   size?: 'sm' | 'default';
   confirm?: boolean;
   onDone?: (data: T) => void;
+  /** Actions that replace each other's button on success share one: the new button takes focus (above). */
+  focusGroup?: string;
 }) {
   const [open, setOpen] = useState(false);
+  const trigger = useRef<HTMLButtonElement>(null);
+  // Layout effect: focused in the commit that removed the old button, before the dialog's fallback
+  // (components/ui/dialog.tsx) sees focus on <body> and gives it to the page's main region.
+  useLayoutEffect(() => {
+    if (!focusGroup || focusHandoff?.group !== focusGroup) return;
+    if (Date.now() <= focusHandoff.until) trigger.current?.focus();
+    focusHandoff = null;
+  }, [focusGroup]);
   const [pending, startTransition] = useTransition();
   const router = useRouter();
   const run = () =>
@@ -77,6 +98,7 @@ export function ConfirmAction<T>({
           ),
         );
         onDone?.(result.data);
+        if (focusGroup) focusHandoff = { group: focusGroup, until: Date.now() + FOCUS_HANDOFF_MS };
         router.refresh();
       } else {
         toast.error(<LinkedIds text={result.error} />);
@@ -86,7 +108,7 @@ export function ConfirmAction<T>({
     });
   if (!confirm) {
     return (
-      <Button variant={variant} size={size} disabled={pending} onClick={run}>
+      <Button ref={trigger} variant={variant} size={size} disabled={pending} onClick={run}>
         {label}
       </Button>
     );
@@ -96,7 +118,7 @@ export function ConfirmAction<T>({
       {/* Not disabled while the action runs: the dialog covers it then, and the dialog gives focus
           back to it when it closes (a disabled trigger dropped focus to the page's body). */}
       <DialogTrigger asChild>
-        <Button variant={variant} size={size}>
+        <Button ref={trigger} variant={variant} size={size}>
           {label}
         </Button>
       </DialogTrigger>

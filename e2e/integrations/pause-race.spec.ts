@@ -41,3 +41,17 @@ test('pausing what another operator paused meanwhile says who did, changes nothi
     }
   }
 });
+
+test('after Pause the keyboard is on Resume, and after Resume on Pause: the button that replaced the one pressed', async ({ page }) => {
+  await signIn(page, 'oscar', '/integrations/crm-sync');
+  const pause = page.getByRole('button', { name: 'Pause', exact: true });
+  await expect(pause).toBeVisible();
+  await pause.focus();
+  await page.keyboard.press('Enter');
+  await page.getByRole('dialog').getByRole('button', { name: 'Pause' }).click();
+  // Before: the refresh removed Pause and focus fell back to the page's main region.
+  await expect(page.getByRole('button', { name: 'Resume', exact: true })).toBeFocused();
+  await page.keyboard.press('Enter');
+  await page.getByRole('dialog').getByRole('button', { name: 'Resume' }).click();
+  await expect(pause).toBeFocused();
+});

@@ -105,6 +105,7 @@ export default async function IntegrationPage({ params }: { params: Promise<{ na
                 {row.paused ? (
                   <ConfirmAction
                     key="resume"
+                    focusGroup="pause-resume"
                     label="Resume"
                     title={`Resume ${name}?`}
                     description={
@@ -119,6 +120,7 @@ export default async function IntegrationPage({ params }: { params: Promise<{ na
                 ) : (
                   <ConfirmAction
                     key="pause"
+                    focusGroup="pause-resume"
                     label="Pause"
                     title={`Pause ${name}?`}
                     description="Scheduled runs stop until you resume. Runs already queued or running continue; Run now stays available."
@@ -171,6 +173,7 @@ export default async function IntegrationPage({ params }: { params: Promise<{ na
                 {breaker.state !== 'closed' ? (
                   <ConfirmAction
                     key="reset-breaker"
+                    focusGroup="breaker"
                     label="Reset breaker"
                     title="Reset the breaker?"
                     description={`Requests to this system resume at once for ${breaker.integrations.join(', ') || name}; deferred runs start.${threshold ? ` ${reopenText(threshold)}` : ''}`}
@@ -181,6 +184,7 @@ export default async function IntegrationPage({ params }: { params: Promise<{ na
                 ) : (
                   <ConfirmAction
                     key="open-breaker"
+                    focusGroup="breaker"
                     label="Open breaker"
                     title="Open the breaker?"
                     description={`No request reaches this system until you reset it: runs of ${breaker.integrations.join(', ') || name} are deferred, not failed.`}
