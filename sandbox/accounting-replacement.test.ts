@@ -1,7 +1,5 @@
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import type { BookingResult, BookingSummary } from './accounting-api';
-import { startStandIns, type StandIns } from './stand-ins';
-import { journalEntry } from './test-entries';
+import { describe, expect, it } from 'vitest';
+import { accountingStandIn, journalEntry } from './test-entries';
 
 /**
  * The accounting stand-in's replacements: a journal entry naming `replaces: <record>` (a new
@@ -9,52 +7,11 @@ import { journalEntry } from './test-entries';
  * ledger holds one open booking per record; over real HTTP, as the export sends them.
  */
 
-let sandbox: StandIns;
-let token: string;
-
-interface Entry {
-  id: string;
-  externalId: string | null;
-  reversedBy: string | null;
-  replaced: string[];
-}
+const { post, summary, entries } = accountingStandIn();
 
 function version(record: string, v: string, overrides: Record<string, unknown> = {}): Record<string, unknown> {
   return journalEntry(`INV-${record}`, { externalId: `${record}@${v}`, replaces: record, ...overrides });
 }
-
-async function post(entries: unknown[], key?: string): Promise<{ status: number; body: BookingResult }> {
-  const headers: Record<string, string> = { 'content-type': 'application/json', authorization: `Bearer ${token}` };
-  if (key) headers['idempotency-key'] = key;
-  const res = await fetch(`${sandbox.url}/accounting/v1/journal-entries`, { method: 'POST', headers, body: JSON.stringify({ entries }) });
-  return { status: res.status, body: (await res.json()) as BookingResult };
-}
-
-async function summary(): Promise<BookingSummary> {
-  return (await (await fetch(`${sandbox.url}/_admin/accounting/bookings`)).json()) as BookingSummary;
-}
-
-async function entries(): Promise<Entry[]> {
-  return ((await (await fetch(`${sandbox.url}/_admin/accounting/entries`)).json()) as { data: Entry[] }).data;
-}
-
-beforeAll(async () => {
-  sandbox = await startStandIns({ port: 0, smtpPort: 0, seed: 1, faults: {} });
-});
-
-beforeEach(async () => {
-  sandbox.state.reset();
-  const res = await fetch(`${sandbox.url}/oauth/token`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/x-www-form-urlencoded' },
-    body: 'grant_type=client_credentials&client_id=accounting-export&client_secret=dev-accounting-secret',
-  });
-  token = ((await res.json()) as { access_token: string }).access_token;
-});
-
-afterAll(async () => {
-  await sandbox.close();
-});
 
 describe('accounting API replacements', () => {
   it('books a new version and undoes the earlier one in the same step: one booking open per record', async () => {

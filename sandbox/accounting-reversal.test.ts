@@ -1,7 +1,6 @@
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { ZReversalEntry, type BookingResult, type BookingSummary } from './accounting-api';
-import { startStandIns, type StandIns } from './stand-ins';
-import { journalEntry } from './test-entries';
+import { describe, expect, it } from 'vitest';
+import { ZReversalEntry } from './accounting-api';
+import { accountingStandIn, journalEntry } from './test-entries';
 
 /**
  * The accounting stand-in's reversals: an entry with `reverses: <record>` reverses every booking of
@@ -9,8 +8,8 @@ import { journalEntry } from './test-entries';
  * externalId; over real HTTP, as the export sends them.
  */
 
-let sandbox: StandIns;
-let token: string;
+const accounting = accountingStandIn();
+const { post, summary } = accounting;
 
 function booking(record: string, version: string, reference = `INV-${record}`): Record<string, unknown> {
   return journalEntry(reference, { externalId: `${record}@${version}` });
@@ -19,35 +18,6 @@ function booking(record: string, version: string, reference = `INV-${record}`): 
 function reversal(record: string, version: string, overrides: Record<string, unknown> = {}): Record<string, unknown> {
   return { reverses: record, externalId: `${record}@${version}`, date: '2026-11-20', description: `Void of ${record}`, ...overrides };
 }
-
-async function post(entries: unknown[], key?: string): Promise<{ status: number; body: BookingResult }> {
-  const headers: Record<string, string> = { 'content-type': 'application/json', authorization: `Bearer ${token}` };
-  if (key) headers['idempotency-key'] = key;
-  const res = await fetch(`${sandbox.url}/accounting/v1/journal-entries`, { method: 'POST', headers, body: JSON.stringify({ entries }) });
-  return { status: res.status, body: (await res.json()) as BookingResult };
-}
-
-async function summary(): Promise<BookingSummary> {
-  return (await (await fetch(`${sandbox.url}/_admin/accounting/bookings`)).json()) as BookingSummary;
-}
-
-beforeAll(async () => {
-  sandbox = await startStandIns({ port: 0, smtpPort: 0, seed: 1, faults: {} });
-});
-
-beforeEach(async () => {
-  sandbox.state.reset();
-  const res = await fetch(`${sandbox.url}/oauth/token`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/x-www-form-urlencoded' },
-    body: 'grant_type=client_credentials&client_id=accounting-export&client_secret=dev-accounting-secret',
-  });
-  token = ((await res.json()) as { access_token: string }).access_token;
-});
-
-afterAll(async () => {
-  await sandbox.close();
-});
 
 describe('accounting API reversals', () => {
   it('reverses every booking of the record not reversed yet, once: sent again in another batch it is a replay', async () => {
@@ -80,7 +50,7 @@ describe('accounting API reversals', () => {
     });
     expect(s.deliveriesByExternalId['a@3']).toBe(2);
     expect(s.total).toBe(3 + 1);
-    expect(sandbox.state.ledger.bookings.filter((b) => b.reversedBy !== null).map((b) => b.externalId)).toEqual(['a@1', 'a@2']);
+    expect(accounting.sandbox.state.ledger.bookings.filter((b) => b.reversedBy !== null).map((b) => b.externalId)).toEqual(['a@1', 'a@2']);
   });
 
   it('a later reversal of the same record reverses only what was booked since (a record voided, reposted, voided again)', async () => {
@@ -115,7 +85,7 @@ describe('accounting API reversals', () => {
     expect(none.status).toBe(422);
     expect(none.body.rejected[0].errors).toEqual([{ field: 'externalId', message: 'externalId is required' }]);
     expect((await summary()).reversals.total).toBe(0);
-    expect(sandbox.state.ledger.bookings[0].reversedBy).toBeNull();
+    expect(accounting.sandbox.state.ledger.bookings[0].reversedBy).toBeNull();
   });
 
   it('ZReversalEntry takes reverses, externalId, date and an optional description, nothing else', () => {
