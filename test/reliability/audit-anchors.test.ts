@@ -280,6 +280,29 @@ describe('audit anchors against a tampering owner (issue 15)', () => {
   });
 });
 
+describe('a database replaced under a kept anchor directory', () => {
+  it('says the trail differs from its first row on, and what to do if the database was replaced on purpose', async () => {
+    const first = await anchoredChain();
+    // Another database (recreated, or restored from another installation) with its own trail of
+    // 25 rows, checked against the first one's anchors.
+    const other = await anchoredChain();
+    for (let i = 0; i < 5; i++)
+      await appendAudit(other.runtimeDb, { actor: 'grace.admin@junction.local', entries: [{ kind: 'action', fieldName: 'pause' }] });
+    const result = await verifyAuditAnchors(other.runtimeDb, { dir: first.dir, key });
+    expect(result.ok).toBe(false);
+    expect(result.findings).toEqual([
+      {
+        kind: 'rewritten',
+        rowId: first.ids[0],
+        anchorSeq: 1,
+        message: `rows rewritten from the start: audit row ${first.ids[0]}, the first the anchors recorded, no longer has the hash anchor #1 recorded, nor does any other row of it. Either the whole trail was rewritten, or this database is not the one the anchor directory was written for (restored from elsewhere, recreated); if it was replaced on purpose, move the old anchor files out of JUNCTION_AUDIT_ANCHOR_DIR and keep them: the next anchor starts from this trail`,
+      },
+    ]);
+    // Its own anchors still vouch for it (a rewrite not from the first row keeps the short message: above).
+    expect(await verifyAuditAnchors(other.runtimeDb, { dir: other.dir, key })).toMatchObject({ ok: true });
+  });
+});
+
 describe('start-up without the audit key (issue 15, bad input)', () => {
   it('a production worker refuses to start with one line naming JUNCTION_AUDIT_KEY, missing or malformed', async () => {
     const run = (auditKey: string | undefined) =>

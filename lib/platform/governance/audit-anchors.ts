@@ -373,9 +373,10 @@ async function compareSegment(db: DatabaseOrTransaction, anchor: AuditAnchor): P
   const actual = new Map(rows.map((r) => [Number(r.id), r.hash.slice(0, PREFIX)]));
   const missing = ids.filter((id) => !actual.has(id));
   let rewritten: number | null = null;
+  const recorded = (i: number) => anchor.segment.hashes.slice(i * PREFIX, (i + 1) * PREFIX);
   for (let i = 0; i < ids.length; i++) {
     const hash = actual.get(ids[i]);
-    if (hash !== undefined && hash !== anchor.segment.hashes.slice(i * PREFIX, (i + 1) * PREFIX)) {
+    if (hash !== undefined && hash !== recorded(i)) {
       rewritten = ids[i];
       break;
     }
@@ -396,7 +397,10 @@ async function compareSegment(db: DatabaseOrTransaction, anchor: AuditAnchor): P
       kind: 'rewritten',
       rowId: rewritten,
       anchorSeq: anchor.seq,
-      message: `rows rewritten: audit row ${rewritten} no longer has the hash anchor #${anchor.seq} recorded (first bad row; every later hash was recomputed to hide it)`,
+      message:
+        anchor.segment.afterId === 0 && rewritten === ids[0] && ids.every((id, i) => actual.get(id) !== recorded(i))
+          ? `rows rewritten from the start: audit row ${rewritten}, the first the anchors recorded, no longer has the hash anchor #${anchor.seq} recorded, nor does any other row of it. Either the whole trail was rewritten, or this database is not the one the anchor directory was written for (restored from elsewhere, recreated); if it was replaced on purpose, move the old anchor files out of JUNCTION_AUDIT_ANCHOR_DIR and keep them: the next anchor starts from this trail`
+          : `rows rewritten: audit row ${rewritten} no longer has the hash anchor #${anchor.seq} recorded (first bad row; every later hash was recomputed to hide it)`,
     });
   }
   if (inserted.length > 0) {
