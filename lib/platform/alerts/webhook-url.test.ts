@@ -95,4 +95,17 @@ describe('URLs in a text or an audit value', () => {
     expect(JSON.stringify(maskUrlsInValue([`see https://h.example.com/${token}`]))).not.toContain(token);
     expect(maskUrlsInValue(null)).toBeNull();
   });
+
+  it('mask a URL with an upper-case scheme, or with a comma, apostrophe or bracket before its token, whole', () => {
+    for (const [url, shown] of [
+      ['HTTP://localhost:4400/catcher/webhook/UpperTok123?token=UPSECRET9', 'http://localhost:4400/catcher/webhook/…?token=***'],
+      ['http://localhost:4400/catcher/webhook/ops,LEAKEDSECRET999/zz', 'http://localhost:4400/catcher/webhook/…'],
+      ["http://localhost:4400/catcher/webhook/ops'QUOTESECRET8", 'http://localhost:4400/catcher/webhook/…'],
+      ['https://h.example.com/a(b)/SECRETPART9', 'https://h.example.com/…'],
+    ]) {
+      expect(maskUrlsInValue(url), url).toBe(shown);
+      expect(maskUrlsInText(`url is "${url}" but`), url).toBe(`url is "${shown}" but`);
+      expect(maskUrlsInText(`see ${url}, then`), url).not.toMatch(/SECRET|Tok123/);
+    }
+  });
 });

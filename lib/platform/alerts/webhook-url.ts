@@ -123,7 +123,11 @@ export function webhookUrlSecrets(url: string): string[] {
   return maskUrl(url).secrets;
 }
 
-const URL_IN_TEXT = /https?:\/\/[^\s"'<>`,;)\]}]+/g;
+// A URL runs to whitespace, a double quote (findings quote values as JSON), <, > or a backtick:
+// commas, apostrophes and brackets are valid in a URL and may come before its token, so they are
+// masked with it (a sentence's trailing punctuation with them: masking too much is the safe side).
+// The scheme in any case: HTTP://… is the same URL.
+const URL_IN_TEXT = /https?:\/\/[^\s"<>`]+/gi;
 
 /**
  * Every http(s) URL in a text masked as maskedWebhookUrl does: for what a channel URL reaches
@@ -136,6 +140,8 @@ export function maskUrlsInText(text: string): string {
 
 /** An audit value (string, or JSON holding strings) with every URL in it masked: see maskUrlsInText. */
 export function maskUrlsInValue(value: unknown): unknown {
+  // A value that is a URL whole (a channel's url row) is masked whole, whatever it holds.
+  if (typeof value === 'string' && /^https?:\/\//i.test(value.trim())) return maskedWebhookUrl(value.trim());
   if (typeof value === 'string') return maskUrlsInText(value);
   if (Array.isArray(value)) return value.map(maskUrlsInValue);
   if (value && typeof value === 'object') return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, maskUrlsInValue(v)]));

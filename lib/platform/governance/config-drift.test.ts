@@ -137,8 +137,15 @@ describe('configuration changed outside the config service', () => {
     const failed = await verification();
     expect(drifted(failed.findings)).toEqual(['alert_channel Ops webhook (sandbox) url']);
     expect(failed.findings[0].message).toBe(
-      `alert channel 'Ops webhook (sandbox)': url is "https://collector.example.net/hook" but the audit trail's last value is "http://localhost:4000/catcher/webhook/ops" (${await lastAudit(null, 'channel.Ops webhook (sandbox).url')}): changed outside the config service, no audit row`,
+      `alert channel 'Ops webhook (sandbox)': url is "https://collector.example.net/hook" but the audit trail's last value is "http://localhost:4000/catcher/webhook/ops" (${await lastAudit(null, 'channel.Ops webhook (sandbox).url')}): changed outside the config service, no audit row (URLs masked: a webhook URL may carry a token; the admin edit form has the stored one whole)`,
     );
+    // A URL with a token is named without it: the finding goes to the Audit page and to every channel.
+    await t.db
+      .$client`update alert_channels set config = '{"url": "https://collector.example.net/in/Xk9QzTokenAbc123?token=SuperSecretQ77"}' where id = ${seeded.id}`;
+    const masked = (await verification()).findings[0].message;
+    expect(masked).toContain('url is "https://collector.example.net/in/…?token=***"');
+    expect(masked).not.toMatch(/Xk9QzTokenAbc123|SuperSecretQ77/);
+    await drainEvents();
     expect(await lastAudit(null, 'channel.Ops webhook (sandbox).url')).toMatch(/^saved by ada\.admin@junction\.local on /);
     await t.db.$client`update alert_channels set config = ${JSON.stringify(seeded.config)}::jsonb where id = ${seeded.id}`;
     expect(await verification()).toMatchObject({ ok: true, findings: [] });

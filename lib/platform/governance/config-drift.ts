@@ -3,6 +3,7 @@ import type { DatabaseOrTransaction } from '../../../db/client';
 import { integrations } from '../../../db/schema';
 import { flatFields, secretField, type StoredConfig } from '../alerts/channel-changes';
 import type { ChannelType } from '../alerts/channel-input';
+import { maskedWebhookUrl } from '../alerts/webhook-url';
 import { exactTime } from '../when';
 import { clip } from '../words';
 import { canonicalJson, COLUMN_FIELDS, type ColumnField } from './config';
@@ -242,6 +243,15 @@ function channelField(fieldName: string): { name: string; field: string } | null
   return dot > 0 ? { name: rest.slice(0, dot), field: rest.slice(dot + 1) } : null;
 }
 
+/**
+ * A channel field's value in a finding. A webhook URL is masked (webhook-url.ts): the finding is
+ * stored with the verification, shown on the Audit page and sent in the audit alert to every
+ * channel, and a URL's token must reach none of them (the redirected URL's neither).
+ */
+function shownChannelField(field: string, value: unknown): string {
+  return field === 'url' && typeof value === 'string' ? shown(maskedWebhookUrl(value)) : shown(value);
+}
+
 /** Every alert channel whose stored fields differ from what its audit rows say was saved. */
 export async function channelConfigDrift(db: DatabaseOrTransaction): Promise<ConfigDriftFinding[]> {
   const rows = await db.execute<ChannelRow>(sql`
@@ -296,7 +306,7 @@ export async function channelConfigDrift(db: DatabaseOrTransaction): Promise<Con
         found(
           c.name,
           field,
-          `${field} is ${shown(current[field])} but the audit trail's last value is ${shown(expected)} (${last ? savedBy(last) : 'when it was created'}): ${OUTSIDE}`,
+          `${field} is ${shownChannelField(field, current[field])} but the audit trail's last value is ${shownChannelField(field, expected)} (${last ? savedBy(last) : 'when it was created'}): ${OUTSIDE}${field === 'url' ? ' (URLs masked: a webhook URL may carry a token; the admin edit form has the stored one whole)' : ''}`,
         );
     }
     if (!trail.secret && !trail.created) continue;
