@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { and, eq } from 'drizzle-orm';
@@ -217,6 +217,38 @@ describe('configuration changed outside the config service', () => {
     expect(await drainEvents()).toEqual([]);
   });
 
+  it('reports a channel inserted around the console; migration 0036 records those from before, once', async () => {
+    const raw = t.db.$client;
+    await raw`insert into alert_channels (name, type, config, updated_by) values ('Exfil', 'webhook', '{"url": "https://exfil.example.net/in"}', 'ada.admin@junction.local')`;
+    const found = (await verifyAuditAnchors(t.db, { dir, key })).findings.filter(
+      (f): f is ConfigDriftFinding => f.kind === 'config_drift' && f.name === 'Exfil',
+    );
+    expect(found.map((f) => f.message)).toEqual([
+      "alert channel 'Exfil': a webhook channel by this name exists (enabled: it gets every alert) but the audit trail never recorded its creation (inserted, or renamed, outside the console): changed outside the config service, no audit row",
+    ]);
+    // As a channel from before creation rows were written: the migration records what is stored, once.
+    const migration = readFileSync(path.join(process.cwd(), 'db/migrations/0036_channel_creation_baselines.sql'), 'utf8');
+    const before = (await t.db.select().from(auditLog)).length;
+    await raw.unsafe(migration);
+    await raw.unsafe(migration);
+    const recorded = (await t.db.select().from(auditLog)).slice(before);
+    expect(recorded.map((r) => [r.fieldName, r.newValue, r.changedBy])).toEqual([
+      ['channel.Exfil.name', 'Exfil', 'system'],
+      ['channel.Exfil.type', 'webhook', 'system'],
+      ['channel.Exfil.enabled', true, 'system'],
+      ['channel.Exfil.url', 'https://exfil.example.net/in', 'system'],
+    ]);
+    expect(new Set(recorded.map((r) => r.correlationId)).size).toBe(1);
+    expect(drifted(await configDrift(t.db)).filter((f) => f.includes('Exfil'))).toEqual([]);
+    // From then on, every field of it is compared.
+    await raw`update alert_channels set config = '{"url": "https://other.example.net/in"}' where name = 'Exfil'`;
+    expect(drifted(await configDrift(t.db)).filter((f) => f.includes('Exfil'))).toEqual(['alert_channel Exfil url']);
+    // Put back (deleting it directly would be a finding of its own: its name gone from the trail's channels).
+    await raw`update alert_channels set config = '{"url": "https://exfil.example.net/in"}' where name = 'Exfil'`;
+    expect(await verification()).toMatchObject({ ok: true, findings: [] });
+    await drainEvents();
+  });
+
   it('fails on a direct UPDATE of an audited column, naming the integration, the field and both values', async () => {
     await t.db.$client`update integrations set retry_delays = '["1s"]'::jsonb where name = 'accounting-export'`;
     const failed = await verification();
@@ -301,7 +333,12 @@ describe('configuration changed outside the config service', () => {
 
     await t.db.$client`update alert_channels set name = 'Renamed quietly' where name = 'Finance mail'`;
     const after = drifted((await verifyAuditAnchors(t.db, { dir, key })).findings).filter((f) => f.startsWith('alert_channel'));
-    expect(after).toEqual(['alert_channel Ops webhook (sandbox) enabled', 'alert_channel Finance mail name']);
+    // Both ends of the rename: the audited name is gone, the new one has no creation row.
+    expect(after.sort()).toEqual([
+      'alert_channel Finance mail name',
+      'alert_channel Ops webhook (sandbox) enabled',
+      'alert_channel Renamed quietly name',
+    ]);
   });
 
   it('passes again once the configuration in force is saved through the console', async () => {

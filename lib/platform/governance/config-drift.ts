@@ -33,9 +33,11 @@ import { REGISTER_ACTION, type ConfigBaseline } from './config-baseline';
  * - Alert channels (`channel.<name>.<field>`, alerts/channel-changes.ts auditEntries): the fields of
  *   flatFields and whether the channel's secret is set, rebuilt by replaying the channel's audit
  *   rows (a rename moves the earlier rows to the new name). A channel created by the service has
- *   every field audited (a null one by its absence); a channel that never went through it (the demo
- *   seed inserts one) is compared on the fields edited since. An audited channel name no channel
- *   has any more was renamed or deleted outside the service. A Slack channel's `url` is its secret,
+ *   every field audited (a null one by its absence), and so has the demo seed's and, by migration
+ *   0036, one from before those rows; a channel with no row at all was inserted outside the
+ *   service. One with rows for some fields only (edited, never created, from before 0036) is
+ *   compared on those. An audited channel name no channel has any more was renamed or deleted
+ *   outside the service. A Slack channel's `url` is its secret,
  *   and before it was sealed the trail held it as a value: only set or not is compared.
  *
  * Each list is read in one statement, so a change committed by the service while the check runs
@@ -294,7 +296,17 @@ export async function channelConfigDrift(db: DatabaseOrTransaction): Promise<Con
     const c = r.data as { name: string; type: ChannelType; enabled: boolean; config: StoredConfig; sealed: boolean };
     present.add(c.name);
     const trail = trails.get(c.name);
-    if (!trail) continue;
+    if (!trail) {
+      // Every channel's creation is in the trail (createChannel; the demo seed; migration 0036 for
+      // one from before): a channel without any row was inserted around the console, and it gets
+      // every alert from then on.
+      found(
+        c.name,
+        'name',
+        `a ${c.type} channel by this name exists (${c.enabled ? 'enabled: it gets every alert' : 'disabled'}) but the audit trail never recorded its creation (inserted, or renamed, outside the console): ${OUTSIDE}`,
+      );
+      continue;
+    }
     const current = flatFields(c.name, c.type, c.enabled, c.config);
     for (const field of CHANNEL_FLAT_FIELDS) {
       // The name is the key the trail was replayed by; a Slack URL is compared as its secret.
