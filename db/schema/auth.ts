@@ -19,6 +19,13 @@ export const users = pgTable('users', {
   sessionsValidAfter: tstz('sessions_valid_after'),
   createdAt: createdAt(),
   lastSeenAt: tstz('last_seen_at'),
+  /**
+   * What the audit trail names this user by (`user.<key>.role`): the e-mail, unless another user
+   * holds or held it (an address given to a new hire), then the e-mail and the start of the id;
+   * the id without an e-mail. Set at first sign-in, moved with an e-mail changed at the identity
+   * provider (lib/auth/users.ts). Unique: two people's rows never merge.
+   */
+  auditKey: text('audit_key').unique(),
 });
 export type User = typeof users.$inferSelect;
 

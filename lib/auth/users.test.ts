@@ -152,20 +152,53 @@ describe('users', () => {
     expect((await listUsers(t.db)).find((u) => u.id === sam.id)).toMatchObject({ role: 'viewer', disabled: true });
   });
 
-  it('records the role of users who signed in before first sign-ins were audited (migration 0035), once', async () => {
-    // As a database from before: users inserted without their first sign-in's row.
-    await t.db.execute(sql`insert into users (subject, email, name, role) values ('idp|old', 'old@x', 'Old', 'operator')`);
+  it('gives a reused e-mail address a key of its own: a new hire is not compared with the person who had it', async () => {
+    const oscar = await upsertSignedInUser(t.db, { subject: 'idp|oscar', email: 'oscar@x', name: 'Oscar', initialRole: 'operator' });
+    await updateUser(t.db, { userId: oscar.id, disabled: true, actor: 'ada@x' });
+    // The address goes to somebody else, who signs in for the first time.
+    const nora = await upsertSignedInUser(t.db, { subject: 'idp|nora', email: 'oscar@x', name: 'Nora', initialRole: 'viewer' });
+    expect(oscar.auditKey).toBe('oscar@x');
+    expect(nora.auditKey).toBe(`oscar@x #${nora.id.slice(0, 8)}`);
+    const [row] = (await t.db.select().from(auditLog)).filter((r) => r.fieldName === `user.${nora.auditKey}.role`);
+    expect(row).toMatchObject({ oldValue: null, newValue: 'viewer', changedBy: IDENTITY_PROVIDER });
+    // Before: their rows merged under user.oscar@x, and the check compared each with the other's.
+    expect(await accessDrift(t.db)).toEqual([]);
+    await updateUser(t.db, { userId: nora.id, role: 'operator', actor: 'ada@x' });
+    expect(await accessDrift(t.db)).toEqual([]);
+    await t.db.execute(sql`update users set role = 'admin' where id = ${nora.id}`);
+    expect((await accessDrift(t.db)).map((f) => `${f.name} ${f.field}`)).toEqual([`${nora.auditKey} role`]);
+    await t.db.execute(sql`update users set role = 'operator' where id = ${nora.id}`);
+  });
+
+  it('records the role of users who signed in before first sign-ins were audited (migration 0035), under keys of their own', async () => {
+    // As a database from before: no audit keys, users without their first sign-in's row, two sharing an address.
+    await t.db.execute(sql`alter table users drop constraint users_audit_key_unique`);
+    await t.db.execute(sql`alter table users drop column audit_key`);
+    await t.db.execute(
+      sql`insert into users (subject, email, name, role, created_at) values ('idp|old', 'old@x', 'Old', 'operator', now() - interval '2 days')`,
+    );
+    await t.db.execute(sql`insert into users (subject, email, name, role) values ('idp|again', 'old@x', 'Again', 'viewer')`);
     await t.db.execute(sql`insert into users (subject, email, name, role) values ('idp|noemail', null, 'No e-mail', 'viewer')`);
-    const [noEmail] = await t.db.select().from(users).where(eq(users.subject, 'idp|noemail'));
-    expect((await accessDrift(t.db)).map((f) => `${f.name} ${f.field}`).sort()).toEqual([`${noEmail.id} role`, 'old@x role']);
-    const migration = readFileSync(path.join(process.cwd(), 'db/migrations/0035_user_role_baselines.sql'), 'utf8');
+    const migration = readFileSync(path.join(process.cwd(), 'db/migrations/0035_user_role_baselines.sql'), 'utf8').split(
+      '--> statement-breakpoint',
+    );
     const before = (await t.db.select().from(auditLog)).length;
-    await t.db.execute(sql.raw(migration));
-    await t.db.execute(sql.raw(migration));
+    for (const statement of migration) await t.db.execute(sql.raw(statement));
+    // The last statement again changes nothing.
+    await t.db.execute(sql.raw(migration.at(-1)!));
+    const byKey = new Map((await t.db.select().from(users)).map((u) => [u.subject, u]));
+    const again = byKey.get('idp|again')!;
+    const noEmail = byKey.get('idp|noemail')!;
+    expect(byKey.get('idp|old')!.auditKey).toBe('old@x');
+    expect(again.auditKey).toBe(`old@x #${again.id.slice(0, 8)}`);
+    expect(noEmail.auditKey).toBe(noEmail.id);
+    // Keys given at sign-in before are kept.
+    expect(byKey.get('idp|ada')!.auditKey).toBe('ada@x');
     const recorded = (await t.db.select().from(auditLog)).slice(before);
     expect(recorded.map((r) => [r.kind, r.fieldName, r.oldValue, r.newValue, r.changedBy]).sort()).toEqual(
       [
         ['user', 'user.old@x.role', null, 'operator', 'system'],
+        ['user', `user.${again.auditKey}.role`, null, 'viewer', 'system'],
         ['user', `user.${noEmail.id}.role`, null, 'viewer', 'system'],
       ].sort(),
     );
@@ -173,6 +206,6 @@ describe('users', () => {
     // From then on a direct change of their role is told.
     await t.db.execute(sql`update users set role = 'admin' where subject = 'idp|old'`);
     expect((await accessDrift(t.db)).map((f) => `${f.name} ${f.field}`)).toEqual(['old@x role']);
-    await t.db.delete(users).where(sql`subject in ('idp|old', 'idp|noemail')`);
+    await t.db.execute(sql`delete from users where subject in ('idp|old', 'idp|again', 'idp|noemail')`);
   });
 });

@@ -17,15 +17,18 @@ export const IDENTITY_PROVIDER = 'identity provider';
  * provider): a role granted there is in the trail like one an admin grants, so a later direct
  * `update users set role = 'admin'` differs from the trail and the configuration check names it
  * (config-drift.ts). An e-mail changed at the identity provider is audited too
- * (`user.<new e-mail>.email`, old → new): the user's audit fields are keyed by e-mail, and the
- * check follows the rename to keep comparing them.
+ * (`user.<new key>.email`, old → new): the user's audit fields are keyed by e-mail (users.audit_key,
+ * claimAuditKey), and the check follows the rename to keep comparing them.
  */
 export async function upsertSignedInUser(
   db: DatabaseOrTransaction,
   params: { subject: string; email: string | null; name: string; initialRole: Role },
 ): Promise<User> {
   return db.transaction(async (tx) => {
-    const [previous] = await tx.select({ id: users.id, email: users.email }).from(users).where(eq(users.subject, params.subject));
+    const [previous] = await tx
+      .select({ id: users.id, email: users.email, auditKey: users.auditKey })
+      .from(users)
+      .where(eq(users.subject, params.subject));
     const [{ inserted, ...user }] = await tx
       .insert(users)
       .values({ subject: params.subject, email: params.email, name: params.name, role: params.initialRole, lastSeenAt: new Date() })
@@ -35,15 +38,41 @@ export async function upsertSignedInUser(
       })
       // xmax is 0 on a row this statement inserted: of two first sign-ins at once, one inserts.
       .returning({ ...getTableColumns(users), inserted: sql<boolean>`(xmax = 0)` });
-    const entries: AuditEntry[] = [];
-    if (inserted) entries.push({ kind: 'user', fieldName: userField(user, 'role'), oldValue: null, newValue: user.role });
-    else if (previous && previous.email !== user.email) {
-      const from = userKey(previous);
-      entries.push({ kind: 'user', fieldName: `user.${userKey(user)}.email`, oldValue: from, newValue: userKey(user) });
+    if (inserted) {
+      user.auditKey = await claimAuditKey(tx, user);
+      await appendAudit(tx, {
+        actor: IDENTITY_PROVIDER,
+        entries: [{ kind: 'user', fieldName: userField(user, 'role'), oldValue: null, newValue: user.role }],
+      });
+    } else if (previous && user.email !== null && previous.email !== user.email && previous.auditKey) {
+      // A new e-mail moves the key (an e-mail removed keeps the one it has: no id shown as an address).
+      const from = previous.auditKey;
+      user.auditKey = await claimAuditKey(tx, user);
+      await appendAudit(tx, {
+        actor: IDENTITY_PROVIDER,
+        entries: [{ kind: 'user', fieldName: `user.${user.auditKey}.email`, oldValue: from, newValue: user.auditKey }],
+      });
     }
-    await appendAudit(tx, { actor: IDENTITY_PROVIDER, entries });
     return user;
   });
+}
+
+/**
+ * Gives the user an audit key of their own (users.audit_key) and returns it: their e-mail (the
+ * id without one), unless another user holds it as their key or the trail already names someone
+ * by it (a departed person's address given to a new hire), then the e-mail and the start of the
+ * id. Serialised: two first sign-ins with one address at once get different keys.
+ */
+async function claimAuditKey(tx: DatabaseOrTransaction, user: Pick<User, 'id' | 'email'>): Promise<string> {
+  await tx.execute(sql`select pg_advisory_xact_lock(727277)`);
+  const candidate = user.email ?? user.id;
+  const [{ taken }] = await tx.execute<{ taken: boolean }>(sql`
+    select exists (select 1 from users where audit_key = ${candidate} and id <> ${user.id})
+        or exists (select 1 from audit_log where integration is null and kind = 'user'
+                      and field_name in (${`user.${candidate}.role`}, ${`user.${candidate}.disabled`})) as taken`);
+  const key = taken ? `${candidate} #${user.id.slice(0, 8)}` : candidate;
+  await tx.update(users).set({ auditKey: key }).where(eq(users.id, user.id));
+  return key;
 }
 
 /** Ends every session of the user started until now ("Sign out everywhere"; tokens cannot be recalled). */
@@ -110,14 +139,9 @@ export async function listAdmins(db: DatabaseOrTransaction): Promise<Pick<User, 
     .orderBy(users.name);
 }
 
-/** What a user's audit fields are keyed by: the e-mail, or the id of a user without one. */
-function userKey(user: Pick<User, 'email' | 'id'>): string {
-  return user.email ?? user.id;
-}
-
-/** The audit field of a user's role or enabled flag (`user.<e-mail or id>.role`). */
-function userField(user: Pick<User, 'email' | 'id'>, field: 'role' | 'disabled'): string {
-  return `user.${userKey(user)}.${field}`;
+/** The audit field of a user's role or enabled flag (`user.<audit key>.role`: see users.audit_key). */
+function userField(user: Pick<User, 'auditKey' | 'email' | 'id'>, field: 'role' | 'disabled'): string {
+  return `user.${user.auditKey ?? user.email ?? user.id}.${field}`;
 }
 
 /**

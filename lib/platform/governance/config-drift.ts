@@ -358,8 +358,9 @@ interface AccessRow extends Record<string, unknown> {
  * the last value the trail records for it. A user's role is in the trail from their first sign-in
  * (lib/auth/users.ts; users from before that got a row recorded by migration 0035); a user is
  * enabled unless the trail says an admin disabled them (only updateUser changes the flag). The
- * rows are keyed by e-mail: a `user.<new>.email` row (an e-mail changed at the identity provider)
- * carries the earlier rows over to the new key.
+ * rows are keyed by users.audit_key (the e-mail, made unique: a reused address does not merge two
+ * people): a `user.<new>.email` row (an e-mail changed at the identity provider) carries the
+ * earlier rows over to the new key.
  */
 export async function accessDrift(db: DatabaseOrTransaction): Promise<ConfigDriftFinding[]> {
   const rows = await db.execute<AccessRow>(sql`
@@ -370,7 +371,7 @@ export async function accessDrift(db: DatabaseOrTransaction): Promise<ConfigDrif
     select 'secret', jsonb_build_object('id', w.id, 'integration', w.integration, 'label', w.label) from webhook_secrets w
      where w.revoked_at is null
     union all
-    select 'user', jsonb_build_object('email', coalesce(u.email, u.id::text), 'role', u.role, 'disabled', u.disabled) from users u
+    select 'user', jsonb_build_object('email', coalesce(u.audit_key, u.email, u.id::text), 'role', u.role, 'disabled', u.disabled) from users u
     union all
     select 'audit', jsonb_build_object('id', a.id, 'kind', a.kind, 'field', a.field_name, 'old', a.old_value, 'value', a.new_value,
                                        'by', a.changed_by, 'at', a.changed_at)
