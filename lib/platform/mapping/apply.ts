@@ -133,7 +133,7 @@ export async function mapRecord(
         if (allErrors) continue;
         break;
       }
-      value[field.target] = null;
+      setField(value, field.target, null);
       continue;
     }
     const coerced = coerceValue(raw, field.type);
@@ -142,7 +142,7 @@ export async function mapRecord(
       if (allErrors) continue;
       break;
     }
-    value[field.target] = coerced;
+    setField(value, field.target, coerced);
   }
   return errors.length ? { key, filtered: false, errors } : { key, filtered: false, value, errors };
 }
@@ -162,4 +162,13 @@ export async function applyMapping(compiled: CompiledMapping, records: unknown[]
     else result.rejected.push({ key: outcome.key, field: outcome.errors[0].field, reason: outcome.errors[0].reason });
   }
   return result;
+}
+
+/**
+ * An output field as an own property whatever its name: `value['__proto__'] = x` would set the
+ * record's prototype instead and the field would vanish (the schema refuses the name; a mapping
+ * saved before is mapped as written).
+ */
+function setField(value: Record<string, unknown>, target: string, v: unknown): void {
+  Object.defineProperty(value, target, { value: v, enumerable: true, writable: true, configurable: true });
 }

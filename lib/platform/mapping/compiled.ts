@@ -57,7 +57,10 @@ function outputBuilder(targets: readonly string[]): (values: readonly unknown[])
   for (const target of targets) {
     if (!TARGET.test(target)) throw new Error(`mapping target '${target}' is not a valid name`);
   }
-  const body = `return {${targets.map((t, i) => `${JSON.stringify(t)}: values[${i}]`).join(', ')}};`;
+  // `"__proto__": v` in a literal sets the prototype (the field would vanish); computed, it is an
+  // own property. ZMapping refuses the name; a mapping saved before it did is mapped as written.
+  const key = (t: string) => (t === '__proto__' ? `[${JSON.stringify(t)}]` : JSON.stringify(t));
+  const body = `return {${targets.map((t, i) => `${key(t)}: values[${i}]`).join(', ')}};`;
   return new Function('values', body) as (values: readonly unknown[]) => Record<string, unknown>;
 }
 

@@ -9,6 +9,7 @@ import {
   isCompiledMapping,
   parseMappingDraft,
   previewMapping,
+  ZMapping,
   type CompiledMapping,
   type Mapping,
 } from './';
@@ -253,6 +254,23 @@ describe('$pad', () => {
       const expected = await jsonata(expression).evaluate({ s: 'é😀z' });
       const preview = await previewMapping(oneField(expression), [{ s: 'é😀z' }]);
       expect(preview.results[0].output?.v ?? undefined, expression).toBe(expected);
+    }
+  });
+});
+
+describe('a target named __proto__', () => {
+  it('is refused by the schema, and one saved before is mapped as an own field, not dropped', async () => {
+    const parsed = parseMappingDraft({ fields: [{ target: '__proto__', expression: 'id', type: 'string', required: true }] }, 'Not saved');
+    expect(parsed).toMatchObject({ ok: true });
+    expect(ZMapping.safeParse(parsed.ok ? parsed.mapping : null).error?.issues.map((i) => i.message)).toEqual([
+      "'__proto__' is reserved: choose another name, e.g. proto",
+    ]);
+    const mapping = { fields: [{ target: '__proto__', expression: 'id', type: 'string' as const, required: true }] };
+    // The fast path (an object literal) and JSONata's (field by field) both keep it.
+    for (const expression of ['id', '($f := function($x) { $x }; $f(id))']) {
+      const { mapped } = await applyMapping(compiled({ fields: [{ ...mapping.fields[0], expression }] }), [{ id: 'INV-1' }]);
+      expect(Object.keys(mapped[0].value), expression).toEqual(['__proto__']);
+      expect(JSON.stringify(mapped[0].value), expression).toBe('{"__proto__":"INV-1"}');
     }
   });
 });

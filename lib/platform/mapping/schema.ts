@@ -16,7 +16,9 @@ export const ZMappingField = z
         (target) => target.trim() === '' || TARGET.test(target),
         'must be a name made of letters, digits and _ (not starting with a digit), e.g. grossAmount',
       )
-      .max(100, 'must be at most 100 characters'),
+      .max(100, 'must be at most 100 characters')
+      // A JavaScript object's prototype slot: as an output field it would vanish from every record.
+      .refine((target) => target !== '__proto__', "'__proto__' is reserved: choose another name, e.g. proto"),
     expression: z
       .string()
       .trim()
