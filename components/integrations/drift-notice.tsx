@@ -10,10 +10,52 @@ import type { IntegrationDriftNotice } from '@/lib/platform/governance/config-dr
  */
 export function DriftNotice({ name, notice, isAdmin }: { name: string; notice: IntegrationDriftNotice | null; isAdmin: boolean }) {
   if (!notice) return null;
+  const base = `/integrations/${encodeURIComponent(name)}`;
   const asOf = notice.newestChange === null ? 'original' : String(notice.newestChange);
-  const href = `/integrations/${encodeURIComponent(name)}/history?asOf=${asOf}`;
   const version = notice.newestChange === null ? 'its original configuration' : 'its newest change';
-  const signingSecret = notice.messages.some((m) => m.includes('signing secret'));
+  // What puts each kind of finding back: History's revert only restores configuration fields.
+  const configuration = notice.fields.some((f) => f !== 'paused' && !f.startsWith('secret.') && f !== 'added' && f !== 'revoked');
+  const paused = notice.fields.includes('paused');
+  const secrets = notice.fields.some((f) => f.startsWith('secret.'));
+  const signing = notice.fields.some((f) => f === 'added' || f === 'revoked');
+  const steps: React.ReactNode[] = [];
+  if (configuration || notice.fields.length === 0)
+    steps.push(
+      <span key="revert">
+        <Link href={`${base}/history?asOf=${asOf}`} className="font-medium underline underline-offset-2">
+          open {version} in History
+        </Link>{' '}
+        and revert to it (fields never saved go back to their registered values)
+      </span>,
+    );
+  if (paused)
+    steps.push(
+      <span key="paused">
+        pause or resume it on{' '}
+        <Link href={base} className="font-medium underline underline-offset-2">
+          Runs &amp; actions
+        </Link>{' '}
+        as the trail says it should be
+      </span>,
+    );
+  if (secrets)
+    steps.push(
+      <span key="secrets">
+        set the credential again, or remove it, on{' '}
+        <Link href={`${base}/credentials`} className="font-medium underline underline-offset-2">
+          Credentials
+        </Link>
+      </span>,
+    );
+  if (signing)
+    steps.push(
+      <span key="signing">
+        revoke the signing secret again on{' '}
+        <Link href={`${base}/events`} className="font-medium underline underline-offset-2">
+          Events
+        </Link>
+      </span>,
+    );
   return (
     <div role="alert" data-testid="integration-drift" className="rounded-md bg-destructive/10 p-3 text-sm text-destructive">
       <p>
@@ -26,23 +68,15 @@ export function DriftNotice({ name, notice, isAdmin }: { name: string; notice: I
         ))}
       </ul>
       <p>
-        {isAdmin ? (
-          <>
-            To put the audited values back (fields never saved go back to their registered values),{' '}
-            <Link href={href} className="font-medium underline underline-offset-2">
-              open {version} in History
-            </Link>{' '}
-            and revert to it{signingSecret ? '; revoke a signing secret again on Events' : ''}. The next full check confirms it.
-          </>
-        ) : (
-          <>
-            An admin puts the audited values back from{' '}
-            <Link href={href} className="font-medium underline underline-offset-2">
-              History
-            </Link>
-            ; the next full check confirms it.
-          </>
-        )}
+        {isAdmin ? 'To put the audited values back through the console, which records it: ' : 'An admin puts the audited values back: '}
+        {steps.map((step, i) => (
+          <span key={i}>
+            {i > 0 ? '; ' : ''}
+            {step}
+          </span>
+        ))}
+        . This notice stays until the next full check finds them as the trail says (hourly by default:
+        JUNCTION_AUDIT_VERIFY_INTERVAL_SECONDS).
       </p>
     </div>
   );

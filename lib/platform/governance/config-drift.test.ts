@@ -431,12 +431,20 @@ describe('configuration changed outside the config service', () => {
   it('puts a field never saved back with History: a revert to the newest change, or to the original configuration', async () => {
     await t.db
       .$client`update integrations set breaker_cooldown = '1s', settings = settings || '{"region": "us"}'::jsonb where name = 'fresh-import'`;
-    await t.db.$client`update integrations set schedule = '* * * * *' where name = 'payment-events'`;
-    expect(drifted((await verification()).findings).sort()).toEqual([
+    await t.db
+      .$client`update integrations set schedule = '* * * * *', settings = settings || '{"sneaky": 1}'::jsonb where name = 'payment-events'`;
+    const found = await verification();
+    expect(drifted(found.findings).sort()).toEqual([
       'integration fresh-import breakerCooldown',
       'integration fresh-import settings.region',
       'integration payment-events schedule',
+      'integration payment-events settings.sneaky',
     ]);
+    expect(found.findings.map((f) => f.message)).toContainEqual(
+      expect.stringMatching(
+        /^payment-events: settings\.sneaky is 1 but it was registered without it on .* and never saved since: changed outside/,
+      ),
+    );
     await drainEvents();
     // The integration's pages say it (components/integrations/drift-notice.tsx), with the version to revert to.
     const notice = await lastDriftOf(t.db, { integration: 'fresh-import' });
@@ -454,7 +462,10 @@ describe('configuration changed outside the config service', () => {
         ).map((r) => r.id),
       ),
     );
-    expect(await lastDriftOf(t.db, { integration: 'payment-events' })).toMatchObject({ newestChange: null });
+    expect(await lastDriftOf(t.db, { integration: 'payment-events' })).toMatchObject({
+      newestChange: null,
+      fields: ['schedule', 'settings.sneaky'],
+    });
     expect(await lastDriftOf(t.db, { integration: 'crm-sync' })).toBeNull();
 
     // fresh-import was changed through the console before: its newest version holds the registered cooldown.
@@ -491,7 +502,7 @@ describe('configuration changed outside the config service', () => {
         definition: registry.get('payment-events')!,
         keyring,
       }),
-    ).toMatchObject({ ok: true, changed: ['schedule'] });
+    ).toMatchObject({ ok: true, changed: ['schedule', 'settings.sneaky'] });
     expect(await verification()).toMatchObject({ ok: true, findings: [] });
     expect(await lastDriftOf(t.db, { integration: 'fresh-import' })).toBeNull();
     await drainEvents();

@@ -170,9 +170,13 @@ export async function integrationConfigDrift(db: DatabaseOrTransaction): Promise
       const recorded = (registered.value as ConfigBaseline).source === 'recorded';
       const on = exactTime(new Date(registered.at));
       const was = (value: unknown) =>
-        recorded
-          ? `the baseline recorded on ${on} says ${shown(value)} and it was never saved since`
-          : `it was registered with ${shown(value)} on ${on} and never saved since`;
+        value === undefined
+          ? recorded
+            ? `the baseline recorded on ${on} does not have it and it was never saved since`
+            : `it was registered without it on ${on} and never saved since`
+          : recorded
+            ? `the baseline recorded on ${on} says ${shown(value)} and it was never saved since`
+            : `it was registered with ${shown(value)} on ${on} and never saved since`;
       for (const field of WHOLE_FIELDS) {
         if (auditedFields.has(field) || !Object.hasOwn(baseline, field)) continue;
         const current = r.row[integrations[field].name] ?? null;
@@ -493,6 +497,8 @@ export interface IntegrationDriftNotice {
   at: Date;
   /** Its findings about this integration (configuration, signing secrets), as the Audit page words them. */
   messages: string[];
+  /** The fields they are about ('retryDelays', 'paused', 'secret.apiKey', a signing secret's 'added'…): what puts each back differs. */
+  fields: string[];
   /** The newest configuration change's audit id (History's "as of" that a revert puts back), or null: revert to the original. */
   newestChange: number | null;
 }
@@ -504,8 +510,17 @@ export interface IntegrationDriftNotice {
  * read, not a new check: the check reads the whole trail, a page view must not.
  */
 export async function lastDriftOf(db: DatabaseOrTransaction, params: { integration: string }): Promise<IntegrationDriftNotice | null> {
-  const [row] = await db.execute<{ at: string | null; messages: string[] | null; newest: string | number | null }>(sql`
+  const [row] = await db.execute<{
+    at: string | null;
+    messages: string[] | null;
+    fields: string[] | null;
+    newest: string | number | null;
+  }>(sql`
     select st.full_checked_at::text as at,
+           (select jsonb_agg(f->>'field' order by n)
+              from jsonb_array_elements(st.full_findings) with ordinality as e(f, n)
+             where f->>'kind' = 'config_drift' and f->>'target' in ('integration', 'webhook_secret')
+               and f->>'name' = ${params.integration}) as fields,
            (select jsonb_agg(f->>'message' order by n)
               from jsonb_array_elements(st.full_findings) with ordinality as e(f, n)
              where f->>'kind' = 'config_drift' and f->>'target' in ('integration', 'webhook_secret')
@@ -513,5 +528,10 @@ export async function lastDriftOf(db: DatabaseOrTransaction, params: { integrati
            (select max(id) from audit_log where kind = 'config' and integration = ${params.integration}) as newest
       from audit_chain_state st where st.id = 1`);
   if (!row?.at || !row.messages || row.messages.length === 0) return null;
-  return { at: new Date(row.at), messages: row.messages, newestChange: row.newest === null ? null : Number(row.newest) };
+  return {
+    at: new Date(row.at),
+    messages: row.messages,
+    fields: row.fields ?? [],
+    newestChange: row.newest === null ? null : Number(row.newest),
+  };
 }
