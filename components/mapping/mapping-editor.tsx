@@ -114,7 +114,12 @@ export function MappingEditor({
   const problemsOf = (row: number) => problems.filter((p) => p.rows.includes(row));
   const compileErrors = (preview.data?.compileErrors ?? []).filter((e) => !e.rows);
   const errorCount = compileErrors.length + problems.length;
+  /** A row's errors: the schema's name the row (its target may be odd or shared), JSONata's the target. */
+  const errorsOf = (row: number, target: string) =>
+    compileErrors.filter((e) => (e.row !== undefined ? e.row === row : e.field === target && e.field !== 'filter' && e.field !== 'key'));
   const errorFor = (target: string) => compileErrors.filter((e) => e.field === target);
+  // The schema refused the mapping: no record is previewed until the marked fields are fixed.
+  const refusedBySchema = compileErrors.filter((e) => e.row !== undefined);
   // Fields left out of every previewed record because their expression does not compile.
   const notPreviewed = [...new Set(compileErrors.map((e) => e.field))].filter((f) => mapping.fields.some((m) => m.target === f));
   const previewStale = JSON.stringify(debounced) !== JSON.stringify(mapping) || preview.isFetching;
@@ -257,8 +262,10 @@ export function MappingEditor({
         </TableHeader>
         <TableBody ref={rowsRef}>
           {mapping.fields.map((f, i) => {
-            const errors = errorFor(f.target);
-            const targetErrors = problemsOf(i);
+            const rowErrors = errorsOf(i, f.target);
+            const errors = rowErrors.filter((e) => e.prop !== 'target');
+            // A target the schema refused (its characters, __proto__) is marked on the target, like the rows' problems.
+            const targetErrors = [...problemsOf(i), ...rowErrors.filter((e) => e.prop === 'target')];
             return (
               <TableRow key={i}>
                 <TableCell data-label="Order">
@@ -457,6 +464,18 @@ export function MappingEditor({
               <ul className="mt-1 list-disc pl-4">
                 {problems.map((p, k) => (
                   <li key={k}>{p.message}.</li>
+                ))}
+              </ul>
+            </div>
+          ) : null}
+          {problems.length === 0 && refusedBySchema.length > 0 ? (
+            <div role="status" data-testid="preview-field-problems" className="rounded-md bg-destructive/10 p-3 text-sm text-destructive">
+              <p>Nothing is previewed until the fields marked above are fixed:</p>
+              <ul className="mt-1 list-disc pl-4">
+                {refusedBySchema.map((e, k) => (
+                  <li key={k}>
+                    Row {e.row! + 1}: {e.message}.
+                  </li>
                 ))}
               </ul>
             </div>

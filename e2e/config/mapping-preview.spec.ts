@@ -51,6 +51,19 @@ test('a target written twice or a row without one is named in the preview and on
   await page.getByRole('button', { name: 'Discard changes' }).click();
   await expect(problems).toHaveCount(0);
   await expect(page.getByTestId('preview-record').first()).toBeVisible();
+
+  // A target the schema refuses (a space, an accent): marked on the target, not on the expression,
+  // and the preview says why it shows nothing (before: the expression was marked, the preview blank).
+  const expressionOf = (row: number) => page.getByLabel(`Expression for ${row === 1 ? ' reference' : ''}`);
+  await target(1).fill(' reference');
+  const fields = page.getByTestId('preview-field-problems');
+  await expect(fields).toContainText('Row 1: target must be a name made of letters, digits and _');
+  await expect(target(1)).toHaveAttribute('aria-invalid', 'true');
+  await expect(target(1)).toHaveAccessibleDescription(/target must be a name made of letters/);
+  await expect(expressionOf(1)).toHaveAttribute('aria-invalid', 'false');
+  await expect(page.getByRole('button', { name: 'Save mapping' })).toBeDisabled();
+  await page.getByRole('button', { name: 'Discard changes' }).click();
+  await expect(fields).toHaveCount(0);
   expect(await version()).toBe(before);
 });
 

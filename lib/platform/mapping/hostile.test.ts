@@ -274,3 +274,27 @@ describe('a target named __proto__', () => {
     }
   });
 });
+
+describe('a field the schema refuses, in the preview', () => {
+  it('names its row and the refused property, so the editor marks that control', async () => {
+    const preview = await previewMapping(
+      {
+        fields: [
+          { target: ' reference', expression: 'number', type: 'string', required: true },
+          { target: 'total', expression: 'grossTotal', type: 'string', required: false },
+        ],
+      },
+      [{ number: 'INV-1', grossTotal: '10.00' }],
+    );
+    expect(preview.results).toEqual([]);
+    expect(preview.compileErrors).toEqual([
+      {
+        field: ' reference',
+        position: 0,
+        row: 0,
+        prop: 'target',
+        message: 'target must be a name made of letters, digits and _ (not starting with a digit), e.g. grossAmount',
+      },
+    ]);
+  });
+});

@@ -287,7 +287,7 @@ describe('previewMapping', () => {
     const preview = await previewMapping({ fields: [{ target: 'x', expression: '', type: 'string', required: true }] }, [{}]);
     expect(preview.results).toEqual([]);
     expect(preview.compileErrors).toEqual([
-      { field: 'x', position: 0, message: 'expression is empty: write a JSONata expression, e.g. customer.name' },
+      { field: 'x', position: 0, row: 0, message: 'expression is empty: write a JSONata expression, e.g. customer.name' },
     ]);
   });
 });

@@ -74,7 +74,13 @@ export async function previewMapping(
           issue.path[0] === 'fields' && typeof index === 'number'
             ? (mapping.fields?.[index]?.target ?? `#${index + 1}`)
             : String(issue.path[0] ?? 'mapping');
-        return { field: String(target), position: 0, message: `${prop ? `${String(prop)} ` : ''}${issue.message}` };
+        return {
+          field: String(target),
+          position: 0,
+          message: `${prop ? `${String(prop)} ` : ''}${issue.message}`,
+          ...(typeof index === 'number' ? { row: index } : {}),
+          ...(prop && prop !== 'expression' ? { prop: String(prop) } : {}),
+        };
       }),
       results: [],
     };

@@ -33,6 +33,13 @@ export interface MappingCompileError {
    * write): the rows it is about, 0-based. The editor finds these itself as the admin types.
    */
   rows?: number[];
+  /**
+   * The property of the field the schema refused ('target', 'type', 'required'; absent for an
+   * expression or a problem of the whole field): the editor marks that control, not the expression.
+   */
+  prop?: string;
+  /** The row of a field the schema refused, 0-based: its target may be blank, odd or shared. */
+  row?: number;
 }
 
 export interface MapResult {
