@@ -22,6 +22,13 @@ const defs = [
     settings: z.object({}),
     async execute() {
       executions++;
+      // The second as the driver reports it: Drizzle's "Failed query: <SQL> params: …" over the cause.
+      if (executions === 2)
+        throw Object.assign(new Error('Failed query: select sealed from integration_secrets where name = $1\nparams: apiKey'), {
+          query: 'select sealed from integration_secrets where name = $1',
+          params: ['apiKey'],
+          cause: Object.assign(new Error('sorry, too many clients already'), { name: 'PostgresError', code: '53300' }),
+        });
       if (executions <= 3) throw new DatabaseUnavailableError(`too many clients already (${executions})`);
       return { processed: 1, summary: 'done once the database was back' };
     },
@@ -48,6 +55,9 @@ describe('a run interrupted by an unavailable database', () => {
       [1, 'interrupted', 'DatabaseUnavailable'],
       [1, 'succeeded', null],
     ]);
+    // Said by its cause, not by the statement and its parameters (which may hold values from outside).
+    expect(rows[1].errorMessage).toMatch(/^database unavailable: sorry, too many clients already \(53300\) \(on pause-worker\)/);
+    expect(rows[1].errorMessage).not.toMatch(/Failed query|params|apiKey/);
     // The gap between an interruption and the next try is at least the pause for it (timestamps
     // from the database's clock, both: the pause is when the job may start, not a timer here).
     const gaps = rows.slice(1).map((a, i) => a.startedAt.getTime() - rows[i].finishedAt!.getTime());

@@ -11,6 +11,7 @@ import {
   CancelledError,
   circuitOpenMessage,
   classifyError,
+  databaseReason,
   errorClassName,
   errorMessage,
   isCancelledError,
@@ -1403,7 +1404,7 @@ async function finishWithError(
     }
     if ((classified.kind === 'cancelled' && classified.error.reason === 'interrupted') || isDatabaseUnavailableError(error)) {
       // The infrastructure's failure, not the handler's: recorded, and the attempt is not used up.
-      const detail = kind === 'cancelled' ? message : `database unavailable: ${message}`;
+      const detail = kind === 'cancelled' ? message : `database unavailable: ${storableText(databaseReason(error)).slice(0, 2000)}`;
       const outcome = await interruptAttempt(deps, tx, locked, {
         attemptId,
         errorClass: 'DatabaseUnavailable',
