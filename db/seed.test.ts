@@ -18,7 +18,8 @@ beforeAll(async () => {
 afterAll(() => t.drop());
 
 const options = {
-  syncIntegrations: (db: TestDatabase['db']) => syncRegistry(db, { registry: buildRegistry(integrations) }).then(() => {}),
+  syncIntegrations: (db: TestDatabase['db'], registeredAt: Date) =>
+    syncRegistry(db, { registry: buildRegistry(integrations), registeredAt }).then(() => {}),
   sandboxUrl: 'http://localhost:4000',
   appUrl: 'http://localhost:3000',
   keyring: keyringFrom({ key: randomBytes(32).toString('base64'), keyId: 'test' }),
@@ -60,6 +61,12 @@ describe('demo seed', () => {
       select (select count(*) from audit_log a join integrations i on i.name = a.integration where a.changed_at < i.created_at)
            + (select count(*) from runs r join integrations i on i.name = r.integration where r.created_at < i.created_at) as n`);
     expect(Number(early.n)).toBe(0);
+    // Registered before their history, not at seed time: History's "Registered" row is its oldest.
+    const [late] = await t.db.execute<{ n: number }>(sql`
+      select count(*)::int as n from audit_log r
+       where r.kind = 'action' and r.field_name = 'register'
+         and exists (select 1 from audit_log a where a.integration = r.integration and a.id <> r.id and a.changed_at < r.changed_at)`);
+    expect(late.n).toBe(0);
     const secrets = await createSecretsProvider(t.db, options.keyring).read('accounting-export', ['clientId', 'clientSecret']);
     expect(secrets).toEqual({ clientId: 'accounting-export', clientSecret: 'dev-accounting-secret' });
     const leaked = await t.db.$client<

@@ -30,12 +30,17 @@ const SEED_MARKER = 'demo_seeded';
 
 const DAY = 86_400_000;
 const MINUTE = 60_000;
+/** When the demo integrations were registered: before their history (15 days of runs and changes). */
+const REGISTERED_DAYS_AGO = 16;
 /** When Ada made the demo alert channel. */
 const CHANNEL_DAYS_AGO = 10;
 
 export interface SeedOptions {
-  /** Sync the registry first, so the integrations the demo history belongs to exist. */
-  syncIntegrations: (db: Database) => Promise<void>;
+  /**
+   * Sync the registry first, so the integrations the demo history belongs to exist; `registeredAt`
+   * (before their history) dates their registration in the trail (syncRegistry's registeredAt).
+   */
+  syncIntegrations: (db: Database, registeredAt: Date) => Promise<void>;
   sandboxUrl: string;
   /** The console's URL, for the links in the demo alert. */
   appUrl: string;
@@ -125,8 +130,8 @@ async function seedRun(
 export async function seedDemo(db: Database, options: SeedOptions): Promise<boolean> {
   const [existing] = await db.select().from(appMeta).where(eq(appMeta.key, SEED_MARKER));
   if (existing) return false;
-  await options.syncIntegrations(db);
   const now = options.now ?? new Date();
+  await options.syncIntegrations(db, at(now, REGISTERED_DAYS_AGO * DAY));
   return db.transaction(async (tx) => {
     const inserted = await tx
       .insert(appMeta)
@@ -141,7 +146,7 @@ export async function seedDemo(db: Database, options: SeedOptions): Promise<bool
     // and config changes): their rows say so, or the console would show changes older than them.
     await tx
       .update(integrations)
-      .set({ createdAt: at(now, 16 * DAY) })
+      .set({ createdAt: at(now, REGISTERED_DAYS_AGO * DAY) })
       .where(inArray(integrations.name, ['accounting-export', 'crm-sync', 'payment-events']));
 
     // Two weeks of nightly exports at 02:00 UTC, one of which needed a retry.

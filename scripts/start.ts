@@ -268,8 +268,8 @@ async function main() {
     credentials: DEMO_CREDENTIALS,
     sandboxUrl: sandboxUrlForSeed,
     appUrl,
-    syncIntegrations: async (target) => {
-      await syncRegistry(target, { registry: buildRegistry(integrations) });
+    syncIntegrations: async (target, registeredAt) => {
+      await syncRegistry(target, { registry: buildRegistry(integrations), registeredAt });
     },
   });
   if (seeded) log('demo data seeded');

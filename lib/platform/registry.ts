@@ -108,7 +108,13 @@ export function buildRegistry(defs: readonly IntegrationDefinition[]): Registry 
 }
 
 /** Upserts every registered integration (defaults only on insert, and a missing time limit) and marks missing ones orphaned. */
-export async function syncRegistry(db: Database, params: { registry: Registry }): Promise<{ added: string[]; orphaned: string[] }> {
+export async function syncRegistry(
+  db: Database,
+  params: {
+    registry: Registry;
+    /** When the integrations it adds count as registered (the demo seed's past); default now. */ registeredAt?: Date;
+  },
+): Promise<{ added: string[]; orphaned: string[] }> {
   const defs = [...params.registry.values()];
   return db.transaction(async (tx) => {
     // Web and worker may start together: serialise their syncs.
@@ -150,7 +156,7 @@ export async function syncRegistry(db: Database, params: { registry: Registry })
     }
     // The configuration each new integration starts with, in the audit trail (the configuration
     // check compares a field never edited with it; config-baseline.ts).
-    await recordConfigBaselines(tx, { registered: added });
+    await recordConfigBaselines(tx, { registered: added, at: params.registeredAt });
     const names = defs.map((d) => d.name);
     const orphaned = await tx
       .update(integrations)

@@ -25,6 +25,8 @@ export interface AppendAuditParams {
   actor: string;
   correlationId?: string;
   entries: AuditEntry[];
+  /** When it happened, for history written after the fact (the demo seed's); default now. */
+  changedAt?: Date;
 }
 
 /** Appends entries in the caller's transaction, so a change and its audit rows commit together. */
@@ -33,6 +35,7 @@ export async function appendAudit(db: DatabaseOrTransaction, params: AppendAudit
   const correlationId = params.correlationId ?? randomUUID();
   await db.insert(auditLog).values(
     params.entries.map((e) => ({
+      ...(params.changedAt ? { changedAt: params.changedAt } : {}),
       changedBy: params.actor,
       kind: e.kind,
       integration: e.integration ?? null,

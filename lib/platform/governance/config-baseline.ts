@@ -31,9 +31,13 @@ export function baselineOf(row: Record<string, unknown>): ConfigBaseline['baseli
 
 /**
  * Writes the 'register' row of every integration that has none, in the caller's transaction
- * (syncRegistry's, after its inserts): `registered` names the integrations inserted by it.
+ * (syncRegistry's, after its inserts): `registered` names the integrations inserted by it; `at`
+ * dates the rows (the demo seed registers its integrations as of their backdated history).
  */
-export async function recordConfigBaselines(db: DatabaseOrTransaction, params: { registered: readonly string[] }): Promise<string[]> {
+export async function recordConfigBaselines(
+  db: DatabaseOrTransaction,
+  params: { registered: readonly string[]; at?: Date },
+): Promise<string[]> {
   const rows = await db.execute<{ name: string; row: Record<string, unknown> }>(sql`
     select i.name, to_jsonb(i) as row from integrations i
      where not exists (select 1 from audit_log a
@@ -42,6 +46,7 @@ export async function recordConfigBaselines(db: DatabaseOrTransaction, params: {
   if (rows.length === 0) return [];
   await appendAudit(db, {
     actor: 'system',
+    changedAt: params.at,
     entries: rows.map((r) => ({
       kind: 'action' as const,
       integration: r.name,
