@@ -127,7 +127,10 @@ export default async function AuditPage({ searchParams }: { searchParams: Promis
             Find out who wrote to the database directly, then put the audited configuration back through the console, which records it: open
             the integration&apos;s History page at its newest change (or its original configuration, when it was never changed) and revert
             to it, which also puts fields never saved (&ldquo;registered with&rdquo; above) back to their registered values; pause or resume
-            it, set the secret again, or save the alert channel with its audited values. Make any change you want to keep through the
+            it, set the secret again, or save the alert channel with its audited values. For a user, set the role or the enabled flag the
+            trail names on Users (when Users already shows the changed value, choose the audited one); revoke an API token or a signing
+            secret the trail says was revoked; a channel or user the trail never recorded was inserted directly: delete that row (the trail
+            holds nothing of it to keep), and make it through the console if it is wanted. Make any change you want to keep through the
             console afterwards; the next full check confirms it.
           </p>
         </div>
