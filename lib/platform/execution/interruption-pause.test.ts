@@ -4,7 +4,7 @@ import { runQueries, startTestPlatform, type TestPlatform } from '../../../test/
 import { defineIntegration, type IntegrationDefinition } from '../contract';
 import { DatabaseUnavailableError } from '../errors';
 import { runNow } from '../triggers/triggers';
-import { interruptionPauseMs } from './runner';
+import { interruptionPauseMs, lostAttemptWords } from './runner';
 
 /**
  * A run whose attempts end "database unavailable" (connection slots used up, a restart) was
@@ -68,5 +68,23 @@ describe('a run interrupted by an unavailable database', () => {
   it('tries again at once after the first, then 1 s doubling to a minute: about three minutes before the default cap of 10', () => {
     const pauses = Array.from({ length: 10 }, (_, i) => interruptionPauseMs(i + 1));
     expect(pauses).toEqual([0, 1000, 2000, 4000, 8000, 16_000, 32_000, 60_000, 60_000, 60_000]);
+  });
+});
+
+describe('an attempt found lost', () => {
+  it('by its own worker reads as a database session cut, not as that worker lost', () => {
+    expect(lostAttemptWords({ worker: 'vm:31289:a', recoveredBy: 'vm:31289:a', restarted: false })).toEqual({
+      errorClass: 'DatabaseUnavailable',
+      message:
+        'database unavailable: vm:31289:a lost the database session that held this attempt (cut by the database: a terminated connection, a failover), which ended it; the worker noticed on its next check. This interruption did not use up an attempt',
+    });
+    expect(lostAttemptWords({ worker: 'doomed', recoveredBy: 'survivor', restarted: false })).toMatchObject({
+      errorClass: 'WorkerLost',
+      message: expect.stringMatching(/^worker lost: doomed stopped .*noticed by survivor\./),
+    });
+    expect(lostAttemptWords({ worker: 'w', recoveredBy: 'w', restarted: true })).toMatchObject({
+      errorClass: 'DatabaseUnavailable',
+      message: expect.stringMatching(/^database unavailable: the database restarted while w ran this attempt/),
+    });
   });
 });

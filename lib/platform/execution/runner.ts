@@ -1673,14 +1673,11 @@ export async function recoverLostAttempt(
     if (!probe.free) return 'alive';
     const locked = await lockRun(tx, probe.run_id);
     lockedRun = locked;
-    const worker = probe.worker ?? 'its worker';
-    const message = probe.restarted
-      ? `database unavailable: the database restarted while ${worker} ran this attempt, which ended it; noticed by ${params.recoveredBy}. This interruption did not use up an attempt`
-      : `worker lost: ${worker} stopped (killed, crashed or cut off from the database) during this attempt; noticed by ${params.recoveredBy}. This interruption did not use up an attempt`;
+    const lost = lostAttemptWords({ worker: probe.worker, recoveredBy: params.recoveredBy, restarted: probe.restarted });
     return interruptAttempt(deps, tx, locked, {
       attemptId: params.attemptId,
-      errorClass: probe.restarted ? 'DatabaseUnavailable' : 'WorkerLost',
-      message,
+      errorClass: lost.errorClass,
+      message: lost.message,
       cancelJobId: probe.job_id && probe.job_id !== params.currentJobId ? probe.job_id : null,
     });
   });
@@ -1689,6 +1686,34 @@ export async function recoverLostAttempt(
   // (started_at is set with the first), so it is 'failed'; countFailedRun says so from the row.
   if (outcome === 'failed' && lockedRun) countFailedRun(lockedRun);
   return outcome;
+}
+
+/**
+ * Why an attempt whose liveness lock was found free ended, as its run page says it. A worker that
+ * finds its own attempt so lost its database session (cut by a restart or a terminated
+ * connection: the session held the lock), and is alive: "worker lost … noticed by <itself>" read
+ * as a contradiction, so it says the session was cut, as an unavailable database.
+ */
+export function lostAttemptWords(p: { worker: string | null; recoveredBy: string; restarted: boolean }): {
+  message: string;
+  errorClass: 'WorkerLost' | 'DatabaseUnavailable';
+} {
+  const worker = p.worker ?? 'its worker';
+  const unused = 'This interruption did not use up an attempt';
+  if (p.restarted)
+    return {
+      errorClass: 'DatabaseUnavailable',
+      message: `database unavailable: the database restarted while ${worker} ran this attempt, which ended it; noticed by ${p.recoveredBy}. ${unused}`,
+    };
+  if (p.worker === p.recoveredBy)
+    return {
+      errorClass: 'DatabaseUnavailable',
+      message: `database unavailable: ${worker} lost the database session that held this attempt (cut by the database: a terminated connection, a failover), which ended it; the worker noticed on its next check. ${unused}`,
+    };
+  return {
+    errorClass: 'WorkerLost',
+    message: `worker lost: ${worker} stopped (killed, crashed or cut off from the database) during this attempt; noticed by ${p.recoveredBy}. ${unused}`,
+  };
 }
 
 /**
