@@ -13,12 +13,12 @@ export const IDENTITY_PROVIDER = 'identity provider';
  * Creates the user on first sign-in with the role derived from the IdP claims; later sign-ins
  * refresh name and e-mail but keep the role an admin may have changed since.
  *
- * The first sign-in is audited (`user.<e-mail>.role`, from nothing to the role, by the identity
+ * The first sign-in is audited (`user.<audit key>.role`, from nothing to the role, by the identity
  * provider): a role granted there is in the trail like one an admin grants, so a later direct
  * `update users set role = 'admin'` differs from the trail and the configuration check names it
  * (config-drift.ts). An e-mail changed at the identity provider is audited too
- * (`user.<new key>.email`, old → new): the user's audit fields are keyed by e-mail (users.audit_key,
- * claimAuditKey), and the check follows the rename to keep comparing them.
+ * (`user.<new key>.email`, old → new): the user's audit fields are keyed by their e-mail made unique
+ * (users.audit_key, claimAuditKey), and the check follows the rename to keep comparing them.
  */
 export async function upsertSignedInUser(
   db: DatabaseOrTransaction,

@@ -112,6 +112,19 @@ async function edit(integration: string, patch: Record<string, unknown>) {
   return result;
 }
 
+/** History's revert of `integration` to the version at `at`, as `actor` (the current version read first). */
+async function revert(integration: string, at: Date, actor = 'ada.admin@junction.local') {
+  const current = await getIntegrationConfig(t.db, { integration });
+  return revertToVersion(t.db, {
+    integration,
+    at,
+    expectedVersion: current!.version,
+    actor,
+    definition: registry.get(integration)!,
+    keyring,
+  });
+}
+
 /** The last audit row of a field, for the time and person a finding names. */
 async function lastAudit(integration: string | null, fieldName: string) {
   const rows = await t.db.select().from(auditLog).where(eq(auditLog.fieldName, fieldName));
@@ -165,15 +178,7 @@ describe('configuration changed outside the config service', () => {
     });
     await edit('fresh-import', { breakerFailures: 2, settings: { pageSize: 100, region: 'eu' }, secrets: { token: 'tok-1' } });
     // A revert is the service too: the original configuration back, audited field by field.
-    const edited = await getIntegrationConfig(t.db, { integration: 'fresh-import' });
-    const reverted = await revertToVersion(t.db, {
-      integration: 'fresh-import',
-      at: new Date(Date.now() - 60 * 60_000),
-      expectedVersion: edited!.version,
-      actor: 'grace.admin@junction.local',
-      definition: registry.get('fresh-import')!,
-      keyring,
-    });
+    const reverted = await revert('fresh-import', new Date(Date.now() - 60 * 60_000), 'grace.admin@junction.local');
     expect(reverted).toMatchObject({ ok: true, changed: expect.arrayContaining(['breakerFailures', 'settings.pageSize']) });
 
     await pauseIntegration(t.db, boss, { integration: 'payment-events', by: 'oscar.operator@junction.local' });
@@ -373,15 +378,7 @@ describe('configuration changed outside the config service', () => {
     }
     // Integrations through the service: a revert to the latest change, a secret set again, resume and pause.
     const last = (await t.db.select().from(auditLog).where(eq(auditLog.integration, 'accounting-export'))).sort((a, b) => b.id - a.id)[0];
-    const current = await getIntegrationConfig(t.db, { integration: 'accounting-export' });
-    const reverted = await revertToVersion(t.db, {
-      integration: 'accounting-export',
-      at: last.changedAt,
-      expectedVersion: current!.version,
-      actor: 'ada.admin@junction.local',
-      definition: registry.get('accounting-export')!,
-      keyring,
-    });
+    const reverted = await revert('accounting-export', last.changedAt);
     expect(reverted).toMatchObject({ ok: true });
     await edit('crm-sync', { secrets: { apiKey: 'dev-crm-key' } });
     // crm-sync has no field mapping to save in the console: put back by hand, as it was registered.
@@ -475,15 +472,7 @@ describe('configuration changed outside the config service', () => {
         .from(auditLog)
         .where(and(eq(auditLog.integration, 'fresh-import'), eq(auditLog.kind, 'config')))
     ).sort((a, b) => b.id - a.id);
-    const current = await getIntegrationConfig(t.db, { integration: 'fresh-import' });
-    const reverted = await revertToVersion(t.db, {
-      integration: 'fresh-import',
-      at: newest.changedAt,
-      expectedVersion: current!.version,
-      actor: 'ada.admin@junction.local',
-      definition: registry.get('fresh-import')!,
-      keyring,
-    });
+    const reverted = await revert('fresh-import', newest.changedAt);
     expect(reverted.ok && [...reverted.changed].sort()).toEqual(['breakerCooldown', 'settings.region']);
 
     // payment-events never was: its original configuration is the one it was registered with.
@@ -492,17 +481,7 @@ describe('configuration changed outside the config service', () => {
     expect(await configAsOf(t.db, { integration: 'payment-events', at: original! })).toMatchObject({
       schedule: registry.get('payment-events')!.defaults?.schedule ?? null,
     });
-    const events = await getIntegrationConfig(t.db, { integration: 'payment-events' });
-    expect(
-      await revertToVersion(t.db, {
-        integration: 'payment-events',
-        at: original!,
-        expectedVersion: events!.version,
-        actor: 'ada.admin@junction.local',
-        definition: registry.get('payment-events')!,
-        keyring,
-      }),
-    ).toMatchObject({ ok: true, changed: ['schedule', 'settings.sneaky'] });
+    expect(await revert('payment-events', original!)).toMatchObject({ ok: true, changed: ['schedule', 'settings.sneaky'] });
     expect(await verification()).toMatchObject({ ok: true, findings: [] });
     expect(await lastDriftOf(t.db, { integration: 'fresh-import' })).toBeNull();
     await drainEvents();

@@ -26,9 +26,9 @@ import type { Keyring } from './crypto';
  * field changed in the database around the console (config-drift.ts) is then put back by a revert
  * like any other. Today's value only for a field the baseline does not hold (an integration
  * registered before baselines were recorded, a column added since). This holds because every
- * config change goes through the config service, which audits old and new values. Changes of one integration are ordered by audit id (the config
- * service serialises them with a row lock; ids follow commit order), T is compared with changed_at
- * to the millisecond. Secrets are not part of it: they are never in the trail, so never reverted.
+ * config change goes through the config service, which audits old and new values. Changes of one
+ * integration are ordered by audit id (the config service serialises them with a row lock; ids
+ * follow commit order), T is compared with changed_at to the millisecond. Secrets are not part of it: they are never in the trail, so never reverted.
  */
 
 /** The fields configAsOf returns (the configuration's columns: ZConfigPatch's, without secrets). */
