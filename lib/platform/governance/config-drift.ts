@@ -516,17 +516,18 @@ export async function lastDriftOf(db: DatabaseOrTransaction, params: { integrati
     fields: string[] | null;
     newest: string | number | null;
   }>(sql`
-    select st.full_checked_at::text as at,
-           (select jsonb_agg(f->>'field' order by n)
-              from jsonb_array_elements(st.full_findings) with ordinality as e(f, n)
-             where f->>'kind' = 'config_drift' and f->>'target' in ('integration', 'webhook_secret')
-               and f->>'name' = ${params.integration}) as fields,
-           (select jsonb_agg(f->>'message' order by n)
-              from jsonb_array_elements(st.full_findings) with ordinality as e(f, n)
-             where f->>'kind' = 'config_drift' and f->>'target' in ('integration', 'webhook_secret')
-               and f->>'name' = ${params.integration}) as messages,
-           (select max(id) from audit_log where kind = 'config' and integration = ${params.integration}) as newest
-      from audit_chain_state st where st.id = 1`);
+    select st.full_checked_at::text as at, d.fields, d.messages,
+           -- Only with findings to show (a subquery in a CASE branch runs when the branch is taken):
+           -- every page of an integration reads this, and most have none.
+           case when d.messages is not null
+                then (select max(id) from audit_log where kind = 'config' and integration = ${params.integration}) end as newest
+      from audit_chain_state st
+     cross join lateral (
+       select jsonb_agg(f->>'field' order by n) as fields, jsonb_agg(f->>'message' order by n) as messages
+         from jsonb_array_elements(st.full_findings) with ordinality as e(f, n)
+        where f->>'kind' = 'config_drift' and f->>'target' in ('integration', 'webhook_secret')
+          and f->>'name' = ${params.integration}) d
+     where st.id = 1`);
   if (!row?.at || !row.messages || row.messages.length === 0) return null;
   return {
     at: new Date(row.at),
