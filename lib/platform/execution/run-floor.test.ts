@@ -104,7 +104,11 @@ describe('the bound below unfinished runs', () => {
   it("lets a run's turn skip the weeks before it, once raised", async () => {
     await run('busy', { status: 'succeeded', createdAt: new Date(Date.now() - 200 * 86_400_000).toISOString() });
     const earlier = await run('busy');
+    // Two inserts in a row often start in the same millisecond (created_at's precision): such runs
+    // were requested concurrently and neither waits for the other (run-order.ts). A later one is.
+    await new Promise((resolve) => setTimeout(resolve, 5));
     const later = await run('busy');
+    expect((await createdAt(later)).getTime()).toBeGreaterThan((await createdAt(earlier)).getTime());
     await t.db.execute(sql`analyze runs`);
     // No bound yet: every week of the year is probed.
     expect(await weeksProbed([later])).toBeGreaterThanOrEqual(52);
