@@ -64,7 +64,7 @@ const DELIVERY: Record<string, { label: string; statuses: readonly AlertStatus[]
   delivered: { label: 'Delivered', statuses: ['delivered'] },
 };
 const DELIVERY_KEYS = Object.keys(DELIVERY) as [string, ...string[]];
-const EVENTS = { opened: 'Incident opened', recovered: 'Recovered', test: 'Test alerts' } as const;
+const EVENTS = { opened: 'Incident opened', updated: 'Incident updated', recovered: 'Recovered', test: 'Test alerts' } as const;
 const EVENT_KEYS = Object.keys(EVENTS) as [keyof typeof EVENTS, ...(keyof typeof EVENTS)[]];
 
 const ZAlertsParams = z.object({

@@ -120,6 +120,14 @@ export async function routedChannelIds(db: DatabaseOrTransaction, params: { inte
   return rows.map((r) => r.id);
 }
 
+/** alerts.event for each message event (the console's filter). */
+const ALERT_EVENT_ROW = {
+  'incident.opened': 'opened',
+  'incident.updated': 'updated',
+  'incident.recovered': 'recovered',
+  'alert.test': 'test',
+} as const satisfies Record<AlertMessage['event'], string>;
+
 /**
  * Records an alert and enqueues one delivery job per channel, in the caller's transaction (the
  * alert and its jobs commit together). No channel at all makes it undelivered at once.
@@ -130,7 +138,7 @@ export async function raiseAlert(
 ): Promise<{ alertId: string; channelIds: string[] }> {
   const { message } = params;
   const channelIds = params.channelIds ?? (await routedChannelIds(tx, { integration: message.integration }));
-  const event = message.event === 'incident.opened' ? 'opened' : message.event === 'incident.recovered' ? 'recovered' : 'test';
+  const event = ALERT_EVENT_ROW[message.event];
   const [alert] = await tx
     .insert(alerts)
     .values({

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { AUDIT_CONFIG, AUDIT_TRAIL, FAILED_EVENT_IDS, type PlatformEvent } from '../execution/events';
+import { AUDIT_CONFIG, AUDIT_TRAIL, FAILED_EVENT_IDS, NEW_PROBLEMS, type PlatformEvent } from '../execution/events';
 
 /**
  * The platform event contract (events.ts) checked at alerting's boundary: a job payload on the
@@ -68,6 +68,7 @@ export const ZPlatformEvent = z.discriminatedUnion(
       integration: z.enum([AUDIT_TRAIL, AUDIT_CONFIG]),
       problem: z.string().min(1),
       configDriftOnly: z.boolean().optional(),
+      newProblems: z.array(z.string().min(1)).max(NEW_PROBLEMS).optional(),
     }),
     z.object({ ...recovery, type: z.literal('audit.chain_verified'), integration: z.enum([AUDIT_TRAIL, AUDIT_CONFIG]) }),
   ],

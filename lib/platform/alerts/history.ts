@@ -41,7 +41,7 @@ export interface AlertIncidentView {
 
 export interface AlertHistoryItem {
   id: string;
-  event: 'opened' | 'recovered' | 'test';
+  event: 'opened' | 'updated' | 'recovered' | 'test';
   integration: string | null;
   title: string;
   status: AlertStatus;

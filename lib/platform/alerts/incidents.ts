@@ -10,6 +10,7 @@ import { raiseAlert } from './delivery';
 import {
   alreadyRecoveredMessage,
   auditChainBrokenMessage,
+  auditFindingsAddedMessage,
   breakerOpenedMessage,
   credentialsFailingMessage,
   eventsFailedMessage,
@@ -23,7 +24,9 @@ import {
 
 /**
  * Platform events become incidents: one open incident per (integration, kind), and ONE alert when
- * it opens. More failures while it is open only count (event_count, last_event_at, last_error).
+ * it opens. More failures while it is open only count (event_count, last_event_at, last_error);
+ * except that an audit incident's verification naming findings it has not named before (a second
+ * direct write, more rows changed: newProblems) sends one update alert of it ('updated').
  * The matching recovery closes it and sends one recovery message.
  *
  * Recovery hold (flap damping): with `recoveryHoldSeconds` > 0 a recovery does not close the
@@ -61,6 +64,8 @@ export type IncidentChange =
   | { change: 'opened'; incidentId: string; integration: string; kind: IncidentKind; alertId: string }
   | { change: 'held'; incidentId: string; integration: string; kind: IncidentKind; closesAfter: string }
   | { change: 'counted'; incidentId: string; integration: string; kind: IncidentKind }
+  /** Counted on the open audit incident, with findings its alerts did not name: one update alert. */
+  | { change: 'updated'; incidentId: string; integration: string; kind: IncidentKind; alertId: string }
   /**
    * A failure of kind `from` counted on the open incident of kind `kind`: a run_failed incident that
    * becomes events_failed (foldIntoEventRunIncident), or an events_failed one (countOnEventsIncident).
@@ -474,7 +479,26 @@ export async function handlePlatformEvent(
         if (!result) {
           changes.push({ change: 'none', integration, kind: openingKind });
         } else if (result.change === 'counted') {
-          changes.push({ change: 'counted', incidentId: result.incident.id, integration, kind: openingKind });
+          const news = event.type === 'audit.chain_broken' ? (event.newProblems ?? []) : [];
+          if (event.type !== 'audit.chain_broken' || news.length === 0) {
+            changes.push({ change: 'counted', incidentId: result.incident.id, integration, kind: openingKind });
+            continue;
+          }
+          const { alertId } = await raiseAlert(tx, {
+            boss,
+            incidentId: result.incident.id,
+            message: auditFindingsAddedMessage({
+              incidentId: result.incident.id,
+              appUrl,
+              integration,
+              problems: news,
+              openedAt: result.incident.openedAt.toISOString(),
+              eventCount: result.incident.eventCount,
+              at: event.at,
+              configDriftOnly: event.configDriftOnly,
+            }),
+          });
+          changes.push({ change: 'updated', incidentId: result.incident.id, integration, kind: openingKind, alertId });
         } else {
           const opening = openingMessage(event, result.incident, integration, appUrl);
           const { alertId } = await raiseAlert(tx, {

@@ -20,7 +20,8 @@ function readable(iso: string | null | undefined): string {
  */
 
 export type IncidentKind = 'run_failed' | 'breaker_open' | 'credentials' | 'events_failed' | 'audit_chain';
-export type AlertEvent = 'incident.opened' | 'incident.recovered' | 'alert.test';
+/** `incident.updated`: an open audit incident found more than its opening alert said (auditFindingsAddedMessage). */
+export type AlertEvent = 'incident.opened' | 'incident.updated' | 'incident.recovered' | 'alert.test';
 
 export interface AlertMessage {
   event: AlertEvent;
@@ -321,6 +322,10 @@ export function eventsFailedMessage(
   };
 }
 
+/** Said by an audit incident's opening alert: what later verifications send while it is open. */
+const AUDIT_UPDATES =
+  'While this incident is open, a later verification that finds more sends an update naming only what is new; the same findings are not sent again.';
+
 /**
  * The full audit verification failed: tampering with the trail, an anchor not trusted, or
  * configuration changed in the database around the config service (`configDriftOnly`: the trail is
@@ -348,6 +353,7 @@ export function auditChainBrokenMessage(p: {
             'The scheduled verification found configuration that differs from what the audit trail says was saved: it was written to the database directly, so no audit row records who changed it or when. The trail itself is intact.',
             `Found: ${problem ?? 'no detail recorded'}`,
             "Find out who wrote to the database, then put the audited values back through the console, which records it: on the integration's History page, revert to its newest change (or to its original configuration when it was never changed), which also puts back fields never saved to the values they were registered with.",
+            AUDIT_UPDATES,
             `Since: ${readable(p.at)}`,
             `Audit: ${url}`,
           ]
@@ -355,6 +361,7 @@ export function auditChainBrokenMessage(p: {
             'The scheduled verification of the audit trail against its signed anchors failed: the trail may have been tampered with in the database.',
             `Found: ${problem ?? 'no detail recorded'}`,
             'Keep the anchor directory and the database as they are, and investigate who changed audit_log (the table owner or a superuser).',
+            AUDIT_UPDATES,
             `Since: ${readable(p.at)}`,
             `Audit: ${url}`,
           ],
@@ -367,6 +374,53 @@ export function auditChainBrokenMessage(p: {
     attempts: null,
     lastError: problem,
     eventCount: 1,
+    at: p.at,
+  };
+}
+
+/**
+ * An audit incident still open, and the scheduled verification found what its alerts did not say:
+ * another direct write to the configuration, more rows of the trail changed. One such alert per
+ * verification that finds something new; the same findings again are only counted.
+ */
+export function auditFindingsAddedMessage(p: {
+  incidentId: string;
+  appUrl: string;
+  integration: string;
+  /** The new findings (newProblems of the event). */
+  problems: string[];
+  openedAt: string;
+  eventCount: number;
+  at: string;
+  configDriftOnly?: boolean;
+}): AlertMessage {
+  const url = `${trimSlash(p.appUrl)}/audit`;
+  const found = p.problems.map((problem) => `- ${shortError(problem, 600)}`);
+  const since = `the incident opened ${readable(p.openedAt)}`;
+  return {
+    event: 'incident.updated',
+    kind: 'audit_chain',
+    incidentId: p.incidentId,
+    integration: p.integration,
+    title: p.configDriftOnly ? 'Audit trail: more configuration changed outside the console' : 'Audit trail: more tampering found',
+    text: lines([
+      p.configDriftOnly
+        ? `While ${since} is still open, the scheduled verification found more configuration written to the database directly, which its earlier alerts did not name:`
+        : `While ${since} is still open, the scheduled verification found more of the audit trail changed in the database, which its earlier alerts did not name:`,
+      ...found,
+      p.configDriftOnly
+        ? 'What the earlier alerts named is still there unless the Audit page says otherwise. Find out who writes to the database directly, then put the audited values back through the console (the History page of each integration).'
+        : 'Someone is still changing audit_log: keep the anchor directory and the database as they are, and investigate who has the table owner or a superuser role.',
+      `Audit: ${url}`,
+    ]),
+    runId: null,
+    runUrl: null,
+    consoleUrl: url,
+    correlationId: null,
+    since: p.openedAt,
+    attempts: null,
+    lastError: shortError(p.problems.join('; '), 2000),
+    eventCount: p.eventCount,
     at: p.at,
   };
 }
@@ -536,7 +590,13 @@ function slackEscape(text: string): string {
 /** Slack incoming-webhook payload: `text` is the notification fallback, `blocks` the layout. */
 export function slackPayload(message: AlertMessage): { text: string; blocks: object[] } {
   const icon =
-    message.event === 'incident.recovered' ? ':white_check_mark:' : message.event === 'alert.test' ? ':bell:' : ':rotating_light:';
+    message.event === 'incident.recovered'
+      ? ':white_check_mark:'
+      : message.event === 'alert.test'
+        ? ':bell:'
+        : message.event === 'incident.updated'
+          ? ':warning:'
+          : ':rotating_light:';
   const fields: { type: 'mrkdwn'; text: string }[] = [];
   if (message.integration) fields.push({ type: 'mrkdwn', text: `*Integration*\n${slackEscape(message.integration)}` });
   if (message.since) fields.push({ type: 'mrkdwn', text: `*Since*\n${readable(message.since)}` });

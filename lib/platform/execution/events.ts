@@ -99,11 +99,20 @@ export type PlatformEvent =
       problem: string;
       /** Every finding is configuration changed outside the config service; the trail itself is intact (absent: not known, said as tampering). */
       configDriftOnly?: boolean;
+      /**
+       * The findings the previous verification did not report (all of them after a pass): while
+       * the incident is open they are news its alert did not say, and raise an update alert.
+       * Absent from events emitted before it was added: counted only, as before.
+       */
+      newProblems?: string[];
     })
   | (RecoveryBase & { type: 'audit.chain_verified'; integration: typeof AUDIT_TRAIL | typeof AUDIT_CONFIG });
 
 /** How many of its events' ids an events.failed names (the count says how many there are). */
 export const FAILED_EVENT_IDS = 10;
+
+/** How many new findings an audit.chain_broken names (newProblems; its problem names every one). */
+export const NEW_PROBLEMS = 20;
 
 /** The name audit incidents are filed under (they belong to no integration). */
 export const AUDIT_TRAIL = 'audit-trail';

@@ -11,11 +11,11 @@ import { startTestServer } from '../../../test/fixtures/http-server';
 import { parsePlatformEvent } from '../alerts/event-schema';
 import { handlePlatformEvent } from '../alerts/incidents';
 import { createBoss } from '../execution/boss';
-import { AUDIT_CONFIG, AUDIT_TRAIL, PLATFORM_EVENTS_QUEUE } from '../execution/events';
+import { AUDIT_CONFIG, AUDIT_TRAIL, NEW_PROBLEMS, PLATFORM_EVENTS_QUEUE } from '../execution/events';
 import { ensurePlatformQueues } from '../execution/queue';
 import { appendAudit, auditChainStatus } from './audit';
 import { checkpointMessage, writeAuditAnchor } from './audit-anchors';
-import { runAuditVerification, startAuditGuard } from './audit-guard';
+import { newProblems, runAuditVerification, startAuditGuard } from './audit-guard';
 import { recordConfigBaselines } from './config-baseline';
 
 let t: TestDatabase;
@@ -302,5 +302,134 @@ describe('configuration changed around the trail, then the trail itself', () => 
       await t2.drop();
       rmSync(dir2, { recursive: true, force: true });
     }
+  });
+});
+
+describe('an audit incident that grows while it is open', () => {
+  it('sends one update naming only the new findings, and nothing for the same findings again', async () => {
+    const t3 = await freshDatabase();
+    const dir3 = mkdtempSync(path.join(os.tmpdir(), 'junction-audit-guard-grows-'));
+    try {
+      const raw = t3.db.$client;
+      const events = async () => {
+        const seen: Record<string, unknown>[] = [];
+        for (let e = await nextEvent(); e; e = await nextEvent()) seen.push(e);
+        return seen;
+      };
+      /** One verification, its events handled as the worker does: the incident changes. */
+      const verifyAndHandle = async () => {
+        const result = await runAuditVerification(t3.db, { dir: dir3, key, events: boss });
+        if ('skipped' in result) throw new Error('another verification was running');
+        const changes = [];
+        for (const event of await events()) {
+          const parsed = parsePlatformEvent(event);
+          if (!parsed.ok) throw new Error(parsed.message);
+          changes.push(...(await handlePlatformEvent(t3.db, { boss, event: parsed.event, appUrl: 'http://localhost:3000' })));
+        }
+        return changes.map((c) => `${c.integration} ${c.change}`);
+      };
+      const alertsSent = () => t3.db.select().from(alerts).orderBy(alerts.createdAt);
+      await events();
+      await raw`
+        insert into integrations (name, description, timezone, retry_delays, breaker_key, breaker_failures, breaker_cooldown, settings, updated_by)
+        values ('drifty', 'Registered for this test', 'UTC', '["1m"]', 'drifty', 3, '1m', '{}', 'system')`;
+      await recordConfigBaselines(t3.db, { registered: ['drifty'] });
+      await writeAuditAnchor(t3.db, { dir: dir3, key });
+      expect(await verifyAndHandle()).toEqual([]);
+
+      // The first direct write opens the incident with one alert.
+      await raw`update integrations set breaker_failures = 99 where name = 'drifty'`;
+      expect(await verifyAndHandle()).toEqual([`${AUDIT_CONFIG} opened`]);
+      const [opening] = await alertsSent();
+      expect(opening.body.text).toContain('a later verification that finds more sends an update');
+      // Found again by the next verification: counted, no alert.
+      expect(await verifyAndHandle()).toEqual([`${AUDIT_CONFIG} counted`]);
+      expect(await alertsSent()).toHaveLength(1);
+
+      // A second direct write while the incident is open: news, one update naming only it.
+      await raw`update integrations set timezone = 'Europe/Paris' where name = 'drifty'`;
+      expect(await verifyAndHandle()).toEqual([`${AUDIT_CONFIG} updated`]);
+      const update = (await alertsSent())[1];
+      expect(update).toMatchObject({ event: 'updated', incidentId: opening.incidentId, integration: AUDIT_CONFIG });
+      expect(update.title).toBe('Audit trail: more configuration changed outside the console');
+      expect(update.body.event).toBe('incident.updated');
+      expect(update.body.text).toMatch(/timezone is "Europe\/Paris"/);
+      expect(update.body.text).not.toMatch(/breaker/i);
+      expect(await verifyAndHandle()).toEqual([`${AUDIT_CONFIG} counted`]);
+
+      // The same field written again with another value is another write nobody was told of.
+      await raw`update integrations set breaker_failures = 50 where name = 'drifty'`;
+      expect(await verifyAndHandle()).toEqual([`${AUDIT_CONFIG} updated`]);
+      const again = (await alertsSent())[2];
+      expect(again.body.text).toMatch(/breakerFailures is 50/);
+      expect(again.body.text).not.toMatch(/timezone/);
+      expect(await alertsSent()).toHaveLength(3);
+
+      // Put back: the incident closes with its one recovery message.
+      await raw`update integrations set breaker_failures = 3, timezone = 'UTC' where name = 'drifty'`;
+      expect(await verifyAndHandle()).toEqual([`${AUDIT_CONFIG} closed`]);
+      expect((await alertsSent()).map((a) => a.event)).toEqual(['opened', 'updated', 'updated', 'recovered']);
+
+      // The trail: rows appended after tampering change the finding's counts, not what it is.
+      for (let i = 0; i < 3; i++)
+        await appendAudit(t3.db, { actor: 'ada@example.com', entries: [{ kind: 'action', fieldName: 'resume' }] });
+      const anchored = (await writeAuditAnchor(t3.db, { dir: dir3, key })).written.at(-1)!.lastId;
+      await raw.unsafe('alter table audit_log disable trigger audit_log_no_update');
+      await raw.unsafe(`update audit_log set changed_by = 'mallory' where id = (select min(id) from audit_log)`);
+      await raw.unsafe('alter table audit_log enable trigger audit_log_no_update');
+      expect(await verifyAndHandle()).toEqual([`${AUDIT_TRAIL} opened`]);
+      for (let i = 0; i < 3; i++) await appendAudit(t3.db, { actor: 'ada@example.com', entries: [{ kind: 'action', fieldName: 'pause' }] });
+      expect(await verifyAndHandle()).toEqual([`${AUDIT_TRAIL} counted`]);
+      // The anchored tail deleted too: more tampering, said as an update.
+      await raw.unsafe('alter table audit_log disable trigger audit_log_no_update');
+      await raw.unsafe(`delete from audit_log where id >= ${anchored}`);
+      await raw.unsafe('alter table audit_log enable trigger audit_log_no_update');
+      expect(await verifyAndHandle()).toEqual([`${AUDIT_TRAIL} updated`]);
+      const tampering = (await alertsSent()).at(-1)!;
+      expect(tampering.title).toBe('Audit trail: more tampering found');
+      expect(tampering.body.text).toMatch(new RegExp(`chain shorter than the last anchor.*the tail \\(rows ${anchored}\\) was deleted`));
+      expect(tampering.body.text).not.toContain('mallory');
+      expect(await verifyAndHandle()).toEqual([`${AUDIT_TRAIL} counted`]);
+    } finally {
+      await t3.drop();
+      rmSync(dir3, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('newProblems', () => {
+  const shorter = (lastId: number, rows: number) => ({
+    kind: 'shorter' as const,
+    lastId,
+    anchorLastId: 40,
+    missingRowIds: [38, 40],
+    anchorSeq: 3,
+    message: `chain shorter than the last anchor: it ends at row ${lastId} (${rows} rows)`,
+  });
+  it('knows a trail finding again when rows appended since change its message', () => {
+    expect(newProblems([shorter(36, 18)], [shorter(30, 15)])).toEqual([]);
+    expect(newProblems([{ ...shorter(36, 18), missingRowIds: [36, 38, 40] }], [shorter(30, 15)])).toHaveLength(1);
+  });
+  it('names at most NEW_PROBLEMS, the last saying how many more', () => {
+    const drift = Array.from({ length: 45 }, (_, i) => ({
+      kind: 'config_drift' as const,
+      target: 'integration' as const,
+      name: 'x',
+      field: `f${i}`,
+      message: `x: f${i} is ${i}`,
+    }));
+    const named = newProblems(drift, drift.slice(0, 5));
+    expect(named).toHaveLength(NEW_PROBLEMS);
+    expect(named[0]).toBe('x: f5 is 5');
+    expect(named.at(-1)).toBe('and 21 more (the Audit page lists every finding)');
+    expect(
+      parsePlatformEvent({
+        type: 'audit.chain_broken',
+        integration: AUDIT_CONFIG,
+        problem: 'p',
+        newProblems: named,
+        at: new Date().toISOString(),
+      }).ok,
+    ).toBe(true);
   });
 });

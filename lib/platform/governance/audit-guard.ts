@@ -1,8 +1,8 @@
 import { sql } from 'drizzle-orm';
 import type { Database } from '../../../db/client';
 import { databaseReason } from '../errors';
-import { AUDIT_CONFIG, AUDIT_TRAIL, emitPlatformEvent, type EventSender } from '../execution/events';
-import { latestAnchor, verifyAuditAnchors, writeAuditAnchor, type AuditVerification } from './audit-anchors';
+import { AUDIT_CONFIG, AUDIT_TRAIL, emitPlatformEvent, NEW_PROBLEMS, type EventSender } from '../execution/events';
+import { latestAnchor, verifyAuditAnchors, writeAuditAnchor, type AuditFinding, type AuditVerification } from './audit-anchors';
 
 /**
  * The worker's side of audit anchoring: anchors on a schedule and after bursts of writes, and the
@@ -37,11 +37,49 @@ export function describeFindings(result: AuditVerification): string {
 }
 
 /**
+ * What makes a finding the same one in two verifications. The trail's by what was found where (a
+ * message may count rows appended since); configuration drift by its message, which says the
+ * stored and the audited value (another direct write to the same field is news).
+ */
+export function findingKey(f: AuditFinding | { kind?: string; message?: string }): string {
+  const finding = f as AuditFinding;
+  switch (finding.kind) {
+    case 'rewritten':
+    case 'chain':
+      return `${finding.kind}:${finding.rowId}`;
+    case 'missing':
+      return `missing:${finding.rowIds.join(',')}`;
+    case 'truncated':
+      return `truncated:${finding.anchorSeq}`;
+    case 'shorter':
+      return `shorter:${finding.anchorLastId}:${finding.missingRowIds.join(',')}`;
+    case 'bad_anchor':
+      return `bad_anchor:${finding.file}`;
+    default:
+      return `${String(finding.kind)}:${String(finding.message ?? '')}`;
+  }
+}
+
+/**
+ * The messages of `now`'s findings that `before` (the previous verification's) did not report,
+ * at most NEW_PROBLEMS: the last one says how many more there are.
+ */
+export function newProblems(now: AuditFinding[], before: { kind?: string; message?: string }[]): string[] {
+  const known = new Set(before.map(findingKey));
+  const fresh = now.filter((f) => !known.has(findingKey(f))).map((f) => f.message);
+  if (fresh.length <= NEW_PROBLEMS) return fresh;
+  const shown = fresh.slice(0, NEW_PROBLEMS - 1);
+  return [...shown, `and ${fresh.length - shown.length} more (the Audit page lists every finding)`];
+}
+
+/**
  * Runs the full verification, records it in audit_chain_state (and, when it passes, moves the
  * verified position to the head so page views check only newer rows), and emits the platform
  * events: audit.chain_broken on every failing run, audit.chain_verified when a run passes after a
  * failure (it closes the incident); the trail's problems under AUDIT_TRAIL, configuration changed
- * around it under AUDIT_CONFIG (two incidents, each alerted and closed on its own).
+ * around it under AUDIT_CONFIG (two incidents, each alerted and closed on its own). Each failing
+ * event names the findings the previous run did not (newProblems): a second direct write while the
+ * incident is open is news, alerted as an update of it; the same findings again are only counted.
  */
 export async function runAuditVerification(
   db: Database,
@@ -50,7 +88,7 @@ export async function runAuditVerification(
   return db.transaction(async (tx) => {
     const [lock] = await tx.execute<{ locked: boolean }>(sql`select pg_try_advisory_xact_lock(${VERIFY_LOCK}) as locked`);
     if (!lock.locked) return { skipped: 'another process is verifying' as const };
-    const [before] = await tx.execute<{ full_ok: boolean | null; full_findings: { kind?: string }[] | null }>(
+    const [before] = await tx.execute<{ full_ok: boolean | null; full_findings: { kind?: string; message?: string }[] | null }>(
       sql`select full_ok, full_findings from audit_chain_state where id = 1`,
     );
     const result = await verifyAuditAnchors(tx, params);
@@ -79,6 +117,10 @@ export async function runAuditVerification(
         integration: AUDIT_TRAIL,
         problem: trail.map((f) => f.message).join('; ') || 'the full verification failed',
         configDriftOnly: false,
+        newProblems: newProblems(
+          trail,
+          earlier.filter((f) => !isDrift(f)),
+        ),
         at,
       });
     } else if (trailWasBad) {
@@ -90,6 +132,7 @@ export async function runAuditVerification(
         integration: AUDIT_CONFIG,
         problem: drift.map((f) => f.message).join('; '),
         configDriftOnly: true,
+        newProblems: newProblems(drift, earlier.filter(isDrift)),
         at,
       });
     } else if (driftWasBad) {
