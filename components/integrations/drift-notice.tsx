@@ -76,7 +76,17 @@ export function DriftNotice({ name, notice, isAdmin }: { name: string; notice: I
           </span>
         ))}
         . This notice stays until the next full check finds them as the trail says (hourly by default:
-        JUNCTION_AUDIT_VERIFY_INTERVAL_SECONDS).
+        JUNCTION_AUDIT_VERIFY_INTERVAL_SECONDS)
+        {isAdmin ? (
+          <>
+            , or run the check now on the{' '}
+            <Link href="/audit" className="font-medium underline underline-offset-2">
+              Audit
+            </Link>{' '}
+            page
+          </>
+        ) : null}
+        .
       </p>
     </div>
   );

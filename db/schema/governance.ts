@@ -121,6 +121,9 @@ export const auditChainState = pgTable('audit_chain_state', {
   anchorSeq: integer('anchor_seq'),
   anchorAt: tstz('anchor_at'),
   anchorLastId: bigint('anchor_last_id', { mode: 'number' }),
+  /** An admin asked for a full verification now (pending while after full_checked_at): migration 0037. */
+  checkRequestedAt: tstz('check_requested_at'),
+  checkRequestedBy: text('check_requested_by'),
 });
 export type AuditChainState = typeof auditChainState.$inferSelect;
 

@@ -63,6 +63,8 @@ test('every answer of every operation is JSON and documented for it', async ({ p
   await check('GET /api/changes', viewer.get('/api/changes?view=overview'), 200);
   await check('GET /api/changes', viewer.get('/api/changes?view=overview&view=alerts'), 400);
   await check('GET /api/changes', viewer.get('/api/changes?view=integration'), 400);
+  await check('GET /api/changes', viewer.get('/api/changes?view=audit'), 200);
+  await check('GET /api/changes', viewer.get('/api/changes?view=audit&integration=crm-sync'), 400);
   await check('GET /api/changes', viewer.get('/api/changes?view=integration&integration=no-such-integration'), 404);
   await check('GET /api/changes', anonymous.get('/api/changes?view=overview'), 401);
   await check('GET /api/runs/{id}', viewer.get(`/api/runs/${NO_RUN}`), 404);

@@ -954,6 +954,15 @@ function actionCases(real: Real): Record<string, { args: fc.Arbitrary<unknown[]>
       ),
     },
     sendTestAlertAction: { args: shaped(obj(fc.record({ channelId: fc.oneof(notAUuid, unknownUuid) }))) },
+    // Takes exactly {}: anything else (a key of any name, not an object, nothing) is refused. The
+    // one valid call requests a check, a write; extra arguments after {} are ignored like everywhere.
+    requestAuditCheckAction: {
+      args: fc.oneof(
+        obj(fc.dictionary(hostileString, hostileValue, { minKeys: 1, maxKeys: 3 })),
+        fc.oneof(absurdNumber, fc.boolean(), fc.constant(null), fc.array(hostileString, { maxLength: 2 })).map((v): unknown[] => [v]),
+        fc.constant([] as unknown[]),
+      ),
+    },
     updateUserAction: {
       args: shaped(
         obj(

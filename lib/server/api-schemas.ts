@@ -44,9 +44,9 @@ export { ZRunFilter as ZRunsQuery };
 
 export const ZChangesQuery = z
   .object({
-    view: z
-      .enum(LIVE_VIEWS, { error: `must be one of ${LIVE_VIEWS.join(', ')}` })
-      .meta({ description: 'The console page: overview, integrations (the list), integration (one, named by `integration`) or alerts' }),
+    view: z.enum(LIVE_VIEWS, { error: `must be one of ${LIVE_VIEWS.join(', ')}` }).meta({
+      description: 'The console page: overview, integrations (the list), integration (one, named by `integration`), alerts or audit',
+    }),
     integration: z
       .string()
       .min(1)
@@ -58,7 +58,7 @@ export const ZChangesQuery = z
     if (q.view === 'integration' && !q.integration) {
       ctx.addIssue({ code: 'custom', path: ['integration'], message: "is required with view=integration: the integration's name" });
     }
-    if (q.integration && (q.view === 'overview' || q.view === 'integrations')) {
+    if (q.integration && (q.view === 'overview' || q.view === 'integrations' || q.view === 'audit')) {
       ctx.addIssue({ code: 'custom', path: ['integration'], message: `is not taken with view=${q.view}: it covers every integration` });
     }
   });

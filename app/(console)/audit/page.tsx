@@ -1,9 +1,11 @@
 import Link from 'next/link';
 import { z } from 'zod';
 import { AuditChange, describeAuditField } from '@/components/audit/audit-value';
+import { ConfirmAction } from '@/components/common/confirm-action';
 import { EmptyState } from '@/components/common/empty-state';
 import { IgnoredParams } from '@/components/common/ignored-params';
 import { IntegrationSelect } from '@/components/common/integration-select';
+import { LiveRefresh } from '@/components/common/live-refresh';
 import { PageHeader } from '@/components/common/page-header';
 import { RelativeTime } from '@/components/common/relative-time';
 import { Badge } from '@/components/ui/badge';
@@ -17,8 +19,10 @@ import { maskUrlsInText, maskUrlsInValue } from '@/lib/platform/alerts';
 import { auditChainStatus, changesSince } from '@/lib/platform/governance/audit';
 import { parseSearchParams, ZAuditCursor, ZUrlText } from '@/lib/platform/params';
 import { listInventory } from '@/lib/platform/read-models/inventory';
+import { auditParts, fingerprint } from '@/lib/platform/read-models/live-fingerprint';
 import { getDb } from '@/lib/server/db';
 import { getRegistry } from '@/lib/server/registry';
+import { requestAuditCheckAction } from './actions';
 
 export const metadata = { title: 'Audit' };
 export const dynamic = 'force-dynamic';
@@ -48,6 +52,8 @@ export default async function AuditPage({ searchParams }: { searchParams: Promis
     actor: sp.actor?.trim() || undefined,
     kind: sp.kind,
   };
+  // The live fingerprint read first: a change landing between it and the page's reads refreshes once more, never is missed.
+  const live = await auditParts(db);
   const [trail, chain, integrations] = await Promise.all([
     changesSince(db, { since: new Date(Date.now() - WINDOWS[window]), ...filters, before, limit: 100 }),
     auditChainStatus(db),
@@ -75,19 +81,32 @@ export default async function AuditPage({ searchParams }: { searchParams: Promis
         actions={
           // One left-aligned column, like the heading and the filters it sits between (the header wraps it below the description).
           <div className="flex flex-col items-start gap-1">
-            {chain.trailProblem ? (
-              <Badge variant="destructive" data-testid="chain-status">
-                Chain broken
-              </Badge>
-            ) : drift.length > 0 ? (
-              <Badge variant="destructive" data-testid="chain-status">
-                Config changed outside the console
-              </Badge>
-            ) : (
-              <Badge variant="success" data-testid="chain-status">
-                Chain intact · {chain.rows.toLocaleString('en-US')} rows verified
-              </Badge>
-            )}
+            <div className="flex flex-wrap items-center gap-2">
+              {chain.trailProblem ? (
+                <Badge variant="destructive" data-testid="chain-status">
+                  Chain broken
+                </Badge>
+              ) : drift.length > 0 ? (
+                <Badge variant="destructive" data-testid="chain-status">
+                  Config changed outside the console
+                </Badge>
+              ) : (
+                <Badge variant="success" data-testid="chain-status">
+                  Chain intact · {chain.rows.toLocaleString('en-US')} rows verified
+                </Badge>
+              )}
+              {isAdmin ? (
+                // Not only after the schedule: once drifted configuration is put back, say.
+                <ConfirmAction
+                  label={chain.checkRequested ? 'Checking…' : 'Check now'}
+                  title="Run the full audit check now?"
+                  description="The worker recomputes the whole trail, compares it with the signed anchors and the configuration in force, and records what it finds."
+                  confirm={false}
+                  action={requestAuditCheckAction.bind(null, {})}
+                  successMessage="Full check requested: its result shows here within a few seconds"
+                />
+              ) : null}
+            </div>
             <span className="text-xs text-muted-foreground" data-testid="chain-anchors">
               {chain.full ? (
                 <>
@@ -103,6 +122,13 @@ export default async function AuditPage({ searchParams }: { searchParams: Promis
                 </>
               ) : null}
             </span>
+            {chain.checkRequested ? (
+              <span className="text-xs text-muted-foreground" data-testid="check-requested" role="status">
+                Full check requested by {chain.checkRequested.by} <RelativeTime value={chain.checkRequested.at} />: a worker runs it within
+                seconds. If this stays, no worker started with JUNCTION_AUDIT_KEY is running.
+              </span>
+            ) : null}
+            <LiveRefresh view="audit" rendered={fingerprint(live)} />
           </div>
         }
       />

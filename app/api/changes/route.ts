@@ -7,7 +7,7 @@ import { route } from '@/lib/server/route';
 
 export const dynamic = 'force-dynamic';
 
-/** The fingerprint of what a console page shows: what the Overview, Integrations, an integration's page and Alerts poll. */
+/** The fingerprint of what a console page shows: what the Overview, Integrations, an integration's page, Alerts and Audit poll. */
 export const GET = route({
   role: 'viewer',
   input: ZChangesQuery,

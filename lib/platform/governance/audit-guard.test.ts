@@ -13,7 +13,7 @@ import { handlePlatformEvent } from '../alerts/incidents';
 import { createBoss } from '../execution/boss';
 import { AUDIT_CONFIG, AUDIT_TRAIL, NEW_PROBLEMS, PLATFORM_EVENTS_QUEUE } from '../execution/events';
 import { ensurePlatformQueues } from '../execution/queue';
-import { appendAudit, auditChainStatus } from './audit';
+import { appendAudit, auditChainStatus, requestAuditCheck } from './audit';
 import { checkpointMessage, writeAuditAnchor } from './audit-anchors';
 import { newProblems, runAuditVerification, startAuditGuard } from './audit-guard';
 import { recordConfigBaselines } from './config-baseline';
@@ -223,6 +223,74 @@ describe('audit guard (worker)', () => {
       const [{ id }] = await d.db.$client<{ id: string }[]>`select max(id) as id from audit_log`;
       // The file is written inside the anchoring transaction, the log line after it commits.
       await expect.poll(() => logs, { timeout: 10_000 }).toContain(`anchor #1 written: 6 rows up to row ${id}`);
+    } finally {
+      await guard.stop();
+      await d.drop();
+      rmSync(guardDir, { recursive: true, force: true });
+    }
+  });
+
+  it('shows a requested check as pending until a verification that started after it', async () => {
+    const d = await freshDatabase();
+    const guardDir = mkdtempSync(path.join(os.tmpdir(), 'junction-audit-pending-'));
+    try {
+      await runAuditVerification(d.db, { dir: guardDir, key, events: boss });
+      const asked = await requestAuditCheck(d.db, { actor: 'root@example.com' });
+      expect((await auditChainStatus(d.db)).checkRequested).toEqual({ at: asked.requestedAt, by: 'root@example.com' });
+      // A verification that began before the request does not answer it.
+      await d.db.$client`update audit_chain_state set full_checked_at = check_requested_at - interval '1 millisecond'`;
+      expect((await auditChainStatus(d.db)).checkRequested).not.toBeNull();
+      await runAuditVerification(d.db, { dir: guardDir, key, events: boss });
+      expect((await auditChainStatus(d.db)).checkRequested).toBeNull();
+    } finally {
+      await d.drop();
+      rmSync(guardDir, { recursive: true, force: true });
+    }
+  });
+
+  it('runs the full check when an admin asks for it (Check now), not at the next scheduled time', async () => {
+    const d = await freshDatabase();
+    const guardDir = mkdtempSync(path.join(os.tmpdir(), 'junction-audit-request-'));
+    const logs: string[] = [];
+    const guard = startAuditGuard({
+      db: d.db,
+      events: boss,
+      dir: guardDir,
+      key,
+      anchorIntervalMs: 3_600_000,
+      burstRows: 1_000,
+      verifyIntervalMs: 3_600_000,
+      requestCheckMs: 100,
+      log: (m) => logs.push(m),
+    });
+    try {
+      // The start-up check, then nothing for an hour.
+      await expect.poll(() => logs.filter((l) => l.startsWith('full verification passed')).length, { timeout: 10_000 }).toBe(1);
+      const first = (await auditChainStatus(d.db)).full!.at;
+      expect((await auditChainStatus(d.db)).checkRequested).toBeNull();
+      // A direct write the hourly check would find an hour from now.
+      await d.db.$client`
+        insert into integrations (name, description, timezone, retry_delays, breaker_key, breaker_failures, breaker_cooldown, settings, updated_by)
+        values ('asked', 'Registered for this test', 'UTC', '["1m"]', 'asked', 3, '1m', '{}', 'system')`;
+      await recordConfigBaselines(d.db, { registered: ['asked'] });
+      await d.db.$client`update integrations set breaker_failures = 7 where name = 'asked'`;
+
+      const asked = await requestAuditCheck(d.db, { actor: 'root@example.com' });
+      expect(asked.alreadyPending).toBe(false);
+      // Asked again before it ran: the same request, not a second one (nor a second audit row).
+      const again = await requestAuditCheck(d.db, { actor: 'bob@example.com' });
+      expect(again).toEqual({ requestedAt: asked.requestedAt, alreadyPending: true });
+
+      await expect.poll(async () => (await auditChainStatus(d.db)).full?.ok, { timeout: 10_000 }).toBe(false);
+      const status = await auditChainStatus(d.db);
+      expect(status.checkRequested).toBeNull();
+      expect(status.full!.at.getTime()).toBeGreaterThan(first.getTime());
+      expect(status.full!.configDrift).toEqual([expect.stringMatching(/^asked: breakerFailures is 7/)]);
+      expect(logs).toContain('full verification requested from the console');
+      const rows = await d.db.$client<{ changed_by: string }[]>`select changed_by from audit_log where field_name = 'audit_check'`;
+      expect(rows).toEqual([{ changed_by: 'root@example.com' }]);
+      // Done: the next request is a new one.
+      expect((await requestAuditCheck(d.db, { actor: 'bob@example.com' })).alreadyPending).toBe(false);
     } finally {
       await guard.stop();
       await d.drop();

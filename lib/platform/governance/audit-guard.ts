@@ -28,6 +28,8 @@ export interface AuditGuardOptions {
   burstCheckMs?: number;
   /** Full verification interval (JUNCTION_AUDIT_VERIFY_INTERVAL_SECONDS). */
   verifyIntervalMs: number;
+  /** How often an admin's request for a check now (requestAuditCheck) is looked for (default 5 s). */
+  requestCheckMs?: number;
   log?: (message: string) => void;
 }
 
@@ -195,12 +197,26 @@ export function startAuditGuard(options: AuditGuardOptions): AuditGuard {
       else log(`full verification FAILED: ${describeFindings(result)}`);
     });
 
+  // An admin's "Check now" (requestAuditCheck): run when asked, not at the next scheduled time.
+  // Another worker may have run it meanwhile: the verification records its time, which ends the request.
+  const requested = () =>
+    serial(async () => {
+      const [row] = await options.db.execute<{ pending: boolean }>(
+        sql`select coalesce(check_requested_at > coalesce(full_checked_at, '-infinity'), false) as pending from audit_chain_state where id = 1`,
+      );
+      if (row?.pending) {
+        log('full verification requested from the console');
+        void verify();
+      }
+    });
+
   void anchor();
   void verify();
   const timers = [
     setInterval(() => void anchor(), options.anchorIntervalMs),
     setInterval(() => void burst(), options.burstCheckMs ?? 10_000),
     setInterval(() => void verify(), options.verifyIntervalMs),
+    setInterval(() => void requested(), options.requestCheckMs ?? 5_000),
   ];
   for (const timer of timers) timer.unref();
   return {

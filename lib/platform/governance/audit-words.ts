@@ -31,6 +31,7 @@ export const ACTION_LABELS: Record<string, string> = {
   breaker_reset: 'Breaker reset',
   breaker_open: 'Breaker opened by hand',
   alert_test: 'Test alert',
+  audit_check: 'Full audit check requested',
   secrets_reencrypt: 'Secrets re-encrypted',
   slack_urls_sealed: 'Slack webhook URLs sealed',
   revert: 'Configuration reverted',
@@ -173,6 +174,8 @@ export function describeAction(action: string, value: unknown): AuditPart[] {
       const until = exact(d.until);
       return [text(`Opened the breaker ${str(d.key) ?? ''}`.trimEnd()), text(until ? ` until ${until}` : ' until someone resets it')];
     }
+    case 'audit_check':
+      return [text('Asked for the full audit check against the signed anchors now, instead of at its next scheduled time')];
     case 'alert_test':
       return [text('Sent a test alert to channel '), { text: str(d.channel) ?? 'a channel', href: '/alerts' }];
     case 'secrets_reencrypt':

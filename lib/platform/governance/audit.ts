@@ -188,6 +188,8 @@ export interface AuditChainStatus {
   full: { at: Date; ok: boolean; findings: string[]; configDrift: string[] } | null;
   /** The newest anchor the last full verification trusted, or the newest one written. */
   anchor: { seq: number; at: Date; lastId: number } | null;
+  /** A full verification an admin asked for that no worker has run yet (requestAuditCheck). */
+  checkRequested: { at: Date; by: string } | null;
 }
 
 /**
@@ -211,9 +213,13 @@ export async function auditChainStatus(db: DatabaseOrTransaction): Promise<Audit
     anchor_seq: number | null;
     anchor_at: Date | string | null;
     anchor_last_id: string | number | null;
+    check_requested_at: Date | string | null;
+    check_requested_by: string | null;
   }>(sql`
     select st.verified_id, st.verified_hash, st.verified_rows, st.full_checked_at, st.full_ok, st.full_findings,
            st.anchor_seq, st.anchor_at, st.anchor_last_id,
+           case when st.check_requested_at > coalesce(st.full_checked_at, '-infinity') then st.check_requested_at end as check_requested_at,
+           st.check_requested_by,
            (st.verified_id = 0 or exists (select 1 from audit_log x where x.id = st.verified_id and x.hash = st.verified_hash)) as still_there
       from audit_chain_state st where st.id = 1`);
   // The row is created by migration 0008; put it back if someone removed it (the check restarts from the genesis).
@@ -234,15 +240,16 @@ export async function auditChainStatus(db: DatabaseOrTransaction): Promise<Audit
     row?.anchor_seq != null && row.anchor_at
       ? { seq: row.anchor_seq, at: new Date(row.anchor_at), lastId: Number(row.anchor_last_id) }
       : null;
+  const checkRequested = row?.check_requested_at ? { at: new Date(row.check_requested_at), by: row.check_requested_by ?? 'someone' } : null;
   if (row && !row.still_there) {
     const problem = `audit row ${verifiedId}, verified earlier, is gone or no longer has the hash it had: the trail was changed in the database`;
-    return { ok: false, rows: verifiedRows, checkedNow: 0, problem, trailProblem: problem, full, anchor };
+    return { ok: false, rows: verifiedRows, checkedNow: 0, problem, trailProblem: problem, full, anchor, checkRequested };
   }
   const chain = await verifyAuditChain(db, { after: { id: verifiedId, hash: verifiedHash } });
   const checkedNow = chain.rows;
   if (!chain.ok) {
     const problem = chain.brokenAt.reason;
-    return { ok: false, rows: verifiedRows + checkedNow, checkedNow, problem, trailProblem: problem, full, anchor };
+    return { ok: false, rows: verifiedRows + checkedNow, checkedNow, problem, trailProblem: problem, full, anchor, checkRequested };
   }
   // Only forward: a concurrent view that got further keeps its position.
   if (row && checkedNow > 0) {
@@ -257,7 +264,42 @@ export async function auditChainStatus(db: DatabaseOrTransaction): Promise<Audit
     full && !full.ok && (trailFindings.length > 0 || full.configDrift.length === 0)
       ? trailFindings.join('; ') || 'the last full verification failed'
       : null;
-  return { ok: !fullProblem, rows: verifiedRows + checkedNow, checkedNow, problem: fullProblem, trailProblem, full, anchor };
+  return {
+    ok: !fullProblem,
+    rows: verifiedRows + checkedNow,
+    checkedNow,
+    problem: fullProblem,
+    trailProblem,
+    full,
+    anchor,
+    checkRequested,
+  };
+}
+
+/**
+ * An admin asks for the full verification now (the Audit page's "Check now") instead of at its
+ * next scheduled time: after putting drifted configuration back, say. The worker running the
+ * audit guard picks the request up within a few seconds (audit-guard.ts); the request is an
+ * audited action. A request made while one is pending is the same request: its time is kept.
+ */
+export async function requestAuditCheck(
+  db: DatabaseOrTransaction,
+  params: { actor: string; correlationId?: string },
+): Promise<{ requestedAt: Date; alreadyPending: boolean }> {
+  return db.transaction(async (tx) => {
+    await tx.execute(sql`insert into audit_chain_state (id) values (1) on conflict do nothing`);
+    const [row] = await tx.execute<{ requested_at: Date | string; pending_before: boolean }>(sql`
+      update audit_chain_state st
+         set check_requested_at = case when old.pending then old.check_requested_at else now() end,
+             check_requested_by = case when old.pending then old.check_requested_by else ${params.actor} end
+        from (select check_requested_at, check_requested_by,
+                     coalesce(check_requested_at > coalesce(full_checked_at, '-infinity'), false) as pending
+                from audit_chain_state where id = 1 for update) old
+       where st.id = 1
+      returning st.check_requested_at as requested_at, old.pending as pending_before`);
+    if (!row.pending_before) await recordAction(tx, { actor: params.actor, action: 'audit_check', correlationId: params.correlationId });
+    return { requestedAt: new Date(row.requested_at), alreadyPending: row.pending_before };
+  });
 }
 
 /**

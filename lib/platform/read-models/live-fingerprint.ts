@@ -13,7 +13,7 @@ import { listRuns, overviewStats, type OverviewStats, type RunListItem } from '.
  * A page and the API build the fingerprint from the same parts (the `*Parts` functions below), the
  * page from the data it has just read, the API by reading it again (`liveFingerprint`).
  */
-export const LIVE_VIEWS = ['overview', 'integrations', 'integration', 'alerts'] as const;
+export const LIVE_VIEWS = ['overview', 'integrations', 'integration', 'alerts', 'audit'] as const;
 export type LiveView = (typeof LIVE_VIEWS)[number];
 
 /** How many of the newest alerts the alerts fingerprint covers (the page shows 30 at a time). */
@@ -61,6 +61,18 @@ export async function alertsParts(db: DatabaseOrTransaction, params: { integrati
 }
 
 /**
+ * The Audit page: the newest row of the trail, and the full verification's outcome, anchor and
+ * pending request (a "Check now" shows its result when the worker has run it).
+ */
+export async function auditParts(db: DatabaseOrTransaction): Promise<unknown> {
+  const [state] = await db.execute<Record<string, unknown>>(sql`
+    select (select max(id) from audit_log)::text as newest, st.full_checked_at::text as checked_at, st.full_ok,
+           st.anchor_seq, st.check_requested_at::text as requested_at
+      from (select 1) one left join audit_chain_state st on st.id = 1`);
+  return state ?? null;
+}
+
+/**
  * The fingerprint of a view as it stands now, read as its page reads it; null when the view's
  * subject does not exist (an integration not found).
  */
@@ -84,5 +96,7 @@ export async function liveFingerprint(db: DatabaseOrTransaction, params: { view:
     }
     case 'alerts':
       return fingerprint(await alertsParts(db, { integration: params.integration }));
+    case 'audit':
+      return fingerprint(await auditParts(db));
   }
 }

@@ -1,0 +1,45 @@
+import { db } from '../db';
+import { expect, signIn, test } from '../fixtures';
+
+/**
+ * The full audit check runs hourly by default: an admin who has just put drifted configuration
+ * back runs it now from the Audit page, sees it pending, and sees its result without reloading.
+ */
+test('an admin runs the full audit check now and sees its result on the Audit page', async ({ page }) => {
+  test.setTimeout(120_000);
+  await signIn(page, 'ada', '/audit');
+  const before = await lastCheck();
+  // A click before the page has hydrated does nothing: click again until the request is recorded.
+  await expect(async () => {
+    await page.getByRole('button', { name: 'Check now' }).click({ timeout: 2_000 });
+    await expect(page.getByText('Full check requested: its result shows here within a few seconds')).toBeVisible({ timeout: 2_000 });
+  }).toPass();
+  const [{ requested }] = await db()<{ requested: Date }[]>`select check_requested_at as requested from audit_chain_state where id = 1`;
+  expect(requested.getTime()).toBeGreaterThan(before ?? 0);
+
+  // The worker runs it within seconds, and the page (left open) shows the new result.
+  await expect.poll(async () => ((await lastCheck()) ?? 0) > requested.getTime(), { timeout: 30_000 }).toBe(true);
+  await expect(page.getByTestId('check-requested')).toHaveCount(0, { timeout: 15_000 });
+  await expect(page.getByTestId('chain-anchors')).toContainText(
+    /Full check against the signed anchors (passed|FAILED) (just now|\d+ seconds? ago)/,
+  );
+  await expect(page.getByRole('button', { name: 'Check now' })).toBeEnabled();
+  // The request is an audited action, in the trail the page lists.
+  await expect(page.getByRole('row').filter({ hasText: 'Asked for the full audit check' }).first()).toContainText(
+    'ada.admin@junction.local',
+  );
+});
+
+test('only admins are offered Check now', async ({ page }) => {
+  for (const who of ['oscar', 'vera'] as const) {
+    await page.context().clearCookies();
+    await signIn(page, who, '/audit');
+    await expect(page.getByTestId('chain-anchors')).toBeVisible();
+    await expect(page.getByRole('button', { name: 'Check now' })).toHaveCount(0);
+  }
+});
+
+async function lastCheck(): Promise<number | null> {
+  const [row] = await db()<{ at: Date | null }[]>`select full_checked_at as at from audit_chain_state where id = 1`;
+  return row?.at ? row.at.getTime() : null;
+}
