@@ -1,6 +1,9 @@
 import Link from 'next/link';
+import { keepDriftedConfigAction } from '@/app/(console)/integrations/[name]/config/actions';
+import { ConfirmAction } from '@/components/common/confirm-action';
 import { RelativeTime } from '@/components/common/relative-time';
 import type { IntegrationDriftNotice } from '@/lib/platform/governance/config-drift';
+import type { driftToKeep } from '@/lib/platform/governance/config-keep';
 
 /**
  * On every page of an integration: the last full audit check found its configuration changed in
@@ -8,7 +11,18 @@ import type { IntegrationDriftNotice } from '@/lib/platform/governance/config-dr
  * not what History says was saved. Says what differs and how to put it back, with the link to
  * the version a revert restores.
  */
-export function DriftNotice({ name, notice, isAdmin }: { name: string; notice: IntegrationDriftNotice | null; isAdmin: boolean }) {
+export function DriftNotice({
+  name,
+  notice,
+  isAdmin,
+  keep,
+}: {
+  name: string;
+  notice: IntegrationDriftNotice | null;
+  isAdmin: boolean;
+  /** For an admin: the configuration fields as stored now that "Keep" would record (driftToKeep). */
+  keep: Awaited<ReturnType<typeof driftToKeep>> | null;
+}) {
   if (!notice) return null;
   const base = `/integrations/${encodeURIComponent(name)}`;
   const asOf = notice.newestChange === null ? 'original' : String(notice.newestChange);
@@ -88,6 +102,32 @@ export function DriftNotice({ name, notice, isAdmin }: { name: string; notice: I
         ) : null}
         .
       </p>
+      {keep && keep.fields.length > 0 ? (
+        <div className="mt-2 flex flex-wrap items-center gap-2 text-foreground">
+          <ConfirmAction
+            label="Keep the stored values"
+            title="Keep the values written outside the console?"
+            description={
+              <>
+                These values, as stored now, become the audited configuration: the trail records them as your change, from the value it last
+                recorded, and the full audit check runs again. Keep them only when they are wanted (an emergency fix made in the database,
+                say); otherwise revert.
+                <ul className="mt-2 list-disc pl-5 wrap-anywhere">
+                  {keep.fields.map((f) => (
+                    <li key={f.field}>
+                      <code>{f.field}</code>: {f.stored} (the trail says {f.audited})
+                    </li>
+                  ))}
+                </ul>
+              </>
+            }
+            confirmLabel="Keep these values"
+            action={keepDriftedConfigAction.bind(null, { integration: name, seen: keep.seen })}
+            successMessage="Kept as your change in the audit trail; the full audit check runs now and this notice clears when it has"
+          />
+          <span className="text-xs text-muted-foreground">when the values written in the database are the ones wanted</span>
+        </div>
+      ) : null}
     </div>
   );
 }

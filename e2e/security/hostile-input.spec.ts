@@ -954,6 +954,20 @@ function actionCases(real: Real): Record<string, { args: fc.Arbitrary<unknown[]>
       ),
     },
     sendTestAlertAction: { args: shaped(obj(fc.record({ channelId: fc.oneof(notAUuid, unknownUuid) }))) },
+    // Keeps only what `seen` names, as stored now: {} never matches a drift, so nothing is written.
+    keepDriftedConfigAction: {
+      args: shaped(
+        obj(
+          withOneInvalid({
+            integration: integration('accounting-export'),
+            seen: {
+              valid: fc.constant({}),
+              invalid: fc.oneof(notAString, fc.dictionary(hostileString, fc.oneof(absurdNumber, fc.boolean()), { minKeys: 1, maxKeys: 2 })),
+            },
+          }),
+        ),
+      ),
+    },
     // Takes exactly {}: anything else (a key of any name, not an object, nothing) is refused. The
     // one valid call requests a check, a write; extra arguments after {} are ignored like everywhere.
     requestAuditCheckAction: {

@@ -35,6 +35,7 @@ export const ACTION_LABELS: Record<string, string> = {
   secrets_reencrypt: 'Secrets re-encrypted',
   slack_urls_sealed: 'Slack webhook URLs sealed',
   revert: 'Configuration reverted',
+  drift_kept: 'Values written outside the console kept',
   register: 'Registered',
   api_token_create: 'API token created',
   api_token_revoke: 'API token revoked',
@@ -200,6 +201,14 @@ export function describeAction(action: string, value: unknown): AuditPart[] {
       const fields = Array.isArray(d.fields) ? d.fields.filter((f): f is string => typeof f === 'string') : [];
       const to = exact(d.to);
       return [text(`Reverted ${fields.length ? fields.join(', ') : 'the configuration'}${to ? ` to the values of ${to}` : ''}`)];
+    }
+    case 'drift_kept': {
+      const fields = Array.isArray(d.fields) ? d.fields.filter((f): f is string => typeof f === 'string') : [];
+      return [
+        text(
+          `Kept the value${fields.length === 1 ? '' : 's'} of ${fields.length ? fields.join(', ') : 'the configuration'} written outside the console as the audited configuration`,
+        ),
+      ];
     }
     case 'events.replay':
       return replayWords(d);

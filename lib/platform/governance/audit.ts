@@ -287,19 +287,29 @@ export async function requestAuditCheck(
   params: { actor: string; correlationId?: string },
 ): Promise<{ requestedAt: Date; alreadyPending: boolean }> {
   return db.transaction(async (tx) => {
-    await tx.execute(sql`insert into audit_chain_state (id) values (1) on conflict do nothing`);
-    const [row] = await tx.execute<{ requested_at: Date | string; pending_before: boolean }>(sql`
-      update audit_chain_state st
-         set check_requested_at = case when old.pending then old.check_requested_at else now() end,
-             check_requested_by = case when old.pending then old.check_requested_by else ${params.actor} end
-        from (select check_requested_at, check_requested_by,
-                     coalesce(check_requested_at > coalesce(full_checked_at, '-infinity'), false) as pending
-                from audit_chain_state where id = 1 for update) old
-       where st.id = 1
-      returning st.check_requested_at as requested_at, old.pending as pending_before`);
-    if (!row.pending_before) await recordAction(tx, { actor: params.actor, action: 'audit_check', correlationId: params.correlationId });
-    return { requestedAt: new Date(row.requested_at), alreadyPending: row.pending_before };
+    const request = await markAuditCheckRequested(tx, params);
+    if (!request.alreadyPending)
+      await recordAction(tx, { actor: params.actor, action: 'audit_check', correlationId: params.correlationId });
+    return request;
   });
+}
+
+/** The request of requestAuditCheck without its audit row, for a change that asks for the check itself (keepDriftedConfig). */
+export async function markAuditCheckRequested(
+  db: DatabaseOrTransaction,
+  params: { actor: string },
+): Promise<{ requestedAt: Date; alreadyPending: boolean }> {
+  await db.execute(sql`insert into audit_chain_state (id) values (1) on conflict do nothing`);
+  const [row] = await db.execute<{ requested_at: Date | string; pending_before: boolean }>(sql`
+    update audit_chain_state st
+       set check_requested_at = case when old.pending then old.check_requested_at else now() end,
+           check_requested_by = case when old.pending then old.check_requested_by else ${params.actor} end
+      from (select check_requested_at, check_requested_by,
+                   coalesce(check_requested_at > coalesce(full_checked_at, '-infinity'), false) as pending
+              from audit_chain_state where id = 1 for update) old
+     where st.id = 1
+    returning st.check_requested_at as requested_at, old.pending as pending_before`);
+  return { requestedAt: new Date(row.requested_at), alreadyPending: row.pending_before };
 }
 
 /**

@@ -28,6 +28,7 @@ import { getIntegrationConfig, updateIntegrationConfig } from './config';
 import { recordConfigBaselines, type ConfigBaseline } from './config-baseline';
 import { configDrift, lastDriftOf, type ConfigDriftFinding } from './config-drift';
 import { configAsOf, originalConfigMoment, revertToVersion } from './config-history';
+import { driftToKeep, keepDriftedConfig } from './config-keep';
 import { keyringFrom } from './crypto';
 
 const keyring = keyringFrom({ key: randomBytes(32).toString('base64'), keyId: 'k1' });
@@ -484,6 +485,84 @@ describe('configuration changed outside the config service', () => {
     expect(await revert('payment-events', original!)).toMatchObject({ ok: true, changed: ['schedule', 'settings.sneaky'] });
     expect(await verification()).toMatchObject({ ok: true, findings: [] });
     expect(await lastDriftOf(t.db, { integration: 'fresh-import' })).toBeNull();
+    await drainEvents();
+  });
+
+  it('keeps values written outside the console in one step, when they pass the checks a save makes', async () => {
+    /** As the integration page does: what there is to keep is shown, and sent back with the request. */
+    const keep = async (integration: string, seen?: Record<string, string>) =>
+      keepDriftedConfig(t.db, {
+        integration,
+        seen: seen ?? (await driftToKeep(t.db, { integration })).seen,
+        actor: 'ada.admin@junction.local',
+        definition: registry.get(integration)!,
+      });
+    // An emergency fix in SQL: one audited column, one never-saved setting, and the paused flag.
+    await t.db
+      .$client`update integrations set breaker_failures = 12, settings = settings || '{"region": "us"}'::jsonb, paused = true where name = 'fresh-import'`;
+    expect(drifted((await verification()).findings).sort()).toEqual([
+      'integration fresh-import breakerFailures',
+      'integration fresh-import paused',
+      'integration fresh-import settings.region',
+    ]);
+    await drainEvents();
+    const before = await getIntegrationConfig(t.db, { integration: 'fresh-import' });
+    const shown = await driftToKeep(t.db, { integration: 'fresh-import' });
+    expect(shown.fields).toEqual([
+      { field: 'breakerFailures', stored: '12', audited: '7' },
+      { field: 'settings.region', stored: '"us"', audited: '"eu"' },
+    ]);
+    // Written again after the page showed it: what the admin did not see is not kept.
+    await t.db.$client`update integrations set breaker_failures = 13 where name = 'fresh-import'`;
+    expect(await keep('fresh-import', shown.seen)).toEqual({
+      ok: false,
+      code: 'stale',
+      message: 'Not kept: breakerFailures is now 13, not what this page showed. Reload and check the values again.',
+    });
+    await t.db.$client`update integrations set breaker_failures = 12 where name = 'fresh-import'`;
+
+    const kept = await keep('fresh-import');
+    expect(kept).toEqual({ ok: true, version: before!.version + 1, changed: ['breakerFailures', 'settings.region'] });
+    const rows = await t.db
+      .select()
+      .from(auditLog)
+      .where(and(eq(auditLog.integration, 'fresh-import'), eq(auditLog.changedBy, 'ada.admin@junction.local')));
+    const newest = rows.sort((a, b) => b.id - a.id).slice(0, 3);
+    expect(new Set(newest.map((r) => r.correlationId)).size).toBe(1);
+    expect(newest.map((r) => [r.fieldName, r.oldValue, r.newValue]).sort()).toEqual([
+      ['breakerFailures', 7, 12],
+      ['drift_kept', null, { fields: ['breakerFailures', 'settings.region'] }],
+      ['settings.region', 'eu', 'us'],
+    ]);
+    // The values stay; only the pause, which has its own fix, is still reported. The check was requested.
+    expect((await auditChainStatus(t.db)).checkRequested).toMatchObject({ by: 'ada.admin@junction.local' });
+    const after = await verification();
+    expect(drifted(after.findings)).toEqual(['integration fresh-import paused']);
+    expect(await getIntegrationConfig(t.db, { integration: 'fresh-import' })).toMatchObject({
+      breakerFailures: 12,
+      settings: { pageSize: 250, region: 'us' },
+    });
+    expect(await keep('fresh-import')).toMatchObject({
+      ok: false,
+      code: 'invalid_input',
+      message: expect.stringMatching(/^Nothing to keep/),
+    });
+    await t.db.$client`update integrations set paused = false where name = 'fresh-import'`;
+
+    // A value the console would refuse is not kept, and nothing is written.
+    await t.db
+      .$client`update integrations set breaker_failures = 500, settings = settings || '{"pageSize": "lots"}'::jsonb where name = 'fresh-import'`;
+    const count = async () => (await t.db.select().from(auditLog)).length;
+    const rowsBefore = await count();
+    const refused = await keep('fresh-import');
+    expect(refused).toMatchObject({ ok: false, code: 'invalid_input' });
+    expect(!refused.ok && refused.message).toMatch(
+      /^Not kept: the stored breakerFailures must be at most 100; settings\.pageSize .*revert to the newest change on History\.$/,
+    );
+    expect(await count()).toBe(rowsBefore);
+    await t.db
+      .$client`update integrations set breaker_failures = 12, settings = settings || '{"pageSize": 250}'::jsonb where name = 'fresh-import'`;
+    expect(await verification()).toMatchObject({ ok: true, findings: [] });
     await drainEvents();
   });
 

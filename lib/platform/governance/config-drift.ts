@@ -53,6 +53,12 @@ export interface ConfigDriftFinding {
   /** The field as the audit trail names it ('retryDelays', 'settings.batchSize', 'secret.apiKey', 'paused'; a channel's 'enabled'). */
   field: string;
   message: string;
+  /**
+   * An integration's configuration field (a column or a settings key): the value the trail last
+   * recorded (or registered) and the one stored, as audit values (undefined: a settings key not
+   * set). What keepDriftedConfig records to make the stored value the audited one.
+   */
+  keep?: { audited: unknown; stored: unknown };
 }
 
 /** The last audit row of a field, as the query below returns it. */
@@ -98,13 +104,14 @@ function comparable(field: string, value: unknown): unknown {
 }
 
 /** Every integration whose stored configuration differs from the audit trail's last values. */
-export async function integrationConfigDrift(db: DatabaseOrTransaction): Promise<ConfigDriftFinding[]> {
+export async function integrationConfigDrift(db: DatabaseOrTransaction, params: { name?: string } = {}): Promise<ConfigDriftFinding[]> {
+  const only = params.name ?? null;
   // The last row of each (integration, field): max(id) per group over one pass of the table (a
   // hash aggregate, no sort; the full verification reads every row anyway), joined back by key.
   const rows = await db.execute<IntegrationRow>(sql`
     with last_rows as (
       select max(id) as id from audit_log
-       where integration is not null
+       where integration is not null and (${only}::text is null or integration = ${only})
          and (kind = 'config' or (kind = 'action' and field_name in ('pause', 'resume', ${REGISTER_ACTION})))
        group by integration, kind, field_name
     ), audited as (
@@ -120,12 +127,20 @@ export async function integrationConfigDrift(db: DatabaseOrTransaction): Promise
       from integrations i
       left join audited a on a.integration = i.name
       left join secrets s on s.integration = i.name
+     where ${only}::text is null or i.name = ${only}
      order by i.name`);
 
   const findings: ConfigDriftFinding[] = [];
   for (const r of rows) {
-    const found = (field: string, message: string) =>
-      findings.push({ kind: 'config_drift', target: 'integration', name: r.name, field, message: `${r.name}: ${message}` });
+    const found = (field: string, message: string, keep?: ConfigDriftFinding['keep']) =>
+      findings.push({
+        kind: 'config_drift',
+        target: 'integration',
+        name: r.name,
+        field,
+        message: `${r.name}: ${message}`,
+        ...(keep && { keep }),
+      });
     const settings = (r.row[integrations.settings.name] ?? {}) as Record<string, unknown>;
     let lastPause: Audited | null = null;
     let registered: Audited | null = null;
@@ -145,6 +160,7 @@ export async function integrationConfigDrift(db: DatabaseOrTransaction): Promise
           found(
             a.field,
             `${a.field} is ${shown(current)} but the audit trail's last value is ${shown(expected)} (${savedBy(a)}): ${OUTSIDE}`,
+            { audited: expected, stored: current },
           );
       } else if (a.field.startsWith(SETTINGS_PREFIX)) {
         const key = a.field.slice(SETTINGS_PREFIX.length);
@@ -154,6 +170,7 @@ export async function integrationConfigDrift(db: DatabaseOrTransaction): Promise
           found(
             a.field,
             `${a.field} is ${shown(current)} but the audit trail's last value is ${shown(wanted)} (${savedBy(a)}): ${OUTSIDE}`,
+            { audited: wanted, stored: current },
           );
       } else if (a.field.startsWith(SECRET_PREFIX)) {
         const name = a.field.slice(SECRET_PREFIX.length);
@@ -182,7 +199,7 @@ export async function integrationConfigDrift(db: DatabaseOrTransaction): Promise
         const current = r.row[integrations[field].name] ?? null;
         const expected = baseline[field] ?? null;
         if (canonicalJson(comparable(field, current)) !== canonicalJson(comparable(field, expected)))
-          found(field, `${field} is ${shown(current)} but ${was(expected)}: ${OUTSIDE}`);
+          found(field, `${field} is ${shown(current)} but ${was(expected)}: ${OUTSIDE}`, { audited: expected, stored: current });
       }
       const before = (baseline.settings ?? {}) as Record<string, unknown>;
       for (const key of new Set([...Object.keys(before), ...Object.keys(settings)])) {
@@ -191,7 +208,7 @@ export async function integrationConfigDrift(db: DatabaseOrTransaction): Promise
         const current = Object.hasOwn(settings, key) ? settings[key] : undefined;
         const expected = Object.hasOwn(before, key) ? before[key] : undefined;
         if (canonicalJson(current ?? null) !== canonicalJson(expected ?? null) || (current === undefined) !== (expected === undefined))
-          found(field, `${field} is ${shown(current)} but ${was(expected)}: ${OUTSIDE}`);
+          found(field, `${field} is ${shown(current)} but ${was(expected)}: ${OUTSIDE}`, { audited: expected, stored: current });
       }
     }
     for (const name of r.secrets) {
@@ -489,7 +506,9 @@ export async function accessDrift(db: DatabaseOrTransaction): Promise<ConfigDrif
 
 /** Every check: integrations, alert channels, then who may act (tokens, signing secrets, users). */
 export async function configDrift(db: DatabaseOrTransaction): Promise<ConfigDriftFinding[]> {
-  return [...(await integrationConfigDrift(db)), ...(await channelConfigDrift(db)), ...(await accessDrift(db))];
+  // Without the values to keep: the findings are stored with the verification and sent in alerts.
+  const integrationFindings = (await integrationConfigDrift(db)).map(({ keep: _keep, ...finding }) => finding);
+  return [...integrationFindings, ...(await channelConfigDrift(db)), ...(await accessDrift(db))];
 }
 
 export interface IntegrationDriftNotice {

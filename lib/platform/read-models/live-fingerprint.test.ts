@@ -2,8 +2,18 @@ import { sql } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { integrations } from '../../../db/schema';
 import { freshDatabase, type TestDatabase } from '../../../test/db';
+import { appendAudit } from '../governance/audit';
 import { getBreakerView, listInventory } from './inventory';
-import { alertsParts, fingerprint, integrationParts, integrationsParts, liveFingerprint, overviewParts } from './live-fingerprint';
+import {
+  alertsParts,
+  auditCheckedAt,
+  auditParts,
+  fingerprint,
+  integrationParts,
+  integrationsParts,
+  liveFingerprint,
+  overviewParts,
+} from './live-fingerprint';
 import { listRuns, overviewStats } from './run-queries';
 
 let t: TestDatabase;
@@ -21,6 +31,7 @@ const all = async () => ({
   integrations: await liveFingerprint(t.db, { view: 'integrations' }),
   integration: await liveFingerprint(t.db, { view: 'integration', integration: 'watched' }),
   alerts: await liveFingerprint(t.db, { view: 'alerts' }),
+  audit: await liveFingerprint(t.db, { view: 'audit' }),
 });
 
 describe('live fingerprints', () => {
@@ -36,9 +47,11 @@ describe('live fingerprints', () => {
           row,
           await getBreakerView(t.db, { key: row.breakerKey }),
           (await listRuns(t.db, { integration: 'watched', limit: 20 })).items,
+          await auditCheckedAt(t.db),
         ),
       ),
       alerts: fingerprint(await alertsParts(t.db)),
+      audit: fingerprint(await auditParts(t.db)),
     };
     expect(await all()).toEqual(rendered);
     expect(await all()).toEqual(rendered);
@@ -84,6 +97,21 @@ describe('live fingerprints', () => {
     expect(afterDelivery).not.toBe(afterAlert);
     expect(await liveFingerprint(t.db, { view: 'alerts', integration: 'watched' })).not.toBe(ofOther);
     expect(await liveFingerprint(t.db, { view: 'alerts', integration: 'other' })).toBe(ofOther);
+  });
+
+  it('change on the Audit page and an integration page when the full audit check runs, and Audit with a new trail row', async () => {
+    const before = await all();
+    await t.db.execute(sql`update audit_chain_state set check_requested_at = now(), check_requested_by = 'ada' where id = 1`);
+    const requested = await all();
+    expect(requested.audit).not.toBe(before.audit);
+    expect(requested.integration).toBe(before.integration);
+    await t.db.execute(sql`update audit_chain_state set full_checked_at = clock_timestamp(), full_ok = true where id = 1`);
+    const checked = await all();
+    expect(checked.audit).not.toBe(requested.audit);
+    expect(checked.integration).not.toBe(requested.integration);
+    expect(checked.overview).toBe(requested.overview);
+    await appendAudit(t.db, { actor: 'ada', entries: [{ kind: 'action', fieldName: 'pause', integration: 'watched' }] });
+    expect((await all()).audit).not.toBe(checked.audit);
   });
 
   it('is null for an integration that does not exist', async () => {

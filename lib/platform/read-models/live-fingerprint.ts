@@ -34,11 +34,20 @@ export function integrationsParts(inventory: InventoryRow[]): unknown {
   return { inventory };
 }
 
-/** An integration's page: its inventory row (header, state, schedule), its breaker and its recent runs. */
-export function integrationParts(row: InventoryRow, breaker: BreakerView, runs: RunListItem[]): unknown {
+/**
+ * An integration's page: its inventory row (header, state, schedule), its breaker, its recent runs,
+ * and when the full audit check last ran (its drift notice clears once a check finds nothing).
+ */
+export function integrationParts(row: InventoryRow, breaker: BreakerView, runs: RunListItem[], auditCheckedAt: string | null): unknown {
   // json_object_agg keeps no order: the thresholds sorted, so an unchanged breaker reads the same.
   const failureThresholds = Object.fromEntries(Object.entries(breaker.failureThresholds).sort(([a], [b]) => a.localeCompare(b)));
-  return { row, breaker: { ...breaker, failureThresholds }, runs };
+  return { row, breaker: { ...breaker, failureThresholds }, runs, auditCheckedAt };
+}
+
+/** When the last full audit check ran (integrationParts). */
+export async function auditCheckedAt(db: DatabaseOrTransaction): Promise<string | null> {
+  const [row] = await db.execute<{ at: string | null }>(sql`select full_checked_at::text as at from audit_chain_state where id = 1`);
+  return row?.at ?? null;
 }
 
 /** The alerts page: its channels and the newest alerts (optionally of one integration) with their deliveries so far. */
@@ -88,11 +97,12 @@ export async function liveFingerprint(db: DatabaseOrTransaction, params: { view:
       const name = params.integration ?? '';
       const [row] = await listInventory(db, { name });
       if (!row) return null;
-      const [breaker, runs] = await Promise.all([
+      const [breaker, runs, checkedAt] = await Promise.all([
         getBreakerView(db, { key: row.breakerKey }),
         listRuns(db, { integration: name, limit: 20 }),
+        auditCheckedAt(db),
       ]);
-      return fingerprint(integrationParts(row, breaker, runs.items));
+      return fingerprint(integrationParts(row, breaker, runs.items, checkedAt));
     }
     case 'alerts':
       return fingerprint(await alertsParts(db, { integration: params.integration }));

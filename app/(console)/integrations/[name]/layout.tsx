@@ -7,6 +7,7 @@ import { StateBadge } from '@/components/integrations/state-badge';
 import { requireUser } from '@/lib/auth/guards';
 import { hasRole } from '@/lib/auth/roles';
 import { lastDriftOf } from '@/lib/platform/governance/config-drift';
+import { driftToKeep } from '@/lib/platform/governance/config-keep';
 import { getDb } from '@/lib/server/db';
 import { segmentName } from '@/lib/server/params';
 import { getInventoryRow } from '@/lib/server/queries';
@@ -18,6 +19,8 @@ export default async function IntegrationLayout({ children, params }: { children
   const [row, drift] = await Promise.all([getInventoryRow(name), lastDriftOf(getDb(), { integration: name })]);
   if (!row) notFound();
   const isAdmin = hasRole(user.role, 'admin');
+  // What an admin could keep as it is stored now (read only when the last check found something).
+  const keep = isAdmin && drift ? await driftToKeep(getDb(), { integration: name }) : null;
   return (
     <div className="flex flex-col gap-4">
       <PageHeader
@@ -29,7 +32,7 @@ export default async function IntegrationLayout({ children, params }: { children
         description={row.registered ? row.description : `${row.description} — the handler is no longer registered; its history is kept.`}
       />
       <FailingReasons reasons={row.failingReasons} lead="Failing: " className="rounded-md bg-destructive/10 p-2 text-sm" />
-      <DriftNotice name={row.name} notice={drift} isAdmin={isAdmin} />
+      <DriftNotice name={row.name} notice={drift} isAdmin={isAdmin} keep={keep} />
       <IntegrationTabs name={row.name} isAdmin={isAdmin} receivesEvents={Boolean(getRegistry().get(row.name)?.events)} />
       {children}
     </div>

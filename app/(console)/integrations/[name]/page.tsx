@@ -10,7 +10,7 @@ import { Card, CardContent, CardDescription, CardHeader, CardTitle } from '@/com
 import { requireUser } from '@/lib/auth/guards';
 import { hasRole } from '@/lib/auth/roles';
 import { getBreakerView } from '@/lib/platform/read-models/inventory';
-import { fingerprint, integrationParts } from '@/lib/platform/read-models/live-fingerprint';
+import { auditCheckedAt, fingerprint, integrationParts } from '@/lib/platform/read-models/live-fingerprint';
 import { listRuns } from '@/lib/platform/read-models/run-queries';
 import { BREAKER_BADGE, breakerPhase, reopenText } from '@/lib/platform/resilience/breaker-text';
 import { isActiveRunStatus } from '@/lib/platform/run-status';
@@ -31,10 +31,11 @@ export default async function IntegrationPage({ params }: { params: Promise<{ na
   const db = getDb();
   const row = await getInventoryRow(name);
   if (!row) notFound();
-  const [breaker, runs, missed] = await Promise.all([
+  const [breaker, runs, missed, checkedAt] = await Promise.all([
     getBreakerView(db, { key: row.breakerKey }),
     listRuns(db, { integration: name, limit: 20 }),
     missedWhilePaused(db, { integration: name }),
+    auditCheckedAt(db),
   ]);
   const canOperate = hasRole(user.role, 'operator') && row.registered;
   const running = row.lastRun && isActiveRunStatus(row.lastRun.status);
@@ -48,7 +49,7 @@ export default async function IntegrationPage({ params }: { params: Promise<{ na
       <LiveRefresh
         view="integration"
         integration={name}
-        rendered={fingerprint(integrationParts(row, breaker, runs.items))}
+        rendered={fingerprint(integrationParts(row, breaker, runs.items, checkedAt))}
         className="-mt-2 self-end"
       />
       <div className="grid gap-4 lg:grid-cols-3">

@@ -4,6 +4,7 @@ import { z } from 'zod';
 import { AppError, refusalError, type Refusal } from '@/lib/platform/errors';
 import { getIntegrationConfig, updateIntegrationConfig, type ConfigUpdateResult } from '@/lib/platform/governance/config';
 import { revertToVersion } from '@/lib/platform/governance/config-history';
+import { keepDriftedConfig } from '@/lib/platform/governance/config-keep';
 import { ZInstant } from '@/lib/platform/params';
 import { codeAttemptTimeout } from '@/lib/platform/registry';
 import { canonicalTimezone, describeCron, nextRuns, validateCron, validateTimezone } from '@/lib/platform/triggers/cron';
@@ -123,6 +124,30 @@ export const replaceSecretAction = defineAction({
         keyring: getKeyring(),
       }),
     ),
+});
+
+/**
+ * Keeps the values written outside the console that the drift notice showed (`seen`) as the
+ * audited configuration: one change by this admin in the trail (config-keep.ts).
+ */
+export const keepDriftedConfigAction = defineAction({
+  role: 'admin',
+  input: z.object({
+    integration: z.string().min(1).max(100),
+    seen: z.record(z.string().max(200), z.string().max(100_000), { error: 'seen must map field names to the values shown' }),
+  }),
+  handler: async ({ integration, seen }, { user, correlationId }) => {
+    const result = await keepDriftedConfig(getDb(), {
+      integration,
+      seen,
+      actor: user.email || user.name,
+      correlationId,
+      definition: definitionOf(integration),
+    });
+    if (!result.ok) throw refusalError(result);
+    if (result.changed.some((f) => f === 'schedule' || f === 'timezone')) await applySchedule(getDb(), await getBoss(), { integration });
+    return { version: result.version, changed: result.changed };
+  },
 });
 
 /** Makes the configuration what it was at `at`, as a new audited change. */
