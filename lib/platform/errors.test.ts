@@ -7,6 +7,8 @@ import {
   classifyError,
   CredentialsError,
   databaseReason,
+  errorClassName,
+  errorMessage,
   HttpError,
   isDatabaseUnavailableError,
   isPermanentError,
@@ -112,6 +114,36 @@ describe('classifyError narrows', () => {
     expect(released.kind === 'cancelled' && released.error.reason).toBe('released');
     const boom = new Error('boom');
     expect(classifyError(boom)).toEqual({ kind: 'transient', error: boom });
+  });
+});
+
+describe('what an attempt records of a thrown value', () => {
+  it('names an Error by its class', () => {
+    expect(errorClassName(new PermanentError('bad mapping'))).toBe('PermanentError');
+    expect(errorClassName(new TypeError('x is not a function'))).toBe('TypeError');
+    expect(errorMessage(new Error(''))).toBe('Error');
+  });
+
+  it('gives every thrown value that is not an Error one class, NonErrorThrown, and a readable message', () => {
+    const circular: Record<string, unknown> = { code: 'E_LOOP' };
+    circular.self = circular;
+    const cases: [unknown, string][] = [
+      ['a bare string', 'a bare string'],
+      ['', '(an empty string)'],
+      [404, '404'],
+      [{ code: 'E_X' }, '{"code":"E_X"}'],
+      [['a', 1], '["a",1]'],
+      [null, 'null'],
+      [undefined, 'undefined'],
+      [false, 'false'],
+      [10n, '10n'],
+      [circular, '[object Object]'],
+      [Symbol('stop'), 'Symbol(stop)'],
+    ];
+    for (const [thrown, message] of cases) {
+      expect(errorClassName(thrown), String(message)).toBe('NonErrorThrown');
+      expect(errorMessage(thrown)).toBe(message);
+    }
   });
 });
 

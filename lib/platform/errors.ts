@@ -275,10 +275,17 @@ export function classifyError(error: unknown): ErrorOutcome {
   return { kind: 'transient', error };
 }
 
-/** A class name for the attempt row: the error's name, or 'Error' for non-errors. */
+/**
+ * The class an attempt records for a thrown value that is not an Error (`throw 'busy'`,
+ * `throw { code: 'E_X' }`, `throw null`). One name whatever its type, in the same form as the
+ * platform's other non-Error classes (WorkerLost, HandlerMissing): the message shows the value.
+ */
+export const NON_ERROR_THROWN = 'NonErrorThrown';
+
+/** A class name for the attempt row: the error's name, or NonErrorThrown for a value that is not an Error. */
 export function errorClassName(error: unknown): string {
   if (error instanceof Error) return error.name || error.constructor.name || 'Error';
-  return typeof error === 'string' ? 'Error' : 'UnknownError';
+  return NON_ERROR_THROWN;
 }
 
 /** The start of a DatabaseUnavailableError's digest: a page that failed because the database is not answering. */
@@ -398,7 +405,18 @@ export function storableJson(value: unknown): unknown {
   return value;
 }
 
+/** What a thrown value says: an Error's message, a string as it is, anything else as JSON where it has one. */
 export function errorMessage(error: unknown): string {
   if (error instanceof Error) return error.message || error.name;
-  return typeof error === 'string' ? error : JSON.stringify(error);
+  if (typeof error === 'string') return error || '(an empty string)';
+  // JSON.stringify answers undefined for undefined (and functions), and throws on a bigint or a
+  // cycle: the message is written to the attempt row, so it must always be text.
+  if (typeof error === 'bigint') return `${error}n`;
+  try {
+    const json = JSON.stringify(error);
+    if (json !== undefined) return json;
+  } catch {
+    // A cycle: its type below.
+  }
+  return typeof error === 'object' || typeof error === 'function' ? Object.prototype.toString.call(error) : String(error);
 }
