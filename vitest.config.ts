@@ -51,6 +51,7 @@ const UNIT = [
   'lib/platform/triggers/trigger-text.test.ts',
   'lib/platform/words.test.ts',
   'sandbox/**/*.test.ts',
+  'scripts/build-freshness.test.ts',
   'scripts/embedded-postgres.test.ts',
   'test/architecture.test.ts',
   'test/fixtures/wait.test.ts',

@@ -1,15 +1,17 @@
 import { randomBytes } from 'node:crypto';
 import { sql } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { z } from 'zod';
 import { integrations } from '../lib/integrations';
+import { defineIntegration, type IntegrationDefinition } from '../lib/platform/contract';
 import { keyringFrom } from '../lib/platform/governance/crypto';
 import { createSecretsProvider } from '../lib/platform/governance/secrets';
 import { eventCounts } from '../lib/platform/intake/events-read';
 import { listInventory } from '../lib/platform/read-models/inventory';
-import { buildRegistry, syncRegistry } from '../lib/platform/registry';
+import { buildRegistry, syncRegistry, type RegistrationBackdate } from '../lib/platform/registry';
 import { freshDatabase, type TestDatabase } from '../test/db';
 import { countInvoices, generateHostData } from './host-data';
-import { seedDemo } from './seed';
+import { DEMO_INTEGRATIONS, seedDemo } from './seed';
 
 let t: TestDatabase;
 beforeAll(async () => {
@@ -17,9 +19,20 @@ beforeAll(async () => {
 });
 afterAll(() => t.drop());
 
+/** An integration a developer added before the first start: the demo writes no history for it. */
+const ownIntegration = defineIntegration({
+  name: 'partner-orders',
+  description: 'Added by a developer before the first start',
+  settings: z.object({}),
+  async execute() {
+    return {};
+  },
+}) as IntegrationDefinition;
+
+const seededFrom = new Date();
 const options = {
-  syncIntegrations: (db: TestDatabase['db'], registeredAt: Date) =>
-    syncRegistry(db, { registry: buildRegistry(integrations), registeredAt }).then(() => {}),
+  syncIntegrations: (db: TestDatabase['db'], backdate: RegistrationBackdate) =>
+    syncRegistry(db, { registry: buildRegistry([...integrations, ownIntegration]), backdate }).then(() => {}),
   sandboxUrl: 'http://localhost:4000',
   appUrl: 'http://localhost:3000',
   keyring: keyringFrom({ key: randomBytes(32).toString('base64'), keyId: 'test' }),
@@ -73,6 +86,24 @@ describe('demo seed', () => {
       { n: number }[]
     >`select count(*)::int as n from audit_log where old_value::text like '%dev-accounting-secret%' or new_value::text like '%dev-accounting-secret%'`;
     expect(leaked[0].n).toBe(0);
+  });
+
+  it('backdates the registration of the demo integrations only, not one a developer added before the first start', async () => {
+    const rows = await t.db.$client<{ name: string; created_at: Date; registered_at: Date }[]>`
+      select i.name, i.created_at,
+             (select changed_at from audit_log a where a.integration = i.name and a.kind = 'action' and a.field_name = 'register') as registered_at
+      from integrations i order by i.name`;
+    const days = (d: Date) => (seededFrom.getTime() - new Date(d).getTime()) / 86_400_000;
+    for (const r of rows) {
+      if ((DEMO_INTEGRATIONS as readonly string[]).includes(r.name)) {
+        expect(days(r.created_at), r.name).toBeGreaterThan(15);
+        expect(days(r.registered_at), r.name).toBeGreaterThan(15);
+      } else {
+        expect(new Date(r.created_at).getTime(), r.name).toBeGreaterThanOrEqual(seededFrom.getTime() - 1000);
+        expect(new Date(r.registered_at).getTime(), r.name).toBeGreaterThanOrEqual(seededFrom.getTime() - 1000);
+      }
+    }
+    expect(rows.map((r) => r.name)).toEqual(['accounting-export', 'crm-sync', 'partner-orders', 'payment-events']);
   });
 
   it('tells one story: versions, "last changed by" and secret times agree with the demo history', async () => {

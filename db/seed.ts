@@ -5,6 +5,7 @@ import type { Keyring } from '../lib/platform/governance/crypto';
 import { writeSecrets } from '../lib/platform/governance/secrets';
 import { logBatchInsert } from '../lib/platform/log';
 import { reopenRunHours } from '../lib/platform/read-models/run-rollup';
+import type { RegistrationBackdate } from '../lib/platform/registry';
 import type { Database, Transaction } from './client';
 import { generateHostData } from './host-data';
 import {
@@ -32,15 +33,21 @@ const DAY = 86_400_000;
 const MINUTE = 60_000;
 /** When the demo integrations were registered: before their history (15 days of runs and changes). */
 const REGISTERED_DAYS_AGO = 16;
+/**
+ * The shipped integrations the demo writes history for: only these are registered as of
+ * REGISTERED_DAYS_AGO. Any other present at the first start (one a developer just added) is
+ * registered now, or its History would say it was registered before it was written.
+ */
+export const DEMO_INTEGRATIONS = ['accounting-export', 'crm-sync', 'payment-events'] as const;
 /** When Ada made the demo alert channel. */
 const CHANNEL_DAYS_AGO = 10;
 
 export interface SeedOptions {
   /**
-   * Sync the registry first, so the integrations the demo history belongs to exist; `registeredAt`
-   * (before their history) dates their registration in the trail (syncRegistry's registeredAt).
+   * Sync the registry first, so the integrations the demo history belongs to exist; `backdate`
+   * dates the demo integrations' registration before their history (syncRegistry's backdate).
    */
-  syncIntegrations: (db: Database, registeredAt: Date) => Promise<void>;
+  syncIntegrations: (db: Database, backdate: RegistrationBackdate) => Promise<void>;
   sandboxUrl: string;
   /** The console's URL, for the links in the demo alert. */
   appUrl: string;
@@ -131,7 +138,7 @@ export async function seedDemo(db: Database, options: SeedOptions): Promise<bool
   const [existing] = await db.select().from(appMeta).where(eq(appMeta.key, SEED_MARKER));
   if (existing) return false;
   const now = options.now ?? new Date();
-  await options.syncIntegrations(db, at(now, REGISTERED_DAYS_AGO * DAY));
+  await options.syncIntegrations(db, { names: DEMO_INTEGRATIONS, at: at(now, REGISTERED_DAYS_AGO * DAY) });
   return db.transaction(async (tx) => {
     const inserted = await tx
       .insert(appMeta)
@@ -147,7 +154,7 @@ export async function seedDemo(db: Database, options: SeedOptions): Promise<bool
     await tx
       .update(integrations)
       .set({ createdAt: at(now, REGISTERED_DAYS_AGO * DAY) })
-      .where(inArray(integrations.name, ['accounting-export', 'crm-sync', 'payment-events']));
+      .where(inArray(integrations.name, [...DEMO_INTEGRATIONS]));
 
     // Two weeks of nightly exports at 02:00 UTC, one of which needed a retry.
     for (let night = 14; night >= 1; night--) {

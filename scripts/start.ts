@@ -14,6 +14,7 @@ import { verifySecretsKeys } from '../lib/platform/governance/secrets-key-check'
 import { buildRegistry, syncRegistry } from '../lib/platform/registry';
 import { DEMO_CREDENTIALS } from '../sandbox/demo-credentials';
 import { DEMO_PASSWORD, DEMO_USERS } from '../sandbox/idp';
+import { productionBuildStaleness } from './build-freshness';
 import { EmbeddedPostgresStartError, startEmbeddedPostgres, type EmbeddedDatabase } from './embedded-postgres';
 
 /**
@@ -24,7 +25,7 @@ import { EmbeddedPostgresStartError, startEmbeddedPostgres, type EmbeddedDatabas
  * the embedded database.
  *
  *   npm run dev             development server (next dev)
- *   npm start               production build (built first when missing) with next start
+ *   npm start               production build (built first when missing or older than a source) with next start
  *   --e2e                   a fresh throw-away database for end-to-end tests
  */
 
@@ -268,8 +269,8 @@ async function main() {
     credentials: DEMO_CREDENTIALS,
     sandboxUrl: sandboxUrlForSeed,
     appUrl,
-    syncIntegrations: async (target, registeredAt) => {
-      await syncRegistry(target, { registry: buildRegistry(integrations), registeredAt });
+    syncIntegrations: async (target, backdate) => {
+      await syncRegistry(target, { registry: buildRegistry(integrations), backdate });
     },
   });
   if (seeded) log('demo data seeded');
@@ -320,8 +321,11 @@ async function main() {
   startChild('sandbox', process.execPath, [...TS_LOADER, 'sandbox/index.ts'], env, { restartAfterRunningMs: RESTART_AFTER_RUNNING_MS });
   startChild('worker', process.execPath, [...TS_LOADER, 'worker/index.ts'], env, { restartAfterRunningMs: RESTART_AFTER_RUNNING_MS });
   if (prod) {
-    if (!existsSync(path.join(root, '.next', 'BUILD_ID'))) {
-      log('no production build yet: running next build (a few minutes on 2 cores)…');
+    // The worker runs the sources as they are now: a console built before an integration was
+    // added or renamed would not know it (no settings form, no credentials on its pages).
+    const stale = productionBuildStaleness(root);
+    if (stale) {
+      log(`${stale}: running next build (a few minutes on 2 cores)…`);
       const build = spawn(bin('next'), ['build'], { cwd: root, env: { ...env }, stdio: 'inherit' });
       const code = await new Promise<number>((resolve) => build.on('exit', (c) => resolve(c ?? 1)));
       if (code !== 0) throw new Error('next build failed; see the output above');

@@ -24,12 +24,15 @@ export function ConfigForm({
   settingsSchema,
   required,
   canEdit,
+  readOnlyNote = 'Only admins can change the configuration.',
   channels,
 }: {
   initial: ConfigFormInitial;
   settingsSchema: Record<string, JsonSchemaProperty>;
   required: string[];
   canEdit: boolean;
+  /** Why the form cannot be saved, when canEdit is false: the role, unless the page knows another reason. */
+  readOnlyNote?: string;
   channels: ChannelChoice[];
 }) {
   const draft = useConfigDraft(initial, settingsSchema);
@@ -84,7 +87,7 @@ export function ConfigForm({
           </Button>
         </div>
       ) : (
-        <p className="text-sm text-muted-foreground">Only admins can change the configuration.</p>
+        <p className="text-sm text-muted-foreground">{readOnlyNote}</p>
       )}
 
       <ReviewDialog open={draft.reviewing} onOpenChange={draft.setReviewing} diff={diff} pending={pending} onSave={draft.save} />

@@ -3,8 +3,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { integrations, runs } from '../../db/schema';
 import { freshDatabase, type TestDatabase } from '../../test/db';
+import { integrations as shippedIntegrations } from '../integrations';
 import { defineIntegration, type IntegrationDefinition } from './contract';
 import { RegistryError } from './errors';
+import { httpUrl } from './http-url';
 import { attemptTimeoutMs, buildRegistry, codeAttemptTimeout, syncRegistry } from './registry';
 
 const make = (name: string, extra: Partial<IntegrationDefinition> = {}): IntegrationDefinition =>
@@ -31,6 +33,14 @@ describe('buildRegistry', () => {
     expect(registry.get('beta')?.description).toBe('beta handler');
   });
 
+  it('takes kebab-case names only, up to 63 characters', () => {
+    for (const name of ['a', 'crm-sync', 'v2-export-3', 'x'.repeat(63)]) expect(buildRegistry([make(name)]).has(name)).toBe(true);
+    for (const name of ['orders-', '-orders', 'partner--orders', 'Orders', 'partner_orders', 'x'.repeat(64), ''])
+      expect(() => buildRegistry([make(name)]), name).toThrow(
+        `Integration name '${name}' is invalid: use kebab-case, 1-63 lowercase letters and digits with single dashes between words (e.g. partner-orders)`,
+      );
+  });
+
   it('fails on a duplicate name with a message naming it and both handlers', () => {
     const first = make('dup', { description: 'First' });
     const second = make('dup', { description: 'Second' });
@@ -55,6 +65,39 @@ describe('buildRegistry', () => {
     expect(() => buildRegistry([make('instant', { defaults: { attemptTimeout: '500ms' } })])).toThrow(
       /attemptTimeout '500ms' is out of range/,
     );
+  });
+
+  it('refuses default settings its settings schema refuses, naming every bad setting', () => {
+    const partner = (settings: Record<string, unknown>) =>
+      make('partner-orders', {
+        settings: z.object({ baseUrl: httpUrl('https://partner.example.com'), pageSize: z.number().int().min(1).max(200) }),
+        defaults: { settings },
+      });
+    expect(() => buildRegistry([partner({ baseUrl: 'ftp://localhost:4400', pageSize: 500 })])).toThrow(RegistryError);
+    expect(() => buildRegistry([partner({ baseUrl: 'ftp://localhost:4400', pageSize: 500 })])).toThrow(
+      "Integration 'partner-orders' has invalid default settings (defaults.settings): setting 'baseUrl' uses the scheme 'ftp:': only http and https can be reached: use an http(s) URL, e.g. https://partner.example.com; setting 'pageSize' must be at most 200",
+    );
+    // A required setting left out is named too, and so is a misspelt key a strict schema refuses.
+    expect(() => buildRegistry([partner({ baseUrl: 'https://partner.example.com' })])).toThrow(
+      /: setting 'pageSize' is missing: expected a number$/,
+    );
+    const strict = make('strict', {
+      settings: z.object({ pageSize: z.number() }).strict(),
+      defaults: { settings: { pageSize: 5, pagesize: 5 } },
+    });
+    expect(() => buildRegistry([strict])).toThrow(/: setting 'pagesize' is not in the settings schema$/);
+    expect(buildRegistry([partner({ baseUrl: 'https://partner.example.com', pageSize: 200 })]).size).toBe(1);
+  });
+
+  it('accepts an integration that gives no default settings, even when its schema needs some (the admin sets them)', () => {
+    const needsUrl = z.object({ baseUrl: httpUrl('https://partner.example.com') });
+    expect(needsUrl.safeParse({}).success).toBe(false);
+    expect(buildRegistry([make('unset', { settings: needsUrl })]).size).toBe(1);
+    expect(buildRegistry([make('unset', { settings: needsUrl, defaults: { schedule: '0 2 * * *' } })]).size).toBe(1);
+  });
+
+  it('accepts the shipped integrations with their default settings', () => {
+    expect([...buildRegistry(shippedIntegrations).keys()]).toEqual(['accounting-export', 'crm-sync', 'payment-events']);
   });
 
   it("gives every attempt a time limit: the row's, else the code's attemptTimeout, else 1h", () => {

@@ -5,6 +5,7 @@ import type { IntegrationDefinition, Registry } from './contract';
 import { parseDuration } from './duration';
 import { RegistryError } from './errors';
 import { recordConfigBaselines } from './governance/config-baseline';
+import { issueMessage } from './params';
 import { validateCron, validateTimezone } from './triggers/schedules';
 
 /**
@@ -15,7 +16,8 @@ import { validateCron, validateTimezone } from './triggers/schedules';
  * (its runs, audit and configuration stay).
  */
 
-const NAME = /^[a-z0-9][a-z0-9-]{0,62}$/;
+/** Kebab-case, 1-63 characters: words of lowercase letters and digits joined by single dashes (it is a URL segment). */
+const NAME = /^(?=.{1,63}$)[a-z0-9]+(-[a-z0-9]+)*$/;
 export const DEFAULT_RETRY_DELAYS = ['30s', '2m', '5m'];
 export const DEFAULT_BREAKER = { failures: 3, cooldown: '1m' } as const;
 /** An attempt's time limit when the integration sets none (defaults.attemptTimeout). */
@@ -84,6 +86,28 @@ function validateDefinition(def: IntegrationDefinition): void {
   } catch (error) {
     throw new RegistryError(`${where} has invalid defaults: ${(error as Error).message}`);
   }
+  if (d.settings !== undefined) validateDefaultSettings(def, where);
+}
+
+/**
+ * Default settings are what a new integration's row starts with: a set its own schema refuses
+ * started fine, failed the first run permanently (naming only the first bad field) and loaded into
+ * the config editor without a word, so every bad one is named here instead, a required one left out
+ * included. An integration that gives no default settings is not checked: its row starts with none
+ * (`{}`), which an admin completes in the config editor; refusing it would refuse a valid way to
+ * ship an integration whose settings only the deployment knows.
+ */
+function validateDefaultSettings(def: IntegrationDefinition, where: string): void {
+  const parsed = def.settings.safeParse(def.defaults?.settings);
+  if (parsed.success) return;
+  const problems = parsed.error.issues.flatMap((issue) => {
+    const path = issue.path.map(String);
+    // A strict schema refuses a key it does not declare (often a misspelt one): name each.
+    if (issue.code === 'unrecognized_keys')
+      return issue.keys.map((key) => `setting '${[...path, key].join('.')}' is not in the settings schema`);
+    return [path.length ? `setting '${path.join('.')}' ${issueMessage(issue)}` : `the settings ${issueMessage(issue)}`];
+  });
+  throw new RegistryError(`${where} has invalid default settings (defaults.settings): ${problems.join('; ')}`);
 }
 
 /** Builds the name → definition map; throws a RegistryError on a duplicate name or invalid defaults. */
@@ -92,7 +116,7 @@ export function buildRegistry(defs: readonly IntegrationDefinition[]): Registry 
   for (const def of defs) {
     if (!def || typeof def.name !== 'string' || !NAME.test(def.name)) {
       throw new RegistryError(
-        `Integration name '${def?.name}' is invalid: use 1-63 lowercase letters, digits and dashes, starting with a letter or digit`,
+        `Integration name '${def?.name}' is invalid: use kebab-case, 1-63 lowercase letters and digits with single dashes between words (e.g. partner-orders)`,
       );
     }
     const existing = registry.get(def.name);
@@ -107,12 +131,23 @@ export function buildRegistry(defs: readonly IntegrationDefinition[]): Registry 
   return registry;
 }
 
+/**
+ * Integrations whose registration is dated in the past when a sync adds them: the demo seed's,
+ * registered before the history it writes for them. Only these: an integration a developer added
+ * before the first start is registered when it is, not as of the demo's past.
+ */
+export interface RegistrationBackdate {
+  names: readonly string[];
+  at: Date;
+}
+
 /** Upserts every registered integration (defaults only on insert, and a missing time limit) and marks missing ones orphaned. */
 export async function syncRegistry(
   db: Database,
   params: {
     registry: Registry;
-    /** When the integrations it adds count as registered (the demo seed's past); default now. */ registeredAt?: Date;
+    /** Dates the registration of these integrations, when this sync adds them; any other counts as registered now. */
+    backdate?: RegistrationBackdate;
   },
 ): Promise<{ added: string[]; orphaned: string[] }> {
   const defs = [...params.registry.values()];
@@ -120,8 +155,8 @@ export async function syncRegistry(
     // Web and worker may start together: serialise their syncs.
     await tx.execute(sql`select pg_advisory_xact_lock(727275)`);
     const known = new Set((await tx.select({ name: integrations.name }).from(integrations)).map((r) => r.name));
-    const added: string[] = [];
-    for (const def of defs) {
+    const added = new Set<string>();
+    const upsert = async (def: IntegrationDefinition) => {
       const d = def.defaults ?? {};
       const breakerKey = def.breakerKey ?? def.name;
       await tx
@@ -152,17 +187,27 @@ export async function syncRegistry(
             attemptTimeout: sql`coalesce(${integrations.attemptTimeout}, excluded.attempt_timeout)`,
           },
         });
-      if (!known.has(def.name)) added.push(def.name);
-    }
+      if (!known.has(def.name)) added.add(def.name);
+    };
     // The configuration each new integration starts with, in the audit trail (the configuration
-    // check compares a field never edited with it; config-baseline.ts).
-    await recordConfigBaselines(tx, { registered: added, at: params.registeredAt });
+    // check compares a field never edited with it; config-baseline.ts). recordConfigBaselines dates
+    // every row still without one alike: so with a backdate, rows already stored are recorded first
+    // (now), then the backdated integrations are added and recorded as of then, then the others.
+    const backdate = params.backdate;
+    const backdated = backdate ? defs.filter((def) => backdate.names.includes(def.name)) : [];
+    if (backdate && backdated.length) {
+      await recordConfigBaselines(tx, { registered: [] });
+      for (const def of backdated) await upsert(def);
+      await recordConfigBaselines(tx, { registered: [...added], at: backdate.at });
+    }
+    for (const def of defs) if (!backdated.includes(def)) await upsert(def);
+    await recordConfigBaselines(tx, { registered: [...added] });
     const names = defs.map((d) => d.name);
     const orphaned = await tx
       .update(integrations)
       .set({ registered: false, orphanedAt: sql`now()` })
       .where(and(eq(integrations.registered, true), names.length ? notInArray(integrations.name, names) : undefined))
       .returning({ name: integrations.name });
-    return { added, orphaned: orphaned.map((r) => r.name).sort() };
+    return { added: defs.map((d) => d.name).filter((name) => added.has(name)), orphaned: orphaned.map((r) => r.name).sort() };
   });
 }

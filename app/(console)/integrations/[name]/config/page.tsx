@@ -1,6 +1,7 @@
 import { notFound } from 'next/navigation';
 import { z } from 'zod';
 import { ConfigForm, type JsonSchemaProperty } from '@/components/config/config-form';
+import { NotInBuildNotice } from '@/components/integrations/not-in-build';
 import { requireUser } from '@/lib/auth/guards';
 import { hasRole } from '@/lib/auth/roles';
 import { listChannels } from '@/lib/platform/alerts';
@@ -31,6 +32,8 @@ export default async function ConfigPage({ params }: { params: Promise<{ name: s
     : {};
   return (
     <div className="flex flex-col gap-3">
+      {/* Without its handler the console has no settings schema to build the form from. */}
+      {def ? null : <NotInBuildNotice registered={config.registered} toDo="edit its configuration" />}
       <ConfigForm
         key={config.version}
         initial={{
@@ -53,6 +56,7 @@ export default async function ConfigPage({ params }: { params: Promise<{ name: s
         settingsSchema={schema.properties ?? {}}
         required={schema.required ?? []}
         canEdit={hasRole(user.role, 'admin') && Boolean(def)}
+        readOnlyNote={def ? undefined : 'Its configuration cannot be changed from this build of the console: see the note above.'}
       />
     </div>
   );

@@ -2,6 +2,7 @@ import { notFound } from 'next/navigation';
 import { EmptyState } from '@/components/common/empty-state';
 import { RelativeTime } from '@/components/common/relative-time';
 import { ReplaceSecret } from '@/components/config/replace-secret';
+import { NotInBuildNotice } from '@/components/integrations/not-in-build';
 import { Badge } from '@/components/ui/badge';
 import { Table, TableBody, TableCell, TableHead, TableHeader, TableRow } from '@/components/ui/table';
 import { requirePageRole } from '@/lib/auth/guards';
@@ -24,8 +25,10 @@ export default async function CredentialsPage({ params }: { params: Promise<{ na
       <p className="text-sm text-muted-foreground">
         Secrets are write-only: set or replace them here; their values never come back to the browser.
       </p>
+      {/* Without its handler the console does not know which secrets it declares: the stored ones are listed, read only. */}
+      {def ? null : <NotInBuildNotice registered={config.registered} toDo="set its credentials" />}
       {config.secrets.length === 0 ? (
-        <EmptyState title="No secrets">This integration declares no credentials.</EmptyState>
+        <EmptyState title="No secrets">{def ? 'This integration declares no credentials.' : 'No secrets are stored for it.'}</EmptyState>
       ) : (
         <Table stacked>
           <TableHeader>

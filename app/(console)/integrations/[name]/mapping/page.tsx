@@ -1,5 +1,6 @@
 import { notFound } from 'next/navigation';
 import { EmptyState } from '@/components/common/empty-state';
+import { NotInBuildNotice } from '@/components/integrations/not-in-build';
 import { MappingEditor, type EditorMapping } from '@/components/mapping/mapping-editor';
 import { requireUser } from '@/lib/auth/guards';
 import { hasRole } from '@/lib/auth/roles';
@@ -18,7 +19,8 @@ export default async function MappingPage({ params }: { params: Promise<{ name: 
   const def = getRegistry().get(name);
   const config = await getIntegrationConfig(getDb(), { integration: name });
   if (!config) notFound();
-  if (!def?.mapping) {
+  if (!def) return <NotInBuildNotice registered={config.registered} toDo="edit its field mapping" />;
+  if (!def.mapping) {
     return <EmptyState title="No field mapping">This integration does not use a configurable field mapping.</EmptyState>;
   }
   const mapping = (config.mapping ?? def.mapping.defaults) as EditorMapping;
