@@ -21,6 +21,16 @@ function branded(error: unknown, brand: symbol): boolean {
 }
 
 /** A failure that retrying cannot fix (bad configuration, 4xx, validation): the run fails at once. */
+/**
+ * An error of the platform's declared kinds (permanent, transient, an HTTP answer, credentials, an
+ * open circuit, a cancel), thrown by ctx or on purpose by a handler: its message says what
+ * happened. Anything else a handler throws (a TypeError, a plain Error) is unexpected: the
+ * attempt's log keeps where it was thrown.
+ */
+export function isDeclaredError(error: unknown): boolean {
+  return [PERMANENT, TRANSIENT, CIRCUIT_OPEN, CANCELLED, HTTP, CREDENTIALS].some((brand) => branded(error, brand));
+}
+
 export class PermanentError extends Error {
   readonly [PERMANENT] = true;
   override name = 'PermanentError';

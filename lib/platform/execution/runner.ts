@@ -17,6 +17,7 @@ import {
   isCancelledError,
   isCredentialsError,
   isDatabaseUnavailableError,
+  isDeclaredError,
   jsonNeedsStoring,
   PermanentError,
   storableJson,
@@ -39,6 +40,7 @@ import { commitCheckpointAsCursor, commitCheckpointStatement } from './checkpoin
 import { createAttemptContext, type AttemptScope, type ContextDeps } from './context';
 import { emitPlatformEvent, PLATFORM_EVENT_JOB_OPTIONS, PLATFORM_EVENTS_QUEUE, type PlatformEvent } from './events';
 import { arrayParameter, bossDb, ensurePlatformQueues, RUNS_QUEUE, sendRunJob, txEventSender } from './queue';
+import { storableResult } from './result';
 import { checkTurn, firstTurnJson, isFirstTurn, turnFrom, type Turn } from './run-order';
 
 /**
@@ -1001,6 +1003,12 @@ async function runAttempt(
     if (params.control.aborted && isCancelledError(params.control.reason) && params.control.reason.reason === 'cancelled') {
       failure = params.control.reason;
     }
+    // Stored as plain JSON, scrubbed like the logs; what was changed to store it is said in them.
+    if (failure === undefined) {
+      const stored = storableResult(result, redactor);
+      result = stored.result;
+      for (const note of stored.notes) scope.log.warn(note);
+    }
   } catch (error) {
     // The handler's own error, unless the signal it was aborted by says why it stopped (a cancel
     // the handler did not stop for: said so).
@@ -1020,6 +1028,10 @@ async function runAttempt(
     if (!params.control.aborted && !limit.signal.aborted && params.jobSignal?.aborted)
       failure = new Error(`the job's claim was lost (${errorMessage(params.jobSignal.reason)})`);
     scope?.log.error(`attempt ${number} failed: ${errorMessage(failure)}`, { errorClass: errorClassName(failure) });
+    // Where the handler's own unexpected error was thrown: without it a TypeError in a handler
+    // named no file. Declared errors (an HTTP answer, a PermanentError) say what happened already.
+    const where = failure === error && !isDeclaredError(error) && !isDatabaseUnavailableError(error) ? stackFrames(error) : null;
+    if (where) scope?.log.error(`thrown at:\n${where}`);
   } finally {
     clearTimeout(limitTimer);
     // A success that is not a dry-run writes its last log lines with its outcome (finishSucceeded).
@@ -1027,10 +1039,21 @@ async function runAttempt(
     else await scope?.close();
   }
 
-  // The summary is the handler's: scrubbed like its logs, in case it quotes a secret or a token.
-  if (failure === undefined)
-    return finish(deps, params, current, attemptId, scope!, redactor.scrubJson(result) as RunResult, lastLines, p.announce);
+  // The summary is the handler's, made storable and scrubbed like its logs above (storableResult).
+  if (failure === undefined) return finish(deps, params, current, attemptId, scope!, result as RunResult, lastLines, p.announce);
   return finishWithError(deps, current, attemptId, integration, failure, scope, redactor);
+}
+
+/** The first frames of an Error's stack (not its message line), or null: what the attempt's log keeps of it. */
+export function stackFrames(error: unknown, max = 10): string | null {
+  if (!(error instanceof Error) || typeof error.stack !== 'string') return null;
+  const frames = error.stack
+    .split('\n')
+    .filter((line) => /^\s+at /.test(line))
+    .map((line) => line.trim());
+  if (frames.length === 0) return null;
+  const more = frames.length > max ? `\n(${frames.length - max} more frames)` : '';
+  return frames.slice(0, max).join('\n') + more;
 }
 
 /** The error an attempt over its time limit fails with (AttemptTimeoutError). */

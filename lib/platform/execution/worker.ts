@@ -179,7 +179,15 @@ export async function startPlatformWorker(params: StartPlatformWorkerParams): Pr
     }
     return settled.map((result, i): JobResult => {
       const id = jobs[i].id;
-      if (result.status === 'rejected') return { id, status: 'failed', output: { error: errorMessage(result.reason) } };
+      if (result.status === 'rejected') {
+        // Not the handler's error (the runner records those): the platform's own, or the database
+        // gone. The run is recovered as interrupted; the worker's log is where its cause is read.
+        const reason = result.reason as unknown;
+        console.error(
+          `[worker] run ${jobs[i].data.runId}: its job failed in the platform, the run is recovered as interrupted: ${reason instanceof Error && reason.stack ? reason.stack : errorMessage(reason)}`,
+        );
+        return { id, status: 'failed', output: { error: errorMessage(reason) } };
+      }
       return completed.has(id) ? { id, status: 'settled' } : { id, status: 'completed', output: { outcome: result.value } };
     });
   };
