@@ -13,7 +13,9 @@ test('Audit: the chain status badge lines up with its anchor line, the heading a
     await page.setViewportSize({ width, height: 800 });
     await page.goto('/audit?window=30d');
     const badge = page.getByTestId('chain-status');
-    await expect(badge).toContainText('Chain intact');
+    // Whatever it says: a full check run by an earlier spec may have found the channels other
+    // specs insert directly ("Config changed outside the console"), the longest text it has.
+    await expect(badge).toBeVisible();
     await page.screenshot({ path: `test-results/screenshots/audit-header-${width}.png` });
     const heading = await left(page.getByRole('heading', { level: 1 }));
     const lefts = {

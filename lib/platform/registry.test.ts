@@ -37,7 +37,7 @@ describe('buildRegistry', () => {
     for (const name of ['a', 'crm-sync', 'v2-export-3', 'x'.repeat(63)]) expect(buildRegistry([make(name)]).has(name)).toBe(true);
     for (const name of ['orders-', '-orders', 'partner--orders', 'Orders', 'partner_orders', 'x'.repeat(64), ''])
       expect(() => buildRegistry([make(name)]), name).toThrow(
-        `Integration name '${name}' is invalid: use kebab-case, 1-63 lowercase letters and digits with single dashes between words (e.g. partner-orders)`,
+        `Integration name '${name}' ("${name} handler") is invalid: use kebab-case, 1-63 lowercase letters and digits with single dashes between words (e.g. partner-orders)`,
       );
   });
 
@@ -51,7 +51,7 @@ describe('buildRegistry', () => {
   });
 
   it('refuses names that cannot be routed and defaults that cannot work', () => {
-    expect(() => buildRegistry([make('Bad Name')])).toThrow(/Integration name 'Bad Name' is invalid/);
+    expect(() => buildRegistry([make('Bad Name')])).toThrow(/Integration name 'Bad Name' \("Bad Name handler"\) is invalid/);
     expect(() => buildRegistry([make('cronny', { defaults: { schedule: '0 25 * * *' } })])).toThrow(
       "Integration 'cronny' has invalid defaults: Cron '0 25 * * *' is invalid: hour must be 0–23 (got 25)",
     );

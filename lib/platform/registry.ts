@@ -116,7 +116,7 @@ export function buildRegistry(defs: readonly IntegrationDefinition[]): Registry 
   for (const def of defs) {
     if (!def || typeof def.name !== 'string' || !NAME.test(def.name)) {
       throw new RegistryError(
-        `Integration name '${def?.name}' is invalid: use kebab-case, 1-63 lowercase letters and digits with single dashes between words (e.g. partner-orders)`,
+        `Integration name '${def?.name}'${typeof def?.description === 'string' ? ` ("${def.description.slice(0, 80)}")` : ''} is invalid: use kebab-case, 1-63 lowercase letters and digits with single dashes between words (e.g. partner-orders)`,
       );
     }
     const existing = registry.get(def.name);

@@ -15,7 +15,7 @@ import { AUDIT_CONFIG, AUDIT_TRAIL, NEW_PROBLEMS, PLATFORM_EVENTS_QUEUE } from '
 import { ensurePlatformQueues } from '../execution/queue';
 import { appendAudit, auditChainStatus, requestAuditCheck } from './audit';
 import { checkpointMessage, writeAuditAnchor } from './audit-anchors';
-import { newProblems, runAuditVerification, startAuditGuard } from './audit-guard';
+import { newProblems, runAuditVerification, startAuditGuard, type AuditGuardOptions } from './audit-guard';
 import { recordConfigBaselines } from './config-baseline';
 
 let t: TestDatabase;
@@ -198,23 +198,41 @@ describe('audit checkpoint webhook', () => {
   });
 });
 
+/**
+ * A fresh database and anchor directory with the worker's audit guard on them (every schedule an
+ * hour apart unless `options` says otherwise), all removed after `body`.
+ */
+async function withGuard(
+  label: string,
+  options: Partial<AuditGuardOptions>,
+  body: (g: { d: TestDatabase; dir: string; logs: string[] }) => Promise<void>,
+): Promise<void> {
+  const d = await freshDatabase();
+  const guardDir = mkdtempSync(path.join(os.tmpdir(), `junction-audit-${label}-`));
+  const logs: string[] = [];
+  const guard = startAuditGuard({
+    db: d.db,
+    events: boss,
+    dir: guardDir,
+    key,
+    anchorIntervalMs: 3_600_000,
+    burstRows: 1_000,
+    verifyIntervalMs: 3_600_000,
+    log: (m) => logs.push(m),
+    ...options,
+  });
+  try {
+    await body({ d, dir: guardDir, logs });
+  } finally {
+    await guard.stop();
+    await d.drop();
+    rmSync(guardDir, { recursive: true, force: true });
+  }
+}
+
 describe('audit guard (worker)', () => {
   it('anchors after a burst of writes without waiting for the schedule', async () => {
-    const d = await freshDatabase();
-    const guardDir = mkdtempSync(path.join(os.tmpdir(), 'junction-audit-burst-'));
-    const logs: string[] = [];
-    const guard = startAuditGuard({
-      db: d.db,
-      events: boss,
-      dir: guardDir,
-      key,
-      anchorIntervalMs: 3_600_000,
-      burstRows: 5,
-      burstCheckMs: 100,
-      verifyIntervalMs: 3_600_000,
-      log: (m) => logs.push(m),
-    });
-    try {
+    await withGuard('burst', { burstRows: 5, burstCheckMs: 100 }, async ({ d, dir: guardDir, logs }) => {
       await expect.poll(() => logs.some((l) => l.startsWith('full verification passed')), { timeout: 10_000 }).toBe(true);
       expect(readdirSync(guardDir)).toEqual([]);
       for (let i = 0; i < 6; i++)
@@ -223,11 +241,7 @@ describe('audit guard (worker)', () => {
       const [{ id }] = await d.db.$client<{ id: string }[]>`select max(id) as id from audit_log`;
       // The file is written inside the anchoring transaction, the log line after it commits.
       await expect.poll(() => logs, { timeout: 10_000 }).toContain(`anchor #1 written: 6 rows up to row ${id}`);
-    } finally {
-      await guard.stop();
-      await d.drop();
-      rmSync(guardDir, { recursive: true, force: true });
-    }
+    });
   });
 
   it('shows a requested check as pending until a verification that started after it', async () => {
@@ -249,21 +263,7 @@ describe('audit guard (worker)', () => {
   });
 
   it('runs the full check when an admin asks for it (Check now), not at the next scheduled time', async () => {
-    const d = await freshDatabase();
-    const guardDir = mkdtempSync(path.join(os.tmpdir(), 'junction-audit-request-'));
-    const logs: string[] = [];
-    const guard = startAuditGuard({
-      db: d.db,
-      events: boss,
-      dir: guardDir,
-      key,
-      anchorIntervalMs: 3_600_000,
-      burstRows: 1_000,
-      verifyIntervalMs: 3_600_000,
-      requestCheckMs: 100,
-      log: (m) => logs.push(m),
-    });
-    try {
+    await withGuard('request', { requestCheckMs: 100 }, async ({ d, logs }) => {
       // The start-up check, then nothing for an hour.
       await expect.poll(() => logs.filter((l) => l.startsWith('full verification passed')).length, { timeout: 10_000 }).toBe(1);
       const first = (await auditChainStatus(d.db)).full!.at;
@@ -291,11 +291,7 @@ describe('audit guard (worker)', () => {
       expect(rows).toEqual([{ changed_by: 'root@example.com' }]);
       // Done: the next request is a new one.
       expect((await requestAuditCheck(d.db, { actor: 'bob@example.com' })).alreadyPending).toBe(false);
-    } finally {
-      await guard.stop();
-      await d.drop();
-      rmSync(guardDir, { recursive: true, force: true });
-    }
+    });
   });
 });
 

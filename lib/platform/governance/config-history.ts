@@ -6,6 +6,7 @@ import {
   applyConfigPatch,
   COLUMN_FIELDS,
   columnChanges,
+  notFound,
   parseSettings,
   staleMessage,
   ZConfigPatch,
@@ -228,12 +229,7 @@ export interface RevertToVersionParams {
 export async function revertToVersion(db: DatabaseOrTransaction, params: RevertToVersionParams): Promise<ConfigUpdateResult> {
   return db.transaction(async (tx) => {
     const [row] = await tx.select().from(integrations).where(eq(integrations.name, params.integration)).for('update');
-    if (!row)
-      return {
-        ok: false,
-        code: 'not_found',
-        message: `Integration '${params.integration}' does not exist: check the name in the integrations list`,
-      };
+    if (!row) return notFound(params.integration);
     if (row.version !== params.expectedVersion) return { ok: false, code: 'stale', message: staleMessage(row) };
     const version = await describeVersion(tx, { integration: row.name, at: params.at });
     const past = await pastPatch(tx, { integration: row.name, at: params.at, version });

@@ -4,7 +4,7 @@ import type { DatabaseOrTransaction } from '../../../db/client';
 import { integrations } from '../../../db/schema';
 import { clip } from '../words';
 import { appendAudit, markAuditCheckRequested, type AuditEntry } from './audit';
-import { auditValue, canonicalJson, parseSettings, ZConfigPatch, type ConfigDefinition, type ConfigUpdateResult } from './config';
+import { auditValue, canonicalJson, notFound, parseSettings, ZConfigPatch, type ConfigDefinition, type ConfigUpdateResult } from './config';
 import { integrationConfigDrift, type ConfigDriftFinding } from './config-drift';
 
 /**
@@ -34,12 +34,7 @@ export async function keepDriftedConfig(
 ): Promise<ConfigUpdateResult> {
   return db.transaction(async (tx) => {
     const [row] = await tx.select().from(integrations).where(eq(integrations.name, params.integration)).for('update');
-    if (!row)
-      return {
-        ok: false,
-        code: 'not_found',
-        message: `Integration '${params.integration}' does not exist: check the name in the integrations list`,
-      };
+    if (!row) return notFound(params.integration);
     const drifted = (await integrationConfigDrift(tx, { name: row.name })).filter((f) => f.keep);
     if (drifted.length === 0)
       return {

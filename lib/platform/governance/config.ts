@@ -231,7 +231,8 @@ function invalid(fieldErrors: Record<string, string>): ConfigUpdateResult {
   return { ok: false, code: 'invalid_input', message: `Not saved: ${path} ${message}${more}`, fieldErrors };
 }
 
-function notFound(integration: string): ConfigUpdateResult {
+/** The refusal of a change to an integration that has no row. */
+export function notFound(integration: string): ConfigUpdateResult {
   return { ok: false, code: 'not_found', message: `Integration '${integration}' does not exist: check the name in the integrations list` };
 }
 
