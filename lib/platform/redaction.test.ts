@@ -52,6 +52,32 @@ describe('SecretRedactor', () => {
     redactor.add('sbx_first-token');
     expect(redactor.scrub('Bearer sbx_first-token')).toBe(`Bearer ${REDACTED}`);
   });
+
+  it('scrubs an error in place: message and stack, keeping its class', () => {
+    class StaleThing extends Error {}
+    const error = new StaleThing('refused: value sk-live-0042 too long');
+    const scrubbed = new SecretRedactor(['sk-live-0042']).scrubError(error);
+    expect(scrubbed).toBe(error);
+    expect(scrubbed).toBeInstanceOf(StaleThing);
+    expect(scrubbed.message).toBe(`refused: value ${REDACTED} too long`);
+    expect(scrubbed.stack).not.toContain('sk-live-0042');
+    expect(scrubbed.stack).toContain(REDACTED);
+    // Not an Error, a frozen one, or nothing to scrub: returned as it is, never thrown from.
+    expect(new SecretRedactor(['sk-live-0042']).scrubError('sk-live-0042')).toBe('sk-live-0042');
+    const frozen = Object.freeze(new Error('sk-live-0042'));
+    expect(new SecretRedactor(['sk-live-0042']).scrubError(frozen)).toBe(frozen);
+    expect(new SecretRedactor().scrubError(error)).toBe(error);
+    // A failed statement: its causes and parameters too.
+    const cause = new Error('value sk-live-0042 refused');
+    const failed = Object.assign(new Error('Failed query: insert\nparams: sk-live-0042,3', { cause }), { params: ['sk-live-0042', 3] });
+    new SecretRedactor(['sk-live-0042']).scrubError(failed);
+    expect([failed.message, cause.message, cause.stack, failed.params]).toEqual([
+      `Failed query: insert\nparams: ${REDACTED},3`,
+      `value ${REDACTED} refused`,
+      expect.not.stringContaining('sk-live-0042'),
+      [REDACTED, 3],
+    ]);
+  });
 });
 
 describe('channelRedactor', () => {

@@ -77,6 +77,29 @@ export class SecretRedactor {
     return value;
   }
 
+  /**
+   * `error` with its message and stack scrubbed in place, so it keeps its class (callers tell a
+   * stale job or a database outage by it): for an error the platform itself fails with while
+   * recording an attempt, which the worker's log prints whole. Anything else is returned as it is.
+   */
+  scrubError<T>(error: T): T {
+    if (this.empty) return error;
+    // Its causes too: a failed statement's message is its SQL, what the database said is its cause.
+    let current: unknown = error;
+    for (let depth = 0; depth < 8 && current instanceof Error; depth++, current = current.cause) {
+      try {
+        current.message = this.scrub(current.message);
+        if (typeof current.stack === 'string') current.stack = this.scrub(current.stack);
+        const params = (current as { params?: unknown }).params;
+        if (Array.isArray(params))
+          (current as { params?: unknown }).params = params.map((p) => (typeof p === 'string' ? this.scrub(p) : p));
+      } catch {
+        // A frozen error or a getter-only message: left as it is (its class matters more).
+      }
+    }
+    return error;
+  }
+
   #compiled(): RegExp | null {
     if (this.#pattern !== undefined) return this.#pattern;
     // Longest first: a value is replaced whole, not a shorter one inside it first.

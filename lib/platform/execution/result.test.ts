@@ -1,5 +1,5 @@
-import { asc, eq } from 'drizzle-orm';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { asc, eq, sql } from 'drizzle-orm';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { z } from 'zod';
 import { attemptLogs } from '../../../db/schema';
 import { runQueries, startTestPlatform, type TestPlatform } from '../../../test/fixtures/platform';
@@ -39,6 +39,15 @@ const defs = [
     defaults: { retry: { delays: [] } },
     async execute() {
       return readTotal(undefined);
+    },
+  }),
+  defineIntegration({
+    name: 'refused-at-finish',
+    description: 'Succeeds, but the database refuses to record it (a trigger quoting its secret)',
+    settings: z.object({}),
+    secrets: ['apiKey'],
+    async execute() {
+      return { processed: 1 };
     },
   }),
 ] as IntegrationDefinition[];
@@ -93,6 +102,41 @@ describe("a handler's own error", () => {
     const thrown = logs.find((l) => l.message.startsWith('thrown at:'));
     expect(thrown?.level).toBe('error');
     expect(thrown?.message.split('\n')[1]).toMatch(/^at readTotal \(.*result\.test\.ts:\d+:\d+\)$/);
+  });
+});
+
+describe('a failure of the platform while recording an attempt', () => {
+  it("reaches the worker's log scrubbed of the attempt's secrets", async () => {
+    // The database refusing the success, quoting a secret the way a driver may quote what it was sent.
+    const db = platform.t.db;
+    await db.execute(sql`create or replace function refuse_success() returns trigger language plpgsql as $$
+      begin
+        if new.integration = 'refused-at-finish' and new.status = 'succeeded' then
+          raise exception 'refused to record a run holding sk-apiKey-0042';
+        end if;
+        return new;
+      end $$`);
+    await db.execute(sql`create trigger refuse_success before update on runs for each row execute function refuse_success()`);
+    const printed: string[] = [];
+    const spy = vi.spyOn(console, 'error').mockImplementation((...args: unknown[]) => void printed.push(args.map(String).join(' ')));
+    try {
+      const { runId } = await runNow(db, platform.boss, { integration: 'refused-at-finish', triggeredBy: 'ada' });
+      await expect.poll(() => printed.find((line) => line.includes(runId)), { timeout: 30_000 }).toBeDefined();
+      const line = printed.find((l) => l.includes(runId))!;
+      expect(line).toContain('its job failed in the platform');
+      // What the database said (the cause behind Drizzle's "Failed query: <SQL> params: …"), and where.
+      expect(line).toContain('interrupted: refused to record a run holding [redacted] (P0001)\nat ');
+      expect(line).not.toContain('Failed query');
+      expect(printed.join('\n')).not.toContain('sk-apiKey-0042');
+      const [job] = await db.execute<{ output: unknown }>(
+        sql`select output from pgboss.job where data->>'runId' = ${runId} and state in ('failed', 'retry') limit 1`,
+      );
+      expect(JSON.stringify(job?.output ?? null)).not.toContain('sk-apiKey-0042');
+    } finally {
+      spy.mockRestore();
+      await db.execute(sql`drop trigger if exists refuse_success on runs`);
+      await db.execute(sql`drop function if exists refuse_success()`);
+    }
   });
 });
 

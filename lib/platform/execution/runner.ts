@@ -1040,8 +1040,14 @@ async function runAttempt(
   }
 
   // The summary is the handler's, made storable and scrubbed like its logs above (storableResult).
-  if (failure === undefined) return finish(deps, params, current, attemptId, scope!, result as RunResult, lastLines, p.announce);
-  return finishWithError(deps, current, attemptId, integration, failure, scope, redactor);
+  // Recording may fail in the platform (the database refusing a write may quote what it was sent):
+  // that error reaches the worker's log and the job's output, scrubbed like everything else.
+  try {
+    if (failure === undefined) return await finish(deps, params, current, attemptId, scope!, result as RunResult, lastLines, p.announce);
+    return await finishWithError(deps, current, attemptId, integration, failure, scope, redactor);
+  } catch (error) {
+    throw redactor.scrubError(error);
+  }
 }
 
 /** The first frames of an Error's stack (not its message line), or null: what the attempt's log keeps of it. */

@@ -3,7 +3,7 @@ import type { Job, JobResult, PgBoss } from 'pg-boss';
 import type { Database } from '../../../db/client';
 import { runs } from '../../../db/schema';
 import type { IntegrationDefinition, MapperFactory, SecretsProvider } from '../contract';
-import { CancelledError, databaseReason, errorMessage } from '../errors';
+import { CancelledError, databaseReason } from '../errors';
 import type { AttemptLogOptions } from '../log';
 import { syncRegistry } from '../registry';
 import type { HttpDefaults } from '../resilience/http';
@@ -12,7 +12,7 @@ import { syncSchedules } from '../triggers/schedules';
 import { startScheduledRun } from '../triggers/triggers';
 import { DEFAULT_LIVENESS_INTERVAL_MS, startLiveness } from './liveness';
 import { ensurePlatformQueues, RUNS_QUEUE, SCHEDULE_QUEUE, type QueueOptions, type RunJobData, type ScheduleJobData } from './queue';
-import { executeRunBatch, type RunJobOutcome, type RunnerDeps } from './runner';
+import { executeRunBatch, stackFrames, type RunJobOutcome, type RunnerDeps } from './runner';
 
 /**
  * The platform worker inside a worker process: syncs the registry and schedules, then works the
@@ -182,11 +182,14 @@ export async function startPlatformWorker(params: StartPlatformWorkerParams): Pr
       if (result.status === 'rejected') {
         // Not the handler's error (the runner records those): the platform's own, or the database
         // gone. The run is recovered as interrupted; the worker's log is where its cause is read.
+        // A failed statement's own message is its SQL and parameters: what the database said is its cause.
         const reason = result.reason as unknown;
+        const why = databaseReason(reason);
+        const where = stackFrames(reason);
         console.error(
-          `[worker] run ${jobs[i].data.runId}: its job failed in the platform, the run is recovered as interrupted: ${reason instanceof Error && reason.stack ? reason.stack : errorMessage(reason)}`,
+          `[worker] run ${jobs[i].data.runId}: its job failed in the platform, the run is recovered as interrupted: ${why}${where ? `\n${where}` : ''}`,
         );
-        return { id, status: 'failed', output: { error: errorMessage(reason) } };
+        return { id, status: 'failed', output: { error: why } };
       }
       return completed.has(id) ? { id, status: 'settled' } : { id, status: 'completed', output: { outcome: result.value } };
     });
