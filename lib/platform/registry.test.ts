@@ -86,6 +86,20 @@ describe('buildRegistry', () => {
       defaults: { settings: { pageSize: 5, pagesize: 5 } },
     });
     expect(() => buildRegistry([strict])).toThrow(/: setting 'pagesize' is not in the settings schema$/);
+    // A schema that strips unknown keys (zod's default) would drop a misspelt one: named too, nested ones included.
+    const stripping = make('stripping', {
+      settings: z.object({ pageSize: z.number().default(50), paging: z.object({ limit: z.number() }).optional() }),
+      defaults: { settings: { pagesize: 5, paging: { limit: 3, Limit: 4 } } },
+    });
+    expect(() => buildRegistry([stripping])).toThrow(
+      "Integration 'stripping' has invalid default settings (defaults.settings): setting 'pagesize' is not in the settings schema, which drops it (a misspelt name?); setting 'paging.Limit' is not in the settings schema, which drops it (a misspelt name?)",
+    );
+    // A schema that keeps unknown keys (looseObject, a catchall) accepts them, as it will at run time.
+    const loose = make('loose', {
+      settings: z.looseObject({ pageSize: z.number() }),
+      defaults: { settings: { pageSize: 5, extra: true } },
+    });
+    expect(buildRegistry([loose]).size).toBe(1);
     expect(buildRegistry([partner({ baseUrl: 'https://partner.example.com', pageSize: 200 })]).size).toBe(1);
   });
 

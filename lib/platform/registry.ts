@@ -99,7 +99,17 @@ function validateDefinition(def: IntegrationDefinition): void {
  */
 function validateDefaultSettings(def: IntegrationDefinition, where: string): void {
   const parsed = def.settings.safeParse(def.defaults?.settings);
-  if (parsed.success) return;
+  if (parsed.success) {
+    // A schema that strips unknown keys (zod's default) drops a misspelt one without a word: the
+    // setting it meant keeps its own default, and the row starts without what the developer wrote.
+    const dropped = droppedKeys(def.defaults?.settings, parsed.data, []);
+    if (dropped.length === 0) return;
+    throw new RegistryError(
+      `${where} has invalid default settings (defaults.settings): ${dropped
+        .map((path) => `setting '${path.join('.')}' is not in the settings schema, which drops it (a misspelt name?)`)
+        .join('; ')}`,
+    );
+  }
   const problems = parsed.error.issues.flatMap((issue) => {
     const path = issue.path.map(String);
     // A strict schema refuses a key it does not declare (often a misspelt one): name each.
@@ -108,6 +118,23 @@ function validateDefaultSettings(def: IntegrationDefinition, where: string): voi
     return [path.length ? `setting '${path.join('.')}' ${issueMessage(issue)}` : `the settings ${issueMessage(issue)}`];
   });
   throw new RegistryError(`${where} has invalid default settings (defaults.settings): ${problems.join('; ')}`);
+}
+
+/** The paths of the keys `input` has and the schema's `output` left out (plain objects, arrays of the same length). */
+function droppedKeys(input: unknown, output: unknown, path: string[]): string[][] {
+  if (Array.isArray(input) && Array.isArray(output) && input.length === output.length)
+    return input.flatMap((item, i) => droppedKeys(item, output[i], [...path, String(i)]));
+  if (!isPlainObject(input) || !isPlainObject(output)) return [];
+  return Object.entries(input).flatMap(([key, value]) => {
+    if (!Object.hasOwn(output, key)) return value === undefined ? [] : [[...path, key]];
+    return droppedKeys(value, output[key], [...path, key]);
+  });
+}
+
+function isPlainObject(value: unknown): value is Record<string, unknown> {
+  if (value === null || typeof value !== 'object') return false;
+  const proto = Object.getPrototypeOf(value) as unknown;
+  return proto === Object.prototype || proto === null;
 }
 
 /** Builds the name → definition map; throws a RegistryError on a duplicate name or invalid defaults. */
