@@ -5,7 +5,22 @@ import { usePathname } from 'next/navigation';
 import { LinkPending } from '@/components/shell/link-pending';
 import { cn } from '@/components/ui/utils';
 
-export function IntegrationTabs({ name, isAdmin, receivesEvents = false }: { name: string; isAdmin: boolean; receivesEvents?: boolean }) {
+/**
+ * An integration's sections. Events only for one that receives events, Mapping only for one with a
+ * field mapping (or one this build does not know, whose page says so): a tab that can only say
+ * "not used here" is one more place to look.
+ */
+export function IntegrationTabs({
+  name,
+  isAdmin,
+  receivesEvents = false,
+  hasMapping = true,
+}: {
+  name: string;
+  isAdmin: boolean;
+  receivesEvents?: boolean;
+  hasMapping?: boolean;
+}) {
   const pathname = usePathname();
   const base = `/integrations/${encodeURIComponent(name)}`;
   const tabs = [
@@ -14,7 +29,7 @@ export function IntegrationTabs({ name, isAdmin, receivesEvents = false }: { nam
     ...(receivesEvents ? [{ href: `${base}/events`, label: 'Events' }] : []),
     { href: `${base}/history`, label: 'History' },
     ...(isAdmin ? [{ href: `${base}/credentials`, label: 'Credentials' }] : []),
-    { href: `${base}/mapping`, label: 'Mapping' },
+    ...(hasMapping ? [{ href: `${base}/mapping`, label: 'Mapping' }] : []),
   ];
   return (
     <nav aria-label="Integration sections" className="flex flex-wrap gap-1 border-b">

@@ -103,7 +103,7 @@ test('the configuration form asks the same way before unsaved settings or schedu
   const [before] = await db()<{ version: number }[]>`select version from integrations where name = 'crm-sync'`;
   await page.getByLabel('Breaker cooldown').fill('9m');
   await expect(page.getByText('1 unsaved change')).toBeVisible();
-  await page.getByRole('link', { name: 'Mapping' }).click();
+  await page.getByRole('link', { name: 'Credentials' }).click();
   await expect(leaveDialog(page)).toContainText('You have unsaved changes to the configuration of crm-sync');
   await leaveDialog(page).getByRole('button', { name: 'Stay on this page' }).click();
   await expect(page.getByLabel('Breaker cooldown')).toHaveValue('9m');

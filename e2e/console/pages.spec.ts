@@ -138,3 +138,16 @@ test("the Overview's Active runs card opens the runs list filtered to active run
     await db()`update runs set status = 'cancelled', finished_at = now() where id = ${waiting}`;
   }
 });
+
+test("an integration's tabs are the sections it uses: Mapping only with a field mapping, Events only with events", async ({ page }) => {
+  await signIn(page, 'oscar', '/integrations/accounting-export');
+  const tabs = page.getByRole('navigation', { name: 'Integration sections' });
+  await expect(tabs.getByRole('link')).toHaveText(['Runs & actions', 'Configuration (read-only)', 'History', 'Mapping']);
+  await page.goto('/integrations/crm-sync');
+  await expect(tabs.getByRole('link')).toHaveText(['Runs & actions', 'Configuration (read-only)', 'History']);
+  await page.goto('/integrations/payment-events');
+  await expect(tabs.getByRole('link')).toHaveText(['Runs & actions', 'Configuration (read-only)', 'Events', 'History']);
+  // The address still answers, and says why there is nothing to edit.
+  await page.goto('/integrations/crm-sync/mapping');
+  await expect(page.getByText('This integration does not use a configurable field mapping.')).toBeVisible();
+});

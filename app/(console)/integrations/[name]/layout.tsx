@@ -19,6 +19,7 @@ export default async function IntegrationLayout({ children, params }: { children
   const [row, drift] = await Promise.all([getInventoryRow(name), lastDriftOf(getDb(), { integration: name })]);
   if (!row) notFound();
   const isAdmin = hasRole(user.role, 'admin');
+  const def = getRegistry().get(name);
   // What an admin could keep as it is stored now (read only when the last check found something).
   const keep = isAdmin && drift ? await driftToKeep(getDb(), { integration: name }) : null;
   return (
@@ -33,7 +34,7 @@ export default async function IntegrationLayout({ children, params }: { children
       />
       <FailingReasons reasons={row.failingReasons} lead="Failing: " className="rounded-md bg-destructive/10 p-2 text-sm" />
       <DriftNotice name={row.name} notice={drift} isAdmin={isAdmin} keep={keep} />
-      <IntegrationTabs name={row.name} isAdmin={isAdmin} receivesEvents={Boolean(getRegistry().get(row.name)?.events)} />
+      <IntegrationTabs name={row.name} isAdmin={isAdmin} receivesEvents={Boolean(def?.events)} hasMapping={!def || Boolean(def.mapping)} />
       {children}
     </div>
   );
