@@ -49,3 +49,36 @@ async function lastCheck(): Promise<number | null> {
   const [row] = await db()<{ at: Date | null }[]>`select full_checked_at as at from audit_chain_state where id = 1`;
   return row?.at ? row.at.getTime() : null;
 }
+
+test('a check already running on a worker is said, and the requested one follows it', async ({ page }) => {
+  test.setTimeout(120_000);
+  // A long verification on a worker, as its transaction holding the verification lock.
+  let release = () => {};
+  const held = new Promise<void>((resolve) => (release = resolve));
+  let locked = false;
+  const holding = db().begin(async (tx) => {
+    await tx`select pg_advisory_xact_lock(727277)`;
+    locked = true;
+    await held;
+  });
+  try {
+    await expect.poll(() => locked).toBe(true);
+    await signIn(page, 'ada', '/audit');
+    await expect(page.getByTestId('check-requested')).toContainText(/A full check is running now \(started (just now|\d+ seconds? ago)\)/);
+    await expect(page.getByRole('button', { name: 'Checking…' })).toBeVisible();
+    // A check asked for while it runs: not served by the one that began before it.
+    const [{ at }] = await db()<{ at: Date }[]>`
+      update audit_chain_state set check_requested_at = clock_timestamp(), check_requested_by = 'ada.admin@junction.local'
+       where id = 1 returning check_requested_at as at`;
+    await expect(page.getByTestId('check-requested')).toContainText('A check that started before it is running now', { timeout: 15_000 });
+    await expect(page.getByTestId('check-requested')).toContainText('the requested one follows as soon as it ends');
+    release();
+    await holding;
+    // The worker runs the requested check once the lock is free, and the page shows its result.
+    await expect.poll(async () => ((await lastCheck()) ?? 0) > at.getTime(), { timeout: 30_000 }).toBe(true);
+    await expect(page.getByTestId('check-requested')).toHaveCount(0, { timeout: 15_000 });
+  } finally {
+    release();
+    await holding.catch(() => {});
+  }
+});

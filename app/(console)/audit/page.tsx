@@ -16,7 +16,7 @@ import { Table, TableBody, TableCell, TableHead, TableHeader, TableRow } from '@
 import { requireUser } from '@/lib/auth/guards';
 import { hasRole } from '@/lib/auth/roles';
 import { maskUrlsInText, maskUrlsInValue } from '@/lib/platform/alerts';
-import { auditChainStatus, changesSince } from '@/lib/platform/governance/audit';
+import { auditChainStatus, changesSince, type AuditChainStatus } from '@/lib/platform/governance/audit';
 import { parseSearchParams, ZAuditCursor, ZUrlText } from '@/lib/platform/params';
 import { listInventory } from '@/lib/platform/read-models/inventory';
 import { auditParts, fingerprint } from '@/lib/platform/read-models/live-fingerprint';
@@ -98,7 +98,7 @@ export default async function AuditPage({ searchParams }: { searchParams: Promis
               {isAdmin ? (
                 // Not only after the schedule: once drifted configuration is put back, say.
                 <ConfirmAction
-                  label={chain.checkRequested ? 'Checking…' : 'Check now'}
+                  label={chain.checkRequested || chain.checkRunning ? 'Checking…' : 'Check now'}
                   title="Run the full audit check now?"
                   description="The worker recomputes the whole trail, compares it with the signed anchors and the configuration in force, and records what it finds."
                   confirm={false}
@@ -122,10 +122,9 @@ export default async function AuditPage({ searchParams }: { searchParams: Promis
                 </>
               ) : null}
             </span>
-            {chain.checkRequested ? (
+            {chain.checkRequested || chain.checkRunning ? (
               <span className="text-xs text-muted-foreground" data-testid="check-requested" role="status">
-                Full check requested by {chain.checkRequested.by} <RelativeTime value={chain.checkRequested.at} />: a worker runs it within
-                seconds. If this stays, no worker started with JUNCTION_AUDIT_KEY is running.
+                <CheckProgress requested={chain.checkRequested} running={chain.checkRunning} />
               </span>
             ) : null}
             <LiveRefresh view="audit" rendered={fingerprint(live)} />
@@ -263,5 +262,45 @@ export default async function AuditPage({ searchParams }: { searchParams: Promis
         </Link>
       ) : null}
     </div>
+  );
+}
+
+/**
+ * A requested check and one running now. A check counts from its start (its transaction's time,
+ * which it records as the time it checked): one that started before the request does not serve it,
+ * and the worker runs another once it ends.
+ */
+function CheckProgress({
+  requested,
+  running,
+}: {
+  requested: AuditChainStatus['checkRequested'];
+  running: AuditChainStatus['checkRunning'];
+}) {
+  const started = running?.since ? (
+    <>
+      {' '}
+      (started <RelativeTime value={running.since} />)
+    </>
+  ) : null;
+  if (!requested) return <>A full check is running now{started}; its result shows here when it ends.</>;
+  const asked = (
+    <>
+      Full check requested by {requested.by} <RelativeTime value={requested.at} />
+    </>
+  );
+  if (!running) return <>{asked}: a worker runs it within seconds. If this stays, no worker started with JUNCTION_AUDIT_KEY is running.</>;
+  if (!running.since)
+    return <>{asked}. A full check is running now; if it started before the request, the requested one follows as soon as it ends.</>;
+  if (running.since >= requested.at)
+    return (
+      <>
+        {asked}: running now{started}; its result shows here when it ends.
+      </>
+    );
+  return (
+    <>
+      {asked}. A check that started before it is running now{started}; the requested one follows as soon as it ends.
+    </>
   );
 }

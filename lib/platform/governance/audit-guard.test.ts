@@ -13,7 +13,8 @@ import { handlePlatformEvent } from '../alerts/incidents';
 import { createBoss } from '../execution/boss';
 import { AUDIT_CONFIG, AUDIT_TRAIL, NEW_PROBLEMS, PLATFORM_EVENTS_QUEUE } from '../execution/events';
 import { ensurePlatformQueues } from '../execution/queue';
-import { appendAudit, auditChainStatus, requestAuditCheck } from './audit';
+import { auditParts, fingerprint } from '../read-models/live-fingerprint';
+import { appendAudit, AUDIT_VERIFY_LOCK, auditChainStatus, requestAuditCheck } from './audit';
 import { checkpointMessage, writeAuditAnchor } from './audit-anchors';
 import { newProblems, runAuditVerification, startAuditGuard, type AuditGuardOptions } from './audit-guard';
 import { recordConfigBaselines } from './config-baseline';
@@ -259,6 +260,42 @@ describe('audit guard (worker)', () => {
     } finally {
       await d.drop();
       rmSync(guardDir, { recursive: true, force: true });
+    }
+  });
+
+  it('says a check is running while a worker holds the verification lock, and since when', async () => {
+    const d = await freshDatabase();
+    let release = () => {};
+    try {
+      expect((await auditChainStatus(d.db)).checkRunning).toBeNull();
+      const idle = fingerprint(await auditParts(d.db));
+      const held = new Promise<void>((resolve) => (release = resolve));
+      let started!: string;
+      const holding = d.db.$client.begin(async (tx) => {
+        const [{ at }] = await tx<{ at: string }[]>`select pg_advisory_xact_lock(${AUDIT_VERIFY_LOCK}), now() as at`;
+        started = at;
+        await held;
+      });
+      await expect.poll(async () => (await auditChainStatus(d.db)).checkRunning, { timeout: 10_000 }).not.toBeNull();
+      // Since its transaction began (the time a verification records as its own), to the millisecond.
+      const since = (await auditChainStatus(d.db)).checkRunning!.since!;
+      expect(Math.abs(since.getTime() - new Date(started).getTime())).toBeLessThanOrEqual(1);
+      // The page is live to it: its fingerprint changes when a check starts and again when it ends.
+      const running = fingerprint(await auditParts(d.db));
+      expect(running).not.toBe(idle);
+      // A verification started meanwhile is skipped, not queued behind it.
+      expect(
+        await runAuditVerification(d.db, { dir: mkdtempSync(path.join(os.tmpdir(), 'junction-audit-running-')), key, events: boss }),
+      ).toEqual({
+        skipped: 'another process is verifying',
+      });
+      release();
+      await holding;
+      expect((await auditChainStatus(d.db)).checkRunning).toBeNull();
+      expect(fingerprint(await auditParts(d.db))).toBe(idle);
+    } finally {
+      release();
+      await d.drop();
     }
   });
 

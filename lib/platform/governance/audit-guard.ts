@@ -2,6 +2,7 @@ import { sql } from 'drizzle-orm';
 import type { Database } from '../../../db/client';
 import { databaseReason } from '../errors';
 import { AUDIT_CONFIG, AUDIT_TRAIL, emitPlatformEvent, NEW_PROBLEMS, type EventSender } from '../execution/events';
+import { AUDIT_VERIFY_LOCK } from './audit';
 import { latestAnchor, verifyAuditAnchors, writeAuditAnchor, type AuditFinding, type AuditVerification } from './audit-anchors';
 
 /**
@@ -9,9 +10,6 @@ import { latestAnchor, verifyAuditAnchors, writeAuditAnchor, type AuditFinding, 
  * full verification on a schedule, which records its outcome for the Audit page and raises an
  * alert (platform event audit.chain_broken → incident → alert) when it fails.
  */
-
-/** pg_try_advisory_xact_lock key: one full verification at a time across workers. */
-const VERIFY_LOCK = 727277;
 
 export interface AuditGuardOptions {
   db: Database;
@@ -88,7 +86,7 @@ export async function runAuditVerification(
   params: { dir: string; key: Buffer; events: EventSender },
 ): Promise<AuditVerification | { skipped: 'another process is verifying' }> {
   return db.transaction(async (tx) => {
-    const [lock] = await tx.execute<{ locked: boolean }>(sql`select pg_try_advisory_xact_lock(${VERIFY_LOCK}) as locked`);
+    const [lock] = await tx.execute<{ locked: boolean }>(sql`select pg_try_advisory_xact_lock(${AUDIT_VERIFY_LOCK}) as locked`);
     if (!lock.locked) return { skipped: 'another process is verifying' as const };
     const [before] = await tx.execute<{ full_ok: boolean | null; full_findings: { kind?: string; message?: string }[] | null }>(
       sql`select full_ok, full_findings from audit_chain_state where id = 1`,

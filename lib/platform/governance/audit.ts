@@ -190,7 +190,24 @@ export interface AuditChainStatus {
   anchor: { seq: number; at: Date; lastId: number } | null;
   /** A full verification an admin asked for that no worker has run yet (requestAuditCheck). */
   checkRequested: { at: Date; by: string } | null;
+  /** A full verification running now (a worker holds AUDIT_VERIFY_LOCK), since when if the database says. */
+  checkRunning: { since: Date | null } | null;
 }
+
+/** pg_try_advisory_xact_lock key: one full verification at a time across workers (audit-guard.ts). */
+export const AUDIT_VERIFY_LOCK = 727277;
+
+/**
+ * Whether a worker holds AUDIT_VERIFY_LOCK in this database, and since when its transaction runs
+ * (null when pg_stat_activity hides it from this role). A one-argument advisory lock on a bigint
+ * shows in pg_locks as classid (high half) and objid (low half), objsubid 1.
+ */
+export const CHECK_RUNNING = sql`
+  (select coalesce(a.xact_start, '-infinity')
+     from pg_locks l left join pg_stat_activity a on a.pid = l.pid
+    where l.locktype = 'advisory' and l.granted and l.classid = 0 and l.objid = ${AUDIT_VERIFY_LOCK} and l.objsubid = 1
+      and l.database = (select oid from pg_database where datname = current_database())
+    limit 1)`;
 
 /**
  * The Audit page's chain status, incremental: the rows after the last verified position (stored
@@ -215,11 +232,12 @@ export async function auditChainStatus(db: DatabaseOrTransaction): Promise<Audit
     anchor_last_id: string | number | null;
     check_requested_at: Date | string | null;
     check_requested_by: string | null;
+    running_since: Date | string | null;
   }>(sql`
     select st.verified_id, st.verified_hash, st.verified_rows, st.full_checked_at, st.full_ok, st.full_findings,
            st.anchor_seq, st.anchor_at, st.anchor_last_id,
            case when st.check_requested_at > coalesce(st.full_checked_at, '-infinity') then st.check_requested_at end as check_requested_at,
-           st.check_requested_by,
+           st.check_requested_by, ${CHECK_RUNNING}::text as running_since,
            (st.verified_id = 0 or exists (select 1 from audit_log x where x.id = st.verified_id and x.hash = st.verified_hash)) as still_there
       from audit_chain_state st where st.id = 1`);
   // The row is created by migration 0008; put it back if someone removed it (the check restarts from the genesis).
@@ -241,15 +259,27 @@ export async function auditChainStatus(db: DatabaseOrTransaction): Promise<Audit
       ? { seq: row.anchor_seq, at: new Date(row.anchor_at), lastId: Number(row.anchor_last_id) }
       : null;
   const checkRequested = row?.check_requested_at ? { at: new Date(row.check_requested_at), by: row.check_requested_by ?? 'someone' } : null;
+  const since = row?.running_since;
+  const checkRunning = since == null ? null : { since: since === '-infinity' ? null : new Date(since) };
   if (row && !row.still_there) {
     const problem = `audit row ${verifiedId}, verified earlier, is gone or no longer has the hash it had: the trail was changed in the database`;
-    return { ok: false, rows: verifiedRows, checkedNow: 0, problem, trailProblem: problem, full, anchor, checkRequested };
+    return { ok: false, rows: verifiedRows, checkedNow: 0, problem, trailProblem: problem, full, anchor, checkRequested, checkRunning };
   }
   const chain = await verifyAuditChain(db, { after: { id: verifiedId, hash: verifiedHash } });
   const checkedNow = chain.rows;
   if (!chain.ok) {
     const problem = chain.brokenAt.reason;
-    return { ok: false, rows: verifiedRows + checkedNow, checkedNow, problem, trailProblem: problem, full, anchor, checkRequested };
+    return {
+      ok: false,
+      rows: verifiedRows + checkedNow,
+      checkedNow,
+      problem,
+      trailProblem: problem,
+      full,
+      anchor,
+      checkRequested,
+      checkRunning,
+    };
   }
   // Only forward: a concurrent view that got further keeps its position.
   if (row && checkedNow > 0) {
@@ -273,6 +303,7 @@ export async function auditChainStatus(db: DatabaseOrTransaction): Promise<Audit
     full,
     anchor,
     checkRequested,
+    checkRunning,
   };
 }
 

@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { sql } from 'drizzle-orm';
 import type { DatabaseOrTransaction } from '../../../db/client';
+import { CHECK_RUNNING } from '../governance/audit';
 import { getBreakerView, listInventory, type BreakerView, type InventoryRow } from './inventory';
 import { listRuns, overviewStats, type OverviewStats, type RunListItem } from './run-queries';
 
@@ -71,12 +72,12 @@ export async function alertsParts(db: DatabaseOrTransaction, params: { integrati
 
 /**
  * The Audit page: the newest row of the trail, and the full verification's outcome, anchor and
- * pending request (a "Check now" shows its result when the worker has run it).
+ * pending request, and whether a check is running (a "Check now" shows its result when the worker has run it).
  */
 export async function auditParts(db: DatabaseOrTransaction): Promise<unknown> {
   const [state] = await db.execute<Record<string, unknown>>(sql`
     select (select max(id) from audit_log)::text as newest, st.full_checked_at::text as checked_at, st.full_ok,
-           st.anchor_seq, st.check_requested_at::text as requested_at
+           st.anchor_seq, st.check_requested_at::text as requested_at, ${CHECK_RUNNING}::text as running_since
       from (select 1) one left join audit_chain_state st on st.id = 1`);
   return state ?? null;
 }
