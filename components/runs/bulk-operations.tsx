@@ -2,17 +2,13 @@
 
 import { useQuery } from '@tanstack/react-query';
 import Link from 'next/link';
-import { useRouter } from 'next/navigation';
-import { useTransition } from 'react';
-import { toast } from 'sonner';
 import { z } from 'zod';
 import { cancelBulkAction } from '@/app/(console)/runs/actions';
-import { LinkedIds } from '@/components/common/linked-ids';
+import { ConfirmAction } from '@/components/common/confirm-action';
 import { LivePaused } from '@/components/common/live-paused';
 import { RelativeTime } from '@/components/common/relative-time';
 import { fetchJson } from '@/components/lib/fetch-json';
 import { Badge } from '@/components/ui/badge';
-import { Button } from '@/components/ui/button';
 import { Progress } from '@/components/ui/progress';
 import { plural } from '@/lib/platform/words';
 
@@ -42,8 +38,6 @@ const ZBulkItems = z.object({ items: z.array(ZBulkItem) });
 
 /** Bulk retries as single items with live progress; an operator can cancel what has not started. */
 export function BulkOperations({ initial, canOperate }: { initial: BulkItem[]; canOperate: boolean }) {
-  const router = useRouter();
-  const [pending, start] = useTransition();
   const { data, error } = useQuery({
     queryKey: ['bulk-operations'],
     initialData: initial,
@@ -53,14 +47,6 @@ export function BulkOperations({ initial, canOperate }: { initial: BulkItem[]; c
   });
   const items = data ?? [];
   if (items.length === 0) return null;
-  const cancel = (id: string) =>
-    start(async () => {
-      const result = await cancelBulkAction({ id });
-      if (result.ok) {
-        toast.success(`Cancelled ${plural(result.data.cancelled, 'run')} that had not started`);
-        router.refresh();
-      } else toast.error(<LinkedIds text={result.error} />);
-    });
   return (
     <section id="bulk-operations" aria-label="Bulk retries" className="flex flex-col gap-2">
       <h2 className="text-lg font-semibold">Bulk retries</h2>
@@ -97,9 +83,24 @@ export function BulkOperations({ initial, canOperate }: { initial: BulkItem[]; c
               </p>
               {b.reason ? <p className="text-xs">Reason: {b.reason}</p> : null}
               {canOperate && b.status === 'active' && p.queued > 0 ? (
-                <Button size="sm" variant="outline" className="mt-2" disabled={pending} onClick={() => cancel(b.id)}>
-                  Cancel the {p.queued} not started
-                </Button>
+                <div className="mt-2">
+                  <ConfirmAction
+                    label={`Cancel the ${p.queued} not started`}
+                    title={`Cancel the ${plural(p.queued, 'retry', 'retries')} not started?`}
+                    description={
+                      <>
+                        {p.queued === 1 ? 'It' : `All ${p.queued}`} will not start; runs already started carry on. The failed runs they
+                        retry stay retried: to retry them later, retry the cancelled runs (Runs, status Cancelled, select them and Retry
+                        selected).
+                      </>
+                    }
+                    confirmLabel={`Cancel ${plural(p.queued, 'retry', 'retries')}`}
+                    dismissLabel="Keep them queued"
+                    destructive
+                    action={cancelBulkAction.bind(null, { id: b.id })}
+                    successMessage="Cancelled the retries that had not started"
+                  />
+                </div>
               ) : null}
             </li>
           );

@@ -64,9 +64,13 @@ export const ZStatusUpdates = z.object({
 });
 type StatusUpdate = z.output<typeof ZStatusUpdates>['items'][number];
 
-/** Retry is offered on a failed run that nobody retried yet (retry the newest run of a chain). */
+/**
+ * Retry is offered on a failed or cancelled run that nobody retried yet (retry the newest run of a
+ * chain), as the API allows: the retries of a bulk retry cancelled before they started are retried
+ * from the list of cancelled runs, not only with the API.
+ */
 export function retryable(row: Pick<RunRow, 'status' | 'retriedBy' | 'dryRun'>): boolean {
-  return row.status === 'failed' && !row.retriedBy;
+  return (row.status === 'failed' || row.status === 'cancelled') && !row.retriedBy;
 }
 
 export function RunsTable({
@@ -118,10 +122,12 @@ export function RunsTable({
     link.focus();
   }, [initial]);
 
-  const failedSelectable = rows.filter(retryable);
+  const retrySelectable = rows.filter(retryable);
   // Only what is on screen and still retryable counts as selected: a run ticked on another page,
   // or retried by someone else since, must not be retried unseen.
-  const selected = new Set(failedSelectable.filter((r) => ticked.has(r.id)).map((r) => r.id));
+  const selected = new Set(retrySelectable.filter((r) => ticked.has(r.id)).map((r) => r.id));
+  // Said in the confirmation: a cancelled run may have been cancelled on purpose.
+  const selectedCancelled = retrySelectable.filter((r) => selected.has(r.id) && r.status === 'cancelled').length;
   const toggle = (id: string) => {
     const next = new Set(selected);
     if (next.has(id)) next.delete(id);
@@ -162,12 +168,12 @@ export function RunsTable({
   return (
     <div className="flex flex-col gap-2">
       <LivePaused error={activeIds.length > 0 ? live.error : null} what="Live progress of the active runs" />
-      {canOperate && failedSelectable.length > 0 ? (
+      {canOperate && retrySelectable.length > 0 ? (
         <div className="flex items-center gap-2 text-sm">
           <Button size="sm" disabled={selected.size === 0 || pending} onClick={() => setConfirmBulk(true)}>
             Retry selected ({selected.size})
           </Button>
-          <span className="text-muted-foreground">Select failed runs to retry them together.</span>
+          <span className="text-muted-foreground">Select failed or cancelled runs to retry them together.</span>
         </div>
       ) : null}
       <Table stacked>
@@ -177,10 +183,10 @@ export function RunsTable({
               <TableHead className="w-8">
                 <input
                   type="checkbox"
-                  aria-label="Select all failed runs"
-                  disabled={failedSelectable.length === 0}
-                  checked={failedSelectable.length > 0 && failedSelectable.every((r) => selected.has(r.id))}
-                  onChange={(e) => setTicked(e.target.checked ? new Set(failedSelectable.map((r) => r.id)) : new Set())}
+                  aria-label="Select all runs that can be retried"
+                  disabled={retrySelectable.length === 0}
+                  checked={retrySelectable.length > 0 && retrySelectable.every((r) => selected.has(r.id))}
+                  onChange={(e) => setTicked(e.target.checked ? new Set(retrySelectable.map((r) => r.id)) : new Set())}
                 />
               </TableHead>
             ) : null}
@@ -285,10 +291,13 @@ export function RunsTable({
       <Dialog open={confirmBulk} onOpenChange={setConfirmBulk}>
         <DialogContent>
           <DialogHeader>
-            <DialogTitle>Retry {plural(selected.size, 'failed run')}?</DialogTitle>
+            <DialogTitle>
+              Retry {plural(selected.size, 'run')}
+              {selectedCancelled > 0 ? ` (${selectedCancelled} of them cancelled)` : ''}?
+            </DialogTitle>
             <DialogDescription>
-              Each selected run starts again as a new run with the same input, linked to the failed one. They start at most 5 per minute per
-              integration, and not at all while an integration&apos;s breaker is open (they wait, queued behind it).
+              Each selected run starts again as a new run with the same input, linked to the one it retries. They start at most 5 per minute
+              per integration, and not at all while an integration&apos;s breaker is open (they wait, queued behind it).
               {selected.size > 20
                 ? ` With ${selected.size} runs the last ones start in about ${Math.ceil(selected.size / 5)} minutes; you can cancel what has not started.`
                 : ''}

@@ -20,7 +20,7 @@ test('the first Retry on Runs is a few Tab presses away (the time filters are on
   const consolePage = new ConsolePage(page);
   // Counted in two parts so that runs other specs add above ours (a running run has no Retry)
   // cannot move the count: the page chrome and the filters up to the table, then one row.
-  const selectAll = page.getByRole('checkbox', { name: 'Select all failed runs' });
+  const selectAll = page.getByRole('checkbox', { name: 'Select all runs that can be retried' });
   const firstRetry = page.getByRole('button', { name: /^Retry run / }).first();
   const toTable = await consolePage.tabsUntilFocused(selectAll);
   console.log(`Tab presses to the runs table: ${toTable} from the top of the page`);

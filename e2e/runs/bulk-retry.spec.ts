@@ -128,3 +128,67 @@ test('the failed retries of a bulk retry are one click from its card: the Runs l
   await runs.goto('bulk=nope');
   await expect(page.getByText(/bulk: /)).toBeVisible();
 });
+
+test('cancelling the retries not started asks first, and the cancelled runs are retried from the list', async ({ page }) => {
+  test.setTimeout(120_000);
+  const [{ key }] = await db()<{ key: string }[]>`select breaker_key as key from integrations where name = 'crm-sync'`;
+  // The breaker held open: the retries wait behind it, not started.
+  await db()`
+    insert into breakers (key, state, consecutive_failures, opened_at, open_until, forced_open)
+    values (${key}, 'open', 3, now(), now() + interval '1 hour', true)
+    on conflict (key) do update set state = 'open', consecutive_failures = 3, opened_at = now(),
+      open_until = now() + interval '1 hour', forced_open = true, trial_started_at = null`;
+  const failed = await seedFailedRuns('crm-sync', 2, 'bulk-retry seed: cancelled, then retried');
+  const chain = (of: string[]) =>
+    db()<{ id: string; status: string }[]>`select id, status from runs where retry_of = any(${of}) order by id`;
+  try {
+    await signIn(page, 'oscar');
+    const runs = new RunsPage(page);
+    await runs.goto('integration=crm-sync&status=failed');
+    for (const id of failed) await runs.select(id);
+    await runs.retrySelected(2);
+    // Its own card (a bulk retry of an earlier test may also wait behind the breaker).
+    const cardOf = async (of: string[]) => {
+      const [{ bulk }] = await db()<{ bulk: string }[]>`select bulk_operation_id as bulk from runs where retry_of = any(${of}) limit 1`;
+      return page.getByTestId('bulk-operation').filter({ has: page.locator(`a[href="/runs?bulk=${bulk}"]`) });
+    };
+    const card = await cardOf(failed);
+    await expect(card).toContainText('2 behind an open breaker', { timeout: 15_000 });
+
+    // Asked first; keeping them changes nothing.
+    await card.getByRole('button', { name: 'Cancel the 2 not started' }).click();
+    const dialog = page.getByRole('dialog');
+    await expect(dialog).toContainText('The failed runs they retry stay retried: to retry them later, retry the cancelled runs');
+    await dialog.getByRole('button', { name: 'Keep them queued' }).click();
+    expect((await chain(failed)).map((r) => r.status)).toEqual(['queued', 'queued']);
+
+    await card.getByRole('button', { name: 'Cancel the 2 not started' }).click();
+    await dialog.getByRole('button', { name: 'Cancel 2 retries' }).click();
+    await expect(page.getByText('Cancelled the retries that had not started')).toBeVisible();
+    const cancelled = await chain(failed);
+    expect(cancelled.map((r) => r.status)).toEqual(['cancelled', 'cancelled']);
+
+    // Not only with the API: a cancelled run's page offers Retry, and the list retries them together.
+    await page.goto(`/runs/${cancelled[0].id}`);
+    await expect(page.getByRole('button', { name: 'Retry', exact: true })).toBeVisible();
+
+    await runs.goto('integration=crm-sync&status=cancelled');
+    for (const r of cancelled) await runs.select(r.id);
+    await page.getByRole('button', { name: 'Retry selected (2)' }).click();
+    await expect(page.getByRole('dialog')).toContainText('Retry 2 runs (2 of them cancelled)?');
+    await page.getByRole('button', { name: 'Retry 2 runs', exact: true }).click();
+    await expect(page.getByText('2 retries queued as one bulk operation.')).toBeVisible();
+    const again = cancelled.map((r) => r.id);
+    expect(await chain(again)).toHaveLength(2);
+
+    // Left as found: the second bulk cancelled through the console as well.
+    await runs.goto('integration=crm-sync&status=active');
+    const second = await cardOf(again);
+    await expect(second).toContainText('2 behind an open breaker', { timeout: 15_000 });
+    await second.getByRole('button', { name: 'Cancel the 2 not started' }).click();
+    await page.getByRole('dialog').getByRole('button', { name: 'Cancel 2 retries' }).click();
+    await expect.poll(async () => (await chain(again)).map((r) => r.status)).toEqual(['cancelled', 'cancelled']);
+  } finally {
+    await db()`update breakers set state = 'closed', consecutive_failures = 0, opened_at = null, open_until = null, forced_open = false where key = ${key}`;
+  }
+});

@@ -52,7 +52,7 @@ export default async function RunPage({ params }: { params: Promise<{ id: string
         actions={
           canOperate ? (
             <>
-              {run.status === 'failed' && retries.length === 0 ? (
+              {(run.status === 'failed' || run.status === 'cancelled') && retries.length === 0 ? (
                 <RetryDialog runId={run.id} ageDays={(Date.now() - run.createdAt.getTime()) / 86_400_000} />
               ) : null}
               {active ? (
