@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { eq, inArray, sql } from 'drizzle-orm';
 import { auditEntries, flatFields, type StoredConfig } from '../lib/platform/alerts/channel-changes';
+import { failureCause } from '../lib/platform/alerts/messages';
 import type { Keyring } from '../lib/platform/governance/crypto';
 import { writeSecrets } from '../lib/platform/governance/secrets';
 import { logBatchInsert } from '../lib/platform/log';
@@ -254,6 +255,8 @@ export async function seedDemo(db: Database, options: SeedOptions): Promise<bool
         failedEvents: 0,
         lastError: failure,
         runId: failedRunIds[0],
+        // As the worker records its opening cause (failureCause): a permanent one of another sends an update.
+        alertedCauses: [failureCause({ errorClass: 'HttpError', error: failure, reason: 'retries_exhausted' })],
       })
       .returning();
     const [alert] = await tx

@@ -46,6 +46,11 @@ export const incidents = pgTable(
     failedEvents: integer('failed_events'),
     /** A run_failed incident opened by a run that applies the integration's events (incidents.ts). */
     eventRun: boolean('event_run').notNull().default(false),
+    /** run_failed: the causes of failure alerted so far (failureCause), the opening one first (migration 0038). */
+    alertedCauses: text('alerted_causes')
+      .array()
+      .notNull()
+      .default(sql`'{}'::text[]`),
   },
   (t) => [
     index('incidents_open_idx')

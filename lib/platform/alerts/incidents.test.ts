@@ -28,7 +28,7 @@ afterAll(async () => {
 const APP_URL = 'http://localhost:3000';
 const at = (minutes: number) => new Date(Date.UTC(2026, 4, 1, 2, minutes)).toISOString();
 const handle = (event: PlatformEvent) => handlePlatformEvent(t.db, { boss, event, appUrl: APP_URL });
-const failed = (integration: string, minute: number, error = 'boom'): PlatformEvent => ({
+const failed = (integration: string, minute: number, error = 'boom'): Extract<PlatformEvent, { type: 'run.failed' }> => ({
   type: 'run.failed',
   at: at(minute),
   integration,
@@ -63,6 +63,50 @@ describe('incidents', () => {
       runId: '00000000-0000-4000-8000-000000000001',
     });
     expect(await alertsOf('count')).toHaveLength(1);
+  });
+
+  it('sends one update when runs fail for good of a new permanent cause (a 403 while it opened on a 503), never per failure', async () => {
+    const http = (minute: number, status: number, errorClass = 'HttpError'): Extract<PlatformEvent, { type: 'run.failed' }> => ({
+      ...failed('causes', minute, `GET http://crm.example/v1/contacts?page=${minute} answered ${status}`),
+      errorClass,
+      reason: status === 403 ? 'permanent' : 'retries_exhausted',
+    });
+    expect((await handle(http(1, 503)))[0].change).toBe('opened');
+    // The same cause with another URL: counted.
+    expect((await handle(http(2, 503)))[0].change).toBe('counted');
+    const update = await handle(http(3, 403));
+    expect(update).toEqual([expect.objectContaining({ change: 'updated', kind: 'run_failed', alertId: expect.any(String) })]);
+    // The new cause again, and the first one again: counted, nothing sent.
+    for (const [minute, status] of [
+      [4, 403],
+      [5, 503],
+    ])
+      expect((await handle(http(minute, status)))[0].change).toBe('counted');
+    const sent = await alertsOf('causes');
+    expect(sent.map((a) => a.body.event)).toEqual(['incident.opened', 'incident.updated']);
+    expect(sent[1].body).toMatchObject({
+      title: 'causes: runs now fail differently (permanent error, not retried)',
+      lastError: 'HttpError: GET http://crm.example/v1/contacts?page=3 answered 403',
+      failedRuns: 3,
+    });
+    expect(sent[1].body.text).toContain('Earlier alerts of this incident were about: HttpError 503. What fixes those may not fix this.');
+    const [incident] = await incidentsOf('causes');
+    expect(incident).toMatchObject({ eventCount: 5, alertedCauses: ['HttpError 503', 'HttpError 403'], closedAt: null });
+
+    // A transient failure of a new cause (a timeout after a 503) is the same outage: counted.
+    expect((await handle({ ...http(6, 504), errorClass: 'TimeoutError' }))[0].change).toBe('counted');
+    // A few causes at most: past them, only counted.
+    for (let i = 0; i < 6; i++) await handle({ ...http(10 + i, 400), errorClass: `Cause${i}Error`, reason: 'permanent' });
+    expect((await incidentsOf('causes'))[0].alertedCauses).toHaveLength(5);
+    expect(await alertsOf('causes')).toHaveLength(5);
+  });
+
+  it('records the cause quietly on an incident opened before causes were recorded', async () => {
+    expect((await handle(failed('legacy', 1)))[0].change).toBe('opened');
+    await t.db.update(incidents).set({ alertedCauses: [] }).where(eq(incidents.integration, 'legacy'));
+    expect((await handle({ ...failed('legacy', 2), errorClass: 'OtherError', reason: 'permanent' }))[0].change).toBe('counted');
+    expect((await incidentsOf('legacy'))[0].alertedCauses).toEqual(['OtherError']);
+    expect(await alertsOf('legacy')).toHaveLength(1);
   });
 
   it('opens exactly one incident when workers handle failures of one integration at the same time', async () => {

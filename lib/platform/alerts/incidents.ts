@@ -15,8 +15,11 @@ import {
   credentialsFailingMessage,
   eventsFailedMessage,
   failedEventsText,
+  failureCause,
+  MAX_ALERTED_CAUSES,
   recoveredMessage,
   runFailedMessage,
+  runFailingDifferentlyMessage,
   shortError,
   type AlertMessage,
   type IncidentKind,
@@ -26,7 +29,9 @@ import {
  * Platform events become incidents: one open incident per (integration, kind), and ONE alert when
  * it opens. More failures while it is open only count (event_count, last_event_at, last_error);
  * except that an audit incident's verification naming findings it has not named before (a second
- * direct write, more rows changed: newProblems) sends one update alert of it ('updated').
+ * direct write, more rows changed: newProblems), and a run_failed incident's run failing for good of
+ * a permanent cause it has not alerted (failureCause: a 403 after an outage's 503s), send one
+ * update alert of it ('updated').
  * The matching recovery closes it and sends one recovery message.
  *
  * Recovery hold (flap damping): with `recoveryHoldSeconds` > 0 a recovery does not close the
@@ -89,6 +94,8 @@ interface Opening {
   failedEvents: number | null;
   /** A run.failed of a run that applies the integration's events (the runner says so). */
   eventRun: boolean;
+  /** run.failed: its cause (failureCause), recorded as alerted when it opens the incident. */
+  cause?: string;
 }
 
 const OPENING_KIND: Record<string, IncidentKind> = {
@@ -179,6 +186,7 @@ async function openOrCount(tx: DatabaseOrTransaction, o: Opening): Promise<Appli
       failedRuns: o.failedRuns,
       failedEvents: o.failedEvents,
       eventRun: o.eventRun,
+      alertedCauses: o.cause ? [o.cause] : [],
     })
     .onConflictDoUpdate({
       target: [incidents.integration, incidents.kind],
@@ -389,7 +397,12 @@ function openingDetails(event: PlatformEvent): Pick<Opening, 'error' | 'runId' |
       : event.type === 'events.failed'
         ? { failedRuns: event.runFailure ? 1 : 0, failedEvents: Math.max(1, event.count ?? 1), eventRun: false }
         : { failedRuns: null, failedEvents: null, eventRun: false };
-  return { count: event.type === 'events.failed' ? Math.max(1, event.count ?? 1) : 1, ...counts, ...openingError(event) };
+  return {
+    count: event.type === 'events.failed' ? Math.max(1, event.count ?? 1) : 1,
+    ...counts,
+    ...openingError(event),
+    ...(event.type === 'run.failed' ? { cause: failureCause(event) } : {}),
+  };
 }
 
 function openingError(event: PlatformEvent): { error: string | null; runId: string | null } {
@@ -478,6 +491,47 @@ export async function handlePlatformEvent(
         const result = await openOrCount(tx, failure);
         if (!result) {
           changes.push({ change: 'none', integration, kind: openingKind });
+        } else if (
+          result.change === 'counted' &&
+          event.type === 'run.failed' &&
+          event.reason === 'permanent' &&
+          openingKind === 'run_failed'
+        ) {
+          // A permanent failure of another cause than the ones alerted is news (a 403 while it opened
+          // on a 503: no longer an outage to wait out, someone must act): one update alert per new
+          // cause, a few at most. Transient causes (a 503, a timeout, a 429 in turn) are one outage.
+          const cause = failureCause(event);
+          const [noted] = await tx.execute<{ causes: string[] }>(sql`
+            update incidents set alerted_causes = alerted_causes || ${cause}::text
+             where id = ${result.incident.id} and not (${cause} = any(alerted_causes))
+               and cardinality(alerted_causes) < ${MAX_ALERTED_CAUSES}
+            returning alerted_causes as causes`);
+          // An incident from before the causes were recorded: its first failure since records one, quietly.
+          if (!noted || noted.causes.length < 2) {
+            changes.push({ change: 'counted', incidentId: result.incident.id, integration, kind: openingKind });
+            continue;
+          }
+          const { alertId } = await raiseAlert(tx, {
+            boss,
+            incidentId: result.incident.id,
+            message: runFailingDifferentlyMessage({
+              incidentId: result.incident.id,
+              appUrl,
+              integration,
+              runId: event.runId,
+              attempts: event.attempts,
+              error: event.error,
+              errorClass: event.errorClass,
+              reason: event.reason,
+              earlierCauses: noted.causes.slice(0, -1),
+              openedAt: result.incident.openedAt.toISOString(),
+              failedRuns: result.incident.failedRuns ?? result.incident.eventCount,
+              eventCount: result.incident.eventCount,
+              at: event.at,
+              correlationId: event.correlationId ?? null,
+            }),
+          });
+          changes.push({ change: 'updated', incidentId: result.incident.id, integration, kind: openingKind, alertId });
         } else if (result.change === 'counted') {
           const news = event.type === 'audit.chain_broken' ? (event.newProblems ?? []) : [];
           if (event.type !== 'audit.chain_broken' || news.length === 0) {

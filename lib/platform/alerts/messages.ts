@@ -88,7 +88,8 @@ function lines(parts: (string | null | false | undefined)[]): string {
 }
 
 /** Said by an opening message only while its incident is open (not by one reported already recovered). */
-const RUNS_COUNTED_WHILE_OPEN = 'Further failures are counted on this incident without new alerts until the integration recovers.';
+const RUNS_COUNTED_WHILE_OPEN =
+  'Further failures are counted on this incident without new alerts until the integration recovers; a permanent one of another cause (another error class or HTTP status) is sent once as an update.';
 const EVENTS_COUNTED_WHILE_OPEN =
   'Further failed events are counted on this incident without new alerts; it closes when no failed event is left.';
 
@@ -147,6 +148,72 @@ export function runFailedMessage(p: {
     eventCount: 1,
     failedRuns: 1,
     failedEvents: 0,
+    at: p.at,
+  };
+}
+
+/**
+ * What a run failed of, as far as an operator acts on it: the error's class and the HTTP status it
+ * names ("answered 403"), or that its attempts were interrupted. A 503 and then a 403 are two
+ * causes (wait, then fix credentials); the same 503 with another URL or time is one.
+ */
+export function failureCause(event: { errorClass: string; error: string; reason: string }): string {
+  if (event.reason === 'interrupted') return 'interrupted';
+  const status = /\banswered (\d{3})\b/.exec(event.error)?.[1];
+  return `${event.errorClass || 'Error'}${status ? ` ${status}` : ''}`;
+}
+
+/** How many causes one run_failed incident alerts at most: past them, failures are only counted. */
+export const MAX_ALERTED_CAUSES = 5;
+
+/**
+ * An open run_failed incident whose runs now fail of another cause than the ones it alerted
+ * (incidents.ts, failureCause): a 503 waited out is one job, a 403 that needs its credentials fixed
+ * another, and the operator would otherwise first read of it in the recovery.
+ */
+export function runFailingDifferentlyMessage(p: {
+  incidentId: string;
+  appUrl: string;
+  integration: string;
+  runId: string;
+  attempts: number;
+  error: string;
+  errorClass: string;
+  reason: 'retries_exhausted' | 'permanent' | 'retry_budget' | 'interrupted';
+  /** The causes alerted before this one, the opening one first. */
+  earlierCauses: string[];
+  openedAt: string;
+  failedRuns: number;
+  eventCount: number;
+  at: string;
+  correlationId: string | null;
+}): AlertMessage {
+  const url = runUrl(p.appUrl, p.runId);
+  const lastError = shortError(p.errorClass ? `${p.errorClass}: ${p.error}` : p.error);
+  return {
+    event: 'incident.updated',
+    kind: 'run_failed',
+    incidentId: p.incidentId,
+    integration: p.integration,
+    title: `${p.integration}: runs now fail differently (${FAILURE_REASON[p.reason]})`,
+    text: lines([
+      `Integration '${p.integration}' is still failing, now of another cause: run ${p.runId} gave up after ${p.attempts} ${p.attempts === 1 ? 'attempt' : 'attempts'} (${FAILURE_REASON[p.reason]}).`,
+      `Last error: ${lastError ?? 'none recorded'}`,
+      `Earlier alerts of this incident were about: ${p.earlierCauses.join(', ')}. What fixes those may not fix this.`,
+      `Failing since: ${readable(p.openedAt)} (${p.failedRuns} failed ${p.failedRuns === 1 ? 'run' : 'runs'} so far)`,
+      p.correlationId && `Correlation id: ${p.correlationId}`,
+      `Run: ${url}`,
+      `Further failures of a cause already alerted, and transient ones, are counted without new alerts; at most ${MAX_ALERTED_CAUSES} causes are alerted per incident.`,
+    ]),
+    runId: p.runId,
+    runUrl: url,
+    consoleUrl: url,
+    correlationId: p.correlationId,
+    since: p.openedAt,
+    attempts: p.attempts,
+    lastError,
+    eventCount: p.eventCount,
+    failedRuns: p.failedRuns,
     at: p.at,
   };
 }
