@@ -38,7 +38,12 @@ export default async function RunPage({ params }: { params: Promise<{ id: string
           <span className="flex flex-wrap items-center gap-3">
             Run <span className="font-mono text-lg">{run.id.slice(0, 8)}</span>
             <RunStatusBadge status={run.status} dryRun={run.dryRun} hold={run.hold} />
-            <RunLive runId={run.id} active={active} rendered={runSnapshot(run)} />
+            <RunLive
+              runId={run.id}
+              active={active}
+              rendered={runSnapshot(run)}
+              settling={!active && attempts.some((a) => a.outcome === 'running')}
+            />
           </span>
         }
         description={
