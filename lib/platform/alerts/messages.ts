@@ -100,7 +100,8 @@ const FAILURE_REASON: Record<'retries_exhausted' | 'permanent' | 'retry_budget' 
   interrupted: 'interrupted too often: its workers kept stopping',
 };
 
-export function runFailedMessage(p: {
+/** What a run's failure alert says of it (runFailedMessage, runFailingDifferentlyMessage). */
+type RunFailureFields = {
   incidentId: string;
   appUrl: string;
   integration: string;
@@ -109,12 +110,17 @@ export function runFailedMessage(p: {
   error: string;
   errorClass: string;
   reason: 'retries_exhausted' | 'permanent' | 'retry_budget' | 'interrupted';
-  startedAt: string;
-  at: string;
-  correlationId: string | null;
-  /** An event run that left the pending events to another run (see events.ts). */
-  pendingEvents?: { count: number; runId: string };
-}): AlertMessage {
+};
+
+export function runFailedMessage(
+  p: RunFailureFields & {
+    startedAt: string;
+    at: string;
+    correlationId: string | null;
+    /** An event run that left the pending events to another run (see events.ts). */
+    pendingEvents?: { count: number; runId: string };
+  },
+): AlertMessage {
   const url = runUrl(p.appUrl, p.runId);
   const lastError = shortError(p.errorClass ? `${p.errorClass}: ${p.error}` : p.error);
   const plural = p.attempts === 1 ? 'attempt' : 'attempts';
@@ -171,23 +177,17 @@ export const MAX_ALERTED_CAUSES = 5;
  * (incidents.ts, failureCause): a 503 waited out is one job, a 403 that needs its credentials fixed
  * another, and the operator would otherwise first read of it in the recovery.
  */
-export function runFailingDifferentlyMessage(p: {
-  incidentId: string;
-  appUrl: string;
-  integration: string;
-  runId: string;
-  attempts: number;
-  error: string;
-  errorClass: string;
-  reason: 'retries_exhausted' | 'permanent' | 'retry_budget' | 'interrupted';
-  /** The causes alerted before this one, the opening one first. */
-  earlierCauses: string[];
-  openedAt: string;
-  failedRuns: number;
-  eventCount: number;
-  at: string;
-  correlationId: string | null;
-}): AlertMessage {
+export function runFailingDifferentlyMessage(
+  p: RunFailureFields & {
+    /** The causes alerted before this one, the opening one first. */
+    earlierCauses: string[];
+    openedAt: string;
+    failedRuns: number;
+    eventCount: number;
+    at: string;
+    correlationId: string | null;
+  },
+): AlertMessage {
   const url = runUrl(p.appUrl, p.runId);
   const lastError = shortError(p.errorClass ? `${p.errorClass}: ${p.error}` : p.error);
   return {
