@@ -99,25 +99,20 @@ function validateDefinition(def: IntegrationDefinition): void {
  */
 function validateDefaultSettings(def: IntegrationDefinition, where: string): void {
   const parsed = def.settings.safeParse(def.defaults?.settings);
-  if (parsed.success) {
-    // A schema that strips unknown keys (zod's default) drops a misspelt one without a word: the
-    // setting it meant keeps its own default, and the row starts without what the developer wrote.
-    const dropped = droppedKeys(def.defaults?.settings, parsed.data, []);
-    if (dropped.length === 0) return;
-    throw new RegistryError(
-      `${where} has invalid default settings (defaults.settings): ${dropped
-        .map((path) => `setting '${path.join('.')}' is not in the settings schema, which drops it (a misspelt name?)`)
-        .join('; ')}`,
-    );
-  }
-  const problems = parsed.error.issues.flatMap((issue) => {
-    const path = issue.path.map(String);
-    // A strict schema refuses a key it does not declare (often a misspelt one): name each.
-    if (issue.code === 'unrecognized_keys')
-      return issue.keys.map((key) => `setting '${[...path, key].join('.')}' is not in the settings schema`);
-    return [path.length ? `setting '${path.join('.')}' ${issueMessage(issue)}` : `the settings ${issueMessage(issue)}`];
-  });
-  throw new RegistryError(`${where} has invalid default settings (defaults.settings): ${problems.join('; ')}`);
+  const problems = parsed.success
+    ? // A schema that strips unknown keys (zod's default) drops a misspelt one without a word: the
+      // setting it meant keeps its own default, and the row starts without what the developer wrote.
+      droppedKeys(def.defaults?.settings, parsed.data, []).map(
+        (path) => `setting '${path.join('.')}' is not in the settings schema, which drops it (a misspelt name?)`,
+      )
+    : parsed.error.issues.flatMap((issue) => {
+        const path = issue.path.map(String);
+        // A strict schema refuses a key it does not declare (often a misspelt one): name each.
+        if (issue.code === 'unrecognized_keys')
+          return issue.keys.map((key) => `setting '${[...path, key].join('.')}' is not in the settings schema`);
+        return [path.length ? `setting '${path.join('.')}' ${issueMessage(issue)}` : `the settings ${issueMessage(issue)}`];
+      });
+  if (problems.length > 0) throw new RegistryError(`${where} has invalid default settings (defaults.settings): ${problems.join('; ')}`);
 }
 
 /** The paths of the keys `input` has and the schema's `output` left out (plain objects, arrays of the same length). */
