@@ -98,6 +98,10 @@ const ZInventoryItem = z.looseObject({
   lastRun: z.object({ id: uuid, status, createdAt: instant, finishedAt: instant.nullable() }).nullable(),
   successRate24h: z.number().nullable(),
   state: z.string(),
+  health: z.string().meta({
+    description:
+      'The state with the pause left out: equal to state unless paused, when it says what the pause does not stop (breaker_open, credentials_failing, failing) or healthy, new',
+  }),
   failingReasons: z
     .array(
       z.object({
@@ -109,7 +113,7 @@ const ZInventoryItem = z.looseObject({
         action: z.string(),
       }),
     )
-    .meta({ description: "Why the state is 'failing' (empty in any other state)" }),
+    .meta({ description: "Why the health is 'failing' (empty otherwise)" }),
 });
 export const ZIntegrationsResponse = z.object({ items: z.array(ZInventoryItem) });
 

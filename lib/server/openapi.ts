@@ -136,6 +136,7 @@ export const API_OPERATIONS: ApiOperation[] = [
           credentialsError: null,
           credentialsFailingSince: null,
           state: 'healthy',
+          health: 'healthy',
           failingReasons: [],
         },
         {
@@ -158,6 +159,7 @@ export const API_OPERATIONS: ApiOperation[] = [
           credentialsError: null,
           credentialsFailingSince: null,
           state: 'failing',
+          health: 'failing',
           failingReasons: [
             {
               kind: 'events_failed',

@@ -2,14 +2,14 @@ import Link from 'next/link';
 import { LiveRefresh } from '@/components/common/live-refresh';
 import { PageHeader } from '@/components/common/page-header';
 import { FailingReasons } from '@/components/integrations/failing-reasons';
-import { StateBadge } from '@/components/integrations/state-badge';
+import { StateBadges } from '@/components/integrations/state-badge';
 import { SuccessChart } from '@/components/integrations/success-chart';
 import { Card, CardContent, CardDescription, CardHeader, CardTitle } from '@/components/ui/card';
 import { requireUser } from '@/lib/auth/guards';
 import { checkHealth } from '@/lib/platform/read-models/health';
-import { FAILING_STATES } from '@/lib/platform/read-models/inventory';
+import { FAILING_STATES, inState, type IntegrationState } from '@/lib/platform/read-models/inventory';
 import { fingerprint, overviewParts } from '@/lib/platform/read-models/live-fingerprint';
-import { AWAITING_ACTION_WINDOW_MS, awaitingActionFilter, OVERVIEW_DAYS, overviewStats } from '@/lib/platform/read-models/run-queries';
+import { awaitingActionFilter, awaitingActionSince, OVERVIEW_DAYS, overviewStats } from '@/lib/platform/read-models/run-queries';
 import { lastDays } from '@/lib/platform/read-models/run-text';
 import { getDb } from '@/lib/server/db';
 import { getInventory } from '@/lib/server/queries';
@@ -40,9 +40,10 @@ export default async function OverviewPage() {
   const db = getDb();
   // One clock for the count, the list it links to and the chart's days: the same runs, the same days.
   const now = new Date();
-  const since = new Date(now.getTime() - AWAITING_ACTION_WINDOW_MS);
+  const since = awaitingActionSince(now);
   const [inventory, stats, health] = await Promise.all([getInventory(), overviewStats(db, { since, now }), checkHealth(db)]);
-  const count = (state: string) => inventory.filter((i) => i.state === state).length;
+  // A paused integration with an open breaker or failing counts there too (inState): pausing stops its schedule, not its problems.
+  const count = (...states: IntegrationState[]) => inventory.filter((i) => inState(i, states)).length;
   const days = lastDays(OVERVIEW_DAYS, now);
   const checks = [
     ['Database', health.database],
@@ -58,12 +59,7 @@ export default async function OverviewPage() {
       />
       <div className="grid grid-cols-2 gap-3 md:grid-cols-4 lg:grid-cols-7">
         <Stat label="Healthy" value={count('healthy')} href="/integrations?state=healthy" />
-        <Stat
-          label="Failing"
-          value={inventory.filter((i) => FAILING_STATES.includes(i.state)).length}
-          href="/integrations?state=any_failing"
-          tone="bad"
-        />
+        <Stat label="Failing" value={count(...FAILING_STATES)} href="/integrations?state=any_failing" tone="bad" />
         <Stat label="Breaker open" value={count('breaker_open')} href="/integrations?state=breaker_open" tone="bad" />
         <Stat label="Paused" value={count('paused')} href="/integrations?state=paused" tone="warn" />
         <Stat
@@ -90,7 +86,7 @@ export default async function OverviewPage() {
                   <Link href={`/integrations/${encodeURIComponent(i.name)}`} className="w-48 truncate font-medium hover:underline">
                     {i.name}
                   </Link>
-                  <StateBadge state={i.state} />
+                  <StateBadges state={i.state} health={i.health} />
                   <FailingReasons reasons={i.failingReasons} className="text-xs" />
                   <div className="ml-auto">
                     <SuccessChart

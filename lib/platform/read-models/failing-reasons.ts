@@ -1,6 +1,7 @@
 import type { RunStatus } from '../../../db/schema';
 import type { IncidentKind } from '../alerts';
 import { plural } from '../words';
+import { awaitingActionFilter } from './run-queries';
 
 /** An open incident of an integration, as the inventory reads it (incidents_open_idx). */
 export interface OpenIncidentSummary {
@@ -16,6 +17,12 @@ export interface OpenIncidentSummary {
    * grows while it is open; a dismissal or a replay lowers this one (unknown: null).
    */
   failedEventsNow?: number | null;
+  /**
+   * run_failed: its integration's failed runs nobody has retried yet, created since `awaitingSince`
+   * (what the Overview counts as awaiting action). The incident's own count also holds the runs
+   * already retried (unknown: null).
+   */
+  awaitingRetry?: number | null;
 }
 
 /**
@@ -42,7 +49,7 @@ function integrationPath(integration: string): string {
   return `/integrations/${encodeURIComponent(integration)}`;
 }
 
-function incidentReason(integration: string, incident: OpenIncidentSummary): FailingReason {
+function incidentReason(integration: string, incident: OpenIncidentSummary, awaitingSince?: Date): FailingReason {
   const open = { kind: incident.kind, since: incident.openedAt, incidentOpen: true };
   const alertsHref = `/alerts?${new URLSearchParams({ integration })}`;
   switch (incident.kind) {
@@ -59,13 +66,34 @@ function incidentReason(integration: string, incident: OpenIncidentSummary): Fai
         action: 'Review failed events',
       };
     }
-    case 'run_failed':
+    case 'run_failed': {
+      const failed = plural(incident.failedRuns ?? incident.eventCount, 'failed run');
+      const awaiting = incident.awaitingRetry;
+      if (awaiting === null || awaiting === undefined || awaitingSince === undefined) {
+        return {
+          ...open,
+          text: failed,
+          href: `/runs?${new URLSearchParams({ integration, status: 'failed' })}`,
+          action: 'See failed runs',
+        };
+      }
+      // The runs the incident counted and nobody retried: the same list the Overview's "awaiting
+      // action" links to, of this integration. None left: the retries are under way or failed too.
+      if (awaiting === 0) {
+        return {
+          ...open,
+          text: `${failed}, all retried`,
+          href: `/runs?${new URLSearchParams({ integration, status: 'failed' })}`,
+          action: 'See failed runs',
+        };
+      }
       return {
         ...open,
-        text: plural(incident.failedRuns ?? incident.eventCount, 'failed run'),
-        href: `/runs?${new URLSearchParams({ integration, status: 'failed' })}`,
-        action: 'See failed runs',
+        text: `${failed}, ${awaiting} not retried yet`,
+        href: `/runs?${new URLSearchParams({ integration, ...awaitingActionFilter(awaitingSince) })}`,
+        action: 'Retry them',
       };
+    }
     case 'credentials':
       return {
         ...open,
@@ -91,8 +119,10 @@ export function failingReasons(row: {
   name: string;
   lastRun: { id: string; status: RunStatus; createdAt: Date; finishedAt: Date | null } | null;
   incidents: OpenIncidentSummary[];
+  /** Where "not retried yet" starts counting (the Overview's awaiting-action window). */
+  awaitingSince?: Date;
 }): FailingReason[] {
-  const reasons = row.incidents.map((incident) => incidentReason(row.name, incident));
+  const reasons = row.incidents.map((incident) => incidentReason(row.name, incident, row.awaitingSince));
   const runCounted = row.incidents.some((i) => i.kind === 'run_failed' || (i.kind === 'events_failed' && (i.failedRuns ?? 0) > 0));
   if (row.lastRun?.status === 'failed' && !runCounted) {
     reasons.push({

@@ -10,7 +10,8 @@ import { runsScanned } from '../../../test/explain';
 import { startSendingBoss } from '../../../test/fixtures/platform';
 import { handlePlatformEvent } from '../alerts';
 import type { PlatformEvent } from '../execution/events';
-import { getBreakerView, listInventory } from './inventory';
+import { FAILING_STATES, getBreakerView, inState, listInventory } from './inventory';
+import { awaitingActionFilter, awaitingActionSince, listRuns } from './run-queries';
 
 let t: TestDatabase;
 beforeAll(async () => {
@@ -271,29 +272,87 @@ describe('why an integration is failing', () => {
     await handle(failed(first, firstAt));
     await handle(failed(second, hoursAgo(0.5)));
     const [after] = await listInventory(t.db, { name: 'ledger-sync' });
-    // The incident counts both runs: the last run is not named a second time.
+    // The incident counts both runs: the last run is not named a second time. Neither is retried:
+    // the link lists them as the Overview's "awaiting action" does, of this integration.
+    const since = awaitingActionSince(new Date());
     expect(after.failingReasons).toEqual([
       {
         kind: 'run_failed',
-        text: '2 failed runs',
+        text: '2 failed runs, 2 not retried yet',
         since: firstAt,
         incidentOpen: true,
+        href: `/runs?${new URLSearchParams({ integration: 'ledger-sync', ...awaitingActionFilter(since) })}`,
+        action: 'Retry them',
+      },
+    ]);
+    const linked = await listRuns(t.db, { integration: 'ledger-sync', ...awaitingActionFilter(since) });
+    expect(linked.items.map((r) => r.id).sort()).toEqual([first, second].sort());
+
+    // One retried (and its retry failed too, counted by the incident): the count follows the runs,
+    // not the incident, which still counts every failure since it opened.
+    await t.db.execute(sql`update runs set retried_at = now() where id = ${first}`);
+    const [retry] = await runsOf('ledger-sync', ['failed']);
+    await t.db.execute(sql`update runs set retry_of = ${first} where id = ${retry}`);
+    await handle(failed(retry, new Date()));
+    const [oneRetried] = await listInventory(t.db, { name: 'ledger-sync' });
+    expect(oneRetried.failingReasons.map((r) => [r.text, r.action])).toEqual([['3 failed runs, 2 not retried yet', 'Retry them']]);
+
+    await t.db.execute(sql`update runs set retried_at = now() where id in (${second}, ${retry})`);
+    const [allRetried] = await listInventory(t.db, { name: 'ledger-sync' });
+    expect(allRetried.failingReasons).toEqual([
+      expect.objectContaining({
+        text: '3 failed runs, all retried',
         href: '/runs?integration=ledger-sync&status=failed',
         action: 'See failed runs',
-      },
+      }),
     ]);
   });
 
   it('gives no reason for an integration that is not failing', async () => {
     await t.db.insert(integrations).values([
       { name: 'quiet', breakerKey: 'quiet' },
-      { name: 'held', breakerKey: 'held', paused: true },
+      { name: 'rested', breakerKey: 'rested', paused: true },
     ]);
-    await runsOf('held', ['failed']);
+    await runsOf('rested', ['failed', 'succeeded']);
     const rows = await listInventory(t.db, { search: '' });
-    expect(rows.filter((r) => r.name === 'quiet' || r.name === 'held').map((r) => [r.name, r.state, r.failingReasons])).toEqual([
-      ['held', 'paused', []],
-      ['quiet', 'new', []],
+    expect(rows.filter((r) => r.name === 'quiet' || r.name === 'rested').map((r) => [r.name, r.state, r.health, r.failingReasons])).toEqual(
+      [
+        ['quiet', 'new', 'new', []],
+        ['rested', 'paused', 'healthy', []],
+      ],
+    );
+  });
+
+  it('keeps what a pause does not stop: an open breaker, failing credentials, a failed run', async () => {
+    await t.db.insert(integrations).values([
+      { name: 'held-failing', breakerKey: 'held-failing', paused: true },
+      { name: 'held-broken', breakerKey: 'held-broken', paused: true },
+      {
+        name: 'held-creds',
+        breakerKey: 'held-creds',
+        paused: true,
+        credentialsFailingSince: new Date(),
+        credentialsError: 'invalid_client',
+      },
     ]);
+    const [failedRun] = await runsOf('held-failing', ['failed']);
+    await t.db.execute(
+      sql`insert into breakers (key, state, opened_at, open_until) values ('held-broken', 'open', now(), now() + interval '1 minute')`,
+    );
+    const rows = await listInventory(t.db, { search: 'held-' });
+    expect(rows.map((r) => [r.name, r.state, r.health])).toEqual([
+      ['held-broken', 'paused', 'breaker_open'],
+      ['held-creds', 'paused', 'credentials_failing'],
+      ['held-failing', 'paused', 'failing'],
+    ]);
+    expect(rows.find((r) => r.name === 'held-failing')!.failingReasons).toEqual([
+      expect.objectContaining({ kind: 'last_run', text: 'last run failed', href: `/runs/${failedRun}` }),
+    ]);
+    // What the Overview's cards and the inventory's filters count: paused, and in its problem.
+    const [broken, creds, failing] = rows;
+    expect([broken, creds, failing].map((r) => inState(r, ['paused']))).toEqual([true, true, true]);
+    expect([broken, creds, failing].map((r) => inState(r, ['breaker_open']))).toEqual([true, false, false]);
+    expect([broken, creds, failing].map((r) => inState(r, FAILING_STATES))).toEqual([false, true, true]);
+    expect([broken, creds, failing].map((r) => inState(r, ['healthy']))).toEqual([false, false, false]);
   });
 });

@@ -2,6 +2,7 @@ import { sql } from 'drizzle-orm';
 import type { DatabaseOrTransaction } from '../../../db/client';
 import type { RunStatus } from '../../../db/schema';
 import { failingReasons, type FailingReason, type OpenIncidentSummary } from './failing-reasons';
+import { awaitingActionSince } from './run-queries';
 
 export type { FailingReason, OpenIncidentSummary };
 
@@ -9,6 +10,19 @@ export type IntegrationState = 'orphaned' | 'paused' | 'breaker_open' | 'credent
 
 /** The states the Overview counts as failing: its card links to the inventory filtered on these. */
 export const FAILING_STATES: readonly IntegrationState[] = ['failing', 'credentials_failing'];
+
+/** The states that need someone: a paused integration in one of them is still counted and listed in it (`inState`). */
+export const PROBLEM_STATES: readonly IntegrationState[] = ['breaker_open', 'credentials_failing', 'failing'];
+
+/**
+ * Whether an integration counts as being in one of `states`: its state, or, paused, the problem
+ * under the pause. Pausing stops the schedule, not the breaker, the incidents or the failed runs
+ * waiting for a retry: the Overview's Breaker open and Failing cards and the inventory's filters
+ * still count a paused integration that has them (it counts as Paused too).
+ */
+export function inState(row: Pick<InventoryRow, 'state' | 'health'>, states: readonly IntegrationState[]): boolean {
+  return states.includes(row.state) || (PROBLEM_STATES.includes(row.health) && states.includes(row.health));
+}
 
 export interface InventoryRow {
   name: string;
@@ -30,12 +44,17 @@ export interface InventoryRow {
   /** null when nothing finished in the last 24 hours. */
   successRate24h: number | null;
   openIncidents: number;
-  /** Why the state is 'failing', and where to act on it (failing-reasons.ts); empty in any other state. */
+  /** Why the health is 'failing', and where to act on it (failing-reasons.ts); empty otherwise. */
   failingReasons: FailingReason[];
   /** The OAuth2 provider's last error while tokens cannot be had, and since when. */
   credentialsError: string | null;
   credentialsFailingSince: Date | null;
   state: IntegrationState;
+  /**
+   * The state with the pause left out: equal to `state` unless paused, when it says what the pause
+   * hides (an open breaker, failing credentials, failed runs). Never 'paused'.
+   */
+  health: IntegrationState;
 }
 
 interface RawRow extends Record<string, unknown> {
@@ -71,6 +90,8 @@ interface RawIncident {
   failed_events: number | null;
   /** events_failed only: the integration's events failed now. */
   failed_now?: number | null;
+  /** run_failed only: its failed runs of the last 7 days not retried yet. */
+  awaiting_retry?: number | null;
 }
 
 export function deriveState(row: {
@@ -112,6 +133,8 @@ export async function listInventory(db: DatabaseOrTransaction, params: { search?
   const at = clock.at;
   const dayAgo = bound(atMs - 86_400_000);
   const weekAgo = bound(atMs - 7 * 86_400_000);
+  // A run_failed incident's runs not retried yet: counted from where the Overview counts them.
+  const awaitingSince = awaitingActionSince(new Date(atMs));
   // No run is created after the page asked (created_at is its inserting transaction's start): a
   // day of slack keeps the weeks ahead out of the plan without relying on the exact moment.
   const ahead = bound(atMs + 86_400_000);
@@ -172,7 +195,14 @@ export async function listInventory(db: DatabaseOrTransaction, params: { search?
                                           'failed_runs', x.failed_runs, 'failed_events', x.failed_events,
                                           -- Failed now (webhook_events_failed_idx): dismissals and replays lower it.
                                           'failed_now', case when x.kind = 'events_failed' then
-                                            (select count(*) from webhook_events e where e.integration = x.integration and e.status = 'failed') end)
+                                            (select count(*) from webhook_events e where e.integration = x.integration and e.status = 'failed') end,
+                                          -- run_failed: its failed runs nobody retried yet, as the Overview's
+                                          -- "awaiting action" counts them (runs_awaiting_action_idx, from the same hour).
+                                          'awaiting_retry', case when x.kind = 'run_failed' then
+                                            (select count(*) from runs r where r.integration = x.integration and r.status = 'failed'
+                                               and not r.dry_run and r.retried_at is null
+                                               and r.created_at >= ${awaitingSince.toISOString()}::timestamptz
+                                               and r.created_at < ${ahead}::timestamptz) end)
                         order by x.opened_at, x.kind) as list
           from incidents x where x.integration = i.name and x.closed_at is null) inc on true
      where (${search}::text is null or i.name ilike ${search} or i.description ilike ${search})
@@ -195,15 +225,17 @@ export async function listInventory(db: DatabaseOrTransaction, params: { search?
       failedRuns: x.failed_runs,
       failedEvents: x.failed_events,
       failedEventsNow: x.failed_now ?? null,
+      awaitingRetry: x.awaiting_retry ?? null,
     }));
-    const state = deriveState({
+    const facts = {
       registered: r.registered,
-      paused: r.paused,
       breakerState,
       lastStatus: lastRun?.status ?? null,
       openIncidents: r.open_incidents,
       credentialsFailing: r.credentials_failing_since !== null,
-    });
+    };
+    const state = deriveState({ ...facts, paused: r.paused });
+    const health = deriveState({ ...facts, paused: false });
     return {
       name: r.name,
       description: r.description,
@@ -221,10 +253,11 @@ export async function listInventory(db: DatabaseOrTransaction, params: { search?
       succeeded24h: r.succeeded,
       successRate24h: r.finished > 0 ? r.succeeded / r.finished : null,
       openIncidents: r.open_incidents,
-      failingReasons: state === 'failing' ? failingReasons({ name: r.name, lastRun, incidents }) : [],
+      failingReasons: health === 'failing' ? failingReasons({ name: r.name, lastRun, incidents, awaitingSince }) : [],
       credentialsError: r.credentials_error,
       credentialsFailingSince: r.credentials_failing_since ? new Date(r.credentials_failing_since) : null,
       state,
+      health,
     };
   });
 }

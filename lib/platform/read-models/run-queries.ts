@@ -268,6 +268,16 @@ export interface OverviewStats {
 
 /** Failed runs count as awaiting action for this long after they were created. */
 export const AWAITING_ACTION_WINDOW_MS = 7 * 86_400_000;
+
+/**
+ * Where "awaiting action" starts counting at `now`: AWAITING_ACTION_WINDOW_MS back, to the start of
+ * that hour. On the hour, so a link to the list (awaitingActionFilter) reads the same for an hour:
+ * a live page's fingerprint holding it does not change at every poll.
+ */
+export function awaitingActionSince(now: Date): Date {
+  const since = now.getTime() - AWAITING_ACTION_WINDOW_MS;
+  return new Date(since - (since % 3_600_000));
+}
 /** The Overview's daily counts cover this many UTC days, today included. */
 export const OVERVIEW_DAYS = 7;
 
@@ -291,7 +301,7 @@ export function awaitingActionFilter(since: Date) {
  */
 export async function overviewStats(db: DatabaseOrTransaction, params: { since?: Date; now?: Date } = {}): Promise<OverviewStats> {
   const now = params.now ?? new Date();
-  const since = (params.since ?? new Date(now.getTime() - AWAITING_ACTION_WINDOW_MS)).toISOString();
+  const since = (params.since ?? awaitingActionSince(now)).toISOString();
   const at = now.toISOString();
   // No run is created after the page asked (created_at is its inserting transaction's start): a
   // day of slack keeps the weeks ahead out of the plan without relying on the exact moment, or on

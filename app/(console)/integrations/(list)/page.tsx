@@ -6,7 +6,7 @@ import { LiveRefresh } from '@/components/common/live-refresh';
 import { PageHeader } from '@/components/common/page-header';
 import { RelativeTime } from '@/components/common/relative-time';
 import { FailingReasons } from '@/components/integrations/failing-reasons';
-import { STATE_LABELS, StateBadge } from '@/components/integrations/state-badge';
+import { STATE_LABELS, StateBadges } from '@/components/integrations/state-badge';
 import { RunStatusBadge } from '@/components/runs/status-badge';
 import { Badge } from '@/components/ui/badge';
 import { Button } from '@/components/ui/button';
@@ -15,7 +15,7 @@ import { Select } from '@/components/ui/select';
 import { Table, TableBody, TableCell, TableHead, TableHeader, TableRow } from '@/components/ui/table';
 import { requireUser } from '@/lib/auth/guards';
 import { parseSearchParams, ZUrlText } from '@/lib/platform/params';
-import { FAILING_STATES, type IntegrationState, type InventoryRow } from '@/lib/platform/read-models/inventory';
+import { FAILING_STATES, inState, type IntegrationState, type InventoryRow } from '@/lib/platform/read-models/inventory';
 import { fingerprint, integrationsParts } from '@/lib/platform/read-models/live-fingerprint';
 import { BREAKER_BADGE, breakerPhase } from '@/lib/platform/resilience/breaker-text';
 import { scheduleText } from '@/lib/platform/triggers/trigger-text';
@@ -54,7 +54,7 @@ export default async function IntegrationsPage({ searchParams }: { searchParams:
   const everything = q ? await getInventory() : null;
   const all = await getInventory(q);
   const rendered = fingerprint(integrationsParts(everything ?? all));
-  const rows = state ? all.filter((r) => statesOf(state).includes(r.state)) : all;
+  const rows = state ? all.filter((r) => inState(r, statesOf(state))) : all;
   const now = new Date();
   return (
     <div className="flex flex-col gap-4">
@@ -127,7 +127,7 @@ export default async function IntegrationsPage({ searchParams }: { searchParams:
                     <div className="max-w-xs truncate text-xs text-muted-foreground">{row.description}</div>
                   </TableCell>
                   <TableCell data-label="State">
-                    <StateBadge state={row.state} />
+                    <StateBadges state={row.state} health={row.health} />
                     <FailingReasons reasons={row.failingReasons} className="mt-1 max-w-xs text-xs" />
                   </TableCell>
                   <TableCell data-label="Breaker" className="text-xs">

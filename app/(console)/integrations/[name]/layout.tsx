@@ -3,7 +3,7 @@ import { PageHeader } from '@/components/common/page-header';
 import { DriftNotice } from '@/components/integrations/drift-notice';
 import { FailingReasons } from '@/components/integrations/failing-reasons';
 import { IntegrationTabs } from '@/components/integrations/integration-tabs';
-import { StateBadge } from '@/components/integrations/state-badge';
+import { StateBadges } from '@/components/integrations/state-badge';
 import { requireUser } from '@/lib/auth/guards';
 import { hasRole } from '@/lib/auth/roles';
 import { lastDriftOf } from '@/lib/platform/governance/config-drift';
@@ -27,7 +27,7 @@ export default async function IntegrationLayout({ children, params }: { children
       <PageHeader
         title={
           <span className="flex flex-wrap items-center gap-3">
-            {row.name} <StateBadge state={row.state} />
+            {row.name} <StateBadges state={row.state} health={row.health} />
           </span>
         }
         description={row.registered ? row.description : `${row.description} — the handler is no longer registered; its history is kept.`}
