@@ -31,6 +31,7 @@ const UNIT = [
   'lib/platform/governance/crypto.test.ts',
   'lib/platform/duration.test.ts',
   'lib/platform/params.test.ts',
+  'lib/platform/read-models/retry-caution.test.ts',
   'lib/platform/errors.test.ts',
   'lib/platform/execution/boss.test.ts',
   'lib/platform/redaction.test.ts',

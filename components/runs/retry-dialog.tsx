@@ -10,10 +10,12 @@ import { Button } from '@/components/ui/button';
 import { Dialog, DialogContent, DialogDescription, DialogFooter, DialogHeader, DialogTitle, DialogTrigger } from '@/components/ui/dialog';
 import { Label } from '@/components/ui/label';
 import { Textarea } from '@/components/ui/textarea';
+import type { RetryCaution } from '@/lib/platform/read-models/retry-caution';
+import { RetryCautions } from './retry-cautions';
 
 /**
  * Retry with an optional reason (stored on the new run and in the audit trail); warns about old
- * runs. The one retry confirmation of the console: the run page and every row of the Runs table
+ * runs and an integration still in trouble. The one retry confirmation of the console: the run page and every row of the Runs table
  * open this same dialog. `after`: open the new run (run page) or stay and refresh (a list).
  */
 export function RetryDialog({
@@ -23,9 +25,12 @@ export function RetryDialog({
   disabled = false,
   triggerLabel,
   onRetried,
+  cautions = [],
 }: {
   runId: string;
   ageDays: number;
+  /** What to know first: the integration's breaker open, its last run failed too (retry-caution.ts). */
+  cautions?: readonly RetryCaution[];
   after?: 'open' | 'refresh';
   disabled?: boolean;
   /** Accessible name of the trigger when "Retry" alone is ambiguous (a list of runs). */
@@ -89,6 +94,7 @@ export function RetryDialog({
               : ''}
           </DialogDescription>
         </DialogHeader>
+        <RetryCautions cautions={cautions} />
         <div className="grid gap-1.5">
           <Label htmlFor={reasonId}>Reason (optional, kept with the run and in the audit trail)</Label>
           <Textarea

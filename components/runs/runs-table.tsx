@@ -17,9 +17,11 @@ import { Dialog, DialogClose, DialogContent, DialogDescription, DialogFooter, Di
 import { Progress } from '@/components/ui/progress';
 import { Table, TableBody, TableCell, TableHead, TableHeader, TableRow } from '@/components/ui/table';
 import type { RunStatus } from '@/db/schema';
+import { cautionsFor, type RetryCaution } from '@/lib/platform/read-models/retry-caution';
 import { progressText, triggerWords } from '@/lib/platform/read-models/run-text';
 import { isActiveRunStatus } from '@/lib/platform/run-status';
 import { plural } from '@/lib/platform/words';
+import { RetryCautions } from './retry-cautions';
 import { RetryDialog } from './retry-dialog';
 import { RunDuration } from './run-duration';
 import { RunStatusBadge, ZRunStatus } from './status-badge';
@@ -78,10 +80,13 @@ export function RunsTable({
   canOperate,
   emptyText,
   renderedAt,
+  cautions = {},
 }: {
   initial: RunRow[];
   canOperate: boolean;
   emptyText: string;
+  /** Per integration, what to know before retrying its runs (retry-caution.ts). */
+  cautions?: Readonly<Record<string, readonly RetryCaution[]>>;
   /** The server's clock when it rendered the rows (Date.now()): active runs' durations start from it. */
   renderedAt: number;
 }) {
@@ -273,6 +278,7 @@ export function RunsTable({
                       after="refresh"
                       disabled={pending}
                       triggerLabel={`Retry run ${row.id.slice(0, 8)}`}
+                      cautions={cautionsFor(cautions, [row])}
                       onRetried={() => {
                         focusRetriedOf.current = row.id;
                       }}
@@ -303,6 +309,12 @@ export function RunsTable({
                 : ''}
             </DialogDescription>
           </DialogHeader>
+          <RetryCautions
+            cautions={cautionsFor(
+              cautions,
+              retrySelectable.filter((r) => selected.has(r.id)),
+            )}
+          />
           <DialogFooter>
             <DialogClose asChild>
               <Button variant="outline">Cancel</Button>

@@ -147,6 +147,8 @@ test('cancelling the retries not started asks first, and the cancelled runs are 
     await runs.goto('integration=crm-sync&status=failed');
     for (const id of failed) await runs.select(id);
     await runs.retrySelected(2);
+    // Read once the retries are recorded: the click returns before the server action does.
+    await expect(page.getByText('2 retries queued as one bulk operation.')).toBeVisible();
     // Its own card (a bulk retry of an earlier test may also wait behind the breaker).
     const cardOf = async (of: string[]) => {
       const [{ bulk }] = await db()<{ bulk: string }[]>`select bulk_operation_id as bulk from runs where retry_of = any(${of}) limit 1`;

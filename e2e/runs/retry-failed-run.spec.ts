@@ -91,3 +91,52 @@ test('an old failed run warns in the same dialog, never a browser confirm; a ref
   await expect(runs.row(old).getByRole('link', { name: 'retried →' })).toHaveAttribute('href', `/runs/${other}`);
   await expect(runs.row(old).getByRole('button', { name: 'Retry' })).toHaveCount(0);
 });
+
+test('the retry dialogs say what is still wrong with the integration: its breaker, a later failure, a pause', async ({ page }) => {
+  const [{ key }] = await db()<{ key: string }[]>`select breaker_key as key from integrations where name = 'crm-sync'`;
+  await db()`update integrations set paused = true where name = 'crm-sync'`;
+  await db()`
+    insert into breakers (key, state, consecutive_failures, opened_at, open_until, forced_open)
+    values (${key}, 'open', 3, now(), null, true)
+    on conflict (key) do update set state = 'open', consecutive_failures = 3, opened_at = now(),
+      open_until = null, forced_open = true, trial_started_at = null`;
+  // Two older failures, then the integration's last run, failed a moment ago.
+  const [older, other] = await seedFailedRuns('crm-sync', 2, 'retry cautions seed: CRM answered 503');
+  const last = randomUUID();
+  await db()`
+    insert into runs (id, integration, trigger, status, triggered_by, correlation_id, attempt_count, max_attempts, error_message, error_class, created_at, started_at, finished_at)
+    values (${last}, 'crm-sync', 'schedule', 'failed', 'schedule', ${randomUUID()}, 4, 4, 'CRM answered 503', 'HttpError', now(), now(), now())`;
+  const seeded = [older, other, last];
+  try {
+    await signIn(page, 'oscar', `/runs/${older}`);
+    await page.getByRole('button', { name: 'Retry', exact: true }).click();
+    const dialog = page.getByRole('dialog', { name: `Retry run ${older.slice(0, 8)}?` });
+    const cautions = dialog.getByRole('list', { name: 'Before you retry' }).getByRole('listitem');
+    await expect(cautions).toHaveText([
+      "crm-sync's breaker is held open by an operator: the retry waits until the breaker closes.",
+      /^crm-sync's last run failed too \((a few seconds|\d+ seconds?|\d+ minutes?) ago\): unless what made it fail is fixed, the retry fails again\.$/,
+      'crm-sync is paused: the retry runs anyway (a pause stops only its schedule).',
+    ]);
+    await expect(cautions.nth(1).locator('time')).toHaveAttribute('title', / UTC$/);
+    await dialog.getByRole('button', { name: 'Cancel' }).click();
+
+    // Retrying the last run itself with another: its failure is not "too", the rest still holds.
+    const runs = new RunsPage(page);
+    await runs.goto('integration=crm-sync&status=failed');
+    await runs.select(last);
+    await runs.select(other);
+    await page.getByRole('button', { name: 'Retry selected (2)' }).click();
+    const bulk = page.getByRole('dialog', { name: 'Retry 2 runs?' });
+    await expect(bulk.getByRole('list', { name: 'Before you retry' }).getByRole('listitem')).toHaveText([
+      "crm-sync's breaker is held open by an operator: the retry waits until the breaker closes.",
+      'crm-sync is paused: the retry runs anyway (a pause stops only its schedule).',
+    ]);
+    await bulk.getByRole('button', { name: 'Cancel' }).click();
+    expect((await db()`select id from runs where retry_of in ${db()(seeded)}`).length).toBe(0);
+  } finally {
+    await db()`update integrations set paused = false where name = 'crm-sync'`;
+    await db()`update breakers set state = 'closed', consecutive_failures = 0, opened_at = null, open_until = null, forced_open = false where key = ${key}`;
+    await db()`delete from attempts where run_id in ${db()(seeded)}`;
+    await db()`delete from runs where id in ${db()(seeded)}`;
+  }
+});

@@ -14,6 +14,7 @@ import { requireUser } from '@/lib/auth/guards';
 import { hasRole } from '@/lib/auth/roles';
 import { parseSearchParams, ZInstant } from '@/lib/platform/params';
 import { listInventory } from '@/lib/platform/read-models/inventory';
+import { retryCautions } from '@/lib/platform/read-models/retry-caution';
 import { listRuns, reversedTimeRange, ZRunFilter } from '@/lib/platform/read-models/run-queries';
 import { ACTIVE_RUN_STATUSES } from '@/lib/platform/run-status';
 import { listBulkOperations } from '@/lib/platform/triggers/triggers';
@@ -57,6 +58,8 @@ export default async function RunsPage({ searchParams }: { searchParams: Promise
   const raw: Record<string, string | undefined> = cleaned;
   const db = getDb();
   const [page, integrations, bulk] = await Promise.all([listRuns(db, cleaned), listInventory(db), listBulkOperations(db, { limit: 5 })]);
+  const now = new Date();
+  const cautions = Object.fromEntries(integrations.map((row) => [row.name, retryCautions(row, now)]));
   const nextHref = page.next ? `/runs?${new URLSearchParams({ ...cleaned, after: page.next }).toString()}` : null;
   const filtered = Boolean(reversedRange) || Object.keys(cleaned).some((k) => k !== 'after' && k !== 'limit');
   return (
@@ -178,6 +181,7 @@ export default async function RunsPage({ searchParams }: { searchParams: Promise
         key={`runs?${new URLSearchParams(cleaned).toString()}`}
         initial={JSON.parse(JSON.stringify(page.items))}
         canOperate={hasRole(user.role, 'operator')}
+        cautions={cautions}
         emptyText={
           filtered
             ? 'No run matches these filters. Clear them to see every run.'

@@ -13,10 +13,12 @@ import { Progress } from '@/components/ui/progress';
 import { requireUser } from '@/lib/auth/guards';
 import { hasRole } from '@/lib/auth/roles';
 import type { LogGap, StoredLogLine } from '@/lib/platform/log';
+import { cautionsFor, retryCautions } from '@/lib/platform/read-models/retry-caution';
 import { getRunDetail } from '@/lib/platform/read-models/run-queries';
 import { elapsedText, planSummary, progressText, triggerWords } from '@/lib/platform/read-models/run-text';
 import { isActiveRunStatus } from '@/lib/platform/run-status';
 import { getDb } from '@/lib/server/db';
+import { getInventoryRow } from '@/lib/server/queries';
 import { cancelRunAction } from '../actions';
 
 export const metadata = { title: 'Run' };
@@ -31,6 +33,9 @@ export default async function RunPage({ params }: { params: Promise<{ id: string
   const active = isActiveRunStatus(run.status);
   const canOperate = hasRole(user.role, 'operator');
   const plan = run.plan ?? [];
+  const retryOffered = canOperate && (run.status === 'failed' || run.status === 'cancelled') && retries.length === 0;
+  const integration = retryOffered ? await getInventoryRow(run.integration) : null;
+  const cautions = integration ? cautionsFor({ [run.integration]: retryCautions(integration, new Date()) }, [run]) : [];
   return (
     <div className="flex flex-col gap-6">
       <PageHeader
@@ -57,8 +62,8 @@ export default async function RunPage({ params }: { params: Promise<{ id: string
         actions={
           canOperate ? (
             <>
-              {(run.status === 'failed' || run.status === 'cancelled') && retries.length === 0 ? (
-                <RetryDialog runId={run.id} ageDays={(Date.now() - run.createdAt.getTime()) / 86_400_000} />
+              {retryOffered ? (
+                <RetryDialog runId={run.id} ageDays={(Date.now() - run.createdAt.getTime()) / 86_400_000} cautions={cautions} />
               ) : null}
               {active ? (
                 <ConfirmAction
