@@ -86,6 +86,12 @@ test('a filter the page cannot use, or that matches nothing, says so instead of 
   await page.goto('/runs?from=2026-02-30');
   await expect(page.getByRole('alert').filter({ hasText: 'were ignored' })).toContainText('from: ');
   await expect(page.getByRole('alert').filter({ hasText: 'were ignored' })).toContainText('2026-02 has no day 30');
+  // A misspelt filter is said, with the name it meant, not read as an unfiltered list that looks filtered.
+  await page.goto('/runs?statuz=failed&integration=crm-sync');
+  await expect(page.getByRole('alert').filter({ hasText: 'were ignored' })).toContainText(
+    'statuz: not a parameter of this page; did you mean status?',
+  );
+  await expect(page.getByRole('form', { name: 'Filter runs' }).getByLabel('Status')).toHaveValue('');
   await page.goto('/alerts?integration=no-such-integration');
   await expect(page.getByText('No alert matches these filters')).toBeVisible();
   await expect(page.getByText('No alert matches no-such-integration.')).toBeVisible();

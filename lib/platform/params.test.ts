@@ -224,6 +224,28 @@ describe('parseSearchParams: what a page says about a parameter it ignored', () 
     ]);
   });
 
+  it('says a parameter the page does not read, with the name it probably meant, and keeps the others', () => {
+    const { data, problems, kept } = parseSearchParams(schema, {
+      statuz: 'failed',
+      dryrun: 'only',
+      status: 'running',
+      colour: 'red',
+      q: '',
+    });
+    expect(problems).toEqual([
+      'statuz: not a parameter of this page; did you mean status?',
+      'dryrun: not a parameter of this page; did you mean dryRun?',
+      'colour: not a parameter of this page (it reads status, dryRun, limit)',
+      'q: not a parameter of this page (it reads status, dryRun, limit)',
+    ]);
+    expect(data).toEqual({ status: 'running', limit: 50 });
+    expect(kept).toEqual({ status: 'running' });
+    // A short name is not "corrected" to any other: one edit from "l" is every one-letter name.
+    expect(parseSearchParams(z.object({ q: z.string().optional(), at: z.string().optional() }), { a: 'x' }).problems).toEqual([
+      'a: not a parameter of this page (it reads q, at)',
+    ]);
+  });
+
   it('keeps a schema’s own message', () => {
     const own = z.object({ kind: z.enum(['a', 'b'], { error: 'kind is a or b: see the docs' }).optional() });
     expect(parseSearchParams(own, { kind: 'c' }).problems).toEqual(['kind: kind is a or b: see the docs']);

@@ -337,9 +337,33 @@ export function issueMessage(issue: z.core.$ZodIssue): string {
   }
 }
 
+/** Edits (insert, delete, replace a character) from one name to another: Levenshtein's distance. */
+function editDistance(a: string, b: string): number {
+  let row = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const next = [i];
+    for (let j = 1; j <= b.length; j++) next[j] = Math.min(row[j] + 1, next[j - 1] + 1, row[j - 1] + (a[i - 1] === b[j - 1] ? 0 : 1));
+    row = next;
+  }
+  return row[b.length];
+}
+
+/** "statuz: not a parameter of this page; did you mean status?" (the nearest name within two edits, case aside). */
+function unknownParam(key: string, known: string[]): string {
+  const name = shown(key);
+  const scored = known
+    .map((k) => ({ k, d: editDistance(key.toLowerCase(), k.toLowerCase()) }))
+    .filter(({ k, d }) => d <= Math.min(2, Math.floor(k.length / 3)) || k.toLowerCase() === key.toLowerCase())
+    .sort((x, y) => x.d - y.d);
+  const guess = scored[0]?.k;
+  return guess
+    ? `${name}: not a parameter of this page; did you mean ${guess}?`
+    : `${name}: not a parameter of this page (it reads ${known.join(', ')})`;
+}
+
 /**
- * A page's search params checked against a schema: parameters that fail are dropped (the page
- * shows what it ignored and why), the others are kept. Repeated parameters (`?a=1&a=2`, which
+ * A page's search params checked against a schema: parameters that fail, and names the page does
+ * not read, are dropped (the page shows what it ignored and why), the others are kept. Repeated parameters (`?a=1&a=2`, which
  * Next hands over as arrays) keep their first value. `kept` is the text of the parameters kept,
  * for links to the next page.
  */
@@ -348,11 +372,16 @@ export function parseSearchParams<S extends z.ZodObject>(
   raw: Record<string, string | string[] | undefined>,
 ): { data: z.infer<S>; problems: string[]; kept: Record<string, string> } {
   const flat: Record<string, string> = {};
+  const problems: string[] = [];
   for (const [key, value] of Object.entries(raw)) {
     const first = Array.isArray(value) ? value[0] : value;
-    if (first !== undefined && first !== '' && key in schema.shape) flat[key] = first;
+    if (!(key in schema.shape)) {
+      // Said, not dropped in silence: `statuz=failed` read as an unfiltered list that looked filtered.
+      if (value !== undefined) problems.push(unknownParam(key, Object.keys(schema.shape)));
+      continue;
+    }
+    if (first !== undefined && first !== '') flat[key] = first;
   }
-  const problems: string[] = [];
   for (let tries = 0; tries <= Object.keys(flat).length; tries++) {
     const parsed = schema.safeParse(flat);
     if (parsed.success) return { data: parsed.data as z.infer<S>, problems, kept: flat };
