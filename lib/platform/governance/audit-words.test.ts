@@ -71,6 +71,19 @@ describe('audit rows in words', () => {
     expect(text).toMatch(/and 2 more$/);
   });
 
+  it('says how the pace of a bulk retry changed, from what to what, with a link to its retries', () => {
+    const parts = describeAction('bulk_pace', {
+      bulkOperationId: RUN,
+      previous: { runs: 5, per: '1m' },
+      pace: { runs: 20, per: '1m' },
+      held: 12,
+    });
+    expect(sentence(parts)).toBe(
+      'Changed the pace of bulk retry 0b7e4c52 from at most 5 per 1m to at most 20 per 1m for the 12 retries still held',
+    );
+    expect(parts).toContainEqual({ text: 'bulk retry 0b7e4c52', href: `/runs?bulk=${RUN}` });
+  });
+
   it('says a secret was set or replaced, never a value, and diffs a mapping per field', () => {
     expect(
       describeConfigChange({ kind: 'config', fieldName: 'secret.clientSecret', oldValue: { set: true }, newValue: { replaced: true } }),

@@ -25,6 +25,7 @@ export const ACTION_LABELS: Record<string, string> = {
   retry: 'Retry',
   bulk_retry: 'Bulk retry',
   bulk_cancel: 'Bulk retry cancelled',
+  bulk_pace: 'Bulk retry pace changed',
   cancel: 'Run cancelled',
   pause: 'Paused',
   resume: 'Resumed',
@@ -149,6 +150,21 @@ export function describeAction(action: string, value: unknown): AuditPart[] {
       runs.slice(0, 5).forEach((r, i) => parts.push(text(i === 0 ? ': ' : ', '), runLink(r.retryOf), text(' → '), runLink(r.runId)));
       if (runs.length > 5) parts.push(text(` and ${runs.length - 5} more`));
       parts.push(...reason(d));
+      return parts;
+    }
+    case 'bulk_pace': {
+      const at = (pace: unknown): string | undefined => {
+        const p = pace as { runs?: unknown; per?: unknown } | undefined;
+        return p && str(p.runs) && str(p.per) ? `at most ${str(p.runs)} per ${str(p.per)}` : undefined;
+      };
+      const id = str(d.bulkOperationId);
+      const parts: AuditPart[] = [
+        text('Changed the pace of '),
+        id && UUID.test(id) ? { text: `bulk retry ${shortId(id)}`, href: `/runs?bulk=${id}` } : text('a bulk retry'),
+      ];
+      if (at(d.previous)) parts.push(text(` from ${at(d.previous)}`));
+      if (at(d.pace)) parts.push(text(` to ${at(d.pace)}`));
+      if (typeof d.held === 'number') parts.push(text(` for the ${plural(d.held, 'retry', 'retries')} still held`));
       return parts;
     }
     case 'bulk_cancel': {

@@ -2,7 +2,7 @@ import { and, asc, eq, inArray, isNotNull, sql } from 'drizzle-orm';
 import type { PgBoss } from 'pg-boss';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
-import { auditLog, runs } from '../../../db/schema';
+import { auditLog, bulkOperations, runs } from '../../../db/schema';
 import { freshDatabase, type TestDatabase } from '../../../test/db';
 import { sleep, startTestBoss, TEST_WORKER_OPTIONS, waitFor } from '../../../test/fixtures/platform';
 import { defineIntegration, type IntegrationDefinition } from '../contract';
@@ -10,7 +10,7 @@ import { AppError } from '../errors';
 import { startPlatformWorker } from '../execution/worker';
 import { buildRegistry, syncRegistry } from '../registry';
 import { openBreaker, resetBreaker } from '../resilience/breaker';
-import { cancelBulkOperation, retryRuns } from './bulk';
+import { cancelBulkOperation, retryRuns, setBulkPace } from './bulk';
 import { dispatchHeldRuns, startBulkDispatcher } from './bulk-dispatch';
 import { getBulkOperation, listBulkOperations } from './bulk-views';
 
@@ -24,7 +24,7 @@ const def = (name: string) =>
       return { processed: 1 };
     },
   }) as IntegrationDefinition;
-const defs = [def('crm'), def('ledger'), def('quick'), def('ordered')];
+const defs = [def('crm'), def('ledger'), def('quick'), def('ordered'), def('paced'), def('slowed')];
 
 let t: TestDatabase;
 let boss: PgBoss;
@@ -249,5 +249,100 @@ describe('staggered, breaker-aware bulk retry', () => {
     } finally {
       await worker.stop({ timeoutMs: 2_000 });
     }
+  });
+
+  it('speeding up a running bulk retry releases its held runs at the new pace on the next dispatch, audited old → new', async () => {
+    const originals = await failedRuns('paced', 6);
+    const { runIds, bulkOperationId } = await retryRuns(t.db, boss, { runIds: originals, triggeredBy: 'op', pace: { runs: 1, per: '1h' } });
+    expect((await runRows(runIds)).filter((r) => r.releasedAt !== null)).toHaveLength(1);
+    expect((await dispatchHeldRuns(t.db, boss, { integration: 'paced' })).released).toBe(0);
+
+    const changed = await setBulkPace(t.db, {
+      bulkOperationId: bulkOperationId!,
+      pace: { runs: 100, per: '1m' },
+      actor: 'lead@example.com',
+      correlationId: 'pace-change',
+    });
+    expect(changed).toEqual({ bulkOperationId, previous: { runs: 1, per: '1h' }, pace: { runs: 100, per: '1m' } });
+    expect(await dispatchHeldRuns(t.db, boss, { integration: 'paced' })).toEqual({ released: 5, behindBreaker: 0 });
+    expect((await runRows(runIds)).every((r) => r.releasedAt !== null && r.hold === null)).toBe(true);
+    expect(await getBulkOperation(t.db, { id: bulkOperationId! })).toMatchObject({ pace: { runs: 100, perMs: 60_000 } });
+    const audit = await t.db.select().from(auditLog).where(eq(auditLog.fieldName, 'bulk_pace'));
+    expect(audit).toHaveLength(1);
+    expect(audit[0]).toMatchObject({
+      kind: 'action',
+      changedBy: 'lead@example.com',
+      integration: 'paced',
+      correlationId: 'pace-change',
+      newValue: { bulkOperationId, previous: { runs: 1, per: '1h' }, pace: { runs: 100, per: '1m' }, held: 5 },
+    });
+  });
+
+  it('slowing down a running bulk retry holds back the runs the old pace would have released', async () => {
+    const originals = await failedRuns('slowed', 6);
+    const { runIds, bulkOperationId } = await retryRuns(t.db, boss, { runIds: originals, triggeredBy: 'op', pace: { runs: 2, per: '1s' } });
+    expect((await runRows(runIds)).filter((r) => r.releasedAt !== null)).toHaveLength(2);
+    await setBulkPace(t.db, { bulkOperationId: bulkOperationId!, pace: { runs: 1, per: '1h' }, actor: 'op' });
+    // At 2 per second, two more would go now.
+    await sleep(1_200);
+    expect((await dispatchHeldRuns(t.db, boss, { integration: 'slowed' })).released).toBe(0);
+    expect((await runRows(runIds)).filter((r) => r.releasedAt !== null)).toHaveLength(2);
+    await cancelBulkOperation(t.db, boss, { id: bulkOperationId!, by: 'op' });
+  });
+
+  it('changing the pace is refused, changing nothing, for an invalid pace, a cancelled, released or unknown operation', async () => {
+    const originals = await failedRuns('slowed', 3);
+    const { bulkOperationId } = await retryRuns(t.db, boss, { runIds: originals, triggeredBy: 'op', pace: { runs: 1, per: '1h' } });
+    const id = bulkOperationId!;
+    const paceOf = async (bulk: string) =>
+      (
+        await t.db
+          .select({ runs: bulkOperations.paceRuns, ms: bulkOperations.pacePeriodMs })
+          .from(bulkOperations)
+          .where(eq(bulkOperations.id, bulk))
+      )[0];
+    const audited = async () => (await t.db.select({ id: auditLog.id }).from(auditLog).where(eq(auditLog.fieldName, 'bulk_pace'))).length;
+    const before = await audited();
+    const refusal = (pace: { runs: number; per: string }, bulk = id) =>
+      setBulkPace(t.db, { bulkOperationId: bulk, pace, actor: 'op' }).then(
+        () => undefined,
+        (e: unknown) => e as AppError,
+      );
+
+    for (const pace of [
+      { runs: 0, per: '1m' },
+      { runs: 501, per: '1m' },
+      { runs: 1.5, per: '1m' },
+      { runs: 5, per: '2h' },
+      { runs: 5, per: '10ms' },
+      { runs: 5, per: 'soon' },
+    ]) {
+      expect(await refusal(pace), JSON.stringify(pace)).toMatchObject({ code: 'invalid_input', message: expect.stringMatching(/^pace\./) });
+    }
+    expect(await paceOf(id)).toEqual({ runs: 1, ms: 3_600_000 });
+
+    const unknown = '00000000-0000-4000-8000-000000000000';
+    expect(await refusal({ runs: 5, per: '1m' }, unknown)).toMatchObject({
+      code: 'not_found',
+      message: `Bulk operation ${unknown} does not exist`,
+    });
+
+    await cancelBulkOperation(t.db, boss, { id, by: 'lead@example.com' });
+    const cancelled = await refusal({ runs: 20, per: '1m' });
+    expect(cancelled).toBeInstanceOf(AppError);
+    expect(cancelled).toMatchObject({
+      code: 'invalid_state',
+      message: expect.stringMatching(/was cancelled by lead@example.com at .*no run of it is left to pace/),
+    });
+    expect(await paceOf(id)).toEqual({ runs: 1, ms: 3_600_000 });
+
+    // Every run released (the first test's operation): nothing left for a pace to hold back.
+    const [released] = await t.db.select({ id: bulkOperations.id }).from(bulkOperations).where(eq(bulkOperations.paceRuns, 100));
+    expect(await refusal({ runs: 5, per: '1m' }, released.id)).toMatchObject({
+      code: 'invalid_state',
+      message: `Bulk operation ${released.id} has no run left to release: all 6 have been released or have finished, so its pace no longer applies`,
+    });
+    expect(await paceOf(released.id)).toEqual({ runs: 100, ms: 60_000 });
+    expect(await audited()).toBe(before);
   });
 });

@@ -1,10 +1,10 @@
 import { randomUUID } from 'node:crypto';
-import { and, asc, eq, inArray, isNull, sql } from 'drizzle-orm';
+import { and, asc, eq, inArray, isNotNull, isNull, sql } from 'drizzle-orm';
 import type { PgBoss } from 'pg-boss';
 import { z } from 'zod';
 import type { Database, DatabaseOrTransaction } from '../../../db/client';
 import { bulkOperations, runs, webhookEvents, type Integration, type Run } from '../../../db/schema';
-import { parseDuration, zDuration } from '../duration';
+import { formatDuration, parseDuration, zDuration } from '../duration';
 import { AppError } from '../errors';
 import { bossDb, RUNS_QUEUE } from '../execution/queue';
 import { insertRun, loadIntegration, parseTriggerInput, ZActor, ZCorrelationId, ZReason, ZRunId } from '../execution/run-create';
@@ -22,7 +22,7 @@ import { dispatchIntegration } from './bulk-dispatch';
  * breaker") and released, at the pace, once it closes. When an open breaker is due for its
  * half-open trial, one run is released as the trial. Progress is read from the runs themselves.
  *
- * This file holds the commands (retryRuns, cancelBulkOperation); bulk-dispatch.ts the dispatcher,
+ * This file holds the commands (retryRuns, setBulkPace, cancelBulkOperation); bulk-dispatch.ts the dispatcher,
  * bulk-views.ts what the console reads. Outside triggers/, the console reaches them through
  * triggers.ts and the worker starts the dispatcher from bulk-dispatch.ts.
  */
@@ -30,7 +30,8 @@ import { dispatchIntegration } from './bulk-dispatch';
 export const BULK_LIMIT = 500;
 export const DEFAULT_BULK_PACE = { runs: 5, per: '1m' } as const;
 
-const ZPace = z.object({
+/** A bulk operation's pace: at most `runs` per `per` per integration. */
+export const ZBulkPace = z.object({
   runs: z.number().int().min(1, 'must be at least 1').max(500),
   per: zDuration({ min: '100ms', max: '1h' }),
 });
@@ -41,7 +42,7 @@ const ZRetryRuns = z
     filter: z.object({ integration: z.string().min(1).optional(), status: z.literal('failed').optional() }).optional(),
     triggeredBy: ZActor,
     reason: ZReason,
-    pace: ZPace.optional(),
+    pace: ZBulkPace.optional(),
     correlationId: ZCorrelationId,
   })
   .refine((v) => v.runIds !== undefined || v.filter !== undefined, { message: 'give runIds or a filter' });
@@ -249,5 +250,59 @@ export async function cancelBulkOperation(
       details: { bulkOperationId: p.id, cancelled: cancelled.length, runIds: cancelled.map((r) => r.id) },
     });
     return { cancelled: cancelled.length };
+  });
+}
+
+const ZSetBulkPace = z.object({
+  bulkOperationId: z.string().uuid('must be a bulk operation id (uuid)'),
+  pace: ZBulkPace,
+  actor: ZActor,
+  correlationId: ZCorrelationId,
+});
+
+/**
+ * Changes the pace of a bulk operation's runs not released yet: the dispatcher reads the pace from
+ * the operation on every tick, so the next one honours it. Refused once nothing is left to release
+ * (every run released, or the operation cancelled). Audited as 'bulk_pace' with the old and new pace.
+ */
+export async function setBulkPace(
+  db: DatabaseOrTransaction,
+  params: { bulkOperationId: string; pace: { runs: number; per: string }; actor: string; correlationId?: string },
+): Promise<{ bulkOperationId: string; pace: { runs: number; per: string }; previous: { runs: number; per: string } }> {
+  const p = parseTriggerInput(ZSetBulkPace, params);
+  return db.transaction(async (tx) => {
+    const [row] = await tx.select().from(bulkOperations).where(eq(bulkOperations.id, p.bulkOperationId)).for('update');
+    if (!row) throw new AppError('not_found', `Bulk operation ${p.bulkOperationId} does not exist`);
+    if (row.cancelledAt) {
+      throw new AppError(
+        'invalid_state',
+        `Bulk operation ${p.bulkOperationId} was cancelled by ${row.cancelledBy} at ${row.cancelledAt.toISOString()}: no run of it is left to pace; to run them, retry the cancelled runs`,
+      );
+    }
+    const held = await tx
+      .select({ integration: runs.integration })
+      .from(runs)
+      .where(and(eq(runs.bulkOperationId, p.bulkOperationId), eq(runs.status, 'queued'), isNotNull(runs.hold)));
+    if (held.length === 0) {
+      throw new AppError(
+        'invalid_state',
+        `Bulk operation ${p.bulkOperationId} has no run left to release: all ${row.total} have been released or have finished, so its pace no longer applies`,
+      );
+    }
+    const previous = { runs: row.paceRuns, per: formatDuration(row.pacePeriodMs) };
+    const pace = { runs: p.pace.runs, per: p.pace.per };
+    await tx
+      .update(bulkOperations)
+      .set({ paceRuns: pace.runs, pacePeriodMs: parseDuration(pace.per) })
+      .where(eq(bulkOperations.id, p.bulkOperationId));
+    const names = [...new Set(held.map((r) => r.integration))];
+    await recordAction(tx, {
+      actor: p.actor,
+      correlationId: p.correlationId,
+      integration: names.length === 1 ? names[0] : undefined,
+      action: 'bulk_pace',
+      details: { bulkOperationId: p.bulkOperationId, previous, pace, held: held.length },
+    });
+    return { bulkOperationId: p.bulkOperationId, pace, previous };
   });
 }
