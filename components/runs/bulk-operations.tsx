@@ -1,15 +1,21 @@
 'use client';
 
-import { useQuery } from '@tanstack/react-query';
+import { useQuery, useQueryClient } from '@tanstack/react-query';
 import Link from 'next/link';
+import { useRouter } from 'next/navigation';
+import { useState, useTransition } from 'react';
+import { toast } from 'sonner';
 import { z } from 'zod';
-import { cancelBulkAction } from '@/app/(console)/runs/actions';
+import { cancelBulkAction, setBulkPaceAction } from '@/app/(console)/runs/actions';
 import { ConfirmAction } from '@/components/common/confirm-action';
+import { LinkedIds } from '@/components/common/linked-ids';
 import { LivePaused } from '@/components/common/live-paused';
 import { RelativeTime } from '@/components/common/relative-time';
 import { fetchJson } from '@/components/lib/fetch-json';
 import { Badge } from '@/components/ui/badge';
+import { Button } from '@/components/ui/button';
 import { Progress } from '@/components/ui/progress';
+import { Select } from '@/components/ui/select';
 import { plural } from '@/lib/platform/words';
 
 const ZCount = z.number().int().nonnegative();
@@ -27,6 +33,7 @@ const ZBulkItem = z.object({
   progress: z.object({
     queued: ZCount,
     behindBreaker: ZCount,
+    held: ZCount,
     started: ZCount,
     succeeded: ZCount,
     failed: ZCount,
@@ -36,7 +43,58 @@ const ZBulkItem = z.object({
 type BulkItem = z.output<typeof ZBulkItem>;
 const ZBulkItems = z.object({ items: z.array(ZBulkItem) });
 
-/** Bulk retries as single items with live progress; an operator can cancel what has not started. */
+/** Runs per minute per integration an operator can switch a running bulk retry to. */
+const PACE_PRESETS = [1, 5, 20, 60];
+
+function paceWords(pace: BulkItem['pace']): string {
+  return pace.perMs === 60_000 ? `${pace.runs} per minute` : `${pace.runs} per ${Math.round(pace.perMs / 1000)} s`;
+}
+
+/**
+ * Speeds up or slows down the retries still held (the external system is healthy again, or
+ * struggling): the dispatcher follows the new pace from its next turn, no cancel and retry needed.
+ */
+function ChangePace({ id, pace }: { id: string; pace: BulkItem['pace'] }) {
+  const queryClient = useQueryClient();
+  const router = useRouter();
+  const current = pace.perMs === 60_000 && PACE_PRESETS.includes(pace.runs) ? String(pace.runs) : '';
+  const [choice, setChoice] = useState(current);
+  const [pending, start] = useTransition();
+  const change = () =>
+    start(async () => {
+      const runs = Number(choice);
+      const result = await setBulkPaceAction({ id, pace: { runs, per: '1m' } });
+      if (result.ok) toast.success(`Pace changed to ${runs} per minute per integration for the retries not released yet.`);
+      else {
+        toast.error(<LinkedIds text={result.error} />);
+        // Refused, most likely because the operation ended meanwhile: show it as it is now.
+        router.refresh();
+      }
+      await queryClient.invalidateQueries({ queryKey: ['bulk-operations'] });
+    });
+  return (
+    <div className="flex items-center gap-2">
+      <Select
+        aria-label={`New pace of bulk retry ${id.slice(0, 8)}`}
+        className="h-8 text-xs"
+        value={choice}
+        onChange={(e) => setChoice(e.target.value)}
+      >
+        {current ? null : <option value="">{paceWords(pace)} (current)</option>}
+        {PACE_PRESETS.map((n) => (
+          <option key={n} value={String(n)}>
+            {n} per minute{String(n) === current ? ' (current)' : ''}
+          </option>
+        ))}
+      </Select>
+      <Button size="sm" variant="outline" disabled={pending || choice === '' || choice === current} onClick={change}>
+        {pending ? 'Changing…' : 'Change pace'}
+      </Button>
+    </div>
+  );
+}
+
+/** Bulk retries as single items with live progress; an operator can change the pace of the retries still held, or cancel what has not started. */
 export function BulkOperations({ initial, canOperate }: { initial: BulkItem[]; canOperate: boolean }) {
   const { data, error } = useQuery({
     queryKey: ['bulk-operations'],
@@ -83,7 +141,8 @@ export function BulkOperations({ initial, canOperate }: { initial: BulkItem[]; c
               </p>
               {b.reason ? <p className="text-xs">Reason: {b.reason}</p> : null}
               {canOperate && b.status === 'active' && p.queued > 0 ? (
-                <div className="mt-2">
+                <div className="mt-2 flex flex-wrap items-center gap-2">
+                  {p.held > 0 ? <ChangePace key={`${b.pace.runs}/${b.pace.perMs}`} id={b.id} pace={b.pace} /> : null}
                   <ConfirmAction
                     label={`Cancel the ${p.queued} not started`}
                     title={`Cancel the ${plural(p.queued, 'retry', 'retries')} not started?`}

@@ -1,7 +1,7 @@
 'use server';
 
 import { z } from 'zod';
-import { cancelBulkOperation, cancelRun, retryRun, retryRuns, runNow } from '@/lib/platform/triggers/triggers';
+import { cancelBulkOperation, cancelRun, retryRun, retryRuns, runNow, setBulkPace, ZBulkPace } from '@/lib/platform/triggers/triggers';
 import { defineAction } from '@/lib/server/action';
 import { getBoss } from '@/lib/server/boss';
 import { getDb } from '@/lib/server/db';
@@ -54,4 +54,12 @@ export const cancelBulkAction = defineAction({
   input: z.object({ id: z.string().uuid('That is not a bulk operation id.') }),
   handler: async (input, { user, correlationId }) =>
     cancelBulkOperation(getDb(), await getBoss(), { id: input.id, by: user.email || user.name, correlationId }),
+});
+
+export const setBulkPaceAction = defineAction({
+  role: 'operator',
+  name: 'set_bulk_pace',
+  input: z.object({ id: z.string().uuid('That is not a bulk operation id.'), pace: ZBulkPace }),
+  handler: async (input, { user, correlationId }) =>
+    setBulkPace(getDb(), { bulkOperationId: input.id, pace: input.pace, actor: user.email || user.name, correlationId }),
 });

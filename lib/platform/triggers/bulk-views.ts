@@ -11,6 +11,8 @@ export interface BulkProgress {
   queued: number;
   /** Of `queued`: waiting because the integration's breaker is open. */
   behindBreaker: number;
+  /** Of `queued`: held by the dispatcher (pace or breaker), not released to the queue yet: what a pace change affects. */
+  held: number;
   /** Running, retrying or deferred. */
   started: number;
   succeeded: number;
@@ -42,6 +44,7 @@ async function progressOf(db: DatabaseOrTransaction, ids: string[]) {
       id: runs.bulkOperationId,
       queued: sql<number>`count(*) filter (where ${runs.status} = 'queued' and ${runs.startedAt} is null)::int`,
       behindBreaker: sql<number>`count(*) filter (where ${runs.status} = 'queued' and ${runs.hold} = 'breaker')::int`,
+      held: sql<number>`count(*) filter (where ${runs.status} = 'queued' and ${runs.hold} is not null)::int`,
       started: sql<number>`count(*) filter (where ${runs.status} in ('running', 'retrying', 'deferred') or (${runs.status} = 'queued' and ${runs.startedAt} is not null))::int`,
       succeeded: sql<number>`count(*) filter (where ${runs.status} = 'succeeded')::int`,
       failed: sql<number>`count(*) filter (where ${runs.status} = 'failed')::int`,
@@ -57,7 +60,7 @@ async function progressOf(db: DatabaseOrTransaction, ids: string[]) {
 }
 
 function view(row: BulkOperation, found: { progress: BulkProgress; integrations: string[] } | undefined): BulkOperationView {
-  const progress = found?.progress ?? { queued: 0, behindBreaker: 0, started: 0, succeeded: 0, failed: 0, cancelled: 0 };
+  const progress = found?.progress ?? { queued: 0, behindBreaker: 0, held: 0, started: 0, succeeded: 0, failed: 0, cancelled: 0 };
   const finished = progress.succeeded + progress.failed + progress.cancelled;
   return {
     id: row.id,

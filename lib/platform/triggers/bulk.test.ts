@@ -126,7 +126,7 @@ describe('staggered, breaker-aware bulk retry', () => {
         integrations: ['crm'],
         pace: { runs: 5, perMs: 1_000 },
       });
-      expect(waiting!.progress).toEqual({ queued: 30, behindBreaker: 30, started: 0, succeeded: 0, failed: 0, cancelled: 0 });
+      expect(waiting!.progress).toEqual({ queued: 30, behindBreaker: 30, held: 30, started: 0, succeeded: 0, failed: 0, cancelled: 0 });
 
       const closedAt = Date.now();
       await resetBreaker(t.db, { key: 'crm', by: 'op@example.com' });
@@ -240,7 +240,7 @@ describe('staggered, breaker-aware bulk retry', () => {
         const view = await getBulkOperation(t.db, { id: bulkOperationId! });
         return view?.status === 'done' ? view : undefined;
       });
-      expect(done.progress).toEqual({ queued: 0, behindBreaker: 0, started: 0, succeeded: 3, failed: 0, cancelled: 0 });
+      expect(done.progress).toEqual({ queued: 0, behindBreaker: 0, held: 0, started: 0, succeeded: 3, failed: 0, cancelled: 0 });
       const held = await t.db
         .select()
         .from(runs)
@@ -256,6 +256,7 @@ describe('staggered, breaker-aware bulk retry', () => {
     const { runIds, bulkOperationId } = await retryRuns(t.db, boss, { runIds: originals, triggeredBy: 'op', pace: { runs: 1, per: '1h' } });
     expect((await runRows(runIds)).filter((r) => r.releasedAt !== null)).toHaveLength(1);
     expect((await dispatchHeldRuns(t.db, boss, { integration: 'paced' })).released).toBe(0);
+    expect((await getBulkOperation(t.db, { id: bulkOperationId! }))!.progress).toMatchObject({ queued: 6, held: 5 });
 
     const changed = await setBulkPace(t.db, {
       bulkOperationId: bulkOperationId!,
@@ -266,7 +267,10 @@ describe('staggered, breaker-aware bulk retry', () => {
     expect(changed).toEqual({ bulkOperationId, previous: { runs: 1, per: '1h' }, pace: { runs: 100, per: '1m' } });
     expect(await dispatchHeldRuns(t.db, boss, { integration: 'paced' })).toEqual({ released: 5, behindBreaker: 0 });
     expect((await runRows(runIds)).every((r) => r.releasedAt !== null && r.hold === null)).toBe(true);
-    expect(await getBulkOperation(t.db, { id: bulkOperationId! })).toMatchObject({ pace: { runs: 100, perMs: 60_000 } });
+    expect(await getBulkOperation(t.db, { id: bulkOperationId! })).toMatchObject({
+      pace: { runs: 100, perMs: 60_000 },
+      progress: { queued: 6, held: 0 },
+    });
     const audit = await t.db.select().from(auditLog).where(eq(auditLog.fieldName, 'bulk_pace'));
     expect(audit).toHaveLength(1);
     expect(audit[0]).toMatchObject({

@@ -16,7 +16,7 @@ import { missedWhilePaused } from './resume-policy';
 import { applySchedule } from './schedules';
 
 export { openBreaker, resetBreaker } from '../resilience/breaker';
-export { cancelBulkOperation, retryRuns, setBulkPace } from './bulk';
+export { cancelBulkOperation, retryRuns, setBulkPace, ZBulkPace } from './bulk';
 export { getBulkOperation, listBulkOperations } from './bulk-views';
 
 /**
