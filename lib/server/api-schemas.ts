@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { runStatusEnum, runTriggerEnum } from '../../db/schema';
 import { LIVE_VIEWS } from '../platform/read-models/live-fingerprint';
 import { ZRunFilter } from '../platform/read-models/run-queries';
+import { ZBulkPace } from '../platform/triggers/triggers';
 
 /**
  * The JSON API's schemas: the route handlers validate their input with these, and the OpenAPI
@@ -30,6 +31,15 @@ export const ZRunNowBody = z
 export const ZRetryRunBody = z.object({ reason: z.string().trim().max(500).optional() }).strict();
 
 export const ZBulkRetryBody = z.object({ runIds: z.array(z.string().uuid('runIds must be run ids')).min(1).max(500) }).strict();
+
+export const ZBulkPaceBody = z
+  .object({
+    pace: ZBulkPace.meta({
+      description: 'At most `runs` (1 to 500) released per `per` (a duration from 100ms to 1h: 30s, 1m, 1h) per integration',
+      example: { runs: 20, per: '1m' },
+    }),
+  })
+  .strict();
 
 export const ZRunStatusesQuery = z.object({
   ids: z
@@ -194,6 +204,12 @@ export const ZRunNowResponse = z.object({
 export const ZRetryRunResponse = z.object({ runId: uuid });
 export const ZBulkRetryResponse = z.object({ runIds: z.array(uuid), bulkOperationId: uuid.nullable() });
 export const ZCancelRunResponse = z.object({ runId: uuid, cancelled: z.literal(true) });
+const pace = z.object({ runs: z.number().int(), per: z.string() });
+export const ZBulkPaceResponse = z.object({
+  bulkOperationId: uuid,
+  pace: pace.meta({ description: 'The pace from now on' }),
+  previous: pace.meta({ description: 'The pace before the change' }),
+});
 export const ZBulkOperationsResponse = z.object({
   items: z.array(
     z.looseObject({

@@ -2,6 +2,8 @@ import { z } from 'zod';
 import { createDocument, type ZodOpenApiOperationObject, type ZodOpenApiPathsObject } from 'zod-openapi';
 import {
   ZBulkOperationsResponse,
+  ZBulkPaceBody,
+  ZBulkPaceResponse,
   ZBulkRetryBody,
   ZBulkRetryResponse,
   ZCancelRunResponse,
@@ -30,7 +32,7 @@ import {
  * response that is checked against the generated schema.
  */
 
-type Method = 'get' | 'post';
+type Method = 'get' | 'post' | 'patch';
 
 export interface ApiOperation {
   method: Method;
@@ -57,6 +59,7 @@ const RUN = '3f1e8a52-5c0b-4a1e-9d55-0b7f2b6f1c01';
 const RUN2 = '7a2c9e10-1d4f-4b8a-8e6d-2c3b4a5d6e02';
 const AT = '2026-11-30T09:15:02.123Z';
 const runIdParam = z.object({ id: z.uuid().meta({ description: 'Run id' }) });
+const bulkIdParam = z.object({ id: z.uuid().meta({ description: 'Bulk operation id' }) });
 const nameParam = z.object({ name: z.string().meta({ description: 'Integration name', example: 'accounting-export' }) });
 
 const runListItem = {
@@ -304,6 +307,20 @@ export const API_OPERATIONS: ApiOperation[] = [
     },
   },
   {
+    method: 'patch',
+    path: '/api/bulk-operations/{id}',
+    summary: "Change the pace of a bulk retry's runs not released yet; the dispatcher follows it from its next turn",
+    role: 'operator',
+    pathParams: bulkIdParam,
+    body: ZBulkPaceBody,
+    refusals: {
+      404: 'No bulk operation has this id',
+      409: 'The bulk operation was cancelled, or every run of it has been released already: no pace applies any more',
+    },
+    response: ZBulkPaceResponse,
+    example: { bulkOperationId: RUN, pace: { runs: 20, per: '1m' }, previous: { runs: 5, per: '1m' } },
+  },
+  {
     method: 'get',
     path: '/api/metrics',
     summary:
@@ -338,7 +355,7 @@ export const NOT_DESCRIBED = ['/api/auth/{...nextauth}', '/api/{...path}'];
 /** Every refusal an operation can answer, by status: its kind's and its own (`refusals`). */
 function errorResponses(op: ApiOperation) {
   const json = (description: string) => ({ description, content: { 'application/json': { schema: ZErrorResponse } } });
-  const mutation = op.method === 'post';
+  const mutation = op.method !== 'get';
   const statuses: Record<string, string> = {
     ...(op.plain
       ? {}
@@ -391,7 +408,7 @@ const ZIdempotencyHeader = z.object({
 
 function operation(op: ApiOperation): ZodOpenApiOperationObject {
   const replayed =
-    op.method === 'post' && !op.plain
+    op.method !== 'get' && !op.plain
       ? {
           headers: {
             'idempotent-replayed': {
@@ -409,12 +426,12 @@ function operation(op: ApiOperation): ZodOpenApiOperationObject {
     summary: op.summary,
     ...(op.role ? { description: `Needs the ${op.role} role (a session or an API token with that role).` } : {}),
     security: op.role ? [{ apiToken: [] }, { session: [] }] : [],
-    ...(op.query || op.pathParams || (op.method === 'post' && !op.plain)
+    ...(op.query || op.pathParams || (op.method !== 'get' && !op.plain)
       ? {
           requestParams: {
             ...(op.query ? { query: op.query } : {}),
             ...(op.pathParams ? { path: op.pathParams } : {}),
-            ...(op.method === 'post' && !op.plain ? { header: ZIdempotencyHeader } : {}),
+            ...(op.method !== 'get' && !op.plain ? { header: ZIdempotencyHeader } : {}),
           },
         }
       : {}),
