@@ -194,3 +194,76 @@ test('cancelling the retries not started asks first, and the cancelled runs are 
     await db()`update breakers set state = 'closed', consecutive_failures = 0, opened_at = null, open_until = null, forced_open = false where key = ${key}`;
   }
 });
+
+test('an operator speeds up the retries held by a running bulk retry; the card shows the new pace and the audit says from what to what', async ({
+  page,
+  browser,
+  baseURL,
+}) => {
+  test.setTimeout(120_000);
+  const [{ key }] = await db()<{ key: string }[]>`select breaker_key as key from integrations where name = 'crm-sync'`;
+  // The breaker held open: the retries stay held while the pace changes.
+  await db()`
+    insert into breakers (key, state, consecutive_failures, opened_at, open_until, forced_open)
+    values (${key}, 'open', 3, now(), now() + interval '1 hour', true)
+    on conflict (key) do update set state = 'open', consecutive_failures = 3, opened_at = now(),
+      open_until = now() + interval '1 hour', forced_open = true, trial_started_at = null`;
+  const failed = await seedFailedRuns('crm-sync', 2, 'bulk-retry seed: pace changed');
+  try {
+    await signIn(page, 'oscar');
+    const runs = new RunsPage(page);
+    await runs.goto('integration=crm-sync&status=failed');
+    for (const id of failed) await runs.select(id);
+    await runs.retrySelected(2);
+    await expect(page.getByText('2 retries queued as one bulk operation.')).toBeVisible();
+    const [{ bulk }] = await db()<{ bulk: string }[]>`select bulk_operation_id as bulk from runs where retry_of = any(${failed}) limit 1`;
+    const card = page.getByTestId('bulk-operation').filter({ has: page.locator(`a[href="/runs?bulk=${bulk}"]`) });
+    await expect(card).toContainText('2 behind an open breaker', { timeout: 15_000 });
+    await expect(card).toContainText('pace 5 per 60 s per integration');
+
+    // A viewer sees the card, not the control.
+    const viewerContext = await browser.newContext({ baseURL });
+    const viewerPage = await viewerContext.newPage();
+    await signIn(viewerPage, 'vera', '/runs?integration=crm-sync&status=active');
+    const viewerCard = viewerPage.getByTestId('bulk-operation').filter({ has: viewerPage.locator(`a[href="/runs?bulk=${bulk}"]`) });
+    await expect(viewerCard).toContainText('pace 5 per 60 s per integration');
+    await expect(viewerCard.getByRole('button', { name: 'Change pace' })).toHaveCount(0);
+    await viewerContext.close();
+
+    const pace = card.getByRole('combobox', { name: `New pace of bulk retry ${bulk.slice(0, 8)}` });
+    await expect(pace).toHaveValue('5');
+    await expect(card.getByRole('button', { name: 'Change pace' })).toBeDisabled();
+    await pace.selectOption({ label: '20 per minute' });
+    await card.getByRole('button', { name: 'Change pace' }).click();
+    await expect(page.getByText('Pace changed to 20 per minute per integration for the retries not released yet.')).toBeVisible();
+    await expect(card).toContainText('pace 20 per 60 s per integration');
+    await expect(pace).toHaveValue('20');
+    const [operation] = await db()<{ pace_runs: number; pace_period_ms: number }[]>`
+      select pace_runs, pace_period_ms from bulk_operations where id = ${bulk}`;
+    expect(operation).toEqual({ pace_runs: 20, pace_period_ms: 60_000 });
+    const audit = await db()<{ changed_by: string; integration: string; new_value: unknown }[]>`
+      select changed_by, integration, new_value from audit_log where field_name = 'bulk_pace' and new_value->>'bulkOperationId' = ${bulk}`;
+    expect(audit).toEqual([
+      {
+        changed_by: 'oscar.operator@junction.local',
+        integration: 'crm-sync',
+        new_value: { bulkOperationId: bulk, previous: { runs: 5, per: '1m' }, pace: { runs: 20, per: '1m' }, held: 2 },
+      },
+    ]);
+    await page.goto('/audit?integration=crm-sync');
+    await expect(
+      page.getByText(
+        `Changed the pace of bulk retry ${bulk.slice(0, 8)} from at most 5 per 1m to at most 20 per 1m for the 2 retries still held`,
+      ),
+    ).toBeVisible();
+
+    // Left as found: the bulk cancelled.
+    await runs.goto('integration=crm-sync&status=active');
+    await card.getByRole('button', { name: 'Cancel the 2 not started' }).click();
+    await page.getByRole('dialog').getByRole('button', { name: 'Cancel 2 retries' }).click();
+    await expect(page.getByText('Cancelled the retries that had not started')).toBeVisible();
+    await expect(card.getByRole('button', { name: 'Change pace' })).toHaveCount(0);
+  } finally {
+    await db()`update breakers set state = 'closed', consecutive_failures = 0, opened_at = null, open_until = null, forced_open = false where key = ${key}`;
+  }
+});
