@@ -111,6 +111,36 @@ test('every answer of every operation is JSON and documented for it', async ({ p
   await check('POST /api/runs/{id}/cancel', post(operator, `/api/runs/${NO_RUN}/cancel`), 404);
   await check('POST /api/runs/{id}/cancel', post(viewer, `/api/runs/${NO_RUN}/cancel`), 403);
 
+  // A bulk retry with one run held (a run of the integration released a minute ago uses the
+  // operation's 1 per hour, so the running worker's dispatcher leaves it held meanwhile).
+  const bulk = randomUUID();
+  const held = randomUUID();
+  await db()`
+    insert into bulk_operations (id, created_by, run_ids, retried_run_ids, total, pace_runs, pace_period_ms)
+    values (${bulk}, 'oscar.operator@junction.local', ${db().json([held])}, ${db().json([])}, 1, 1, 3600000)`;
+  await db()`
+    insert into runs (id, integration, trigger, status, triggered_by, correlation_id, attempt_count, max_attempts, created_at, released_at, finished_at)
+    values (${randomUUID()}, 'payment-events', 'manual', 'succeeded', 'e2e', ${randomUUID()}, 1, 4, now(), now() - interval '1 minute', now())`;
+  await db()`
+    insert into runs (id, integration, trigger, status, triggered_by, correlation_id, attempt_count, max_attempts, bulk_operation_id, hold, created_at)
+    values (${held}, 'payment-events', 'retry', 'queued', 'oscar.operator@junction.local', ${randomUUID()}, 0, 4, ${bulk}, 'pace', now())`;
+  const patch = (ctx: APIRequestContext, path: string, data: unknown) => ctx.patch(path, { data: data as object, headers: origin });
+  const faster = { pace: { runs: 20, per: '1m' } };
+  await check('PATCH /api/bulk-operations/{id}', patch(operator, `/api/bulk-operations/${bulk}`, faster), 200);
+  await check('PATCH /api/bulk-operations/{id}', patch(operator, `/api/bulk-operations/${bulk}`, { pace: { runs: 0, per: '1m' } }), 400);
+  await check('PATCH /api/bulk-operations/{id}', patch(operator, `/api/bulk-operations/${NO_RUN}`, faster), 404);
+  await check('PATCH /api/bulk-operations/{id}', patch(viewer, `/api/bulk-operations/${bulk}`, faster), 403);
+  await check('PATCH /api/bulk-operations/{id}', anonymous.patch(`/api/bulk-operations/${bulk}`, { data: faster }), 401);
+  await check(
+    'PATCH /api/bulk-operations/{id}',
+    patch(operator, `/api/bulk-operations/${bulk}`, { pace: { runs: 1, per: '1m' }, ...big }),
+    413,
+  );
+  // Cancelled (the held run with it, so no later spec waits behind it): no pace applies any more.
+  await db()`update runs set status = 'cancelled', hold = null, finished_at = now() where id = ${held}`;
+  await db()`update bulk_operations set cancelled_at = now(), cancelled_by = 'e2e' where id = ${bulk}`;
+  await check('PATCH /api/bulk-operations/{id}', patch(operator, `/api/bulk-operations/${bulk}`, faster), 409);
+
   // The public ones.
   await check('GET /api/openapi.json', anonymous.get('/api/openapi.json'), 200);
   await check('GET /api/metrics', anonymous.get('/api/metrics'), 401);
@@ -150,13 +180,16 @@ test('a path no route serves is a JSON 404 and a method a route does not serve a
     ['PUT', '/api/runs', 'GET, HEAD, OPTIONS'],
     ['PATCH', '/api/integrations/crm-sync/runs', 'POST, OPTIONS'],
     ['GET', '/api/runs/retry', 'POST, OPTIONS'],
+    ['GET', `/api/bulk-operations/${NO_RUN}`, 'PATCH, OPTIONS'],
     ['POST', '/api/health', 'GET, HEAD, OPTIONS'],
     ['DELETE', '/api/openapi.json', 'GET, HEAD, OPTIONS'],
   ] as const) {
     const res = await request.fetch(path, { method, headers: origin, data: method === 'GET' ? undefined : {} });
     expect(res.status(), `${method} ${path}`).toBe(405);
     expect(res.headers().allow, `${method} ${path}`).toBe(allow);
-    expect(((await res.json()) as { error: string }).error).toMatch(new RegExp(`^${method} is not allowed on /api/.*: use (GET|POST)`));
+    expect(((await res.json()) as { error: string }).error).toMatch(
+      new RegExp(`^${method} is not allowed on /api/.*: use (GET|POST|PATCH)`),
+    );
   }
   // OPTIONS names what the route serves (Next's own answer listed every method, the refused ones
   // included), and a path no route serves is the 404 for it too.

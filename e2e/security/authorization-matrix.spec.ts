@@ -11,7 +11,7 @@ const ROLE_RANK = { viewer: 0, operator: 1, admin: 2 } as const;
 const NO_RUN = '00000000-0000-4000-8000-000000000000';
 
 /** Route handlers: the role each needs, and a request that is harmless when allowed (unknown target or invalid input). */
-const ROUTES: { method: 'GET' | 'POST'; path: string; role: keyof typeof ROLE_RANK; body?: unknown }[] = [
+const ROUTES: { method: 'GET' | 'POST' | 'PATCH'; path: string; role: keyof typeof ROLE_RANK; body?: unknown }[] = [
   { method: 'GET', path: '/api/me', role: 'viewer' },
   { method: 'GET', path: '/api/integrations', role: 'viewer' },
   { method: 'GET', path: '/api/runs?status=failed', role: 'viewer' },
@@ -22,6 +22,7 @@ const ROUTES: { method: 'GET' | 'POST'; path: string; role: keyof typeof ROLE_RA
   { method: 'POST', path: `/api/runs/${NO_RUN}/retry`, role: 'operator', body: {} },
   { method: 'POST', path: '/api/runs/retry', role: 'operator', body: { runIds: [NO_RUN] } },
   { method: 'POST', path: `/api/runs/${NO_RUN}/cancel`, role: 'operator', body: {} },
+  { method: 'PATCH', path: `/api/bulk-operations/${NO_RUN}`, role: 'operator', body: { pace: { runs: 20, per: '1m' } } },
 ];
 
 /** Server actions: the role each needs (by export name); anything unlisted needs admin. */
@@ -37,6 +38,7 @@ const ACTION_ROLE: Record<string, keyof typeof ROLE_RANK> = {
   openBreakerAction: 'operator',
   sendTestAlertAction: 'operator',
   cancelBulkAction: 'operator',
+  setBulkPaceAction: 'operator',
   replayEventsAction: 'operator',
   dismissEventAction: 'operator',
 };
@@ -111,7 +113,7 @@ test('authorization matrix: every route handler and server action as anonymous, 
       const res =
         route.method === 'GET'
           ? await clients[who].get(route.path)
-          : await clients[who].post(route.path, { data: route.body, headers: { Origin: baseURL! } });
+          : await clients[who].fetch(route.path, { method: route.method, data: route.body, headers: { Origin: baseURL! } });
       const allowed = RANK[who] >= ROLE_RANK[route.role];
       if (who === 'anonymous') expect(res.status(), `${who} ${route.path}`).toBe(401);
       else if (!allowed) expect(res.status(), `${who} ${route.path}`).toBe(403);
@@ -119,7 +121,10 @@ test('authorization matrix: every route handler and server action as anonymous, 
       row.push(String(res.status()).padEnd(6));
     }
     for (const token of tokens) {
-      const res = route.method === 'GET' ? await token.client.get(route.path) : await token.client.post(route.path, { data: route.body });
+      const res =
+        route.method === 'GET'
+          ? await token.client.get(route.path)
+          : await token.client.fetch(route.path, { method: route.method, data: route.body });
       if (ROLE_RANK[token.role] >= ROLE_RANK[route.role])
         expect([200, 400, 404, 409], `${token.role} token ${route.path}`).toContain(res.status());
       else expect(res.status(), `${token.role} token ${route.path}`).toBe(403);

@@ -235,7 +235,7 @@ async function signedInRequest(page: Page, who: 'ada'): Promise<APIRequestContex
 // -------------------------------------------------------------------------------------------------
 
 interface RouteCase {
-  method: 'GET' | 'POST';
+  method: 'GET' | 'POST' | 'PATCH';
   path: string;
   /** Raw request body (POST). */
   body?: string;
@@ -476,6 +476,32 @@ const ROUTES: { name: string; cases: fc.Arbitrary<RouteCase>; runs: number }[] =
       .tuple(fc.oneof(hostileSegment, unknownUuid), bodyText(hostileValue))
       .map(([id, body]) => ({ method: 'POST' as const, path: `/api/runs/${pathSegment(id)}/cancel`, body })),
   },
+  {
+    name: 'PATCH /api/bulk-operations/:id',
+    runs: 35,
+    cases: fc
+      .tuple(
+        fc.oneof(hostileSegment, unknownUuid),
+        bodyText(
+          fc.oneof(
+            hostileValue,
+            unknownField,
+            fc.record({ pace: hostileValue }),
+            fc.record({
+              pace: fc.record({
+                runs: fc.oneof(notAString, fc.constantFrom(0, -1, 1.5, 501, Number.MAX_SAFE_INTEGER)),
+                per: fc.constant('1m'),
+              }),
+            }),
+            fc.record({
+              pace: fc.record({ runs: fc.constant(5), per: fc.oneof(hostileString, fc.constantFrom('2h', '10ms', '1d', '0s')) }),
+            }),
+            fc.constant({ pace: { runs: 5, per: '1m' } }),
+          ),
+        ),
+      )
+      .map(([id, body]) => ({ method: 'PATCH' as const, path: `/api/bulk-operations/${pathSegment(id)}`, body })),
+  },
 ];
 
 test('route handlers refuse hostile bodies and query strings with a 4xx and a short JSON message, and write nothing', async ({
@@ -493,7 +519,8 @@ test('route handlers refuse hostile bodies and query strings with a 4xx and a sh
       const response =
         c.method === 'GET'
           ? await request.get(c.path, { maxRedirects: 0 })
-          : await request.post(c.path, {
+          : await request.fetch(c.path, {
+              method: c.method,
               data: c.body ?? '',
               headers: { 'Content-Type': 'application/json', Origin: baseURL! },
               maxRedirects: 0,
@@ -623,8 +650,9 @@ const QUERY_TARGETS: { path: string; api: boolean; params: string[] }[] = [
 
 /** Path segments that name nothing, some of them not even valid percent-encoding. */
 const HOSTILE_SEGMENTS = ['%ZZ', '%00', '%E0%A4%A', '------------------------------------', encodeURIComponent(XSS), 'x'.repeat(300)];
-const SEGMENT_TARGETS: { method: 'GET' | 'POST'; path: (segment: string) => string }[] = [
+const SEGMENT_TARGETS: { method: 'GET' | 'POST' | 'PATCH'; path: (segment: string) => string }[] = [
   { method: 'POST', path: (s) => `/api/integrations/${s}/runs` },
+  { method: 'PATCH', path: (s) => `/api/bulk-operations/${s}` },
   { method: 'POST', path: (s) => `/api/runs/${s}/retry` },
   { method: 'POST', path: (s) => `/api/runs/${s}/cancel` },
   { method: 'GET', path: (s) => `/api/runs/${s}` },
@@ -658,12 +686,17 @@ test('every query parameter, cursor and path segment of every route and page: ba
   const problems: string[] = [];
   let cases = 0;
   let refused = 0;
-  const check = async (method: 'GET' | 'POST', path: string, api: boolean) => {
+  const check = async (method: 'GET' | 'POST' | 'PATCH', path: string, api: boolean) => {
     cases++;
     const response =
       method === 'GET'
         ? await request.get(path, { maxRedirects: 0 })
-        : await request.post(path, { data: '{}', headers: { 'Content-Type': 'application/json', Origin: baseURL! }, maxRedirects: 0 });
+        : await request.fetch(path, {
+            method,
+            data: '{}',
+            headers: { 'Content-Type': 'application/json', Origin: baseURL! },
+            maxRedirects: 0,
+          });
     const status = response.status();
     const text = await response.text();
     const label = `${method} ${describe(path)} → ${status}`;
@@ -1024,6 +1057,20 @@ function actionCases(real: Real): Record<string, { args: fc.Arbitrary<unknown[]>
       ),
     },
     cancelBulkAction: { args: shaped(obj(fc.record({ id: fc.oneof(notAUuid, unknownUuid) }))) },
+    setBulkPaceAction: {
+      args: shaped(
+        obj(
+          fc.record({
+            id: fc.oneof(notAUuid, unknownUuid),
+            pace: fc.oneof(
+              fc.constant({ runs: 20, per: '1m' }),
+              hostileValue,
+              fc.record({ runs: fc.oneof(notAString, fc.constantFrom(0, 501, 2.5)), per: fc.oneof(hostileString, fc.constant('1m')) }),
+            ),
+          }),
+        ),
+      ),
+    },
     createApiTokenAction: {
       args: shaped(
         obj(
