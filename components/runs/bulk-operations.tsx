@@ -17,6 +17,7 @@ import { Button } from '@/components/ui/button';
 import { Progress } from '@/components/ui/progress';
 import { Select } from '@/components/ui/select';
 import { plural } from '@/lib/platform/words';
+import { BULK_PACE_PRESETS } from './bulk-pace';
 
 const ZCount = z.number().int().nonnegative();
 
@@ -43,9 +44,6 @@ const ZBulkItem = z.object({
 type BulkItem = z.output<typeof ZBulkItem>;
 const ZBulkItems = z.object({ items: z.array(ZBulkItem) });
 
-/** Runs per minute per integration an operator can switch a running bulk retry to. */
-const PACE_PRESETS = [1, 5, 20, 60];
-
 function paceWords(pace: BulkItem['pace']): string {
   return pace.perMs === 60_000 ? `${pace.runs} per minute` : `${pace.runs} per ${Math.round(pace.perMs / 1000)} s`;
 }
@@ -57,7 +55,7 @@ function paceWords(pace: BulkItem['pace']): string {
 function ChangePace({ id, pace }: { id: string; pace: BulkItem['pace'] }) {
   const queryClient = useQueryClient();
   const router = useRouter();
-  const current = pace.perMs === 60_000 && PACE_PRESETS.includes(pace.runs) ? String(pace.runs) : '';
+  const current = pace.perMs === 60_000 && BULK_PACE_PRESETS.includes(pace.runs) ? String(pace.runs) : '';
   const [choice, setChoice] = useState(current);
   const [pending, start] = useTransition();
   const change = () =>
@@ -81,7 +79,7 @@ function ChangePace({ id, pace }: { id: string; pace: BulkItem['pace'] }) {
         onChange={(e) => setChoice(e.target.value)}
       >
         {current ? null : <option value="">{paceWords(pace)} (current)</option>}
-        {PACE_PRESETS.map((n) => (
+        {BULK_PACE_PRESETS.map((n) => (
           <option key={n} value={String(n)}>
             {n} per minute{String(n) === current ? ' (current)' : ''}
           </option>

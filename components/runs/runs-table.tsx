@@ -14,13 +14,16 @@ import { RelativeTime } from '@/components/common/relative-time';
 import { fetchJson } from '@/components/lib/fetch-json';
 import { Button } from '@/components/ui/button';
 import { Dialog, DialogClose, DialogContent, DialogDescription, DialogFooter, DialogHeader, DialogTitle } from '@/components/ui/dialog';
+import { Label } from '@/components/ui/label';
 import { Progress } from '@/components/ui/progress';
+import { Select } from '@/components/ui/select';
 import { Table, TableBody, TableCell, TableHead, TableHeader, TableRow } from '@/components/ui/table';
 import type { RunStatus } from '@/db/schema';
 import { cautionsFor, type RetryCaution } from '@/lib/platform/read-models/retry-caution';
 import { progressText, triggerWords } from '@/lib/platform/read-models/run-text';
 import { isActiveRunStatus } from '@/lib/platform/run-status';
 import { plural } from '@/lib/platform/words';
+import { BULK_PACE_PRESETS, DEFAULT_BULK_PACE_PER_MINUTE } from './bulk-pace';
 import { RetryCautions } from './retry-cautions';
 import { RetryDialog } from './retry-dialog';
 import { RunDuration } from './run-duration';
@@ -94,6 +97,7 @@ export function RunsTable({
   const queryClient = useQueryClient();
   const [ticked, setTicked] = useState<Set<string>>(new Set());
   const [confirmBulk, setConfirmBulk] = useState(false);
+  const [bulkPace, setBulkPace] = useState(DEFAULT_BULK_PACE_PER_MINUTE);
   const [pending, startTransition] = useTransition();
   const activeIds = useMemo(() => initial.filter((r) => isActiveRunStatus(r.status)).map((r) => r.id), [initial]);
 
@@ -143,10 +147,13 @@ export function RunsTable({
   const retrySelected = () =>
     startTransition(async () => {
       const ids = [...selected];
-      const result = await retryRunsAction({ runIds: ids });
+      // The default pace is left to the platform, as before there was a choice.
+      const pace = bulkPace === DEFAULT_BULK_PACE_PER_MINUTE ? undefined : { runs: bulkPace, per: '1m' };
+      const result = await retryRunsAction({ runIds: ids, pace });
       setConfirmBulk(false);
       if (result.ok) {
         setTicked(new Set());
+        setBulkPace(DEFAULT_BULK_PACE_PER_MINUTE);
         // The Retry selected bar is disabled or gone once the list is refreshed: focus goes to the
         // first retried row's "retried →" link rather than to the page's body.
         focusRetriedOf.current = ids[0] ?? null;
@@ -175,7 +182,14 @@ export function RunsTable({
       <LivePaused error={activeIds.length > 0 ? live.error : null} what="Live progress of the active runs" />
       {canOperate && retrySelectable.length > 0 ? (
         <div className="flex items-center gap-2 text-sm">
-          <Button size="sm" disabled={selected.size === 0 || pending} onClick={() => setConfirmBulk(true)}>
+          <Button
+            size="sm"
+            disabled={selected.size === 0 || pending}
+            onClick={() => {
+              setBulkPace(DEFAULT_BULK_PACE_PER_MINUTE);
+              setConfirmBulk(true);
+            }}
+          >
             Retry selected ({selected.size})
           </Button>
           <span className="text-muted-foreground">Select failed or cancelled runs to retry them together.</span>
@@ -302,10 +316,10 @@ export function RunsTable({
               {selectedCancelled > 0 ? ` (${selectedCancelled} of them cancelled)` : ''}?
             </DialogTitle>
             <DialogDescription>
-              Each selected run starts again as a new run with the same input, linked to the one it retries. They start at most 5 per minute
-              per integration, and not at all while an integration&apos;s breaker is open (they wait, queued behind it).
-              {selected.size > 20
-                ? ` With ${selected.size} runs the last ones start in about ${Math.ceil(selected.size / 5)} minutes; you can cancel what has not started.`
+              Each selected run starts again as a new run with the same input, linked to the one it retries. They start at most {bulkPace}{' '}
+              per minute per integration, and not at all while an integration&apos;s breaker is open (they wait, queued behind it).
+              {selected.size > 4 * bulkPace
+                ? ` With ${selected.size} runs the last ones start in about ${Math.ceil(selected.size / bulkPace)} minutes; you can cancel what has not started or change the pace on its card.`
                 : ''}
             </DialogDescription>
           </DialogHeader>
@@ -315,6 +329,16 @@ export function RunsTable({
               retrySelectable.filter((r) => selected.has(r.id)),
             )}
           />
+          <div className="flex items-center gap-2 text-sm">
+            <Label htmlFor="bulk-retry-pace">Pace</Label>
+            <Select id="bulk-retry-pace" value={String(bulkPace)} onChange={(e) => setBulkPace(Number(e.target.value))}>
+              {BULK_PACE_PRESETS.map((n) => (
+                <option key={n} value={String(n)}>
+                  {n} per minute per integration{n === DEFAULT_BULK_PACE_PER_MINUTE ? ' (default)' : ''}
+                </option>
+              ))}
+            </Select>
+          </div>
           <DialogFooter>
             <DialogClose asChild>
               <Button variant="outline">Cancel</Button>

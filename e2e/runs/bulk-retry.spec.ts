@@ -267,3 +267,31 @@ test('an operator speeds up the retries held by a running bulk retry; the card s
     await db()`update breakers set state = 'closed', consecutive_failures = 0, opened_at = null, open_until = null, forced_open = false where key = ${key}`;
   }
 });
+
+test('an operator picks the pace of a bulk retry when starting it; the card and the audit row show it', async ({ page }) => {
+  const failed = await seedFailedRuns('crm-sync', 2, 'bulk-retry seed: faster pace');
+  await signIn(page, 'oscar');
+  const runs = new RunsPage(page);
+  await runs.goto('integration=crm-sync&status=failed');
+  for (const id of failed) await runs.select(id);
+  await page.getByRole('button', { name: 'Retry selected (2)' }).click();
+  const dialog = page.getByRole('dialog');
+  await expect(dialog.getByLabel('Pace')).toHaveValue('5');
+  await dialog.getByLabel('Pace').selectOption({ label: '20 per minute per integration' });
+  await expect(dialog).toContainText('They start at most 20 per minute per integration');
+  await dialog.getByRole('button', { name: 'Retry 2 runs', exact: true }).click();
+  await expect(page.getByText('2 retries queued as one bulk operation.')).toBeVisible();
+  const [{ bulk }] = await db()<{ bulk: string }[]>`select bulk_operation_id as bulk from runs where retry_of = any(${failed}) limit 1`;
+  const card = page.getByTestId('bulk-operation').filter({ has: page.locator(`a[href="/runs?bulk=${bulk}"]`) });
+  await expect(card).toContainText('pace 20 per 60 s per integration');
+  const [audit] = await db()<{ pace: unknown }[]>`
+    select new_value->'pace' as pace from audit_log where field_name = 'bulk_retry' and new_value->>'bulkOperationId' = ${bulk}`;
+  expect(audit.pace).toEqual({ runs: 20, per: '1m' });
+  await expect
+    .poll(
+      async () =>
+        (await db()<{ n: number }[]>`select count(*)::int as n from runs where retry_of = any(${failed}) and status = 'succeeded'`)[0].n,
+      { timeout: 90_000 },
+    )
+    .toBe(2);
+});

@@ -1041,6 +1041,7 @@ function actionCases(real: Real): Record<string, { args: fc.Arbitrary<unknown[]>
               fc.array(unknownUuid, { minLength: 1, maxLength: 3 }),
               fc.constant(Array.from({ length: 501 }, () => NO_RUN)),
             ),
+            pace: fc.oneof(fc.constant(undefined), fc.constant({ runs: 20, per: '1m' }), hostileValue),
           }),
         ),
       ),

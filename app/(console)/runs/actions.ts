@@ -19,9 +19,12 @@ export const retryRunAction = defineAction({
 export const retryRunsAction = defineAction({
   role: 'operator',
   name: 'retry_runs',
-  input: z.object({ runIds: z.array(ZRunId).min(1, 'Select at least one failed run.').max(500, 'Retry at most 500 runs at once.') }),
+  input: z.object({
+    runIds: z.array(ZRunId).min(1, 'Select at least one failed run.').max(500, 'Retry at most 500 runs at once.'),
+    pace: ZBulkPace.optional(),
+  }),
   handler: async (input, { user, correlationId }) =>
-    retryRuns(getDb(), await getBoss(), { runIds: input.runIds, triggeredBy: user.email || user.name, correlationId }),
+    retryRuns(getDb(), await getBoss(), { runIds: input.runIds, pace: input.pace, triggeredBy: user.email || user.name, correlationId }),
 });
 
 export const cancelRunAction = defineAction({
