@@ -114,7 +114,7 @@ test('the retry dialogs say what is still wrong with the integration: its breake
     const cautions = dialog.getByRole('list', { name: 'Before you retry' }).getByRole('listitem');
     await expect(cautions).toHaveText([
       "crm-sync's breaker is held open by an operator: the retry waits until the breaker closes.",
-      /^crm-sync's last run failed too \((a few seconds|\d+ seconds?|\d+ minutes?) ago\): unless what made it fail is fixed, the retry fails again\.$/,
+      /^crm-sync's last run failed too \((just now|\d+ seconds? ago|\d+ minutes? ago)\): unless what made it fail is fixed, the retry fails again\.$/,
       'crm-sync is paused: the retry runs anyway (a pause stops only its schedule).',
     ]);
     await expect(cautions.nth(1).locator('time')).toHaveAttribute('title', / UTC$/);
