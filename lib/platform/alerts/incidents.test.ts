@@ -164,7 +164,7 @@ describe('incidents', () => {
     expect(alert.title).toBe("unseen: circuit breaker 'unseen' opened, already recovered");
     expect(alert.body.text).toContain(`Since: ${exactTime(new Date(at(1)))}`);
     expect(alert.body.text).toContain(
-      `Already recovered at ${exactTime(new Date(at(2)))}: the circuit breaker closed and requests flow again.`,
+      `Already recovered at ${exactTime(new Date(at(2)))}: the circuit breaker closed: requests go to the external system again (whether they succeed shows in its runs).`,
     );
     // Another kind of the same integration is not ended by that recovery.
     expect((await handle(failed('unseen', 1)))[0]).toMatchObject({ change: 'opened' });

@@ -494,7 +494,8 @@ export function auditFindingsAddedMessage(p: {
 
 const RECOVERED_WHAT: Record<IncidentKind, string> = {
   run_failed: 'runs succeed again',
-  breaker_open: 'the circuit breaker closed and requests flow again',
+  // Closed by a trial that got an answer, or by an operator's reset: not a sign that requests succeed (a 403 is an answer).
+  breaker_open: 'the circuit breaker closed: requests go to the external system again (whether they succeed shows in its runs)',
   credentials: 'its credentials are accepted again',
   events_failed: 'its failed events were replayed and applied, none is left failed',
   audit_chain: 'the audit trail verifies against its anchors again',
