@@ -125,7 +125,8 @@ export function BulkOperations({ initial, canOperate }: { initial: BulkItem[]; c
               <Progress value={finished} max={b.total} label={`Bulk retry ${b.id.slice(0, 8)} progress`} className="my-2" />
               <p className="text-xs text-muted-foreground">
                 queued {p.queued}
-                {p.behindBreaker ? ` (${p.behindBreaker} behind an open breaker)` : ''} · started {p.started} · succeeded {p.succeeded} ·{' '}
+                {/* In progress now, not "started so far": "started 0 · failed 3" read as if none had ever run. */}
+                {p.behindBreaker ? ` (${p.behindBreaker} behind an open breaker)` : ''} · running {p.started} · succeeded {p.succeeded} ·{' '}
                 {/* Which ones failed is what an operator looks for next: the Runs list filtered to them. */}
                 {p.failed ? (
                   <Link href={`/runs?bulk=${b.id}&status=failed`} className="font-medium text-destructive underline">

@@ -29,6 +29,10 @@ test("a cancelled run's page follows its attempt until it has stopped", async ({
     await expect(page.getByText('stopping its attempt')).toHaveCount(0, { timeout: 15_000 });
     await expect(page.getByText('cancelled', { exact: true }).first()).toBeVisible();
     await expect(page.getByText('running', { exact: true })).toHaveCount(0);
+    // A cancellation is said as what stopped it, not under "What failed".
+    await expect(page.getByText('Why it stopped', { exact: true })).toBeVisible();
+    await expect(page.getByText('Cancelled before it finished, not failed')).toBeVisible();
+    await expect(page.getByText('What failed', { exact: true })).toHaveCount(0);
   } finally {
     await db()`update attempts set outcome = 'cancelled', finished_at = coalesce(finished_at, now()) where id = ${attempt} and outcome = 'running'`;
     await worker`select pg_advisory_unlock_all()`;

@@ -52,6 +52,8 @@ test('operator retries a failed run from the Runs table through the confirmation
   await expect(page.getByRole('heading', { name: /^Run / })).toBeVisible();
   await expect(page.getByRole('heading', { level: 1 })).toContainText('Succeeded', { timeout: 45_000 });
   await expect(page.getByRole('link', { name: `run ${failed.slice(0, 8)}` })).toBeVisible();
+  // The retry names the run it retries as such ("Retries: run …" read as a list of its own retries).
+  await expect(page.getByText('Retry of', { exact: true })).toBeVisible();
   await page.screenshot({ path: 'test-results/screenshots/run-detail.png', fullPage: true });
 });
 

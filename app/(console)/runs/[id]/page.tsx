@@ -124,7 +124,7 @@ export default async function RunPage({ params }: { params: Promise<{ id: string
           </div>
           {run.retryOf ? (
             <div>
-              <div className="text-xs text-muted-foreground">Retries</div>
+              <div className="text-xs text-muted-foreground">Retry of</div>
               <Link href={`/runs/${run.retryOf}`} className="hover:underline">
                 run {run.retryOf.slice(0, 8)}
               </Link>
@@ -132,7 +132,7 @@ export default async function RunPage({ params }: { params: Promise<{ id: string
           ) : null}
           {retries.length > 0 ? (
             <div>
-              <div className="text-xs text-muted-foreground">Retried by</div>
+              <div className="text-xs text-muted-foreground">Retried as</div>
               {retries.map((r) => (
                 <Link key={r.id} href={`/runs/${r.id}`} className="mr-2 hover:underline">
                   run {r.id.slice(0, 8)} ({r.status})
@@ -149,7 +149,20 @@ export default async function RunPage({ params }: { params: Promise<{ id: string
         </CardContent>
       </Card>
 
-      {run.errorMessage ? (
+      {run.errorMessage && run.status === 'cancelled' ? (
+        // A cancellation is not a failure: said as what stopped it, without the failure's red.
+        <Card>
+          <CardHeader>
+            <CardTitle>Why it stopped</CardTitle>
+            <CardDescription>Cancelled before it finished, not failed; its attempts below say what each one did.</CardDescription>
+          </CardHeader>
+          <CardContent>
+            <pre tabIndex={0} className="overflow-x-auto rounded-md bg-muted p-3 text-xs whitespace-pre-wrap">
+              {run.errorMessage}
+            </pre>
+          </CardContent>
+        </Card>
+      ) : run.errorMessage ? (
         <Card className="border-destructive/40">
           <CardHeader>
             <CardTitle>What failed</CardTitle>
