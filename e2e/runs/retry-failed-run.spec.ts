@@ -89,6 +89,8 @@ test('an old failed run warns in the same dialog, never a browser confirm; a ref
   expect(shown.text).not.toContain(other);
   expect(shown.links).toContainEqual([other.slice(0, 8), `/runs/${other}`]);
   expect(shown.links).toContainEqual([old.slice(0, 8), `/runs/${old}`]);
+  // And who did, so the second operator knows whom to ask.
+  expect(shown.text).toContain('by grace.admin@junction.local at ');
   // The row no longer offers a retry that can only be refused again: it links to theirs.
   await expect(runs.row(old).getByRole('link', { name: 'retried →' })).toHaveAttribute('href', `/runs/${other}`);
   await expect(runs.row(old).getByRole('button', { name: 'Retry' })).toHaveCount(0);

@@ -88,10 +88,13 @@ export async function retryRuns(
       // retried_at (migration 0019) on the rows just locked; their retries only for the message.
       const retriedIds = originals.filter((r) => r.retriedAt).map((r) => r.id);
       if (retriedIds.length) {
-        const retried = await tx.select({ id: runs.id, retryOf: runs.retryOf }).from(runs).where(inArray(runs.retryOf, retriedIds));
+        const retried = await tx
+          .select({ id: runs.id, retryOf: runs.retryOf, by: runs.triggeredBy })
+          .from(runs)
+          .where(inArray(runs.retryOf, retriedIds));
         throw new AppError(
           'invalid_state',
-          `A run is retried once; already retried: ${retried.map((r) => `${r.retryOf} as ${r.id}`).join(', ')}. Retry the newest run of each chain instead.`,
+          `A run is retried once; already retried: ${retried.map((r) => `${r.retryOf} as ${r.id} by ${r.by}`).join(', ')}. Retry the newest run of each chain instead.`,
         );
       }
       originals.sort((a, b) => a.createdAt.getTime() - b.createdAt.getTime());

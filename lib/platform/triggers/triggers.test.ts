@@ -268,11 +268,11 @@ describe('retry once and idempotent triggers', () => {
     const error = await retryRun(t.db, boss, { runId: failed, triggeredBy: 'other@example.com' }).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(AppError);
     expect(error).toMatchObject({ code: 'invalid_state', details: { existingRetryId: runId } });
-    expect((error as Error).message).toContain(`already retried as run ${runId}`);
+    expect((error as Error).message).toContain(`already retried as run ${runId} (queued) by op@example.com at `);
     await expectRefusal(
       retryRuns(t.db, boss, { runIds: [failed], triggeredBy: 'op' }),
       'invalid_state',
-      new RegExp(`${failed} as ${runId}`),
+      new RegExp(`${failed} as ${runId} by op@example.com`),
     );
   });
 

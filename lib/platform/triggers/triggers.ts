@@ -11,6 +11,7 @@ import { insertRun, loadIntegration, parseTriggerInput, ZActor, ZCorrelationId, 
 import { recordAction } from '../governance/audit';
 import { platformMetrics } from '../observability/metrics';
 import { isRetryableRunStatus, isTerminalRunStatus, isWaitingRunStatus } from '../run-status';
+import { exactTime } from '../when';
 import { lastRunAtOrBefore, repeatsWallClock, storedSchedule } from './cron';
 import { missedWhilePaused } from './resume-policy';
 import { applySchedule } from './schedules';
@@ -231,7 +232,7 @@ export async function lockRetryableRun(tx: DatabaseOrTransaction, runId: string)
   // concurrent retry that committed first has set it by the time this lock is granted.
   if (run.retriedAt) {
     const [existing] = await tx
-      .select({ id: runs.id, status: runs.status })
+      .select({ id: runs.id, status: runs.status, by: runs.triggeredBy, at: runs.createdAt })
       .from(runs)
       .where(eq(runs.retryOf, run.id))
       .orderBy(asc(runs.createdAt))
@@ -239,7 +240,8 @@ export async function lockRetryableRun(tx: DatabaseOrTransaction, runId: string)
     throw new AppError(
       'invalid_state',
       existing
-        ? `Run ${runId} was already retried as run ${existing.id} (${existing.status}): a run is retried once; retry the newest run of the chain instead`
+        ? // Who and when: a second operator's click is refused, and they need to know whom to ask.
+          `Run ${runId} was already retried as run ${existing.id} (${existing.status}) by ${existing.by} at ${exactTime(existing.at)}: a run is retried once; retry the newest run of the chain instead`
         : `Run ${runId} was already retried at ${run.retriedAt.toISOString()}: a run is retried once`,
       existing ? { details: { existingRetryId: existing.id } } : undefined,
     );
