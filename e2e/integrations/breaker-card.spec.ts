@@ -54,6 +54,20 @@ test('opening the breaker by hand keeps the last real error on the card, before 
     await expect(card.getByText('Closed', { exact: true })).toBeVisible();
     await expect(card).toContainText('Last error 2 hours ago: ERP answered 503');
     await expect(card).not.toContainText('opened by');
+
+    // The audit trail names the integrations behind the breaker (the row records its key), not "—".
+    const users = await db()<{ name: string }[]>`select name from integrations where breaker_key = ${key} order by name`;
+    await page.goto(`/audit?actor=${encodeURIComponent('oscar.operator@junction.local')}`);
+    const reset = page
+      .getByRole('row')
+      .filter({ hasText: `Reset the breaker ${key}` })
+      .first();
+    for (const { name } of users) {
+      await expect(reset.locator('td[data-label="Integration"]').getByRole('link', { name, exact: true })).toHaveAttribute(
+        'href',
+        `/integrations/${name}`,
+      );
+    }
   } finally {
     await db()`update breakers set state = 'closed', consecutive_failures = 0, opened_at = null, open_until = null, forced_open = false where key = ${key}`;
   }

@@ -60,6 +60,12 @@ export default async function AuditPage({ searchParams }: { searchParams: Promis
     listInventory(db),
   ]);
   const registry = getRegistry();
+  /** A breaker action's integrations: those sharing its key now (the row records the key only). */
+  const breakerUsers = (r: { fieldName: string; newValue: unknown }): string[] => {
+    if (r.fieldName !== 'breaker_reset' && r.fieldName !== 'breaker_open') return [];
+    const key = (r.newValue as { key?: unknown } | null)?.key;
+    return typeof key === 'string' ? integrations.filter((i) => i.breakerKey === key).map((i) => i.name) : [];
+  };
   // Only from a failed check: a passing one replaced the findings of the one before.
   // An alert channel's webhook URL may carry a token (webhook-url.ts): whole for admins only, as on
   // the Alerts page; everyone else reads its rows and the findings quoting one with URLs masked.
@@ -232,6 +238,16 @@ export default async function AuditPage({ searchParams }: { searchParams: Promis
                     <Link href={`/integrations/${encodeURIComponent(r.integration)}/history`} className="hover:underline">
                       {r.integration}
                     </Link>
+                  ) : breakerUsers(r).length > 0 ? (
+                    // A breaker belongs to an external system, not one integration: the ones sharing it.
+                    breakerUsers(r).map((name, i) => (
+                      <span key={name}>
+                        {i > 0 ? ', ' : ''}
+                        <Link href={`/integrations/${encodeURIComponent(name)}`} className="hover:underline">
+                          {name}
+                        </Link>
+                      </span>
+                    ))
                   ) : (
                     '—'
                   )}
