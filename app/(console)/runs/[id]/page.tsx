@@ -149,27 +149,17 @@ export default async function RunPage({ params }: { params: Promise<{ id: string
         </CardContent>
       </Card>
 
-      {run.errorMessage && run.status === 'cancelled' ? (
+      {run.errorMessage ? (
         // A cancellation is not a failure: said as what stopped it, without the failure's red.
-        <Card>
+        <Card className={run.status === 'cancelled' ? undefined : 'border-destructive/40'}>
           <CardHeader>
-            <CardTitle>Why it stopped</CardTitle>
-            <CardDescription>Cancelled before it finished, not failed; its attempts below say what each one did.</CardDescription>
-          </CardHeader>
-          <CardContent>
-            <pre tabIndex={0} className="overflow-x-auto rounded-md bg-muted p-3 text-xs whitespace-pre-wrap">
-              {run.errorMessage}
-            </pre>
-          </CardContent>
-        </Card>
-      ) : run.errorMessage ? (
-        <Card className="border-destructive/40">
-          <CardHeader>
-            <CardTitle>What failed</CardTitle>
+            <CardTitle>{run.status === 'cancelled' ? 'Why it stopped' : 'What failed'}</CardTitle>
             <CardDescription>
-              {run.errorClass === 'PermanentError'
-                ? 'A permanent error: retrying will not help until the cause is fixed.'
-                : 'The last error of the run.'}
+              {run.status === 'cancelled'
+                ? 'Cancelled before it finished, not failed; its attempts below say what each one did.'
+                : run.errorClass === 'PermanentError'
+                  ? 'A permanent error: retrying will not help until the cause is fixed.'
+                  : 'The last error of the run.'}
             </CardDescription>
           </CardHeader>
           <CardContent>
