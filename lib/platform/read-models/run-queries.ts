@@ -80,8 +80,11 @@ export async function listRuns(db: DatabaseOrTransaction, input: TRunFilter = {}
 
 export type RunFilter = z.output<typeof ZRunFilter>;
 
-/** listRuns for a filter ZRunFilter has already parsed (the route handler's input). */
-export async function queryRuns(db: DatabaseOrTransaction, f: RunFilter): Promise<{ items: RunListItem[]; next: string | null }> {
+/**
+ * The WHERE conditions of a runs list filter, all but its `after` cursor and `limit`: what the
+ * list shows, and what "Retry all matching" (retryRuns with a filter) retries.
+ */
+export function runFilterConditions(f: Omit<RunFilter, 'after' | 'limit'>): SQL[] {
   const where: SQL[] = [];
   if (f.integration) where.push(eq(runs.integration, f.integration));
   if (f.status === 'active') where.push(inArray(runs.status, [...ACTIVE_RUN_STATUSES]));
@@ -95,6 +98,12 @@ export async function queryRuns(db: DatabaseOrTransaction, f: RunFilter): Promis
   if (f.retried === 'exclude') where.push(isNull(runs.retriedAt));
   if (f.retried === 'only') where.push(isNotNull(runs.retriedAt));
   if (f.bulk) where.push(eq(runs.bulkOperationId, f.bulk));
+  return where;
+}
+
+/** listRuns for a filter ZRunFilter has already parsed (the route handler's input). */
+export async function queryRuns(db: DatabaseOrTransaction, f: RunFilter): Promise<{ items: RunListItem[]; next: string | null }> {
+  const where = runFilterConditions(f);
   if (f.after) {
     const { at, id } = f.after;
     // A JS Date keeps milliseconds, created_at microseconds: take the cursor row's exact time by id,
@@ -134,6 +143,39 @@ export async function queryRuns(db: DatabaseOrTransaction, f: RunFilter): Promis
     .limit(f.limit + 1);
   const items = rows.slice(0, f.limit);
   return { items, next: rows.length > f.limit ? runCursor(items[items.length - 1]) : null };
+}
+
+/** Which runs a bulk retry by filter takes: the runs list's filter, on failed or cancelled runs. */
+export type RetryableRunFilter = Omit<RunFilter, 'after' | 'limit' | 'status' | 'retried'> & {
+  status: 'failed' | 'cancelled';
+};
+
+/**
+ * The runs a bulk retry by filter retries: those the list shows for `f` that nobody retried yet
+ * (retried_at, migration 0019), of integrations still registered. Shared by retryRuns and
+ * countRetryableRuns, so the count the Runs page offers is what the retry then takes.
+ */
+export function retryableRunConditions(f: RetryableRunFilter): SQL[] {
+  return [
+    ...runFilterConditions(f),
+    isNull(runs.retriedAt),
+    sql`exists (select 1 from integrations i where i.name = ${runs.integration} and i.registered)`,
+  ];
+}
+
+/**
+ * How many runs a bulk retry by `f` would take, counted up to `cap` (pass BULK_LIMIT + 1 to say
+ * "more than BULK_LIMIT"): the limit inside the subquery stops the scan there.
+ */
+export async function countRetryableRuns(db: DatabaseOrTransaction, f: RetryableRunFilter, cap: number): Promise<number> {
+  const matching = db
+    .select({ one: sql`1` })
+    .from(runs)
+    .where(and(...retryableRunConditions(f)))
+    .limit(cap)
+    .as('matching');
+  const [row] = await db.select({ n: sql<number>`count(*)::int` }).from(matching);
+  return row.n;
 }
 
 /** Live status of a few runs, for the console's polling of running work. */

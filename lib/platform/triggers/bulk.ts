@@ -1,14 +1,16 @@
 import { randomUUID } from 'node:crypto';
-import { and, asc, eq, inArray, isNotNull, isNull, sql } from 'drizzle-orm';
+import { and, asc, eq, inArray, isNotNull, sql } from 'drizzle-orm';
 import type { PgBoss } from 'pg-boss';
 import { z } from 'zod';
 import type { Database, DatabaseOrTransaction } from '../../../db/client';
-import { bulkOperations, runs, webhookEvents, type Integration, type Run } from '../../../db/schema';
+import { bulkOperations, runs, runTriggerEnum, webhookEvents, type Integration, type Run } from '../../../db/schema';
 import { formatDuration, parseDuration, zDuration } from '../duration';
 import { AppError } from '../errors';
 import { bossDb, RUNS_QUEUE } from '../execution/queue';
 import { insertRun, loadIntegration, parseTriggerInput, ZActor, ZCorrelationId, ZReason, ZRunId } from '../execution/run-create';
 import { recordAction } from '../governance/audit';
+import { ZInstant } from '../params';
+import { retryableRunConditions, reversedTimeRange, type RetryableRunFilter } from '../read-models/run-queries';
 import { dispatchIntegration } from './bulk-dispatch';
 
 /**
@@ -36,10 +38,48 @@ export const ZBulkPace = z.object({
   per: zDuration({ min: '100ms', max: '1h' }),
 });
 
+/**
+ * A bulk retry's filter: the Runs list's (runFilterConditions), on failed or cancelled runs only.
+ * The older shape, `{ integration? }` with no status, still means its failed runs; a filter naming
+ * any other status, or the list's other fields without a status, is refused: a bulk retry never
+ * takes succeeded or active runs.
+ */
+const ZRetryFilter = z
+  .object({
+    integration: z.string().min(1).max(100).optional(),
+    status: z.string().optional(),
+    trigger: z.enum(runTriggerEnum.enumValues).optional(),
+    dryRun: z.enum(['only', 'exclude']).optional(),
+    /** Runs retried already are never taken: the list's "not retried" filter is accepted, nothing else. */
+    retried: z.literal('exclude', { error: "may only be 'exclude': a run is retried once" }).optional(),
+    bulk: z.string().uuid('must be a bulk retry id').optional(),
+    from: ZInstant.optional(),
+    to: ZInstant.optional(),
+  })
+  .strict()
+  .superRefine((f, ctx) => {
+    const reversed = reversedTimeRange(f.from, f.to);
+    if (reversed) ctx.addIssue({ code: 'custom', path: ['to'], message: reversed });
+  });
+
+/** The filter's runs, or why a bulk retry refuses it. */
+function retryFilter(f: z.output<typeof ZRetryFilter>): RetryableRunFilter {
+  const { status, retried: _retried, ...rest } = f;
+  if (status === 'failed' || status === 'cancelled') return { ...rest, status };
+  const legacy = status === undefined && Object.keys(rest).every((k) => k === 'integration');
+  if (legacy) return { ...rest, status: 'failed' };
+  throw new AppError(
+    'invalid_input',
+    status === undefined
+      ? 'A bulk retry by filter must filter by status failed or cancelled: it never retries runs of other statuses.'
+      : `A bulk retry by filter retries failed or cancelled runs only, not ${status} runs: filter by status failed or cancelled.`,
+  );
+}
+
 const ZRetryRuns = z
   .object({
     runIds: z.array(ZRunId).max(BULK_LIMIT, `may list at most ${BULK_LIMIT} runs`).optional(),
-    filter: z.object({ integration: z.string().min(1).optional(), status: z.literal('failed').optional() }).optional(),
+    filter: ZRetryFilter.optional(),
     triggeredBy: ZActor,
     reason: ZReason,
     pace: ZBulkPace.optional(),
@@ -49,7 +89,9 @@ const ZRetryRuns = z
 
 /**
  * Bulk retry: the given runs (all must be failed or cancelled and not retried yet: all or nothing),
- * or every failed run matching the filter that has not been retried yet (at most 500, oldest first).
+ * or every run matching the filter (the Runs list's, status failed or cancelled) that has not been
+ * retried yet, of registered integrations (at most 500, oldest first; runs locked by a concurrent
+ * retry are skipped).
  * The new runs are held and released by the dispatcher at `pace` (default 5 per minute per
  * integration); the first ones are released before this returns when the breaker is closed.
  */
@@ -58,7 +100,17 @@ export async function retryRuns(
   boss: PgBoss,
   params: {
     runIds?: string[];
-    filter?: { integration?: string; status?: 'failed' };
+    /** The Runs list's filter, status failed or cancelled (no status, with only `integration`: failed). */
+    filter?: {
+      integration?: string;
+      status?: string;
+      trigger?: string;
+      dryRun?: 'only' | 'exclude';
+      retried?: 'exclude';
+      bulk?: string;
+      from?: Date | string;
+      to?: Date | string;
+    };
     triggeredBy: string;
     reason?: string;
     pace?: { runs: number; per: string };
@@ -68,6 +120,7 @@ export async function retryRuns(
 ): Promise<{ runIds: string[]; bulkOperationId: string | null }> {
   const p = parseTriggerInput(ZRetryRuns, params);
   const pace = p.pace ?? DEFAULT_BULK_PACE;
+  const filter = p.filter && !p.runIds ? retryFilter(p.filter) : undefined;
   const result = await db.transaction(async (tx) => {
     let originals: Run[];
     if (p.runIds) {
@@ -102,15 +155,8 @@ export async function retryRuns(
       originals = await tx
         .select()
         .from(runs)
-        .where(
-          and(
-            eq(runs.status, 'failed'),
-            p.filter?.integration ? eq(runs.integration, p.filter.integration) : undefined,
-            isNull(runs.retriedAt),
-            sql`exists (select 1 from integrations i where i.name = ${runs.integration} and i.registered)`,
-          ),
-        )
-        .orderBy(runs.createdAt)
+        .where(and(...retryableRunConditions(filter!)))
+        .orderBy(asc(runs.createdAt), asc(runs.id))
         .limit(BULK_LIMIT)
         .for('update', { skipLocked: true });
     }
