@@ -30,6 +30,7 @@ const ACTION_ROLE: Record<string, keyof typeof ROLE_RANK> = {
   previewScheduleAction: 'viewer',
   retryRunAction: 'operator',
   retryRunsAction: 'operator',
+  retryMatchingAction: 'operator',
   cancelRunAction: 'operator',
   runNowAction: 'operator',
   pauseAction: 'operator',

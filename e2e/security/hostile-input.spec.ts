@@ -1046,6 +1046,31 @@ function actionCases(real: Real): Record<string, { args: fc.Arbitrary<unknown[]>
         ),
       ),
     },
+    // One field always invalid (an unknown integration is refused too): a valid filter would retry
+    // the demo's failed runs.
+    retryMatchingAction: {
+      args: shaped(
+        obj(
+          withOneInvalid({
+            integration: integration('crm-sync'),
+            status: {
+              valid: fc.constantFrom('failed', 'cancelled'),
+              invalid: fc.oneof(fc.constantFrom('succeeded', 'active', 'queued', undefined), hostileString, notAString),
+            },
+            trigger: { valid: fc.constant('manual'), invalid: fc.oneof(hostileString, notAString) },
+            dryRun: { valid: fc.constant('exclude'), invalid: fc.oneof(hostileString, notAString) },
+            retried: { valid: fc.constant('exclude'), invalid: fc.oneof(fc.constant('only'), notAString) },
+            bulk: { valid: fc.constant(undefined), invalid: notAUuid },
+            from: { valid: fc.constant('2020-01-01T00:00:00Z'), invalid: fc.oneof(badDate, notAString) },
+            to: { valid: fc.constant(undefined), invalid: fc.oneof(badDate, notAString, fc.constant('2019-01-01T00:00:00Z')) },
+            pace: {
+              valid: fc.constant({ runs: 20, per: '1m' }),
+              invalid: fc.oneof(notAString, fc.record({ runs: fc.constantFrom(0, 501, 2.5), per: fc.constant('1m') })),
+            },
+          }),
+        ),
+      ),
+    },
     cancelRunAction: { args: shaped(obj(fc.record({ runId: fc.oneof(notAUuid, unknownUuid) }))) },
     runNowAction: {
       args: shaped(

@@ -150,6 +150,12 @@ describe('bulk retry by the Runs list filter', () => {
     await expect(retryRuns(t.db, boss, { filter: { status: 'failed', from: ago(1), to: ago(2) }, triggeredBy: 'op' })).rejects.toThrow(
       /reversed/,
     );
+    await expect(retryRuns(t.db, boss, { filter: { integration: 'nope', status: 'failed' }, triggeredBy: 'op' })).rejects.toThrow(
+      /does not exist/,
+    );
+    await expect(retryRuns(t.db, boss, { filter: { integration: 'crm\u0000', status: 'failed' }, triggeredBy: 'op' })).rejects.toThrow(
+      /NUL/,
+    );
     expect(await bulkCount()).toBe(before);
     const rows = await t.db.select().from(runs).where(eq(runs.integration, 'refused'));
     expect(rows).toHaveLength(2);

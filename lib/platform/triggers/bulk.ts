@@ -9,7 +9,7 @@ import { AppError } from '../errors';
 import { bossDb, RUNS_QUEUE } from '../execution/queue';
 import { insertRun, loadIntegration, parseTriggerInput, ZActor, ZCorrelationId, ZReason, ZRunId } from '../execution/run-create';
 import { recordAction } from '../governance/audit';
-import { ZInstant } from '../params';
+import { ZInstant, ZUrlText } from '../params';
 import { retryableRunConditions, reversedTimeRange, type RetryableRunFilter } from '../read-models/run-queries';
 import { dispatchIntegration } from './bulk-dispatch';
 
@@ -46,8 +46,8 @@ export const ZBulkPace = z.object({
  */
 const ZRetryFilter = z
   .object({
-    integration: z.string().min(1).max(100).optional(),
-    status: z.string().optional(),
+    integration: ZUrlText(100).min(1).optional(),
+    status: z.string().max(100).optional(),
     trigger: z.enum(runTriggerEnum.enumValues).optional(),
     dryRun: z.enum(['only', 'exclude']).optional(),
     /** Runs retried already are never taken: the list's "not retried" filter is accepted, nothing else. */
@@ -152,6 +152,8 @@ export async function retryRuns(
       }
       originals.sort((a, b) => a.createdAt.getTime() - b.createdAt.getTime());
     } else {
+      // An unknown or unregistered integration is said, not answered with "nothing to retry".
+      if (filter!.integration) await loadIntegration(tx, filter!.integration);
       originals = await tx
         .select()
         .from(runs)
