@@ -295,3 +295,83 @@ test('an operator picks the pace of a bulk retry when starting it; the card and 
     )
     .toBe(2);
 });
+
+test('an operator retries all 55 failed runs a filter matches, past the first page; a viewer is not offered it', async ({
+  page,
+  browser,
+  baseURL,
+}) => {
+  test.setTimeout(120_000);
+  const [{ key }] = await db()<{ key: string }[]>`select breaker_key as key from integrations where name = 'crm-sync'`;
+  // The breaker held open: the retries wait behind it, none starts.
+  await db()`
+    insert into breakers (key, state, consecutive_failures, opened_at, open_until, forced_open)
+    values (${key}, 'open', 3, now(), now() + interval '1 hour', true)
+    on conflict (key) do update set state = 'open', consecutive_failures = 3, opened_at = now(),
+      open_until = now() + interval '1 hour', forced_open = true, trial_started_at = null`;
+  // From just before the seeded runs (created 55 to 1 minutes ago): not the demo's older failures.
+  const from = new Date(Date.now() - 56 * 60_000).toISOString();
+  const failed = await seedFailedRuns('crm-sync', 55, 'bulk-retry seed: outage, retry all matching');
+  const query = `integration=crm-sync&status=failed&from=${encodeURIComponent(from)}`;
+  // What the filter matches that nobody retried yet: the seeded runs, and any an earlier test left.
+  const [{ n }] = await db()<{ n: number }[]>`
+    select count(*)::int as n from runs
+     where integration = 'crm-sync' and status = 'failed' and retried_at is null and created_at >= ${from}::timestamptz`;
+  expect(n).toBeGreaterThanOrEqual(55);
+  let bulk: string | undefined;
+  try {
+    // A viewer sees the list, not the button.
+    const viewerContext = await browser.newContext({ baseURL });
+    const viewerPage = await viewerContext.newPage();
+    await signIn(viewerPage, 'vera', `/runs?${query}`);
+    await expect(viewerPage.getByRole('link', { name: 'Older runs →' })).toBeVisible();
+    await expect(viewerPage.getByRole('button', { name: /^Retry all/ })).toHaveCount(0);
+    await viewerContext.close();
+
+    await signIn(page, 'oscar');
+    const runs = new RunsPage(page);
+    await runs.goto(query);
+    await page.getByRole('button', { name: `Retry all ${n} matching` }).click();
+    const dialog = page.getByRole('dialog');
+    await expect(dialog).toContainText(`Retry all ${n} matching runs?`);
+    await expect(dialog).toContainText(`failed runs of crm-sync, created at or after ${from}`);
+    await expect(dialog).toContainText('oldest first, at most 500');
+    await expect(dialog).toContainText('runs retried meanwhile are skipped');
+    await expect(dialog).toContainText("not at all while an integration's breaker is open");
+    await expect(dialog.getByLabel('Pace')).toHaveValue('5');
+    await dialog.getByRole('button', { name: `Retry ${n} runs`, exact: true }).click();
+    await expect(page.getByText(`${n} retries queued as one bulk operation.`)).toBeVisible();
+    await expect(page.getByRole('link', { name: 'Follow its progress' })).toHaveAttribute('href', '/runs#bulk-operations');
+
+    const ops = await db()<{ id: string; total: number; retried: string[] }[]>`
+      select distinct b.id, b.total, b.retried_run_ids as retried
+        from bulk_operations b join runs r on r.bulk_operation_id = b.id where r.retry_of = any(${failed})`;
+    expect(ops).toHaveLength(1);
+    bulk = ops[0].id;
+    expect(ops[0].total).toBe(n);
+    expect(ops[0].retried).toEqual(expect.arrayContaining(failed));
+    // Oldest first: the seeded runs in the order they were created.
+    expect(ops[0].retried.filter((id) => failed.includes(id))).toEqual(failed);
+    const [{ notRetried }] = await db()<{ notRetried: number }[]>`
+      select count(*)::int as "notRetried" from runs where id = any(${failed}) and retried_at is null`;
+    expect(notRetried).toBe(0);
+    // Refreshed: nothing the filter matches is left to retry.
+    await expect(page.getByRole('button', { name: /^Retry all/ })).toHaveCount(0);
+
+    // Left as found: the retries cancelled through the console before any starts.
+    const card = page.getByTestId('bulk-operation').filter({ has: page.locator(`a[href="/runs?bulk=${bulk}"]`) });
+    await expect(card).toContainText(`${n} behind an open breaker`, { timeout: 15_000 });
+    await card.getByRole('button', { name: `Cancel the ${n} not started` }).click();
+    await dialog.getByRole('button', { name: `Cancel ${n} retries` }).click();
+    await expect(page.getByText('Cancelled the retries that had not started')).toBeVisible();
+  } finally {
+    // Whatever failed above, nothing of this bulk retry is left to start.
+    bulk ??= (await db()<{ bulk: string }[]>`select bulk_operation_id as bulk from runs where retry_of = any(${failed}) limit 1`)[0]?.bulk;
+    if (bulk) {
+      await db()`
+        update runs set status = 'cancelled', hold = null, finished_at = now(), error_message = 'e2e cleanup', error_class = 'Cancelled'
+         where bulk_operation_id = ${bulk} and status = 'queued' and started_at is null`;
+    }
+    await db()`update breakers set state = 'closed', consecutive_failures = 0, opened_at = null, open_until = null, forced_open = false where key = ${key}`;
+  }
+});

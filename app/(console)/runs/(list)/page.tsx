@@ -5,6 +5,7 @@ import { IntegrationSelect } from '@/components/common/integration-select';
 import { PageHeader } from '@/components/common/page-header';
 import { exactTime } from '@/components/common/time-format';
 import { BulkOperations } from '@/components/runs/bulk-operations';
+import { RetryMatching } from '@/components/runs/retry-matching';
 import { RunsTable } from '@/components/runs/runs-table';
 import { Button } from '@/components/ui/button';
 import { Input } from '@/components/ui/input';
@@ -14,9 +15,10 @@ import { requireUser } from '@/lib/auth/guards';
 import { hasRole } from '@/lib/auth/roles';
 import { parseSearchParams, ZInstant } from '@/lib/platform/params';
 import { listInventory } from '@/lib/platform/read-models/inventory';
-import { retryCautions } from '@/lib/platform/read-models/retry-caution';
-import { listRuns, reversedTimeRange, ZRunFilter } from '@/lib/platform/read-models/run-queries';
+import { cautionsFor, retryCautions } from '@/lib/platform/read-models/retry-caution';
+import { countRetryableRuns, listRuns, reversedTimeRange, ZRunFilter } from '@/lib/platform/read-models/run-queries';
 import { ACTIVE_RUN_STATUSES } from '@/lib/platform/run-status';
+import { BULK_LIMIT } from '@/lib/platform/triggers/bulk';
 import { listBulkOperations } from '@/lib/platform/triggers/triggers';
 import { getDb } from '@/lib/server/db';
 
@@ -60,6 +62,26 @@ export default async function RunsPage({ searchParams }: { searchParams: Promise
   const [page, integrations, bulk] = await Promise.all([listRuns(db, cleaned), listInventory(db), listBulkOperations(db, { limit: 5 })]);
   const now = new Date();
   const cautions = Object.fromEntries(integrations.map((row) => [row.name, retryCautions(row, now)]));
+  // "Retry all matching": a list of failed or cancelled runs with more of them than this page shows.
+  const canOperate = hasRole(user.role, 'operator');
+  const retryStatus = filter.status === 'failed' || filter.status === 'cancelled' ? filter.status : null;
+  const matchingFilter =
+    canOperate && retryStatus && filter.retried !== 'only' && !reversedRange
+      ? {
+          integration: filter.integration,
+          status: retryStatus,
+          trigger: filter.trigger,
+          dryRun: filter.dryRun,
+          retried: filter.retried,
+          bulk: filter.bulk,
+          from: filter.from?.toISOString(),
+          to: filter.to?.toISOString(),
+        }
+      : null;
+  const matching = matchingFilter
+    ? await countRetryableRuns(db, { ...matchingFilter, from: filter.from, to: filter.to }, BULK_LIMIT + 1)
+    : 0;
+  const retryableShown = page.items.filter((r) => (r.status === 'failed' || r.status === 'cancelled') && !r.retriedBy);
   const nextHref = page.next ? `/runs?${new URLSearchParams({ ...cleaned, after: page.next }).toString()}` : null;
   const filtered = Boolean(reversedRange) || Object.keys(cleaned).some((k) => k !== 'after' && k !== 'limit');
   return (
@@ -173,14 +195,30 @@ export default async function RunsPage({ searchParams }: { searchParams: Promise
       <BulkOperations
         key={`bulk:${bulk.map((b) => `${b.id}:${b.status}`).join(',')}`}
         initial={JSON.parse(JSON.stringify(bulk))}
-        canOperate={hasRole(user.role, 'operator')}
+        canOperate={canOperate}
       />
+      {matchingFilter && matching > retryableShown.length ? (
+        <RetryMatching
+          key={`retry-matching?${new URLSearchParams(cleaned).toString()}:${matching}`}
+          filter={matchingFilter}
+          count={matching}
+          limit={BULK_LIMIT}
+          cautions={
+            matchingFilter.integration
+              ? (cautions[matchingFilter.integration] ?? [])
+              : cautionsFor(
+                  cautions,
+                  retryableShown.map((r) => ({ id: '', integration: r.integration })),
+                )
+          }
+        />
+      ) : null}
       <RunsTable
         renderedAt={Date.now()}
         // Another page or filter is another list: nothing ticked on the last one stays selected.
         key={`runs?${new URLSearchParams(cleaned).toString()}`}
         initial={JSON.parse(JSON.stringify(page.items))}
-        canOperate={hasRole(user.role, 'operator')}
+        canOperate={canOperate}
         cautions={cautions}
         emptyText={
           filtered
