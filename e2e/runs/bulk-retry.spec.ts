@@ -3,6 +3,17 @@ import { db } from '../db';
 import { expect, seedFailedRuns, signIn, test } from '../fixtures';
 import { RunsPage } from '../pages/runs-page';
 
+/** Holds crm-sync's breaker open for an hour (as an operator would): retries wait behind it. Returns its key. */
+async function holdCrmBreakerOpen(): Promise<string> {
+  const [{ key }] = await db()<{ key: string }[]>`select breaker_key as key from integrations where name = 'crm-sync'`;
+  await db()`
+    insert into breakers (key, state, consecutive_failures, opened_at, open_until, forced_open)
+    values (${key}, 'open', 3, now(), now() + interval '1 hour', true)
+    on conflict (key) do update set state = 'open', consecutive_failures = 3, opened_at = now(),
+      open_until = now() + interval '1 hour', forced_open = true, trial_started_at = null`;
+  return key;
+}
+
 test('operator selects three failed runs and retries them together', async ({ page }) => {
   const failed = await seedFailedRuns('crm-sync', 3, 'bulk-retry seed: CRM answered 502');
   await signIn(page, 'oscar');
@@ -131,13 +142,8 @@ test('the failed retries of a bulk retry are one click from its card: the Runs l
 
 test('cancelling the retries not started asks first, and the cancelled runs are retried from the list', async ({ page }) => {
   test.setTimeout(120_000);
-  const [{ key }] = await db()<{ key: string }[]>`select breaker_key as key from integrations where name = 'crm-sync'`;
   // The breaker held open: the retries wait behind it, not started.
-  await db()`
-    insert into breakers (key, state, consecutive_failures, opened_at, open_until, forced_open)
-    values (${key}, 'open', 3, now(), now() + interval '1 hour', true)
-    on conflict (key) do update set state = 'open', consecutive_failures = 3, opened_at = now(),
-      open_until = now() + interval '1 hour', forced_open = true, trial_started_at = null`;
+  const key = await holdCrmBreakerOpen();
   const failed = await seedFailedRuns('crm-sync', 2, 'bulk-retry seed: cancelled, then retried');
   const chain = (of: string[]) =>
     db()<{ id: string; status: string }[]>`select id, status from runs where retry_of = any(${of}) order by id`;
@@ -201,13 +207,8 @@ test('an operator speeds up the retries held by a running bulk retry; the card s
   baseURL,
 }) => {
   test.setTimeout(120_000);
-  const [{ key }] = await db()<{ key: string }[]>`select breaker_key as key from integrations where name = 'crm-sync'`;
   // The breaker held open: the retries stay held while the pace changes.
-  await db()`
-    insert into breakers (key, state, consecutive_failures, opened_at, open_until, forced_open)
-    values (${key}, 'open', 3, now(), now() + interval '1 hour', true)
-    on conflict (key) do update set state = 'open', consecutive_failures = 3, opened_at = now(),
-      open_until = now() + interval '1 hour', forced_open = true, trial_started_at = null`;
+  const key = await holdCrmBreakerOpen();
   const failed = await seedFailedRuns('crm-sync', 2, 'bulk-retry seed: pace changed');
   try {
     await signIn(page, 'oscar');
@@ -269,6 +270,8 @@ test('an operator speeds up the retries held by a running bulk retry; the card s
 });
 
 test('an operator picks the pace of a bulk retry when starting it; the card and the audit row show it', async ({ page }) => {
+  // The two retries run for real against the CRM stand-in, one after the other: more than the default minute on a busy machine.
+  test.setTimeout(150_000);
   const failed = await seedFailedRuns('crm-sync', 2, 'bulk-retry seed: faster pace');
   await signIn(page, 'oscar');
   const runs = new RunsPage(page);
@@ -302,13 +305,8 @@ test('an operator retries all 55 failed runs a filter matches, past the first pa
   baseURL,
 }) => {
   test.setTimeout(120_000);
-  const [{ key }] = await db()<{ key: string }[]>`select breaker_key as key from integrations where name = 'crm-sync'`;
   // The breaker held open: the retries wait behind it, none starts.
-  await db()`
-    insert into breakers (key, state, consecutive_failures, opened_at, open_until, forced_open)
-    values (${key}, 'open', 3, now(), now() + interval '1 hour', true)
-    on conflict (key) do update set state = 'open', consecutive_failures = 3, opened_at = now(),
-      open_until = now() + interval '1 hour', forced_open = true, trial_started_at = null`;
+  const key = await holdCrmBreakerOpen();
   // From just before the seeded runs (created 55 to 1 minutes ago): not the demo's older failures.
   const from = new Date(Date.now() - 56 * 60_000).toISOString();
   const failed = await seedFailedRuns('crm-sync', 55, 'bulk-retry seed: outage, retry all matching');
