@@ -9,12 +9,11 @@ import { retryMatchingAction } from '@/app/(console)/runs/actions';
 import { LinkedIds } from '@/components/common/linked-ids';
 import { Button } from '@/components/ui/button';
 import { Dialog, DialogClose, DialogContent, DialogDescription, DialogFooter, DialogHeader, DialogTitle } from '@/components/ui/dialog';
-import { Label } from '@/components/ui/label';
-import { Select } from '@/components/ui/select';
 import type { RunTrigger } from '@/db/schema';
 import type { RetryCaution } from '@/lib/platform/read-models/retry-caution';
 import { plural } from '@/lib/platform/words';
-import { BULK_PACE_PRESETS, DEFAULT_BULK_PACE_PER_MINUTE } from './bulk-pace';
+import { DEFAULT_BULK_PACE_PER_MINUTE } from './bulk-pace';
+import { BulkPaceSelect } from './bulk-pace-select';
 import { RetryCautions } from './retry-cautions';
 
 /** The Runs list's filter a "Retry all matching" retries (as the page's address has it). */
@@ -124,16 +123,7 @@ export function RetryMatching({
             </DialogDescription>
           </DialogHeader>
           <RetryCautions cautions={cautions} />
-          <div className="flex items-center gap-2 text-sm">
-            <Label htmlFor="retry-matching-pace">Pace</Label>
-            <Select id="retry-matching-pace" value={String(pace)} onChange={(e) => setPace(Number(e.target.value))}>
-              {BULK_PACE_PRESETS.map((n) => (
-                <option key={n} value={String(n)}>
-                  {n} per minute per integration{n === DEFAULT_BULK_PACE_PER_MINUTE ? ' (default)' : ''}
-                </option>
-              ))}
-            </Select>
-          </div>
+          <BulkPaceSelect id="retry-matching-pace" value={pace} onChange={setPace} />
           <DialogFooter>
             <DialogClose asChild>
               <Button variant="outline">Cancel</Button>

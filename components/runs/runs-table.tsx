@@ -14,16 +14,15 @@ import { RelativeTime } from '@/components/common/relative-time';
 import { fetchJson } from '@/components/lib/fetch-json';
 import { Button } from '@/components/ui/button';
 import { Dialog, DialogClose, DialogContent, DialogDescription, DialogFooter, DialogHeader, DialogTitle } from '@/components/ui/dialog';
-import { Label } from '@/components/ui/label';
 import { Progress } from '@/components/ui/progress';
-import { Select } from '@/components/ui/select';
 import { Table, TableBody, TableCell, TableHead, TableHeader, TableRow } from '@/components/ui/table';
 import type { RunStatus } from '@/db/schema';
 import { cautionsFor, type RetryCaution } from '@/lib/platform/read-models/retry-caution';
 import { progressText, triggerWords } from '@/lib/platform/read-models/run-text';
 import { isActiveRunStatus } from '@/lib/platform/run-status';
 import { plural } from '@/lib/platform/words';
-import { BULK_PACE_PRESETS, DEFAULT_BULK_PACE_PER_MINUTE } from './bulk-pace';
+import { DEFAULT_BULK_PACE_PER_MINUTE } from './bulk-pace';
+import { BulkPaceSelect } from './bulk-pace-select';
 import { RetryCautions } from './retry-cautions';
 import { RetryDialog } from './retry-dialog';
 import { RunDuration } from './run-duration';
@@ -329,16 +328,7 @@ export function RunsTable({
               retrySelectable.filter((r) => selected.has(r.id)),
             )}
           />
-          <div className="flex items-center gap-2 text-sm">
-            <Label htmlFor="bulk-retry-pace">Pace</Label>
-            <Select id="bulk-retry-pace" value={String(bulkPace)} onChange={(e) => setBulkPace(Number(e.target.value))}>
-              {BULK_PACE_PRESETS.map((n) => (
-                <option key={n} value={String(n)}>
-                  {n} per minute per integration{n === DEFAULT_BULK_PACE_PER_MINUTE ? ' (default)' : ''}
-                </option>
-              ))}
-            </Select>
-          </div>
+          <BulkPaceSelect id="bulk-retry-pace" value={bulkPace} onChange={setBulkPace} />
           <DialogFooter>
             <DialogClose asChild>
               <Button variant="outline">Cancel</Button>
