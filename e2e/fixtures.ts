@@ -37,3 +37,20 @@ export async function seedFailedRuns(
 
 export const test = base;
 export { expect };
+
+/**
+ * Closes an integration's breaker the way an operator does (its card's Reset), after a test held
+ * it open: a reset also wakes the runs it deferred. Closing it in SQL alone leaves a scheduled run
+ * that arrived meanwhile deferred until the breaker's old open_until, and every later run of the
+ * integration waits its turn behind that one.
+ */
+export async function resetBreakerInConsole(page: Page, integration: string) {
+  await page.goto(`/integrations/${encodeURIComponent(integration)}`);
+  const card = page.getByTestId('breaker-card');
+  const reset = card.getByRole('button', { name: 'Reset breaker' });
+  // Nothing to reset: already closed with no failures counted (the button is not offered).
+  if ((await reset.count()) === 0) return;
+  await reset.click();
+  await page.getByRole('dialog').getByRole('button', { name: 'Reset breaker' }).click();
+  await expect(card.getByText('Closed', { exact: true })).toBeVisible();
+}

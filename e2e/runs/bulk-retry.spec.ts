@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { db } from '../db';
-import { expect, seedFailedRuns, signIn, test } from '../fixtures';
+import { expect, resetBreakerInConsole, seedFailedRuns, signIn, test } from '../fixtures';
 import { RunsPage } from '../pages/runs-page';
 
 /** Holds crm-sync's breaker open for an hour (as an operator would): retries wait behind it. Returns its key. */
@@ -197,6 +197,7 @@ test('cancelling the retries not started asks first, and the cancelled runs are 
     await page.getByRole('dialog').getByRole('button', { name: 'Cancel 2 retries' }).click();
     await expect.poll(async () => (await chain(again)).map((r) => r.status)).toEqual(['cancelled', 'cancelled']);
   } finally {
+    await resetBreakerInConsole(page, 'crm-sync');
     await db()`update breakers set state = 'closed', consecutive_failures = 0, opened_at = null, open_until = null, forced_open = false where key = ${key}`;
   }
 });
@@ -265,6 +266,7 @@ test('an operator speeds up the retries held by a running bulk retry; the card s
     await expect(page.getByText('Cancelled the retries that had not started')).toBeVisible();
     await expect(card.getByRole('button', { name: 'Change pace' })).toHaveCount(0);
   } finally {
+    await resetBreakerInConsole(page, 'crm-sync');
     await db()`update breakers set state = 'closed', consecutive_failures = 0, opened_at = null, open_until = null, forced_open = false where key = ${key}`;
   }
 });
@@ -370,6 +372,7 @@ test('an operator retries all 55 failed runs a filter matches, past the first pa
         update runs set status = 'cancelled', hold = null, finished_at = now(), error_message = 'e2e cleanup', error_class = 'Cancelled'
          where bulk_operation_id = ${bulk} and status = 'queued' and started_at is null`;
     }
+    await resetBreakerInConsole(page, 'crm-sync');
     await db()`update breakers set state = 'closed', consecutive_failures = 0, opened_at = null, open_until = null, forced_open = false where key = ${key}`;
   }
 });

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Locator } from '@playwright/test';
 import { db } from '../db';
-import { expect, seedFailedRuns, signIn, test } from '../fixtures';
+import { expect, resetBreakerInConsole, seedFailedRuns, signIn, test } from '../fixtures';
 import { RunsPage } from '../pages/runs-page';
 
 /** A toast's text, links and place, read at once (it goes away by itself). */
@@ -139,6 +139,7 @@ test('the retry dialogs say what is still wrong with the integration: its breake
     expect((await db()`select id from runs where retry_of in ${db()(seeded)}`).length).toBe(0);
   } finally {
     await db()`update integrations set paused = false where name = 'crm-sync'`;
+    await resetBreakerInConsole(page, 'crm-sync');
     await db()`update breakers set state = 'closed', consecutive_failures = 0, opened_at = null, open_until = null, forced_open = false where key = ${key}`;
     await db()`delete from attempts where run_id in ${db()(seeded)}`;
     await db()`delete from runs where id in ${db()(seeded)}`;
