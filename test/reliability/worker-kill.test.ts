@@ -78,7 +78,19 @@ afterAll(async () => {
   await t?.drop();
 });
 
-const env = () => ({ DATABASE_URL: t.url, JUNCTION_SECRETS_KEY: key, APP_URL: 'http://localhost:3000', SANDBOX_URL: standIns.url });
+/**
+ * RUN_MAX_INTERRUPTIONS well above the kills: on a slow machine the killer can find the same run's
+ * attempt each time (runs of one integration take turns, and the interrupted one goes first), and
+ * ten kills of one run then fail it by the interruption cap, as designed (a crash-looping run must
+ * end; worker.test.ts tests the cap). This suite is about kills using no attempt, not the cap.
+ */
+const env = () => ({
+  DATABASE_URL: t.url,
+  JUNCTION_SECRETS_KEY: key,
+  APP_URL: 'http://localhost:3000',
+  SANDBOX_URL: standIns.url,
+  RUN_MAX_INTERRUPTIONS: '1000',
+});
 
 /** The attempt running now, if any, and the pid in its worker id `<host>:<pid>:<suffix>`. */
 async function runningAttempt(): Promise<{ id: string; pid: number } | undefined> {
