@@ -134,6 +134,13 @@ describe('a failure of the platform while recording an attempt', () => {
       expect(JSON.stringify(job?.output ?? null)).not.toContain('sk-apiKey-0042');
     } finally {
       spy.mockRestore();
+      // The worker retries the job meanwhile: dropping the trigger under its transaction can deadlock
+      // (DROP TRIGGER takes runs' strongest lock). Let the run finish first; CREATE OR REPLACE takes no
+      // table lock.
+      await db.execute(sql`create or replace function refuse_success() returns trigger language plpgsql as $$
+        begin return new; end $$`);
+      const [run] = await db.execute<{ id: string }>(sql`select id from runs where integration = 'refused-at-finish' limit 1`);
+      if (run) await finished(run.id, 30_000);
       await db.execute(sql`drop trigger if exists refuse_success on runs`);
       await db.execute(sql`drop function if exists refuse_success()`);
     }
