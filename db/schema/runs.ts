@@ -122,6 +122,10 @@ export const runs = pgTable(
     index('runs_awaiting_action_idx')
       .on(t.createdAt)
       .where(sql`status = 'failed' and not dry_run and retried_at is null`),
+    // The same runs by integration (migration 0039): a run_failed incident's "not retried yet" on the inventory.
+    index('runs_awaiting_retry_by_integration_idx')
+      .on(t.integration, t.createdAt)
+      .where(sql`status = 'failed' and not dry_run and retried_at is null`),
     // A run's turn (run-order.ts, migration 0020): the unfinished runs of an integration only, started
     // or waiting, so the turn check reads one entry instead of the integration's whole week.
     index('runs_started_turn_idx')

@@ -129,6 +129,44 @@ describe('inventory at volume', () => {
     expect(scanned).toBeGreaterThan(0);
     expect(scanned).toBeLessThan(last24h + 1_000);
   });
+
+  it("counts an open run_failed incident's runs not retried yet from that integration's runs only", async () => {
+    // 20 000 failed runs of 'steady' nobody retried, 2 to 5 days old; 'busy' has an incident open.
+    await t.db.execute(sql`
+      insert into runs (integration, trigger, status, triggered_by, correlation_id, max_attempts, created_at)
+      select 'steady', 'schedule', 'failed', 'schedule', 'c', 3, now() - interval '2 days' - make_interval(secs => g * 12.96)
+        from generate_series(0, 19999) g`);
+    await t.db.execute(sql`insert into incidents (integration, kind, failed_runs) values ('busy', 'run_failed', 3)`);
+    await t.db.execute(sql`analyze runs`);
+    try {
+      const captured: { query: string; params: unknown[] }[] = [];
+      const logging = drizzle(t.db.$client, {
+        schema,
+        logger: { logQuery: (query, params) => captured.push({ query, params }) },
+      }) as unknown as Database;
+      const [busy] = (await listInventory(logging)).filter((r) => r.name === 'busy');
+      const [{ awaiting, last24h }] = await t.db.execute<{ awaiting: number; last24h: number }>(sql`
+        select (count(*) filter (where integration = 'busy' and status = 'failed' and not dry_run and retried_at is null
+                                   and created_at >= ${awaitingActionSince(new Date()).toISOString()}::timestamptz))::int as awaiting,
+               (count(*) filter (where created_at > now() - interval '24 hours'))::int as last24h
+          from runs`);
+      expect(awaiting).toBeGreaterThan(0);
+      expect(busy.failingReasons.map((r) => r.text)).toContain(`3 failed runs, ${awaiting} not retried yet`);
+      const [{ 'QUERY PLAN': plan }] = await t.db.$client.unsafe(
+        `explain (analyze, format json) ${captured[1].query}`,
+        captured[1].params as never[],
+      );
+      const root = (typeof plan === 'string' ? JSON.parse(plan) : plan)[0].Plan as Record<string, unknown>;
+      // The 24 h pass, the last runs, and busy's awaiting runs (runs_awaiting_retry_by_integration_idx,
+      // migration 0039); with only runs_awaiting_action_idx (by created_at) it read steady's 20 000 too.
+      expect(runsScanned(root)).toBeLessThan(last24h + awaiting + 1_000);
+    } finally {
+      await t.db.execute(sql`delete from incidents where integration = 'busy'`);
+      await t.db.execute(
+        sql`delete from runs where integration = 'steady' and status = 'failed' and created_at < now() - interval '2 days' + interval '1 second'`,
+      );
+    }
+  });
 });
 
 describe('breaker view', () => {

@@ -197,7 +197,7 @@ export async function listInventory(db: DatabaseOrTransaction, params: { search?
                                           'failed_now', case when x.kind = 'events_failed' then
                                             (select count(*) from webhook_events e where e.integration = x.integration and e.status = 'failed') end,
                                           -- run_failed: its failed runs nobody retried yet, as the Overview's
-                                          -- "awaiting action" counts them (runs_awaiting_action_idx, from the same hour).
+                                          -- "awaiting action" counts them (from the same hour; runs_awaiting_retry_by_integration_idx).
                                           'awaiting_retry', case when x.kind = 'run_failed' then
                                             (select count(*) from runs r where r.integration = x.integration and r.status = 'failed'
                                                and not r.dry_run and r.retried_at is null
