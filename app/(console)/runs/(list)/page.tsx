@@ -78,9 +78,12 @@ export default async function RunsPage({ searchParams }: { searchParams: Promise
           to: filter.to?.toISOString(),
         }
       : null;
-  const matching = matchingFilter
-    ? await countRetryableRuns(db, { ...matchingFilter, from: filter.from, to: filter.to }, BULK_LIMIT + 1)
-    : 0;
+  // On a first page with no next one the list holds every match: nothing more to offer, and no
+  // count to pay for (a filter few runs match reads the whole range once already, in listRuns).
+  const matching =
+    matchingFilter && (page.next || cleaned.after)
+      ? await countRetryableRuns(db, { ...matchingFilter, from: filter.from, to: filter.to }, BULK_LIMIT + 1)
+      : 0;
   const retryableShown = page.items.filter((r) => (r.status === 'failed' || r.status === 'cancelled') && !r.retriedBy);
   const nextHref = page.next ? `/runs?${new URLSearchParams({ ...cleaned, after: page.next }).toString()}` : null;
   const filtered = Boolean(reversedRange) || Object.keys(cleaned).some((k) => k !== 'after' && k !== 'limit');
