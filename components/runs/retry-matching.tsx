@@ -81,7 +81,7 @@ export function RetryMatching({
         else
           toast.success(
             <span>
-              {result.data.queued} retries queued as one bulk operation.{' '}
+              {plural(result.data.queued, 'retry', 'retries')} queued as one bulk operation.{' '}
               <Link className="underline" href="/runs#bulk-operations">
                 Follow its progress
               </Link>

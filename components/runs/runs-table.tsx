@@ -159,7 +159,7 @@ export function RunsTable({
         void queryClient.invalidateQueries({ queryKey: ['bulk-operations'] });
         toast.success(
           <span>
-            {result.data.runIds.length} retries queued as one bulk operation.{' '}
+            {plural(result.data.runIds.length, 'retry', 'retries')} queued as one bulk operation.{' '}
             <Link className="underline" href="/runs#bulk-operations">
               Follow its progress
             </Link>
