@@ -1,8 +1,16 @@
 'use server';
 
 import { z } from 'zod';
-import { runTriggerEnum } from '@/db/schema';
-import { cancelBulkOperation, cancelRun, retryRun, retryRuns, runNow, setBulkPace, ZBulkPace } from '@/lib/platform/triggers/triggers';
+import {
+  cancelBulkOperation,
+  cancelRun,
+  retryRun,
+  retryRuns,
+  runNow,
+  setBulkPace,
+  ZBulkPace,
+  ZRetryMatchingFilter,
+} from '@/lib/platform/triggers/triggers';
 import { defineAction } from '@/lib/server/action';
 import { getBoss } from '@/lib/server/boss';
 import { getDb } from '@/lib/server/db';
@@ -32,17 +40,8 @@ export const retryRunsAction = defineAction({
 export const retryMatchingAction = defineAction({
   role: 'operator',
   name: 'retry_matching',
-  input: z.object({
-    integration: z.string().min(1).max(100).optional(),
-    status: z.enum(['failed', 'cancelled'], { error: 'Filter by status failed or cancelled to retry all matching runs.' }),
-    trigger: z.enum(runTriggerEnum.enumValues).optional(),
-    dryRun: z.enum(['only', 'exclude']).optional(),
-    retried: z.literal('exclude').optional(),
-    bulk: z.string().uuid('That is not a bulk retry id.').optional(),
-    from: z.string().max(64).optional(),
-    to: z.string().max(64).optional(),
-    pace: ZBulkPace.optional(),
-  }),
+  // The filter schema of POST /api/runs/retry too: the console and scripts are refused alike.
+  input: ZRetryMatchingFilter.safeExtend({ pace: ZBulkPace.optional() }),
   handler: async ({ pace, ...filter }, { user, correlationId }) => {
     const result = await retryRuns(getDb(), await getBoss(), { filter, pace, triggeredBy: user.email || user.name, correlationId });
     return { bulkOperationId: result.bulkOperationId, queued: result.runIds.length };

@@ -38,29 +38,51 @@ export const ZBulkPace = z.object({
   per: zDuration({ min: '100ms', max: '1h' }),
 });
 
+/** The Runs list's filter fields a bulk retry takes besides integration and status (ZRetryMatchingFilter, ZRetryFilter). */
+const filterIntegration = ZUrlText(100).min(1).optional();
+const retryFilterFields = {
+  trigger: z.enum(runTriggerEnum.enumValues).optional(),
+  dryRun: z.enum(['only', 'exclude']).optional().meta({ description: '`only`: dry-runs only; `exclude`: real runs only' }),
+  /** Runs retried already are never taken: the list's "not retried" filter is accepted, nothing else. */
+  retried: z
+    .literal('exclude', { error: "may only be 'exclude': a run is retried once" })
+    .optional()
+    .meta({ description: 'Runs retried already are never taken, with or without it' }),
+  bulk: z.string().uuid('must be a bulk retry id').optional().meta({ description: 'Only the retries of this bulk retry' }),
+  from: ZInstant.optional().meta({ description: 'Created at or after (ISO 8601: 2026-11-30 or 2026-11-30T08:00:00Z)' }),
+  to: ZInstant.optional().meta({ description: 'Created at or before (ISO 8601), not before `from`' }),
+};
+
+function refuseReversedRange(f: { from?: Date; to?: Date }, ctx: z.RefinementCtx) {
+  const reversed = reversedTimeRange(f.from, f.to);
+  if (reversed) ctx.addIssue({ code: 'custom', path: ['to'], message: reversed });
+}
+
 /**
- * A bulk retry's filter: the Runs list's (runFilterConditions), on failed or cancelled runs only.
- * The older shape, `{ integration? }` with no status, still means its failed runs; a filter naming
- * any other status, or the list's other fields without a status, is refused: a bulk retry never
- * takes succeeded or active runs.
+ * "Retry all matching" as a person or a script asks for it: the Runs list's filter with its status,
+ * failed or cancelled. The one schema of the console's action (retryMatchingAction) and the JSON
+ * API (`POST /api/runs/retry {"filter": …}`), so both accept and refuse the same filters.
  */
-const ZRetryFilter = z
+export const ZRetryMatchingFilter = z
   .object({
-    integration: ZUrlText(100).min(1).optional(),
-    status: z.string().max(100).optional(),
-    trigger: z.enum(runTriggerEnum.enumValues).optional(),
-    dryRun: z.enum(['only', 'exclude']).optional(),
-    /** Runs retried already are never taken: the list's "not retried" filter is accepted, nothing else. */
-    retried: z.literal('exclude', { error: "may only be 'exclude': a run is retried once" }).optional(),
-    bulk: z.string().uuid('must be a bulk retry id').optional(),
-    from: ZInstant.optional(),
-    to: ZInstant.optional(),
+    integration: filterIntegration,
+    status: z.enum(['failed', 'cancelled'], { error: 'Filter by status failed or cancelled to retry all matching runs.' }),
+    ...retryFilterFields,
   })
   .strict()
-  .superRefine((f, ctx) => {
-    const reversed = reversedTimeRange(f.from, f.to);
-    if (reversed) ctx.addIssue({ code: 'custom', path: ['to'], message: reversed });
-  });
+  .superRefine(refuseReversedRange);
+export type TRetryMatchingFilter = z.input<typeof ZRetryMatchingFilter>;
+
+/**
+ * A bulk retry's filter as retryRuns takes it: ZRetryMatchingFilter's fields, but the status is
+ * checked by retryFilter. The older shape, `{ integration? }` with no status, still means its
+ * failed runs; a filter naming any other status, or the list's other fields without a status, is
+ * refused: a bulk retry never takes succeeded or active runs.
+ */
+const ZRetryFilter = z
+  .object({ integration: filterIntegration, status: z.string().max(100).optional(), ...retryFilterFields })
+  .strict()
+  .superRefine(refuseReversedRange);
 
 /** The filter's runs, or why a bulk retry refuses it. */
 function retryFilter(f: z.output<typeof ZRetryFilter>): RetryableRunFilter {
@@ -74,6 +96,11 @@ function retryFilter(f: z.output<typeof ZRetryFilter>): RetryableRunFilter {
       ? 'A bulk retry by filter must filter by status failed or cancelled: it never retries runs of other statuses.'
       : `A bulk retry by filter retries failed or cancelled runs only, not ${status} runs: filter by status failed or cancelled.`,
   );
+}
+
+function unknownFilterIntegration(error: unknown): never {
+  if (error instanceof AppError && error.code === 'not_found') throw new AppError('invalid_input', error.message);
+  throw error;
 }
 
 const ZRetryRuns = z
@@ -152,8 +179,9 @@ export async function retryRuns(
       }
       originals.sort((a, b) => a.createdAt.getTime() - b.createdAt.getTime());
     } else {
-      // An unknown or unregistered integration is said, not answered with "nothing to retry".
-      if (filter!.integration) await loadIntegration(tx, filter!.integration);
+      // An unknown or unregistered integration is said, not answered with "nothing to retry". An
+      // unknown one is a wrong filter (400), as a bad status is: the filter names nothing to retry.
+      if (filter!.integration) await loadIntegration(tx, filter!.integration).catch(unknownFilterIntegration);
       originals = await tx
         .select()
         .from(runs)

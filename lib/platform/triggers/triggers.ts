@@ -17,7 +17,7 @@ import { missedWhilePaused } from './resume-policy';
 import { applySchedule } from './schedules';
 
 export { openBreaker, resetBreaker } from '../resilience/breaker';
-export { cancelBulkOperation, retryRuns, setBulkPace, ZBulkPace } from './bulk';
+export { cancelBulkOperation, retryRuns, setBulkPace, ZBulkPace, ZRetryMatchingFilter, type TRetryMatchingFilter } from './bulk';
 export { getBulkOperation, listBulkOperations } from './bulk-views';
 
 /**
