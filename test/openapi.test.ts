@@ -169,6 +169,29 @@ describe('OpenAPI document', () => {
     expect(ZRunFilter.shape.limit.safeParse(500).success).toBe(false);
   });
 
+  it.each(
+    API_OPERATIONS.flatMap((op) =>
+      Object.entries(op.bodyExamples ?? {}).map(
+        ([name, example]) => [`${op.method.toUpperCase()} ${op.path} (${name})`, op, example.value] as const,
+      ),
+    ),
+  )('%s: its example request body is accepted by the schema the route validates with', (_name, op, value) => {
+    const result = op.body!.safeParse(value);
+    expect(result.error?.issues ?? []).toEqual([]);
+  });
+
+  it('documents both forms of POST /api/runs/retry, each with an example', () => {
+    const bulk = API_OPERATIONS.find((op) => op.method === 'post' && op.path === '/api/runs/retry')!;
+    expect(Object.values(bulk.bodyExamples ?? {}).map((e) => Object.keys(e.value as object).filter((k) => k !== 'pace'))).toEqual([
+      ['runIds'],
+      ['filter'],
+    ]);
+    const body = (
+      doc.paths['/api/runs/retry'].post as unknown as { requestBody: { content: Record<string, { schema: { properties: object } }> } }
+    ).requestBody.content['application/json'].schema;
+    expect(Object.keys(body.properties)).toEqual(['runIds', 'filter', 'pace']);
+  });
+
   it.each(API_OPERATIONS.filter((op) => op.response !== 'text').map((op) => [`${op.method.toUpperCase()} ${op.path}`, op] as const))(
     '%s: its example response matches the documented schema',
     (_name, op) => {

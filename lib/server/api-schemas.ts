@@ -2,7 +2,7 @@ import { z } from 'zod';
 import { runStatusEnum, runTriggerEnum } from '../../db/schema';
 import { LIVE_VIEWS } from '../platform/read-models/live-fingerprint';
 import { ZRunFilter } from '../platform/read-models/run-queries';
-import { ZBulkPace } from '../platform/triggers/triggers';
+import { ZBulkPace, ZRetryMatchingFilter } from '../platform/triggers/triggers';
 
 /**
  * The JSON API's schemas: the route handlers validate their input with these, and the OpenAPI
@@ -30,16 +30,47 @@ export const ZRunNowBody = z
 
 export const ZRetryRunBody = z.object({ reason: z.string().trim().max(500).optional() }).strict();
 
-export const ZBulkRetryBody = z.object({ runIds: z.array(z.string().uuid('runIds must be run ids')).min(1).max(500) }).strict();
+const ZPace = ZBulkPace.meta({
+  description: 'At most `runs` (1 to 500) released per `per` (a duration from 100ms to 1h: 30s, 1m, 1h) per integration',
+  example: { runs: 20, per: '1m' },
+});
 
-export const ZBulkPaceBody = z
+/**
+ * A bulk retry names its runs or gives the Runs list's filter (the console's "Retry all matching",
+ * with the same schema as its action), exactly one of the two; either with a pace.
+ */
+export const ZBulkRetryBody = z
   .object({
-    pace: ZBulkPace.meta({
-      description: 'At most `runs` (1 to 500) released per `per` (a duration from 100ms to 1h: 30s, 1m, 1h) per integration',
-      example: { runs: 20, per: '1m' },
+    runIds: z
+      .array(z.string().uuid('runIds must be run ids'))
+      .min(1)
+      .max(500)
+      .optional()
+      .meta({ description: 'The runs to retry (1 to 500), all failed or cancelled and not retried yet. Not with `filter`.' }),
+    filter: ZRetryMatchingFilter.optional().meta({
+      description:
+        "Retry the runs the Runs list's filter matches (status failed or cancelled) that were not retried yet, oldest first, at most 500. Not with `runIds`.",
     }),
+    pace: ZPace.optional(),
   })
-  .strict();
+  .strict()
+  .superRefine((body, ctx) => {
+    if (body.runIds !== undefined && body.filter !== undefined) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['filter'],
+        message: 'cannot be given with runIds: send runIds to retry those runs, or filter to retry the runs it matches, not both',
+      });
+    } else if (body.runIds === undefined && body.filter === undefined) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['runIds'],
+        message: 'is missing: send runIds (the runs to retry) or filter (retry the failed or cancelled runs it matches)',
+      });
+    }
+  });
+
+export const ZBulkPaceBody = z.object({ pace: ZPace }).strict();
 
 export const ZRunStatusesQuery = z.object({
   ids: z
@@ -202,7 +233,11 @@ export const ZRunNowResponse = z.object({
     .meta({ description: 'true: the same kind of run was queued and not started when the request arrived; that run is returned' }),
 });
 export const ZRetryRunResponse = z.object({ runId: uuid });
-export const ZBulkRetryResponse = z.object({ runIds: z.array(uuid), bulkOperationId: uuid.nullable() });
+export const ZBulkRetryResponse = z.object({
+  bulkOperationId: uuid.nullable().meta({ description: 'The bulk operation that releases the retries; null when nothing was retried' }),
+  queued: z.number().int().meta({ description: 'How many retries were queued (the length of runIds); 0: no run matched the filter' }),
+  runIds: z.array(uuid).meta({ description: 'The new runs, oldest original first' }),
+});
 export const ZCancelRunResponse = z.object({ runId: uuid, cancelled: z.literal(true) });
 const pace = z.object({ runs: z.number().int(), per: z.string() });
 export const ZBulkPaceResponse = z.object({

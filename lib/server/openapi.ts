@@ -39,6 +39,10 @@ export interface ApiOperation {
   /** OpenAPI path template: `/api/runs/{id}`. */
   path: string;
   summary: string;
+  /** What the summary leaves out, before the role it needs. */
+  description?: string;
+  /** Named example request bodies, each checked against `body` (test/openapi.test.ts). */
+  bodyExamples?: Record<string, { summary: string; value: unknown }>;
   /** The role the route needs; null: public (no session or token). */
   role: 'viewer' | 'operator' | null;
   query?: z.ZodObject;
@@ -57,6 +61,7 @@ export interface ApiOperation {
 
 const RUN = '3f1e8a52-5c0b-4a1e-9d55-0b7f2b6f1c01';
 const RUN2 = '7a2c9e10-1d4f-4b8a-8e6d-2c3b4a5d6e02';
+const RUN3 = '9c4d2b7e-6a1f-4c3d-b8e9-1f0a2b3c4d03';
 const AT = '2026-11-30T09:15:02.123Z';
 const runIdParam = z.object({ id: z.uuid().meta({ description: 'Run id' }) });
 const bulkIdParam = z.object({ id: z.uuid().meta({ description: 'Bulk operation id' }) });
@@ -237,15 +242,38 @@ export const API_OPERATIONS: ApiOperation[] = [
   {
     method: 'post',
     path: '/api/runs/retry',
-    summary: 'Bulk retry of failed or cancelled runs (all or nothing), released at a pace',
+    summary: 'Bulk retry of failed or cancelled runs, named or matching a filter (all or nothing), released at a pace',
+    description:
+      'The body has exactly one of `runIds` or `filter`, and an optional `pace` (default 5 per 1m per integration). ' +
+      '`runIds`: those runs (1 to 500), all failed or cancelled and not retried yet, or none is retried. ' +
+      "`filter`: the console's Retry all matching, with the Runs list's filter (`status` failed or cancelled is required): " +
+      'the oldest 500 runs it matches that were not retried yet (runs retried already are skipped, as are runs a concurrent retry holds); ' +
+      'send it again for the rest. An unknown integration, a reversed time range, another status, both forms, neither or a field not listed are refused with 400, retrying nothing. ' +
+      'The answer is the bulk operation (null and `queued` 0 when the filter matched nothing to retry), the number of retries queued and the new run ids; ' +
+      'follow them with GET /api/bulk-operations, change their pace with PATCH /api/bulk-operations/{id}.',
     role: 'operator',
     body: ZBulkRetryBody,
+    bodyExamples: {
+      runIds: { summary: 'Retry these runs, 20 a minute', value: { runIds: [RUN, RUN2], pace: { runs: 20, per: '1m' } } },
+      filter: {
+        summary: "Retry all matching: accounting-export's failed scheduled runs of a day, at the default pace",
+        value: {
+          filter: {
+            integration: 'accounting-export',
+            status: 'failed',
+            trigger: 'schedule',
+            from: '2026-11-30T00:00:00Z',
+            to: '2026-11-30T23:59:59Z',
+          },
+        },
+      },
+    },
     refusals: {
-      404: 'Some of the runs do not exist: the message lists them; nothing was retried',
-      409: 'Some runs are not failed or cancelled, were retried already, or belong to an orphaned integration; nothing was retried',
+      404: 'runIds: some of the runs do not exist: the message lists them; nothing was retried',
+      409: 'Some runs are not failed or cancelled, were retried already, or belong to an orphaned integration (runIds), or the filter names an orphaned integration; nothing was retried',
     },
     response: ZBulkRetryResponse,
-    example: { runIds: [RUN2], bulkOperationId: RUN },
+    example: { bulkOperationId: RUN, queued: 2, runIds: [RUN2, RUN3] },
   },
   {
     method: 'get',
@@ -424,7 +452,13 @@ function operation(op: ApiOperation): ZodOpenApiOperationObject {
       : { description: 'OK', ...replayed, content: { 'application/json': { schema: op.response, example: op.example } } };
   return {
     summary: op.summary,
-    ...(op.role ? { description: `Needs the ${op.role} role (a session or an API token with that role).` } : {}),
+    ...(op.description || op.role
+      ? {
+          description: [op.description, op.role ? `Needs the ${op.role} role (a session or an API token with that role).` : undefined]
+            .filter(Boolean)
+            .join('\n\n'),
+        }
+      : {}),
     security: op.role ? [{ apiToken: [] }, { session: [] }] : [],
     ...(op.query || op.pathParams || (op.method !== 'get' && !op.plain)
       ? {
@@ -435,7 +469,14 @@ function operation(op: ApiOperation): ZodOpenApiOperationObject {
           },
         }
       : {}),
-    ...(op.body ? { requestBody: { required: true, content: { 'application/json': { schema: op.body } } } } : {}),
+    ...(op.body
+      ? {
+          requestBody: {
+            required: true,
+            content: { 'application/json': { schema: op.body, ...(op.bodyExamples ? { examples: op.bodyExamples } : {}) } },
+          },
+        }
+      : {}),
     responses: { '200': ok, ...errorResponses(op) },
   };
 }
