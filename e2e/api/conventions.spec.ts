@@ -96,6 +96,19 @@ test('every answer of every operation is JSON and documented for it', async ({ p
   await check('POST /api/runs/retry', post(operator, '/api/runs/retry', { runIds: [NO_RUN] }), 404);
   await check('POST /api/runs/retry', post(operator, '/api/runs/retry', { runIds: [failed] }), 409);
   await check('POST /api/runs/retry', post(operator, '/api/runs/retry', { runIds: [] }), 400);
+  // The filter form (Retry all matching): a window no run is in, so it retries nothing here.
+  const future = { integration: 'crm-sync', status: 'failed', from: '2999-01-01T00:00:00Z' };
+  const none = await operator.post('/api/runs/retry', { data: { filter: future, pace: { runs: 20, per: '1m' } }, headers: origin });
+  expect(await none.json()).toEqual({ bulkOperationId: null, queued: 0, runIds: [] });
+  await check('POST /api/runs/retry', post(operator, '/api/runs/retry', { filter: future }), 200);
+  await check('POST /api/runs/retry', post(operator, '/api/runs/retry', { runIds: [failed], filter: future }), 400);
+  await check('POST /api/runs/retry', post(operator, '/api/runs/retry', { pace: { runs: 20, per: '1m' } }), 400);
+  await check('POST /api/runs/retry', post(operator, '/api/runs/retry', { filter: { ...future, status: 'succeeded' } }), 400);
+  await check(
+    'POST /api/runs/retry',
+    post(operator, '/api/runs/retry', { filter: { ...future, integration: 'no-such-integration' } }),
+    400,
+  );
   await check('POST /api/runs/retry', post(operator, '/api/runs/retry', big), 413);
 
   // A run waiting for its next attempt in an hour: the retry above may have finished already.

@@ -450,7 +450,7 @@ const ROUTES: { name: string; cases: fc.Arbitrary<RouteCase>; runs: number }[] =
   },
   {
     name: 'POST /api/runs/retry',
-    runs: 45,
+    runs: 70,
     cases: bodyText(
       fc.oneof(
         hostileValue,
@@ -466,6 +466,35 @@ const ROUTES: { name: string; cases: fc.Arbitrary<RouteCase>; runs: number }[] =
         fc
           .record({ runIds: fc.array(unknownUuid, { minLength: 1, maxLength: 2 }) })
           .chain((o) => unknownField.map((extra) => ({ ...extra, ...o }))),
+        // The filter form (Retry all matching), one field always invalid (an unknown integration
+        // is refused too): a valid filter would retry the demo's failed runs.
+        fc.record({
+          filter: withOneInvalid({
+            integration: { valid: fc.constant('crm-sync'), invalid: fc.oneof(hostileName, notAString) },
+            status: {
+              valid: fc.constantFrom('failed', 'cancelled'),
+              invalid: fc.oneof(fc.constantFrom('succeeded', 'active', 'queued', undefined), hostileString, notAString),
+            },
+            trigger: { valid: fc.constant('manual'), invalid: fc.oneof(hostileString, notAString) },
+            dryRun: { valid: fc.constant('exclude'), invalid: fc.oneof(hostileString, notAString) },
+            retried: { valid: fc.constant('exclude'), invalid: fc.oneof(fc.constant('only'), notAString) },
+            bulk: { valid: fc.constant(undefined), invalid: notAUuid },
+            from: { valid: fc.constant('2020-01-01T00:00:00Z'), invalid: fc.oneof(badDate, notAString) },
+            to: { valid: fc.constant(undefined), invalid: fc.oneof(badDate, notAString, fc.constant('2019-01-01T00:00:00Z')) },
+          }),
+          pace: fc.oneof(
+            fc.constant(undefined),
+            fc.constant({ runs: 20, per: '1m' }),
+            fc.record({ runs: fc.constantFrom(0, 501, 2.5), per: fc.constant('1m') }),
+            hostileValue,
+          ),
+        }),
+        // Both forms, or neither: refused even with a valid filter.
+        fc.record({
+          runIds: fc.array(unknownUuid, { minLength: 1, maxLength: 2 }),
+          filter: fc.constant({ integration: 'crm-sync', status: 'failed' }),
+        }),
+        fc.record({ pace: fc.constant({ runs: 20, per: '1m' }) }),
       ),
     ).map((body) => ({ method: 'POST' as const, path: '/api/runs/retry', body })),
   },
