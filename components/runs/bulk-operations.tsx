@@ -16,7 +16,7 @@ import { Badge } from '@/components/ui/badge';
 import { Button } from '@/components/ui/button';
 import { Progress } from '@/components/ui/progress';
 import { Select } from '@/components/ui/select';
-import { plural } from '@/lib/platform/words';
+import { paceWords, plural } from '@/lib/platform/words';
 import { BULK_PACE_PRESETS } from './bulk-pace';
 
 const ZCount = z.number().int().nonnegative();
@@ -43,10 +43,6 @@ const ZBulkItem = z.object({
 });
 type BulkItem = z.output<typeof ZBulkItem>;
 const ZBulkItems = z.object({ items: z.array(ZBulkItem) });
-
-function paceWords(pace: BulkItem['pace']): string {
-  return pace.perMs === 60_000 ? `${pace.runs} per minute` : `${pace.runs} per ${Math.round(pace.perMs / 1000)} s`;
-}
 
 /**
  * Speeds up or slows down the retries still held (the external system is healthy again, or
@@ -78,7 +74,7 @@ function ChangePace({ id, pace }: { id: string; pace: BulkItem['pace'] }) {
         value={choice}
         onChange={(e) => setChoice(e.target.value)}
       >
-        {current ? null : <option value="">{paceWords(pace)} (current)</option>}
+        {current ? null : <option value="">{paceWords(pace.runs, pace.perMs)} (current)</option>}
         {BULK_PACE_PRESETS.map((n) => (
           <option key={n} value={String(n)}>
             {n} per minute{String(n) === current ? ' (current)' : ''}
@@ -135,8 +131,18 @@ export function BulkOperations({ initial, canOperate }: { initial: BulkItem[]; c
                 ) : (
                   `failed ${p.failed}`
                 )}
-                {p.cancelled ? ` · cancelled ${p.cancelled}` : ''} · pace {b.pace.runs} per {Math.round(b.pace.perMs / 1000)} s per
-                integration
+                {/* Cancelled before they started, their failed runs stay retried: the way to them is here. */}
+                {p.cancelled ? (
+                  <>
+                    {' · '}
+                    <Link href={`/runs?bulk=${b.id}&status=cancelled`} className="font-medium underline">
+                      cancelled {p.cancelled}
+                    </Link>
+                  </>
+                ) : (
+                  ''
+                )}{' '}
+                · pace {paceWords(b.pace.runs, b.pace.perMs)} per integration
               </p>
               {b.reason ? <p className="text-xs">Reason: {b.reason}</p> : null}
               {canOperate && b.status === 'active' && p.queued > 0 ? (

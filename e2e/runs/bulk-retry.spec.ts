@@ -175,6 +175,10 @@ test('cancelling the retries not started asks first, and the cancelled runs are 
     await expect(page.getByText('Cancelled the retries that had not started')).toBeVisible();
     const cancelled = await chain(failed);
     expect(cancelled.map((r) => r.status)).toEqual(['cancelled', 'cancelled']);
+    // Their failed runs stay retried (nothing else points at them): the card's count leads to them.
+    await card.getByRole('link', { name: 'cancelled 2' }).click();
+    await expect(page).toHaveURL(/[?&]status=cancelled/);
+    for (const r of cancelled) await expect(page.locator(`a[href="/runs/${r.id}"]`).first()).toBeVisible();
 
     // Not only with the API: a cancelled run's page offers Retry, and the list retries them together.
     await page.goto(`/runs/${cancelled[0].id}`);
@@ -221,14 +225,14 @@ test('an operator speeds up the retries held by a running bulk retry; the card s
     const [{ bulk }] = await db()<{ bulk: string }[]>`select bulk_operation_id as bulk from runs where retry_of = any(${failed}) limit 1`;
     const card = page.getByTestId('bulk-operation').filter({ has: page.locator(`a[href="/runs?bulk=${bulk}"]`) });
     await expect(card).toContainText('2 behind an open breaker', { timeout: 15_000 });
-    await expect(card).toContainText('pace 5 per 60 s per integration');
+    await expect(card).toContainText('pace 5 per minute per integration');
 
     // A viewer sees the card, not the control.
     const viewerContext = await browser.newContext({ baseURL });
     const viewerPage = await viewerContext.newPage();
     await signIn(viewerPage, 'vera', '/runs?integration=crm-sync&status=active');
     const viewerCard = viewerPage.getByTestId('bulk-operation').filter({ has: viewerPage.locator(`a[href="/runs?bulk=${bulk}"]`) });
-    await expect(viewerCard).toContainText('pace 5 per 60 s per integration');
+    await expect(viewerCard).toContainText('pace 5 per minute per integration');
     await expect(viewerCard.getByRole('button', { name: 'Change pace' })).toHaveCount(0);
     await viewerContext.close();
 
@@ -238,7 +242,7 @@ test('an operator speeds up the retries held by a running bulk retry; the card s
     await pace.selectOption({ label: '20 per minute' });
     await card.getByRole('button', { name: 'Change pace' }).click();
     await expect(page.getByText('Pace changed to 20 per minute per integration for the retries not released yet.')).toBeVisible();
-    await expect(card).toContainText('pace 20 per 60 s per integration');
+    await expect(card).toContainText('pace 20 per minute per integration');
     await expect(pace).toHaveValue('20');
     const [operation] = await db()<{ pace_runs: number; pace_period_ms: number }[]>`
       select pace_runs, pace_period_ms from bulk_operations where id = ${bulk}`;
@@ -255,7 +259,7 @@ test('an operator speeds up the retries held by a running bulk retry; the card s
     await page.goto('/audit?integration=crm-sync');
     await expect(
       page.getByText(
-        `Changed the pace of bulk retry ${bulk.slice(0, 8)} from at most 5 per 1m to at most 20 per 1m for the 2 retries still held`,
+        `Changed the pace of bulk retry ${bulk.slice(0, 8)} from at most 5 per minute to at most 20 per minute for the 2 retries still held`,
       ),
     ).toBeVisible();
 
@@ -288,7 +292,7 @@ test('an operator picks the pace of a bulk retry when starting it; the card and 
   await expect(page.getByText('2 retries queued as one bulk operation.')).toBeVisible();
   const [{ bulk }] = await db()<{ bulk: string }[]>`select bulk_operation_id as bulk from runs where retry_of = any(${failed}) limit 1`;
   const card = page.getByTestId('bulk-operation').filter({ has: page.locator(`a[href="/runs?bulk=${bulk}"]`) });
-  await expect(card).toContainText('pace 20 per 60 s per integration');
+  await expect(card).toContainText('pace 20 per minute per integration');
   const [audit] = await db()<{ pace: unknown }[]>`
     select new_value->'pace' as pace from audit_log where field_name = 'bulk_retry' and new_value->>'bulkOperationId' = ${bulk}`;
   expect(audit.pace).toEqual({ runs: 20, per: '1m' });

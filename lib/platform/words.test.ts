@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { asSentence, clip, plural } from './words';
+import { asSentence, clip, paceWords, plural } from './words';
 
 describe('asSentence', () => {
   it('ends a message with exactly one full stop, whatever it came with', () => {
@@ -33,5 +33,17 @@ describe('clip', () => {
     expect(cut.isWellFormed()).toBe(true);
     expect(clip('abc😀def', 6)).toBe('abc😀…');
     for (let max = 1; max < 12; max++) expect(clip('😀😀😀😀😀😀😀', max).isWellFormed(), `max ${max}`).toBe(true);
+  });
+});
+
+describe('paceWords', () => {
+  it('names a second, a minute and an hour, and writes other periods in the largest whole unit', () => {
+    expect(paceWords(5, 60_000)).toBe('5 per minute');
+    expect(paceWords(20, 3_600_000)).toBe('20 per hour');
+    expect(paceWords(1, 1_000)).toBe('1 per second');
+    expect(paceWords(3, 30_000)).toBe('3 per 30 s');
+    expect(paceWords(10, 120_000)).toBe('10 per 2 min');
+    expect(paceWords(4, 7_200_000)).toBe('4 per 2 h');
+    expect(paceWords(2, 1_500)).toBe('2 per 1500 ms');
   });
 });

@@ -24,3 +24,21 @@ export function clip(text: string, max: number, ellipsis = '…'): string {
 export function plural(n: number, one: string, many = `${one}s`): string {
   return `${n} ${n === 1 ? one : many}`;
 }
+
+/**
+ * A bulk retry's pace in words: "5 per minute", "20 per hour", "3 per 30 s", "10 per 2 min". The
+ * card, its pace select and the audit say it the same way, never "20 per 3600 s".
+ */
+export function paceWords(runs: number, perMs: number): string {
+  const named: Record<number, string> = { 1_000: 'second', 60_000: 'minute', 3_600_000: 'hour' };
+  const per =
+    named[perMs] ??
+    (perMs % 3_600_000 === 0
+      ? `${perMs / 3_600_000} h`
+      : perMs % 60_000 === 0
+        ? `${perMs / 60_000} min`
+        : perMs % 1_000 === 0
+          ? `${perMs / 1_000} s`
+          : `${perMs} ms`);
+  return `${runs} per ${per}`;
+}

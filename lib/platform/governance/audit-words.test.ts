@@ -75,11 +75,12 @@ describe('audit rows in words', () => {
     const parts = describeAction('bulk_pace', {
       bulkOperationId: RUN,
       previous: { runs: 5, per: '1m' },
-      pace: { runs: 20, per: '1m' },
+      pace: { runs: 20, per: '1h' },
       held: 12,
     });
+    // In words, as the bulk card says it: not "per 1h", nor "per 3600 s".
     expect(sentence(parts)).toBe(
-      'Changed the pace of bulk retry 0b7e4c52 from at most 5 per 1m to at most 20 per 1m for the 12 retries still held',
+      'Changed the pace of bulk retry 0b7e4c52 from at most 5 per minute to at most 20 per hour for the 12 retries still held',
     );
     expect(parts).toContainEqual({ text: 'bulk retry 0b7e4c52', href: `/runs?bulk=${RUN}` });
   });
@@ -117,7 +118,7 @@ describe('audit rows in words', () => {
       pace: { per: '1m', runs: 5 },
     });
     expect(sentence(parts)).toBe(
-      'Replayed 7 events (evt_1, evt_2, evt_3, evt_4, evt_5 and 2 more) in 2 runs, at most 5 per 1m: run 0b7e4c52, run 9f1d2e3c',
+      'Replayed 7 events (evt_1, evt_2, evt_3, evt_4, evt_5 and 2 more) in 2 runs, at most 5 per minute: run 0b7e4c52, run 9f1d2e3c',
     );
     expect(links(parts)).toEqual([
       ['run 0b7e4c52', `/runs/${RUN}`],

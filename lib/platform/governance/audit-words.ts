@@ -1,5 +1,6 @@
+import { parseDuration } from '../duration';
 import { describeMappingChange } from '../mapping/diff';
-import { clip, plural } from '../words';
+import { clip, paceWords, plural } from '../words';
 
 /**
  * Audit rows in words for the console's History and Audit pages: "Retried run 1a2b3c4d as run
@@ -64,6 +65,19 @@ function str(value: unknown): string | undefined {
   return typeof value === 'string' ? value : typeof value === 'number' || typeof value === 'boolean' ? String(value) : undefined;
 }
 
+/** A bulk retry's pace as the audit stores it ({ runs: 20, per: '1h' }), in words: "at most 20 per hour". */
+function paceText(value: unknown): string | undefined {
+  const p = value as { runs?: unknown; per?: unknown } | undefined;
+  const runs = p ? str(p.runs) : undefined;
+  const per = p ? str(p.per) : undefined;
+  if (!runs || !per) return undefined;
+  try {
+    return `at most ${paceWords(Number(runs), parseDuration(per))}`;
+  } catch {
+    return `at most ${runs} per ${per}`;
+  }
+}
+
 function reason(details: Record<string, unknown>): AuditPart[] {
   const r = str(details.reason);
   return r ? [text(`, reason: “${clip(r, 200)}”`)] : [];
@@ -124,8 +138,8 @@ function replayWords(d: Record<string, unknown>): AuditPart[] {
   }
   if (runIds.length) {
     parts.push(text(` in ${plural(runIds.length, 'run')}`));
-    const pace = d.pace as { runs?: unknown; per?: unknown } | undefined;
-    if (runIds.length > 1 && pace && str(pace.runs) && str(pace.per)) parts.push(text(`, at most ${str(pace.runs)} per ${str(pace.per)}`));
+    const pace = paceText(d.pace);
+    if (runIds.length > 1 && pace) parts.push(text(`, ${pace}`));
     parts.push(text(': '), ...firstFew(runIds, runIds.length, (r) => [runLink(r)]));
   }
   parts.push(...reason(d));
@@ -144,19 +158,16 @@ export function describeAction(action: string, value: unknown): AuditPart[] {
       return [text('Retried '), runLink(d.retryOf), text(' as '), runLink(d.runId), ...reason(d)];
     case 'bulk_retry': {
       const runs = Array.isArray(d.runs) ? (d.runs as { runId?: unknown; retryOf?: unknown }[]) : [];
-      const pace = d.pace as { runs?: unknown; per?: unknown } | undefined;
+      const pace = paceText(d.pace);
       const parts: AuditPart[] = [text(`Queued ${plural(runs.length, 'retry', 'retries')}`)];
-      if (pace && str(pace.runs) && str(pace.per)) parts.push(text(`, at most ${str(pace.runs)} per ${str(pace.per)}`));
+      if (pace) parts.push(text(`, ${pace}`));
       runs.slice(0, 5).forEach((r, i) => parts.push(text(i === 0 ? ': ' : ', '), runLink(r.retryOf), text(' → '), runLink(r.runId)));
       if (runs.length > 5) parts.push(text(` and ${runs.length - 5} more`));
       parts.push(...reason(d));
       return parts;
     }
     case 'bulk_pace': {
-      const at = (pace: unknown): string | undefined => {
-        const p = pace as { runs?: unknown; per?: unknown } | undefined;
-        return p && str(p.runs) && str(p.per) ? `at most ${str(p.runs)} per ${str(p.per)}` : undefined;
-      };
+      const at = paceText;
       const id = str(d.bulkOperationId);
       const parts: AuditPart[] = [
         text('Changed the pace of '),

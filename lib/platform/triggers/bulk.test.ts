@@ -325,6 +325,17 @@ describe('staggered, breaker-aware bulk retry', () => {
     }
     expect(await paceOf(id)).toEqual({ runs: 1, ms: 3_600_000 });
 
+    // The pace it has already (written another way too): nothing to change, nothing audited.
+    for (const same of [
+      { runs: 1, per: '1h' },
+      { runs: 1, per: '60m' },
+    ]) {
+      expect(await refusal(same), JSON.stringify(same)).toMatchObject({
+        code: 'invalid_state',
+        message: `Bulk operation ${id} already starts at most 1 per hour per integration: nothing changed`,
+      });
+    }
+
     const unknown = '00000000-0000-4000-8000-000000000000';
     expect(await refusal({ runs: 5, per: '1m' }, unknown)).toMatchObject({
       code: 'not_found',

@@ -11,6 +11,7 @@ import { insertRun, loadIntegration, parseTriggerInput, ZActor, ZCorrelationId, 
 import { recordAction } from '../governance/audit';
 import { ZInstant, ZUrlText } from '../params';
 import { retryableRunConditions, reversedTimeRange, type RetryableRunFilter } from '../read-models/run-queries';
+import { paceWords } from '../words';
 import { dispatchIntegration } from './bulk-dispatch';
 
 /**
@@ -370,6 +371,13 @@ export async function setBulkPace(
     }
     const previous = { runs: row.paceRuns, per: formatDuration(row.pacePeriodMs) };
     const pace = { runs: p.pace.runs, per: p.pace.per };
+    if (pace.runs === row.paceRuns && parseDuration(pace.per) === row.pacePeriodMs) {
+      // As a save with no change writes no audit row: an audit row "from 20 per hour to 20 per hour" says nothing.
+      throw new AppError(
+        'invalid_state',
+        `Bulk operation ${p.bulkOperationId} already starts at most ${paceWords(row.paceRuns, row.pacePeriodMs)} per integration: nothing changed`,
+      );
+    }
     await tx
       .update(bulkOperations)
       .set({ paceRuns: pace.runs, pacePeriodMs: parseDuration(pace.per) })
