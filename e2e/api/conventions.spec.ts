@@ -140,6 +140,8 @@ test('every answer of every operation is JSON and documented for it', async ({ p
   const patch = (ctx: APIRequestContext, path: string, data: unknown) => ctx.patch(path, { data: data as object, headers: origin });
   const faster = { pace: { runs: 20, per: '1m' } };
   await check('PATCH /api/bulk-operations/{id}', patch(operator, `/api/bulk-operations/${bulk}`, faster), 200);
+  // The pace it has now: nothing to change (nor to audit).
+  await check('PATCH /api/bulk-operations/{id}', patch(operator, `/api/bulk-operations/${bulk}`, faster), 409);
   await check('PATCH /api/bulk-operations/{id}', patch(operator, `/api/bulk-operations/${bulk}`, { pace: { runs: 0, per: '1m' } }), 400);
   await check('PATCH /api/bulk-operations/{id}', patch(operator, `/api/bulk-operations/${NO_RUN}`, faster), 404);
   await check('PATCH /api/bulk-operations/{id}', patch(viewer, `/api/bulk-operations/${bulk}`, faster), 403);
