@@ -82,14 +82,14 @@ function incidentReason(integration: string, incident: OpenIncidentSummary, awai
       if (awaiting === 0) {
         return {
           ...open,
-          text: `${failed}, all retried`,
+          text: `${failed} in this incident; none of the last 7 days awaits a retry`,
           href: `/runs?${new URLSearchParams({ integration, status: 'failed' })}`,
           action: 'See failed runs',
         };
       }
       return {
         ...open,
-        text: `${failed}, ${awaiting} not retried yet`,
+        text: `${failed} in this incident; ${awaiting} of the last 7 days ${awaiting === 1 ? 'awaits' : 'await'} a retry`,
         href: `/runs?${new URLSearchParams({ integration, ...awaitingActionFilter(awaitingSince) })}`,
         action: 'Retry them',
       };

@@ -151,7 +151,9 @@ describe('inventory at volume', () => {
                (count(*) filter (where created_at > now() - interval '24 hours'))::int as last24h
           from runs`);
       expect(awaiting).toBeGreaterThan(0);
-      expect(busy.failingReasons.map((r) => r.text)).toContain(`3 failed runs, ${awaiting} not retried yet`);
+      expect(busy.failingReasons.map((r) => r.text)).toContain(
+        `3 failed runs in this incident; ${awaiting} of the last 7 days await a retry`,
+      );
       const [{ 'QUERY PLAN': plan }] = await t.db.$client.unsafe(
         `explain (analyze, format json) ${captured[1].query}`,
         captured[1].params as never[],
@@ -316,7 +318,7 @@ describe('why an integration is failing', () => {
     expect(after.failingReasons).toEqual([
       {
         kind: 'run_failed',
-        text: '2 failed runs, 2 not retried yet',
+        text: '2 failed runs in this incident; 2 of the last 7 days await a retry',
         since: firstAt,
         incidentOpen: true,
         href: `/runs?${new URLSearchParams({ integration: 'ledger-sync', ...awaitingActionFilter(since) })}`,
@@ -333,13 +335,15 @@ describe('why an integration is failing', () => {
     await t.db.execute(sql`update runs set retry_of = ${first} where id = ${retry}`);
     await handle(failed(retry, new Date()));
     const [oneRetried] = await listInventory(t.db, { name: 'ledger-sync' });
-    expect(oneRetried.failingReasons.map((r) => [r.text, r.action])).toEqual([['3 failed runs, 2 not retried yet', 'Retry them']]);
+    expect(oneRetried.failingReasons.map((r) => [r.text, r.action])).toEqual([
+      ['3 failed runs in this incident; 2 of the last 7 days await a retry', 'Retry them'],
+    ]);
 
     await t.db.execute(sql`update runs set retried_at = now() where id in (${second}, ${retry})`);
     const [allRetried] = await listInventory(t.db, { name: 'ledger-sync' });
     expect(allRetried.failingReasons).toEqual([
       expect.objectContaining({
-        text: '3 failed runs, all retried',
+        text: '3 failed runs in this incident; none of the last 7 days awaits a retry',
         href: '/runs?integration=ledger-sync&status=failed',
         action: 'See failed runs',
       }),

@@ -90,7 +90,7 @@ interface RawIncident {
   failed_events: number | null;
   /** events_failed only: the integration's events failed now. */
   failed_now?: number | null;
-  /** run_failed only: its failed runs of the last 7 days not retried yet. */
+  /** run_failed only: the integration's failed runs of the last 7 days not retried yet (not only the incident's). */
   awaiting_retry?: number | null;
 }
 
