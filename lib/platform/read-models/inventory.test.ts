@@ -12,6 +12,7 @@ import { handlePlatformEvent } from '../alerts';
 import type { PlatformEvent } from '../execution/events';
 import { FAILING_STATES, getBreakerView, inState, listInventory } from './inventory';
 import { awaitingActionFilter, awaitingActionSince, listRuns } from './run-queries';
+import { sealRunHours } from './run-rollup';
 
 let t: TestDatabase;
 beforeAll(async () => {
@@ -167,6 +168,48 @@ describe('inventory at volume', () => {
       await t.db.execute(
         sql`delete from runs where integration = 'steady' and status = 'failed' and created_at < now() - interval '2 days' + interval '1 second'`,
       );
+    }
+  });
+});
+
+describe('inventory 24 h counts with the hours sealed', () => {
+  it("reads live only the runs of the hours the rollup does not cover, whatever the planner's estimates", async () => {
+    // A database of its own: the other tests leave active runs that keep their hours unsealed.
+    const own = await freshDatabase();
+    try {
+      await own.db.insert(integrations).values([
+        { name: 'busy', breakerKey: 'busy' },
+        { name: 'steady', breakerKey: 'steady' },
+      ]);
+      // 60 000 finished runs over the last 23 hours; every closed hour sealed into the rollup.
+      await own.db.execute(sql`
+        insert into runs (integration, trigger, status, triggered_by, correlation_id, max_attempts, created_at, finished_at)
+        select (array['busy', 'steady'])[1 + g % 2], 'schedule', 'succeeded', 'schedule', 'c', 3,
+               now() - make_interval(secs => g * 1.38), now() - make_interval(secs => g * 1.38)
+          from generate_series(0, 59999) g`);
+      await sealRunHours(own.db);
+      await own.db.execute(sql`analyze runs`);
+      const captured: { query: string; params: unknown[] }[] = [];
+      const logging = drizzle(own.db.$client, {
+        schema,
+        logger: { logQuery: (query, params) => captured.push({ query, params }) },
+      }) as unknown as Database;
+      const rows = await listInventory(logging);
+      const [{ live, day }] = await own.db.execute<{ live: number; day: number }>(sql`
+        select (select count(*) from run_rollup_live_ranges(now()) l join runs r on r.created_at >= l.lo and r.created_at < l.hi
+                 where r.created_at > now() - interval '24 hours')::int as live,
+               (select count(*) from runs where created_at > now() - interval '24 hours')::int as day`);
+      expect(rows.map((r) => r.finished24h).reduce((a, b) => a + b, 0)).toBe(day);
+      expect(live).toBeLessThan(day / 4);
+      const [{ 'QUERY PLAN': plan }] = await own.db.$client.unsafe(
+        `explain (analyze, format json) ${captured[1].query}`,
+        captured[1].params as never[],
+      );
+      const root = (typeof plan === 'string' ? JSON.parse(plan) : plan)[0].Plan as Record<string, unknown>;
+      // The current hour and the partial one 24 hours back (and the last runs): not the whole day.
+      expect(runsScanned(root)).toBeLessThan(live + 1_000);
+    } finally {
+      await own.drop();
     }
   });
 });
