@@ -6,16 +6,13 @@ import path from 'node:path';
 import postgres from 'postgres';
 import { connect, disconnect } from '../db/client';
 import { applyMigrations } from '../db/migrate';
-import { seedDemo } from '../db/seed';
 import { ConfigError, parseEnv } from '../lib/env';
-import { integrations } from '../lib/integrations';
 import { loadKeyring } from '../lib/platform/governance/secrets';
 import { verifySecretsKeys } from '../lib/platform/governance/secrets-key-check';
-import { buildRegistry, syncRegistry } from '../lib/platform/registry';
-import { DEMO_CREDENTIALS } from '../sandbox/demo-credentials';
 import { DEMO_PASSWORD, DEMO_USERS } from '../sandbox/idp';
 import { productionBuildStaleness } from './build-freshness';
 import { EmbeddedPostgresStartError, startEmbeddedPostgres, type EmbeddedDatabase } from './embedded-postgres';
+import { seedDemoOnStart } from './seed-on-start';
 
 /**
  * One command runs the whole product: database (embedded unless DATABASE_URL is set), migrations,
@@ -238,6 +235,10 @@ async function main() {
   const appUrl = `http://localhost:${port}`;
   const idpPort = Number(process.env.IDP_PORT ?? new URL(base.IDP_URL).port);
   const sandboxPort = Number(process.env.SANDBOX_PORT ?? new URL(base.SANDBOX_URL).port);
+  // The processes started below get these URLs (env); this one takes them too, before it seeds:
+  // code it loads may read them (the integrations' default settings read SANDBOX_URL when loaded).
+  const serviceUrls = { IDP_URL: `http://localhost:${idpPort}`, SANDBOX_URL: `http://localhost:${sandboxPort}` };
+  Object.assign(process.env, serviceUrls);
 
   process.on('SIGINT', () => void shutdown(0));
   process.on('SIGTERM', () => void shutdown(0));
@@ -253,7 +254,6 @@ async function main() {
   }
   const db = connect(databaseUrl, { max: 2, name: 'junction-start' });
   if (base.JUNCTION_MIGRATE_ON_START) await applyMigrations(db);
-  const sandboxUrlForSeed = `http://localhost:${sandboxPort}`;
   const secretsKey =
     base.JUNCTION_SECRETS_KEY ??
     (e2e ? randomBytes(32).toString('base64') : persistent('secrets.key', () => randomBytes(32).toString('base64')));
@@ -264,15 +264,7 @@ async function main() {
   });
   // A wrong key stops start-up before the seed (or anything else) writes.
   await verifySecretsKeys(db, keyring);
-  const seeded = await seedDemo(db, {
-    keyring,
-    credentials: DEMO_CREDENTIALS,
-    sandboxUrl: sandboxUrlForSeed,
-    appUrl,
-    syncIntegrations: async (target, backdate) => {
-      await syncRegistry(target, { registry: buildRegistry(integrations), backdate });
-    },
-  });
+  const seeded = await seedDemoOnStart(db, { keyring, sandboxUrl: serviceUrls.SANDBOX_URL, appUrl });
   if (seeded) log('demo data seeded');
   await disconnect(db);
 
@@ -283,8 +275,7 @@ async function main() {
     DATABASE_URL: databaseUrl,
     PORT: String(port),
     APP_URL: appUrl,
-    IDP_URL: `http://localhost:${idpPort}`,
-    SANDBOX_URL: `http://localhost:${sandboxPort}`,
+    ...serviceUrls,
     AUTH_SECRET:
       base.AUTH_SECRET ?? (e2e ? randomBytes(33).toString('base64') : persistent('auth-secret', () => randomBytes(33).toString('base64'))),
     JUNCTION_SECRETS_KEY: secretsKey,
