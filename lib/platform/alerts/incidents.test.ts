@@ -7,7 +7,7 @@ import { platformEvents, startSendingBoss } from '../../../test/fixtures/platfor
 import type { PlatformEvent } from '../execution/events';
 import { openBreaker } from '../resilience/breaker';
 import { exactTime } from '../when';
-import { handlePlatformEvent, openIncidents } from './incidents';
+import { handlePlatformEvent, openIncidents, recordHandledFailure } from './incidents';
 
 /**
  * Incident bookkeeping, driven straight through handlePlatformEvent. No channel exists in this
@@ -284,6 +284,24 @@ describe('incidents', () => {
     const [alert] = await alertsOf('nobody');
     expect(alert).toMatchObject({ status: 'undelivered', channelIds: [] });
     expect((await incidentsOf('nobody'))[0].undelivered).toBe(true);
+  });
+
+  it('records a failure handled in the past as handling it opens its incident, returning its alert unsent', async () => {
+    const record = (event: Extract<PlatformEvent, { type: 'run.failed' }>) =>
+      t.db.transaction((tx) => recordHandledFailure(tx, { event, appUrl: APP_URL }));
+    await handle(failed('handled-now', 1, 'CRM answered 503'));
+    const recorded = await record(failed('handled-then', 1, 'CRM answered 503'));
+    const [now] = await incidentsOf('handled-now');
+    const [then] = await incidentsOf('handled-then');
+    const [alert] = await alertsOf('handled-now');
+    // The same incident and opening alert, but nothing raised (no alert row, not flagged undelivered).
+    const same = ({ id: _, integration: __, undelivered: ___, ...rest }: typeof now) => rest;
+    expect(same(then)).toEqual(same(now));
+    expect(await alertsOf('handled-then')).toEqual([]);
+    expect(recorded).toMatchObject({ change: 'opened', incident: { id: then.id } });
+    const message = recorded?.change === 'opened' ? recorded.message : null;
+    expect(JSON.parse(JSON.stringify(message).replaceAll('handled-then', 'handled-now').replaceAll(then.id, now.id))).toEqual(alert.body);
+    expect(await record(failed('handled-then', 2, 'CRM answered 503'))).toMatchObject({ change: 'counted', incident: { eventCount: 2 } });
   });
 });
 

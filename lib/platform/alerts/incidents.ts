@@ -1,6 +1,6 @@
 import { and, eq, getTableColumns, gt, gte, isNull, lte, or, sql } from 'drizzle-orm';
 import type { PgBoss } from 'pg-boss';
-import type { Database, DatabaseOrTransaction } from '../../../db/client';
+import type { Database, DatabaseOrTransaction, Transaction } from '../../../db/client';
 import { incidentRecoveries, incidents, type Incident } from '../../../db/schema';
 import { emitPlatformEvent, type PlatformEvent } from '../execution/events';
 import { txEventSender } from '../execution/queue';
@@ -619,6 +619,42 @@ export async function handlePlatformEvent(
     }
     return changes;
   });
+}
+
+/**
+ * Records a failure alerting handled in the past: its incident opened (or counted on the open one)
+ * as handlePlatformEvent does, with the same row and opening alert, but the alert is not raised:
+ * the caller records how it was delivered (the demo seed, whose history has alerting handle its
+ * failures when they happened). A refusal announcement (`collect`) first counts the refusals not
+ * yet announced, as alerting does. It does not fold an event run's failure into the incident of
+ * another kind (foldIntoEventRunIncident): for one failure of an integration with none open.
+ * Null when there is nothing left to record (no refusal to count, or a recovery after it that an
+ * incident alerted already spans).
+ */
+export async function recordHandledFailure(
+  tx: Transaction,
+  params: { event: Extract<PlatformEvent, { integration: string }>; appUrl: string },
+): Promise<
+  { change: 'opened' | 'reported_late'; incident: Incident; message: AlertMessage } | { change: 'counted'; incident: Incident } | null
+> {
+  const kind = OPENING_KIND[params.event.type];
+  if (!kind) throw new Error(`${params.event.type} does not open an incident`);
+  await lockIncidentKeys(tx, [`${params.event.integration}:${kind}`]);
+  let event = params.event;
+  if (event.type === 'events.failed' && event.collect) {
+    const collected = await collectRefusals(tx, event);
+    if (!collected) return null;
+    event = collected;
+  }
+  const result = await openOrCount(tx, { integration: event.integration, kind, at: new Date(event.at), ...openingDetails(event) });
+  if (!result) return null;
+  const opening = openingMessage(event, result.incident, event.integration, params.appUrl);
+  if (result.change === 'reported_late') {
+    const message = alreadyRecoveredMessage(opening, { kind, recoveredAt: result.recoveredAt.toISOString() });
+    return { change: 'reported_late', incident: result.incident, message };
+  }
+  if (result.change === 'counted') return { change: 'counted', incident: result.incident };
+  return { change: 'opened', incident: result.incident, message: opening };
 }
 
 /** Open incidents, newest first (the console's banner; undelivered ones need attention). */
