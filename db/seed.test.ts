@@ -60,11 +60,40 @@ describe('demo seed', () => {
              (select count(*) from runs where integration = 'crm-sync' and status = 'failed')::int as failed,
              (select count(*) from alert_deliveries where status = 'delivered')::int as delivered,
              (select count(distinct changed_by) from audit_log where kind = 'config')::int as people`);
-    expect(counts).toEqual({ nightly: 14, failed: 3, delivered: 1, people: 3 });
+    expect(counts).toEqual({ nightly: 14, failed: 3, delivered: 2, people: 3 });
     // payment-events' Events tab: received, a duplicate, stale and failed events, refused deliveries,
     // and invoices that agree with the applied events.
     const events = await eventCounts(t.db, 'payment-events');
     expect(events).toMatchObject({ received: 10, duplicates: 2, rejected: 3, byStatus: { pending: 0, processed: 8, stale: 1, failed: 1 } });
+    // Its refused event opened the events_failed incident alerting opens, with its alert delivered
+    // like the CRM's: payment-events reads failing, says why, and links to the failed event.
+    expect(inventory['payment-events']).toMatchObject({
+      state: 'failing',
+      failingReasons: [
+        {
+          kind: 'events_failed',
+          text: '1 failed webhook event',
+          incidentOpen: true,
+          href: '/integrations/payment-events/events?status=failed',
+          action: 'Review failed events',
+        },
+      ],
+    });
+    const refusals = await t.db.$client<{ kind: string; failed_events: number; last_error: string; event_run: boolean; alert: string }[]>`
+      select i.kind, i.failed_events, i.last_error, w.run_id = i.run_id as event_run,
+             (select a.status || ' ' || a.title from alerts a where a.incident_id = i.id) as alert
+        from incidents i join webhook_events w on w.integration = i.integration and w.status = 'failed'
+       where i.integration = 'payment-events' and i.closed_at is null and w.refusal_unannounced_at is null`;
+    expect(refusals).toEqual([
+      {
+        kind: 'events_failed',
+        failed_events: 1,
+        last_error:
+          'event evt_demo0010 (payment.succeeded): refused by the handler: event evt_demo0010: invoice INV-404 does not exist on the host',
+        event_run: true,
+        alert: 'delivered payment-events: event evt_demo0010 (payment.succeeded) failed',
+      },
+    ]);
     const [paid] = await t.db.execute<{ paid: number; refunded: number; paid_out: number }>(sql`
       select count(*) filter (where payment_status = 'paid')::int as paid, count(*) filter (where payment_status = 'refunded')::int as refunded,
              count(*) filter (where payout_id is not null)::int as paid_out from invoices`);

@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { eq, inArray, sql } from 'drizzle-orm';
 import { auditEntries, flatFields, type StoredConfig } from '../lib/platform/alerts/channel-changes';
+import { recordHandledFailure } from '../lib/platform/alerts/incidents';
 import { failureCause } from '../lib/platform/alerts/messages';
 import type { Keyring } from '../lib/platform/governance/crypto';
 import { writeSecrets } from '../lib/platform/governance/secrets';
@@ -74,6 +75,7 @@ async function seedRun(
     errorMessage?: string;
     trigger?: 'schedule' | 'manual' | 'event';
     triggeredBy?: string;
+    correlationId?: string;
   },
 ): Promise<string> {
   const runId = randomUUID();
@@ -102,7 +104,7 @@ async function seedRun(
     trigger: params.trigger ?? 'schedule',
     triggeredBy: params.triggeredBy ?? 'schedule',
     status: params.status,
-    correlationId: randomUUID(),
+    correlationId: params.correlationId ?? randomUUID(),
     attemptCount: attemptRows.length,
     maxAttempts: 4,
     result: params.result ?? null,
@@ -132,8 +134,8 @@ async function seedRun(
  * Seeds the demo once per database (a marker row makes later starts skip it): the host platform's
  * customers and invoices, two weeks of nightly export history, a CRM sync whose last runs failed
  * and wait for a retry, the incident and delivered alert they raised, and config history by
- * several people, and the payment provider's recent webhooks (payment-events' Events tab). Returns
- * true when it seeded now.
+ * several people, and the payment provider's recent webhooks (payment-events' Events tab), one of
+ * them refused, with the incident and delivered alert it raised. Returns true when it seeded now.
  */
 export async function seedDemo(db: Database, options: SeedOptions): Promise<boolean> {
   const [existing] = await db.select().from(appMeta).where(eq(appMeta.key, SEED_MARKER));
@@ -403,7 +405,7 @@ export async function seedDemo(db: Database, options: SeedOptions): Promise<bool
         from audit_log where kind = 'config' and integration is not null group by integration
       ) c
       where i.name = c.integration`);
-    await seedPaymentEvents(tx, now);
+    await seedPaymentEvents(tx, { now, appUrl: options.appUrl, channelId: channel.id });
     return true;
   });
 }
@@ -412,9 +414,11 @@ export async function seedDemo(db: Database, options: SeedOptions): Promise<bool
  * The payment provider's webhooks of the last two hours (payment-events), so its Events tab is not
  * empty on a fresh start: payments, a refund, a payout, a duplicate delivery, a late older event
  * recorded stale, one refused by the handler (replayable), and refused deliveries (bad signature,
- * stale timestamp, wrong content type). The invoices and their payment timelines agree.
+ * stale timestamp, wrong content type). The invoices and their payment timelines agree. The
+ * refused event opened the events_failed incident, whose alert reached the channel `channelId`.
  */
-async function seedPaymentEvents(tx: Transaction, now: Date): Promise<void> {
+async function seedPaymentEvents(tx: Transaction, params: { now: Date; appUrl: string; channelId: string }): Promise<void> {
+  const { now } = params;
   const posted = await tx
     .select({ id: invoices.id, number: invoices.number, gross: invoices.grossTotal, currency: invoices.currency })
     .from(invoices)
@@ -424,6 +428,7 @@ async function seedPaymentEvents(tx: Transaction, now: Date): Promise<void> {
   if (posted.length < 6) return;
   const base = now.getTime() - 2 * 60 * MINUTE;
   const runAt = new Date(base + 61 * MINUTE);
+  const refusedAt = new Date(runAt.getTime() + 500);
   const payment = (i: number) => `pay_demo${String(i + 1).padStart(4, '0')}`;
   const payoutId = 'po_demo0001';
   const payoutAmount = [1, 2, 3].reduce((sum, i) => sum + Number(posted[i].gross), 0).toFixed(2);
@@ -486,7 +491,9 @@ async function seedPaymentEvents(tx: Transaction, now: Date): Promise<void> {
     status: 'failed',
     outcome: 'refused by the handler: event evt_demo0010: invoice INV-404 does not exist on the host',
   });
+  const correlationId = randomUUID();
   const runId = await seedRun(tx, {
+    correlationId,
     integration: 'payment-events',
     status: 'succeeded',
     createdAt: runAt,
@@ -522,12 +529,55 @@ async function seedPaymentEvents(tx: Transaction, now: Date): Promise<void> {
         lastDuplicateAt: e.duplicates ? new Date(receivedAt.getTime() + 40_000) : null,
         receivedAt,
         startedAt: runAt,
-        processedAt: new Date(runAt.getTime() + 500),
+        processedAt: refusedAt,
         runId,
         outcome: e.outcome ?? null,
+        // Refused: left for alerting to announce, as the run marks it (intake/process.ts).
+        refusalUnannouncedAt: e.status === 'failed' ? refusedAt : null,
       };
     }),
   );
+  // Alerting handled that refusal: the events_failed incident it opened (which Replay or Dismiss
+  // closes), and its alert, delivered like the CRM's. payment-events reads failing because of it.
+  const refused = events.findIndex((e) => e.status === 'failed');
+  const recorded = await recordHandledFailure(tx, {
+    appUrl: params.appUrl,
+    event: {
+      type: 'events.failed',
+      collect: true,
+      at: refusedAt.toISOString(),
+      integration: 'payment-events',
+      runId,
+      eventId: `evt_demo${String(refused + 1).padStart(4, '0')}`,
+      eventType: events[refused].type,
+      reason: events[refused].outcome!,
+      correlationId,
+    },
+  });
+  if (recorded?.change !== 'opened') throw new Error(`the demo's refused event opened no incident (${recorded?.change ?? 'none'})`);
+  const alertedAt = new Date(refusedAt.getTime() + 2_000);
+  const [alert] = await tx
+    .insert(alerts)
+    .values({
+      incidentId: recorded.incident.id,
+      event: 'opened',
+      integration: 'payment-events',
+      title: recorded.message.title,
+      body: recorded.message,
+      status: 'delivered',
+      channelIds: [params.channelId],
+      createdAt: alertedAt,
+    })
+    .returning();
+  await tx.insert(alertDeliveries).values({
+    alertId: alert.id,
+    channelId: params.channelId,
+    attempt: 1,
+    status: 'delivered',
+    responseCode: 200,
+    final: true,
+    at: new Date(alertedAt.getTime() + 300),
+  });
   await tx.insert(webhookOrdering).values([
     ...posted.map((_, i) => ({
       integration: 'payment-events',

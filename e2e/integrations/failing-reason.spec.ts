@@ -11,7 +11,8 @@ const NAME = 'payment-events';
 
 /**
  * Opens a failed-events incident for payment-events two hours ago, as alerting would on a refused
- * event, unless one is open already (one per kind). Returns the reason the console gives for it
+ * event, unless one is open already (one per kind: the demo seed opens one for its refused event,
+ * which a spec replaying or dismissing the failed events closes). Returns the reason the console gives for it
  * (its events failed now: the demo's refused event and any an earlier spec left) and a cleanup that
  * closes only the incident this test opened.
  */
