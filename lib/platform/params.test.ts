@@ -246,6 +246,32 @@ describe('parseSearchParams: what a page says about a parameter it ignored', () 
     ]);
   });
 
+  it('says a repeated parameter was read once, and which of its values', () => {
+    // Before: status=failed&status=cancelled showed failed runs only, and nothing said so.
+    const { data, problems, kept } = parseSearchParams(schema, { status: ['failed', 'running'], limit: '20' });
+    expect(problems).toEqual(["status: given 2 times; only the first, 'failed', is read"]);
+    expect(data).toEqual({ status: 'failed', limit: 20 });
+    expect(kept).toEqual({ status: 'failed', limit: '20' });
+  });
+
+  it('says a name that names nothing, with the name it probably meant, and leaves that filter out', () => {
+    const withIntegration = schema.extend({ integration: z.string().optional() });
+    const known = { integration: { what: 'integration', names: ['crm-sync', 'accounting-export', 'payment-events'] } };
+    // Before: integration=crm_sync answered "No runs" under a select that read "All integrations".
+    const typo = parseSearchParams(withIntegration, { integration: 'crm_sync', status: 'failed' }, { known });
+    expect(typo.problems).toEqual(["integration: no integration is named 'crm_sync'; did you mean 'crm-sync'?"]);
+    expect(typo.data).toEqual({ status: 'failed', limit: 50 });
+    expect(typo.kept).toEqual({ status: 'failed' });
+    expect(parseSearchParams(withIntegration, { integration: 'CRM-SYNC' }, { known }).problems).toEqual([
+      "integration: no integration is named 'CRM-SYNC'; did you mean 'crm-sync'?",
+    ]);
+    expect(parseSearchParams(withIntegration, { integration: 'billing' }, { known }).problems).toEqual([
+      "integration: no integration is named 'billing'",
+    ]);
+    const named = parseSearchParams(withIntegration, { integration: 'crm-sync' }, { known });
+    expect(named).toEqual({ data: { integration: 'crm-sync', limit: 50 }, problems: [], kept: { integration: 'crm-sync' } });
+  });
+
   it('keeps a schema’s own message', () => {
     const own = z.object({ kind: z.enum(['a', 'b'], { error: 'kind is a or b: see the docs' }).optional() });
     expect(parseSearchParams(own, { kind: 'c' }).problems).toEqual(['kind: kind is a or b: see the docs']);

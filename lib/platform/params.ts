@@ -348,14 +348,32 @@ function editDistance(a: string, b: string): number {
   return row[b.length];
 }
 
+/**
+ * The name of `known` that `text` was probably meant to be: the nearest within two edits, case
+ * aside, and fewer for a short name (one edit from "l" is every one-letter name); undefined when
+ * none is that near.
+ */
+export function nearestName(text: string, known: readonly string[]): string | undefined {
+  const scored = known
+    .map((k) => ({ k, d: editDistance(text.toLowerCase(), k.toLowerCase()) }))
+    .filter(({ k, d }) => d <= Math.min(2, Math.floor(k.length / 3)) || k.toLowerCase() === text.toLowerCase())
+    .sort((x, y) => x.d - y.d);
+  return scored[0]?.k;
+}
+
+/**
+ * What a field error says of a name that names nothing (`integration=crm_sync`): "no integration
+ * is named 'crm_sync'; did you mean 'crm-sync'?", the suggestion from nearestName.
+ */
+export function unknownNameMessage(what: string, name: string, known: readonly string[]): string {
+  const guess = nearestName(name, known);
+  return `no ${what} is named '${shown(name)}'${guess ? `; did you mean '${shown(guess)}'?` : ''}`;
+}
+
 /** "statuz: not a parameter of this page; did you mean status?" (the nearest name within two edits, case aside). */
 function unknownParam(key: string, known: string[]): string {
   const name = shown(key);
-  const scored = known
-    .map((k) => ({ k, d: editDistance(key.toLowerCase(), k.toLowerCase()) }))
-    .filter(({ k, d }) => d <= Math.min(2, Math.floor(k.length / 3)) || k.toLowerCase() === key.toLowerCase())
-    .sort((x, y) => x.d - y.d);
-  const guess = scored[0]?.k;
+  const guess = nearestName(key, known);
   return guess
     ? `${name}: not a parameter of this page; did you mean ${guess}?`
     : `${name}: not a parameter of this page (it reads ${known.join(', ')})`;
@@ -363,13 +381,16 @@ function unknownParam(key: string, known: string[]): string {
 
 /**
  * A page's search params checked against a schema: parameters that fail, and names the page does
- * not read, are dropped (the page shows what it ignored and why), the others are kept. Repeated parameters (`?a=1&a=2`, which
- * Next hands over as arrays) keep their first value. `kept` is the text of the parameters kept,
- * for links to the next page.
+ * not read, are dropped (the page shows what it ignored and why), the others are kept. Repeated
+ * parameters (`?a=1&a=2`, which Next hands over as arrays) keep their first value, and say so.
+ * `known` names, per parameter, the values it may take beyond its schema (the integrations there
+ * are): another value is dropped with "no integration is named …" and the nearest name. `kept` is
+ * the text of the parameters kept, for links to the next page.
  */
 export function parseSearchParams<S extends z.ZodObject>(
   schema: S,
   raw: Record<string, string | string[] | undefined>,
+  options: { known?: Partial<Record<keyof z.infer<S> & string, { what: string; names: readonly string[] }>> } = {},
 ): { data: z.infer<S>; problems: string[]; kept: Record<string, string> } {
   const flat: Record<string, string> = {};
   const problems: string[] = [];
@@ -380,7 +401,17 @@ export function parseSearchParams<S extends z.ZodObject>(
       if (value !== undefined) problems.push(unknownParam(key, Object.keys(schema.shape)));
       continue;
     }
-    if (first !== undefined && first !== '') flat[key] = first;
+    // Said too: `status=failed&status=cancelled` looked like a list of both and showed failed runs only.
+    if (Array.isArray(value) && value.length > 1) {
+      problems.push(`${key}: given ${value.length} times; only the first, '${shown(value[0])}', is read`);
+    }
+    if (first === undefined || first === '') continue;
+    const known = (options.known as Record<string, { what: string; names: readonly string[] } | undefined> | undefined)?.[key];
+    if (known && !known.names.includes(first)) {
+      problems.push(`${key}: ${unknownNameMessage(known.what, first, known.names)}`);
+      continue;
+    }
+    flat[key] = first;
   }
   for (let tries = 0; tries <= Object.keys(flat).length; tries++) {
     const parsed = schema.safeParse(flat);
