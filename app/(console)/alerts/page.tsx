@@ -20,6 +20,7 @@ import { requireUser } from '@/lib/auth/guards';
 import { hasRole } from '@/lib/auth/roles';
 import { alertHistory, listChannels, webhookUrlsForEditing, type AlertStatus, type ChannelView } from '@/lib/platform/alerts';
 import { parseSearchParams, ZTimeIdCursor, ZUrlText } from '@/lib/platform/params';
+import { integrationFilterNames } from '@/lib/platform/read-models/integration-names';
 import { listInventory } from '@/lib/platform/read-models/inventory';
 import { alertsParts, fingerprint } from '@/lib/platform/read-models/live-fingerprint';
 import { getDb } from '@/lib/server/db';
@@ -88,10 +89,14 @@ function channelTarget(c: ChannelView): string {
 
 export default async function AlertsPage({ searchParams }: { searchParams: Promise<Record<string, string | string[] | undefined>> }) {
   const user = await requireUser();
-  const { data, problems } = parseSearchParams(ZAlertsParams, await searchParams);
+  const db = getDb();
+  // A name neither an integration nor an alert has (a typo) is said and left out, not read as "No alert matches".
+  const integrationNames = await integrationFilterNames(db, { list: 'alerts' });
+  const { data, problems } = parseSearchParams(ZAlertsParams, await searchParams, {
+    known: { integration: { what: 'integration', names: integrationNames } },
+  });
   const { integration, delivery, event } = data;
   const before = data.before ? { createdAt: data.before.at, id: data.before.id } : undefined;
-  const db = getDb();
   // What the page's live check compares (the newest alerts with their deliveries, the channels),
   // read before what is shown: a change in between makes one refresh too many, never one missed.
   const watched = await alertsParts(db, { integration: integration || undefined });
@@ -238,13 +243,7 @@ export default async function AlertsPage({ searchParams }: { searchParams: Promi
           className="flex flex-wrap items-end gap-2"
           aria-label="Filter alerts"
         >
-          {/* An integration only alerts name (removed since, or never registered) stays selectable while filtered by. */}
-          <IntegrationSelect
-            integrations={
-              integration && !integrations.some((i) => i.name === integration) ? [...integrations, { name: integration }] : integrations
-            }
-            defaultValue={integration ?? ''}
-          />
+          <IntegrationSelect integrations={integrations} defaultValue={integration ?? ''} />
           <Select name="delivery" defaultValue={delivery ?? ''} aria-label="Delivery">
             <option value="">Any delivery</option>
             {DELIVERY_KEYS.map((k) => (

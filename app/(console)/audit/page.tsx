@@ -18,6 +18,7 @@ import { hasRole } from '@/lib/auth/roles';
 import { maskUrlsInText, maskUrlsInValue } from '@/lib/platform/alerts';
 import { auditChainStatus, changesSince, type AuditChainStatus } from '@/lib/platform/governance/audit';
 import { parseSearchParams, ZAuditCursor, ZUrlText } from '@/lib/platform/params';
+import { integrationFilterNames } from '@/lib/platform/read-models/integration-names';
 import { listInventory } from '@/lib/platform/read-models/inventory';
 import { auditParts, fingerprint } from '@/lib/platform/read-models/live-fingerprint';
 import { getDb } from '@/lib/server/db';
@@ -44,9 +45,13 @@ const CHANNEL_URL = /^channel\..+\.url$/;
 
 export default async function AuditPage({ searchParams }: { searchParams: Promise<Record<string, string | string[] | undefined>> }) {
   const user = await requireUser();
-  const { data: sp, problems } = parseSearchParams(ZAuditParams, await searchParams);
-  const { window, before } = sp;
   const db = getDb();
+  // A name no integration and no audit row has (a typo) is said and left out, not read as an empty trail.
+  const integrationNames = await integrationFilterNames(db, { list: 'audit' });
+  const { data: sp, problems } = parseSearchParams(ZAuditParams, await searchParams, {
+    known: { integration: { what: 'integration', names: integrationNames } },
+  });
+  const { window, before } = sp;
   const filters = {
     integration: sp.integration || undefined,
     actor: sp.actor?.trim() || undefined,

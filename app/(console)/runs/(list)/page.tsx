@@ -14,6 +14,7 @@ import { runStatusEnum, runTriggerEnum } from '@/db/schema';
 import { requireUser } from '@/lib/auth/guards';
 import { hasRole } from '@/lib/auth/roles';
 import { parseSearchParams, ZInstant } from '@/lib/platform/params';
+import { integrationFilterNames } from '@/lib/platform/read-models/integration-names';
 import { listInventory } from '@/lib/platform/read-models/inventory';
 import { cautionsFor, retryCautions } from '@/lib/platform/read-models/retry-caution';
 import { countRetryableRuns, listRuns, reversedTimeRange, ZRunFilter } from '@/lib/platform/read-models/run-queries';
@@ -51,14 +52,19 @@ export default async function RunsPage({ searchParams }: { searchParams: Promise
   // and the list is shown without it: not "No run matches", which reads as "none in that range".
   const [rangeFrom, rangeTo] = [instantParam(params.from), instantParam(params.to)];
   const reversedRange = reversedTimeRange(rangeFrom, rangeTo);
+  const db = getDb();
+  // An integration that does not exist (`crm_sync` for `crm-sync`) is said with the name it
+  // probably meant and left out, not shown as "No runs" under a select that reads "All integrations".
+  const integrationNames = await integrationFilterNames(db, { list: 'runs' });
   const {
     data: filter,
     problems,
     kept: cleaned,
-  } = parseSearchParams(ZRunFilter, reversedRange ? { ...params, from: undefined, to: undefined } : params);
+  } = parseSearchParams(ZRunFilter, reversedRange ? { ...params, from: undefined, to: undefined } : params, {
+    known: { integration: { what: 'integration', names: integrationNames } },
+  });
   const [shownFrom, shownTo] = reversedRange ? [rangeFrom, rangeTo] : [filter.from, filter.to];
   const raw: Record<string, string | undefined> = cleaned;
-  const db = getDb();
   const [page, integrations, bulk] = await Promise.all([listRuns(db, cleaned), listInventory(db), listBulkOperations(db, { limit: 5 })]);
   const now = new Date();
   const cautions = Object.fromEntries(integrations.map((row) => [row.name, retryCautions(row, now)]));
