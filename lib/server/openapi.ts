@@ -54,8 +54,8 @@ export interface ApiOperation {
    * The refusals particular to this operation, by status, in words (what the caller should do).
    * The ones every operation of its kind can answer (400, 401, 403, 413, 422, 500) are added.
    */
-  refusals?: Partial<Record<401 | 404 | 409 | 503, string>>;
-  /** Not a `route()` handler (health, metrics, this document): no session, input or 400. */
+  refusals?: Partial<Record<400 | 401 | 404 | 409 | 503, string>>;
+  /** Not a `route()` handler (health, metrics, this document): no session or input, and no 400 unless `refusals` lists one. */
   plain?: true;
 }
 
@@ -96,7 +96,10 @@ export const API_OPERATIONS: ApiOperation[] = [
     summary: 'Liveness: 200 when the database is reachable, migrations are current and a worker beat in the last minute, else 503',
     role: null,
     plain: true,
-    refusals: { 503: 'Degraded: the body names the part that is not working (database, migrations or worker)' },
+    refusals: {
+      400: 'A query parameter: this operation takes none (a load balancer or probe sends the bare path)',
+      503: 'Degraded: the body names the part that is not working (database, migrations or worker)',
+    },
     response: ZHealthResponse,
     example: {
       status: 'ok',
@@ -202,6 +205,9 @@ export const API_OPERATIONS: ApiOperation[] = [
     summary: 'Runs, newest first, filtered and keyset-paginated',
     role: 'viewer',
     query: ZRunsQuery,
+    refusals: {
+      400: 'an empty value is refused too, and an integration that does not exist (the message names the one it probably meant)',
+    },
     response: ZRunsResponse,
     example: { items: [runListItem], next: `${AT}|${RUN}` },
   },
@@ -235,7 +241,10 @@ export const API_OPERATIONS: ApiOperation[] = [
       'A fingerprint of what a console page shows (Overview, Integrations, an integration, Alerts): the console polls it and re-renders the page when it changes',
     role: 'viewer',
     query: ZChangesQuery,
-    refusals: { 404: 'No integration has this name (view=integration): check it in GET /api/integrations' },
+    refusals: {
+      400: 'with view=alerts, an integration that does not exist is refused too (the message names the one it probably meant)',
+      404: 'No integration has this name (view=integration): check it in GET /api/integrations',
+    },
     response: ZChangesResponse,
     example: { view: 'overview', fingerprint: 'q0c1Yw3bY2q2k1mI9vX0aA' },
   },
@@ -380,6 +389,13 @@ export const API_OPERATIONS: ApiOperation[] = [
  */
 export const NOT_DESCRIBED = ['/api/auth/{...nextauth}', '/api/{...path}'];
 
+/** What every route() operation of a kind answers 400 for. */
+function generic400(mutation: boolean): string {
+  return mutation
+    ? 'Invalid input (`fieldErrors` names each field), a query parameter (the input is the JSON body), a body that is not JSON, or a malformed Idempotency-Key'
+    : 'Invalid input: `fieldErrors` names each field (a query parameter this operation does not list, or one given twice, included)';
+}
+
 /** Every refusal an operation can answer, by status: its kind's and its own (`refusals`). */
 function errorResponses(op: ApiOperation) {
   const json = (description: string) => ({ description, content: { 'application/json': { schema: ZErrorResponse } } });
@@ -388,9 +404,7 @@ function errorResponses(op: ApiOperation) {
     ...(op.plain
       ? {}
       : {
-          '400': mutation
-            ? 'Invalid input (`fieldErrors` names each field), a query parameter (the input is the JSON body), a body that is not JSON, or a malformed Idempotency-Key'
-            : 'Invalid input: `fieldErrors` names each field (a query parameter this operation does not list, or one given twice, included)',
+          '400': generic400(mutation),
         }),
     ...(op.role
       ? {
@@ -410,6 +424,8 @@ function errorResponses(op: ApiOperation) {
       ? {}
       : { '503': "Junction's database is not answering: try again after `Retry-After` seconds; the message has a reference to quote" }),
     ...Object.fromEntries(Object.entries(op.refusals ?? {})),
+    // An operation's own 400 adds to its kind's (a route() handler's), or is its only one (health).
+    ...(op.refusals?.[400] && !op.plain ? { '400': `${generic400(mutation)}; ${op.refusals[400]}` } : {}),
     '500': 'Something went wrong; the message has a reference to quote',
   };
   return Object.fromEntries(

@@ -89,6 +89,19 @@ describe('route(): query parameters', () => {
     expect(handler).not.toHaveBeenCalled();
   });
 
+  it('refuses an empty integration like any other empty value, not as "every integration"', async () => {
+    // Before: integration= answered every run, while status= was a 400.
+    expect(await get(runs, '/api/runs?integration=&status=failed')).toEqual({
+      status: 400,
+      body: {
+        error: 'Some fields need attention.',
+        fieldErrors: { integration: 'is empty: name an integration, or leave integration out for every one' },
+      },
+    });
+    expect((await get(runs, '/api/runs?status=')).status).toBe(400);
+    expect(handler).not.toHaveBeenCalled();
+  });
+
   it('still refuses a repeated parameter', async () => {
     expect(await get(runs, '/api/runs?status=failed&status=succeeded')).toEqual({
       status: 400,

@@ -1,4 +1,5 @@
 import { AppError } from '@/lib/platform/errors';
+import { requireKnownIntegration } from '@/lib/platform/read-models/integration-names';
 import { liveFingerprint } from '@/lib/platform/read-models/live-fingerprint';
 import { otherMethods } from '@/lib/server/api-methods';
 import { ZChangesQuery } from '@/lib/server/api-schemas';
@@ -12,6 +13,8 @@ export const GET = route({
   role: 'viewer',
   input: ZChangesQuery,
   handler: async ({ input }) => {
+    // The alerts of an integration that does not exist: a 400 naming it, as GET /api/runs answers.
+    if (input.view === 'alerts') await requireKnownIntegration(getDb(), { list: 'alerts', integration: input.integration });
     const fingerprint = await liveFingerprint(getDb(), input);
     if (fingerprint === null) throw new AppError('not_found', `No integration is named '${input.integration}'.`);
     return { view: input.view, fingerprint };

@@ -21,7 +21,13 @@ export function reversedTimeRange(from: Date | undefined, to: Date | undefined):
 /** Filters of the runs list, shared by the page's search params and the JSON API. */
 export const ZRunFilter = z
   .object({
-    integration: ZUrlText(100).optional(),
+    integration: ZUrlText(100)
+      // Empty is refused like every other parameter's empty value, not read as "every integration".
+      .min(1, 'is empty: name an integration, or leave integration out for every one')
+      .optional()
+      .meta({
+        description: 'The name of an integration (as GET /api/integrations lists them); one that does not exist is refused with 400.',
+      }),
     /** One status, or `active`: any of queued, running, retrying and deferred (what the Overview counts as active). */
     status: z
       .enum([...runStatusEnum.enumValues, 'active'])
