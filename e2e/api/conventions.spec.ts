@@ -66,10 +66,22 @@ test('every answer of every operation is JSON and documented for it', async ({ p
   await check('GET /api/changes', viewer.get('/api/changes?view=audit'), 200);
   await check('GET /api/changes', viewer.get('/api/changes?view=audit&integration=crm-sync'), 400);
   await check('GET /api/changes', viewer.get('/api/changes?view=integration&integration=no-such-integration'), 404);
+  // The alerts of an integration that does not exist: a 400 naming it, not a fingerprint of nothing.
+  await check('GET /api/changes', viewer.get('/api/changes?view=alerts&integration=crm_sync'), 400);
   await check('GET /api/changes', anonymous.get('/api/changes?view=overview'), 401);
   await check('GET /api/runs/{id}', viewer.get(`/api/runs/${NO_RUN}`), 404);
   await check('GET /api/runs/{id}', viewer.get('/api/runs/not-a-run'), 400);
   await check('GET /api/runs', viewer.get('/api/runs?from=2026-02-30'), 400);
+  // An integration that does not exist, or an empty one, is a 400 like any bad value: not an empty
+  // list read as "no failed runs", nor every run.
+  const typo = await viewer.get('/api/runs?integration=crm_sync&status=failed');
+  await check('GET /api/runs', Promise.resolve(typo), 400);
+  expect(await typo.json()).toEqual({
+    error: "No integration is named 'crm_sync': did you mean 'crm-sync'?",
+    fieldErrors: { integration: "no integration is named 'crm_sync'; did you mean 'crm-sync'?" },
+  });
+  await check('GET /api/runs', viewer.get('/api/runs?integration='), 400);
+  await check('GET /api/runs', viewer.get('/api/runs?integration=crm-sync&status=failed'), 200);
 
   // POST operations: each refusal a script can meet.
   await check('POST /api/integrations/{name}/runs', post(operator, '/api/integrations/crm-sync/runs', { dryRun: true }), 200);
@@ -163,6 +175,13 @@ test('every answer of every operation is JSON and documented for it', async ({ p
   await check('GET /api/metrics', anonymous.get('/api/metrics', { headers: { Authorization: `Bearer ${METRICS_TOKEN}` } }), 200);
   const health = await anonymous.get('/api/health');
   await check('GET /api/health', Promise.resolve(health), health.status() === 503 ? 503 : 200);
+  // A parameter health does not take is refused like on every route (it answered 200 and ignored it).
+  const healthParam = await anonymous.get('/api/health?x=1');
+  await check('GET /api/health', Promise.resolve(healthParam), 400);
+  expect(await healthParam.json()).toEqual({
+    error: "Query parameter 'x' is not a parameter of this route: this route takes no query parameters.",
+    fieldErrors: { x: 'is not a parameter of this route: this route takes no query parameters' },
+  });
 
   expect(problems, problems.join('\n')).toEqual([]);
   // Every operation of the document was called.

@@ -663,6 +663,7 @@ const QUERY_TARGETS: { path: string; api: boolean; params: string[] }[] = [
   { path: '/api/bulk-operations', api: true, params: ['unknown'] },
   { path: `/api/runs/${NO_RUN}`, api: true, params: ['unknown'] },
   { path: '/api/me', api: true, params: ['unknown'] },
+  { path: '/api/health', api: true, params: ['unknown'] },
   { path: '/', api: false, params: ['unknown'] },
   { path: '/runs', api: false, params: ['integration', 'status', 'trigger', 'dryRun', 'retried', 'bulk', 'from', 'to', 'after', 'limit'] },
   { path: '/audit', api: false, params: ['window', 'before', 'integration', 'actor', 'kind'] },
@@ -774,6 +775,10 @@ test('every query parameter, cursor and path segment of every route and page: ba
     ['/api/runs?from=2026-02-30', /has no day 30/],
     ['/api/runs?from=1', /is not a date and time: use ISO 8601/],
     [`/api/runs?to=${encodeURIComponent('Wed Dec 02 2026')}`, /is not a date and time: use ISO 8601/],
+    ['/api/runs?integration=crm_sync', /no integration is named 'crm_sync'; did you mean 'crm-sync'\?/],
+    ['/api/runs?integration=', /is empty: name an integration/],
+    ['/api/changes?view=alerts&integration=crm_sync', /no integration is named 'crm_sync'/],
+    ['/api/health?x=1', /is not a parameter of this route/],
   ] as const) {
     const res = await request.get(path);
     const body = (await res.json()) as { fieldErrors?: Record<string, string> };
@@ -1340,7 +1345,8 @@ test('hostile text that is valid is stored and every page that shows it renders 
     await expect(p.getByRole('dialog').getByLabel('URL', { exact: true })).toHaveValue(`https://hooks.example.com/${XSS}`);
   });
   await expectEscaped(page, `/alerts?integration=${encodeURIComponent(XSS)}`, async (p) => {
-    await expect(p.getByRole('heading', { name: `Alert history for ${XSS}` })).toBeVisible();
+    // No integration has that name: the notice says so, with the name as text (clipped to 40 characters).
+    await expect(p.getByRole('alert').filter({ hasText: 'were ignored' })).toContainText(`no integration is named '${XSS.slice(0, 39)}…'`);
   });
   await expectEscaped(page, '/integrations/accounting-export/config', async (p) => {
     await expect(p.getByLabel('scope')).toHaveValue(XSS);
