@@ -8,15 +8,19 @@ import { readAttemptLogs } from '../lib/platform/log';
 import { listInventory } from '../lib/platform/read-models/inventory';
 import {
   AWAITING_ACTION_WINDOW_MS,
+  awaitingActionSince,
+  countRetryableRuns,
   getRunDetail,
   listRuns,
   overviewStats,
   RUN_DETAIL_SQL,
   runCursor,
+  type RetryableRunFilter,
   type RunDetail,
 } from '../lib/platform/read-models/run-queries';
 import { sealRunHours } from '../lib/platform/read-models/run-rollup';
 import { buildRegistry, syncRegistry } from '../lib/platform/registry';
+import { BULK_LIMIT } from '../lib/platform/triggers/bulk';
 import { createBenchDatabase, median, percentile, table, type BenchContext } from './lib';
 import { noopIntegrations } from './noop-integrations';
 import type { BenchResult } from './run';
@@ -104,12 +108,14 @@ export async function generate(db: Database, size: (typeof CONSOLE_SIZES)[keyof 
             insert into ${runsTable} (id, integration, trigger, status, triggered_by, correlation_id, max_attempts,
                                                      attempt_count, created_at, started_at, finished_at, error_message, result)
             select gen_random_uuid(), 'bench-noop-' || (g % ${size.integrations}), 'schedule',
-                   (case when g % 20 = 0 then 'failed' else 'succeeded' end)::run_status, 'schedule', md5(g::text), 3,
-                   (case when g % 20 = 0 then 3 else 1 end),
+                   (case when failed then 'failed' else 'succeeded' end)::run_status, 'schedule', md5(g::text), 3,
+                   (case when failed then 3 else 1 end),
                    at, at + interval '0.5 seconds', at + interval '2 seconds',
-                   case when g % 20 = 0 then 'accounting API answered 503 three times' end,
-                   case when g % 20 <> 0 then '{"processed": 100}'::jsonb end
-              from (select g, (${t0}::timestamptz - make_interval(secs => g * ${spacing}::float8))::timestamptz(3) as at
+                   case when failed then 'accounting API answered 503 three times' end,
+                   case when not failed then '{"processed": 100}'::jsonb end
+              from (select g, (${t0}::timestamptz - make_interval(secs => g * ${spacing}::float8))::timestamptz(3) as at,
+                           -- 1 in 20 of every integration's runs (not all of one integration's).
+                           (g / ${size.integrations}::int) % 20 = 0 as failed
                       from generate_series(${lo}::int, ${hi}::int) g) s
              where at >= ${from}::timestamptz and at < ${to}::timestamptz and g < ${size.runs}
             returning id, status, created_at)
@@ -308,6 +314,58 @@ export async function runConsole(ctx: BenchContext): Promise<BenchResult> {
       if (JSON.stringify(got) !== JSON.stringify(want))
         throw new Error(`inventory with the rollup differs from the old statement: ${JSON.stringify({ got, want })}`);
     });
+    // Five integrations failing now: an open run_failed incident each, whose row on the inventory
+    // counts its failed runs nobody retried (from the hour 7 days back, as the Overview counts them).
+    const failingNow = Array.from({ length: 5 }, (_, k) => `bench-noop-${k}`);
+    await bench.db.execute(sql`
+      insert into incidents (integration, kind, opened_at, last_event_at, failed_runs, last_error)
+      select name, 'run_failed', now() - interval '3 hours', now(), 40, 'accounting API answered 503 three times'
+        from unnest(${`{${failingNow.join(',')}}`}::text[]) name`);
+    const awaitingCheck = await bench.db.transaction(
+      async (tx) => {
+        const since = awaitingActionSince(new Date()).toISOString();
+        const want = await tx.execute<{ integration: string; n: number }>(sql`
+          select integration, count(*)::int as n from runs
+           where status = 'failed' and not dry_run and retried_at is null and created_at >= ${since}::timestamptz
+             and integration = any(${`{${failingNow.join(',')}}`}::text[])
+           group by integration order by integration`);
+        const rows = await listInventory(tx);
+        const got = rows
+          .filter((r) => failingNow.includes(r.name))
+          .map((r) => {
+            // "40 failed runs in this incident; 1234 of the last 7 days await a retry" (failing-reasons.ts).
+            const text = r.failingReasons.find((x) => x.kind === 'run_failed')?.text ?? '';
+            const n = /; (\d+) of the last 7 days awaits? a retry$/.exec(text)?.[1];
+            return { integration: r.name, n: n === undefined ? text : Number(n) };
+          });
+        if (JSON.stringify(got) !== JSON.stringify(want.map((w) => ({ integration: w.integration, n: w.n }))))
+          throw new Error(`the inventory's awaiting-retry counts differ from a plain count: ${JSON.stringify({ got, want })}`);
+        return want.reduce((sum, w) => sum + w.n, 0);
+      },
+      { isolationLevel: 'repeatable read' },
+    );
+    // The Runs page's "Retry all N matching" count must be what a plain count says, up to its cap.
+    const retryableCheck = async (f: RetryableRunFilter) => {
+      const got = await countRetryableRuns(bench.db, f, BULK_LIMIT + 1);
+      const [want] = await bench.db.execute<{ n: number }>(sql`
+        select least(count(*), ${BULK_LIMIT + 1})::int as n from runs r
+         where r.status = ${f.status} and r.retried_at is null and (${f.integration ?? null}::text is null or r.integration = ${f.integration ?? null})
+           and (${f.trigger ?? null}::text is null or r.trigger::text = ${f.trigger ?? null})`);
+      if (got !== want.n) throw new Error(`countRetryableRuns ${JSON.stringify(f)}: ${got}, a plain count ${want.n}`);
+      return got;
+    };
+    const retryFilters: { label: string; filter: RetryableRunFilter }[] = [
+      { label: 'failed', filter: { status: 'failed' } },
+      { label: 'failed, one integration', filter: { status: 'failed', integration: 'bench-noop-7' } },
+      {
+        label: 'failed, one integration, manual (none match)',
+        filter: { status: 'failed', integration: 'bench-noop-7', trigger: 'manual' },
+      },
+      { label: 'cancelled (none match)', filter: { status: 'cancelled' } },
+    ];
+    const retryableCounts = [];
+    for (const r of retryFilters) retryableCounts.push(`${r.label}: ${await retryableCheck(r.filter)}`);
+
     const [failed] = await bench.db.execute<{ id: string }>(
       sql`select id from runs where status = 'failed' order by created_at desc limit 1 offset 40`,
     );
@@ -352,7 +410,10 @@ export async function runConsole(ctx: BenchContext): Promise<BenchResult> {
       call: (db: Database, i: number) => Promise<unknown>;
       prepare?: (db: Database) => Promise<void>;
     }[] = [
-      { name: `inventory (${size.integrations + 1} integrations, 1 never ran)`, call: (db) => listInventory(db) },
+      {
+        name: `inventory (${size.integrations + 1} integrations, 1 never ran, ${failingNow.length} with a run_failed incident)`,
+        call: (db) => listInventory(db),
+      },
       {
         name: 'inventory before the rollup (the old statement, for comparison)',
         comparison: true,
@@ -367,6 +428,12 @@ export async function runConsole(ctx: BenchContext): Promise<BenchResult> {
       },
       { name: 'runs list, failed, first page of 50', call: (db) => listRuns(db, { status: 'failed', limit: 50 }) },
       { name: 'runs list, failed, keyset page 400 deep', call: (db) => listRuns(db, { status: 'failed', limit: 50, after: deepCursor }) },
+      // Runs filtered to failed or cancelled runs (as an operator): the page also counts what
+      // "Retry all N matching" would take, up to 501.
+      ...retryFilters.map((r) => ({
+        name: `runs page, retry-all count: ${r.label}`,
+        call: (db: Database) => countRetryableRuns(db, r.filter, BULK_LIMIT + 1),
+      })),
       { name: 'run detail (3 attempts, logs)', call: (db, i) => getRunDetail(db, { id: detailId(i) }) },
       {
         name: 'run detail before the one statement (the old 4 queries, for comparison)',
@@ -438,6 +505,7 @@ export async function runConsole(ctx: BenchContext): Promise<BenchResult> {
     const text = [
       `${size.runs.toLocaleString('en-US')} runs, ${(size.runs * size.attemptsPerRun).toLocaleString('en-US')} attempts, ${size.audit.toLocaleString('en-US')} audit rows (hash-chained), generated in ${seconds.toFixed(0)} s; ${size.samples} samples per query, interleaved`,
       `Overview: ${overviewCheck.failed.toLocaleString('en-US')} failed runs awaiting action (${retries.length} retries written through the trigger), ${overviewCheck.days} integration-days: the same as the old statements, which took ${overviewCheck.oldSeconds.toFixed(1)} s once`,
+      `inventory: ${failingNow.length} open run_failed incidents, ${awaitingCheck.toLocaleString('en-US')} of their runs awaiting a retry, as a plain count says; retry-all counts (cap ${BULK_LIMIT + 1}) as a plain count says: ${retryableCounts.join(', ')}`,
       `rollup: ${sealed.sealed} closed hours sealed in ${sealSeconds.toFixed(2)} s after generating (the first round; a round with nothing new ${sealAgainMs.toFixed(1)} ms); the inventory with the rollup shows the same counts as the old statement`,
       `full audit chain verification (the scheduled job's chain pass, not a page cost): ${full.rows.toLocaleString('en-US')} rows in ${fullSeconds.toFixed(1)} s`,
       table(['page query', 'p50 ms', 'p95 ms', 'max ms', `p95 < ${GOAL_MS} ms`], rows),
