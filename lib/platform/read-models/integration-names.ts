@@ -17,24 +17,17 @@ export type IntegrationList = 'runs' | 'alerts' | 'audit';
  * (one probe per name, not a read of every row): `alerts_integration_created_idx`,
  * `audit_integration_changed_at_idx`.
  */
-const LISTED_NAMES = {
-  alerts: sql`
+function distinctIntegrations(table: 'alerts' | 'audit_log') {
+  return sql.raw(`
     with recursive listed(name) as (
-      (select integration from alerts where integration is not null order by integration limit 1)
+      (select integration from ${table} where integration is not null order by integration limit 1)
       union all
-      select (select a.integration from alerts a where a.integration > listed.name order by a.integration limit 1)
+      select (select a.integration from ${table} a where a.integration > listed.name order by a.integration limit 1)
         from listed where listed.name is not null
     )
-    select name from listed where name is not null`,
-  audit: sql`
-    with recursive listed(name) as (
-      (select integration from audit_log where integration is not null order by integration limit 1)
-      union all
-      select (select a.integration from audit_log a where a.integration > listed.name order by a.integration limit 1)
-        from listed where listed.name is not null
-    )
-    select name from listed where name is not null`,
-} as const;
+    select name from listed where name is not null`);
+}
+const LISTED_NAMES = { alerts: distinctIntegrations('alerts'), audit: distinctIntegrations('audit_log') } as const;
 
 /**
  * Every name `list` can be filtered by: each integration with a row (registered in this build or
