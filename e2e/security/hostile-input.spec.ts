@@ -137,6 +137,19 @@ const badDate = fc.constantFrom(
   null,
   'tomorrow',
 );
+/** A Retry all matching filter's fields but its integration: each with a valid and an invalid value. */
+const RETRY_FILTER_FIELDS = {
+  status: {
+    valid: fc.constantFrom('failed', 'cancelled'),
+    invalid: fc.oneof(fc.constantFrom('succeeded', 'active', 'queued', undefined), hostileString, notAString),
+  },
+  trigger: { valid: fc.constant('manual'), invalid: fc.oneof(hostileString, notAString) },
+  dryRun: { valid: fc.constant('exclude'), invalid: fc.oneof(hostileString, notAString) },
+  retried: { valid: fc.constant('exclude'), invalid: fc.oneof(fc.constant('only'), notAString) },
+  bulk: { valid: fc.constant(undefined), invalid: notAUuid },
+  from: { valid: fc.constant('2020-01-01T00:00:00Z'), invalid: fc.oneof(badDate, notAString) },
+  to: { valid: fc.constant(undefined), invalid: fc.oneof(badDate, notAString, fc.constant('2019-01-01T00:00:00Z')) },
+};
 const BAD_CRON = [
   '0 25 * * *',
   '61 * * * *',
@@ -471,16 +484,7 @@ const ROUTES: { name: string; cases: fc.Arbitrary<RouteCase>; runs: number }[] =
         fc.record({
           filter: withOneInvalid({
             integration: { valid: fc.constant('crm-sync'), invalid: fc.oneof(hostileName, notAString) },
-            status: {
-              valid: fc.constantFrom('failed', 'cancelled'),
-              invalid: fc.oneof(fc.constantFrom('succeeded', 'active', 'queued', undefined), hostileString, notAString),
-            },
-            trigger: { valid: fc.constant('manual'), invalid: fc.oneof(hostileString, notAString) },
-            dryRun: { valid: fc.constant('exclude'), invalid: fc.oneof(hostileString, notAString) },
-            retried: { valid: fc.constant('exclude'), invalid: fc.oneof(fc.constant('only'), notAString) },
-            bulk: { valid: fc.constant(undefined), invalid: notAUuid },
-            from: { valid: fc.constant('2020-01-01T00:00:00Z'), invalid: fc.oneof(badDate, notAString) },
-            to: { valid: fc.constant(undefined), invalid: fc.oneof(badDate, notAString, fc.constant('2019-01-01T00:00:00Z')) },
+            ...RETRY_FILTER_FIELDS,
           }),
           pace: fc.oneof(
             fc.constant(undefined),
@@ -1087,16 +1091,7 @@ function actionCases(real: Real): Record<string, { args: fc.Arbitrary<unknown[]>
         obj(
           withOneInvalid({
             integration: integration('crm-sync'),
-            status: {
-              valid: fc.constantFrom('failed', 'cancelled'),
-              invalid: fc.oneof(fc.constantFrom('succeeded', 'active', 'queued', undefined), hostileString, notAString),
-            },
-            trigger: { valid: fc.constant('manual'), invalid: fc.oneof(hostileString, notAString) },
-            dryRun: { valid: fc.constant('exclude'), invalid: fc.oneof(hostileString, notAString) },
-            retried: { valid: fc.constant('exclude'), invalid: fc.oneof(fc.constant('only'), notAString) },
-            bulk: { valid: fc.constant(undefined), invalid: notAUuid },
-            from: { valid: fc.constant('2020-01-01T00:00:00Z'), invalid: fc.oneof(badDate, notAString) },
-            to: { valid: fc.constant(undefined), invalid: fc.oneof(badDate, notAString, fc.constant('2019-01-01T00:00:00Z')) },
+            ...RETRY_FILTER_FIELDS,
             pace: {
               valid: fc.constant({ runs: 20, per: '1m' }),
               invalid: fc.oneof(notAString, fc.record({ runs: fc.constantFrom(0, 501, 2.5), per: fc.constant('1m') })),
