@@ -19,8 +19,22 @@ test('a relative time in seconds moves on every second, with the exact time on h
   const createdAt = page.getByText(/created \d+ seconds ago/);
   await expect(createdAt).toBeVisible();
   const seconds = async () => Number(/created (\d+) seconds ago/.exec((await createdAt.textContent()) ?? '')?.[1]);
+  // Paused: the page's time moves only by runFor. Flowing, it moved with the wall clock while the
+  // test polled, and the old component's 15 s tick passed this test.
+  // It moves in quarter seconds with a pause between, so the page renders between ticks as it would
+  // in real time (a render and its effects run outside runFor).
+  await page.clock.pauseAt(Date.now() + 2_000);
+  const advance = async (ms: number) => {
+    for (let t = 0; t < ms; t += 250) {
+      await page.clock.runFor(250);
+      await page.waitForTimeout(50);
+    }
+  };
   const before = await seconds();
-  await page.clock.runFor(5_000);
+  await advance(2_000);
+  await expect.poll(seconds).toBeGreaterThanOrEqual(before + 1);
+  expect(await seconds()).toBeLessThanOrEqual(before + 2);
+  await advance(3_000);
   await expect.poll(seconds).toBeGreaterThanOrEqual(before + 4);
   await expect(page.locator(`time[datetime="${created.toISOString()}"]`).first()).toHaveAttribute(
     'title',
