@@ -94,6 +94,23 @@ describe('demo seed', () => {
         alert: 'delivered payment-events: event evt_demo0010 (payment.succeeded) failed',
       },
     ]);
+    // The CRM's alert says what a worker's would: the platform's title and text, naming the first
+    // failed run, its correlation id, the last error and what happens next.
+    const [crm] = await t.db.$client<{ title: string; body: { text: string; correlationId: string }; run: string; correlation: string }[]>`
+      select a.title, a.body, r.id as run, r.correlation_id as correlation
+        from alerts a join incidents i on i.id = a.incident_id join runs r on r.id = i.run_id
+       where i.integration = 'crm-sync'`;
+    expect(crm.title).toBe('crm-sync: run failed (retries exhausted)');
+    expect(crm.body.correlationId).toBe(crm.correlation);
+    for (const line of [
+      `Integration 'crm-sync' failed: run ${crm.run} gave up after 4 attempts (retries exhausted).`,
+      `Correlation id: ${crm.correlation}`,
+      `Run: ${options.appUrl}/runs/${crm.run}`,
+      'Last error: HttpError: GET ',
+      'Further failures are counted on this incident',
+    ]) {
+      expect(crm.body.text).toContain(line);
+    }
     const [paid] = await t.db.execute<{ paid: number; refunded: number; paid_out: number }>(sql`
       select count(*) filter (where payment_status = 'paid')::int as paid, count(*) filter (where payment_status = 'refunded')::int as refunded,
              count(*) filter (where payout_id is not null)::int as paid_out from invoices`);

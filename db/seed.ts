@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { eq, inArray, sql } from 'drizzle-orm';
 import { auditEntries, flatFields, type StoredConfig } from '../lib/platform/alerts/channel-changes';
 import { recordHandledFailure } from '../lib/platform/alerts/incidents';
-import { failureCause } from '../lib/platform/alerts/messages';
+import { failureCause, runFailedMessage } from '../lib/platform/alerts/messages';
 import type { Keyring } from '../lib/platform/governance/crypto';
 import { writeSecrets } from '../lib/platform/governance/secrets';
 import { logBatchInsert } from '../lib/platform/log';
@@ -212,11 +212,14 @@ export async function seedDemo(db: Database, options: SeedOptions): Promise<bool
     }
     const failure = `GET ${options.sandboxUrl}/crm/v1/contacts answered 503: {"error":"service_unavailable","message":"CRM maintenance window"}`;
     const failedRunIds: string[] = [];
+    // The first failed run's, which its alert names.
+    const failedCorrelationId = randomUUID();
     for (let k = 3; k >= 1; k--) {
       failedRunIds.push(
         await seedRun(tx, {
           integration: 'crm-sync',
           status: 'failed',
+          correlationId: k === 3 ? failedCorrelationId : undefined,
           createdAt: at(now, k * 15 * MINUTE + 2 * 60 * MINUTE),
           errorMessage: failure,
           attempts: [1, 2, 3, 4].map(() => ({
@@ -261,33 +264,32 @@ export async function seedDemo(db: Database, options: SeedOptions): Promise<bool
         alertedCauses: [failureCause({ errorClass: 'HttpError', error: failure, reason: 'retries_exhausted' })],
       })
       .returning();
+    // The alert the worker would have raised for the first run that failed, in the platform's words.
+    const alertedAt = new Date(firstFailure.getTime() + 8 * MINUTE);
+    const opening = runFailedMessage({
+      incidentId: incident.id,
+      appUrl: options.appUrl,
+      integration: 'crm-sync',
+      runId: failedRunIds[0],
+      attempts: 4,
+      error: failure,
+      errorClass: 'HttpError',
+      reason: 'retries_exhausted',
+      startedAt: firstFailure.toISOString(),
+      at: alertedAt.toISOString(),
+      correlationId: failedCorrelationId,
+    });
     const [alert] = await tx
       .insert(alerts)
       .values({
         incidentId: incident.id,
         event: 'opened',
         integration: 'crm-sync',
-        title: 'crm-sync failed: retries exhausted',
-        body: {
-          event: 'incident.opened',
-          kind: 'run_failed',
-          incidentId: incident.id,
-          integration: 'crm-sync',
-          title: 'crm-sync failed: retries exhausted',
-          text: `crm-sync failed after 4 attempts since ${firstFailure.toISOString()}. Last error: ${failure}`,
-          runId: failedRunIds[0],
-          runUrl: `${options.appUrl}/runs/${failedRunIds[0]}`,
-          consoleUrl: `${options.appUrl}/runs/${failedRunIds[0]}`,
-          correlationId: null,
-          since: firstFailure.toISOString(),
-          attempts: 4,
-          lastError: failure,
-          eventCount: 1,
-          at: new Date(firstFailure.getTime() + 8 * MINUTE).toISOString(),
-        },
+        title: opening.title,
+        body: opening,
         status: 'delivered',
         channelIds: [channel.id],
-        createdAt: new Date(firstFailure.getTime() + 8 * MINUTE),
+        createdAt: alertedAt,
       })
       .returning();
     await tx.insert(alertDeliveries).values({
@@ -297,7 +299,7 @@ export async function seedDemo(db: Database, options: SeedOptions): Promise<bool
       status: 'delivered',
       responseCode: 200,
       final: true,
-      at: new Date(firstFailure.getTime() + 8 * MINUTE + 300),
+      at: new Date(alertedAt.getTime() + 300),
     });
 
     // Credentials for the sandbox systems, sealed like any admin-entered secret.

@@ -49,7 +49,7 @@ test('the overview shows the demo state: a failing integration and failed runs a
   await expect(crm).toBeVisible();
   await page.goto('/alerts');
   // The demo's failed-run alert is listed (other specs may add newer alerts above it, e.g. a recovery).
-  await expect(page.getByTestId('alert-item').filter({ hasText: 'crm-sync failed' }).first()).toBeVisible();
+  await expect(page.getByTestId('alert-item').filter({ hasText: 'crm-sync: run failed' }).first()).toBeVisible();
 });
 
 test("the Overview's awaiting-action link keeps its time bound through the Runs filter form", async ({ page }) => {
