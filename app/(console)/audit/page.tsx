@@ -16,7 +16,7 @@ import { Table, TableBody, TableCell, TableHead, TableHeader, TableRow } from '@
 import { requireUser } from '@/lib/auth/guards';
 import { hasRole } from '@/lib/auth/roles';
 import { maskUrlsInText, maskUrlsInValue } from '@/lib/platform/alerts';
-import { auditChainStatus, changesSince, type AuditChainStatus } from '@/lib/platform/governance/audit';
+import { auditChainStatus, changesSince, latestChangeBefore, type AuditChainStatus } from '@/lib/platform/governance/audit';
 import { parseSearchParams, ZAuditCursor, ZUrlText } from '@/lib/platform/params';
 import { integrationFilterNames } from '@/lib/platform/read-models/integration-names';
 import { listInventory } from '@/lib/platform/read-models/inventory';
@@ -31,6 +31,14 @@ export const dynamic = 'force-dynamic';
 const KIND_LABELS: Record<string, string> = { config: 'configuration', action: 'operator action', user: 'user' };
 
 const WINDOWS = { '1h': 3_600_000, '24h': 86_400_000, '7d': 7 * 86_400_000, '30d': 30 * 86_400_000, '365d': 365 * 86_400_000 } as const;
+type AuditWindow = keyof typeof WINDOWS;
+const WINDOW_LABELS: Record<AuditWindow, string> = {
+  '1h': 'Last hour',
+  '24h': 'Last 24 hours',
+  '7d': 'Last 7 days',
+  '30d': 'Last 30 days',
+  '365d': 'Last year',
+};
 
 const ZAuditParams = z.object({
   window: z.enum(Object.keys(WINDOWS) as [keyof typeof WINDOWS, ...(keyof typeof WINDOWS)[]]).default('24h'),
@@ -59,8 +67,9 @@ export default async function AuditPage({ searchParams }: { searchParams: Promis
   };
   // The live fingerprint read first: a change landing between it and the page's reads refreshes once more, never is missed.
   const live = await auditParts(db);
+  const since = new Date(Date.now() - WINDOWS[window]);
   const [trail, chain, integrations] = await Promise.all([
-    changesSince(db, { since: new Date(Date.now() - WINDOWS[window]), ...filters, before, limit: 100 }),
+    changesSince(db, { since, ...filters, before, limit: 100 }),
     auditChainStatus(db),
     listInventory(db),
   ]);
@@ -84,6 +93,17 @@ export default async function AuditPage({ searchParams }: { searchParams: Promis
   const drift = isAdmin ? found : found.map(maskUrlsInText);
   const last = rows.length === 100 ? rows[rows.length - 1] : null;
   const params = Object.fromEntries(Object.entries({ window, ...filters }).filter((e): e is [string, string] => Boolean(e[1])));
+  // A list that ends inside its window says where the trail goes on: the change before it and the
+  // window that holds it (the demo's history is days old; the default window is a day). Looked up
+  // without a person or kind filter only: those match no index, and one matching nothing would
+  // read the whole trail to say so; then the wider windows are offered instead.
+  const lookBack = last === null && window !== '365d';
+  const olderAt =
+    lookBack && filters.actor === undefined && filters.kind === undefined
+      ? await latestChangeBefore(db, { until: since, integration: filters.integration })
+      : undefined;
+  const windowHref = (w: AuditWindow) => `/audit?${new URLSearchParams({ ...params, window: w }).toString()}`;
+  const older = lookBack ? <OlderChanges window={window} olderAt={olderAt} href={windowHref} /> : null;
   return (
     <div className="flex flex-col gap-4">
       <PageHeader
@@ -182,11 +202,11 @@ export default async function AuditPage({ searchParams }: { searchParams: Promis
         aria-label="Filter the audit trail"
       >
         <Select name="window" defaultValue={window} aria-label="Time window">
-          <option value="1h">Last hour</option>
-          <option value="24h">Last 24 hours</option>
-          <option value="7d">Last 7 days</option>
-          <option value="30d">Last 30 days</option>
-          <option value="365d">Last year</option>
+          {(Object.keys(WINDOWS) as AuditWindow[]).map((w) => (
+            <option key={w} value={w}>
+              {WINDOW_LABELS[w]}
+            </option>
+          ))}
         </Select>
         <IntegrationSelect integrations={integrations} defaultValue={filters.integration ?? ''} />
         <Input
@@ -207,7 +227,7 @@ export default async function AuditPage({ searchParams }: { searchParams: Promis
         </Button>
       </form>
       {rows.length === 0 ? (
-        <EmptyState title="Nothing changed in this window">Widen the time window or clear the filters.</EmptyState>
+        <EmptyState title="Nothing changed in this window">{older ?? 'Clear the filters to see every change.'}</EmptyState>
       ) : (
         <Table stacked>
           <TableHeader>
@@ -274,6 +294,7 @@ export default async function AuditPage({ searchParams }: { searchParams: Promis
           </TableBody>
         </Table>
       )}
+      {rows.length > 0 && older ? <div className="self-end text-sm text-muted-foreground">{older}</div> : null}
       {last ? (
         <Link
           className="self-end text-sm hover:underline"
@@ -283,6 +304,58 @@ export default async function AuditPage({ searchParams }: { searchParams: Promis
         </Link>
       ) : null}
     </div>
+  );
+}
+
+/**
+ * Where the trail goes on past a list that ended inside its window: the change before it and the
+ * narrowest window holding that change; none (`null`): nothing older matches; not looked up
+ * (`undefined`): the wider windows.
+ */
+function OlderChanges({
+  window,
+  olderAt,
+  href,
+}: {
+  window: AuditWindow;
+  olderAt: Date | null | undefined;
+  href: (w: AuditWindow) => string;
+}) {
+  const keys = Object.keys(WINDOWS) as AuditWindow[];
+  const wider = keys.slice(keys.indexOf(window) + 1);
+  if (olderAt === null) return <span data-testid="older-changes">Nothing older matches these filters.</span>;
+  if (olderAt === undefined) {
+    return (
+      <span data-testid="older-changes">
+        Look further back:{' '}
+        {wider.map((w, i) => (
+          <span key={w}>
+            {i > 0 ? ' · ' : ''}
+            <Link href={href(w)} className="underline">
+              {WINDOW_LABELS[w]}
+            </Link>
+          </span>
+        ))}
+      </span>
+    );
+  }
+  const holding = wider.find((w) => Date.now() - olderAt.getTime() <= WINDOWS[w]);
+  return (
+    <span data-testid="older-changes">
+      The change before {window === '1h' ? 'the last hour' : WINDOW_LABELS[window].replace('Last', 'the last')} was{' '}
+      <RelativeTime value={olderAt} />
+      {holding ? (
+        <>
+          :{' '}
+          <Link href={href(holding)} className="underline">
+            show the {WINDOW_LABELS[holding].replace('Last ', 'last ')}
+          </Link>
+        </>
+      ) : (
+        ', more than a year ago: the History page of each integration lists all of its changes'
+      )}
+      .
+    </span>
   );
 }
 

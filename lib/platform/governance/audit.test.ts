@@ -6,7 +6,7 @@ import { auditLog, integrations } from '../../../db/schema';
 import { freshDatabase, type TestDatabase } from '../../../test/db';
 import { startSendingBoss } from '../../../test/fixtures/platform';
 import { openBreaker, resetBreaker } from '../resilience/breaker';
-import { appendAudit, changesSince, changesSinceQuery, fieldHistory, recordAction, verifyAuditChain } from './audit';
+import { appendAudit, changesSince, changesSinceQuery, fieldHistory, latestChangeBefore, recordAction, verifyAuditChain } from './audit';
 
 let t: TestDatabase;
 beforeAll(async () => {
@@ -232,6 +232,22 @@ describe('audit queries', () => {
       before = { changedAt: last.changedAt, id: last.id };
     }
     expect(seen).toEqual(all.map((r) => r.id));
+  });
+
+  it('finds the newest change before a time, of every integration or one: where a list that ended inside its window goes on', async () => {
+    const all = await changesSince(q.db, { since: start });
+    const [newest, ...older] = all;
+    // Before the newest transaction's time: the newest row of an earlier transaction.
+    const earlier = older.find((r) => r.changedAt < newest.changedAt)!;
+    expect(await latestChangeBefore(q.db, { until: newest.changedAt })).toEqual(earlier.changedAt);
+    expect(await latestChangeBefore(q.db, { until: new Date(Date.now() + 60_000) })).toEqual(newest.changedAt);
+    // One integration: its own rows only ('erp' changed once before the last transaction, 'crm' too).
+    const erp = all.filter((r) => r.integration === 'erp' && r.changedAt < newest.changedAt)[0];
+    expect(await latestChangeBefore(q.db, { until: newest.changedAt, integration: 'erp' })).toEqual(erp.changedAt);
+    // The time is exclusive, and nothing before the first row.
+    expect(await latestChangeBefore(q.db, { until: all[all.length - 1].changedAt })).toBeNull();
+    expect(await latestChangeBefore(q.db, { until: start })).toBeNull();
+    expect(await latestChangeBefore(q.db, { until: newest.changedAt, integration: 'nobody' })).toBeNull();
   });
 
   it('is one SELECT served by the changed_at or integration index', async () => {

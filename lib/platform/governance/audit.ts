@@ -1,5 +1,5 @@
 import { createHash, randomUUID } from 'node:crypto';
-import { and, eq, gte, ilike, inArray, isNull, like, or, sql, type SQL } from 'drizzle-orm';
+import { and, eq, gte, ilike, inArray, isNull, like, lt, or, sql, type SQL } from 'drizzle-orm';
 import type { DatabaseOrTransaction } from '../../../db/client';
 import { auditLog, type AuditRow } from '../../../db/schema';
 
@@ -352,6 +352,8 @@ const NEWEST_FIRST = [sql`${auditLog.changedAt} desc nulls last`, sql`${auditLog
 
 export interface ChangesSinceParams {
   since: Date;
+  /** Only changes before this time (exclusive). */
+  until?: Date;
   integration?: string;
   actor?: string;
   kind?: AuditKind | string;
@@ -371,13 +373,23 @@ export async function changesSince(db: DatabaseOrTransaction, params: ChangesSin
   return changesSinceQuery(db, params);
 }
 
+/**
+ * When the newest change before `until` was made (all integrations or one), or null when there is
+ * none: where the Audit page points a list that ended inside its time window. One row from the
+ * time indexes, like the list's first.
+ */
+export async function latestChangeBefore(db: DatabaseOrTransaction, params: { until: Date; integration?: string }): Promise<Date | null> {
+  const [row] = await changesSinceQuery(db, { since: new Date(0), until: params.until, integration: params.integration, limit: 1 });
+  return row?.changedAt ?? null;
+}
+
 /** Operator actions recorded on a breaker key, not on an integration (resilience/breaker.ts). */
 const BREAKER_ACTIONS = ['breaker_open', 'breaker_reset'];
 
 /** The query behind changesSince, unexecuted (`.toSQL()` for EXPLAIN in tests and benchmarks). */
 export function changesSinceQuery(db: DatabaseOrTransaction, params: ChangesSinceParams) {
   const limit = Math.min(Math.max(Math.trunc(params.limit ?? 100), 1), 1000);
-  const conditions: (SQL | undefined)[] = [gte(auditLog.changedAt, params.since)];
+  const conditions: (SQL | undefined)[] = [gte(auditLog.changedAt, params.since), params.until && lt(auditLog.changedAt, params.until)];
   // Any part of who, in any case: "oscar" finds oscar.operator@… and the tokens he created
   // ("token nightly (created by oscar.operator@…)"); an exact, case-sensitive address found nothing
   // for "Oscar.Operator@…". LIKE's wildcards in the text are matched as themselves.
