@@ -83,12 +83,15 @@ export function RunsTable({
   emptyText,
   renderedAt,
   cautions = {},
+  showIntegration = true,
 }: {
   initial: RunRow[];
   canOperate: boolean;
   emptyText: string;
   /** Per integration, what to know before retrying its runs (retry-caution.ts). */
   cautions?: Readonly<Record<string, readonly RetryCaution[]>>;
+  /** False on one integration's page, where every row would name it. */
+  showIntegration?: boolean;
   /** The server's clock when it rendered the rows (Date.now()): active runs' durations start from it. */
   renderedAt: number;
 }) {
@@ -209,7 +212,7 @@ export function RunsTable({
               </TableHead>
             ) : null}
             <TableHead>Run</TableHead>
-            <TableHead>Integration</TableHead>
+            {showIntegration ? <TableHead>Integration</TableHead> : null}
             <TableHead>Status</TableHead>
             <TableHead>Trigger</TableHead>
             <TableHead>Attempts</TableHead>
@@ -238,11 +241,13 @@ export function RunsTable({
                   {row.id.slice(0, 8)}
                 </Link>
               </TableCell>
-              <TableCell data-label="Integration">
-                <Link href={`/integrations/${encodeURIComponent(row.integration)}`} className="hover:underline">
-                  {row.integration}
-                </Link>
-              </TableCell>
+              {showIntegration ? (
+                <TableCell data-label="Integration">
+                  <Link href={`/integrations/${encodeURIComponent(row.integration)}`} className="hover:underline">
+                    {row.integration}
+                  </Link>
+                </TableCell>
+              ) : null}
               <TableCell className="min-w-40" data-label="Status">
                 <RunStatusBadge status={row.status} dryRun={row.dryRun} hold={row.hold} />
                 {row.status === 'running' && row.progressTotal ? (

@@ -96,7 +96,9 @@ test('an old failed run warns in the same dialog, never a browser confirm; a ref
   await expect(runs.row(old).getByRole('button', { name: 'Retry' })).toHaveCount(0);
 });
 
-test('the retry dialogs say what is still wrong with the integration: its breaker, a later failure, a pause', async ({ page }) => {
+test('the retry dialogs say what is still wrong with the integration: its breaker, a later failure, a pause, on every page that retries', async ({
+  page,
+}) => {
   const [{ key }] = await db()<{ key: string }[]>`select breaker_key as key from integrations where name = 'crm-sync'`;
   await db()`update integrations set paused = true where name = 'crm-sync'`;
   await db()`
@@ -136,6 +138,22 @@ test('the retry dialogs say what is still wrong with the integration: its breake
       'crm-sync is paused: the retry runs anyway (a pause stops only its schedule).',
     ]);
     await bulk.getByRole('button', { name: 'Cancel' }).click();
+
+    // The integration's own page retries from its Recent runs with the same words (it said none).
+    await page.goto('/integrations/crm-sync');
+    await expect(async () => {
+      await page.getByTestId(`run-row-${older}`).getByRole('button', { name: 'Retry' }).click({ timeout: 2_000 });
+      await expect(page.getByRole('dialog', { name: `Retry run ${older.slice(0, 8)}?` })).toBeVisible({ timeout: 2_000 });
+    }).toPass();
+    const here = page.getByRole('dialog', { name: `Retry run ${older.slice(0, 8)}?` });
+    await expect(here.getByRole('list', { name: 'Before you retry' }).getByRole('listitem')).toHaveText([
+      "crm-sync's breaker is held open by an operator: the retry waits until the breaker closes.",
+      /^crm-sync's last run failed too \((just now|\d+ seconds? ago|\d+ minutes? ago)\): unless what made it fail is fixed, the retry fails again\.$/,
+      'crm-sync is paused: the retry runs anyway (a pause stops only its schedule).',
+    ]);
+    await here.getByRole('button', { name: 'Cancel' }).click();
+    // Every row there is crm-sync's: no column saying so.
+    await expect(page.getByRole('columnheader', { name: 'Integration' })).toHaveCount(0);
     expect((await db()`select id from runs where retry_of in ${db()(seeded)}`).length).toBe(0);
   } finally {
     await db()`update integrations set paused = false where name = 'crm-sync'`;

@@ -11,6 +11,7 @@ import { requireUser } from '@/lib/auth/guards';
 import { hasRole } from '@/lib/auth/roles';
 import { getBreakerView } from '@/lib/platform/read-models/inventory';
 import { auditCheckedAt, fingerprint, integrationParts } from '@/lib/platform/read-models/live-fingerprint';
+import { retryCautions } from '@/lib/platform/read-models/retry-caution';
 import { listRuns } from '@/lib/platform/read-models/run-queries';
 import { BREAKER_BADGE, breakerPhase, reopenText } from '@/lib/platform/resilience/breaker-text';
 import { isActiveRunStatus } from '@/lib/platform/run-status';
@@ -212,6 +213,10 @@ export default async function IntegrationPage({ params }: { params: Promise<{ na
           initial={JSON.parse(JSON.stringify(runs.items))}
           canOperate={canOperate}
           emptyText="This integration has not run yet. Use Run now or Dry-run above."
+          // What to know before retrying here, as on the Runs page and the run's own page: an open
+          // breaker, refused credentials, a last run that failed too, a pause.
+          cautions={{ [name]: retryCautions(row, new Date()) }}
+          showIntegration={false}
         />
       </section>
     </div>
