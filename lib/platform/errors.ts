@@ -63,6 +63,13 @@ export class AttemptTimeoutError extends TransientError {
   override name = 'AttemptTimeoutError';
 }
 
+/**
+ * The OAuth2 token endpoint answered a transient status (408, 429, 5xx). ctx.http retries the
+ * request it was getting a token for, as it would a 503 of the API: a passing identity-provider
+ * blip does not fail the attempt. Not the external system's failure: the breaker ignores it.
+ */
+export class TokenUnavailableError extends TransientError {}
+
 /** The connection failed (refused, reset, DNS). Counts against the breaker. */
 export class NetworkError extends TransientError {
   override name = 'NetworkError';

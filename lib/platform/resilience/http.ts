@@ -12,6 +12,7 @@ import {
   NetworkError,
   PermanentError,
   TimeoutError,
+  TokenUnavailableError,
   TransientError,
 } from '../errors';
 import { httpUrlProblem } from '../http-url';
@@ -583,7 +584,7 @@ export function createHttpClient(config: HttpClientConfig): AttemptHttpClient {
     const shouldRetry = (error: unknown) => {
       if (config.signal?.aborted || isCircuitOpenError(error) || isCancelledError(error)) return false;
       if (isHttpError(error)) return error.transient && (error.retryAfterMs ?? 0) <= defaults.maxRetryAfterMs;
-      return error instanceof TimeoutError || error instanceof NetworkError;
+      return error instanceof TimeoutError || error instanceof NetworkError || error instanceof TokenUnavailableError;
     };
     const backoff = new DelegateBackoff<{ attempt: number; result: { error?: unknown } | { value: unknown } }>((context) => {
       const error = 'error' in context.result ? context.result.error : undefined;

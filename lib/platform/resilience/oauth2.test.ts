@@ -124,6 +124,27 @@ describe('OAuth2 client credentials', () => {
     }
   });
 
+  it('retries a request whose token request met a passing 503, as it retries a 503 of the API itself', async () => {
+    // One 503 from the identity provider, then tokens again: the request goes through, the attempt is not failed.
+    const idp = await startTestServer((_req, res) => json(res, 503, { error: 'temporarily_unavailable' }));
+    try {
+      const http = createHttpClient({
+        correlationId: 'c',
+        oauth2: oauth2Provider(config({ tokenUrl: `${idp.url}/token` })),
+        defaults: { backoffBaseMs: 10 },
+      });
+      idp.setHandler((_req, res) => {
+        idp.setHandler((_r, ok) => json(ok, 200, { access_token: 'token-after-503', token_type: 'Bearer', expires_in: 3600 }));
+        json(res, 503, { error: 'temporarily_unavailable' });
+      });
+      const { token } = await http.getJson<{ token: string }>(`${api.url}/after-idp-503`);
+      expect(token).toBe('token-after-503');
+      expect(idp.requests.length).toBe(2);
+    } finally {
+      await idp.close();
+    }
+  });
+
   it("reports invalid_client as a permanent credentials error with the server's message", async () => {
     const http = createHttpClient({ correlationId: 'c', oauth2: oauth2Provider(config({ clientSecret: 'wrong' })) });
     const apiBefore = api.requests.length;

@@ -1,5 +1,13 @@
 import { z } from 'zod';
-import { CredentialsError, isTransientStatus, NetworkError, PermanentError, TimeoutError, TransientError } from '../errors';
+import {
+  CredentialsError,
+  isTransientStatus,
+  NetworkError,
+  PermanentError,
+  TimeoutError,
+  TokenUnavailableError,
+  TransientError,
+} from '../errors';
 import { httpUrl } from '../http-url';
 import { CORRELATION_ATTRIBUTE, injectTraceHeaders, SpanKind, SpanStatusCode, withSpan } from '../observability/tracing';
 import { SecretRedactor } from '../redaction';
@@ -183,7 +191,7 @@ class ClientCredentialsProvider implements OAuth2Provider {
       const description = typeof body.error_description === 'string' ? body.error_description : text.slice(0, 300);
       const detail = `${response.status}${code ? ` ${code}` : ''}${description ? `: ${description}` : ''}`;
       if (isTransientStatus(response.status)) {
-        throw new TransientError(`OAuth2 token request to ${tokenUrl} failed (${detail}); it will be retried`);
+        throw new TokenUnavailableError(`OAuth2 token request to ${tokenUrl} failed (${detail}); it will be retried`);
       }
       throw new CredentialsError(
         `OAuth2 token request to ${tokenUrl} was refused (${detail}). Check the client id, client secret, scope and audience in the integration's credentials.`,
