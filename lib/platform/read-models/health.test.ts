@@ -1,4 +1,5 @@
 import { sql } from 'drizzle-orm';
+import postgres from 'postgres';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connect, disconnect } from '../../../db/client';
 import { integrations, runs, workerHeartbeats } from '../../../db/schema';
@@ -41,6 +42,36 @@ describe('health', () => {
     expect(health.database.detail).toBe('unreachable: connect ECONNREFUSED');
     await disconnect(dead);
   });
+
+  it('answers within seconds while a session holds a lock on runs, saying so', async () => {
+    // An admin's `lock table runs in access exclusive mode` (or a long migration): load balancers
+    // and monitors time out after a few seconds, so the check must not wait for the lock.
+    const holder = postgres(t.url, { max: 1, onnotice: () => {} });
+    const hb = await startHeartbeat(t.db, { workerId: 'w-lock' });
+    try {
+      let release!: () => void;
+      const held = new Promise<void>((resolve) => (release = resolve));
+      let locked!: () => void;
+      const isLocked = new Promise<void>((resolve) => (locked = resolve));
+      const tx = holder.begin(async (q) => {
+        await q`lock table runs in access exclusive mode`;
+        locked();
+        await held;
+      });
+      await isLocked;
+      const started = Date.now();
+      const health = await checkHealth(t.db);
+      const tookMs = Date.now() - started;
+      release();
+      await tx;
+      expect(tookMs).toBeLessThan(8_000);
+      expect(health.database.ok).toBe(true);
+      expect(health.database.detail).toMatch(/the runs table did not answer within \d+ s: a session may hold a lock on it/);
+    } finally {
+      await hb.stop();
+      await holder.end();
+    }
+  }, 30_000);
 
   it('reports migrations that are behind', async () => {
     await t.db.execute(sql`create table drizzle.__h as select * from drizzle.__drizzle_migrations`);
