@@ -14,7 +14,7 @@ import {
   webhookSignature,
 } from './messages';
 
-const failed = runFailedMessage({
+const failedParams = {
   incidentId: '5d7f3f0e-41c8-4a55-9d43-3a0f0c1b2a10',
   appUrl: 'http://localhost:3000/',
   integration: 'accounting-export',
@@ -22,13 +22,29 @@ const failed = runFailedMessage({
   attempts: 4,
   error: 'POST /journal answered 503 <html>busy</html>',
   errorClass: 'TransientHttpError',
-  reason: 'retries_exhausted',
+  reason: 'retries_exhausted' as const,
   startedAt: '2026-05-01T02:00:00.000Z',
   at: '2026-05-01T02:08:00.000Z',
   correlationId: 'corr-42',
-});
+};
+const failed = runFailedMessage(failedParams);
 
 describe('alert messages', () => {
+  it('names the database, not the workers, when a run was cut off by the database until the cap', () => {
+    const base = {
+      ...failedParams,
+      attempts: 0,
+      error: 'database unavailable: terminating connection (57P01)',
+      reason: 'interrupted' as const,
+    };
+    const byDatabase = runFailedMessage({ ...base, errorClass: 'DatabaseUnavailable' });
+    expect(byDatabase.title).toBe('accounting-export: run failed (interrupted too often: the database kept cutting it off)');
+    expect(byDatabase.text).not.toMatch(/handler that exhausts memory|Look at the worker logs/);
+    expect(byDatabase.text).toMatch(/Look at the database/);
+    const byWorkers = runFailedMessage({ ...base, errorClass: 'WorkerLost' });
+    expect(byWorkers.title).toBe('accounting-export: run failed (interrupted too often: its workers kept stopping)');
+  });
+
   it('say what failed, where, since when, how many attempts, the last error, the correlation id and the run link', () => {
     expect(failed).toMatchObject({
       event: 'incident.opened',

@@ -100,6 +100,13 @@ const FAILURE_REASON: Record<'retries_exhausted' | 'permanent' | 'retry_budget' 
   interrupted: 'interrupted too often: its workers kept stopping',
 };
 
+/** The reason in words; a run the database kept cutting off (its last interruption's class) is not one that kills its workers. */
+function failureReason(p: { reason: RunFailureFields['reason']; errorClass: string }): string {
+  if (p.reason === 'interrupted' && p.errorClass === 'DatabaseUnavailable')
+    return 'interrupted too often: the database kept cutting it off';
+  return FAILURE_REASON[p.reason];
+}
+
 /** What a run's failure alert says of it (runFailedMessage, runFailingDifferentlyMessage). */
 type RunFailureFields = {
   incidentId: string;
@@ -130,11 +137,13 @@ export function runFailedMessage(
     kind: 'run_failed',
     incidentId: p.incidentId,
     integration: p.integration,
-    title: `${p.integration}: run failed (${FAILURE_REASON[p.reason]})`,
+    title: `${p.integration}: run failed (${failureReason(p)})`,
     text: lines([
-      p.reason === 'interrupted'
-        ? `Integration '${p.integration}' failed: run ${p.runId} was stopped after its attempts were interrupted too often (the worker executing it was lost or the database unavailable each time; a handler that exhausts memory or crashes its process does this). Look at the worker logs before retrying.`
-        : `Integration '${p.integration}' failed: run ${p.runId} gave up after ${p.attempts} ${plural} (${FAILURE_REASON[p.reason]}).`,
+      p.reason === 'interrupted' && p.errorClass === 'DatabaseUnavailable'
+        ? `Integration '${p.integration}' failed: run ${p.runId} was stopped after its attempts were interrupted too often, the last by an unavailable database (a restart, a failover, terminated sessions, connection slots used up). Look at the database before retrying.`
+        : p.reason === 'interrupted'
+          ? `Integration '${p.integration}' failed: run ${p.runId} was stopped after its attempts were interrupted too often (the worker executing it was lost or the database unavailable each time; a handler that exhausts memory or crashes its process does this). Look at the worker logs before retrying.`
+          : `Integration '${p.integration}' failed: run ${p.runId} gave up after ${p.attempts} ${plural} (${FAILURE_REASON[p.reason]}).`,
       `Failing since: ${readable(p.startedAt)}`,
       `Attempts: ${p.attempts}`,
       `Last error: ${lastError ?? 'none recorded'}`,
@@ -195,9 +204,9 @@ export function runFailingDifferentlyMessage(
     kind: 'run_failed',
     incidentId: p.incidentId,
     integration: p.integration,
-    title: `${p.integration}: runs now fail differently (${FAILURE_REASON[p.reason]})`,
+    title: `${p.integration}: runs now fail differently (${failureReason(p)})`,
     text: lines([
-      `Integration '${p.integration}' is still failing, now of another cause: run ${p.runId} gave up after ${p.attempts} ${p.attempts === 1 ? 'attempt' : 'attempts'} (${FAILURE_REASON[p.reason]}).`,
+      `Integration '${p.integration}' is still failing, now of another cause: run ${p.runId} gave up after ${p.attempts} ${p.attempts === 1 ? 'attempt' : 'attempts'} (${failureReason(p)}).`,
       `Last error: ${lastError ?? 'none recorded'}`,
       `Earlier alerts of this incident were about: ${p.earlierCauses.join(', ')}. What fixes those may not fix this.`,
       `Failing since: ${readable(p.openedAt)} (${p.failedRuns} failed ${p.failedRuns === 1 ? 'run' : 'runs'} so far)`,

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
-import { runQueries, startTestPlatform, type TestPlatform } from '../../../test/fixtures/platform';
+import { runQueries, startTestPlatform, TEST_WORKER_OPTIONS, type TestPlatform } from '../../../test/fixtures/platform';
 import { defineIntegration, type IntegrationDefinition } from '../contract';
 import { DatabaseUnavailableError } from '../errors';
 import { runNow } from '../triggers/triggers';
@@ -33,11 +33,23 @@ const defs = [
       return { processed: 1, summary: 'done once the database was back' };
     },
   }),
+  defineIntegration({
+    name: 'db-down',
+    description: 'The database refuses it every time, until the cap',
+    settings: z.object({}),
+    async execute() {
+      throw new DatabaseUnavailableError('terminating connection due to administrator command (57P01)');
+    },
+  }),
 ] as IntegrationDefinition[];
 
 let platform: TestPlatform;
 beforeAll(async () => {
-  platform = await startTestPlatform(defs, { workerId: 'pause-worker', concurrency: 1 });
+  platform = await startTestPlatform(defs, {
+    workerId: 'pause-worker',
+    concurrency: 1,
+    options: { ...TEST_WORKER_OPTIONS, maxInterruptions: 4 },
+  });
 });
 afterAll(() => platform?.stop());
 
@@ -64,6 +76,17 @@ describe('a run interrupted by an unavailable database', () => {
     expect(gaps[1]).toBeGreaterThanOrEqual(interruptionPauseMs(2) - 50);
     expect(gaps[2]).toBeGreaterThanOrEqual(interruptionPauseMs(3) - 50);
   }, 90_000);
+
+  it('fails at the cap naming the database, not a handler that crashes its worker', async () => {
+    // Seen with sessions terminated under load: the run failed "the run keeps stopping the workers
+    // that execute it, as a handler that exhausts memory or crashes its process does", sending the
+    // operator to the handler's code while the database was what kept cutting it off.
+    const { runId } = await runNow(platform.t.db, platform.boss, { integration: 'db-down', triggeredBy: 'ada' });
+    const run = await finished(runId, 60_000);
+    expect(run).toMatchObject({ status: 'failed', interruptions: 4, errorClass: 'DatabaseUnavailable' });
+    expect(run.errorMessage).toMatch(/^interrupted 4 times \(the cap is 4\): the database kept cutting the run off/);
+    expect(run.errorMessage).not.toMatch(/handler|stopping the workers/);
+  }, 60_000);
 
   it('tries again at once after the first, then 1 s doubling to a minute: about three minutes before the default cap of 10', () => {
     const pauses = Array.from({ length: 10 }, (_, i) => interruptionPauseMs(i + 1));

@@ -1829,12 +1829,14 @@ async function interruptAttempt(
     .returning();
   const cap = deps.maxInterruptions ?? DEFAULT_MAX_INTERRUPTIONS;
   if (interruptions >= cap) {
+    // Said by the last interruption's cause: a database that keeps cutting the run off (a restart,
+    // a failover, terminated sessions) is not a handler that kills its worker.
+    const why =
+      p.errorClass === 'DatabaseUnavailable'
+        ? 'the database kept cutting the run off (a restart, a failover, terminated sessions, connection slots used up); look at the database before retrying'
+        : 'the run keeps stopping the workers that execute it, as a handler that exhausts memory or crashes its process does; look at the worker logs before retrying';
     await failRun(deps, tx, updated, {
-      message:
-        `interrupted ${interruptions} times (the cap is ${cap}): the run keeps stopping the workers that execute it, as a handler that exhausts memory or crashes its process does; look at the worker logs before retrying. Last: ${p.message}`.slice(
-          0,
-          4000,
-        ),
+      message: `interrupted ${interruptions} times (the cap is ${cap}): ${why}. Last: ${p.message}`.slice(0, 4000),
       errorClass: p.errorClass,
       reason: 'interrupted',
     });
