@@ -67,6 +67,22 @@ describe('buildRegistry', () => {
     );
   });
 
+  it('refuses a secret name the credentials editor cannot set, and one declared twice', () => {
+    // The editor takes a letter, then letters, digits and _: 'api-key' was registered, listed on
+    // the Credentials tab, and every save of it was refused.
+    for (const name of ['api-key', '1token', 'x'.repeat(65), ''])
+      expect(() => buildRegistry([make('keyed', { secrets: [name] })]), name).toThrow(
+        `Integration 'keyed' declares the secret name '${name}', which the console cannot set: start with a letter, then letters, digits and _ (at most 64 characters), e.g. 'apiKey' or 'api_key'`,
+      );
+    expect(() => buildRegistry([make('keyed', { secrets: ['apiKey', 'apiKey'] })])).toThrow(
+      "Integration 'keyed' declares the secret 'apiKey' twice",
+    );
+    expect(() => buildRegistry([make('keyed', { secrets: 'apiKey' as unknown as string[] })])).toThrow(
+      "Integration 'keyed' has invalid secrets: list the secret names, e.g. secrets: ['clientId', 'clientSecret']",
+    );
+    expect(buildRegistry([make('keyed', { secrets: ['apiKey', 'client_secret', 'K2'] })]).size).toBe(1);
+  });
+
   it('refuses default settings its settings schema refuses, naming every bad setting', () => {
     const partner = (settings: Record<string, unknown>) =>
       make('partner-orders', {

@@ -29,6 +29,11 @@ export const MIN_ATTEMPT_TIMEOUT = '1s';
  * queue.ts), so the limit and its grace always end a hung attempt before the expiry does.
  */
 export const MAX_ATTEMPT_TIMEOUT = '3h';
+/**
+ * A secret's name: what the credentials editor accepts (ZConfigPatch). A declared secret whose name
+ * it refuses could never be set.
+ */
+export const SECRET_NAME = /^[A-Za-z][A-Za-z0-9_]{0,63}$/;
 
 /** The time limit the code gives an integration: its defaults.attemptTimeout, else 1h (what the registry inserts). */
 export function codeAttemptTimeout(def: Pick<IntegrationDefinition, 'defaults'>): string {
@@ -66,6 +71,7 @@ function validateDefinition(def: IntegrationDefinition): void {
     if (e.batchSize !== undefined && (!Number.isInteger(e.batchSize) || e.batchSize < 1 || e.batchSize > 100))
       throw new RegistryError(`${where} has an invalid events.batchSize ${e.batchSize}: use a whole number from 1 to 100`);
   }
+  validateSecretNames(def, where);
   const d = def.defaults;
   if (!d) return;
   try {
@@ -87,6 +93,22 @@ function validateDefinition(def: IntegrationDefinition): void {
     throw new RegistryError(`${where} has invalid defaults: ${(error as Error).message}`);
   }
   if (d.settings !== undefined) validateDefaultSettings(def, where);
+}
+
+/** Every declared secret name must be one the console can set, and declared once. */
+function validateSecretNames(def: IntegrationDefinition, where: string): void {
+  if (def.secrets === undefined) return;
+  if (!Array.isArray(def.secrets))
+    throw new RegistryError(`${where} has invalid secrets: list the secret names, e.g. secrets: ['clientId', 'clientSecret']`);
+  const seen = new Set<string>();
+  for (const name of def.secrets as unknown[]) {
+    if (typeof name !== 'string' || !SECRET_NAME.test(name))
+      throw new RegistryError(
+        `${where} declares the secret name '${String(name)}', which the console cannot set: start with a letter, then letters, digits and _ (at most 64 characters), e.g. 'apiKey' or 'api_key'`,
+      );
+    if (seen.has(name)) throw new RegistryError(`${where} declares the secret '${name}' twice`);
+    seen.add(name);
+  }
 }
 
 /**

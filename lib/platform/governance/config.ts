@@ -7,7 +7,7 @@ import { parseDuration, zDuration } from '../duration';
 import type { Refusal } from '../errors';
 import { compileMapping, isCompiledMapping, ZMapping, type Mapping } from '../mapping';
 import { issueMessage, objectKeysAt, unknownFieldMessage } from '../params';
-import { DEFAULT_ATTEMPT_TIMEOUT, MAX_ATTEMPT_TIMEOUT, MIN_ATTEMPT_TIMEOUT } from '../registry';
+import { DEFAULT_ATTEMPT_TIMEOUT, MAX_ATTEMPT_TIMEOUT, MIN_ATTEMPT_TIMEOUT, SECRET_NAME } from '../registry';
 import { canonicalTimezone, describeCron, validateCron, validateTimezone } from '../triggers/cron';
 import { exactTime, formatRelative } from '../when';
 import { clip } from '../words';
@@ -88,8 +88,6 @@ const ZAttemptTimeout = z
     if (ms < parseDuration(MIN_ATTEMPT_TIMEOUT) || ms > parseDuration(MAX_ATTEMPT_TIMEOUT))
       ctx.addIssue({ code: 'custom', message: `'${shown}' is out of range: ${ATTEMPT_TIMEOUT_RANGE}` });
   });
-
-const SECRET_NAME = /^[A-Za-z][A-Za-z0-9_]{0,63}$/;
 
 /**
  * A record that refuses the key `__proto__`: zod's record leaves it out without an issue, so a
