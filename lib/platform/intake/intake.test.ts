@@ -207,6 +207,9 @@ describe('webhook intake', () => {
       [413, 'body over 262144 bytes'],
       [400, 'body is not valid UTF-8 JSON'],
     ]);
+    // A body refused after its signature was verified keeps the signed event id, so the Events tab
+    // says which event the sender has to fix (it was recorded without one).
+    expect(rejections.at(-1)).toMatchObject({ status: 400, eventId: 'evt-nj' });
     // Metadata only: no column holds a body, a signature or a secret.
     expect(JSON.stringify(rejections)).not.toContain('thing.created');
     expect(JSON.stringify(rejections)).not.toContain('v1,');

@@ -142,18 +142,22 @@ async function answerDelivery(deps: IntakeDeps, req: IntakeRequest): Promise<Int
   if (!verified.ok)
     return reject(deps, req, 401, verified.reason, { contentLength: raw.length, eventId: usable(req.headers['webhook-id']) });
 
+  // The signature is good: the sender's event id header (Standard Webhooks signs it) names, on the
+  // Events tab, which event the sender has to fix when its body is refused below.
+  const signedId = usable(req.headers['webhook-id']);
   let body: unknown;
   let text: string;
   try {
     text = new TextDecoder('utf-8', { fatal: true }).decode(raw);
     body = JSON.parse(text);
   } catch {
-    return reject(deps, req, 400, 'body is not valid UTF-8 JSON', { contentLength: raw.length });
+    return reject(deps, req, 400, 'body is not valid UTF-8 JSON', { eventId: signedId, contentLength: raw.length });
   }
   // PostgreSQL's jsonb cannot hold U+0000: refused here rather than failing at the insert (and
   // making the sender retry forever). Only an escape is one: `\\u0000` (an escaped backslash, then
   // the text u0000) is stored as it came.
-  if (NUL_ESCAPE.test(text)) return reject(deps, req, 400, 'body contains \\u0000, which cannot be stored', { contentLength: raw.length });
+  if (NUL_ESCAPE.test(text))
+    return reject(deps, req, 400, 'body contains \\u0000, which cannot be stored', { eventId: signedId, contentLength: raw.length });
   const delivery: WebhookDelivery = { headers: req.headers, body };
   let id: ReturnType<typeof deliveryField> = {};
   let kind: ReturnType<typeof deliveryField> = {};
