@@ -19,7 +19,9 @@ const NAME = 'payment-events';
 async function openEventsIncident(): Promise<{ reason: string; close: () => Promise<unknown> }> {
   const inserted = await db()<{ id: string }[]>`
     insert into incidents (integration, kind, opened_at, last_event_at, event_count, failed_runs, failed_events, last_error)
-    values (${NAME}, 'events_failed', now() - interval '2 hours', now() - interval '2 hours', 3, 0, 3,
+    -- Last counted now: a recovery an earlier spec recorded (a dismissal) is older, so the incident
+    -- is not read as recovered and held.
+    values (${NAME}, 'events_failed', now() - interval '2 hours', now(), 3, 0, 3,
             '3 events (evt_1, evt_2, evt_3): invoice INV-404 does not exist')
     on conflict (integration, kind) where closed_at is null do nothing
     returning id`;

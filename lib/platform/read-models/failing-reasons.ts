@@ -23,7 +23,15 @@ export interface OpenIncidentSummary {
    * already retried (unknown: null).
    */
   awaitingRetry?: number | null;
+  /**
+   * When its system recovered, after the incident's last failure: the incident stays open for the
+   * recovery hold (ALERT_RECOVERY_HOLD_SECONDS) in case it fails again (null or absent: not recovered).
+   */
+  recoveredAt?: Date | null;
 }
+
+/** Said of an incident whose system recovered and that waits out the recovery hold. */
+const HELD = 'recovered: the incident closes once the recovery hold passes without another failure';
 
 /**
  * Why an integration reads 'failing', in words an operator can act on, and where to act: an open
@@ -50,6 +58,13 @@ function integrationPath(integration: string): string {
 }
 
 function incidentReason(integration: string, incident: OpenIncidentSummary, awaitingSince?: Date): FailingReason {
+  const reason = openIncidentReason(integration, incident, awaitingSince);
+  // Before: "circuit breaker opened" beside a closed breaker, "failed webhook events being
+  // replayed" after the last one was dismissed, for as long as the hold kept the incident open.
+  return incident.recoveredAt ? { ...reason, text: `${reason.text}; ${HELD}` } : reason;
+}
+
+function openIncidentReason(integration: string, incident: OpenIncidentSummary, awaitingSince?: Date): FailingReason {
   const open = { kind: incident.kind, since: incident.openedAt, incidentOpen: true };
   const alertsHref = `/alerts?${new URLSearchParams({ integration })}`;
   switch (incident.kind) {
@@ -60,8 +75,14 @@ function incidentReason(integration: string, incident: OpenIncidentSummary, awai
       const parts = [runs > 0 && plural(runs, 'failed event run'), events > 0 && plural(events, 'failed webhook event')].filter(Boolean);
       return {
         ...open,
-        // None failed now, the incident still open: its events are being replayed.
-        text: parts.length > 0 ? parts.join(' and ') : 'failed webhook events being replayed',
+        // None failed now, the incident still open: its events are being replayed, or none is
+        // left and the incident waits out the recovery hold.
+        text:
+          parts.length > 0
+            ? parts.join(' and ')
+            : incident.recoveredAt
+              ? 'no failed webhook event left'
+              : 'failed webhook events being replayed',
         href: `${integrationPath(integration)}/events?status=failed`,
         action: 'Review failed events',
       };

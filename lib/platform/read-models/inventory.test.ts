@@ -393,6 +393,37 @@ describe('why an integration is failing', () => {
     ]);
   });
 
+  it('says an incident held open after its recovery is recovered, not still failing', async () => {
+    // ALERT_RECOVERY_HOLD_SECONDS keeps an incident open after its recovery (flap damping). Before,
+    // the console said "circuit breaker opened" beside a closed breaker, and "failed webhook events
+    // being replayed" after the last one was dismissed, for the whole hold.
+    await t.db.insert(integrations).values([
+      { name: 'held-crm', breakerKey: 'held-crm' },
+      { name: 'held-hooks', breakerKey: 'held-hooks' },
+    ]);
+    await t.db.execute(sql`
+      insert into incidents (integration, kind, opened_at, last_event_at, failed_runs, failed_events)
+      values ('held-crm', 'breaker_open', now() - interval '10 minutes', now() - interval '5 minutes', null, null),
+             ('held-hooks', 'events_failed', now() - interval '10 minutes', now() - interval '5 minutes', 0, 2)`);
+    // A recovery older than the last failure does not count.
+    await t.db.execute(sql`
+      insert into incident_recoveries (integration, kind, recovered_at)
+      values ('held-crm', 'breaker_open', now() - interval '8 minutes')`);
+    const text = async (name: string) => (await listInventory(t.db, { name }))[0].failingReasons.map((r) => r.text);
+    expect(await text('held-crm')).toEqual(['circuit breaker opened']);
+    await t.db.execute(sql`update incident_recoveries set recovered_at = now() - interval '1 minute' where integration = 'held-crm'`);
+    await t.db.execute(sql`
+      insert into incident_recoveries (integration, kind, recovered_at)
+      values ('held-hooks', 'events_failed', now() - interval '1 minute')`);
+    const held = 'recovered: the incident closes once the recovery hold passes without another failure';
+    expect(await text('held-crm')).toEqual([`circuit breaker opened; ${held}`]);
+    expect(await text('held-hooks')).toEqual([`no failed webhook event left; ${held}`]);
+    // Gone again, so the tests that read the whole inventory do not see them.
+    await t.db.execute(sql`delete from incidents where integration in ('held-crm', 'held-hooks')`);
+    await t.db.execute(sql`delete from incident_recoveries where integration in ('held-crm', 'held-hooks')`);
+    await t.db.delete(integrations).where(inArray(integrations.name, ['held-crm', 'held-hooks']));
+  });
+
   it('gives no reason for an integration that is not failing', async () => {
     await t.db.insert(integrations).values([
       { name: 'quiet', breakerKey: 'quiet' },

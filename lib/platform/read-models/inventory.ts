@@ -92,6 +92,8 @@ interface RawIncident {
   failed_now?: number | null;
   /** run_failed only: the integration's failed runs of the last 7 days not retried yet (not only the incident's). */
   awaiting_retry?: number | null;
+  /** Its system recovered after its last failure: the incident waits out the recovery hold. */
+  recovered_at?: string | null;
 }
 
 export function deriveState(row: {
@@ -209,7 +211,11 @@ export async function listInventory(db: DatabaseOrTransaction, params: { search?
                                             (select count(*) from runs r where r.integration = x.integration and r.status = 'failed'
                                                and not r.dry_run and r.retried_at is null
                                                and r.created_at >= ${awaitingSince.toISOString()}::timestamptz
-                                               and r.created_at < ${ahead}::timestamptz) end)
+                                               and r.created_at < ${ahead}::timestamptz) end,
+                                          -- Recovered since its last failure, held open for ALERT_RECOVERY_HOLD_SECONDS.
+                                          'recovered_at', (select v.recovered_at from incident_recoveries v
+                                             where v.integration = x.integration and v.kind = x.kind
+                                               and v.recovered_at >= x.last_event_at))
                         order by x.opened_at, x.kind) as list
           from incidents x where x.integration = i.name and x.closed_at is null) inc on true
      where (${search}::text is null or i.name ilike ${search} or i.description ilike ${search})
@@ -233,6 +239,7 @@ export async function listInventory(db: DatabaseOrTransaction, params: { search?
       failedEvents: x.failed_events,
       failedEventsNow: x.failed_now ?? null,
       awaitingRetry: x.awaiting_retry ?? null,
+      recoveredAt: x.recovered_at ? new Date(x.recovered_at) : null,
     }));
     const facts = {
       registered: r.registered,
