@@ -26,6 +26,7 @@ const UNIT = [
   'lib/platform/alerts/webhook-url.test.ts',
   'lib/platform/governance/audit-words.test.ts',
   'lib/platform/intake/http.test.ts',
+  'lib/platform/intake/signature.test.ts',
   'lib/platform/triggers/cron.test.ts',
   'lib/platform/triggers/cron-dst.test.ts',
   'lib/platform/governance/crypto.test.ts',
