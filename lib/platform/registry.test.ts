@@ -67,6 +67,27 @@ describe('buildRegistry', () => {
     );
   });
 
+  it('refuses an events declaration that would refuse every delivery', () => {
+    const events = { scheme: 'standard-webhooks' as const, typeFrom: () => 'x', async handle() {} };
+    const hooked = (extra: Record<string, unknown>) =>
+      make('hooked', { events: { ...events, ...extra } as IntegrationDefinition['events'] });
+    expect(() => buildRegistry([hooked({ typeFrom: undefined })])).toThrow(
+      "Integration 'hooked' declares events without a typeFrom(delivery) function: say where the event type is",
+    );
+    expect(() => buildRegistry([hooked({ orderingKeyFrom: 'data.payment_id' })])).toThrow(
+      "Integration 'hooked' has an events.orderingKeyFrom that is not a function (delivery) => value",
+    );
+    for (const toleranceSeconds of [0, -1, Number.NaN, Number.POSITIVE_INFINITY])
+      expect(() => buildRegistry([hooked({ toleranceSeconds })]), String(toleranceSeconds)).toThrow(
+        `Integration 'hooked' has an invalid events.toleranceSeconds ${toleranceSeconds}: use a number of seconds of at least 1 (default 300)`,
+      );
+    for (const maxBodyBytes of [0, -5, 1.5])
+      expect(() => buildRegistry([hooked({ maxBodyBytes })]), String(maxBodyBytes)).toThrow(
+        `Integration 'hooked' has an invalid events.maxBodyBytes ${maxBodyBytes}: use a whole number of bytes of at least 1 (default 262144)`,
+      );
+    expect(buildRegistry([hooked({ toleranceSeconds: 900, maxBodyBytes: 1024, orderingKeyFrom: () => 'k' })]).size).toBe(1);
+  });
+
   it('refuses a secret name the credentials editor cannot set, and one declared twice', () => {
     // The editor takes a letter, then letters, digits and _: 'api-key' was registered, listed on
     // the Credentials tab, and every save of it was refused.

@@ -70,6 +70,21 @@ function validateDefinition(def: IntegrationDefinition): void {
       throw new RegistryError(`${where} uses hmac-sha256 and must say where the event id is (events.idFrom)`);
     if (e.batchSize !== undefined && (!Number.isInteger(e.batchSize) || e.batchSize < 1 || e.batchSize > 100))
       throw new RegistryError(`${where} has an invalid events.batchSize ${e.batchSize}: use a whole number from 1 to 100`);
+    // Each of these was accepted and refused every delivery instead: 400 "no event type in the
+    // delivery", 401 "stale timestamp", 413 "body over 0 bytes".
+    if (typeof e.typeFrom !== 'function')
+      throw new RegistryError(`${where} declares events without a typeFrom(delivery) function: say where the event type is`);
+    for (const fn of ['idFrom', 'orderingKeyFrom', 'versionFrom'] as const)
+      if (e[fn] !== undefined && typeof e[fn] !== 'function')
+        throw new RegistryError(`${where} has an events.${fn} that is not a function (delivery) => value`);
+    if (e.toleranceSeconds !== undefined && !(Number.isFinite(e.toleranceSeconds) && e.toleranceSeconds >= 1))
+      throw new RegistryError(
+        `${where} has an invalid events.toleranceSeconds ${e.toleranceSeconds}: use a number of seconds of at least 1 (default 300)`,
+      );
+    if (e.maxBodyBytes !== undefined && !(Number.isInteger(e.maxBodyBytes) && e.maxBodyBytes >= 1))
+      throw new RegistryError(
+        `${where} has an invalid events.maxBodyBytes ${e.maxBodyBytes}: use a whole number of bytes of at least 1 (default 262144)`,
+      );
   }
   validateSecretNames(def, where);
   const d = def.defaults;
