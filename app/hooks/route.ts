@@ -1,4 +1,4 @@
-import { NextResponse } from 'next/server';
+import { answerNoEndpointPath } from '@/lib/platform/intake/http';
 
 export const dynamic = 'force-dynamic';
 
@@ -7,10 +7,8 @@ export const dynamic = 'force-dynamic';
  * listener and `/hooks/<integration>/<more>` answer, instead of the console's HTML not-found page.
  */
 function noIntegrationNamed(): Response {
-  return NextResponse.json(
-    { error: 'no such webhook endpoint: /hooks; webhooks are delivered to POST /hooks/<integration>' },
-    { status: 404, headers: { 'cache-control': 'no-store, no-transform' } },
-  );
+  const answer = answerNoEndpointPath('/hooks');
+  return new Response(answer.body, { status: answer.status, headers: answer.headers });
 }
 
 export {

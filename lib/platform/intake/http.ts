@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Registry } from '../contract';
 import { CORRELATION_ATTRIBUTE, incomingContext, SpanKind, withSpan } from '../observability/tracing';
+import { clip } from '../words';
 import { eventsOf, NO_SUCH_ENDPOINT, receiveWebhook, type IntakeDeps, type IntakeRequest } from './intake';
 
 /**
@@ -43,6 +44,20 @@ export function answerOtherMethod(registry: Registry, integration: string): Webh
     status: 404,
     headers: { 'content-type': 'application/json', 'cache-control': 'no-store, no-transform' },
     body: JSON.stringify({ error: NO_SUCH_ENDPOINT }),
+  };
+}
+
+/**
+ * A path under /hooks that names no endpoint (`/hooks`, `/hooks/<name>/<more>`), whatever the
+ * method: the same JSON 404 on the console's routes and on the intake listener (they used to
+ * answer it in other words and headers).
+ */
+export function answerNoEndpointPath(pathname: string): WebhookHttpAnswer {
+  const path = pathname === '/hooks/' ? '/hooks' : clip(pathname, 200);
+  return {
+    status: 404,
+    headers: { 'content-type': 'application/json', 'cache-control': 'no-store, no-transform' },
+    body: JSON.stringify({ error: `no such webhook endpoint: ${path}; webhooks are delivered to POST /hooks/<integration>` }),
   };
 }
 

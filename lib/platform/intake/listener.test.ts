@@ -50,6 +50,28 @@ describe('intake listener paths', () => {
     },
   );
 
+  it.each([
+    ['/hooks', '/hooks'],
+    ['/hooks/', '/hooks'],
+    ['/hooks/payment-events/extra', '/hooks/payment-events/extra'],
+  ])('answers %s, which names no endpoint, with the JSON 404 of the console', async (path, named) => {
+    for (const method of ['POST', 'GET']) {
+      const res = await fetch(`${server.url}${path}`, method === 'POST' ? { method, body: '{}' } : { method });
+      expect(res.status, `${method} ${path}`).toBe(404);
+      // The console's app/hooks routes answer these words and headers (it said "not found: this
+      // listener serves ..." with other headers, where the README promises one contract).
+      expect(res.headers.get('cache-control')).toBe('no-store, no-transform');
+      expect(await res.json()).toEqual({
+        error: `no such webhook endpoint: ${named}; webhooks are delivered to POST /hooks/<integration>`,
+      });
+    }
+    const other = await fetch(`${server.url}/elsewhere`);
+    expect([other.status, await other.json()]).toEqual([
+      404,
+      { error: 'not found: this listener serves POST /hooks/<integration> and GET /health' },
+    ]);
+  });
+
   it('still answers a well-formed unknown endpoint 404 and a known one through the intake', async () => {
     const unknown = await fetch(`${server.url}/hooks/no-such-hook`, {
       method: 'POST',

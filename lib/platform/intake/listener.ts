@@ -3,7 +3,7 @@ import type { AddressInfo } from 'node:net';
 import { sql } from 'drizzle-orm';
 import { isMalformedPath, MALFORMED_PATH_MESSAGE } from '../malformed-path';
 import { serveMetrics } from '../observability/metrics-server';
-import { answerOtherMethod, answerWebhook, remoteOf, webhookHeaders, type WebhookHttpAnswer } from './http';
+import { answerNoEndpointPath, answerOtherMethod, answerWebhook, remoteOf, webhookHeaders, type WebhookHttpAnswer } from './http';
 import type { IntakeDeps } from './intake';
 
 /**
@@ -135,7 +135,9 @@ export async function startIntakeListener(options: {
           ? health(deps, res)
           : path === '/metrics' && options.metricsToken && req.method === 'GET'
             ? Promise.resolve(serveMetrics(req, res, options.metricsToken))
-            : Promise.resolve(json(res, 404, { error: 'not found: this listener serves POST /hooks/<integration> and GET /health' }));
+            : /^\/hooks(\/|$)/.test(path)
+              ? Promise.resolve(send(res, answerNoEndpointPath(path)))
+              : Promise.resolve(json(res, 404, { error: 'not found: this listener serves POST /hooks/<integration> and GET /health' }));
     handled.catch((error: unknown) => {
       console.error(`[intake] request failed: ${(error as Error)?.message?.slice(0, 200)}`);
       if (!res.headersSent) json(res, 500, { error: 'internal error' });
