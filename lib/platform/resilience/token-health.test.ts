@@ -13,7 +13,7 @@ import { runNow } from '../triggers/triggers';
 import { clearOAuth2Providers } from './oauth2';
 import { getCredentialsHealth } from './token-health';
 
-let tokenMode: 'down' | 'refuse' | 'ok' = 'down';
+let tokenMode: 'down' | 'refuse' | 'ok' | 'blip' = 'down';
 let tokenServer: TestServer;
 let api: TestServer;
 let t: TestDatabase;
@@ -37,6 +37,11 @@ beforeAll(async () => {
     if (tokenMode === 'down')
       return json(res, 503, { error: 'temporarily_unavailable', error_description: 'identity provider maintenance' });
     if (tokenMode === 'refuse') return json(res, 401, { error: 'invalid_client', error_description: 'client secret expired' });
+    // One 502, then tokens again.
+    if (tokenMode === 'blip') {
+      tokenMode = 'ok';
+      return json(res, 502, { error: 'bad_gateway', error_description: 'identity provider restarting' });
+    }
     json(res, 200, { access_token: 'token-1', token_type: 'Bearer', expires_in: 3600 });
   });
   api = await startTestServer((_req, res) => json(res, 200, []));
@@ -99,5 +104,21 @@ describe('token health', () => {
     });
     await run();
     expect(await events('credentials.failing')).toHaveLength(2);
+  });
+
+  it('a single transient failure of the token endpoint is retried with its request and opens no incident', async () => {
+    tokenMode = 'ok';
+    clearOAuth2Providers();
+    expect(await run()).toMatchObject({ status: 'succeeded' });
+    const recovered = (await events('credentials.recovered')).length;
+    // Before: the 502 recorded "credentials failing" and its incident, and the token a moment
+    // later its recovery; the request was not retried either, so the attempt failed.
+    tokenMode = 'blip';
+    clearOAuth2Providers();
+    expect(await run()).toMatchObject({ status: 'succeeded', attemptCount: 1 });
+    expect(tokenMode).toBe('ok');
+    expect(await getCredentialsHealth(t.db, { integration: 'erp' })).toEqual({ failing: false, error: null, since: null });
+    expect(await events('credentials.failing')).toHaveLength(2);
+    expect(await events('credentials.recovered')).toHaveLength(recovered);
   });
 });

@@ -2,7 +2,7 @@ import { eq, sql } from 'drizzle-orm';
 import type { PgBoss } from 'pg-boss';
 import type { Database, DatabaseOrTransaction } from '../../../db/client';
 import { integrations } from '../../../db/schema';
-import { databaseReason, errorMessage, isCancelledError, storableText } from '../errors';
+import { databaseReason, errorMessage, isCancelledError, storableText, TransientError } from '../errors';
 import { emitPlatformEvent } from '../execution/events';
 import { txEventSender } from '../execution/queue';
 import type { OAuth2Provider } from './oauth2';
@@ -85,9 +85,22 @@ export async function getCredentialsHealth(db: DatabaseOrTransaction, params: { 
 }
 
 /**
+ * Transient token failures in a row per integration, in this process (across its attempts): one
+ * alone is a passing blip of the token endpoint, which ctx.http retries with its request.
+ */
+const transientInARow = new Map<string, number>();
+/** How many transient token failures in a row make the integration's credentials failing. */
+const TRANSIENT_FAILURES_RECORDED = 2;
+
+/**
  * Wraps an attempt's OAuth2 provider: a token request that fails records the failure (with the
  * provider's error) before the error goes on to the handler; a token obtained while the integration
  * is known to be failing records the recovery. Recording problems never fail the request.
+ *
+ * A refusal (a CredentialsError: 400, 401) is recorded at once. A transient failure (a 5xx, 408 or
+ * 429, a timeout, a connection failure) is recorded from the second in a row: one alone, retried
+ * with its request and followed by a token, opened a "credentials rejected" incident and its alert
+ * for a single 502, and closed it a moment later.
  */
 export function watchTokenHealth(
   provider: OAuth2Provider,
@@ -108,7 +121,10 @@ export function watchTokenHealth(
       try {
         token = await provider.getToken(request);
       } catch (error) {
-        if (!isCancelledError(error)) {
+        const transient = error instanceof TransientError;
+        const inARow = transient ? (transientInARow.get(params.integration) ?? 0) + 1 : 0;
+        if (!isCancelledError(error)) transientInARow.set(params.integration, inARow);
+        if (!isCancelledError(error) && (!transient || inARow >= TRANSIENT_FAILURES_RECORDED)) {
           failing = true;
           await note(
             recordCredentialsFailure(params.db, params.boss, {
@@ -120,6 +136,7 @@ export function watchTokenHealth(
         }
         throw error;
       }
+      transientInARow.delete(params.integration);
       if (failing) {
         failing = false;
         await note(
