@@ -65,6 +65,15 @@ describe('buildRegistry', () => {
     expect(() => buildRegistry([make('instant', { defaults: { attemptTimeout: '500ms' } })])).toThrow(
       /attemptTimeout '500ms' is out of range/,
     );
+    // A delay list written as one string was read letter by letter ("'3' is not a duration").
+    expect(() => buildRegistry([make('stringly', { defaults: { retry: { delays: '30s' as unknown as string[] } } })])).toThrow(
+      "Integration 'stringly' has invalid defaults: retry.delays is a list of delays, e.g. delays: ['30s', '2m', '10m']",
+    );
+    // No settings schema, or not a zod one: a TypeError at the first run or default setting before.
+    for (const settings of [undefined, { baseUrl: 'https://erp.example' }])
+      expect(() => buildRegistry([make('schemaless', { settings: settings as unknown as z.ZodType })])).toThrow(
+        "Integration 'schemaless' has no settings schema: declare one with zod, e.g. settings: z.object({ baseUrl: z.string().url() })",
+      );
   });
 
   it('refuses an events declaration that would refuse every delivery', () => {

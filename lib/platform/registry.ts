@@ -87,8 +87,16 @@ function validateDefinition(def: IntegrationDefinition): void {
       );
   }
   validateSecretNames(def, where);
+  // Read by every run and the config editor: a missing one crashed later with a TypeError.
+  if (typeof (def.settings as { safeParse?: unknown } | undefined)?.safeParse !== 'function')
+    throw new RegistryError(
+      `${where} has no settings schema: declare one with zod, e.g. settings: z.object({ baseUrl: z.string().url() })`,
+    );
   const d = def.defaults;
   if (!d) return;
+  // A string was read letter by letter ("'3' is not a duration").
+  if (d.retry?.delays !== undefined && !Array.isArray(d.retry.delays))
+    throw new RegistryError(`${where} has invalid defaults: retry.delays is a list of delays, e.g. delays: ['30s', '2m', '10m']`);
   try {
     for (const delay of d.retry?.delays ?? []) parseDuration(delay);
     if (d.breaker) {
