@@ -235,6 +235,13 @@ describe('runs with durable retries', () => {
     expect(rows.map((r) => r.outcome)).toEqual(['cancelled']);
     const logs = await t.db.select().from(attemptLogs).where(eq(attemptLogs.attemptId, rows[0].id));
     expect(logs.map((l) => l.message)).toContain('key ends with xy');
+    // Stopped, not failed: an info line saying it was cancelled, no error line (before: "error:
+    // attempt 1 failed: run … was cancelled" beside the outcome cancelled).
+    expect(logs.find((l) => l.message.startsWith('attempt 1 stopped: '))).toMatchObject({
+      level: 'info',
+      message: `attempt 1 stopped: run ${runId} was cancelled`,
+    });
+    expect(logs.filter((l) => l.level === 'error')).toEqual([]);
   });
 
   it('turns a schedule tick into a run with trigger schedule, and skips it while paused', async () => {

@@ -1027,7 +1027,12 @@ async function runAttempt(
               : error;
     if (!params.control.aborted && !limit.signal.aborted && params.jobSignal?.aborted)
       failure = new Error(`the job's claim was lost (${errorMessage(params.jobSignal.reason)})`);
-    scope?.log.error(`attempt ${number} failed: ${errorMessage(failure)}`, { errorClass: errorClassName(failure) });
+    // An attempt stopped by a cancel, handed back by a stopping worker or cut off from the database
+    // did not fail: its outcome is cancelled, released or interrupted (no attempt used up), and an
+    // error line read as a failure in the log.
+    if (isCancelledError(failure))
+      scope?.log[failure.reason === 'interrupted' ? 'warn' : 'info'](`attempt ${number} stopped: ${errorMessage(failure)}`);
+    else scope?.log.error(`attempt ${number} failed: ${errorMessage(failure)}`, { errorClass: errorClassName(failure) });
     // Where the handler's own unexpected error was thrown: without it a TypeError in a handler
     // named no file. Declared errors (an HTTP answer, a PermanentError) say what happened already.
     const where = failure === error && !isDeclaredError(error) && !isDatabaseUnavailableError(error) ? stackFrames(error) : null;
