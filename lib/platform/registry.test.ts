@@ -76,6 +76,31 @@ describe('buildRegistry', () => {
       );
   });
 
+  it('refuses a default mapping the mapping editor would refuse, naming the field', () => {
+    const field = { target: 'reference', expression: 'number', type: 'string', required: true };
+    const mapped = (defaults: unknown, sample: unknown = [{ number: 'INV-1' }]) =>
+      make('mapped', { mapping: { sample: sample as unknown[], defaults } });
+    expect(buildRegistry([mapped({ key: 'number', fields: [field] })]).has('mapped')).toBe(true);
+    // Before, each was stored as the integration's mapping and failed its first run.
+    expect(() => buildRegistry([mapped({ fields: [{ ...field, expression: '$count(' }] })])).toThrow(
+      /^Integration 'mapped' has an invalid default mapping: Field 'reference' at position \d+: /,
+    );
+    expect(() => buildRegistry([mapped({ fields: [{ ...field, type: 'money' }] })])).toThrow(
+      /^Integration 'mapped' has an invalid default mapping: .*must be one of string, number, integer, boolean, date, decimal/,
+    );
+    expect(() => buildRegistry([mapped({ fields: [field, { ...field, expression: 'id' }] })])).toThrow(
+      /^Integration 'mapped' has an invalid default mapping: .*reference/,
+    );
+    expect(() => buildRegistry([mapped({ fields: [] })])).toThrow(
+      /^Integration 'mapped' has an invalid default mapping: .*at least one field/,
+    );
+    expect(() => buildRegistry([mapped({ fields: [field] }, { number: 'INV-1' })])).toThrow(
+      "Integration 'mapped' has an invalid mapping: mapping.sample is a list of sample source records for the editor's preview",
+    );
+    // The shipped one passes.
+    expect(() => buildRegistry(shippedIntegrations)).not.toThrow();
+  });
+
   it('refuses an events declaration that would refuse every delivery', () => {
     const events = { scheme: 'standard-webhooks' as const, typeFrom: () => 'x', async handle() {} };
     const hooked = (extra: Record<string, unknown>) =>

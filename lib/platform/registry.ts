@@ -5,6 +5,7 @@ import type { IntegrationDefinition, Registry } from './contract';
 import { parseDuration } from './duration';
 import { RegistryError } from './errors';
 import { recordConfigBaselines } from './governance/config-baseline';
+import { compileMapping, formatCompileErrors, isCompiledMapping, ZMapping } from './mapping';
 import { issueMessage } from './params';
 import { validateCron, validateTimezone } from './triggers/schedules';
 
@@ -87,6 +88,7 @@ function validateDefinition(def: IntegrationDefinition): void {
       );
   }
   validateSecretNames(def, where);
+  if (def.mapping !== undefined) validateDefaultMapping(def, where);
   // Read by every run and the config editor: a missing one crashed later with a TypeError.
   if (typeof (def.settings as { safeParse?: unknown } | undefined)?.safeParse !== 'function')
     throw new RegistryError(
@@ -116,6 +118,28 @@ function validateDefinition(def: IntegrationDefinition): void {
     throw new RegistryError(`${where} has invalid defaults: ${(error as Error).message}`);
   }
   if (d.settings !== undefined) validateDefaultSettings(def, where);
+}
+
+/**
+ * The default mapping is what the integration's row starts with and what Reset to default in the
+ * editor saves: one the editor would refuse (a bad target, an expression that does not compile)
+ * was stored as it was and failed the first run instead.
+ */
+function validateDefaultMapping(def: IntegrationDefinition, where: string): void {
+  const mapping = def.mapping!;
+  if (!Array.isArray(mapping.sample))
+    throw new RegistryError(`${where} has an invalid mapping: mapping.sample is a list of sample source records for the editor's preview`);
+  // What a mapping saved in the editor must pass (the config patch's schema), every problem named.
+  const parsed = ZMapping.safeParse(mapping.defaults);
+  if (!parsed.success)
+    throw new RegistryError(
+      `${where} has an invalid default mapping: ${parsed.error.issues
+        .map((issue) => (issue.path.length ? `${issue.path.join('.')} ${issueMessage(issue)}` : issueMessage(issue)))
+        .join('; ')}`,
+    );
+  const compiled = compileMapping(parsed.data);
+  if (!isCompiledMapping(compiled))
+    throw new RegistryError(`${where} has an invalid default mapping: ${formatCompileErrors(compiled.errors)}`);
 }
 
 /** Every declared secret name must be one the console can set, and declared once. */
