@@ -54,6 +54,7 @@ const UNIT = [
   'lib/platform/words.test.ts',
   'sandbox/**/*.test.ts',
   'scripts/build-freshness.test.ts',
+  'scripts/child-restart.test.ts',
   'scripts/embedded-postgres.test.ts',
   'test/architecture.test.ts',
   'test/fixtures/wait.test.ts',

@@ -11,6 +11,7 @@ import { loadKeyring } from '../lib/platform/governance/secrets';
 import { verifySecretsKeys } from '../lib/platform/governance/secrets-key-check';
 import { DEMO_PASSWORD, DEMO_USERS } from '../sandbox/idp';
 import { productionBuildStaleness } from './build-freshness';
+import { restartDecision, type ChildHistory } from './child-restart';
 import { EmbeddedPostgresStartError, startEmbeddedPostgres, type EmbeddedDatabase } from './embedded-postgres';
 import { seedDemoOnStart } from './seed-on-start';
 
@@ -68,21 +69,14 @@ function prefixLines(name: string, stream: NodeJS.ReadableStream, out: NodeJS.Wr
   });
 }
 
-/**
- * A child process. When one exits on its own everything stops, except:
- * - an `optional` child (the intake listener): the console keeps running and that child is
- *   started again after a pause;
- * - a child with `restartAfterRunningMs` (the worker, the sandbox) that exits after running at
- *   least that long (a crash, an out-of-memory kill): it is started again after a pause, as a
- *   supervisor would (its runs are recovered by the liveness sweep). One that exits sooner failed
- *   to start (a wrong key, a database it cannot use): everything stops, its message last.
- */
+/** A child process, started again or not when it exits on its own as restartDecision says. */
 function startChild(
   name: string,
   command: string,
   argv: string[],
   env: NodeJS.ProcessEnv,
   options: { optional?: boolean; restartAfterRunningMs?: number } = {},
+  history: ChildHistory = { restarted: false, quickExits: 0 },
 ) {
   // Own process group, so shutdown reaches grandchildren (next dev forks) too.
   const child = spawn(command, argv, { cwd: root, env, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
@@ -92,22 +86,20 @@ function startChild(
   const entry = { name, child };
   child.on('exit', (code, signal) => {
     if (shuttingDown) return;
-    const ranMs = Date.now() - startedAt;
-    const restart = options.optional || (options.restartAfterRunningMs !== undefined && ranMs >= options.restartAfterRunningMs);
-    if (restart) {
+    const decision = restartDecision(options, history, Date.now() - startedAt);
+    if (decision.restart) {
+      const { next } = decision;
       log(
-        `${name} exited (${signal ?? `code ${code}`}) after ${Math.round(ranMs / 1000)} s; starting it again in ${RESTART_DELAY_MS / 1000} s (the console keeps running)`,
+        `${name} exited (${signal ?? `code ${code}`}) ${decision.why}; starting it again in ${RESTART_DELAY_MS / 1000} s (the console keeps running)`,
       );
       setTimeout(() => {
         if (shuttingDown) return;
         children.splice(children.indexOf(entry), 1);
-        startChild(name, command, argv, env, options);
+        startChild(name, command, argv, env, options, next);
       }, RESTART_DELAY_MS).unref();
       return;
     }
-    log(
-      `${name} exited (${signal ?? `code ${code}`})${options.restartAfterRunningMs !== undefined ? ` ${Math.round(ranMs / 1000)} s after it started` : ''}; stopping everything`,
-    );
+    log(`${name} exited (${signal ?? `code ${code}`})${decision.why}; stopping everything`);
     void shutdown(1);
   });
   children.push(entry);
