@@ -29,6 +29,8 @@ export const ZRunNowBody = z
   .strict();
 
 export const ZRetryRunBody = z.object({ reason: z.string().trim().max(500).optional() }).strict();
+/** `{ "reason": "..." }` (optional): kept on the run and in its audit row, as a retry's is. */
+export const ZCancelRunBody = ZRetryRunBody;
 
 const ZPace = ZBulkPace.meta({
   description: 'At most `runs` (1 to 500) released per `per` (a duration from 100ms to 1h: 30s, 1m, 1h) per integration',

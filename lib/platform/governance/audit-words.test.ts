@@ -34,6 +34,9 @@ describe('audit rows in words', () => {
     );
     expect(sentence(describeAction('run_now', { runId: RUN, trigger: 'api' }))).toBe('Started run 0b7e4c52 over the API');
     expect(sentence(describeAction('cancel', { runId: RUN, previousStatus: 'queued' }))).toBe('Cancelled run 0b7e4c52 while it was queued');
+    expect(sentence(describeAction('cancel', { runId: RUN, previousStatus: 'running', reason: 'ERP freeze' }))).toBe(
+      'Cancelled run 0b7e4c52 while it was running, reason: “ERP freeze”',
+    );
     expect(sentence(describeAction('pause', null))).toMatch(/^Paused the schedule/);
     expect(sentence(describeAction('resume', { resumePolicy: 'run_once', missed: 2, runId: RUN }))).toBe(
       'Resumed the schedule; 2 scheduled runs missed while paused, caught up with run 0b7e4c52',

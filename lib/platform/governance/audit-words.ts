@@ -183,7 +183,12 @@ export function describeAction(action: string, value: unknown): AuditPart[] {
       return [text(`Cancelled ${plural(n, 'queued retry', 'queued retries')} of a bulk retry`)];
     }
     case 'cancel':
-      return [text('Cancelled '), runLink(d.runId), ...(str(d.previousStatus) ? [text(` while it was ${str(d.previousStatus)}`)] : [])];
+      return [
+        text('Cancelled '),
+        runLink(d.runId),
+        ...(str(d.previousStatus) ? [text(` while it was ${str(d.previousStatus)}`)] : []),
+        ...reason(d),
+      ];
     case 'pause':
       return [text('Paused the schedule: no scheduled run starts until it is resumed')];
     case 'resume': {

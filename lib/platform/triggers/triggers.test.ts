@@ -338,6 +338,21 @@ describe('cancelRun', () => {
     });
     await expectRefusal(cancelRun(t.db, boss, { runId, by: 'op' }), 'invalid_state', /already cancelled/);
   });
+
+  it('keeps a cancel reason on the run and in its audit row, as a retry keeps its own', async () => {
+    // Before: POST /api/runs/:id/cancel took { "reason" } and dropped it.
+    const { runId } = await runNow(t.db, boss, { integration: 'ledger', triggeredBy: 'ada' });
+    await cancelRun(t.db, boss, { runId, by: 'op@example.com', reason: '  ERP freeze until Monday  ' });
+    const [run] = await t.db.select().from(runs).where(eq(runs.id, runId));
+    expect(run.errorMessage).toBe('cancelled by op@example.com: ERP freeze until Monday');
+    expect((await actions('cancel')).at(-1)).toMatchObject({
+      newValue: { runId, previousStatus: 'queued', reason: 'ERP freeze until Monday' },
+    });
+    const { runId: other } = await runNow(t.db, boss, { integration: 'ledger', triggeredBy: 'ada' });
+    await expectRefusal(cancelRun(t.db, boss, { runId: other, by: 'op', reason: 'x'.repeat(501) }), 'invalid_input', /reason/);
+    expect((await t.db.select().from(runs).where(eq(runs.id, other)))[0].status).toBe('queued');
+    await cancelRun(t.db, boss, { runId: other, by: 'op' });
+  });
 });
 
 describe('pause, resume and scheduled runs', () => {

@@ -317,9 +317,9 @@ async function wakeRunsDeferredBehind(tx: DatabaseOrTransaction, run: { id: stri
 export async function cancelRun(
   db: DatabaseOrTransaction,
   boss: PgBoss,
-  params: { runId: string; by: string; correlationId?: string },
+  params: { runId: string; by: string; reason?: string; correlationId?: string },
 ): Promise<void> {
-  const p = parse(z.object({ runId: ZRunId, by: ZActor, correlationId: ZCorrelationId }), params);
+  const p = parse(z.object({ runId: ZRunId, by: ZActor, reason: ZReason, correlationId: ZCorrelationId }), params);
   const ended = await db.transaction(async (tx) => {
     const [run] = await tx.select().from(runs).where(eq(runs.id, p.runId)).for('update');
     if (!run) throw new AppError('not_found', `Run ${p.runId} does not exist`);
@@ -333,7 +333,7 @@ export async function cancelRun(
         status: 'cancelled',
         hold: null,
         nextAttemptAt: null,
-        errorMessage: `cancelled by ${p.by}`,
+        errorMessage: `cancelled by ${p.by}${p.reason ? `: ${p.reason}` : ''}`,
         errorClass: 'Cancelled',
         ...(waiting ? { finishedAt: sql`now()` } : {}),
       })
@@ -349,7 +349,7 @@ export async function cancelRun(
       correlationId: p.correlationId,
       integration: run.integration,
       action: 'cancel',
-      details: { runId: run.id, previousStatus: run.status },
+      details: { runId: run.id, previousStatus: run.status, ...(p.reason ? { reason: p.reason } : {}) },
     });
     // Ended here, in this process, only when it was waiting; a running run ends in its worker,
     // which counts it when it records the attempt cancelled.
