@@ -47,6 +47,7 @@ const UNIT = [
   'lib/platform/resilience/breaker-text.test.ts',
   'lib/server/answers.test.ts',
   'lib/server/params.test.ts',
+  'lib/server/read-body.test.ts',
   'lib/server/route.test.ts',
   'lib/platform/run-status.test.ts',
   'lib/platform/read-models/run-text.test.ts',

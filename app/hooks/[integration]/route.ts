@@ -1,4 +1,5 @@
 import { loadEnv } from '@/lib/env';
+import { WEBHOOK_BODY_TIMEOUT_MS } from '@/lib/platform/intake/body-deadline';
 import { answerOtherMethod, answerWebhook, remoteOf, webhookHeaders, type WebhookHttpAnswer } from '@/lib/platform/intake/http';
 import { getBoss } from '@/lib/server/boss';
 import { getDb } from '@/lib/server/db';
@@ -29,7 +30,8 @@ export async function POST(request: Request, context: { params: Promise<{ integr
       {
         integration,
         headers,
-        readBody: (limit) => readBodyUpTo(request, limit),
+        // A body that stalls or trickles is cut at the listener's bound and answered 408.
+        readBody: (limit) => readBodyUpTo(request, limit, { timeoutMs: WEBHOOK_BODY_TIMEOUT_MS }),
         remote: remoteOf(headers, { trustProxy: loadEnv().TRUST_PROXY }),
       },
     ),

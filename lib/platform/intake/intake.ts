@@ -7,13 +7,15 @@ import { insertRun } from '../execution/run-create';
 import type { Keyring } from '../governance/crypto';
 import { recordWebhookIntake } from '../observability/metrics';
 import { activeTraceparent } from '../observability/tracing';
+import { BodyTimeoutError } from './body-deadline';
 import { activeWebhookSecrets } from './secrets';
 import { verifySignature } from './signature';
 
 /**
  * The intake: one delivery to `POST /hooks/<integration>`, from raw bytes to an answer.
  *
- * 404 unknown integration (or one that receives no events) → 415 not JSON → 413 over the limit →
+ * 404 unknown integration (or one that receives no events) → 415 not JSON → 413 over the limit
+ * (408 when the body does not arrive within WEBHOOK_BODY_TIMEOUT_MS, body-deadline.ts) →
  * 401 signature (over the raw body, before parsing) or timestamp outside the window → 400 not
  * JSON / no event id or type → 200. A known event id with the same payload answers 200
  * `duplicate: true` and creates nothing; with another payload, 409 (nothing stored or counted). A new event is inserted together with its processing run (the integration's queued
@@ -35,7 +37,10 @@ export interface IntakeRequest {
   integration: string;
   /** Lower-case header names. */
   headers: Readonly<Record<string, string>>;
-  /** Reads the body up to `limit` bytes; returns null when it is longer. */
+  /**
+   * Reads the body up to `limit` bytes; returns null when it is longer. Throws BodyTimeoutError
+   * when it does not end within the server's deadline (answered 408, recorded).
+   */
   readBody(limit: number): Promise<Buffer | null>;
   remote?: string | null;
 }
@@ -121,6 +126,17 @@ export async function receiveWebhook(deps: IntakeDeps, req: IntakeRequest): Prom
   return answer;
 }
 
+/**
+ * Why a body that stalled or trickled past the deadline was refused, in words a sender can act on:
+ * how much of it came, and that the whole body must be sent within the bound.
+ */
+function bodyTimeoutReason(error: BodyTimeoutError, declared: number): string {
+  const came = Number.isFinite(declared)
+    ? `${error.received} of the ${declared} bytes of Content-Length came`
+    : `${error.received} bytes came and the body never ended`;
+  return `the body did not arrive within ${error.timeoutMs / 1000} s: ${came}; send the whole body within ${error.timeoutMs / 1000} s of the headers`;
+}
+
 /** `\u0000` in JSON text after an even number of backslashes (none, or escaped ones): a NUL character. */
 const NUL_ESCAPE = /(?:^|[^\\])(?:\\\\)*\\u0000/i;
 async function answerDelivery(deps: IntakeDeps, req: IntakeRequest): Promise<IntakeAnswer> {
@@ -134,7 +150,13 @@ async function answerDelivery(deps: IntakeDeps, req: IntakeRequest): Promise<Int
   const limit = events.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES;
   const declared = Number(req.headers['content-length']);
   if (Number.isFinite(declared) && declared > limit) return reject(deps, req, 413, `body over ${limit} bytes`);
-  const raw = await req.readBody(limit);
+  let raw: Buffer | null;
+  try {
+    raw = await req.readBody(limit);
+  } catch (error) {
+    if (!(error instanceof BodyTimeoutError)) throw error;
+    return reject(deps, req, 408, bodyTimeoutReason(error, declared), { eventId: usable(req.headers['webhook-id']) });
+  }
   if (raw === null) return reject(deps, req, 413, `body over ${limit} bytes`);
 
   const secrets = await activeWebhookSecrets(deps.db, deps.keyring, def.name);
