@@ -3,6 +3,7 @@ import type { AddressInfo } from 'node:net';
 import { sql } from 'drizzle-orm';
 import { isMalformedPath, MALFORMED_PATH_MESSAGE } from '../malformed-path';
 import { serveMetrics } from '../observability/metrics-server';
+import { BodyTimeoutError, WEBHOOK_BODY_TIMEOUT_MS } from './body-deadline';
 import { answerNoEndpointPath, answerOtherMethod, answerWebhook, remoteOf, webhookHeaders, type WebhookHttpAnswer } from './http';
 import type { IntakeDeps } from './intake';
 
@@ -20,8 +21,6 @@ export interface IntakeListener {
   close(): Promise<void>;
 }
 
-/** The sender may take this long for one request, headers and body (a slow sender holds a socket). */
-const REQUEST_TIMEOUT_MS = 30_000;
 /**
  * A body refused before it was read whole (413, or 404/415 answered without reading it) is
  * discarded for at most this long after the answer, then the connection is cut. Lingering, as HTTP
@@ -32,13 +31,28 @@ const REFUSED_BODY_LINGER_MS = 5_000;
 
 /**
  * Reads at most `limit` bytes while they stream in; null as soon as the body is longer (nothing
- * more is kept: the caller answers 413 and drops the rest).
+ * more is kept: the caller answers 413 and drops the rest). A body that has not ended
+ * `timeout.ms` after `timeout.from` (epoch ms; stalled, or trickling byte by byte: a deadline, not
+ * an idle timeout) rejects with BodyTimeoutError while the socket is still open, so the intake
+ * answers the JSON 408 and records it.
  */
-export function readLimited(req: IncomingMessage, limit: number): Promise<Buffer | null> {
+export function readLimited(req: IncomingMessage, limit: number, timeout?: { ms: number; from: number }): Promise<Buffer | null> {
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     let size = 0;
+    const timer = timeout
+      ? setTimeout(
+          () => {
+            done();
+            req.pause();
+            if (req.socket.destroyed) reject(new Error('the sender closed the connection before the body ended'));
+            else reject(new BodyTimeoutError(timeout.ms, size));
+          },
+          Math.max(0, timeout.from + timeout.ms - Date.now()),
+        )
+      : undefined;
     const done = () => {
+      clearTimeout(timer);
       req.off('data', onData);
       req.off('end', onEnd);
       req.off('error', onError);
@@ -90,13 +104,23 @@ async function health(deps: IntakeDeps, res: ServerResponse): Promise<void> {
   }
 }
 
-async function hook(deps: IntakeDeps, req: IncomingMessage, res: ServerResponse, integration: string, trustProxy: boolean): Promise<void> {
+async function hook(
+  deps: IntakeDeps,
+  req: IncomingMessage,
+  res: ServerResponse,
+  integration: string,
+  options: { trustProxy: boolean; bodyTimeoutMs: number },
+): Promise<void> {
+  const arrived = Date.now();
   if (req.method !== 'POST') return send(res, answerOtherMethod(deps.registry, integration));
+  const { trustProxy } = options;
   const headers = webhookHeaders(Object.entries(req.headers));
   const answer = await answerWebhook(deps, {
     integration,
     headers,
-    readBody: (limit) => readLimited(req, limit),
+    // The body's deadline counts from the headers' arrival, so a stalled or trickling body is
+    // answered 408 (recorded) at the bound, not by node's plain-text request timeout much later.
+    readBody: (limit) => readLimited(req, limit, { ms: options.bodyTimeoutMs, from: arrived }),
     remote: remoteOf(headers, { peer: req.socket.remoteAddress, trustProxy }),
   });
   if (!req.readableEnded) {
@@ -120,9 +144,25 @@ export async function startIntakeListener(options: {
   metricsToken?: string;
   /** A reverse proxy in front sets X-Forwarded-For (TRUST_PROXY): record its first hop, not the proxy's address. */
   trustProxy?: boolean;
+  /**
+   * A webhook body must have arrived this long after its headers, or it is answered 408 and
+   * recorded; WEBHOOK_BODY_TIMEOUT_MS (30 s, the console's route's too) unless a test says less.
+   */
+  bodyTimeoutMs?: number;
 }): Promise<IntakeListener> {
   const { deps } = options;
-  const server: Server = createServer((req, res) => {
+  const bodyTimeoutMs = options.bodyTimeoutMs ?? WEBHOOK_BODY_TIMEOUT_MS;
+  const serverOptions = {
+    // Headers within the bound too (node answers a plain 408 then: no endpoint is known yet).
+    headersTimeout: bodyTimeoutMs,
+    // Node's own cut for the whole request only backs up hook()'s 408: it comes after the bound and
+    // the linger that follows a refused body, so it never pre-empts the JSON answer.
+    requestTimeout: bodyTimeoutMs + REFUSED_BODY_LINGER_MS + 5_000,
+    // Node checks those timeouts every 30 s by default, which let a stalled request hold its
+    // socket for ~71 s where 30 s was meant.
+    connectionsCheckingInterval: Math.min(5_000, bodyTimeoutMs),
+  };
+  const server: Server = createServer(serverOptions, (req, res) => {
     const path = (req.url ?? '/').split('?')[0];
     // What the console's proxy answers for the same path (proxy.ts): one contract on both servers.
     if (isMalformedPath(path)) return json(res, 400, { error: MALFORMED_PATH_MESSAGE });
@@ -130,7 +170,7 @@ export async function startIntakeListener(options: {
     const integration = match ? decodeURIComponent(match[1]) : undefined;
     const handled =
       integration !== undefined
-        ? hook(deps, req, res, integration, options.trustProxy ?? false)
+        ? hook(deps, req, res, integration, { trustProxy: options.trustProxy ?? false, bodyTimeoutMs })
         : path === '/health' && (req.method === 'GET' || req.method === 'HEAD')
           ? health(deps, res)
           : path === '/metrics' && options.metricsToken && req.method === 'GET'
@@ -144,7 +184,6 @@ export async function startIntakeListener(options: {
       else res.destroy();
     });
   });
-  server.requestTimeout = REQUEST_TIMEOUT_MS;
   server.keepAliveTimeout = 30_000;
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
